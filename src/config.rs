@@ -1,0 +1,1089 @@
+//! Configuration: TOML -> [`RawConfig`] (serde, `deny_unknown_fields`) ->
+//! [`Config::from_raw`] (secrets resolved, every SPEC §2 rule checked) ->
+//! [`Config`], the only form the rest of the gateway sees.
+//!
+//! Every error is a [`ConfigError`] naming the file, the key path
+//! (`partners[1].fields[3]`) and the fix. Secrets are read from `*_env`
+//! variables or `*_file` paths and never appear in an error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::identity::{Kind, PartnerKey};
+use crate::secret::Secret;
+
+// ---------------------------------------------------------------------------
+// Defaults. Each is what an operator gets when the key is left out.
+
+/// Loopback only: a fresh install must not be reachable from the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Relative to the working directory, as `adgate serve` documents.
+pub const DEFAULT_DATA_DIR: &str = "./adgate-data";
+/// 10 MiB: 500-event batches of ~600-byte events fit 30 times over.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+/// Long enough to finish a 10 MiB request on a slow link and flush the outbox.
+pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 10;
+/// Adulthood in most of the markets a retailer sells in; deny by default.
+pub const DEFAULT_MINOR_AGE: u64 = 18;
+/// Consumer-health data is never shared, even when the operator forgot the key.
+pub const DEFAULT_SENSITIVE_CATEGORIES: [&str; 2] = ["health", "pharmacy"];
+/// 1 GiB per partner: hours of outage at typical rates, bounded disk.
+pub const DEFAULT_OUTBOX_MAX_BYTES: u64 = 1 << 30;
+/// Partners commonly accept 500-1000 events per request.
+pub const DEFAULT_BATCH_MAX_EVENTS: usize = 500;
+/// Latency added by batching when traffic is low.
+pub const DEFAULT_BATCH_MAX_WAIT_MS: u64 = 200;
+/// A partner that has not answered in 10 s is treated as a timeout (retryable).
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Concurrent batches per push partner.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
+/// 72 h: a long weekend of partner outage before events are dead-lettered.
+pub const DEFAULT_MAX_EVENT_AGE_SECONDS: u64 = 72 * 3600;
+/// A pull consumer has 30 s to commit what it was served.
+pub const DEFAULT_LEASE_MS: u64 = 30_000;
+/// Bounds on the long-poll wait of the pull feed.
+pub const MAX_FEED_WAIT_MS: u64 = 30_000;
+/// Allow-list paths that can never be forwarded, whatever the config says.
+pub const PROTECTED_PATHS: [&str; 8] = [
+    "user",
+    "purchase",
+    "search",
+    "view",
+    "context.page_url",
+    "context.referrer",
+    "context.ip",
+    "context.user_agent",
+];
+/// Output keys the gateway writes itself; allow-listing them would forward
+/// the producer's raw event id or the uncoarsened timestamp.
+pub const RESERVED_FIELDS: [&str; 7] = [
+    "event_id",
+    "event_type",
+    "time",
+    "timestamp",
+    "ad_id",
+    "ad_id_type",
+    "consent",
+];
+
+// ---------------------------------------------------------------------------
+// Raw (as written) form.
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub producers: Vec<RawProducer>,
+    pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub privacy: RawPrivacy,
+    #[serde(default)]
+    pub partners: Vec<RawPartner>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub max_body_bytes: Option<u64>,
+    pub shutdown_grace_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProducer {
+    pub name: String,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrivacy {
+    pub minor_age: Option<u64>,
+    pub sensitive_categories: Option<Vec<String>>,
+    pub time_granularity: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPartner {
+    pub name: String,
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    #[serde(default)]
+    pub identifiers: Vec<String>,
+    #[serde(default)]
+    pub fields: Vec<String>,
+    pub outbox_max_bytes: Option<u64>,
+    pub on_full: Option<String>,
+    pub delivery: Option<RawDelivery>,
+    #[serde(default)]
+    pub keys: Vec<RawKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    pub mode: String,
+    pub endpoint: Option<String>,
+    pub signing_secret_env: Option<String>,
+    pub signing_secret_file: Option<PathBuf>,
+    pub batch_max_events: Option<usize>,
+    pub batch_max_wait_ms: Option<u64>,
+    pub compression: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub max_in_flight: Option<usize>,
+    pub max_events_per_second: Option<u64>,
+    pub ca_file: Option<PathBuf>,
+    pub max_event_age_seconds: Option<u64>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub lease_ms: Option<u64>,
+    pub on_full: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    pub id: String,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+}
+
+// ---------------------------------------------------------------------------
+// Validated form.
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (`<embedded demo>` for the demo default).
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    pub producers: Vec<Producer>,
+    pub admin_token: Option<Secret>,
+    pub privacy: PrivacyConfig,
+    pub partners: Vec<PartnerConfig>,
+    /// Things that are allowed but an operator should look at.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: u64,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Producer {
+    pub name: String,
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    Second,
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Granularity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Second => "second",
+            Granularity::Minute => "minute",
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+        }
+    }
+    pub fn seconds(self) -> i64 {
+        match self {
+            Granularity::Second => 1,
+            Granularity::Minute => 60,
+            Granularity::Hour => 3600,
+            Granularity::Day => 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PrivacyConfig {
+    pub minor_age: u64,
+    pub sensitive_categories: Vec<String>,
+    pub time_granularity: Granularity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFull {
+    Reject,
+    DeadLetter,
+}
+
+#[derive(Debug, Clone)]
+pub struct PartnerConfig {
+    pub name: String,
+    pub event_types: Vec<String>,
+    pub identifiers: Vec<Kind>,
+    pub fields: Vec<String>,
+    pub outbox_max_bytes: u64,
+    pub on_full: OnFull,
+    pub delivery: Delivery,
+    pub max_event_age: Duration,
+    pub batch_max_events: usize,
+    pub batch_max_wait: Duration,
+    /// Oldest first; the last one signs new identifiers.
+    pub keys: Vec<KeyConfig>,
+}
+
+impl PartnerConfig {
+    pub fn signing_key(&self) -> &KeyConfig {
+        self.keys.last().expect("validated: at least one key")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyConfig {
+    pub id: String,
+    pub secret: Secret,
+}
+
+impl KeyConfig {
+    pub fn partner_key(&self) -> PartnerKey {
+        PartnerKey::new(&self.id, self.secret.expose())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Push(PushConfig),
+    Pull(PullConfig),
+}
+
+impl Delivery {
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Delivery::Push(_) => "push",
+            Delivery::Pull(_) => "pull",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    pub endpoint: http::Uri,
+    pub signing_secret: Secret,
+    pub gzip: bool,
+    pub timeout: Duration,
+    pub max_in_flight: usize,
+    pub max_events_per_second: u64,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PullConfig {
+    pub token: Secret,
+    pub lease: Duration,
+}
+
+// ---------------------------------------------------------------------------
+// Errors.
+
+/// A config problem: where (file and key path), what, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {} (fix: {})", self.file, self.problem, self.fix)
+        } else {
+            write!(
+                f,
+                "{}: {}: {} (fix: {})",
+                self.file, self.key, self.problem, self.fix
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Collects errors with the file name attached.
+struct Ctx<'a> {
+    file: &'a str,
+    base_dir: &'a Path,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            key: key.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// Resolves `<prefix>_env` / `<prefix>_file` at `path` to the secret bytes.
+    fn secret(
+        &self,
+        path: &str,
+        prefix: &str,
+        env: Option<&str>,
+        file: Option<&Path>,
+    ) -> Result<Secret, ConfigError> {
+        match (env, file) {
+            (Some(_), Some(_)) => Err(self.err(
+                format!("{path}.{prefix}_env"),
+                format!("both {prefix}_env and {prefix}_file are set"),
+                format!("keep exactly one of {prefix}_env or {prefix}_file"),
+            )),
+            (None, None) => Err(self.err(
+                path,
+                format!("missing {prefix}_env or {prefix}_file"),
+                format!(
+                    "name the secret with {prefix}_env = \"VAR\" (an environment variable) or {prefix}_file = \"/path\"; secrets are never written in the config itself"
+                ),
+            )),
+            (Some(var), None) => match (self.env)(var) {
+                Some(v) if !v.is_empty() => Ok(Secret::new(v.into_bytes())),
+                Some(_) => Err(self.err(
+                    format!("{path}.{prefix}_env"),
+                    format!("environment variable {var} is empty"),
+                    format!("export {var} with the secret's value"),
+                )),
+                None => Err(self.err(
+                    format!("{path}.{prefix}_env"),
+                    format!("environment variable {var} is not set"),
+                    format!("export {var} with the secret's value before starting adgate"),
+                )),
+            },
+            (None, Some(p)) => {
+                let full = if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) };
+                match std::fs::read(&full) {
+                    Ok(mut bytes) => {
+                        // A file written by `echo` or an editor ends in a newline
+                        // that is not part of the secret.
+                        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+                            bytes.pop();
+                        }
+                        if bytes.is_empty() {
+                            return Err(self.err(
+                                format!("{path}.{prefix}_file"),
+                                format!("secret file {} is empty", full.display()),
+                                "write the secret into the file",
+                            ));
+                        }
+                        Ok(Secret::new(bytes))
+                    }
+                    Err(e) => Err(self.err(
+                        format!("{path}.{prefix}_file"),
+                        format!("cannot read secret file {}: {}", full.display(), e.kind()),
+                        "check the path and that adgate's user may read it",
+                    )),
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Loading.
+
+impl Config {
+    /// Reads, parses and validates `path`, resolving secrets from the process
+    /// environment and the file system.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: String::new(),
+            problem: format!("cannot read config file: {e}"),
+            fix: "check the --config path".into(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_toml(&text, &file, base, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses and validates TOML text. `env` resolves `*_env` secrets.
+    pub fn from_toml(
+        text: &str,
+        file: &str,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw = parse_raw(text, file)?;
+        Config::from_raw(raw, file, base_dir, env)
+    }
+
+    pub fn from_raw(
+        raw: RawConfig,
+        file: &str,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let cx = Ctx { file, base_dir, env };
+        let mut warnings = Vec::new();
+
+        // [server]
+        let s = raw.server;
+        let listen = parse_addr(&cx, "server.listen", s.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
+        let metrics_listen = match s.metrics_listen.as_deref() {
+            Some(a) => Some(parse_addr(&cx, "server.metrics_listen", a)?),
+            None => None,
+        };
+        if metrics_listen == Some(listen) {
+            return Err(cx.err(
+                "server.metrics_listen",
+                "is the same address as server.listen",
+                "use another port, or leave metrics_listen out to serve /metrics on the main listener",
+            ));
+        }
+        let max_body_bytes = s.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes < 1024 {
+            return Err(cx.err("server.max_body_bytes", "must be at least 1024", "raise it (default 10485760)"));
+        }
+        let server = ServerConfig {
+            listen,
+            metrics_listen,
+            data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            max_body_bytes,
+            shutdown_grace: Duration::from_secs(
+                s.shutdown_grace_seconds.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS),
+            ),
+        };
+
+        // Every token in one place, to refuse one token serving two roles.
+        let mut tokens: Vec<(String, Secret)> = Vec::new();
+
+        // [[producers]]
+        let mut producers = Vec::new();
+        for (i, p) in raw.producers.into_iter().enumerate() {
+            let path = format!("producers[{i}]");
+            check_name(&cx, &format!("{path}.name"), &p.name)?;
+            if producers.iter().any(|q: &Producer| q.name == p.name) {
+                return Err(cx.err(
+                    format!("{path}.name"),
+                    format!("duplicate producer name \"{}\"", p.name),
+                    "give every producer a distinct name",
+                ));
+            }
+            let token = cx.secret(&path, "token", p.token_env.as_deref(), p.token_file.as_deref())?;
+            weak_token(&mut warnings, &path, &token);
+            tokens.push((path, token.clone()));
+            producers.push(Producer { name: p.name, token });
+        }
+        if producers.is_empty() {
+            warnings.push("no [[producers]]: nobody can post events".into());
+        }
+
+        // [admin]
+        let admin_token = match raw.admin {
+            Some(a) => {
+                let t = cx.secret("admin", "token", a.token_env.as_deref(), a.token_file.as_deref())?;
+                weak_token(&mut warnings, "admin", &t);
+                tokens.push(("admin".into(), t.clone()));
+                Some(t)
+            }
+            None => {
+                warnings.push("no [admin] token: the opt-out and forget API is disabled".into());
+                None
+            }
+        };
+
+        // [privacy]
+        let pv = raw.privacy;
+        let time_granularity = match pv.time_granularity.as_deref().unwrap_or("hour") {
+            "second" => Granularity::Second,
+            "minute" => Granularity::Minute,
+            "hour" => Granularity::Hour,
+            "day" => Granularity::Day,
+            other => {
+                return Err(cx.err(
+                    "privacy.time_granularity",
+                    format!("unknown granularity \"{other}\""),
+                    "use one of \"second\", \"minute\", \"hour\", \"day\"",
+                ))
+            }
+        };
+        let privacy = PrivacyConfig {
+            minor_age: pv.minor_age.unwrap_or(DEFAULT_MINOR_AGE),
+            sensitive_categories: pv.sensitive_categories.unwrap_or_else(|| {
+                DEFAULT_SENSITIVE_CATEGORIES.iter().map(|s| s.to_string()).collect()
+            }),
+            time_granularity,
+        };
+
+        // [[partners]]
+        let mut partners: Vec<PartnerConfig> = Vec::new();
+        let mut key_owner: Vec<(String, Secret)> = Vec::new();
+        for (i, p) in raw.partners.into_iter().enumerate() {
+            let path = format!("partners[{i}]");
+            partners.push(partner(&cx, &path, p, &partners, &mut key_owner, &mut tokens)?);
+        }
+        if partners.is_empty() {
+            warnings.push("no [[partners]]: every event is accepted and routed nowhere".into());
+        }
+
+        // One token, one role.
+        for (i, (pa, ta)) in tokens.iter().enumerate() {
+            if let Some((pb, _)) = tokens[..i].iter().find(|(_, tb)| tb == ta) {
+                return Err(cx.err(
+                    pa.clone(),
+                    format!("uses the same token as {pb}"),
+                    "give every producer, partner feed and the admin API its own token (adgate keygen)",
+                ));
+            }
+        }
+
+        Ok(Config {
+            source: PathBuf::from(file),
+            server,
+            producers,
+            admin_token,
+            privacy,
+            partners,
+            warnings,
+        })
+    }
+
+    pub fn partner(&self, name: &str) -> Option<&PartnerConfig> {
+        self.partners.iter().find(|p| p.name == name)
+    }
+}
+
+fn weak_token(warnings: &mut Vec<String>, path: &str, t: &Secret) {
+    if t.len() < 32 {
+        warnings.push(format!(
+            "{path}: token is shorter than 32 bytes; generate one with `adgate keygen`"
+        ));
+    }
+}
+
+/// TOML -> RawConfig, with the key path of the first problem.
+pub fn parse_raw(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize::<_, RawConfig>(de).map_err(|e| {
+        let key = toml_path(e.path());
+        let inner = e.into_inner();
+        let msg = inner.message().to_owned();
+        let at = inner
+            .span()
+            .map(|sp| {
+                let line = text[..sp.start.min(text.len())].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        let fix = if msg.starts_with("unknown field") {
+            "remove the key or correct its spelling; see deploy/adgate.example.toml for every key"
+        } else if msg.starts_with("missing field") {
+            "add the required key"
+        } else if msg.contains("invalid type") {
+            "give the key a value of the expected type"
+        } else {
+            "correct the TOML at that place"
+        };
+        ConfigError {
+            file: file.to_owned(),
+            key,
+            problem: format!("{msg}{at}"),
+            fix: fix.into(),
+        }
+    })
+}
+
+/// serde_path_to_error prints `partners.1.name`; users read `partners[1].name`.
+fn toml_path(p: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in p.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    if out == "?" {
+        out.clear();
+    }
+    out
+}
+
+fn parse_addr(cx: &Ctx<'_>, key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse().map_err(|_| {
+        cx.err(
+            key,
+            format!("\"{s}\" is not an address"),
+            "write IP:PORT, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
+        )
+    })
+}
+
+fn check_name(cx: &Ctx<'_>, key: &str, name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(cx.err(
+            key,
+            format!("\"{name}\" is not a valid name"),
+            "use 1-64 characters from A-Z a-z 0-9 - _ (names appear in URLs, paths and metric labels)",
+        ))
+    }
+}
+
+/// Does allow-list entry `field` equal, contain or lie under a protected path?
+pub fn protected_conflict(field: &str) -> Option<&'static str> {
+    PROTECTED_PATHS.iter().copied().find(|p| {
+        field == *p
+            || field.strip_prefix(p).is_some_and(|r| r.starts_with('.'))
+            || p.strip_prefix(field).is_some_and(|r| r.starts_with('.'))
+    })
+}
+
+fn valid_field_path(f: &str) -> bool {
+    !f.is_empty()
+        && f.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+}
+
+fn partner(
+    cx: &Ctx<'_>,
+    path: &str,
+    p: RawPartner,
+    earlier: &[PartnerConfig],
+    key_owner: &mut Vec<(String, Secret)>,
+    tokens: &mut Vec<(String, Secret)>,
+) -> Result<PartnerConfig, ConfigError> {
+    check_name(cx, &format!("{path}.name"), &p.name)?;
+    if let Some(j) = earlier.iter().position(|q| q.name == p.name) {
+        return Err(cx.err(
+            format!("{path}.name"),
+            format!("duplicate partner name \"{}\" (also partners[{j}])", p.name),
+            "give every partner a distinct name",
+        ));
+    }
+    if p.event_types.is_empty() {
+        return Err(cx.err(
+            format!("{path}.event_types"),
+            "is empty or missing, so nothing would ever be routed",
+            "list the event types this partner may receive, e.g. [\"ad_impression\"]",
+        ));
+    }
+    for (j, t) in p.event_types.iter().enumerate() {
+        if t.trim().is_empty() {
+            return Err(cx.err(format!("{path}.event_types[{j}]"), "is empty", "remove the empty entry"));
+        }
+    }
+    if p.identifiers.is_empty() {
+        return Err(cx.err(
+            format!("{path}.identifiers"),
+            "is empty or missing",
+            "list the identifiers to derive ad_id from, in order, e.g. [\"account_id\", \"email\"]",
+        ));
+    }
+    let mut identifiers = Vec::new();
+    for (j, s) in p.identifiers.iter().enumerate() {
+        let k = Kind::parse(s).ok_or_else(|| {
+            cx.err(
+                format!("{path}.identifiers[{j}]"),
+                format!("unknown identifier \"{s}\""),
+                "use email, phone, account_id or device_id",
+            )
+        })?;
+        if identifiers.contains(&k) {
+            return Err(cx.err(
+                format!("{path}.identifiers[{j}]"),
+                format!("\"{s}\" is listed twice"),
+                "list each identifier once",
+            ));
+        }
+        identifiers.push(k);
+    }
+    for (j, f) in p.fields.iter().enumerate() {
+        let key = format!("{path}.fields[{j}]");
+        if !valid_field_path(f) {
+            return Err(cx.err(
+                key,
+                format!("\"{f}\" is not a field path"),
+                "write a dotted path of names, e.g. \"ad.campaign_id\"",
+            ));
+        }
+        if let Some(pp) = protected_conflict(f) {
+            return Err(cx.err(
+                key,
+                format!("\"{f}\" is, contains or lies under the protected path \"{pp}\", which adgate never forwards"),
+                "remove it from fields; user, purchase, search and view data and context.page_url/referrer/ip/user_agent can never be shared",
+            ));
+        }
+        let top = f.split('.').next().unwrap_or(f);
+        if RESERVED_FIELDS.contains(&top) {
+            return Err(cx.err(
+                key,
+                format!("\"{f}\" names a field the gateway writes itself (it would forward the raw event id or timestamp)"),
+                "remove it: event_type, time, ad_id, ad_id_type and event_id are always in the output, pseudonymized and coarsened",
+            ));
+        }
+        for (m, g) in p.fields[..j].iter().enumerate() {
+            let overlaps = g == f
+                || f.strip_prefix(g.as_str()).is_some_and(|r| r.starts_with('.'))
+                || g.strip_prefix(f.as_str()).is_some_and(|r| r.starts_with('.'));
+            if overlaps {
+                return Err(cx.err(
+                    key,
+                    format!("\"{f}\" overlaps fields[{m}] \"{g}\""),
+                    "list each path once, either a whole object or some of its fields",
+                ));
+            }
+        }
+    }
+    if p.keys.is_empty() {
+        return Err(cx.err(
+            format!("{path}.keys"),
+            "partner has no key",
+            format!(
+                "add a [[partners.keys]] table with id and secret_env (or secret_file); generate a key with `adgate keygen`"
+            ),
+        ));
+    }
+    let mut keys: Vec<KeyConfig> = Vec::new();
+    for (j, k) in p.keys.into_iter().enumerate() {
+        let kp = format!("{path}.keys[{j}]");
+        let id_ok = !k.id.is_empty()
+            && k.id.len() <= 16
+            && k.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !id_ok {
+            return Err(cx.err(
+                format!("{kp}.id"),
+                format!("\"{}\" is not a valid key id", k.id),
+                "use 1-16 characters from A-Z a-z 0-9 _ - (the id is part of every ad_id)",
+            ));
+        }
+        if keys.iter().any(|q| q.id == k.id) {
+            return Err(cx.err(
+                format!("{kp}.id"),
+                format!("duplicate key id \"{}\"", k.id),
+                "give every key of a partner its own id",
+            ));
+        }
+        let encoded = cx.secret(&kp, "secret", k.secret_env.as_deref(), k.secret_file.as_deref())?;
+        let text = std::str::from_utf8(encoded.expose()).unwrap_or("").trim();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))
+            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
+            .map_err(|_| {
+                cx.err(
+                    kp.clone(),
+                    "key secret is not valid base64",
+                    "store the base64 printed by `adgate keygen`",
+                )
+            })?;
+        if decoded.len() < 32 {
+            return Err(cx.err(
+                kp.clone(),
+                format!("key is {} bytes after base64 decoding; at least 32 are required", decoded.len()),
+                "generate a 256-bit key with `adgate keygen`",
+            ));
+        }
+        let secret = Secret::new(decoded);
+        if let Some((owner, _)) = key_owner.iter().find(|(_, s)| *s == secret) {
+            return Err(cx.err(
+                kp.clone(),
+                format!("the same key bytes are used by {owner}"),
+                "give every partner its own keys, so partners cannot join their ad_ids",
+            ));
+        }
+        key_owner.push((format!("{kp} (partner \"{}\")", p.name), secret.clone()));
+        keys.push(KeyConfig { id: k.id, secret });
+    }
+
+    let delivery_raw = p.delivery.ok_or_else(|| {
+        cx.err(
+            format!("{path}.delivery"),
+            "missing [partners.delivery]",
+            "add a [partners.delivery] table with mode = \"push\" or \"pull\"",
+        )
+    })?;
+    let dp = format!("{path}.delivery");
+    let on_full_raw = match (p.on_full, delivery_raw.on_full.clone()) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(cx.err(
+                format!("{path}.on_full"),
+                "set both at partner level and in [partners.delivery] with different values",
+                "set on_full in one place",
+            ))
+        }
+        (a, b) => a.or(b),
+    };
+    let on_full = match on_full_raw.as_deref() {
+        None | Some("reject") => OnFull::Reject,
+        Some("dead_letter") => OnFull::DeadLetter,
+        Some(o) => {
+            return Err(cx.err(
+                format!("{dp}.on_full"),
+                format!("unknown value \"{o}\""),
+                "use \"reject\" (ingest answers 503 when full) or \"dead_letter\" (oldest events go to dead letters)",
+            ))
+        }
+    };
+    let d = delivery_raw;
+    let batch_max_events = d.batch_max_events.unwrap_or(DEFAULT_BATCH_MAX_EVENTS);
+    if batch_max_events == 0 || batch_max_events > 100_000 {
+        return Err(cx.err(
+            format!("{dp}.batch_max_events"),
+            "must be between 1 and 100000",
+            "use e.g. 500",
+        ));
+    }
+    let push_only = |name: &str, set: bool| -> Result<(), ConfigError> {
+        if set {
+            Err(cx.err(
+                format!("{dp}.{name}"),
+                "only applies to mode = \"push\"",
+                "remove it, or set mode = \"push\"",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let delivery = match d.mode.as_str() {
+        "push" => {
+            if d.token_env.is_some() || d.token_file.is_some() || d.lease_ms.is_some() {
+                return Err(cx.err(
+                    dp.clone(),
+                    "token_env/token_file/lease_ms only apply to mode = \"pull\"",
+                    "remove them, or set mode = \"pull\"",
+                ));
+            }
+            let ep = d.endpoint.as_deref().ok_or_else(|| {
+                cx.err(
+                    format!("{dp}.endpoint"),
+                    "push delivery needs an endpoint",
+                    "set endpoint = \"https://partner.example/v1/events\"",
+                )
+            })?;
+            let endpoint: http::Uri = ep.parse().map_err(|_| {
+                cx.err(format!("{dp}.endpoint"), format!("\"{ep}\" is not a URL"), "write an http:// or https:// URL")
+            })?;
+            if !matches!(endpoint.scheme_str(), Some("http" | "https")) || endpoint.host().is_none() {
+                return Err(cx.err(
+                    format!("{dp}.endpoint"),
+                    format!("\"{ep}\" is not an http(s) URL"),
+                    "write an http:// or https:// URL with a host",
+                ));
+            }
+            let signing_secret = cx.secret(
+                &dp,
+                "signing_secret",
+                d.signing_secret_env.as_deref(),
+                d.signing_secret_file.as_deref(),
+            )?;
+            let gzip = match d.compression.as_deref() {
+                None | Some("none") => false,
+                Some("gzip") => true,
+                Some(o) => {
+                    return Err(cx.err(
+                        format!("{dp}.compression"),
+                        format!("unknown compression \"{o}\""),
+                        "use \"gzip\" or leave it out",
+                    ))
+                }
+            };
+            let max_in_flight = d.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+            if max_in_flight == 0 || max_in_flight > 256 {
+                return Err(cx.err(format!("{dp}.max_in_flight"), "must be between 1 and 256", "use e.g. 4"));
+            }
+            let timeout_ms = d.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+            if timeout_ms == 0 {
+                return Err(cx.err(format!("{dp}.timeout_ms"), "must be above 0", "use e.g. 10000"));
+            }
+            if let Some(ca) = &d.ca_file {
+                let full = if ca.is_absolute() { ca.clone() } else { cx.base_dir.join(ca) };
+                if std::fs::metadata(&full).is_err() {
+                    return Err(cx.err(
+                        format!("{dp}.ca_file"),
+                        format!("cannot read {}", full.display()),
+                        "point ca_file at a PEM file of CA certificates",
+                    ));
+                }
+            }
+            Delivery::Push(PushConfig {
+                endpoint,
+                signing_secret,
+                gzip,
+                timeout: Duration::from_millis(timeout_ms),
+                max_in_flight,
+                max_events_per_second: d.max_events_per_second.unwrap_or(0),
+                ca_file: d.ca_file.map(|c| if c.is_absolute() { c } else { cx.base_dir.join(c) }),
+            })
+        }
+        "pull" => {
+            push_only("endpoint", d.endpoint.is_some())?;
+            push_only("signing_secret_env", d.signing_secret_env.is_some() || d.signing_secret_file.is_some())?;
+            push_only("compression", d.compression.is_some())?;
+            push_only("timeout_ms", d.timeout_ms.is_some())?;
+            push_only("max_in_flight", d.max_in_flight.is_some())?;
+            push_only("max_events_per_second", d.max_events_per_second.is_some())?;
+            push_only("ca_file", d.ca_file.is_some())?;
+            let token = cx.secret(&dp, "token", d.token_env.as_deref(), d.token_file.as_deref())?;
+            tokens.push((dp.clone(), token.clone()));
+            let lease = d.lease_ms.unwrap_or(DEFAULT_LEASE_MS);
+            if lease == 0 {
+                return Err(cx.err(format!("{dp}.lease_ms"), "must be above 0", "use e.g. 30000"));
+            }
+            Delivery::Pull(PullConfig {
+                token,
+                lease: Duration::from_millis(lease),
+            })
+        }
+        other => {
+            return Err(cx.err(
+                format!("{dp}.mode"),
+                format!("unknown delivery mode \"{other}\""),
+                "use \"push\" or \"pull\"",
+            ))
+        }
+    };
+    let outbox_max_bytes = p.outbox_max_bytes.unwrap_or(DEFAULT_OUTBOX_MAX_BYTES);
+    if outbox_max_bytes < 64 * 1024 {
+        return Err(cx.err(
+            format!("{path}.outbox_max_bytes"),
+            "must be at least 65536",
+            "use e.g. 1073741824 (1 GiB)",
+        ));
+    }
+    Ok(PartnerConfig {
+        name: p.name,
+        event_types: p.event_types,
+        identifiers,
+        fields: p.fields,
+        outbox_max_bytes,
+        on_full,
+        delivery,
+        max_event_age: Duration::from_secs(d.max_event_age_seconds.unwrap_or(DEFAULT_MAX_EVENT_AGE_SECONDS)),
+        batch_max_events,
+        batch_max_wait: Duration::from_millis(d.batch_max_wait_ms.unwrap_or(DEFAULT_BATCH_MAX_WAIT_MS)),
+        keys,
+    })
+}
+
+impl Config {
+    /// The one-screen summary `adgate check-config` prints. Names, modes,
+    /// event types, fields and key ids; never a secret.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let _ = writeln!(s, "config {}: OK", self.source.display());
+        let _ = writeln!(
+            s,
+            "server: listen {}, metrics {}, data_dir {}, max_body_bytes {}, shutdown_grace {}s",
+            self.server.listen,
+            self.server
+                .metrics_listen
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "on main listener".into()),
+            self.server.data_dir.display(),
+            self.server.max_body_bytes,
+            self.server.shutdown_grace.as_secs()
+        );
+        let names: Vec<&str> = self.producers.iter().map(|p| p.name.as_str()).collect();
+        let _ = writeln!(s, "producers: {}", if names.is_empty() { "(none)".into() } else { names.join(", ") });
+        let _ = writeln!(s, "admin API: {}", if self.admin_token.is_some() { "enabled" } else { "disabled" });
+        let _ = writeln!(
+            s,
+            "privacy: minor_age {}, sensitive_categories [{}], time_granularity {}",
+            self.privacy.minor_age,
+            self.privacy.sensitive_categories.join(", "),
+            self.privacy.time_granularity.as_str()
+        );
+        for p in &self.partners {
+            let ids: Vec<&str> = p.identifiers.iter().map(|k| k.as_str()).collect();
+            let keys: Vec<&str> = p.keys.iter().map(|k| k.id.as_str()).collect();
+            let target = match &p.delivery {
+                Delivery::Push(d) => format!("push to {}{}", d.endpoint, if d.gzip { " (gzip)" } else { "" }),
+                Delivery::Pull(_) => format!("pull from /v1/feed/{}", p.name),
+            };
+            let _ = writeln!(s, "partner {}: {}", p.name, target);
+            let _ = writeln!(s, "  event_types: {}", p.event_types.join(", "));
+            let _ = writeln!(s, "  identifiers: {}", ids.join(" > "));
+            let _ = writeln!(
+                s,
+                "  fields: {}",
+                if p.fields.is_empty() { "(none)".into() } else { p.fields.join(", ") }
+            );
+            let _ = writeln!(
+                s,
+                "  keys: {} (signing with {})",
+                keys.join(", "),
+                p.signing_key().id
+            );
+            let _ = writeln!(
+                s,
+                "  outbox_max_bytes {}, on_full {}, max_event_age {}s",
+                p.outbox_max_bytes,
+                match p.on_full {
+                    OnFull::Reject => "reject",
+                    OnFull::DeadLetter => "dead_letter",
+                },
+                p.max_event_age.as_secs()
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        s
+    }
+
+    /// Event types that at least one partner receives.
+    pub fn routed_event_types(&self) -> BTreeMap<&str, Vec<&str>> {
+        let mut m: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for p in &self.partners {
+            for t in &p.event_types {
+                m.entry(t.as_str()).or_default().push(p.name.as_str());
+            }
+        }
+        m
+    }
+}
+
+/// Environment lookup over a fixed map, for tests and the embedded demo.
+pub fn env_from(map: HashMap<String, String>) -> impl Fn(&str) -> Option<String> {
+    move |k| map.get(k).cloned()
+}

@@ -1,0 +1,355 @@
+//! The input event as the policy reads it: one pass of serde_json over the
+//! object that keeps every top-level value as a borrowed [`RawValue`], then
+//! typed reads of the few members the rules look at (SPEC §3 input event).
+//!
+//! Nothing here allocates per field unless a string carries JSON escapes.
+//! Problems that make the event unusable for everyone (missing or malformed
+//! required fields) are [`Reject`]s; the error text names the field, never its
+//! content.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::identity::Kind;
+
+/// Why an event of a body is rejected (the `reason` label of
+/// `adgate_events_rejected_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    InvalidJson,
+    MissingField,
+    InvalidField,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 3] = [
+        RejectReason::InvalidJson,
+        RejectReason::MissingField,
+        RejectReason::InvalidField,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::InvalidJson => "invalid_json",
+            RejectReason::MissingField => "missing_field",
+            RejectReason::InvalidField => "invalid_field",
+        }
+    }
+}
+
+/// A rejected event: the reason and a message that names the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub reason: RejectReason,
+    pub message: String,
+}
+
+impl Reject {
+    pub fn invalid_json(msg: impl Into<String>) -> Reject {
+        Reject {
+            reason: RejectReason::InvalidJson,
+            message: msg.into(),
+        }
+    }
+    fn missing(field: &str) -> Reject {
+        Reject {
+            reason: RejectReason::MissingField,
+            message: format!("missing required field {field}"),
+        }
+    }
+    fn invalid(field: &str, why: &str) -> Reject {
+        Reject {
+            reason: RejectReason::InvalidField,
+            message: format!("invalid field {field}: {why}"),
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A JSON object's members, borrowed from the input.
+#[derive(Debug, Default)]
+pub struct Obj<'a> {
+    pub members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> Obj<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        // Last one wins, as in most JSON readers.
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// Parses `raw` as an object; `None` if it is any other JSON value.
+    pub fn parse(raw: &'a RawValue) -> Option<Obj<'a>> {
+        if !raw.get().starts_with('{') {
+            return None;
+        }
+        serde_json::from_str::<Obj<'a>>(raw.get()).ok()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Obj<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Obj<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Obj<'a>, M::Error> {
+                let mut members = Vec::with_capacity(m.size_hint().unwrap_or(12));
+                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                    let v: &'de RawValue = m.next_value()?;
+                    members.push((k, v));
+                }
+                Ok(Obj { members })
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// What a JSON value is, from its first byte (RawValue has no surrounding
+/// whitespace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonKind {
+    Null,
+    Bool,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+pub fn kind_of(raw: &RawValue) -> JsonKind {
+    match raw.get().as_bytes().first() {
+        Some(b'n') => JsonKind::Null,
+        Some(b't' | b'f') => JsonKind::Bool,
+        Some(b'"') => JsonKind::String,
+        Some(b'[') => JsonKind::Array,
+        Some(b'{') => JsonKind::Object,
+        _ => JsonKind::Number,
+    }
+}
+
+pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    if kind_of(raw) != JsonKind::String {
+        return None;
+    }
+    serde_json::from_str::<Cow<'_, str>>(raw.get()).ok()
+}
+
+pub fn as_bool(raw: &RawValue) -> Option<bool> {
+    match raw.get() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+pub fn as_f64(raw: &RawValue) -> Option<f64> {
+    if kind_of(raw) != JsonKind::Number {
+        return None;
+    }
+    raw.get().parse::<f64>().ok()
+}
+
+/// A tri-state read of an optional member: absent (or null), a value of the
+/// expected type, or present with the wrong type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<T> {
+    Absent,
+    Value(T),
+    WrongType,
+}
+
+fn read<'a, T>(raw: Option<&'a RawValue>, f: impl FnOnce(&'a RawValue) -> Option<T>) -> Field<T> {
+    match raw {
+        None => Field::Absent,
+        Some(r) if kind_of(r) == JsonKind::Null => Field::Absent,
+        Some(r) => match f(r) {
+            Some(v) => Field::Value(v),
+            None => Field::WrongType,
+        },
+    }
+}
+
+/// An input event, validated for its required fields.
+#[derive(Debug)]
+pub struct Event<'a> {
+    pub top: Obj<'a>,
+    pub event_id: Cow<'a, str>,
+    pub event_type: Cow<'a, str>,
+    /// Unix seconds, UTC.
+    pub unix_seconds: i64,
+    /// Raw identifier strings by [`Kind::index`]; absent, or not a string.
+    pub identifiers: [Option<Cow<'a, str>>; 4],
+    pub age: Field<f64>,
+    pub personalized_ads: Field<bool>,
+    pub gpc: Field<bool>,
+    pub category: Field<Cow<'a, str>>,
+    /// `user` or `consent` or `context` present but not an object.
+    pub malformed_block: Option<&'static str>,
+}
+
+impl<'a> Event<'a> {
+    /// Parses one event from JSON text (an object).
+    pub fn parse(text: &'a str) -> Result<Event<'a>, Reject> {
+        let top: Obj<'a> = serde_json::from_str(text).map_err(|e| {
+            Reject::invalid_json(if e.is_data() {
+                "event is not a JSON object".to_string()
+            } else {
+                format!("not valid JSON (line {}, column {})", e.line(), e.column())
+            })
+        })?;
+        Event::from_obj(top)
+    }
+
+    pub fn from_raw(raw: &'a RawValue) -> Result<Event<'a>, Reject> {
+        match Obj::parse(raw) {
+            Some(o) => Event::from_obj(o),
+            None => Err(Reject::invalid_json("event is not a JSON object")),
+        }
+    }
+
+    pub fn from_obj(top: Obj<'a>) -> Result<Event<'a>, Reject> {
+        let required_str = |name: &str| -> Result<Cow<'a, str>, Reject> {
+            match read(top.get(name), as_str) {
+                Field::Absent => Err(Reject::missing(name)),
+                Field::WrongType => Err(Reject::invalid(name, "must be a string")),
+                Field::Value(s) if s.trim().is_empty() => Err(Reject::invalid(name, "must not be empty")),
+                Field::Value(s) => Ok(s),
+            }
+        };
+        let event_id = required_str("event_id")?;
+        if event_id.len() > 256 {
+            return Err(Reject::invalid("event_id", "longer than 256 bytes"));
+        }
+        let event_type = required_str("event_type")?;
+        if event_type.len() > 128 {
+            return Err(Reject::invalid("event_type", "longer than 128 bytes"));
+        }
+        let ts = required_str("timestamp")?;
+        let unix_seconds = parse_rfc3339(&ts)
+            .ok_or_else(|| Reject::invalid("timestamp", "must be an RFC 3339 date-time, e.g. 2026-11-28T13:45:12Z"))?;
+
+        let mut malformed_block = None;
+        let mut block = |name: &'static str| -> Option<Obj<'a>> {
+            let raw = top.get(name)?;
+            match kind_of(raw) {
+                JsonKind::Null => None,
+                JsonKind::Object => Obj::parse(raw),
+                _ => {
+                    malformed_block.get_or_insert(name);
+                    None
+                }
+            }
+        };
+        let user = block("user");
+        let consent = block("consent");
+        let context = block("context");
+
+        let mut identifiers: [Option<Cow<'a, str>>; 4] = Default::default();
+        let mut age = Field::Absent;
+        if let Some(u) = &user {
+            for k in Kind::ALL {
+                identifiers[k.index()] = u.get(k.as_str()).and_then(as_str);
+            }
+            age = read(u.get("age"), as_f64);
+        }
+        let (personalized_ads, gpc) = match &consent {
+            Some(c) => (read(c.get("personalized_ads"), as_bool), read(c.get("gpc"), as_bool)),
+            None => (Field::Absent, Field::Absent),
+        };
+        let category = match &context {
+            Some(c) => read(c.get("category"), as_str),
+            None => Field::Absent,
+        };
+        Ok(Event {
+            top,
+            event_id,
+            event_type,
+            unix_seconds,
+            identifiers,
+            age,
+            personalized_ads,
+            gpc,
+            category,
+            malformed_block,
+        })
+    }
+
+    pub fn identifier(&self, kind: Kind) -> Option<&str> {
+        self.identifiers[kind.index()].as_deref()
+    }
+}
+
+/// RFC 3339 date-time to unix seconds (UTC). Fractional seconds are
+/// accepted and dropped.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    Some(t.unix_timestamp())
+}
+
+/// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_utc(unix: i64, out: &mut String) {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let (y, m, d) = (t.year(), u8::from(t.month()), t.day());
+    let (hh, mm, ss) = (t.hour(), t.minute(), t.second());
+    use std::fmt::Write as _;
+    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_required_and_blocks() {
+        let e = Event::parse(
+            r#"{"event_id":"e1","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12+01:00",
+               "user":{"email":"a@b.co","age":34},"consent":{"gpc":false},"context":{"category":"books"}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.event_id, "e1");
+        assert_eq!(e.identifier(Kind::Email), Some("a@b.co"));
+        assert_eq!(e.age, Field::Value(34.0));
+        assert_eq!(e.gpc, Field::Value(false));
+        let mut s = String::new();
+        format_utc(e.unix_seconds, &mut s);
+        assert_eq!(s, "2026-11-28T12:45:12Z");
+    }
+
+    #[test]
+    fn rejects_name_the_field_not_the_value() {
+        let r = Event::parse(r#"{"event_type":"x","timestamp":"2026-11-28T13:45:12Z"}"#).unwrap_err();
+        assert_eq!(r.reason, RejectReason::MissingField);
+        assert!(r.message.contains("event_id"));
+        let r = Event::parse(r#"{"event_id":"e","event_type":"x","timestamp":"jane@example.com"}"#).unwrap_err();
+        assert_eq!(r.reason, RejectReason::InvalidField);
+        assert!(!r.message.contains("jane"));
+        let r = Event::parse(r#"[1]"#).unwrap_err();
+        assert_eq!(r.reason, RejectReason::InvalidJson);
+        let r = Event::parse(r#"{"event_id": 7,"event_type":"x","timestamp":"2026-11-28T13:45:12Z"}"#).unwrap_err();
+        assert_eq!(r.reason, RejectReason::InvalidField);
+    }
+
+    #[test]
+    fn raw_values_have_no_surrounding_whitespace() {
+        let o: Obj = serde_json::from_str("{ \"a\" :   12 , \"b\":\n \"x\" }").unwrap();
+        assert_eq!(o.get("a").unwrap().get(), "12");
+        assert_eq!(o.get("b").unwrap().get(), "\"x\"");
+    }
+}

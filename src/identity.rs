@@ -1,0 +1,280 @@
+//! Identifier normalization and keyed pseudonymization (SPEC §4.3).
+//!
+//! This module owns the only code that turns a raw identifier into something
+//! that may leave the gateway. A [`PartnerKey`] holds the HMAC state of one
+//! partner key with the inner and outer pads already absorbed, so deriving an
+//! ad_id costs two SHA-256 compressions of the message and no key setup.
+//! [`SubjectHasher`] is the gateway's *internal* keyed hash, used for opt-outs,
+//! forget and the idempotency window; it is never a partner key and its output
+//! is never delivered.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The kinds of identifier adgate understands, in the spelling used by the
+/// config (`identifiers = [...]`), the admin API and the `ad_id_type` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Email,
+    Phone,
+    AccountId,
+    DeviceId,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Email, Kind::Phone, Kind::AccountId, Kind::DeviceId];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Phone => "phone",
+            Kind::AccountId => "account_id",
+            Kind::DeviceId => "device_id",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Index into fixed-size per-kind arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Normalizes a raw identifier of `kind`; `None` means it fails normalization
+/// and must be treated as absent (SPEC §4.3). Borrowed when nothing changes.
+pub fn normalize(kind: Kind, raw: &str) -> Option<Cow<'_, str>> {
+    match kind {
+        Kind::Email => normalize_email(raw),
+        Kind::Phone => normalize_phone(raw),
+        Kind::AccountId | Kind::DeviceId => {
+            let t = raw.trim();
+            (!t.is_empty()).then_some(Cow::Borrowed(t))
+        }
+    }
+}
+
+/// Trim, lowercase, and for gmail.com / googlemail.com drop dots and any
+/// `+suffix` from the local part. The domain is kept as written (lowercased).
+pub fn normalize_email(raw: &str) -> Option<Cow<'_, str>> {
+    let t = raw.trim();
+    let (local, domain) = t.split_once('@')?;
+    if local.is_empty()
+        || domain.is_empty()
+        || domain.contains('@')
+        || t.chars().any(char::is_whitespace)
+    {
+        return None;
+    }
+    let needs_lower = t.chars().any(|c| c.is_uppercase() || !c.is_ascii());
+    let lowered: Cow<'_, str> = if needs_lower {
+        Cow::Owned(t.to_lowercase())
+    } else {
+        Cow::Borrowed(t)
+    };
+    let at = lowered.find('@')?;
+    let (local, domain) = (&lowered[..at], &lowered[at + 1..]);
+    if domain == "gmail.com" || domain == "googlemail.com" {
+        let base = local.split('+').next().unwrap_or("");
+        let mut out = String::with_capacity(lowered.len());
+        out.extend(base.chars().filter(|&c| c != '.'));
+        if out.is_empty() {
+            return None;
+        }
+        out.push('@');
+        out.push_str(domain);
+        if out == *lowered {
+            return Some(lowered);
+        }
+        return Some(Cow::Owned(out));
+    }
+    Some(lowered)
+}
+
+/// Strip spaces, dashes, dots and parentheses, turn a leading `00` into `+`,
+/// then require E.164: `+` and 8–15 digits. No default country is assumed.
+pub fn normalize_phone(raw: &str) -> Option<Cow<'_, str>> {
+    let t = raw.trim();
+    let mut out = String::with_capacity(t.len());
+    out.extend(t.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')));
+    if let Some(rest) = out.strip_prefix("00") {
+        out = format!("+{rest}");
+    }
+    let digits = out.strip_prefix('+')?;
+    if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if out == t {
+        Some(Cow::Borrowed(t))
+    } else {
+        Some(Cow::Owned(out))
+    }
+}
+
+/// One partner key: its id and the HMAC-SHA256 state keyed with its bytes.
+/// `Debug` shows the id only; the key bytes are not kept outside the HMAC state.
+#[derive(Clone)]
+pub struct PartnerKey {
+    id: String,
+    mac: HmacSha256,
+}
+
+impl fmt::Debug for PartnerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartnerKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Length of `KEY_ID + "." + base64url(32 bytes)` for a key id of `n` bytes.
+const B64_SHA256_LEN: usize = 43;
+
+impl PartnerKey {
+    pub fn new(id: &str, secret: &[u8]) -> PartnerKey {
+        PartnerKey {
+            id: id.to_owned(),
+            mac: HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length"),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// `KEY_ID "." base64url_nopad(HMAC(key, KIND ":" normalized))`.
+    pub fn ad_id(&self, kind: Kind, normalized: &str) -> String {
+        self.tagged(kind.as_str(), normalized)
+    }
+
+    /// The partner-visible event id: same construction with KIND `event_id`,
+    /// so a partner can de-duplicate but not join on the producer's id.
+    pub fn event_id(&self, raw_event_id: &str) -> String {
+        self.tagged("event_id", raw_event_id)
+    }
+
+    fn tagged(&self, tag: &str, value: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(tag.as_bytes());
+        mac.update(b":");
+        mac.update(value.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(self.id.len() + 1 + B64_SHA256_LEN);
+        out.push_str(&self.id);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(digest, &mut out);
+        out
+    }
+}
+
+/// A 128-bit keyed hash of a subject identifier or an event id, under the
+/// gateway's internal key. Stored in the opt-out list, next to outbox records
+/// (for forget) and in the idempotency window. Never delivered.
+pub type SubjectHash = [u8; 16];
+
+/// The gateway's internal keyed hash (see [`SubjectHash`]).
+#[derive(Clone)]
+pub struct SubjectHasher {
+    mac: HmacSha256,
+}
+
+impl fmt::Debug for SubjectHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SubjectHasher(<redacted>)")
+    }
+}
+
+impl SubjectHasher {
+    pub fn new(secret: &[u8]) -> SubjectHasher {
+        SubjectHasher {
+            mac: HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length"),
+        }
+    }
+
+    /// Hash of a normalized identifier of `kind`.
+    pub fn subject(&self, kind: Kind, normalized: &str) -> SubjectHash {
+        self.hash(kind.as_str(), normalized)
+    }
+
+    /// Hash of a producer's event id (the idempotency key).
+    pub fn event(&self, event_id: &str) -> SubjectHash {
+        self.hash("event_id", event_id)
+    }
+
+    fn hash(&self, tag: &str, value: &str) -> SubjectHash {
+        let mut mac = self.mac.clone();
+        mac.update(tag.as_bytes());
+        mac.update(b":");
+        mac.update(value.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_rules() {
+        let n = |s| normalize_email(s).map(|c| c.into_owned());
+        assert_eq!(n(" Jane.Doe@Example.com ").as_deref(), Some("jane.doe@example.com"));
+        assert_eq!(n("J.a.n.e+ads@GMail.com").as_deref(), Some("jane@gmail.com"));
+        assert_eq!(n("j.d+x@googlemail.com").as_deref(), Some("jd@googlemail.com"));
+        assert_eq!(n("j.d+x@example.org").as_deref(), Some("j.d+x@example.org"));
+        assert_eq!(n("+x@gmail.com"), None);
+        assert_eq!(n("no-at-sign"), None);
+        assert_eq!(n("a@b@c"), None);
+        assert_eq!(n("a b@c.d"), None);
+        assert_eq!(n("@c.d"), None);
+        assert_eq!(n("a@"), None);
+    }
+
+    #[test]
+    fn phone_rules() {
+        let n = |s| normalize_phone(s).map(|c| c.into_owned());
+        assert_eq!(n("+1 (206) 555-0100").as_deref(), Some("+12065550100"));
+        assert_eq!(n("0044 20.7946.0000").as_deref(), Some("+442079460000"));
+        assert_eq!(n("206 555 0100"), None);
+        assert_eq!(n("+1234567"), None);
+        assert_eq!(n("+12345678").as_deref(), Some("+12345678"));
+        assert_eq!(n("+1234567890123456"), None);
+        assert_eq!(n("+1 206 CALL NOW"), None);
+    }
+
+    #[test]
+    fn ids_trim_keep_case() {
+        assert_eq!(normalize(Kind::AccountId, "  A123 ").as_deref(), Some("A123"));
+        assert_eq!(normalize(Kind::DeviceId, "   "), None);
+    }
+
+    #[test]
+    fn ad_id_shape_and_separation() {
+        let k1 = PartnerKey::new("k1", &[7u8; 32]);
+        let k2 = PartnerKey::new("k2", &[8u8; 32]);
+        let a = k1.ad_id(Kind::Email, "jane@example.com");
+        assert!(a.starts_with("k1.") && a.len() == 3 + 43, "{a}");
+        assert_ne!(a, k2.ad_id(Kind::Email, "jane@example.com"));
+        // Kinds are domain-separated: the same string as another kind differs.
+        assert_ne!(a, k1.ad_id(Kind::AccountId, "jane@example.com"));
+        assert!(!format!("{k1:?}").contains("7, 7"));
+    }
+}

@@ -1,0 +1,555 @@
+//! Per-partner policy (SPEC §4): the rules in order, the allow-list copy and
+//! the leak guard. This module is the only maker of [`ScrubbedEvent`], the
+//! only type the outbox accepts, so unscrubbed data cannot reach disk or a
+//! partner by construction.
+//!
+//! Work that does not depend on the partner (consent, opt-outs, age,
+//! category, the subject hashes) is done once per event in
+//! [`Policy::evaluate`]; each partner then costs one or two HMACs (ad_id and
+//! event_id with precomputed key state) and the copy of its allow-listed
+//! fields into one output buffer.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde_json::value::RawValue;
+
+use crate::config::{Config, PartnerConfig, PrivacyConfig};
+use crate::event::{self, Event, Field, JsonKind, Obj};
+use crate::guard::{self, Hit, SelfLeak};
+use crate::identity::{self, Kind, PartnerKey, SubjectHash, SubjectHasher};
+
+/// Why an event is not forwarded to a partner (the `reason` label of
+/// `adgate_events_dropped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    NotAllowed,
+    OptedOut,
+    Minor,
+    Sensitive,
+    NoIdentifier,
+    PiiGuard,
+    Invalid,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 7] = [
+        DropReason::NotAllowed,
+        DropReason::OptedOut,
+        DropReason::Minor,
+        DropReason::Sensitive,
+        DropReason::NoIdentifier,
+        DropReason::PiiGuard,
+        DropReason::Invalid,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::NotAllowed => "not_allowed",
+            DropReason::OptedOut => "opted_out",
+            DropReason::Minor => "minor",
+            DropReason::Sensitive => "sensitive",
+            DropReason::NoIdentifier => "no_identifier",
+            DropReason::PiiGuard => "pii_guard",
+            DropReason::Invalid => "invalid",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The opt-out list as the policy sees it: keyed hashes of normalized
+/// identifiers, never raw values.
+pub trait OptOutLookup: Send + Sync {
+    fn contains(&self, subject: &SubjectHash) -> bool;
+}
+
+/// An empty opt-out list (explain, benches).
+pub struct NoOptOuts;
+
+impl OptOutLookup for NoOptOuts {
+    fn contains(&self, _: &SubjectHash) -> bool {
+        false
+    }
+}
+
+/// The keyed hashes of every identifier an event carries (at most one per
+/// kind). Kept next to each outbox record so forget can find it; never
+/// delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Subjects {
+    hashes: [SubjectHash; 4],
+    len: u8,
+}
+
+impl Subjects {
+    pub fn push(&mut self, h: SubjectHash) {
+        if (self.len as usize) < self.hashes.len() {
+            self.hashes[self.len as usize] = h;
+            self.len += 1;
+        }
+    }
+    pub fn as_slice(&self) -> &[SubjectHash] {
+        &self.hashes[..self.len as usize]
+    }
+    pub fn contains(&self, h: &SubjectHash) -> bool {
+        self.as_slice().contains(h)
+    }
+}
+
+/// An output event for one partner: the NDJSON line (no newline) and the
+/// subject hashes. Only [`Policy`] can make one.
+#[derive(Debug, Clone)]
+pub struct ScrubbedEvent {
+    line: Vec<u8>,
+    subjects: Subjects,
+}
+
+impl ScrubbedEvent {
+    pub fn line(&self) -> &[u8] {
+        &self.line
+    }
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
+    }
+}
+
+/// The outcome for one partner.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Route(ScrubbedEvent),
+    Drop(DropReason),
+}
+
+/// Allow-list entries as a tree, so `ad.campaign_id` and `ad.placement`
+/// become one `"ad":{...}` object in the output.
+#[derive(Debug, Clone)]
+struct FieldNode {
+    name: String,
+    children: Vec<FieldNode>,
+}
+
+fn field_tree(fields: &[String]) -> Vec<FieldNode> {
+    let mut roots: Vec<FieldNode> = Vec::new();
+    for f in fields {
+        let mut level = &mut roots;
+        for seg in f.split('.') {
+            let pos = match level.iter().position(|n| n.name == seg) {
+                Some(p) => p,
+                None => {
+                    level.push(FieldNode {
+                        name: seg.to_owned(),
+                        children: Vec::new(),
+                    });
+                    level.len() - 1
+                }
+            };
+            level = &mut level[pos].children;
+        }
+    }
+    roots
+}
+
+/// One partner's compiled rules.
+#[derive(Debug, Clone)]
+pub struct PartnerPolicy {
+    pub name: String,
+    event_types: Vec<String>,
+    identifiers: Vec<Kind>,
+    fields: Vec<FieldNode>,
+    key: PartnerKey,
+}
+
+impl PartnerPolicy {
+    pub fn new(p: &PartnerConfig) -> PartnerPolicy {
+        PartnerPolicy {
+            name: p.name.clone(),
+            event_types: p.event_types.clone(),
+            identifiers: p.identifiers.clone(),
+            fields: field_tree(&p.fields),
+            key: p.signing_key().partner_key(),
+        }
+    }
+
+    pub fn allows_type(&self, t: &str) -> bool {
+        self.event_types.iter().any(|x| x == t)
+    }
+
+    pub fn identifiers(&self) -> &[Kind] {
+        &self.identifiers
+    }
+
+    pub fn key(&self) -> &PartnerKey {
+        &self.key
+    }
+}
+
+/// The compiled policy of a whole config.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub partners: Vec<PartnerPolicy>,
+    privacy: PrivacyConfig,
+    hasher: SubjectHasher,
+}
+
+/// Everything the policy decided about one event.
+#[derive(Debug)]
+pub struct Evaluation {
+    /// In the order of [`Policy::partners`].
+    pub outcomes: Vec<Outcome>,
+    /// Hash of the producer's event id, for the idempotency window.
+    pub event_hash: SubjectHash,
+    pub subjects: Subjects,
+    /// The partner-independent block, if any (for explain).
+    pub blocked: Option<(DropReason, &'static str)>,
+    /// Which identifier each routed partner used (for explain).
+    pub used: Vec<Option<Kind>>,
+    /// What the guard hit for each partner dropped with pii_guard.
+    pub guard_hits: Vec<Option<Hit>>,
+}
+
+impl Policy {
+    pub fn new(config: &Config, hasher: SubjectHasher) -> Policy {
+        Policy {
+            partners: config.partners.iter().map(PartnerPolicy::new).collect(),
+            privacy: config.privacy.clone(),
+            hasher,
+        }
+    }
+
+    pub fn hasher(&self) -> &SubjectHasher {
+        &self.hasher
+    }
+
+    /// Applies SPEC §4 to `ev` for every partner.
+    pub fn evaluate(&self, ev: &Event<'_>, optouts: &dyn OptOutLookup) -> Evaluation {
+        // Normalize each identifier once; hash each for opt-outs and forget.
+        let mut normalized: [Option<Cow<'_, str>>; 4] = Default::default();
+        let mut subjects = Subjects::default();
+        for k in Kind::ALL {
+            if let Some(raw) = ev.identifier(k) {
+                if let Some(n) = identity::normalize(k, raw) {
+                    subjects.push(self.hasher.subject(k, &n));
+                    normalized[k.index()] = Some(n);
+                }
+            }
+        }
+        let blocked = self.block_reason(ev, &subjects, optouts);
+
+        let mut leak = SelfLeak::default();
+        for k in Kind::ALL {
+            if let Some(raw) = ev.identifier(k) {
+                leak.add(Cow::Borrowed(raw));
+            }
+            if let Some(n) = &normalized[k.index()] {
+                leak.add(n.clone());
+            }
+        }
+        if let Some(u) = ev.top.get("user").and_then(Obj::parse) {
+            if let Some(ip) = u.get("ip").and_then(event::as_str) {
+                leak.add(ip);
+            }
+        }
+
+        let mut time = String::with_capacity(20);
+        let g = self.privacy.time_granularity.seconds();
+        event::format_utc(ev.unix_seconds.div_euclid(g) * g, &mut time);
+
+        let n = self.partners.len();
+        let mut outcomes = Vec::with_capacity(n);
+        let mut used = Vec::with_capacity(n);
+        let mut guard_hits = Vec::with_capacity(n);
+        for p in &self.partners {
+            let mut hit = None;
+            let mut kind_used = None;
+            let outcome = if !p.allows_type(&ev.event_type) {
+                Outcome::Drop(DropReason::NotAllowed)
+            } else if let Some((r, _)) = blocked {
+                Outcome::Drop(r)
+            } else {
+                match p
+                    .identifiers
+                    .iter()
+                    .find_map(|k| normalized[k.index()].as_deref().map(|n| (*k, n)))
+                {
+                    None => Outcome::Drop(DropReason::NoIdentifier),
+                    Some((kind, norm)) => {
+                        kind_used = Some(kind);
+                        match render(p, ev, kind, norm, &time, &mut leak) {
+                            Ok(line) => Outcome::Route(ScrubbedEvent { line, subjects }),
+                            Err(h) => {
+                                hit = Some(h);
+                                Outcome::Drop(DropReason::PiiGuard)
+                            }
+                        }
+                    }
+                }
+            };
+            outcomes.push(outcome);
+            used.push(kind_used);
+            guard_hits.push(hit);
+        }
+        Evaluation {
+            outcomes,
+            event_hash: self.hasher.event(&ev.event_id),
+            subjects,
+            blocked,
+            used,
+            guard_hits,
+        }
+    }
+
+    /// SPEC §4.2 minus `no_identifier`, which depends on the partner. The
+    /// first matching reason wins; the `&str` says which rule (for explain).
+    fn block_reason(
+        &self,
+        ev: &Event<'_>,
+        subjects: &Subjects,
+        optouts: &dyn OptOutLookup,
+    ) -> Option<(DropReason, &'static str)> {
+        if let Some(b) = ev.malformed_block {
+            return Some((
+                DropReason::Invalid,
+                match b {
+                    "user" => "user is not an object",
+                    "consent" => "consent is not an object",
+                    _ => "context is not an object",
+                },
+            ));
+        }
+        match ev.personalized_ads {
+            Field::Value(false) => return Some((DropReason::OptedOut, "consent.personalized_ads is false")),
+            Field::WrongType => return Some((DropReason::Invalid, "consent.personalized_ads is not a boolean")),
+            _ => {}
+        }
+        match ev.gpc {
+            Field::Value(true) => return Some((DropReason::OptedOut, "consent.gpc is true (Global Privacy Control)")),
+            Field::WrongType => return Some((DropReason::Invalid, "consent.gpc is not a boolean")),
+            _ => {}
+        }
+        if subjects.as_slice().iter().any(|h| optouts.contains(h)) {
+            return Some((DropReason::OptedOut, "an identifier of the event is on the opt-out list"));
+        }
+        match ev.age {
+            Field::Value(a) if a.is_nan() || a < 0.0 => return Some((DropReason::Invalid, "user.age is negative")),
+            Field::Value(a) if a < self.privacy.minor_age as f64 => {
+                return Some((DropReason::Minor, "user.age is below privacy.minor_age"))
+            }
+            Field::WrongType => return Some((DropReason::Invalid, "user.age is not a number")),
+            _ => {}
+        }
+        match &ev.category {
+            Field::Value(c) if self.privacy.sensitive_categories.iter().any(|s| s == c.as_ref()) => {
+                return Some((DropReason::Sensitive, "context.category is a sensitive category"))
+            }
+            Field::WrongType => return Some((DropReason::Invalid, "context.category is not a string")),
+            _ => {}
+        }
+        None
+    }
+}
+
+/// Builds the output line for one partner, scanning every copied string.
+fn render(
+    p: &PartnerPolicy,
+    ev: &Event<'_>,
+    kind: Kind,
+    normalized: &str,
+    time: &str,
+    leak: &mut SelfLeak<'_>,
+) -> Result<Vec<u8>, Hit> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"event_type\":");
+    write_json_str(&mut out, &ev.event_type);
+    out.extend_from_slice(b",\"time\":\"");
+    out.extend_from_slice(time.as_bytes());
+    out.extend_from_slice(b"\",\"ad_id\":\"");
+    // HMAC output and key ids are [A-Za-z0-9_-.]: no escaping needed.
+    out.extend_from_slice(p.key.ad_id(kind, normalized).as_bytes());
+    out.extend_from_slice(b"\",\"ad_id_type\":\"");
+    out.extend_from_slice(kind.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"event_id\":\"");
+    out.extend_from_slice(p.key.event_id(&ev.event_id).as_bytes());
+    out.push(b'"');
+    write_fields(&mut out, &ev.top, &p.fields, leak)?;
+    out.push(b'}');
+    Ok(out)
+}
+
+fn write_fields(out: &mut Vec<u8>, obj: &Obj<'_>, nodes: &[FieldNode], leak: &mut SelfLeak<'_>) -> Result<bool, Hit> {
+    let mut wrote = false;
+    for node in nodes {
+        let Some(raw) = obj.get(&node.name) else { continue };
+        let mark = out.len();
+        out.push(b',');
+        out.push(b'"');
+        out.extend_from_slice(node.name.as_bytes());
+        out.extend_from_slice(b"\":");
+        if node.children.is_empty() {
+            write_value(out, raw, leak)?;
+            wrote = true;
+        } else if let Some(sub) = Obj::parse(raw) {
+            out.push(b'{');
+            let inner_start = out.len();
+            if write_fields(out, &sub, &node.children, leak)? {
+                // The children each wrote a leading comma; drop the first.
+                out.remove(inner_start);
+                out.push(b'}');
+                wrote = true;
+            } else {
+                out.truncate(mark);
+            }
+        } else {
+            // Not an object where the allow-list expects one: nothing to copy.
+            out.truncate(mark);
+        }
+    }
+    Ok(wrote)
+}
+
+fn write_value(out: &mut Vec<u8>, raw: &RawValue, leak: &mut SelfLeak<'_>) -> Result<(), Hit> {
+    match event::kind_of(raw) {
+        JsonKind::String => {
+            let s = event::as_str(raw).unwrap_or_default();
+            check_str(&s, leak)?;
+            write_json_str(out, &s);
+        }
+        JsonKind::Number => {
+            if let Some(h) = guard::scan_number(raw.get()) {
+                return Err(h);
+            }
+            out.extend_from_slice(raw.get().as_bytes());
+        }
+        JsonKind::Bool | JsonKind::Null => out.extend_from_slice(raw.get().as_bytes()),
+        JsonKind::Array | JsonKind::Object => {
+            let v: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null);
+            check_value(&v, leak)?;
+            serde_json::to_writer(&mut *out, &v).expect("writing to a Vec cannot fail");
+        }
+    }
+    Ok(())
+}
+
+fn check_str(s: &str, leak: &mut SelfLeak<'_>) -> Result<(), Hit> {
+    if let Some(h) = guard::scan(s) {
+        return Err(h);
+    }
+    if let Some(h) = leak.check(s) {
+        return Err(h);
+    }
+    Ok(())
+}
+
+fn check_value(v: &serde_json::Value, leak: &mut SelfLeak<'_>) -> Result<(), Hit> {
+    match v {
+        serde_json::Value::String(s) => check_str(s, leak),
+        serde_json::Value::Number(n) => match guard::scan_number(&n.to_string()) {
+            Some(h) => Err(h),
+            None => Ok(()),
+        },
+        serde_json::Value::Array(a) => a.iter().try_for_each(|x| check_value(x, leak)),
+        serde_json::Value::Object(o) => o.iter().try_for_each(|(k, x)| {
+            check_str(k, leak)?;
+            check_value(x, leak)
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::env_from;
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    fn config(fields: &str) -> Config {
+        let toml = format!(
+            r#"
+[privacy]
+time_granularity = "hour"
+[[partners]]
+name = "a"
+event_types = ["ad_impression"]
+identifiers = ["account_id", "email"]
+fields = {fields}
+[partners.delivery]
+mode = "pull"
+token_env = "T"
+[[partners.keys]]
+id = "k1"
+secret_env = "K"
+"#
+        );
+        let env = env_from(HashMap::from([
+            ("T".to_string(), "feed-token-feed-token-feed-token-x".to_string()),
+            ("K".to_string(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string()),
+        ]));
+        Config::from_toml(&toml, "test.toml", Path::new("."), &env).unwrap()
+    }
+
+    fn run(cfg: &Config, json: &str) -> Outcome {
+        let p = Policy::new(cfg, SubjectHasher::new(&[9; 32]));
+        let ev = Event::parse(json).unwrap();
+        p.evaluate(&ev, &NoOptOuts).outcomes.remove(0)
+    }
+
+    #[test]
+    fn keeps_only_allow_listed_nesting_kept() {
+        let cfg = config(r#"["ad.campaign_id", "ad.value_estimate_micros", "app.app_id"]"#);
+        let out = run(
+            &cfg,
+            r#"{"event_id":"e1","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                "user":{"email":"Jane@Example.com","account_id":" A123 "},
+                "ad":{"campaign_id":"c-77","placement":"home","value_estimate_micros":1250},
+                "search":{"query":"shoes"}}"#,
+        );
+        let Outcome::Route(s) = out else { panic!("{out:?}") };
+        let v: serde_json::Value = serde_json::from_slice(s.line()).unwrap();
+        assert_eq!(v["time"], "2026-11-28T13:00:00Z");
+        assert_eq!(v["ad_id_type"], "account_id");
+        assert_eq!(v["ad"], serde_json::json!({"campaign_id": "c-77", "value_estimate_micros": 1250}));
+        assert!(v.get("app").is_none());
+        assert!(v.get("search").is_none() && v.get("user").is_none());
+        let key = cfg.partners[0].signing_key().partner_key();
+        assert_eq!(v["ad_id"], key.ad_id(Kind::AccountId, "A123"));
+        assert_eq!(v["event_id"], key.event_id("e1"));
+    }
+
+    #[test]
+    fn guard_drops_leaks_in_allowed_fields() {
+        let cfg = config(r#"["ad"]"#);
+        for leak in [r#""jane@example.com""#, r#""+1 206 555 0100""#, r#"["x", {"y": "4111 1111 1111 1111"}]"#, r#""A123-extra""#] {
+            let ev = format!(
+                r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                    "user":{{"account_id":"A123-extra"}},"ad":{{"campaign_id":{leak}}}}}"#
+            );
+            assert!(matches!(run(&cfg, &ev), Outcome::Drop(DropReason::PiiGuard)), "{leak}");
+        }
+    }
+
+    #[test]
+    fn rules_in_order() {
+        let cfg = config("[]");
+        let base = r#""event_id":"e","timestamp":"2026-11-28T13:45:12Z""#;
+        let cases = [
+            (r#""event_type":"purchase","consent":{"gpc":true}"#, DropReason::NotAllowed),
+            (r#""event_type":"ad_impression","consent":{"gpc":true},"user":{"age":5}"#, DropReason::OptedOut),
+            (r#""event_type":"ad_impression","user":{"age":5,"email":"a@b.co"}"#, DropReason::Minor),
+            (r#""event_type":"ad_impression","context":{"category":"health"}"#, DropReason::Sensitive),
+            (r#""event_type":"ad_impression","user":{"phone":"+12065550100"}"#, DropReason::NoIdentifier),
+            (r#""event_type":"ad_impression","user":{"age":"old"}"#, DropReason::Invalid),
+        ];
+        for (body, want) in cases {
+            let out = run(&cfg, &format!("{{{base},{body}}}"));
+            assert!(matches!(out, Outcome::Drop(r) if r == want), "{body}: {out:?}");
+        }
+    }
+}
