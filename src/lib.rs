@@ -22,3 +22,6 @@ pub mod guard;
 pub mod identity;
 pub mod policy;
 pub mod secret;
+pub mod outbox;
+pub mod util;
+pub mod metrics;

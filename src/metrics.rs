@@ -1,0 +1,147 @@
+//! Every metric of SPEC §7, registered once in one registry. Labels come
+//! only from small config-fixed sets (producer and partner names, reasons,
+//! routes, status codes); never an identifier, token, key or event content.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub events_received: IntCounterVec,
+    pub events_rejected: IntCounterVec,
+    pub events_routed: IntCounterVec,
+    pub events_dropped: IntCounterVec,
+    pub events_delivered: IntCounterVec,
+    pub delivery_attempts: IntCounterVec,
+    pub dead_letter: IntCounterVec,
+    pub outbox_events: IntGaugeVec,
+    pub outbox_bytes: IntGaugeVec,
+    pub outbox_max_bytes: IntGaugeVec,
+    pub event_age: HistogramVec,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub build_info: IntGaugeVec,
+    pub config_reloads: IntCounterVec,
+    pub optouts: IntCounterVec,
+    pub forget_purged: IntCounter,
+    pub duplicates: IntCounterVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("registered once");
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("registered once");
+    g
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric");
+    r.register(Box::new(h.clone())).expect("registered once");
+    h
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = r.register(Box::new(pc));
+        }
+        let m = Metrics {
+            events_received: counter(&r, "adgate_events_received_total", "Events read from request bodies, rejected and duplicate ones included.", &["producer"]),
+            events_rejected: counter(&r, "adgate_events_rejected_total", "Events rejected at ingest, by reason.", &["reason"]),
+            events_routed: counter(&r, "adgate_events_routed_total", "Scrubbed events durably written to a partner outbox.", &["partner"]),
+            events_dropped: counter(&r, "adgate_events_dropped_total", "Events not forwarded to a partner by policy, by reason (intentional drops, not errors).", &["partner", "reason"]),
+            events_delivered: counter(&r, "adgate_events_delivered_total", "Events a partner acknowledged (push 2xx or pull commit).", &["partner"]),
+            delivery_attempts: counter(&r, "adgate_delivery_attempts_total", "Push delivery attempts by outcome (ok, retryable, permanent).", &["partner", "outcome"]),
+            dead_letter: counter(&r, "adgate_dead_letter_total", "Events written to a partner's dead-letter file.", &["partner"]),
+            outbox_events: gauge(&r, "adgate_outbox_events", "Events waiting in a partner's outbox.", &["partner"]),
+            outbox_bytes: gauge(&r, "adgate_outbox_bytes", "Bytes waiting in a partner's outbox.", &["partner"]),
+            outbox_max_bytes: gauge(&r, "adgate_outbox_max_bytes", "Configured bound of a partner's outbox (outbox_max_bytes).", &["partner"]),
+            event_age: histogram(
+                &r,
+                "adgate_event_age_seconds",
+                "Time from ingest to delivery acknowledgement.",
+                &["partner"],
+                vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0],
+            ),
+            http_requests: counter(&r, "adgate_http_requests_total", "HTTP requests by route and status code.", &["route", "code"]),
+            http_duration: histogram(
+                &r,
+                "adgate_http_request_duration_seconds",
+                "HTTP request duration by route.",
+                &["route"],
+                vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            ),
+            build_info: gauge(&r, "adgate_build_info", "Always 1; the version label says which build runs.", &["version"]),
+            config_reloads: counter(&r, "adgate_config_reloads_total", "Config reloads by result (ok, error).", &["result"]),
+            optouts: counter(&r, "adgate_optouts_total", "Opt-outs recorded (opt-out and forget requests), by identifier kind.", &["kind"]),
+            forget_purged: {
+                let c = IntCounter::new("adgate_forget_purged_total", "Outbox copies purged by forget requests.").expect("valid");
+                r.register(Box::new(c.clone())).expect("registered once");
+                c
+            },
+            duplicates: counter(&r, "adgate_events_duplicate_total", "Events whose event_id was seen within the idempotency window (accepted, not routed again).", &["producer"]),
+            registry: r,
+        };
+        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for r in crate::event::RejectReason::ALL {
+            m.events_rejected.with_label_values(&[r.as_str()]);
+        }
+        for r in ["ok", "error"] {
+            m.config_reloads.with_label_values(&[r]);
+        }
+        for k in crate::identity::Kind::ALL {
+            m.optouts.with_label_values(&[k.as_str()]);
+        }
+        m
+    }
+
+    /// Creates the series of a partner so dashboards show zeros, not gaps.
+    pub fn init_partner(&self, partner: &str, push: bool) {
+        self.events_routed.with_label_values(&[partner]);
+        self.events_delivered.with_label_values(&[partner]);
+        self.dead_letter.with_label_values(&[partner]);
+        for r in crate::policy::DropReason::ALL {
+            self.events_dropped.with_label_values(&[partner, r.as_str()]);
+        }
+        if push {
+            for o in ["ok", "retryable", "permanent"] {
+                self.delivery_attempts.with_label_values(&[partner, o]);
+            }
+        }
+    }
+
+    pub fn init_producer(&self, producer: &str) {
+        self.events_received.with_label_values(&[producer]);
+        self.duplicates.with_label_values(&[producer]);
+    }
+
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding to a Vec");
+        buf
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,904 @@
+//! One partner's durable queue: an append-only log of segment files with
+//! group commit, a persisted ack position, purge-in-place and crash recovery.
+//!
+//! Positions are global byte offsets; a segment file is named after the
+//! offset of its first byte, so a record's position never changes and the
+//! bytes waiting are simply `end - acked`.
+//!
+//! All writes happen on one writer thread per partner. Requests queue
+//! [`Cmd::Append`]s; the thread takes every append waiting, writes them,
+//! calls `fdatasync` once and only then answers them all (group commit).
+//! Readers read the files directly, never past the durable end.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
+
+use super::dead_letter::DeadLetters;
+use super::segment::{self, Decoded, Record};
+use crate::identity::SubjectHash;
+
+/// Segment size at which the writer starts a new file; acked segments are
+/// deleted whole, so this is also the granularity of disk reclaim.
+const SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// How much a reader or a scan reads per system call.
+const READ_CHUNK: usize = 1024 * 1024;
+/// Ack positions are written at once but fsync'd at most this often: a lost
+/// ack only means redelivery, which at-least-once allows.
+const ACK_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+fn seg_name(base: u64) -> String {
+    format!("{base:020}.seg")
+}
+
+#[derive(Debug, Clone)]
+struct SegInfo {
+    path: PathBuf,
+    /// Global end offset; `None` for the segment being written.
+    end: Option<u64>,
+}
+
+/// State shared by the writer thread, readers and the ingest path.
+#[derive(Debug)]
+pub struct Shared {
+    segments: Mutex<BTreeMap<u64, SegInfo>>,
+    durable_end: watch::Sender<u64>,
+    acked: AtomicU64,
+    used_bytes: AtomicU64,
+    events: AtomicI64,
+    writable: AtomicBool,
+}
+
+impl Shared {
+    pub fn acked(&self) -> u64 {
+        self.acked.load(Ordering::Acquire)
+    }
+    pub fn durable_end(&self) -> u64 {
+        *self.durable_end.borrow()
+    }
+}
+
+enum Cmd {
+    Append {
+        buf: Vec<u8>,
+        records: u64,
+        reply: oneshot::Sender<io::Result<()>>,
+    },
+    Ack {
+        from: u64,
+        upto: u64,
+        records: u64,
+    },
+    Purge {
+        subject: SubjectHash,
+        reply: oneshot::Sender<io::Result<u64>>,
+    },
+    Evict {
+        need: u64,
+        reply: oneshot::Sender<io::Result<u64>>,
+    },
+    Flush {
+        reply: oneshot::Sender<io::Result<()>>,
+    },
+}
+
+/// What recovery found, for the startup log and the idempotency window.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    pub records: u64,
+    pub bytes: u64,
+    pub truncated_bytes: u64,
+    /// (event hash, ingest ms) of every record still on disk.
+    pub event_hashes: Vec<(SubjectHash, u64)>,
+}
+
+/// A partner's outbox log. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct PartnerLog {
+    name: String,
+    max_bytes: AtomicU64,
+    shared: Arc<Shared>,
+    tx: Mutex<Option<mpsc::Sender<Cmd>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl PartnerLog {
+    /// Opens (creating if needed) the log in `dir`, recovering from a crash:
+    /// a torn or corrupt tail is truncated with a log line.
+    pub fn open(
+        name: &str,
+        dir: &Path,
+        max_bytes: u64,
+        dead_letters: Arc<DeadLetters>,
+    ) -> io::Result<(Arc<PartnerLog>, Recovered)> {
+        fs::create_dir_all(dir)?;
+        let ack_path = dir.join("ack");
+        let mut acked = read_ack(&ack_path).unwrap_or(0);
+
+        let mut bases: Vec<u64> = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let fname = entry.file_name();
+            let Some(s) = fname.to_str() else { continue };
+            if let Some(b) = s.strip_suffix(".seg").and_then(|b| b.parse::<u64>().ok()) {
+                bases.push(b);
+            }
+        }
+        bases.sort_unstable();
+
+        let mut rec = Recovered::default();
+        let mut segments = BTreeMap::new();
+        let mut end = acked;
+        for (i, &base) in bases.iter().enumerate() {
+            let path = dir.join(seg_name(base));
+            let file = OpenOptions::new().read(true).write(true).open(&path)?;
+            let len = file.metadata()?.len();
+            let last = i + 1 == bases.len();
+            if !last && base + len <= acked {
+                fs::remove_file(&path)?;
+                continue;
+            }
+            let mut valid = 0u64;
+            let mut problem = None;
+            scan(&file, base, 0, len, |off, d| match d {
+                Decoded::Ok { len: l, body } => {
+                    valid = off + l as u64 - base;
+                    rec.event_hashes.push((body.event_hash, body.ingest_ms));
+                    if off >= acked && body.flags & segment::FLAG_PURGED == 0 {
+                        rec.records += 1;
+                    }
+                    true
+                }
+                Decoded::Incomplete => {
+                    problem = Some("torn record at the tail");
+                    false
+                }
+                Decoded::Corrupt(why) => {
+                    problem = Some(why);
+                    false
+                }
+            })?;
+            if valid < len {
+                tracing::warn!(
+                    partner = name,
+                    segment = %path.display(),
+                    valid_bytes = valid,
+                    dropped_bytes = len - valid,
+                    problem = problem.unwrap_or("trailing bytes"),
+                    "outbox recovery: truncating a damaged segment tail; every record before it is kept"
+                );
+                file.set_len(valid)?;
+                file.sync_all()?;
+                rec.truncated_bytes += len - valid;
+            }
+            end = base + valid;
+            segments.insert(
+                base,
+                SegInfo {
+                    path,
+                    end: if last { None } else { Some(base + valid) },
+                },
+            );
+        }
+        if acked > end {
+            acked = end;
+        }
+        let first = segments.keys().next().copied();
+        if let Some(first) = first {
+            if acked < first {
+                acked = first;
+            }
+        }
+        // The segment being written: the last one, or a new one at `end`.
+        let (cur_base, cur_file) = match segments.iter().next_back() {
+            Some((&b, info)) if info.end.is_none() => {
+                let f = OpenOptions::new().append(true).open(&info.path)?;
+                (b, f)
+            }
+            _ => {
+                let path = dir.join(seg_name(end));
+                let f = OpenOptions::new().create(true).append(true).open(&path)?;
+                f.sync_all()?;
+                sync_dir(dir)?;
+                segments.insert(end, SegInfo { path, end: None });
+                (end, f)
+            }
+        };
+        let cur_len = end - cur_base;
+        rec.bytes = end - acked;
+
+        let (durable_end, _) = watch::channel(end);
+        let shared = Arc::new(Shared {
+            segments: Mutex::new(segments),
+            durable_end,
+            acked: AtomicU64::new(acked),
+            used_bytes: AtomicU64::new(end - acked),
+            events: AtomicI64::new(rec.records as i64),
+            writable: AtomicBool::new(true),
+        });
+        let ack_file = OpenOptions::new().create(true).truncate(false).write(true).open(&ack_path)?;
+        let (tx, rx) = mpsc::channel();
+        let mut writer = Writer {
+            name: name.to_owned(),
+            dir: dir.to_owned(),
+            shared: shared.clone(),
+            cur_base,
+            cur_len,
+            cur: cur_file,
+            ack_file,
+            ack_dirty: false,
+            last_ack_sync: Instant::now(),
+            purged: BTreeSet::new(),
+            dead_letters,
+        };
+        // Tombstones still waiting count toward nothing: remember them so an
+        // ack over them does not subtract them twice.
+        writer.load_purged(acked)?;
+        let thread = std::thread::Builder::new()
+            .name(format!("outbox-{name}"))
+            .spawn(move || writer.run(rx))?;
+        Ok((
+            Arc::new(PartnerLog {
+                name: name.to_owned(),
+                max_bytes: AtomicU64::new(max_bytes),
+                shared,
+                tx: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+            }),
+            rec,
+        ))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn set_max_bytes(&self, m: u64) {
+        self.max_bytes.store(m, Ordering::Relaxed)
+    }
+
+    /// Records waiting (not acked, not purged).
+    pub fn pending_events(&self) -> u64 {
+        self.shared.events.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Bytes waiting plus bytes reserved by requests being written.
+    pub fn pending_bytes(&self) -> u64 {
+        self.shared.used_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn is_writable(&self) -> bool {
+        self.shared.writable.load(Ordering::Relaxed) && self.tx.lock().unwrap().is_some()
+    }
+
+    /// Reserves room for `bytes`; false when the bound would be exceeded.
+    pub fn reserve(&self, bytes: u64) -> bool {
+        let max = self.max_bytes();
+        self.shared
+            .used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u + bytes <= max).then_some(u + bytes)
+            })
+            .is_ok()
+    }
+
+    pub fn release(&self, bytes: u64) {
+        let _ = self
+            .shared
+            .used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(bytes)));
+    }
+
+    fn send(&self, cmd: Cmd) -> io::Result<()> {
+        match self.tx.lock().unwrap().as_ref() {
+            Some(tx) => tx
+                .send(cmd)
+                .map_err(|_| io::Error::other("outbox writer stopped")),
+            None => Err(io::Error::other("outbox closed")),
+        }
+    }
+
+    /// Writes encoded records (see [`segment::encode`]) durably. The caller
+    /// has reserved `buf.len()` bytes; on error the reservation is released.
+    pub async fn append(&self, buf: Vec<u8>, records: u64) -> io::Result<()> {
+        let len = buf.len() as u64;
+        let (reply, rx) = oneshot::channel();
+        let res = match self.send(Cmd::Append { buf, records, reply }) {
+            Ok(()) => rx.await.unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped"))),
+            Err(e) => Err(e),
+        };
+        if res.is_err() {
+            self.release(len);
+        }
+        res
+    }
+
+    /// Acknowledges every record in `[from, upto)`; `records` is how many
+    /// records (purged ones included) the range holds.
+    pub fn ack(&self, from: u64, upto: u64, records: u64) {
+        let _ = self.send(Cmd::Ack { from, upto, records });
+    }
+
+    /// Overwrites every waiting record of `subject`; returns how many.
+    pub async fn purge(&self, subject: SubjectHash) -> io::Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Purge { subject, reply })?;
+        rx.await.unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped")))
+    }
+
+    /// Moves the oldest records to dead letters until `need` bytes are
+    /// free; returns the bytes freed.
+    pub async fn evict(&self, need: u64) -> io::Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Evict { need, reply })?;
+        rx.await.unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped")))
+    }
+
+    /// Syncs the ack position.
+    pub async fn flush(&self) -> io::Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Flush { reply })?;
+        rx.await.unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped")))
+    }
+
+    /// Stops the writer after it has finished what is queued.
+    pub fn close(&self) {
+        self.tx.lock().unwrap().take();
+        if let Some(t) = self.thread.lock().unwrap().take() {
+            let _ = t.join();
+        }
+    }
+
+    pub fn reader(&self) -> Reader {
+        Reader {
+            shared: self.shared.clone(),
+            pos: self.shared.acked(),
+            file: None,
+            rx: self.shared.durable_end.subscribe(),
+        }
+    }
+}
+
+impl Drop for PartnerLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+struct Writer {
+    name: String,
+    dir: PathBuf,
+    shared: Arc<Shared>,
+    cur_base: u64,
+    cur_len: u64,
+    cur: File,
+    ack_file: File,
+    ack_dirty: bool,
+    last_ack_sync: Instant,
+    /// Offsets of purged records not yet acked.
+    purged: BTreeSet<u64>,
+    dead_letters: Arc<DeadLetters>,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Cmd>) {
+        loop {
+            let first = match rx.recv_timeout(ACK_SYNC_INTERVAL) {
+                Ok(c) => c,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.sync_ack_if_due(true);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut appends = Vec::new();
+            let mut cmd = Some(first);
+            while let Some(c) = cmd.take() {
+                match c {
+                    Cmd::Append { buf, records, reply } => appends.push((buf, records, reply)),
+                    other => {
+                        // Keep order: what was appended before is written first.
+                        self.write_appends(std::mem::take(&mut appends));
+                        self.handle(other);
+                    }
+                }
+                cmd = rx.try_recv().ok();
+            }
+            self.write_appends(appends);
+            self.sync_ack_if_due(false);
+        }
+        self.write_appends(Vec::new());
+        self.sync_ack_if_due(true);
+        let _ = self.cur.sync_data();
+    }
+
+    fn handle(&mut self, c: Cmd) {
+        match c {
+            Cmd::Append { .. } => unreachable!("appends are batched by run"),
+            Cmd::Ack { from, upto, records } => self.ack(from, upto, Some(records)),
+            Cmd::Purge { subject, reply } => {
+                let _ = reply.send(self.purge(&subject));
+            }
+            Cmd::Evict { need, reply } => {
+                let _ = reply.send(self.evict(need));
+            }
+            Cmd::Flush { reply } => {
+                let r = self.cur.sync_data().and_then(|_| self.ack_file.sync_data());
+                self.ack_dirty = false;
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    fn write_appends(&mut self, appends: Vec<(Vec<u8>, u64, oneshot::Sender<io::Result<()>>)>) {
+        if appends.is_empty() {
+            return;
+        }
+        let mut res = Ok(());
+        let mut records = 0;
+        for (buf, n, _) in &appends {
+            if res.is_ok() {
+                res = self.write_one(buf);
+                records += n;
+            }
+        }
+        if res.is_ok() {
+            res = self.cur.sync_data();
+        }
+        match &res {
+            Ok(()) => {
+                self.shared.events.fetch_add(records as i64, Ordering::Relaxed);
+                self.shared.durable_end.send_replace(self.cur_base + self.cur_len);
+            }
+            Err(e) => {
+                tracing::error!(partner = %self.name, error = %e, "outbox write failed; the requests get 500 and are not acknowledged");
+                self.shared.writable.store(false, Ordering::Relaxed);
+                // Anything half-written past the durable end is cut off so
+                // the next append starts on a record boundary.
+                let durable = *self.shared.durable_end.borrow();
+                if durable >= self.cur_base {
+                    let _ = self.cur.set_len(durable - self.cur_base);
+                    self.cur_len = durable - self.cur_base;
+                }
+            }
+        }
+        for (_, _, reply) in appends {
+            let _ = reply.send(match &res {
+                Ok(()) => Ok(()),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            });
+        }
+    }
+
+    fn write_one(&mut self, buf: &[u8]) -> io::Result<()> {
+        if self.cur_len > 0 && self.cur_len + buf.len() as u64 > SEGMENT_MAX_BYTES {
+            self.roll()?;
+        }
+        self.cur.write_all(buf)?;
+        self.cur_len += buf.len() as u64;
+        Ok(())
+    }
+
+    fn roll(&mut self) -> io::Result<()> {
+        self.cur.sync_data()?;
+        let end = self.cur_base + self.cur_len;
+        let path = self.dir.join(seg_name(end));
+        let f = OpenOptions::new().create(true).append(true).open(&path)?;
+        sync_dir(&self.dir)?;
+        let mut segs = self.shared.segments.lock().unwrap();
+        if let Some(info) = segs.get_mut(&self.cur_base) {
+            info.end = Some(end);
+        }
+        segs.insert(end, SegInfo { path, end: None });
+        drop(segs);
+        self.cur = f;
+        self.cur_base = end;
+        self.cur_len = 0;
+        // Data before `end` is durable (synced above).
+        self.shared.durable_end.send_replace(end);
+        Ok(())
+    }
+
+    fn end(&self) -> u64 {
+        self.cur_base + self.cur_len
+    }
+
+    /// Acks `[from, upto)`. With `records == None`, or when the range
+    /// overlaps what is already acked, the records are counted from disk.
+    fn ack(&mut self, from: u64, upto: u64, records: Option<u64>) {
+        let acked = self.shared.acked();
+        let upto = upto.min(self.end());
+        if upto <= acked {
+            return;
+        }
+        let live = match records {
+            Some(n) if from == acked => {
+                let tomb = self.purged.range(acked..upto).count() as u64;
+                n.saturating_sub(tomb)
+            }
+            _ => match self.count_live(acked, upto) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(partner = %self.name, error = %e, "outbox: cannot count acked records");
+                    0
+                }
+            },
+        };
+        let tail = self.purged.split_off(&upto);
+        self.purged = tail;
+        self.shared.events.fetch_sub(live as i64, Ordering::Relaxed);
+        let freed = upto - acked;
+        let _ = self
+            .shared
+            .used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(freed)));
+        self.shared.acked.store(upto, Ordering::Release);
+        let mut rec = [0u8; 16];
+        rec[..8].copy_from_slice(&upto.to_le_bytes());
+        rec[8..12].copy_from_slice(&crc32fast::hash(&upto.to_le_bytes()).to_le_bytes());
+        rec[12..].copy_from_slice(b"ACK1");
+        if let Err(e) = self.ack_file.write_all_at(&rec, 0) {
+            tracing::error!(partner = %self.name, error = %e, "outbox: cannot write ack position");
+        }
+        self.ack_dirty = true;
+        // Delete closed segments that are wholly acked.
+        let mut segs = self.shared.segments.lock().unwrap();
+        let dead: Vec<u64> = segs
+            .iter()
+            .filter(|(_, i)| i.end.is_some_and(|e| e <= upto))
+            .map(|(b, _)| *b)
+            .collect();
+        for b in dead {
+            if let Some(info) = segs.remove(&b) {
+                if let Err(e) = fs::remove_file(&info.path) {
+                    tracing::warn!(partner = %self.name, error = %e, "outbox: cannot delete an acked segment");
+                }
+            }
+        }
+    }
+
+    fn sync_ack_if_due(&mut self, force: bool) {
+        if self.ack_dirty && (force || self.last_ack_sync.elapsed() >= ACK_SYNC_INTERVAL) {
+            let _ = self.ack_file.sync_data();
+            self.ack_dirty = false;
+            self.last_ack_sync = Instant::now();
+        }
+    }
+
+    /// Calls `f(offset, decoded)` for every record in `[from, upto)`.
+    fn each_record(
+        &self,
+        from: u64,
+        upto: u64,
+        mut f: impl FnMut(&File, u64, Decoded<'_>) -> io::Result<bool>,
+    ) -> io::Result<()> {
+        let segs: Vec<(u64, SegInfo)> = self
+            .shared
+            .segments
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(b, i)| (*b, i.clone()))
+            .collect();
+        for (base, info) in segs {
+            let seg_end = info.end.unwrap_or(self.end());
+            if seg_end <= from || base >= upto {
+                continue;
+            }
+            let file = OpenOptions::new().read(true).write(true).open(&info.path)?;
+            let start = from.max(base) - base;
+            let stop = upto.min(seg_end) - base;
+            let mut err = None;
+            let mut go_on = true;
+            scan(&file, base, start, stop, |off, d| match f(&file, off, d) {
+                Ok(c) => {
+                    go_on = c;
+                    c
+                }
+                Err(e) => {
+                    err = Some(e);
+                    false
+                }
+            })?;
+            if let Some(e) = err {
+                return Err(e);
+            }
+            if !go_on {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn count_live(&self, from: u64, upto: u64) -> io::Result<u64> {
+        let mut n = 0;
+        self.each_record(from, upto, |_, _, d| {
+            if let Decoded::Ok { body, .. } = d {
+                if body.flags & segment::FLAG_PURGED == 0 {
+                    n += 1;
+                }
+            }
+            Ok(true)
+        })?;
+        Ok(n)
+    }
+
+    fn load_purged(&mut self, from: u64) -> io::Result<()> {
+        let mut purged = BTreeSet::new();
+        self.each_record(from, self.end(), |_, off, d| {
+            if let Decoded::Ok { body, .. } = d {
+                if body.flags & segment::FLAG_PURGED != 0 {
+                    purged.insert(off);
+                }
+            }
+            Ok(true)
+        })?;
+        self.purged = purged;
+        Ok(())
+    }
+
+    fn purge(&mut self, subject: &SubjectHash) -> io::Result<u64> {
+        let mut hits: Vec<(u64, usize, u64, SubjectHash)> = Vec::new();
+        let (from, upto) = (self.shared.acked(), self.end());
+        self.each_record(from, upto, |_, off, d| {
+            if let Decoded::Ok { len, body } = d {
+                if body.flags & segment::FLAG_PURGED == 0 && body.has_subject(subject) {
+                    hits.push((off, len, body.ingest_ms, body.event_hash));
+                }
+            }
+            Ok(true)
+        })?;
+        if hits.is_empty() {
+            return Ok(0);
+        }
+        let segs = self.shared.segments.lock().unwrap().clone();
+        let mut touched: Vec<u64> = Vec::new();
+        for (off, len, ms, eh) in &hits {
+            let Some((&base, info)) = segs.range(..=*off).next_back() else { continue };
+            let f = OpenOptions::new().write(true).open(&info.path)?;
+            f.write_all_at(&segment::purged(*len, *ms, eh), off - base)?;
+            if !touched.contains(&base) {
+                f.sync_data()?;
+                touched.push(base);
+            } else {
+                f.sync_data()?;
+            }
+            self.purged.insert(*off);
+        }
+        let n = hits.len() as u64;
+        self.shared.events.fetch_sub(n as i64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn evict(&mut self, need: u64) -> io::Result<u64> {
+        let acked = self.shared.acked();
+        let mut upto = acked;
+        let mut moved = Vec::new();
+        self.each_record(acked, self.end(), |_, off, d| {
+            if let Decoded::Ok { len, body } = d {
+                if body.flags & segment::FLAG_PURGED == 0 {
+                    moved.push((body.ingest_ms, body.payload.to_vec()));
+                }
+                upto = off + len as u64;
+            }
+            Ok(upto - acked < need)
+        })?;
+        if upto == acked {
+            return Ok(0);
+        }
+        self.dead_letters.write_many(
+            &self.name,
+            moved.iter().map(|(ms, p)| (*ms, p.as_slice())),
+            "outbox_full",
+            None,
+        )?;
+        self.ack(acked, upto, None);
+        Ok(upto - acked)
+    }
+}
+
+fn read_ack(path: &Path) -> Option<u64> {
+    let b = fs::read(path).ok()?;
+    if b.len() < 16 || &b[12..16] != b"ACK1" {
+        return None;
+    }
+    let v = u64::from_le_bytes(b[..8].try_into().ok()?);
+    let crc = u32::from_le_bytes(b[8..12].try_into().ok()?);
+    (crc32fast::hash(&v.to_le_bytes()) == crc).then_some(v)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Reads records of `file` (a segment starting at global `base`) between
+/// local offsets `start` and `stop`, calling `f(global_offset, decoded)`
+/// until it returns false. A `Decoded::Incomplete` or `Corrupt` is passed
+/// to `f` once and ends the scan.
+pub(crate) fn scan(
+    file: &File,
+    base: u64,
+    start: u64,
+    stop: u64,
+    mut f: impl FnMut(u64, Decoded<'_>) -> bool,
+) -> io::Result<()> {
+    let mut pos = start;
+    let mut buf = vec![0u8; READ_CHUNK];
+    while pos < stop {
+        let want = ((stop - pos) as usize).min(buf.len());
+        let n = read_full_at(file, &mut buf[..want], pos)?;
+        if n == 0 {
+            f(base + pos, Decoded::Incomplete);
+            return Ok(());
+        }
+        let chunk = &buf[..n];
+        let mut at = 0usize;
+        loop {
+            match segment::decode(&chunk[at..]) {
+                Decoded::Ok { len, body } => {
+                    if !f(base + pos + at as u64, Decoded::Ok { len, body }) {
+                        return Ok(());
+                    }
+                    at += len;
+                }
+                Decoded::Incomplete => {
+                    if at == 0 {
+                        // A record larger than the buffer, or a torn tail.
+                        let need = chunk
+                            .get(..4)
+                            .map(|l| u32::from_le_bytes(l.try_into().unwrap()) as usize + segment::HEADER_LEN)
+                            .unwrap_or(0);
+                        if pos + (n as u64) >= stop || need <= buf.len() {
+                            f(base + pos, Decoded::Incomplete);
+                            return Ok(());
+                        }
+                        buf.resize(need, 0);
+                    }
+                    break;
+                }
+                Decoded::Corrupt(why) => {
+                    f(base + pos + at as u64, Decoded::Corrupt(why));
+                    return Ok(());
+                }
+            }
+            if at >= chunk.len() {
+                break;
+            }
+        }
+        pos += at as u64;
+    }
+    Ok(())
+}
+
+fn read_full_at(file: &File, buf: &mut [u8], mut off: u64) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], off) {
+            Ok(0) => break,
+            Ok(k) => {
+                n += k;
+                off += k as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// A cursor over one partner's durable records. Each consumer (the push
+/// worker, the pull feed) owns one.
+#[derive(Debug)]
+pub struct Reader {
+    shared: Arc<Shared>,
+    pos: u64,
+    file: Option<(u64, File)>,
+    rx: watch::Receiver<u64>,
+}
+
+impl Reader {
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    pub fn seek(&mut self, pos: u64) {
+        self.pos = pos;
+    }
+
+    /// True when durable records lie past the position.
+    pub fn has_data(&self) -> bool {
+        self.shared.durable_end() > self.pos.max(self.shared.acked())
+    }
+
+    /// Waits until there is data past the position or `timeout` passes.
+    pub async fn wait(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.has_data() {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, self.rx.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) | Err(_) => return self.has_data(),
+            }
+        }
+    }
+
+    /// Reads up to `max_records` records (purged ones included, flagged)
+    /// and about `max_bytes` of data from the position, advancing it. Does
+    /// not wait. Blocking file I/O: call from a blocking context.
+    pub fn read_batch(&mut self, max_records: usize, max_bytes: usize) -> io::Result<Vec<Record>> {
+        let acked = self.shared.acked();
+        if self.pos < acked {
+            self.pos = acked;
+        }
+        let durable = self.shared.durable_end();
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        while out.len() < max_records && bytes < max_bytes && self.pos < durable {
+            let seg = {
+                let segs = self.shared.segments.lock().unwrap();
+                match segs.range(..=self.pos).next_back() {
+                    Some((&b, info)) if info.end.is_none_or(|e| self.pos < e) => Some((b, info.clone())),
+                    _ => segs.range(self.pos + 1..).next().map(|(&b, i)| (b, i.clone())),
+                }
+            };
+            let Some((base, info)) = seg else { break };
+            if base > self.pos {
+                self.pos = base; // a gap left by recovery or deletion
+                continue;
+            }
+            let seg_end = info.end.unwrap_or(durable).min(durable);
+            if self.file.as_ref().map(|(b, _)| *b) != Some(base) {
+                self.file = Some((base, File::open(&info.path)?));
+            }
+            let (_, file) = self.file.as_ref().unwrap();
+            let mut next = self.pos;
+            let mut corrupt = None;
+            scan(file, base, self.pos - base, seg_end - base, |off, d| match d {
+                Decoded::Ok { len, body } => {
+                    next = off + len as u64;
+                    bytes += len;
+                    out.push(Record {
+                        offset: off,
+                        end: next,
+                        ingest_ms: body.ingest_ms,
+                        event_hash: body.event_hash,
+                        purged: body.flags & segment::FLAG_PURGED != 0,
+                        payload: bytes::Bytes::copy_from_slice(body.payload),
+                    });
+                    out.len() < max_records && bytes < max_bytes
+                }
+                Decoded::Incomplete | Decoded::Corrupt(_) => {
+                    corrupt = Some(off);
+                    false
+                }
+            })?;
+            if let Some(off) = corrupt {
+                tracing::error!(offset = off, "outbox: unreadable record inside durable data; skipping to the next segment");
+                self.pos = seg_end;
+                continue;
+            }
+            if next == self.pos {
+                break;
+            }
+            self.pos = next;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,120 @@
+//! The durable per-partner outbox (embedded backend): one append-only
+//! segment log per partner under `data_dir/outbox/<partner>/`, with group
+//! commit, checksummed records, crash recovery, a byte bound, purge for
+//! forget and dead letters. See [`log`] for the mechanics and [`segment`] for
+//! the record format.
+//!
+//! The rest of the gateway sees a small surface: reserve room, append
+//! scrubbed records, read, ack, purge a subject, evict the oldest. A NATS
+//! JetStream backend can provide the same.
+
+pub mod dead_letter;
+pub mod log;
+pub mod segment;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+pub use dead_letter::DeadLetters;
+pub use log::{PartnerLog, Reader, Recovered};
+pub use segment::Record;
+
+use crate::config::PartnerConfig;
+use crate::identity::SubjectHash;
+use crate::policy::ScrubbedEvent;
+
+/// Encodes one scrubbed event as an outbox record into `out`.
+pub fn encode(out: &mut Vec<u8>, ev: &ScrubbedEvent, ingest_ms: u64, event_hash: &SubjectHash) {
+    segment::encode(out, ingest_ms, event_hash, ev.subjects().as_slice(), ev.line());
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    dir: PathBuf,
+    dead_letters: Arc<DeadLetters>,
+    logs: RwLock<HashMap<String, Arc<PartnerLog>>>,
+}
+
+impl Outbox {
+    /// Opens every partner's log, recovering each.
+    pub fn open(data_dir: &Path, partners: &[PartnerConfig]) -> io::Result<(Outbox, Vec<(String, Recovered)>)> {
+        let dir = data_dir.join("outbox");
+        std::fs::create_dir_all(&dir)?;
+        let ob = Outbox {
+            dead_letters: Arc::new(DeadLetters::new(&data_dir.join("dead_letters"))?),
+            dir,
+            logs: RwLock::new(HashMap::new()),
+        };
+        let mut recovered = Vec::new();
+        for p in partners {
+            let (_, rec) = ob.ensure(p)?;
+            if let Some(r) = rec {
+                recovered.push((p.name.clone(), r));
+            }
+        }
+        Ok((ob, recovered))
+    }
+
+    /// The log of partner `p`, opened if it is not yet (config reload).
+    pub fn ensure(&self, p: &PartnerConfig) -> io::Result<(Arc<PartnerLog>, Option<Recovered>)> {
+        if let Some(l) = self.get(&p.name) {
+            l.set_max_bytes(p.outbox_max_bytes);
+            return Ok((l, None));
+        }
+        let (log, rec) = PartnerLog::open(
+            &p.name,
+            &self.dir.join(&p.name),
+            p.outbox_max_bytes,
+            self.dead_letters.clone(),
+        )?;
+        self.logs.write().unwrap().insert(p.name.clone(), log.clone());
+        Ok((log, Some(rec)))
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<PartnerLog>> {
+        self.logs.read().unwrap().get(name).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<PartnerLog>> {
+        let mut v: Vec<_> = self.logs.read().unwrap().values().cloned().collect();
+        v.sort_by(|a, b| a.name().cmp(b.name()));
+        v
+    }
+
+    /// Closes a removed partner's log; its files stay on disk.
+    pub fn remove(&self, name: &str) {
+        if let Some(l) = self.logs.write().unwrap().remove(name) {
+            l.close();
+        }
+    }
+
+    pub fn dead_letters(&self) -> &Arc<DeadLetters> {
+        &self.dead_letters
+    }
+
+    /// Syncs and stops every writer.
+    pub async fn flush_all(&self) {
+        for l in self.all() {
+            if let Err(e) = l.flush().await {
+                tracing::error!(partner = l.name(), error = %e, "outbox flush failed");
+            }
+        }
+    }
+
+    pub fn close_all(&self) {
+        for l in self.all() {
+            l.close();
+        }
+    }
+
+    /// Purges `subject` from every outbox; returns copies removed.
+    pub async fn purge(&self, subject: SubjectHash) -> io::Result<u64> {
+        let mut n = 0;
+        for l in self.all() {
+            n += l.purge(subject).await?;
+        }
+        Ok(n)
+    }
+}

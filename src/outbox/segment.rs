@@ -1,0 +1,150 @@
+//! The on-disk record format of the embedded outbox.
+//!
+//! ```text
+//! record  = len:u32le crc:u32le body[len]          crc = CRC-32C-free crc32 of body
+//! body    = flags:u8 ingest_ms:u64le event_hash:[16] nsub:u8 subjects:[16*nsub] payload
+//! ```
+//!
+//! `payload` is the scrubbed NDJSON line (no newline). A purged record keeps
+//! its length, gets `FLAG_PURGED`, loses its subjects and has its payload
+//! overwritten with zeros, so forget erases the content on disk, not just
+//! from the reader's view.
+
+use crate::identity::SubjectHash;
+
+pub const HEADER_LEN: usize = 8;
+/// flags + ingest_ms + event_hash + nsub
+pub const FIXED_BODY_LEN: usize = 1 + 8 + 16 + 1;
+pub const FLAG_PURGED: u8 = 1;
+/// Larger bodies are corruption, not data (events are capped far below).
+pub const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
+
+/// One record as read back.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Global offset of the record's first byte.
+    pub offset: u64,
+    /// Global offset just past the record: the position to ack.
+    pub end: u64,
+    pub ingest_ms: u64,
+    pub event_hash: SubjectHash,
+    pub purged: bool,
+    pub payload: bytes::Bytes,
+}
+
+/// Appends one encoded record to `out`.
+pub fn encode(out: &mut Vec<u8>, ingest_ms: u64, event_hash: &SubjectHash, subjects: &[SubjectHash], payload: &[u8]) {
+    let body_len = FIXED_BODY_LEN + 16 * subjects.len() + payload.len();
+    let start = out.len();
+    out.extend_from_slice(&(body_len as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.push(0);
+    out.extend_from_slice(&ingest_ms.to_le_bytes());
+    out.extend_from_slice(event_hash);
+    out.push(subjects.len() as u8);
+    for s in subjects {
+        out.extend_from_slice(s);
+    }
+    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(&out[start + HEADER_LEN..]);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Result of decoding at the start of `buf`.
+#[derive(Debug)]
+pub enum Decoded<'a> {
+    /// A whole, valid record of `len` bytes (header included).
+    Ok { len: usize, body: Body<'a> },
+    /// `buf` ends before the record does (maybe more data is coming).
+    Incomplete,
+    /// Not a valid record: torn write or corruption.
+    Corrupt(&'static str),
+}
+
+#[derive(Debug)]
+pub struct Body<'a> {
+    pub flags: u8,
+    pub ingest_ms: u64,
+    pub event_hash: SubjectHash,
+    pub subjects: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+impl Body<'_> {
+    pub fn has_subject(&self, h: &SubjectHash) -> bool {
+        self.subjects.chunks_exact(16).any(|c| c == h)
+    }
+}
+
+pub fn decode(buf: &[u8]) -> Decoded<'_> {
+    if buf.len() < HEADER_LEN {
+        return Decoded::Incomplete;
+    }
+    let len = u32::from_le_bytes(buf[0..4].try_into().unwrap()) as usize;
+    let crc = u32::from_le_bytes(buf[4..8].try_into().unwrap());
+    if !(FIXED_BODY_LEN..=MAX_BODY_LEN).contains(&len) {
+        return Decoded::Corrupt("record length out of range");
+    }
+    if buf.len() < HEADER_LEN + len {
+        return Decoded::Incomplete;
+    }
+    let body = &buf[HEADER_LEN..HEADER_LEN + len];
+    if crc32fast::hash(body) != crc {
+        return Decoded::Corrupt("checksum mismatch");
+    }
+    let nsub = body[25] as usize;
+    if FIXED_BODY_LEN + 16 * nsub > len {
+        return Decoded::Corrupt("subject count out of range");
+    }
+    let mut event_hash = [0u8; 16];
+    event_hash.copy_from_slice(&body[9..25]);
+    Decoded::Ok {
+        len: HEADER_LEN + len,
+        body: Body {
+            flags: body[0],
+            ingest_ms: u64::from_le_bytes(body[1..9].try_into().unwrap()),
+            event_hash,
+            subjects: &body[FIXED_BODY_LEN..FIXED_BODY_LEN + 16 * nsub],
+            payload: &body[FIXED_BODY_LEN + 16 * nsub..],
+        },
+    }
+}
+
+/// The purged form of a record of `total_len` bytes (header included).
+pub fn purged(total_len: usize, ingest_ms: u64, event_hash: &SubjectHash) -> Vec<u8> {
+    let body_len = total_len - HEADER_LEN;
+    let mut out = Vec::with_capacity(total_len);
+    out.extend_from_slice(&(body_len as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.push(FLAG_PURGED);
+    out.extend_from_slice(&ingest_ms.to_le_bytes());
+    out.extend_from_slice(event_hash);
+    out.push(0);
+    out.resize(total_len, 0);
+    let crc = crc32fast::hash(&out[HEADER_LEN..]);
+    out[4..8].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_corruption() {
+        let mut buf = Vec::new();
+        encode(&mut buf, 42, &[1; 16], &[[2; 16], [3; 16]], b"{\"a\":1}");
+        let Decoded::Ok { len, body } = decode(&buf) else { panic!() };
+        assert_eq!(len, buf.len());
+        assert_eq!(body.payload, b"{\"a\":1}");
+        assert!(body.has_subject(&[3; 16]) && !body.has_subject(&[4; 16]));
+        assert!(matches!(decode(&buf[..buf.len() - 1]), Decoded::Incomplete));
+        let mut bad = buf.clone();
+        *bad.last_mut().unwrap() ^= 0xff;
+        assert!(matches!(decode(&bad), Decoded::Corrupt(_)));
+        let p = purged(buf.len(), 42, &[1; 16]);
+        let Decoded::Ok { body, .. } = decode(&p) else { panic!() };
+        assert_eq!(body.flags, FLAG_PURGED);
+        assert!(body.payload.iter().all(|&b| b == 0));
+    }
+}
