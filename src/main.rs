@@ -1,1 +1,184 @@
-fn main(){}
+//! The `adgate` binary: parse args, load config, set up logging, run.
+//! Exit codes: 0 ok, 2 bad usage or config, 1 runtime failure.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use adgate::cli::{Cli, Command, LogFormat, OutputFormat};
+use adgate::config::Config;
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ADGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().flatten_event(true).init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Keygen { id } => {
+            let mut b = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+            use base64::Engine as _;
+            let key = base64::engine::general_purpose::STANDARD.encode(b);
+            match id {
+                Some(id) => println!("{id} {key}"),
+                None => println!("{key}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig { config } => match Config::load(&config) {
+            Ok(c) => {
+                print!("{}", c.summary());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Explain {
+            config,
+            partner,
+            format,
+            event_file,
+        } => explain(config, partner, format, event_file),
+        Command::Serve { config } => serve(config, cli.log_format),
+    }
+}
+
+fn explain(config: PathBuf, partner: Option<String>, format: OutputFormat, file: Option<PathBuf>) -> ExitCode {
+    let cfg = match Config::load(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut input = Vec::new();
+    let read = match file.as_deref() {
+        None => std::io::stdin().read_to_end(&mut input).map(|_| ()),
+        Some(p) if p.as_os_str() == "-" => std::io::stdin().read_to_end(&mut input).map(|_| ()),
+        Some(p) => std::fs::read(p).map(|b| input = b),
+    };
+    if let Err(e) = read {
+        eprintln!("error: cannot read events: {e}");
+        return ExitCode::from(2);
+    }
+    match adgate::explain::explain(&cfg, partner.as_deref(), &input) {
+        Ok(report) => {
+            match format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).expect("json")),
+                OutputFormat::Text => print!("{}", adgate::explain::render_text(&report)),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
+    init_tracing(log_format);
+    // Parse and validate everything before binding a port.
+    let (config, demo) = match &config_path {
+        Some(p) => match Config::load(p) {
+            Ok(c) => (c, None),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => match adgate::demo::config(std::path::Path::new(adgate::config::DEFAULT_DATA_DIR)) {
+            Ok((c, t)) => (c, Some(t)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    for w in &config.warnings {
+        tracing::warn!(warning = %w, "config");
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let grace = config.server.shutdown_grace;
+    let code = rt.block_on(async move {
+        let listeners = match adgate::app::Listeners::bind(&config).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, listen = %config.server.listen, "cannot bind");
+                return ExitCode::from(1);
+            }
+        };
+        let app = match adgate::app::App::build(config, config_path.clone()) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                return ExitCode::from(1);
+            }
+        };
+        let addr = listeners.main_addr();
+        if let Some(t) = demo {
+            tracing::warn!(
+                "DEMO MODE: running the embedded default config (one demo producer, one pull partner, keys in ./adgate-data/demo). Not for production: pass --config FILE."
+            );
+            println!("adgate demo mode: listening on http://{addr}");
+            println!("producer token: {}", t.producer);
+            println!("feed token: {}", t.feed);
+            println!("admin token: {}", t.admin);
+            println!("demo partner: {} (GET http://{addr}/v1/feed/{})", adgate::demo::DEMO_PARTNER, adgate::demo::DEMO_PARTNER);
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        }
+        tracing::info!(listen = %addr, version = env!("CARGO_PKG_VERSION"), "adgate serving");
+        // SIGHUP reloads; SIGTERM/SIGINT shut down.
+        {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+                    return;
+                };
+                while hup.recv().await.is_some() {
+                    let _ = app.reload().await;
+                }
+            });
+        }
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        match adgate::app::run(app, listeners, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "gateway failed");
+                ExitCode::from(1)
+            }
+        }
+    });
+    // Blocking tasks still running past the grace period do not hold the exit.
+    rt.shutdown_timeout(grace.min(std::time::Duration::from_secs(2)));
+    code
+}

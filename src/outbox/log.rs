@@ -63,6 +63,10 @@ impl Shared {
     pub fn durable_end(&self) -> u64 {
         *self.durable_end.borrow()
     }
+    /// A receiver that changes whenever more records become durable.
+    pub fn durable_end_watch(&self) -> watch::Receiver<u64> {
+        self.durable_end.subscribe()
+    }
 }
 
 enum Cmd {

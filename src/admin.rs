@@ -1,0 +1,104 @@
+//! The admin API (SPEC §6), behind the admin token: opt-outs, forget, and
+//! `POST /admin/reload`.
+//!
+//! The body names exactly one identifier; it is normalized like an event's
+//! and hashed with the internal key before anything is stored or searched.
+//! The raw value is never logged or written.
+
+use std::sync::Arc;
+
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+
+use crate::app::App;
+use crate::identity::{self, Kind, SubjectHash};
+use crate::server::{self, error, Resp};
+
+fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
+    let rt = app.runtime();
+    let Some(admin) = rt.config.admin_token.as_ref() else {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "the admin API is disabled: no [admin] token is configured",
+        ));
+    };
+    match server::bearer(req) {
+        Some(t) if admin.ct_eq(t) => Ok(()),
+        _ => Err(server::unauthorized("missing or invalid admin token")),
+    }
+}
+
+/// Parses `{"email": ...}` (or phone / account_id / device_id) into the
+/// subject's kind and keyed hash.
+pub fn subject_of(app: &App, body: &[u8]) -> Result<(Kind, SubjectHash), &'static str> {
+    let v: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|_| "body must be a JSON object naming one identifier, e.g. {\"email\": \"...\"}")?;
+    let mut found = None;
+    for (k, val) in &v {
+        let Some(kind) = Kind::parse(k) else {
+            return Err("unknown key: the body may only hold one of email, phone, account_id, device_id");
+        };
+        if found.is_some() {
+            return Err("the body must name exactly one identifier");
+        }
+        let Some(s) = val.as_str() else {
+            return Err("the identifier must be a string");
+        };
+        found = Some((kind, s));
+    }
+    let (kind, raw) = found.ok_or("the body must name one of email, phone, account_id, device_id")?;
+    let norm = identity::normalize(kind, raw).ok_or(match kind {
+        Kind::Email => "email is not a valid email address",
+        Kind::Phone => "phone is not a valid E.164 number (+ and 8-15 digits)",
+        Kind::AccountId => "account_id is empty",
+        Kind::DeviceId => "device_id is empty",
+    })?;
+    Ok((kind, app.hasher.subject(kind, &norm)))
+}
+
+pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>) -> Resp {
+    if let Err(r) = authorized(app, &req) {
+        return r;
+    }
+    if route == "/admin/reload" {
+        return match app.reload().await {
+            Ok(()) => server::json(StatusCode::OK, &serde_json::json!({"reloaded": true})),
+            Err(e) => error(StatusCode::BAD_REQUEST, &format!("config refused, the running config stays: {e}")),
+        };
+    }
+    let body = match server::read_body(req, server::SMALL_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) => return e.response(server::SMALL_BODY_BYTES as u64),
+    };
+    let (kind, subject) = match subject_of(app, &body) {
+        Ok(s) => s,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    // The opt-out is durable before anything else, so events accepted after
+    // this answer are never routed.
+    let added = match app.optouts.add(subject) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot write the opt-out list");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "opt-out could not be stored; retry");
+        }
+    };
+    if added {
+        app.metrics.optouts.with_label_values(&[kind.as_str()]).inc();
+    }
+    if route == "/v1/optouts" {
+        tracing::info!(kind = kind.as_str(), new = added, "opt-out recorded");
+        return server::json(StatusCode::OK, &serde_json::json!({"opted_out": true}));
+    }
+    match app.outbox.purge(subject).await {
+        Ok(n) => {
+            app.metrics.forget_purged.inc_by(n);
+            tracing::info!(kind = kind.as_str(), purged = n, "forget: opt-out recorded and queued events purged");
+            server::json(StatusCode::OK, &serde_json::json!({"purged": n}))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "forget: purge failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "purge failed; the opt-out is recorded, retry to purge")
+        }
+    }
+}

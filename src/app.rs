@@ -1,0 +1,350 @@
+//! The running gateway: builds state from a validated config, owns the
+//! listeners, the delivery tasks and the shutdown order, and swaps in a new
+//! config on reload.
+//!
+//! Shutdown order (SIGTERM/SIGINT): stop accepting; let in-flight requests
+//! finish (their events are fsync'd before they are answered); stop the
+//! delivery workers between batches; flush every outbox; exit 0. Everything
+//! is bounded by `server.shutdown_grace_seconds`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Config, Delivery};
+use crate::dedup::Dedup;
+use crate::feed::PullFeed;
+use crate::identity::SubjectHasher;
+use crate::metrics::Metrics;
+use crate::optout::OptOutStore;
+use crate::outbox::Outbox;
+use crate::policy::Policy;
+use crate::push::PushWorker;
+use crate::util::now_ms;
+
+/// What a reload replaces as a whole.
+#[derive(Debug)]
+pub struct Runtime {
+    pub config: Config,
+    pub policy: Policy,
+}
+
+#[derive(Debug)]
+pub struct App {
+    runtime: RwLock<Arc<Runtime>>,
+    pub outbox: Outbox,
+    pub optouts: OptOutStore,
+    pub dedup: Dedup,
+    pub metrics: Metrics,
+    pub hasher: SubjectHasher,
+    pub feeds: RwLock<HashMap<String, Arc<PullFeed>>>,
+    workers: Mutex<HashMap<String, PushWorker>>,
+    pub ready: AtomicBool,
+    /// Flips to true when shutdown starts; delivery and long-polls watch it.
+    pub stopping: watch::Sender<bool>,
+    config_path: Option<PathBuf>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+/// Reads or creates a 32-byte secret file with mode 0600.
+pub fn load_or_create_key(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read(path) {
+        Ok(b) if b.len() >= 32 => return Ok(b),
+        Ok(_) => {
+            return Err(std::io::Error::other(format!(
+                "{} is shorter than 32 bytes; restore it from backup (it keys the opt-out list)",
+                path.display()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut key = vec![0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(&key)?;
+    f.sync_all()?;
+    Ok(key)
+}
+
+impl App {
+    /// Opens the data dir and builds every component. Binds nothing.
+    pub fn build(config: Config, config_path: Option<PathBuf>) -> anyhow_like::Result<Arc<App>> {
+        let data = config.server.data_dir.clone();
+        std::fs::create_dir_all(&data).map_err(|e| format!("cannot create data_dir {}: {e}", data.display()))?;
+        let internal = load_or_create_key(&data.join("internal.key"))
+            .map_err(|e| format!("cannot read or create the internal key in {}: {e}", data.display()))?;
+        let hasher = SubjectHasher::new(&internal);
+        let metrics = Metrics::new();
+        let (outbox, recovered) =
+            Outbox::open(&data, &config.partners).map_err(|e| format!("cannot open the outbox in {}: {e}", data.display()))?;
+        let dedup = Dedup::new(crate::dedup::DEFAULT_MAX_ENTRIES);
+        for (name, r) in recovered {
+            tracing::info!(
+                partner = %name,
+                events = r.records,
+                bytes = r.bytes,
+                truncated_bytes = r.truncated_bytes,
+                "outbox opened"
+            );
+            for (h, ms) in r.event_hashes {
+                dedup.seed(h, ms);
+            }
+        }
+        let optouts = OptOutStore::open(&data.join("optouts.log"))
+            .map_err(|e| format!("cannot open the opt-out list in {}: {e}", data.display()))?;
+        let policy = Policy::new(&config, hasher.clone());
+        let (stopping, _) = watch::channel(false);
+        let app = Arc::new(App {
+            runtime: RwLock::new(Arc::new(Runtime { config, policy })),
+            outbox,
+            optouts,
+            dedup,
+            metrics,
+            hasher,
+            feeds: RwLock::new(HashMap::new()),
+            workers: Mutex::new(HashMap::new()),
+            ready: AtomicBool::new(false),
+            stopping,
+            config_path,
+            reload_lock: tokio::sync::Mutex::new(()),
+        });
+        Ok(app)
+    }
+
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.read().unwrap().clone()
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Starts (or, on reload, reconciles) the per-partner feeds and workers.
+    fn start_partners(self: &Arc<App>, config: &Config) -> std::io::Result<()> {
+        for p in &config.partners {
+            let (log, rec) = self.outbox.ensure(p)?;
+            if let Some(r) = rec {
+                for (h, ms) in r.event_hashes {
+                    self.dedup.seed(h, ms);
+                }
+            }
+            self.metrics.init_partner(&p.name, matches!(p.delivery, Delivery::Push(_)));
+            self.metrics
+                .outbox_max_bytes
+                .with_label_values(&[&p.name])
+                .set(p.outbox_max_bytes as i64);
+            match &p.delivery {
+                Delivery::Pull(pull) => {
+                    self.stop_worker(&p.name);
+                    let mut feeds = self.feeds.write().unwrap();
+                    match feeds.get(&p.name) {
+                        Some(f) => f.update(p, pull),
+                        None => {
+                            feeds.insert(p.name.clone(), Arc::new(PullFeed::new(p, pull, log)));
+                        }
+                    }
+                }
+                Delivery::Push(_) => {
+                    self.feeds.write().unwrap().remove(&p.name);
+                    self.stop_worker(&p.name);
+                    let w = PushWorker::start(self.clone(), p.clone(), log)?;
+                    self.workers.lock().unwrap().insert(p.name.clone(), w);
+                }
+            }
+        }
+        // Partners gone from the config lose their feed, worker and writer;
+        // their files stay on disk for an operator to inspect.
+        let names: Vec<&str> = config.partners.iter().map(|p| p.name.as_str()).collect();
+        let stale: Vec<String> = self
+            .outbox
+            .all()
+            .iter()
+            .map(|l| l.name().to_owned())
+            .filter(|n| !names.contains(&n.as_str()))
+            .collect();
+        for n in stale {
+            tracing::info!(partner = %n, "partner removed from the config; its outbox is closed and kept on disk");
+            self.feeds.write().unwrap().remove(&n);
+            self.stop_worker(&n);
+            self.outbox.remove(&n);
+        }
+        Ok(())
+    }
+
+    fn stop_worker(&self, name: &str) {
+        if let Some(w) = self.workers.lock().unwrap().remove(name) {
+            w.stop();
+        }
+    }
+
+    /// Re-reads the config file; swaps it in if valid. Returns the error
+    /// message if not (the old config stays).
+    pub async fn reload(self: &Arc<App>) -> Result<(), String> {
+        let _guard = self.reload_lock.lock().await;
+        let result = match &self.config_path {
+            None => Err("the embedded demo config cannot be reloaded; start with --config FILE".to_string()),
+            Some(path) => match Config::load(path) {
+                Err(e) => Err(e.to_string()),
+                Ok(new) => {
+                    let old = self.runtime();
+                    if new.server.data_dir != old.config.server.data_dir
+                        || new.server.listen != old.config.server.listen
+                        || new.server.metrics_listen != old.config.server.metrics_listen
+                    {
+                        Err("server.listen, server.metrics_listen and server.data_dir cannot change on reload; restart adgate".into())
+                    } else {
+                        let policy = Policy::new(&new, self.hasher.clone());
+                        match self.start_partners(&new) {
+                            Err(e) => Err(format!("cannot open an outbox: {e}")),
+                            Ok(()) => {
+                                for p in &new.producers {
+                                    self.metrics.init_producer(&p.name);
+                                }
+                                *self.runtime.write().unwrap() = Arc::new(Runtime { config: new, policy });
+                                Ok(())
+                            }
+                        }
+                    }
+                }
+            },
+        };
+        match &result {
+            Ok(()) => {
+                self.metrics.config_reloads.with_label_values(&["ok"]).inc();
+                tracing::info!("config reloaded");
+            }
+            Err(e) => {
+                self.metrics.config_reloads.with_label_values(&["error"]).inc();
+                tracing::error!(error = %e, "config reload refused; the running config stays");
+            }
+        }
+        result
+    }
+
+    /// Refreshes the outbox gauges (called before each /metrics render).
+    pub fn refresh_gauges(&self) {
+        for l in self.outbox.all() {
+            self.metrics
+                .outbox_events
+                .with_label_values(&[l.name()])
+                .set(l.pending_events() as i64);
+            self.metrics
+                .outbox_bytes
+                .with_label_values(&[l.name()])
+                .set(l.pending_bytes() as i64);
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+            && !self.is_stopping()
+            && self.outbox.all().iter().all(|l| l.is_writable())
+    }
+}
+
+/// Error plumbing for `App::build`: a message for the operator.
+pub mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, String>;
+}
+
+/// Listeners bound before the server runs (so tests can bind port 0).
+pub struct Listeners {
+    pub main: TcpListener,
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
+        let main = TcpListener::bind(config.server.listen).await?;
+        let metrics = match config.server.metrics_listen {
+            Some(a) => Some(TcpListener::bind(a).await?),
+            None => None,
+        };
+        Ok(Listeners { main, metrics })
+    }
+
+    pub fn main_addr(&self) -> SocketAddr {
+        self.main.local_addr().expect("bound")
+    }
+}
+
+/// Runs the gateway until `shutdown` resolves, then shuts down in order.
+pub async fn run(
+    app: Arc<App>,
+    listeners: Listeners,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config = app.runtime().config.clone();
+    for p in &config.producers {
+        app.metrics.init_producer(&p.name);
+    }
+    app.start_partners(&config)?;
+    app.ready.store(true, Ordering::Relaxed);
+
+    // Sweep the idempotency window once a minute.
+    {
+        let app = app.clone();
+        let mut stop = app.stopping.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => app.dedup.sweep(now_ms()),
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
+    let grace = config.server.shutdown_grace;
+    let (conn_stop_tx, conn_stop_rx) = watch::channel(false);
+    let main_srv = tokio::spawn(crate::server::serve(
+        app.clone(),
+        listeners.main,
+        crate::server::Role::Main {
+            metrics_here: listeners.metrics.is_none(),
+        },
+        conn_stop_rx.clone(),
+    ));
+    let metrics_srv = listeners.metrics.map(|l| {
+        tokio::spawn(crate::server::serve(
+            app.clone(),
+            l,
+            crate::server::Role::MetricsOnly,
+            conn_stop_rx.clone(),
+        ))
+    });
+
+    shutdown.await;
+    tracing::info!(grace_seconds = grace.as_secs(), "shutting down: no new connections, finishing in-flight requests");
+    let deadline = tokio::time::Instant::now() + grace;
+    app.ready.store(false, Ordering::Relaxed);
+    let _ = conn_stop_tx.send(true);
+    // The servers return when their connections are done or the grace is over.
+    let _ = tokio::time::timeout_at(deadline, main_srv).await;
+    if let Some(m) = metrics_srv {
+        let _ = tokio::time::timeout_at(deadline, m).await;
+    }
+    // Delivery stops between batches; long-polls answer now.
+    let _ = app.stopping.send(true);
+    let workers: Vec<PushWorker> = app.workers.lock().unwrap().drain().map(|(_, w)| w).collect();
+    for w in workers {
+        w.stop_and_wait(deadline).await;
+    }
+    app.outbox.flush_all().await;
+    app.outbox.close_all();
+    tracing::info!("shutdown complete");
+    Ok(())
+}

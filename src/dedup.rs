@@ -1,0 +1,114 @@
+//! The idempotency window (SPEC §3): an event_id seen in the last 24 h is
+//! accepted again but not routed again.
+//!
+//! Keys are the internal keyed hash of the event id (never the id itself),
+//! kept in a `DashMap` with their expiry. Memory is bounded: at
+//! [`DEFAULT_MAX_ENTRIES`] the sweeper shortens the window from the oldest
+//! end until the map is back under 90 % of the bound, and logs that it did.
+//! On restart the window is refilled from the records still in the outboxes,
+//! so a producer retrying after a gateway crash is not routed twice.
+
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use crate::identity::SubjectHash;
+
+/// SPEC §3: duplicates within 24 h are not routed again.
+pub const WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// ~60 bytes each with DashMap overhead, so about 240 MB at the bound: a full
+/// 24 h window up to ~46 events/s sustained, a shorter one above (README).
+pub const DEFAULT_MAX_ENTRIES: usize = 4_000_000;
+
+#[derive(Debug)]
+pub struct Dedup {
+    map: DashMap<SubjectHash, u64>,
+    max_entries: usize,
+}
+
+impl Dedup {
+    pub fn new(max_entries: usize) -> Dedup {
+        Dedup {
+            map: DashMap::with_capacity(1024),
+            max_entries,
+        }
+    }
+
+    /// Records `h` as seen at `now_ms`; true if it was already seen within
+    /// the window (a duplicate).
+    pub fn check_and_insert(&self, h: SubjectHash, now_ms: u64) -> bool {
+        let expiry = now_ms + WINDOW.as_millis() as u64;
+        match self.map.entry(h) {
+            dashmap::mapref::entry::Entry::Occupied(mut o) => {
+                if *o.get() > now_ms {
+                    true
+                } else {
+                    o.insert(expiry);
+                    false
+                }
+            }
+            dashmap::mapref::entry::Entry::Vacant(v) => {
+                v.insert(expiry);
+                false
+            }
+        }
+    }
+
+    /// Forgets `h` (its request failed, so a retry must be routed).
+    pub fn remove(&self, h: &SubjectHash) {
+        self.map.remove(h);
+    }
+
+    /// Seeds an entry seen at `seen_ms` (recovery).
+    pub fn seed(&self, h: SubjectHash, seen_ms: u64) {
+        let expiry = seen_ms + WINDOW.as_millis() as u64;
+        self.map.entry(h).and_modify(|e| *e = (*e).max(expiry)).or_insert(expiry);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Drops expired entries and enforces the bound.
+    pub fn sweep(&self, now_ms: u64) {
+        self.map.retain(|_, exp| *exp > now_ms);
+        if self.map.len() <= self.max_entries {
+            return;
+        }
+        let target = self.max_entries * 9 / 10;
+        let mut cutoff = now_ms;
+        let step = 3_600_000;
+        while self.map.len() > target && cutoff < now_ms + WINDOW.as_millis() as u64 {
+            cutoff += step;
+            self.map.retain(|_, exp| *exp > cutoff);
+        }
+        tracing::warn!(
+            entries = self.map.len(),
+            max_entries = self.max_entries,
+            window_hours = (now_ms + WINDOW.as_millis() as u64 - cutoff) / 3_600_000,
+            "idempotency window shortened to stay within its memory bound"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_and_bound() {
+        let d = Dedup::new(10);
+        assert!(!d.check_and_insert([1; 16], 0));
+        assert!(d.check_and_insert([1; 16], 1000));
+        assert!(!d.check_and_insert([1; 16], WINDOW.as_millis() as u64 + 1));
+        for i in 0..20u8 {
+            d.check_and_insert([i + 10; 16], i as u64 * 3_600_000);
+        }
+        d.sweep(20 * 3_600_000);
+        assert!(d.len() <= 9, "{}", d.len());
+    }
+}

@@ -1,0 +1,228 @@
+//! `adgate explain`: runs the real policy on events from a file or stdin and
+//! says, for each event and partner, what the partner would receive and, for
+//! every input field, whether it was kept, pseudonymized, coarsened or
+//! dropped, and why. Reads no data dir and sends nothing; the opt-out list
+//! is not consulted (it lives in the data dir).
+
+use serde_json::{json, Value};
+
+use crate::config::{protected_conflict, Config};
+use crate::event::Event;
+use crate::identity::{Kind, SubjectHasher};
+use crate::ingest::{split_body, BodyForm, Item};
+use crate::policy::{NoOptOuts, Outcome, Policy};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Explains every event of `input` (a JSON object, array or NDJSON).
+/// Returns the report as JSON values, one per event.
+pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<Vec<Value>, String> {
+    if let Some(p) = partner {
+        if config.partner(p).is_none() {
+            let names: Vec<&str> = config.partners.iter().map(|p| p.name.as_str()).collect();
+            return Err(format!("no partner named \"{p}\" in the config (partners: {})", names.join(", ")));
+        }
+    }
+    // A fixed internal key: explain never sees the data dir's, and the
+    // subject hashes it makes are not shown.
+    let policy = Policy::new(config, SubjectHasher::new(&[0u8; 32]));
+    let items = split_body(input, BodyForm::Json).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let parsed = match item {
+            Item::Text(t) => Event::parse(t),
+            Item::Raw(r) => Event::from_raw(r),
+            Item::Bad(r) => Err(r.clone()),
+        };
+        let ev = match parsed {
+            Ok(e) => e,
+            Err(r) => {
+                out.push(json!({"index": index, "rejected": {"reason": r.reason.as_str(), "error": r.message}}));
+                continue;
+            }
+        };
+        let eval = policy.evaluate(&ev, &NoOptOuts);
+        let tree: Value = match item {
+            Item::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+            Item::Raw(r) => serde_json::from_str(r.get()).unwrap_or(Value::Null),
+            Item::Bad(_) => Value::Null,
+        };
+        let mut paths = Vec::new();
+        leaf_paths(&tree, "", &mut paths);
+        let mut partners = Vec::new();
+        for (i, pp) in policy.partners.iter().enumerate() {
+            if partner.is_some_and(|n| n != pp.name) {
+                continue;
+            }
+            let pc = config.partner(&pp.name).expect("policy built from config");
+            let (outcome, reason, detail, output) = match &eval.outcomes[i] {
+                Outcome::Route(s) => (
+                    "forwarded",
+                    Value::Null,
+                    Value::Null,
+                    serde_json::from_slice::<Value>(s.line()).unwrap_or(Value::Null),
+                ),
+                Outcome::Drop(r) => {
+                    let detail = match r {
+                        crate::policy::DropReason::NotAllowed => {
+                            format!("event_type is not in this partner's event_types [{}]", pc.event_types.join(", "))
+                        }
+                        crate::policy::DropReason::NoIdentifier => format!(
+                            "none of the partner's identifiers [{}] is present and valid",
+                            pc.identifiers.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                        crate::policy::DropReason::PiiGuard => format!(
+                            "the leak guard found {} in an allow-listed field",
+                            eval.guard_hits[i].map(|h| h.as_str()).unwrap_or("personal data")
+                        ),
+                        _ => eval.blocked.map(|(_, why)| why.to_string()).unwrap_or_default(),
+                    };
+                    ("dropped", json!(r.as_str()), json!(detail), Value::Null)
+                }
+            };
+            let used = eval.used[i];
+            let forwarded = outcome == "forwarded";
+            let fields: Vec<Value> = paths
+                .iter()
+                .map(|p| {
+                    let (action, why) = field_fate(config, pc, p, used, forwarded, &pp.key().id().to_owned());
+                    json!({"path": p, "action": action, "why": why})
+                })
+                .collect();
+            partners.push(json!({
+                "partner": pp.name,
+                "outcome": outcome,
+                "reason": reason,
+                "detail": detail,
+                "output": output,
+                "fields": fields,
+            }));
+        }
+        out.push(json!({"index": index, "event_type": ev.event_type, "partners": partners}));
+    }
+    Ok(out)
+}
+
+fn leaf_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                leaf_paths(x, &p, out);
+            }
+        }
+        _ => {
+            if !prefix.is_empty() {
+                out.push(prefix.to_owned());
+            }
+        }
+    }
+}
+
+fn field_fate(
+    config: &Config,
+    pc: &crate::config::PartnerConfig,
+    path: &str,
+    used: Option<Kind>,
+    forwarded: bool,
+    key_id: &str,
+) -> (&'static str, String) {
+    let g = config.privacy.time_granularity.as_str();
+    if !forwarded {
+        return ("dropped", "the event is not forwarded to this partner".into());
+    }
+    match path {
+        "event_id" => {
+            return (
+                "pseudonymized",
+                format!("sent as a partner-specific event_id (HMAC-SHA256 with key {key_id}); the producer's id never leaves"),
+            )
+        }
+        "event_type" => return ("kept", "event_type is allowed for this partner".into()),
+        "timestamp" => return ("coarsened", format!("truncated to the {g} and sent as time (UTC)")),
+        _ => {}
+    }
+    if let Some(kind) = path.strip_prefix("user.").and_then(Kind::parse) {
+        if Some(kind) == used {
+            return (
+                "pseudonymized",
+                format!("normalized and sent only as ad_id = {key_id}.HMAC-SHA256({}:...) with ad_id_type {}", kind, kind),
+            );
+        }
+        if pc.identifiers.contains(&kind) {
+            return ("dropped", format!("{kind} is an identifier, but an earlier one in the partner's list was used"));
+        }
+        return ("dropped", format!("{kind} is not in this partner's identifiers; user data is never forwarded"));
+    }
+    if let Some(prot) = protected_conflict(path) {
+        let why = match prot {
+            "purchase" | "search" | "view" => "shopping actions (purchases, views, searches) are never shared",
+            "user" => "user data is never forwarded (only a pseudonymized ad_id)",
+            _ => "page URLs, referrers, IPs and user agents are never forwarded",
+        };
+        return ("dropped", format!("protected path {prot}: {why}"));
+    }
+    if path.starts_with("consent.") {
+        return ("dropped", "read for the consent rules; never forwarded".into());
+    }
+    if let Some(entry) = pc
+        .fields
+        .iter()
+        .find(|f| path == f.as_str() || path.strip_prefix(f.as_str()).is_some_and(|r| r.starts_with('.')))
+    {
+        return ("kept", format!("allow-listed by fields entry \"{entry}\" (scanned by the leak guard)"));
+    }
+    if path == "context.category" {
+        return ("dropped", "read for the sensitive-category rule; not in this partner's fields".into());
+    }
+    ("dropped", "not in this partner's fields allow-list".into())
+}
+
+/// Renders the report for people.
+pub fn render_text(report: &[Value]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for ev in report {
+        let idx = ev["index"].as_u64().unwrap_or(0);
+        if let Some(r) = ev.get("rejected") {
+            let _ = writeln!(
+                s,
+                "event #{idx}: REJECTED at ingest ({}): {}",
+                r["reason"].as_str().unwrap_or(""),
+                r["error"].as_str().unwrap_or("")
+            );
+            let _ = writeln!(s);
+            continue;
+        }
+        let _ = writeln!(s, "event #{idx} ({})", ev["event_type"].as_str().unwrap_or(""));
+        for p in ev["partners"].as_array().into_iter().flatten() {
+            let name = p["partner"].as_str().unwrap_or("");
+            if p["outcome"] == "forwarded" {
+                let _ = writeln!(s, "  partner {name}: FORWARDED");
+                let _ = writeln!(s, "    sends: {}", p["output"]);
+            } else {
+                let _ = writeln!(
+                    s,
+                    "  partner {name}: DROPPED ({}) - {}",
+                    p["reason"].as_str().unwrap_or(""),
+                    p["detail"].as_str().unwrap_or("")
+                );
+            }
+            for f in p["fields"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    s,
+                    "    {:<28} {:<14} {}",
+                    f["path"].as_str().unwrap_or(""),
+                    f["action"].as_str().unwrap_or(""),
+                    f["why"].as_str().unwrap_or("")
+                );
+            }
+        }
+        let _ = writeln!(s);
+    }
+    s
+}

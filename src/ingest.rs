@@ -1,0 +1,385 @@
+//! `POST /v1/events` (SPEC §3): auth, body forms (JSON object, array,
+//! NDJSON, gzip), per-event validation, the policy, the idempotency window
+//! and the durable write to every partner outbox before the 202.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, Request, StatusCode};
+use hyper::body::Incoming;
+use serde_json::value::RawValue;
+
+use crate::app::App;
+use crate::config::OnFull;
+use crate::event::{Event, Reject};
+use crate::outbox;
+use crate::policy::Outcome;
+use crate::server::{self, error, Resp};
+use crate::util::now_ms;
+
+/// How long a producer should wait before retrying a 503.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// How the body is to be read, from its Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyForm {
+    /// application/json (or no content type): an object, an array, or
+    /// NDJSON sent under the wrong type.
+    Json,
+    Ndjson,
+}
+
+pub fn body_form(content_type: Option<&str>) -> Option<BodyForm> {
+    let Some(ct) = content_type else { return Some(BodyForm::Json) };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" | "text/json" | "" => Some(BodyForm::Json),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines"
+        | "application/jsonlines" => Some(BodyForm::Ndjson),
+        _ => None,
+    }
+}
+
+/// One event slot of a body: its JSON text, or why it cannot be read.
+pub enum Item<'a> {
+    Text(&'a str),
+    Raw(&'a RawValue),
+    Bad(Reject),
+}
+
+/// Splits a body into events. `Err` is a 400 message: the body cannot be
+/// read as JSON, an array or NDJSON at all.
+pub fn split_body(body: &[u8], form: BodyForm) -> Result<Vec<Item<'_>>, &'static str> {
+    const NOT_JSON: &str = "body is not a JSON object, a JSON array of objects, or NDJSON";
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err("body is empty");
+    }
+    if form == BodyForm::Json {
+        if let Ok(text) = std::str::from_utf8(body) {
+            let t = text.trim_start();
+            if t.starts_with('[') {
+                if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(text) {
+                    return Ok(items.into_iter().map(Item::Raw).collect());
+                }
+            } else if t.starts_with('{') {
+                if serde_json::from_str::<&RawValue>(text).is_ok() {
+                    return Ok(vec![Item::Text(text)]);
+                }
+            } else if serde_json::from_str::<&RawValue>(text).is_ok() {
+                return Err("body is JSON but neither an object nor an array of objects");
+            }
+        }
+    }
+    // NDJSON: one event per non-blank line.
+    let mut items = Vec::new();
+    let mut any_json = false;
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        match std::str::from_utf8(line) {
+            Ok(s) => match serde_json::from_str::<&RawValue>(s) {
+                Ok(_) => {
+                    any_json = true;
+                    items.push(Item::Text(s));
+                }
+                Err(e) => items.push(Item::Bad(Reject::invalid_json(format!(
+                    "line is not valid JSON (column {})",
+                    e.column()
+                )))),
+            },
+            Err(_) => items.push(Item::Bad(Reject::invalid_json("line is not UTF-8"))),
+        }
+    }
+    if !any_json {
+        return Err(NOT_JSON);
+    }
+    Ok(items)
+}
+
+/// Inflates gzip, failing above `limit` bytes of output (gzip bombs get a
+/// 413, not an OOM).
+pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Resp> {
+    let mut out = Vec::with_capacity((body.len() * 4).min(limit));
+    let dec = flate2::read::MultiGzDecoder::new(body);
+    match dec.take(limit as u64 + 1).read_to_end(&mut out) {
+        Ok(_) if out.len() > limit => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body inflates to more than {limit} bytes (server.max_body_bytes)"),
+        )),
+        Ok(_) => Ok(out),
+        Err(_) => Err(error(StatusCode::BAD_REQUEST, "body is not valid gzip (Content-Encoding: gzip)")),
+    }
+}
+
+/// Which producer a token belongs to; every producer is compared so the
+/// time taken does not depend on which one matched.
+fn producer_of(rt: &crate::app::Runtime, token: &[u8]) -> Option<String> {
+    let mut found = None;
+    for p in &rt.config.producers {
+        if p.token.ct_eq(token) && found.is_none() {
+            found = Some(p.name.clone());
+        }
+    }
+    found
+}
+
+pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
+    let rt = app.runtime();
+    let Some(producer) = server::bearer(&req).and_then(|t| producer_of(&rt, t)) else {
+        return server::unauthorized("missing or invalid producer token (Authorization: Bearer <token>)");
+    };
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let Some(form) = body_form(ct) else {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json or application/x-ndjson",
+        );
+    };
+    let gz = match req.headers().get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
+        None => false,
+        Some(e) if e.eq_ignore_ascii_case(b"gzip") || e.eq_ignore_ascii_case(b"x-gzip") => true,
+        Some(e) if e.eq_ignore_ascii_case(b"identity") => false,
+        Some(_) => {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Encoding must be gzip or absent",
+            )
+        }
+    };
+    let limit = rt.config.server.max_body_bytes as usize;
+    let raw = match server::read_body(req, limit).await {
+        Ok(b) => b,
+        Err(e) => return e.response(limit as u64),
+    };
+    let body: Bytes = if gz {
+        match gunzip(&raw, limit) {
+            Ok(v) => Bytes::from(v),
+            Err(r) => return r,
+        }
+    } else {
+        raw
+    };
+    let items = match split_body(&body, form) {
+        Ok(i) => i,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    ingest_items(app, &rt, &producer, items).await
+}
+
+/// Per-partner write for one request.
+struct Batch {
+    buf: Vec<u8>,
+    records: u64,
+}
+
+async fn ingest_items(app: &Arc<App>, rt: &crate::app::Runtime, producer: &str, items: Vec<Item<'_>>) -> Resp {
+    let m = &app.metrics;
+    let now = now_ms();
+    let n_partners = rt.policy.partners.len();
+    let mut batches: Vec<Batch> = (0..n_partners).map(|_| Batch { buf: Vec::new(), records: 0 }).collect();
+    // Counted only once the write succeeded.
+    let mut drops: Vec<[u64; 7]> = vec![[0; 7]; n_partners];
+    let mut errors = Vec::new();
+    let mut rejected_by_reason = [0u64; 3];
+    let mut accepted = 0u64;
+    let mut duplicates = 0u64;
+    let mut new_hashes = Vec::new();
+    m.events_received.with_label_values(&[producer]).inc_by(items.len() as u64);
+
+    for (index, item) in items.iter().enumerate() {
+        let parsed = match item {
+            Item::Text(t) => Event::parse(t),
+            Item::Raw(r) => Event::from_raw(r),
+            Item::Bad(rej) => Err(rej.clone()),
+        };
+        let ev = match parsed {
+            Ok(ev) => ev,
+            Err(rej) => {
+                rejected_by_reason[rej.reason as usize] += 1;
+                errors.push(serde_json::json!({
+                    "index": index,
+                    "error": format!("{}: {}", rej.reason.as_str(), rej.message),
+                }));
+                continue;
+            }
+        };
+        accepted += 1;
+        let event_hash = app.hasher.event(&ev.event_id);
+        if app.dedup.check_and_insert(event_hash, now) {
+            duplicates += 1;
+            continue;
+        }
+        new_hashes.push(event_hash);
+        let eval = rt.policy.evaluate(&ev, &app.optouts);
+        for (i, outcome) in eval.outcomes.iter().enumerate() {
+            match outcome {
+                Outcome::Route(s) => {
+                    outbox::encode(&mut batches[i].buf, s, now, &event_hash);
+                    batches[i].records += 1;
+                }
+                Outcome::Drop(r) => drops[i][*r as usize] += 1,
+            }
+        }
+    }
+
+    // Reserve room in every outbox first: the request is written whole or
+    // not at all.
+    let mut logs = Vec::with_capacity(n_partners);
+    let mut reserved: Vec<usize> = Vec::new();
+    let mut full: Option<String> = None;
+    for (i, p) in rt.policy.partners.iter().enumerate() {
+        let log = app.outbox.get(&p.name);
+        logs.push(log.clone());
+        if batches[i].records == 0 {
+            continue;
+        }
+        let Some(log) = log else {
+            full = Some(p.name.clone());
+            break;
+        };
+        let need = batches[i].buf.len() as u64;
+        let mut ok = log.reserve(need);
+        if !ok && rt.config.partner(&p.name).is_some_and(|c| c.on_full == OnFull::DeadLetter) {
+            let shortfall = (log.pending_bytes() + need).saturating_sub(log.max_bytes());
+            match log.evict(shortfall).await {
+                Ok(_) => ok = log.reserve(need),
+                Err(e) => tracing::error!(partner = %p.name, error = %e, "evicting to dead letters failed"),
+            }
+        }
+        if !ok {
+            full = Some(p.name.clone());
+            break;
+        }
+        reserved.push(i);
+    }
+    let undo = |reserved: &[usize], logs: &[Option<Arc<outbox::PartnerLog>>], batches: &[Batch]| {
+        for &i in reserved {
+            if let Some(l) = &logs[i] {
+                l.release(batches[i].buf.len() as u64);
+            }
+        }
+        for h in &new_hashes {
+            app.dedup.remove(h);
+        }
+    };
+    if let Some(name) = full {
+        undo(&reserved, &logs, &batches);
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("outbox of partner \"{name}\" is full; nothing from this request was accepted, retry later"),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string().parse().expect("ascii"));
+        return r;
+    }
+
+    // Write to every outbox concurrently; each write is group-committed
+    // with other requests' writes to the same outbox.
+    let writes = reserved.iter().map(|&i| {
+        let log = logs[i].clone().expect("reserved above");
+        let buf = std::mem::take(&mut batches[i].buf);
+        let records = batches[i].records;
+        async move { log.append(buf, records).await }
+    });
+    let results = futures_join_all(writes).await;
+    if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
+        tracing::error!(error = %e, "outbox write failed; request not acknowledged");
+        for h in &new_hashes {
+            app.dedup.remove(h);
+        }
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "events could not be stored durably; retry later",
+        );
+    }
+
+    for (i, p) in rt.policy.partners.iter().enumerate() {
+        if batches[i].records > 0 {
+            m.events_routed.with_label_values(&[&p.name]).inc_by(batches[i].records);
+        }
+        for r in crate::policy::DropReason::ALL {
+            let n = drops[i][r as usize];
+            if n > 0 {
+                m.events_dropped.with_label_values(&[&p.name, r.as_str()]).inc_by(n);
+            }
+        }
+    }
+    for r in crate::event::RejectReason::ALL {
+        let n = rejected_by_reason[r as usize];
+        if n > 0 {
+            m.events_rejected.with_label_values(&[r.as_str()]).inc_by(n);
+        }
+    }
+    if duplicates > 0 {
+        m.duplicates.with_label_values(&[producer]).inc_by(duplicates);
+    }
+    let rejected = errors.len();
+    server::json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({
+            "accepted": accepted,
+            "rejected": rejected,
+            "duplicates": duplicates,
+            "errors": errors,
+        }),
+    )
+}
+
+/// Awaits all futures concurrently (a tiny join_all on tokio's JoinSet
+/// would need 'static; these borrow nothing, so spawn-free polling works).
+async fn futures_join_all<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T>,
+{
+    let futs: Vec<_> = futs.map(Box::pin).collect();
+    let mut results: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    let mut futs: Vec<Option<_>> = futs.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, slot) in futs.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().map(|r| r.expect("every future completed")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(body: &str, form: BodyForm) -> Result<(usize, usize), &'static str> {
+        let items = split_body(body.as_bytes(), form)?;
+        let bad = items.iter().filter(|i| matches!(i, Item::Bad(_))).count();
+        Ok((items.len(), bad))
+    }
+
+    #[test]
+    fn body_forms() {
+        assert_eq!(count(r#"{"a":1}"#, BodyForm::Json), Ok((1, 0)));
+        assert_eq!(count(r#"[{"a":1}, 2]"#, BodyForm::Json), Ok((2, 0)));
+        assert_eq!(count("{\"a\":1}\n{bad\n\n{\"b\":2}\n", BodyForm::Ndjson), Ok((3, 1)));
+        assert_eq!(count("{\"a\":1}\n{\"b\":2}", BodyForm::Json), Ok((2, 0)));
+        assert!(count("{not json", BodyForm::Json).is_err());
+        assert!(count("   ", BodyForm::Ndjson).is_err());
+        assert!(count("42", BodyForm::Json).is_err());
+        assert_eq!(body_form(Some("text/plain")), None);
+        assert_eq!(body_form(Some("application/x-ndjson; charset=utf-8")), Some(BodyForm::Ndjson));
+    }
+}

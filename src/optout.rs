@@ -1,0 +1,84 @@
+//! The durable opt-out list (SPEC §6): keyed hashes of normalized
+//! identifiers under the gateway's internal key, one hex line each in
+//! `data_dir/optouts.log`, fsync'd before the admin API answers, loaded into
+//! a `DashMap` the policy consults for every event. No raw identifier is
+//! ever stored.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use dashmap::DashSet;
+
+use crate::identity::SubjectHash;
+use crate::policy::OptOutLookup;
+
+#[derive(Debug)]
+pub struct OptOutStore {
+    path: PathBuf,
+    set: DashSet<SubjectHash>,
+    file: Mutex<File>,
+}
+
+impl OptOutStore {
+    pub fn open(path: &Path) -> io::Result<OptOutStore> {
+        let set = DashSet::new();
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for line in text.lines() {
+                if let Some(h) = parse_hex16(line.trim()) {
+                    set.insert(h);
+                }
+            }
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(OptOutStore {
+            path: path.to_owned(),
+            set,
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// Adds `h` durably; returns false if it was already there.
+    pub fn add(&self, h: SubjectHash) -> io::Result<bool> {
+        if self.set.contains(&h) {
+            return Ok(false);
+        }
+        let mut f = self.file.lock().unwrap();
+        let mut line = crate::guard::hex(&h);
+        line.push('\n');
+        f.write_all(line.as_bytes())?;
+        f.sync_data()?;
+        self.set.insert(h);
+        Ok(true)
+    }
+}
+
+impl OptOutLookup for OptOutStore {
+    fn contains(&self, h: &SubjectHash) -> bool {
+        !self.set.is_empty() && self.set.contains(h)
+    }
+}
+
+fn parse_hex16(s: &str) -> Option<SubjectHash> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}

@@ -1,0 +1,560 @@
+//! Push delivery (SPEC §5): one worker per push partner reads its outbox,
+//! forms batches (`batch_max_events` / `batch_max_wait_ms`), and POSTs them
+//! as signed NDJSON with up to `max_in_flight` batches at once.
+//!
+//! - A batch is a fixed range of the outbox; its `Idempotency-Key` is derived
+//!   from that range, and ranges in flight are written to
+//!   `outbox/<partner>/inflight` before sending, so after a crash the same
+//!   batches are re-sent with the same keys and content.
+//! - 2xx: delivered; the outbox is acked up to the highest contiguous batch
+//!   done. 408/429/5xx, timeouts and connection errors: retried with
+//!   exponential backoff and full jitter, honouring `Retry-After`, until the
+//!   oldest event has waited `max_event_age_seconds`, then dead-lettered.
+//!   Other 4xx: dead-lettered at once.
+//! - A partner's worker shares nothing with other partners' workers but the
+//!   runtime, so a slow or failing partner delays only itself.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http::{header, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+use crate::config::{Delivery, PartnerConfig, PushConfig};
+use crate::outbox::{PartnerLog, Record};
+use crate::util::now_ms;
+
+/// First retry delay; doubles per attempt up to [`BACKOFF_MAX`].
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A Retry-After above this is capped (a partner cannot park us for a day).
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
+/// Connect timeout, separate from the request timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes of payload per batch, whatever `batch_max_events` says.
+const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+pub struct PushWorker {
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PushWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PushWorker")
+    }
+}
+
+impl PushWorker {
+    pub fn start(app: Arc<App>, p: PartnerConfig, log: Arc<PartnerLog>) -> std::io::Result<PushWorker> {
+        let Delivery::Push(push) = p.delivery.clone() else {
+            return Err(std::io::Error::other("not a push partner"));
+        };
+        let client = build_client(&push)?;
+        let (stop, stop_rx) = watch::channel(false);
+        let ctx = Arc::new(Ctx {
+            app,
+            partner: p,
+            push,
+            client,
+            log,
+        });
+        let handle = tokio::spawn(run(ctx, stop_rx));
+        Ok(PushWorker { stop, handle })
+    }
+
+    /// Asks the worker to stop between batches; does not wait.
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+    }
+
+    pub async fn stop_and_wait(self, deadline: tokio::time::Instant) {
+        let _ = self.stop.send(true);
+        let mut h = self.handle;
+        if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
+            h.abort();
+        }
+    }
+}
+
+fn build_client(push: &PushConfig) -> std::io::Result<HttpsClient> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match &push.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                roots
+                    .add(cert?)
+                    .map_err(|e| std::io::Error::other(format!("bad CA certificate in ca_file: {e}")))?;
+            }
+            let tls = rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            builder.with_tls_config(tls)
+        }
+        None => match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+            Ok(b) => b,
+            Err(_) => builder.with_webpki_roots(),
+        },
+    };
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.set_nodelay(true);
+    let conn = builder.https_or_http().enable_http1().wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(push.max_in_flight.max(1))
+        .build(conn))
+}
+
+struct Ctx {
+    app: Arc<App>,
+    partner: PartnerConfig,
+    push: PushConfig,
+    client: HttpsClient,
+    log: Arc<PartnerLog>,
+}
+
+#[derive(Debug)]
+struct Done {
+    from: u64,
+    /// False when the worker was stopped mid-retry: not acked.
+    settled: bool,
+}
+
+/// The `Idempotency-Key` of the batch covering `[from, end)`.
+pub fn batch_id(partner: &str, from: u64, end: u64) -> String {
+    let mut h = Sha256::new();
+    h.update(partner.as_bytes());
+    h.update(from.to_le_bytes());
+    h.update(end.to_le_bytes());
+    crate::guard::hex(&h.finalize()[..16])
+}
+
+/// `Adgate-Signature` header value for `body` at unix time `t`.
+pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={t},v1={}", crate::guard::hex(&mac.finalize().into_bytes()))
+}
+
+fn inflight_path(ctx: &Ctx) -> PathBuf {
+    ctx.app
+        .runtime()
+        .config
+        .server
+        .data_dir
+        .join("outbox")
+        .join(&ctx.partner.name)
+        .join("inflight")
+}
+
+fn read_inflight(path: &std::path::Path) -> Vec<(u64, u64)> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    text.lines()
+        .filter_map(|l| {
+            let (a, b) = l.split_once(' ')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .filter(|(a, b)| a < b)
+        .collect()
+}
+
+fn write_inflight(path: &std::path::Path, ranges: &BTreeMap<u64, (u64, u64, bool)>) {
+    let mut s = String::new();
+    for (from, (end, _, _)) in ranges {
+        s.push_str(&format!("{from} {end}\n"));
+    }
+    let tmp = path.with_extension("tmp");
+    let res = std::fs::write(&tmp, s).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = res {
+        tracing::warn!(error = %e, "cannot record in-flight batches");
+    }
+}
+
+async fn read_range(log: &Arc<PartnerLog>, from: u64, end: u64, max: usize) -> std::io::Result<Vec<Record>> {
+    let mut reader = log.reader();
+    reader.seek(from);
+    tokio::task::spawn_blocking(move || {
+        let mut out: Vec<Record> = Vec::new();
+        while reader.position() < end {
+            let batch = reader.read_batch(max, BATCH_MAX_BYTES)?;
+            if batch.is_empty() {
+                break;
+            }
+            out.extend(batch.into_iter().filter(|r| r.end <= end));
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|_| std::io::Error::other("read task failed"))?
+}
+
+async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let name = ctx.partner.name.clone();
+    let path = inflight_path(&ctx);
+    let sem = Arc::new(Semaphore::new(ctx.push.max_in_flight));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    // from -> (end, records, settled)
+    let mut pending: BTreeMap<u64, (u64, u64, bool)> = BTreeMap::new();
+    let mut reader = ctx.log.reader();
+    let mut next_ack = ctx.log.shared().acked();
+    let max = ctx.partner.batch_max_events;
+
+    // Batches that were in flight when the process stopped go first, as
+    // they were (same range, same Idempotency-Key).
+    let mut resume = read_inflight(&path);
+    resume.retain(|(from, _)| *from >= next_ack);
+    resume.sort_unstable();
+    let mut resume_end = next_ack;
+    for (from, end) in resume {
+        if from != resume_end {
+            break; // only a contiguous prefix is a safe resume
+        }
+        match read_range(&ctx.log, from, end, max).await {
+            Ok(recs) if !recs.is_empty() && recs.last().map(|r| r.end) == Some(end) => {
+                let permit = sem.clone().acquire_owned().await.expect("open");
+                pending.insert(from, (end, recs.len() as u64, false));
+                tokio::spawn(deliver(ctx.clone(), from, recs, done_tx.clone(), stop.clone(), permit));
+                resume_end = end;
+            }
+            _ => break,
+        }
+    }
+    reader.seek(resume_end);
+    write_inflight(&path, &pending);
+
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        // Settle what finished, in order.
+        while let Ok(d) = done_rx.try_recv() {
+            if let Some(e) = pending.get_mut(&d.from) {
+                e.2 = d.settled;
+            }
+        }
+        let mut changed = false;
+        while let Some((&from, &(end, records, settled))) = pending.iter().next() {
+            if !settled || from != next_ack.max(from) {
+                break;
+            }
+            ctx.log.ack(from.max(next_ack).min(from), end, records);
+            next_ack = end;
+            pending.remove(&from);
+            changed = true;
+        }
+        if changed {
+            write_inflight(&path, &pending);
+        }
+
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => p.expect("open"),
+            _ = stop.changed() => break,
+            Some(d) = done_rx.recv() => {
+                if let Some(e) = pending.get_mut(&d.from) { e.2 = d.settled; }
+                continue;
+            }
+        };
+        // Wait for data, then for a full batch or the batch window.
+        if !reader.has_data() {
+            tokio::select! {
+                _ = reader.wait(Duration::from_secs(1)) => {}
+                _ = stop.changed() => break,
+                Some(d) = done_rx.recv() => {
+                    if let Some(e) = pending.get_mut(&d.from) { e.2 = d.settled; }
+                }
+            }
+            drop(permit);
+            continue;
+        }
+        if reader.position() < ctx.log.shared().acked() {
+            // Evicted to dead letters under us (on_full = dead_letter).
+            reader.seek(ctx.log.shared().acked());
+            next_ack = next_ack.max(ctx.log.shared().acked());
+            pending.retain(|_, (end, _, _)| *end > next_ack);
+        }
+        let start = reader.position();
+        let window_end = tokio::time::Instant::now() + ctx.partner.batch_max_wait;
+        let mut changes = ctx.log.shared().durable_end_watch();
+        let recs = loop {
+            reader.seek(start);
+            let (r, res) = {
+                let mut rd = reader;
+                let res = tokio::task::spawn_blocking(move || {
+                    let b = rd.read_batch(max, BATCH_MAX_BYTES);
+                    (rd, b)
+                })
+                .await
+                .expect("read task");
+                (res.0, res.1)
+            };
+            reader = r;
+            let recs = match res {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(partner = %name, error = %e, "outbox read failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Vec::new()
+                }
+            };
+            if recs.len() >= max || tokio::time::Instant::now() >= window_end || *stop.borrow() {
+                break recs;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(window_end) => {}
+                _ = changes.changed() => {}
+            }
+        };
+        if recs.is_empty() {
+            drop(permit);
+            continue;
+        }
+        let from = recs[0].offset;
+        let end = recs.last().expect("non-empty").end;
+        pending.insert(from.max(next_ack).min(from), (end, recs.len() as u64, false));
+        if next_ack > from {
+            next_ack = from;
+        }
+        write_inflight(&path, &pending);
+        tokio::spawn(deliver(ctx.clone(), from, recs, done_tx.clone(), stop.clone(), permit));
+    }
+    // Stopping: wait for batches in flight (the caller bounds this by the
+    // grace period), then ack what settled.
+    drop(done_tx);
+    while let Some(d) = done_rx.recv().await {
+        if let Some(e) = pending.get_mut(&d.from) {
+            e.2 = d.settled;
+        }
+        while let Some((&from, &(end, records, settled))) = pending.iter().next() {
+            if !settled {
+                break;
+            }
+            ctx.log.ack(from, end, records);
+            pending.remove(&from);
+        }
+        write_inflight(&path, &pending);
+    }
+}
+
+enum Attempt {
+    Ok,
+    Retry { status: Option<u16>, after: Option<Duration> },
+    Permanent { status: u16 },
+}
+
+async fn deliver(
+    ctx: Arc<Ctx>,
+    from: u64,
+    recs: Vec<Record>,
+    done: mpsc::UnboundedSender<Done>,
+    mut stop: watch::Receiver<bool>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let name = ctx.partner.name.as_str();
+    let m = &ctx.app.metrics;
+    let end = recs.last().map(|r| r.end).unwrap_or(from);
+    let live: Vec<&Record> = recs.iter().filter(|r| !r.purged).collect();
+    if live.is_empty() {
+        let _ = done.send(Done { from, settled: true });
+        return;
+    }
+    let mut ndjson = Vec::with_capacity(live.iter().map(|r| r.payload.len() + 1).sum());
+    for r in &live {
+        ndjson.extend_from_slice(&r.payload);
+        ndjson.push(b'\n');
+    }
+    let body = if ctx.push.gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&ndjson).expect("vec write");
+        Bytes::from(enc.finish().expect("vec write"))
+    } else {
+        Bytes::from(ndjson)
+    };
+    let key = batch_id(name, from, end);
+    let oldest = live.iter().map(|r| r.ingest_ms).min().unwrap_or_else(now_ms);
+    let expires_ms = oldest + ctx.partner.max_event_age.as_millis() as u64;
+    let mut attempt: u32 = 0;
+    let mut last_status: Option<u16> = None;
+    loop {
+        if now_ms() >= expires_ms {
+            dead_letter(&ctx, &live, "max_event_age", last_status);
+            break;
+        }
+        rate_limit(&ctx, live.len()).await;
+        let outcome = send(&ctx, &key, body.clone()).await;
+        match outcome {
+            Attempt::Ok => {
+                m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
+                m.events_delivered.with_label_values(&[name]).inc_by(live.len() as u64);
+                let h = m.event_age.with_label_values(&[name]);
+                let now = now_ms();
+                for r in &live {
+                    h.observe(now.saturating_sub(r.ingest_ms) as f64 / 1000.0);
+                }
+                break;
+            }
+            Attempt::Permanent { status } => {
+                m.delivery_attempts.with_label_values(&[name, "permanent"]).inc();
+                tracing::warn!(partner = name, status, batch = %key, events = live.len(), "partner refused a batch; dead-lettering it");
+                dead_letter(&ctx, &live, "rejected_by_partner", Some(status));
+                break;
+            }
+            Attempt::Retry { status, after } => {
+                m.delivery_attempts.with_label_values(&[name, "retryable"]).inc();
+                last_status = status.or(last_status);
+                let backoff = {
+                    let cap = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_MAX);
+                    Duration::from_millis(rand::thread_rng().gen_range(0..=cap.as_millis() as u64))
+                };
+                let mut delay = after.map(|a| a.min(RETRY_AFTER_MAX)).unwrap_or(backoff);
+                let to_expiry = Duration::from_millis(expires_ms.saturating_sub(now_ms()));
+                delay = delay.min(to_expiry + Duration::from_millis(10));
+                attempt = attempt.saturating_add(1);
+                tracing::debug!(partner = name, status = ?status, attempt, delay_ms = delay.as_millis() as u64, "delivery will be retried");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => {
+                        // Left for the next start, same range, same key.
+                        let _ = done.send(Done { from, settled: false });
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    let _ = done.send(Done { from, settled: true });
+}
+
+fn dead_letter(ctx: &Ctx, live: &[&Record], reason: &str, status: Option<u16>) {
+    let name = ctx.partner.name.as_str();
+    match ctx.log_dead_letters().write_many(
+        name,
+        live.iter().map(|r| (r.ingest_ms, r.payload.as_ref())),
+        reason,
+        status,
+    ) {
+        Ok(n) => ctx.app.metrics.dead_letter.with_label_values(&[name]).inc_by(n),
+        Err(e) => tracing::error!(partner = name, error = %e, "cannot write dead letters"),
+    }
+}
+
+impl Ctx {
+    fn log_dead_letters(&self) -> &crate::outbox::DeadLetters {
+        self.app.outbox.dead_letters()
+    }
+}
+
+/// Token bucket on events per second, when configured.
+async fn rate_limit(ctx: &Ctx, events: usize) {
+    let rate = ctx.push.max_events_per_second;
+    if rate == 0 {
+        return;
+    }
+    // Sending `events` at `rate` takes events/rate seconds; pace batches so.
+    let secs = events as f64 / rate as f64;
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+}
+
+async fn send(ctx: &Ctx, key: &str, body: Bytes) -> Attempt {
+    let t = now_ms() / 1000;
+    let sig = signature(ctx.push.signing_secret.expose(), t, &body);
+    let mut req = Request::post(ctx.push.endpoint.clone())
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .header("Idempotency-Key", key)
+        .header("Adgate-Signature", sig)
+        .header(header::USER_AGENT, concat!("adgate/", env!("CARGO_PKG_VERSION")));
+    if ctx.push.gzip {
+        req = req.header(header::CONTENT_ENCODING, "gzip");
+    }
+    let req = req.body(Full::new(body)).expect("valid request");
+    let fut = async {
+        let resp = ctx.client.request(req).await?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        // Drain the body so the connection goes back to the pool.
+        let _ = resp.into_body().collect().await;
+        Ok::<_, hyper_util::client::legacy::Error>((status, retry_after))
+    };
+    match tokio::time::timeout(ctx.push.timeout, fut).await {
+        Err(_) => Attempt::Retry { status: None, after: None },
+        Ok(Err(e)) => {
+            tracing::debug!(partner = %ctx.partner.name, error = %e, "delivery connection error");
+            Attempt::Retry { status: None, after: None }
+        }
+        Ok(Ok((status, after))) => classify(status, after),
+    }
+}
+
+fn classify(status: StatusCode, after: Option<Duration>) -> Attempt {
+    let code = status.as_u16();
+    if status.is_success() {
+        Attempt::Ok
+    } else if code == 408 || code == 429 || status.is_server_error() {
+        Attempt::Retry { status: Some(code), after }
+    } else {
+        Attempt::Permanent { status: code }
+    }
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let t = time::PrimitiveDateTime::parse(v, &fmt).ok()?.assume_utc();
+    let secs = t.unix_timestamp() - (now_ms() / 1000) as i64;
+    Some(Duration::from_secs(secs.max(0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_format() {
+        let s = signature(b"whsec", 1700000000, b"{}\n");
+        assert!(s.starts_with("t=1700000000,v1="));
+        assert_eq!(s.len(), "t=1700000000,v1=".len() + 64);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn batch_ids_are_stable() {
+        assert_eq!(batch_id("a", 1, 2), batch_id("a", 1, 2));
+        assert_ne!(batch_id("a", 1, 2), batch_id("b", 1, 2));
+    }
+}
