@@ -32,11 +32,15 @@ fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
 /// subject's kind and keyed hash.
 pub fn subject_of(app: &App, body: &[u8]) -> Result<(Kind, SubjectHash), &'static str> {
     let v: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(body).map_err(|_| "body must be a JSON object naming one identifier, e.g. {\"email\": \"...\"}")?;
+        serde_json::from_slice(body).map_err(|_| {
+            "body must be a JSON object naming one identifier, e.g. {\"email\": \"...\"}"
+        })?;
     let mut found = None;
     for (k, val) in &v {
         let Some(kind) = Kind::parse(k) else {
-            return Err("unknown key: the body may only hold one of email, phone, account_id, device_id");
+            return Err(
+                "unknown key: the body may only hold one of email, phone, account_id, device_id",
+            );
         };
         if found.is_some() {
             return Err("the body must name exactly one identifier");
@@ -46,7 +50,8 @@ pub fn subject_of(app: &App, body: &[u8]) -> Result<(Kind, SubjectHash), &'stati
         };
         found = Some((kind, s));
     }
-    let (kind, raw) = found.ok_or("the body must name one of email, phone, account_id, device_id")?;
+    let (kind, raw) =
+        found.ok_or("the body must name one of email, phone, account_id, device_id")?;
     let norm = identity::normalize(kind, raw).ok_or(match kind {
         Kind::Email => "email is not a valid email address",
         Kind::Phone => "phone is not a valid E.164 number (+ and 8-15 digits)",
@@ -63,7 +68,10 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     if route == "/admin/reload" {
         return match app.reload().await {
             Ok(()) => server::json(StatusCode::OK, &serde_json::json!({"reloaded": true})),
-            Err(e) => error(StatusCode::BAD_REQUEST, &format!("config refused, the running config stays: {e}")),
+            Err(e) => error(
+                StatusCode::BAD_REQUEST,
+                &format!("config refused, the running config stays: {e}"),
+            ),
         };
     }
     let body = match server::read_body(req, server::SMALL_BODY_BYTES).await {
@@ -80,11 +88,17 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "cannot write the opt-out list");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "opt-out could not be stored; retry");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "opt-out could not be stored; retry",
+            );
         }
     };
     if added {
-        app.metrics.optouts.with_label_values(&[kind.as_str()]).inc();
+        app.metrics
+            .optouts
+            .with_label_values(&[kind.as_str()])
+            .inc();
     }
     if route == "/v1/optouts" {
         tracing::info!(kind = kind.as_str(), new = added, "opt-out recorded");
@@ -93,12 +107,19 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     match app.outbox.purge(subject).await {
         Ok(n) => {
             app.metrics.forget_purged.inc_by(n);
-            tracing::info!(kind = kind.as_str(), purged = n, "forget: opt-out recorded and queued events purged");
+            tracing::info!(
+                kind = kind.as_str(),
+                purged = n,
+                "forget: opt-out recorded and queued events purged"
+            );
             server::json(StatusCode::OK, &serde_json::json!({"purged": n}))
         }
         Err(e) => {
             tracing::error!(error = %e, "forget: purge failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "purge failed; the opt-out is recorded, retry to purge")
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "purge failed; the opt-out is recorded, retry to purge",
+            )
         }
     }
 }

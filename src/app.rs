@@ -83,13 +83,18 @@ impl App {
     /// Opens the data dir and builds every component. Binds nothing.
     pub fn build(config: Config, config_path: Option<PathBuf>) -> anyhow_like::Result<Arc<App>> {
         let data = config.server.data_dir.clone();
-        std::fs::create_dir_all(&data).map_err(|e| format!("cannot create data_dir {}: {e}", data.display()))?;
-        let internal = load_or_create_key(&data.join("internal.key"))
-            .map_err(|e| format!("cannot read or create the internal key in {}: {e}", data.display()))?;
+        std::fs::create_dir_all(&data)
+            .map_err(|e| format!("cannot create data_dir {}: {e}", data.display()))?;
+        let internal = load_or_create_key(&data.join("internal.key")).map_err(|e| {
+            format!(
+                "cannot read or create the internal key in {}: {e}",
+                data.display()
+            )
+        })?;
         let hasher = SubjectHasher::new(&internal);
         let metrics = Metrics::new();
-        let (outbox, recovered) =
-            Outbox::open(&data, &config.partners).map_err(|e| format!("cannot open the outbox in {}: {e}", data.display()))?;
+        let (outbox, recovered) = Outbox::open(&data, &config.partners)
+            .map_err(|e| format!("cannot open the outbox in {}: {e}", data.display()))?;
         let dedup = Dedup::new(crate::dedup::DEFAULT_MAX_ENTRIES);
         for (name, r) in recovered {
             tracing::info!(
@@ -141,7 +146,8 @@ impl App {
                     self.dedup.seed(h, ms);
                 }
             }
-            self.metrics.init_partner(&p.name, matches!(p.delivery, Delivery::Push(_)));
+            self.metrics
+                .init_partner(&p.name, matches!(p.delivery, Delivery::Push(_)));
             self.metrics
                 .outbox_max_bytes
                 .with_label_values(&[&p.name])
@@ -195,7 +201,9 @@ impl App {
     pub async fn reload(self: &Arc<App>) -> Result<(), String> {
         let _guard = self.reload_lock.lock().await;
         let result = match &self.config_path {
-            None => Err("the embedded demo config cannot be reloaded; start with --config FILE".to_string()),
+            None => Err(
+                "the embedded demo config cannot be reloaded; start with --config FILE".to_string(),
+            ),
             Some(path) => match Config::load(path) {
                 Err(e) => Err(e.to_string()),
                 Ok(new) => {
@@ -213,7 +221,10 @@ impl App {
                                 for p in &new.producers {
                                     self.metrics.init_producer(&p.name);
                                 }
-                                *self.runtime.write().unwrap() = Arc::new(Runtime { config: new, policy });
+                                *self.runtime.write().unwrap() = Arc::new(Runtime {
+                                    config: new,
+                                    policy,
+                                });
                                 Ok(())
                             }
                         }
@@ -227,7 +238,10 @@ impl App {
                 tracing::info!("config reloaded");
             }
             Err(e) => {
-                self.metrics.config_reloads.with_label_values(&["error"]).inc();
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["error"])
+                    .inc();
                 tracing::error!(error = %e, "config reload refused; the running config stays");
             }
         }
@@ -328,7 +342,10 @@ pub async fn run(
     });
 
     shutdown.await;
-    tracing::info!(grace_seconds = grace.as_secs(), "shutting down: no new connections, finishing in-flight requests");
+    tracing::info!(
+        grace_seconds = grace.as_secs(),
+        "shutting down: no new connections, finishing in-flight requests"
+    );
     let deadline = tokio::time::Instant::now() + grace;
     app.ready.store(false, Ordering::Relaxed);
     let _ = conn_stop_tx.send(true);
@@ -339,7 +356,13 @@ pub async fn run(
     }
     // Delivery stops between batches; long-polls answer now.
     let _ = app.stopping.send(true);
-    let workers: Vec<PushWorker> = app.workers.lock().unwrap().drain().map(|(_, w)| w).collect();
+    let workers: Vec<PushWorker> = app
+        .workers
+        .lock()
+        .unwrap()
+        .drain()
+        .map(|(_, w)| w)
+        .collect();
     for w in workers {
         w.stop_and_wait(deadline).await;
     }

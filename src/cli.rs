@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "adgate", version, about = "Advertising-identifier pseudonymization gateway")]
+#[command(
+    name = "adgate",
+    version,
+    about = "Advertising-identifier pseudonymization gateway"
+)]
 pub struct Cli {
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, global = true, value_enum, default_value = "text")]

@@ -341,7 +341,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+    fn err(
+        &self,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             file: self.file.to_owned(),
             key: key.into(),
@@ -448,12 +453,20 @@ impl Config {
         base_dir: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let cx = Ctx { file, base_dir, env };
+        let cx = Ctx {
+            file,
+            base_dir,
+            env,
+        };
         let mut warnings = Vec::new();
 
         // [server]
         let s = raw.server;
-        let listen = parse_addr(&cx, "server.listen", s.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
+        let listen = parse_addr(
+            &cx,
+            "server.listen",
+            s.listen.as_deref().unwrap_or(DEFAULT_LISTEN),
+        )?;
         let metrics_listen = match s.metrics_listen.as_deref() {
             Some(a) => Some(parse_addr(&cx, "server.metrics_listen", a)?),
             None => None,
@@ -467,15 +480,22 @@ impl Config {
         }
         let max_body_bytes = s.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if max_body_bytes < 1024 {
-            return Err(cx.err("server.max_body_bytes", "must be at least 1024", "raise it (default 10485760)"));
+            return Err(cx.err(
+                "server.max_body_bytes",
+                "must be at least 1024",
+                "raise it (default 10485760)",
+            ));
         }
         let server = ServerConfig {
             listen,
             metrics_listen,
-            data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            data_dir: s
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             max_body_bytes,
             shutdown_grace: Duration::from_secs(
-                s.shutdown_grace_seconds.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS),
+                s.shutdown_grace_seconds
+                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS),
             ),
         };
 
@@ -494,10 +514,18 @@ impl Config {
                     "give every producer a distinct name",
                 ));
             }
-            let token = cx.secret(&path, "token", p.token_env.as_deref(), p.token_file.as_deref())?;
+            let token = cx.secret(
+                &path,
+                "token",
+                p.token_env.as_deref(),
+                p.token_file.as_deref(),
+            )?;
             weak_token(&mut warnings, &path, &token);
             tokens.push((path, token.clone()));
-            producers.push(Producer { name: p.name, token });
+            producers.push(Producer {
+                name: p.name,
+                token,
+            });
         }
         if producers.is_empty() {
             warnings.push("no [[producers]]: nobody can post events".into());
@@ -506,7 +534,12 @@ impl Config {
         // [admin]
         let admin_token = match raw.admin {
             Some(a) => {
-                let t = cx.secret("admin", "token", a.token_env.as_deref(), a.token_file.as_deref())?;
+                let t = cx.secret(
+                    "admin",
+                    "token",
+                    a.token_env.as_deref(),
+                    a.token_file.as_deref(),
+                )?;
                 weak_token(&mut warnings, "admin", &t);
                 tokens.push(("admin".into(), t.clone()));
                 Some(t)
@@ -535,7 +568,10 @@ impl Config {
         let privacy = PrivacyConfig {
             minor_age: pv.minor_age.unwrap_or(DEFAULT_MINOR_AGE),
             sensitive_categories: pv.sensitive_categories.unwrap_or_else(|| {
-                DEFAULT_SENSITIVE_CATEGORIES.iter().map(|s| s.to_string()).collect()
+                DEFAULT_SENSITIVE_CATEGORIES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
             }),
             time_granularity,
         };
@@ -545,7 +581,14 @@ impl Config {
         let mut key_owner: Vec<(String, Secret)> = Vec::new();
         for (i, p) in raw.partners.into_iter().enumerate() {
             let path = format!("partners[{i}]");
-            partners.push(partner(&cx, &path, p, &partners, &mut key_owner, &mut tokens)?);
+            partners.push(partner(
+                &cx,
+                &path,
+                p,
+                &partners,
+                &mut key_owner,
+                &mut tokens,
+            )?);
         }
         if partners.is_empty() {
             warnings.push("no [[partners]]: every event is accepted and routed nowhere".into());
@@ -653,7 +696,9 @@ fn parse_addr(cx: &Ctx<'_>, key: &str, s: &str) -> Result<SocketAddr, ConfigErro
 fn check_name(cx: &Ctx<'_>, key: &str, name: &str) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -678,7 +723,9 @@ fn valid_field_path(f: &str) -> bool {
     !f.is_empty()
         && f.split('.').all(|seg| {
             !seg.is_empty()
-                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         })
 }
 
@@ -707,7 +754,11 @@ fn partner(
     }
     for (j, t) in p.event_types.iter().enumerate() {
         if t.trim().is_empty() {
-            return Err(cx.err(format!("{path}.event_types[{j}]"), "is empty", "remove the empty entry"));
+            return Err(cx.err(
+                format!("{path}.event_types[{j}]"),
+                "is empty",
+                "remove the empty entry",
+            ));
         }
     }
     if p.identifiers.is_empty() {
@@ -761,8 +812,10 @@ fn partner(
         }
         for (m, g) in p.fields[..j].iter().enumerate() {
             let overlaps = g == f
-                || f.strip_prefix(g.as_str()).is_some_and(|r| r.starts_with('.'))
-                || g.strip_prefix(f.as_str()).is_some_and(|r| r.starts_with('.'));
+                || f.strip_prefix(g.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+                || g.strip_prefix(f.as_str())
+                    .is_some_and(|r| r.starts_with('.'));
             if overlaps {
                 return Err(cx.err(
                     key,
@@ -786,7 +839,9 @@ fn partner(
         let kp = format!("{path}.keys[{j}]");
         let id_ok = !k.id.is_empty()
             && k.id.len() <= 16
-            && k.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && k.id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !id_ok {
             return Err(cx.err(
                 format!("{kp}.id"),
@@ -801,7 +856,12 @@ fn partner(
                 "give every key of a partner its own id",
             ));
         }
-        let encoded = cx.secret(&kp, "secret", k.secret_env.as_deref(), k.secret_file.as_deref())?;
+        let encoded = cx.secret(
+            &kp,
+            "secret",
+            k.secret_env.as_deref(),
+            k.secret_file.as_deref(),
+        )?;
         let text = std::str::from_utf8(encoded.expose()).unwrap_or("").trim();
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(text)
@@ -818,7 +878,10 @@ fn partner(
         if decoded.len() < 32 {
             return Err(cx.err(
                 kp.clone(),
-                format!("key is {} bytes after base64 decoding; at least 32 are required", decoded.len()),
+                format!(
+                    "key is {} bytes after base64 decoding; at least 32 are required",
+                    decoded.len()
+                ),
                 "generate a 256-bit key with `adgate keygen`",
             ));
         }
@@ -900,9 +963,14 @@ fn partner(
                 )
             })?;
             let endpoint: http::Uri = ep.parse().map_err(|_| {
-                cx.err(format!("{dp}.endpoint"), format!("\"{ep}\" is not a URL"), "write an http:// or https:// URL")
+                cx.err(
+                    format!("{dp}.endpoint"),
+                    format!("\"{ep}\" is not a URL"),
+                    "write an http:// or https:// URL",
+                )
             })?;
-            if !matches!(endpoint.scheme_str(), Some("http" | "https")) || endpoint.host().is_none() {
+            if !matches!(endpoint.scheme_str(), Some("http" | "https")) || endpoint.host().is_none()
+            {
                 return Err(cx.err(
                     format!("{dp}.endpoint"),
                     format!("\"{ep}\" is not an http(s) URL"),
@@ -928,14 +996,26 @@ fn partner(
             };
             let max_in_flight = d.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
             if max_in_flight == 0 || max_in_flight > 256 {
-                return Err(cx.err(format!("{dp}.max_in_flight"), "must be between 1 and 256", "use e.g. 4"));
+                return Err(cx.err(
+                    format!("{dp}.max_in_flight"),
+                    "must be between 1 and 256",
+                    "use e.g. 4",
+                ));
             }
             let timeout_ms = d.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
             if timeout_ms == 0 {
-                return Err(cx.err(format!("{dp}.timeout_ms"), "must be above 0", "use e.g. 10000"));
+                return Err(cx.err(
+                    format!("{dp}.timeout_ms"),
+                    "must be above 0",
+                    "use e.g. 10000",
+                ));
             }
             if let Some(ca) = &d.ca_file {
-                let full = if ca.is_absolute() { ca.clone() } else { cx.base_dir.join(ca) };
+                let full = if ca.is_absolute() {
+                    ca.clone()
+                } else {
+                    cx.base_dir.join(ca)
+                };
                 if std::fs::metadata(&full).is_err() {
                     return Err(cx.err(
                         format!("{dp}.ca_file"),
@@ -951,22 +1031,40 @@ fn partner(
                 timeout: Duration::from_millis(timeout_ms),
                 max_in_flight,
                 max_events_per_second: d.max_events_per_second.unwrap_or(0),
-                ca_file: d.ca_file.map(|c| if c.is_absolute() { c } else { cx.base_dir.join(c) }),
+                ca_file: d.ca_file.map(|c| {
+                    if c.is_absolute() {
+                        c
+                    } else {
+                        cx.base_dir.join(c)
+                    }
+                }),
             })
         }
         "pull" => {
             push_only("endpoint", d.endpoint.is_some())?;
-            push_only("signing_secret_env", d.signing_secret_env.is_some() || d.signing_secret_file.is_some())?;
+            push_only(
+                "signing_secret_env",
+                d.signing_secret_env.is_some() || d.signing_secret_file.is_some(),
+            )?;
             push_only("compression", d.compression.is_some())?;
             push_only("timeout_ms", d.timeout_ms.is_some())?;
             push_only("max_in_flight", d.max_in_flight.is_some())?;
             push_only("max_events_per_second", d.max_events_per_second.is_some())?;
             push_only("ca_file", d.ca_file.is_some())?;
-            let token = cx.secret(&dp, "token", d.token_env.as_deref(), d.token_file.as_deref())?;
+            let token = cx.secret(
+                &dp,
+                "token",
+                d.token_env.as_deref(),
+                d.token_file.as_deref(),
+            )?;
             tokens.push((dp.clone(), token.clone()));
             let lease = d.lease_ms.unwrap_or(DEFAULT_LEASE_MS);
             if lease == 0 {
-                return Err(cx.err(format!("{dp}.lease_ms"), "must be above 0", "use e.g. 30000"));
+                return Err(cx.err(
+                    format!("{dp}.lease_ms"),
+                    "must be above 0",
+                    "use e.g. 30000",
+                ));
             }
             Delivery::Pull(PullConfig {
                 token,
@@ -997,9 +1095,14 @@ fn partner(
         outbox_max_bytes,
         on_full,
         delivery,
-        max_event_age: Duration::from_secs(d.max_event_age_seconds.unwrap_or(DEFAULT_MAX_EVENT_AGE_SECONDS)),
+        max_event_age: Duration::from_secs(
+            d.max_event_age_seconds
+                .unwrap_or(DEFAULT_MAX_EVENT_AGE_SECONDS),
+        ),
         batch_max_events,
-        batch_max_wait: Duration::from_millis(d.batch_max_wait_ms.unwrap_or(DEFAULT_BATCH_MAX_WAIT_MS)),
+        batch_max_wait: Duration::from_millis(
+            d.batch_max_wait_ms.unwrap_or(DEFAULT_BATCH_MAX_WAIT_MS),
+        ),
         keys,
     })
 }
@@ -1024,8 +1127,24 @@ impl Config {
             self.server.shutdown_grace.as_secs()
         );
         let names: Vec<&str> = self.producers.iter().map(|p| p.name.as_str()).collect();
-        let _ = writeln!(s, "producers: {}", if names.is_empty() { "(none)".into() } else { names.join(", ") });
-        let _ = writeln!(s, "admin API: {}", if self.admin_token.is_some() { "enabled" } else { "disabled" });
+        let _ = writeln!(
+            s,
+            "producers: {}",
+            if names.is_empty() {
+                "(none)".into()
+            } else {
+                names.join(", ")
+            }
+        );
+        let _ = writeln!(
+            s,
+            "admin API: {}",
+            if self.admin_token.is_some() {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        );
         let _ = writeln!(
             s,
             "privacy: minor_age {}, sensitive_categories [{}], time_granularity {}",
@@ -1037,7 +1156,11 @@ impl Config {
             let ids: Vec<&str> = p.identifiers.iter().map(|k| k.as_str()).collect();
             let keys: Vec<&str> = p.keys.iter().map(|k| k.id.as_str()).collect();
             let target = match &p.delivery {
-                Delivery::Push(d) => format!("push to {}{}", d.endpoint, if d.gzip { " (gzip)" } else { "" }),
+                Delivery::Push(d) => format!(
+                    "push to {}{}",
+                    d.endpoint,
+                    if d.gzip { " (gzip)" } else { "" }
+                ),
                 Delivery::Pull(_) => format!("pull from /v1/feed/{}", p.name),
             };
             let _ = writeln!(s, "partner {}: {}", p.name, target);
@@ -1046,7 +1169,11 @@ impl Config {
             let _ = writeln!(
                 s,
                 "  fields: {}",
-                if p.fields.is_empty() { "(none)".into() } else { p.fields.join(", ") }
+                if p.fields.is_empty() {
+                    "(none)".into()
+                } else {
+                    p.fields.join(", ")
+                }
             );
             let _ = writeln!(
                 s,

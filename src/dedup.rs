@@ -62,7 +62,10 @@ impl Dedup {
     /// Seeds an entry seen at `seen_ms` (recovery).
     pub fn seed(&self, h: SubjectHash, seen_ms: u64) {
         let expiry = seen_ms + WINDOW.as_millis() as u64;
-        self.map.entry(h).and_modify(|e| *e = (*e).max(expiry)).or_insert(expiry);
+        self.map
+            .entry(h)
+            .and_modify(|e| *e = (*e).max(expiry))
+            .or_insert(expiry);
     }
 
     pub fn len(&self) -> usize {

@@ -89,7 +89,11 @@ token_env = "DEMO_FEED_TOKEN"
 id = "demo1"
 secret_env = "DEMO_PARTNER_KEY"
 "#,
-        data = data_dir.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+        data = data_dir
+            .display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
     );
     let env = env_from(HashMap::from([
         ("DEMO_PRODUCER_TOKEN".to_string(), tokens.producer.clone()),
@@ -97,6 +101,7 @@ secret_env = "DEMO_PARTNER_KEY"
         ("DEMO_FEED_TOKEN".to_string(), tokens.feed.clone()),
         ("DEMO_PARTNER_KEY".to_string(), partner_key),
     ]));
-    let cfg = Config::from_toml(&toml, "<embedded demo config>", Path::new("."), &env).map_err(|e| e.to_string())?;
+    let cfg = Config::from_toml(&toml, "<embedded demo config>", Path::new("."), &env)
+        .map_err(|e| e.to_string())?;
     Ok((cfg, tokens))
 }

@@ -228,7 +228,9 @@ impl<'a> Event<'a> {
             match read(top.get(name), as_str) {
                 Field::Absent => Err(Reject::missing(name)),
                 Field::WrongType => Err(Reject::invalid(name, "must be a string")),
-                Field::Value(s) if s.trim().is_empty() => Err(Reject::invalid(name, "must not be empty")),
+                Field::Value(s) if s.trim().is_empty() => {
+                    Err(Reject::invalid(name, "must not be empty"))
+                }
                 Field::Value(s) => Ok(s),
             }
         };
@@ -241,8 +243,12 @@ impl<'a> Event<'a> {
             return Err(Reject::invalid("event_type", "longer than 128 bytes"));
         }
         let ts = required_str("timestamp")?;
-        let unix_seconds = parse_rfc3339(&ts)
-            .ok_or_else(|| Reject::invalid("timestamp", "must be an RFC 3339 date-time, e.g. 2026-11-28T13:45:12Z"))?;
+        let unix_seconds = parse_rfc3339(&ts).ok_or_else(|| {
+            Reject::invalid(
+                "timestamp",
+                "must be an RFC 3339 date-time, e.g. 2026-11-28T13:45:12Z",
+            )
+        })?;
 
         let mut malformed_block = None;
         let mut block = |name: &'static str| -> Option<Obj<'a>> {
@@ -269,7 +275,10 @@ impl<'a> Event<'a> {
             age = read(u.get("age"), as_f64);
         }
         let (personalized_ads, gpc) = match &consent {
-            Some(c) => (read(c.get("personalized_ads"), as_bool), read(c.get("gpc"), as_bool)),
+            Some(c) => (
+                read(c.get("personalized_ads"), as_bool),
+                read(c.get("gpc"), as_bool),
+            ),
             None => (Field::Absent, Field::Absent),
         };
         let category = match &context {
@@ -305,7 +314,8 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 
 /// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_utc(unix: i64, out: &mut String) {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let (y, m, d) = (t.year(), u8::from(t.month()), t.day());
     let (hh, mm, ss) = (t.hour(), t.minute(), t.second());
     use std::fmt::Write as _;
@@ -334,15 +344,19 @@ mod tests {
 
     #[test]
     fn rejects_name_the_field_not_the_value() {
-        let r = Event::parse(r#"{"event_type":"x","timestamp":"2026-11-28T13:45:12Z"}"#).unwrap_err();
+        let r =
+            Event::parse(r#"{"event_type":"x","timestamp":"2026-11-28T13:45:12Z"}"#).unwrap_err();
         assert_eq!(r.reason, RejectReason::MissingField);
         assert!(r.message.contains("event_id"));
-        let r = Event::parse(r#"{"event_id":"e","event_type":"x","timestamp":"jane@example.com"}"#).unwrap_err();
+        let r = Event::parse(r#"{"event_id":"e","event_type":"x","timestamp":"jane@example.com"}"#)
+            .unwrap_err();
         assert_eq!(r.reason, RejectReason::InvalidField);
         assert!(!r.message.contains("jane"));
         let r = Event::parse(r#"[1]"#).unwrap_err();
         assert_eq!(r.reason, RejectReason::InvalidJson);
-        let r = Event::parse(r#"{"event_id": 7,"event_type":"x","timestamp":"2026-11-28T13:45:12Z"}"#).unwrap_err();
+        let r =
+            Event::parse(r#"{"event_id": 7,"event_type":"x","timestamp":"2026-11-28T13:45:12Z"}"#)
+                .unwrap_err();
         assert_eq!(r.reason, RejectReason::InvalidField);
     }
 

@@ -24,7 +24,10 @@ pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<V
     if let Some(p) = partner {
         if config.partner(p).is_none() {
             let names: Vec<&str> = config.partners.iter().map(|p| p.name.as_str()).collect();
-            return Err(format!("no partner named \"{p}\" in the config (partners: {})", names.join(", ")));
+            return Err(format!(
+                "no partner named \"{p}\" in the config (partners: {})",
+                names.join(", ")
+            ));
         }
     }
     // A fixed internal key: explain never sees the data dir's, and the
@@ -69,17 +72,29 @@ pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<V
                 Outcome::Drop(r) => {
                     let detail = match r {
                         crate::policy::DropReason::NotAllowed => {
-                            format!("event_type is not in this partner's event_types [{}]", pc.event_types.join(", "))
+                            format!(
+                                "event_type is not in this partner's event_types [{}]",
+                                pc.event_types.join(", ")
+                            )
                         }
                         crate::policy::DropReason::NoIdentifier => format!(
                             "none of the partner's identifiers [{}] is present and valid",
-                            pc.identifiers.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                            pc.identifiers
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                         crate::policy::DropReason::PiiGuard => format!(
                             "the leak guard found {} in an allow-listed field",
-                            eval.guard_hits[i].map(|h| h.as_str()).unwrap_or("personal data")
+                            eval.guard_hits[i]
+                                .map(|h| h.as_str())
+                                .unwrap_or("personal data")
                         ),
-                        _ => eval.blocked.map(|(_, why)| why.to_string()).unwrap_or_default(),
+                        _ => eval
+                            .blocked
+                            .map(|(_, why)| why.to_string())
+                            .unwrap_or_default(),
                     };
                     ("dropped", json!(r.as_str()), json!(detail), Value::Null)
                 }
@@ -89,7 +104,8 @@ pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<V
             let fields: Vec<Value> = paths
                 .iter()
                 .map(|p| {
-                    let (action, why) = field_fate(config, pc, p, used, forwarded, &pp.key().id().to_owned());
+                    let (action, why) =
+                        field_fate(config, pc, p, used, forwarded, &pp.key().id().to_owned());
                     json!({"path": p, "action": action, "why": why})
                 })
                 .collect();
@@ -111,7 +127,11 @@ fn leaf_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, x) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 leaf_paths(x, &p, out);
             }
         }
@@ -133,7 +153,10 @@ fn field_fate(
 ) -> (&'static str, String) {
     let g = config.privacy.time_granularity.as_str();
     if !forwarded {
-        return ("dropped", "the event is not forwarded to this partner".into());
+        return (
+            "dropped",
+            "the event is not forwarded to this partner".into(),
+        );
     }
     match path {
         "event_id" => {
@@ -154,30 +177,50 @@ fn field_fate(
             );
         }
         if pc.identifiers.contains(&kind) {
-            return ("dropped", format!("{kind} is an identifier, but an earlier one in the partner's list was used"));
+            return (
+                "dropped",
+                format!(
+                    "{kind} is an identifier, but an earlier one in the partner's list was used"
+                ),
+            );
         }
-        return ("dropped", format!("{kind} is not in this partner's identifiers; user data is never forwarded"));
+        return (
+            "dropped",
+            format!("{kind} is not in this partner's identifiers; user data is never forwarded"),
+        );
     }
     if let Some(prot) = protected_conflict(path) {
         let why = match prot {
-            "purchase" | "search" | "view" => "shopping actions (purchases, views, searches) are never shared",
+            "purchase" | "search" | "view" => {
+                "shopping actions (purchases, views, searches) are never shared"
+            }
             "user" => "user data is never forwarded (only a pseudonymized ad_id)",
             _ => "page URLs, referrers, IPs and user agents are never forwarded",
         };
         return ("dropped", format!("protected path {prot}: {why}"));
     }
     if path.starts_with("consent.") {
-        return ("dropped", "read for the consent rules; never forwarded".into());
+        return (
+            "dropped",
+            "read for the consent rules; never forwarded".into(),
+        );
     }
-    if let Some(entry) = pc
-        .fields
-        .iter()
-        .find(|f| path == f.as_str() || path.strip_prefix(f.as_str()).is_some_and(|r| r.starts_with('.')))
-    {
-        return ("kept", format!("allow-listed by fields entry \"{entry}\" (scanned by the leak guard)"));
+    if let Some(entry) = pc.fields.iter().find(|f| {
+        path == f.as_str()
+            || path
+                .strip_prefix(f.as_str())
+                .is_some_and(|r| r.starts_with('.'))
+    }) {
+        return (
+            "kept",
+            format!("allow-listed by fields entry \"{entry}\" (scanned by the leak guard)"),
+        );
     }
     if path == "context.category" {
-        return ("dropped", "read for the sensitive-category rule; not in this partner's fields".into());
+        return (
+            "dropped",
+            "read for the sensitive-category rule; not in this partner's fields".into(),
+        );
     }
     ("dropped", "not in this partner's fields allow-list".into())
 }
@@ -198,7 +241,11 @@ pub fn render_text(report: &[Value]) -> String {
             let _ = writeln!(s);
             continue;
         }
-        let _ = writeln!(s, "event #{idx} ({})", ev["event_type"].as_str().unwrap_or(""));
+        let _ = writeln!(
+            s,
+            "event #{idx} ({})",
+            ev["event_type"].as_str().unwrap_or("")
+        );
         for p in ev["partners"].as_array().into_iter().flatten() {
             let name = p["partner"].as_str().unwrap_or("");
             if p["outcome"] == "forwarded" {

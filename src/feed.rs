@@ -157,7 +157,8 @@ impl PullFeed {
     fn empty_response(&self) -> Vec<u8> {
         let st = self.state.lock().unwrap();
         let pos = st.served.back().map(|c| c.end).unwrap_or(st.committed);
-        serde_json::to_vec(&serde_json::json!({"cursor": encode_cursor(pos), "events": []})).expect("json")
+        serde_json::to_vec(&serde_json::json!({"cursor": encode_cursor(pos), "events": []}))
+            .expect("json")
     }
 
     /// Acks up to `cursor`; returns the number of events newly committed.
@@ -183,14 +184,20 @@ impl PullFeed {
 }
 
 /// Finds the feed named in the path and checks the token against it.
-fn authorize<'a>(app: &'a Arc<App>, req: &Request<Incoming>, suffix: &str) -> Result<Arc<PullFeed>, Resp> {
+fn authorize<'a>(
+    app: &'a Arc<App>,
+    req: &Request<Incoming>,
+    suffix: &str,
+) -> Result<Arc<PullFeed>, Resp> {
     let path = req.uri().path();
     let name = path
         .strip_prefix("/v1/feed/")
         .and_then(|r| r.strip_suffix(suffix))
         .unwrap_or("");
     let Some(token) = server::bearer(req) else {
-        return Err(server::unauthorized("missing feed token (Authorization: Bearer <token>)"));
+        return Err(server::unauthorized(
+            "missing feed token (Authorization: Bearer <token>)",
+        ));
     };
     let feeds = app.feeds.read().unwrap();
     if let Some(f) = feeds.get(name) {
@@ -199,10 +206,23 @@ fn authorize<'a>(app: &'a Arc<App>, req: &Request<Incoming>, suffix: &str) -> Re
         }
     }
     let known_elsewhere = feeds.values().any(|f| f.token_matches(token))
-        || app.runtime().config.producers.iter().any(|p| p.token.ct_eq(token))
-        || app.runtime().config.admin_token.as_ref().is_some_and(|a| a.ct_eq(token));
+        || app
+            .runtime()
+            .config
+            .producers
+            .iter()
+            .any(|p| p.token.ct_eq(token))
+        || app
+            .runtime()
+            .config
+            .admin_token
+            .as_ref()
+            .is_some_and(|a| a.ct_eq(token));
     if known_elsewhere {
-        Err(error(StatusCode::FORBIDDEN, "this token may not read this feed"))
+        Err(error(
+            StatusCode::FORBIDDEN,
+            "this token may not read this feed",
+        ))
     } else {
         Err(server::unauthorized("invalid feed token"))
     }
@@ -224,7 +244,12 @@ pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let max = match query_param(q, "max").map(|v| v.parse::<usize>()) {
         None => None,
         Some(Ok(n)) if (1..=MAX_MAX).contains(&n) => Some(n),
-        Some(_) => return error(StatusCode::BAD_REQUEST, &format!("max must be an integer from 1 to {MAX_MAX}")),
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("max must be an integer from 1 to {MAX_MAX}"),
+            )
+        }
     };
     let wait_ms = match query_param(q, "wait_ms").map(|v| v.parse::<u64>()) {
         None => 0,
@@ -282,21 +307,34 @@ pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     }
     let c: Commit = match serde_json::from_slice(&body) {
         Ok(c) => c,
-        Err(_) => return error(StatusCode::BAD_REQUEST, "body must be {\"cursor\": \"...\"}"),
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "body must be {\"cursor\": \"...\"}",
+            )
+        }
     };
     let Some(pos) = decode_cursor(&c.cursor) else {
-        return error(StatusCode::BAD_REQUEST, "cursor is not a cursor of this feed");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "cursor is not a cursor of this feed",
+        );
     };
     match feed.commit(pos) {
         Ok((n, ages)) => {
             let m = &app.metrics;
-            m.events_delivered.with_label_values(&[&feed.partner]).inc_by(n);
+            m.events_delivered
+                .with_label_values(&[&feed.partner])
+                .inc_by(n);
             let h = m.event_age.with_label_values(&[&feed.partner]);
             let now = now_ms();
             for ms in ages {
                 h.observe(now.saturating_sub(ms) as f64 / 1000.0);
             }
-            server::json(StatusCode::OK, &serde_json::json!({"committed": true, "events": n}))
+            server::json(
+                StatusCode::OK,
+                &serde_json::json!({"committed": true, "events": n}),
+            )
         }
         Err(msg) => error(StatusCode::BAD_REQUEST, msg),
     }

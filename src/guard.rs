@@ -46,9 +46,9 @@ impl Hit {
 pub fn scan(s: &str) -> Option<Hit> {
     let b = s.as_bytes();
     // Fast path: nothing that can start any of the patterns.
-    let interesting = b
-        .iter()
-        .any(|&c| c == b'@' || c == b'%' || c == b'&' || c == b'+' || c.is_ascii_digit() || c >= 0x80);
+    let interesting = b.iter().any(|&c| {
+        c == b'@' || c == b'%' || c == b'&' || c == b'+' || c.is_ascii_digit() || c >= 0x80
+    });
     if !interesting {
         return None;
     }
@@ -75,7 +75,12 @@ fn compact(s: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(c) = rest.chars().next() {
-        if c.is_whitespace() || c == '\u{200b}' || c == '\u{200c}' || c == '\u{200d}' || c == '\u{feff}' {
+        if c.is_whitespace()
+            || c == '\u{200b}'
+            || c == '\u{200c}'
+            || c == '\u{200d}'
+            || c == '\u{feff}'
+        {
             rest = &rest[c.len_utf8()..];
             continue;
         }
@@ -151,12 +156,18 @@ fn has_email(b: &[u8]) -> bool {
             continue;
         }
         let dom = &b[i + 1..];
-        let end = dom.iter().position(|&c| !is_domain_char(c)).unwrap_or(dom.len());
+        let end = dom
+            .iter()
+            .position(|&c| !is_domain_char(c))
+            .unwrap_or(dom.len());
         let dom = dom[..end].trim_ascii_end_dots();
         // A dot with at least one label before it and a TLD of 2+ letters after.
         if let Some(dot) = dom.iter().rposition(|&c| c == b'.') {
             let tld = &dom[dot + 1..];
-            if dot > 0 && tld.len() >= 2 && tld.iter().all(|c| c.is_ascii_alphabetic() || *c >= 0x80) {
+            if dot > 0
+                && tld.len() >= 2
+                && tld.iter().all(|c| c.is_ascii_alphabetic() || *c >= 0x80)
+            {
                 return true;
             }
         }
@@ -186,7 +197,10 @@ fn scan_digits(b: &[u8]) -> Option<Hit> {
     while i < b.len() {
         let c = b[i];
         let plus = c == b'+';
-        if !(c.is_ascii_digit() || plus || (c == b'(' && b.get(i + 1).is_some_and(u8::is_ascii_digit))) {
+        if !(c.is_ascii_digit()
+            || plus
+            || (c == b'(' && b.get(i + 1).is_some_and(u8::is_ascii_digit)))
+        {
             i += 1;
             continue;
         }
@@ -308,7 +322,10 @@ impl<'a> SelfLeak<'a> {
         if s.len() >= MIN_DIGEST_LEN {
             let values = &self.values;
             let digests = self.digests.get_or_insert_with(|| digests_of(values));
-            if digests.iter().any(|d| s.contains(d.as_str()) || hay.contains(d.as_str())) {
+            if digests
+                .iter()
+                .any(|d| s.contains(d.as_str()) || hay.contains(d.as_str()))
+            {
                 return Some(Hit::OwnIdentifier);
             }
         }
@@ -374,13 +391,30 @@ mod tests {
 
     #[test]
     fn phones_and_cards() {
-        for s in ["+1 206 555 0100", "(206) 555-0100", "0044 20 7946 0000", "2065550100", "%2B12065550100"] {
+        for s in [
+            "+1 206 555 0100",
+            "(206) 555-0100",
+            "0044 20 7946 0000",
+            "2065550100",
+            "%2B12065550100",
+        ] {
             assert_eq!(scan(s), Some(Hit::Phone), "{s}");
         }
-        for s in ["4111 1111 1111 1111", "4111-1111-1111-1111", "5500005555555559"] {
+        for s in [
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "5500005555555559",
+        ] {
             assert_eq!(scan(s), Some(Hit::Card), "{s}");
         }
-        for s in ["USD", "c-2026-11", "1250", "v1.2.3", "2026-11-28", "com.example.game"] {
+        for s in [
+            "USD",
+            "c-2026-11",
+            "1250",
+            "v1.2.3",
+            "2026-11-28",
+            "com.example.game",
+        ] {
             assert_eq!(scan(s), None, "{s}");
         }
     }

@@ -111,7 +111,10 @@ pub fn normalize_email(raw: &str) -> Option<Cow<'_, str>> {
 pub fn normalize_phone(raw: &str) -> Option<Cow<'_, str>> {
     let t = raw.trim();
     let mut out = String::with_capacity(t.len());
-    out.extend(t.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')));
+    out.extend(
+        t.chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')),
+    );
     if let Some(rest) = out.strip_prefix("00") {
         out = format!("+{rest}");
     }
@@ -236,9 +239,18 @@ mod tests {
     #[test]
     fn email_rules() {
         let n = |s| normalize_email(s).map(|c| c.into_owned());
-        assert_eq!(n(" Jane.Doe@Example.com ").as_deref(), Some("jane.doe@example.com"));
-        assert_eq!(n("J.a.n.e+ads@GMail.com").as_deref(), Some("jane@gmail.com"));
-        assert_eq!(n("j.d+x@googlemail.com").as_deref(), Some("jd@googlemail.com"));
+        assert_eq!(
+            n(" Jane.Doe@Example.com ").as_deref(),
+            Some("jane.doe@example.com")
+        );
+        assert_eq!(
+            n("J.a.n.e+ads@GMail.com").as_deref(),
+            Some("jane@gmail.com")
+        );
+        assert_eq!(
+            n("j.d+x@googlemail.com").as_deref(),
+            Some("jd@googlemail.com")
+        );
         assert_eq!(n("j.d+x@example.org").as_deref(), Some("j.d+x@example.org"));
         assert_eq!(n("+x@gmail.com"), None);
         assert_eq!(n("no-at-sign"), None);
@@ -262,7 +274,10 @@ mod tests {
 
     #[test]
     fn ids_trim_keep_case() {
-        assert_eq!(normalize(Kind::AccountId, "  A123 ").as_deref(), Some("A123"));
+        assert_eq!(
+            normalize(Kind::AccountId, "  A123 ").as_deref(),
+            Some("A123")
+        );
         assert_eq!(normalize(Kind::DeviceId, "   "), None);
     }
 

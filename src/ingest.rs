@@ -31,11 +31,21 @@ pub enum BodyForm {
 }
 
 pub fn body_form(content_type: Option<&str>) -> Option<BodyForm> {
-    let Some(ct) = content_type else { return Some(BodyForm::Json) };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let Some(ct) = content_type else {
+        return Some(BodyForm::Json);
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/json" | "text/json" | "" => Some(BodyForm::Json),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines"
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
         | "application/jsonlines" => Some(BodyForm::Ndjson),
         _ => None,
     }
@@ -110,7 +120,10 @@ pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Resp> {
             &format!("request body inflates to more than {limit} bytes (server.max_body_bytes)"),
         )),
         Ok(_) => Ok(out),
-        Err(_) => Err(error(StatusCode::BAD_REQUEST, "body is not valid gzip (Content-Encoding: gzip)")),
+        Err(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "body is not valid gzip (Content-Encoding: gzip)",
+        )),
     }
 }
 
@@ -129,16 +142,25 @@ fn producer_of(rt: &crate::app::Runtime, token: &[u8]) -> Option<String> {
 pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let rt = app.runtime();
     let Some(producer) = server::bearer(&req).and_then(|t| producer_of(&rt, t)) else {
-        return server::unauthorized("missing or invalid producer token (Authorization: Bearer <token>)");
+        return server::unauthorized(
+            "missing or invalid producer token (Authorization: Bearer <token>)",
+        );
     };
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let Some(form) = body_form(ct) else {
         return error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json or application/x-ndjson",
         );
     };
-    let gz = match req.headers().get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
+    let gz = match req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.as_bytes())
+    {
         None => false,
         Some(e) if e.eq_ignore_ascii_case(b"gzip") || e.eq_ignore_ascii_case(b"x-gzip") => true,
         Some(e) if e.eq_ignore_ascii_case(b"identity") => false,
@@ -175,11 +197,21 @@ struct Batch {
     records: u64,
 }
 
-async fn ingest_items(app: &Arc<App>, rt: &crate::app::Runtime, producer: &str, items: Vec<Item<'_>>) -> Resp {
+async fn ingest_items(
+    app: &Arc<App>,
+    rt: &crate::app::Runtime,
+    producer: &str,
+    items: Vec<Item<'_>>,
+) -> Resp {
     let m = &app.metrics;
     let now = now_ms();
     let n_partners = rt.policy.partners.len();
-    let mut batches: Vec<Batch> = (0..n_partners).map(|_| Batch { buf: Vec::new(), records: 0 }).collect();
+    let mut batches: Vec<Batch> = (0..n_partners)
+        .map(|_| Batch {
+            buf: Vec::new(),
+            records: 0,
+        })
+        .collect();
     // Counted only once the write succeeded.
     let mut drops: Vec<[u64; 7]> = vec![[0; 7]; n_partners];
     let mut errors = Vec::new();
@@ -187,7 +219,9 @@ async fn ingest_items(app: &Arc<App>, rt: &crate::app::Runtime, producer: &str, 
     let mut accepted = 0u64;
     let mut duplicates = 0u64;
     let mut new_hashes = Vec::new();
-    m.events_received.with_label_values(&[producer]).inc_by(items.len() as u64);
+    m.events_received
+        .with_label_values(&[producer])
+        .inc_by(items.len() as u64);
 
     for (index, item) in items.iter().enumerate() {
         let parsed = match item {
@@ -242,11 +276,18 @@ async fn ingest_items(app: &Arc<App>, rt: &crate::app::Runtime, producer: &str, 
         };
         let need = batches[i].buf.len() as u64;
         let mut ok = log.reserve(need);
-        if !ok && rt.config.partner(&p.name).is_some_and(|c| c.on_full == OnFull::DeadLetter) {
+        if !ok
+            && rt
+                .config
+                .partner(&p.name)
+                .is_some_and(|c| c.on_full == OnFull::DeadLetter)
+        {
             let shortfall = (log.pending_bytes() + need).saturating_sub(log.max_bytes());
             match log.evict(shortfall).await {
                 Ok(_) => ok = log.reserve(need),
-                Err(e) => tracing::error!(partner = %p.name, error = %e, "evicting to dead letters failed"),
+                Err(e) => {
+                    tracing::error!(partner = %p.name, error = %e, "evicting to dead letters failed")
+                }
             }
         }
         if !ok {
@@ -271,8 +312,10 @@ async fn ingest_items(app: &Arc<App>, rt: &crate::app::Runtime, producer: &str, 
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("outbox of partner \"{name}\" is full; nothing from this request was accepted, retry later"),
         );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string().parse().expect("ascii"));
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            RETRY_AFTER_SECONDS.to_string().parse().expect("ascii"),
+        );
         return r;
     }
 
@@ -298,12 +341,16 @@ async fn ingest_items(app: &Arc<App>, rt: &crate::app::Runtime, producer: &str, 
 
     for (i, p) in rt.policy.partners.iter().enumerate() {
         if batches[i].records > 0 {
-            m.events_routed.with_label_values(&[&p.name]).inc_by(batches[i].records);
+            m.events_routed
+                .with_label_values(&[&p.name])
+                .inc_by(batches[i].records);
         }
         for r in crate::policy::DropReason::ALL {
             let n = drops[i][r as usize];
             if n > 0 {
-                m.events_dropped.with_label_values(&[&p.name, r.as_str()]).inc_by(n);
+                m.events_dropped
+                    .with_label_values(&[&p.name, r.as_str()])
+                    .inc_by(n);
             }
         }
     }
@@ -314,7 +361,9 @@ async fn ingest_items(app: &Arc<App>, rt: &crate::app::Runtime, producer: &str, 
         }
     }
     if duplicates > 0 {
-        m.duplicates.with_label_values(&[producer]).inc_by(duplicates);
+        m.duplicates
+            .with_label_values(&[producer])
+            .inc_by(duplicates);
     }
     let rejected = errors.len();
     server::json(
@@ -357,7 +406,10 @@ where
         }
     })
     .await;
-    results.into_iter().map(|r| r.expect("every future completed")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every future completed"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -374,12 +426,18 @@ mod tests {
     fn body_forms() {
         assert_eq!(count(r#"{"a":1}"#, BodyForm::Json), Ok((1, 0)));
         assert_eq!(count(r#"[{"a":1}, 2]"#, BodyForm::Json), Ok((2, 0)));
-        assert_eq!(count("{\"a\":1}\n{bad\n\n{\"b\":2}\n", BodyForm::Ndjson), Ok((3, 1)));
+        assert_eq!(
+            count("{\"a\":1}\n{bad\n\n{\"b\":2}\n", BodyForm::Ndjson),
+            Ok((3, 1))
+        );
         assert_eq!(count("{\"a\":1}\n{\"b\":2}", BodyForm::Json), Ok((2, 0)));
         assert!(count("{not json", BodyForm::Json).is_err());
         assert!(count("   ", BodyForm::Ndjson).is_err());
         assert!(count("42", BodyForm::Json).is_err());
         assert_eq!(body_form(Some("text/plain")), None);
-        assert_eq!(body_form(Some("application/x-ndjson; charset=utf-8")), Some(BodyForm::Ndjson));
+        assert_eq!(
+            body_form(Some("application/x-ndjson; charset=utf-8")),
+            Some(BodyForm::Ndjson)
+        );
     }
 }

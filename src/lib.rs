@@ -16,23 +16,23 @@
 //! - [`policy`]: SPEC §4 per partner; the only maker of [`policy::ScrubbedEvent`].
 //! - [`explain`]: `adgate explain`, the policy with reasons for every field.
 
-pub mod config;
-pub mod event;
-pub mod guard;
-pub mod identity;
-pub mod policy;
-pub mod secret;
-pub mod outbox;
-pub mod util;
-pub mod metrics;
-pub mod dedup;
-pub mod optout;
 pub mod admin;
 pub mod app;
-pub mod feed;
-pub mod ingest;
-pub mod push;
-pub mod server;
 pub mod cli;
+pub mod config;
+pub mod dedup;
 pub mod demo;
+pub mod event;
 pub mod explain;
+pub mod feed;
+pub mod guard;
+pub mod identity;
+pub mod ingest;
+pub mod metrics;
+pub mod optout;
+pub mod outbox;
+pub mod policy;
+pub mod push;
+pub mod secret;
+pub mod server;
+pub mod util;

@@ -58,7 +58,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn explain(config: PathBuf, partner: Option<String>, format: OutputFormat, file: Option<PathBuf>) -> ExitCode {
+fn explain(
+    config: PathBuf,
+    partner: Option<String>,
+    format: OutputFormat,
+    file: Option<PathBuf>,
+) -> ExitCode {
     let cfg = match Config::load(&config) {
         Ok(c) => c,
         Err(e) => {
@@ -79,7 +84,9 @@ fn explain(config: PathBuf, partner: Option<String>, format: OutputFormat, file:
     match adgate::explain::explain(&cfg, partner.as_deref(), &input) {
         Ok(report) => {
             match format {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).expect("json")),
+                OutputFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&report).expect("json"))
+                }
                 OutputFormat::Text => print!("{}", adgate::explain::render_text(&report)),
             }
             ExitCode::SUCCESS
@@ -102,18 +109,23 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => match adgate::demo::config(std::path::Path::new(adgate::config::DEFAULT_DATA_DIR)) {
-            Ok((c, t)) => (c, Some(t)),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
+        None => {
+            match adgate::demo::config(std::path::Path::new(adgate::config::DEFAULT_DATA_DIR)) {
+                Ok((c, t)) => (c, Some(t)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
             }
-        },
+        }
     };
     for w in &config.warnings {
         tracing::warn!(warning = %w, "config");
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -137,11 +149,16 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             }
         };
         let addr = listeners.main_addr();
+        // One line on stdout says where the gateway listens (port 0 works).
+        match listeners.metrics.as_ref().and_then(|m| m.local_addr().ok()) {
+            Some(m) => println!("adgate listening on http://{addr} (metrics on http://{m}/metrics)"),
+            None => println!("adgate listening on http://{addr}"),
+        }
         if let Some(t) = demo {
             tracing::warn!(
                 "DEMO MODE: running the embedded default config (one demo producer, one pull partner, keys in ./adgate-data/demo). Not for production: pass --config FILE."
             );
-            println!("adgate demo mode: listening on http://{addr}");
+            println!("adgate demo mode: embedded default config, not for production");
             println!("producer token: {}", t.producer);
             println!("feed token: {}", t.feed);
             println!("admin token: {}", t.admin);

@@ -3,7 +3,8 @@
 //! routes, status codes); never an identifier, token, key or event content.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone)]
@@ -47,8 +48,15 @@ fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     g
 }
 
-fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric");
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric");
     r.register(Box::new(h.clone())).expect("registered once");
     h
 }
@@ -98,7 +106,9 @@ impl Metrics {
             duplicates: counter(&r, "adgate_events_duplicate_total", "Events whose event_id was seen within the idempotency window (accepted, not routed again).", &["producer"]),
             registry: r,
         };
-        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         for r in crate::event::RejectReason::ALL {
             m.events_rejected.with_label_values(&[r.as_str()]);
         }
@@ -117,7 +127,8 @@ impl Metrics {
         self.events_delivered.with_label_values(&[partner]);
         self.dead_letter.with_label_values(&[partner]);
         for r in crate::policy::DropReason::ALL {
-            self.events_dropped.with_label_values(&[partner, r.as_str()]);
+            self.events_dropped
+                .with_label_values(&[partner, r.as_str()]);
         }
         if push {
             for o in ["ok", "retryable", "permanent"] {

@@ -321,20 +321,37 @@ impl Policy {
             ));
         }
         match ev.personalized_ads {
-            Field::Value(false) => return Some((DropReason::OptedOut, "consent.personalized_ads is false")),
-            Field::WrongType => return Some((DropReason::Invalid, "consent.personalized_ads is not a boolean")),
+            Field::Value(false) => {
+                return Some((DropReason::OptedOut, "consent.personalized_ads is false"))
+            }
+            Field::WrongType => {
+                return Some((
+                    DropReason::Invalid,
+                    "consent.personalized_ads is not a boolean",
+                ))
+            }
             _ => {}
         }
         match ev.gpc {
-            Field::Value(true) => return Some((DropReason::OptedOut, "consent.gpc is true (Global Privacy Control)")),
+            Field::Value(true) => {
+                return Some((
+                    DropReason::OptedOut,
+                    "consent.gpc is true (Global Privacy Control)",
+                ))
+            }
             Field::WrongType => return Some((DropReason::Invalid, "consent.gpc is not a boolean")),
             _ => {}
         }
         if subjects.as_slice().iter().any(|h| optouts.contains(h)) {
-            return Some((DropReason::OptedOut, "an identifier of the event is on the opt-out list"));
+            return Some((
+                DropReason::OptedOut,
+                "an identifier of the event is on the opt-out list",
+            ));
         }
         match ev.age {
-            Field::Value(a) if a.is_nan() || a < 0.0 => return Some((DropReason::Invalid, "user.age is negative")),
+            Field::Value(a) if a.is_nan() || a < 0.0 => {
+                return Some((DropReason::Invalid, "user.age is negative"))
+            }
             Field::Value(a) if a < self.privacy.minor_age as f64 => {
                 return Some((DropReason::Minor, "user.age is below privacy.minor_age"))
             }
@@ -342,10 +359,21 @@ impl Policy {
             _ => {}
         }
         match &ev.category {
-            Field::Value(c) if self.privacy.sensitive_categories.iter().any(|s| s == c.as_ref()) => {
-                return Some((DropReason::Sensitive, "context.category is a sensitive category"))
+            Field::Value(c)
+                if self
+                    .privacy
+                    .sensitive_categories
+                    .iter()
+                    .any(|s| s == c.as_ref()) =>
+            {
+                return Some((
+                    DropReason::Sensitive,
+                    "context.category is a sensitive category",
+                ))
             }
-            Field::WrongType => return Some((DropReason::Invalid, "context.category is not a string")),
+            Field::WrongType => {
+                return Some((DropReason::Invalid, "context.category is not a string"))
+            }
             _ => {}
         }
         None
@@ -379,10 +407,17 @@ fn render(
     Ok(out)
 }
 
-fn write_fields(out: &mut Vec<u8>, obj: &Obj<'_>, nodes: &[FieldNode], leak: &mut SelfLeak<'_>) -> Result<bool, Hit> {
+fn write_fields(
+    out: &mut Vec<u8>,
+    obj: &Obj<'_>,
+    nodes: &[FieldNode],
+    leak: &mut SelfLeak<'_>,
+) -> Result<bool, Hit> {
     let mut wrote = false;
     for node in nodes {
-        let Some(raw) = obj.get(&node.name) else { continue };
+        let Some(raw) = obj.get(&node.name) else {
+            continue;
+        };
         let mark = out.len();
         out.push(b',');
         out.push(b'"');
@@ -425,7 +460,8 @@ fn write_value(out: &mut Vec<u8>, raw: &RawValue, leak: &mut SelfLeak<'_>) -> Re
         }
         JsonKind::Bool | JsonKind::Null => out.extend_from_slice(raw.get().as_bytes()),
         JsonKind::Array | JsonKind::Object => {
-            let v: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null);
+            let v: serde_json::Value =
+                serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null);
             check_value(&v, leak)?;
             serde_json::to_writer(&mut *out, &v).expect("writing to a Vec cannot fail");
         }
@@ -489,8 +525,14 @@ secret_env = "K"
 "#
         );
         let env = env_from(HashMap::from([
-            ("T".to_string(), "feed-token-feed-token-feed-token-x".to_string()),
-            ("K".to_string(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string()),
+            (
+                "T".to_string(),
+                "feed-token-feed-token-feed-token-x".to_string(),
+            ),
+            (
+                "K".to_string(),
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string(),
+            ),
         ]));
         Config::from_toml(&toml, "test.toml", Path::new("."), &env).unwrap()
     }
@@ -511,11 +553,16 @@ secret_env = "K"
                 "ad":{"campaign_id":"c-77","placement":"home","value_estimate_micros":1250},
                 "search":{"query":"shoes"}}"#,
         );
-        let Outcome::Route(s) = out else { panic!("{out:?}") };
+        let Outcome::Route(s) = out else {
+            panic!("{out:?}")
+        };
         let v: serde_json::Value = serde_json::from_slice(s.line()).unwrap();
         assert_eq!(v["time"], "2026-11-28T13:00:00Z");
         assert_eq!(v["ad_id_type"], "account_id");
-        assert_eq!(v["ad"], serde_json::json!({"campaign_id": "c-77", "value_estimate_micros": 1250}));
+        assert_eq!(
+            v["ad"],
+            serde_json::json!({"campaign_id": "c-77", "value_estimate_micros": 1250})
+        );
         assert!(v.get("app").is_none());
         assert!(v.get("search").is_none() && v.get("user").is_none());
         let key = cfg.partners[0].signing_key().partner_key();
@@ -526,12 +573,20 @@ secret_env = "K"
     #[test]
     fn guard_drops_leaks_in_allowed_fields() {
         let cfg = config(r#"["ad"]"#);
-        for leak in [r#""jane@example.com""#, r#""+1 206 555 0100""#, r#"["x", {"y": "4111 1111 1111 1111"}]"#, r#""A123-extra""#] {
+        for leak in [
+            r#""jane@example.com""#,
+            r#""+1 206 555 0100""#,
+            r#"["x", {"y": "4111 1111 1111 1111"}]"#,
+            r#""A123-extra""#,
+        ] {
             let ev = format!(
                 r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
                     "user":{{"account_id":"A123-extra"}},"ad":{{"campaign_id":{leak}}}}}"#
             );
-            assert!(matches!(run(&cfg, &ev), Outcome::Drop(DropReason::PiiGuard)), "{leak}");
+            assert!(
+                matches!(run(&cfg, &ev), Outcome::Drop(DropReason::PiiGuard)),
+                "{leak}"
+            );
         }
     }
 
@@ -540,16 +595,37 @@ secret_env = "K"
         let cfg = config("[]");
         let base = r#""event_id":"e","timestamp":"2026-11-28T13:45:12Z""#;
         let cases = [
-            (r#""event_type":"purchase","consent":{"gpc":true}"#, DropReason::NotAllowed),
-            (r#""event_type":"ad_impression","consent":{"gpc":true},"user":{"age":5}"#, DropReason::OptedOut),
-            (r#""event_type":"ad_impression","user":{"age":5,"email":"a@b.co"}"#, DropReason::Minor),
-            (r#""event_type":"ad_impression","context":{"category":"health"}"#, DropReason::Sensitive),
-            (r#""event_type":"ad_impression","user":{"phone":"+12065550100"}"#, DropReason::NoIdentifier),
-            (r#""event_type":"ad_impression","user":{"age":"old"}"#, DropReason::Invalid),
+            (
+                r#""event_type":"purchase","consent":{"gpc":true}"#,
+                DropReason::NotAllowed,
+            ),
+            (
+                r#""event_type":"ad_impression","consent":{"gpc":true},"user":{"age":5}"#,
+                DropReason::OptedOut,
+            ),
+            (
+                r#""event_type":"ad_impression","user":{"age":5,"email":"a@b.co"}"#,
+                DropReason::Minor,
+            ),
+            (
+                r#""event_type":"ad_impression","context":{"category":"health"}"#,
+                DropReason::Sensitive,
+            ),
+            (
+                r#""event_type":"ad_impression","user":{"phone":"+12065550100"}"#,
+                DropReason::NoIdentifier,
+            ),
+            (
+                r#""event_type":"ad_impression","user":{"age":"old"}"#,
+                DropReason::Invalid,
+            ),
         ];
         for (body, want) in cases {
             let out = run(&cfg, &format!("{{{base},{body}}}"));
-            assert!(matches!(out, Outcome::Drop(r) if r == want), "{body}: {out:?}");
+            assert!(
+                matches!(out, Outcome::Drop(r) if r == want),
+                "{body}: {out:?}"
+            );
         }
     }
 }

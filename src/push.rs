@@ -61,7 +61,11 @@ impl std::fmt::Debug for PushWorker {
 }
 
 impl PushWorker {
-    pub fn start(app: Arc<App>, p: PartnerConfig, log: Arc<PartnerLog>) -> std::io::Result<PushWorker> {
+    pub fn start(
+        app: Arc<App>,
+        p: PartnerConfig,
+        log: Arc<PartnerLog>,
+    ) -> std::io::Result<PushWorker> {
         let Delivery::Push(push) = p.delivery.clone() else {
             return Err(std::io::Error::other("not a push partner"));
         };
@@ -99,9 +103,9 @@ fn build_client(push: &PushConfig) -> std::io::Result<HttpsClient> {
             let pem = std::fs::read(path)?;
             let mut roots = rustls::RootCertStore::empty();
             for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                roots
-                    .add(cert?)
-                    .map_err(|e| std::io::Error::other(format!("bad CA certificate in ca_file: {e}")))?;
+                roots.add(cert?).map_err(|e| {
+                    std::io::Error::other(format!("bad CA certificate in ca_file: {e}"))
+                })?;
             }
             let tls = rustls::ClientConfig::builder()
                 .with_root_certificates(roots)
@@ -154,7 +158,10 @@ pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("t={t},v1={}", crate::guard::hex(&mac.finalize().into_bytes()))
+    format!(
+        "t={t},v1={}",
+        crate::guard::hex(&mac.finalize().into_bytes())
+    )
 }
 
 fn inflight_path(ctx: &Ctx) -> PathBuf {
@@ -169,7 +176,9 @@ fn inflight_path(ctx: &Ctx) -> PathBuf {
 }
 
 fn read_inflight(path: &std::path::Path) -> Vec<(u64, u64)> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
     text.lines()
         .filter_map(|l| {
             let (a, b) = l.split_once(' ')?;
@@ -191,7 +200,12 @@ fn write_inflight(path: &std::path::Path, ranges: &BTreeMap<u64, (u64, u64, bool
     }
 }
 
-async fn read_range(log: &Arc<PartnerLog>, from: u64, end: u64, max: usize) -> std::io::Result<Vec<Record>> {
+async fn read_range(
+    log: &Arc<PartnerLog>,
+    from: u64,
+    end: u64,
+    max: usize,
+) -> std::io::Result<Vec<Record>> {
     let mut reader = log.reader();
     reader.seek(from);
     tokio::task::spawn_blocking(move || {
@@ -234,7 +248,14 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             Ok(recs) if !recs.is_empty() && recs.last().map(|r| r.end) == Some(end) => {
                 let permit = sem.clone().acquire_owned().await.expect("open");
                 pending.insert(from, (end, recs.len() as u64, false));
-                tokio::spawn(deliver(ctx.clone(), from, recs, done_tx.clone(), stop.clone(), permit));
+                tokio::spawn(deliver(
+                    ctx.clone(),
+                    from,
+                    recs,
+                    done_tx.clone(),
+                    stop.clone(),
+                    permit,
+                ));
                 resume_end = end;
             }
             _ => break,
@@ -331,12 +352,22 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         }
         let from = recs[0].offset;
         let end = recs.last().expect("non-empty").end;
-        pending.insert(from.max(next_ack).min(from), (end, recs.len() as u64, false));
+        pending.insert(
+            from.max(next_ack).min(from),
+            (end, recs.len() as u64, false),
+        );
         if next_ack > from {
             next_ack = from;
         }
         write_inflight(&path, &pending);
-        tokio::spawn(deliver(ctx.clone(), from, recs, done_tx.clone(), stop.clone(), permit));
+        tokio::spawn(deliver(
+            ctx.clone(),
+            from,
+            recs,
+            done_tx.clone(),
+            stop.clone(),
+            permit,
+        ));
     }
     // Stopping: wait for batches in flight (the caller bounds this by the
     // grace period), then ack what settled.
@@ -358,8 +389,13 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
 
 enum Attempt {
     Ok,
-    Retry { status: Option<u16>, after: Option<Duration> },
-    Permanent { status: u16 },
+    Retry {
+        status: Option<u16>,
+        after: Option<Duration>,
+    },
+    Permanent {
+        status: u16,
+    },
 }
 
 async fn deliver(
@@ -375,7 +411,10 @@ async fn deliver(
     let end = recs.last().map(|r| r.end).unwrap_or(from);
     let live: Vec<&Record> = recs.iter().filter(|r| !r.purged).collect();
     if live.is_empty() {
-        let _ = done.send(Done { from, settled: true });
+        let _ = done.send(Done {
+            from,
+            settled: true,
+        });
         return;
     }
     let mut ndjson = Vec::with_capacity(live.iter().map(|r| r.payload.len() + 1).sum());
@@ -391,7 +430,11 @@ async fn deliver(
         Bytes::from(ndjson)
     };
     let key = batch_id(name, from, end);
-    let oldest = live.iter().map(|r| r.ingest_ms).min().unwrap_or_else(now_ms);
+    let oldest = live
+        .iter()
+        .map(|r| r.ingest_ms)
+        .min()
+        .unwrap_or_else(now_ms);
     let expires_ms = oldest + ctx.partner.max_event_age.as_millis() as u64;
     let mut attempt: u32 = 0;
     let mut last_status: Option<u16> = None;
@@ -405,7 +448,9 @@ async fn deliver(
         match outcome {
             Attempt::Ok => {
                 m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
-                m.events_delivered.with_label_values(&[name]).inc_by(live.len() as u64);
+                m.events_delivered
+                    .with_label_values(&[name])
+                    .inc_by(live.len() as u64);
                 let h = m.event_age.with_label_values(&[name]);
                 let now = now_ms();
                 for r in &live {
@@ -414,16 +459,22 @@ async fn deliver(
                 break;
             }
             Attempt::Permanent { status } => {
-                m.delivery_attempts.with_label_values(&[name, "permanent"]).inc();
+                m.delivery_attempts
+                    .with_label_values(&[name, "permanent"])
+                    .inc();
                 tracing::warn!(partner = name, status, batch = %key, events = live.len(), "partner refused a batch; dead-lettering it");
                 dead_letter(&ctx, &live, "rejected_by_partner", Some(status));
                 break;
             }
             Attempt::Retry { status, after } => {
-                m.delivery_attempts.with_label_values(&[name, "retryable"]).inc();
+                m.delivery_attempts
+                    .with_label_values(&[name, "retryable"])
+                    .inc();
                 last_status = status.or(last_status);
                 let backoff = {
-                    let cap = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_MAX);
+                    let cap = BACKOFF_BASE
+                        .saturating_mul(1u32 << attempt.min(16))
+                        .min(BACKOFF_MAX);
                     Duration::from_millis(rand::thread_rng().gen_range(0..=cap.as_millis() as u64))
                 };
                 let mut delay = after.map(|a| a.min(RETRY_AFTER_MAX)).unwrap_or(backoff);
@@ -442,7 +493,10 @@ async fn deliver(
             }
         }
     }
-    let _ = done.send(Done { from, settled: true });
+    let _ = done.send(Done {
+        from,
+        settled: true,
+    });
 }
 
 fn dead_letter(ctx: &Ctx, live: &[&Record], reason: &str, status: Option<u16>) {
@@ -453,7 +507,12 @@ fn dead_letter(ctx: &Ctx, live: &[&Record], reason: &str, status: Option<u16>) {
         reason,
         status,
     ) {
-        Ok(n) => ctx.app.metrics.dead_letter.with_label_values(&[name]).inc_by(n),
+        Ok(n) => ctx
+            .app
+            .metrics
+            .dead_letter
+            .with_label_values(&[name])
+            .inc_by(n),
         Err(e) => tracing::error!(partner = name, error = %e, "cannot write dead letters"),
     }
 }
@@ -482,7 +541,10 @@ async fn send(ctx: &Ctx, key: &str, body: Bytes) -> Attempt {
         .header(header::CONTENT_TYPE, "application/x-ndjson")
         .header("Idempotency-Key", key)
         .header("Adgate-Signature", sig)
-        .header(header::USER_AGENT, concat!("adgate/", env!("CARGO_PKG_VERSION")));
+        .header(
+            header::USER_AGENT,
+            concat!("adgate/", env!("CARGO_PKG_VERSION")),
+        );
     if ctx.push.gzip {
         req = req.header(header::CONTENT_ENCODING, "gzip");
     }
@@ -500,10 +562,16 @@ async fn send(ctx: &Ctx, key: &str, body: Bytes) -> Attempt {
         Ok::<_, hyper_util::client::legacy::Error>((status, retry_after))
     };
     match tokio::time::timeout(ctx.push.timeout, fut).await {
-        Err(_) => Attempt::Retry { status: None, after: None },
+        Err(_) => Attempt::Retry {
+            status: None,
+            after: None,
+        },
         Ok(Err(e)) => {
             tracing::debug!(partner = %ctx.partner.name, error = %e, "delivery connection error");
-            Attempt::Retry { status: None, after: None }
+            Attempt::Retry {
+                status: None,
+                after: None,
+            }
         }
         Ok(Ok((status, after))) => classify(status, after),
     }
@@ -514,7 +582,10 @@ fn classify(status: StatusCode, after: Option<Duration>) -> Attempt {
     if status.is_success() {
         Attempt::Ok
     } else if code == 408 || code == 429 || status.is_server_error() {
-        Attempt::Retry { status: Some(code), after }
+        Attempt::Retry {
+            status: Some(code),
+            after,
+        }
     } else {
         Attempt::Permanent { status: code }
     }
@@ -548,7 +619,10 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -40,7 +40,12 @@ pub enum Role {
 
 pub type Resp = Response<Full<Bytes>>;
 
-pub async fn serve(app: Arc<App>, listener: TcpListener, role: Role, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    role: Role,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -110,7 +115,10 @@ async fn handle(app: Arc<App>, role: Role, req: Request<Incoming>) -> Resp {
     let route = route_of(req.uri().path());
     let resp = dispatch(&app, role, route, req).await;
     let code = resp.status().as_u16().to_string();
-    app.metrics.http_requests.with_label_values(&[route, &code]).inc();
+    app.metrics
+        .http_requests
+        .with_label_values(&[route, &code])
+        .inc();
     app.metrics
         .http_duration
         .with_label_values(&[route])
@@ -137,7 +145,9 @@ async fn dispatch(app: &Arc<App>, role: Role, route: &'static str, req: Request<
     let main = matches!(role, Role::Main { .. });
     let metrics_here = matches!(role, Role::MetricsOnly | Role::Main { metrics_here: true });
     match route {
-        "/healthz" => allow(&[Method::GET, Method::HEAD]).unwrap_or_else(|| text(StatusCode::OK, "ok\n")),
+        "/healthz" => {
+            allow(&[Method::GET, Method::HEAD]).unwrap_or_else(|| text(StatusCode::OK, "ok\n"))
+        }
         "/readyz" => allow(&[Method::GET, Method::HEAD]).unwrap_or_else(|| {
             if app.is_ready() {
                 text(StatusCode::OK, "ready\n")
@@ -150,7 +160,9 @@ async fn dispatch(app: &Arc<App>, role: Role, route: &'static str, req: Request<
             let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8".parse().expect("ascii"),
+                "text/plain; version=0.0.4; charset=utf-8"
+                    .parse()
+                    .expect("ascii"),
             );
             r
         }),
@@ -184,8 +196,10 @@ pub fn json(status: StatusCode, body: &serde_json::Value) -> Resp {
 pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, "application/json".parse().expect("ascii"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/json".parse().expect("ascii"),
+    );
     r
 }
 
@@ -197,8 +211,10 @@ pub fn error(status: StatusCode, msg: &str) -> Resp {
 pub fn text(status: StatusCode, body: &'static str) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, "text/plain; charset=utf-8".parse().expect("ascii"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "text/plain; charset=utf-8".parse().expect("ascii"),
+    );
     r
 }
 
@@ -230,39 +246,80 @@ pub enum BodyError {
 impl BodyError {
     pub fn response(&self, limit: u64) -> Resp {
         match self {
-            BodyError::TooLarge => error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body is larger than {limit} bytes (server.max_body_bytes)"),
+            BodyError::TooLarge => {
+                let mut r = error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("request body is larger than {limit} bytes (server.max_body_bytes)"),
+                );
+                r.headers_mut()
+                    .insert(header::CONNECTION, "close".parse().expect("ascii"));
+                r
+            }
+            BodyError::Timeout => error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body was not received in time",
             ),
-            BodyError::Timeout => error(StatusCode::REQUEST_TIMEOUT, "request body was not received in time"),
             BodyError::Read => error(StatusCode::BAD_REQUEST, "request body could not be read"),
         }
     }
 }
 
-/// Reads a whole body, failing fast above `limit` bytes (declared length or
-/// streamed) and after [`BODY_READ_TIMEOUT`].
+/// Bodies above the limit are still read (and discarded) up to this many
+/// bytes, so a client that sends its whole body before reading (most HTTP
+/// libraries) gets the 413 instead of a broken pipe.
+pub const DRAIN_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// How long draining an oversize body may take.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads a whole body, refusing more than `limit` bytes (declared length or
+/// streamed) and bodies slower than [`BODY_READ_TIMEOUT`].
 pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, BodyError> {
-    if let Some(len) = req
+    let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit as u64 {
-            return Err(BodyError::TooLarge);
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut body = req.into_body();
+    if declared.is_some_and(|len| len > limit as u64) {
+        if declared.is_some_and(|len| len <= DRAIN_MAX_BYTES) {
+            drain(&mut body).await;
+        }
+        return Err(BodyError::TooLarge);
+    }
+    let mut buf =
+        bytes::BytesMut::with_capacity(declared.unwrap_or(8192).min(limit as u64) as usize);
+    let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyError::Timeout),
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Err(_))) => return Err(BodyError::Read),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > limit {
+                        drain(&mut body).await;
+                        return Err(BodyError::TooLarge);
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
         }
     }
-    let body = Limited::new(req.into_body(), limit);
-    match tokio::time::timeout(BODY_READ_TIMEOUT, body.collect()).await {
-        Err(_) => Err(BodyError::Timeout),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
-        Ok(Err(e)) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                Err(BodyError::TooLarge)
-            } else {
-                Err(BodyError::Read)
+}
+
+/// Reads and discards the rest of a body, within [`DRAIN_MAX_BYTES`] and
+/// [`DRAIN_TIMEOUT`].
+async fn drain(body: &mut Incoming) {
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    let mut seen = 0u64;
+    while seen < DRAIN_MAX_BYTES {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(f))) => {
+                if let Ok(d) = f.into_data() {
+                    seen += d.len() as u64;
+                }
             }
+            _ => break,
         }
     }
 }

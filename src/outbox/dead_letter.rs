@@ -67,7 +67,10 @@ impl DeadLetters {
         let file = match files.get_mut(partner) {
             Some(f) => f,
             None => {
-                let f = OpenOptions::new().create(true).append(true).open(self.path(partner))?;
+                let f = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.path(partner))?;
                 files.entry(partner.to_owned()).or_insert(f)
             }
         };

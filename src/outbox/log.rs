@@ -227,7 +227,11 @@ impl PartnerLog {
             events: AtomicI64::new(rec.records as i64),
             writable: AtomicBool::new(true),
         });
-        let ack_file = OpenOptions::new().create(true).truncate(false).write(true).open(&ack_path)?;
+        let ack_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&ack_path)?;
         let (tx, rx) = mpsc::channel();
         let mut writer = Writer {
             name: name.to_owned(),
@@ -305,7 +309,9 @@ impl PartnerLog {
         let _ = self
             .shared
             .used_bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(bytes)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(bytes))
+            });
     }
 
     fn send(&self, cmd: Cmd) -> io::Result<()> {
@@ -322,8 +328,14 @@ impl PartnerLog {
     pub async fn append(&self, buf: Vec<u8>, records: u64) -> io::Result<()> {
         let len = buf.len() as u64;
         let (reply, rx) = oneshot::channel();
-        let res = match self.send(Cmd::Append { buf, records, reply }) {
-            Ok(()) => rx.await.unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped"))),
+        let res = match self.send(Cmd::Append {
+            buf,
+            records,
+            reply,
+        }) {
+            Ok(()) => rx
+                .await
+                .unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped"))),
             Err(e) => Err(e),
         };
         if res.is_err() {
@@ -335,14 +347,19 @@ impl PartnerLog {
     /// Acknowledges every record in `[from, upto)`; `records` is how many
     /// records (purged ones included) the range holds.
     pub fn ack(&self, from: u64, upto: u64, records: u64) {
-        let _ = self.send(Cmd::Ack { from, upto, records });
+        let _ = self.send(Cmd::Ack {
+            from,
+            upto,
+            records,
+        });
     }
 
     /// Overwrites every waiting record of `subject`; returns how many.
     pub async fn purge(&self, subject: SubjectHash) -> io::Result<u64> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Purge { subject, reply })?;
-        rx.await.unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped")))
+        rx.await
+            .unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped")))
     }
 
     /// Moves the oldest records to dead letters until `need` bytes are
@@ -350,14 +367,16 @@ impl PartnerLog {
     pub async fn evict(&self, need: u64) -> io::Result<u64> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Evict { need, reply })?;
-        rx.await.unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped")))
+        rx.await
+            .unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped")))
     }
 
     /// Syncs the ack position.
     pub async fn flush(&self) -> io::Result<()> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Flush { reply })?;
-        rx.await.unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped")))
+        rx.await
+            .unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped")))
     }
 
     /// Stops the writer after it has finished what is queued.
@@ -414,7 +433,11 @@ impl Writer {
             let mut cmd = Some(first);
             while let Some(c) = cmd.take() {
                 match c {
-                    Cmd::Append { buf, records, reply } => appends.push((buf, records, reply)),
+                    Cmd::Append {
+                        buf,
+                        records,
+                        reply,
+                    } => appends.push((buf, records, reply)),
                     other => {
                         // Keep order: what was appended before is written first.
                         self.write_appends(std::mem::take(&mut appends));
@@ -434,7 +457,11 @@ impl Writer {
     fn handle(&mut self, c: Cmd) {
         match c {
             Cmd::Append { .. } => unreachable!("appends are batched by run"),
-            Cmd::Ack { from, upto, records } => self.ack(from, upto, Some(records)),
+            Cmd::Ack {
+                from,
+                upto,
+                records,
+            } => self.ack(from, upto, Some(records)),
             Cmd::Purge { subject, reply } => {
                 let _ = reply.send(self.purge(&subject));
             }
@@ -466,8 +493,12 @@ impl Writer {
         }
         match &res {
             Ok(()) => {
-                self.shared.events.fetch_add(records as i64, Ordering::Relaxed);
-                self.shared.durable_end.send_replace(self.cur_base + self.cur_len);
+                self.shared
+                    .events
+                    .fetch_add(records as i64, Ordering::Relaxed);
+                self.shared
+                    .durable_end
+                    .send_replace(self.cur_base + self.cur_len);
             }
             Err(e) => {
                 tracing::error!(partner = %self.name, error = %e, "outbox write failed; the requests get 500 and are not acknowledged");
@@ -550,7 +581,9 @@ impl Writer {
         let _ = self
             .shared
             .used_bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(freed)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(freed))
+            });
         self.shared.acked.store(upto, Ordering::Release);
         let mut rec = [0u8; 16];
         rec[..8].copy_from_slice(&upto.to_le_bytes());
@@ -673,7 +706,9 @@ impl Writer {
         let segs = self.shared.segments.lock().unwrap().clone();
         let mut touched: Vec<u64> = Vec::new();
         for (off, len, ms, eh) in &hits {
-            let Some((&base, info)) = segs.range(..=*off).next_back() else { continue };
+            let Some((&base, info)) = segs.range(..=*off).next_back() else {
+                continue;
+            };
             let f = OpenOptions::new().write(true).open(&info.path)?;
             f.write_all_at(&segment::purged(*len, *ms, eh), off - base)?;
             if !touched.contains(&base) {
@@ -765,7 +800,10 @@ pub(crate) fn scan(
                         // A record larger than the buffer, or a torn tail.
                         let need = chunk
                             .get(..4)
-                            .map(|l| u32::from_le_bytes(l.try_into().unwrap()) as usize + segment::HEADER_LEN)
+                            .map(|l| {
+                                u32::from_le_bytes(l.try_into().unwrap()) as usize
+                                    + segment::HEADER_LEN
+                            })
                             .unwrap_or(0);
                         if pos + (n as u64) >= stop || need <= buf.len() {
                             f(base + pos, Decoded::Incomplete);
@@ -858,8 +896,13 @@ impl Reader {
             let seg = {
                 let segs = self.shared.segments.lock().unwrap();
                 match segs.range(..=self.pos).next_back() {
-                    Some((&b, info)) if info.end.is_none_or(|e| self.pos < e) => Some((b, info.clone())),
-                    _ => segs.range(self.pos + 1..).next().map(|(&b, i)| (b, i.clone())),
+                    Some((&b, info)) if info.end.is_none_or(|e| self.pos < e) => {
+                        Some((b, info.clone()))
+                    }
+                    _ => segs
+                        .range(self.pos + 1..)
+                        .next()
+                        .map(|(&b, i)| (b, i.clone())),
                 }
             };
             let Some((base, info)) = seg else { break };
@@ -874,27 +917,36 @@ impl Reader {
             let (_, file) = self.file.as_ref().unwrap();
             let mut next = self.pos;
             let mut corrupt = None;
-            scan(file, base, self.pos - base, seg_end - base, |off, d| match d {
-                Decoded::Ok { len, body } => {
-                    next = off + len as u64;
-                    bytes += len;
-                    out.push(Record {
-                        offset: off,
-                        end: next,
-                        ingest_ms: body.ingest_ms,
-                        event_hash: body.event_hash,
-                        purged: body.flags & segment::FLAG_PURGED != 0,
-                        payload: bytes::Bytes::copy_from_slice(body.payload),
-                    });
-                    out.len() < max_records && bytes < max_bytes
-                }
-                Decoded::Incomplete | Decoded::Corrupt(_) => {
-                    corrupt = Some(off);
-                    false
-                }
-            })?;
+            scan(
+                file,
+                base,
+                self.pos - base,
+                seg_end - base,
+                |off, d| match d {
+                    Decoded::Ok { len, body } => {
+                        next = off + len as u64;
+                        bytes += len;
+                        out.push(Record {
+                            offset: off,
+                            end: next,
+                            ingest_ms: body.ingest_ms,
+                            event_hash: body.event_hash,
+                            purged: body.flags & segment::FLAG_PURGED != 0,
+                            payload: bytes::Bytes::copy_from_slice(body.payload),
+                        });
+                        out.len() < max_records && bytes < max_bytes
+                    }
+                    Decoded::Incomplete | Decoded::Corrupt(_) => {
+                        corrupt = Some(off);
+                        false
+                    }
+                },
+            )?;
             if let Some(off) = corrupt {
-                tracing::error!(offset = off, "outbox: unreadable record inside durable data; skipping to the next segment");
+                tracing::error!(
+                    offset = off,
+                    "outbox: unreadable record inside durable data; skipping to the next segment"
+                );
                 self.pos = seg_end;
                 continue;
             }

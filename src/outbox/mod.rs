@@ -27,7 +27,13 @@ use crate::policy::ScrubbedEvent;
 
 /// Encodes one scrubbed event as an outbox record into `out`.
 pub fn encode(out: &mut Vec<u8>, ev: &ScrubbedEvent, ingest_ms: u64, event_hash: &SubjectHash) {
-    segment::encode(out, ingest_ms, event_hash, ev.subjects().as_slice(), ev.line());
+    segment::encode(
+        out,
+        ingest_ms,
+        event_hash,
+        ev.subjects().as_slice(),
+        ev.line(),
+    );
 }
 
 #[derive(Debug)]
@@ -39,7 +45,10 @@ pub struct Outbox {
 
 impl Outbox {
     /// Opens every partner's log, recovering each.
-    pub fn open(data_dir: &Path, partners: &[PartnerConfig]) -> io::Result<(Outbox, Vec<(String, Recovered)>)> {
+    pub fn open(
+        data_dir: &Path,
+        partners: &[PartnerConfig],
+    ) -> io::Result<(Outbox, Vec<(String, Recovered)>)> {
         let dir = data_dir.join("outbox");
         std::fs::create_dir_all(&dir)?;
         let ob = Outbox {
@@ -69,7 +78,10 @@ impl Outbox {
             p.outbox_max_bytes,
             self.dead_letters.clone(),
         )?;
-        self.logs.write().unwrap().insert(p.name.clone(), log.clone());
+        self.logs
+            .write()
+            .unwrap()
+            .insert(p.name.clone(), log.clone());
         Ok((log, Some(rec)))
     }
 

@@ -33,7 +33,13 @@ pub struct Record {
 }
 
 /// Appends one encoded record to `out`.
-pub fn encode(out: &mut Vec<u8>, ingest_ms: u64, event_hash: &SubjectHash, subjects: &[SubjectHash], payload: &[u8]) {
+pub fn encode(
+    out: &mut Vec<u8>,
+    ingest_ms: u64,
+    event_hash: &SubjectHash,
+    subjects: &[SubjectHash],
+    payload: &[u8],
+) {
     let body_len = FIXED_BODY_LEN + 16 * subjects.len() + payload.len();
     let start = out.len();
     out.extend_from_slice(&(body_len as u32).to_le_bytes());
@@ -134,7 +140,9 @@ mod tests {
     fn roundtrip_and_corruption() {
         let mut buf = Vec::new();
         encode(&mut buf, 42, &[1; 16], &[[2; 16], [3; 16]], b"{\"a\":1}");
-        let Decoded::Ok { len, body } = decode(&buf) else { panic!() };
+        let Decoded::Ok { len, body } = decode(&buf) else {
+            panic!()
+        };
         assert_eq!(len, buf.len());
         assert_eq!(body.payload, b"{\"a\":1}");
         assert!(body.has_subject(&[3; 16]) && !body.has_subject(&[4; 16]));
@@ -143,7 +151,9 @@ mod tests {
         *bad.last_mut().unwrap() ^= 0xff;
         assert!(matches!(decode(&bad), Decoded::Corrupt(_)));
         let p = purged(buf.len(), 42, &[1; 16]);
-        let Decoded::Ok { body, .. } = decode(&p) else { panic!() };
+        let Decoded::Ok { body, .. } = decode(&p) else {
+            panic!()
+        };
         assert_eq!(body.flags, FLAG_PURGED);
         assert!(body.payload.iter().all(|&b| b == 0));
     }

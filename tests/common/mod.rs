@@ -1,0 +1,581 @@
+//! Test harness: starts the real `adgate` binary on an ephemeral port with a
+//! config written into a temp dir, talks HTTP to it, and runs mock partners
+//! as real HTTP servers. On failure, everything the gateway logged is
+//! printed (the `Gateway` drop prints stderr when the test panicked).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_adgate");
+
+/// A fixed 32-byte key (base64) for partner A and B, and tokens.
+pub const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const KEY_B: &str = "HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=";
+pub const PRODUCER_TOKEN: &str = "producer-token-0123456789abcdef0123456789";
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef0123456789abcd";
+pub const FEED_TOKEN_A: &str = "feed-token-a-0123456789abcdef0123456789abc";
+pub const FEED_TOKEN_B: &str = "feed-token-b-0123456789abcdef0123456789abc";
+pub const SIGNING_SECRET: &str = "whsec-test-signing-secret-0123456789";
+
+pub fn base_env() -> HashMap<String, String> {
+    HashMap::from([
+        ("T_PRODUCER".into(), PRODUCER_TOKEN.into()),
+        ("T_ADMIN".into(), ADMIN_TOKEN.into()),
+        ("T_FEED_A".into(), FEED_TOKEN_A.into()),
+        ("T_FEED_B".into(), FEED_TOKEN_B.into()),
+        ("K_A".into(), KEY_A.into()),
+        ("K_B".into(), KEY_B.into()),
+        ("T_SIGN".into(), SIGNING_SECRET.into()),
+    ])
+}
+
+/// The head of every test config: server on port 0, one producer, admin.
+/// `{DATA}` is replaced with the temp data dir.
+pub const HEAD: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "{DATA}"
+shutdown_grace_seconds = 5
+
+[[producers]]
+name = "web"
+token_env = "T_PRODUCER"
+
+[admin]
+token_env = "T_ADMIN"
+
+[privacy]
+minor_age = 18
+sensitive_categories = ["health", "pharmacy"]
+time_granularity = "hour"
+"#;
+
+/// A pull partner named `name` with feed token env `token_env`, key env `key_env`.
+pub fn pull_partner(name: &str, token_env: &str, key_env: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[partners]]
+name = "{name}"
+event_types = ["ad_impression", "app_install"]
+identifiers = ["account_id", "email", "device_id", "phone"]
+fields = ["ad.campaign_id", "ad.placement", "ad.value_estimate_micros", "ad.currency", "app.app_id"]
+{extra}
+[partners.delivery]
+mode = "pull"
+token_env = "{token_env}"
+lease_ms = 1000
+[[partners.keys]]
+id = "k1"
+secret_env = "{key_env}"
+"#
+    )
+}
+
+/// A push partner posting to `endpoint`.
+pub fn push_partner(name: &str, endpoint: &str, key_env: &str, delivery_extra: &str) -> String {
+    format!(
+        r#"
+[[partners]]
+name = "{name}"
+event_types = ["ad_impression", "app_install"]
+identifiers = ["account_id", "email", "device_id", "phone"]
+fields = ["ad.campaign_id", "ad.placement", "ad.value_estimate_micros", "ad.currency", "app.app_id"]
+[partners.delivery]
+mode = "push"
+endpoint = "{endpoint}"
+signing_secret_env = "T_SIGN"
+batch_max_events = 50
+batch_max_wait_ms = 50
+{delivery_extra}
+[[partners.keys]]
+id = "k1"
+secret_env = "{key_env}"
+"#
+    )
+}
+
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub child: Option<Child>,
+    pub stderr: Arc<Mutex<String>>,
+    pub stdout: Arc<Mutex<String>>,
+    env: HashMap<String, String>,
+}
+
+impl Gateway {
+    /// Writes `config` (with `{DATA}` replaced) and starts the gateway.
+    pub fn start(config: &str, env: HashMap<String, String>) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Gateway::start_in(dir, config, env)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, config: &str, env: HashMap<String, String>) -> Gateway {
+        let data = dir.path().join("data");
+        let config_path = dir.path().join("adgate.toml");
+        std::fs::write(
+            &config_path,
+            config.replace("{DATA}", data.to_str().unwrap()),
+        )
+        .unwrap();
+        let mut g = Gateway {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            dir,
+            config_path,
+            child: None,
+            stderr: Arc::new(Mutex::new(String::new())),
+            stdout: Arc::new(Mutex::new(String::new())),
+            env,
+        };
+        g.spawn();
+        g
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// (Re)starts the binary on the same config and data dir.
+    pub fn spawn(&mut self) {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--config",
+                self.config_path.to_str().unwrap(),
+                "--log-format",
+                "json",
+            ])
+            .envs(&self.env)
+            .env("ADGATE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start adgate");
+        let mut err = child.stderr.take().unwrap();
+        let sink = self.stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = self.stdout.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+                if let Some(rest) = line.strip_prefix("adgate listening on http://") {
+                    let addr = rest.split_whitespace().next().unwrap().to_string();
+                    if let Some(t) = tx.take() {
+                        let _ = t.send(addr);
+                    }
+                }
+            }
+        });
+        self.child = Some(child);
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(a) => self.addr = a.parse().unwrap(),
+            Err(_) => panic!(
+                "adgate did not start.\nstdout:\n{}\nstderr:\n{}",
+                self.stdout.lock().unwrap(),
+                self.stderr.lock().unwrap()
+            ),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.pid(), sig);
+        }
+    }
+
+    /// SIGKILL, no cleanup.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for exit; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        self.signal(libc::SIGTERM);
+        let mut c = self.child.take()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("adgate did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn post_events(&self, body: &str, content_type: &str) -> Resp {
+        self.request(
+            "POST",
+            "/v1/events",
+            Some(PRODUCER_TOKEN),
+            &[("Content-Type", content_type)],
+            body.as_bytes(),
+        )
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let mut req = ureq::request(method, &self.url(path)).timeout(Duration::from_secs(30));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let res = if method == "GET" {
+            req.call()
+        } else {
+            req.send_bytes(body)
+        };
+        Resp::from(res)
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request("GET", path, token, &[], b"")
+    }
+
+    pub fn metrics(&self) -> String {
+        self.get("/metrics", None).body
+    }
+
+    /// A metric's value from /metrics, `name{labels}` exactly as printed.
+    pub fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.metrics(), series)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- adgate config ----\n{}\n---- adgate stdout ----\n{}\n---- adgate stderr ----\n{}",
+                std::fs::read_to_string(&self.config_path).unwrap_or_default(),
+                self.stdout.lock().unwrap(),
+                self.stderr.lock().unwrap()
+            );
+        }
+        self.kill();
+    }
+}
+
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            let (name, v) = l.rsplit_once(' ')?;
+            (name == series).then(|| v.parse::<f64>().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: String,
+    pub headers: HashMap<String, String>,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl From<Result<ureq::Response, ureq::Error>> for Resp {
+    fn from(r: Result<ureq::Response, ureq::Error>) -> Resp {
+        let resp = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("request failed: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .filter_map(|h| {
+                resp.header(&h)
+                    .map(|v| (h.to_ascii_lowercase(), v.to_string()))
+            })
+            .collect();
+        let body = resp.into_string().unwrap_or_default();
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+}
+
+/// A realistic input event.
+pub fn event(id: &str, event_type: &str, email: &str) -> serde_json::Value {
+    serde_json::json!({
+        "event_id": id,
+        "event_type": event_type,
+        "timestamp": "2026-11-28T13:45:12Z",
+        "user": {"email": email, "account_id": format!("acct-{id}"), "phone": "+1 206 555 0100", "ip": "203.0.113.9", "age": 34},
+        "consent": {"personalized_ads": true, "gpc": false},
+        "context": {"page_url": "https://shop.example/p/1", "user_agent": "Mozilla/5.0", "category": "books"},
+        "purchase": {"sku": "B-1", "price": 1999},
+        "ad": {"campaign_id": "c-77", "placement": "home-top", "value_estimate_micros": 1250, "currency": "USD"},
+    })
+}
+
+pub fn ndjson(events: &[serde_json::Value]) -> String {
+    let mut s = String::new();
+    for e in events {
+        s.push_str(&e.to_string());
+        s.push('\n');
+    }
+    s
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Mock partner: a real HTTP/1.1 server on 127.0.0.1:0.
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HashMap<String, String>,
+    /// Body exactly as sent (gzip not undone).
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+impl Received {
+    /// The NDJSON lines of the body, gunzipped if needed.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let raw = if self.headers.get("content-encoding").map(String::as_str) == Some("gzip") {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&self.body[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        } else {
+            self.body.clone()
+        };
+        String::from_utf8(raw)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// What the mock answers: status and extra headers, decided per request
+/// (the argument is the 0-based request number).
+pub type Responder = Arc<dyn Fn(usize) -> (u16, Vec<(String, String)>) + Send + Sync>;
+
+pub struct MockPartner {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub responder: Arc<Mutex<Responder>>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl MockPartner {
+    pub fn start(responder: Responder) -> MockPartner {
+        use http_body_util::BodyExt;
+        let received: Arc<Mutex<Vec<Received>>> = Arc::new(Mutex::new(Vec::new()));
+        let responder = Arc::new(Mutex::new(responder));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let rec = received.clone();
+        let resp = responder.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let serve = async {
+                    loop {
+                        let (stream, _) = listener.accept().await.unwrap();
+                        let rec = rec.clone();
+                        let resp = resp.clone();
+                        let counter = counter.clone();
+                        tokio::spawn(async move {
+                            let svc = hyper::service::service_fn(
+                                move |req: hyper::Request<hyper::body::Incoming>| {
+                                    let rec = rec.clone();
+                                    let resp = resp.clone();
+                                    let counter = counter.clone();
+                                    async move {
+                                        let headers: HashMap<String, String> = req
+                                            .headers()
+                                            .iter()
+                                            .map(|(k, v)| {
+                                                (
+                                                    k.as_str().to_string(),
+                                                    v.to_str().unwrap_or("").to_string(),
+                                                )
+                                            })
+                                            .collect();
+                                        let body = req
+                                            .into_body()
+                                            .collect()
+                                            .await
+                                            .unwrap()
+                                            .to_bytes()
+                                            .to_vec();
+                                        let n = counter
+                                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                        let (status, extra) = (resp.lock().unwrap())(n);
+                                        rec.lock().unwrap().push(Received {
+                                            headers,
+                                            body,
+                                            at: Instant::now(),
+                                        });
+                                        let mut r =
+                                            hyper::Response::new(http_body_util::Full::new(
+                                                bytes::Bytes::from_static(b"{}"),
+                                            ));
+                                        *r.status_mut() =
+                                            hyper::StatusCode::from_u16(status).unwrap();
+                                        for (k, v) in extra {
+                                            r.headers_mut().insert(
+                                                hyper::header::HeaderName::from_bytes(k.as_bytes())
+                                                    .unwrap(),
+                                                v.parse().unwrap(),
+                                            );
+                                        }
+                                        Ok::<_, std::convert::Infallible>(r)
+                                    }
+                                },
+                            );
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                .await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = serve => {}
+                    _ = stop_rx => {}
+                }
+            });
+        });
+        let addr = tx_recv(rx);
+        MockPartner {
+            addr,
+            received,
+            responder,
+            _shutdown: stop_tx,
+        }
+    }
+
+    pub fn always(status: u16) -> MockPartner {
+        MockPartner::start(Arc::new(move |_| (status, Vec::new())))
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/ingest", self.addr)
+    }
+
+    pub fn set(&self, r: Responder) {
+        *self.responder.lock().unwrap() = r;
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Every event received, in order, from 2xx-answered and other requests alike.
+    pub fn all_events(&self) -> Vec<serde_json::Value> {
+        self.requests().iter().flat_map(|r| r.events()).collect()
+    }
+}
+
+fn tx_recv(rx: std::sync::mpsc::Receiver<SocketAddr>) -> SocketAddr {
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("mock partner started")
+}
+
+/// Grep helper: does any file under `dir` contain `needle` (bytes)?
+pub fn dir_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    for entry in walk(dir) {
+        if let Ok(b) = std::fs::read(&entry) {
+            if b.windows(needle.len()).any(|w| w == needle) {
+                return Some(entry);
+            }
+        }
+    }
+    None
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,376 @@
+//! Ingest (SPEC §3) against the real binary: every status code with its
+//! body, body forms, gzip and gzip bombs, limits, auth, idempotency and the
+//! metrics that count them.
+
+mod common;
+
+use std::io::Write;
+
+use common::*;
+use serde_json::json;
+
+fn gateway() -> Gateway {
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    Gateway::start(&cfg, base_env())
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn single_object_array_and_ndjson_are_accepted() {
+    let g = gateway();
+    let r = g.post_events(
+        &event("o1", "ad_impression", "a@example.com").to_string(),
+        "application/json",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"accepted": 1, "rejected": 0, "duplicates": 0, "errors": []})
+    );
+
+    let arr = json!([
+        event("a1", "ad_impression", "b@example.com"),
+        event("a2", "app_install", "c@example.com")
+    ]);
+    let r = g.post_events(&arr.to_string(), "application/json");
+    assert_eq!(r.json()["accepted"], 2);
+
+    let nd = ndjson(&[
+        event("n1", "ad_impression", "d@example.com"),
+        event("n2", "ad_impression", "e@example.com"),
+    ]);
+    let r = g.post_events(&nd, "application/x-ndjson");
+    assert_eq!(r.status, 202);
+    assert_eq!(r.json()["accepted"], 2);
+    assert_eq!(
+        g.metric("adgate_events_routed_total{partner=\"alpha\"}"),
+        5.0
+    );
+    assert_eq!(
+        g.metric("adgate_events_received_total{producer=\"web\"}"),
+        5.0
+    );
+}
+
+#[test]
+fn mixed_batch_rejects_by_index_and_keeps_the_rest() {
+    let g = gateway();
+    let mut no_type = event("m2", "x", "x@example.com");
+    no_type.as_object_mut().unwrap().remove("event_type");
+    let mut bad_ts = event("m3", "ad_impression", "y@example.com");
+    bad_ts["timestamp"] = json!("yesterday");
+    let body = format!(
+        "{}\n{{not json\n{}\n{}\n",
+        event("m1", "ad_impression", "z@example.com"),
+        no_type,
+        bad_ts
+    );
+    let r = g.post_events(&body, "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["accepted"], 1);
+    assert_eq!(v["rejected"], 3);
+    let errs = v["errors"].as_array().unwrap();
+    let idx: Vec<u64> = errs.iter().map(|e| e["index"].as_u64().unwrap()).collect();
+    assert_eq!(idx, vec![1, 2, 3]);
+    assert!(errs[0]["error"].as_str().unwrap().contains("invalid_json"));
+    assert!(errs[1]["error"].as_str().unwrap().contains("event_type"));
+    assert!(errs[2]["error"].as_str().unwrap().contains("timestamp"));
+    // The message names the field, never its content.
+    assert!(!r.body.contains("yesterday"));
+    let m = g.metrics();
+    assert_eq!(
+        metric_value(&m, "adgate_events_rejected_total{reason=\"invalid_json\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric_value(&m, "adgate_events_rejected_total{reason=\"missing_field\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric_value(&m, "adgate_events_rejected_total{reason=\"invalid_field\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric_value(&m, "adgate_events_received_total{producer=\"web\"}"),
+        4.0
+    );
+
+    // An array element that is not an object is rejected by index too.
+    let r = g.post_events(
+        &json!([event("m4", "ad_impression", "q@example.com"), 7]).to_string(),
+        "application/json",
+    );
+    assert_eq!(r.json()["rejected"], 1);
+    assert_eq!(r.json()["errors"][0]["index"], 1);
+}
+
+#[test]
+fn status_codes_and_error_bodies() {
+    let g = gateway();
+    let ok = event("s1", "ad_impression", "a@example.com").to_string();
+    // 401: no token, wrong token, another role's token.
+    for tok in [None, Some("nope"), Some(FEED_TOKEN_A), Some(ADMIN_TOKEN)] {
+        let r = g.request(
+            "POST",
+            "/v1/events",
+            tok,
+            &[("Content-Type", "application/json")],
+            ok.as_bytes(),
+        );
+        assert_eq!(r.status, 401, "{tok:?}");
+        assert!(r.json()["error"].is_string());
+    }
+    // 415
+    let r = g.request(
+        "POST",
+        "/v1/events",
+        Some(PRODUCER_TOKEN),
+        &[("Content-Type", "text/plain")],
+        ok.as_bytes(),
+    );
+    assert_eq!(r.status, 415);
+    assert!(r.json()["error"].as_str().unwrap().contains("Content-Type"));
+    // 400: not JSON at all, empty, scalar.
+    for body in ["{not json", "", "42"] {
+        let r = g.post_events(body, "application/json");
+        assert_eq!(r.status, 400, "{body:?}: {}", r.body);
+        assert!(r.json()["error"].is_string());
+    }
+    // 405 with Allow
+    let r = g.get("/v1/events", Some(PRODUCER_TOKEN));
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers.get("allow").map(String::as_str), Some("POST"));
+    // 404
+    assert_eq!(g.get("/nope", None).status, 404);
+    // Nothing was routed by any of these.
+    assert_eq!(
+        g.metric("adgate_events_routed_total{partner=\"alpha\"}"),
+        0.0
+    );
+}
+
+#[test]
+fn oversize_body_is_413_declared_or_streamed() {
+    let cfg = format!(
+        "{}{}",
+        HEAD.replace(
+            "shutdown_grace_seconds = 5",
+            "shutdown_grace_seconds = 5\nmax_body_bytes = 100000"
+        ),
+        pull_partner("alpha", "T_FEED_A", "K_A", "")
+    );
+    let g = Gateway::start(&cfg, base_env());
+    let big: Vec<serde_json::Value> = (0..250)
+        .map(|i| event(&format!("b{i}"), "ad_impression", "a@example.com"))
+        .collect();
+    let body = ndjson(&big);
+    assert!(body.len() > 100_000);
+    let r = g.post_events(&body, "application/x-ndjson");
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("100000"));
+    // Chunked (no Content-Length): limited while streaming.
+    let r = chunked_post(&g, body.as_bytes());
+    assert!(r.starts_with("HTTP/1.1 413"), "{r}");
+    // A gzip bomb: tiny on the wire, huge inflated.
+    let bomb = gzip(&vec![b' '; 50 * 1024 * 1024]);
+    assert!(bomb.len() < 100_000, "{}", bomb.len());
+    let r = g.request(
+        "POST",
+        "/v1/events",
+        Some(PRODUCER_TOKEN),
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &bomb,
+    );
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert_eq!(
+        g.metric("adgate_events_routed_total{partner=\"alpha\"}"),
+        0.0
+    );
+    // The server is still fine.
+    let r = g.post_events(
+        &event("after", "ad_impression", "a@example.com").to_string(),
+        "application/json",
+    );
+    assert_eq!(r.status, 202);
+}
+
+fn chunked_post(g: &Gateway, body: &[u8]) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(g.addr).unwrap();
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {PRODUCER_TOKEN}\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    for c in body.chunks(1000) {
+        if s.write_all(format!("{:x}\r\n", c.len()).as_bytes())
+            .is_err()
+        {
+            break;
+        }
+        let _ = s.write_all(c);
+        let _ = s.write_all(b"\r\n");
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn chunked_body_within_limit_is_accepted() {
+    let g = gateway();
+    let body = ndjson(&[
+        event("c1", "ad_impression", "a@example.com"),
+        event("c2", "ad_impression", "b@example.com"),
+    ]);
+    let r = chunked_post(&g, body.as_bytes());
+    assert!(r.starts_with("HTTP/1.1 202"), "{r}");
+    assert!(r.contains("\"accepted\":2"), "{r}");
+}
+
+#[test]
+fn gzip_bodies_are_accepted() {
+    let g = gateway();
+    let body = ndjson(&[
+        event("g1", "ad_impression", "a@example.com"),
+        event("g2", "ad_impression", "b@example.com"),
+    ]);
+    let r = g.request(
+        "POST",
+        "/v1/events",
+        Some(PRODUCER_TOKEN),
+        &[
+            ("Content-Type", "application/x-ndjson"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &gzip(body.as_bytes()),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["accepted"], 2);
+    // Not actually gzip: a clear 400.
+    let r = g.request(
+        "POST",
+        "/v1/events",
+        Some(PRODUCER_TOKEN),
+        &[
+            ("Content-Type", "application/x-ndjson"),
+            ("Content-Encoding", "gzip"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn duplicate_event_ids_are_accepted_but_not_routed_again() {
+    let g = gateway();
+    let e = event("dup-1", "ad_impression", "a@example.com").to_string();
+    assert_eq!(
+        g.post_events(&e, "application/json").json()["duplicates"],
+        0
+    );
+    let r = g.post_events(&e, "application/json");
+    assert_eq!(r.status, 202);
+    assert_eq!(r.json()["accepted"], 1);
+    assert_eq!(r.json()["duplicates"], 1);
+    // Within one body too.
+    let body = ndjson(&[
+        event("dup-2", "ad_impression", "a@example.com"),
+        event("dup-2", "ad_impression", "a@example.com"),
+    ]);
+    let r = g.post_events(&body, "application/x-ndjson");
+    assert_eq!(r.json()["accepted"], 2);
+    assert_eq!(r.json()["duplicates"], 1);
+    assert_eq!(
+        g.metric("adgate_events_routed_total{partner=\"alpha\"}"),
+        2.0
+    );
+    let feed = g.get("/v1/feed/alpha?max=100", Some(FEED_TOKEN_A)).json();
+    assert_eq!(feed["events"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn policy_drops_are_counted_per_partner_and_reason() {
+    let g = gateway();
+    let mut minor = event("p1", "ad_impression", "kid@example.com");
+    minor["user"]["age"] = json!(12);
+    let mut gpc = event("p2", "ad_impression", "g@example.com");
+    gpc["consent"]["gpc"] = json!(true);
+    let mut health = event("p3", "ad_impression", "h@example.com");
+    health["context"]["category"] = json!("health");
+    let purchase = event("p4", "purchase", "p@example.com");
+    let mut leak = event("p5", "ad_impression", "l@example.com");
+    leak["ad"]["placement"] = json!("call 206-555-0100");
+    let r = g.post_events(
+        &ndjson(&[minor, gpc, health, purchase, leak]),
+        "application/x-ndjson",
+    );
+    assert_eq!(r.json()["accepted"], 5);
+    let m = g.metrics();
+    for reason in [
+        "minor",
+        "opted_out",
+        "sensitive",
+        "not_allowed",
+        "pii_guard",
+    ] {
+        assert_eq!(
+            metric_value(
+                &m,
+                &format!("adgate_events_dropped_total{{partner=\"alpha\",reason=\"{reason}\"}}")
+            ),
+            1.0,
+            "{reason}"
+        );
+    }
+    assert_eq!(
+        metric_value(&m, "adgate_events_routed_total{partner=\"alpha\"}"),
+        0.0
+    );
+}
+
+#[test]
+fn health_ready_and_metrics_format() {
+    let g = gateway();
+    assert_eq!(g.get("/healthz", None).status, 200);
+    assert_eq!(g.get("/readyz", None).status, 200);
+    let m = g.get("/metrics", None);
+    assert_eq!(m.status, 200);
+    assert!(m.headers["content-type"].starts_with("text/plain"));
+    for name in [
+        "adgate_events_received_total",
+        "adgate_events_rejected_total",
+        "adgate_events_routed_total",
+        "adgate_events_dropped_total",
+        "adgate_events_delivered_total",
+        "adgate_dead_letter_total",
+        "adgate_outbox_events",
+        "adgate_outbox_bytes",
+        "adgate_http_requests_total",
+        "adgate_http_request_duration_seconds",
+        "adgate_build_info",
+    ] {
+        assert!(
+            m.body.contains(&format!("# TYPE {name} ")),
+            "{name} missing"
+        );
+    }
+    // Every sample line parses as `name{labels} value`.
+    for line in m
+        .body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (_, v) = line.rsplit_once(' ').unwrap();
+        assert!(v.parse::<f64>().is_ok(), "{line}");
+    }
+}
