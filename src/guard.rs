@@ -351,6 +351,9 @@ fn digests_of(values: &[Cow<'_, str>]) -> Vec<String> {
             }
         }
     }
+    for d in &mut out {
+        *d = d.to_lowercase();
+    }
     out.sort();
     out.dedup();
     out
