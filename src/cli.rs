@@ -58,7 +58,16 @@ pub enum Command {
     /// Print a new random 256-bit key, base64.
     Keygen {
         /// Key id to print next to the key (for a config's [[partners.keys]]).
-        #[arg(long)]
+        #[arg(long, value_parser = key_id)]
         id: Option<String>,
     },
+}
+
+/// `keygen --id` takes only ids a config accepts, so its output can be pasted.
+fn key_id(s: &str) -> Result<String, String> {
+    if crate::config::valid_key_id(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("not a valid key id: use 1-16 characters from A-Z a-z 0-9 _ - (the id is part of every ad_id)".into())
+    }
 }

@@ -355,6 +355,16 @@ impl Ctx<'_> {
         }
     }
 
+    /// The key that names a secret at `path`: `<path>.<prefix>_env` when the
+    /// variable is used, else `<path>.<prefix>_file`. Errors about the secret's
+    /// value (too short, shared) point there, so the operator knows what to fix.
+    fn secret_key(path: &str, prefix: &str, env: Option<&str>) -> String {
+        match env {
+            Some(_) => format!("{path}.{prefix}_env"),
+            None => format!("{path}.{prefix}_file"),
+        }
+    }
+
     /// Resolves `<prefix>_env` / `<prefix>_file` at `path` to the secret bytes.
     fn secret(
         &self,
@@ -521,7 +531,10 @@ impl Config {
                 p.token_file.as_deref(),
             )?;
             weak_token(&mut warnings, &path, &token);
-            tokens.push((path, token.clone()));
+            tokens.push((
+                Ctx::secret_key(&path, "token", p.token_env.as_deref()),
+                token.clone(),
+            ));
             producers.push(Producer {
                 name: p.name,
                 token,
@@ -541,7 +554,10 @@ impl Config {
                     a.token_file.as_deref(),
                 )?;
                 weak_token(&mut warnings, "admin", &t);
-                tokens.push(("admin".into(), t.clone()));
+                tokens.push((
+                    Ctx::secret_key("admin", "token", a.token_env.as_deref()),
+                    t.clone(),
+                ));
                 Some(t)
             }
             None => {
@@ -719,6 +735,15 @@ pub fn protected_conflict(field: &str) -> Option<&'static str> {
     })
 }
 
+/// A key id is `[A-Za-z0-9_-]{1,16}`: it is the prefix of every ad_id.
+pub fn valid_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 fn valid_field_path(f: &str) -> bool {
     !f.is_empty()
         && f.split('.').all(|seg| {
@@ -829,20 +854,13 @@ fn partner(
         return Err(cx.err(
             format!("{path}.keys"),
             "partner has no key",
-            format!(
-                "add a [[partners.keys]] table with id and secret_env (or secret_file); generate a key with `adgate keygen`"
-            ),
+            "add a [[partners.keys]] table with id and secret_env (or secret_file); generate a key with `adgate keygen`",
         ));
     }
     let mut keys: Vec<KeyConfig> = Vec::new();
     for (j, k) in p.keys.into_iter().enumerate() {
         let kp = format!("{path}.keys[{j}]");
-        let id_ok = !k.id.is_empty()
-            && k.id.len() <= 16
-            && k.id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !id_ok {
+        if !valid_key_id(&k.id) {
             return Err(cx.err(
                 format!("{kp}.id"),
                 format!("\"{}\" is not a valid key id", k.id),
@@ -862,6 +880,7 @@ fn partner(
             k.secret_env.as_deref(),
             k.secret_file.as_deref(),
         )?;
+        let sk = Ctx::secret_key(&kp, "secret", k.secret_env.as_deref());
         let text = std::str::from_utf8(encoded.expose()).unwrap_or("").trim();
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(text)
@@ -870,14 +889,14 @@ fn partner(
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
             .map_err(|_| {
                 cx.err(
-                    kp.clone(),
+                    sk.clone(),
                     "key secret is not valid base64",
                     "store the base64 printed by `adgate keygen`",
                 )
             })?;
         if decoded.len() < 32 {
             return Err(cx.err(
-                kp.clone(),
+                sk.clone(),
                 format!(
                     "key is {} bytes after base64 decoding; at least 32 are required",
                     decoded.len()
@@ -888,12 +907,12 @@ fn partner(
         let secret = Secret::new(decoded);
         if let Some((owner, _)) = key_owner.iter().find(|(_, s)| *s == secret) {
             return Err(cx.err(
-                kp.clone(),
+                sk.clone(),
                 format!("the same key bytes are used by {owner}"),
                 "give every partner its own keys, so partners cannot join their ad_ids",
             ));
         }
-        key_owner.push((format!("{kp} (partner \"{}\")", p.name), secret.clone()));
+        key_owner.push((format!("{sk} (partner \"{}\")", p.name), secret.clone()));
         keys.push(KeyConfig { id: k.id, secret });
     }
 
@@ -1057,7 +1076,10 @@ fn partner(
                 d.token_env.as_deref(),
                 d.token_file.as_deref(),
             )?;
-            tokens.push((dp.clone(), token.clone()));
+            tokens.push((
+                Ctx::secret_key(&dp, "token", d.token_env.as_deref()),
+                token.clone(),
+            ));
             let lease = d.lease_ms.unwrap_or(DEFAULT_LEASE_MS);
             if lease == 0 {
                 return Err(cx.err(

@@ -104,8 +104,7 @@ pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<V
             let fields: Vec<Value> = paths
                 .iter()
                 .map(|p| {
-                    let (action, why) =
-                        field_fate(config, pc, p, used, forwarded, &pp.key().id().to_owned());
+                    let (action, why) = field_fate(config, pc, p, used, forwarded, pp.key().id());
                     json!({"path": p, "action": action, "why": why})
                 })
                 .collect();
@@ -176,11 +175,21 @@ fn field_fate(
                 format!("normalized and sent only as ad_id = {key_id}.HMAC-SHA256({}:...) with ad_id_type {}", kind, kind),
             );
         }
-        if pc.identifiers.contains(&kind) {
+        if let Some(pos) = pc.identifiers.iter().position(|k| *k == kind) {
+            let used_pos = used.and_then(|u| pc.identifiers.iter().position(|k| *k == u));
+            if used_pos.is_some_and(|u| u < pos) {
+                return (
+                    "dropped",
+                    format!(
+                        "{kind} is an identifier, but an earlier one in the partner's list was used"
+                    ),
+                );
+            }
+            // Listed before the one used, yet not used: it failed normalization.
             return (
                 "dropped",
                 format!(
-                    "{kind} is an identifier, but an earlier one in the partner's list was used"
+                    "{kind} is not valid after normalization (empty, malformed or not a string), so it counts as absent and a later identifier in the partner's list was used"
                 ),
             );
         }

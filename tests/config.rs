@@ -1,0 +1,666 @@
+//! Config validation (SPEC §2) through the real binary:
+//! `adgate check-config --config FILE` exits 2 on every rule, and stderr
+//! names the file, the exact key path and a fix, never a secret. A valid
+//! config exits 0 with a one-screen summary that carries no secret either.
+//!
+//! Every failure prints the command, its exit status, stdout and stderr.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+
+const BIN: &str = env!("CARGO_BIN_EXE_adgate");
+
+// ---------------------------------------------------------------------------
+// Running the binary.
+
+/// What one run of the binary did, with everything needed to explain a failure.
+struct Run {
+    cmd: String,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn exec(cmd: &mut Command) -> Run {
+        let shown = format!("{cmd:?}");
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+        Run {
+            cmd: shown,
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with `what`, the command and everything it printed.
+    #[track_caller]
+    fn fail(&self, what: &str) -> ! {
+        panic!(
+            "\n{what}\n---- command ----\n{}\n---- exit code ----\n{:?}\n---- stdout ----\n{}\n---- stderr ----\n{}\n",
+            self.cmd, self.code, self.stdout, self.stderr
+        )
+    }
+
+    #[track_caller]
+    fn code(&self, want: i32) -> &Run {
+        if self.code != Some(want) {
+            self.fail(&format!("expected exit code {want}"));
+        }
+        self
+    }
+
+    #[track_caller]
+    fn stderr_has(&self, needle: &str) -> &Run {
+        if !self.stderr.contains(needle) {
+            self.fail(&format!("stderr should contain {needle:?}"));
+        }
+        self
+    }
+
+    #[track_caller]
+    fn stdout_has(&self, needle: &str) -> &Run {
+        if !self.stdout.contains(needle) {
+            self.fail(&format!("stdout should contain {needle:?}"));
+        }
+        self
+    }
+
+    /// No secret value (or its decoded form, for keys) in stdout or stderr.
+    #[track_caller]
+    fn no_secrets(&self, secrets: &[String]) -> &Run {
+        for s in secrets {
+            if self.stdout.contains(s.as_str()) || self.stderr.contains(s.as_str()) {
+                self.fail(&format!("a secret value leaked into the output: {s:?}"));
+            }
+        }
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A valid config and its secrets, written into a temp dir.
+
+/// Base64 of 32 bytes starting at `seed` (counting up): distinct per seed.
+fn key_b64(seed: u8, len: usize) -> String {
+    let bytes: Vec<u8> = (0..len).map(|i| seed.wrapping_add(i as u8)).collect();
+    STANDARD.encode(bytes)
+}
+
+fn default_env() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "T_WEB".into(),
+            "tok-web-5b2c9d7e1f3a4b6c8d0e2f4a6b8c0d2e".into(),
+        ),
+        (
+            "T_ADMIN".into(),
+            "tok-admin-9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b".into(),
+        ),
+        (
+            "T_FEED_BETA".into(),
+            "tok-feed-beta-1a2b3c4d5e6f7a8b9c0d1e2f3a".into(),
+        ),
+        (
+            "T_SIGN".into(),
+            "whsec-sign-acme-0f1e2d3c4b5a69788796a5b4c3".into(),
+        ),
+        ("K_ACME_OLD".into(), key_b64(10, 32)),
+        ("K_BETA".into(), key_b64(100, 32)),
+    ])
+}
+
+/// Secrets that live in files next to the config (relative `*_file` paths).
+const APP_TOKEN: &str = "tok-app-file-3c5e7a9b1d3f5a7c9e1b3d5f7a9c";
+
+fn acme_new_key() -> String {
+    key_b64(50, 32)
+}
+
+/// Two producers (env and file tokens), admin, a push partner with two keys
+/// (env and file) and a pull partner.
+const VALID: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "data"
+shutdown_grace_seconds = 5
+
+[[producers]]
+name = "web"
+token_env = "T_WEB"
+
+[[producers]]
+name = "app"
+token_file = "secrets/app.token"
+
+[admin]
+token_env = "T_ADMIN"
+
+[privacy]
+minor_age = 18
+sensitive_categories = ["health", "pharmacy"]
+time_granularity = "hour"
+
+[[partners]]
+name = "acme-ads"
+event_types = ["ad_impression", "app_install"]
+identifiers = ["account_id", "email", "device_id"]
+fields = ["ad.campaign_id", "ad.placement", "app.app_id"]
+[partners.delivery]
+mode = "push"
+endpoint = "https://ads.acme.example/v1/events"
+signing_secret_env = "T_SIGN"
+[[partners.keys]]
+id = "k202605"
+secret_env = "K_ACME_OLD"
+[[partners.keys]]
+id = "k202611"
+secret_file = "secrets/acme.key"
+
+[[partners]]
+name = "beta-metrics"
+event_types = ["ad_impression"]
+identifiers = ["device_id", "account_id"]
+fields = ["ad.campaign_id", "ad.value_estimate_micros"]
+[partners.delivery]
+mode = "pull"
+token_env = "T_FEED_BETA"
+lease_ms = 30000
+[[partners.keys]]
+id = "b1"
+secret_env = "K_BETA"
+"#;
+
+/// `text` with `from` replaced by `to`; `from` must occur exactly once, so a
+/// test can never pass because its edit silently did nothing.
+#[track_caller]
+fn edit(text: &str, from: &str, to: &str) -> String {
+    let n = text.matches(from).count();
+    assert_eq!(n, 1, "edit anchor {from:?} occurs {n} times in the config");
+    text.replacen(from, to, 1)
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    env: BTreeMap<String, String>,
+}
+
+impl Setup {
+    /// Writes `toml` and the file secrets into a fresh temp dir.
+    fn new(toml: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("secrets")).unwrap();
+        std::fs::write(
+            dir.path().join("secrets/app.token"),
+            format!("{APP_TOKEN}\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("secrets/acme.key"), acme_new_key()).unwrap();
+        let config = dir.path().join("adgate.toml");
+        std::fs::write(&config, toml).unwrap();
+        Setup {
+            dir,
+            config,
+            env: default_env(),
+        }
+    }
+
+    fn file(&self) -> String {
+        self.config.display().to_string()
+    }
+
+    /// Every secret value this setup can hand the binary, encoded as stored
+    /// and (for keys) in the other base64 alphabets, so a re-encoded leak is
+    /// caught too.
+    fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.env.values().cloned().collect();
+        out.push(APP_TOKEN.into());
+        out.push(acme_new_key());
+        for v in out.clone() {
+            if let Ok(b) = STANDARD.decode(&v) {
+                out.push(URL_SAFE_NO_PAD.encode(&b));
+                out.push(b.iter().map(|x| format!("{x:02x}")).collect());
+            }
+        }
+        out
+    }
+
+    fn check_config(&self) -> Run {
+        Run::exec(
+            Command::new(BIN)
+                .args(["check-config", "--config", &self.file()])
+                .env_clear()
+                .envs(&self.env)
+                .current_dir(self.dir.path()),
+        )
+    }
+
+    /// Asserts the config is refused with exit 2 and an error line of the
+    /// form `FILE: KEY: problem (fix: ...)`, naming `problem` and `fix`.
+    #[track_caller]
+    fn refused(&self, key: &str, problem: &str, fix: &str) -> Run {
+        let r = self.check_config();
+        r.code(2)
+            .stderr_has(&format!("{}: {key}: ", self.file()))
+            .stderr_has(problem)
+            .stderr_has("(fix: ")
+            .stderr_has(fix)
+            .no_secrets(&self.secrets());
+        if !r.stdout.is_empty() {
+            r.fail("a refused config prints nothing on stdout");
+        }
+        r
+    }
+}
+
+#[track_caller]
+fn refused(toml: &str, key: &str, problem: &str, fix: &str) -> Run {
+    Setup::new(toml).refused(key, problem, fix)
+}
+
+// ---------------------------------------------------------------------------
+// Valid configs.
+
+#[test]
+fn valid_config_exits_0_and_summarizes_without_secrets() {
+    let s = Setup::new(VALID);
+    let r = s.check_config();
+    r.code(0).no_secrets(&s.secrets());
+    r.stdout_has("OK")
+        .stdout_has("producers: web, app")
+        .stdout_has("admin API: enabled")
+        .stdout_has("time_granularity hour")
+        .stdout_has("partner acme-ads: push to https://ads.acme.example/v1/events")
+        .stdout_has("partner beta-metrics: pull from /v1/feed/beta-metrics")
+        .stdout_has("event_types: ad_impression, app_install")
+        .stdout_has("event_types: ad_impression\n")
+        .stdout_has("fields: ad.campaign_id, ad.placement, app.app_id")
+        .stdout_has("fields: ad.campaign_id, ad.value_estimate_micros")
+        .stdout_has("keys: k202605, k202611 (signing with k202611)")
+        .stdout_has("keys: b1 (signing with b1)");
+    // One screen.
+    if r.stdout.lines().count() > 40 {
+        r.fail("the summary should fit on one screen");
+    }
+}
+
+/// deploy/adgate.example.toml is the config operators copy; it must pass
+/// with every secret it names provided, and its summary must list what it
+/// configures. What it configures is read from the file itself, so the
+/// example can evolve without this test changing.
+#[test]
+fn example_config_passes_check_config() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/adgate.example.toml");
+    let text =
+        std::fs::read_to_string(&example).unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+    let doc: toml::Value = toml::from_str(&text).expect("example is TOML");
+
+    // Give every `*_env` a fresh, distinct value: keygen-shaped base64 of 32
+    // bytes works for tokens, signing secrets and keys alike.
+    let mut env = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            if k.trim().ends_with("_env") {
+                let var = v.trim().trim_matches('"').to_string();
+                env.insert(var, key_b64(n as u8, 32));
+            }
+        }
+    }
+    assert!(!env.is_empty(), "the example names no *_env secret");
+    let secrets: Vec<String> = env.values().cloned().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let r = Run::exec(
+        Command::new(BIN)
+            .args(["check-config", "--config", example.to_str().unwrap()])
+            .env_clear()
+            .envs(&env)
+            .current_dir(dir.path()),
+    );
+    r.code(0).no_secrets(&secrets);
+    let partners = doc["partners"]
+        .as_array()
+        .expect("example has [[partners]]");
+    for p in partners {
+        let name = p["name"].as_str().unwrap();
+        r.stdout_has(&format!("partner {name}: "));
+        let list = |key: &str| -> Vec<String> {
+            p.get(key)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .map(|x| x.as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        r.stdout_has(&format!("event_types: {}", list("event_types").join(", ")));
+        if !list("fields").is_empty() {
+            r.stdout_has(&format!("fields: {}", list("fields").join(", ")));
+        }
+        let ids: Vec<&str> = p["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap())
+            .collect();
+        r.stdout_has(&format!("keys: {}", ids.join(", ")));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Refusals: one test per SPEC §2 rule.
+
+#[test]
+fn unknown_key_at_top_level() {
+    refused(
+        &format!("telemetry = true\n{VALID}"),
+        "telemetry",
+        "unknown field `telemetry`",
+        "remove the key or correct its spelling",
+    );
+}
+
+#[test]
+fn unknown_key_in_a_table() {
+    refused(
+        &edit(
+            VALID,
+            "data_dir = \"data\"",
+            "data_dir = \"data\"\nlisen = \"0.0.0.0:80\"",
+        ),
+        "server.lisen",
+        "unknown field `lisen`",
+        "remove the key or correct its spelling",
+    );
+}
+
+#[test]
+fn unknown_key_nested_in_partner_delivery() {
+    refused(
+        &edit(
+            VALID,
+            "endpoint = \"https://ads.acme.example/v1/events\"",
+            "endpiont = \"https://ads.acme.example/v1/events\"",
+        ),
+        "partners[0].delivery.endpiont",
+        "unknown field `endpiont`",
+        "remove the key or correct its spelling",
+    );
+}
+
+#[test]
+fn unknown_key_nested_in_second_partner_key() {
+    refused(
+        &edit(VALID, "secret_env = \"K_BETA\"", "secert_env = \"K_BETA\""),
+        "partners[1].keys[0].secert_env",
+        "unknown field `secert_env`",
+        "remove the key or correct its spelling",
+    );
+}
+
+#[test]
+fn duplicate_partner_names() {
+    refused(
+        &edit(VALID, "name = \"beta-metrics\"", "name = \"acme-ads\""),
+        "partners[1].name",
+        "duplicate partner name \"acme-ads\"",
+        "distinct name",
+    );
+}
+
+#[test]
+fn partner_without_a_key() {
+    let toml = edit(
+        VALID,
+        "[[partners.keys]]\nid = \"b1\"\nsecret_env = \"K_BETA\"\n",
+        "",
+    );
+    refused(&toml, "partners[1].keys", "no key", "adgate keygen");
+}
+
+#[test]
+fn key_shorter_than_32_bytes_after_decoding() {
+    let mut s = Setup::new(VALID);
+    // 31 bytes: base64 is 44 characters long, like a real key.
+    s.env.insert("K_BETA".into(), key_b64(100, 31));
+    s.refused(
+        "partners[1].keys[0].secret_env",
+        "31 bytes after base64 decoding",
+        "adgate keygen",
+    );
+}
+
+#[test]
+fn short_key_from_a_file_names_the_file_key() {
+    let s = Setup::new(VALID);
+    std::fs::write(s.dir.path().join("secrets/acme.key"), key_b64(50, 16)).unwrap();
+    s.refused(
+        "partners[0].keys[1].secret_file",
+        "16 bytes after base64 decoding",
+        "adgate keygen",
+    );
+}
+
+#[test]
+fn key_that_is_not_base64() {
+    let mut s = Setup::new(VALID);
+    s.env.insert(
+        "K_BETA".into(),
+        "this is not base64 at all, it is a passphrase!".into(),
+    );
+    s.refused(
+        "partners[1].keys[0].secret_env",
+        "not valid base64",
+        "adgate keygen",
+    );
+}
+
+#[test]
+fn two_partners_sharing_key_bytes() {
+    let mut s = Setup::new(VALID);
+    // The same 32 bytes as acme's old key, written in another base64
+    // alphabet: the rule is about key bytes, not strings.
+    let bytes = STANDARD.decode(key_b64(10, 32)).unwrap();
+    s.env.insert("K_BETA".into(), URL_SAFE_NO_PAD.encode(bytes));
+    s.refused(
+        "partners[1].keys[0].secret_env",
+        "same key bytes are used by partners[0].keys[0]",
+        "give every partner its own keys",
+    );
+}
+
+#[test]
+fn every_protected_path_in_fields_is_refused() {
+    let protected = [
+        "user",
+        "user.email",
+        "purchase.total",
+        "search",
+        "view.sku",
+        "context",
+        "context.page_url",
+        "context.referrer",
+        "context.ip",
+        "context.user_agent",
+    ];
+    for path in protected {
+        // Second partner, second entry: the index in the message is the real one.
+        let toml = edit(
+            VALID,
+            "fields = [\"ad.campaign_id\", \"ad.value_estimate_micros\"]",
+            &format!("fields = [\"ad.campaign_id\", \"{path}\", \"ad.value_estimate_micros\"]"),
+        );
+        let r = refused(
+            &toml,
+            "partners[1].fields[1]",
+            &format!("\"{path}\""),
+            "remove it from fields",
+        );
+        r.stderr_has("protected path");
+    }
+}
+
+#[test]
+fn env_var_not_set() {
+    let mut s = Setup::new(VALID);
+    s.env.remove("T_SIGN");
+    s.refused(
+        "partners[0].delivery.signing_secret_env",
+        "environment variable T_SIGN is not set",
+        "export T_SIGN",
+    );
+}
+
+#[test]
+fn key_env_var_not_set() {
+    let mut s = Setup::new(VALID);
+    s.env.remove("K_ACME_OLD");
+    s.refused(
+        "partners[0].keys[0].secret_env",
+        "K_ACME_OLD is not set",
+        "export K_ACME_OLD",
+    );
+}
+
+#[test]
+fn secret_file_missing() {
+    let s = Setup::new(VALID);
+    let key = s.dir.path().join("secrets/acme.key");
+    std::fs::remove_file(&key).unwrap();
+    // Relative paths resolve against the config's directory, and the error
+    // shows the resolved path.
+    s.refused(
+        "partners[0].keys[1].secret_file",
+        &format!("cannot read secret file {}", key.display()),
+        "check the path",
+    );
+}
+
+#[test]
+fn token_file_missing() {
+    let s = Setup::new(VALID);
+    std::fs::remove_file(s.dir.path().join("secrets/app.token")).unwrap();
+    s.refused(
+        "producers[1].token_file",
+        "cannot read secret file",
+        "check the path",
+    );
+}
+
+#[test]
+fn invalid_key_id() {
+    for bad in ["k 2026/11", "", "k20261101-rotated-x"] {
+        refused(
+            &edit(VALID, "id = \"k202605\"", &format!("id = \"{bad}\"")),
+            "partners[0].keys[0].id",
+            &format!("\"{bad}\" is not a valid key id"),
+            "A-Z a-z 0-9 _ -",
+        );
+    }
+}
+
+#[test]
+fn unknown_identifier_kind() {
+    refused(
+        &edit(
+            VALID,
+            "identifiers = [\"device_id\", \"account_id\"]",
+            "identifiers = [\"device_id\", \"ip\"]",
+        ),
+        "partners[1].identifiers[1]",
+        "unknown identifier \"ip\"",
+        "use email, phone, account_id or device_id",
+    );
+}
+
+#[test]
+fn bad_time_granularity() {
+    refused(
+        &edit(
+            VALID,
+            "time_granularity = \"hour\"",
+            "time_granularity = \"week\"",
+        ),
+        "privacy.time_granularity",
+        "unknown granularity \"week\"",
+        "\"second\", \"minute\", \"hour\", \"day\"",
+    );
+}
+
+#[test]
+fn push_without_endpoint() {
+    refused(
+        &edit(
+            VALID,
+            "endpoint = \"https://ads.acme.example/v1/events\"\n",
+            "",
+        ),
+        "partners[0].delivery.endpoint",
+        "push delivery needs an endpoint",
+        "set endpoint = ",
+    );
+}
+
+#[test]
+fn pull_without_token() {
+    refused(
+        &edit(VALID, "token_env = \"T_FEED_BETA\"\n", ""),
+        "partners[1].delivery",
+        "missing token_env or token_file",
+        "token_env = ",
+    );
+}
+
+#[test]
+fn one_token_for_two_roles() {
+    // Two variables, one value: the feed token is also the web producer's.
+    let mut s = Setup::new(VALID);
+    let web = s.env["T_WEB"].clone();
+    s.env.insert("T_FEED_BETA".into(), web);
+    s.refused(
+        "partners[1].delivery.token_env",
+        "uses the same token as producers[0].token_env",
+        "its own token",
+    );
+
+    // A file token reused as the admin token.
+    let mut s = Setup::new(VALID);
+    s.env.insert("T_ADMIN".into(), APP_TOKEN.into());
+    s.refused(
+        "admin.token_env",
+        "uses the same token as producers[1].token_file",
+        "its own token",
+    );
+}
+
+#[test]
+fn missing_config_file_names_the_file() {
+    let s = Setup::new(VALID);
+    std::fs::remove_file(&s.config).unwrap();
+    s.check_config()
+        .code(2)
+        .stderr_has(&s.file())
+        .stderr_has("cannot read config file")
+        .stderr_has("fix: ");
+}
+
+#[test]
+fn invalid_toml_names_the_line() {
+    let s = Setup::new(&edit(VALID, "minor_age = 18", "minor_age = 18 18"));
+    s.check_config()
+        .code(2)
+        .stderr_has(&s.file())
+        .stderr_has("line ")
+        .stderr_has("fix: ");
+}
