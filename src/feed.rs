@@ -184,8 +184,8 @@ impl PullFeed {
 }
 
 /// Finds the feed named in the path and checks the token against it.
-fn authorize<'a>(
-    app: &'a Arc<App>,
+fn authorize(
+    app: &Arc<App>,
     req: &Request<Incoming>,
     suffix: &str,
 ) -> Result<Arc<PullFeed>, Resp> {

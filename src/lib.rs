@@ -16,6 +16,11 @@
 //! - [`policy`]: SPEC §4 per partner; the only maker of [`policy::ScrubbedEvent`].
 //! - [`explain`]: `adgate explain`, the policy with reasons for every field.
 
+// Handlers return `Result<_, Response>` so an early `?`-style exit carries
+// its precise 4xx; responses are moved once per request, so their size does
+// not matter here.
+#![allow(clippy::result_large_err)]
+
 pub mod admin;
 pub mod app;
 pub mod cli;
