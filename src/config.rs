@@ -609,6 +609,15 @@ impl Config {
         if partners.is_empty() {
             warnings.push("no [[partners]]: every event is accepted and routed nowhere".into());
         }
+        for (i, p) in partners.iter().enumerate() {
+            for (j, t) in p.event_types.iter().enumerate() {
+                if looks_like_shopping_action(t) {
+                    warnings.push(format!(
+                        "partners[{i}].event_types[{j}]: \"{t}\" looks like a shopping action; forwarding it tells the partner that this person did it, which the privacy promise rules out"
+                    ));
+                }
+            }
+        }
 
         // One token, one role.
         for (i, (pa, ta)) in tokens.iter().enumerate() {
@@ -635,6 +644,23 @@ impl Config {
     pub fn partner(&self, name: &str) -> Option<&PartnerConfig> {
         self.partners.iter().find(|p| p.name == name)
     }
+}
+
+/// Event types that name a purchase, product view, search or cart action.
+fn looks_like_shopping_action(t: &str) -> bool {
+    let t = t.to_ascii_lowercase();
+    [
+        "purchase",
+        "order",
+        "checkout",
+        "cart",
+        "search",
+        "product_view",
+        "page_view",
+        "view_item",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
 }
 
 fn weak_token(warnings: &mut Vec<String>, path: &str, t: &Secret) {

@@ -201,6 +201,8 @@ pub struct Event<'a> {
     pub category: Field<Cow<'a, str>>,
     /// `user` or `consent` or `context` present but not an object.
     pub malformed_block: Option<&'static str>,
+    /// `user.ip`, only so the leak guard can look for it in the output.
+    pub ip: Option<Cow<'a, str>>,
 }
 
 impl<'a> Event<'a> {
@@ -268,11 +270,13 @@ impl<'a> Event<'a> {
 
         let mut identifiers: [Option<Cow<'a, str>>; 4] = Default::default();
         let mut age = Field::Absent;
+        let mut ip = None;
         if let Some(u) = &user {
             for k in Kind::ALL {
                 identifiers[k.index()] = u.get(k.as_str()).and_then(as_str);
             }
             age = read(u.get("age"), as_f64);
+            ip = u.get("ip").and_then(as_str);
         }
         let (personalized_ads, gpc) = match &consent {
             Some(c) => (
@@ -296,6 +300,7 @@ impl<'a> Event<'a> {
             gpc,
             category,
             malformed_block,
+            ip,
         })
     }
 
@@ -312,14 +317,27 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(t.unix_timestamp())
 }
 
-/// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+/// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (years 0-9999).
 pub fn format_utc(unix: i64, out: &mut String) {
     let t =
         time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let (y, m, d) = (t.year(), u8::from(t.month()), t.day());
-    let (hh, mm, ss) = (t.hour(), t.minute(), t.second());
-    use std::fmt::Write as _;
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z");
+    let y = t.year().clamp(0, 9999) as u32;
+    let parts = [
+        (y / 100) as u8,
+        (y % 100) as u8,
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    ];
+    let mut b = *b"0000-00-00T00:00:00Z";
+    let at = [0usize, 2, 5, 8, 11, 14, 17];
+    for (v, &i) in parts.iter().zip(&at) {
+        b[i] = b'0' + v / 10;
+        b[i + 1] = b'0' + v % 10;
+    }
+    out.push_str(std::str::from_utf8(&b).expect("ascii"));
 }
 
 #[cfg(test)]

@@ -271,9 +271,12 @@ pub fn scan_number(raw: &str) -> Option<Hit> {
 /// The event's own identifiers, to check output strings against: raw and
 /// normalized forms, and, computed only when an output string is long
 /// enough to be a digest, their unkeyed SHA-256/SHA-1/MD5 in hex and base64.
+/// Comparisons are case-insensitive.
 #[derive(Default)]
 pub struct SelfLeak<'a> {
     values: Vec<Cow<'a, str>>,
+    /// `values`, ASCII-lowercased once.
+    lowered: Vec<Cow<'a, str>>,
     digests: Option<Vec<String>>,
 }
 
@@ -285,14 +288,21 @@ const MIN_DIGEST_LEN: usize = 22;
 
 impl<'a> SelfLeak<'a> {
     pub fn add(&mut self, v: Cow<'a, str>) {
-        let t = v.trim();
-        if t.is_empty() || self.values.iter().any(|x| x.as_ref() == t) {
+        let v = match v {
+            Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+            Cow::Owned(o) if o.trim().len() == o.len() => Cow::Owned(o),
+            Cow::Owned(o) => Cow::Owned(o.trim().to_owned()),
+        };
+        if v.is_empty() || self.values.contains(&v) {
             return;
         }
-        self.values.push(match v {
-            Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
-            Cow::Owned(o) => Cow::Owned(o.trim().to_owned()),
-        });
+        let lower = if v.bytes().any(|c| c.is_ascii_uppercase()) {
+            Cow::Owned(v.to_ascii_lowercase())
+        } else {
+            v.clone()
+        };
+        self.values.push(v);
+        self.lowered.push(lower);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -310,22 +320,21 @@ impl<'a> SelfLeak<'a> {
         } else {
             s
         };
-        for v in &self.values {
+        for v in &self.lowered {
             if v.len() >= MIN_CONTAINED_LEN {
-                if s.contains(v.as_ref()) || hay.contains(&v.to_ascii_lowercase()) {
+                if hay.contains(v.as_ref()) {
                     return Some(Hit::OwnIdentifier);
                 }
-            } else if s.trim() == v.as_ref() {
+            } else if hay.trim() == v.as_ref() {
                 return Some(Hit::OwnIdentifier);
             }
         }
         if s.len() >= MIN_DIGEST_LEN {
             let values = &self.values;
             let digests = self.digests.get_or_insert_with(|| digests_of(values));
-            if digests
-                .iter()
-                .any(|d| s.contains(d.as_str()) || hay.contains(d.as_str()))
-            {
+            // Digests are kept lowercased: an upper-cased hex or base64 digest
+            // is still the digest.
+            if digests.iter().any(|d| hay.contains(d.as_str())) {
                 return Some(Hit::OwnIdentifier);
             }
         }

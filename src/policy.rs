@@ -248,10 +248,8 @@ impl Policy {
                 leak.add(n.clone());
             }
         }
-        if let Some(u) = ev.top.get("user").and_then(Obj::parse) {
-            if let Some(ip) = u.get("ip").and_then(event::as_str) {
-                leak.add(ip);
-            }
+        if let Some(ip) = &ev.ip {
+            leak.add(ip.clone());
         }
 
         let mut time = String::with_capacity(20);
