@@ -374,3 +374,34 @@ fn health_ready_and_metrics_format() {
         assert!(v.parse::<f64>().is_ok(), "{line}");
     }
 }
+
+#[test]
+fn h2c_prior_knowledge_is_served() {
+    let g = gateway();
+    let addr = g.addr;
+    let body = event("h2-1", "ad_impression", "a@example.com").to_string();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, text) = rt.block_on(async move {
+        use http_body_util::BodyExt;
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::post(format!("http://{addr}/v1/events"))
+            .header("Authorization", format!("Bearer {PRODUCER_TOKEN}"))
+            .header("Content-Type", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.version(), hyper::Version::HTTP_2);
+        let status = resp.status().as_u16();
+        let text = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&text).to_string())
+    });
+    assert_eq!(status, 202, "{text}");
+    assert!(text.contains("\"accepted\":1"), "{text}");
+}
