@@ -32,9 +32,11 @@ fn main() -> ExitCode {
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
             use base64::Engine as _;
             let key = base64::engine::general_purpose::STANDARD.encode(b);
-            match id {
-                Some(id) => println!("{id} {key}"),
-                None => println!("{key}"),
+            // stdout carries the key alone, so `$(adgate keygen)` and secret
+            // stores get exactly the secret; the config hint goes to stderr.
+            println!("{key}");
+            if let Some(id) = id {
+                eprintln!("[[partners.keys]]\nid = \"{id}\"\nsecret_env = \"ADGATE_KEY_{}\"  # holds the key above", id.to_uppercase().replace('-', "_"));
             }
             ExitCode::SUCCESS
         }
