@@ -27,7 +27,14 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 fn events(n: usize) -> Vec<String> {
-    let types = ["ad_impression", "ad_impression", "ad_impression", "app_install", "purchase", "product_view"];
+    let types = [
+        "ad_impression",
+        "ad_impression",
+        "ad_impression",
+        "app_install",
+        "purchase",
+        "product_view",
+    ];
     (0..n)
         .map(|i| {
             let t = types[i % types.len()];
@@ -74,7 +81,10 @@ id = "k{i}"
 secret_env = "K{i}"
 "#
         ));
-        env.insert(format!("T{i}"), format!("token-{i}-0123456789abcdef0123456789abcdef"));
+        env.insert(
+            format!("T{i}"),
+            format!("token-{i}-0123456789abcdef0123456789abcdef"),
+        );
         env.insert(format!("K{i}"), key.to_string());
     }
     Config::from_toml(&toml, "bench.toml", Path::new("."), &env_from(env)).unwrap()
@@ -116,7 +126,12 @@ struct BaseOut<'a> {
 /// The plain baseline: parse, normalize, one HMAC, serialize kept fields.
 fn baseline(text: &str, mac: &Hmac<Sha256>) -> Vec<u8> {
     let ev: BaseIn = serde_json::from_str(text).unwrap();
-    let email = ev.user.and_then(|u| u.email).unwrap_or("").trim().to_lowercase();
+    let email = ev
+        .user
+        .and_then(|u| u.email)
+        .unwrap_or("")
+        .trim()
+        .to_lowercase();
     let mut m = mac.clone();
     m.update(b"email:");
     m.update(email.as_bytes());
@@ -141,16 +156,21 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(evs.len() as u64));
     for n in [1usize, 3] {
         let policy = Policy::new(&config(n), hasher.clone());
-        g.bench_function(format!("policy/{n}_partner{}", if n > 1 { "s" } else { "" }), |b| {
-            b.iter(|| {
-                for e in &evs {
-                    let ev = Event::parse(e).unwrap();
-                    black_box(policy.evaluate(&ev, &NoOptOuts));
-                }
-            })
-        });
+        g.bench_function(
+            format!("policy/{n}_partner{}", if n > 1 { "s" } else { "" }),
+            |b| {
+                b.iter(|| {
+                    for e in &evs {
+                        let ev = Event::parse(e).unwrap();
+                        black_box(policy.evaluate(&ev, &NoOptOuts));
+                    }
+                })
+            },
+        );
     }
-    let key = base64::engine::general_purpose::STANDARD.decode(KEYS[0]).unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(KEYS[0])
+        .unwrap();
     let mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     g.bench_function("baseline/parse_hmac_serialize", |b| {
         b.iter(|| {
@@ -164,7 +184,9 @@ fn bench(c: &mut Criterion) {
     let pk = PartnerKey::new("k1", &key);
     let mut h = c.benchmark_group("hmac");
     h.throughput(Throughput::Elements(1));
-    h.bench_function("ad_id", |b| b.iter(|| black_box(pk.ad_id(Kind::Email, black_box("jane.doe@example.com")))));
+    h.bench_function("ad_id", |b| {
+        b.iter(|| black_box(pk.ad_id(Kind::Email, black_box("jane.doe@example.com"))))
+    });
     h.finish();
 }
 

@@ -20,7 +20,9 @@ fn config() -> String {
 /// The partner-visible event id for `id` under KEY_A / key id k1,
 /// computed independently of adgate.
 fn partner_event_id(id: &str) -> String {
-    let key = base64::engine::general_purpose::STANDARD.decode(KEY_A).unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(KEY_A)
+        .unwrap();
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     mac.update(format!("event_id:{id}").as_bytes());
     format!(
@@ -45,7 +47,9 @@ fn drain_feed(g: &Gateway) -> Vec<serde_json::Value> {
             "/v1/feed/alpha/commit",
             Some(FEED_TOKEN_A),
             &[("Content-Type", "application/json")],
-            serde_json::json!({"cursor": v["cursor"]}).to_string().as_bytes(),
+            serde_json::json!({"cursor": v["cursor"]})
+                .to_string()
+                .as_bytes(),
         );
         assert_eq!(c.status, 200, "{}", c.body);
         all.extend(events);
@@ -66,7 +70,10 @@ fn sigkill_while_posting_loses_no_acknowledged_event() {
             while !stop.load(Ordering::Relaxed) {
                 let n = seq.fetch_add(1, Ordering::Relaxed);
                 let ids: Vec<String> = (0..50).map(|i| format!("crash-{n}-{i}")).collect();
-                let events: Vec<_> = ids.iter().map(|id| event(id, "ad_impression", "a@example.com")).collect();
+                let events: Vec<_> = ids
+                    .iter()
+                    .map(|id| event(id, "ad_impression", "a@example.com"))
+                    .collect();
                 let res = ureq::post(&url)
                     .set("Authorization", &format!("Bearer {PRODUCER_TOKEN}"))
                     .set("Content-Type", "application/x-ndjson")
@@ -82,7 +89,10 @@ fn sigkill_while_posting_loses_no_acknowledged_event() {
         }));
     }
     // Let clients run, then kill -9 mid-stream.
-    wait_for(Duration::from_secs(20), || (acked.lock().unwrap().len() >= 2000).then_some(())).expect("traffic flows");
+    wait_for(Duration::from_secs(20), || {
+        (acked.lock().unwrap().len() >= 2000).then_some(())
+    })
+    .expect("traffic flows");
     g.kill();
     stop.store(true, Ordering::Relaxed);
     for c in clients {
@@ -93,8 +103,14 @@ fn sigkill_while_posting_loses_no_acknowledged_event() {
 
     g.spawn();
     let served = drain_feed(&g);
-    let got: HashSet<String> = served.iter().map(|e| e["event_id"].as_str().unwrap().to_string()).collect();
-    let missing: Vec<&String> = acked.iter().filter(|id| !got.contains(&partner_event_id(id))).collect();
+    let got: HashSet<String> = served
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !got.contains(&partner_event_id(id)))
+        .collect();
     assert!(
         missing.is_empty(),
         "{} of {} acknowledged events lost, e.g. {:?}",
@@ -121,7 +137,10 @@ fn only_segment(g: &Gateway) -> std::path::PathBuf {
 }
 
 fn post_ids(g: &Gateway, ids: &[&str]) {
-    let events: Vec<_> = ids.iter().map(|id| event(id, "ad_impression", "a@example.com")).collect();
+    let events: Vec<_> = ids
+        .iter()
+        .map(|id| event(id, "ad_impression", "a@example.com"))
+        .collect();
     let r = g.post_events(&ndjson(&events), "application/x-ndjson");
     assert_eq!(r.status, 202, "{}", r.body);
 }
@@ -141,12 +160,19 @@ fn torn_tail_is_truncated_and_earlier_records_survive() {
 
     g.spawn();
     let served = drain_feed(&g);
-    let ids: HashSet<String> = served.iter().map(|e| e["event_id"].as_str().unwrap().to_string()).collect();
+    let ids: HashSet<String> = served
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
     for id in ["t1", "t2", "t3"] {
         assert!(ids.contains(&partner_event_id(id)), "{id} lost");
     }
     assert_eq!(served.len(), 3);
-    assert!(g.logs().contains("truncating a damaged segment tail"), "{}", g.logs());
+    assert!(
+        g.logs().contains("truncating a damaged segment tail"),
+        "{}",
+        g.logs()
+    );
     // New writes after recovery land after the good records.
     post_ids(&g, &["t4"]);
     let more = drain_feed(&g);
@@ -170,7 +196,10 @@ fn flipped_bytes_in_the_last_record_drop_only_that_record() {
 
     g.spawn();
     let served = drain_feed(&g);
-    let ids: Vec<String> = served.iter().map(|e| e["event_id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = served
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids, vec![partner_event_id("f1"), partner_event_id("f2")]);
     assert!(g.logs().contains("checksum mismatch"), "{}", g.logs());
 }
@@ -189,7 +218,10 @@ fn graceful_shutdown_under_load_exits_zero_and_keeps_everything() {
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let ids: Vec<String> = (0..100).map(|i| format!("g-{c}-{n}-{i}")).collect();
-                let events: Vec<_> = ids.iter().map(|id| event(id, "ad_impression", "a@example.com")).collect();
+                let events: Vec<_> = ids
+                    .iter()
+                    .map(|id| event(id, "ad_impression", "a@example.com"))
+                    .collect();
                 match ureq::post(&url)
                     .set("Authorization", &format!("Bearer {PRODUCER_TOKEN}"))
                     .set("Content-Type", "application/x-ndjson")
@@ -202,7 +234,10 @@ fn graceful_shutdown_under_load_exits_zero_and_keeps_everything() {
             }
         }));
     }
-    wait_for(Duration::from_secs(20), || (acked.lock().unwrap().len() >= 1000).then_some(())).expect("traffic");
+    wait_for(Duration::from_secs(20), || {
+        (acked.lock().unwrap().len() >= 1000).then_some(())
+    })
+    .expect("traffic");
     assert_eq!(g.terminate(), Some(0), "{}", g.logs());
     stop.store(true, Ordering::Relaxed);
     for c in clients {
@@ -215,6 +250,14 @@ fn graceful_shutdown_under_load_exits_zero_and_keeps_everything() {
         .iter()
         .map(|e| e["event_id"].as_str().unwrap().to_string())
         .collect();
-    let missing = acked.iter().filter(|id| !got.contains(&partner_event_id(id))).count();
-    assert_eq!(missing, 0, "{missing} of {} acknowledged events lost", acked.len());
+    let missing = acked
+        .iter()
+        .filter(|id| !got.contains(&partner_event_id(id)))
+        .count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} acknowledged events lost",
+        acked.len()
+    );
 }

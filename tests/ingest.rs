@@ -380,7 +380,10 @@ fn h2c_prior_knowledge_is_served() {
     let g = gateway();
     let addr = g.addr;
     let body = event("h2-1", "ad_impression", "a@example.com").to_string();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (status, text) = rt.block_on(async move {
         use http_body_util::BodyExt;
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();

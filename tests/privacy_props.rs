@@ -19,7 +19,13 @@ use serde_json::{json, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-const EVENT_TYPES: [&str; 5] = ["ad_impression", "app_install", "ad_click", "purchase", "product_view"];
+const EVENT_TYPES: [&str; 5] = [
+    "ad_impression",
+    "app_install",
+    "ad_click",
+    "purchase",
+    "product_view",
+];
 const ALLOWED_FIELDS: [&str; 9] = [
     "ad.campaign_id",
     "ad.placement",
@@ -41,7 +47,10 @@ struct PartnerSpec {
 
 fn partner_spec() -> impl Strategy<Value = PartnerSpec> {
     (
-        proptest::sample::subsequence((0..EVENT_TYPES.len()).collect::<Vec<_>>(), 1..=EVENT_TYPES.len()),
+        proptest::sample::subsequence(
+            (0..EVENT_TYPES.len()).collect::<Vec<_>>(),
+            1..=EVENT_TYPES.len(),
+        ),
         Just(Kind::ALL.to_vec()).prop_shuffle(),
         1usize..=4,
         proptest::sample::subsequence((0..ALLOWED_FIELDS.len()).collect::<Vec<_>>(), 0..=5),
@@ -53,12 +62,17 @@ fn partner_spec() -> impl Strategy<Value = PartnerSpec> {
                 let name = ALLOWED_FIELDS[i];
                 if f.iter().all(|&j| {
                     let other = ALLOWED_FIELDS[j];
-                    !(name.starts_with(&format!("{other}.")) || other.starts_with(&format!("{name}.")))
+                    !(name.starts_with(&format!("{other}."))
+                        || other.starts_with(&format!("{name}.")))
                 }) {
                     f.push(i);
                 }
             }
-            PartnerSpec { types, idents: idents[..n].to_vec(), fields: f }
+            PartnerSpec {
+                types,
+                idents: idents[..n].to_vec(),
+                fields: f,
+            }
         })
 }
 
@@ -66,20 +80,45 @@ fn build_config(specs: &[PartnerSpec], seed: u8) -> Config {
     let mut toml = String::from("[privacy]\ntime_granularity = \"hour\"\n");
     let mut env = HashMap::new();
     for (i, s) in specs.iter().enumerate() {
-        let types: Vec<String> = s.types.iter().map(|&t| format!("\"{}\"", EVENT_TYPES[t])).collect();
-        let ids: Vec<String> = s.idents.iter().map(|k| format!("\"{}\"", k.as_str())).collect();
-        let fields: Vec<String> = s.fields.iter().map(|&f| format!("\"{}\"", ALLOWED_FIELDS[f])).collect();
+        let types: Vec<String> = s
+            .types
+            .iter()
+            .map(|&t| format!("\"{}\"", EVENT_TYPES[t]))
+            .collect();
+        let ids: Vec<String> = s
+            .idents
+            .iter()
+            .map(|k| format!("\"{}\"", k.as_str()))
+            .collect();
+        let fields: Vec<String> = s
+            .fields
+            .iter()
+            .map(|&f| format!("\"{}\"", ALLOWED_FIELDS[f]))
+            .collect();
         toml.push_str(&format!(
             "[[partners]]\nname = \"p{i}\"\nevent_types = [{}]\nidentifiers = [{}]\nfields = [{}]\n[partners.delivery]\nmode = \"pull\"\ntoken_env = \"T{i}\"\n[[partners.keys]]\nid = \"k{i}\"\nsecret_env = \"K{i}\"\n",
             types.join(", "),
             ids.join(", "),
             fields.join(", ")
         ));
-        env.insert(format!("T{i}"), format!("feed-token-{i}-0123456789abcdef0123456789"));
-        let key: Vec<u8> = (0..32u8).map(|b| b.wrapping_mul(7).wrapping_add(seed).wrapping_add(i as u8 * 31)).collect();
-        env.insert(format!("K{i}"), base64::engine::general_purpose::STANDARD.encode(key));
+        env.insert(
+            format!("T{i}"),
+            format!("feed-token-{i}-0123456789abcdef0123456789"),
+        );
+        let key: Vec<u8> = (0..32u8)
+            .map(|b| {
+                b.wrapping_mul(7)
+                    .wrapping_add(seed)
+                    .wrapping_add(i as u8 * 31)
+            })
+            .collect();
+        env.insert(
+            format!("K{i}"),
+            base64::engine::general_purpose::STANDARD.encode(key),
+        );
     }
-    Config::from_toml(&toml, "props.toml", Path::new("."), &env_from(env)).expect("generated config validates")
+    Config::from_toml(&toml, "props.toml", Path::new("."), &env_from(env))
+        .expect("generated config validates")
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +161,12 @@ fn person() -> impl Strategy<Value = Person> {
     (
         "[a-z]{3,8}",
         "[a-z]{2,6}",
-        prop_oneof!["gmail\\.com", "googlemail\\.com", "example\\.org", "mail\\.example\\.co\\.uk"],
+        prop_oneof![
+            "gmail\\.com",
+            "googlemail\\.com",
+            "example\\.org",
+            "mail\\.example\\.co\\.uk"
+        ],
         any::<bool>(),
         "[2-9][0-9]{9}",
         "[A-Z][A-Za-z0-9]{7,11}",
@@ -152,7 +196,12 @@ fn person() -> impl Strategy<Value = Person> {
 /// or a hash, is an opaque string: the gateway can only know it is personal
 /// when the event carries it in `user`, so those are forbidden when carried.
 fn forbidden(p: &Person, with: [bool; 4]) -> Vec<String> {
-    let mut out = vec![p.email.clone(), p.email.to_lowercase(), p.phone.clone(), p.card.clone()];
+    let mut out = vec![
+        p.email.clone(),
+        p.email.to_lowercase(),
+        p.phone.clone(),
+        p.card.clone(),
+    ];
     for (k, raw) in [(Kind::Email, &p.email), (Kind::Phone, &p.phone)] {
         if let Some(n) = normalize(k, raw) {
             out.push(n.into_owned());
@@ -193,8 +242,16 @@ fn disguise(s: &str, how: u8) -> String {
     match how % 6 {
         0 => s.to_string(),
         1 => s.to_uppercase(),
-        2 => s.replace('@', "%40").replace('+', "%2B").replace(' ', "%20"),
-        3 => s.chars().flat_map(|c| [c, ' ']).collect::<String>().trim_end().to_string(),
+        2 => s
+            .replace('@', "%40")
+            .replace('+', "%2B")
+            .replace(' ', "%20"),
+        3 => s
+            .chars()
+            .flat_map(|c| [c, ' '])
+            .collect::<String>()
+            .trim_end()
+            .to_string(),
         4 => format!("contact: {s} thanks"),
         _ => s.replace('@', " @ "),
     }
@@ -217,14 +274,23 @@ fn plant(ev: &mut Value, slot: u8, v: Value) {
 }
 
 fn leak_values(p: &Person) -> Vec<String> {
-    let mut v = vec![p.email.clone(), p.phone.clone(), p.account.clone(), p.device.clone(), p.card.clone()];
+    let mut v = vec![
+        p.email.clone(),
+        p.phone.clone(),
+        p.account.clone(),
+        p.device.clone(),
+        p.card.clone(),
+    ];
     v.push(
         Sha256::digest(normalize(Kind::Email, &p.email).unwrap().as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect(),
     );
-    v.push(base64::engine::general_purpose::STANDARD.encode(Md5::digest(p.email.to_lowercase().as_bytes())));
+    v.push(
+        base64::engine::general_purpose::STANDARD
+            .encode(Md5::digest(p.email.to_lowercase().as_bytes())),
+    );
     v
 }
 
