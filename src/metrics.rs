@@ -7,6 +7,40 @@ use prometheus::{
     TextEncoder,
 };
 
+/// Event age buckets: from sub-second push to a day of outage.
+const AGE_BUCKETS: [f64; 15] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0,
+];
+
+/// `adgate_event_age_seconds` (SPEC §7, no labels) and its per-partner
+/// twin `adgate_partner_event_age_seconds{partner}`, observed together.
+#[derive(Clone)]
+pub struct EventAge {
+    all: prometheus::Histogram,
+    by_partner: HistogramVec,
+}
+
+impl EventAge {
+    pub fn with_label_values(&self, partner: &[&str]) -> EventAgeObserver {
+        EventAgeObserver {
+            all: self.all.clone(),
+            partner: self.by_partner.with_label_values(partner),
+        }
+    }
+}
+
+pub struct EventAgeObserver {
+    all: prometheus::Histogram,
+    partner: prometheus::Histogram,
+}
+
+impl EventAgeObserver {
+    pub fn observe(&self, seconds: f64) {
+        self.all.observe(seconds);
+        self.partner.observe(seconds);
+    }
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
@@ -20,7 +54,7 @@ pub struct Metrics {
     pub outbox_events: IntGaugeVec,
     pub outbox_bytes: IntGaugeVec,
     pub outbox_max_bytes: IntGaugeVec,
-    pub event_age: HistogramVec,
+    pub event_age: EventAge,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub build_info: IntGaugeVec,
@@ -80,13 +114,24 @@ impl Metrics {
             outbox_events: gauge(&r, "adgate_outbox_events", "Events waiting in a partner's outbox.", &["partner"]),
             outbox_bytes: gauge(&r, "adgate_outbox_bytes", "Bytes waiting in a partner's outbox.", &["partner"]),
             outbox_max_bytes: gauge(&r, "adgate_outbox_max_bytes", "Configured bound of a partner's outbox (outbox_max_bytes).", &["partner"]),
-            event_age: histogram(
-                &r,
-                "adgate_event_age_seconds",
-                "Time from ingest to delivery acknowledgement.",
-                &["partner"],
-                vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0],
-            ),
+            event_age: {
+                let all = prometheus::Histogram::with_opts(
+                    HistogramOpts::new("adgate_event_age_seconds", "Time from ingest to delivery acknowledgement, all partners.")
+                        .buckets(AGE_BUCKETS.to_vec()),
+                )
+                .expect("valid metric");
+                r.register(Box::new(all.clone())).expect("registered once");
+                EventAge {
+                    all,
+                    by_partner: histogram(
+                        &r,
+                        "adgate_partner_event_age_seconds",
+                        "Time from ingest to delivery acknowledgement, by partner (for per-partner SLOs).",
+                        &["partner"],
+                        AGE_BUCKETS.to_vec(),
+                    ),
+                }
+            },
             http_requests: counter(&r, "adgate_http_requests_total", "HTTP requests by route and status code.", &["route", "code"]),
             http_duration: histogram(
                 &r,
