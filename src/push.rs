@@ -152,6 +152,26 @@ pub fn batch_id(partner: &str, from: u64, end: u64) -> String {
     crate::guard::hex(&h.finalize()[..16])
 }
 
+/// The `Idempotency-Key` of a batch whose records are `recs` (the records
+/// of `[from, end)`, purged ones included): the range's [`batch_id`] while
+/// nothing in it is purged. A forget that purges records of the range
+/// changes what the batch sends, so it changes the key too: one key always
+/// names one body, across retries and restarts alike.
+fn batch_key(partner: &str, from: u64, end: u64, recs: &[Record]) -> String {
+    let mut purged = recs.iter().filter(|r| r.purged).peekable();
+    if purged.peek().is_none() {
+        return batch_id(partner, from, end);
+    }
+    let mut h = Sha256::new();
+    h.update(partner.as_bytes());
+    h.update(from.to_le_bytes());
+    h.update(end.to_le_bytes());
+    for r in purged {
+        h.update(r.offset.to_le_bytes());
+    }
+    crate::guard::hex(&h.finalize()[..16])
+}
+
 /// `Adgate-Signature` header value for `body` at unix time `t`.
 pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
@@ -244,6 +264,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         if from != resume_end {
             break; // only a contiguous prefix is a safe resume
         }
+        let read_gen = ctx.log.shared().purge_generation();
         match read_range(&ctx.log, from, end, max).await {
             Ok(recs) if !recs.is_empty() && recs.last().map(|r| r.end) == Some(end) => {
                 let permit = sem.clone().acquire_owned().await.expect("open");
@@ -252,6 +273,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                     ctx.clone(),
                     from,
                     recs,
+                    read_gen,
                     done_tx.clone(),
                     stop.clone(),
                     permit,
@@ -317,8 +339,9 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         let start = reader.position();
         let window_end = tokio::time::Instant::now() + ctx.partner.batch_max_wait;
         let mut changes = ctx.log.shared().durable_end_watch();
-        let recs = loop {
+        let (recs, read_gen) = loop {
             reader.seek(start);
+            let read_gen = ctx.log.shared().purge_generation();
             let (r, res) = {
                 let mut rd = reader;
                 let res = tokio::task::spawn_blocking(move || {
@@ -339,7 +362,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                 }
             };
             if recs.len() >= max || tokio::time::Instant::now() >= window_end || *stop.borrow() {
-                break recs;
+                break (recs, read_gen);
             }
             tokio::select! {
                 _ = tokio::time::sleep_until(window_end) => {}
@@ -364,6 +387,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             ctx.clone(),
             from,
             recs,
+            read_gen,
             done_tx.clone(),
             stop.clone(),
             permit,
@@ -398,25 +422,16 @@ enum Attempt {
     },
 }
 
-async fn deliver(
-    ctx: Arc<Ctx>,
-    from: u64,
-    recs: Vec<Record>,
-    done: mpsc::UnboundedSender<Done>,
-    mut stop: watch::Receiver<bool>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-) {
-    let name = ctx.partner.name.as_str();
-    let m = &ctx.app.metrics;
-    let end = recs.last().map(|r| r.end).unwrap_or(from);
-    let live: Vec<&Record> = recs.iter().filter(|r| !r.purged).collect();
-    if live.is_empty() {
-        let _ = done.send(Done {
-            from,
-            settled: true,
-        });
-        return;
-    }
+/// What a batch sends: its live (not purged) records, the body and the key.
+struct Payload {
+    live: Vec<Record>,
+    body: Bytes,
+    key: String,
+}
+
+fn payload(ctx: &Ctx, from: u64, end: u64, recs: Vec<Record>) -> Payload {
+    let key = batch_key(&ctx.partner.name, from, end, &recs);
+    let live: Vec<Record> = recs.into_iter().filter(|r| !r.purged).collect();
     let mut ndjson = Vec::with_capacity(live.iter().map(|r| r.payload.len() + 1).sum());
     for r in &live {
         ndjson.extend_from_slice(&r.payload);
@@ -429,22 +444,70 @@ async fn deliver(
     } else {
         Bytes::from(ndjson)
     };
-    let key = batch_id(name, from, end);
-    let oldest = live
-        .iter()
-        .map(|r| r.ingest_ms)
-        .min()
-        .unwrap_or_else(now_ms);
-    let expires_ms = oldest + ctx.partner.max_event_age.as_millis() as u64;
+    Payload { live, body, key }
+}
+
+/// Sends the batch of `recs` (the records of `[from, ...)`, read when the
+/// outbox's purge generation was `read_gen`) until it settles.
+async fn deliver(
+    ctx: Arc<Ctx>,
+    from: u64,
+    recs: Vec<Record>,
+    read_gen: u64,
+    done: mpsc::UnboundedSender<Done>,
+    mut stop: watch::Receiver<bool>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let name = ctx.partner.name.as_str();
+    let m = &ctx.app.metrics;
+    let end = recs.last().map(|r| r.end).unwrap_or(from);
+    let mut batch = payload(&ctx, from, end, recs);
+    let mut seen_gen = read_gen;
     let mut attempt: u32 = 0;
     let mut last_status: Option<u16> = None;
     loop {
+        // A forget purged records since they were read (typically while
+        // this batch waited for a retry): send only what is left of them.
+        let gen = ctx.log.shared().purge_generation();
+        if gen != seen_gen {
+            match read_range(&ctx.log, from, end, ctx.partner.batch_max_events).await {
+                Ok(fresh)
+                    if fresh.first().map(|r| r.offset) == Some(from)
+                        && fresh.last().map(|r| r.end) == Some(end) =>
+                {
+                    batch = payload(&ctx, from, end, fresh);
+                    seen_gen = gen;
+                }
+                // The range already left the outbox (evicted when full).
+                Ok(_) => seen_gen = gen,
+                Err(e) => {
+                    tracing::error!(partner = name, error = %e, "cannot re-read a batch after a purge; not sending it now");
+                    tokio::select! {
+                        _ = tokio::time::sleep(BACKOFF_BASE) => continue,
+                        _ = stop.changed() => {
+                            let _ = done.send(Done { from, settled: false });
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        let Payload { live, body, key } = &batch;
+        if live.is_empty() {
+            break;
+        }
+        let oldest = live
+            .iter()
+            .map(|r| r.ingest_ms)
+            .min()
+            .unwrap_or_else(now_ms);
+        let expires_ms = oldest + ctx.partner.max_event_age.as_millis() as u64;
         if now_ms() >= expires_ms {
-            dead_letter(&ctx, &live, "max_event_age", last_status);
+            dead_letter(&ctx, live, "max_event_age", last_status);
             break;
         }
         rate_limit(&ctx, live.len()).await;
-        let outcome = send(&ctx, &key, body.clone()).await;
+        let outcome = send(&ctx, key, body.clone()).await;
         match outcome {
             Attempt::Ok => {
                 m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
@@ -453,7 +516,7 @@ async fn deliver(
                     .inc_by(live.len() as u64);
                 let h = m.event_age.with_label_values(&[name]);
                 let now = now_ms();
-                for r in &live {
+                for r in live {
                     h.observe(now.saturating_sub(r.ingest_ms) as f64 / 1000.0);
                 }
                 break;
@@ -463,7 +526,7 @@ async fn deliver(
                     .with_label_values(&[name, "permanent"])
                     .inc();
                 tracing::warn!(partner = name, status, batch = %key, events = live.len(), "partner refused a batch; dead-lettering it");
-                dead_letter(&ctx, &live, "rejected_by_partner", Some(status));
+                dead_letter(&ctx, live, "rejected_by_partner", Some(status));
                 break;
             }
             Attempt::Retry { status, after } => {
@@ -499,7 +562,7 @@ async fn deliver(
     });
 }
 
-fn dead_letter(ctx: &Ctx, live: &[&Record], reason: &str, status: Option<u16>) {
+fn dead_letter(ctx: &Ctx, live: &[Record], reason: &str, status: Option<u16>) {
     let name = ctx.partner.name.as_str();
     match ctx.log_dead_letters().write_many(
         name,
@@ -630,5 +693,29 @@ mod tests {
     fn batch_ids_are_stable() {
         assert_eq!(batch_id("a", 1, 2), batch_id("a", 1, 2));
         assert_ne!(batch_id("a", 1, 2), batch_id("b", 1, 2));
+    }
+
+    #[test]
+    fn forget_inside_a_batch_changes_its_key() {
+        let rec = |offset, purged| Record {
+            offset,
+            end: offset + 10,
+            ingest_ms: 0,
+            event_hash: [0; 16],
+            purged,
+            payload: Bytes::new(),
+        };
+        let whole = [rec(0, false), rec(10, false)];
+        assert_eq!(batch_key("a", 0, 20, &whole), batch_id("a", 0, 20));
+        let first_gone = [rec(0, true), rec(10, false)];
+        let second_gone = [rec(0, false), rec(10, true)];
+        let k1 = batch_key("a", 0, 20, &first_gone);
+        assert_ne!(k1, batch_id("a", 0, 20));
+        assert_ne!(k1, batch_key("a", 0, 20, &second_gone));
+        assert_eq!(
+            k1,
+            batch_key("a", 0, 20, &first_gone),
+            "stable across restarts"
+        );
     }
 }

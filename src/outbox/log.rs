@@ -54,6 +54,10 @@ pub struct Shared {
     used_bytes: AtomicU64,
     events: AtomicI64,
     writable: AtomicBool,
+    /// Bumped after every purge that overwrote records, so a consumer
+    /// holding records in memory (a push batch waiting to be retried) knows
+    /// to read them again.
+    purges: AtomicU64,
 }
 
 impl Shared {
@@ -66,6 +70,11 @@ impl Shared {
     /// A receiver that changes whenever more records become durable.
     pub fn durable_end_watch(&self) -> watch::Receiver<u64> {
         self.durable_end.subscribe()
+    }
+    /// Changes whenever a purge has overwritten records. Read it before
+    /// reading records: if it differs later, some of them may be purged.
+    pub fn purge_generation(&self) -> u64 {
+        self.purges.load(Ordering::Acquire)
     }
 }
 
@@ -226,6 +235,7 @@ impl PartnerLog {
             used_bytes: AtomicU64::new(end - acked),
             events: AtomicI64::new(rec.records as i64),
             writable: AtomicBool::new(true),
+            purges: AtomicU64::new(0),
         });
         let ack_file = OpenOptions::new()
             .create(true)
@@ -721,6 +731,7 @@ impl Writer {
         }
         let n = hits.len() as u64;
         self.shared.events.fetch_sub(n as i64, Ordering::Relaxed);
+        self.shared.purges.fetch_add(1, Ordering::Release);
         Ok(n)
     }
 

@@ -398,6 +398,8 @@ pub struct Received {
     /// Body exactly as sent (gzip not undone).
     pub body: Vec<u8>,
     pub at: Instant,
+    /// The status the mock answered (or will answer, after its delay).
+    pub status: u16,
 }
 
 impl Received {
@@ -429,6 +431,8 @@ pub struct MockPartner {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub responder: Arc<Mutex<Responder>>,
+    /// How long the mock waits, after recording a request, before answering.
+    pub delay: Arc<Mutex<Duration>>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -441,6 +445,8 @@ impl MockPartner {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let rec = received.clone();
         let resp = responder.clone();
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
+        let delay_cfg = delay.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -456,12 +462,14 @@ impl MockPartner {
                         let rec = rec.clone();
                         let resp = resp.clone();
                         let counter = counter.clone();
+                        let delay_cfg = delay_cfg.clone();
                         tokio::spawn(async move {
                             let svc = hyper::service::service_fn(
                                 move |req: hyper::Request<hyper::body::Incoming>| {
                                     let rec = rec.clone();
                                     let resp = resp.clone();
                                     let counter = counter.clone();
+                                    let delay = *delay_cfg.lock().unwrap();
                                     async move {
                                         let headers: HashMap<String, String> = req
                                             .headers()
@@ -487,7 +495,11 @@ impl MockPartner {
                                             headers,
                                             body,
                                             at: Instant::now(),
+                                            status,
                                         });
+                                        if !delay.is_zero() {
+                                            tokio::time::sleep(delay).await;
+                                        }
                                         let mut r =
                                             hyper::Response::new(http_body_util::Full::new(
                                                 bytes::Bytes::from_static(b"{}"),
@@ -522,6 +534,7 @@ impl MockPartner {
             addr,
             received,
             responder,
+            delay,
             _shutdown: stop_tx,
         }
     }
@@ -536,6 +549,12 @@ impl MockPartner {
 
     pub fn set(&self, r: Responder) {
         *self.responder.lock().unwrap() = r;
+    }
+
+    /// Answer requests that arrive from now on only after `d` (the request
+    /// is recorded at once, so a test can see a batch in flight).
+    pub fn set_delay(&self, d: Duration) {
+        *self.delay.lock().unwrap() = d;
     }
 
     pub fn requests(&self) -> Vec<Received> {
@@ -578,4 +597,71 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+// ---------------------------------------------------------------------------
+// Independent re-implementations of what a partner can check, and metric
+// lookup by label set.
+
+/// A series' value from /metrics text, matched by name and a subset of its
+/// labels (the exposition orders labels by name, so exact strings are brittle).
+pub fn metric_labeled(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (series, v) = l.rsplit_once(' ')?;
+            let (n, rest) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.strip_suffix('}')?),
+                None => (series, ""),
+            };
+            if n != name {
+                return None;
+            }
+            let ok = labels
+                .iter()
+                .all(|(k, v)| rest.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+            ok.then(|| v.parse::<f64>().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+/// Polls /metrics until the series equals `want`; panics with the text if not.
+pub fn wait_metric(g: &Gateway, name: &str, labels: &[(&str, &str)], want: f64) {
+    let ok = wait_for(Duration::from_secs(5), || {
+        (metric_labeled(&g.metrics(), name, labels) == want).then_some(())
+    });
+    if ok.is_none() {
+        let text = g.metrics();
+        panic!(
+            "{name}{labels:?} = {} (want {want})\n{text}",
+            metric_labeled(&text, name, labels)
+        );
+    }
+}
+
+/// `key_id "." base64url_nopad(HMAC-SHA256(key, tag ":" value))`, computed
+/// with the `hmac` and `sha2` crates directly, not adgate's code. `key_b64`
+/// is the partner key as configured (standard base64).
+pub fn expected_tagged(key_b64: &str, key_id: &str, tag: &str, value: &str) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key_b64)
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{tag}:{value}").as_bytes());
+    format!(
+        "{key_id}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// The partner-visible event id of producer event `id` (key id `k1`).
+pub fn expected_event_id(key_b64: &str, id: &str) -> String {
+    expected_tagged(key_b64, "k1", "event_id", id)
+}
+
+/// Hex of `bytes`, lowercase.
+pub fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

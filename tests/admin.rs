@@ -1,0 +1,404 @@
+//! The admin API (SPEC §6) against the real binary: opt-outs stop delivery,
+//! forget purges what is queued in every outbox (pull and push alike), the
+//! admin token guards both, bad bodies get a precise 400, and nothing raw
+//! about a subject is ever written to the data dir.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// A helper event for one person: `email`, `account_id` and `phone` are
+/// theirs alone, so an opt-out of one person touches no one else.
+fn person_event(id: &str, email: &str, account: &str, phone: &str) -> Value {
+    let mut e = event(id, "ad_impression", email);
+    e["user"]["account_id"] = json!(account);
+    e["user"]["phone"] = json!(phone);
+    e
+}
+
+fn post(g: &Gateway, evs: &[Value]) {
+    let r = g.post_events(&ndjson(evs), "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["accepted"], evs.len(), "{}", r.body);
+}
+
+fn admin(g: &Gateway, route: &str, token: Option<&str>, body: &str) -> Resp {
+    g.request(
+        "POST",
+        route,
+        token,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+/// Reads alpha's feed to the end, committing; returns partner event ids.
+fn drain(g: &Gateway) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let r = g.get("/v1/feed/alpha?max=1000", Some(FEED_TOKEN_A));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = r.json();
+        let evs = v["events"].as_array().unwrap();
+        if evs.is_empty() {
+            return out;
+        }
+        out.extend(
+            evs.iter()
+                .map(|e| e["event_id"].as_str().unwrap().to_string()),
+        );
+        let c = g.request(
+            "POST",
+            "/v1/feed/alpha/commit",
+            Some(FEED_TOKEN_A),
+            &[],
+            json!({"cursor": v["cursor"]}).to_string().as_bytes(),
+        );
+        assert_eq!(c.status, 200, "{}", c.body);
+    }
+}
+
+fn ids(key: &str, ids: &[&str]) -> HashSet<String> {
+    ids.iter().map(|id| expected_event_id(key, id)).collect()
+}
+
+fn pull_only() -> Gateway {
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    Gateway::start(&cfg, base_env())
+}
+
+#[test]
+fn opted_out_subjects_are_not_delivered_others_are() {
+    let g = pull_only();
+    let r = admin(
+        &g,
+        "/v1/optouts",
+        Some(ADMIN_TOKEN),
+        r#"{"email": "Jane.Doe+x@Gmail.com"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!({"opted_out": true}));
+
+    post(
+        &g,
+        &[
+            // The same person, spelled as normalization allows.
+            person_event("j1", "janedoe@gmail.com", "acct-j1", "+1 206 555 0101"),
+            person_event("j2", " JANE.DOE@gmail.com", "acct-j2", "+1 206 555 0102"),
+            person_event(
+                "j3",
+                "j.a.n.e.d.o.e+ads@googlemail.com",
+                "acct-j3",
+                "+1 206 555 0103",
+            ),
+            person_event("o1", "other@example.com", "acct-o1", "+1 206 555 0104"),
+            person_event("o2", "jane.doe@example.com", "acct-o2", "+1 206 555 0105"),
+        ],
+    );
+    let m = g.metrics();
+    let dropped = metric_labeled(
+        &m,
+        "adgate_events_dropped_total",
+        &[("partner", "alpha"), ("reason", "opted_out")],
+    );
+    // googlemail.com keeps its domain: a different address from gmail.com.
+    assert_eq!(dropped, 2.0, "{m}");
+    let got: HashSet<String> = drain(&g).into_iter().collect();
+    assert_eq!(got, ids(KEY_A, &["j3", "o1", "o2"]));
+    // The same person again, spelled differently: one opt-out, not two.
+    let r = admin(
+        &g,
+        "/v1/optouts",
+        Some(ADMIN_TOKEN),
+        r#"{"email": " JaneDoe@GMAIL.com"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        metric_labeled(&g.metrics(), "adgate_optouts_total", &[("kind", "email")]),
+        1.0
+    );
+
+    // An opt-out by account_id blocks events that carry it, whatever the
+    // partner uses as ad_id.
+    let r = admin(
+        &g,
+        "/v1/optouts",
+        Some(ADMIN_TOKEN),
+        r#"{"account_id": "acct-o9"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    post(
+        &g,
+        &[
+            person_event("o9", "nine@example.com", "acct-o9", "+1 206 555 0109"),
+            person_event("o8", "eight@example.com", "acct-o8", "+1 206 555 0108"),
+        ],
+    );
+    let got: HashSet<String> = drain(&g).into_iter().collect();
+    assert_eq!(got, ids(KEY_A, &["o8"]));
+    assert_eq!(
+        g.metric("adgate_events_delivered_total{partner=\"alpha\"}"),
+        4.0
+    );
+}
+
+#[test]
+fn admin_api_requires_the_admin_token() {
+    let g = pull_only();
+    for route in ["/v1/optouts", "/v1/forget"] {
+        for token in [
+            None,
+            Some("wrong"),
+            Some(PRODUCER_TOKEN),
+            Some(FEED_TOKEN_A),
+        ] {
+            let r = admin(&g, route, token, r#"{"email": "a@example.com"}"#);
+            assert_eq!(r.status, 401, "{route} {token:?}: {}", r.body);
+            assert!(r.json()["error"].is_string());
+        }
+    }
+    // Nothing was recorded: the subject's events still flow.
+    post(&g, &[event("t1", "ad_impression", "a@example.com")]);
+    assert_eq!(drain(&g).len(), 1);
+    assert_eq!(
+        g.metric("adgate_events_dropped_total{partner=\"alpha\",reason=\"opted_out\"}"),
+        0.0
+    );
+}
+
+#[test]
+fn bad_admin_bodies_are_400_with_a_clear_error() {
+    let g = pull_only();
+    for (body, mentions) in [
+        ("{}", "one of email"),
+        (r#"{"email": 5}"#, "string"),
+        (
+            r#"{"email": "a@b.co", "phone": "+12065550100"}"#,
+            "exactly one",
+        ),
+        (r#"{"foo": "x"}"#, "unknown key"),
+        (r#"{"email": "not-an-address"}"#, "email"),
+        (r#"{"email": "   "}"#, "email"),
+        (r#"{"phone": "206 555 0100"}"#, "phone"),
+        (r#"{"account_id": ""}"#, "account_id"),
+        ("not json", "JSON object"),
+        (r#"["a@b.co"]"#, "JSON object"),
+    ] {
+        for route in ["/v1/optouts", "/v1/forget"] {
+            let r = admin(&g, route, Some(ADMIN_TOKEN), body);
+            assert_eq!(r.status, 400, "{route} {body}: {}", r.body);
+            let err = r.json()["error"].as_str().unwrap().to_string();
+            assert!(err.contains(mentions), "{body}: {err}");
+            // The error names the problem, never the value.
+            for v in ["not-an-address", "206 555 0100", "a@b.co"] {
+                assert!(!err.contains(v), "{body}: {err}");
+            }
+        }
+    }
+    assert_eq!(
+        metric_labeled(&g.metrics(), "adgate_optouts_total", &[("kind", "email")]),
+        0.0
+    );
+}
+
+#[test]
+fn forget_purges_queued_events_from_every_outbox() {
+    // The push partner is down and asks for a retry in 1 s: forget lands
+    // between two attempts of the same batch.
+    let push_mock = MockPartner::start(std::sync::Arc::new(|_| {
+        (503, vec![("Retry-After".to_string(), "1".to_string())])
+    }));
+    let cfg = format!(
+        "{HEAD}{}{}",
+        pull_partner("alpha", "T_FEED_A", "K_A", ""),
+        push_partner("pushy", &push_mock.url(), "K_B", "max_in_flight = 1"),
+    );
+    let g = Gateway::start(&cfg, base_env());
+    let bob = |id| {
+        person_event(
+            id,
+            "bob@example.com",
+            &format!("acct-{id}"),
+            "+1 206 555 0111",
+        )
+    };
+    let alice = |id| {
+        person_event(
+            id,
+            "alice@example.com",
+            &format!("acct-{id}"),
+            "+1 206 555 0122",
+        )
+    };
+    post(
+        &g,
+        &[bob("b1"), alice("a1"), bob("b2"), alice("a2"), bob("b3")],
+    );
+    wait_for(Duration::from_secs(5), || {
+        (!push_mock.requests().is_empty()).then_some(())
+    })
+    .expect("push delivery attempted");
+    let first = push_mock.requests()[0].clone();
+    assert_eq!(first.events().len(), 5, "one batch of all five");
+
+    let r = admin(
+        &g,
+        "/v1/forget",
+        Some(ADMIN_TOKEN),
+        r#"{"email": "Bob@Example.com"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!({"purged": 6}), "3 events x 2 outboxes");
+    assert_eq!(
+        push_mock.requests().len(),
+        1,
+        "precondition: forget answered before the retry (the box stalled > 1 s)"
+    );
+    // Forgetting again finds nothing more.
+    let r = admin(
+        &g,
+        "/v1/forget",
+        Some(ADMIN_TOKEN),
+        r#"{"email": "bob@example.com"}"#,
+    );
+    assert_eq!(r.json(), json!({"purged": 0}));
+    let m = g.metrics();
+    for p in ["alpha", "pushy"] {
+        assert_eq!(
+            metric_labeled(&m, "adgate_outbox_events", &[("partner", p)]),
+            2.0,
+            "{p}"
+        );
+    }
+
+    // Pull: only alice's.
+    let got: HashSet<String> = drain(&g).into_iter().collect();
+    assert_eq!(got, ids(KEY_A, &["a1", "a2"]));
+    wait_metric(&g, "adgate_outbox_events", &[("partner", "alpha")], 0.0);
+    assert_eq!(
+        g.metric("adgate_events_delivered_total{partner=\"alpha\"}"),
+        2.0
+    );
+
+    // Push: the partner recovers and gets only alice's.
+    push_mock.set(std::sync::Arc::new(|_| (200, Vec::new())));
+    let want = ids(KEY_B, &["a1", "a2"]);
+    wait_for(Duration::from_secs(10), || {
+        let acked: HashSet<String> = push_mock
+            .requests()
+            .iter()
+            .filter(|r| r.status == 200)
+            .flat_map(|r| r.events())
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect();
+        want.is_subset(&acked).then_some(())
+    })
+    .expect("alice's events reach the recovered push partner");
+    let bobs = ids(KEY_B, &["b1", "b2", "b3"]);
+    let in_first: HashSet<String> = first
+        .events()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(bobs.is_subset(&in_first), "the batch held bob's events");
+    for (i, r) in push_mock.requests().iter().enumerate().skip(1) {
+        for e in r.events() {
+            assert!(
+                !bobs.contains(e["event_id"].as_str().unwrap()),
+                "request {i} (after forget) carried a forgotten event: {e}"
+            );
+        }
+    }
+    // The batch lost bob's events, so it is a new body under a new key:
+    // a partner never sees one Idempotency-Key with two different bodies.
+    let mut bodies: std::collections::HashMap<String, Vec<u8>> = Default::default();
+    for r in push_mock.requests() {
+        let b = bodies
+            .entry(r.headers["idempotency-key"].clone())
+            .or_insert_with(|| r.body.clone());
+        assert_eq!(*b, r.body, "one key, two bodies");
+    }
+    assert!(bodies.len() >= 2, "the purged batch kept its key");
+    let p = [("partner", "pushy")];
+    wait_metric(&g, "adgate_outbox_events", &p, 0.0);
+    assert_eq!(
+        metric_labeled(&g.metrics(), "adgate_events_delivered_total", &p),
+        2.0
+    );
+    // Bob's later events are not routed at all: forget is an opt-out too.
+    post(&g, &[bob("b4")]);
+    assert_eq!(
+        metric_labeled(
+            &g.metrics(),
+            "adgate_events_dropped_total",
+            &[("partner", "alpha"), ("reason", "opted_out")]
+        ),
+        1.0
+    );
+    assert!(drain(&g).is_empty());
+}
+
+#[test]
+fn nothing_raw_about_a_subject_reaches_the_data_dir() {
+    let g = pull_only();
+    let (email, email_norm) = ("Jane.Doe+x@Gmail.com", "janedoe@gmail.com");
+    let (phone, phone_norm) = ("+1 (206) 555-0199", "+12065550199");
+    let account = "ACCT-Secret-77";
+    // Events about the subject are queued first, then the subject is
+    // forgotten by account and opted out by email and phone.
+    post(
+        &g,
+        &[
+            person_event("s1", email, account, phone),
+            person_event("s2", email_norm, "acct-other", phone_norm),
+        ],
+    );
+    for body in [
+        json!({"account_id": account}),
+        json!({"email": email}),
+        json!({"phone": phone}),
+    ] {
+        let r = admin(&g, "/v1/forget", Some(ADMIN_TOKEN), &body.to_string());
+        assert_eq!(r.status, 200, "{body}: {}", r.body);
+    }
+    let r = admin(
+        &g,
+        "/v1/optouts",
+        Some(ADMIN_TOKEN),
+        &json!({"device_id": "dev-Secret-88"}).to_string(),
+    );
+    assert_eq!(r.status, 200);
+    let optouts = std::fs::read_to_string(g.data_dir().join("optouts.log")).unwrap();
+    assert_eq!(optouts.lines().count(), 4, "one keyed hash per opt-out");
+
+    let sha = |s: &str| hex_lower(&Sha256::digest(s.as_bytes()));
+    let mut needles: Vec<String> = vec![
+        email.into(),
+        email.to_lowercase(),
+        email_norm.into(),
+        phone.into(),
+        phone_norm.into(),
+        account.into(),
+        account.to_lowercase(),
+        "dev-Secret-88".into(),
+        sha(email_norm),
+        sha(email_norm).to_uppercase(),
+        sha(&email.to_lowercase()),
+        sha(phone_norm),
+        sha(account),
+        sha(&format!("email:{email_norm}")),
+    ];
+    needles.push(hex_lower(&md5::Md5::digest(email_norm.as_bytes())));
+    for n in &needles {
+        if let Some(p) = dir_contains(&g.data_dir(), n.as_bytes()) {
+            panic!("{} contains {n:?}", p.display());
+        }
+        assert!(!g.logs().contains(n.as_str()), "the log contains {n:?}");
+    }
+    assert!(drain(&g).is_empty(), "both events were forgotten");
+}

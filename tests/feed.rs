@@ -1,0 +1,305 @@
+//! The pull feed (SPEC §5) against the real binary: the response shape,
+//! commit, long-poll, lease expiry and redelivery, `max`, and who may read
+//! which feed.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Lease of the test feeds: short, so redelivery tests are quick.
+const LEASE_MS: u64 = 300;
+
+fn gateway() -> Gateway {
+    let cfg = format!(
+        "{HEAD}{}{}",
+        pull_partner("alpha", "T_FEED_A", "K_A", ""),
+        pull_partner("beta", "T_FEED_B", "K_B", "")
+    )
+    .replace("lease_ms = 1000", &format!("lease_ms = {LEASE_MS}"));
+    Gateway::start(&cfg, base_env())
+}
+
+fn post(g: &Gateway, ids: &[&str]) {
+    let evs: Vec<Value> = ids
+        .iter()
+        .map(|id| event(id, "ad_impression", &format!("{id}@example.com")))
+        .collect();
+    let r = g.post_events(&ndjson(&evs), "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["accepted"], ids.len(), "{}", r.body);
+}
+
+/// GET the feed of alpha; returns (cursor, partner event ids).
+fn get(g: &Gateway, query: &str) -> (String, Vec<String>) {
+    let r = g.get(&format!("/v1/feed/alpha?{query}"), Some(FEED_TOKEN_A));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.headers["content-type"].starts_with("application/json"),
+        "{:?}",
+        r.headers
+    );
+    let v = r.json();
+    let obj = v.as_object().unwrap();
+    assert_eq!(
+        obj.keys().map(String::as_str).collect::<HashSet<_>>(),
+        HashSet::from(["cursor", "events"]),
+        "{v}"
+    );
+    let cursor = v["cursor"]
+        .as_str()
+        .expect("cursor is a string")
+        .to_string();
+    assert!(!cursor.is_empty());
+    let ids = v["events"]
+        .as_array()
+        .expect("events is an array")
+        .iter()
+        .map(|e| {
+            // Every event is a scrubbed output event.
+            assert!(e["ad_id"].as_str().unwrap().starts_with("k1."), "{e}");
+            assert!(e.get("user").is_none(), "{e}");
+            e["event_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    (cursor, ids)
+}
+
+fn commit(g: &Gateway, feed: &str, token: Option<&str>, body: &str) -> Resp {
+    g.request(
+        "POST",
+        &format!("/v1/feed/{feed}/commit"),
+        token,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+fn commit_ok(g: &Gateway, cursor: &str) -> Value {
+    let r = commit(
+        g,
+        "alpha",
+        Some(FEED_TOKEN_A),
+        &json!({"cursor": cursor}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn pids(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| expected_event_id(KEY_A, id)).collect()
+}
+
+fn delivered(g: &Gateway) -> f64 {
+    metric_labeled(
+        &g.metrics(),
+        "adgate_events_delivered_total",
+        &[("partner", "alpha")],
+    )
+}
+
+#[test]
+fn get_then_commit_then_only_newer_events() {
+    let g = gateway();
+    post(&g, &["f1", "f2", "f3"]);
+    let (cursor, ids) = get(&g, "max=100");
+    assert_eq!(ids, pids(&["f1", "f2", "f3"]), "in ingest order");
+    assert_eq!(delivered(&g), 0.0, "served is not delivered");
+    let c = commit_ok(&g, &cursor);
+    assert_eq!(c["events"], 3, "{c}");
+    assert_eq!(delivered(&g), 3.0);
+
+    // Nothing more now, nor after the lease would have run out.
+    let (_, ids) = get(&g, "max=100");
+    assert!(ids.is_empty(), "{ids:?}");
+    std::thread::sleep(Duration::from_millis(LEASE_MS + 100));
+    let (_, ids) = get(&g, "max=100");
+    assert!(ids.is_empty(), "committed events served again: {ids:?}");
+
+    post(&g, &["f4", "f5"]);
+    let (cursor2, ids) = get(&g, "max=100");
+    assert_eq!(ids, pids(&["f4", "f5"]));
+    assert_ne!(cursor2, cursor);
+    // Committing an older cursor again is harmless.
+    assert_eq!(commit_ok(&g, &cursor)["events"], 0);
+    commit_ok(&g, &cursor2);
+    assert_eq!(delivered(&g), 5.0);
+    let p = [("partner", "alpha")];
+    // The outbox applies acks in the background: poll.
+    wait_metric(&g, "adgate_outbox_events", &p, 0.0);
+    let m = g.metrics();
+    assert_eq!(
+        metric_labeled(&m, "adgate_event_age_seconds_count", &[]),
+        5.0
+    );
+    assert_eq!(
+        metric_labeled(&m, "adgate_partner_event_age_seconds_count", &p),
+        5.0
+    );
+    // The other partner's feed is untouched.
+    assert_eq!(
+        metric_labeled(&m, "adgate_outbox_events", &[("partner", "beta")]),
+        5.0
+    );
+}
+
+#[test]
+fn long_poll_returns_as_soon_as_an_event_arrives() {
+    let g = gateway();
+    let url = g.url("/v1/feed/alpha?max=10&wait_ms=5000");
+    let started = Instant::now();
+    let poll = std::thread::spawn(move || {
+        let r = ureq::get(&url)
+            .set("Authorization", &format!("Bearer {FEED_TOKEN_A}"))
+            .timeout(Duration::from_secs(20))
+            .call()
+            .unwrap();
+        let v: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+        (started.elapsed(), v)
+    });
+    // Give the GET time to be parked in the long-poll before posting.
+    std::thread::sleep(Duration::from_millis(400));
+    post(&g, &["lp1"]);
+    let (took, v) = poll.join().unwrap();
+    assert!(
+        took >= Duration::from_millis(400),
+        "returned before the event existed: {took:?} {v}"
+    );
+    assert!(took < Duration::from_secs(2), "long-poll took {took:?}");
+    let ids: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![expected_event_id(KEY_A, "lp1")]);
+
+    // An empty feed answers an empty list once wait_ms is over.
+    commit_ok(&g, v["cursor"].as_str().unwrap());
+    let t = Instant::now();
+    let (_, ids) = get(&g, "wait_ms=300");
+    assert!(ids.is_empty());
+    assert!(
+        t.elapsed() >= Duration::from_millis(280),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn uncommitted_events_are_served_again_after_the_lease() {
+    let g = gateway();
+    post(&g, &["r1", "r2"]);
+    let (_, first) = get(&g, "max=100");
+    assert_eq!(first, pids(&["r1", "r2"]));
+    // Within the lease they are not served twice.
+    let (_, again) = get(&g, "max=100");
+    assert!(again.is_empty(), "{again:?}");
+    let served = Instant::now();
+    let (cursor, redelivered) = wait_for(Duration::from_secs(5), || {
+        let (c, ids) = get(&g, "max=100");
+        (!ids.is_empty()).then_some((c, ids))
+    })
+    .expect("served again after the lease");
+    assert!(
+        served.elapsed() >= Duration::from_millis(LEASE_MS - 50),
+        "served again before the lease ran out: {:?}",
+        served.elapsed()
+    );
+    assert_eq!(
+        redelivered, first,
+        "the same events, same partner event_ids"
+    );
+    commit_ok(&g, &cursor);
+    assert_eq!(delivered(&g), 2.0, "counted once, on commit");
+    std::thread::sleep(Duration::from_millis(LEASE_MS + 100));
+    let (_, ids) = get(&g, "max=100");
+    assert!(ids.is_empty(), "{ids:?}");
+}
+
+#[test]
+fn a_feed_is_readable_only_with_its_own_token() {
+    let g = gateway();
+    post(&g, &["a1"]);
+    for (token, want) in [
+        (None, &[401][..]),
+        (Some("not-a-token"), &[401][..]),
+        (Some(FEED_TOKEN_B), &[401, 403][..]),
+        (Some(PRODUCER_TOKEN), &[401, 403][..]),
+        (Some(ADMIN_TOKEN), &[401, 403][..]),
+    ] {
+        let r = g.get("/v1/feed/alpha?max=10", token);
+        assert!(
+            want.contains(&r.status),
+            "{token:?}: {} {}",
+            r.status,
+            r.body
+        );
+        assert!(r.json()["error"].is_string());
+        assert!(!r.body.contains("k1."), "leaked events: {}", r.body);
+        let r = commit(&g, "alpha", token, r#"{"cursor":"c1.0"}"#);
+        assert!(want.contains(&r.status), "commit {token:?}: {}", r.status);
+    }
+    // Its own token on another (or no such) feed: refused too.
+    assert!([401, 403].contains(&g.get("/v1/feed/beta", Some(FEED_TOKEN_A)).status));
+    assert!([401, 403, 404].contains(&g.get("/v1/feed/nope", Some(FEED_TOKEN_A)).status));
+
+    // Each token reads its own feed, with its own pseudonyms.
+    let (_, ids) = get(&g, "max=10");
+    assert_eq!(ids, pids(&["a1"]));
+    let b = g.get("/v1/feed/beta?max=10", Some(FEED_TOKEN_B));
+    assert_eq!(b.status, 200);
+    assert_eq!(
+        b.json()["events"][0]["event_id"],
+        expected_event_id(KEY_B, "a1")
+    );
+
+    // Commit: cursors this feed never handed out, and bad bodies, are 400.
+    for body in [
+        r#"{"cursor":"c1.ffffff"}"#.to_string(),
+        r#"{"cursor":"bogus"}"#.to_string(),
+        r#"{"cursor":""}"#.to_string(),
+        r#"{}"#.to_string(),
+        "not json".to_string(),
+    ] {
+        let r = commit(&g, "alpha", Some(FEED_TOKEN_A), &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.json()["error"].is_string());
+    }
+    // beta's cursor is not alpha's.
+    let beta_cursor = b.json()["cursor"].as_str().unwrap().to_string();
+    let r = commit(
+        &g,
+        "alpha",
+        Some(FEED_TOKEN_B),
+        &json!({"cursor": beta_cursor}).to_string(),
+    );
+    assert!([401, 403].contains(&r.status));
+    assert_eq!(delivered(&g), 0.0);
+}
+
+#[test]
+fn max_is_honoured() {
+    let g = gateway();
+    post(&g, &["x1", "x2", "x3", "x4", "x5"]);
+    let (c, ids) = get(&g, "max=2");
+    assert_eq!(ids, pids(&["x1", "x2"]));
+    commit_ok(&g, &c);
+    let (c, ids) = get(&g, "max=2");
+    assert_eq!(ids, pids(&["x3", "x4"]));
+    // Served but not committed: the next GET continues after them.
+    let (c2, ids) = get(&g, "max=2");
+    assert_eq!(ids, pids(&["x5"]));
+    // Committing the later cursor acknowledges the earlier chunk too.
+    assert_eq!(commit_ok(&g, &c2)["events"], 3);
+    assert_eq!(commit_ok(&g, &c)["events"], 0);
+    assert_eq!(delivered(&g), 5.0);
+    for bad in ["max=0", "max=-1", "max=abc", "max=10001", "wait_ms=x"] {
+        let r = g.get(&format!("/v1/feed/alpha?{bad}"), Some(FEED_TOKEN_A));
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(r.json()["error"].is_string());
+    }
+}
