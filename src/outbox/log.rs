@@ -448,8 +448,12 @@ impl Writer {
                         records,
                         reply,
                     } => appends.push((buf, records, reply)),
+                    // Acks only concern durable records: no need to cut the
+                    // group commit short for them.
+                    ack @ Cmd::Ack { .. } => self.handle(ack),
                     other => {
-                        // Keep order: what was appended before is written first.
+                        // Purge and evict must see what was appended before
+                        // them: write that first.
                         self.write_appends(std::mem::take(&mut appends));
                         self.handle(other);
                     }

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# End-to-end benchmark on this machine, everything on 127.0.0.1:
+#   release build -> adgate-sink (partner answering 200) -> adgate with N push
+#   partners (fsync'd outbox) -> adgate-load -> one table; then, in the same
+#   run, nginx answering 204 to the same POSTs as this machine's HTTP floor.
+#
+#   benches/e2e.sh                      # 1 and 3 partners, 20 s each
+#   DURATION=60s PARTNERS="1" benches/e2e.sh
+#   RATE=80000 benches/e2e.sh           # fixed offered load (latency at a rate)
+#   OUTAGE=120 benches/e2e.sh           # partner answers 503 for 120 s: RSS samples
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-20s}
+PARTNERS=${PARTNERS:-"1 3"}
+CONNS=${CONNS:-32}
+BATCH=${BATCH:-500}
+RATE=${RATE:-}
+OUTAGE=${OUTAGE:-}
+cargo build --release --bins >&2
+BIN=target/release
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+export ADGATE_LOG=warn
+export TP=bench-producer-token-0123456789abcdef0123
+# Partner keys and signing secrets (write_config runs in a subshell).
+for i in 0 1 2 3 4 5 6 7; do
+  export "K$i=$(head -c 32 /dev/urandom | base64)" "S$i=bench-signing-secret-$i"
+done
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+hwm_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
+rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+wait_line() { for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout waiting for $2 in $1" >&2; cat "$1" >&2; return 1; }
+
+start_sink() { # status -> prints port
+  "$BIN/adgate-sink" --listen 127.0.0.1:0 --status "$1" --quiet > "$work/sink.out" &
+  pids+=($!); SINK_PID=$!
+  wait_line "$work/sink.out" "listening on"
+  SINK_URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/sink.out")
+}
+
+write_config() { # partners -> config path
+  local n=$1 cfg="$work/adgate-$1.toml"
+  rm -rf "$work/data-$n"
+  cat > "$cfg" <<TOML
+[server]
+listen = "127.0.0.1:0"
+data_dir = "$work/data-$n"
+[[producers]]
+name = "bench"
+token_env = "TP"
+TOML
+  for i in $(seq 0 $((n - 1))); do
+    cat >> "$cfg" <<TOML
+[[partners]]
+name = "p$i"
+event_types = ["ad_impression", "app_install"]
+identifiers = ["account_id", "email", "device_id", "phone"]
+fields = ["ad.campaign_id", "ad.placement", "ad.value_estimate_micros", "ad.currency", "app.app_id"]
+outbox_max_bytes = 268435456
+[partners.delivery]
+mode = "push"
+endpoint = "$SINK_URL/v1/events"
+signing_secret_env = "S$i"
+batch_max_events = 500
+batch_max_wait_ms = 50
+[[partners.keys]]
+id = "k$i"
+secret_env = "K$i"
+TOML
+  done
+  echo "$cfg"
+}
+
+start_adgate() { # config
+  "$BIN/adgate" serve --config "$1" > "$work/adgate.out" 2> "$work/adgate.err" &
+  pids+=($!); ADGATE_PID=$!
+  wait_line "$work/adgate.out" "listening on" || { cat "$work/adgate.err" >&2; return 1; }
+  ADGATE_URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/adgate.out")
+}
+
+load() { # url -> json line
+  "$BIN/adgate-load" --url "$1/v1/events" --token "$TP" --connections "$CONNS" --batch "$BATCH" \
+    --duration "$DURATION" --warmup 2s ${RATE:+--rate "$RATE"} --json 2>/dev/null | tail -1
+}
+
+jq_() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
+
+if [ -n "$OUTAGE" ]; then
+  start_sink 503
+  cfg=$(write_config 1)
+  start_adgate "$cfg"
+  echo "partner outage for ${OUTAGE}s: adgate RSS (MB) every 10 s while ingesting at ${RATE:-20000} events/s"
+  "$BIN/adgate-load" --url "$ADGATE_URL/v1/events" --token "$TP" --connections 8 --batch "$BATCH" \
+    --duration "${OUTAGE}s" --rate "${RATE:-20000}" --json > "$work/outage.json" 2>/dev/null &
+  lp=$!
+  for t in $(seq 0 10 "$OUTAGE"); do
+    printf 't=%4ss rss=%6.1f MB outbox=%s\n' "$t" "$(echo "$(rss_kb "$ADGATE_PID")/1024" | bc -l)" \
+      "$(curl -s "$ADGATE_URL/metrics" | awk '/^adgate_outbox_bytes/{print $2}')"
+    sleep 10
+  done
+  wait "$lp" || true
+  exit 0
+fi
+
+printf '\nadgate end to end, %s, %s connections x %s events/request, fsync on, %s cores, %s\n' \
+  "$DURATION" "$CONNS" "$BATCH" "$(nproc)" "$(date -u +%F)"
+printf '%-22s %12s %12s %9s %9s %9s %12s %10s\n' setup ingested/s delivered/s p50_ms p99_ms p999_ms cpu_s/1M_ev peak_MB
+for n in $PARTNERS; do
+  start_sink 200
+  cfg=$(write_config "$n")
+  start_adgate "$cfg"
+  c0=$(cpu_ticks "$ADGATE_PID"); d0=$(curl -s "$ADGATE_URL/metrics" | awk '/^adgate_events_delivered_total/{s+=$2} END{print s+0}')
+  t0=$(date +%s.%N)
+  j=$(load "$ADGATE_URL")
+  t1=$(date +%s.%N)
+  c1=$(cpu_ticks "$ADGATE_PID"); d1=$(curl -s "$ADGATE_URL/metrics" | awk '/^adgate_events_delivered_total/{s+=$2} END{print s+0}')
+  acc=$(jq_ "$j" 'd["accepted"]'); eps=$(jq_ "$j" 'round(d["events_per_sec"])')
+  hz=$(getconf CLK_TCK)
+  cpu_per_m=$(echo "($c1-$c0)/$hz/($acc/1000000)" | bc -l)
+  deliv=$(echo "($d1-$d0)/($t1-$t0)/$n" | bc -l)
+  printf '%-22s %12s %12.0f %9s %9s %9s %12.2f %10.1f\n' "adgate, $n partner(s)" "$eps" "$deliv" \
+    "$(jq_ "$j" 'd["p50_ms"]')" "$(jq_ "$j" 'd["p99_ms"]')" "$(jq_ "$j" 'd["p999_ms"]')" "$cpu_per_m" \
+    "$(echo "$(hwm_kb "$ADGATE_PID")/1024" | bc -l)"
+  kill "$ADGATE_PID" "$SINK_PID"; wait "$ADGATE_PID" "$SINK_PID" 2>/dev/null || true
+done
+
+# The HTTP floor: nginx answering 204 to the same POSTs.
+if ! command -v nginx >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) >&2 || true
+fi
+if command -v nginx >/dev/null 2>&1; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx/nginx.conf" <<NGX
+worker_processes 2; pid $work/nginx/nginx.pid; error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_buffer_size 16m; client_max_body_size 64m;
+  server { listen 127.0.0.1:$port; location / { return 204; } } }
+NGX
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
+  sleep 0.5
+  j=$(load "http://127.0.0.1:$port")
+  kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
+  sent=$(jq_ "$j" 'round(d["sent"]/d["duration_s"])')
+  printf '%-22s %12s %12s %9s %9s %9s %12s %10s\n' "nginx 204 (floor)" "$sent" "-" \
+    "$(jq_ "$j" 'd["p50_ms"]')" "$(jq_ "$j" 'd["p99_ms"]')" "$(jq_ "$j" 'd["p999_ms"]')" "-" "-"
+else
+  echo "nginx not available: HTTP floor skipped" >&2
+fi
