@@ -364,6 +364,26 @@ fn health_ready_and_metrics_format() {
             "{name} missing"
         );
     }
+    // A real Prometheus text parser agrees, when promtool is installed (CI
+    // installs it; `promtool check metrics` also lints names and help).
+    if let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        child.stdin.take().unwrap().write_all(m.body.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        assert!(std::env::var("CI").is_err(), "promtool is required in CI");
+    }
     // Every sample line parses as `name{labels} value`.
     for line in m
         .body
