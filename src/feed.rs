@@ -184,11 +184,7 @@ impl PullFeed {
 }
 
 /// Finds the feed named in the path and checks the token against it.
-fn authorize(
-    app: &Arc<App>,
-    req: &Request<Incoming>,
-    suffix: &str,
-) -> Result<Arc<PullFeed>, Resp> {
+fn authorize(app: &Arc<App>, req: &Request<Incoming>, suffix: &str) -> Result<Arc<PullFeed>, Resp> {
     let path = req.uri().path();
     let name = path
         .strip_prefix("/v1/feed/")
@@ -218,7 +214,14 @@ fn authorize(
             .admin_token
             .as_ref()
             .is_some_and(|a| a.ct_eq(token));
-    if known_elsewhere {
+    if known_elsewhere && !feeds.contains_key(name) {
+        // An authenticated caller asking for a feed that does not exist (or
+        // a push partner, which has none).
+        Err(error(
+            StatusCode::NOT_FOUND,
+            "no pull feed of that name (the partner is unknown or uses push delivery)",
+        ))
+    } else if known_elsewhere {
         Err(error(
             StatusCode::FORBIDDEN,
             "this token may not read this feed",

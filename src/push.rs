@@ -251,15 +251,15 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     // from -> (end, records, settled)
     let mut pending: BTreeMap<u64, (u64, u64, bool)> = BTreeMap::new();
     let mut reader = ctx.log.reader();
-    let mut next_ack = ctx.log.shared().acked();
+    let acked_at_start = ctx.log.shared().acked();
     let max = ctx.partner.batch_max_events;
 
     // Batches that were in flight when the process stopped go first, as
     // they were (same range, same Idempotency-Key).
     let mut resume = read_inflight(&path);
-    resume.retain(|(from, _)| *from >= next_ack);
+    resume.retain(|(from, _)| *from >= acked_at_start);
     resume.sort_unstable();
-    let mut resume_end = next_ack;
+    let mut resume_end = acked_at_start;
     for (from, end) in resume {
         if from != resume_end {
             break; // only a contiguous prefix is a safe resume
@@ -296,17 +296,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                 e.2 = d.settled;
             }
         }
-        let mut changed = false;
-        while let Some((&from, &(end, records, settled))) = pending.iter().next() {
-            if !settled || from != next_ack.max(from) {
-                break;
-            }
-            ctx.log.ack(from.max(next_ack).min(from), end, records);
-            next_ack = end;
-            pending.remove(&from);
-            changed = true;
-        }
-        if changed {
+        if settle(&ctx.log, &mut pending) {
             write_inflight(&path, &pending);
         }
 
@@ -333,8 +323,8 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         if reader.position() < ctx.log.shared().acked() {
             // Evicted to dead letters under us (on_full = dead_letter).
             reader.seek(ctx.log.shared().acked());
-            next_ack = next_ack.max(ctx.log.shared().acked());
-            pending.retain(|_, (end, _, _)| *end > next_ack);
+            let acked = ctx.log.shared().acked();
+            pending.retain(|_, (end, _, _)| *end > acked);
         }
         let start = reader.position();
         let window_end = tokio::time::Instant::now() + ctx.partner.batch_max_wait;
@@ -375,13 +365,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         }
         let from = recs[0].offset;
         let end = recs.last().expect("non-empty").end;
-        pending.insert(
-            from.max(next_ack).min(from),
-            (end, recs.len() as u64, false),
-        );
-        if next_ack > from {
-            next_ack = from;
-        }
+        pending.insert(from, (end, recs.len() as u64, false));
         write_inflight(&path, &pending);
         tokio::spawn(deliver(
             ctx.clone(),
@@ -400,15 +384,26 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         if let Some(e) = pending.get_mut(&d.from) {
             e.2 = d.settled;
         }
-        while let Some((&from, &(end, records, settled))) = pending.iter().next() {
-            if !settled {
-                break;
-            }
-            ctx.log.ack(from, end, records);
-            pending.remove(&from);
-        }
+        settle(&ctx.log, &mut pending);
         write_inflight(&path, &pending);
     }
+}
+
+/// Acks, in outbox order, every settled batch before the first one still in
+/// flight (ranges are contiguous, so the outbox position only moves over
+/// batches that are done). Returns whether anything was acked.
+fn settle(log: &PartnerLog, pending: &mut BTreeMap<u64, (u64, u64, bool)>) -> bool {
+    let mut changed = false;
+    while let Some(e) = pending.first_entry() {
+        let (end, records, settled) = *e.get();
+        if !settled {
+            break;
+        }
+        log.ack(*e.key(), end, records);
+        e.remove();
+        changed = true;
+    }
+    changed
 }
 
 enum Attempt {

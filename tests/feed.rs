@@ -303,3 +303,17 @@ fn max_is_honoured() {
         assert!(r.json()["error"].is_string());
     }
 }
+
+#[test]
+fn unknown_feed_is_404_for_an_authenticated_caller_and_401_otherwise() {
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    let g = Gateway::start(&cfg, base_env());
+    let r = g.get("/v1/feed/nosuch?max=1", Some(FEED_TOKEN_A));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.json()["error"].is_string());
+    assert_eq!(
+        g.get("/v1/feed/nosuch?max=1", Some("not-a-token")).status,
+        401
+    );
+    assert_eq!(g.get("/v1/feed/nosuch?max=1", None).status, 401);
+}
