@@ -98,6 +98,16 @@ impl Subjects {
     pub fn contains(&self, h: &SubjectHash) -> bool {
         self.as_slice().contains(h)
     }
+    /// From the concatenated 16-byte hashes stored in an outbox record.
+    pub fn from_bytes(b: &[u8]) -> Subjects {
+        let mut s = Subjects::default();
+        for c in b.chunks_exact(16) {
+            let mut h = [0u8; 16];
+            h.copy_from_slice(c);
+            s.push(h);
+        }
+        s
+    }
 }
 
 /// An output event for one partner: the NDJSON line (no newline) and the

@@ -561,7 +561,8 @@ fn dead_letter(ctx: &Ctx, live: &[Record], reason: &str, status: Option<u16>) {
     let name = ctx.partner.name.as_str();
     match ctx.log_dead_letters().write_many(
         name,
-        live.iter().map(|r| (r.ingest_ms, r.payload.as_ref())),
+        live.iter()
+            .map(|r| (r.ingest_ms, &r.subjects, r.payload.as_ref())),
         reason,
         status,
     ) {

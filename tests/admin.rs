@@ -402,3 +402,59 @@ fn nothing_raw_about_a_subject_reaches_the_data_dir() {
     }
     assert!(drain(&g).is_empty(), "both events were forgotten");
 }
+
+#[test]
+fn forget_erases_the_subjects_dead_letters_too() {
+    let refusing = MockPartner::always(400);
+    let cfg = format!(
+        "{HEAD}{}",
+        push_partner("gamma", &refusing.url(), "K_A", "max_in_flight = 1")
+    );
+    let g = Gateway::start(&cfg, base_env());
+    post(
+        &g,
+        &[
+            person_event("dl-b1", "bob@example.com", "acct-bob-1", "+12065550101"),
+            person_event("dl-a1", "alice@example.com", "acct-alice-1", "+12065550102"),
+        ],
+    );
+    let dl = g.data_dir().join("dead_letters").join("gamma.ndjson");
+    let lines = |p: &std::path::Path| -> Vec<Value> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    wait_for(Duration::from_secs(10), || {
+        (lines(&dl).len() == 2).then_some(())
+    })
+    .expect("both events dead-lettered");
+    let r = admin(
+        &g,
+        "/v1/forget",
+        Some(ADMIN_TOKEN),
+        r#"{"account_id": "acct-bob-1"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let left = lines(&dl);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(
+        left[0]["event"]["event_id"],
+        expected_event_id(KEY_A, "dl-a1")
+    );
+    // New dead letters still append to the rewritten file.
+    post(
+        &g,
+        &[person_event(
+            "dl-a2",
+            "alice@example.com",
+            "acct-alice-1",
+            "+12065550102",
+        )],
+    );
+    wait_for(Duration::from_secs(10), || {
+        (lines(&dl).len() == 2).then_some(())
+    })
+    .expect("appends after the rewrite");
+}

@@ -8,10 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use common::*;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 fn config() -> String {
     format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""))
@@ -20,15 +17,7 @@ fn config() -> String {
 /// The partner-visible event id for `id` under KEY_A / key id k1,
 /// computed independently of adgate.
 fn partner_event_id(id: &str) -> String {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(KEY_A)
-        .unwrap();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("event_id:{id}").as_bytes());
-    format!(
-        "k1.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    )
+    expected_event_id(KEY_A, id)
 }
 
 /// Drains the pull feed of `alpha`, committing as it goes.

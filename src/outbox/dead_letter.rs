@@ -1,13 +1,18 @@
 //! Per-partner dead-letter files: `data_dir/dead_letters/<partner>.ndjson`,
 //! one JSON object per event that will not be delivered, with the reason and
 //! the partner's last status. Events are already scrubbed when they get
-//! here; nothing raw is ever written.
+//! here; nothing raw is ever written. Each line also keeps the event's
+//! keyed subject hashes (`subjects`, internal key, never delivered) so that
+//! forget can erase a person's dead letters too.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use crate::identity::SubjectHash;
+use crate::policy::Subjects;
 
 #[derive(Debug)]
 pub struct DeadLetters {
@@ -28,11 +33,11 @@ impl DeadLetters {
         self.dir.join(format!("{partner}.ndjson"))
     }
 
-    /// Appends `(ingest_ms, scrubbed event line)` pairs and fsyncs.
+    /// Appends `(ingest_ms, subjects, scrubbed event line)` and fsyncs.
     pub fn write_many<'a>(
         &self,
         partner: &str,
-        events: impl Iterator<Item = (u64, &'a [u8])>,
+        events: impl Iterator<Item = (u64, &'a Subjects, &'a [u8])>,
         reason: &str,
         status: Option<u16>,
     ) -> io::Result<u64> {
@@ -41,7 +46,7 @@ impl DeadLetters {
         crate::event::format_utc((now / 1000) as i64, &mut now_s);
         let mut buf = Vec::new();
         let mut n = 0;
-        for (ms, line) in events {
+        for (ms, subjects, line) in events {
             let mut ingested = String::new();
             crate::event::format_utc((ms / 1000) as i64, &mut ingested);
             buf.extend_from_slice(b"{\"reason\":");
@@ -55,7 +60,16 @@ impl DeadLetters {
             buf.extend_from_slice(ingested.as_bytes());
             buf.extend_from_slice(b"\",\"dead_lettered_at\":\"");
             buf.extend_from_slice(now_s.as_bytes());
-            buf.extend_from_slice(b"\",\"event\":");
+            buf.extend_from_slice(b"\",\"subjects\":[");
+            for (i, h) in subjects.as_slice().iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                buf.push(b'"');
+                buf.extend_from_slice(crate::guard::hex(h).as_bytes());
+                buf.push(b'"');
+            }
+            buf.extend_from_slice(b"],\"event\":");
             buf.extend_from_slice(line);
             buf.extend_from_slice(b"}\n");
             n += 1;
@@ -77,5 +91,50 @@ impl DeadLetters {
         file.write_all(&buf)?;
         file.sync_data()?;
         Ok(n)
+    }
+
+    /// Removes every dead letter of `subject` from every partner's file
+    /// (rewritten to a temp file, fsync'd, renamed); returns how many.
+    pub fn purge(&self, subject: &SubjectHash) -> io::Result<u64> {
+        let needle = format!("\"{}\"", crate::guard::hex(subject));
+        let mut files = self.files.lock().unwrap();
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.extension().is_none_or(|e| e != "ndjson") {
+                continue;
+            }
+            let reader = io::BufReader::new(File::open(&path)?);
+            let tmp = path.with_extension("ndjson.tmp");
+            let mut out = io::BufWriter::new(File::create(&tmp)?);
+            let mut n = 0;
+            for line in reader.split(b'\n') {
+                let line = line?;
+                if line.is_empty() {
+                    continue;
+                }
+                if line.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    n += 1;
+                    continue;
+                }
+                out.write_all(&line)?;
+                out.write_all(b"\n")?;
+            }
+            let f = out.into_inner().map_err(|e| e.into_error())?;
+            if n == 0 {
+                drop(f);
+                fs::remove_file(&tmp)?;
+                continue;
+            }
+            f.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            File::open(&self.dir)?.sync_all()?;
+            // The cached append handle points at the replaced file.
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                files.remove(stem);
+            }
+            removed += n;
+        }
+        Ok(removed)
     }
 }

@@ -746,7 +746,11 @@ impl Writer {
         self.each_record(acked, self.end(), |_, off, d| {
             if let Decoded::Ok { len, body } = d {
                 if body.flags & segment::FLAG_PURGED == 0 {
-                    moved.push((body.ingest_ms, body.payload.to_vec()));
+                    moved.push((
+                        body.ingest_ms,
+                        crate::policy::Subjects::from_bytes(body.subjects),
+                        body.payload.to_vec(),
+                    ));
                 }
                 upto = off + len as u64;
             }
@@ -757,7 +761,7 @@ impl Writer {
         }
         self.dead_letters.write_many(
             &self.name,
-            moved.iter().map(|(ms, p)| (*ms, p.as_slice())),
+            moved.iter().map(|(ms, subj, p)| (*ms, subj, p.as_slice())),
             "outbox_full",
             None,
         )?;
@@ -947,6 +951,7 @@ impl Reader {
                             ingest_ms: body.ingest_ms,
                             event_hash: body.event_hash,
                             purged: body.flags & segment::FLAG_PURGED != 0,
+                            subjects: crate::policy::Subjects::from_bytes(body.subjects),
                             payload: bytes::Bytes::copy_from_slice(body.payload),
                         });
                         out.len() < max_records && bytes < max_bytes

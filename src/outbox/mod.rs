@@ -122,10 +122,22 @@ impl Outbox {
     }
 
     /// Purges `subject` from every outbox; returns copies removed.
+    /// Dead letters of the subject are erased too; they are not outbox
+    /// copies, so they are not in the returned count (they are logged).
     pub async fn purge(&self, subject: SubjectHash) -> io::Result<u64> {
         let mut n = 0;
         for l in self.all() {
             n += l.purge(subject).await?;
+        }
+        let dl = self.dead_letters.clone();
+        let erased = tokio::task::spawn_blocking(move || dl.purge(&subject))
+            .await
+            .map_err(|_| io::Error::other("dead-letter purge task failed"))??;
+        if erased > 0 {
+            tracing::info!(
+                dead_letters = erased,
+                "forget: dead letters of the subject erased"
+            );
         }
         Ok(n)
     }

@@ -29,6 +29,8 @@ pub struct Record {
     pub ingest_ms: u64,
     pub event_hash: SubjectHash,
     pub purged: bool,
+    /// Keyed hashes of the event's identifiers (for forget); never delivered.
+    pub subjects: crate::policy::Subjects,
     pub payload: bytes::Bytes,
 }
 
