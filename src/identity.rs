@@ -173,16 +173,27 @@ impl PartnerKey {
     }
 
     fn tagged(&self, tag: &str, value: &str) -> String {
+        let mut out = Vec::with_capacity(self.id.len() + 1 + B64_SHA256_LEN);
+        self.write_tagged(tag, value, &mut out);
+        String::from_utf8(out).expect("key ids and base64url are ASCII")
+    }
+
+    /// Appends `KEY_ID "." base64url(HMAC(key, tag ":" value))` to `out`
+    /// (the policy writes ids straight into the output line).
+    pub fn write_tagged(&self, tag: &str, value: &str, out: &mut Vec<u8>) {
         let mut mac = self.mac.clone();
         mac.update(tag.as_bytes());
         mac.update(b":");
         mac.update(value.as_bytes());
         let digest = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(self.id.len() + 1 + B64_SHA256_LEN);
-        out.push_str(&self.id);
-        out.push('.');
-        URL_SAFE_NO_PAD.encode_string(digest, &mut out);
-        out
+        out.extend_from_slice(self.id.as_bytes());
+        out.push(b'.');
+        let start = out.len();
+        out.resize(start + B64_SHA256_LEN, 0);
+        let n = URL_SAFE_NO_PAD
+            .encode_slice(digest, &mut out[start..])
+            .expect("43 bytes hold base64url of 32");
+        out.truncate(start + n);
     }
 }
 

@@ -404,11 +404,11 @@ fn render(
     out.extend_from_slice(time.as_bytes());
     out.extend_from_slice(b"\",\"ad_id\":\"");
     // HMAC output and key ids are [A-Za-z0-9_-.]: no escaping needed.
-    out.extend_from_slice(p.key.ad_id(kind, normalized).as_bytes());
+    p.key.write_tagged(kind.as_str(), normalized, &mut out);
     out.extend_from_slice(b"\",\"ad_id_type\":\"");
     out.extend_from_slice(kind.as_str().as_bytes());
     out.extend_from_slice(b"\",\"event_id\":\"");
-    out.extend_from_slice(p.key.event_id(&ev.event_id).as_bytes());
+    p.key.write_tagged("event_id", &ev.event_id, &mut out);
     out.push(b'"');
     write_fields(&mut out, &ev.top, &p.fields, leak)?;
     out.push(b'}');

@@ -699,6 +699,7 @@ mod tests {
             ingest_ms: 0,
             event_hash: [0; 16],
             purged,
+            subjects: Default::default(),
             payload: Bytes::new(),
         };
         let whole = [rec(0, false), rec(10, false)];
