@@ -7,6 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use dashmap::DashSet;
@@ -18,6 +19,9 @@ use crate::policy::OptOutLookup;
 pub struct OptOutStore {
     path: PathBuf,
     set: DashSet<SubjectHash>,
+    /// `set.len()` without visiting every shard: the hot path asks "any?"
+    /// for every event.
+    count: AtomicUsize,
     file: Mutex<File>,
 }
 
@@ -34,6 +38,7 @@ impl OptOutStore {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(OptOutStore {
             path: path.to_owned(),
+            count: AtomicUsize::new(set.len()),
             set,
             file: Mutex::new(file),
         })
@@ -44,11 +49,11 @@ impl OptOutStore {
     }
 
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.count.load(Ordering::Acquire)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.len() == 0
     }
 
     /// Adds `h` durably; returns false if it was already there.
@@ -61,14 +66,16 @@ impl OptOutStore {
         line.push('\n');
         f.write_all(line.as_bytes())?;
         f.sync_data()?;
-        self.set.insert(h);
+        if self.set.insert(h) {
+            self.count.fetch_add(1, Ordering::Release);
+        }
         Ok(true)
     }
 }
 
 impl OptOutLookup for OptOutStore {
     fn contains(&self, h: &SubjectHash) -> bool {
-        !self.set.is_empty() && self.set.contains(h)
+        !self.is_empty() && self.set.contains(h)
     }
 }
 
