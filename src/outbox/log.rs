@@ -796,7 +796,8 @@ pub(crate) fn scan(
     mut f: impl FnMut(u64, Decoded<'_>) -> bool,
 ) -> io::Result<()> {
     let mut pos = start;
-    let mut buf = vec![0u8; READ_CHUNK];
+    // Small ranges (a push batch under load) need no megabyte buffer.
+    let mut buf = vec![0u8; ((stop - start) as usize).clamp(64 * 1024, READ_CHUNK)];
     while pos < stop {
         let want = ((stop - pos) as usize).min(buf.len());
         let n = read_full_at(file, &mut buf[..want], pos)?;
