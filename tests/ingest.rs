@@ -373,7 +373,12 @@ fn health_ready_and_metrics_format() {
         .stderr(std::process::Stdio::piped())
         .spawn()
     {
-        child.stdin.take().unwrap().write_all(m.body.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(m.body.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
