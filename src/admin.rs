@@ -63,7 +63,7 @@ pub fn subject_of(app: &App, body: &[u8]) -> Result<(Kind, SubjectHash), &'stati
 
 pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>) -> Resp {
     if let Err(r) = authorized(app, &req) {
-        return r;
+        return server::refuse(req, r).await;
     }
     if route == "/admin/reload" {
         return match app.reload().await {

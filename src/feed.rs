@@ -298,7 +298,7 @@ pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>) -> Resp {
 pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let feed = match authorize(app, &req, "/commit") {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return server::refuse(req, r).await,
     };
     let body = match server::read_body(req, server::SMALL_BODY_BYTES).await {
         Ok(b) => b,

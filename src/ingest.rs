@@ -150,34 +150,40 @@ fn producer_of(rt: &crate::app::Runtime, token: &[u8]) -> Option<String> {
 pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let rt = app.runtime();
     let Some(producer) = server::bearer(&req).and_then(|t| producer_of(&rt, t)) else {
-        return server::unauthorized(
+        let r = server::unauthorized(
             "missing or invalid producer token (Authorization: Bearer <token>)",
         );
+        return server::refuse(req, r).await;
     };
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let Some(form) = body_form(ct) else {
-        return error(
+        let r = error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json or application/x-ndjson",
         );
+        return server::refuse(req, r).await;
     };
     let gz = match req
         .headers()
         .get(header::CONTENT_ENCODING)
         .map(|v| v.as_bytes())
     {
-        None => false,
-        Some(e) if e.eq_ignore_ascii_case(b"gzip") || e.eq_ignore_ascii_case(b"x-gzip") => true,
-        Some(e) if e.eq_ignore_ascii_case(b"identity") => false,
-        Some(_) => {
-            return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Content-Encoding must be gzip or absent",
-            )
+        None => Some(false),
+        Some(e) if e.eq_ignore_ascii_case(b"gzip") || e.eq_ignore_ascii_case(b"x-gzip") => {
+            Some(true)
         }
+        Some(e) if e.eq_ignore_ascii_case(b"identity") => Some(false),
+        Some(_) => None,
+    };
+    let Some(gz) = gz else {
+        let r = error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Encoding must be gzip or absent",
+        );
+        return server::refuse(req, r).await;
     };
     let limit = rt.config.server.max_body_bytes as usize;
     let raw = match server::read_body(req, limit).await {

@@ -151,6 +151,21 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             }
         };
         let addr = listeners.main_addr();
+        // Signal handlers exist before anyone is told we listen: a SIGHUP or
+        // SIGTERM sent right after the line below must not hit the default
+        // action (terminate).
+        use tokio::signal::unix::{signal, SignalKind};
+        let (mut hup, mut term, mut int) = match (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+            _ => {
+                tracing::error!("cannot install signal handlers");
+                return ExitCode::from(1);
+            }
+        };
         // One line on stdout says where the gateway listens (port 0 works).
         match listeners.metrics.as_ref().and_then(|m| m.local_addr().ok()) {
             Some(m) => println!("adgate listening on http://{addr} (metrics on http://{m}/metrics)"),
@@ -173,20 +188,15 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
         {
             let app = app.clone();
             tokio::spawn(async move {
-                let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-                    return;
-                };
                 while hup.recv().await.is_some() {
                     let _ = app.reload().await;
                 }
             });
         }
-        let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+        let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
             }
         };
         match adgate::app::run(app, listeners, shutdown).await {

@@ -307,6 +307,15 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Bo
     }
 }
 
+/// Answers `resp` after reading and discarding the request body (bounded by
+/// [`DRAIN_MAX_BYTES`] and [`DRAIN_TIMEOUT`]), so a refused request does not
+/// cost the client its keep-alive connection.
+pub async fn refuse(req: Request<Incoming>, resp: Resp) -> Resp {
+    let mut body = req.into_body();
+    drain(&mut body).await;
+    resp
+}
+
 /// Reads and discards the rest of a body, within [`DRAIN_MAX_BYTES`] and
 /// [`DRAIN_TIMEOUT`].
 async fn drain(body: &mut Incoming) {

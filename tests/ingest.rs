@@ -433,3 +433,49 @@ fn h2c_prior_knowledge_is_served() {
     assert_eq!(status, 202, "{text}");
     assert!(text.contains("\"accepted\":1"), "{text}");
 }
+
+/// Regression: a refused request (401, 415) used to be answered without
+/// reading its body, so hyper closed the client's keep-alive connection.
+#[test]
+fn refused_requests_keep_the_connection_alive() {
+    use std::io::{BufRead, BufReader, Read};
+    let g = gateway();
+    let mut s = std::net::TcpStream::connect(g.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let body = "x".repeat(200_000);
+    let mut status_of = |head: String, body: &str| -> u16 {
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body.as_bytes()).unwrap();
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let mut len = 0usize;
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h).unwrap();
+            if h.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut b = vec![0; len];
+        r.read_exact(&mut b).unwrap();
+        status
+    };
+    let post = |token: &str, ct: &str| {
+        format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+    };
+    assert_eq!(status_of(post("wrong", "application/json"), &body), 401);
+    assert_eq!(status_of(post(PRODUCER_TOKEN, "text/plain"), &body), 415);
+    assert_eq!(
+        status_of("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".into(), ""),
+        200
+    );
+}
