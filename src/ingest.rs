@@ -305,7 +305,10 @@ async fn ingest_items(
         {
             let shortfall = (log.pending_bytes() + need).saturating_sub(log.max_bytes());
             match log.evict(shortfall).await {
-                Ok(_) => ok = log.reserve(need),
+                Ok((_, events)) => {
+                    m.dead_letter.with_label_values(&[&p.name]).inc_by(events);
+                    ok = log.reserve(need);
+                }
                 Err(e) => {
                     tracing::error!(partner = %p.name, error = %e, "evicting to dead letters failed")
                 }

@@ -95,7 +95,7 @@ enum Cmd {
     },
     Evict {
         need: u64,
-        reply: oneshot::Sender<io::Result<u64>>,
+        reply: oneshot::Sender<io::Result<(u64, u64)>>,
     },
     Flush {
         reply: oneshot::Sender<io::Result<()>>,
@@ -373,8 +373,8 @@ impl PartnerLog {
     }
 
     /// Moves the oldest records to dead letters until `need` bytes are
-    /// free; returns the bytes freed.
-    pub async fn evict(&self, need: u64) -> io::Result<u64> {
+    /// free; returns the bytes freed and the events dead-lettered.
+    pub async fn evict(&self, need: u64) -> io::Result<(u64, u64)> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Evict { need, reply })?;
         rx.await
@@ -739,7 +739,7 @@ impl Writer {
         Ok(n)
     }
 
-    fn evict(&mut self, need: u64) -> io::Result<u64> {
+    fn evict(&mut self, need: u64) -> io::Result<(u64, u64)> {
         let acked = self.shared.acked();
         let mut upto = acked;
         let mut moved = Vec::new();
@@ -757,16 +757,16 @@ impl Writer {
             Ok(upto - acked < need)
         })?;
         if upto == acked {
-            return Ok(0);
+            return Ok((0, 0));
         }
-        self.dead_letters.write_many(
+        let events = self.dead_letters.write_many(
             &self.name,
             moved.iter().map(|(ms, subj, p)| (*ms, subj, p.as_slice())),
             "outbox_full",
             None,
         )?;
         self.ack(acked, upto, None);
-        Ok(upto - acked)
+        Ok((upto - acked, events))
     }
 }
 
