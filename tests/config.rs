@@ -12,77 +12,13 @@ use std::process::Command;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 
-const BIN: &str = env!("CARGO_BIN_EXE_adgate");
+mod common;
+
+use common::run::Run;
+use common::BIN;
 
 // ---------------------------------------------------------------------------
 // Running the binary.
-
-/// What one run of the binary did, with everything needed to explain a failure.
-struct Run {
-    cmd: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn exec(cmd: &mut Command) -> Run {
-        let shown = format!("{cmd:?}");
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-        Run {
-            cmd: shown,
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Panics with `what`, the command and everything it printed.
-    #[track_caller]
-    fn fail(&self, what: &str) -> ! {
-        panic!(
-            "\n{what}\n---- command ----\n{}\n---- exit code ----\n{:?}\n---- stdout ----\n{}\n---- stderr ----\n{}\n",
-            self.cmd, self.code, self.stdout, self.stderr
-        )
-    }
-
-    #[track_caller]
-    fn code(&self, want: i32) -> &Run {
-        if self.code != Some(want) {
-            self.fail(&format!("expected exit code {want}"));
-        }
-        self
-    }
-
-    #[track_caller]
-    fn stderr_has(&self, needle: &str) -> &Run {
-        if !self.stderr.contains(needle) {
-            self.fail(&format!("stderr should contain {needle:?}"));
-        }
-        self
-    }
-
-    #[track_caller]
-    fn stdout_has(&self, needle: &str) -> &Run {
-        if !self.stdout.contains(needle) {
-            self.fail(&format!("stdout should contain {needle:?}"));
-        }
-        self
-    }
-
-    /// No secret value (or its decoded form, for keys) in stdout or stderr.
-    #[track_caller]
-    fn no_secrets(&self, secrets: &[String]) -> &Run {
-        for s in secrets {
-            if self.stdout.contains(s.as_str()) || self.stderr.contains(s.as_str()) {
-                self.fail(&format!("a secret value leaked into the output: {s:?}"));
-            }
-        }
-        self
-    }
-}
 
 // ---------------------------------------------------------------------------
 // A valid config and its secrets, written into a temp dir.

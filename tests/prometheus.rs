@@ -829,8 +829,12 @@ fn prometheus_available() -> bool {
     if !ci.is_empty() && ci != "false" && ci != "0" {
         panic!("{PROMETHEUS} is missing and CI={ci}: .ci/run must install the Debian package `prometheus`");
     }
-    eprintln!(
-        "SKIPPED: {PROMETHEUS} not found (apt-get install prometheus); \
+    // Written to the stderr handle, not with eprintln!, so that the test
+    // harness does not swallow it: a skip must be seen.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED tests/prometheus.rs: {PROMETHEUS} not found (apt-get install prometheus); \
          the dashboard and alert expressions were not evaluated"
     );
     false

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod run;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
