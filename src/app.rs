@@ -46,6 +46,8 @@ pub struct App {
     pub feeds: RwLock<HashMap<String, Arc<PullFeed>>>,
     workers: Mutex<HashMap<String, PushWorker>>,
     pub ready: AtomicBool,
+    pub quotas: crate::quota::Quotas,
+    pub in_flight: crate::quota::InFlight,
     /// Flips to true when shutdown starts; delivery and long-polls watch it.
     pub stopping: watch::Sender<bool>,
     config_path: Option<PathBuf>,
@@ -122,6 +124,8 @@ impl App {
             feeds: RwLock::new(HashMap::new()),
             workers: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
+            quotas: Default::default(),
+            in_flight: Default::default(),
             stopping,
             config_path,
             reload_lock: tokio::sync::Mutex::new(()),
@@ -250,6 +254,7 @@ impl App {
 
     /// Refreshes the outbox gauges (called before each /metrics render).
     pub fn refresh_gauges(&self) {
+        self.metrics.in_flight.set(self.in_flight.current() as i64);
         for l in self.outbox.all() {
             self.metrics
                 .outbox_events

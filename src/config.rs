@@ -27,6 +27,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./adgate-data";
 /// 10 MiB: 500-event batches of ~600-byte events fit 30 times over.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+/// Ingest requests at once: 256 x 10 MiB bodies bounds request memory at
+/// ~2.5 GiB; beyond it, producers get a 503 and retry instead of the
+/// gateway running out of memory.
+pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 256;
 /// Long enough to finish a 10 MiB request on a slow link and flush the outbox.
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 10;
 /// Adulthood in most of the markets a retailer sells in; deny by default.
@@ -97,6 +101,7 @@ pub struct RawServer {
     pub data_dir: Option<PathBuf>,
     pub max_body_bytes: Option<u64>,
     pub shutdown_grace_seconds: Option<u64>,
+    pub max_in_flight_requests: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +110,8 @@ pub struct RawProducer {
     pub name: String,
     pub token_env: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub max_events_per_second: Option<u64>,
+    pub burst: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,12 +198,23 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub max_body_bytes: u64,
     pub shutdown_grace: Duration,
+    /// Ingest requests handled at once; above it ingest answers 503.
+    pub max_in_flight_requests: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct Producer {
     pub name: String,
     pub token: Secret,
+    /// Events per second and burst, when the producer is rate-limited.
+    pub quota: Option<Quota>,
+}
+
+/// A token bucket: `rate` events per second, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quota {
+    pub rate: f64,
+    pub burst: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -503,6 +521,17 @@ impl Config {
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             max_body_bytes,
+            max_in_flight_requests: match s.max_in_flight_requests {
+                Some(0) => {
+                    return Err(cx.err(
+                        "server.max_in_flight_requests",
+                        "must be at least 1",
+                        "leave it out for the default (256)",
+                    ))
+                }
+                Some(n) => n,
+                None => DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+            },
             shutdown_grace: Duration::from_secs(
                 s.shutdown_grace_seconds
                     .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS),
@@ -535,9 +564,32 @@ impl Config {
                 Ctx::secret_key(&path, "token", p.token_env.as_deref()),
                 token.clone(),
             ));
+            let quota = match (p.max_events_per_second, p.burst) {
+                (None, None) | (Some(0), None) => None,
+                (None, Some(_)) => {
+                    return Err(cx.err(
+                        format!("{path}.burst"),
+                        "burst without max_events_per_second",
+                        "set max_events_per_second too, or remove burst",
+                    ))
+                }
+                (Some(0), Some(_)) => {
+                    return Err(cx.err(
+                        format!("{path}.max_events_per_second"),
+                        "is 0 (no limit) but a burst is set",
+                        "set a rate above 0, or remove burst",
+                    ))
+                }
+                (Some(r), b) => Some(Quota {
+                    rate: r as f64,
+                    // One second of traffic by default.
+                    burst: b.unwrap_or(r).max(1) as f64,
+                }),
+            };
             producers.push(Producer {
                 name: p.name,
                 token,
+                quota,
             });
         }
         if producers.is_empty() {

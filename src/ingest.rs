@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use serde_json::value::RawValue;
 
 use crate::app::App;
-use crate::config::OnFull;
+use crate::config::{OnFull, Producer};
 use crate::event::{Event, Reject, RejectReason};
 use crate::outbox;
 use crate::policy::Outcome;
@@ -137,14 +137,23 @@ pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Resp> {
 
 /// Which producer a token belongs to; every producer is compared so the
 /// time taken does not depend on which one matched.
-fn producer_of(rt: &crate::app::Runtime, token: &[u8]) -> Option<String> {
+fn producer_of<'a>(rt: &'a crate::app::Runtime, token: &[u8]) -> Option<&'a Producer> {
     let mut found = None;
     for p in &rt.config.producers {
         if p.token.ct_eq(token) && found.is_none() {
-            found = Some(p.name.clone());
+            found = Some(p);
         }
     }
     found
+}
+
+fn with_retry_after(mut r: Resp, wait: std::time::Duration) -> Resp {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        secs.to_string().parse().expect("ascii"),
+    );
+    r
 }
 
 pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
@@ -185,6 +194,16 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         );
         return server::refuse(req, r).await;
     };
+    // Bounded work: beyond max_in_flight_requests, a quick 503 instead of
+    // unbounded memory.
+    let Some(_in_flight) = app.in_flight.enter(rt.config.server.max_in_flight_requests) else {
+        app.metrics.overloaded.inc();
+        let r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "gateway overloaded (server.max_in_flight_requests); retry later",
+        );
+        return server::refuse(req, with_retry_after(r, std::time::Duration::from_secs(1))).await;
+    };
     let limit = rt.config.server.max_body_bytes as usize;
     let raw = match server::read_body(req, limit).await {
         Ok(b) => b,
@@ -202,7 +221,28 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         Ok(i) => i,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
-    ingest_items(app, &rt, &producer, items).await
+    if let Some(q) = &producer.quota {
+        if let Err(wait) = app.quotas.take(
+            &producer.name,
+            q,
+            items.len() as u64,
+            std::time::Instant::now(),
+        ) {
+            app.metrics
+                .throttled
+                .with_label_values(&[&producer.name])
+                .inc_by(items.len() as u64);
+            let r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "producer \"{}\" is over its quota ({} events/s); nothing from this request was accepted, retry after Retry-After",
+                    producer.name, q.rate
+                ),
+            );
+            return with_retry_after(r, wait);
+        }
+    }
+    ingest_items(app, &rt, &producer.name, items).await
 }
 
 /// Per-partner write for one request.

@@ -38,6 +38,7 @@ pub mod optout;
 pub mod outbox;
 pub mod policy;
 pub mod push;
+pub mod quota;
 pub mod secret;
 pub mod server;
 pub mod util;

@@ -62,6 +62,9 @@ pub struct Metrics {
     pub optouts: IntCounterVec,
     pub forget_purged: IntCounter,
     pub duplicates: IntCounterVec,
+    pub throttled: IntCounterVec,
+    pub overloaded: IntCounter,
+    pub in_flight: prometheus::IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -149,6 +152,17 @@ impl Metrics {
                 c
             },
             duplicates: counter(&r, "adgate_events_duplicate_total", "Events whose event_id was seen within the idempotency window (accepted, not routed again).", &["producer"]),
+            throttled: counter(&r, "adgate_events_throttled_total", "Events refused with 429 by a producer quota (the producer retries them).", &["producer"]),
+            overloaded: {
+                let c = IntCounter::new("adgate_ingest_overloaded_total", "Ingest requests refused with 503 at server.max_in_flight_requests.").expect("valid");
+                r.register(Box::new(c.clone())).expect("registered once");
+                c
+            },
+            in_flight: {
+                let g = prometheus::IntGauge::new("adgate_ingest_in_flight", "Ingest requests being handled now (bounded by server.max_in_flight_requests).").expect("valid");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
             registry: r,
         };
         m.build_info
@@ -184,6 +198,7 @@ impl Metrics {
 
     pub fn init_producer(&self, producer: &str) {
         self.events_received.with_label_values(&[producer]);
+        self.throttled.with_label_values(&[producer]);
         self.duplicates.with_label_values(&[producer]);
     }
 
