@@ -353,14 +353,15 @@ pub async fn run(
     );
     let deadline = tokio::time::Instant::now() + grace;
     app.ready.store(false, Ordering::Relaxed);
+    // Long-polls answer now (empty) and delivery stops between batches, so
+    // neither holds the shutdown until the grace period ends.
+    let _ = app.stopping.send(true);
     let _ = conn_stop_tx.send(true);
     // The servers return when their connections are done or the grace is over.
     let _ = tokio::time::timeout_at(deadline, main_srv).await;
     if let Some(m) = metrics_srv {
         let _ = tokio::time::timeout_at(deadline, m).await;
     }
-    // Delivery stops between batches; long-polls answer now.
-    let _ = app.stopping.send(true);
     let workers: Vec<PushWorker> = app
         .workers
         .lock()

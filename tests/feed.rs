@@ -317,3 +317,31 @@ fn unknown_feed_is_404_for_an_authenticated_caller_and_401_otherwise() {
     );
     assert_eq!(g.get("/v1/feed/nosuch?max=1", None).status, 401);
 }
+
+#[test]
+fn shutdown_answers_a_pending_long_poll_and_exits_promptly() {
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    let mut g = Gateway::start(&cfg, base_env());
+    let url = g.url("/v1/feed/alpha?max=10&wait_ms=30000");
+    let poll = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let r = ureq::get(&url)
+            .set("Authorization", &format!("Bearer {FEED_TOKEN_A}"))
+            .call();
+        (started.elapsed(), r.map(|r| r.status()).ok())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    assert_eq!(g.terminate(), Some(0));
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "shutdown took {took:?} (grace 5 s)"
+    );
+    let (waited, status) = poll.join().unwrap();
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "the long-poll was held {waited:?}"
+    );
+    assert_eq!(status, Some(200));
+}
