@@ -76,7 +76,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     }
     let body = match server::read_body(req, server::SMALL_BODY_BYTES).await {
         Ok(b) => b,
-        Err(e) => return e.response(server::SMALL_BODY_BYTES as u64),
+        Err(e) => return e.response(server::SMALL_BODY_BYTES as u64, None),
     };
     let (kind, subject) = match subject_of(app, &body) {
         Ok(s) => s,

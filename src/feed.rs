@@ -302,7 +302,7 @@ pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     };
     let body = match server::read_body(req, server::SMALL_BODY_BYTES).await {
         Ok(b) => b,
-        Err(e) => return e.response(server::SMALL_BODY_BYTES as u64),
+        Err(e) => return e.response(server::SMALL_BODY_BYTES as u64, None),
     };
     #[derive(serde::Deserialize)]
     struct Commit {

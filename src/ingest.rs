@@ -207,7 +207,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let limit = rt.config.server.max_body_bytes as usize;
     let raw = match server::read_body(req, limit).await {
         Ok(b) => b,
-        Err(e) => return e.response(limit as u64),
+        Err(e) => return e.response(limit as u64, Some("server.max_body_bytes")),
     };
     let body: Bytes = if gz {
         match gunzip(&raw, limit) {

@@ -244,12 +244,16 @@ pub enum BodyError {
 }
 
 impl BodyError {
-    pub fn response(&self, limit: u64) -> Resp {
+    /// `setting` names the config key behind `limit`, when there is one.
+    pub fn response(&self, limit: u64, setting: Option<&str>) -> Resp {
         match self {
             BodyError::TooLarge => {
                 let mut r = error(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!("request body is larger than {limit} bytes (server.max_body_bytes)"),
+                    &match setting {
+                        Some(key) => format!("request body is larger than {limit} bytes ({key})"),
+                        None => format!("request body is larger than {limit} bytes"),
+                    },
                 );
                 r.headers_mut()
                     .insert(header::CONNECTION, "close".parse().expect("ascii"));
