@@ -295,6 +295,21 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
+        // Every test doubles as a log-hygiene check: no secret the gateway
+        // was given (tokens, keys, signing secrets) may appear in what it
+        // logged or printed, whatever the test did.
+        if !std::thread::panicking() {
+            let logs = format!(
+                "{}{}",
+                self.stdout.lock().unwrap(),
+                self.stderr.lock().unwrap()
+            );
+            for (name, value) in &self.env {
+                if value.len() >= 16 && logs.contains(value.as_str()) {
+                    panic!("the secret in {name} appears in adgate's output:\n{logs}");
+                }
+            }
+        }
         if std::thread::panicking() {
             eprintln!(
                 "---- adgate config ----\n{}\n---- adgate stdout ----\n{}\n---- adgate stderr ----\n{}",
