@@ -83,7 +83,7 @@ pub fn load_or_create_key(path: &Path) -> std::io::Result<Vec<u8>> {
 
 impl App {
     /// Opens the data dir and builds every component. Binds nothing.
-    pub fn build(config: Config, config_path: Option<PathBuf>) -> anyhow_like::Result<Arc<App>> {
+    pub fn build(config: Config, config_path: Option<PathBuf>) -> Result<Arc<App>, String> {
         let data = config.server.data_dir.clone();
         std::fs::create_dir_all(&data)
             .map_err(|e| format!("cannot create data_dir {}: {e}", data.display()))?;
@@ -272,11 +272,6 @@ impl App {
             && !self.is_stopping()
             && self.outbox.all().iter().all(|l| l.is_writable())
     }
-}
-
-/// Error plumbing for `App::build`: a message for the operator.
-pub mod anyhow_like {
-    pub type Result<T> = std::result::Result<T, String>;
 }
 
 /// Listeners bound before the server runs (so tests can bind port 0).
