@@ -356,6 +356,9 @@ struct Ctx<'a> {
     file: &'a str,
     base_dir: &'a Path,
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// Secret files other users may read (warned about, not refused: many
+    /// secret mounts default to 0644 and the operator decides).
+    loose_files: std::cell::RefCell<Vec<String>>,
 }
 
 impl Ctx<'_> {
@@ -421,6 +424,16 @@ impl Ctx<'_> {
                 let full = if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) };
                 match std::fs::read(&full) {
                     Ok(mut bytes) => {
+                        use std::os::unix::fs::PermissionsExt as _;
+                        if let Ok(meta) = std::fs::metadata(&full) {
+                            if meta.permissions().mode() & 0o077 != 0 {
+                                self.loose_files.borrow_mut().push(format!(
+                                    "{path}.{prefix}_file: {} can be read by other users (mode {:o}); chmod 600 it (Kubernetes: defaultMode: 0400)",
+                                    full.display(),
+                                    meta.permissions().mode() & 0o777
+                                ));
+                            }
+                        }
                         // A file written by `echo` or an editor ends in a newline
                         // that is not part of the secret.
                         while matches!(bytes.last(), Some(b'\n' | b'\r')) {
@@ -485,6 +498,7 @@ impl Config {
             file,
             base_dir,
             env,
+            loose_files: Default::default(),
         };
         let mut warnings = Vec::new();
 
@@ -682,6 +696,7 @@ impl Config {
             }
         }
 
+        warnings.extend(cx.loose_files.take());
         Ok(Config {
             source: PathBuf::from(file),
             server,

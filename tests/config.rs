@@ -600,3 +600,26 @@ fn invalid_toml_names_the_line() {
         .stderr_has("line ")
         .stderr_has("fix: ");
 }
+
+#[test]
+fn readable_secret_files_are_warned_about_until_chmod_600() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = Setup::new(VALID);
+    let key = s.dir.path().join("secrets/acme.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = s.check_config();
+    r.code(0)
+        .stdout_has("warning: partners[0].keys[1].secret_file:")
+        .stdout_has("can be read by other users (mode 644); chmod 600")
+        .no_secrets(&s.secrets());
+    for f in ["secrets/acme.key", "secrets/app.token"] {
+        std::fs::set_permissions(s.dir.path().join(f), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+    }
+    let r = s.check_config();
+    r.code(0);
+    r.check(
+        !r.stdout.contains("can be read by other users"),
+        "no warning once the files are 0600",
+    );
+}
