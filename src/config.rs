@@ -356,7 +356,7 @@ struct Ctx<'a> {
     file: &'a str,
     base_dir: &'a Path,
     env: &'a dyn Fn(&str) -> Option<String>,
-    /// Secret files other users may read (warned about, not refused: many
+    /// Secret files every user may read (warned about, not refused: many
     /// secret mounts default to 0644 and the operator decides).
     loose_files: std::cell::RefCell<Vec<String>>,
 }
@@ -426,9 +426,11 @@ impl Ctx<'_> {
                     Ok(mut bytes) => {
                         use std::os::unix::fs::PermissionsExt as _;
                         if let Ok(meta) = std::fs::metadata(&full) {
-                            if meta.permissions().mode() & 0o077 != 0 {
+                            // World access only: Kubernetes secret volumes
+                            // need group read (fsGroup) for a non-root pod.
+                            if meta.permissions().mode() & 0o007 != 0 {
                                 self.loose_files.borrow_mut().push(format!(
-                                    "{path}.{prefix}_file: {} can be read by other users (mode {:o}); chmod 600 it (Kubernetes: defaultMode: 0400)",
+                                    "{path}.{prefix}_file: {} can be read by other users (mode {:o}); chmod 600 it (Kubernetes: defaultMode 0440 with fsGroup)",
                                     full.display(),
                                     meta.permissions().mode() & 0o777
                                 ));
