@@ -10,13 +10,12 @@
 //! - `hmac/ad_id`: one ad_id derivation, to keep the HMAC cost (and the
 //!   `target-cpu=native` trap) in view.
 //!
-//! Run: `cargo bench --bench policy`.
+//! Run: `cargo bench --bench policy`. The events and the config are in
+//! `benches/common/events.rs`, shared with the peer comparison in
+//! `benches/peers` (adgate against a plain-Rust limit and Vector's VRL).
 
-use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::Path;
 
-use adgate::config::{env_from, Config};
 use adgate::event::Event;
 use adgate::identity::{Kind, PartnerKey, SubjectHasher};
 use adgate::policy::{NoOptOuts, Policy};
@@ -26,69 +25,9 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-fn events(n: usize) -> Vec<String> {
-    let types = [
-        "ad_impression",
-        "ad_impression",
-        "ad_impression",
-        "app_install",
-        "purchase",
-        "product_view",
-    ];
-    (0..n)
-        .map(|i| {
-            let t = types[i % types.len()];
-            serde_json::json!({
-                "event_id": format!("0b6f2c1e-4d3a-4f1b-9c2d-{i:012}"),
-                "event_type": t,
-                "timestamp": "2026-11-28T13:45:12Z",
-                "user": {"email": format!("  Jane.Doe{i}@Example.com "), "account_id": format!("A{i:08}"),
-                         "device_id": format!("9f8e7d6c-5b4a-3c2d-1e0f-{i:012}"), "phone": "+1 206 555 0100",
-                         "ip": "203.0.113.9", "age": 34},
-                "consent": {"personalized_ads": true, "gpc": false},
-                "context": {"page_url": "https://shop.example.com/products/12345?ref=home", "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36", "category": "books"},
-                "search": {"query": "running shoes"},
-                "ad": {"campaign_id": "c-77", "placement": "home-top", "value_estimate_micros": 1250, "currency": "USD"},
-                "app": {"app_id": "com.example.game"}
-            })
-            .to_string()
-        })
-        .collect()
-}
-
-const KEYS: [&str; 3] = [
-    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-    "HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=",
-    "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=",
-];
-
-fn config(partners: usize) -> Config {
-    let mut toml = String::new();
-    let mut env = HashMap::new();
-    for (i, key) in KEYS.iter().enumerate().take(partners) {
-        toml.push_str(&format!(
-            r#"
-[[partners]]
-name = "p{i}"
-event_types = ["ad_impression", "app_install"]
-identifiers = ["email", "account_id", "device_id"]
-fields = ["ad.campaign_id", "ad.placement", "ad.value_estimate_micros", "ad.currency", "app.app_id"]
-[partners.delivery]
-mode = "pull"
-token_env = "T{i}"
-[[partners.keys]]
-id = "k{i}"
-secret_env = "K{i}"
-"#
-        ));
-        env.insert(
-            format!("T{i}"),
-            format!("token-{i}-0123456789abcdef0123456789abcdef"),
-        );
-        env.insert(format!("K{i}"), key.to_string());
-    }
-    Config::from_toml(&toml, "bench.toml", Path::new("."), &env_from(env)).unwrap()
-}
+#[path = "common/events.rs"]
+mod events;
+use events::{config, events, KEYS};
 
 #[derive(Deserialize)]
 struct BaseIn<'a> {
