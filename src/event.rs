@@ -109,7 +109,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Obj<'a> {
             }
             fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Obj<'a>, M::Error> {
                 let mut members = Vec::with_capacity(m.size_hint().unwrap_or(12));
-                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                while let Some(BorrowedStr(k)) = m.next_key::<BorrowedStr<'de>>()? {
                     let v: &'de RawValue = m.next_value()?;
                     members.push((k, v));
                 }
@@ -147,7 +147,45 @@ pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     if kind_of(raw) != JsonKind::String {
         return None;
     }
-    serde_json::from_str::<Cow<'_, str>>(raw.get()).ok()
+    let text = raw.get();
+    // RawValue already validated the string: without a backslash its
+    // contents are the text between the quotes.
+    let inner = &text[1..text.len() - 1];
+    if !inner.as_bytes().contains(&b'\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<BorrowedStr<'_>>(text)
+        .ok()
+        .map(|b| b.0)
+}
+
+/// A JSON string borrowed from the input when it has no escapes, owned
+/// otherwise. (serde's own `Cow<str>` always allocates.)
+struct BorrowedStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = BorrowedStr<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
 }
 
 pub fn as_bool(raw: &RawValue) -> Option<bool> {

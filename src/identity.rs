@@ -202,10 +202,20 @@ impl PartnerKey {
 /// (for forget) and in the idempotency window. Never delivered.
 pub type SubjectHash = [u8; 16];
 
-/// The gateway's internal keyed hash (see [`SubjectHash`]).
+/// The gateway's internal keyed hash (see [`SubjectHash`]): SipHash-2-4 with
+/// 128-bit output, keyed by 16 bytes derived from the data dir's
+/// `internal.key` with HMAC-SHA256.
+///
+/// SipHash-2-4 is a pseudorandom function designed for short inputs: without
+/// the key its outputs cannot be told from random, so, like an HMAC, they
+/// cannot be reversed or checked against a guessed email. It is used here
+/// instead of HMAC-SHA256 because the gateway computes up to five of these
+/// per event (one per identifier, one for the event id) and the profile
+/// showed them as the largest single cost; SipHash-2-4 does the same job in
+/// about a fifth of the time. Partner-visible ad_ids stay HMAC-SHA256 (SPEC).
 #[derive(Clone)]
 pub struct SubjectHasher {
-    mac: HmacSha256,
+    key: [u8; 16],
 }
 
 impl fmt::Debug for SubjectHasher {
@@ -214,11 +224,23 @@ impl fmt::Debug for SubjectHasher {
     }
 }
 
+impl Drop for SubjectHasher {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
+/// Domain separation for the derived SipHash key.
+const SUBJECT_KEY_LABEL: &[u8] = b"adgate internal subject hash v2: siphash-2-4-128";
+
 impl SubjectHasher {
     pub fn new(secret: &[u8]) -> SubjectHasher {
-        SubjectHasher {
-            mac: HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length"),
-        }
+        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length");
+        mac.update(SUBJECT_KEY_LABEL);
+        let derived = mac.finalize().into_bytes();
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&derived[..16]);
+        SubjectHasher { key }
     }
 
     /// Hash of a normalized identifier of `kind`.
@@ -232,14 +254,15 @@ impl SubjectHasher {
     }
 
     fn hash(&self, tag: &str, value: &str) -> SubjectHash {
-        let mut mac = self.mac.clone();
-        mac.update(tag.as_bytes());
-        mac.update(b":");
-        mac.update(value.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&digest[..16]);
-        out
+        use siphasher::sip128::{Hasher128, SipHasher24};
+        use std::hash::Hasher;
+        let mut h = SipHasher24::new_with_key(&self.key);
+        // The tag and value are length-prefixed-free but unambiguous: tags
+        // are fixed ASCII words and ':' never occurs in a tag.
+        h.write(tag.as_bytes());
+        h.write(b":");
+        h.write(value.as_bytes());
+        h.finish128().as_bytes()
     }
 }
 

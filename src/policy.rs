@@ -236,31 +236,43 @@ impl Policy {
 
     /// Applies SPEC §4 to `ev` for every partner.
     pub fn evaluate(&self, ev: &Event<'_>, optouts: &dyn OptOutLookup) -> Evaluation {
-        // Normalize each identifier once; hash each for opt-outs and forget.
+        // Normalize each identifier once. Events no partner takes (product
+        // views, purchases, searches: most of a retailer's stream) are
+        // dropped as not_allowed before any other rule, so they need neither
+        // subject hashes nor a leak guard.
+        let wanted = self.partners.iter().any(|p| p.allows_type(&ev.event_type));
         let mut normalized: [Option<Cow<'_, str>>; 4] = Default::default();
         let mut subjects = Subjects::default();
-        for k in Kind::ALL {
-            if let Some(raw) = ev.identifier(k) {
-                if let Some(n) = identity::normalize(k, raw) {
-                    subjects.push(self.hasher.subject(k, &n));
-                    normalized[k.index()] = Some(n);
+        if wanted {
+            for k in Kind::ALL {
+                if let Some(raw) = ev.identifier(k) {
+                    if let Some(n) = identity::normalize(k, raw) {
+                        subjects.push(self.hasher.subject(k, &n));
+                        normalized[k.index()] = Some(n);
+                    }
                 }
             }
         }
         let blocked = self.block_reason(ev, &subjects, optouts);
 
-        let mut leak = SelfLeak::default();
-        for k in Kind::ALL {
-            if let Some(raw) = ev.identifier(k) {
-                leak.add(Cow::Borrowed(raw));
+        // The leak guard's list of this event's own identifiers, built on
+        // the first partner that gets as far as rendering.
+        let mut leak_cell: Option<SelfLeak<'_>> = None;
+        let own_identifiers = || {
+            let mut leak = SelfLeak::default();
+            for k in Kind::ALL {
+                if let Some(raw) = ev.identifier(k) {
+                    leak.add(Cow::Borrowed(raw));
+                }
+                if let Some(n) = &normalized[k.index()] {
+                    leak.add(Cow::Borrowed(n.as_ref()));
+                }
             }
-            if let Some(n) = &normalized[k.index()] {
-                leak.add(n.clone());
+            if let Some(ip) = &ev.ip {
+                leak.add(Cow::Borrowed(ip.as_ref()));
             }
-        }
-        if let Some(ip) = &ev.ip {
-            leak.add(ip.clone());
-        }
+            leak
+        };
 
         let mut time = String::with_capacity(20);
         let g = self.privacy.time_granularity.seconds();
@@ -286,7 +298,8 @@ impl Policy {
                     None => Outcome::Drop(DropReason::NoIdentifier),
                     Some((kind, norm)) => {
                         kind_used = Some(kind);
-                        match render(p, ev, kind, norm, &time, &mut leak) {
+                        let leak = leak_cell.get_or_insert_with(&own_identifiers);
+                        match render(p, ev, kind, norm, &time, leak) {
                             Ok(line) => Outcome::Route(ScrubbedEvent { line, subjects }),
                             Err(h) => {
                                 hit = Some(h);
