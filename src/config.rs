@@ -542,7 +542,8 @@ impl Config {
             Some(a) => Some(parse_addr(&cx, "server.metrics_listen", a)?),
             None => None,
         };
-        if metrics_listen == Some(listen) {
+        // Port 0 twice is two ephemeral ports, not one address.
+        if metrics_listen == Some(listen) && listen.port() != 0 {
             return Err(cx.err(
                 "server.metrics_listen",
                 "is the same address as server.listen",
