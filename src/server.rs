@@ -144,7 +144,13 @@ pub async fn serve(
                                 .tls_handshake_failures
                                 .with_label_values(&[role.listener(), reason])
                                 .inc();
-                            tracing::info!(listener = role.listener(), reason, error = %e, "TLS handshake failed");
+                            // A client that connects and closes (a TCP
+                            // probe, a port scan) is not worth a line.
+                            if reason == "io" {
+                                tracing::debug!(listener = role.listener(), reason, error = %e, "TLS handshake failed");
+                            } else {
+                                tracing::info!(listener = role.listener(), reason, error = %e, "TLS handshake failed");
+                            }
                             return;
                         }
                         Err(_) => {
