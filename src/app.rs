@@ -217,6 +217,13 @@ impl App {
                         || new.server.metrics_listen != old.config.server.metrics_listen
                     {
                         Err("server.listen, server.metrics_listen and server.data_dir cannot change on reload; restart adgate".into())
+                    } else if new.server.tls.is_some() != old.config.server.tls.is_some() {
+                        // The listeners speak TLS or not from the start; the
+                        // certificate, key and client CA may change.
+                        Err(
+                            "[server.tls] cannot be added or removed on reload; restart adgate"
+                                .into(),
+                        )
                     } else {
                         let policy = Policy::new(&new, self.hasher.clone());
                         match self.start_partners(&new) {

@@ -102,6 +102,17 @@ pub struct RawServer {
     pub max_body_bytes: Option<u64>,
     pub shutdown_grace_seconds: Option<u64>,
     pub max_in_flight_requests: Option<usize>,
+    pub tls: Option<RawTls>,
+}
+
+/// `[server.tls]`: TLS on every listener; mTLS on the main one with
+/// `client_ca_file`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +121,7 @@ pub struct RawProducer {
     pub name: String,
     pub token_env: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub client_cert_name: Option<String>,
     pub max_events_per_second: Option<u64>,
     pub burst: Option<u64>,
 }
@@ -200,12 +212,17 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Ingest requests handled at once; above it ingest answers 503.
     pub max_in_flight_requests: usize,
+    /// TLS on every listener, when `[server.tls]` is set.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Producer {
     pub name: String,
     pub token: Secret,
+    /// Under mTLS: the name (SAN DNS name or URI) its client certificate
+    /// must carry, in addition to its token.
+    pub client_cert_name: Option<String>,
     /// Events per second and burst, when the producer is rate-limited.
     pub quota: Option<Quota>,
 }
@@ -310,6 +327,8 @@ impl Delivery {
 pub struct PushConfig {
     pub endpoint: http::Uri,
     pub signing_secret: Secret,
+    /// The key naming it (`partners[0].delivery.signing_secret_env`), for messages.
+    pub signing_secret_key: String,
     pub gzip: bool,
     pub timeout: Duration,
     pub max_in_flight: usize,
@@ -356,9 +375,6 @@ struct Ctx<'a> {
     file: &'a str,
     base_dir: &'a Path,
     env: &'a dyn Fn(&str) -> Option<String>,
-    /// Secret files every user may read (warned about, not refused: many
-    /// secret mounts default to 0644 and the operator decides).
-    loose_files: std::cell::RefCell<Vec<String>>,
 }
 
 impl Ctx<'_> {
@@ -383,6 +399,15 @@ impl Ctx<'_> {
         match env {
             Some(_) => format!("{path}.{prefix}_env"),
             None => format!("{path}.{prefix}_file"),
+        }
+    }
+
+    /// A `*_file` path as written: relative ones are relative to the config file.
+    fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
         }
     }
 
@@ -421,34 +446,37 @@ impl Ctx<'_> {
                 )),
             },
             (None, Some(p)) => {
-                let full = if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) };
+                let full = self.path(p);
                 match std::fs::read(&full) {
-                    Ok(mut bytes) => {
-                        use std::os::unix::fs::PermissionsExt as _;
-                        if let Ok(meta) = std::fs::metadata(&full) {
-                            // World access only: Kubernetes secret volumes
-                            // need group read (fsGroup) for a non-root pod.
-                            if meta.permissions().mode() & 0o007 != 0 {
-                                self.loose_files.borrow_mut().push(format!(
-                                    "{path}.{prefix}_file: {} can be read by other users (mode {:o}); chmod 600 it (Kubernetes: defaultMode 0440 with fsGroup)",
-                                    full.display(),
-                                    meta.permissions().mode() & 0o777
-                                ));
-                            }
+                    Ok(bytes) => {
+                        // Wiped on drop, on the error paths too.
+                        let bytes = zeroize::Zeroizing::new(bytes);
+                        // Readable is not enough: a secret others can
+                        // read is refused, even when it is ours to read.
+                        if let Err(who) = crate::secret::check_private_file(&full) {
+                            return Err(self.err(
+                                format!("{path}.{prefix}_file"),
+                                format!(
+                                    "secret file {}: {who}; adgate refuses secret files that others can read",
+                                    full.display()
+                                ),
+                                crate::secret::private_file_fix(&full),
+                            ));
                         }
                         // A file written by `echo` or an editor ends in a newline
                         // that is not part of the secret.
-                        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
-                            bytes.pop();
-                        }
-                        if bytes.is_empty() {
+                        let len = bytes
+                            .iter()
+                            .rposition(|b| !matches!(b, b'\n' | b'\r'))
+                            .map_or(0, |i| i + 1);
+                        if len == 0 {
                             return Err(self.err(
                                 format!("{path}.{prefix}_file"),
                                 format!("secret file {} is empty", full.display()),
                                 "write the secret into the file",
                             ));
                         }
-                        Ok(Secret::new(bytes))
+                        Ok(Secret::new(bytes[..len].to_vec()))
                     }
                     Err(e) => Err(self.err(
                         format!("{path}.{prefix}_file"),
@@ -500,7 +528,6 @@ impl Config {
             file,
             base_dir,
             env,
-            loose_files: Default::default(),
         };
         let mut warnings = Vec::new();
 
@@ -515,7 +542,8 @@ impl Config {
             Some(a) => Some(parse_addr(&cx, "server.metrics_listen", a)?),
             None => None,
         };
-        if metrics_listen == Some(listen) {
+        // Port 0 twice is two ephemeral ports, not one address.
+        if metrics_listen == Some(listen) && listen.port() != 0 {
             return Err(cx.err(
                 "server.metrics_listen",
                 "is the same address as server.listen",
@@ -530,7 +558,30 @@ impl Config {
                 "raise it (default 10485760)",
             ));
         }
+        let tls = match s.tls {
+            None => None,
+            Some(t) => {
+                let need = |key: &str, v: Option<PathBuf>| {
+                    v.map(|p| cx.path(&p)).ok_or_else(|| {
+                        cx.err(
+                            format!("server.tls.{key}"),
+                            "missing",
+                            "set cert_file and key_file (PEM) to serve TLS, or remove [server.tls] to serve plain HTTP",
+                        )
+                    })
+                };
+                let cert = need("cert_file", t.cert_file)?;
+                let key = need("key_file", t.key_file)?;
+                let ca = t.client_ca_file.map(|p| cx.path(&p));
+                Some(
+                    crate::tls::load(&cert, &key, ca.as_deref())
+                        .map_err(|e| cx.err(e.key, e.problem, e.fix))?,
+                )
+            }
+        };
+        let mtls = tls.as_ref().is_some_and(|t| t.mtls());
         let server = ServerConfig {
+            tls,
             listen,
             metrics_listen,
             data_dir: s
@@ -575,11 +626,46 @@ impl Config {
                 p.token_env.as_deref(),
                 p.token_file.as_deref(),
             )?;
-            weak_token(&mut warnings, &path, &token);
-            tokens.push((
-                Ctx::secret_key(&path, "token", p.token_env.as_deref()),
-                token.clone(),
-            ));
+            let tk = Ctx::secret_key(&path, "token", p.token_env.as_deref());
+            weak_token(&mut warnings, &tk, &token);
+            tokens.push((tk, token.clone()));
+            let client_cert_name = match p.client_cert_name {
+                None => {
+                    if mtls {
+                        warnings.push(format!(
+                            "{path}: no client_cert_name, so any client certificate from server.tls.client_ca_file is accepted with this producer's token"
+                        ));
+                    }
+                    None
+                }
+                Some(n) if !mtls => {
+                    return Err(cx.err(
+                        format!("{path}.client_cert_name"),
+                        format!("\"{n}\" is set but server.tls.client_ca_file is not, so no client certificate is ever presented"),
+                        "set [server.tls] client_ca_file to require client certificates, or remove client_cert_name",
+                    ))
+                }
+                Some(n) if n.trim().is_empty() || n.trim() != n => {
+                    return Err(cx.err(
+                        format!("{path}.client_cert_name"),
+                        "is empty or has surrounding spaces",
+                        "write the DNS name or URI of the producer's client certificate (its subjectAltName)",
+                    ))
+                }
+                Some(n) => {
+                    if let Some(q) = producers
+                        .iter()
+                        .position(|q: &Producer| q.client_cert_name.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(&n)))
+                    {
+                        return Err(cx.err(
+                            format!("{path}.client_cert_name"),
+                            format!("\"{n}\" is also the client_cert_name of producers[{q}]"),
+                            "give every producer its own client certificate name",
+                        ));
+                    }
+                    Some(n)
+                }
+            };
             let quota = match (p.max_events_per_second, p.burst) {
                 (None, None) | (Some(0), None) => None,
                 (None, Some(_)) => {
@@ -605,6 +691,7 @@ impl Config {
             producers.push(Producer {
                 name: p.name,
                 token,
+                client_cert_name,
                 quota,
             });
         }
@@ -621,11 +708,9 @@ impl Config {
                     a.token_env.as_deref(),
                     a.token_file.as_deref(),
                 )?;
-                weak_token(&mut warnings, "admin", &t);
-                tokens.push((
-                    Ctx::secret_key("admin", "token", a.token_env.as_deref()),
-                    t.clone(),
-                ));
+                let tk = Ctx::secret_key("admin", "token", a.token_env.as_deref());
+                weak_token(&mut warnings, &tk, &t);
+                tokens.push((tk, t.clone()));
                 Some(t)
             }
             None => {
@@ -665,14 +750,17 @@ impl Config {
         let mut key_owner: Vec<(String, Secret)> = Vec::new();
         for (i, p) in raw.partners.into_iter().enumerate() {
             let path = format!("partners[{i}]");
-            partners.push(partner(
-                &cx,
-                &path,
-                p,
-                &partners,
-                &mut key_owner,
-                &mut tokens,
-            )?);
+            let partner = partner(&cx, &path, p, &partners, &mut key_owner, &mut tokens)?;
+            if let Delivery::Push(d) = &partner.delivery {
+                weak_token(&mut warnings, &d.signing_secret_key, &d.signing_secret);
+            }
+            partners.push(partner);
+        }
+        // Feed tokens (producer and admin tokens were checked above).
+        for (k, t) in &tokens {
+            if k.starts_with("partners[") {
+                weak_token(&mut warnings, k, t);
+            }
         }
         if partners.is_empty() {
             warnings.push("no [[partners]]: every event is accepted and routed nowhere".into());
@@ -698,7 +786,6 @@ impl Config {
             }
         }
 
-        warnings.extend(cx.loose_files.take());
         Ok(Config {
             source: PathBuf::from(file),
             server,
@@ -732,10 +819,15 @@ fn looks_like_shopping_action(t: &str) -> bool {
     .any(|w| t.contains(w))
 }
 
-fn weak_token(warnings: &mut Vec<String>, path: &str, t: &Secret) {
-    if t.len() < 32 {
+/// Tokens and signing secrets are guessable below 32 bytes (256 bits when
+/// random, as `adgate keygen` makes them); `key` is the config key naming
+/// the secret, never its value.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+fn weak_token(warnings: &mut Vec<String>, key: &str, t: &Secret) {
+    if t.len() < MIN_SECRET_BYTES {
         warnings.push(format!(
-            "{path}: token is shorter than 32 bytes; generate one with `adgate keygen`"
+            "{key}: shorter than {MIN_SECRET_BYTES} bytes, so it could be guessed; generate one with `adgate keygen`"
         ));
     }
 }
@@ -1141,6 +1233,11 @@ fn partner(
             Delivery::Push(PushConfig {
                 endpoint,
                 signing_secret,
+                signing_secret_key: Ctx::secret_key(
+                    &dp,
+                    "signing_secret",
+                    d.signing_secret_env.as_deref(),
+                ),
                 gzip,
                 timeout: Duration::from_millis(timeout_ms),
                 max_in_flight,
@@ -1243,6 +1340,43 @@ impl Config {
             self.server.max_body_bytes,
             self.server.shutdown_grace.as_secs()
         );
+        match &self.server.tls {
+            None => {
+                let _ = writeln!(s, "tls: off (plain HTTP on every listener)");
+            }
+            Some(t) => {
+                let _ = writeln!(
+                    s,
+                    "tls: TLS 1.2/1.3 on every listener, cert_file {} ({} certificate{}), key_file {}",
+                    t.cert_file.display(),
+                    t.chain_len,
+                    if t.chain_len == 1 { "" } else { "s" },
+                    t.key_file.display()
+                );
+                if let Some(ca) = &t.client_ca_file {
+                    let named: Vec<String> = self
+                        .producers
+                        .iter()
+                        .filter_map(|p| {
+                            p.client_cert_name
+                                .as_ref()
+                                .map(|n| format!("{} = {n}", p.name))
+                        })
+                        .collect();
+                    let _ = writeln!(
+                        s,
+                        "mtls: client certificates from {} required on {}; producer certificates: {}",
+                        ca.display(),
+                        self.server.listen,
+                        if named.is_empty() {
+                            "(none named)".to_string()
+                        } else {
+                            named.join(", ")
+                        }
+                    );
+                }
+            }
+        }
         let names: Vec<&str> = self.producers.iter().map(|p| p.name.as_str()).collect();
         let _ = writeln!(
             s,
@@ -1330,4 +1464,169 @@ impl Config {
 /// Environment lookup over a fixed map, for tests and the embedded demo.
 pub fn env_from(map: HashMap<String, String>) -> impl Fn(&str) -> Option<String> {
     move |k| map.get(k).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// Debug of the whole validated config (what a stray `{:?}` in a log
+    /// line would print) shows no token, key, signing secret or TLS private
+    /// key, in any encoding.
+    #[test]
+    fn debug_of_a_config_shows_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key_pem = c.signing_key.serialize_pem();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        };
+        write("cert.pem", &c.cert.pem());
+        write("key.pem", &key_pem);
+        write("feed.token", "feed-token-in-a-file-0123456789abcdef\n");
+        let key_bytes: Vec<u8> = (7..39).collect();
+        let key_b64 = base64::engine::general_purpose::STANDARD.encode(&key_bytes);
+        let secrets = [
+            "producer-token-0123456789abcdef0123456789",
+            "admin-token-0123456789abcdef0123456789abcd",
+            "whsec-signing-secret-0123456789abcdef",
+            "feed-token-in-a-file-0123456789abcdef",
+        ];
+        let env = env_from(HashMap::from([
+            ("T_WEB".to_string(), secrets[0].to_string()),
+            ("T_ADMIN".to_string(), secrets[1].to_string()),
+            ("T_SIGN".to_string(), secrets[2].to_string()),
+            ("K_A".to_string(), key_b64.clone()),
+        ]));
+        let toml = r#"
+[server]
+listen = "127.0.0.1:0"
+[server.tls]
+cert_file = "cert.pem"
+key_file = "key.pem"
+[[producers]]
+name = "web"
+token_env = "T_WEB"
+[admin]
+token_env = "T_ADMIN"
+[[partners]]
+name = "acme"
+event_types = ["ad_impression"]
+identifiers = ["email"]
+[partners.delivery]
+mode = "push"
+endpoint = "https://ads.example/v1"
+signing_secret_env = "T_SIGN"
+[[partners.keys]]
+id = "k1"
+secret_env = "K_A"
+[[partners]]
+name = "beta"
+event_types = ["ad_impression"]
+identifiers = ["email"]
+[partners.delivery]
+mode = "pull"
+token_file = "feed.token"
+[[partners.keys]]
+id = "k1"
+secret_env = "K_B"
+"#;
+        let env2 = {
+            let k2 = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+            move |k: &str| {
+                if k == "K_B" {
+                    Some(k2.clone())
+                } else {
+                    env(k)
+                }
+            }
+        };
+        let cfg = Config::from_toml(toml, "t.toml", dir.path(), &env2).expect("valid");
+        let dbg = format!("{cfg:?} {:#?}", cfg);
+        assert!(
+            dbg.contains("Secret(<redacted>)"),
+            "secrets are there, redacted"
+        );
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let mut needles: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+        needles.push(key_b64);
+        needles.push(hex(&key_bytes));
+        needles.push(
+            format!("{:?}", &key_bytes[..8])
+                .trim_end_matches(']')
+                .to_string(),
+        );
+        needles.push(hex(&[9u8; 8]));
+        // A line from the middle of the TLS key's PEM, and its DER as hex.
+        needles.push(key_pem.lines().nth(1).unwrap().to_string());
+        needles.push(hex(&c.signing_key.serialize_der()[10..30]));
+        for n in &needles {
+            assert!(
+                !dbg.contains(n.as_str()),
+                "Debug shows a secret ({n}):\n{dbg}"
+            );
+        }
+    }
+
+    #[test]
+    fn weak_secrets_are_warned_about_by_key_never_by_value() {
+        let env = env_from(HashMap::from([
+            ("T_WEB".to_string(), "short-web".to_string()),
+            ("T_ADMIN".to_string(), "short-admin".to_string()),
+            ("T_SIGN".to_string(), "short-sign".to_string()),
+            ("T_FEED".to_string(), "short-feed".to_string()),
+            (
+                "K_A".to_string(),
+                base64::engine::general_purpose::STANDARD.encode([1u8; 32]),
+            ),
+            (
+                "K_B".to_string(),
+                base64::engine::general_purpose::STANDARD.encode([2u8; 32]),
+            ),
+        ]));
+        let toml = r#"
+[[producers]]
+name = "web"
+token_env = "T_WEB"
+[admin]
+token_env = "T_ADMIN"
+[[partners]]
+name = "acme"
+event_types = ["ad_impression"]
+identifiers = ["email"]
+[partners.delivery]
+mode = "push"
+endpoint = "https://ads.example/v1"
+signing_secret_env = "T_SIGN"
+[[partners.keys]]
+id = "k1"
+secret_env = "K_A"
+[[partners]]
+name = "beta"
+event_types = ["ad_impression"]
+identifiers = ["email"]
+[partners.delivery]
+mode = "pull"
+token_env = "T_FEED"
+[[partners.keys]]
+id = "k1"
+secret_env = "K_B"
+"#;
+        let cfg = Config::from_toml(toml, "t.toml", Path::new("."), &env).unwrap();
+        let all = cfg.warnings.join("\n");
+        for key in [
+            "producers[0].token_env: shorter than 32 bytes",
+            "admin.token_env: shorter than 32 bytes",
+            "partners[0].delivery.signing_secret_env: shorter than 32 bytes",
+            "partners[1].delivery.token_env: shorter than 32 bytes",
+        ] {
+            assert!(all.contains(key), "no warning {key:?} in:\n{all}");
+        }
+        for v in ["short-web", "short-admin", "short-sign", "short-feed"] {
+            assert!(!all.contains(v), "a warning shows the value {v}:\n{all}");
+        }
+    }
 }

@@ -147,6 +147,44 @@ fn producer_of<'a>(rt: &'a crate::app::Runtime, token: &[u8]) -> Option<&'a Prod
     found
 }
 
+/// Under mTLS, the client certificate must agree with the token: a
+/// producer with `client_cert_name` needs a certificate carrying that name,
+/// and a certificate carrying another producer's name is refused whatever
+/// the token. The token is still required: the certificate is a second
+/// factor, not a replacement. `Err` is the 403 message (names the rule,
+/// never a token).
+fn check_client_cert(
+    rt: &crate::app::Runtime,
+    producer: &Producer,
+    cert: Option<&crate::tls::ClientCert>,
+) -> Result<(), &'static str> {
+    let mtls = rt.config.server.tls.as_ref().is_some_and(|t| t.mtls());
+    if !mtls {
+        return Ok(());
+    }
+    let Some(cert) = cert else {
+        // The handshake requires a certificate; a connection without one
+        // never gets here. Refuse rather than assume.
+        return Err("a client certificate is required (server.tls.client_ca_file)");
+    };
+    if let Some(name) = &producer.client_cert_name {
+        if !cert.has(name) {
+            return Err(
+                "the client certificate does not carry the name of the producer this token belongs to (client_cert_name)",
+            );
+        }
+    }
+    let other = rt.config.producers.iter().any(|p| {
+        p.name != producer.name && p.client_cert_name.as_deref().is_some_and(|n| cert.has(n))
+    });
+    if other {
+        return Err(
+            "the client certificate belongs to another producer than this token (client_cert_name)",
+        );
+    }
+    Ok(())
+}
+
 fn with_retry_after(mut r: Resp, wait: std::time::Duration) -> Resp {
     let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
     r.headers_mut().insert(
@@ -164,6 +202,11 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         );
         return server::refuse(req, r).await;
     };
+    let cert = req.extensions().get::<Arc<crate::tls::ClientCert>>();
+    if let Err(msg) = check_client_cert(&rt, producer, cert.map(|c| &**c)) {
+        tracing::warn!(producer = %producer.name, "ingest refused: client certificate does not match the producer");
+        return server::refuse(req, error(StatusCode::FORBIDDEN, msg)).await;
+    }
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)

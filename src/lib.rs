@@ -9,7 +9,9 @@
 //! # Layout
 //!
 //! - [`config`]: TOML -> validated [`config::Config`]; errors name file, key path and fix.
-//! - [`secret`]: secret bytes with a redacting `Debug` and constant-time compare.
+//! - [`secret`]: secret bytes with a redacting `Debug` and constant-time compare;
+//!   secret files must be private to adgate's user.
+//! - [`tls`]: rustls server configs for the listeners (TLS 1.2+, mTLS names).
 //! - [`identity`]: identifier normalization and keyed pseudonymization (ad_id).
 //! - [`event`]: the input event, parsed once with borrowed raw values.
 //! - [`guard`]: the leak guard scanning every outbound string.
@@ -41,4 +43,5 @@ pub mod push;
 pub mod quota;
 pub mod secret;
 pub mod server;
+pub mod tls;
 pub mod util;

@@ -167,9 +167,10 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             }
         };
         // One line on stdout says where the gateway listens (port 0 works).
+        let scheme = if app.runtime().config.server.tls.is_some() { "https" } else { "http" };
         match listeners.metrics.as_ref().and_then(|m| m.local_addr().ok()) {
-            Some(m) => println!("adgate listening on http://{addr} (metrics on http://{m}/metrics)"),
-            None => println!("adgate listening on http://{addr}"),
+            Some(m) => println!("adgate listening on {scheme}://{addr} (metrics on {scheme}://{m}/metrics)"),
+            None => println!("adgate listening on {scheme}://{addr}"),
         }
         if let Some(t) = demo {
             tracing::warn!(

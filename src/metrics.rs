@@ -65,6 +65,7 @@ pub struct Metrics {
     pub throttled: IntCounterVec,
     pub overloaded: IntCounter,
     pub in_flight: prometheus::IntGauge,
+    pub tls_handshake_failures: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -163,6 +164,7 @@ impl Metrics {
                 r.register(Box::new(g.clone())).expect("registered once");
                 g
             },
+            tls_handshake_failures: counter(&r, "adgate_tls_handshake_failures_total", "TLS handshakes that failed, by listener (main, metrics) and reason (no_client_certificate, bad_certificate, incompatible, protocol, io, timeout).", &["listener", "reason"]),
             registry: r,
         };
         m.build_info

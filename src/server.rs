@@ -1,5 +1,6 @@
 //! The HTTP server: accept loop with a connection bound, HTTP/1.1 keep-alive
-//! and h2c on one port (hyper-util's auto builder), slowloris limits,
+//! and h2c on one port (hyper-util's auto builder), or both over TLS with
+//! ALPN when `[server.tls]` is set, slowloris limits (handshake and headers),
 //! graceful shutdown, routing and per-route metrics.
 
 use std::convert::Infallible;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use crate::app::App;
+use crate::tls::ClientCert;
 
 /// Open connections beyond this are closed at accept: memory stays bounded
 /// however many clients connect.
@@ -38,6 +40,39 @@ pub enum Role {
     MetricsOnly,
 }
 
+impl Role {
+    /// The `listener` label of the TLS metrics.
+    pub fn listener(self) -> &'static str {
+        match self {
+            Role::Main { .. } => "main",
+            Role::MetricsOnly => "metrics",
+        }
+    }
+
+    /// The TLS server config this listener uses for a new connection: the
+    /// one of the running config, so a reload's certificate applies to the
+    /// next handshake. `None` when the config has no `[server.tls]`.
+    fn tls_config(self, app: &App) -> Option<Arc<rustls::ServerConfig>> {
+        let rt = app.runtime();
+        let t = rt.config.server.tls.as_ref()?;
+        Some(match self {
+            Role::Main { .. } => t.main.clone(),
+            Role::MetricsOnly => t.metrics.clone(),
+        })
+    }
+}
+
+/// Why a TLS handshake failed, as the `reason` label: a small fixed set.
+fn handshake_failure(e: &std::io::Error) -> &'static str {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::NoCertificatesPresented) => "no_client_certificate",
+        Some(rustls::Error::InvalidCertificate(_)) => "bad_certificate",
+        Some(rustls::Error::PeerIncompatible(_)) => "incompatible",
+        Some(_) => "protocol",
+        None => "io",
+    }
+}
+
 pub type Resp = Response<Full<Bytes>>;
 
 pub async fn serve(
@@ -57,8 +92,12 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .max_header_list_size(MAX_HEADER_BYTES as u32)
         .max_concurrent_streams(256);
+    let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Fixed for the listener's life: a reload may replace the certificate,
+    // not turn TLS on or off (App::reload refuses that).
+    let tls = role.tls_config(&app).is_some();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -76,15 +115,61 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
-                let svc = service_fn(move |req| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(handle(app, role, req).await) }
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn.into_owned());
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let acceptor = match tls.then(|| role.tls_config(&app)) {
+                    None => None,
+                    Some(Some(c)) => Some(tokio_rustls::TlsAcceptor::from(c)),
+                    // Cannot happen: reload keeps TLS on once it is on.
+                    Some(None) => continue,
+                };
                 tokio::spawn(async move {
-                    let _ = conn.await;
-                    drop(permit);
+                    let _permit = permit;
+                    let Some(acceptor) = acceptor else {
+                        let svc = service(app, role, None);
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                        let _ = watcher.watch(conn.into_owned()).await;
+                        return;
+                    };
+                    let stream = match tokio::time::timeout(
+                        crate::tls::HANDSHAKE_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            let reason = handshake_failure(&e);
+                            app.metrics
+                                .tls_handshake_failures
+                                .with_label_values(&[role.listener(), reason])
+                                .inc();
+                            // A client that connects and closes (a TCP
+                            // probe, a port scan) is not worth a line.
+                            if reason == "io" {
+                                tracing::debug!(listener = role.listener(), reason, error = %e, "TLS handshake failed");
+                            } else {
+                                tracing::info!(listener = role.listener(), reason, error = %e, "TLS handshake failed");
+                            }
+                            return;
+                        }
+                        Err(_) => {
+                            app.metrics
+                                .tls_handshake_failures
+                                .with_label_values(&[role.listener(), "timeout"])
+                                .inc();
+                            return;
+                        }
+                    };
+                    // Only a certificate the verifier accepted gets here.
+                    let cert = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .map(|c| Arc::new(ClientCert::from_chain(c)));
+                    let svc = service(app, role, cert);
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    let _ = watcher.watch(conn.into_owned()).await;
                 });
             }
             _ = stop.changed() => break,
@@ -92,6 +177,27 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The per-connection service; a verified client certificate travels with
+/// every request of the connection as an extension.
+fn service(
+    app: Arc<App>,
+    role: Role,
+    cert: Option<Arc<ClientCert>>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Resp,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<Resp, Infallible>> + Send + 'static,
+> + Clone {
+    service_fn(move |mut req: Request<Incoming>| {
+        let app = app.clone();
+        if let Some(c) = &cert {
+            req.extensions_mut().insert(c.clone());
+        }
+        async move { Ok::<_, Infallible>(handle(app, role, req).await) }
+    })
 }
 
 fn route_of(path: &str) -> &'static str {

@@ -129,16 +129,19 @@ struct Setup {
 }
 
 impl Setup {
-    /// Writes `toml` and the file secrets into a fresh temp dir.
+    /// Writes `toml` and the file secrets (mode 0600) into a fresh temp dir.
     fn new(toml: &str) -> Setup {
+        use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("secrets")).unwrap();
-        std::fs::write(
-            dir.path().join("secrets/app.token"),
-            format!("{APP_TOKEN}\n"),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("secrets/acme.key"), acme_new_key()).unwrap();
+        for (name, value) in [
+            ("secrets/app.token", format!("{APP_TOKEN}\n")),
+            ("secrets/acme.key", acme_new_key()),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, value).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let config = dir.path().join("adgate.toml");
         std::fs::write(&config, toml).unwrap();
         Setup {
@@ -601,25 +604,52 @@ fn invalid_toml_names_the_line() {
         .stderr_has("fix: ");
 }
 
+/// A secret file its group or other users can read is refused (SPEC §2's
+/// "clear message": file, mode and the fix), and accepted once it is 0600.
 #[test]
-fn readable_secret_files_are_warned_about_until_chmod_600() {
+fn secret_files_others_can_read_are_refused_until_chmod_600() {
     use std::os::unix::fs::PermissionsExt as _;
     let s = Setup::new(VALID);
     let key = s.dir.path().join("secrets/acme.key");
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for (mode, says) in [
+        (0o644, "mode 0644 gives other users access"),
+        (0o640, "mode 0640 gives its group access"),
+        (0o440, "mode 0440 gives its group access"),
+    ] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        s.refused("partners[0].keys[1].secret_file", says, "chmod 600 ")
+            .stderr_has(&key.display().to_string())
+            .stderr_has("defaultMode");
+    }
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let token = s.dir.path().join("secrets/app.token");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o604)).unwrap();
+    s.refused(
+        "producers[1].token_file",
+        "mode 0604 gives other users access",
+        "chmod 600 ",
+    );
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    s.check_config().code(0).no_secrets(&s.secrets());
+}
+
+/// Tokens and signing secrets under 32 bytes are warned about by key path,
+/// never by value; the config still passes.
+#[test]
+fn weak_tokens_are_warned_about_by_key_path() {
+    let mut s = Setup::new(VALID);
+    s.env
+        .insert("T_FEED_BETA".into(), "short-feed-token".into());
+    s.env.insert("T_SIGN".into(), "short-signing".into());
+    s.env.insert("T_ADMIN".into(), "short-admin-token".into());
     let r = s.check_config();
     r.code(0)
-        .stdout_has("warning: partners[0].keys[1].secret_file:")
-        .stdout_has("can be read by other users (mode 644); chmod 600")
+        .stdout_has("warning: admin.token_env: shorter than 32 bytes")
+        .stdout_has("warning: partners[0].delivery.signing_secret_env: shorter than 32 bytes")
+        .stdout_has("warning: partners[1].delivery.token_env: shorter than 32 bytes")
         .no_secrets(&s.secrets());
-    for f in ["secrets/acme.key", "secrets/app.token"] {
-        std::fs::set_permissions(s.dir.path().join(f), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
-    }
-    let r = s.check_config();
-    r.code(0);
     r.check(
-        !r.stdout.contains("can be read by other users"),
-        "no warning once the files are 0600",
+        !r.stdout.contains("producers[0]"),
+        "the 43-byte web token is not weak",
     );
 }

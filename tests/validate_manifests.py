@@ -7,6 +7,11 @@
   keys; the TOML embedded in values.yaml (`config:`) and in the ConfigMap parse.
 - Prometheus and alert files, the Grafana dashboard (JSON), the systemd unit
   (has [Service] ExecStart).
+- Secret files: adgate refuses secret files its group or others can read, and
+  a mounted Secret is group-readable under fsGroup; so every `*_file` of the
+  Kubernetes and Helm configs lies in the emptyDir the init container fills
+  with owner-only (0400) copies, and no Secret volume is mounted into the
+  adgate container itself.
 
 Templates under deploy/helm/adgate/templates are Go templates, not YAML; they
 are rendered by `helm template` where a helm client exists (none is packaged
@@ -28,6 +33,51 @@ def check(cond, msg):
         problems.append(msg)
 
 
+SECRETS_DIR = "/run/adgate/secrets/"
+SECRET_KEYS = ("token_file", "secret_file", "signing_secret_file", "key_file")
+
+
+def secret_paths(toml_text):
+    """Every secret *_file value of a config, with its key."""
+    out = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if k in SECRET_KEYS and isinstance(x, str):
+                    out.append((k, x))
+                else:
+                    walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(tomllib.loads(toml_text))
+    return out
+
+
+def check_secret_copies(where, spec, toml_texts):
+    vols = {v["name"]: v for v in spec.get("volumes", [])}
+    inits = {c["name"]: c for c in spec.get("initContainers", [])}
+    init = inits.get("secrets")
+    check(init is not None, f"{where}: no init container 'secrets' copying the Secret")
+    if init:
+        script = " ".join(init.get("args", []) + init.get("command", []))
+        check("install -m 0400" in script, f"{where}: the init container does not copy with mode 0400")
+    adgate = [c for c in spec.get("containers", []) if c["name"] == "adgate"]
+    for c in adgate:
+        for m in c.get("volumeMounts", []):
+            v = vols.get(m["name"], {})
+            check("secret" not in v and "projected" not in v,
+                  f"{where}: a Secret is mounted into the adgate container ({m['name']}); it would be group-readable")
+            if m["mountPath"].rstrip("/") + "/" == SECRETS_DIR:
+                check("emptyDir" in v, f"{where}: {SECRETS_DIR} is not the emptyDir of copies")
+    for text in toml_texts:
+        for k, p in secret_paths(text):
+            check(p.startswith(SECRETS_DIR), f"{where}: {k} = {p} is not under {SECRETS_DIR}")
+
+
+k8s_tomls, k8s_specs = [], []
 for path in sorted((root / "kubernetes").glob("*.yaml")):
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     check(docs, f"{path}: no YAML document")
@@ -41,6 +91,12 @@ for path in sorted((root / "kubernetes").glob("*.yaml")):
             for name, text in d.get("data", {}).items():
                 if name.endswith(".toml"):
                     tomllib.loads(text)
+                    k8s_tomls.append(text)
+        if d.get("kind") == "StatefulSet":
+            k8s_specs.append((path, d["spec"]["template"]["spec"]))
+for path, spec in k8s_specs:
+    check_secret_copies(str(path), spec, k8s_tomls)
+check(k8s_specs, "deploy/kubernetes has no StatefulSet")
 
 chart = yaml.safe_load((root / "helm/adgate/Chart.yaml").read_text())
 for key in ("apiVersion", "name", "version"):
@@ -49,6 +105,13 @@ values = yaml.safe_load((root / "helm/adgate/values.yaml").read_text())
 check(isinstance(values, dict), "values.yaml is not a mapping")
 if isinstance(values.get("config"), str):
     tomllib.loads(values["config"])
+    for k, p in secret_paths(values["config"]):
+        check(p.startswith(SECRETS_DIR), f"values.yaml: config {k} = {p} is not under {SECRETS_DIR}")
+        check(p[len(SECRETS_DIR):] in values.get("secretFiles", []),
+              f"values.yaml: config {k} = {p} is not one of secretFiles")
+tpl = (root / "helm/adgate/templates/statefulset.yaml").read_text()
+check("install -m 0400" in tpl and "emptyDir" in tpl,
+      "helm statefulset.yaml: secrets are not copied owner-only into an emptyDir")
 
 for path in sorted((root / "prometheus").glob("*.yml")):
     check(yaml.safe_load(path.read_text()) is not None, f"{path}: empty")

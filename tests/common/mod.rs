@@ -1,7 +1,12 @@
 //! Test harness: starts the real `adgate` binary on an ephemeral port with a
-//! config written into a temp dir, talks HTTP to it, and runs mock partners
-//! as real HTTP servers. On failure, everything the gateway logged is
-//! printed (the `Gateway` drop prints stderr when the test panicked).
+//! config written into a temp dir, talks HTTP (or HTTPS, when the config has
+//! `[server.tls]`) to it, and runs mock partners as real HTTP servers. On
+//! failure, everything the gateway logged is printed (the `Gateway` drop
+//! prints stderr when the test panicked).
+//!
+//! Every test doubles as a hygiene check: when a `Gateway` is dropped, its
+//! stdout, stderr and `/metrics` must not contain any secret it was given
+//! nor any identifier a test posted to it ([`leaks`]).
 
 #![allow(dead_code)]
 
@@ -105,6 +110,16 @@ secret_env = "{key_env}"
 
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// `http` or `https`, as the gateway printed it.
+    pub scheme: String,
+    /// The metrics listener, when the config has one.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The client every request goes through; tests of TLS give it their CA
+    /// (and a client certificate) with [`tls_agent`].
+    pub agent: ureq::Agent,
+    /// Raw identifiers (emails, phones, account and device ids, IPs) found
+    /// in what the tests posted, for the hygiene check at drop.
+    pub posted: Mutex<Vec<String>>,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     pub child: Option<Child>,
@@ -130,6 +145,10 @@ impl Gateway {
         .unwrap();
         let mut g = Gateway {
             addr: "127.0.0.1:1".parse().unwrap(),
+            scheme: "http".into(),
+            metrics_addr: None,
+            agent: ureq::AgentBuilder::new().build(),
+            posted: Mutex::new(Vec::new()),
             dir,
             config_path,
             child: None,
@@ -184,17 +203,29 @@ impl Gateway {
                 let Ok(line) = line else { break };
                 sink.lock().unwrap().push_str(&line);
                 sink.lock().unwrap().push('\n');
-                if let Some(rest) = line.strip_prefix("adgate listening on http://") {
-                    let addr = rest.split_whitespace().next().unwrap().to_string();
+                if let Some(rest) = line.strip_prefix("adgate listening on ") {
                     if let Some(t) = tx.take() {
-                        let _ = t.send(addr);
+                        let _ = t.send(rest.to_string());
                     }
                 }
             }
         });
         self.child = Some(child);
         match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(a) => self.addr = a.parse().unwrap(),
+            // `SCHEME://ADDR` and, with a metrics listener,
+            // ` (metrics on SCHEME://ADDR/metrics)`.
+            Ok(line) => {
+                let (scheme, rest) = line.split_once("://").unwrap();
+                self.scheme = scheme.to_string();
+                self.addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                self.metrics_addr = line.split_once("(metrics on ").map(|(_, m)| {
+                    let m = m.split_once("://").unwrap().1;
+                    m.trim_end_matches(')')
+                        .trim_end_matches("/metrics")
+                        .parse()
+                        .unwrap()
+                });
+            }
             Err(_) => panic!(
                 "adgate did not start.\nstdout:\n{}\nstderr:\n{}",
                 self.stdout.lock().unwrap(),
@@ -204,7 +235,15 @@ impl Gateway {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.scheme, self.addr, path)
+    }
+
+    /// `/metrics` where it is served: the metrics listener, if any.
+    pub fn metrics_url(&self) -> String {
+        match self.metrics_addr {
+            Some(m) => format!("{}://{m}/metrics", self.scheme),
+            None => self.url("/metrics"),
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -264,7 +303,16 @@ impl Gateway {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Resp {
-        let mut req = ureq::request(method, &self.url(path)).timeout(Duration::from_secs(30));
+        if method == "POST" {
+            self.posted
+                .lock()
+                .unwrap()
+                .extend(identifiers_in(&String::from_utf8_lossy(body)));
+        }
+        let mut req = self
+            .agent
+            .request(method, &self.url(path))
+            .timeout(Duration::from_secs(30));
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }
@@ -284,7 +332,12 @@ impl Gateway {
     }
 
     pub fn metrics(&self) -> String {
-        self.get("/metrics", None).body
+        let res = self
+            .agent
+            .get(&self.metrics_url())
+            .timeout(Duration::from_secs(30))
+            .call();
+        Resp::from(res).body
     }
 
     /// A metric's value from /metrics, `name{labels}` exactly as printed.
@@ -293,21 +346,124 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// What the hygiene check looks for: every secret the gateway was given
+    /// (16+ bytes: tokens, keys, signing secrets, secret files next to the
+    /// config) and every identifier posted to it.
+    pub fn needles(&self) -> Vec<(String, String)> {
+        let mut n: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(_, v)| v.len() >= 16)
+            .map(|(k, v)| (format!("the secret in ${k}"), v.clone()))
+            .collect();
+        // Secret files the config names (token_file, secret_file,
+        // signing_secret_file, TLS key_file): the value, or for a PEM key
+        // every base64 line.
+        let config = std::fs::read_to_string(&self.config_path).unwrap_or_default();
+        for line in config.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            let k = k.trim();
+            if !(k.ends_with("token_file") || k.ends_with("secret_file") || k == "key_file") {
+                continue;
+            }
+            let path = self.dir.path().join(v.trim().trim_matches('"'));
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let what = format!("the secret in {}", path.display());
+            if text.contains("PRIVATE KEY") {
+                for l in text
+                    .lines()
+                    .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+                {
+                    n.push((what.clone(), l.to_string()));
+                }
+            } else if text.trim().len() >= 16 {
+                n.push((what, text.trim().to_string()));
+            }
+        }
+        for id in self.posted.lock().unwrap().iter() {
+            n.push((format!("the posted identifier {id:?}"), id.clone()));
+        }
+        n
+    }
+}
+
+/// Which needles (`(what, value)`) occur in `text`: the hygiene check's
+/// core, unit-tested in tests/hygiene.rs so it is known to fail.
+pub fn leaks(text: &str, needles: &[(String, String)]) -> Vec<String> {
+    needles
+        .iter()
+        .filter(|(_, v)| !v.is_empty() && text.contains(v.as_str()))
+        .map(|(what, _)| what.clone())
+        .collect()
+}
+
+/// Identifier values in a posted body (a JSON value, or NDJSON): strings
+/// under `email`, `phone`, `account_id`, `device_id` or `ip` at any depth
+/// (events carry them under `user`, opt-outs at the top), 6+ characters so
+/// a short id cannot match by chance.
+pub fn identifiers_in(body: &str) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x) {
+                        (
+                            "email" | "phone" | "account_id" | "device_id" | "ip",
+                            serde_json::Value::String(s),
+                        ) if s.trim().len() >= 6 => out.push(s.trim().to_string()),
+                        _ => walk(x, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) => walk(&v, &mut out),
+        Err(_) => body
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .for_each(|v| walk(&v, &mut out)),
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
-        // Every test doubles as a log-hygiene check: no secret the gateway
-        // was given (tokens, keys, signing secrets) may appear in what it
-        // logged or printed, whatever the test did.
+        // No secret the gateway was given and no identifier posted to it may
+        // appear in what it logged or printed, or in /metrics, whatever the
+        // test did.
         if !std::thread::panicking() {
-            let logs = format!(
+            let mut text = format!(
                 "{}{}",
                 self.stdout.lock().unwrap(),
                 self.stderr.lock().unwrap()
             );
-            for (name, value) in &self.env {
-                if value.len() >= 16 && logs.contains(value.as_str()) {
-                    panic!("the secret in {name} appears in adgate's output:\n{logs}");
+            if self.child.is_some() {
+                if let Ok(r) = self
+                    .agent
+                    .get(&self.metrics_url())
+                    .timeout(Duration::from_secs(10))
+                    .call()
+                {
+                    text.push_str(&r.into_string().unwrap_or_default());
                 }
+            }
+            let found = leaks(&text, &self.needles());
+            if !found.is_empty() {
+                panic!(
+                    "{} appear(s) in adgate's output or /metrics:\n{text}",
+                    found.join(", ")
+                );
             }
         }
         if std::thread::panicking() {
@@ -681,4 +837,60 @@ pub fn expected_event_id(key_b64: &str, id: &str) -> String {
 /// Hex of `bytes`, lowercase.
 pub fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------
+// HTTPS clients for gateways with [server.tls].
+
+/// Certificates (DER) and a private key from PEM text.
+pub fn pem_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    rustls_pemfile::certs(&mut pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .expect("PEM certificates")
+}
+
+pub fn pem_key(pem: &str) -> rustls::pki_types::PrivateKeyDer<'static> {
+    rustls_pemfile::private_key(&mut pem.as_bytes())
+        .expect("PEM")
+        .expect("a private key")
+}
+
+/// A rustls client config trusting `ca_pem` only, presenting `client`
+/// (certificate chain PEM, key PEM) when given, limited to `versions`.
+pub fn tls_client_config(
+    ca_pem: &str,
+    client: Option<(&str, &str)>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[&[u8]],
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pem_certs(ca_pem) {
+        roots.add(c).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_root_certificates(roots);
+    let mut c = match client {
+        Some((cert, key)) => b
+            .with_client_auth_cert(pem_certs(cert), pem_key(key))
+            .unwrap(),
+        None => b.with_no_client_auth(),
+    };
+    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(c)
+}
+
+/// A ureq agent for a TLS gateway: trusts `ca_pem`, presents `client`.
+pub fn tls_agent(ca_pem: &str, client: Option<(&str, &str)>) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .tls_config(tls_client_config(
+            ca_pem,
+            client,
+            rustls::DEFAULT_VERSIONS,
+            &[b"http/1.1"],
+        ))
+        .build()
 }

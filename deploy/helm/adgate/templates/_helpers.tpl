@@ -47,7 +47,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-Name of the Secret whose keys are mounted at /etc/adgate/secrets/<key>.
+Name of the Secret whose keys are copied to /run/adgate/secrets/<key>.
 */}}
 {{- define "adgate.secretName" -}}
 {{- if .Values.secret.create }}
