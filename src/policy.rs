@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::rc::Rc;
 
 use serde_json::value::RawValue;
 
@@ -278,6 +279,7 @@ impl Policy {
         let g = self.privacy.time_granularity.seconds();
         event::format_utc(ev.unix_seconds.div_euclid(g) * g, &mut time);
 
+        let mut nested = Nested::default();
         let n = self.partners.len();
         let mut outcomes = Vec::with_capacity(n);
         let mut used = Vec::with_capacity(n);
@@ -299,7 +301,7 @@ impl Policy {
                     Some((kind, norm)) => {
                         kind_used = Some(kind);
                         let leak = leak_cell.get_or_insert_with(&own_identifiers);
-                        match render(p, ev, kind, norm, &time, leak) {
+                        match render(p, ev, kind, norm, &time, leak, &mut nested) {
                             Ok(line) => Outcome::Route(ScrubbedEvent { line, subjects }),
                             Err(h) => {
                                 hit = Some(h);
@@ -402,13 +404,14 @@ impl Policy {
 }
 
 /// Builds the output line for one partner, scanning every copied string.
-fn render(
+fn render<'a>(
     p: &PartnerPolicy,
-    ev: &Event<'_>,
+    ev: &Event<'a>,
     kind: Kind,
     normalized: &str,
     time: &str,
     leak: &mut SelfLeak<'_>,
+    nested: &mut Nested<'a>,
 ) -> Result<Vec<u8>, Hit> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\"event_type\":");
@@ -423,16 +426,36 @@ fn render(
     out.extend_from_slice(b"\",\"event_id\":\"");
     p.key.write_tagged("event_id", &ev.event_id, &mut out);
     out.push(b'"');
-    write_fields(&mut out, &ev.top, &p.fields, leak)?;
+    write_fields(&mut out, &ev.top, &p.fields, leak, nested)?;
     out.push(b'}');
     Ok(out)
 }
 
-fn write_fields(
+/// Nested objects of one event parsed for the allow-list copy, shared by
+/// every partner that copies from them (keyed by the raw value's address).
+#[derive(Default)]
+struct Nested<'a> {
+    parsed: Vec<(*const RawValue, Option<Rc<Obj<'a>>>)>,
+}
+
+impl<'a> Nested<'a> {
+    fn get(&mut self, raw: &'a RawValue) -> Option<Rc<Obj<'a>>> {
+        let key = raw as *const RawValue;
+        if let Some((_, o)) = self.parsed.iter().find(|(k, _)| std::ptr::addr_eq(*k, key)) {
+            return o.clone();
+        }
+        let o = Obj::parse(raw).map(Rc::new);
+        self.parsed.push((key, o.clone()));
+        o
+    }
+}
+
+fn write_fields<'a>(
     out: &mut Vec<u8>,
-    obj: &Obj<'_>,
+    obj: &Obj<'a>,
     nodes: &[FieldNode],
     leak: &mut SelfLeak<'_>,
+    nested: &mut Nested<'a>,
 ) -> Result<bool, Hit> {
     let mut wrote = false;
     for node in nodes {
@@ -447,10 +470,10 @@ fn write_fields(
         if node.children.is_empty() {
             write_value(out, raw, leak)?;
             wrote = true;
-        } else if let Some(sub) = Obj::parse(raw) {
+        } else if let Some(sub) = nested.get(raw) {
             out.push(b'{');
             let inner_start = out.len();
-            if write_fields(out, &sub, &node.children, leak)? {
+            if write_fields(out, &sub, &node.children, leak, nested)? {
                 // The children each wrote a leading comma; drop the first.
                 out.remove(inner_start);
                 out.push(b'}');
