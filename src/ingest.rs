@@ -58,6 +58,17 @@ pub enum Item<'a> {
     Bad(Reject),
 }
 
+impl<'a> Item<'a> {
+    /// The event of this slot, or why it is rejected (by index in the 202).
+    pub fn parse(&self) -> Result<Event<'a>, Reject> {
+        match self {
+            Item::Text(t) => Event::parse(t),
+            Item::Raw(r) => Event::from_raw(r),
+            Item::Bad(rej) => Err(rej.clone()),
+        }
+    }
+}
+
 /// Splits a body into events. `Err` is a 400 message: the body cannot be
 /// read as JSON, an array or NDJSON at all. NDJSON lines are not parsed
 /// here (the event parser reports a bad line by index); [`NOT_JSON`]
@@ -274,12 +285,7 @@ async fn ingest_items(
     let mut duplicates = 0u64;
     let mut new_hashes = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        let parsed = match item {
-            Item::Text(t) => Event::parse(t),
-            Item::Raw(r) => Event::from_raw(r),
-            Item::Bad(rej) => Err(rej.clone()),
-        };
-        let ev = match parsed {
+        let ev = match item.parse() {
             Ok(ev) => ev,
             Err(rej) => {
                 rejected_by_reason[rej.reason as usize] += 1;
