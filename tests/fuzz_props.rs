@@ -524,7 +524,7 @@ identifiers = ["email"]
 fields = ["ad"]
 [partners.delivery]
 mode = "pull"
-token_env = "EMPTY"
+token_env = "TOKEN_C"
 lease_ms = 30000
 [[partners.keys]]
 id = "b1"
@@ -624,6 +624,8 @@ fn toml_value() -> impl Strategy<Value = toml::Value> {
 #[derive(Debug, Clone)]
 enum Mutation {
     Set(prop::sample::Index, toml::Value),
+    /// An integer key set to another integer, edge values first.
+    Integer(prop::sample::Index, i64),
     Remove(prop::sample::Index),
     Unknown(prop::sample::Index, String),
     DuplicateEntry(prop::sample::Index),
@@ -632,6 +634,22 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         4 => (any::<prop::sample::Index>(), toml_value()).prop_map(|(i, v)| Mutation::Set(i, v)),
+        3 => (
+            any::<prop::sample::Index>(),
+            prop_oneof![
+                prop::sample::select(vec![
+                    0,
+                    1,
+                    -1,
+                    i64::MAX,
+                    i64::MAX / 1000,
+                    i64::from(u32::MAX),
+                    86_400 * 365 * 100
+                ]),
+                any::<i64>(),
+            ]
+        )
+            .prop_map(|(i, n)| Mutation::Integer(i, n)),
         2 => any::<prop::sample::Index>().prop_map(Mutation::Remove),
         1 => (any::<prop::sample::Index>(), "[a-z_]{1,12}").prop_map(|(i, k)| Mutation::Unknown(i, k)),
         1 => any::<prop::sample::Index>().prop_map(Mutation::DuplicateEntry),
@@ -684,6 +702,25 @@ fn apply(root: &mut toml::Value, m: &Mutation) {
     }
     let pick = |i: &prop::sample::Index| all[i.index(all.len())].clone();
     match m {
+        Mutation::Integer(i, n) => {
+            let ints: Vec<Vec<String>> = all
+                .iter()
+                .filter(|p| {
+                    let mut probe = root.clone();
+                    matches!(
+                        slot(&mut probe, p),
+                        Some((toml::Value::Table(t), k)) if t.get(&k).is_some_and(toml::Value::is_integer)
+                    )
+                })
+                .cloned()
+                .collect();
+            if ints.is_empty() {
+                return;
+            }
+            if let Some((toml::Value::Table(t), k)) = slot(root, &ints[i.index(ints.len())]) {
+                t.insert(k, toml::Value::Integer(*n));
+            }
+        }
         Mutation::Set(i, v) => {
             if let Some((toml::Value::Table(t), k)) = slot(root, &pick(i)) {
                 t.insert(k, v.clone());
@@ -769,20 +806,14 @@ fn edit(text: &str, e: &TextEdit) -> String {
 #[test]
 fn base_config_is_valid() {
     // The mutations start from a config that loads (else they would only
-    // ever test the first error).
+    // ever test its first error).
     let env = std::collections::HashMap::from_iter(
         oracle::CANARIES
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string())),
     );
-    let fixed = BASE_CONFIG.replace("token_env = \"EMPTY\"", "token_env = \"TOKEN_C\"");
-    let mut env: std::collections::HashMap<String, String> = env;
-    env.insert(
-        "TOKEN_C".into(),
-        "canary-token-c-1f2e3d4c5b6a79880011".into(),
-    );
     adgate::config::Config::from_toml(
-        &fixed,
+        BASE_CONFIG,
         "base.toml",
         oracle::config_dir(),
         &adgate::config::env_from(env),
@@ -844,5 +875,36 @@ fn regression_timestamp_outside_utc_years_0000_to_9999() {
         ("9999-12-31T23:59:59Z", 253_402_300_799),
     ] {
         assert_eq!(adgate::event::parse_rfc3339(ts), Some(unix), "{ts}");
+    }
+}
+
+/// config_loader: `max_event_age_seconds = 9223372036854775807` (and
+/// `shutdown_grace_seconds` the same) loaded, then overflowed the event
+/// expiry in milliseconds and the shutdown deadline. Now refused, with the
+/// key named.
+#[test]
+fn regression_durations_that_overflow_are_refused() {
+    let env = adgate::config::env_from(std::collections::HashMap::from_iter(
+        oracle::CANARIES
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    ));
+    for (from, to, key) in [
+        (
+            "max_event_age_seconds = 259200",
+            "max_event_age_seconds = 9223372036854775807",
+            "fuzz.toml: partners[0].delivery.max_event_age_seconds: must be at most",
+        ),
+        (
+            "shutdown_grace_seconds = 10",
+            "shutdown_grace_seconds = 9223372036854775807",
+            "fuzz.toml: server.shutdown_grace_seconds: must be at most",
+        ),
+    ] {
+        let text = BASE_CONFIG.replace(from, to);
+        let err = adgate::config::Config::from_toml(&text, "fuzz.toml", oracle::config_dir(), &env)
+            .expect_err(to);
+        assert!(err.to_string().starts_with(key), "{err}");
+        oracle::config(&text);
     }
 }

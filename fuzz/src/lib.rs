@@ -643,12 +643,13 @@ fn walk_data(v: &Value, f: &mut dyn FnMut(&str, bool)) {
 
 /// Secret values the loader can see (in the environment and in files under
 /// the config's directory); none may ever appear in an error or summary.
-pub const CANARIES: [(&str, &str); 6] = [
+pub const CANARIES: [(&str, &str); 7] = [
     ("TOKEN_A", "canary-token-a-7d1e0c8f9a4b4e21b6a0d9c3"),
     ("TOKEN_B", "canary-token-b-52aa91f03c6d4f0e8e17b2d4"),
     // A valid 32-byte key (base64) and one too short.
     ("KEY_A", "Y2FuYXJ5LWtleS1hLTAxMjM0NTY3ODlhYmNkZWYwMTI="),
     ("KEY_SHORT", "Y2FuYXJ5LXNob3J0"),
+    ("TOKEN_C", "canary-token-c-1f2e3d4c5b6a79880011aa"),
     ("SIGNING", "canary-signing-secret-0f3b6c1d2e"),
     ("EMPTY", ""),
 ];
@@ -705,6 +706,7 @@ pub fn config(text: &str) {
     let lookup = env_from(env);
     let shown = match Config::from_toml(text, FILE, config_dir(), &lookup) {
         Ok(c) => {
+            durations_usable(&c);
             let mut s = c.summary();
             for w in &c.warnings {
                 s.push_str(w);
@@ -734,6 +736,37 @@ pub fn config(text: &str) {
         assert!(
             !shown.contains(&secret) || text.contains(&secret),
             "a secret is shown: {shown}"
+        );
+    }
+}
+
+/// A valid config's durations can be used as the gateway uses them
+/// without overflow: added to a monotonic now (shutdown deadline, batch
+/// window, push timeout, pull lease) and, in milliseconds, to an ingest
+/// time in epoch milliseconds (max_event_age).
+fn durations_usable(c: &Config) {
+    use adgate::config::Delivery;
+    let now = std::time::Instant::now();
+    // 2100-01-01 in epoch milliseconds.
+    let ingest_ms: u64 = 4_102_444_800_000;
+    let mut offsets = vec![("server.shutdown_grace_seconds", c.server.shutdown_grace)];
+    for p in &c.partners {
+        offsets.push(("batch_max_wait_ms", p.batch_max_wait));
+        match &p.delivery {
+            Delivery::Push(d) => offsets.push(("timeout_ms", d.timeout)),
+            Delivery::Pull(d) => offsets.push(("lease_ms", d.lease)),
+        }
+        let age_ms = u64::try_from(p.max_event_age.as_millis()).ok();
+        assert!(
+            age_ms.and_then(|a| a.checked_add(ingest_ms)).is_some(),
+            "max_event_age_seconds {:?} overflows an expiry in ms",
+            p.max_event_age
+        );
+    }
+    for (key, d) in offsets {
+        assert!(
+            now.checked_add(d).is_some(),
+            "{key} {d:?} overflows an Instant"
         );
     }
 }
