@@ -65,6 +65,7 @@ pub struct Metrics {
     pub throttled: IntCounterVec,
     pub overloaded: IntCounter,
     pub in_flight: prometheus::IntGauge,
+    pub panics: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -162,6 +163,11 @@ impl Metrics {
                 let g = prometheus::IntGauge::new("adgate_ingest_in_flight", "Ingest requests being handled now (bounded by server.max_in_flight_requests).").expect("valid");
                 r.register(Box::new(g.clone())).expect("registered once");
                 g
+            },
+            panics: {
+                let c = IntCounter::new("adgate_panics_total", "Request handlers that panicked (answered 500; the process kept serving). Any is a bug.").expect("valid");
+                r.register(Box::new(c.clone())).expect("registered once");
+                c
             },
             registry: r,
         };
