@@ -822,7 +822,7 @@ fn base_config_is_valid() {
 }
 
 proptest! {
-    #![proptest_config(cases(1500))]
+    #![proptest_config(cases(600))]
 
     #[test]
     fn config_loader_answers_a_config_or_a_clean_error(
