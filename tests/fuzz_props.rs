@@ -908,3 +908,22 @@ fn regression_durations_that_overflow_are_refused() {
         oracle::config(&text);
     }
 }
+
+/// policy_on_arbitrary_json (6,000 cases): an event whose account_id is
+/// numeric and which carries the same number in an allow-listed field was
+/// routed with that number copied: the leak guard compared the event's own
+/// identifiers with copied strings only. Numbers are compared too now.
+#[test]
+fn regression_numeric_identifier_copied_as_a_number() {
+    for (id, field) in [
+        ("0", "0"),
+        ("48213377", "48213377"),
+        ("48213377", "[1, 48213377]"),
+    ] {
+        let text = format!(
+            r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                "user":{{"account_id":"{id}"}},"ad":{{"campaign_id":{field}}},"app":{{"app_id":{field}}}}}"#
+        );
+        oracle::policy(0, &text);
+    }
+}
