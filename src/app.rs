@@ -142,7 +142,7 @@ impl App {
     }
 
     /// Starts (or, on reload, reconciles) the per-partner feeds and workers.
-    fn start_partners(self: &Arc<App>, config: &Config) -> std::io::Result<()> {
+    pub(crate) fn start_partners(self: &Arc<App>, config: &Config) -> std::io::Result<()> {
         for p in &config.partners {
             let (log, rec) = self.outbox.ensure(p)?;
             if let Some(r) = rec {

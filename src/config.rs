@@ -33,6 +33,9 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 256;
 /// Long enough to finish a 10 MiB request on a slow link and flush the outbox.
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 10;
+/// An hour: longer than any supervisor waits before it kills; bounded so
+/// the shutdown deadline (now + grace) cannot overflow.
+pub const MAX_SHUTDOWN_GRACE_SECONDS: u64 = 3600;
 /// Adulthood in most of the markets a retailer sells in; deny by default.
 pub const DEFAULT_MINOR_AGE: u64 = 18;
 /// Consumer-health data is never shared, even when the operator forgot the key.
@@ -49,6 +52,9 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 /// 72 h: a long weekend of partner outage before events are dead-lettered.
 pub const DEFAULT_MAX_EVENT_AGE_SECONDS: u64 = 72 * 3600;
+/// A year: beyond any partner outage worth waiting out; bounded so an
+/// event's expiry in epoch milliseconds cannot overflow.
+pub const MAX_EVENT_AGE_SECONDS: u64 = 365 * 86_400;
 /// A pull consumer has 30 s to commit what it was served.
 pub const DEFAULT_LEASE_MS: u64 = 30_000;
 /// Bounds on the long-poll wait of the pull feed.
@@ -580,6 +586,16 @@ impl Config {
             }
         };
         let mtls = tls.as_ref().is_some_and(|t| t.mtls());
+        let shutdown_grace_seconds = s
+            .shutdown_grace_seconds
+            .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS);
+        if shutdown_grace_seconds > MAX_SHUTDOWN_GRACE_SECONDS {
+            return Err(cx.err(
+                "server.shutdown_grace_seconds",
+                format!("must be at most {MAX_SHUTDOWN_GRACE_SECONDS}"),
+                "keep it below your supervisor's kill timeout (default 10)",
+            ));
+        }
         let server = ServerConfig {
             tls,
             listen,
@@ -599,10 +615,7 @@ impl Config {
                 Some(n) => n,
                 None => DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             },
-            shutdown_grace: Duration::from_secs(
-                s.shutdown_grace_seconds
-                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS),
-            ),
+            shutdown_grace: Duration::from_secs(shutdown_grace_seconds),
         };
 
         // Every token in one place, to refuse one token serving two roles.
@@ -1293,6 +1306,16 @@ fn partner(
             ))
         }
     };
+    let max_event_age_seconds = d
+        .max_event_age_seconds
+        .unwrap_or(DEFAULT_MAX_EVENT_AGE_SECONDS);
+    if max_event_age_seconds > MAX_EVENT_AGE_SECONDS {
+        return Err(cx.err(
+            format!("{dp}.max_event_age_seconds"),
+            format!("must be at most {MAX_EVENT_AGE_SECONDS} (a year)"),
+            "use e.g. 259200 (72 h, the default)",
+        ));
+    }
     let outbox_max_bytes = p.outbox_max_bytes.unwrap_or(DEFAULT_OUTBOX_MAX_BYTES);
     if outbox_max_bytes < 64 * 1024 {
         return Err(cx.err(
@@ -1309,10 +1332,7 @@ fn partner(
         outbox_max_bytes,
         on_full,
         delivery,
-        max_event_age: Duration::from_secs(
-            d.max_event_age_seconds
-                .unwrap_or(DEFAULT_MAX_EVENT_AGE_SECONDS),
-        ),
+        max_event_age: Duration::from_secs(max_event_age_seconds),
         batch_max_events,
         batch_max_wait: Duration::from_millis(
             d.batch_max_wait_ms.unwrap_or(DEFAULT_BATCH_MAX_WAIT_MS),

@@ -347,12 +347,22 @@ impl<'a> Event<'a> {
     }
 }
 
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the instants the output
+/// `time` (RFC 3339 in UTC, four-digit years) can show.
+const MIN_UNIX_SECONDS: i64 = -62_167_219_200;
+const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
+
 /// RFC 3339 date-time to unix seconds (UTC). Fractional seconds are
-/// accepted and dropped.
+/// accepted and dropped. An offset that moves the instant out of years
+/// 0000-9999 in UTC (`0000-01-01T00:30:00+01:00`) makes it `None`: the
+/// output could not show it.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     use time::format_description::well_known::Rfc3339;
     let t = time::OffsetDateTime::parse(s, &Rfc3339).ok()?;
-    Some(t.unix_timestamp())
+    let unix = t.unix_timestamp();
+    (MIN_UNIX_SECONDS..=MAX_UNIX_SECONDS)
+        .contains(&unix)
+        .then_some(unix)
 }
 
 /// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (years 0-9999).

@@ -58,6 +58,17 @@ pub enum Item<'a> {
     Bad(Reject),
 }
 
+impl<'a> Item<'a> {
+    /// The event of this slot, or why it is rejected (by index in the 202).
+    pub fn parse(&self) -> Result<Event<'a>, Reject> {
+        match self {
+            Item::Text(t) => Event::parse(t),
+            Item::Raw(r) => Event::from_raw(r),
+            Item::Bad(rej) => Err(rej.clone()),
+        }
+    }
+}
+
 /// Splits a body into events. `Err` is a 400 message: the body cannot be
 /// read as JSON, an array or NDJSON at all. NDJSON lines are not parsed
 /// here (the event parser reports a bad line by index); [`NOT_JSON`]
@@ -315,14 +326,15 @@ async fn ingest_items(
     let mut rejected_by_reason = [0u64; 3];
     let mut accepted = 0u64;
     let mut duplicates = 0u64;
-    let mut new_hashes = Vec::new();
+    // Until the outbox writes are handed over, every return, a panic and
+    // the future being dropped undo the idempotency entries added here.
+    let mut undo = Undo {
+        dedup: &app.dedup,
+        hashes: Vec::new(),
+        reserved: Vec::new(),
+    };
     for (index, item) in items.iter().enumerate() {
-        let parsed = match item {
-            Item::Text(t) => Event::parse(t),
-            Item::Raw(r) => Event::from_raw(r),
-            Item::Bad(rej) => Err(rej.clone()),
-        };
-        let ev = match parsed {
+        let ev = match item.parse() {
             Ok(ev) => ev,
             Err(rej) => {
                 rejected_by_reason[rej.reason as usize] += 1;
@@ -339,7 +351,7 @@ async fn ingest_items(
             duplicates += 1;
             continue;
         }
-        new_hashes.push(event_hash);
+        undo.hashes.push(event_hash);
         let eval = rt.policy.evaluate(&ev, &app.optouts);
         for (i, outcome) in eval.outcomes.iter().enumerate() {
             match outcome {
@@ -401,20 +413,10 @@ async fn ingest_items(
             full = Some(p.name.clone());
             break;
         }
+        undo.reserved.push((log.clone(), need));
         reserved.push(i);
     }
-    let undo = |reserved: &[usize], logs: &[Option<Arc<outbox::PartnerLog>>], batches: &[Batch]| {
-        for &i in reserved {
-            if let Some(l) = &logs[i] {
-                l.release(batches[i].buf.len() as u64);
-            }
-        }
-        for h in &new_hashes {
-            app.dedup.remove(h);
-        }
-    };
     if let Some(name) = full {
-        undo(&reserved, &logs, &batches);
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("outbox of partner \"{name}\" is full; nothing from this request was accepted, retry later"),
@@ -434,18 +436,20 @@ async fn ingest_items(
         let records = batches[i].records;
         async move { log.append(buf, records).await }
     });
+    // From their first poll on, the appends own the reservations (an
+    // append that fails releases its own).
+    undo.reserved.clear();
     let results = futures_join_all(writes).await;
     if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
         tracing::error!(error = %e, "outbox write failed; request not acknowledged");
-        for h in &new_hashes {
-            app.dedup.remove(h);
-        }
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "events could not be stored durably; retry later",
         );
     }
 
+    // Durable everywhere: the events stay in the idempotency window.
+    undo.hashes.clear();
     for (i, p) in rt.policy.partners.iter().enumerate() {
         if batches[i].records > 0 {
             m.events_routed
@@ -482,6 +486,28 @@ async fn ingest_items(
             "errors": errors,
         }),
     )
+}
+
+/// What a request has done that must be taken back unless its events were
+/// written: its idempotency entries (else a retry would be taken for a
+/// duplicate and never routed, losing the events) and the outbox room it
+/// reserved. Dropped on every exit, on a panic unwinding, and when the
+/// client goes away and hyper drops the request future.
+struct Undo<'a> {
+    dedup: &'a crate::dedup::Dedup,
+    hashes: Vec<crate::identity::SubjectHash>,
+    reserved: Vec<(Arc<outbox::PartnerLog>, u64)>,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        for (log, bytes) in self.reserved.drain(..) {
+            log.release(bytes);
+        }
+        for h in &self.hashes {
+            self.dedup.remove(h);
+        }
+    }
 }
 
 /// Awaits all futures concurrently (a tiny join_all on tokio's JoinSet
@@ -527,6 +553,35 @@ mod tests {
         let items = split_body(body.as_bytes(), form)?;
         let bad = items.iter().filter(|i| matches!(i, Item::Bad(_))).count();
         Ok((items.len(), bad))
+    }
+
+    #[test]
+    fn a_panic_before_the_write_undoes_idempotency_entries_and_reservations() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dl = Arc::new(outbox::DeadLetters::new(&dir.path().join("dl")).expect("dl"));
+        let (log, _) =
+            outbox::PartnerLog::open("a", &dir.path().join("a"), 1 << 20, dl).expect("log");
+        let dedup = crate::dedup::Dedup::new(100);
+        let h = [7u8; 16];
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut undo = Undo {
+                dedup: &dedup,
+                hashes: Vec::new(),
+                reserved: Vec::new(),
+            };
+            assert!(!dedup.check_and_insert(h, 1));
+            undo.hashes.push(h);
+            assert!(log.reserve(1000));
+            undo.reserved.push((log.clone(), 1000));
+            panic!("a policy bug");
+        }));
+        assert!(unwound.is_err());
+        assert!(
+            !dedup.check_and_insert(h, 2),
+            "the retry is routed, not taken for a duplicate"
+        );
+        assert_eq!(log.pending_bytes(), 0, "the reservation is released");
+        log.close();
     }
 
     #[test]

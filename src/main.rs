@@ -124,6 +124,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
     for w in &config.warnings {
         tracing::warn!(warning = %w, "config");
     }
+    adgate::server::install_panic_hook();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -66,6 +66,7 @@ pub struct Metrics {
     pub overloaded: IntCounter,
     pub in_flight: prometheus::IntGauge,
     pub tls_handshake_failures: IntCounterVec,
+    pub panics: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -165,6 +166,11 @@ impl Metrics {
                 g
             },
             tls_handshake_failures: counter(&r, "adgate_tls_handshake_failures_total", "TLS handshakes that failed, by listener (main, metrics) and reason (no_client_certificate, bad_certificate, incompatible, protocol, io, timeout).", &["listener", "reason"]),
+            panics: {
+                let c = IntCounter::new("adgate_panics_total", "Request handlers that panicked (answered 500; the process kept serving). Any is a bug.").expect("valid");
+                r.register(Box::new(c.clone())).expect("registered once");
+                c
+            },
             registry: r,
         };
         m.build_info

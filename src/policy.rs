@@ -497,7 +497,8 @@ fn write_value(out: &mut Vec<u8>, raw: &RawValue, leak: &mut SelfLeak<'_>) -> Re
             write_json_str(out, &s);
         }
         JsonKind::Number => {
-            if let Some(h) = guard::scan_number(raw.get()) {
+            // A number can be the event's own (numeric) identifier too.
+            if let Some(h) = guard::scan_number(raw.get()).or_else(|| leak.check(raw.get())) {
                 return Err(h);
             }
             out.extend_from_slice(raw.get().as_bytes());
@@ -526,10 +527,13 @@ fn check_str(s: &str, leak: &mut SelfLeak<'_>) -> Result<(), Hit> {
 fn check_value(v: &serde_json::Value, leak: &mut SelfLeak<'_>) -> Result<(), Hit> {
     match v {
         serde_json::Value::String(s) => check_str(s, leak),
-        serde_json::Value::Number(n) => match guard::scan_number(&n.to_string()) {
-            Some(h) => Err(h),
-            None => Ok(()),
-        },
+        serde_json::Value::Number(n) => {
+            let text = n.to_string();
+            match guard::scan_number(&text).or_else(|| leak.check(&text)) {
+                Some(h) => Err(h),
+                None => Ok(()),
+            }
+        }
         serde_json::Value::Array(a) => a.iter().try_for_each(|x| check_value(x, leak)),
         serde_json::Value::Object(o) => o.iter().try_for_each(|(k, x)| {
             check_str(k, leak)?;

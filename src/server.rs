@@ -4,16 +4,19 @@
 //! graceful shutdown, routing and per-route metrics.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use prometheus::IntCounter;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -219,7 +222,7 @@ fn route_of(path: &str) -> &'static str {
 async fn handle(app: Arc<App>, role: Role, req: Request<Incoming>) -> Resp {
     let started = Instant::now();
     let route = route_of(req.uri().path());
-    let resp = dispatch(&app, role, route, req).await;
+    let resp = catch_panic(&app.metrics.panics, route, dispatch(&app, role, route, req)).await;
     let code = resp.status().as_u16().to_string();
     app.metrics
         .http_requests
@@ -290,6 +293,48 @@ async fn dispatch(app: &Arc<App>, role: Role, route: &'static str, req: Request<
         },
         _ => error(StatusCode::NOT_FOUND, "no such endpoint"),
     }
+}
+
+/// Runs one request's handler. A panic in it answers this request 500
+/// instead of dropping the connection, counts in `adgate_panics_total` and
+/// logs the route (the panic's location is logged by [`install_panic_hook`];
+/// its message, which may quote request content, is not). Locks the
+/// handlers share do not poison and ingest undoes its unwritten work as the
+/// panic unwinds, so the process keeps serving and nothing accepted is
+/// lost.
+pub async fn catch_panic<F>(panics: &IntCounter, route: &'static str, handler: F) -> Resp
+where
+    F: std::future::Future<Output = Resp>,
+{
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(_) => {
+            panics.inc();
+            tracing::error!(route, "request handler panicked; answered 500");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; nothing from this request was accepted, retry later",
+            )
+        }
+    }
+}
+
+/// Replaces the default panic output (which quotes the panic message, and
+/// so possibly an identifier from a request) with one log event naming
+/// the thread and the code location.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        tracing::error!(
+            thread = thread.name().unwrap_or("unnamed"),
+            %location,
+            "panic (message withheld: it may quote request content)"
+        );
+    }));
 }
 
 // ---------------------------------------------------------------------------
@@ -440,5 +485,174 @@ async fn drain(body: &mut Incoming) {
             }
             _ => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{env_from, Config};
+    use std::collections::HashMap;
+
+    const PRODUCER: &str = "producer-token-0123456789abcdef0123456789";
+    const FEED: &str = "feed-token-0123456789abcdef0123456789abc";
+
+    fn app(dir: &std::path::Path) -> Arc<App> {
+        let toml = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "{}"
+[[producers]]
+name = "web"
+token_env = "P"
+[[partners]]
+name = "a"
+event_types = ["ad_impression"]
+identifiers = ["account_id"]
+fields = ["ad.campaign_id"]
+[partners.delivery]
+mode = "pull"
+token_env = "F"
+[[partners.keys]]
+id = "k1"
+secret_env = "K"
+"#,
+            dir.join("data").display()
+        );
+        let env = env_from(HashMap::from([
+            ("P".to_string(), PRODUCER.to_string()),
+            ("F".to_string(), FEED.to_string()),
+            (
+                "K".to_string(),
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string(),
+            ),
+        ]));
+        let config = Config::from_toml(&toml, "t.toml", dir, &env).expect("config");
+        let app = App::build(config.clone(), None).expect("app");
+        app.start_partners(&config).expect("partners");
+        app
+    }
+
+    /// The server's per-request path (`catch_panic` around `dispatch`)
+    /// over a real hyper connection, with one extra route whose handler
+    /// panics: the kind of bug the fuzzers look for, reached by a request.
+    async fn serve_with_a_panicking_route(app: Arc<App>, listener: TcpListener) {
+        let role = Role::Main { metrics_here: true };
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let app = app.clone();
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let app = app.clone();
+                async move {
+                    let route = route_of(req.uri().path());
+                    let bug = req.uri().path() == "/v1/events" && req.uri().query() == Some("bug");
+                    let handler = async {
+                        if bug {
+                            // Mid-request, after reading some of it.
+                            let _ = read_body(req, 1024).await;
+                            panic!("a bug quoting request content: jane@example.com");
+                        }
+                        dispatch(&app, role, route, req).await
+                    };
+                    Ok::<_, Infallible>(catch_panic(&app.metrics.panics, route, handler).await)
+                }
+            });
+            tokio::spawn(
+                auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .into_owned(),
+            );
+        }
+    }
+
+    fn post(agent: &ureq::Agent, url: &str, body: &str) -> (u16, String) {
+        let r = agent
+            .post(url)
+            .set("Authorization", &format!("Bearer {PRODUCER}"))
+            .set("Content-Type", "application/x-ndjson")
+            .send_string(body);
+        match r {
+            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap_or_default()),
+            Err(e) => panic!("transport error: {e}"),
+        }
+    }
+
+    fn event(id: &str) -> String {
+        format!(
+            r#"{{"event_id":"{id}","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{{"account_id":"A-{id}"}},"ad":{{"campaign_id":"c-7"}}}}"#
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = app(dir.path());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(serve_with_a_panicking_route(app.clone(), listener));
+
+        let checks = tokio::task::spawn_blocking(move || {
+            // One keep-alive connection for all requests.
+            let agent = ureq::AgentBuilder::new().max_idle_connections(1).build();
+            let events = format!("{base}/v1/events");
+            let before = post(
+                &agent,
+                &events,
+                &format!("{}\n{}", event("e1"), event("e2")),
+            );
+            let panicked = post(&agent, &format!("{events}?bug"), &event("e3"));
+            let after = post(
+                &agent,
+                &events,
+                &format!("{}\n{}", event("e3"), event("e1")),
+            );
+            let feed = agent
+                .get(&format!("{base}/v1/feed/a?max=100"))
+                .set("Authorization", &format!("Bearer {FEED}"))
+                .call()
+                .expect("feed")
+                .into_string()
+                .expect("feed body");
+            let metrics = agent
+                .get(&format!("{base}/metrics"))
+                .call()
+                .expect("metrics")
+                .into_string()
+                .expect("metrics body");
+            (before, panicked, after, feed, metrics)
+        })
+        .await
+        .expect("client");
+        let (before, panicked, after, feed, metrics) = checks;
+        assert_eq!(before.0, 202, "{before:?}");
+        assert_eq!(panicked.0, 500, "{panicked:?}");
+        assert!(
+            !panicked.1.contains("jane") && panicked.1.contains("retry"),
+            "{panicked:?}"
+        );
+        // The server still serves; e3 was not taken as seen, e1 is a duplicate.
+        assert_eq!(after.0, 202, "{after:?}");
+        let v: serde_json::Value = serde_json::from_str(&after.1).expect("json");
+        assert_eq!(
+            (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+            (Some(2), Some(1)),
+            "{v}"
+        );
+        // Everything accepted before and after the panic is in the feed.
+        let f: serde_json::Value = serde_json::from_str(&feed).expect("feed json");
+        assert_eq!(f["events"].as_array().map(Vec::len), Some(3), "{f}");
+        assert!(
+            metrics.contains("adgate_panics_total 1\n"),
+            "{}",
+            metrics
+                .lines()
+                .filter(|l| l.contains("panics"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 }

@@ -1,0 +1,782 @@
+//! The properties the fuzz targets check, one function per target. Each
+//! takes an input, runs adgate's real code on it and panics (the fuzzer's
+//! "crash") when a property does not hold; a panic inside adgate itself is
+//! a crash too.
+//!
+//! The cargo-fuzz targets (`fuzz_targets/`) feed these functions bytes from
+//! libFuzzer; `tests/fuzz_props.rs` in the main crate includes this file
+//! with `#[path]` and feeds the same functions from structure-aware
+//! proptest generators, so stable-toolchain CI checks the same properties.
+//!
+//! - [`body`]: the ingest body decoder (content type, gzip with a limit,
+//!   JSON object / array / NDJSON, the per-event parse).
+//! - [`normalization`]: identifier normalization.
+//! - [`policy`]: the policy on arbitrary JSON under a few valid configs.
+//! - [`config`]: the config loader on arbitrary TOML.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use adgate::config::{env_from, Config};
+use adgate::event::{Event, Reject, RejectReason};
+use adgate::guard;
+use adgate::identity::{normalize, Kind, SubjectHasher};
+use adgate::ingest::{self, BodyForm};
+use adgate::policy::{NoOptOuts, Outcome, Policy};
+use http::StatusCode;
+use http_body_util::BodyExt as _;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------
+// Body decoder.
+
+/// Content types a producer might send, valid and not.
+pub const CONTENT_TYPES: [Option<&str>; 8] = [
+    None,
+    Some("application/json"),
+    Some("application/x-ndjson"),
+    Some("application/json; charset=utf-8"),
+    Some("APPLICATION/X-NDJSON ; q=1"),
+    Some("text/plain"),
+    Some(""),
+    Some("application/jsonl"),
+];
+
+/// How the body travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// As is.
+    Identity,
+    /// The bytes are the gzip stream (mostly not gzip at all).
+    RawGzip,
+    /// Compressed here, so it inflates (unless above the limit).
+    Gzip,
+    /// Compressed here, then cut after `n` bytes.
+    GzipTruncated(usize),
+    /// Compressed here, then byte `n` (mod len) xor `x`.
+    GzipCorrupt(usize, u8),
+}
+
+/// One ingest body: what the handler sees after the headers.
+#[derive(Debug, Clone)]
+pub struct BodyCase<'a> {
+    pub content_type: Option<&'a str>,
+    pub encoding: Encoding,
+    /// server.max_body_bytes (the gzip inflation limit).
+    pub limit: usize,
+    pub body: &'a [u8],
+}
+
+impl<'a> BodyCase<'a> {
+    /// The fuzz target's view: two bytes choose type, encoding and limit,
+    /// the rest is the body.
+    pub fn from_bytes(data: &'a [u8]) -> BodyCase<'a> {
+        let (head, body) = data.split_at(data.len().min(2));
+        let a = head.first().copied().unwrap_or(0);
+        let b = head.get(1).copied().unwrap_or(0) as usize;
+        let encoding = match (a >> 3) % 6 {
+            0 | 1 => Encoding::Identity,
+            2 => Encoding::RawGzip,
+            3 => Encoding::Gzip,
+            4 => Encoding::GzipTruncated(b),
+            _ => Encoding::GzipCorrupt(b, a | 1),
+        };
+        BodyCase {
+            content_type: CONTENT_TYPES[(a & 7) as usize],
+            encoding,
+            limit: if a & 0x80 != 0 { 1024 } else { 1 << 20 },
+            body,
+        }
+    }
+}
+
+pub fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).expect("vec write");
+    e.finish().expect("vec write")
+}
+
+/// What [`body`] saw, for tests that want to look further.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BodyOutcome {
+    /// The status the handler answers before the policy, if not 202.
+    pub refused: Option<u16>,
+    pub events: usize,
+    pub rejected: usize,
+}
+
+/// The decoder never panics; a refusal is a 4xx with a JSON error; every
+/// event slot is an event or a reject whose message names the problem,
+/// never the content; object, array and NDJSON bodies split into the
+/// number of events they hold.
+pub fn body(case: &BodyCase<'_>) -> BodyOutcome {
+    let mut out = BodyOutcome::default();
+    let Some(form) = ingest::body_form(case.content_type) else {
+        out.refused = Some(415);
+        return out;
+    };
+    let wire: Vec<u8> = match case.encoding {
+        Encoding::Identity | Encoding::RawGzip => case.body.to_vec(),
+        Encoding::Gzip => gzip(case.body),
+        Encoding::GzipTruncated(n) => {
+            let mut z = gzip(case.body);
+            z.truncate(n % (z.len() + 1));
+            z
+        }
+        Encoding::GzipCorrupt(n, x) => {
+            let mut z = gzip(case.body);
+            let i = n % z.len();
+            z[i] ^= x;
+            z
+        }
+    };
+    let inflated: Vec<u8> = if case.encoding == Encoding::Identity {
+        wire
+    } else {
+        match ingest::gunzip(&wire, case.limit) {
+            Ok(v) => {
+                assert!(v.len() <= case.limit, "inflated past the limit");
+                if case.encoding == Encoding::Gzip {
+                    assert_eq!(v, case.body, "gzip round trip");
+                }
+                v
+            }
+            Err(r) => {
+                let code = r.status();
+                assert!(
+                    code == StatusCode::BAD_REQUEST || code == StatusCode::PAYLOAD_TOO_LARGE,
+                    "gunzip answered {code}"
+                );
+                if case.encoding == Encoding::Gzip {
+                    assert_eq!(
+                        code,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "valid gzip refused as {code}"
+                    );
+                    assert!(case.body.len() > case.limit, "413 under the limit");
+                }
+                assert_json_error(r);
+                out.refused = Some(code.as_u16());
+                return out;
+            }
+        }
+    };
+    let items = match ingest::split_body(&inflated, form) {
+        Ok(items) => items,
+        Err(msg) => {
+            assert!(
+                [
+                    "body is empty",
+                    "body is JSON but neither an object nor an array of objects",
+                    ingest::NOT_JSON,
+                ]
+                .contains(&msg),
+                "unexpected split message {msg:?}"
+            );
+            out.refused = Some(400);
+            return out;
+        }
+    };
+    // SPEC §3: an object is one event, an array one per element (`[]` is
+    // an empty batch: 202 with nothing accepted), anything else one per
+    // non-blank NDJSON line.
+    // Only JSON's own whitespace may precede an object or array.
+    let text = std::str::from_utf8(&inflated)
+        .ok()
+        .map(|t| t.trim_start_matches([' ', '\t', '\n', '\r']));
+    let array = text
+        .filter(|t| form == BodyForm::Json && t.starts_with('['))
+        .and_then(|t| serde_json::from_str::<Vec<&RawValue>>(t).ok());
+    let object = text
+        .filter(|t| form == BodyForm::Json && t.starts_with('{'))
+        .is_some_and(|t| serde_json::from_str::<&RawValue>(t).is_ok());
+    let expected = match array {
+        Some(a) => a.len(),
+        None if object => 1,
+        None => inflated
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.trim_ascii().is_empty())
+            .count(),
+    };
+    assert_eq!(items.len(), expected, "slots of the body");
+    let mut invalid_json = 0;
+    for item in &items {
+        match item.parse() {
+            Ok(ev) => {
+                assert!(!ev.event_id.trim().is_empty() && ev.event_id.len() <= 256);
+                assert!(!ev.event_type.trim().is_empty() && ev.event_type.len() <= 128);
+                out.events += 1;
+            }
+            Err(rej) => {
+                assert_clean_reject(&rej);
+                if rej.reason == RejectReason::InvalidJson {
+                    invalid_json += 1;
+                }
+                out.rejected += 1;
+            }
+        }
+    }
+    if !items.is_empty() && invalid_json == items.len() {
+        // The handler's 400: not one slot was JSON.
+        out.refused = Some(400);
+    }
+    out
+}
+
+fn assert_json_error(r: adgate::server::Resp) {
+    let body = ready(r.into_body().collect())
+        .expect("full body")
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&body).expect("error body is JSON");
+    assert!(v["error"].is_string(), "error body {v}");
+}
+
+/// `Full` bodies are ready at once; poll once without a runtime.
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("a Full body is ready at once"),
+    }
+}
+
+/// A reject's message is one of the shapes event.rs and ingest.rs write:
+/// it names a field or a position, never content.
+pub fn assert_clean_reject(rej: &Reject) {
+    let m = rej.message.as_str();
+    let fields = ["event_id", "event_type", "timestamp"];
+    let ok = match rej.reason {
+        RejectReason::InvalidJson => {
+            m == "event is not a JSON object"
+                || m == "line is not UTF-8"
+                || m.strip_prefix("not valid JSON (line ")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .and_then(|r| r.split_once(", column "))
+                    .is_some_and(|(l, c)| l.parse::<u64>().is_ok() && c.parse::<u64>().is_ok())
+        }
+        RejectReason::MissingField => fields
+            .iter()
+            .any(|f| m == format!("missing required field {f}")),
+        RejectReason::InvalidField => fields.iter().any(|f| {
+            m.strip_prefix(&format!("invalid field {f}: "))
+                .is_some_and(|why| {
+                    [
+                        "must be a string",
+                        "must not be empty",
+                        "longer than 256 bytes",
+                        "longer than 128 bytes",
+                        "must be an RFC 3339 date-time, e.g. 2026-11-28T13:45:12Z",
+                    ]
+                    .contains(&why)
+                })
+        }),
+    };
+    assert!(ok, "reject message of unexpected shape: {rej:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Normalization.
+
+/// Never panics; idempotent (a normalized identifier normalizes to itself,
+/// so a producer that pre-normalizes gets the same ad_id); trimming does
+/// not matter; the output has the SPEC §4.3 shape of its kind.
+pub fn normalization(kind: Kind, raw: &str) {
+    let Some(n) = normalize(kind, raw) else {
+        if matches!(kind, Kind::AccountId | Kind::DeviceId) {
+            assert!(raw.trim().is_empty(), "{kind} {raw:?} refused");
+        }
+        return;
+    };
+    assert_eq!(
+        normalize(kind, &n).as_deref(),
+        Some(n.as_ref()),
+        "not idempotent for {kind} {raw:?}"
+    );
+    assert_eq!(
+        normalize(kind, &format!(" \t{raw}\n ")).as_deref(),
+        Some(n.as_ref()),
+        "surrounding whitespace changes {kind} {raw:?}"
+    );
+    match kind {
+        Kind::Email => {
+            assert!(!n.chars().any(char::is_whitespace), "{n:?}");
+            let (local, domain) = n.split_once('@').expect("an @");
+            assert!(!local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+            assert_eq!(n.to_lowercase(), n.as_ref(), "email not lowercased");
+            if domain == "gmail.com" || domain == "googlemail.com" {
+                assert!(!local.contains('.') && !local.contains('+'), "{n:?}");
+            }
+            assert_eq!(
+                normalize(kind, &raw.to_ascii_uppercase()),
+                Some(n.clone()),
+                "ASCII case changes the email {raw:?}"
+            );
+        }
+        Kind::Phone => {
+            let digits = n.strip_prefix('+').expect("E.164 starts with +");
+            assert!((8..=15).contains(&digits.len()), "{n:?}");
+            assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{n:?}");
+        }
+        Kind::AccountId | Kind::DeviceId => assert_eq!(n.as_ref(), raw.trim()),
+    }
+}
+
+/// The fuzz target's view: the first byte picks the kind.
+pub fn normalization_bytes(data: &[u8]) {
+    let Some((&k, rest)) = data.split_first() else {
+        return;
+    };
+    let kind = Kind::ALL[k as usize % 4];
+    if let Ok(s) = std::str::from_utf8(rest) {
+        normalization(kind, s);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Policy.
+
+/// Valid configs the policy runs under: different identifier orders, allow
+/// lists (leaf fields, whole objects, nested paths) and granularities.
+pub const POLICY_CONFIGS: [&str; 3] = [
+    r#"
+[privacy]
+time_granularity = "hour"
+[[partners]]
+name = "acme"
+event_types = ["ad_impression", "app_install"]
+identifiers = ["account_id", "email", "device_id", "phone"]
+fields = ["ad.campaign_id", "ad.placement", "ad.value_estimate_micros", "ad.currency", "app.app_id"]
+[partners.delivery]
+mode = "pull"
+token_env = "T0"
+[[partners.keys]]
+id = "k202611"
+secret_env = "K0"
+"#,
+    r#"
+[privacy]
+minor_age = 16
+sensitive_categories = ["health"]
+time_granularity = "day"
+[[partners]]
+name = "beta"
+event_types = ["ad_impression", "ad_click", "x"]
+identifiers = ["phone", "email"]
+fields = ["ad", "custom", "context.category"]
+[partners.delivery]
+mode = "pull"
+token_env = "T0"
+[[partners.keys]]
+id = "b1"
+secret_env = "K0"
+"#,
+    r#"
+[privacy]
+time_granularity = "second"
+[[partners]]
+name = "one"
+event_types = ["ad_impression"]
+identifiers = ["device_id", "account_id"]
+fields = ["app", "ad.tags", "meta.a.b"]
+[partners.delivery]
+mode = "pull"
+token_env = "T0"
+[[partners.keys]]
+id = "old"
+secret_env = "K1"
+[[partners.keys]]
+id = "new"
+secret_env = "K0"
+[[partners]]
+name = "two"
+event_types = ["ad_impression", "app_install"]
+identifiers = ["email"]
+fields = ["ad.value_estimate_micros", "context.category", "context.campaign"]
+[partners.delivery]
+mode = "pull"
+token_env = "T1"
+[[partners.keys]]
+id = "t"
+secret_env = "K2"
+"#,
+];
+
+fn policy_env() -> HashMap<String, String> {
+    HashMap::from([
+        ("T0".into(), "feed-token-zero-0123456789abcdef012345".into()),
+        ("T1".into(), "feed-token-one-0123456789abcdef0123456".into()),
+        (
+            "K0".into(),
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+        ),
+        (
+            "K1".into(),
+            "HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=".into(),
+        ),
+        (
+            "K2".into(),
+            "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=".into(),
+        ),
+    ])
+}
+
+pub struct PolicyCase {
+    pub config: Config,
+    pub policy: Policy,
+}
+
+pub fn policies() -> &'static [PolicyCase] {
+    static P: OnceLock<Vec<PolicyCase>> = OnceLock::new();
+    P.get_or_init(|| {
+        let env = env_from(policy_env());
+        (0..POLICY_CONFIGS.len())
+            .map(|i| {
+                let config =
+                    Config::from_toml(POLICY_CONFIGS[i], "policy.toml", Path::new("."), &env)
+                        .unwrap_or_else(|e| panic!("policy config {i}: {e}"));
+                let policy = Policy::new(&config, SubjectHasher::new(&[5; 32]));
+                PolicyCase { config, policy }
+            })
+            .collect()
+    })
+}
+
+/// Never panics; every routed line is a JSON object with exactly the
+/// gateway's fields plus allow-listed ones; ad_id and event_id are the
+/// SPEC §4.3 HMACs of the first usable identifier and the event id; time is
+/// the timestamp truncated to the granularity; the guard finds nothing in
+/// any copied string; and no copied string or number contains (or, for
+/// identifiers under 6 bytes, equals) an identifier the event carries, raw
+/// or normalized, in any ASCII case.
+pub fn policy(which: usize, text: &str) {
+    let case = &policies()[which % POLICY_CONFIGS.len()];
+    let ev = match Event::parse(text) {
+        Ok(ev) => ev,
+        Err(rej) => {
+            assert_clean_reject(&rej);
+            return;
+        }
+    };
+    let eval = case.policy.evaluate(&ev, &NoOptOuts);
+    assert_eq!(eval.outcomes.len(), case.config.partners.len());
+    for (p, outcome) in case.config.partners.iter().zip(&eval.outcomes) {
+        let Outcome::Route(s) = outcome else { continue };
+        check_line(&case.config, p, &ev, s.line());
+    }
+}
+
+/// The fuzz target's view: the first byte picks the config.
+pub fn policy_bytes(data: &[u8]) {
+    let Some((&c, rest)) = data.split_first() else {
+        return;
+    };
+    if let Ok(text) = std::str::from_utf8(rest) {
+        policy(c as usize, text);
+    }
+}
+
+const GATEWAY_FIELDS: [&str; 5] = ["event_type", "time", "ad_id", "ad_id_type", "event_id"];
+
+fn check_line(config: &Config, p: &adgate::config::PartnerConfig, ev: &Event<'_>, line: &[u8]) {
+    let v: Value = serde_json::from_slice(line).unwrap_or_else(|e| {
+        panic!(
+            "output is not JSON ({e}): {}",
+            String::from_utf8_lossy(line)
+        )
+    });
+    let obj = v.as_object().expect("output is an object");
+    let roots: Vec<&str> = p
+        .fields
+        .iter()
+        .map(|f| f.split('.').next().unwrap_or(f))
+        .collect();
+    for k in obj.keys() {
+        assert!(
+            GATEWAY_FIELDS.contains(&k.as_str()) || roots.contains(&k.as_str()),
+            "key {k:?} is neither the gateway's nor allow-listed: {v}"
+        );
+    }
+    for k in GATEWAY_FIELDS {
+        assert!(obj[k].is_string(), "{k} missing: {v}");
+    }
+    let mut all_paths = Vec::new();
+    key_paths(&v, "", &mut all_paths);
+    for path in &all_paths {
+        assert!(
+            !adgate::config::PROTECTED_PATHS
+                .iter()
+                .any(|p| path == p || path.starts_with(&format!("{p}."))),
+            "protected path {path} in {v}"
+        );
+    }
+    assert_eq!(obj["event_type"], ev.event_type.as_ref());
+    assert!(p.event_types.iter().any(|t| *t == ev.event_type));
+
+    // ad_id: the first identifier of the partner's list that normalizes.
+    let (kind, norm) = p
+        .identifiers
+        .iter()
+        .find_map(|k| {
+            ev.identifier(*k)
+                .and_then(|raw| normalize(*k, raw))
+                .map(|n| (*k, n))
+        })
+        .expect("routed without an identifier");
+    assert_eq!(obj["ad_id_type"], kind.as_str());
+    let key = p.signing_key().partner_key();
+    assert_eq!(obj["ad_id"], key.ad_id(kind, &norm));
+    assert_eq!(obj["event_id"], key.event_id(&ev.event_id));
+
+    // time: truncated, UTC.
+    let g = config.privacy.time_granularity.seconds();
+    let t = obj["time"].as_str().unwrap_or_default();
+    assert!(t.len() == 20 && t.ends_with('Z'), "time {t:?}");
+    assert_eq!(
+        adgate::event::parse_rfc3339(t),
+        Some(ev.unix_seconds.div_euclid(g) * g),
+        "time {t:?} is not the timestamp truncated to {g} s"
+    );
+
+    // Copied data: every allow-listed subtree.
+    let mut carried: Vec<String> = Vec::new();
+    for k in Kind::ALL {
+        if let Some(raw) = ev.identifier(k) {
+            carried.push(raw.trim().to_ascii_lowercase());
+            if let Some(n) = normalize(k, raw) {
+                carried.push(n.to_ascii_lowercase());
+            }
+        }
+    }
+    if let Some(ip) = &ev.ip {
+        carried.push(ip.trim().to_ascii_lowercase());
+    }
+    carried.retain(|c| !c.is_empty());
+    let paths: Vec<Vec<&str>> = p.fields.iter().map(|f| f.split('.').collect()).collect();
+    for (k, sub) in obj {
+        if GATEWAY_FIELDS.contains(&k.as_str()) {
+            continue;
+        }
+        walk_allowed(
+            sub,
+            &[k.as_str()],
+            &paths,
+            &mut |data: &str, is_number: bool| {
+                if !is_number {
+                    assert_eq!(guard::scan(data), None, "guard misses {data:?} in {v}");
+                }
+                let hay = data.to_ascii_lowercase();
+                for c in &carried {
+                    let leaked = if c.len() >= 6 {
+                        hay.contains(c.as_str())
+                    } else {
+                        hay.trim() == c
+                    };
+                    assert!(!leaked, "carried identifier {c:?} copied in {data:?}: {v}");
+                }
+            },
+        );
+    }
+}
+
+/// Every key path of `v` (`ad.tags`), objects in arrays included.
+fn key_paths(v: &Value, at: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                let p = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                key_paths(x, &p, out);
+                out.push(p);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| key_paths(x, at, out)),
+        _ => {}
+    }
+}
+
+/// Calls `f` on every copied datum below the allow-listed paths: strings,
+/// numbers and the keys of objects copied whole. Keys on the way down to
+/// an allow-listed leaf are the config's names, not data.
+fn walk_allowed(v: &Value, at: &[&str], paths: &[Vec<&str>], f: &mut dyn FnMut(&str, bool)) {
+    let is_leaf = paths.iter().any(|p| p.as_slice() == at);
+    if is_leaf {
+        walk_data(v, f);
+        return;
+    }
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{at:?} is not a leaf but not an object: {v}"));
+    for (k, sub) in obj {
+        let mut next = at.to_vec();
+        next.push(k);
+        assert!(
+            paths.iter().any(|p| p.starts_with(&next)),
+            "{next:?} is not on an allow-listed path"
+        );
+        walk_allowed(sub, &next, paths, f);
+    }
+}
+
+fn walk_data(v: &Value, f: &mut dyn FnMut(&str, bool)) {
+    match v {
+        Value::String(s) => f(s, false),
+        Value::Number(n) => f(&n.to_string(), true),
+        Value::Array(a) => a.iter().for_each(|x| walk_data(x, f)),
+        Value::Object(o) => o.iter().for_each(|(k, x)| {
+            f(k, false);
+            walk_data(x, f)
+        }),
+        Value::Bool(_) | Value::Null => {}
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Config loader.
+
+/// Secret values the loader can see (in the environment and in files under
+/// the config's directory); none may ever appear in an error or summary.
+pub const CANARIES: [(&str, &str); 7] = [
+    ("TOKEN_A", "canary-token-a-7d1e0c8f9a4b4e21b6a0d9c3"),
+    ("TOKEN_B", "canary-token-b-52aa91f03c6d4f0e8e17b2d4"),
+    // A valid 32-byte key (base64) and one too short.
+    ("KEY_A", "Y2FuYXJ5LWtleS1hLTAxMjM0NTY3ODlhYmNkZWYwMTI="),
+    ("KEY_SHORT", "Y2FuYXJ5LXNob3J0"),
+    ("TOKEN_C", "canary-token-c-1f2e3d4c5b6a79880011aa"),
+    ("SIGNING", "canary-signing-secret-0f3b6c1d2e"),
+    ("EMPTY", ""),
+];
+
+/// Files the fuzzed TOML may name as `*_file` (relative to the config).
+pub const CANARY_FILES: [(&str, &str); 2] = [
+    ("token.txt", "canary-file-token-6a8c0e2f4b1d3f5a\n"),
+    ("key.b64", "Y2FuYXJ5LWZpbGUta2V5LTAxMjM0NTY3ODlhYmNkZWY=\n"),
+];
+
+/// A directory with the canary files, made once per process.
+pub fn config_dir() -> &'static Path {
+    static D: OnceLock<PathBuf> = OnceLock::new();
+    D.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("adgate-fuzz-config-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("temp dir");
+        for (name, content) in CANARY_FILES {
+            let path = d.join(name);
+            std::fs::write(&path, content).expect("canary file");
+            // Owner-only, as adgate requires of secret files.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod canary file");
+        }
+        d
+    })
+}
+
+/// Every canary secret, and what the base64 ones decode to.
+fn secret_values() -> Vec<String> {
+    let mut v: Vec<String> = CANARIES
+        .iter()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(_, s)| s.to_string())
+        .collect();
+    v.extend(CANARY_FILES.iter().map(|(_, s)| s.trim_end().to_string()));
+    // What the keys decode to.
+    v.extend(
+        [
+            "canary-key-a-0123456789abcdef012",
+            "canary-short",
+            "canary-file-key-0123456789abcdef",
+        ]
+        .map(String::from),
+    );
+    v
+}
+
+/// Never panics; either a Config whose summary shows no secret, or an
+/// error of the documented shape `FILE: key.path: problem (fix: ...)` (or
+/// `FILE: problem (fix: ...)`) that shows no secret the input did not
+/// itself contain.
+pub fn config(text: &str) {
+    const FILE: &str = "fuzz.toml";
+    let env: HashMap<String, String> = CANARIES
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let lookup = env_from(env);
+    let shown = match Config::from_toml(text, FILE, config_dir(), &lookup) {
+        Ok(c) => {
+            durations_usable(&c);
+            let mut s = c.summary();
+            for w in &c.warnings {
+                s.push_str(w);
+            }
+            s.push_str(&format!("{c:?}"));
+            s
+        }
+        Err(e) => {
+            let s = e.to_string();
+            let rest = s
+                .strip_prefix(&format!("{FILE}: "))
+                .unwrap_or_else(|| panic!("error does not start with the file: {s}"));
+            assert!(
+                rest.ends_with(')') && rest.contains(" (fix: "),
+                "error has no fix: {s}"
+            );
+            assert!(!e.problem.is_empty() && !e.fix.is_empty(), "{s}");
+            assert!(
+                e.key.is_empty() || rest.starts_with(&format!("{}: ", e.key)),
+                "{s}"
+            );
+            assert!(!e.key.contains('\n'), "key path spans lines: {s}");
+            s
+        }
+    };
+    for secret in secret_values() {
+        assert!(
+            !shown.contains(&secret) || text.contains(&secret),
+            "a secret is shown: {shown}"
+        );
+    }
+}
+
+/// A valid config's durations can be used as the gateway uses them
+/// without overflow: added to a monotonic now (shutdown deadline, batch
+/// window, push timeout, pull lease) and, in milliseconds, to an ingest
+/// time in epoch milliseconds (max_event_age).
+fn durations_usable(c: &Config) {
+    use adgate::config::Delivery;
+    let now = std::time::Instant::now();
+    // 2100-01-01 in epoch milliseconds.
+    let ingest_ms: u64 = 4_102_444_800_000;
+    let mut offsets = vec![("server.shutdown_grace_seconds", c.server.shutdown_grace)];
+    for p in &c.partners {
+        offsets.push(("batch_max_wait_ms", p.batch_max_wait));
+        match &p.delivery {
+            Delivery::Push(d) => offsets.push(("timeout_ms", d.timeout)),
+            Delivery::Pull(d) => offsets.push(("lease_ms", d.lease)),
+        }
+        let age_ms = u64::try_from(p.max_event_age.as_millis()).ok();
+        assert!(
+            age_ms.and_then(|a| a.checked_add(ingest_ms)).is_some(),
+            "max_event_age_seconds {:?} overflows an expiry in ms",
+            p.max_event_age
+        );
+    }
+    for (key, d) in offsets {
+        assert!(
+            now.checked_add(d).is_some(),
+            "{key} {d:?} overflows an Instant"
+        );
+    }
+}
+
+pub fn config_bytes(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        config(text);
+    }
+}

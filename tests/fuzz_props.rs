@@ -1,0 +1,929 @@
+//! The fuzz targets' properties (fuzz/src/lib.rs), driven by structure-aware
+//! proptest generators so they run on the stable toolchain in every
+//! `cargo test`: random JSON trees as events, arrays and NDJSON with broken
+//! lines, clean, truncated and corrupt gzip and gzip bombs; identifiers with
+//! Unicode, whitespace and percent-encoding; events carrying their own
+//! identifiers in allow-listed fields, as strings and as numbers; and TOML
+//! built from the config schema with mutated values, keys and text.
+//!
+//! `PROPTEST_CASES` overrides the number of cases of every property here
+//! (README "Fuzzing"). Inputs that once failed are pinned as regression
+//! tests at the end of the file.
+
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod oracle;
+
+use adgate::identity::Kind;
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+use oracle::{BodyCase, Encoding};
+
+fn cases(default: u32) -> ProptestConfig {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig {
+        cases: n,
+        // Shrinking the big inputs takes long; the failure is printed whole.
+        max_shrink_iters: 256,
+        // Failures are pinned as named regression tests below instead.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Strings producers send.
+
+/// Whitespace of every kind, ASCII and not.
+fn ws() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop::sample::select(vec![
+            " ", "\t", "\n", "\r", "\u{a0}", "\u{2003}", "\u{3000}", "\u{200b}", "\u{feff}", "",
+        ]),
+        0..3,
+    )
+    .prop_map(|v| v.concat())
+}
+
+/// Characters that make normalization interesting: case mappings that
+/// change length or depend on context (İ, final sigma, Kelvin sign, ß),
+/// separators, percent signs, digits of other scripts.
+fn tricky_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        4 => prop::char::range('a', 'z'),
+        2 => prop::char::range('A', 'Z'),
+        2 => prop::char::range('0', '9'),
+        2 => prop::sample::select(vec![
+            '.', '+', '-', '_', '%', '@', ' ', '(', ')', '\'', 'İ', 'Σ', 'ς', 'σ', 'K', 'ß', 'Ⅻ',
+            'ǅ', 'ﬃ', '＠', '٣', '１', '\u{301}', '\u{0}', 'é', 'É', 'Ω', 'ı', 'ǰ',
+        ]),
+        1 => any::<char>(),
+    ]
+}
+
+fn tricky_string(max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(tricky_char(), 0..max).prop_map(|v| v.into_iter().collect())
+}
+
+fn email() -> BoxedStrategy<String> {
+    (
+        ws(),
+        tricky_string(12),
+        prop::sample::select(vec!["@", "@", "@", "%40", "＠", "@@", ""]),
+        prop_oneof![
+            prop::sample::select(vec![
+                "gmail.com",
+                "GMail.COM",
+                "googlemail.com",
+                "example.org",
+                "mail.example.co.uk",
+                "ex\u{e4}mple.de",
+                "gmail.com.",
+            ])
+            .prop_map(String::from),
+            tricky_string(10),
+        ],
+        ws(),
+    )
+        .prop_map(|(a, local, at, dom, b)| format!("{a}{local}{at}{dom}{b}"))
+        .boxed()
+}
+
+fn phone() -> BoxedStrategy<String> {
+    (
+        ws(),
+        prop::sample::select(vec!["+", "00", "", "+00", "0", "(+", "＋"]),
+        prop::collection::vec(
+            prop_oneof![
+                6 => prop::char::range('0', '9'),
+                2 => prop::sample::select(vec![' ', '-', '.', '(', ')']),
+                1 => prop::sample::select(vec!['x', '/', '٣', '１', '\u{a0}', '+']),
+            ],
+            0..20,
+        ),
+        ws(),
+    )
+        .prop_map(|(a, p, d, b)| format!("{a}{p}{}{b}", d.into_iter().collect::<String>()))
+        .boxed()
+}
+
+fn identifier() -> BoxedStrategy<String> {
+    prop_oneof![
+        email(),
+        phone(),
+        (ws(), tricky_string(16), ws()).prop_map(|(a, s, b)| format!("{a}{s}{b}")),
+        "[0-9]{1,12}",
+        "[A-Z][A-Za-z0-9]{5,11}",
+        any::<String>(),
+    ]
+    .boxed()
+}
+
+proptest! {
+    #![proptest_config(cases(3000))]
+
+    #[test]
+    fn normalization_never_panics_is_idempotent_and_has_its_shape(s in identifier()) {
+        for k in Kind::ALL {
+            oracle::normalization(k, &s);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Events as random JSON trees.
+
+const KEYS: [&str; 16] = [
+    "event_id",
+    "event_type",
+    "timestamp",
+    "user",
+    "consent",
+    "context",
+    "ad",
+    "app",
+    "custom",
+    "campaign_id",
+    "category",
+    "email",
+    "tags",
+    "a",
+    "b",
+    "meta",
+];
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(KEYS.to_vec()).prop_map(String::from),
+        1 => tricky_string(6),
+    ]
+}
+
+fn scalar() -> BoxedStrategy<Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        tricky_string(12).prop_map(Value::from),
+        identifier().prop_map(Value::from),
+    ]
+    .boxed()
+}
+
+fn tree() -> BoxedStrategy<Value> {
+    scalar()
+        .prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..5)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+        .boxed()
+}
+
+fn timestamp() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => Just(json!("2026-11-28T13:45:12Z")),
+        1 => Just(json!("2026-11-28T13:45:12.123456789+14:00")),
+        1 => Just(json!("0000-01-01T00:30:00+01:00")),
+        1 => Just(json!("9999-12-31T23:59:59-23:59")),
+        1 => Just(json!("1970-01-01T00:00:00Z")),
+        1 => "[0-9]{4}-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9](Z|[+-][0-2][0-9]:[0-5][0-9])"
+            .prop_map(Value::from),
+        1 => scalar(),
+    ]
+}
+
+fn event_type() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => prop::sample::select(vec!["ad_impression", "app_install", "ad_click", "x", "purchase"])
+            .prop_map(Value::from),
+        1 => scalar(),
+    ]
+}
+
+/// A user block with up to four identifiers, an age, an ip.
+fn user() -> BoxedStrategy<Value> {
+    (
+        prop::option::of(email()),
+        prop::option::of(phone()),
+        prop::option::of(identifier()),
+        prop::option::of(identifier()),
+        prop::option::of(prop_oneof![(-5i64..120).prop_map(Value::from), scalar()]),
+        prop::option::of(Just("203.0.113.9")),
+    )
+        .prop_map(|(e, p, a, d, age, ip)| {
+            let mut u = Map::new();
+            for (k, v) in [
+                ("email", e),
+                ("phone", p),
+                ("account_id", a),
+                ("device_id", d),
+            ] {
+                if let Some(v) = v {
+                    u.insert(k.into(), Value::from(v));
+                }
+            }
+            if let Some(age) = age {
+                u.insert("age".into(), age);
+            }
+            if let Some(ip) = ip {
+                u.insert("ip".into(), Value::from(ip));
+            }
+            Value::Object(u)
+        })
+        .boxed()
+}
+
+/// How an allow-listed leaf refers to the event's own identifiers.
+#[derive(Debug, Clone)]
+enum Plant {
+    Data(Value),
+    /// Identifier `i` (of email, phone, account_id, device_id, ip) as a
+    /// string: as is, trimmed and lowercased, uppercased, inside text.
+    Str(usize, u8),
+    /// Identifier `i` as a JSON number, when it is one.
+    Number(usize),
+}
+
+fn plant() -> impl Strategy<Value = Plant> {
+    prop_oneof![
+        3 => tree().prop_map(Plant::Data),
+        2 => (0usize..5, any::<u8>()).prop_map(|(i, h)| Plant::Str(i, h)),
+        1 => (0usize..5).prop_map(Plant::Number),
+    ]
+}
+
+fn resolve(p: &Plant, user: &Value) -> Value {
+    let ids = ["email", "phone", "account_id", "device_id", "ip"];
+    let raw = |i: usize| user.get(ids[i]).and_then(Value::as_str).map(str::to_owned);
+    match p {
+        Plant::Data(v) => v.clone(),
+        Plant::Str(i, how) => match raw(*i) {
+            None => Value::Null,
+            Some(s) => Value::from(match how % 4 {
+                0 => s,
+                1 => s.trim().to_lowercase(),
+                2 => s.to_ascii_uppercase(),
+                _ => format!("ref-{}-x", s.trim()),
+            }),
+        },
+        Plant::Number(i) => raw(*i)
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+    }
+}
+
+/// Paths the policy configs allow-list, and their parents.
+const PLACES: [&[&str]; 12] = [
+    &["ad", "campaign_id"],
+    &["ad", "placement"],
+    &["ad", "value_estimate_micros"],
+    &["ad", "tags"],
+    &["ad"],
+    &["app", "app_id"],
+    &["app"],
+    &["custom", "note"],
+    &["custom"],
+    &["context", "category"],
+    &["context", "campaign"],
+    &["meta", "a", "b"],
+];
+
+fn put(ev: &mut Value, path: &[&str], v: Value) {
+    let mut at = ev;
+    for (i, seg) in path.iter().enumerate() {
+        if !at.is_object() {
+            *at = Value::Object(Map::new());
+        }
+        let obj = at.as_object_mut().expect("object");
+        if i + 1 == path.len() {
+            obj.insert((*seg).into(), v);
+            return;
+        }
+        at = obj.entry(*seg).or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+fn event() -> BoxedStrategy<Value> {
+    (
+        prop::option::weighted(
+            0.95,
+            prop_oneof![
+                6 => "[a-z0-9-]{1,20}".prop_map(Value::from),
+                1 => scalar()
+            ],
+        ),
+        prop::option::weighted(0.95, event_type()),
+        prop::option::weighted(0.95, timestamp()),
+        prop::option::weighted(0.9, prop_oneof![8 => user(), 1 => scalar()]),
+        prop::option::of(prop_oneof![
+            Just(json!({"personalized_ads": true, "gpc": false})),
+            Just(json!({"gpc": true})),
+            tree()
+        ]),
+        prop::option::of(prop_oneof![
+            Just(json!({"category": "books", "page_url": "https://shop.example/"})),
+            Just(json!({"category": "health"})),
+            tree()
+        ]),
+        prop::collection::vec((0..PLACES.len(), plant()), 0..6),
+        prop::collection::vec((key(), tree()), 0..3),
+    )
+        .prop_map(|(id, ty, ts, user, consent, context, plants, extra)| {
+            let mut ev = Value::Object(Map::new());
+            for (k, v) in extra {
+                put(&mut ev, &[k.as_str()], v);
+            }
+            for (k, v) in [
+                ("event_id", id),
+                ("event_type", ty),
+                ("timestamp", ts),
+                ("consent", consent),
+                ("context", context),
+            ] {
+                if let Some(v) = v {
+                    put(&mut ev, &[k], v);
+                }
+            }
+            let u = user.unwrap_or(Value::Null);
+            if !u.is_null() {
+                put(&mut ev, &["user"], u.clone());
+            }
+            for (place, p) in plants {
+                put(&mut ev, PLACES[place], resolve(&p, &u));
+            }
+            ev
+        })
+        .boxed()
+}
+
+proptest! {
+    #![proptest_config(cases(1500))]
+
+    #[test]
+    fn policy_on_arbitrary_json_keeps_the_privacy_promise(
+        ev in event(),
+        which in 0usize..oracle::POLICY_CONFIGS.len(),
+    ) {
+        oracle::policy(which, &ev.to_string());
+    }
+
+    #[test]
+    fn policy_on_broken_json_text_never_panics(
+        ev in event(),
+        cut in any::<prop::sample::Index>(),
+        junk in tricky_string(4),
+        which in 0usize..oracle::POLICY_CONFIGS.len(),
+    ) {
+        let text = ev.to_string();
+        let mut at = cut.index(text.len() + 1);
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        oracle::policy(which, &format!("{}{junk}{}", &text[..at], &text[at..]));
+        oracle::policy(which, &text[..at]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bodies.
+
+/// One NDJSON line: an event, a random JSON value, or broken.
+fn line() -> BoxedStrategy<Vec<u8>> {
+    prop_oneof![
+        4 => event().prop_map(|v| v.to_string().into_bytes()),
+        1 => tree().prop_map(|v| v.to_string().into_bytes()),
+        1 => (event(), any::<prop::sample::Index>()).prop_map(|(v, i)| {
+            let s = v.to_string().into_bytes();
+            s[..i.index(s.len() + 1)].to_vec()
+        }),
+        1 => prop::collection::vec(any::<u8>(), 0..12),
+        1 => ws().prop_map(String::into_bytes),
+    ]
+    .boxed()
+}
+
+fn body_bytes() -> BoxedStrategy<Vec<u8>> {
+    prop_oneof![
+        // One object.
+        3 => (ws(), event(), ws()).prop_map(|(a, e, b)| format!("{a}{e}{b}").into_bytes()),
+        // An array of events and other values.
+        3 => prop::collection::vec(prop_oneof![4 => event(), 1 => tree()], 0..6)
+            .prop_map(|v| Value::Array(v).to_string().into_bytes()),
+        // NDJSON, LF or CRLF.
+        4 => (prop::collection::vec(line(), 0..8), any::<bool>()).prop_map(|(lines, crlf)| {
+            lines.join(if crlf { &b"\r\n"[..] } else { &b"\n"[..] })
+        }),
+        // Big enough for the 1 KiB limit (and a gzip bomb when compressed).
+        1 => (event(), 20usize..200).prop_map(|(e, n)| {
+            let mut line = e.to_string().into_bytes();
+            line.push(b'\n');
+            line.repeat(n)
+        }),
+        1 => (1usize..200_000).prop_map(|n| vec![b' '; n]),
+        1 => prop::collection::vec(any::<u8>(), 0..64),
+    ]
+    .boxed()
+}
+
+fn encoding() -> impl Strategy<Value = Encoding> {
+    prop_oneof![
+        4 => Just(Encoding::Identity),
+        2 => Just(Encoding::Gzip),
+        1 => Just(Encoding::RawGzip),
+        1 => any::<usize>().prop_map(Encoding::GzipTruncated),
+        1 => (any::<usize>(), 1u8..).prop_map(|(n, x)| Encoding::GzipCorrupt(n, x)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(cases(1500))]
+
+    #[test]
+    fn body_decoder_answers_cleanly(
+        body in body_bytes(),
+        ct in 0usize..oracle::CONTENT_TYPES.len(),
+        encoding in encoding(),
+        small in any::<bool>(),
+    ) {
+        oracle::body(&BodyCase {
+            content_type: oracle::CONTENT_TYPES[ct],
+            encoding,
+            limit: if small { 1024 } else { 1 << 20 },
+            body: &body,
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Config: TOML built from the schema, then mutated.
+
+/// A valid config using every section, with the canary secrets.
+const BASE_CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+metrics_listen = "127.0.0.1:9464"
+data_dir = "./data"
+max_body_bytes = 10485760
+shutdown_grace_seconds = 10
+max_in_flight_requests = 64
+
+[[producers]]
+name = "web"
+token_env = "TOKEN_A"
+max_events_per_second = 100
+burst = 200
+
+[[producers]]
+name = "app"
+token_file = "token.txt"
+
+[admin]
+token_env = "TOKEN_B"
+
+[privacy]
+minor_age = 18
+sensitive_categories = ["health", "pharmacy"]
+time_granularity = "hour"
+
+[[partners]]
+name = "acme"
+event_types = ["ad_impression", "app_install"]
+identifiers = ["account_id", "email", "device_id"]
+fields = ["ad.campaign_id", "ad.placement", "app.app_id"]
+outbox_max_bytes = 1073741824
+on_full = "reject"
+[partners.delivery]
+mode = "push"
+endpoint = "https://ads.acme.example/v1/events"
+signing_secret_env = "SIGNING"
+batch_max_events = 500
+batch_max_wait_ms = 200
+compression = "gzip"
+timeout_ms = 10000
+max_in_flight = 4
+max_events_per_second = 0
+max_event_age_seconds = 259200
+[[partners.keys]]
+id = "k202611"
+secret_env = "KEY_A"
+
+[[partners]]
+name = "beta"
+event_types = ["ad_impression"]
+identifiers = ["email"]
+fields = ["ad"]
+[partners.delivery]
+mode = "pull"
+token_env = "TOKEN_C"
+lease_ms = 30000
+[[partners.keys]]
+id = "b1"
+secret_file = "key.b64"
+"#;
+
+/// Values of every TOML type, edge cases included, and the names the
+/// schema knows (so a mutation often stays almost valid).
+fn toml_value() -> impl Strategy<Value = toml::Value> {
+    use toml::Value as T;
+    prop_oneof![
+        prop::sample::select(vec![
+            "",
+            "push",
+            "pull",
+            "gzip",
+            "none",
+            "dead_letter",
+            "reject",
+            "second",
+            "day",
+            "email",
+            "phone",
+            "user",
+            "user.email",
+            "context",
+            "context.page_url",
+            "ad.",
+            ".ad",
+            "ad..x",
+            "event_id",
+            "TOKEN_A",
+            "TOKEN_B",
+            "KEY_A",
+            "KEY_SHORT",
+            "SIGNING",
+            "EMPTY",
+            "UNSET",
+            "token.txt",
+            "key.b64",
+            "missing.txt",
+            "/nonexistent/x",
+            "127.0.0.1:0",
+            "[::1]:8080",
+            "0.0.0.0:99999",
+            "http://",
+            "ftp://x/",
+            "https://a.example/",
+            "k-1",
+            "a b",
+            "ünïcödé",
+            "x\u{0}y",
+            "0123456789abcdefg",
+        ])
+        .prop_map(|s| T::String(s.into())),
+        tricky_string(10).prop_map(T::String),
+        prop::sample::select(vec![
+            0i64,
+            1,
+            -1,
+            1023,
+            1024,
+            65535,
+            65536,
+            100_000,
+            100_001,
+            256,
+            257,
+            i64::MAX,
+            i64::MIN
+        ])
+        .prop_map(T::Integer),
+        any::<i64>().prop_map(T::Integer),
+        any::<f64>().prop_map(T::Float),
+        any::<bool>().prop_map(T::Boolean),
+        prop::collection::vec(
+            prop::sample::select(vec![
+                "email",
+                "phone",
+                "ad.x",
+                "user",
+                "",
+                "ad_impression",
+                "email"
+            ])
+            .prop_map(|s| T::String(s.into())),
+            0..4
+        )
+        .prop_map(T::Array),
+        Just(T::Table(toml::Table::new())),
+        Just(T::Datetime(
+            "2026-11-28T13:45:12Z".parse().expect("datetime")
+        )),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Set(prop::sample::Index, toml::Value),
+    /// An integer key set to another integer, edge values first.
+    Integer(prop::sample::Index, i64),
+    Remove(prop::sample::Index),
+    Unknown(prop::sample::Index, String),
+    DuplicateEntry(prop::sample::Index),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        4 => (any::<prop::sample::Index>(), toml_value()).prop_map(|(i, v)| Mutation::Set(i, v)),
+        3 => (
+            any::<prop::sample::Index>(),
+            prop_oneof![
+                prop::sample::select(vec![
+                    0,
+                    1,
+                    -1,
+                    i64::MAX,
+                    i64::MAX / 1000,
+                    i64::from(u32::MAX),
+                    86_400 * 365 * 100
+                ]),
+                any::<i64>(),
+            ]
+        )
+            .prop_map(|(i, n)| Mutation::Integer(i, n)),
+        2 => any::<prop::sample::Index>().prop_map(Mutation::Remove),
+        1 => (any::<prop::sample::Index>(), "[a-z_]{1,12}").prop_map(|(i, k)| Mutation::Unknown(i, k)),
+        1 => any::<prop::sample::Index>().prop_map(Mutation::DuplicateEntry),
+    ]
+}
+
+/// Every key path of a table, depth first (array elements by index).
+fn paths(v: &toml::Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, x) in t {
+                at.push(k.clone());
+                out.push(at.clone());
+                paths(x, at, out);
+                at.pop();
+            }
+        }
+        toml::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                if x.is_table() {
+                    at.push(i.to_string());
+                    paths(x, at, out);
+                    at.pop();
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The parent container of `path` and the last segment.
+fn slot<'a>(root: &'a mut toml::Value, path: &[String]) -> Option<(&'a mut toml::Value, String)> {
+    let (last, parents) = path.split_last()?;
+    let mut at = root;
+    for seg in parents {
+        at = match at {
+            toml::Value::Table(t) => t.get_mut(seg)?,
+            toml::Value::Array(a) => a.get_mut(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some((at, last.clone()))
+}
+
+fn apply(root: &mut toml::Value, m: &Mutation) {
+    let mut all = Vec::new();
+    paths(root, &mut Vec::new(), &mut all);
+    if all.is_empty() {
+        return;
+    }
+    let pick = |i: &prop::sample::Index| all[i.index(all.len())].clone();
+    match m {
+        Mutation::Integer(i, n) => {
+            let ints: Vec<Vec<String>> = all
+                .iter()
+                .filter(|p| {
+                    let mut probe = root.clone();
+                    matches!(
+                        slot(&mut probe, p),
+                        Some((toml::Value::Table(t), k)) if t.get(&k).is_some_and(toml::Value::is_integer)
+                    )
+                })
+                .cloned()
+                .collect();
+            if ints.is_empty() {
+                return;
+            }
+            if let Some((toml::Value::Table(t), k)) = slot(root, &ints[i.index(ints.len())]) {
+                t.insert(k, toml::Value::Integer(*n));
+            }
+        }
+        Mutation::Set(i, v) => {
+            if let Some((toml::Value::Table(t), k)) = slot(root, &pick(i)) {
+                t.insert(k, v.clone());
+            }
+        }
+        Mutation::Remove(i) => {
+            if let Some((toml::Value::Table(t), k)) = slot(root, &pick(i)) {
+                t.remove(&k);
+            }
+        }
+        Mutation::Unknown(i, name) => {
+            let p = pick(i);
+            if let Some((toml::Value::Table(t), k)) = slot(root, &p) {
+                if let Some(toml::Value::Table(inner)) = t.get_mut(&k) {
+                    inner.insert(name.clone(), toml::Value::Integer(1));
+                } else {
+                    t.insert(name.clone(), toml::Value::Boolean(true));
+                }
+            }
+        }
+        Mutation::DuplicateEntry(i) => {
+            if let Some((toml::Value::Table(t), k)) = slot(root, &pick(i)) {
+                if let Some(toml::Value::Array(a)) = t.get_mut(&k) {
+                    if let Some(first) = a.first().cloned() {
+                        a.push(first);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Text-level damage after serializing: cut, insert, delete a line.
+#[derive(Debug, Clone)]
+enum TextEdit {
+    None,
+    Cut(prop::sample::Index),
+    Insert(prop::sample::Index, String),
+    DropLine(prop::sample::Index),
+}
+
+fn text_edit() -> impl Strategy<Value = TextEdit> {
+    prop_oneof![
+        6 => Just(TextEdit::None),
+        1 => any::<prop::sample::Index>().prop_map(TextEdit::Cut),
+        1 => (any::<prop::sample::Index>(), prop_oneof![
+                prop::sample::select(vec!["[", "]", "\"", "=", "\n[[partners]]\n", "#", "'''", "\\u", "\u{0}", "é"]).prop_map(String::from),
+                tricky_string(3),
+            ]).prop_map(|(i, s)| TextEdit::Insert(i, s)),
+        1 => any::<prop::sample::Index>().prop_map(TextEdit::DropLine),
+    ]
+}
+
+fn edit(text: &str, e: &TextEdit) -> String {
+    let boundary = |i: &prop::sample::Index| {
+        let mut at = i.index(text.len() + 1);
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    match e {
+        TextEdit::None => text.to_string(),
+        TextEdit::Cut(i) => text[..boundary(i)].to_string(),
+        TextEdit::Insert(i, s) => {
+            let at = boundary(i);
+            format!("{}{s}{}", &text[..at], &text[at..])
+        }
+        TextEdit::DropLine(i) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let drop = i.index(lines.len().max(1));
+            lines
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| *n != drop)
+                .map(|(_, l)| *l)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    }
+}
+
+#[test]
+fn base_config_is_valid() {
+    // The mutations start from a config that loads (else they would only
+    // ever test its first error).
+    let env = std::collections::HashMap::from_iter(
+        oracle::CANARIES
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    adgate::config::Config::from_toml(
+        BASE_CONFIG,
+        "base.toml",
+        oracle::config_dir(),
+        &adgate::config::env_from(env),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+proptest! {
+    #![proptest_config(cases(600))]
+
+    #[test]
+    fn config_loader_answers_a_config_or_a_clean_error(
+        mutations in prop::collection::vec(mutation(), 0..4),
+        damage in text_edit(),
+    ) {
+        let mut v: toml::Value = toml::from_str(BASE_CONFIG).expect("base parses");
+        for m in &mutations {
+            apply(&mut v, m);
+        }
+        // Some mutations make a table unserializable (a value after a
+        // table at the same level is fine for toml; a bad key is not).
+        if let Ok(text) = toml::to_string(&v) {
+            oracle::config(&edit(&text, &damage));
+        }
+        oracle::config(&edit(BASE_CONFIG, &damage));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Inputs the properties above once failed on, pinned.
+
+/// policy_on_arbitrary_json: an offset moved the timestamp out of years
+/// 0000-9999 in UTC and the output `time` showed another instant (year
+/// clamped to 0000, or the epoch for year 10000). Such a timestamp is now
+/// an invalid field.
+#[test]
+fn regression_timestamp_outside_utc_years_0000_to_9999() {
+    for ts in ["0000-01-01T00:30:00+01:00", "9999-12-31T23:59:59-23:59"] {
+        let text = json!({
+            "event_id": "0", "event_type": "ad_impression", "timestamp": ts,
+            "user": {"email": "a@gmail.com"},
+        })
+        .to_string();
+        let rej = adgate::event::Event::parse(&text).expect_err(ts);
+        assert_eq!(
+            rej.reason,
+            adgate::event::RejectReason::InvalidField,
+            "{ts}"
+        );
+        assert!(rej.message.contains("timestamp"), "{ts}: {rej:?}");
+        for which in 0..oracle::POLICY_CONFIGS.len() {
+            oracle::policy(which, &text);
+        }
+    }
+    // The edges themselves still pass, and keep their instant.
+    for (ts, unix) in [
+        ("0000-01-01T00:00:00Z", -62_167_219_200),
+        ("0000-01-01T01:00:00+01:00", -62_167_219_200),
+        ("9999-12-31T23:59:59Z", 253_402_300_799),
+    ] {
+        assert_eq!(adgate::event::parse_rfc3339(ts), Some(unix), "{ts}");
+    }
+}
+
+/// config_loader: `max_event_age_seconds = 9223372036854775807` (and
+/// `shutdown_grace_seconds` the same) loaded, then overflowed the event
+/// expiry in milliseconds and the shutdown deadline. Now refused, with the
+/// key named.
+#[test]
+fn regression_durations_that_overflow_are_refused() {
+    let env = adgate::config::env_from(std::collections::HashMap::from_iter(
+        oracle::CANARIES
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    ));
+    for (from, to, key) in [
+        (
+            "max_event_age_seconds = 259200",
+            "max_event_age_seconds = 9223372036854775807",
+            "fuzz.toml: partners[0].delivery.max_event_age_seconds: must be at most",
+        ),
+        (
+            "shutdown_grace_seconds = 10",
+            "shutdown_grace_seconds = 9223372036854775807",
+            "fuzz.toml: server.shutdown_grace_seconds: must be at most",
+        ),
+    ] {
+        let text = BASE_CONFIG.replace(from, to);
+        let err = adgate::config::Config::from_toml(&text, "fuzz.toml", oracle::config_dir(), &env)
+            .expect_err(to);
+        assert!(err.to_string().starts_with(key), "{err}");
+        oracle::config(&text);
+    }
+}
+
+/// policy_on_arbitrary_json (6,000 cases): an event whose account_id is
+/// numeric and which carries the same number in an allow-listed field was
+/// routed with that number copied: the leak guard compared the event's own
+/// identifiers with copied strings only. Numbers are compared too now.
+#[test]
+fn regression_numeric_identifier_copied_as_a_number() {
+    for (id, field) in [
+        ("0", "0"),
+        ("48213377", "48213377"),
+        ("48213377", "[1, 48213377]"),
+    ] {
+        let text = format!(
+            r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                "user":{{"account_id":"{id}"}},"ad":{{"campaign_id":{field}}},"app":{{"app_id":{field}}}}}"#
+        );
+        oracle::policy(0, &text);
+    }
+}
