@@ -211,8 +211,6 @@ pub struct Policy {
 pub struct Evaluation {
     /// In the order of [`Policy::partners`].
     pub outcomes: Vec<Outcome>,
-    /// Hash of the producer's event id, for the idempotency window.
-    pub event_hash: SubjectHash,
     pub subjects: Subjects,
     /// The partner-independent block, if any (for explain).
     pub blocked: Option<(DropReason, &'static str)>,
@@ -317,7 +315,6 @@ impl Policy {
         }
         Evaluation {
             outcomes,
-            event_hash: self.hasher.event(&ev.event_id),
             subjects,
             blocked,
             used,
