@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
-use crate::identity::SubjectHash;
+use crate::identity::{SubjectHash, SubjectHashState};
 
 /// SPEC §3: duplicates within 24 h are not routed again.
 pub const WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -22,14 +22,14 @@ pub const DEFAULT_MAX_ENTRIES: usize = 4_000_000;
 
 #[derive(Debug)]
 pub struct Dedup {
-    map: DashMap<SubjectHash, u64>,
+    map: DashMap<SubjectHash, u64, SubjectHashState>,
     max_entries: usize,
 }
 
 impl Dedup {
     pub fn new(max_entries: usize) -> Dedup {
         Dedup {
-            map: DashMap::with_capacity(1024),
+            map: DashMap::with_capacity_and_hasher(1024, SubjectHashState),
             max_entries,
         }
     }

@@ -230,6 +230,41 @@ impl Drop for SubjectHasher {
     }
 }
 
+/// A `BuildHasher` for maps keyed by [`SubjectHash`]: the key already is the
+/// output of a keyed PRF, uniformly distributed and unknown to anyone without
+/// the internal key, so its first eight bytes serve as the table hash. (A
+/// general-purpose hasher would hash it a second time: the idempotency map is
+/// touched once per event.)
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubjectHashState;
+
+impl std::hash::BuildHasher for SubjectHashState {
+    type Hasher = SubjectHashHasher;
+    fn build_hasher(&self) -> SubjectHashHasher {
+        SubjectHashHasher(0)
+    }
+}
+
+/// See [`SubjectHashState`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubjectHashHasher(u64);
+
+impl std::hash::Hasher for SubjectHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Fold whatever is written (the array's bytes; a length prefix, if
+        // any, arrives through write_usize below).
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(b);
+        }
+    }
+    fn write_usize(&mut self, _len: usize) {}
+}
+
 /// Domain separation for the derived SipHash key.
 const SUBJECT_KEY_LABEL: &[u8] = b"adgate internal subject hash v2: siphash-2-4-128";
 

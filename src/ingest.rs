@@ -97,7 +97,12 @@ pub fn split_body(body: &[u8], form: BodyForm) -> Result<Vec<Item<'_>>, &'static
     // common case) is checked once and split with memchr.
     let mut items = Vec::new();
     if let Ok(text) = std::str::from_utf8(body) {
-        for line in text.split('\n') {
+        // '\n' is ASCII, so every position memchr finds is a char boundary.
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+        for end in ends {
+            let line = &text[start..end];
+            start = end + 1;
             let line = line.strip_suffix('\r').unwrap_or(line);
             if !line.trim_ascii().is_empty() {
                 items.push(Item::Text(line));

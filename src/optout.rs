@@ -12,13 +12,13 @@ use std::sync::Mutex;
 
 use dashmap::DashSet;
 
-use crate::identity::SubjectHash;
+use crate::identity::{SubjectHash, SubjectHashState};
 use crate::policy::OptOutLookup;
 
 #[derive(Debug)]
 pub struct OptOutStore {
     path: PathBuf,
-    set: DashSet<SubjectHash>,
+    set: DashSet<SubjectHash, SubjectHashState>,
     /// `set.len()` without visiting every shard: the hot path asks "any?"
     /// for every event.
     count: AtomicUsize,
@@ -27,7 +27,7 @@ pub struct OptOutStore {
 
 impl OptOutStore {
     pub fn open(path: &Path) -> io::Result<OptOutStore> {
-        let set = DashSet::new();
+        let set = DashSet::with_hasher(SubjectHashState);
         if let Ok(text) = std::fs::read_to_string(path) {
             for line in text.lines() {
                 if let Some(h) = parse_hex16(line.trim()) {
