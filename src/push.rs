@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::config::{Delivery, PartnerConfig, PushConfig};
 use crate::outbox::{PartnerLog, Record};
+use crate::privacy::Delivered;
 use crate::util::now_ms;
 
 /// First retry delay; doubles per attempt up to [`BACKOFF_MAX`].
@@ -514,6 +515,12 @@ async fn deliver(
                 for r in live {
                     h.observe(now.saturating_sub(r.ingest_ms) as f64 / 1000.0);
                 }
+                ctx.app.privacy.delivered(
+                    name,
+                    live.iter()
+                        .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
+                        .collect(),
+                );
                 break;
             }
             Attempt::Permanent { status } => {
