@@ -506,6 +506,14 @@ async fn deliver(
         let outcome = send(&ctx, key, body.clone()).await;
         match outcome {
             Attempt::Ok => {
+                // Before the metrics: whoever sees the delivery counted can
+                // ask the ledger about it.
+                ctx.app.privacy.delivered(
+                    name,
+                    live.iter()
+                        .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
+                        .collect(),
+                );
                 m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
                 m.events_delivered
                     .with_label_values(&[name])
@@ -515,12 +523,6 @@ async fn deliver(
                 for r in live {
                     h.observe(now.saturating_sub(r.ingest_ms) as f64 / 1000.0);
                 }
-                ctx.app.privacy.delivered(
-                    name,
-                    live.iter()
-                        .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
-                        .collect(),
-                );
                 break;
             }
             Attempt::Permanent { status } => {
