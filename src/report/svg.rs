@@ -36,7 +36,7 @@ pub fn esc(s: &str) -> String {
 }
 
 /// The smallest 1/2/5 x 10^k at or above `v` (at least 1).
-pub fn nice_max(v: u64) -> u64 {
+fn nice_step(v: u64) -> u64 {
     let mut step = 1u64;
     loop {
         for m in [1, 2, 5] {
@@ -46,6 +46,11 @@ pub fn nice_max(v: u64) -> u64 {
         }
         step = step.saturating_mul(10);
     }
+}
+
+/// The top of an axis with four equal, round ticks that holds `v`.
+pub fn nice_max(v: u64) -> u64 {
+    nice_step(v.div_ceil(4)).saturating_mul(4)
 }
 
 fn open(out: &mut String, id: &str, title: &str, height: f64) {
@@ -264,12 +269,14 @@ mod tests {
 
     #[test]
     fn nice_maxima() {
-        assert_eq!(nice_max(0), 1);
-        assert_eq!(nice_max(1), 1);
-        assert_eq!(nice_max(3), 5);
-        assert_eq!(nice_max(7), 10);
-        assert_eq!(nice_max(11), 20);
-        assert_eq!(nice_max(250), 500);
+        // Ticks are max/4 apart and must be whole, round numbers.
+        assert_eq!(nice_max(0), 4);
+        assert_eq!(nice_max(1), 4);
+        assert_eq!(nice_max(5), 8);
+        assert_eq!(nice_max(12), 20);
+        assert_eq!(nice_max(21), 40);
+        assert_eq!(nice_max(250), 400);
+        assert_eq!(nice_max(1001), 2000);
         assert_eq!(nice_max(u64::MAX), u64::MAX);
     }
 
@@ -281,10 +288,10 @@ mod tests {
             x: vec!["2026-11-01".into(), "2026-11-02".into()],
             series: Series {
                 name: "s".into(),
-                values: vec![0, 10],
+                values: vec![0, 20],
             },
         });
-        // One bar (zero days draw none), reaching the top of a 0..10 axis.
+        // One bar (zero days draw none), reaching the top of a 0..20 axis.
         assert_eq!(svg.matches("class=\"bar\"").count(), 1);
         assert!(svg.contains(&format!(r#"y="{TOP:.1}""#)), "{svg}");
         assert!(svg.contains("t &lt;&amp;&gt;"));
