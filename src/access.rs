@@ -77,12 +77,21 @@ fn date(ms: u64) -> String {
     rfc3339(ms)[..10].to_owned()
 }
 
+/// (partner, ad_id_type, key id): one line of the answer.
+type Line = (String, String, String);
+
+/// Delivered, first and last delivery ms, queued.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    delivered: u64,
+    first_ms: u64,
+    last_ms: u64,
+    queued: u64,
+}
+
 /// Events of `subject` waiting in each outbox, by partner, ad_id_type and
 /// key id. Blocking file I/O.
-fn queued(
-    app: &App,
-    subject: SubjectHash,
-) -> std::io::Result<BTreeMap<(String, String, String), u64>> {
+fn queued(app: &App, subject: SubjectHash) -> std::io::Result<BTreeMap<Line, u64>> {
     let mut out = BTreeMap::new();
     for log in app.outbox.all() {
         let mut reader = log.reader();
@@ -135,20 +144,38 @@ pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String) -> Resp {
     let rt = app.runtime();
     let config = &rt.config;
 
-    // (partner, type, key) -> (delivered, first, last, queued)
-    let mut merged: BTreeMap<(String, String, String), (u64, u64, u64, u64)> = BTreeMap::new();
+    let mut merged: BTreeMap<Line, Counts> = BTreeMap::new();
     for r in rows {
         merged.insert(
             (r.partner, r.ad_id_type, r.key_id),
-            (r.events, r.first_ms, r.last_ms, 0),
+            Counts {
+                delivered: r.events,
+                first_ms: r.first_ms,
+                last_ms: r.last_ms,
+                queued: 0,
+            },
         );
     }
     for (k, n) in waiting {
-        merged.entry(k).or_insert((0, u64::MAX, 0, 0)).3 += n;
+        merged
+            .entry(k)
+            .or_insert(Counts {
+                delivered: 0,
+                first_ms: 0,
+                last_ms: 0,
+                queued: 0,
+            })
+            .queued += n;
     }
 
     let mut partners: Vec<PartnerAccess> = Vec::new();
-    for ((partner, ad_id_type, key_id), (delivered, first, last, queued)) in merged {
+    for ((partner, ad_id_type, key_id), c) in merged {
+        let Counts {
+            delivered,
+            first_ms: first,
+            last_ms: last,
+            queued,
+        } = c;
         if partners.last().map(|p| p.partner.as_str()) != Some(partner.as_str()) {
             partners.push(PartnerAccess {
                 partner: partner.clone(),
