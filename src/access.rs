@@ -207,17 +207,22 @@ pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String) -> Resp {
                 )),
             )
         } else {
-            match config
-                .partner(&partner)
-                .and_then(|pc| pc.keys.iter().find(|k| k.id == key_id))
-            {
-                Some(k) => (Some(k.partner_key().ad_id(kind, &normalized)), None),
+            match config.partner(&partner) {
                 None => (
                     None,
                     Some(format!(
-                        "key {key_id} of {partner} is no longer configured, so this ad_id cannot be recomputed"
+                        "partner {partner} is no longer in the config, so this ad_id cannot be recomputed"
                     )),
                 ),
+                Some(pc) => match pc.keys.iter().find(|k| k.id == key_id) {
+                    Some(k) => (Some(k.partner_key().ad_id(kind, &normalized)), None),
+                    None => (
+                        None,
+                        Some(format!(
+                            "key {key_id} of {partner} is no longer configured, so this ad_id cannot be recomputed"
+                        )),
+                    ),
+                },
             }
         };
         p.ad_ids.push(AdIdEntry {

@@ -355,6 +355,9 @@ fn ledger_retention_applies_at_start_and_on_reload() {
         };
         aggregate(&mut pending, &acme, now - 200 * DAY_MS, &[item, item]);
         aggregate(&mut pending, &acme, now - 10 * DAY_MS, &[item]);
+        // A partner since removed from the config.
+        let gone: std::sync::Arc<str> = std::sync::Arc::from("gone");
+        aggregate(&mut pending, &gone, now - 3 * DAY_MS, &[item]);
         write(&mut conn, &pending).unwrap();
     }
 
@@ -379,6 +382,14 @@ fn ledger_retention_applies_at_start_and_on_reload() {
         a["ad_ids"][0]["ad_id"],
         expected_tagged(KEY_A, "k1", "email", "old@example.com")
     );
+    // The removed partner's deliveries still show; its ad_id cannot be made.
+    let gone = partner(&v, "gone").unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(gone["delivered"], 1);
+    assert!(gone["ad_ids"][0]["ad_id"].is_null());
+    assert!(gone["ad_ids"][0]["note"]
+        .as_str()
+        .unwrap()
+        .contains("no longer in the config"));
     assert!(
         g.logs().contains("rows past retention deleted"),
         "{}",
@@ -390,9 +401,10 @@ fn ledger_retention_applies_at_start_and_on_reload() {
         c.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))
             .unwrap()
     };
-    assert_eq!(rows(&g.data_dir()), 1);
+    assert_eq!(rows(&g.data_dir()), 2);
 
-    // Shorter retention on reload: the 10-day-old row goes too.
+    // Shorter retention on reload: the 10-day-old row goes too, the
+    // 3-day-old one stays.
     let shorter = std::fs::read_to_string(&g.config_path)
         .unwrap()
         .replace("access_retention_days = 30", "access_retention_days = 5");
@@ -401,9 +413,10 @@ fn ledger_retention_applies_at_start_and_on_reload() {
     assert_eq!(r.status, 200, "{}", r.body);
     let v = ok_access(&g, &json!({"email": "old@example.com"}));
     assert_eq!(v["retention_days"], 5);
-    assert_eq!(v["partners"], json!([]), "{v}");
+    assert!(partner(&v, "acme").is_none(), "{v}");
+    assert_eq!(partner(&v, "gone").unwrap()["delivered"], 1);
     assert!(
-        wait_for(Duration::from_secs(5), || (rows(&g.data_dir()) == 0)
+        wait_for(Duration::from_secs(5), || (rows(&g.data_dir()) == 1)
             .then_some(()))
         .is_some()
     );
