@@ -235,7 +235,7 @@ impl App {
                                 for p in &new.producers {
                                     self.metrics.init_producer(&p.name);
                                 }
-                                self.privacy.configure(&new);
+                                self.privacy.configure(&new).await;
                                 *self.runtime.write().unwrap() = Arc::new(Runtime {
                                     config: new,
                                     policy,

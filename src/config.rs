@@ -658,28 +658,29 @@ impl Config {
                 ))
             }
         };
-        let privacy =
-            PrivacyConfig {
-                minor_age: pv.minor_age.unwrap_or(DEFAULT_MINOR_AGE),
-                sensitive_categories: pv.sensitive_categories.unwrap_or_else(|| {
-                    DEFAULT_SENSITIVE_CATEGORIES
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect()
-                }),
-                time_granularity,
-                access_retention_days: match pv.access_retention_days {
-                    None => DEFAULT_ACCESS_RETENTION_DAYS,
-                    Some(d) if (1..=MAX_ACCESS_RETENTION_DAYS).contains(&d) => d,
-                    Some(_) => return Err(cx.err(
+        let privacy = PrivacyConfig {
+            minor_age: pv.minor_age.unwrap_or(DEFAULT_MINOR_AGE),
+            sensitive_categories: pv.sensitive_categories.unwrap_or_else(|| {
+                DEFAULT_SENSITIVE_CATEGORIES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            }),
+            time_granularity,
+            access_retention_days: match pv.access_retention_days {
+                None => DEFAULT_ACCESS_RETENTION_DAYS,
+                Some(d) if (1..=MAX_ACCESS_RETENTION_DAYS).contains(&d) => d,
+                Some(_) => {
+                    return Err(cx.err(
                         "privacy.access_retention_days",
                         format!("must be between 1 and {MAX_ACCESS_RETENTION_DAYS}"),
                         format!(
                             "leave it out for the default ({DEFAULT_ACCESS_RETENTION_DAYS} days)"
                         ),
-                    )),
-                },
-            };
+                    ))
+                }
+            },
+        };
 
         // [[partners]]
         let mut partners: Vec<PartnerConfig> = Vec::new();

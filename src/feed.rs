@@ -337,7 +337,7 @@ pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     };
     match feed.commit(pos) {
         Ok((n, ages, ledger)) => {
-            app.privacy.delivered(&feed.partner, ledger);
+            app.privacy.delivered(&feed.partner, ledger).await;
             let m = &app.metrics;
             m.events_delivered
                 .with_label_values(&[&feed.partner])

@@ -508,12 +508,15 @@ async fn deliver(
             Attempt::Ok => {
                 // Before the metrics: whoever sees the delivery counted can
                 // ask the ledger about it.
-                ctx.app.privacy.delivered(
-                    name,
-                    live.iter()
-                        .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
-                        .collect(),
-                );
+                ctx.app
+                    .privacy
+                    .delivered(
+                        name,
+                        live.iter()
+                            .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
+                            .collect(),
+                    )
+                    .await;
                 m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
                 m.events_delivered
                     .with_label_values(&[name])

@@ -1,15 +1,18 @@
 //! The subject-access ledger: which partners were delivered events about a
 //! subject, how many, when, and under which `ad_id_type` and key id.
 //!
-//! A row is `(subject, partner, day, ad_id_type, key_id) -> events, first,
+//! A row is `(day, subject, partner, ad_id_type, key_id) -> events, first,
 //! last`, where `subject` is the internal keyed hash the outbox record
 //! already carries for every identifier of the event (so asking with the
 //! email finds events a partner got keyed by the account id too). Rows are
 //! per UTC day so retention drops whole days and never keeps an old
-//! delivery inside a newer total. No ad_id is stored: `POST /v1/access`
+//! delivery inside a newer total. The day leads the key: a flush writes into
+//! today's part of the B-tree only, so its cost grows with a day's traffic,
+//! not with the whole retention period, and retention deletes a key range.
+//! A subject is looked up with one key lookup per day held. No ad_id is stored: `POST /v1/access`
 //! recomputes it from the identifier it is given.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rusqlite::{params, Connection};
@@ -87,8 +90,18 @@ pub fn ad_id_of(line: &[u8]) -> Option<(Kind, KeyId)> {
     Some((kind, KeyId::new(key)?))
 }
 
+/// First position of `needle` (which starts with a comma) in `hay`: only
+/// commas are compared, and the gateway's fields come second and third.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    let mut from = 0;
+    while let Some(i) = hay[from..].iter().position(|&b| b == needle[0]) {
+        let at = from + i;
+        if hay[at..].starts_with(needle) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -145,12 +158,31 @@ pub fn write(conn: &mut Connection, rows: &HashMap<RowKey, Agg>) -> rusqlite::Re
         let mut st = tx.prepare_cached(
             "INSERT INTO ledger (subject, partner, day, ad_id_type, key_id, events, first_ms, last_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (subject, partner, day, ad_id_type, key_id) DO UPDATE SET
+             ON CONFLICT (day, subject, partner, ad_id_type, key_id) DO UPDATE SET
                  events = events + excluded.events,
                  first_ms = min(first_ms, excluded.first_ms),
                  last_ms = max(last_ms, excluded.last_ms)",
         )?;
-        for (k, a) in rows {
+        // In primary-key order: the B-tree is walked once, front to back,
+        // instead of at random (keyed hashes arrive in random order).
+        let mut sorted: Vec<(&RowKey, &Agg)> = rows.iter().collect();
+        sorted.sort_unstable_by(|(a, _), (b, _)| {
+            (
+                a.day,
+                &a.subject,
+                &*a.partner,
+                a.ad_id_type.as_str(),
+                a.key_id.as_str(),
+            )
+                .cmp(&(
+                    b.day,
+                    &b.subject,
+                    &*b.partner,
+                    b.ad_id_type.as_str(),
+                    b.key_id.as_str(),
+                ))
+        });
+        for (k, a) in sorted {
             st.execute(params![
                 &k.subject[..],
                 &*k.partner,
@@ -178,38 +210,72 @@ pub struct AccessRow {
     pub last_ms: u64,
 }
 
-/// The subject's rows from `cutoff_day` on, ordered by partner, type, key.
+/// The first and last day the ledger holds (two O(log n) lookups on the
+/// primary key's first column), or `None` when it is empty.
+fn day_span(conn: &Connection) -> rusqlite::Result<Option<(i64, i64)>> {
+    let min: Option<i64> = conn.query_row("SELECT MIN(day) FROM ledger", [], |r| r.get(0))?;
+    let max: Option<i64> = conn.query_row("SELECT MAX(day) FROM ledger", [], |r| r.get(0))?;
+    Ok(min.zip(max))
+}
+
+/// The subject's rows from `cutoff_day` on, summed per partner, type and
+/// key, ordered by them. One primary-key lookup per day held.
 pub fn query(
     conn: &Connection,
     subject: &SubjectHash,
     cutoff_day: i64,
 ) -> rusqlite::Result<Vec<AccessRow>> {
+    let Some((min, max)) = day_span(conn)? else {
+        return Ok(Vec::new());
+    };
     let mut st = conn.prepare_cached(
-        "SELECT partner, ad_id_type, key_id, SUM(events), MIN(first_ms), MAX(last_ms)
-         FROM ledger WHERE subject = ?1 AND day >= ?2
-         GROUP BY partner, ad_id_type, key_id
-         ORDER BY partner, ad_id_type, key_id",
+        "SELECT partner, ad_id_type, key_id, events, first_ms, last_ms
+         FROM ledger WHERE day = ?1 AND subject = ?2",
     )?;
-    let rows = st.query_map(params![&subject[..], cutoff_day], |r| {
-        Ok(AccessRow {
-            partner: r.get(0)?,
-            ad_id_type: r.get(1)?,
-            key_id: r.get(2)?,
-            events: r.get::<_, i64>(3)? as u64,
-            first_ms: r.get::<_, i64>(4)? as u64,
-            last_ms: r.get::<_, i64>(5)? as u64,
-        })
-    })?;
-    rows.collect()
+    let mut out: BTreeMap<(String, String, String), AccessRow> = BTreeMap::new();
+    for day in min.max(cutoff_day)..=max {
+        let mut rows = st.query(params![day, &subject[..]])?;
+        while let Some(r) = rows.next()? {
+            let (partner, ad_id_type, key_id): (String, String, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?);
+            let (events, first, last) = (
+                r.get::<_, i64>(3)? as u64,
+                r.get::<_, i64>(4)? as u64,
+                r.get::<_, i64>(5)? as u64,
+            );
+            let e = out
+                .entry((partner.clone(), ad_id_type.clone(), key_id.clone()))
+                .or_insert(AccessRow {
+                    partner,
+                    ad_id_type,
+                    key_id,
+                    events: 0,
+                    first_ms: first,
+                    last_ms: last,
+                });
+            e.events += events;
+            e.first_ms = e.first_ms.min(first);
+            e.last_ms = e.last_ms.max(last);
+        }
+    }
+    Ok(out.into_values().collect())
 }
 
-/// Deletes every row of the subject; returns how many.
-pub fn erase(conn: &Connection, subject: &SubjectHash) -> rusqlite::Result<u64> {
-    conn.execute(
-        "DELETE FROM ledger WHERE subject = ?1",
-        params![&subject[..]],
-    )
-    .map(|n| n as u64)
+/// Deletes every row of the subject, on every day held; returns how many.
+pub fn erase(conn: &mut Connection, subject: &SubjectHash) -> rusqlite::Result<u64> {
+    let Some((min, max)) = day_span(conn)? else {
+        return Ok(0);
+    };
+    let tx = conn.transaction()?;
+    let mut n = 0;
+    {
+        let mut st = tx.prepare_cached("DELETE FROM ledger WHERE day = ?1 AND subject = ?2")?;
+        for day in min..=max {
+            n += st.execute(params![day, &subject[..]])? as u64;
+        }
+    }
+    tx.commit()?;
+    Ok(n)
 }
 
 /// The first UTC day a ledger row is kept on, `retention_days` back from the
@@ -326,7 +392,7 @@ mod tests {
         assert_eq!(query(&c, &b, 0).unwrap()[0].events, 1);
         // The cutoff hides days before it even before compaction runs.
         assert_eq!(query(&c, &a, day_of(day0) + 1).unwrap().len(), 1);
-        assert_eq!(erase(&c, &a).unwrap(), 2);
+        assert_eq!(erase(&mut c, &a).unwrap(), 2);
         assert!(query(&c, &a, 0).unwrap().is_empty());
         assert_eq!(query(&c, &b, 0).unwrap().len(), 1);
     }

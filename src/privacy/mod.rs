@@ -9,10 +9,12 @@
 //! - the key ids each partner has used and when the gateway first saw them.
 //!
 //! One thread (`adgate-privacy`) owns the read-write connection. Delivery
-//! hands it what was acknowledged (push 2xx, pull commit) over a channel,
-//! one message per batch; it aggregates in memory and writes one transaction
-//! every [`LEDGER_FLUSH`] (or when [`MAX_PENDING_ROWS`] are waiting). Nothing
-//! on the ingest path touches it. Counter deltas are written every
+//! hands it what was acknowledged (push 2xx, pull commit) over a bounded
+//! channel ([`QUEUE_BATCHES`]), one message per batch; it aggregates in
+//! memory and writes one transaction every [`LEDGER_FLUSH`] (or when
+//! [`MAX_PENDING_ROWS`] are waiting). Nothing on the ingest path touches it.
+//! When the writer falls behind, delivery waits for it (backpressure), the
+//! outbox keeps the rest: the ledger loses nothing and stays bounded. Counter deltas are written every
 //! [`COUNTER_FLUSH`] and at shutdown.
 //!
 //! Why SQLite (rusqlite, bundled): `adgate report` must read the file while
@@ -56,6 +58,9 @@ pub const COMPACT_EVERY: Duration = Duration::from_secs(3600);
 /// Distinct (subject, partner, day, type, key) rows held in memory before an
 /// early flush: bounds the writer's memory at ~20 MB whatever the rate.
 pub const MAX_PENDING_ROWS: usize = 100_000;
+/// Delivery batches waiting for the writer before delivery waits for it
+/// (a batch is at most `batch_max_events`, or a pull response's `max`).
+pub const QUEUE_BATCHES: usize = 256;
 /// Daily counters are kept this long: a year-over-year review fits.
 pub const COUNTER_RETENTION_DAYS: i64 = 400;
 /// Milliseconds in a UTC day.
@@ -68,18 +73,18 @@ pub fn day_of(ms: u64) -> i64 {
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS ledger (
+    day        INTEGER NOT NULL,  -- UTC days since 1970-01-01 of the delivery
     subject    BLOB    NOT NULL,  -- 16-byte keyed hash under internal.key
     partner    TEXT    NOT NULL,
-    day        INTEGER NOT NULL,  -- UTC days since 1970-01-01 of the delivery
     ad_id_type TEXT    NOT NULL,  -- which identifier kind the ad_id was made from
     key_id     TEXT    NOT NULL,  -- which partner key made it
     events     INTEGER NOT NULL,
     first_ms   INTEGER NOT NULL,
     last_ms    INTEGER NOT NULL,
-    PRIMARY KEY (subject, partner, day, ad_id_type, key_id)
+    -- Day first: a flush writes into today's part of the tree only, and
+    -- retention deletes a key range; a subject is found per day.
+    PRIMARY KEY (day, subject, partner, ad_id_type, key_id)
 ) WITHOUT ROWID;
--- No index on day: it would double the cost of every upsert for the sake of
--- the hourly retention scan, which reads the table once instead.
 CREATE TABLE IF NOT EXISTS daily_counters (
     day    INTEGER NOT NULL,
     metric TEXT    NOT NULL,      -- a Prometheus counter name
@@ -103,6 +108,8 @@ pub fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
+    // 64 MiB of page cache: a flush touches leaf pages all over the ledger.
+    conn.pragma_update(None, "cache_size", -65_536)?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }
@@ -140,7 +147,7 @@ enum Msg {
 /// The handle the gateway holds: sends to the writer thread.
 pub struct Privacy {
     path: PathBuf,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::SyncSender<Msg>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -160,7 +167,7 @@ impl Privacy {
     pub fn open(data_dir: &Path, config: &Config, metrics: Metrics) -> io::Result<Privacy> {
         let path = data_dir.join(DB_FILE);
         let conn = open_rw(&path).map_err(sql_err)?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(QUEUE_BATCHES);
         let mut w = Writer {
             conn,
             metrics,
@@ -186,25 +193,50 @@ impl Privacy {
         &self.path
     }
 
-    /// Records events a partner acknowledged now. Never blocks.
-    pub fn delivered(&self, partner: &str, items: Vec<Delivered>) {
+    /// Queues `msg` for the writer; when the queue is full, waits for room
+    /// on a blocking-pool thread (never on a runtime worker). Err when the
+    /// writer is gone.
+    async fn send(&self, msg: Msg) -> io::Result<()> {
+        let closed = || io::Error::other("privacy store is closed");
+        match self.tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(closed()),
+            Err(mpsc::TrySendError::Full(msg)) => {
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || tx.send(msg))
+                    .await
+                    .map_err(|_| closed())?
+                    .map_err(|_| closed())
+            }
+        }
+    }
+
+    /// Records events a partner acknowledged now. Waits only when the
+    /// writer is [`QUEUE_BATCHES`] behind: delivery then slows to the
+    /// ledger's pace and the outbox holds the rest, so the ledger neither
+    /// loses rows nor grows without bound.
+    pub async fn delivered(&self, partner: &str, items: Vec<Delivered>) {
         if items.is_empty() {
             return;
         }
-        let _ = self.tx.send(Msg::Delivered {
+        let msg = Msg::Delivered {
             partner: partner.to_owned(),
             at_ms: now_ms(),
             items,
-        });
+        };
+        if self.send(msg).await.is_err() {
+            tracing::warn!(
+                partner,
+                "privacy store is closed; a delivery is not in the ledger"
+            );
+        }
     }
 
     /// The subject's ledger rows within retention, summed per partner,
     /// ad_id_type and key id (pending rows are flushed first).
     pub async fn access(&self, subject: SubjectHash) -> io::Result<Vec<AccessRow>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Msg::Access(subject, tx))
-            .map_err(|_| io::Error::other("privacy store is closed"))?;
+        self.send(Msg::Access(subject, tx)).await?;
         rx.await
             .map_err(|_| io::Error::other("privacy store is closed"))?
     }
@@ -212,25 +244,35 @@ impl Privacy {
     /// Erases every ledger row of the subject; returns how many.
     pub async fn forget(&self, subject: SubjectHash) -> io::Result<u64> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Msg::Forget(subject, tx))
-            .map_err(|_| io::Error::other("privacy store is closed"))?;
+        self.send(Msg::Forget(subject, tx)).await?;
         rx.await
             .map_err(|_| io::Error::other("privacy store is closed"))?
     }
 
     /// A new config: retention (applied at once) and the key ids in use.
-    pub fn configure(&self, config: &Config) {
-        let _ = self.tx.send(Msg::Configure {
+    pub async fn configure(&self, config: &Config) {
+        let msg = Msg::Configure {
             retention_days: config.privacy.access_retention_days,
             keys: keys_of(config),
-        });
+        };
+        if let Err(e) = self.send(msg).await {
+            tracing::error!(error = %e, "privacy store: new retention not applied");
+        }
     }
 
     /// Writes what is pending (ledger rows, counter deltas) and stops the
     /// thread; waits at most until `deadline`.
     pub fn close(&self, deadline: Instant) {
-        let _ = self.tx.send(Msg::Stop);
+        let mut stop = Msg::Stop;
+        loop {
+            match self.tx.try_send(stop) {
+                Err(mpsc::TrySendError::Full(m)) if Instant::now() < deadline => {
+                    stop = m;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => break,
+            }
+        }
         let Some(t) = self.thread.lock().unwrap().take() else {
             return;
         };
@@ -401,7 +443,7 @@ impl Writer {
         let before = self.pending.len();
         self.pending.retain(|k, _| &k.subject != subject);
         let dropped = (before - self.pending.len()) as u64;
-        let n = ledger::erase(&self.conn, subject).map_err(sql_err)?;
+        let n = ledger::erase(&mut self.conn, subject).map_err(sql_err)?;
         // The deleted pages are zeroed (secure_delete); moving them into the
         // main file and emptying the WAL leaves no older copy behind. A
         // reader holding an old snapshot can delay this; it is retried by

@@ -327,6 +327,9 @@ pub fn blocks(r: &Report) -> Vec<Block> {
             })
             .collect(),
     ));
+    b.push(Block::Para(
+        "Opt-outs recorded in the period (opt-out and forget requests), by identifier kind:".into(),
+    ));
     b.push(table(
         &["identifier kind", "opt-outs recorded"],
         pv.optouts_recorded
