@@ -129,6 +129,15 @@ pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String) -> Resp {
             );
         }
     };
+    // Acks sent before the ledger answered are applied before the scan, so
+    // an event the ledger counts as delivered is not counted as queued too.
+    // (Delivery acks, then records: an event acknowledged in the very
+    // microseconds of this request can be missing from both, never in both.)
+    for log in app.outbox.all() {
+        if let Err(e) = log.flush().await {
+            tracing::warn!(partner = log.name(), error = %e, "access: outbox flush failed");
+        }
+    }
     let scan_app = app.clone();
     let waiting = match tokio::task::spawn_blocking(move || queued(&scan_app, subject)).await {
         Ok(Ok(q)) => q,
