@@ -1,4 +1,5 @@
-//! The admin API (SPEC §6), behind the admin token: opt-outs, forget, and
+//! The admin API (SPEC §6), behind the admin token: opt-outs, forget,
+//! subject access (`POST /v1/access`, answered by [`crate::access`]) and
 //! `POST /admin/reload`.
 //!
 //! The body names exactly one identifier; it is normalized like an event's
@@ -31,6 +32,14 @@ fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
 /// Parses `{"email": ...}` (or phone / account_id / device_id) into the
 /// subject's kind and keyed hash.
 pub fn subject_of(app: &App, body: &[u8]) -> Result<(Kind, SubjectHash), &'static str> {
+    let (kind, norm) = identifier_of(body)?;
+    Ok((kind, app.hasher.subject(kind, &norm)))
+}
+
+/// Parses `{"email": ...}` (or phone / account_id / device_id) into the
+/// identifier's kind and normalized value (for `POST /v1/access`, which
+/// recomputes ad_ids from it; never stored).
+pub fn identifier_of(body: &[u8]) -> Result<(Kind, String), &'static str> {
     let v: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(body).map_err(|_| {
             "body must be a JSON object naming one identifier, e.g. {\"email\": \"...\"}"
@@ -58,7 +67,7 @@ pub fn subject_of(app: &App, body: &[u8]) -> Result<(Kind, SubjectHash), &'stati
         Kind::AccountId => "account_id is empty",
         Kind::DeviceId => "device_id is empty",
     })?;
-    Ok((kind, app.hasher.subject(kind, &norm)))
+    Ok((kind, norm.into_owned()))
 }
 
 pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>) -> Resp {
@@ -78,6 +87,12 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
         Ok(b) => b,
         Err(e) => return e.response(server::SMALL_BODY_BYTES as u64, None),
     };
+    if route == "/v1/access" {
+        return match identifier_of(&body) {
+            Ok((kind, norm)) => crate::access::handle(app, kind, norm).await,
+            Err(msg) => error(StatusCode::BAD_REQUEST, msg),
+        };
+    }
     let (kind, subject) = match subject_of(app, &body) {
         Ok(s) => s,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
@@ -107,10 +122,24 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     match app.outbox.purge(subject).await {
         Ok(n) => {
             app.metrics.forget_purged.inc_by(n);
+            // The ledger of what partners received goes too (after the
+            // purge, so nothing purged is recorded as delivered after it).
+            let ledger_rows = match app.privacy.forget(subject).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "forget: ledger erase failed");
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the subject-access ledger could not be erased; the opt-out is recorded and queued events purged, retry",
+                    );
+                }
+            };
+            app.metrics.forget_requests.inc();
             tracing::info!(
                 kind = kind.as_str(),
                 purged = n,
-                "forget: opt-out recorded and queued events purged"
+                ledger_rows,
+                "forget: opt-out recorded, queued events purged, ledger rows erased"
             );
             server::json(StatusCode::OK, &serde_json::json!({"purged": n}))
         }

@@ -43,6 +43,8 @@ pub struct App {
     pub dedup: Dedup,
     pub metrics: Metrics,
     pub hasher: SubjectHasher,
+    /// Subject-access ledger, daily counters, key ids (data_dir/privacy.db).
+    pub privacy: crate::privacy::Privacy,
     pub feeds: RwLock<HashMap<String, Arc<PullFeed>>>,
     workers: Mutex<HashMap<String, PushWorker>>,
     pub ready: AtomicBool,
@@ -112,6 +114,13 @@ impl App {
         }
         let optouts = OptOutStore::open(&data.join("optouts.log"))
             .map_err(|e| format!("cannot open the opt-out list in {}: {e}", data.display()))?;
+        let privacy =
+            crate::privacy::Privacy::open(&data, &config, metrics.clone()).map_err(|e| {
+                format!(
+                    "cannot open the privacy store {}: {e}",
+                    data.join(crate::privacy::DB_FILE).display()
+                )
+            })?;
         let policy = Policy::new(&config, hasher.clone());
         let (stopping, _) = watch::channel(false);
         let app = Arc::new(App {
@@ -121,6 +130,7 @@ impl App {
             dedup,
             metrics,
             hasher,
+            privacy,
             feeds: RwLock::new(HashMap::new()),
             workers: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
@@ -232,6 +242,7 @@ impl App {
                                 for p in &new.producers {
                                     self.metrics.init_producer(&p.name);
                                 }
+                                self.privacy.configure(&new).await;
                                 *self.runtime.write().unwrap() = Arc::new(Runtime {
                                     config: new,
                                     policy,
@@ -376,6 +387,13 @@ pub async fn run(
     }
     app.outbox.flush_all().await;
     app.outbox.close_all();
+    // Last: delivery has stopped, so the final ledger rows and counter
+    // deltas are complete.
+    {
+        let app = app.clone();
+        let deadline = deadline.into_std();
+        let _ = tokio::task::spawn_blocking(move || app.privacy.close(deadline)).await;
+    }
     tracing::info!("shutdown complete");
     Ok(())
 }

@@ -30,6 +30,18 @@ pub enum OutputFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown with plain tables.
+    Md,
+    /// One self-contained HTML page with SVG charts.
+    Html,
+}
+
+fn since(s: &str) -> Result<crate::report::Since, String> {
+    crate::report::Since::parse(s)
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway. Without --config: the embedded demo default.
@@ -54,6 +66,26 @@ pub enum Command {
         format: OutputFormat,
         /// Events (JSON object, array or NDJSON); stdin when absent or "-".
         event_file: Option<PathBuf>,
+    },
+    /// Transparency report for privacy reviewers, from the data dir (works
+    /// while the gateway runs; reads no secret).
+    Report {
+        /// The gateway's config: its data_dir, partners, fields and key ids
+        /// (secrets are not read).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Data dir to read (default: the config's server.data_dir, else ./adgate-data).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Period: the last N UTC days (30d) or from a UTC date (2026-11-01).
+        #[arg(long, default_value = "30d", value_parser = since)]
+        since: crate::report::Since,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+        /// Write the report to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Print a new random 256-bit key, base64.
     Keygen {

@@ -57,6 +57,12 @@ pub const DEFAULT_MAX_EVENT_AGE_SECONDS: u64 = 72 * 3600;
 pub const MAX_EVENT_AGE_SECONDS: u64 = 365 * 86_400;
 /// A pull consumer has 30 s to commit what it was served.
 pub const DEFAULT_LEASE_MS: u64 = 30_000;
+/// A quarter: covers a subject access request about recent sharing (GDPR
+/// gives a month to answer, extendable by two) while keeping the record of
+/// whom each person was shared with, itself personal data, short-lived.
+pub const DEFAULT_ACCESS_RETENTION_DAYS: u64 = 90;
+/// Ten years: anything longer is a typo, not a retention policy.
+pub const MAX_ACCESS_RETENTION_DAYS: u64 = 3650;
 /// Bounds on the long-poll wait of the pull feed.
 pub const MAX_FEED_WAIT_MS: u64 = 30_000;
 /// Allow-list paths that can never be forwarded, whatever the config says.
@@ -145,6 +151,7 @@ pub struct RawPrivacy {
     pub minor_age: Option<u64>,
     pub sensitive_categories: Option<Vec<String>>,
     pub time_granularity: Option<String>,
+    pub access_retention_days: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,6 +279,8 @@ pub struct PrivacyConfig {
     pub minor_age: u64,
     pub sensitive_categories: Vec<String>,
     pub time_granularity: Granularity,
+    /// Days the subject-access ledger keeps a delivery (privacy/ledger.rs).
+    pub access_retention_days: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -756,6 +765,19 @@ impl Config {
                     .collect()
             }),
             time_granularity,
+            access_retention_days: match pv.access_retention_days {
+                None => DEFAULT_ACCESS_RETENTION_DAYS,
+                Some(d) if (1..=MAX_ACCESS_RETENTION_DAYS).contains(&d) => d,
+                Some(_) => {
+                    return Err(cx.err(
+                        "privacy.access_retention_days",
+                        format!("must be between 1 and {MAX_ACCESS_RETENTION_DAYS}"),
+                        format!(
+                            "leave it out for the default ({DEFAULT_ACCESS_RETENTION_DAYS} days)"
+                        ),
+                    ))
+                }
+            },
         };
 
         // [[partners]]
@@ -1418,10 +1440,11 @@ impl Config {
         );
         let _ = writeln!(
             s,
-            "privacy: minor_age {}, sensitive_categories [{}], time_granularity {}",
+            "privacy: minor_age {}, sensitive_categories [{}], time_granularity {}, access_retention_days {}",
             self.privacy.minor_age,
             self.privacy.sensitive_categories.join(", "),
-            self.privacy.time_granularity.as_str()
+            self.privacy.time_granularity.as_str(),
+            self.privacy.access_retention_days
         );
         for p in &self.partners {
             let ids: Vec<&str> = p.identifiers.iter().map(|k| k.as_str()).collect();

@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 use crate::app::App;
 use crate::config::{PartnerConfig, PullConfig, MAX_FEED_WAIT_MS};
 use crate::outbox::{PartnerLog, Reader};
+use crate::privacy::Delivered;
 use crate::server::{self, error, Resp};
 use crate::util::now_ms;
 
@@ -27,12 +28,17 @@ const MAX_MAX: usize = 10_000;
 /// Bytes of payload per response.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Events newly committed, their ingest times, their ledger entries.
+type Committed = (u64, Vec<u64>, Vec<Delivered>);
+
 #[derive(Debug)]
 struct Chunk {
     end: u64,
     records: u64,
     /// Ingest times of the live (not purged) events, for the age metric.
     ingest_ms: Vec<u64>,
+    /// What the subject-access ledger records when the chunk is committed.
+    ledger: Vec<Delivered>,
     deadline: Instant,
 }
 
@@ -108,6 +114,7 @@ impl PullFeed {
         }
         let mut records = 0u64;
         let mut ingest = Vec::new();
+        let mut ledger = Vec::new();
         let mut body = Vec::with_capacity(4096);
         body.extend_from_slice(b"{\"cursor\":\"");
         let cursor_at = body.len();
@@ -132,6 +139,7 @@ impl PullFeed {
                 first = false;
                 body.extend_from_slice(&r.payload);
                 ingest.push(r.ingest_ms);
+                ledger.extend(Delivered::of(&r.subjects, &r.payload));
             }
         }
         if records == 0 {
@@ -142,6 +150,7 @@ impl PullFeed {
             end,
             records,
             ingest_ms: ingest.clone(),
+            ledger,
             deadline: now + lease,
         });
         if ingest.is_empty() {
@@ -161,11 +170,12 @@ impl PullFeed {
             .expect("json")
     }
 
-    /// Acks up to `cursor`; returns the number of events newly committed.
-    fn commit(&self, cursor: u64) -> Result<(u64, Vec<u64>), &'static str> {
+    /// Acks up to `cursor`; returns the number of events newly committed,
+    /// their ingest times and what the ledger records of them.
+    fn commit(&self, cursor: u64) -> Result<Committed, &'static str> {
         let mut st = self.state.lock().unwrap();
         if cursor <= st.committed {
-            return Ok((0, Vec::new()));
+            return Ok((0, Vec::new(), Vec::new()));
         }
         let Some(idx) = st.served.iter().position(|c| c.end == cursor) else {
             return Err("cursor was not served by this feed, or its lease expired and the events will be served again");
@@ -173,13 +183,15 @@ impl PullFeed {
         let from = st.committed;
         let mut records = 0;
         let mut ages = Vec::new();
+        let mut ledger = Vec::new();
         for c in st.served.drain(..=idx) {
             records += c.records;
             ages.extend(c.ingest_ms);
+            ledger.extend(c.ledger);
         }
         st.committed = cursor;
         self.log.ack(from, cursor, records);
-        Ok((ages.len() as u64, ages))
+        Ok((ages.len() as u64, ages, ledger))
     }
 }
 
@@ -324,7 +336,8 @@ pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         );
     };
     match feed.commit(pos) {
-        Ok((n, ages)) => {
+        Ok((n, ages, ledger)) => {
+            app.privacy.delivered(&feed.partner, ledger).await;
             let m = &app.metrics;
             m.events_delivered
                 .with_label_values(&[&feed.partner])

@@ -17,12 +17,18 @@
 //! - [`guard`]: the leak guard scanning every outbound string.
 //! - [`policy`]: SPEC §4 per partner; the only maker of [`policy::ScrubbedEvent`].
 //! - [`explain`]: `adgate explain`, the policy with reasons for every field.
+//! - [`privacy`]: `data_dir/privacy.db`: the subject-access ledger (written at
+//!   delivery time), daily counters and key ids; read by [`access`] and
+//!   [`report`].
+//! - [`access`]: `POST /v1/access`, what partners received about a subject.
+//! - [`report`]: `adgate report`, the transparency report (Markdown, HTML+SVG).
 
 // Handlers return `Result<_, Response>` so an early `?`-style exit carries
 // its precise 4xx; responses are moved once per request, so their size does
 // not matter here.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 pub mod admin;
 pub mod app;
 pub mod cli;
@@ -39,8 +45,10 @@ pub mod metrics;
 pub mod optout;
 pub mod outbox;
 pub mod policy;
+pub mod privacy;
 pub mod push;
 pub mod quota;
+pub mod report;
 pub mod secret;
 pub mod server;
 pub mod tls;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use adgate::cli::{Cli, Command, LogFormat, OutputFormat};
+use adgate::cli::{Cli, Command, LogFormat, OutputFormat, ReportFormat};
 use adgate::config::Config;
 
 fn init_tracing(format: LogFormat) {
@@ -57,6 +57,13 @@ fn main() -> ExitCode {
             event_file,
         } => explain(config, partner, format, event_file),
         Command::Serve { config } => serve(config, cli.log_format),
+        Command::Report {
+            config,
+            data_dir,
+            since,
+            format,
+            out,
+        } => report(config, data_dir, since, format, out),
     }
 }
 
@@ -97,6 +104,45 @@ fn explain(
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn report(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    since: adgate::report::Since,
+    format: ReportFormat,
+    out: Option<PathBuf>,
+) -> ExitCode {
+    let opts = adgate::report::Options {
+        config,
+        data_dir,
+        since,
+        now_ms: adgate::util::now_ms(),
+    };
+    let r = match adgate::report::collect(&opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let text = match format {
+        ReportFormat::Md => adgate::report::markdown::render(&r),
+        ReportFormat::Html => adgate::report::html::render(&r),
+    };
+    match out {
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Some(p) => match std::fs::write(&p, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                ExitCode::from(1)
+            }
+        },
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub optouts: IntCounterVec,
     pub forget_purged: IntCounter,
+    pub forget_requests: IntCounter,
+    pub access_requests: IntCounter,
     pub duplicates: IntCounterVec,
     pub throttled: IntCounterVec,
     pub overloaded: IntCounter,
@@ -150,6 +152,16 @@ impl Metrics {
             optouts: counter(&r, "adgate_optouts_total", "Opt-outs recorded (opt-out and forget requests), by identifier kind.", &["kind"]),
             forget_purged: {
                 let c = IntCounter::new("adgate_forget_purged_total", "Outbox copies purged by forget requests.").expect("valid");
+                r.register(Box::new(c.clone())).expect("registered once");
+                c
+            },
+            forget_requests: {
+                let c = IntCounter::new("adgate_forget_requests_total", "Forget requests answered 200.").expect("valid");
+                r.register(Box::new(c.clone())).expect("registered once");
+                c
+            },
+            access_requests: {
+                let c = IntCounter::new("adgate_access_requests_total", "Subject access requests answered 200.").expect("valid");
                 r.register(Box::new(c.clone())).expect("registered once");
                 c
             },

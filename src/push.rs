@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::config::{Delivery, PartnerConfig, PushConfig};
 use crate::outbox::{PartnerLog, Record};
+use crate::privacy::Delivered;
 use crate::util::now_ms;
 
 /// First retry delay; doubles per attempt up to [`BACKOFF_MAX`].
@@ -141,6 +142,36 @@ struct Done {
     from: u64,
     /// False when the worker was stopped mid-retry: not acked.
     settled: bool,
+    /// What the subject-access ledger records once the batch is acked
+    /// (empty unless the partner answered 2xx).
+    delivered: Vec<Delivered>,
+}
+
+/// Batches answered 2xx, by first offset, waiting for their ack.
+type Acked = BTreeMap<u64, Vec<Delivered>>;
+
+/// Marks a finished batch in `pending` and keeps its ledger entries.
+fn finished(pending: &mut BTreeMap<u64, (u64, u64, bool)>, ledger: &mut Acked, d: Done) {
+    if let Some(e) = pending.get_mut(&d.from) {
+        e.2 = d.settled;
+        if !d.delivered.is_empty() {
+            ledger.insert(d.from, d.delivered);
+        }
+    }
+}
+
+/// Hands the ledger every delivered batch the outbox has been told to ack
+/// (those before the first batch still pending). After the ack, so an
+/// access request never sees an event both delivered and queued.
+async fn record_acked(ctx: &Ctx, pending: &BTreeMap<u64, (u64, u64, bool)>, ledger: &mut Acked) {
+    let next = pending.keys().next().copied().unwrap_or(u64::MAX);
+    while let Some(e) = ledger.first_entry() {
+        if *e.key() >= next {
+            break;
+        }
+        let items = e.remove();
+        ctx.app.privacy.delivered(&ctx.partner.name, items).await;
+    }
 }
 
 /// The `Idempotency-Key` of the batch covering `[from, end)`.
@@ -248,6 +279,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let path = inflight_path(&ctx);
     let sem = Arc::new(Semaphore::new(ctx.push.max_in_flight));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut ledger = Acked::new();
     // from -> (end, records, settled)
     let mut pending: BTreeMap<u64, (u64, u64, bool)> = BTreeMap::new();
     let mut reader = ctx.log.reader();
@@ -292,19 +324,18 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         }
         // Settle what finished, in order.
         while let Ok(d) = done_rx.try_recv() {
-            if let Some(e) = pending.get_mut(&d.from) {
-                e.2 = d.settled;
-            }
+            finished(&mut pending, &mut ledger, d);
         }
         if settle(&ctx.log, &mut pending) {
             write_inflight(&path, &pending);
+            record_acked(&ctx, &pending, &mut ledger).await;
         }
 
         let permit = tokio::select! {
             p = sem.clone().acquire_owned() => p.expect("open"),
             _ = stop.changed() => break,
             Some(d) = done_rx.recv() => {
-                if let Some(e) = pending.get_mut(&d.from) { e.2 = d.settled; }
+                finished(&mut pending, &mut ledger, d);
                 continue;
             }
         };
@@ -313,9 +344,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             tokio::select! {
                 _ = reader.wait(Duration::from_secs(1)) => {}
                 _ = stop.changed() => break,
-                Some(d) = done_rx.recv() => {
-                    if let Some(e) = pending.get_mut(&d.from) { e.2 = d.settled; }
-                }
+                Some(d) = done_rx.recv() => finished(&mut pending, &mut ledger, d),
             }
             drop(permit);
             continue;
@@ -381,11 +410,10 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     // grace period), then ack what settled.
     drop(done_tx);
     while let Some(d) = done_rx.recv().await {
-        if let Some(e) = pending.get_mut(&d.from) {
-            e.2 = d.settled;
-        }
+        finished(&mut pending, &mut ledger, d);
         settle(&ctx.log, &mut pending);
         write_inflight(&path, &pending);
+        record_acked(&ctx, &pending, &mut ledger).await;
     }
 }
 
@@ -460,6 +488,7 @@ async fn deliver(
     let mut seen_gen = read_gen;
     let mut attempt: u32 = 0;
     let mut last_status: Option<u16> = None;
+    let mut delivered = Vec::new();
     loop {
         // A forget purged records since they were read (typically while
         // this batch waited for a retry): send only what is left of them.
@@ -480,7 +509,7 @@ async fn deliver(
                     tokio::select! {
                         _ = tokio::time::sleep(BACKOFF_BASE) => continue,
                         _ = stop.changed() => {
-                            let _ = done.send(Done { from, settled: false });
+                            let _ = done.send(Done { from, settled: false, delivered: Vec::new() });
                             return;
                         }
                     }
@@ -505,6 +534,10 @@ async fn deliver(
         let outcome = send(&ctx, key, body.clone()).await;
         match outcome {
             Attempt::Ok => {
+                delivered = live
+                    .iter()
+                    .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
+                    .collect();
                 m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
                 m.events_delivered
                     .with_label_values(&[name])
@@ -544,7 +577,7 @@ async fn deliver(
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.changed() => {
                         // Left for the next start, same range, same key.
-                        let _ = done.send(Done { from, settled: false });
+                        let _ = done.send(Done { from, settled: false, delivered: Vec::new() });
                         return;
                     }
                 }
@@ -554,6 +587,7 @@ async fn deliver(
     let _ = done.send(Done {
         from,
         settled: true,
+        delivered,
     });
 }
 

@@ -287,10 +287,12 @@ async fn dispatch(app: &Arc<App>, role: Role, route: &'static str, req: Request<
             Some(r) => r,
             None => crate::feed::handle_commit(app, req).await,
         },
-        "/v1/optouts" | "/v1/forget" | "/admin/reload" if main => match allow(&[Method::POST]) {
-            Some(r) => r,
-            None => crate::admin::handle(app, route, req).await,
-        },
+        "/v1/optouts" | "/v1/forget" | "/v1/access" | "/admin/reload" if main => {
+            match allow(&[Method::POST]) {
+                Some(r) => r,
+                None => crate::admin::handle(app, route, req).await,
+            }
+        }
         _ => error(StatusCode::NOT_FOUND, "no such endpoint"),
     }
 }
