@@ -88,12 +88,20 @@ fn drain_beta(g: &Gateway) -> Vec<Value> {
 
 /// The internal keyed hash adgate stores for an identifier, computed from
 /// `internal.key` with the hmac crate (not adgate's code).
+/// The gateway's internal subject hash, computed independently: SipHash-2-4
+/// with 128-bit output, keyed by the first 16 bytes of
+/// HMAC-SHA256(internal.key, label) (see identity.rs and README).
 fn subject_hash(data: &std::path::Path, tag_value: &str) -> Vec<u8> {
     use hmac::Mac as _;
+    use siphasher::sip128::Hasher128 as _;
+    use std::hash::Hasher as _;
     let key = std::fs::read(data.join("internal.key")).unwrap();
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(tag_value.as_bytes());
-    mac.finalize().into_bytes()[..16].to_vec()
+    mac.update(b"adgate internal subject hash v2: siphash-2-4-128");
+    let derived = mac.finalize().into_bytes();
+    let mut h = siphasher::sip128::SipHasher24::new_with_key(derived[..16].try_into().unwrap());
+    h.write(tag_value.as_bytes());
+    h.finish128().as_bytes().to_vec()
 }
 
 fn privacy_files_contain(data: &std::path::Path, needle: &[u8]) -> Option<std::path::PathBuf> {
