@@ -231,6 +231,19 @@ impl SubjectHasher {
         self.hash("event_id", event_id)
     }
 
+    /// A keyed tag over arbitrary bytes under the internal key, e.g. to
+    /// authenticate a pull-feed cursor any replica can check.
+    pub fn keyed(&self, tag: &str, value: &[u8]) -> SubjectHash {
+        let mut mac = self.mac.clone();
+        mac.update(tag.as_bytes());
+        mac.update(b":");
+        mac.update(value);
+        let digest = mac.finalize().into_bytes();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        out
+    }
+
     fn hash(&self, tag: &str, value: &str) -> SubjectHash {
         let mut mac = self.mac.clone();
         mac.update(tag.as_bytes());
