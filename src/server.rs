@@ -94,6 +94,20 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
+fn metrics_response(app: &App, refused: Option<Resp>) -> Resp {
+    refused.unwrap_or_else(|| {
+        app.refresh_gauges();
+            let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8"
+                    .parse()
+                    .expect("ascii"),
+            );
+            r
+    })
+}
+
 fn route_of(path: &str) -> &'static str {
     match path {
         "/v1/events" => "/v1/events",
@@ -155,17 +169,13 @@ async fn dispatch(app: &Arc<App>, role: Role, route: &'static str, req: Request<
                 text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
             }
         }),
-        "/metrics" if metrics_here => allow(&[Method::GET]).unwrap_or_else(|| {
-            app.refresh_gauges();
-            let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8"
-                    .parse()
-                    .expect("ascii"),
-            );
-            r
-        }),
+        "/metrics" if metrics_here => {
+            if let (None, Some(js)) = (allow(&[Method::GET]), &app.js) {
+                // Stream state read now, not up to one interval ago.
+                js.refresh().await;
+            }
+            metrics_response(app, allow(&[Method::GET]))
+        }
         "/v1/events" if main => match allow(&[Method::POST]) {
             Some(r) => r,
             None => crate::ingest::handle(app, req).await,

@@ -52,7 +52,7 @@ pub const H_SUBJECTS: &str = "Adgate-Subjects";
 pub const H_INGEST_MS: &str = "Adgate-Ingest-Ms";
 const H_MSG_ID: &str = "Nats-Msg-Id";
 /// How often stream and consumer state is read for the gauges and /readyz.
-const STATE_INTERVAL: Duration = Duration::from_secs(1);
+const STATE_INTERVAL: Duration = Duration::from_millis(500);
 /// /readyz turns 503 when state could not be read for this long.
 const STALE_AFTER: Duration = Duration::from_secs(3);
 /// Messages a consumer may have delivered and not yet acknowledged, per
@@ -348,15 +348,44 @@ fn consumer_config(cfg: &JetStreamConfig, p: &PartnerConfig) -> pull::Config {
     }
 }
 
-fn kv_config(cfg: &JetStreamConfig) -> kv::Config {
-    kv::Config {
-        bucket: OPTOUT_BUCKET.into(),
-        description: "adgate opt-out list: keyed hashes of identifiers, never raw".into(),
-        history: 1,
+/// The opt-out bucket's stream, as the key-value API lays it out (made
+/// here rather than by `create_key_value`, whose account query does not
+/// parse the answer of the NATS 2.9 servers Debian ships).
+fn kv_stream_config(cfg: &JetStreamConfig) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{OPTOUT_BUCKET}"),
+        description: Some("adgate opt-out list: keyed hashes of identifiers, never raw".into()),
+        subjects: vec![format!("$KV.{OPTOUT_BUCKET}.>")],
+        max_messages_per_subject: 1,
         storage: StorageType::File,
         num_replicas: cfg.replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: DiscardPolicy::New,
         ..Default::default()
     }
+}
+
+/// JetStream's account info, read raw (see [`kv_stream_config`]): the
+/// number of streams and consumers, or why JetStream is not there.
+async fn account_info(client: &async_nats::Client) -> Result<(u64, u64), String> {
+    let r = client
+        .request("$JS.API.INFO", Bytes::new())
+        .await
+        .map_err(|e| format!("no JetStream answer: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.payload).map_err(|_| "unreadable JetStream answer".to_string())?;
+    if let Some(e) = v.get("error") {
+        return Err(format!(
+            "JetStream error: {}",
+            e.get("description").and_then(|d| d.as_str()).unwrap_or("unknown")
+        ));
+    }
+    Ok((
+        v["streams"].as_u64().unwrap_or(0),
+        v["consumers"].as_u64().unwrap_or(0),
+    ))
 }
 
 /// What a publish of many messages to one partner's stream gave.
@@ -376,8 +405,7 @@ impl JetStream {
     ) -> Result<Arc<JetStream>, String> {
         let client = connect(cfg, "adgate").await?;
         let js = jetstream::new(client.clone());
-        let store = js
-            .create_or_update_key_value(kv_config(cfg))
+        js.create_or_update_stream(kv_stream_config(cfg))
             .await
             .map_err(|e| {
                 format!(
@@ -385,6 +413,10 @@ impl JetStream {
                     cfg.replicas
                 )
             })?;
+        let store = js
+            .get_key_value(OPTOUT_BUCKET)
+            .await
+            .map_err(|e| format!("cannot open the opt-out bucket {OPTOUT_BUCKET}: {e}"))?;
         let me = Arc::new(JetStream {
             client,
             js,
@@ -398,6 +430,7 @@ impl JetStream {
             me.ensure(p).await?;
         }
         me.load_optouts(optouts).await?;
+        me.refresh().await;
         Ok(me)
     }
 
@@ -498,6 +531,13 @@ impl JetStream {
         }
     }
 
+    /// Reads stream and consumer state now (a /metrics scrape, a forget).
+    pub async fn refresh(&self) {
+        if self.read_state().await {
+            *self.last_ok.lock().unwrap() = Some(Instant::now());
+        }
+    }
+
     async fn read_state(&self) -> bool {
         let mut ok = true;
         for jp in self.all() {
@@ -522,7 +562,7 @@ impl JetStream {
             }
         }
         if self.partners.read().unwrap().is_empty() {
-            ok = tokio::time::timeout(STATE_INTERVAL * 2, self.js.query_account())
+            ok = tokio::time::timeout(STATE_INTERVAL * 2, account_info(&self.client))
                 .await
                 .is_ok_and(|r| r.is_ok());
         }
@@ -669,15 +709,15 @@ impl JetStream {
     }
 
     /// Records an opt-out (or a forget) in the bucket, then in the local
-    /// cache. Returns false if the subject was already there in that form.
+    /// cache. Returns false if the subject was already opted out.
     pub async fn add_optout(
         &self,
         optouts: &OptOutStore,
         h: SubjectHash,
         forget: bool,
     ) -> Result<bool, JsError> {
-        let had = optouts.contains_hash(&h) && (!forget || optouts.is_forgotten(&h));
-        if had {
+        let known = optouts.contains_hash(&h);
+        if known && (!forget || optouts.is_forgotten(&h)) {
             return Ok(false);
         }
         let value: &'static [u8] = if forget { b"forget" } else { b"optout" };
@@ -685,7 +725,8 @@ impl JetStream {
             .put(crate::guard::hex(&h), Bytes::from_static(value))
             .await
             .map_err(|e| unavailable("opt-out not stored", e))?;
-        Ok(optouts.insert_cached(h, forget))
+        optouts.insert_cached(h, forget);
+        Ok(!known)
     }
 
     /// Loads every opt-out, then follows the bucket in the background.
@@ -758,12 +799,16 @@ impl JetStream {
         let needle = crate::guard::hex(subject);
         let mut n = 0;
         for jp in self.all() {
-            n += self.purge_stream(&out_stream(&jp.name), &needle).await?;
+            let erased = self.purge_stream(&out_stream(&jp.name), &needle).await?;
+            // The gauge drops at once, as with the embedded backend.
+            jp.messages.fetch_sub(erased.min(jp.pending_events()), Ordering::Relaxed);
+            n += erased;
             let dl = self.purge_stream(&dead_stream(&jp.name), &needle).await?;
             if dl > 0 {
                 tracing::info!(partner = %jp.name, dead_letters = dl, "forget: dead letters of the subject erased");
             }
         }
+        self.refresh().await;
         Ok(n)
     }
 
@@ -849,15 +894,12 @@ pub async fn check(cfg: &JetStreamConfig, partners: &[PartnerConfig]) -> Result<
     let client = connect(cfg, "adgate-check-config").await?;
     let js = jetstream::new(client.clone());
     let mut lines = Vec::new();
-    let account = js
-        .query_account()
+    let (streams, consumers) = account_info(&client)
         .await
         .map_err(|e| format!("JetStream is not available on this account/server: {e}"))?;
     lines.push(format!(
-        "jetstream: reachable ({} servers configured), account has {} streams, {} consumers",
+        "jetstream: reachable ({} servers configured), account has {streams} streams, {consumers} consumers",
         cfg.servers.len(),
-        account.streams,
-        account.consumers
     ));
     let mut missing = false;
     for p in partners {
