@@ -812,8 +812,11 @@ impl JetStream {
         Ok(n)
     }
 
-    /// Scans `stream`'s headers and erases (overwrites, not only hides)
-    /// the messages whose subjects header holds `needle`.
+    /// Reads the headers of every message waiting in `stream` and erases
+    /// (overwrites, not only hides) those whose subjects header holds
+    /// `needle`. A work-queue stream admits no second consumer, so messages
+    /// are read by sequence, 64 requests at a time: the cost grows with the
+    /// backlog, which is small while delivery keeps up.
     async fn purge_stream(&self, stream: &str, needle: &str) -> Result<u64, JsError> {
         let mut s = self
             .js
@@ -827,45 +830,24 @@ impl JetStream {
         if info.state.messages == 0 {
             return Ok(0);
         }
-        let last = info.state.last_sequence;
-        let consumer = s
-            .create_consumer(pull::OrderedConfig {
-                headers_only: true,
-                deliver_policy: DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| unavailable("forget: cannot scan a stream", e))?;
-        let mut msgs = consumer
-            .messages()
-            .await
-            .map_err(|e| unavailable("forget: cannot scan a stream", e))?;
+        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        let s = &s;
+        let mut reads = futures_util::stream::iter(first..=last)
+            .map(|seq| async move { (seq, s.get_raw_message(seq).await) })
+            .buffer_unordered(64);
         let mut hits = Vec::new();
-        loop {
-            let next = tokio::time::timeout(Duration::from_secs(5), msgs.next()).await;
-            let m = match next {
-                Ok(Some(Ok(m))) => m,
-                Ok(Some(Err(e))) => return Err(unavailable("forget: scan failed", e)),
-                Ok(None) => break,
-                Err(_) => return Err(JsError::Unavailable("forget: scan timed out".into())),
-            };
-            let Ok(info) = m.info() else { continue };
-            let seq = info.stream_sequence;
-            let pending = info.pending;
+        while let Some((seq, r)) = reads.next().await {
+            // A message acknowledged (or erased) meanwhile is simply gone.
+            let Ok(m) = r else { continue };
             let hit = m
                 .headers
-                .as_ref()
-                .and_then(|h| h.get(H_SUBJECTS))
+                .get(H_SUBJECTS)
                 .is_some_and(|v| v.as_str().split(',').any(|p| p.trim() == needle));
             if hit {
                 hits.push(seq);
             }
-            if pending == 0 || seq >= last {
-                break;
-            }
         }
-        drop(msgs);
-        let _ = s.info().await;
+        drop(reads);
         let mut n = 0;
         for seq in hits {
             // A message delivered meanwhile may be gone already.
