@@ -136,11 +136,9 @@ impl App {
                 (optouts, Some(js))
             }
             None => (
-                Arc::new(
-                    OptOutStore::open(&data.join("optouts.log")).map_err(|e| {
-                        format!("cannot open the opt-out list in {}: {e}", data.display())
-                    })?,
-                ),
+                Arc::new(OptOutStore::open(&data.join("optouts.log")).map_err(|e| {
+                    format!("cannot open the opt-out list in {}: {e}", data.display())
+                })?),
                 None,
             ),
         };
@@ -241,7 +239,9 @@ impl App {
             let jp = js.ensure(p).await.map_err(std::io::Error::other)?;
             self.metrics
                 .init_partner(&p.name, matches!(p.delivery, Delivery::Push(_)));
-            self.metrics.jetstream_consumer_lag.with_label_values(&[&p.name]);
+            self.metrics
+                .jetstream_consumer_lag
+                .with_label_values(&[&p.name]);
             self.metrics
                 .outbox_max_bytes
                 .with_label_values(&[&p.name])
@@ -303,7 +303,10 @@ impl App {
                     } else {
                         let policy = Policy::new(&new, self.hasher.clone());
                         if !same_backend(&new.outbox, &old.config.outbox) {
-                            return self.reload_result(Err("the [outbox] section cannot change on reload; restart adgate".into()));
+                            return self.reload_result(Err(
+                                "the [outbox] section cannot change on reload; restart adgate"
+                                    .into(),
+                            ));
                         }
                         match self.start_partners(&new).await {
                             Err(e) => Err(format!("cannot open an outbox: {e}")),
@@ -386,9 +389,7 @@ fn same_backend(a: &OutboxBackend, b: &OutboxBackend) -> bool {
     match (a, b) {
         (OutboxBackend::Embedded, OutboxBackend::Embedded) => true,
         (OutboxBackend::JetStream(x), OutboxBackend::JetStream(y)) => {
-            x.servers == y.servers
-                && x.replicas == y.replicas
-                && x.internal_key == y.internal_key
+            x.servers == y.servers && x.replicas == y.replicas && x.internal_key == y.internal_key
         }
         _ => false,
     }

@@ -226,7 +226,7 @@ pub enum OutboxBackend {
     Embedded,
     /// NATS JetStream: streams per partner, a shared consumer, a KV bucket
     /// of opt-outs; replicas of adgate are stateless.
-    JetStream(JetStreamConfig),
+    JetStream(Box<JetStreamConfig>),
 }
 
 #[derive(Debug, Clone)]
@@ -253,7 +253,10 @@ pub struct JetStreamConfig {
 #[derive(Debug, Clone)]
 pub enum NatsAuth {
     None,
-    UserPassword { user: String, password: Secret },
+    UserPassword {
+        user: String,
+        password: Secret,
+    },
     Token(Secret),
     /// A `.creds` file's content (JWT and nkey seed).
     Creds(Secret),
@@ -809,16 +812,28 @@ fn outbox_backend(
             let js_only = [
                 ("servers", o.servers.is_some()),
                 ("user", o.user.is_some()),
-                ("password_env", o.password_env.is_some() || o.password_file.is_some()),
+                (
+                    "password_env",
+                    o.password_env.is_some() || o.password_file.is_some(),
+                ),
                 ("token_env", o.token_env.is_some() || o.token_file.is_some()),
                 ("creds_env", o.creds_env.is_some() || o.creds_file.is_some()),
-                ("internal_key_env", o.internal_key_env.is_some() || o.internal_key_file.is_some()),
+                (
+                    "internal_key_env",
+                    o.internal_key_env.is_some() || o.internal_key_file.is_some(),
+                ),
                 ("replicas", o.replicas.is_some()),
                 ("tls_required", o.tls_required.is_some()),
                 ("tls_ca_file", o.tls_ca_file.is_some()),
-                ("tls_cert_file", o.tls_cert_file.is_some() || o.tls_key_file.is_some()),
+                (
+                    "tls_cert_file",
+                    o.tls_cert_file.is_some() || o.tls_key_file.is_some(),
+                ),
                 ("ack_wait_ms", o.ack_wait_ms.is_some()),
-                ("duplicate_window_seconds", o.duplicate_window_seconds.is_some()),
+                (
+                    "duplicate_window_seconds",
+                    o.duplicate_window_seconds.is_some(),
+                ),
                 ("connect_timeout_ms", o.connect_timeout_ms.is_some()),
             ];
             if let Some((k, _)) = js_only.iter().find(|(_, set)| *set) {
@@ -879,7 +894,9 @@ fn outbox_backend(
             let creds = secret("creds", &o.creds_env, &o.creds_file)?;
             let auth = match (o.user, password, token, creds) {
                 (None, None, None, None) => NatsAuth::None,
-                (Some(user), Some(password), None, None) => NatsAuth::UserPassword { user, password },
+                (Some(user), Some(password), None, None) => {
+                    NatsAuth::UserPassword { user, password }
+                }
                 (None, None, Some(t), None) => NatsAuth::Token(t),
                 (None, None, None, Some(c)) => NatsAuth::Creds(c),
                 (Some(_), None, None, None) => {
@@ -943,7 +960,11 @@ fn outbox_backend(
             }
             let file = |k: &str, p: Option<PathBuf>| -> Result<Option<PathBuf>, ConfigError> {
                 let Some(p) = p else { return Ok(None) };
-                let full = if p.is_absolute() { p } else { cx.base_dir.join(p) };
+                let full = if p.is_absolute() {
+                    p
+                } else {
+                    cx.base_dir.join(p)
+                };
                 if std::fs::metadata(&full).is_err() {
                     return Err(cx.err(
                         format!("outbox.{k}"),
@@ -995,7 +1016,7 @@ fn outbox_backend(
                     ));
                 }
             }
-            Ok(OutboxBackend::JetStream(JetStreamConfig {
+            Ok(OutboxBackend::JetStream(Box::new(JetStreamConfig {
                 servers,
                 auth,
                 replicas,
@@ -1006,9 +1027,10 @@ fn outbox_backend(
                 ack_wait: Duration::from_millis(ack_wait_ms),
                 duplicate_window: Duration::from_secs(dup),
                 connect_timeout: Duration::from_millis(
-                    o.connect_timeout_ms.unwrap_or(DEFAULT_JS_CONNECT_TIMEOUT_MS),
+                    o.connect_timeout_ms
+                        .unwrap_or(DEFAULT_JS_CONNECT_TIMEOUT_MS),
                 ),
-            }))
+            })))
         }
         other => Err(cx.err(
             "outbox.backend",

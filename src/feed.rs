@@ -583,7 +583,9 @@ async fn js_get(
         sum += r.ingest_ms as u128;
         let dc = r.delivered.max(1) as u64;
         match cursor.runs.last_mut() {
-            Some((rdc, s, d, n)) if *rdc == dc && *s + *n == r.stream_seq && *d + *n == r.consumer_seq => {
+            Some((rdc, s, d, n))
+                if *rdc == dc && *s + *n == r.stream_seq && *d + *n == r.consumer_seq =>
+            {
                 *n += 1
             }
             _ => cursor.runs.push((dc, r.stream_seq, r.consumer_seq, 1)),

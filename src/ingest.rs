@@ -526,6 +526,13 @@ async fn publish_js(
     events: usize,
 ) -> Result<(Vec<u64>, u64), Resp> {
     let n = rt.policy.partners.len();
+    if msgs.iter().any(|m| !m.is_empty()) && !js.is_connected() {
+        // Published now, the messages would wait in the client for a
+        // reconnection; the producer is better served by a quick 503.
+        return Err(unavailable(
+            "events could not be stored (JetStream unreachable); retry later",
+        ));
+    }
     let mut parts = Vec::new();
     for (i, (p, batch)) in rt.policy.partners.iter().zip(msgs).enumerate() {
         if batch.is_empty() {
@@ -537,7 +544,10 @@ async fn publish_js(
                 p.name
             )));
         };
-        let need: u64 = batch.iter().map(|(m, _)| m.payload.len() as u64 + 200).sum();
+        let need: u64 = batch
+            .iter()
+            .map(|(m, _)| m.payload.len() as u64 + 200)
+            .sum();
         if !js.has_room(&jp, need) {
             return Err(unavailable(&format!(
                 "outbox of partner \"{}\" is full; nothing from this request was accepted, retry later",
@@ -587,10 +597,7 @@ async fn publish_js(
             }
         }
     }
-    let dups = per_event
-        .iter()
-        .filter(|(n, d)| *n > 0 && n == d)
-        .count() as u64;
+    let dups = per_event.iter().filter(|(n, d)| *n > 0 && n == d).count() as u64;
     Ok((routed, dups))
 }
 

@@ -874,7 +874,11 @@ async fn deliver_js(
             built = Some((recs.len(), key, js_payload(&ctx.push, &recs)));
         }
         let (_, key, body) = built.as_ref().expect("built above");
-        let oldest = recs.iter().map(|r| r.ingest_ms).min().unwrap_or_else(now_ms);
+        let oldest = recs
+            .iter()
+            .map(|r| r.ingest_ms)
+            .min()
+            .unwrap_or_else(now_ms);
         let expires_ms = oldest + ctx.partner.max_event_age.as_millis() as u64;
         if now_ms() >= expires_ms {
             dead_letter_js(&ctx, &recs, "max_event_age", last_status).await;

@@ -97,14 +97,14 @@ pub async fn serve(
 fn metrics_response(app: &App, refused: Option<Resp>) -> Resp {
     refused.unwrap_or_else(|| {
         app.refresh_gauges();
-            let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8"
-                    .parse()
-                    .expect("ascii"),
-            );
-            r
+        let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8"
+                .parse()
+                .expect("ascii"),
+        );
+        r
     })
 }
 

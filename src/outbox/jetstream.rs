@@ -55,6 +55,8 @@ const H_MSG_ID: &str = "Nats-Msg-Id";
 const STATE_INTERVAL: Duration = Duration::from_millis(500);
 /// /readyz turns 503 when state could not be read for this long.
 const STALE_AFTER: Duration = Duration::from_secs(3);
+/// How long a starting replica waits for JetStream (leader elections).
+const STARTUP_PATIENCE: Duration = Duration::from_secs(45);
 /// Messages a consumer may have delivered and not yet acknowledged, per
 /// partner, across every replica.
 const MAX_ACK_PENDING: i64 = 100_000;
@@ -202,7 +204,9 @@ pub struct JsPartner {
 
 impl std::fmt::Debug for JsPartner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsPartner").field("name", &self.name).finish()
+        f.debug_struct("JsPartner")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -374,18 +378,53 @@ async fn account_info(client: &async_nats::Client) -> Result<(u64, u64), String>
         .request("$JS.API.INFO", Bytes::new())
         .await
         .map_err(|e| format!("no JetStream answer: {e}"))?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&r.payload).map_err(|_| "unreadable JetStream answer".to_string())?;
+    let v: serde_json::Value = serde_json::from_slice(&r.payload)
+        .map_err(|_| "unreadable JetStream answer".to_string())?;
     if let Some(e) = v.get("error") {
         return Err(format!(
             "JetStream error: {}",
-            e.get("description").and_then(|d| d.as_str()).unwrap_or("unknown")
+            e.get("description")
+                .and_then(|d| d.as_str())
+                .unwrap_or("unknown")
         ));
     }
     Ok((
         v["streams"].as_u64().unwrap_or(0),
         v["consumers"].as_u64().unwrap_or(0),
     ))
+}
+
+/// Creates stream `want`, or updates it when its limits differ. An
+/// unchanged stream is left alone: an update goes through every replica
+/// and would fail while a node is down, which must not stop a replica of
+/// adgate from starting.
+async fn ensure_stream(js: &jetstream::Context, want: stream::Config) -> Result<(), String> {
+    match js.get_stream(&want.name).await {
+        Ok(mut s) => {
+            let have = s.info().await.map_err(|e| e.to_string())?.config.clone();
+            let same = have.subjects == want.subjects
+                && have.max_bytes == want.max_bytes
+                && have.max_age == want.max_age
+                && have.duplicate_window == want.duplicate_window
+                && have.num_replicas == want.num_replicas
+                && have.discard == want.discard;
+            if !same {
+                js.update_stream(want).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                jetstream::context::GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+            ) =>
+        {
+            js.create_stream(want).await.map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// What a publish of many messages to one partner's stream gave.
@@ -404,8 +443,29 @@ impl JetStream {
         optouts: &Arc<OptOutStore>,
     ) -> Result<Arc<JetStream>, String> {
         let client = connect(cfg, "adgate").await?;
+        // A replica started during a NATS failover (a leader election takes
+        // seconds) waits for the cluster rather than exiting.
+        let deadline = Instant::now() + STARTUP_PATIENCE;
+        loop {
+            match JetStream::setup(cfg, partners, optouts, client.clone()).await {
+                Ok(me) => return Ok(me),
+                Err(e) if Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "JetStream not ready yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn setup(
+        cfg: &JetStreamConfig,
+        partners: &[PartnerConfig],
+        optouts: &Arc<OptOutStore>,
+        client: async_nats::Client,
+    ) -> Result<Arc<JetStream>, String> {
         let js = jetstream::new(client.clone());
-        js.create_or_update_stream(kv_stream_config(cfg))
+        ensure_stream(&js, kv_stream_config(cfg))
             .await
             .map_err(|e| {
                 format!(
@@ -441,16 +501,14 @@ impl JetStream {
     /// Creates or updates partner `p`'s streams and consumer.
     pub async fn ensure(&self, p: &PartnerConfig) -> Result<Arc<JsPartner>, String> {
         let sc = stream_config(&self.cfg, p);
-        let stream = self.js.create_or_update_stream(sc).await.map_err(|e| {
+        ensure_stream(&self.js, sc).await.map_err(|e| {
             format!(
                 "cannot create stream {} (replicas = {}): {e}",
                 out_stream(&p.name),
                 self.cfg.replicas
             )
         })?;
-        let _ = stream;
-        self.js
-            .create_or_update_stream(dead_config(&self.cfg, p))
+        ensure_stream(&self.js, dead_config(&self.cfg, p))
             .await
             .map_err(|e| format!("cannot create stream {}: {e}", dead_stream(&p.name)))?;
         let stream = self
@@ -459,15 +517,19 @@ impl JetStream {
             .await
             .map_err(|e| format!("cannot open stream {}: {e}", out_stream(&p.name)))?;
         let cc = consumer_config(&self.cfg, p);
-        let consumer = match stream.get_consumer::<pull::Config>(&consumer_name(&p.name)).await {
-            Ok(c) if c.cached_info().config.ack_wait == cc.ack_wait => c,
-            Ok(_) => stream.update_consumer(cc).await.map_err(|e| {
-                format!("cannot update consumer {}: {e}", consumer_name(&p.name))
-            })?,
-            Err(_) => stream.create_consumer(cc).await.map_err(|e| {
-                format!("cannot create consumer {}: {e}", consumer_name(&p.name))
-            })?,
-        };
+        let consumer =
+            match stream
+                .get_consumer::<pull::Config>(&consumer_name(&p.name))
+                .await
+            {
+                Ok(c) if c.cached_info().config.ack_wait == cc.ack_wait => c,
+                Ok(_) => stream.update_consumer(cc).await.map_err(|e| {
+                    format!("cannot update consumer {}: {e}", consumer_name(&p.name))
+                })?,
+                Err(_) => stream.create_consumer(cc).await.map_err(|e| {
+                    format!("cannot create consumer {}: {e}", consumer_name(&p.name))
+                })?,
+            };
         let mut partners = self.partners.write().unwrap();
         let jp = match partners.get(&p.name) {
             Some(jp) => {
@@ -504,6 +566,11 @@ impl JetStream {
     /// A partner removed from the config: its streams stay in NATS.
     pub fn remove(&self, name: &str) {
         self.partners.write().unwrap().remove(name);
+    }
+
+    /// Connected to a NATS server now.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// Connected to NATS and stream state read recently.
@@ -801,7 +868,8 @@ impl JetStream {
         for jp in self.all() {
             let erased = self.purge_stream(&out_stream(&jp.name), &needle).await?;
             // The gauge drops at once, as with the embedded backend.
-            jp.messages.fetch_sub(erased.min(jp.pending_events()), Ordering::Relaxed);
+            jp.messages
+                .fetch_sub(erased.min(jp.pending_events()), Ordering::Relaxed);
             n += erased;
             let dl = self.purge_stream(&dead_stream(&jp.name), &needle).await?;
             if dl > 0 {
@@ -872,7 +940,10 @@ fn apply(optouts: &OptOutStore, e: &kv::Entry) {
 /// the configured credentials, JetStream is enabled, and the streams,
 /// consumers and bucket exist or can be created at `replicas` (a probe
 /// stream is created and deleted to prove it). Returns report lines.
-pub async fn check(cfg: &JetStreamConfig, partners: &[PartnerConfig]) -> Result<Vec<String>, String> {
+pub async fn check(
+    cfg: &JetStreamConfig,
+    partners: &[PartnerConfig],
+) -> Result<Vec<String>, String> {
     let client = connect(cfg, "adgate-check-config").await?;
     let js = jetstream::new(client.clone());
     let mut lines = Vec::new();
@@ -928,7 +999,10 @@ pub async fn check(cfg: &JetStreamConfig, partners: &[PartnerConfig]) -> Result<
     }
     if missing {
         // Prove that streams can be created at this replication.
-        let probe = format!("ADGATE_CHECK_{}", crate::util::random_token(6).replace('-', "_"));
+        let probe = format!(
+            "ADGATE_CHECK_{}",
+            crate::util::random_token(6).replace('-', "_")
+        );
         let created = js
             .create_stream(stream::Config {
                 name: probe.clone(),

@@ -251,7 +251,7 @@ impl Gateway {
             }
         });
         self.child = Some(child);
-        match rx.recv_timeout(Duration::from_secs(20)) {
+        match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(a) => self.addr = a.parse().unwrap(),
             Err(_) => panic!(
                 "adgate did not start.\nstdout:\n{}\nstderr:\n{}",
@@ -301,7 +301,10 @@ impl Gateway {
     }
 
     pub fn logs(&self) -> String {
-        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn post_events(&self, body: &str, content_type: &str) -> Resp {

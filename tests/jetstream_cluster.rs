@@ -1,0 +1,343 @@
+//! Scale-out on the JetStream backend, with real `nats-server` processes:
+//!
+//! - a 3-node JetStream cluster on loopback ports and two adgate replicas;
+//!   a client posts through both while one NATS node is SIGKILLed and one
+//!   replica is SIGKILLed and restarted: every 202-accepted routable event
+//!   reaches the partner at least once, and the only duplicates are
+//!   redeliveries carrying the same partner event_id and content;
+//! - an opt-out posted to replica A stops events posted to replica B
+//!   within 1 s;
+//! - /readyz follows JetStream's reachability.
+
+#[macro_use]
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::nats::{self, Cluster, NatsServer};
+use common::*;
+use serde_json::Value;
+
+fn push_acme(endpoint: &str) -> String {
+    format!(
+        r#"
+[[partners]]
+name = "acme"
+event_types = ["ad_impression"]
+identifiers = ["email", "account_id"]
+fields = ["ad.campaign_id"]
+[partners.delivery]
+mode = "push"
+endpoint = "{endpoint}"
+signing_secret_env = "T_SIGN"
+batch_max_events = 50
+batch_max_wait_ms = 50
+max_event_age_seconds = 3600
+[[partners.keys]]
+id = "k1"
+secret_env = "K_A"
+"#
+    )
+}
+
+fn env() -> HashMap<String, String> {
+    let mut e = base_env();
+    e.extend(nats::env());
+    e
+}
+
+/// POST without panicking on a dead replica: `Err` is a transport error.
+fn try_post(addr: std::net::SocketAddr, body: &str) -> Result<(u16, String), String> {
+    let r = ureq::post(&format!("http://{addr}/v1/events"))
+        .timeout(Duration::from_secs(20))
+        .set("Authorization", &format!("Bearer {PRODUCER_TOKEN}"))
+        .set("Content-Type", "application/x-ndjson")
+        .send_string(body);
+    match r {
+        Ok(r) => Ok((r.status(), r.into_string().unwrap_or_default())),
+        Err(ureq::Error::Status(s, r)) => Ok((s, r.into_string().unwrap_or_default())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn delivered(mock: &MockPartner) -> Vec<Value> {
+    mock.requests()
+        .iter()
+        .filter(|r| (200..300).contains(&r.status))
+        .flat_map(|r| r.events())
+        .collect()
+}
+
+#[test]
+fn cluster_survives_a_nats_node_and_a_replica_being_killed() {
+    let mut cluster = Cluster::start();
+    let mock = MockPartner::always(200);
+    // The partner answers slowly, so the killed replica has batches in
+    // flight: they come back after ack_wait through a live replica.
+    mock.set_delay(Duration::from_millis(300));
+    let cfg = format!(
+        "{HEAD}{}{}",
+        push_acme(&mock.url()),
+        nats::outbox_section(&cluster.urls(), 3)
+    );
+    let a = Gateway::start(&cfg, env());
+    let mut b = Gateway::start(&cfg, env());
+
+    // Producer: batches of 25 events, alternating replicas; a batch that
+    // gets no 202 is retried (same event ids) through the other replica,
+    // as a producer behind a load balancer would.
+    let mut accepted: HashSet<String> = HashSet::new();
+    let mut attempted: HashSet<String> = HashSet::new();
+    let mut retries = 0;
+    let batches = 40;
+    let started = Instant::now();
+    for n in 0..batches {
+        if n == 10 {
+            cluster.nodes[1].kill();
+            eprintln!("SIGKILLed NATS node n1 at batch {n}");
+        }
+        if n == 20 {
+            b.kill();
+            eprintln!("SIGKILLed replica B at batch {n}");
+        }
+        if n == 26 {
+            b.spawn();
+            eprintln!("restarted replica B at batch {n}");
+        }
+        let evs: Vec<Value> = (0..25)
+            .map(|i| {
+                let id = format!("c{n}-{i}");
+                event(&id, "ad_impression", &format!("u{n}.{i}@example.com"))
+            })
+            .collect();
+        let body = ndjson(&evs);
+        let ids: Vec<String> = evs
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect();
+        attempted.extend(ids.iter().cloned());
+        let b_alive = b.child.is_some();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut k = n;
+        loop {
+            let g = if k % 2 == 0 || !b_alive { &a } else { &b };
+            match try_post(g.addr, &body) {
+                Ok((202, text)) => {
+                    let v: Value = serde_json::from_str(&text).unwrap();
+                    assert_eq!(v["accepted"], 25, "{text}");
+                    accepted.extend(ids.iter().cloned());
+                    break;
+                }
+                other => {
+                    retries += 1;
+                    assert!(
+                        Instant::now() < deadline,
+                        "batch {n} never accepted in 60 s: last answer {other:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                    k += 1;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "posted {batches} batches in {:?} ({retries} retries)",
+        started.elapsed()
+    );
+    assert_eq!(accepted.len(), batches * 25);
+
+    // Every accepted event reaches the partner (redeliveries of the killed
+    // replica's batches come after ack_wait = 2 s).
+    let want: HashMap<String, String> = accepted
+        .iter()
+        .map(|id| (expected_event_id(KEY_A, id), id.clone()))
+        .collect();
+    let all_in = wait_for(Duration::from_secs(60), || {
+        let got: HashSet<String> = delivered(&mock)
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect();
+        want.keys().all(|k| got.contains(k)).then_some(())
+    });
+    let got = delivered(&mock);
+    if all_in.is_none() {
+        let ids: HashSet<String> = got
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect();
+        let missing: Vec<&String> = want
+            .iter()
+            .filter(|(k, _)| !ids.contains(*k))
+            .map(|(_, v)| v)
+            .collect();
+        panic!(
+            "{} of {} accepted events never delivered: {:?}",
+            missing.len(),
+            want.len(),
+            &missing[..missing.len().min(20)]
+        );
+    }
+    // Duplicates: only redeliveries of the same event (same partner
+    // event_id, same content), never an event nobody posted.
+    let known: HashSet<String> = attempted
+        .iter()
+        .map(|id| expected_event_id(KEY_A, id))
+        .collect();
+    let mut copies: HashMap<String, Vec<&Value>> = HashMap::new();
+    for e in &got {
+        let id = e["event_id"].as_str().unwrap().to_string();
+        assert!(known.contains(&id), "delivered an unknown event {e}");
+        copies.entry(id).or_default().push(e);
+    }
+    let mut dups = 0;
+    for (id, cs) in &copies {
+        for c in cs {
+            assert_eq!(*c, cs[0], "two copies of {id} differ");
+        }
+        dups += cs.len() - 1;
+    }
+    eprintln!(
+        "delivered {} events, {} unique, {dups} redelivered copies",
+        got.len(),
+        copies.len()
+    );
+    // Both replicas delivered (the shared consumer hands batches to any).
+    assert!(
+        metric_labeled(
+            &a.metrics(),
+            "adgate_events_delivered_total",
+            &[("partner", "acme")]
+        ) > 0.0
+    );
+}
+
+#[test]
+fn opt_out_on_one_replica_stops_delivery_through_another_within_1s() {
+    let server = NatsServer::start();
+    let mock = MockPartner::always(200);
+    let cfg = format!(
+        "{HEAD}{}{}",
+        push_acme(&mock.url()),
+        nats::outbox_section(&[server.url()], 1)
+    );
+    let a = Gateway::start(&cfg, env());
+    let b = Gateway::start(&cfg, env());
+    let email = "opt.me@example.com";
+    let before = event("before", "ad_impression", email);
+    let r = b.post_events(&before.to_string(), "application/json");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let before_id = expected_event_id(KEY_A, "before");
+    wait_for(Duration::from_secs(10), || {
+        delivered(&mock)
+            .iter()
+            .any(|e| e["event_id"] == before_id.as_str())
+            .then_some(())
+    })
+    .expect("the subject's events flow before the opt-out");
+
+    let t0 = Instant::now();
+    let r = a.request(
+        "POST",
+        "/v1/optouts",
+        Some(ADMIN_TOKEN),
+        &[("Content-Type", "application/json")],
+        format!("{{\"email\": \"{email}\"}}").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Probe replica B until it drops the subject's events.
+    let mut probes = 0;
+    let took = wait_for(Duration::from_secs(3), || {
+        probes += 1;
+        let e = event(&format!("probe-{probes}"), "ad_impression", email);
+        let r = b.post_events(&e.to_string(), "application/json");
+        assert_eq!(r.status, 202, "{}", r.body);
+        let dropped = metric_labeled(
+            &b.metrics(),
+            "adgate_events_dropped_total",
+            &[("partner", "acme"), ("reason", "opted_out")],
+        );
+        (dropped > 0.0).then(|| t0.elapsed())
+    })
+    .expect("replica B never applied the opt-out posted to replica A");
+    eprintln!("opt-out on A took effect on B after {took:?} ({probes} probes)");
+    assert!(
+        took < Duration::from_millis(1500),
+        "opt-out took {took:?} to reach the other replica (the promise is 1 s)"
+    );
+    // From then on nothing of the subject is routed or delivered.
+    let after: Vec<Value> = (0..20)
+        .map(|i| event(&format!("after-{i}"), "ad_impression", email))
+        .collect();
+    let r = b.post_events(&ndjson(&after), "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let other = event("other", "ad_impression", "someone.else@example.com");
+    assert_eq!(
+        b.post_events(&other.to_string(), "application/json").status,
+        202
+    );
+    let other_id = expected_event_id(KEY_A, "other");
+    wait_for(Duration::from_secs(10), || {
+        delivered(&mock)
+            .iter()
+            .any(|e| e["event_id"] == other_id.as_str())
+            .then_some(())
+    })
+    .expect("other subjects still flow");
+    let after_ids: HashSet<String> = (0..20)
+        .map(|i| expected_event_id(KEY_A, &format!("after-{i}")))
+        .collect();
+    for e in mock.all_events() {
+        assert!(
+            !after_ids.contains(e["event_id"].as_str().unwrap()),
+            "an event posted after the opt-out was delivered: {e}"
+        );
+    }
+    assert_eq!(
+        metric_labeled(
+            &b.metrics(),
+            "adgate_events_dropped_total",
+            &[("partner", "acme"), ("reason", "opted_out")],
+        ),
+        21.0
+    );
+}
+
+#[test]
+fn readyz_is_503_while_jetstream_is_unreachable() {
+    nats::set_backend(nats::Backend::JetStream);
+    let mock = MockPartner::always(200);
+    let mut g = Gateway::start(&format!("{HEAD}{}", push_acme(&mock.url())), base_env());
+    assert_eq!(g.get("/readyz", None).status, 200);
+    g.nats.as_mut().unwrap().kill();
+    wait_for(Duration::from_secs(10), || {
+        (g.get("/readyz", None).status == 503).then_some(())
+    })
+    .expect("/readyz stays 200 with NATS down");
+    // Ingest cannot store anything: 503 with Retry-After, not a silent 202.
+    let r = g.post_events(
+        &event("down-1", "ad_impression", "a@example.com").to_string(),
+        "application/json",
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.headers.contains_key("retry-after"));
+    g.nats.as_mut().unwrap().spawn();
+    wait_for(Duration::from_secs(20), || {
+        (g.get("/readyz", None).status == 200).then_some(())
+    })
+    .expect("/readyz back to 200 once NATS is back");
+    let r = g.post_events(
+        &event("down-1", "ad_impression", "a@example.com").to_string(),
+        "application/json",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = expected_event_id(KEY_A, "down-1");
+    wait_for(Duration::from_secs(10), || {
+        delivered(&mock)
+            .iter()
+            .any(|e| e["event_id"] == id.as_str())
+            .then_some(())
+    })
+    .expect("delivered after NATS came back");
+}
