@@ -341,3 +341,157 @@ fn readyz_is_503_while_jetstream_is_unreachable() {
     })
     .expect("delivered after NATS came back");
 }
+
+#[test]
+fn check_config_verifies_the_cluster() {
+    use common::run::Run;
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("adgate.toml");
+    let data = dir.path().join("data");
+    let check = |outbox: &str| -> Run {
+        let cfg = format!(
+            "{}{}{outbox}",
+            HEAD.replace("{DATA}", data.to_str().unwrap()),
+            pull_partner("alpha", "T_FEED_A", "K_A", "")
+        );
+        std::fs::write(&path, cfg).unwrap();
+        Run::exec(
+            std::process::Command::new(BIN)
+                .args(["check-config", "--config", path.to_str().unwrap()])
+                .envs(env()),
+        )
+    };
+    let secrets: Vec<String> = env().into_values().filter(|v| v.len() >= 16).collect();
+    let ok = nats::outbox_section(&[server.url()], 1);
+    check(&ok)
+        .code(0)
+        .stdout_has("outbox: jetstream")
+        .stdout_has("jetstream: reachable")
+        .stdout_has("stream ADGATE_OUT_alpha: missing, created at start")
+        .stdout_has("streams with replicas = 1 can be created")
+        .no_secrets(&secrets);
+    // Three copies on one server cannot be made: refused before serving.
+    check(&nats::outbox_section(&[server.url()], 3))
+        .code(2)
+        .stderr_has("outbox.replicas")
+        .no_secrets(&secrets);
+    // Nobody listening there.
+    let dead = format!(
+        "{}connect_timeout_ms = 1000\n",
+        nats::outbox_section(&["nats://127.0.0.1:1".to_string()], 1)
+    );
+    check(&dead)
+        .code(2)
+        .stderr_has("outbox.servers")
+        .stderr_has("cannot reach NATS")
+        .no_secrets(&secrets);
+    // A wrong password is a failure too, and is never printed.
+    let mut bad_env = env();
+    bad_env.insert(
+        "T_NATS_PASS".into(),
+        "wrong-password-0123456789abcdef".into(),
+    );
+    let cfg = format!(
+        "{}{}{ok}connect_timeout_ms = 1000\n",
+        HEAD.replace("{DATA}", data.to_str().unwrap()),
+        pull_partner("alpha", "T_FEED_A", "K_A", "")
+    );
+    std::fs::write(&path, cfg).unwrap();
+    Run::exec(
+        std::process::Command::new(BIN)
+            .args(["check-config", "--config", path.to_str().unwrap()])
+            .envs(bad_env),
+    )
+    .code(2)
+    .stderr_has("outbox.servers")
+    .nowhere("wrong-password-0123456789abcdef");
+    // Once a gateway ran, the streams and consumer exist.
+    let mock_cfg = format!("{HEAD}{}{ok}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    let g = Gateway::start(&mock_cfg, env());
+    drop(g);
+    check(&ok)
+        .code(0)
+        .stdout_has("stream ADGATE_OUT_alpha: exists")
+        .stdout_has("consumer adgate-alpha: exists")
+        .stdout_has("bucket adgate_optouts: exists");
+}
+
+#[test]
+fn outbox_section_mistakes_are_refused_with_key_and_fix() {
+    use common::run::Run;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("adgate.toml");
+    let data = dir.path().join("data");
+    let base = format!(
+        "{}{}",
+        HEAD.replace("{DATA}", data.to_str().unwrap()),
+        pull_partner("alpha", "T_FEED_A", "K_A", "")
+    );
+    let js =
+        "[outbox]\nbackend = \"jetstream\"\ninternal_key_env = \"T_INTERNAL_KEY\"\nreplicas = 1\n";
+    for (outbox, key, mentions) in [
+        (
+            "[outbox]\nbackend = \"kafka\"\n",
+            "outbox.backend",
+            "jetstream",
+        ),
+        (
+            "[outbox]\nreplicas = 3\n",
+            "outbox.replicas",
+            "only applies",
+        ),
+        (js, "outbox.servers", "needs the NATS servers"),
+        (
+            &format!(
+                "{js}servers = [\"nats://adgate:{}@127.0.0.1:4222\"]\n",
+                nats::NATS_PASSWORD
+            )[..],
+            "outbox.servers[0]",
+            "credentials",
+        ),
+        (
+            "[outbox]\nbackend = \"jetstream\"\nservers = [\"nats://127.0.0.1:4222\"]\n",
+            "outbox.internal_key_env",
+            "shared internal key",
+        ),
+        (
+            &format!("{js}servers = [\"nats://127.0.0.1:4222\"]\nuser = \"adgate\"\n")[..],
+            "outbox.user",
+            "password",
+        ),
+        (
+            &format!("{js}servers = [\"127.0.0.1\"]\n")[..],
+            "outbox.servers[0]",
+            "host:port",
+        ),
+    ] {
+        std::fs::write(&path, format!("{base}{outbox}")).unwrap();
+        Run::exec(
+            std::process::Command::new(BIN)
+                .args(["check-config", "--config", path.to_str().unwrap()])
+                .envs(env()),
+        )
+        .code(2)
+        .stderr_has(key)
+        .stderr_has(mentions)
+        .stderr_has("fix:")
+        .nowhere(nats::NATS_PASSWORD)
+        .nowhere(nats::INTERNAL_KEY);
+    }
+    // on_full = "dead_letter" cannot be honoured by a stream.
+    let cfg = format!(
+        "{}{}{js}servers = [\"nats://127.0.0.1:4222\"]\n",
+        HEAD.replace("{DATA}", data.to_str().unwrap()),
+        pull_partner("alpha", "T_FEED_A", "K_A", "on_full = \"dead_letter\"")
+    );
+    std::fs::write(&path, cfg).unwrap();
+    Run::exec(
+        std::process::Command::new(BIN)
+            .args(["check-config", "--config", path.to_str().unwrap()])
+            .envs(env()),
+    )
+    .code(2)
+    .stderr_has("partners[0].on_full")
+    .stderr_has("reject");
+}
