@@ -28,7 +28,10 @@ def check(cond, msg):
         problems.append(msg)
 
 
-for path in sorted((root / "kubernetes").glob("*.yaml")):
+k8s = sorted((root / "kubernetes").glob("*.yaml")) + sorted(
+    (root / "kubernetes-jetstream").glob("*.yaml")
+)
+for path in k8s:
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     check(docs, f"{path}: no YAML document")
     for d in docs:
@@ -41,6 +44,8 @@ for path in sorted((root / "kubernetes").glob("*.yaml")):
             for name, text in d.get("data", {}).items():
                 if name.endswith(".toml"):
                     tomllib.loads(text)
+                if name.endswith(".conf"):
+                    check("jetstream" in text, f"{path}: {name} without jetstream")
 
 chart = yaml.safe_load((root / "helm/adgate/Chart.yaml").read_text())
 for key in ("apiVersion", "name", "version"):
@@ -49,6 +54,11 @@ values = yaml.safe_load((root / "helm/adgate/values.yaml").read_text())
 check(isinstance(values, dict), "values.yaml is not a mapping")
 if isinstance(values.get("config"), str):
     tomllib.loads(values["config"])
+check("scaleOut" in values, "values.yaml without scaleOut")
+scale = yaml.safe_load((root / "helm/adgate/values-jetstream.yaml").read_text())
+cfg = tomllib.loads(scale["config"])
+check(cfg.get("outbox", {}).get("backend") == "jetstream", "values-jetstream.yaml: config not on jetstream")
+check(scale.get("scaleOut", {}).get("enabled") is True, "values-jetstream.yaml: scaleOut not enabled")
 
 for path in sorted((root / "prometheus").glob("*.yml")):
     check(yaml.safe_load(path.read_text()) is not None, f"{path}: empty")
@@ -65,5 +75,5 @@ tomllib.loads((root / "adgate.example.toml").read_text())
 if problems:
     print("\n".join(problems))
     sys.exit(1)
-print(f"deploy/ artefacts parse: {len(list((root / 'kubernetes').glob('*.yaml')))} Kubernetes files, "
+print(f"deploy/ artefacts parse: {len(k8s)} Kubernetes files, "
       f"Helm chart, {len(exprs)} dashboard queries, alerts, systemd unit, example config")

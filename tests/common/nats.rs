@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 
 pub const NATS_USER: &str = "adgate";
 pub const NATS_PASSWORD: &str = "nats-password-0123456789abcdef0123";
+/// adgate's NATS permissions, as deploy/nats/nats-cluster.conf grants
+/// them: every JetStream test proves they are enough.
+const PERMISSIONS: &str = r#"{ publish: ["adgate.>", "$KV.adgate_optouts.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"], subscribe: ["_INBOX.>", "$KV.adgate_optouts.>"] }"#;
+
 /// The shared internal key of the replicas (base64, 32 bytes).
 pub const INTERNAL_KEY: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
 
@@ -137,7 +141,7 @@ impl NatsServer {
         let cluster_port = cluster.unwrap_or(0);
         let store = dir.path().join("js");
         let mut conf = format!(
-            "server_name: {name}\nlisten: 127.0.0.1:{port}\njetstream {{\n  store_dir: \"{}\"\n}}\nauthorization {{\n  user: {NATS_USER}\n  password: \"{NATS_PASSWORD}\"\n}}\n",
+            "server_name: {name}\nlisten: 127.0.0.1:{port}\njetstream {{\n  store_dir: \"{}\"\n}}\nauthorization {{\n  users: [{{\n    user: {NATS_USER}\n    password: \"{NATS_PASSWORD}\"\n    permissions: {PERMISSIONS}\n  }}]\n}}\n",
             store.display()
         );
         if let Some(cp) = cluster {
