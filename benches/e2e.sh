@@ -202,6 +202,23 @@ for k in ks:
   run_row "jetstream 1 node, 2 replicas" R1 2
   run_row "jetstream 3 nodes R3, 1 rep" R3 1
   run_row "jetstream 3 nodes R3, 2 reps" R3 2
+  # Disk per waiting event: a pull partner nobody reads, 5 s at 20 k/s.
+  per_event() { # backend -> bytes per waiting event
+    NATS_PIDS=(); rm -rf "$work"/data-rep*
+    local cfg="$work/bytes.toml"
+    write_config 1 > /dev/null
+    sed -e 's#^mode = "push"#mode = "pull"#' -e '/^endpoint = /d' -e 's#^signing_secret_env = .*#token_env = "TF"#' \
+      -e "s#^data_dir = .*#data_dir = \"$work/data-rep1\"#" "$work/adgate-1.toml" > "$cfg"
+    [ "$1" = R1 ] && { start_nats 1; printf '[outbox]\nbackend = "jetstream"\nservers = %s\nreplicas = 1\ninternal_key_env = "TIK"\n' "$NATS_URLS" >> "$cfg"; }
+    export TF=bench-feed-token-0123456789abcdef0123456
+    start_adgate "$cfg"
+    "$BIN/adgate-load" --url "$ADGATE_URL/v1/events" --token "$TP" --connections 4 --batch "$BATCH" \
+      --duration 5s --rate 20000 --json > /dev/null 2>&1 || true
+    local m; m=$(curl -s "$ADGATE_URL/metrics")
+    echo "$m" | awk '/^adgate_outbox_bytes\{/{b=$2} /^adgate_outbox_events\{/{e=$2} END{if (e>0) printf "%.0f", b/e; else print "-"}'
+    kill "$ADGATE_PID" "${NATS_PIDS[@]}" 2>/dev/null || true; wait "$ADGATE_PID" "${NATS_PIDS[@]}" 2>/dev/null || true
+  }
+  printf 'bytes per waiting event (one copy): embedded %s, jetstream %s\n' "$(per_event embedded)" "$(per_event R1)"
   exit 0
 fi
 
