@@ -15,6 +15,10 @@
 //! - [`guard`]: the leak guard scanning every outbound string.
 //! - [`policy`]: SPEC §4 per partner; the only maker of [`policy::ScrubbedEvent`].
 //! - [`explain`]: `adgate explain`, the policy with reasons for every field.
+//! - [`outbox`]: where scrubbed events wait for delivery: the embedded
+//!   segment log (one machine) or [`outbox::jetstream`] (NATS JetStream,
+//!   for fleets of stateless replicas); `App` holds one or the other, and
+//!   ingest, push, feed and admin branch on it once per request or batch.
 
 // Handlers return `Result<_, Response>` so an early `?`-style exit carries
 // its precise 4xx; responses are moved once per request, so their size does
