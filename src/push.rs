@@ -98,7 +98,8 @@ impl PushWorker {
 }
 
 impl PushWorker {
-    /// A worker on partner `jp`'s JetStream consumer (see [`run_js`]).
+    /// A worker on partner `jp`'s JetStream consumer (see the JetStream
+    /// section of this module).
     pub fn start_js(
         app: Arc<App>,
         p: PartnerConfig,

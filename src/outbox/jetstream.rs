@@ -746,7 +746,7 @@ impl JetStream {
             .map_err(|e| unavailable("ack failed", e))
     }
 
-    /// Writes dead letters (lines as [`crate::outbox::dead_letter::line`]
+    /// Writes dead letters (lines as [`crate::outbox::dead_letter::write_line`]
     /// makes them) to partner `p`'s dead-letter stream and waits for the acks.
     pub async fn dead_letter(
         &self,
