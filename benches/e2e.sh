@@ -131,6 +131,9 @@ if [ "${BACKEND:-}" = jetstream ]; then
       NATS_URLS="$NATS_URLS\"nats://127.0.0.1:${ports[$i]}\","
     done
     for i in $(seq 0 $((n - 1))); do wait_line "$work/nats-$n-$i/log" "Server is ready"; done
+    if [ "$n" -gt 1 ]; then # a JetStream meta leader, or adgate's setup times out
+      for _ in $(seq 300); do cat "$work"/nats-$n-*/log | grep -q "metadata leader" && break; sleep 0.1; done
+    fi
     NATS_URLS="[${NATS_URLS%,}]"
   }
   metric_sum() { # url name -> sum of the series
@@ -152,6 +155,7 @@ for k in ks:
     local label=$1 be=$2 reps=$3 r urls=() adg=() cfg j eps=0 acc=0 c0=0 c1=0 d0 d1 t0 t1 p99s="" lat=""
     NATS_PIDS=()
     rm -rf "$work"/data-rep*
+    rm -f "$work/sink.out"
     start_sink 200
     cfg=$(write_config 1)
     case $be in
@@ -160,6 +164,7 @@ for k in ks:
     esac
     for r in $(seq 1 "$reps"); do
       sed -i "s#^data_dir = .*#data_dir = \"$work/data-rep$r\"#" "$cfg"
+      rm -f "$work/adgate.out"
       start_adgate "$cfg"; urls+=("$ADGATE_URL"); adg+=("$ADGATE_PID")
       cp "$work/adgate.out" "$work/adgate-$r.out"
     done
@@ -187,7 +192,7 @@ for k in ks:
     local nats_cpu=0 p; for p in "${NATS_PIDS[@]}"; do nats_cpu=$((nats_cpu + $(cpu_ticks "$p"))); done
     printf '%-30s %11s %11.0f %8s %11s %13s %11.2f %10.1f\n' "$label" "$eps" \
       "$(echo "($d1-$d0)/($t1-$t0)" | bc -l)" "$(echo "scale=2; $eps/${BASE_EPS:-$eps}" | bc -l)" \
-      "${lat%/}" "${p99s%/}" "$(echo "($c1-$c0)/$hz/($acc/1000000)" | bc -l)" \
+      "${lat%/}" "${p99s%/}" "$(echo "($c1-$c0)/$hz/(($acc+1)/1000000)" | bc -l)" \
       "$(echo "$nats_cpu/$hz" | bc -l)"
     [ -n "${BASE_EPS:-}" ] || BASE_EPS=$eps
     for p in "${adg[@]}" "$SINK_PID" "${NATS_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -211,6 +216,7 @@ for k in ks:
       -e "s#^data_dir = .*#data_dir = \"$work/data-rep1\"#" "$work/adgate-1.toml" > "$cfg"
     [ "$1" = R1 ] && { start_nats 1; printf '[outbox]\nbackend = "jetstream"\nservers = %s\nreplicas = 1\ninternal_key_env = "TIK"\n' "$NATS_URLS" >> "$cfg"; }
     export TF=bench-feed-token-0123456789abcdef0123456
+    rm -f "$work/adgate.out"
     start_adgate "$cfg"
     "$BIN/adgate-load" --url "$ADGATE_URL/v1/events" --token "$TP" --connections 4 --batch "$BATCH" \
       --duration 5s --rate 20000 --json > /dev/null 2>&1 || true

@@ -495,6 +495,7 @@ pub async fn run(
     app.outbox.close_all();
     if let Some(js) = &app.js {
         // Acks and naks still buffered reach the server before exit.
+        let _ = tokio::time::timeout_at(deadline, js.delivery_client().flush()).await;
         let _ = tokio::time::timeout_at(deadline, js.client().flush()).await;
     }
     tracing::info!("shutdown complete");

@@ -802,7 +802,7 @@ impl Drop for Renewer {
 }
 
 fn renew(js: &JetStream, recs: &[Fetched], every: Duration) -> Renewer {
-    let client = js.client().clone();
+    let client = js.delivery_client().clone();
     let replies: Vec<async_nats::Subject> =
         recs.iter().filter_map(|r| r.msg.reply.clone()).collect();
     let h = tokio::spawn(async move {

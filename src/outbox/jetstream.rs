@@ -229,8 +229,14 @@ impl JsPartner {
 }
 
 pub struct JetStream {
+    /// Publishes, the JetStream API and the opt-out bucket.
     client: async_nats::Client,
     js: jetstream::Context,
+    /// A connection of its own for delivery (fetches, acks, claim
+    /// renewals): under ingest load the publishing connection's queue is
+    /// long, and delivery must not wait behind it.
+    dclient: async_nats::Client,
+    djs: jetstream::Context,
     cfg: JetStreamConfig,
     optouts: kv::Store,
     partners: RwLock<HashMap<String, Arc<JsPartner>>>,
@@ -301,6 +307,22 @@ pub async fn connect(cfg: &JetStreamConfig, name: &str) -> Result<async_nats::Cl
     }
     Ok(client)
 }
+
+/// The JetStream context adgate publishes through. A request sends all its
+/// messages before it awaits their acks, so the client's bound on acks in
+/// flight must not be what limits concurrency (requests would each hold
+/// part of it and wait for the rest forever): ingest's own bound
+/// (`max_in_flight_requests` x body size) is. Acks under load on a busy
+/// cluster can take seconds: 15 s before a publish counts as failed.
+fn context(client: async_nats::Client) -> jetstream::Context {
+    jetstream::context::ContextBuilder::new()
+        .max_ack_inflight(1 << 24)
+        .backpressure_on_inflight(true)
+        .timeout(PUBLISH_TIMEOUT)
+        .build(client)
+}
+
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn stream_config(cfg: &JetStreamConfig, p: &PartnerConfig) -> stream::Config {
     let max_age = p.max_event_age.saturating_mul(2);
@@ -443,11 +465,13 @@ impl JetStream {
         optouts: &Arc<OptOutStore>,
     ) -> Result<Arc<JetStream>, String> {
         let client = connect(cfg, "adgate").await?;
+        let dclient = connect(cfg, "adgate-delivery").await?;
         // A replica started during a NATS failover (a leader election takes
         // seconds) waits for the cluster rather than exiting.
         let deadline = Instant::now() + STARTUP_PATIENCE;
         loop {
-            match JetStream::setup(cfg, partners, optouts, client.clone()).await {
+            let clients = (client.clone(), dclient.clone());
+            match JetStream::setup(cfg, partners, optouts, clients).await {
                 Ok(me) => return Ok(me),
                 Err(e) if Instant::now() < deadline => {
                     tracing::warn!(error = %e, "JetStream not ready yet; retrying");
@@ -462,9 +486,10 @@ impl JetStream {
         cfg: &JetStreamConfig,
         partners: &[PartnerConfig],
         optouts: &Arc<OptOutStore>,
-        client: async_nats::Client,
+        (client, dclient): (async_nats::Client, async_nats::Client),
     ) -> Result<Arc<JetStream>, String> {
-        let js = jetstream::new(client.clone());
+        let js = context(client.clone());
+        let djs = context(dclient.clone());
         ensure_stream(&js, kv_stream_config(cfg))
             .await
             .map_err(|e| {
@@ -480,6 +505,8 @@ impl JetStream {
         let me = Arc::new(JetStream {
             client,
             js,
+            dclient,
+            djs,
             cfg: cfg.clone(),
             optouts: store,
             partners: RwLock::new(HashMap::new()),
@@ -496,6 +523,11 @@ impl JetStream {
 
     pub fn client(&self) -> &async_nats::Client {
         &self.client
+    }
+
+    /// The delivery connection (acks, claim renewals).
+    pub fn delivery_client(&self) -> &async_nats::Client {
+        &self.dclient
     }
 
     /// Creates or updates partner `p`'s streams and consumer.
@@ -517,19 +549,31 @@ impl JetStream {
             .await
             .map_err(|e| format!("cannot open stream {}: {e}", out_stream(&p.name)))?;
         let cc = consumer_config(&self.cfg, p);
-        let consumer =
-            match stream
-                .get_consumer::<pull::Config>(&consumer_name(&p.name))
-                .await
-            {
-                Ok(c) if c.cached_info().config.ack_wait == cc.ack_wait => c,
-                Ok(_) => stream.update_consumer(cc).await.map_err(|e| {
+        let existing = stream
+            .get_consumer::<pull::Config>(&consumer_name(&p.name))
+            .await;
+        match existing {
+            Ok(c) if c.cached_info().config.ack_wait == cc.ack_wait => {}
+            Ok(_) => {
+                stream.update_consumer(cc).await.map_err(|e| {
                     format!("cannot update consumer {}: {e}", consumer_name(&p.name))
-                })?,
-                Err(_) => stream.create_consumer(cc).await.map_err(|e| {
+                })?;
+            }
+            Err(_) => {
+                stream.create_consumer(cc).await.map_err(|e| {
                     format!("cannot create consumer {}: {e}", consumer_name(&p.name))
-                })?,
-            };
+                })?;
+            }
+        }
+        // Fetched and acknowledged over the delivery connection.
+        let consumer = self
+            .djs
+            .get_consumer_from_stream::<pull::Config, _, _>(
+                consumer_name(&p.name),
+                out_stream(&p.name),
+            )
+            .await
+            .map_err(|e| format!("cannot open consumer {}: {e}", consumer_name(&p.name)))?;
         let mut partners = self.partners.write().unwrap();
         let jp = match partners.get(&p.name) {
             Some(jp) => {
@@ -573,9 +617,14 @@ impl JetStream {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
+    fn delivery_connected(&self) -> bool {
+        self.dclient.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Connected to NATS and stream state read recently.
     pub fn is_ready(&self) -> bool {
-        self.client.connection_state() == async_nats::connection::State::Connected
+        self.is_connected()
+            && self.delivery_connected()
             && self
                 .last_ok
                 .lock()
@@ -611,13 +660,12 @@ impl JetStream {
             match tokio::time::timeout(STATE_INTERVAL * 2, self.js.get_stream(out_stream(&jp.name)))
                 .await
             {
-                Ok(Ok(mut s)) => match s.info().await {
-                    Ok(i) => {
-                        jp.messages.store(i.state.messages, Ordering::Relaxed);
-                        jp.bytes.store(i.state.bytes, Ordering::Relaxed);
-                    }
-                    Err(_) => ok = false,
-                },
+                Ok(Ok(s)) => {
+                    // get_stream read the stream's info: one request.
+                    let i = s.cached_info();
+                    jp.messages.store(i.state.messages, Ordering::Relaxed);
+                    jp.bytes.store(i.state.bytes, Ordering::Relaxed);
+                }
                 _ => ok = false,
             }
             let mut c = jp.consumer();
@@ -735,12 +783,12 @@ impl JetStream {
     /// may reach another replica than the one that served them).
     pub async fn ack_subjects(&self, subjects: Vec<String>) -> Result<(), JsError> {
         for s in subjects {
-            self.client
+            self.dclient
                 .publish(s, Bytes::from_static(b"+ACK"))
                 .await
                 .map_err(|e| unavailable("ack failed", e))?;
         }
-        self.client
+        self.dclient
             .flush()
             .await
             .map_err(|e| unavailable("ack failed", e))
