@@ -10,6 +10,7 @@
 #   OUTAGE=120 benches/e2e.sh           # partner answers 503 for 120 s: RSS samples
 #   BACKEND=jetstream benches/e2e.sh    # embedded vs JetStream (1 node, 3 nodes R3),
 #                                       # 1 and 2 adgate replicas, 1 push partner
+#   RATE=30000 BACKEND=jetstream benches/e2e.sh   # the same at a fixed offered load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-20s}
@@ -174,7 +175,7 @@ for k in ks:
     local per=$((CONNS / reps)) k=0
     for u in "${urls[@]}"; do
       "$BIN/adgate-load" --url "$u/v1/events" --token "$TP" --connections "$per" --batch "$BATCH" \
-        --duration "$DURATION" --warmup 2s --json 2>/dev/null | tail -1 > "$work/load-$k.json" &
+        --duration "$DURATION" --warmup 2s ${RATE:+--rate $((RATE / reps))} --json 2>/dev/null | tail -1 > "$work/load-$k.json" &
       k=$((k + 1))
     done
     wait_loads() { local p; for p in $(jobs -p); do case " ${pids[*]} " in *" $p "*) ;; *) wait "$p" || true ;; esac; done; }

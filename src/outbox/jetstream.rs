@@ -726,6 +726,12 @@ impl JetStream {
 
     /// Fetches up to `max` messages of partner `jp`: waits up to `first` for
     /// one, then up to `window` for the rest of a batch.
+    ///
+    /// Each read is a no-wait fetch (JetStream answers at once with what it
+    /// has); waiting is done here, polling every [`IDLE_POLL`]. A waiting
+    /// pull request on the NATS 2.9 servers we test with was not always
+    /// served when messages arrived (delivery stalled until it expired), and
+    /// a poll costs one small request per interval per partner.
     pub async fn fetch(
         &self,
         jp: &JsPartner,
@@ -734,47 +740,20 @@ impl JetStream {
         window: Duration,
     ) -> Result<Vec<Fetched>, JsError> {
         let c = jp.consumer();
-        let mut out = Vec::new();
-        if !first.is_zero() {
-            let mut b = c
-                .batch()
-                .max_messages(1)
-                .expires(first)
-                .messages()
-                .await
-                .map_err(|e| unavailable("fetch failed", e))?;
-            while let Some(m) = b.next().await {
-                let m = m.map_err(|e| unavailable("fetch failed", e))?;
-                if let Some(f) = Fetched::from(m) {
-                    out.push(f);
-                }
-            }
-            if out.is_empty() {
+        let deadline = tokio::time::Instant::now() + first;
+        let mut out = fetch_now(&c, max).await?;
+        while out.is_empty() {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return Ok(out);
             }
+            tokio::time::sleep(IDLE_POLL.min(deadline - now)).await;
+            out = fetch_now(&c, max).await?;
         }
-        let rest = max - out.len();
-        if rest > 0 {
-            let mut b = if window.is_zero() {
-                c.fetch()
-                    .max_messages(rest)
-                    .messages()
-                    .await
-                    .map_err(|e| unavailable("fetch failed", e))?
-            } else {
-                c.batch()
-                    .max_messages(rest)
-                    .expires(window)
-                    .messages()
-                    .await
-                    .map_err(|e| unavailable("fetch failed", e))?
-            };
-            while let Some(m) = b.next().await {
-                let m = m.map_err(|e| unavailable("fetch failed", e))?;
-                if let Some(f) = Fetched::from(m) {
-                    out.push(f);
-                }
-            }
+        if out.len() < max && !window.is_zero() {
+            tokio::time::sleep(window).await;
+            let more = fetch_now(&c, max - out.len()).await?;
+            out.extend(more);
         }
         Ok(out)
     }
@@ -973,6 +952,30 @@ impl JetStream {
         }
         Ok(n)
     }
+}
+
+/// How often an idle reader asks JetStream for messages.
+const IDLE_POLL: Duration = Duration::from_millis(25);
+
+/// One no-wait fetch of up to `max` messages.
+async fn fetch_now(
+    c: &jetstream::consumer::Consumer<pull::Config>,
+    max: usize,
+) -> Result<Vec<Fetched>, JsError> {
+    let mut b = c
+        .fetch()
+        .max_messages(max)
+        .messages()
+        .await
+        .map_err(|e| unavailable("fetch failed", e))?;
+    let mut out = Vec::new();
+    while let Some(m) = b.next().await {
+        let m = m.map_err(|e| unavailable("fetch failed", e))?;
+        if let Some(f) = Fetched::from(m) {
+            out.push(f);
+        }
+    }
+    Ok(out)
 }
 
 fn apply(optouts: &OptOutStore, e: &kv::Entry) {
