@@ -34,7 +34,7 @@ done
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hwm_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
-wait_line() { for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout waiting for $2 in $1" >&2; cat "$1" >&2; return 1; }
+wait_line() { for _ in $(seq "${WAIT_TRIES:-100}"); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout waiting for $2 in $1" >&2; cat "$1" >&2; return 1; }
 
 start_sink() { # status -> prints port
   "$BIN/adgate-sink" --listen 127.0.0.1:0 --status "$1" --quiet > "$work/sink.out" &
@@ -113,6 +113,7 @@ if [ "${BACKEND:-}" = jetstream ]; then
   # adgate sharing the partner's consumer. Ratios against the embedded row
   # of the same run are what to compare: the machine is shared.
   command -v nats-server >/dev/null || { echo "nats-server not installed (apt-get install nats-server)" >&2; exit 1; }
+  WAIT_TRIES=600 # a replica waits for JetStream's leader elections (up to 45 s)
   export TIK="$(head -c 32 /dev/urandom | base64)"
   free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
   start_nats() { # nodes -> NATS_URLS

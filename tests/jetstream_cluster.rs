@@ -19,6 +19,15 @@ use common::nats::{self, Cluster, NatsServer};
 use common::*;
 use serde_json::Value;
 
+/// The tests that start NATS clusters, kill servers and measure propagation
+/// take turns: on two cores, running them at once would stretch leader
+/// elections and startups past what the tests wait for.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn push_acme(endpoint: &str) -> String {
     format!(
         r#"
@@ -71,6 +80,7 @@ fn delivered(mock: &MockPartner) -> Vec<Value> {
 
 #[test]
 fn cluster_survives_a_nats_node_and_a_replica_being_killed() {
+    let _turn = heavy();
     let mut cluster = Cluster::start();
     let mock = MockPartner::always(200);
     // The partner answers slowly, so the killed replica has batches in
@@ -215,6 +225,7 @@ fn cluster_survives_a_nats_node_and_a_replica_being_killed() {
 
 #[test]
 fn opt_out_on_one_replica_stops_delivery_through_another_within_1s() {
+    let _turn = heavy();
     let server = NatsServer::start();
     let mock = MockPartner::always(200);
     let cfg = format!(
@@ -306,6 +317,7 @@ fn opt_out_on_one_replica_stops_delivery_through_another_within_1s() {
 
 #[test]
 fn readyz_is_503_while_jetstream_is_unreachable() {
+    let _turn = heavy();
     nats::set_backend(nats::Backend::JetStream);
     let mock = MockPartner::always(200);
     let mut g = Gateway::start(&format!("{HEAD}{}", push_acme(&mock.url())), base_env());
