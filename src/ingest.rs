@@ -526,7 +526,9 @@ async fn publish_js(
     events: usize,
 ) -> Result<(Vec<u64>, u64), Resp> {
     let n = rt.policy.partners.len();
-    if msgs.iter().any(|m| !m.is_empty()) && !js.is_connected() {
+    // Not following the opt-out bucket, an event of a person who just
+    // opted out through another replica could pass: refuse until it runs.
+    if msgs.iter().any(|m| !m.is_empty()) && !(js.is_connected() && js.follows_optouts()) {
         // Published now, the messages would wait in the client for a
         // reconnection; the producer is better served by a quick 503.
         return Err(unavailable(

@@ -621,10 +621,17 @@ impl JetStream {
         self.dclient.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Connected to NATS and stream state read recently.
+    /// The opt-out watch runs: events are checked against every opt-out.
+    pub fn follows_optouts(&self) -> bool {
+        self.watching.load(Ordering::Relaxed)
+    }
+
+    /// Connected to NATS, following the opt-out bucket, and stream state
+    /// read recently.
     pub fn is_ready(&self) -> bool {
         self.is_connected()
             && self.delivery_connected()
+            && self.follows_optouts()
             && self
                 .last_ok
                 .lock()
