@@ -8,6 +8,9 @@
 #   DURATION=60s PARTNERS="1" benches/e2e.sh
 #   RATE=80000 benches/e2e.sh           # fixed offered load (latency at a rate)
 #   OUTAGE=120 benches/e2e.sh           # partner answers 503 for 120 s: RSS samples
+#   BACKEND=jetstream benches/e2e.sh    # embedded vs JetStream (1 node, 3 nodes R3),
+#                                       # 1 and 2 adgate replicas, 1 push partner
+#   RATE=30000 BACKEND=jetstream benches/e2e.sh   # the same at a fixed offered load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-20s}
@@ -31,7 +34,7 @@ done
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hwm_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
-wait_line() { for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout waiting for $2 in $1" >&2; cat "$1" >&2; return 1; }
+wait_line() { for _ in $(seq "${WAIT_TRIES:-100}"); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout waiting for $2 in $1" >&2; cat "$1" >&2; return 1; }
 
 start_sink() { # status -> prints port
   "$BIN/adgate-sink" --listen 127.0.0.1:0 --status "$1" --quiet > "$work/sink.out" &
@@ -101,6 +104,129 @@ if [ -n "$OUTAGE" ]; then
     sleep 10
   done
   wait "$lp" || true
+  exit 0
+fi
+
+if [ "${BACKEND:-}" = jetstream ]; then
+  # Scale-out: the same load against the embedded backend and against
+  # JetStream (one node R1; three nodes R3), with one and two replicas of
+  # adgate sharing the partner's consumer. Ratios against the embedded row
+  # of the same run are what to compare: the machine is shared.
+  command -v nats-server >/dev/null || { echo "nats-server not installed (apt-get install nats-server)" >&2; exit 1; }
+  WAIT_TRIES=600 # a replica waits for JetStream's leader elections (up to 45 s)
+  export TIK="$(head -c 32 /dev/urandom | base64)"
+  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+  start_nats() { # nodes -> NATS_URLS
+    local n=$1 ports=() cports=() i
+    for i in $(seq 0 $((n - 1))); do ports+=("$(free_port)"); cports+=("$(free_port)"); done
+    NATS_URLS=""
+    for i in $(seq 0 $((n - 1))); do
+      local d="$work/nats-$n-$i"; mkdir -p "$d"
+      { echo "server_name: n$i"; echo "listen: 127.0.0.1:${ports[$i]}"
+        echo "jetstream { store_dir: \"$d/js\" }"
+        if [ "$n" -gt 1 ]; then
+          local routes=""; for j in $(seq 0 $((n - 1))); do [ "$j" = "$i" ] || routes="$routes nats-route://127.0.0.1:${cports[$j]},"; done
+          echo "cluster { name: bench, listen: 127.0.0.1:${cports[$i]}, routes: [${routes%,}] }"
+        fi; } > "$d/nats.conf"
+      nats-server -c "$d/nats.conf" > "$d/log" 2>&1 &
+      pids+=($!); NATS_PIDS+=($!)
+      NATS_URLS="$NATS_URLS\"nats://127.0.0.1:${ports[$i]}\","
+    done
+    for i in $(seq 0 $((n - 1))); do wait_line "$work/nats-$n-$i/log" "Server is ready"; done
+    if [ "$n" -gt 1 ]; then # a JetStream meta leader, or adgate's setup times out
+      for _ in $(seq 300); do cat "$work"/nats-$n-*/log | grep -q "metadata leader" && break; sleep 0.1; done
+    fi
+    NATS_URLS="[${NATS_URLS%,}]"
+  }
+  metric_sum() { # url name -> sum of the series
+    curl -s "$1/metrics" | awk -v n="$2" '$1 ~ "^"n"({|$)" {s+=$2} END{print s+0}'
+  }
+  publish_p99() { # url -> p99 ms of adgate_jetstream_publish_seconds
+    curl -s "$1/metrics" | python3 -c '
+import sys,re
+b={}
+for l in sys.stdin:
+    m=re.match(r"adgate_jetstream_publish_seconds_bucket\{.*le=\"([^\"]+)\".*\} (\S+)",l)
+    if m: b[float("inf") if m.group(1)=="+Inf" else float(m.group(1))]=b.get(float("inf") if m.group(1)=="+Inf" else float(m.group(1)),0)+float(m.group(2))
+ks=sorted(b); tot=b[ks[-1]] if ks else 0
+if not tot: print("-"); sys.exit()
+for k in ks:
+    if b[k]>=0.99*tot: print("%.1f"%(k*1000) if k!=float("inf") else ">5000"); break'
+  }
+  run_row() { # label backend(embedded|R1|R3) replicas
+    local label=$1 be=$2 reps=$3 r urls=() adg=() cfg j eps=0 acc=0 c0=0 c1=0 d0 d1 t0 t1 p99s="" lat=""
+    NATS_PIDS=()
+    rm -rf "$work"/data-rep*
+    rm -f "$work/sink.out"
+    start_sink 200
+    cfg=$(write_config 1)
+    case $be in
+      R1) start_nats 1; printf '[outbox]\nbackend = "jetstream"\nservers = %s\nreplicas = 1\ninternal_key_env = "TIK"\n' "$NATS_URLS" >> "$cfg" ;;
+      R3) start_nats 3; printf '[outbox]\nbackend = "jetstream"\nservers = %s\nreplicas = 3\ninternal_key_env = "TIK"\n' "$NATS_URLS" >> "$cfg" ;;
+    esac
+    for r in $(seq 1 "$reps"); do
+      sed -i "s#^data_dir = .*#data_dir = \"$work/data-rep$r\"#" "$cfg"
+      rm -f "$work/adgate.out"
+      start_adgate "$cfg"; urls+=("$ADGATE_URL"); adg+=("$ADGATE_PID")
+      cp "$work/adgate.out" "$work/adgate-$r.out"
+    done
+    for r in "${adg[@]}"; do c0=$((c0 + $(cpu_ticks "$r"))); done
+    d0=0; for u in "${urls[@]}"; do d0=$((d0 + $(metric_sum "$u" adgate_events_delivered_total))); done
+    t0=$(date +%s.%N)
+    local per=$((CONNS / reps)) k=0
+    for u in "${urls[@]}"; do
+      "$BIN/adgate-load" --url "$u/v1/events" --token "$TP" --connections "$per" --batch "$BATCH" \
+        --duration "$DURATION" --warmup 2s ${RATE:+--rate $((RATE / reps))} --json 2>/dev/null | tail -1 > "$work/load-$k.json" &
+      k=$((k + 1))
+    done
+    wait_loads() { local p; for p in $(jobs -p); do case " ${pids[*]} " in *" $p "*) ;; *) wait "$p" || true ;; esac; done; }
+    wait_loads
+    t1=$(date +%s.%N)
+    for r in "${adg[@]}"; do c1=$((c1 + $(cpu_ticks "$r"))); done
+    d1=0; for u in "${urls[@]}"; do d1=$((d1 + $(metric_sum "$u" adgate_events_delivered_total))); done
+    for k in $(seq 0 $((reps - 1))); do
+      j=$(cat "$work/load-$k.json")
+      eps=$((eps + $(jq_ "$j" 'round(d["events_per_sec"])'))); acc=$((acc + $(jq_ "$j" 'd["accepted"]')))
+      lat="$lat$(jq_ "$j" 'd["p99_ms"]')/"
+    done
+    if [ "$be" != embedded ]; then for u in "${urls[@]}"; do p99s="$p99s$(publish_p99 "$u")/"; done; else p99s="-/"; fi
+    local hz; hz=$(getconf CLK_TCK)
+    local nats_cpu=0 p; for p in "${NATS_PIDS[@]}"; do nats_cpu=$((nats_cpu + $(cpu_ticks "$p"))); done
+    printf '%-30s %11s %11.0f %8s %11s %13s %11.2f %10.1f\n' "$label" "$eps" \
+      "$(echo "($d1-$d0)/($t1-$t0)" | bc -l)" "$(echo "scale=2; $eps/${BASE_EPS:-$eps}" | bc -l)" \
+      "${lat%/}" "${p99s%/}" "$(echo "($c1-$c0)/$hz/(($acc+1)/1000000)" | bc -l)" \
+      "$(echo "$nats_cpu/$hz" | bc -l)"
+    [ -n "${BASE_EPS:-}" ] || BASE_EPS=$eps
+    for p in "${adg[@]}" "$SINK_PID" "${NATS_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${adg[@]}" "$SINK_PID" "${NATS_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  }
+  printf '\nadgate scale-out, %s per row, %s connections x %s events/request, 1 push partner, %s cores, %s\n' \
+    "$DURATION" "$CONNS" "$BATCH" "$(nproc)" "$(date -u +%F)"
+  printf '%-30s %11s %11s %8s %11s %13s %11s %10s\n' setup ingested/s delivered/s ratio p99_ms publish_p99ms cpu_s/1M_ev nats_cpu_s
+  BASE_EPS=""
+  run_row "embedded, 1 replica" embedded 1
+  run_row "jetstream 1 node, 1 replica" R1 1
+  run_row "jetstream 1 node, 2 replicas" R1 2
+  run_row "jetstream 3 nodes R3, 1 rep" R3 1
+  run_row "jetstream 3 nodes R3, 2 reps" R3 2
+  # Disk per waiting event: a pull partner nobody reads, 5 s at 20 k/s.
+  per_event() { # backend -> bytes per waiting event
+    NATS_PIDS=(); rm -rf "$work"/data-rep*
+    local cfg="$work/bytes.toml"
+    write_config 1 > /dev/null
+    sed -e 's#^mode = "push"#mode = "pull"#' -e '/^endpoint = /d' -e 's#^signing_secret_env = .*#token_env = "TF"#' \
+      -e "s#^data_dir = .*#data_dir = \"$work/data-rep1\"#" "$work/adgate-1.toml" > "$cfg"
+    [ "$1" = R1 ] && { start_nats 1; printf '[outbox]\nbackend = "jetstream"\nservers = %s\nreplicas = 1\ninternal_key_env = "TIK"\n' "$NATS_URLS" >> "$cfg"; }
+    export TF=bench-feed-token-0123456789abcdef0123456
+    rm -f "$work/adgate.out"
+    start_adgate "$cfg"
+    "$BIN/adgate-load" --url "$ADGATE_URL/v1/events" --token "$TP" --connections 4 --batch "$BATCH" \
+      --duration 5s --rate 20000 --json > /dev/null 2>&1 || true
+    local m; m=$(curl -s "$ADGATE_URL/metrics")
+    echo "$m" | awk '/^adgate_outbox_bytes\{/{b=$2} /^adgate_outbox_events\{/{e=$2} END{if (e>0) printf "%.0f", b/e; else print "-"}'
+    kill "$ADGATE_PID" "${NATS_PIDS[@]}" 2>/dev/null || true; wait "$ADGATE_PID" "${NATS_PIDS[@]}" 2>/dev/null || true
+  }
+  printf 'bytes per waiting event (one copy): embedded %s, jetstream %s\n' "$(per_event embedded)" "$(per_event R1)"
   exit 0
 fi
 

@@ -99,7 +99,15 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     };
     // The opt-out is durable before anything else, so events accepted after
     // this answer are never routed.
-    let added = match app.optouts.add(subject) {
+    let forget = route == "/v1/forget";
+    let added = match &app.js {
+        Some(js) => js
+            .add_optout(&app.optouts, subject, forget)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string())),
+        None => app.optouts.add(subject),
+    };
+    let added = match added {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "cannot write the opt-out list");
@@ -119,7 +127,14 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
         tracing::info!(kind = kind.as_str(), new = added, "opt-out recorded");
         return server::json(StatusCode::OK, &serde_json::json!({"opted_out": true}));
     }
-    match app.outbox.purge(subject).await {
+    let purged = match &app.js {
+        Some(js) => js
+            .purge(&subject)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string())),
+        None => app.outbox.purge(subject).await,
+    };
+    match purged {
         Ok(n) => {
             app.metrics.forget_purged.inc_by(n);
             // The ledger of what partners received goes too (after the

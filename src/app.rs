@@ -17,12 +17,13 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, Delivery};
+use crate::config::{Config, Delivery, OutboxBackend};
 use crate::dedup::Dedup;
 use crate::feed::PullFeed;
 use crate::identity::SubjectHasher;
 use crate::metrics::Metrics;
 use crate::optout::OptOutStore;
+use crate::outbox::jetstream::JetStream;
 use crate::outbox::Outbox;
 use crate::policy::Policy;
 use crate::push::PushWorker;
@@ -38,8 +39,11 @@ pub struct Runtime {
 #[derive(Debug)]
 pub struct App {
     runtime: RwLock<Arc<Runtime>>,
+    /// The embedded outboxes (none are opened with the JetStream backend).
     pub outbox: Outbox,
-    pub optouts: OptOutStore,
+    /// The JetStream backend, when `[outbox] backend = "jetstream"`.
+    pub js: Option<Arc<JetStream>>,
+    pub optouts: Arc<OptOutStore>,
     pub dedup: Dedup,
     pub metrics: Metrics,
     pub hasher: SubjectHasher,
@@ -84,20 +88,35 @@ pub fn load_or_create_key(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 impl App {
-    /// Opens the data dir and builds every component. Binds nothing.
-    pub fn build(config: Config, config_path: Option<PathBuf>) -> Result<Arc<App>, String> {
+    /// Opens the data dir (or connects to JetStream) and builds every
+    /// component. Binds nothing.
+    pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Arc<App>, String> {
         let data = config.server.data_dir.clone();
         std::fs::create_dir_all(&data)
             .map_err(|e| format!("cannot create data_dir {}: {e}", data.display()))?;
-        let internal = load_or_create_key(&data.join("internal.key")).map_err(|e| {
-            format!(
-                "cannot read or create the internal key in {}: {e}",
-                data.display()
-            )
-        })?;
-        let hasher = SubjectHasher::new(&internal);
+        let js_cfg = match &config.outbox {
+            OutboxBackend::Embedded => None,
+            OutboxBackend::JetStream(j) => Some(j.clone()),
+        };
+        let hasher = match &js_cfg {
+            // Every replica must key opt-outs and event ids alike.
+            Some(j) => SubjectHasher::new(j.internal_key.expose()),
+            None => {
+                let internal = load_or_create_key(&data.join("internal.key")).map_err(|e| {
+                    format!(
+                        "cannot read or create the internal key in {}: {e}",
+                        data.display()
+                    )
+                })?;
+                SubjectHasher::new(&internal)
+            }
+        };
         let metrics = Metrics::new();
-        let (outbox, recovered) = Outbox::open(&data, &config.partners)
+        let embedded_partners: &[crate::config::PartnerConfig] = match js_cfg {
+            Some(_) => &[],
+            None => &config.partners,
+        };
+        let (outbox, recovered) = Outbox::open(&data, embedded_partners)
             .map_err(|e| format!("cannot open the outbox in {}: {e}", data.display()))?;
         let dedup = Dedup::new(crate::dedup::DEFAULT_MAX_ENTRIES);
         for (name, r) in recovered {
@@ -112,8 +131,19 @@ impl App {
                 dedup.seed(h, ms);
             }
         }
-        let optouts = OptOutStore::open(&data.join("optouts.log"))
-            .map_err(|e| format!("cannot open the opt-out list in {}: {e}", data.display()))?;
+        let (optouts, js) = match &js_cfg {
+            Some(j) => {
+                let optouts = Arc::new(OptOutStore::cache());
+                let js = JetStream::open(j, &config.partners, &optouts).await?;
+                (optouts, Some(js))
+            }
+            None => (
+                Arc::new(OptOutStore::open(&data.join("optouts.log")).map_err(|e| {
+                    format!("cannot open the opt-out list in {}: {e}", data.display())
+                })?),
+                None,
+            ),
+        };
         let privacy =
             crate::privacy::Privacy::open(&data, &config, metrics.clone()).map_err(|e| {
                 format!(
@@ -126,6 +156,7 @@ impl App {
         let app = Arc::new(App {
             runtime: RwLock::new(Arc::new(Runtime { config, policy })),
             outbox,
+            js,
             optouts,
             dedup,
             metrics,
@@ -152,7 +183,10 @@ impl App {
     }
 
     /// Starts (or, on reload, reconciles) the per-partner feeds and workers.
-    pub(crate) fn start_partners(self: &Arc<App>, config: &Config) -> std::io::Result<()> {
+    pub(crate) async fn start_partners(self: &Arc<App>, config: &Config) -> std::io::Result<()> {
+        if let Some(js) = &self.js {
+            return self.start_partners_js(js, config).await;
+        }
         for p in &config.partners {
             let (log, rec) = self.outbox.ensure(p)?;
             if let Some(r) = rec {
@@ -204,6 +238,55 @@ impl App {
         Ok(())
     }
 
+    /// [`App::start_partners`] on the JetStream backend: streams and
+    /// consumers are created or updated; feeds and workers read them.
+    async fn start_partners_js(
+        self: &Arc<App>,
+        js: &Arc<JetStream>,
+        config: &Config,
+    ) -> std::io::Result<()> {
+        for p in &config.partners {
+            let jp = js.ensure(p).await.map_err(std::io::Error::other)?;
+            self.metrics
+                .init_partner(&p.name, matches!(p.delivery, Delivery::Push(_)));
+            self.metrics
+                .jetstream_consumer_lag
+                .with_label_values(&[&p.name]);
+            self.metrics
+                .outbox_max_bytes
+                .with_label_values(&[&p.name])
+                .set(p.outbox_max_bytes as i64);
+            match &p.delivery {
+                Delivery::Pull(pull) => {
+                    self.stop_worker(&p.name);
+                    let mut feeds = self.feeds.write().unwrap();
+                    match feeds.get(&p.name) {
+                        Some(f) => f.update(p, pull),
+                        None => {
+                            feeds.insert(p.name.clone(), Arc::new(PullFeed::new_js(p, pull, jp)));
+                        }
+                    }
+                }
+                Delivery::Push(_) => {
+                    self.feeds.write().unwrap().remove(&p.name);
+                    self.stop_worker(&p.name);
+                    let w = PushWorker::start_js(self.clone(), p.clone(), jp)?;
+                    self.workers.lock().unwrap().insert(p.name.clone(), w);
+                }
+            }
+        }
+        let names: Vec<&str> = config.partners.iter().map(|p| p.name.as_str()).collect();
+        for jp in js.all() {
+            if !names.contains(&jp.name.as_str()) {
+                tracing::info!(partner = %jp.name, "partner removed from the config; its streams stay in JetStream");
+                self.feeds.write().unwrap().remove(&jp.name);
+                self.stop_worker(&jp.name);
+                js.remove(&jp.name);
+            }
+        }
+        Ok(())
+    }
+
     fn stop_worker(&self, name: &str) {
         if let Some(w) = self.workers.lock().unwrap().remove(name) {
             w.stop();
@@ -236,7 +319,13 @@ impl App {
                         )
                     } else {
                         let policy = Policy::new(&new, self.hasher.clone());
-                        match self.start_partners(&new) {
+                        if !same_backend(&new.outbox, &old.config.outbox) {
+                            return self.reload_result(Err(
+                                "the [outbox] section cannot change on reload; restart adgate"
+                                    .into(),
+                            ));
+                        }
+                        match self.start_partners(&new).await {
                             Err(e) => Err(format!("cannot open an outbox: {e}")),
                             Ok(()) => {
                                 for p in &new.producers {
@@ -254,6 +343,10 @@ impl App {
                 }
             },
         };
+        self.reload_result(result)
+    }
+
+    fn reload_result(&self, result: Result<(), String>) -> Result<(), String> {
         match &result {
             Ok(()) => {
                 self.metrics.config_reloads.with_label_values(&["ok"]).inc();
@@ -273,6 +366,23 @@ impl App {
     /// Refreshes the outbox gauges (called before each /metrics render).
     pub fn refresh_gauges(&self) {
         self.metrics.in_flight.set(self.in_flight.current() as i64);
+        if let Some(js) = &self.js {
+            for jp in js.all() {
+                let l = [jp.name.as_str()];
+                self.metrics
+                    .outbox_events
+                    .with_label_values(&l)
+                    .set(jp.pending_events() as i64);
+                self.metrics
+                    .outbox_bytes
+                    .with_label_values(&l)
+                    .set(jp.pending_bytes() as i64);
+                self.metrics
+                    .jetstream_consumer_lag
+                    .with_label_values(&l)
+                    .set(jp.lag() as i64);
+            }
+        }
         for l in self.outbox.all() {
             self.metrics
                 .outbox_events
@@ -289,6 +399,17 @@ impl App {
         self.ready.load(Ordering::Relaxed)
             && !self.is_stopping()
             && self.outbox.all().iter().all(|l| l.is_writable())
+            && self.js.as_ref().is_none_or(|j| j.is_ready())
+    }
+}
+
+fn same_backend(a: &OutboxBackend, b: &OutboxBackend) -> bool {
+    match (a, b) {
+        (OutboxBackend::Embedded, OutboxBackend::Embedded) => true,
+        (OutboxBackend::JetStream(x), OutboxBackend::JetStream(y)) => {
+            x.servers == y.servers && x.replicas == y.replicas && x.internal_key == y.internal_key
+        }
+        _ => false,
     }
 }
 
@@ -323,7 +444,10 @@ pub async fn run(
     for p in &config.producers {
         app.metrics.init_producer(&p.name);
     }
-    app.start_partners(&config)?;
+    app.start_partners(&config).await?;
+    if let Some(js) = &app.js {
+        tokio::spawn(js.clone().follow_state(app.stopping.subscribe()));
+    }
     app.ready.store(true, Ordering::Relaxed);
 
     // Sweep the idempotency window once a minute.
@@ -387,6 +511,11 @@ pub async fn run(
     }
     app.outbox.flush_all().await;
     app.outbox.close_all();
+    if let Some(js) = &app.js {
+        // Acks and naks still buffered reach the server before exit.
+        let _ = tokio::time::timeout_at(deadline, js.delivery_client().flush()).await;
+        let _ = tokio::time::timeout_at(deadline, js.client().flush()).await;
+    }
     // Last: delivery has stopped, so the final ledger rows and counter
     // deltas are complete.
     {

@@ -103,6 +103,7 @@ pub struct RawConfig {
     pub privacy: RawPrivacy,
     #[serde(default)]
     pub partners: Vec<RawPartner>,
+    pub outbox: Option<RawOutbox>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -125,6 +126,31 @@ pub struct RawTls {
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub client_ca_file: Option<PathBuf>,
+}
+
+/// `[outbox]`: where the outboxes and the opt-out list live.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutbox {
+    pub backend: Option<String>,
+    pub servers: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub creds_env: Option<String>,
+    pub creds_file: Option<PathBuf>,
+    pub internal_key_env: Option<String>,
+    pub internal_key_file: Option<PathBuf>,
+    pub replicas: Option<usize>,
+    pub tls_required: Option<bool>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub ack_wait_ms: Option<u64>,
+    pub duplicate_window_seconds: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,9 +238,66 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     pub privacy: PrivacyConfig,
     pub partners: Vec<PartnerConfig>,
+    /// `[outbox]`: the embedded log (default) or NATS JetStream.
+    pub outbox: OutboxBackend,
     /// Things that are allowed but an operator should look at.
     pub warnings: Vec<String>,
 }
+
+/// Where outboxes, dead letters and the opt-out list live.
+#[derive(Debug, Clone)]
+pub enum OutboxBackend {
+    /// One segment log per partner under `data_dir/outbox/` (one machine).
+    Embedded,
+    /// NATS JetStream: streams per partner, a shared consumer, a KV bucket
+    /// of opt-outs; replicas of adgate are stateless.
+    JetStream(Box<JetStreamConfig>),
+}
+
+#[derive(Debug, Clone)]
+pub struct JetStreamConfig {
+    /// `nats://host:port` URLs (credentials are never part of them).
+    pub servers: Vec<String>,
+    pub auth: NatsAuth,
+    /// Stream (and KV) replication factor: 3 survives one node's loss.
+    pub replicas: usize,
+    pub tls_required: bool,
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+    /// Keys the opt-out list and event ids; every replica must share it.
+    pub internal_key: Secret,
+    /// How long a push batch may stay unacknowledged before JetStream hands
+    /// it to another replica (the holder renews it while it retries).
+    pub ack_wait: Duration,
+    /// JetStream's `Nats-Msg-Id` de-duplication window (cluster-wide).
+    pub duplicate_window: Duration,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum NatsAuth {
+    None,
+    UserPassword {
+        user: String,
+        password: Secret,
+    },
+    Token(Secret),
+    /// A `.creds` file's content (JWT and nkey seed).
+    Creds(Secret),
+}
+
+/// JetStream defaults. `replicas = 3`: one NATS node may fail without
+/// losing an acknowledged event.
+pub const DEFAULT_JS_REPLICAS: usize = 3;
+/// A dead replica's batch is handed to another after this long; the
+/// holder renews its claim every third of it.
+pub const DEFAULT_JS_ACK_WAIT_MS: u64 = 30_000;
+/// A producer's retry through another replica within this window is not
+/// routed twice (each replica also keeps its own 24 h window). The NATS
+/// server keeps one entry per message for this long, so it is bounded.
+pub const DEFAULT_JS_DUPLICATE_WINDOW_SECONDS: u64 = 600;
+pub const DEFAULT_JS_CONNECT_TIMEOUT_MS: u64 = 5_000;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -821,6 +904,7 @@ impl Config {
             }
         }
 
+        let outbox = outbox_backend(&cx, raw.outbox.unwrap_or_default(), &partners)?;
         Ok(Config {
             source: PathBuf::from(file),
             server,
@@ -828,12 +912,252 @@ impl Config {
             admin_token,
             privacy,
             partners,
+            outbox,
             warnings,
         })
     }
 
     pub fn partner(&self, name: &str) -> Option<&PartnerConfig> {
         self.partners.iter().find(|p| p.name == name)
+    }
+}
+
+/// `[outbox]` -> [`OutboxBackend`].
+fn outbox_backend(
+    cx: &Ctx<'_>,
+    o: RawOutbox,
+    partners: &[PartnerConfig],
+) -> Result<OutboxBackend, ConfigError> {
+    match o.backend.as_deref().unwrap_or("embedded") {
+        "embedded" => {
+            let js_only = [
+                ("servers", o.servers.is_some()),
+                ("user", o.user.is_some()),
+                (
+                    "password_env",
+                    o.password_env.is_some() || o.password_file.is_some(),
+                ),
+                ("token_env", o.token_env.is_some() || o.token_file.is_some()),
+                ("creds_env", o.creds_env.is_some() || o.creds_file.is_some()),
+                (
+                    "internal_key_env",
+                    o.internal_key_env.is_some() || o.internal_key_file.is_some(),
+                ),
+                ("replicas", o.replicas.is_some()),
+                ("tls_required", o.tls_required.is_some()),
+                ("tls_ca_file", o.tls_ca_file.is_some()),
+                (
+                    "tls_cert_file",
+                    o.tls_cert_file.is_some() || o.tls_key_file.is_some(),
+                ),
+                ("ack_wait_ms", o.ack_wait_ms.is_some()),
+                (
+                    "duplicate_window_seconds",
+                    o.duplicate_window_seconds.is_some(),
+                ),
+                ("connect_timeout_ms", o.connect_timeout_ms.is_some()),
+            ];
+            if let Some((k, _)) = js_only.iter().find(|(_, set)| *set) {
+                return Err(cx.err(
+                    format!("outbox.{k}"),
+                    "only applies to backend = \"jetstream\"",
+                    "remove it, or set backend = \"jetstream\"",
+                ));
+            }
+            Ok(OutboxBackend::Embedded)
+        }
+        "jetstream" => {
+            let servers = o.servers.unwrap_or_default();
+            if servers.is_empty() {
+                return Err(cx.err(
+                    "outbox.servers",
+                    "backend = \"jetstream\" needs the NATS servers",
+                    "set servers = [\"nats://nats-0:4222\", \"nats://nats-1:4222\", \"nats://nats-2:4222\"]",
+                ));
+            }
+            for (i, s) in servers.iter().enumerate() {
+                let key = format!("outbox.servers[{i}]");
+                let rest = s
+                    .strip_prefix("nats://")
+                    .or_else(|| s.strip_prefix("tls://"))
+                    .unwrap_or(s);
+                if rest.contains('@') {
+                    // The URL would carry a secret into logs and errors.
+                    return Err(cx.err(
+                        key,
+                        "the server URL holds credentials",
+                        "write nats://host:port and name the credentials with user + password_env, token_env or creds_file",
+                    ));
+                }
+                let ok = !rest.is_empty()
+                    && !rest.contains('/')
+                    && rest.rsplit_once(':').is_some_and(|(h, p)| {
+                        !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)
+                    });
+                if !ok {
+                    return Err(cx.err(
+                        key,
+                        format!("\"{s}\" is not a NATS server address"),
+                        "write nats://host:port (or tls://host:port)",
+                    ));
+                }
+            }
+            let secret = |prefix: &str, env: &Option<String>, file: &Option<PathBuf>| {
+                if env.is_none() && file.is_none() {
+                    Ok(None)
+                } else {
+                    cx.secret("outbox", prefix, env.as_deref(), file.as_deref())
+                        .map(Some)
+                }
+            };
+            let password = secret("password", &o.password_env, &o.password_file)?;
+            let token = secret("token", &o.token_env, &o.token_file)?;
+            let creds = secret("creds", &o.creds_env, &o.creds_file)?;
+            let auth = match (o.user, password, token, creds) {
+                (None, None, None, None) => NatsAuth::None,
+                (Some(user), Some(password), None, None) => {
+                    NatsAuth::UserPassword { user, password }
+                }
+                (None, None, Some(t), None) => NatsAuth::Token(t),
+                (None, None, None, Some(c)) => NatsAuth::Creds(c),
+                (Some(_), None, None, None) => {
+                    return Err(cx.err(
+                        "outbox.user",
+                        "user without password_env or password_file",
+                        "name the password with password_env or password_file",
+                    ))
+                }
+                (None, Some(_), None, None) => {
+                    return Err(cx.err(
+                        "outbox.password_env",
+                        "a password without user",
+                        "set user = \"...\" too",
+                    ))
+                }
+                _ => {
+                    return Err(cx.err(
+                        "outbox",
+                        "more than one kind of NATS credentials",
+                        "keep one of user + password_env, token_env, creds_file",
+                    ))
+                }
+            };
+            let key = match secret("internal_key", &o.internal_key_env, &o.internal_key_file)? {
+                Some(k) => k,
+                None => {
+                    return Err(cx.err(
+                        "outbox.internal_key_env",
+                        "backend = \"jetstream\" needs a shared internal key",
+                        "every replica must key the opt-out list alike: store `adgate keygen` output in a secret and name it with internal_key_env or internal_key_file",
+                    ))
+                }
+            };
+            let sk = Ctx::secret_key("outbox", "internal_key", o.internal_key_env.as_deref());
+            let text = std::str::from_utf8(key.expose()).unwrap_or("").trim();
+            let internal_key = match base64::engine::general_purpose::STANDARD.decode(text) {
+                Ok(b) if b.len() >= 32 => Secret::new(b),
+                Ok(_) => {
+                    return Err(cx.err(
+                        sk,
+                        "internal key is shorter than 32 bytes after base64 decoding",
+                        "generate one with `adgate keygen`",
+                    ))
+                }
+                Err(_) => {
+                    return Err(cx.err(
+                        sk,
+                        "internal key is not valid base64",
+                        "store the base64 printed by `adgate keygen`",
+                    ))
+                }
+            };
+            let replicas = o.replicas.unwrap_or(DEFAULT_JS_REPLICAS);
+            if !(1..=5).contains(&replicas) {
+                return Err(cx.err(
+                    "outbox.replicas",
+                    "must be between 1 and 5 (JetStream's limit)",
+                    "use 3 on a 3-node cluster (1 only for a single test server)",
+                ));
+            }
+            let file = |k: &str, p: Option<PathBuf>| -> Result<Option<PathBuf>, ConfigError> {
+                let Some(p) = p else { return Ok(None) };
+                let full = if p.is_absolute() {
+                    p
+                } else {
+                    cx.base_dir.join(p)
+                };
+                if std::fs::metadata(&full).is_err() {
+                    return Err(cx.err(
+                        format!("outbox.{k}"),
+                        format!("cannot read {}", full.display()),
+                        "point it at a PEM file adgate's user may read",
+                    ));
+                }
+                Ok(Some(full))
+            };
+            let tls_ca_file = file("tls_ca_file", o.tls_ca_file)?;
+            let tls_client = match (
+                file("tls_cert_file", o.tls_cert_file)?,
+                file("tls_key_file", o.tls_key_file)?,
+            ) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => {
+                    return Err(cx.err(
+                        "outbox.tls_cert_file",
+                        "a client certificate needs both tls_cert_file and tls_key_file",
+                        "set both, or neither",
+                    ))
+                }
+            };
+            let ack_wait_ms = o.ack_wait_ms.unwrap_or(DEFAULT_JS_ACK_WAIT_MS);
+            if ack_wait_ms < 1000 {
+                return Err(cx.err(
+                    "outbox.ack_wait_ms",
+                    "must be at least 1000",
+                    "use e.g. 30000 (a dead replica's batch is redelivered after this long)",
+                ));
+            }
+            let dup = o
+                .duplicate_window_seconds
+                .unwrap_or(DEFAULT_JS_DUPLICATE_WINDOW_SECONDS);
+            if dup == 0 || dup > 24 * 3600 {
+                return Err(cx.err(
+                    "outbox.duplicate_window_seconds",
+                    "must be between 1 and 86400",
+                    "use e.g. 600",
+                ));
+            }
+            for (i, p) in partners.iter().enumerate() {
+                if p.on_full == OnFull::DeadLetter {
+                    return Err(cx.err(
+                        format!("partners[{i}].on_full"),
+                        "on_full = \"dead_letter\" is not supported with backend = \"jetstream\" (a stream cannot move its oldest events to dead letters atomically)",
+                        "use on_full = \"reject\" (ingest answers 503 when the stream is full)",
+                    ));
+                }
+            }
+            Ok(OutboxBackend::JetStream(Box::new(JetStreamConfig {
+                servers,
+                auth,
+                replicas,
+                tls_required: o.tls_required.unwrap_or(false),
+                tls_ca_file,
+                tls_client,
+                internal_key,
+                ack_wait: Duration::from_millis(ack_wait_ms),
+                duplicate_window: Duration::from_secs(dup),
+                connect_timeout: Duration::from_millis(
+                    o.connect_timeout_ms
+                        .unwrap_or(DEFAULT_JS_CONNECT_TIMEOUT_MS),
+                ),
+            })))
+        }
+        other => Err(cx.err(
+            "outbox.backend",
+            format!("unknown backend \"{other}\""),
+            "use \"embedded\" (one machine) or \"jetstream\" (replicas on a NATS cluster)",
+        )),
     }
 }
 
@@ -1417,6 +1741,30 @@ impl Config {
                         }
                     );
                 }
+            }
+        }
+        match &self.outbox {
+            OutboxBackend::Embedded => {
+                let _ = writeln!(s, "outbox: embedded (data_dir/outbox)");
+            }
+            OutboxBackend::JetStream(j) => {
+                let _ = writeln!(
+                    s,
+                    "outbox: jetstream, servers {}, replicas {}, auth {}, tls {}",
+                    j.servers.join(", "),
+                    j.replicas,
+                    match j.auth {
+                        NatsAuth::None => "none",
+                        NatsAuth::UserPassword { .. } => "user/password",
+                        NatsAuth::Token(_) => "token",
+                        NatsAuth::Creds(_) => "creds",
+                    },
+                    if j.tls_required || j.tls_ca_file.is_some() || j.tls_client.is_some() {
+                        "on"
+                    } else {
+                        "off"
+                    }
+                );
             }
         }
         let names: Vec<&str> = self.producers.iter().map(|p| p.name.as_str()).collect();

@@ -7,6 +7,14 @@
 //! commit is served again. Cursors are opaque to partners (`c1.` + the
 //! outbox position in hex) and only cursors this feed handed out are
 //! accepted.
+//!
+//! With the JetStream backend the feed reads the partner's shared consumer
+//! (its `ack_wait` is `lease_ms`), so a partner may call any replica. The
+//! cursor (`j1.`) then carries, under a MAC of the shared internal key, what
+//! any replica needs to acknowledge that response's events: the consumer's
+//! ack-subject prefix and runs of (delivery count, stream and consumer
+//! sequence), plus when it was served. A commit acknowledges the events of
+//! the response whose cursor it names.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -17,6 +25,7 @@ use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::config::{PartnerConfig, PullConfig, MAX_FEED_WAIT_MS};
+use crate::outbox::jetstream::{Fetched, JsPartner};
 use crate::outbox::{PartnerLog, Reader};
 use crate::privacy::Delivered;
 use crate::server::{self, error, Resp};
@@ -55,8 +64,20 @@ struct State {
 pub struct PullFeed {
     partner: String,
     token: Mutex<crate::secret::Secret>,
-    log: Arc<PartnerLog>,
-    state: Mutex<State>,
+    src: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    Log {
+        log: Arc<PartnerLog>,
+        state: Mutex<State>,
+    },
+    Js {
+        jp: Arc<JsPartner>,
+        /// (lease, batch_max_events)
+        settings: Mutex<(Duration, usize)>,
+    },
 }
 
 fn encode_cursor(pos: u64) -> String {
@@ -74,22 +95,57 @@ impl PullFeed {
         PullFeed {
             partner: p.name.clone(),
             token: Mutex::new(pull.token.clone()),
-            log,
-            state: Mutex::new(State {
-                reader,
-                committed,
-                served: VecDeque::new(),
-                lease: pull.lease,
-                batch_max: p.batch_max_events,
-            }),
+            src: Source::Log {
+                log,
+                state: Mutex::new(State {
+                    reader,
+                    committed,
+                    served: VecDeque::new(),
+                    lease: pull.lease,
+                    batch_max: p.batch_max_events,
+                }),
+            },
+        }
+    }
+
+    /// A feed on the partner's JetStream consumer.
+    pub fn new_js(p: &PartnerConfig, pull: &PullConfig, jp: Arc<JsPartner>) -> PullFeed {
+        PullFeed {
+            partner: p.name.clone(),
+            token: Mutex::new(pull.token.clone()),
+            src: Source::Js {
+                jp,
+                settings: Mutex::new((pull.lease, p.batch_max_events)),
+            },
         }
     }
 
     pub fn update(&self, p: &PartnerConfig, pull: &PullConfig) {
         *self.token.lock().unwrap() = pull.token.clone();
-        let mut st = self.state.lock().unwrap();
-        st.lease = pull.lease;
-        st.batch_max = p.batch_max_events;
+        match &self.src {
+            Source::Log { state, .. } => {
+                let mut st = state.lock().unwrap();
+                st.lease = pull.lease;
+                st.batch_max = p.batch_max_events;
+            }
+            Source::Js { settings, .. } => {
+                *settings.lock().unwrap() = (pull.lease, p.batch_max_events);
+            }
+        }
+    }
+
+    fn log(&self) -> (&Arc<PartnerLog>, &Mutex<State>) {
+        match &self.src {
+            Source::Log { log, state } => (log, state),
+            Source::Js { .. } => unreachable!("embedded feed only"),
+        }
+    }
+
+    fn batch_max(&self) -> usize {
+        match &self.src {
+            Source::Log { state, .. } => state.lock().unwrap().batch_max,
+            Source::Js { settings, .. } => settings.lock().unwrap().1,
+        }
     }
 
     pub fn token_matches(&self, t: &[u8]) -> bool {
@@ -98,10 +154,11 @@ impl PullFeed {
 
     /// Serves up to `max` events, or `None` when there are none now.
     fn try_serve(&self, max: usize) -> std::io::Result<Option<(String, Vec<u8>)>> {
-        let mut st = self.state.lock().unwrap();
+        let (log, state) = self.log();
+        let mut st = state.lock().unwrap();
         let now = Instant::now();
         // A chunk whose lease ran out: serve again from the last commit.
-        let acked = self.log.shared().acked();
+        let acked = log.shared().acked();
         if st.committed < acked {
             // Events left the outbox another way (dead-lettered when full).
             st.committed = acked;
@@ -164,7 +221,7 @@ impl PullFeed {
     }
 
     fn empty_response(&self) -> Vec<u8> {
-        let st = self.state.lock().unwrap();
+        let st = self.log().1.lock().unwrap();
         let pos = st.served.back().map(|c| c.end).unwrap_or(st.committed);
         serde_json::to_vec(&serde_json::json!({"cursor": encode_cursor(pos), "events": []}))
             .expect("json")
@@ -173,7 +230,8 @@ impl PullFeed {
     /// Acks up to `cursor`; returns the number of events newly committed,
     /// their ingest times and what the ledger records of them.
     fn commit(&self, cursor: u64) -> Result<Committed, &'static str> {
-        let mut st = self.state.lock().unwrap();
+        let (log, state) = self.log();
+        let mut st = state.lock().unwrap();
         if cursor <= st.committed {
             return Ok((0, Vec::new(), Vec::new()));
         }
@@ -190,7 +248,7 @@ impl PullFeed {
             ledger.extend(c.ledger);
         }
         st.committed = cursor;
-        self.log.ack(from, cursor, records);
+        log.ack(from, cursor, records);
         Ok((ages.len() as u64, ages, ledger))
     }
 }
@@ -276,9 +334,14 @@ pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             )
         }
     };
-    let max = max.unwrap_or_else(|| feed.state.lock().unwrap().batch_max.min(DEFAULT_MAX.max(1)));
+    let max = max.unwrap_or_else(|| feed.batch_max().min(DEFAULT_MAX.max(1)));
+    if let Source::Js { jp, settings } = &feed.src {
+        let lease = settings.lock().unwrap().0;
+        return js_get(app, &feed, jp, max, wait_ms, lease).await;
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
-    let mut watcher = feed.log.reader();
+    let (log, state) = feed.log();
+    let mut watcher = log.reader();
     let mut stopping = app.stopping.subscribe();
     loop {
         let f = feed.clone();
@@ -297,7 +360,7 @@ pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             return server::json_bytes(StatusCode::OK, feed.empty_response());
         }
         // Wake on new durable data (or the lease of a served chunk ending).
-        let pos = feed.state.lock().unwrap().reader.position();
+        let pos = state.lock().unwrap().reader.position();
         watcher.seek(pos);
         let wake = deadline.min(now + Duration::from_millis(250));
         tokio::select! {
@@ -329,6 +392,10 @@ pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             )
         }
     };
+    if let Source::Js { settings, .. } = &feed.src {
+        let lease = settings.lock().unwrap().0;
+        return js_commit(app, &feed, &c.cursor, lease).await;
+    }
     let Some(pos) = decode_cursor(&c.cursor) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -354,4 +421,239 @@ pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         }
         Err(msg) => error(StatusCode::BAD_REQUEST, msg),
     }
+}
+
+// ---------------------------------------------------------------------------
+// JetStream backend.
+
+/// Events of one response, for the cursor: what acknowledges them.
+struct JsCursor {
+    served_ms: u64,
+    events: u64,
+    mean_ingest_ms: u64,
+    /// Ack subject before the delivery count.
+    prefix: String,
+    /// (delivery count, stream seq, consumer seq, run length): messages
+    /// whose sequences both step by one.
+    runs: Vec<(u64, u64, u64, u64)>,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+impl JsCursor {
+    fn encode(&self, app: &App, partner: &str) -> String {
+        use base64::Engine as _;
+        let mut body = Vec::with_capacity(32 + self.prefix.len() + 8 * self.runs.len());
+        for v in [self.served_ms, self.events, self.mean_ingest_ms] {
+            put_varint(&mut body, v);
+        }
+        put_varint(&mut body, self.prefix.len() as u64);
+        body.extend_from_slice(self.prefix.as_bytes());
+        put_varint(&mut body, self.runs.len() as u64);
+        for &(dc, s, d, n) in &self.runs {
+            for v in [dc, s, d, n] {
+                put_varint(&mut body, v);
+            }
+        }
+        let mac = app.hasher.keyed(&format!("feed_cursor:{partner}"), &body);
+        let mut all = mac.to_vec();
+        all.extend_from_slice(&body);
+        format!(
+            "j1.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(all)
+        )
+    }
+
+    /// `None` when it is not a cursor this feed (on any replica) served.
+    fn decode(app: &App, partner: &str, c: &str) -> Option<JsCursor> {
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c.strip_prefix("j1.")?)
+            .ok()?;
+        if raw.len() < 16 {
+            return None;
+        }
+        let (mac, mut b) = raw.split_at(16);
+        let want = app.hasher.keyed(&format!("feed_cursor:{partner}"), b);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(mac, &want[..])) {
+            return None;
+        }
+        let served_ms = get_varint(&mut b)?;
+        let events = get_varint(&mut b)?;
+        let mean_ingest_ms = get_varint(&mut b)?;
+        let plen = get_varint(&mut b)? as usize;
+        if b.len() < plen {
+            return None;
+        }
+        let prefix = String::from_utf8(b[..plen].to_vec()).ok()?;
+        b = &b[plen..];
+        let n = get_varint(&mut b)? as usize;
+        let mut runs = Vec::with_capacity(n.min(10_000));
+        for _ in 0..n {
+            runs.push((
+                get_varint(&mut b)?,
+                get_varint(&mut b)?,
+                get_varint(&mut b)?,
+                get_varint(&mut b)?,
+            ));
+        }
+        Some(JsCursor {
+            served_ms,
+            events,
+            mean_ingest_ms,
+            prefix,
+            runs,
+        })
+    }
+
+    fn ack_subjects(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for &(dc, s, d, n) in &self.runs {
+            for i in 0..n.min(MAX_MAX as u64) {
+                out.push(format!("{}.{dc}.{}.{}.0.0", self.prefix, s + i, d + i));
+            }
+        }
+        out
+    }
+}
+
+async fn js_get(
+    app: &Arc<App>,
+    feed: &Arc<PullFeed>,
+    jp: &Arc<JsPartner>,
+    max: usize,
+    wait_ms: u64,
+    _lease: Duration,
+) -> Resp {
+    let Some(js) = app.js.clone() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "feed could not be read");
+    };
+    let mut stopping = app.stopping.subscribe();
+    let fetched = tokio::select! {
+        r = js.fetch(jp, max, Duration::from_millis(wait_ms), Duration::ZERO) => r,
+        _ = stopping.changed() => Ok(Vec::new()),
+    };
+    let recs = match fetched {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(partner = %feed.partner, error = %e, "feed read failed");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "feed could not be read from JetStream; retry",
+            );
+        }
+    };
+    // Events of forgotten subjects fetched before the purge erased them
+    // are never served; they are acknowledged away.
+    let (gone, recs): (Vec<Fetched>, Vec<Fetched>) = recs.into_iter().partition(|r| {
+        r.subjects
+            .as_slice()
+            .iter()
+            .any(|h| app.optouts.is_forgotten(h))
+    });
+    for r in gone {
+        let _ = r.msg.ack().await;
+    }
+    let mut cursor = JsCursor {
+        served_ms: now_ms(),
+        events: recs.len() as u64,
+        mean_ingest_ms: 0,
+        prefix: recs
+            .first()
+            .and_then(|r| r.ack_prefix())
+            .unwrap_or_default(),
+        runs: Vec::new(),
+    };
+    let mut body = Vec::with_capacity(4096);
+    body.extend_from_slice(b"{\"cursor\":\"");
+    let cursor_at = body.len();
+    body.extend_from_slice(b"\",\"events\":[");
+    let mut sum: u128 = 0;
+    for (i, r) in recs.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(r.payload());
+        sum += r.ingest_ms as u128;
+        let dc = r.delivered.max(1) as u64;
+        match cursor.runs.last_mut() {
+            Some((rdc, s, d, n))
+                if *rdc == dc && *s + *n == r.stream_seq && *d + *n == r.consumer_seq =>
+            {
+                *n += 1
+            }
+            _ => cursor.runs.push((dc, r.stream_seq, r.consumer_seq, 1)),
+        }
+    }
+    if !recs.is_empty() {
+        cursor.mean_ingest_ms = (sum / recs.len() as u128) as u64;
+    }
+    body.extend_from_slice(b"]}");
+    let c = cursor.encode(app, &feed.partner);
+    body.splice(cursor_at..cursor_at, c.bytes());
+    server::json_bytes(StatusCode::OK, body)
+}
+
+async fn js_commit(app: &Arc<App>, feed: &Arc<PullFeed>, cursor: &str, lease: Duration) -> Resp {
+    let Some(c) = JsCursor::decode(app, &feed.partner, cursor) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "cursor is not a cursor of this feed",
+        );
+    };
+    if c.runs.is_empty() {
+        return server::json(
+            StatusCode::OK,
+            &serde_json::json!({"committed": true, "events": 0}),
+        );
+    }
+    let now = now_ms();
+    if now > c.served_ms + lease.as_millis() as u64 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "cursor was not served by this feed, or its lease expired and the events will be served again",
+        );
+    }
+    let Some(js) = app.js.clone() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "commit failed");
+    };
+    if let Err(e) = js.ack_subjects(c.ack_subjects()).await {
+        tracing::error!(partner = %feed.partner, error = %e, "feed commit failed");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "commit could not reach JetStream; retry",
+        );
+    }
+    let m = &app.metrics;
+    m.events_delivered
+        .with_label_values(&[&feed.partner])
+        .inc_by(c.events);
+    let h = m.event_age.with_label_values(&[&feed.partner]);
+    let age = now.saturating_sub(c.mean_ingest_ms) as f64 / 1000.0;
+    for _ in 0..c.events {
+        h.observe(age);
+    }
+    server::json(
+        StatusCode::OK,
+        &serde_json::json!({"committed": true, "events": c.events}),
+    )
 }

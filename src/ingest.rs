@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::config::{OnFull, Producer};
 use crate::event::{Event, Reject, RejectReason};
 use crate::outbox;
+use crate::outbox::jetstream::{JetStream, JsError, OutMsg};
 use crate::policy::Outcome;
 use crate::server::{self, error, Resp};
 use crate::util::now_ms;
@@ -331,6 +332,13 @@ async fn ingest_items(
     let mut rejected_by_reason = [0u64; 3];
     let mut accepted = 0u64;
     let mut duplicates = 0u64;
+    // JetStream backend: one message per routed event and partner, with
+    // the number of the event it came from (to spot cluster duplicates).
+    let js = app.js.as_ref();
+    let mut js_msgs: Vec<Vec<(OutMsg, u32)>> = match js {
+        Some(_) => (0..n_partners).map(|_| Vec::new()).collect(),
+        None => Vec::new(),
+    };
     // Until the outbox writes are handed over, every return, a panic and
     // the future being dropped undo the idempotency entries added here.
     let mut undo = Undo {
@@ -357,11 +365,16 @@ async fn ingest_items(
             continue;
         }
         undo.hashes.push(event_hash);
-        let eval = rt.policy.evaluate(&ev, &app.optouts);
+        let eval = rt.policy.evaluate(&ev, &*app.optouts);
         for (i, outcome) in eval.outcomes.iter().enumerate() {
             match outcome {
                 Outcome::Route(s) => {
-                    outbox::encode(&mut batches[i].buf, s, now, &event_hash);
+                    if js.is_some() {
+                        let no = (undo.hashes.len() - 1) as u32;
+                        js_msgs[i].push((OutMsg::new(s, now, &event_hash), no));
+                    } else {
+                        outbox::encode(&mut batches[i].buf, s, now, &event_hash);
+                    }
                     batches[i].records += 1;
                 }
                 Outcome::Drop(r) => drops[i][*r as usize] += 1,
@@ -379,6 +392,26 @@ async fn ingest_items(
     m.events_received
         .with_label_values(&[producer])
         .inc_by(items.len() as u64);
+
+    if let Some(js) = js {
+        let outcome = publish_js(app, rt, js, js_msgs, undo.hashes.len()).await;
+        // An error returns with `undo` still holding the hashes: its drop
+        // takes them out of the idempotency window, so a retry is routed.
+        let (routed, cluster_dups) = match outcome {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
+        undo.hashes.clear();
+        let reply = Reply {
+            routed,
+            drops,
+            rejected_by_reason,
+            accepted,
+            duplicates: duplicates + cluster_dups,
+            errors,
+        };
+        return reply.send(app, rt, producer);
+    }
 
     // Reserve room in every outbox first: the request is written whole or
     // not at all.
@@ -455,42 +488,169 @@ async fn ingest_items(
 
     // Durable everywhere: the events stay in the idempotency window.
     undo.hashes.clear();
-    for (i, p) in rt.policy.partners.iter().enumerate() {
-        if batches[i].records > 0 {
-            m.events_routed
-                .with_label_values(&[&p.name])
-                .inc_by(batches[i].records);
+    let reply = Reply {
+        routed: batches.iter().map(|b| b.records).collect(),
+        drops,
+        rejected_by_reason,
+        accepted,
+        duplicates,
+        errors,
+    };
+    reply.send(app, rt, producer)
+}
+
+/// What a request did, counted once its events are durable.
+struct Reply {
+    /// Events newly stored per partner (policy order).
+    routed: Vec<u64>,
+    drops: Vec<[u64; 7]>,
+    rejected_by_reason: [u64; 3],
+    accepted: u64,
+    duplicates: u64,
+    errors: Vec<serde_json::Value>,
+}
+
+impl Reply {
+    fn send(self, app: &Arc<App>, rt: &crate::app::Runtime, producer: &str) -> Resp {
+        let m = &app.metrics;
+        for (i, p) in rt.policy.partners.iter().enumerate() {
+            if self.routed[i] > 0 {
+                m.events_routed
+                    .with_label_values(&[&p.name])
+                    .inc_by(self.routed[i]);
+            }
+            for r in crate::policy::DropReason::ALL {
+                let n = self.drops[i][r as usize];
+                if n > 0 {
+                    m.events_dropped
+                        .with_label_values(&[&p.name, r.as_str()])
+                        .inc_by(n);
+                }
+            }
         }
-        for r in crate::policy::DropReason::ALL {
-            let n = drops[i][r as usize];
+        for r in crate::event::RejectReason::ALL {
+            let n = self.rejected_by_reason[r as usize];
             if n > 0 {
-                m.events_dropped
-                    .with_label_values(&[&p.name, r.as_str()])
-                    .inc_by(n);
+                m.events_rejected.with_label_values(&[r.as_str()]).inc_by(n);
+            }
+        }
+        if self.duplicates > 0 {
+            m.duplicates
+                .with_label_values(&[producer])
+                .inc_by(self.duplicates);
+        }
+        let rejected = self.errors.len();
+        server::json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({
+                "accepted": self.accepted,
+                "rejected": rejected,
+                "duplicates": self.duplicates,
+                "errors": self.errors,
+            }),
+        )
+    }
+}
+
+fn unavailable(msg: &str) -> Resp {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, msg);
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        RETRY_AFTER_SECONDS.to_string().parse().expect("ascii"),
+    );
+    r
+}
+
+/// JetStream backend: publishes every partner's messages concurrently and
+/// answers only when JetStream acknowledged each one. Returns events newly
+/// stored per partner and how many events were already stored by an
+/// earlier try (through any replica: `Nats-Msg-Id`), or the error response.
+/// A request refused part-way may have stored some messages; the
+/// producer's retry stores the rest, and the stored ones are recognised as
+/// duplicates, so nothing is routed twice.
+async fn publish_js(
+    app: &Arc<App>,
+    rt: &crate::app::Runtime,
+    js: &Arc<JetStream>,
+    msgs: Vec<Vec<(OutMsg, u32)>>,
+    events: usize,
+) -> Result<(Vec<u64>, u64), Resp> {
+    let n = rt.policy.partners.len();
+    // Not following the opt-out bucket, an event of a person who just
+    // opted out through another replica could pass: refuse until it runs.
+    if msgs.iter().any(|m| !m.is_empty()) && !(js.is_connected() && js.follows_optouts()) {
+        // Published now, the messages would wait in the client for a
+        // reconnection; the producer is better served by a quick 503.
+        return Err(unavailable(
+            "events could not be stored (JetStream unreachable); retry later",
+        ));
+    }
+    let mut parts = Vec::new();
+    for (i, (p, batch)) in rt.policy.partners.iter().zip(msgs).enumerate() {
+        if batch.is_empty() {
+            continue;
+        }
+        let Some(jp) = js.get(&p.name) else {
+            return Err(unavailable(&format!(
+                "outbox of partner \"{}\" is not open; retry later",
+                p.name
+            )));
+        };
+        let need: u64 = batch
+            .iter()
+            .map(|(m, _)| m.payload.len() as u64 + 200)
+            .sum();
+        if !js.has_room(&jp, need) {
+            return Err(unavailable(&format!(
+                "outbox of partner \"{}\" is full; nothing from this request was accepted, retry later",
+                p.name
+            )));
+        }
+        parts.push((i, p.name.clone(), batch));
+    }
+    let writes = parts.into_iter().map(|(i, name, batch)| {
+        let js = js.clone();
+        let hist = app.metrics.jetstream_publish.with_label_values(&[&name]);
+        async move {
+            let (msgs, owners): (Vec<OutMsg>, Vec<u32>) = batch.into_iter().unzip();
+            let t = std::time::Instant::now();
+            let r = js.publish(&name, msgs).await;
+            hist.observe(t.elapsed().as_secs_f64());
+            (i, owners, r)
+        }
+    });
+    let results = futures_join_all(writes).await;
+    let mut routed = vec![0u64; n];
+    // Per event: (messages, of which duplicates).
+    let mut per_event = vec![(0u32, 0u32); events];
+    for (i, owners, r) in results {
+        match r {
+            Ok(p) => {
+                for (dup, ev) in p.duplicate.iter().zip(owners) {
+                    let e = &mut per_event[ev as usize];
+                    e.0 += 1;
+                    if *dup {
+                        e.1 += 1;
+                    } else {
+                        routed[i] += 1;
+                    }
+                }
+            }
+            Err(JsError::Full(name)) => {
+                return Err(unavailable(&format!(
+                    "outbox of partner \"{name}\" is full; retry later (events of this request already stored are not routed twice)"
+                )))
+            }
+            Err(JsError::Unavailable(e)) => {
+                tracing::error!(error = %e, "JetStream publish failed; request not acknowledged");
+                return Err(unavailable(
+                    "events could not be stored (JetStream unavailable); retry later",
+                ));
             }
         }
     }
-    for r in crate::event::RejectReason::ALL {
-        let n = rejected_by_reason[r as usize];
-        if n > 0 {
-            m.events_rejected.with_label_values(&[r.as_str()]).inc_by(n);
-        }
-    }
-    if duplicates > 0 {
-        m.duplicates
-            .with_label_values(&[producer])
-            .inc_by(duplicates);
-    }
-    let rejected = errors.len();
-    server::json(
-        StatusCode::ACCEPTED,
-        &serde_json::json!({
-            "accepted": accepted,
-            "rejected": rejected,
-            "duplicates": duplicates,
-            "errors": errors,
-        }),
-    )
+    let dups = per_event.iter().filter(|(n, d)| *n > 0 && n == d).count() as u64;
+    Ok((routed, dups))
 }
 
 /// What a request has done that must be taken back unless its events were

@@ -22,6 +22,10 @@
 //!   [`report`].
 //! - [`access`]: `POST /v1/access`, what partners received about a subject.
 //! - [`report`]: `adgate report`, the transparency report (Markdown, HTML+SVG).
+//! - [`outbox`]: where scrubbed events wait for delivery: the embedded
+//!   segment log (one machine) or [`outbox::jetstream`] (NATS JetStream,
+//!   for fleets of stateless replicas); `App` holds one or the other, and
+//!   ingest, push, feed and admin branch on it once per request or batch.
 
 // Handlers return `Result<_, Response>` so an early `?`-style exit carries
 // its precise 4xx; responses are moved once per request, so their size does

@@ -69,6 +69,10 @@ pub struct Metrics {
     pub in_flight: prometheus::IntGauge,
     pub tls_handshake_failures: IntCounterVec,
     pub panics: IntCounter,
+    /// JetStream backend only: publish-to-ack time of a request's events
+    /// for one partner, and messages not yet acknowledged by the partner.
+    pub jetstream_publish: HistogramVec,
+    pub jetstream_consumer_lag: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -183,6 +187,14 @@ impl Metrics {
                 r.register(Box::new(c.clone())).expect("registered once");
                 c
             },
+            jetstream_publish: histogram(
+                &r,
+                "adgate_jetstream_publish_seconds",
+                "JetStream backend: time from publishing a request's events for a partner to JetStream's acknowledgement of all of them.",
+                &["partner"],
+                vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+            ),
+            jetstream_consumer_lag: gauge(&r, "adgate_jetstream_consumer_lag", "JetStream backend: messages of a partner's stream its consumer has not had acknowledged yet (waiting plus in flight).", &["partner"]),
             registry: r,
         };
         m.build_info

@@ -3,6 +3,12 @@
 //! `data_dir/optouts.log`, fsync'd before the admin API answers, loaded into
 //! a `DashMap` the policy consults for every event. No raw identifier is
 //! ever stored.
+//!
+//! With the JetStream backend the list lives in a key-value bucket and this
+//! store is its in-memory cache ([`OptOutStore::cache`]), fed by the
+//! bucket's watch (see [`crate::outbox::jetstream`]). It also remembers which
+//! subjects were forgotten, so a push batch held for a retry drops their
+//! events before it is sent again.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -22,7 +28,10 @@ pub struct OptOutStore {
     /// `set.len()` without visiting every shard: the hot path asks "any?"
     /// for every event.
     count: AtomicUsize,
-    file: Mutex<File>,
+    /// `None` for the cache of a JetStream bucket.
+    file: Mutex<Option<File>>,
+    /// Subjects forgotten (not only opted out); JetStream backend only.
+    forgotten: DashSet<SubjectHash>,
 }
 
 impl OptOutStore {
@@ -40,8 +49,43 @@ impl OptOutStore {
             path: path.to_owned(),
             count: AtomicUsize::new(set.len()),
             set,
-            file: Mutex::new(file),
+            file: Mutex::new(Some(file)),
+            forgotten: DashSet::new(),
         })
+    }
+
+    /// An in-memory list that mirrors a JetStream key-value bucket.
+    pub fn cache() -> OptOutStore {
+        OptOutStore {
+            path: PathBuf::new(),
+            set: DashSet::with_hasher(SubjectHashState),
+            count: AtomicUsize::new(0),
+            file: Mutex::new(None),
+            forgotten: DashSet::new(),
+        }
+    }
+
+    /// Adds `h` to the in-memory list (the bucket already has it); returns
+    /// whether it is new in that form.
+    pub fn insert_cached(&self, h: SubjectHash, forgotten: bool) -> bool {
+        let mut new = false;
+        if self.set.insert(h) {
+            self.count.fetch_add(1, Ordering::Release);
+            new = true;
+        }
+        if forgotten && self.forgotten.insert(h) {
+            new = true;
+        }
+        new
+    }
+
+    pub fn contains_hash(&self, h: &SubjectHash) -> bool {
+        self.set.contains(h)
+    }
+
+    /// Whether `h` was forgotten (its queued events are to be erased).
+    pub fn is_forgotten(&self, h: &SubjectHash) -> bool {
+        !self.forgotten.is_empty() && self.forgotten.contains(h)
     }
 
     pub fn path(&self) -> &Path {
@@ -61,7 +105,12 @@ impl OptOutStore {
         if self.set.contains(&h) {
             return Ok(false);
         }
-        let mut f = self.file.lock().unwrap();
+        let mut guard = self.file.lock().unwrap();
+        let Some(f) = guard.as_mut() else {
+            return Err(io::Error::other(
+                "the opt-out list is kept in JetStream; use the backend's add",
+            ));
+        };
         let mut line = crate::guard::hex(&h);
         line.push('\n');
         f.write_all(line.as_bytes())?;
@@ -79,7 +128,7 @@ impl OptOutLookup for OptOutStore {
     }
 }
 
-fn parse_hex16(s: &str) -> Option<SubjectHash> {
+pub fn parse_hex16(s: &str) -> Option<SubjectHash> {
     if s.len() != 32 {
         return None;
     }

@@ -34,6 +34,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::config::{Delivery, PartnerConfig, PushConfig};
+use crate::outbox::jetstream::{Fetched, JetStream, JsPartner};
 use crate::outbox::{PartnerLog, Record};
 use crate::privacy::Delivered;
 use crate::util::now_ms;
@@ -94,6 +95,35 @@ impl PushWorker {
         if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
             h.abort();
         }
+    }
+}
+
+impl PushWorker {
+    /// A worker on partner `jp`'s JetStream consumer (see the JetStream
+    /// section of this module).
+    pub fn start_js(
+        app: Arc<App>,
+        p: PartnerConfig,
+        jp: Arc<JsPartner>,
+    ) -> std::io::Result<PushWorker> {
+        let Delivery::Push(push) = p.delivery.clone() else {
+            return Err(std::io::Error::other("not a push partner"));
+        };
+        let Some(js) = app.js.clone() else {
+            return Err(std::io::Error::other("not the JetStream backend"));
+        };
+        let client = build_client(&push)?;
+        let (stop, stop_rx) = watch::channel(false);
+        let ctx = Arc::new(JsCtx {
+            app,
+            partner: p,
+            push,
+            client,
+            js,
+            jp,
+        });
+        let handle = tokio::spawn(run_js(ctx, stop_rx));
+        Ok(PushWorker { stop, handle })
     }
 }
 
@@ -562,15 +592,7 @@ async fn deliver(
                     .with_label_values(&[name, "retryable"])
                     .inc();
                 last_status = status.or(last_status);
-                let backoff = {
-                    let cap = BACKOFF_BASE
-                        .saturating_mul(1u32 << attempt.min(16))
-                        .min(BACKOFF_MAX);
-                    Duration::from_millis(rand::thread_rng().gen_range(0..=cap.as_millis() as u64))
-                };
-                let mut delay = after.map(|a| a.min(RETRY_AFTER_MAX)).unwrap_or(backoff);
-                let to_expiry = Duration::from_millis(expires_ms.saturating_sub(now_ms()));
-                delay = delay.min(to_expiry + Duration::from_millis(10));
+                let delay = retry_delay(attempt, after, expires_ms);
                 attempt = attempt.saturating_add(1);
                 tracing::debug!(partner = name, status = ?status, attempt, delay_ms = delay.as_millis() as u64, "delivery will be retried");
                 tokio::select! {
@@ -589,6 +611,20 @@ async fn deliver(
         settled: true,
         delivered,
     });
+}
+
+/// Exponential backoff with full jitter, or the partner's Retry-After
+/// (capped), never past the batch's expiry.
+fn retry_delay(attempt: u32, after: Option<Duration>, expires_ms: u64) -> Duration {
+    let backoff = {
+        let cap = BACKOFF_BASE
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(BACKOFF_MAX);
+        Duration::from_millis(rand::thread_rng().gen_range(0..=cap.as_millis() as u64))
+    };
+    let delay = after.map(|a| a.min(RETRY_AFTER_MAX)).unwrap_or(backoff);
+    let to_expiry = Duration::from_millis(expires_ms.saturating_sub(now_ms()));
+    delay.min(to_expiry + Duration::from_millis(10))
 }
 
 fn dead_letter(ctx: &Ctx, live: &[Record], reason: &str, status: Option<u16>) {
@@ -618,7 +654,11 @@ impl Ctx {
 
 /// Token bucket on events per second, when configured.
 async fn rate_limit(ctx: &Ctx, events: usize) {
-    let rate = ctx.push.max_events_per_second;
+    pace(&ctx.push, events).await
+}
+
+async fn pace(push: &PushConfig, events: usize) {
+    let rate = push.max_events_per_second;
     if rate == 0 {
         return;
     }
@@ -628,9 +668,19 @@ async fn rate_limit(ctx: &Ctx, events: usize) {
 }
 
 async fn send(ctx: &Ctx, key: &str, body: Bytes) -> Attempt {
+    send_to(&ctx.client, &ctx.push, &ctx.partner.name, key, body).await
+}
+
+async fn send_to(
+    client: &HttpsClient,
+    push: &PushConfig,
+    partner: &str,
+    key: &str,
+    body: Bytes,
+) -> Attempt {
     let t = now_ms() / 1000;
-    let sig = signature(ctx.push.signing_secret.expose(), t, &body);
-    let mut req = Request::post(ctx.push.endpoint.clone())
+    let sig = signature(push.signing_secret.expose(), t, &body);
+    let mut req = Request::post(push.endpoint.clone())
         .header(header::CONTENT_TYPE, "application/x-ndjson")
         .header("Idempotency-Key", key)
         .header("Adgate-Signature", sig)
@@ -638,12 +688,12 @@ async fn send(ctx: &Ctx, key: &str, body: Bytes) -> Attempt {
             header::USER_AGENT,
             concat!("adgate/", env!("CARGO_PKG_VERSION")),
         );
-    if ctx.push.gzip {
+    if push.gzip {
         req = req.header(header::CONTENT_ENCODING, "gzip");
     }
     let req = req.body(Full::new(body)).expect("valid request");
     let fut = async {
-        let resp = ctx.client.request(req).await?;
+        let resp = client.request(req).await?;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -654,13 +704,13 @@ async fn send(ctx: &Ctx, key: &str, body: Bytes) -> Attempt {
         let _ = resp.into_body().collect().await;
         Ok::<_, hyper_util::client::legacy::Error>((status, retry_after))
     };
-    match tokio::time::timeout(ctx.push.timeout, fut).await {
+    match tokio::time::timeout(push.timeout, fut).await {
         Err(_) => Attempt::Retry {
             status: None,
             after: None,
         },
         Ok(Err(e)) => {
-            tracing::debug!(partner = %ctx.partner.name, error = %e, "delivery connection error");
+            tracing::debug!(partner = %partner, error = %e, "delivery connection error");
             Attempt::Retry {
                 status: None,
                 after: None,
@@ -696,6 +746,258 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     let t = time::PrimitiveDateTime::parse(v, &fmt).ok()?.assume_utc();
     let secs = t.unix_timestamp() - (now_ms() / 1000) as i64;
     Some(Duration::from_secs(secs.max(0) as u64))
+}
+
+// ---------------------------------------------------------------------------
+// JetStream backend: batches are what one fetch from the partner's shared
+// consumer returned. Any replica may hold a batch; its holder renews the
+// claim (`+WPI`) every third of `ack_wait` while it sends and retries, acks
+// every message after the partner's 2xx (or after dead-lettering), and naks
+// them when it stops, so another replica takes over at once. A replica that
+// dies holds nothing after `ack_wait`: JetStream redelivers its batches.
+
+struct JsCtx {
+    app: Arc<App>,
+    partner: PartnerConfig,
+    push: PushConfig,
+    client: HttpsClient,
+    js: Arc<JetStream>,
+    jp: Arc<JsPartner>,
+}
+
+/// The `Idempotency-Key` of a JetStream batch: derived from the stream
+/// sequences of its messages, so the same set of messages has the same key
+/// on every replica and every redelivery, and another set (a forget took
+/// some out, a redelivery split them) has another key.
+pub fn js_batch_key(partner: &str, seqs: impl Iterator<Item = u64>) -> String {
+    let mut h = Sha256::new();
+    h.update(b"js:");
+    h.update(partner.as_bytes());
+    for s in seqs {
+        h.update(s.to_le_bytes());
+    }
+    crate::guard::hex(&h.finalize()[..16])
+}
+
+/// How long to wait for the first message of a batch when idle.
+const JS_IDLE_POLL: Duration = Duration::from_secs(5);
+
+async fn run_js(ctx: Arc<JsCtx>, mut stop: watch::Receiver<bool>) {
+    let name = ctx.partner.name.clone();
+    let sem = Arc::new(Semaphore::new(ctx.push.max_in_flight));
+    let mut tasks = tokio::task::JoinSet::new();
+    let max = ctx.partner.batch_max_events;
+    let mut busy = false;
+    let mut last_warn: Option<std::time::Instant> = None;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        while tasks.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => p.expect("open"),
+            _ = stop.changed() => break,
+        };
+        let first = if busy { Duration::ZERO } else { JS_IDLE_POLL };
+        let fetched = tokio::select! {
+            r = ctx.js.fetch(&ctx.jp, max, first, ctx.partner.batch_max_wait) => r,
+            _ = stop.changed() => break,
+        };
+        match fetched {
+            Ok(v) if v.is_empty() => busy = false,
+            Ok(v) => {
+                busy = v.len() >= max;
+                tasks.spawn(deliver_js(ctx.clone(), v, stop.clone(), permit));
+            }
+            Err(e) => {
+                busy = false;
+                if last_warn.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
+                    tracing::warn!(partner = %name, error = %e, "cannot fetch from JetStream; retrying");
+                    last_warn = Some(std::time::Instant::now());
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        }
+    }
+    // Stopping: batches in flight finish or nak (the caller bounds this).
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Renews the claim on `replies` every `every` until dropped.
+struct Renewer(tokio::task::AbortHandle);
+
+impl Drop for Renewer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn renew(js: &JetStream, recs: &[Fetched], every: Duration) -> Renewer {
+    let client = js.delivery_client().clone();
+    let replies: Vec<async_nats::Subject> =
+        recs.iter().filter_map(|r| r.msg.reply.clone()).collect();
+    let h = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            for r in &replies {
+                let _ = client.publish(r.clone(), Bytes::from_static(b"+WPI")).await;
+            }
+        }
+    });
+    Renewer(h.abort_handle())
+}
+
+async fn ack_all(recs: &[Fetched], kind: async_nats::jetstream::AckKind) {
+    for r in recs {
+        if let Err(e) = r.msg.ack_with(kind).await {
+            tracing::debug!(error = %e, "JetStream ack not sent");
+        }
+    }
+}
+
+fn js_payload(push: &PushConfig, recs: &[Fetched]) -> Bytes {
+    let mut ndjson = Vec::with_capacity(recs.iter().map(|r| r.payload().len() + 1).sum());
+    for r in recs {
+        ndjson.extend_from_slice(r.payload());
+        ndjson.push(b'\n');
+    }
+    if push.gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&ndjson).expect("vec write");
+        Bytes::from(enc.finish().expect("vec write"))
+    } else {
+        Bytes::from(ndjson)
+    }
+}
+
+async fn deliver_js(
+    ctx: Arc<JsCtx>,
+    mut recs: Vec<Fetched>,
+    mut stop: watch::Receiver<bool>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    use async_nats::jetstream::AckKind;
+    let name = ctx.partner.name.as_str();
+    let m = &ctx.app.metrics;
+    let ack_wait = match &ctx.app.runtime().config.outbox {
+        crate::config::OutboxBackend::JetStream(j) => j.ack_wait,
+        crate::config::OutboxBackend::Embedded => Duration::from_secs(30),
+    };
+    let _renewer = renew(&ctx.js, &recs, ack_wait / 3);
+    let mut attempt: u32 = 0;
+    let mut last_status: Option<u16> = None;
+    let mut built: Option<(usize, String, Bytes)> = None;
+    loop {
+        // A forget erased these from the stream since they were fetched
+        // (typically while the batch waited for a retry): never send them.
+        let (gone, keep): (Vec<Fetched>, Vec<Fetched>) = recs.into_iter().partition(|r| {
+            r.subjects
+                .as_slice()
+                .iter()
+                .any(|h| ctx.app.optouts.is_forgotten(h))
+        });
+        recs = keep;
+        ack_all(&gone, AckKind::Ack).await;
+        if recs.is_empty() {
+            return;
+        }
+        if built.as_ref().is_none_or(|(n, _, _)| *n != recs.len()) {
+            let key = js_batch_key(name, recs.iter().map(|r| r.stream_seq));
+            built = Some((recs.len(), key, js_payload(&ctx.push, &recs)));
+        }
+        let (_, key, body) = built.as_ref().expect("built above");
+        let oldest = recs
+            .iter()
+            .map(|r| r.ingest_ms)
+            .min()
+            .unwrap_or_else(now_ms);
+        let expires_ms = oldest + ctx.partner.max_event_age.as_millis() as u64;
+        if now_ms() >= expires_ms {
+            dead_letter_js(&ctx, &recs, "max_event_age", last_status).await;
+            return;
+        }
+        pace(&ctx.push, recs.len()).await;
+        match send_to(&ctx.client, &ctx.push, name, key, body.clone()).await {
+            Attempt::Ok => {
+                ack_all(&recs, AckKind::Ack).await;
+                m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
+                m.events_delivered
+                    .with_label_values(&[name])
+                    .inc_by(recs.len() as u64);
+                let h = m.event_age.with_label_values(&[name]);
+                let now = now_ms();
+                for r in &recs {
+                    h.observe(now.saturating_sub(r.ingest_ms) as f64 / 1000.0);
+                }
+                return;
+            }
+            Attempt::Permanent { status } => {
+                m.delivery_attempts
+                    .with_label_values(&[name, "permanent"])
+                    .inc();
+                tracing::warn!(partner = name, status, batch = %key, events = recs.len(), "partner refused a batch; dead-lettering it");
+                dead_letter_js(&ctx, &recs, "rejected_by_partner", Some(status)).await;
+                return;
+            }
+            Attempt::Retry { status, after } => {
+                m.delivery_attempts
+                    .with_label_values(&[name, "retryable"])
+                    .inc();
+                last_status = status.or(last_status);
+                let delay = retry_delay(attempt, after, expires_ms);
+                attempt = attempt.saturating_add(1);
+                tracing::debug!(partner = name, status = ?status, attempt, delay_ms = delay.as_millis() as u64, "delivery will be retried");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => {
+                        // Another replica takes the batch over at once.
+                        ack_all(&recs, AckKind::Nak(None)).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Moves `recs` to the partner's dead-letter stream, then acks them; if
+/// the dead letters cannot be written, they stay in the outbox (nak).
+async fn dead_letter_js(ctx: &JsCtx, recs: &[Fetched], reason: &str, status: Option<u16>) {
+    use async_nats::jetstream::AckKind;
+    let name = ctx.partner.name.as_str();
+    let lines = recs
+        .iter()
+        .map(|r| {
+            let mut buf = Vec::new();
+            crate::outbox::dead_letter::write_line(
+                &mut buf,
+                r.ingest_ms,
+                &r.subjects,
+                r.payload(),
+                reason,
+                status,
+            );
+            buf.pop(); // the newline: one message per line
+            (buf, r.subjects)
+        })
+        .collect();
+    match ctx.js.dead_letter(name, lines).await {
+        Ok(n) => {
+            ack_all(recs, AckKind::Ack).await;
+            ctx.app
+                .metrics
+                .dead_letter
+                .with_label_values(&[name])
+                .inc_by(n);
+        }
+        Err(e) => {
+            tracing::error!(partner = name, error = %e, "cannot write dead letters; the batch stays in the outbox");
+            ack_all(recs, AckKind::Nak(Some(BACKOFF_MAX))).await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -203,6 +203,20 @@ fn service(
     })
 }
 
+fn metrics_response(app: &App, refused: Option<Resp>) -> Resp {
+    refused.unwrap_or_else(|| {
+        app.refresh_gauges();
+        let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8"
+                .parse()
+                .expect("ascii"),
+        );
+        r
+    })
+}
+
 fn route_of(path: &str) -> &'static str {
     match path {
         "/v1/events" => "/v1/events",
@@ -264,17 +278,13 @@ async fn dispatch(app: &Arc<App>, role: Role, route: &'static str, req: Request<
                 text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
             }
         }),
-        "/metrics" if metrics_here => allow(&[Method::GET]).unwrap_or_else(|| {
-            app.refresh_gauges();
-            let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8"
-                    .parse()
-                    .expect("ascii"),
-            );
-            r
-        }),
+        "/metrics" if metrics_here => {
+            if let (None, Some(js)) = (allow(&[Method::GET]), &app.js) {
+                // Stream state read now, not up to one interval ago.
+                js.refresh().await;
+            }
+            metrics_response(app, allow(&[Method::GET]))
+        }
         "/v1/events" if main => match allow(&[Method::POST]) {
             Some(r) => r,
             None => crate::ingest::handle(app, req).await,
@@ -499,7 +509,7 @@ mod tests {
     const PRODUCER: &str = "producer-token-0123456789abcdef0123456789";
     const FEED: &str = "feed-token-0123456789abcdef0123456789abc";
 
-    fn app(dir: &std::path::Path) -> Arc<App> {
+    async fn app(dir: &std::path::Path) -> Arc<App> {
         let toml = format!(
             r#"
 [server]
@@ -531,8 +541,8 @@ secret_env = "K"
             ),
         ]));
         let config = Config::from_toml(&toml, "t.toml", dir, &env).expect("config");
-        let app = App::build(config.clone(), None).expect("app");
-        app.start_partners(&config).expect("partners");
+        let app = App::build(config.clone(), None).await.expect("app");
+        app.start_partners(&config).await.expect("partners");
         app
     }
 
@@ -592,7 +602,7 @@ secret_env = "K"
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let app = app(dir.path());
+        let app = app(dir.path()).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(serve_with_a_panicking_route(app.clone(), listener));

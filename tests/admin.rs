@@ -3,6 +3,7 @@
 //! admin token guards both, bad bodies get a precise 400, and nothing raw
 //! about a subject is ever written to the data dir.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -72,7 +73,7 @@ fn pull_only() -> Gateway {
     Gateway::start(&cfg, base_env())
 }
 
-#[test]
+backend_tests! {
 fn opted_out_subjects_are_not_delivered_others_are() {
     let g = pull_only();
     let r = admin(
@@ -146,8 +147,9 @@ fn opted_out_subjects_are_not_delivered_others_are() {
         4.0
     );
 }
+}
 
-#[test]
+backend_tests! {
 fn admin_api_requires_the_admin_token() {
     let g = pull_only();
     for route in ["/v1/optouts", "/v1/forget"] {
@@ -170,8 +172,9 @@ fn admin_api_requires_the_admin_token() {
         0.0
     );
 }
+}
 
-#[test]
+backend_tests! {
 fn bad_admin_bodies_are_400_with_a_clear_error() {
     let g = pull_only();
     for (body, mentions) in [
@@ -205,8 +208,9 @@ fn bad_admin_bodies_are_400_with_a_clear_error() {
         0.0
     );
 }
+}
 
-#[test]
+backend_tests! {
 fn forget_purges_queued_events_from_every_outbox() {
     // The push partner is down and asks for a retry in 1 s: forget lands
     // between two attempts of the same batch.
@@ -342,8 +346,9 @@ fn forget_purges_queued_events_from_every_outbox() {
     );
     assert!(drain(&g).is_empty());
 }
+}
 
-#[test]
+backend_tests! {
 fn nothing_raw_about_a_subject_reaches_the_data_dir() {
     let g = pull_only();
     let (email, email_norm) = ("Jane.Doe+x@Gmail.com", "janedoe@gmail.com");
@@ -373,8 +378,7 @@ fn nothing_raw_about_a_subject_reaches_the_data_dir() {
         &json!({"device_id": "dev-Secret-88"}).to_string(),
     );
     assert_eq!(r.status, 200);
-    let optouts = std::fs::read_to_string(g.data_dir().join("optouts.log")).unwrap();
-    assert_eq!(optouts.lines().count(), 4, "one keyed hash per opt-out");
+    assert_eq!(g.optout_count(), 4, "one keyed hash per opt-out");
 
     let sha = |s: &str| hex_lower(&Sha256::digest(s.as_bytes()));
     let mut needles: Vec<String> = vec![
@@ -395,15 +399,18 @@ fn nothing_raw_about_a_subject_reaches_the_data_dir() {
     ];
     needles.push(hex_lower(&md5::Md5::digest(email_norm.as_bytes())));
     for n in &needles {
-        if let Some(p) = dir_contains(&g.data_dir(), n.as_bytes()) {
-            panic!("{} contains {n:?}", p.display());
+        for dir in g.state_dirs() {
+            if let Some(p) = dir_contains(&dir, n.as_bytes()) {
+                panic!("{} contains {n:?}", p.display());
+            }
         }
         assert!(!g.logs().contains(n.as_str()), "the log contains {n:?}");
     }
     assert!(drain(&g).is_empty(), "both events were forgotten");
 }
+}
 
-#[test]
+backend_tests! {
 fn forget_erases_the_subjects_dead_letters_too() {
     let refusing = MockPartner::always(400);
     let cfg = format!(
@@ -418,16 +425,10 @@ fn forget_erases_the_subjects_dead_letters_too() {
             person_event("dl-a1", "alice@example.com", "acct-alice-1", "+12065550102"),
         ],
     );
-    let dl = g.data_dir().join("dead_letters").join("gamma.ndjson");
-    let lines = |p: &std::path::Path| -> Vec<Value> {
-        std::fs::read_to_string(p)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let dl = "gamma";
+    let lines = |p: &str| -> Vec<Value> { g.dead_letters(p) };
     wait_for(Duration::from_secs(10), || {
-        (lines(&dl).len() == 2).then_some(())
+        (lines(dl).len() == 2).then_some(())
     })
     .expect("both events dead-lettered");
     let r = admin(
@@ -437,7 +438,7 @@ fn forget_erases_the_subjects_dead_letters_too() {
         r#"{"account_id": "acct-bob-1"}"#,
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let left = lines(&dl);
+    let left = lines(dl);
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(
         left[0]["event"]["event_id"],
@@ -454,7 +455,8 @@ fn forget_erases_the_subjects_dead_letters_too() {
         )],
     );
     wait_for(Duration::from_secs(10), || {
-        (lines(&dl).len() == 2).then_some(())
+        (lines(dl).len() == 2).then_some(())
     })
     .expect("appends after the rewrite");
+}
 }

@@ -4,6 +4,7 @@
 //! expiry, isolation between partners, SIGKILL mid-batch, and the metrics an
 //! operator watches.
 
+#[macro_use]
 mod common;
 
 use std::collections::{HashMap, HashSet};
@@ -141,15 +142,7 @@ fn verify_signature(r: &Received) -> u64 {
 }
 
 fn dead_letters(g: &Gateway, partner: &str) -> Vec<Value> {
-    let path = g
-        .data_dir()
-        .join("dead_letters")
-        .join(format!("{partner}.ndjson"));
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad dead letter ({e}): {l}")))
-        .collect()
+    g.dead_letters(partner)
 }
 
 /// Raw identifiers and other unscrubbed content of the helper events that
@@ -183,7 +176,7 @@ fn assert_no_raw(text: &str, evs: &[Value], what: &str) {
     }
 }
 
-#[test]
+backend_tests! {
 fn push_is_signed_verifiable_and_carries_only_scrubbed_events() {
     let mock = MockPartner::always(200);
     let g = start(&[push("acme", &mock.url(), "K_A", WINDOW)]);
@@ -258,8 +251,9 @@ fn push_is_signed_verifiable_and_carries_only_scrubbed_events() {
         "each event delivered once to a partner that said 200"
     );
 }
+}
 
-#[test]
+backend_tests! {
 fn batches_hold_at_most_batch_max_events_and_all_arrive() {
     let mock = MockPartner::always(200);
     let g = start(&[push("acme", &mock.url(), "K_A", WINDOW)]);
@@ -279,8 +273,9 @@ fn batches_hold_at_most_batch_max_events_and_all_arrive() {
     assert_eq!(keys.len(), reqs.len(), "each batch has its own key");
     wait_metric(&g, "adgate_outbox_events", &[("partner", "acme")], 0.0);
 }
+}
 
-#[test]
+backend_tests! {
 fn gzip_bodies_are_signed_over_the_compressed_bytes() {
     let mock = MockPartner::always(200);
     let g = start(&[push(
@@ -322,8 +317,9 @@ fn gzip_bodies_are_signed_over_the_compressed_bytes() {
         }
     }
 }
+}
 
-#[test]
+backend_tests! {
 fn retryable_errors_are_retried_with_the_same_key_and_body_until_delivered() {
     // The first four requests fail, then the partner recovers.
     let mock = MockPartner::start(Arc::new(|n| (if n < 4 { 503 } else { 200 }, Vec::new())));
@@ -375,8 +371,9 @@ fn retryable_errors_are_retried_with_the_same_key_and_body_until_delivered() {
     );
     wait_metric(&g, "adgate_outbox_events", &[("partner", "acme")], 0.0);
 }
+}
 
-#[test]
+backend_tests! {
 fn retry_after_is_honoured() {
     let mock = MockPartner::start(Arc::new(|n| {
         if n == 0 {
@@ -403,8 +400,9 @@ fn retry_after_is_honoured() {
     );
     assert!(gap < Duration::from_secs(5), "retried only after {gap:?}");
 }
+}
 
-#[test]
+backend_tests! {
 fn permanent_error_dead_letters_the_batch_at_once() {
     // max_in_flight = 1: the next batch goes out only once the refused one
     // is settled, so its arrival proves the refused batch is not retried.
@@ -443,7 +441,7 @@ fn permanent_error_dead_letters_the_batch_at_once() {
         assert_eq!(d["event"]["ad_id_type"], "email");
     }
     assert_eq!(got.len(), 4);
-    let text = std::fs::read_to_string(g.data_dir().join("dead_letters/acme.ndjson")).unwrap();
+    let text: String = dl.iter().map(|d| format!("{d}\n")).collect();
     assert_no_raw(&text, &refused, "the dead-letter file");
     let m = g.metrics();
     let labels = |o| [("partner", "acme"), ("outcome", o)];
@@ -463,8 +461,9 @@ fn permanent_error_dead_letters_the_batch_at_once() {
     );
     wait_metric(&g, "adgate_outbox_events", &[("partner", "acme")], 0.0);
 }
+}
 
-#[test]
+backend_tests! {
 fn events_older_than_max_event_age_go_to_dead_letters() {
     let mock = MockPartner::always(503);
     let g = start(&[push(
@@ -502,8 +501,9 @@ fn events_older_than_max_event_age_go_to_dead_letters() {
         0.0
     );
 }
+}
 
-#[test]
+backend_tests! {
 fn failing_and_hanging_partners_do_not_delay_a_healthy_one() {
     let down = MockPartner::always(503);
     // Accepts every request and never answers in time.
@@ -568,7 +568,11 @@ fn failing_and_hanging_partners_do_not_delay_a_healthy_one() {
     wait_metric(&g, "adgate_events_delivered_total", &up, all as f64);
     wait_metric(&g, "adgate_outbox_events", &up, 0.0);
 }
+}
 
+/// Embedded only: it pins the embedded log's `inflight` file (the same
+/// ranges resent under the same keys). The JetStream variant of a killed
+/// replica is tests/jetstream_cluster.rs (redelivery after ack_wait).
 #[test]
 fn sigkill_mid_batch_resends_the_same_batches_and_loses_nothing() {
     let mock = MockPartner::always(200);
@@ -640,7 +644,7 @@ fn sigkill_mid_batch_resends_the_same_batches_and_loses_nothing() {
     wait_metric(&g, "adgate_outbox_events", &[("partner", "acme")], 0.0);
 }
 
-#[test]
+backend_tests! {
 fn delivery_metrics_match_what_the_partner_acknowledged() {
     let mock = MockPartner::start(Arc::new(|n| (if n == 0 { 503 } else { 200 }, Vec::new())));
     let g = start(&[push("acme", &mock.url(), "K_A", WINDOW)]);
@@ -667,4 +671,5 @@ fn delivery_metrics_match_what_the_partner_acknowledged() {
     assert!(sum > 0.0 && sum < acked * 10.0, "age sum {sum}");
     assert_eq!(metric_labeled(&m, "adgate_events_routed_total", &p), 35.0);
     assert_eq!(metric_labeled(&m, "adgate_dead_letter_total", &p), 0.0);
+}
 }

@@ -2,6 +2,7 @@
 //! body, body forms, gzip and gzip bombs, limits, auth, idempotency and the
 //! metrics that count them.
 
+#[macro_use]
 mod common;
 
 use std::io::Write;
@@ -20,7 +21,7 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-#[test]
+backend_tests! {
 fn single_object_array_and_ndjson_are_accepted() {
     let g = gateway();
     let r = g.post_events(
@@ -56,8 +57,9 @@ fn single_object_array_and_ndjson_are_accepted() {
         5.0
     );
 }
+}
 
-#[test]
+backend_tests! {
 fn mixed_batch_rejects_by_index_and_keeps_the_rest() {
     let g = gateway();
     let mut no_type = event("m2", "x", "x@example.com");
@@ -109,8 +111,9 @@ fn mixed_batch_rejects_by_index_and_keeps_the_rest() {
     assert_eq!(r.json()["rejected"], 1);
     assert_eq!(r.json()["errors"][0]["index"], 1);
 }
+}
 
-#[test]
+backend_tests! {
 fn status_codes_and_error_bodies() {
     let g = gateway();
     let ok = event("s1", "ad_impression", "a@example.com").to_string();
@@ -154,8 +157,9 @@ fn status_codes_and_error_bodies() {
         0.0
     );
 }
+}
 
-#[test]
+backend_tests! {
 fn oversize_body_is_413_declared_or_streamed() {
     let cfg = format!(
         "{}{}",
@@ -202,6 +206,7 @@ fn oversize_body_is_413_declared_or_streamed() {
     );
     assert_eq!(r.status, 202);
 }
+}
 
 fn chunked_post(g: &Gateway, body: &[u8]) -> String {
     use std::io::Read;
@@ -225,7 +230,7 @@ fn chunked_post(g: &Gateway, body: &[u8]) -> String {
     out
 }
 
-#[test]
+backend_tests! {
 fn chunked_body_within_limit_is_accepted() {
     let g = gateway();
     let body = ndjson(&[
@@ -236,8 +241,9 @@ fn chunked_body_within_limit_is_accepted() {
     assert!(r.starts_with("HTTP/1.1 202"), "{r}");
     assert!(r.contains("\"accepted\":2"), "{r}");
 }
+}
 
-#[test]
+backend_tests! {
 fn gzip_bodies_are_accepted() {
     let g = gateway();
     let body = ndjson(&[
@@ -269,8 +275,9 @@ fn gzip_bodies_are_accepted() {
     );
     assert_eq!(r.status, 400);
 }
+}
 
-#[test]
+backend_tests! {
 fn duplicate_event_ids_are_accepted_but_not_routed_again() {
     let g = gateway();
     let e = event("dup-1", "ad_impression", "a@example.com").to_string();
@@ -297,8 +304,9 @@ fn duplicate_event_ids_are_accepted_but_not_routed_again() {
     let feed = g.get("/v1/feed/alpha?max=100", Some(FEED_TOKEN_A)).json();
     assert_eq!(feed["events"].as_array().unwrap().len(), 2);
 }
+}
 
-#[test]
+backend_tests! {
 fn policy_drops_are_counted_per_partner_and_reason() {
     let g = gateway();
     let mut minor = event("p1", "ad_impression", "kid@example.com");
@@ -337,8 +345,9 @@ fn policy_drops_are_counted_per_partner_and_reason() {
         0.0
     );
 }
+}
 
-#[test]
+backend_tests! {
 fn health_ready_and_metrics_format() {
     let g = gateway();
     assert_eq!(g.get("/healthz", None).status, 200);
@@ -399,8 +408,9 @@ fn health_ready_and_metrics_format() {
         assert!(v.parse::<f64>().is_ok(), "{line}");
     }
 }
+}
 
-#[test]
+backend_tests! {
 fn h2c_prior_knowledge_is_served() {
     let g = gateway();
     let addr = g.addr;
@@ -433,10 +443,11 @@ fn h2c_prior_knowledge_is_served() {
     assert_eq!(status, 202, "{text}");
     assert!(text.contains("\"accepted\":1"), "{text}");
 }
+}
 
+backend_tests! {
 /// Regression: a refused request (401, 415) used to be answered without
 /// reading its body, so hyper closed the client's keep-alive connection.
-#[test]
 fn refused_requests_keep_the_connection_alive() {
     use std::io::{BufRead, BufReader, Read};
     let g = gateway();
@@ -478,4 +489,5 @@ fn refused_requests_keep_the_connection_alive() {
         status_of("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".into(), ""),
         200
     );
+}
 }

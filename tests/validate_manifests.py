@@ -78,7 +78,10 @@ def check_secret_copies(where, spec, toml_texts):
 
 
 k8s_tomls, k8s_specs = [], []
-for path in sorted((root / "kubernetes").glob("*.yaml")):
+k8s = sorted((root / "kubernetes").glob("*.yaml")) + sorted(
+    (root / "kubernetes-jetstream").glob("*.yaml")
+)
+for path in k8s:
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     check(docs, f"{path}: no YAML document")
     for d in docs:
@@ -91,12 +94,17 @@ for path in sorted((root / "kubernetes").glob("*.yaml")):
             for name, text in d.get("data", {}).items():
                 if name.endswith(".toml"):
                     tomllib.loads(text)
-                    k8s_tomls.append(text)
-        if d.get("kind") == "StatefulSet":
+                    k8s_tomls.append((path.parent.name, text))
+                if name.endswith(".conf"):
+                    check("jetstream" in text, f"{path}: {name} without jetstream")
+        if d.get("kind") in ("StatefulSet", "Deployment") and "spec" in d and "template" in d["spec"]:
             k8s_specs.append((path, d["spec"]["template"]["spec"]))
-for path, spec in k8s_specs:
-    check_secret_copies(str(path), spec, k8s_tomls)
-check(k8s_specs, "deploy/kubernetes has no StatefulSet")
+adgate_specs = [
+    (p, s) for p, s in k8s_specs if any(c["name"] == "adgate" for c in s.get("containers", []))
+]
+for path, spec in adgate_specs:
+    check_secret_copies(str(path), spec, [t for d, t in k8s_tomls if d == path.parent.name])
+check(adgate_specs, "deploy/kubernetes has no adgate workload")
 
 chart = yaml.safe_load((root / "helm/adgate/Chart.yaml").read_text())
 for key in ("apiVersion", "name", "version"):
@@ -112,6 +120,11 @@ if isinstance(values.get("config"), str):
 tpl = (root / "helm/adgate/templates/statefulset.yaml").read_text()
 check("install -m 0400" in tpl and "emptyDir" in tpl,
       "helm statefulset.yaml: secrets are not copied owner-only into an emptyDir")
+check("scaleOut" in values, "values.yaml without scaleOut")
+scale = yaml.safe_load((root / "helm/adgate/values-jetstream.yaml").read_text())
+cfg = tomllib.loads(scale["config"])
+check(cfg.get("outbox", {}).get("backend") == "jetstream", "values-jetstream.yaml: config not on jetstream")
+check(scale.get("scaleOut", {}).get("enabled") is True, "values-jetstream.yaml: scaleOut not enabled")
 
 for path in sorted((root / "prometheus").glob("*.yml")):
     check(yaml.safe_load(path.read_text()) is not None, f"{path}: empty")
@@ -128,5 +141,5 @@ tomllib.loads((root / "adgate.example.toml").read_text())
 if problems:
     print("\n".join(problems))
     sys.exit(1)
-print(f"deploy/ artefacts parse: {len(list((root / 'kubernetes').glob('*.yaml')))} Kubernetes files, "
+print(f"deploy/ artefacts parse: {len(k8s)} Kubernetes files, "
       f"Helm chart, {len(exprs)} dashboard queries, alerts, systemd unit, example config")

@@ -14,6 +14,45 @@ use std::sync::Mutex;
 use crate::identity::SubjectHash;
 use crate::policy::Subjects;
 
+/// Appends one dead-letter line (newline included) to `buf`: the format of
+/// both backends' dead letters.
+pub fn write_line(
+    buf: &mut Vec<u8>,
+    ingest_ms: u64,
+    subjects: &Subjects,
+    line: &[u8],
+    reason: &str,
+    status: Option<u16>,
+) {
+    let mut now_s = String::new();
+    crate::event::format_utc((crate::util::now_ms() / 1000) as i64, &mut now_s);
+    let mut ingested = String::new();
+    crate::event::format_utc((ingest_ms / 1000) as i64, &mut ingested);
+    buf.extend_from_slice(b"{\"reason\":");
+    serde_json::to_writer(&mut *buf, reason).expect("vec write");
+    buf.extend_from_slice(b",\"status\":");
+    match status {
+        Some(s) => buf.extend_from_slice(s.to_string().as_bytes()),
+        None => buf.extend_from_slice(b"null"),
+    }
+    buf.extend_from_slice(b",\"ingested_at\":\"");
+    buf.extend_from_slice(ingested.as_bytes());
+    buf.extend_from_slice(b"\",\"dead_lettered_at\":\"");
+    buf.extend_from_slice(now_s.as_bytes());
+    buf.extend_from_slice(b"\",\"subjects\":[");
+    for (i, h) in subjects.as_slice().iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.push(b'"');
+        buf.extend_from_slice(crate::guard::hex(h).as_bytes());
+        buf.push(b'"');
+    }
+    buf.extend_from_slice(b"],\"event\":");
+    buf.extend_from_slice(line);
+    buf.extend_from_slice(b"}\n");
+}
+
 #[derive(Debug)]
 pub struct DeadLetters {
     dir: PathBuf,
@@ -41,37 +80,10 @@ impl DeadLetters {
         reason: &str,
         status: Option<u16>,
     ) -> io::Result<u64> {
-        let now = crate::util::now_ms();
-        let mut now_s = String::new();
-        crate::event::format_utc((now / 1000) as i64, &mut now_s);
         let mut buf = Vec::new();
         let mut n = 0;
         for (ms, subjects, line) in events {
-            let mut ingested = String::new();
-            crate::event::format_utc((ms / 1000) as i64, &mut ingested);
-            buf.extend_from_slice(b"{\"reason\":");
-            serde_json::to_writer(&mut buf, reason).expect("vec write");
-            buf.extend_from_slice(b",\"status\":");
-            match status {
-                Some(s) => buf.extend_from_slice(s.to_string().as_bytes()),
-                None => buf.extend_from_slice(b"null"),
-            }
-            buf.extend_from_slice(b",\"ingested_at\":\"");
-            buf.extend_from_slice(ingested.as_bytes());
-            buf.extend_from_slice(b"\",\"dead_lettered_at\":\"");
-            buf.extend_from_slice(now_s.as_bytes());
-            buf.extend_from_slice(b"\",\"subjects\":[");
-            for (i, h) in subjects.as_slice().iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                buf.push(b'"');
-                buf.extend_from_slice(crate::guard::hex(h).as_bytes());
-                buf.push(b'"');
-            }
-            buf.extend_from_slice(b"],\"event\":");
-            buf.extend_from_slice(line);
-            buf.extend_from_slice(b"}\n");
+            write_line(&mut buf, ms, subjects, line, reason, status);
             n += 1;
         }
         if n == 0 {

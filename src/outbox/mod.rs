@@ -5,10 +5,12 @@
 //! the record format.
 //!
 //! The rest of the gateway sees a small surface: reserve room, append
-//! scrubbed records, read, ack, purge a subject, evict the oldest. A NATS
-//! JetStream backend can provide the same.
+//! scrubbed records, read, ack, purge a subject, evict the oldest. The NATS
+//! JetStream backend ([`jetstream`]) provides the same for fleets of
+//! stateless replicas; `App` holds one or the other.
 
 pub mod dead_letter;
+pub mod jetstream;
 pub mod log;
 pub mod segment;
 

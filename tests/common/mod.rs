@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+#[macro_use]
+pub mod nats;
 pub mod run;
 
 use std::collections::HashMap;
@@ -126,6 +128,8 @@ pub struct Gateway {
     pub stderr: Arc<Mutex<String>>,
     pub stdout: Arc<Mutex<String>>,
     env: HashMap<String, String>,
+    /// The gateway's own nats-server when the test runs on JetStream.
+    pub nats: Option<nats::NatsServer>,
 }
 
 impl Gateway {
@@ -135,14 +139,23 @@ impl Gateway {
         Gateway::start_in(dir, config, env)
     }
 
-    pub fn start_in(dir: tempfile::TempDir, config: &str, env: HashMap<String, String>) -> Gateway {
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        config: &str,
+        mut env: HashMap<String, String>,
+    ) -> Gateway {
         let data = dir.path().join("data");
         let config_path = dir.path().join("adgate.toml");
-        std::fs::write(
-            &config_path,
-            config.replace("{DATA}", data.to_str().unwrap()),
-        )
-        .unwrap();
+        let mut config = config.replace("{DATA}", data.to_str().unwrap());
+        // On the JetStream backend, the gateway gets a nats-server of its own.
+        let mut server = None;
+        if nats::backend() == nats::Backend::JetStream && !config.contains("[outbox]") {
+            let s = nats::NatsServer::start();
+            config.push_str(&nats::outbox_section(&[s.url()], 1));
+            env.extend(nats::env());
+            server = Some(s);
+        }
+        std::fs::write(&config_path, config).unwrap();
         let mut g = Gateway {
             addr: "127.0.0.1:1".parse().unwrap(),
             scheme: "http".into(),
@@ -155,9 +168,54 @@ impl Gateway {
             stderr: Arc::new(Mutex::new(String::new())),
             stdout: Arc::new(Mutex::new(String::new())),
             env,
+            nats: server,
         };
         g.spawn();
         g
+    }
+
+    /// The dead letters of `partner`, whatever the backend: the lines of
+    /// `data_dir/dead_letters/<partner>.ndjson`, or the messages of its
+    /// JetStream dead-letter stream (the same JSON).
+    pub fn dead_letters(&self, partner: &str) -> Vec<serde_json::Value> {
+        match &self.nats {
+            Some(n) => nats::stream_json(&n.url(), &format!("ADGATE_DEAD_{partner}")),
+            None => {
+                let path = self
+                    .data_dir()
+                    .join("dead_letters")
+                    .join(format!("{partner}.ndjson"));
+                std::fs::read_to_string(path)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(|l| {
+                        serde_json::from_str(l)
+                            .unwrap_or_else(|e| panic!("bad dead letter ({e}): {l}"))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Every directory the gateway's state lives in: the data dir, and the
+    /// NATS server's store on the JetStream backend.
+    pub fn state_dirs(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.data_dir()];
+        if let Some(n) = &self.nats {
+            v.push(n.store_dir().to_path_buf());
+        }
+        v
+    }
+
+    /// Opt-outs stored (lines of optouts.log, or keys of the bucket).
+    pub fn optout_count(&self) -> usize {
+        match &self.nats {
+            Some(n) => nats::optout_keys(&n.url()),
+            None => std::fs::read_to_string(self.data_dir().join("optouts.log"))
+                .unwrap_or_default()
+                .lines()
+                .count(),
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -211,7 +269,7 @@ impl Gateway {
             }
         });
         self.child = Some(child);
-        match rx.recv_timeout(Duration::from_secs(20)) {
+        match rx.recv_timeout(Duration::from_secs(60)) {
             // `SCHEME://ADDR` and, with a metrics listener,
             // ` (metrics on SCHEME://ADDR/metrics)`.
             Ok(line) => {
@@ -228,8 +286,8 @@ impl Gateway {
             }
             Err(_) => panic!(
                 "adgate did not start.\nstdout:\n{}\nstderr:\n{}",
-                self.stdout.lock().unwrap(),
-                self.stderr.lock().unwrap()
+                self.stdout.lock().unwrap_or_else(|e| e.into_inner()),
+                self.stderr.lock().unwrap_or_else(|e| e.into_inner())
             ),
         }
     }
@@ -282,7 +340,10 @@ impl Gateway {
     }
 
     pub fn logs(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn post_events(&self, body: &str, content_type: &str) -> Resp {
@@ -445,8 +506,8 @@ impl Drop for Gateway {
         if !std::thread::panicking() {
             let mut text = format!(
                 "{}{}",
-                self.stdout.lock().unwrap(),
-                self.stderr.lock().unwrap()
+                self.stdout.lock().unwrap_or_else(|e| e.into_inner()),
+                self.stderr.lock().unwrap_or_else(|e| e.into_inner())
             );
             if self.child.is_some() {
                 if let Ok(r) = self
@@ -470,8 +531,8 @@ impl Drop for Gateway {
             eprintln!(
                 "---- adgate config ----\n{}\n---- adgate stdout ----\n{}\n---- adgate stderr ----\n{}",
                 std::fs::read_to_string(&self.config_path).unwrap_or_default(),
-                self.stdout.lock().unwrap(),
-                self.stderr.lock().unwrap()
+                self.stdout.lock().unwrap_or_else(|e| e.into_inner()),
+                self.stderr.lock().unwrap_or_else(|e| e.into_inner())
             );
         }
         self.kill();

@@ -1,0 +1,1092 @@
+//! The NATS JetStream backend: outboxes, dead letters and the opt-out list
+//! on a NATS cluster, so that any number of stateless adgate replicas can
+//! run behind a load balancer.
+//!
+//! Per partner `P` (names are `[A-Za-z0-9_-]`, valid in stream names):
+//!
+//! - stream `ADGATE_OUT_P`, subject `adgate.out.P`: work-queue retention,
+//!   file storage, `replicas` copies, `max_bytes = outbox_max_bytes` with
+//!   discard-new (a full stream refuses the publish, ingest answers 503),
+//!   `max_age = 2 x max_event_age` as a backstop (workers dead-letter at
+//!   `max_event_age`), `Nats-Msg-Id` de-duplication;
+//! - durable pull consumer `adgate-P`, shared by every replica: push workers
+//!   and the pull feed fetch from it, ack after the partner's 2xx (or
+//!   commit), and a dead replica's unacknowledged messages are redelivered
+//!   after `ack_wait` (a live holder renews its claim while it retries);
+//! - stream `ADGATE_DEAD_P`, subject `adgate.dead.P`: dead letters, one
+//!   message per event, the same JSON line as the embedded backend's file.
+//!
+//! Every message carries headers `Nats-Msg-Id` (keyed hash of the producer's
+//! event id), `Adgate-Ingest-Ms` and `Adgate-Subjects` (the internal keyed
+//! hashes of the event's identifiers, hex, comma-separated): forget finds a
+//! person's messages by that header and erases them. Headers are never
+//! delivered to partners.
+//!
+//! Opt-outs live in the key-value bucket `adgate_optouts`: key = hex of the
+//! keyed subject hash, value `optout` or `forget`. Each replica keeps the
+//! whole list in memory ([`OptOutStore`]) and follows the bucket's watch, so
+//! an opt-out posted to one replica takes effect on all within milliseconds.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{
+    self,
+    consumer::{pull, AckPolicy, DeliverPolicy},
+    kv,
+    stream::{self, DiscardPolicy, RetentionPolicy, StorageType},
+};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::config::{Delivery, JetStreamConfig, NatsAuth, PartnerConfig};
+use crate::identity::SubjectHash;
+use crate::optout::OptOutStore;
+use crate::policy::{ScrubbedEvent, Subjects};
+
+pub const OPTOUT_BUCKET: &str = "adgate_optouts";
+pub const H_SUBJECTS: &str = "Adgate-Subjects";
+pub const H_INGEST_MS: &str = "Adgate-Ingest-Ms";
+const H_MSG_ID: &str = "Nats-Msg-Id";
+/// How often stream and consumer state is read for the gauges and /readyz.
+const STATE_INTERVAL: Duration = Duration::from_millis(500);
+/// /readyz turns 503 when state could not be read for this long.
+const STALE_AFTER: Duration = Duration::from_secs(3);
+/// How long a starting replica waits for JetStream (leader elections).
+const STARTUP_PATIENCE: Duration = Duration::from_secs(45);
+/// Messages a consumer may have delivered and not yet acknowledged, per
+/// partner, across every replica.
+const MAX_ACK_PENDING: i64 = 100_000;
+
+pub fn out_stream(p: &str) -> String {
+    format!("ADGATE_OUT_{p}")
+}
+pub fn out_subject(p: &str) -> String {
+    format!("adgate.out.{p}")
+}
+pub fn dead_stream(p: &str) -> String {
+    format!("ADGATE_DEAD_{p}")
+}
+pub fn dead_subject(p: &str) -> String {
+    format!("adgate.dead.{p}")
+}
+pub fn consumer_name(p: &str) -> String {
+    format!("adgate-{p}")
+}
+
+/// A JetStream problem, sorted by what the caller answers.
+#[derive(Debug, thiserror::Error)]
+pub enum JsError {
+    /// The stream is at `outbox_max_bytes`: ingest answers 503.
+    #[error("stream of partner \"{0}\" is full")]
+    Full(String),
+    /// NATS is unreachable or failed: 503, retry.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> JsError {
+    JsError::Unavailable(format!("{what}: {e}"))
+}
+
+/// One scrubbed event as a JetStream message.
+pub struct OutMsg {
+    pub payload: Bytes,
+    pub headers: HeaderMap,
+}
+
+impl OutMsg {
+    pub fn new(ev: &ScrubbedEvent, ingest_ms: u64, event_hash: &SubjectHash) -> OutMsg {
+        let mut headers = HeaderMap::new();
+        headers.insert(H_MSG_ID, crate::guard::hex(event_hash));
+        headers.insert(H_INGEST_MS, ingest_ms.to_string());
+        headers.insert(H_SUBJECTS, subjects_header(ev.subjects()));
+        OutMsg {
+            payload: Bytes::copy_from_slice(ev.line()),
+            headers,
+        }
+    }
+}
+
+fn subjects_header(s: &Subjects) -> String {
+    let mut out = String::with_capacity(33 * s.as_slice().len());
+    for (i, h) in s.as_slice().iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&crate::guard::hex(h));
+    }
+    if out.is_empty() {
+        out.push('-');
+    }
+    out
+}
+
+fn parse_subjects(v: &str) -> Subjects {
+    let mut s = Subjects::default();
+    for part in v.split(',') {
+        if let Some(h) = crate::optout::parse_hex16(part.trim()) {
+            s.push(h);
+        }
+    }
+    s
+}
+
+/// A message fetched from a partner's consumer.
+pub struct Fetched {
+    pub msg: jetstream::Message,
+    pub stream_seq: u64,
+    pub consumer_seq: u64,
+    pub delivered: i64,
+    pub ingest_ms: u64,
+    pub subjects: Subjects,
+}
+
+impl Fetched {
+    fn from(msg: jetstream::Message) -> Option<Fetched> {
+        let info = msg.info().ok()?;
+        let (stream_seq, consumer_seq, delivered) =
+            (info.stream_sequence, info.consumer_sequence, info.delivered);
+        let h = msg.headers.as_ref();
+        let ingest_ms = h
+            .and_then(|h| h.get(H_INGEST_MS))
+            .and_then(|v| v.as_str().parse().ok())
+            .unwrap_or_else(crate::util::now_ms);
+        let subjects = h
+            .and_then(|h| h.get(H_SUBJECTS))
+            .map(|v| parse_subjects(v.as_str()))
+            .unwrap_or_default();
+        Some(Fetched {
+            msg,
+            stream_seq,
+            consumer_seq,
+            delivered,
+            ingest_ms,
+            subjects,
+        })
+    }
+
+    pub fn payload(&self) -> &Bytes {
+        &self.msg.payload
+    }
+
+    /// The ack subject's part before the delivery count, e.g.
+    /// `$JS.ACK.ADGATE_OUT_p.adgate-p` (v1) or its v2 form with domain and
+    /// account hash: acks for this consumer can be built from it on any
+    /// replica.
+    pub fn ack_prefix(&self) -> Option<String> {
+        let reply = self.msg.reply.as_ref()?.as_str();
+        let tokens: Vec<&str> = reply.split('.').collect();
+        // v1: $JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>
+        // v2: $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<dc>... (>= 11)
+        let keep = match tokens.len() {
+            9 => 4,
+            n if n >= 11 => 6,
+            _ => return None,
+        };
+        Some(tokens[..keep].join("."))
+    }
+}
+
+/// One partner's streams and consumer.
+pub struct JsPartner {
+    pub name: String,
+    consumer: RwLock<jetstream::consumer::Consumer<pull::Config>>,
+    max_bytes: AtomicU64,
+    /// From the last state read: messages and bytes waiting, consumer lag.
+    messages: AtomicU64,
+    bytes: AtomicU64,
+    lag: AtomicU64,
+}
+
+impl std::fmt::Debug for JsPartner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsPartner")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl JsPartner {
+    pub fn pending_events(&self) -> u64 {
+        self.messages.load(Ordering::Relaxed)
+    }
+    pub fn pending_bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+    pub fn lag(&self) -> u64 {
+        self.lag.load(Ordering::Relaxed)
+    }
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes.load(Ordering::Relaxed)
+    }
+    fn consumer(&self) -> jetstream::consumer::Consumer<pull::Config> {
+        self.consumer.read().unwrap().clone()
+    }
+}
+
+pub struct JetStream {
+    /// Publishes, the JetStream API and the opt-out bucket.
+    client: async_nats::Client,
+    js: jetstream::Context,
+    /// A connection of its own for delivery (fetches, acks, claim
+    /// renewals): under ingest load the publishing connection's queue is
+    /// long, and delivery must not wait behind it.
+    dclient: async_nats::Client,
+    djs: jetstream::Context,
+    cfg: JetStreamConfig,
+    optouts: kv::Store,
+    partners: RwLock<HashMap<String, Arc<JsPartner>>>,
+    /// When stream state was last read successfully.
+    last_ok: std::sync::Mutex<Option<Instant>>,
+    watching: AtomicBool,
+}
+
+impl std::fmt::Debug for JetStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStream")
+            .field("servers", &self.cfg.servers)
+            .finish()
+    }
+}
+
+/// Connects with the configured credentials and TLS. Errors never carry a
+/// secret (server URLs cannot hold credentials: config refuses them).
+pub async fn connect(cfg: &JetStreamConfig, name: &str) -> Result<async_nats::Client, String> {
+    let mut o = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(cfg.connect_timeout)
+        .request_timeout(Some(Duration::from_secs(10)))
+        .max_reconnects(None)
+        .retry_on_initial_connect();
+    o = match &cfg.auth {
+        NatsAuth::None => o,
+        NatsAuth::UserPassword { user, password } => o.user_and_password(
+            user.clone(),
+            String::from_utf8_lossy(password.expose()).into_owned(),
+        ),
+        NatsAuth::Token(t) => o.token(String::from_utf8_lossy(t.expose()).into_owned()),
+        NatsAuth::Creds(c) => o
+            .credentials(&String::from_utf8_lossy(c.expose()))
+            .map_err(|_| "outbox.creds: not a valid NATS .creds file".to_string())?,
+    };
+    if cfg.tls_required {
+        o = o.require_tls(true);
+    }
+    if let Some(ca) = &cfg.tls_ca_file {
+        o = o.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &cfg.tls_client {
+        o = o.add_client_certificate(cert.clone(), key.clone());
+    }
+    let servers: Vec<async_nats::ServerAddr> = cfg
+        .servers
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("outbox.servers: {e}"))?;
+    let client = o
+        .connect(servers)
+        .await
+        .map_err(|e| format!("cannot connect to NATS ({}): {e}", cfg.servers.join(", ")))?;
+    // retry_on_initial_connect returns at once; wait for the first
+    // connection so a wrong address or password is reported now.
+    let deadline = Instant::now() + cfg.connect_timeout;
+    while client.connection_state() != async_nats::connection::State::Connected {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "cannot reach NATS at {} within {} ms (servers down, wrong address, credentials or TLS settings)",
+                cfg.servers.join(", "),
+                cfg.connect_timeout.as_millis()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(client)
+}
+
+/// The JetStream context adgate publishes through. A request sends all its
+/// messages before it awaits their acks, so the client's bound on acks in
+/// flight must not be what limits concurrency (requests would each hold
+/// part of it and wait for the rest forever): ingest's own bound
+/// (`max_in_flight_requests` x body size) is. Acks under load on a busy
+/// cluster can take seconds: 15 s before a publish counts as failed.
+fn context(client: async_nats::Client) -> jetstream::Context {
+    jetstream::context::ContextBuilder::new()
+        .max_ack_inflight(1 << 24)
+        .backpressure_on_inflight(true)
+        .timeout(PUBLISH_TIMEOUT)
+        .build(client)
+}
+
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn stream_config(cfg: &JetStreamConfig, p: &PartnerConfig) -> stream::Config {
+    let max_age = p.max_event_age.saturating_mul(2);
+    stream::Config {
+        name: out_stream(&p.name),
+        subjects: vec![out_subject(&p.name)],
+        retention: RetentionPolicy::WorkQueue,
+        discard: DiscardPolicy::New,
+        storage: StorageType::File,
+        num_replicas: cfg.replicas,
+        max_bytes: p.outbox_max_bytes as i64,
+        max_age,
+        duplicate_window: cfg.duplicate_window.min(max_age),
+        description: Some(format!("adgate outbox of partner {}", p.name)),
+        ..Default::default()
+    }
+}
+
+fn dead_config(cfg: &JetStreamConfig, p: &PartnerConfig) -> stream::Config {
+    stream::Config {
+        name: dead_stream(&p.name),
+        subjects: vec![dead_subject(&p.name)],
+        retention: RetentionPolicy::Limits,
+        storage: StorageType::File,
+        num_replicas: cfg.replicas,
+        description: Some(format!("adgate dead letters of partner {}", p.name)),
+        ..Default::default()
+    }
+}
+
+/// Push partners: renewed claims, so `ack_wait` only matters for a dead
+/// replica. Pull partners: `ack_wait` is the feed's lease.
+fn consumer_config(cfg: &JetStreamConfig, p: &PartnerConfig) -> pull::Config {
+    let ack_wait = match &p.delivery {
+        Delivery::Pull(pull) => pull.lease,
+        Delivery::Push(_) => cfg.ack_wait,
+    };
+    pull::Config {
+        durable_name: Some(consumer_name(&p.name)),
+        description: Some(format!("adgate delivery of partner {}", p.name)),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait,
+        max_deliver: -1,
+        max_ack_pending: MAX_ACK_PENDING,
+        max_waiting: 512,
+        num_replicas: cfg.replicas,
+        ..Default::default()
+    }
+}
+
+/// The opt-out bucket's stream, as the key-value API lays it out (made
+/// here rather than by `create_key_value`, whose account query does not
+/// parse the answer of the NATS 2.9 servers Debian ships).
+fn kv_stream_config(cfg: &JetStreamConfig) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{OPTOUT_BUCKET}"),
+        description: Some("adgate opt-out list: keyed hashes of identifiers, never raw".into()),
+        subjects: vec![format!("$KV.{OPTOUT_BUCKET}.>")],
+        max_messages_per_subject: 1,
+        storage: StorageType::File,
+        num_replicas: cfg.replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: DiscardPolicy::New,
+        ..Default::default()
+    }
+}
+
+/// JetStream's account info, read raw (see [`kv_stream_config`]): the
+/// number of streams and consumers, or why JetStream is not there.
+async fn account_info(client: &async_nats::Client) -> Result<(u64, u64), String> {
+    let r = client
+        .request("$JS.API.INFO", Bytes::new())
+        .await
+        .map_err(|e| format!("no JetStream answer: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&r.payload)
+        .map_err(|_| "unreadable JetStream answer".to_string())?;
+    if let Some(e) = v.get("error") {
+        return Err(format!(
+            "JetStream error: {}",
+            e.get("description")
+                .and_then(|d| d.as_str())
+                .unwrap_or("unknown")
+        ));
+    }
+    Ok((
+        v["streams"].as_u64().unwrap_or(0),
+        v["consumers"].as_u64().unwrap_or(0),
+    ))
+}
+
+/// Creates stream `want`, or updates it when its limits differ. An
+/// unchanged stream is left alone: an update goes through every replica
+/// and would fail while a node is down, which must not stop a replica of
+/// adgate from starting.
+async fn ensure_stream(js: &jetstream::Context, want: stream::Config) -> Result<(), String> {
+    match js.get_stream(&want.name).await {
+        Ok(mut s) => {
+            let have = s.info().await.map_err(|e| e.to_string())?.config.clone();
+            let same = have.subjects == want.subjects
+                && have.max_bytes == want.max_bytes
+                && have.max_age == want.max_age
+                && have.duplicate_window == want.duplicate_window
+                && have.num_replicas == want.num_replicas
+                && have.discard == want.discard;
+            if !same {
+                js.update_stream(want).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                jetstream::context::GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+            ) =>
+        {
+            js.create_stream(want).await.map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// What a publish of many messages to one partner's stream gave.
+pub struct Published {
+    /// Per message: JetStream already had its `Nats-Msg-Id` (a producer's
+    /// retry through another replica).
+    pub duplicate: Vec<bool>,
+}
+
+impl JetStream {
+    /// Connects, creates (or updates) every stream, consumer and the
+    /// opt-out bucket, and loads the opt-out list into `optouts`.
+    pub async fn open(
+        cfg: &JetStreamConfig,
+        partners: &[PartnerConfig],
+        optouts: &Arc<OptOutStore>,
+    ) -> Result<Arc<JetStream>, String> {
+        let client = connect(cfg, "adgate").await?;
+        let dclient = connect(cfg, "adgate-delivery").await?;
+        // A replica started during a NATS failover (a leader election takes
+        // seconds) waits for the cluster rather than exiting.
+        let deadline = Instant::now() + STARTUP_PATIENCE;
+        loop {
+            let clients = (client.clone(), dclient.clone());
+            match JetStream::setup(cfg, partners, optouts, clients).await {
+                Ok(me) => return Ok(me),
+                Err(e) if Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "JetStream not ready yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn setup(
+        cfg: &JetStreamConfig,
+        partners: &[PartnerConfig],
+        optouts: &Arc<OptOutStore>,
+        (client, dclient): (async_nats::Client, async_nats::Client),
+    ) -> Result<Arc<JetStream>, String> {
+        let js = context(client.clone());
+        let djs = context(dclient.clone());
+        ensure_stream(&js, kv_stream_config(cfg))
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot create the opt-out bucket {OPTOUT_BUCKET} (replicas = {}): {e}",
+                    cfg.replicas
+                )
+            })?;
+        let store = js
+            .get_key_value(OPTOUT_BUCKET)
+            .await
+            .map_err(|e| format!("cannot open the opt-out bucket {OPTOUT_BUCKET}: {e}"))?;
+        let me = Arc::new(JetStream {
+            client,
+            js,
+            dclient,
+            djs,
+            cfg: cfg.clone(),
+            optouts: store,
+            partners: RwLock::new(HashMap::new()),
+            last_ok: std::sync::Mutex::new(None),
+            watching: AtomicBool::new(false),
+        });
+        for p in partners {
+            me.ensure(p).await?;
+        }
+        me.load_optouts(optouts).await?;
+        me.refresh().await;
+        Ok(me)
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The delivery connection (acks, claim renewals).
+    pub fn delivery_client(&self) -> &async_nats::Client {
+        &self.dclient
+    }
+
+    /// Creates or updates partner `p`'s streams and consumer.
+    pub async fn ensure(&self, p: &PartnerConfig) -> Result<Arc<JsPartner>, String> {
+        let sc = stream_config(&self.cfg, p);
+        ensure_stream(&self.js, sc).await.map_err(|e| {
+            format!(
+                "cannot create stream {} (replicas = {}): {e}",
+                out_stream(&p.name),
+                self.cfg.replicas
+            )
+        })?;
+        ensure_stream(&self.js, dead_config(&self.cfg, p))
+            .await
+            .map_err(|e| format!("cannot create stream {}: {e}", dead_stream(&p.name)))?;
+        let stream = self
+            .js
+            .get_stream(out_stream(&p.name))
+            .await
+            .map_err(|e| format!("cannot open stream {}: {e}", out_stream(&p.name)))?;
+        let cc = consumer_config(&self.cfg, p);
+        let existing = stream
+            .get_consumer::<pull::Config>(&consumer_name(&p.name))
+            .await;
+        match existing {
+            Ok(c) if c.cached_info().config.ack_wait == cc.ack_wait => {}
+            Ok(_) => {
+                stream.update_consumer(cc).await.map_err(|e| {
+                    format!("cannot update consumer {}: {e}", consumer_name(&p.name))
+                })?;
+            }
+            Err(_) => {
+                stream.create_consumer(cc).await.map_err(|e| {
+                    format!("cannot create consumer {}: {e}", consumer_name(&p.name))
+                })?;
+            }
+        }
+        // Fetched and acknowledged over the delivery connection.
+        let consumer = self
+            .djs
+            .get_consumer_from_stream::<pull::Config, _, _>(
+                consumer_name(&p.name),
+                out_stream(&p.name),
+            )
+            .await
+            .map_err(|e| format!("cannot open consumer {}: {e}", consumer_name(&p.name)))?;
+        let mut partners = self.partners.write().unwrap();
+        let jp = match partners.get(&p.name) {
+            Some(jp) => {
+                *jp.consumer.write().unwrap() = consumer;
+                jp.clone()
+            }
+            None => {
+                let jp = Arc::new(JsPartner {
+                    name: p.name.clone(),
+                    consumer: RwLock::new(consumer),
+                    max_bytes: AtomicU64::new(0),
+                    messages: AtomicU64::new(0),
+                    bytes: AtomicU64::new(0),
+                    lag: AtomicU64::new(0),
+                });
+                partners.insert(p.name.clone(), jp.clone());
+                jp
+            }
+        };
+        jp.max_bytes.store(p.outbox_max_bytes, Ordering::Relaxed);
+        Ok(jp)
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<JsPartner>> {
+        self.partners.read().unwrap().get(name).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<JsPartner>> {
+        let mut v: Vec<_> = self.partners.read().unwrap().values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// A partner removed from the config: its streams stay in NATS.
+    pub fn remove(&self, name: &str) {
+        self.partners.write().unwrap().remove(name);
+    }
+
+    /// Connected to a NATS server now.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    fn delivery_connected(&self) -> bool {
+        self.dclient.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// The opt-out watch runs: events are checked against every opt-out.
+    pub fn follows_optouts(&self) -> bool {
+        self.watching.load(Ordering::Relaxed)
+    }
+
+    /// Connected to NATS, following the opt-out bucket, and stream state
+    /// read recently.
+    pub fn is_ready(&self) -> bool {
+        self.is_connected()
+            && self.delivery_connected()
+            && self.follows_optouts()
+            && self
+                .last_ok
+                .lock()
+                .unwrap()
+                .is_some_and(|t| t.elapsed() < STALE_AFTER)
+    }
+
+    /// Reads every partner's stream and consumer state (gauges, /readyz,
+    /// the pre-publish room check). Runs every second until `stop`.
+    pub async fn follow_state(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let ok = self.read_state().await;
+            if ok {
+                *self.last_ok.lock().unwrap() = Some(Instant::now());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(STATE_INTERVAL) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Reads stream and consumer state now (a /metrics scrape, a forget).
+    pub async fn refresh(&self) {
+        if self.read_state().await {
+            *self.last_ok.lock().unwrap() = Some(Instant::now());
+        }
+    }
+
+    async fn read_state(&self) -> bool {
+        let mut ok = true;
+        for jp in self.all() {
+            match tokio::time::timeout(STATE_INTERVAL * 2, self.js.get_stream(out_stream(&jp.name)))
+                .await
+            {
+                Ok(Ok(s)) => {
+                    // get_stream read the stream's info: one request.
+                    let i = s.cached_info();
+                    jp.messages.store(i.state.messages, Ordering::Relaxed);
+                    jp.bytes.store(i.state.bytes, Ordering::Relaxed);
+                }
+                _ => ok = false,
+            }
+            let mut c = jp.consumer();
+            match tokio::time::timeout(STATE_INTERVAL * 2, c.info()).await {
+                Ok(Ok(i)) => jp
+                    .lag
+                    .store(i.num_pending + i.num_ack_pending as u64, Ordering::Relaxed),
+                _ => ok = false,
+            }
+        }
+        if self.partners.read().unwrap().is_empty() {
+            ok = tokio::time::timeout(STATE_INTERVAL * 2, account_info(&self.client))
+                .await
+                .is_ok_and(|r| r.is_ok());
+        }
+        ok
+    }
+
+    /// Whether `need` more bytes fit in partner `jp`'s stream, by the last
+    /// state read (JetStream's discard-new is the real bound).
+    pub fn has_room(&self, jp: &JsPartner, need: u64) -> bool {
+        jp.pending_bytes() + need <= jp.max_bytes()
+    }
+
+    /// Publishes `msgs` to partner `p`'s stream: every message is sent
+    /// first, then the acks are awaited together (one round trip's wait for
+    /// the lot, not one per message).
+    pub async fn publish(&self, partner: &str, msgs: Vec<OutMsg>) -> Result<Published, JsError> {
+        let subject = out_subject(partner);
+        let mut acks = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            let p = jetstream::message::PublishMessage::build()
+                .payload(m.payload)
+                .headers(m.headers);
+            let fut = self
+                .js
+                .send_publish(subject.clone(), p)
+                .await
+                .map_err(|e| unavailable("publish failed", e))?;
+            acks.push(std::future::IntoFuture::into_future(fut));
+        }
+        let results = futures_util::future::join_all(acks).await;
+        let mut duplicate = Vec::with_capacity(results.len());
+        for r in results {
+            match r {
+                Ok(ack) => duplicate.push(ack.duplicate),
+                Err(e) => {
+                    let text = e.to_string();
+                    if text.contains("maximum bytes") || text.contains("maximum messages") {
+                        return Err(JsError::Full(partner.to_owned()));
+                    }
+                    return Err(unavailable("publish not acknowledged", e));
+                }
+            }
+        }
+        Ok(Published { duplicate })
+    }
+
+    /// Fetches up to `max` messages of partner `jp`: waits up to `first` for
+    /// one, then up to `window` for the rest of a batch.
+    ///
+    /// Each read is a no-wait fetch (JetStream answers at once with what it
+    /// has); waiting is done here, polling every [`IDLE_POLL`]. A waiting
+    /// pull request on the NATS 2.9 servers we test with was not always
+    /// served when messages arrived (delivery stalled until it expired), and
+    /// a poll costs one small request per interval per partner.
+    pub async fn fetch(
+        &self,
+        jp: &JsPartner,
+        max: usize,
+        first: Duration,
+        window: Duration,
+    ) -> Result<Vec<Fetched>, JsError> {
+        let c = jp.consumer();
+        let deadline = tokio::time::Instant::now() + first;
+        let mut out = fetch_now(&c, max).await?;
+        while out.is_empty() {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(out);
+            }
+            tokio::time::sleep(IDLE_POLL.min(deadline - now)).await;
+            out = fetch_now(&c, max).await?;
+        }
+        if out.len() < max && !window.is_zero() {
+            tokio::time::sleep(window).await;
+            let more = fetch_now(&c, max - out.len()).await?;
+            out.extend(more);
+        }
+        Ok(out)
+    }
+
+    /// Acknowledges messages by ack subject (the pull feed's commit, which
+    /// may reach another replica than the one that served them).
+    pub async fn ack_subjects(&self, subjects: Vec<String>) -> Result<(), JsError> {
+        for s in subjects {
+            self.dclient
+                .publish(s, Bytes::from_static(b"+ACK"))
+                .await
+                .map_err(|e| unavailable("ack failed", e))?;
+        }
+        self.dclient
+            .flush()
+            .await
+            .map_err(|e| unavailable("ack failed", e))
+    }
+
+    /// Writes dead letters (lines as [`crate::outbox::dead_letter::write_line`]
+    /// makes them) to partner `p`'s dead-letter stream and waits for the acks.
+    pub async fn dead_letter(
+        &self,
+        partner: &str,
+        lines: Vec<(Vec<u8>, Subjects)>,
+    ) -> Result<u64, JsError> {
+        let subject = dead_subject(partner);
+        let mut acks = Vec::with_capacity(lines.len());
+        for (line, subjects) in lines {
+            let mut h = HeaderMap::new();
+            h.insert(H_SUBJECTS, subjects_header(&subjects));
+            let p = jetstream::message::PublishMessage::build()
+                .payload(Bytes::from(line))
+                .headers(h);
+            let fut = self
+                .js
+                .send_publish(subject.clone(), p)
+                .await
+                .map_err(|e| unavailable("dead-letter publish failed", e))?;
+            acks.push(std::future::IntoFuture::into_future(fut));
+        }
+        let n = acks.len() as u64;
+        for r in futures_util::future::join_all(acks).await {
+            r.map_err(|e| unavailable("dead letter not acknowledged", e))?;
+        }
+        Ok(n)
+    }
+
+    /// Records an opt-out (or a forget) in the bucket, then in the local
+    /// cache. Returns false if the subject was already opted out.
+    pub async fn add_optout(
+        &self,
+        optouts: &OptOutStore,
+        h: SubjectHash,
+        forget: bool,
+    ) -> Result<bool, JsError> {
+        let known = optouts.contains_hash(&h);
+        if known && (!forget || optouts.is_forgotten(&h)) {
+            return Ok(false);
+        }
+        let value: &'static [u8] = if forget { b"forget" } else { b"optout" };
+        self.optouts
+            .put(crate::guard::hex(&h), Bytes::from_static(value))
+            .await
+            .map_err(|e| unavailable("opt-out not stored", e))?;
+        optouts.insert_cached(h, forget);
+        Ok(!known)
+    }
+
+    /// Loads every opt-out, then follows the bucket in the background.
+    async fn load_optouts(self: &Arc<Self>, optouts: &Arc<OptOutStore>) -> Result<(), String> {
+        let mut watch = self
+            .optouts
+            .watch_with_history(">")
+            .await
+            .map_err(|e| format!("cannot read the opt-out bucket: {e}"))?;
+        // The snapshot: until the bucket is read to its end, no event may
+        // be routed (an opted-out person's events would pass).
+        let status = self
+            .optouts
+            .status()
+            .await
+            .map_err(|e| format!("cannot read the opt-out bucket: {e}"))?;
+        let mut remaining = status.values();
+        while remaining > 0 {
+            match tokio::time::timeout(Duration::from_secs(30), watch.next()).await {
+                Ok(Some(Ok(e))) => {
+                    apply(optouts, &e);
+                    if e.delta == 0 {
+                        break;
+                    }
+                    remaining -= 1;
+                }
+                Ok(Some(Err(e))) => return Err(format!("cannot read the opt-out bucket: {e}")),
+                Ok(None) | Err(_) => {
+                    return Err("the opt-out bucket did not finish loading".to_string())
+                }
+            }
+        }
+        tracing::info!(
+            optouts = optouts.len(),
+            "opt-out list loaded from JetStream"
+        );
+        self.watching.store(true, Ordering::Relaxed);
+        let me = self.clone();
+        let optouts = optouts.clone();
+        tokio::spawn(async move {
+            loop {
+                while let Some(e) = watch.next().await {
+                    match e {
+                        Ok(e) => apply(&optouts, &e),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "opt-out watch error");
+                        }
+                    }
+                }
+                // The watch ended (NATS failover): start again from the
+                // whole history; applying an opt-out twice is harmless.
+                me.watching.store(false, Ordering::Relaxed);
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if let Ok(w) = me.optouts.watch_with_history(">").await {
+                        watch = w;
+                        me.watching.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Erases every message of `subject` from every partner's stream and
+    /// dead-letter stream. Returns outbox copies erased (dead letters are
+    /// not outbox copies, as with the embedded backend).
+    pub async fn purge(&self, subject: &SubjectHash) -> Result<u64, JsError> {
+        let needle = crate::guard::hex(subject);
+        let mut n = 0;
+        for jp in self.all() {
+            let erased = self.purge_stream(&out_stream(&jp.name), &needle).await?;
+            // The gauge drops at once, as with the embedded backend.
+            jp.messages
+                .fetch_sub(erased.min(jp.pending_events()), Ordering::Relaxed);
+            n += erased;
+            let dl = self.purge_stream(&dead_stream(&jp.name), &needle).await?;
+            if dl > 0 {
+                tracing::info!(partner = %jp.name, dead_letters = dl, "forget: dead letters of the subject erased");
+            }
+        }
+        self.refresh().await;
+        Ok(n)
+    }
+
+    /// Reads the headers of every message waiting in `stream` and erases
+    /// (overwrites, not only hides) those whose subjects header holds
+    /// `needle`. A work-queue stream admits no second consumer, so messages
+    /// are read by sequence, 64 requests at a time: the cost grows with the
+    /// backlog, which is small while delivery keeps up.
+    async fn purge_stream(&self, stream: &str, needle: &str) -> Result<u64, JsError> {
+        let mut s = self
+            .js
+            .get_stream(stream)
+            .await
+            .map_err(|e| unavailable("forget: cannot open a stream", e))?;
+        let info = s
+            .info()
+            .await
+            .map_err(|e| unavailable("forget: cannot read a stream", e))?;
+        if info.state.messages == 0 {
+            return Ok(0);
+        }
+        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        let s = &s;
+        let mut reads = futures_util::stream::iter(first..=last)
+            .map(|seq| async move { (seq, s.get_raw_message(seq).await) })
+            .buffer_unordered(64);
+        let mut hits = Vec::new();
+        while let Some((seq, r)) = reads.next().await {
+            // A message acknowledged (or erased) meanwhile is simply gone.
+            let Ok(m) = r else { continue };
+            let hit = m
+                .headers
+                .get(H_SUBJECTS)
+                .is_some_and(|v| v.as_str().split(',').any(|p| p.trim() == needle));
+            if hit {
+                hits.push(seq);
+            }
+        }
+        drop(reads);
+        let mut n = 0;
+        for seq in hits {
+            // A message delivered meanwhile may be gone already.
+            if let Ok(true) = s.delete_message(seq).await {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// How often an idle reader asks JetStream for messages.
+const IDLE_POLL: Duration = Duration::from_millis(25);
+
+/// One no-wait fetch of up to `max` messages.
+async fn fetch_now(
+    c: &jetstream::consumer::Consumer<pull::Config>,
+    max: usize,
+) -> Result<Vec<Fetched>, JsError> {
+    let mut b = c
+        .fetch()
+        .max_messages(max)
+        .messages()
+        .await
+        .map_err(|e| unavailable("fetch failed", e))?;
+    let mut out = Vec::new();
+    while let Some(m) = b.next().await {
+        let m = m.map_err(|e| unavailable("fetch failed", e))?;
+        if let Some(f) = Fetched::from(m) {
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
+
+fn apply(optouts: &OptOutStore, e: &kv::Entry) {
+    if e.operation != kv::Operation::Put {
+        return;
+    }
+    if let Some(h) = crate::optout::parse_hex16(&e.key) {
+        optouts.insert_cached(h, e.value.as_ref() == b"forget");
+    }
+}
+
+/// `check-config` for the JetStream backend: the cluster is reachable with
+/// the configured credentials, JetStream is enabled, and the streams,
+/// consumers and bucket exist or can be created at `replicas` (a probe
+/// stream is created and deleted to prove it). Returns report lines.
+pub async fn check(
+    cfg: &JetStreamConfig,
+    partners: &[PartnerConfig],
+) -> Result<Vec<String>, String> {
+    let client = connect(cfg, "adgate-check-config").await?;
+    let js = jetstream::new(client.clone());
+    let mut lines = Vec::new();
+    let (streams, consumers) = account_info(&client)
+        .await
+        .map_err(|e| format!("JetStream is not available on this account/server: {e}"))?;
+    lines.push(format!(
+        "jetstream: reachable ({} servers configured), account has {streams} streams, {consumers} consumers",
+        cfg.servers.len(),
+    ));
+    let mut missing = false;
+    for p in partners {
+        for name in [out_stream(&p.name), dead_stream(&p.name)] {
+            match js.get_stream(&name).await {
+                Ok(mut s) => {
+                    let i = s
+                        .info()
+                        .await
+                        .map_err(|e| format!("cannot read stream {name}: {e}"))?;
+                    if i.config.num_replicas != cfg.replicas {
+                        lines.push(format!(
+                            "warning: stream {name} has {} replicas, the config says {} (updated at start)",
+                            i.config.num_replicas, cfg.replicas
+                        ));
+                    }
+                    lines.push(format!(
+                        "stream {name}: exists, {} messages, {} bytes",
+                        i.state.messages, i.state.bytes
+                    ));
+                }
+                Err(_) => {
+                    missing = true;
+                    lines.push(format!("stream {name}: missing, created at start"));
+                }
+            }
+        }
+        if let Ok(s) = js.get_stream(out_stream(&p.name)).await {
+            match s.consumer_info(consumer_name(&p.name)).await {
+                Ok(_) => lines.push(format!("consumer {}: exists", consumer_name(&p.name))),
+                Err(_) => lines.push(format!(
+                    "consumer {}: missing, created at start",
+                    consumer_name(&p.name)
+                )),
+            }
+        }
+    }
+    match js.get_key_value(OPTOUT_BUCKET).await {
+        Ok(_) => lines.push(format!("bucket {OPTOUT_BUCKET}: exists")),
+        Err(_) => {
+            missing = true;
+            lines.push(format!("bucket {OPTOUT_BUCKET}: missing, created at start"));
+        }
+    }
+    if missing {
+        // Prove that streams can be created at this replication.
+        let probe = format!(
+            "ADGATE_CHECK_{}",
+            crate::util::random_token(6).replace('-', "_")
+        );
+        let created = js
+            .create_stream(stream::Config {
+                name: probe.clone(),
+                subjects: vec![format!("adgate.check.{probe}")],
+                storage: StorageType::Memory,
+                num_replicas: cfg.replicas,
+                max_bytes: 1024,
+                ..Default::default()
+            })
+            .await;
+        match created {
+            Ok(_) => {
+                let _ = js.delete_stream(&probe).await;
+                lines.push(format!(
+                    "jetstream: streams with replicas = {} can be created",
+                    cfg.replicas
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "JetStream cannot create a stream with replicas = {} ({e}); a cluster of at least that many JetStream nodes is needed (outbox.replicas)",
+                    cfg.replicas
+                ))
+            }
+        }
+    }
+    let _ = client.drain().await;
+    Ok(lines)
+}
