@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Parses every operator artefact in deploy/ and fails on the first problem.
 
-- Kubernetes manifests (deploy/kubernetes/*.yaml, multi-document): valid YAML,
-  every document has apiVersion, kind and metadata.name.
-- Helm chart: Chart.yaml and values.yaml are valid YAML with the required
-  keys; the TOML embedded in values.yaml (`config:`) and in the ConfigMap parse.
+- Kubernetes manifests (deploy/kubernetes/*.yaml and the scale-out
+  deploy/kubernetes-jetstream/*.yaml, multi-document): valid YAML, every
+  document has apiVersion, kind and metadata.name.
+- Helm chart: Chart.yaml, values.yaml and values-jetstream.yaml are valid YAML
+  with the required keys; the TOML embedded in both values files (`config:`)
+  and in the ConfigMaps parse.
 - Prometheus and alert files, the Grafana dashboard (JSON), the systemd unit
   (has [Service] ExecStart).
 - Secret files: adgate refuses secret files its group or others can read, and
   a mounted Secret is group-readable under fsGroup; so every `*_file` of the
-  Kubernetes and Helm configs lies in the emptyDir the init container fills
-  with owner-only (0400) copies, and no Secret volume is mounted into the
-  adgate container itself.
+  Kubernetes and Helm configs (StatefulSet and scale-out Deployment alike)
+  lies in the emptyDir the init container fills with owner-only (0400)
+  copies, and no Secret volume is mounted into the adgate container itself.
 
 Templates under deploy/helm/adgate/templates are Go templates, not YAML; they
 are rendered by `helm template` where a helm client exists (none is packaged
@@ -34,7 +36,17 @@ def check(cond, msg):
 
 
 SECRETS_DIR = "/run/adgate/secrets/"
-SECRET_KEYS = ("token_file", "secret_file", "signing_secret_file", "key_file")
+SECRET_KEYS = (
+    "token_file",
+    "secret_file",
+    "signing_secret_file",
+    "key_file",
+    # [outbox] on JetStream
+    "password_file",
+    "internal_key_file",
+    "creds_file",
+    "tls_key_file",
+)
 
 
 def secret_paths(toml_text):
@@ -72,9 +84,22 @@ def check_secret_copies(where, spec, toml_texts):
                   f"{where}: a Secret is mounted into the adgate container ({m['name']}); it would be group-readable")
             if m["mountPath"].rstrip("/") + "/" == SECRETS_DIR:
                 check("emptyDir" in v, f"{where}: {SECRETS_DIR} is not the emptyDir of copies")
+    # The files the init container copies: the items of the Secret volume(s)
+    # it reads (a plain secret, or a projected volume of several Secrets).
+    copied = set()
+    for m in (init or {}).get("volumeMounts", []):
+        v = vols.get(m["name"], {})
+        sources = [v["secret"]] if "secret" in v else [
+            s["secret"] for s in v.get("projected", {}).get("sources", []) if "secret" in s
+        ]
+        for src in sources:
+            copied.update(i["path"] for i in src.get("items", []))
     for text in toml_texts:
         for k, p in secret_paths(text):
             check(p.startswith(SECRETS_DIR), f"{where}: {k} = {p} is not under {SECRETS_DIR}")
+            if p.startswith(SECRETS_DIR):
+                check(p[len(SECRETS_DIR):] in copied,
+                      f"{where}: {k} = {p} is not copied by the init container")
 
 
 k8s_tomls, k8s_specs = [], []
@@ -111,18 +136,35 @@ for key in ("apiVersion", "name", "version"):
     check(key in chart, f"Chart.yaml without {key}")
 values = yaml.safe_load((root / "helm/adgate/values.yaml").read_text())
 check(isinstance(values, dict), "values.yaml is not a mapping")
+
+
+def check_helm_config(where, config, secret_files):
+    """Every secret *_file of a values file's config is a copied secretFiles key."""
+    for k, p in secret_paths(config):
+        check(p.startswith(SECRETS_DIR), f"{where}: config {k} = {p} is not under {SECRETS_DIR}")
+        check(p[len(SECRETS_DIR):] in secret_files,
+              f"{where}: config {k} = {p} is not one of secretFiles")
+
+
 if isinstance(values.get("config"), str):
     tomllib.loads(values["config"])
-    for k, p in secret_paths(values["config"]):
-        check(p.startswith(SECRETS_DIR), f"values.yaml: config {k} = {p} is not under {SECRETS_DIR}")
-        check(p[len(SECRETS_DIR):] in values.get("secretFiles", []),
-              f"values.yaml: config {k} = {p} is not one of secretFiles")
-tpl = (root / "helm/adgate/templates/statefulset.yaml").read_text()
-check("install -m 0400" in tpl and "emptyDir" in tpl,
-      "helm statefulset.yaml: secrets are not copied owner-only into an emptyDir")
+    check_helm_config("values.yaml", values["config"], values.get("secretFiles", []))
+# The StatefulSet (default) and the scale-out Deployment (scaleOut.enabled)
+# both mount the Secret only into the init container. Go templates, so the
+# check is on the text.
+for name in ("statefulset.yaml", "deployment.yaml"):
+    tpl = (root / "helm/adgate/templates" / name).read_text()
+    check("name: secrets\n" in tpl and "install -m 0400" in tpl,
+          f"helm {name}: no init container 'secrets' copying the Secret with mode 0400")
+    check("medium: Memory" in tpl and "mountPath: /run/adgate/secrets" in tpl,
+          f"helm {name}: the copies are not in a memory emptyDir at {SECRETS_DIR}")
+    check("projected:" not in tpl and "/etc/adgate/secrets" not in tpl,
+          f"helm {name}: a Secret is projected next to the config; it would be group-readable")
 check("scaleOut" in values, "values.yaml without scaleOut")
 scale = yaml.safe_load((root / "helm/adgate/values-jetstream.yaml").read_text())
 cfg = tomllib.loads(scale["config"])
+check_helm_config("values-jetstream.yaml", scale["config"],
+                  scale.get("secretFiles", values.get("secretFiles", [])))
 check(cfg.get("outbox", {}).get("backend") == "jetstream", "values-jetstream.yaml: config not on jetstream")
 check(scale.get("scaleOut", {}).get("enabled") is True, "values-jetstream.yaml: scaleOut not enabled")
 
