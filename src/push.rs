@@ -923,6 +923,13 @@ async fn deliver_js(
         match send_to(&ctx.client, &ctx.push, name, key, body.clone()).await {
             Attempt::Ok => {
                 ack_all(&recs, AckKind::Ack).await;
+                // The subject-access ledger, after the ack as on the
+                // embedded backend.
+                let items = recs
+                    .iter()
+                    .filter_map(|r| Delivered::of(&r.subjects, &r.msg.payload))
+                    .collect();
+                ctx.app.privacy.delivered(name, items).await;
                 m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
                 m.events_delivered
                     .with_label_values(&[name])
