@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, Delivery, OutboxBackend};
+use crate::config::{Config, Delivery, OutboxBackend, PartnerConfig};
 use crate::dedup::Dedup;
 use crate::feed::PullFeed;
 use crate::identity::SubjectHasher;
@@ -58,6 +58,12 @@ pub struct App {
     pub stopping: watch::Sender<bool>,
     config_path: Option<PathBuf>,
     reload_lock: tokio::sync::Mutex<()>,
+}
+
+/// Where a partner's outbox lives: the embedded log or a JetStream stream.
+enum Backing {
+    Log(Arc<crate::outbox::PartnerLog>),
+    Js(Arc<crate::outbox::jetstream::JsPartner>),
 }
 
 /// Reads or creates a 32-byte secret file with mode 0600.
@@ -182,106 +188,85 @@ impl App {
         *self.stopping.borrow()
     }
 
-    /// Starts (or, on reload, reconciles) the per-partner feeds and workers.
+    /// Starts (or, on reload, reconciles) the per-partner feeds and workers,
+    /// on whichever backend holds the partners' outboxes.
     pub(crate) async fn start_partners(self: &Arc<App>, config: &Config) -> std::io::Result<()> {
-        if let Some(js) = &self.js {
-            return self.start_partners_js(js, config).await;
-        }
         for p in &config.partners {
-            let (log, rec) = self.outbox.ensure(p)?;
-            if let Some(r) = rec {
-                for (h, ms) in r.event_hashes {
-                    self.dedup.seed(h, ms);
-                }
-            }
-            self.metrics
-                .init_partner(&p.name, matches!(p.delivery, Delivery::Push(_)));
-            self.metrics
-                .outbox_max_bytes
-                .with_label_values(&[&p.name])
-                .set(p.outbox_max_bytes as i64);
-            match &p.delivery {
-                Delivery::Pull(pull) => {
-                    self.stop_worker(&p.name);
-                    let mut feeds = self.feeds.write().unwrap();
-                    match feeds.get(&p.name) {
-                        Some(f) => f.update(p, pull),
-                        None => {
-                            feeds.insert(p.name.clone(), Arc::new(PullFeed::new(p, pull, log)));
+            let backing = match &self.js {
+                Some(js) => Backing::Js(js.ensure(p).await.map_err(std::io::Error::other)?),
+                None => {
+                    let (log, rec) = self.outbox.ensure(p)?;
+                    if let Some(r) = rec {
+                        for (h, ms) in r.event_hashes {
+                            self.dedup.seed(h, ms);
                         }
                     }
+                    Backing::Log(log)
                 }
-                Delivery::Push(_) => {
-                    self.feeds.write().unwrap().remove(&p.name);
-                    self.stop_worker(&p.name);
-                    let w = PushWorker::start(self.clone(), p.clone(), log)?;
-                    self.workers.lock().unwrap().insert(p.name.clone(), w);
-                }
-            }
+            };
+            self.attach_partner(p, backing)?;
         }
         // Partners gone from the config lose their feed, worker and writer;
-        // their files stay on disk for an operator to inspect.
+        // their data stays (files on disk, or streams in JetStream) for an
+        // operator to inspect.
         let names: Vec<&str> = config.partners.iter().map(|p| p.name.as_str()).collect();
-        let stale: Vec<String> = self
-            .outbox
-            .all()
-            .iter()
-            .map(|l| l.name().to_owned())
-            .filter(|n| !names.contains(&n.as_str()))
-            .collect();
-        for n in stale {
-            tracing::info!(partner = %n, "partner removed from the config; its outbox is closed and kept on disk");
+        let open: Vec<String> = match &self.js {
+            Some(js) => js.all().iter().map(|jp| jp.name.clone()).collect(),
+            None => self
+                .outbox
+                .all()
+                .iter()
+                .map(|l| l.name().to_owned())
+                .collect(),
+        };
+        for n in open.into_iter().filter(|n| !names.contains(&n.as_str())) {
+            tracing::info!(partner = %n, "partner removed from the config; its outbox is closed and its data kept");
             self.feeds.write().unwrap().remove(&n);
             self.stop_worker(&n);
-            self.outbox.remove(&n);
+            match &self.js {
+                Some(js) => js.remove(&n),
+                None => self.outbox.remove(&n),
+            }
         }
         Ok(())
     }
 
-    /// [`App::start_partners`] on the JetStream backend: streams and
-    /// consumers are created or updated; feeds and workers read them.
-    async fn start_partners_js(
-        self: &Arc<App>,
-        js: &Arc<JetStream>,
-        config: &Config,
-    ) -> std::io::Result<()> {
-        for p in &config.partners {
-            let jp = js.ensure(p).await.map_err(std::io::Error::other)?;
-            self.metrics
-                .init_partner(&p.name, matches!(p.delivery, Delivery::Push(_)));
+    /// Metrics, and the feed or worker of partner `p` on its outbox.
+    fn attach_partner(self: &Arc<App>, p: &PartnerConfig, backing: Backing) -> std::io::Result<()> {
+        self.metrics
+            .init_partner(&p.name, matches!(p.delivery, Delivery::Push(_)));
+        if let Backing::Js(_) = backing {
             self.metrics
                 .jetstream_consumer_lag
                 .with_label_values(&[&p.name]);
-            self.metrics
-                .outbox_max_bytes
-                .with_label_values(&[&p.name])
-                .set(p.outbox_max_bytes as i64);
-            match &p.delivery {
-                Delivery::Pull(pull) => {
-                    self.stop_worker(&p.name);
-                    let mut feeds = self.feeds.write().unwrap();
-                    match feeds.get(&p.name) {
-                        Some(f) => f.update(p, pull),
-                        None => {
-                            feeds.insert(p.name.clone(), Arc::new(PullFeed::new_js(p, pull, jp)));
-                        }
+        }
+        self.metrics
+            .outbox_max_bytes
+            .with_label_values(&[&p.name])
+            .set(p.outbox_max_bytes as i64);
+        match &p.delivery {
+            Delivery::Pull(pull) => {
+                self.stop_worker(&p.name);
+                let mut feeds = self.feeds.write().unwrap();
+                match feeds.get(&p.name) {
+                    Some(f) => f.update(p, pull),
+                    None => {
+                        let feed = match backing {
+                            Backing::Log(log) => PullFeed::new(p, pull, log),
+                            Backing::Js(jp) => PullFeed::new_js(p, pull, jp),
+                        };
+                        feeds.insert(p.name.clone(), Arc::new(feed));
                     }
                 }
-                Delivery::Push(_) => {
-                    self.feeds.write().unwrap().remove(&p.name);
-                    self.stop_worker(&p.name);
-                    let w = PushWorker::start_js(self.clone(), p.clone(), jp)?;
-                    self.workers.lock().unwrap().insert(p.name.clone(), w);
-                }
             }
-        }
-        let names: Vec<&str> = config.partners.iter().map(|p| p.name.as_str()).collect();
-        for jp in js.all() {
-            if !names.contains(&jp.name.as_str()) {
-                tracing::info!(partner = %jp.name, "partner removed from the config; its streams stay in JetStream");
-                self.feeds.write().unwrap().remove(&jp.name);
-                self.stop_worker(&jp.name);
-                js.remove(&jp.name);
+            Delivery::Push(_) => {
+                self.feeds.write().unwrap().remove(&p.name);
+                self.stop_worker(&p.name);
+                let w = match backing {
+                    Backing::Log(log) => PushWorker::start(self.clone(), p.clone(), log)?,
+                    Backing::Js(jp) => PushWorker::start_js(self.clone(), p.clone(), jp)?,
+                };
+                self.workers.lock().unwrap().insert(p.name.clone(), w);
             }
         }
         Ok(())
