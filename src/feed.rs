@@ -405,15 +405,7 @@ pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     match feed.commit(pos) {
         Ok((n, ages, ledger)) => {
             app.privacy.delivered(&feed.partner, ledger).await;
-            let m = &app.metrics;
-            m.events_delivered
-                .with_label_values(&[&feed.partner])
-                .inc_by(n);
-            let h = m.event_age.with_label_values(&[&feed.partner]);
-            let now = now_ms();
-            for ms in ages {
-                h.observe(now.saturating_sub(ms) as f64 / 1000.0);
-            }
+            app.metrics.delivered(&feed.partner, ages);
             server::json(
                 StatusCode::OK,
                 &serde_json::json!({"committed": true, "events": n}),
@@ -643,15 +635,11 @@ async fn js_commit(app: &Arc<App>, feed: &Arc<PullFeed>, cursor: &str, lease: Du
             "commit could not reach JetStream; retry",
         );
     }
-    let m = &app.metrics;
-    m.events_delivered
-        .with_label_values(&[&feed.partner])
-        .inc_by(c.events);
-    let h = m.event_age.with_label_values(&[&feed.partner]);
-    let age = now.saturating_sub(c.mean_ingest_ms) as f64 / 1000.0;
-    for _ in 0..c.events {
-        h.observe(age);
-    }
+    // A JetStream response keeps its events' mean ingest time (README).
+    app.metrics.delivered(
+        &feed.partner,
+        std::iter::repeat_n(c.mean_ingest_ms, c.events as usize),
+    );
     server::json(
         StatusCode::OK,
         &serde_json::json!({"committed": true, "events": c.events}),

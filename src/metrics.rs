@@ -212,6 +212,21 @@ impl Metrics {
         m
     }
 
+    /// Counts events delivered to `partner` (push 2xx or pull commit) and
+    /// observes each one's age from its ingest time.
+    pub fn delivered(&self, partner: &str, ingest_ms: impl IntoIterator<Item = u64>) {
+        let h = self.event_age.with_label_values(&[partner]);
+        let now = crate::util::now_ms();
+        let mut n = 0;
+        for ms in ingest_ms {
+            h.observe(now.saturating_sub(ms) as f64 / 1000.0);
+            n += 1;
+        }
+        self.events_delivered
+            .with_label_values(&[partner])
+            .inc_by(n);
+    }
+
     /// Creates the series of a partner so dashboards show zeros, not gaps.
     pub fn init_partner(&self, partner: &str, push: bool) {
         self.events_routed.with_label_values(&[partner]);

@@ -569,14 +569,7 @@ async fn deliver(
                     .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
                     .collect();
                 m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
-                m.events_delivered
-                    .with_label_values(&[name])
-                    .inc_by(live.len() as u64);
-                let h = m.event_age.with_label_values(&[name]);
-                let now = now_ms();
-                for r in live {
-                    h.observe(now.saturating_sub(r.ingest_ms) as f64 / 1000.0);
-                }
+                m.delivered(name, live.iter().map(|r| r.ingest_ms));
                 break;
             }
             Attempt::Permanent { status } => {
@@ -931,14 +924,7 @@ async fn deliver_js(
                     .collect();
                 ctx.app.privacy.delivered(name, items).await;
                 m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
-                m.events_delivered
-                    .with_label_values(&[name])
-                    .inc_by(recs.len() as u64);
-                let h = m.event_age.with_label_values(&[name]);
-                let now = now_ms();
-                for r in &recs {
-                    h.observe(now.saturating_sub(r.ingest_ms) as f64 / 1000.0);
-                }
+                m.delivered(name, recs.iter().map(|r| r.ingest_ms));
                 return;
             }
             Attempt::Permanent { status } => {
