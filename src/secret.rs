@@ -98,9 +98,9 @@ fn current_uid() -> u32 {
 
 /// POSIX access ACLs as Linux stores them in the `system.posix_acl_access`
 /// extended attribute (`linux/posix_acl_xattr.h`): a little-endian u32
-/// version (2), then 8-byte entries `tag u16, perm u16, id u32`. Read with
-/// `getxattr(2)` directly: the format is a stable kernel ABI and the only
-/// crates for it link the C libacl.
+/// version (2), then 8-byte entries `tag u16, perm u16, id u32`. Read
+/// through the `xattr` crate and decoded here: the format is a stable kernel
+/// ABI and the only ACL crates link the C libacl.
 mod acl {
     use std::path::Path;
 
@@ -112,7 +112,7 @@ mod acl {
     pub const MASK: u16 = 0x10;
     pub const OTHER: u16 = 0x20;
     const VERSION: u32 = 2;
-    const NAME: &[u8] = b"system.posix_acl_access\0";
+    const NAME: &str = "system.posix_acl_access";
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Entry {
@@ -124,22 +124,7 @@ mod acl {
     /// The file's access ACL, or `None` when it has none (or the file
     /// system keeps none).
     pub fn read(path: &Path) -> Option<Vec<Entry>> {
-        use std::os::unix::ffi::OsStrExt as _;
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-        let mut buf = vec![0u8; 4 + 8 * 64];
-        // SAFETY: both strings are NUL-terminated and buf is valid for its length.
-        let n = unsafe {
-            libc::getxattr(
-                c.as_ptr(),
-                NAME.as_ptr().cast(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            return None;
-        }
-        parse(&buf[..n as usize])
+        parse(&xattr::get(path, NAME).ok()??)
     }
 
     pub fn parse(b: &[u8]) -> Option<Vec<Entry>> {
@@ -192,24 +177,7 @@ mod acl {
     /// Sets the file's access ACL (the owner may do this).
     #[cfg(test)]
     pub fn write(path: &Path, entries: &[Entry]) -> std::io::Result<()> {
-        use std::os::unix::ffi::OsStrExt as _;
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-        let b = encode(entries);
-        // SAFETY: both strings are NUL-terminated and b is valid for its length.
-        let r = unsafe {
-            libc::setxattr(
-                c.as_ptr(),
-                NAME.as_ptr().cast(),
-                b.as_ptr().cast(),
-                b.len(),
-                0,
-            )
-        };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
+        xattr::set(path, NAME, &encode(entries))
     }
 }
 
