@@ -11,7 +11,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::rc::Rc;
 
 use serde_json::value::RawValue;
 
@@ -432,18 +431,31 @@ fn render<'a>(
 /// every partner that copies from them (keyed by the raw value's address).
 #[derive(Default)]
 struct Nested<'a> {
-    parsed: Vec<(*const RawValue, Option<Rc<Obj<'a>>>)>,
+    parsed: Vec<(*const RawValue, Option<Obj<'a>>)>,
 }
 
 impl<'a> Nested<'a> {
-    fn get(&mut self, raw: &'a RawValue) -> Option<Rc<Obj<'a>>> {
+    /// Moves the parsed object of `raw` out (parsing it the first time),
+    /// with its slot; `None` if `raw` is not an object. Give it back with
+    /// [`Nested::put`].
+    fn take(&mut self, raw: &'a RawValue) -> Option<(usize, Obj<'a>)> {
         let key = raw as *const RawValue;
-        if let Some((_, o)) = self.parsed.iter().find(|(k, _)| std::ptr::addr_eq(*k, key)) {
-            return o.clone();
-        }
-        let o = Obj::parse(raw).map(Rc::new);
-        self.parsed.push((key, o.clone()));
-        o
+        let i = match self
+            .parsed
+            .iter()
+            .position(|(k, _)| std::ptr::addr_eq(*k, key))
+        {
+            Some(i) => i,
+            None => {
+                self.parsed.push((key, Obj::parse(raw)));
+                self.parsed.len() - 1
+            }
+        };
+        self.parsed[i].1.as_mut().map(|o| (i, std::mem::take(o)))
+    }
+
+    fn put(&mut self, slot: usize, obj: Obj<'a>) {
+        self.parsed[slot].1 = Some(obj);
     }
 }
 
@@ -467,10 +479,13 @@ fn write_fields<'a>(
         if node.children.is_empty() {
             write_value(out, raw, leak)?;
             wrote = true;
-        } else if let Some(sub) = nested.get(raw) {
+        } else if let Some((slot, sub)) = nested.take(raw) {
             out.push(b'{');
             let inner_start = out.len();
-            if write_fields(out, &sub, &node.children, leak, nested)? {
+            let copied = write_fields(out, &sub, &node.children, leak, nested);
+            // Back before any `?`: the next partner copies from it too.
+            nested.put(slot, sub);
+            if copied? {
                 // The children each wrote a leading comma; drop the first.
                 out.remove(inner_start);
                 out.push(b'}');
@@ -613,6 +628,29 @@ secret_env = "K"
         let key = cfg.partners[0].signing_key().partner_key();
         assert_eq!(v["ad_id"], key.ad_id(Kind::AccountId, "A123"));
         assert_eq!(v["event_id"], key.event_id("e1"));
+    }
+
+    #[test]
+    fn a_guard_drop_for_one_partner_leaves_the_shared_nested_object_to_the_next() {
+        // Partner "a" copies ad.note (a leak: dropped by the guard midway
+        // through "ad"); partner "b" copies ad.campaign_id from the same
+        // parsed object and must still get it.
+        let a = config(r#"["ad.campaign_id", "ad.note"]"#);
+        let b = config(r#"["ad.campaign_id"]"#);
+        let mut cfg = a.clone();
+        let mut pb = b.partners[0].clone();
+        pb.name = "b".to_string();
+        cfg.partners.push(pb);
+        let p = Policy::new(&cfg, SubjectHasher::new(&[9; 32]));
+        let json = r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"A1"},"ad":{"campaign_id":"c-7","note":"jane@example.com"}}"#;
+        let ev = Event::parse(json).unwrap();
+        let outcomes = p.evaluate(&ev, &NoOptOuts).outcomes;
+        assert!(matches!(outcomes[0], Outcome::Drop(DropReason::PiiGuard)));
+        let Outcome::Route(s) = &outcomes[1] else {
+            panic!("b not routed: {:?}", outcomes[1]);
+        };
+        let line = std::str::from_utf8(s.line()).unwrap();
+        assert!(line.contains(r#""ad":{"campaign_id":"c-7"}"#), "{line}");
     }
 
     #[test]
