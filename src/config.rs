@@ -1941,7 +1941,7 @@ secret_env = "K_B"
             dbg.contains("Secret(<redacted>)"),
             "secrets are there, redacted"
         );
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let hex = crate::guard::hex;
         let mut needles: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
         needles.push(key_b64);
         needles.push(hex(&key_bytes));
