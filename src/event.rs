@@ -237,6 +237,8 @@ pub struct Event<'a> {
     pub personalized_ads: Field<bool>,
     pub gpc: Field<bool>,
     pub category: Field<Cow<'a, str>>,
+    /// `user.birth_date` (`YYYY-MM-DD`, checked by the policy).
+    pub birth_date: Field<Cow<'a, str>>,
     /// `user` or `consent` or `context` present but not an object.
     pub malformed_block: Option<&'static str>,
     /// `user.ip`, only so the leak guard can look for it in the output.
@@ -302,18 +304,31 @@ impl<'a> Event<'a> {
                 }
             }
         };
+        check_key_spelling(&top, TOP_LEVEL_KEYS, "")?;
+        check_duplicates(&top)?;
         let user = block("user");
         let consent = block("consent");
         let context = block("context");
+        for (b, name, keys) in [
+            (&user, "user", USER_KEYS),
+            (&consent, "consent", CONSENT_KEYS),
+            (&context, "context", CONTEXT_KEYS),
+        ] {
+            if let Some(o) = b {
+                check_key_spelling(o, keys, name)?;
+            }
+        }
 
         let mut identifiers: [Option<Cow<'a, str>>; 4] = Default::default();
         let mut age = Field::Absent;
+        let mut birth_date = Field::Absent;
         let mut ip = None;
         if let Some(u) = &user {
             for k in Kind::ALL {
                 identifiers[k.index()] = u.get(k.as_str()).and_then(as_str);
             }
             age = read(u.get("age"), as_f64);
+            birth_date = read(u.get("birth_date"), as_str);
             ip = u.get("ip").and_then(as_str);
         }
         let (personalized_ads, gpc) = match &consent {
@@ -337,6 +352,7 @@ impl<'a> Event<'a> {
             personalized_ads,
             gpc,
             category,
+            birth_date,
             malformed_block,
             ip,
         })
@@ -344,6 +360,183 @@ impl<'a> Event<'a> {
 
     pub fn identifier(&self, kind: Kind) -> Option<&str> {
         self.identifiers[kind.index()].as_deref()
+    }
+}
+
+/// Top-level members the rules read or protect: a member spelled like one of
+/// these in another case or Unicode form (`"User"`, `"ｕｓｅｒ"`) is refused,
+/// or a minor's age or an opt-out could hide in it.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "event_id",
+    "event_type",
+    "timestamp",
+    "user",
+    "consent",
+    "context",
+    "purchase",
+    "search",
+    "view",
+];
+const USER_KEYS: &[&str] = &[
+    "email",
+    "phone",
+    "account_id",
+    "device_id",
+    "age",
+    "birth_date",
+    "ip",
+];
+const CONSENT_KEYS: &[&str] = &[
+    "personalized_ads",
+    "gpc",
+    "tcf",
+    "gpp",
+    "ad_user_data",
+    "ad_personalization",
+];
+const CONTEXT_KEYS: &[&str] = &["category", "page_url", "referrer", "ip", "user_agent"];
+
+/// Refuses a member whose name equals one of `known` only after case
+/// folding and Unicode normalization. The message names the expected
+/// spelling, never the member's own (it could be anything).
+fn check_key_spelling(o: &Obj<'_>, known: &[&str], within: &str) -> Result<(), Reject> {
+    for (k, _) in &o.members {
+        if known.contains(&k.as_ref()) {
+            continue;
+        }
+        if k.is_ascii() && !k.bytes().any(|b| b.is_ascii_uppercase()) {
+            continue;
+        }
+        let folded: String = crate::canon::canonical(k)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect();
+        if let Some(want) = known.iter().find(|w| **w == folded) {
+            let at = if within.is_empty() {
+                format!("a top-level member is spelled like \"{want}\" in another case or form")
+            } else {
+                format!("a member of {within} is spelled like \"{want}\" in another case or form")
+            };
+            return Err(Reject {
+                reason: RejectReason::InvalidField,
+                message: format!(
+                    "invalid field {within}{}{want}: {at}; send it exactly as \"{want}\"",
+                    if within.is_empty() { "" } else { "." }
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Objects with more members than this are checked for duplicates with a
+/// hash set instead of a scan.
+const DUP_SCAN_MAX: usize = 16;
+
+/// Refuses an event with a JSON key twice in the same object, at any depth
+/// (readers disagree on which one wins, so a rule could read one value and
+/// a partner another). The message names the top-level member it is under
+/// only when that member is one the rules know.
+fn check_duplicates(top: &Obj<'_>) -> Result<(), Reject> {
+    let dup = |under: Option<&str>| {
+        Reject::invalid_json(match under {
+            Some(name) => format!("a JSON key appears twice in the same object (under {name})"),
+            None => "a JSON key appears twice in the same object of the event".to_string(),
+        })
+    };
+    if has_duplicate(
+        top.members.iter().map(|(k, _)| k.as_ref()),
+        top.members.len(),
+    ) {
+        return Err(dup(None));
+    }
+    for (k, v) in &top.members {
+        if matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
+            let mut de = serde_json::Deserializer::from_str(v.get());
+            let found = serde::de::DeserializeSeed::deserialize(DupWalk, &mut de)
+                .map_err(|_| Reject::invalid_json("not valid JSON"))?;
+            if found {
+                let known =
+                    TOP_LEVEL_KEYS.contains(&k.as_ref()) || matches!(k.as_ref(), "ad" | "app");
+                return Err(dup(known.then_some(k.as_ref())));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn has_duplicate<'k>(keys: impl Iterator<Item = &'k str> + Clone, n: usize) -> bool {
+    if n <= DUP_SCAN_MAX {
+        let v: Vec<&str> = keys.collect();
+        (1..v.len()).any(|i| v[..i].contains(&v[i]))
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        keys.into_iter().any(|k| !seen.insert(k))
+    }
+}
+
+/// Walks a JSON value without building it; `true` if some object in it has
+/// a key twice.
+struct DupWalk;
+
+impl<'de> serde::de::DeserializeSeed<'de> for DupWalk {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DupWalk {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(f) = seq.next_element_seed(DupWalk)? {
+            found |= f;
+        }
+        Ok(found)
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<bool, M::Error> {
+        let mut keys: Vec<Cow<'de, str>> = Vec::new();
+        let mut set: Option<std::collections::HashSet<Cow<'de, str>>> = None;
+        let mut found = false;
+        while let Some(BorrowedStr(k)) = m.next_key::<BorrowedStr<'de>>()? {
+            let dup = match &mut set {
+                Some(s) => !s.insert(k),
+                None => {
+                    let d = keys.contains(&k);
+                    keys.push(k);
+                    if keys.len() > DUP_SCAN_MAX {
+                        set = Some(keys.drain(..).collect());
+                    }
+                    d
+                }
+            };
+            found |= dup;
+            found |= m.next_value_seed(DupWalk)?;
+        }
+        Ok(found)
     }
 }
 
@@ -424,6 +617,33 @@ mod tests {
             Event::parse(r#"{"event_id": 7,"event_type":"x","timestamp":"2026-11-28T13:45:12Z"}"#)
                 .unwrap_err();
         assert_eq!(r.reason, RejectReason::InvalidField);
+    }
+
+    #[test]
+    fn duplicate_keys_and_case_variants_are_refused() {
+        let base = r#""event_id":"e","event_type":"x","timestamp":"2026-11-28T13:45:12Z""#;
+        for (body, want) in [
+            (r#""user":{"age":12,"age":30}"#, RejectReason::InvalidJson),
+            (r#""ad":{"m":{"k":1,"k":2}}"#, RejectReason::InvalidJson),
+            (r#""ad":[{"k":1,"k":2}]"#, RejectReason::InvalidJson),
+            (r#""user":{},"user":{}"#, RejectReason::InvalidJson),
+            (r#""User":{"age":12}"#, RejectReason::InvalidField),
+            (r#""Consent":{"gpc":true}"#, RejectReason::InvalidField),
+            (r#""user":{"AGE":12}"#, RejectReason::InvalidField),
+            (r#""consent":{"GPC":true}"#, RejectReason::InvalidField),
+        ] {
+            let r = Event::parse(&format!("{{{base},{body}}}")).unwrap_err();
+            assert_eq!(r.reason, want, "{body}");
+            assert!(
+                !r.message.contains("AGE") && !r.message.contains("User"),
+                "{}",
+                r.message
+            );
+        }
+        assert!(Event::parse(&format!(
+            r#"{{{base},"ad":{{"a":1,"b":{{"a":2}}}},"Ad":1}}"#
+        ))
+        .is_ok());
     }
 
     #[test]

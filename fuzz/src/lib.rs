@@ -493,7 +493,7 @@ fn check_line(config: &Config, p: &adgate::config::PartnerConfig, ev: &Event<'_>
     let roots: Vec<&str> = p
         .fields
         .iter()
-        .map(|f| f.split('.').next().unwrap_or(f))
+        .map(|f| f.path.split('.').next().unwrap_or(&f.path))
         .collect();
     for k in obj.keys() {
         assert!(
@@ -556,7 +556,11 @@ fn check_line(config: &Config, p: &adgate::config::PartnerConfig, ev: &Event<'_>
         carried.push(ip.trim().to_ascii_lowercase());
     }
     carried.retain(|c| !c.is_empty());
-    let paths: Vec<Vec<&str>> = p.fields.iter().map(|f| f.split('.').collect()).collect();
+    let paths: Vec<Vec<&str>> = p
+        .fields
+        .iter()
+        .map(|f| f.path.split('.').collect())
+        .collect();
     for (k, sub) in obj {
         if GATEWAY_FIELDS.contains(&k.as_str()) {
             continue;
