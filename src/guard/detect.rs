@@ -69,7 +69,7 @@ pub fn has_email(s: &str) -> bool {
             if p == '"' || p == '\'' || p == '\\' {
                 continue;
             }
-            local_ok = is_local_char(p) && p != '.';
+            local_ok = is_local_char(p);
             break;
         }
         if !local_ok {
