@@ -266,9 +266,18 @@ def route_documented(doc, method, path):
 def metrics(src):
     src = strip_comments(src)
     found = {}
-    # Helpers: counter(&r, "name", "help", &["a", "b"]) and the like.
-    for m in re.finditer(r'"(adgate_[a-z0-9_]+)"\s*,\s*"(?:[^"\\]|\\.)*"\s*(?:,\s*&\[([^\]]*)\])?', src):
-        labels = re.findall(r'"([^"]+)"', m.group(2) or "")
+    # A name with its help text: counter(&r, "name", "help", &["a", "b"]),
+    # IntCounterVec::new(Opts::new("name", "help"), &["a"]),
+    # HistogramVec::new(HistogramOpts::new("name", "help").buckets(..), &["a"]).
+    # The labels are the first &[...] of string literals before the next
+    # metric name or `register(` call.
+    named = list(re.finditer(r'"(adgate_[a-z0-9_]+)"\s*,\s*"(?:[^"\\]|\\.)*"', src))
+    for i, m in enumerate(named):
+        end = named[i + 1].start() if i + 1 < len(named) else len(src)
+        reg = src.find("register(", m.end(), end)
+        window = src[m.end():reg if reg >= 0 else end]
+        lm = re.search(r'&\[\s*((?:"[^"]*"\s*,?\s*)+)\]', window)
+        labels = re.findall(r'"([^"]+)"', lm.group(1)) if lm else []
         found.setdefault(m.group(1), set()).update(labels)
     # Any other adgate_* literal (a name given to a constructor some other way).
     for m in re.finditer(r'"(adgate_[a-z0-9_]+)"', src):
@@ -375,7 +384,8 @@ def spec_refs(problems):
             places += [os.path.relpath(os.path.join(d, f), ROOT) for f in files]
     tests = os.path.join(ROOT, "tests")
     if os.path.isdir(tests):
-        places += ["tests/" + f for f in os.listdir(tests) if f.endswith(".py")]
+        for d, _, files in os.walk(tests):
+            places += [os.path.relpath(os.path.join(d, f), ROOT) for f in files if f.endswith(".py")]
     for rel in places:
         try:
             text = read(rel)
