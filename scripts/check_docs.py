@@ -14,7 +14,8 @@ The lists come from the code, not from a hand-kept list:
 - routes: the paths `route_of` in src/server.rs recognises (`"/v1/events"`,
   and `starts_with`/`ends_with` patterns, shown as `/v1/feed/{…}/commit`),
   with the methods `dispatch` allows for each. Each "METHOD PATH" must
-  appear in docs/http-api.md (a `{name}` there matches any placeholder).
+  appear in docs/http-api.md (a `{name}` there matches any placeholder),
+  and each path with its method (GET for HEAD) in openapi.yaml.
 - metrics: every `adgate_*` name registered in src/metrics.rs, with its
   labels. Each name must appear in docs/metrics.md as `` `name` ``, and the
   table row naming it must list each of its labels.
@@ -25,8 +26,12 @@ reference is left in README.md, docs/, openapi.yaml, deploy/ or tests/*.py,
 and that the relative links of README.md and docs/ (with their #anchors)
 resolve.
 
-Usage: python3 scripts/check_docs.py [REPO_ROOT]. Exit 0 when all is
-documented, 1 with one line per missing item naming the item and the page.
+The other way round (a key, route or metric the docs describe but the code
+does not have) is printed as NOTE lines, and is a failure with --both-ways.
+
+Usage: python3 scripts/check_docs.py [--both-ways] [REPO_ROOT]. Exit 0 when
+all is documented, 1 with one line per missing item naming the item and the
+page.
 Standard library only.
 """
 
@@ -37,7 +42,8 @@ import os
 import re
 import sys
 
-ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
+_ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+ROOT = os.path.abspath(_ARGS[0] if _ARGS else os.path.join(os.path.dirname(__file__), ".."))
 
 
 def read(rel):
@@ -260,6 +266,29 @@ def route_documented(doc, method, path):
     return re.search(r"\b" + method + r"\s+" + rx + r"(?![A-Za-z0-9_/{])", doc) is not None
 
 
+def openapi_operations(text):
+    """{(METHOD, path)} of openapi.yaml, read line by line (no YAML library)."""
+    ops, path = set(), None
+    for line in text.splitlines():
+        m = re.match(r"  (/\S*):\s*$", line)
+        if m:
+            path = m.group(1)
+            continue
+        if re.match(r"\S", line):
+            path = None
+        m = re.match(r"    (get|put|post|delete|patch|head|options):\s*$", line)
+        if m and path:
+            ops.add((m.group(1).upper(), path))
+    return ops
+
+
+def route_in_openapi(ops, method, path):
+    rx = re.escape(path).replace(re.escape("{…}"), r"\{[A-Za-z_]+\}") + "$"
+    # HEAD mirrors GET; OpenAPI documents the GET.
+    want = "GET" if method == "HEAD" else method
+    return any((m == want or method == "ANY") and re.match(rx, p) for m, p in ops)
+
+
 # ---------------------------------------------------------------------------
 # Metrics.
 
@@ -412,6 +441,12 @@ def main():
             shown = path.replace("{…}", "{name}")
             problems.append("route `%s %s` (src/server.rs, route label %s) is not documented in docs/http-api.md" % (method, shown, label))
 
+    ops = openapi_operations(read("openapi.yaml"))
+    for method, path, label in rs:
+        if not route_in_openapi(ops, method, path):
+            shown = path.replace("{…}", "{name}")
+            problems.append("route `%s %s` (src/server.rs) is not documented in openapi.yaml" % (method, shown))
+
     mdoc = read("docs/metrics.md")
     ms = metrics(read("src/metrics.rs"))
     rows = metric_rows(mdoc)
@@ -426,13 +461,44 @@ def main():
             if not re.search(r"\b%s\b" % re.escape(label), rows[name]):
                 problems.append("metric `%s`: label `%s` (src/metrics.rs) is not listed in its docs/metrics.md row" % (name, label))
 
+    # The other way: what the docs promise that the code does not have.
+    # Notes by default; failures with --both-ways.
+    unimplemented = []
+    sections = {k.split(".")[0] for k in keys}
+    for line in read("docs/config.md").splitlines():
+        cell = line.strip().strip("|").split("|")[0].strip() if line.startswith("|") else ""
+        m = re.fullmatch(r"`([a-z_]+(?:\.[a-z_\[\]]+)+)`", cell)
+        if m and m.group(1).split(".")[0] in sections and m.group(1).replace("[]", "") not in keys:
+            unimplemented.append("config key `%s` is documented in docs/config.md but not in src/config.rs" % m.group(1))
+    for name in sorted(rows):
+        if name not in ms:
+            unimplemented.append("metric `%s` is documented in docs/metrics.md but not registered in src/metrics.rs" % name)
+    code_routes = {(m, re.sub(r"\{…\}", "{}", p)) for m, p, _ in rs}
+    for line in api.splitlines():
+        if not line.startswith("| `"):
+            continue
+        for meth, path in re.findall(r"`(GET|HEAD|POST|PUT|DELETE|PATCH) (/[^`\s?]*)`", line.split("|")[1]):
+            if (meth, re.sub(r"\{[A-Za-z_]+\}", "{}", path)) not in code_routes:
+                unimplemented.append("route `%s %s` is documented in docs/http-api.md but not served by src/server.rs" % (meth, path))
+
     check_examples(problems)
     check_links(problems)
     spec_refs(problems)
 
+    both_ways = "--both-ways" in sys.argv[1:]
+    if both_ways:
+        problems += unimplemented
     print("check_docs: %d config keys, %d routes (method and path), %d metrics found in the code" % (len(keys), len(rs), len(ms)))
+    if not both_ways:
+        for u in unimplemented:
+            print("NOTE: " + u + " (a failure with --both-ways)")
     for p in problems:
-        print("MISSING: " + p if "not documented" in p or "not listed" in p or "no table row" in p else "PROBLEM: " + p)
+        if "not documented" in p or "not listed" in p or "no table row" in p:
+            print("MISSING: " + p)
+        elif p in unimplemented:
+            print("UNIMPLEMENTED: " + p)
+        else:
+            print("PROBLEM: " + p)
     if problems:
         print("check_docs: %d problem(s); document them (docs/README.md lists the pages)" % len(problems))
         return 1
