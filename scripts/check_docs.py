@@ -29,6 +29,9 @@ resolve.
 The other way round (a key, route or metric the docs describe but the code
 does not have) is printed as NOTE lines, and is a failure with --both-ways.
 
+Every run first proves on a scratch copy that it notices a planted
+undocumented key, route, metric and label (so it cannot pass vacuously).
+
 Usage: python3 scripts/check_docs.py [--both-ways] [REPO_ROOT]. Exit 0 when
 all is documented, 1 with one line per missing item naming the item and the
 page.
@@ -425,7 +428,8 @@ def spec_refs(problems):
                 problems.append("%s:%d: refers to \"SPEC §\", a document that is not in the repository; point to a docs/ page" % (rel, n))
 
 
-def main():
+def coverage():
+    """Code -> docs problems, docs -> code notes, and the counts."""
     problems = []
 
     keys = config_keys(strip_comments(read("src/config.rs")))
@@ -480,15 +484,69 @@ def main():
         for meth, path in re.findall(r"`(GET|HEAD|POST|PUT|DELETE|PATCH) (/[^`\s?]*)`", line.split("|")[1]):
             if (meth, re.sub(r"\{[A-Za-z_]+\}", "{}", path)) not in code_routes:
                 unimplemented.append("route `%s %s` is documented in docs/http-api.md but not served by src/server.rs" % (meth, path))
+    return problems, unimplemented, (len(keys), len(rs), len(ms))
 
+
+def self_test():
+    """Proves on a scratch copy that the check notices an undocumented
+    config key, route, metric and label; returns what it failed to notice."""
+    global ROOT
+    import shutil
+    import tempfile
+    real = ROOT
+    tmp = tempfile.mkdtemp(prefix="check_docs_")
+    try:
+        for rel in ["src/config.rs", "src/server.rs", "src/metrics.rs", "openapi.yaml", "docs"]:
+            dst = os.path.join(tmp, rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            src = os.path.join(real, rel)
+            (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, dst)
+
+        def edit(rel, old, new):
+            p = os.path.join(tmp, rel)
+            with open(p, encoding="utf-8") as f:
+                text = f.read()
+            if old not in text:
+                return False
+            with open(p, "w", encoding="utf-8") as f:
+                f.write(text.replace(old, new, 1))
+            return True
+
+        ok = edit("src/config.rs", "pub struct RawServer {", "pub struct RawServer {\n    pub selftest_knob: Option<u64>,")
+        ok &= edit("src/server.rs", "fn route_of(path: &str) -> &'static str {\n    match path {",
+                   "fn route_of(path: &str) -> &'static str {\n    match path {\n        \"/v1/selftest\" => \"/v1/selftest\",")
+        ok &= edit("src/server.rs", "match route {", "match route {\n        \"/v1/selftest\" if main => match allow(&[Method::PUT]) { Some(r) => r, None => todo!() },")
+        with open(os.path.join(tmp, "src/metrics.rs"), "a", encoding="utf-8") as f:
+            f.write('\nfn selftest(r: &Registry) {\n    counter(r, "adgate_selftest_total", "Self-test.", &["partner"]);\n'
+                    '    counter(r, "adgate_panics_total", "Self-test.", &["selftest_label"]);\n}\n')
+        if not ok:
+            return ["the self-test could not plant its changes (src/config.rs RawServer, src/server.rs route_of/dispatch moved?)"]
+        ROOT = tmp
+        problems, _, _ = coverage()
+    finally:
+        ROOT = real
+        shutil.rmtree(tmp, ignore_errors=True)
+    expected = [
+        "config key `server.selftest_knob` (src/config.rs) is not documented in docs/config.md",
+        "route `PUT /v1/selftest` (src/server.rs, route label /v1/selftest) is not documented in docs/http-api.md",
+        "route `PUT /v1/selftest` (src/server.rs) is not documented in openapi.yaml",
+        "metric `adgate_selftest_total` (src/metrics.rs) is not documented in docs/metrics.md",
+        "metric `adgate_panics_total`: label `selftest_label` (src/metrics.rs) is not listed in its docs/metrics.md row",
+    ]
+    return ["self-test: a planted gap was not reported: " + e for e in expected if e not in problems]
+
+
+def main():
+    problems, unimplemented, (n_keys, n_routes, n_metrics) = coverage()
     check_examples(problems)
     check_links(problems)
     spec_refs(problems)
+    problems += self_test()
 
     both_ways = "--both-ways" in sys.argv[1:]
     if both_ways:
         problems += unimplemented
-    print("check_docs: %d config keys, %d routes (method and path), %d metrics found in the code" % (len(keys), len(rs), len(ms)))
+    print("check_docs: %d config keys, %d routes (method and path), %d metrics found in the code" % (n_keys, n_routes, n_metrics))
     if not both_ways:
         for u in unimplemented:
             print("NOTE: " + u + " (a failure with --both-ways)")
@@ -502,7 +560,7 @@ def main():
     if problems:
         print("check_docs: %d problem(s); document them (docs/README.md lists the pages)" % len(problems))
         return 1
-    print("check_docs: every config key, route and metric is documented")
+    print("check_docs: every config key, route and metric is documented (and the check caught the gaps its self-test planted)")
     return 0
 
 
