@@ -440,6 +440,13 @@ fn printable(bytes: Vec<u8>) -> Option<String> {
 /// Lowercase, alphanumerics only: the form in which the event's own values
 /// are compared (separators, case and spacing do not hide a value).
 pub fn skeleton(s: &str) -> String {
+    if !needs_round(s) {
+        return s
+            .bytes()
+            .filter(u8::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase() as char)
+            .collect();
+    }
     let c = canonical(s);
     let mut out = String::with_capacity(c.len());
     for ch in c.chars() {

@@ -243,6 +243,10 @@ pub struct Event<'a> {
     pub malformed_block: Option<&'static str>,
     /// `user.ip`, only so the leak guard can look for it in the output.
     pub ip: Option<Cow<'a, str>>,
+    /// The `user` and `context` objects as parsed, for the leak guard's
+    /// protected values (parsed once).
+    pub user: Option<Obj<'a>>,
+    pub context: Option<Obj<'a>>,
 }
 
 impl<'a> Event<'a> {
@@ -305,7 +309,6 @@ impl<'a> Event<'a> {
             }
         };
         check_key_spelling(&top, TOP_LEVEL_KEYS, "")?;
-        check_duplicates(&top)?;
         let user = block("user");
         let consent = block("consent");
         let context = block("context");
@@ -318,6 +321,7 @@ impl<'a> Event<'a> {
                 check_key_spelling(o, keys, name)?;
             }
         }
+        check_duplicates(&top, [&user, &consent, &context])?;
 
         let mut identifiers: [Option<Cow<'a, str>>; 4] = Default::default();
         let mut age = Field::Absent;
@@ -355,6 +359,8 @@ impl<'a> Event<'a> {
             birth_date,
             malformed_block,
             ip,
+            user,
+            context,
         })
     }
 
@@ -438,29 +444,41 @@ const DUP_SCAN_MAX: usize = 16;
 /// (readers disagree on which one wins, so a rule could read one value and
 /// a partner another). The message names the top-level member it is under
 /// only when that member is one the rules know.
-fn check_duplicates(top: &Obj<'_>) -> Result<(), Reject> {
+fn check_duplicates(top: &Obj<'_>, parsed: [&Option<Obj<'_>>; 3]) -> Result<(), Reject> {
     let dup = |under: Option<&str>| {
         Reject::invalid_json(match under {
             Some(name) => format!("a JSON key appears twice in the same object (under {name})"),
             None => "a JSON key appears twice in the same object of the event".to_string(),
         })
     };
-    if has_duplicate(
-        top.members.iter().map(|(k, _)| k.as_ref()),
-        top.members.len(),
-    ) {
+    let walk = |v: &RawValue| -> Result<bool, Reject> {
+        if !matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
+            return Ok(false);
+        }
+        let mut de = serde_json::Deserializer::from_str(v.get());
+        serde::de::DeserializeSeed::deserialize(DupWalk, &mut de)
+            .map_err(|_| Reject::invalid_json("not valid JSON"))
+    };
+    if has_duplicate(top.members.iter().map(|(k, _)| k.as_ref()), top.members.len()) {
         return Err(dup(None));
     }
-    for (k, v) in &top.members {
-        if matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
-            let mut de = serde_json::Deserializer::from_str(v.get());
-            let found = serde::de::DeserializeSeed::deserialize(DupWalk, &mut de)
-                .map_err(|_| Reject::invalid_json("not valid JSON"))?;
-            if found {
-                let known =
-                    TOP_LEVEL_KEYS.contains(&k.as_ref()) || matches!(k.as_ref(), "ad" | "app");
-                return Err(dup(known.then_some(k.as_ref())));
+    // user, consent and context are parsed already: their own members are
+    // compared directly, only values nested in them are walked.
+    for (name, o) in ["user", "consent", "context"].into_iter().zip(parsed) {
+        if let Some(o) = o {
+            if has_duplicate(o.members.iter().map(|(k, _)| k.as_ref()), o.members.len())
+                || o.members.iter().try_fold(false, |f, (_, v)| Ok(f | walk(v)?))?
+            {
+                return Err(dup(Some(name)));
             }
+        }
+    }
+    for (k, v) in &top.members {
+        let done = matches!(k.as_ref(), "user" | "consent" | "context")
+            && kind_of(v) == JsonKind::Object;
+        if !done && walk(v)? {
+            let known = TOP_LEVEL_KEYS.contains(&k.as_ref()) || matches!(k.as_ref(), "ad" | "app");
+            return Err(dup(known.then_some(k.as_ref())));
         }
     }
     Ok(())
@@ -468,8 +486,14 @@ fn check_duplicates(top: &Obj<'_>) -> Result<(), Reject> {
 
 fn has_duplicate<'k>(keys: impl Iterator<Item = &'k str> + Clone, n: usize) -> bool {
     if n <= DUP_SCAN_MAX {
-        let v: Vec<&str> = keys.collect();
-        (1..v.len()).any(|i| v[..i].contains(&v[i]))
+        let mut small: [&str; DUP_SCAN_MAX] = [""; DUP_SCAN_MAX];
+        for (i, k) in keys.enumerate() {
+            if small[..i].contains(&k) {
+                return true;
+            }
+            small[i] = k;
+        }
+        false
     } else {
         let mut seen = std::collections::HashSet::with_capacity(n);
         keys.into_iter().any(|k| !seen.insert(k))
@@ -518,18 +542,25 @@ impl<'de> Visitor<'de> for DupWalk {
         Ok(found)
     }
     fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<bool, M::Error> {
-        let mut keys: Vec<Cow<'de, str>> = Vec::new();
+        // Small objects on the stack; a set past DUP_SCAN_MAX keys.
+        let mut small: [Option<Cow<'de, str>>; DUP_SCAN_MAX] = Default::default();
+        let mut n = 0usize;
         let mut set: Option<std::collections::HashSet<Cow<'de, str>>> = None;
         let mut found = false;
         while let Some(BorrowedStr(k)) = m.next_key::<BorrowedStr<'de>>()? {
             let dup = match &mut set {
                 Some(s) => !s.insert(k),
+                None if n < DUP_SCAN_MAX => {
+                    let d = small[..n].iter().any(|x| x.as_ref() == Some(&k));
+                    small[n] = Some(k);
+                    n += 1;
+                    d
+                }
                 None => {
-                    let d = keys.contains(&k);
-                    keys.push(k);
-                    if keys.len() > DUP_SCAN_MAX {
-                        set = Some(keys.drain(..).collect());
-                    }
+                    let mut s: std::collections::HashSet<Cow<'de, str>> =
+                        small.iter_mut().filter_map(Option::take).collect();
+                    let d = !s.insert(k);
+                    set = Some(s);
                     d
                 }
             };

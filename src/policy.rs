@@ -423,7 +423,7 @@ impl Policy {
                     Some((kind, norm)) => {
                         kind_used = Some(kind);
                         let protected =
-                            protected_cell.get_or_insert_with(|| protected_values(ev, country));
+                            protected_cell.get_or_insert_with(|| protected_values(ev, &normalized, country));
                         let mut r = Render {
                             protected,
                             scratch: &mut scratch,
@@ -571,21 +571,34 @@ impl Policy {
 /// The event's own identifiers and every value of its protected paths.
 fn protected_values<'a>(
     ev: &Event<'a>,
+    normalized: &[Option<Cow<'_, str>>; 4],
     country: Option<phonenumber::country::Id>,
 ) -> Protected<'a> {
     let mut p = Protected::new(country);
     for k in Kind::ALL {
         if let Some(raw) = &ev.identifiers[k.index()] {
-            p.add_identifier(k, raw.clone());
+            p.add_identifier(k, raw.clone(), normalized[k.index()].as_deref());
         }
     }
     let mut values: Vec<Cow<'a, str>> = Vec::new();
-    for name in PROTECTED_BLOCKS {
+    if let Some(user) = &ev.user {
+        for (k, v) in &user.members {
+            // The identifiers are in already.
+            if Kind::parse(k).is_some() && event::kind_of(v) == JsonKind::String {
+                continue;
+            }
+            if k.len() >= guard::MIN_CONTAINED_LEN {
+                values.push(k.clone());
+            }
+            collect_values(v, &mut values);
+        }
+    }
+    for name in &PROTECTED_BLOCKS[1..] {
         if let Some(raw) = ev.top.get(name) {
             collect_values(raw, &mut values);
         }
     }
-    if let Some(ctx) = ev.top.get("context").and_then(Obj::parse) {
+    if let Some(ctx) = &ev.context {
         for name in PROTECTED_CONTEXT {
             if let Some(raw) = ctx.get(name) {
                 collect_values(raw, &mut values);
@@ -676,15 +689,16 @@ struct Render<'r, 'a, 'p> {
     scratch: &'r mut Scratch<'a>,
     country: Option<phonenumber::country::Id>,
     omitted: &'r mut Vec<Omission>,
-    /// The path being copied (for explain's omissions and guard hits).
-    path: Vec<Cow<'a, str>>,
+    /// The path being copied (for explain's omissions and guard hits);
+    /// borrowed from the allow-list and the event.
+    path: Vec<Cow<'r, str>>,
 }
 
-impl<'a> Render<'_, 'a, '_> {
+impl<'r, 'a: 'r> Render<'r, 'a, '_> {
     /// Builds the output line, scanning every copied value.
     fn render(
         &mut self,
-        p: &PartnerPolicy,
+        p: &'r PartnerPolicy,
         ev: &Event<'a>,
         kind: Kind,
         normalized: &str,
@@ -731,14 +745,14 @@ impl<'a> Render<'_, 'a, '_> {
         &mut self,
         out: &mut Vec<u8>,
         obj: &Obj<'a>,
-        nodes: &[FieldNode],
+        nodes: &'r [FieldNode],
     ) -> Result<bool, GuardHit> {
         let mut wrote = false;
         for node in nodes {
             let Some(raw) = obj.get(&node.name) else {
                 continue;
             };
-            self.path.push(Cow::Owned(node.name.clone()));
+            self.path.push(Cow::Borrowed(node.name.as_str()));
             let mark = out.len();
             out.push(b',');
             out.push(b'"');

@@ -161,12 +161,13 @@ impl<'a> Protected<'a> {
         }
     }
 
-    /// One of the event's own identifiers (as sent).
-    pub fn add_identifier(&mut self, kind: Kind, raw: Cow<'a, str>) {
+    /// One of the event's own identifiers (as sent), with its normalized
+    /// form when it has one.
+    pub fn add_identifier(&mut self, kind: Kind, raw: Cow<'a, str>, normalized: Option<&str>) {
         self.add_value(&raw, true);
-        if let Some(n) = identity::normalize_with(kind, &raw, self.default_country) {
+        if let Some(n) = normalized {
             if n != raw {
-                self.add_value(&n, true);
+                self.add_value(n, true);
             }
         }
         self.identifiers.push((kind, raw));
@@ -179,7 +180,7 @@ impl<'a> Protected<'a> {
         if sk.is_empty() {
             return;
         }
-        if sk.chars().count() >= MIN_CONTAINED_LEN {
+        if sk.len() >= MIN_CONTAINED_LEN {
             if !self.long.contains(&sk) {
                 self.long.push(sk);
             }
@@ -207,6 +208,9 @@ impl<'a> Protected<'a> {
 
     fn check_text(&mut self, t: &str) -> Option<Hit> {
         let sk = skeleton_of_canonical(t);
+        if sk.len() < MIN_CONTAINED_LEN && self.short.is_empty() {
+            return None;
+        }
         for v in &self.long {
             if sk.contains(v.as_str()) {
                 return Some(if self.is_own(v) {
@@ -451,13 +455,18 @@ mod tests {
     #[test]
     fn own_identifiers_reshaped_and_hashed() {
         let mut g = Protected::new(None);
-        g.add_identifier(Kind::AccountId, Cow::Borrowed("A12345678"));
-        g.add_identifier(Kind::Email, Cow::Borrowed(" Jane.Doe@Example.com"));
+        g.add_identifier(Kind::AccountId, Cow::Borrowed("A12345678"), Some("A12345678"));
+        g.add_identifier(
+            Kind::Email,
+            Cow::Borrowed(" Jane.Doe@Example.com"),
+            Some("jane.doe@example.com"),
+        );
         g.add_identifier(
             Kind::DeviceId,
             Cow::Borrowed("6F9619FF-8B86-D011-B42D-00C04FC964FF"),
+            None,
         );
-        g.add_identifier(Kind::Phone, Cow::Borrowed("+1 206 555 0100"));
+        g.add_identifier(Kind::Phone, Cow::Borrowed("+1 206 555 0100"), Some("+12065550100"));
         let mut check = |s: &str| g.check(&Views::of(s));
         assert_eq!(check("acct-A12345678"), Some(Hit::OwnIdentifier));
         assert_eq!(check("a-1234-5678"), Some(Hit::OwnIdentifier));
