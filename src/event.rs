@@ -460,70 +460,82 @@ fn check_duplicates(text: &str) -> Result<(), Reject> {
 /// with no allocation for objects of up to [`DUP_SCAN_MAX`] plain keys.
 pub fn has_duplicate_keys(b: &[u8]) -> bool {
     use std::collections::HashSet;
-    // Keys of every open object, flat; each open container's start in it;
-    // a set for objects that grew past DUP_SCAN_MAX.
+    // Keys of every open object, flat; each open object's start in it and a
+    // set once it grew past DUP_SCAN_MAX. Arrays need no entry: a key always
+    // belongs to the innermost open object.
     let mut keys: Vec<Cow<'_, [u8]>> = Vec::new();
     let mut starts: Vec<(usize, Option<HashSet<Cow<'_, [u8]>>>)> = Vec::new();
     let mut i = 0;
-    while i < b.len() {
+    while let Some(off) = memchr::memchr3(b'"', b'{', b'}', &b[i..]) {
+        i += off;
         match b[i] {
-            b'{' | b'[' => starts.push((keys.len(), None)),
-            b'}' | b']' => {
+            b'{' => {
+                starts.push((keys.len(), None));
+                i += 1;
+            }
+            b'}' => {
                 if let Some((s, _)) = starts.pop() {
                     keys.truncate(s);
                 }
+                i += 1;
             }
-            b'"' => {
+            _ => {
+                // A string: find its closing quote, skipping escapes.
                 let start = i + 1;
                 let mut j = start;
                 let mut escaped = false;
-                while j < b.len() && b[j] != b'"' {
-                    if b[j] == b'\\' {
-                        escaped = true;
-                        j += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[j..]) {
+                        Some(o) if b[j + o] == b'\\' => {
+                            escaped = true;
+                            j += o + 2;
+                            if j >= b.len() {
+                                return false;
+                            }
+                        }
+                        Some(o) => {
+                            j += o;
+                            break;
+                        }
+                        None => return false,
                     }
-                    j += 1;
                 }
-                let raw = &b[start..j.min(b.len())];
                 i = j + 1;
                 let mut k = i;
                 while k < b.len() && b[k].is_ascii_whitespace() {
                     k += 1;
                 }
-                if k < b.len() && b[k] == b':' {
-                    let key: Cow<'_, [u8]> = if escaped {
-                        let quoted = &b[start - 1..(j + 1).min(b.len())];
-                        match serde_json::from_slice::<String>(quoted) {
-                            Ok(s) => Cow::Owned(s.into_bytes()),
-                            Err(_) => Cow::Borrowed(raw),
-                        }
-                    } else {
-                        Cow::Borrowed(raw)
-                    };
-                    if let Some((s, set)) = starts.last_mut() {
-                        match set {
-                            Some(set) => {
-                                if !set.insert(key) {
-                                    return true;
-                                }
+                if k >= b.len() || b[k] != b':' {
+                    continue;
+                }
+                let key: Cow<'_, [u8]> = if escaped {
+                    match serde_json::from_slice::<String>(&b[start - 1..=j]) {
+                        Ok(s) => Cow::Owned(s.into_bytes()),
+                        Err(_) => Cow::Borrowed(&b[start..j]),
+                    }
+                } else {
+                    Cow::Borrowed(&b[start..j])
+                };
+                if let Some((s, set)) = starts.last_mut() {
+                    match set {
+                        Some(set) => {
+                            if !set.insert(key) {
+                                return true;
                             }
-                            None => {
-                                if keys[*s..].contains(&key) {
-                                    return true;
-                                }
-                                keys.push(key);
-                                if keys.len() - *s > DUP_SCAN_MAX {
-                                    *set = Some(keys.drain(*s..).collect());
-                                }
+                        }
+                        None => {
+                            if keys[*s..].contains(&key) {
+                                return true;
+                            }
+                            keys.push(key);
+                            if keys.len() - *s > DUP_SCAN_MAX {
+                                *set = Some(keys.drain(*s..).collect());
                             }
                         }
                     }
                 }
-                continue;
             }
-            _ => {}
         }
-        i += 1;
     }
     false
 }
@@ -614,6 +626,7 @@ mod tests {
             (r#""user":{"age":12,"age":30}"#, RejectReason::InvalidJson),
             (r#""ad":{"m":{"k":1,"k":2}}"#, RejectReason::InvalidJson),
             (r#""ad":[{"k":1,"k":2}]"#, RejectReason::InvalidJson),
+            (r#""ad":{"k\u0031":1,"k1":2}"#, RejectReason::InvalidJson),
             (r#""user":{},"user":{}"#, RejectReason::InvalidJson),
             (r#""User":{"age":12}"#, RejectReason::InvalidField),
             (r#""Consent":{"gpc":true}"#, RejectReason::InvalidField),

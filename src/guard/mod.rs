@@ -195,15 +195,20 @@ impl<'a> Protected<'a> {
     }
 
     fn push(&mut self, raw: Cow<'a, str>, own: bool) {
-        let plain = raw.bytes().all(|c| c.is_ascii_graphic() || c == b' ')
-            && !raw
-                .bytes()
-                .any(|c| matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{'));
-        let min_len = if plain {
-            raw.bytes().filter(u8::is_ascii_alphanumeric).count()
-        } else {
-            0
-        };
+        // One pass: plain ASCII (nothing to decode) and its alphanumerics.
+        let mut plain = true;
+        let mut alnum = 0usize;
+        for c in raw.bytes() {
+            if c.is_ascii_alphanumeric() {
+                alnum += 1;
+            } else if !(c.is_ascii_graphic() || c == b' ')
+                || matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{')
+            {
+                plain = false;
+                break;
+            }
+        }
+        let min_len = if plain { alnum } else { 0 };
         if plain && (min_len == 0 || (!own && min_len < MIN_CONTAINED_LEN)) {
             return;
         }
