@@ -459,7 +459,10 @@ fn check_duplicates(top: &Obj<'_>, parsed: [&Option<Obj<'_>>; 3]) -> Result<(), 
         serde::de::DeserializeSeed::deserialize(DupWalk, &mut de)
             .map_err(|_| Reject::invalid_json("not valid JSON"))
     };
-    if has_duplicate(top.members.iter().map(|(k, _)| k.as_ref()), top.members.len()) {
+    if has_duplicate(
+        top.members.iter().map(|(k, _)| k.as_ref()),
+        top.members.len(),
+    ) {
         return Err(dup(None));
     }
     // user, consent and context are parsed already: their own members are
@@ -467,15 +470,17 @@ fn check_duplicates(top: &Obj<'_>, parsed: [&Option<Obj<'_>>; 3]) -> Result<(), 
     for (name, o) in ["user", "consent", "context"].into_iter().zip(parsed) {
         if let Some(o) = o {
             if has_duplicate(o.members.iter().map(|(k, _)| k.as_ref()), o.members.len())
-                || o.members.iter().try_fold(false, |f, (_, v)| Ok(f | walk(v)?))?
+                || o.members
+                    .iter()
+                    .try_fold(false, |f, (_, v)| Ok(f | walk(v)?))?
             {
                 return Err(dup(Some(name)));
             }
         }
     }
     for (k, v) in &top.members {
-        let done = matches!(k.as_ref(), "user" | "consent" | "context")
-            && kind_of(v) == JsonKind::Object;
+        let done =
+            matches!(k.as_ref(), "user" | "consent" | "context") && kind_of(v) == JsonKind::Object;
         if !done && walk(v)? {
             let known = TOP_LEVEL_KEYS.contains(&k.as_ref()) || matches!(k.as_ref(), "ad" | "app");
             return Err(dup(known.then_some(k.as_ref())));

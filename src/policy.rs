@@ -422,8 +422,8 @@ impl Policy {
                     None => Outcome::Drop(DropReason::NoIdentifier),
                     Some((kind, norm)) => {
                         kind_used = Some(kind);
-                        let protected =
-                            protected_cell.get_or_insert_with(|| protected_values(ev, &normalized, country));
+                        let protected = protected_cell
+                            .get_or_insert_with(|| protected_values(ev, &normalized, country));
                         let mut r = Render {
                             protected,
                             scratch: &mut scratch,

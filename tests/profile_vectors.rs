@@ -98,7 +98,7 @@ fn linkable_profiles() -> Vec<Box<dyn Profile>> {
     ]
 }
 
-fn expected<'c>(c: &'c IdCase, kind: ProfileKind) -> Option<&'c Hashed> {
+fn expected(c: &IdCase, kind: ProfileKind) -> Option<&Hashed> {
     match kind {
         ProfileKind::MetaCapi => c.meta_capi.as_ref(),
         ProfileKind::GoogleAds => c.google_ads.as_ref(),
@@ -154,8 +154,12 @@ fn encoded_hash(p: &dyn Profile, input: &ProfileInput<'_>, id: Id) -> Result<Str
     let mut out = Vec::new();
     match p.encode(input, &mut out) {
         Ok(()) => {
-            let ev: Value = serde_json::from_slice(&out)
-                .map_err(|e| format!("output is not JSON ({e}): {}", String::from_utf8_lossy(&out)))?;
+            let ev: Value = serde_json::from_slice(&out).map_err(|e| {
+                format!(
+                    "output is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&out)
+                )
+            })?;
             hash_in(p.kind(), &ev, id).ok_or_else(|| format!("no hash in {ev}"))
         }
         Err(e) => Err(e.to_string()),
@@ -235,7 +239,10 @@ fn vectors_contain_cases_where_profiles_disagree() {
     };
     let e = v.emails.iter().filter(|c| differ(c)).count();
     let p = v.phones.iter().filter(|c| differ(c)).count();
-    assert!(e >= 5 && p >= 10, "disagreeing cases: {e} emails, {p} phones");
+    assert!(
+        e >= 5 && p >= 10,
+        "disagreeing cases: {e} emails, {p} phones"
+    );
 }
 
 #[test]
@@ -254,7 +261,10 @@ fn adgate_profile_vectors_match_the_recipe() {
         for c in cases {
             let norm = identity::normalize(kind, &c.input).map(|n| n.into_owned());
             if norm.as_deref() != c.adgate.as_ref().map(|a| a.normalized.as_str()) {
-                bad.push(format!("{kind} {:?} ({}): normalized {norm:?}", c.input, c.note));
+                bad.push(format!(
+                    "{kind} {:?} ({}): normalized {norm:?}",
+                    c.input, c.note
+                ));
                 continue;
             }
             let got = encoded_hash(&profile, &input_with(id, &c.input, false), id);
@@ -279,7 +289,11 @@ fn external_id_vectors() {
     let mut bad = Vec::new();
     for c in &v.external_ids {
         for p in linkable_profiles() {
-            let got = encoded_hash(p.as_ref(), &input_with(Id::External, &c.input, false), Id::External);
+            let got = encoded_hash(
+                p.as_ref(),
+                &input_with(Id::External, &c.input, false),
+                Id::External,
+            );
             let ok = match (p.kind(), &c.sha256, &got) {
                 // Google's conversion upload takes no external id: an
                 // account id alone is not enough for it.
@@ -289,7 +303,12 @@ fn external_id_vectors() {
                 _ => false,
             };
             if !ok {
-                bad.push(format!("{} {:?}: {got:?}, want {:?}", p.name(), c.input, c.sha256));
+                bad.push(format!(
+                    "{} {:?}: {got:?}, want {:?}",
+                    p.name(),
+                    c.input,
+                    c.sha256
+                ));
             }
         }
     }
@@ -310,11 +329,19 @@ fn prehashed_values_are_forwarded_never_rehashed() {
                     _ => false,
                 };
                 if !ok {
-                    bad.push(format!("{} {:?}: {got:?}, want {:?}", p.name(), c.input, c.forwarded));
+                    bad.push(format!(
+                        "{} {:?}: {got:?}, want {:?}",
+                        p.name(),
+                        c.input,
+                        c.forwarded
+                    ));
                 }
             }
             // The adgate profile cannot key a hash: it refuses.
-            let a = AdgateProfile::new(PartnerKey::new("k1", &[1; 32]), vec![Kind::Email, Kind::Phone]);
+            let a = AdgateProfile::new(
+                PartnerKey::new("k1", &[1; 32]),
+                vec![Kind::Email, Kind::Phone],
+            );
             let mut out = Vec::new();
             if !matches!(
                 a.encode(&input_with(id, &c.input, true), &mut out),
@@ -374,14 +401,19 @@ fn tiktok() -> (TiktokEvents, PartnerMock) {
 
 /// `n` encoded events with varied identifiers and fields.
 fn encoded(p: &dyn Profile, n: usize) -> Vec<Vec<u8>> {
-    let fields = r#"{"ad":{"campaign_id":"c-77","value_estimate_micros":1250000,"currency":"EUR"}}"#;
+    let fields =
+        r#"{"ad":{"campaign_id":"c-77","value_estimate_micros":1250000,"currency":"EUR"}}"#;
     (0..n)
         .map(|i| {
             let email = format!(" User.{i}@Example.com");
             let phone = format!("+1 206 555 {:04}", i % 10_000);
             let eid = format!("k1.event-{i}");
             let input = ProfileInput {
-                event_type: if i % 2 == 0 { "ad_impression" } else { "app_install" },
+                event_type: if i % 2 == 0 {
+                    "ad_impression"
+                } else {
+                    "app_install"
+                },
                 unix_seconds: EVENT_TIME,
                 event_id: &eid,
                 email: (i % 3 != 1).then_some(email.as_str()),
@@ -422,7 +454,8 @@ fn post_with(
     creds: bool,
     content_type: &str,
 ) -> (u16, Value) {
-    let secrets: HashMap<&str, &str> = [("access_token", TOKEN), ("developer_token", DEV_TOKEN)].into();
+    let secrets: HashMap<&str, &str> =
+        [("access_token", TOKEN), ("developer_token", DEV_TOKEN)].into();
     let mut url = mock.url();
     let mut headers = Vec::new();
     if creds {
@@ -449,7 +482,10 @@ fn post_with(
 }
 
 fn parsed(events: &[Vec<u8>]) -> Vec<Value> {
-    events.iter().map(|e| serde_json::from_slice(e).unwrap()).collect()
+    events
+        .iter()
+        .map(|e| serde_json::from_slice(e).unwrap())
+        .collect()
 }
 
 #[test]
@@ -471,7 +507,11 @@ fn mocks_accept_what_the_encoders_send() {
         // every identifier is hex SHA-256; this checks nothing else leaked).
         for ev in m.accepted() {
             let t = ev.to_string();
-            assert!(!t.contains('@') && !t.contains("206 555"), "{}: {t}", p.name());
+            assert!(
+                !t.contains('@') && !t.contains("206 555"),
+                "{}: {t}",
+                p.name()
+            );
         }
     }
     // Meta's and TikTok's copies carry the same email hash for the same
@@ -514,10 +554,24 @@ fn mocks_check_authentication() {
 fn refused(p: &dyn Profile, m: &PartnerMock, body: Value, reason: &str) {
     let before = m.accepted().len();
     let (status, answer) = post(p, m, body.to_string().as_bytes(), true);
-    assert_eq!(status, 400, "{}: expected refusal for {reason}: {answer}", p.name());
+    assert_eq!(
+        status,
+        400,
+        "{}: expected refusal for {reason}: {answer}",
+        p.name()
+    );
     let why = answer["error"].as_str().unwrap_or_default();
-    assert!(why.contains(reason), "{}: reason {why:?} lacks {reason:?}", p.name());
-    assert_eq!(m.accepted().len(), before, "{}: refused body recorded", p.name());
+    assert!(
+        why.contains(reason),
+        "{}: reason {why:?} lacks {reason:?}",
+        p.name()
+    );
+    assert_eq!(
+        m.accepted().len(),
+        before,
+        "{}: refused body recorded",
+        p.name()
+    );
 }
 
 fn valid(p: &dyn Profile, n: usize) -> Value {
@@ -535,12 +589,25 @@ fn meta_mock_refuses_each_kind_of_invalid_body() {
     assert_eq!(status, 400);
 
     refused(&p, &m, json!({"data": []}), "data must not be empty");
-    refused(&p, &m, json!({"events": valid(&p, 1)["data"]}), "body.events is not a known parameter");
+    refused(
+        &p,
+        &m,
+        json!({"events": valid(&p, 1)["data"]}),
+        "body.events is not a known parameter",
+    );
     let mut v = valid(&p, 3);
     v["data"][2]["user_data"]["em"][0] = json!("Jane@Example.com");
-    refused(&p, &m, v, "data[2].user_data.em[0] must be lowercase hex SHA-256");
+    refused(
+        &p,
+        &m,
+        v,
+        "data[2].user_data.em[0] must be lowercase hex SHA-256",
+    );
     let mut v = valid(&p, 1);
-    let up = v["data"][0]["user_data"]["external_id"][0].as_str().unwrap().to_uppercase();
+    let up = v["data"][0]["user_data"]["external_id"][0]
+        .as_str()
+        .unwrap()
+        .to_uppercase();
     v["data"][0]["user_data"]["external_id"][0] = json!(up);
     refused(&p, &m, v, "external_id[0] must be lowercase hex");
     let mut v = valid(&p, 1);
@@ -550,11 +617,19 @@ fn meta_mock_refuses_each_kind_of_invalid_body() {
     v["data"][0]["event_time"] = json!("2026-11-30T13:00:00Z");
     refused(&p, &m, v, "event_time is required as an integer");
     let mut v = valid(&p, 1);
-    v["data"][0].as_object_mut().unwrap().remove("action_source");
+    v["data"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("action_source");
     refused(&p, &m, v, "data[0].action_source is required");
     let mut v = valid(&p, 1);
     v["data"][0]["user_data"] = json!({});
-    refused(&p, &m, v, "needs at least one customer information parameter");
+    refused(
+        &p,
+        &m,
+        v,
+        "needs at least one customer information parameter",
+    );
     let mut v = valid(&p, 1);
     v["data"][0]["ad_id"] = json!("k1.x");
     refused(&p, &m, v, "data[0].ad_id is not a known parameter");
@@ -563,7 +638,10 @@ fn meta_mock_refuses_each_kind_of_invalid_body() {
     refused(&p, &m, v, "event_name must be a non-empty string");
     let mut v = valid(&p, 1);
     v["data"][0]["data_processing_options"] = json!(["LDU"]);
-    v["data"][0].as_object_mut().unwrap().remove("data_processing_options_state");
+    v["data"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("data_processing_options_state");
     refused(&p, &m, v, "data_processing_options_state is required");
 }
 
@@ -584,10 +662,20 @@ fn google_mock_refuses_each_kind_of_invalid_body() {
     let mut v = valid(&p, 1);
     v["conversions"][0]["userIdentifiers"][0]["hashedPhoneNumber"] =
         v["conversions"][0]["userIdentifiers"][0]["hashedEmail"].clone();
-    refused(&p, &m, v, "must set exactly one of hashedEmail, hashedPhoneNumber");
+    refused(
+        &p,
+        &m,
+        v,
+        "must set exactly one of hashedEmail, hashedPhoneNumber",
+    );
     let mut v = valid(&p, 1);
     v["conversions"][0]["userIdentifiers"][0] = json!({"hashedEmail": "jane@example.com"});
-    refused(&p, &m, v, "userIdentifiers[0].hashedEmail must be lowercase hex");
+    refused(
+        &p,
+        &m,
+        v,
+        "userIdentifiers[0].hashedEmail must be lowercase hex",
+    );
     let mut v = valid(&p, 1);
     v["conversions"][0]["userIdentifiers"] = json!([]);
     refused(&p, &m, v, "userIdentifiers must be a list of 1 to 5");
@@ -650,7 +738,10 @@ fn mock_forced_failures_then_accepts() {
     assert_eq!(post(&p, &m, &body, true).0, 200);
     assert_eq!(m.accepted().len(), 3);
     let seen = m.seen();
-    assert_eq!(seen.iter().map(|s| s.status).collect::<Vec<_>>(), [503, 429, 200]);
+    assert_eq!(
+        seen.iter().map(|s| s.status).collect::<Vec<_>>(),
+        [503, 429, 200]
+    );
     // The credential travelled as a header, not in the URL.
     assert!(!seen[2].path_and_query.contains(TOKEN));
 }
@@ -664,7 +755,75 @@ fn framing_does_not_re_encode() {
         let b = br#"{"b":[1,2]}"#.to_vec();
         let body = body_of(p.as_ref(), &[a.clone(), b.clone()]);
         let text = String::from_utf8(body).unwrap();
-        let joined = format!("{},{}", String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+        let joined = format!(
+            "{},{}",
+            String::from_utf8(a).unwrap(),
+            String::from_utf8(b).unwrap()
+        );
         assert!(text.contains(&joined), "{}: {text}", p.name());
     }
+}
+
+// ---------------------------------------------------------------------------
+// Documentation examples
+
+/// The example event and body of each profile in docs/profiles.md are what
+/// the encoders write for this input (on a mismatch the test prints the
+/// current output to paste).
+#[test]
+fn docs_examples_are_what_the_encoders_write() {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/profiles.md")).unwrap();
+    let input = ProfileInput {
+        event_type: "ad_impression",
+        unix_seconds: EVENT_TIME,
+        event_id: "k202611.Xq3t9vR0m2wJc7PZ1lHn8a4sYbUe6kDf0GiTo5QpVxE",
+        email: Some(" Jane.Doe@GMail.com "),
+        phone: Some("+1 (206) 555-0100"),
+        account_id: Some("A123"),
+        fields: Some(
+            r#"{"ad":{"campaign_id":"c-77","value_estimate_micros":1250000,"currency":"USD"}}"#,
+        ),
+        consent: ConsentSignals {
+            ad_user_data: Some(true),
+            ad_personalization: Some(true),
+            limited_data_use: false,
+        },
+        ..Default::default()
+    };
+    let adgate = AdgateProfile::new(
+        PartnerKey::new("k202611", &[7; 32]),
+        vec![Kind::Email, Kind::AccountId],
+    );
+    let mut all: Vec<Box<dyn Profile>> = vec![Box::new(adgate)];
+    all.extend(linkable_profiles());
+    let mut bad = Vec::new();
+    for p in all {
+        let mut ev = Vec::new();
+        p.encode(&input, &mut ev).unwrap();
+        let mut body = Vec::new();
+        p.write_body(&[&ev], &mut body);
+        let got = if p.content_type() == "application/json" {
+            serde_json::from_slice::<Value>(&body).unwrap()
+        } else {
+            serde_json::from_slice::<Value>(&ev).unwrap()
+        };
+        let marker = format!("<!-- example: {} -->\n```json\n", p.name());
+        let shown = docs
+            .split(&marker)
+            .nth(1)
+            .and_then(|r| r.split("```").next())
+            .and_then(|t| serde_json::from_str::<Value>(t).ok());
+        if shown.as_ref() != Some(&got) {
+            bad.push(format!(
+                "{marker}{}\n```",
+                serde_json::to_string_pretty(&got).unwrap()
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "docs/profiles.md examples differ; current output:\n\n{}",
+        bad.join("\n\n")
+    );
 }

@@ -455,7 +455,11 @@ mod tests {
     #[test]
     fn own_identifiers_reshaped_and_hashed() {
         let mut g = Protected::new(None);
-        g.add_identifier(Kind::AccountId, Cow::Borrowed("A12345678"), Some("A12345678"));
+        g.add_identifier(
+            Kind::AccountId,
+            Cow::Borrowed("A12345678"),
+            Some("A12345678"),
+        );
         g.add_identifier(
             Kind::Email,
             Cow::Borrowed(" Jane.Doe@Example.com"),
@@ -466,7 +470,11 @@ mod tests {
             Cow::Borrowed("6F9619FF-8B86-D011-B42D-00C04FC964FF"),
             None,
         );
-        g.add_identifier(Kind::Phone, Cow::Borrowed("+1 206 555 0100"), Some("+12065550100"));
+        g.add_identifier(
+            Kind::Phone,
+            Cow::Borrowed("+1 206 555 0100"),
+            Some("+12065550100"),
+        );
         let mut check = |s: &str| g.check(&Views::of(s));
         assert_eq!(check("acct-A12345678"), Some(Hit::OwnIdentifier));
         assert_eq!(check("a-1234-5678"), Some(Hit::OwnIdentifier));

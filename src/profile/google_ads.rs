@@ -384,7 +384,10 @@ mod tests {
     fn date_time_format() {
         let mut out = Vec::new();
         conversion_date_time(1_796_046_312, &mut out);
-        assert_eq!(std::str::from_utf8(&out).unwrap(), "2026-11-30 13:45:12+00:00");
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "2026-11-30 13:45:12+00:00"
+        );
     }
 
     #[test]

@@ -91,7 +91,9 @@ fn unauthorized(reason: impl Into<String>) -> Refusal {
 
 /// Exactly 64 lowercase hex digits.
 pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn object<'v>(v: &'v Value, path: &str) -> Result<&'v Map<String, Value>, Refusal> {
@@ -198,9 +200,11 @@ pub fn validate(api: &PartnerApi, req: &Request<'_>) -> Result<Vec<Value>, Refus
     }
     match api {
         PartnerApi::Meta { access_token, .. } => {
-            let token = req.query.unwrap_or("").split('&').find_map(|kv| {
-                kv.strip_prefix("access_token=")
-            });
+            let token = req
+                .query
+                .unwrap_or("")
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("access_token="));
             if token != Some(access_token.as_str()) {
                 return Err(unauthorized(
                     "access_token query parameter missing or invalid",
@@ -215,7 +219,9 @@ pub fn validate(api: &PartnerApi, req: &Request<'_>) -> Result<Vec<Value>, Refus
         } => {
             let bearer = req.headers.get("authorization").map(String::as_str);
             if bearer != Some(format!("Bearer {access_token}").as_str()) {
-                return Err(unauthorized("Authorization: Bearer token missing or invalid"));
+                return Err(unauthorized(
+                    "Authorization: Bearer token missing or invalid",
+                ));
             }
             if req.headers.get("developer-token") != Some(developer_token) {
                 return Err(unauthorized("developer-token header missing or invalid"));
@@ -284,8 +290,21 @@ fn meta(body: &Map<String, Value>, limit: usize) -> Result<Vec<Value>, Refusal> 
         only_keys(
             ud,
             &[
-                "em", "ph", "external_id", "fn", "ln", "db", "ge", "ct", "st", "zp", "country",
-                "client_ip_address", "client_user_agent", "fbc", "fbp",
+                "em",
+                "ph",
+                "external_id",
+                "fn",
+                "ln",
+                "db",
+                "ge",
+                "ct",
+                "st",
+                "zp",
+                "country",
+                "client_ip_address",
+                "client_user_agent",
+                "fbc",
+                "fbp",
             ],
             &format!("{p}.user_data"),
         )?;
@@ -331,7 +350,9 @@ fn meta(body: &Map<String, Value>, limit: usize) -> Result<Vec<Value>, Refusal> 
 fn is_date_time(s: &str) -> bool {
     // yyyy-mm-dd hh:mm:ss+|-hh:mm
     let b = s.as_bytes();
-    let digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 23, 24];
+    let digits = [
+        0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 23, 24,
+    ];
     b.len() == 25
         && digits.iter().all(|&i| b[i].is_ascii_digit())
         && b[4] == b'-'
@@ -345,7 +366,11 @@ fn is_date_time(s: &str) -> bool {
 
 const CONSENT_STATUSES: &[&str] = &["UNSPECIFIED", "UNKNOWN", "GRANTED", "DENIED"];
 
-fn google(body: &Map<String, Value>, customer_id: &str, limit: usize) -> Result<Vec<Value>, Refusal> {
+fn google(
+    body: &Map<String, Value>,
+    customer_id: &str,
+    limit: usize,
+) -> Result<Vec<Value>, Refusal> {
     only_keys(
         body,
         &[
@@ -401,7 +426,11 @@ fn google(body: &Map<String, Value>, customer_id: &str, limit: usize) -> Result<
                 for (j, id) in ids.iter().enumerate() {
                     let q = format!("{p}.userIdentifiers[{j}]");
                     let io = object(id, &q)?;
-                    only_keys(io, &["hashedEmail", "hashedPhoneNumber", "userIdentifierSource"], &q)?;
+                    only_keys(
+                        io,
+                        &["hashedEmail", "hashedPhoneNumber", "userIdentifierSource"],
+                        &q,
+                    )?;
                     let set: Vec<&str> = ["hashedEmail", "hashedPhoneNumber"]
                         .into_iter()
                         .filter(|k| io.contains_key(*k))
@@ -415,7 +444,9 @@ fn google(body: &Map<String, Value>, customer_id: &str, limit: usize) -> Result<
                 }
             }
             Some(Value::Array(ids)) if ids.len() > 5 => {
-                return Err(bad(format!("{p}.userIdentifiers has more than 5 identifiers")))
+                return Err(bad(format!(
+                    "{p}.userIdentifiers has more than 5 identifiers"
+                )))
             }
             None if o.contains_key("gclid") => {}
             _ => {
@@ -607,8 +638,12 @@ impl PartnerMock {
         let forced: Arc<Mutex<VecDeque<u16>>> = Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (seen2, accepted2, forced2, api2) =
-            (seen.clone(), accepted.clone(), forced.clone(), Arc::new(api.clone()));
+        let (seen2, accepted2, forced2, api2) = (
+            seen.clone(),
+            accepted.clone(),
+            forced.clone(),
+            Arc::new(api.clone()),
+        );
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -620,13 +655,21 @@ impl PartnerMock {
                 let serve = async {
                     loop {
                         let (stream, _) = listener.accept().await.unwrap();
-                        let (seen, accepted, forced, api) =
-                            (seen2.clone(), accepted2.clone(), forced2.clone(), api2.clone());
+                        let (seen, accepted, forced, api) = (
+                            seen2.clone(),
+                            accepted2.clone(),
+                            forced2.clone(),
+                            api2.clone(),
+                        );
                         tokio::spawn(async move {
                             let svc = hyper::service::service_fn(
                                 move |req: hyper::Request<hyper::body::Incoming>| {
-                                    let (seen, accepted, forced, api) =
-                                        (seen.clone(), accepted.clone(), forced.clone(), api.clone());
+                                    let (seen, accepted, forced, api) = (
+                                        seen.clone(),
+                                        accepted.clone(),
+                                        forced.clone(),
+                                        api.clone(),
+                                    );
                                     async move {
                                         let method = req.method().as_str().to_owned();
                                         let path = req.uri().path().to_owned();
@@ -641,10 +684,23 @@ impl PartnerMock {
                                                 )
                                             })
                                             .collect();
-                                        let body =
-                                            req.into_body().collect().await.unwrap().to_bytes().to_vec();
-                                        let (status, text, reason) =
-                                            answer(&api, &forced, &accepted, &method, &path, query.as_deref(), &headers, &body);
+                                        let body = req
+                                            .into_body()
+                                            .collect()
+                                            .await
+                                            .unwrap()
+                                            .to_bytes()
+                                            .to_vec();
+                                        let (status, text, reason) = answer(
+                                            &api,
+                                            &forced,
+                                            &accepted,
+                                            &method,
+                                            &path,
+                                            query.as_deref(),
+                                            &headers,
+                                            &body,
+                                        );
                                         seen.lock().unwrap().push(Seen {
                                             status,
                                             reason,
@@ -658,7 +714,8 @@ impl PartnerMock {
                                         let mut r = hyper::Response::new(
                                             http_body_util::Full::new(bytes::Bytes::from(text)),
                                         );
-                                        *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                                        *r.status_mut() =
+                                            hyper::StatusCode::from_u16(status).unwrap();
                                         r.headers_mut().insert(
                                             hyper::header::CONTENT_TYPE,
                                             "application/json".parse().unwrap(),
@@ -716,7 +773,11 @@ fn answer(
             .is_err()
         {
             let why = "Content-Encoding: gzip but the body is not gzip".to_owned();
-            return (400, serde_json::json!({ "error": why }).to_string(), Some(why));
+            return (
+                400,
+                serde_json::json!({ "error": why }).to_string(),
+                Some(why),
+            );
         }
         &inflated[..]
     } else {
