@@ -485,6 +485,77 @@ mod tests {
     }
 
     #[test]
+    fn build_parses_and_validates_options() {
+        let types = ["ad_impression".to_owned()];
+        let view = PartnerView {
+            event_types: &types,
+            fields: &[],
+        };
+        let opts: toml::Value =
+            toml::from_str("pixel_id = \"123\"\nevent_names = { ad_impression = \"ViewContent\" }")
+                .unwrap();
+        let p = build(ProfileKind::MetaCapi, &opts, &view).unwrap();
+        assert_eq!(p.name(), "meta_capi");
+        assert!(p.linkable());
+        assert_eq!(p.endpoint_suffix().as_deref(), Some("/123/events"));
+
+        let typo: toml::Value = toml::from_str("pixel = \"123\"").unwrap();
+        let errs = build(ProfileKind::MetaCapi, &typo, &view).unwrap_err();
+        assert!(errs[0].problem.contains("unknown field"), "{errs:?}");
+        let empty = toml::Value::Table(Default::default());
+        let errs = build(ProfileKind::TiktokEvents, &empty, &view).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.key == "profile_options.event_names.ad_impression"),
+            "{errs:?}"
+        );
+        assert!(build(ProfileKind::Adgate, &empty, &view).is_err());
+        for k in ProfileKind::ALL {
+            assert_eq!(ProfileKind::parse(k.as_str()), Some(k));
+        }
+    }
+
+    #[test]
+    fn encode_errors_leave_output_untouched() {
+        let p = meta_capi::MetaCapi::new(meta_capi::MetaOptions::example());
+        let mut out = b"prefix".to_vec();
+        let unmapped = ProfileInput {
+            event_type: "purchase",
+            email: Some("jane@example.com"),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.encode(&unmapped, &mut out),
+            Err(EncodeError::UnmappedEventType {
+                event_type: "purchase".into()
+            })
+        );
+        let not_object = ProfileInput {
+            event_type: "ad_impression",
+            email: Some("jane@example.com"),
+            fields: Some("[1,2]"),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.encode(&not_object, &mut out),
+            Err(EncodeError::FieldsNotObject)
+        );
+        let nothing = ProfileInput {
+            event_type: "ad_impression",
+            email: Some("not an email"),
+            ..Default::default()
+        };
+        assert!(matches!(
+            p.encode(&nothing, &mut out),
+            Err(EncodeError::NoIdentifier { .. })
+        ));
+        assert_eq!(out, b"prefix");
+        // The error text names no value of the event.
+        let e = p.encode(&nothing, &mut out).unwrap_err().to_string();
+        assert!(!e.contains("not an email"), "{e}");
+    }
+
+    #[test]
     fn framing_copies_bytes() {
         let mut out = Vec::new();
         frame(&mut out, b"[", &[b"{\"a\":1}", b"{\"b\":2}"], b"]");
