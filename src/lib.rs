@@ -56,4 +56,5 @@ pub mod report;
 pub mod secret;
 pub mod server;
 pub mod tls;
+pub mod top;
 pub mod util;
