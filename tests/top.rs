@@ -142,14 +142,20 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Posts a batch of events every tenth of an interval until `stop`.
+/// Posts a batch of events every tenth of an interval until `stop`; one
+/// event in five is a minor's, which policy drops (reason `minor`).
 fn load(g: &Gateway, stop: &AtomicBool) {
     let mut n = 0;
     while !stop.load(Ordering::SeqCst) {
         let batch: Vec<_> = (0..5)
             .map(|i| {
                 n += 1;
-                event(&format!("top-{n}-{i}"), "ad_impression", &format!("u{n}@example.com"))
+                let mut e =
+                    event(&format!("top-{n}-{i}"), "ad_impression", &format!("u{n}@example.com"));
+                if i == 0 {
+                    e["user"]["age"] = 15.into();
+                }
+                e
             })
             .collect();
         // Errors are expected while the gateway is down.
@@ -204,7 +210,10 @@ fn top_shows_rates_a_growing_backlog_pauses_survives_a_restart_and_quits() {
         let _ = std::fs::write(&shot, tmux.capture(true));
 
         // Drop reasons of the selected partner; the arrows move the selection.
-        tmux.wait("acme's drops", |sc| sc.contains("drops of acme").then_some(()));
+        tmux.wait("acme's drops for reason minor", |sc| {
+            sc.contains("drops of acme").then_some(())?;
+            cell(sc, "minor", 1).filter(|r| *r > 0.0)
+        });
         tmux.keys("Down");
         tmux.wait("beta's drops after Down", |sc| {
             sc.contains("drops of beta").then_some(())
