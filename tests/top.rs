@@ -56,7 +56,16 @@ impl Tmux {
         let script = format!("{}; echo $? > '{}'", quoted.join(" "), exit_file.display());
         let t = Tmux { socket, exit_file };
         let st = Command::new("tmux")
-            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d", "-s", "top"])
+            .args([
+                "-L",
+                &t.socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "top",
+            ])
             .args(["-x", "132", "-y", "40"])
             .args(["sh", "-c", &script])
             .env("TERM", "xterm-256color")
@@ -150,8 +159,11 @@ fn load(g: &Gateway, stop: &AtomicBool) {
         let batch: Vec<_> = (0..5)
             .map(|i| {
                 n += 1;
-                let mut e =
-                    event(&format!("top-{n}-{i}"), "ad_impression", &format!("u{n}@example.com"));
+                let mut e = event(
+                    &format!("top-{n}-{i}"),
+                    "ad_impression",
+                    &format!("u{n}@example.com"),
+                );
                 if i == 0 {
                     e["user"]["age"] = 15.into();
                 }
@@ -175,14 +187,23 @@ fn top_shows_rates_a_growing_backlog_pauses_survives_a_restart_and_quits() {
     let config = format!(
         "{}{}{}",
         HEAD.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
-        push_partner("acme", &format!("http://127.0.0.1:{refused}/ingest"), "K_A", ""),
+        push_partner(
+            "acme",
+            &format!("http://127.0.0.1:{refused}/ingest"),
+            "K_A",
+            ""
+        ),
         pull_partner("beta", "T_FEED_B", "K_B", ""),
     );
     let mut g = Gateway::start(&config, base_env());
     let work = tempfile::tempdir().unwrap();
     let tmux = Tmux::start(
         work.path(),
-        &["top".into(), "--url".into(), format!("http://127.0.0.1:{port}")],
+        &[
+            "top".into(),
+            "--url".into(),
+            format!("http://127.0.0.1:{port}"),
+        ],
     );
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -266,9 +287,8 @@ fn top_shows_rates_a_growing_backlog_pauses_survives_a_restart_and_quits() {
 
     // `q` quits with status 0 and the terminal session ends.
     tmux.keys("q");
-    wait_for(SETTLE, || (!tmux.alive()).then_some(())).unwrap_or_else(|| {
-        panic!("top did not quit on q:\n{}", tmux.capture(false))
-    });
+    wait_for(SETTLE, || (!tmux.alive()).then_some(()))
+        .unwrap_or_else(|| panic!("top did not quit on q:\n{}", tmux.capture(false)));
     let code = std::fs::read_to_string(&tmux.exit_file).expect("exit status written");
     assert_eq!(code.trim(), "0");
 }
@@ -286,7 +306,8 @@ fn top_reads_a_tls_metrics_listener_with_the_gateways_ca() {
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
     let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
-    let mut p = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let mut p =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let key = KeyPair::generate().unwrap();
     let cert = p.signed_by(&key, &ca).unwrap();
@@ -313,7 +334,10 @@ fn top_reads_a_tls_metrics_listener_with_the_gateways_ca() {
     );
     let mut g = Gateway::start_in(dir, &config, base_env());
     g.agent = tls_agent(&ca.pem(), None);
-    let metrics = format!("https://127.0.0.1:{}/metrics", g.metrics_addr.unwrap().port());
+    let metrics = format!(
+        "https://127.0.0.1:{}/metrics",
+        g.metrics_addr.unwrap().port()
+    );
     let stop = AtomicBool::new(false);
     let work = tempfile::tempdir().unwrap();
     std::thread::scope(|s| {

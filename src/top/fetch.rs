@@ -128,10 +128,14 @@ mod tests {
     #[test]
     fn urls_are_checked_before_anything_runs() {
         assert!(Client::new("http://127.0.0.1:9/metrics", None).is_ok());
-        assert!(Client::new("ftp://x/metrics", None).unwrap_err().contains("use http://"));
-        assert!(Client::new("not a url", None).unwrap_err().contains("not a URL"));
-        let e = Client::new("https://x/metrics", Some(Path::new("/nonexistent/ca.pem")))
-            .unwrap_err();
+        assert!(Client::new("ftp://x/metrics", None)
+            .unwrap_err()
+            .contains("use http://"));
+        assert!(Client::new("not a url", None)
+            .unwrap_err()
+            .contains("not a URL"));
+        let e =
+            Client::new("https://x/metrics", Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
         assert!(e.starts_with("--ca-file /nonexistent/ca.pem"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("ca.pem");

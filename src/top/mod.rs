@@ -52,7 +52,10 @@ pub fn parse(text: &str, at: Instant) -> Result<Scrape, ParseError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let err = |reason| ParseError { line: i + 1, reason };
+        let err = |reason| ParseError {
+            line: i + 1,
+            reason,
+        };
         let name_end = line
             .find(|c: char| c == '{' || c.is_whitespace())
             .ok_or_else(|| err("a sample without a value"))?;
@@ -153,7 +156,10 @@ impl Scrape {
             .range((name.to_string(), Labels::new())..)
             .take_while(|((n, _), _)| n == name)
             .filter_map(|((_, labels), _)| {
-                labels.iter().find(|(k, _)| k == label).map(|(_, v)| v.clone())
+                labels
+                    .iter()
+                    .find(|(k, _)| k == label)
+                    .map(|(_, v)| v.clone())
             })
             .collect();
         set.into_iter().collect()
@@ -472,9 +478,9 @@ pub fn run(opts: Options) -> Result<(), String> {
         let timeout = interval.max(Duration::from_secs(1));
         loop {
             let started = Instant::now();
-            let r = rt
-                .block_on(client.get(timeout))
-                .and_then(|text| parse(&text, Instant::now()).map_err(|e| format!("bad /metrics: {e}")));
+            let r = rt.block_on(client.get(timeout)).and_then(|text| {
+                parse(&text, Instant::now()).map_err(|e| format!("bad /metrics: {e}"))
+            });
             if tx.send(r).is_err() {
                 return;
             }
@@ -496,7 +502,9 @@ pub fn run(opts: Options) -> Result<(), String> {
                         Event::Key(k) if k.kind != KeyEventKind::Release => {
                             let key = match k.code {
                                 KeyCode::Char('q') | KeyCode::Esc => Some(Key::Quit),
-                                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                                KeyCode::Char('c')
+                                    if k.modifiers.contains(KeyModifiers::CONTROL) =>
+                                {
                                     Some(Key::Quit)
                                 }
                                 KeyCode::Char('p') | KeyCode::Char(' ') => Some(Key::Pause),
@@ -582,12 +590,24 @@ process_resident_memory_bytes 2.5e7
         let now = Instant::now();
         assert_eq!(
             parse("ok 1\nm{a=\"x} 1\n", now).unwrap_err(),
-            ParseError { line: 2, reason: "an unterminated label value" }
+            ParseError {
+                line: 2,
+                reason: "an unterminated label value"
+            }
         );
-        assert_eq!(parse("m abc", now).unwrap_err().reason, "a value that is not a number");
-        assert_eq!(parse("m", now).unwrap_err().reason, "a sample without a value");
+        assert_eq!(
+            parse("m abc", now).unwrap_err().reason,
+            "a value that is not a number"
+        );
+        assert_eq!(
+            parse("m", now).unwrap_err().reason,
+            "a sample without a value"
+        );
         assert_eq!(parse("1m 2", now).unwrap_err().reason, "not a metric name");
-        assert_eq!(parse("m{a} 2", now).unwrap_err().reason, "a label without '='");
+        assert_eq!(
+            parse("m{a} 2", now).unwrap_err().reason,
+            "a label without '='"
+        );
     }
 
     #[test]
@@ -597,7 +617,10 @@ process_resident_memory_bytes 2.5e7
         m.init_producer("web");
         m.events_received.with_label_values(&["web"]).inc_by(5);
         let s = parse(&String::from_utf8(m.render()).unwrap(), Instant::now()).unwrap();
-        assert_eq!(s.sum("adgate_events_received_total", &[("producer", "web")]), Some(5.0));
+        assert_eq!(
+            s.sum("adgate_events_received_total", &[("producer", "web")]),
+            Some(5.0)
+        );
         let v = View::between(None, &s);
         assert_eq!(v.partners.len(), 1);
         assert_eq!(v.partners[0].mode, "push");
@@ -607,7 +630,10 @@ process_resident_memory_bytes 2.5e7
     #[test]
     fn sums_over_other_labels() {
         let s = parse(TEXT, Instant::now()).unwrap();
-        assert_eq!(s.sum("adgate_events_dropped_total", &[("partner", "acme")]), Some(8.0));
+        assert_eq!(
+            s.sum("adgate_events_dropped_total", &[("partner", "acme")]),
+            Some(8.0)
+        );
         assert_eq!(s.sum("adgate_events_received_total", &[]), Some(110.0));
         assert_eq!(
             s.label_values("adgate_events_dropped_total", "reason"),
@@ -631,16 +657,43 @@ process_resident_memory_bytes 2.5e7
         let prev = parse(TEXT, at(base, 0)).unwrap();
         let later = TEXT
             .replace("{producer=\"web\"} 100", "{producer=\"web\"} 120")
-            .replace("throttled_total{producer=\"web\"} 4", "throttled_total{producer=\"web\"} 8")
+            .replace(
+                "throttled_total{producer=\"web\"} 4",
+                "throttled_total{producer=\"web\"} 8",
+            )
             .replace("{reason=\"bad_json\"} 2", "{reason=\"bad_json\"} 6")
-            .replace("routed_total{partner=\"acme\"} 50", "routed_total{partner=\"acme\"} 70")
-            .replace("partner=\"acme\",reason=\"consent\"} 7", "partner=\"acme\",reason=\"consent\"} 11")
-            .replace("outcome=\"retryable\",partner=\"acme\"} 3", "outcome=\"retryable\",partner=\"acme\"} 5")
-            .replace("outbox_events{partner=\"acme\"} 50", "outbox_events{partner=\"acme\"} 70")
-            .replace("delivered_total{partner=\"beta\"} 30", "delivered_total{partner=\"beta\"} 34")
-            .replace("seconds_sum{partner=\"beta\"} 3", "seconds_sum{partner=\"beta\"} 5")
-            .replace("seconds_count{partner=\"beta\"} 30", "seconds_count{partner=\"beta\"} 34")
-            .replace("process_cpu_seconds_total 1.5", "process_cpu_seconds_total 2.5");
+            .replace(
+                "routed_total{partner=\"acme\"} 50",
+                "routed_total{partner=\"acme\"} 70",
+            )
+            .replace(
+                "partner=\"acme\",reason=\"consent\"} 7",
+                "partner=\"acme\",reason=\"consent\"} 11",
+            )
+            .replace(
+                "outcome=\"retryable\",partner=\"acme\"} 3",
+                "outcome=\"retryable\",partner=\"acme\"} 5",
+            )
+            .replace(
+                "outbox_events{partner=\"acme\"} 50",
+                "outbox_events{partner=\"acme\"} 70",
+            )
+            .replace(
+                "delivered_total{partner=\"beta\"} 30",
+                "delivered_total{partner=\"beta\"} 34",
+            )
+            .replace(
+                "seconds_sum{partner=\"beta\"} 3",
+                "seconds_sum{partner=\"beta\"} 5",
+            )
+            .replace(
+                "seconds_count{partner=\"beta\"} 30",
+                "seconds_count{partner=\"beta\"} 34",
+            )
+            .replace(
+                "process_cpu_seconds_total 1.5",
+                "process_cpu_seconds_total 2.5",
+            );
         let cur = parse(&later, at(base, 4)).unwrap();
         let v = View::between(Some(&prev), &cur);
         assert_eq!(v.seconds, 4.0);
@@ -663,7 +716,10 @@ process_resident_memory_bytes 2.5e7
         assert_eq!(acme.delivered_age_s, None, "nothing delivered");
         assert_eq!(
             acme.drops,
-            vec![("consent".into(), Some(1.0), 11.0), ("minor".into(), Some(0.0), 1.0)]
+            vec![
+                ("consent".into(), Some(1.0), 11.0),
+                ("minor".into(), Some(0.0), 1.0)
+            ]
         );
         let beta = &v.partners[1];
         assert_eq!((beta.name.as_str(), beta.mode), ("beta", "pull"));
@@ -681,19 +737,35 @@ process_resident_memory_bytes 2.5e7
         let mut st = State::new("http://x/metrics".into(), DEFAULT_INTERVAL);
         st.scraped(Ok(parse(TEXT, at(base, 0)).unwrap()), t0);
         assert!(st.view.is_some() && st.unreachable.is_none());
-        st.scraped(Err("connection refused".into()), t0 + Duration::from_secs(1));
-        st.scraped(Err("connection refused".into()), t0 + Duration::from_secs(2));
+        st.scraped(
+            Err("connection refused".into()),
+            t0 + Duration::from_secs(1),
+        );
+        st.scraped(
+            Err("connection refused".into()),
+            t0 + Duration::from_secs(2),
+        );
         let (since, e) = st.unreachable.clone().unwrap();
-        assert_eq!(since, t0 + Duration::from_secs(1), "the first failure stays the start");
+        assert_eq!(
+            since,
+            t0 + Duration::from_secs(1),
+            "the first failure stays the start"
+        );
         assert_eq!(e, "connection refused");
         assert!(st.view.is_some(), "the last view stays on screen");
-        st.scraped(Ok(parse(TEXT, at(base, 3)).unwrap()), t0 + Duration::from_secs(3));
+        st.scraped(
+            Ok(parse(TEXT, at(base, 3)).unwrap()),
+            t0 + Duration::from_secs(3),
+        );
         assert!(st.unreachable.is_none());
 
         assert!(st.key(Key::Down));
         assert_eq!(st.selected, 1);
         st.key(Key::Down);
-        assert_eq!(st.selected, 1, "two partners: the selection stops at the last");
+        assert_eq!(
+            st.selected, 1,
+            "two partners: the selection stops at the last"
+        );
         st.key(Key::Up);
         st.key(Key::Up);
         assert_eq!(st.selected, 0);
@@ -701,14 +773,26 @@ process_resident_memory_bytes 2.5e7
         st.key(Key::Pause);
         let frozen = st.view.clone();
         let busier = TEXT.replace("{producer=\"web\"} 100", "{producer=\"web\"} 900");
-        st.scraped(Ok(parse(&busier, at(base, 4)).unwrap()), t0 + Duration::from_secs(4));
+        st.scraped(
+            Ok(parse(&busier, at(base, 4)).unwrap()),
+            t0 + Duration::from_secs(4),
+        );
         assert_eq!(st.view, frozen, "paused: the screen does not change");
         st.key(Key::Pause);
-        st.scraped(Ok(parse(&busier, at(base, 5)).unwrap()), t0 + Duration::from_secs(5));
+        st.scraped(
+            Ok(parse(&busier, at(base, 5)).unwrap()),
+            t0 + Duration::from_secs(5),
+        );
         let web = &st.view.as_ref().unwrap().producers[1];
         assert_eq!(web.received_per_s, None, "no rate across the pause");
-        st.scraped(Ok(parse(&busier, at(base, 6)).unwrap()), t0 + Duration::from_secs(6));
-        assert_eq!(st.view.as_ref().unwrap().producers[1].received_per_s, Some(0.0));
+        st.scraped(
+            Ok(parse(&busier, at(base, 6)).unwrap()),
+            t0 + Duration::from_secs(6),
+        );
+        assert_eq!(
+            st.view.as_ref().unwrap().producers[1].received_per_s,
+            Some(0.0)
+        );
         assert!(!st.key(Key::Quit));
     }
 }

@@ -59,10 +59,13 @@ pub fn clock(t: SystemTime) -> String {
 }
 
 pub fn draw(f: &mut Frame, st: &State) {
-    let empty = View::between(None, &super::Scrape {
-        at: std::time::Instant::now(),
-        samples: Default::default(),
-    });
+    let empty = View::between(
+        None,
+        &super::Scrape {
+            at: std::time::Instant::now(),
+            samples: Default::default(),
+        },
+    );
     let v = st.view.as_ref().unwrap_or(&empty);
     let producers = v.producers.len().max(1) as u16;
     let partners = v.partners.len().max(1) as u16;
@@ -104,10 +107,7 @@ fn status_lines(st: &State, v: &View) -> Vec<Line<'static>> {
     if let Some(ver) = &v.version {
         head.push(Span::raw(format!("  version {ver}")));
     }
-    head.push(Span::raw(format!(
-        "  every {}s",
-        st.interval.as_secs_f64()
-    )));
+    head.push(Span::raw(format!("  every {}s", st.interval.as_secs_f64())));
     if let Some(t) = st.updated {
         head.push(Span::raw(format!("  updated {}", clock(t))));
     }
@@ -123,7 +123,11 @@ fn status_lines(st: &State, v: &View) -> Vec<Line<'static>> {
                 "unreachable since {} ({e}); retrying every {}s{}",
                 clock(*since),
                 st.interval.as_secs_f64(),
-                if st.view.is_some() { "; figures below are the last ones read" } else { "" }
+                if st.view.is_some() {
+                    "; figures below are the last ones read"
+                } else {
+                    ""
+                }
             ),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         )),
@@ -177,7 +181,12 @@ fn producer_table(v: &View) -> Table<'static> {
             Constraint::Length(12),
         ],
     )
-    .header(header(&["producer", "events/s", "throttled/s", "duplicate/s"]))
+    .header(header(&[
+        "producer",
+        "events/s",
+        "throttled/s",
+        "duplicate/s",
+    ]))
     .block(Block::new().borders(Borders::TOP).title(" producers "))
 }
 
@@ -282,7 +291,11 @@ fn detail_table(p: Option<&PartnerRow>) -> Table<'static> {
         .unwrap_or_default();
     Table::new(
         rows,
-        [Constraint::Length(24), Constraint::Length(10), Constraint::Length(12)],
+        [
+            Constraint::Length(24),
+            Constraint::Length(10),
+            Constraint::Length(12),
+        ],
     )
     .header(header(&["reason", "dropped/s", "since start"]))
     .block(Block::new().borders(Borders::TOP).title(title))
@@ -304,7 +317,10 @@ mod tests {
         assert_eq!(bytes(Some(20.0 * 1024.0 * 1024.0)), "20.0 MiB");
         assert_eq!(seconds(Some(0.25)), "250ms");
         assert_eq!(seconds(Some(3.0)), "3.0s");
-        assert_eq!(clock(SystemTime::UNIX_EPOCH + Duration::from_secs(3661)), "01:01:01 UTC");
+        assert_eq!(
+            clock(SystemTime::UNIX_EPOCH + Duration::from_secs(3661)),
+            "01:01:01 UTC"
+        );
     }
 
     fn screen(st: &State) -> String {
@@ -339,15 +355,27 @@ mod tests {
             t0 + Duration::from_secs(2),
         );
         let s = screen(&st);
-        let web = s.lines().find(|l| l.trim_start().starts_with("web")).unwrap();
+        let web = s
+            .lines()
+            .find(|l| l.trim_start().starts_with("web"))
+            .unwrap();
         assert_eq!(web.split_whitespace().nth(1), Some("10.0"), "{s}");
         assert!(s.contains("drops of acme") && s.contains("consent"), "{s}");
         st.key(super::super::Key::Down);
         let s = screen(&st);
-        assert!(s.contains("drops of beta") && s.contains("minor_unknown"), "{s}");
-        st.scraped(Err("connection refused".into()), t0 + Duration::from_secs(3));
+        assert!(
+            s.contains("drops of beta") && s.contains("minor_unknown"),
+            "{s}"
+        );
+        st.scraped(
+            Err("connection refused".into()),
+            t0 + Duration::from_secs(3),
+        );
         let s = screen(&st);
-        assert!(s.contains("unreachable since 00:00:03 UTC (connection refused)"), "{s}");
+        assert!(
+            s.contains("unreachable since 00:00:03 UTC (connection refused)"),
+            "{s}"
+        );
         st.key(super::super::Key::Pause);
         assert!(screen(&st).contains("PAUSED"));
     }
