@@ -4,7 +4,8 @@
 #
 #   scripts/test.sh                 # everything; a suite that cannot run fails
 #   scripts/test.sh --quick         # suites whose tool is missing say SKIPPED
-#   scripts/test.sh -- --test top   # extra arguments go to cargo test
+#   scripts/test.sh -- --test top   # cargo test with these arguments instead
+#                                   # of --all-targets
 #
 # Needed beyond Rust (Debian packages): nats-server (JetStream backend tests),
 # prometheus (promtool and the real server: dashboard and alerts), chromium
@@ -36,12 +37,15 @@ missing=()
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 
+nats_missing=0
+for p in "${missing[@]}"; do [ "$p" = nats-server ] && nats_missing=1; done
+
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]} (Debian packages the tests need)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  elif [ "$quick" = 1 ] && ! printf '%s\n' "${missing[@]}" | grep -qx nats-server; then
+  elif [ "$quick" = 1 ] && [ "$nats_missing" = 0 ]; then
     echo "quick run: ${missing[*]} missing, the suites that need them say SKIPPED" >&2
   else
     echo "error: the tests need Debian packages that are not installed: ${missing[*]}" >&2
@@ -58,4 +62,7 @@ if [ "$quick" = 1 ]; then
 else
   unset ADGATE_TEST_QUICK
 fi
-exec cargo test --all-targets "${cargo_args[@]}"
+if [ ${#cargo_args[@]} -gt 0 ]; then
+  exec cargo test "${cargo_args[@]}"
+fi
+exec cargo test --all-targets

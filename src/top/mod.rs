@@ -208,8 +208,6 @@ pub struct PartnerRow {
     /// Mean ingest-to-acknowledgement age of the events delivered in the
     /// interval (from `adgate_partner_event_age_seconds`).
     pub delivered_age_s: Option<f64>,
-    /// JetStream backend: messages not yet acknowledged by the partner.
-    pub consumer_lag: Option<f64>,
     /// (reason, drops per second, drops since the gateway started).
     pub drops: Vec<(String, Option<f64>, f64)>,
 }
@@ -350,7 +348,6 @@ fn partner_row(prev: Option<&Scrape>, cur: &Scrape, seconds: f64, name: String) 
         backlog_bytes: cur.sum("adgate_outbox_bytes", &l),
         max_bytes: cur.sum("adgate_outbox_max_bytes", &l),
         delivered_age_s,
-        consumer_lag: cur.sum("adgate_jetstream_consumer_lag", &l),
         drops,
         name,
     }

@@ -249,11 +249,7 @@ fn partner_cells(p: &PartnerRow) -> Row<'static> {
         _ => "-".into(),
     };
     let failing = p.failed_per_s.is_some_and(|f| f > 0.0);
-    let backlog = match p.consumer_lag {
-        // JetStream: the stream's unacknowledged messages are the backlog.
-        Some(lag) if p.backlog_events.is_none() => count(Some(lag)),
-        _ => count(p.backlog_events),
-    };
+    let backlog = count(p.backlog_events);
     let row = Row::new(vec![
         p.name.clone(),
         p.mode.to_string(),
