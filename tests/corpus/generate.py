@@ -674,6 +674,44 @@ MIXED = [
 for i, (name, slot, v, secrets) in enumerate(MIXED):
     place("mixed_" + name, rot(i, PEOPLE_ORDER), slot, v, secrets)
 
+# 13. More ways to hide digits and names: NFKC-only digit forms, confusable
+# letters, slugified or form-encoded protected values, encoded own ids.
+MORE = [
+    ("card_math_bold", "meta", "".join(chr(0x1D7CE + int(c)) for c in "4111111111111111"), ["4111111111111111"]),
+    ("card_superscript", "note", "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(c)] for c in "4111111111111111"), ["4111111111111111"]),
+    ("phone_circled", "label", "".join("⓪①②③④⑤⑥⑦⑧⑨"[int(c)] for c in "4155550123"), ["4155550123"]),
+    ("phone_devanagari", "deep", "".join(chr(0x966 + int(c)) for c in "4155550123"), ["4155550123"]),
+    ("email_cyrillic_letters", "note", "j\u0430ne.doe@ex\u0430mple.org", ["j\u0430ne.doe@ex\u0430mple.org"]),
+    ("taint_query_slug_label", "label", SEARCH_Q.replace(" ", "-"), [SEARCH_Q]),
+    ("taint_query_slug_campaign", "campaign", SEARCH_Q.replace(" ", "_"), [SEARCH_Q]),
+    ("taint_query_form_encoded", "note", SEARCH_Q.replace(" ", "+"), [SEARCH_Q]),
+    ("taint_query_pct", "meta", SEARCH_Q.replace(" ", "%20"), [SEARCH_Q]),
+    ("taint_item_slug", "app", "com.shop." + ITEM.lower().replace(" ", "-"), [ITEM]),
+]
+for i, (name, slot, v, secrets) in enumerate(MORE):
+    place("more_" + name, rot(i, PEOPLE_ORDER), slot, v, secrets)
+for i, person in enumerate(PEOPLE_ORDER):
+    p = PEOPLE[person]
+    place("more_own_device_base64", person, rot(i, STRING_SLOTS), b64(p["device_id"].encode()), [p["device_id"]])
+    place("more_own_account_hex", person, rot(i + 2, STRING_SLOTS), p["account_id"].encode().hex(), [p["account_id"]])
+# Rules fooled by a type or an invisible character.
+for i, cat in enumerate(["health\u200b", "\u200bPharmacy"]):
+    person = rot(i, PEOPLE_ORDER)
+    add("sensitive_category_invisible", person, text(base_event("__CASE_ID__", person, category=cat)), [],
+        expect="dropped")
+for i, (user_extra, consent) in enumerate([
+    ({"age": "12"}, None),
+    ({"age": 12.5}, None),
+    (None, {"personalized_ads": "false", "gpc": False}),
+    (None, {"personalized_ads": True, "gpc": "true"}),
+]):
+    person = rot(i, PEOPLE_ORDER)
+    ev = base_event("__CASE_ID__", person, user_extra=user_extra)
+    if consent:
+        ev["consent"] = consent
+    add("rule_value_of_another_type", person, text(ev), [], expect="not_forwarded")
+
+
 # ---------------------------------------------------------------------------
 # Benign events.
 
