@@ -694,6 +694,20 @@ for i, person in enumerate(PEOPLE_ORDER):
     p = PEOPLE[person]
     place("more_own_device_base64", person, rot(i, STRING_SLOTS), b64(p["device_id"].encode()), [p["device_id"]])
     place("more_own_account_hex", person, rot(i + 2, STRING_SLOTS), p["account_id"].encode().hex(), [p["account_id"]])
+# Base64 digests (or their 16-character prefixes) that happen to hold no
+# digit and no + or /: nothing but letters, like a word.
+found = 0
+for person in PEOPLE_ORDER:
+    p = PEOPLE[person]
+    for f in sorted(email_forms(p["email"]) | phone_forms(p["phone"]) | opaque_forms(p["account_id"])
+                    | opaque_forms(p["device_id"])):
+        for algo in ("md5", "sha1", "sha256", "sha512"):
+            enc = b64(h(algo, f).digest()).rstrip("=")
+            for v in (enc, enc[:16]):
+                if found < 6 and v.isalpha() and len(v) >= 16:
+                    place("more_own_digest_base64_letters_only", person, rot(found, STRING_SLOTS), v, [v])
+                    found += 1
+assert found >= 3, found
 # Rules fooled by a type or an invisible character.
 for i, cat in enumerate(["health\u200b", "\u200bPharmacy"]):
     person = rot(i, PEOPLE_ORDER)
