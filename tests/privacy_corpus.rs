@@ -1171,6 +1171,13 @@ fn corpora_through_explain_and_a_served_gateway() {
         .iter()
         .filter(|c| c.expect.as_deref() == Some("field_omitted"))
         .count();
+    // The gateway's own hygiene (also checked when it drops, but only if
+    // nothing above failed): no posted identifier, raw or as an unkeyed
+    // digest, in its logs or metrics.
+    let text = format!("{}{}", g.logs(), g.metrics());
+    let mut dirty = leaks(&text, &g.needles());
+    dirty.extend(digest_leaks(&text, &g.posted.lock().unwrap()));
+    assert!(dirty.is_empty(), "in adgate's logs or metrics: {dirty:?}");
     assert_eq!(
         (explain_problems, serve_problems),
         (0, 0),
