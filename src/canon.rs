@@ -441,11 +441,13 @@ fn printable(bytes: Vec<u8>) -> Option<String> {
 /// are compared (separators, case and spacing do not hide a value).
 pub fn skeleton(s: &str) -> String {
     if !needs_round(s) {
-        return s
-            .bytes()
-            .filter(u8::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase() as char)
-            .collect();
+        let mut out = Vec::with_capacity(s.len());
+        out.extend(
+            s.bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase()),
+        );
+        return String::from_utf8(out).expect("ASCII");
     }
     let c = canonical(s);
     let mut out = String::with_capacity(c.len());

@@ -259,12 +259,16 @@ impl<'a> Event<'a> {
                 format!("not valid JSON (line {}, column {})", e.line(), e.column())
             })
         })?;
+        check_duplicates(text)?;
         Event::from_obj(top)
     }
 
     pub fn from_raw(raw: &'a RawValue) -> Result<Event<'a>, Reject> {
         match Obj::parse(raw) {
-            Some(o) => Event::from_obj(o),
+            Some(o) => {
+                check_duplicates(raw.get())?;
+                Event::from_obj(o)
+            }
             None => Err(Reject::invalid_json("event is not a JSON object")),
         }
     }
@@ -321,7 +325,6 @@ impl<'a> Event<'a> {
                 check_key_spelling(o, keys, name)?;
             }
         }
-        check_duplicates(&top, [&user, &consent, &context])?;
 
         let mut identifiers: [Option<Cow<'a, str>>; 4] = Default::default();
         let mut age = Field::Absent;
@@ -438,137 +441,103 @@ fn check_key_spelling(o: &Obj<'_>, known: &[&str], within: &str) -> Result<(), R
 
 /// Objects with more members than this are checked for duplicates with a
 /// hash set instead of a scan.
-const DUP_SCAN_MAX: usize = 16;
+const DUP_SCAN_MAX: usize = 32;
 
 /// Refuses an event with a JSON key twice in the same object, at any depth
 /// (readers disagree on which one wins, so a rule could read one value and
-/// a partner another). The message names the top-level member it is under
-/// only when that member is one the rules know.
-fn check_duplicates(top: &Obj<'_>, parsed: [&Option<Obj<'_>>; 3]) -> Result<(), Reject> {
-    let dup = |under: Option<&str>| {
-        Reject::invalid_json(match under {
-            Some(name) => format!("a JSON key appears twice in the same object (under {name})"),
-            None => "a JSON key appears twice in the same object of the event".to_string(),
-        })
-    };
-    let walk = |v: &RawValue| -> Result<bool, Reject> {
-        if !matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
-            return Ok(false);
-        }
-        let mut de = serde_json::Deserializer::from_str(v.get());
-        serde::de::DeserializeSeed::deserialize(DupWalk, &mut de)
-            .map_err(|_| Reject::invalid_json("not valid JSON"))
-    };
-    if has_duplicate(top.members.iter().map(|(k, _)| k.as_ref()), top.members.len()) {
-        return Err(dup(None));
-    }
-    // user, consent and context are parsed already: their own members are
-    // compared directly, only values nested in them are walked.
-    for (name, o) in ["user", "consent", "context"].into_iter().zip(parsed) {
-        if let Some(o) = o {
-            if has_duplicate(o.members.iter().map(|(k, _)| k.as_ref()), o.members.len())
-                || o.members.iter().try_fold(false, |f, (_, v)| Ok(f | walk(v)?))?
-            {
-                return Err(dup(Some(name)));
-            }
-        }
-    }
-    for (k, v) in &top.members {
-        let done = matches!(k.as_ref(), "user" | "consent" | "context")
-            && kind_of(v) == JsonKind::Object;
-        if !done && walk(v)? {
-            let known = TOP_LEVEL_KEYS.contains(&k.as_ref()) || matches!(k.as_ref(), "ad" | "app");
-            return Err(dup(known.then_some(k.as_ref())));
-        }
+/// a partner another). The message names no key: a key can be anything.
+fn check_duplicates(text: &str) -> Result<(), Reject> {
+    if has_duplicate_keys(text.as_bytes()) {
+        return Err(Reject::invalid_json(
+            "a JSON key appears twice in the same object of the event",
+        ));
     }
     Ok(())
 }
 
-fn has_duplicate<'k>(keys: impl Iterator<Item = &'k str> + Clone, n: usize) -> bool {
-    if n <= DUP_SCAN_MAX {
-        let mut small: [&str; DUP_SCAN_MAX] = [""; DUP_SCAN_MAX];
-        for (i, k) in keys.enumerate() {
-            if small[..i].contains(&k) {
-                return true;
+/// One pass over JSON text that serde_json has already validated: keys of
+/// each open object are compared as written (escaped keys decoded first),
+/// with no allocation for objects of up to [`DUP_SCAN_MAX`] plain keys.
+pub fn has_duplicate_keys(b: &[u8]) -> bool {
+    use std::collections::HashSet;
+    // Keys of every open object, flat; each open object's start in it and a
+    // set once it grew past DUP_SCAN_MAX. Arrays need no entry: a key always
+    // belongs to the innermost open object.
+    let mut keys: Vec<Cow<'_, [u8]>> = Vec::new();
+    let mut starts: Vec<(usize, Option<HashSet<Cow<'_, [u8]>>>)> = Vec::new();
+    let mut i = 0;
+    while let Some(off) = memchr::memchr3(b'"', b'{', b'}', &b[i..]) {
+        i += off;
+        match b[i] {
+            b'{' => {
+                starts.push((keys.len(), None));
+                i += 1;
             }
-            small[i] = k;
-        }
-        false
-    } else {
-        let mut seen = std::collections::HashSet::with_capacity(n);
-        keys.into_iter().any(|k| !seen.insert(k))
-    }
-}
-
-/// Walks a JSON value without building it; `true` if some object in it has
-/// a key twice.
-struct DupWalk;
-
-impl<'de> serde::de::DeserializeSeed<'de> for DupWalk {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DupWalk {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        let mut found = false;
-        while let Some(f) = seq.next_element_seed(DupWalk)? {
-            found |= f;
-        }
-        Ok(found)
-    }
-    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<bool, M::Error> {
-        // Small objects on the stack; a set past DUP_SCAN_MAX keys.
-        let mut small: [Option<Cow<'de, str>>; DUP_SCAN_MAX] = Default::default();
-        let mut n = 0usize;
-        let mut set: Option<std::collections::HashSet<Cow<'de, str>>> = None;
-        let mut found = false;
-        while let Some(BorrowedStr(k)) = m.next_key::<BorrowedStr<'de>>()? {
-            let dup = match &mut set {
-                Some(s) => !s.insert(k),
-                None if n < DUP_SCAN_MAX => {
-                    let d = small[..n].iter().any(|x| x.as_ref() == Some(&k));
-                    small[n] = Some(k);
-                    n += 1;
-                    d
+            b'}' => {
+                if let Some((s, _)) = starts.pop() {
+                    keys.truncate(s);
                 }
-                None => {
-                    let mut s: std::collections::HashSet<Cow<'de, str>> =
-                        small.iter_mut().filter_map(Option::take).collect();
-                    let d = !s.insert(k);
-                    set = Some(s);
-                    d
+                i += 1;
+            }
+            _ => {
+                // A string: find its closing quote, skipping escapes.
+                let start = i + 1;
+                let mut j = start;
+                let mut escaped = false;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[j..]) {
+                        Some(o) if b[j + o] == b'\\' => {
+                            escaped = true;
+                            j += o + 2;
+                            if j >= b.len() {
+                                return false;
+                            }
+                        }
+                        Some(o) => {
+                            j += o;
+                            break;
+                        }
+                        None => return false,
+                    }
                 }
-            };
-            found |= dup;
-            found |= m.next_value_seed(DupWalk)?;
+                i = j + 1;
+                let mut k = i;
+                while k < b.len() && b[k].is_ascii_whitespace() {
+                    k += 1;
+                }
+                if k >= b.len() || b[k] != b':' {
+                    continue;
+                }
+                let key: Cow<'_, [u8]> = if escaped {
+                    match serde_json::from_slice::<String>(&b[start - 1..=j]) {
+                        Ok(s) => Cow::Owned(s.into_bytes()),
+                        Err(_) => Cow::Borrowed(&b[start..j]),
+                    }
+                } else {
+                    Cow::Borrowed(&b[start..j])
+                };
+                if let Some((s, set)) = starts.last_mut() {
+                    match set {
+                        Some(set) => {
+                            if !set.insert(key) {
+                                return true;
+                            }
+                        }
+                        None => {
+                            if keys[*s..].contains(&key) {
+                                return true;
+                            }
+                            keys.push(key);
+                            if keys.len() - *s > DUP_SCAN_MAX {
+                                *set = Some(keys.drain(*s..).collect());
+                            }
+                        }
+                    }
+                }
+            }
         }
-        Ok(found)
     }
+    false
 }
 
 /// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the instants the output
@@ -657,6 +626,7 @@ mod tests {
             (r#""user":{"age":12,"age":30}"#, RejectReason::InvalidJson),
             (r#""ad":{"m":{"k":1,"k":2}}"#, RejectReason::InvalidJson),
             (r#""ad":[{"k":1,"k":2}]"#, RejectReason::InvalidJson),
+            (r#""ad":{"k\u0031":1,"k1":2}"#, RejectReason::InvalidJson),
             (r#""user":{},"user":{}"#, RejectReason::InvalidJson),
             (r#""User":{"age":12}"#, RejectReason::InvalidField),
             (r#""Consent":{"gpc":true}"#, RejectReason::InvalidField),

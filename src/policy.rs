@@ -239,8 +239,8 @@ impl PartnerPolicy {
 pub struct Policy {
     pub partners: Vec<PartnerPolicy>,
     privacy: PrivacyConfig,
-    /// `privacy.sensitive_categories`, folded as categories are compared.
-    sensitive: Vec<String>,
+    /// `privacy.sensitive_categories`, folded and split into words.
+    sensitive: Vec<Vec<String>>,
     hasher: SubjectHasher,
 }
 
@@ -308,24 +308,39 @@ pub fn fold_category(s: &str) -> String {
 const CATEGORY_SEPARATORS: &[char] = &['>', '/', '|', '\\', ':', ',', ';', '&', '»', '›'];
 
 /// Is `category` sensitive: the whole value, any segment of a hierarchy, or
-/// any run of whole words in a segment equal to a configured category?
-pub fn is_sensitive(category: &str, sensitive: &[String]) -> bool {
+/// any run of whole words in a segment equal to a configured category
+/// (`sensitive` holds each configured category's folded words)?
+pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
     if sensitive.is_empty() {
         return false;
     }
     let c = canon::canonical(category);
+    let mut words: Vec<&str> = Vec::with_capacity(8);
     std::iter::once(c.as_ref())
         .chain(c.split(CATEGORY_SEPARATORS))
         .any(|seg| {
-            let f = fold_category(seg);
-            if f.is_empty() {
-                return false;
-            }
-            let padded = format!(" {f} ");
-            sensitive
-                .iter()
-                .any(|s| !s.is_empty() && (f == *s || padded.contains(&format!(" {s} "))))
+            words.clear();
+            words.extend(
+                seg.split(|ch: char| ch.is_whitespace() || ch == '-' || ch == '_')
+                    .filter(|w| !w.is_empty()),
+            );
+            sensitive.iter().any(|s| {
+                !s.is_empty()
+                    && words.len() >= s.len()
+                    && words
+                        .windows(s.len())
+                        .any(|w| w.iter().zip(s).all(|(a, b)| word_eq(a, b)))
+            })
         })
+}
+
+/// `a` (as written) equals `b` (folded) without case.
+fn word_eq(a: &str, b: &str) -> bool {
+    if a.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.chars().flat_map(char::to_lowercase).eq(b.chars())
+    }
 }
 
 /// Age in whole years at `unix_seconds` of someone born on `date`
@@ -354,7 +369,13 @@ impl Policy {
                 .privacy
                 .sensitive_categories
                 .iter()
-                .map(|c| fold_category(c))
+                .map(|c| {
+                    fold_category(c)
+                        .split(' ')
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .collect(),
             privacy: config.privacy.clone(),
             hasher,
@@ -422,8 +443,8 @@ impl Policy {
                     None => Outcome::Drop(DropReason::NoIdentifier),
                     Some((kind, norm)) => {
                         kind_used = Some(kind);
-                        let protected =
-                            protected_cell.get_or_insert_with(|| protected_values(ev, &normalized, country));
+                        let protected = protected_cell
+                            .get_or_insert_with(|| protected_values(ev, &normalized, country));
                         let mut r = Render {
                             protected,
                             scratch: &mut scratch,
@@ -605,8 +626,8 @@ fn protected_values<'a>(
             }
         }
     }
-    for v in &values {
-        p.add_value(v, false);
+    for v in values {
+        p.add_value(v);
     }
     p
 }
@@ -1062,6 +1083,42 @@ secret_env = "K"
                 "{leak}"
             );
         }
+    }
+
+    #[test]
+    fn sensitive_categories_fold_and_match_segments_and_words() {
+        let list: Vec<Vec<String>> = vec![
+            vec!["health".into()],
+            vec!["mental".into(), "health".into()],
+        ];
+        for c in [
+            "health",
+            "Health",
+            "HEALTH",
+            " health ",
+            "health\n",
+            "Health > Pharmacy",
+            "health/vitamins",
+            "Beauty | Health",
+            "ＨＥＡＬＴＨ",
+            "he\u{200b}alth",
+            "Health Supplements",
+            "Mental-Health",
+        ] {
+            assert!(is_sensitive(c, &list), "{c:?}");
+        }
+        for c in ["books", "healthy snacks", "wealth", "electronics > tv"] {
+            assert!(!is_sensitive(c, &list), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn birth_dates() {
+        let t = crate::event::parse_rfc3339("2026-11-28T13:45:12Z").unwrap();
+        assert_eq!(age_from_birth_date("2008-11-28", t), Some(18));
+        assert_eq!(age_from_birth_date("2008-11-29", t), Some(17));
+        assert_eq!(age_from_birth_date("2027-01-01", t), None);
+        assert_eq!(age_from_birth_date("28/11/2008", t), None);
     }
 
     #[test]

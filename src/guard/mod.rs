@@ -138,19 +138,34 @@ pub const MIN_DIGEST_CHARS: usize = 12;
 
 /// What this event must not leak besides the patterns: its own identifiers
 /// and the values of its protected paths. Built once per event, shared by
-/// all partners.
+/// all partners; each value's skeleton is computed only when an output value
+/// is long enough to contain it.
 #[derive(Default)]
 pub struct Protected<'a> {
-    /// Skeletons (lowercase alphanumerics) of protected values of 6+ chars.
-    long: Vec<String>,
-    /// Skeletons of own identifiers shorter than that: equality only.
-    short: Vec<String>,
+    values: Vec<ProtectedValue<'a>>,
     /// The event's own identifiers as sent, for the digest forms.
     identifiers: Vec<(Kind, Cow<'a, str>)>,
     /// 12-character prefixes of every digest form, skeletonized; built the
     /// first time an output value could hold one.
     digests: Option<HashSet<[u8; MIN_DIGEST_CHARS]>>,
     default_country: Option<phonenumber::country::Id>,
+}
+
+struct ProtectedValue<'a> {
+    raw: Cow<'a, str>,
+    /// One of the event's own identifiers (compared for equality when
+    /// shorter than [`MIN_CONTAINED_LEN`]).
+    own: bool,
+    /// A lower bound of the skeleton's length: exact for plain ASCII.
+    min_len: usize,
+    skeleton: Option<String>,
+}
+
+impl ProtectedValue<'_> {
+    fn skeleton(&mut self) -> &str {
+        let raw = &self.raw;
+        self.skeleton.get_or_insert_with(|| canon::skeleton(raw))
+    }
 }
 
 impl<'a> Protected<'a> {
@@ -164,10 +179,10 @@ impl<'a> Protected<'a> {
     /// One of the event's own identifiers (as sent), with its normalized
     /// form when it has one.
     pub fn add_identifier(&mut self, kind: Kind, raw: Cow<'a, str>, normalized: Option<&str>) {
-        self.add_value(&raw, true);
+        self.push(raw.clone(), true);
         if let Some(n) = normalized {
             if n != raw {
-                self.add_value(n, true);
+                self.push(Cow::Owned(n.to_owned()), true);
             }
         }
         self.identifiers.push((kind, raw));
@@ -175,22 +190,41 @@ impl<'a> Protected<'a> {
 
     /// A value from a protected path (user, purchase, search, view, page URL,
     /// referrer, IP, user agent).
-    pub fn add_value(&mut self, v: &str, own: bool) {
-        let sk = canon::skeleton(v);
-        if sk.is_empty() {
+    pub fn add_value(&mut self, v: Cow<'a, str>) {
+        self.push(v, false);
+    }
+
+    fn push(&mut self, raw: Cow<'a, str>, own: bool) {
+        // One pass: plain ASCII (nothing to decode) and its alphanumerics.
+        let mut plain = true;
+        let mut alnum = 0usize;
+        for c in raw.bytes() {
+            if c.is_ascii_alphanumeric() {
+                alnum += 1;
+            } else if !(c.is_ascii_graphic() || c == b' ')
+                || matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{')
+            {
+                plain = false;
+                break;
+            }
+        }
+        let min_len = if plain { alnum } else { 0 };
+        if plain && (min_len == 0 || (!own && min_len < MIN_CONTAINED_LEN)) {
             return;
         }
-        if sk.len() >= MIN_CONTAINED_LEN {
-            if !self.long.contains(&sk) {
-                self.long.push(sk);
-            }
-        } else if own && !self.short.contains(&sk) {
-            self.short.push(sk);
+        if self.values.iter().any(|v| v.raw == raw) {
+            return;
         }
+        self.values.push(ProtectedValue {
+            raw,
+            own,
+            min_len,
+            skeleton: None,
+        });
     }
 
     pub fn is_empty(&self) -> bool {
-        self.long.is_empty() && self.short.is_empty() && self.identifiers.is_empty()
+        self.values.is_empty() && self.identifiers.is_empty()
     }
 
     /// Checks the views of one output string.
@@ -208,20 +242,31 @@ impl<'a> Protected<'a> {
 
     fn check_text(&mut self, t: &str) -> Option<Hit> {
         let sk = skeleton_of_canonical(t);
-        if sk.len() < MIN_CONTAINED_LEN && self.short.is_empty() {
+        let l = sk.len();
+        if l == 0 {
             return None;
         }
-        for v in &self.long {
-            if sk.contains(v.as_str()) {
-                return Some(if self.is_own(v) {
+        for v in &mut self.values {
+            if v.min_len > l {
+                continue;
+            }
+            let own = v.own;
+            let vs = v.skeleton();
+            if vs.is_empty() {
+                continue;
+            }
+            let hit = if vs.len() >= MIN_CONTAINED_LEN {
+                sk.contains(vs)
+            } else {
+                own && *vs == *sk
+            };
+            if hit {
+                return Some(if own {
                     Hit::OwnIdentifier
                 } else {
                     Hit::Protected
                 });
             }
-        }
-        if self.short.iter().any(|v| *v == sk) {
-            return Some(Hit::OwnIdentifier);
         }
         if !self.identifiers.is_empty() && could_hold_digest(t, &sk) {
             let (ids, country) = (&self.identifiers, self.default_country);
@@ -239,14 +284,6 @@ impl<'a> Protected<'a> {
             }
         }
         None
-    }
-
-    fn is_own(&self, skeleton: &str) -> bool {
-        self.identifiers.iter().any(|(k, raw)| {
-            canon::skeleton(raw) == skeleton
-                || identity::normalize_with(*k, raw, self.default_country)
-                    .is_some_and(|n| canon::skeleton(&n) == skeleton)
-        })
     }
 }
 
@@ -455,7 +492,11 @@ mod tests {
     #[test]
     fn own_identifiers_reshaped_and_hashed() {
         let mut g = Protected::new(None);
-        g.add_identifier(Kind::AccountId, Cow::Borrowed("A12345678"), Some("A12345678"));
+        g.add_identifier(
+            Kind::AccountId,
+            Cow::Borrowed("A12345678"),
+            Some("A12345678"),
+        );
         g.add_identifier(
             Kind::Email,
             Cow::Borrowed(" Jane.Doe@Example.com"),
@@ -466,7 +507,11 @@ mod tests {
             Cow::Borrowed("6F9619FF-8B86-D011-B42D-00C04FC964FF"),
             None,
         );
-        g.add_identifier(Kind::Phone, Cow::Borrowed("+1 206 555 0100"), Some("+12065550100"));
+        g.add_identifier(
+            Kind::Phone,
+            Cow::Borrowed("+1 206 555 0100"),
+            Some("+12065550100"),
+        );
         let mut check = |s: &str| g.check(&Views::of(s));
         assert_eq!(check("acct-A12345678"), Some(Hit::OwnIdentifier));
         assert_eq!(check("a-1234-5678"), Some(Hit::OwnIdentifier));
@@ -502,8 +547,8 @@ mod tests {
     #[test]
     fn protected_values_are_taint() {
         let mut g = Protected::new(None);
-        g.add_value("Red Running Shoes", false);
-        g.add_value("shoes", false);
+        g.add_value(Cow::Borrowed("Red Running Shoes"));
+        g.add_value(Cow::Borrowed("shoes"));
         assert_eq!(
             g.check(&Views::of("promo: red running shoes!")),
             Some(Hit::Protected)
