@@ -331,7 +331,7 @@ fn resolve(p: &Plant, user: &Value) -> Value {
         },
         Plant::Digest(i, f, algo, enc) => match raw(*i) {
             // A digest of a digit-less value "without +" is of nothing: skip.
-            Some(s) if !(f % 4 >= 2 && !s.chars().any(|c| c.is_ascii_digit())) => {
+            Some(s) if f % 4 < 2 || s.chars().any(|c| c.is_ascii_digit()) => {
                 Value::from(digest_of(&s, *f, *algo, *enc))
             }
             _ => Value::Null,
@@ -1089,4 +1089,17 @@ fn regression_numeric_identifier_copied_as_a_number() {
         );
         let _ = oracle::policy(0, &text);
     }
+}
+
+/// policy_on_routable_events: the unpadded base64 of the MD5 of the
+/// event's own account id was copied because it holds no digit, no `+`
+/// and no `/` (letters only, about one MD5 in a hundred), so the guard
+/// did not take it for a possible digest.
+#[test]
+fn regression_letters_only_base64_digest_of_an_own_identifier() {
+    // base64(MD5("IR-406221")) = "CyjxXNrBavsyzzTldaZXiQ==".
+    let text = r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+        "user":{"account_id":"IR-406221","email":"aa.aa@example.org"},
+        "ad":{"campaign_id":"CyjxXNrBavsyzzTldaZXiQ","placement":"CyjxXNrBavsyzzTl"}}"#;
+    let _ = oracle::policy(0, text);
 }

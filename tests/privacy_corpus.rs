@@ -508,7 +508,7 @@ fn has_email(s: &str) -> bool {
         if chars[j - 1] == '"' && j >= 2 {
             j -= 1;
         }
-        if !(local_char(chars[j - 1]) && chars[j - 1] != '.') && !chars[j - 1].is_alphanumeric() {
+        if !local_char(chars[j - 1]) {
             continue;
         }
         let dom: String = chars[i + 1..]
@@ -601,21 +601,18 @@ fn digit_findings(s: &str) -> Option<String> {
         if groups[start].2 {
             continue;
         }
-        let mut joined: Vec<u8> = groups[start].0.clone();
-        for k in start..groups.len() {
-            if k > start {
-                if groups[k].2 {
-                    break;
-                }
-                joined.extend(&groups[k].0);
+        let mut joined: Vec<u8> = Vec::new();
+        for (k, (digits, sep, glued)) in groups.iter().enumerate().skip(start) {
+            if k > start && *glued {
+                break;
             }
+            joined.extend(digits);
             if (10..=15).contains(&joined.len()) && k > start {
                 return Some(format!("{} digits joined across separators", joined.len()));
             }
             if joined.len() >= 13 && luhn_window(&joined) {
                 return Some("a card number joined across separators".into());
             }
-            let sep = &groups[k].1;
             let short = !sep.is_empty()
                 && sep.chars().count() <= 3
                 && sep.chars().all(|c| " -._,:|/()+".contains(c));
@@ -986,13 +983,14 @@ fn judge_hostile(
         }
         // Collateral: a payload outside plain's fields must not stop plain.
         let slot = c.class.rsplit_once('@').map(|(_, s)| s);
-        if c.expect.is_none() && slot.is_some_and(|s| NOT_PLAIN_SLOTS.contains(&s)) {
-            if !matches!(fate[2], Fate::Forwarded(_)) {
-                problems.push(format!(
-                    "{how}: {} ({}) not forwarded to plain, whose fields hold nothing of it",
-                    c.id, c.class
-                ));
-            }
+        if c.expect.is_none()
+            && slot.is_some_and(|s| NOT_PLAIN_SLOTS.contains(&s))
+            && !matches!(fate[2], Fate::Forwarded(_))
+        {
+            problems.push(format!(
+                "{how}: {} ({}) not forwarded to plain, whose fields hold nothing of it",
+                c.id, c.class
+            ));
         }
     }
     (problems, leaks)
