@@ -624,6 +624,32 @@ fn digit_findings(s: &str) -> Option<String> {
     None
 }
 
+/// `s` with UUID-shaped tokens (8-4-4-4-12 hex digits with at least one
+/// letter) blanked: a creative's id is not a number, whatever digit runs
+/// its hex happens to hold.
+fn without_uuids(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+            .unwrap_or(rest.len());
+        let tok = &rest[..end];
+        let shape: Vec<usize> = tok.split('-').map(str::len).collect();
+        if shape == [8, 4, 4, 4, 12] && tok.bytes().any(|b| b.is_ascii_alphabetic()) {
+            out.push_str("uuid");
+        } else {
+            out.push_str(tok);
+        }
+        rest = &rest[end..];
+        if let Some(c) = rest.chars().next() {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
 fn alnum_lower(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_alphanumeric())
@@ -643,7 +669,7 @@ fn findings(data: &[String], needles: &[String], person: Option<&Person>) -> Vec
             if has_email(v) {
                 found.push(format!("an email address in {v:?}"));
             }
-            if let Some(d) = digit_findings(v) {
+            if let Some(d) = digit_findings(&without_uuids(v)) {
                 found.push(format!("{d} in {v:?}"));
             }
             for n in needles {
@@ -769,7 +795,8 @@ fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 #[derive(Debug, Clone)]
 enum Fate {
     Rejected,
-    Dropped,
+    /// Not received; from explain, the reason and its detail.
+    Dropped(String),
     Forwarded(Value),
 }
 
@@ -827,7 +854,11 @@ fn explain_run(events: &[&str]) -> Fates {
                 if p["outcome"] == "forwarded" {
                     Fate::Forwarded(p["output"].clone())
                 } else {
-                    Fate::Dropped
+                    Fate::Dropped(format!(
+                        "{}: {}",
+                        p["reason"].as_str().unwrap_or(""),
+                        p["detail"].as_str().unwrap_or("")
+                    ))
                 }
             })
         })
@@ -890,7 +921,7 @@ fn serve_run(g: &Gateway, events: &[&str], ids: &[String]) -> Fates {
             let pseudo = expected_event_id(PARTNER_LIST[k].2, id);
             match got[k].get(&pseudo) {
                 Some(v) => Fate::Forwarded(v.clone()),
-                None => Fate::Dropped,
+                None => Fate::Dropped("not in the feed".into()),
             }
         }));
     }
@@ -975,7 +1006,7 @@ fn judge_hostile(
                 fate.iter()
                     .map(|f| match f {
                         Fate::Rejected => "rejected".to_string(),
-                        Fate::Dropped => "dropped".to_string(),
+                        Fate::Dropped(why) => format!("dropped ({why})"),
                         Fate::Forwarded(o) => format!("forwarded {o}"),
                     })
                     .collect::<Vec<_>>()
@@ -1238,6 +1269,8 @@ fn the_oracle_finds_planted_data_and_ignores_ordinary_text() {
         "Weekend deal: Sat & Sun only",
         "com.example.game",
         "3f2b9c1e-8a4d-4e21-9b6a-0d9c3e7f1a22",
+        "62ad314f-4d9f-0dec-8909-386710983292",
+        "id 7ce1d6d8-5329-5094-20ed-6099c4d25a1d.",
         "cmp:retarget:7",
         "Open 24/7 online",
     ] {
