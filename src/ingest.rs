@@ -275,9 +275,19 @@ fn with_retry_after(mut r: Resp, wait: std::time::Duration) -> Resp {
     r
 }
 
+/// Refused-request warnings (wrong tokens, certificates), once per 10 s
+/// per kind with a count: a flood of them writes a line, not a line each.
+static REFUSED: crate::util::LogLimiter = crate::util::LogLimiter::new();
+
 pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let rt = app.runtime();
     let Some(producer) = server::bearer(&req).and_then(|t| producer_of(&rt, t)) else {
+        if let Some(held) = REFUSED.allow("token") {
+            tracing::warn!(
+                "ingest refused: missing or unknown producer token{}",
+                crate::util::held_back(held)
+            );
+        }
         let r = server::unauthorized(
             "missing or invalid producer token (Authorization: Bearer <token>)",
         );
@@ -285,7 +295,9 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     };
     let cert = req.extensions().get::<Arc<crate::tls::ClientCert>>();
     if let Err(msg) = check_client_cert(&rt, producer, cert.map(|c| &**c)) {
-        tracing::warn!(producer = %producer.name, "ingest refused: client certificate does not match the producer");
+        if let Some(held) = REFUSED.allow(&producer.name) {
+            tracing::warn!(producer = %producer.name, "ingest refused: client certificate does not match the producer{}", crate::util::held_back(held));
+        }
         return server::refuse(req, error(StatusCode::FORBIDDEN, msg)).await;
     }
     let ct = req
