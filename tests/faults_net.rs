@@ -4,6 +4,7 @@
 //! read from the gateway's `/proc/<pid>/status`, and every wait is derived
 //! from a configured timeout or lease, never an absolute figure.
 
+#[macro_use]
 mod common;
 
 use std::io::{Read, Write};
@@ -96,12 +97,9 @@ fn post_raw(g: &Gateway, body: &[u8], headers: &[(&str, &str)]) -> Resp {
 
 #[test]
 fn a_million_line_gzip_body_is_refused_within_a_memory_bound() {
+    // The default of server.max_events_per_body.
     let max_events = 10_000;
-    let cfg = format!(
-        "{}{}",
-        head_with(&format!("max_events_per_body = {max_events}")),
-        pull_partner("alpha", "T_FEED_A", "K_A", "")
-    );
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
     let g = Gateway::start(&cfg, base_env());
     let (_, base_rss) = memory_kb(g.pid());
     let bomb = gzip(&b"{}\n".repeat(1_000_000));
@@ -235,7 +233,7 @@ fn serve_huge(mut s: TcpStream, size: u64, keys: &Mutex<Vec<String>>, sent: &Ato
     }
 }
 
-#[test]
+backend_tests! {
 fn a_gigabyte_partner_error_body_is_not_read_and_the_batch_is_retried() {
     let partner = HugeErrorPartner::start(1 << 30);
     let endpoint = format!("http://{}/ingest", partner.addr);
@@ -283,6 +281,7 @@ fn a_gigabyte_partner_error_body_is_not_read_and_the_batch_is_retried() {
     assert!(warns.len() < keys.len(), "{} warnings for {} attempts", warns.len(), keys.len());
     assert!(!logs.contains("partner-error-page"), "{logs}");
 }
+}
 
 /// Sends a feed GET on a raw connection and drops it without reading the
 /// answer, once the gateway has served it (its request counted).
@@ -310,7 +309,7 @@ fn ids(v: &serde_json::Value) -> Vec<String> {
     out
 }
 
-#[test]
+backend_tests! {
 fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
     let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
     let lease = Duration::from_millis(1000); // lease_ms of pull_partner
@@ -362,4 +361,5 @@ fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
     // An empty response's cursor acknowledges nothing.
     let c = commit(rest["cursor"].as_str().unwrap());
     assert_eq!(c["events"].as_u64(), Some(0), "{c}");
+}
 }
