@@ -314,7 +314,7 @@ impl PullFeed {
         let Some(c) = st
             .served
             .iter_mut()
-            .find(|c| c.end == cursor && !(c.ingest_ms.is_empty() && !c.committed))
+            .find(|c| c.end == cursor && (c.committed || !c.ingest_ms.is_empty()))
         else {
             return Err("cursor was not served by this feed, or its lease expired and the events will be served again");
         };

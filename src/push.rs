@@ -661,7 +661,15 @@ async fn pace(push: &PushConfig, events: usize) {
 }
 
 async fn send(ctx: &Ctx, key: &str, body: Bytes, attempt: u32) -> Attempt {
-    send_to(&ctx.client, &ctx.push, &ctx.partner.name, key, body, attempt).await
+    send_to(
+        &ctx.client,
+        &ctx.push,
+        &ctx.partner.name,
+        key,
+        body,
+        attempt,
+    )
+    .await
 }
 
 async fn send_to(

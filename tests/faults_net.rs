@@ -123,7 +123,11 @@ fn a_million_line_gzip_body_is_refused_within_a_memory_bound() {
     let r = post_raw(&g, &plain, &[("Content-Type", "application/x-ndjson")]);
     assert_eq!(r.status, 413, "{}", &r.body[..r.body.len().min(300)]);
     let array = format!("[{}{{}}]", "{},".repeat(max_events));
-    let r = post_raw(&g, array.as_bytes(), &[("Content-Type", "application/json")]);
+    let r = post_raw(
+        &g,
+        array.as_bytes(),
+        &[("Content-Type", "application/json")],
+    );
     assert_eq!(r.status, 413, "{}", &r.body[..r.body.len().min(300)]);
     // Peak memory: the request costs its bounded body, not a million
     // parsed lines and their error objects (~1.5 GB before).
@@ -136,14 +140,23 @@ fn a_million_line_gzip_body_is_refused_within_a_memory_bound() {
     // At the limit: accepted, every event rejected, only the first errors
     // listed and the rest counted.
     let at_limit = b"{}\n".repeat(max_events);
-    let r = post_raw(&g, &gzip(&at_limit), &[
-        ("Content-Type", "application/x-ndjson"),
-        ("Content-Encoding", "gzip"),
-    ]);
+    let r = post_raw(
+        &g,
+        &gzip(&at_limit),
+        &[
+            ("Content-Type", "application/x-ndjson"),
+            ("Content-Encoding", "gzip"),
+        ],
+    );
     assert_eq!(r.status, 202, "{}", &r.body[..r.body.len().min(300)]);
     let v = r.json();
     let listed = v["errors"].as_array().map(Vec::len).unwrap_or(0) as u64;
-    assert_eq!(v["rejected"].as_u64(), Some(max_events as u64), "{}", &r.body[..300]);
+    assert_eq!(
+        v["rejected"].as_u64(),
+        Some(max_events as u64),
+        "{}",
+        &r.body[..300]
+    );
     assert!(listed > 0 && listed < 1000, "{listed} errors listed");
     assert_eq!(
         v["errors_truncated"].as_u64(),
@@ -157,7 +170,11 @@ fn a_million_line_gzip_body_is_refused_within_a_memory_bound() {
     few.push_str("{}\nnot json\n");
     let r = g.post_events(&few, "application/x-ndjson");
     let v = r.json();
-    assert_eq!((v["accepted"].as_u64(), v["rejected"].as_u64()), (Some(1), Some(2)), "{v}");
+    assert_eq!(
+        (v["accepted"].as_u64(), v["rejected"].as_u64()),
+        (Some(1), Some(2)),
+        "{v}"
+    );
     assert_eq!(v["errors"].as_array().map(Vec::len), Some(2), "{v}");
     assert!(v.get("errors_truncated").is_none(), "{v}");
 }
@@ -208,7 +225,9 @@ fn serve_huge(mut s: TcpStream, size: u64, keys: &Mutex<Vec<String>>, sent: &Ato
         head.lines()
             .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
     };
-    let len: usize = header("content-length:").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = header("content-length:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     while buf.len() < head_end + len {
         match s.read(&mut b) {
             Ok(0) | Err(_) => return,
@@ -286,14 +305,23 @@ fn a_gigabyte_partner_error_body_is_not_read_and_the_batch_is_retried() {
 /// Sends a feed GET on a raw connection and drops it without reading the
 /// answer, once the gateway has served it (its request counted).
 fn lost_feed_get(g: &Gateway, max: usize) {
-    let before = metric_labeled(&g.metrics(), "adgate_http_requests_total", &[("route", "/v1/feed"), ("code", "200")]);
+    let before = metric_labeled(
+        &g.metrics(),
+        "adgate_http_requests_total",
+        &[("route", "/v1/feed"), ("code", "200")],
+    );
     let mut s = TcpStream::connect(g.addr).unwrap();
     write!(
         s,
         "GET /v1/feed/alpha?max={max} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {FEED_TOKEN_A}\r\n\r\n"
     )
     .unwrap();
-    wait_metric(g, "adgate_http_requests_total", &[("route", "/v1/feed"), ("code", "200")], before + 1.0);
+    wait_metric(
+        g,
+        "adgate_http_requests_total",
+        &[("route", "/v1/feed"), ("code", "200")],
+        before + 1.0,
+    );
     // Closed unread: the answer is lost.
     drop(s);
 }

@@ -974,7 +974,7 @@ pub fn raise_fd_limit(want: u64) -> u64 {
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         }
     }
-    let got = lim.rlim_cur as u64;
+    let got = lim.rlim_cur;
     if got < want && std::env::var("CI").as_deref() == Ok("1") {
         panic!("RLIMIT_NOFILE is {got} (hard {}), this test needs {want}: raise the hard limit (ulimit -Hn)", lim.rlim_max);
     }
