@@ -32,6 +32,16 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
 /// ~2.5 GiB; beyond it, producers get a 503 and retry instead of the
 /// gateway running out of memory.
 pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 256;
+/// One producer's ingest requests at once (a quarter of the default
+/// `max_in_flight_requests`): its slow bodies leave the rest to others.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_PRODUCER: usize = 64;
+/// Events in one request body; 20 times the 500-event batches producers
+/// are advised to send.
+pub const DEFAULT_MAX_EVENTS_PER_BODY: usize = 10_000;
+/// From accept to the end of the first request's headers (and for the
+/// headers of every later request): idle and slow-header connections are
+/// closed after it.
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
 /// Long enough to finish a 10 MiB request on a slow link and flush the outbox.
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 10;
 /// An hour: longer than any supervisor waits before it kills; bounded so
@@ -116,6 +126,9 @@ pub struct RawServer {
     pub max_body_bytes: Option<u64>,
     pub shutdown_grace_seconds: Option<u64>,
     pub max_in_flight_requests: Option<usize>,
+    pub max_in_flight_per_producer: Option<usize>,
+    pub max_events_per_body: Option<usize>,
+    pub header_timeout_ms: Option<u64>,
     pub tls: Option<RawTls>,
 }
 
@@ -311,6 +324,12 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Ingest requests handled at once; above it ingest answers 503.
     pub max_in_flight_requests: usize,
+    /// Ingest requests of one producer handled at once; above it 503.
+    pub max_in_flight_per_producer: usize,
+    /// Events in one body; above it ingest answers 413.
+    pub max_events_per_body: usize,
+    /// From accept to a complete first request head, and per later head.
+    pub header_timeout: Duration,
     /// TLS on every listener, when `[server.tls]` is set.
     pub tls: Option<crate::tls::TlsSettings>,
 }
@@ -711,6 +730,38 @@ impl Config {
                 }
                 Some(n) => n,
                 None => DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+            },
+            max_in_flight_per_producer: match s.max_in_flight_per_producer {
+                Some(0) => {
+                    return Err(cx.err(
+                        "server.max_in_flight_per_producer",
+                        "must be at least 1",
+                        "leave it out for the default (64)",
+                    ))
+                }
+                Some(n) => n,
+                None => DEFAULT_MAX_IN_FLIGHT_PER_PRODUCER,
+            },
+            max_events_per_body: match s.max_events_per_body {
+                Some(0) => {
+                    return Err(cx.err(
+                        "server.max_events_per_body",
+                        "must be at least 1",
+                        "leave it out for the default (10000)",
+                    ))
+                }
+                Some(n) => n,
+                None => DEFAULT_MAX_EVENTS_PER_BODY,
+            },
+            header_timeout: match s.header_timeout_ms {
+                Some(n) if !(100..=600_000).contains(&n) => {
+                    return Err(cx.err(
+                        "server.header_timeout_ms",
+                        "must be from 100 to 600000",
+                        "leave it out for the default (10000)",
+                    ))
+                }
+                n => Duration::from_millis(n.unwrap_or(DEFAULT_HEADER_TIMEOUT_MS)),
             },
             shutdown_grace: Duration::from_secs(shutdown_grace_seconds),
         };

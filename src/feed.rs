@@ -2,9 +2,11 @@
 //! `POST /v1/feed/{partner}/commit {"cursor": "..."}`.
 //!
 //! Served events are leased: each response is a chunk remembered with a
-//! deadline. Commit acks every chunk up to and including its cursor. When
-//! the oldest uncommitted chunk's lease runs out, everything after the last
-//! commit is served again. Cursors are opaque to partners (`c1.` + the
+//! deadline. A cursor names exactly the events of the response it came
+//! with, and its commit acknowledges those alone (not the responses
+//! served before it). When an uncommitted chunk's lease runs out, its
+//! events are served again, even if later chunks were committed; the
+//! outbox's ack position moves over committed chunks in order. Cursors are opaque to partners (`c1.` + the
 //! outbox position in hex) and only cursors this feed handed out are
 //! accepted.
 //!
@@ -42,6 +44,8 @@ type Committed = (u64, Vec<u64>, Vec<Delivered>);
 
 #[derive(Debug)]
 struct Chunk {
+    /// The outbox range `[start, end)` this chunk served.
+    start: u64,
     end: u64,
     records: u64,
     /// Ingest times of the live (not purged) events, for the age metric.
@@ -49,6 +53,8 @@ struct Chunk {
     /// What the subject-access ledger records when the chunk is committed.
     ledger: Vec<Delivered>,
     deadline: Instant,
+    /// Its cursor was committed (chunks before it may not be yet).
+    committed: bool,
 }
 
 #[derive(Debug)]
@@ -152,23 +158,35 @@ impl PullFeed {
         self.token.lock().unwrap().ct_eq(t)
     }
 
-    /// Serves up to `max` events, or `None` when there are none now.
+    /// Serves up to `max` events, or `None` when there are none now. A
+    /// chunk whose lease ran out uncommitted is served again first (only
+    /// its own range: chunks committed after it stay committed).
     fn try_serve(&self, max: usize) -> std::io::Result<Option<(String, Vec<u8>)>> {
         let (log, state) = self.log();
         let mut st = state.lock().unwrap();
         let now = Instant::now();
-        // A chunk whose lease ran out: serve again from the last commit.
         let acked = log.shared().acked();
         if st.committed < acked {
             // Events left the outbox another way (dead-lettered when full).
             st.committed = acked;
             st.served.retain(|c| c.end > acked);
+            if let Some(c) = st.served.front_mut() {
+                c.start = c.start.max(acked);
+            }
         }
-        if st.served.front().is_some_and(|c| c.deadline <= now) {
-            st.served.clear();
-            let c = st.committed;
-            st.reader.seek(c);
-        }
+        let tip = st.reader.position().max(acked);
+        let lease = st.lease;
+        // The first chunk whose lease ran out without a commit: its events
+        // were not seen (the response was lost, or the partner gave up).
+        let expired = st
+            .served
+            .iter()
+            .position(|c| !c.committed && c.deadline <= now);
+        let (start, limit) = match expired {
+            Some(i) => (st.served[i].start, Some(st.served[i].end)),
+            None => (tip, None),
+        };
+        st.reader.seek(start);
         let mut records = 0u64;
         let mut ingest = Vec::new();
         let mut ledger = Vec::new();
@@ -177,14 +195,17 @@ impl PullFeed {
         let cursor_at = body.len();
         body.extend_from_slice(b"\",\"events\":[");
         let mut first = true;
-        let mut end = st.reader.position();
+        let mut end = start;
         // Skip over purged records without serving an empty chunk for them.
-        while ingest.is_empty() {
+        'read: while ingest.is_empty() && limit.is_none_or(|l| end < l) {
             let batch = st.reader.read_batch(max, MAX_RESPONSE_BYTES)?;
             if batch.is_empty() {
                 break;
             }
             for r in batch {
+                if limit.is_some_and(|l| r.offset >= l) {
+                    break 'read;
+                }
                 records += 1;
                 end = r.end;
                 if r.purged {
@@ -199,19 +220,54 @@ impl PullFeed {
                 ledger.extend(Delivered::of(&r.subjects, &r.payload));
             }
         }
-        if records == 0 {
-            return Ok(None);
-        }
-        let lease = st.lease;
-        st.served.push_back(Chunk {
+        let chunk = Chunk {
+            start,
             end,
             records,
             ingest_ms: ingest.clone(),
             ledger,
             deadline: now + lease,
-        });
+            // Only purged records: nothing to serve, nothing to wait for.
+            committed: ingest.is_empty(),
+        };
+        match (expired, limit) {
+            (Some(i), Some(l)) => {
+                // Served again: this chunk replaces the start of the expired
+                // one; what `max` left out of it stays expired, next in line.
+                st.reader.seek(tip);
+                if records == 0 {
+                    // Nothing of the range is left to serve (it left the
+                    // outbox): settle it rather than wait on it forever.
+                    st.served[i].committed = true;
+                    self.settle(&mut st, log);
+                    return Ok(None);
+                }
+                let old = st.served.remove(i).expect("found above");
+                if end < l {
+                    st.served.insert(
+                        i,
+                        Chunk {
+                            start: end,
+                            end: l,
+                            records: old.records.saturating_sub(records),
+                            ingest_ms: Vec::new(),
+                            ledger: Vec::new(),
+                            deadline: now,
+                            committed: false,
+                        },
+                    );
+                }
+                st.served.insert(i, chunk);
+            }
+            _ => {
+                if records == 0 {
+                    return Ok(None);
+                }
+                st.served.push_back(chunk);
+            }
+        }
         if ingest.is_empty() {
-            // Only purged records: nothing to serve, but move past them.
+            self.settle(&mut st, log);
             return Ok(None);
         }
         body.extend_from_slice(b"]}");
@@ -220,35 +276,55 @@ impl PullFeed {
         Ok(Some((cursor, body)))
     }
 
-    fn empty_response(&self) -> Vec<u8> {
-        let st = self.log().1.lock().unwrap();
-        let pos = st.served.back().map(|c| c.end).unwrap_or(st.committed);
-        serde_json::to_vec(&serde_json::json!({"cursor": encode_cursor(pos), "events": []}))
-            .expect("json")
+    /// Moves the outbox's ack position over the leading committed chunks.
+    fn settle(&self, st: &mut State, log: &PartnerLog) {
+        let from = st.committed;
+        let mut records = 0;
+        while st.served.front().is_some_and(|c| c.committed) {
+            let c = st.served.pop_front().expect("checked");
+            records += c.records;
+            st.committed = c.end;
+        }
+        if st.committed > from {
+            log.ack(from, st.committed, records);
+        }
     }
 
-    /// Acks up to `cursor`; returns the number of events newly committed,
-    /// their ingest times and what the ledger records of them.
+    /// An empty response's cursor acknowledges nothing: it names the last
+    /// commit, not a chunk some other (possibly lost) response served.
+    fn empty_response(&self) -> Vec<u8> {
+        let st = self.log().1.lock().unwrap();
+        serde_json::to_vec(
+            &serde_json::json!({"cursor": encode_cursor(st.committed), "events": []}),
+        )
+        .expect("json")
+    }
+
+    /// Acks the events of the one response whose cursor this is (not the
+    /// responses served before it); returns the number of events newly
+    /// committed, their ingest times and what the ledger records of them.
     fn commit(&self, cursor: u64) -> Result<Committed, &'static str> {
         let (log, state) = self.log();
         let mut st = state.lock().unwrap();
         if cursor <= st.committed {
             return Ok((0, Vec::new(), Vec::new()));
         }
-        let Some(idx) = st.served.iter().position(|c| c.end == cursor) else {
+        // A chunk left expired by a partial re-serve was never handed out
+        // under its own cursor (its `ingest_ms` is empty, records > 0).
+        let Some(c) = st
+            .served
+            .iter_mut()
+            .find(|c| c.end == cursor && (c.committed || !c.ingest_ms.is_empty()))
+        else {
             return Err("cursor was not served by this feed, or its lease expired and the events will be served again");
         };
-        let from = st.committed;
-        let mut records = 0;
-        let mut ages = Vec::new();
-        let mut ledger = Vec::new();
-        for c in st.served.drain(..=idx) {
-            records += c.records;
-            ages.extend(c.ingest_ms);
-            ledger.extend(c.ledger);
+        if c.committed {
+            return Ok((0, Vec::new(), Vec::new()));
         }
-        st.committed = cursor;
-        log.ack(from, cursor, records);
+        c.committed = true;
+        let ages = std::mem::take(&mut c.ingest_ms);
+        let ledger = std::mem::take(&mut c.ledger);
+        self.settle(&mut st, log);
         Ok((ages.len() as u64, ages, ledger))
     }
 }

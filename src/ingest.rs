@@ -137,18 +137,82 @@ pub const NOT_JSON: &str = "body is not a JSON object, a JSON array of objects, 
 /// Inflates gzip, failing above `limit` bytes of output (gzip bombs get a
 /// 413, not an OOM).
 pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Resp> {
+    gunzip_bounded(body, limit, None)
+}
+
+/// Rejected events listed in a 202's `errors` (by index); the rest are
+/// counted in `errors_truncated`.
+pub const MAX_ERRORS_LISTED: usize = 100;
+
+/// The 413 for a body of more than `max` events.
+fn too_many_events(max: usize) -> Resp {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("request body has more than {max} events (server.max_events_per_body); split it into smaller requests"),
+    )
+}
+
+/// Counts non-blank lines of NDJSON as it streams by.
+#[derive(Default)]
+struct LineCount {
+    lines: usize,
+    /// The current line has a non-whitespace byte.
+    content: bool,
+}
+
+impl LineCount {
+    fn feed(&mut self, chunk: &[u8]) {
+        for &b in chunk {
+            if b == b'\n' {
+                if self.content {
+                    self.lines += 1;
+                }
+                self.content = false;
+            } else if !b.is_ascii_whitespace() {
+                self.content = true;
+            }
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.lines + usize::from(self.content)
+    }
+}
+
+/// Inflates gzip a chunk at a time, stopping as soon as the output passes
+/// `limit` bytes or, for NDJSON (`max_lines`), more than that many
+/// non-blank lines: the whole body is never inflated first.
+fn gunzip_bounded(body: &[u8], limit: usize, max_lines: Option<usize>) -> Result<Vec<u8>, Resp> {
     let mut out = Vec::with_capacity((body.len() * 4).min(limit));
-    let dec = flate2::read::MultiGzDecoder::new(body);
-    match dec.take(limit as u64 + 1).read_to_end(&mut out) {
-        Ok(_) if out.len() > limit => Err(error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("request body inflates to more than {limit} bytes (server.max_body_bytes)"),
-        )),
-        Ok(_) => Ok(out),
-        Err(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "body is not valid gzip (Content-Encoding: gzip)",
-        )),
+    let mut dec = flate2::read::MultiGzDecoder::new(body);
+    let mut lines = LineCount::default();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match dec.read(&mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(_) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "body is not valid gzip (Content-Encoding: gzip)",
+                ))
+            }
+        };
+        if out.len() + n > limit {
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "request body inflates to more than {limit} bytes (server.max_body_bytes)"
+                ),
+            ));
+        }
+        if let Some(max) = max_lines {
+            lines.feed(&chunk[..n]);
+            if lines.total() > max {
+                return Err(too_many_events(max));
+            }
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -211,9 +275,19 @@ fn with_retry_after(mut r: Resp, wait: std::time::Duration) -> Resp {
     r
 }
 
+/// Refused-request warnings (wrong tokens, certificates), once per 10 s
+/// per kind with a count: a flood of them writes a line, not a line each.
+static REFUSED: crate::util::LogLimiter = crate::util::LogLimiter::new();
+
 pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     let rt = app.runtime();
     let Some(producer) = server::bearer(&req).and_then(|t| producer_of(&rt, t)) else {
+        if let Some(held) = REFUSED.allow("token") {
+            tracing::warn!(
+                "ingest refused: missing or unknown producer token{}",
+                crate::util::held_back(held)
+            );
+        }
         let r = server::unauthorized(
             "missing or invalid producer token (Authorization: Bearer <token>)",
         );
@@ -221,7 +295,9 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     };
     let cert = req.extensions().get::<Arc<crate::tls::ClientCert>>();
     if let Err(msg) = check_client_cert(&rt, producer, cert.map(|c| &**c)) {
-        tracing::warn!(producer = %producer.name, "ingest refused: client certificate does not match the producer");
+        if let Some(held) = REFUSED.allow(&producer.name) {
+            tracing::warn!(producer = %producer.name, "ingest refused: client certificate does not match the producer{}", crate::util::held_back(held));
+        }
         return server::refuse(req, error(StatusCode::FORBIDDEN, msg)).await;
     }
     let ct = req
@@ -254,33 +330,60 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         );
         return server::refuse(req, r).await;
     };
-    // Bounded work: beyond max_in_flight_requests, a quick 503 instead of
-    // unbounded memory.
-    let Some(_in_flight) = app.in_flight.enter(rt.config.server.max_in_flight_requests) else {
-        app.metrics.overloaded.inc();
-        let r = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "gateway overloaded (server.max_in_flight_requests); retry later",
-        );
-        return server::refuse(req, with_retry_after(r, std::time::Duration::from_secs(1))).await;
+    // Bounded work: beyond max_in_flight_requests (or this producer's
+    // share of it), a quick 503 instead of unbounded memory.
+    let server_cfg = &rt.config.server;
+    let _in_flight = match app.in_flight.enter_as(
+        &producer.name,
+        server_cfg.max_in_flight_requests,
+        server_cfg.max_in_flight_per_producer,
+    ) {
+        Ok(g) => g,
+        Err(which) => {
+            app.metrics.overloaded.inc();
+            let msg = match which {
+                crate::quota::Overload::All => {
+                    "gateway overloaded (server.max_in_flight_requests); retry later".to_string()
+                }
+                crate::quota::Overload::Producer => format!(
+                    "producer \"{}\" has too many requests in flight (server.max_in_flight_per_producer); retry later",
+                    producer.name
+                ),
+            };
+            let r = error(StatusCode::SERVICE_UNAVAILABLE, &msg);
+            return server::refuse(req, with_retry_after(r, std::time::Duration::from_secs(1)))
+                .await;
+        }
     };
-    let limit = rt.config.server.max_body_bytes as usize;
+    let limit = server_cfg.max_body_bytes as usize;
+    let max_events = server_cfg.max_events_per_body;
     let raw = match server::read_body(req, limit).await {
         Ok(b) => b,
         Err(e) => return e.response(limit as u64, Some("server.max_body_bytes")),
     };
+    let ndjson = form == BodyForm::Ndjson;
     let body: Bytes = if gz {
-        match gunzip(&raw, limit) {
+        match gunzip_bounded(&raw, limit, ndjson.then_some(max_events)) {
             Ok(v) => Bytes::from(v),
             Err(r) => return r,
         }
     } else {
+        if ndjson {
+            let mut lines = LineCount::default();
+            lines.feed(&raw);
+            if lines.total() > max_events {
+                return too_many_events(max_events);
+            }
+        }
         raw
     };
     let items = match split_body(&body, form) {
         Ok(i) => i,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
+    if items.len() > max_events {
+        return too_many_events(max_events);
+    }
     if let Some(q) = &producer.quota {
         if let Err(wait) = app.quotas.take(
             &producer.name,
@@ -330,6 +433,7 @@ async fn ingest_items(
     let mut drops: Vec<[u64; 7]> = vec![[0; 7]; n_partners];
     let mut omitted: Vec<[u64; 2]> = vec![[0; 2]; n_partners];
     let mut errors = Vec::new();
+    let mut rejected = 0u64;
     let mut rejected_by_reason = [0u64; 3];
     let mut accepted = 0u64;
     let mut duplicates = 0u64;
@@ -352,10 +456,13 @@ async fn ingest_items(
             Ok(ev) => ev,
             Err(rej) => {
                 rejected_by_reason[rej.reason as usize] += 1;
-                errors.push(serde_json::json!({
-                    "index": index,
-                    "error": format!("{}: {}", rej.reason.as_str(), rej.message),
-                }));
+                rejected += 1;
+                if errors.len() < MAX_ERRORS_LISTED {
+                    errors.push(serde_json::json!({
+                        "index": index,
+                        "error": format!("{}: {}", rej.reason.as_str(), rej.message),
+                    }));
+                }
                 continue;
             }
         };
@@ -413,6 +520,7 @@ async fn ingest_items(
             rejected_by_reason,
             accepted,
             duplicates: duplicates + cluster_dups,
+            rejected,
             errors,
         };
         return reply.send(app, rt, producer);
@@ -500,6 +608,7 @@ async fn ingest_items(
         rejected_by_reason,
         accepted,
         duplicates,
+        rejected,
         errors,
     };
     reply.send(app, rt, producer)
@@ -515,6 +624,8 @@ struct Reply {
     rejected_by_reason: [u64; 3],
     accepted: u64,
     duplicates: u64,
+    /// Events rejected; the first [`MAX_ERRORS_LISTED`] are in `errors`.
+    rejected: u64,
     errors: Vec<serde_json::Value>,
 }
 
@@ -554,16 +665,17 @@ impl Reply {
                 .with_label_values(&[producer])
                 .inc_by(self.duplicates);
         }
-        let rejected = self.errors.len();
-        server::json(
-            StatusCode::ACCEPTED,
-            &serde_json::json!({
-                "accepted": self.accepted,
-                "rejected": rejected,
-                "duplicates": self.duplicates,
-                "errors": self.errors,
-            }),
-        )
+        let listed = self.errors.len() as u64;
+        let mut reply = serde_json::json!({
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "errors": self.errors,
+        });
+        if self.rejected > listed {
+            reply["errors_truncated"] = (self.rejected - listed).into();
+        }
+        server::json(StatusCode::ACCEPTED, &reply)
     }
 }
 

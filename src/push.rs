@@ -561,7 +561,7 @@ async fn deliver(
             break;
         }
         rate_limit(&ctx, live.len()).await;
-        let outcome = send(&ctx, key, body.clone()).await;
+        let outcome = send(&ctx, key, body.clone(), attempt).await;
         match outcome {
             Attempt::Ok => {
                 delivered = live
@@ -660,8 +660,16 @@ async fn pace(push: &PushConfig, events: usize) {
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
 }
 
-async fn send(ctx: &Ctx, key: &str, body: Bytes) -> Attempt {
-    send_to(&ctx.client, &ctx.push, &ctx.partner.name, key, body).await
+async fn send(ctx: &Ctx, key: &str, body: Bytes, attempt: u32) -> Attempt {
+    send_to(
+        &ctx.client,
+        &ctx.push,
+        &ctx.partner.name,
+        key,
+        body,
+        attempt,
+    )
+    .await
 }
 
 async fn send_to(
@@ -670,6 +678,7 @@ async fn send_to(
     partner: &str,
     key: &str,
     body: Bytes,
+    attempt: u32,
 ) -> Attempt {
     let t = now_ms() / 1000;
     let sig = signature(push.signing_secret.expose(), t, &body);
@@ -693,23 +702,72 @@ async fn send_to(
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        // Drain the body so the connection goes back to the pool.
-        let _ = resp.into_body().collect().await;
-        Ok::<_, hyper_util::client::legacy::Error>((status, retry_after))
-    };
-    match tokio::time::timeout(push.timeout, fut).await {
-        Err(_) => Attempt::Retry {
-            status: None,
-            after: None,
-        },
-        Ok(Err(e)) => {
-            tracing::debug!(partner = %partner, error = %e, "delivery connection error");
-            Attempt::Retry {
-                status: None,
-                after: None,
+        // Read a small answer whole so the connection goes back to the
+        // pool; past RESPONSE_READ_MAX stop and drop the connection (an
+        // error page of a gigabyte costs nothing).
+        let mut body = resp.into_body();
+        let mut seen = 0usize;
+        while seen <= RESPONSE_READ_MAX {
+            match body.frame().await {
+                Some(Ok(f)) => seen += f.data_ref().map_or(0, |d| d.len()),
+                _ => break,
             }
         }
-        Ok(Ok((status, after))) => classify(status, after),
+        Ok::<_, hyper_util::client::legacy::Error>((status, retry_after))
+    };
+    let outcome = match tokio::time::timeout(push.timeout, fut).await {
+        Err(_) => Err("timeout"),
+        Ok(Err(e)) => {
+            tracing::debug!(partner = %partner, error = %e, "delivery connection error");
+            Err(if e.is_connect() {
+                "connect_error"
+            } else {
+                "connection_error"
+            })
+        }
+        Ok(Ok((status, after))) => Ok(classify(status, after)),
+    };
+    let (attempt_kind, class) = match &outcome {
+        Ok(Attempt::Ok) => return Attempt::Ok,
+        Ok(Attempt::Retry {
+            status: Some(s), ..
+        }) => ("will be retried", status_class(*s)),
+        Ok(Attempt::Retry { status: None, .. }) => ("will be retried", "unknown"),
+        Ok(Attempt::Permanent { status }) => ("refused", status_class(*status)),
+        Err(kind) => ("will be retried", *kind),
+    };
+    if let Some(held) = DELIVERY_FAILURES.allow(partner) {
+        // Never the answer's content: a partner's error page may quote
+        // what it was sent.
+        tracing::warn!(
+            partner = %partner,
+            class,
+            attempt = attempt + 1,
+            "delivery failed ({class}); {attempt_kind}{}",
+            crate::util::held_back(held)
+        );
+    }
+    outcome.unwrap_or(Attempt::Retry {
+        status: None,
+        after: None,
+    })
+}
+
+/// Bytes of a partner's answer read at most.
+const RESPONSE_READ_MAX: usize = 64 * 1024;
+
+/// Delivery failures are logged once per partner per 10 s, with a count.
+static DELIVERY_FAILURES: crate::util::LogLimiter = crate::util::LogLimiter::new();
+
+/// `4xx`, `5xx`, ...: the status as a log field of few values.
+fn status_class(status: u16) -> &'static str {
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        5 => "5xx",
+        _ => "unknown",
     }
 }
 
@@ -913,7 +971,7 @@ async fn deliver_js(
             return;
         }
         pace(&ctx.push, recs.len()).await;
-        match send_to(&ctx.client, &ctx.push, name, key, body.clone()).await {
+        match send_to(&ctx.client, &ctx.push, name, key, body.clone(), attempt).await {
             Attempt::Ok => {
                 ack_all(&recs, AckKind::Ack).await;
                 // The subject-access ledger, after the ack as on the

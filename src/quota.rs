@@ -55,15 +55,26 @@ impl Quotas {
     }
 }
 
-/// Counts ingest requests in flight; [`InFlight::enter`] refuses above the bound.
+/// Counts ingest requests in flight, in all and per producer;
+/// [`InFlight::enter`] refuses above the bounds.
 #[derive(Debug, Default)]
 pub struct InFlight {
     n: AtomicUsize,
+    per: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
-/// Leaves the count when dropped.
+/// Leaves the count(s) when dropped.
 #[derive(Debug)]
-pub struct InFlightGuard<'a>(&'a InFlight);
+pub struct InFlightGuard<'a>(&'a InFlight, Option<String>);
+
+/// Which bound refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overload {
+    /// `server.max_in_flight_requests`: the gateway as a whole.
+    All,
+    /// `server.max_in_flight_per_producer`: this producer alone.
+    Producer,
+}
 
 impl InFlight {
     pub fn enter(&self, max: usize) -> Option<InFlightGuard<'_>> {
@@ -72,7 +83,45 @@ impl InFlight {
                 (c < max).then_some(c + 1)
             })
             .ok()
-            .map(|_| InFlightGuard(self))
+            .map(|_| InFlightGuard(self, None))
+    }
+
+    /// Enters for `producer`: at most `per_max` of its requests at once, so
+    /// one producer's slow bodies cannot take every one of the `max` slots.
+    pub fn enter_as(
+        &self,
+        producer: &str,
+        max: usize,
+        per_max: usize,
+    ) -> Result<InFlightGuard<'_>, Overload> {
+        {
+            let mut per = self.per.lock().unwrap();
+            let n = per.entry(producer.to_string()).or_insert(0);
+            if *n >= per_max {
+                return Err(Overload::Producer);
+            }
+            *n += 1;
+        }
+        match self.enter(max) {
+            Some(mut g) => {
+                g.1 = Some(producer.to_string());
+                Ok(g)
+            }
+            None => {
+                self.leave_producer(producer);
+                Err(Overload::All)
+            }
+        }
+    }
+
+    fn leave_producer(&self, producer: &str) {
+        let mut per = self.per.lock().unwrap();
+        if let Some(n) = per.get_mut(producer) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(producer);
+            }
+        }
     }
 
     pub fn current(&self) -> usize {
@@ -83,6 +132,9 @@ impl InFlight {
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
         self.0.n.fetch_sub(1, Ordering::AcqRel);
+        if let Some(p) = &self.1 {
+            self.0.leave_producer(p);
+        }
     }
 }
 
@@ -119,5 +171,17 @@ mod tests {
         assert!(f.enter(2).is_none());
         drop(a);
         assert!(f.enter(2).is_some());
+    }
+
+    #[test]
+    fn per_producer_bound_leaves_room_for_others() {
+        let f = InFlight::default();
+        let a = f.enter_as("a", 3, 2).unwrap();
+        let _a2 = f.enter_as("a", 3, 2).unwrap();
+        assert_eq!(f.enter_as("a", 3, 2).unwrap_err(), Overload::Producer);
+        let _b = f.enter_as("b", 3, 2).unwrap();
+        assert_eq!(f.enter_as("b", 3, 2).unwrap_err(), Overload::All);
+        drop(a);
+        assert!(f.enter_as("a", 3, 2).is_ok());
     }
 }

@@ -1,11 +1,14 @@
 //! The HTTP server: accept loop with a connection bound, HTTP/1.1 keep-alive
 //! and h2c on one port (hyper-util's auto builder), or both over TLS with
-//! ALPN when `[server.tls]` is set, slowloris limits (handshake and headers),
-//! graceful shutdown, routing and per-route metrics.
+//! ALPN when `[server.tls]` is set, slowloris limits (a first request head
+//! due within `server.header_timeout_ms` of accept, at most
+//! [`MAX_PENDING_CONNECTIONS`] connections without one), graceful
+//! shutdown, routing and per-route metrics.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use prometheus::IntCounter;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 
 use crate::app::App;
 use crate::tls::ClientCert;
@@ -26,8 +29,11 @@ use crate::tls::ClientCert;
 /// Open connections beyond this are closed at accept: memory stays bounded
 /// however many clients connect.
 pub const MAX_CONNECTIONS: usize = 4096;
-/// A client must send its request headers within this time (slowloris).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections that have not yet completed their first request head (idle
+/// since accept, mid-handshake, dribbling headers) held at most; beyond it
+/// the oldest of them is closed to make room, so a flood of idle sockets
+/// cannot keep a real client out.
+pub const MAX_PENDING_CONNECTIONS: usize = 1024;
 /// A request body must arrive within this time.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Request line + headers.
@@ -78,17 +84,74 @@ fn handshake_failure(e: &std::io::Error) -> &'static str {
 
 pub type Resp = Response<Full<Bytes>>;
 
+/// Connections still waiting for their first complete request head, oldest
+/// first; each can be told to close.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    waiting: BTreeMap<u64, oneshot::Sender<()>>,
+}
+
+/// A connection's place in [`Pending`]; leaving it (first request, or the
+/// connection ending) removes the entry.
+struct PendingGuard {
+    pending: Arc<Mutex<Pending>>,
+    id: u64,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        self.pending.lock().unwrap().waiting.remove(&self.id);
+    }
+}
+
+/// Enters a new connection, closing the oldest waiting one when
+/// [`MAX_PENDING_CONNECTIONS`] are waiting already. Returns whether one
+/// was closed.
+fn enter_pending(pending: &Arc<Mutex<Pending>>) -> (PendingGuard, oneshot::Receiver<()>, bool) {
+    let (tx, rx) = oneshot::channel();
+    let mut p = pending.lock().unwrap();
+    let mut evicted = false;
+    while p.waiting.len() >= MAX_PENDING_CONNECTIONS {
+        if let Some((_, old)) = p.waiting.pop_first() {
+            let _ = old.send(());
+            evicted = true;
+        }
+    }
+    let id = p.next;
+    p.next += 1;
+    p.waiting.insert(id, tx);
+    let guard = PendingGuard {
+        pending: pending.clone(),
+        id,
+    };
+    (guard, rx, evicted)
+}
+
+/// Resolves when the connection is told to close; never when the sender
+/// is dropped (the connection left the pending set).
+async fn told_to_close(rx: oneshot::Receiver<()>) {
+    if rx.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Warnings of a listener flood, once per 10 s with a count.
+static FLOOD_WARNINGS: crate::util::LogLimiter = crate::util::LogLimiter::new();
+
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     role: Role,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Fixed for the listener's life, like the connection bounds.
+    let header_timeout = app.runtime().config.server.header_timeout;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEADER_BYTES.max(8192));
     builder
         .http2()
@@ -98,6 +161,7 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let pending = Arc::new(Mutex::new(Pending::default()));
     // Fixed for the listener's life: a reload may replace the certificate,
     // not turn TLS on or off (App::reload refuses that).
     let tls = role.tls_config(&app).is_some();
@@ -113,9 +177,17 @@ pub async fn serve(
                     }
                 };
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    tracing::warn!(max = MAX_CONNECTIONS, "connection limit reached; closing a new connection");
+                    if let Some(held) = FLOOD_WARNINGS.allow("connection_limit") {
+                        tracing::warn!(max = MAX_CONNECTIONS, "connection limit reached; closing a new connection{}", crate::util::held_back(held));
+                    }
                     continue;
                 };
+                let (waiting, close_rx, evicted) = enter_pending(&pending);
+                if evicted {
+                    if let Some(held) = FLOOD_WARNINGS.allow("pending_limit") {
+                        tracing::warn!(max = MAX_PENDING_CONNECTIONS, "too many connections without a request; closed the oldest{}", crate::util::held_back(held));
+                    }
+                }
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
                 let builder = builder.clone();
@@ -128,17 +200,33 @@ pub async fn serve(
                 };
                 tokio::spawn(async move {
                     let _permit = permit;
+                    // Until the first request head is complete, the
+                    // connection may be closed: at the header timeout from
+                    // accept, or to make room for a newer one.
+                    let waiting = Arc::new(Mutex::new(Some(waiting)));
+                    let expired = async {
+                        tokio::select! {
+                            _ = tokio::time::sleep(header_timeout) => {}
+                            _ = told_to_close(close_rx) => {}
+                        }
+                    };
+                    tokio::pin!(expired);
                     let Some(acceptor) = acceptor else {
-                        let svc = service(app, role, None);
+                        let svc = service(app, role, None, waiting.clone());
                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                        let _ = watcher.watch(conn.into_owned()).await;
+                        let conn = watcher.watch(conn.into_owned());
+                        serve_pending(conn, expired, &waiting).await;
                         return;
                     };
-                    let stream = match tokio::time::timeout(
+                    let handshake = tokio::time::timeout(
                         crate::tls::HANDSHAKE_TIMEOUT,
                         acceptor.accept(stream),
-                    )
-                    .await
+                    );
+                    let handshake = tokio::select! {
+                        h = handshake => h,
+                        _ = &mut expired => return,
+                    };
+                    let stream = match handshake
                     {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
@@ -170,9 +258,10 @@ pub async fn serve(
                         .1
                         .peer_certificates()
                         .map(|c| Arc::new(ClientCert::from_chain(c)));
-                    let svc = service(app, role, cert);
+                    let svc = service(app, role, cert, waiting.clone());
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    let conn = watcher.watch(conn.into_owned());
+                    serve_pending(conn, expired, &waiting).await;
                 });
             }
             _ = stop.changed() => break,
@@ -182,12 +271,35 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
+/// Serves a connection; while it has not completed a request head, it is
+/// closed (dropped) when `expired` resolves.
+async fn serve_pending<C, E>(
+    conn: C,
+    expired: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    waiting: &Mutex<Option<PendingGuard>>,
+) where
+    C: std::future::Future<Output = E>,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = &mut conn => return,
+        _ = expired => {}
+    }
+    // Past the deadline: close it, unless a request came in meanwhile.
+    if waiting.lock().unwrap().take().is_some() {
+        return;
+    }
+    let _ = conn.await;
+}
+
 /// The per-connection service; a verified client certificate travels with
-/// every request of the connection as an extension.
+/// every request of the connection as an extension. The first request
+/// takes the connection out of the pending set.
 fn service(
     app: Arc<App>,
     role: Role,
     cert: Option<Arc<ClientCert>>,
+    waiting: Arc<Mutex<Option<PendingGuard>>>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Resp,
@@ -196,6 +308,7 @@ fn service(
 > + Clone {
     service_fn(move |mut req: Request<Incoming>| {
         let app = app.clone();
+        waiting.lock().unwrap().take();
         if let Some(c) = &cert {
             req.extensions_mut().insert(c.clone());
         }

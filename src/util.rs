@@ -18,3 +18,88 @@ pub fn random_token(n: usize) -> String {
     rand::rngs::OsRng.fill_bytes(&mut b);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
+
+/// Lets one log line per key through every [`LOG_WINDOW`] and counts the
+/// ones it holds back, so a flood (connections, wrong tokens, a failing
+/// partner) writes a line per window with "and N more", not a line per
+/// event.
+pub struct LogLimiter {
+    seen: std::sync::Mutex<std::collections::BTreeMap<String, (std::time::Instant, u64)>>,
+}
+
+/// The window of [`LogLimiter`].
+pub const LOG_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Keys remembered at most (partner and producer names are few; beyond
+/// this the oldest windows are forgotten).
+const LOG_KEYS: usize = 1024;
+
+impl LogLimiter {
+    pub const fn new() -> LogLimiter {
+        LogLimiter {
+            seen: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+        }
+    }
+
+    /// `Some(n)` when a line for `key` is due now, `n` being how many were
+    /// held back in the window before; `None` to hold this one back.
+    pub fn allow(&self, key: &str) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get_mut(key) {
+            Some((since, held)) if now.duration_since(*since) < LOG_WINDOW => {
+                *held += 1;
+                None
+            }
+            Some((since, held)) => {
+                let n = *held;
+                *since = now;
+                *held = 0;
+                Some(n)
+            }
+            None => {
+                if seen.len() >= LOG_KEYS {
+                    seen.retain(|_, (since, _)| now.duration_since(*since) < LOG_WINDOW);
+                    if seen.len() >= LOG_KEYS {
+                        return None;
+                    }
+                }
+                seen.insert(key.to_string(), (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+impl Default for LogLimiter {
+    fn default() -> Self {
+        LogLimiter::new()
+    }
+}
+
+/// " (and N more in the last 10 s)" for a [`LogLimiter`] count; empty for 0.
+pub fn held_back(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" (and {n} more in the last {} s)", LOG_WINDOW.as_secs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_limiter_lets_one_line_per_window_through_and_counts_the_rest() {
+        let l = LogLimiter::new();
+        assert_eq!(l.allow("a"), Some(0));
+        assert_eq!(l.allow("a"), None);
+        assert_eq!(l.allow("a"), None);
+        assert_eq!(l.allow("b"), Some(0));
+        // Move the window back as if it had passed.
+        l.seen.lock().unwrap().get_mut("a").unwrap().0 -= LOG_WINDOW;
+        assert_eq!(l.allow("a"), Some(2));
+        assert_eq!(held_back(2), " (and 2 more in the last 10 s)");
+    }
+}

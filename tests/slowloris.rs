@@ -1,40 +1,53 @@
-//! Slowloris: many connections dribbling a request header a byte at a time
-//! must not stop the gateway serving normal clients, nor grow its memory
-//! without bound.
+//! Slowloris: more connections than the gateway holds without a complete
+//! request head, dribbling a header a byte at a time, must not stop it
+//! serving normal clients, nor grow its memory without bound, and every one
+//! of them is closed once the header timeout (from accept) has passed.
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::*;
 
-fn rss_kb(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
+/// `server.header_timeout_ms` of this test.
+const HEADER_TIMEOUT: Duration = Duration::from_millis(1000);
+/// The gateway's bound on connections without a complete request head
+/// (`server::MAX_PENDING_CONNECTIONS`).
+const PENDING_BOUND: usize = 1024;
 
 #[test]
-fn slow_header_clients_do_not_starve_normal_ones() {
-    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+fn slow_header_clients_do_not_starve_normal_ones_and_are_closed() {
+    let slow_n = PENDING_BOUND + 200;
+    let limit = raise_fd_limit(slow_n as u64 + 512);
+    assert!(
+        limit >= slow_n as u64 + 256,
+        "RLIMIT_NOFILE {limit} is too low for {slow_n} connections"
+    );
+    let cfg = format!(
+        "{}{}",
+        HEAD.replace(
+            "shutdown_grace_seconds = 5",
+            &format!(
+                "shutdown_grace_seconds = 5\nheader_timeout_ms = {}",
+                HEADER_TIMEOUT.as_millis()
+            )
+        ),
+        pull_partner("alpha", "T_FEED_A", "K_A", "")
+    );
     let g = Gateway::start(&cfg, base_env());
-    let before = rss_kb(g.pid());
-    let mut slow: Vec<std::net::TcpStream> = (0..300)
+    let (_, before) = memory_kb(g.pid());
+    let mut slow: Vec<std::net::TcpStream> = (0..slow_n)
         .map(|_| {
             let mut s = std::net::TcpStream::connect(g.addr).unwrap();
-            s.write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-                .unwrap();
+            let _ = s.write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Slow: ");
             s
         })
         .collect();
     let started = Instant::now();
     let mut served = 0;
-    let mut round = 0;
-    while started.elapsed() < Duration::from_secs(3) {
+    // Well past the header timeout of every slow client.
+    while started.elapsed() < HEADER_TIMEOUT * 3 {
         // Every slow client sends one more header byte...
         for s in &mut slow {
             let _ = s.write_all(b"a");
@@ -42,23 +55,43 @@ fn slow_header_clients_do_not_starve_normal_ones() {
         // ...while a normal producer keeps getting its 202s.
         let r = g.post_events(
             &ndjson(&[event(
-                &format!("n-{round}"),
+                &format!("n-{served}"),
                 "ad_impression",
                 "a@example.com",
             )]),
             "application/x-ndjson",
         );
         assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(g.get("/healthz", None).status, 200);
         served += 1;
-        round += 1;
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(HEADER_TIMEOUT / 5);
     }
-    assert!(served >= 5, "only {served} normal requests were served");
-    let during = rss_kb(g.pid());
-    // 300 idle connections cost buffers, not megabytes each.
+    assert!(served >= 3, "only {served} normal requests were served");
+    let (_, during) = memory_kb(g.pid());
+    // Slow connections cost buffers, not megabytes each.
     assert!(
         during < before + 64 * 1024,
-        "RSS grew from {before} kB to {during} kB with 300 slow clients"
+        "RSS grew from {before} kB to {during} kB with {slow_n} slow clients"
+    );
+    // None of them is still open: each was closed at the header timeout
+    // (or earlier, to make room under the bound).
+    let open = slow
+        .iter_mut()
+        .filter_map(|s| {
+            s.set_nonblocking(true).unwrap();
+            let mut b = [0u8; 512];
+            match s.read(&mut b) {
+                Ok(0) => None,
+                // An answer (408) before the close counts as closed too.
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some(()),
+                Err(_) => None,
+            }
+        })
+        .count();
+    assert_eq!(
+        open, 0,
+        "{open} of {slow_n} slow clients still open after 3x the header timeout"
     );
     assert_eq!(g.get("/healthz", None).status, 200);
 }

@@ -1064,3 +1064,41 @@ pub fn tls_agent(ca_pem: &str, client: Option<(&str, &str)>) -> ureq::Agent {
         ))
         .build()
 }
+
+/// Raises this process's soft RLIMIT_NOFILE to at least `want` (up to the
+/// hard limit); the gateway it starts inherits it. Returns the soft limit
+/// now in force. Under `CI=1` a limit below `want` fails the test loudly
+/// instead of letting it run smaller.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        if lim.rlim_cur < want as libc::rlim_t {
+            lim.rlim_cur = (want as libc::rlim_t).min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+    }
+    let got = lim.rlim_cur;
+    if got < want && std::env::var("CI").as_deref() == Ok("1") {
+        panic!("RLIMIT_NOFILE is {got} (hard {}), this test needs {want}: raise the hard limit (ulimit -Hn)", lim.rlim_max);
+    }
+    got
+}
+
+/// `VmHWM` (peak) and `VmRSS` of a process, in KiB.
+pub fn memory_kb(pid: i32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}

@@ -1,0 +1,393 @@
+//! Faults from the network side: idle-socket floods, bodies that inflate
+//! into a million events, partners answering with a gigabyte, and pull
+//! responses lost on the way. Each runs against the real binary; memory is
+//! read from the gateway's `/proc/<pid>/status`, and every wait is derived
+//! from a configured timeout or lease, never an absolute figure.
+
+#[macro_use]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+
+/// Adds `extra` lines to the `[server]` section of [`HEAD`].
+fn head_with(extra: &str) -> String {
+    HEAD.replace(
+        "shutdown_grace_seconds = 5",
+        &format!("shutdown_grace_seconds = 5\n{extra}"),
+    )
+}
+
+/// Whether the gateway closed `s`: a read sees EOF or a reset instead of
+/// waiting.
+fn closed_by_peer(s: &mut TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 64];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+        Err(_) => true,
+    }
+}
+
+const HEADER_TIMEOUT_MS: u64 = 1000;
+
+#[test]
+fn idle_sockets_neither_lock_out_producers_nor_stay_open() {
+    const IDLE: usize = 4096;
+    let limit = raise_fd_limit(IDLE as u64 + 512);
+    let idle_n = IDLE.min(limit.saturating_sub(512) as usize);
+    let cfg = format!(
+        "{}{}",
+        head_with(&format!("header_timeout_ms = {HEADER_TIMEOUT_MS}")),
+        pull_partner("alpha", "T_FEED_A", "K_A", "")
+    );
+    let g = Gateway::start(&cfg, base_env());
+    // Sockets that connect and never send a byte.
+    let mut idle: Vec<TcpStream> = (0..idle_n)
+        .map(|_| TcpStream::connect(g.addr).expect("connect"))
+        .collect();
+    // Meanwhile a producer posts (on a new connection) and health answers.
+    let r = g.post_events(
+        &ndjson(&[event("idle-1", "ad_impression", "a@example.com")]),
+        "application/x-ndjson",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(g.get("/healthz", None).status, 200);
+    assert_eq!(g.get("/readyz", None).status, 200);
+    // Past the header timeout (counted from accept), none is left open.
+    std::thread::sleep(Duration::from_millis(3 * HEADER_TIMEOUT_MS));
+    let open = idle.iter_mut().map(closed_by_peer).filter(|c| !c).count();
+    assert_eq!(
+        open, 0,
+        "{open} of {idle_n} idle sockets still open {}x the header timeout after accept",
+        3
+    );
+    // A warning line per 10 s about the flood, not one per socket.
+    let logs = g.logs();
+    let lines = logs
+        .lines()
+        .filter(|l| l.contains("without a request"))
+        .count();
+    assert!(lines <= 2, "{lines} flood warnings:\n{logs}");
+    // And the gateway still serves.
+    let r = g.post_events(
+        &ndjson(&[event("idle-2", "ad_impression", "b@example.com")]),
+        "application/x-ndjson",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+}
+
+/// 1,000,000 `{}` lines compress to a few KB.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(body).unwrap();
+    e.finish().unwrap()
+}
+
+fn post_raw(g: &Gateway, body: &[u8], headers: &[(&str, &str)]) -> Resp {
+    g.request("POST", "/v1/events", Some(PRODUCER_TOKEN), headers, body)
+}
+
+#[test]
+fn a_million_line_gzip_body_is_refused_within_a_memory_bound() {
+    // The default of server.max_events_per_body.
+    let max_events = 10_000;
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    let g = Gateway::start(&cfg, base_env());
+    let (_, base_rss) = memory_kb(g.pid());
+    let bomb = gzip(&b"{}\n".repeat(1_000_000));
+    assert!(bomb.len() < 16 * 1024, "{} bytes", bomb.len());
+    let r = post_raw(
+        &g,
+        &bomb,
+        &[
+            ("Content-Type", "application/x-ndjson"),
+            ("Content-Encoding", "gzip"),
+        ],
+    );
+    assert_eq!(r.status, 413, "{}", &r.body[..r.body.len().min(300)]);
+    assert!(
+        r.body.contains("max_events_per_body") && r.body.contains(&max_events.to_string()),
+        "{}",
+        r.body
+    );
+    // The same lines uncompressed, and as one JSON array: the same 413.
+    let plain = b"{}\n".repeat(max_events + 1);
+    let r = post_raw(&g, &plain, &[("Content-Type", "application/x-ndjson")]);
+    assert_eq!(r.status, 413, "{}", &r.body[..r.body.len().min(300)]);
+    let array = format!("[{}{{}}]", "{},".repeat(max_events));
+    let r = post_raw(
+        &g,
+        array.as_bytes(),
+        &[("Content-Type", "application/json")],
+    );
+    assert_eq!(r.status, 413, "{}", &r.body[..r.body.len().min(300)]);
+    // Peak memory: the request costs its bounded body, not a million
+    // parsed lines and their error objects (~1.5 GB before).
+    let (hwm, _) = memory_kb(g.pid());
+    assert!(
+        hwm < base_rss + 300 * 1024,
+        "peak RSS {hwm} kB (started at {base_rss} kB)"
+    );
+
+    // At the limit: accepted, every event rejected, only the first errors
+    // listed and the rest counted.
+    let at_limit = b"{}\n".repeat(max_events);
+    let r = post_raw(
+        &g,
+        &gzip(&at_limit),
+        &[
+            ("Content-Type", "application/x-ndjson"),
+            ("Content-Encoding", "gzip"),
+        ],
+    );
+    assert_eq!(r.status, 202, "{}", &r.body[..r.body.len().min(300)]);
+    let v = r.json();
+    let listed = v["errors"].as_array().map(Vec::len).unwrap_or(0) as u64;
+    assert_eq!(
+        v["rejected"].as_u64(),
+        Some(max_events as u64),
+        "{}",
+        &r.body[..300]
+    );
+    assert!(listed > 0 && listed < 1000, "{listed} errors listed");
+    assert_eq!(
+        v["errors_truncated"].as_u64(),
+        Some(max_events as u64 - listed),
+        "{}",
+        &r.body[..300]
+    );
+    assert!(r.body.len() < 64 * 1024, "{} byte answer", r.body.len());
+    // A few events with errors: every error listed, no truncation field.
+    let mut few = ndjson(&[event("ok-1", "ad_impression", "c@example.com")]);
+    few.push_str("{}\nnot json\n");
+    let r = g.post_events(&few, "application/x-ndjson");
+    let v = r.json();
+    assert_eq!(
+        (v["accepted"].as_u64(), v["rejected"].as_u64()),
+        (Some(1), Some(2)),
+        "{v}"
+    );
+    assert_eq!(v["errors"].as_array().map(Vec::len), Some(2), "{v}");
+    assert!(v.get("errors_truncated").is_none(), "{v}");
+}
+
+/// A partner answering every batch 500 with a body of `size` bytes,
+/// streamed (its text is recognizable, to prove it is never logged).
+struct HugeErrorPartner {
+    addr: std::net::SocketAddr,
+    keys: Arc<Mutex<Vec<String>>>,
+    sent: Arc<AtomicUsize>,
+}
+
+const ERROR_PAGE: &[u8] = b"partner-error-page-content ";
+
+impl HugeErrorPartner {
+    fn start(size: u64) -> HugeErrorPartner {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let keys = Arc::new(Mutex::new(Vec::new()));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let (k, n) = (keys.clone(), sent.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(s) = s else { return };
+                let (k, n) = (k.clone(), n.clone());
+                std::thread::spawn(move || serve_huge(s, size, &k, &n));
+            }
+        });
+        HugeErrorPartner { addr, keys, sent }
+    }
+}
+
+fn serve_huge(mut s: TcpStream, size: u64, keys: &Mutex<Vec<String>>, sent: &AtomicUsize) {
+    // Read the request head and its Content-Length body.
+    let mut buf = Vec::new();
+    let mut b = [0u8; 8192];
+    let head_end = loop {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+        }
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    let len: usize = header("content-length:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+        }
+    }
+    keys.lock()
+        .unwrap()
+        .push(header("idempotency-key:").unwrap_or_default());
+    let _ = s.write_all(
+        format!("HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: {size}\r\n\r\n").as_bytes(),
+    );
+    let chunk = ERROR_PAGE.repeat(64 * 1024 / ERROR_PAGE.len());
+    let mut left = size;
+    while left > 0 {
+        let n = (chunk.len() as u64).min(left) as usize;
+        if s.write_all(&chunk[..n]).is_err() {
+            return;
+        }
+        sent.fetch_add(n, Ordering::Relaxed);
+        left -= n as u64;
+    }
+}
+
+backend_tests! {
+fn a_gigabyte_partner_error_body_is_not_read_and_the_batch_is_retried() {
+    let partner = HugeErrorPartner::start(1 << 30);
+    let endpoint = format!("http://{}/ingest", partner.addr);
+    let cfg = format!(
+        "{HEAD}{}",
+        push_partner("alpha", &endpoint, "K_A", "timeout_ms = 30000")
+    );
+    let g = Gateway::start(&cfg, base_env());
+    let (_, base_rss) = memory_kb(g.pid());
+    let r = g.post_events(
+        &ndjson(&[event("big-1", "ad_impression", "d@example.com")]),
+        "application/x-ndjson",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    // Retried: the same batch (same Idempotency-Key) sent again.
+    let keys = wait_for(Duration::from_secs(60), || {
+        let k = partner.keys.lock().unwrap().clone();
+        (k.len() >= 3).then_some(k)
+    })
+    .unwrap_or_else(|| panic!("batch not retried; keys {:?}\n{}", partner.keys.lock().unwrap(), g.logs()));
+    assert!(keys.iter().all(|k| !k.is_empty() && *k == keys[0]), "{keys:?}");
+    let (hwm, _) = memory_kb(g.pid());
+    assert!(
+        hwm < base_rss + 300 * 1024,
+        "peak RSS {hwm} kB (started at {base_rss} kB); partner sent {} bytes",
+        partner.sent.load(Ordering::Relaxed)
+    );
+    // Far less than the body went over the wire per attempt (the gateway
+    // stopped reading and dropped the connection).
+    let sent = partner.sent.load(Ordering::Relaxed) as u64;
+    assert!(sent < keys.len() as u64 * (64 << 20), "{sent} bytes sent");
+    // The failure is at WARN with partner, status class and attempt, and
+    // never quotes the body; repeated failures are rate-limited.
+    let logs = g.logs();
+    let warns: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("delivery failed"))
+        .collect();
+    assert!(!warns.is_empty(), "no WARN for the failed delivery:\n{logs}");
+    assert!(
+        warns[0].contains("alpha") && warns[0].contains("5xx") && warns[0].contains("attempt"),
+        "{}",
+        warns[0]
+    );
+    assert!(warns.len() < keys.len(), "{} warnings for {} attempts", warns.len(), keys.len());
+    assert!(!logs.contains("partner-error-page"), "{logs}");
+}
+}
+
+/// Sends a feed GET on a raw connection and drops it without reading the
+/// answer, once the gateway has served it (its request counted).
+fn lost_feed_get(g: &Gateway, max: usize) {
+    let before = metric_labeled(
+        &g.metrics(),
+        "adgate_http_requests_total",
+        &[("route", "/v1/feed"), ("code", "200")],
+    );
+    let mut s = TcpStream::connect(g.addr).unwrap();
+    write!(
+        s,
+        "GET /v1/feed/alpha?max={max} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {FEED_TOKEN_A}\r\n\r\n"
+    )
+    .unwrap();
+    wait_metric(
+        g,
+        "adgate_http_requests_total",
+        &[("route", "/v1/feed"), ("code", "200")],
+        before + 1.0,
+    );
+    // Closed unread: the answer is lost.
+    drop(s);
+}
+
+fn ids(v: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+backend_tests! {
+fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    let lease = Duration::from_millis(1000); // lease_ms of pull_partner
+    let g = Gateway::start(&cfg, base_env());
+    let events: Vec<_> = (0..10)
+        .map(|i| event(&format!("lost-{i}"), "ad_impression", &format!("u{i}@example.com")))
+        .collect();
+    assert_eq!(g.post_events(&ndjson(&events), "application/x-ndjson").status, 202);
+    let feed = |q: &str| {
+        let r = g.get(&format!("/v1/feed/alpha?{q}"), Some(FEED_TOKEN_A));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let commit = |cursor: &str| {
+        let r = g.request(
+            "POST",
+            "/v1/feed/alpha/commit",
+            Some(FEED_TOKEN_A),
+            &[("Content-Type", "application/json")],
+            serde_json::json!({ "cursor": cursor }).to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    // The first response is lost; the second is received and committed.
+    lost_feed_get(&g, 5);
+    let second = feed("max=5");
+    let seen = ids(&second);
+    assert_eq!(seen.len(), 5, "{second}");
+    let c = commit(second["cursor"].as_str().unwrap());
+    assert_eq!(c["events"].as_u64(), Some(5), "the commit acknowledged more than it served: {c}");
+    // After the lease, the lost response's events are served again:
+    // exactly the five the partner never saw.
+    std::thread::sleep(lease + lease / 2);
+    let again = wait_for(lease * 10, || {
+        let v = feed("max=10&wait_ms=200");
+        (!ids(&v).is_empty()).then_some(v)
+    })
+    .unwrap_or_else(|| panic!("the lost events never came back\n{}", g.logs()));
+    let back = ids(&again);
+    assert_eq!(back.len(), 5, "{again}");
+    assert!(back.iter().all(|id| !seen.contains(id)), "{back:?} vs {seen:?}");
+    let c = commit(again["cursor"].as_str().unwrap());
+    assert_eq!(c["events"].as_u64(), Some(5), "{c}");
+    // Everything committed now: nothing more after another lease.
+    std::thread::sleep(lease + lease / 2);
+    let rest = feed("max=10");
+    assert!(ids(&rest).is_empty(), "{rest}");
+    // An empty response's cursor acknowledges nothing.
+    let c = commit(rest["cursor"].as_str().unwrap());
+    assert_eq!(c["events"].as_u64(), Some(0), "{c}");
+}
+}
