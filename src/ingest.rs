@@ -431,7 +431,7 @@ async fn ingest_items(
         .collect();
     // Counted only once the write succeeded.
     let mut drops: Vec<[u64; 7]> = vec![[0; 7]; n_partners];
-    let mut omitted: Vec<[u64; 2]> = vec![[0; 2]; n_partners];
+    let mut omitted: Vec<[u64; 1]> = vec![[0; 1]; n_partners];
     let mut errors = Vec::new();
     let mut rejected = 0u64;
     let mut rejected_by_reason = [0u64; 3];
@@ -485,7 +485,11 @@ async fn ingest_items(
                     }
                     batches[i].records += 1;
                     for o in &eval.omitted[i] {
-                        omitted[i][usize::from(o.reason != "contract")] += 1;
+                        let k = crate::policy::OMISSION_REASONS
+                            .iter()
+                            .position(|r| *r == o.reason)
+                            .unwrap_or(0);
+                        omitted[i][k] += 1;
                     }
                 }
                 Outcome::Drop(r) => drops[i][*r as usize] += 1,
@@ -620,7 +624,7 @@ struct Reply {
     routed: Vec<u64>,
     drops: Vec<[u64; 7]>,
     /// Fields left out per partner, by `crate::policy::OMISSION_REASONS`.
-    omitted: Vec<[u64; 2]>,
+    omitted: Vec<[u64; 1]>,
     rejected_by_reason: [u64; 3],
     accepted: u64,
     duplicates: u64,

@@ -148,14 +148,15 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Omission {
     pub path: String,
-    /// The `reason` label of `adgate_fields_omitted_total`: `contract`, or
-    /// `protected_name` for a protected name under an allowed object.
+    /// The `reason` label of `adgate_fields_omitted_total` (`contract`).
     pub reason: &'static str,
     pub why: String,
 }
 
-/// Every `reason` of `adgate_fields_omitted_total`.
-pub const OMISSION_REASONS: [&str; 2] = ["contract", "protected_name"];
+/// Every `reason` of `adgate_fields_omitted_total`: a value that broke its
+/// contract, or a protected name under an allowed object (which no
+/// contract allows); `explain` tells the two apart.
+pub const OMISSION_REASONS: [&str; 1] = ["contract"];
 
 /// Where the guard hit (for explain): the category and the field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -925,7 +926,7 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
                         return Err(self.hit(h));
                     }
                     if is_protected_name(&k) {
-                        self.omit("protected_name", "a protected name (user, purchase, search, view, page URL, referrer, IP, user agent or an identifier) under an allowed object is never copied");
+                        self.omit("contract", "a protected name (user, purchase, search, view, page URL, referrer, IP, user agent or an identifier) under an allowed object is never copied");
                         self.path.pop();
                         continue;
                     }
