@@ -14,6 +14,7 @@
 //! - [`tls`]: rustls server configs for the listeners (TLS 1.2+, mTLS names).
 //! - [`identity`]: identifier normalization and keyed pseudonymization (ad_id).
 //! - [`event`]: the input event, parsed once with borrowed raw values.
+//! - [`consent`]: TCF and GPP decoders and the per-partner consent decision.
 //! - [`guard`]: the leak guard scanning every outbound string.
 //! - [`policy`]: SPEC §4 per partner; the only maker of [`policy::ScrubbedEvent`].
 //! - [`explain`]: `adgate explain`, the policy with reasons for every field.
@@ -37,6 +38,7 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod dedup;
 pub mod demo;
 pub mod event;
