@@ -375,11 +375,17 @@ impl UsValues {
         Ok(v)
     }
 
-    /// Encodes with the layout of `section` (usnat: v2 when `version` is 2).
+    /// Encodes with the layout of `section` (usnat: the 16/3 layout when
+    /// `version` is 2 or a value needs it).
     pub fn encode(&self, section: UsSection) -> String {
         let mut w = BitWriter::new();
         w.write(6, u64::from(self.version));
-        let bits = if section == UsSection::UsNat && self.version >= 2 {
+        // usnat: the longer layout when the version or the values need it
+        // (IAB's own writers use it with version 1 too).
+        let long = self.version >= 2
+            || self.sensitive_data_processing[12..].iter().any(|&x| x != 0)
+            || self.known_child[2] != 0;
+        let bits = if section == UsSection::UsNat && long {
             usize::MAX
         } else {
             0
@@ -615,6 +621,54 @@ mod tests {
             Err(GppError::Truncated)
         );
         assert_eq!(Gpp::decode("DBABMA~"), Err(GppError::EmptySection(2)));
+    }
+
+    #[test]
+    fn iab_state_sections() {
+        // iabgpp-java section tests (UsCaTest, UsVaTest, UsCoTest, UsCtTest,
+        // testDecode1): every notice and opt-out 1, lists 2,1,0 repeated.
+        let ca = UsValues::decode(UsSection::UsCa, b"BVWSSSVY").unwrap();
+        assert_eq!((ca.sale_opt_out, ca.sharing_opt_out), (1, 1));
+        assert_eq!(
+            ca.sensitive_data_processing[..9],
+            [2, 1, 0, 2, 1, 0, 2, 1, 0]
+        );
+        assert_eq!(ca.known_child[..2], [2, 1]);
+        assert_eq!(
+            (ca.personal_data_consents, ca.mspa_service_provider_mode),
+            (1, 2)
+        );
+        let va = UsValues::decode(UsSection::UsVa, b"BVWSSVY").unwrap();
+        assert_eq!((va.sale_opt_out, va.targeted_advertising_opt_out), (1, 1));
+        assert_eq!(va.sensitive_data_processing[..8], [2, 1, 0, 2, 1, 0, 2, 1]);
+        assert_eq!((va.known_child[0], va.mspa_service_provider_mode), (1, 2));
+        let co = UsValues::decode(UsSection::UsCo, b"BVWSSVg").unwrap();
+        assert_eq!(co.sensitive_data_processing[..7], [2, 1, 0, 2, 1, 0, 2]);
+        assert_eq!((co.known_child[0], co.mspa_service_provider_mode), (1, 2));
+        let ct = UsValues::decode(UsSection::UsCt, b"BVWSSZFg").unwrap();
+        assert_eq!(ct.sensitive_data_processing[..8], [2, 1, 0, 2, 1, 0, 2, 1]);
+        assert_eq!(ct.known_child, [2, 1, 0]);
+        assert_eq!(ct.mspa_service_provider_mode, 2);
+        assert!(UsValues::decode(UsSection::UsVa, b"z").is_err());
+    }
+
+    #[test]
+    fn iab_whole_strings() {
+        // iabgpp-java GppModelTest.java.
+        assert_eq!(Gpp::decode("DBAA").unwrap().section_ids(), &[] as &[u8]);
+        let g = Gpp::decode("DBABTA~1YNN").unwrap();
+        assert_eq!(g.section_ids(), &[6]);
+        let g = Gpp::decode("DBACNYA~CPSG_8APSG_8ANwAAAENAwCAAAAAAAAAAAAAAAAAAAAA.QAAA.IAAA~1YNN")
+            .unwrap();
+        assert_eq!(g.section_ids(), &[2, 6]);
+        let all = "DBACOYs~CPSG_8APSG_8AAAAAAENAACAAAAAAAAAAAAAAAAAAAAA.QAAA.IAAA~BPSG_8APSG_8AAAAAAENAACAAAAAAAAAAAAAAAAAAA.YAAAAAAAAAA~1---~BAAAAAAAAABA.QA~BAAAAABA.QA~BAAAABA~BAAAAEA.QA~BAAAAAQA~BAAAAAEA.QA~BAAAAABA~BAAAAABA.QA~BAAAAAABAA.QA~BAAAAAQA.QA~BAAAAAABAA.QA~BAAAAAQA.QA~BAAAAAQA.QA~BAAAAABA.QA~BAAAAAAAQA.QA~BAAAAAQA.QA~BAAAAAABAA.QA";
+        let g = Gpp::decode(all).unwrap();
+        assert_eq!(g.section_ids().len(), all.split('~').count() - 1);
+        assert_eq!(g.us_sections().count(), 5);
+        // Nobody opted out there: no refusal, even for a health category.
+        assert_eq!(crate::consent::gpp_verdict(&g, true), None);
+        let g = Gpp::decode("DBABLA~BVQqAAAAAgA.QA").unwrap();
+        assert_eq!(g.section(UsSection::UsNat).unwrap().sale_opt_out, 2);
     }
 
     #[test]
