@@ -199,7 +199,7 @@ pub struct RawPartner {
     pub consent: Option<RawPartnerConsent>,
 }
 
-/// `[partners.consent]` as written (see docs/consent.md).
+/// `[partners.consent]` as written (see the README, "Consent").
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawPartnerConsent {
