@@ -15,7 +15,9 @@
 //! - [`identity`]: identifier normalization and keyed pseudonymization (ad_id).
 //! - [`event`]: the input event, parsed once with borrowed raw values.
 //! - [`consent`]: TCF and GPP decoders and the per-partner consent decision.
-//! - [`guard`]: the leak guard scanning every outbound string.
+//! - [`canon`]: canonical text (decoding to a fixed point) and skeletons, for
+//!   the guard, category matching and lenient opt-out matching.
+//! - [`guard`]: the leak guard scanning every outbound value after decoding.
 //! - [`policy`]: SPEC §4 per partner; the only maker of [`policy::ScrubbedEvent`].
 //! - [`explain`]: `adgate explain`, the policy with reasons for every field.
 //! - [`privacy`]: `data_dir/privacy.db`: the subject-access ledger (written at
@@ -36,9 +38,11 @@
 pub mod access;
 pub mod admin;
 pub mod app;
+pub mod canon;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod contract;
 pub mod dedup;
 pub mod demo;
 pub mod event;

@@ -101,7 +101,10 @@ fn feed(g: &Gateway, partner: &str, token: &str, key: &str, ids: &[&str]) -> BTr
         .iter()
         .map(|e| {
             let pid = e["event_id"].as_str().unwrap();
-            assert!(e.get("consent").is_none(), "consent is never forwarded: {e}");
+            assert!(
+                e.get("consent").is_none(),
+                "consent is never forwarded: {e}"
+            );
             by_pseudonym
                 .get(pid)
                 .unwrap_or_else(|| panic!("{partner}: unknown event {e}"))
@@ -127,7 +130,10 @@ fn each_partner_receives_exactly_what_its_consent_allows() {
         ev("e5", json!({"ad_personalization": "denied"})),
         ev("e6", json!({"gpp": "DBABBg~"})),
         ev("e7", json!({})),
-        ev("e8", json!({"tcf": all_ok, "gpp": gpp_ca_sale_opt_out(), "ad_user_data": "denied"})),
+        ev(
+            "e8",
+            json!({"tcf": all_ok, "gpp": gpp_ca_sale_opt_out(), "ad_user_data": "denied"}),
+        ),
     ];
     let ids = ["e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8"];
     let r = g.post_events(&ndjson(&events), "application/x-ndjson");

@@ -1,5 +1,5 @@
 //! Consent signals an event carries and the per-partner decision on them
-//! (see the README, "Consent"):
+//! (see docs/policy.md#consent):
 //!
 //! - `consent.tcf`: an IAB TCF v2.2 TC string ([`tcf`]); a partner with a
 //!   TCF vendor id needs its purposes (default 1, 3, 4) and that vendor
