@@ -463,8 +463,9 @@ pub fn has_duplicate_keys(b: &[u8]) -> bool {
     // Keys of every open object, flat; each open object's start in it and a
     // set once it grew past DUP_SCAN_MAX. Arrays need no entry: a key always
     // belongs to the innermost open object.
+    type KeySet<'k> = HashSet<Cow<'k, [u8]>>;
     let mut keys: Vec<Cow<'_, [u8]>> = Vec::new();
-    let mut starts: Vec<(usize, Option<HashSet<Cow<'_, [u8]>>>)> = Vec::new();
+    let mut starts: Vec<(usize, Option<KeySet<'_>>)> = Vec::new();
     let mut i = 0;
     while let Some(off) = memchr::memchr3(b'"', b'{', b'}', &b[i..]) {
         i += off;

@@ -19,6 +19,8 @@
 //!   the guard, category matching and lenient opt-out matching.
 //! - [`guard`]: the leak guard scanning every outbound value after decoding.
 //! - [`policy`]: SPEC §4 per partner; the only maker of [`policy::ScrubbedEvent`].
+//! - [`profile`]: partner profiles (adgate, Meta CAPI, Google Ads, TikTok
+//!   Events): per-partner event shape, body framing, identifier hashing.
 //! - [`explain`]: `adgate explain`, the policy with reasons for every field.
 //! - [`privacy`]: `data_dir/privacy.db`: the subject-access ledger (written at
 //!   delivery time), daily counters and key ids; read by [`access`] and
@@ -56,6 +58,7 @@ pub mod optout;
 pub mod outbox;
 pub mod policy;
 pub mod privacy;
+pub mod profile;
 pub mod push;
 pub mod quota;
 pub mod report;
