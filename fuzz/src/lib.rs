@@ -822,8 +822,8 @@ pub fn gpp(text: &str) {
                         .expect("re-encoded section decodes");
                 assert_eq!(&again, v);
             }
-            let _ = adgate::consent::gpp_verdict(&g, true);
-            if let Some(r) = adgate::consent::gpp_verdict(&g, false) {
+            let _ = adgate::consent::gpp_verdict(&g, || true);
+            if let Some(r) = adgate::consent::gpp_verdict(&g, || false) {
                 assert_no_quote(&r.to_string(), text);
             }
         }

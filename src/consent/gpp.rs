@@ -666,7 +666,7 @@ mod tests {
         assert_eq!(g.section_ids().len(), all.split('~').count() - 1);
         assert_eq!(g.us_sections().count(), 5);
         // Nobody opted out there: no refusal, even for a health category.
-        assert_eq!(crate::consent::gpp_verdict(&g, true), None);
+        assert_eq!(crate::consent::gpp_verdict(&g, || true), None);
         let g = Gpp::decode("DBABLA~BVQqAAAAAgA.QA").unwrap();
         assert_eq!(g.section(UsSection::UsNat).unwrap().sale_opt_out, 2);
     }

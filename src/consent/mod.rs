@@ -337,7 +337,8 @@ pub struct Signals<'e> {
     gpp_text: Raw<'e>,
     pub ad_user_data: ModeSignal,
     pub ad_personalization: ModeSignal,
-    health_category: bool,
+    category: Option<&'e str>,
+    sensitive: &'e [String],
     tcf: OnceCell<Option<Result<TcString<'e>, Option<TcfError>>>>,
     gpp: OnceCell<Option<Refusal>>,
 }
@@ -350,15 +351,16 @@ impl<'e> Signals<'e> {
         gpp: Raw<'e>,
         ad_user_data: ModeSignal,
         ad_personalization: ModeSignal,
-        category: Option<&str>,
-        sensitive: &[String],
+        category: Option<&'e str>,
+        sensitive: &'e [String],
     ) -> Signals<'e> {
         Signals {
             tcf_text: tcf,
             gpp_text: gpp,
             ad_user_data,
             ad_personalization,
-            health_category: category.is_some_and(|c| is_health_category(c, sensitive)),
+            category,
+            sensitive,
             tcf: OnceCell::new(),
             gpp: OnceCell::new(),
         }
@@ -392,15 +394,19 @@ impl<'e> Signals<'e> {
             Raw::NotAString => Some(Refusal::GppUndecodable(None)),
             Raw::Text(t) => match Gpp::decode(t) {
                 Err(e) => Some(Refusal::GppUndecodable(Some(e))),
-                Ok(g) => gpp_verdict(&g, self.health_category),
+                Ok(g) => gpp_verdict(&g, || {
+                    self.category
+                        .is_some_and(|c| is_health_category(c, self.sensitive))
+                }),
             },
         })
     }
 }
 
 /// The first US opt-out, known-child flag or (for a health-like category)
-/// refused consumer-health field in `g`.
-pub fn gpp_verdict(g: &Gpp, health_category: bool) -> Option<Refusal> {
+/// refused consumer-health field in `g`. `health_category` is asked only
+/// when a consumer-health field is refused.
+pub fn gpp_verdict(g: &Gpp, health_category: impl Fn() -> bool) -> Option<Refusal> {
     for (section, v) in g.us_sections() {
         let refuse = |field, index: Option<u8>, value| {
             Some(Refusal::Gpp {
@@ -429,23 +435,23 @@ pub fn gpp_verdict(g: &Gpp, health_category: bool) -> Option<Refusal> {
                 v.known_child[i],
             );
         }
-        if health_category {
-            for &c in section.health_categories() {
-                let value = v.sensitive_data_processing[c as usize - 1];
-                if value == 1 {
-                    return refuse(UsField::SensitiveDataProcessing, Some(c), value);
-                }
+        for &c in section.health_categories() {
+            let value = v.sensitive_data_processing[c as usize - 1];
+            if value == 1 && health_category() {
+                return refuse(UsField::SensitiveDataProcessing, Some(c), value);
             }
         }
     }
     None
 }
 
-/// `category` looks like consumer health.
+/// `category` looks like consumer health (no allocation).
 pub fn is_health_category(category: &str, sensitive: &[String]) -> bool {
-    let lower = category.to_ascii_lowercase();
-    HEALTH_CATEGORY_MARKERS.iter().any(|m| lower.contains(m))
-        || sensitive.iter().any(|s| s.eq_ignore_ascii_case(category))
+    let hay = category.as_bytes();
+    HEALTH_CATEGORY_MARKERS.iter().any(|m| {
+        hay.windows(m.len())
+            .any(|w| w.eq_ignore_ascii_case(m.as_bytes()))
+    }) || sensitive.iter().any(|s| s.eq_ignore_ascii_case(category))
 }
 
 #[cfg(test)]
@@ -465,7 +471,7 @@ mod tests {
         .encode()
     }
 
-    fn signals<'e>(tcf: Raw<'e>, gpp: Raw<'e>, category: Option<&str>) -> Signals<'e> {
+    fn signals<'e>(tcf: Raw<'e>, gpp: Raw<'e>, category: Option<&'e str>) -> Signals<'e> {
         Signals::new(
             tcf,
             gpp,
