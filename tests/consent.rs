@@ -201,3 +201,79 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
         assert_eq!(opted, 2.0, "{p}");
     }
 }
+
+/// `adgate explain` names the signal that decided, per partner, and
+/// `--sec-gpc` applies Global Privacy Control to every event.
+#[test]
+fn explain_names_the_deciding_signal() {
+    let g = gateway();
+    let events = ndjson(&[
+        ev("x1", json!({"tcf": tc(0b0101, vec![755])})),
+        ev("x2", json!({"gpp": gpp_ca_sale_opt_out()})),
+        ev("x3", json!({"ad_user_data": "denied"})),
+        ev("x4", json!({"tcf": "not-a-tc-string"})),
+    ]);
+    let file = g.data_dir().with_file_name("events.ndjson");
+    std::fs::write(&file, &events).unwrap();
+    let run = |extra: &[&str]| -> Value {
+        let mut c = std::process::Command::new(BIN);
+        c.arg("explain")
+            .arg("--config")
+            .arg(&g.config_path)
+            .args(["--format", "json"])
+            .args(extra)
+            .arg(&file)
+            .env_clear()
+            .envs(env());
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let report = run(&[]);
+    let decision = |i: usize, p: &str| -> (String, String) {
+        let ps = report[i]["partners"].as_array().unwrap();
+        let x = ps.iter().find(|x| x["partner"] == p).unwrap();
+        (
+            x["reason"].as_str().unwrap_or("").to_string(),
+            x["detail"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let want = [
+        (0, "alpha", "no_consent", "TCF purpose 4 not consented"),
+        (0, "beta", "", ""),
+        (1, "alpha", "no_consent", "GPP usca SaleOptOut = opted out"),
+        (1, "beta", "no_consent", "GPP usca SaleOptOut = opted out"),
+        (1, "gamma", "", ""),
+        (
+            2,
+            "gamma",
+            "no_consent",
+            "consent_mode = \"required\" and consent.ad_user_data is \"denied\"",
+        ),
+        (3, "alpha", "no_consent", "TC string could not be decoded"),
+        (3, "gamma", "", ""),
+    ];
+    for (i, p, reason, detail) in want {
+        let (r, d) = decision(i, p);
+        assert_eq!(r, reason, "event {i}, {p}: {d}");
+        assert!(d.starts_with(detail), "event {i}, {p}: {d}");
+    }
+    let report = run(&["--sec-gpc"]);
+    for p in report[2]["partners"].as_array().unwrap() {
+        // Consent refusals come first; the rest is opted out.
+        let want = if p["partner"] == "gamma" {
+            "no_consent"
+        } else {
+            "opted_out"
+        };
+        assert_eq!(p["reason"], want, "{p}");
+    }
+    assert!(report[2]["partners"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Sec-GPC"));
+}
