@@ -221,7 +221,7 @@ fn report_counts_survive_restarts_and_read_next_to_a_running_gateway() {
     assert_eq!(row(&md, "producer", "web")[1..], ["24", "0", "0"]);
     assert_eq!(
         row(&md, "partner", "beta")[1..],
-        ["9", "9", "0", "0", "3", "4", "0", "0", "6", "0"],
+        ["9", "9", "0", "0", "0", "3", "4", "0", "0", "6", "0"],
         "{md}"
     );
     for s in secrets_and_identifiers() {
