@@ -7,6 +7,9 @@
 //! - `baseline/parse_hmac_serialize`: a typed serde struct parsed, the email
 //!   trimmed and lowercased, one HMAC-SHA256 with a pre-keyed state, and the
 //!   kept fields serialized with serde_json; written as plainly as possible.
+//! - `consent/none`, `consent/tcf_gpp`: 3 partners checking TCF vendor 755
+//!   and the GPP US opt-outs, on the events without and with a TC string
+//!   and a GPP string (the strings must cost at most 1.15x).
 //! - `hmac/ad_id`: one ad_id derivation, to keep the HMAC cost (and the
 //!   `target-cpu=native` trap) in view.
 //!
@@ -85,6 +88,49 @@ fn baseline(text: &str, mac: &Hmac<Sha256>) -> Vec<u8> {
     .unwrap()
 }
 
+/// `evs` with a TC string (purposes 1-4 and vendors 1-800 as ranges plus a
+/// bit-field LI section, ~600 characters, as real CMP strings are) and a
+/// GPP string (usnat and usca, nobody opted out) in `consent`.
+fn consent_events(evs: &[String]) -> Vec<String> {
+    use adgate::consent::gpp::{encode_header, UsSection, UsValues};
+    use adgate::consent::tcf::TcModel;
+    let tc = TcModel {
+        cmp_id: 31,
+        consent_language: *b"EN",
+        publisher_cc: *b"DE",
+        policy_version: 4,
+        purposes_consent: 0b1111,
+        vendor_consents: (1..=800).filter(|v| v % 7 != 0).collect(),
+        vendor_consents_as_ranges: true,
+        vendor_li: vec![1, 2, 755],
+        ..TcModel::default()
+    }
+    .encode();
+    let us = UsValues {
+        version: 1,
+        sale_opt_out_notice: 1,
+        sale_opt_out: 2,
+        sharing_opt_out: 2,
+        targeted_advertising_opt_out: 2,
+        mspa_covered_transaction: 2,
+        ..UsValues::default()
+    };
+    let gpp = format!(
+        "{}~{}~{}",
+        encode_header(&[7, 8]),
+        us.encode(UsSection::UsNat),
+        us.encode(UsSection::UsCa)
+    );
+    evs.iter()
+        .map(|e| {
+            let mut v: serde_json::Value = serde_json::from_str(e).unwrap();
+            v["consent"]["tcf"] = tc.clone().into();
+            v["consent"]["gpp"] = gpp.clone().into();
+            v.to_string()
+        })
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let evs = events(256);
     let avg = evs.iter().map(|e| e.len()).sum::<usize>() / evs.len();
@@ -108,6 +154,27 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
+    }
+    // Consent: every partner checks TCF vendor 755 (purposes 1, 3, 4) and
+    // the GPP US opt-outs; the same events without and with a TC string and
+    // a GPP string (consent given, so the work after the check is the same).
+    // The bound: with strings at most 1.15x without.
+    let mut consent_cfg = config(3);
+    for p in &mut consent_cfg.partners {
+        p.consent.tcf_vendor_id = Some(755);
+    }
+    let consent_policy = Policy::new(&consent_cfg, hasher.clone());
+    let with_strings = consent_events(&evs);
+    for (name, set) in [("consent/none", &evs), ("consent/tcf_gpp", &with_strings)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for e in set.iter() {
+                    let ev = Event::parse(e).unwrap();
+                    black_box(hasher.event(&ev.event_id));
+                    black_box(consent_policy.evaluate(&ev, &NoOptOuts));
+                }
+            })
+        });
     }
     let key = base64::engine::general_purpose::STANDARD
         .decode(KEYS[0])

@@ -64,6 +64,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: OutputFormat,
+        /// Evaluate as if the request carried `Sec-GPC: 1` (Global
+        /// Privacy Control for every event).
+        #[arg(long)]
+        sec_gpc: bool,
         /// Events (JSON object, array or NDJSON); stdin when absent or "-".
         event_file: Option<PathBuf>,
     },

@@ -15,6 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::consent::{ConsentMode, PartnerConsent, MAX_TCF_PURPOSE};
 use crate::contract::{self, FieldSpec};
 use crate::identity::{self, Kind, PartnerKey};
 use crate::secret::Secret;
@@ -211,6 +212,18 @@ pub struct RawPartner {
     pub delivery: Option<RawDelivery>,
     #[serde(default)]
     pub keys: Vec<RawKey>,
+    pub consent: Option<RawPartnerConsent>,
+}
+
+/// `[partners.consent]` as written (see docs/policy.md#consent).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPartnerConsent {
+    pub tcf_vendor_id: Option<u64>,
+    pub tcf_purposes: Option<Vec<u64>>,
+    pub tcf_required: Option<bool>,
+    pub gpp_us: Option<bool>,
+    pub consent_mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -410,6 +423,8 @@ pub struct PartnerConfig {
     pub batch_max_wait: Duration,
     /// Oldest first; the last one signs new identifiers.
     pub keys: Vec<KeyConfig>,
+    /// `[partners.consent]`, or its defaults when the table is absent.
+    pub consent: PartnerConsent,
 }
 
 impl PartnerConfig {
@@ -1781,7 +1796,67 @@ fn partner(
             d.batch_max_wait_ms.unwrap_or(DEFAULT_BATCH_MAX_WAIT_MS),
         ),
         keys,
+        consent: partner_consent(cx, &format!("{path}.consent"), p.consent)?,
     })
+}
+
+/// `[partners.consent]` -> [`PartnerConsent`]; absent keys take the defaults.
+fn partner_consent(
+    cx: &Ctx<'_>,
+    path: &str,
+    raw: Option<RawPartnerConsent>,
+) -> Result<PartnerConsent, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(PartnerConsent::default());
+    };
+    let mut c = PartnerConsent::default();
+    if let Some(v) = raw.tcf_vendor_id {
+        if v == 0 || v > u64::from(u16::MAX) {
+            return Err(cx.err(
+                format!("{path}.tcf_vendor_id"),
+                format!("{v} is not a TCF vendor id (1-65535)"),
+                "use the partner's id in the IAB Global Vendor List, e.g. 755, or remove the key",
+            ));
+        }
+        c.tcf_vendor_id = Some(v as u16);
+    }
+    if let Some(list) = raw.tcf_purposes {
+        let mut purposes = Vec::new();
+        for (j, &n) in list.iter().enumerate() {
+            let key = format!("{path}.tcf_purposes[{j}]");
+            if n == 0 || n > u64::from(MAX_TCF_PURPOSE) {
+                return Err(cx.err(
+                    key,
+                    format!("{n} is not a TCF purpose (TCF v2.2 defines purposes 1-{MAX_TCF_PURPOSE})"),
+                    "use purpose numbers 1-11, e.g. [1, 3, 4] (store/access, ads profile, select ads)",
+                ));
+            }
+            if purposes.contains(&(n as u8)) {
+                return Err(cx.err(
+                    key,
+                    format!("purpose {n} is listed twice"),
+                    "list each purpose once",
+                ));
+            }
+            purposes.push(n as u8);
+        }
+        c.tcf_purposes = purposes;
+        c.tcf_purposes_set = true;
+    }
+    c.tcf_required = raw.tcf_required.unwrap_or(false);
+    c.gpp_us = raw.gpp_us.unwrap_or(true);
+    c.consent_mode = match raw.consent_mode.as_deref() {
+        None | Some("ignore") => ConsentMode::Ignore,
+        Some("required") => ConsentMode::Required,
+        Some(other) => {
+            return Err(cx.err(
+                format!("{path}.consent_mode"),
+                format!("unknown consent_mode \"{other}\""),
+                "use \"required\" (ad_user_data and ad_personalization must be \"granted\") or \"ignore\"",
+            ))
+        }
+    };
+    Ok(c)
 }
 
 impl Config {
@@ -1938,6 +2013,7 @@ impl Config {
                 },
                 p.max_event_age.as_secs()
             );
+            let _ = writeln!(s, "  consent: {}", p.consent.summary());
         }
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");
@@ -2124,5 +2200,97 @@ secret_env = "K_B"
         for v in ["short-web", "short-admin", "short-sign", "short-feed"] {
             assert!(!all.contains(v), "a warning shows the value {v}:\n{all}");
         }
+    }
+
+    /// `[partners.consent]`: defaults, each check naming its key, unknown keys.
+    #[test]
+    fn partner_consent_is_validated_by_key() {
+        let base = |consent: &str| {
+            format!(
+                r#"
+[[partners]]
+name = "acme"
+event_types = ["ad_impression"]
+identifiers = ["email"]
+[partners.delivery]
+mode = "pull"
+token_env = "T"
+[[partners.keys]]
+id = "k1"
+secret_env = "K"
+{consent}
+"#
+            )
+        };
+        let env = env_from(HashMap::from([
+            (
+                "T".to_string(),
+                "feed-token-feed-token-feed-token-x".to_string(),
+            ),
+            (
+                "K".to_string(),
+                base64::engine::general_purpose::STANDARD.encode([3u8; 32]),
+            ),
+        ]));
+        let load = |c: &str| Config::from_toml(&base(c), "t.toml", Path::new("."), &env);
+        let cfg = load("").unwrap();
+        assert_eq!(cfg.partners[0].consent, PartnerConsent::default());
+        assert!(!cfg.partners[0].consent.uses_tcf());
+        assert!(cfg
+            .summary()
+            .contains("consent: tcf not used; gpp_us on; consent_mode ignore"));
+        let cfg = load(
+            "[partners.consent]\ntcf_vendor_id = 755\nconsent_mode = \"required\"\ngpp_us = false",
+        )
+        .unwrap();
+        let c = &cfg.partners[0].consent;
+        assert_eq!(
+            (c.tcf_vendor_id, c.tcf_purposes.as_slice()),
+            (Some(755), &[1u8, 3, 4][..])
+        );
+        assert_eq!(c.consent_mode, ConsentMode::Required);
+        assert!(!c.gpp_us && c.uses_tcf());
+        assert!(cfg
+            .summary()
+            .contains("tcf purposes [1, 3, 4] + vendor 755; gpp_us off; consent_mode required"));
+        for (consent, key, problem) in [
+            (
+                "tcf_vendor_id = 0",
+                "partners[0].consent.tcf_vendor_id",
+                "not a TCF vendor id",
+            ),
+            (
+                "tcf_vendor_id = 70000",
+                "partners[0].consent.tcf_vendor_id",
+                "not a TCF vendor id",
+            ),
+            (
+                "tcf_purposes = [1, 12]",
+                "partners[0].consent.tcf_purposes[1]",
+                "12 is not a TCF purpose",
+            ),
+            (
+                "tcf_purposes = [0]",
+                "partners[0].consent.tcf_purposes[0]",
+                "0 is not a TCF purpose",
+            ),
+            (
+                "tcf_purposes = [3, 3]",
+                "partners[0].consent.tcf_purposes[1]",
+                "listed twice",
+            ),
+            (
+                "consent_mode = \"always\"",
+                "partners[0].consent.consent_mode",
+                "unknown consent_mode",
+            ),
+        ] {
+            let e = load(&format!("[partners.consent]\n{consent}")).unwrap_err();
+            assert_eq!(e.key, key, "{consent}: {e}");
+            assert!(e.problem.contains(problem), "{consent}: {e}");
+            assert!(!e.fix.is_empty());
+        }
+        let e = load("[partners.consent]\ntcf_vendor = 755").unwrap_err();
+        assert!(e.to_string().contains("tcf_vendor"), "{e}");
     }
 }

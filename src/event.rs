@@ -236,6 +236,13 @@ pub struct Event<'a> {
     pub age: Field<f64>,
     pub personalized_ads: Field<bool>,
     pub gpc: Field<bool>,
+    /// `consent.tcf`, `consent.gpp`, `consent.ad_user_data`,
+    /// `consent.ad_personalization`: read as written, decoded by
+    /// [`crate::consent`] only when a partner needs them.
+    pub tcf: Field<Cow<'a, str>>,
+    pub gpp: Field<Cow<'a, str>>,
+    pub ad_user_data: Field<Cow<'a, str>>,
+    pub ad_personalization: Field<Cow<'a, str>>,
     pub category: Field<Cow<'a, str>>,
     /// `user.birth_date` (`YYYY-MM-DD`, checked by the policy).
     pub birth_date: Field<Cow<'a, str>>,
@@ -345,6 +352,13 @@ impl<'a> Event<'a> {
             ),
             None => (Field::Absent, Field::Absent),
         };
+        let consent_str = |key: &str| match &consent {
+            Some(c) => read(c.get(key), as_str),
+            None => Field::Absent,
+        };
+        let (tcf, gpp) = (consent_str("tcf"), consent_str("gpp"));
+        let ad_user_data = consent_str("ad_user_data");
+        let ad_personalization = consent_str("ad_personalization");
         let category = match &context {
             Some(c) => read(c.get("category"), as_str),
             None => Field::Absent,
@@ -358,6 +372,10 @@ impl<'a> Event<'a> {
             age,
             personalized_ads,
             gpc,
+            tcf,
+            gpp,
+            ad_user_data,
+            ad_personalization,
             category,
             birth_date,
             malformed_block,

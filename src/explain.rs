@@ -10,7 +10,7 @@ use crate::config::{protected_conflict, Config};
 use crate::event::Event;
 use crate::identity::{Kind, SubjectHasher};
 use crate::ingest::{split_body, BodyForm, Item};
-use crate::policy::{NoOptOuts, Outcome, Policy};
+use crate::policy::{NoOptOuts, Outcome, Policy, RequestSignals};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -21,6 +21,16 @@ pub enum Format {
 /// Explains every event of `input` (a JSON object, array or NDJSON).
 /// Returns the report as JSON values, one per event.
 pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<Vec<Value>, String> {
+    explain_with(config, partner, input, RequestSignals::default())
+}
+
+/// [`explain`] as if the request carried `request` (`--sec-gpc`).
+pub fn explain_with(
+    config: &Config,
+    partner: Option<&str>,
+    input: &[u8],
+    request: RequestSignals,
+) -> Result<Vec<Value>, String> {
     if let Some(p) = partner {
         if config.partner(p).is_none() {
             let names: Vec<&str> = config.partners.iter().map(|p| p.name.as_str()).collect();
@@ -48,7 +58,7 @@ pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<V
                 continue;
             }
         };
-        let eval = policy.evaluate(&ev, &NoOptOuts);
+        let eval = policy.evaluate_with(&ev, &NoOptOuts, request);
         let tree: Value = match item {
             Item::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
             Item::Raw(r) => serde_json::from_str(r.get()).unwrap_or(Value::Null),
@@ -76,6 +86,9 @@ pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<V
                                 "event_type is not in this partner's event_types [{}]",
                                 pc.event_types.join(", ")
                             )
+                        }
+                        crate::policy::DropReason::NoConsent => {
+                            eval.consent[i].map(|r| r.to_string()).unwrap_or_default()
                         }
                         crate::policy::DropReason::NoIdentifier => format!(
                             "none of the partner's identifiers [{}] is present and valid",

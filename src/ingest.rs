@@ -15,7 +15,7 @@ use crate::config::{OnFull, Producer};
 use crate::event::{Event, Reject, RejectReason};
 use crate::outbox;
 use crate::outbox::jetstream::{JetStream, JsError, OutMsg};
-use crate::policy::Outcome;
+use crate::policy::{DropReason, Outcome, RequestSignals};
 use crate::server::{self, error, Resp};
 use crate::util::now_ms;
 
@@ -300,6 +300,14 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         }
         return server::refuse(req, error(StatusCode::FORBIDDEN, msg)).await;
     }
+    // Global Privacy Control: `Sec-GPC: 1` applies to every event of the
+    // request, as `consent.gpc = true` would.
+    let request = RequestSignals {
+        sec_gpc: req
+            .headers()
+            .get("sec-gpc")
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"1"),
+    };
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -405,7 +413,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             return with_retry_after(r, wait);
         }
     }
-    ingest_items(app, &rt, &producer.name, items).await
+    ingest_items(app, &rt, &producer.name, items, request).await
 }
 
 /// Per-partner write for one request.
@@ -419,6 +427,7 @@ async fn ingest_items(
     rt: &crate::app::Runtime,
     producer: &str,
     items: Vec<Item<'_>>,
+    request: RequestSignals,
 ) -> Resp {
     let m = &app.metrics;
     let now = now_ms();
@@ -430,7 +439,7 @@ async fn ingest_items(
         })
         .collect();
     // Counted only once the write succeeded.
-    let mut drops: Vec<[u64; 7]> = vec![[0; 7]; n_partners];
+    let mut drops: Vec<[u64; DropReason::ALL.len()]> = vec![[0; DropReason::ALL.len()]; n_partners];
     let mut omitted: Vec<[u64; 1]> = vec![[0; 1]; n_partners];
     let mut errors = Vec::new();
     let mut rejected = 0u64;
@@ -473,7 +482,7 @@ async fn ingest_items(
             continue;
         }
         undo.hashes.push(event_hash);
-        let eval = rt.policy.evaluate(&ev, &*app.optouts);
+        let eval = rt.policy.evaluate_with(&ev, &*app.optouts, request);
         for (i, outcome) in eval.outcomes.iter().enumerate() {
             match outcome {
                 Outcome::Route(s) => {
@@ -622,7 +631,7 @@ async fn ingest_items(
 struct Reply {
     /// Events newly stored per partner (policy order).
     routed: Vec<u64>,
-    drops: Vec<[u64; 7]>,
+    drops: Vec<[u64; DropReason::ALL.len()]>,
     /// Fields left out per partner, by `crate::policy::OMISSION_REASONS`.
     omitted: Vec<[u64; 1]>,
     rejected_by_reason: [u64; 3],
@@ -649,7 +658,7 @@ impl Reply {
                         .inc_by(self.omitted[i][k]);
                 }
             }
-            for r in crate::policy::DropReason::ALL {
+            for r in DropReason::ALL {
                 let n = self.drops[i][r as usize];
                 if n > 0 {
                     m.events_dropped

@@ -14,6 +14,7 @@
 //! - [`tls`]: rustls server configs for the listeners (TLS 1.2+, mTLS names).
 //! - [`identity`]: identifier normalization and keyed pseudonymization (ad_id).
 //! - [`event`]: the input event, parsed once with borrowed raw values.
+//! - [`consent`]: TCF and GPP decoders and the per-partner consent decision.
 //! - [`canon`]: canonical text (decoding to a fixed point) and skeletons, for
 //!   the guard, category matching and lenient opt-out matching.
 //! - [`guard`]: the leak guard scanning every outbound value after decoding.
@@ -45,6 +46,7 @@ pub mod app;
 pub mod canon;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod contract;
 pub mod dedup;
 pub mod demo;

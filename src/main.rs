@@ -79,8 +79,9 @@ fn main() -> ExitCode {
             config,
             partner,
             format,
+            sec_gpc,
             event_file,
-        } => explain(config, partner, format, event_file),
+        } => explain(config, partner, format, sec_gpc, event_file),
         Command::Serve { config } => serve(config, cli.log_format),
         Command::Top {
             url,
@@ -113,6 +114,7 @@ fn explain(
     config: PathBuf,
     partner: Option<String>,
     format: OutputFormat,
+    sec_gpc: bool,
     file: Option<PathBuf>,
 ) -> ExitCode {
     let cfg = match Config::load(&config) {
@@ -132,7 +134,8 @@ fn explain(
         eprintln!("error: cannot read events: {e}");
         return ExitCode::from(2);
     }
-    match adgate::explain::explain(&cfg, partner.as_deref(), &input) {
+    let request = adgate::policy::RequestSignals { sec_gpc };
+    match adgate::explain::explain_with(&cfg, partner.as_deref(), &input, request) {
         Ok(report) => {
             match format {
                 OutputFormat::Json => {

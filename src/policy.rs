@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 
 use crate::canon;
 use crate::config::{Config, PartnerConfig, PrivacyConfig};
+use crate::consent::{ConsentRule, ModeSignal, Raw, Refusal, Signals};
 use crate::contract::{Contract, FieldSpec};
 use crate::event::{self, Event, Field, JsonKind, Obj};
 use crate::guard::{self, Hit, Protected, Views};
@@ -26,6 +27,7 @@ use crate::identity::{self, Kind, PartnerKey, SubjectHash, SubjectHasher};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {
     NotAllowed,
+    NoConsent,
     OptedOut,
     Minor,
     Sensitive,
@@ -35,8 +37,9 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::NotAllowed,
+        DropReason::NoConsent,
         DropReason::OptedOut,
         DropReason::Minor,
         DropReason::Sensitive,
@@ -47,6 +50,7 @@ impl DropReason {
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::NotAllowed => "not_allowed",
+            DropReason::NoConsent => "no_consent",
             DropReason::OptedOut => "opted_out",
             DropReason::Minor => "minor",
             DropReason::Sensitive => "sensitive",
@@ -209,6 +213,7 @@ pub struct PartnerPolicy {
     identifiers: Vec<Kind>,
     fields: Vec<FieldNode>,
     key: PartnerKey,
+    consent: ConsentRule,
 }
 
 impl PartnerPolicy {
@@ -219,6 +224,7 @@ impl PartnerPolicy {
             identifiers: p.identifiers.clone(),
             fields: field_tree(&p.fields),
             key: p.signing_key().partner_key(),
+            consent: ConsentRule::new(&p.consent),
         }
     }
 
@@ -260,6 +266,16 @@ pub struct Evaluation {
     /// Fields left out of each routed partner's copy (value contracts and
     /// protected names under an allowed object).
     pub omitted: Vec<Vec<Omission>>,
+    /// The consent signal that refused each partner dropped with no_consent.
+    pub consent: Vec<Option<Refusal>>,
+}
+
+/// What the request, not the event, says about every event in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestSignals {
+    /// The request carried `Sec-GPC: 1`: `consent.gpc` is true for every
+    /// event of it.
+    pub sec_gpc: bool,
 }
 
 /// Protected names that are never copied from under an allow-listed object,
@@ -389,6 +405,17 @@ impl Policy {
 
     /// Applies the rules (docs/policy.md) to `ev` for every partner.
     pub fn evaluate(&self, ev: &Event<'_>, optouts: &dyn OptOutLookup) -> Evaluation {
+        self.evaluate_with(ev, optouts, RequestSignals::default())
+    }
+
+    /// [`Policy::evaluate`] with what the request says about all its events
+    /// (the `Sec-GPC` header).
+    pub fn evaluate_with(
+        &self,
+        ev: &Event<'_>,
+        optouts: &dyn OptOutLookup,
+        request: RequestSignals,
+    ) -> Evaluation {
         // Normalize each identifier once. Events no partner takes (product
         // views, purchases, searches: most of a retailer's stream) are
         // dropped as not_allowed before any other rule, so they need neither
@@ -408,10 +435,13 @@ impl Policy {
             }
         }
         let blocked = if wanted {
-            self.block_reason(ev, &subjects, optouts)
+            self.block_reason(ev, &subjects, optouts, request)
         } else {
             None
         };
+        // The consent strings, decoded on the first partner that needs them
+        // and shared by the rest.
+        let signals = consent_signals(ev, &self.privacy.sensitive_categories);
 
         // What this event must not leak besides the patterns, built on the
         // first partner that gets as far as rendering.
@@ -427,12 +457,17 @@ impl Policy {
         let mut used = Vec::with_capacity(n);
         let mut guard_hits = Vec::with_capacity(n);
         let mut omitted = Vec::with_capacity(n);
+        let mut consent = Vec::with_capacity(n);
         for p in &self.partners {
             let mut hit = None;
             let mut kind_used = None;
             let mut left_out = Vec::new();
+            let mut refusal = None;
             let outcome = if !p.allows_type(&ev.event_type) {
                 Outcome::Drop(DropReason::NotAllowed)
+            } else if let Some(r) = p.consent.check(&signals) {
+                refusal = Some(r);
+                Outcome::Drop(DropReason::NoConsent)
             } else if let Some((r, _)) = blocked {
                 Outcome::Drop(r)
             } else {
@@ -468,6 +503,7 @@ impl Policy {
             used.push(kind_used);
             guard_hits.push(hit);
             omitted.push(left_out);
+            consent.push(refusal);
         }
         Evaluation {
             outcomes,
@@ -476,6 +512,7 @@ impl Policy {
             used,
             guard_hits,
             omitted,
+            consent,
         }
     }
 
@@ -487,6 +524,7 @@ impl Policy {
         ev: &Event<'_>,
         subjects: &Subjects,
         optouts: &dyn OptOutLookup,
+        request: RequestSignals,
     ) -> Option<(DropReason, &'static str)> {
         if let Some(b) = ev.malformed_block {
             return Some((
@@ -515,6 +553,12 @@ impl Policy {
                 return Some((
                     DropReason::OptedOut,
                     "consent.gpc is true (Global Privacy Control)",
+                ))
+            }
+            _ if request.sec_gpc => {
+                return Some((
+                    DropReason::OptedOut,
+                    "the request carried Sec-GPC: 1 (Global Privacy Control)",
                 ))
             }
             Field::WrongType => return Some((DropReason::Invalid, "consent.gpc is not a boolean")),
@@ -978,6 +1022,32 @@ fn is_protected_name(k: &str) -> bool {
 
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// The event's consent strings and Consent Mode values, not yet decoded.
+fn consent_signals<'e>(ev: &'e Event<'_>, sensitive: &'e [String]) -> Signals<'e> {
+    let raw = |f: &'e Field<Cow<'_, str>>| match f {
+        Field::Absent => Raw::Absent,
+        Field::Value(s) => Raw::Text(s.as_ref()),
+        Field::WrongType => Raw::NotAString,
+    };
+    let mode = |f: &Field<Cow<'_, str>>| match f {
+        Field::Absent => ModeSignal::Absent,
+        Field::Value(s) => ModeSignal::parse(Some(s.as_ref())),
+        Field::WrongType => ModeSignal::Invalid,
+    };
+    let category = match &ev.category {
+        Field::Value(c) => Some(c.as_ref()),
+        _ => None,
+    };
+    Signals::new(
+        raw(&ev.tcf),
+        raw(&ev.gpp),
+        mode(&ev.ad_user_data),
+        mode(&ev.ad_personalization),
+        category,
+        sensitive,
+    )
 }
 
 #[cfg(test)]

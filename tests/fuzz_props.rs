@@ -1103,3 +1103,60 @@ fn regression_letters_only_base64_digest_of_an_own_identifier() {
         "ad":{"campaign_id":"CyjxXNrBavsyzzTldaZXiQ","placement":"CyjxXNrBavsyzzTl"}}"#;
     let _ = oracle::policy(0, text);
 }
+
+// ---------------------------------------------------------------------------
+// Consent strings: the tcf and gpp targets' properties on their seeds (IAB's
+// published strings) and on mutations of them.
+
+fn seeds(target: &str) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
+    let mut out: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn consent_seeds_decode() {
+    for s in seeds("tcf") {
+        // The one v1 string is the rejected case.
+        let decoded = adgate::consent::tcf::TcString::decode(&s);
+        assert_eq!(decoded.is_ok(), !s.starts_with('B'), "{s}: {decoded:?}");
+        oracle::tcf(&s);
+    }
+    for s in seeds("gpp") {
+        assert!(adgate::consent::gpp::Gpp::decode(&s).is_ok(), "{s}");
+        oracle::gpp(&s);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(2000))]
+
+    #[test]
+    fn consent_strings_mutated(
+        which in 0usize..64,
+        edits in proptest::collection::vec((any::<usize>(), "[A-Za-z0-9_.~=+-]"), 0..4),
+        cut in any::<usize>(),
+    ) {
+        let tcf = seeds("tcf");
+        let gpp = seeds("gpp");
+        let pick = |v: &Vec<String>| v[which % v.len()].clone();
+        for (mut s, is_tcf) in [(pick(&tcf), true), (pick(&gpp), false)] {
+            for (at, c) in &edits {
+                let i = at % (s.len() + 1);
+                if i < s.len() && s.is_char_boundary(i) && s.is_char_boundary(i + 1) {
+                    s.replace_range(i..i + 1, c);
+                } else {
+                    s.push_str(c);
+                }
+            }
+            s.truncate(s.len() - cut % (s.len() / 4 + 1));
+            if is_tcf { oracle::tcf(&s) } else { oracle::gpp(&s) }
+        }
+    }
+}

@@ -166,9 +166,9 @@ fn report_counts_survive_restarts_and_read_next_to_a_running_gateway() {
     let md = report(&g, &["--since", "7d"]).stdout.clone();
     assert_eq!(row(&md, "producer", "web")[1..], ["12", "0", "0"]);
     assert_eq!(row(&md, "reason", "missing_field")[1], "1");
-    // partner | routed | delivered | dead-lettered | not_allowed | opted_out |
-    // minor | sensitive | no_identifier | pii_guard | invalid
-    let want = ["5", "5", "0", "0", "1", "2", "0", "0", "3", "0"];
+    // partner | routed | delivered | dead-lettered | not_allowed | no_consent |
+    // opted_out | minor | sensitive | no_identifier | pii_guard | invalid
+    let want = ["5", "5", "0", "0", "0", "1", "2", "0", "0", "3", "0"];
     assert_eq!(row(&md, "partner", "acme")[1..], want, "{md}");
     assert_eq!(row(&md, "partner", "beta")[1..], want, "{md}");
     // Opt-outs: two recorded directly, one by forget; honoured per partner.
@@ -183,7 +183,7 @@ fn report_counts_survive_restarts_and_read_next_to_a_running_gateway() {
     );
     assert!(md.contains("- Subject access requests answered: 1"), "{md}");
     // Leak guard per partner.
-    assert_eq!(row(&md, "partner", "acme").len(), 11);
+    assert_eq!(row(&md, "partner", "acme").len(), 12);
     assert!(md.contains("| acme | 3 |\n| beta | 3 |"), "{md}");
     // Keys: from the config and the store.
     assert!(md.contains("| acme | k1 | signs new ad_ids | "), "{md}");
@@ -221,7 +221,7 @@ fn report_counts_survive_restarts_and_read_next_to_a_running_gateway() {
     assert_eq!(row(&md, "producer", "web")[1..], ["24", "0", "0"]);
     assert_eq!(
         row(&md, "partner", "beta")[1..],
-        ["9", "9", "0", "0", "3", "4", "0", "0", "6", "0"],
+        ["9", "9", "0", "0", "0", "3", "4", "0", "0", "6", "0"],
         "{md}"
     );
     for s in secrets_and_identifiers() {

@@ -13,6 +13,7 @@
 //! - [`normalization`]: identifier normalization.
 //! - [`policy`]: the policy on arbitrary JSON under a few valid configs.
 //! - [`config`]: the config loader on arbitrary TOML.
+//! - [`tcf`], [`gpp`]: the consent string decoders on arbitrary text.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -1039,6 +1040,72 @@ fn durations_usable(c: &Config) {
 pub fn config_bytes(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         config(text);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Consent string decoders.
+
+/// Never panics; a decoded TC string re-encodes (core segment) to a string
+/// that decodes to the same model; lookups on any vendor id are answered;
+/// an error message never quotes the input.
+pub fn tcf(text: &str) {
+    use adgate::consent::tcf::{TcModel, TcString};
+    match TcString::decode(text) {
+        Ok(t) => {
+            let m = TcModel::from_decoded(&t);
+            let encoded = m.encode();
+            let again = TcString::decode(&encoded).expect("re-encoded string decodes");
+            assert_eq!(TcModel::from_decoded(&again), m);
+            for v in [0, 1, 755, t.vendor_consents.max_vendor_id, u16::MAX] {
+                let _ = (t.vendor_consent(v), t.vendor_li(v));
+                let _ = t.restricted_purpose(u32::MAX, v);
+            }
+        }
+        Err(e) => assert_no_quote(&e.to_string(), text),
+    }
+}
+
+/// Never panics; every US section decoded re-encodes to the same values;
+/// the consent verdict is computed for health and other categories; an
+/// error message never quotes the input.
+pub fn gpp(text: &str) {
+    use adgate::consent::gpp::Gpp;
+    match Gpp::decode(text) {
+        Ok(g) => {
+            for (section, v) in g.us_sections() {
+                let again =
+                    adgate::consent::gpp::UsValues::decode(section, v.encode(section).as_bytes())
+                        .expect("re-encoded section decodes");
+                assert_eq!(&again, v);
+            }
+            let _ = adgate::consent::gpp_verdict(&g, || true);
+            if let Some(r) = adgate::consent::gpp_verdict(&g, || false) {
+                assert_no_quote(&r.to_string(), text);
+            }
+        }
+        Err(e) => assert_no_quote(&e.to_string(), text),
+    }
+}
+
+fn assert_no_quote(message: &str, input: &str) {
+    if input.len() >= 8 {
+        assert!(
+            !message.contains(input),
+            "message quotes its input: {message}"
+        );
+    }
+}
+
+pub fn tcf_bytes(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        tcf(text);
+    }
+}
+
+pub fn gpp_bytes(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        gpp(text);
     }
 }
 

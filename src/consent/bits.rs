@@ -1,0 +1,257 @@
+//! Bit fields packed in base64url text, most significant bit first, as the
+//! IAB TC and GPP strings carry them. The reader works on the characters
+//! directly (six bits each), so decoding never allocates.
+
+/// base64url alphabet value of each byte; 0xFF for bytes outside it.
+const SEXTET: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 26 {
+        t[b'A' as usize + i] = i as u8;
+        t[b'a' as usize + i] = 26 + i as u8;
+        i += 1;
+    }
+    let mut d = 0;
+    while d < 10 {
+        t[b'0' as usize + d] = 52 + d as u8;
+        d += 1;
+    }
+    t[b'-' as usize] = 62;
+    t[b'_' as usize] = 63;
+    t
+};
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// True when every byte of `s` is in the base64url alphabet (no padding).
+pub fn is_base64url(s: &[u8]) -> bool {
+    s.iter().all(|&b| SEXTET[b as usize] != 0xFF)
+}
+
+/// Trailing `=` padding is tolerated (some writers add it) and removed.
+pub fn strip_padding(s: &[u8]) -> &[u8] {
+    let mut end = s.len();
+    while end > 0 && s[end - 1] == b'=' {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A cursor over the bits of base64url text. Callers check the alphabet
+/// with [`is_base64url`] first; a byte outside it reads as zero bits.
+#[derive(Debug, Clone, Copy)]
+pub struct Bits<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+/// Not enough bits left for a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncated;
+
+impl<'a> Bits<'a> {
+    pub fn new(text: &'a [u8]) -> Bits<'a> {
+        Bits { text, pos: 0 }
+    }
+
+    pub fn at(text: &'a [u8], pos: usize) -> Bits<'a> {
+        Bits { text, pos }
+    }
+
+    /// Total bits in the text.
+    pub fn len(&self) -> usize {
+        self.text.len() * 6
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.len().saturating_sub(self.pos)
+    }
+
+    /// Reads `n` (at most 64) bits as an unsigned integer.
+    pub fn read(&mut self, n: u32) -> Result<u64, Truncated> {
+        debug_assert!(n <= 64);
+        if self.remaining() < n as usize {
+            return Err(Truncated);
+        }
+        let mut v = 0u64;
+        let mut left = n;
+        while left > 0 {
+            let off = (self.pos % 6) as u32;
+            let avail = 6 - off;
+            let take = avail.min(left);
+            let c = u64::from(SEXTET[self.text[self.pos / 6] as usize] & 0x3F);
+            let chunk = (c >> (avail - take)) & ((1u64 << take) - 1);
+            v = if take == 64 {
+                chunk
+            } else {
+                (v << take) | chunk
+            };
+            self.pos += take as usize;
+            left -= take;
+        }
+        Ok(v)
+    }
+
+    pub fn bit(&mut self) -> Result<bool, Truncated> {
+        Ok(self.read(1)? == 1)
+    }
+
+    /// Moves past `n` bits.
+    pub fn skip(&mut self, n: usize) -> Result<(), Truncated> {
+        if self.remaining() < n {
+            return Err(Truncated);
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    /// The bit at absolute position `pos` (false past the end).
+    pub fn bit_at(text: &[u8], pos: usize) -> bool {
+        match text.get(pos / 6) {
+            Some(&c) => (SEXTET[c as usize] >> (5 - pos % 6)) & 1 == 1,
+            None => false,
+        }
+    }
+
+    /// Reads a Fibonacci-coded integer (Zeckendorf digits, least
+    /// significant first, ended by two consecutive ones), as GPP section ids
+    /// are written. At most `max_digits` digits, so a run of zeros cannot
+    /// loop long or overflow.
+    pub fn fibonacci(&mut self, max_digits: u32) -> Result<Option<u64>, Truncated> {
+        let (mut a, mut b) = (1u64, 2u64);
+        let mut value = 0u64;
+        let mut prev = false;
+        for _ in 0..=max_digits {
+            let one = self.bit()?;
+            if one && prev {
+                return Ok(Some(value));
+            }
+            if one {
+                value += a;
+            }
+            prev = one;
+            let next = a + b;
+            a = b;
+            b = next;
+        }
+        Ok(None)
+    }
+}
+
+/// Writes bits most significant first and renders base64url without
+/// padding: the encoder side, for tests, fuzz seeds and tools.
+#[derive(Debug, Default, Clone)]
+pub struct BitWriter {
+    bits: Vec<bool>,
+}
+
+impl BitWriter {
+    pub fn new() -> BitWriter {
+        BitWriter::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.bits.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bits.is_empty()
+    }
+
+    pub fn write(&mut self, n: u32, v: u64) {
+        for i in (0..n).rev() {
+            self.bits.push(v.checked_shr(i).unwrap_or(0) & 1 == 1);
+        }
+    }
+
+    pub fn bit(&mut self, b: bool) {
+        self.bits.push(b);
+    }
+
+    /// Fibonacci code of `v` (at least 1).
+    pub fn fibonacci(&mut self, v: u64) {
+        assert!(v >= 1, "Fibonacci coding starts at 1");
+        let mut fibs = vec![1u64, 2];
+        while *fibs.last().expect("non-empty") <= v {
+            let n = fibs[fibs.len() - 1] + fibs[fibs.len() - 2];
+            fibs.push(n);
+        }
+        let mut digits = vec![false; fibs.len()];
+        let mut rest = v;
+        for i in (0..fibs.len()).rev() {
+            if fibs[i] <= rest {
+                digits[i] = true;
+                rest -= fibs[i];
+            }
+        }
+        let top = digits.iter().rposition(|&d| d).expect("v >= 1");
+        self.bits.extend_from_slice(&digits[..=top]);
+        self.bits.push(true);
+    }
+
+    /// Pads with zero bits to a whole byte (as IAB writers do) and encodes.
+    pub fn finish(mut self) -> String {
+        while self.bits.len() % 8 != 0 {
+            self.bits.push(false);
+        }
+        let mut out = String::with_capacity(self.bits.len() / 6 + 1);
+        for chunk in self.bits.chunks(6) {
+            let mut v = 0usize;
+            for (i, &b) in chunk.iter().enumerate() {
+                if b {
+                    v |= 1 << (5 - i);
+                }
+            }
+            out.push(ALPHABET[v] as char);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_across_characters() {
+        // "DBABMA": 000011 000001 000000 000001 001100 000000
+        let mut b = Bits::new(b"DBABMA");
+        assert_eq!(b.read(6), Ok(3));
+        assert_eq!(b.read(6), Ok(1));
+        assert_eq!(b.read(12), Ok(1));
+        assert_eq!(b.bit(), Ok(false));
+        assert_eq!(b.fibonacci(20), Ok(Some(2)));
+        assert_eq!(b.read(64), Err(Truncated));
+    }
+
+    #[test]
+    fn fibonacci_roundtrip() {
+        for v in 1..2000u64 {
+            let mut w = BitWriter::new();
+            w.fibonacci(v);
+            let s = w.finish();
+            assert_eq!(Bits::new(s.as_bytes()).fibonacci(40), Ok(Some(v)), "{v}");
+        }
+        // Zeros only: bounded, no value.
+        assert_eq!(Bits::new(b"AAAAAAAA").fibonacci(20), Ok(None));
+    }
+
+    #[test]
+    fn alphabet() {
+        assert!(is_base64url(b"AZaz09-_"));
+        assert!(!is_base64url(b"a+b"));
+        assert!(!is_base64url(b"a=")); // strip_padding first
+        assert_eq!(strip_padding(b"ab=="), b"ab");
+        assert!(Bits::bit_at(b"g", 0)); // 'g' = 32 = 100000
+        assert!(!Bits::bit_at(b"g", 1));
+        assert!(!Bits::bit_at(b"g", 99));
+    }
+}

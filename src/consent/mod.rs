@@ -1,0 +1,624 @@
+//! Consent signals an event carries and the per-partner decision on them
+//! (see docs/policy.md#consent):
+//!
+//! - `consent.tcf`: an IAB TCF v2.2 TC string ([`tcf`]); a partner with a
+//!   TCF vendor id needs its purposes (default 1, 3, 4) and that vendor
+//!   consented.
+//! - `consent.gpp`: an IAB GPP string ([`gpp`]); its US sections' sale,
+//!   sharing and targeted-advertising opt-outs refuse every partner that
+//!   honours them (the default), and so do a known child and, for a
+//!   health-like category, a refused consumer-health category.
+//! - `consent.ad_user_data` / `consent.ad_personalization`: Google Consent
+//!   Mode v2; a partner with `consent_mode = "required"` needs both
+//!   `"granted"`.
+//!
+//! The strings are decoded at most once per event, and only when some
+//! partner needs them ([`Signals`]); each partner then costs a few bit tests.
+//! A string that cannot be decoded refuses every partner that uses it.
+
+pub mod bits;
+pub mod gpp;
+pub mod tcf;
+
+use std::cell::OnceCell;
+use std::fmt;
+
+use gpp::{Gpp, GppError, UsField, UsSection};
+use tcf::{TcString, TcfError};
+
+/// TCF purposes checked when a partner names none: store and access
+/// information (1), create a personalised ads profile (3), use it to select
+/// ads (4): what ad targeting on a pseudonymous id relies on.
+pub const DEFAULT_TCF_PURPOSES: [u8; 3] = [1, 3, 4];
+/// TCF v2.2 defines purposes 1-11.
+pub const MAX_TCF_PURPOSE: u8 = 11;
+
+/// Categories (`context.category`, case-insensitive substring) treated as
+/// consumer health for the GPP sensitive-data rule, besides the operator's
+/// `privacy.sensitive_categories`.
+pub const HEALTH_CATEGORY_MARKERS: [&str; 6] =
+    ["health", "pharma", "medic", "wellness", "fitness", "drug"];
+
+/// Google Consent Mode setting of a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConsentMode {
+    /// Signals are not looked at.
+    #[default]
+    Ignore,
+    /// `ad_user_data` and `ad_personalization` must both be `"granted"`.
+    Required,
+}
+
+impl ConsentMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentMode::Ignore => "ignore",
+            ConsentMode::Required => "required",
+        }
+    }
+}
+
+/// A partner's `[partners.consent]`, validated (config.rs builds it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerConsent {
+    /// Checked when set and the event has a TC string.
+    pub tcf_vendor_id: Option<u16>,
+    pub tcf_purposes: Vec<u8>,
+    /// An event without a TC string is refused.
+    pub tcf_required: bool,
+    /// `tcf_purposes` written in the config: the TC string is used even
+    /// without a vendor id.
+    pub tcf_purposes_set: bool,
+    pub gpp_us: bool,
+    pub consent_mode: ConsentMode,
+}
+
+impl Default for PartnerConsent {
+    /// What a partner without `[partners.consent]` gets: GPP US opt-outs
+    /// honoured, TCF and Consent Mode not looked at.
+    fn default() -> PartnerConsent {
+        PartnerConsent {
+            tcf_vendor_id: None,
+            tcf_purposes: DEFAULT_TCF_PURPOSES.to_vec(),
+            tcf_required: false,
+            tcf_purposes_set: false,
+            gpp_us: true,
+            consent_mode: ConsentMode::Ignore,
+        }
+    }
+}
+
+impl PartnerConsent {
+    /// Whether the TC string matters to this partner.
+    pub fn uses_tcf(&self) -> bool {
+        self.tcf_vendor_id.is_some() || self.tcf_required || self.tcf_purposes_set
+    }
+
+    /// One line for `check-config`'s summary.
+    pub fn summary(&self) -> String {
+        let tcf = if self.uses_tcf() {
+            format!(
+                "tcf purposes [{}]{}{}",
+                self.tcf_purposes
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.tcf_vendor_id
+                    .map(|v| format!(" + vendor {v}"))
+                    .unwrap_or_default(),
+                if self.tcf_required {
+                    ", TC string required"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            "tcf not used".to_string()
+        };
+        format!(
+            "{tcf}; gpp_us {}; consent_mode {}",
+            if self.gpp_us { "on" } else { "off" },
+            self.consent_mode.as_str()
+        )
+    }
+}
+
+/// A partner's consent rules compiled for the hot path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentRule {
+    tcf: Option<TcfRule>,
+    gpp_us: bool,
+    mode_required: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TcfRule {
+    vendor: Option<u16>,
+    /// Bit `n - 1` = purpose `n`.
+    purposes: u32,
+    required: bool,
+}
+
+impl ConsentRule {
+    pub fn new(c: &PartnerConsent) -> ConsentRule {
+        ConsentRule {
+            tcf: c.uses_tcf().then(|| TcfRule {
+                vendor: c.tcf_vendor_id,
+                purposes: c
+                    .tcf_purposes
+                    .iter()
+                    .filter(|p| (1..=24).contains(*p))
+                    .fold(0, |m, p| m | 1 << (p - 1)),
+                required: c.tcf_required,
+            }),
+            gpp_us: c.gpp_us,
+            mode_required: c.consent_mode == ConsentMode::Required,
+        }
+    }
+
+    /// `None`: the signals allow this partner. Otherwise the signal that
+    /// refused, TCF first, then GPP, then Consent Mode.
+    pub fn check(&self, s: &Signals<'_>) -> Option<Refusal> {
+        if let Some(rule) = &self.tcf {
+            match s.tcf() {
+                None if rule.required => return Some(Refusal::TcfMissing),
+                None => {}
+                Some(Err(e)) => return Some(Refusal::TcfUndecodable(e)),
+                Some(Ok(tc)) => {
+                    if let Some(p) = tc.first_missing_purpose(rule.purposes) {
+                        return Some(Refusal::TcfPurpose(p));
+                    }
+                    if let Some(v) = rule.vendor {
+                        if !tc.vendor_consent(v) {
+                            return Some(Refusal::TcfVendor(v));
+                        }
+                        if let Some(p) = tc.restricted_purpose(rule.purposes, v) {
+                            return Some(Refusal::TcfRestricted {
+                                purpose: p,
+                                vendor: v,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if self.gpp_us {
+            if let Some(r) = s.gpp_refusal() {
+                return Some(r);
+            }
+        }
+        if self.mode_required {
+            for (key, v) in [
+                ("ad_user_data", s.ad_user_data),
+                ("ad_personalization", s.ad_personalization),
+            ] {
+                if v != ModeSignal::Granted {
+                    return Some(Refusal::ConsentMode { key, value: v });
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A Consent Mode value as the event carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeSignal {
+    Absent,
+    Granted,
+    Denied,
+    /// Any other value, or not a string.
+    Invalid,
+}
+
+impl ModeSignal {
+    pub fn parse(v: Option<&str>) -> ModeSignal {
+        match v {
+            None => ModeSignal::Absent,
+            Some("granted") => ModeSignal::Granted,
+            Some("denied") => ModeSignal::Denied,
+            Some(_) => ModeSignal::Invalid,
+        }
+    }
+}
+
+/// A consent string member as the event carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raw<'e> {
+    Absent,
+    Text(&'e str),
+    /// Present but not a string: undecodable.
+    NotAString,
+}
+
+/// Why the signals refused a partner: names the purpose, vendor, GPP
+/// section and field, or Consent Mode key that decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    TcfMissing,
+    TcfUndecodable(Option<TcfError>),
+    TcfPurpose(u8),
+    TcfVendor(u16),
+    TcfRestricted {
+        purpose: u8,
+        vendor: u16,
+    },
+    GppUndecodable(Option<GppError>),
+    Gpp {
+        section: UsSection,
+        field: UsField,
+        /// 1-based index in a list field.
+        index: Option<u8>,
+        value: u8,
+    },
+    ConsentMode {
+        key: &'static str,
+        value: ModeSignal,
+    },
+}
+
+impl Refusal {
+    /// Which signal decided, for the ledger and metrics-free summaries:
+    /// `tcf`, `gpp` or `consent_mode`.
+    pub fn signal(&self) -> &'static str {
+        match self {
+            Refusal::TcfMissing
+            | Refusal::TcfUndecodable(_)
+            | Refusal::TcfPurpose(_)
+            | Refusal::TcfVendor(_)
+            | Refusal::TcfRestricted { .. } => "tcf",
+            Refusal::GppUndecodable(_) | Refusal::Gpp { .. } => "gpp",
+            Refusal::ConsentMode { .. } => "consent_mode",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::TcfMissing => {
+                f.write_str("no TC string (consent.tcf) and this partner has tcf_required = true")
+            }
+            Refusal::TcfUndecodable(None) => {
+                f.write_str("TC string could not be decoded (consent.tcf is not a string)")
+            }
+            Refusal::TcfUndecodable(Some(e)) => write!(f, "TC string could not be decoded: {e}"),
+            Refusal::TcfPurpose(p) => write!(f, "TCF purpose {p} not consented"),
+            Refusal::TcfVendor(v) => write!(f, "TCF vendor {v} not consented"),
+            Refusal::TcfRestricted { purpose, vendor } => write!(
+                f,
+                "TCF publisher restriction: purpose {purpose} not allowed for vendor {vendor}"
+            ),
+            Refusal::GppUndecodable(None) => {
+                f.write_str("GPP string could not be decoded (consent.gpp is not a string)")
+            }
+            Refusal::GppUndecodable(Some(e)) => write!(f, "GPP string could not be decoded: {e}"),
+            Refusal::Gpp {
+                section,
+                field,
+                index,
+                value,
+            } => {
+                write!(f, "GPP {} {}", section.as_str(), field.as_str())?;
+                if let Some(i) = index {
+                    write!(f, "[{i}]")?;
+                }
+                let meaning = match (field, value) {
+                    (UsField::KnownChildSensitiveDataConsents, 1) => "no consent (known child)",
+                    (UsField::KnownChildSensitiveDataConsents, _) => "consent (known child)",
+                    (UsField::SensitiveDataProcessing, _) if *section == UsSection::UsCa => {
+                        "opted out (consumer health)"
+                    }
+                    (UsField::SensitiveDataProcessing, _) => "no consent (consumer health)",
+                    _ => "opted out",
+                };
+                write!(f, " = {meaning}")
+            }
+            Refusal::ConsentMode { key, value } => write!(
+                f,
+                "consent_mode = \"required\" and consent.{key} is {}",
+                match value {
+                    ModeSignal::Absent => "absent",
+                    ModeSignal::Denied => "\"denied\"",
+                    ModeSignal::Invalid => "neither \"granted\" nor \"denied\"",
+                    ModeSignal::Granted => "\"granted\"",
+                }
+            ),
+        }
+    }
+}
+
+/// One event's consent signals; the strings are decoded on first use and
+/// the result shared by every partner.
+#[derive(Debug)]
+pub struct Signals<'e> {
+    tcf_text: Raw<'e>,
+    gpp_text: Raw<'e>,
+    pub ad_user_data: ModeSignal,
+    pub ad_personalization: ModeSignal,
+    category: Option<&'e str>,
+    sensitive: &'e [String],
+    tcf: OnceCell<Option<Result<TcString<'e>, Option<TcfError>>>>,
+    gpp: OnceCell<Option<Refusal>>,
+}
+
+impl<'e> Signals<'e> {
+    /// `category` is `context.category`; `sensitive` the operator's
+    /// sensitive categories (both count as health-like for GPP).
+    pub fn new(
+        tcf: Raw<'e>,
+        gpp: Raw<'e>,
+        ad_user_data: ModeSignal,
+        ad_personalization: ModeSignal,
+        category: Option<&'e str>,
+        sensitive: &'e [String],
+    ) -> Signals<'e> {
+        Signals {
+            tcf_text: tcf,
+            gpp_text: gpp,
+            ad_user_data,
+            ad_personalization,
+            category,
+            sensitive,
+            tcf: OnceCell::new(),
+            gpp: OnceCell::new(),
+        }
+    }
+
+    /// No signals at all (the old two booleans only).
+    pub fn none() -> Signals<'static> {
+        Signals::new(
+            Raw::Absent,
+            Raw::Absent,
+            ModeSignal::Absent,
+            ModeSignal::Absent,
+            None,
+            &[],
+        )
+    }
+
+    /// The TC string, decoded once; `None` when the event has none.
+    pub fn tcf(&self) -> Option<Result<TcString<'e>, Option<TcfError>>> {
+        *self.tcf.get_or_init(|| match self.tcf_text {
+            Raw::Absent => None,
+            Raw::NotAString => Some(Err(None)),
+            Raw::Text(t) => Some(TcString::decode(t).map_err(Some)),
+        })
+    }
+
+    /// The GPP verdict (partner-independent), decided once.
+    pub fn gpp_refusal(&self) -> Option<Refusal> {
+        *self.gpp.get_or_init(|| match self.gpp_text {
+            Raw::Absent => None,
+            Raw::NotAString => Some(Refusal::GppUndecodable(None)),
+            Raw::Text(t) => match Gpp::decode(t) {
+                Err(e) => Some(Refusal::GppUndecodable(Some(e))),
+                Ok(g) => gpp_verdict(&g, || {
+                    self.category
+                        .is_some_and(|c| is_health_category(c, self.sensitive))
+                }),
+            },
+        })
+    }
+}
+
+/// The first US opt-out, known-child flag or (for a health-like category)
+/// refused consumer-health field in `g`. `health_category` is asked only
+/// when a consumer-health field is refused.
+pub fn gpp_verdict(g: &Gpp, health_category: impl Fn() -> bool) -> Option<Refusal> {
+    for (section, v) in g.us_sections() {
+        let refuse = |field, index: Option<u8>, value| {
+            Some(Refusal::Gpp {
+                section,
+                field,
+                index,
+                value,
+            })
+        };
+        for (field, value) in [
+            (UsField::SaleOptOut, v.sale_opt_out),
+            (UsField::SharingOptOut, v.sharing_opt_out),
+            (
+                UsField::TargetedAdvertisingOptOut,
+                v.targeted_advertising_opt_out,
+            ),
+        ] {
+            if value == 1 {
+                return refuse(field, None, value);
+            }
+        }
+        if let Some(i) = v.known_child.iter().position(|&x| x != 0) {
+            return refuse(
+                UsField::KnownChildSensitiveDataConsents,
+                Some(i as u8 + 1),
+                v.known_child[i],
+            );
+        }
+        for &c in section.health_categories() {
+            let value = v.sensitive_data_processing[c as usize - 1];
+            if value == 1 && health_category() {
+                return refuse(UsField::SensitiveDataProcessing, Some(c), value);
+            }
+        }
+    }
+    None
+}
+
+/// `category` looks like consumer health (no allocation).
+pub fn is_health_category(category: &str, sensitive: &[String]) -> bool {
+    let hay = category.as_bytes();
+    HEALTH_CATEGORY_MARKERS.iter().any(|m| {
+        hay.windows(m.len())
+            .any(|w| w.eq_ignore_ascii_case(m.as_bytes()))
+    }) || sensitive.iter().any(|s| s.eq_ignore_ascii_case(category))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gpp::{encode_header, UsValues};
+    use super::tcf::TcModel;
+    use super::*;
+
+    fn tc(purposes: u32, vendors: Vec<u16>) -> String {
+        TcModel {
+            consent_language: *b"EN",
+            publisher_cc: *b"FR",
+            purposes_consent: purposes,
+            vendor_consents: vendors,
+            ..TcModel::default()
+        }
+        .encode()
+    }
+
+    fn signals<'e>(tcf: Raw<'e>, gpp: Raw<'e>, category: Option<&'e str>) -> Signals<'e> {
+        Signals::new(
+            tcf,
+            gpp,
+            ModeSignal::Absent,
+            ModeSignal::Absent,
+            category,
+            &[],
+        )
+    }
+
+    fn rule(vendor: Option<u16>, required: bool) -> ConsentRule {
+        ConsentRule::new(&PartnerConsent {
+            tcf_vendor_id: vendor,
+            tcf_required: required,
+            ..PartnerConsent::default()
+        })
+    }
+
+    #[test]
+    fn tcf_purposes_and_vendor() {
+        let all = tc(0b1101, vec![755]);
+        let no4 = tc(0b0101, vec![755]);
+        let other_vendor = tc(0b1101, vec![10]);
+        let r = rule(Some(755), false);
+        assert_eq!(r.check(&signals(Raw::Text(&all), Raw::Absent, None)), None);
+        assert_eq!(
+            r.check(&signals(Raw::Text(&no4), Raw::Absent, None)),
+            Some(Refusal::TcfPurpose(4))
+        );
+        let refusal = r.check(&signals(Raw::Text(&other_vendor), Raw::Absent, None));
+        assert_eq!(refusal, Some(Refusal::TcfVendor(755)));
+        assert_eq!(refusal.unwrap().to_string(), "TCF vendor 755 not consented");
+        // No TC string: allowed unless required.
+        assert_eq!(r.check(&Signals::none()), None);
+        assert_eq!(
+            rule(Some(755), true).check(&Signals::none()),
+            Some(Refusal::TcfMissing)
+        );
+        // Undecodable: refused by TCF users, not by others.
+        let bad = signals(Raw::Text("not a tc string"), Raw::Absent, None);
+        assert!(matches!(
+            r.check(&bad),
+            Some(Refusal::TcfUndecodable(Some(_)))
+        ));
+        assert_eq!(
+            ConsentRule::new(&PartnerConsent::default()).check(&bad),
+            None
+        );
+        assert_eq!(
+            Refusal::TcfPurpose(4).to_string(),
+            "TCF purpose 4 not consented"
+        );
+    }
+
+    #[test]
+    fn gpp_opt_outs_refuse_by_default() {
+        let ca = UsValues {
+            version: 1,
+            sharing_opt_out: 1,
+            sale_opt_out: 2,
+            ..UsValues::default()
+        };
+        let s = format!("{}~{}", encode_header(&[8]), ca.encode(UsSection::UsCa));
+        let sig = signals(Raw::Absent, Raw::Text(&s), None);
+        let r = ConsentRule::new(&PartnerConsent::default()).check(&sig);
+        assert_eq!(r.unwrap().to_string(), "GPP usca SharingOptOut = opted out");
+        let off = ConsentRule::new(&PartnerConsent {
+            gpp_us: false,
+            ..PartnerConsent::default()
+        });
+        assert_eq!(off.check(&sig), None);
+        // Undecodable GPP: a refusal for GPP users.
+        let bad = signals(Raw::Absent, Raw::Text("DBABMA~"), None);
+        assert!(matches!(
+            ConsentRule::new(&PartnerConsent::default()).check(&bad),
+            Some(Refusal::GppUndecodable(Some(_)))
+        ));
+        assert_eq!(off.check(&bad), None);
+    }
+
+    #[test]
+    fn gpp_health_and_child() {
+        let mut va = UsValues {
+            version: 1,
+            sale_opt_out: 2,
+            targeted_advertising_opt_out: 2,
+            ..UsValues::default()
+        };
+        va.sensitive_data_processing[2] = 1;
+        let s = format!("{}~{}", encode_header(&[9]), va.encode(UsSection::UsVa));
+        let def = ConsentRule::new(&PartnerConsent::default());
+        assert_eq!(
+            def.check(&signals(Raw::Absent, Raw::Text(&s), Some("books"))),
+            None
+        );
+        let r = def.check(&signals(Raw::Absent, Raw::Text(&s), Some("Mental-Health")));
+        assert_eq!(
+            r.unwrap().to_string(),
+            "GPP usva SensitiveDataProcessing[3] = no consent (consumer health)"
+        );
+        let mut nat = UsValues {
+            version: 2,
+            ..UsValues::default()
+        };
+        nat.known_child[2] = 1;
+        let s = format!("{}~{}", encode_header(&[7]), nat.encode(UsSection::UsNat));
+        let r = def.check(&signals(Raw::Absent, Raw::Text(&s), None));
+        assert_eq!(
+            r.unwrap().to_string(),
+            "GPP usnat KnownChildSensitiveDataConsents[3] = no consent (known child)"
+        );
+    }
+
+    #[test]
+    fn consent_mode() {
+        let req = ConsentRule::new(&PartnerConsent {
+            consent_mode: ConsentMode::Required,
+            ..PartnerConsent::default()
+        });
+        let s = |a, b| Signals::new(Raw::Absent, Raw::Absent, a, b, None, &[]);
+        assert_eq!(
+            req.check(&s(ModeSignal::Granted, ModeSignal::Granted)),
+            None
+        );
+        let r = req
+            .check(&s(ModeSignal::Granted, ModeSignal::Denied))
+            .unwrap();
+        assert_eq!(
+            r.to_string(),
+            "consent_mode = \"required\" and consent.ad_personalization is \"denied\""
+        );
+        assert!(req.check(&Signals::none()).is_some());
+        assert_eq!(
+            ConsentRule::new(&PartnerConsent::default())
+                .check(&s(ModeSignal::Denied, ModeSignal::Denied)),
+            None
+        );
+    }
+
+    #[test]
+    fn decoded_once_for_all_partners() {
+        let t = tc(0b1101, vec![1]);
+        let sig = signals(Raw::Text(&t), Raw::Absent, None);
+        let a = sig.tcf().unwrap().unwrap();
+        // The cell holds the decoded string: the same borrow comes back.
+        let b = sig.tcf().unwrap().unwrap();
+        assert_eq!(a.created, b.created);
+        assert!(sig.tcf.get().is_some());
+    }
+}
