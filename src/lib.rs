@@ -45,6 +45,7 @@ pub mod feed;
 pub mod guard;
 pub mod identity;
 pub mod ingest;
+pub mod keyprint;
 pub mod metrics;
 pub mod optout;
 pub mod outbox;
