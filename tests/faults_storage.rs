@@ -90,12 +90,33 @@ fn start_on(fs: &Tmpfs, config: &str, env: HashMap<String, String>) -> Gateway {
     Gateway::start_in(dir, config, env)
 }
 
+/// alpha gets the campaign id (of varying length, see [`sized`]), beta
+/// does not: their records differ in size, so on a full disk their outbox
+/// segments run out of room at different requests.
 fn two_pull_partners() -> String {
     format!(
-        "{HEAD}{}{}",
-        pull_partner("alpha", "T_FEED_A", "K_A", ""),
-        pull_partner("beta", "T_FEED_B", "K_B", "")
+        r#"{HEAD}{}
+[[partners]]
+name = "beta"
+event_types = ["ad_impression"]
+identifiers = ["email"]
+fields = ["ad.placement"]
+[partners.delivery]
+mode = "pull"
+token_env = "T_FEED_B"
+[[partners.keys]]
+id = "k1"
+secret_env = "K_B"
+"#,
+        pull_partner("alpha", "T_FEED_A", "K_A", "")
     )
+}
+
+/// Event `n` with a campaign id of a length varying with `n`.
+fn sized(id: &str, n: usize) -> String {
+    let mut e = event(id, "ad_impression", &format!("{id}@example.com"));
+    e["ad"]["campaign_id"] = json!(format!("c-{}", "x".repeat(n * 37 % 400)));
+    e.to_string()
 }
 
 /// Reads a pull feed to its end, committing; returns the events.
@@ -160,27 +181,21 @@ fn ingest_on_a_full_disk_stores_each_request_everywhere_or_nowhere_and_readiness
     let mut g = start_on(&fs, &two_pull_partners(), base_env());
     // Some events before the disk fills.
     let early: Vec<String> = (0..20).map(|i| format!("early-{i}")).collect();
-    for id in &early {
-        let r = g.post_events(
-            &event(id, "ad_impression", &format!("{id}@example.com")).to_string(),
-            "application/json",
-        );
+    for (n, id) in early.iter().enumerate() {
+        let r = g.post_events(&sized(id, n), "application/json");
         assert_eq!(r.status, 202, "{}", r.body);
     }
     assert_eq!(readyz(&g), 200);
 
     let filler = fs.fill();
     // One event per request, so requests start to fail as soon as the last
-    // page of either outbox segment is used up; the two partners' segments
-    // run out at different requests, so some requests fail for one partner
-    // after succeeding for the other.
+    // page of either outbox segment is used up. The partners' records
+    // differ in size, so some requests fail for one partner after
+    // succeeding for the other: those must be stored for neither.
     let ids: Vec<String> = (0..60).map(|i| format!("full-{i}")).collect();
     let mut refused = Vec::new();
-    for id in &ids {
-        let r = g.post_events(
-            &event(id, "ad_impression", &format!("{id}@example.com")).to_string(),
-            "application/json",
-        );
+    for (n, id) in ids.iter().enumerate() {
+        let r = g.post_events(&sized(id, n), "application/json");
         match r.status {
             202 => assert_eq!(r.json()["duplicates"], 0, "{}", r.body),
             _ => {
@@ -208,10 +223,8 @@ fn ingest_on_a_full_disk_stores_each_request_everywhere_or_nowhere_and_readiness
 
     // The producer retries what was refused: accepted, not duplicates.
     for id in &refused {
-        let r = g.post_events(
-            &event(id, "ad_impression", &format!("{id}@example.com")).to_string(),
-            "application/json",
-        );
+        let n = ids.iter().position(|i| i == id).unwrap();
+        let r = g.post_events(&sized(id, n), "application/json");
         assert_eq!(r.status, 202, "retry of {id}: {}", r.body);
         assert_eq!(r.json()["duplicates"], 0, "retry of {id} taken for a duplicate: {}", r.body);
     }
