@@ -1194,3 +1194,46 @@ impl Reader {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(buf: &mut Vec<u8>, id: u8) {
+        segment::encode(buf, 1, &[id; 16], &[[id; 16]], b"{\"e\":1}");
+    }
+
+    #[tokio::test]
+    async fn held_records_are_invisible_until_committed_and_retracted_when_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dl = Arc::new(DeadLetters::new(&dir.path().join("dl")).expect("dl"));
+        let (log, _) = PartnerLog::open("p", &dir.path().join("p"), 1 << 20, dl.clone()).expect("open");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        record(&mut a, 1);
+        record(&mut b, 2);
+        assert!(log.reserve((a.len() + b.len()) as u64));
+        let ha = log.append_held(a, 1).await.expect("append a");
+        let hb = log.append_held(b, 1).await.expect("append b");
+        // Synced, but no reader may see them yet.
+        assert_eq!(log.shared().durable_end(), 0);
+        drop(ha); // the request failed elsewhere: retracted
+        hb.commit();
+        log.flush().await.expect("flush");
+        let mut r = log.reader();
+        let recs = tokio::task::spawn_blocking(move || r.read_batch(10, 1 << 20))
+            .await
+            .expect("join")
+            .expect("read");
+        assert_eq!(recs.len(), 2);
+        assert!(recs[0].purged, "the dropped append is a tombstone");
+        assert!(!recs[1].purged && recs[1].event_hash == [2; 16]);
+        assert_eq!(log.pending_events(), 1);
+        log.close();
+        drop(log);
+        // Recovery does not count the retracted event id as seen.
+        let (log, rec) = PartnerLog::open("p", &dir.path().join("p"), 1 << 20, dl).expect("reopen");
+        assert_eq!(rec.event_hashes.iter().map(|(h, _)| *h).collect::<Vec<_>>(), vec![[2; 16]]);
+        assert_eq!(rec.records, 1);
+        log.close();
+    }
+}
