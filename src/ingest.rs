@@ -491,7 +491,10 @@ async fn ingest_items(
     undo.reserved.clear();
     let results = futures_join_all(writes).await;
     if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
-        app.metrics.storage_failures.with_label_values(&["outbox"]).inc();
+        app.metrics
+            .storage_failures
+            .with_label_values(&["outbox"])
+            .inc();
         tracing::error!(error = %e, "outbox write failed; request not acknowledged (retracted from every partner)");
         // Dropping `results` retracts the held writes that succeeded;
         // `undo` takes the event ids back out of the idempotency window.

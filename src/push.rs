@@ -558,7 +558,12 @@ async fn deliver(
             match dead_letter(&ctx, live, reason, *status) {
                 Ok(()) => {
                     if *failures > 0 {
-                        tracing::warn!(partner = name, failures = *failures, events = live.len(), "dead letters written after failed tries; the batch leaves the outbox");
+                        tracing::warn!(
+                            partner = name,
+                            failures = *failures,
+                            events = live.len(),
+                            "dead letters written after failed tries; the batch leaves the outbox"
+                        );
                     }
                     break;
                 }

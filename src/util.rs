@@ -56,5 +56,5 @@ pub fn raise_nofile_limit() -> std::io::Result<Option<(u64, u64)>> {
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(Some((old as u64, want as u64)))
+    Ok(Some((old, want)))
 }

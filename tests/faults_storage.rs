@@ -218,15 +218,22 @@ fn ingest_on_a_full_disk_stores_each_request_everywhere_or_nowhere_and_readiness
     // Space again: readiness comes back without a restart and without a
     // request having to succeed first.
     fs.free(&filler);
-    wait_for(Duration::from_secs(30), || (readyz(&g) == 200).then_some(()))
-        .expect("/readyz back to 200 after the disk was freed, without a restart");
+    wait_for(Duration::from_secs(30), || {
+        (readyz(&g) == 200).then_some(())
+    })
+    .expect("/readyz back to 200 after the disk was freed, without a restart");
 
     // The producer retries what was refused: accepted, not duplicates.
     for id in &refused {
         let n = ids.iter().position(|i| i == id).unwrap();
         let r = g.post_events(&sized(id, n), "application/json");
         assert_eq!(r.status, 202, "retry of {id}: {}", r.body);
-        assert_eq!(r.json()["duplicates"], 0, "retry of {id} taken for a duplicate: {}", r.body);
+        assert_eq!(
+            r.json()["duplicates"],
+            0,
+            "retry of {id} taken for a duplicate: {}",
+            r.body
+        );
     }
 
     // Across a crash: every event once per partner, none twice.
@@ -245,7 +252,11 @@ fn ingest_on_a_full_disk_stores_each_request_everywhere_or_nowhere_and_readiness
                 "{partner}: event {id} must be stored exactly once (refused ones: {refused:?})"
             );
         }
-        assert_eq!(got.len(), early.len() + ids.len(), "{partner}: unexpected events");
+        assert_eq!(
+            got.len(),
+            early.len() + ids.len(),
+            "{partner}: unexpected events"
+        );
     }
 }
 
@@ -289,7 +300,8 @@ fn a_failed_optout_append_leaves_no_torn_line_and_later_optouts_survive_a_restar
 
     let text = std::fs::read_to_string(g.data_dir().join("optouts.log")).unwrap();
     assert!(
-        text.lines().all(|l| l.len() == 32 && l.bytes().all(|b| b.is_ascii_hexdigit())),
+        text.lines()
+            .all(|l| l.len() == 32 && l.bytes().all(|b| b.is_ascii_hexdigit())),
         "optouts.log holds a torn or glued line:\n{text}"
     );
     assert_eq!(text.lines().count(), before + 2);
@@ -331,7 +343,13 @@ fn a_batch_whose_dead_letters_cannot_be_written_stays_in_the_outbox() {
     let mut g = start_on(&fs, &cfg, base_env());
     let n = 200;
     let evs: Vec<Value> = (0..n)
-        .map(|i| event(&format!("dl-{i}"), "ad_impression", &format!("p{i}@example.com")))
+        .map(|i| {
+            event(
+                &format!("dl-{i}"),
+                "ad_impression",
+                &format!("p{i}@example.com"),
+            )
+        })
         .collect();
     let r = g.post_events(&ndjson(&evs), "application/x-ndjson");
     assert_eq!(r.status, 202, "{}", r.body);
@@ -346,7 +364,12 @@ fn a_batch_whose_dead_letters_cannot_be_written_stays_in_the_outbox() {
         (g.metric("adgate_storage_write_failures_total{store=\"dead_letter\"}") >= 1.0)
             .then_some(())
     })
-    .unwrap_or_else(|| panic!("no dead-letter write failed on the full disk:\n{}", g.metrics()));
+    .unwrap_or_else(|| {
+        panic!(
+            "no dead-letter write failed on the full disk:\n{}",
+            g.metrics()
+        )
+    });
     let m = g.metrics();
     assert_eq!(
         metric_labeled(&m, "adgate_dead_letter_total", &[("partner", "acme")]),
@@ -365,9 +388,14 @@ fn a_batch_whose_dead_letters_cannot_be_written_stays_in_the_outbox() {
     let ids = counts(&dead.iter().map(|d| d["event"].clone()).collect::<Vec<_>>());
     assert_eq!(dead.len(), n, "every event dead-lettered exactly once");
     for i in 0..n {
-        assert_eq!(ids.get(&expected_event_id(KEY_A, &format!("dl-{i}"))), Some(&1));
+        assert_eq!(
+            ids.get(&expected_event_id(KEY_A, &format!("dl-{i}"))),
+            Some(&1)
+        );
     }
-    assert!(dead.iter().all(|d| d["reason"] == "rejected_by_partner" && d["status"] == 400));
+    assert!(dead
+        .iter()
+        .all(|d| d["reason"] == "rejected_by_partner" && d["status"] == 400));
     // Nothing comes back after a restart, nothing is lost.
     g.kill();
     g.spawn();
@@ -396,7 +424,9 @@ token_env = "T_FEED_A"
 "#
     );
     for (id, env) in keys {
-        s.push_str(&format!("[[partners.keys]]\nid = \"{id}\"\nsecret_env = \"{env}\"\n"));
+        s.push_str(&format!(
+            "[[partners.keys]]\nid = \"{id}\"\nsecret_env = \"{env}\"\n"
+        ));
     }
     s
 }
@@ -417,9 +447,14 @@ fn changing_the_secret_behind_a_key_id_is_refused_on_reload_and_on_restart() {
     // The fingerprint is not the key in any form.
     let raw = {
         use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.decode(KEY_A).unwrap()
+        base64::engine::general_purpose::STANDARD
+            .decode(KEY_A)
+            .unwrap()
     };
-    assert!(!fp.contains(&hex_lower(&raw)) && !fp.contains(KEY_A), "{fp}");
+    assert!(
+        !fp.contains(&hex_lower(&raw)) && !fp.contains(KEY_A),
+        "{fp}"
+    );
 
     // Same id, other secret: refused by /admin/reload, naming partner and id.
     write_config(&g, &keyed_config(&[("k1", "K_B")]));
@@ -445,20 +480,30 @@ fn changing_the_secret_behind_a_key_id_is_refused_on_reload_and_on_restart() {
         .output()
         .expect("run adgate");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "started with a changed key secret: {stderr}");
+    assert!(
+        !out.status.success(),
+        "started with a changed key secret: {stderr}"
+    );
     assert!(
         stderr.contains(r#"partner \"alpha\" key id \"k1\""#)
             || stderr.contains("partner \"alpha\" key id \"k1\""),
         "{stderr}"
     );
-    assert!(!stderr.contains(KEY_B) && !stderr.contains(KEY_A), "{stderr}");
+    assert!(
+        !stderr.contains(KEY_B) && !stderr.contains(KEY_A),
+        "{stderr}"
+    );
     // check-config does not read the data dir: it cannot know, and says ok.
     let check = Command::new(BIN)
         .args(["check-config", "--config", g.config_path.to_str().unwrap()])
         .envs(base_env())
         .output()
         .expect("run adgate check-config");
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 
     // The fix the message names: the new secret under a new key id.
     write_config(&g, &keyed_config(&[("k1", "K_A"), ("k2", "K_B")]));
@@ -466,4 +511,73 @@ fn changing_the_secret_behind_a_key_id_is_refused_on_reload_and_on_restart() {
     assert_eq!(readyz(&g), 200);
     let fp = std::fs::read_to_string(g.data_dir().join("key_fingerprints")).unwrap();
     assert_eq!(fp.lines().count(), 2, "{fp}");
+}
+
+// ---------------------------------------------------------------------------
+// Open-file limit.
+
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_limit_at_start() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("adgate.toml");
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    std::fs::write(
+        &config,
+        cfg.replace("{DATA}", dir.path().join("data").to_str().unwrap()),
+    )
+    .unwrap();
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) }, 0);
+    let soft = 256.min(hard.rlim_max);
+    assert!(soft < hard.rlim_max, "the hard limit leaves no room to test");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--config", config.to_str().unwrap()])
+        .envs(base_env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("start adgate");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).expect("stdout");
+    assert!(line.starts_with("adgate listening"), "{line}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let row = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files in /proc/PID/limits");
+    let nums: Vec<&str> = row.split_whitespace().skip(3).take(2).collect();
+    // An unlimited hard limit caps the soft one at fs.nr_open.
+    let want = match nums[1] {
+        "unlimited" => std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .unwrap()
+            .trim()
+            .to_string(),
+        h => h.to_string(),
+    };
+    assert_eq!(nums[0], want, "soft limit not raised to the hard one: {row}");
+    assert!(
+        stderr.contains(&format!("{soft} -> ")),
+        "the raise is logged old -> new: {stderr}"
+    );
 }

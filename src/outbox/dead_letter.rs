@@ -69,7 +69,10 @@ fn cut_torn_tail(f: &File) -> io::Result<()> {
         if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
             let whole = pos - n as u64 + i as u64 + 1;
             if whole < len {
-                tracing::warn!(dropped_bytes = len - whole, "dead letters: cutting a torn line at the tail");
+                tracing::warn!(
+                    dropped_bytes = len - whole,
+                    "dead letters: cutting a torn line at the tail"
+                );
                 f.set_len(whole)?;
                 f.sync_data()?;
             }
@@ -77,7 +80,10 @@ fn cut_torn_tail(f: &File) -> io::Result<()> {
         }
         pos -= n as u64;
     }
-    tracing::warn!(dropped_bytes = len, "dead letters: cutting a torn line at the tail");
+    tracing::warn!(
+        dropped_bytes = len,
+        "dead letters: cutting a torn line at the tail"
+    );
     f.set_len(0)?;
     f.sync_data()
 }

@@ -1207,7 +1207,8 @@ mod tests {
     async fn held_records_are_invisible_until_committed_and_retracted_when_dropped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let dl = Arc::new(DeadLetters::new(&dir.path().join("dl")).expect("dl"));
-        let (log, _) = PartnerLog::open("p", &dir.path().join("p"), 1 << 20, dl.clone()).expect("open");
+        let (log, _) =
+            PartnerLog::open("p", &dir.path().join("p"), 1 << 20, dl.clone()).expect("open");
         let (mut a, mut b) = (Vec::new(), Vec::new());
         record(&mut a, 1);
         record(&mut b, 2);
@@ -1232,7 +1233,10 @@ mod tests {
         drop(log);
         // Recovery does not count the retracted event id as seen.
         let (log, rec) = PartnerLog::open("p", &dir.path().join("p"), 1 << 20, dl).expect("reopen");
-        assert_eq!(rec.event_hashes.iter().map(|(h, _)| *h).collect::<Vec<_>>(), vec![[2; 16]]);
+        assert_eq!(
+            rec.event_hashes.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+            vec![[2; 16]]
+        );
         assert_eq!(rec.records, 1);
         log.close();
     }

@@ -129,12 +129,7 @@ pub fn purged(total_len: usize, ingest_ms: u64, event_hash: &SubjectHash) -> Vec
 }
 
 /// The purged form with `flags` (`FLAG_PURGED`, maybe `FLAG_RETRACTED`).
-pub fn tombstone(
-    total_len: usize,
-    flags: u8,
-    ingest_ms: u64,
-    event_hash: &SubjectHash,
-) -> Vec<u8> {
+pub fn tombstone(total_len: usize, flags: u8, ingest_ms: u64, event_hash: &SubjectHash) -> Vec<u8> {
     let body_len = total_len - HEADER_LEN;
     let mut out = Vec::with_capacity(total_len);
     out.extend_from_slice(&(body_len as u32).to_le_bytes());
