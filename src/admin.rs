@@ -36,10 +36,46 @@ pub fn subject_of(app: &App, body: &[u8]) -> Result<(Kind, SubjectHash), &'stati
     Ok((kind, app.hasher.subject(kind, &norm)))
 }
 
+/// The subject's kind, the keyed hash of its normalized form (the one outbox
+/// records and the ledger carry; `None` when it does not normalize, e.g. a
+/// national phone number without `privacy.default_phone_country`) and the
+/// keyed hash of its lenient match form (crate::identity::match_form), both
+/// stored in the opt-out list so an event carrying the identifier in an
+/// unusual shape is still stopped.
+fn optout_subjects(
+    app: &App,
+    body: &[u8],
+) -> Result<(Kind, Option<SubjectHash>, Option<SubjectHash>), &'static str> {
+    let (kind, raw) = raw_identifier_of(body)?;
+    let country = app.runtime().config.privacy.default_phone_country;
+    let exact = identity::normalize_with(kind, &raw, country).map(|n| app.hasher.subject(kind, &n));
+    let lenient = identity::match_form(kind, &raw, country).map(|f| app.hasher.matched(kind, &f));
+    if exact.is_none() && lenient.is_none() {
+        return Err(invalid_identifier(kind));
+    }
+    Ok((kind, exact, lenient))
+}
+
+fn invalid_identifier(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Email => "email is not a valid email address",
+        Kind::Phone => "phone is not a valid E.164 number (+ and 8-15 digits)",
+        Kind::AccountId => "account_id is empty",
+        Kind::DeviceId => "device_id is empty",
+    }
+}
+
 /// Parses `{"email": ...}` (or phone / account_id / device_id) into the
 /// identifier's kind and normalized value (for `POST /v1/access`, which
 /// recomputes ad_ids from it; never stored).
 pub fn identifier_of(body: &[u8]) -> Result<(Kind, String), &'static str> {
+    let (kind, raw) = raw_identifier_of(body)?;
+    let norm = identity::normalize(kind, &raw).ok_or(invalid_identifier(kind))?;
+    Ok((kind, norm.into_owned()))
+}
+
+/// The one identifier a body names, as sent.
+fn raw_identifier_of(body: &[u8]) -> Result<(Kind, String), &'static str> {
     let v: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(body).map_err(|_| {
             "body must be a JSON object naming one identifier, e.g. {\"email\": \"...\"}"
@@ -61,13 +97,7 @@ pub fn identifier_of(body: &[u8]) -> Result<(Kind, String), &'static str> {
     }
     let (kind, raw) =
         found.ok_or("the body must name one of email, phone, account_id, device_id")?;
-    let norm = identity::normalize(kind, raw).ok_or(match kind {
-        Kind::Email => "email is not a valid email address",
-        Kind::Phone => "phone is not a valid E.164 number (+ and 8-15 digits)",
-        Kind::AccountId => "account_id is empty",
-        Kind::DeviceId => "device_id is empty",
-    })?;
-    Ok((kind, norm.into_owned()))
+    Ok((kind, raw.to_owned()))
 }
 
 pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>) -> Resp {
@@ -93,33 +123,39 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         };
     }
-    let (kind, subject) = match subject_of(app, &body) {
+    let (kind, exact, lenient) = match optout_subjects(app, &body) {
         Ok(s) => s,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
+    // Without a normalized form only the lenient hash is stored; nothing
+    // queued or in the ledger carries it, so forget then purges nothing.
+    let subject = exact.or(lenient).expect("one of them is set");
     // The opt-out is durable before anything else, so events accepted after
     // this answer are never routed.
     let forget = route == "/v1/forget";
-    let added = match &app.js {
-        Some(js) => js
-            .add_optout(&app.optouts, subject, forget)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string())),
-        None => app.optouts.add(subject),
-    };
-    let added = match added {
-        Ok(a) => a,
-        Err(e) => {
-            app.metrics
-                .storage_failures
-                .with_label_values(&["optout"])
-                .inc();
-            tracing::error!(error = %e, "cannot write the opt-out list");
-            return crate::ingest::unavailable(
-                "the opt-out could not be stored durably (storage write failed); nothing was recorded, retry after Retry-After",
-            );
+    let mut added = false;
+    for h in exact.into_iter().chain(lenient) {
+        let r = match &app.js {
+            Some(js) => js
+                .add_optout(&app.optouts, h, forget)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string())),
+            None => app.optouts.add(h),
+        };
+        match r {
+            Ok(a) => added |= a,
+            Err(e) => {
+                app.metrics
+                    .storage_failures
+                    .with_label_values(&["optout"])
+                    .inc();
+                tracing::error!(error = %e, "cannot write the opt-out list");
+                return crate::ingest::unavailable(
+                    "the opt-out could not be stored durably (storage write failed); retry after Retry-After",
+                );
+            }
         }
-    };
+    }
     if added {
         app.metrics
             .optouts

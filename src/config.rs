@@ -15,7 +15,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::identity::{Kind, PartnerKey};
+use crate::contract::{self, FieldSpec};
+use crate::identity::{self, Kind, PartnerKey};
 use crate::secret::Secret;
 
 // ---------------------------------------------------------------------------
@@ -178,6 +179,7 @@ pub struct RawPrivacy {
     pub sensitive_categories: Option<Vec<String>>,
     pub time_granularity: Option<String>,
     pub access_retention_days: Option<u64>,
+    pub default_phone_country: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,8 +190,9 @@ pub struct RawPartner {
     pub event_types: Vec<String>,
     #[serde(default)]
     pub identifiers: Vec<String>,
+    /// Path strings or `{ path, type, ... }` tables (crate::contract).
     #[serde(default)]
-    pub fields: Vec<String>,
+    pub fields: Vec<toml::Value>,
     pub outbox_max_bytes: Option<u64>,
     pub on_full: Option<String>,
     pub delivery: Option<RawDelivery>,
@@ -364,6 +367,8 @@ pub struct PrivacyConfig {
     pub time_granularity: Granularity,
     /// Days the subject-access ledger keeps a delivery (privacy/ledger.rs).
     pub access_retention_days: u64,
+    /// ISO 3166 alpha-2 code national phone numbers are read in, if any.
+    pub default_phone_country: Option<phonenumber::country::Id>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,7 +382,7 @@ pub struct PartnerConfig {
     pub name: String,
     pub event_types: Vec<String>,
     pub identifiers: Vec<Kind>,
-    pub fields: Vec<String>,
+    pub fields: Vec<FieldSpec>,
     pub outbox_max_bytes: u64,
     pub on_full: OnFull,
     pub delivery: Delivery,
@@ -839,7 +844,24 @@ impl Config {
                 ))
             }
         };
+        let default_phone_country = match &pv.default_phone_country {
+            None => None,
+            Some(code) => {
+                let valid = code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase());
+                match identity::phone_country(code).filter(|_| valid) {
+                    Some(c) => Some(c),
+                    None => {
+                        return Err(cx.err(
+                            "privacy.default_phone_country",
+                            format!("\"{code}\" is not an ISO 3166 alpha-2 country code with a telephone numbering plan"),
+                            "use two capital letters, e.g. \"US\", \"GB\" or \"DE\", or leave it out to accept E.164 numbers only",
+                        ))
+                    }
+                }
+            }
+        };
         let privacy = PrivacyConfig {
+            default_phone_country,
             minor_age: pv.minor_age.unwrap_or(DEFAULT_MINOR_AGE),
             sensitive_categories: pv.sensitive_categories.unwrap_or_else(|| {
                 DEFAULT_SENSITIVE_CATEGORIES
@@ -1274,6 +1296,8 @@ fn check_name(cx: &Ctx<'_>, key: &str, name: &str) -> Result<(), ConfigError> {
 
 /// Does allow-list entry `field` equal, contain or lie under a protected path?
 pub fn protected_conflict(field: &str) -> Option<&'static str> {
+    let field = field.to_ascii_lowercase();
+    let field = field.as_str();
     PROTECTED_PATHS.iter().copied().find(|p| {
         field == *p
             || field.strip_prefix(p).is_some_and(|r| r.starts_with('.'))
@@ -1298,6 +1322,66 @@ fn valid_field_path(f: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         })
+}
+
+/// The `fields` allow-list of a partner: each entry a path string or a
+/// contract table (crate::contract), none protected, reserved or
+/// overlapping another.
+fn partner_fields(
+    cx: &Ctx<'_>,
+    path: &str,
+    raw: &[toml::Value],
+) -> Result<Vec<FieldSpec>, ConfigError> {
+    let mut fields: Vec<FieldSpec> = Vec::with_capacity(raw.len());
+    for (j, v) in raw.iter().enumerate() {
+        let key = format!("{path}.fields[{j}]");
+        let spec = contract::parse_entry(v).map_err(|e| {
+            let k = if e.key.is_empty() {
+                key.clone()
+            } else {
+                format!("{key}.{}", e.key)
+            };
+            cx.err(k, e.problem, e.fix)
+        })?;
+        let f = spec.path.as_str();
+        if !valid_field_path(f) {
+            return Err(cx.err(
+                key,
+                format!("\"{f}\" is not a field path"),
+                "write a dotted path of names, e.g. \"ad.campaign_id\"",
+            ));
+        }
+        if let Some(pp) = protected_conflict(f) {
+            return Err(cx.err(
+                key,
+                format!("\"{f}\" is, contains or lies under the protected path \"{pp}\" (compared without case), which adgate never forwards"),
+                "remove it from fields; user, purchase, search and view data and context.page_url/referrer/ip/user_agent can never be shared",
+            ));
+        }
+        let top = f.split('.').next().unwrap_or(f).to_ascii_lowercase();
+        if RESERVED_FIELDS.contains(&top.as_str()) {
+            return Err(cx.err(
+                key,
+                format!("\"{f}\" names a field the gateway writes itself (it would forward the raw event id or timestamp)"),
+                "remove it: event_type, time, ad_id, ad_id_type and event_id are always in the output, pseudonymized and coarsened",
+            ));
+        }
+        for (m, g) in fields.iter().enumerate() {
+            let g = g.path.as_str();
+            let overlaps = g == f
+                || f.strip_prefix(g).is_some_and(|r| r.starts_with('.'))
+                || g.strip_prefix(f).is_some_and(|r| r.starts_with('.'));
+            if overlaps {
+                return Err(cx.err(
+                    key,
+                    format!("\"{f}\" overlaps fields[{m}] \"{g}\""),
+                    "list each path once, either a whole object or some of its fields",
+                ));
+            }
+        }
+        fields.push(spec);
+    }
+    Ok(fields)
 }
 
 fn partner(
@@ -1357,45 +1441,7 @@ fn partner(
         }
         identifiers.push(k);
     }
-    for (j, f) in p.fields.iter().enumerate() {
-        let key = format!("{path}.fields[{j}]");
-        if !valid_field_path(f) {
-            return Err(cx.err(
-                key,
-                format!("\"{f}\" is not a field path"),
-                "write a dotted path of names, e.g. \"ad.campaign_id\"",
-            ));
-        }
-        if let Some(pp) = protected_conflict(f) {
-            return Err(cx.err(
-                key,
-                format!("\"{f}\" is, contains or lies under the protected path \"{pp}\", which adgate never forwards"),
-                "remove it from fields; user, purchase, search and view data and context.page_url/referrer/ip/user_agent can never be shared",
-            ));
-        }
-        let top = f.split('.').next().unwrap_or(f);
-        if RESERVED_FIELDS.contains(&top) {
-            return Err(cx.err(
-                key,
-                format!("\"{f}\" names a field the gateway writes itself (it would forward the raw event id or timestamp)"),
-                "remove it: event_type, time, ad_id, ad_id_type and event_id are always in the output, pseudonymized and coarsened",
-            ));
-        }
-        for (m, g) in p.fields[..j].iter().enumerate() {
-            let overlaps = g == f
-                || f.strip_prefix(g.as_str())
-                    .is_some_and(|r| r.starts_with('.'))
-                || g.strip_prefix(f.as_str())
-                    .is_some_and(|r| r.starts_with('.'));
-            if overlaps {
-                return Err(cx.err(
-                    key,
-                    format!("\"{f}\" overlaps fields[{m}] \"{g}\""),
-                    "list each path once, either a whole object or some of its fields",
-                ));
-            }
-        }
-    }
+    let fields = partner_fields(cx, path, &p.fields)?;
     if p.keys.is_empty() {
         return Err(cx.err(
             format!("{path}.keys"),
@@ -1674,7 +1720,7 @@ fn partner(
         name: p.name,
         event_types: p.event_types,
         identifiers,
-        fields: p.fields,
+        fields,
         outbox_max_bytes,
         on_full,
         delivery,
@@ -1788,11 +1834,15 @@ impl Config {
         );
         let _ = writeln!(
             s,
-            "privacy: minor_age {}, sensitive_categories [{}], time_granularity {}, access_retention_days {}",
+            "privacy: minor_age {}, sensitive_categories [{}], time_granularity {}, access_retention_days {}, default_phone_country {}",
             self.privacy.minor_age,
             self.privacy.sensitive_categories.join(", "),
             self.privacy.time_granularity.as_str(),
-            self.privacy.access_retention_days
+            self.privacy.access_retention_days,
+            self.privacy
+                .default_phone_country
+                .map(|c| format!("{c:?}"))
+                .unwrap_or_else(|| "none (E.164 only)".into())
         );
         for p in &self.partners {
             let ids: Vec<&str> = p.identifiers.iter().map(|k| k.as_str()).collect();
@@ -1814,7 +1864,11 @@ impl Config {
                 if p.fields.is_empty() {
                     "(none)".into()
                 } else {
-                    p.fields.join(", ")
+                    p.fields
+                        .iter()
+                        .map(|f| f.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             );
             let _ = writeln!(

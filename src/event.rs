@@ -237,10 +237,16 @@ pub struct Event<'a> {
     pub personalized_ads: Field<bool>,
     pub gpc: Field<bool>,
     pub category: Field<Cow<'a, str>>,
+    /// `user.birth_date` (`YYYY-MM-DD`, checked by the policy).
+    pub birth_date: Field<Cow<'a, str>>,
     /// `user` or `consent` or `context` present but not an object.
     pub malformed_block: Option<&'static str>,
     /// `user.ip`, only so the leak guard can look for it in the output.
     pub ip: Option<Cow<'a, str>>,
+    /// The `user` and `context` objects as parsed, for the leak guard's
+    /// protected values (parsed once).
+    pub user: Option<Obj<'a>>,
+    pub context: Option<Obj<'a>>,
 }
 
 impl<'a> Event<'a> {
@@ -253,12 +259,16 @@ impl<'a> Event<'a> {
                 format!("not valid JSON (line {}, column {})", e.line(), e.column())
             })
         })?;
+        check_duplicates(text)?;
         Event::from_obj(top)
     }
 
     pub fn from_raw(raw: &'a RawValue) -> Result<Event<'a>, Reject> {
         match Obj::parse(raw) {
-            Some(o) => Event::from_obj(o),
+            Some(o) => {
+                check_duplicates(raw.get())?;
+                Event::from_obj(o)
+            }
             None => Err(Reject::invalid_json("event is not a JSON object")),
         }
     }
@@ -302,18 +312,30 @@ impl<'a> Event<'a> {
                 }
             }
         };
+        check_key_spelling(&top, TOP_LEVEL_KEYS, "")?;
         let user = block("user");
         let consent = block("consent");
         let context = block("context");
+        for (b, name, keys) in [
+            (&user, "user", USER_KEYS),
+            (&consent, "consent", CONSENT_KEYS),
+            (&context, "context", CONTEXT_KEYS),
+        ] {
+            if let Some(o) = b {
+                check_key_spelling(o, keys, name)?;
+            }
+        }
 
         let mut identifiers: [Option<Cow<'a, str>>; 4] = Default::default();
         let mut age = Field::Absent;
+        let mut birth_date = Field::Absent;
         let mut ip = None;
         if let Some(u) = &user {
             for k in Kind::ALL {
                 identifiers[k.index()] = u.get(k.as_str()).and_then(as_str);
             }
             age = read(u.get("age"), as_f64);
+            birth_date = read(u.get("birth_date"), as_str);
             ip = u.get("ip").and_then(as_str);
         }
         let (personalized_ads, gpc) = match &consent {
@@ -337,14 +359,186 @@ impl<'a> Event<'a> {
             personalized_ads,
             gpc,
             category,
+            birth_date,
             malformed_block,
             ip,
+            user,
+            context,
         })
     }
 
     pub fn identifier(&self, kind: Kind) -> Option<&str> {
         self.identifiers[kind.index()].as_deref()
     }
+}
+
+/// Top-level members the rules read or protect: a member spelled like one of
+/// these in another case or Unicode form (`"User"`, `"ｕｓｅｒ"`) is refused,
+/// or a minor's age or an opt-out could hide in it.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "event_id",
+    "event_type",
+    "timestamp",
+    "user",
+    "consent",
+    "context",
+    "purchase",
+    "search",
+    "view",
+];
+const USER_KEYS: &[&str] = &[
+    "email",
+    "phone",
+    "account_id",
+    "device_id",
+    "age",
+    "birth_date",
+    "ip",
+];
+const CONSENT_KEYS: &[&str] = &[
+    "personalized_ads",
+    "gpc",
+    "tcf",
+    "gpp",
+    "ad_user_data",
+    "ad_personalization",
+];
+const CONTEXT_KEYS: &[&str] = &["category", "page_url", "referrer", "ip", "user_agent"];
+
+/// Refuses a member whose name equals one of `known` only after case
+/// folding and Unicode normalization. The message names the expected
+/// spelling, never the member's own (it could be anything).
+fn check_key_spelling(o: &Obj<'_>, known: &[&str], within: &str) -> Result<(), Reject> {
+    for (k, _) in &o.members {
+        if known.contains(&k.as_ref()) {
+            continue;
+        }
+        if k.is_ascii() && !k.bytes().any(|b| b.is_ascii_uppercase()) {
+            continue;
+        }
+        let folded: String = crate::canon::canonical(k)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect();
+        if let Some(want) = known.iter().find(|w| **w == folded) {
+            let at = if within.is_empty() {
+                format!("a top-level member is spelled like \"{want}\" in another case or form")
+            } else {
+                format!("a member of {within} is spelled like \"{want}\" in another case or form")
+            };
+            return Err(Reject {
+                reason: RejectReason::InvalidField,
+                message: format!(
+                    "invalid field {within}{}{want}: {at}; send it exactly as \"{want}\"",
+                    if within.is_empty() { "" } else { "." }
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Objects with more members than this are checked for duplicates with a
+/// hash set instead of a scan.
+const DUP_SCAN_MAX: usize = 32;
+
+/// Refuses an event with a JSON key twice in the same object, at any depth
+/// (readers disagree on which one wins, so a rule could read one value and
+/// a partner another). The message names no key: a key can be anything.
+fn check_duplicates(text: &str) -> Result<(), Reject> {
+    if has_duplicate_keys(text.as_bytes()) {
+        return Err(Reject::invalid_json(
+            "a JSON key appears twice in the same object of the event",
+        ));
+    }
+    Ok(())
+}
+
+/// One pass over JSON text that serde_json has already validated: keys of
+/// each open object are compared as written (escaped keys decoded first),
+/// with no allocation for objects of up to [`DUP_SCAN_MAX`] plain keys.
+pub fn has_duplicate_keys(b: &[u8]) -> bool {
+    use std::collections::HashSet;
+    // Keys of every open object, flat; each open object's start in it and a
+    // set once it grew past DUP_SCAN_MAX. Arrays need no entry: a key always
+    // belongs to the innermost open object.
+    type KeySet<'k> = HashSet<Cow<'k, [u8]>>;
+    let mut keys: Vec<Cow<'_, [u8]>> = Vec::new();
+    let mut starts: Vec<(usize, Option<KeySet<'_>>)> = Vec::new();
+    let mut i = 0;
+    while let Some(off) = memchr::memchr3(b'"', b'{', b'}', &b[i..]) {
+        i += off;
+        match b[i] {
+            b'{' => {
+                starts.push((keys.len(), None));
+                i += 1;
+            }
+            b'}' => {
+                if let Some((s, _)) = starts.pop() {
+                    keys.truncate(s);
+                }
+                i += 1;
+            }
+            _ => {
+                // A string: find its closing quote, skipping escapes.
+                let start = i + 1;
+                let mut j = start;
+                let mut escaped = false;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[j..]) {
+                        Some(o) if b[j + o] == b'\\' => {
+                            escaped = true;
+                            j += o + 2;
+                            if j >= b.len() {
+                                return false;
+                            }
+                        }
+                        Some(o) => {
+                            j += o;
+                            break;
+                        }
+                        None => return false,
+                    }
+                }
+                i = j + 1;
+                let mut k = i;
+                while k < b.len() && b[k].is_ascii_whitespace() {
+                    k += 1;
+                }
+                if k >= b.len() || b[k] != b':' {
+                    continue;
+                }
+                let key: Cow<'_, [u8]> = if escaped {
+                    match serde_json::from_slice::<String>(&b[start - 1..=j]) {
+                        Ok(s) => Cow::Owned(s.into_bytes()),
+                        Err(_) => Cow::Borrowed(&b[start..j]),
+                    }
+                } else {
+                    Cow::Borrowed(&b[start..j])
+                };
+                if let Some((s, set)) = starts.last_mut() {
+                    match set {
+                        Some(set) => {
+                            if !set.insert(key) {
+                                return true;
+                            }
+                        }
+                        None => {
+                            if keys[*s..].contains(&key) {
+                                return true;
+                            }
+                            keys.push(key);
+                            if keys.len() - *s > DUP_SCAN_MAX {
+                                *set = Some(keys.drain(*s..).collect());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    false
 }
 
 /// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the instants the output
@@ -424,6 +618,34 @@ mod tests {
             Event::parse(r#"{"event_id": 7,"event_type":"x","timestamp":"2026-11-28T13:45:12Z"}"#)
                 .unwrap_err();
         assert_eq!(r.reason, RejectReason::InvalidField);
+    }
+
+    #[test]
+    fn duplicate_keys_and_case_variants_are_refused() {
+        let base = r#""event_id":"e","event_type":"x","timestamp":"2026-11-28T13:45:12Z""#;
+        for (body, want) in [
+            (r#""user":{"age":12,"age":30}"#, RejectReason::InvalidJson),
+            (r#""ad":{"m":{"k":1,"k":2}}"#, RejectReason::InvalidJson),
+            (r#""ad":[{"k":1,"k":2}]"#, RejectReason::InvalidJson),
+            (r#""ad":{"k\u0031":1,"k1":2}"#, RejectReason::InvalidJson),
+            (r#""user":{},"user":{}"#, RejectReason::InvalidJson),
+            (r#""User":{"age":12}"#, RejectReason::InvalidField),
+            (r#""Consent":{"gpc":true}"#, RejectReason::InvalidField),
+            (r#""user":{"AGE":12}"#, RejectReason::InvalidField),
+            (r#""consent":{"GPC":true}"#, RejectReason::InvalidField),
+        ] {
+            let r = Event::parse(&format!("{{{base},{body}}}")).unwrap_err();
+            assert_eq!(r.reason, want, "{body}");
+            assert!(
+                !r.message.contains("AGE") && !r.message.contains("User"),
+                "{}",
+                r.message
+            );
+        }
+        assert!(Event::parse(&format!(
+            r#"{{{base},"ad":{{"a":1,"b":{{"a":2}}}},"Ad":1}}"#
+        ))
+        .is_ok());
     }
 
     #[test]

@@ -85,12 +85,14 @@ pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<V
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ),
-                        crate::policy::DropReason::PiiGuard => format!(
-                            "the leak guard found {} in an allow-listed field",
-                            eval.guard_hits[i]
-                                .map(|h| h.as_str())
-                                .unwrap_or("personal data")
-                        ),
+                        crate::policy::DropReason::PiiGuard => match &eval.guard_hits[i] {
+                            Some(g) => format!(
+                                "the leak guard found {} in allow-listed field {} (after decoding)",
+                                g.hit.as_str(),
+                                g.path
+                            ),
+                            None => "the leak guard found personal data".to_string(),
+                        },
                         _ => eval
                             .blocked
                             .map(|(_, why)| why.to_string())
@@ -101,12 +103,28 @@ pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<V
             };
             let used = eval.used[i];
             let forwarded = outcome == "forwarded";
+            let omitted = &eval.omitted[i];
             let fields: Vec<Value> = paths
                 .iter()
                 .map(|p| {
-                    let (action, why) = field_fate(config, pc, p, used, forwarded, pp.key().id());
+                    let left_out = omitted.iter().find(|o| {
+                        p == &o.path
+                            || p.strip_prefix(o.path.as_str())
+                                .is_some_and(|r| r.starts_with('.'))
+                    });
+                    let (action, why) = match left_out {
+                        Some(o) if forwarded => (
+                            "omitted",
+                            format!("left out of this partner's copy: {}", o.why),
+                        ),
+                        _ => field_fate(config, pc, p, used, forwarded, pp.key().id()),
+                    };
                     json!({"path": p, "action": action, "why": why})
                 })
+                .collect();
+            let omitted_json: Vec<Value> = omitted
+                .iter()
+                .map(|o| json!({"path": o.path, "why": o.why}))
                 .collect();
             partners.push(json!({
                 "partner": pp.name,
@@ -114,6 +132,7 @@ pub fn explain(config: &Config, partner: Option<&str>, input: &[u8]) -> Result<V
                 "reason": reason,
                 "detail": detail,
                 "output": output,
+                "omitted": omitted_json,
                 "fields": fields,
             }));
         }
@@ -215,14 +234,17 @@ fn field_fate(
         );
     }
     if let Some(entry) = pc.fields.iter().find(|f| {
-        path == f.as_str()
+        path == f.path
             || path
-                .strip_prefix(f.as_str())
+                .strip_prefix(f.path.as_str())
                 .is_some_and(|r| r.starts_with('.'))
     }) {
         return (
             "kept",
-            format!("allow-listed by fields entry \"{entry}\" (scanned by the leak guard)"),
+            format!(
+                "allow-listed by fields entry \"{}\", contract {} (scanned by the leak guard first)",
+                entry.path, entry.contract
+            ),
         );
     }
     if path == "context.category" {

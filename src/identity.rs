@@ -129,6 +129,114 @@ pub fn normalize_phone(raw: &str) -> Option<Cow<'_, str>> {
     }
 }
 
+/// [`normalize`], plus national phone numbers read with
+/// `privacy.default_phone_country` (`(206) 555-0100` with `US` becomes
+/// `+12065550100`). Without a default country it is [`normalize`].
+pub fn normalize_with(
+    kind: Kind,
+    raw: &str,
+    default_country: Option<phonenumber::country::Id>,
+) -> Option<Cow<'_, str>> {
+    let strict = normalize(kind, raw);
+    match (kind, default_country) {
+        (Kind::Phone, Some(c)) if strict.is_none() => national_to_e164(raw, c).map(Cow::Owned),
+        _ => strict,
+    }
+}
+
+/// A national number of `country` as E.164, if libphonenumber's metadata
+/// says it is a valid number there.
+fn national_to_e164(raw: &str, country: phonenumber::country::Id) -> Option<String> {
+    let t = raw.trim();
+    if t.len() > MAX_PHONE_TEXT || t.starts_with('+') || t.starts_with("00") {
+        return None;
+    }
+    let n = phonenumber::parse(Some(country), t).ok()?;
+    phonenumber::is_valid(&n).then(|| n.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// Longer phone texts are not handed to the phone-number parser.
+const MAX_PHONE_TEXT: usize = 64;
+
+/// Parses `privacy.default_phone_country` (ISO 3166 alpha-2, any case).
+pub fn phone_country(code: &str) -> Option<phonenumber::country::Id> {
+    code.trim().to_ascii_uppercase().parse().ok()
+}
+
+/// The national significant number of a phone (the digits after the
+/// country code): from the E.164 form when there is one, otherwise the
+/// digits as written with one leading trunk `0` removed. Used to match
+/// opt-outs whatever country prefix (or none) an event's phone carries.
+pub fn phone_national_number(
+    raw: &str,
+    default_country: Option<phonenumber::country::Id>,
+) -> Option<String> {
+    if raw.len() > MAX_PHONE_TEXT {
+        return None;
+    }
+    if let Some(e164) = normalize_with(Kind::Phone, raw, default_country) {
+        if let Ok(n) = phonenumber::parse(None, e164.as_ref()) {
+            let nsn = n.national().to_string();
+            if nsn.len() >= 6 {
+                return Some(nsn);
+            }
+        }
+    }
+    let digits: String = crate::canon::canonical(raw)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let d = digits.strip_prefix('0').unwrap_or(&digits);
+    (6..=15).contains(&d.len()).then(|| d.to_owned())
+}
+
+/// The lenient form an identifier is matched in against the opt-out list,
+/// besides its normalized form: a person on the list must not be forwarded
+/// because one of their identifiers arrived in an unusual shape.
+///
+/// - email: decoded, lowercased, `+suffix` dropped for every domain,
+///   `googlemail.com` read as `gmail.com`, dots of a Gmail local part dropped;
+/// - phone: the national significant number ([`phone_national_number`]);
+/// - account_id, device_id: lowercase alphanumerics only (no separators,
+///   spaces or invisible characters).
+///
+/// Deliberately loose: it can make two people's identifiers match (the same
+/// national number in two countries), which only ever stops forwarding.
+pub fn match_form(
+    kind: Kind,
+    raw: &str,
+    default_country: Option<phonenumber::country::Id>,
+) -> Option<String> {
+    match kind {
+        Kind::Email => {
+            let c = crate::canon::canonical(raw.trim());
+            let lower: String = c
+                .chars()
+                .filter(|ch| !ch.is_whitespace())
+                .flat_map(char::to_lowercase)
+                .collect();
+            let (local, domain) = lower.rsplit_once('@')?;
+            let domain = domain.trim_end_matches('.');
+            let domain = if domain == "googlemail.com" {
+                "gmail.com"
+            } else {
+                domain
+            };
+            let mut local = local.split('+').next().unwrap_or("").to_owned();
+            if domain == "gmail.com" {
+                local.retain(|ch| ch != '.');
+            }
+            let local = local.trim_matches(['"', '\'']);
+            (!local.is_empty() && !domain.is_empty()).then(|| format!("{local}@{domain}"))
+        }
+        Kind::Phone => phone_national_number(raw, default_country),
+        Kind::AccountId | Kind::DeviceId => {
+            let s = crate::canon::skeleton(raw);
+            (!s.is_empty()).then_some(s)
+        }
+    }
+}
+
 /// One partner key: its id and the HMAC-SHA256 state keyed with its bytes.
 /// `Debug` shows the id only; the key bytes are not kept outside the HMAC state.
 #[derive(Clone)]
@@ -283,6 +391,18 @@ impl SubjectHasher {
         self.hash(kind.as_str(), normalized)
     }
 
+    /// Hash of an identifier's lenient [`match_form`] (opt-out matching only;
+    /// a tag of its own, so it never equals a [`SubjectHasher::subject`]).
+    pub fn matched(&self, kind: Kind, form: &str) -> SubjectHash {
+        let tag = match kind {
+            Kind::Email => "email~match",
+            Kind::Phone => "phone~match",
+            Kind::AccountId => "account_id~match",
+            Kind::DeviceId => "device_id~match",
+        };
+        self.hash(tag, form)
+    }
+
     /// Hash of a producer's event id (the idempotency key).
     pub fn event(&self, event_id: &str) -> SubjectHash {
         self.hash("event_id", event_id)
@@ -349,6 +469,42 @@ mod tests {
         assert_eq!(n("+12345678").as_deref(), Some("+12345678"));
         assert_eq!(n("+1234567890123456"), None);
         assert_eq!(n("+1 206 CALL NOW"), None);
+    }
+
+    #[test]
+    fn default_country_and_match_forms() {
+        let us = phone_country("us");
+        assert_eq!(
+            normalize_with(Kind::Phone, "(206) 555-0199", us).as_deref(),
+            Some("+12065550199")
+        );
+        assert_eq!(normalize_with(Kind::Phone, "(206) 555-0199", None), None);
+        let m = |k, s| match_form(k, s, None);
+        assert_eq!(
+            m(Kind::Phone, "+1 206 555 0199"),
+            m(Kind::Phone, "(206) 555-0199")
+        );
+        assert_eq!(
+            m(Kind::Phone, "+44 20 7946 0000"),
+            m(Kind::Phone, "020 7946 0000")
+        );
+        assert_eq!(
+            m(Kind::Email, "Jane.Doe+ads@GoogleMail.com"),
+            Some("janedoe@gmail.com".to_string())
+        );
+        assert_eq!(
+            m(Kind::Email, "jane+x@example.com"),
+            m(Kind::Email, " JANE@example.com ")
+        );
+        assert_eq!(
+            m(Kind::Email, "jane%40example.com"),
+            m(Kind::Email, "jane@example.com")
+        );
+        assert_eq!(
+            m(Kind::DeviceId, "6F9619FF-8B86-D011"),
+            m(Kind::DeviceId, "6f9619ff8b86\u{200b}d011")
+        );
+        assert_eq!(m(Kind::AccountId, "A-123_456"), Some("a123456".to_string()));
     }
 
     #[test]

@@ -328,6 +328,7 @@ async fn ingest_items(
         .collect();
     // Counted only once the write succeeded.
     let mut drops: Vec<[u64; 7]> = vec![[0; 7]; n_partners];
+    let mut omitted: Vec<[u64; 2]> = vec![[0; 2]; n_partners];
     let mut errors = Vec::new();
     let mut rejected_by_reason = [0u64; 3];
     let mut accepted = 0u64;
@@ -376,6 +377,9 @@ async fn ingest_items(
                         outbox::encode(&mut batches[i].buf, s, now, &event_hash);
                     }
                     batches[i].records += 1;
+                    for o in &eval.omitted[i] {
+                        omitted[i][usize::from(o.reason != "contract")] += 1;
+                    }
                 }
                 Outcome::Drop(r) => drops[i][*r as usize] += 1,
             }
@@ -405,6 +409,7 @@ async fn ingest_items(
         let reply = Reply {
             routed,
             drops,
+            omitted,
             rejected_by_reason,
             accepted,
             duplicates: duplicates + cluster_dups,
@@ -512,6 +517,7 @@ async fn ingest_items(
     let reply = Reply {
         routed: batches.iter().map(|b| b.records).collect(),
         drops,
+        omitted,
         rejected_by_reason,
         accepted,
         duplicates,
@@ -525,6 +531,8 @@ struct Reply {
     /// Events newly stored per partner (policy order).
     routed: Vec<u64>,
     drops: Vec<[u64; 7]>,
+    /// Fields left out per partner, by `crate::policy::OMISSION_REASONS`.
+    omitted: Vec<[u64; 2]>,
     rejected_by_reason: [u64; 3],
     accepted: u64,
     duplicates: u64,
@@ -539,6 +547,13 @@ impl Reply {
                 m.events_routed
                     .with_label_values(&[&p.name])
                     .inc_by(self.routed[i]);
+            }
+            for (k, reason) in crate::policy::OMISSION_REASONS.iter().enumerate() {
+                if self.omitted[i][k] > 0 {
+                    m.fields_omitted
+                        .with_label_values(&[&p.name, reason])
+                        .inc_by(self.omitted[i][k]);
+                }
             }
             for r in crate::policy::DropReason::ALL {
                 let n = self.drops[i][r as usize];

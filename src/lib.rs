@@ -14,8 +14,12 @@
 //! - [`tls`]: rustls server configs for the listeners (TLS 1.2+, mTLS names).
 //! - [`identity`]: identifier normalization and keyed pseudonymization (ad_id).
 //! - [`event`]: the input event, parsed once with borrowed raw values.
-//! - [`guard`]: the leak guard scanning every outbound string.
+//! - [`canon`]: canonical text (decoding to a fixed point) and skeletons, for
+//!   the guard, category matching and lenient opt-out matching.
+//! - [`guard`]: the leak guard scanning every outbound value after decoding.
 //! - [`policy`]: SPEC §4 per partner; the only maker of [`policy::ScrubbedEvent`].
+//! - [`profile`]: partner profiles (adgate, Meta CAPI, Google Ads, TikTok
+//!   Events): per-partner event shape, body framing, identifier hashing.
 //! - [`explain`]: `adgate explain`, the policy with reasons for every field.
 //! - [`privacy`]: `data_dir/privacy.db`: the subject-access ledger (written at
 //!   delivery time), daily counters and key ids; read by [`access`] and
@@ -35,8 +39,10 @@
 pub mod access;
 pub mod admin;
 pub mod app;
+pub mod canon;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod dedup;
 pub mod demo;
 pub mod event;
@@ -51,6 +57,7 @@ pub mod optout;
 pub mod outbox;
 pub mod policy;
 pub mod privacy;
+pub mod profile;
 pub mod push;
 pub mod quota;
 pub mod report;

@@ -48,6 +48,7 @@ pub struct Metrics {
     pub events_rejected: IntCounterVec,
     pub events_routed: IntCounterVec,
     pub events_dropped: IntCounterVec,
+    pub fields_omitted: IntCounterVec,
     pub events_delivered: IntCounterVec,
     pub delivery_attempts: IntCounterVec,
     pub dead_letter: IntCounterVec,
@@ -120,6 +121,7 @@ impl Metrics {
             events_rejected: counter(&r, "adgate_events_rejected_total", "Events rejected at ingest, by reason.", &["reason"]),
             events_routed: counter(&r, "adgate_events_routed_total", "Scrubbed events durably written to a partner outbox.", &["partner"]),
             events_dropped: counter(&r, "adgate_events_dropped_total", "Events not forwarded to a partner by policy, by reason (intentional drops, not errors).", &["partner", "reason"]),
+            fields_omitted: counter(&r, "adgate_fields_omitted_total", "Allow-listed fields left out of a partner's copy of a routed event, by reason (contract: the value broke its value contract; protected_name: a protected name under an allowed object).", &["partner", "reason"]),
             events_delivered: counter(&r, "adgate_events_delivered_total", "Events a partner acknowledged (push 2xx or pull commit).", &["partner"]),
             delivery_attempts: counter(&r, "adgate_delivery_attempts_total", "Push delivery attempts by outcome (ok, retryable, permanent).", &["partner", "outcome"]),
             dead_letter: counter(&r, "adgate_dead_letter_total", "Events written to a partner's dead-letter file.", &["partner"]),
@@ -240,6 +242,9 @@ impl Metrics {
         for r in crate::policy::DropReason::ALL {
             self.events_dropped
                 .with_label_values(&[partner, r.as_str()]);
+        }
+        for r in crate::policy::OMISSION_REASONS {
+            self.fields_omitted.with_label_values(&[partner, r]);
         }
         if push {
             for o in ["ok", "retryable", "permanent"] {

@@ -161,6 +161,9 @@ impl OptOutLookup for OptOutStore {
     fn contains(&self, h: &SubjectHash) -> bool {
         !self.is_empty() && self.set.contains(h)
     }
+    fn is_empty(&self) -> bool {
+        OptOutStore::is_empty(self)
+    }
 }
 
 pub fn parse_hex16(s: &str) -> Option<SubjectHash> {

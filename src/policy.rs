@@ -1,5 +1,5 @@
-//! Per-partner policy (SPEC §4): the rules in order, the allow-list copy and
-//! the leak guard. This module is the only maker of [`ScrubbedEvent`], the
+//! Per-partner policy (docs/policy.md): the rules in order, the allow-list
+//! copy with its value contracts, and the leak guard. This module is the only maker of [`ScrubbedEvent`], the
 //! only type the outbox accepts, so unscrubbed data cannot reach disk or a
 //! partner by construction.
 //!
@@ -14,9 +14,11 @@ use std::fmt;
 
 use serde_json::value::RawValue;
 
+use crate::canon;
 use crate::config::{Config, PartnerConfig, PrivacyConfig};
+use crate::contract::{Contract, FieldSpec};
 use crate::event::{self, Event, Field, JsonKind, Obj};
-use crate::guard::{self, Hit, SelfLeak};
+use crate::guard::{self, Hit, Protected, Views};
 use crate::identity::{self, Kind, PartnerKey, SubjectHash, SubjectHasher};
 
 /// Why an event is not forwarded to a partner (the `reason` label of
@@ -65,6 +67,11 @@ impl fmt::Display for DropReason {
 /// identifiers, never raw values.
 pub trait OptOutLookup: Send + Sync {
     fn contains(&self, subject: &SubjectHash) -> bool;
+    /// `true` when nothing is on the list (the lenient forms are then not
+    /// computed).
+    fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 /// An empty opt-out list (explain, benches).
@@ -73,6 +80,9 @@ pub struct NoOptOuts;
 impl OptOutLookup for NoOptOuts {
     fn contains(&self, _: &SubjectHash) -> bool {
         false
+    }
+    fn is_empty(&self) -> bool {
+        true
     }
 }
 
@@ -134,29 +144,56 @@ pub enum Outcome {
     Drop(DropReason),
 }
 
+/// A field left out of one partner's copy: its path and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Omission {
+    pub path: String,
+    /// The `reason` label of `adgate_fields_omitted_total`: `contract`, or
+    /// `protected_name` for a protected name under an allowed object.
+    pub reason: &'static str,
+    pub why: String,
+}
+
+/// Every `reason` of `adgate_fields_omitted_total`.
+pub const OMISSION_REASONS: [&str; 2] = ["contract", "protected_name"];
+
+/// Where the guard hit (for explain): the category and the field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardHit {
+    pub hit: Hit,
+    pub path: String,
+}
+
 /// Allow-list entries as a tree, so `ad.campaign_id` and `ad.placement`
-/// become one `"ad":{...}` object in the output.
+/// become one `"ad":{...}` object in the output; leaves carry their
+/// contract.
 #[derive(Debug, Clone)]
 struct FieldNode {
     name: String,
+    contract: Contract,
     children: Vec<FieldNode>,
 }
 
-fn field_tree(fields: &[String]) -> Vec<FieldNode> {
+fn field_tree(fields: &[FieldSpec]) -> Vec<FieldNode> {
     let mut roots: Vec<FieldNode> = Vec::new();
     for f in fields {
         let mut level = &mut roots;
-        for seg in f.split('.') {
-            let pos = match level.iter().position(|n| n.name == seg) {
+        let segs: Vec<&str> = f.path.split('.').collect();
+        for (i, seg) in segs.iter().enumerate() {
+            let pos = match level.iter().position(|n| n.name == *seg) {
                 Some(p) => p,
                 None => {
                     level.push(FieldNode {
-                        name: seg.to_owned(),
+                        name: (*seg).to_owned(),
+                        contract: Contract::Default,
                         children: Vec::new(),
                     });
                     level.len() - 1
                 }
             };
+            if i + 1 == segs.len() {
+                level[pos].contract = f.contract.clone();
+            }
             level = &mut level[pos].children;
         }
     }
@@ -202,6 +239,8 @@ impl PartnerPolicy {
 pub struct Policy {
     pub partners: Vec<PartnerPolicy>,
     privacy: PrivacyConfig,
+    /// `privacy.sensitive_categories`, folded and split into words.
+    sensitive: Vec<Vec<String>>,
     hasher: SubjectHasher,
 }
 
@@ -215,14 +254,129 @@ pub struct Evaluation {
     pub blocked: Option<(DropReason, &'static str)>,
     /// Which identifier each routed partner used (for explain).
     pub used: Vec<Option<Kind>>,
-    /// What the guard hit for each partner dropped with pii_guard.
-    pub guard_hits: Vec<Option<Hit>>,
+    /// What the guard hit, and where, for each partner dropped with pii_guard.
+    pub guard_hits: Vec<Option<GuardHit>>,
+    /// Fields left out of each routed partner's copy (value contracts and
+    /// protected names under an allowed object).
+    pub omitted: Vec<Vec<Omission>>,
+}
+
+/// Protected names that are never copied from under an allow-listed object,
+/// compared after folding (a `search` object or an `email` member nested in
+/// `ad.meta` is left out).
+const PROTECTED_NAMES: &[&str] = &[
+    "user",
+    "purchase",
+    "search",
+    "view",
+    "page_url",
+    "referrer",
+    "ip",
+    "user_agent",
+    "email",
+    "phone",
+    "account_id",
+    "device_id",
+    "birth_date",
+    "age",
+];
+
+/// Top-level blocks whose every value is protected (taint sources), and the
+/// protected members of `context`.
+const PROTECTED_BLOCKS: &[&str] = &["user", "purchase", "search", "view"];
+const PROTECTED_CONTEXT: &[&str] = &["page_url", "referrer", "ip", "user_agent"];
+
+/// Folds a category or a configured sensitive category for comparison:
+/// decoded, NFKC, lowercase, words separated by single spaces.
+pub fn fold_category(s: &str) -> String {
+    let c = canon::canonical(s);
+    let mut out = String::with_capacity(c.len());
+    for w in c
+        .split(|ch: char| ch.is_whitespace() || ch == '-' || ch == '_')
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(w.chars().flat_map(char::to_lowercase));
+    }
+    out
+}
+
+/// Separators of hierarchical categories (`Health > Pharmacy`,
+/// `health/vitamins`).
+const CATEGORY_SEPARATORS: &[char] = &['>', '/', '|', '\\', ':', ',', ';', '&', '»', '›'];
+
+/// Is `category` sensitive: the whole value, any segment of a hierarchy, or
+/// any run of whole words in a segment equal to a configured category
+/// (`sensitive` holds each configured category's folded words)?
+pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
+    if sensitive.is_empty() {
+        return false;
+    }
+    let c = canon::canonical(category);
+    let mut words: Vec<&str> = Vec::with_capacity(8);
+    std::iter::once(c.as_ref())
+        .chain(c.split(CATEGORY_SEPARATORS))
+        .any(|seg| {
+            words.clear();
+            words.extend(
+                seg.split(|ch: char| ch.is_whitespace() || ch == '-' || ch == '_')
+                    .filter(|w| !w.is_empty()),
+            );
+            sensitive.iter().any(|s| {
+                !s.is_empty()
+                    && words.len() >= s.len()
+                    && words
+                        .windows(s.len())
+                        .any(|w| w.iter().zip(s).all(|(a, b)| word_eq(a, b)))
+            })
+        })
+}
+
+/// `a` (as written) equals `b` (folded) without case.
+fn word_eq(a: &str, b: &str) -> bool {
+    if a.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.chars().flat_map(char::to_lowercase).eq(b.chars())
+    }
+}
+
+/// Age in whole years at `unix_seconds` of someone born on `date`
+/// (`YYYY-MM-DD`); `None` if it is not such a date or lies in the future.
+pub fn age_from_birth_date(date: &str, unix_seconds: i64) -> Option<i64> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let born = time::Date::parse(date.trim(), &fmt).ok()?;
+    let at = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()?
+        .date();
+    if born > at {
+        return None;
+    }
+    let mut years = (at.year() - born.year()) as i64;
+    if (at.month() as u8, at.day()) < (born.month() as u8, born.day()) {
+        years -= 1;
+    }
+    Some(years)
 }
 
 impl Policy {
     pub fn new(config: &Config, hasher: SubjectHasher) -> Policy {
         Policy {
             partners: config.partners.iter().map(PartnerPolicy::new).collect(),
+            sensitive: config
+                .privacy
+                .sensitive_categories
+                .iter()
+                .map(|c| {
+                    fold_category(c)
+                        .split(' ')
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .collect(),
             privacy: config.privacy.clone(),
             hasher,
         }
@@ -232,58 +386,50 @@ impl Policy {
         &self.hasher
     }
 
-    /// Applies SPEC §4 to `ev` for every partner.
+    /// Applies the rules (docs/policy.md) to `ev` for every partner.
     pub fn evaluate(&self, ev: &Event<'_>, optouts: &dyn OptOutLookup) -> Evaluation {
         // Normalize each identifier once. Events no partner takes (product
         // views, purchases, searches: most of a retailer's stream) are
         // dropped as not_allowed before any other rule, so they need neither
         // subject hashes nor a leak guard.
+        let country = self.privacy.default_phone_country;
         let wanted = self.partners.iter().any(|p| p.allows_type(&ev.event_type));
         let mut normalized: [Option<Cow<'_, str>>; 4] = Default::default();
         let mut subjects = Subjects::default();
         if wanted {
             for k in Kind::ALL {
                 if let Some(raw) = ev.identifier(k) {
-                    if let Some(n) = identity::normalize(k, raw) {
+                    if let Some(n) = identity::normalize_with(k, raw, country) {
                         subjects.push(self.hasher.subject(k, &n));
                         normalized[k.index()] = Some(n);
                     }
                 }
             }
         }
-        let blocked = self.block_reason(ev, &subjects, optouts);
-
-        // The leak guard's list of this event's own identifiers, built on
-        // the first partner that gets as far as rendering.
-        let mut leak_cell: Option<SelfLeak<'_>> = None;
-        let own_identifiers = || {
-            let mut leak = SelfLeak::default();
-            for k in Kind::ALL {
-                if let Some(raw) = ev.identifier(k) {
-                    leak.add(Cow::Borrowed(raw));
-                }
-                if let Some(n) = &normalized[k.index()] {
-                    leak.add(Cow::Borrowed(n.as_ref()));
-                }
-            }
-            if let Some(ip) = &ev.ip {
-                leak.add(Cow::Borrowed(ip.as_ref()));
-            }
-            leak
+        let blocked = if wanted {
+            self.block_reason(ev, &subjects, optouts)
+        } else {
+            None
         };
+
+        // What this event must not leak besides the patterns, built on the
+        // first partner that gets as far as rendering.
+        let mut protected_cell: Option<Protected<'_>> = None;
 
         let mut time = String::with_capacity(20);
         let g = self.privacy.time_granularity.seconds();
         event::format_utc(ev.unix_seconds.div_euclid(g) * g, &mut time);
 
-        let mut nested = Nested::default();
+        let mut scratch = Scratch::default();
         let n = self.partners.len();
         let mut outcomes = Vec::with_capacity(n);
         let mut used = Vec::with_capacity(n);
         let mut guard_hits = Vec::with_capacity(n);
+        let mut omitted = Vec::with_capacity(n);
         for p in &self.partners {
             let mut hit = None;
             let mut kind_used = None;
+            let mut left_out = Vec::new();
             let outcome = if !p.allows_type(&ev.event_type) {
                 Outcome::Drop(DropReason::NotAllowed)
             } else if let Some((r, _)) = blocked {
@@ -297,11 +443,20 @@ impl Policy {
                     None => Outcome::Drop(DropReason::NoIdentifier),
                     Some((kind, norm)) => {
                         kind_used = Some(kind);
-                        let leak = leak_cell.get_or_insert_with(&own_identifiers);
-                        match render(p, ev, kind, norm, &time, leak, &mut nested) {
+                        let protected = protected_cell
+                            .get_or_insert_with(|| protected_values(ev, &normalized, country));
+                        let mut r = Render {
+                            protected,
+                            scratch: &mut scratch,
+                            country,
+                            omitted: &mut left_out,
+                            path: Vec::new(),
+                        };
+                        match r.render(p, ev, kind, norm, &time) {
                             Ok(line) => Outcome::Route(ScrubbedEvent { line, subjects }),
                             Err(h) => {
                                 hit = Some(h);
+                                left_out.clear();
                                 Outcome::Drop(DropReason::PiiGuard)
                             }
                         }
@@ -311,6 +466,7 @@ impl Policy {
             outcomes.push(outcome);
             used.push(kind_used);
             guard_hits.push(hit);
+            omitted.push(left_out);
         }
         Evaluation {
             outcomes,
@@ -318,11 +474,13 @@ impl Policy {
             blocked,
             used,
             guard_hits,
+            omitted,
         }
     }
 
-    /// SPEC §4.2 minus `no_identifier`, which depends on the partner. The
-    /// first matching reason wins; the `&str` says which rule (for explain).
+    /// The partner-independent rules minus `no_identifier`, which depends on
+    /// the partner. The first matching reason wins; the `&str` says which
+    /// rule (for explain).
     fn block_reason(
         &self,
         ev: &Event<'_>,
@@ -361,11 +519,28 @@ impl Policy {
             Field::WrongType => return Some((DropReason::Invalid, "consent.gpc is not a boolean")),
             _ => {}
         }
-        if subjects.as_slice().iter().any(|h| optouts.contains(h)) {
-            return Some((
-                DropReason::OptedOut,
-                "an identifier of the event is on the opt-out list",
-            ));
+        if !optouts.is_empty() {
+            if subjects.as_slice().iter().any(|h| optouts.contains(h)) {
+                return Some((
+                    DropReason::OptedOut,
+                    "an identifier of the event is on the opt-out list",
+                ));
+            }
+            // The lenient forms: an identifier in an unusual shape (a national
+            // phone number, a device id without dashes) still matches.
+            let country = self.privacy.default_phone_country;
+            for k in Kind::ALL {
+                if let Some(raw) = ev.identifier(k) {
+                    if let Some(f) = identity::match_form(k, raw, country) {
+                        if optouts.contains(&self.hasher.matched(k, &f)) {
+                            return Some((
+                                DropReason::OptedOut,
+                                "an identifier of the event matches the opt-out list (in its lenient form)",
+                            ));
+                        }
+                    }
+                }
+            }
         }
         match ev.age {
             Field::Value(a) if a.is_nan() || a < 0.0 => {
@@ -377,17 +552,32 @@ impl Policy {
             Field::WrongType => return Some((DropReason::Invalid, "user.age is not a number")),
             _ => {}
         }
+        match &ev.birth_date {
+            Field::Value(d) => match age_from_birth_date(d, ev.unix_seconds) {
+                None => {
+                    return Some((
+                        DropReason::Invalid,
+                        "user.birth_date is not a past date written YYYY-MM-DD",
+                    ))
+                }
+                Some(a) if a < self.privacy.minor_age as i64 => {
+                    return Some((
+                        DropReason::Minor,
+                        "user.birth_date makes the person younger than privacy.minor_age",
+                    ))
+                }
+                Some(_) => {}
+            },
+            Field::WrongType => {
+                return Some((DropReason::Invalid, "user.birth_date is not a string"))
+            }
+            Field::Absent => {}
+        }
         match &ev.category {
-            Field::Value(c)
-                if self
-                    .privacy
-                    .sensitive_categories
-                    .iter()
-                    .any(|s| s == c.as_ref()) =>
-            {
+            Field::Value(c) if is_sensitive(c, &self.sensitive) => {
                 return Some((
                     DropReason::Sensitive,
-                    "context.category is a sensitive category",
+                    "context.category is, or has a segment that is, a sensitive category",
                 ))
             }
             Field::WrongType => {
@@ -399,160 +589,382 @@ impl Policy {
     }
 }
 
-/// Builds the output line for one partner, scanning every copied string.
-fn render<'a>(
-    p: &PartnerPolicy,
+/// The event's own identifiers and every value of its protected paths.
+fn protected_values<'a>(
     ev: &Event<'a>,
-    kind: Kind,
-    normalized: &str,
-    time: &str,
-    leak: &mut SelfLeak<'_>,
-    nested: &mut Nested<'a>,
-) -> Result<Vec<u8>, Hit> {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"{\"event_type\":");
-    write_json_str(&mut out, &ev.event_type);
-    out.extend_from_slice(b",\"time\":\"");
-    out.extend_from_slice(time.as_bytes());
-    out.extend_from_slice(b"\",\"ad_id\":\"");
-    // HMAC output and key ids are [A-Za-z0-9_-.]: no escaping needed.
-    p.key.write_tagged(kind.as_str(), normalized, &mut out);
-    out.extend_from_slice(b"\",\"ad_id_type\":\"");
-    out.extend_from_slice(kind.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"event_id\":\"");
-    p.key.write_tagged("event_id", &ev.event_id, &mut out);
-    out.push(b'"');
-    write_fields(&mut out, &ev.top, &p.fields, leak, nested)?;
-    out.push(b'}');
-    Ok(out)
+    normalized: &[Option<Cow<'_, str>>; 4],
+    country: Option<phonenumber::country::Id>,
+) -> Protected<'a> {
+    let mut p = Protected::new(country);
+    for k in Kind::ALL {
+        if let Some(raw) = &ev.identifiers[k.index()] {
+            p.add_identifier(k, raw.clone(), normalized[k.index()].as_deref());
+        }
+    }
+    let mut values: Vec<Cow<'a, str>> = Vec::new();
+    if let Some(user) = &ev.user {
+        for (k, v) in &user.members {
+            // The identifiers are in already.
+            if Kind::parse(k).is_some() && event::kind_of(v) == JsonKind::String {
+                continue;
+            }
+            if k.len() >= guard::MIN_CONTAINED_LEN {
+                values.push(k.clone());
+            }
+            collect_values(v, &mut values);
+        }
+    }
+    for name in &PROTECTED_BLOCKS[1..] {
+        if let Some(raw) = ev.top.get(name) {
+            collect_values(raw, &mut values);
+        }
+    }
+    if let Some(ctx) = &ev.context {
+        for name in PROTECTED_CONTEXT {
+            if let Some(raw) = ctx.get(name) {
+                collect_values(raw, &mut values);
+            }
+        }
+    }
+    for v in values {
+        p.add_value(v);
+    }
+    p
 }
 
-/// Nested objects of one event parsed for the allow-list copy, shared by
-/// every partner that copies from them (keyed by the raw value's address).
+/// Every string, number (as text) and object key of 6+ characters in `raw`.
+fn collect_values<'a>(raw: &'a RawValue, out: &mut Vec<Cow<'a, str>>) {
+    let text = raw.get();
+    match event::kind_of(raw) {
+        JsonKind::String => {
+            if let Some(s) = event::as_str(raw) {
+                if s.len() >= guard::MIN_CONTAINED_LEN {
+                    out.push(s);
+                }
+            }
+        }
+        JsonKind::Number => {
+            if text.len() >= guard::MIN_CONTAINED_LEN {
+                out.push(Cow::Borrowed(text));
+            }
+        }
+        JsonKind::Object => {
+            if let Some(o) = Obj::parse(raw) {
+                for (k, v) in o.members {
+                    if k.len() >= guard::MIN_CONTAINED_LEN {
+                        out.push(k);
+                    }
+                    collect_values(v, out);
+                }
+            }
+        }
+        JsonKind::Array => {
+            if let Ok(items) = serde_json::from_str::<Vec<&'a RawValue>>(text) {
+                for v in items {
+                    collect_values(v, out);
+                }
+            }
+        }
+        JsonKind::Bool | JsonKind::Null => {}
+    }
+}
+
+/// Per-event state shared by every partner's copy: nested objects parsed
+/// once, and the guard's verdict on each value already scanned (keyed by
+/// the address of its text in the event, so a value two partners copy is
+/// decoded and scanned once).
 #[derive(Default)]
-struct Nested<'a> {
-    parsed: Vec<(*const RawValue, Option<Obj<'a>>)>,
+struct Scratch<'a> {
+    nested: Vec<(*const RawValue, Option<Obj<'a>>)>,
+    verdicts: Vec<(usize, usize, Option<Hit>)>,
 }
 
-impl<'a> Nested<'a> {
+impl<'a> Scratch<'a> {
     /// Moves the parsed object of `raw` out (parsing it the first time),
     /// with its slot; `None` if `raw` is not an object. Give it back with
-    /// [`Nested::put`].
+    /// [`Scratch::put`].
     fn take(&mut self, raw: &'a RawValue) -> Option<(usize, Obj<'a>)> {
         let key = raw as *const RawValue;
         let i = match self
-            .parsed
+            .nested
             .iter()
             .position(|(k, _)| std::ptr::addr_eq(*k, key))
         {
             Some(i) => i,
             None => {
-                self.parsed.push((key, Obj::parse(raw)));
-                self.parsed.len() - 1
+                self.nested.push((key, Obj::parse(raw)));
+                self.nested.len() - 1
             }
         };
-        self.parsed[i].1.as_mut().map(|o| (i, std::mem::take(o)))
+        self.nested[i].1.as_mut().map(|o| (i, std::mem::take(o)))
     }
 
     fn put(&mut self, slot: usize, obj: Obj<'a>) {
-        self.parsed[slot].1 = Some(obj);
+        self.nested[slot].1 = Some(obj);
     }
 }
 
-fn write_fields<'a>(
-    out: &mut Vec<u8>,
-    obj: &Obj<'a>,
-    nodes: &[FieldNode],
-    leak: &mut SelfLeak<'_>,
-    nested: &mut Nested<'a>,
-) -> Result<bool, Hit> {
-    let mut wrote = false;
-    for node in nodes {
-        let Some(raw) = obj.get(&node.name) else {
-            continue;
-        };
-        let mark = out.len();
-        out.push(b',');
+/// One partner's copy of one event.
+struct Render<'r, 'a, 'p> {
+    protected: &'r mut Protected<'p>,
+    scratch: &'r mut Scratch<'a>,
+    country: Option<phonenumber::country::Id>,
+    omitted: &'r mut Vec<Omission>,
+    /// The path being copied (for explain's omissions and guard hits);
+    /// borrowed from the allow-list and the event.
+    path: Vec<Cow<'r, str>>,
+}
+
+impl<'r, 'a: 'r> Render<'r, 'a, '_> {
+    /// Builds the output line, scanning every copied value.
+    fn render(
+        &mut self,
+        p: &'r PartnerPolicy,
+        ev: &Event<'a>,
+        kind: Kind,
+        normalized: &str,
+        time: &str,
+    ) -> Result<Vec<u8>, GuardHit> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\"event_type\":");
+        write_json_str(&mut out, &ev.event_type);
+        out.extend_from_slice(b",\"time\":\"");
+        out.extend_from_slice(time.as_bytes());
+        out.extend_from_slice(b"\",\"ad_id\":\"");
+        // HMAC output and key ids are [A-Za-z0-9_-.]: no escaping needed.
+        p.key.write_tagged(kind.as_str(), normalized, &mut out);
+        out.extend_from_slice(b"\",\"ad_id_type\":\"");
+        out.extend_from_slice(kind.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"event_id\":\"");
+        p.key.write_tagged("event_id", &ev.event_id, &mut out);
         out.push(b'"');
-        out.extend_from_slice(node.name.as_bytes());
-        out.extend_from_slice(b"\":");
-        if node.children.is_empty() {
-            write_value(out, raw, leak)?;
-            wrote = true;
-        } else if let Some((slot, sub)) = nested.take(raw) {
-            out.push(b'{');
-            let inner_start = out.len();
-            let copied = write_fields(out, &sub, &node.children, leak, nested);
-            // Back before any `?`: the next partner copies from it too.
-            nested.put(slot, sub);
-            if copied? {
-                // The children each wrote a leading comma; drop the first.
-                out.remove(inner_start);
-                out.push(b'}');
-                wrote = true;
+        self.write_fields(&mut out, &ev.top, &p.fields)?;
+        out.push(b'}');
+        Ok(out)
+    }
+
+    fn here(&self) -> String {
+        self.path.join(".")
+    }
+
+    fn omit(&mut self, reason: &'static str, why: impl Into<String>) {
+        self.omitted.push(Omission {
+            path: self.here(),
+            reason,
+            why: why.into(),
+        });
+    }
+
+    fn hit(&self, hit: Hit) -> GuardHit {
+        GuardHit {
+            hit,
+            path: self.here(),
+        }
+    }
+
+    fn write_fields(
+        &mut self,
+        out: &mut Vec<u8>,
+        obj: &Obj<'a>,
+        nodes: &'r [FieldNode],
+    ) -> Result<bool, GuardHit> {
+        let mut wrote = false;
+        for node in nodes {
+            let Some(raw) = obj.get(&node.name) else {
+                continue;
+            };
+            self.path.push(Cow::Borrowed(node.name.as_str()));
+            let mark = out.len();
+            out.push(b',');
+            out.push(b'"');
+            out.extend_from_slice(node.name.as_bytes());
+            out.extend_from_slice(b"\":");
+            let r = if node.children.is_empty() {
+                self.write_value(out, raw, &node.contract)
+            } else if let Some((slot, sub)) = self.scratch.take(raw) {
+                out.push(b'{');
+                let inner_start = out.len();
+                let copied = self.write_fields(out, &sub, &node.children);
+                // Back before any `?`: the next partner copies from it too.
+                self.scratch.put(slot, sub);
+                match copied {
+                    Ok(true) => {
+                        // The children each wrote a leading comma; drop the first.
+                        out.remove(inner_start);
+                        out.push(b'}');
+                        Ok(true)
+                    }
+                    Ok(false) => Ok(false),
+                    Err(e) => Err(e),
+                }
             } else {
-                out.truncate(mark);
-            }
-        } else {
-            // Not an object where the allow-list expects one: nothing to copy.
-            out.truncate(mark);
-        }
-    }
-    Ok(wrote)
-}
-
-fn write_value(out: &mut Vec<u8>, raw: &RawValue, leak: &mut SelfLeak<'_>) -> Result<(), Hit> {
-    match event::kind_of(raw) {
-        JsonKind::String => {
-            let s = event::as_str(raw).unwrap_or_default();
-            check_str(&s, leak)?;
-            write_json_str(out, &s);
-        }
-        JsonKind::Number => {
-            // A number can be the event's own (numeric) identifier too.
-            if let Some(h) = guard::scan_number(raw.get()).or_else(|| leak.check(raw.get())) {
-                return Err(h);
-            }
-            out.extend_from_slice(raw.get().as_bytes());
-        }
-        JsonKind::Bool | JsonKind::Null => out.extend_from_slice(raw.get().as_bytes()),
-        JsonKind::Array | JsonKind::Object => {
-            let v: serde_json::Value =
-                serde_json::from_str(raw.get()).unwrap_or(serde_json::Value::Null);
-            check_value(&v, leak)?;
-            serde_json::to_writer(&mut *out, &v).expect("writing to a Vec cannot fail");
-        }
-    }
-    Ok(())
-}
-
-fn check_str(s: &str, leak: &mut SelfLeak<'_>) -> Result<(), Hit> {
-    if let Some(h) = guard::scan(s) {
-        return Err(h);
-    }
-    if let Some(h) = leak.check(s) {
-        return Err(h);
-    }
-    Ok(())
-}
-
-fn check_value(v: &serde_json::Value, leak: &mut SelfLeak<'_>) -> Result<(), Hit> {
-    match v {
-        serde_json::Value::String(s) => check_str(s, leak),
-        serde_json::Value::Number(n) => {
-            let text = n.to_string();
-            match guard::scan_number(&text).or_else(|| leak.check(&text)) {
-                Some(h) => Err(h),
-                None => Ok(()),
+                // Not an object where the allow-list expects one: nothing to copy.
+                Ok(false)
+            };
+            self.path.pop();
+            match r {
+                Ok(true) => wrote = true,
+                Ok(false) => out.truncate(mark),
+                Err(e) => return Err(e),
             }
         }
-        serde_json::Value::Array(a) => a.iter().try_for_each(|x| check_value(x, leak)),
-        serde_json::Value::Object(o) => o.iter().try_for_each(|(k, x)| {
-            check_str(k, leak)?;
-            check_value(x, leak)
-        }),
-        _ => Ok(()),
+        Ok(wrote)
     }
+
+    /// The guard's verdict on one string, computed once per event.
+    fn verdict(&mut self, s: &str) -> Option<Hit> {
+        let key = (s.as_ptr() as usize, s.len());
+        if let Some((_, _, v)) = self
+            .scratch
+            .verdicts
+            .iter()
+            .find(|(p, l, _)| (*p, *l) == key)
+        {
+            return *v;
+        }
+        let views = Views::of(s);
+        let v = guard::scan_views(&views).or_else(|| self.protected.check(&views));
+        self.scratch.verdicts.push((key.0, key.1, v));
+        v
+    }
+
+    fn number_verdict(&mut self, text: &str) -> Option<Hit> {
+        guard::detect::scan_number(text, self.country)
+            .or_else(|| self.protected.check(&Views::of(text)))
+    }
+
+    /// Copies one value under `contract`; `Ok(false)` when it was left out.
+    /// The guard looks at every string, number and key first: a hit is an
+    /// error whatever the contract says.
+    fn write_value(
+        &mut self,
+        out: &mut Vec<u8>,
+        raw: &'a RawValue,
+        contract: &Contract,
+    ) -> Result<bool, GuardHit> {
+        match event::kind_of(raw) {
+            JsonKind::String => {
+                let s = event::as_str(raw).unwrap_or_default();
+                // Borrowed strings are cached by address; an escaped one
+                // (owned) is scanned each time.
+                let v = match &s {
+                    Cow::Borrowed(b) => self.verdict(b),
+                    Cow::Owned(o) => {
+                        let views = Views::of(o);
+                        guard::scan_views(&views).or_else(|| self.protected.check(&views))
+                    }
+                };
+                if let Some(h) = v {
+                    return Err(self.hit(h));
+                }
+                if let Some(Err(why)) = contract.check_scalar(raw) {
+                    self.omit("contract", format!("breaks its {contract} contract: {why}"));
+                    return Ok(false);
+                }
+                write_json_str(out, &s);
+                Ok(true)
+            }
+            JsonKind::Number => {
+                if let Some(h) = self.number_verdict(raw.get()) {
+                    return Err(self.hit(h));
+                }
+                if let Some(Err(why)) = contract.check_scalar(raw) {
+                    self.omit("contract", format!("breaks its {contract} contract: {why}"));
+                    return Ok(false);
+                }
+                out.extend_from_slice(raw.get().as_bytes());
+                Ok(true)
+            }
+            JsonKind::Bool | JsonKind::Null => {
+                if let Some(Err(why)) = contract.check_scalar(raw) {
+                    self.omit("contract", format!("breaks its {contract} contract: {why}"));
+                    return Ok(false);
+                }
+                out.extend_from_slice(raw.get().as_bytes());
+                Ok(true)
+            }
+            JsonKind::Array => {
+                let items: Vec<&'a RawValue> = serde_json::from_str(raw.get()).unwrap_or_default();
+                let leaf = contract.leaf();
+                out.push(b'[');
+                let start = out.len();
+                for (i, item) in items.into_iter().enumerate() {
+                    self.path.push(Cow::Owned(i.to_string()));
+                    let mark = out.len();
+                    if out.len() > start {
+                        out.push(b',');
+                    }
+                    let r = self.write_value(out, item, &leaf);
+                    self.path.pop();
+                    if !r? {
+                        out.truncate(mark);
+                    }
+                }
+                out.push(b']');
+                Ok(true)
+            }
+            JsonKind::Object => {
+                let breaks = contract.check_scalar(raw);
+                let Some(obj) = Obj::parse(raw) else {
+                    return Ok(false);
+                };
+                let leaf = contract.leaf();
+                out.push(b'{');
+                let start = out.len();
+                for (k, v) in obj.members {
+                    // The key is output too: the guard reads it.
+                    let kv = match &k {
+                        Cow::Borrowed(b) => self.verdict(b),
+                        Cow::Owned(o) => {
+                            let views = Views::of(o);
+                            guard::scan_views(&views).or_else(|| self.protected.check(&views))
+                        }
+                    };
+                    self.path.push(k.clone());
+                    if let Some(h) = kv {
+                        return Err(self.hit(h));
+                    }
+                    if is_protected_name(&k) {
+                        self.omit("protected_name", "a protected name (user, purchase, search, view, page URL, referrer, IP, user agent or an identifier) under an allowed object is never copied");
+                        self.path.pop();
+                        continue;
+                    }
+                    let mark = out.len();
+                    if out.len() > start {
+                        out.push(b',');
+                    }
+                    write_json_str(out, &k);
+                    out.push(b':');
+                    let r = self.write_value(out, v, &leaf);
+                    self.path.pop();
+                    if !r? {
+                        out.truncate(mark);
+                    }
+                }
+                out.push(b'}');
+                if let Some(Err(why)) = breaks {
+                    out.truncate(start - 1);
+                    self.omit("contract", format!("breaks its {contract} contract: {why}"));
+                    return Ok(false);
+                }
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// Is `k` a protected name, whatever its case or Unicode form?
+fn is_protected_name(k: &str) -> bool {
+    if PROTECTED_NAMES.contains(&k) {
+        return true;
+    }
+    let folded: String = canon::canonical(k)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == '-' { '_' } else { c })
+        .collect();
+    PROTECTED_NAMES.contains(&folded.as_str())
 }
 
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
@@ -671,6 +1083,42 @@ secret_env = "K"
                 "{leak}"
             );
         }
+    }
+
+    #[test]
+    fn sensitive_categories_fold_and_match_segments_and_words() {
+        let list: Vec<Vec<String>> = vec![
+            vec!["health".into()],
+            vec!["mental".into(), "health".into()],
+        ];
+        for c in [
+            "health",
+            "Health",
+            "HEALTH",
+            " health ",
+            "health\n",
+            "Health > Pharmacy",
+            "health/vitamins",
+            "Beauty | Health",
+            "ＨＥＡＬＴＨ",
+            "he\u{200b}alth",
+            "Health Supplements",
+            "Mental-Health",
+        ] {
+            assert!(is_sensitive(c, &list), "{c:?}");
+        }
+        for c in ["books", "healthy snacks", "wealth", "electronics > tv"] {
+            assert!(!is_sensitive(c, &list), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn birth_dates() {
+        let t = crate::event::parse_rfc3339("2026-11-28T13:45:12Z").unwrap();
+        assert_eq!(age_from_birth_date("2008-11-28", t), Some(18));
+        assert_eq!(age_from_birth_date("2008-11-29", t), Some(17));
+        assert_eq!(age_from_birth_date("2027-01-01", t), None);
+        assert_eq!(age_from_birth_date("28/11/2008", t), None);
     }
 
     #[test]

@@ -842,6 +842,28 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(cases(2000))]
+
+    /// The leak guard finds an email hidden in every encoding of
+    /// `oracle::encode_email` (written in the oracle, not with the
+    /// gateway's decoders), and never panics on arbitrary text.
+    #[test]
+    fn guard_finds_emails_in_every_encoding(
+        which in 0usize..oracle::EMAIL_ENCODINGS,
+        bytes in prop::collection::vec(any::<u8>(), 3..40),
+    ) {
+        let mut data = vec![which as u8];
+        data.extend(bytes);
+        oracle::guard_bytes(&data);
+    }
+
+    #[test]
+    fn guard_never_panics(text in "\\PC{0,200}") {
+        oracle::guard_bytes(text.as_bytes());
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Inputs the properties above once failed on, pinned.
 

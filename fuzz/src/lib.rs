@@ -493,7 +493,7 @@ fn check_line(config: &Config, p: &adgate::config::PartnerConfig, ev: &Event<'_>
     let roots: Vec<&str> = p
         .fields
         .iter()
-        .map(|f| f.split('.').next().unwrap_or(f))
+        .map(|f| f.path.split('.').next().unwrap_or(&f.path))
         .collect();
     for k in obj.keys() {
         assert!(
@@ -556,7 +556,11 @@ fn check_line(config: &Config, p: &adgate::config::PartnerConfig, ev: &Event<'_>
         carried.push(ip.trim().to_ascii_lowercase());
     }
     carried.retain(|c| !c.is_empty());
-    let paths: Vec<Vec<&str>> = p.fields.iter().map(|f| f.split('.').collect()).collect();
+    let paths: Vec<Vec<&str>> = p
+        .fields
+        .iter()
+        .map(|f| f.path.split('.').collect())
+        .collect();
     for (k, sub) in obj {
         if GATEWAY_FIELDS.contains(&k.as_str()) {
             continue;
@@ -778,5 +782,129 @@ fn durations_usable(c: &Config) {
 pub fn config_bytes(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         config(text);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Leak guard decoding.
+
+/// Ways an email can be written so that a plain pattern scan misses it. The
+/// encoders are written here, independently of the gateway's decoders.
+pub const EMAIL_ENCODINGS: usize = 16;
+
+fn b64(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..=chunk.len() {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if pad {
+            for _ in chunk.len()..3 {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn b32(data: &[u8]) -> String {
+    const A: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &x in data {
+        acc = acc << 8 | x as u32;
+        bits += 8;
+        while bits >= 5 {
+            out.push(A[(acc >> (bits - 5) & 31) as usize] as char);
+            bits -= 5;
+        }
+    }
+    if bits > 0 {
+        out.push(A[(acc << (5 - bits) & 31) as usize] as char);
+    }
+    out
+}
+
+/// `email` written in encoding `which` (0..EMAIL_ENCODINGS).
+pub fn encode_email(email: &str, which: usize) -> String {
+    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    match which % EMAIL_ENCODINGS {
+        0 => email.to_string(),
+        1 => email.replace('@', "%40"),
+        2 => email.replace('@', "%2540").replace('.', "%252E"),
+        3 => email.replace('@', "&#064;"),
+        4 => email.replace('@', "&#x40;").replace('.', "&period;"),
+        5 => email
+            .chars()
+            .map(|c| match c {
+                '!'..='~' => char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c),
+                _ => c,
+            })
+            .collect(),
+        6 => email.chars().flat_map(|c| [c, '\u{200b}']).collect(),
+        7 => email.replace('@', "\\u0040"),
+        8 => b64(email.as_bytes(), STD, true),
+        9 => b64(email.as_bytes(), URL, false),
+        10 => email.bytes().map(|b| format!("{b:02x}")).collect(),
+        11 => b32(email.as_bytes()),
+        12 => email.replace('@', " (at) ").replace('.', " [dot] "),
+        13 => email.replace('@', "\"@"),
+        14 => email.replace('@', "\u{7}@").replace('.', "\u{ad}."),
+        _ => email.replace('@', "\u{FE6B}"),
+    }
+}
+
+/// Never panics on any text, and finds an email planted in any of
+/// [`encode_email`]'s encodings inside ordinary words.
+pub fn guard_bytes(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = guard::scan(s);
+        let _ = adgate::canon::canonical(s);
+    }
+    if data.len() < 4 {
+        return;
+    }
+    let which = data[0] as usize;
+    let pick = |b: &[u8], set: &[u8], min: usize| -> String {
+        let mut s: String = b
+            .iter()
+            .map(|x| set[*x as usize % set.len()] as char)
+            .collect();
+        while s.len() < min {
+            s.push(set[s.len() % set.len()] as char);
+        }
+        s
+    };
+    let rest = &data[1..];
+    let n = rest.len();
+    let local = pick(&rest[..n / 3], b"abcdefghijklmnopqrstuvwxyz0123456789._", 1);
+    let local = format!("j{local}");
+    let domain = pick(
+        &rest[n / 3..2 * n / 3],
+        b"abcdefghijklmnopqrstuvwxyz0123456789",
+        1,
+    );
+    let tld = pick(&rest[2 * n / 3..], b"abcdefghijklmnopqrstuvwxyz", 2);
+    let tld: String = tld.chars().take(6).collect();
+    let email = format!("{local}@{domain}.{tld}");
+    let hidden = encode_email(&email, which);
+    for text in [
+        hidden.clone(),
+        format!("note: {hidden} thanks"),
+        format!("x={hidden}"),
+    ] {
+        assert_eq!(
+            guard::scan(&text),
+            Some(guard::Hit::Email),
+            "guard misses {email:?} written as {text:?} (encoding {})",
+            which % EMAIL_ENCODINGS
+        );
     }
 }

@@ -621,6 +621,7 @@ impl Writer {
                 self.cut_back();
             }
         }
+        let mut answers = Vec::with_capacity(appends.len());
         for ((_, records, hold, reply), range) in appends.into_iter().zip(ranges) {
             // An append before a segment roll was synced by the roll.
             let res = match range {
@@ -630,23 +631,32 @@ impl Writer {
                     None => io::Error::other("outbox write failed"),
                 }),
             };
-            if let Ok((from, upto)) = res {
+            if let Ok((from, _)) = res {
                 self.shared
                     .events
                     .fetch_add(records as i64, Ordering::Relaxed);
                 if hold {
                     self.holds.insert(from);
-                    if reply.send(Ok((from, upto))).is_err() {
-                        // The request went away before it could commit.
-                        self.retract(from, upto);
-                        self.holds.remove(&from);
-                    }
-                    continue;
                 }
             }
-            let _ = reply.send(res);
+            answers.push((hold, reply, res));
         }
+        // Readers see the records before their writers are answered.
         self.publish();
+        for (hold, reply, res) in answers {
+            let held = match (&res, hold) {
+                (Ok(range), true) => Some(*range),
+                _ => None,
+            };
+            if reply.send(res).is_err() {
+                if let Some((from, upto)) = held {
+                    // The request went away before it could commit.
+                    self.retract(from, upto);
+                    self.holds.remove(&from);
+                    self.publish();
+                }
+            }
+        }
     }
 
     /// Cuts the current segment back to the synced end.

@@ -230,7 +230,12 @@ pub fn collect(opts: &Options) -> Result<Report, String> {
                         .unwrap_or_default(),
                     event_types: p.event_types.clone(),
                     identifiers: p.identifiers.clone(),
-                    fields: p.fields.clone(),
+                    fields: p
+                        .fields
+                        .iter()
+                        .filter_map(|v| crate::contract::parse_entry(v).ok())
+                        .map(|f| f.to_string())
+                        .collect(),
                 }),
                 keys: p
                     .keys

@@ -12,6 +12,7 @@
 
 #[macro_use]
 pub mod nats;
+pub mod partners;
 pub mod run;
 
 use std::collections::HashMap;

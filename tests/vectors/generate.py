@@ -7,7 +7,7 @@ Writes tests/vectors/identity.json, which tests/vectors.rs checks against the
 How the values are computed
 ---------------------------
 Independently of the Rust code, with the Python 3 standard library only
-(hmac, hashlib, base64, json, subprocess), following SPEC.md section 4:
+(hmac, hashlib, base64, json, subprocess), following docs/policy.md:
 
     ad_id    = KEY_ID + "." + base64url_nopad(HMAC-SHA256(key_bytes, KIND + ":" + normalized))
     event_id = KEY_ID + "." + base64url_nopad(HMAC-SHA256(key_bytes, "event_id:" + raw_event_id))

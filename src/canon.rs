@@ -1,0 +1,522 @@
+//! Canonicalization: undo what a person or a simple program would do to
+//! hide a value from a pattern scan, before anything is scanned.
+//!
+//! One round applies, in order: Unicode NFKC (fullwidth and small forms
+//! become ASCII, `﹫` becomes `@`), removal of invisible and control
+//! characters (zero-width, soft hyphen, word joiner, bidi marks, variation
+//! selectors, tags), folding of every Unicode decimal digit to ASCII,
+//! percent-decoding, HTML entities (named and numeric), JSON/JavaScript
+//! escapes written into a string (`\u0040`, `\x40`), and the bracketed
+//! spellings `(at)` / `[dot]`. Rounds repeat until nothing changes (bounded
+//! by [`MAX_ROUNDS`]), so `%2540` and `&amp;#64;` end as `@`.
+//!
+//! [`decoded_tokens`] then finds runs that look like base64, base64url,
+//! base32 or hex and returns the texts they decode to, for a rescan.
+
+use std::borrow::Cow;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Decoding rounds before the guard stops (each round can only shorten or
+/// keep the text once entities are gone, so real data settles in 1-2).
+pub const MAX_ROUNDS: usize = 6;
+
+/// The shortest token tried as base64/base32/hex: 8 characters decode to 5-6
+/// bytes, less than the shortest email (`a@b.co`).
+pub const MIN_TOKEN_LEN: usize = 8;
+
+/// Decoded tokens tried per string; a string with more candidates than this
+/// is unusual and every one of the first ones is still scanned.
+const MAX_TOKENS: usize = 64;
+
+/// Does `s` contain anything a round could change?
+fn needs_round(s: &str) -> bool {
+    s.bytes().any(|c| {
+        !(0x20..0x7f).contains(&c) || matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{')
+    })
+}
+
+/// `s` decoded to a fixed point (or after [`MAX_ROUNDS`]). Borrowed when
+/// nothing needed decoding.
+pub fn canonical(s: &str) -> Cow<'_, str> {
+    if !needs_round(s) {
+        return Cow::Borrowed(s);
+    }
+    let mut cur: Cow<'_, str> = Cow::Borrowed(s);
+    for _ in 0..MAX_ROUNDS {
+        match round(&cur) {
+            Some(next) => cur = Cow::Owned(next),
+            None => break,
+        }
+        if !needs_round(&cur) {
+            break;
+        }
+    }
+    cur
+}
+
+/// One round; `None` when it changed nothing.
+fn round(s: &str) -> Option<String> {
+    let mut changed = false;
+    let mut cur: Cow<'_, str> = Cow::Borrowed(s);
+    if cur.bytes().any(|c| !(0x20..0x7f).contains(&c)) {
+        let next = unicode_pass(&cur);
+        if next != cur.as_ref() {
+            cur = Cow::Owned(next);
+            changed = true;
+        }
+    }
+    if cur.contains('%') {
+        if let Some(next) = percent_decode(&cur) {
+            cur = Cow::Owned(next);
+            changed = true;
+        }
+    }
+    if cur.contains('&') {
+        if let Cow::Owned(next) = html_escape::decode_html_entities(cur.as_ref()) {
+            if next != cur.as_ref() {
+                cur = Cow::Owned(next);
+                changed = true;
+            }
+        }
+    }
+    if cur.contains('\\') {
+        if let Some(next) = unescape(&cur) {
+            cur = Cow::Owned(next);
+            changed = true;
+        }
+    }
+    if cur.bytes().any(|c| matches!(c, b'(' | b'[' | b'{')) {
+        if let Some(next) = bracketed(&cur) {
+            cur = Cow::Owned(next);
+            changed = true;
+        }
+    }
+    changed.then(|| cur.into_owned())
+}
+
+/// NFKC, then invisible and control characters removed (tab, CR and LF
+/// become spaces), Unicode digits folded to ASCII, ideographic full stops to
+/// `.`.
+fn unicode_pass(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfkc() {
+        if matches!(c, '\t' | '\n' | '\r') {
+            out.push(' ');
+        } else if c.is_control() || is_invisible(c) {
+            continue;
+        } else if let Some(d) = unicode_digit(c) {
+            out.push(d);
+        } else if matches!(c, '\u{3002}' | '\u{FF61}' | '\u{FE12}') {
+            out.push('.');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Format characters that render as nothing (Unicode `Cf` and friends).
+pub fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5
+        | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F
+        | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8
+        | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF)
+}
+
+/// The zero of every block of ten Unicode decimal digits (`Nd`) outside
+/// ASCII that NFKC leaves alone.
+const DIGIT_ZEROS: &[u32] = &[
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+/// A non-ASCII decimal digit as its ASCII digit.
+pub fn unicode_digit(c: char) -> Option<char> {
+    let u = c as u32;
+    if u < 0x0660 {
+        return None;
+    }
+    // The blocks are sorted; find the last zero at or below `u`.
+    let i = DIGIT_ZEROS.partition_point(|&z| z <= u);
+    if i == 0 {
+        return None;
+    }
+    let z = DIGIT_ZEROS[i - 1];
+    (u - z < 10).then(|| char::from(b'0' + (u - z) as u8))
+}
+
+fn hexval(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// `%XX` decoded once; `None` if there was none. Invalid UTF-8 that results
+/// is replaced (U+FFFD), never dropped silently into a panic.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    let mut any = false;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hexval(b[i + 1]), hexval(b[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                any = true;
+                continue;
+            }
+        }
+        // `%u0040` (an old JavaScript escape).
+        if b[i] == b'%' && (b.get(i + 1) == Some(&b'u') || b.get(i + 1) == Some(&b'U')) {
+            if let Some(c) = b
+                .get(i + 2..i + 6)
+                .and_then(|h| u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
+                .and_then(char::from_u32)
+            {
+                let mut tmp = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+                i += 6;
+                any = true;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    any.then(|| String::from_utf8_lossy(&out).into_owned())
+}
+
+/// JSON and JavaScript escapes written into a string: `\u0040`, `\u{40}`,
+/// `\x40`, `\/`, `\"`, `\\`, `\n`; `None` if there was none.
+fn unescape(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut any = false;
+    let mut it = s.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let rest = &s[i + 1..];
+        let mut consumed = 0usize;
+        let mut push: Option<char> = None;
+        match rest.as_bytes().first() {
+            Some(b'u') if rest.as_bytes().get(1) == Some(&b'{') => {
+                if let Some(end) = rest[2..].find('}').filter(|&e| e <= 6) {
+                    if let Some(ch) = u32::from_str_radix(&rest[2..2 + end], 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                    {
+                        push = Some(ch);
+                        consumed = 3 + end;
+                    }
+                }
+            }
+            Some(b'u') => {
+                if let Some(u) = rest.get(1..5).and_then(|h| u32::from_str_radix(h, 16).ok()) {
+                    consumed = 5;
+                    // A surrogate pair written as two escapes.
+                    if (0xD800..0xDC00).contains(&u) && rest.get(5..7) == Some("\\u") {
+                        if let Some(lo) = rest
+                            .get(7..11)
+                            .and_then(|h| u32::from_str_radix(h, 16).ok())
+                        {
+                            if (0xDC00..0xE000).contains(&lo) {
+                                push =
+                                    char::from_u32(0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
+                                consumed = 11;
+                            }
+                        }
+                    } else {
+                        push = char::from_u32(u);
+                    }
+                    if push.is_none() {
+                        push = Some('\u{FFFD}');
+                    }
+                }
+            }
+            Some(b'x') => {
+                if let (Some(h), Some(l)) = (
+                    rest.as_bytes().get(1).copied().and_then(hexval),
+                    rest.as_bytes().get(2).copied().and_then(hexval),
+                ) {
+                    push = Some(char::from(h * 16 + l));
+                    consumed = 3;
+                }
+            }
+            Some(&e @ (b'/' | b'"' | b'\\' | b'\'' | b'@' | b'.')) => {
+                push = Some(e as char);
+                consumed = 1;
+            }
+            Some(b'n' | b't' | b'r') => {
+                push = Some(' ');
+                consumed = 1;
+            }
+            _ => {}
+        }
+        match push {
+            Some(ch) => {
+                any = true;
+                out.push(ch);
+                // Skip the escape's bytes (all ASCII).
+                let end = i + 1 + consumed;
+                while it.peek().is_some_and(|&(j, _)| j < end) {
+                    it.next();
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    any.then_some(out)
+}
+
+/// `(at)`, `[at]`, `{at}` and the same with `dot`, any case, with optional
+/// spaces inside the brackets.
+fn bracketed(s: &str) -> Option<String> {
+    let lower = s.to_ascii_lowercase();
+    if !(lower.contains("at") || lower.contains("dot")) {
+        return None;
+    }
+    let b = s.as_bytes();
+    let lb = lower.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut any = false;
+    let mut last = 0;
+    while i < b.len() {
+        let close = match b[i] {
+            b'(' => b')',
+            b'[' => b']',
+            b'{' => b'}',
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let mut j = i + 1;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        let (word, rep) = if lb[j..].starts_with(b"at") {
+            (2, '@')
+        } else if lb[j..].starts_with(b"dot") {
+            (3, '.')
+        } else {
+            i += 1;
+            continue;
+        };
+        let mut k = j + word;
+        while k < b.len() && b[k] == b' ' {
+            k += 1;
+        }
+        if k < b.len() && b[k] == close {
+            out.push_str(&s[last..i]);
+            out.push(rep);
+            last = k + 1;
+            i = k + 1;
+            any = true;
+        } else {
+            i += 1;
+        }
+    }
+    if !any {
+        return None;
+    }
+    out.push_str(&s[last..]);
+    Some(out)
+}
+
+fn is_token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_')
+}
+
+/// Texts hidden in base64 / base64url / base32 / hex tokens of `s` (at least
+/// [`MIN_TOKEN_LEN`] characters): each decoding that yields printable UTF-8
+/// text. A token is tried whole and split at `/ + = - _`.
+pub fn decoded_tokens(s: &str) -> Vec<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut tried = 0usize;
+    let mut i = 0;
+    while i < b.len() && tried < MAX_TOKENS {
+        if !is_token_char(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && is_token_char(b[i]) {
+            i += 1;
+        }
+        let run = &s[start..i];
+        if run.len() < MIN_TOKEN_LEN {
+            continue;
+        }
+        tried += 1;
+        try_decode(run, &mut out);
+        if run
+            .bytes()
+            .any(|c| matches!(c, b'+' | b'/' | b'=' | b'-' | b'_'))
+        {
+            for piece in run.split(['+', '/', '=', '-', '_']) {
+                if piece.len() >= MIN_TOKEN_LEN && tried < MAX_TOKENS {
+                    tried += 1;
+                    try_decode(piece, &mut out);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn try_decode(tok: &str, out: &mut Vec<String>) {
+    let t = tok.trim_end_matches('=');
+    if t.len() < MIN_TOKEN_LEN {
+        return;
+    }
+    let mut push = |bytes: Vec<u8>| {
+        if let Some(text) = printable(bytes) {
+            if !out.contains(&text) {
+                out.push(text);
+            }
+        }
+    };
+    let tb = t.as_bytes();
+    if tb.len() % 2 == 0 && tb.iter().all(u8::is_ascii_hexdigit) {
+        if let Ok(v) = data_encoding::HEXLOWER_PERMISSIVE.decode(tb) {
+            push(v);
+        }
+    }
+    if tb.iter().all(|c| matches!(c, b'A'..=b'Z' | b'2'..=b'7'))
+        || tb.iter().all(|c| matches!(c, b'a'..=b'z' | b'2'..=b'7'))
+    {
+        let up = t.to_ascii_uppercase();
+        if let Ok(v) = data_encoding::BASE32_NOPAD.decode(up.as_bytes()) {
+            push(v);
+        }
+    }
+    let url = tb.iter().any(|c| matches!(c, b'-' | b'_'));
+    let std = tb.iter().any(|c| matches!(c, b'+' | b'/'));
+    if !(url && std) && tb.len() % 4 != 1 {
+        let engine = if url {
+            &data_encoding::BASE64URL_NOPAD
+        } else {
+            &data_encoding::BASE64_NOPAD
+        };
+        // Trailing bits that are not zero make a strict decoder refuse a
+        // truncated token; try the longest prefix that is a whole group too.
+        match engine.decode(tb) {
+            Ok(v) => push(v),
+            Err(_) => {
+                let whole = tb.len() / 4 * 4;
+                if whole >= MIN_TOKEN_LEN {
+                    if let Ok(v) = engine.decode(&tb[..whole]) {
+                        push(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Decoded bytes as text if they are UTF-8 and at least 90% printable.
+fn printable(bytes: Vec<u8>) -> Option<String> {
+    if bytes.len() < 4 {
+        return None;
+    }
+    let text = String::from_utf8(bytes).ok()?;
+    let total = text.chars().count();
+    let good = text
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        .count();
+    (good * 10 >= total * 9).then_some(text)
+}
+
+/// Lowercase, alphanumerics only: the form in which the event's own values
+/// are compared (separators, case and spacing do not hide a value).
+pub fn skeleton(s: &str) -> String {
+    if !needs_round(s) {
+        let mut out = Vec::with_capacity(s.len());
+        out.extend(
+            s.bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase()),
+        );
+        return String::from_utf8(out).expect("ASCII");
+    }
+    let c = canonical(s);
+    let mut out = String::with_capacity(c.len());
+    for ch in c.chars() {
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch.to_ascii_lowercase());
+        } else if ch.is_alphanumeric() {
+            out.extend(ch.to_lowercase());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_to_a_fixed_point() {
+        assert_eq!(canonical("jane%2540x.com"), "jane@x.com");
+        assert_eq!(canonical("jane&#064;x.com"), "jane@x.com");
+        assert_eq!(canonical("jane&amp;#64;x.com"), "jane@x.com");
+        assert_eq!(canonical("jane&commat;x&period;com"), "jane@x.com");
+        assert_eq!(canonical("ｊａｎｅ＠ｘ．ｃｏｍ"), "jane@x.com");
+        assert_eq!(canonical("jane﹫x.com"), "jane@x.com");
+        assert_eq!(canonical("jane\\u0040x.com"), "jane@x.com");
+        assert_eq!(canonical("jane\\\\u0040x.com"), "jane@x.com");
+        assert_eq!(canonical("jane\u{200b}@x\u{00ad}.com"), "jane@x.com");
+        assert_eq!(canonical("jane\u{7}@x.com"), "jane@x.com");
+        assert_eq!(canonical("jane (at) x [dot] com"), "jane @ x . com");
+        assert_eq!(canonical("٤١١١"), "4111");
+        assert_eq!(canonical("４１１１"), "4111");
+        assert_eq!(canonical("home-top"), "home-top");
+        assert_eq!(canonical("%E2%82%AC 5"), "€ 5");
+        assert_eq!(canonical("100%"), "100%");
+    }
+
+    #[test]
+    fn tokens_decode() {
+        // "jane@x.com" in base64, base64url, base32 and hex.
+        for t in [
+            "amFuZUB4LmNvbQ==",
+            "amFuZUB4LmNvbQ",
+            "NJQW4ZKAPAXGG33N",
+            "6a616e6540782e636f6d",
+            "id/amFuZUB4LmNvbQ",
+        ] {
+            assert!(
+                decoded_tokens(t).iter().any(|d| d == "jane@x.com"),
+                "{t}: {:?}",
+                decoded_tokens(t)
+            );
+        }
+        assert!(decoded_tokens("summer_sale_2026")
+            .iter()
+            .all(|d| !d.contains('@')));
+    }
+
+    #[test]
+    fn skeletons() {
+        assert_eq!(skeleton("6F9619FF-8B86-D011"), "6f9619ff8b86d011");
+        assert_eq!(skeleton("A12\u{200b}3 4"), "a1234");
+    }
+
+    #[test]
+    fn digits_fold() {
+        assert_eq!(unicode_digit('٣'), Some('3'));
+        assert_eq!(unicode_digit('۹'), Some('9'));
+        assert_eq!(unicode_digit('a'), None);
+        assert_eq!(unicode_digit('é'), None);
+    }
+}

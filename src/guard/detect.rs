@@ -1,0 +1,439 @@
+//! Pattern detectors over canonical text: email addresses, phone numbers
+//! and payment-card numbers. Input is what [`crate::canon`] produced.
+
+use super::Hit;
+
+/// Characters that may separate digit groups of one number (`206 555 0100`,
+/// `206_555_0100`, `4111|1111|1111|1111`). Anything else ends a chain.
+fn is_digit_sep(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '-'
+            | '.'
+            | '('
+            | ')'
+            | '/'
+            | '_'
+            | ','
+            | ':'
+            | '|'
+            | '+'
+            | '\''
+            | '*'
+            | '~'
+            | '#'
+            | ';'
+            | '"'
+            | '['
+            | ']'
+    )
+}
+
+/// Separators that list several numbers: a chain is also checked piece by
+/// piece between them (`206-555-0100/206-555-0101`).
+fn is_list_sep(c: char) -> bool {
+    matches!(c, '/' | '|' | ';' | ',')
+}
+
+/// More separator characters than this in a row end a chain of digit groups.
+const MAX_SEP_RUN: usize = 3;
+
+/// RFC 5322 `atext`, the characters of an unquoted local part.
+fn is_local_char(c: char) -> bool {
+    c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.\"\\".contains(c)
+}
+
+fn is_domain_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '-' || c == '.'
+}
+
+/// An email address anywhere in `s`: an `@` after a local-part character
+/// (spaces and quotes before the `@` do not hide it), then a domain of at
+/// least two labels where a label after a dot starts with two letters.
+/// Nothing needs to follow the top-level domain, so `jane@x.com2026` counts.
+pub fn has_email(s: &str) -> bool {
+    if !s.contains('@') {
+        return false;
+    }
+    let chars: Vec<char> = s.chars().filter(|c| !c.is_whitespace()).collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c != '@' || i == 0 {
+            continue;
+        }
+        // Walk back over quotes to a local-part character.
+        let mut j = i;
+        let mut local_ok = false;
+        while j > 0 {
+            j -= 1;
+            let p = chars[j];
+            if p == '"' || p == '\'' || p == '\\' {
+                continue;
+            }
+            local_ok = is_local_char(p);
+            break;
+        }
+        if !local_ok {
+            continue;
+        }
+        let rest = &chars[i + 1..];
+        // `jane@[203.0.113.9]`
+        if rest.first() == Some(&'[') && rest.get(1).is_some_and(|c| c.is_ascii_digit()) {
+            return true;
+        }
+        let skip = rest
+            .iter()
+            .take_while(|c| **c == '"' || **c == '\'')
+            .count();
+        let dom: String = rest[skip..]
+            .iter()
+            .take_while(|c| is_domain_char(**c))
+            .collect();
+        let labels: Vec<&str> = dom.split('.').collect();
+        if labels.len() < 2 || labels[0].is_empty() {
+            continue;
+        }
+        if labels[1..].iter().any(|l| {
+            let mut it = l.chars();
+            matches!((it.next(), it.next()), (Some(a), Some(b)) if a.is_alphabetic() && b.is_alphabetic())
+        }) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The Luhn checksum over digit values.
+pub fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (k, &d) in digits.iter().rev().enumerate() {
+        let mut v = d as u32;
+        if k % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+/// Does any 13-19 digit window of `digits` pass Luhn?
+pub fn has_card_window(digits: &[u8]) -> bool {
+    if digits.len() < 13 {
+        return false;
+    }
+    for len in 13..=19usize.min(digits.len()) {
+        for w in digits.windows(len) {
+            if luhn(w) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// One group of digits of a chain and what preceded it.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    start: usize,
+    len: usize,
+    /// The separators before this group, as a bit set of kinds.
+    list_sep_before: bool,
+    only_commas_before: bool,
+}
+
+/// Phone numbers and card numbers in `s`.
+pub fn scan_digits(s: &str) -> Option<Hit> {
+    // The shortest number found here (`+` and 8 digits) needs 8 digits.
+    if s.bytes().filter(u8::is_ascii_digit).count() < 8 {
+        return None;
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut digits: Vec<u8> = Vec::with_capacity(32);
+    let mut groups: Vec<Group> = Vec::with_capacity(8);
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        // A chain starts here; was it preceded by `+` (maybe with `(`)?
+        let plus = chars[..i]
+            .iter()
+            .rev()
+            .take_while(|c| **c == '(' || **c == ' ' || **c == '+')
+            .any(|c| *c == '+');
+        digits.clear();
+        groups.clear();
+        let mut list_sep = false;
+        let mut only_commas = true;
+        let mut j = i;
+        loop {
+            let start = digits.len();
+            while j < chars.len() && chars[j].is_ascii_digit() {
+                digits.push(chars[j] as u8 - b'0');
+                j += 1;
+            }
+            groups.push(Group {
+                start,
+                len: digits.len() - start,
+                list_sep_before: list_sep,
+                only_commas_before: only_commas,
+            });
+            // Separators up to the next group.
+            let mut k = j;
+            list_sep = false;
+            only_commas = true;
+            while k < chars.len() && is_digit_sep(chars[k]) && k - j < MAX_SEP_RUN + 1 {
+                list_sep |= is_list_sep(chars[k]);
+                only_commas &= chars[k] == ',';
+                k += 1;
+            }
+            if k > j && k - j <= MAX_SEP_RUN && k < chars.len() && chars[k].is_ascii_digit() {
+                j = k;
+                continue;
+            }
+            break;
+        }
+        if let Some(h) = check_chain(&digits, &groups, plus) {
+            return Some(h);
+        }
+        i = j.max(i + 1);
+    }
+    None
+}
+
+fn check_chain(digits: &[u8], groups: &[Group], plus: bool) -> Option<Hit> {
+    // Each group on its own.
+    for g in groups {
+        let run = &digits[g.start..g.start + g.len];
+        if has_card_window(run) {
+            return Some(Hit::Card);
+        }
+        if (10..=15).contains(&g.len) {
+            return Some(Hit::Phone);
+        }
+    }
+    if groups.len() < 2 && !plus {
+        return None;
+    }
+    // Joined, with dates (2026-11-28) taken out as chain breaks.
+    let mut pieces: Vec<&[Group]> = Vec::new();
+    let mut from = 0;
+    let mut k = 0;
+    while k < groups.len() {
+        if k + 2 < groups.len() && is_date(digits, &groups[k..k + 3]) {
+            if k > from {
+                pieces.push(&groups[from..k]);
+            }
+            k += 3;
+            from = k;
+            continue;
+        }
+        k += 1;
+    }
+    if from < groups.len() {
+        pieces.push(&groups[from..]);
+    }
+    for (n, piece) in pieces.iter().enumerate() {
+        let intl = plus && n == 0 && piece.first().is_some_and(|g| g.start == 0);
+        if let Some(h) = check_joined(digits, piece, intl) {
+            return Some(h);
+        }
+        // Several numbers listed: each between list separators.
+        let mut s = 0;
+        for (x, g) in piece.iter().enumerate() {
+            if x > 0 && g.list_sep_before {
+                if x - s >= 1 {
+                    if let Some(h) = check_joined(digits, &piece[s..x], intl && s == 0) {
+                        return Some(h);
+                    }
+                }
+                s = x;
+            }
+        }
+        if s > 0 {
+            if let Some(h) = check_joined(digits, &piece[s..], false) {
+                return Some(h);
+            }
+        }
+    }
+    None
+}
+
+fn check_joined(digits: &[u8], groups: &[Group], intl: bool) -> Option<Hit> {
+    let (Some(first), Some(last)) = (groups.first(), groups.last()) else {
+        return None;
+    };
+    let joined = &digits[first.start..last.start + last.len];
+    let n = joined.len();
+    if intl && (8..=15).contains(&n) {
+        return Some(Hit::Phone);
+    }
+    if n >= 2 && joined[0] == 0 && joined[1] == 0 && (10..=17).contains(&n) {
+        return Some(Hit::Phone);
+    }
+    if has_card_window(joined) {
+        return Some(Hit::Card);
+    }
+    if groups.len() >= 2 && (10..=15).contains(&n) {
+        // 1,234,567,890: thousands separators make an amount, not a phone.
+        let thousands = groups[1..]
+            .iter()
+            .all(|g| g.len == 3 && g.only_commas_before);
+        if !thousands {
+            return Some(Hit::Phone);
+        }
+    }
+    None
+}
+
+/// Three groups that read as a calendar date (`2026-11-28`, `2026/11/28`).
+fn is_date(digits: &[u8], g: &[Group]) -> bool {
+    let val = |x: &Group| {
+        digits[x.start..x.start + x.len]
+            .iter()
+            .fold(0u32, |a, d| a * 10 + *d as u32)
+    };
+    g[0].len == 4
+        && (1..=2).contains(&g[1].len)
+        && (1..=2).contains(&g[2].len)
+        && (1900..=2100).contains(&val(&g[0]))
+        && (1..=12).contains(&val(&g[1]))
+        && (1..=31).contains(&val(&g[2]))
+}
+
+/// A JSON number, by its raw text and by its value: card numbers (Luhn on
+/// every 13-19-digit window) and, for integers of 10-15 digits, real phone
+/// numbers (valid with a leading `+`, or as a national number of
+/// `default_country`). Ordinary amounts and counts pass.
+pub fn scan_number(raw: &str, default_country: Option<phonenumber::country::Id>) -> Option<Hit> {
+    let t = raw.trim().trim_start_matches(['-', '+']);
+    let mut forms: Vec<String> = Vec::with_capacity(3);
+    // The integer part as written, and all digits of the mantissa.
+    let int_part: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
+    forms.push(int_part);
+    let mantissa: String = t
+        .chars()
+        .take_while(|c| *c != 'e' && *c != 'E')
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    forms.push(mantissa);
+    // The value, when it is an integer (4.111111111111111e15).
+    if let Ok(v) = t.parse::<f64>() {
+        if v.is_finite() && v.fract() == 0.0 && v < 1e20 {
+            forms.push(format!("{v:.0}"));
+        }
+    }
+    for f in &forms {
+        let f = f.trim_start_matches('0');
+        if f.len() < 10 {
+            continue;
+        }
+        let d: Vec<u8> = f.bytes().map(|c| c - b'0').collect();
+        if has_card_window(&d) {
+            return Some(Hit::Card);
+        }
+        if (10..=15).contains(&f.len()) && is_real_phone(f, default_country) {
+            return Some(Hit::Phone);
+        }
+    }
+    None
+}
+
+/// Is this digit string a valid phone number (libphonenumber's metadata)?
+pub fn is_real_phone(digits: &str, default_country: Option<phonenumber::country::Id>) -> bool {
+    let intl = format!("+{digits}");
+    if phonenumber::parse(None, &intl).is_ok_and(|n| phonenumber::is_valid(&n)) {
+        return true;
+    }
+    default_country.is_some_and(|c| {
+        phonenumber::parse(Some(c), digits).is_ok_and(|n| phonenumber::is_valid(&n))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        for s in [
+            "jane@example.com",
+            "jane@x.com2026",
+            "\"jane\"@x.com",
+            "jane @ example . com",
+            "x+y@sub.example.org?subject=1",
+            "jane@[203.0.113.9]",
+            "jane@exämple.de",
+        ] {
+            assert!(has_email(s), "{s}");
+        }
+        for s in [
+            "@handle",
+            "a@b",
+            "home-top",
+            "user@localhost",
+            "v@1.2",
+            "2@3.4",
+        ] {
+            assert!(!has_email(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn phones_and_cards() {
+        for s in [
+            "+1 206 555 0100",
+            "(206) 555-0100",
+            "0044 20 7946 0000",
+            "2065550100",
+            "206_555_0100",
+            "206,555,0100",
+            "206:555:0100",
+            "206|555|0100",
+            "2065550100/2065550101",
+            "+44 7911 123456",
+        ] {
+            assert_eq!(scan_digits(s), Some(Hit::Phone), "{s}");
+        }
+        for s in [
+            "4111 1111 1111 1111",
+            "4111111111111111123",
+            "4111 1111 1111 1111 12/28",
+            "4111_1111_1111_1111",
+            "5500005555555559",
+            "206-555-0100/206-555-0101",
+        ] {
+            assert!(scan_digits(s).is_some(), "{s}");
+        }
+        for s in [
+            "USD",
+            "c-2026-11",
+            "1250",
+            "v1.2.3",
+            "2026-11-28",
+            "2026-11-28 13:45:12",
+            "2026-11-28T13:45:12Z",
+            "com.example.game",
+            "1,234,567,890",
+            "cmp_2026_11_28_1234",
+            "size 10 qty 2",
+        ] {
+            assert_eq!(scan_digits(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(scan_number("1250", None), None);
+        assert_eq!(scan_number("1250.5", None), None);
+        assert_eq!(scan_number("4111111111111111", None), Some(Hit::Card));
+        assert_eq!(scan_number("4.111111111111111e15", None), Some(Hit::Card));
+        assert_eq!(scan_number("4111111111111111.0", None), Some(Hit::Card));
+        assert_eq!(scan_number("14155550123", None), Some(Hit::Phone));
+        assert_eq!(scan_number("12500000000", None), None);
+        assert_eq!(scan_number("100000000000", None), None);
+    }
+}

@@ -1,0 +1,558 @@
+//! The leak guard: the last look at every producer-supplied value of an
+//! output event before it is written to an outbox (docs/policy.md, "The
+//! leak guard").
+//!
+//! It decodes before it scans. Each string is first brought to a canonical
+//! form ([`crate::canon`]: NFKC, invisible and control characters removed, Unicode
+//! digits folded, percent-decoding to a fixed point, HTML entities, JSON
+//! escapes, `(at)`/`[dot]`), and every base64 / base32 / hex token in it is
+//! decoded and rescanned. On each of those views it looks for
+//! ([`detect`]):
+//! - email addresses;
+//! - phone numbers: `+`/`00` and 8-15 digits, any 10-15-digit run, and digit
+//!   groups joined across separators (`206_555_0100`, `206|555|0100`);
+//! - payment-card numbers: Luhn on every 13-19-digit window, of each run and
+//!   of runs joined across separators (a card followed by its CVV or expiry).
+//!
+//! JSON numbers are checked by their raw text and by their value
+//! ([`detect::scan_number`]).
+//!
+//! [`Protected`] adds what only this event can tell: its own identifiers
+//! (compared without case, separators or invisibles, and as unkeyed digests
+//! of every normalization a partner could use, truncated or not) and every
+//! value of 6+ characters from its protected paths (`user`, `purchase`,
+//! `search`, `view`, the page URL, referrer, IP and user agent): an output
+//! value containing one is a leak, whatever the field is called (taint).
+//!
+//! Strings the gateway builds from HMAC output (ad_id, event_id) and the time
+//! it formats are not scanned: nothing of the input is in them.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use base64::Engine as _;
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::identity::{self, Kind};
+
+pub mod detect;
+
+use crate::canon;
+
+pub use detect::luhn;
+
+/// What the guard found. Names a category, never the matched text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    Email,
+    Phone,
+    Card,
+    /// One of the event's own identifiers, raw, reshaped or hashed.
+    OwnIdentifier,
+    /// A value taken from a protected path of the same event.
+    Protected,
+}
+
+impl Hit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hit::Email => "email address",
+            Hit::Phone => "phone number",
+            Hit::Card => "payment card number",
+            Hit::OwnIdentifier => "the event's own identifier or an unkeyed hash of it",
+            Hit::Protected => {
+                "a value copied from a protected field of the event (user, purchase, search, view, page URL, referrer, IP or user agent)"
+            }
+        }
+    }
+}
+
+/// Views of one string more than this are not produced (a string of many
+/// encoded tokens is still scanned in its first views and canonical form).
+const MAX_VIEWS: usize = 32;
+
+/// How deep decoded tokens are decoded again (base64 of hex of an email).
+const MAX_TOKEN_DEPTH: usize = 2;
+
+/// The readings of one string the guard scans: its canonical form and the
+/// canonical form of every text hidden in its encoded tokens.
+#[derive(Debug)]
+pub struct Views<'a> {
+    pub texts: Vec<Cow<'a, str>>,
+}
+
+impl<'a> Views<'a> {
+    pub fn of(s: &'a str) -> Views<'a> {
+        let mut texts: Vec<Cow<'a, str>> = vec![canon::canonical(s)];
+        let mut from = 0;
+        for _ in 0..MAX_TOKEN_DEPTH {
+            let to = texts.len();
+            for k in from..to {
+                for d in canon::decoded_tokens(&texts[k]) {
+                    if texts.len() >= MAX_VIEWS {
+                        break;
+                    }
+                    let c = canon::canonical(&d).into_owned();
+                    if !texts.iter().any(|t| *t == c) {
+                        texts.push(Cow::Owned(c));
+                    }
+                }
+            }
+            if texts.len() == to {
+                break;
+            }
+            from = to;
+        }
+        Views { texts }
+    }
+}
+
+/// Scans one string for emails, phone numbers and card numbers, after
+/// decoding.
+pub fn scan(s: &str) -> Option<Hit> {
+    scan_views(&Views::of(s))
+}
+
+pub fn scan_views(v: &Views<'_>) -> Option<Hit> {
+    if v.texts.iter().any(|t| detect::has_email(t)) {
+        return Some(Hit::Email);
+    }
+    v.texts.iter().find_map(|t| detect::scan_digits(t))
+}
+
+/// A JSON number as written: card numbers and real phone numbers.
+pub fn scan_number(raw: &str) -> Option<Hit> {
+    detect::scan_number(raw, None)
+}
+
+/// Protected values shorter than this are compared for equality only
+/// (only the event's own identifiers are kept at that length), so a
+/// two-letter account id does not flag every campaign id containing it.
+pub const MIN_CONTAINED_LEN: usize = 6;
+
+/// A truncated digest is recognized from this many characters on (hex:
+/// 48 bits; a chance match is below one in 10^14).
+pub const MIN_DIGEST_CHARS: usize = 12;
+
+/// What this event must not leak besides the patterns: its own identifiers
+/// and the values of its protected paths. Built once per event, shared by
+/// all partners; each value's skeleton is computed only when an output value
+/// is long enough to contain it.
+#[derive(Default)]
+pub struct Protected<'a> {
+    values: Vec<ProtectedValue<'a>>,
+    /// The event's own identifiers as sent, for the digest forms.
+    identifiers: Vec<(Kind, Cow<'a, str>)>,
+    /// 12-character prefixes of every digest form, skeletonized; built the
+    /// first time an output value could hold one.
+    digests: Option<HashSet<[u8; MIN_DIGEST_CHARS]>>,
+    default_country: Option<phonenumber::country::Id>,
+}
+
+struct ProtectedValue<'a> {
+    raw: Cow<'a, str>,
+    /// One of the event's own identifiers (compared for equality when
+    /// shorter than [`MIN_CONTAINED_LEN`]).
+    own: bool,
+    /// A lower bound of the skeleton's length: exact for plain ASCII.
+    min_len: usize,
+    skeleton: Option<String>,
+}
+
+impl ProtectedValue<'_> {
+    fn skeleton(&mut self) -> &str {
+        let raw = &self.raw;
+        self.skeleton.get_or_insert_with(|| canon::skeleton(raw))
+    }
+}
+
+impl<'a> Protected<'a> {
+    pub fn new(default_country: Option<phonenumber::country::Id>) -> Protected<'a> {
+        Protected {
+            default_country,
+            ..Protected::default()
+        }
+    }
+
+    /// One of the event's own identifiers (as sent), with its normalized
+    /// form when it has one.
+    pub fn add_identifier(&mut self, kind: Kind, raw: Cow<'a, str>, normalized: Option<&str>) {
+        self.push(raw.clone(), true);
+        if let Some(n) = normalized {
+            if n != raw {
+                self.push(Cow::Owned(n.to_owned()), true);
+            }
+        }
+        self.identifiers.push((kind, raw));
+    }
+
+    /// A value from a protected path (user, purchase, search, view, page URL,
+    /// referrer, IP, user agent).
+    pub fn add_value(&mut self, v: Cow<'a, str>) {
+        self.push(v, false);
+    }
+
+    fn push(&mut self, raw: Cow<'a, str>, own: bool) {
+        // One pass: plain ASCII (nothing to decode) and its alphanumerics.
+        let mut plain = true;
+        let mut alnum = 0usize;
+        for c in raw.bytes() {
+            if c.is_ascii_alphanumeric() {
+                alnum += 1;
+            } else if !(c.is_ascii_graphic() || c == b' ')
+                || matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{')
+            {
+                plain = false;
+                break;
+            }
+        }
+        let min_len = if plain { alnum } else { 0 };
+        if plain && (min_len == 0 || (!own && min_len < MIN_CONTAINED_LEN)) {
+            return;
+        }
+        if self.values.iter().any(|v| v.raw == raw) {
+            return;
+        }
+        self.values.push(ProtectedValue {
+            raw,
+            own,
+            min_len,
+            skeleton: None,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.identifiers.is_empty()
+    }
+
+    /// Checks the views of one output string.
+    pub fn check(&mut self, views: &Views<'_>) -> Option<Hit> {
+        if self.is_empty() {
+            return None;
+        }
+        for t in &views.texts {
+            if let Some(h) = self.check_text(t) {
+                return Some(h);
+            }
+        }
+        None
+    }
+
+    fn check_text(&mut self, t: &str) -> Option<Hit> {
+        let sk = skeleton_of_canonical(t);
+        let l = sk.len();
+        if l == 0 {
+            return None;
+        }
+        for v in &mut self.values {
+            if v.min_len > l {
+                continue;
+            }
+            let own = v.own;
+            let vs = v.skeleton();
+            if vs.is_empty() {
+                continue;
+            }
+            let hit = if vs.len() >= MIN_CONTAINED_LEN {
+                sk.contains(vs)
+            } else {
+                own && *vs == *sk
+            };
+            if hit {
+                return Some(if own {
+                    Hit::OwnIdentifier
+                } else {
+                    Hit::Protected
+                });
+            }
+        }
+        if !self.identifiers.is_empty() && could_hold_digest(t, &sk) {
+            let (ids, country) = (&self.identifiers, self.default_country);
+            let set = self
+                .digests
+                .get_or_insert_with(|| digest_prefixes(ids, country));
+            let b = sk.as_bytes();
+            if b.len() >= MIN_DIGEST_CHARS {
+                for w in b.windows(MIN_DIGEST_CHARS) {
+                    let key: [u8; MIN_DIGEST_CHARS] = w.try_into().expect("window size");
+                    if set.contains(&key) {
+                        return Some(Hit::OwnIdentifier);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Lowercase alphanumerics of an already canonical text.
+fn skeleton_of_canonical(t: &str) -> Cow<'_, str> {
+    if t.bytes()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    {
+        return Cow::Borrowed(t);
+    }
+    let mut out = String::with_capacity(t.len());
+    for ch in t.chars() {
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch.to_ascii_lowercase());
+        } else if ch.is_alphanumeric() {
+            out.extend(ch.to_lowercase());
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Could this text carry a (truncated) digest: a run of 12+ hex digits, or a
+/// 12+ character base64 run mixing cases and digits?
+fn could_hold_digest(t: &str, sk: &str) -> bool {
+    if sk.len() < MIN_DIGEST_CHARS {
+        return false;
+    }
+    let mut hex_run = 0;
+    for c in sk.bytes() {
+        if c.is_ascii_hexdigit() {
+            hex_run += 1;
+            if hex_run >= MIN_DIGEST_CHARS {
+                return true;
+            }
+        } else {
+            hex_run = 0;
+        }
+    }
+    // base64: a run of the alphabet with upper, lower and a digit.
+    let b = t.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let is_b64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_');
+        if !is_b64(b[i]) {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < b.len() && is_b64(b[i]) {
+            i += 1;
+        }
+        let run = &b[s..i];
+        if run.len() >= MIN_DIGEST_CHARS
+            && run.iter().any(u8::is_ascii_uppercase)
+            && run.iter().any(u8::is_ascii_lowercase)
+            && run.iter().any(u8::is_ascii_digit)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Every normalization of an identifier a partner could hash: as sent,
+/// trimmed, lowercased, adgate's, Meta's, Google's and TikTok's forms; for
+/// phones also digits only and the national number.
+pub fn identifier_forms(
+    kind: Kind,
+    raw: &str,
+    default_country: Option<phonenumber::country::Id>,
+) -> Vec<String> {
+    let t = raw.trim();
+    let mut forms = vec![
+        raw.to_owned(),
+        t.to_owned(),
+        t.to_lowercase(),
+        t.to_uppercase(),
+    ];
+    if let Some(n) = identity::normalize_with(kind, raw, default_country) {
+        forms.push(n.into_owned());
+    }
+    match kind {
+        Kind::Email => {
+            let lower = t.to_lowercase();
+            if let Some((local, domain)) = lower.split_once('@') {
+                let no_plus = local.split('+').next().unwrap_or(local);
+                forms.push(format!("{no_plus}@{domain}"));
+                let no_dots: String = local.chars().filter(|c| *c != '.').collect();
+                forms.push(format!("{no_dots}@{domain}"));
+                let both: String = no_plus.chars().filter(|c| *c != '.').collect();
+                forms.push(format!("{both}@{domain}"));
+            }
+        }
+        Kind::Phone => {
+            let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+            forms.push(digits.clone());
+            forms.push(format!("+{digits}"));
+            if let Some(nsn) = identity::phone_national_number(raw, default_country) {
+                forms.push(nsn);
+            }
+            if let Some(n) = identity::normalize_with(kind, raw, default_country) {
+                forms.push(n.trim_start_matches('+').to_owned());
+            }
+        }
+        Kind::AccountId | Kind::DeviceId => {
+            forms.push(canon::skeleton(t));
+            forms.push(canon::skeleton(t).to_uppercase());
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+fn digest_prefixes(
+    ids: &[(Kind, Cow<'_, str>)],
+    default_country: Option<phonenumber::country::Id>,
+) -> HashSet<[u8; MIN_DIGEST_CHARS]> {
+    use base64::engine::general_purpose::STANDARD;
+    let mut set = HashSet::new();
+    let mut add = |encoded: &str| {
+        let sk = skeleton_of_canonical(encoded);
+        if let Some(p) = sk.as_bytes().get(..MIN_DIGEST_CHARS) {
+            set.insert(p.try_into().expect("prefix size"));
+        }
+    };
+    for (kind, raw) in ids {
+        for f in identifier_forms(*kind, raw, default_country) {
+            let b = f.as_bytes();
+            let digests: [Vec<u8>; 4] = [
+                Sha256::digest(b).to_vec(),
+                Sha1::digest(b).to_vec(),
+                Md5::digest(b).to_vec(),
+                Sha512::digest(b).to_vec(),
+            ];
+            for d in digests {
+                add(&hex(&d));
+                // base64url differs from base64 only in `+/`, which the
+                // skeleton removes.
+                add(&STANDARD.encode(&d));
+            }
+        }
+    }
+    set
+}
+
+pub fn hex(b: &[u8]) -> String {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for &x in b {
+        s.push(H[(x >> 4) as usize] as char);
+        s.push(H[(x & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_through_encodings() {
+        for s in [
+            "jane@example.com",
+            "JANE.DOE@EXAMPLE.CO.UK",
+            "contact: jane @ example . com",
+            "jane%40example.com",
+            "jane%2540example.com",
+            "jane&#64;example.com",
+            "jane&#064;example.com",
+            "jane＠example.com",
+            "jane@example．com",
+            "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+            "jane﹫example.com",
+            "jane\u{1}@example.com",
+            "\"jane\"@example.com",
+            "jane@x.com2026",
+            "{\"e\":\"jane\\u0040example.com\"}",
+            "amFuZUBleGFtcGxlLmNvbQ==",
+            "6a616e65406578616d706c652e636f6d",
+            "NJQW4ZKAMV4GC3LQNRSS4Y3PNU",
+            "jane(at)example(dot)com",
+        ] {
+            assert_eq!(scan(s), Some(Hit::Email), "{s}");
+        }
+        for s in ["@handle", "a@b", "home-top", "c-77", "user@localhost"] {
+            assert_eq!(scan(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn digits_through_encodings() {
+        for s in [
+            "4111\u{00ad}1111\u{00ad}1111\u{00ad}1111",
+            "4111\u{2060}1111\u{2060}1111\u{2060}1111",
+            "４１１１１１１１１１１１１１１１",
+            "٤١١١١١١١١١١١١١١١",
+            "(206)\u{200b}555-0100",
+            "%2B12065550100",
+        ] {
+            assert!(scan(s).is_some(), "{s}");
+        }
+    }
+
+    #[test]
+    fn own_identifiers_reshaped_and_hashed() {
+        let mut g = Protected::new(None);
+        g.add_identifier(
+            Kind::AccountId,
+            Cow::Borrowed("A12345678"),
+            Some("A12345678"),
+        );
+        g.add_identifier(
+            Kind::Email,
+            Cow::Borrowed(" Jane.Doe@Example.com"),
+            Some("jane.doe@example.com"),
+        );
+        g.add_identifier(
+            Kind::DeviceId,
+            Cow::Borrowed("6F9619FF-8B86-D011-B42D-00C04FC964FF"),
+            None,
+        );
+        g.add_identifier(
+            Kind::Phone,
+            Cow::Borrowed("+1 206 555 0100"),
+            Some("+12065550100"),
+        );
+        let mut check = |s: &str| g.check(&Views::of(s));
+        assert_eq!(check("acct-A12345678"), Some(Hit::OwnIdentifier));
+        assert_eq!(check("a-1234-5678"), Some(Hit::OwnIdentifier));
+        assert_eq!(
+            check("6f9619ff8b86d011b42d00c04fc964ff"),
+            Some(Hit::OwnIdentifier)
+        );
+        assert_eq!(
+            check("6F9619FF\u{200b}8B86D011B42D00C04FC964FF"),
+            Some(Hit::OwnIdentifier)
+        );
+        assert_eq!(check("home-top"), None);
+        let sha = |s: &str| hex(&Sha256::digest(s.as_bytes()));
+        for h in [
+            sha("jane.doe@example.com"),
+            sha(" Jane.Doe@Example.com"),
+            sha("Jane.Doe@Example.com").to_uppercase(),
+            sha("jane.doe@example.com")[..16].to_string(),
+            sha("12065550100"),
+            sha("+12065550100"),
+            hex(&Md5::digest(b"A12345678")),
+            hex(&Sha1::digest(b"a12345678")),
+            hex(&Sha512::digest(b"jane.doe@example.com")),
+            base64::engine::general_purpose::STANDARD
+                .encode(Sha256::digest(b"jane.doe@example.com")),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(Sha256::digest(b"jane.doe@example.com")),
+        ] {
+            assert_eq!(check(&format!("note {h}")), Some(Hit::OwnIdentifier), "{h}");
+        }
+    }
+
+    #[test]
+    fn protected_values_are_taint() {
+        let mut g = Protected::new(None);
+        g.add_value(Cow::Borrowed("Red Running Shoes"));
+        g.add_value(Cow::Borrowed("shoes"));
+        assert_eq!(
+            g.check(&Views::of("promo: red running shoes!")),
+            Some(Hit::Protected)
+        );
+        assert_eq!(g.check(&Views::of("shoes")), None);
+    }
+}

@@ -1,0 +1,567 @@
+//! Partner profiles: how one partner's API wants an event, a batch and a
+//! credential (see docs/profiles.md).
+//!
+//! A profile is an encoder behind one small interface, [`Profile`]:
+//!
+//! - its name, the `Content-Type` of its push body, whether it emits
+//!   linkable identifiers (plain SHA-256), and its batch limit;
+//! - per-profile identifier normalization ([`Profile::normalize_email`],
+//!   [`Profile::normalize_phone`]) and hashing (lowercase hex SHA-256; a
+//!   producer's pre-hashed `user.email_sha256` / `user.phone_sha256` is
+//!   forwarded lower-cased, never hashed twice);
+//! - [`Profile::encode`]: the bytes of one scrubbed event in the partner's
+//!   shape, from a [`ProfileInput`] the policy fills in;
+//! - [`Profile::write_body`]: the push body framing a batch of events that
+//!   were encoded earlier (and stored in the outbox), by byte concatenation,
+//!   without parsing or re-encoding them;
+//! - [`Profile::credentials`]: where the partner's credential goes (a header
+//!   or a query parameter).
+//!
+//! Retries, dead letters, signing, metrics and the outbox are not here: they
+//! are shared by every profile. Adding a partner is one file implementing
+//! [`Profile`] plus its options, and one test file.
+//!
+//! This module does not depend on the policy's internals: [`ProfileInput`]
+//! holds plain borrowed values, so the policy can fill it from whatever it
+//! parsed.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+pub mod adgate;
+pub mod google_ads;
+pub mod meta_capi;
+pub mod tiktok_events;
+
+/// The profiles adgate speaks, in the spelling of `profile = "..."`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProfileKind {
+    Adgate,
+    MetaCapi,
+    GoogleAds,
+    TiktokEvents,
+}
+
+impl ProfileKind {
+    pub const ALL: [ProfileKind; 4] = [
+        ProfileKind::Adgate,
+        ProfileKind::MetaCapi,
+        ProfileKind::GoogleAds,
+        ProfileKind::TiktokEvents,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileKind::Adgate => "adgate",
+            ProfileKind::MetaCapi => "meta_capi",
+            ProfileKind::GoogleAds => "google_ads",
+            ProfileKind::TiktokEvents => "tiktok_events",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ProfileKind> {
+        ProfileKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for ProfileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Consent signals a profile may forward. `None` is "not said".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsentSignals {
+    /// Google Consent Mode `ad_user_data`.
+    pub ad_user_data: Option<bool>,
+    /// Google Consent Mode `ad_personalization`.
+    pub ad_personalization: Option<bool>,
+    /// The person is covered by a US state law under which the partner must
+    /// act as a processor (Meta's Limited Data Use).
+    pub limited_data_use: bool,
+}
+
+/// What an encoder receives for one event that the policy already decided to
+/// forward. Every value here has passed the policy: the time is coarsened,
+/// the event id pseudonymized, and `fields` holds only allow-listed fields
+/// that passed the guard and their value contracts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProfileInput<'a> {
+    pub event_type: &'a str,
+    /// Unix seconds, already truncated to `privacy.time_granularity`.
+    pub unix_seconds: i64,
+    /// The partner-visible (pseudonymized) event id.
+    pub event_id: &'a str,
+    /// Raw identifiers as the producer sent them; each profile normalizes
+    /// them by its partner's rules.
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    /// Only the adgate profile uses it (no partner API takes a device id
+    /// here).
+    pub device_id: Option<&'a str>,
+    /// `user.email_sha256` / `user.phone_sha256` as sent (64 hex digits are
+    /// expected; anything else is ignored).
+    pub email_sha256: Option<&'a str>,
+    pub phone_sha256: Option<&'a str>,
+    /// The allow-listed fields as one serialized JSON object, nesting kept
+    /// (`{"ad":{"campaign_id":"c-77"}}`); `None` when nothing is kept.
+    pub fields: Option<&'a str>,
+    pub consent: ConsentSignals,
+}
+
+/// Why an event cannot be encoded for a profile. The policy turns these into
+/// drops; the messages name no value of the event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("the event has no identifier the {profile} profile can send ({needs})")]
+    NoIdentifier {
+        profile: &'static str,
+        needs: &'static str,
+    },
+    #[error("event type {event_type:?} has no entry in profile_options.event_names")]
+    UnmappedEventType { event_type: String },
+    #[error("the allow-listed fields are not one JSON object")]
+    FieldsNotObject,
+}
+
+/// Where a credential goes on the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialPlace {
+    /// A request header: `name: prefix + secret`.
+    Header {
+        name: &'static str,
+        prefix: &'static str,
+    },
+    /// A query parameter of the endpoint URL: `?name=secret`.
+    Query { name: &'static str },
+}
+
+/// One credential a profile sends: which secret (`access_token`,
+/// `developer_token`: the lead's config names them `<secret>_env` /
+/// `<secret>_file`) and where it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential {
+    pub secret: &'static str,
+    pub place: CredentialPlace,
+}
+
+/// One partner API's encoder. Object safe: delivery holds a
+/// `Box<dyn Profile>` per partner.
+pub trait Profile: Send + Sync + fmt::Debug {
+    fn kind(&self) -> ProfileKind;
+
+    fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// `Content-Type` of the push body.
+    fn content_type(&self) -> &'static str {
+        "application/json"
+    }
+
+    /// Does the partner receive plain SHA-256 of identifiers (linkable across
+    /// partners and reversible with a list of candidates)?
+    fn linkable(&self) -> bool {
+        true
+    }
+
+    /// Most events one push body may carry.
+    fn batch_limit(&self) -> usize;
+
+    /// The partner's normalized form of an email, `None` if it is not one.
+    fn normalize_email<'a>(&self, raw: &'a str) -> Option<Cow<'a, str>>;
+
+    /// The partner's normalized form of a phone number, `None` if it cannot
+    /// be read as an international number (no default country is assumed).
+    fn normalize_phone<'a>(&self, raw: &'a str) -> Option<Cow<'a, str>>;
+
+    /// Appends one encoded event to `out`. On error `out` is left as it was.
+    fn encode(&self, input: &ProfileInput<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError>;
+
+    /// Appends the push body for `events` (each the bytes of one earlier
+    /// [`Profile::encode`]) to `out`, copying each event's bytes unchanged.
+    fn write_body(&self, events: &[&[u8]], out: &mut Vec<u8>);
+
+    /// The credentials the partner expects and where they go.
+    fn credentials(&self) -> &'static [Credential];
+
+    /// How the partner's endpoint URL path ends (it carries the pixel or
+    /// customer id), so a config can be checked against it; `None` when
+    /// any endpoint will do.
+    fn endpoint_suffix(&self) -> Option<String> {
+        None
+    }
+
+    /// Hex SHA-256 of the normalized email, or the pre-hashed value.
+    fn hashed_email(&self, input: &ProfileInput<'_>) -> Option<Hex64> {
+        pick(
+            input.email.and_then(|e| self.normalize_email(e)),
+            input.email_sha256,
+        )
+    }
+
+    /// Hex SHA-256 of the normalized phone, or the pre-hashed value.
+    fn hashed_phone(&self, input: &ProfileInput<'_>) -> Option<Hex64> {
+        pick(
+            input.phone.and_then(|p| self.normalize_phone(p)),
+            input.phone_sha256,
+        )
+    }
+}
+
+/// A raw identifier this profile can normalize wins (its hash follows the
+/// partner's rules for sure); otherwise a well-formed pre-hashed value is
+/// forwarded as it came, lower-cased.
+fn pick(normalized: Option<Cow<'_, str>>, prehashed: Option<&str>) -> Option<Hex64> {
+    match normalized {
+        Some(n) => Some(Hex64::sha256(n.as_bytes())),
+        None => prehashed.and_then(Hex64::prehashed),
+    }
+}
+
+/// A lowercase hex SHA-256 digest (64 ASCII bytes), kept on the stack.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Hex64([u8; 64]);
+
+impl Hex64 {
+    /// Lowercase hex SHA-256 of `bytes`.
+    pub fn sha256(bytes: &[u8]) -> Hex64 {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let d = Sha256::digest(bytes);
+        let mut out = [0u8; 64];
+        for (i, b) in d.iter().enumerate() {
+            out[2 * i] = HEX[(b >> 4) as usize];
+            out[2 * i + 1] = HEX[(b & 15) as usize];
+        }
+        Hex64(out)
+    }
+
+    /// A producer's pre-hashed value: exactly 64 hex digits (surrounding
+    /// spaces trimmed), lower-cased; `None` otherwise.
+    pub fn prehashed(s: &str) -> Option<Hex64> {
+        let b = s.trim().as_bytes();
+        if b.len() != 64 || !b.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let mut out = [0u8; 64];
+        for (o, c) in out.iter_mut().zip(b) {
+            *o = c.to_ascii_lowercase();
+        }
+        Some(Hex64(out))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex is ASCII")
+    }
+}
+
+impl fmt::Debug for Hex64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hex64({})", self.as_str())
+    }
+}
+
+/// Hex SHA-256 of a trimmed account id (case kept, as adgate normalizes
+/// account ids), the `external_id` of Meta and TikTok.
+pub fn hashed_external_id(account_id: Option<&str>) -> Option<Hex64> {
+    let t = account_id?.trim();
+    (!t.is_empty()).then(|| Hex64::sha256(t.as_bytes()))
+}
+
+/// Email: trim and lowercase (Meta, TikTok; Google adds its Gmail rule).
+/// Refuses what cannot be an address: no `@`, an empty side, a second `@`,
+/// inner whitespace.
+pub fn email_trim_lower(raw: &str) -> Option<Cow<'_, str>> {
+    let t = raw.trim();
+    let (local, domain) = t.split_once('@')?;
+    if local.is_empty()
+        || domain.is_empty()
+        || domain.contains('@')
+        || t.chars().any(char::is_whitespace)
+    {
+        return None;
+    }
+    if t.chars().any(char::is_uppercase) {
+        Some(Cow::Owned(t.to_lowercase()))
+    } else {
+        Some(Cow::Borrowed(t))
+    }
+}
+
+/// Phone in E.164 with `+` (Google, TikTok): adgate's phone rule (strip
+/// spaces, dashes, dots and parentheses, a leading `00` becomes `+`, then
+/// `+` and 8–15 digits).
+pub fn phone_e164(raw: &str) -> Option<Cow<'_, str>> {
+    crate::identity::normalize_phone(raw)
+}
+
+/// Appends `s` as a JSON string.
+pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// Appends the decimal text of `n`.
+pub(crate) fn write_int(out: &mut Vec<u8>, n: i64) {
+    use std::io::Write as _;
+    write!(out, "{n}").expect("writing to a Vec cannot fail");
+}
+
+/// The members of a JSON object's text without its braces (`{"a":1}` ->
+/// `"a":1`), or `None` when `fields` is not an object. Only the outer
+/// braces are looked at: the policy produced the text.
+pub(crate) fn object_members(fields: &str) -> Option<&str> {
+    let t = fields.trim();
+    let inner = t.strip_prefix('{')?.strip_suffix('}')?;
+    Some(inner.trim())
+}
+
+/// Appends `prefix`, the events separated by commas, and `suffix`.
+pub(crate) fn frame(out: &mut Vec<u8>, prefix: &[u8], events: &[&[u8]], suffix: &[u8]) {
+    out.reserve(prefix.len() + suffix.len() + events.iter().map(|e| e.len() + 1).sum::<usize>());
+    out.extend_from_slice(prefix);
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(e);
+    }
+    out.extend_from_slice(suffix);
+}
+
+/// One problem with `[partners.profile_options]`: the key path (relative to
+/// the partner, e.g. `profile_options.pixel_id`), what is wrong and how to
+/// fix it. Never carries a secret (options hold none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for OptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}; {}", self.key, self.problem, self.fix)
+    }
+}
+
+impl OptionError {
+    pub(crate) fn new(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        OptionError {
+            key: key.to_owned(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// What of the partner's config the options are checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct PartnerView<'a> {
+    /// The partner's `event_types`.
+    pub event_types: &'a [String],
+    /// The partner's allow-listed field paths.
+    pub fields: &'a [String],
+}
+
+/// Every event type of the partner has a non-empty name in `event_names`,
+/// and every name maps an event type the partner takes.
+pub(crate) fn check_event_names(
+    names: &BTreeMap<String, String>,
+    partner: &PartnerView<'_>,
+    example: &str,
+    errors: &mut Vec<OptionError>,
+) {
+    for t in partner.event_types {
+        match names.get(t) {
+            None => errors.push(OptionError::new(
+                &format!("profile_options.event_names.{t}"),
+                format!("event type {t:?} has no event name"),
+                format!("add {t} = \"{example}\" (the partner's event name) to profile_options.event_names, or remove {t:?} from event_types"),
+            )),
+            Some(n) if n.trim().is_empty() => errors.push(OptionError::new(
+                &format!("profile_options.event_names.{t}"),
+                "is empty",
+                format!("write the partner's event name, e.g. \"{example}\""),
+            )),
+            Some(_) => {}
+        }
+    }
+    for k in names.keys() {
+        if !partner.event_types.iter().any(|t| t == k) {
+            errors.push(OptionError::new(
+                &format!("profile_options.event_names.{k}"),
+                format!("{k:?} is not one of the partner's event_types"),
+                format!("add {k:?} to event_types or remove this entry"),
+            ));
+        }
+    }
+}
+
+/// A profile built from its kind and the partner's options; the options are
+/// validated first. The adgate profile needs the partner key and is built
+/// with [`adgate::AdgateProfile::new`] instead.
+pub fn build(
+    kind: ProfileKind,
+    options: &toml::Value,
+    partner: &PartnerView<'_>,
+) -> Result<Box<dyn Profile>, Vec<OptionError>> {
+    fn parse<T: serde::de::DeserializeOwned>(v: &toml::Value) -> Result<T, Vec<OptionError>> {
+        v.clone().try_into().map_err(|e: toml::de::Error| {
+            vec![OptionError::new(
+                "profile_options",
+                e.message().to_owned(),
+                "see docs/profiles.md for the keys of this profile",
+            )]
+        })
+    }
+    match kind {
+        ProfileKind::Adgate => Err(vec![OptionError::new(
+            "profile_options",
+            "the adgate profile takes no options",
+            "remove [partners.profile_options]",
+        )]),
+        ProfileKind::MetaCapi => {
+            let o: meta_capi::MetaOptions = parse(options)?;
+            o.validate(partner)?;
+            Ok(Box::new(meta_capi::MetaCapi::new(o)))
+        }
+        ProfileKind::GoogleAds => {
+            let o: google_ads::GoogleOptions = parse(options)?;
+            o.validate(partner)?;
+            Ok(Box::new(google_ads::GoogleAds::new(o)))
+        }
+        ProfileKind::TiktokEvents => {
+            let o: tiktok_events::TiktokOptions = parse(options)?;
+            o.validate(partner)?;
+            Ok(Box::new(tiktok_events::TiktokEvents::new(o)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex64_hashes_and_forwards() {
+        // SHA-256("") is well known.
+        assert_eq!(
+            Hex64::sha256(b"").as_str(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let up = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        assert_eq!(
+            Hex64::prehashed(up).unwrap().as_str(),
+            up.to_ascii_lowercase()
+        );
+        assert!(Hex64::prehashed(&up[1..]).is_none());
+        assert!(Hex64::prehashed(&format!("{}g", &up[1..])).is_none());
+    }
+
+    #[test]
+    fn raw_wins_over_prehashed_and_prehashed_is_not_rehashed() {
+        let p = tiktok_events::TiktokEvents::new(tiktok_events::TiktokOptions::example());
+        let pre = Hex64::sha256(b"someone@example.org");
+        let upper = pre.as_str().to_ascii_uppercase();
+        let only_pre = ProfileInput {
+            email_sha256: Some(&upper),
+            ..Default::default()
+        };
+        assert_eq!(p.hashed_email(&only_pre), Some(pre));
+        let both = ProfileInput {
+            email: Some(" Jane@Example.com"),
+            email_sha256: Some(&upper),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.hashed_email(&both),
+            Some(Hex64::sha256(b"jane@example.com"))
+        );
+    }
+
+    #[test]
+    fn build_parses_and_validates_options() {
+        let types = ["ad_impression".to_owned()];
+        let view = PartnerView {
+            event_types: &types,
+            fields: &[],
+        };
+        let opts: toml::Value =
+            toml::from_str("pixel_id = \"123\"\nevent_names = { ad_impression = \"ViewContent\" }")
+                .unwrap();
+        let p = build(ProfileKind::MetaCapi, &opts, &view).unwrap();
+        assert_eq!(p.name(), "meta_capi");
+        assert!(p.linkable());
+        assert_eq!(p.endpoint_suffix().as_deref(), Some("/123/events"));
+
+        let typo: toml::Value = toml::from_str("pixel = \"123\"").unwrap();
+        let errs = build(ProfileKind::MetaCapi, &typo, &view).unwrap_err();
+        assert!(errs[0].problem.contains("unknown field"), "{errs:?}");
+        let empty = toml::Value::Table(Default::default());
+        let errs = build(ProfileKind::TiktokEvents, &empty, &view).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.key == "profile_options.event_names.ad_impression"),
+            "{errs:?}"
+        );
+        assert!(build(ProfileKind::Adgate, &empty, &view).is_err());
+        for k in ProfileKind::ALL {
+            assert_eq!(ProfileKind::parse(k.as_str()), Some(k));
+        }
+    }
+
+    #[test]
+    fn encode_errors_leave_output_untouched() {
+        let p = meta_capi::MetaCapi::new(meta_capi::MetaOptions::example());
+        let mut out = b"prefix".to_vec();
+        let unmapped = ProfileInput {
+            event_type: "purchase",
+            email: Some("jane@example.com"),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.encode(&unmapped, &mut out),
+            Err(EncodeError::UnmappedEventType {
+                event_type: "purchase".into()
+            })
+        );
+        let not_object = ProfileInput {
+            event_type: "ad_impression",
+            email: Some("jane@example.com"),
+            fields: Some("[1,2]"),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.encode(&not_object, &mut out),
+            Err(EncodeError::FieldsNotObject)
+        );
+        let nothing = ProfileInput {
+            event_type: "ad_impression",
+            email: Some("not an email"),
+            ..Default::default()
+        };
+        assert!(matches!(
+            p.encode(&nothing, &mut out),
+            Err(EncodeError::NoIdentifier { .. })
+        ));
+        assert_eq!(out, b"prefix");
+        // The error text names no value of the event.
+        let e = p.encode(&nothing, &mut out).unwrap_err().to_string();
+        assert!(!e.contains("not an email"), "{e}");
+    }
+
+    #[test]
+    fn framing_copies_bytes() {
+        let mut out = Vec::new();
+        frame(&mut out, b"[", &[b"{\"a\":1}", b"{\"b\":2}"], b"]");
+        assert_eq!(out, b"[{\"a\":1},{\"b\":2}]");
+        assert_eq!(object_members(" {\"a\":1} "), Some("\"a\":1"));
+        assert_eq!(object_members("{}"), Some(""));
+        assert_eq!(object_members("[1]"), None);
+    }
+}
