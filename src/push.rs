@@ -277,6 +277,8 @@ fn write_inflight(path: &std::path::Path, ranges: &BTreeMap<u64, (u64, u64, bool
     let tmp = path.with_extension("tmp");
     let res = std::fs::write(&tmp, s).and_then(|_| std::fs::rename(&tmp, path));
     if let Err(e) = res {
+        // The previous record stays whole; a partial copy is removed.
+        let _ = std::fs::remove_file(&tmp);
         tracing::warn!(error = %e, "cannot record in-flight batches");
     }
 }
