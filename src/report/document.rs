@@ -284,7 +284,7 @@ pub fn blocks(r: &Report) -> Vec<Block> {
     ));
     b.push(Block::List(vec![
         format!(
-            "Opt-out list: {} entries (keyed hashes, never raw identifiers)",
+            "Opt-out list: {} keyed hashes, never raw identifiers (each opt-out stores its normalized and its lenient match form, so about two per person)",
             pv.optout_list
         ),
         format!(
