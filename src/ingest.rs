@@ -508,9 +508,12 @@ async fn ingest_items(
             "events could not be stored durably (storage write failed); nothing from this request was accepted, retry after Retry-After",
         );
     }
-    for held in results.into_iter().flatten().flatten() {
-        held.commit();
-    }
+    let commits = results
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|held| held.commit());
+    futures_join_all(commits).await;
 
     // Durable everywhere: the events stay in the idempotency window.
     undo.hashes.clear();

@@ -99,6 +99,8 @@ enum Cmd {
     Release {
         from: u64,
         retract: Option<u64>,
+        /// Answered once readers can see the committed records.
+        reply: Option<oneshot::Sender<()>>,
     },
     Ack {
         from: u64,
@@ -468,13 +470,22 @@ pub struct Held {
 }
 
 impl Held {
-    /// Makes the records visible (to be delivered).
-    pub fn commit(mut self) {
+    /// Makes the records visible (to be delivered); returns once readers
+    /// can see them, so a producer's 202 is never ahead of the feed.
+    pub async fn commit(mut self) {
         self.done = true;
-        let _ = self.log.send(Cmd::Release {
-            from: self.from,
-            retract: None,
-        });
+        let (reply, rx) = oneshot::channel();
+        if self
+            .log
+            .send(Cmd::Release {
+                from: self.from,
+                retract: None,
+                reply: Some(reply),
+            })
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
     }
 }
 
@@ -484,6 +495,7 @@ impl Drop for Held {
             let _ = self.log.send(Cmd::Release {
                 from: self.from,
                 retract: Some(self.upto),
+                reply: None,
             });
         }
     }
@@ -565,12 +577,19 @@ impl Writer {
                 upto,
                 records,
             } => self.ack(from, upto, Some(records)),
-            Cmd::Release { from, retract } => {
+            Cmd::Release {
+                from,
+                retract,
+                reply,
+            } => {
                 if let Some(upto) = retract {
                     self.retract(from, upto);
                 }
                 self.holds.remove(&from);
                 self.publish();
+                if let Some(r) = reply {
+                    let _ = r.send(());
+                }
             }
             Cmd::Purge { subject, reply } => {
                 let _ = reply.send(self.purge(&subject));
@@ -1228,8 +1247,7 @@ mod tests {
         // Synced, but no reader may see them yet.
         assert_eq!(log.shared().durable_end(), 0);
         drop(ha); // the request failed elsewhere: retracted
-        hb.commit();
-        log.flush().await.expect("flush");
+        hb.commit().await;
         let mut r = log.reader();
         let recs = tokio::task::spawn_blocking(move || r.read_batch(10, 1 << 20))
             .await
