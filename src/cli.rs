@@ -87,12 +87,37 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Live terminal view of a running gateway, read from its /metrics
+    /// (q quit, p pause, up/down select a partner). See docs/top.md.
+    Top {
+        /// The gateway's base URL; /metrics is read under it.
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Where /metrics is served when the gateway has a metrics_listen
+        /// (e.g. http://127.0.0.1:9090/metrics).
+        #[arg(long, value_name = "URL")]
+        metrics_url: Option<String>,
+        /// PEM CA certificate(s) to trust for https (the gateway's CA).
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Seconds between two scrapes.
+        #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = interval)]
+        interval: std::time::Duration,
+    },
     /// Print a new random 256-bit key, base64.
     Keygen {
         /// Key id to print next to the key (for a config's [[partners.keys]]).
         #[arg(long, value_parser = key_id)]
         id: Option<String>,
     },
+}
+
+/// `top --interval`: 0.1 to 3600 seconds.
+fn interval(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.1..=3600.0).contains(&v) => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err("use a number of seconds from 0.1 to 3600".into()),
+    }
 }
 
 /// `keygen --id` takes only ids a config accepts, so its output can be pasted.

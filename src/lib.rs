@@ -30,6 +30,9 @@
 //!   segment log (one machine) or [`outbox::jetstream`] (NATS JetStream,
 //!   for fleets of stateless replicas); `App` holds one or the other, and
 //!   ingest, push, feed and admin branch on it once per request or batch.
+//! - [`top`]: `adgate top`, a terminal view of a running gateway from its
+//!   `/metrics` (parser and rates pure in `top`, HTTP in `top::fetch`,
+//!   drawing in `top::ui`).
 
 // Handlers return `Result<_, Response>` so an early `?`-style exit carries
 // its precise 4xx; responses are moved once per request, so their size does
@@ -64,4 +67,5 @@ pub mod report;
 pub mod secret;
 pub mod server;
 pub mod tls;
+pub mod top;
 pub mod util;

@@ -82,6 +82,23 @@ fn main() -> ExitCode {
             event_file,
         } => explain(config, partner, format, event_file),
         Command::Serve { config } => serve(config, cli.log_format),
+        Command::Top {
+            url,
+            metrics_url,
+            ca_file,
+            interval,
+        } => match adgate::top::run(adgate::top::Options {
+            url,
+            metrics_url,
+            ca_file,
+            interval,
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Report {
             config,
             data_dir,

@@ -19,7 +19,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use common::run::Run;
-use common::{Resp, BIN};
+use common::{skip_or_fail, Resp, BIN};
 
 // ---------------------------------------------------------------------------
 // Running the binary.
@@ -1016,11 +1016,15 @@ fn secret_files(data: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn demo_mode_end_to_end() {
-    // The demo listens on the fixed 127.0.0.1:8080; skip when it is taken.
+    // The demo listens on the fixed 127.0.0.1:8080.
     match std::net::TcpListener::bind("127.0.0.1:8080") {
         Ok(l) => drop(l),
         Err(e) => {
-            eprintln!("skipping demo_mode_end_to_end: 127.0.0.1:8080 is busy ({e})");
+            skip_or_fail(
+                "demo_mode_end_to_end",
+                &format!("127.0.0.1:8080 is busy ({e})"),
+                "stop what listens there (ss -ltnp 'sport = :8080')",
+            );
             return;
         }
     }

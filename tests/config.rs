@@ -278,14 +278,25 @@ fn example_config_passes_check_config() {
                 .and_then(|v| v.as_array())
                 .map(|a| {
                     a.iter()
-                        .map(|x| x.as_str().unwrap_or_default().to_string())
+                        .map(|x| match x.as_str() {
+                            Some(s) => s.to_string(),
+                            // A value contract table: its path, then its contract.
+                            None => x["path"].as_str().unwrap_or_default().to_string(),
+                        })
                         .collect()
                 })
                 .unwrap_or_default()
         };
         r.stdout_has(&format!("event_types: {}", list("event_types").join(", ")));
-        if !list("fields").is_empty() {
-            r.stdout_has(&format!("fields: {}", list("fields").join(", ")));
+        for f in list("fields") {
+            r.stdout_has(&f);
+        }
+        // Contracts are shown with their field.
+        for f in p.get("fields").and_then(|v| v.as_array()).into_iter().flatten() {
+            match f.get("type").and_then(|t| t.as_str()) {
+                Some(t) => r.stdout_has(&format!("{} ({t}", f["path"].as_str().unwrap())),
+                None => continue,
+            };
         }
         let ids: Vec<&str> = p["keys"]
             .as_array()

@@ -396,7 +396,12 @@ fn health_ready_and_metrics_format() {
             String::from_utf8_lossy(&out.stderr)
         );
     } else {
-        assert!(std::env::var("CI").is_err(), "promtool is required in CI");
+        // The lines below still check the format without it.
+        skip_or_fail(
+            "promtool check metrics",
+            "promtool is not installed",
+            "apt-get install prometheus (scripts/test.sh does)",
+        );
     }
     // Every sample line parses as `name{labels} value`.
     for line in m

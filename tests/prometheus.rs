@@ -38,8 +38,8 @@
 //! partners, logs printed on failure) and runs with `cargo test`, so it
 //! needs no extra step in CI beyond the `prometheus` package.
 //!
-//! Without `/usr/bin/prometheus` the test is skipped with a message, unless
-//! `CI` is set, where it fails. `ADGATE_DASHBOARD_PNG=docs/dashboard.png`
+//! Without `/usr/bin/prometheus` the test fails with the fix, unless the
+//! run is a quick one (`scripts/test.sh --quick`), where it says SKIPPED. `ADGATE_DASHBOARD_PNG=docs/dashboard.png`
 //! makes it drive a minute of traffic instead and render the dashboard's
 //! main panels with `scripts/render_dashboard.py` before tearing down.
 
@@ -748,7 +748,7 @@ fn drive_round(s: &Setup, r: usize, d: &mut Driven) {
 
     // The backlog partner is never read: fill it until ingest answers 503
     // (at most a few requests a round; once full, every round gets a 503).
-    for k in 0..4 {
+    for k in 0..8 {
         let probes: Vec<Value> = (0..60)
             .map(|i| {
                 let mut e = event(
@@ -756,7 +756,9 @@ fn drive_round(s: &Setup, r: usize, d: &mut Driven) {
                     "backlog_probe",
                     &format!("b{r}.{k}.{i}@example.com"),
                 );
-                e["ad"]["campaign_id"] = json!(format!("campaign-{:0>200}", i));
+                // Long, but a token: a run of 200 zeros would be a card
+                // number to the leak guard (Luhn passes) and not a token.
+                e["ad"]["campaign_id"] = json!(format!("campaign-{}-{i}", "x".repeat(110)));
                 e
             })
             .collect();
@@ -825,17 +827,10 @@ fn prometheus_available() -> bool {
     if Path::new(PROMETHEUS).exists() {
         return true;
     }
-    let ci = std::env::var("CI").unwrap_or_default();
-    if !ci.is_empty() && ci != "false" && ci != "0" {
-        panic!("{PROMETHEUS} is missing and CI={ci}: .ci/run must install the Debian package `prometheus`");
-    }
-    // Written to the stderr handle, not with eprintln!, so that the test
-    // harness does not swallow it: a skip must be seen.
-    use std::io::Write as _;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED tests/prometheus.rs: {PROMETHEUS} not found (apt-get install prometheus); \
-         the dashboard and alert expressions were not evaluated"
+    skip_or_fail(
+        "tests/prometheus.rs (the dashboard and alert expressions)",
+        &format!("{PROMETHEUS} not found"),
+        "apt-get install prometheus (scripts/test.sh does)",
     );
     false
 }

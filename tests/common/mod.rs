@@ -610,6 +610,32 @@ pub fn ndjson(events: &[serde_json::Value]) -> String {
     s
 }
 
+/// True when CI runs the tests (`CI` set to anything but empty, 0 or false).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// True when the user asked for a quick run (`ADGATE_TEST_QUICK=1`, as
+/// `scripts/test.sh --quick` sets it) and this is not CI.
+pub fn quick_run() -> bool {
+    std::env::var("ADGATE_TEST_QUICK").is_ok_and(|v| v == "1") && !in_ci()
+}
+
+/// A test that cannot run here (a tool missing, a busy port). A skip is a
+/// failure, naming `fix`, unless the user asked for a quick run; then it
+/// prints SKIPPED (to the stderr handle, which the harness does not
+/// capture: a skip must be seen) and the caller returns.
+pub fn skip_or_fail(test: &str, why: &str, fix: &str) {
+    if !quick_run() {
+        panic!(
+            "{test} cannot run: {why}. Fix: {fix} (or run a quick run that skips it: \
+             scripts/test.sh --quick, or ADGATE_TEST_QUICK=1; never under CI)"
+        );
+    }
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why} (fix: {fix})");
+}
+
 /// Polls `f` until it returns Some or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
