@@ -39,18 +39,21 @@ pub fn subject_of(app: &App, body: &[u8]) -> Result<(Kind, SubjectHash), &'stati
 /// The subject's kind, the keyed hash of its normalized form (the one outbox
 /// records and the ledger carry; `None` when it does not normalize, e.g. a
 /// national phone number without `privacy.default_phone_country`) and the
-/// keyed hash of its lenient match form (crate::identity::match_form), both
+/// keyed hashes of its lenient match forms (crate::identity::match_forms), all
 /// stored in the opt-out list so an event carrying the identifier in an
 /// unusual shape is still stopped.
 fn optout_subjects(
     app: &App,
     body: &[u8],
-) -> Result<(Kind, Option<SubjectHash>, Option<SubjectHash>), &'static str> {
+) -> Result<(Kind, Option<SubjectHash>, Vec<SubjectHash>), &'static str> {
     let (kind, raw) = raw_identifier_of(body)?;
     let country = app.runtime().config.privacy.default_phone_country;
     let exact = identity::normalize_with(kind, &raw, country).map(|n| app.hasher.subject(kind, &n));
-    let lenient = identity::match_form(kind, &raw, country).map(|f| app.hasher.matched(kind, &f));
-    if exact.is_none() && lenient.is_none() {
+    let lenient: Vec<SubjectHash> = identity::match_forms(kind, &raw, country)
+        .iter()
+        .map(|f| app.hasher.matched(kind, f))
+        .collect();
+    if exact.is_none() && lenient.is_empty() {
         return Err(invalid_identifier(kind));
     }
     Ok((kind, exact, lenient))
@@ -129,7 +132,9 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     };
     // Without a normalized form only the lenient hash is stored; nothing
     // queued or in the ledger carries it, so forget then purges nothing.
-    let subject = exact.or(lenient).expect("one of them is set");
+    let subject = exact
+        .or_else(|| lenient.first().copied())
+        .expect("one of them is set");
     // The opt-out is durable before anything else, so events accepted after
     // this answer are never routed.
     let forget = route == "/v1/forget";

@@ -109,6 +109,19 @@ fn unicode_pass(s: &str) -> String {
             out.push(d);
         } else if matches!(c, '\u{3002}' | '\u{FF61}' | '\u{FE12}') {
             out.push('.');
+        } else if matches!(
+            c,
+            '\u{2010}'
+                ..='\u{2015}'
+                    | '\u{2212}'
+                    | '\u{2043}'
+                    | '\u{2E3A}'
+                    | '\u{2E3B}'
+                    | '\u{FE58}'
+                    | '\u{FE63}'
+        ) {
+            // Dashes (Unicode `Pd`) and the minus sign, as `-`.
+            out.push('-');
         } else {
             out.push(c);
         }
@@ -479,6 +492,7 @@ mod tests {
         assert_eq!(canonical("jane\u{7}@x.com"), "jane@x.com");
         assert_eq!(canonical("jane (at) x [dot] com"), "jane @ x . com");
         assert_eq!(canonical("٤١١١"), "4111");
+        assert_eq!(canonical("4000\u{2013}0566"), "4000-0566");
         assert_eq!(canonical("４１１１"), "4111");
         assert_eq!(canonical("home-top"), "home-top");
         assert_eq!(canonical("%E2%82%AC 5"), "€ 5");

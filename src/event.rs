@@ -385,6 +385,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "purchase",
     "search",
     "view",
+    "ad",
+    "app",
 ];
 const USER_KEYS: &[&str] = &[
     "email",

@@ -164,30 +164,51 @@ pub fn phone_country(code: &str) -> Option<phonenumber::country::Id> {
 }
 
 /// The national significant number of a phone (the digits after the
-/// country code): from the E.164 form when there is one, otherwise the
-/// digits as written with one leading trunk `0` removed. Used to match
-/// opt-outs whatever country prefix (or none) an event's phone carries.
+/// country code) when it can be read as a number: from the E.164 form
+/// (with `privacy.default_phone_country` for national numbers), or from the
+/// digits with a `+` in front (`1-206-555-0197` written without its `+`).
 pub fn phone_national_number(
     raw: &str,
     default_country: Option<phonenumber::country::Id>,
 ) -> Option<String> {
+    phone_national_numbers(raw, default_country)
+        .into_iter()
+        .next()
+}
+
+/// Every national number a phone could stand for (at most two), most
+/// likely first: the one of its E.164 form, or of its digits read with a
+/// `+`, and the digits as written with one leading trunk `0` removed.
+pub fn phone_national_numbers(
+    raw: &str,
+    default_country: Option<phonenumber::country::Id>,
+) -> Vec<String> {
+    let mut out = Vec::with_capacity(2);
     if raw.len() > MAX_PHONE_TEXT {
-        return None;
+        return out;
     }
-    if let Some(e164) = normalize_with(Kind::Phone, raw, default_country) {
-        if let Ok(n) = phonenumber::parse(None, e164.as_ref()) {
-            let nsn = n.national().to_string();
-            if nsn.len() >= 6 {
-                return Some(nsn);
-            }
-        }
-    }
+    let nsn_of = |e164: &str| -> Option<String> {
+        let n = phonenumber::parse(None, e164).ok()?;
+        let nsn = n.national().to_string();
+        (nsn.len() >= 6).then_some(nsn)
+    };
     let digits: String = crate::canon::canonical(raw)
         .chars()
         .filter(char::is_ascii_digit)
         .collect();
+    if let Some(e164) = normalize_with(Kind::Phone, raw, default_country) {
+        out.extend(nsn_of(&e164));
+        return out;
+    }
+    let plus = format!("+{digits}");
+    if phonenumber::parse(None, &plus).is_ok_and(|n| phonenumber::is_valid(&n)) {
+        out.extend(nsn_of(&plus));
+    }
     let d = digits.strip_prefix('0').unwrap_or(&digits);
-    (6..=15).contains(&d.len()).then(|| d.to_owned())
+    if (6..=15).contains(&d.len()) && !out.iter().any(|x| x == d) {
+        out.push(d.to_owned());
+    }
+    out
 }
 
 /// The lenient form an identifier is matched in against the opt-out list,
@@ -201,12 +222,13 @@ pub fn phone_national_number(
 ///   spaces or invisible characters).
 ///
 /// Deliberately loose: it can make two people's identifiers match (the same
-/// national number in two countries), which only ever stops forwarding.
-pub fn match_form(
+/// national number in two countries), which only ever stops forwarding. A
+/// phone may have two forms (see [`phone_national_numbers`]).
+pub fn match_forms(
     kind: Kind,
     raw: &str,
     default_country: Option<phonenumber::country::Id>,
-) -> Option<String> {
+) -> Vec<String> {
     match kind {
         Kind::Email => {
             let c = crate::canon::canonical(raw.trim());
@@ -215,7 +237,9 @@ pub fn match_form(
                 .filter(|ch| !ch.is_whitespace())
                 .flat_map(char::to_lowercase)
                 .collect();
-            let (local, domain) = lower.rsplit_once('@')?;
+            let Some((local, domain)) = lower.rsplit_once('@') else {
+                return Vec::new();
+            };
             let domain = domain.trim_end_matches('.');
             let domain = if domain == "googlemail.com" {
                 "gmail.com"
@@ -227,12 +251,19 @@ pub fn match_form(
                 local.retain(|ch| ch != '.');
             }
             let local = local.trim_matches(['"', '\'']);
-            (!local.is_empty() && !domain.is_empty()).then(|| format!("{local}@{domain}"))
+            if local.is_empty() || domain.is_empty() {
+                return Vec::new();
+            }
+            vec![format!("{local}@{domain}")]
         }
-        Kind::Phone => phone_national_number(raw, default_country),
+        Kind::Phone => phone_national_numbers(raw, default_country),
         Kind::AccountId | Kind::DeviceId => {
             let s = crate::canon::skeleton(raw);
-            (!s.is_empty()).then_some(s)
+            if s.is_empty() {
+                Vec::new()
+            } else {
+                vec![s]
+            }
         }
     }
 }
@@ -391,7 +422,7 @@ impl SubjectHasher {
         self.hash(kind.as_str(), normalized)
     }
 
-    /// Hash of an identifier's lenient [`match_form`] (opt-out matching only;
+    /// Hash of one of an identifier's lenient [`match_forms`] (opt-out matching only;
     /// a tag of its own, so it never equals a [`SubjectHasher::subject`]).
     pub fn matched(&self, kind: Kind, form: &str) -> SubjectHash {
         let tag = match kind {
@@ -479,7 +510,7 @@ mod tests {
             Some("+12065550199")
         );
         assert_eq!(normalize_with(Kind::Phone, "(206) 555-0199", None), None);
-        let m = |k, s| match_form(k, s, None);
+        let m = |k, s| match_forms(k, s, None).into_iter().next();
         assert_eq!(
             m(Kind::Phone, "+1 206 555 0199"),
             m(Kind::Phone, "(206) 555-0199")

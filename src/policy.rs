@@ -531,7 +531,7 @@ impl Policy {
             let country = self.privacy.default_phone_country;
             for k in Kind::ALL {
                 if let Some(raw) = ev.identifier(k) {
-                    if let Some(f) = identity::match_form(k, raw, country) {
+                    for f in identity::match_forms(k, raw, country) {
                         if optouts.contains(&self.hasher.matched(k, &f)) {
                             return Some((
                                 DropReason::OptedOut,
@@ -926,6 +926,14 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
                     }
                     if is_protected_name(&k) {
                         self.omit("protected_name", "a protected name (user, purchase, search, view, page URL, referrer, IP, user agent or an identifier) under an allowed object is never copied");
+                        self.path.pop();
+                        continue;
+                    }
+                    if !crate::contract::is_token(&k) {
+                        self.omit(
+                            "contract",
+                            "a member name that is not a token (1-128 characters from letters, digits and ._:/-)",
+                        );
                         self.path.pop();
                         continue;
                     }

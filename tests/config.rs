@@ -292,7 +292,12 @@ fn example_config_passes_check_config() {
             r.stdout_has(&f);
         }
         // Contracts are shown with their field.
-        for f in p.get("fields").and_then(|v| v.as_array()).into_iter().flatten() {
+        for f in p
+            .get("fields")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
             match f.get("type").and_then(|t| t.as_str()) {
                 Some(t) => r.stdout_has(&format!("{} ({t}", f["path"].as_str().unwrap())),
                 None => continue,

@@ -1,8 +1,9 @@
 //! The hygiene check every integration test runs when its `Gateway` drops
 //! (tests/common: no secret or posted identifier in the gateway's output or
 //! /metrics) is only worth something if it can fail: here it is shown logs
-//! that do contain a secret, an identifier or a line of a TLS key, and must
-//! say so; and a real gateway run is shown to pass it.
+//! that do contain a secret, an identifier, an unkeyed digest of an
+//! identifier or a line of a TLS key, and must say so; and a real gateway
+//! run is shown to pass it.
 
 mod common;
 
@@ -40,6 +41,41 @@ adgate_events_received_total{producer="web"} 3
 
     let key = format!("{clean}key: MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg...\n");
     assert_eq!(leaks(&key, &needles()), vec!["the secret in key.pem"]);
+}
+
+#[test]
+fn the_checker_finds_unkeyed_digests_of_posted_identifiers() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let posted = vec![
+        "Jane.Doe@Example.com".to_string(),
+        "+1 206 555 0100".to_string(),
+        "acct-77812".to_string(),
+    ];
+    let clean = r#"{"level":"INFO","message":"routed","trace":"4bf92f3577b34da6a3ce929d0e0e4736"}"#;
+    assert!(digest_leaks(clean, &posted).is_empty());
+    let sha256_email = hex_lower(&sha2::Sha256::digest(b"jane.doe@example.com"));
+    let md5_phone =
+        base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b"+12065550100"));
+    let sha1_account = hex_lower(&sha1::Sha1::digest(b"acct-77812")).to_uppercase();
+    let sha512_phone = hex_lower(&sha2::Sha512::digest(b"12065550100"));
+    for (line, who) in [
+        (format!("subject={sha256_email}"), "Jane.Doe@Example.com"),
+        (format!("{{\"k\":\"{md5_phone}\"}}"), "+1 206 555 0100"),
+        (format!("id {sha1_account} done"), "acct-77812"),
+        (format!("x{sha512_phone}"), "+1 206 555 0100"),
+        // A truncated log field still holds a full SHA-1-long window.
+        (format!("h={}", &sha256_email[..40]), "Jane.Doe@Example.com"),
+    ] {
+        let found = digest_leaks(&format!("{clean}\n{line}\n"), &posted);
+        assert_eq!(
+            found,
+            vec![format!(
+                "an unkeyed digest of the posted identifier {who:?}"
+            )],
+            "{line}"
+        );
+    }
 }
 
 #[test]
@@ -118,4 +154,7 @@ fn a_full_gateway_run_leaks_nothing() {
         );
     }
     assert!(leaks(&g.logs(), &needles).is_empty());
+    let posted = g.posted.lock().unwrap().clone();
+    assert!(posted.contains(&"person0@example.com".to_string()));
+    assert!(digest_leaks(&format!("{}{}", g.logs(), g.metrics()), &posted).is_empty());
 }

@@ -254,6 +254,16 @@ pub fn assert_clean_reject(rej: &Reject) {
         RejectReason::InvalidJson => {
             m == "event is not a JSON object"
                 || m == "line is not UTF-8"
+                || m == "not valid JSON"
+                || m == "a JSON key appears twice in the same object of the event"
+                || m.strip_prefix("a JSON key appears twice in the same object (under ")
+                    .is_some_and(|r| {
+                        ["user)", "consent)", "context)"].contains(&r)
+                            || r.strip_suffix(')').is_some_and(|k| {
+                                k.bytes()
+                                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.')
+                            })
+                    })
                 || m.strip_prefix("not valid JSON (line ")
                     .and_then(|r| r.strip_suffix(')'))
                     .and_then(|r| r.split_once(", column "))
@@ -262,6 +272,16 @@ pub fn assert_clean_reject(rej: &Reject) {
         RejectReason::MissingField => fields
             .iter()
             .any(|f| m == format!("missing required field {f}")),
+        // A member spelled like one the rules read, in another case or
+        // form: the message names the expected spelling only.
+        RejectReason::InvalidField if m.contains(" is spelled like \"") => m
+            .strip_prefix("invalid field ")
+            .and_then(|r| r.split_once(": "))
+            .is_some_and(|(path, rest)| {
+                let want = path.rsplit('.').next().unwrap_or(path);
+                want.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    && rest.ends_with(&format!("; send it exactly as \"{want}\""))
+            }),
         RejectReason::InvalidField => fields.iter().any(|f| {
             m.strip_prefix(&format!("invalid field {f}: "))
                 .is_some_and(|why| {
@@ -449,25 +469,34 @@ pub fn policies() -> &'static [PolicyCase] {
 /// Never panics; every routed line is a JSON object with exactly the
 /// gateway's fields plus allow-listed ones; ad_id and event_id are the
 /// SPEC §4.3 HMACs of the first usable identifier and the event id; time is
-/// the timestamp truncated to the granularity; the guard finds nothing in
-/// any copied string; and no copied string or number contains (or, for
-/// identifiers under 6 bytes, equals) an identifier the event carries, raw
-/// or normalized, in any ASCII case.
-pub fn policy(which: usize, text: &str) {
+/// the timestamp truncated to the granularity; this oracle's own detector
+/// ([`personal_data`], not the gateway's guard) finds no email address,
+/// phone-length digit run or card number in any copied string or number;
+/// no copied string or number contains (or, for identifiers under 6 bytes,
+/// equals) an identifier the event carries, raw or normalized, in any ASCII
+/// case; and no copied string holds 12+ hex or 16+ base64 characters of an
+/// unkeyed digest (SHA-256, SHA-1, MD5, SHA-512) of one ([`digests`]).
+///
+/// Returns how many partner copies were routed (callers count them, so a
+/// policy that drops everything cannot pass unnoticed).
+pub fn policy(which: usize, text: &str) -> usize {
     let case = &policies()[which % POLICY_CONFIGS.len()];
     let ev = match Event::parse(text) {
         Ok(ev) => ev,
         Err(rej) => {
             assert_clean_reject(&rej);
-            return;
+            return 0;
         }
     };
     let eval = case.policy.evaluate(&ev, &NoOptOuts);
     assert_eq!(eval.outcomes.len(), case.config.partners.len());
+    let mut routed = 0;
     for (p, outcome) in case.config.partners.iter().zip(&eval.outcomes) {
         let Outcome::Route(s) = outcome else { continue };
         check_line(&case.config, p, &ev, s.line());
+        routed += 1;
     }
+    routed
 }
 
 /// The fuzz target's view: the first byte picks the config.
@@ -476,7 +505,7 @@ pub fn policy_bytes(data: &[u8]) {
         return;
     };
     if let Ok(text) = std::str::from_utf8(rest) {
-        policy(c as usize, text);
+        let _ = policy(c as usize, text);
     }
 }
 
@@ -556,6 +585,12 @@ fn check_line(config: &Config, p: &adgate::config::PartnerConfig, ev: &Event<'_>
         carried.push(ip.trim().to_ascii_lowercase());
     }
     carried.retain(|c| !c.is_empty());
+    let mut raw_ids: Vec<(Kind, &str)> = Kind::ALL
+        .iter()
+        .filter_map(|k| ev.identifier(*k).map(|r| (*k, r)))
+        .collect();
+    raw_ids.retain(|(_, r)| !r.trim().is_empty());
+    let (hex_digests, b64_digests) = digests(&raw_ids);
     let paths: Vec<Vec<&str>> = p
         .fields
         .iter()
@@ -570,21 +605,243 @@ fn check_line(config: &Config, p: &adgate::config::PartnerConfig, ev: &Event<'_>
             &[k.as_str()],
             &paths,
             &mut |data: &str, is_number: bool| {
-                if !is_number {
-                    assert_eq!(guard::scan(data), None, "guard misses {data:?} in {v}");
+                if let Some(what) = personal_data(data, is_number) {
+                    panic!("{what} copied in {data:?}: {v}");
+                }
+                if let Some(d) = digest_piece(data, &hex_digests, &b64_digests) {
+                    panic!("{d} of a carried identifier copied in {data:?}: {v}");
                 }
                 let hay = data.to_ascii_lowercase();
+                // Compared as a reader would: case, separators and
+                // invisibles ignored (letters and digits only); an
+                // identifier of 6+ of them anywhere, a shorter one as the
+                // whole value (short ids would match by chance).
+                let flat = letters_digits(&hay);
                 for c in &carried {
-                    let leaked = if c.len() >= 6 {
-                        hay.contains(c.as_str())
+                    let c = letters_digits(c);
+                    let leaked = if c.chars().count() >= 6 {
+                        flat.contains(c.as_str())
                     } else {
-                        hay.trim() == c
+                        !c.is_empty() && flat == c
                     };
                     assert!(!leaked, "carried identifier {c:?} copied in {data:?}: {v}");
                 }
             },
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// The oracle's own detector. Written here, independently of the gateway's
+// guard (which must not judge itself): what a reader sees in a copied value
+// after the decodings anyone applies.
+
+/// A decimal digit of the scripts the generators use (ASCII, fullwidth,
+/// Arabic-Indic, Extended Arabic-Indic), as its value.
+fn oracle_digit(c: char) -> Option<u8> {
+    [0x30u32, 0xFF10, 0x660, 0x6F0].iter().find_map(|&b| {
+        let u = c as u32;
+        (b..b + 10).contains(&u).then(|| (u - b) as u8)
+    })
+}
+
+/// `s` as read: zero-width, bidi, soft hyphen and control characters
+/// removed, fullwidth ASCII folded, percent-encoding undone to a fixed
+/// point.
+pub fn plain_reading(s: &str) -> String {
+    let mut cur: String = s
+        .chars()
+        .filter(|c| {
+            !(c.is_control()
+                || matches!(*c as u32, 0xAD | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0xFEFF))
+        })
+        .map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c),
+            0xFE6B => '@',
+            _ => c,
+        })
+        .collect();
+    for _ in 0..4 {
+        let b = cur.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%'
+                && i + 2 < b.len()
+                && b[i + 1].is_ascii_hexdigit()
+                && b[i + 2].is_ascii_hexdigit()
+            {
+                let hex = |x: u8| (x as char).to_digit(16).unwrap_or(0) as u8;
+                out.push(hex(b[i + 1]) << 4 | hex(b[i + 2]));
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        let next = String::from_utf8_lossy(&out).into_owned();
+        if next == cur {
+            break;
+        }
+        cur = next;
+    }
+    cur
+}
+
+/// Letters and digits of `s`, lowercased (fullwidth folded first).
+fn letters_digits(s: &str) -> String {
+    plain_reading(s)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// An email address: an ASCII local-part character, `@`, then two or
+/// more domain labels, one after a dot starting with two ASCII letters.
+pub fn oracle_email(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        if c != b'@' || i == 0 {
+            return false;
+        }
+        let p = b[i - 1];
+        if !(p.is_ascii_alphanumeric() || b"._%+-".contains(&p)) {
+            return false;
+        }
+        let dom: Vec<&str> = s[i + 1..]
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .collect();
+        dom.len() >= 2
+            && !dom[0].is_empty()
+            && dom[1..]
+                .iter()
+                .any(|l| l.len() >= 2 && l.bytes().take(2).all(|x| x.is_ascii_alphabetic()))
+    })
+}
+
+pub fn oracle_luhn(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(k, &x)| {
+            let v = x as u32 * if k % 2 == 1 { 2 } else { 1 };
+            if v > 9 {
+                v - 9
+            } else {
+                v
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// What of a person a copied value shows, by this oracle: an email
+/// address; a run of 10-15 digits (a phone number); a 13-19-digit window
+/// of a digit run that passes Luhn (a card). A JSON number counts by its
+/// digits when it is written as an integer.
+pub fn personal_data(data: &str, is_number: bool) -> Option<&'static str> {
+    if is_number && !data.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return None;
+    }
+    let text = if is_number {
+        data.to_string()
+    } else {
+        plain_reading(data)
+    };
+    if !is_number && oracle_email(&text) {
+        return Some("an email address");
+    }
+    let mut run: Vec<u8> = Vec::new();
+    for c in text.chars().map(Some).chain(std::iter::once(None)) {
+        if let Some(d) = c.and_then(oracle_digit) {
+            run.push(d);
+            continue;
+        }
+        let digits = run.iter().skip_while(|d| **d == 0).count();
+        if (10..=15).contains(&digits) && !is_number {
+            return Some("a phone-length digit run");
+        }
+        // Card numbers never start with 0 (and a window of zeros passes Luhn).
+        if (13..=19).any(|w| run.len() >= w && run.windows(w).any(|x| x[0] != 0 && oracle_luhn(x)))
+        {
+            return Some("a card number");
+        }
+        run.clear();
+    }
+    None
+}
+
+/// Unkeyed digests of every form of the carried identifiers a partner
+/// could hash (as sent, trimmed, lowercased, normalized; a phone's digits
+/// with and without `+`): SHA-256, SHA-1, MD5 and SHA-512, as lowercase
+/// hex and as base64 (standard and URL-safe, no padding).
+pub fn digests(ids: &[(Kind, &str)]) -> (Vec<String>, Vec<String>) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut forms: Vec<String> = Vec::new();
+    for (k, raw) in ids {
+        forms.extend([
+            raw.to_string(),
+            raw.trim().to_string(),
+            raw.trim().to_lowercase(),
+        ]);
+        if let Some(n) = normalize(*k, raw) {
+            forms.push(n.to_string());
+            if *k == Kind::Phone {
+                forms.push(n.trim_start_matches('+').to_string());
+            }
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    let mut hex = Vec::new();
+    let mut b64 = Vec::new();
+    for f in &forms {
+        let b = f.as_bytes();
+        for d in [
+            sha2::Sha256::digest(b).to_vec(),
+            sha1::Sha1::digest(b).to_vec(),
+            md5::Md5::digest(b).to_vec(),
+            sha2::Sha512::digest(b).to_vec(),
+        ] {
+            hex.push(d.iter().map(|x| format!("{x:02x}")).collect());
+            b64.push(base64::engine::general_purpose::STANDARD_NO_PAD.encode(&d));
+            b64.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d));
+        }
+    }
+    (hex, b64)
+}
+
+/// A piece of one of `hex` (12+ hex characters, any case) or `b64` (16+
+/// characters) in `data`.
+pub fn digest_piece(data: &str, hex: &[String], b64: &[String]) -> Option<&'static str> {
+    fn runs(s: &str, ok: impl Fn(char) -> bool, min: usize) -> Vec<&str> {
+        s.split(|c: char| !ok(c))
+            .filter(|r| r.len() >= min)
+            .collect()
+    }
+    let lower = data.to_ascii_lowercase();
+    for r in runs(&lower, |c| c.is_ascii_hexdigit(), 12) {
+        if hex.iter().any(|h| h.contains(r) || r.contains(h.as_str())) {
+            return Some("an unkeyed digest (hex)");
+        }
+    }
+    for r in runs(
+        data,
+        |c| c.is_ascii_alphanumeric() || "+/_-".contains(c),
+        16,
+    ) {
+        let r = r.trim_end_matches('=');
+        if b64.iter().any(|h| h.contains(r) || r.contains(h.as_str())) {
+            return Some("an unkeyed digest (base64)");
+        }
+    }
+    None
 }
 
 /// Every key path of `v` (`ad.tags`), objects in arrays included.

@@ -141,6 +141,9 @@ struct Group {
     /// The separators before this group, as a bit set of kinds.
     list_sep_before: bool,
     only_commas_before: bool,
+    /// A letter right before or after it (`9c95`, `0463a4ce`): part of a
+    /// word or a hex token, so it is checked alone and never joined.
+    touches_letter: bool,
 }
 
 /// Phone numbers and card numbers in `s`.
@@ -149,7 +152,8 @@ pub fn scan_digits(s: &str) -> Option<Hit> {
     if s.bytes().filter(u8::is_ascii_digit).count() < 8 {
         return None;
     }
-    let chars: Vec<char> = s.chars().collect();
+    let mut chars: Vec<char> = s.chars().collect();
+    mask_uuids(&mut chars);
     let mut i = 0;
     let mut digits: Vec<u8> = Vec::with_capacity(32);
     let mut groups: Vec<Group> = Vec::with_capacity(8);
@@ -171,15 +175,18 @@ pub fn scan_digits(s: &str) -> Option<Hit> {
         let mut j = i;
         loop {
             let start = digits.len();
+            let before = j.checked_sub(1).map(|p| chars[p].is_alphabetic());
             while j < chars.len() && chars[j].is_ascii_digit() {
                 digits.push(chars[j] as u8 - b'0');
                 j += 1;
             }
+            let after = chars.get(j).is_some_and(|c| c.is_alphabetic());
             groups.push(Group {
                 start,
                 len: digits.len() - start,
                 list_sep_before: list_sep,
                 only_commas_before: only_commas,
+                touches_letter: before == Some(true) || after,
             });
             // Separators up to the next group.
             let mut k = j;
@@ -223,6 +230,14 @@ fn check_chain(digits: &[u8], groups: &[Group], plus: bool) -> Option<Hit> {
     let mut from = 0;
     let mut k = 0;
     while k < groups.len() {
+        if groups[k].touches_letter {
+            if k > from {
+                pieces.push(&groups[from..k]);
+            }
+            k += 1;
+            from = k;
+            continue;
+        }
         if k + 2 < groups.len() && is_date(digits, &groups[k..k + 3]) {
             if k > from {
                 pieces.push(&groups[from..k]);
@@ -287,6 +302,45 @@ fn check_joined(digits: &[u8], groups: &[Group], intl: bool) -> Option<Hit> {
         }
     }
     None
+}
+
+/// Blanks out UUID-shaped tokens (8-4-4-4-12 hex digits with at least one
+/// letter), common as creative and campaign ids: their digit groups are not
+/// phone or card numbers. The event's own identifiers and digests are still
+/// looked for in them by the caller.
+fn mask_uuids(chars: &mut [char]) {
+    const SHAPE: [usize; 5] = [8, 4, 4, 4, 12];
+    let n = chars.len();
+    let mut i = 0;
+    while i + 36 <= n {
+        let boundary_before = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
+        let boundary_after = i + 36 == n || !chars[i + 36].is_ascii_alphanumeric();
+        let mut at = i;
+        let mut ok = boundary_before && boundary_after;
+        let mut letter = false;
+        for (g, len) in SHAPE.iter().enumerate() {
+            if !ok {
+                break;
+            }
+            for c in &chars[at..at + len] {
+                ok &= c.is_ascii_hexdigit();
+                letter |= c.is_ascii_alphabetic();
+            }
+            at += len;
+            if g < 4 {
+                ok &= chars[at] == '-';
+                at += 1;
+            }
+        }
+        if ok && letter {
+            for c in &mut chars[i..i + 36] {
+                *c = ' ';
+            }
+            i += 36;
+        } else {
+            i += 1;
+        }
+    }
 }
 
 /// Three groups that read as a calendar date (`2026-11-28`, `2026/11/28`).
@@ -420,6 +474,8 @@ mod tests {
             "1,234,567,890",
             "cmp_2026_11_28_1234",
             "size 10 qty 2",
+            "creative 3f2a9c95-6524-4463-a4ce-0123456789ab",
+            "9c95-65240463a4ce",
         ] {
             assert_eq!(scan_digits(s), None, "{s}");
         }

@@ -306,7 +306,7 @@ fn skeleton_of_canonical(t: &str) -> Cow<'_, str> {
 }
 
 /// Could this text carry a (truncated) digest: a run of 12+ hex digits, or a
-/// 12+ character base64 run mixing cases and digits?
+/// 12+ character base64 run mixing upper and lower case?
 fn could_hold_digest(t: &str, sk: &str) -> bool {
     if sk.len() < MIN_DIGEST_CHARS {
         return false;
@@ -339,7 +339,6 @@ fn could_hold_digest(t: &str, sk: &str) -> bool {
         if run.len() >= MIN_DIGEST_CHARS
             && run.iter().any(u8::is_ascii_uppercase)
             && run.iter().any(u8::is_ascii_lowercase)
-            && run.iter().any(u8::is_ascii_digit)
         {
             return true;
         }

@@ -6,7 +6,8 @@
 //!
 //! Every test doubles as a hygiene check: when a `Gateway` is dropped, its
 //! stdout, stderr and `/metrics` must not contain any secret it was given
-//! nor any identifier a test posted to it ([`leaks`]).
+//! nor any identifier a test posted to it ([`leaks`]), nor an unkeyed digest
+//! of one ([`digest_leaks`]).
 
 #![allow(dead_code)]
 
@@ -464,6 +465,83 @@ pub fn leaks(text: &str, needles: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
+/// Unkeyed digests a careless log line could carry of `id`: SHA-256,
+/// SHA-1, MD5 and SHA-512 of the identifier as posted (trimmed), lowercased,
+/// and for a phone-like one its digits with and without `+`; as hex and as
+/// base64 (standard and URL-safe, unpadded). Hashed with the crates
+/// directly, not with adgate's code.
+pub fn identifier_digests(id: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let t = id.trim();
+    let mut forms = vec![t.to_string(), t.to_lowercase()];
+    let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() >= 8 && !t.contains('@') {
+        forms.push(digits.clone());
+        forms.push(format!("+{digits}"));
+    }
+    forms.sort();
+    forms.dedup();
+    let mut out = Vec::new();
+    for f in &forms {
+        let b = f.as_bytes();
+        for d in [
+            sha2::Sha256::digest(b).to_vec(),
+            sha1::Sha1::digest(b).to_vec(),
+            md5::Md5::digest(b).to_vec(),
+            sha2::Sha512::digest(b).to_vec(),
+        ] {
+            out.push(hex_lower(&d));
+            out.push(base64::engine::general_purpose::STANDARD_NO_PAD.encode(&d));
+            out.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d));
+        }
+    }
+    out
+}
+
+/// Which posted identifiers appear in `text` as an unkeyed digest
+/// ([`identifier_digests`]), whole or truncated to its first 32 hex / 22
+/// base64 characters or more: hex in any case, base64 with or without
+/// padding. Every window of candidate runs is looked up in the digests'
+/// prefixes, so thousands of posted identifiers stay cheap.
+pub fn digest_leaks(text: &str, posted: &[String]) -> Vec<String> {
+    const HEX: usize = 32;
+    const B64: usize = 22;
+    let mut by_prefix: HashMap<String, &str> = HashMap::new();
+    for id in posted {
+        for d in identifier_digests(id) {
+            let n = if d.bytes().all(|b| b.is_ascii_hexdigit()) {
+                HEX
+            } else {
+                B64
+            };
+            by_prefix.insert(d[..n].to_string(), id);
+        }
+    }
+    let mut found = Vec::new();
+    let mut check = |run: &str, len: usize| {
+        for start in 0..=run.len() - len {
+            if let Some(id) = by_prefix.get(&run[start..start + len]) {
+                found.push(format!("an unkeyed digest of the posted identifier {id:?}"));
+            }
+        }
+    };
+    let lower = text.to_ascii_lowercase();
+    for run in lower.split(|c: char| !c.is_ascii_hexdigit()) {
+        if run.len() >= HEX {
+            check(run, HEX);
+        }
+    }
+    for run in text.split(|c: char| !(c.is_ascii_alphanumeric() || "+/_-".contains(c))) {
+        if run.len() >= B64 {
+            check(run, B64);
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// Identifier values in a posted body (a JSON value, or NDJSON): strings
 /// under `email`, `phone`, `account_id`, `device_id` or `ip` at any depth
 /// (events carry them under `user`, opt-outs at the top), 6+ characters so
@@ -520,7 +598,11 @@ impl Drop for Gateway {
                     text.push_str(&r.into_string().unwrap_or_default());
                 }
             }
-            let found = leaks(&text, &self.needles());
+            let mut found = leaks(&text, &self.needles());
+            found.extend(digest_leaks(
+                &text,
+                &self.posted.lock().unwrap_or_else(|e| e.into_inner()),
+            ));
             if !found.is_empty() {
                 panic!(
                     "{} appear(s) in adgate's output or /metrics:\n{text}",
