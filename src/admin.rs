@@ -150,10 +150,13 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
         match r {
             Ok(a) => added |= a,
             Err(e) => {
+                app.metrics
+                    .storage_failures
+                    .with_label_values(&["optout"])
+                    .inc();
                 tracing::error!(error = %e, "cannot write the opt-out list");
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "opt-out could not be stored; retry",
+                return crate::ingest::unavailable(
+                    "the opt-out could not be stored durably (storage write failed); retry after Retry-After",
                 );
             }
         }
@@ -184,9 +187,8 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "forget: ledger erase failed");
-                    return error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "the subject-access ledger could not be erased; the opt-out is recorded and queued events purged, retry",
+                    return crate::ingest::unavailable(
+                        "the subject-access ledger could not be erased; the opt-out is recorded and queued events purged, retry after Retry-After",
                     );
                 }
             };
@@ -201,9 +203,8 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
         }
         Err(e) => {
             tracing::error!(error = %e, "forget: purge failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "purge failed; the opt-out is recorded, retry to purge",
+            crate::ingest::unavailable(
+                "purge failed (storage write failed); the opt-out is recorded, retry after Retry-After to purge",
             )
         }
     }

@@ -117,6 +117,9 @@ impl App {
                 SubjectHasher::new(&internal)
             }
         };
+        // A key id stays bound to the secret it was first served with.
+        crate::keyprint::check(&data, &config)?;
+        crate::keyprint::record(&data, &config)?;
         let metrics = Metrics::new();
         let embedded_partners: &[crate::config::PartnerConfig] = match js_cfg {
             Some(_) => &[],
@@ -309,6 +312,12 @@ impl App {
                                 "the [outbox] section cannot change on reload; restart adgate"
                                     .into(),
                             ));
+                        }
+                        let data = &new.server.data_dir;
+                        if let Err(e) = crate::keyprint::check(data, &new)
+                            .and_then(|()| crate::keyprint::record(data, &new))
+                        {
+                            return self.reload_result(Err(e));
                         }
                         match self.start_partners(&new).await {
                             Err(e) => Err(format!("cannot open an outbox: {e}")),

@@ -663,9 +663,11 @@ mod tests {
             );
         }
         assert!(Event::parse(&format!(
-            r#"{{{base},"ad":{{"a":1,"b":{{"a":2}}}},"Ad":1}}"#
+            r#"{{{base},"ad":{{"a":1,"b":{{"a":2}}}},"ads":1}}"#
         ))
         .is_ok());
+        let r = Event::parse(&format!(r#"{{{base},"Ad":{{"campaign_id":"c"}}}}"#)).unwrap_err();
+        assert_eq!(r.reason, RejectReason::InvalidField);
     }
 
     #[test]

@@ -569,7 +569,8 @@ async fn ingest_items(
                     ok = log.reserve(need);
                 }
                 Err(e) => {
-                    tracing::error!(partner = %p.name, error = %e, "evicting to dead letters failed")
+                    m.storage_failures.with_label_values(&["dead_letter"]).inc();
+                    tracing::error!(partner = %p.name, error = %e, "evicting to dead letters failed; the oldest events stay in the outbox")
                 }
             }
         }
@@ -593,24 +594,47 @@ async fn ingest_items(
     }
 
     // Write to every outbox concurrently; each write is group-committed
-    // with other requests' writes to the same outbox.
+    // with other requests' writes to the same outbox. Written to more than
+    // one partner, the records are held (invisible to delivery) until every
+    // write succeeded, and retracted if one failed: the request is stored
+    // for every partner or for none, so the producer's retry never
+    // duplicates.
+    let hold = reserved.len() > 1;
     let writes = reserved.iter().map(|&i| {
         let log = logs[i].clone().expect("reserved above");
         let buf = std::mem::take(&mut batches[i].buf);
         let records = batches[i].records;
-        async move { log.append(buf, records).await }
+        async move {
+            if hold {
+                log.append_held(buf, records).await.map(Some)
+            } else {
+                log.append(buf, records).await.map(|()| None)
+            }
+        }
     });
     // From their first poll on, the appends own the reservations (an
     // append that fails releases its own).
     undo.reserved.clear();
     let results = futures_join_all(writes).await;
     if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
-        tracing::error!(error = %e, "outbox write failed; request not acknowledged");
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "events could not be stored durably; retry later",
+        app.metrics
+            .storage_failures
+            .with_label_values(&["outbox"])
+            .inc();
+        tracing::error!(error = %e, "outbox write failed; request not acknowledged (retracted from every partner)");
+        // Dropping `results` retracts the held writes that succeeded;
+        // `undo` takes the event ids back out of the idempotency window.
+        drop(results);
+        return unavailable(
+            "events could not be stored durably (storage write failed); nothing from this request was accepted, retry after Retry-After",
         );
     }
+    let commits = results
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|held| held.commit());
+    futures_join_all(commits).await;
 
     // Durable everywhere: the events stay in the idempotency window.
     undo.hashes.clear();
@@ -692,7 +716,9 @@ impl Reply {
     }
 }
 
-fn unavailable(msg: &str) -> Resp {
+/// A 503 with `Retry-After`: storage (or JetStream) could not take the
+/// write now; nothing was acknowledged.
+pub fn unavailable(msg: &str) -> Resp {
     let mut r = error(StatusCode::SERVICE_UNAVAILABLE, msg);
     r.headers_mut().insert(
         header::RETRY_AFTER,

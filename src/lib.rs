@@ -56,6 +56,7 @@ pub mod feed;
 pub mod guard;
 pub mod identity;
 pub mod ingest;
+pub mod keyprint;
 pub mod metrics;
 pub mod optout;
 pub mod outbox;

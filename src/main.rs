@@ -215,6 +215,19 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
     for w in &config.warnings {
         tracing::warn!(warning = %w, "config");
     }
+    match adgate::util::raise_nofile_limit() {
+        Ok(Some((old, new))) => {
+            tracing::info!(
+                old,
+                new,
+                "raised the soft open-file limit (RLIMIT_NOFILE) to the hard limit: {old} -> {new}"
+            )
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the soft open-file limit (RLIMIT_NOFILE)")
+        }
+    }
     adgate::server::install_panic_hook();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

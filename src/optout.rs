@@ -37,14 +37,33 @@ pub struct OptOutStore {
 impl OptOutStore {
     pub fn open(path: &Path) -> io::Result<OptOutStore> {
         let set = DashSet::with_hasher(SubjectHashState);
-        if let Ok(text) = std::fs::read_to_string(path) {
-            for line in text.lines() {
+        let mut whole = 0u64;
+        let mut len = 0u64;
+        if let Ok(text) = std::fs::read(path) {
+            len = text.len() as u64;
+            // Only newline-terminated lines were ever acknowledged (the
+            // line and its newline are written, then fsync'd, then
+            // answered); a tail without one is a torn, unanswered append.
+            whole = text
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i as u64 + 1);
+            for line in text[..whole as usize].split(|&b| b == b'\n') {
+                let line = std::str::from_utf8(line).unwrap_or("");
                 if let Some(h) = parse_hex16(line.trim()) {
                     set.insert(h);
                 }
             }
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
+        if whole < len {
+            tracing::warn!(
+                dropped_bytes = len - whole,
+                "opt-out list: cutting a torn line at the tail (never acknowledged); every whole line is kept"
+            );
+            file.set_len(whole)?;
+            file.sync_all()?;
+        }
         Ok(OptOutStore {
             path: path.to_owned(),
             count: AtomicUsize::new(set.len()),
@@ -100,21 +119,37 @@ impl OptOutStore {
         self.len() == 0
     }
 
-    /// Adds `h` durably; returns false if it was already there.
+    /// Adds `h` durably (written and fsync'd) before returning; false if it
+    /// was already there. All or nothing: when the write or the sync fails,
+    /// the file is cut back to its length before the write, so no partial
+    /// line stays for the next append to be glued onto.
     pub fn add(&self, h: SubjectHash) -> io::Result<bool> {
         if self.set.contains(&h) {
             return Ok(false);
         }
         let mut guard = self.file.lock().unwrap();
         let Some(f) = guard.as_mut() else {
+            if self.path.as_os_str().is_empty() {
+                return Err(io::Error::other(
+                    "the opt-out list is kept in JetStream; use the backend's add",
+                ));
+            }
             return Err(io::Error::other(
-                "the opt-out list is kept in JetStream; use the backend's add",
+                "the opt-out list has a torn tail that could not be cut back; restart adgate",
             ));
         };
         let mut line = crate::guard::hex(&h);
         line.push('\n');
-        f.write_all(line.as_bytes())?;
-        f.sync_data()?;
+        let before = f.metadata()?.len();
+        if let Err(e) = f.write_all(line.as_bytes()).and_then(|_| f.sync_data()) {
+            if let Err(t) = f.set_len(before).and_then(|_| f.sync_data()) {
+                // The torn tail is cut at the next start (see `open`); until
+                // then no append may follow it.
+                tracing::error!(error = %t, "opt-out list: cannot cut back a failed append; further opt-outs are refused until restart");
+                guard.take();
+            }
+            return Err(e);
+        }
         if self.set.insert(h) {
             self.count.fetch_add(1, Ordering::Release);
         }

@@ -277,6 +277,8 @@ fn write_inflight(path: &std::path::Path, ranges: &BTreeMap<u64, (u64, u64, bool
     let tmp = path.with_extension("tmp");
     let res = std::fs::write(&tmp, s).and_then(|_| std::fs::rename(&tmp, path));
     if let Err(e) = res {
+        // The previous record stays whole; a partial copy is removed.
+        let _ = std::fs::remove_file(&tmp);
         tracing::warn!(error = %e, "cannot record in-flight batches");
     }
 }
@@ -519,6 +521,10 @@ async fn deliver(
     let mut attempt: u32 = 0;
     let mut last_status: Option<u16> = None;
     let mut delivered = Vec::new();
+    // Set once the batch is to be dead-lettered: (reason, status, failed
+    // writes so far). The batch is settled only once its dead letters are
+    // durable; until then it stays in the outbox.
+    let mut dead: Option<(&'static str, Option<u16>, u32)> = None;
     loop {
         // A forget purged records since they were read (typically while
         // this batch waited for a retry): send only what is left of them.
@@ -550,6 +556,40 @@ async fn deliver(
         if live.is_empty() {
             break;
         }
+        if let Some((reason, status, failures)) = &mut dead {
+            match dead_letter(&ctx, live, reason, *status) {
+                Ok(()) => {
+                    if *failures > 0 {
+                        tracing::warn!(
+                            partner = name,
+                            failures = *failures,
+                            events = live.len(),
+                            "dead letters written after failed tries; the batch leaves the outbox"
+                        );
+                    }
+                    break;
+                }
+                Err(e) => {
+                    *failures += 1;
+                    m.storage_failures.with_label_values(&["dead_letter"]).inc();
+                    // Rate-limited: the 1st, 2nd, 4th, 8th... failure.
+                    if failures.is_power_of_two() {
+                        tracing::error!(partner = name, error = %e, failures = *failures, events = live.len(), "cannot write dead letters; the batch stays in the outbox and is retried");
+                    }
+                    let delay = BACKOFF_BASE
+                        .saturating_mul(1u32 << (*failures).min(16))
+                        .min(BACKOFF_MAX);
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => continue,
+                        _ = stop.changed() => {
+                            // Left for the next start, same range.
+                            let _ = done.send(Done { from, settled: false, delivered: Vec::new() });
+                            return;
+                        }
+                    }
+                }
+            }
+        }
         let oldest = live
             .iter()
             .map(|r| r.ingest_ms)
@@ -557,8 +597,8 @@ async fn deliver(
             .unwrap_or_else(now_ms);
         let expires_ms = oldest + ctx.partner.max_event_age.as_millis() as u64;
         if now_ms() >= expires_ms {
-            dead_letter(&ctx, live, "max_event_age", last_status);
-            break;
+            dead = Some(("max_event_age", last_status, 0));
+            continue;
         }
         rate_limit(&ctx, live.len()).await;
         let outcome = send(&ctx, key, body.clone(), attempt).await;
@@ -577,8 +617,8 @@ async fn deliver(
                     .with_label_values(&[name, "permanent"])
                     .inc();
                 tracing::warn!(partner = name, status, batch = %key, events = live.len(), "partner refused a batch; dead-lettering it");
-                dead_letter(&ctx, live, "rejected_by_partner", Some(status));
-                break;
+                dead = Some(("rejected_by_partner", Some(status), 0));
+                continue;
             }
             Attempt::Retry { status, after } => {
                 m.delivery_attempts
@@ -620,23 +660,27 @@ fn retry_delay(attempt: u32, after: Option<Duration>, expires_ms: u64) -> Durati
     delay.min(to_expiry + Duration::from_millis(10))
 }
 
-fn dead_letter(ctx: &Ctx, live: &[Record], reason: &str, status: Option<u16>) {
+/// Writes the dead letters of `live`, durably (all or nothing).
+fn dead_letter(
+    ctx: &Ctx,
+    live: &[Record],
+    reason: &str,
+    status: Option<u16>,
+) -> std::io::Result<()> {
     let name = ctx.partner.name.as_str();
-    match ctx.log_dead_letters().write_many(
+    let n = ctx.log_dead_letters().write_many(
         name,
         live.iter()
             .map(|r| (r.ingest_ms, &r.subjects, r.payload.as_ref())),
         reason,
         status,
-    ) {
-        Ok(n) => ctx
-            .app
-            .metrics
-            .dead_letter
-            .with_label_values(&[name])
-            .inc_by(n),
-        Err(e) => tracing::error!(partner = name, error = %e, "cannot write dead letters"),
-    }
+    )?;
+    ctx.app
+        .metrics
+        .dead_letter
+        .with_label_values(&[name])
+        .inc_by(n);
+    Ok(())
 }
 
 impl Ctx {
@@ -1045,6 +1089,11 @@ async fn dead_letter_js(ctx: &JsCtx, recs: &[Fetched], reason: &str, status: Opt
                 .inc_by(n);
         }
         Err(e) => {
+            ctx.app
+                .metrics
+                .storage_failures
+                .with_label_values(&["dead_letter"])
+                .inc();
             tracing::error!(partner = name, error = %e, "cannot write dead letters; the batch stays in the outbox");
             ack_all(recs, AckKind::Nak(Some(BACKOFF_MAX))).await;
         }

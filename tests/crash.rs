@@ -51,10 +51,19 @@ fn sigkill_while_posting_loses_no_acknowledged_event() {
     let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let seq = Arc::new(AtomicUsize::new(0));
+    // Requests the kill cut off (sent, never answered): proof that it hit
+    // work in flight, not an idle gateway.
+    let cut = Arc::new(AtomicUsize::new(0));
     let url = g.url("/v1/events");
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let (acked, stop, seq, url) = (acked.clone(), stop.clone(), seq.clone(), url.clone());
+        let (acked, stop, seq, url, cut) = (
+            acked.clone(),
+            stop.clone(),
+            seq.clone(),
+            url.clone(),
+            cut.clone(),
+        );
         clients.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let n = seq.fetch_add(1, Ordering::Relaxed);
@@ -71,8 +80,17 @@ fn sigkill_while_posting_loses_no_acknowledged_event() {
                 match res {
                     Ok(r) if r.status() == 202 => acked.lock().unwrap().extend(ids),
                     Ok(_) | Err(ureq::Error::Status(..)) => {}
+                    // Refused: the gateway is already gone.
+                    Err(ureq::Error::Transport(t))
+                        if t.kind() == ureq::ErrorKind::ConnectionFailed =>
+                    {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
                     // The gateway died mid-request: this batch was not acknowledged.
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    Err(_) => {
+                        cut.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
                 }
             }
         }));
@@ -89,6 +107,10 @@ fn sigkill_while_posting_loses_no_acknowledged_event() {
     }
     let acked: Vec<String> = acked.lock().unwrap().clone();
     assert!(!acked.is_empty());
+    assert!(
+        cut.load(Ordering::Relaxed) > 0,
+        "the kill cut off no request in flight: it did not test a crash under work"
+    );
 
     g.spawn();
     let served = drain_feed(&g);

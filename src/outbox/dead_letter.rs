@@ -53,6 +53,41 @@ pub fn write_line(
     buf.extend_from_slice(b"}\n");
 }
 
+/// Cuts a line without its newline at the end of `f` (an append torn by a
+/// crash: never acknowledged), so the next line starts on its own.
+fn cut_torn_tail(f: &File) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut pos = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while pos > 0 {
+        let n = (pos as usize).min(buf.len());
+        f.read_exact_at(&mut buf[..n], pos - n as u64)?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            let whole = pos - n as u64 + i as u64 + 1;
+            if whole < len {
+                tracing::warn!(
+                    dropped_bytes = len - whole,
+                    "dead letters: cutting a torn line at the tail"
+                );
+                f.set_len(whole)?;
+                f.sync_data()?;
+            }
+            return Ok(());
+        }
+        pos -= n as u64;
+    }
+    tracing::warn!(
+        dropped_bytes = len,
+        "dead letters: cutting a torn line at the tail"
+    );
+    f.set_len(0)?;
+    f.sync_data()
+}
+
 #[derive(Debug)]
 pub struct DeadLetters {
     dir: PathBuf,
@@ -94,14 +129,26 @@ impl DeadLetters {
             Some(f) => f,
             None => {
                 let f = OpenOptions::new()
+                    .read(true)
                     .create(true)
                     .append(true)
                     .open(self.path(partner))?;
+                cut_torn_tail(&f)?;
                 files.entry(partner.to_owned()).or_insert(f)
             }
         };
-        file.write_all(&buf)?;
-        file.sync_data()?;
+        // All or nothing: a failed write or sync is cut back to the length
+        // before it, so a torn line never stays for the next append to be
+        // glued onto, and the caller keeps the events (not acknowledged).
+        let before = file.metadata()?.len();
+        if let Err(e) = file.write_all(&buf).and_then(|_| file.sync_data()) {
+            if let Err(t) = file.set_len(before).and_then(|_| file.sync_data()) {
+                tracing::error!(partner, error = %t, "dead letters: cannot cut back a failed append");
+            }
+            // Reopened next time (O_APPEND writes at the current end).
+            files.remove(partner);
+            return Err(e);
+        }
         Ok(n)
     }
 
@@ -116,37 +163,53 @@ impl DeadLetters {
             if path.extension().is_none_or(|e| e != "ndjson") {
                 continue;
             }
-            let reader = io::BufReader::new(File::open(&path)?);
             let tmp = path.with_extension("ndjson.tmp");
-            let mut out = io::BufWriter::new(File::create(&tmp)?);
-            let mut n = 0;
-            for line in reader.split(b'\n') {
-                let line = line?;
-                if line.is_empty() {
+            match Self::rewrite_without(&path, &tmp, &needle) {
+                Ok(0) => {
+                    fs::remove_file(&tmp)?;
                     continue;
                 }
-                if line.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    n += 1;
-                    continue;
+                Ok(n) => {
+                    fs::rename(&tmp, &path)?;
+                    File::open(&self.dir)?.sync_all()?;
+                    // The cached append handle points at the replaced file.
+                    if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                        files.remove(stem);
+                    }
+                    removed += n;
                 }
-                out.write_all(&line)?;
-                out.write_all(b"\n")?;
+                Err(e) => {
+                    // The original stays whole; a partial copy is removed.
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
             }
-            let f = out.into_inner().map_err(|e| e.into_error())?;
-            if n == 0 {
-                drop(f);
-                fs::remove_file(&tmp)?;
-                continue;
-            }
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            File::open(&self.dir)?.sync_all()?;
-            // The cached append handle points at the replaced file.
-            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                files.remove(stem);
-            }
-            removed += n;
         }
         Ok(removed)
+    }
+
+    /// Copies `path` to `tmp` without the lines holding `needle`, fsync'd;
+    /// returns how many lines were left out.
+    fn rewrite_without(path: &Path, tmp: &Path, needle: &str) -> io::Result<u64> {
+        let reader = io::BufReader::new(File::open(path)?);
+        let mut out = io::BufWriter::new(File::create(tmp)?);
+        let mut n = 0;
+        for line in reader.split(b'\n') {
+            let line = line?;
+            if line.is_empty() {
+                continue;
+            }
+            if line.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                n += 1;
+                continue;
+            }
+            out.write_all(&line)?;
+            out.write_all(b"\n")?;
+        }
+        let f = out.into_inner().map_err(|e| e.into_error())?;
+        if n > 0 {
+            f.sync_all()?;
+        }
+        Ok(n)
     }
 }

@@ -9,6 +9,14 @@
 //! [`Cmd::Append`]s; the thread takes every append waiting, writes them,
 //! calls `fdatasync` once and only then answers them all (group commit).
 //! Readers read the files directly, never past the durable end.
+//!
+//! Appends are all or nothing: a failed write or sync is cut back
+//! (`set_len`) to the synced end, so the next append starts on a record
+//! boundary and no reader ever sees it. A request written to several
+//! partners holds its records ([`PartnerLog::append_held`]): they stay
+//! invisible to readers until the request commits them, and are retracted
+//! (tombstoned, see [`segment::FLAG_RETRACTED`]) if another partner's write
+//! failed, so a request is stored for every partner or for none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -82,7 +90,17 @@ enum Cmd {
     Append {
         buf: Vec<u8>,
         records: u64,
-        reply: oneshot::Sender<io::Result<()>>,
+        /// Keep the records invisible until a [`Cmd::Release`].
+        hold: bool,
+        reply: oneshot::Sender<io::Result<(u64, u64)>>,
+    },
+    /// Ends the hold of the records appended at `from`: visible if
+    /// `retract` is `None`, tombstoned up to `retract` otherwise.
+    Release {
+        from: u64,
+        retract: Option<u64>,
+        /// Answered once readers can see the committed records.
+        reply: Option<oneshot::Sender<()>>,
     },
     Ack {
         from: u64,
@@ -163,7 +181,11 @@ impl PartnerLog {
             scan(&file, base, 0, len, |off, d| match d {
                 Decoded::Ok { len: l, body } => {
                     valid = off + l as u64 - base;
-                    rec.event_hashes.push((body.event_hash, body.ingest_ms));
+                    // A retracted record's request was refused: a retry
+                    // must not be taken for a duplicate.
+                    if body.flags & segment::FLAG_RETRACTED == 0 {
+                        rec.event_hashes.push((body.event_hash, body.ingest_ms));
+                    }
                     if off >= acked && body.flags & segment::FLAG_PURGED == 0 {
                         rec.records += 1;
                     }
@@ -249,6 +271,8 @@ impl PartnerLog {
             shared: shared.clone(),
             cur_base,
             cur_len,
+            synced: end,
+            holds: BTreeSet::new(),
             cur: cur_file,
             ack_file,
             ack_dirty: false,
@@ -334,13 +358,32 @@ impl PartnerLog {
     }
 
     /// Writes encoded records (see [`segment::encode`]) durably. The caller
-    /// has reserved `buf.len()` bytes; on error the reservation is released.
+    /// has reserved `buf.len()` bytes; on error the reservation is released
+    /// and nothing of `buf` stays in the log.
     pub async fn append(&self, buf: Vec<u8>, records: u64) -> io::Result<()> {
+        self.append_inner(buf, records, false).await.map(|_| ())
+    }
+
+    /// Like [`PartnerLog::append`], but the records stay invisible to
+    /// readers until [`Held::commit`]; dropping the [`Held`] retracts them.
+    /// For a request written to several partners: all or none.
+    pub async fn append_held(self: &Arc<Self>, buf: Vec<u8>, records: u64) -> io::Result<Held> {
+        let (from, upto) = self.append_inner(buf, records, true).await?;
+        Ok(Held {
+            log: self.clone(),
+            from,
+            upto,
+            done: false,
+        })
+    }
+
+    async fn append_inner(&self, buf: Vec<u8>, records: u64, hold: bool) -> io::Result<(u64, u64)> {
         let len = buf.len() as u64;
         let (reply, rx) = oneshot::channel();
         let res = match self.send(Cmd::Append {
             buf,
             records,
+            hold,
             reply,
         }) {
             Ok(()) => rx
@@ -413,12 +456,66 @@ impl Drop for PartnerLog {
     }
 }
 
+/// Records appended and synced but not yet visible to readers (see
+/// [`PartnerLog::append_held`]). Dropped without [`Held::commit`] (the
+/// request failed for another partner, or its future was dropped), they
+/// are retracted.
+#[derive(Debug)]
+#[must_use = "held records are retracted when dropped"]
+pub struct Held {
+    log: Arc<PartnerLog>,
+    from: u64,
+    upto: u64,
+    done: bool,
+}
+
+impl Held {
+    /// Makes the records visible (to be delivered); returns once readers
+    /// can see them, so a producer's 202 is never ahead of the feed.
+    pub async fn commit(mut self) {
+        self.done = true;
+        let (reply, rx) = oneshot::channel();
+        if self
+            .log
+            .send(Cmd::Release {
+                from: self.from,
+                retract: None,
+                reply: Some(reply),
+            })
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.log.send(Cmd::Release {
+                from: self.from,
+                retract: Some(self.upto),
+                reply: None,
+            });
+        }
+    }
+}
+
+/// An append waiting for the group commit: records, their count, held,
+/// and whom to answer with their range.
+type Pending = (Vec<u8>, u64, bool, oneshot::Sender<io::Result<(u64, u64)>>);
+
 struct Writer {
     name: String,
     dir: PathBuf,
     shared: Arc<Shared>,
     cur_base: u64,
     cur_len: u64,
+    /// End of what is written and fsync'd (`cur_base <= synced <= end`).
+    synced: u64,
+    /// First offsets of held appends (see [`Held`]): readers see nothing
+    /// from the first of them on.
+    holds: BTreeSet<u64>,
     cur: File,
     ack_file: File,
     ack_dirty: bool,
@@ -435,6 +532,9 @@ impl Writer {
                 Ok(c) => c,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     self.sync_ack_if_due(true);
+                    if !self.shared.writable.load(Ordering::Relaxed) {
+                        self.probe();
+                    }
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -446,11 +546,12 @@ impl Writer {
                     Cmd::Append {
                         buf,
                         records,
+                        hold,
                         reply,
-                    } => appends.push((buf, records, reply)),
-                    // Acks only concern durable records: no need to cut the
-                    // group commit short for them.
-                    ack @ Cmd::Ack { .. } => self.handle(ack),
+                    } => appends.push((buf, records, hold, reply)),
+                    // Acks and releases only concern durable records: no
+                    // need to cut the group commit short for them.
+                    c @ (Cmd::Ack { .. } | Cmd::Release { .. }) => self.handle(c),
                     other => {
                         // Purge and evict must see what was appended before
                         // them: write that first.
@@ -476,6 +577,20 @@ impl Writer {
                 upto,
                 records,
             } => self.ack(from, upto, Some(records)),
+            Cmd::Release {
+                from,
+                retract,
+                reply,
+            } => {
+                if let Some(upto) = retract {
+                    self.retract(from, upto);
+                }
+                self.holds.remove(&from);
+                self.publish();
+                if let Some(r) = reply {
+                    let _ = r.send(());
+                }
+            }
             Cmd::Purge { subject, reply } => {
                 let _ = reply.send(self.purge(&subject));
             }
@@ -490,57 +605,185 @@ impl Writer {
         }
     }
 
-    fn write_appends(&mut self, appends: Vec<(Vec<u8>, u64, oneshot::Sender<io::Result<()>>)>) {
+    fn write_appends(&mut self, appends: Vec<Pending>) {
         if appends.is_empty() {
             return;
         }
-        let mut res = Ok(());
-        let mut records = 0;
-        for (buf, n, _) in &appends {
-            if res.is_ok() {
-                res = self.write_one(buf);
-                records += n;
+        let mut err = None;
+        let mut ranges = Vec::with_capacity(appends.len());
+        for (buf, _, _, _) in &appends {
+            if err.is_some() {
+                ranges.push(None);
+                continue;
             }
-        }
-        if res.is_ok() {
-            res = self.cur.sync_data();
-        }
-        match &res {
-            Ok(()) => {
-                self.shared
-                    .events
-                    .fetch_add(records as i64, Ordering::Relaxed);
-                self.shared
-                    .durable_end
-                    .send_replace(self.cur_base + self.cur_len);
-            }
-            Err(e) => {
-                tracing::error!(partner = %self.name, error = %e, "outbox write failed; the requests get 500 and are not acknowledged");
-                self.shared.writable.store(false, Ordering::Relaxed);
-                // Anything half-written past the durable end is cut off so
-                // the next append starts on a record boundary.
-                let durable = *self.shared.durable_end.borrow();
-                if durable >= self.cur_base {
-                    let _ = self.cur.set_len(durable - self.cur_base);
-                    self.cur_len = durable - self.cur_base;
+            match self.write_one(buf) {
+                Ok(from) => ranges.push(Some((from, from + buf.len() as u64))),
+                Err(e) => {
+                    err = Some(e);
+                    ranges.push(None);
                 }
             }
         }
-        for (_, _, reply) in appends {
-            let _ = reply.send(match &res {
-                Ok(()) => Ok(()),
-                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-            });
+        if err.is_none() {
+            match self.cur.sync_data() {
+                Ok(()) => self.synced = self.end(),
+                Err(e) => err = Some(e),
+            }
+        }
+        match &err {
+            None => self.shared.writable.store(true, Ordering::Relaxed),
+            Some(e) => {
+                tracing::error!(partner = %self.name, error = %e, "outbox write failed; the requests get 503 and are not acknowledged");
+                self.shared.writable.store(false, Ordering::Relaxed);
+                // Anything past the synced end is cut off so the next
+                // append starts on a record boundary and no reader sees it.
+                self.cut_back();
+            }
+        }
+        let mut answers = Vec::with_capacity(appends.len());
+        for ((_, records, hold, reply), range) in appends.into_iter().zip(ranges) {
+            // An append before a segment roll was synced by the roll.
+            let res = match range {
+                Some((from, upto)) if upto <= self.synced => Ok((from, upto)),
+                _ => Err(match &err {
+                    Some(e) => io::Error::new(e.kind(), e.to_string()),
+                    None => io::Error::other("outbox write failed"),
+                }),
+            };
+            if let Ok((from, _)) = res {
+                self.shared
+                    .events
+                    .fetch_add(records as i64, Ordering::Relaxed);
+                if hold {
+                    self.holds.insert(from);
+                }
+            }
+            answers.push((hold, reply, res));
+        }
+        // Readers see the records before their writers are answered.
+        self.publish();
+        for (hold, reply, res) in answers {
+            let held = match (&res, hold) {
+                (Ok(range), true) => Some(*range),
+                _ => None,
+            };
+            if reply.send(res).is_err() {
+                if let Some((from, upto)) = held {
+                    // The request went away before it could commit.
+                    self.retract(from, upto);
+                    self.holds.remove(&from);
+                    self.publish();
+                }
+            }
         }
     }
 
-    fn write_one(&mut self, buf: &[u8]) -> io::Result<()> {
+    /// Cuts the current segment back to the synced end.
+    fn cut_back(&mut self) {
+        let keep = self.synced.saturating_sub(self.cur_base);
+        match self.cur.set_len(keep) {
+            Ok(()) => self.cur_len = keep,
+            Err(e) => {
+                tracing::error!(partner = %self.name, error = %e, "outbox: cannot cut back a failed write; the partner's outbox stops taking writes");
+                self.shared.writable.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Lets readers see everything synced before the first held append.
+    fn publish(&self) {
+        let visible = self
+            .holds
+            .first()
+            .copied()
+            .unwrap_or(self.synced)
+            .min(self.synced);
+        self.shared.durable_end.send_if_modified(|v| {
+            let changed = *v != visible;
+            *v = visible;
+            changed
+        });
+    }
+
+    /// While writes fail: checks whether the disk takes a write again, so
+    /// readiness comes back without a request having to succeed first.
+    fn probe(&mut self) {
+        let path = self.dir.join("probe");
+        let res = (|| {
+            let mut f = File::create(&path)?;
+            f.write_all(&[0u8; 4096])?;
+            f.sync_data()
+        })();
+        let _ = fs::remove_file(&path);
+        if res.is_ok() && self.synced == self.end() {
+            tracing::info!(partner = %self.name, "outbox writable again");
+            self.shared.writable.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Tombstones the records of `[from, upto)` (appended, never
+    /// acknowledged to their producer) with `FLAG_RETRACTED`.
+    fn retract(&mut self, from: u64, upto: u64) {
+        let from = from.max(self.shared.acked());
+        let mut hits = Vec::new();
+        let r = self.each_record(from, upto, |_, off, d| {
+            if let Decoded::Ok { len, body } = d {
+                if body.flags & segment::FLAG_PURGED == 0 {
+                    hits.push((off, len, body.ingest_ms, body.event_hash));
+                }
+            }
+            Ok(true)
+        });
+        let r = r.and_then(|_| {
+            let segs = self.shared.segments.lock().unwrap().clone();
+            let mut files: Vec<(u64, File)> = Vec::new();
+            for (off, len, ms, eh) in &hits {
+                let Some((&base, info)) = segs.range(..=*off).next_back() else {
+                    continue;
+                };
+                if !files.iter().any(|(b, _)| *b == base) {
+                    files.push((base, OpenOptions::new().write(true).open(&info.path)?));
+                }
+                let f = &files.iter().find(|(b, _)| *b == base).expect("opened").1;
+                let flags = segment::FLAG_PURGED | segment::FLAG_RETRACTED;
+                f.write_all_at(&segment::tombstone(*len, flags, *ms, eh), off - base)?;
+            }
+            for (_, f) in &files {
+                f.sync_data()?;
+            }
+            Ok(())
+        });
+        match r {
+            Ok(()) => {
+                for (off, ..) in &hits {
+                    self.purged.insert(*off);
+                }
+                let n = hits.len() as i64;
+                self.shared.events.fetch_sub(n, Ordering::Relaxed);
+                self.shared.purges.fetch_add(1, Ordering::Release);
+            }
+            Err(e) => tracing::error!(
+                partner = %self.name,
+                error = %e,
+                "outbox: cannot retract the records of a refused request; they will be delivered, and a retry of the request may deliver them twice"
+            ),
+        }
+    }
+
+    /// Writes `buf` (after a roll if the segment is full); returns the
+    /// offset of its first byte.
+    fn write_one(&mut self, buf: &[u8]) -> io::Result<u64> {
         if self.cur_len > 0 && self.cur_len + buf.len() as u64 > SEGMENT_MAX_BYTES {
             self.roll()?;
         }
-        self.cur.write_all(buf)?;
+        let from = self.end();
+        if let Err(e) = self.cur.write_all(buf) {
+            // Partly written: the caller cuts back to the synced end.
+            self.cur_len = self.cur.metadata().map_or(self.cur_len, |m| m.len());
+            return Err(e);
+        }
         self.cur_len += buf.len() as u64;
-        Ok(())
+        Ok(from)
     }
 
     fn roll(&mut self) -> io::Result<()> {
@@ -558,8 +801,9 @@ impl Writer {
         self.cur = f;
         self.cur_base = end;
         self.cur_len = 0;
-        // Data before `end` is durable (synced above).
-        self.shared.durable_end.send_replace(end);
+        // Data before `end` is durable (synced above); the group commit
+        // publishes it (held appends among it stay invisible).
+        self.synced = end;
         Ok(())
     }
 
@@ -977,5 +1221,51 @@ impl Reader {
             self.pos = next;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(buf: &mut Vec<u8>, id: u8) {
+        segment::encode(buf, 1, &[id; 16], &[[id; 16]], b"{\"e\":1}");
+    }
+
+    #[tokio::test]
+    async fn held_records_are_invisible_until_committed_and_retracted_when_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dl = Arc::new(DeadLetters::new(&dir.path().join("dl")).expect("dl"));
+        let (log, _) =
+            PartnerLog::open("p", &dir.path().join("p"), 1 << 20, dl.clone()).expect("open");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        record(&mut a, 1);
+        record(&mut b, 2);
+        assert!(log.reserve((a.len() + b.len()) as u64));
+        let ha = log.append_held(a, 1).await.expect("append a");
+        let hb = log.append_held(b, 1).await.expect("append b");
+        // Synced, but no reader may see them yet.
+        assert_eq!(log.shared().durable_end(), 0);
+        drop(ha); // the request failed elsewhere: retracted
+        hb.commit().await;
+        let mut r = log.reader();
+        let recs = tokio::task::spawn_blocking(move || r.read_batch(10, 1 << 20))
+            .await
+            .expect("join")
+            .expect("read");
+        assert_eq!(recs.len(), 2);
+        assert!(recs[0].purged, "the dropped append is a tombstone");
+        assert!(!recs[1].purged && recs[1].event_hash == [2; 16]);
+        assert_eq!(log.pending_events(), 1);
+        log.close();
+        drop(log);
+        // Recovery does not count the retracted event id as seen.
+        let (log, rec) = PartnerLog::open("p", &dir.path().join("p"), 1 << 20, dl).expect("reopen");
+        assert_eq!(
+            rec.event_hashes.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+            vec![[2; 16]]
+        );
+        assert_eq!(rec.records, 1);
+        log.close();
     }
 }

@@ -8,7 +8,10 @@
 //! `payload` is the scrubbed NDJSON line (no newline). A purged record keeps
 //! its length, gets `FLAG_PURGED`, loses its subjects and has its payload
 //! overwritten with zeros, so forget erases the content on disk, not just
-//! from the reader's view.
+//! from the reader's view. A record taken back because its request failed
+//! for another partner (see `log::Held`) is purged the same way and also
+//! gets `FLAG_RETRACTED`: it was never acknowledged, so recovery does not
+//! count its event id as seen.
 
 use crate::identity::SubjectHash;
 
@@ -16,6 +19,8 @@ pub const HEADER_LEN: usize = 8;
 /// flags + ingest_ms + event_hash + nsub
 pub const FIXED_BODY_LEN: usize = 1 + 8 + 16 + 1;
 pub const FLAG_PURGED: u8 = 1;
+/// With `FLAG_PURGED`: never acknowledged (the request failed elsewhere).
+pub const FLAG_RETRACTED: u8 = 2;
 /// Larger bodies are corruption, not data (events are capped far below).
 pub const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
 
@@ -120,11 +125,16 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
 
 /// The purged form of a record of `total_len` bytes (header included).
 pub fn purged(total_len: usize, ingest_ms: u64, event_hash: &SubjectHash) -> Vec<u8> {
+    tombstone(total_len, FLAG_PURGED, ingest_ms, event_hash)
+}
+
+/// The purged form with `flags` (`FLAG_PURGED`, maybe `FLAG_RETRACTED`).
+pub fn tombstone(total_len: usize, flags: u8, ingest_ms: u64, event_hash: &SubjectHash) -> Vec<u8> {
     let body_len = total_len - HEADER_LEN;
     let mut out = Vec::with_capacity(total_len);
     out.extend_from_slice(&(body_len as u32).to_le_bytes());
     out.extend_from_slice(&[0; 4]);
-    out.push(FLAG_PURGED);
+    out.push(flags);
     out.extend_from_slice(&ingest_ms.to_le_bytes());
     out.extend_from_slice(event_hash);
     out.push(0);
