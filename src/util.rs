@@ -86,24 +86,6 @@ pub fn held_back(n: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_limiter_lets_one_line_per_window_through_and_counts_the_rest() {
-        let l = LogLimiter::new();
-        assert_eq!(l.allow("a"), Some(0));
-        assert_eq!(l.allow("a"), None);
-        assert_eq!(l.allow("a"), None);
-        assert_eq!(l.allow("b"), Some(0));
-        // Move the window back as if it had passed.
-        l.seen.lock().unwrap().get_mut("a").unwrap().0 -= LOG_WINDOW;
-        assert_eq!(l.allow("a"), Some(2));
-        assert_eq!(held_back(2), " (and 2 more in the last 10 s)");
-    }
-}
-
 /// Raises the soft limit on open files to the hard limit (each partner,
 /// connection and outbox segment holds descriptors; distributions often
 /// start services at a soft 1024). Returns `(old, new)` soft limits when
@@ -142,4 +124,22 @@ pub fn raise_nofile_limit() -> std::io::Result<Option<(u64, u64)>> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(Some((old, want)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_limiter_lets_one_line_per_window_through_and_counts_the_rest() {
+        let l = LogLimiter::new();
+        assert_eq!(l.allow("a"), Some(0));
+        assert_eq!(l.allow("a"), None);
+        assert_eq!(l.allow("a"), None);
+        assert_eq!(l.allow("b"), Some(0));
+        // Move the window back as if it had passed.
+        l.seen.lock().unwrap().get_mut("a").unwrap().0 -= LOG_WINDOW;
+        assert_eq!(l.allow("a"), Some(2));
+        assert_eq!(held_back(2), " (and 2 more in the last 10 s)");
+    }
 }
