@@ -420,13 +420,13 @@ def check_links(problems):
 
 def spec_refs(problems):
     places = ["README.md", "openapi.yaml"]
-    for top in ["docs", "deploy"]:
+    for top in ["docs", "deploy", "src", "benches", "fuzz/src", "fuzz/fuzz_targets"]:
         for d, _, files in os.walk(os.path.join(ROOT, top)):
             places += [os.path.relpath(os.path.join(d, f), ROOT) for f in files]
     tests = os.path.join(ROOT, "tests")
     if os.path.isdir(tests):
         for d, _, files in os.walk(tests):
-            places += [os.path.relpath(os.path.join(d, f), ROOT) for f in files if f.endswith(".py")]
+            places += [os.path.relpath(os.path.join(d, f), ROOT) for f in files if f.endswith((".py", ".rs"))]
     for rel in places:
         try:
             text = read(rel)

@@ -1,4 +1,4 @@
-//! The admin API (SPEC §6), behind the admin token: opt-outs, forget,
+//! The admin API (see docs/http-api.md), behind the admin token: opt-outs, forget,
 //! subject access (`POST /v1/access`, answered by [`crate::access`]) and
 //! `POST /admin/reload`.
 //!

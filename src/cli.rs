@@ -1,4 +1,4 @@
-//! Command line (SPEC §1), parsed with clap. Bad usage exits 2.
+//! Command line (see docs/cli.md), parsed with clap. Bad usage exits 2.
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
 //! Configuration: TOML -> [`RawConfig`] (serde, `deny_unknown_fields`) ->
-//! [`Config::from_raw`] (secrets resolved, every SPEC §2 rule checked) ->
+//! [`Config::from_raw`] (secrets resolved, every docs/config.md rule checked) ->
 //! [`Config`], the only form the rest of the gateway sees.
 //!
 //! Every error is a [`ConfigError`] naming the file, the key path

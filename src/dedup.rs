@@ -1,4 +1,4 @@
-//! The idempotency window (SPEC §3): an event_id seen in the last 24 h is
+//! The idempotency window (see docs/http-api.md): an event_id seen in the last 24 h is
 //! accepted again but not routed again.
 //!
 //! Keys are the internal keyed hash of the event id (never the id itself),
@@ -14,7 +14,7 @@ use dashmap::DashMap;
 
 use crate::identity::{SubjectHash, SubjectHashState};
 
-/// SPEC §3: duplicates within 24 h are not routed again.
+/// docs/http-api.md: duplicates within 24 h are not routed again.
 pub const WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// ~60 bytes each with DashMap overhead, so about 240 MB at the bound: a full
 /// 24 h window up to ~46 events/s sustained, a shorter one above (README).

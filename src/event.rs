@@ -1,6 +1,6 @@
 //! The input event as the policy reads it: one pass of serde_json over the
 //! object that keeps every top-level value as a borrowed [`RawValue`], then
-//! typed reads of the few members the rules look at (SPEC §3 input event).
+//! typed reads of the few members the rules look at (docs/http-api.md, input event).
 //!
 //! Nothing here allocates per field unless a string carries JSON escapes.
 //! Problems that make the event unusable for everyone (missing or malformed

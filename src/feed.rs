@@ -1,4 +1,4 @@
-//! The pull feed (SPEC §5): `GET /v1/feed/{partner}?max=N&wait_ms=W` and
+//! The pull feed (see docs/delivery.md): `GET /v1/feed/{partner}?max=N&wait_ms=W` and
 //! `POST /v1/feed/{partner}/commit {"cursor": "..."}`.
 //!
 //! Served events are leased: each response is a chunk remembered with a

@@ -1,4 +1,4 @@
-//! Identifier normalization and keyed pseudonymization (SPEC §4.3).
+//! Identifier normalization and keyed pseudonymization (see docs/policy.md).
 //!
 //! This module owns the only code that turns a raw identifier into something
 //! that may leave the gateway. A [`PartnerKey`] holds the HMAC state of one
@@ -57,7 +57,7 @@ impl fmt::Display for Kind {
 }
 
 /// Normalizes a raw identifier of `kind`; `None` means it fails normalization
-/// and must be treated as absent (SPEC §4.3). Borrowed when nothing changes.
+/// and must be treated as absent (see docs/policy.md). Borrowed when nothing changes.
 pub fn normalize(kind: Kind, raw: &str) -> Option<Cow<'_, str>> {
     match kind {
         Kind::Email => normalize_email(raw),
@@ -351,7 +351,7 @@ pub type SubjectHash = [u8; 16];
 /// instead of HMAC-SHA256 because the gateway computes up to five of these
 /// per event (one per identifier, one for the event id) and the profile
 /// showed them as the largest single cost; SipHash-2-4 does the same job in
-/// about a fifth of the time. Partner-visible ad_ids stay HMAC-SHA256 (SPEC).
+/// about a fifth of the time. Partner-visible ad_ids stay HMAC-SHA256 (docs/policy.md).
 #[derive(Clone)]
 pub struct SubjectHasher {
     key: [u8; 16],

@@ -1,4 +1,4 @@
-//! `POST /v1/events` (SPEC §3): auth, body forms (JSON object, array,
+//! `POST /v1/events` (see docs/http-api.md): auth, body forms (JSON object, array,
 //! NDJSON, gzip), per-event validation, the policy, the idempotency window
 //! and the durable write to every partner outbox before the 202.
 

@@ -18,7 +18,7 @@
 //! - [`canon`]: canonical text (decoding to a fixed point) and skeletons, for
 //!   the guard, category matching and lenient opt-out matching.
 //! - [`guard`]: the leak guard scanning every outbound value after decoding.
-//! - [`policy`]: SPEC §4 per partner; the only maker of [`policy::ScrubbedEvent`].
+//! - [`policy`]: docs/policy.md per partner; the only maker of [`policy::ScrubbedEvent`].
 //! - [`profile`]: partner profiles (adgate, Meta CAPI, Google Ads, TikTok
 //!   Events): per-partner event shape, body framing, identifier hashing.
 //! - [`explain`]: `adgate explain`, the policy with reasons for every field.

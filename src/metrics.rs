@@ -1,4 +1,4 @@
-//! Every metric of SPEC §7, registered once in one registry. Labels come
+//! Every metric of docs/metrics.md, registered once in one registry. Labels come
 //! only from small config-fixed sets (producer and partner names, reasons,
 //! routes, status codes); never an identifier, token, key or event content.
 
@@ -12,7 +12,7 @@ const AGE_BUCKETS: [f64; 15] = [
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0,
 ];
 
-/// `adgate_event_age_seconds` (SPEC §7, no labels) and its per-partner
+/// `adgate_event_age_seconds` (docs/metrics.md, no labels) and its per-partner
 /// twin `adgate_partner_event_age_seconds{partner}`, observed together.
 #[derive(Clone)]
 pub struct EventAge {

@@ -1,4 +1,4 @@
-//! The durable opt-out list (SPEC §6): keyed hashes of normalized
+//! The durable opt-out list (see docs/http-api.md): keyed hashes of normalized
 //! identifiers under the gateway's internal key, one hex line each in
 //! `data_dir/optouts.log`, fsync'd before the admin API answers, loaded into
 //! a `DashMap` the policy consults for every event. No raw identifier is

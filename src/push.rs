@@ -1,4 +1,4 @@
-//! Push delivery (SPEC §5): one worker per push partner reads its outbox,
+//! Push delivery (see docs/delivery.md): one worker per push partner reads its outbox,
 //! forms batches (`batch_max_events` / `batch_max_wait_ms`), and POSTs them
 //! as signed NDJSON with up to `max_in_flight` batches at once.
 //!

@@ -1,4 +1,4 @@
-//! The admin API (SPEC §6) against the real binary: opt-outs stop delivery,
+//! The admin API (see docs/http-api.md) against the real binary: opt-outs stop delivery,
 //! forget purges what is queued in every outbox (pull and push alike), the
 //! admin token guards both, bad bodies get a precise 400, and nothing raw
 //! about a subject is ever written to the data dir.

@@ -1,4 +1,4 @@
-//! The command line (SPEC §1) through the real binary: `keygen`, `explain`
+//! The command line (see docs/cli.md) through the real binary: `keygen`, `explain`
 //! (file and stdin, text and JSON, every policy decision, no raw identifier
 //! ever printed), bad usage, `serve` refusing a bad config before binding,
 //! and the embedded demo mode end to end.
@@ -335,7 +335,7 @@ fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(v, |v, seg| v.get(seg))
 }
 
-/// The expected ad_id / event_id, computed here from SPEC §4 and the key,
+/// The expected ad_id / event_id, computed here from docs/policy.md and the key,
 /// independently of the gateway's code.
 fn tagged(key_id: &str, key_b64: &str, tag: &str, value: &str) -> String {
     use hmac::Mac as _;

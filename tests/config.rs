@@ -1,4 +1,4 @@
-//! Config validation (SPEC §2) through the real binary:
+//! Config validation (see docs/config.md) through the real binary:
 //! `adgate check-config --config FILE` exits 2 on every rule, and stderr
 //! names the file, the exact key path and a fix, never a secret. A valid
 //! config exits 0 with a one-screen summary that carries no secret either.
@@ -314,7 +314,7 @@ fn example_config_passes_check_config() {
 }
 
 // ---------------------------------------------------------------------------
-// Refusals: one test per SPEC §2 rule.
+// Refusals: one test per docs/config.md rule.
 
 #[test]
 fn unknown_key_at_top_level() {
@@ -620,7 +620,7 @@ fn invalid_toml_names_the_line() {
         .stderr_has("fix: ");
 }
 
-/// A secret file its group or other users can read is refused (SPEC §2's
+/// A secret file its group or other users can read is refused (docs/config.md's
 /// "clear message": file, mode and the fix), and accepted once it is 0600.
 #[test]
 fn secret_files_others_can_read_are_refused_until_chmod_600() {

@@ -1,4 +1,4 @@
-//! Push delivery (SPEC §5) against the real binary and real mock partners:
+//! Push delivery (see docs/delivery.md) against the real binary and real mock partners:
 //! what a partner verifies (signature, headers, the shape of every line, the
 //! ad_id), batching, gzip, retries and Retry-After, dead letters, age
 //! expiry, isolation between partners, SIGKILL mid-batch, and the metrics an
@@ -662,7 +662,7 @@ fn delivery_metrics_match_what_the_partner_acknowledged() {
     wait_metric(&g, "adgate_events_delivered_total", &p, acked);
     wait_metric(&g, "adgate_outbox_events", &p, 0.0);
     wait_metric(&g, "adgate_outbox_bytes", &p, 0.0);
-    // The SPEC's histogram (all partners; there is one here) and its
+    // The documented histogram (docs/metrics.md) (all partners; there is one here) and its
     // per-partner twin both observe each acknowledged event once.
     wait_metric(&g, "adgate_event_age_seconds_count", &[], acked);
     wait_metric(&g, "adgate_partner_event_age_seconds_count", &p, acked);

@@ -1,4 +1,4 @@
-//! The pull feed (SPEC §5) against the real binary: the response shape,
+//! The pull feed (see docs/delivery.md) against the real binary: the response shape,
 //! commit, long-poll, lease expiry and redelivery, `max`, and who may read
 //! which feed.
 

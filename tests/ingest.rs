@@ -1,4 +1,4 @@
-//! Ingest (SPEC §3) against the real binary: every status code with its
+//! Ingest (see docs/http-api.md) against the real binary: every status code with its
 //! body, body forms, gzip and gzip bombs, limits, auth, idempotency and the
 //! metrics that count them.
 

@@ -1,4 +1,4 @@
-//! A full outbox (SPEC §3, §5): with `on_full = "reject"` ingest answers 503
+//! A full outbox (docs/http-api.md, docs/delivery.md): with `on_full = "reject"` ingest answers 503
 //! with Retry-After and writes nothing of that request anywhere; with
 //! `on_full = "dead_letter"` the oldest events go to dead letters and ingest
 //! goes on.

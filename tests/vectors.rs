@@ -1,5 +1,5 @@
 //! Known-answer tests for identifier normalization, ad_id and partner event_id
-//! derivation (SPEC §4).
+//! derivation (see docs/policy.md).
 //!
 //! The vectors in `tests/vectors/identity.json` were computed independently of
 //! this crate by `tests/vectors/generate.py` (Python standard library

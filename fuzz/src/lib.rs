@@ -181,7 +181,7 @@ pub fn body(case: &BodyCase<'_>) -> BodyOutcome {
             return out;
         }
     };
-    // SPEC §3: an object is one event, an array one per element (`[]` is
+    // docs/http-api.md: an object is one event, an array one per element (`[]` is
     // an empty batch: 202 with nothing accepted), anything else one per
     // non-blank NDJSON line.
     // Only JSON's own whitespace may precede an object or array.
@@ -305,7 +305,7 @@ pub fn assert_clean_reject(rej: &Reject) {
 
 /// Never panics; idempotent (a normalized identifier normalizes to itself,
 /// so a producer that pre-normalizes gets the same ad_id); trimming does
-/// not matter; the output has the SPEC §4.3 shape of its kind.
+/// not matter; the output has the shape (docs/policy.md) of its kind.
 pub fn normalization(kind: Kind, raw: &str) {
     let Some(n) = normalize(kind, raw) else {
         if matches!(kind, Kind::AccountId | Kind::DeviceId) {
@@ -469,7 +469,7 @@ pub fn policies() -> &'static [PolicyCase] {
 
 /// Never panics; every routed line is a JSON object with exactly the
 /// gateway's fields plus allow-listed ones; ad_id and event_id are the
-/// SPEC §4.3 HMACs of the first usable identifier and the event id; time is
+/// docs/policy.md HMACs of the first usable identifier and the event id; time is
 /// the timestamp truncated to the granularity; this oracle's own detector
 /// ([`personal_data`], not the gateway's guard) finds no email address,
 /// phone-length digit run or card number in any copied string or number;

@@ -1,6 +1,6 @@
 //! `adgate-load`: a load generator for the adgate ingest endpoint (`POST /v1/events`).
 //!
-//! It pre-generates a pool of realistic NDJSON request bodies (SPEC §3 input events:
+//! It pre-generates a pool of realistic NDJSON request bodies (docs/http-api.md, input events:
 //! a mix of `ad_impression`, `app_install`, `purchase`, `product_view` and `search`
 //! events with user, consent, context, ad and app blocks), then drives the gateway
 //! from `--connections` workers, each with its own keep-alive HTTP/1.1 connection,

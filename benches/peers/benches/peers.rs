@@ -2,7 +2,7 @@
 //! `benches/common/events.rs`), measured in one run, 1 and 3 partners:
 //!
 //! - `adgate/N`: `Event::parse` + `Policy::evaluate`, as in
-//!   `benches/policy.rs` (SPEC §4 in full: rules, a keyed hash of each
+//!   `benches/policy.rs` (docs/policy.md, in full: rules, a keyed hash of each
 //!   identifier and of the event id, ad_id + event_id HMACs per partner,
 //!   allow-list copy, leak guard, output bytes).
 //! - `limit/N`: the same output bytes written as directly as Rust allows: a
@@ -142,7 +142,7 @@ struct LimitPartner {
     mac: Hmac<Sha256>,
 }
 
-/// Trim, lowercase, gmail/googlemail rule (SPEC §4.3).
+/// Trim, lowercase, gmail/googlemail rule (see docs/policy.md).
 fn normalize_email(raw: &str) -> Option<String> {
     let t = raw.trim();
     let (local, domain) = t.split_once('@')?;
