@@ -1104,6 +1104,15 @@ fn regression_letters_only_base64_digest_of_an_own_identifier() {
     let _ = oracle::policy(0, text);
 }
 
+/// policy (cargo-fuzz): 17 characters from the middle of the base64url MD5
+/// of the phone's E.164 digits ("442079460000"), as an allow-listed object
+/// key, were copied: the guard knew only each digest's first 12 characters.
+#[test]
+fn regression_digest_cut_at_both_ends() {
+    let text = r#"{"event_id": "0b6f-6", "event_type": "ad_click", "timestamp": "2026-11-28T23:59:59.999-08:00", "user": {"phone": "0044 20 7946 0000"}, "consent": {"personalized_ads": true, "gpc": false}, "conte~xt": {"page_url": "https://shop.example/p/1", "user_agent": "Mozilla/5.0", "category": "books"}, "search": {"query": "shoes"}, "ad": {"campaign_id": "c-77", "pla)cement": "home-top", "value_estimate_micros": 125 , "VnXjPjC-x_nWfBFiJ": "USD"}, "app": {"app_id": "com.example.game"}}"#;
+    let _ = oracle::policy(1, text);
+}
+
 // ---------------------------------------------------------------------------
 // Consent strings: the tcf and gpp targets' properties on their seeds (IAB's
 // published strings) and on mutations of them.

@@ -411,7 +411,7 @@ fn write_ranges(w: &mut BitWriter, vendors: &[u16]) {
     let mut runs: Vec<(u16, u16)> = Vec::new();
     for &v in vendors {
         match runs.last_mut() {
-            Some((_, end)) if *end + 1 == v => *end = v,
+            Some((_, end)) if end.checked_add(1) == Some(v) => *end = v,
             _ => runs.push((v, v)),
         }
     }

@@ -132,8 +132,8 @@ pub fn scan_number(raw: &str) -> Option<Hit> {
 /// two-letter account id does not flag every campaign id containing it.
 pub const MIN_CONTAINED_LEN: usize = 6;
 
-/// A truncated digest is recognized from this many characters on (hex:
-/// 48 bits; a chance match is below one in 10^14).
+/// A digest cut to this many characters, from either end, is still
+/// recognized (hex: 48 bits; a chance match is below one in 10^14).
 pub const MIN_DIGEST_CHARS: usize = 12;
 
 /// What this event must not leak besides the patterns: its own identifiers
@@ -145,8 +145,8 @@ pub struct Protected<'a> {
     values: Vec<ProtectedValue<'a>>,
     /// The event's own identifiers as sent, for the digest forms.
     identifiers: Vec<(Kind, Cow<'a, str>)>,
-    /// 12-character prefixes of every digest form, skeletonized; built the
-    /// first time an output value could hold one.
+    /// Every 12-character window of every digest form, skeletonized; built
+    /// the first time an output value could hold one.
     digests: Option<HashSet<[u8; MIN_DIGEST_CHARS]>>,
     default_country: Option<phonenumber::country::Id>,
 }
@@ -404,10 +404,12 @@ fn digest_prefixes(
 ) -> HashSet<[u8; MIN_DIGEST_CHARS]> {
     use base64::engine::general_purpose::STANDARD;
     let mut set = HashSet::new();
+    // Every 12-character window, not only the prefix: a digest cut at both
+    // ends (the middle of a base64 digest) is still a digest.
     let mut add = |encoded: &str| {
         let sk = skeleton_of_canonical(encoded);
-        if let Some(p) = sk.as_bytes().get(..MIN_DIGEST_CHARS) {
-            set.insert(p.try_into().expect("prefix size"));
+        for w in sk.as_bytes().windows(MIN_DIGEST_CHARS) {
+            set.insert(w.try_into().expect("window size"));
         }
     };
     for (kind, raw) in ids {
