@@ -29,13 +29,6 @@ fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
     }
 }
 
-/// Parses `{"email": ...}` (or phone / account_id / device_id) into the
-/// subject's kind and keyed hash.
-pub fn subject_of(app: &App, body: &[u8]) -> Result<(Kind, SubjectHash), &'static str> {
-    let (kind, norm) = identifier_of(body)?;
-    Ok((kind, app.hasher.subject(kind, &norm)))
-}
-
 /// The subject's kind, the keyed hash of its normalized form (the one outbox
 /// records and the ledger carry; `None` when it does not normalize, e.g. a
 /// national phone number without `privacy.default_phone_country`) and the

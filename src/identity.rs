@@ -163,19 +163,6 @@ pub fn phone_country(code: &str) -> Option<phonenumber::country::Id> {
     code.trim().to_ascii_uppercase().parse().ok()
 }
 
-/// The national significant number of a phone (the digits after the
-/// country code) when it can be read as a number: from the E.164 form
-/// (with `privacy.default_phone_country` for national numbers), or from the
-/// digits with a `+` in front (`1-206-555-0197` written without its `+`).
-pub fn phone_national_number(
-    raw: &str,
-    default_country: Option<phonenumber::country::Id>,
-) -> Option<String> {
-    phone_national_numbers(raw, default_country)
-        .into_iter()
-        .next()
-}
-
 /// Every national number a phone could stand for (at most two), most
 /// likely first: the one of its E.164 form, or of its digits read with a
 /// `+`, and the digits as written with one leading trunk `0` removed.
@@ -217,7 +204,7 @@ pub fn phone_national_numbers(
 ///
 /// - email: decoded, lowercased, `+suffix` dropped for every domain,
 ///   `googlemail.com` read as `gmail.com`, dots of a Gmail local part dropped;
-/// - phone: the national significant number ([`phone_national_number`]);
+/// - phone: the national significant number ([`phone_national_numbers`]);
 /// - account_id, device_id: lowercase alphanumerics only (no separators,
 ///   spaces or invisible characters).
 ///

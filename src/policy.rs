@@ -856,26 +856,29 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
         Ok(wrote)
     }
 
-    /// The guard's verdict on one string, computed once per event.
-    fn verdict(&mut self, s: &str) -> Option<Hit> {
-        let key = (s.as_ptr() as usize, s.len());
-        if let Some((_, _, v)) = self
-            .scratch
-            .verdicts
-            .iter()
-            .find(|(p, l, _)| (*p, *l) == key)
-        {
-            return *v;
+    /// The guard's verdict on one copied string (or, with `number`, the raw
+    /// text of a JSON number). Text borrowed from the event is judged once
+    /// per event, keyed by its address (`borrowed`), so a value several
+    /// partners copy is decoded and scanned once; an escaped (owned) string
+    /// each time.
+    fn verdict(&mut self, text: &str, borrowed: bool, number: bool) -> Option<Hit> {
+        let key = borrowed.then_some((text.as_ptr() as usize, text.len()));
+        if let Some(k) = key {
+            if let Some((_, _, v)) = self.scratch.verdicts.iter().find(|(p, l, _)| (*p, *l) == k) {
+                return *v;
+            }
         }
-        let views = Views::of(s);
-        let v = guard::scan_views(&views).or_else(|| self.protected.check(&views));
-        self.scratch.verdicts.push((key.0, key.1, v));
+        let views = Views::of(text);
+        let v = if number {
+            guard::detect::scan_number(text, self.country)
+        } else {
+            guard::scan_views(&views)
+        }
+        .or_else(|| self.protected.check(&views));
+        if let Some((p, l)) = key {
+            self.scratch.verdicts.push((p, l, v));
+        }
         v
-    }
-
-    fn number_verdict(&mut self, text: &str) -> Option<Hit> {
-        guard::detect::scan_number(text, self.country)
-            .or_else(|| self.protected.check(&Views::of(text)))
     }
 
     /// Copies one value under `contract`; `Ok(false)` when it was left out.
@@ -890,16 +893,7 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
         match event::kind_of(raw) {
             JsonKind::String => {
                 let s = event::as_str(raw).unwrap_or_default();
-                // Borrowed strings are cached by address; an escaped one
-                // (owned) is scanned each time.
-                let v = match &s {
-                    Cow::Borrowed(b) => self.verdict(b),
-                    Cow::Owned(o) => {
-                        let views = Views::of(o);
-                        guard::scan_views(&views).or_else(|| self.protected.check(&views))
-                    }
-                };
-                if let Some(h) = v {
+                if let Some(h) = self.verdict(&s, matches!(s, Cow::Borrowed(_)), false) {
                     return Err(self.hit(h));
                 }
                 if let Some(Err(why)) = contract.check_scalar(raw) {
@@ -910,7 +904,7 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
                 Ok(true)
             }
             JsonKind::Number => {
-                if let Some(h) = self.number_verdict(raw.get()) {
+                if let Some(h) = self.verdict(raw.get(), true, true) {
                     return Err(self.hit(h));
                 }
                 if let Some(Err(why)) = contract.check_scalar(raw) {
@@ -958,13 +952,7 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
                 let start = out.len();
                 for (k, v) in obj.members {
                     // The key is output too: the guard reads it.
-                    let kv = match &k {
-                        Cow::Borrowed(b) => self.verdict(b),
-                        Cow::Owned(o) => {
-                            let views = Views::of(o);
-                            guard::scan_views(&views).or_else(|| self.protected.check(&views))
-                        }
-                    };
+                    let kv = self.verdict(&k, matches!(k, Cow::Borrowed(_)), false);
                     self.path.push(k.clone());
                     if let Some(h) = kv {
                         return Err(self.hit(h));

@@ -122,11 +122,6 @@ pub fn scan_views(v: &Views<'_>) -> Option<Hit> {
     v.texts.iter().find_map(|t| detect::scan_digits(t))
 }
 
-/// A JSON number as written: card numbers and real phone numbers.
-pub fn scan_number(raw: &str) -> Option<Hit> {
-    detect::scan_number(raw, None)
-}
-
 /// Protected values shorter than this are compared for equality only
 /// (only the event's own identifiers are kept at that length), so a
 /// two-letter account id does not flag every campaign id containing it.
@@ -380,9 +375,7 @@ pub fn identifier_forms(
             let digits: String = t.chars().filter(char::is_ascii_digit).collect();
             forms.push(digits.clone());
             forms.push(format!("+{digits}"));
-            if let Some(nsn) = identity::phone_national_number(raw, default_country) {
-                forms.push(nsn);
-            }
+            forms.extend(identity::phone_national_numbers(raw, default_country));
             if let Some(n) = identity::normalize_with(kind, raw, default_country) {
                 forms.push(n.trim_start_matches('+').to_owned());
             }
