@@ -1878,6 +1878,14 @@ impl Config {
             self.server.max_body_bytes,
             self.server.shutdown_grace.as_secs()
         );
+        let _ = writeln!(
+            s,
+            "limits: max_in_flight_requests {}, max_in_flight_per_producer {}, max_events_per_body {}, header_timeout {} ms",
+            self.server.max_in_flight_requests,
+            self.server.max_in_flight_per_producer,
+            self.server.max_events_per_body,
+            self.server.header_timeout.as_millis()
+        );
         match &self.server.tls {
             None => {
                 let _ = writeln!(s, "tls: off (plain HTTP on every listener)");

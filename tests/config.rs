@@ -267,6 +267,8 @@ fn example_config_passes_check_config() {
             .current_dir(dir.path()),
     );
     r.code(0).no_secrets(&secrets);
+    // The request bounds, defaults where the example leaves them out.
+    r.stdout_has("max_events_per_body 10000, header_timeout 10000 ms");
     let partners = doc["partners"]
         .as_array()
         .expect("example has [[partners]]");
