@@ -128,31 +128,9 @@ impl PushWorker {
 }
 
 fn build_client(push: &PushConfig) -> std::io::Result<HttpsClient> {
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let builder = match &push.ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path)?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                roots.add(cert?).map_err(|e| {
-                    std::io::Error::other(format!("bad CA certificate in ca_file: {e}"))
-                })?;
-            }
-            let tls = rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            builder.with_tls_config(tls)
-        }
-        None => match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-            Ok(b) => b,
-            Err(_) => builder.with_webpki_roots(),
-        },
-    };
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    http.set_nodelay(true);
-    let conn = builder.https_or_http().enable_http1().wrap_connector(http);
+    let pem = push.ca_file.as_ref().map(std::fs::read).transpose()?;
+    let (conn, _) = crate::tls::outbound_connector(pem.as_deref(), Some(CONNECT_TIMEOUT))
+        .map_err(|e| std::io::Error::other(format!("ca_file: {e}")))?;
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(push.max_in_flight.max(1))

@@ -272,6 +272,52 @@ impl ClientCert {
     }
 }
 
+/// What [`outbound_connector`] builds.
+pub type OutboundConnector =
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// The connector for adgate's outbound HTTP and HTTPS requests (push
+/// delivery, `adgate top`): with `ca_pem`, its certificates are the only
+/// trusted roots; without, the system's roots (webpki's bundled ones when
+/// the system has none). Also returns how many CA certificates `ca_pem`
+/// held. The error names the problem, never the file's content; callers add
+/// which setting it came from.
+pub fn outbound_connector(
+    ca_pem: Option<&[u8]>,
+    connect_timeout: Option<std::time::Duration>,
+) -> Result<(OutboundConnector, usize), String> {
+    let mut cas = 0;
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match ca_pem {
+        Some(mut pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pemfile::certs(&mut pem) {
+                let cert = cert.map_err(|e| format!("unreadable PEM: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("bad CA certificate: {e}"))?;
+            }
+            cas = roots.len();
+            let tls = rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            builder.with_tls_config(tls)
+        }
+        None => match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+            Ok(b) => b,
+            Err(_) => builder.with_webpki_roots(),
+        },
+    };
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(connect_timeout);
+    http.set_nodelay(true);
+    Ok((
+        builder.https_or_http().enable_http1().wrap_connector(http),
+        cas,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

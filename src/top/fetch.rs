@@ -45,38 +45,19 @@ impl Client {
         if uri.host().is_none() {
             return Err(format!("--url/--metrics-url {url:?}: no host"));
         }
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match ca_file {
-            Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                    let cert = cert.map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-                    roots.add(cert).map_err(|e| {
-                        format!("--ca-file {}: bad CA certificate: {e}", path.display())
-                    })?;
-                }
-                if roots.is_empty() {
-                    return Err(format!(
-                        "--ca-file {}: no PEM certificate in the file",
-                        path.display()
-                    ));
-                }
-                let tls = rustls::ClientConfig::builder()
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                builder.with_tls_config(tls)
-            }
-            None => match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-                Ok(b) => b,
-                Err(_) => builder.with_webpki_roots(),
-            },
+        let pem = ca_file
+            .map(|path| {
+                std::fs::read(path).map_err(|e| format!("--ca-file {}: {e}", path.display()))
+            })
+            .transpose()?;
+        let at = |e: String| match ca_file {
+            Some(path) => format!("--ca-file {}: {e}", path.display()),
+            None => e,
         };
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let conn = builder.https_or_http().enable_http1().wrap_connector(http);
+        let (conn, cas) = crate::tls::outbound_connector(pem.as_deref(), None).map_err(at)?;
+        if pem.is_some() && cas == 0 {
+            return Err(at("no PEM certificate in the file".into()));
+        }
         Ok(Client {
             uri,
             http: HyperClient::builder(TokioExecutor::new())
