@@ -345,7 +345,7 @@ fn readyz_is_503_while_jetstream_is_unreachable() {
     );
     assert_eq!(r.status, 202, "{}", r.body);
     let id = expected_event_id(KEY_A, "down-1");
-    wait_for(Duration::from_secs(10), || {
+    wait_for(Duration::from_secs(20), || {
         delivered(&mock)
             .iter()
             .any(|e| e["event_id"] == id.as_str())

@@ -57,6 +57,28 @@ const STATE_INTERVAL: Duration = Duration::from_millis(500);
 const STALE_AFTER: Duration = Duration::from_secs(3);
 /// How long a starting replica waits for JetStream (leader elections).
 const STARTUP_PATIENCE: Duration = Duration::from_secs(45);
+/// The bound on one pull request's answer (see `fetch_now`).
+const FETCH_BOUND: Duration = Duration::from_secs(5);
+/// The bound on each set-up step (a stream, the bucket, the opt-out watch):
+/// during a failover a request can hang on a peer that is gone (an
+/// ephemeral consumer placed on it), and a fresh attempt is placed anew,
+/// so several short attempts within `STARTUP_PATIENCE` beat one long one.
+const SETUP_STEP: Duration = Duration::from_secs(8);
+
+/// `step` bounded by `SETUP_STEP`, its error prefixed with `what`.
+async fn bounded<T, E: std::fmt::Display>(
+    what: &str,
+    step: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(SETUP_STEP, step).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!(
+            "{what}: no answer within {} s",
+            SETUP_STEP.as_secs()
+        )),
+    }
+}
 /// Messages a consumer may have delivered and not yet acknowledged, per
 /// partner, across every replica.
 const MAX_ACK_PENDING: i64 = 100_000;
@@ -490,18 +512,13 @@ impl JetStream {
     ) -> Result<Arc<JetStream>, String> {
         let js = context(client.clone());
         let djs = context(dclient.clone());
-        ensure_stream(&js, kv_stream_config(cfg))
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot create the opt-out bucket {OPTOUT_BUCKET} (replicas = {}): {e}",
-                    cfg.replicas
-                )
-            })?;
-        let store = js
-            .get_key_value(OPTOUT_BUCKET)
-            .await
-            .map_err(|e| format!("cannot open the opt-out bucket {OPTOUT_BUCKET}: {e}"))?;
+        let creating = format!(
+            "cannot create the opt-out bucket {OPTOUT_BUCKET} (replicas = {})",
+            cfg.replicas
+        );
+        bounded(&creating, ensure_stream(&js, kv_stream_config(cfg))).await?;
+        let opening = format!("cannot open the opt-out bucket {OPTOUT_BUCKET}");
+        let store = bounded(&opening, js.get_key_value(OPTOUT_BUCKET)).await?;
         let me = Arc::new(JetStream {
             client,
             js,
@@ -514,7 +531,8 @@ impl JetStream {
             watching: AtomicBool::new(false),
         });
         for p in partners {
-            me.ensure(p).await?;
+            let what = format!("cannot set up the streams of partner {}", p.name);
+            bounded(&what, me.ensure(p)).await?;
         }
         me.load_optouts(optouts).await?;
         me.refresh().await;
@@ -832,21 +850,14 @@ impl JetStream {
 
     /// Loads every opt-out, then follows the bucket in the background.
     async fn load_optouts(self: &Arc<Self>, optouts: &Arc<OptOutStore>) -> Result<(), String> {
-        let mut watch = self
-            .optouts
-            .watch_with_history(">")
-            .await
-            .map_err(|e| format!("cannot read the opt-out bucket: {e}"))?;
+        let reading = "cannot read the opt-out bucket";
+        let mut watch = bounded(reading, self.optouts.watch_with_history(">")).await?;
         // The snapshot: until the bucket is read to its end, no event may
         // be routed (an opted-out person's events would pass).
-        let status = self
-            .optouts
-            .status()
-            .await
-            .map_err(|e| format!("cannot read the opt-out bucket: {e}"))?;
+        let status = bounded(reading, self.optouts.status()).await?;
         let mut remaining = status.values();
         while remaining > 0 {
-            match tokio::time::timeout(Duration::from_secs(30), watch.next()).await {
+            match tokio::time::timeout(SETUP_STEP, watch.next()).await {
                 Ok(Some(Ok(e))) => {
                     apply(optouts, &e);
                     if e.delta == 0 {
@@ -969,20 +980,30 @@ async fn fetch_now(
     c: &jetstream::consumer::Consumer<pull::Config>,
     max: usize,
 ) -> Result<Vec<Fetched>, JsError> {
-    let mut b = c
-        .fetch()
-        .max_messages(max)
-        .messages()
-        .await
-        .map_err(|e| unavailable("fetch failed", e))?;
-    let mut out = Vec::new();
-    while let Some(m) = b.next().await {
-        let m = m.map_err(|e| unavailable("fetch failed", e))?;
-        if let Some(f) = Fetched::from(m) {
-            out.push(f);
+    let fetch = async {
+        let mut b = c
+            .fetch()
+            .max_messages(max)
+            .messages()
+            .await
+            .map_err(|e| unavailable("fetch failed", e))?;
+        let mut out = Vec::new();
+        while let Some(m) = b.next().await {
+            let m = m.map_err(|e| unavailable("fetch failed", e))?;
+            if let Some(f) = Fetched::from(m) {
+                out.push(f);
+            }
         }
+        Ok(out)
+    };
+    // A no-wait pull request sent while the connection drops is never
+    // answered (it carries no expiry, so no heartbeat ends it): without a
+    // bound the delivery loop would wait on it forever. Messages of a cut
+    // batch are not acknowledged and come back after `ack_wait`.
+    match tokio::time::timeout(FETCH_BOUND, fetch).await {
+        Ok(r) => r,
+        Err(_) => Err(unavailable("fetch failed", "no answer to the pull request")),
     }
-    Ok(out)
 }
 
 fn apply(optouts: &OptOutStore, e: &kv::Entry) {
