@@ -329,6 +329,10 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// A decoded TC string and the probed vendors' consent bits, or why it
+/// could not be decoded (`None`: not a string).
+type Decoded<'e> = Result<(TcString<'e>, u64), Option<TcfError>>;
+
 /// One event's consent signals; the strings are decoded on first use and
 /// the result shared by every partner.
 #[derive(Debug)]
@@ -342,7 +346,7 @@ pub struct Signals<'e> {
     /// Vendor ids looked up while the TC string is decoded.
     probe: &'e [u16],
     /// The TC string and the probed vendors' consent bits.
-    tcf: OnceCell<Option<Result<(TcString<'e>, u64), Option<TcfError>>>>,
+    tcf: OnceCell<Option<Decoded<'e>>>,
     gpp: OnceCell<Option<Refusal>>,
 }
 
@@ -390,7 +394,7 @@ impl<'e> Signals<'e> {
         self
     }
 
-    fn decoded(&self) -> Option<Result<(TcString<'e>, u64), Option<TcfError>>> {
+    fn decoded(&self) -> Option<Decoded<'e>> {
         *self.tcf.get_or_init(|| match self.tcf_text {
             Raw::Absent => None,
             Raw::NotAString => Some(Err(None)),
