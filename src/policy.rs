@@ -21,6 +21,8 @@ use crate::contract::{Contract, FieldSpec};
 use crate::event::{self, Event, Field, JsonKind, Obj};
 use crate::guard::{self, Hit, Protected, Views};
 use crate::identity::{self, Kind, PartnerKey, SubjectHash, SubjectHasher};
+use crate::profile::{ConsentSignals, EncodeError, Profile, ProfileInput};
+use std::sync::Arc;
 
 /// Why an event is not forwarded to a partner (the `reason` label of
 /// `adgate_events_dropped_total`).
@@ -124,8 +126,9 @@ impl Subjects {
     }
 }
 
-/// An output event for one partner: the NDJSON line (no newline) and the
-/// subject hashes. Only [`Policy`] can make one.
+/// An output event for one partner: the event encoded by the partner's
+/// profile (for the adgate profile, the NDJSON line without its newline)
+/// and the subject hashes. Only [`Policy`] can make one.
 #[derive(Debug, Clone)]
 pub struct ScrubbedEvent {
     line: Vec<u8>,
@@ -214,10 +217,17 @@ pub struct PartnerPolicy {
     fields: Vec<FieldNode>,
     key: PartnerKey,
     consent: ConsentRule,
+    /// The partner API's encoder; `None` for the adgate profile, whose
+    /// line the policy writes itself.
+    encoder: Option<Arc<dyn Profile>>,
+    /// The partner's identifiers its profile can send, in its order.
+    sendable: Vec<Kind>,
 }
 
 impl PartnerPolicy {
     pub fn new(p: &PartnerConfig) -> PartnerPolicy {
+        let adgate = p.profile == crate::profile::ProfileKind::Adgate;
+        let usable = crate::config::profile_identifiers(p.profile);
         PartnerPolicy {
             name: p.name.clone(),
             event_types: p.event_types.clone(),
@@ -225,7 +235,19 @@ impl PartnerPolicy {
             fields: field_tree(&p.fields),
             key: p.signing_key().partner_key(),
             consent: ConsentRule::new(&p.consent),
+            encoder: (!adgate).then(|| p.encoder.clone()),
+            sendable: p
+                .identifiers
+                .iter()
+                .copied()
+                .filter(|k| usable.contains(k))
+                .collect(),
         }
+    }
+
+    /// The partner's profile encoder, unless it is the adgate profile.
+    pub fn encoder(&self) -> Option<&dyn Profile> {
+        self.encoder.as_deref()
     }
 
     pub fn allows_type(&self, t: &str) -> bool {
@@ -449,7 +471,8 @@ impl Policy {
 
         let mut time = String::with_capacity(20);
         let g = self.privacy.time_granularity.seconds();
-        event::format_utc(ev.unix_seconds.div_euclid(g) * g, &mut time);
+        let coarse = ev.unix_seconds.div_euclid(g) * g;
+        event::format_utc(coarse, &mut time);
 
         let mut scratch = Scratch::default();
         let n = self.partners.len();
@@ -470,6 +493,78 @@ impl Policy {
                 Outcome::Drop(DropReason::NoConsent)
             } else if let Some((r, _)) = blocked {
                 Outcome::Drop(r)
+            } else if let Some(enc) = p.encoder.as_deref() {
+                let prehashed = |member: &str| -> Option<Cow<'_, str>> {
+                    ev.user
+                        .as_ref()
+                        .and_then(|u| u.get(member))
+                        .and_then(event::as_str)
+                };
+                let wants = |k: Kind| p.sendable.contains(&k);
+                let email_sha256 = prehashed("email_sha256").filter(|_| wants(Kind::Email));
+                let phone_sha256 = prehashed("phone_sha256").filter(|_| wants(Kind::Phone));
+                kind_used = p.sendable.iter().copied().find(|k| {
+                    ev.identifier(*k).is_some()
+                        || (*k == Kind::Email && email_sha256.is_some())
+                        || (*k == Kind::Phone && phone_sha256.is_some())
+                });
+                if kind_used.is_none() {
+                    Outcome::Drop(DropReason::NoIdentifier)
+                } else {
+                    let protected = protected_cell
+                        .get_or_insert_with(|| protected_values(ev, &normalized, country));
+                    let mut r = Render {
+                        protected,
+                        scratch: &mut scratch,
+                        country,
+                        omitted: &mut left_out,
+                        path: Vec::new(),
+                    };
+                    match r.render_fields(p, ev) {
+                        Err(h) => {
+                            hit = Some(h);
+                            left_out.clear();
+                            Outcome::Drop(DropReason::PiiGuard)
+                        }
+                        Ok(fields) => {
+                            let mut event_id = Vec::with_capacity(64);
+                            p.key.write_tagged("event_id", &ev.event_id, &mut event_id);
+                            let input = ProfileInput {
+                                event_type: &ev.event_type,
+                                unix_seconds: coarse,
+                                event_id: std::str::from_utf8(&event_id).unwrap_or_default(),
+                                email: ev.identifier(Kind::Email).filter(|_| wants(Kind::Email)),
+                                // adgate's E.164 form (with
+                                // privacy.default_phone_country), which every
+                                // profile reads.
+                                phone: normalized[Kind::Phone.index()]
+                                    .as_deref()
+                                    .filter(|_| wants(Kind::Phone)),
+                                account_id: ev
+                                    .identifier(Kind::AccountId)
+                                    .filter(|_| wants(Kind::AccountId)),
+                                device_id: None,
+                                email_sha256: email_sha256.as_deref(),
+                                phone_sha256: phone_sha256.as_deref(),
+                                fields: fields
+                                    .as_deref()
+                                    .map(|f| std::str::from_utf8(f).unwrap_or("{}")),
+                                consent: profile_consent(ev, &signals),
+                            };
+                            let mut line = Vec::with_capacity(512);
+                            match enc.encode(&input, &mut line) {
+                                Ok(()) => Outcome::Route(ScrubbedEvent { line, subjects }),
+                                Err(EncodeError::NoIdentifier { .. }) => {
+                                    kind_used = None;
+                                    Outcome::Drop(DropReason::NoIdentifier)
+                                }
+                                // Config validation maps every event type and
+                                // the policy writes the fields as one object.
+                                Err(_) => Outcome::Drop(DropReason::Invalid),
+                            }
+                        }
+                    }
+                }
             } else {
                 match p
                     .identifiers
@@ -788,6 +883,25 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
         Ok(out)
     }
 
+    /// The allow-listed fields of `ev` as one JSON object (`None` when
+    /// nothing is kept), for a partner profile's encoder; every copied
+    /// value is scanned as in [`Render::render`].
+    fn render_fields(
+        &mut self,
+        p: &'r PartnerPolicy,
+        ev: &Event<'a>,
+    ) -> Result<Option<Vec<u8>>, GuardHit> {
+        let mut out = Vec::with_capacity(128);
+        out.push(b'{');
+        if !self.write_fields(&mut out, &ev.top, &p.fields)? {
+            return Ok(None);
+        }
+        // Each member wrote a leading comma; drop the first.
+        out.remove(1);
+        out.push(b'}');
+        Ok(Some(out))
+    }
+
     fn here(&self) -> String {
         self.path.join(".")
     }
@@ -1010,6 +1124,27 @@ fn is_protected_name(k: &str) -> bool {
 
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// The consent a partner profile forwards (Google's consent fields, Meta's
+/// Limited Data Use), from the event's own decision: Consent Mode values
+/// when the event carries them, else `consent.personalized_ads` (true:
+/// granted; absent: unspecified); Limited Data Use when a GPP US section
+/// says the person opted out of sale, sharing or targeted advertising
+/// (forwarded at all only to a partner with `gpp_us = false`).
+fn profile_consent(ev: &Event<'_>, signals: &Signals<'_>) -> ConsentSignals {
+    let personalized = matches!(ev.personalized_ads, Field::Value(true));
+    let mode = |m: ModeSignal| match m {
+        ModeSignal::Granted => Some(true),
+        ModeSignal::Denied => Some(false),
+        ModeSignal::Absent | ModeSignal::Invalid => personalized.then_some(true),
+    };
+    ConsentSignals {
+        ad_user_data: mode(signals.ad_user_data),
+        ad_personalization: mode(signals.ad_personalization),
+        limited_data_use: ev.gpp != Field::Absent
+            && matches!(signals.gpp_refusal(), Some(Refusal::Gpp { .. })),
+    }
 }
 
 /// The event's consent strings and Consent Mode values, not yet decoded.
