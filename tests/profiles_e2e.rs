@@ -210,7 +210,7 @@ fn by_id(accepted: &[Value], id_key: &str) -> HashMap<String, Value> {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-#[test]
+backend_tests! {
 fn each_profile_receives_its_documented_shape_and_accepts_it() {
     let m = PartnerMock::meta(META_PIXEL, META_TOKEN);
     let gm = PartnerMock::google(GOOGLE_CUSTOMER, GOOGLE_TOKEN, GOOGLE_DEV);
@@ -307,7 +307,6 @@ fn each_profile_receives_its_documented_shape_and_accepts_it() {
     }
 }
 
-#[test]
 fn a_500_is_retried_with_the_same_key_and_body() {
     let m = PartnerMock::meta(META_PIXEL, META_TOKEN);
     m.fail_next(&[500, 503]);
@@ -334,7 +333,6 @@ fn a_500_is_retried_with_the_same_key_and_body() {
     );
 }
 
-#[test]
 fn a_400_dead_letters_the_encoded_events_at_once() {
     let gm = PartnerMock::google(GOOGLE_CUSTOMER, GOOGLE_TOKEN, GOOGLE_DEV);
     gm.fail_next(&[400]);
@@ -367,7 +365,6 @@ fn a_400_dead_letters_the_encoded_events_at_once() {
     wait_metric(&g, "adgate_dead_letter_total", &[("partner", "google")], 2.0);
 }
 
-#[test]
 fn a_batch_never_exceeds_the_profile_limit() {
     let t = PartnerMock::tiktok(TIKTOK_SOURCE, TIKTOK_TOKEN);
     let limit = t.api.batch_limit();
@@ -396,7 +393,6 @@ fn a_batch_never_exceeds_the_profile_limit() {
 /// A wrong credential is the partner's 401: dead-lettered like any other
 /// refusal, and the token is never logged (the gateway's drop check reads
 /// its logs for every secret it was given).
-#[test]
 fn a_wrong_credential_is_refused_and_never_logged() {
     let m = PartnerMock::meta(META_PIXEL, "another-token-the-partner-expects");
     let g = start(&[meta(&m.url(), "K_A", "")]);
@@ -405,6 +401,7 @@ fn a_wrong_credential_is_refused_and_never_logged() {
         .expect("a dead letter");
     assert_eq!(m.seen()[0].status, 401);
     assert!(!g.logs().contains(META_TOKEN));
+}
 }
 
 // ---------------------------------------------------------------------------
