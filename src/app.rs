@@ -305,6 +305,8 @@ impl App {
                             "[server.tls] cannot be added or removed on reload; restart adgate"
                                 .into(),
                         )
+                    } else if let Some(msg) = profile_change(&old.config, &new) {
+                        Err(msg)
                     } else {
                         let policy = Policy::new(&new, self.hasher.clone());
                         if !same_backend(&new.outbox, &old.config.outbox) {
@@ -519,4 +521,19 @@ pub async fn run(
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// A partner whose `profile` a reload would change: its outbox holds events
+/// encoded for the old profile, which the new framing would send to the
+/// wrong API (see docs/profiles.md).
+fn profile_change(old: &Config, new: &Config) -> Option<String> {
+    new.partners.iter().enumerate().find_map(|(i, p)| {
+        let before = old.partner(&p.name)?;
+        (before.profile != p.profile).then(|| {
+            format!(
+                "partners[{i}].profile cannot change on reload ({} -> {}): the outbox holds events encoded for {}; give the partner a new name (a new outbox) instead",
+                before.profile, p.profile, before.profile
+            )
+        })
+    })
 }
