@@ -1683,7 +1683,9 @@ fn partner(
             Ok(())
         }
     };
-    let adgate = profile.as_ref().is_none_or(|(k, _)| *k == ProfileKind::Adgate);
+    let adgate = profile
+        .as_ref()
+        .is_none_or(|(k, _)| *k == ProfileKind::Adgate);
     let credentials_set = d.access_token_env.is_some()
         || d.access_token_file.is_some()
         || d.developer_token_env.is_some()
@@ -1710,7 +1712,10 @@ fn partner(
                     "{batch_max_events} is above the {kind} limit of {} events per request",
                     enc.batch_limit()
                 ),
-                format!("use at most {} (the default is {DEFAULT_BATCH_MAX_EVENTS})", enc.batch_limit()),
+                format!(
+                    "use at most {} (the default is {DEFAULT_BATCH_MAX_EVENTS})",
+                    enc.batch_limit()
+                ),
             ));
         }
     }
@@ -1745,19 +1750,17 @@ fn partner(
                     "write an http:// or https:// URL with a host",
                 ));
             }
-            let signing_secret = if adgate
-                || d.signing_secret_env.is_some()
-                || d.signing_secret_file.is_some()
-            {
-                Some(cx.secret(
-                    &dp,
-                    "signing_secret",
-                    d.signing_secret_env.as_deref(),
-                    d.signing_secret_file.as_deref(),
-                )?)
-            } else {
-                None
-            };
+            let signing_secret =
+                if adgate || d.signing_secret_env.is_some() || d.signing_secret_file.is_some() {
+                    Some(cx.secret(
+                        &dp,
+                        "signing_secret",
+                        d.signing_secret_env.as_deref(),
+                        d.signing_secret_file.as_deref(),
+                    )?)
+                } else {
+                    None
+                };
             let mut credentials = Vec::new();
             if let Some((kind, enc)) = profile.as_ref().filter(|_| !adgate) {
                 if let Some(suffix) = enc.endpoint_suffix() {
@@ -1775,7 +1778,10 @@ fn partner(
                             d.developer_token_env.as_deref(),
                             d.developer_token_file.as_deref(),
                         ),
-                        _ => (d.access_token_env.as_deref(), d.access_token_file.as_deref()),
+                        _ => (
+                            d.access_token_env.as_deref(),
+                            d.access_token_file.as_deref(),
+                        ),
                     };
                     let secret = cx.secret(&dp, c.secret, env, file).map_err(|mut e| {
                         if env.is_none() && file.is_none() {
@@ -1794,14 +1800,18 @@ fn partner(
                         secret,
                     });
                 }
-                if d.developer_token_env.is_some() || d.developer_token_file.is_some() {
-                    if !enc.credentials().iter().any(|c| c.secret == "developer_token") {
-                        return Err(cx.err(
-                            format!("{dp}.developer_token_env"),
-                            format!("the {kind} profile takes no developer token"),
-                            "remove developer_token_env / developer_token_file (only google_ads uses one)",
-                        ));
-                    }
+                let takes_developer_token = enc
+                    .credentials()
+                    .iter()
+                    .any(|c| c.secret == "developer_token");
+                if (d.developer_token_env.is_some() || d.developer_token_file.is_some())
+                    && !takes_developer_token
+                {
+                    return Err(cx.err(
+                        format!("{dp}.developer_token_env"),
+                        format!("the {kind} profile takes no developer token"),
+                        "remove developer_token_env / developer_token_file (only google_ads uses one)",
+                    ));
                 }
             }
             let gzip = match d.compression.as_deref() {
@@ -1957,6 +1967,9 @@ fn partner(
     })
 }
 
+/// A partner API profile and its encoder.
+type ProfileEncoder = (ProfileKind, Arc<dyn Profile>);
+
 /// `profile`, `profile_options` and `linkable_ids` of a partner: the
 /// profile's encoder built from its checked options (`None` for the adgate
 /// profile, whose encoder needs the partner key).
@@ -1966,7 +1979,7 @@ fn partner_profile(
     p: &RawPartner,
     identifiers: &[Kind],
     fields: &[FieldSpec],
-) -> Result<Option<(ProfileKind, Arc<dyn Profile>)>, ConfigError> {
+) -> Result<Option<ProfileEncoder>, ConfigError> {
     let kind = match p.profile.as_deref() {
         None => ProfileKind::Adgate,
         Some(s) => ProfileKind::parse(s).ok_or_else(|| {
@@ -1980,13 +1993,11 @@ fn partner_profile(
     let accept = match p.linkable_ids.as_deref() {
         None | Some("refuse") => false,
         Some("accept") => true,
-        Some(o) => {
-            return Err(cx.err(
-                format!("{path}.linkable_ids"),
-                format!("unknown value \"{o}\""),
-                "write linkable_ids = \"accept\" to allow plain SHA-256 identifiers, or leave it out",
-            ))
-        }
+        Some(o) => return Err(cx.err(
+            format!("{path}.linkable_ids"),
+            format!("unknown value \"{o}\""),
+            "write linkable_ids = \"accept\" to allow plain SHA-256 identifiers, or leave it out",
+        )),
     };
     if kind == ProfileKind::Adgate {
         if p.profile_options.is_some() {
@@ -2004,11 +2015,19 @@ fn partner_profile(
             format!("{path}.identifiers"),
             format!(
                 "the {kind} profile can send none of these identifiers (it sends {})",
-                usable.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                usable
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             format!(
                 "list at least one of {} in identifiers",
-                usable.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                usable
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }

@@ -42,10 +42,10 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::config::{Delivery, PartnerConfig, PushConfig};
-use crate::profile::{CredentialPlace, Profile};
 use crate::outbox::jetstream::{Fetched, JetStream, JsPartner};
 use crate::outbox::{PartnerLog, Record};
 use crate::privacy::Delivered;
+use crate::profile::{CredentialPlace, Profile};
 use crate::util::now_ms;
 
 /// First retry delay; doubles per attempt up to [`BACKOFF_MAX`].

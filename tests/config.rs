@@ -789,7 +789,11 @@ fn linkable_profile_without_acceptance_is_refused() {
         );
     }
     refused(
-        &edit(&with_profiles(), "linkable_ids = \"accept\"\nevent_types = [\"app_install\"]", "linkable_ids = \"yes\"\nevent_types = [\"app_install\"]"),
+        &edit(
+            &with_profiles(),
+            "linkable_ids = \"accept\"\nevent_types = [\"app_install\"]",
+            "linkable_ids = \"yes\"\nevent_types = [\"app_install\"]",
+        ),
         "partners[3].linkable_ids",
         "unknown value \"yes\"",
         "linkable_ids = \"accept\"",
@@ -908,7 +912,11 @@ fn profile_credentials_and_delivery_rules_are_checked() {
         "\"meta_capi\"",
     );
     refused(
-        &edit(&t, "identifiers = [\"email\", \"phone\"]", "identifiers = [\"device_id\"]"),
+        &edit(
+            &t,
+            "identifiers = [\"email\", \"phone\"]",
+            "identifiers = [\"device_id\"]",
+        ),
         "partners[3].identifiers",
         "the google_ads profile can send none of these identifiers",
         "email, phone",

@@ -33,8 +33,7 @@ const TIKTOK_TOKEN: &str = "tiktok-access-token-1f2e3d4c5b6a79880";
 const KEY_C: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
 /// Fields every profile partner allow-lists.
-const FIELDS: &str =
-    r#"fields = ["ad.campaign_id", "ad.value_estimate_micros", "ad.currency"]"#;
+const FIELDS: &str = r#"fields = ["ad.campaign_id", "ad.value_estimate_micros", "ad.currency"]"#;
 
 fn env() -> HashMap<String, String> {
     let mut e = base_env();
@@ -191,7 +190,8 @@ fn wait_accepted(m: &PartnerMock, n: usize, timeout: Duration) -> Vec<Value> {
 fn all_valid(m: &PartnerMock) {
     for s in m.seen() {
         assert_eq!(
-            s.status, 200,
+            s.status,
+            200,
             "{:?} refused a request: {:?}\n{}",
             m.api,
             s.reason,
@@ -447,7 +447,10 @@ impl Explain {
         let file = self.dir.path().join("event.json");
         std::fs::write(&file, event.to_string()).unwrap();
         let mut e = env();
-        e.insert("K_D".into(), "Kx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8=".into());
+        e.insert(
+            "K_D".into(),
+            "Kx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8=".into(),
+        );
         let r = Run::exec(
             Command::new(BIN)
                 .args(["explain", "--config", &self.config, "--format", format])
@@ -491,7 +494,10 @@ fn explain_shows_each_profiles_encoded_event() {
     let ad = json!({"ad": {"campaign_id": "c-77", "value_estimate_micros": 1_250_000, "currency": "USD"}});
 
     let p = partner(&report, "meta");
-    assert_eq!((p["profile"].as_str(), p["linkable"].as_bool()), (Some("meta_capi"), Some(true)));
+    assert_eq!(
+        (p["profile"].as_str(), p["linkable"].as_bool()),
+        (Some("meta_capi"), Some(true))
+    );
     assert_eq!(
         p["output"],
         json!({
@@ -534,7 +540,10 @@ fn explain_shows_each_profiles_encoded_event() {
     );
 
     let p = partner(&report, "ads");
-    assert_eq!((p["profile"].as_str(), p["linkable"].as_bool()), (Some("adgate"), Some(false)));
+    assert_eq!(
+        (p["profile"].as_str(), p["linkable"].as_bool()),
+        (Some("adgate"), Some(false))
+    );
     assert_eq!(p["output"]["ad_id_type"], "account_id", "{p:#}");
 
     // The text form names the linkable partners and the profiles.
@@ -563,7 +572,11 @@ fn explain_prehashed_identifiers_forwarded_by_sha256_profiles_not_by_adgate() {
     assert!(is_hex64(&lower));
     // Forwarded lower-cased, not hashed again.
     let meta = partner(&report, "meta");
-    assert_eq!(meta["output"]["user_data"]["em"], json!([lower]), "{meta:#}");
+    assert_eq!(
+        meta["output"]["user_data"]["em"],
+        json!([lower]),
+        "{meta:#}"
+    );
     assert_eq!(fate(meta, "user.email_sha256").0, "forwarded");
     let google = partner(&report, "google");
     assert_eq!(
@@ -572,14 +585,21 @@ fn explain_prehashed_identifiers_forwarded_by_sha256_profiles_not_by_adgate() {
         "{google:#}"
     );
     let tiktok = partner(&report, "tiktok");
-    assert_eq!(tiktok["output"]["user"]["email"], json!(lower), "{tiktok:#}");
+    assert_eq!(
+        tiktok["output"]["user"]["email"],
+        json!(lower),
+        "{tiktok:#}"
+    );
     // The adgate profile cannot key a hash: it uses the account id and says
     // why the pre-hashed email is of no use to it.
     let ads = partner(&report, "ads");
     assert_eq!(ads["output"]["ad_id_type"], "account_id", "{ads:#}");
     let (action, why) = fate(ads, "user.email_sha256");
     assert_eq!(action, "dropped");
-    assert!(why.contains("cannot be used by the adgate profile"), "{why}");
+    assert!(
+        why.contains("cannot be used by the adgate profile"),
+        "{why}"
+    );
     // Without the raw identifier the adgate partner has nothing, the
     // SHA-256 profiles still send the pre-hashed email.
     let only = json!({
