@@ -305,6 +305,17 @@ fn each_profile_receives_its_documented_shape_and_accepts_it() {
     for p in ["meta", "google", "tiktok"] {
         wait_metric(&g, "adgate_events_delivered_total", &[("partner", p)], 4.0);
     }
+    // `adgate report` names the partners receiving linkable identifiers.
+    let r = Run::exec(
+        Command::new(BIN)
+            .args(["report", "--config"])
+            .arg(&g.config_path)
+            .env_clear(),
+    );
+    r.code(0)
+        .stdout_has("Linkable identifiers: meta, google, tiktok receive(s) plain SHA-256")
+        .stdout_has("profile: google_ads")
+        .stdout_has("identifiers sent as plain SHA-256 (LINKABLE): email, phone");
 }
 
 fn a_500_is_retried_with_the_same_key_and_body() {
