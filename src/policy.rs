@@ -1361,4 +1361,168 @@ secret_env = "K"
             );
         }
     }
+
+    /// A Meta and a Google partner (the latter with `gpp_us = false`).
+    fn profile_config() -> Config {
+        let toml = r#"
+[[partners]]
+name = "meta"
+profile = "meta_capi"
+linkable_ids = "accept"
+event_types = ["ad_impression"]
+identifiers = ["device_id", "email", "account_id"]
+fields = ["ad.campaign_id"]
+[partners.profile_options]
+pixel_id = "123"
+event_names = { ad_impression = "ViewContent" }
+[partners.delivery]
+mode = "push"
+endpoint = "https://graph.example/v21.0/123/events"
+access_token_env = "A"
+[partners.consent]
+gpp_us = false
+[[partners.keys]]
+id = "m1"
+secret_env = "K"
+
+[[partners]]
+name = "google"
+profile = "google_ads"
+linkable_ids = "accept"
+event_types = ["ad_impression"]
+identifiers = ["email", "phone"]
+[partners.profile_options]
+customer_id = "1234567890"
+conversion_action = "customers/1234567890/conversionActions/1"
+[partners.delivery]
+mode = "push"
+endpoint = "https://ads.example/v21/customers/1234567890:uploadClickConversions"
+access_token_env = "A"
+developer_token_env = "D"
+[[partners.keys]]
+id = "g1"
+secret_env = "K2"
+"#;
+        let env = env_from(HashMap::from([
+            ("A".to_string(), "partner-token-0123456789".to_string()),
+            ("D".to_string(), "developer-token-0123456789".to_string()),
+            (
+                "K".to_string(),
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string(),
+            ),
+            (
+                "K2".to_string(),
+                "HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=".to_string(),
+            ),
+        ]));
+        Config::from_toml(toml, "test.toml", Path::new("."), &env).unwrap()
+    }
+
+    fn outcomes(cfg: &Config, json: &str) -> Vec<Outcome> {
+        let p = Policy::new(cfg, SubjectHasher::new(&[9; 32]));
+        let ev = Event::parse(json).unwrap();
+        p.evaluate(&ev, &NoOptOuts).outcomes
+    }
+
+    fn routed(o: &Outcome) -> serde_json::Value {
+        match o {
+            Outcome::Route(s) => serde_json::from_slice(s.line()).unwrap(),
+            Outcome::Drop(r) => panic!("dropped: {r}"),
+        }
+    }
+
+    #[test]
+    fn profiles_send_only_identifiers_they_take() {
+        let cfg = profile_config();
+        let base =
+            r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z""#;
+        // A device id is listed for Meta but never sent; Google takes no
+        // account id.
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{base},"user":{{"device_id":"d-123456","account_id":"A1"}}}}"#),
+        );
+        let meta = routed(&out[0]);
+        assert_eq!(
+            meta["user_data"],
+            serde_json::json!({"external_id": [crate::profile::Hex64::sha256(b"A1").as_str()]})
+        );
+        assert!(!meta.to_string().contains("d-123456"));
+        assert!(matches!(out[1], Outcome::Drop(DropReason::NoIdentifier)));
+        // Only a device id: nothing Meta can send.
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{base},"user":{{"device_id":"d-123456"}}}}"#),
+        );
+        assert!(matches!(out[0], Outcome::Drop(DropReason::NoIdentifier)));
+        // A pre-hashed phone reaches Google, not hashed again.
+        let pre = crate::profile::Hex64::sha256(b"+12065550100");
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{base},"user":{{"phone_sha256":"{}"}}}}"#, pre.as_str()),
+        );
+        assert_eq!(
+            routed(&out[1])["userIdentifiers"],
+            serde_json::json!([{"hashedPhoneNumber": pre.as_str()}])
+        );
+        // The guard reads the fields of a profile's copy too.
+        let out = outcomes(
+            &cfg,
+            &format!(
+                r#"{{{base},"user":{{"email":"a@b.co"}},"ad":{{"campaign_id":"x@example.com"}}}}"#
+            ),
+        );
+        assert!(matches!(out[0], Outcome::Drop(DropReason::PiiGuard)));
+    }
+
+    /// Meta's Limited Data Use follows the event's GPP US opt-out (the
+    /// event reaches Meta only because its partner has gpp_us = false);
+    /// Google's consent fields follow Consent Mode, else personalized_ads.
+    #[test]
+    fn profile_consent_comes_from_the_events_signals() {
+        use crate::consent::gpp::{encode_header, UsSection, UsValues};
+        let cfg = profile_config();
+        let opted_out = UsValues {
+            version: 1,
+            sale_opt_out_notice: 1,
+            sale_opt_out: 1,
+            ..UsValues::default()
+        };
+        let gpp = format!(
+            "{}~{}",
+            encode_header(&[7]),
+            opted_out.encode(UsSection::UsNat)
+        );
+        let ev = format!(
+            r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{{"email":"a@b.co"}},"consent":{{"gpp":"{gpp}","personalized_ads":true}}}}"#
+        );
+        let out = outcomes(&cfg, &ev);
+        let meta = routed(&out[0]);
+        assert_eq!(meta["data_processing_options"], serde_json::json!(["LDU"]));
+        // Google honours the GPP opt-out (gpp_us defaults to true).
+        assert!(matches!(out[1], Outcome::Drop(DropReason::NoConsent)));
+
+        let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"a@b.co"}"#;
+        for (consent, want) in [
+            (r#"{"personalized_ads":true}"#, ("GRANTED", "GRANTED")),
+            (r#"{}"#, ("UNSPECIFIED", "UNSPECIFIED")),
+            (
+                r#"{"personalized_ads":true,"ad_user_data":"granted","ad_personalization":"denied"}"#,
+                ("GRANTED", "DENIED"),
+            ),
+        ] {
+            let out = outcomes(&cfg, &format!(r#"{{{base},"consent":{consent}}}"#));
+            let meta = routed(&out[0]);
+            assert!(meta.get("data_processing_options").is_none(), "{meta}");
+            let g = routed(&out[1]);
+            assert_eq!(
+                (
+                    g["consent"]["adUserData"].as_str(),
+                    g["consent"]["adPersonalization"].as_str()
+                ),
+                (Some(want.0), Some(want.1)),
+                "{consent}"
+            );
+        }
+    }
 }
