@@ -305,6 +305,33 @@ fn each_profile_receives_its_documented_shape_and_accepts_it() {
     for p in ["meta", "google", "tiktok"] {
         wait_metric(&g, "adgate_events_delivered_total", &[("partner", p)], 4.0);
     }
+    // Subject access lists the partner API deliveries, with no ad_id.
+    let asked = json!({"email": " User0.shape@GMail.com "}).to_string();
+    let answer = wait_for(TIMEOUT, || {
+        let r = g.request(
+            "POST",
+            "/v1/access",
+            Some(ADMIN_TOKEN),
+            &[("Content-Type", "application/json")],
+            asked.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = r.json();
+        let done = v["partners"]
+            .as_array()
+            .is_some_and(|ps| ps.len() == 3 && ps.iter().all(|p| p["delivered"] == 1));
+        done.then_some(v)
+    })
+    .expect("subject access lists the three deliveries");
+    for p in answer["partners"].as_array().unwrap() {
+        let entry = &p["ad_ids"][0];
+        assert_eq!(entry["ad_id_type"], "email", "{answer:#}");
+        assert!(entry["ad_id"].is_null(), "{answer:#}");
+        assert!(
+            entry["note"].as_str().unwrap().contains("plain SHA-256"),
+            "{answer:#}"
+        );
+    }
     // `adgate report` names the partners receiving linkable identifiers.
     let r = Run::exec(
         Command::new(BIN)
