@@ -1795,6 +1795,15 @@ fn partner(
                         }
                         e
                     })?;
+                    // Sent in a header or a URL: visible ASCII only (a
+                    // token never has spaces or control characters).
+                    if !secret.expose().iter().all(|b| b.is_ascii_graphic()) {
+                        return Err(cx.err(
+                            Ctx::secret_key(&dp, c.secret, env),
+                            format!("the {} has characters other than visible ASCII", c.secret.replace('_', " ")),
+                            "store the token exactly as the partner issued it, without spaces or line breaks inside",
+                        ));
+                    }
                     credentials.push(PushCredential {
                         place: c.place,
                         secret,

@@ -921,6 +921,16 @@ fn profile_credentials_and_delivery_rules_are_checked() {
         "the google_ads profile can send none of these identifiers",
         "email, phone",
     );
+    let mut s = Setup::new(&t);
+    s.env.insert(
+        "T_META_TOKEN".into(),
+        "EAAB meta token with spaces 0123".into(),
+    );
+    s.refused(
+        "partners[2].delivery.access_token_env",
+        "the access token has characters other than visible ASCII",
+        "without spaces or line breaks",
+    );
     // The adgate profile has no options and no API credential.
     refused(
         &edit(
@@ -932,4 +942,56 @@ fn profile_credentials_and_delivery_rules_are_checked() {
         "the adgate profile signs with signing_secret_* instead",
         "remove them",
     );
+}
+
+/// The README's Partners section shows a complete partner config per
+/// profile; together (after a server head) they pass check-config, with
+/// every secret they name provided.
+#[test]
+fn readme_partner_configs_pass_check_config() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## Partners\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Partners section in README.md");
+    let blocks: Vec<&str> = section
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 4, "one config per profile");
+    let mut toml = String::from("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n");
+    for b in &blocks {
+        toml.push_str(b);
+    }
+    let mut s = Setup::new(&toml);
+    s.env.clear();
+    let mut seed = 1u8;
+    for line in toml.lines() {
+        let Some((_, rest)) = line.split_once("_env = \"") else {
+            continue;
+        };
+        let var = rest.split('"').next().unwrap().to_string();
+        let value = if var.contains("_KEY_") {
+            seed = seed.wrapping_add(40);
+            key_b64(seed, 32)
+        } else {
+            format!("tok-{}-0123456789abcdef0123456789", var.to_lowercase())
+        };
+        s.env.insert(var, value);
+    }
+    let r = s.check_config();
+    r.code(0).no_secrets(&s.secrets());
+    for (name, profile) in [
+        ("acme-ads", "adgate"),
+        ("meta", "meta_capi"),
+        ("google", "google_ads"),
+        ("tiktok", "tiktok_events"),
+    ] {
+        r.stdout_has(&format!("partner {name}: push to "))
+            .stdout_has(&format!("  profile: {profile} ("));
+    }
+    r.stdout_has("sent to meta, google, tiktok");
 }
