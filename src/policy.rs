@@ -561,7 +561,11 @@ impl Policy {
                                 fields: fields
                                     .as_deref()
                                     .map(|f| std::str::from_utf8(f).unwrap_or("{}")),
-                                consent: profile_consent(ev, &signals),
+                                consent: profile_consent(
+                                    ev,
+                                    &signals,
+                                    p.consent.uses_tcf() && matches!(signals.tcf(), Some(Ok(_))),
+                                ),
                             };
                             let mut line = Vec::with_capacity(512);
                             match enc.encode(&input, &mut line) {
@@ -1140,12 +1144,13 @@ fn write_json_str(out: &mut Vec<u8>, s: &str) {
 
 /// The consent a partner profile forwards (Google's consent fields, Meta's
 /// Limited Data Use), from the event's own decision: Consent Mode values
-/// when the event carries them, else `consent.personalized_ads` (true:
-/// granted; absent: unspecified); Limited Data Use when a GPP US section
-/// says the person opted out of sale, sharing or targeted advertising
-/// (forwarded at all only to a partner with `gpp_us = false`).
-fn profile_consent(ev: &Event<'_>, signals: &Signals<'_>) -> ConsentSignals {
-    let personalized = matches!(ev.personalized_ads, Field::Value(true));
+/// when the event carries them, else granted when a TC string passed this
+/// partner's TCF check (`tcf_consented`) or `consent.personalized_ads` is
+/// true, else unspecified; Limited Data Use when a GPP US section says the
+/// person opted out of sale, sharing or targeted advertising (forwarded at
+/// all only to a partner with `gpp_us = false`).
+fn profile_consent(ev: &Event<'_>, signals: &Signals<'_>, tcf_consented: bool) -> ConsentSignals {
+    let personalized = tcf_consented || matches!(ev.personalized_ads, Field::Value(true));
     let mode = |m: ModeSignal| match m {
         ModeSignal::Granted => Some(true),
         ModeSignal::Denied => Some(false),
@@ -1411,6 +1416,8 @@ mode = "push"
 endpoint = "https://ads.example/v21/customers/1234567890:uploadClickConversions"
 access_token_env = "A"
 developer_token_env = "D"
+[partners.consent]
+tcf_vendor_id = 755
 [[partners.keys]]
 id = "g1"
 secret_env = "K2"
@@ -1536,5 +1543,21 @@ secret_env = "K2"
                 "{consent}"
             );
         }
+        // A TC string that passed Google's TCF check is consent.
+        let tc = crate::consent::tcf::TcModel {
+            cmp_id: 31,
+            consent_language: *b"EN",
+            publisher_cc: *b"DE",
+            policy_version: 4,
+            purposes_consent: 0b1111,
+            vendor_consents: vec![755],
+            ..Default::default()
+        }
+        .encode();
+        let out = outcomes(&cfg, &format!(r#"{{{base},"consent":{{"tcf":"{tc}"}}}}"#));
+        assert_eq!(
+            routed(&out[1])["consent"],
+            serde_json::json!({"adUserData": "GRANTED", "adPersonalization": "GRANTED"})
+        );
     }
 }
