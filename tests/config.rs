@@ -931,6 +931,30 @@ fn profile_credentials_and_delivery_rules_are_checked() {
         "the access token has characters other than visible ASCII",
         "without spaces or line breaks",
     );
+    // From a file: the same rules as every secret file.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let s = Setup::new(&edit(
+            &t,
+            "access_token_env = \"T_META_TOKEN\"",
+            "access_token_file = \"secrets/meta.token\"",
+        ));
+        let file = s.dir.path().join("secrets/meta.token");
+        std::fs::write(&file, "EAAB-meta-token-from-a-file-0123456789\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        s.refused(
+            "partners[2].delivery.access_token_file",
+            "mode 0644 gives other users access",
+            "chmod 600 ",
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let r = s.check_config();
+        r.code(0);
+        r.check(
+            !r.stdout.contains("EAAB-meta-token-from-a-file"),
+            "the token is never printed",
+        );
+    }
     // The adgate profile has no options and no API credential.
     refused(
         &edit(
