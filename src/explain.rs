@@ -219,6 +219,15 @@ fn profile_fate(
             "coarsened",
             format!("truncated to the {g} and sent in the {profile} time format (UTC)"),
         ),
+        "event_type" if pc.profile == crate::profile::ProfileKind::GoogleAds => (
+            "dropped",
+            "not sent: the conversion is recorded under profile_options.conversion_action"
+                .into(),
+        ),
+        "event_type" => (
+            "kept",
+            "sent as the partner's event name mapped in profile_options.event_names".into(),
+        ),
         "user.email" | "user.phone" | "user.account_id" => {
             let kind = Kind::parse(&path[5..]).expect("identifier path");
             if !listed(kind) {
