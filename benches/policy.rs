@@ -10,6 +10,10 @@
 //! - `consent/none`, `consent/tcf_gpp`: 3 partners checking TCF vendor 755
 //!   and the GPP US opt-outs, on the events without and with a TC string
 //!   and a GPP string (the strings must cost at most 1.15x).
+//! - `profile/adgate`, `profile/meta_capi`, `profile/google_ads`,
+//!   `profile/tiktok_events`: the whole per-event path for one partner of
+//!   each profile (docs/profiles.md), same events, same fields; a partner
+//!   API profile must cost at most 1.2x `profile/adgate`.
 //! - `hmac/ad_id`: one ad_id derivation, to keep the HMAC cost (and the
 //!   `target-cpu=native` trap) in view.
 //!
@@ -19,6 +23,7 @@
 
 use std::hint::black_box;
 
+use adgate::config::{env_from, Config};
 use adgate::event::Event;
 use adgate::identity::{Kind, PartnerKey, SubjectHasher};
 use adgate::policy::{NoOptOuts, Policy};
@@ -131,6 +136,66 @@ fn consent_events(evs: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// One push partner of profile `profile` (`adgate` or a partner API), with
+/// the fields and identifiers of `events::config`.
+fn profile_config(profile: &str) -> Config {
+    let (extra, options, endpoint) = match profile {
+        "meta_capi" => (
+            "profile = \"meta_capi\"\nlinkable_ids = \"accept\"",
+            "[partners.profile_options]\npixel_id = \"1234567890123456\"\nevent_names = { ad_impression = \"ViewContent\", app_install = \"AppInstall\" }",
+            "https://graph.facebook.com/v21.0/1234567890123456/events\"\naccess_token_env = \"A",
+        ),
+        "google_ads" => (
+            "profile = \"google_ads\"\nlinkable_ids = \"accept\"",
+            "[partners.profile_options]\ncustomer_id = \"1234567890\"\nconversion_action = \"customers/1234567890/conversionActions/1\"\nvalue_field = \"ad.value_estimate_micros\"\nvalue_unit = \"micros\"\ncurrency_field = \"ad.currency\"",
+            "https://googleads.googleapis.com/v21/customers/1234567890:uploadClickConversions\"\naccess_token_env = \"A\"\ndeveloper_token_env = \"D",
+        ),
+        "tiktok_events" => (
+            "profile = \"tiktok_events\"\nlinkable_ids = \"accept\"",
+            "[partners.profile_options]\nevent_source_id = \"CTEST0PIXEL0CODE0001\"\nevent_names = { ad_impression = \"ViewContent\", app_install = \"Download\" }",
+            "https://business-api.tiktok.com/open_api/v1.3/event/track/\"\naccess_token_env = \"A",
+        ),
+        _ => (
+            "",
+            "",
+            "https://ads.example/v1/events\"\nsigning_secret_env = \"S",
+        ),
+    };
+    let toml = format!(
+        r#"
+[[partners]]
+name = "p"
+{extra}
+event_types = ["ad_impression", "app_install"]
+identifiers = ["email", "account_id", "device_id"]
+fields = ["ad.campaign_id", "ad.placement", "ad.value_estimate_micros", "ad.currency", "app.app_id"]
+{options}
+[partners.delivery]
+mode = "push"
+endpoint = "{endpoint}"
+[[partners.keys]]
+id = "k0"
+secret_env = "K"
+"#
+    );
+    let env = [
+        ("K", KEYS[0]),
+        ("A", "partner-access-token-0123456789abcdef"),
+        ("D", "developer-token-0123456789"),
+        ("S", "signing-secret-0123456789abcdef012345"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Config::from_toml(
+        &toml,
+        "bench.toml",
+        std::path::Path::new("."),
+        &env_from(env),
+    )
+    .unwrap()
+}
+
 fn bench(c: &mut Criterion) {
     let evs = events(256);
     let avg = evs.iter().map(|e| e.len()).sum::<usize>() / evs.len();
@@ -172,6 +237,31 @@ fn bench(c: &mut Criterion) {
                     let ev = Event::parse(e).unwrap();
                     black_box(hasher.event(&ev.event_id));
                     black_box(consent_policy.evaluate(&ev, &NoOptOuts));
+                }
+            })
+        });
+    }
+    // Profiles: one partner each, same events; the bound is 1.2x adgate.
+    for profile in ["adgate", "meta_capi", "google_ads", "tiktok_events"] {
+        let policy = Policy::new(&profile_config(profile), hasher.clone());
+        // The same events must be routed for the ratio to mean anything.
+        let routed = evs
+            .iter()
+            .filter(|e| {
+                let ev = Event::parse(e).unwrap();
+                matches!(
+                    policy.evaluate(&ev, &NoOptOuts).outcomes[0],
+                    adgate::policy::Outcome::Route(_)
+                )
+            })
+            .count();
+        eprintln!("profile/{profile}: {routed} of {} events routed", evs.len());
+        g.bench_function(format!("profile/{profile}"), |b| {
+            b.iter(|| {
+                for e in &evs {
+                    let ev = Event::parse(e).unwrap();
+                    black_box(hasher.event(&ev.event_id));
+                    black_box(policy.evaluate(&ev, &NoOptOuts));
                 }
             })
         });

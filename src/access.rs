@@ -14,7 +14,9 @@
 //!   ad_id the partner knows the subject by, recomputed now from the
 //!   submitted identifier with that partner key. It is `null`, with a
 //!   `note`, when the events were keyed by another identifier of the person
-//!   (ask with that one) or the key is no longer configured.
+//!   (ask with that one) or the key is no longer configured, and for a
+//!   partner whose profile sends plain SHA-256 instead of an ad_id (see
+//!   docs/profiles.md; `ad_id_type` is then the first identifier sent).
 //!
 //! Partners that received nothing about the subject are absent. The
 //! identifier is never stored or logged; nothing is written by this call.
@@ -208,7 +210,18 @@ pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String) -> Resp {
                 p.last_delivered_at = Some(l);
             }
         }
-        let (ad_id, note) = if ad_id_type != kind.as_str() {
+        let profile = config
+            .partner(&partner)
+            .filter(|pc| pc.linkable())
+            .map(|pc| pc.profile);
+        let (ad_id, note) = if let Some(profile) = profile {
+            (
+                None,
+                Some(format!(
+                    "partner {partner} uses the {profile} profile: it received plain SHA-256 of the person's identifiers (first: {ad_id_type}), not an ad_id; see docs/profiles.md"
+                )),
+            )
+        } else if ad_id_type != kind.as_str() {
             (
                 None,
                 Some(format!(

@@ -305,6 +305,8 @@ impl App {
                             "[server.tls] cannot be added or removed on reload; restart adgate"
                                 .into(),
                         )
+                    } else if let Some(msg) = profile_change(&old.config, &new) {
+                        Err(msg)
                     } else {
                         let policy = Policy::new(&new, self.hasher.clone());
                         if !same_backend(&new.outbox, &old.config.outbox) {
@@ -534,4 +536,76 @@ pub async fn run(
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// A partner whose `profile` a reload would change: its outbox holds events
+/// encoded for the old profile, which the new framing would send to the
+/// wrong API (see docs/profiles.md).
+fn profile_change(old: &Config, new: &Config) -> Option<String> {
+    new.partners.iter().enumerate().find_map(|(i, p)| {
+        let before = old.partner(&p.name)?;
+        (before.profile != p.profile).then(|| {
+            format!(
+                "partners[{i}].profile cannot change on reload ({} -> {}): the outbox holds events encoded for {}; give the partner a new name (a new outbox) instead",
+                before.profile, p.profile, before.profile
+            )
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::env_from;
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    fn config(profile: &str) -> Config {
+        let toml = format!(
+            r#"
+[[partners]]
+name = "acme"
+{profile}
+event_types = ["ad_impression"]
+identifiers = ["email"]
+[partners.profile_options]
+pixel_id = "123"
+event_names = {{ ad_impression = "ViewContent" }}
+[partners.delivery]
+mode = "push"
+endpoint = "https://graph.example/v21.0/123/events"
+access_token_env = "A"
+[[partners.keys]]
+id = "k1"
+secret_env = "K"
+"#
+        );
+        let env = env_from(HashMap::from([
+            ("A".to_string(), "partner-token-0123456789".to_string()),
+            (
+                "K".to_string(),
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string(),
+            ),
+        ]));
+        Config::from_toml(&toml, "t.toml", Path::new("."), &env).unwrap()
+    }
+
+    /// A reload may not switch a partner's profile under its outbox.
+    #[test]
+    fn a_profile_change_is_refused_on_reload() {
+        let meta = config("profile = \"meta_capi\"\nlinkable_ids = \"accept\"");
+        assert_eq!(profile_change(&meta, &meta), None);
+        let tiktok_like = {
+            let mut c = meta.clone();
+            c.partners[0].profile = crate::profile::ProfileKind::TiktokEvents;
+            c
+        };
+        let msg = profile_change(&meta, &tiktok_like).unwrap();
+        assert!(
+            msg.starts_with(
+                "partners[0].profile cannot change on reload (meta_capi -> tiktok_events)"
+            ),
+            "{msg}"
+        );
+    }
 }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use crate::consent::{ConsentMode, PartnerConsent, MAX_TCF_PURPOSE};
 use crate::contract::{self, FieldSpec};
 use crate::identity::{self, Kind, PartnerKey};
+use crate::profile::{CredentialPlace, PartnerView, Profile, ProfileKind};
 use crate::secret::Secret;
 
 // ---------------------------------------------------------------------------
@@ -213,6 +215,14 @@ pub struct RawPartner {
     #[serde(default)]
     pub keys: Vec<RawKey>,
     pub consent: Option<RawPartnerConsent>,
+    /// `adgate` (default), `meta_capi`, `google_ads` or `tiktok_events`
+    /// (see docs/profiles.md).
+    pub profile: Option<String>,
+    /// The profile's options (pixel_id, event_names, ...), checked by the
+    /// profile itself (src/profile/).
+    pub profile_options: Option<toml::Value>,
+    /// `"accept"`: required for a profile that sends plain SHA-256.
+    pub linkable_ids: Option<String>,
 }
 
 /// `[partners.consent]` as written (see docs/policy.md#consent).
@@ -245,6 +255,12 @@ pub struct RawDelivery {
     pub token_file: Option<PathBuf>,
     pub lease_ms: Option<u64>,
     pub on_full: Option<String>,
+    /// The partner API's credential (profiles other than adgate).
+    pub access_token_env: Option<String>,
+    pub access_token_file: Option<PathBuf>,
+    /// Google Ads' developer token (profile google_ads).
+    pub developer_token_env: Option<String>,
+    pub developer_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -425,11 +441,40 @@ pub struct PartnerConfig {
     pub keys: Vec<KeyConfig>,
     /// `[partners.consent]`, or its defaults when the table is absent.
     pub consent: PartnerConsent,
+    /// Which partner API the output speaks (see docs/profiles.md).
+    pub profile: ProfileKind,
+    /// The profile's encoder, built from its checked options (the adgate
+    /// profile's from the signing key).
+    pub encoder: Arc<dyn Profile>,
 }
 
 impl PartnerConfig {
     pub fn signing_key(&self) -> &KeyConfig {
         self.keys.last().expect("validated: at least one key")
+    }
+
+    /// Does this partner receive linkable identifiers (plain SHA-256)?
+    /// Only with `linkable_ids = "accept"`: validation refuses it otherwise.
+    pub fn linkable(&self) -> bool {
+        self.encoder.linkable()
+    }
+
+    /// Most events one push body may carry: `batch_max_events`, never above
+    /// the profile's own limit.
+    pub fn batch_limit(&self) -> usize {
+        self.batch_max_events.min(self.encoder.batch_limit()).max(1)
+    }
+}
+
+/// What a profile sends of each identifier kind (the adgate profile: any
+/// of them, one keyed ad_id).
+pub fn profile_identifiers(kind: ProfileKind) -> &'static [Kind] {
+    match kind {
+        ProfileKind::Adgate => &Kind::ALL,
+        ProfileKind::MetaCapi | ProfileKind::TiktokEvents => {
+            &[Kind::Email, Kind::Phone, Kind::AccountId]
+        }
+        ProfileKind::GoogleAds => &[Kind::Email, Kind::Phone],
     }
 }
 
@@ -463,14 +508,26 @@ impl Delivery {
 #[derive(Debug, Clone)]
 pub struct PushConfig {
     pub endpoint: http::Uri,
-    pub signing_secret: Secret,
+    /// Required for the adgate profile; optional for the others (when set,
+    /// `Adgate-Signature` is sent as well).
+    pub signing_secret: Option<Secret>,
     /// The key naming it (`partners[0].delivery.signing_secret_env`), for messages.
     pub signing_secret_key: String,
+    /// The partner API's credentials and where each goes (profiles other
+    /// than adgate).
+    pub credentials: Vec<PushCredential>,
     pub gzip: bool,
     pub timeout: Duration,
     pub max_in_flight: usize,
     pub max_events_per_second: u64,
     pub ca_file: Option<PathBuf>,
+}
+
+/// One credential of a partner API: its secret and where it goes.
+#[derive(Debug, Clone)]
+pub struct PushCredential {
+    pub place: CredentialPlace,
+    pub secret: Secret,
 }
 
 #[derive(Debug, Clone)]
@@ -958,7 +1015,9 @@ impl Config {
             let path = format!("partners[{i}]");
             let partner = partner(&cx, &path, p, &partners, &mut key_owner, &mut tokens)?;
             if let Delivery::Push(d) = &partner.delivery {
-                weak_token(&mut warnings, &d.signing_secret_key, &d.signing_secret);
+                if let Some(secret) = &d.signing_secret {
+                    weak_token(&mut warnings, &d.signing_secret_key, secret);
+                }
             }
             partners.push(partner);
         }
@@ -1508,6 +1567,7 @@ fn partner(
         identifiers.push(k);
     }
     let fields = partner_fields(cx, path, &p.fields)?;
+    let profile = partner_profile(cx, path, &p, &identifiers, &fields)?;
     if p.keys.is_empty() {
         return Err(cx.err(
             format!("{path}.keys"),
@@ -1623,6 +1683,42 @@ fn partner(
             Ok(())
         }
     };
+    let adgate = profile
+        .as_ref()
+        .is_none_or(|(k, _)| *k == ProfileKind::Adgate);
+    let credentials_set = d.access_token_env.is_some()
+        || d.access_token_file.is_some()
+        || d.developer_token_env.is_some()
+        || d.developer_token_file.is_some();
+    if adgate && credentials_set {
+        return Err(cx.err(
+            format!("{dp}.access_token_env"),
+            "access_token_*/developer_token_* are the credentials of a partner API profile; the adgate profile signs with signing_secret_* instead",
+            "remove them, or set profile = \"meta_capi\", \"google_ads\" or \"tiktok_events\" on the partner",
+        ));
+    }
+    if let Some((kind, enc)) = profile.as_ref().filter(|_| !adgate) {
+        if d.mode != "push" {
+            return Err(cx.err(
+                format!("{dp}.mode"),
+                format!("the {kind} profile only supports mode = \"push\": the partner's API receives events, it does not fetch them from a feed"),
+                "set mode = \"push\" with the partner's endpoint and access_token_env, or use profile = \"adgate\" for a pull feed",
+            ));
+        }
+        if batch_max_events > enc.batch_limit() {
+            return Err(cx.err(
+                format!("{dp}.batch_max_events"),
+                format!(
+                    "{batch_max_events} is above the {kind} limit of {} events per request",
+                    enc.batch_limit()
+                ),
+                format!(
+                    "use at most {} (the default is {DEFAULT_BATCH_MAX_EVENTS})",
+                    enc.batch_limit()
+                ),
+            ));
+        }
+    }
     let delivery = match d.mode.as_str() {
         "push" => {
             if d.token_env.is_some() || d.token_file.is_some() || d.lease_ms.is_some() {
@@ -1654,12 +1750,79 @@ fn partner(
                     "write an http:// or https:// URL with a host",
                 ));
             }
-            let signing_secret = cx.secret(
-                &dp,
-                "signing_secret",
-                d.signing_secret_env.as_deref(),
-                d.signing_secret_file.as_deref(),
-            )?;
+            let signing_secret =
+                if adgate || d.signing_secret_env.is_some() || d.signing_secret_file.is_some() {
+                    Some(cx.secret(
+                        &dp,
+                        "signing_secret",
+                        d.signing_secret_env.as_deref(),
+                        d.signing_secret_file.as_deref(),
+                    )?)
+                } else {
+                    None
+                };
+            let mut credentials = Vec::new();
+            if let Some((kind, enc)) = profile.as_ref().filter(|_| !adgate) {
+                if let Some(suffix) = enc.endpoint_suffix() {
+                    if !endpoint.path().ends_with(&suffix) {
+                        return Err(cx.err(
+                            format!("{dp}.endpoint"),
+                            format!("the path of \"{ep}\" does not end in \"{suffix}\", where the {kind} API receives this partner's events"),
+                            "use the partner's documented endpoint (see docs/profiles.md), with the id from profile_options",
+                        ));
+                    }
+                }
+                for c in enc.credentials() {
+                    let (env, file) = match c.secret {
+                        "developer_token" => (
+                            d.developer_token_env.as_deref(),
+                            d.developer_token_file.as_deref(),
+                        ),
+                        _ => (
+                            d.access_token_env.as_deref(),
+                            d.access_token_file.as_deref(),
+                        ),
+                    };
+                    let secret = cx.secret(&dp, c.secret, env, file).map_err(|mut e| {
+                        if env.is_none() && file.is_none() {
+                            e.key = format!("{dp}.{}_env", c.secret);
+                            e.problem = format!(
+                                "the {kind} profile needs the partner's {} ({}_env or {}_file)",
+                                c.secret.replace('_', " "),
+                                c.secret,
+                                c.secret
+                            );
+                        }
+                        e
+                    })?;
+                    // Sent in a header or a URL: visible ASCII only (a
+                    // token never has spaces or control characters).
+                    if !secret.expose().iter().all(|b| b.is_ascii_graphic()) {
+                        return Err(cx.err(
+                            Ctx::secret_key(&dp, c.secret, env),
+                            format!("the {} has characters other than visible ASCII", c.secret.replace('_', " ")),
+                            "store the token exactly as the partner issued it, without spaces or line breaks inside",
+                        ));
+                    }
+                    credentials.push(PushCredential {
+                        place: c.place,
+                        secret,
+                    });
+                }
+                let takes_developer_token = enc
+                    .credentials()
+                    .iter()
+                    .any(|c| c.secret == "developer_token");
+                if (d.developer_token_env.is_some() || d.developer_token_file.is_some())
+                    && !takes_developer_token
+                {
+                    return Err(cx.err(
+                        format!("{dp}.developer_token_env"),
+                        format!("the {kind} profile takes no developer token"),
+                        "remove developer_token_env / developer_token_file (only google_ads uses one)",
+                    ));
+                }
+            }
             let gzip = match d.compression.as_deref() {
                 None | Some("none") => false,
                 Some("gzip") => true,
@@ -1709,6 +1872,7 @@ fn partner(
                     "signing_secret",
                     d.signing_secret_env.as_deref(),
                 ),
+                credentials,
                 gzip,
                 timeout: Duration::from_millis(timeout_ms),
                 max_in_flight,
@@ -1782,6 +1946,16 @@ fn partner(
             "use e.g. 1073741824 (1 GiB)",
         ));
     }
+    let (profile, encoder): (ProfileKind, Arc<dyn Profile>) = match profile {
+        Some((kind, enc)) => (kind, enc),
+        None => (
+            ProfileKind::Adgate,
+            Arc::new(crate::profile::adgate::AdgateProfile::new(
+                keys.last().expect("checked above").partner_key(),
+                identifiers.clone(),
+            )),
+        ),
+    };
     Ok(PartnerConfig {
         name: p.name,
         event_types: p.event_types,
@@ -1797,7 +1971,113 @@ fn partner(
         ),
         keys,
         consent: partner_consent(cx, &format!("{path}.consent"), p.consent)?,
+        profile,
+        encoder,
     })
+}
+
+/// A partner API profile and its encoder.
+type ProfileEncoder = (ProfileKind, Arc<dyn Profile>);
+
+/// `profile`, `profile_options` and `linkable_ids` of a partner: the
+/// profile's encoder built from its checked options (`None` for the adgate
+/// profile, whose encoder needs the partner key).
+fn partner_profile(
+    cx: &Ctx<'_>,
+    path: &str,
+    p: &RawPartner,
+    identifiers: &[Kind],
+    fields: &[FieldSpec],
+) -> Result<Option<ProfileEncoder>, ConfigError> {
+    let kind = match p.profile.as_deref() {
+        None => ProfileKind::Adgate,
+        Some(s) => ProfileKind::parse(s).ok_or_else(|| {
+            cx.err(
+                format!("{path}.profile"),
+                format!("unknown profile \"{s}\""),
+                "use \"adgate\" (the default), \"meta_capi\", \"google_ads\" or \"tiktok_events\"",
+            )
+        })?,
+    };
+    let accept = match p.linkable_ids.as_deref() {
+        None | Some("refuse") => false,
+        Some("accept") => true,
+        Some(o) => return Err(cx.err(
+            format!("{path}.linkable_ids"),
+            format!("unknown value \"{o}\""),
+            "write linkable_ids = \"accept\" to allow plain SHA-256 identifiers, or leave it out",
+        )),
+    };
+    if kind == ProfileKind::Adgate {
+        if p.profile_options.is_some() {
+            return Err(cx.err(
+                format!("{path}.profile_options"),
+                "the adgate profile takes no options",
+                "remove [partners.profile_options], or set profile to the partner API it is meant for",
+            ));
+        }
+        return Ok(None);
+    }
+    let usable = profile_identifiers(kind);
+    if !identifiers.iter().any(|k| usable.contains(k)) {
+        return Err(cx.err(
+            format!("{path}.identifiers"),
+            format!(
+                "the {kind} profile can send none of these identifiers (it sends {})",
+                usable
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                "list at least one of {} in identifiers",
+                usable
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let empty = toml::Value::Table(Default::default());
+    let options = p.profile_options.as_ref().unwrap_or(&empty);
+    let paths: Vec<String> = fields.iter().map(|f| f.path.clone()).collect();
+    let view = PartnerView {
+        event_types: &p.event_types,
+        fields: &paths,
+    };
+    let enc: Arc<dyn Profile> = match crate::profile::build(kind, options, &view) {
+        Ok(e) => Arc::from(e),
+        Err(errs) => {
+            let first = &errs[0];
+            // serde's "unknown field `pixel`, expected ..." names the key.
+            let key = first
+                .problem
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split_once('`'))
+                .map(|(k, _)| format!("profile_options.{k}"))
+                .unwrap_or_else(|| first.key.clone());
+            let mut problem = first.problem.clone();
+            for e in &errs[1..] {
+                problem.push_str(&format!("; also {path}.{e}"));
+            }
+            return Err(cx.err(format!("{path}.{key}"), problem, first.fix.clone()));
+        }
+    };
+    if enc.linkable() && !accept {
+        return Err(cx.err(
+            format!("{path}.linkable_ids"),
+            format!(
+                "the {kind} profile sends plain SHA-256 of identifiers, which is the same value at every partner and reversible with a list of candidate emails or phones (linkable), and this partner has not accepted that"
+            ),
+            format!(
+                "after reviewing docs/profiles.md, add linkable_ids = \"accept\" to partners[{}], or use profile = \"adgate\" (keyed, unlinkable ad_ids)",
+                path.trim_start_matches("partners[").trim_end_matches(']')
+            ),
+        ));
+    }
+    Ok(Some((kind, enc)))
 }
 
 /// `[partners.consent]` -> [`PartnerConsent`]; absent keys take the defaults.
@@ -1978,6 +2258,16 @@ impl Config {
                 .map(|c| format!("{c:?}"))
                 .unwrap_or_else(|| "none (E.164 only)".into())
         );
+        let linkable = self.linkable_partners();
+        let _ = writeln!(
+            s,
+            "linkable identifiers (plain SHA-256, same at every partner; see docs/profiles.md): {}",
+            if linkable.is_empty() {
+                "sent to no partner".to_string()
+            } else {
+                format!("sent to {}", linkable.join(", "))
+            }
+        );
         for p in &self.partners {
             let ids: Vec<&str> = p.identifiers.iter().map(|k| k.as_str()).collect();
             let keys: Vec<&str> = p.keys.iter().map(|k| k.id.as_str()).collect();
@@ -1990,6 +2280,7 @@ impl Config {
                 Delivery::Pull(_) => format!("pull from /v1/feed/{}", p.name),
             };
             let _ = writeln!(s, "partner {}: {}", p.name, target);
+            let _ = writeln!(s, "  profile: {}", profile_summary(p));
             let _ = writeln!(s, "  event_types: {}", p.event_types.join(", "));
             let _ = writeln!(s, "  identifiers: {}", ids.join(" > "));
             let _ = writeln!(
@@ -2029,6 +2320,16 @@ impl Config {
         s
     }
 
+    /// The partners that receive linkable identifiers (plain SHA-256), in
+    /// config order.
+    pub fn linkable_partners(&self) -> Vec<&str> {
+        self.partners
+            .iter()
+            .filter(|p| p.linkable())
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+
     /// Event types that at least one partner receives.
     pub fn routed_event_types(&self) -> BTreeMap<&str, Vec<&str>> {
         let mut m: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -2039,6 +2340,39 @@ impl Config {
         }
         m
     }
+}
+
+/// One line on a partner's profile for the summary: what it sends and
+/// whether that is linkable. Names no secret.
+fn profile_summary(p: &PartnerConfig) -> String {
+    if !p.linkable() {
+        return format!(
+            "{} (keyed ad_ids, not linkable; identifiers {})",
+            p.profile,
+            p.identifiers
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(" > ")
+        );
+    }
+    let usable = profile_identifiers(p.profile);
+    let sent: Vec<&str> = p
+        .identifiers
+        .iter()
+        .filter(|k| usable.contains(k))
+        .map(|k| k.as_str())
+        .collect();
+    let signed = match &p.delivery {
+        Delivery::Push(d) if d.signing_secret.is_some() => ", Adgate-Signature too",
+        _ => "",
+    };
+    format!(
+        "{} (LINKABLE: plain SHA-256 of {}; linkable_ids = \"accept\"; at most {} events per request{signed})",
+        p.profile,
+        sent.join(", "),
+        p.batch_limit()
+    )
 }
 
 /// Environment lookup over a fixed map, for tests and the embedded demo.

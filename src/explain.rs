@@ -3,12 +3,16 @@
 //! every input field, whether it was kept, pseudonymized, coarsened or
 //! dropped, and why. Reads no data dir and sends nothing; the opt-out list
 //! is not consulted (it lives in the data dir).
+//!
+//! For a partner with a profile other than adgate (see docs/profiles.md)
+//! the output is the event as that partner's API receives it, and the
+//! report says whether the partner receives linkable identifiers.
 
 use serde_json::{json, Value};
 
 use crate::config::{protected_conflict, Config};
 use crate::event::Event;
-use crate::identity::{Kind, SubjectHasher};
+use crate::identity::{self, Kind, SubjectHasher};
 use crate::ingest::{split_body, BodyForm, Item};
 use crate::policy::{NoOptOuts, Outcome, Policy, RequestSignals};
 
@@ -130,7 +134,13 @@ pub fn explain_with(
                             "omitted",
                             format!("left out of this partner's copy: {}", o.why),
                         ),
-                        _ => field_fate(config, pc, p, used, forwarded, pp.key().id()),
+                        _ => match pp.encoder() {
+                            Some(enc) => profile_fate(config, pc, enc, &tree, p, forwarded)
+                                .unwrap_or_else(|| {
+                                    field_fate(config, pc, p, used, forwarded, pp.key().id())
+                                }),
+                            None => field_fate(config, pc, p, used, forwarded, pp.key().id()),
+                        },
                     };
                     json!({"path": p, "action": action, "why": why})
                 })
@@ -141,6 +151,8 @@ pub fn explain_with(
                 .collect();
             partners.push(json!({
                 "partner": pp.name,
+                "profile": pc.profile.as_str(),
+                "linkable": pc.linkable(),
                 "outcome": outcome,
                 "reason": reason,
                 "detail": detail,
@@ -174,6 +186,111 @@ fn leaf_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
+/// What a partner profile other than adgate does with `path`: the event
+/// id, the time and the identifiers differ from the adgate profile;
+/// `None` for every other path (the same rules apply).
+fn profile_fate(
+    config: &Config,
+    pc: &crate::config::PartnerConfig,
+    enc: &dyn crate::profile::Profile,
+    tree: &Value,
+    path: &str,
+    forwarded: bool,
+) -> Option<(&'static str, String)> {
+    if !forwarded {
+        return None;
+    }
+    let profile = enc.name();
+    let g = config.privacy.time_granularity.as_str();
+    let value = |p: &str| {
+        p.split('.')
+            .try_fold(tree, |v, seg| v.get(seg))
+            .and_then(Value::as_str)
+    };
+    let usable = crate::config::profile_identifiers(pc.profile);
+    let listed = |k: Kind| pc.identifiers.contains(&k) && usable.contains(&k);
+    let linkable = "plain SHA-256, the same at every partner: linkable (linkable_ids = \"accept\")";
+    Some(match path {
+        "event_id" => (
+            "pseudonymized",
+            format!("sent as the {profile} event id, HMAC-SHA256 with key {} (the partner de-duplicates on it); the producer's id never leaves", pc.signing_key().id),
+        ),
+        "timestamp" => (
+            "coarsened",
+            format!("truncated to the {g} and sent in the {profile} time format (UTC)"),
+        ),
+        "event_type" if pc.profile == crate::profile::ProfileKind::GoogleAds => (
+            "dropped",
+            "not sent: the conversion is recorded under profile_options.conversion_action"
+                .into(),
+        ),
+        "event_type" => (
+            "kept",
+            "sent as the partner's event name mapped in profile_options.event_names".into(),
+        ),
+        "user.email" | "user.phone" | "user.account_id" => {
+            let kind = Kind::parse(&path[5..]).expect("identifier path");
+            if !listed(kind) {
+                return Some((
+                    "dropped",
+                    format!("{kind} is not an identifier this partner's {profile} profile sends (see identifiers); user data is never forwarded"),
+                ));
+            }
+            let raw = value(path).unwrap_or_default();
+            let ok = match kind {
+                Kind::Email => enc.normalize_email(raw).is_some(),
+                Kind::Phone => {
+                    identity::normalize_with(kind, raw, config.privacy.default_phone_country)
+                        .is_some()
+                }
+                _ => !raw.trim().is_empty(),
+            };
+            if !ok {
+                return Some((
+                    "dropped",
+                    format!("{kind} is not valid after {profile}'s normalization, so it is not sent"),
+                ));
+            }
+            (
+                "hashed",
+                format!("normalized by {profile}'s rule and sent as {linkable}"),
+            )
+        }
+        "user.email_sha256" | "user.phone_sha256" => {
+            let kind = if path == "user.email_sha256" { Kind::Email } else { Kind::Phone };
+            let raw_path = format!("user.{kind}");
+            let pre = value(path).unwrap_or_default();
+            if !listed(kind) {
+                return Some((
+                    "dropped",
+                    format!("{kind} is not an identifier this partner's {profile} profile sends"),
+                ));
+            }
+            if crate::profile::Hex64::prehashed(pre).is_none() {
+                return Some((
+                    "dropped",
+                    "not 64 hex digits, so not a SHA-256 the partner could match".into(),
+                ));
+            }
+            if value(&raw_path).is_some_and(|r| enc.normalize_email(r).is_some() || kind == Kind::Phone && identity::normalize_with(kind, r, config.privacy.default_phone_country).is_some()) {
+                return Some((
+                    "dropped",
+                    format!("{raw_path} is present: it is normalized and hashed by {profile}'s rule instead"),
+                ));
+            }
+            (
+                "forwarded",
+                format!("already SHA-256: forwarded lower-cased, never hashed again; {linkable}"),
+            )
+        }
+        "user.device_id" => (
+            "dropped",
+            format!("the {profile} profile sends no device id; user data is never forwarded"),
+        ),
+        _ => return None,
+    })
+}
+
 fn field_fate(
     config: &Config,
     pc: &crate::config::PartnerConfig,
@@ -199,6 +316,16 @@ fn field_fate(
         "event_type" => return ("kept", "event_type is allowed for this partner".into()),
         "timestamp" => return ("coarsened", format!("truncated to the {g} and sent as time (UTC)")),
         _ => {}
+    }
+    if let Some(kind) = path
+        .strip_prefix("user.")
+        .and_then(|p| p.strip_suffix("_sha256"))
+        .and_then(Kind::parse)
+    {
+        return (
+            "dropped",
+            format!("a pre-hashed {kind} cannot be used by the adgate profile: its ad_id is an HMAC of the normalized raw value (send user.{kind}); never forwarded"),
+        );
     }
     if let Some(kind) = path.strip_prefix("user.").and_then(Kind::parse) {
         if Some(kind) == used {
@@ -292,6 +419,15 @@ pub fn render_text(report: &[Value]) -> String {
         );
         for p in ev["partners"].as_array().into_iter().flatten() {
             let name = p["partner"].as_str().unwrap_or("");
+            let profile = p["profile"].as_str().unwrap_or("adgate");
+            if p["linkable"] == true {
+                let _ = writeln!(
+                    s,
+                    "  partner {name}: profile {profile}, receives LINKABLE identifiers (plain SHA-256; linkable_ids = \"accept\")"
+                );
+            } else if profile != "adgate" {
+                let _ = writeln!(s, "  partner {name}: profile {profile}");
+            }
             if p["outcome"] == "forwarded" {
                 let _ = writeln!(s, "  partner {name}: FORWARDED");
                 let _ = writeln!(s, "    sends: {}", p["output"]);

@@ -21,6 +21,8 @@ use crate::contract::{Contract, FieldSpec};
 use crate::event::{self, Event, Field, JsonKind, Obj};
 use crate::guard::{self, Hit, Protected, Views};
 use crate::identity::{self, Kind, PartnerKey, SubjectHash, SubjectHasher};
+use crate::profile::{ConsentSignals, EncodeError, Profile, ProfileInput};
+use std::sync::Arc;
 
 /// Why an event is not forwarded to a partner (the `reason` label of
 /// `adgate_events_dropped_total`).
@@ -124,8 +126,9 @@ impl Subjects {
     }
 }
 
-/// An output event for one partner: the NDJSON line (no newline) and the
-/// subject hashes. Only [`Policy`] can make one.
+/// An output event for one partner: the event encoded by the partner's
+/// profile (for the adgate profile, the NDJSON line without its newline)
+/// and the subject hashes. Only [`Policy`] can make one.
 #[derive(Debug, Clone)]
 pub struct ScrubbedEvent {
     line: Vec<u8>,
@@ -214,10 +217,17 @@ pub struct PartnerPolicy {
     fields: Vec<FieldNode>,
     key: PartnerKey,
     consent: ConsentRule,
+    /// The partner API's encoder; `None` for the adgate profile, whose
+    /// line the policy writes itself.
+    encoder: Option<Arc<dyn Profile>>,
+    /// The partner's identifiers its profile can send, in its order.
+    sendable: Vec<Kind>,
 }
 
 impl PartnerPolicy {
     pub fn new(p: &PartnerConfig) -> PartnerPolicy {
+        let adgate = p.profile == crate::profile::ProfileKind::Adgate;
+        let usable = crate::config::profile_identifiers(p.profile);
         PartnerPolicy {
             name: p.name.clone(),
             event_types: p.event_types.clone(),
@@ -225,7 +235,19 @@ impl PartnerPolicy {
             fields: field_tree(&p.fields),
             key: p.signing_key().partner_key(),
             consent: ConsentRule::new(&p.consent),
+            encoder: (!adgate).then(|| p.encoder.clone()),
+            sendable: p
+                .identifiers
+                .iter()
+                .copied()
+                .filter(|k| usable.contains(k))
+                .collect(),
         }
+    }
+
+    /// The partner's profile encoder, unless it is the adgate profile.
+    pub fn encoder(&self) -> Option<&dyn Profile> {
+        self.encoder.as_deref()
     }
 
     pub fn allows_type(&self, t: &str) -> bool {
@@ -461,7 +483,8 @@ impl Policy {
 
         let mut time = String::with_capacity(20);
         let g = self.privacy.time_granularity.seconds();
-        event::format_utc(ev.unix_seconds.div_euclid(g) * g, &mut time);
+        let coarse = ev.unix_seconds.div_euclid(g) * g;
+        event::format_utc(coarse, &mut time);
 
         let mut scratch = Scratch::default();
         let n = self.partners.len();
@@ -482,6 +505,82 @@ impl Policy {
                 Outcome::Drop(DropReason::NoConsent)
             } else if let Some((r, _)) = blocked {
                 Outcome::Drop(r)
+            } else if let Some(enc) = p.encoder.as_deref() {
+                let prehashed = |member: &str| -> Option<Cow<'_, str>> {
+                    ev.user
+                        .as_ref()
+                        .and_then(|u| u.get(member))
+                        .and_then(event::as_str)
+                };
+                let wants = |k: Kind| p.sendable.contains(&k);
+                let email_sha256 = prehashed("email_sha256").filter(|_| wants(Kind::Email));
+                let phone_sha256 = prehashed("phone_sha256").filter(|_| wants(Kind::Phone));
+                kind_used = p.sendable.iter().copied().find(|k| {
+                    ev.identifier(*k).is_some()
+                        || (*k == Kind::Email && email_sha256.is_some())
+                        || (*k == Kind::Phone && phone_sha256.is_some())
+                });
+                if kind_used.is_none() {
+                    Outcome::Drop(DropReason::NoIdentifier)
+                } else {
+                    let protected = protected_cell
+                        .get_or_insert_with(|| protected_values(ev, &normalized, country));
+                    let mut r = Render {
+                        protected,
+                        scratch: &mut scratch,
+                        country,
+                        omitted: &mut left_out,
+                        path: Vec::new(),
+                    };
+                    match r.render_fields(p, ev) {
+                        Err(h) => {
+                            hit = Some(h);
+                            left_out.clear();
+                            Outcome::Drop(DropReason::PiiGuard)
+                        }
+                        Ok(fields) => {
+                            let mut event_id = Vec::with_capacity(64);
+                            p.key.write_tagged("event_id", &ev.event_id, &mut event_id);
+                            let input = ProfileInput {
+                                event_type: &ev.event_type,
+                                unix_seconds: coarse,
+                                event_id: std::str::from_utf8(&event_id).unwrap_or_default(),
+                                email: ev.identifier(Kind::Email).filter(|_| wants(Kind::Email)),
+                                // adgate's E.164 form (with
+                                // privacy.default_phone_country), which every
+                                // profile reads.
+                                phone: normalized[Kind::Phone.index()]
+                                    .as_deref()
+                                    .filter(|_| wants(Kind::Phone)),
+                                account_id: ev
+                                    .identifier(Kind::AccountId)
+                                    .filter(|_| wants(Kind::AccountId)),
+                                device_id: None,
+                                email_sha256: email_sha256.as_deref(),
+                                phone_sha256: phone_sha256.as_deref(),
+                                fields: fields
+                                    .as_deref()
+                                    .map(|f| std::str::from_utf8(f).unwrap_or("{}")),
+                                consent: profile_consent(
+                                    ev,
+                                    &signals,
+                                    p.consent.uses_tcf() && matches!(signals.tcf(), Some(Ok(_))),
+                                ),
+                            };
+                            let mut line = Vec::with_capacity(512);
+                            match enc.encode(&input, &mut line) {
+                                Ok(()) => Outcome::Route(ScrubbedEvent { line, subjects }),
+                                Err(EncodeError::NoIdentifier { .. }) => {
+                                    kind_used = None;
+                                    Outcome::Drop(DropReason::NoIdentifier)
+                                }
+                                // Config validation maps every event type and
+                                // the policy writes the fields as one object.
+                                Err(_) => Outcome::Drop(DropReason::Invalid),
+                            }
+                        }
+                    }
+                }
             } else {
                 match p
                     .identifiers
@@ -800,6 +899,25 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
         Ok(out)
     }
 
+    /// The allow-listed fields of `ev` as one JSON object (`None` when
+    /// nothing is kept), for a partner profile's encoder; every copied
+    /// value is scanned as in [`Render::render`].
+    fn render_fields(
+        &mut self,
+        p: &'r PartnerPolicy,
+        ev: &Event<'a>,
+    ) -> Result<Option<Vec<u8>>, GuardHit> {
+        let mut out = Vec::with_capacity(128);
+        out.push(b'{');
+        if !self.write_fields(&mut out, &ev.top, &p.fields)? {
+            return Ok(None);
+        }
+        // Each member wrote a leading comma; drop the first.
+        out.remove(1);
+        out.push(b'}');
+        Ok(Some(out))
+    }
+
     fn here(&self) -> String {
         self.path.join(".")
     }
@@ -1024,6 +1142,28 @@ fn write_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
+/// The consent a partner profile forwards (Google's consent fields, Meta's
+/// Limited Data Use), from the event's own decision: Consent Mode values
+/// when the event carries them, else granted when a TC string passed this
+/// partner's TCF check (`tcf_consented`) or `consent.personalized_ads` is
+/// true, else unspecified; Limited Data Use when a GPP US section says the
+/// person opted out of sale, sharing or targeted advertising (forwarded at
+/// all only to a partner with `gpp_us = false`).
+fn profile_consent(ev: &Event<'_>, signals: &Signals<'_>, tcf_consented: bool) -> ConsentSignals {
+    let personalized = tcf_consented || matches!(ev.personalized_ads, Field::Value(true));
+    let mode = |m: ModeSignal| match m {
+        ModeSignal::Granted => Some(true),
+        ModeSignal::Denied => Some(false),
+        ModeSignal::Absent | ModeSignal::Invalid => personalized.then_some(true),
+    };
+    ConsentSignals {
+        ad_user_data: mode(signals.ad_user_data),
+        ad_personalization: mode(signals.ad_personalization),
+        limited_data_use: ev.gpp != Field::Absent
+            && matches!(signals.gpp_refusal(), Some(Refusal::Gpp { .. })),
+    }
+}
+
 /// The event's consent strings and Consent Mode values, not yet decoded.
 fn consent_signals<'e>(ev: &'e Event<'_>, sensitive: &'e [String]) -> Signals<'e> {
     let raw = |f: &'e Field<Cow<'_, str>>| match f {
@@ -1237,5 +1377,187 @@ secret_env = "K"
                 "{body}: {out:?}"
             );
         }
+    }
+
+    /// A Meta and a Google partner (the latter with `gpp_us = false`).
+    fn profile_config() -> Config {
+        let toml = r#"
+[[partners]]
+name = "meta"
+profile = "meta_capi"
+linkable_ids = "accept"
+event_types = ["ad_impression"]
+identifiers = ["device_id", "email", "account_id"]
+fields = ["ad.campaign_id"]
+[partners.profile_options]
+pixel_id = "123"
+event_names = { ad_impression = "ViewContent" }
+[partners.delivery]
+mode = "push"
+endpoint = "https://graph.example/v21.0/123/events"
+access_token_env = "A"
+[partners.consent]
+gpp_us = false
+[[partners.keys]]
+id = "m1"
+secret_env = "K"
+
+[[partners]]
+name = "google"
+profile = "google_ads"
+linkable_ids = "accept"
+event_types = ["ad_impression"]
+identifiers = ["email", "phone"]
+[partners.profile_options]
+customer_id = "1234567890"
+conversion_action = "customers/1234567890/conversionActions/1"
+[partners.delivery]
+mode = "push"
+endpoint = "https://ads.example/v21/customers/1234567890:uploadClickConversions"
+access_token_env = "A"
+developer_token_env = "D"
+[partners.consent]
+tcf_vendor_id = 755
+[[partners.keys]]
+id = "g1"
+secret_env = "K2"
+"#;
+        let env = env_from(HashMap::from([
+            ("A".to_string(), "partner-token-0123456789".to_string()),
+            ("D".to_string(), "developer-token-0123456789".to_string()),
+            (
+                "K".to_string(),
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string(),
+            ),
+            (
+                "K2".to_string(),
+                "HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=".to_string(),
+            ),
+        ]));
+        Config::from_toml(toml, "test.toml", Path::new("."), &env).unwrap()
+    }
+
+    fn outcomes(cfg: &Config, json: &str) -> Vec<Outcome> {
+        let p = Policy::new(cfg, SubjectHasher::new(&[9; 32]));
+        let ev = Event::parse(json).unwrap();
+        p.evaluate(&ev, &NoOptOuts).outcomes
+    }
+
+    fn routed(o: &Outcome) -> serde_json::Value {
+        match o {
+            Outcome::Route(s) => serde_json::from_slice(s.line()).unwrap(),
+            Outcome::Drop(r) => panic!("dropped: {r}"),
+        }
+    }
+
+    #[test]
+    fn profiles_send_only_identifiers_they_take() {
+        let cfg = profile_config();
+        let base =
+            r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z""#;
+        // A device id is listed for Meta but never sent; Google takes no
+        // account id.
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{base},"user":{{"device_id":"d-123456","account_id":"A1"}}}}"#),
+        );
+        let meta = routed(&out[0]);
+        assert_eq!(
+            meta["user_data"],
+            serde_json::json!({"external_id": [crate::profile::Hex64::sha256(b"A1").as_str()]})
+        );
+        assert!(!meta.to_string().contains("d-123456"));
+        assert!(matches!(out[1], Outcome::Drop(DropReason::NoIdentifier)));
+        // Only a device id: nothing Meta can send.
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{base},"user":{{"device_id":"d-123456"}}}}"#),
+        );
+        assert!(matches!(out[0], Outcome::Drop(DropReason::NoIdentifier)));
+        // A pre-hashed phone reaches Google, not hashed again.
+        let pre = crate::profile::Hex64::sha256(b"+12065550100");
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{base},"user":{{"phone_sha256":"{}"}}}}"#, pre.as_str()),
+        );
+        assert_eq!(
+            routed(&out[1])["userIdentifiers"],
+            serde_json::json!([{"hashedPhoneNumber": pre.as_str()}])
+        );
+        // The guard reads the fields of a profile's copy too.
+        let out = outcomes(
+            &cfg,
+            &format!(
+                r#"{{{base},"user":{{"email":"a@b.co"}},"ad":{{"campaign_id":"x@example.com"}}}}"#
+            ),
+        );
+        assert!(matches!(out[0], Outcome::Drop(DropReason::PiiGuard)));
+    }
+
+    /// Meta's Limited Data Use follows the event's GPP US opt-out (the
+    /// event reaches Meta only because its partner has gpp_us = false);
+    /// Google's consent fields follow Consent Mode, else personalized_ads.
+    #[test]
+    fn profile_consent_comes_from_the_events_signals() {
+        use crate::consent::gpp::{encode_header, UsSection, UsValues};
+        let cfg = profile_config();
+        let opted_out = UsValues {
+            version: 1,
+            sale_opt_out_notice: 1,
+            sale_opt_out: 1,
+            ..UsValues::default()
+        };
+        let gpp = format!(
+            "{}~{}",
+            encode_header(&[7]),
+            opted_out.encode(UsSection::UsNat)
+        );
+        let ev = format!(
+            r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{{"email":"a@b.co"}},"consent":{{"gpp":"{gpp}","personalized_ads":true}}}}"#
+        );
+        let out = outcomes(&cfg, &ev);
+        let meta = routed(&out[0]);
+        assert_eq!(meta["data_processing_options"], serde_json::json!(["LDU"]));
+        // Google honours the GPP opt-out (gpp_us defaults to true).
+        assert!(matches!(out[1], Outcome::Drop(DropReason::NoConsent)));
+
+        let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"a@b.co"}"#;
+        for (consent, want) in [
+            (r#"{"personalized_ads":true}"#, ("GRANTED", "GRANTED")),
+            (r#"{}"#, ("UNSPECIFIED", "UNSPECIFIED")),
+            (
+                r#"{"personalized_ads":true,"ad_user_data":"granted","ad_personalization":"denied"}"#,
+                ("GRANTED", "DENIED"),
+            ),
+        ] {
+            let out = outcomes(&cfg, &format!(r#"{{{base},"consent":{consent}}}"#));
+            let meta = routed(&out[0]);
+            assert!(meta.get("data_processing_options").is_none(), "{meta}");
+            let g = routed(&out[1]);
+            assert_eq!(
+                (
+                    g["consent"]["adUserData"].as_str(),
+                    g["consent"]["adPersonalization"].as_str()
+                ),
+                (Some(want.0), Some(want.1)),
+                "{consent}"
+            );
+        }
+        // A TC string that passed Google's TCF check is consent.
+        let tc = crate::consent::tcf::TcModel {
+            cmp_id: 31,
+            consent_language: *b"EN",
+            publisher_cc: *b"DE",
+            policy_version: 4,
+            purposes_consent: 0b1111,
+            vendor_consents: vec![755],
+            ..Default::default()
+        }
+        .encode();
+        let out = outcomes(&cfg, &format!(r#"{{{base},"consent":{{"tcf":"{tc}"}}}}"#));
+        assert_eq!(
+            routed(&out[1])["consent"],
+            serde_json::json!({"adUserData": "GRANTED", "adPersonalization": "GRANTED"})
+        );
     }
 }

@@ -1,6 +1,14 @@
 //! Push delivery (see docs/delivery.md): one worker per push partner reads its outbox,
-//! forms batches (`batch_max_events` / `batch_max_wait_ms`), and POSTs them
-//! as signed NDJSON with up to `max_in_flight` batches at once.
+//! forms batches (`batch_max_events` / `batch_max_wait_ms`, never above the
+//! partner profile's own limit), and POSTs them with up to `max_in_flight`
+//! batches at once.
+//!
+//! - The body is the partner profile's framing of the stored events
+//!   (NDJSON for the adgate profile, `{"data":[...]}` for Meta, ...; see
+//!   docs/profiles.md): the outbox holds each event already encoded, so a
+//!   body is a byte copy. The profile's credential goes in its header or
+//!   query parameter; `Adgate-Signature` is added whenever a signing secret
+//!   is configured (always, for the adgate profile).
 //!
 //! - A batch is a fixed range of the outbox; its `Idempotency-Key` is derived
 //!   from that range, and ranges in flight are written to
@@ -37,6 +45,7 @@ use crate::config::{Delivery, PartnerConfig, PushConfig};
 use crate::outbox::jetstream::{Fetched, JetStream, JsPartner};
 use crate::outbox::{PartnerLog, Record};
 use crate::privacy::Delivered;
+use crate::profile::{CredentialPlace, Profile};
 use crate::util::now_ms;
 
 /// First retry delay; doubles per attempt up to [`BACKOFF_MAX`].
@@ -50,6 +59,82 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Where and how a partner's batches are sent: the endpoint with any
+/// credential query parameter, the profile's content type, its credential
+/// headers. Built once per worker; its Debug shows no credential.
+struct Target {
+    uri: http::Uri,
+    content_type: &'static str,
+    headers: Vec<(header::HeaderName, header::HeaderValue)>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("content_type", &self.content_type)
+            .field("credentials", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Percent-encodes `b` for a query parameter value (RFC 3986 unreserved
+/// characters kept).
+fn query_escape(b: &[u8], out: &mut String) {
+    for &c in b {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+}
+
+fn target(push: &PushConfig, profile: &dyn Profile) -> std::io::Result<Target> {
+    let bad = |what: &str| std::io::Error::other(format!("partner credential: {what}"));
+    let mut headers = Vec::new();
+    let mut query = String::new();
+    for c in &push.credentials {
+        match c.place {
+            CredentialPlace::Header { name, prefix } => {
+                let mut v = prefix.as_bytes().to_vec();
+                v.extend_from_slice(c.secret.expose());
+                let mut value = header::HeaderValue::from_bytes(&v)
+                    .map_err(|_| bad("not valid in an HTTP header"))?;
+                value.set_sensitive(true);
+                headers.push((header::HeaderName::from_static(name), value));
+            }
+            CredentialPlace::Query { name } => {
+                if !query.is_empty() {
+                    query.push('&');
+                }
+                query.push_str(name);
+                query.push('=');
+                query_escape(c.secret.expose(), &mut query);
+            }
+        }
+    }
+    let uri = if query.is_empty() {
+        push.endpoint.clone()
+    } else {
+        let mut parts = push.endpoint.clone().into_parts();
+        let pq = parts
+            .path_and_query
+            .as_ref()
+            .map(|pq| match pq.query() {
+                Some(q) => format!("{}?{q}&{query}", pq.path()),
+                None => format!("{}?{query}", pq.path()),
+            })
+            .unwrap_or_else(|| format!("/?{query}"));
+        parts.path_and_query = Some(pq.parse().map_err(|_| bad("not valid in a URL"))?);
+        http::Uri::from_parts(parts).map_err(|_| bad("not valid in a URL"))?
+    };
+    Ok(Target {
+        uri,
+        content_type: profile.content_type(),
+        headers,
+    })
+}
 
 pub struct PushWorker {
     stop: watch::Sender<bool>,
@@ -72,11 +157,13 @@ impl PushWorker {
             return Err(std::io::Error::other("not a push partner"));
         };
         let client = build_client(&push)?;
+        let target = target(&push, p.encoder.as_ref())?;
         let (stop, stop_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
             app,
             partner: p,
             push,
+            target,
             client,
             log,
         });
@@ -113,11 +200,13 @@ impl PushWorker {
             return Err(std::io::Error::other("not the JetStream backend"));
         };
         let client = build_client(&push)?;
+        let target = target(&push, p.encoder.as_ref())?;
         let (stop, stop_rx) = watch::channel(false);
         let ctx = Arc::new(JsCtx {
             app,
             partner: p,
             push,
+            target,
             client,
             js,
             jp,
@@ -141,6 +230,7 @@ struct Ctx {
     app: Arc<App>,
     partner: PartnerConfig,
     push: PushConfig,
+    target: Target,
     client: HttpsClient,
     log: Arc<PartnerLog>,
 }
@@ -294,7 +384,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let mut pending: BTreeMap<u64, (u64, u64, bool)> = BTreeMap::new();
     let mut reader = ctx.log.reader();
     let acked_at_start = ctx.log.shared().acked();
-    let max = ctx.partner.batch_max_events;
+    let max = ctx.partner.batch_limit();
 
     // Batches that were in flight when the process stopped go first, as
     // they were (same range, same Idempotency-Key).
@@ -465,19 +555,23 @@ struct Payload {
 fn payload(ctx: &Ctx, from: u64, end: u64, recs: Vec<Record>) -> Payload {
     let key = batch_key(&ctx.partner.name, from, end, &recs);
     let live: Vec<Record> = recs.into_iter().filter(|r| !r.purged).collect();
-    let mut ndjson = Vec::with_capacity(live.iter().map(|r| r.payload.len() + 1).sum());
-    for r in &live {
-        ndjson.extend_from_slice(&r.payload);
-        ndjson.push(b'\n');
-    }
-    let body = if ctx.push.gzip {
+    let events: Vec<&[u8]> = live.iter().map(|r| r.payload.as_ref()).collect();
+    let body = body_of(ctx.partner.encoder.as_ref(), &ctx.push, &events);
+    Payload { live, body, key }
+}
+
+/// The push body of `events` (each one stored, encoded event): the
+/// profile's framing, gzipped when configured.
+fn body_of(profile: &dyn Profile, push: &PushConfig, events: &[&[u8]]) -> Bytes {
+    let mut framed = Vec::new();
+    profile.write_body(events, &mut framed);
+    if push.gzip {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&ndjson).expect("vec write");
+        enc.write_all(&framed).expect("vec write");
         Bytes::from(enc.finish().expect("vec write"))
     } else {
-        Bytes::from(ndjson)
-    };
-    Payload { live, body, key }
+        Bytes::from(framed)
+    }
 }
 
 /// Sends the batch of `recs` (the records of `[from, ...)`, read when the
@@ -508,7 +602,7 @@ async fn deliver(
         // this batch waited for a retry): send only what is left of them.
         let gen = ctx.log.shared().purge_generation();
         if gen != seen_gen {
-            match read_range(&ctx.log, from, end, ctx.partner.batch_max_events).await {
+            match read_range(&ctx.log, from, end, ctx.partner.batch_limit()).await {
                 Ok(fresh)
                     if fresh.first().map(|r| r.offset) == Some(from)
                         && fresh.last().map(|r| r.end) == Some(end) =>
@@ -686,6 +780,7 @@ async fn send(ctx: &Ctx, key: &str, body: Bytes, attempt: u32) -> Attempt {
     send_to(
         &ctx.client,
         &ctx.push,
+        &ctx.target,
         &ctx.partner.name,
         key,
         body,
@@ -694,24 +789,30 @@ async fn send(ctx: &Ctx, key: &str, body: Bytes, attempt: u32) -> Attempt {
     .await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send_to(
     client: &HttpsClient,
     push: &PushConfig,
+    target: &Target,
     partner: &str,
     key: &str,
     body: Bytes,
     attempt: u32,
 ) -> Attempt {
-    let t = now_ms() / 1000;
-    let sig = signature(push.signing_secret.expose(), t, &body);
-    let mut req = Request::post(push.endpoint.clone())
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
+    let mut req = Request::post(target.uri.clone())
+        .header(header::CONTENT_TYPE, target.content_type)
         .header("Idempotency-Key", key)
-        .header("Adgate-Signature", sig)
         .header(
             header::USER_AGENT,
             concat!("adgate/", env!("CARGO_PKG_VERSION")),
         );
+    if let Some(secret) = &push.signing_secret {
+        let t = now_ms() / 1000;
+        req = req.header("Adgate-Signature", signature(secret.expose(), t, &body));
+    }
+    for (name, value) in &target.headers {
+        req = req.header(name, value.clone());
+    }
     if push.gzip {
         req = req.header(header::CONTENT_ENCODING, "gzip");
     }
@@ -833,6 +934,7 @@ struct JsCtx {
     app: Arc<App>,
     partner: PartnerConfig,
     push: PushConfig,
+    target: Target,
     client: HttpsClient,
     js: Arc<JetStream>,
     jp: Arc<JsPartner>,
@@ -859,7 +961,7 @@ async fn run_js(ctx: Arc<JsCtx>, mut stop: watch::Receiver<bool>) {
     let name = ctx.partner.name.clone();
     let sem = Arc::new(Semaphore::new(ctx.push.max_in_flight));
     let mut tasks = tokio::task::JoinSet::new();
-    let max = ctx.partner.batch_max_events;
+    let max = ctx.partner.batch_limit();
     let mut busy = false;
     let mut last_warn: Option<std::time::Instant> = None;
     loop {
@@ -931,19 +1033,9 @@ async fn ack_all(recs: &[Fetched], kind: async_nats::jetstream::AckKind) {
     }
 }
 
-fn js_payload(push: &PushConfig, recs: &[Fetched]) -> Bytes {
-    let mut ndjson = Vec::with_capacity(recs.iter().map(|r| r.payload().len() + 1).sum());
-    for r in recs {
-        ndjson.extend_from_slice(r.payload());
-        ndjson.push(b'\n');
-    }
-    if push.gzip {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&ndjson).expect("vec write");
-        Bytes::from(enc.finish().expect("vec write"))
-    } else {
-        Bytes::from(ndjson)
-    }
+fn js_payload(ctx: &JsCtx, recs: &[Fetched]) -> Bytes {
+    let events: Vec<&[u8]> = recs.iter().map(|r| r.payload().as_ref()).collect();
+    body_of(ctx.partner.encoder.as_ref(), &ctx.push, &events)
 }
 
 async fn deliver_js(
@@ -979,7 +1071,7 @@ async fn deliver_js(
         }
         if built.as_ref().is_none_or(|(n, _, _)| *n != recs.len()) {
             let key = js_batch_key(name, recs.iter().map(|r| r.stream_seq));
-            built = Some((recs.len(), key, js_payload(&ctx.push, &recs)));
+            built = Some((recs.len(), key, js_payload(&ctx, &recs)));
         }
         let (_, key, body) = built.as_ref().expect("built above");
         let oldest = recs
@@ -993,7 +1085,17 @@ async fn deliver_js(
             return;
         }
         pace(&ctx.push, recs.len()).await;
-        match send_to(&ctx.client, &ctx.push, name, key, body.clone(), attempt).await {
+        match send_to(
+            &ctx.client,
+            &ctx.push,
+            &ctx.target,
+            name,
+            key,
+            body.clone(),
+            attempt,
+        )
+        .await
+        {
             Attempt::Ok => {
                 ack_all(&recs, AckKind::Ack).await;
                 // The subject-access ledger, after the ack as on the

@@ -49,6 +49,25 @@ fn default_env() -> BTreeMap<String, String> {
         ),
         ("K_ACME_OLD".into(), key_b64(10, 32)),
         ("K_BETA".into(), key_b64(100, 32)),
+        ("K_META".into(), key_b64(150, 32)),
+        ("K_GOOGLE".into(), key_b64(200, 32)),
+        ("K_TIKTOK".into(), key_b64(3, 32)),
+        (
+            "T_META_TOKEN".into(),
+            "EAAB-meta-access-token-7f6e5d4c3b2a1908".into(),
+        ),
+        (
+            "T_GOOGLE_TOKEN".into(),
+            "ya29.google-oauth-token-0a1b2c3d4e5f6a7b".into(),
+        ),
+        (
+            "T_GOOGLE_DEV".into(),
+            "google-developer-token-9f8e7d6c5b4a3f2e".into(),
+        ),
+        (
+            "T_TIKTOK_TOKEN".into(),
+            "tiktok-access-token-1f2e3d4c5b6a79880".into(),
+        ),
     ])
 }
 
@@ -670,4 +689,333 @@ fn weak_tokens_are_warned_about_by_key_path() {
         !r.stdout.contains("producers[0]"),
         "the 43-byte web token is not weak",
     );
+}
+
+// ---------------------------------------------------------------------------
+// Partner profiles (docs/profiles.md).
+
+/// VALID plus one partner per partner API profile, each complete.
+fn with_profiles() -> String {
+    format!(
+        "{VALID}{}",
+        r#"
+[[partners]]
+name = "meta"
+profile = "meta_capi"
+linkable_ids = "accept"
+event_types = ["ad_impression", "app_install"]
+identifiers = ["email", "phone", "account_id"]
+fields = ["ad.campaign_id"]
+[partners.profile_options]
+pixel_id = "1234567890123456"
+event_names = { ad_impression = "ViewContent", app_install = "AppInstall" }
+[partners.delivery]
+mode = "push"
+endpoint = "https://graph.facebook.com/v21.0/1234567890123456/events"
+access_token_env = "T_META_TOKEN"
+[[partners.keys]]
+id = "m1"
+secret_env = "K_META"
+
+[[partners]]
+name = "google"
+profile = "google_ads"
+linkable_ids = "accept"
+event_types = ["app_install"]
+identifiers = ["email", "phone"]
+fields = ["ad.value_estimate_micros", "ad.currency"]
+[partners.profile_options]
+customer_id = "1234567890"
+conversion_action = "customers/1234567890/conversionActions/987654321"
+value_field = "ad.value_estimate_micros"
+value_unit = "micros"
+currency_field = "ad.currency"
+[partners.delivery]
+mode = "push"
+endpoint = "https://googleads.googleapis.com/v21/customers/1234567890:uploadClickConversions"
+access_token_env = "T_GOOGLE_TOKEN"
+developer_token_env = "T_GOOGLE_DEV"
+[[partners.keys]]
+id = "g1"
+secret_env = "K_GOOGLE"
+
+[[partners]]
+name = "tiktok"
+profile = "tiktok_events"
+linkable_ids = "accept"
+event_types = ["ad_impression"]
+identifiers = ["email", "account_id"]
+[partners.profile_options]
+event_source_id = "CTEST0PIXEL0CODE0001"
+event_names = { ad_impression = "ViewContent" }
+[partners.delivery]
+mode = "push"
+endpoint = "https://business-api.tiktok.com/open_api/v1.3/event/track/"
+access_token_env = "T_TIKTOK_TOKEN"
+[[partners.keys]]
+id = "t1"
+secret_env = "K_TIKTOK"
+"#
+    )
+}
+
+#[test]
+fn profiles_pass_and_the_summary_names_linkable_partners() {
+    let s = Setup::new(&with_profiles());
+    let r = s.check_config();
+    r.code(0).no_secrets(&s.secrets());
+    r.stdout_has("linkable identifiers (plain SHA-256, same at every partner; see docs/profiles.md): sent to meta, google, tiktok")
+        .stdout_has("  profile: adgate (keyed ad_ids, not linkable")
+        .stdout_has("  profile: meta_capi (LINKABLE: plain SHA-256 of email, phone, account_id; linkable_ids = \"accept\"; at most 500 events per request)")
+        .stdout_has("  profile: google_ads (LINKABLE: plain SHA-256 of email, phone;")
+        .stdout_has("  profile: tiktok_events (LINKABLE: plain SHA-256 of email, account_id;");
+    // Without them, no partner receives linkable identifiers.
+    Setup::new(VALID).check_config().code(0).stdout_has(
+        "linkable identifiers (plain SHA-256, same at every partner; see docs/profiles.md): sent to no partner",
+    );
+}
+
+#[test]
+fn linkable_profile_without_acceptance_is_refused() {
+    for (i, name) in [(2, "meta_capi"), (3, "google_ads"), (4, "tiktok_events")] {
+        let toml = with_profiles();
+        // Drop this partner's acceptance only.
+        let anchor = format!("profile = \"{name}\"\nlinkable_ids = \"accept\"\n");
+        refused(
+            &edit(&toml, &anchor, &format!("profile = \"{name}\"\n")),
+            &format!("partners[{i}].linkable_ids"),
+            &format!("the {name} profile sends plain SHA-256 of identifiers"),
+            &format!("add linkable_ids = \"accept\" to partners[{i}]"),
+        );
+    }
+    refused(
+        &edit(
+            &with_profiles(),
+            "linkable_ids = \"accept\"\nevent_types = [\"app_install\"]",
+            "linkable_ids = \"yes\"\nevent_types = [\"app_install\"]",
+        ),
+        "partners[3].linkable_ids",
+        "unknown value \"yes\"",
+        "linkable_ids = \"accept\"",
+    );
+}
+
+#[test]
+fn every_missing_profile_option_is_refused_by_key() {
+    let t = with_profiles();
+    let cases: [(&str, &str, &str, &str, &str); 7] = [
+        (
+            "pixel_id = \"1234567890123456\"\n",
+            "",
+            "partners[2].profile_options.pixel_id",
+            "is missing",
+            "add pixel_id = ",
+        ),
+        (
+            "event_names = { ad_impression = \"ViewContent\", app_install = \"AppInstall\" }\n",
+            "event_names = { ad_impression = \"ViewContent\" }\n",
+            "partners[2].profile_options.event_names.app_install",
+            "event type \"app_install\" has no event name",
+            "add app_install = ",
+        ),
+        (
+            "customer_id = \"1234567890\"\n",
+            "",
+            "partners[3].profile_options.customer_id",
+            "is missing",
+            "add customer_id = ",
+        ),
+        (
+            "conversion_action = \"customers/1234567890/conversionActions/987654321\"\n",
+            "",
+            "partners[3].profile_options.conversion_action",
+            "is missing",
+            "add conversion_action = ",
+        ),
+        (
+            "event_source_id = \"CTEST0PIXEL0CODE0001\"\n",
+            "",
+            "partners[4].profile_options.event_source_id",
+            "is missing",
+            "add event_source_id = ",
+        ),
+        (
+            "event_names = { ad_impression = \"ViewContent\" }\n[partners.delivery]\nmode = \"push\"\nendpoint = \"https://business",
+            "[partners.delivery]\nmode = \"push\"\nendpoint = \"https://business",
+            "partners[4].profile_options.event_names.ad_impression",
+            "event type \"ad_impression\" has no event name",
+            "to profile_options.event_names",
+        ),
+        (
+            "pixel_id = \"1234567890123456\"\n",
+            "pixel = \"1234567890123456\"\n",
+            "partners[2].profile_options.pixel",
+            "unknown field `pixel`",
+            "see docs/profiles.md",
+        ),
+    ];
+    for (from, to, key, problem, fix) in cases {
+        refused(&edit(&t, from, to), key, problem, fix);
+    }
+}
+
+#[test]
+fn profile_credentials_and_delivery_rules_are_checked() {
+    let t = with_profiles();
+    refused(
+        &edit(&t, "access_token_env = \"T_META_TOKEN\"\n", ""),
+        "partners[2].delivery.access_token_env",
+        "the meta_capi profile needs the partner's access token",
+        "access_token_env = ",
+    );
+    refused(
+        &edit(&t, "developer_token_env = \"T_GOOGLE_DEV\"\n", ""),
+        "partners[3].delivery.developer_token_env",
+        "the google_ads profile needs the partner's developer token",
+        "developer_token_env = ",
+    );
+    // A pull feed is not what these APIs read.
+    refused(
+        &edit(
+            &t,
+            "mode = \"push\"\nendpoint = \"https://business-api.tiktok.com/open_api/v1.3/event/track/\"\naccess_token_env = \"T_TIKTOK_TOKEN\"\n",
+            "mode = \"pull\"\ntoken_env = \"T_TIKTOK_TOKEN\"\n",
+        ),
+        "partners[4].delivery.mode",
+        "the tiktok_events profile only supports mode = \"push\"",
+        "set mode = \"push\"",
+    );
+    refused(
+        &edit(
+            &t,
+            "endpoint = \"https://graph.facebook.com/v21.0/1234567890123456/events\"",
+            "endpoint = \"https://graph.facebook.com/v21.0/999/events\"",
+        ),
+        "partners[2].delivery.endpoint",
+        "does not end in \"/1234567890123456/events\"",
+        "documented endpoint",
+    );
+    refused(
+        &edit(
+            &t,
+            "access_token_env = \"T_META_TOKEN\"\n",
+            "access_token_env = \"T_META_TOKEN\"\nbatch_max_events = 1001\n",
+        ),
+        "partners[2].delivery.batch_max_events",
+        "1001 is above the meta_capi limit of 1000 events per request",
+        "use at most 1000",
+    );
+    refused(
+        &edit(&t, "profile = \"meta_capi\"", "profile = \"snapchat\""),
+        "partners[2].profile",
+        "unknown profile \"snapchat\"",
+        "\"meta_capi\"",
+    );
+    refused(
+        &edit(
+            &t,
+            "identifiers = [\"email\", \"phone\"]",
+            "identifiers = [\"device_id\"]",
+        ),
+        "partners[3].identifiers",
+        "the google_ads profile can send none of these identifiers",
+        "email, phone",
+    );
+    let mut s = Setup::new(&t);
+    s.env.insert(
+        "T_META_TOKEN".into(),
+        "EAAB meta token with spaces 0123".into(),
+    );
+    s.refused(
+        "partners[2].delivery.access_token_env",
+        "the access token has characters other than visible ASCII",
+        "without spaces or line breaks",
+    );
+    // From a file: the same rules as every secret file.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let s = Setup::new(&edit(
+            &t,
+            "access_token_env = \"T_META_TOKEN\"",
+            "access_token_file = \"secrets/meta.token\"",
+        ));
+        let file = s.dir.path().join("secrets/meta.token");
+        std::fs::write(&file, "EAAB-meta-token-from-a-file-0123456789\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        s.refused(
+            "partners[2].delivery.access_token_file",
+            "mode 0644 gives other users access",
+            "chmod 600 ",
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let r = s.check_config();
+        r.code(0);
+        r.check(
+            !r.stdout.contains("EAAB-meta-token-from-a-file"),
+            "the token is never printed",
+        );
+    }
+    // The adgate profile has no options and no API credential.
+    refused(
+        &edit(
+            &t,
+            "signing_secret_env = \"T_SIGN\"\n",
+            "signing_secret_env = \"T_SIGN\"\naccess_token_env = \"T_META_TOKEN\"\n",
+        ),
+        "partners[0].delivery.access_token_env",
+        "the adgate profile signs with signing_secret_* instead",
+        "remove them",
+    );
+}
+
+/// The README's Partners section shows a complete partner config per
+/// profile; together (after a server head) they pass check-config, with
+/// every secret they name provided.
+#[test]
+fn readme_partner_configs_pass_check_config() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## Partners\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Partners section in README.md");
+    let blocks: Vec<&str> = section
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 4, "one config per profile");
+    let mut toml = String::from("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n");
+    for b in &blocks {
+        toml.push_str(b);
+    }
+    let mut s = Setup::new(&toml);
+    s.env.clear();
+    let mut seed = 1u8;
+    for line in toml.lines() {
+        let Some((_, rest)) = line.split_once("_env = \"") else {
+            continue;
+        };
+        let var = rest.split('"').next().unwrap().to_string();
+        let value = if var.contains("_KEY_") {
+            seed = seed.wrapping_add(40);
+            key_b64(seed, 32)
+        } else {
+            format!("tok-{}-0123456789abcdef0123456789", var.to_lowercase())
+        };
+        s.env.insert(var, value);
+    }
+    let r = s.check_config();
+    r.code(0).no_secrets(&s.secrets());
+    for (name, profile) in [
+        ("acme-ads", "adgate"),
+        ("meta", "meta_capi"),
+        ("google", "google_ads"),
+        ("tiktok", "tiktok_events"),
+    ] {
+        r.stdout_has(&format!("partner {name}: push to "))
+            .stdout_has(&format!("  profile: {profile} ("));
+    }
+    r.stdout_has("sent to meta, google, tiktok");
 }

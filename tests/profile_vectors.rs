@@ -360,18 +360,21 @@ fn prehashed_values_are_forwarded_never_rehashed() {
 fn docs_recipe_is_the_tested_one() {
     let root = env!("CARGO_MANIFEST_DIR");
     let script = std::fs::read_to_string(format!("{root}/tests/vectors/profiles.py")).unwrap();
-    let docs = std::fs::read_to_string(format!("{root}/docs/profiles.md")).unwrap();
     let recipe = script
         .split("# --- RECIPE BEGIN ---\n")
         .nth(1)
         .and_then(|r| r.split("# --- RECIPE END ---").next())
         .expect("recipe markers in profiles.py");
-    let block = docs
-        .split("```python\n")
-        .nth(1)
-        .and_then(|r| r.split("```").next())
-        .expect("a python block in docs/profiles.md");
-    assert_eq!(block.trim(), recipe.trim());
+    // docs/profiles.md and the README's Partners section print it.
+    for page in ["docs/profiles.md", "README.md"] {
+        let docs = std::fs::read_to_string(format!("{root}/{page}")).unwrap();
+        let block = docs
+            .split("```python\n")
+            .nth(1)
+            .and_then(|r| r.split("```").next())
+            .unwrap_or_else(|| panic!("a python block in {page}"));
+        assert_eq!(block.trim(), recipe.trim(), "{page}");
+    }
     assert!(recipe.lines().filter(|l| !l.trim().is_empty()).count() <= 12);
 }
 
@@ -772,8 +775,13 @@ fn framing_does_not_re_encode() {
 /// current output to paste).
 #[test]
 fn docs_examples_are_what_the_encoders_write() {
-    let docs =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/profiles.md")).unwrap();
+    let pages: Vec<(&str, String)> = ["docs/profiles.md", "README.md"]
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR")));
+            (p, text.unwrap())
+        })
+        .collect();
     let input = ProfileInput {
         event_type: "ad_impression",
         unix_seconds: EVENT_TIME,
@@ -809,21 +817,23 @@ fn docs_examples_are_what_the_encoders_write() {
             serde_json::from_slice::<Value>(&ev).unwrap()
         };
         let marker = format!("<!-- example: {} -->\n```json\n", p.name());
-        let shown = docs
-            .split(&marker)
-            .nth(1)
-            .and_then(|r| r.split("```").next())
-            .and_then(|t| serde_json::from_str::<Value>(t).ok());
-        if shown.as_ref() != Some(&got) {
-            bad.push(format!(
-                "{marker}{}\n```",
-                serde_json::to_string_pretty(&got).unwrap()
-            ));
+        for (page, docs) in &pages {
+            let shown = docs
+                .split(&marker)
+                .nth(1)
+                .and_then(|r| r.split("```").next())
+                .and_then(|t| serde_json::from_str::<Value>(t).ok());
+            if shown.as_ref() != Some(&got) {
+                bad.push(format!(
+                    "{page}:\n{marker}{}\n```",
+                    serde_json::to_string_pretty(&got).unwrap()
+                ));
+            }
         }
     }
     assert!(
         bad.is_empty(),
-        "docs/profiles.md examples differ; current output:\n\n{}",
+        "docs/profiles.md or README.md examples differ; current output:\n\n{}",
         bad.join("\n\n")
     );
 }

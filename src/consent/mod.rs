@@ -157,6 +157,13 @@ impl ConsentRule {
         }
     }
 
+    /// Does this partner check TC strings? When it does and an event with
+    /// one passed [`ConsentRule::check`], the string consented to its
+    /// purposes (and vendor).
+    pub fn uses_tcf(&self) -> bool {
+        self.tcf.is_some()
+    }
+
     /// `None`: the signals allow this partner. Otherwise the signal that
     /// refused, TCF first, then GPP, then Consent Mode.
     pub fn check(&self, s: &Signals<'_>) -> Option<Refusal> {

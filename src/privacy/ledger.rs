@@ -76,7 +76,14 @@ impl Delivered {
 /// `{"event_type":<escaped>,"time":"...","ad_id":"KEY.xxx","ad_id_type":"KIND",...`;
 /// a producer's event_type is JSON-escaped, so its quotes are `\"` and the
 /// first `,"ad_id":"` is the gateway's own.
+///
+/// An event a partner API profile encoded (docs/profiles.md) has no ad_id:
+/// its first identifier kind and key id come from [`profile_id_of`].
 pub fn ad_id_of(line: &[u8]) -> Option<(Kind, KeyId)> {
+    adgate_id_of(line).or_else(|| profile_id_of(line))
+}
+
+fn adgate_id_of(line: &[u8]) -> Option<(Kind, KeyId)> {
     const AD_ID: &[u8] = b",\"ad_id\":\"";
     const TYPE: &[u8] = b"\",\"ad_id_type\":\"";
     let start = find(line, AD_ID)? + AD_ID.len();
@@ -88,6 +95,46 @@ pub fn ad_id_of(line: &[u8]) -> Option<(Kind, KeyId)> {
     let kind_end = rest.iter().position(|&b| b == b'"')?;
     let kind = Kind::parse(std::str::from_utf8(&rest[..kind_end]).ok()?)?;
     Some((kind, KeyId::new(key)?))
+}
+
+/// The first identifier kind a partner API profile sent and the key id of
+/// the pseudonymized event id, from the encoded event: the key id prefixes
+/// `"event_id"` (Meta, TikTok) or `"orderId"` (Google), which the encoders
+/// write before any allow-listed field; the kinds are the hashed members of
+/// the user block (`user_data`, `userIdentifiers`, `user`), in the order
+/// the encoders write them (email, phone, account id). Configured names
+/// and producer values are JSON-escaped, so they cannot pose as these keys.
+pub fn profile_id_of(line: &[u8]) -> Option<(Kind, KeyId)> {
+    let id_at = [&b",\"event_id\":\""[..], b",\"orderId\":\""]
+        .iter()
+        .find_map(|n| find(line, n).map(|i| i + n.len()))?;
+    let rest = &line[id_at..];
+    let dot = rest.iter().position(|&b| b == b'.' || b == b'"')?;
+    let key = KeyId::new(std::str::from_utf8(&rest[..dot]).ok()?)?;
+    let (start, close) = [
+        (&b",\"user_data\":{"[..], b'}'),
+        (b",\"userIdentifiers\":[", b']'),
+        (b",\"user\":{", b'}'),
+    ]
+    .iter()
+    .find_map(|(n, c)| find(line, n).map(|i| (i + n.len(), *c)))?;
+    let block = &line[start..];
+    let block = &block[..block.iter().position(|&b| b == close)?];
+    let has = |names: &[&[u8]]| {
+        names
+            .iter()
+            .any(|n| block.windows(n.len()).any(|w| w == *n))
+    };
+    let kind = if has(&[b"\"em\":", b"\"hashedEmail\":", b"\"email\":"]) {
+        Kind::Email
+    } else if has(&[b"\"ph\":", b"\"hashedPhoneNumber\":", b"\"phone\":"]) {
+        Kind::Phone
+    } else if has(&[b"\"external_id\":"]) {
+        Kind::AccountId
+    } else {
+        return None;
+    };
+    Some((kind, key))
 }
 
 /// First position of `needle` (which starts with a comma) in `hay`: only
@@ -328,6 +375,31 @@ mod tests {
         assert!(ad_id_of(b"{\"event_type\":\"a\"}").is_none());
         assert!(ad_id_of(br#"{"x":1,"ad_id":"nodot","ad_id_type":"email"}"#).is_none());
         assert!(Delivered::of(&Subjects::default(), line).is_none());
+    }
+
+    #[test]
+    fn partner_api_events_name_their_first_identifier_and_key() {
+        let h = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let meta = format!(
+            r#"{{"event_name":"V","event_time":1,"event_id":"m1.q","action_source":"website","user_data":{{"ph":["{h}"],"external_id":["{h}"]}},"custom_data":{{"em":"x"}}}}"#
+        );
+        let google = format!(
+            r#"{{"conversionAction":"customers/1/conversionActions/2","conversionDateTime":"x","orderId":"g1.q","userIdentifiers":[{{"hashedEmail":"{h}"}}],"consent":{{}}}}"#
+        );
+        let tiktok = format!(
+            r#"{{"event":"V","event_time":1,"event_id":"t1.q","user":{{"external_id":"{h}"}},"properties":{{"email_note":"x"}}}}"#
+        );
+        for (line, kind, key) in [
+            (meta, Kind::Phone, "m1"),
+            (google, Kind::Email, "g1"),
+            (tiktok, Kind::AccountId, "t1"),
+        ] {
+            let (k, id) = ad_id_of(line.as_bytes()).unwrap_or_else(|| panic!("{line}"));
+            assert_eq!((k, id.as_str()), (kind, key), "{line}");
+        }
+        // A producer value cannot pose as the user block.
+        let hostile = br#"{"event":"V","event_time":1,"event_id":"t1.q","properties":{"a":"\",\"user\":{\"email\":1}"}}"#;
+        assert!(ad_id_of(hostile).is_none());
     }
 
     fn mem() -> Connection {

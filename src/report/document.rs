@@ -85,7 +85,8 @@ pub fn blocks(r: &Report) -> Vec<Block> {
     b.push(Block::Para(
         "Counts come from the gateway's counters, persisted per UTC day every minute and at shutdown \
          (a crash loses at most the last minute). Partners receive only event_type, time (coarsened), \
-         a per-partner keyed ad_id, ad_id_type, a per-partner event_id and the allow-listed fields below."
+         a per-partner keyed ad_id, ad_id_type, a per-partner event_id and the allow-listed fields below \
+         (a partner with another profile gets the same in its API's shape, with identifiers as plain SHA-256: see below)."
             .into(),
     ));
 
@@ -208,17 +209,44 @@ pub fn blocks(r: &Report) -> Vec<Block> {
 
     // Policies.
     b.push(Block::Heading(2, "What each partner may receive".into()));
+    let linkable: Vec<String> = r
+        .partners
+        .iter()
+        .filter(|p| p.policy.as_ref().is_some_and(|pol| pol.linkable))
+        .map(|p| p.name.clone())
+        .collect();
+    if r.config.is_some() {
+        b.push(Block::Para(if linkable.is_empty() {
+            "Linkable identifiers: no partner receives any (every partner gets keyed, per-partner ad_ids).".into()
+        } else {
+            format!(
+                "Linkable identifiers: {} receive(s) plain SHA-256 of identifiers (their partner API's profile), \
+                 the same value at every partner and reversible with a list of candidate emails or phones; \
+                 each accepted this with linkable_ids = \"accept\".",
+                linkable.join(", ")
+            )
+        }));
+    }
     for p in &r.partners {
         match &p.policy {
             Some(pol) => {
                 b.push(Block::Heading(3, p.name.clone()));
-                b.push(Block::List(vec![
-                    format!("delivery: {}", pol.mode),
-                    format!("event types: {}", list_or_none(&pol.event_types)),
+                let ids = if pol.linkable {
+                    format!(
+                        "identifiers sent as plain SHA-256 (LINKABLE): {}",
+                        list_or_none(&pol.identifiers)
+                    )
+                } else {
                     format!(
                         "ad_id made from (first present): {}",
                         list_or_none(&pol.identifiers)
-                    ),
+                    )
+                };
+                b.push(Block::List(vec![
+                    format!("delivery: {}", pol.mode),
+                    format!("profile: {}", pol.profile),
+                    format!("event types: {}", list_or_none(&pol.event_types)),
+                    ids,
                     format!("allow-listed fields: {}", list_or_none(&pol.fields)),
                 ]));
             }

@@ -123,6 +123,10 @@ pub struct PartnerPolicy {
     pub event_types: Vec<String>,
     pub identifiers: Vec<String>,
     pub fields: Vec<String>,
+    /// `profile` as configured (`adgate` when left out).
+    pub profile: String,
+    /// The profile sends plain SHA-256 of identifiers (see docs/profiles.md).
+    pub linkable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +234,13 @@ pub fn collect(opts: &Options) -> Result<Report, String> {
                         .unwrap_or_default(),
                     event_types: p.event_types.clone(),
                     identifiers: p.identifiers.clone(),
+                    profile: p.profile.clone().unwrap_or_else(|| "adgate".into()),
+                    // Every profile but adgate's sends plain SHA-256.
+                    linkable: p
+                        .profile
+                        .as_deref()
+                        .and_then(crate::profile::ProfileKind::parse)
+                        .is_some_and(|k| k != crate::profile::ProfileKind::Adgate),
                     fields: p
                         .fields
                         .iter()
