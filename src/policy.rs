@@ -213,6 +213,9 @@ pub struct PartnerPolicy {
     identifiers: Vec<Kind>,
     fields: Vec<FieldNode>,
     key: PartnerKey,
+    /// The key before `key` and until when (unix seconds) outputs also
+    /// carry `ad_id_prev` under it (`emit_previous_until`).
+    prev: Option<(PartnerKey, i64)>,
     consent: ConsentRule,
 }
 
@@ -224,8 +227,20 @@ impl PartnerPolicy {
             identifiers: p.identifiers.clone(),
             fields: field_tree(&p.fields),
             key: p.signing_key().partner_key(),
+            prev: p
+                .previous_key()
+                .map(|(k, until)| (k.partner_key(), until)),
             consent: ConsentRule::new(&p.consent),
         }
+    }
+
+    /// The previous key while outputs still carry `ad_id_prev` under it
+    /// (before its `emit_previous_until`), at unix time `now_s`.
+    pub fn previous_key(&self, now_s: i64) -> Option<&PartnerKey> {
+        self.prev
+            .as_ref()
+            .filter(|(_, until)| now_s < *until)
+            .map(|(k, _)| k)
     }
 
     pub fn allows_type(&self, t: &str) -> bool {
@@ -780,6 +795,11 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
         p.key.write_tagged(kind.as_str(), normalized, &mut out);
         out.extend_from_slice(b"\",\"ad_id_type\":\"");
         out.extend_from_slice(kind.as_str().as_bytes());
+        // After ad_id_type: the ledger reads ad_id and ad_id_type as a pair.
+        if let Some(prev) = p.previous_key((crate::util::now_ms() / 1000) as i64) {
+            out.extend_from_slice(b"\",\"ad_id_prev\":\"");
+            prev.write_tagged(kind.as_str(), normalized, &mut out);
+        }
         out.extend_from_slice(b"\",\"event_id\":\"");
         p.key.write_tagged("event_id", &ev.event_id, &mut out);
         out.push(b'"');

@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::config::{Delivery, PartnerConfig, PushConfig};
 use crate::outbox::jetstream::{Fetched, JetStream, JsPartner};
-use crate::outbox::{PartnerLog, Record};
+use crate::outbox::{PartnerLog, Record, Stream};
 use crate::privacy::Delivered;
 use crate::util::now_ms;
 
@@ -63,14 +63,25 @@ impl std::fmt::Debug for PushWorker {
 }
 
 impl PushWorker {
+    /// A worker on partner `p`'s outbox `log` of `stream`: events go to
+    /// `endpoint`, notices to `notice_endpoint` (unpaced: a notice is one
+    /// small line, and an event rate limit must not hold it back).
     pub fn start(
         app: Arc<App>,
         p: PartnerConfig,
         log: Arc<PartnerLog>,
+        stream: Stream,
     ) -> std::io::Result<PushWorker> {
-        let Delivery::Push(push) = p.delivery.clone() else {
+        let Delivery::Push(mut push) = p.delivery.clone() else {
             return Err(std::io::Error::other("not a push partner"));
         };
+        if stream == Stream::Notices {
+            let Some(ne) = push.notice_endpoint.clone() else {
+                return Err(std::io::Error::other("the partner has no notice_endpoint"));
+            };
+            push.endpoint = ne;
+            push.max_events_per_second = 0;
+        }
         let client = build_client(&push)?;
         let (stop, stop_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
@@ -79,6 +90,7 @@ impl PushWorker {
             push,
             client,
             log,
+            stream,
         });
         let handle = tokio::spawn(run(ctx, stop_rx));
         Ok(PushWorker { stop, handle })
@@ -143,6 +155,7 @@ struct Ctx {
     push: PushConfig,
     client: HttpsClient,
     log: Arc<PartnerLog>,
+    stream: Stream,
 }
 
 #[derive(Debug)]
@@ -229,7 +242,7 @@ fn inflight_path(ctx: &Ctx) -> PathBuf {
         .config
         .server
         .data_dir
-        .join("outbox")
+        .join(ctx.stream.dir())
         .join(&ctx.partner.name)
         .join("inflight")
 }
@@ -582,26 +595,24 @@ async fn deliver(
         let outcome = send(&ctx, key, body.clone(), attempt).await;
         match outcome {
             Attempt::Ok => {
-                delivered = live
-                    .iter()
-                    .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
-                    .collect();
-                m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
-                m.delivered(name, live.iter().map(|r| r.ingest_ms));
+                ctx.count_attempt("ok", live);
+                if ctx.stream == Stream::Events {
+                    delivered = live
+                        .iter()
+                        .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
+                        .collect();
+                    m.delivered(name, live.iter().map(|r| r.ingest_ms));
+                }
                 break;
             }
             Attempt::Permanent { status } => {
-                m.delivery_attempts
-                    .with_label_values(&[name, "permanent"])
-                    .inc();
-                tracing::warn!(partner = name, status, batch = %key, events = live.len(), "partner refused a batch; dead-lettering it");
+                ctx.count_attempt("permanent", live);
+                tracing::warn!(partner = name, status, batch = %key, stream = ctx.stream.items(), items = live.len(), "partner refused a batch; dead-lettering it");
                 dead = Some(("rejected_by_partner", Some(status), 0));
                 continue;
             }
             Attempt::Retry { status, after } => {
-                m.delivery_attempts
-                    .with_label_values(&[name, "retryable"])
-                    .inc();
+                ctx.count_attempt("retryable", live);
                 last_status = status.or(last_status);
                 let delay = retry_delay(attempt, after, expires_ms);
                 attempt = attempt.saturating_add(1);
@@ -653,17 +664,57 @@ fn dead_letter(
         reason,
         status,
     )?;
-    ctx.app
-        .metrics
-        .dead_letter
-        .with_label_values(&[name])
-        .inc_by(n);
+    match ctx.stream {
+        Stream::Events => ctx
+            .app
+            .metrics
+            .dead_letter
+            .with_label_values(&[name])
+            .inc_by(n),
+        Stream::Notices => crate::notice::count(
+            &ctx.app.metrics,
+            name,
+            live.iter().map(|r| r.payload.as_ref()),
+            "dead_lettered",
+        ),
+    }
     Ok(())
 }
 
 impl Ctx {
     fn log_dead_letters(&self) -> &crate::outbox::DeadLetters {
-        self.app.outbox.dead_letters()
+        match self.stream {
+            Stream::Events => self.app.outbox.dead_letters(),
+            Stream::Notices => self.app.notices.dead_letters(),
+        }
+    }
+
+    /// Counts one send of `live`: in `adgate_delivery_attempts_total` for
+    /// events, per notice in `adgate_notices_total` for notices (where a
+    /// refusal is counted once, as `dead_lettered`).
+    fn count_attempt(&self, outcome: &str, live: &[Record]) {
+        let name = self.partner.name.as_str();
+        match self.stream {
+            Stream::Events => self
+                .app
+                .metrics
+                .delivery_attempts
+                .with_label_values(&[name, outcome])
+                .inc(),
+            Stream::Notices => {
+                let o = match outcome {
+                    "ok" => "delivered",
+                    "retryable" => "retried",
+                    _ => return,
+                };
+                crate::notice::count(
+                    &self.app.metrics,
+                    name,
+                    live.iter().map(|r| r.payload.as_ref()),
+                    o,
+                );
+            }
+        }
     }
 }
 
