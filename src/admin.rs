@@ -227,11 +227,10 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             // Notices are queued (durably) before the ledger that says who
             // to notify is erased: a failure here answers 503 and the retry
             // finds the ledger whole; a repeat after success notifies no one.
-            let notified =
-                match notify(app, NoticeType::Deleted, kind, normalized, subject).await {
-                    Ok(n) => n,
-                    Err(r) => return r,
-                };
+            let notified = match notify(app, NoticeType::Deleted, kind, normalized, subject).await {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
             // The ledger of what partners received goes too (after the
             // purge, so nothing purged is recorded as delivered after it).
             let ledger_rows = match app.privacy.forget(subject).await {

@@ -134,9 +134,8 @@ impl App {
         let (outbox, recovered) = Outbox::open(&data, embedded_partners)
             .map_err(|e| format!("cannot open the outbox in {}: {e}", data.display()))?;
         let (notices, recovered_notices) =
-            Outbox::open_stream(&data, Stream::Notices, embedded_partners).map_err(|e| {
-                format!("cannot open the notice outbox in {}: {e}", data.display())
-            })?;
+            Outbox::open_stream(&data, Stream::Notices, embedded_partners)
+                .map_err(|e| format!("cannot open the notice outbox in {}: {e}", data.display()))?;
         for (name, r) in recovered_notices.iter().filter(|(_, r)| r.records > 0) {
             tracing::info!(partner = %name, notices = r.records, "notice outbox opened");
         }

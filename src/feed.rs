@@ -27,8 +27,8 @@ use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::config::{PartnerConfig, PullConfig, MAX_FEED_WAIT_MS};
-use crate::outbox::jetstream::{Fetched, JsPartner};
 use crate::notice::NoticeType;
+use crate::outbox::jetstream::{Fetched, JsPartner};
 use crate::outbox::{PartnerLog, Reader, Stream};
 use crate::privacy::Delivered;
 use crate::server::{self, error, Resp};

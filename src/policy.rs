@@ -227,9 +227,7 @@ impl PartnerPolicy {
             identifiers: p.identifiers.clone(),
             fields: field_tree(&p.fields),
             key: p.signing_key().partner_key(),
-            prev: p
-                .previous_key()
-                .map(|(k, until)| (k.partner_key(), until)),
+            prev: p.previous_key().map(|(k, until)| (k.partner_key(), until)),
             consent: ConsentRule::new(&p.consent),
         }
     }
