@@ -607,3 +607,42 @@ fn check_config_refuses_emit_previous_until_without_a_previous_key() {
         .code(0)
         .stdout_has("warning: partners[0].delivery.notice_endpoint is not set");
 }
+
+/// The JetStream backend does not send notices yet (docs/scaling-out.md):
+/// a forget still answers 200, names nobody, counts what the replica's
+/// ledger says a partner should have had as `skipped`, and the notice feed
+/// answers 501 with the reason.
+#[test]
+fn jetstream_backend_answers_clearly_without_notices() {
+    nats::set_backend(nats::Backend::JetStream);
+    let acme = MockPartner::always(200);
+    let acme_notices = MockPartner::always(200);
+    let gamma = MockPartner::always(200);
+    let gamma_notices = MockPartner::always(200);
+    let g = Gateway::start(
+        &config(
+            &acme.url(),
+            &acme_notices.url(),
+            &gamma.url(),
+            &gamma_notices.url(),
+        ),
+        env(),
+    );
+    let r = g.post_events(
+        &ndjson(&[impression("s1", "sam@example.com")]),
+        "application/x-ndjson",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    wait_ledger(&g, "sam@example.com", &["acme"], 1);
+    let r = admin(&g, "/v1/forget", &json!({"email": "sam@example.com"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["notified"], json!([]), "{}", r.body);
+    assert_eq!(notice_metric(&g, "acme", "subject_deleted", "skipped"), 1.0);
+    assert!(g
+        .logs()
+        .contains("notices are not available on the JetStream backend"));
+    let r = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B));
+    assert_eq!(r.status, 501, "{}", r.body);
+    assert!(r.body.contains("JetStream"), "{}", r.body);
+    assert!(acme_notices.requests().is_empty());
+}
