@@ -268,6 +268,34 @@ fn forget_notifies_each_partner_that_received_the_events_exactly_once() {
     let r = g.get("/v1/feed/beta/notices?max=10", Some(FEED_TOKEN_B));
     assert_eq!(r.json()["notices"], json!([]), "{}", r.body);
     assert_eq!(acme_notices.requests().len(), 1);
+
+    // The transparency report counts the notices delivered per partner
+    // (daily counters are written at shutdown at the latest).
+    let mut g = g;
+    assert_eq!(g.terminate(), Some(0));
+    let run = Run::exec(
+        Command::new(BIN)
+            .args(["report", "--config"])
+            .arg(&g.config_path)
+            .envs(env()),
+    );
+    run.code(0);
+    let md = run.stdout.clone();
+    let table: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("| partner | events withheld (opted_out) |"))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    for (partner, delivered) in [("acme", "1"), ("beta", "1"), ("gamma", "0")] {
+        let line = table
+            .iter()
+            .find(|l| l.starts_with(&format!("| {partner} |")))
+            .unwrap_or_else(|| panic!("no notices row for {partner}:\n{md}"));
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells[3], delivered, "{partner}: {line}");
+        assert_eq!(cells[4], "0", "{partner}: {line}");
+    }
+    assert!(md.contains("erasure and opt-out notices delivered"), "{md}");
 }
 
 #[test]
