@@ -10,6 +10,12 @@
 //! outbox position in hex) and only cursors this feed handed out are
 //! accepted.
 //!
+//! A pull partner's notices (crate::notice) are a second feed of the same
+//! kind on its notice outbox: `GET /v1/feed/{partner}/notices` and
+//! `POST /v1/feed/{partner}/notices/commit`, same token, cursors, leases,
+//! with a `"notices"` list; their commits count in `adgate_notices_total`,
+//! not in the delivered events or the ledger (embedded backend only).
+//!
 //! With the JetStream backend the feed reads the partner's shared consumer
 //! (its `ack_wait` is `lease_ms`), so a partner may call any replica. The
 //! cursor (`j1.`) then carries, under a MAC of the shared internal key, what

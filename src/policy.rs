@@ -1101,6 +1101,49 @@ secret_env = "K"
     }
 
     #[test]
+    fn ad_id_prev_is_written_only_before_emit_previous_until() {
+        let mut cfg = config(r#"["ad.campaign_id"]"#);
+        let mut newer = cfg.partners[0].keys[0].clone();
+        newer.id = "k2".into();
+        newer.secret = crate::secret::Secret::new(vec![7; 32]);
+        newer.emit_previous_until = Some(2_000_000_000);
+        cfg.partners[0].keys.push(newer);
+        let p = PartnerPolicy::new(&cfg.partners[0]);
+        let old = cfg.partners[0].keys[0].partner_key();
+        assert_eq!(p.previous_key(1_999_999_999).map(|k| k.id()), Some("k1"));
+        assert!(
+            p.previous_key(2_000_000_000).is_none(),
+            "the time itself ends it"
+        );
+        let now = (crate::util::now_ms() / 1000) as i64;
+        assert!(now < 2_000_000_000, "this test assumes a date before 2033");
+        let Outcome::Route(s) = run(
+            &cfg,
+            r#"{"event_id":"e1","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                "user":{"email":"Jane@Example.com"}}"#,
+        ) else {
+            panic!("not routed")
+        };
+        let v: serde_json::Value = serde_json::from_slice(s.line()).unwrap();
+        assert_eq!(v["ad_id_prev"], old.ad_id(Kind::Email, "jane@example.com"));
+        assert!(v["ad_id"].as_str().unwrap().starts_with("k2."));
+        // The ledger still reads ad_id and its type from the line.
+        let (kind, key) = crate::privacy::ledger::ad_id_of(s.line()).unwrap();
+        assert_eq!((kind, key.as_str()), (Kind::Email, "k2"));
+        // Without the window: no ad_id_prev.
+        cfg.partners[0].keys[1].emit_previous_until = Some(now - 1);
+        let Outcome::Route(s) = run(
+            &cfg,
+            r#"{"event_id":"e1","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                "user":{"email":"Jane@Example.com"}}"#,
+        ) else {
+            panic!("not routed")
+        };
+        let v: serde_json::Value = serde_json::from_slice(s.line()).unwrap();
+        assert!(v.get("ad_id_prev").is_none(), "{v}");
+    }
+
+    #[test]
     fn keeps_only_allow_listed_nesting_kept() {
         let cfg = config(r#"["ad.campaign_id", "ad.value_estimate_micros", "app.app_id"]"#);
         let out = run(

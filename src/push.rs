@@ -607,7 +607,7 @@ async fn deliver(
             }
             Attempt::Permanent { status } => {
                 ctx.count_attempt("permanent", live);
-                tracing::warn!(partner = name, status, batch = %key, stream = ctx.stream.items(), items = live.len(), "partner refused a batch; dead-lettering it");
+                tracing::warn!(partner = name, status, batch = %key, events = live.len(), stream = ctx.stream.items(), "partner refused a batch; dead-lettering it");
                 dead = Some(("rejected_by_partner", Some(status), 0));
                 continue;
             }
