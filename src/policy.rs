@@ -262,6 +262,9 @@ pub struct Policy {
     /// `privacy.sensitive_categories`, folded and split into words.
     sensitive: Vec<Vec<String>>,
     hasher: SubjectHasher,
+    /// The partners' TCF vendor ids, distinct: looked up while an event's
+    /// TC string is decoded (one walk for all partners).
+    tcf_vendors: Vec<u16>,
 }
 
 /// Everything the policy decided about one event.
@@ -393,7 +396,15 @@ pub fn age_from_birth_date(date: &str, unix_seconds: i64) -> Option<i64> {
 
 impl Policy {
     pub fn new(config: &Config, hasher: SubjectHasher) -> Policy {
+        let mut tcf_vendors: Vec<u16> = config
+            .partners
+            .iter()
+            .filter_map(|p| p.consent.tcf_vendor_id)
+            .collect();
+        tcf_vendors.sort_unstable();
+        tcf_vendors.dedup();
         Policy {
+            tcf_vendors,
             partners: config.partners.iter().map(PartnerPolicy::new).collect(),
             sensitive: config
                 .privacy
@@ -454,7 +465,8 @@ impl Policy {
         };
         // The consent strings, decoded on the first partner that needs them
         // and shared by the rest.
-        let signals = consent_signals(ev, &self.privacy.sensitive_categories);
+        let signals =
+            consent_signals(ev, &self.privacy.sensitive_categories).probing(&self.tcf_vendors);
 
         // What this event must not leak besides the patterns, built on the
         // first partner that gets as far as rendering.

@@ -37,6 +37,89 @@ pub fn strip_padding(s: &[u8]) -> &[u8] {
     &s[..end]
 }
 
+/// Most characters [`Packed`] holds: TC strings are capped at 4096 bytes.
+pub const PACKED_MAX_CHARS: usize = 4096;
+
+/// Base64url text unpacked into bytes once, for walks that read many
+/// fields (a TC string's vendor ranges): each read is one 8-byte load and
+/// two shifts instead of a table lookup per character. Lives on the stack.
+pub struct Packed {
+    buf: [u8; PACKED_MAX_CHARS * 6 / 8 + 8],
+    bits: usize,
+}
+
+impl Packed {
+    /// `text` (base64url, at most [`PACKED_MAX_CHARS`]; longer text is cut
+    /// there, so reads past it fail as truncated).
+    pub fn new(text: &[u8]) -> Packed {
+        let text = &text[..text.len().min(PACKED_MAX_CHARS)];
+        let mut buf = [0u8; PACKED_MAX_CHARS * 6 / 8 + 8];
+        let sextet = |c: u8| u32::from(SEXTET[c as usize] & 0x3F);
+        let mut chunks = text.chunks_exact(4);
+        let mut o = 0;
+        for c in &mut chunks {
+            let v =
+                (sextet(c[0]) << 18) | (sextet(c[1]) << 12) | (sextet(c[2]) << 6) | sextet(c[3]);
+            buf[o..o + 3].copy_from_slice(&v.to_be_bytes()[1..]);
+            o += 3;
+        }
+        let (mut acc, mut held) = (0u32, 0u32);
+        for &c in chunks.remainder() {
+            acc = (acc << 6) | sextet(c);
+            held += 6;
+            if held >= 8 {
+                held -= 8;
+                buf[o] = (acc >> held) as u8;
+                o += 1;
+            }
+        }
+        if held > 0 {
+            buf[o] = (acc << (8 - held)) as u8;
+        }
+        Packed {
+            buf,
+            bits: text.len() * 6,
+        }
+    }
+
+    /// A reader at bit `pos`.
+    pub fn at(&self, pos: usize) -> PackedBits<'_> {
+        PackedBits { p: self, pos }
+    }
+}
+
+/// A cursor over a [`Packed`] text; reads as [`Bits`] does.
+pub struct PackedBits<'a> {
+    p: &'a Packed,
+    pos: usize,
+}
+
+impl PackedBits<'_> {
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Reads `n` (at most 57) bits.
+    pub fn read(&mut self, n: u32) -> Result<u64, Truncated> {
+        debug_assert!(n <= 57);
+        if self.pos + n as usize > self.p.bits {
+            return Err(Truncated);
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        let i = self.pos / 8;
+        let w = u64::from_be_bytes(self.p.buf[i..i + 8].try_into().expect("8 bytes"));
+        let v = (w << (self.pos % 8)) >> (64 - n);
+        self.pos += n as usize;
+        Ok(v)
+    }
+
+    pub fn bit(&mut self) -> Result<bool, Truncated> {
+        Ok(self.read(1)? == 1)
+    }
+}
+
 /// A cursor over the bits of base64url text. Callers check the alphabet
 /// with [`is_base64url`] first; a byte outside it reads as zero bits.
 #[derive(Debug, Clone, Copy)]
@@ -81,27 +164,36 @@ impl<'a> Bits<'a> {
         if self.remaining() < n as usize {
             return Err(Truncated);
         }
-        let mut v = 0u64;
-        let mut left = n;
-        while left > 0 {
-            let off = (self.pos % 6) as u32;
-            let avail = 6 - off;
-            let take = avail.min(left);
-            let c = u64::from(SEXTET[self.text[self.pos / 6] as usize] & 0x3F);
-            let chunk = (c >> (avail - take)) & ((1u64 << take) - 1);
-            v = if take == 64 {
-                chunk
-            } else {
-                (v << take) | chunk
-            };
-            self.pos += take as usize;
-            left -= take;
+        if n == 0 {
+            return Ok(0);
         }
-        Ok(v)
+        // Gather the sextets the field spans into one accumulator, then cut
+        // the field out: a 64-bit field starting mid-sextet spans up to 72
+        // bits, so such reads take two halves.
+        if n > 48 {
+            let hi = self.read(n - 32)?;
+            let lo = self.read(32)?;
+            return Ok((hi << 32) | lo);
+        }
+        let off = (self.pos % 6) as u32;
+        let first = self.pos / 6;
+        let count = (off + n).div_ceil(6) as usize;
+        let mut acc = 0u64;
+        for &c in &self.text[first..first + count] {
+            acc = (acc << 6) | u64::from(SEXTET[c as usize] & 0x3F);
+        }
+        let unused = count as u32 * 6 - off - n;
+        self.pos += n as usize;
+        Ok((acc >> unused) & ((1u64 << n) - 1))
     }
 
     pub fn bit(&mut self) -> Result<bool, Truncated> {
-        Ok(self.read(1)? == 1)
+        if self.pos >= self.len() {
+            return Err(Truncated);
+        }
+        let b = Bits::bit_at(self.text, self.pos);
+        self.pos += 1;
+        Ok(b)
     }
 
     /// Moves past `n` bits.
@@ -219,6 +311,36 @@ impl BitWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_read_agrees_with_reading_bit_by_bit() {
+        for len in [0usize, 1, 2, 3, 5, 40, 41, 42, 43] {
+            let text: Vec<u8> = (0..len).map(|i| ALPHABET[i * 37 % 64]).collect();
+            let packed = Packed::new(&text);
+            let total = text.len() * 6;
+            for pos in 0..=total {
+                for n in 0..=64u32 {
+                    let mut b = Bits::at(&text, pos);
+                    let mut p = packed.at(pos);
+                    if pos + n as usize > total {
+                        assert_eq!(b.read(n), Err(Truncated), "pos {pos} n {n}");
+                        if n <= 57 {
+                            assert_eq!(p.read(n), Err(Truncated), "pos {pos} n {n}");
+                        }
+                        continue;
+                    }
+                    let want = (pos..pos + n as usize)
+                        .fold(0u64, |v, i| (v << 1) | u64::from(Bits::bit_at(&text, i)));
+                    assert_eq!(b.read(n), Ok(want), "pos {pos} n {n}");
+                    assert_eq!(b.pos(), pos + n as usize);
+                    if n <= 57 {
+                        assert_eq!(p.read(n), Ok(want), "packed pos {pos} n {n}");
+                        assert_eq!(p.pos(), pos + n as usize);
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn reads_across_characters() {

@@ -170,7 +170,7 @@ impl ConsentRule {
                         return Some(Refusal::TcfPurpose(p));
                     }
                     if let Some(v) = rule.vendor {
-                        if !tc.vendor_consent(v) {
+                        if !s.vendor_consent(&tc, v) {
                             return Some(Refusal::TcfVendor(v));
                         }
                         if let Some(p) = tc.restricted_purpose(rule.purposes, v) {
@@ -329,6 +329,10 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// A decoded TC string and the probed vendors' consent bits, or why it
+/// could not be decoded (`None`: not a string).
+type Decoded<'e> = Result<(TcString<'e>, u64), Option<TcfError>>;
+
 /// One event's consent signals; the strings are decoded on first use and
 /// the result shared by every partner.
 #[derive(Debug)]
@@ -339,7 +343,10 @@ pub struct Signals<'e> {
     pub ad_personalization: ModeSignal,
     category: Option<&'e str>,
     sensitive: &'e [String],
-    tcf: OnceCell<Option<Result<TcString<'e>, Option<TcfError>>>>,
+    /// Vendor ids looked up while the TC string is decoded.
+    probe: &'e [u16],
+    /// The TC string and the probed vendors' consent bits.
+    tcf: OnceCell<Option<Decoded<'e>>>,
     gpp: OnceCell<Option<Refusal>>,
 }
 
@@ -361,6 +368,7 @@ impl<'e> Signals<'e> {
             ad_personalization,
             category,
             sensitive,
+            probe: &[],
             tcf: OnceCell::new(),
             gpp: OnceCell::new(),
         }
@@ -378,13 +386,37 @@ impl<'e> Signals<'e> {
         )
     }
 
-    /// The TC string, decoded once; `None` when the event has none.
-    pub fn tcf(&self) -> Option<Result<TcString<'e>, Option<TcfError>>> {
+    /// Vendor ids (the partners' `tcf_vendor_id`s) to look up while the
+    /// TC string is decoded, so each partner's vendor check is a bit test
+    /// rather than a walk of the string's vendor ranges.
+    pub fn probing(mut self, vendors: &'e [u16]) -> Signals<'e> {
+        self.probe = vendors;
+        self
+    }
+
+    fn decoded(&self) -> Option<Decoded<'e>> {
         *self.tcf.get_or_init(|| match self.tcf_text {
             Raw::Absent => None,
             Raw::NotAString => Some(Err(None)),
-            Raw::Text(t) => Some(TcString::decode(t).map_err(Some)),
+            Raw::Text(t) => Some(TcString::decode_probing(t, self.probe).map_err(Some)),
         })
+    }
+
+    /// The TC string, decoded once; `None` when the event has none.
+    pub fn tcf(&self) -> Option<Result<TcString<'e>, Option<TcfError>>> {
+        self.decoded().map(|r| r.map(|(tc, _)| tc))
+    }
+
+    /// Vendor `v` consented in `tc` (this event's TC string): a bit of the
+    /// decode's probe when `v` was probed, else a lookup in the string.
+    fn vendor_consent(&self, tc: &TcString<'e>, v: u16) -> bool {
+        match self.probe.iter().take(64).position(|&p| p == v) {
+            Some(i) => self
+                .decoded()
+                .and_then(Result::ok)
+                .is_some_and(|(_, hits)| hits & (1 << i) != 0),
+            None => tc.vendor_consent(v),
+        }
     }
 
     /// The GPP verdict (partner-independent), decided once.

@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use super::bits::{is_base64url, strip_padding, BitWriter, Bits, Truncated};
+use super::bits::{is_base64url, strip_padding, BitWriter, Bits, Packed, Truncated};
 
 /// Longest TC string accepted. A core segment naming every vendor in a bit
 /// field is under 11 KiB of bits (~1.8 KB of text); real strings with
@@ -144,37 +144,72 @@ fn letters(v: u64) -> [u8; 2] {
 
 /// Walks one range entry list, checking it; returns the bit after it.
 fn walk_ranges(
-    text: &[u8],
+    packed: &Packed,
     offset: usize,
     entries: u16,
     max: u16,
     err: TcfError,
 ) -> Result<usize, TcfError> {
-    let mut b = Bits::at(text, offset);
+    walk_ranges_probing(packed, offset, entries, max, err, &[], &mut 0)
+}
+
+/// [`walk_ranges`] that also sets bit `i` of `hits` when `probe[i]` (the
+/// first 64) lies in a range: the lookups of the walk that validation
+/// makes anyway, so a probed vendor costs no second walk.
+fn walk_ranges_probing(
+    packed: &Packed,
+    offset: usize,
+    entries: u16,
+    max: u16,
+    err: TcfError,
+    probe: &[u16],
+    hits: &mut u64,
+) -> Result<usize, TcfError> {
+    let probe = &probe[..probe.len().min(64)];
+    let mut b = packed.at(offset);
     for _ in 0..entries {
-        let is_range = b.bit()?;
-        let start = b.read(16)? as u16;
-        let end = if is_range { b.read(16)? as u16 } else { start };
+        let head = b.read(17)?;
+        let start = (head & 0xFFFF) as u16;
+        let end = if head >> 16 == 1 {
+            b.read(16)? as u16
+        } else {
+            start
+        };
         if start == 0 || end < start || end > max {
             return Err(err);
+        }
+        for (i, v) in probe.iter().enumerate() {
+            if (start..=end).contains(v) {
+                *hits |= 1 << i;
+            }
         }
     }
     Ok(b.pos())
 }
 
 /// Reads a vendor section at `offset`; returns it and the bit after it.
-fn vendor_section(text: &[u8], offset: usize) -> Result<(VendorSet, usize), TcfError> {
+/// `probe` and `hits` as [`walk_ranges_probing`], for range encoding only
+/// (a bit field answers a lookup with one bit anyway).
+fn vendor_section(
+    text: &[u8],
+    packed: &Packed,
+    offset: usize,
+    probe: &[u16],
+    hits: &mut u64,
+) -> Result<(VendorSet, usize), TcfError> {
     let mut b = Bits::at(text, offset);
     let max_vendor_id = b.read(16)? as u16;
     let encoding = if b.bit()? {
         let entries = b.read(12)? as u16;
         let start = b.pos();
-        let end = walk_ranges(
-            text,
+        let end = walk_ranges_probing(
+            packed,
             start,
             entries,
             max_vendor_id,
             TcfError::BadVendorRange,
+            probe,
+            hits,
         )?;
         return Ok((
             VendorSet {
@@ -203,6 +238,14 @@ impl<'a> TcString<'a> {
     /// Decodes the core segment of `s`. Later segments (disclosed vendors,
     /// publisher TC) are only checked to be base64url.
     pub fn decode(s: &'a str) -> Result<TcString<'a>, TcfError> {
+        TcString::decode_probing(s, &[]).map(|(tc, _)| tc)
+    }
+
+    /// [`TcString::decode`] that also looks up the vendor consent of
+    /// `probe`'s vendors (the first 64) on the way: bit `i` of the returned
+    /// mask is `vendor_consent(probe[i])`. The policy probes every vendor
+    /// id its partners name, so each partner's check is one bit test.
+    pub fn decode_probing(s: &'a str, probe: &[u16]) -> Result<(TcString<'a>, u64), TcfError> {
         if s.len() > MAX_TC_STRING_BYTES {
             return Err(TcfError::TooLong);
         }
@@ -244,8 +287,11 @@ impl<'a> TcString<'a> {
         let publisher_cc = letters(b.read(12)?);
         debug_assert_eq!(b.pos(), VENDOR_SECTION_OFFSET);
 
-        let (vendor_consents, next) = vendor_section(core, VENDOR_SECTION_OFFSET)?;
-        let (vendor_li, next) = vendor_section(core, next)?;
+        let packed = Packed::new(core);
+        let mut hits = 0u64;
+        let (vendor_consents, next) =
+            vendor_section(core, &packed, VENDOR_SECTION_OFFSET, probe, &mut hits)?;
+        let (vendor_li, next) = vendor_section(core, &packed, next, &[], &mut 0)?;
         // Publisher restrictions: walked so a malformed one is an error and
         // so lookups can trust the layout.
         let mut r = Bits::at(core, next);
@@ -258,10 +304,16 @@ impl<'a> TcString<'a> {
             if purpose == 0 {
                 return Err(TcfError::BadRestriction);
             }
-            let end = walk_ranges(core, r.pos(), entries, u16::MAX, TcfError::BadRestriction)?;
+            let end = walk_ranges(
+                &packed,
+                r.pos(),
+                entries,
+                u16::MAX,
+                TcfError::BadRestriction,
+            )?;
             r = Bits::at(core, end);
         }
-        Ok(TcString {
+        let tc = TcString {
             core,
             version,
             created,
@@ -283,7 +335,15 @@ impl<'a> TcString<'a> {
             vendor_li,
             restrictions_offset,
             restriction_count,
-        })
+        };
+        if let VendorEncoding::BitField { .. } = vendor_consents.encoding {
+            for (i, &v) in probe.iter().take(64).enumerate() {
+                if tc.vendor_consent(v) {
+                    hits |= 1 << i;
+                }
+            }
+        }
+        Ok((tc, hits))
     }
 
     /// Purpose `n` (1-24) consented.
@@ -322,6 +382,10 @@ impl<'a> TcString<'a> {
     /// The first purpose of `mask` the publisher flatly disallows
     /// (restriction type 0) for `vendor`.
     pub fn restricted_purpose(&self, mask: u32, vendor: u16) -> Option<u8> {
+        if self.restriction_count == 0 {
+            return None;
+        }
+        let packed = Packed::new(self.core);
         let mut r = Bits::at(self.core, self.restrictions_offset);
         for _ in 0..self.restriction_count {
             // Layout checked by decode: the reads cannot fail.
@@ -336,14 +400,8 @@ impl<'a> TcString<'a> {
             if hit {
                 return Some(purpose);
             }
-            let end = walk_ranges(
-                self.core,
-                start,
-                entries,
-                u16::MAX,
-                TcfError::BadRestriction,
-            )
-            .unwrap_or(start);
+            let end = walk_ranges(&packed, start, entries, u16::MAX, TcfError::BadRestriction)
+                .unwrap_or(start);
             r = Bits::at(self.core, end);
         }
         None
@@ -527,6 +585,31 @@ impl TcModel {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// The vendors probed during decoding get the answer a lookup in the
+        /// decoded string gives, for range and bit-field encodings.
+        #[test]
+        fn probing_agrees_with_lookups(
+            vendors in proptest::collection::btree_set(1u16..1200, 0..200),
+            probe in proptest::collection::vec(0u16..1300, 0..70),
+            ranges: bool,
+        ) {
+            let s = TcModel {
+                consent_language: *b"EN",
+                publisher_cc: *b"DE",
+                purposes_consent: 0b1111,
+                vendor_consents: vendors.into_iter().collect(),
+                vendor_consents_as_ranges: ranges,
+                ..TcModel::default()
+            }
+            .encode();
+            let (tc, hits) = TcString::decode_probing(&s, &probe).unwrap();
+            for (i, &v) in probe.iter().take(64).enumerate() {
+                prop_assert_eq!(hits & (1 << i) != 0, tc.vendor_consent(v), "vendor {}", v);
+            }
+        }
+    }
 
     // Strings from IAB's reference implementation's tests,
     // github.com/InteractiveAdvertisingBureau/iabtcf-es,
