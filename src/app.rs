@@ -223,8 +223,9 @@ impl App {
                 }
             };
             self.attach_partner(p, backing)?;
-            if self.js.is_none() {
-                self.attach_notices(p)?;
+            match &self.js {
+                None => self.attach_notices(p)?,
+                Some(js) => self.attach_js_notices(js, p).await?,
             }
         }
         // Partners gone from the config lose their feed, worker and writer;
@@ -328,6 +329,33 @@ impl App {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// JetStream backend: partner `p`'s notice stream and, for a push
+    /// partner with a `notice_endpoint`, its notice worker. Pull partners
+    /// have no notice feed there (docs/scaling-out.md).
+    async fn attach_js_notices(
+        self: &Arc<App>,
+        js: &Arc<JetStream>,
+        p: &PartnerConfig,
+    ) -> std::io::Result<()> {
+        self.stop_notice_worker(&p.name);
+        let Delivery::Push(push) = &p.delivery else {
+            return Ok(());
+        };
+        if push.notice_endpoint.is_none() {
+            return Ok(());
+        }
+        let jp = js
+            .ensure_stream_of(p, Stream::Notices)
+            .await
+            .map_err(std::io::Error::other)?;
+        let w = PushWorker::start_js(self.clone(), p.clone(), jp)?;
+        self.notice_workers
+            .lock()
+            .unwrap()
+            .insert(p.name.clone(), w);
         Ok(())
     }
 

@@ -19,7 +19,8 @@
 //! `notice_endpoint`, signed like events, same retries and dead letters) or
 //! pull feed (`GET /v1/feed/{partner}/notices`), so an event backlog never
 //! delays a notice. The request is answered only once every notice is
-//! fsync'd.
+//! fsync'd (embedded) or acknowledged by JetStream (a notice stream per
+//! push partner; pull partners have no notice feed on JetStream yet).
 //!
 //! A partner whose ledger rows were made from another kind of identifier
 //! than the one the request named (events keyed by `account_id`, forget by
@@ -70,7 +71,8 @@ impl NoticeType {
 /// commit: `delivered`), a push attempt that will be retried (`retried`),
 /// given up and written to the notice dead letters (`dead_lettered`), or
 /// not sent because the partner has nowhere to receive notices (a push
-/// partner without `notice_endpoint`, or the JetStream backend: `skipped`).
+/// partner without `notice_endpoint`, or a pull partner on the JetStream
+/// backend: `skipped`).
 pub const OUTCOMES: [&str; 5] = ["queued", "delivered", "retried", "dead_lettered", "skipped"];
 
 /// Counts one outcome for each notice line in `lines`.
@@ -174,8 +176,8 @@ pub async fn notify(
         }
         let skip = if !p.receives_notices() {
             Some("the push partner has no notice_endpoint")
-        } else if app.js.is_some() {
-            Some("notices are not available on the JetStream backend yet")
+        } else if app.js.is_some() && matches!(p.delivery, crate::config::Delivery::Pull(_)) {
+            Some("pull partners get no notices on the JetStream backend yet")
         } else {
             None
         };
@@ -194,6 +196,24 @@ pub async fn notify(
             "notice",
             &[&subject[..], t.as_str().as_bytes(), &now_ms().to_le_bytes()].concat(),
         );
+        if let Some(js) = &app.js {
+            let msg = crate::outbox::jetstream::OutMsg::notice(payload, now_ms(), &id);
+            js.publish_notice(&p.name, msg).await.map_err(|e| match e {
+                crate::outbox::jetstream::JsError::Full(_) => NoticeError::Full {
+                    partner: p.name.clone(),
+                },
+                other => NoticeError::Write {
+                    partner: p.name.clone(),
+                    error: std::io::Error::other(other.to_string()),
+                },
+            })?;
+            app.metrics
+                .notices
+                .with_label_values(&[&p.name, t.as_str(), "queued"])
+                .inc();
+            notified.push(p.name.clone());
+            continue;
+        }
         let mut buf = Vec::with_capacity(payload.len() + 64);
         segment::encode(&mut buf, now_ms(), &id, &[], &payload);
         let log = match app.notices.get(&p.name) {

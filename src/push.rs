@@ -118,9 +118,16 @@ impl PushWorker {
         p: PartnerConfig,
         jp: Arc<JsPartner>,
     ) -> std::io::Result<PushWorker> {
-        let Delivery::Push(push) = p.delivery.clone() else {
+        let Delivery::Push(mut push) = p.delivery.clone() else {
             return Err(std::io::Error::other("not a push partner"));
         };
+        if jp.stream == Stream::Notices {
+            let Some(ne) = push.notice_endpoint.clone() else {
+                return Err(std::io::Error::other("the partner has no notice_endpoint"));
+            };
+            push.endpoint = ne;
+            push.max_events_per_second = 0;
+        }
         let Some(js) = app.js.clone() else {
             return Err(std::io::Error::other("not the JetStream backend"));
         };
@@ -1047,29 +1054,27 @@ async fn deliver_js(
         match send_to(&ctx.client, &ctx.push, name, key, body.clone(), attempt).await {
             Attempt::Ok => {
                 ack_all(&recs, AckKind::Ack).await;
-                // The subject-access ledger, after the ack as on the
-                // embedded backend.
-                let items = recs
-                    .iter()
-                    .filter_map(|r| Delivered::of(&r.subjects, &r.msg.payload))
-                    .collect();
-                ctx.app.privacy.delivered(name, items).await;
-                m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
-                m.delivered(name, recs.iter().map(|r| r.ingest_ms));
+                ctx.count_attempt("ok", &recs);
+                if ctx.jp.stream == Stream::Events {
+                    // The subject-access ledger, after the ack as on the
+                    // embedded backend.
+                    let items = recs
+                        .iter()
+                        .filter_map(|r| Delivered::of(&r.subjects, &r.msg.payload))
+                        .collect();
+                    ctx.app.privacy.delivered(name, items).await;
+                    m.delivered(name, recs.iter().map(|r| r.ingest_ms));
+                }
                 return;
             }
             Attempt::Permanent { status } => {
-                m.delivery_attempts
-                    .with_label_values(&[name, "permanent"])
-                    .inc();
+                ctx.count_attempt("permanent", &recs);
                 tracing::warn!(partner = name, status, batch = %key, events = recs.len(), "partner refused a batch; dead-lettering it");
                 dead_letter_js(&ctx, &recs, "rejected_by_partner", Some(status)).await;
                 return;
             }
             Attempt::Retry { status, after } => {
-                m.delivery_attempts
-                    .with_label_values(&[name, "retryable"])
-                    .inc();
+                ctx.count_attempt("retryable", &recs);
                 last_status = status.or(last_status);
                 let delay = retry_delay(attempt, after, expires_ms);
                 attempt = attempt.saturating_add(1);
@@ -1082,6 +1087,34 @@ async fn deliver_js(
                         return;
                     }
                 }
+            }
+        }
+    }
+}
+
+impl JsCtx {
+    /// As [`Ctx::count_attempt`], for a JetStream batch.
+    fn count_attempt(&self, outcome: &str, recs: &[Fetched]) {
+        let name = self.partner.name.as_str();
+        match self.jp.stream {
+            Stream::Events => self
+                .app
+                .metrics
+                .delivery_attempts
+                .with_label_values(&[name, outcome])
+                .inc(),
+            Stream::Notices => {
+                let o = match outcome {
+                    "ok" => "delivered",
+                    "retryable" => "retried",
+                    _ => return,
+                };
+                crate::notice::count(
+                    &self.app.metrics,
+                    name,
+                    recs.iter().map(|r| r.payload().as_ref()),
+                    o,
+                );
             }
         }
     }
@@ -1108,14 +1141,23 @@ async fn dead_letter_js(ctx: &JsCtx, recs: &[Fetched], reason: &str, status: Opt
             (buf, r.subjects)
         })
         .collect();
-    match ctx.js.dead_letter(name, lines).await {
+    match ctx.js.dead_letter(name, ctx.jp.stream, lines).await {
         Ok(n) => {
             ack_all(recs, AckKind::Ack).await;
-            ctx.app
-                .metrics
-                .dead_letter
-                .with_label_values(&[name])
-                .inc_by(n);
+            match ctx.jp.stream {
+                Stream::Events => ctx
+                    .app
+                    .metrics
+                    .dead_letter
+                    .with_label_values(&[name])
+                    .inc_by(n),
+                Stream::Notices => crate::notice::count(
+                    &ctx.app.metrics,
+                    name,
+                    recs.iter().map(|r| r.payload().as_ref()),
+                    "dead_lettered",
+                ),
+            }
         }
         Err(e) => {
             ctx.app

@@ -636,15 +636,17 @@ fn check_config_refuses_emit_previous_until_without_a_previous_key() {
         .stdout_has("warning: partners[0].delivery.notice_endpoint is not set");
 }
 
-/// The JetStream backend does not send notices yet (docs/scaling-out.md):
-/// a forget still answers 200, names nobody, counts what the replica's
-/// ledger says a partner should have had as `skipped`, and the notice feed
-/// answers 501 with the reason.
+/// The JetStream backend: a push partner's notices go through a notice
+/// stream of its own (`ADGATE_NOTICE_<partner>`) and its notice worker,
+/// signed like events; pull partners get none there yet (their commits
+/// through JetStream are not in the replica's ledger, and there is no
+/// notice feed: 501 with the reason). See docs/scaling-out.md.
 #[test]
-fn jetstream_backend_answers_clearly_without_notices() {
+fn jetstream_backend_notifies_push_partners_through_a_notice_stream() {
     nats::set_backend(nats::Backend::JetStream);
     let acme = MockPartner::always(200);
-    let acme_notices = MockPartner::always(200);
+    // Down at first: the notice is retried, then delivered once.
+    let acme_notices = MockPartner::always(503);
     let gamma = MockPartner::always(200);
     let gamma_notices = MockPartner::always(200);
     let g = Gateway::start(
@@ -664,13 +666,46 @@ fn jetstream_backend_answers_clearly_without_notices() {
     wait_ledger(&g, "sam@example.com", &["acme"], 1);
     let r = admin(&g, "/v1/forget", &json!({"email": "sam@example.com"}));
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["notified"], json!([]), "{}", r.body);
-    assert_eq!(notice_metric(&g, "acme", "subject_deleted", "skipped"), 1.0);
-    assert!(g
-        .logs()
-        .contains("notices are not available on the JetStream backend"));
+    assert_eq!(r.json()["notified"], json!(["acme"]), "{}", r.body);
+    let retried = wait_for(Duration::from_secs(20), || {
+        (acme_notices.requests().len() >= 2).then_some(())
+    });
+    assert!(retried.is_some(), "the notice was not retried");
+    acme_notices.set(std::sync::Arc::new(|_| (200, Vec::new())));
+    wait_metric(
+        &g,
+        "adgate_notices_total",
+        &[
+            ("partner", "acme"),
+            ("type", "subject_deleted"),
+            ("outcome", "delivered"),
+        ],
+        1.0,
+    );
+    let reqs: Vec<Received> = acme_notices
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .collect();
+    assert_eq!(reqs.len(), 1, "delivered once");
+    assert_signed(&reqs[0]);
+    for r in acme_notices.requests() {
+        assert_eq!(r.body, reqs[0].body, "every attempt is the same notice");
+    }
+    assert_eq!(
+        reqs[0].events(),
+        vec![json!({
+            "type": "subject_deleted",
+            "ad_ids": [
+                expected_tagged(KEY_D, "k2", "email", "sam@example.com"),
+                expected_tagged(KEY_A, "k1", "email", "sam@example.com"),
+            ],
+            "ad_id_type": "email",
+            "time": reqs[0].events()[0]["time"],
+        })]
+    );
+    assert!(gamma_notices.requests().is_empty());
     let r = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B));
     assert_eq!(r.status, 501, "{}", r.body);
     assert!(r.body.contains("JetStream"), "{}", r.body);
-    assert!(acme_notices.requests().is_empty());
 }
