@@ -550,6 +550,21 @@ pub async fn run(
         });
     }
 
+    // Give memory freed after a burst back to the system.
+    {
+        let mut stop = app.stopping.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(crate::util::MEMORY_TRIM_INTERVAL) => {
+                        let _ = tokio::task::spawn_blocking(crate::util::trim_memory).await;
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
     let grace = config.server.shutdown_grace;
     let (conn_stop_tx, conn_stop_rx) = watch::channel(false);
     let main_srv = tokio::spawn(crate::server::serve(

@@ -129,6 +129,89 @@ fn enter_pending(pending: &Arc<Mutex<Pending>>) -> (PendingGuard, oneshot::Recei
     (guard, rx, evicted)
 }
 
+/// Keep-alive connections between requests, longest idle first. At
+/// [`MAX_CONNECTIONS`] the longest idle one is closed to make room for a
+/// new connection (as an HTTP server may close an idle keep-alive
+/// connection at any time), so clients that hold thousands of finished
+/// connections open cannot keep a health probe or a producer out.
+#[derive(Default)]
+struct Idle {
+    next: u64,
+    conns: BTreeMap<u64, Arc<ConnState>>,
+}
+
+/// One connection's requests in flight and its place in [`Idle`].
+#[derive(Default)]
+struct ConnState {
+    in_flight: std::sync::atomic::AtomicUsize,
+    idle_id: Mutex<Option<u64>>,
+    /// The connection ended (an HTTP/2 stream's task may end after it).
+    closed: std::sync::atomic::AtomicBool,
+    /// Told to close while idle.
+    evict: tokio::sync::Notify,
+}
+
+impl ConnState {
+    fn request_started(&self, idle: &Mutex<Idle>) {
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.idle_id.lock().unwrap().is_none() {
+            return;
+        }
+        // Lock order: Idle, then idle_id (never idle_id held into Idle).
+        let mut i = idle.lock().unwrap();
+        if let Some(id) = self.idle_id.lock().unwrap().take() {
+            i.conns.remove(&id);
+        }
+    }
+
+    fn request_ended(self: &Arc<Self>, idle: &Mutex<Idle>) {
+        if self
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            let mut i = idle.lock().unwrap();
+            if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            let id = i.next;
+            i.next += 1;
+            i.conns.insert(id, self.clone());
+            if let Some(old) = self.idle_id.lock().unwrap().replace(id) {
+                i.conns.remove(&old);
+            }
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst) == 0
+    }
+
+    /// Leaves [`Idle`] when the connection ends.
+    fn leave(&self, idle: &Mutex<Idle>) {
+        let mut i = idle.lock().unwrap();
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(id) = self.idle_id.lock().unwrap().take() {
+            i.conns.remove(&id);
+        }
+    }
+}
+
+/// Tells the longest idle keep-alive connection to close; false when none
+/// is idle.
+fn evict_idle(idle: &Mutex<Idle>) -> bool {
+    let Some((_, c)) = idle.lock().unwrap().conns.pop_first() else {
+        return false;
+    };
+    c.idle_id.lock().unwrap().take();
+    c.evict.notify_one();
+    true
+}
+
+/// How long a new connection waits for the room an evicted idle one makes.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
 /// Resolves when the connection is told to close; never when the sender
 /// is dropped (the connection left the pending set).
 async fn told_to_close(rx: oneshot::Receiver<()>) {
@@ -163,6 +246,7 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let pending = Arc::new(Mutex::new(Pending::default()));
+    let idle = Arc::new(Mutex::new(Idle::default()));
     // Fixed for the listener's life: a reload may replace the certificate,
     // not turn TLS on or off (App::reload refuses that).
     let tls = role.tls_config(&app).is_some();
@@ -177,12 +261,26 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    if let Some(held) = FLOOD_WARNINGS.allow("connection_limit") {
-                        tracing::warn!(max = MAX_CONNECTIONS, "connection limit reached; closing a new connection{}", crate::util::held_back(held));
+                // At the cap, the longest idle keep-alive connection makes
+                // room; only with none idle is the new one closed.
+                let permit = match permits.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) if evict_idle(&idle) => {
+                        if let Some(held) = FLOOD_WARNINGS.allow("idle_eviction") {
+                            tracing::info!(max = MAX_CONNECTIONS, "connection limit reached; closed the longest idle keep-alive connection{}", crate::util::held_back(held));
+                        }
+                        None
                     }
-                    continue;
+                    Err(_) => {
+                        if let Some(held) = FLOOD_WARNINGS.allow("connection_limit") {
+                            tracing::warn!(max = MAX_CONNECTIONS, "connection limit reached; closing a new connection{}", crate::util::held_back(held));
+                        }
+                        continue;
+                    }
                 };
+                let permits = permits.clone();
+                let idle = idle.clone();
+                let state = Arc::new(ConnState::default());
                 let (waiting, close_rx, evicted) = enter_pending(&pending);
                 if evicted {
                     if let Some(held) = FLOOD_WARNINGS.allow("pending_limit") {
@@ -200,7 +298,14 @@ pub async fn serve(
                     Some(None) => continue,
                 };
                 tokio::spawn(async move {
-                    let _permit = permit;
+                    let _permit = match permit {
+                        Some(p) => p,
+                        None => match tokio::time::timeout(EVICTION_WAIT, permits.acquire_owned()).await {
+                            Ok(Ok(p)) => p,
+                            _ => return,
+                        },
+                    };
+                    let _leave = LeaveIdle(state.clone(), idle.clone());
                     // Until the first request head is complete, the
                     // connection may be closed: at the header timeout from
                     // accept, or to make room for a newer one.
@@ -213,10 +318,10 @@ pub async fn serve(
                     };
                     tokio::pin!(expired);
                     let Some(acceptor) = acceptor else {
-                        let svc = service(app, role, None, waiting.clone());
+                        let svc = service(app, role, None, waiting.clone(), (state.clone(), idle));
                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                         let conn = watcher.watch(conn.into_owned());
-                        serve_pending(conn, expired, &waiting).await;
+                        serve_pending(conn, expired, &waiting, &state).await;
                         return;
                     };
                     let handshake = tokio::time::timeout(
@@ -259,10 +364,10 @@ pub async fn serve(
                         .1
                         .peer_certificates()
                         .map(|c| Arc::new(ClientCert::from_chain(c)));
-                    let svc = service(app, role, cert, waiting.clone());
+                    let svc = service(app, role, cert, waiting.clone(), (state.clone(), idle));
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     let conn = watcher.watch(conn.into_owned());
-                    serve_pending(conn, expired, &waiting).await;
+                    serve_pending(conn, expired, &waiting, &state).await;
                 });
             }
             _ = stop.changed() => break,
@@ -272,25 +377,46 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
+/// Removes a connection from [`Idle`] when its task ends.
+struct LeaveIdle(Arc<ConnState>, Arc<Mutex<Idle>>);
+
+impl Drop for LeaveIdle {
+    fn drop(&mut self) {
+        self.0.leave(&self.1);
+    }
+}
+
 /// Serves a connection; while it has not completed a request head, it is
-/// closed (dropped) when `expired` resolves.
+/// closed (dropped) when `expired` resolves; later, when it is told to
+/// make room while it has no request in flight.
 async fn serve_pending<C, E>(
     conn: C,
-    expired: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    mut expired: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     waiting: &Mutex<Option<PendingGuard>>,
+    state: &ConnState,
 ) where
     C: std::future::Future<Output = E>,
 {
     tokio::pin!(conn);
-    tokio::select! {
-        _ = &mut conn => return,
-        _ = expired => {}
+    let mut pending = true;
+    loop {
+        tokio::select! {
+            _ = &mut conn => return,
+            _ = expired.as_mut(), if pending => {
+                // Past the deadline: close it, unless a request came in
+                // meanwhile.
+                if waiting.lock().unwrap().take().is_some() {
+                    return;
+                }
+                pending = false;
+            }
+            _ = state.evict.notified() => {
+                if state.is_idle() {
+                    return;
+                }
+            }
+        }
     }
-    // Past the deadline: close it, unless a request came in meanwhile.
-    if waiting.lock().unwrap().take().is_some() {
-        return;
-    }
-    let _ = conn.await;
 }
 
 /// The per-connection service; a verified client certificate travels with
@@ -301,6 +427,7 @@ fn service(
     role: Role,
     cert: Option<Arc<ClientCert>>,
     waiting: Arc<Mutex<Option<PendingGuard>>>,
+    (state, idle): (Arc<ConnState>, Arc<Mutex<Idle>>),
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Resp,
@@ -313,8 +440,24 @@ fn service(
         if let Some(c) = &cert {
             req.extensions_mut().insert(c.clone());
         }
-        async move { Ok::<_, Infallible>(handle(app, role, req).await) }
+        state.request_started(&idle);
+        let done = InFlight(state.clone(), idle.clone());
+        async move {
+            let resp = handle(app, role, req).await;
+            drop(done);
+            Ok::<_, Infallible>(resp)
+        }
     })
+}
+
+/// A request in flight on its connection; ending it (or dropping it, when
+/// the client goes away) may make the connection idle.
+struct InFlight(Arc<ConnState>, Arc<Mutex<Idle>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_ended(&self.1);
+    }
 }
 
 fn metrics_response(app: &App, refused: Option<Resp>) -> Resp {

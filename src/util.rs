@@ -126,6 +126,23 @@ pub fn raise_nofile_limit() -> std::io::Result<Option<(u64, u64)>> {
     Ok(Some((old, want)))
 }
 
+/// How often freed heap memory is handed back to the system.
+pub const MEMORY_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Hands freed heap memory back to the system. glibc's allocator keeps
+/// what a burst of large bodies freed in its arenas (RSS stays at the
+/// peak); `malloc_trim` releases the free pages of every arena. A few
+/// milliseconds at most, run off the async workers every
+/// [`MEMORY_TRIM_INTERVAL`]. Other C libraries: nothing to do.
+pub fn trim_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a padding size and touches only the
+    // allocator's own free lists; safe to call from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -391,3 +391,62 @@ fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
     assert_eq!(c["events"].as_u64(), Some(0), "{c}");
 }
 }
+
+#[test]
+fn memory_is_returned_after_a_burst() {
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    let g = Gateway::start(&cfg, base_env());
+    // Warm up (first allocations of every path), then the baseline.
+    let r = g.post_events(
+        &ndjson(&[event("warm", "ad_impression", "w@example.com")]),
+        "application/x-ndjson",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let (_, base) = memory_kb(g.pid());
+    // The burst: 8 producers at once, each posting two bodies of 4,000
+    // events (~2 MB each).
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let g = &g;
+            s.spawn(move || {
+                for round in 0..2 {
+                    let evs: Vec<serde_json::Value> = (0..4000)
+                        .map(|i| {
+                            event(
+                                &format!("b{t}-{round}-{i}"),
+                                "ad_impression",
+                                &format!("u{t}.{i}@example.com"),
+                            )
+                        })
+                        .collect();
+                    let r = g.post_events(&ndjson(&evs), "application/x-ndjson");
+                    assert!(
+                        r.status == 202 || r.status == 503 || r.status == 429,
+                        "{}: {}",
+                        r.status,
+                        &r.body[..r.body.len().min(300)]
+                    );
+                }
+            });
+        }
+    });
+    let (peak, _) = memory_kb(g.pid());
+    assert!(
+        peak > base + 10 * 1024,
+        "the burst did not grow memory (base {base} kB, peak {peak} kB): nothing measured"
+    );
+    // Back to idle: a third or more of what the burst took is given back,
+    // not kept by the allocator (glibc keeps freed arenas unless trimmed;
+    // measured here: 100 % kept before, ~45 % after, the rest being the
+    // idempotency window and the outbox index of the 64,000 new events).
+    let settled = wait_for(Duration::from_secs(15), || {
+        let (_, now) = memory_kb(g.pid());
+        (now < base + (peak - base) * 2 / 3).then_some(now)
+    });
+    let (_, now) = memory_kb(g.pid());
+    eprintln!("RSS: base {base} kB, peak {peak} kB, after the burst {now} kB");
+    assert!(
+        settled.is_some(),
+        "RSS stayed at {now} kB after a burst (base {base} kB, peak {peak} kB)"
+    );
+}

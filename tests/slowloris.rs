@@ -95,3 +95,67 @@ fn slow_header_clients_do_not_starve_normal_ones_and_are_closed() {
     );
     assert_eq!(g.get("/healthz", None).status, 200);
 }
+
+/// The gateway's bound on open connections (`server::MAX_CONNECTIONS`).
+const CONNECTION_BOUND: usize = 4096;
+
+/// Sends one keep-alive GET /healthz on `s` and reads its whole answer.
+fn healthz_keep_alive(s: &mut std::net::TcpStream) -> bool {
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut got = Vec::new();
+    let mut b = [0u8; 512];
+    while !got.ends_with(b"ok\n") {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+        }
+    }
+    got.starts_with(b"HTTP/1.1 200")
+}
+
+#[test]
+fn idle_keep_alive_connections_at_the_bound_make_room_for_a_new_client() {
+    let n = CONNECTION_BOUND;
+    let limit = raise_fd_limit(n as u64 + 512);
+    assert!(
+        limit >= n as u64 + 256,
+        "RLIMIT_NOFILE {limit} is too low for {n} connections"
+    );
+    let cfg = format!("{}{}", HEAD, pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    let g = Gateway::start(&cfg, base_env());
+    // Every connection the gateway holds has finished a request and waits,
+    // kept alive, for the next one.
+    let mut held: Vec<std::net::TcpStream> = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = std::net::TcpStream::connect(g.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert!(healthz_keep_alive(&mut s), "connection {i} not served");
+        held.push(s);
+    }
+    // Health probes on new connections (as a kubelet opens them) still get
+    // in: the longest idle connections are closed to make room.
+    for i in 0..3 {
+        let mut probe = std::net::TcpStream::connect(g.addr).unwrap();
+        probe
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(healthz_keep_alive(&mut probe), "probe {i} refused");
+        held.push(probe);
+    }
+    // The ones closed were the oldest idle ones; the newest still work.
+    let closed = held[..64]
+        .iter_mut()
+        .map(healthz_keep_alive)
+        .filter(|served| !served)
+        .count();
+    assert!(closed >= 1, "no idle connection was closed to make room");
+    let last = held.last_mut().unwrap();
+    assert!(
+        healthz_keep_alive(last),
+        "the newest idle connection was closed"
+    );
+}
