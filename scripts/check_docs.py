@@ -237,7 +237,7 @@ def routes(src):
         sys.exit("check_docs: no `fn route_of` in src/server.rs; update scripts/check_docs.py")
     body = block_after(src, m.end())
     label_path = {}
-    for arm in re.finditer(r"([^,{}]*?)=>\s*\"([^\"]+)\"", body):
+    for arm in re.finditer(r"([^,{}]*?)=>\s*\{?\s*\"([^\"]+)\"", body):
         pat, label = arm.group(1).strip(), arm.group(2)
         lit = re.fullmatch(r'"([^"]+)"', pat)
         if lit:

@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::identity::{self, Kind, SubjectHash};
+use crate::notice::NoticeType;
 use crate::server::{self, error, Resp};
 
 fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
@@ -29,19 +30,25 @@ fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
     }
 }
 
-/// The subject's kind, the keyed hash of its normalized form (the one outbox
-/// records and the ledger carry; `None` when it does not normalize, e.g. a
+/// The subject's kind, its normalized form and the keyed hash of it (the
+/// one outbox records and the ledger carry; `None` when it does not
+/// normalize, e.g. a
 /// national phone number without `privacy.default_phone_country`) and the
 /// keyed hashes of its lenient match forms (crate::identity::match_forms), all
 /// stored in the opt-out list so an event carrying the identifier in an
 /// unusual shape is still stopped.
+type Exact = Option<(String, SubjectHash)>;
+
 fn optout_subjects(
     app: &App,
     body: &[u8],
-) -> Result<(Kind, Option<SubjectHash>, Vec<SubjectHash>), &'static str> {
+) -> Result<(Kind, Exact, Vec<SubjectHash>), &'static str> {
     let (kind, raw) = raw_identifier_of(body)?;
     let country = app.runtime().config.privacy.default_phone_country;
-    let exact = identity::normalize_with(kind, &raw, country).map(|n| app.hasher.subject(kind, &n));
+    let exact = identity::normalize_with(kind, &raw, country).map(|n| {
+        let h = app.hasher.subject(kind, &n);
+        (n.into_owned(), h)
+    });
     let lenient: Vec<SubjectHash> = identity::match_forms(kind, &raw, country)
         .iter()
         .map(|f| app.hasher.matched(kind, f))
@@ -96,6 +103,32 @@ fn raw_identifier_of(body: &[u8]) -> Result<(Kind, String), &'static str> {
     Ok((kind, raw.to_owned()))
 }
 
+/// Queues the notices of an opt-out or forget (crate::notice); a subject
+/// without a normalized form has no ad_id anywhere, so nobody to notify.
+async fn notify(
+    app: &Arc<App>,
+    t: NoticeType,
+    kind: Kind,
+    (normalized, raw): (Option<String>, &str),
+    subject: SubjectHash,
+) -> Result<Vec<String>, Resp> {
+    let Some(norm) = normalized else {
+        return Ok(Vec::new());
+    };
+    crate::notice::notify(app, t, kind, (&norm, raw), subject)
+        .await
+        .map_err(|e| {
+            app.metrics
+                .storage_failures
+                .with_label_values(&["notice"])
+                .inc();
+            tracing::error!(error = %e, r#type = t.as_str(), "cannot queue notices to partners");
+            crate::ingest::unavailable(
+                "notices to partners could not be queued durably; the opt-out is recorded, retry after Retry-After to notify",
+            )
+        })
+}
+
 pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>) -> Resp {
     if let Err(r) = authorized(app, &req) {
         return server::refuse(req, r).await;
@@ -126,13 +159,19 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     // Without a normalized form only the lenient hash is stored; nothing
     // queued or in the ledger carries it, so forget then purges nothing.
     let subject = exact
+        .as_ref()
+        .map(|(_, h)| *h)
         .or_else(|| lenient.first().copied())
         .expect("one of them is set");
+    let normalized = exact.as_ref().map(|(n, _)| n.clone());
+    // As the request wrote it: a partner-API profile's notice carries that
+    // API's hash of it (crate::notice::ad_ids).
+    let raw = raw_identifier_of(&body).map(|(_, r)| r).unwrap_or_default();
     // The opt-out is durable before anything else, so events accepted after
     // this answer are never routed.
     let forget = route == "/v1/forget";
     let mut added = false;
-    for h in exact.into_iter().chain(lenient) {
+    for h in exact.map(|(_, h)| h).into_iter().chain(lenient) {
         let r = match &app.js {
             Some(js) => js
                 .add_optout(&app.optouts, h, forget)
@@ -161,8 +200,23 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             .inc();
     }
     if route == "/v1/optouts" {
-        tracing::info!(kind = kind.as_str(), new = added, "opt-out recorded");
-        return server::json(StatusCode::OK, &serde_json::json!({"opted_out": true}));
+        // Every call notifies (a partner applies a notice idempotently), so
+        // a call answered 503 below is completed by its retry.
+        let notified =
+            match notify(app, NoticeType::OptedOut, kind, (normalized, &raw), subject).await {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
+        tracing::info!(
+            kind = kind.as_str(),
+            new = added,
+            notified = notified.len(),
+            "opt-out recorded"
+        );
+        return server::json(
+            StatusCode::OK,
+            &serde_json::json!({"opted_out": true, "notified": notified}),
+        );
     }
     let purged = match &app.js {
         Some(js) => js
@@ -174,6 +228,14 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     match purged {
         Ok(n) => {
             app.metrics.forget_purged.inc_by(n);
+            // Notices are queued (durably) before the ledger that says who
+            // to notify is erased: a failure here answers 503 and the retry
+            // finds the ledger whole; a repeat after success notifies no one.
+            let notified =
+                match notify(app, NoticeType::Deleted, kind, (normalized, &raw), subject).await {
+                    Ok(n) => n,
+                    Err(r) => return r,
+                };
             // The ledger of what partners received goes too (after the
             // purge, so nothing purged is recorded as delivered after it).
             let ledger_rows = match app.privacy.forget(subject).await {
@@ -190,9 +252,13 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
                 kind = kind.as_str(),
                 purged = n,
                 ledger_rows,
-                "forget: opt-out recorded, queued events purged, ledger rows erased"
+                notified = notified.len(),
+                "forget: opt-out recorded, queued events purged, partners notified, ledger rows erased"
             );
-            server::json(StatusCode::OK, &serde_json::json!({"purged": n}))
+            server::json(
+                StatusCode::OK,
+                &serde_json::json!({"purged": n, "notified": notified}),
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "forget: purge failed");

@@ -24,7 +24,7 @@ use crate::identity::SubjectHasher;
 use crate::metrics::Metrics;
 use crate::optout::OptOutStore;
 use crate::outbox::jetstream::JetStream;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Stream};
 use crate::policy::Policy;
 use crate::push::PushWorker;
 use crate::util::now_ms;
@@ -41,6 +41,8 @@ pub struct App {
     runtime: RwLock<Arc<Runtime>>,
     /// The embedded outboxes (none are opened with the JetStream backend).
     pub outbox: Outbox,
+    /// The embedded notice outboxes, one per partner (crate::notice).
+    pub notices: Outbox,
     /// The JetStream backend, when `[outbox] backend = "jetstream"`.
     pub js: Option<Arc<JetStream>>,
     pub optouts: Arc<OptOutStore>,
@@ -50,7 +52,11 @@ pub struct App {
     /// Subject-access ledger, daily counters, key ids (data_dir/privacy.db).
     pub privacy: crate::privacy::Privacy,
     pub feeds: RwLock<HashMap<String, Arc<PullFeed>>>,
+    /// Pull partners' notice feeds (embedded backend).
+    pub notice_feeds: RwLock<HashMap<String, Arc<PullFeed>>>,
     workers: Mutex<HashMap<String, PushWorker>>,
+    /// Push partners' notice workers (those with a notice_endpoint).
+    notice_workers: Mutex<HashMap<String, PushWorker>>,
     pub ready: AtomicBool,
     pub quotas: crate::quota::Quotas,
     pub in_flight: crate::quota::InFlight,
@@ -127,6 +133,12 @@ impl App {
         };
         let (outbox, recovered) = Outbox::open(&data, embedded_partners)
             .map_err(|e| format!("cannot open the outbox in {}: {e}", data.display()))?;
+        let (notices, recovered_notices) =
+            Outbox::open_stream(&data, Stream::Notices, embedded_partners)
+                .map_err(|e| format!("cannot open the notice outbox in {}: {e}", data.display()))?;
+        for (name, r) in recovered_notices.iter().filter(|(_, r)| r.records > 0) {
+            tracing::info!(partner = %name, notices = r.records, "notice outbox opened");
+        }
         let dedup = Dedup::new(crate::dedup::DEFAULT_MAX_ENTRIES);
         for (name, r) in recovered {
             tracing::info!(
@@ -165,6 +177,7 @@ impl App {
         let app = Arc::new(App {
             runtime: RwLock::new(Arc::new(Runtime { config, policy })),
             outbox,
+            notices,
             js,
             optouts,
             dedup,
@@ -172,7 +185,9 @@ impl App {
             hasher,
             privacy,
             feeds: RwLock::new(HashMap::new()),
+            notice_feeds: RwLock::new(HashMap::new()),
             workers: Mutex::new(HashMap::new()),
+            notice_workers: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
             quotas: Default::default(),
             in_flight: Default::default(),
@@ -208,6 +223,10 @@ impl App {
                 }
             };
             self.attach_partner(p, backing)?;
+            match &self.js {
+                None => self.attach_notices(p)?,
+                Some(js) => self.attach_js_notices(js, p).await?,
+            }
         }
         // Partners gone from the config lose their feed, worker and writer;
         // their data stays (files on disk, or streams in JetStream) for an
@@ -225,10 +244,14 @@ impl App {
         for n in open.into_iter().filter(|n| !names.contains(&n.as_str())) {
             tracing::info!(partner = %n, "partner removed from the config; its outbox is closed and its data kept");
             self.feeds.write().unwrap().remove(&n);
+            self.notice_feeds.write().unwrap().remove(&n);
             self.stop_worker(&n);
             match &self.js {
                 Some(js) => js.remove(&n),
-                None => self.outbox.remove(&n),
+                None => {
+                    self.outbox.remove(&n);
+                    self.notices.remove(&n);
+                }
             }
         }
         Ok(())
@@ -255,7 +278,7 @@ impl App {
                     Some(f) => f.update(p, pull),
                     None => {
                         let feed = match backing {
-                            Backing::Log(log) => PullFeed::new(p, pull, log),
+                            Backing::Log(log) => PullFeed::new(p, pull, log, Stream::Events),
                             Backing::Js(jp) => PullFeed::new_js(p, pull, jp),
                         };
                         feeds.insert(p.name.clone(), Arc::new(feed));
@@ -266,7 +289,9 @@ impl App {
                 self.feeds.write().unwrap().remove(&p.name);
                 self.stop_worker(&p.name);
                 let w = match backing {
-                    Backing::Log(log) => PushWorker::start(self.clone(), p.clone(), log)?,
+                    Backing::Log(log) => {
+                        PushWorker::start(self.clone(), p.clone(), log, Stream::Events)?
+                    }
                     Backing::Js(jp) => PushWorker::start_js(self.clone(), p.clone(), jp)?,
                 };
                 self.workers.lock().unwrap().insert(p.name.clone(), w);
@@ -275,8 +300,74 @@ impl App {
         Ok(())
     }
 
+    /// The notice outbox of partner `p` and its feed (pull) or worker
+    /// (push with a `notice_endpoint`), like [`App::attach_partner`] does
+    /// for events. Embedded backend only.
+    fn attach_notices(self: &Arc<App>, p: &PartnerConfig) -> std::io::Result<()> {
+        let (log, _) = self.notices.ensure(p)?;
+        match &p.delivery {
+            Delivery::Pull(pull) => {
+                self.stop_notice_worker(&p.name);
+                let mut feeds = self.notice_feeds.write().unwrap();
+                match feeds.get(&p.name) {
+                    Some(f) => f.update(p, pull),
+                    None => {
+                        let feed = PullFeed::new(p, pull, log, Stream::Notices);
+                        feeds.insert(p.name.clone(), Arc::new(feed));
+                    }
+                }
+            }
+            Delivery::Push(push) => {
+                self.notice_feeds.write().unwrap().remove(&p.name);
+                self.stop_notice_worker(&p.name);
+                if push.notice_endpoint.is_some() {
+                    let w = PushWorker::start(self.clone(), p.clone(), log, Stream::Notices)?;
+                    self.notice_workers
+                        .lock()
+                        .unwrap()
+                        .insert(p.name.clone(), w);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// JetStream backend: partner `p`'s notice stream and, for a push
+    /// partner with a `notice_endpoint`, its notice worker. Pull partners
+    /// have no notice feed there (docs/scaling-out.md).
+    async fn attach_js_notices(
+        self: &Arc<App>,
+        js: &Arc<JetStream>,
+        p: &PartnerConfig,
+    ) -> std::io::Result<()> {
+        self.stop_notice_worker(&p.name);
+        let Delivery::Push(push) = &p.delivery else {
+            return Ok(());
+        };
+        if push.notice_endpoint.is_none() {
+            return Ok(());
+        }
+        let jp = js
+            .ensure_stream_of(p, Stream::Notices)
+            .await
+            .map_err(std::io::Error::other)?;
+        let w = PushWorker::start_js(self.clone(), p.clone(), jp)?;
+        self.notice_workers
+            .lock()
+            .unwrap()
+            .insert(p.name.clone(), w);
+        Ok(())
+    }
+
     fn stop_worker(&self, name: &str) {
         if let Some(w) = self.workers.lock().unwrap().remove(name) {
+            w.stop();
+        }
+        self.stop_notice_worker(name);
+    }
+
+    fn stop_notice_worker(&self, name: &str) {
+        if let Some(w) = self.notice_workers.lock().unwrap().remove(name) {
             w.stop();
         }
     }
@@ -395,6 +486,7 @@ impl App {
         self.ready.load(Ordering::Relaxed)
             && !self.is_stopping()
             && self.outbox.all().iter().all(|l| l.is_writable())
+            && self.notices.all().iter().all(|l| l.is_writable())
             && self.js.as_ref().is_none_or(|j| j.is_ready())
     }
 }
@@ -510,18 +602,21 @@ pub async fn run(
     if let Some(m) = metrics_srv {
         let _ = tokio::time::timeout_at(deadline, m).await;
     }
-    let workers: Vec<PushWorker> = app
+    let mut workers: Vec<PushWorker> = app
         .workers
         .lock()
         .unwrap()
         .drain()
         .map(|(_, w)| w)
         .collect();
+    workers.extend(app.notice_workers.lock().unwrap().drain().map(|(_, w)| w));
     for w in workers {
         w.stop_and_wait(deadline).await;
     }
-    app.outbox.flush_all().await;
-    app.outbox.close_all();
+    for ob in [&app.outbox, &app.notices] {
+        ob.flush_all().await;
+        ob.close_all();
+    }
     if let Some(js) = &app.js {
         // Acks and naks still buffered reach the server before exit.
         let _ = tokio::time::timeout_at(deadline, js.delivery_client().flush()).await;

@@ -261,6 +261,8 @@ pub struct RawDelivery {
     /// Google Ads' developer token (profile google_ads).
     pub developer_token_env: Option<String>,
     pub developer_token_file: Option<PathBuf>,
+    /// Push only: where erasure and opt-out notices go (see docs/delivery.md).
+    pub notice_endpoint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +271,9 @@ pub struct RawKey {
     pub id: String,
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
+    /// RFC 3339: until then outputs also carry `ad_id_prev` under the
+    /// previous key (a rotation bridge, see docs/config.md).
+    pub emit_previous_until: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -464,6 +469,23 @@ impl PartnerConfig {
     pub fn batch_limit(&self) -> usize {
         self.batch_max_events.min(self.encoder.batch_limit()).max(1)
     }
+
+    /// The key before the signing key and until when (unix seconds) outputs
+    /// carry `ad_id_prev` under it, when the signing key asks for that.
+    pub fn previous_key(&self) -> Option<(&KeyConfig, i64)> {
+        let until = self.signing_key().emit_previous_until?;
+        let prev = self.keys.len().checked_sub(2).map(|i| &self.keys[i])?;
+        Some((prev, until))
+    }
+
+    /// Where this partner's notices go: its pull feed, or a push
+    /// `notice_endpoint`; `false` for a push partner without one.
+    pub fn receives_notices(&self) -> bool {
+        match &self.delivery {
+            Delivery::Pull(_) => true,
+            Delivery::Push(p) => p.notice_endpoint.is_some(),
+        }
+    }
 }
 
 /// What a profile sends of each identifier kind (the adgate profile: any
@@ -482,6 +504,9 @@ pub fn profile_identifiers(kind: ProfileKind) -> &'static [Kind] {
 pub struct KeyConfig {
     pub id: String,
     pub secret: Secret,
+    /// Unix seconds until which outputs signed with this key also carry
+    /// `ad_id_prev` under the key before it (validated: there is one).
+    pub emit_previous_until: Option<i64>,
 }
 
 impl KeyConfig {
@@ -490,6 +515,9 @@ impl KeyConfig {
     }
 }
 
+// One per partner, built once per config load: the size of the push
+// variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Delivery {
     Push(PushConfig),
@@ -521,6 +549,9 @@ pub struct PushConfig {
     pub max_in_flight: usize,
     pub max_events_per_second: u64,
     pub ca_file: Option<PathBuf>,
+    /// Where notices are POSTed (same signature as events); without it
+    /// the partner gets no notices.
+    pub notice_endpoint: Option<http::Uri>,
 }
 
 /// One credential of a partner API: its secret and where it goes.
@@ -1018,6 +1049,19 @@ impl Config {
                 if let Some(secret) = &d.signing_secret {
                     weak_token(&mut warnings, &d.signing_secret_key, secret);
                 }
+                if d.notice_endpoint.is_none() && partner.profile == ProfileKind::Adgate {
+                    warnings.push(format!(
+                        "{path}.delivery.notice_endpoint is not set: this push partner is not told about erasures and opt-outs of people whose events it received (set notice_endpoint, see docs/delivery.md)"
+                    ));
+                }
+            }
+            let last = partner.keys.len() - 1;
+            for (j, k) in partner.keys.iter().enumerate() {
+                if j != last && k.emit_previous_until.is_some() {
+                    warnings.push(format!(
+                        "{path}.keys[{j}].emit_previous_until has no effect: only the newest (last) key signs outputs"
+                    ));
+                }
             }
             partners.push(partner);
         }
@@ -1509,6 +1553,25 @@ fn partner_fields(
     Ok(fields)
 }
 
+/// An `http://` or `https://` URL with a host, for the key at `key`.
+fn http_url(cx: &Ctx<'_>, key: &str, s: &str) -> Result<http::Uri, ConfigError> {
+    let uri: http::Uri = s.parse().map_err(|_| {
+        cx.err(
+            key,
+            format!("\"{s}\" is not a URL"),
+            "write an http:// or https:// URL",
+        )
+    })?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(cx.err(
+            key,
+            format!("\"{s}\" is not an http(s) URL"),
+            "write an http:// or https:// URL with a host",
+        ));
+    }
+    Ok(uri)
+}
+
 fn partner(
     cx: &Ctx<'_>,
     path: &str,
@@ -1631,7 +1694,32 @@ fn partner(
             ));
         }
         key_owner.push((format!("{sk} (partner \"{}\")", p.name), secret.clone()));
-        keys.push(KeyConfig { id: k.id, secret });
+        let emit_previous_until = match k.emit_previous_until.as_deref() {
+            None => None,
+            Some(t) => {
+                let key = format!("{kp}.emit_previous_until");
+                let at = crate::event::parse_rfc3339(t).ok_or_else(|| {
+                    cx.err(
+                        key.clone(),
+                        format!("\"{t}\" is not an RFC 3339 time"),
+                        "write a time such as \"2026-12-31T00:00:00Z\"",
+                    )
+                })?;
+                if keys.is_empty() {
+                    return Err(cx.err(
+                        key,
+                        "there is no previous key to compute ad_id_prev with",
+                        "list the previous key before this one in [[partners.keys]] (oldest first), or remove emit_previous_until",
+                    ));
+                }
+                Some(at)
+            }
+        };
+        keys.push(KeyConfig {
+            id: k.id,
+            secret,
+            emit_previous_until,
+        });
     }
 
     let delivery_raw = p.delivery.ok_or_else(|| {
@@ -1735,21 +1823,12 @@ fn partner(
                     "set endpoint = \"https://partner.example/v1/events\"",
                 )
             })?;
-            let endpoint: http::Uri = ep.parse().map_err(|_| {
-                cx.err(
-                    format!("{dp}.endpoint"),
-                    format!("\"{ep}\" is not a URL"),
-                    "write an http:// or https:// URL",
-                )
-            })?;
-            if !matches!(endpoint.scheme_str(), Some("http" | "https")) || endpoint.host().is_none()
-            {
-                return Err(cx.err(
-                    format!("{dp}.endpoint"),
-                    format!("\"{ep}\" is not an http(s) URL"),
-                    "write an http:// or https:// URL with a host",
-                ));
-            }
+            let endpoint = http_url(cx, &format!("{dp}.endpoint"), ep)?;
+            let notice_endpoint = d
+                .notice_endpoint
+                .as_deref()
+                .map(|ne| http_url(cx, &format!("{dp}.notice_endpoint"), ne))
+                .transpose()?;
             let signing_secret =
                 if adgate || d.signing_secret_env.is_some() || d.signing_secret_file.is_some() {
                     Some(cx.secret(
@@ -1884,6 +1963,7 @@ fn partner(
                         cx.base_dir.join(c)
                     }
                 }),
+                notice_endpoint,
             })
         }
         "pull" => {
@@ -1897,6 +1977,13 @@ fn partner(
             push_only("max_in_flight", d.max_in_flight.is_some())?;
             push_only("max_events_per_second", d.max_events_per_second.is_some())?;
             push_only("ca_file", d.ca_file.is_some())?;
+            if d.notice_endpoint.is_some() {
+                return Err(cx.err(
+                    format!("{dp}.notice_endpoint"),
+                    "only applies to mode = \"push\"",
+                    "remove it: a pull partner reads its notices at GET /v1/feed/{partner}/notices",
+                ));
+            }
             let token = cx.secret(
                 &dp,
                 "token",

@@ -329,10 +329,17 @@ fn field_fate(
     }
     if let Some(kind) = path.strip_prefix("user.").and_then(Kind::parse) {
         if Some(kind) == used {
-            return (
-                "pseudonymized",
-                format!("normalized and sent only as ad_id = {key_id}.HMAC-SHA256({}:...) with ad_id_type {}", kind, kind),
-            );
+            let mut why = format!("normalized and sent only as ad_id = {key_id}.HMAC-SHA256({}:...) with ad_id_type {}", kind, kind);
+            if let Some((prev, until)) = pc.previous_key() {
+                let mut at = String::new();
+                crate::event::format_utc(until, &mut at);
+                if ((crate::util::now_ms() / 1000) as i64) < until {
+                    why.push_str(&format!(", and as ad_id_prev = {}.HMAC-SHA256({kind}:...) under the previous key until {at} (emit_previous_until)", prev.id));
+                } else {
+                    why.push_str(&format!("; ad_id_prev under the previous key {} is no longer sent (emit_previous_until {at} has passed)", prev.id));
+                }
+            }
+            return ("pseudonymized", why);
         }
         if let Some(pos) = pc.identifiers.iter().position(|k| *k == kind) {
             let used_pos = used.and_then(|u| pc.identifiers.iter().position(|k| *k == u));

@@ -10,6 +10,12 @@
 //! outbox position in hex) and only cursors this feed handed out are
 //! accepted.
 //!
+//! A pull partner's notices (crate::notice) are a second feed of the same
+//! kind on its notice outbox: `GET /v1/feed/{partner}/notices` and
+//! `POST /v1/feed/{partner}/notices/commit`, same token, cursors, leases,
+//! with a `"notices"` list; their commits count in `adgate_notices_total`,
+//! not in the delivered events or the ledger (embedded backend only).
+//!
 //! With the JetStream backend the feed reads the partner's shared consumer
 //! (its `ack_wait` is `lease_ms`), so a partner may call any replica. The
 //! cursor (`j1.`) then carries, under a MAC of the shared internal key, what
@@ -27,8 +33,9 @@ use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::config::{PartnerConfig, PullConfig, MAX_FEED_WAIT_MS};
+use crate::notice::NoticeType;
 use crate::outbox::jetstream::{Fetched, JsPartner};
-use crate::outbox::{PartnerLog, Reader};
+use crate::outbox::{PartnerLog, Reader, Stream};
 use crate::privacy::Delivered;
 use crate::server::{self, error, Resp};
 use crate::util::now_ms;
@@ -39,8 +46,25 @@ const MAX_MAX: usize = 10_000;
 /// Bytes of payload per response.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Events newly committed, their ingest times, their ledger entries.
-type Committed = (u64, Vec<u64>, Vec<Delivered>);
+/// What a commit acknowledged: events (or notices) newly committed, their
+/// ingest times, the ledger entries of events, the types of notices.
+struct Committed {
+    count: u64,
+    ingest_ms: Vec<u64>,
+    ledger: Vec<Delivered>,
+    notices: Vec<NoticeType>,
+}
+
+impl Committed {
+    fn none() -> Committed {
+        Committed {
+            count: 0,
+            ingest_ms: Vec::new(),
+            ledger: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Chunk {
@@ -52,6 +76,8 @@ struct Chunk {
     ingest_ms: Vec<u64>,
     /// What the subject-access ledger records when the chunk is committed.
     ledger: Vec<Delivered>,
+    /// The types of the notices served (notice feed only), for the metric.
+    notices: Vec<NoticeType>,
     deadline: Instant,
     /// Its cursor was committed (chunks before it may not be yet).
     committed: bool,
@@ -71,6 +97,8 @@ pub struct PullFeed {
     partner: String,
     token: Mutex<crate::secret::Secret>,
     src: Source,
+    /// Events (`GET /v1/feed/{partner}`) or notices (`.../notices`).
+    stream: Stream,
 }
 
 #[derive(Debug)]
@@ -95,12 +123,19 @@ fn decode_cursor(c: &str) -> Option<u64> {
 }
 
 impl PullFeed {
-    pub fn new(p: &PartnerConfig, pull: &PullConfig, log: Arc<PartnerLog>) -> PullFeed {
+    /// A feed on partner `p`'s embedded outbox `log` of `stream`.
+    pub fn new(
+        p: &PartnerConfig,
+        pull: &PullConfig,
+        log: Arc<PartnerLog>,
+        stream: Stream,
+    ) -> PullFeed {
         let reader = log.reader();
         let committed = log.shared().acked();
         PullFeed {
             partner: p.name.clone(),
             token: Mutex::new(pull.token.clone()),
+            stream,
             src: Source::Log {
                 log,
                 state: Mutex::new(State {
@@ -119,6 +154,7 @@ impl PullFeed {
         PullFeed {
             partner: p.name.clone(),
             token: Mutex::new(pull.token.clone()),
+            stream: Stream::Events,
             src: Source::Js {
                 jp,
                 settings: Mutex::new((pull.lease, p.batch_max_events)),
@@ -190,10 +226,13 @@ impl PullFeed {
         let mut records = 0u64;
         let mut ingest = Vec::new();
         let mut ledger = Vec::new();
+        let mut notices = Vec::new();
         let mut body = Vec::with_capacity(4096);
         body.extend_from_slice(b"{\"cursor\":\"");
         let cursor_at = body.len();
-        body.extend_from_slice(b"\",\"events\":[");
+        body.extend_from_slice(b"\",\"");
+        body.extend_from_slice(self.stream.items().as_bytes());
+        body.extend_from_slice(b"\":[");
         let mut first = true;
         let mut end = start;
         // Skip over purged records without serving an empty chunk for them.
@@ -217,7 +256,10 @@ impl PullFeed {
                 first = false;
                 body.extend_from_slice(&r.payload);
                 ingest.push(r.ingest_ms);
-                ledger.extend(Delivered::of(&r.subjects, &r.payload));
+                match self.stream {
+                    Stream::Events => ledger.extend(Delivered::of(&r.subjects, &r.payload)),
+                    Stream::Notices => notices.push(NoticeType::of_line(&r.payload)),
+                }
             }
         }
         let chunk = Chunk {
@@ -226,6 +268,7 @@ impl PullFeed {
             records,
             ingest_ms: ingest.clone(),
             ledger,
+            notices,
             deadline: now + lease,
             // Only purged records: nothing to serve, nothing to wait for.
             committed: ingest.is_empty(),
@@ -252,6 +295,7 @@ impl PullFeed {
                             records: old.records.saturating_sub(records),
                             ingest_ms: Vec::new(),
                             ledger: Vec::new(),
+                            notices: Vec::new(),
                             deadline: now,
                             committed: false,
                         },
@@ -294,10 +338,9 @@ impl PullFeed {
     /// commit, not a chunk some other (possibly lost) response served.
     fn empty_response(&self) -> Vec<u8> {
         let st = self.log().1.lock().unwrap();
-        serde_json::to_vec(
-            &serde_json::json!({"cursor": encode_cursor(st.committed), "events": []}),
-        )
-        .expect("json")
+        let mut v = serde_json::json!({"cursor": encode_cursor(st.committed)});
+        v[self.stream.items()] = serde_json::json!([]);
+        serde_json::to_vec(&v).expect("json")
     }
 
     /// Acks the events of the one response whose cursor this is (not the
@@ -307,7 +350,7 @@ impl PullFeed {
         let (log, state) = self.log();
         let mut st = state.lock().unwrap();
         if cursor <= st.committed {
-            return Ok((0, Vec::new(), Vec::new()));
+            return Ok(Committed::none());
         }
         // A chunk left expired by a partial re-serve was never handed out
         // under its own cursor (its `ingest_ms` is empty, records > 0).
@@ -319,32 +362,70 @@ impl PullFeed {
             return Err("cursor was not served by this feed, or its lease expired and the events will be served again");
         };
         if c.committed {
-            return Ok((0, Vec::new(), Vec::new()));
+            return Ok(Committed::none());
         }
         c.committed = true;
-        let ages = std::mem::take(&mut c.ingest_ms);
+        let ingest_ms = std::mem::take(&mut c.ingest_ms);
         let ledger = std::mem::take(&mut c.ledger);
+        let notices = std::mem::take(&mut c.notices);
         self.settle(&mut st, log);
-        Ok((ages.len() as u64, ages, ledger))
+        Ok(Committed {
+            count: ingest_ms.len() as u64,
+            ingest_ms,
+            ledger,
+            notices,
+        })
     }
 }
 
-/// Finds the feed named in the path and checks the token against it.
-fn authorize(app: &Arc<App>, req: &Request<Incoming>, suffix: &str) -> Result<Arc<PullFeed>, Resp> {
+/// Finds the feed of `stream` named in the path and checks the token
+/// against it (a partner's notice feed takes its event feed token).
+fn authorize(
+    app: &Arc<App>,
+    req: &Request<Incoming>,
+    stream: Stream,
+    suffix: &str,
+) -> Result<Arc<PullFeed>, Resp> {
     let path = req.uri().path();
+    let suffix = match stream {
+        Stream::Events => suffix.to_owned(),
+        Stream::Notices => format!("/notices{suffix}"),
+    };
     let name = path
         .strip_prefix("/v1/feed/")
-        .and_then(|r| r.strip_suffix(suffix))
+        .and_then(|r| r.strip_suffix(suffix.as_str()))
         .unwrap_or("");
     let Some(token) = server::bearer(req) else {
         return Err(server::unauthorized(
             "missing feed token (Authorization: Bearer <token>)",
         ));
     };
+    if stream == Stream::Notices {
+        let notice_feeds = app.notice_feeds.read().unwrap();
+        if let Some(f) = notice_feeds.get(name) {
+            if f.token_matches(token) {
+                return Ok(f.clone());
+            }
+        } else if app.js.is_some()
+            && app
+                .feeds
+                .read()
+                .unwrap()
+                .get(name)
+                .is_some_and(|f| f.token_matches(token))
+        {
+            return Err(error(
+                StatusCode::NOT_IMPLEMENTED,
+                "notice feeds are not available on the JetStream backend yet (see docs/scaling-out.md)",
+            ));
+        }
+    }
     let feeds = app.feeds.read().unwrap();
-    if let Some(f) = feeds.get(name) {
-        if f.token_matches(token) {
-            return Ok(f.clone());
+    if stream == Stream::Events {
+        if let Some(f) = feeds.get(name) {
+            if f.token_matches(token) {
+                return Ok(f.clone());
+            }
         }
     }
     let known_elsewhere = feeds.values().any(|f| f.token_matches(token))
@@ -360,7 +441,11 @@ fn authorize(app: &Arc<App>, req: &Request<Incoming>, suffix: &str) -> Result<Ar
             .admin_token
             .as_ref()
             .is_some_and(|a| a.ct_eq(token));
-    if known_elsewhere && !feeds.contains_key(name) {
+    let exists = match stream {
+        Stream::Events => feeds.contains_key(name),
+        Stream::Notices => app.notice_feeds.read().unwrap().contains_key(name),
+    };
+    if known_elsewhere && !exists {
         // An authenticated caller asking for a feed that does not exist (or
         // a push partner, which has none).
         Err(error(
@@ -384,8 +469,8 @@ fn query_param<'a>(q: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
-pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>) -> Resp {
-    let feed = match authorize(app, &req, "") {
+pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>, stream: Stream) -> Resp {
+    let feed = match authorize(app, &req, stream, "") {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -446,8 +531,8 @@ pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     }
 }
 
-pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>) -> Resp {
-    let feed = match authorize(app, &req, "/commit") {
+pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>, stream: Stream) -> Resp {
+    let feed = match authorize(app, &req, stream, "/commit") {
         Ok(f) => f,
         Err(r) => return server::refuse(req, r).await,
     };
@@ -479,13 +564,24 @@ pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         );
     };
     match feed.commit(pos) {
-        Ok((n, ages, ledger)) => {
-            app.privacy.delivered(&feed.partner, ledger).await;
-            app.metrics.delivered(&feed.partner, ages);
-            server::json(
-                StatusCode::OK,
-                &serde_json::json!({"committed": true, "events": n}),
-            )
+        Ok(c) => {
+            match feed.stream {
+                Stream::Events => {
+                    app.privacy.delivered(&feed.partner, c.ledger).await;
+                    app.metrics.delivered(&feed.partner, c.ingest_ms);
+                }
+                Stream::Notices => {
+                    for t in c.notices {
+                        app.metrics
+                            .notices
+                            .with_label_values(&[&feed.partner, t.as_str(), "delivered"])
+                            .inc();
+                    }
+                }
+            }
+            let mut v = serde_json::json!({"committed": true});
+            v[feed.stream.items()] = c.count.into();
+            server::json(StatusCode::OK, &v)
         }
         Err(msg) => error(StatusCode::BAD_REQUEST, msg),
     }

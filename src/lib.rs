@@ -26,6 +26,8 @@
 //!   delivery time), daily counters and key ids; read by [`access`] and
 //!   [`report`].
 //! - [`access`]: `POST /v1/access`, what partners received about a subject.
+//! - [`notice`]: erasure and opt-out notices to the partners that received
+//!   the subject's events, on a second outbox per partner.
 //! - [`report`]: `adgate report`, the transparency report (Markdown, HTML+SVG).
 //! - [`outbox`]: where scrubbed events wait for delivery: the embedded
 //!   segment log (one machine) or [`outbox::jetstream`] (NATS JetStream,
@@ -58,6 +60,7 @@ pub mod identity;
 pub mod ingest;
 pub mod keyprint;
 pub mod metrics;
+pub mod notice;
 pub mod optout;
 pub mod outbox;
 pub mod policy;

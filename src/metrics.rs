@@ -75,6 +75,8 @@ pub struct Metrics {
     /// for one partner, and messages not yet acknowledged by the partner.
     pub jetstream_publish: HistogramVec,
     pub jetstream_consumer_lag: IntGaugeVec,
+    /// Notices to partners (crate::notice), by type and outcome.
+    pub notices: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -125,7 +127,7 @@ impl Metrics {
             events_delivered: counter(&r, "adgate_events_delivered_total", "Events a partner acknowledged (push 2xx or pull commit).", &["partner"]),
             delivery_attempts: counter(&r, "adgate_delivery_attempts_total", "Push delivery attempts by outcome (ok, retryable, permanent).", &["partner", "outcome"]),
             dead_letter: counter(&r, "adgate_dead_letter_total", "Events written to a partner's dead-letter file.", &["partner"]),
-            storage_failures: counter(&r, "adgate_storage_write_failures_total", "Durable writes that failed and were not acknowledged (cut back, retried or answered 503), by store (outbox, dead_letter, optout).", &["store"]),
+            storage_failures: counter(&r, "adgate_storage_write_failures_total", "Durable writes that failed and were not acknowledged (cut back, retried or answered 503), by store (outbox, dead_letter, optout, notice).", &["store"]),
             outbox_events: gauge(&r, "adgate_outbox_events", "Events waiting in a partner's outbox.", &["partner"]),
             outbox_bytes: gauge(&r, "adgate_outbox_bytes", "Bytes waiting in a partner's outbox.", &["partner"]),
             outbox_max_bytes: gauge(&r, "adgate_outbox_max_bytes", "Configured bound of a partner's outbox (outbox_max_bytes).", &["partner"]),
@@ -199,6 +201,7 @@ impl Metrics {
                 vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
             ),
             jetstream_consumer_lag: gauge(&r, "adgate_jetstream_consumer_lag", "JetStream backend: messages of a partner's stream its consumer has not had acknowledged yet (waiting plus in flight).", &["partner"]),
+            notices: counter(&r, "adgate_notices_total", "Erasure and opt-out notices to partners, by type (subject_deleted, subject_opted_out) and outcome (queued, delivered, retried, dead_lettered, skipped).", &["partner", "type", "outcome"]),
             registry: r,
         };
         m.build_info
@@ -210,7 +213,7 @@ impl Metrics {
         for r in ["ok", "error"] {
             m.config_reloads.with_label_values(&[r]);
         }
-        for s in ["outbox", "dead_letter", "optout"] {
+        for s in ["outbox", "dead_letter", "optout", "notice"] {
             m.storage_failures.with_label_values(&[s]);
         }
         for k in crate::identity::Kind::ALL {
@@ -245,6 +248,11 @@ impl Metrics {
         }
         for r in crate::policy::OMISSION_REASONS {
             self.fields_omitted.with_label_values(&[partner, r]);
+        }
+        for t in crate::notice::NoticeType::ALL {
+            for o in crate::notice::OUTCOMES {
+                self.notices.with_label_values(&[partner, t.as_str(), o]);
+            }
         }
         if push {
             for o in ["ok", "retryable", "permanent"] {

@@ -216,6 +216,9 @@ pub struct PartnerPolicy {
     identifiers: Vec<Kind>,
     fields: Vec<FieldNode>,
     key: PartnerKey,
+    /// The key before `key` and until when (unix seconds) outputs also
+    /// carry `ad_id_prev` under it (`emit_previous_until`).
+    prev: Option<(PartnerKey, i64)>,
     consent: ConsentRule,
     /// The partner API's encoder; `None` for the adgate profile, whose
     /// line the policy writes itself.
@@ -234,6 +237,7 @@ impl PartnerPolicy {
             identifiers: p.identifiers.clone(),
             fields: field_tree(&p.fields),
             key: p.signing_key().partner_key(),
+            prev: p.previous_key().map(|(k, until)| (k.partner_key(), until)),
             consent: ConsentRule::new(&p.consent),
             encoder: (!adgate).then(|| p.encoder.clone()),
             sendable: p
@@ -248,6 +252,15 @@ impl PartnerPolicy {
     /// The partner's profile encoder, unless it is the adgate profile.
     pub fn encoder(&self) -> Option<&dyn Profile> {
         self.encoder.as_deref()
+    }
+
+    /// The previous key while outputs still carry `ad_id_prev` under it
+    /// (before its `emit_previous_until`), at unix time `now_s`.
+    pub fn previous_key(&self, now_s: i64) -> Option<&PartnerKey> {
+        self.prev
+            .as_ref()
+            .filter(|(_, until)| now_s < *until)
+            .map(|(k, _)| k)
     }
 
     pub fn allows_type(&self, t: &str) -> bool {
@@ -891,6 +904,11 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
         p.key.write_tagged(kind.as_str(), normalized, &mut out);
         out.extend_from_slice(b"\",\"ad_id_type\":\"");
         out.extend_from_slice(kind.as_str().as_bytes());
+        // After ad_id_type: the ledger reads ad_id and ad_id_type as a pair.
+        if let Some(prev) = p.previous_key((crate::util::now_ms() / 1000) as i64) {
+            out.extend_from_slice(b"\",\"ad_id_prev\":\"");
+            prev.write_tagged(kind.as_str(), normalized, &mut out);
+        }
         out.extend_from_slice(b"\",\"event_id\":\"");
         p.key.write_tagged("event_id", &ev.event_id, &mut out);
         out.push(b'"');
@@ -1232,6 +1250,49 @@ secret_env = "K"
         let p = Policy::new(cfg, SubjectHasher::new(&[9; 32]));
         let ev = Event::parse(json).unwrap();
         p.evaluate(&ev, &NoOptOuts).outcomes.remove(0)
+    }
+
+    #[test]
+    fn ad_id_prev_is_written_only_before_emit_previous_until() {
+        let mut cfg = config(r#"["ad.campaign_id"]"#);
+        let mut newer = cfg.partners[0].keys[0].clone();
+        newer.id = "k2".into();
+        newer.secret = crate::secret::Secret::new(vec![7; 32]);
+        newer.emit_previous_until = Some(2_000_000_000);
+        cfg.partners[0].keys.push(newer);
+        let p = PartnerPolicy::new(&cfg.partners[0]);
+        let old = cfg.partners[0].keys[0].partner_key();
+        assert_eq!(p.previous_key(1_999_999_999).map(|k| k.id()), Some("k1"));
+        assert!(
+            p.previous_key(2_000_000_000).is_none(),
+            "the time itself ends it"
+        );
+        let now = (crate::util::now_ms() / 1000) as i64;
+        assert!(now < 2_000_000_000, "this test assumes a date before 2033");
+        let Outcome::Route(s) = run(
+            &cfg,
+            r#"{"event_id":"e1","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                "user":{"email":"Jane@Example.com"}}"#,
+        ) else {
+            panic!("not routed")
+        };
+        let v: serde_json::Value = serde_json::from_slice(s.line()).unwrap();
+        assert_eq!(v["ad_id_prev"], old.ad_id(Kind::Email, "jane@example.com"));
+        assert!(v["ad_id"].as_str().unwrap().starts_with("k2."));
+        // The ledger still reads ad_id and its type from the line.
+        let (kind, key) = crate::privacy::ledger::ad_id_of(s.line()).unwrap();
+        assert_eq!((kind, key.as_str()), (Kind::Email, "k2"));
+        // Without the window: no ad_id_prev.
+        cfg.partners[0].keys[1].emit_previous_until = Some(now - 1);
+        let Outcome::Route(s) = run(
+            &cfg,
+            r#"{"event_id":"e1","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                "user":{"email":"Jane@Example.com"}}"#,
+        ) else {
+            panic!("not routed")
+        };
+        let v: serde_json::Value = serde_json::from_slice(s.line()).unwrap();
+        assert!(v.get("ad_id_prev").is_none(), "{v}");
     }
 
     #[test]

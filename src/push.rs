@@ -43,7 +43,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::config::{Delivery, PartnerConfig, PushConfig};
 use crate::outbox::jetstream::{Fetched, JetStream, JsPartner};
-use crate::outbox::{PartnerLog, Record};
+use crate::outbox::{PartnerLog, Record, Stream};
 use crate::privacy::Delivered;
 use crate::profile::{CredentialPlace, Profile};
 use crate::util::now_ms;
@@ -148,14 +148,21 @@ impl std::fmt::Debug for PushWorker {
 }
 
 impl PushWorker {
+    /// A worker on partner `p`'s outbox `log` of `stream`: events go to
+    /// `endpoint`, notices to `notice_endpoint` (unpaced: a notice is one
+    /// small line, and an event rate limit must not hold it back).
     pub fn start(
         app: Arc<App>,
-        p: PartnerConfig,
+        mut p: PartnerConfig,
         log: Arc<PartnerLog>,
+        stream: Stream,
     ) -> std::io::Result<PushWorker> {
-        let Delivery::Push(push) = p.delivery.clone() else {
+        let Delivery::Push(mut push) = p.delivery.clone() else {
             return Err(std::io::Error::other("not a push partner"));
         };
+        if stream == Stream::Notices {
+            for_notices(&mut p, &mut push)?;
+        }
         let client = build_client(&push)?;
         let target = target(&push, p.encoder.as_ref())?;
         let (stop, stop_rx) = watch::channel(false);
@@ -166,6 +173,7 @@ impl PushWorker {
             target,
             client,
             log,
+            stream,
         });
         let handle = tokio::spawn(run(ctx, stop_rx));
         Ok(PushWorker { stop, handle })
@@ -190,12 +198,15 @@ impl PushWorker {
     /// section of this module).
     pub fn start_js(
         app: Arc<App>,
-        p: PartnerConfig,
+        mut p: PartnerConfig,
         jp: Arc<JsPartner>,
     ) -> std::io::Result<PushWorker> {
-        let Delivery::Push(push) = p.delivery.clone() else {
+        let Delivery::Push(mut push) = p.delivery.clone() else {
             return Err(std::io::Error::other("not a push partner"));
         };
+        if jp.stream == Stream::Notices {
+            for_notices(&mut p, &mut push)?;
+        }
         let Some(js) = app.js.clone() else {
             return Err(std::io::Error::other("not the JetStream backend"));
         };
@@ -216,6 +227,26 @@ impl PushWorker {
     }
 }
 
+/// Turns partner `p`'s push settings into its notice stream's: notices go
+/// to `notice_endpoint` unpaced (a notice is one small line, and an event
+/// rate limit must not hold it back), as adgate NDJSON lines signed like
+/// events whatever the partner's profile (a partner API has no notice
+/// format; its notice endpoint is the partner's own), without the API's
+/// credentials.
+fn for_notices(p: &mut PartnerConfig, push: &mut PushConfig) -> std::io::Result<()> {
+    let Some(ne) = push.notice_endpoint.clone() else {
+        return Err(std::io::Error::other("the partner has no notice_endpoint"));
+    };
+    push.endpoint = ne;
+    push.max_events_per_second = 0;
+    push.credentials.clear();
+    p.encoder = Arc::new(crate::profile::adgate::AdgateProfile::new(
+        p.signing_key().partner_key(),
+        p.identifiers.clone(),
+    ));
+    Ok(())
+}
+
 fn build_client(push: &PushConfig) -> std::io::Result<HttpsClient> {
     let pem = push.ca_file.as_ref().map(std::fs::read).transpose()?;
     let (conn, _) = crate::tls::outbound_connector(pem.as_deref(), Some(CONNECT_TIMEOUT))
@@ -233,6 +264,7 @@ struct Ctx {
     target: Target,
     client: HttpsClient,
     log: Arc<PartnerLog>,
+    stream: Stream,
 }
 
 #[derive(Debug)]
@@ -319,7 +351,7 @@ fn inflight_path(ctx: &Ctx) -> PathBuf {
         .config
         .server
         .data_dir
-        .join("outbox")
+        .join(ctx.stream.dir())
         .join(&ctx.partner.name)
         .join("inflight")
 }
@@ -676,26 +708,24 @@ async fn deliver(
         let outcome = send(&ctx, key, body.clone(), attempt).await;
         match outcome {
             Attempt::Ok => {
-                delivered = live
-                    .iter()
-                    .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
-                    .collect();
-                m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
-                m.delivered(name, live.iter().map(|r| r.ingest_ms));
+                ctx.count_attempt("ok", live);
+                if ctx.stream == Stream::Events {
+                    delivered = live
+                        .iter()
+                        .filter_map(|r| Delivered::of(&r.subjects, &r.payload))
+                        .collect();
+                    m.delivered(name, live.iter().map(|r| r.ingest_ms));
+                }
                 break;
             }
             Attempt::Permanent { status } => {
-                m.delivery_attempts
-                    .with_label_values(&[name, "permanent"])
-                    .inc();
-                tracing::warn!(partner = name, status, batch = %key, events = live.len(), "partner refused a batch; dead-lettering it");
+                ctx.count_attempt("permanent", live);
+                tracing::warn!(partner = name, status, batch = %key, events = live.len(), stream = ctx.stream.items(), "partner refused a batch; dead-lettering it");
                 dead = Some(("rejected_by_partner", Some(status), 0));
                 continue;
             }
             Attempt::Retry { status, after } => {
-                m.delivery_attempts
-                    .with_label_values(&[name, "retryable"])
-                    .inc();
+                ctx.count_attempt("retryable", live);
                 last_status = status.or(last_status);
                 let delay = retry_delay(attempt, after, expires_ms);
                 attempt = attempt.saturating_add(1);
@@ -747,17 +777,57 @@ fn dead_letter(
         reason,
         status,
     )?;
-    ctx.app
-        .metrics
-        .dead_letter
-        .with_label_values(&[name])
-        .inc_by(n);
+    match ctx.stream {
+        Stream::Events => ctx
+            .app
+            .metrics
+            .dead_letter
+            .with_label_values(&[name])
+            .inc_by(n),
+        Stream::Notices => crate::notice::count(
+            &ctx.app.metrics,
+            name,
+            live.iter().map(|r| r.payload.as_ref()),
+            "dead_lettered",
+        ),
+    }
     Ok(())
 }
 
 impl Ctx {
     fn log_dead_letters(&self) -> &crate::outbox::DeadLetters {
-        self.app.outbox.dead_letters()
+        match self.stream {
+            Stream::Events => self.app.outbox.dead_letters(),
+            Stream::Notices => self.app.notices.dead_letters(),
+        }
+    }
+
+    /// Counts one send of `live`: in `adgate_delivery_attempts_total` for
+    /// events, per notice in `adgate_notices_total` for notices (where a
+    /// refusal is counted once, as `dead_lettered`).
+    fn count_attempt(&self, outcome: &str, live: &[Record]) {
+        let name = self.partner.name.as_str();
+        match self.stream {
+            Stream::Events => self
+                .app
+                .metrics
+                .delivery_attempts
+                .with_label_values(&[name, outcome])
+                .inc(),
+            Stream::Notices => {
+                let o = match outcome {
+                    "ok" => "delivered",
+                    "retryable" => "retried",
+                    _ => return,
+                };
+                crate::notice::count(
+                    &self.app.metrics,
+                    name,
+                    live.iter().map(|r| r.payload.as_ref()),
+                    o,
+                );
+            }
+        }
     }
 }
 
@@ -1098,29 +1168,27 @@ async fn deliver_js(
         {
             Attempt::Ok => {
                 ack_all(&recs, AckKind::Ack).await;
-                // The subject-access ledger, after the ack as on the
-                // embedded backend.
-                let items = recs
-                    .iter()
-                    .filter_map(|r| Delivered::of(&r.subjects, &r.msg.payload))
-                    .collect();
-                ctx.app.privacy.delivered(name, items).await;
-                m.delivery_attempts.with_label_values(&[name, "ok"]).inc();
-                m.delivered(name, recs.iter().map(|r| r.ingest_ms));
+                ctx.count_attempt("ok", &recs);
+                if ctx.jp.stream == Stream::Events {
+                    // The subject-access ledger, after the ack as on the
+                    // embedded backend.
+                    let items = recs
+                        .iter()
+                        .filter_map(|r| Delivered::of(&r.subjects, &r.msg.payload))
+                        .collect();
+                    ctx.app.privacy.delivered(name, items).await;
+                    m.delivered(name, recs.iter().map(|r| r.ingest_ms));
+                }
                 return;
             }
             Attempt::Permanent { status } => {
-                m.delivery_attempts
-                    .with_label_values(&[name, "permanent"])
-                    .inc();
+                ctx.count_attempt("permanent", &recs);
                 tracing::warn!(partner = name, status, batch = %key, events = recs.len(), "partner refused a batch; dead-lettering it");
                 dead_letter_js(&ctx, &recs, "rejected_by_partner", Some(status)).await;
                 return;
             }
             Attempt::Retry { status, after } => {
-                m.delivery_attempts
-                    .with_label_values(&[name, "retryable"])
-                    .inc();
+                ctx.count_attempt("retryable", &recs);
                 last_status = status.or(last_status);
                 let delay = retry_delay(attempt, after, expires_ms);
                 attempt = attempt.saturating_add(1);
@@ -1133,6 +1201,34 @@ async fn deliver_js(
                         return;
                     }
                 }
+            }
+        }
+    }
+}
+
+impl JsCtx {
+    /// As [`Ctx::count_attempt`], for a JetStream batch.
+    fn count_attempt(&self, outcome: &str, recs: &[Fetched]) {
+        let name = self.partner.name.as_str();
+        match self.jp.stream {
+            Stream::Events => self
+                .app
+                .metrics
+                .delivery_attempts
+                .with_label_values(&[name, outcome])
+                .inc(),
+            Stream::Notices => {
+                let o = match outcome {
+                    "ok" => "delivered",
+                    "retryable" => "retried",
+                    _ => return,
+                };
+                crate::notice::count(
+                    &self.app.metrics,
+                    name,
+                    recs.iter().map(|r| r.payload().as_ref()),
+                    o,
+                );
             }
         }
     }
@@ -1159,14 +1255,23 @@ async fn dead_letter_js(ctx: &JsCtx, recs: &[Fetched], reason: &str, status: Opt
             (buf, r.subjects)
         })
         .collect();
-    match ctx.js.dead_letter(name, lines).await {
+    match ctx.js.dead_letter(name, ctx.jp.stream, lines).await {
         Ok(n) => {
             ack_all(recs, AckKind::Ack).await;
-            ctx.app
-                .metrics
-                .dead_letter
-                .with_label_values(&[name])
-                .inc_by(n);
+            match ctx.jp.stream {
+                Stream::Events => ctx
+                    .app
+                    .metrics
+                    .dead_letter
+                    .with_label_values(&[name])
+                    .inc_by(n),
+                Stream::Notices => crate::notice::count(
+                    &ctx.app.metrics,
+                    name,
+                    recs.iter().map(|r| r.payload().as_ref()),
+                    "dead_lettered",
+                ),
+            }
         }
         Err(e) => {
             ctx.app

@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch, Semaphore};
 
 use crate::app::App;
+use crate::outbox::Stream;
 use crate::tls::ClientCert;
 
 /// Open connections beyond this are closed at accept: memory stays bounded
@@ -483,6 +484,20 @@ fn route_of(path: &str) -> &'static str {
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
+        // `/v1/feed/{partner}/notices...` needs a partner name before the
+        // suffix (a partner may be called "notices"; names have no `/`).
+        p if p.starts_with("/v1/feed/")
+            && p.ends_with("/notices/commit")
+            && p.len() > "/v1/feed//notices/commit".len() =>
+        {
+            "/v1/feed/notices/commit"
+        }
+        p if p.starts_with("/v1/feed/")
+            && p.ends_with("/notices")
+            && p.len() > "/v1/feed//notices".len() =>
+        {
+            "/v1/feed/notices"
+        }
         p if p.starts_with("/v1/feed/") && p.ends_with("/commit") => "/v1/feed/commit",
         p if p.starts_with("/v1/feed/") => "/v1/feed",
         _ => "other",
@@ -547,11 +562,19 @@ async fn dispatch(app: &Arc<App>, role: Role, route: &'static str, req: Request<
         },
         "/v1/feed" if main => match allow(&[Method::GET]) {
             Some(r) => r,
-            None => crate::feed::handle_get(app, req).await,
+            None => crate::feed::handle_get(app, req, Stream::Events).await,
         },
         "/v1/feed/commit" if main => match allow(&[Method::POST]) {
             Some(r) => r,
-            None => crate::feed::handle_commit(app, req).await,
+            None => crate::feed::handle_commit(app, req, Stream::Events).await,
+        },
+        "/v1/feed/notices" if main => match allow(&[Method::GET]) {
+            Some(r) => r,
+            None => crate::feed::handle_get(app, req, Stream::Notices).await,
+        },
+        "/v1/feed/notices/commit" if main => match allow(&[Method::POST]) {
+            Some(r) => r,
+            None => crate::feed::handle_commit(app, req, Stream::Notices).await,
         },
         "/v1/optouts" | "/v1/forget" | "/v1/access" | "/admin/reload" if main => {
             match allow(&[Method::POST]) {

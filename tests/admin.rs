@@ -83,7 +83,8 @@ fn opted_out_subjects_are_not_delivered_others_are() {
         r#"{"email": "Jane.Doe+x@Gmail.com"}"#,
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json(), json!({"opted_out": true}));
+    // Nobody received anything about her yet: nobody to notify.
+    assert_eq!(r.json(), json!({"opted_out": true, "notified": []}));
 
     post(
         &g,
@@ -261,7 +262,12 @@ fn forget_purges_queued_events_from_every_outbox() {
         r#"{"email": "Bob@Example.com"}"#,
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json(), json!({"purged": 6}), "3 events x 2 outboxes");
+    // Queued, never delivered: purged, and no partner to notify.
+    assert_eq!(
+        r.json(),
+        json!({"purged": 6, "notified": []}),
+        "3 events x 2 outboxes"
+    );
     assert_eq!(
         push_mock.requests().len(),
         1,
@@ -274,7 +280,7 @@ fn forget_purges_queued_events_from_every_outbox() {
         Some(ADMIN_TOKEN),
         r#"{"email": "bob@example.com"}"#,
     );
-    assert_eq!(r.json(), json!({"purged": 0}));
+    assert_eq!(r.json(), json!({"purged": 0, "notified": []}));
     let m = g.metrics();
     for p in ["alpha", "pushy"] {
         assert_eq!(

@@ -672,3 +672,49 @@ fn explain_consent_fields_and_the_guard_apply_to_profiles() {
         assert_eq!(partner(&report, name)["reason"], "pii_guard", "{report:#}");
     }
 }
+
+/// A forget reaches a partner-API profile with a `notice_endpoint` as the
+/// value it can find in its own records: its API's plain SHA-256 of the
+/// identifier (normalized by that API's rules), not a keyed ad_id.
+#[test]
+fn a_forget_notifies_a_profile_partner_with_the_hash_it_received() {
+    let api = PartnerMock::meta(META_PIXEL, META_TOKEN);
+    let notices = MockPartner::always(200);
+    let g = start(&[meta(
+        &api.url(),
+        "K_A",
+        &format!("notice_endpoint = \"{}\"", notices.url()),
+    )]);
+    let evs = events("fg", 1);
+    post(&g, &evs);
+    wait_accepted(&api, 1, TIMEOUT);
+    let email = " User0.fg@GMail.com ";
+    let admin = |route: &str| {
+        g.request(
+            "POST",
+            route,
+            Some(ADMIN_TOKEN),
+            &[("Content-Type", "application/json")],
+            json!({ "email": email }).to_string().as_bytes(),
+        )
+    };
+    // The delivery is recorded just after the partner's answer.
+    let recorded = wait_for(TIMEOUT, || {
+        let v = admin("/v1/access").json();
+        (v["partners"].as_array().map(Vec::len) == Some(1)).then_some(())
+    });
+    assert!(recorded.is_some(), "{}", admin("/v1/access").body);
+    let r = admin("/v1/forget");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["notified"], json!(["meta"]), "{}", r.body);
+    let got = wait_for(TIMEOUT, || {
+        let reqs = notices.requests();
+        (!reqs.is_empty()).then_some(reqs)
+    })
+    .expect("no notice reached the notice endpoint");
+    let line: Value = serde_json::from_slice(got[0].body.trim_ascii()).unwrap();
+    // Meta's email rule: trimmed and lower-cased (dots kept).
+    assert_eq!(line["type"], "subject_deleted");
+    assert_eq!(line["ad_id_type"], "email");
+    assert_eq!(line["ad_ids"], json!([sha("user0.fg@gmail.com")]), "{line}");
+}

@@ -406,6 +406,9 @@ fn dashboard_expect() -> HashMap<(&'static str, &'static str), Expect> {
             ("Outbox bytes by partner", "B"),
             Positive(per_partner(&PARTNERS)),
         ),
+        // Every partner's notice series exist from the start (zeros here:
+        // tests/notices.rs drives notices end to end).
+        (("Notices to partners by outcome", "A"), Series),
         (
             ("Outbox fill now", "A"),
             Positive(per_partner(&["flaky-push", "backlog"])),
@@ -505,6 +508,19 @@ fn alert_expect() -> HashMap<&'static str, AlertExpect> {
             ),
         ),
         ("AdgateConfigReloadFailed", (Firing(vec![]), vec![])),
+        (
+            // No partner here has a notice_endpoint that could refuse one
+            // (deploy/prometheus/alerts_test.yml makes it fire); its input
+            // series exist.
+            "AdgateNoticesDeadLettered",
+            (
+                Inactive,
+                vec![(
+                    r#"adgate_notices_total{outcome="dead_lettered"}"#,
+                    Series,
+                )],
+            ),
+        ),
     ])
 }
 

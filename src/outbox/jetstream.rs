@@ -45,6 +45,7 @@ use futures_util::StreamExt;
 use crate::config::{Delivery, JetStreamConfig, NatsAuth, PartnerConfig};
 use crate::identity::SubjectHash;
 use crate::optout::OptOutStore;
+use crate::outbox::Stream;
 use crate::policy::{ScrubbedEvent, Subjects};
 
 pub const OPTOUT_BUCKET: &str = "adgate_optouts";
@@ -98,6 +99,52 @@ pub fn dead_subject(p: &str) -> String {
 pub fn consumer_name(p: &str) -> String {
     format!("adgate-{p}")
 }
+/// Partner `p`'s notices (crate::notice): a stream, consumer and
+/// dead-letter stream of their own, so an event backlog never delays them.
+pub fn notice_stream(p: &str) -> String {
+    format!("ADGATE_NOTICE_{p}")
+}
+pub fn notice_subject(p: &str) -> String {
+    format!("adgate.notice.{p}")
+}
+pub fn notice_dead_stream(p: &str) -> String {
+    format!("ADGATE_NDEAD_{p}")
+}
+pub fn notice_dead_subject(p: &str) -> String {
+    format!("adgate.ndead.{p}")
+}
+pub fn notice_consumer_name(p: &str) -> String {
+    format!("adgate-notice-{p}")
+}
+
+/// The names of partner `p`'s stream, subject, dead-letter stream and
+/// subject, and consumer for `stream`.
+struct Names {
+    stream: String,
+    subject: String,
+    dead_stream: String,
+    dead_subject: String,
+    consumer: String,
+}
+
+fn names(stream: Stream, p: &str) -> Names {
+    match stream {
+        Stream::Events => Names {
+            stream: out_stream(p),
+            subject: out_subject(p),
+            dead_stream: dead_stream(p),
+            dead_subject: dead_subject(p),
+            consumer: consumer_name(p),
+        },
+        Stream::Notices => Names {
+            stream: notice_stream(p),
+            subject: notice_subject(p),
+            dead_stream: notice_dead_stream(p),
+            dead_subject: notice_dead_subject(p),
+            consumer: notice_consumer_name(p),
+        },
+    }
+}
 
 /// A JetStream problem, sorted by what the caller answers.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +175,18 @@ impl OutMsg {
         headers.insert(H_SUBJECTS, subjects_header(ev.subjects()));
         OutMsg {
             payload: Bytes::copy_from_slice(ev.line()),
+            headers,
+        }
+    }
+
+    /// A notice line (crate::notice) as a message: no subjects (forget
+    /// never erases a notice), `id` names it for JetStream's de-duplication.
+    pub fn notice(line: Vec<u8>, ingest_ms: u64, id: &SubjectHash) -> OutMsg {
+        let mut headers = HeaderMap::new();
+        headers.insert(H_MSG_ID, crate::guard::hex(id));
+        headers.insert(H_INGEST_MS, ingest_ms.to_string());
+        OutMsg {
+            payload: Bytes::from(line),
             headers,
         }
     }
@@ -216,6 +275,8 @@ impl Fetched {
 /// One partner's streams and consumer.
 pub struct JsPartner {
     pub name: String,
+    /// Events or notices.
+    pub stream: Stream,
     consumer: RwLock<jetstream::consumer::Consumer<pull::Config>>,
     max_bytes: AtomicU64,
     /// From the last state read: messages and bytes waiting, consumer lag.
@@ -262,6 +323,9 @@ pub struct JetStream {
     cfg: JetStreamConfig,
     optouts: kv::Store,
     partners: RwLock<HashMap<String, Arc<JsPartner>>>,
+    /// Partners' notice streams (crate::notice), apart from `partners` so
+    /// state reads, gauges and forget's purge see events only.
+    notice_partners: RwLock<HashMap<String, Arc<JsPartner>>>,
     /// When stream state was last read successfully.
     last_ok: std::sync::Mutex<Option<Instant>>,
     watching: AtomicBool,
@@ -346,11 +410,12 @@ fn context(client: async_nats::Client) -> jetstream::Context {
 
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
 
-fn stream_config(cfg: &JetStreamConfig, p: &PartnerConfig) -> stream::Config {
+fn stream_config(cfg: &JetStreamConfig, p: &PartnerConfig, s: Stream) -> stream::Config {
     let max_age = p.max_event_age.saturating_mul(2);
+    let n = names(s, &p.name);
     stream::Config {
-        name: out_stream(&p.name),
-        subjects: vec![out_subject(&p.name)],
+        name: n.stream,
+        subjects: vec![n.subject],
         retention: RetentionPolicy::WorkQueue,
         discard: DiscardPolicy::New,
         storage: StorageType::File,
@@ -358,15 +423,19 @@ fn stream_config(cfg: &JetStreamConfig, p: &PartnerConfig) -> stream::Config {
         max_bytes: p.outbox_max_bytes as i64,
         max_age,
         duplicate_window: cfg.duplicate_window.min(max_age),
-        description: Some(format!("adgate outbox of partner {}", p.name)),
+        description: Some(match s {
+            Stream::Events => format!("adgate outbox of partner {}", p.name),
+            Stream::Notices => format!("adgate notices to partner {}", p.name),
+        }),
         ..Default::default()
     }
 }
 
-fn dead_config(cfg: &JetStreamConfig, p: &PartnerConfig) -> stream::Config {
+fn dead_config(cfg: &JetStreamConfig, p: &PartnerConfig, s: Stream) -> stream::Config {
+    let n = names(s, &p.name);
     stream::Config {
-        name: dead_stream(&p.name),
-        subjects: vec![dead_subject(&p.name)],
+        name: n.dead_stream,
+        subjects: vec![n.dead_subject],
         retention: RetentionPolicy::Limits,
         storage: StorageType::File,
         num_replicas: cfg.replicas,
@@ -377,13 +446,13 @@ fn dead_config(cfg: &JetStreamConfig, p: &PartnerConfig) -> stream::Config {
 
 /// Push partners: renewed claims, so `ack_wait` only matters for a dead
 /// replica. Pull partners: `ack_wait` is the feed's lease.
-fn consumer_config(cfg: &JetStreamConfig, p: &PartnerConfig) -> pull::Config {
+fn consumer_config(cfg: &JetStreamConfig, p: &PartnerConfig, s: Stream) -> pull::Config {
     let ack_wait = match &p.delivery {
         Delivery::Pull(pull) => pull.lease,
         Delivery::Push(_) => cfg.ack_wait,
     };
     pull::Config {
-        durable_name: Some(consumer_name(&p.name)),
+        durable_name: Some(names(s, &p.name).consumer),
         description: Some(format!("adgate delivery of partner {}", p.name)),
         deliver_policy: DeliverPolicy::All,
         ack_policy: AckPolicy::Explicit,
@@ -527,6 +596,7 @@ impl JetStream {
             cfg: cfg.clone(),
             optouts: store,
             partners: RwLock::new(HashMap::new()),
+            notice_partners: RwLock::new(HashMap::new()),
             last_ok: std::sync::Mutex::new(None),
             watching: AtomicBool::new(false),
         });
@@ -548,51 +618,61 @@ impl JetStream {
         &self.dclient
     }
 
-    /// Creates or updates partner `p`'s streams and consumer.
+    /// Creates or updates partner `p`'s event streams and consumer.
     pub async fn ensure(&self, p: &PartnerConfig) -> Result<Arc<JsPartner>, String> {
-        let sc = stream_config(&self.cfg, p);
+        self.ensure_stream_of(p, Stream::Events).await
+    }
+
+    /// Creates or updates partner `p`'s streams and consumer of `s`.
+    pub async fn ensure_stream_of(
+        &self,
+        p: &PartnerConfig,
+        s: Stream,
+    ) -> Result<Arc<JsPartner>, String> {
+        let n = names(s, &p.name);
+        let sc = stream_config(&self.cfg, p, s);
         ensure_stream(&self.js, sc).await.map_err(|e| {
             format!(
                 "cannot create stream {} (replicas = {}): {e}",
-                out_stream(&p.name),
-                self.cfg.replicas
+                n.stream, self.cfg.replicas
             )
         })?;
-        ensure_stream(&self.js, dead_config(&self.cfg, p))
+        ensure_stream(&self.js, dead_config(&self.cfg, p, s))
             .await
-            .map_err(|e| format!("cannot create stream {}: {e}", dead_stream(&p.name)))?;
+            .map_err(|e| format!("cannot create stream {}: {e}", n.dead_stream))?;
         let stream = self
             .js
-            .get_stream(out_stream(&p.name))
+            .get_stream(&n.stream)
             .await
-            .map_err(|e| format!("cannot open stream {}: {e}", out_stream(&p.name)))?;
-        let cc = consumer_config(&self.cfg, p);
-        let existing = stream
-            .get_consumer::<pull::Config>(&consumer_name(&p.name))
-            .await;
+            .map_err(|e| format!("cannot open stream {}: {e}", n.stream))?;
+        let cc = consumer_config(&self.cfg, p, s);
+        let existing = stream.get_consumer::<pull::Config>(&n.consumer).await;
         match existing {
             Ok(c) if c.cached_info().config.ack_wait == cc.ack_wait => {}
             Ok(_) => {
-                stream.update_consumer(cc).await.map_err(|e| {
-                    format!("cannot update consumer {}: {e}", consumer_name(&p.name))
-                })?;
+                stream
+                    .update_consumer(cc)
+                    .await
+                    .map_err(|e| format!("cannot update consumer {}: {e}", n.consumer))?;
             }
             Err(_) => {
-                stream.create_consumer(cc).await.map_err(|e| {
-                    format!("cannot create consumer {}: {e}", consumer_name(&p.name))
-                })?;
+                stream
+                    .create_consumer(cc)
+                    .await
+                    .map_err(|e| format!("cannot create consumer {}: {e}", n.consumer))?;
             }
         }
         // Fetched and acknowledged over the delivery connection.
         let consumer = self
             .djs
-            .get_consumer_from_stream::<pull::Config, _, _>(
-                consumer_name(&p.name),
-                out_stream(&p.name),
-            )
+            .get_consumer_from_stream::<pull::Config, _, _>(&n.consumer, &n.stream)
             .await
-            .map_err(|e| format!("cannot open consumer {}: {e}", consumer_name(&p.name)))?;
-        let mut partners = self.partners.write().unwrap();
+            .map_err(|e| format!("cannot open consumer {}: {e}", n.consumer))?;
+        let map = match s {
+            Stream::Events => &self.partners,
+            Stream::Notices => &self.notice_partners,
+        };
+        let mut partners = map.write().unwrap();
         let jp = match partners.get(&p.name) {
             Some(jp) => {
                 *jp.consumer.write().unwrap() = consumer;
@@ -601,6 +681,7 @@ impl JetStream {
             None => {
                 let jp = Arc::new(JsPartner {
                     name: p.name.clone(),
+                    stream: s,
                     consumer: RwLock::new(consumer),
                     max_bytes: AtomicU64::new(0),
                     messages: AtomicU64::new(0),
@@ -613,6 +694,11 @@ impl JetStream {
         };
         jp.max_bytes.store(p.outbox_max_bytes, Ordering::Relaxed);
         Ok(jp)
+    }
+
+    /// Partner `name`'s notice stream, when set up.
+    pub fn notices_of(&self, name: &str) -> Option<Arc<JsPartner>> {
+        self.notice_partners.read().unwrap().get(name).cloned()
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<JsPartner>> {
@@ -628,6 +714,7 @@ impl JetStream {
     /// A partner removed from the config: its streams stay in NATS.
     pub fn remove(&self, name: &str) {
         self.partners.write().unwrap().remove(name);
+        self.notice_partners.write().unwrap().remove(name);
     }
 
     /// Connected to a NATS server now.
@@ -719,7 +806,23 @@ impl JetStream {
     /// first, then the acks are awaited together (one round trip's wait for
     /// the lot, not one per message).
     pub async fn publish(&self, partner: &str, msgs: Vec<OutMsg>) -> Result<Published, JsError> {
-        let subject = out_subject(partner);
+        self.publish_to(out_subject(partner), partner, msgs).await
+    }
+
+    /// Publishes a notice to partner `partner`'s notice stream and waits
+    /// for JetStream's acknowledgement (a quorum has it on disk).
+    pub async fn publish_notice(&self, partner: &str, msg: OutMsg) -> Result<(), JsError> {
+        self.publish_to(notice_subject(partner), partner, vec![msg])
+            .await
+            .map(|_| ())
+    }
+
+    async fn publish_to(
+        &self,
+        subject: String,
+        partner: &str,
+        msgs: Vec<OutMsg>,
+    ) -> Result<Published, JsError> {
         let mut acks = Vec::with_capacity(msgs.len());
         for m in msgs {
             let p = jetstream::message::PublishMessage::build()
@@ -803,9 +906,10 @@ impl JetStream {
     pub async fn dead_letter(
         &self,
         partner: &str,
+        stream: Stream,
         lines: Vec<(Vec<u8>, Subjects)>,
     ) -> Result<u64, JsError> {
-        let subject = dead_subject(partner);
+        let subject = names(stream, partner).dead_subject;
         let mut acks = Vec::with_capacity(lines.len());
         for (line, subjects) in lines {
             let mut h = HeaderMap::new();

@@ -27,6 +27,44 @@ use crate::config::PartnerConfig;
 use crate::identity::SubjectHash;
 use crate::policy::ScrubbedEvent;
 
+/// What a per-partner outbox carries. Each partner has one outbox per
+/// stream, with its own writer, delivery worker or feed, and dead letters,
+/// so a backlog of events never delays a partner's notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Scrubbed events (`data_dir/outbox/<partner>/`).
+    Events,
+    /// Erasure and opt-out notices, see [`crate::notice`]
+    /// (`data_dir/notices/<partner>/`).
+    Notices,
+}
+
+impl Stream {
+    /// The directory under the data dir holding one log per partner.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Stream::Events => "outbox",
+            Stream::Notices => "notices",
+        }
+    }
+
+    /// The directory under the data dir holding the dead-letter files.
+    pub fn dead_letter_dir(self) -> &'static str {
+        match self {
+            Stream::Events => "dead_letters",
+            Stream::Notices => "notice_dead_letters",
+        }
+    }
+
+    /// What the items are called in logs and feed responses.
+    pub fn items(self) -> &'static str {
+        match self {
+            Stream::Events => "events",
+            Stream::Notices => "notices",
+        }
+    }
+}
+
 /// Encodes one scrubbed event as an outbox record into `out`.
 pub fn encode(out: &mut Vec<u8>, ev: &ScrubbedEvent, ingest_ms: u64, event_hash: &SubjectHash) {
     segment::encode(
@@ -40,21 +78,32 @@ pub fn encode(out: &mut Vec<u8>, ev: &ScrubbedEvent, ingest_ms: u64, event_hash:
 
 #[derive(Debug)]
 pub struct Outbox {
+    stream: Stream,
     dir: PathBuf,
     dead_letters: Arc<DeadLetters>,
     logs: RwLock<HashMap<String, Arc<PartnerLog>>>,
 }
 
 impl Outbox {
-    /// Opens every partner's log, recovering each.
+    /// Opens every partner's event log, recovering each.
     pub fn open(
         data_dir: &Path,
         partners: &[PartnerConfig],
     ) -> io::Result<(Outbox, Vec<(String, Recovered)>)> {
-        let dir = data_dir.join("outbox");
+        Outbox::open_stream(data_dir, Stream::Events, partners)
+    }
+
+    /// Opens every partner's log of `stream`, recovering each.
+    pub fn open_stream(
+        data_dir: &Path,
+        stream: Stream,
+        partners: &[PartnerConfig],
+    ) -> io::Result<(Outbox, Vec<(String, Recovered)>)> {
+        let dir = data_dir.join(stream.dir());
         std::fs::create_dir_all(&dir)?;
         let ob = Outbox {
-            dead_letters: Arc::new(DeadLetters::new(&data_dir.join("dead_letters"))?),
+            stream,
+            dead_letters: Arc::new(DeadLetters::new(&data_dir.join(stream.dead_letter_dir()))?),
             dir,
             logs: RwLock::new(HashMap::new()),
         };
@@ -85,6 +134,10 @@ impl Outbox {
             .unwrap()
             .insert(p.name.clone(), log.clone());
         Ok((log, Some(rec)))
+    }
+
+    pub fn stream(&self) -> Stream {
+        self.stream
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<PartnerLog>> {

@@ -12,7 +12,7 @@ use prometheus::Registry;
 use rusqlite::{params, Connection};
 
 /// The counters kept per day (all of them have config-fixed labels only).
-pub const TRACKED: [&str; 12] = [
+pub const TRACKED: [&str; 13] = [
     "adgate_events_received_total",
     "adgate_events_rejected_total",
     "adgate_events_duplicate_total",
@@ -25,6 +25,7 @@ pub const TRACKED: [&str; 12] = [
     "adgate_forget_purged_total",
     "adgate_access_requests_total",
     "adgate_forget_requests_total",
+    "adgate_notices_total",
 ];
 
 /// The current value of every tracked series: `(metric, labels) -> value`,

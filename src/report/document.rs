@@ -339,10 +339,14 @@ pub fn blocks(r: &Report) -> Vec<Block> {
             "partner",
             "events withheld (opted_out)",
             "distinct identifiers delivered (ledger)",
+            "erasure and opt-out notices delivered",
+            "notices not delivered (dead-lettered, skipped)",
         ],
         r.partners
             .iter()
             .map(|p| {
+                let notices = pv.notices.get(&p.name);
+                let n = |o: &str| notices.and_then(|m| m.get(o)).copied().unwrap_or(0);
                 vec![
                     p.name.clone(),
                     pv.optouts_honoured
@@ -351,6 +355,8 @@ pub fn blocks(r: &Report) -> Vec<Block> {
                         .unwrap_or(0)
                         .to_string(),
                     p.ledger_subjects.to_string(),
+                    n("delivered").to_string(),
+                    (n("dead_lettered") + n("skipped")).to_string(),
                 ]
             })
             .collect(),

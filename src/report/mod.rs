@@ -154,6 +154,9 @@ pub struct PrivacyTotals {
     pub forget_requests: u64,
     pub forget_purged: u64,
     pub access_requests: u64,
+    /// Notices to partners per partner and outcome (`delivered`,
+    /// `dead_lettered`, `skipped`, ...), both types summed.
+    pub notices: BTreeMap<String, BTreeMap<String, u64>>,
     pub retention_days: u64,
     pub ledger_rows: u64,
 }
@@ -324,6 +327,14 @@ pub fn collect(opts: &Options) -> Result<Report, String> {
             "adgate_forget_purged_total" => r.privacy.forget_purged += v,
             "adgate_forget_requests_total" => r.privacy.forget_requests += v,
             "adgate_access_requests_total" => r.privacy.access_requests += v,
+            "adgate_notices_total" => {
+                *r.privacy
+                    .notices
+                    .entry(label("partner"))
+                    .or_default()
+                    .entry(label("outcome"))
+                    .or_default() += v
+            }
             _ => {}
         }
     }

@@ -1,0 +1,289 @@
+//! Notices to partners (see docs/delivery.md#notices): after a forget or an
+//! opt-out, every partner that received events about the subject within
+//! `privacy.access_retention_days` is told, so it can delete or suppress
+//! what it holds.
+//!
+//! Who received what comes from the subject-access ledger
+//! ([`crate::privacy::ledger`], keyed subject hashes and counts only). A
+//! notice names the subject the way the partner knows it: the ad_id under
+//! each of the partner's configured keys, newest first, computed from the
+//! identifier the admin request named, exactly as the policy computes an
+//! event's ad_id:
+//!
+//! ```text
+//! {"type":"subject_deleted","ad_ids":["k2.…","k1.…"],"ad_id_type":"email","time":"2026-12-04T15:00:00Z"}
+//! ```
+//!
+//! Notices are durable like events: each partner has a second outbox
+//! ([`crate::outbox::Stream::Notices`]) with its own push worker (POSTs to
+//! `notice_endpoint`, signed like events, same retries and dead letters) or
+//! pull feed (`GET /v1/feed/{partner}/notices`), so an event backlog never
+//! delays a notice. The request is answered only once every notice is
+//! fsync'd (embedded) or acknowledged by JetStream (a notice stream per
+//! push partner; pull partners have no notice feed on JetStream yet).
+//!
+//! A partner whose ledger rows were made from another kind of identifier
+//! than the one the request named (events keyed by `account_id`, forget by
+//! `email`) cannot be given an ad_id it knows: it is not notified (the log
+//! says so; a request naming that identifier notifies it).
+
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::config::PartnerConfig;
+use crate::identity::{Kind, SubjectHash};
+use crate::metrics::Metrics;
+use crate::outbox::segment;
+use crate::util::now_ms;
+
+/// What happened to the subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeType {
+    /// `POST /v1/forget`: delete what you hold about this person.
+    Deleted,
+    /// `POST /v1/optouts`: stop using this person's data for ads.
+    OptedOut,
+}
+
+impl NoticeType {
+    pub const ALL: [NoticeType; 2] = [NoticeType::Deleted, NoticeType::OptedOut];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeType::Deleted => "subject_deleted",
+            NoticeType::OptedOut => "subject_opted_out",
+        }
+    }
+
+    /// The type of a notice line this module wrote.
+    pub fn of_line(line: &[u8]) -> NoticeType {
+        // The type is the first field, written by [`line`].
+        if line.starts_with(b"{\"type\":\"subject_opted_out\"") {
+            NoticeType::OptedOut
+        } else {
+            NoticeType::Deleted
+        }
+    }
+}
+
+/// The `outcome` label values of `adgate_notices_total`: written to the
+/// partner's notice outbox (`queued`), acknowledged (push 2xx or pull
+/// commit: `delivered`), a push attempt that will be retried (`retried`),
+/// given up and written to the notice dead letters (`dead_lettered`), or
+/// not sent because the partner has nowhere to receive notices (a push
+/// partner without `notice_endpoint`, or a pull partner on the JetStream
+/// backend: `skipped`).
+pub const OUTCOMES: [&str; 5] = ["queued", "delivered", "retried", "dead_lettered", "skipped"];
+
+/// Counts one outcome for each notice line in `lines`.
+pub fn count<'a>(
+    metrics: &Metrics,
+    partner: &str,
+    lines: impl IntoIterator<Item = &'a [u8]>,
+    outcome: &str,
+) {
+    for l in lines {
+        metrics
+            .notices
+            .with_label_values(&[partner, NoticeType::of_line(l).as_str(), outcome])
+            .inc();
+    }
+}
+
+/// The ad_ids of the subject at partner `p`: one per configured key,
+/// newest (the signing key) first. A partner-API profile received the
+/// identifier as its API's plain SHA-256 (normalized by that API's rules),
+/// not as a keyed ad_id: its notice carries that hash, the value the
+/// partner can find in its own records, made as the policy makes it (the
+/// email and account id from `raw`, the phone from adgate's E.164 form).
+pub fn ad_ids(p: &PartnerConfig, kind: Kind, normalized: &str, raw: &str) -> Vec<String> {
+    if p.profile != crate::profile::ProfileKind::Adgate {
+        let enc = &p.encoder;
+        let hashed = match kind {
+            Kind::Email => enc
+                .normalize_email(raw)
+                .map(|n| crate::profile::Hex64::sha256(n.as_bytes())),
+            Kind::Phone => enc
+                .normalize_phone(normalized)
+                .map(|n| crate::profile::Hex64::sha256(n.as_bytes())),
+            Kind::AccountId => crate::profile::hashed_external_id(Some(raw)),
+            Kind::DeviceId => None,
+        };
+        return hashed.map(|h| h.as_str().to_owned()).into_iter().collect();
+    }
+    p.keys
+        .iter()
+        .rev()
+        .map(|k| k.partner_key().ad_id(kind, normalized))
+        .collect()
+}
+
+/// One notice as an NDJSON line (no newline). Holds ad_ids (pseudonymous
+/// per partner), never the identifier.
+pub fn line(t: NoticeType, kind: Kind, ad_ids: &[String], unix_s: i64) -> Vec<u8> {
+    let mut time = String::new();
+    crate::event::format_utc(unix_s, &mut time);
+    let mut out = Vec::with_capacity(64 + ad_ids.len() * 50);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(t.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"ad_ids\":");
+    serde_json::to_writer(&mut out, ad_ids).expect("vec write");
+    out.extend_from_slice(b",\"ad_id_type\":\"");
+    out.extend_from_slice(kind.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"time\":\"");
+    out.extend_from_slice(time.as_bytes());
+    out.extend_from_slice(b"\"}");
+    out
+}
+
+/// Why notices could not be queued (the admin request answers 503 and
+/// may be retried: a partner already queued may get the notice twice).
+#[derive(Debug, thiserror::Error)]
+pub enum NoticeError {
+    #[error("the subject-access ledger could not be read: {0}")]
+    Ledger(std::io::Error),
+    #[error("the notice outbox of partner {partner} is full")]
+    Full { partner: String },
+    #[error("the notice outbox of partner {partner} could not be written: {error}")]
+    Write {
+        partner: String,
+        error: std::io::Error,
+    },
+}
+
+/// Queues a notice of type `t` for every partner the ledger says received
+/// events about `subject` (identifier `normalized` of `kind`); returns the
+/// names of the partners notified, in config order. Every notice is
+/// durable when this returns `Ok`.
+pub async fn notify(
+    app: &Arc<App>,
+    t: NoticeType,
+    kind: Kind,
+    (normalized, raw): (&str, &str),
+    subject: SubjectHash,
+) -> Result<Vec<String>, NoticeError> {
+    let rows = app
+        .privacy
+        .access(subject)
+        .await
+        .map_err(NoticeError::Ledger)?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rt = app.runtime();
+    let now_s = (now_ms() / 1000) as i64;
+    let mut notified = Vec::new();
+    for p in &rt.config.partners {
+        let mine = rows.iter().filter(|r| r.partner == p.name && r.events > 0);
+        let (same, other) = mine.fold((0u64, 0u64), |(s, o), r| {
+            if r.ad_id_type == kind.as_str() {
+                (s + r.events, o)
+            } else {
+                (s, o + r.events)
+            }
+        });
+        if same == 0 {
+            if other > 0 {
+                tracing::info!(
+                    partner = %p.name,
+                    kind = kind.as_str(),
+                    "notice: the partner received the subject's events under another identifier kind only; a request naming that identifier notifies it"
+                );
+            }
+            continue;
+        }
+        let skip = if !p.receives_notices() {
+            Some("the push partner has no notice_endpoint")
+        } else if app.js.is_some() && matches!(p.delivery, crate::config::Delivery::Pull(_)) {
+            Some("pull partners get no notices on the JetStream backend yet")
+        } else {
+            None
+        };
+        if let Some(why) = skip {
+            app.metrics
+                .notices
+                .with_label_values(&[&p.name, t.as_str(), "skipped"])
+                .inc();
+            tracing::warn!(partner = %p.name, r#type = t.as_str(), "notice not sent: {why}");
+            continue;
+        }
+        let payload = line(t, kind, &ad_ids(p, kind, normalized, raw), now_s);
+        // The record's event hash only names the record (notices are not
+        // de-duplicated by it); no subjects, so forget never purges one.
+        let id = app.hasher.keyed(
+            "notice",
+            &[&subject[..], t.as_str().as_bytes(), &now_ms().to_le_bytes()].concat(),
+        );
+        if let Some(js) = &app.js {
+            let msg = crate::outbox::jetstream::OutMsg::notice(payload, now_ms(), &id);
+            js.publish_notice(&p.name, msg).await.map_err(|e| match e {
+                crate::outbox::jetstream::JsError::Full(_) => NoticeError::Full {
+                    partner: p.name.clone(),
+                },
+                other => NoticeError::Write {
+                    partner: p.name.clone(),
+                    error: std::io::Error::other(other.to_string()),
+                },
+            })?;
+            app.metrics
+                .notices
+                .with_label_values(&[&p.name, t.as_str(), "queued"])
+                .inc();
+            notified.push(p.name.clone());
+            continue;
+        }
+        let mut buf = Vec::with_capacity(payload.len() + 64);
+        segment::encode(&mut buf, now_ms(), &id, &[], &payload);
+        let log = match app.notices.get(&p.name) {
+            Some(l) => l,
+            None => {
+                return Err(NoticeError::Write {
+                    partner: p.name.clone(),
+                    error: std::io::Error::other("no notice outbox is open"),
+                })
+            }
+        };
+        if !log.reserve(buf.len() as u64) {
+            return Err(NoticeError::Full {
+                partner: p.name.clone(),
+            });
+        }
+        log.append(buf, 1)
+            .await
+            .map_err(|error| NoticeError::Write {
+                partner: p.name.clone(),
+                error,
+            })?;
+        app.metrics
+            .notices
+            .with_label_values(&[&p.name, t.as_str(), "queued"])
+            .inc();
+        notified.push(p.name.clone());
+    }
+    Ok(notified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_line_has_the_documented_fields_in_order() {
+        let l = line(
+            NoticeType::Deleted,
+            Kind::Email,
+            &["k2.abc".into(), "k1.def".into()],
+            1_764_860_400,
+        );
+        let text = std::str::from_utf8(&l).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"subject_deleted","ad_ids":["k2.abc","k1.def"],"ad_id_type":"email","time":"2025-12-04T15:00:00Z"}"#
+        );
+        assert_eq!(NoticeType::of_line(&l), NoticeType::Deleted);
+        let o = line(NoticeType::OptedOut, Kind::Phone, &[], 0);
+        assert_eq!(NoticeType::of_line(&o), NoticeType::OptedOut);
+        let v: serde_json::Value = serde_json::from_slice(&o).unwrap();
+        assert_eq!(v["ad_id_type"], "phone");
+    }
+}
