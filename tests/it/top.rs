@@ -6,14 +6,12 @@
 //! Without tmux the tests fail with the fix (`apt-get install tmux`; .ci/run
 //! and scripts/test.sh install it), unless the run is a quick one.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// `top --interval` in these tests: the default of one second.
 const INTERVAL: Duration = Duration::from_secs(1);

@@ -5,8 +5,6 @@
 //!
 //! Every failure prints the command, its exit status, stdout and stderr.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -18,8 +16,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use common::run::Run;
-use common::{skip_or_fail, Resp, BIN};
+use crate::common::run::Run;
+use crate::common::{skip_or_fail, Resp, BIN};
 
 // ---------------------------------------------------------------------------
 // Running the binary.
@@ -1005,7 +1003,7 @@ fn mode(p: &Path) -> u32 {
 
 /// Every file under adgate-data that holds a key or token.
 fn secret_files(data: &Path) -> Vec<PathBuf> {
-    common::walk(data)
+    crate::common::walk(data)
         .into_iter()
         .filter(|p| {
             let n = p.file_name().unwrap().to_string_lossy();
@@ -1045,7 +1043,7 @@ fn demo_mode_end_to_end() {
     }
     // The warning is logged before the tokens are printed; the stderr
     // reader may be a little behind.
-    let logged = common::wait_for(Duration::from_secs(5), || {
+    let logged = crate::common::wait_for(Duration::from_secs(5), || {
         text(&demo.stderr).contains("DEMO MODE").then_some(())
     });
     if logged.is_none() {
@@ -1075,7 +1073,7 @@ fn demo_mode_end_to_end() {
     }
 
     // Post an event and read it back from the demo partner's pull feed.
-    let ev = common::event("demo-1", "ad_impression", "Jane.Doe@Example.com");
+    let ev = crate::common::event("demo-1", "ad_impression", "Jane.Doe@Example.com");
     let r = http("POST", "/v1/events", &producer, Some(&ev));
     if r.status != 202 || r.json()["accepted"] != 1 {
         demo.fail(&format!("ingest: {} {}", r.status, r.body));

@@ -13,8 +13,6 @@
 //!
 //! Each vector test collects every mismatch and fails once with the list.
 
-mod common;
-
 use std::collections::HashMap;
 
 use adgate::identity::{self, Kind, PartnerKey};
@@ -26,7 +24,7 @@ use adgate::profile::{
     ConsentSignals, CredentialPlace, EncodeError, Profile, ProfileInput, ProfileKind,
 };
 use base64::Engine as _;
-use common::partners::{is_hex64, PartnerMock};
+use crate::common::partners::{is_hex64, PartnerMock};
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -1,11 +1,9 @@
 //! Subject access (`POST /v1/access`), forget erasing the ledger, and ledger
 //! retention, against the real binary with mock partners.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// A third partner key (32 bytes, base64), distinct from KEY_A and KEY_B.

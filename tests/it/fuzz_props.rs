@@ -11,15 +11,13 @@
 //! (README "Fuzzing"). Inputs that once failed are pinned as regression
 //! tests at the end of the file.
 
-#[path = "../fuzz/src/lib.rs"]
-#[allow(dead_code)]
-mod oracle;
+use crate::oracle;
 
 use adgate::identity::Kind;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-use oracle::{BodyCase, Encoding};
+use crate::oracle::{BodyCase, Encoding};
 
 fn cases(default: u32) -> ProptestConfig {
     let n = std::env::var("PROPTEST_CASES")

@@ -43,14 +43,12 @@
 //! makes it drive a minute of traffic instead and render the dashboard's
 //! main panels with `scripts/render_dashboard.py` before tearing down.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";

@@ -1069,7 +1069,13 @@ pub fn tls_agent(ca_pem: &str, client: Option<(&str, &str)>) -> ureq::Agent {
 /// hard limit); the gateway it starts inherits it. Returns the soft limit
 /// now in force. Under `CI=1` a limit below `want` fails the test loudly
 /// instead of letting it run smaller.
+///
+/// The limit is process-wide and every test module runs in this one
+/// process: the lock makes read-compare-raise one step, so a test that wants
+/// less never lowers what a concurrent test just raised.
 pub fn raise_fd_limit(want: u64) -> u64 {
+    static RAISING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = RAISING.lock().unwrap_or_else(|e| e.into_inner());
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -3,9 +3,7 @@
 //! `on_full = "dead_letter"` the oldest events go to dead letters and ingest
 //! goes on.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const BOUND: u64 = 65536;
 

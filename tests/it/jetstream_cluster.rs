@@ -9,14 +9,11 @@
 //!   within 1 s;
 //! - /readyz follows JetStream's reachability.
 
-#[macro_use]
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::nats::{self, Cluster, NatsServer};
-use common::*;
+use crate::common::nats::{self, Cluster, NatsServer};
+use crate::common::*;
 use serde_json::Value;
 
 /// The tests that start NATS clusters, kill servers and measure propagation
@@ -356,7 +353,7 @@ fn readyz_is_503_while_jetstream_is_unreachable() {
 
 #[test]
 fn check_config_verifies_the_cluster() {
-    use common::run::Run;
+    use crate::common::run::Run;
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("adgate.toml");
@@ -431,7 +428,7 @@ fn check_config_verifies_the_cluster() {
 
 #[test]
 fn outbox_section_mistakes_are_refused_with_key_and_fix() {
-    use common::run::Run;
+    use crate::common::run::Run;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("adgate.toml");
     let data = dir.path().join("data");

@@ -4,16 +4,13 @@
 //! read from the gateway's `/proc/<pid>/status`, and every wait is derived
 //! from a configured timeout or lease, never an absolute figure.
 
-#[macro_use]
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Adds `extra` lines to the `[server]` section of [`HEAD`].
 fn head_with(extra: &str) -> String {

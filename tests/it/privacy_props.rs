@@ -10,9 +10,7 @@
 //! person gets the same ad_id from one partner and different ad_ids across
 //! partners; and a protected path never appears.
 
-#[path = "../fuzz/src/lib.rs"]
-#[allow(dead_code)]
-mod oracle;
+use crate::oracle;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,14 +1,12 @@
 //! Durability of the outbox against the real binary: SIGKILL while clients
 //! post, torn and corrupted tails, and graceful shutdown under load.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn config() -> String {
     format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""))

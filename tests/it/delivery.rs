@@ -4,15 +4,12 @@
 //! expiry, isolation between partners, SIGKILL mid-batch, and the metrics an
 //! operator watches.
 
-#[macro_use]
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;

@@ -18,14 +18,12 @@
 //! - Benign events: routed to every partner with every allow-listed field
 //!   equal to the input; the false-positive rate is printed and must be 0.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const KEY_C: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";

@@ -2,12 +2,9 @@
 //! body, body forms, gzip and gzip bombs, limits, auth, idempotency and the
 //! metrics that count them.
 
-#[macro_use]
-mod common;
-
 use std::io::Write;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn gateway() -> Gateway {

@@ -12,10 +12,8 @@ use std::process::Command;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 
-mod common;
-
-use common::run::Run;
-use common::BIN;
+use crate::common::run::Run;
+use crate::common::BIN;
 
 // ---------------------------------------------------------------------------
 // Running the binary.

@@ -7,13 +7,11 @@
 //! Also `emit_previous_until` (ad_id_prev during a key rotation) and the
 //! config checks of both new keys.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::run::Run;
-use common::*;
+use crate::common::run::Run;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// Two more partner keys (32 bytes, base64), distinct from KEY_A and KEY_B.

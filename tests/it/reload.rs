@@ -10,14 +10,12 @@
 //! config keeps working, and `adgate_config_reloads_total{result="error"}`
 //! counts it (`result="ok"` counts the good ones).
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const PRODUCER2_TOKEN: &str = "producer2-token-0123456789abcdef0123456789";

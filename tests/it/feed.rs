@@ -2,12 +2,10 @@
 //! commit, long-poll, lease expiry and redelivery, `max`, and who may read
 //! which feed.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// Lease of the test feeds: short, so redelivery tests are quick.

@@ -12,8 +12,6 @@
 //!   or key is refused and the old one keeps serving;
 //! - `check-config` names the file and key of every TLS problem.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
@@ -22,8 +20,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::run::Run;
-use common::*;
+use crate::common::run::Run;
+use crate::common::*;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,

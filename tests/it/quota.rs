@@ -2,12 +2,10 @@
 //! bound on ingest requests in flight (503 + Retry-After), against the real
 //! binary.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn config(server_extra: &str, producer_extra: &str) -> String {
     HEAD.replace(

@@ -9,15 +9,13 @@
 //! Mounting needs root (CAP_SYS_ADMIN). Without it the tmpfs tests print
 //! SKIPPED, and fail under CI=1 so the suite never passes by skipping.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// A tmpfs of `size` bytes, unmounted on drop.

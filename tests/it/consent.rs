@@ -4,13 +4,11 @@
 //! the events its consent allows, the metrics count the rest as
 //! `no_consent`, and a request with `Sec-GPC: 1` reaches nobody.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 
 use adgate::consent::gpp::{encode_header, UsSection, UsValues};
 use adgate::consent::tcf::TcModel;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const FEED_TOKEN_C: &str = "feed-token-c-0123456789abcdef0123456789abc";

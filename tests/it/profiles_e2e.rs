@@ -8,16 +8,13 @@
 //! values computed here with sha2, independently of adgate's code) and
 //! which partners receive linkable identifiers.
 
-#[macro_use]
-mod common;
-
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
-use common::partners::{is_hex64, PartnerMock};
-use common::run::Run;
-use common::*;
+use crate::common::partners::{is_hex64, PartnerMock};
+use crate::common::run::Run;
+use crate::common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

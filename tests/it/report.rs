@@ -7,13 +7,11 @@
 //! run is a quick one (`scripts/test.sh --quick`), where it says SKIPPED.
 //! `ADGATE_REPORT_KEEP=DIR` copies the generated report and screenshot there.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::run::Run;
-use common::*;
+use crate::common::run::Run;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";

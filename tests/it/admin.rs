@@ -3,13 +3,10 @@
 //! admin token guards both, bad bodies get a precise 400, and nothing raw
 //! about a subject is ever written to the data dir.
 
-#[macro_use]
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

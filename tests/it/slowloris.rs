@@ -3,12 +3,10 @@
 //! serving normal clients, nor grow its memory without bound, and every one
 //! of them is closed once the header timeout (from accept) has passed.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// `server.header_timeout_ms` of this test.
 const HEADER_TIMEOUT: Duration = Duration::from_millis(1000);

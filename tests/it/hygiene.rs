@@ -5,9 +5,7 @@
 //! identifier or a line of a TLS key, and must say so; and a real gateway
 //! run is shown to pass it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn needles() -> Vec<(String, String)> {
     vec![
