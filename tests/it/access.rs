@@ -67,23 +67,6 @@ fn partner<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|p| p["partner"] == name)
 }
 
-/// Reads the pull feed of beta and commits what it got; returns the events.
-fn drain_beta(g: &Gateway) -> Vec<Value> {
-    let r = g.get("/v1/feed/beta?max=1000", Some(FEED_TOKEN_B));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let v = r.json();
-    let events = v["events"].as_array().unwrap().clone();
-    let c = g.request(
-        "POST",
-        "/v1/feed/beta/commit",
-        Some(FEED_TOKEN_B),
-        &[("Content-Type", "application/json")],
-        json!({"cursor": v["cursor"]}).to_string().as_bytes(),
-    );
-    assert_eq!(c.status, 200, "{}", c.body);
-    events
-}
-
 /// The internal keyed hash adgate stores for an identifier, computed from
 /// `internal.key` with the hmac crate (not adgate's code).
 /// The gateway's internal subject hash, computed independently: SipHash-2-4
@@ -159,7 +142,7 @@ fn access_lists_what_each_partner_received_and_forget_erases_it() {
     );
     assert!(b["first_delivered_at"].is_null());
 
-    let pulled = drain_beta(&g);
+    let pulled = drain_feed(&g, "beta", FEED_TOKEN_B);
     assert_eq!(pulled.len(), 6);
     // A push batch is recorded when the outbox is acked up to it, just
     // after the 2xx (and the delivered metric): poll until both are in.

@@ -35,32 +35,6 @@ fn admin(g: &Gateway, route: &str, token: Option<&str>, body: &str) -> Resp {
     )
 }
 
-/// Reads alpha's feed to the end, committing; returns partner event ids.
-fn drain(g: &Gateway) -> Vec<String> {
-    let mut out = Vec::new();
-    loop {
-        let r = g.get("/v1/feed/alpha?max=1000", Some(FEED_TOKEN_A));
-        assert_eq!(r.status, 200, "{}", r.body);
-        let v = r.json();
-        let evs = v["events"].as_array().unwrap();
-        if evs.is_empty() {
-            return out;
-        }
-        out.extend(
-            evs.iter()
-                .map(|e| e["event_id"].as_str().unwrap().to_string()),
-        );
-        let c = g.request(
-            "POST",
-            "/v1/feed/alpha/commit",
-            Some(FEED_TOKEN_A),
-            &[],
-            json!({"cursor": v["cursor"]}).to_string().as_bytes(),
-        );
-        assert_eq!(c.status, 200, "{}", c.body);
-    }
-}
-
 fn ids(key: &str, ids: &[&str]) -> HashSet<String> {
     ids.iter().map(|id| expected_event_id(key, id)).collect()
 }
@@ -70,7 +44,7 @@ fn pull_only() -> Gateway {
     Gateway::start(&cfg, base_env())
 }
 
-backend_tests! {
+backend_tests!(opted_out_subjects_are_not_delivered_others_are);
 fn opted_out_subjects_are_not_delivered_others_are() {
     let g = pull_only();
     let r = admin(
@@ -108,7 +82,9 @@ fn opted_out_subjects_are_not_delivered_others_are() {
     // googlemail.com keeps its domain in the ad_id, but it is the same
     // mailbox as gmail.com: the opt-out matches it in its lenient form.
     assert_eq!(dropped, 3.0, "{m}");
-    let got: HashSet<String> = drain(&g).into_iter().collect();
+    let got: HashSet<String> = event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A))
+        .into_iter()
+        .collect();
     assert_eq!(got, ids(KEY_A, &["o1", "o2"]));
     // The same person again, spelled differently: one opt-out, not two.
     let r = admin(
@@ -139,7 +115,9 @@ fn opted_out_subjects_are_not_delivered_others_are() {
             person_event("o8", "eight@example.com", "acct-o8", "+1 206 555 0108"),
         ],
     );
-    let got: HashSet<String> = drain(&g).into_iter().collect();
+    let got: HashSet<String> = event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A))
+        .into_iter()
+        .collect();
     assert_eq!(got, ids(KEY_A, &["o8"]));
     // o1, o2 and o8.
     assert_eq!(
@@ -147,9 +125,8 @@ fn opted_out_subjects_are_not_delivered_others_are() {
         3.0
     );
 }
-}
 
-backend_tests! {
+backend_tests!(admin_api_requires_the_admin_token);
 fn admin_api_requires_the_admin_token() {
     let g = pull_only();
     for route in ["/v1/optouts", "/v1/forget"] {
@@ -166,15 +143,14 @@ fn admin_api_requires_the_admin_token() {
     }
     // Nothing was recorded: the subject's events still flow.
     post(&g, &[event("t1", "ad_impression", "a@example.com")]);
-    assert_eq!(drain(&g).len(), 1);
+    assert_eq!(event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A)).len(), 1);
     assert_eq!(
         g.metric("adgate_events_dropped_total{partner=\"alpha\",reason=\"opted_out\"}"),
         0.0
     );
 }
-}
 
-backend_tests! {
+backend_tests!(bad_admin_bodies_are_400_with_a_clear_error);
 fn bad_admin_bodies_are_400_with_a_clear_error() {
     let g = pull_only();
     for (body, mentions) in [
@@ -210,9 +186,8 @@ fn bad_admin_bodies_are_400_with_a_clear_error() {
         0.0
     );
 }
-}
 
-backend_tests! {
+backend_tests!(forget_purges_queued_events_from_every_outbox);
 fn forget_purges_queued_events_from_every_outbox() {
     // The push partner is down and asks for a retry in 1 s: forget lands
     // between two attempts of the same batch.
@@ -288,7 +263,9 @@ fn forget_purges_queued_events_from_every_outbox() {
     }
 
     // Pull: only alice's.
-    let got: HashSet<String> = drain(&g).into_iter().collect();
+    let got: HashSet<String> = event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A))
+        .into_iter()
+        .collect();
     assert_eq!(got, ids(KEY_A, &["a1", "a2"]));
     wait_metric(&g, "adgate_outbox_events", &[("partner", "alpha")], 0.0);
     assert_eq!(
@@ -351,11 +328,10 @@ fn forget_purges_queued_events_from_every_outbox() {
         ),
         1.0
     );
-    assert!(drain(&g).is_empty());
-}
+    assert!(event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A)).is_empty());
 }
 
-backend_tests! {
+backend_tests!(nothing_raw_about_a_subject_reaches_the_data_dir);
 fn nothing_raw_about_a_subject_reaches_the_data_dir() {
     let g = pull_only();
     let (email, email_norm) = ("Jane.Doe+x@Gmail.com", "janedoe@gmail.com");
@@ -415,11 +391,13 @@ fn nothing_raw_about_a_subject_reaches_the_data_dir() {
         }
         assert!(!g.logs().contains(n.as_str()), "the log contains {n:?}");
     }
-    assert!(drain(&g).is_empty(), "both events were forgotten");
-}
+    assert!(
+        event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A)).is_empty(),
+        "both events were forgotten"
+    );
 }
 
-backend_tests! {
+backend_tests!(forget_erases_the_subjects_dead_letters_too);
 fn forget_erases_the_subjects_dead_letters_too() {
     let refusing = MockPartner::always(400);
     let cfg = format!(
@@ -467,5 +445,4 @@ fn forget_erases_the_subjects_dead_letters_too() {
         (lines(dl).len() == 2).then_some(())
     })
     .expect("appends after the rewrite");
-}
 }

@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::common::*;
 use adgate::consent::gpp::{encode_header, UsSection, UsValues};
 use adgate::consent::tcf::TcModel;
-use crate::common::*;
 use serde_json::{json, Value};
 
 const FEED_TOKEN_C: &str = "feed-token-c-0123456789abcdef0123456789abc";

@@ -18,31 +18,6 @@ fn partner_event_id(id: &str) -> String {
     expected_event_id(KEY_A, id)
 }
 
-/// Drains the pull feed of `alpha`, committing as it goes.
-fn drain_feed(g: &Gateway) -> Vec<serde_json::Value> {
-    let mut all = Vec::new();
-    loop {
-        let r = g.get("/v1/feed/alpha?max=1000", Some(FEED_TOKEN_A));
-        assert_eq!(r.status, 200, "{}", r.body);
-        let v = r.json();
-        let events = v["events"].as_array().unwrap().clone();
-        if events.is_empty() {
-            return all;
-        }
-        let c = g.request(
-            "POST",
-            "/v1/feed/alpha/commit",
-            Some(FEED_TOKEN_A),
-            &[("Content-Type", "application/json")],
-            serde_json::json!({"cursor": v["cursor"]})
-                .to_string()
-                .as_bytes(),
-        );
-        assert_eq!(c.status, 200, "{}", c.body);
-        all.extend(events);
-    }
-}
-
 #[test]
 fn sigkill_while_posting_loses_no_acknowledged_event() {
     let mut g = Gateway::start(&config(), base_env());
@@ -111,7 +86,7 @@ fn sigkill_while_posting_loses_no_acknowledged_event() {
     );
 
     g.spawn();
-    let served = drain_feed(&g);
+    let served = drain_feed(&g, "alpha", FEED_TOKEN_A);
     let got: HashSet<String> = served
         .iter()
         .map(|e| e["event_id"].as_str().unwrap().to_string())
@@ -168,7 +143,7 @@ fn torn_tail_is_truncated_and_earlier_records_survive() {
     std::fs::write(&seg, &torn).unwrap();
 
     g.spawn();
-    let served = drain_feed(&g);
+    let served = drain_feed(&g, "alpha", FEED_TOKEN_A);
     let ids: HashSet<String> = served
         .iter()
         .map(|e| e["event_id"].as_str().unwrap().to_string())
@@ -184,7 +159,7 @@ fn torn_tail_is_truncated_and_earlier_records_survive() {
     );
     // New writes after recovery land after the good records.
     post_ids(&g, &["t4"]);
-    let more = drain_feed(&g);
+    let more = drain_feed(&g, "alpha", FEED_TOKEN_A);
     assert_eq!(more.len(), 1);
     assert_eq!(more[0]["event_id"], partner_event_id("t4"));
 }
@@ -204,7 +179,7 @@ fn flipped_bytes_in_the_last_record_drop_only_that_record() {
     std::fs::write(&seg, &bytes).unwrap();
 
     g.spawn();
-    let served = drain_feed(&g);
+    let served = drain_feed(&g, "alpha", FEED_TOKEN_A);
     let ids: Vec<String> = served
         .iter()
         .map(|e| e["event_id"].as_str().unwrap().to_string())
@@ -255,7 +230,7 @@ fn graceful_shutdown_under_load_exits_zero_and_keeps_everything() {
     assert!(g.logs().contains("shutdown complete"));
     let acked = acked.lock().unwrap().clone();
     g.spawn();
-    let got: HashSet<String> = drain_feed(&g)
+    let got: HashSet<String> = drain_feed(&g, "alpha", FEED_TOKEN_A)
         .iter()
         .map(|e| e["event_id"].as_str().unwrap().to_string())
         .collect();

@@ -173,7 +173,7 @@ fn assert_no_raw(text: &str, evs: &[Value], what: &str) {
     }
 }
 
-backend_tests! {
+backend_tests!(push_is_signed_verifiable_and_carries_only_scrubbed_events);
 fn push_is_signed_verifiable_and_carries_only_scrubbed_events() {
     let mock = MockPartner::always(200);
     let g = start(&[push("acme", &mock.url(), "K_A", WINDOW)]);
@@ -248,9 +248,8 @@ fn push_is_signed_verifiable_and_carries_only_scrubbed_events() {
         "each event delivered once to a partner that said 200"
     );
 }
-}
 
-backend_tests! {
+backend_tests!(batches_hold_at_most_batch_max_events_and_all_arrive);
 fn batches_hold_at_most_batch_max_events_and_all_arrive() {
     let mock = MockPartner::always(200);
     let g = start(&[push("acme", &mock.url(), "K_A", WINDOW)]);
@@ -270,9 +269,8 @@ fn batches_hold_at_most_batch_max_events_and_all_arrive() {
     assert_eq!(keys.len(), reqs.len(), "each batch has its own key");
     wait_metric(&g, "adgate_outbox_events", &[("partner", "acme")], 0.0);
 }
-}
 
-backend_tests! {
+backend_tests!(gzip_bodies_are_signed_over_the_compressed_bytes);
 fn gzip_bodies_are_signed_over_the_compressed_bytes() {
     let mock = MockPartner::always(200);
     let g = start(&[push(
@@ -314,9 +312,8 @@ fn gzip_bodies_are_signed_over_the_compressed_bytes() {
         }
     }
 }
-}
 
-backend_tests! {
+backend_tests!(retryable_errors_are_retried_with_the_same_key_and_body_until_delivered);
 fn retryable_errors_are_retried_with_the_same_key_and_body_until_delivered() {
     // The first four requests fail, then the partner recovers.
     let mock = MockPartner::start(Arc::new(|n| (if n < 4 { 503 } else { 200 }, Vec::new())));
@@ -368,9 +365,8 @@ fn retryable_errors_are_retried_with_the_same_key_and_body_until_delivered() {
     );
     wait_metric(&g, "adgate_outbox_events", &[("partner", "acme")], 0.0);
 }
-}
 
-backend_tests! {
+backend_tests!(retry_after_is_honoured);
 fn retry_after_is_honoured() {
     let mock = MockPartner::start(Arc::new(|n| {
         if n == 0 {
@@ -397,9 +393,8 @@ fn retry_after_is_honoured() {
     );
     assert!(gap < Duration::from_secs(5), "retried only after {gap:?}");
 }
-}
 
-backend_tests! {
+backend_tests!(permanent_error_dead_letters_the_batch_at_once);
 fn permanent_error_dead_letters_the_batch_at_once() {
     // max_in_flight = 1: the next batch goes out only once the refused one
     // is settled, so its arrival proves the refused batch is not retried.
@@ -458,9 +453,8 @@ fn permanent_error_dead_letters_the_batch_at_once() {
     );
     wait_metric(&g, "adgate_outbox_events", &[("partner", "acme")], 0.0);
 }
-}
 
-backend_tests! {
+backend_tests!(events_older_than_max_event_age_go_to_dead_letters);
 fn events_older_than_max_event_age_go_to_dead_letters() {
     let mock = MockPartner::always(503);
     let g = start(&[push(
@@ -498,9 +492,8 @@ fn events_older_than_max_event_age_go_to_dead_letters() {
         0.0
     );
 }
-}
 
-backend_tests! {
+backend_tests!(failing_and_hanging_partners_do_not_delay_a_healthy_one);
 fn failing_and_hanging_partners_do_not_delay_a_healthy_one() {
     let down = MockPartner::always(503);
     // Accepts every request and never answers in time.
@@ -564,7 +557,6 @@ fn failing_and_hanging_partners_do_not_delay_a_healthy_one() {
     let up = [("partner", "up")];
     wait_metric(&g, "adgate_events_delivered_total", &up, all as f64);
     wait_metric(&g, "adgate_outbox_events", &up, 0.0);
-}
 }
 
 /// Embedded only: it pins the embedded log's `inflight` file (the same
@@ -641,7 +633,7 @@ fn sigkill_mid_batch_resends_the_same_batches_and_loses_nothing() {
     wait_metric(&g, "adgate_outbox_events", &[("partner", "acme")], 0.0);
 }
 
-backend_tests! {
+backend_tests!(delivery_metrics_match_what_the_partner_acknowledged);
 fn delivery_metrics_match_what_the_partner_acknowledged() {
     let mock = MockPartner::start(Arc::new(|n| (if n == 0 { 503 } else { 200 }, Vec::new())));
     let g = start(&[push("acme", &mock.url(), "K_A", WINDOW)]);
@@ -668,5 +660,4 @@ fn delivery_metrics_match_what_the_partner_acknowledged() {
     assert!(sum > 0.0 && sum < acked * 10.0, "age sum {sum}");
     assert_eq!(metric_labeled(&m, "adgate_events_routed_total", &p), 35.0);
     assert_eq!(metric_labeled(&m, "adgate_dead_letter_total", &p), 0.0);
-}
 }

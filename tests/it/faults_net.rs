@@ -249,7 +249,7 @@ fn serve_huge(mut s: TcpStream, size: u64, keys: &Mutex<Vec<String>>, sent: &Ato
     }
 }
 
-backend_tests! {
+backend_tests!(a_gigabyte_partner_error_body_is_not_read_and_the_batch_is_retried);
 fn a_gigabyte_partner_error_body_is_not_read_and_the_batch_is_retried() {
     let partner = HugeErrorPartner::start(1 << 30);
     let endpoint = format!("http://{}/ingest", partner.addr);
@@ -269,8 +269,17 @@ fn a_gigabyte_partner_error_body_is_not_read_and_the_batch_is_retried() {
         let k = partner.keys.lock().unwrap().clone();
         (k.len() >= 3).then_some(k)
     })
-    .unwrap_or_else(|| panic!("batch not retried; keys {:?}\n{}", partner.keys.lock().unwrap(), g.logs()));
-    assert!(keys.iter().all(|k| !k.is_empty() && *k == keys[0]), "{keys:?}");
+    .unwrap_or_else(|| {
+        panic!(
+            "batch not retried; keys {:?}\n{}",
+            partner.keys.lock().unwrap(),
+            g.logs()
+        )
+    });
+    assert!(
+        keys.iter().all(|k| !k.is_empty() && *k == keys[0]),
+        "{keys:?}"
+    );
     let (hwm, _) = memory_kb(g.pid());
     assert!(
         hwm < base_rss + 300 * 1024,
@@ -288,15 +297,22 @@ fn a_gigabyte_partner_error_body_is_not_read_and_the_batch_is_retried() {
         .lines()
         .filter(|l| l.contains("WARN") && l.contains("delivery failed"))
         .collect();
-    assert!(!warns.is_empty(), "no WARN for the failed delivery:\n{logs}");
+    assert!(
+        !warns.is_empty(),
+        "no WARN for the failed delivery:\n{logs}"
+    );
     assert!(
         warns[0].contains("alpha") && warns[0].contains("5xx") && warns[0].contains("attempt"),
         "{}",
         warns[0]
     );
-    assert!(warns.len() < keys.len(), "{} warnings for {} attempts", warns.len(), keys.len());
+    assert!(
+        warns.len() < keys.len(),
+        "{} warnings for {} attempts",
+        warns.len(),
+        keys.len()
+    );
     assert!(!logs.contains("partner-error-page"), "{logs}");
-}
 }
 
 /// Sends a feed GET on a raw connection and drops it without reading the
@@ -334,15 +350,25 @@ fn ids(v: &serde_json::Value) -> Vec<String> {
     out
 }
 
-backend_tests! {
+backend_tests!(a_commit_acknowledges_only_its_own_response_and_lost_events_come_back);
 fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
     let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
     let lease = Duration::from_millis(1000); // lease_ms of pull_partner
     let g = Gateway::start(&cfg, base_env());
     let events: Vec<_> = (0..10)
-        .map(|i| event(&format!("lost-{i}"), "ad_impression", &format!("u{i}@example.com")))
+        .map(|i| {
+            event(
+                &format!("lost-{i}"),
+                "ad_impression",
+                &format!("u{i}@example.com"),
+            )
+        })
         .collect();
-    assert_eq!(g.post_events(&ndjson(&events), "application/x-ndjson").status, 202);
+    assert_eq!(
+        g.post_events(&ndjson(&events), "application/x-ndjson")
+            .status,
+        202
+    );
     let feed = |q: &str| {
         let r = g.get(&format!("/v1/feed/alpha?{q}"), Some(FEED_TOKEN_A));
         assert_eq!(r.status, 200, "{}", r.body);
@@ -354,7 +380,9 @@ fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
             "/v1/feed/alpha/commit",
             Some(FEED_TOKEN_A),
             &[("Content-Type", "application/json")],
-            serde_json::json!({ "cursor": cursor }).to_string().as_bytes(),
+            serde_json::json!({ "cursor": cursor })
+                .to_string()
+                .as_bytes(),
         );
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()
@@ -365,7 +393,11 @@ fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
     let seen = ids(&second);
     assert_eq!(seen.len(), 5, "{second}");
     let c = commit(second["cursor"].as_str().unwrap());
-    assert_eq!(c["events"].as_u64(), Some(5), "the commit acknowledged more than it served: {c}");
+    assert_eq!(
+        c["events"].as_u64(),
+        Some(5),
+        "the commit acknowledged more than it served: {c}"
+    );
     // After the lease, the lost response's events are served again:
     // exactly the five the partner never saw.
     std::thread::sleep(lease + lease / 2);
@@ -376,7 +408,10 @@ fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
     .unwrap_or_else(|| panic!("the lost events never came back\n{}", g.logs()));
     let back = ids(&again);
     assert_eq!(back.len(), 5, "{again}");
-    assert!(back.iter().all(|id| !seen.contains(id)), "{back:?} vs {seen:?}");
+    assert!(
+        back.iter().all(|id| !seen.contains(id)),
+        "{back:?} vs {seen:?}"
+    );
     let c = commit(again["cursor"].as_str().unwrap());
     assert_eq!(c["events"].as_u64(), Some(5), "{c}");
     // Everything committed now: nothing more after another lease.
@@ -386,7 +421,6 @@ fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
     // An empty response's cursor acknowledges nothing.
     let c = commit(rest["cursor"].as_str().unwrap());
     assert_eq!(c["events"].as_u64(), Some(0), "{c}");
-}
 }
 
 #[test]

@@ -117,29 +117,6 @@ fn sized(id: &str, n: usize) -> String {
     e.to_string()
 }
 
-/// Reads a pull feed to its end, committing; returns the events.
-fn drain(g: &Gateway, partner: &str, token: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let r = g.get(&format!("/v1/feed/{partner}?max=1000"), Some(token));
-        assert_eq!(r.status, 200, "feed {partner}: {}", r.body);
-        let v = r.json();
-        let evs = v["events"].as_array().unwrap().clone();
-        if evs.is_empty() {
-            return out;
-        }
-        let c = g.request(
-            "POST",
-            &format!("/v1/feed/{partner}/commit"),
-            Some(token),
-            &[("Content-Type", "application/json")],
-            json!({"cursor": v["cursor"]}).to_string().as_bytes(),
-        );
-        assert_eq!(c.status, 200, "commit {partner}: {}", c.body);
-        out.extend(evs);
-    }
-}
-
 /// Event ids (as the partner sees them) and how often each came.
 fn counts(events: &[Value]) -> HashMap<String, usize> {
     let mut m = HashMap::new();
@@ -241,7 +218,7 @@ fn ingest_on_a_full_disk_stores_each_request_everywhere_or_nowhere_and_readiness
         ("alpha", FEED_TOKEN_A, KEY_A),
         ("beta", FEED_TOKEN_B, KEY_B),
     ] {
-        let got = counts(&drain(&g, partner, token));
+        let got = counts(&drain_feed(&g, partner, token));
         for id in early.iter().chain(&ids) {
             let eid = expected_event_id(key, id);
             assert_eq!(
@@ -323,7 +300,7 @@ fn a_failed_optout_append_leaves_no_torn_line_and_later_optouts_survive_a_restar
     evs.push(event("ev-free", "ad_impression", "free@example.com"));
     let r = g.post_events(&ndjson(&evs), "application/x-ndjson");
     assert_eq!(r.status, 202, "{}", r.body);
-    let got = counts(&drain(&g, "alpha", FEED_TOKEN_A));
+    let got = counts(&drain_feed(&g, "alpha", FEED_TOKEN_A));
     assert_eq!(
         got.keys().cloned().collect::<Vec<_>>(),
         vec![expected_event_id(KEY_A, "ev-free")],

@@ -18,7 +18,7 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-backend_tests! {
+backend_tests!(single_object_array_and_ndjson_are_accepted);
 fn single_object_array_and_ndjson_are_accepted() {
     let g = gateway();
     let r = g.post_events(
@@ -54,9 +54,8 @@ fn single_object_array_and_ndjson_are_accepted() {
         5.0
     );
 }
-}
 
-backend_tests! {
+backend_tests!(mixed_batch_rejects_by_index_and_keeps_the_rest);
 fn mixed_batch_rejects_by_index_and_keeps_the_rest() {
     let g = gateway();
     let mut no_type = event("m2", "x", "x@example.com");
@@ -108,9 +107,8 @@ fn mixed_batch_rejects_by_index_and_keeps_the_rest() {
     assert_eq!(r.json()["rejected"], 1);
     assert_eq!(r.json()["errors"][0]["index"], 1);
 }
-}
 
-backend_tests! {
+backend_tests!(status_codes_and_error_bodies);
 fn status_codes_and_error_bodies() {
     let g = gateway();
     let ok = event("s1", "ad_impression", "a@example.com").to_string();
@@ -154,9 +152,8 @@ fn status_codes_and_error_bodies() {
         0.0
     );
 }
-}
 
-backend_tests! {
+backend_tests!(oversize_body_is_413_declared_or_streamed);
 fn oversize_body_is_413_declared_or_streamed() {
     let cfg = format!(
         "{}{}",
@@ -203,7 +200,6 @@ fn oversize_body_is_413_declared_or_streamed() {
     );
     assert_eq!(r.status, 202);
 }
-}
 
 fn chunked_post(g: &Gateway, body: &[u8]) -> String {
     use std::io::Read;
@@ -227,7 +223,7 @@ fn chunked_post(g: &Gateway, body: &[u8]) -> String {
     out
 }
 
-backend_tests! {
+backend_tests!(chunked_body_within_limit_is_accepted);
 fn chunked_body_within_limit_is_accepted() {
     let g = gateway();
     let body = ndjson(&[
@@ -238,9 +234,8 @@ fn chunked_body_within_limit_is_accepted() {
     assert!(r.starts_with("HTTP/1.1 202"), "{r}");
     assert!(r.contains("\"accepted\":2"), "{r}");
 }
-}
 
-backend_tests! {
+backend_tests!(gzip_bodies_are_accepted);
 fn gzip_bodies_are_accepted() {
     let g = gateway();
     let body = ndjson(&[
@@ -272,9 +267,8 @@ fn gzip_bodies_are_accepted() {
     );
     assert_eq!(r.status, 400);
 }
-}
 
-backend_tests! {
+backend_tests!(duplicate_event_ids_are_accepted_but_not_routed_again);
 fn duplicate_event_ids_are_accepted_but_not_routed_again() {
     let g = gateway();
     let e = event("dup-1", "ad_impression", "a@example.com").to_string();
@@ -301,9 +295,8 @@ fn duplicate_event_ids_are_accepted_but_not_routed_again() {
     let feed = g.get("/v1/feed/alpha?max=100", Some(FEED_TOKEN_A)).json();
     assert_eq!(feed["events"].as_array().unwrap().len(), 2);
 }
-}
 
-backend_tests! {
+backend_tests!(policy_drops_are_counted_per_partner_and_reason);
 fn policy_drops_are_counted_per_partner_and_reason() {
     let g = gateway();
     let mut minor = event("p1", "ad_impression", "kid@example.com");
@@ -342,9 +335,8 @@ fn policy_drops_are_counted_per_partner_and_reason() {
         0.0
     );
 }
-}
 
-backend_tests! {
+backend_tests!(health_ready_and_metrics_format);
 fn health_ready_and_metrics_format() {
     let g = gateway();
     assert_eq!(g.get("/healthz", None).status, 200);
@@ -410,9 +402,8 @@ fn health_ready_and_metrics_format() {
         assert!(v.parse::<f64>().is_ok(), "{line}");
     }
 }
-}
 
-backend_tests! {
+backend_tests!(h2c_prior_knowledge_is_served);
 fn h2c_prior_knowledge_is_served() {
     let g = gateway();
     let addr = g.addr;
@@ -445,9 +436,8 @@ fn h2c_prior_knowledge_is_served() {
     assert_eq!(status, 202, "{text}");
     assert!(text.contains("\"accepted\":1"), "{text}");
 }
-}
 
-backend_tests! {
+backend_tests!(refused_requests_keep_the_connection_alive);
 /// Regression: a refused request (401, 415) used to be answered without
 /// reading its body, so hyper closed the client's keep-alive connection.
 fn refused_requests_keep_the_connection_alive() {
@@ -491,5 +481,4 @@ fn refused_requests_keep_the_connection_alive() {
         status_of("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".into(), ""),
         200
     );
-}
 }

@@ -505,34 +505,6 @@ fn outbox_section_mistakes_are_refused_with_key_and_fix() {
     .stderr_has("reject");
 }
 
-/// Drains a pull feed, committing each response; returns partner event ids.
-fn drain_feed(g: &Gateway, partner: &str, token: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    loop {
-        let r = g.get(&format!("/v1/feed/{partner}?max=1000"), Some(token));
-        assert_eq!(r.status, 200, "{}", r.body);
-        let v = r.json();
-        let evs = v["events"].as_array().unwrap();
-        if evs.is_empty() {
-            return out;
-        }
-        out.extend(
-            evs.iter()
-                .map(|e| e["event_id"].as_str().unwrap().to_string()),
-        );
-        let c = g.request(
-            "POST",
-            &format!("/v1/feed/{partner}/commit"),
-            Some(token),
-            &[],
-            serde_json::json!({"cursor": v["cursor"]})
-                .to_string()
-                .as_bytes(),
-        );
-        assert_eq!(c.status, 200, "{}", c.body);
-    }
-}
-
 /// Discard-new: a full stream refuses the publish, ingest answers 503 with
 /// Retry-After (never a silent loss), and the producer's retry completes the
 /// request without routing anything twice to the partner that had room.
@@ -569,15 +541,15 @@ fn full_stream_gives_503_and_the_retry_routes_nothing_twice() {
     }
     let refused = refused.expect("the 64 KiB stream fills up");
     // Room again, then the producer's retry of the refused request.
-    let mut alpha = drain_feed(&g, "alpha", FEED_TOKEN_A);
+    let mut alpha = event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A));
     let ok = wait_for(Duration::from_secs(10), || {
         let r = g.post_events(&batch(refused), "application/x-ndjson");
         (r.status == 202).then_some(r)
     })
     .expect("the retry is accepted once there is room");
     assert_eq!(ok.json()["accepted"], 50, "{}", ok.body);
-    alpha.extend(drain_feed(&g, "alpha", FEED_TOKEN_A));
-    let beta = drain_feed(&g, "beta", FEED_TOKEN_B);
+    alpha.extend(event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A)));
+    let beta = event_ids(&drain_feed(&g, "beta", FEED_TOKEN_B));
     let want = 50 * (refused + 1);
     for (name, got) in [("alpha", &alpha), ("beta", &beta)] {
         let unique: HashSet<&String> = got.iter().collect();

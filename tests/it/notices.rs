@@ -84,12 +84,7 @@ fn commit(g: &Gateway, path: &str, token: &str, cursor: &Value) -> Resp {
 
 /// Reads beta's event feed and commits it; returns the events.
 fn drain_beta(g: &Gateway) -> Vec<Value> {
-    let r = g.get("/v1/feed/beta?max=1000", Some(FEED_TOKEN_B));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let v = r.json();
-    let c = commit(g, "/v1/feed/beta/commit", FEED_TOKEN_B, &v["cursor"]);
-    assert_eq!(c.status, 200, "{}", c.body);
-    v["events"].as_array().unwrap().clone()
+    drain_feed(g, "beta", FEED_TOKEN_B)
 }
 
 /// Waits until the access ledger shows `n` events of `email` delivered to

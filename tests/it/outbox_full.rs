@@ -50,25 +50,7 @@ fn full_outbox_rejects_the_whole_request_with_503_and_retry_after() {
     assert_eq!(a, b, "a refused request must not reach the other outbox");
     assert!(metric_value(&m, "adgate_outbox_bytes{partner=\"alpha\"}") <= BOUND as f64);
     // The retry of the refused request is not a duplicate once there is room.
-    let mut served = 0;
-    loop {
-        let f = g.get("/v1/feed/alpha?max=1000", Some(FEED_TOKEN_A)).json();
-        let n = f["events"].as_array().unwrap().len();
-        if n == 0 {
-            break;
-        }
-        served += n;
-        let c = g.request(
-            "POST",
-            "/v1/feed/alpha/commit",
-            Some(FEED_TOKEN_A),
-            &[],
-            serde_json::json!({"cursor": f["cursor"]})
-                .to_string()
-                .as_bytes(),
-        );
-        assert_eq!(c.status, 200);
-    }
+    let served = drain_feed(&g, "alpha", FEED_TOKEN_A).len();
     assert_eq!(served as f64, a);
     let retry = wait_for(std::time::Duration::from_secs(5), || {
         let r = post_batch(&g, 999, "f");

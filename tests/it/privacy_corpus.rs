@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use base64::Engine as _;
 use crate::common::*;
+use base64::Engine as _;
 use serde_json::Value;
 
 const KEY_C: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
@@ -885,28 +885,9 @@ fn serve_run(g: &Gateway, events: &[&str], ids: &[String]) -> Fates {
     let mut got: Vec<HashMap<String, Value>> = Vec::new();
     for (name, token, _, _) in PARTNER_LIST {
         let mut by_id = HashMap::new();
-        loop {
-            let r = g.get(&format!("/v1/feed/{name}?max=1000&wait_ms=0"), Some(token));
-            assert_eq!(r.status, 200, "{}", r.body);
-            let v: Value = serde_json::from_str(&r.body).unwrap();
-            let evs = v["events"].as_array().cloned().unwrap_or_default();
-            if evs.is_empty() {
-                break;
-            }
-            for e in evs {
-                let id = e["event_id"].as_str().unwrap().to_string();
-                assert!(by_id.insert(id, e).is_none(), "an event served twice");
-            }
-            let c = g.request(
-                "POST",
-                &format!("/v1/feed/{name}/commit"),
-                Some(token),
-                &[("Content-Type", "application/json")],
-                serde_json::json!({"cursor": v["cursor"]})
-                    .to_string()
-                    .as_bytes(),
-            );
-            assert_eq!(c.status, 200, "{}", c.body);
+        for e in drain_feed(&g, name, token) {
+            let id = e["event_id"].as_str().unwrap().to_string();
+            assert!(by_id.insert(id, e).is_none(), "an event served twice");
         }
         got.push(by_id);
     }

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use crate::common::partners::{is_hex64, PartnerMock};
 use adgate::identity::{self, Kind, PartnerKey};
 use adgate::profile::adgate::AdgateProfile;
 use adgate::profile::google_ads::{GoogleAds, GoogleOptions};
@@ -24,7 +25,6 @@ use adgate::profile::{
     ConsentSignals, CredentialPlace, EncodeError, Profile, ProfileInput, ProfileKind,
 };
 use base64::Engine as _;
-use crate::common::partners::{is_hex64, PartnerMock};
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -207,7 +207,7 @@ fn by_id(accepted: &[Value], id_key: &str) -> HashMap<String, Value> {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-backend_tests! {
+backend_tests!(each_profile_receives_its_documented_shape_and_accepts_it);
 fn each_profile_receives_its_documented_shape_and_accepts_it() {
     let m = PartnerMock::meta(META_PIXEL, META_TOKEN);
     let gm = PartnerMock::google(GOOGLE_CUSTOMER, GOOGLE_TOKEN, GOOGLE_DEV);
@@ -280,7 +280,9 @@ fn each_profile_receives_its_documented_shape_and_accepts_it() {
     // Credentials where each API wants them; the adgate signature only
     // where a signing secret is configured, computed over the exact body.
     for s in m.seen() {
-        assert!(s.path_and_query.ends_with(&format!("?access_token={META_TOKEN}")));
+        assert!(s
+            .path_and_query
+            .ends_with(&format!("?access_token={META_TOKEN}")));
         assert!(!s.headers.contains_key("adgate-signature"));
         assert_eq!(s.headers["content-type"], "application/json");
         assert!(s.headers.contains_key("idempotency-key"));
@@ -342,6 +344,8 @@ fn each_profile_receives_its_documented_shape_and_accepts_it() {
         .stdout_has("identifiers sent as plain SHA-256 (LINKABLE): email, phone");
 }
 
+backend_tests!(a_500_is_retried_with_the_same_key_and_body);
+
 fn a_500_is_retried_with_the_same_key_and_body() {
     let m = PartnerMock::meta(META_PIXEL, META_TOKEN);
     m.fail_next(&[500, 503]);
@@ -368,6 +372,8 @@ fn a_500_is_retried_with_the_same_key_and_body() {
     );
 }
 
+backend_tests!(a_400_dead_letters_the_encoded_events_at_once);
+
 fn a_400_dead_letters_the_encoded_events_at_once() {
     let gm = PartnerMock::google(GOOGLE_CUSTOMER, GOOGLE_TOKEN, GOOGLE_DEV);
     gm.fail_next(&[400]);
@@ -387,7 +393,10 @@ fn a_400_dead_letters_the_encoded_events_at_once() {
         assert_eq!(d["status"], 400, "{d}");
         // The dead letter keeps the event as the profile encoded it.
         let text = d.to_string();
-        assert!(text.contains("orderId") && text.contains("hashedEmail"), "{d}");
+        assert!(
+            text.contains("orderId") && text.contains("hashedEmail"),
+            "{d}"
+        );
         orders.extend(
             evs.iter()
                 .map(|e| expected_event_id(KEY_B, e["event_id"].as_str().unwrap()))
@@ -397,8 +406,15 @@ fn a_400_dead_letters_the_encoded_events_at_once() {
     orders.sort();
     orders.dedup();
     assert_eq!(orders.len(), 2, "both events are in the dead letters");
-    wait_metric(&g, "adgate_dead_letter_total", &[("partner", "google")], 2.0);
+    wait_metric(
+        &g,
+        "adgate_dead_letter_total",
+        &[("partner", "google")],
+        2.0,
+    );
 }
+
+backend_tests!(a_batch_never_exceeds_the_profile_limit);
 
 fn a_batch_never_exceeds_the_profile_limit() {
     let t = PartnerMock::tiktok(TIKTOK_SOURCE, TIKTOK_TOKEN);
@@ -425,6 +441,8 @@ fn a_batch_never_exceeds_the_profile_limit() {
     assert_eq!(sizes.iter().sum::<usize>(), n, "{sizes:?}");
 }
 
+backend_tests!(a_wrong_credential_is_refused_and_never_logged);
+
 /// A wrong credential is the partner's 401: dead-lettered like any other
 /// refusal, and the token is never logged (the gateway's drop check reads
 /// its logs for every secret it was given).
@@ -432,11 +450,12 @@ fn a_wrong_credential_is_refused_and_never_logged() {
     let m = PartnerMock::meta(META_PIXEL, "another-token-the-partner-expects");
     let g = start(&[meta(&m.url(), "K_A", "")]);
     post(&g, &events("cred", 1));
-    wait_for(TIMEOUT, || (!g.dead_letters("meta").is_empty()).then_some(()))
-        .expect("a dead letter");
+    wait_for(TIMEOUT, || {
+        (!g.dead_letters("meta").is_empty()).then_some(())
+    })
+    .expect("a dead letter");
     assert_eq!(m.seen()[0].status, 401);
     assert!(!g.logs().contains(META_TOKEN));
-}
 }
 
 // ---------------------------------------------------------------------------

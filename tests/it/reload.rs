@@ -221,29 +221,6 @@ fn write_config(g: &Gateway, config: &str) {
     .unwrap();
 }
 
-/// Reads a pull feed to the end, committing; returns the events.
-fn drain(g: &Gateway, partner: &str, token: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let r = g.get(&format!("/v1/feed/{partner}?max=1000"), Some(token));
-        assert_eq!(r.status, 200, "feed {partner}: {}", r.body);
-        let v = r.json();
-        let evs = v["events"].as_array().unwrap().clone();
-        if evs.is_empty() {
-            return out;
-        }
-        let c = g.request(
-            "POST",
-            &format!("/v1/feed/{partner}/commit"),
-            Some(token),
-            &[],
-            json!({"cursor": v["cursor"]}).to_string().as_bytes(),
-        );
-        assert_eq!(c.status, 200, "commit {partner}: {}", c.body);
-        out.extend(evs);
-    }
-}
-
 fn ev(id: &str) -> Value {
     event(id, "ad_impression", &format!("{id}@example.com"))
 }
@@ -279,7 +256,7 @@ fn reload_swaps_config_on_sighup_and_admin_api_keeps_connections_and_refuses_bad
         (!gone.all_events().is_empty()).then_some(())
     })
     .expect("gone receives e1 before the reload");
-    let a = drain(&g, "alpha", FEED_TOKEN_A);
+    let a = drain_feed(&g, "alpha", FEED_TOKEN_A);
     assert_eq!(a.len(), 1);
     assert_eq!(
         a[0]["ad"]["placement"], "home-top",
@@ -320,7 +297,7 @@ fn reload_swaps_config_on_sighup_and_admin_api_keeps_connections_and_refuses_bad
             expected_tagged(KEY_C, "k1", "event_id", "e2b")
         ]
     );
-    let a = drain(&g, "alpha", FEED_TOKEN_A);
+    let a = drain_feed(&g, "alpha", FEED_TOKEN_A);
     assert_eq!(a.len(), 2, "{a:?}");
     for e in &a {
         assert_eq!(e["ad"]["campaign_id"], "c-77", "{e}");
@@ -389,7 +366,7 @@ fn reload_swaps_config_on_sighup_and_admin_api_keeps_connections_and_refuses_bad
     assert_eq!(c.reloads("error"), 0.0, "refused tokens are not reloads");
 
     accepted(&c.ingest(PRODUCER_TOKEN, &[ev("e3")]), 1);
-    let a = drain(&g, "alpha", FEED_TOKEN_A);
+    let a = drain_feed(&g, "alpha", FEED_TOKEN_A);
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!(
         a[0]["ad_id"],
@@ -400,7 +377,7 @@ fn reload_swaps_config_on_sighup_and_admin_api_keeps_connections_and_refuses_bad
         a[0]["event_id"],
         expected_tagged(KEY_E, "k2", "event_id", "e3")
     );
-    let b = drain(&g, "beta", FEED_TOKEN_B);
+    let b = drain_feed(&g, "beta", FEED_TOKEN_B);
     assert_eq!(
         b.len(),
         1,
@@ -460,7 +437,7 @@ fn reload_swaps_config_on_sighup_and_admin_api_keeps_connections_and_refuses_bad
     // producers, alpha with k2 and without placement, beta, fresh.
     accepted(&c.ingest(PRODUCER_TOKEN, &[ev("e4")]), 1);
     accepted(&c.ingest(PRODUCER2_TOKEN, &[ev("e5")]), 1);
-    let a = drain(&g, "alpha", FEED_TOKEN_A);
+    let a = drain_feed(&g, "alpha", FEED_TOKEN_A);
     assert_eq!(a.len(), 2, "{a:?}");
     for e in &a {
         assert!(e["ad_id"].as_str().unwrap().starts_with("k2."), "{e}");
@@ -470,7 +447,7 @@ fn reload_swaps_config_on_sighup_and_admin_api_keeps_connections_and_refuses_bad
             "the refused config never applied: {e}"
         );
     }
-    assert_eq!(drain(&g, "beta", FEED_TOKEN_B).len(), 2);
+    assert_eq!(drain_feed(&g, "beta", FEED_TOKEN_B).len(), 2);
     wait_for(Duration::from_secs(10), || {
         (fresh.all_events().len() >= 5).then_some(())
     })

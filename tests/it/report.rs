@@ -66,20 +66,6 @@ fn traffic(prefix: &str) -> String {
     ndjson(&v)
 }
 
-fn drain_beta(g: &Gateway) {
-    let r = g.get("/v1/feed/beta?max=1000", Some(FEED_TOKEN_B));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let cursor = r.json()["cursor"].clone();
-    let c = g.request(
-        "POST",
-        "/v1/feed/beta/commit",
-        Some(FEED_TOKEN_B),
-        &[],
-        json!({ "cursor": cursor }).to_string().as_bytes(),
-    );
-    assert_eq!(c.status, 200, "{}", c.body);
-}
-
 fn report(g: &Gateway, args: &[&str]) -> Run {
     let run = Run::exec(
         Command::new(BIN)
@@ -143,7 +129,7 @@ fn report_counts_survive_restarts_and_read_next_to_a_running_gateway() {
         &[("partner", "acme")],
         5.0,
     );
-    drain_beta(&g);
+    drain_feed(&g, "beta", FEED_TOKEN_B);
     let admin = |path: &str, body: Value| {
         let r = g.request(
             "POST",
@@ -218,7 +204,7 @@ fn report_counts_survive_restarts_and_read_next_to_a_running_gateway() {
     let live = report(&g, &["--since", "7d"]).stdout.clone();
     let received: u64 = row(&live, "producer", "web")[1].parse().unwrap();
     assert!(received >= 12, "{live}");
-    drain_beta(&g);
+    drain_feed(&g, "beta", FEED_TOKEN_B);
     assert_eq!(g.terminate(), Some(0));
     let md = report(&g, &["--since", "2d"]).stdout.clone();
     assert_eq!(row(&md, "producer", "web")[1..], ["24", "0", "0"]);

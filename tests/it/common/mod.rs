@@ -732,6 +732,49 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
+/// Reads `partner`'s pull feed to its end (an empty page), committing each
+/// page as it goes; returns the events in the order they were served. A feed
+/// or commit answer other than 200 fails the test.
+pub fn drain_feed(g: &Gateway, partner: &str, token: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    loop {
+        let r = g.get(&format!("/v1/feed/{partner}?max=1000"), Some(token));
+        assert_eq!(r.status, 200, "feed {partner}: {}", r.body);
+        let page = r.json();
+        let events = page["events"]
+            .as_array()
+            .unwrap_or_else(|| panic!("feed {partner}: no events array: {}", r.body))
+            .clone();
+        if events.is_empty() {
+            return out;
+        }
+        let c = g.request(
+            "POST",
+            &format!("/v1/feed/{partner}/commit"),
+            Some(token),
+            &[("Content-Type", "application/json")],
+            serde_json::json!({ "cursor": page["cursor"] })
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(c.status, 200, "commit {partner}: {}", c.body);
+        out.extend(events);
+    }
+}
+
+/// The `event_id`s of `events` (as the partner sees them), in order.
+pub fn event_ids(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            e["event_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no event_id: {e}"))
+                .to_string()
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------
 // Mock partner: a real HTTP/1.1 server on 127.0.0.1:0.
 

@@ -4,9 +4,9 @@
 //! with user/password auth so every test also checks that the NATS
 //! password never reaches adgate's output.
 //!
-//! `backend_tests!` runs each test once per backend: the `jetstream`
-//! variant sets a thread-local that makes `Gateway::start` start its own
-//! server and append an `[outbox]` section to the config.
+//! `backend_tests!(name)` runs the function `name` once per backend: the
+//! `jetstream` variant sets a thread-local that makes `Gateway::start` start
+//! its own server and append an `[outbox]` section to the config.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -44,14 +44,15 @@ pub fn set_backend(b: Backend) {
     BACKEND.with(|c| c.set(b));
 }
 
-/// Runs each listed test on both backends: `mod NAME { fn embedded; fn
-/// jetstream }`. The bodies do not change; `Gateway::start` reads the backend.
+/// Runs each named test on both backends: `backend_tests!(name)` next to an
+/// ordinary `fn name()` generates `mod name { #[test] fn embedded; #[test]
+/// fn jetstream }`, each selecting the backend and calling `super::name()`.
+/// The bodies do not change (`Gateway::start` reads the backend) and, being
+/// plain functions, rustfmt formats them.
 #[allow(unused_macros)]
 macro_rules! backend_tests {
-    ($($(#[$m:meta])* fn $name:ident() $body:block)*) => {
+    ($($name:ident),+ $(,)?) => {
         $(
-            $(#[$m])*
-            fn $name() $body
             mod $name {
                 #[test]
                 fn embedded() {
@@ -64,7 +65,7 @@ macro_rules! backend_tests {
                     super::$name()
                 }
             }
-        )*
+        )+
     };
 }
 
