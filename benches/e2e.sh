@@ -19,7 +19,7 @@ CONNS=${CONNS:-32}
 BATCH=${BATCH:-500}
 RATE=${RATE:-}
 OUTAGE=${OUTAGE:-}
-cargo build --release --bins >&2
+cargo build --release --workspace --bins >&2  # adgate and the load tools (benches/loadgen)
 BIN=target/release
 work=$(mktemp -d)
 pids=()

@@ -14,7 +14,7 @@ What is rewritten before the check, and why:
 - JetStream: `servers` point to a local `nats-server -js` started here with
   the config's user and the dummy password, and `replicas` becomes 1 (one
   local server; the 3-node cluster config is checked with `nats-server -t`
-  in .ci/run and exercised by tests/jetstream_cluster.rs).
+  in .ci/run and exercised by tests/it/jetstream_cluster.rs).
 
 Each secret a config names must also be delivered by its manifest: a key of
 the Secret (Kubernetes), an entry of `secretFiles` (Helm), a LoadCredential=

@@ -8,7 +8,7 @@ against a Prometheus that scrapes adgate, and draws a grid:
     ingest rate | drops by reason | delivered vs push attempts
     outbox bytes | event age p99  | ingest answers by status code
 
-Usage (a Prometheus with adgate data, e.g. the one tests/prometheus.rs
+Usage (a Prometheus with adgate data, e.g. the one tests/it/prometheus.rs
 starts; `ADGATE_DASHBOARD_PNG=docs/dashboard.png cargo test --test
 prometheus -- --nocapture` runs this script against it):
 

@@ -2,10 +2,11 @@
 # The one test command, for a fresh machine with a Rust toolchain on Debian:
 # installs what the tests need when it is missing, then runs every test.
 #
-#   scripts/test.sh                 # everything; a suite that cannot run fails
-#   scripts/test.sh --quick         # suites whose tool is missing say SKIPPED
-#   scripts/test.sh -- --test top   # cargo test with these arguments instead
-#                                   # of --all-targets
+#   scripts/test.sh                      # everything; a suite that cannot run fails
+#   scripts/test.sh --quick              # suites whose tool is missing say SKIPPED
+#   scripts/test.sh -- --test it top::   # cargo test with these arguments instead
+#                                        # of --all-targets (here: the tests of
+#                                        # tests/it/top.rs, one test binary)
 #
 # Needed beyond Rust (Debian packages): nats-server (JetStream backend tests),
 # prometheus (promtool and the real server: dashboard and alerts), chromium
@@ -22,7 +23,7 @@ cargo_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; cargo_args=("$@"); break ;;
     *) echo "scripts/test.sh: unknown argument $1 (use --quick, or -- ARGS for cargo test)" >&2; exit 2 ;;
   esac

@@ -2,7 +2,7 @@
 """Renders a `tmux capture-pane -e -p` capture (text with ANSI colours) into
 a PNG: the picture of `adgate top` in the README and docs/top.md.
 
-    cargo test --test top top_shows_rates   # writes target/tmp/top-screen.ansi
+    cargo test --test it top::top_shows_rates   # writes target/tmp/top-screen.ansi
     python3 scripts/top-screenshot.py target/tmp/top-screen.ansi docs/top.png
 
 Needs Pillow (pip install pillow) and the DejaVu Sans Mono font (Debian:

@@ -615,7 +615,7 @@ async fn ingest_items(
     // From their first poll on, the appends own the reservations (an
     // append that fails releases its own).
     undo.reserved.clear();
-    let results = futures_join_all(writes).await;
+    let results = futures_util::future::join_all(writes).await;
     if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
         app.metrics
             .storage_failures
@@ -634,7 +634,7 @@ async fn ingest_items(
         .flatten()
         .flatten()
         .map(|held| held.commit());
-    futures_join_all(commits).await;
+    futures_util::future::join_all(commits).await;
 
     // Durable everywhere: the events stay in the idempotency window.
     undo.hashes.clear();
@@ -785,7 +785,7 @@ async fn publish_js(
             (i, owners, r)
         }
     });
-    let results = futures_join_all(writes).await;
+    let results = futures_util::future::join_all(writes).await;
     let mut routed = vec![0u64; n];
     // Per event: (messages, of which duplicates).
     let mut per_event = vec![(0u32, 0u32); events];
@@ -839,41 +839,6 @@ impl Drop for Undo<'_> {
             self.dedup.remove(h);
         }
     }
-}
-
-/// Awaits all futures concurrently (a tiny join_all on tokio's JoinSet
-/// would need 'static; these borrow nothing, so spawn-free polling works).
-async fn futures_join_all<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
-where
-    F: std::future::Future<Output = T>,
-{
-    let futs: Vec<_> = futs.map(Box::pin).collect();
-    let mut results: Vec<Option<T>> = futs.iter().map(|_| None).collect();
-    let mut futs: Vec<Option<_>> = futs.into_iter().map(Some).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, slot) in futs.iter_mut().enumerate() {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        results[i] = Some(v);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    results
-        .into_iter()
-        .map(|r| r.expect("every future completed"))
-        .collect()
 }
 
 #[cfg(test)]

@@ -283,7 +283,7 @@ mod file_tests {
         ];
         if let Err(err) = acl::write(f.path(), &entries) {
             // tmpfs without ACL support, or a kernel without them: a
-            // failure unless a quick run was asked for (as in tests/common).
+            // failure unless a quick run was asked for (as in tests/it/common).
             let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
             let quick = std::env::var("ADGATE_TEST_QUICK").is_ok_and(|v| v == "1");
             if ci || !quick {

@@ -4,7 +4,7 @@
 //! a crash too.
 //!
 //! The cargo-fuzz targets (`fuzz_targets/`) feed these functions bytes from
-//! libFuzzer; `tests/fuzz_props.rs` in the main crate includes this file
+//! libFuzzer; `tests/it/fuzz_props.rs` in the main crate includes this file
 //! with `#[path]` and feeds the same functions from structure-aware
 //! proptest generators, so stable-toolchain CI checks the same properties.
 //!

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the privacy corpora that tests/privacy_corpus.rs runs through
+"""Writes the privacy corpora that tests/it/privacy_corpus.rs runs through
 `adgate explain` and a served gateway:
 
 - hostile.json: events that try to get personal data past the policy, one

@@ -561,7 +561,7 @@ fn failing_and_hanging_partners_do_not_delay_a_healthy_one() {
 
 /// Embedded only: it pins the embedded log's `inflight` file (the same
 /// ranges resent under the same keys). The JetStream variant of a killed
-/// replica is tests/jetstream_cluster.rs (redelivery after ack_wait).
+/// replica is tests/it/jetstream_cluster.rs (redelivery after ack_wait).
 #[test]
 fn sigkill_mid_batch_resends_the_same_batches_and_loses_nothing() {
     let mock = MockPartner::always(200);

@@ -1,5 +1,5 @@
 //! The hygiene check every integration test runs when its `Gateway` drops
-//! (tests/common: no secret or posted identifier in the gateway's output or
+//! (tests/it/common: no secret or posted identifier in the gateway's output or
 //! /metrics) is only worth something if it can fail: here it is shown logs
 //! that do contain a secret, an identifier, an unkeyed digest of an
 //! identifier or a line of a TLS key, and must say so; and a real gateway

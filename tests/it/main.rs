@@ -1,6 +1,7 @@
 //! adgate's integration tests: one test binary (`cargo test --test it`),
 //! one module per topic. Run one topic with `cargo test --test it ingest::`,
-//! one test with `cargo test --test it ingest::gzip_bomb` (a name filter).
+//! one test with `cargo test --test it ingest::gzip_bodies_are_accepted` (a
+//! name filter; `backend_tests!` tests end in `::embedded`/`::jetstream`).
 //!
 //! The helpers live in `common` (the gateway harness, mock partners, the
 //! NATS servers and `backend_tests!`). Every module runs in this one

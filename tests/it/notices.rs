@@ -427,7 +427,7 @@ fn notices_survive_sigkill_and_reach_a_partner_that_was_down() {
 
 #[test]
 fn pull_notices_follow_cursor_commit_and_lease() {
-    // beta's lease_ms is 1000 (tests/common pull_partner).
+    // beta's lease_ms is 1000 (tests/it/common pull_partner).
     let lease = Duration::from_millis(1000);
     let cfg = format!("{HEAD}{}", pull_partner("beta", "T_FEED_B", "K_B", ""));
     let cfg = format!("{cfg}{}", pull_partner("delta", "T_FEED_A", "K_A", ""));

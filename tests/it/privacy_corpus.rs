@@ -885,7 +885,7 @@ fn serve_run(g: &Gateway, events: &[&str], ids: &[String]) -> Fates {
     let mut got: Vec<HashMap<String, Value>> = Vec::new();
     for (name, token, _, _) in PARTNER_LIST {
         let mut by_id = HashMap::new();
-        for e in drain_feed(&g, name, token) {
+        for e in drain_feed(g, name, token) {
             let id = e["event_id"].as_str().unwrap().to_string();
             assert!(by_id.insert(id, e).is_none(), "an event served twice");
         }

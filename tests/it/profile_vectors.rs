@@ -6,7 +6,7 @@
 //!    phone case is checked for every profile: the normalized form, and the
 //!    hash where the profile's encoder puts it in the event. The adgate
 //!    profile's ad_ids come from the matching recipe printed in the docs.
-//! 2. The mock partner APIs of `tests/common/partners.rs`, fed with bodies
+//! 2. The mock partner APIs of `tests/it/common/partners.rs`, fed with bodies
 //!    the encoders produced and sent with the credentials where each
 //!    profile says: valid batches accepted, every kind of invalid body
 //!    refused with a reason.

@@ -1,6 +1,6 @@
 //! Partner profiles end to end (see docs/profiles.md): the real binary
 //! pushes to mock Meta Conversions API, Google Ads and TikTok Events API
-//! servers (tests/common/partners.rs) that check each API's documented
+//! servers (tests/it/common/partners.rs) that check each API's documented
 //! request shape and refuse anything else with a 400 (401 for a
 //! credential). Events arrive in the exact shape with the expected hashes,
 //! retries and dead letters behave as for the adgate profile, batch limits

@@ -405,7 +405,7 @@ fn dashboard_expect() -> HashMap<(&'static str, &'static str), Expect> {
             Positive(per_partner(&PARTNERS)),
         ),
         // Every partner's notice series exist from the start (zeros here:
-        // tests/notices.rs drives notices end to end).
+        // tests/it/notices.rs drives notices end to end).
         (("Notices to partners by outcome", "A"), Series),
         (
             ("Outbox fill now", "A"),
@@ -842,7 +842,7 @@ fn prometheus_available() -> bool {
         return true;
     }
     skip_or_fail(
-        "tests/prometheus.rs (the dashboard and alert expressions)",
+        "tests/it/prometheus.rs (the dashboard and alert expressions)",
         &format!("{PROMETHEUS} not found"),
         "apt-get install prometheus (scripts/test.sh does)",
     );
@@ -917,7 +917,7 @@ fn dashboard_and_alert_expressions_evaluate_with_data_in_real_prometheus() {
                 let state = rule["state"].as_str().unwrap_or("");
                 let Some((want, _)) = expect_alerts.get(name.as_str()) else {
                     errs.push(format!(
-                        "alert {name} has no expectation in tests/prometheus.rs (alert_expect): decide what this test's traffic must make it do"
+                        "alert {name} has no expectation in tests/it/prometheus.rs (alert_expect): decide what this test's traffic must make it do"
                     ));
                     continue;
                 };
@@ -1043,7 +1043,7 @@ fn dashboard_and_alert_expressions_evaluate_with_data_in_real_prometheus() {
         let key = (q.title.as_str(), q.ref_id.as_str());
         let Some((k, want)) = expect.iter().find(|(k, _)| **k == key) else {
             failures.push(format!(
-                "panel {:?} {}: no expectation in tests/prometheus.rs (dashboard_expect): decide what data this test's traffic guarantees for `{}`",
+                "panel {:?} {}: no expectation in tests/it/prometheus.rs (dashboard_expect): decide what data this test's traffic guarantees for `{}`",
                 q.title, q.ref_id, q.expr
             ));
             continue;

@@ -256,7 +256,7 @@ fn chromium_or_skip() -> bool {
         return true;
     }
     skip_or_fail(
-        "tests/report.rs html render",
+        "tests/it/report.rs html render",
         &format!("{CHROMIUM} not found"),
         "apt-get install chromium (scripts/test.sh does)",
     );

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Known-answer test vectors for adgate identifier normalization and ad_id derivation.
 
-Writes tests/vectors/identity.json, which tests/vectors.rs checks against the
+Writes tests/vectors/identity.json, which tests/it/vectors.rs checks against the
 `adgate::identity` API.
 
 How the values are computed

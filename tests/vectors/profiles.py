@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Known-answer vectors for the partner profiles (docs/profiles.md).
 
-Writes tests/vectors/profiles.json, which tests/profile_vectors.rs checks
+Writes tests/vectors/profiles.json, which tests/it/profile_vectors.rs checks
 against `adgate::profile` (every profile's normalization, the hash it sends,
 and where its encoder puts it) and `adgate::identity` (the adgate profile's
 ad_id).
@@ -44,7 +44,7 @@ statements must agree), checks Meta's two published examples, and checks that
 the vectors contain cases where the profiles disagree.
 
 The adgate matching recipe printed in docs/profiles.md is the block between
-the RECIPE markers below, byte for byte (tests/profile_vectors.rs checks
+the RECIPE markers below, byte for byte (tests/it/profile_vectors.rs checks
 that), and it computes the adgate ad_ids in the JSON file.
 
 Regenerate

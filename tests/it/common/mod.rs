@@ -456,7 +456,7 @@ impl Gateway {
 }
 
 /// Which needles (`(what, value)`) occur in `text`: the hygiene check's
-/// core, unit-tested in tests/hygiene.rs so it is known to fail.
+/// core, unit-tested in tests/it/hygiene.rs so it is known to fail.
 pub fn leaks(text: &str, needles: &[(String, String)]) -> Vec<String> {
     needles
         .iter()

@@ -7,7 +7,7 @@
 //! and prints throughput, latency percentiles and status counts.
 //!
 //! ```text
-//! cargo run --release --bin adgate-load -- \
+//! cargo run --release -p adgate-loadgen --bin adgate-load -- \
 //!     --url http://127.0.0.1:8080/v1/events --token TOKEN \
 //!     --connections 32 --batch 500 --duration 30s \
 //!     [--rate EVENTS_PER_SEC] [--gzip] [--warmup 3s] [--json] [--seed N] [--pii-share 0.0]

@@ -3,7 +3,7 @@
 //! prints events/s once a second, and a total on SIGINT/SIGTERM.
 //!
 //! ```sh
-//! cargo run --release --bin adgate-sink -- --listen 127.0.0.1:9900 [--status 503]
+//! cargo run --release -p adgate-loadgen --bin adgate-sink -- --listen 127.0.0.1:9900 [--status 503]
 //! ```
 //!
 //! It verifies nothing and stores nothing: it exists so the end-to-end
