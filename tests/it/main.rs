@@ -47,3 +47,38 @@ mod slowloris;
 mod tls;
 mod top;
 mod vectors;
+
+/// With `autotests = false` a test file left in `tests/` (a merge from a
+/// branch older than this layout), or a file in `tests/it/` that no `mod`
+/// line declares, would compile to nothing and never run: both fail here.
+#[test]
+fn every_test_file_is_a_module_of_this_binary() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let rust_files = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|n| n.strip_suffix(".rs").map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    };
+    let stray = rust_files(&tests);
+    assert!(
+        stray.is_empty(),
+        "tests/{{{}}}.rs are not compiled (autotests = false): git mv them to tests/it/, \
+         declare each with `mod NAME;` in tests/it/main.rs, and replace `mod common;` with \
+         `use crate::common::...`",
+        stray.join(",")
+    );
+    let main = include_str!("main.rs");
+    let undeclared: Vec<String> = rust_files(&tests.join("it"))
+        .into_iter()
+        .filter(|m| m != "main" && !main.contains(&format!("\nmod {m};\n")))
+        .collect();
+    assert!(
+        undeclared.is_empty(),
+        "tests/it/{{{}}}.rs: no `mod NAME;` line in tests/it/main.rs, so they never run",
+        undeclared.join(",")
+    );
+}
