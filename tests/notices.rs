@@ -713,3 +713,138 @@ fn jetstream_backend_notifies_push_partners_through_a_notice_stream() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["notices"], json!([]), "{}", r.body);
 }
+
+/// Two replicas on one NATS: the record of who received what is
+/// fleet-wide (the `adgate_ledger` bucket). Events are delivered through
+/// replica A only (B starts afterwards): acme by A's push worker, beta read
+/// and committed through A. A forget sent to B finds both partners: one
+/// notice each, with the ad_ids recomputed here; B's `/v1/access` shows the
+/// deliveries before the forget and nothing after.
+#[test]
+fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
+    let server = nats::NatsServer::start();
+    let acme = MockPartner::always(200);
+    let acme_notices = MockPartner::always(200);
+    let gamma = MockPartner::always(200);
+    let gamma_notices = MockPartner::always(200);
+    let cfg = format!(
+        "{}{}",
+        config(
+            &acme.url(),
+            &acme_notices.url(),
+            &gamma.url(),
+            &gamma_notices.url(),
+        ),
+        nats::outbox_section(&[server.url()], 1)
+    );
+    let mut env = env();
+    env.extend(nats::env());
+    let a = Gateway::start(&cfg, env.clone());
+    let email = "rui@example.com";
+    let events = [impression("r1", email), impression("r2", email)];
+    let r = a.post_events(&ndjson(&events), "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    wait_metric(
+        &a,
+        "adgate_events_delivered_total",
+        &[("partner", "acme")],
+        2.0,
+    );
+    assert_eq!(drain_beta(&a).len(), 2);
+    wait_ledger(&a, email, &["acme", "beta"], 2);
+
+    let b = Gateway::start(&cfg, env);
+    // B never delivered anything, and answers from the fleet's record.
+    let access = |g: &Gateway| {
+        let r = admin(g, "/v1/access", &json!({ "email": email }));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let before = access(&b);
+    let partners = before["partners"].as_array().unwrap();
+    assert_eq!(partners.len(), 2, "{before}");
+    for (p, name, ad_id) in [
+        (
+            &partners[0],
+            "acme",
+            expected_tagged(KEY_D, "k2", "email", email),
+        ),
+        (
+            &partners[1],
+            "beta",
+            expected_tagged(KEY_B, "k1", "email", email),
+        ),
+    ] {
+        assert_eq!(p["partner"], name, "{before}");
+        assert_eq!(p["delivered"], 2, "{before}");
+        assert_eq!(p["queued"], 0, "{before}");
+        assert_eq!(p["ad_ids"][0]["ad_id"], ad_id.as_str(), "{before}");
+    }
+
+    let r = admin(&b, "/v1/forget", &json!({ "email": email }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["notified"], json!(["acme", "beta"]), "{}", r.body);
+
+    // acme: one signed notice (from whichever replica's notice worker).
+    let got = wait_for(Duration::from_secs(20), || {
+        let ok: Vec<Received> = acme_notices
+            .requests()
+            .into_iter()
+            .filter(|r| r.status == 200)
+            .collect();
+        (!ok.is_empty()).then_some(ok)
+    })
+    .expect("acme got its notice");
+    assert_signed(&got[0]);
+    let n = got[0].events();
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0]["type"], "subject_deleted");
+    assert_eq!(
+        n[0]["ad_ids"],
+        json!([
+            expected_tagged(KEY_D, "k2", "email", email),
+            expected_tagged(KEY_A, "k1", "email", email),
+        ])
+    );
+    // beta: read through B, committed through A.
+    let v = b.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B)).json();
+    let notices = v["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1, "{v}");
+    assert_eq!(notices[0]["type"], "subject_deleted");
+    assert_eq!(notices[0]["ad_id_type"], "email");
+    assert_eq!(
+        notices[0]["ad_ids"],
+        json!([expected_tagged(KEY_B, "k1", "email", email)])
+    );
+    let c = commit(
+        &a,
+        "/v1/feed/beta/notices/commit",
+        FEED_TOKEN_B,
+        &v["cursor"],
+    );
+    assert_eq!(c.status, 200, "{}", c.body);
+    assert_eq!(c.json()["notices"], 1, "{}", c.body);
+
+    // Exactly one each, on every replica, even after beta's lease and a
+    // push partner's ack_wait (2 s in nats::outbox_section) have passed.
+    std::thread::sleep(Duration::from_millis(2500));
+    for g in [&a, &b] {
+        let v = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B)).json();
+        assert_eq!(v["notices"], json!([]), "{v}");
+    }
+    let delivered: Vec<Received> = acme_notices
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .collect();
+    assert_eq!(delivered.len(), 1, "acme got one notice");
+    assert!(gamma_notices.requests().is_empty());
+    // The record is gone on both replicas.
+    for g in [&a, &b] {
+        let after = access(g);
+        assert_eq!(after["partners"], json!([]), "{after}");
+    }
+    // A second forget notifies no one.
+    let r = admin(&a, "/v1/forget", &json!({ "email": email }));
+    assert_eq!(r.json()["notified"], json!([]), "{}", r.body);
+}
