@@ -1278,11 +1278,13 @@ pub async fn check(
             }
         }
     }
-    match js.get_key_value(OPTOUT_BUCKET).await {
-        Ok(_) => lines.push(format!("bucket {OPTOUT_BUCKET}: exists")),
-        Err(_) => {
-            missing = true;
-            lines.push(format!("bucket {OPTOUT_BUCKET}: missing, created at start"));
+    for bucket in [OPTOUT_BUCKET, LEDGER_BUCKET] {
+        match js.get_key_value(bucket).await {
+            Ok(_) => lines.push(format!("bucket {bucket}: exists")),
+            Err(_) => {
+                missing = true;
+                lines.push(format!("bucket {bucket}: missing, created at start"));
+            }
         }
     }
     if missing {
