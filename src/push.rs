@@ -247,6 +247,33 @@ fn for_notices(p: &mut PartnerConfig, push: &mut PushConfig) -> std::io::Result<
     Ok(())
 }
 
+/// Counts one send of a batch: in `adgate_delivery_attempts_total` for
+/// events, per notice (its type read from `payloads`) in
+/// `adgate_notices_total` for notices, where a refusal is counted once,
+/// as `dead_lettered`, when its dead letter is written.
+fn count_attempt<'a>(
+    metrics: &crate::metrics::Metrics,
+    partner: &str,
+    stream: Stream,
+    outcome: &str,
+    payloads: impl Iterator<Item = &'a [u8]>,
+) {
+    match stream {
+        Stream::Events => metrics
+            .delivery_attempts
+            .with_label_values(&[partner, outcome])
+            .inc(),
+        Stream::Notices => {
+            let o = match outcome {
+                "ok" => "delivered",
+                "retryable" => "retried",
+                _ => return,
+            };
+            crate::notice::count(metrics, partner, payloads, o);
+        }
+    }
+}
+
 fn build_client(push: &PushConfig) -> std::io::Result<HttpsClient> {
     let pem = push.ca_file.as_ref().map(std::fs::read).transpose()?;
     let (conn, _) = crate::tls::outbound_connector(pem.as_deref(), Some(CONNECT_TIMEOUT))
@@ -802,32 +829,15 @@ impl Ctx {
         }
     }
 
-    /// Counts one send of `live`: in `adgate_delivery_attempts_total` for
-    /// events, per notice in `adgate_notices_total` for notices (where a
-    /// refusal is counted once, as `dead_lettered`).
+    /// Counts one send of `live` ([`count_attempt`]).
     fn count_attempt(&self, outcome: &str, live: &[Record]) {
-        let name = self.partner.name.as_str();
-        match self.stream {
-            Stream::Events => self
-                .app
-                .metrics
-                .delivery_attempts
-                .with_label_values(&[name, outcome])
-                .inc(),
-            Stream::Notices => {
-                let o = match outcome {
-                    "ok" => "delivered",
-                    "retryable" => "retried",
-                    _ => return,
-                };
-                crate::notice::count(
-                    &self.app.metrics,
-                    name,
-                    live.iter().map(|r| r.payload.as_ref()),
-                    o,
-                );
-            }
-        }
+        count_attempt(
+            &self.app.metrics,
+            &self.partner.name,
+            self.stream,
+            outcome,
+            live.iter().map(|r| r.payload.as_ref()),
+        );
     }
 }
 
@@ -1207,30 +1217,15 @@ async fn deliver_js(
 }
 
 impl JsCtx {
-    /// As [`Ctx::count_attempt`], for a JetStream batch.
+    /// Counts one send of a JetStream batch ([`count_attempt`]).
     fn count_attempt(&self, outcome: &str, recs: &[Fetched]) {
-        let name = self.partner.name.as_str();
-        match self.jp.stream {
-            Stream::Events => self
-                .app
-                .metrics
-                .delivery_attempts
-                .with_label_values(&[name, outcome])
-                .inc(),
-            Stream::Notices => {
-                let o = match outcome {
-                    "ok" => "delivered",
-                    "retryable" => "retried",
-                    _ => return,
-                };
-                crate::notice::count(
-                    &self.app.metrics,
-                    name,
-                    recs.iter().map(|r| r.payload().as_ref()),
-                    o,
-                );
-            }
-        }
+        count_attempt(
+            &self.app.metrics,
+            &self.partner.name,
+            self.jp.stream,
+            outcome,
+            recs.iter().map(|r| r.payload().as_ref()),
+        );
     }
 }
 
