@@ -4,7 +4,9 @@
 //! what it holds.
 //!
 //! Who received what comes from the subject-access ledger
-//! ([`crate::privacy::ledger`], keyed subject hashes and counts only). A
+//! ([`crate::privacy::ledger`], keyed subject hashes and counts only; on
+//! the JetStream backend the fleet-wide one, [`crate::privacy::fleet`], so
+//! any replica notifies every partner the fleet delivered to). A
 //! notice names the subject the way the partner knows it: the ad_id under
 //! each of the partner's configured keys, newest first, computed from the
 //! identifier the admin request named, exactly as the policy computes an
