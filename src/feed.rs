@@ -618,8 +618,18 @@ fn get_varint(b: &mut &[u8]) -> Option<u64> {
     None
 }
 
+/// What a cursor's MAC is keyed for: the partner and the feed, so a cursor
+/// of the event feed is not one of the notice feed (it would acknowledge
+/// events without recording them).
+fn mac_domain(partner: &str, stream: Stream) -> String {
+    match stream {
+        Stream::Events => format!("feed_cursor:{partner}"),
+        Stream::Notices => format!("notice_cursor:{partner}"),
+    }
+}
+
 impl JsCursor {
-    fn encode(&self, app: &App, partner: &str) -> String {
+    fn encode(&self, app: &App, partner: &str, stream: Stream) -> String {
         use base64::Engine as _;
         let mut body = Vec::with_capacity(32 + self.prefix.len() + 8 * self.runs.len());
         for v in [self.served_ms, self.events, self.mean_ingest_ms] {
@@ -635,7 +645,7 @@ impl JsCursor {
         }
         // Last, so a cursor served before this field existed still decodes.
         put_varint(&mut body, self.opted_out);
-        let mac = app.hasher.keyed(&format!("feed_cursor:{partner}"), &body);
+        let mac = app.hasher.keyed(&mac_domain(partner, stream), &body);
         let mut all = mac.to_vec();
         all.extend_from_slice(&body);
         format!(
@@ -645,7 +655,7 @@ impl JsCursor {
     }
 
     /// `None` when it is not a cursor this feed (on any replica) served.
-    fn decode(app: &App, partner: &str, c: &str) -> Option<JsCursor> {
+    fn decode(app: &App, partner: &str, stream: Stream, c: &str) -> Option<JsCursor> {
         use base64::Engine as _;
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(c.strip_prefix("j1.")?)
@@ -654,7 +664,7 @@ impl JsCursor {
             return None;
         }
         let (mac, mut b) = raw.split_at(16);
-        let want = app.hasher.keyed(&format!("feed_cursor:{partner}"), b);
+        let want = app.hasher.keyed(&mac_domain(partner, stream), b);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(mac, &want[..])) {
             return None;
         }
@@ -788,13 +798,13 @@ async fn js_get(
         cursor.mean_ingest_ms = (sum / recs.len() as u128) as u64;
     }
     body.extend_from_slice(b"]}");
-    let c = cursor.encode(app, &feed.partner);
+    let c = cursor.encode(app, &feed.partner, feed.stream);
     body.splice(cursor_at..cursor_at, c.bytes());
     server::json_bytes(StatusCode::OK, body)
 }
 
 async fn js_commit(app: &Arc<App>, feed: &Arc<PullFeed>, cursor: &str, lease: Duration) -> Resp {
-    let Some(c) = JsCursor::decode(app, &feed.partner, cursor) else {
+    let Some(c) = JsCursor::decode(app, &feed.partner, feed.stream, cursor) else {
         return error(
             StatusCode::BAD_REQUEST,
             "cursor is not a cursor of this feed",

@@ -497,6 +497,22 @@ fn pull_notices_follow_cursor_commit_and_lease() {
     let v = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B)).json();
     assert_eq!(v["notices"], json!([]), "{v}");
     // A cursor of the event feed is not one of the notice feed.
+    let r = g.post_events(
+        &ndjson(&[impression("p2", "quinn@example.com")]),
+        "application/x-ndjson",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let events = g.get("/v1/feed/beta?wait_ms=5000", Some(FEED_TOKEN_B)).json();
+    assert_eq!(events["events"].as_array().unwrap().len(), 1, "{events}");
+    let c = commit(
+        &g,
+        "/v1/feed/beta/notices/commit",
+        FEED_TOKEN_B,
+        &events["cursor"],
+    );
+    assert_eq!(c.status, 400, "{}", c.body);
+    let c = commit(&g, "/v1/feed/beta/commit", FEED_TOKEN_B, &events["cursor"]);
+    assert_eq!(c.status, 200, "{}", c.body);
     let c = commit(
         &g,
         "/v1/feed/beta/notices/commit",
