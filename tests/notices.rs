@@ -863,4 +863,13 @@ fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
     // A second forget notifies no one.
     let r = admin(&a, "/v1/forget", &json!({ "email": email }));
     assert_eq!(r.json()["notified"], json!([]), "{}", r.body);
+    // The report reads one replica's data dir: it says where the ledger is.
+    Run::exec(
+        Command::new(BIN)
+            .arg("report")
+            .arg("--config")
+            .arg(&b.config_path),
+    )
+    .code(0)
+    .stdout_has("kept 90 days in the JetStream bucket adgate_ledger (fleet-wide");
 }
