@@ -6,7 +6,8 @@
 //! has queued events carrying that identifier:
 //!
 //! - `delivered`, first and last delivery time: from the ledger
-//!   ([`crate::privacy::ledger`]), which keeps keyed subject hashes and
+//!   ([`crate::privacy::ledger`]; fleet-wide on the JetStream backend,
+//!   [`crate::privacy::fleet`]), which keeps keyed subject hashes and
 //!   counts for `privacy.access_retention_days`;
 //! - `queued`: events of the subject waiting in the partner's outbox now
 //!   (scanned like forget does), not yet acknowledged;

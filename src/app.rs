@@ -52,7 +52,7 @@ pub struct App {
     /// Subject-access ledger, daily counters, key ids (data_dir/privacy.db).
     pub privacy: crate::privacy::Privacy,
     pub feeds: RwLock<HashMap<String, Arc<PullFeed>>>,
-    /// Pull partners' notice feeds (embedded backend).
+    /// Pull partners' notice feeds.
     pub notice_feeds: RwLock<HashMap<String, Arc<PullFeed>>>,
     workers: Mutex<HashMap<String, PushWorker>>,
     /// Push partners' notice workers (those with a notice_endpoint).
@@ -155,7 +155,13 @@ impl App {
         let (optouts, js) = match &js_cfg {
             Some(j) => {
                 let optouts = Arc::new(OptOutStore::cache());
-                let js = JetStream::open(j, &config.partners, &optouts).await?;
+                let js = JetStream::open(
+                    j,
+                    &config.partners,
+                    &optouts,
+                    config.privacy.access_retention_days,
+                )
+                .await?;
                 (optouts, Some(js))
             }
             None => (
@@ -165,8 +171,16 @@ impl App {
                 None,
             ),
         };
-        let privacy =
-            crate::privacy::Privacy::open(&data, &config, metrics.clone()).map_err(|e| {
+        let fleet = js.as_ref().map(|js| {
+            crate::privacy::fleet::FleetLedger::new(
+                js.clone(),
+                optouts.clone(),
+                metrics.clone(),
+                &config,
+            )
+        });
+        let privacy = crate::privacy::Privacy::open(&data, &config, metrics.clone(), fleet)
+            .map_err(|e| {
                 format!(
                     "cannot open the privacy store {}: {e}",
                     data.join(crate::privacy::DB_FILE).display()
@@ -332,30 +346,43 @@ impl App {
         Ok(())
     }
 
-    /// JetStream backend: partner `p`'s notice stream and, for a push
-    /// partner with a `notice_endpoint`, its notice worker. Pull partners
-    /// have no notice feed there (docs/scaling-out.md).
+    /// JetStream backend: partner `p`'s notice stream and its feed (pull)
+    /// or, for a push partner with a `notice_endpoint`, its notice worker.
     async fn attach_js_notices(
         self: &Arc<App>,
         js: &Arc<JetStream>,
         p: &PartnerConfig,
     ) -> std::io::Result<()> {
         self.stop_notice_worker(&p.name);
-        let Delivery::Push(push) = &p.delivery else {
-            return Ok(());
-        };
-        if push.notice_endpoint.is_none() {
-            return Ok(());
+        if let Delivery::Push(push) = &p.delivery {
+            self.notice_feeds.write().unwrap().remove(&p.name);
+            if push.notice_endpoint.is_none() {
+                return Ok(());
+            }
         }
         let jp = js
             .ensure_stream_of(p, Stream::Notices)
             .await
             .map_err(std::io::Error::other)?;
-        let w = PushWorker::start_js(self.clone(), p.clone(), jp)?;
-        self.notice_workers
-            .lock()
-            .unwrap()
-            .insert(p.name.clone(), w);
+        match &p.delivery {
+            Delivery::Pull(pull) => {
+                let mut feeds = self.notice_feeds.write().unwrap();
+                match feeds.get(&p.name) {
+                    Some(f) => f.update(p, pull),
+                    None => {
+                        let feed = PullFeed::new_js(p, pull, jp);
+                        feeds.insert(p.name.clone(), Arc::new(feed));
+                    }
+                }
+            }
+            Delivery::Push(_) => {
+                let w = PushWorker::start_js(self.clone(), p.clone(), jp)?;
+                self.notice_workers
+                    .lock()
+                    .unwrap()
+                    .insert(p.name.clone(), w);
+            }
+        }
         Ok(())
     }
 

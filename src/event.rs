@@ -475,10 +475,125 @@ fn check_duplicates(text: &str) -> Result<(), Reject> {
     Ok(())
 }
 
+/// Whether some object of JSON text (that serde_json has already
+/// validated) has a key twice. The common case (plain keys, objects of up
+/// to [`DUP_SCAN_MAX`] keys) runs on reused per-thread buffers comparing a
+/// fingerprint of each key before its bytes; escaped keys and larger
+/// objects take [`has_duplicate_keys_general`].
+pub fn has_duplicate_keys(b: &[u8]) -> bool {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<DupScratch> = const {
+            std::cell::RefCell::new(DupScratch { keys: Vec::new(), starts: Vec::new() })
+        };
+    }
+    let fast = SCRATCH.with(|cell| {
+        let Ok(mut sc) = cell.try_borrow_mut() else {
+            return None;
+        };
+        dup_fast(b, &mut sc)
+    });
+    fast.unwrap_or_else(|| has_duplicate_keys_general(b))
+}
+
+struct DupScratch {
+    /// (fingerprint, start, end) of each key of the open objects, flat.
+    keys: Vec<(u64, u32, u32)>,
+    /// Where each open object's keys start in `keys`.
+    starts: Vec<usize>,
+}
+
+/// A key's length and first and last (up to) eight bytes, folded: equal
+/// keys have equal fingerprints; most unequal ones differ in it.
+fn key_fingerprint(k: &[u8]) -> u64 {
+    let load = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..s.len()].copy_from_slice(s);
+        u64::from_le_bytes(w)
+    };
+    let n = k.len();
+    let head = load(&k[..n.min(8)]);
+    let tail = load(&k[n.saturating_sub(8)..]);
+    head ^ tail.rotate_left(29) ^ ((n as u64) << 56)
+}
+
+/// [`has_duplicate_keys`]' fast path; `None` when it cannot decide (an
+/// escaped key, an object past [`DUP_SCAN_MAX`] keys, text past 4 GiB).
+fn dup_fast(b: &[u8], sc: &mut DupScratch) -> Option<bool> {
+    if b.len() > u32::MAX as usize {
+        return None;
+    }
+    sc.keys.clear();
+    sc.starts.clear();
+    let mut i = 0;
+    while let Some(off) = memchr::memchr3(b'"', b'{', b'}', &b[i..]) {
+        i += off;
+        match b[i] {
+            b'{' => {
+                sc.starts.push(sc.keys.len());
+                i += 1;
+            }
+            b'}' => {
+                if let Some(s) = sc.starts.pop() {
+                    sc.keys.truncate(s);
+                }
+                i += 1;
+            }
+            _ => {
+                let start = i + 1;
+                let mut j = start;
+                let mut escaped = false;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[j..]) {
+                        Some(o) if b[j + o] == b'\\' => {
+                            escaped = true;
+                            j += o + 2;
+                            if j >= b.len() {
+                                return Some(false);
+                            }
+                        }
+                        Some(o) => {
+                            j += o;
+                            break;
+                        }
+                        None => return Some(false),
+                    }
+                }
+                i = j + 1;
+                let mut k = i;
+                while k < b.len() && b[k].is_ascii_whitespace() {
+                    k += 1;
+                }
+                if k >= b.len() || b[k] != b':' {
+                    continue;
+                }
+                if escaped {
+                    return None;
+                }
+                let Some(&s) = sc.starts.last() else {
+                    continue;
+                };
+                let key = &b[start..j];
+                let fp = key_fingerprint(key);
+                let same = sc.keys[s..]
+                    .iter()
+                    .any(|&(f, a, e)| f == fp && &b[a as usize..e as usize] == key);
+                if same {
+                    return Some(true);
+                }
+                if sc.keys.len() - s >= DUP_SCAN_MAX {
+                    return None;
+                }
+                sc.keys.push((fp, start as u32, j as u32));
+            }
+        }
+    }
+    Some(false)
+}
+
 /// One pass over JSON text that serde_json has already validated: keys of
 /// each open object are compared as written (escaped keys decoded first),
 /// with no allocation for objects of up to [`DUP_SCAN_MAX`] plain keys.
-pub fn has_duplicate_keys(b: &[u8]) -> bool {
+pub fn has_duplicate_keys_general(b: &[u8]) -> bool {
     use std::collections::HashSet;
     // Keys of every open object, flat; each open object's start in it and a
     // set once it grew past DUP_SCAN_MAX. Arrays need no entry: a key always
@@ -638,6 +753,38 @@ mod tests {
             Event::parse(r#"{"event_id": 7,"event_type":"x","timestamp":"2026-11-28T13:45:12Z"}"#)
                 .unwrap_err();
         assert_eq!(r.reason, RejectReason::InvalidField);
+    }
+
+    proptest::proptest! {
+        /// The fast path answers as the general scan does, on JSON with
+        /// duplicate and escaped keys, nested objects and arrays.
+        #[test]
+        fn duplicate_scan_fast_path_agrees_with_the_general_one(
+            keys in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "b", "ab", "user", "u\\u0073er", "email", "x\\\"y", "a_long_key_name_1", "a_long_key_name_2"]),
+                0..40,
+            ),
+            nest in proptest::collection::vec(0usize..4, 0..40),
+        ) {
+            let mut text = String::from("{");
+            for (n, k) in keys.iter().enumerate() {
+                if n > 0 {
+                    text.push(',');
+                }
+                match nest.get(n).copied().unwrap_or(0) {
+                    1 => text.push_str(&format!("\"{k}\":{{\"{k}\":1,\"z\":[{{\"{k}\":2}}]}}")),
+                    2 => text.push_str(&format!("\"{k}\":\"{k}:\"")),
+                    _ => text.push_str(&format!("\"{k}\":{n}")),
+                }
+            }
+            text.push('}');
+            proptest::prop_assume!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
+            proptest::prop_assert_eq!(
+                has_duplicate_keys(text.as_bytes()),
+                has_duplicate_keys_general(text.as_bytes()),
+                "{}", text
+            );
+        }
     }
 
     #[test]

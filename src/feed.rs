@@ -14,7 +14,7 @@
 //! kind on its notice outbox: `GET /v1/feed/{partner}/notices` and
 //! `POST /v1/feed/{partner}/notices/commit`, same token, cursors, leases,
 //! with a `"notices"` list; their commits count in `adgate_notices_total`,
-//! not in the delivered events or the ledger (embedded backend only).
+//! not in the delivered events or the ledger. Both backends.
 //!
 //! With the JetStream backend the feed reads the partner's shared consumer
 //! (its `ack_wait` is `lease_ms`), so a partner may call any replica. The
@@ -22,7 +22,10 @@
 //! any replica needs to acknowledge that response's events: the consumer's
 //! ack-subject prefix and runs of (delivery count, stream and consumer
 //! sequence), plus when it was served. A commit acknowledges the events of
-//! the response whose cursor it names.
+//! the response whose cursor it names. Before it acknowledges them it reads
+//! their headers back (the keyed subject hashes) for the subject-access
+//! ledger, which on this backend is fleet-wide ([`crate::privacy::fleet`]):
+//! the replica that commits records what the partner received.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -149,12 +152,13 @@ impl PullFeed {
         }
     }
 
-    /// A feed on the partner's JetStream consumer.
+    /// A feed on the partner's JetStream consumer of `jp.stream` (events or
+    /// notices).
     pub fn new_js(p: &PartnerConfig, pull: &PullConfig, jp: Arc<JsPartner>) -> PullFeed {
         PullFeed {
             partner: p.name.clone(),
             token: Mutex::new(pull.token.clone()),
-            stream: Stream::Events,
+            stream: jp.stream,
             src: Source::Js {
                 jp,
                 settings: Mutex::new((pull.lease, p.batch_max_events)),
@@ -406,18 +410,6 @@ fn authorize(
             if f.token_matches(token) {
                 return Ok(f.clone());
             }
-        } else if app.js.is_some()
-            && app
-                .feeds
-                .read()
-                .unwrap()
-                .get(name)
-                .is_some_and(|f| f.token_matches(token))
-        {
-            return Err(error(
-                StatusCode::NOT_IMPLEMENTED,
-                "notice feeds are not available on the JetStream backend yet (see docs/scaling-out.md)",
-            ));
         }
     }
     let feeds = app.feeds.read().unwrap();
@@ -600,6 +592,9 @@ struct JsCursor {
     /// (delivery count, stream seq, consumer seq, run length): messages
     /// whose sequences both step by one.
     runs: Vec<(u64, u64, u64, u64)>,
+    /// Notice feed: how many of the notices served are opt-out notices
+    /// (the rest are deletions), for `adgate_notices_total`.
+    opted_out: u64,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -623,8 +618,18 @@ fn get_varint(b: &mut &[u8]) -> Option<u64> {
     None
 }
 
+/// What a cursor's MAC is keyed for: the partner and the feed, so a cursor
+/// of the event feed is not one of the notice feed (it would acknowledge
+/// events without recording them).
+fn mac_domain(partner: &str, stream: Stream) -> String {
+    match stream {
+        Stream::Events => format!("feed_cursor:{partner}"),
+        Stream::Notices => format!("notice_cursor:{partner}"),
+    }
+}
+
 impl JsCursor {
-    fn encode(&self, app: &App, partner: &str) -> String {
+    fn encode(&self, app: &App, partner: &str, stream: Stream) -> String {
         use base64::Engine as _;
         let mut body = Vec::with_capacity(32 + self.prefix.len() + 8 * self.runs.len());
         for v in [self.served_ms, self.events, self.mean_ingest_ms] {
@@ -638,7 +643,9 @@ impl JsCursor {
                 put_varint(&mut body, v);
             }
         }
-        let mac = app.hasher.keyed(&format!("feed_cursor:{partner}"), &body);
+        // Last, so a cursor served before this field existed still decodes.
+        put_varint(&mut body, self.opted_out);
+        let mac = app.hasher.keyed(&mac_domain(partner, stream), &body);
         let mut all = mac.to_vec();
         all.extend_from_slice(&body);
         format!(
@@ -648,7 +655,7 @@ impl JsCursor {
     }
 
     /// `None` when it is not a cursor this feed (on any replica) served.
-    fn decode(app: &App, partner: &str, c: &str) -> Option<JsCursor> {
+    fn decode(app: &App, partner: &str, stream: Stream, c: &str) -> Option<JsCursor> {
         use base64::Engine as _;
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(c.strip_prefix("j1.")?)
@@ -657,7 +664,7 @@ impl JsCursor {
             return None;
         }
         let (mac, mut b) = raw.split_at(16);
-        let want = app.hasher.keyed(&format!("feed_cursor:{partner}"), b);
+        let want = app.hasher.keyed(&mac_domain(partner, stream), b);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(mac, &want[..])) {
             return None;
         }
@@ -680,13 +687,24 @@ impl JsCursor {
                 get_varint(&mut b)?,
             ));
         }
+        let opted_out = get_varint(&mut b).unwrap_or(0).min(events);
         Some(JsCursor {
             served_ms,
             events,
             mean_ingest_ms,
             prefix,
             runs,
+            opted_out,
         })
+    }
+
+    /// The stream sequences of the messages this cursor names.
+    fn stream_seqs(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for &(_, s, _, n) in &self.runs {
+            out.extend((0..n.min(MAX_MAX as u64)).map(|i| s + i));
+        }
+        out
     }
 
     fn ack_subjects(&self) -> Vec<String> {
@@ -746,17 +764,25 @@ async fn js_get(
             .and_then(|r| r.ack_prefix())
             .unwrap_or_default(),
         runs: Vec::new(),
+        opted_out: 0,
     };
     let mut body = Vec::with_capacity(4096);
     body.extend_from_slice(b"{\"cursor\":\"");
     let cursor_at = body.len();
-    body.extend_from_slice(b"\",\"events\":[");
+    body.extend_from_slice(b"\",\"");
+    body.extend_from_slice(feed.stream.items().as_bytes());
+    body.extend_from_slice(b"\":[");
     let mut sum: u128 = 0;
     for (i, r) in recs.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
         body.extend_from_slice(r.payload());
+        if feed.stream == Stream::Notices
+            && NoticeType::of_line(r.payload()) == NoticeType::OptedOut
+        {
+            cursor.opted_out += 1;
+        }
         sum += r.ingest_ms as u128;
         let dc = r.delivered.max(1) as u64;
         match cursor.runs.last_mut() {
@@ -772,23 +798,25 @@ async fn js_get(
         cursor.mean_ingest_ms = (sum / recs.len() as u128) as u64;
     }
     body.extend_from_slice(b"]}");
-    let c = cursor.encode(app, &feed.partner);
+    let c = cursor.encode(app, &feed.partner, feed.stream);
     body.splice(cursor_at..cursor_at, c.bytes());
     server::json_bytes(StatusCode::OK, body)
 }
 
 async fn js_commit(app: &Arc<App>, feed: &Arc<PullFeed>, cursor: &str, lease: Duration) -> Resp {
-    let Some(c) = JsCursor::decode(app, &feed.partner, cursor) else {
+    let Some(c) = JsCursor::decode(app, &feed.partner, feed.stream, cursor) else {
         return error(
             StatusCode::BAD_REQUEST,
             "cursor is not a cursor of this feed",
         );
     };
+    let answer = |n: u64| {
+        let mut v = serde_json::json!({"committed": true});
+        v[feed.stream.items()] = n.into();
+        server::json(StatusCode::OK, &v)
+    };
     if c.runs.is_empty() {
-        return server::json(
-            StatusCode::OK,
-            &serde_json::json!({"committed": true, "events": 0}),
-        );
+        return answer(0);
     }
     let now = now_ms();
     if now > c.served_ms + lease.as_millis() as u64 {
@@ -800,6 +828,22 @@ async fn js_commit(app: &Arc<App>, feed: &Arc<PullFeed>, cursor: &str, lease: Du
     let Some(js) = app.js.clone() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "commit failed");
     };
+    // What the ledger records, read while the messages are still in the
+    // stream (the ack removes them). A message gone already was committed
+    // before (a repeated commit) or erased by a forget: not recorded again.
+    let ledger = match feed.stream {
+        Stream::Events => match js.delivered_of(&feed.partner, &c.stream_seqs()).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(partner = %feed.partner, error = %e, "feed commit failed");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "commit could not reach JetStream; retry",
+                );
+            }
+        },
+        Stream::Notices => Vec::new(),
+    };
     if let Err(e) = js.ack_subjects(c.ack_subjects()).await {
         tracing::error!(partner = %feed.partner, error = %e, "feed commit failed");
         return error(
@@ -807,13 +851,26 @@ async fn js_commit(app: &Arc<App>, feed: &Arc<PullFeed>, cursor: &str, lease: Du
             "commit could not reach JetStream; retry",
         );
     }
-    // A JetStream response keeps its events' mean ingest time (README).
-    app.metrics.delivered(
-        &feed.partner,
-        std::iter::repeat_n(c.mean_ingest_ms, c.events as usize),
-    );
-    server::json(
-        StatusCode::OK,
-        &serde_json::json!({"committed": true, "events": c.events}),
-    )
+    match feed.stream {
+        Stream::Events => {
+            app.privacy.delivered(&feed.partner, ledger).await;
+            // A JetStream response keeps its events' mean ingest time (README).
+            app.metrics.delivered(
+                &feed.partner,
+                std::iter::repeat_n(c.mean_ingest_ms, c.events as usize),
+            );
+        }
+        Stream::Notices => {
+            for (t, n) in [
+                (NoticeType::OptedOut, c.opted_out),
+                (NoticeType::Deleted, c.events - c.opted_out),
+            ] {
+                app.metrics
+                    .notices
+                    .with_label_values(&[&feed.partner, t.as_str(), "delivered"])
+                    .inc_by(n);
+            }
+        }
+    }
+    answer(c.events)
 }

@@ -127,7 +127,7 @@ impl Metrics {
             events_delivered: counter(&r, "adgate_events_delivered_total", "Events a partner acknowledged (push 2xx or pull commit).", &["partner"]),
             delivery_attempts: counter(&r, "adgate_delivery_attempts_total", "Push delivery attempts by outcome (ok, retryable, permanent).", &["partner", "outcome"]),
             dead_letter: counter(&r, "adgate_dead_letter_total", "Events written to a partner's dead-letter file.", &["partner"]),
-            storage_failures: counter(&r, "adgate_storage_write_failures_total", "Durable writes that failed and were not acknowledged (cut back, retried or answered 503), by store (outbox, dead_letter, optout, notice).", &["store"]),
+            storage_failures: counter(&r, "adgate_storage_write_failures_total", "Durable writes that failed and were not acknowledged (cut back, retried or answered 503), by store (outbox, dead_letter, optout, notice, ledger).", &["store"]),
             outbox_events: gauge(&r, "adgate_outbox_events", "Events waiting in a partner's outbox.", &["partner"]),
             outbox_bytes: gauge(&r, "adgate_outbox_bytes", "Bytes waiting in a partner's outbox.", &["partner"]),
             outbox_max_bytes: gauge(&r, "adgate_outbox_max_bytes", "Configured bound of a partner's outbox (outbox_max_bytes).", &["partner"]),
@@ -213,7 +213,7 @@ impl Metrics {
         for r in ["ok", "error"] {
             m.config_reloads.with_label_values(&[r]);
         }
-        for s in ["outbox", "dead_letter", "optout", "notice"] {
+        for s in ["outbox", "dead_letter", "optout", "notice", "ledger"] {
             m.storage_failures.with_label_values(&[s]);
         }
         for k in crate::identity::Kind::ALL {

@@ -4,7 +4,9 @@
 //! what it holds.
 //!
 //! Who received what comes from the subject-access ledger
-//! ([`crate::privacy::ledger`], keyed subject hashes and counts only). A
+//! ([`crate::privacy::ledger`], keyed subject hashes and counts only; on
+//! the JetStream backend the fleet-wide one, [`crate::privacy::fleet`], so
+//! any replica notifies every partner the fleet delivered to). A
 //! notice names the subject the way the partner knows it: the ad_id under
 //! each of the partner's configured keys, newest first, computed from the
 //! identifier the admin request named, exactly as the policy computes an
@@ -20,7 +22,7 @@
 //! pull feed (`GET /v1/feed/{partner}/notices`), so an event backlog never
 //! delays a notice. The request is answered only once every notice is
 //! fsync'd (embedded) or acknowledged by JetStream (a notice stream per
-//! push partner; pull partners have no notice feed on JetStream yet).
+//! partner, read by its push worker or pull feed on any replica).
 //!
 //! A partner whose ledger rows were made from another kind of identifier
 //! than the one the request named (events keyed by `account_id`, forget by
@@ -71,8 +73,7 @@ impl NoticeType {
 /// commit: `delivered`), a push attempt that will be retried (`retried`),
 /// given up and written to the notice dead letters (`dead_lettered`), or
 /// not sent because the partner has nowhere to receive notices (a push
-/// partner without `notice_endpoint`, or a pull partner on the JetStream
-/// backend: `skipped`).
+/// partner without `notice_endpoint`: `skipped`).
 pub const OUTCOMES: [&str; 5] = ["queued", "delivered", "retried", "dead_lettered", "skipped"];
 
 /// Counts one outcome for each notice line in `lines`.
@@ -192,14 +193,8 @@ pub async fn notify(
             }
             continue;
         }
-        let skip = if !p.receives_notices() {
-            Some("the push partner has no notice_endpoint")
-        } else if app.js.is_some() && matches!(p.delivery, crate::config::Delivery::Pull(_)) {
-            Some("pull partners get no notices on the JetStream backend yet")
-        } else {
-            None
-        };
-        if let Some(why) = skip {
+        if !p.receives_notices() {
+            let why = "the push partner has no notice_endpoint";
             app.metrics
                 .notices
                 .with_label_values(&[&p.name, t.as_str(), "skipped"])

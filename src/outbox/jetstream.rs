@@ -49,6 +49,8 @@ use crate::outbox::Stream;
 use crate::policy::{ScrubbedEvent, Subjects};
 
 pub const OPTOUT_BUCKET: &str = "adgate_optouts";
+/// The fleet-wide subject-access ledger, see [`crate::privacy::fleet`].
+pub const LEDGER_BUCKET: &str = "adgate_ledger";
 pub const H_SUBJECTS: &str = "Adgate-Subjects";
 pub const H_INGEST_MS: &str = "Adgate-Ingest-Ms";
 const H_MSG_ID: &str = "Nats-Msg-Id";
@@ -322,6 +324,8 @@ pub struct JetStream {
     djs: jetstream::Context,
     cfg: JetStreamConfig,
     optouts: kv::Store,
+    /// The fleet-wide subject-access ledger ([`LEDGER_BUCKET`]).
+    ledger: kv::Store,
     partners: RwLock<HashMap<String, Arc<JsPartner>>>,
     /// Partners' notice streams (crate::notice), apart from `partners` so
     /// state reads, gauges and forget's purge see events only.
@@ -469,10 +473,31 @@ fn consumer_config(cfg: &JetStreamConfig, p: &PartnerConfig, s: Stream) -> pull:
 /// here rather than by `create_key_value`, whose account query does not
 /// parse the answer of the NATS 2.9 servers Debian ships).
 fn kv_stream_config(cfg: &JetStreamConfig) -> stream::Config {
+    bucket_config(
+        cfg,
+        OPTOUT_BUCKET,
+        "adgate opt-out list: keyed hashes of identifiers, never raw",
+    )
+}
+
+/// The ledger bucket's stream: an entry unchanged for longer than the
+/// retention (plus the day it was written on) is gone.
+fn ledger_stream_config(cfg: &JetStreamConfig, retention_days: u64) -> stream::Config {
     stream::Config {
-        name: format!("KV_{OPTOUT_BUCKET}"),
-        description: Some("adgate opt-out list: keyed hashes of identifiers, never raw".into()),
-        subjects: vec![format!("$KV.{OPTOUT_BUCKET}.>")],
+        max_age: Duration::from_secs(86_400 * (retention_days + 1)),
+        ..bucket_config(
+            cfg,
+            LEDGER_BUCKET,
+            "adgate subject-access ledger: keyed subject hashes and counts, never an identifier",
+        )
+    }
+}
+
+fn bucket_config(cfg: &JetStreamConfig, bucket: &str, description: &str) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
         storage: StorageType::File,
         num_replicas: cfg.replicas,
@@ -554,6 +579,7 @@ impl JetStream {
         cfg: &JetStreamConfig,
         partners: &[PartnerConfig],
         optouts: &Arc<OptOutStore>,
+        retention_days: u64,
     ) -> Result<Arc<JetStream>, String> {
         let client = connect(cfg, "adgate").await?;
         let dclient = connect(cfg, "adgate-delivery").await?;
@@ -562,7 +588,7 @@ impl JetStream {
         let deadline = Instant::now() + STARTUP_PATIENCE;
         loop {
             let clients = (client.clone(), dclient.clone());
-            match JetStream::setup(cfg, partners, optouts, clients).await {
+            match JetStream::setup(cfg, partners, optouts, clients, retention_days).await {
                 Ok(me) => return Ok(me),
                 Err(e) if Instant::now() < deadline => {
                     tracing::warn!(error = %e, "JetStream not ready yet; retrying");
@@ -578,6 +604,7 @@ impl JetStream {
         partners: &[PartnerConfig],
         optouts: &Arc<OptOutStore>,
         (client, dclient): (async_nats::Client, async_nats::Client),
+        retention_days: u64,
     ) -> Result<Arc<JetStream>, String> {
         let js = context(client.clone());
         let djs = context(dclient.clone());
@@ -588,6 +615,14 @@ impl JetStream {
         bounded(&creating, ensure_stream(&js, kv_stream_config(cfg))).await?;
         let opening = format!("cannot open the opt-out bucket {OPTOUT_BUCKET}");
         let store = bounded(&opening, js.get_key_value(OPTOUT_BUCKET)).await?;
+        let creating = format!(
+            "cannot create the ledger bucket {LEDGER_BUCKET} (replicas = {})",
+            cfg.replicas
+        );
+        let want = ledger_stream_config(cfg, retention_days);
+        bounded(&creating, ensure_stream(&js, want)).await?;
+        let opening = format!("cannot open the ledger bucket {LEDGER_BUCKET}");
+        let ledger = bounded(&opening, djs.get_key_value(LEDGER_BUCKET)).await?;
         let me = Arc::new(JetStream {
             client,
             js,
@@ -595,6 +630,7 @@ impl JetStream {
             djs,
             cfg: cfg.clone(),
             optouts: store,
+            ledger,
             partners: RwLock::new(HashMap::new()),
             notice_partners: RwLock::new(HashMap::new()),
             last_ok: std::sync::Mutex::new(None),
@@ -611,6 +647,29 @@ impl JetStream {
 
     pub fn client(&self) -> &async_nats::Client {
         &self.client
+    }
+
+    /// The ledger bucket (on the delivery connection: it is written when
+    /// partners acknowledge deliveries).
+    pub fn ledger(&self) -> &kv::Store {
+        &self.ledger
+    }
+
+    /// Erases every ledger entry whose key starts with `prefix` (a keyed
+    /// subject hash and a dot): a purge of the bucket's stream by subject,
+    /// which leaves no marker behind. Returns the entries erased.
+    pub async fn purge_ledger(&self, prefix: &str) -> Result<u64, JsError> {
+        let s = self
+            .djs
+            .get_stream_no_info(format!("KV_{LEDGER_BUCKET}"))
+            .await
+            .map_err(|e| unavailable("cannot open the ledger bucket", e))?;
+        let r = s
+            .purge()
+            .filter(format!("$KV.{LEDGER_BUCKET}.{prefix}>"))
+            .await
+            .map_err(|e| unavailable("cannot erase ledger entries", e))?;
+        Ok(r.purged)
     }
 
     /// The delivery connection (acks, claim renewals).
@@ -882,6 +941,52 @@ impl JetStream {
             tokio::time::sleep(window).await;
             let more = fetch_now(&c, max - out.len()).await?;
             out.extend(more);
+        }
+        Ok(out)
+    }
+
+    /// What the subject-access ledger records of the messages at stream
+    /// sequences `seqs` of partner `partner`'s event stream (a pull commit,
+    /// on whichever replica it lands): read back by sequence, 64 requests
+    /// at a time, before they are acknowledged. Messages gone already are
+    /// skipped.
+    pub async fn delivered_of(
+        &self,
+        partner: &str,
+        seqs: &[u64],
+    ) -> Result<Vec<crate::privacy::Delivered>, JsError> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let s = self
+            .djs
+            .get_stream_no_info(out_stream(partner))
+            .await
+            .map_err(|e| unavailable("cannot open a stream", e))?;
+        let s = &s;
+        let mut reads = futures_util::stream::iter(seqs.iter().copied())
+            .map(|seq| async move { s.get_raw_message(seq).await })
+            .buffer_unordered(64);
+        let mut out = Vec::with_capacity(seqs.len());
+        while let Some(r) = reads.next().await {
+            let m = match r {
+                Ok(m) => m,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        jetstream::stream::RawMessageErrorKind::NoMessageFound
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(unavailable("cannot read a message", e)),
+            };
+            let subjects = m
+                .headers
+                .get(H_SUBJECTS)
+                .map(|v| parse_subjects(v.as_str()))
+                .unwrap_or_default();
+            out.extend(crate::privacy::Delivered::of(&subjects, &m.payload));
         }
         Ok(out)
     }
@@ -1173,11 +1278,13 @@ pub async fn check(
             }
         }
     }
-    match js.get_key_value(OPTOUT_BUCKET).await {
-        Ok(_) => lines.push(format!("bucket {OPTOUT_BUCKET}: exists")),
-        Err(_) => {
-            missing = true;
-            lines.push(format!("bucket {OPTOUT_BUCKET}: missing, created at start"));
+    for bucket in [OPTOUT_BUCKET, LEDGER_BUCKET] {
+        match js.get_key_value(bucket).await {
+            Ok(_) => lines.push(format!("bucket {bucket}: exists")),
+            Err(_) => {
+                missing = true;
+                lines.push(format!("bucket {bucket}: missing, created at start"));
+            }
         }
     }
     if missing {

@@ -26,8 +26,13 @@
 //! A crash loses at most the last flush interval of ledger rows and counter
 //! deltas (delivery is at-least-once; the ledger records what partners
 //! acknowledged, not a durable log of it).
+//!
+//! With the JetStream backend the ledger is fleet-wide instead ([`fleet`],
+//! a key-value bucket in NATS, written when a partner acknowledges); the
+//! SQLite file then keeps the daily counters and key ids of this replica.
 
 pub mod counters;
+pub mod fleet;
 pub mod ledger;
 
 use std::collections::HashMap;
@@ -147,6 +152,9 @@ enum Msg {
 /// The handle the gateway holds: sends to the writer thread.
 pub struct Privacy {
     path: PathBuf,
+    /// The JetStream backend's fleet-wide ledger, used instead of the
+    /// SQLite ledger.
+    fleet: Option<fleet::FleetLedger>,
     tx: mpsc::SyncSender<Msg>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -164,7 +172,12 @@ fn sql_err(e: rusqlite::Error) -> io::Error {
 impl Privacy {
     /// Opens `data_dir/privacy.db`, applies retention once and starts the
     /// writer thread.
-    pub fn open(data_dir: &Path, config: &Config, metrics: Metrics) -> io::Result<Privacy> {
+    pub fn open(
+        data_dir: &Path,
+        config: &Config,
+        metrics: Metrics,
+        fleet: Option<fleet::FleetLedger>,
+    ) -> io::Result<Privacy> {
         let path = data_dir.join(DB_FILE);
         let conn = open_rw(&path).map_err(sql_err)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE_BATCHES);
@@ -184,6 +197,7 @@ impl Privacy {
             .spawn(move || w.run(rx))?;
         Ok(Privacy {
             path,
+            fleet,
             tx,
             thread: Mutex::new(Some(thread)),
         })
@@ -219,6 +233,9 @@ impl Privacy {
         if items.is_empty() {
             return;
         }
+        if let Some(f) = &self.fleet {
+            return f.delivered(partner, now_ms(), &items).await;
+        }
         let msg = Msg::Delivered {
             partner: partner.to_owned(),
             at_ms: now_ms(),
@@ -235,6 +252,9 @@ impl Privacy {
     /// The subject's ledger rows within retention, summed per partner,
     /// ad_id_type and key id (pending rows are flushed first).
     pub async fn access(&self, subject: SubjectHash) -> io::Result<Vec<AccessRow>> {
+        if let Some(f) = &self.fleet {
+            return f.access(subject).await;
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Msg::Access(subject, tx)).await?;
         rx.await
@@ -243,6 +263,9 @@ impl Privacy {
 
     /// Erases every ledger row of the subject; returns how many.
     pub async fn forget(&self, subject: SubjectHash) -> io::Result<u64> {
+        if let Some(f) = &self.fleet {
+            return f.forget(subject).await;
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Msg::Forget(subject, tx)).await?;
         rx.await
@@ -251,6 +274,9 @@ impl Privacy {
 
     /// A new config: retention (applied at once) and the key ids in use.
     pub async fn configure(&self, config: &Config) {
+        if let Some(f) = &self.fleet {
+            f.configure(config);
+        }
         let msg = Msg::Configure {
             retention_days: config.privacy.access_retention_days,
             keys: keys_of(config),

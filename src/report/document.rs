@@ -324,10 +324,18 @@ pub fn blocks(r: &Report) -> Vec<Block> {
             pv.forget_requests, pv.forget_purged
         ),
         format!("Subject access requests answered: {}", pv.access_requests),
-        format!(
-            "Subject-access ledger: {} rows, kept {} days",
-            pv.ledger_rows, pv.retention_days
-        ),
+        if pv.ledger_in_jetstream {
+            format!(
+                "Subject-access ledger: kept {} days in the JetStream bucket {} (fleet-wide; not read by this report, which reads one replica's data dir)",
+                pv.retention_days,
+                crate::outbox::jetstream::LEDGER_BUCKET
+            )
+        } else {
+            format!(
+                "Subject-access ledger: {} rows, kept {} days",
+                pv.ledger_rows, pv.retention_days
+            )
+        },
     ]));
     b.push(Block::Para(
         "Opt-outs honoured: events withheld from a partner because the person opted out \

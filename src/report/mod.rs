@@ -159,6 +159,9 @@ pub struct PrivacyTotals {
     pub notices: BTreeMap<String, BTreeMap<String, u64>>,
     pub retention_days: u64,
     pub ledger_rows: u64,
+    /// The config names the JetStream backend: the ledger is the fleet's
+    /// bucket in NATS, which this report does not read.
+    pub ledger_in_jetstream: bool,
 }
 
 fn date_of_day(day: i64) -> String {
@@ -407,6 +410,12 @@ pub fn collect(opts: &Options) -> Result<Report, String> {
         .and_then(|(_, c)| c.privacy.access_retention_days)
         .unwrap_or(DEFAULT_ACCESS_RETENTION_DAYS);
     r.privacy.optout_list = optout_list_size(&data_dir.join("optouts.log"));
+    r.privacy.ledger_in_jetstream = raw.as_ref().is_some_and(|(_, c)| {
+        c.outbox
+            .as_ref()
+            .and_then(|o| o.backend.as_deref())
+            .is_some_and(|b| b == "jetstream")
+    });
     Ok(r)
 }
 

@@ -423,7 +423,8 @@ fn check_config_verifies_the_cluster() {
         .code(0)
         .stdout_has("stream ADGATE_OUT_alpha: exists")
         .stdout_has("consumer adgate-alpha: exists")
-        .stdout_has("bucket adgate_optouts: exists");
+        .stdout_has("bucket adgate_optouts: exists")
+        .stdout_has("bucket adgate_ledger: exists");
 }
 
 #[test]

@@ -425,7 +425,9 @@ fn notices_survive_sigkill_and_reach_a_partner_that_was_down() {
     assert_eq!(acme_notices.requests().len(), n);
 }
 
-#[test]
+backend_tests!(pull_notices_follow_cursor_commit_and_lease);
+/// On JetStream the notice feed reads the partner's notice stream through
+/// its shared consumer (`ack_wait` is the lease), as the event feed does.
 fn pull_notices_follow_cursor_commit_and_lease() {
     // beta's lease_ms is 1000 (tests/it/common pull_partner).
     let lease = Duration::from_millis(1000);
@@ -487,6 +489,24 @@ fn pull_notices_follow_cursor_commit_and_lease() {
     let v = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B)).json();
     assert_eq!(v["notices"], json!([]), "{v}");
     // A cursor of the event feed is not one of the notice feed.
+    let r = g.post_events(
+        &ndjson(&[impression("p2", "quinn@example.com")]),
+        "application/x-ndjson",
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let events = g
+        .get("/v1/feed/beta?wait_ms=5000", Some(FEED_TOKEN_B))
+        .json();
+    assert_eq!(events["events"].as_array().unwrap().len(), 1, "{events}");
+    let c = commit(
+        &g,
+        "/v1/feed/beta/notices/commit",
+        FEED_TOKEN_B,
+        &events["cursor"],
+    );
+    assert_eq!(c.status, 400, "{}", c.body);
+    let c = commit(&g, "/v1/feed/beta/commit", FEED_TOKEN_B, &events["cursor"]);
+    assert_eq!(c.status, 200, "{}", c.body);
     let c = commit(
         &g,
         "/v1/feed/beta/notices/commit",
@@ -494,6 +514,10 @@ fn pull_notices_follow_cursor_commit_and_lease() {
         &json!("garbage"),
     );
     assert_eq!(c.status, 400, "{}", c.body);
+    assert_eq!(
+        notice_metric(&g, "beta", "subject_deleted", "delivered"),
+        1.0
+    );
 }
 
 /// beta with keys k1 (KEY_B) then k2 (KEY_C, signing) whose
@@ -631,9 +655,8 @@ fn check_config_refuses_emit_previous_until_without_a_previous_key() {
 
 /// The JetStream backend: a push partner's notices go through a notice
 /// stream of its own (`ADGATE_NOTICE_<partner>`) and its notice worker,
-/// signed like events; pull partners get none there yet (their commits
-/// through JetStream are not in the replica's ledger, and there is no
-/// notice feed: 501 with the reason). See docs/scaling-out.md.
+/// signed like events. beta (pull) never received sam's events: its notice
+/// feed (on JetStream too) stays empty.
 #[test]
 fn jetstream_backend_notifies_push_partners_through_a_notice_stream() {
     nats::set_backend(nats::Backend::JetStream);
@@ -699,6 +722,150 @@ fn jetstream_backend_notifies_push_partners_through_a_notice_stream() {
     );
     assert!(gamma_notices.requests().is_empty());
     let r = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B));
-    assert_eq!(r.status, 501, "{}", r.body);
-    assert!(r.body.contains("JetStream"), "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["notices"], json!([]), "{}", r.body);
+}
+
+/// Two replicas on one NATS: the record of who received what is
+/// fleet-wide (the `adgate_ledger` bucket). Events are delivered through
+/// replica A only (B starts afterwards): acme by A's push worker, beta read
+/// and committed through A. A forget sent to B finds both partners: one
+/// notice each, with the ad_ids recomputed here; B's `/v1/access` shows the
+/// deliveries before the forget and nothing after.
+#[test]
+fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
+    let server = nats::NatsServer::start();
+    let acme = MockPartner::always(200);
+    let acme_notices = MockPartner::always(200);
+    let gamma = MockPartner::always(200);
+    let gamma_notices = MockPartner::always(200);
+    let cfg = format!(
+        "{}{}",
+        config(
+            &acme.url(),
+            &acme_notices.url(),
+            &gamma.url(),
+            &gamma_notices.url(),
+        ),
+        nats::outbox_section(&[server.url()], 1)
+    );
+    let mut env = env();
+    env.extend(nats::env());
+    let a = Gateway::start(&cfg, env.clone());
+    let email = "rui@example.com";
+    let events = [impression("r1", email), impression("r2", email)];
+    let r = a.post_events(&ndjson(&events), "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    wait_metric(
+        &a,
+        "adgate_events_delivered_total",
+        &[("partner", "acme")],
+        2.0,
+    );
+    assert_eq!(drain_beta(&a).len(), 2);
+    wait_ledger(&a, email, &["acme", "beta"], 2);
+
+    let b = Gateway::start(&cfg, env);
+    // B never delivered anything, and answers from the fleet's record.
+    let access = |g: &Gateway| {
+        let r = admin(g, "/v1/access", &json!({ "email": email }));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let before = access(&b);
+    let partners = before["partners"].as_array().unwrap();
+    assert_eq!(partners.len(), 2, "{before}");
+    for (p, name, ad_id) in [
+        (
+            &partners[0],
+            "acme",
+            expected_tagged(KEY_D, "k2", "email", email),
+        ),
+        (
+            &partners[1],
+            "beta",
+            expected_tagged(KEY_B, "k1", "email", email),
+        ),
+    ] {
+        assert_eq!(p["partner"], name, "{before}");
+        assert_eq!(p["delivered"], 2, "{before}");
+        assert_eq!(p["queued"], 0, "{before}");
+        assert_eq!(p["ad_ids"][0]["ad_id"], ad_id.as_str(), "{before}");
+    }
+
+    let r = admin(&b, "/v1/forget", &json!({ "email": email }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["notified"], json!(["acme", "beta"]), "{}", r.body);
+
+    // acme: one signed notice (from whichever replica's notice worker).
+    let got = wait_for(Duration::from_secs(20), || {
+        let ok: Vec<Received> = acme_notices
+            .requests()
+            .into_iter()
+            .filter(|r| r.status == 200)
+            .collect();
+        (!ok.is_empty()).then_some(ok)
+    })
+    .expect("acme got its notice");
+    assert_signed(&got[0]);
+    let n = got[0].events();
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0]["type"], "subject_deleted");
+    assert_eq!(
+        n[0]["ad_ids"],
+        json!([
+            expected_tagged(KEY_D, "k2", "email", email),
+            expected_tagged(KEY_A, "k1", "email", email),
+        ])
+    );
+    // beta: read through B, committed through A.
+    let v = b.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B)).json();
+    let notices = v["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1, "{v}");
+    assert_eq!(notices[0]["type"], "subject_deleted");
+    assert_eq!(notices[0]["ad_id_type"], "email");
+    assert_eq!(
+        notices[0]["ad_ids"],
+        json!([expected_tagged(KEY_B, "k1", "email", email)])
+    );
+    let c = commit(
+        &a,
+        "/v1/feed/beta/notices/commit",
+        FEED_TOKEN_B,
+        &v["cursor"],
+    );
+    assert_eq!(c.status, 200, "{}", c.body);
+    assert_eq!(c.json()["notices"], 1, "{}", c.body);
+
+    // Exactly one each, on every replica, even after beta's lease and a
+    // push partner's ack_wait (2 s in nats::outbox_section) have passed.
+    std::thread::sleep(Duration::from_millis(2500));
+    for g in [&a, &b] {
+        let v = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B)).json();
+        assert_eq!(v["notices"], json!([]), "{v}");
+    }
+    let delivered: Vec<Received> = acme_notices
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .collect();
+    assert_eq!(delivered.len(), 1, "acme got one notice");
+    assert!(gamma_notices.requests().is_empty());
+    // The record is gone on both replicas.
+    for g in [&a, &b] {
+        let after = access(g);
+        assert_eq!(after["partners"], json!([]), "{after}");
+    }
+    // A second forget notifies no one.
+    let r = admin(&a, "/v1/forget", &json!({ "email": email }));
+    assert_eq!(r.json()["notified"], json!([]), "{}", r.body);
+    // The report reads one replica's data dir: it says where the ledger is.
+    Run::exec(
+        Command::new(BIN)
+            .arg("report")
+            .arg("--config")
+            .arg(&b.config_path),
+    )
+    .code(0)
+    .stdout_has("kept 90 days in the JetStream bucket adgate_ledger (fleet-wide");
 }

@@ -20,7 +20,7 @@ pub const NATS_USER: &str = "adgate";
 pub const NATS_PASSWORD: &str = "nats-password-0123456789abcdef0123";
 /// adgate's NATS permissions, as deploy/nats/nats-cluster.conf grants
 /// them: every JetStream test proves they are enough.
-const PERMISSIONS: &str = r#"{ publish: ["adgate.>", "$KV.adgate_optouts.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"], subscribe: ["_INBOX.>", "$KV.adgate_optouts.>"] }"#;
+const PERMISSIONS: &str = r#"{ publish: ["adgate.>", "$KV.adgate_optouts.>", "$KV.adgate_ledger.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"], subscribe: ["_INBOX.>", "$KV.adgate_optouts.>"] }"#;
 
 /// The shared internal key of the replicas (base64, 32 bytes).
 pub const INTERNAL_KEY: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
