@@ -516,6 +516,73 @@ fn key_fingerprint(k: &[u8]) -> u64 {
     head ^ tail.rotate_left(29) ^ ((n as u64) << 56)
 }
 
+/// What the duplicate-key scans see of JSON text: object opens and
+/// closes, and keys (a string followed by `:`); other strings are skipped
+/// whole (a `{` inside one is not an object).
+enum KeyToken {
+    Open,
+    Close,
+    /// `b[start..end]` is a key as written; `escaped` when it holds a `\\`.
+    Key {
+        start: usize,
+        end: usize,
+        escaped: bool,
+    },
+}
+
+/// The next [`KeyToken`] at or after `*i`, moving `*i` past it; `None` at
+/// the end (or in text that ends inside a string).
+fn next_key_token(b: &[u8], i: &mut usize) -> Option<KeyToken> {
+    loop {
+        let off = memchr::memchr3(b'"', b'{', b'}', &b[*i..])?;
+        *i += off;
+        match b[*i] {
+            b'{' => {
+                *i += 1;
+                return Some(KeyToken::Open);
+            }
+            b'}' => {
+                *i += 1;
+                return Some(KeyToken::Close);
+            }
+            _ => {
+                // A string: find its closing quote, skipping escapes.
+                let start = *i + 1;
+                let mut j = start;
+                let mut escaped = false;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[j..]) {
+                        Some(o) if b[j + o] == b'\\' => {
+                            escaped = true;
+                            j += o + 2;
+                            if j >= b.len() {
+                                return None;
+                            }
+                        }
+                        Some(o) => {
+                            j += o;
+                            break;
+                        }
+                        None => return None,
+                    }
+                }
+                *i = j + 1;
+                let mut k = *i;
+                while k < b.len() && b[k].is_ascii_whitespace() {
+                    k += 1;
+                }
+                if k < b.len() && b[k] == b':' {
+                    return Some(KeyToken::Key {
+                        start,
+                        end: j,
+                        escaped,
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// [`has_duplicate_keys`]' fast path; `None` when it cannot decide (an
 /// escaped key, an object past [`DUP_SCAN_MAX`] keys, text past 4 GiB).
 fn dup_fast(b: &[u8], sc: &mut DupScratch) -> Option<bool> {
@@ -525,54 +592,20 @@ fn dup_fast(b: &[u8], sc: &mut DupScratch) -> Option<bool> {
     sc.keys.clear();
     sc.starts.clear();
     let mut i = 0;
-    while let Some(off) = memchr::memchr3(b'"', b'{', b'}', &b[i..]) {
-        i += off;
-        match b[i] {
-            b'{' => {
-                sc.starts.push(sc.keys.len());
-                i += 1;
-            }
-            b'}' => {
+    while let Some(t) = next_key_token(b, &mut i) {
+        match t {
+            KeyToken::Open => sc.starts.push(sc.keys.len()),
+            KeyToken::Close => {
                 if let Some(s) = sc.starts.pop() {
                     sc.keys.truncate(s);
                 }
-                i += 1;
             }
-            _ => {
-                let start = i + 1;
-                let mut j = start;
-                let mut escaped = false;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &b[j..]) {
-                        Some(o) if b[j + o] == b'\\' => {
-                            escaped = true;
-                            j += o + 2;
-                            if j >= b.len() {
-                                return Some(false);
-                            }
-                        }
-                        Some(o) => {
-                            j += o;
-                            break;
-                        }
-                        None => return Some(false),
-                    }
-                }
-                i = j + 1;
-                let mut k = i;
-                while k < b.len() && b[k].is_ascii_whitespace() {
-                    k += 1;
-                }
-                if k >= b.len() || b[k] != b':' {
-                    continue;
-                }
-                if escaped {
-                    return None;
-                }
+            KeyToken::Key { escaped: true, .. } => return None,
+            KeyToken::Key { start, end, .. } => {
                 let Some(&s) = sc.starts.last() else {
                     continue;
                 };
-                let key = &b[start..j];
+                let key = &b[start..end];
                 let fp = key_fingerprint(key);
                 let same = sc.keys[s..]
                     .iter()
@@ -583,7 +616,7 @@ fn dup_fast(b: &[u8], sc: &mut DupScratch) -> Option<bool> {
                 if sc.keys.len() - s >= DUP_SCAN_MAX {
                     return None;
                 }
-                sc.keys.push((fp, start as u32, j as u32));
+                sc.keys.push((fp, start as u32, end as u32));
             }
         }
     }
@@ -602,55 +635,26 @@ pub fn has_duplicate_keys_general(b: &[u8]) -> bool {
     let mut keys: Vec<Cow<'_, [u8]>> = Vec::new();
     let mut starts: Vec<(usize, Option<KeySet<'_>>)> = Vec::new();
     let mut i = 0;
-    while let Some(off) = memchr::memchr3(b'"', b'{', b'}', &b[i..]) {
-        i += off;
-        match b[i] {
-            b'{' => {
-                starts.push((keys.len(), None));
-                i += 1;
-            }
-            b'}' => {
+    while let Some(t) = next_key_token(b, &mut i) {
+        match t {
+            KeyToken::Open => starts.push((keys.len(), None)),
+            KeyToken::Close => {
                 if let Some((s, _)) = starts.pop() {
                     keys.truncate(s);
                 }
-                i += 1;
             }
-            _ => {
-                // A string: find its closing quote, skipping escapes.
-                let start = i + 1;
-                let mut j = start;
-                let mut escaped = false;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &b[j..]) {
-                        Some(o) if b[j + o] == b'\\' => {
-                            escaped = true;
-                            j += o + 2;
-                            if j >= b.len() {
-                                return false;
-                            }
-                        }
-                        Some(o) => {
-                            j += o;
-                            break;
-                        }
-                        None => return false,
-                    }
-                }
-                i = j + 1;
-                let mut k = i;
-                while k < b.len() && b[k].is_ascii_whitespace() {
-                    k += 1;
-                }
-                if k >= b.len() || b[k] != b':' {
-                    continue;
-                }
+            KeyToken::Key {
+                start,
+                end,
+                escaped,
+            } => {
                 let key: Cow<'_, [u8]> = if escaped {
-                    match serde_json::from_slice::<String>(&b[start - 1..=j]) {
+                    match serde_json::from_slice::<String>(&b[start - 1..=end]) {
                         Ok(s) => Cow::Owned(s.into_bytes()),
-                        Err(_) => Cow::Borrowed(&b[start..j]),
+                        Err(_) => Cow::Borrowed(&b[start..end]),
                     }
                 } else {
-                    Cow::Borrowed(&b[start..j])
+                    Cow::Borrowed(&b[start..end])
                 };
                 if let Some((s, set)) = starts.last_mut() {
                     match set {

@@ -274,6 +274,22 @@ fn count_attempt<'a>(
     }
 }
 
+/// Counts `n` dead letters just written: `adgate_dead_letter_total` for
+/// events, per notice (its type read from `payloads`) as `dead_lettered`
+/// in `adgate_notices_total` for notices.
+fn count_dead_letters<'a>(
+    metrics: &crate::metrics::Metrics,
+    partner: &str,
+    stream: Stream,
+    n: u64,
+    payloads: impl Iterator<Item = &'a [u8]>,
+) {
+    match stream {
+        Stream::Events => metrics.dead_letter.with_label_values(&[partner]).inc_by(n),
+        Stream::Notices => crate::notice::count(metrics, partner, payloads, "dead_lettered"),
+    }
+}
+
 fn build_client(push: &PushConfig) -> std::io::Result<HttpsClient> {
     let pem = push.ca_file.as_ref().map(std::fs::read).transpose()?;
     let (conn, _) = crate::tls::outbound_connector(pem.as_deref(), Some(CONNECT_TIMEOUT))
@@ -804,20 +820,13 @@ fn dead_letter(
         reason,
         status,
     )?;
-    match ctx.stream {
-        Stream::Events => ctx
-            .app
-            .metrics
-            .dead_letter
-            .with_label_values(&[name])
-            .inc_by(n),
-        Stream::Notices => crate::notice::count(
-            &ctx.app.metrics,
-            name,
-            live.iter().map(|r| r.payload.as_ref()),
-            "dead_lettered",
-        ),
-    }
+    count_dead_letters(
+        &ctx.app.metrics,
+        name,
+        ctx.stream,
+        n,
+        live.iter().map(|r| r.payload.as_ref()),
+    );
     Ok(())
 }
 
@@ -1253,20 +1262,13 @@ async fn dead_letter_js(ctx: &JsCtx, recs: &[Fetched], reason: &str, status: Opt
     match ctx.js.dead_letter(name, ctx.jp.stream, lines).await {
         Ok(n) => {
             ack_all(recs, AckKind::Ack).await;
-            match ctx.jp.stream {
-                Stream::Events => ctx
-                    .app
-                    .metrics
-                    .dead_letter
-                    .with_label_values(&[name])
-                    .inc_by(n),
-                Stream::Notices => crate::notice::count(
-                    &ctx.app.metrics,
-                    name,
-                    recs.iter().map(|r| r.payload().as_ref()),
-                    "dead_lettered",
-                ),
-            }
+            count_dead_letters(
+                &ctx.app.metrics,
+                name,
+                ctx.jp.stream,
+                n,
+                recs.iter().map(|r| r.payload().as_ref()),
+            );
         }
         Err(e) => {
             ctx.app
