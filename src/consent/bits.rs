@@ -118,6 +118,15 @@ impl PackedBits<'_> {
     pub fn bit(&mut self) -> Result<bool, Truncated> {
         Ok(self.read(1)? == 1)
     }
+
+    /// Moves past `n` bits.
+    pub fn skip(&mut self, n: usize) -> Result<(), Truncated> {
+        if self.pos + n > self.p.bits {
+            return Err(Truncated);
+        }
+        self.pos += n;
+        Ok(())
+    }
 }
 
 /// A cursor over the bits of base64url text. Callers check the alphabet

@@ -191,13 +191,12 @@ fn walk_ranges_probing(
 /// `probe` and `hits` as [`walk_ranges_probing`], for range encoding only
 /// (a bit field answers a lookup with one bit anyway).
 fn vendor_section(
-    text: &[u8],
     packed: &Packed,
     offset: usize,
     probe: &[u16],
     hits: &mut u64,
 ) -> Result<(VendorSet, usize), TcfError> {
-    let mut b = Bits::at(text, offset);
+    let mut b = packed.at(offset);
     let max_vendor_id = b.read(16)? as u16;
     let encoding = if b.bit()? {
         let entries = b.read(12)? as u16;
@@ -265,7 +264,8 @@ impl<'a> TcString<'a> {
         {
             return Err(TcfError::NotBase64Url);
         }
-        let mut b = Bits::new(core);
+        let packed = Packed::new(core);
+        let mut b = packed.at(0);
         let version = b.read(6)? as u8;
         if version != 2 {
             return Err(TcfError::UnsupportedVersion(version));
@@ -287,14 +287,13 @@ impl<'a> TcString<'a> {
         let publisher_cc = letters(b.read(12)?);
         debug_assert_eq!(b.pos(), VENDOR_SECTION_OFFSET);
 
-        let packed = Packed::new(core);
         let mut hits = 0u64;
         let (vendor_consents, next) =
-            vendor_section(core, &packed, VENDOR_SECTION_OFFSET, probe, &mut hits)?;
-        let (vendor_li, next) = vendor_section(core, &packed, next, &[], &mut 0)?;
+            vendor_section(&packed, VENDOR_SECTION_OFFSET, probe, &mut hits)?;
+        let (vendor_li, next) = vendor_section(&packed, next, &[], &mut 0)?;
         // Publisher restrictions: walked so a malformed one is an error and
         // so lookups can trust the layout.
-        let mut r = Bits::at(core, next);
+        let mut r = packed.at(next);
         let restriction_count = r.read(12)? as u16;
         let restrictions_offset = r.pos();
         for _ in 0..restriction_count {
@@ -311,7 +310,7 @@ impl<'a> TcString<'a> {
                 u16::MAX,
                 TcfError::BadRestriction,
             )?;
-            r = Bits::at(core, end);
+            r = packed.at(end);
         }
         let tc = TcString {
             core,
