@@ -140,21 +140,49 @@ fn notice_metric(g: &Gateway, partner: &str, t: &str, outcome: &str) -> f64 {
     )
 }
 
+/// The mock partners of [`config`]: acme's notice endpoint answers
+/// `acme_notice_status` (503: down at first), the others 200.
+struct Mocks {
+    acme: MockPartner,
+    acme_notices: MockPartner,
+    gamma: MockPartner,
+    gamma_notices: MockPartner,
+}
+
+impl Mocks {
+    fn new(acme_notice_status: u16) -> Mocks {
+        Mocks {
+            acme: MockPartner::always(200),
+            acme_notices: MockPartner::always(acme_notice_status),
+            gamma: MockPartner::always(200),
+            gamma_notices: MockPartner::always(200),
+        }
+    }
+
+    /// A gateway with [`config`] on these mocks.
+    fn gateway(&self) -> Gateway {
+        Gateway::start(
+            &config(
+                &self.acme.url(),
+                &self.acme_notices.url(),
+                &self.gamma.url(),
+                &self.gamma_notices.url(),
+            ),
+            env(),
+        )
+    }
+}
+
 #[test]
 fn forget_notifies_each_partner_that_received_the_events_exactly_once() {
-    let acme = MockPartner::always(200);
-    let acme_notices = MockPartner::always(200);
-    let gamma = MockPartner::always(200);
-    let gamma_notices = MockPartner::always(200);
-    let g = Gateway::start(
-        &config(
-            &acme.url(),
-            &acme_notices.url(),
-            &gamma.url(),
-            &gamma_notices.url(),
-        ),
-        env(),
-    );
+    let mocks = Mocks::new(200);
+    let Mocks {
+        acme,
+        acme_notices,
+        gamma_notices,
+        ..
+    } = &mocks;
+    let g = mocks.gateway();
     let events = [
         impression("j1", "Jane.Doe@Example.com"),
         impression("j2", "jane.doe@example.com"),
@@ -350,19 +378,9 @@ fn opt_out_notifies_and_a_push_partner_without_notice_endpoint_is_skipped() {
 
 #[test]
 fn notices_survive_sigkill_and_reach_a_partner_that_was_down() {
-    let acme = MockPartner::always(200);
-    let acme_notices = MockPartner::always(503);
-    let gamma = MockPartner::always(200);
-    let gamma_notices = MockPartner::always(200);
-    let mut g = Gateway::start(
-        &config(
-            &acme.url(),
-            &acme_notices.url(),
-            &gamma.url(),
-            &gamma_notices.url(),
-        ),
-        env(),
-    );
+    let mocks = Mocks::new(503);
+    let Mocks { acme_notices, .. } = &mocks;
+    let mut g = mocks.gateway();
     let r = g.post_events(
         &ndjson(&[impression("k1", "kim@example.com")]),
         "application/x-ndjson",
@@ -660,20 +678,15 @@ fn check_config_refuses_emit_previous_until_without_a_previous_key() {
 #[test]
 fn jetstream_backend_notifies_push_partners_through_a_notice_stream() {
     nats::set_backend(nats::Backend::JetStream);
-    let acme = MockPartner::always(200);
-    // Down at first: the notice is retried, then delivered once.
-    let acme_notices = MockPartner::always(503);
-    let gamma = MockPartner::always(200);
-    let gamma_notices = MockPartner::always(200);
-    let g = Gateway::start(
-        &config(
-            &acme.url(),
-            &acme_notices.url(),
-            &gamma.url(),
-            &gamma_notices.url(),
-        ),
-        env(),
-    );
+    // acme's notice endpoint is down at first: the notice is retried, then
+    // delivered once.
+    let mocks = Mocks::new(503);
+    let Mocks {
+        acme_notices,
+        gamma_notices,
+        ..
+    } = &mocks;
+    let g = mocks.gateway();
     let r = g.post_events(
         &ndjson(&[impression("s1", "sam@example.com")]),
         "application/x-ndjson",
