@@ -205,13 +205,18 @@ fn consent_status(v: Option<bool>) -> &'static str {
     }
 }
 
-/// The value at a dotted `path` of a JSON object's text.
-fn lookup(fields: &serde_json::Value, path: &str) -> Option<serde_json::Value> {
-    let mut v = fields;
-    for seg in path.split('.') {
-        v = v.get(seg)?;
+/// The value at a dotted `path` of a JSON object's text, borrowed from it
+/// (only the objects on the path are read, no tree is built).
+fn lookup<'a>(fields: &'a str, path: &str) -> Option<&'a serde_json::value::RawValue> {
+    let mut obj: crate::event::Obj<'a> = serde_json::from_str(fields).ok()?;
+    let mut segs = path.split('.').peekable();
+    loop {
+        let v = obj.get(segs.next()?)?;
+        if segs.peek().is_none() {
+            return Some(v);
+        }
+        obj = crate::event::Obj::parse(v)?;
     }
-    Some(v.clone())
 }
 
 /// The Google Ads click conversion encoder.
@@ -240,11 +245,7 @@ impl GoogleAds {
         let Some(f) = fields else {
             return Ok((None, None));
         };
-        let v: serde_json::Value =
-            serde_json::from_str(f).map_err(|_| EncodeError::FieldsNotObject)?;
-        if !v.is_object() {
-            return Err(EncodeError::FieldsNotObject);
-        }
+        object_members(f).ok_or(EncodeError::FieldsNotObject)?;
         let scale = if self.opts.value_unit == "micros" {
             1e6
         } else {
@@ -254,16 +255,16 @@ impl GoogleAds {
             .opts
             .value_field
             .as_deref()
-            .and_then(|p| lookup(&v, p))
-            .and_then(|x| x.as_f64())
+            .and_then(|p| lookup(f, p))
+            .and_then(|x| serde_json::from_str::<f64>(x.get()).ok())
             .filter(|x| x.is_finite() && *x >= 0.0)
             .map(|x| x / scale);
         let currency = self
             .opts
             .currency_field
             .as_deref()
-            .and_then(|p| lookup(&v, p))
-            .and_then(|x| x.as_str().map(str::to_owned))
+            .and_then(|p| lookup(f, p))
+            .and_then(|x| crate::event::as_str(x).map(|c| c.into_owned()))
             .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
         Ok((value, currency))
     }
