@@ -39,10 +39,12 @@ fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
 /// unusual shape is still stopped.
 type Exact = Option<(String, SubjectHash)>;
 
+/// The identifier's kind, its exact subject (normalized form and hash),
+/// its lenient hashes, and the identifier as the request wrote it.
 fn optout_subjects(
     app: &App,
     body: &[u8],
-) -> Result<(Kind, Exact, Vec<SubjectHash>), &'static str> {
+) -> Result<(Kind, Exact, Vec<SubjectHash>, String), &'static str> {
     let (kind, raw) = raw_identifier_of(body)?;
     let country = app.runtime().config.privacy.default_phone_country;
     let exact = identity::normalize_with(kind, &raw, country).map(|n| {
@@ -56,7 +58,7 @@ fn optout_subjects(
     if exact.is_none() && lenient.is_empty() {
         return Err(invalid_identifier(kind));
     }
-    Ok((kind, exact, lenient))
+    Ok((kind, exact, lenient, raw))
 }
 
 fn invalid_identifier(kind: Kind) -> &'static str {
@@ -152,7 +154,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         };
     }
-    let (kind, exact, lenient) = match optout_subjects(app, &body) {
+    let (kind, exact, lenient, raw) = match optout_subjects(app, &body) {
         Ok(s) => s,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
@@ -164,9 +166,6 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
         .or_else(|| lenient.first().copied())
         .expect("one of them is set");
     let normalized = exact.as_ref().map(|(n, _)| n.clone());
-    // As the request wrote it: a partner-API profile's notice carries that
-    // API's hash of it (crate::notice::ad_ids).
-    let raw = raw_identifier_of(&body).map(|(_, r)| r).unwrap_or_default();
     // The opt-out is durable before anything else, so events accepted after
     // this answer are never routed.
     let forget = route == "/v1/forget";

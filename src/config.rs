@@ -2383,12 +2383,28 @@ impl Config {
                         .join(", ")
                 }
             );
+            let prev = p
+                .previous_key()
+                .map(|(k, until)| {
+                    let mut t = String::new();
+                    crate::event::format_utc(until, &mut t);
+                    format!("; outputs also carry ad_id_prev under {} until {t}", k.id)
+                })
+                .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "  keys: {} (signing with {})",
+                "  keys: {} (signing with {}{prev})",
                 keys.join(", "),
                 p.signing_key().id
             );
+            let notices = match &p.delivery {
+                Delivery::Push(d) => match &d.notice_endpoint {
+                    Some(ne) => format!("push to {ne}"),
+                    None => "none (no notice_endpoint)".to_string(),
+                },
+                Delivery::Pull(_) => format!("pull from /v1/feed/{}/notices", p.name),
+            };
+            let _ = writeln!(s, "  notices: {notices}");
             let _ = writeln!(
                 s,
                 "  outbox_max_bytes {}, on_full {}, max_event_age {}s",

@@ -646,7 +646,11 @@ fn check_config_refuses_emit_previous_until_without_a_previous_key() {
         .code(2)
         .stderr_has("partners[0].keys[1].emit_previous_until")
         .stderr_has("RFC 3339");
-    check_config(dir.path(), &rotation_config("2999-01-01T00:00:00Z")).code(0);
+    // The summary says where notices go and that the window is open.
+    check_config(dir.path(), &rotation_config("2999-01-01T00:00:00Z"))
+        .code(0)
+        .stdout_has("notices: pull from /v1/feed/beta/notices")
+        .stdout_has("outputs also carry ad_id_prev under k1 until 2999-01-01T00:00:00Z");
     // notice_endpoint: push only, a URL, and its absence is warned about.
     let pull_with = pull_partner("beta", "T_FEED_B", "K_B", "").replace(
         "lease_ms = 1000",
@@ -668,7 +672,8 @@ fn check_config_refuses_emit_previous_until_without_a_previous_key() {
     let push_without = push_partner("acme", "https://x.example/e", "K_A", "");
     check_config(dir.path(), &format!("{HEAD}{push_without}"))
         .code(0)
-        .stdout_has("warning: partners[0].delivery.notice_endpoint is not set");
+        .stdout_has("warning: partners[0].delivery.notice_endpoint is not set")
+        .stdout_has("notices: none (no notice_endpoint)");
 }
 
 /// The JetStream backend: a push partner's notices go through a notice
