@@ -69,9 +69,10 @@ pub fn normalize(kind: Kind, raw: &str) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Trim, lowercase, and for gmail.com / googlemail.com drop dots and any
-/// `+suffix` from the local part. The domain is kept as written (lowercased).
-pub fn normalize_email(raw: &str) -> Option<Cow<'_, str>> {
+/// `raw` trimmed, when it can be an email address: one `@` with something
+/// on both sides and no whitespace inside. Every email rule (adgate's and
+/// each partner profile's) starts from it.
+pub fn email_shape(raw: &str) -> Option<&str> {
     let t = raw.trim();
     let (local, domain) = t.split_once('@')?;
     if local.is_empty()
@@ -81,6 +82,13 @@ pub fn normalize_email(raw: &str) -> Option<Cow<'_, str>> {
     {
         return None;
     }
+    Some(t)
+}
+
+/// Trim, lowercase, and for gmail.com / googlemail.com drop dots and any
+/// `+suffix` from the local part. The domain is kept as written (lowercased).
+pub fn normalize_email(raw: &str) -> Option<Cow<'_, str>> {
+    let t = email_shape(raw)?;
     let needs_lower = t.chars().any(|c| c.is_uppercase() || !c.is_ascii());
     let lowered: Cow<'_, str> = if needs_lower {
         Cow::Owned(t.to_lowercase())

@@ -277,15 +277,7 @@ pub fn hashed_external_id(account_id: Option<&str>) -> Option<Hex64> {
 /// Refuses what cannot be an address: no `@`, an empty side, a second `@`,
 /// inner whitespace.
 pub fn email_trim_lower(raw: &str) -> Option<Cow<'_, str>> {
-    let t = raw.trim();
-    let (local, domain) = t.split_once('@')?;
-    if local.is_empty()
-        || domain.is_empty()
-        || domain.contains('@')
-        || t.chars().any(char::is_whitespace)
-    {
-        return None;
-    }
+    let t = crate::identity::email_shape(raw)?;
     if t.chars().any(char::is_uppercase) {
         Some(Cow::Owned(t.to_lowercase()))
     } else {
