@@ -824,7 +824,6 @@ pub struct MockPartner {
 
 impl MockPartner {
     pub fn start(responder: Responder) -> MockPartner {
-        use http_body_util::BodyExt;
         let received: Arc<Mutex<Vec<Received>>> = Arc::new(Mutex::new(Vec::new()));
         let responder = Arc::new(Mutex::new(responder));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -857,23 +856,7 @@ impl MockPartner {
                                     let counter = counter.clone();
                                     let delay = *delay_cfg.lock().unwrap();
                                     async move {
-                                        let headers: HashMap<String, String> = req
-                                            .headers()
-                                            .iter()
-                                            .map(|(k, v)| {
-                                                (
-                                                    k.as_str().to_string(),
-                                                    v.to_str().unwrap_or("").to_string(),
-                                                )
-                                            })
-                                            .collect();
-                                        let body = req
-                                            .into_body()
-                                            .collect()
-                                            .await
-                                            .unwrap()
-                                            .to_bytes()
-                                            .to_vec();
+                                        let (headers, body) = read_request(req).await;
                                         let n = counter
                                             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                                         let (status, extra) = (resp.lock().unwrap())(n);
@@ -1150,4 +1133,19 @@ pub fn memory_kb(pid: i32) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// A mock server's view of a request: headers (lower-case names, values as
+/// text) and the whole body.
+pub async fn read_request(
+    req: hyper::Request<hyper::body::Incoming>,
+) -> (HashMap<String, String>, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (headers, body)
 }

@@ -632,7 +632,6 @@ impl PartnerMock {
     }
 
     pub fn start(api: PartnerApi) -> PartnerMock {
-        use http_body_util::BodyExt;
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let accepted: Arc<Mutex<Vec<Value>>> = Arc::default();
         let forced: Arc<Mutex<VecDeque<u16>>> = Arc::default();
@@ -674,23 +673,7 @@ impl PartnerMock {
                                         let method = req.method().as_str().to_owned();
                                         let path = req.uri().path().to_owned();
                                         let query = req.uri().query().map(str::to_owned);
-                                        let headers: HashMap<String, String> = req
-                                            .headers()
-                                            .iter()
-                                            .map(|(k, v)| {
-                                                (
-                                                    k.as_str().to_owned(),
-                                                    v.to_str().unwrap_or("").to_owned(),
-                                                )
-                                            })
-                                            .collect();
-                                        let body = req
-                                            .into_body()
-                                            .collect()
-                                            .await
-                                            .unwrap()
-                                            .to_bytes()
-                                            .to_vec();
+                                        let (headers, body) = super::read_request(req).await;
                                         let (status, text, reason) = answer(
                                             &api,
                                             &forced,
