@@ -213,7 +213,6 @@ def table(rows_path, out_path, header):
     def ratio(a, b):
         return a / b if a and b else None
 
-    js1, js3 = find("jetstream", 1), None
     js = [r for r in rows if r["kind"] == "jetstream"]
     js1 = next((r for r in js if r.get("nats") == "R1"), None)
     js3 = next((r for r in js if r.get("nats") == "R3"), None)

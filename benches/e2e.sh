@@ -69,6 +69,7 @@ rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 wait_line() { for _ in $(seq "${WAIT_TRIES:-100}"); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout waiting for $2 in $1" >&2; cat "$1" >&2; return 1; }
 
 start_sink() { # status -> prints port
+  rm -f "$work/sink.out" # not the last row's "listening on" (the child truncates it later)
   "$BIN/adgate-sink" --listen 127.0.0.1:0 --status "$1" --quiet > "$work/sink.out" &
   pids+=($!); SINK_PID=$!
   wait_line "$work/sink.out" "listening on"
@@ -117,6 +118,7 @@ TOML
 }
 
 start_adgate() { # config
+  rm -f "$work/adgate.out"
   "$BIN/adgate" serve --config "$1" > "$work/adgate.out" 2> "$work/adgate.err" &
   pids+=($!); ADGATE_PID=$!
   wait_line "$work/adgate.out" "listening on" || { cat "$work/adgate.err" >&2; return 1; }
@@ -283,8 +285,8 @@ measure() { # label kind partners pid url drain(0|1) [rate] [extra-json] -> a ro
   python3 benches/e2e.py watch --label "$label" --kind "$kind" --partners "$n" --pid "$pid" \
     ${url:+--url "$url"} --load "$work/load.json" --stop "$work/stop" --rows "$ROWS" \
     --drain-max "$DRAIN_MAX" ${extra:+--extra "$extra"} $([ "$drain" = 1 ] && echo --drain) &
-  wp=$!
-  load "${LOAD_URL:-$url}" "$rate" > "$work/load.json"
+  wp=$!; pids+=("$wp")
+  load "${LOAD_URL:-$url}" "$rate" > "$work/load.json" || { echo "adgate-load failed in row \"$label\"" >&2; return 1; }
   touch "$work/stop"
   wait "$wp"
   tail -1 "$ROWS" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("  %s: %s ingested/s%s" % (r["label"], round(r["ingested_per_s"] or 0), "" if r.get("sustained_per_s") is None else ", sustained %d/s" % r["sustained_per_s"]))' >&2
@@ -292,7 +294,7 @@ measure() { # label kind partners pid url drain(0|1) [rate] [extra-json] -> a ro
 
 row_ceiling() { # partners
   local n=$1 url pid
-  rm -f "$work/sample.ndjson"
+  rm -f "$work/sample.ndjson" "$work/ceiling.out"
   # shellcheck disable=SC2046
   "$BIN/adgate-ceiling" --listen 127.0.0.1:0 --token-env TP $(key_args "$n") \
     --sample "$work/sample.ndjson" --sample-events 2000 > "$work/ceiling.out" 2>&1 &

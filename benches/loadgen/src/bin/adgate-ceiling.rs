@@ -282,8 +282,10 @@ fn normalize(kind: Kind, raw: &str) -> Option<Cow<'_, str>> {
 fn is_sensitive(category: &str) -> bool {
     category
         .split(|c: char| {
-            matches!(c, '>' | '/' | '|' | '\\' | ':' | ',' | ';' | '&' | '-' | '_')
-                || c.is_whitespace()
+            matches!(
+                c,
+                '>' | '/' | '|' | '\\' | ':' | ',' | ';' | '&' | '-' | '_'
+            ) || c.is_whitespace()
         })
         .any(|w| SENSITIVE.iter().any(|s| w.eq_ignore_ascii_case(s)))
 }
@@ -574,7 +576,10 @@ async fn handle(sv: Arc<Server>, req: Request<hyper::body::Incoming>) -> Resp {
             .take(sv.max_body as u64 + 1)
             .read_to_end(&mut out);
         if read.is_err() || out.len() > sv.max_body {
-            return error(StatusCode::BAD_REQUEST, "body is not valid gzip or too large");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "body is not valid gzip or too large",
+            );
         }
         Cow::Owned(out)
     } else {
@@ -600,7 +605,9 @@ async fn handle(sv: Arc<Server>, req: Request<hyper::body::Incoming>) -> Resp {
             Err(()) => {
                 rejected += 1;
                 if errors.len() < 100 {
-                    errors.push(serde_json::json!({"index": index, "error": "invalid_json: not an event"}));
+                    errors.push(
+                        serde_json::json!({"index": index, "error": "invalid_json: not an event"}),
+                    );
                 }
             }
         }
@@ -868,14 +875,36 @@ mod tests {
         let base = r#""event_id":"e","timestamp":"2026-11-28T23:59:59+02:00""#;
         let mut outs = vec![Vec::new()];
         for (body, want) in [
-            (r#""event_type":"purchase","user":{"email":"a@b.c"}"#, Ok(false)),
-            (r#""event_type":"ad_impression","user":{"email":"a@b.c","age":17}"#, Ok(false)),
-            (r#""event_type":"ad_impression","user":{"email":"a@b.c"},"consent":{"gpc":true}"#, Ok(false)),
-            (r#""event_type":"ad_impression","user":{"email":"a@b.c"},"context":{"category":"Health > Vitamins"}"#, Ok(false)),
-            (r#""event_type":"ad_impression","user":{"email":"a b@c.d"}"#, Ok(false)),
-            (r#""event_type":"ad_impression","user":{"email":"a@b.c"},"context":{"category":"books"}"#, Ok(true)),
+            (
+                r#""event_type":"purchase","user":{"email":"a@b.c"}"#,
+                Ok(false),
+            ),
+            (
+                r#""event_type":"ad_impression","user":{"email":"a@b.c","age":17}"#,
+                Ok(false),
+            ),
+            (
+                r#""event_type":"ad_impression","user":{"email":"a@b.c"},"consent":{"gpc":true}"#,
+                Ok(false),
+            ),
+            (
+                r#""event_type":"ad_impression","user":{"email":"a@b.c"},"context":{"category":"Health > Vitamins"}"#,
+                Ok(false),
+            ),
+            (
+                r#""event_type":"ad_impression","user":{"email":"a b@c.d"}"#,
+                Ok(false),
+            ),
+            (
+                r#""event_type":"ad_impression","user":{"email":"a@b.c"},"context":{"category":"books"}"#,
+                Ok(true),
+            ),
         ] {
-            assert_eq!(s.scrub(&format!("{{{base},{body}}}"), &mut outs), want, "{body}");
+            assert_eq!(
+                s.scrub(&format!("{{{base},{body}}}"), &mut outs),
+                want,
+                "{body}"
+            );
         }
         assert_eq!(s.scrub("{\"event_type\":\"x\"}", &mut outs), Err(()));
         assert_eq!(s.scrub("not json", &mut outs), Err(()));
@@ -883,13 +912,25 @@ mod tests {
 
     #[test]
     fn normalization_and_time() {
-        assert_eq!(normalize_phone(" +1 (206) 555-0100").as_deref(), Some("+12065550100"));
-        assert_eq!(normalize_phone("0044 20 7946 0000").as_deref(), Some("+442079460000"));
+        assert_eq!(
+            normalize_phone(" +1 (206) 555-0100").as_deref(),
+            Some("+12065550100")
+        );
+        assert_eq!(
+            normalize_phone("0044 20 7946 0000").as_deref(),
+            Some("+442079460000")
+        );
         assert_eq!(normalize_phone("555-0100"), None);
-        assert_eq!(normalize_email("J.A.N.E+x@googlemail.com").as_deref(), Some("jane@googlemail.com"));
+        assert_eq!(
+            normalize_email("J.A.N.E+x@googlemail.com").as_deref(),
+            Some("jane@googlemail.com")
+        );
         assert_eq!(normalize_email("x@y@z"), None);
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(hour_utc(parse_rfc3339("2026-11-28T23:59:59.5-02:00").unwrap()), "2026-11-29T01:00:00Z");
+        assert_eq!(
+            hour_utc(parse_rfc3339("2026-11-28T23:59:59.5-02:00").unwrap()),
+            "2026-11-29T01:00:00Z"
+        );
         assert_eq!(parse_rfc3339("2026-11-28 13:45"), None);
     }
 
