@@ -128,13 +128,13 @@ fn explain(
         return ExitCode::from(2);
     }
     let request = adgate::policy::RequestSignals { sec_gpc };
-    match adgate::explain::explain_with(&cfg, partner.as_deref(), &input, request) {
+    match adgate::cli::explain::explain_with(&cfg, partner.as_deref(), &input, request) {
         Ok(report) => {
             match format {
                 OutputFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&report).expect("json"))
                 }
-                OutputFormat::Text => print!("{}", adgate::explain::render_text(&report)),
+                OutputFormat::Text => print!("{}", adgate::cli::explain::render_text(&report)),
             }
             ExitCode::SUCCESS
         }
@@ -196,7 +196,9 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             }
         },
         None => {
-            match adgate::demo::config(std::path::Path::new(adgate::config::DEFAULT_DATA_DIR)) {
+            match adgate::config::demo::config(std::path::Path::new(
+                adgate::config::DEFAULT_DATA_DIR,
+            )) {
                 Ok((c, t)) => (c, Some(t)),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -221,7 +223,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             tracing::warn!(error = %e, "cannot raise the soft open-file limit (RLIMIT_NOFILE)")
         }
     }
-    adgate::server::install_panic_hook();
+    adgate::web::install_panic_hook();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -278,7 +280,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             println!("producer token: {}", t.producer);
             println!("feed token: {}", t.feed);
             println!("admin token: {}", t.admin);
-            println!("demo partner: {} (GET http://{addr}/v1/feed/{})", adgate::demo::DEMO_PARTNER, adgate::demo::DEMO_PARTNER);
+            println!("demo partner: {} (GET http://{addr}/v1/feed/{})", adgate::config::demo::DEMO_PARTNER, adgate::config::demo::DEMO_PARTNER);
             use std::io::Write;
             let _ = std::io::stdout().flush();
         }

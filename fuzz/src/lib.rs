@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use adgate::config::{env_from, Config};
-use adgate::event::{Event, Reject, RejectReason};
-use adgate::guard;
 use adgate::identity::{normalize, Kind, SubjectHasher};
-use adgate::ingest::{self, BodyForm};
+use adgate::ingest::decode::{self as ingest, BodyForm};
+use adgate::policy::event::{Event, Reject, RejectReason};
+use adgate::policy::guard;
 use adgate::policy::{NoOptOuts, Outcome, Policy};
 use http::StatusCode;
 use http_body_util::BodyExt as _;
@@ -137,7 +137,7 @@ pub fn body(case: &BodyCase<'_>) -> BodyOutcome {
     let inflated: Vec<u8> = if case.encoding == Encoding::Identity {
         wire
     } else {
-        match ingest::gunzip(&wire, case.limit) {
+        match adgate::api::ingest::gunzip(&wire, case.limit) {
             Ok(v) => {
                 assert!(v.len() <= case.limit, "inflated past the limit");
                 if case.encoding == Encoding::Gzip {
@@ -227,7 +227,7 @@ pub fn body(case: &BodyCase<'_>) -> BodyOutcome {
     out
 }
 
-fn assert_json_error(r: adgate::server::Resp) {
+fn assert_json_error(r: adgate::web::Resp) {
     let body = ready(r.into_body().collect())
         .expect("full body")
         .to_bytes();
@@ -567,7 +567,7 @@ fn check_line(config: &Config, p: &adgate::config::PartnerConfig, ev: &Event<'_>
     let t = obj["time"].as_str().unwrap_or_default();
     assert!(t.len() == 20 && t.ends_with('Z'), "time {t:?}");
     assert_eq!(
-        adgate::event::parse_rfc3339(t),
+        adgate::policy::event::parse_rfc3339(t),
         Some(ev.unix_seconds.div_euclid(g) * g),
         "time {t:?} is not the timestamp truncated to {g} s"
     );
@@ -1197,7 +1197,7 @@ pub fn encode_email(email: &str, which: usize) -> String {
 pub fn guard_bytes(data: &[u8]) {
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = guard::scan(s);
-        let _ = adgate::canon::canonical(s);
+        let _ = adgate::policy::canon::canonical(s);
     }
     if data.len() < 4 {
         return;

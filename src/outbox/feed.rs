@@ -1,7 +1,7 @@
 //! Reading an outbox for the pull feed (see docs/delivery.md): a [`Feed`]
 //! serves leased responses and acknowledges the events of the one response
 //! whose cursor is committed. The HTTP side (tokens, query parameters,
-//! answers) is crate::feed; this is what each backend does underneath.
+//! answers) is crate::api::feed; this is what each backend does underneath.
 //!
 //! - Embedded: served events are leased: each response is a chunk
 //!   remembered with a deadline. A cursor names exactly the events of the

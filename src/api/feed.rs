@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::config::{PartnerConfig, PullConfig, MAX_FEED_WAIT_MS};
 use crate::notice::NoticeType;
 use crate::outbox::{Feed, FeedError, PartnerOutbox, Stream};
-use crate::server::{self, error, Resp};
+use crate::web::{self, error, Resp};
 
 /// Default `max` when the partner gives none, and the hard cap.
 const DEFAULT_MAX: usize = 100;
@@ -87,8 +87,8 @@ fn authorize(
         .strip_prefix("/v1/feed/")
         .and_then(|r| r.strip_suffix(suffix.as_str()))
         .unwrap_or("");
-    let Some(token) = server::bearer(req) else {
-        return Err(server::unauthorized(
+    let Some(token) = web::bearer(req) else {
+        return Err(web::unauthorized(
             "missing feed token (Authorization: Bearer <token>)",
         ));
     };
@@ -138,7 +138,7 @@ fn authorize(
             "this token may not read this feed",
         ))
     } else {
-        Err(server::unauthorized("invalid feed token"))
+        Err(web::unauthorized("invalid feed token"))
     }
 }
 
@@ -185,7 +185,7 @@ pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>, stream: Stream) 
         )
         .await
     {
-        Ok(body) => server::json_bytes(StatusCode::OK, body),
+        Ok(body) => web::json_bytes(StatusCode::OK, body),
         Err(e) => feed_error(e),
     }
 }
@@ -193,11 +193,11 @@ pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>, stream: Stream) 
 pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>, stream: Stream) -> Resp {
     let feed = match authorize(app, &req, stream, "/commit") {
         Ok(f) => f,
-        Err(r) => return server::refuse(req, r).await,
+        Err(r) => return web::refuse(req, r).await,
     };
-    let body = match server::read_body(req, server::SMALL_BODY_BYTES).await {
+    let body = match web::read_body(req, web::SMALL_BODY_BYTES).await {
         Ok(b) => b,
-        Err(e) => return e.response(server::SMALL_BODY_BYTES as u64, None),
+        Err(e) => return e.response(web::SMALL_BODY_BYTES as u64, None),
     };
     #[derive(serde::Deserialize)]
     struct Commit {
@@ -237,5 +237,5 @@ pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>, stream: Strea
     }
     let mut v = serde_json::json!({"committed": true});
     v[stream.items()] = c.count.into();
-    server::json(StatusCode::OK, &v)
+    web::json(StatusCode::OK, &v)
 }

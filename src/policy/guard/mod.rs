@@ -3,7 +3,7 @@
 //! leak guard").
 //!
 //! It decodes before it scans. Each string is first brought to a canonical
-//! form ([`crate::canon`]: NFKC, invisible and control characters removed, Unicode
+//! form ([`crate::policy::canon`]: NFKC, invisible and control characters removed, Unicode
 //! digits folded, percent-decoding to a fixed point, HTML entities, JSON
 //! escapes, `(at)`/`[dot]`), and every base64 / base32 / hex token in it is
 //! decoded and rescanned. On each of those views it looks for
@@ -39,7 +39,7 @@ use crate::identity::{self, Kind};
 
 pub mod detect;
 
-use crate::canon;
+use crate::policy::canon;
 
 pub use detect::luhn;
 

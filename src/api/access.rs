@@ -31,8 +31,8 @@ use serde::Serialize;
 use crate::app::App;
 use crate::identity::Kind;
 use crate::privacy::ledger::{ad_id_of, cutoff_day, day_start_ms};
-use crate::server::{self, error, Resp};
 use crate::util::now_ms;
+use crate::web::{self, error, Resp};
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct AccessResponse {
@@ -247,7 +247,7 @@ pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String) -> Resp {
         partners = body.partners.len(),
         "subject access request answered"
     );
-    server::json(
+    web::json(
         StatusCode::OK,
         &serde_json::to_value(&body).expect("serializable"),
     )

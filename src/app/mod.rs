@@ -7,6 +7,8 @@
 //! delivery workers between batches; flush every outbox; exit 0. Everything
 //! is bounded by `server.shutdown_grace_seconds`.
 
+pub mod serve;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,15 +19,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::api::feed::PullFeed;
 use crate::config::{Config, Delivery, PartnerConfig};
-use crate::dedup::Dedup;
-use crate::feed::PullFeed;
+use crate::delivery::push::PushWorker;
 use crate::identity::SubjectHasher;
+use crate::ingest::dedup::Dedup;
 use crate::metrics::Metrics;
 use crate::optout::OptOutStore;
 use crate::outbox::{PartnerOutbox, Store, Stream};
 use crate::policy::Policy;
-use crate::push::PushWorker;
 use crate::util::now_ms;
 
 /// What a reload replaces as a whole.
@@ -53,8 +55,8 @@ pub struct App {
     /// Push partners' notice workers (those with a notice_endpoint).
     notice_workers: Mutex<HashMap<String, PushWorker>>,
     pub ready: AtomicBool,
-    pub quotas: crate::quota::Quotas,
-    pub in_flight: crate::quota::InFlight,
+    pub quotas: crate::ingest::quota::Quotas,
+    pub in_flight: crate::ingest::quota::InFlight,
     /// Flips to true when shutdown starts; delivery and long-polls watch it.
     pub stopping: watch::Sender<bool>,
     config_path: Option<PathBuf>,
@@ -78,7 +80,7 @@ impl App {
         crate::keyprint::record(&data, &config)?;
         let metrics = Metrics::new();
         let opened = Store::open(&config, &metrics).await?;
-        let dedup = Dedup::new(crate::dedup::DEFAULT_MAX_ENTRIES);
+        let dedup = Dedup::new(crate::ingest::dedup::DEFAULT_MAX_ENTRIES);
         for (h, ms) in opened.recovered {
             dedup.seed(h, ms);
         }
@@ -198,9 +200,20 @@ impl App {
         Ok(())
     }
 
+    /// What the ingest write path needs of the gateway.
+    pub fn writer(&self) -> crate::ingest::Writer<'_> {
+        crate::ingest::Writer {
+            outbox: &self.outbox,
+            dedup: &self.dedup,
+            hasher: &self.hasher,
+            optouts: &self.optouts,
+            metrics: &self.metrics,
+        }
+    }
+
     /// What push delivery needs of the gateway.
-    fn delivery_deps(&self) -> crate::push::Deps {
-        crate::push::Deps {
+    fn delivery_deps(&self) -> crate::delivery::push::Deps {
+        crate::delivery::push::Deps {
             metrics: self.metrics.clone(),
             privacy: self.privacy.clone(),
         }
@@ -375,19 +388,19 @@ pub async fn run(
 
     let grace = config.server.shutdown_grace;
     let (conn_stop_tx, conn_stop_rx) = watch::channel(false);
-    let main_srv = tokio::spawn(crate::server::serve(
+    let main_srv = tokio::spawn(crate::app::serve::serve(
         app.clone(),
         listeners.main,
-        crate::server::Role::Main {
+        crate::api::Role::Main {
             metrics_here: listeners.metrics.is_none(),
         },
         conn_stop_rx.clone(),
     ));
     let metrics_srv = listeners.metrics.map(|l| {
-        tokio::spawn(crate::server::serve(
+        tokio::spawn(crate::app::serve::serve(
             app.clone(),
             l,
-            crate::server::Role::MetricsOnly,
+            crate::api::Role::MetricsOnly,
             conn_stop_rx.clone(),
         ))
     });
