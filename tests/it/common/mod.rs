@@ -71,7 +71,15 @@ sensitive_categories = ["health", "pharmacy"]
 time_granularity = "hour"
 "#;
 
-/// A pull partner named `name` with feed token env `token_env`, key env `key_env`.
+/// `lease_ms` of every [`pull_partner`]: seconds, so that a GET and its
+/// commit, or two GETs of which the second must find the first's events
+/// still leased, land inside it even when two busy shared cores stall the
+/// test for a while. Tests of redelivery wait it out, and derive their
+/// bounds from it.
+pub const PULL_LEASE_MS: u64 = 5_000;
+
+/// A pull partner named `name` with feed token env `token_env`, key env
+/// `key_env`, and a lease of [`PULL_LEASE_MS`].
 pub fn pull_partner(name: &str, token_env: &str, key_env: &str, extra: &str) -> String {
     format!(
         r#"
@@ -84,7 +92,7 @@ fields = ["ad.campaign_id", "ad.placement", "ad.value_estimate_micros", "ad.curr
 [partners.delivery]
 mode = "pull"
 token_env = "{token_env}"
-lease_ms = 1000
+lease_ms = {PULL_LEASE_MS}
 [[partners.keys]]
 id = "k1"
 secret_env = "{key_env}"
