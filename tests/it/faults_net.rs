@@ -58,13 +58,20 @@ fn idle_sockets_neither_lock_out_producers_nor_stay_open() {
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(g.get("/healthz", None).status, 200);
     assert_eq!(g.get("/readyz", None).status, 200);
-    // Past the header timeout (counted from accept), none is left open.
-    std::thread::sleep(Duration::from_millis(3 * HEADER_TIMEOUT_MS));
-    let open = idle.iter_mut().map(closed_by_peer).filter(|c| !c).count();
+    // Past the header timeout (counted from accept), none is left open:
+    // polled up to a generous multiple of it, for a gateway slowed down by
+    // two busy shared cores.
+    let timeout = Duration::from_millis(HEADER_TIMEOUT_MS);
+    std::thread::sleep(timeout);
+    wait_for(timeout * 10, || {
+        idle.retain_mut(|s| !closed_by_peer(s));
+        idle.is_empty().then_some(())
+    });
     assert_eq!(
-        open, 0,
-        "{open} of {idle_n} idle sockets still open {}x the header timeout after accept",
-        3
+        idle.len(),
+        0,
+        "{} of {idle_n} idle sockets still open 11x the header timeout after accept",
+        idle.len()
     );
     // A warning line per 10 s about the flood, not one per socket.
     let logs = g.logs();
