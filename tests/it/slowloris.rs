@@ -85,7 +85,8 @@ fn slow_header_clients_do_not_starve_normal_ones_and_are_closed() {
         open.retain_mut(|s| {
             let mut b = [0u8; 512];
             match s.read(&mut b) {
-                // Closed; an answer (408) before the close counts as closed too.
+                Ok(0) => false,
+                // An answer (408) before the close counts as closed too.
                 Ok(_) => false,
                 Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
             }
