@@ -171,13 +171,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     let forget = route == "/v1/forget";
     let mut added = false;
     for h in exact.map(|(_, h)| h).into_iter().chain(lenient) {
-        let r = match &app.js {
-            Some(js) => js
-                .add_optout(&app.optouts, h, forget)
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string())),
-            None => app.optouts.add(h),
-        };
+        let r = app.outbox.add_optout(h, forget).await;
         match r {
             Ok(a) => added |= a,
             Err(e) => {
@@ -217,13 +211,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             &serde_json::json!({"opted_out": true, "notified": notified}),
         );
     }
-    let purged = match &app.js {
-        Some(js) => js
-            .purge(&subject)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string())),
-        None => app.outbox.purge(subject).await,
-    };
+    let purged = app.outbox.purge(subject).await;
     match purged {
         Ok(n) => {
             app.metrics.forget_purged.inc_by(n);

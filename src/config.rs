@@ -304,6 +304,22 @@ pub enum OutboxBackend {
     JetStream(Box<JetStreamConfig>),
 }
 
+impl OutboxBackend {
+    /// Whether a reload from `self` to `other` keeps the same store (the
+    /// outboxes cannot move under a running gateway).
+    pub fn same_store(&self, other: &OutboxBackend) -> bool {
+        match (self, other) {
+            (OutboxBackend::Embedded, OutboxBackend::Embedded) => true,
+            (OutboxBackend::JetStream(x), OutboxBackend::JetStream(y)) => {
+                x.servers == y.servers
+                    && x.replicas == y.replicas
+                    && x.internal_key == y.internal_key
+            }
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct JetStreamConfig {
     /// `nats://host:port` URLs (credentials are never part of them).

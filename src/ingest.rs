@@ -14,7 +14,6 @@ use crate::app::App;
 use crate::config::{OnFull, Producer};
 use crate::event::{Event, Reject, RejectReason};
 use crate::outbox;
-use crate::outbox::jetstream::{JetStream, JsError, OutMsg};
 use crate::policy::{DropReason, Outcome, RequestSignals};
 use crate::server::{self, error, Resp};
 use crate::util::now_ms;
@@ -416,12 +415,6 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     ingest_items(app, &rt, &producer.name, items, request).await
 }
 
-/// Per-partner write for one request.
-struct Batch {
-    buf: Vec<u8>,
-    records: u64,
-}
-
 async fn ingest_items(
     app: &Arc<App>,
     rt: &crate::app::Runtime,
@@ -432,12 +425,7 @@ async fn ingest_items(
     let m = &app.metrics;
     let now = now_ms();
     let n_partners = rt.policy.partners.len();
-    let mut batches: Vec<Batch> = (0..n_partners)
-        .map(|_| Batch {
-            buf: Vec::new(),
-            records: 0,
-        })
-        .collect();
+    let mut staging = app.outbox.staging(n_partners);
     // Counted only once the write succeeded.
     let mut drops: Vec<[u64; DropReason::ALL.len()]> = vec![[0; DropReason::ALL.len()]; n_partners];
     let mut omitted: Vec<[u64; 1]> = vec![[0; 1]; n_partners];
@@ -446,19 +434,11 @@ async fn ingest_items(
     let mut rejected_by_reason = [0u64; 3];
     let mut accepted = 0u64;
     let mut duplicates = 0u64;
-    // JetStream backend: one message per routed event and partner, with
-    // the number of the event it came from (to spot cluster duplicates).
-    let js = app.js.as_ref();
-    let mut js_msgs: Vec<Vec<(OutMsg, u32)>> = match js {
-        Some(_) => (0..n_partners).map(|_| Vec::new()).collect(),
-        None => Vec::new(),
-    };
     // Until the outbox writes are handed over, every return, a panic and
     // the future being dropped undo the idempotency entries added here.
     let mut undo = Undo {
         dedup: &app.dedup,
         hashes: Vec::new(),
-        reserved: Vec::new(),
     };
     for (index, item) in items.iter().enumerate() {
         let ev = match item.parse() {
@@ -486,13 +466,8 @@ async fn ingest_items(
         for (i, outcome) in eval.outcomes.iter().enumerate() {
             match outcome {
                 Outcome::Route(s) => {
-                    if js.is_some() {
-                        let no = (undo.hashes.len() - 1) as u32;
-                        js_msgs[i].push((OutMsg::new(s, now, &event_hash), no));
-                    } else {
-                        outbox::encode(&mut batches[i].buf, s, now, &event_hash);
-                    }
-                    batches[i].records += 1;
+                    let no = (undo.hashes.len() - 1) as u32;
+                    staging.add(i, s, now, &event_hash, no);
                     for o in &eval.omitted[i] {
                         let k = crate::policy::OMISSION_REASONS
                             .iter()
@@ -517,134 +492,33 @@ async fn ingest_items(
         .with_label_values(&[producer])
         .inc_by(items.len() as u64);
 
-    if let Some(js) = js {
-        let outcome = publish_js(app, rt, js, js_msgs, undo.hashes.len()).await;
-        // An error returns with `undo` still holding the hashes: its drop
-        // takes them out of the idempotency window, so a retry is routed.
-        let (routed, cluster_dups) = match outcome {
-            Ok(o) => o,
-            Err(r) => return r,
-        };
-        undo.hashes.clear();
-        let reply = Reply {
-            routed,
-            drops,
-            omitted,
-            rejected_by_reason,
-            accepted,
-            duplicates: duplicates + cluster_dups,
-            rejected,
-            errors,
-        };
-        return reply.send(app, rt, producer);
-    }
-
-    // Reserve room in every outbox first: the request is written whole or
-    // not at all.
-    let mut logs = Vec::with_capacity(n_partners);
-    let mut reserved: Vec<usize> = Vec::new();
-    let mut full: Option<String> = None;
-    for (i, p) in rt.policy.partners.iter().enumerate() {
-        let log = app.outbox.get(&p.name);
-        logs.push(log.clone());
-        if batches[i].records == 0 {
-            continue;
-        }
-        let Some(log) = log else {
-            full = Some(p.name.clone());
-            break;
-        };
-        let need = batches[i].buf.len() as u64;
-        let mut ok = log.reserve(need);
-        if !ok
-            && rt
+    let targets: Vec<outbox::Target> = rt
+        .policy
+        .partners
+        .iter()
+        .map(|p| outbox::Target {
+            name: &p.name,
+            on_full: rt
                 .config
                 .partner(&p.name)
-                .is_some_and(|c| c.on_full == OnFull::DeadLetter)
-        {
-            let shortfall = (log.pending_bytes() + need).saturating_sub(log.max_bytes());
-            match log.evict(shortfall).await {
-                Ok((_, events)) => {
-                    m.dead_letter.with_label_values(&[&p.name]).inc_by(events);
-                    ok = log.reserve(need);
-                }
-                Err(e) => {
-                    m.storage_failures.with_label_values(&["dead_letter"]).inc();
-                    tracing::error!(partner = %p.name, error = %e, "evicting to dead letters failed; the oldest events stay in the outbox")
-                }
-            }
-        }
-        if !ok {
-            full = Some(p.name.clone());
-            break;
-        }
-        undo.reserved.push((log.clone(), need));
-        reserved.push(i);
-    }
-    if let Some(name) = full {
-        let mut r = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("outbox of partner \"{name}\" is full; nothing from this request was accepted, retry later"),
-        );
-        r.headers_mut().insert(
-            header::RETRY_AFTER,
-            RETRY_AFTER_SECONDS.to_string().parse().expect("ascii"),
-        );
-        return r;
-    }
-
-    // Write to every outbox concurrently; each write is group-committed
-    // with other requests' writes to the same outbox. Written to more than
-    // one partner, the records are held (invisible to delivery) until every
-    // write succeeded, and retracted if one failed: the request is stored
-    // for every partner or for none, so the producer's retry never
-    // duplicates.
-    let hold = reserved.len() > 1;
-    let writes = reserved.iter().map(|&i| {
-        let log = logs[i].clone().expect("reserved above");
-        let buf = std::mem::take(&mut batches[i].buf);
-        let records = batches[i].records;
-        async move {
-            if hold {
-                log.append_held(buf, records).await.map(Some)
-            } else {
-                log.append(buf, records).await.map(|()| None)
-            }
-        }
-    });
-    // From their first poll on, the appends own the reservations (an
-    // append that fails releases its own).
-    undo.reserved.clear();
-    let results = futures_util::future::join_all(writes).await;
-    if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
-        app.metrics
-            .storage_failures
-            .with_label_values(&["outbox"])
-            .inc();
-        tracing::error!(error = %e, "outbox write failed; request not acknowledged (retracted from every partner)");
-        // Dropping `results` retracts the held writes that succeeded;
-        // `undo` takes the event ids back out of the idempotency window.
-        drop(results);
-        return unavailable(
-            "events could not be stored durably (storage write failed); nothing from this request was accepted, retry after Retry-After",
-        );
-    }
-    let commits = results
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|held| held.commit());
-    futures_util::future::join_all(commits).await;
-
+                .map_or(OnFull::Reject, |c| c.on_full),
+        })
+        .collect();
+    // An error returns with `undo` still holding the hashes: its drop takes
+    // them out of the idempotency window, so a retry is routed.
+    let written = match app.outbox.write(staging, &targets, undo.hashes.len()).await {
+        Ok(w) => w,
+        Err(e) => return unavailable(&e.message),
+    };
     // Durable everywhere: the events stay in the idempotency window.
     undo.hashes.clear();
     let reply = Reply {
-        routed: batches.iter().map(|b| b.records).collect(),
+        routed: written.routed,
         drops,
         omitted,
         rejected_by_reason,
         accepted,
-        duplicates,
+        duplicates: duplicates + written.duplicates,
         rejected,
         errors,
     };
@@ -727,114 +601,18 @@ pub fn unavailable(msg: &str) -> Resp {
     r
 }
 
-/// JetStream backend: publishes every partner's messages concurrently and
-/// answers only when JetStream acknowledged each one. Returns events newly
-/// stored per partner and how many events were already stored by an
-/// earlier try (through any replica: `Nats-Msg-Id`), or the error response.
-/// A request refused part-way may have stored some messages; the
-/// producer's retry stores the rest, and the stored ones are recognised as
-/// duplicates, so nothing is routed twice.
-async fn publish_js(
-    app: &Arc<App>,
-    rt: &crate::app::Runtime,
-    js: &Arc<JetStream>,
-    msgs: Vec<Vec<(OutMsg, u32)>>,
-    events: usize,
-) -> Result<(Vec<u64>, u64), Resp> {
-    let n = rt.policy.partners.len();
-    // Not following the opt-out bucket, an event of a person who just
-    // opted out through another replica could pass: refuse until it runs.
-    if msgs.iter().any(|m| !m.is_empty()) && !(js.is_connected() && js.follows_optouts()) {
-        // Published now, the messages would wait in the client for a
-        // reconnection; the producer is better served by a quick 503.
-        return Err(unavailable(
-            "events could not be stored (JetStream unreachable); retry later",
-        ));
-    }
-    let mut parts = Vec::new();
-    for (i, (p, batch)) in rt.policy.partners.iter().zip(msgs).enumerate() {
-        if batch.is_empty() {
-            continue;
-        }
-        let Some(jp) = js.get(&p.name) else {
-            return Err(unavailable(&format!(
-                "outbox of partner \"{}\" is not open; retry later",
-                p.name
-            )));
-        };
-        let need: u64 = batch
-            .iter()
-            .map(|(m, _)| m.payload.len() as u64 + 200)
-            .sum();
-        if !js.has_room(&jp, need) {
-            return Err(unavailable(&format!(
-                "outbox of partner \"{}\" is full; nothing from this request was accepted, retry later",
-                p.name
-            )));
-        }
-        parts.push((i, p.name.clone(), batch));
-    }
-    let writes = parts.into_iter().map(|(i, name, batch)| {
-        let js = js.clone();
-        let hist = app.metrics.jetstream_publish.with_label_values(&[&name]);
-        async move {
-            let (msgs, owners): (Vec<OutMsg>, Vec<u32>) = batch.into_iter().unzip();
-            let t = std::time::Instant::now();
-            let r = js.publish(&name, msgs).await;
-            hist.observe(t.elapsed().as_secs_f64());
-            (i, owners, r)
-        }
-    });
-    let results = futures_util::future::join_all(writes).await;
-    let mut routed = vec![0u64; n];
-    // Per event: (messages, of which duplicates).
-    let mut per_event = vec![(0u32, 0u32); events];
-    for (i, owners, r) in results {
-        match r {
-            Ok(p) => {
-                for (dup, ev) in p.duplicate.iter().zip(owners) {
-                    let e = &mut per_event[ev as usize];
-                    e.0 += 1;
-                    if *dup {
-                        e.1 += 1;
-                    } else {
-                        routed[i] += 1;
-                    }
-                }
-            }
-            Err(JsError::Full(name)) => {
-                return Err(unavailable(&format!(
-                    "outbox of partner \"{name}\" is full; retry later (events of this request already stored are not routed twice)"
-                )))
-            }
-            Err(JsError::Unavailable(e)) => {
-                tracing::error!(error = %e, "JetStream publish failed; request not acknowledged");
-                return Err(unavailable(
-                    "events could not be stored (JetStream unavailable); retry later",
-                ));
-            }
-        }
-    }
-    let dups = per_event.iter().filter(|(n, d)| *n > 0 && n == d).count() as u64;
-    Ok((routed, dups))
-}
-
 /// What a request has done that must be taken back unless its events were
 /// written: its idempotency entries (else a retry would be taken for a
-/// duplicate and never routed, losing the events) and the outbox room it
-/// reserved. Dropped on every exit, on a panic unwinding, and when the
-/// client goes away and hyper drops the request future.
+/// duplicate and never routed, losing the events). Dropped on every exit,
+/// on a panic unwinding, and when the client goes away and hyper drops the
+/// request future (the outbox gives back room it reserved the same way).
 struct Undo<'a> {
     dedup: &'a crate::dedup::Dedup,
     hashes: Vec<crate::identity::SubjectHash>,
-    reserved: Vec<(Arc<outbox::PartnerLog>, u64)>,
 }
 
 impl Drop for Undo<'_> {
     fn drop(&mut self) {
-        for (log, bytes) in self.reserved.drain(..) {
-            log.release(bytes);
-        }
         for h in &self.hashes {
             self.dedup.remove(h);
         }
@@ -852,23 +630,16 @@ mod tests {
     }
 
     #[test]
-    fn a_panic_before_the_write_undoes_idempotency_entries_and_reservations() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let dl = Arc::new(outbox::DeadLetters::new(&dir.path().join("dl")).expect("dl"));
-        let (log, _) =
-            outbox::PartnerLog::open("a", &dir.path().join("a"), 1 << 20, dl).expect("log");
+    fn a_panic_before_the_write_undoes_idempotency_entries() {
         let dedup = crate::dedup::Dedup::new(100);
         let h = [7u8; 16];
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut undo = Undo {
                 dedup: &dedup,
                 hashes: Vec::new(),
-                reserved: Vec::new(),
             };
             assert!(!dedup.check_and_insert(h, 1));
             undo.hashes.push(h);
-            assert!(log.reserve(1000));
-            undo.reserved.push((log.clone(), 1000));
             panic!("a policy bug");
         }));
         assert!(unwound.is_err());
@@ -876,8 +647,6 @@ mod tests {
             !dedup.check_and_insert(h, 2),
             "the retry is routed, not taken for a duplicate"
         );
-        assert_eq!(log.pending_bytes(), 0, "the reservation is released");
-        log.close();
     }
 
     #[test]

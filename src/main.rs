@@ -43,29 +43,22 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => {
                 print!("{}", c.summary());
-                if let adgate::config::OutboxBackend::JetStream(j) = &c.outbox {
-                    // The cluster is part of the config: reachable, and the
-                    // streams exist or can be created.
-                    let checked = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())
-                        .and_then(|rt| {
-                            rt.block_on(adgate::outbox::jetstream::check(j, &c.partners))
-                        });
-                    match checked {
-                        Ok(lines) => {
-                            for l in lines {
-                                println!("{l}");
-                            }
+                // A backend's remote part is part of the config: reachable,
+                // and what it needs exists or can be created.
+                let checked = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+                    .and_then(|rt| rt.block_on(adgate::outbox::check(&c)));
+                match checked {
+                    Ok(lines) => {
+                        for l in lines {
+                            println!("{l}");
                         }
-                        Err(e) => {
-                            eprintln!(
-                                "error: {}: outbox.servers: {e} (fix: start the NATS servers with JetStream on (nats-server -js), check servers, credentials, TLS and replicas)",
-                                config.display()
-                            );
-                            return ExitCode::from(2);
-                        }
+                    }
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", config.display());
+                        return ExitCode::from(2);
                     }
                 }
                 ExitCode::SUCCESS

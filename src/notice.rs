@@ -35,7 +35,7 @@ use crate::app::App;
 use crate::config::PartnerConfig;
 use crate::identity::{Kind, SubjectHash};
 use crate::metrics::Metrics;
-use crate::outbox::segment;
+use crate::outbox::Stream;
 use crate::util::now_ms;
 
 /// What happened to the subject.
@@ -209,45 +209,22 @@ pub async fn notify(
             "notice",
             &[&subject[..], t.as_str().as_bytes(), &now_ms().to_le_bytes()].concat(),
         );
-        if let Some(js) = &app.js {
-            let msg = crate::outbox::jetstream::OutMsg::notice(payload, now_ms(), &id);
-            js.publish_notice(&p.name, msg).await.map_err(|e| match e {
-                crate::outbox::jetstream::JsError::Full(_) => NoticeError::Full {
-                    partner: p.name.clone(),
-                },
-                other => NoticeError::Write {
-                    partner: p.name.clone(),
-                    error: std::io::Error::other(other.to_string()),
-                },
-            })?;
-            app.metrics
-                .notices
-                .with_label_values(&[&p.name, t.as_str(), "queued"])
-                .inc();
-            notified.push(p.name.clone());
-            continue;
-        }
-        let mut buf = Vec::with_capacity(payload.len() + 64);
-        segment::encode(&mut buf, now_ms(), &id, &[], &payload);
-        let log = match app.notices.get(&p.name) {
-            Some(l) => l,
-            None => {
-                return Err(NoticeError::Write {
-                    partner: p.name.clone(),
-                    error: std::io::Error::other("no notice outbox is open"),
-                })
-            }
-        };
-        if !log.reserve(buf.len() as u64) {
-            return Err(NoticeError::Full {
+        let Some(ob) = app.outbox.get(&p.name, Stream::Notices) else {
+            return Err(NoticeError::Write {
                 partner: p.name.clone(),
+                error: std::io::Error::other("no notice outbox is open"),
             });
-        }
-        log.append(buf, 1)
+        };
+        ob.append_notice(payload, now_ms(), &id)
             .await
-            .map_err(|error| NoticeError::Write {
-                partner: p.name.clone(),
-                error,
+            .map_err(|e| match e.full {
+                Some(_) => NoticeError::Full {
+                    partner: p.name.clone(),
+                },
+                None => NoticeError::Write {
+                    partner: p.name.clone(),
+                    error: std::io::Error::other(e.message),
+                },
             })?;
         app.metrics
             .notices

@@ -460,18 +460,20 @@ impl Drop for InFlight {
     }
 }
 
-fn metrics_response(app: &App, refused: Option<Resp>) -> Resp {
-    refused.unwrap_or_else(|| {
-        app.refresh_gauges();
-        let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8"
-                .parse()
-                .expect("ascii"),
-        );
-        r
-    })
+async fn metrics_response(app: &App, refused: Option<Resp>) -> Resp {
+    if let Some(r) = refused {
+        return r;
+    }
+    // Gauges read now, not up to one interval ago.
+    app.refresh_gauges().await;
+    let mut r = Response::new(Full::new(Bytes::from(app.metrics.render())));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "text/plain; version=0.0.4; charset=utf-8"
+            .parse()
+            .expect("ascii"),
+    );
+    r
 }
 
 fn route_of(path: &str) -> &'static str {
@@ -549,13 +551,7 @@ async fn dispatch(app: &Arc<App>, role: Role, route: &'static str, req: Request<
                 text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
             }
         }),
-        "/metrics" if metrics_here => {
-            if let (None, Some(js)) = (allow(&[Method::GET]), &app.js) {
-                // Stream state read now, not up to one interval ago.
-                js.refresh().await;
-            }
-            metrics_response(app, allow(&[Method::GET]))
-        }
+        "/metrics" if metrics_here => metrics_response(app, allow(&[Method::GET])).await,
         "/v1/events" if main => match allow(&[Method::POST]) {
             Some(r) => r,
             None => crate::ingest::handle(app, req).await,

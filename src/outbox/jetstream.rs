@@ -50,7 +50,7 @@ use crate::policy::{ScrubbedEvent, Subjects};
 
 pub const OPTOUT_BUCKET: &str = "adgate_optouts";
 /// The fleet-wide subject-access ledger, see [`crate::privacy::fleet`].
-pub const LEDGER_BUCKET: &str = "adgate_ledger";
+pub use crate::privacy::fleet::LEDGER_BUCKET;
 pub const H_SUBJECTS: &str = "Adgate-Subjects";
 pub const H_INGEST_MS: &str = "Adgate-Ingest-Ms";
 const H_MSG_ID: &str = "Nats-Msg-Id";
@@ -226,6 +226,15 @@ pub struct Fetched {
     pub delivered: i64,
     pub ingest_ms: u64,
     pub subjects: Subjects,
+}
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched")
+            .field("stream_seq", &self.stream_seq)
+            .field("consumer_seq", &self.consumer_seq)
+            .finish()
+    }
 }
 
 impl Fetched {
@@ -651,25 +660,11 @@ impl JetStream {
 
     /// The ledger bucket (on the delivery connection: it is written when
     /// partners acknowledge deliveries).
-    pub fn ledger(&self) -> &kv::Store {
-        &self.ledger
-    }
-
-    /// Erases every ledger entry whose key starts with `prefix` (a keyed
-    /// subject hash and a dot): a purge of the bucket's stream by subject,
-    /// which leaves no marker behind. Returns the entries erased.
-    pub async fn purge_ledger(&self, prefix: &str) -> Result<u64, JsError> {
-        let s = self
-            .djs
-            .get_stream_no_info(format!("KV_{LEDGER_BUCKET}"))
-            .await
-            .map_err(|e| unavailable("cannot open the ledger bucket", e))?;
-        let r = s
-            .purge()
-            .filter(format!("$KV.{LEDGER_BUCKET}.{prefix}>"))
-            .await
-            .map_err(|e| unavailable("cannot erase ledger entries", e))?;
-        Ok(r.purged)
+    pub fn ledger_bucket(&self) -> crate::privacy::fleet::LedgerBucket {
+        crate::privacy::fleet::LedgerBucket {
+            kv: self.ledger.clone(),
+            context: self.djs.clone(),
+        }
     }
 
     /// The delivery connection (acks, claim renewals).
