@@ -300,7 +300,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 _ = int.recv() => {}
             }
         };
-        match adgate::app::run(app, listeners, shutdown).await {
+        match adgate::app::run(app, adgate::api::router, listeners, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "gateway failed");

@@ -117,7 +117,15 @@ async fn notify(
     let Some(norm) = normalized else {
         return Ok(Vec::new());
     };
-    crate::notice::notify(app, t, kind, (&norm, raw), subject)
+    let rt = app.runtime();
+    let notifier = crate::notice::Notifier {
+        privacy: &app.privacy,
+        outbox: &app.outbox,
+        hasher: &app.hasher,
+        metrics: &app.metrics,
+        config: &rt.config,
+    };
+    crate::notice::notify(notifier, t, kind, (&norm, raw), subject)
         .await
         .map_err(|e| {
             app.metrics

@@ -10,57 +10,21 @@
 //! with a `"notices"` list; their commits count in `adgate_notices_total`,
 //! not in the delivered events or the ledger.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 
-use crate::app::App;
-use crate::config::{PartnerConfig, PullConfig, MAX_FEED_WAIT_MS};
+use crate::app::{App, PullFeed};
+use crate::config::MAX_FEED_WAIT_MS;
 use crate::notice::NoticeType;
-use crate::outbox::{Feed, FeedError, PartnerOutbox, Stream};
+use crate::outbox::{FeedError, Stream};
 use crate::web::{self, error, Resp};
 
 /// Default `max` when the partner gives none, and the hard cap.
 const DEFAULT_MAX: usize = 100;
 const MAX_MAX: usize = 10_000;
-
-/// A partner's feed and the token that reads it.
-#[derive(Debug)]
-pub struct PullFeed {
-    partner: String,
-    token: Mutex<crate::secret::Secret>,
-    feed: Arc<Feed>,
-}
-
-fn is_opt_out(line: &[u8]) -> bool {
-    NoticeType::of_line(line) == NoticeType::OptedOut
-}
-
-impl PullFeed {
-    /// The feed of partner `p` on its outbox `ob` (events or notices).
-    pub fn new(p: &PartnerConfig, pull: &PullConfig, ob: &PartnerOutbox) -> PullFeed {
-        let tag: crate::outbox::feed::Tag = match ob.stream() {
-            Stream::Events => None,
-            Stream::Notices => Some(is_opt_out),
-        };
-        PullFeed {
-            partner: p.name.clone(),
-            token: Mutex::new(pull.token.clone()),
-            feed: Arc::new(ob.feed(pull.lease, p.batch_max_events, tag)),
-        }
-    }
-
-    pub fn update(&self, p: &PartnerConfig, pull: &PullConfig) {
-        *self.token.lock().unwrap() = pull.token.clone();
-        self.feed.update(pull.lease, p.batch_max_events);
-    }
-
-    pub fn token_matches(&self, t: &[u8]) -> bool {
-        self.token.lock().unwrap().ct_eq(t)
-    }
-}
 
 fn feed_error(e: FeedError) -> Resp {
     match e {

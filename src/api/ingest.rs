@@ -288,5 +288,13 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             return with_retry_after(r, wait);
         }
     }
-    crate::ingest::ingest_items(app.writer(), &rt, &producer.name, items, request).await
+    crate::ingest::ingest_items(
+        app.writer(),
+        &rt.config,
+        &rt.policy,
+        &producer.name,
+        items,
+        request,
+    )
+    .await
 }

@@ -16,39 +16,10 @@ use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
+use crate::app::serve::Role;
 use crate::app::App;
 use crate::outbox::Stream;
 use crate::web::{catch_panic, error, text, Resp};
-
-#[derive(Debug, Clone, Copy)]
-pub enum Role {
-    /// Ingest, feed, admin, health; /metrics too when no metrics listener.
-    Main { metrics_here: bool },
-    /// Only /metrics and health.
-    MetricsOnly,
-}
-
-impl Role {
-    /// The `listener` label of the TLS metrics.
-    pub fn listener(self) -> &'static str {
-        match self {
-            Role::Main { .. } => "main",
-            Role::MetricsOnly => "metrics",
-        }
-    }
-
-    /// The TLS server config this listener uses for a new connection: the
-    /// one of the running config, so a reload's certificate applies to the
-    /// next handshake. `None` when the config has no `[server.tls]`.
-    pub(crate) fn tls_config(self, app: &App) -> Option<Arc<rustls::ServerConfig>> {
-        let rt = app.runtime();
-        let t = rt.config.server.tls.as_ref()?;
-        Some(match self {
-            Role::Main { .. } => t.main.clone(),
-            Role::MetricsOnly => t.metrics.clone(),
-        })
-    }
-}
 
 async fn metrics_response(app: &App, refused: Option<Resp>) -> Resp {
     if let Some(r) = refused {
@@ -94,6 +65,15 @@ fn route_of(path: &str) -> &'static str {
         p if p.starts_with("/v1/feed/") => "/v1/feed",
         _ => "other",
     }
+}
+
+/// The router as crate::app::run takes it.
+pub fn router(
+    app: Arc<App>,
+    role: Role,
+    req: Request<Incoming>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>> {
+    Box::pin(handle(app, role, req))
 }
 
 /// Answers one request on a listener of `role`.

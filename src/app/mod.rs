@@ -19,7 +19,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::feed::PullFeed;
 use crate::config::{Config, Delivery, PartnerConfig};
 use crate::delivery::push::PushWorker;
 use crate::identity::SubjectHasher;
@@ -61,6 +60,46 @@ pub struct App {
     pub stopping: watch::Sender<bool>,
     config_path: Option<PathBuf>,
     reload_lock: tokio::sync::Mutex<()>,
+}
+
+/// A partner's feed and the token that reads it.
+#[derive(Debug)]
+pub struct PullFeed {
+    pub partner: String,
+    token: Mutex<crate::secret::Secret>,
+    pub feed: Arc<crate::outbox::Feed>,
+}
+
+fn is_opt_out(line: &[u8]) -> bool {
+    crate::notice::NoticeType::of_line(line) == crate::notice::NoticeType::OptedOut
+}
+
+impl PullFeed {
+    /// The feed of partner `p` on its outbox `ob` (events or notices).
+    pub fn new(
+        p: &PartnerConfig,
+        pull: &crate::config::PullConfig,
+        ob: &PartnerOutbox,
+    ) -> PullFeed {
+        let tag: crate::outbox::feed::Tag = match ob.stream() {
+            Stream::Events => None,
+            Stream::Notices => Some(is_opt_out),
+        };
+        PullFeed {
+            partner: p.name.clone(),
+            token: Mutex::new(pull.token.clone()),
+            feed: Arc::new(ob.feed(pull.lease, p.batch_max_events, tag)),
+        }
+    }
+
+    pub fn update(&self, p: &PartnerConfig, pull: &crate::config::PullConfig) {
+        *self.token.lock().unwrap() = pull.token.clone();
+        self.feed.update(pull.lease, p.batch_max_events);
+    }
+
+    pub fn token_matches(&self, t: &[u8]) -> bool {
+        self.token.lock().unwrap().ct_eq(t)
+    }
 }
 
 /// Reads or creates a 32-byte secret file with mode 0600.
@@ -344,8 +383,10 @@ impl Listeners {
 }
 
 /// Runs the gateway until `shutdown` resolves, then shuts down in order.
+/// `router` answers each request (crate::api::router).
 pub async fn run(
     app: Arc<App>,
+    router: serve::Router,
     listeners: Listeners,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -388,19 +429,21 @@ pub async fn run(
 
     let grace = config.server.shutdown_grace;
     let (conn_stop_tx, conn_stop_rx) = watch::channel(false);
-    let main_srv = tokio::spawn(crate::app::serve::serve(
+    let main_srv = tokio::spawn(serve::serve(
         app.clone(),
+        router,
         listeners.main,
-        crate::api::Role::Main {
+        serve::Role::Main {
             metrics_here: listeners.metrics.is_none(),
         },
         conn_stop_rx.clone(),
     ));
     let metrics_srv = listeners.metrics.map(|l| {
-        tokio::spawn(crate::app::serve::serve(
+        tokio::spawn(serve::serve(
             app.clone(),
+            router,
             l,
-            crate::api::Role::MetricsOnly,
+            serve::Role::MetricsOnly,
             conn_stop_rx.clone(),
         ))
     });

@@ -3,7 +3,7 @@
 //! ALPN when `[server.tls]` is set, slowloris limits (a first request head
 //! due within `server.header_timeout_ms` of accept, at most
 //! [`MAX_PENDING_CONNECTIONS`] connections without one), graceful
-//! shutdown. Each request goes to the router, crate::api.
+//! shutdown. Each request goes to the router the caller gives (crate::api's).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -18,7 +18,6 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch, Semaphore};
 
-use crate::api::Role;
 use crate::app::App;
 use crate::tls::ClientCert;
 use crate::web::Resp;
@@ -33,6 +32,44 @@ pub const MAX_CONNECTIONS: usize = 4096;
 pub const MAX_PENDING_CONNECTIONS: usize = 1024;
 /// Request line + headers.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Answers a request: crate::api's router, given by the caller of
+/// crate::app::run (the listeners know no route).
+pub type Router = fn(
+    Arc<App>,
+    Role,
+    Request<Incoming>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send>>;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Role {
+    /// Ingest, feed, admin, health; /metrics too when no metrics listener.
+    Main { metrics_here: bool },
+    /// Only /metrics and health.
+    MetricsOnly,
+}
+
+impl Role {
+    /// The `listener` label of the TLS metrics.
+    pub fn listener(self) -> &'static str {
+        match self {
+            Role::Main { .. } => "main",
+            Role::MetricsOnly => "metrics",
+        }
+    }
+
+    /// The TLS server config this listener uses for a new connection: the
+    /// one of the running config, so a reload's certificate applies to the
+    /// next handshake. `None` when the config has no `[server.tls]`.
+    pub(crate) fn tls_config(self, app: &App) -> Option<Arc<rustls::ServerConfig>> {
+        let rt = app.runtime();
+        let t = rt.config.server.tls.as_ref()?;
+        Some(match self {
+            Role::Main { .. } => t.main.clone(),
+            Role::MetricsOnly => t.metrics.clone(),
+        })
+    }
+}
 
 fn handshake_failure(e: &std::io::Error) -> &'static str {
     match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
@@ -184,6 +221,7 @@ static FLOOD_WARNINGS: crate::util::LogLimiter = crate::util::LogLimiter::new();
 
 pub async fn serve(
     app: Arc<App>,
+    router: Router,
     listener: TcpListener,
     role: Role,
     mut stop: watch::Receiver<bool>,
@@ -277,7 +315,7 @@ pub async fn serve(
                     };
                     tokio::pin!(expired);
                     let Some(acceptor) = acceptor else {
-                        let svc = service(app, role, None, waiting.clone(), (state.clone(), idle));
+                        let svc = service(app, router, role, None, waiting.clone(), (state.clone(), idle));
                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                         let conn = watcher.watch(conn.into_owned());
                         serve_pending(conn, expired, &waiting, &state).await;
@@ -323,7 +361,7 @@ pub async fn serve(
                         .1
                         .peer_certificates()
                         .map(|c| Arc::new(ClientCert::from_chain(c)));
-                    let svc = service(app, role, cert, waiting.clone(), (state.clone(), idle));
+                    let svc = service(app, router, role, cert, waiting.clone(), (state.clone(), idle));
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     let conn = watcher.watch(conn.into_owned());
                     serve_pending(conn, expired, &waiting, &state).await;
@@ -383,6 +421,7 @@ async fn serve_pending<C, E>(
 /// takes the connection out of the pending set.
 fn service(
     app: Arc<App>,
+    router: Router,
     role: Role,
     cert: Option<Arc<ClientCert>>,
     waiting: Arc<Mutex<Option<PendingGuard>>>,
@@ -402,7 +441,7 @@ fn service(
         state.request_started(&idle);
         let done = InFlight(state.clone(), idle.clone());
         async move {
-            let resp = crate::api::handle(app, role, req).await;
+            let resp = router(app, role, req).await;
             drop(done);
             Ok::<_, Infallible>(resp)
         }

@@ -9,14 +9,13 @@ pub mod quota;
 
 use http::StatusCode;
 
-use crate::app::Runtime;
-use crate::config::OnFull;
+use crate::config::{Config, OnFull};
 use crate::identity::SubjectHasher;
 use crate::metrics::Metrics;
 use crate::optout::OptOutStore;
 use crate::outbox::{self, Store};
 use crate::policy::event::RejectReason;
-use crate::policy::{DropReason, Outcome, RequestSignals};
+use crate::policy::{DropReason, Outcome, Policy, RequestSignals};
 use crate::util::now_ms;
 use crate::web::{self, Resp};
 use decode::Item;
@@ -40,14 +39,15 @@ pub struct Writer<'a> {
 /// events from `producer`; answers the request.
 pub async fn ingest_items(
     w: Writer<'_>,
-    rt: &Runtime,
+    config: &Config,
+    policy: &Policy,
     producer: &str,
     items: Vec<Item<'_>>,
     request: RequestSignals,
 ) -> Resp {
     let m = w.metrics;
     let now = now_ms();
-    let n_partners = rt.policy.partners.len();
+    let n_partners = policy.partners.len();
     let mut staging = w.outbox.staging(n_partners);
     // Counted only once the write succeeded.
     let mut drops: Vec<[u64; DropReason::ALL.len()]> = vec![[0; DropReason::ALL.len()]; n_partners];
@@ -85,7 +85,7 @@ pub async fn ingest_items(
             continue;
         }
         undo.hashes.push(event_hash);
-        let eval = rt.policy.evaluate_with(&ev, w.optouts, request);
+        let eval = policy.evaluate_with(&ev, w.optouts, request);
         for (i, outcome) in eval.outcomes.iter().enumerate() {
             match outcome {
                 Outcome::Route(s) => {
@@ -115,14 +115,12 @@ pub async fn ingest_items(
         .with_label_values(&[producer])
         .inc_by(items.len() as u64);
 
-    let targets: Vec<outbox::Target> = rt
-        .policy
+    let targets: Vec<outbox::Target> = policy
         .partners
         .iter()
         .map(|p| outbox::Target {
             name: &p.name,
-            on_full: rt
-                .config
+            on_full: config
                 .partner(&p.name)
                 .map_or(OnFull::Reject, |c| c.on_full),
         })
@@ -145,7 +143,7 @@ pub async fn ingest_items(
         rejected,
         errors,
     };
-    reply.send(m, rt, producer)
+    reply.send(m, policy, producer)
 }
 
 /// What a request did, counted once its events are durable.
@@ -164,8 +162,8 @@ struct Reply {
 }
 
 impl Reply {
-    fn send(self, m: &Metrics, rt: &Runtime, producer: &str) -> Resp {
-        for (i, p) in rt.policy.partners.iter().enumerate() {
+    fn send(self, m: &Metrics, policy: &Policy, producer: &str) -> Resp {
+        for (i, p) in policy.partners.iter().enumerate() {
             if self.routed[i] > 0 {
                 m.events_routed
                     .with_label_values(&[&p.name])
