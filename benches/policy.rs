@@ -24,8 +24,8 @@
 use std::hint::black_box;
 
 use adgate::config::{env_from, Config};
+use adgate::event::Event;
 use adgate::identity::{Kind, PartnerKey, SubjectHasher};
-use adgate::policy::event::Event;
 use adgate::policy::{NoOptOuts, Policy};
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -206,13 +206,13 @@ def config_keys(src):
                 walk(r, path, seen | {r})
 
     walk("RawConfig", "", {"RawConfig"})
-    # A `fields` entry is read by src/policy/contract.rs from the TOML value (path
+    # A `fields` entry is read by src/contract.rs from the TOML value (path
     # string or inline table); its table keys are the ones `parse_entry`
     # accepts.
-    contract = read("src/policy/contract.rs")
+    contract = read("src/contract.rs")
     m = re.search(r'matches!\(\s*k\.as_str\(\),\s*((?:"[a-z_]+"\s*\|?\s*)+)\)', contract)
     if not m:
-        sys.exit("check_docs: the key list of parse_entry in src/policy/contract.rs moved; update scripts/check_docs.py")
+        sys.exit("check_docs: the key list of parse_entry in src/contract.rs moved; update scripts/check_docs.py")
     for k in re.findall(r'"([a-z_]+)"', m.group(1)):
         keys.append("partners.fields." + k)
     return sorted(set(keys))
@@ -505,7 +505,7 @@ def self_test():
     real = ROOT
     tmp = tempfile.mkdtemp(prefix="check_docs_")
     try:
-        for rel in ["src/config/mod.rs", "src/policy/contract.rs", "src/api/mod.rs", "src/metrics.rs", "openapi.yaml", "docs"]:
+        for rel in ["src/config/mod.rs", "src/contract.rs", "src/api/mod.rs", "src/metrics.rs", "openapi.yaml", "docs"]:
             dst = os.path.join(tmp, rel)
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             src = os.path.join(real, rel)

@@ -187,7 +187,7 @@ pub fn phone_national_numbers(
         let nsn = n.national().to_string();
         (nsn.len() >= 6).then_some(nsn)
     };
-    let digits: String = crate::policy::canon::canonical(raw)
+    let digits: String = crate::canon::canonical(raw)
         .chars()
         .filter(char::is_ascii_digit)
         .collect();
@@ -226,7 +226,7 @@ pub fn match_forms(
 ) -> Vec<String> {
     match kind {
         Kind::Email => {
-            let c = crate::policy::canon::canonical(raw.trim());
+            let c = crate::canon::canonical(raw.trim());
             let lower: String = c
                 .chars()
                 .filter(|ch| !ch.is_whitespace())
@@ -253,7 +253,7 @@ pub fn match_forms(
         }
         Kind::Phone => phone_national_numbers(raw, default_country),
         Kind::AccountId | Kind::DeviceId => {
-            let s = crate::policy::canon::skeleton(raw);
+            let s = crate::canon::skeleton(raw);
             if s.is_empty() {
                 Vec::new()
             } else {

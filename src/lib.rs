@@ -44,10 +44,13 @@
 
 pub mod api;
 pub mod app;
+pub mod canon;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod contract;
 pub mod delivery;
+pub mod event;
 pub mod identity;
 pub mod ingest;
 pub mod keyprint;

@@ -220,7 +220,7 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        for r in crate::policy::event::RejectReason::ALL {
+        for r in crate::event::RejectReason::ALL {
             m.events_rejected.with_label_values(&[r.as_str()]);
         }
         for r in ["ok", "error"] {

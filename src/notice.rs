@@ -123,7 +123,7 @@ pub fn ad_ids(p: &PartnerConfig, kind: Kind, normalized: &str, raw: &str) -> Vec
 /// per partner), never the identifier.
 pub fn line(t: NoticeType, kind: Kind, ad_ids: &[String], unix_s: i64) -> Vec<u8> {
     let mut time = String::new();
-    crate::policy::event::format_utc(unix_s, &mut time);
+    crate::event::format_utc(unix_s, &mut time);
     let mut out = Vec::with_capacity(64 + ad_ids.len() * 50);
     out.extend_from_slice(b"{\"type\":\"");
     out.extend_from_slice(t.as_str().as_bytes());

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use adgate::config::{env_from, Config};
+use adgate::event::{Event, Reject, RejectReason};
 use adgate::identity::{normalize, Kind, SubjectHasher};
 use adgate::ingest::decode::{self as ingest, BodyForm};
-use adgate::policy::event::{Event, Reject, RejectReason};
 use adgate::policy::guard;
 use adgate::policy::{NoOptOuts, Outcome, Policy};
 use http::StatusCode;
@@ -567,7 +567,7 @@ fn check_line(config: &Config, p: &adgate::config::PartnerConfig, ev: &Event<'_>
     let t = obj["time"].as_str().unwrap_or_default();
     assert!(t.len() == 20 && t.ends_with('Z'), "time {t:?}");
     assert_eq!(
-        adgate::policy::event::parse_rfc3339(t),
+        adgate::event::parse_rfc3339(t),
         Some(ev.unix_seconds.div_euclid(g) * g),
         "time {t:?} is not the timestamp truncated to {g} s"
     );
@@ -1197,7 +1197,7 @@ pub fn encode_email(email: &str, which: usize) -> String {
 pub fn guard_bytes(data: &[u8]) {
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = guard::scan(s);
-        let _ = adgate::policy::canon::canonical(s);
+        let _ = adgate::canon::canonical(s);
     }
     if data.len() < 4 {
         return;

@@ -11,9 +11,9 @@
 use serde_json::{json, Value};
 
 use crate::config::{protected_conflict, Config};
+use crate::event::Event;
 use crate::identity::{self, Kind, SubjectHasher};
 use crate::ingest::decode::{split_body, BodyForm, Item};
-use crate::policy::event::Event;
 use crate::policy::{NoOptOuts, Outcome, Policy, RequestSignals};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,7 +332,7 @@ fn field_fate(
             let mut why = format!("normalized and sent only as ad_id = {key_id}.HMAC-SHA256({}:...) with ad_id_type {}", kind, kind);
             if let Some((prev, until)) = pc.previous_key() {
                 let mut at = String::new();
-                crate::policy::event::format_utc(until, &mut at);
+                crate::event::format_utc(until, &mut at);
                 if ((crate::util::now_ms() / 1000) as i64) < until {
                     why.push_str(&format!(", and as ad_id_prev = {}.HMAC-SHA256({kind}:...) under the previous key until {at} (emit_previous_until)", prev.id));
                 } else {

@@ -19,8 +19,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::consent::{ConsentMode, PartnerConsent, MAX_TCF_PURPOSE};
+use crate::contract::{self, FieldSpec};
 use crate::identity::{self, Kind, PartnerKey};
-use crate::policy::contract::{self, FieldSpec};
 use crate::profile::{CredentialPlace, PartnerView, Profile, ProfileKind};
 use crate::secret::Secret;
 
@@ -208,7 +208,7 @@ pub struct RawPartner {
     pub event_types: Vec<String>,
     #[serde(default)]
     pub identifiers: Vec<String>,
-    /// Path strings or `{ path, type, ... }` tables (crate::policy::contract).
+    /// Path strings or `{ path, type, ... }` tables (crate::contract).
     #[serde(default)]
     pub fields: Vec<toml::Value>,
     pub outbox_max_bytes: Option<u64>,
@@ -1512,7 +1512,7 @@ fn valid_field_path(f: &str) -> bool {
 }
 
 /// The `fields` allow-list of a partner: each entry a path string or a
-/// contract table (crate::policy::contract), none protected, reserved or
+/// contract table (crate::contract), none protected, reserved or
 /// overlapping another.
 fn partner_fields(
     cx: &Ctx<'_>,
@@ -1716,7 +1716,7 @@ fn partner(
             None => None,
             Some(t) => {
                 let key = format!("{kp}.emit_previous_until");
-                let at = crate::policy::event::parse_rfc3339(t).ok_or_else(|| {
+                let at = crate::event::parse_rfc3339(t).ok_or_else(|| {
                     cx.err(
                         key.clone(),
                         format!("\"{t}\" is not an RFC 3339 time"),
@@ -2405,7 +2405,7 @@ impl Config {
                 .previous_key()
                 .map(|(k, until)| {
                     let mut t = String::new();
-                    crate::policy::event::format_utc(until, &mut t);
+                    crate::event::format_utc(until, &mut t);
                     format!("; outputs also carry ad_id_prev under {} until {t}", k.id)
                 })
                 .unwrap_or_default();
@@ -2585,7 +2585,7 @@ secret_env = "K_B"
             dbg.contains("Secret(<redacted>)"),
             "secrets are there, redacted"
         );
-        let hex = crate::policy::guard::hex;
+        let hex = crate::util::hex;
         let mut needles: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
         needles.push(key_b64);
         needles.push(hex(&key_bytes));

@@ -285,7 +285,7 @@ pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
     mac.update(body);
     format!(
         "t={t},v1={}",
-        crate::policy::guard::hex(&mac.finalize().into_bytes())
+        crate::util::hex(&mac.finalize().into_bytes())
     )
 }
 

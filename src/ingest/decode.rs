@@ -4,7 +4,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::policy::event::{Event, Reject};
+use crate::event::{Event, Reject};
 
 /// How the body is to be read, from its Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,11 +10,11 @@ pub mod quota;
 use http::StatusCode;
 
 use crate::config::{Config, OnFull};
+use crate::event::RejectReason;
 use crate::identity::SubjectHasher;
 use crate::metrics::Metrics;
 use crate::optout::OptOutStore;
 use crate::outbox::{self, Store};
-use crate::policy::event::RejectReason;
 use crate::policy::{DropReason, Outcome, Policy, RequestSignals};
 use crate::util::now_ms;
 use crate::web::{self, Resp};

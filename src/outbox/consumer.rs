@@ -560,7 +560,7 @@ pub fn batch_id(partner: &str, from: u64, end: u64) -> String {
     h.update(partner.as_bytes());
     h.update(from.to_le_bytes());
     h.update(end.to_le_bytes());
-    crate::policy::guard::hex(&h.finalize()[..16])
+    crate::util::hex(&h.finalize()[..16])
 }
 
 /// The `Idempotency-Key` of a batch whose records are `recs` (the records
@@ -580,7 +580,7 @@ fn batch_key(partner: &str, from: u64, end: u64, recs: &[Record]) -> String {
     for r in purged {
         h.update(r.offset.to_le_bytes());
     }
-    crate::policy::guard::hex(&h.finalize()[..16])
+    crate::util::hex(&h.finalize()[..16])
 }
 
 // ---------------------------------------------------------------------------
@@ -673,7 +673,7 @@ pub fn js_batch_key(partner: &str, seqs: impl Iterator<Item = u64>) -> String {
     for s in seqs {
         h.update(s.to_le_bytes());
     }
-    crate::policy::guard::hex(&h.finalize()[..16])
+    crate::util::hex(&h.finalize()[..16])
 }
 
 /// Renews the claim on a batch's messages every `every` until dropped.

@@ -25,9 +25,9 @@ pub fn write_line(
     status: Option<u16>,
 ) {
     let mut now_s = String::new();
-    crate::policy::event::format_utc((crate::util::now_ms() / 1000) as i64, &mut now_s);
+    crate::event::format_utc((crate::util::now_ms() / 1000) as i64, &mut now_s);
     let mut ingested = String::new();
-    crate::policy::event::format_utc((ingest_ms / 1000) as i64, &mut ingested);
+    crate::event::format_utc((ingest_ms / 1000) as i64, &mut ingested);
     buf.extend_from_slice(b"{\"reason\":");
     serde_json::to_writer(&mut *buf, reason).expect("vec write");
     buf.extend_from_slice(b",\"status\":");
@@ -45,7 +45,7 @@ pub fn write_line(
             buf.push(b',');
         }
         buf.push(b'"');
-        buf.extend_from_slice(crate::policy::guard::hex(h).as_bytes());
+        buf.extend_from_slice(crate::util::hex(h).as_bytes());
         buf.push(b'"');
     }
     buf.extend_from_slice(b"],\"event\":");
@@ -155,7 +155,7 @@ impl DeadLetters {
     /// Removes every dead letter of `subject` from every partner's file
     /// (rewritten to a temp file, fsync'd, renamed); returns how many.
     pub fn purge(&self, subject: &SubjectHash) -> io::Result<u64> {
-        let needle = format!("\"{}\"", crate::policy::guard::hex(subject));
+        let needle = format!("\"{}\"", crate::util::hex(subject));
         let mut files = self.files.lock().unwrap();
         let mut removed = 0;
         for entry in fs::read_dir(&self.dir)? {

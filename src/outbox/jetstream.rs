@@ -172,7 +172,7 @@ pub struct OutMsg {
 impl OutMsg {
     pub fn new(ev: &ScrubbedEvent, ingest_ms: u64, event_hash: &SubjectHash) -> OutMsg {
         let mut headers = HeaderMap::new();
-        headers.insert(H_MSG_ID, crate::policy::guard::hex(event_hash));
+        headers.insert(H_MSG_ID, crate::util::hex(event_hash));
         headers.insert(H_INGEST_MS, ingest_ms.to_string());
         headers.insert(H_SUBJECTS, subjects_header(ev.subjects()));
         OutMsg {
@@ -185,7 +185,7 @@ impl OutMsg {
     /// never erases a notice), `id` names it for JetStream's de-duplication.
     pub fn notice(line: Vec<u8>, ingest_ms: u64, id: &SubjectHash) -> OutMsg {
         let mut headers = HeaderMap::new();
-        headers.insert(H_MSG_ID, crate::policy::guard::hex(id));
+        headers.insert(H_MSG_ID, crate::util::hex(id));
         headers.insert(H_INGEST_MS, ingest_ms.to_string());
         OutMsg {
             payload: Bytes::from(line),
@@ -200,7 +200,7 @@ fn subjects_header(s: &Subjects) -> String {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&crate::policy::guard::hex(h));
+        out.push_str(&crate::util::hex(h));
     }
     if out.is_empty() {
         out.push('-');
@@ -1045,7 +1045,7 @@ impl JetStream {
         }
         let value: &'static [u8] = if forget { b"forget" } else { b"optout" };
         self.optouts
-            .put(crate::policy::guard::hex(&h), Bytes::from_static(value))
+            .put(crate::util::hex(&h), Bytes::from_static(value))
             .await
             .map_err(|e| unavailable("opt-out not stored", e))?;
         optouts.insert_cached(h, forget);
@@ -1112,7 +1112,7 @@ impl JetStream {
     /// dead-letter stream. Returns outbox copies erased (dead letters are
     /// not outbox copies, as with the embedded backend).
     pub async fn purge(&self, subject: &SubjectHash) -> Result<u64, JsError> {
-        let needle = crate::policy::guard::hex(subject);
+        let needle = crate::util::hex(subject);
         let mut n = 0;
         for jp in self.all() {
             let erased = self.purge_stream(&out_stream(&jp.name), &needle).await?;

@@ -9,9 +9,6 @@
 //! event_id with precomputed key state) and the copy of its allow-listed
 //! fields into one output buffer.
 
-pub mod canon;
-pub mod contract;
-pub mod event;
 pub mod guard;
 
 use std::borrow::Cow;
@@ -19,12 +16,13 @@ use std::fmt;
 
 use serde_json::value::RawValue;
 
+use crate::canon;
 use crate::config::{Config, PartnerConfig, PrivacyConfig};
 use crate::consent::{ConsentRule, ModeSignal, Raw, Refusal, Signals};
+use crate::contract::{Contract, FieldSpec};
+use crate::event::{self, Event, Field, JsonKind, Obj};
 use crate::identity::{self, Kind, PartnerKey, SubjectHash, SubjectHasher};
 use crate::profile::{ConsentSignals, EncodeError, Profile, ProfileInput};
-use contract::{Contract, FieldSpec};
-use event::{Event, Field, JsonKind, Obj};
 use guard::{Hit, Protected, Views};
 use std::sync::Arc;
 
@@ -1114,7 +1112,7 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
                         self.path.pop();
                         continue;
                     }
-                    if !crate::policy::contract::is_token(&k) {
+                    if !crate::contract::is_token(&k) {
                         self.omit(
                             "contract",
                             "a member name that is not a token (1-128 characters from letters, digits and ._:/-)",
@@ -1398,7 +1396,7 @@ secret_env = "K"
 
     #[test]
     fn birth_dates() {
-        let t = crate::policy::event::parse_rfc3339("2026-11-28T13:45:12Z").unwrap();
+        let t = crate::event::parse_rfc3339("2026-11-28T13:45:12Z").unwrap();
         assert_eq!(age_from_birth_date("2008-11-28", t), Some(18));
         assert_eq!(age_from_birth_date("2008-11-29", t), Some(17));
         assert_eq!(age_from_birth_date("2027-01-01", t), None);

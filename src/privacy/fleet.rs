@@ -113,7 +113,7 @@ impl std::fmt::Debug for FleetLedger {
 }
 
 fn key_of(subject: &SubjectHash, partner: &str) -> String {
-    format!("{}.{partner}", crate::policy::guard::hex(subject))
+    format!("{}.{partner}", crate::util::hex(subject))
 }
 
 impl FleetLedger {
@@ -305,7 +305,7 @@ impl FleetLedger {
 
     /// Erases every entry of the subject (every partner); returns how many.
     pub async fn forget(&self, subject: SubjectHash) -> std::io::Result<u64> {
-        let prefix = format!("{}.", crate::policy::guard::hex(&subject));
+        let prefix = format!("{}.", crate::util::hex(&subject));
         self.bucket
             .purge(&prefix)
             .await

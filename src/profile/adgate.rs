@@ -86,7 +86,7 @@ impl Profile for AdgateProfile {
             None => "",
         };
         let mut time = String::with_capacity(20);
-        crate::policy::event::format_utc(input.unix_seconds, &mut time);
+        crate::event::format_utc(input.unix_seconds, &mut time);
         out.extend_from_slice(b"{\"event_type\":");
         write_json_str(out, input.event_type);
         out.extend_from_slice(b",\"time\":\"");

@@ -189,7 +189,7 @@ const CREDENTIALS: &[Credential] = &[
 /// `yyyy-mm-dd hh:mm:ss+00:00` of a Unix time.
 pub fn conversion_date_time(unix: i64, out: &mut Vec<u8>) {
     let mut s = String::with_capacity(20);
-    crate::policy::event::format_utc(unix, &mut s);
+    crate::event::format_utc(unix, &mut s);
     // "YYYY-MM-DDTHH:MM:SSZ" -> "YYYY-MM-DD HH:MM:SS+00:00"
     out.extend_from_slice(&s.as_bytes()[..10]);
     out.push(b' ');
@@ -208,14 +208,14 @@ fn consent_status(v: Option<bool>) -> &'static str {
 /// The value at a dotted `path` of a JSON object's text, borrowed from it
 /// (only the objects on the path are read, no tree is built).
 fn lookup<'a>(fields: &'a str, path: &str) -> Option<&'a serde_json::value::RawValue> {
-    let mut obj: crate::policy::event::Obj<'a> = serde_json::from_str(fields).ok()?;
+    let mut obj: crate::event::Obj<'a> = serde_json::from_str(fields).ok()?;
     let mut segs = path.split('.').peekable();
     loop {
         let v = obj.get(segs.next()?)?;
         if segs.peek().is_none() {
             return Some(v);
         }
-        obj = crate::policy::event::Obj::parse(v)?;
+        obj = crate::event::Obj::parse(v)?;
     }
 }
 
@@ -264,7 +264,7 @@ impl GoogleAds {
             .currency_field
             .as_deref()
             .and_then(|p| lookup(f, p))
-            .and_then(|x| crate::policy::event::as_str(x).map(|c| c.into_owned()))
+            .and_then(|x| crate::event::as_str(x).map(|c| c.into_owned()))
             .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
         Ok((value, currency))
     }

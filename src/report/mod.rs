@@ -250,7 +250,7 @@ pub fn collect(opts: &Options) -> Result<Report, String> {
                     fields: p
                         .fields
                         .iter()
-                        .filter_map(|v| crate::policy::contract::parse_entry(v).ok())
+                        .filter_map(|v| crate::contract::parse_entry(v).ok())
                         .map(|f| f.to_string())
                         .collect(),
                 }),

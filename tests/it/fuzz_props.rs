@@ -1018,10 +1018,10 @@ fn regression_timestamp_outside_utc_years_0000_to_9999() {
             "user": {"email": "a@gmail.com"},
         })
         .to_string();
-        let rej = adgate::policy::event::Event::parse(&text).expect_err(ts);
+        let rej = adgate::event::Event::parse(&text).expect_err(ts);
         assert_eq!(
             rej.reason,
-            adgate::policy::event::RejectReason::InvalidField,
+            adgate::event::RejectReason::InvalidField,
             "{ts}"
         );
         assert!(rej.message.contains("timestamp"), "{ts}: {rej:?}");
@@ -1035,7 +1035,7 @@ fn regression_timestamp_outside_utc_years_0000_to_9999() {
         ("0000-01-01T01:00:00+01:00", -62_167_219_200),
         ("9999-12-31T23:59:59Z", 253_402_300_799),
     ] {
-        assert_eq!(adgate::policy::event::parse_rfc3339(ts), Some(unix), "{ts}");
+        assert_eq!(adgate::event::parse_rfc3339(ts), Some(unix), "{ts}");
     }
 }
 

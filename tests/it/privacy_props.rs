@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use adgate::config::{env_from, Config};
+use adgate::event::Event;
 use adgate::identity::{normalize, Kind, SubjectHasher};
-use adgate::policy::event::Event;
 use adgate::policy::{NoOptOuts, Outcome, Policy};
 use base64::Engine as _;
 use md5::Md5;

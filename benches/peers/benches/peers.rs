@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
-use adgate::policy::event::{self, Event};
+use adgate::event::{self, Event};
 use adgate::identity::SubjectHasher;
 use adgate::policy::{NoOptOuts, Outcome, Policy};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

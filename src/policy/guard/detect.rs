@@ -1,5 +1,5 @@
 //! Pattern detectors over canonical text: email addresses, phone numbers
-//! and payment-card numbers. Input is what [`crate::policy::canon`] produced.
+//! and payment-card numbers. Input is what [`crate::canon`] produced.
 
 use super::Hit;
 

@@ -3,7 +3,7 @@
 //! leak guard").
 //!
 //! It decodes before it scans. Each string is first brought to a canonical
-//! form ([`crate::policy::canon`]: NFKC, invisible and control characters removed, Unicode
+//! form ([`crate::canon`]: NFKC, invisible and control characters removed, Unicode
 //! digits folded, percent-decoding to a fixed point, HTML entities, JSON
 //! escapes, `(at)`/`[dot]`), and every base64 / base32 / hex token in it is
 //! decoded and rescanned. On each of those views it looks for
@@ -36,10 +36,11 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::identity::{self, Kind};
+use crate::util::hex;
 
 pub mod detect;
 
-use crate::policy::canon;
+use crate::canon;
 
 pub use detect::luhn;
 
@@ -423,16 +424,6 @@ fn digest_prefixes(
         }
     }
     set
-}
-
-pub fn hex(b: &[u8]) -> String {
-    const H: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for &x in b {
-        s.push(H[(x >> 4) as usize] as char);
-        s.push(H[(x & 15) as usize] as char);
-    }
-    s
 }
 
 #[cfg(test)]

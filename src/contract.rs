@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::policy::event::{self, JsonKind};
+use crate::event::{self, JsonKind};
 use serde_json::value::RawValue;
 
 /// Longest `token` (letters, digits and `._:/-`).

@@ -436,7 +436,7 @@ fn check_key_spelling(o: &Obj<'_>, known: &[&str], within: &str) -> Result<(), R
         if k.is_ascii() && !k.bytes().any(|b| b.is_ascii_uppercase()) {
             continue;
         }
-        let folded: String = crate::policy::canon::canonical(k)
+        let folded: String = crate::canon::canonical(k)
             .chars()
             .filter(|c| !c.is_whitespace())
             .flat_map(char::to_lowercase)
