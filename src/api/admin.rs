@@ -144,7 +144,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
         return web::refuse(req, r).await;
     }
     if route == "/admin/reload" {
-        return match app.reload().await {
+        return match app.request_reload().await {
             Ok(()) => web::json(StatusCode::OK, &serde_json::json!({"reloaded": true})),
             Err(e) => error(
                 StatusCode::BAD_REQUEST,
