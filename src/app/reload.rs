@@ -129,19 +129,9 @@ impl App {
     }
 
     fn reload_result(&self, result: Result<(), String>) -> Result<(), String> {
-        match &result {
-            Ok(()) => {
-                self.metrics.config_reloads.with_label_values(&["ok"]).inc();
-                tracing::info!("config reloaded");
-            }
-            Err(e) => {
-                self.metrics
-                    .config_reloads
-                    .with_label_values(&["error"])
-                    .inc();
-                tracing::error!(error = %e, "config reload refused; the running config stays");
-            }
-        }
+        self.metrics.emit(crate::metrics::events::ConfigReload(
+            result.as_ref().map(|_| ()).map_err(String::as_str),
+        ));
         result
     }
 }
