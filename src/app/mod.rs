@@ -60,6 +60,8 @@ pub struct App {
     /// Flips to true when shutdown starts; delivery and long-polls watch it.
     pub stopping: watch::Sender<bool>,
     config_path: Option<PathBuf>,
+    /// Push workers run here, on threads of their own.
+    delivery_rt: crate::delivery::runtime::DeliveryRuntime,
     /// Reload requests (SIGHUP and `POST /admin/reload` alike), answered
     /// one at a time by the supervisor [`run`] starts.
     reloads: reload::Requests,
@@ -162,6 +164,8 @@ impl App {
             stopping,
             config_path,
             reloads: reload::Requests::new(),
+            delivery_rt: crate::delivery::runtime::DeliveryRuntime::start()
+                .map_err(|e| format!("cannot start the delivery runtime: {e}"))?,
         });
         Ok(app)
     }
@@ -258,6 +262,7 @@ impl App {
         crate::delivery::push::Deps {
             metrics: self.metrics.clone(),
             privacy: self.privacy.clone(),
+            runtime: self.delivery_rt.handle().clone(),
         }
     }
 

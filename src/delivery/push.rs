@@ -149,6 +149,8 @@ pub struct Deps {
     pub metrics: Metrics,
     /// The subject-access ledger records what partners acknowledged.
     pub privacy: Arc<Privacy>,
+    /// Where workers run (crate::delivery::runtime).
+    pub runtime: tokio::runtime::Handle,
 }
 
 impl PushWorker {
@@ -170,6 +172,7 @@ impl PushWorker {
         let client = build_client(&push)?;
         let target = target(&push, p.encoder.as_ref())?;
         let (stop, stop_rx) = watch::channel(false);
+        let runtime = deps.runtime.clone();
         let ctx = Arc::new(Ctx {
             deps,
             partner: p,
@@ -178,7 +181,7 @@ impl PushWorker {
             client,
             stream,
         });
-        let handle = tokio::spawn(run(ctx, ob.consumer(), stop_rx));
+        let handle = runtime.spawn(run(ctx, ob.consumer(), stop_rx));
         Ok(PushWorker { stop, handle })
     }
 
