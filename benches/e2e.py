@@ -21,9 +21,9 @@ Definitions (see docs/performance.md):
   sustained/s  events adgate accepted over the whole row (received minus
                rejected, warm-up included) / seconds from its first
                ingested event until every routed event was delivered.
-  deliv/routed delivered / routed at the moment the load stopped (both
-               counted from the start, for every partner): the share of
-               what was accepted that was delivered while under load.
+  deliv/routed delivered / routed in the last sample taken while the load
+               ran (both counted from the start, for every partner): the
+               share of what was accepted that was delivered under load.
 """
 
 import json
@@ -117,7 +117,9 @@ def watch(a):
                 t_first = (t_zero + now) / 2 if t_zero else now
         if t_stop is None and os.path.exists(stop):
             t_stop = now
-            at_stop = s
+            # The last sample taken while the load still ran (this one may
+            # already include up to --interval s of delivery without load).
+            at_stop = samples[-2][1] if len(samples) >= 2 else s
         if t_stop is not None:
             if not (drain and s is not None):
                 break
