@@ -27,7 +27,7 @@
 #   RATE=30000 BACKEND=jetstream benches/e2e.sh   # the same at a fixed offered load
 #
 # Options (environment): DURATION (15s; MODE=full sets 60s), PARTNERS ("1 3"),
-# CONNS (16 connections; was 32 before the ceiling rows, as issue 17 measured),
+# CONNS (16 connections, as issue 17 measured; the default was 32 before),
 # BATCH (500 events/request), RATE, JETSTREAM (auto: when nats-server is on
 # PATH; 0 skips; 1 requires it), LAT80 (1: the 80%-of-sustained latency row),
 # DRAIN_MAX (120 s to wait for delivery after the load), FLOOR (1: install
