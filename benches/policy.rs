@@ -9,7 +9,9 @@
 //!   kept fields serialized with serde_json; written as plainly as possible.
 //! - `consent/none`, `consent/tcf_gpp`: 3 partners checking TCF vendor 755
 //!   and the GPP US opt-outs, on the events without and with a TC string
-//!   and a GPP string (the strings must cost at most 1.15x).
+//!   and a GPP string, the same pair on every event (the strings must cost
+//!   at most 1.15x). `consent/tcf_gpp_distinct`: every event with its own
+//!   pair, so the per-thread cache of recent strings never hits.
 //! - `profile/adgate`, `profile/meta_capi`, `profile/google_ads`,
 //!   `profile/tiktok_events`: the whole per-event path for one partner of
 //!   each profile (docs/profiles.md), same events, same fields; a partner
@@ -26,7 +28,7 @@ use std::hint::black_box;
 use adgate::config::{env_from, Config};
 use adgate::event::Event;
 use adgate::identity::{Kind, PartnerKey, SubjectHasher};
-use adgate::policy::{NoOptOuts, Policy};
+use adgate::policy::{NoOptOuts, Outcome, Policy};
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hmac::{Hmac, Mac};
@@ -95,42 +97,58 @@ fn baseline(text: &str, mac: &Hmac<Sha256>) -> Vec<u8> {
 
 /// `evs` with a TC string (purposes 1-4 and vendors 1-800 as ranges plus a
 /// bit-field LI section, ~600 characters, as real CMP strings are) and a
-/// GPP string (usnat and usca, nobody opted out) in `consent`.
-fn consent_events(evs: &[String]) -> Vec<String> {
+/// GPP string (usnat and usca, nobody opted out) in `consent`. `distinct`:
+/// every event gets its own pair of strings (another creation time in the
+/// TC string, other non-health sensitive-data answers in the GPP string;
+/// the same decision), so no string is seen twice in a row; otherwise all
+/// events carry the same pair, as one site's traffic mostly does.
+fn consent_events(evs: &[String], distinct: bool) -> Vec<String> {
     use adgate::consent::gpp::{encode_header, UsSection, UsValues};
     use adgate::consent::tcf::TcModel;
-    let tc = TcModel {
-        cmp_id: 31,
-        consent_language: *b"EN",
-        publisher_cc: *b"DE",
-        policy_version: 4,
-        purposes_consent: 0b1111,
-        vendor_consents: (1..=800).filter(|v| v % 7 != 0).collect(),
-        vendor_consents_as_ranges: true,
-        vendor_li: vec![1, 2, 755],
-        ..TcModel::default()
-    }
-    .encode();
-    let us = UsValues {
-        version: 1,
-        sale_opt_out_notice: 1,
-        sale_opt_out: 2,
-        sharing_opt_out: 2,
-        targeted_advertising_opt_out: 2,
-        mspa_covered_transaction: 2,
-        ..UsValues::default()
+    let strings = |i: u64| {
+        let tc = TcModel {
+            created: 17_000_000_000 + i * 10,
+            last_updated: 17_000_000_000 + i * 10,
+            cmp_id: 31,
+            consent_language: *b"EN",
+            publisher_cc: *b"DE",
+            policy_version: 4,
+            purposes_consent: 0b1111,
+            vendor_consents: (1..=800).filter(|v| v % 7 != 0).collect(),
+            vendor_consents_as_ranges: true,
+            vendor_li: vec![1, 2, 755],
+            ..TcModel::default()
+        }
+        .encode();
+        let mut us = UsValues {
+            version: 1,
+            sale_opt_out_notice: 1,
+            sale_opt_out: 2,
+            sharing_opt_out: 2,
+            targeted_advertising_opt_out: 2,
+            mspa_covered_transaction: 2,
+            ..UsValues::default()
+        };
+        // Sensitive categories 1, 2, 4-7 (not the health ones): consent
+        // (2) or not applicable (0) by the bits of `i`.
+        for (bit, c) in [0, 1, 3, 4, 5, 6].into_iter().enumerate() {
+            us.sensitive_data_processing[c] = if i >> bit & 1 == 1 { 2 } else { 0 };
+        }
+        let gpp = format!(
+            "{}~{}~{}",
+            encode_header(&[7, 8]),
+            us.encode(UsSection::UsNat),
+            us.encode(UsSection::UsCa)
+        );
+        (tc, gpp)
     };
-    let gpp = format!(
-        "{}~{}~{}",
-        encode_header(&[7, 8]),
-        us.encode(UsSection::UsNat),
-        us.encode(UsSection::UsCa)
-    );
     evs.iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(i, e)| {
+            let (tc, gpp) = strings(if distinct { i as u64 } else { 0 });
             let mut v: serde_json::Value = serde_json::from_str(e).unwrap();
-            v["consent"]["tcf"] = tc.clone().into();
-            v["consent"]["gpp"] = gpp.clone().into();
+            v["consent"]["tcf"] = tc.into();
+            v["consent"]["gpp"] = gpp.into();
             v.to_string()
         })
         .collect()
@@ -229,8 +247,30 @@ fn bench(c: &mut Criterion) {
         p.consent.tcf_vendor_id = Some(755);
     }
     let consent_policy = Policy::new(&consent_cfg, hasher.clone());
-    let with_strings = consent_events(&evs);
-    for (name, set) in [("consent/none", &evs), ("consent/tcf_gpp", &with_strings)] {
+    let with_strings = consent_events(&evs, false);
+    let distinct = consent_events(&evs, true);
+    for set in [&with_strings, &distinct] {
+        // Every event carries strings that allow every partner, so the
+        // work after the check is the same as without strings.
+        for (e, plain) in set.iter().zip(&evs) {
+            let with = consent_policy.evaluate(&Event::parse(e).unwrap(), &NoOptOuts);
+            let without = consent_policy.evaluate(&Event::parse(plain).unwrap(), &NoOptOuts);
+            assert_eq!(with.outcomes.len(), without.outcomes.len());
+            for (a, b) in with.outcomes.iter().zip(&without.outcomes) {
+                let same = match (a, b) {
+                    (Outcome::Route(_), Outcome::Route(_)) => true,
+                    (Outcome::Drop(x), Outcome::Drop(y)) => x == y,
+                    _ => false,
+                };
+                assert!(same, "the strings changed a decision: {a:?} / {b:?}");
+            }
+        }
+    }
+    for (name, set) in [
+        ("consent/none", &evs),
+        ("consent/tcf_gpp", &with_strings),
+        ("consent/tcf_gpp_distinct", &distinct),
+    ] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 for e in set.iter() {
@@ -251,7 +291,7 @@ fn bench(c: &mut Criterion) {
                 let ev = Event::parse(e).unwrap();
                 matches!(
                     policy.evaluate(&ev, &NoOptOuts).outcomes[0],
-                    adgate::policy::Outcome::Route(_)
+                    Outcome::Route(_)
                 )
             })
             .count();
