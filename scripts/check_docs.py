@@ -5,13 +5,13 @@ is not documented under docs/.
 The lists come from the code, not from a hand-kept list:
 
 - config keys: the fields of the `Raw*` structs (and `Raw*` enums) in
-  src/config.rs, walked from `RawConfig` so each key has its full path
+  src/config/mod.rs, walked from `RawConfig` so each key has its full path
   (`server.listen`, `partners.delivery.mode`, `partners.fields[].type`);
   serde renames are honoured, skipped and flattened fields handled. Each
   must appear in docs/config.md as `` `path` `` (an index `[]` may be
   written, e.g. `partners.fields[].path`) or, for a table, as `[path]` or
   `[[path]]`.
-- routes: the paths `route_of` in src/server.rs recognises (`"/v1/events"`,
+- routes: the paths `route_of` in src/api/mod.rs recognises (`"/v1/events"`,
   and `starts_with`/`ends_with` patterns, shown as `/v1/feed/{…}/commit`),
   with the methods `dispatch` allows for each. Each "METHOD PATH" must
   appear in docs/http-api.md (a `{name}` there matches any placeholder),
@@ -180,7 +180,7 @@ def raw_types(src):
 def config_keys(src):
     types = raw_types(src)
     if "RawConfig" not in types:
-        sys.exit("check_docs: no `pub struct RawConfig` in src/config.rs; update scripts/check_docs.py")
+        sys.exit("check_docs: no `pub struct RawConfig` in src/config/mod.rs; update scripts/check_docs.py")
     keys = []
 
     def raw_in(ty):
@@ -234,7 +234,7 @@ def routes(src):
     src = strip_comments(src)
     m = re.search(r"fn\s+route_of\s*\(", src)
     if not m:
-        sys.exit("check_docs: no `fn route_of` in src/server.rs; update scripts/check_docs.py")
+        sys.exit("check_docs: no `fn route_of` in src/api/mod.rs; update scripts/check_docs.py")
     body = block_after(src, m.end())
     label_path = {}
     for arm in re.finditer(r"([^,{}]*?)=>\s*\{?\s*\"([^\"]+)\"", body):
@@ -250,7 +250,7 @@ def routes(src):
             label_path[label] = path
     m = re.search(r"fn\s+dispatch\s*\(", src)
     if not m:
-        sys.exit("check_docs: no `fn dispatch` in src/server.rs; update scripts/check_docs.py")
+        sys.exit("check_docs: no `fn dispatch` in src/api/mod.rs; update scripts/check_docs.py")
     body = block_after(src, m.end())
     mm = re.search(r"match\s+route\s*\{", body)
     arms = body[mm.end():]
@@ -441,24 +441,24 @@ def coverage():
     """Code -> docs problems, docs -> code notes, and the counts."""
     problems = []
 
-    keys = config_keys(strip_comments(read("src/config.rs")))
+    keys = config_keys(strip_comments(read("src/config/mod.rs")))
     documented = documented_config(read("docs/config.md"))
     for k in keys:
         if k not in documented:
-            problems.append("config key `%s` (src/config.rs) is not documented in docs/config.md" % k)
+            problems.append("config key `%s` (src/config/mod.rs) is not documented in docs/config.md" % k)
 
     api = read("docs/http-api.md")
-    rs = routes(read("src/server.rs"))
+    rs = routes(read("src/api/mod.rs"))
     for method, path, label in rs:
         if not route_documented(api, method, path):
             shown = path.replace("{…}", "{name}")
-            problems.append("route `%s %s` (src/server.rs, route label %s) is not documented in docs/http-api.md" % (method, shown, label))
+            problems.append("route `%s %s` (src/api/mod.rs, route label %s) is not documented in docs/http-api.md" % (method, shown, label))
 
     ops = openapi_operations(read("openapi.yaml"))
     for method, path, label in rs:
         if not route_in_openapi(ops, method, path):
             shown = path.replace("{…}", "{name}")
-            problems.append("route `%s %s` (src/server.rs) is not documented in openapi.yaml" % (method, shown))
+            problems.append("route `%s %s` (src/api/mod.rs) is not documented in openapi.yaml" % (method, shown))
 
     mdoc = read("docs/metrics.md")
     ms = metrics(read("src/metrics.rs"))
@@ -482,7 +482,7 @@ def coverage():
         cell = line.strip().strip("|").split("|")[0].strip() if line.startswith("|") else ""
         m = re.fullmatch(r"`([a-z_]+(?:\.[a-z_\[\]]+)+)`", cell)
         if m and m.group(1).split(".")[0] in sections and m.group(1).replace("[]", "") not in keys:
-            unimplemented.append("config key `%s` is documented in docs/config.md but not in src/config.rs" % m.group(1))
+            unimplemented.append("config key `%s` is documented in docs/config.md but not in src/config/mod.rs" % m.group(1))
     for name in sorted(rows):
         if name not in ms:
             unimplemented.append("metric `%s` is documented in docs/metrics.md but not registered in src/metrics.rs" % name)
@@ -492,7 +492,7 @@ def coverage():
             continue
         for meth, path in re.findall(r"`(GET|HEAD|POST|PUT|DELETE|PATCH) (/[^`\s?]*)`", line.split("|")[1]):
             if (meth, re.sub(r"\{[A-Za-z_]+\}", "{}", path)) not in code_routes:
-                unimplemented.append("route `%s %s` is documented in docs/http-api.md but not served by src/server.rs" % (meth, path))
+                unimplemented.append("route `%s %s` is documented in docs/http-api.md but not served by src/api/mod.rs" % (meth, path))
     return problems, unimplemented, (len(keys), len(rs), len(ms))
 
 
@@ -505,7 +505,7 @@ def self_test():
     real = ROOT
     tmp = tempfile.mkdtemp(prefix="check_docs_")
     try:
-        for rel in ["src/config.rs", "src/contract.rs", "src/server.rs", "src/metrics.rs", "openapi.yaml", "docs"]:
+        for rel in ["src/config/mod.rs", "src/contract.rs", "src/api/mod.rs", "src/metrics.rs", "openapi.yaml", "docs"]:
             dst = os.path.join(tmp, rel)
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             src = os.path.join(real, rel)
@@ -521,24 +521,24 @@ def self_test():
                 f.write(text.replace(old, new, 1))
             return True
 
-        ok = edit("src/config.rs", "pub struct RawServer {", "pub struct RawServer {\n    pub selftest_knob: Option<u64>,")
-        ok &= edit("src/server.rs", "fn route_of(path: &str) -> &'static str {\n    match path {",
+        ok = edit("src/config/mod.rs", "pub struct RawServer {", "pub struct RawServer {\n    pub selftest_knob: Option<u64>,")
+        ok &= edit("src/api/mod.rs", "fn route_of(path: &str) -> &'static str {\n    match path {",
                    "fn route_of(path: &str) -> &'static str {\n    match path {\n        \"/v1/selftest\" => \"/v1/selftest\",")
-        ok &= edit("src/server.rs", "match route {", "match route {\n        \"/v1/selftest\" if main => match allow(&[Method::PUT]) { Some(r) => r, None => todo!() },")
+        ok &= edit("src/api/mod.rs", "match route {", "match route {\n        \"/v1/selftest\" if main => match allow(&[Method::PUT]) { Some(r) => r, None => todo!() },")
         with open(os.path.join(tmp, "src/metrics.rs"), "a", encoding="utf-8") as f:
             f.write('\nfn selftest(r: &Registry) {\n    counter(r, "adgate_selftest_total", "Self-test.", &["partner"]);\n'
                     '    counter(r, "adgate_panics_total", "Self-test.", &["selftest_label"]);\n}\n')
         if not ok:
-            return ["the self-test could not plant its changes (src/config.rs RawServer, src/server.rs route_of/dispatch moved?)"]
+            return ["the self-test could not plant its changes (src/config/mod.rs RawServer, src/api/mod.rs route_of/dispatch moved?)"]
         ROOT = tmp
         problems, _, _ = coverage()
     finally:
         ROOT = real
         shutil.rmtree(tmp, ignore_errors=True)
     expected = [
-        "config key `server.selftest_knob` (src/config.rs) is not documented in docs/config.md",
-        "route `PUT /v1/selftest` (src/server.rs, route label /v1/selftest) is not documented in docs/http-api.md",
-        "route `PUT /v1/selftest` (src/server.rs) is not documented in openapi.yaml",
+        "config key `server.selftest_knob` (src/config/mod.rs) is not documented in docs/config.md",
+        "route `PUT /v1/selftest` (src/api/mod.rs, route label /v1/selftest) is not documented in docs/http-api.md",
+        "route `PUT /v1/selftest` (src/api/mod.rs) is not documented in openapi.yaml",
         "metric `adgate_selftest_total` (src/metrics.rs) is not documented in docs/metrics.md",
         "metric `adgate_panics_total`: label `selftest_label` (src/metrics.rs) is not listed in its docs/metrics.md row",
     ]

@@ -27,7 +27,7 @@ type Prints = BTreeMap<(String, String), String>;
 pub fn fingerprint(secret: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
     mac.update(LABEL);
-    crate::guard::hex(&mac.finalize().into_bytes())
+    crate::util::hex(&mac.finalize().into_bytes())
 }
 
 fn load(data_dir: &Path) -> Result<Prints, String> {
@@ -125,6 +125,6 @@ mod tests {
         let a = fingerprint(&[1u8; 32]);
         assert_eq!(a, fingerprint(&[1u8; 32]));
         assert_ne!(a, fingerprint(&[2u8; 32]));
-        assert!(!a.contains(&crate::guard::hex(&[1u8; 32])));
+        assert!(!a.contains(&crate::util::hex(&[1u8; 32])));
     }
 }

@@ -42,20 +42,15 @@
 // not matter here.
 #![allow(clippy::result_large_err)]
 
-pub mod access;
-pub mod admin;
+pub mod api;
 pub mod app;
 pub mod canon;
 pub mod cli;
 pub mod config;
 pub mod consent;
 pub mod contract;
-pub mod dedup;
-pub mod demo;
+pub mod delivery;
 pub mod event;
-pub mod explain;
-pub mod feed;
-pub mod guard;
 pub mod identity;
 pub mod ingest;
 pub mod keyprint;
@@ -66,11 +61,9 @@ pub mod outbox;
 pub mod policy;
 pub mod privacy;
 pub mod profile;
-pub mod push;
-pub mod quota;
 pub mod report;
 pub mod secret;
-pub mod server;
 pub mod tls;
 pub mod top;
 pub mod util;
+pub mod web;

@@ -43,29 +43,22 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => {
                 print!("{}", c.summary());
-                if let adgate::config::OutboxBackend::JetStream(j) = &c.outbox {
-                    // The cluster is part of the config: reachable, and the
-                    // streams exist or can be created.
-                    let checked = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())
-                        .and_then(|rt| {
-                            rt.block_on(adgate::outbox::jetstream::check(j, &c.partners))
-                        });
-                    match checked {
-                        Ok(lines) => {
-                            for l in lines {
-                                println!("{l}");
-                            }
+                // A backend's remote part is part of the config: reachable,
+                // and what it needs exists or can be created.
+                let checked = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+                    .and_then(|rt| rt.block_on(adgate::outbox::check(&c)));
+                match checked {
+                    Ok(lines) => {
+                        for l in lines {
+                            println!("{l}");
                         }
-                        Err(e) => {
-                            eprintln!(
-                                "error: {}: outbox.servers: {e} (fix: start the NATS servers with JetStream on (nats-server -js), check servers, credentials, TLS and replicas)",
-                                config.display()
-                            );
-                            return ExitCode::from(2);
-                        }
+                    }
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", config.display());
+                        return ExitCode::from(2);
                     }
                 }
                 ExitCode::SUCCESS
@@ -135,13 +128,13 @@ fn explain(
         return ExitCode::from(2);
     }
     let request = adgate::policy::RequestSignals { sec_gpc };
-    match adgate::explain::explain_with(&cfg, partner.as_deref(), &input, request) {
+    match adgate::cli::explain::explain_with(&cfg, partner.as_deref(), &input, request) {
         Ok(report) => {
             match format {
                 OutputFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&report).expect("json"))
                 }
-                OutputFormat::Text => print!("{}", adgate::explain::render_text(&report)),
+                OutputFormat::Text => print!("{}", adgate::cli::explain::render_text(&report)),
             }
             ExitCode::SUCCESS
         }
@@ -203,7 +196,9 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             }
         },
         None => {
-            match adgate::demo::config(std::path::Path::new(adgate::config::DEFAULT_DATA_DIR)) {
+            match adgate::config::demo::config(std::path::Path::new(
+                adgate::config::DEFAULT_DATA_DIR,
+            )) {
                 Ok((c, t)) => (c, Some(t)),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -228,7 +223,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             tracing::warn!(error = %e, "cannot raise the soft open-file limit (RLIMIT_NOFILE)")
         }
     }
-    adgate::server::install_panic_hook();
+    adgate::web::install_panic_hook();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -285,7 +280,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             println!("producer token: {}", t.producer);
             println!("feed token: {}", t.feed);
             println!("admin token: {}", t.admin);
-            println!("demo partner: {} (GET http://{addr}/v1/feed/{})", adgate::demo::DEMO_PARTNER, adgate::demo::DEMO_PARTNER);
+            println!("demo partner: {} (GET http://{addr}/v1/feed/{})", adgate::config::demo::DEMO_PARTNER, adgate::config::demo::DEMO_PARTNER);
             use std::io::Write;
             let _ = std::io::stdout().flush();
         }
@@ -305,7 +300,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
                 _ = int.recv() => {}
             }
         };
-        match adgate::app::run(app, listeners, shutdown).await {
+        match adgate::app::run(app, adgate::api::router, listeners, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "gateway failed");

@@ -29,13 +29,10 @@
 //! `email`) cannot be given an ad_id it knows: it is not notified (the log
 //! says so; a request naming that identifier notifies it).
 
-use std::sync::Arc;
-
-use crate::app::App;
 use crate::config::PartnerConfig;
 use crate::identity::{Kind, SubjectHash};
 use crate::metrics::Metrics;
-use crate::outbox::segment;
+use crate::outbox::Stream;
 use crate::util::now_ms;
 
 /// What happened to the subject.
@@ -68,13 +65,16 @@ impl NoticeType {
     }
 }
 
-/// The `outcome` label values of `adgate_notices_total`: written to the
-/// partner's notice outbox (`queued`), acknowledged (push 2xx or pull
-/// commit: `delivered`), a push attempt that will be retried (`retried`),
-/// given up and written to the notice dead letters (`dead_lettered`), or
-/// not sent because the partner has nowhere to receive notices (a push
-/// partner without `notice_endpoint`: `skipped`).
-pub const OUTCOMES: [&str; 5] = ["queued", "delivered", "retried", "dead_lettered", "skipped"];
+/// What sending notices needs of the gateway.
+#[derive(Debug, Clone, Copy)]
+pub struct Notifier<'a> {
+    /// Who received the subject's events (the subject-access ledger).
+    pub privacy: &'a crate::privacy::Privacy,
+    pub outbox: &'a crate::outbox::Store,
+    pub hasher: &'a crate::identity::SubjectHasher,
+    pub metrics: &'a Metrics,
+    pub config: &'a crate::config::Config,
+}
 
 /// Counts one outcome for each notice line in `lines`.
 pub fn count<'a>(
@@ -157,13 +157,13 @@ pub enum NoticeError {
 /// names of the partners notified, in config order. Every notice is
 /// durable when this returns `Ok`.
 pub async fn notify(
-    app: &Arc<App>,
+    n: Notifier<'_>,
     t: NoticeType,
     kind: Kind,
     (normalized, raw): (&str, &str),
     subject: SubjectHash,
 ) -> Result<Vec<String>, NoticeError> {
-    let rows = app
+    let rows = n
         .privacy
         .access(subject)
         .await
@@ -171,10 +171,9 @@ pub async fn notify(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let rt = app.runtime();
     let now_s = (now_ms() / 1000) as i64;
     let mut notified = Vec::new();
-    for p in &rt.config.partners {
+    for p in &n.config.partners {
         let mine = rows.iter().filter(|r| r.partner == p.name && r.events > 0);
         let (same, other) = mine.fold((0u64, 0u64), |(s, o), r| {
             if r.ad_id_type == kind.as_str() {
@@ -195,7 +194,7 @@ pub async fn notify(
         }
         if !p.receives_notices() {
             let why = "the push partner has no notice_endpoint";
-            app.metrics
+            n.metrics
                 .notices
                 .with_label_values(&[&p.name, t.as_str(), "skipped"])
                 .inc();
@@ -205,51 +204,28 @@ pub async fn notify(
         let payload = line(t, kind, &ad_ids(p, kind, normalized, raw), now_s);
         // The record's event hash only names the record (notices are not
         // de-duplicated by it); no subjects, so forget never purges one.
-        let id = app.hasher.keyed(
+        let id = n.hasher.keyed(
             "notice",
             &[&subject[..], t.as_str().as_bytes(), &now_ms().to_le_bytes()].concat(),
         );
-        if let Some(js) = &app.js {
-            let msg = crate::outbox::jetstream::OutMsg::notice(payload, now_ms(), &id);
-            js.publish_notice(&p.name, msg).await.map_err(|e| match e {
-                crate::outbox::jetstream::JsError::Full(_) => NoticeError::Full {
-                    partner: p.name.clone(),
-                },
-                other => NoticeError::Write {
-                    partner: p.name.clone(),
-                    error: std::io::Error::other(other.to_string()),
-                },
-            })?;
-            app.metrics
-                .notices
-                .with_label_values(&[&p.name, t.as_str(), "queued"])
-                .inc();
-            notified.push(p.name.clone());
-            continue;
-        }
-        let mut buf = Vec::with_capacity(payload.len() + 64);
-        segment::encode(&mut buf, now_ms(), &id, &[], &payload);
-        let log = match app.notices.get(&p.name) {
-            Some(l) => l,
-            None => {
-                return Err(NoticeError::Write {
-                    partner: p.name.clone(),
-                    error: std::io::Error::other("no notice outbox is open"),
-                })
-            }
-        };
-        if !log.reserve(buf.len() as u64) {
-            return Err(NoticeError::Full {
+        let Some(ob) = n.outbox.get(&p.name, Stream::Notices) else {
+            return Err(NoticeError::Write {
                 partner: p.name.clone(),
+                error: std::io::Error::other("no notice outbox is open"),
             });
-        }
-        log.append(buf, 1)
+        };
+        ob.append_notice(payload, now_ms(), &id)
             .await
-            .map_err(|error| NoticeError::Write {
-                partner: p.name.clone(),
-                error,
+            .map_err(|e| match e.full {
+                Some(_) => NoticeError::Full {
+                    partner: p.name.clone(),
+                },
+                None => NoticeError::Write {
+                    partner: p.name.clone(),
+                    error: std::io::Error::other(e.message),
+                },
             })?;
-        app.metrics
+        n.metrics
             .notices
             .with_label_values(&[&p.name, t.as_str(), "queued"])
             .inc();
@@ -261,6 +237,14 @@ pub async fn notify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metric_labels_are_the_notice_types() {
+        assert_eq!(
+            NoticeType::ALL.map(NoticeType::as_str),
+            crate::metrics::NOTICE_TYPES
+        );
+    }
 
     #[test]
     fn a_notice_line_has_the_documented_fields_in_order() {

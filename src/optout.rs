@@ -138,7 +138,7 @@ impl OptOutStore {
                 "the opt-out list has a torn tail that could not be cut back; restart adgate",
             ));
         };
-        let mut line = crate::guard::hex(&h);
+        let mut line = crate::util::hex(&h);
         line.push('\n');
         let before = f.metadata()?.len();
         if let Err(e) = f.write_all(line.as_bytes()).and_then(|_| f.sync_data()) {

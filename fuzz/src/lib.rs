@@ -22,9 +22,9 @@ use std::sync::OnceLock;
 
 use adgate::config::{env_from, Config};
 use adgate::event::{Event, Reject, RejectReason};
-use adgate::guard;
 use adgate::identity::{normalize, Kind, SubjectHasher};
-use adgate::ingest::{self, BodyForm};
+use adgate::ingest::decode::{self as ingest, BodyForm};
+use adgate::policy::guard;
 use adgate::policy::{NoOptOuts, Outcome, Policy};
 use http::StatusCode;
 use http_body_util::BodyExt as _;
@@ -137,7 +137,7 @@ pub fn body(case: &BodyCase<'_>) -> BodyOutcome {
     let inflated: Vec<u8> = if case.encoding == Encoding::Identity {
         wire
     } else {
-        match ingest::gunzip(&wire, case.limit) {
+        match adgate::api::ingest::gunzip(&wire, case.limit) {
             Ok(v) => {
                 assert!(v.len() <= case.limit, "inflated past the limit");
                 if case.encoding == Encoding::Gzip {
@@ -227,7 +227,7 @@ pub fn body(case: &BodyCase<'_>) -> BodyOutcome {
     out
 }
 
-fn assert_json_error(r: adgate::server::Resp) {
+fn assert_json_error(r: adgate::web::Resp) {
     let body = ready(r.into_body().collect())
         .expect("full body")
         .to_bytes();

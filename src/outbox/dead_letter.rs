@@ -45,7 +45,7 @@ pub fn write_line(
             buf.push(b',');
         }
         buf.push(b'"');
-        buf.extend_from_slice(crate::guard::hex(h).as_bytes());
+        buf.extend_from_slice(crate::util::hex(h).as_bytes());
         buf.push(b'"');
     }
     buf.extend_from_slice(b"],\"event\":");
@@ -155,7 +155,7 @@ impl DeadLetters {
     /// Removes every dead letter of `subject` from every partner's file
     /// (rewritten to a temp file, fsync'd, renamed); returns how many.
     pub fn purge(&self, subject: &SubjectHash) -> io::Result<u64> {
-        let needle = format!("\"{}\"", crate::guard::hex(subject));
+        let needle = format!("\"{}\"", crate::util::hex(subject));
         let mut files = self.files.lock().unwrap();
         let mut removed = 0;
         for entry in fs::read_dir(&self.dir)? {

@@ -50,7 +50,7 @@ use crate::policy::{ScrubbedEvent, Subjects};
 
 pub const OPTOUT_BUCKET: &str = "adgate_optouts";
 /// The fleet-wide subject-access ledger, see [`crate::privacy::fleet`].
-pub const LEDGER_BUCKET: &str = "adgate_ledger";
+pub use crate::privacy::fleet::LEDGER_BUCKET;
 pub const H_SUBJECTS: &str = "Adgate-Subjects";
 pub const H_INGEST_MS: &str = "Adgate-Ingest-Ms";
 const H_MSG_ID: &str = "Nats-Msg-Id";
@@ -172,7 +172,7 @@ pub struct OutMsg {
 impl OutMsg {
     pub fn new(ev: &ScrubbedEvent, ingest_ms: u64, event_hash: &SubjectHash) -> OutMsg {
         let mut headers = HeaderMap::new();
-        headers.insert(H_MSG_ID, crate::guard::hex(event_hash));
+        headers.insert(H_MSG_ID, crate::util::hex(event_hash));
         headers.insert(H_INGEST_MS, ingest_ms.to_string());
         headers.insert(H_SUBJECTS, subjects_header(ev.subjects()));
         OutMsg {
@@ -185,7 +185,7 @@ impl OutMsg {
     /// never erases a notice), `id` names it for JetStream's de-duplication.
     pub fn notice(line: Vec<u8>, ingest_ms: u64, id: &SubjectHash) -> OutMsg {
         let mut headers = HeaderMap::new();
-        headers.insert(H_MSG_ID, crate::guard::hex(id));
+        headers.insert(H_MSG_ID, crate::util::hex(id));
         headers.insert(H_INGEST_MS, ingest_ms.to_string());
         OutMsg {
             payload: Bytes::from(line),
@@ -200,7 +200,7 @@ fn subjects_header(s: &Subjects) -> String {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&crate::guard::hex(h));
+        out.push_str(&crate::util::hex(h));
     }
     if out.is_empty() {
         out.push('-');
@@ -226,6 +226,15 @@ pub struct Fetched {
     pub delivered: i64,
     pub ingest_ms: u64,
     pub subjects: Subjects,
+}
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched")
+            .field("stream_seq", &self.stream_seq)
+            .field("consumer_seq", &self.consumer_seq)
+            .finish()
+    }
 }
 
 impl Fetched {
@@ -651,25 +660,11 @@ impl JetStream {
 
     /// The ledger bucket (on the delivery connection: it is written when
     /// partners acknowledge deliveries).
-    pub fn ledger(&self) -> &kv::Store {
-        &self.ledger
-    }
-
-    /// Erases every ledger entry whose key starts with `prefix` (a keyed
-    /// subject hash and a dot): a purge of the bucket's stream by subject,
-    /// which leaves no marker behind. Returns the entries erased.
-    pub async fn purge_ledger(&self, prefix: &str) -> Result<u64, JsError> {
-        let s = self
-            .djs
-            .get_stream_no_info(format!("KV_{LEDGER_BUCKET}"))
-            .await
-            .map_err(|e| unavailable("cannot open the ledger bucket", e))?;
-        let r = s
-            .purge()
-            .filter(format!("$KV.{LEDGER_BUCKET}.{prefix}>"))
-            .await
-            .map_err(|e| unavailable("cannot erase ledger entries", e))?;
-        Ok(r.purged)
+    pub fn ledger_bucket(&self) -> crate::privacy::fleet::LedgerBucket {
+        crate::privacy::fleet::LedgerBucket {
+            kv: self.ledger.clone(),
+            context: self.djs.clone(),
+        }
     }
 
     /// The delivery connection (acks, claim renewals).
@@ -1050,7 +1045,7 @@ impl JetStream {
         }
         let value: &'static [u8] = if forget { b"forget" } else { b"optout" };
         self.optouts
-            .put(crate::guard::hex(&h), Bytes::from_static(value))
+            .put(crate::util::hex(&h), Bytes::from_static(value))
             .await
             .map_err(|e| unavailable("opt-out not stored", e))?;
         optouts.insert_cached(h, forget);
@@ -1117,7 +1112,7 @@ impl JetStream {
     /// dead-letter stream. Returns outbox copies erased (dead letters are
     /// not outbox copies, as with the embedded backend).
     pub async fn purge(&self, subject: &SubjectHash) -> Result<u64, JsError> {
-        let needle = crate::guard::hex(subject);
+        let needle = crate::util::hex(subject);
         let mut n = 0;
         for jp in self.all() {
             let erased = self.purge_stream(&out_stream(&jp.name), &needle).await?;

@@ -134,6 +134,7 @@ pub struct Recovered {
 #[derive(Debug)]
 pub struct PartnerLog {
     name: String,
+    dir: PathBuf,
     max_bytes: AtomicU64,
     shared: Arc<Shared>,
     tx: Mutex<Option<mpsc::Sender<Cmd>>>,
@@ -289,6 +290,7 @@ impl PartnerLog {
         Ok((
             Arc::new(PartnerLog {
                 name: name.to_owned(),
+                dir: dir.to_owned(),
                 max_bytes: AtomicU64::new(max_bytes),
                 shared,
                 tx: Mutex::new(Some(tx)),
@@ -300,6 +302,12 @@ impl PartnerLog {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The directory holding the log's segments (and delivery's
+    /// `inflight` record).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn shared(&self) -> &Arc<Shared> {

@@ -4,15 +4,27 @@
 //! forget and dead letters. See [`log`] for the mechanics and [`segment`] for
 //! the record format.
 //!
-//! The rest of the gateway sees a small surface: reserve room, append
-//! scrubbed records, read, ack, purge a subject, evict the oldest. The NATS
-//! JetStream backend ([`jetstream`]) provides the same for fleets of
-//! stateless replicas; `App` holds one or the other.
+//! The rest of the gateway sees one interface, whichever backend is live
+//! ([`store`]): a [`Store`] of every partner's outboxes, written a request
+//! at a time; per partner a [`PartnerOutbox`], read by push delivery as
+//! [`Batch`]es of a [`Consumer`] and by the pull feed as a [`Feed`]. The
+//! NATS JetStream backend ([`jetstream`]) provides the same for fleets of
+//! stateless replicas. Nothing outside this module knows which backend is
+//! live (docs/ARCHITECTURE.md).
 
+pub mod consumer;
 pub mod dead_letter;
+pub mod feed;
 pub mod jetstream;
 pub mod log;
 pub mod segment;
+pub mod store;
+
+pub use consumer::{Batch, Consumer, Item};
+pub use feed::{Committed, Feed, FeedError};
+pub use store::{
+    check, load_or_create_key, Opened, PartnerOutbox, Staging, Store, Target, WriteError, Written,
+};
 
 use std::collections::HashMap;
 use std::io;

@@ -4,7 +4,7 @@
 //! delivered the events.
 //!
 //! It lives in the key-value bucket `adgate_ledger`
-//! ([`crate::outbox::jetstream::LEDGER_BUCKET`]): one entry per keyed
+//! ([`LEDGER_BUCKET`]): one entry per keyed
 //! subject hash and partner, key `<subject hex>.<partner>`, value a small
 //! JSON document of counts per UTC day, `ad_id_type` and key id (as the
 //! embedded backend's SQLite rows):
@@ -37,7 +37,6 @@ use crate::config::Config;
 use crate::identity::SubjectHash;
 use crate::metrics::Metrics;
 use crate::optout::OptOutStore;
-use crate::outbox::jetstream::JetStream;
 
 use super::ledger::{self, AccessRow, Agg, Delivered, RowKey};
 
@@ -62,8 +61,44 @@ struct Row {
     last_ms: u64,
 }
 
+/// The NATS KV bucket holding the fleet-wide ledger.
+pub const LEDGER_BUCKET: &str = "adgate_ledger";
+
+/// The ledger bucket, as the outbox backend that created it hands it over.
+#[derive(Clone)]
+pub struct LedgerBucket {
+    pub kv: kv::Store,
+    /// The JetStream context the bucket's stream is purged through.
+    pub context: async_nats::jetstream::Context,
+}
+
+impl std::fmt::Debug for LedgerBucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LedgerBucket")
+    }
+}
+
+impl LedgerBucket {
+    /// Erases every entry whose key starts with `prefix` (a keyed subject
+    /// hash and a dot): a purge of the bucket's stream by subject, which
+    /// leaves no marker behind. Returns the entries erased.
+    async fn purge(&self, prefix: &str) -> Result<u64, String> {
+        let s = self
+            .context
+            .get_stream_no_info(format!("KV_{LEDGER_BUCKET}"))
+            .await
+            .map_err(|e| format!("cannot open the ledger bucket: {e}"))?;
+        let r = s
+            .purge()
+            .filter(format!("$KV.{LEDGER_BUCKET}.{prefix}>"))
+            .await
+            .map_err(|e| format!("cannot erase ledger entries: {e}"))?;
+        Ok(r.purged)
+    }
+}
+
 pub struct FleetLedger {
-    js: Arc<JetStream>,
+    bucket: LedgerBucket,
     optouts: Arc<OptOutStore>,
     metrics: Metrics,
     retention_days: AtomicU64,
@@ -78,18 +113,18 @@ impl std::fmt::Debug for FleetLedger {
 }
 
 fn key_of(subject: &SubjectHash, partner: &str) -> String {
-    format!("{}.{partner}", crate::guard::hex(subject))
+    format!("{}.{partner}", crate::util::hex(subject))
 }
 
 impl FleetLedger {
     pub fn new(
-        js: Arc<JetStream>,
+        bucket: LedgerBucket,
         optouts: Arc<OptOutStore>,
         metrics: Metrics,
         config: &Config,
     ) -> FleetLedger {
         let me = FleetLedger {
-            js,
+            bucket,
             optouts,
             metrics,
             retention_days: AtomicU64::new(0),
@@ -113,7 +148,7 @@ impl FleetLedger {
     }
 
     fn kv(&self) -> &kv::Store {
-        self.js.ledger()
+        &self.bucket.kv
     }
 
     /// Adds what `partner` acknowledged at `at_ms`: one entry update per
@@ -270,11 +305,11 @@ impl FleetLedger {
 
     /// Erases every entry of the subject (every partner); returns how many.
     pub async fn forget(&self, subject: SubjectHash) -> std::io::Result<u64> {
-        let prefix = format!("{}.", crate::guard::hex(&subject));
-        self.js
-            .purge_ledger(&prefix)
+        let prefix = format!("{}.", crate::util::hex(&subject));
+        self.bucket
+            .purge(&prefix)
             .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
+            .map_err(std::io::Error::other)
     }
 }
 

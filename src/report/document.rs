@@ -328,7 +328,7 @@ pub fn blocks(r: &Report) -> Vec<Block> {
             format!(
                 "Subject-access ledger: kept {} days in the JetStream bucket {} (fleet-wide; not read by this report, which reads one replica's data dir)",
                 pv.retention_days,
-                crate::outbox::jetstream::LEDGER_BUCKET
+                crate::privacy::fleet::LEDGER_BUCKET
             )
         } else {
             format!(

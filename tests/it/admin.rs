@@ -189,10 +189,15 @@ fn bad_admin_bodies_are_400_with_a_clear_error() {
 
 backend_tests!(forget_purges_queued_events_from_every_outbox);
 fn forget_purges_queued_events_from_every_outbox() {
-    // The push partner is down and asks for a retry in 1 s: forget lands
-    // between two attempts of the same batch.
+    // The push partner is down and asks for a retry in RETRY_AFTER: forget
+    // lands between two attempts of the same batch. Seconds, so the forget
+    // below is answered inside it even on two busy shared cores.
+    const RETRY_AFTER: Duration = Duration::from_secs(5);
     let push_mock = MockPartner::start(std::sync::Arc::new(|_| {
-        (503, vec![("Retry-After".to_string(), "1".to_string())])
+        (
+            503,
+            vec![("Retry-After".to_string(), RETRY_AFTER.as_secs().to_string())],
+        )
     }));
     let cfg = format!(
         "{HEAD}{}{}",
@@ -243,7 +248,7 @@ fn forget_purges_queued_events_from_every_outbox() {
     assert_eq!(
         push_mock.requests().len(),
         1,
-        "precondition: forget answered before the retry (the box stalled > 1 s)"
+        "precondition: forget answered before the retry (the box stalled > {RETRY_AFTER:?})"
     );
     // Forgetting again finds nothing more.
     let r = admin(
@@ -273,10 +278,10 @@ fn forget_purges_queued_events_from_every_outbox() {
         2.0
     );
 
-    // Push: the partner recovers and gets only alice's.
+    // Push: the partner recovers and gets only alice's, at the retry.
     push_mock.set(std::sync::Arc::new(|_| (200, Vec::new())));
     let want = ids(KEY_B, &["a1", "a2"]);
-    wait_for(Duration::from_secs(10), || {
+    wait_for(RETRY_AFTER * 4, || {
         let acked: HashSet<String> = push_mock
             .requests()
             .iter()

@@ -375,23 +375,33 @@ fn retry_after_is_honoured() {
             (200, Vec::new())
         }
     }));
+    // The mock's Retry-After: 1 (seconds).
+    let retry_after = Duration::from_secs(1);
     let g = start(&[push("acme", &mock.url(), "K_A", WINDOW)]);
     let evs = events("ra", 3);
     post(&g, &evs);
-    wait_acknowledged(&mock, &id_map(&evs), Duration::from_secs(10));
+    wait_acknowledged(&mock, &id_map(&evs), retry_after * 20);
     let reqs = mock.requests();
     assert_eq!(reqs[0].status, 429);
     assert_eq!(
         reqs[1].headers["idempotency-key"],
         reqs[0].headers["idempotency-key"]
     );
+    // The mock records a request before it answers, so the gap between
+    // the two records is the wait the 429 asked for (less a little, if
+    // the gateway counts it from when it sent the request). Without
+    // Retry-After the first backoff is at most 200 ms.
     let gap = reqs[1].at - reqs[0].at;
-    // Without Retry-After the first backoff is at most 200 ms.
     assert!(
-        gap >= Duration::from_millis(950),
+        gap >= retry_after - Duration::from_millis(50),
         "retried {gap:?} after a 429 with Retry-After: 1"
     );
-    assert!(gap < Duration::from_secs(5), "retried only after {gap:?}");
+    // Not mistaken for a longer wait (minutes, or milliseconds read as
+    // seconds): a generous multiple of it.
+    assert!(
+        gap < retry_after * 10,
+        "retried only after {gap:?} (Retry-After: 1)"
+    );
 }
 
 backend_tests!(permanent_error_dead_letters_the_batch_at_once);
@@ -457,26 +467,37 @@ fn permanent_error_dead_letters_the_batch_at_once() {
 backend_tests!(events_older_than_max_event_age_go_to_dead_letters);
 fn events_older_than_max_event_age_go_to_dead_letters() {
     let mock = MockPartner::always(503);
+    // max_event_age_seconds of the partner.
+    let max_age = Duration::from_secs(2);
     let g = start(&[push(
         "acme",
         &mock.url(),
         "K_A",
-        &format!("{WINDOW}\nmax_event_age_seconds = 2"),
+        &format!("{WINDOW}\nmax_event_age_seconds = {}", max_age.as_secs()),
     )]);
     let evs = events("age", 5);
     let posted = Instant::now();
     post(&g, &evs);
-    let dl = wait_for(Duration::from_secs(8), || {
+    // Expiry is checked at each attempt: late by at most a backoff, and
+    // the backoff is far shorter than this generous multiple of the age.
+    let dl = wait_for(max_age * 10, || {
         let d = dead_letters(&g, "acme");
         (d.len() >= 5).then_some(d)
     })
-    .unwrap_or_else(|| panic!("not dead-lettered: {:?}", dead_letters(&g, "acme")));
+    .unwrap_or_else(|| {
+        panic!(
+            "not dead-lettered {:?} after max_event_age_seconds ({max_age:?}): {:?}",
+            max_age * 10,
+            dead_letters(&g, "acme")
+        )
+    });
+    // Ingested after this clock, so never expired before it plus the age
+    // (less the ingest clock's rounding to whole milliseconds).
     let took = posted.elapsed();
     assert!(
-        took >= Duration::from_millis(1900),
+        took >= max_age - Duration::from_millis(100),
         "expired early: {took:?}"
     );
-    assert!(took < Duration::from_secs(6), "expired late: {took:?}");
     assert_eq!(dl.len(), 5, "{dl:?}");
     let want = id_map(&evs);
     for d in &dl {
@@ -495,10 +516,15 @@ fn events_older_than_max_event_age_go_to_dead_letters() {
 
 backend_tests!(failing_and_hanging_partners_do_not_delay_a_healthy_one);
 fn failing_and_hanging_partners_do_not_delay_a_healthy_one() {
+    // hung's timeout_ms: many times what the four rounds below take (each
+    // one batch window of WINDOW), so every round reaching `up` while
+    // hung's first attempt still waits for its answer shows that delivery
+    // to `up` does not wait for hung.
+    const HUNG_TIMEOUT: Duration = Duration::from_secs(10);
     let down = MockPartner::always(503);
     // Accepts every request and never answers in time.
     let hung = MockPartner::always(200);
-    hung.set_delay(Duration::from_secs(30));
+    hung.set_delay(HUNG_TIMEOUT * 3);
     let up = MockPartner::always(200);
     let mut env = base_env();
     env.insert(
@@ -512,10 +538,17 @@ fn failing_and_hanging_partners_do_not_delay_a_healthy_one() {
             "hung",
             &hung.url(),
             "K_C",
-            &format!("{WINDOW}\ntimeout_ms = 500"),
+            &format!("{WINDOW}\ntimeout_ms = {}", HUNG_TIMEOUT.as_millis()),
         ),
     ];
     let g = Gateway::start(&format!("{HEAD}{}", cfg.concat()), env);
+    let attempts = |p: &str, outcome: &str| {
+        metric_labeled(
+            &g.metrics(),
+            "adgate_delivery_attempts_total",
+            &[("partner", p), ("outcome", outcome)],
+        )
+    };
     let mut all = 0;
     for round in 0..4 {
         let evs = events(&format!("iso{round}"), 60);
@@ -528,21 +561,28 @@ fn failing_and_hanging_partners_do_not_delay_a_healthy_one() {
             })
             .collect();
         post(&g, &evs);
-        let t0 = Instant::now();
-        wait_acknowledged(&up, &want, Duration::from_secs(5));
-        let took = t0.elapsed();
-        assert!(
-            took < Duration::from_millis(1500),
-            "round {round}: the healthy partner waited {took:?}"
+        wait_acknowledged(&up, &want, HUNG_TIMEOUT);
+        if round == 0 {
+            // From here on hung has an attempt in flight.
+            wait_for(HUNG_TIMEOUT, || (!hung.requests().is_empty()).then_some(()))
+                .expect("the hanging partner was tried");
+        }
+    }
+    // ...and no attempt of hung has ended yet (none answered, none timed
+    // out): `up` got everything while hung's first request was pending.
+    for outcome in ["ok", "retryable", "permanent"] {
+        assert_eq!(
+            attempts("hung", outcome),
+            0.0,
+            "an attempt of hung ended ({outcome}) before the healthy partner had every round: \
+             the rounds took longer than hung's timeout_ms ({HUNG_TIMEOUT:?})"
         );
     }
     assert!(!down.requests().is_empty(), "the failing partner was tried");
-    assert!(!hung.requests().is_empty(), "the hanging partner was tried");
+    // Both are retried: down at once, hung after its timeout.
     for p in ["down", "hung"] {
-        let retried = wait_for(Duration::from_secs(5), || {
-            let m = g.metrics();
-            let labels = [("partner", p), ("outcome", "retryable")];
-            (metric_labeled(&m, "adgate_delivery_attempts_total", &labels) >= 1.0).then_some(())
+        let retried = wait_for(HUNG_TIMEOUT * 3, || {
+            (attempts(p, "retryable") >= 1.0).then_some(())
         });
         assert!(retried.is_some(), "{p} never retried: {}", g.metrics());
     }

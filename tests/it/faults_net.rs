@@ -58,13 +58,20 @@ fn idle_sockets_neither_lock_out_producers_nor_stay_open() {
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(g.get("/healthz", None).status, 200);
     assert_eq!(g.get("/readyz", None).status, 200);
-    // Past the header timeout (counted from accept), none is left open.
-    std::thread::sleep(Duration::from_millis(3 * HEADER_TIMEOUT_MS));
-    let open = idle.iter_mut().map(closed_by_peer).filter(|c| !c).count();
+    // Past the header timeout (counted from accept), none is left open:
+    // polled up to a generous multiple of it, for a gateway slowed down by
+    // two busy shared cores.
+    let timeout = Duration::from_millis(HEADER_TIMEOUT_MS);
+    std::thread::sleep(timeout);
+    wait_for(timeout * 10, || {
+        idle.retain_mut(|s| !closed_by_peer(s));
+        idle.is_empty().then_some(())
+    });
     assert_eq!(
-        open, 0,
-        "{open} of {idle_n} idle sockets still open {}x the header timeout after accept",
-        3
+        idle.len(),
+        0,
+        "{} of {idle_n} idle sockets still open 11x the header timeout after accept",
+        idle.len()
     );
     // A warning line per 10 s about the flood, not one per socket.
     let logs = g.logs();
@@ -318,7 +325,8 @@ fn a_gigabyte_partner_error_body_is_not_read_and_the_batch_is_retried() {
 /// Sends a feed GET on a raw connection and drops it without reading the
 /// answer, once the gateway has served it (its request counted).
 fn lost_feed_get(g: &Gateway, max: usize) {
-    let before = metric_labeled(
+    // Before the feed's first 200 its series is not exported yet.
+    let before = metric_labeled_or_zero(
         &g.metrics(),
         "adgate_http_requests_total",
         &[("route", "/v1/feed"), ("code", "200")],
@@ -353,7 +361,7 @@ fn ids(v: &serde_json::Value) -> Vec<String> {
 backend_tests!(a_commit_acknowledges_only_its_own_response_and_lost_events_come_back);
 fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
     let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
-    let lease = Duration::from_millis(1000); // lease_ms of pull_partner
+    let lease = Duration::from_millis(PULL_LEASE_MS); // lease_ms of pull_partner
     let g = Gateway::start(&cfg, base_env());
     let events: Vec<_> = (0..10)
         .map(|i| {
@@ -399,9 +407,9 @@ fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
         "the commit acknowledged more than it served: {c}"
     );
     // After the lease, the lost response's events are served again:
-    // exactly the five the partner never saw.
-    std::thread::sleep(lease + lease / 2);
-    let again = wait_for(lease * 10, || {
+    // exactly the five the partner never saw. (Until then the feed has
+    // nothing to serve: polling does not shorten the lease.)
+    let again = wait_for(lease * 4, || {
         let v = feed("max=10&wait_ms=200");
         (!ids(&v).is_empty()).then_some(v)
     })
@@ -415,7 +423,7 @@ fn a_commit_acknowledges_only_its_own_response_and_lost_events_come_back() {
     let c = commit(again["cursor"].as_str().unwrap());
     assert_eq!(c["events"].as_u64(), Some(5), "{c}");
     // Everything committed now: nothing more after another lease.
-    std::thread::sleep(lease + lease / 2);
+    std::thread::sleep(lease + lease / 10);
     let rest = feed("max=10");
     assert!(ids(&rest).is_empty(), "{rest}");
     // An empty response's cursor acknowledges nothing.

@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use serde_json::{json, Value};
 
-/// Lease of the test feeds: short, so redelivery tests are quick.
-const LEASE_MS: u64 = 300;
+/// `lease_ms` of the test feeds ([`PULL_LEASE_MS`]): seconds, so the GETs
+/// that must find events still leased land inside it.
+const LEASE: Duration = Duration::from_millis(PULL_LEASE_MS);
 
 fn gateway() -> Gateway {
     let cfg = format!(
         "{HEAD}{}{}",
         pull_partner("alpha", "T_FEED_A", "K_A", ""),
         pull_partner("beta", "T_FEED_B", "K_B", "")
-    )
-    .replace("lease_ms = 1000", &format!("lease_ms = {LEASE_MS}"));
+    );
     Gateway::start(&cfg, base_env())
 }
 
@@ -110,10 +110,11 @@ fn get_then_commit_then_only_newer_events() {
     assert_eq!(c["events"], 3, "{c}");
     assert_eq!(delivered(&g), 3.0);
 
-    // Nothing more now, nor after the lease would have run out.
+    // Nothing more now, nor after the lease would have run out (it began
+    // when they were served, before this sleep).
     let (_, ids) = get(&g, "max=100");
     assert!(ids.is_empty(), "{ids:?}");
-    std::thread::sleep(Duration::from_millis(LEASE_MS + 100));
+    std::thread::sleep(LEASE + LEASE / 10);
     let (_, ids) = get(&g, "max=100");
     assert!(ids.is_empty(), "committed events served again: {ids:?}");
 
@@ -146,13 +147,19 @@ fn get_then_commit_then_only_newer_events() {
 
 #[test]
 fn long_poll_returns_as_soon_as_an_event_arrives() {
+    // A long wait_ms: a long-poll that is not woken by the event answers
+    // only when it is over, far later than one that is.
+    const WAIT: Duration = Duration::from_secs(30);
     let g = gateway();
-    let url = g.url("/v1/feed/alpha?max=10&wait_ms=5000");
+    let url = g.url(&format!(
+        "/v1/feed/alpha?max=10&wait_ms={}",
+        WAIT.as_millis()
+    ));
     let started = Instant::now();
     let poll = std::thread::spawn(move || {
         let r = ureq::get(&url)
             .set("Authorization", &format!("Bearer {FEED_TOKEN_A}"))
-            .timeout(Duration::from_secs(20))
+            .timeout(WAIT * 2)
             .call()
             .unwrap();
         let v: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
@@ -166,7 +173,10 @@ fn long_poll_returns_as_soon_as_an_event_arrives() {
         took >= Duration::from_millis(400),
         "returned before the event existed: {took:?} {v}"
     );
-    assert!(took < Duration::from_secs(2), "long-poll took {took:?}");
+    assert!(
+        took < WAIT,
+        "the long-poll answered after {took:?}, at the end of wait_ms {WAIT:?}: the event did not wake it"
+    );
     let ids: Vec<&str> = v["events"]
         .as_array()
         .unwrap()
@@ -175,37 +185,36 @@ fn long_poll_returns_as_soon_as_an_event_arrives() {
         .collect();
     assert_eq!(ids, vec![expected_event_id(KEY_A, "lp1")]);
 
-    // An empty feed answers an empty list once wait_ms is over.
+    // An empty feed answers an empty list once wait_ms is over (not
+    // before: the wait starts after this clock).
     commit_ok(&g, v["cursor"].as_str().unwrap());
+    let empty_wait = Duration::from_millis(300);
     let t = Instant::now();
-    let (_, ids) = get(&g, "wait_ms=300");
+    let (_, ids) = get(&g, &format!("wait_ms={}", empty_wait.as_millis()));
     assert!(ids.is_empty());
-    assert!(
-        t.elapsed() >= Duration::from_millis(280),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() >= empty_wait, "{:?}", t.elapsed());
 }
 
 #[test]
 fn uncommitted_events_are_served_again_after_the_lease() {
     let g = gateway();
     post(&g, &["r1", "r2"]);
+    // The lease starts when the gateway serves them, after this clock.
+    let asked = Instant::now();
     let (_, first) = get(&g, "max=100");
     assert_eq!(first, pids(&["r1", "r2"]));
     // Within the lease they are not served twice.
     let (_, again) = get(&g, "max=100");
     assert!(again.is_empty(), "{again:?}");
-    let served = Instant::now();
-    let (cursor, redelivered) = wait_for(Duration::from_secs(5), || {
+    let (cursor, redelivered) = wait_for(LEASE * 4, || {
         let (c, ids) = get(&g, "max=100");
         (!ids.is_empty()).then_some((c, ids))
     })
     .expect("served again after the lease");
     assert!(
-        served.elapsed() >= Duration::from_millis(LEASE_MS - 50),
-        "served again before the lease ran out: {:?}",
-        served.elapsed()
+        asked.elapsed() >= LEASE,
+        "served again {:?} after the first GET, before the lease ({LEASE:?}) ran out",
+        asked.elapsed()
     );
     assert_eq!(
         redelivered, first,
@@ -213,7 +222,7 @@ fn uncommitted_events_are_served_again_after_the_lease() {
     );
     commit_ok(&g, &cursor);
     assert_eq!(delivered(&g), 2.0, "counted once, on commit");
-    std::thread::sleep(Duration::from_millis(LEASE_MS + 100));
+    std::thread::sleep(LEASE + LEASE / 10);
     let (_, ids) = get(&g, "max=100");
     assert!(ids.is_empty(), "{ids:?}");
 }
@@ -320,7 +329,13 @@ fn unknown_feed_is_404_for_an_authenticated_caller_and_401_otherwise() {
 
 #[test]
 fn shutdown_answers_a_pending_long_poll_and_exits_promptly() {
-    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    // A long grace: a shutdown that waited for the long-poll (30 s) would
+    // run into it, one that answers it at once is far inside it.
+    let grace = std::time::Duration::from_secs(20);
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", "")).replace(
+        "shutdown_grace_seconds = 5",
+        &format!("shutdown_grace_seconds = {}", grace.as_secs()),
+    );
     let mut g = Gateway::start(&cfg, base_env());
     let url = g.url("/v1/feed/alpha?max=10&wait_ms=30000");
     let poll = std::thread::spawn(move || {
@@ -334,14 +349,11 @@ fn shutdown_answers_a_pending_long_poll_and_exits_promptly() {
     let started = std::time::Instant::now();
     assert_eq!(g.terminate(), Some(0));
     let took = started.elapsed();
-    assert!(
-        took < std::time::Duration::from_secs(4),
-        "shutdown took {took:?} (grace 5 s)"
-    );
+    assert!(took < grace, "shutdown took {took:?} (grace {grace:?})");
     let (waited, status) = poll.join().unwrap();
     assert!(
-        waited < std::time::Duration::from_secs(5),
-        "the long-poll was held {waited:?}"
+        waited < grace,
+        "the long-poll was held {waited:?}, into the shutdown grace ({grace:?})"
     );
     assert_eq!(status, Some(200));
 }

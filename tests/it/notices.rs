@@ -447,8 +447,8 @@ backend_tests!(pull_notices_follow_cursor_commit_and_lease);
 /// On JetStream the notice feed reads the partner's notice stream through
 /// its shared consumer (`ack_wait` is the lease), as the event feed does.
 fn pull_notices_follow_cursor_commit_and_lease() {
-    // beta's lease_ms is 1000 (tests/it/common pull_partner).
-    let lease = Duration::from_millis(1000);
+    // beta's lease_ms (tests/it/common pull_partner).
+    let lease = Duration::from_millis(PULL_LEASE_MS);
     let cfg = format!("{HEAD}{}", pull_partner("beta", "T_FEED_B", "K_B", ""));
     let cfg = format!("{cfg}{}", pull_partner("delta", "T_FEED_A", "K_A", ""));
     let g = Gateway::start(&cfg, env());
@@ -475,6 +475,8 @@ fn pull_notices_follow_cursor_commit_and_lease() {
     let r = g.get("/v1/feed/delta/notices", Some(FEED_TOKEN_A));
     assert_eq!(r.json()["notices"], json!([]), "{}", r.body);
 
+    // The lease starts when the gateway serves the notice, after this clock.
+    let asked = Instant::now();
     let first = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B)).json();
     assert_eq!(first["notices"].as_array().unwrap().len(), 1, "{first}");
     // Leased: not served again at once, nor on the event feed.
@@ -482,16 +484,20 @@ fn pull_notices_follow_cursor_commit_and_lease() {
     assert_eq!(again["notices"], json!([]), "{again}");
     let events = g.get("/v1/feed/beta", Some(FEED_TOKEN_B)).json();
     assert_eq!(events["events"], json!([]), "{events}");
-    // Not committed within lease_ms: served again, the same notice.
-    let started = Instant::now();
-    let redelivered = wait_for(lease * 10, || {
+    // Not committed within lease_ms: served again, the same notice, and
+    // not before the lease ran out.
+    let redelivered = wait_for(lease * 4, || {
         let v = g
             .get("/v1/feed/beta/notices?wait_ms=200", Some(FEED_TOKEN_B))
             .json();
         (!v["notices"].as_array().unwrap().is_empty()).then_some(v)
     })
     .expect("served again after the lease");
-    assert!(started.elapsed() + Duration::from_millis(50) >= lease / 2);
+    assert!(
+        asked.elapsed() >= lease,
+        "served again {:?} after the first GET, before the lease ({lease:?}) ran out",
+        asked.elapsed()
+    );
     assert_eq!(redelivered["notices"], first["notices"]);
     // The first cursor's lease is over; the new one commits.
     let c = commit(
@@ -503,7 +509,7 @@ fn pull_notices_follow_cursor_commit_and_lease() {
     assert_eq!(c.status, 200, "{}", c.body);
     assert_eq!(c.json()["notices"], 1);
     // Committed: never served again, even after the lease.
-    std::thread::sleep(lease + Duration::from_millis(200));
+    std::thread::sleep(lease + lease / 10);
     let v = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B)).json();
     assert_eq!(v["notices"], json!([]), "{v}");
     // A cursor of the event feed is not one of the notice feed.
@@ -652,9 +658,10 @@ fn check_config_refuses_emit_previous_until_without_a_previous_key() {
         .stdout_has("notices: pull from /v1/feed/beta/notices")
         .stdout_has("outputs also carry ad_id_prev under k1 until 2999-01-01T00:00:00Z");
     // notice_endpoint: push only, a URL, and its absence is warned about.
+    let lease = format!("lease_ms = {PULL_LEASE_MS}");
     let pull_with = pull_partner("beta", "T_FEED_B", "K_B", "").replace(
-        "lease_ms = 1000",
-        "lease_ms = 1000\nnotice_endpoint = \"https://x.example/n\"",
+        &lease,
+        &format!("{lease}\nnotice_endpoint = \"https://x.example/n\""),
     );
     check_config(dir.path(), &format!("{HEAD}{pull_with}"))
         .code(2)
@@ -856,8 +863,9 @@ fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
     assert_eq!(c.json()["notices"], 1, "{}", c.body);
 
     // Exactly one each, on every replica, even after beta's lease and a
-    // push partner's ack_wait (2 s in nats::outbox_section) have passed.
-    std::thread::sleep(Duration::from_millis(2500));
+    // push partner's ack_wait (nats::outbox_section) have passed.
+    let longest = Duration::from_millis(PULL_LEASE_MS.max(nats::ACK_WAIT_MS));
+    std::thread::sleep(longest + longest / 10);
     for g in [&a, &b] {
         let v = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B)).json();
         assert_eq!(v["notices"], json!([]), "{v}");

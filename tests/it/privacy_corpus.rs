@@ -1167,14 +1167,21 @@ fn corpora_through_explain_and_a_served_gateway() {
         &bf.to_vec(),
         true,
     );
-    let omitted: f64 = g
+    // Summed over the partners; each partner's series is pre-created, so
+    // none found means a misspelled name or label, not zero.
+    let contract: Vec<f64> = g
         .metrics()
         .lines()
         .filter(|l| {
             l.starts_with("adgate_fields_omitted_total{") && l.contains("reason=\"contract\"")
         })
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum();
+        .collect();
+    assert!(
+        !contract.is_empty(),
+        "no adgate_fields_omitted_total{{reason=\"contract\"}} series in /metrics"
+    );
+    let omitted: f64 = contract.iter().sum();
     let want = cases
         .iter()
         .filter(|c| c.expect.as_deref() == Some("field_omitted"))

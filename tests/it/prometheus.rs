@@ -54,7 +54,11 @@ use serde_json::{json, Value};
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// How often Prometheus scrapes and evaluates rules, in this test.
-const SCRAPE: &str = "1s";
+const SCRAPE: Duration = Duration::from_secs(1);
+/// How long Prometheus may take, at worst, for what it does once per
+/// [`SCRAPE`] (a scrape, a rule evaluation) on two busy shared cores: 30
+/// intervals.
+const SCRAPE_PATIENCE: Duration = Duration::from_secs(30);
 /// What `$__rate_interval` becomes: Grafana makes it at least four scrape
 /// intervals; one minute covers the whole run.
 const RATE_INTERVAL: &str = "1m";
@@ -86,10 +90,11 @@ impl Prometheus {
     fn start(target: &str) -> Prometheus {
         let mut dir = tempfile::tempdir().expect("tempdir");
         let rules = Path::new(ROOT).join("deploy/prometheus/alerts.yml");
+        let every = format!("{}s", SCRAPE.as_secs());
         let config = format!(
-            "global:\n  scrape_interval: {SCRAPE}\n  evaluation_interval: {SCRAPE}\n\
+            "global:\n  scrape_interval: {every}\n  evaluation_interval: {every}\n\
              rule_files:\n  - {rules}\n\
-             scrape_configs:\n  - job_name: adgate\n    scrape_interval: {SCRAPE}\n    scrape_timeout: {SCRAPE}\n\
+             scrape_configs:\n  - job_name: adgate\n    scrape_interval: {every}\n    scrape_timeout: {every}\n\
              \x20   metrics_path: /metrics\n    static_configs:\n      - targets: [\"{target}\"]\n",
             rules = rules.display()
         );
@@ -225,6 +230,29 @@ impl Prometheus {
             .ok()?
             .first()
             .map(|s| s.value)
+    }
+
+    /// When the last stored scrape of adgate started (unix seconds).
+    fn last_scrape(&self) -> Option<f64> {
+        self.query(r#"timestamp(up{job="adgate"})"#)
+            .ok()?
+            .first()
+            .map(|s| s.value)
+    }
+
+    /// Waits until Prometheus has stored a scrape that started after `since`
+    /// (unix seconds), so everything adgate counted before `since` is in
+    /// it. Prometheus may move a scrape's timestamp by a few milliseconds
+    /// to align it, hence the margin of a hundredth of the interval.
+    fn wait_scrape_after(&self, since: f64) {
+        let after = since + SCRAPE.as_secs_f64() / 100.0;
+        wait_for(SCRAPE_PATIENCE, || (self.last_scrape()? > after).then_some(()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "prometheus stored no scrape of adgate in {SCRAPE_PATIENCE:?} (scrape_interval {SCRAPE:?}); last at {:?}, waiting for one after {after}",
+                    self.last_scrape()
+                )
+            });
     }
 }
 
@@ -859,16 +887,16 @@ fn dashboard_and_alert_expressions_evaluate_with_data_in_real_prometheus() {
     let setup = start_gateway();
     let prom = Prometheus::start(&setup.gw.addr.to_string());
     // A first scrape before any traffic: counters start from their zeros.
-    wait_for(Duration::from_secs(15), || {
-        (prom.up() == Some(1.0)).then_some(())
-    })
-    .unwrap_or_else(|| panic!("prometheus never scraped adgate (up != 1)"));
+    wait_for(SCRAPE_PATIENCE, || (prom.up() == Some(1.0)).then_some(()))
+        .unwrap_or_else(|| panic!("prometheus never scraped adgate (up != 1)"));
 
-    // Rounds over several scrapes; for a picture, a minute with a ramp.
+    // Rounds over several scrapes, each round in a scrape of its own (a
+    // scrape that started after it ended); for a picture, a minute with a
+    // ramp.
     let (rounds, pause) = if render_to.is_some() {
-        (50, Duration::from_millis(1500))
+        (50, SCRAPE / 2)
     } else {
-        (6, Duration::from_millis(1300))
+        (6, Duration::ZERO)
     };
     let mut driven = Driven::default();
     for r in 0..rounds {
@@ -881,6 +909,7 @@ fn dashboard_and_alert_expressions_evaluate_with_data_in_real_prometheus() {
             // Bursts: every other stretch drives a second round at once.
             drive_round(&setup, r + 10_000, &mut driven);
         }
+        prom.wait_scrape_after(unix_now());
         std::thread::sleep(pause);
     }
     eprintln!("traffic driven in {:?}: {driven:?}", started.elapsed());
@@ -956,8 +985,8 @@ fn dashboard_and_alert_expressions_evaluate_with_data_in_real_prometheus() {
         }
         Ok(errs)
     };
-    // Rules are evaluated every second; give the states a few evaluations.
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // Rules are evaluated every SCRAPE; give the states a few evaluations.
+    let deadline = Instant::now() + SCRAPE_PATIENCE;
     loop {
         match alert_check() {
             Ok(errs) if errs.is_empty() => break,

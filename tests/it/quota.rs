@@ -27,29 +27,44 @@ fn batch(tag: &str, n: usize) -> String {
 
 #[test]
 fn producer_over_its_quota_gets_429_with_retry_after_and_nothing_is_routed() {
+    // The burst empties the bucket; the second request needs SECOND / RATE
+    // seconds of refill (5 s), so it is refused unless the test stalls that
+    // long between the two POSTs.
+    const RATE: u64 = 10;
+    const BURST: usize = 100;
+    const SECOND: usize = 50;
     let g = Gateway::start(
-        &config("", "max_events_per_second = 100\nburst = 100"),
+        &config(
+            "",
+            &format!("max_events_per_second = {RATE}\nburst = {BURST}"),
+        ),
         base_env(),
     );
-    let r = g.post_events(&batch("q1", 100), "application/x-ndjson");
+    let r = g.post_events(&batch("q1", BURST), "application/x-ndjson");
     assert_eq!(r.status, 202, "{}", r.body);
-    let r = g.post_events(&batch("q2", 50), "application/x-ndjson");
+    let r = g.post_events(&batch("q2", SECOND), "application/x-ndjson");
     assert_eq!(r.status, 429, "{}", r.body);
+    // When the missing tokens will be there, in whole seconds: at most
+    // the whole refill, at least a second.
     let wait: u64 = r.headers["retry-after"].parse().unwrap();
-    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    let refill = (SECOND as u64).div_ceil(RATE);
+    assert!(
+        (1..=refill).contains(&wait),
+        "Retry-After {wait}, refill {refill} s"
+    );
     assert!(r.json()["error"].as_str().unwrap().contains("quota"));
     let m = g.metrics();
     assert_eq!(
         metric_value(&m, "adgate_events_throttled_total{producer=\"web\"}"),
-        50.0
+        SECOND as f64
     );
     assert_eq!(
         metric_value(&m, "adgate_events_routed_total{partner=\"alpha\"}"),
-        100.0
+        BURST as f64
     );
     // After Retry-After the same request goes through, and is not a duplicate.
     std::thread::sleep(Duration::from_secs(wait));
-    let r = g.post_events(&batch("q2", 50), "application/x-ndjson");
+    let r = g.post_events(&batch("q2", SECOND), "application/x-ndjson");
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.json()["duplicates"], 0);
 }

@@ -186,7 +186,7 @@ fields = [{fields}]
 [partners.delivery]
 mode = "pull"
 token_env = "T_FEED_A"
-lease_ms = 1000
+lease_ms = {PULL_LEASE_MS}
 "#
     );
     for (id, env) in keys {

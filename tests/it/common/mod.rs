@@ -11,10 +11,13 @@
 
 #![allow(dead_code)]
 
+pub mod metrics;
 #[macro_use]
 pub mod nats;
 pub mod partners;
 pub mod run;
+
+pub use metrics::*;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -68,7 +71,15 @@ sensitive_categories = ["health", "pharmacy"]
 time_granularity = "hour"
 "#;
 
-/// A pull partner named `name` with feed token env `token_env`, key env `key_env`.
+/// `lease_ms` of every [`pull_partner`]: seconds, so that a GET and its
+/// commit, or two GETs of which the second must find the first's events
+/// still leased, land inside it even when two busy shared cores stall the
+/// test for a while. Tests of redelivery wait it out, and derive their
+/// bounds from it.
+pub const PULL_LEASE_MS: u64 = 5_000;
+
+/// A pull partner named `name` with feed token env `token_env`, key env
+/// `key_env`, and a lease of [`PULL_LEASE_MS`].
 pub fn pull_partner(name: &str, token_env: &str, key_env: &str, extra: &str) -> String {
     format!(
         r#"
@@ -81,7 +92,7 @@ fields = ["ad.campaign_id", "ad.placement", "ad.value_estimate_micros", "ad.curr
 [partners.delivery]
 mode = "pull"
 token_env = "{token_env}"
-lease_ms = 1000
+lease_ms = {PULL_LEASE_MS}
 [[partners.keys]]
 id = "k1"
 secret_env = "{key_env}"
@@ -402,11 +413,6 @@ impl Gateway {
             .call();
         Resp::from(res).body
     }
-
-    /// A metric's value from /metrics, `name{labels}` exactly as printed.
-    pub fn metric(&self, series: &str) -> f64 {
-        metric_value(&self.metrics(), series)
-    }
 }
 
 impl Gateway {
@@ -620,15 +626,6 @@ impl Drop for Gateway {
         }
         self.kill();
     }
-}
-
-pub fn metric_value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            let (name, v) = l.rsplit_once(' ')?;
-            (name == series).then(|| v.parse::<f64>().ok()).flatten()
-        })
-        .unwrap_or(0.0)
 }
 
 #[derive(Debug)]
@@ -969,44 +966,7 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 // ---------------------------------------------------------------------------
-// Independent re-implementations of what a partner can check, and metric
-// lookup by label set.
-
-/// A series' value from /metrics text, matched by name and a subset of its
-/// labels (the exposition orders labels by name, so exact strings are brittle).
-pub fn metric_labeled(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (series, v) = l.rsplit_once(' ')?;
-            let (n, rest) = match series.split_once('{') {
-                Some((n, rest)) => (n, rest.strip_suffix('}')?),
-                None => (series, ""),
-            };
-            if n != name {
-                return None;
-            }
-            let ok = labels
-                .iter()
-                .all(|(k, v)| rest.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
-            ok.then(|| v.parse::<f64>().ok()).flatten()
-        })
-        .unwrap_or(0.0)
-}
-
-/// Polls /metrics until the series equals `want`; panics with the text if not.
-pub fn wait_metric(g: &Gateway, name: &str, labels: &[(&str, &str)], want: f64) {
-    let ok = wait_for(Duration::from_secs(5), || {
-        (metric_labeled(&g.metrics(), name, labels) == want).then_some(())
-    });
-    if ok.is_none() {
-        let text = g.metrics();
-        panic!(
-            "{name}{labels:?} = {} (want {want})\n{text}",
-            metric_labeled(&text, name, labels)
-        );
-    }
-}
+// Independent re-implementations of what a partner can check.
 
 /// `key_id "." base64url_nopad(HMAC-SHA256(key, tag ":" value))`, computed
 /// with the `hmac` and `sha2` crates directly, not adgate's code. `key_b64`

@@ -78,6 +78,10 @@ pub fn env() -> HashMap<String, String> {
 }
 
 /// The `[outbox]` section for servers `urls`.
+/// `outbox.ack_wait_ms` of [`outbox_section`]: a dead replica's push
+/// batches go to a live one after this long.
+pub const ACK_WAIT_MS: u64 = 2_000;
+
 pub fn outbox_section(urls: &[String], replicas: usize) -> String {
     let list: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
     format!(
@@ -89,7 +93,7 @@ user = "{NATS_USER}"
 password_env = "T_NATS_PASS"
 internal_key_env = "T_INTERNAL_KEY"
 replicas = {replicas}
-ack_wait_ms = 2000
+ack_wait_ms = {ACK_WAIT_MS}
 "#,
         list.join(", ")
     )

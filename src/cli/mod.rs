@@ -1,5 +1,7 @@
 //! Command line (see docs/cli.md), parsed with clap. Bad usage exits 2.
 
+pub mod explain;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};

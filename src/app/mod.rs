@@ -7,6 +7,8 @@
 //! delivery workers between batches; flush every outbox; exit 0. Everything
 //! is bounded by `server.shutdown_grace_seconds`.
 
+pub mod serve;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,16 +19,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, Delivery, OutboxBackend, PartnerConfig};
-use crate::dedup::Dedup;
-use crate::feed::PullFeed;
+use crate::config::{Config, Delivery, PartnerConfig};
+use crate::delivery::push::PushWorker;
 use crate::identity::SubjectHasher;
+use crate::ingest::dedup::Dedup;
 use crate::metrics::Metrics;
 use crate::optout::OptOutStore;
-use crate::outbox::jetstream::JetStream;
-use crate::outbox::{Outbox, Stream};
+use crate::outbox::{PartnerOutbox, Store, Stream};
 use crate::policy::Policy;
-use crate::push::PushWorker;
 use crate::util::now_ms;
 
 /// What a reload replaces as a whole.
@@ -39,18 +39,14 @@ pub struct Runtime {
 #[derive(Debug)]
 pub struct App {
     runtime: RwLock<Arc<Runtime>>,
-    /// The embedded outboxes (none are opened with the JetStream backend).
-    pub outbox: Outbox,
-    /// The embedded notice outboxes, one per partner (crate::notice).
-    pub notices: Outbox,
-    /// The JetStream backend, when `[outbox] backend = "jetstream"`.
-    pub js: Option<Arc<JetStream>>,
+    /// Every partner's outboxes, on whichever backend is configured.
+    pub outbox: Arc<Store>,
     pub optouts: Arc<OptOutStore>,
     pub dedup: Dedup,
     pub metrics: Metrics,
     pub hasher: SubjectHasher,
     /// Subject-access ledger, daily counters, key ids (data_dir/privacy.db).
-    pub privacy: crate::privacy::Privacy,
+    pub privacy: Arc<crate::privacy::Privacy>,
     pub feeds: RwLock<HashMap<String, Arc<PullFeed>>>,
     /// Pull partners' notice feeds.
     pub notice_feeds: RwLock<HashMap<String, Arc<PullFeed>>>,
@@ -58,45 +54,57 @@ pub struct App {
     /// Push partners' notice workers (those with a notice_endpoint).
     notice_workers: Mutex<HashMap<String, PushWorker>>,
     pub ready: AtomicBool,
-    pub quotas: crate::quota::Quotas,
-    pub in_flight: crate::quota::InFlight,
+    pub quotas: crate::ingest::quota::Quotas,
+    pub in_flight: crate::ingest::quota::InFlight,
     /// Flips to true when shutdown starts; delivery and long-polls watch it.
     pub stopping: watch::Sender<bool>,
     config_path: Option<PathBuf>,
     reload_lock: tokio::sync::Mutex<()>,
 }
 
-/// Where a partner's outbox lives: the embedded log or a JetStream stream.
-enum Backing {
-    Log(Arc<crate::outbox::PartnerLog>),
-    Js(Arc<crate::outbox::jetstream::JsPartner>),
+/// A partner's feed and the token that reads it.
+#[derive(Debug)]
+pub struct PullFeed {
+    pub partner: String,
+    token: Mutex<crate::secret::Secret>,
+    pub feed: Arc<crate::outbox::Feed>,
+}
+
+fn is_opt_out(line: &[u8]) -> bool {
+    crate::notice::NoticeType::of_line(line) == crate::notice::NoticeType::OptedOut
+}
+
+impl PullFeed {
+    /// The feed of partner `p` on its outbox `ob` (events or notices).
+    pub fn new(
+        p: &PartnerConfig,
+        pull: &crate::config::PullConfig,
+        ob: &PartnerOutbox,
+    ) -> PullFeed {
+        let tag: crate::outbox::feed::Tag = match ob.stream() {
+            Stream::Events => None,
+            Stream::Notices => Some(is_opt_out),
+        };
+        PullFeed {
+            partner: p.name.clone(),
+            token: Mutex::new(pull.token.clone()),
+            feed: Arc::new(ob.feed(pull.lease, p.batch_max_events, tag)),
+        }
+    }
+
+    pub fn update(&self, p: &PartnerConfig, pull: &crate::config::PullConfig) {
+        *self.token.lock().unwrap() = pull.token.clone();
+        self.feed.update(pull.lease, p.batch_max_events);
+    }
+
+    pub fn token_matches(&self, t: &[u8]) -> bool {
+        self.token.lock().unwrap().ct_eq(t)
+    }
 }
 
 /// Reads or creates a 32-byte secret file with mode 0600.
 pub fn load_or_create_key(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::read(path) {
-        Ok(b) if b.len() >= 32 => return Ok(b),
-        Ok(_) => {
-            return Err(std::io::Error::other(format!(
-                "{} is shorter than 32 bytes; restore it from backup (it keys the opt-out list)",
-                path.display()
-            )))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut key = vec![0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(&key)?;
-    f.sync_all()?;
-    Ok(key)
+    crate::outbox::load_or_create_key(path)
 }
 
 impl App {
@@ -106,74 +114,19 @@ impl App {
         let data = config.server.data_dir.clone();
         std::fs::create_dir_all(&data)
             .map_err(|e| format!("cannot create data_dir {}: {e}", data.display()))?;
-        let js_cfg = match &config.outbox {
-            OutboxBackend::Embedded => None,
-            OutboxBackend::JetStream(j) => Some(j.clone()),
-        };
-        let hasher = match &js_cfg {
-            // Every replica must key opt-outs and event ids alike.
-            Some(j) => SubjectHasher::new(j.internal_key.expose()),
-            None => {
-                let internal = load_or_create_key(&data.join("internal.key")).map_err(|e| {
-                    format!(
-                        "cannot read or create the internal key in {}: {e}",
-                        data.display()
-                    )
-                })?;
-                SubjectHasher::new(&internal)
-            }
-        };
         // A key id stays bound to the secret it was first served with.
         crate::keyprint::check(&data, &config)?;
         crate::keyprint::record(&data, &config)?;
         let metrics = Metrics::new();
-        let embedded_partners: &[crate::config::PartnerConfig] = match js_cfg {
-            Some(_) => &[],
-            None => &config.partners,
-        };
-        let (outbox, recovered) = Outbox::open(&data, embedded_partners)
-            .map_err(|e| format!("cannot open the outbox in {}: {e}", data.display()))?;
-        let (notices, recovered_notices) =
-            Outbox::open_stream(&data, Stream::Notices, embedded_partners)
-                .map_err(|e| format!("cannot open the notice outbox in {}: {e}", data.display()))?;
-        for (name, r) in recovered_notices.iter().filter(|(_, r)| r.records > 0) {
-            tracing::info!(partner = %name, notices = r.records, "notice outbox opened");
+        let opened = Store::open(&config, &metrics).await?;
+        let dedup = Dedup::new(crate::ingest::dedup::DEFAULT_MAX_ENTRIES);
+        for (h, ms) in opened.recovered {
+            dedup.seed(h, ms);
         }
-        let dedup = Dedup::new(crate::dedup::DEFAULT_MAX_ENTRIES);
-        for (name, r) in recovered {
-            tracing::info!(
-                partner = %name,
-                events = r.records,
-                bytes = r.bytes,
-                truncated_bytes = r.truncated_bytes,
-                "outbox opened"
-            );
-            for (h, ms) in r.event_hashes {
-                dedup.seed(h, ms);
-            }
-        }
-        let (optouts, js) = match &js_cfg {
-            Some(j) => {
-                let optouts = Arc::new(OptOutStore::cache());
-                let js = JetStream::open(
-                    j,
-                    &config.partners,
-                    &optouts,
-                    config.privacy.access_retention_days,
-                )
-                .await?;
-                (optouts, Some(js))
-            }
-            None => (
-                Arc::new(OptOutStore::open(&data.join("optouts.log")).map_err(|e| {
-                    format!("cannot open the opt-out list in {}: {e}", data.display())
-                })?),
-                None,
-            ),
-        };
-        let fleet = js.as_ref().map(|js| {
+        let (optouts, hasher) = (opened.optouts, opened.hasher);
+        let fleet = opened.shared_ledger.map(|bucket| {
             crate::privacy::fleet::FleetLedger::new(
-                js.clone(),
+                bucket,
                 optouts.clone(),
                 metrics.clone(),
                 &config,
@@ -190,14 +143,12 @@ impl App {
         let (stopping, _) = watch::channel(false);
         let app = Arc::new(App {
             runtime: RwLock::new(Arc::new(Runtime { config, policy })),
-            outbox,
-            notices,
-            js,
+            outbox: opened.store,
             optouts,
             dedup,
             metrics,
             hasher,
-            privacy,
+            privacy: Arc::new(privacy),
             feeds: RwLock::new(HashMap::new()),
             notice_feeds: RwLock::new(HashMap::new()),
             workers: Mutex::new(HashMap::new()),
@@ -220,170 +171,91 @@ impl App {
         *self.stopping.borrow()
     }
 
-    /// Starts (or, on reload, reconciles) the per-partner feeds and workers,
-    /// on whichever backend holds the partners' outboxes.
+    /// Starts (or, on reload, reconciles) the per-partner outboxes, feeds
+    /// and workers.
     pub(crate) async fn start_partners(self: &Arc<App>, config: &Config) -> std::io::Result<()> {
         for p in &config.partners {
-            let backing = match &self.js {
-                Some(js) => Backing::Js(js.ensure(p).await.map_err(std::io::Error::other)?),
-                None => {
-                    let (log, rec) = self.outbox.ensure(p)?;
-                    if let Some(r) = rec {
-                        for (h, ms) in r.event_hashes {
-                            self.dedup.seed(h, ms);
-                        }
-                    }
-                    Backing::Log(log)
-                }
-            };
-            self.attach_partner(p, backing)?;
-            match &self.js {
-                None => self.attach_notices(p)?,
-                Some(js) => self.attach_js_notices(js, p).await?,
+            let (events, recovered) = self.outbox.ensure(p, Stream::Events).await?;
+            for (h, ms) in recovered {
+                self.dedup.seed(h, ms);
+            }
+            self.metrics
+                .init_partner(&p.name, matches!(p.delivery, Delivery::Push(_)));
+            self.attach(p, events)?;
+            if p.receives_notices() {
+                let (notices, _) = self.outbox.ensure(p, Stream::Notices).await?;
+                self.attach(p, notices)?;
+            } else {
+                self.notice_feeds.write().unwrap().remove(&p.name);
+                self.stop_notice_worker(&p.name);
             }
         }
         // Partners gone from the config lose their feed, worker and writer;
-        // their data stays (files on disk, or streams in JetStream) for an
-        // operator to inspect.
+        // their data stays for an operator to inspect.
         let names: Vec<&str> = config.partners.iter().map(|p| p.name.as_str()).collect();
-        let open: Vec<String> = match &self.js {
-            Some(js) => js.all().iter().map(|jp| jp.name.clone()).collect(),
-            None => self
-                .outbox
-                .all()
-                .iter()
-                .map(|l| l.name().to_owned())
-                .collect(),
-        };
-        for n in open.into_iter().filter(|n| !names.contains(&n.as_str())) {
+        for n in self.outbox.names() {
+            if names.contains(&n.as_str()) {
+                continue;
+            }
             tracing::info!(partner = %n, "partner removed from the config; its outbox is closed and its data kept");
             self.feeds.write().unwrap().remove(&n);
             self.notice_feeds.write().unwrap().remove(&n);
             self.stop_worker(&n);
-            match &self.js {
-                Some(js) => js.remove(&n),
-                None => {
-                    self.outbox.remove(&n);
-                    self.notices.remove(&n);
-                }
-            }
+            self.outbox.remove(&n);
         }
         Ok(())
     }
 
-    /// Metrics, and the feed or worker of partner `p` on its outbox.
-    fn attach_partner(self: &Arc<App>, p: &PartnerConfig, backing: Backing) -> std::io::Result<()> {
-        self.metrics
-            .init_partner(&p.name, matches!(p.delivery, Delivery::Push(_)));
-        if let Backing::Js(_) = backing {
-            self.metrics
-                .jetstream_consumer_lag
-                .with_label_values(&[&p.name]);
-        }
-        self.metrics
-            .outbox_max_bytes
-            .with_label_values(&[&p.name])
-            .set(p.outbox_max_bytes as i64);
+    /// The feed (pull) or worker (push) of partner `p` on its outbox `ob`
+    /// (events, or notices).
+    fn attach(self: &Arc<App>, p: &PartnerConfig, ob: PartnerOutbox) -> std::io::Result<()> {
+        let stream = ob.stream();
+        let (feeds, workers) = match stream {
+            Stream::Events => (&self.feeds, &self.workers),
+            Stream::Notices => (&self.notice_feeds, &self.notice_workers),
+        };
         match &p.delivery {
             Delivery::Pull(pull) => {
-                self.stop_worker(&p.name);
-                let mut feeds = self.feeds.write().unwrap();
+                if let Some(w) = workers.lock().unwrap().remove(&p.name) {
+                    w.stop();
+                }
+                let mut feeds = feeds.write().unwrap();
                 match feeds.get(&p.name) {
                     Some(f) => f.update(p, pull),
                     None => {
-                        let feed = match backing {
-                            Backing::Log(log) => PullFeed::new(p, pull, log, Stream::Events),
-                            Backing::Js(jp) => PullFeed::new_js(p, pull, jp),
-                        };
-                        feeds.insert(p.name.clone(), Arc::new(feed));
+                        feeds.insert(p.name.clone(), Arc::new(PullFeed::new(p, pull, &ob)));
                     }
                 }
             }
             Delivery::Push(_) => {
-                self.feeds.write().unwrap().remove(&p.name);
-                self.stop_worker(&p.name);
-                let w = match backing {
-                    Backing::Log(log) => {
-                        PushWorker::start(self.clone(), p.clone(), log, Stream::Events)?
-                    }
-                    Backing::Js(jp) => PushWorker::start_js(self.clone(), p.clone(), jp)?,
-                };
-                self.workers.lock().unwrap().insert(p.name.clone(), w);
+                feeds.write().unwrap().remove(&p.name);
+                if let Some(w) = workers.lock().unwrap().remove(&p.name) {
+                    w.stop();
+                }
+                let w = PushWorker::start(self.delivery_deps(), p.clone(), &ob)?;
+                workers.lock().unwrap().insert(p.name.clone(), w);
             }
         }
         Ok(())
     }
 
-    /// The notice outbox of partner `p` and its feed (pull) or worker
-    /// (push with a `notice_endpoint`), like [`App::attach_partner`] does
-    /// for events. Embedded backend only.
-    fn attach_notices(self: &Arc<App>, p: &PartnerConfig) -> std::io::Result<()> {
-        let (log, _) = self.notices.ensure(p)?;
-        match &p.delivery {
-            Delivery::Pull(pull) => {
-                self.stop_notice_worker(&p.name);
-                let mut feeds = self.notice_feeds.write().unwrap();
-                match feeds.get(&p.name) {
-                    Some(f) => f.update(p, pull),
-                    None => {
-                        let feed = PullFeed::new(p, pull, log, Stream::Notices);
-                        feeds.insert(p.name.clone(), Arc::new(feed));
-                    }
-                }
-            }
-            Delivery::Push(push) => {
-                self.notice_feeds.write().unwrap().remove(&p.name);
-                self.stop_notice_worker(&p.name);
-                if push.notice_endpoint.is_some() {
-                    let w = PushWorker::start(self.clone(), p.clone(), log, Stream::Notices)?;
-                    self.notice_workers
-                        .lock()
-                        .unwrap()
-                        .insert(p.name.clone(), w);
-                }
-            }
+    /// What the ingest write path needs of the gateway.
+    pub fn writer(&self) -> crate::ingest::Writer<'_> {
+        crate::ingest::Writer {
+            outbox: &self.outbox,
+            dedup: &self.dedup,
+            hasher: &self.hasher,
+            optouts: &self.optouts,
+            metrics: &self.metrics,
         }
-        Ok(())
     }
 
-    /// JetStream backend: partner `p`'s notice stream and its feed (pull)
-    /// or, for a push partner with a `notice_endpoint`, its notice worker.
-    async fn attach_js_notices(
-        self: &Arc<App>,
-        js: &Arc<JetStream>,
-        p: &PartnerConfig,
-    ) -> std::io::Result<()> {
-        self.stop_notice_worker(&p.name);
-        if let Delivery::Push(push) = &p.delivery {
-            self.notice_feeds.write().unwrap().remove(&p.name);
-            if push.notice_endpoint.is_none() {
-                return Ok(());
-            }
+    /// What push delivery needs of the gateway.
+    fn delivery_deps(&self) -> crate::delivery::push::Deps {
+        crate::delivery::push::Deps {
+            metrics: self.metrics.clone(),
+            privacy: self.privacy.clone(),
         }
-        let jp = js
-            .ensure_stream_of(p, Stream::Notices)
-            .await
-            .map_err(std::io::Error::other)?;
-        match &p.delivery {
-            Delivery::Pull(pull) => {
-                let mut feeds = self.notice_feeds.write().unwrap();
-                match feeds.get(&p.name) {
-                    Some(f) => f.update(p, pull),
-                    None => {
-                        let feed = PullFeed::new_js(p, pull, jp);
-                        feeds.insert(p.name.clone(), Arc::new(feed));
-                    }
-                }
-            }
-            Delivery::Push(_) => {
-                let w = PushWorker::start_js(self.clone(), p.clone(), jp)?;
-                self.notice_workers
-                    .lock()
-                    .unwrap()
-                    .insert(p.name.clone(), w);
-            }
-        }
-        Ok(())
     }
 
     fn stop_worker(&self, name: &str) {
@@ -427,7 +299,7 @@ impl App {
                         Err(msg)
                     } else {
                         let policy = Policy::new(&new, self.hasher.clone());
-                        if !same_backend(&new.outbox, &old.config.outbox) {
+                        if !new.outbox.same_store(&old.config.outbox) {
                             return self.reload_result(Err(
                                 "the [outbox] section cannot change on reload; restart adgate"
                                     .into(),
@@ -477,54 +349,15 @@ impl App {
         result
     }
 
-    /// Refreshes the outbox gauges (called before each /metrics render).
-    pub fn refresh_gauges(&self) {
+    /// Refreshes the gauges (called before each /metrics render).
+    pub async fn refresh_gauges(&self) {
         self.metrics.in_flight.set(self.in_flight.current() as i64);
-        if let Some(js) = &self.js {
-            for jp in js.all() {
-                let l = [jp.name.as_str()];
-                self.metrics
-                    .outbox_events
-                    .with_label_values(&l)
-                    .set(jp.pending_events() as i64);
-                self.metrics
-                    .outbox_bytes
-                    .with_label_values(&l)
-                    .set(jp.pending_bytes() as i64);
-                self.metrics
-                    .jetstream_consumer_lag
-                    .with_label_values(&l)
-                    .set(jp.lag() as i64);
-            }
-        }
-        for l in self.outbox.all() {
-            self.metrics
-                .outbox_events
-                .with_label_values(&[l.name()])
-                .set(l.pending_events() as i64);
-            self.metrics
-                .outbox_bytes
-                .with_label_values(&[l.name()])
-                .set(l.pending_bytes() as i64);
-        }
+        self.outbox.refresh().await;
+        self.outbox.set_gauges();
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-            && !self.is_stopping()
-            && self.outbox.all().iter().all(|l| l.is_writable())
-            && self.notices.all().iter().all(|l| l.is_writable())
-            && self.js.as_ref().is_none_or(|j| j.is_ready())
-    }
-}
-
-fn same_backend(a: &OutboxBackend, b: &OutboxBackend) -> bool {
-    match (a, b) {
-        (OutboxBackend::Embedded, OutboxBackend::Embedded) => true,
-        (OutboxBackend::JetStream(x), OutboxBackend::JetStream(y)) => {
-            x.servers == y.servers && x.replicas == y.replicas && x.internal_key == y.internal_key
-        }
-        _ => false,
+        self.ready.load(Ordering::Relaxed) && !self.is_stopping() && self.outbox.is_ready()
     }
 }
 
@@ -550,8 +383,10 @@ impl Listeners {
 }
 
 /// Runs the gateway until `shutdown` resolves, then shuts down in order.
+/// `router` answers each request (crate::api::router).
 pub async fn run(
     app: Arc<App>,
+    router: serve::Router,
     listeners: Listeners,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -560,9 +395,7 @@ pub async fn run(
         app.metrics.init_producer(&p.name);
     }
     app.start_partners(&config).await?;
-    if let Some(js) = &app.js {
-        tokio::spawn(js.clone().follow_state(app.stopping.subscribe()));
-    }
+    app.outbox.start(app.stopping.subscribe());
     app.ready.store(true, Ordering::Relaxed);
 
     // Sweep the idempotency window once a minute.
@@ -596,19 +429,21 @@ pub async fn run(
 
     let grace = config.server.shutdown_grace;
     let (conn_stop_tx, conn_stop_rx) = watch::channel(false);
-    let main_srv = tokio::spawn(crate::server::serve(
+    let main_srv = tokio::spawn(serve::serve(
         app.clone(),
+        router,
         listeners.main,
-        crate::server::Role::Main {
+        serve::Role::Main {
             metrics_here: listeners.metrics.is_none(),
         },
         conn_stop_rx.clone(),
     ));
     let metrics_srv = listeners.metrics.map(|l| {
-        tokio::spawn(crate::server::serve(
+        tokio::spawn(serve::serve(
             app.clone(),
+            router,
             l,
-            crate::server::Role::MetricsOnly,
+            serve::Role::MetricsOnly,
             conn_stop_rx.clone(),
         ))
     });
@@ -640,15 +475,7 @@ pub async fn run(
     for w in workers {
         w.stop_and_wait(deadline).await;
     }
-    for ob in [&app.outbox, &app.notices] {
-        ob.flush_all().await;
-        ob.close_all();
-    }
-    if let Some(js) = &app.js {
-        // Acks and naks still buffered reach the server before exit.
-        let _ = tokio::time::timeout_at(deadline, js.delivery_client().flush()).await;
-        let _ = tokio::time::timeout_at(deadline, js.client().flush()).await;
-    }
+    app.outbox.close(deadline).await;
     // Last: delivery has stopped, so the final ledger rows and counter
     // deltas are complete.
     {

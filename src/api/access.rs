@@ -29,14 +29,10 @@ use http::StatusCode;
 use serde::Serialize;
 
 use crate::app::App;
-use crate::identity::{Kind, SubjectHash};
+use crate::identity::Kind;
 use crate::privacy::ledger::{ad_id_of, cutoff_day, day_start_ms};
-use crate::server::{self, error, Resp};
 use crate::util::now_ms;
-
-/// Records read per outbox read while counting queued events.
-const SCAN_BATCH: usize = 1000;
-const SCAN_BATCH_BYTES: usize = 8 * 1024 * 1024;
+use crate::web::{self, error, Resp};
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct AccessResponse {
@@ -94,29 +90,17 @@ struct Counts {
 
 /// Events of `subject` waiting in each outbox, by partner, ad_id_type and
 /// key id. Blocking file I/O.
-fn queued(app: &App, subject: SubjectHash) -> std::io::Result<BTreeMap<Line, u64>> {
+/// Events of `subject` waiting in the outboxes, per (partner, ad_id
+/// type, key id).
+fn queued(items: Vec<(String, bytes::Bytes)>) -> BTreeMap<Line, u64> {
     let mut out = BTreeMap::new();
-    for log in app.outbox.all() {
-        let mut reader = log.reader();
-        reader.seek(log.shared().acked());
-        loop {
-            let batch = reader.read_batch(SCAN_BATCH, SCAN_BATCH_BYTES)?;
-            if batch.is_empty() {
-                break;
-            }
-            for r in batch {
-                if r.purged || !r.subjects.contains(&subject) {
-                    continue;
-                }
-                let (kind, key) = match ad_id_of(&r.payload) {
-                    Some((k, id)) => (k.as_str().to_owned(), id.as_str().to_owned()),
-                    None => continue,
-                };
-                *out.entry((log.name().to_owned(), kind, key)).or_insert(0) += 1;
-            }
+    for (partner, payload) in items {
+        if let Some((k, id)) = ad_id_of(&payload) {
+            *out.entry((partner, k.as_str().to_owned(), id.as_str().to_owned()))
+                .or_insert(0) += 1;
         }
     }
-    Ok(out)
+    out
 }
 
 /// Answers an access request for the identifier `normalized` of `kind`.
@@ -136,22 +120,15 @@ pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String) -> Resp {
     // an event the ledger counts as delivered is not counted as queued too.
     // (Delivery acks, then records: an event acknowledged in the very
     // microseconds of this request can be missing from both, never in both.)
-    for log in app.outbox.all() {
-        if let Err(e) = log.flush().await {
-            tracing::warn!(partner = log.name(), error = %e, "access: outbox flush failed");
-        }
-    }
-    let scan_app = app.clone();
-    let waiting = match tokio::task::spawn_blocking(move || queued(&scan_app, subject)).await {
-        Ok(Ok(q)) => q,
-        Ok(Err(e)) => {
+    let waiting = match app.outbox.queued(subject).await {
+        Ok(q) => queued(q),
+        Err(e) => {
             tracing::error!(error = %e, "access: cannot scan the outboxes");
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the outboxes could not be read; retry",
             );
         }
-        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "outbox scan failed"),
     };
     let rt = app.runtime();
     let config = &rt.config;
@@ -270,7 +247,7 @@ pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String) -> Resp {
         partners = body.partners.len(),
         "subject access request answered"
     );
-    server::json(
+    web::json(
         StatusCode::OK,
         &serde_json::to_value(&body).expect("serializable"),
     )

@@ -9,6 +9,8 @@
 //! event_id with precomputed key state) and the copy of its allow-listed
 //! fields into one output buffer.
 
+pub mod guard;
+
 use std::borrow::Cow;
 use std::fmt;
 
@@ -19,9 +21,9 @@ use crate::config::{Config, PartnerConfig, PrivacyConfig};
 use crate::consent::{ConsentRule, ModeSignal, Raw, Refusal, Signals};
 use crate::contract::{Contract, FieldSpec};
 use crate::event::{self, Event, Field, JsonKind, Obj};
-use crate::guard::{self, Hit, Protected, Views};
 use crate::identity::{self, Kind, PartnerKey, SubjectHash, SubjectHasher};
 use crate::profile::{ConsentSignals, EncodeError, Profile, ProfileInput};
+use guard::{Hit, Protected, Views};
 use std::sync::Arc;
 
 /// Why an event is not forwarded to a partner (the `reason` label of

@@ -6,6 +6,8 @@
 //! (`partners[1].fields[3]`) and the fix. Secrets are read from `*_env`
 //! variables or `*_file` paths and never appear in an error.
 
+pub mod demo;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
@@ -302,6 +304,22 @@ pub enum OutboxBackend {
     /// NATS JetStream: streams per partner, a shared consumer, a KV bucket
     /// of opt-outs; replicas of adgate are stateless.
     JetStream(Box<JetStreamConfig>),
+}
+
+impl OutboxBackend {
+    /// Whether a reload from `self` to `other` keeps the same store (the
+    /// outboxes cannot move under a running gateway).
+    pub fn same_store(&self, other: &OutboxBackend) -> bool {
+        match (self, other) {
+            (OutboxBackend::Embedded, OutboxBackend::Embedded) => true,
+            (OutboxBackend::JetStream(x), OutboxBackend::JetStream(y)) => {
+                x.servers == y.servers
+                    && x.replicas == y.replicas
+                    && x.internal_key == y.internal_key
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -2567,7 +2585,7 @@ secret_env = "K_B"
             dbg.contains("Secret(<redacted>)"),
             "secrets are there, redacted"
         );
-        let hex = crate::guard::hex;
+        let hex = crate::util::hex;
         let mut needles: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
         needles.push(key_b64);
         needles.push(hex(&key_bytes));

@@ -1,5 +1,5 @@
 //! The admin API (see docs/http-api.md), behind the admin token: opt-outs, forget,
-//! subject access (`POST /v1/access`, answered by [`crate::access`]) and
+//! subject access (`POST /v1/access`, answered by [`crate::api::access`]) and
 //! `POST /admin/reload`.
 //!
 //! The body names exactly one identifier; it is normalized like an event's
@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use crate::app::App;
 use crate::identity::{self, Kind, SubjectHash};
 use crate::notice::NoticeType;
-use crate::server::{self, error, Resp};
+use crate::web::{self, error, Resp};
 
 fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
     let rt = app.runtime();
@@ -24,9 +24,9 @@ fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
             "the admin API is disabled: no [admin] token is configured",
         ));
     };
-    match server::bearer(req) {
+    match web::bearer(req) {
         Some(t) if admin.ct_eq(t) => Ok(()),
-        _ => Err(server::unauthorized("missing or invalid admin token")),
+        _ => Err(web::unauthorized("missing or invalid admin token")),
     }
 }
 
@@ -117,7 +117,15 @@ async fn notify(
     let Some(norm) = normalized else {
         return Ok(Vec::new());
     };
-    crate::notice::notify(app, t, kind, (&norm, raw), subject)
+    let rt = app.runtime();
+    let notifier = crate::notice::Notifier {
+        privacy: &app.privacy,
+        outbox: &app.outbox,
+        hasher: &app.hasher,
+        metrics: &app.metrics,
+        config: &rt.config,
+    };
+    crate::notice::notify(notifier, t, kind, (&norm, raw), subject)
         .await
         .map_err(|e| {
             app.metrics
@@ -125,7 +133,7 @@ async fn notify(
                 .with_label_values(&["notice"])
                 .inc();
             tracing::error!(error = %e, r#type = t.as_str(), "cannot queue notices to partners");
-            crate::ingest::unavailable(
+            crate::web::unavailable(
                 "notices to partners could not be queued durably; the opt-out is recorded, retry after Retry-After to notify",
             )
         })
@@ -133,24 +141,24 @@ async fn notify(
 
 pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>) -> Resp {
     if let Err(r) = authorized(app, &req) {
-        return server::refuse(req, r).await;
+        return web::refuse(req, r).await;
     }
     if route == "/admin/reload" {
         return match app.reload().await {
-            Ok(()) => server::json(StatusCode::OK, &serde_json::json!({"reloaded": true})),
+            Ok(()) => web::json(StatusCode::OK, &serde_json::json!({"reloaded": true})),
             Err(e) => error(
                 StatusCode::BAD_REQUEST,
                 &format!("config refused, the running config stays: {e}"),
             ),
         };
     }
-    let body = match server::read_body(req, server::SMALL_BODY_BYTES).await {
+    let body = match web::read_body(req, web::SMALL_BODY_BYTES).await {
         Ok(b) => b,
-        Err(e) => return e.response(server::SMALL_BODY_BYTES as u64, None),
+        Err(e) => return e.response(web::SMALL_BODY_BYTES as u64, None),
     };
     if route == "/v1/access" {
         return match identifier_of(&body) {
-            Ok((kind, norm)) => crate::access::handle(app, kind, norm).await,
+            Ok((kind, norm)) => crate::api::access::handle(app, kind, norm).await,
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         };
     }
@@ -171,13 +179,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     let forget = route == "/v1/forget";
     let mut added = false;
     for h in exact.map(|(_, h)| h).into_iter().chain(lenient) {
-        let r = match &app.js {
-            Some(js) => js
-                .add_optout(&app.optouts, h, forget)
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string())),
-            None => app.optouts.add(h),
-        };
+        let r = app.outbox.add_optout(h, forget).await;
         match r {
             Ok(a) => added |= a,
             Err(e) => {
@@ -186,7 +188,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
                     .with_label_values(&["optout"])
                     .inc();
                 tracing::error!(error = %e, "cannot write the opt-out list");
-                return crate::ingest::unavailable(
+                return crate::web::unavailable(
                     "the opt-out could not be stored durably (storage write failed); retry after Retry-After",
                 );
             }
@@ -212,18 +214,12 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             notified = notified.len(),
             "opt-out recorded"
         );
-        return server::json(
+        return web::json(
             StatusCode::OK,
             &serde_json::json!({"opted_out": true, "notified": notified}),
         );
     }
-    let purged = match &app.js {
-        Some(js) => js
-            .purge(&subject)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string())),
-        None => app.outbox.purge(subject).await,
-    };
+    let purged = app.outbox.purge(subject).await;
     match purged {
         Ok(n) => {
             app.metrics.forget_purged.inc_by(n);
@@ -241,7 +237,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "forget: ledger erase failed");
-                    return crate::ingest::unavailable(
+                    return crate::web::unavailable(
                         "the subject-access ledger could not be erased; the opt-out is recorded and queued events purged, retry after Retry-After",
                     );
                 }
@@ -254,14 +250,14 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
                 notified = notified.len(),
                 "forget: opt-out recorded, queued events purged, partners notified, ledger rows erased"
             );
-            server::json(
+            web::json(
                 StatusCode::OK,
                 &serde_json::json!({"purged": n, "notified": notified}),
             )
         }
         Err(e) => {
             tracing::error!(error = %e, "forget: purge failed");
-            crate::ingest::unavailable(
+            crate::web::unavailable(
                 "purge failed (storage write failed); the opt-out is recorded, retry after Retry-After to purge",
             )
         }

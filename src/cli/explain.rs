@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::config::{protected_conflict, Config};
 use crate::event::Event;
 use crate::identity::{self, Kind, SubjectHasher};
-use crate::ingest::{split_body, BodyForm, Item};
+use crate::ingest::decode::{split_body, BodyForm, Item};
 use crate::policy::{NoOptOuts, Outcome, Policy, RequestSignals};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,6 +36,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::identity::{self, Kind};
+use crate::util::hex;
 
 pub mod detect;
 
@@ -423,16 +424,6 @@ fn digest_prefixes(
         }
     }
     set
-}
-
-pub fn hex(b: &[u8]) -> String {
-    const H: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for &x in b {
-        s.push(H[(x >> 4) as usize] as char);
-        s.push(H[(x & 15) as usize] as char);
-    }
-    s
 }
 
 #[cfg(test)]

@@ -1,0 +1,839 @@
+//! The outbox as the rest of the gateway sees it: a [`Store`] of every
+//! partner's outboxes (one per [`Stream`]) and a [`PartnerOutbox`] handle
+//! per partner and stream. Both are the same whichever backend is live;
+//! only this module and the backends' own files know which one it is.
+//!
+//! What a backend provides (see docs/ARCHITECTURE.md):
+//! - write: a request's routed events for every partner, all or nothing
+//!   ([`Store::staging`], [`Store::write`]), and one notice
+//!   ([`PartnerOutbox::append_notice`]);
+//! - read: batches for push delivery ([`super::consumer`]), leased chunks
+//!   for the pull feed ([`super::feed`]);
+//! - settle: ack, retry later, dead-letter;
+//! - forget: purge a subject, record an opt-out;
+//! - state: lag gauges, readiness.
+//!
+//! The two backends are a closed set, so the handles dispatch with one
+//! `match` over an enum rather than through trait objects: no boxed
+//! futures on the hot path, and each backend keeps its own types.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::jetstream::{JetStream, JsError, JsPartner, OutMsg};
+use super::{Outbox, PartnerLog, Stream};
+use crate::config::{Config, OnFull, OutboxBackend, PartnerConfig};
+use crate::identity::{SubjectHash, SubjectHasher};
+use crate::metrics::Metrics;
+use crate::optout::OptOutStore;
+use crate::policy::ScrubbedEvent;
+
+/// Records and bytes per read of a subject scan.
+const SCAN_BATCH: usize = 1000;
+const SCAN_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// Every partner's outboxes on the live backend.
+#[derive(Debug)]
+pub struct Store {
+    backend: Backend,
+    ctx: Arc<Ctx>,
+}
+
+/// What every handle of a store shares.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) optouts: Arc<OptOutStore>,
+    pub(crate) hasher: SubjectHasher,
+    pub(crate) metrics: Metrics,
+    /// How long JetStream waits for an ack before redelivering (the claim a
+    /// push batch renews, the lease of a pull response); unused embedded.
+    pub(crate) ack_wait: Duration,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Embedded { events: Outbox, notices: Outbox },
+    Js(Arc<JetStream>),
+}
+
+/// What [`Store::open`] gives the gateway besides the store: the opt-out
+/// list, the internal keyed hash, and what the backend shares fleet-wide.
+#[derive(Debug)]
+pub struct Opened {
+    pub store: Arc<Store>,
+    pub optouts: Arc<OptOutStore>,
+    /// Keyed by the backend's internal key: `data_dir/internal.key`, or the
+    /// key every replica of a fleet shares.
+    pub hasher: SubjectHasher,
+    /// A subject-access ledger every replica writes (JetStream's KV
+    /// bucket), used instead of the local one when present.
+    pub shared_ledger: Option<crate::privacy::fleet::LedgerBucket>,
+    /// (event hash, ingest ms) of every event already stored: the
+    /// idempotency window starts with them.
+    pub recovered: Vec<(SubjectHash, u64)>,
+}
+
+/// Reads or creates a 32-byte secret file with mode 0600.
+pub fn load_or_create_key(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read(path) {
+        Ok(b) if b.len() >= 32 => return Ok(b),
+        Ok(_) => {
+            return Err(io::Error::other(format!(
+                "{} is shorter than 32 bytes",
+                path.display()
+            )))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut key = vec![0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(&key)?;
+    f.sync_all()?;
+    Ok(key)
+}
+
+impl Store {
+    /// Opens the configured backend: the data dir's logs (recovering each)
+    /// or a connection to JetStream with its streams, consumers and
+    /// buckets. Opens no partner outbox yet ([`Store::ensure`] does).
+    pub async fn open(config: &Config, metrics: &Metrics) -> Result<Opened, String> {
+        let data = &config.server.data_dir;
+        match &config.outbox {
+            OutboxBackend::Embedded => {
+                let internal = load_or_create_key(&data.join("internal.key")).map_err(|e| {
+                    format!(
+                        "cannot read or create the internal key in {}: {e}",
+                        data.display()
+                    )
+                })?;
+                let hasher = SubjectHasher::new(&internal);
+                let (events, recovered) = Outbox::open(data, &config.partners)
+                    .map_err(|e| format!("cannot open the outbox in {}: {e}", data.display()))?;
+                let (notices, recovered_notices) =
+                    Outbox::open_stream(data, Stream::Notices, &config.partners).map_err(|e| {
+                        format!("cannot open the notice outbox in {}: {e}", data.display())
+                    })?;
+                for (name, r) in recovered_notices.iter().filter(|(_, r)| r.records > 0) {
+                    tracing::info!(partner = %name, notices = r.records, "notice outbox opened");
+                }
+                let mut hashes = Vec::new();
+                for (name, r) in recovered {
+                    tracing::info!(
+                        partner = %name,
+                        events = r.records,
+                        bytes = r.bytes,
+                        truncated_bytes = r.truncated_bytes,
+                        "outbox opened"
+                    );
+                    hashes.extend(r.event_hashes);
+                }
+                let optouts =
+                    Arc::new(OptOutStore::open(&data.join("optouts.log")).map_err(|e| {
+                        format!("cannot open the opt-out list in {}: {e}", data.display())
+                    })?);
+                let ctx = Arc::new(Ctx {
+                    optouts: optouts.clone(),
+                    hasher: hasher.clone(),
+                    metrics: metrics.clone(),
+                    ack_wait: Duration::from_secs(30),
+                });
+                Ok(Opened {
+                    store: Arc::new(Store {
+                        backend: Backend::Embedded { events, notices },
+                        ctx,
+                    }),
+                    optouts,
+                    hasher,
+                    shared_ledger: None,
+                    recovered: hashes,
+                })
+            }
+            OutboxBackend::JetStream(j) => {
+                // Every replica must key opt-outs and event ids alike.
+                let hasher = SubjectHasher::new(j.internal_key.expose());
+                let optouts = Arc::new(OptOutStore::cache());
+                let js = JetStream::open(
+                    j,
+                    &config.partners,
+                    &optouts,
+                    config.privacy.access_retention_days,
+                )
+                .await?;
+                let ctx = Arc::new(Ctx {
+                    optouts: optouts.clone(),
+                    hasher: hasher.clone(),
+                    metrics: metrics.clone(),
+                    ack_wait: j.ack_wait,
+                });
+                Ok(Opened {
+                    store: Arc::new(Store {
+                        backend: Backend::Js(js.clone()),
+                        ctx,
+                    }),
+                    optouts,
+                    hasher,
+                    shared_ledger: Some(js.ledger_bucket()),
+                    recovered: Vec::new(),
+                })
+            }
+        }
+    }
+
+    /// Opens (or, on reload, updates) partner `p`'s outbox of `stream`.
+    /// Returns its handle and the event hashes of records found on disk
+    /// when it was opened just now.
+    pub async fn ensure(
+        &self,
+        p: &PartnerConfig,
+        stream: Stream,
+    ) -> io::Result<(PartnerOutbox, Vec<(SubjectHash, u64)>)> {
+        let (backing, recovered) = match &self.backend {
+            Backend::Embedded { events, notices } => {
+                let ob = match stream {
+                    Stream::Events => events,
+                    Stream::Notices => notices,
+                };
+                let (log, rec) = ob.ensure(p)?;
+                let hashes = rec.map(|r| r.event_hashes).unwrap_or_default();
+                (Backing::Log(log, ob.dead_letters().clone()), hashes)
+            }
+            Backend::Js(js) => {
+                let jp = js
+                    .ensure_stream_of(p, stream)
+                    .await
+                    .map_err(io::Error::other)?;
+                (Backing::Js(js.clone(), jp), Vec::new())
+            }
+        };
+        if stream == Stream::Events {
+            let m = &self.ctx.metrics;
+            m.outbox_max_bytes
+                .with_label_values(&[&p.name])
+                .set(p.outbox_max_bytes as i64);
+            if matches!(backing, Backing::Js(..)) {
+                m.jetstream_consumer_lag.with_label_values(&[&p.name]);
+            }
+        }
+        Ok((
+            PartnerOutbox {
+                name: p.name.clone(),
+                stream,
+                backing,
+                ctx: self.ctx.clone(),
+            },
+            recovered,
+        ))
+    }
+
+    /// Partner `name`'s open outbox of `stream`.
+    pub fn get(&self, name: &str, stream: Stream) -> Option<PartnerOutbox> {
+        let backing = match &self.backend {
+            Backend::Embedded { events, notices } => {
+                let ob = match stream {
+                    Stream::Events => events,
+                    Stream::Notices => notices,
+                };
+                Backing::Log(ob.get(name)?, ob.dead_letters().clone())
+            }
+            Backend::Js(js) => {
+                let jp = match stream {
+                    Stream::Events => js.get(name)?,
+                    Stream::Notices => js.notices_of(name)?,
+                };
+                Backing::Js(js.clone(), jp)
+            }
+        };
+        Some(PartnerOutbox {
+            name: name.to_owned(),
+            stream,
+            backing,
+            ctx: self.ctx.clone(),
+        })
+    }
+
+    /// The partners whose event outbox is open, by name.
+    pub fn names(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Embedded { events, .. } => {
+                events.all().iter().map(|l| l.name().to_owned()).collect()
+            }
+            Backend::Js(js) => js.all().iter().map(|jp| jp.name.clone()).collect(),
+        }
+    }
+
+    /// Closes a removed partner's outboxes; its data stays (files on disk,
+    /// or streams in JetStream) for an operator to inspect.
+    pub fn remove(&self, name: &str) {
+        match &self.backend {
+            Backend::Embedded { events, notices } => {
+                events.remove(name);
+                notices.remove(name);
+            }
+            Backend::Js(js) => js.remove(name),
+        }
+    }
+
+    /// Records an opt-out (`forget`: a forget's) durably, where every
+    /// replica sees it. Returns false if the subject was opted out already.
+    pub async fn add_optout(&self, h: SubjectHash, forget: bool) -> io::Result<bool> {
+        match &self.backend {
+            Backend::Embedded { .. } => self.ctx.optouts.add(h),
+            Backend::Js(js) => js
+                .add_optout(&self.ctx.optouts, h, forget)
+                .await
+                .map_err(|e| io::Error::other(e.to_string())),
+        }
+    }
+
+    /// Erases every queued event of `subject` from every partner's event
+    /// outbox, and its dead letters. Returns outbox copies erased (dead
+    /// letters are not outbox copies; they are logged).
+    pub async fn purge(&self, subject: SubjectHash) -> io::Result<u64> {
+        match &self.backend {
+            Backend::Embedded { events, .. } => events.purge(subject).await,
+            Backend::Js(js) => js
+                .purge(&subject)
+                .await
+                .map_err(|e| io::Error::other(e.to_string())),
+        }
+    }
+
+    /// The events of `subject` still waiting in the event outboxes, as
+    /// (partner, encoded event). Acks already sent are applied first, so
+    /// an event the ledger counts as delivered is not counted as queued
+    /// too. JetStream: none are listed (a work-queue stream admits no
+    /// reader besides the partner's consumer; forget purges them all the
+    /// same).
+    pub async fn queued(&self, subject: SubjectHash) -> io::Result<Vec<(String, bytes::Bytes)>> {
+        let Backend::Embedded { events, .. } = &self.backend else {
+            return Ok(Vec::new());
+        };
+        let logs = events.all();
+        for log in &logs {
+            if let Err(e) = log.flush().await {
+                tracing::warn!(partner = log.name(), error = %e, "outbox flush failed");
+            }
+        }
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for log in logs {
+                let mut reader = log.reader();
+                reader.seek(log.shared().acked());
+                loop {
+                    let batch = reader.read_batch(SCAN_BATCH, SCAN_BATCH_BYTES)?;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for r in batch {
+                        if !r.purged && r.subjects.contains(&subject) {
+                            out.push((log.name().to_owned(), r.payload));
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|_| io::Error::other("outbox scan failed"))?
+    }
+
+    /// Every outbox can take writes (disk writable; cluster reachable and
+    /// its opt-outs followed).
+    pub fn is_ready(&self) -> bool {
+        match &self.backend {
+            Backend::Embedded { events, notices } => {
+                events.all().iter().all(|l| l.is_writable())
+                    && notices.all().iter().all(|l| l.is_writable())
+            }
+            Backend::Js(js) => js.is_ready(),
+        }
+    }
+
+    /// Reads state kept elsewhere now (before a /metrics render), not up
+    /// to one interval ago.
+    pub async fn refresh(&self) {
+        if let Backend::Js(js) = &self.backend {
+            js.refresh().await;
+        }
+    }
+
+    /// Sets the outbox gauges (events, bytes, JetStream consumer lag).
+    pub fn set_gauges(&self) {
+        let m = &self.ctx.metrics;
+        match &self.backend {
+            Backend::Embedded { events, .. } => {
+                for l in events.all() {
+                    let name = [l.name()];
+                    m.outbox_events
+                        .with_label_values(&name)
+                        .set(l.pending_events() as i64);
+                    m.outbox_bytes
+                        .with_label_values(&name)
+                        .set(l.pending_bytes() as i64);
+                }
+            }
+            Backend::Js(js) => {
+                for jp in js.all() {
+                    let name = [jp.name.as_str()];
+                    m.outbox_events
+                        .with_label_values(&name)
+                        .set(jp.pending_events() as i64);
+                    m.outbox_bytes
+                        .with_label_values(&name)
+                        .set(jp.pending_bytes() as i64);
+                    m.jetstream_consumer_lag
+                        .with_label_values(&name)
+                        .set(jp.lag() as i64);
+                }
+            }
+        }
+    }
+
+    /// Starts what follows shared state in the background until `stop`
+    /// (JetStream: stream and consumer state, every second).
+    pub fn start(&self, stop: tokio::sync::watch::Receiver<bool>) {
+        if let Backend::Js(js) = &self.backend {
+            tokio::spawn(js.clone().follow_state(stop));
+        }
+    }
+
+    /// Last step of a shutdown, after delivery stopped: acks reach the log
+    /// or the cluster, writers stop.
+    pub async fn close(&self, deadline: tokio::time::Instant) {
+        match &self.backend {
+            Backend::Embedded { events, notices } => {
+                for ob in [events, notices] {
+                    ob.flush_all().await;
+                    ob.close_all();
+                }
+            }
+            Backend::Js(js) => {
+                // Acks and naks still buffered reach the server before exit.
+                let _ = tokio::time::timeout_at(deadline, js.delivery_client().flush()).await;
+                let _ = tokio::time::timeout_at(deadline, js.client().flush()).await;
+            }
+        }
+    }
+
+    /// Where one request's routed events are gathered, per partner (in the
+    /// order of the slice later given to [`Store::write`]).
+    pub fn staging(&self, partners: usize) -> Staging {
+        let js = matches!(self.backend, Backend::Js(_));
+        Staging {
+            parts: (0..partners)
+                .map(|_| {
+                    if js {
+                        Part::Js(Vec::new(), Vec::new())
+                    } else {
+                        Part::Log(Vec::new(), 0)
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes one request's events, every partner's at once: stored for
+    /// every partner or refused (an error), so a producer's retry neither
+    /// loses nor duplicates. `targets[i]` is the partner of part `i`;
+    /// `events` how many distinct events were staged.
+    pub async fn write(
+        &self,
+        staging: Staging,
+        targets: &[Target<'_>],
+        events: usize,
+    ) -> Result<Written, WriteError> {
+        match &self.backend {
+            Backend::Embedded { events: ob, .. } => self.write_log(ob, staging, targets).await,
+            Backend::Js(js) => self.write_js(js, staging, targets, events).await,
+        }
+    }
+
+    async fn write_log(
+        &self,
+        ob: &Outbox,
+        staging: Staging,
+        targets: &[Target<'_>],
+    ) -> Result<Written, WriteError> {
+        let m = &self.ctx.metrics;
+        let mut parts: Vec<(Vec<u8>, u64)> = staging
+            .parts
+            .into_iter()
+            .map(|p| match p {
+                Part::Log(buf, n) => (buf, n),
+                Part::Js(..) => unreachable!("staged for this backend"),
+            })
+            .collect();
+        let routed: Vec<u64> = parts.iter().map(|(_, n)| *n).collect();
+        // Reserve room in every outbox first: the request is written whole
+        // or not at all. Until the appends own them, the reservations are
+        // given back on every exit (and if this future is dropped).
+        let mut reserved = Reservations(Vec::new());
+        let mut logs = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            if parts[i].1 == 0 {
+                continue;
+            }
+            let full = || WriteError::full(t.name, false);
+            let log = ob.get(t.name).ok_or_else(full)?;
+            let need = parts[i].0.len() as u64;
+            let mut ok = log.reserve(need);
+            if !ok && t.on_full == OnFull::DeadLetter {
+                let shortfall = (log.pending_bytes() + need).saturating_sub(log.max_bytes());
+                match log.evict(shortfall).await {
+                    Ok((_, events)) => {
+                        m.dead_letter.with_label_values(&[t.name]).inc_by(events);
+                        ok = log.reserve(need);
+                    }
+                    Err(e) => {
+                        m.storage_failures.with_label_values(&["dead_letter"]).inc();
+                        tracing::error!(partner = %t.name, error = %e, "evicting to dead letters failed; the oldest events stay in the outbox")
+                    }
+                }
+            }
+            if !ok {
+                return Err(full());
+            }
+            reserved.0.push((log.clone(), need));
+            logs.push((i, log));
+        }
+        // Write to every outbox concurrently; each write is group-committed
+        // with other requests' writes to the same outbox. Written to more
+        // than one partner, the records are held (invisible to delivery)
+        // until every write succeeded, and retracted if one failed.
+        let hold = logs.len() > 1;
+        let writes = logs.into_iter().map(|(i, log)| {
+            let (buf, records) = std::mem::take(&mut parts[i]);
+            async move {
+                if hold {
+                    log.append_held(buf, records).await.map(Some)
+                } else {
+                    log.append(buf, records).await.map(|()| None)
+                }
+            }
+        });
+        // From their first poll on, the appends own the reservations (an
+        // append that fails releases its own).
+        reserved.0.clear();
+        let results = futures_util::future::join_all(writes).await;
+        if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
+            m.storage_failures.with_label_values(&["outbox"]).inc();
+            tracing::error!(error = %e, "outbox write failed; request not acknowledged (retracted from every partner)");
+            // Dropping `results` retracts the held writes that succeeded.
+            drop(results);
+            return Err(WriteError::unavailable(
+                "events could not be stored durably (storage write failed); nothing from this request was accepted, retry after Retry-After",
+            ));
+        }
+        let commits = results
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|held| held.commit());
+        futures_util::future::join_all(commits).await;
+        Ok(Written {
+            routed,
+            duplicates: 0,
+        })
+    }
+
+    /// Publishes every partner's messages concurrently and answers only
+    /// when JetStream acknowledged each one. A request refused part-way
+    /// may have stored some messages; the producer's retry stores the
+    /// rest, and the stored ones are recognised as duplicates
+    /// (`Nats-Msg-Id`), so nothing is routed twice.
+    async fn write_js(
+        &self,
+        js: &Arc<JetStream>,
+        staging: Staging,
+        targets: &[Target<'_>],
+        events: usize,
+    ) -> Result<Written, WriteError> {
+        let msgs: Vec<(Vec<OutMsg>, Vec<u32>)> = staging
+            .parts
+            .into_iter()
+            .map(|p| match p {
+                Part::Js(m, o) => (m, o),
+                Part::Log(..) => unreachable!("staged for this backend"),
+            })
+            .collect();
+        // Not following the opt-out bucket, an event of a person who just
+        // opted out through another replica could pass: refuse until it
+        // runs. Published now, the messages would wait in the client for a
+        // reconnection; the producer is better served by a quick 503.
+        if msgs.iter().any(|(m, _)| !m.is_empty()) && !(js.is_connected() && js.follows_optouts()) {
+            return Err(WriteError::unavailable(
+                "events could not be stored (JetStream unreachable); retry later",
+            ));
+        }
+        let mut parts = Vec::new();
+        for (i, (t, (batch, owners))) in targets.iter().zip(msgs).enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let Some(jp) = js.get(t.name) else {
+                return Err(WriteError::unavailable(&format!(
+                    "outbox of partner \"{}\" is not open; retry later",
+                    t.name
+                )));
+            };
+            let need: u64 = batch.iter().map(|m| m.payload.len() as u64 + 200).sum();
+            if !js.has_room(&jp, need) {
+                return Err(WriteError::full(t.name, false));
+            }
+            parts.push((i, t.name, batch, owners));
+        }
+        let writes = parts.into_iter().map(|(i, name, batch, owners)| {
+            let hist = self
+                .ctx
+                .metrics
+                .jetstream_publish
+                .with_label_values(&[name]);
+            async move {
+                let t = std::time::Instant::now();
+                let r = js.publish(name, batch).await;
+                hist.observe(t.elapsed().as_secs_f64());
+                (i, owners, r)
+            }
+        });
+        let results = futures_util::future::join_all(writes).await;
+        let mut routed = vec![0u64; targets.len()];
+        // Per event: (messages, of which duplicates).
+        let mut per_event = vec![(0u32, 0u32); events];
+        for (i, owners, r) in results {
+            match r {
+                Ok(p) => {
+                    for (dup, ev) in p.duplicate.iter().zip(owners) {
+                        let e = &mut per_event[ev as usize];
+                        e.0 += 1;
+                        if *dup {
+                            e.1 += 1;
+                        } else {
+                            routed[i] += 1;
+                        }
+                    }
+                }
+                Err(JsError::Full(name)) => return Err(WriteError::full(&name, true)),
+                Err(JsError::Unavailable(e)) => {
+                    tracing::error!(error = %e, "JetStream publish failed; request not acknowledged");
+                    return Err(WriteError::unavailable(
+                        "events could not be stored (JetStream unavailable); retry later",
+                    ));
+                }
+            }
+        }
+        let duplicates = per_event.iter().filter(|(n, d)| *n > 0 && n == d).count() as u64;
+        Ok(Written { routed, duplicates })
+    }
+}
+
+/// A partner a request writes to, and what to do when its outbox is full.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub name: &'a str,
+    pub on_full: OnFull,
+}
+
+/// One request's routed events, gathered per partner in the backend's own
+/// form (segment records, or one message per event).
+#[derive(Debug)]
+pub struct Staging {
+    parts: Vec<Part>,
+}
+
+enum Part {
+    /// Encoded records, and how many.
+    Log(Vec<u8>, u64),
+    /// Messages, and the number of the event each came from (to spot
+    /// events a fleet stored already).
+    Js(Vec<OutMsg>, Vec<u32>),
+}
+
+impl std::fmt::Debug for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Part")
+    }
+}
+
+impl Staging {
+    /// Adds event number `event_no` of the request, scrubbed for partner
+    /// `partner`.
+    pub fn add(
+        &mut self,
+        partner: usize,
+        ev: &ScrubbedEvent,
+        ingest_ms: u64,
+        event_hash: &SubjectHash,
+        event_no: u32,
+    ) {
+        match &mut self.parts[partner] {
+            Part::Log(buf, n) => {
+                super::encode(buf, ev, ingest_ms, event_hash);
+                *n += 1;
+            }
+            Part::Js(msgs, owners) => {
+                msgs.push(OutMsg::new(ev, ingest_ms, event_hash));
+                owners.push(event_no);
+            }
+        }
+    }
+}
+
+/// What a write stored.
+#[derive(Debug)]
+pub struct Written {
+    /// Events newly stored per partner (order of the targets).
+    pub routed: Vec<u64>,
+    /// Events already stored by an earlier try of the request (through
+    /// any replica of a fleet).
+    pub duplicates: u64,
+}
+
+/// Why a write was refused: the producer gets 503 with Retry-After and
+/// this message; nothing it could retry was half-accepted.
+#[derive(Debug)]
+pub struct WriteError {
+    /// The partner whose outbox is full, when that is why.
+    pub full: Option<String>,
+    pub message: String,
+}
+
+impl WriteError {
+    fn full(partner: &str, partial: bool) -> WriteError {
+        let message = if partial {
+            format!("outbox of partner \"{partner}\" is full; retry later (events of this request already stored are not routed twice)")
+        } else {
+            format!("outbox of partner \"{partner}\" is full; nothing from this request was accepted, retry later")
+        };
+        WriteError {
+            full: Some(partner.to_owned()),
+            message,
+        }
+    }
+
+    fn unavailable(message: &str) -> WriteError {
+        WriteError {
+            full: None,
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// Outbox room reserved and not yet handed to an append: given back when
+/// dropped (an early return, a panic, the request future dropped).
+struct Reservations(Vec<(Arc<PartnerLog>, u64)>);
+
+impl Drop for Reservations {
+    fn drop(&mut self) {
+        for (log, bytes) in self.0.drain(..) {
+            log.release(bytes);
+        }
+    }
+}
+
+/// One partner's outbox of one stream, on whichever backend is live.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PartnerOutbox {
+    name: String,
+    stream: Stream,
+    pub(crate) backing: Backing,
+    pub(crate) ctx: Arc<Ctx>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Backing {
+    Log(Arc<PartnerLog>, Arc<super::DeadLetters>),
+    Js(Arc<JetStream>, Arc<JsPartner>),
+}
+
+impl PartnerOutbox {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn stream(&self) -> Stream {
+        self.stream
+    }
+
+    /// Appends one notice line durably. `id` names the record (JetStream
+    /// de-duplicates by it); a notice has no subjects, so forget never
+    /// purges one.
+    pub async fn append_notice(
+        &self,
+        line: Vec<u8>,
+        ingest_ms: u64,
+        id: &SubjectHash,
+    ) -> Result<(), WriteError> {
+        match &self.backing {
+            Backing::Log(log, _) => {
+                let mut buf = Vec::with_capacity(line.len() + 64);
+                super::segment::encode(&mut buf, ingest_ms, id, &[], &line);
+                if !log.reserve(buf.len() as u64) {
+                    return Err(WriteError::full(&self.name, false));
+                }
+                log.append(buf, 1).await.map_err(|e| WriteError {
+                    full: None,
+                    message: e.to_string(),
+                })
+            }
+            Backing::Js(js, _) => {
+                let msg = OutMsg::notice(line, ingest_ms, id);
+                js.publish_notice(&self.name, msg)
+                    .await
+                    .map_err(|e| match e {
+                        JsError::Full(_) => WriteError::full(&self.name, false),
+                        other => WriteError {
+                            full: None,
+                            message: other.to_string(),
+                        },
+                    })
+            }
+        }
+    }
+}
+
+/// `check-config` for the configured backend: for JetStream, the cluster
+/// is reachable with the configured credentials and every stream,
+/// consumer and bucket exists or can be created. Returns report lines
+/// (none for the embedded backend, which has nothing remote to reach).
+pub async fn check(config: &Config) -> Result<Vec<String>, String> {
+    match &config.outbox {
+        OutboxBackend::Embedded => Ok(Vec::new()),
+        OutboxBackend::JetStream(j) => super::jetstream::check(j, &config.partners)
+            .await
+            .map_err(|e| {
+                format!("outbox.servers: {e} (fix: start the NATS servers with JetStream on (nats-server -js), check servers, credentials, TLS and replicas)")
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_before_the_append_gives_the_reserved_room_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dl = Arc::new(super::super::DeadLetters::new(&dir.path().join("dl")).expect("dl"));
+        let (log, _) = PartnerLog::open("a", &dir.path().join("a"), 1 << 20, dl).expect("log");
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut reserved = Reservations(Vec::new());
+            assert!(log.reserve(1000));
+            reserved.0.push((log.clone(), 1000));
+            panic!("a bug between reserving and appending");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(log.pending_bytes(), 0, "the reservation is released");
+        log.close();
+    }
+}
