@@ -19,9 +19,12 @@
 //! - `hmac/ad_id`: one ad_id derivation, to keep the HMAC cost (and the
 //!   `target-cpu=native` trap) in view.
 //!
-//! Run: `cargo bench --bench policy`. The events and the config are in
-//! `benches/common/events.rs`, shared with the peer comparison in
-//! `benches/peers` (adgate against a plain-Rust limit and Vector's VRL).
+//! Run: `cargo bench --bench policy`; with `ADGATE_BENCH_PAIRED=1` the
+//! consent ratios are also measured paired (batches of the three sets in
+//! turn, see `paired_ratios`), steadier on a shared machine. The events
+//! and the config are in `benches/common/events.rs`, shared with the peer
+//! comparison in `benches/peers` (adgate against a plain-Rust limit and
+//! Vector's VRL).
 
 use std::hint::black_box;
 
@@ -154,6 +157,44 @@ fn consent_events(evs: &[String], distinct: bool) -> Vec<String> {
         .collect()
 }
 
+/// The consent ratios measured paired (`ADGATE_BENCH_PAIRED=1`): one batch
+/// of each set in turn, `rounds` times, printing for each set its fastest
+/// batch against the first set's and the median of the ratios of batches
+/// run back to back. The other tenants of a shared machine only ever slow
+/// a batch down, so these are steadier than two criterion groups measured
+/// seconds apart.
+fn paired_ratios(sets: &[(&str, &Vec<String>)], batch: impl Fn(&[String]), rounds: usize) {
+    use std::time::{Duration, Instant};
+    for (_, set) in sets {
+        batch(set);
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); sets.len()];
+    for _ in 0..rounds {
+        for (i, (_, set)) in sets.iter().enumerate() {
+            let t = Instant::now();
+            batch(set);
+            times[i].push(t.elapsed());
+        }
+    }
+    let min = |t: &[Duration]| t.iter().min().copied().unwrap_or_default();
+    for (i, (name, _)) in sets.iter().enumerate().skip(1) {
+        let mut pairs: Vec<f64> = times[i]
+            .iter()
+            .zip(&times[0])
+            .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+            .collect();
+        pairs.sort_by(f64::total_cmp);
+        eprintln!(
+            "paired, {rounds} rounds: {name} / {}: fastest {:.3}, median of pairs {:.3} ({:?} / {:?} per batch)",
+            sets[0].0,
+            min(&times[i]).as_secs_f64() / min(&times[0]).as_secs_f64(),
+            pairs[pairs.len() / 2],
+            min(&times[i]),
+            min(&times[0]),
+        );
+    }
+}
+
 /// One push partner of profile `profile` (`adgate` or a partner API), with
 /// the fields and identifiers of `events::config`.
 fn profile_config(profile: &str) -> Config {
@@ -266,20 +307,23 @@ fn bench(c: &mut Criterion) {
             }
         }
     }
-    for (name, set) in [
+    let consent_batch = |set: &[String]| {
+        for e in set {
+            let ev = Event::parse(e).unwrap();
+            black_box(hasher.event(&ev.event_id));
+            black_box(consent_policy.evaluate(&ev, &NoOptOuts));
+        }
+    };
+    let consent_sets = [
         ("consent/none", &evs),
         ("consent/tcf_gpp", &with_strings),
         ("consent/tcf_gpp_distinct", &distinct),
-    ] {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                for e in set.iter() {
-                    let ev = Event::parse(e).unwrap();
-                    black_box(hasher.event(&ev.event_id));
-                    black_box(consent_policy.evaluate(&ev, &NoOptOuts));
-                }
-            })
-        });
+    ];
+    for (name, set) in consent_sets {
+        g.bench_function(name, |b| b.iter(|| consent_batch(set)));
+    }
+    if std::env::var_os("ADGATE_BENCH_PAIRED").is_some() {
+        paired_ratios(&consent_sets, consent_batch, 400);
     }
     // Profiles: one partner each, same events; the bound is 1.2x adgate.
     for profile in ["adgate", "meta_capi", "google_ads", "tiktok_events"] {
