@@ -5,7 +5,7 @@ is not documented under docs/.
 The lists come from the code, not from a hand-kept list:
 
 - config keys: the fields of the `Raw*` structs (and `Raw*` enums) in
-  src/config/mod.rs, walked from `RawConfig` so each key has its full path
+  src/config/raw.rs, walked from `RawConfig` so each key has its full path
   (`server.listen`, `partners.delivery.mode`, `partners.fields[].type`);
   serde renames are honoured, skipped and flattened fields handled. Each
   must appear in docs/config.md as `` `path` `` (an index `[]` may be
@@ -16,7 +16,7 @@ The lists come from the code, not from a hand-kept list:
   with the methods `dispatch` allows for each. Each "METHOD PATH" must
   appear in docs/http-api.md (a `{name}` there matches any placeholder),
   and each path with its method (GET for HEAD) in openapi.yaml.
-- metrics: every `adgate_*` name registered in src/metrics.rs, with its
+- metrics: every `adgate_*` name registered in src/metrics/mod.rs, with its
   labels. Each name must appear in docs/metrics.md as `` `name` ``, and the
   table row naming it must list each of its labels.
 
@@ -180,7 +180,7 @@ def raw_types(src):
 def config_keys(src):
     types = raw_types(src)
     if "RawConfig" not in types:
-        sys.exit("check_docs: no `pub struct RawConfig` in src/config/mod.rs; update scripts/check_docs.py")
+        sys.exit("check_docs: no `pub struct RawConfig` in src/config/raw.rs; update scripts/check_docs.py")
     keys = []
 
     def raw_in(ty):
@@ -441,11 +441,11 @@ def coverage():
     """Code -> docs problems, docs -> code notes, and the counts."""
     problems = []
 
-    keys = config_keys(strip_comments(read("src/config/mod.rs")))
+    keys = config_keys(strip_comments(read("src/config/raw.rs")))
     documented = documented_config(read("docs/config.md"))
     for k in keys:
         if k not in documented:
-            problems.append("config key `%s` (src/config/mod.rs) is not documented in docs/config.md" % k)
+            problems.append("config key `%s` (src/config/raw.rs) is not documented in docs/config.md" % k)
 
     api = read("docs/http-api.md")
     rs = routes(read("src/api/mod.rs"))
@@ -461,18 +461,18 @@ def coverage():
             problems.append("route `%s %s` (src/api/mod.rs) is not documented in openapi.yaml" % (method, shown))
 
     mdoc = read("docs/metrics.md")
-    ms = metrics(read("src/metrics.rs"))
+    ms = metrics(read("src/metrics/mod.rs"))
     rows = metric_rows(mdoc)
     for name, labels in sorted(ms.items()):
         if "`%s`" % name not in mdoc:
-            problems.append("metric `%s` (src/metrics.rs) is not documented in docs/metrics.md" % name)
+            problems.append("metric `%s` (src/metrics/mod.rs) is not documented in docs/metrics.md" % name)
             continue
         if name not in rows:
             problems.append("metric `%s` has no table row in docs/metrics.md (first cell: the name, second: its labels)" % name)
             continue
         for label in sorted(labels):
             if not re.search(r"\b%s\b" % re.escape(label), rows[name]):
-                problems.append("metric `%s`: label `%s` (src/metrics.rs) is not listed in its docs/metrics.md row" % (name, label))
+                problems.append("metric `%s`: label `%s` (src/metrics/mod.rs) is not listed in its docs/metrics.md row" % (name, label))
 
     # The other way: what the docs promise that the code does not have.
     # Notes by default; failures with --both-ways.
@@ -482,10 +482,10 @@ def coverage():
         cell = line.strip().strip("|").split("|")[0].strip() if line.startswith("|") else ""
         m = re.fullmatch(r"`([a-z_]+(?:\.[a-z_\[\]]+)+)`", cell)
         if m and m.group(1).split(".")[0] in sections and m.group(1).replace("[]", "") not in keys:
-            unimplemented.append("config key `%s` is documented in docs/config.md but not in src/config/mod.rs" % m.group(1))
+            unimplemented.append("config key `%s` is documented in docs/config.md but not in src/config/raw.rs" % m.group(1))
     for name in sorted(rows):
         if name not in ms:
-            unimplemented.append("metric `%s` is documented in docs/metrics.md but not registered in src/metrics.rs" % name)
+            unimplemented.append("metric `%s` is documented in docs/metrics.md but not registered in src/metrics/mod.rs" % name)
     code_routes = {(m, re.sub(r"\{…\}", "{}", p)) for m, p, _ in rs}
     for line in api.splitlines():
         if not line.startswith("| `"):
@@ -505,7 +505,7 @@ def self_test():
     real = ROOT
     tmp = tempfile.mkdtemp(prefix="check_docs_")
     try:
-        for rel in ["src/config/mod.rs", "src/contract.rs", "src/api/mod.rs", "src/metrics.rs", "openapi.yaml", "docs"]:
+        for rel in ["src/config/raw.rs", "src/contract.rs", "src/api/mod.rs", "src/metrics/mod.rs", "openapi.yaml", "docs"]:
             dst = os.path.join(tmp, rel)
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             src = os.path.join(real, rel)
@@ -521,26 +521,26 @@ def self_test():
                 f.write(text.replace(old, new, 1))
             return True
 
-        ok = edit("src/config/mod.rs", "pub struct RawServer {", "pub struct RawServer {\n    pub selftest_knob: Option<u64>,")
+        ok = edit("src/config/raw.rs", "pub struct RawServer {", "pub struct RawServer {\n    pub selftest_knob: Option<u64>,")
         ok &= edit("src/api/mod.rs", "fn route_of(path: &str) -> &'static str {\n    match path {",
                    "fn route_of(path: &str) -> &'static str {\n    match path {\n        \"/v1/selftest\" => \"/v1/selftest\",")
         ok &= edit("src/api/mod.rs", "match route {", "match route {\n        \"/v1/selftest\" if main => match allow(&[Method::PUT]) { Some(r) => r, None => todo!() },")
-        with open(os.path.join(tmp, "src/metrics.rs"), "a", encoding="utf-8") as f:
+        with open(os.path.join(tmp, "src/metrics/mod.rs"), "a", encoding="utf-8") as f:
             f.write('\nfn selftest(r: &Registry) {\n    counter(r, "adgate_selftest_total", "Self-test.", &["partner"]);\n'
                     '    counter(r, "adgate_panics_total", "Self-test.", &["selftest_label"]);\n}\n')
         if not ok:
-            return ["the self-test could not plant its changes (src/config/mod.rs RawServer, src/api/mod.rs route_of/dispatch moved?)"]
+            return ["the self-test could not plant its changes (src/config/raw.rs RawServer, src/api/mod.rs route_of/dispatch moved?)"]
         ROOT = tmp
         problems, _, _ = coverage()
     finally:
         ROOT = real
         shutil.rmtree(tmp, ignore_errors=True)
     expected = [
-        "config key `server.selftest_knob` (src/config/mod.rs) is not documented in docs/config.md",
+        "config key `server.selftest_knob` (src/config/raw.rs) is not documented in docs/config.md",
         "route `PUT /v1/selftest` (src/api/mod.rs, route label /v1/selftest) is not documented in docs/http-api.md",
         "route `PUT /v1/selftest` (src/api/mod.rs) is not documented in openapi.yaml",
-        "metric `adgate_selftest_total` (src/metrics.rs) is not documented in docs/metrics.md",
-        "metric `adgate_panics_total`: label `selftest_label` (src/metrics.rs) is not listed in its docs/metrics.md row",
+        "metric `adgate_selftest_total` (src/metrics/mod.rs) is not documented in docs/metrics.md",
+        "metric `adgate_panics_total`: label `selftest_label` (src/metrics/mod.rs) is not listed in its docs/metrics.md row",
     ]
     return ["self-test: a planted gap was not reported: " + e for e in expected if e not in problems]
 

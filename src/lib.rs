@@ -1,41 +1,48 @@
 //! adgate: an advertising-identifier pseudonymization gateway.
 //!
 //! ```text
-//! producers --POST /v1/events--> ingest --> policy --> outbox --> delivery --> partners
-//!                                   |          |          |           |
-//!                                   +------ metrics (GET /metrics) ---+
+//! producers --POST /v1/events--> app::serve --> api --> ingest --> policy --> outbox::Store
+//!                                                                                 |
+//!     partners <-- delivery::push (Consumer, Batch) <-----------------------------+
+//!     partners --> api::feed (outbox::Feed) ------------------------------------->+
+//!                                 privacy: the ledger of what partners acknowledged
 //! ```
 //!
-//! # Layout
+//! The tree follows that path (docs/ARCHITECTURE.md tells the whole story):
 //!
-//! - [`config`]: TOML -> validated [`config::Config`]; errors name file, key path and fix.
-//! - [`secret`]: secret bytes with a redacting `Debug` and constant-time compare;
-//!   secret files must be private to adgate's user.
-//! - [`tls`]: rustls server configs for the listeners (TLS 1.2+, mTLS names).
-//! - [`identity`]: identifier normalization and keyed pseudonymization (ad_id).
-//! - [`event`]: the input event, parsed once with borrowed raw values.
-//! - [`consent`]: TCF and GPP decoders and the per-partner consent decision.
-//! - [`canon`]: canonical text (decoding to a fixed point) and skeletons, for
-//!   the guard, category matching and lenient opt-out matching.
-//! - [`guard`]: the leak guard scanning every outbound value after decoding.
-//! - [`policy`]: docs/policy.md per partner; the only maker of [`policy::ScrubbedEvent`].
-//! - [`profile`]: partner profiles (adgate, Meta CAPI, Google Ads, TikTok
-//!   Events): per-partner event shape, body framing, identifier hashing.
-//! - [`explain`]: `adgate explain`, the policy with reasons for every field.
-//! - [`privacy`]: `data_dir/privacy.db`: the subject-access ledger (written at
-//!   delivery time), daily counters and key ids; read by [`access`] and
-//!   [`report`].
-//! - [`access`]: `POST /v1/access`, what partners received about a subject.
-//! - [`notice`]: erasure and opt-out notices to the partners that received
-//!   the subject's events, on a second outbox per partner.
-//! - [`report`]: `adgate report`, the transparency report (Markdown, HTML+SVG).
-//! - [`outbox`]: where scrubbed events wait for delivery: the embedded
-//!   segment log (one machine) or [`outbox::jetstream`] (NATS JetStream,
-//!   for fleets of stateless replicas); `App` holds one or the other, and
-//!   ingest, push, feed and admin branch on it once per request or batch.
-//! - [`top`]: `adgate top`, a terminal view of a running gateway from its
-//!   `/metrics` (parser and rates pure in `top`, HTTP in `top::fetch`,
-//!   drawing in `top::ui`).
+//! - [`app`]: builds the gateway from a validated config, the listeners
+//!   ([`app::serve`]), partners' workers and feeds, reload, shutdown order.
+//! - [`api`]: the router and thin handlers: [`api::ingest`] (`POST
+//!   /v1/events`), [`api::feed`] (the pull feed), [`api::admin`] (opt-outs,
+//!   forget, reload), [`api::access`] (`POST /v1/access`).
+//! - [`web`]: leaf HTTP helpers: responses, bearer tokens, bounded body
+//!   reads, refusals, the panic guard.
+//! - [`ingest`]: [`ingest::decode`] (body forms, shared with `explain`), the
+//!   write path with its narrow [`ingest::Writer`], the idempotency window
+//!   ([`ingest::dedup`]) and producer quotas ([`ingest::quota`]).
+//! - [`policy`]: docs/policy.md per partner; the only maker of
+//!   [`policy::ScrubbedEvent`]; [`policy::guard`], the leak guard scanning
+//!   every outbound value after decoding.
+//! - [`outbox`]: where scrubbed events wait for delivery, behind one
+//!   interface ([`outbox::Store`], [`outbox::PartnerOutbox`],
+//!   [`outbox::Consumer`], [`outbox::Feed`]) over the embedded segment log
+//!   or NATS JetStream; nothing outside it knows which backend is live.
+//! - [`delivery`]: [`delivery::push`], batches POSTed with signatures,
+//!   retries and dead letters.
+//! - [`privacy`]: the subject-access ledger (written at delivery time),
+//!   daily counters and key ids; [`notice`]: erasure and opt-out notices to
+//!   the partners that received a subject's events.
+//! - [`consent`]: TCF and GPP decoders and the per-partner consent decision;
+//!   [`profile`]: partner APIs (adgate, Meta CAPI, Google Ads, TikTok
+//!   Events): event shape, body framing, identifier hashing.
+//! - [`config`]: TOML -> validated [`config::Config`]; errors name file, key
+//!   path and fix; [`config::demo`], the embedded demo.
+//! - [`cli`]: the command line and [`cli::explain`].
+//! - Tools: [`report`] (`adgate report`), [`top`] (`adgate top`).
+//! - Leaves: [`event`] (the input event, parsed once with borrowed values),
+//!   [`contract`] (value contracts), [`canon`] (canonical text),
+//!   [`identity`] (normalization, keyed pseudonymization), [`metrics`],
+//!   [`secret`], [`tls`], [`optout`], [`keyprint`], [`util`].
 
 // Handlers return `Result<_, Response>` so an early `?`-style exit carries
 // its precise 4xx; responses are moved once per request, so their size does

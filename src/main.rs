@@ -290,7 +290,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             let app = app.clone();
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
-                    let _ = app.reload().await;
+                    let _ = app.request_reload().await;
                 }
             });
         }

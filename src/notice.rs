@@ -193,12 +193,10 @@ pub async fn notify(
             continue;
         }
         if !p.receives_notices() {
-            let why = "the push partner has no notice_endpoint";
-            n.metrics
-                .notices
-                .with_label_values(&[&p.name, t.as_str(), "skipped"])
-                .inc();
-            tracing::warn!(partner = %p.name, r#type = t.as_str(), "notice not sent: {why}");
+            n.metrics.emit(crate::metrics::events::NoticeSkipped {
+                partner: &p.name,
+                notice_type: t.as_str(),
+            });
             continue;
         }
         let payload = line(t, kind, &ad_ids(p, kind, normalized, raw), now_s);

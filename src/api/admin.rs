@@ -13,6 +13,8 @@ use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::identity::{self, Kind, SubjectHash};
+use crate::metrics::events::StorageWriteFailed;
+use crate::metrics::Store;
 use crate::notice::NoticeType;
 use crate::web::{self, error, Resp};
 
@@ -128,11 +130,14 @@ async fn notify(
     crate::notice::notify(notifier, t, kind, (&norm, raw), subject)
         .await
         .map_err(|e| {
-            app.metrics
-                .storage_failures
-                .with_label_values(&["notice"])
-                .inc();
-            tracing::error!(error = %e, r#type = t.as_str(), "cannot queue notices to partners");
+            app.metrics.emit(StorageWriteFailed {
+                store: Store::Notice,
+                partner: None,
+                count: 1,
+                error: &e,
+                consequence: "cannot queue notices to partners",
+                log: true,
+            });
             crate::web::unavailable(
                 "notices to partners could not be queued durably; the opt-out is recorded, retry after Retry-After to notify",
             )
@@ -144,7 +149,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
         return web::refuse(req, r).await;
     }
     if route == "/admin/reload" {
-        return match app.reload().await {
+        return match app.request_reload().await {
             Ok(()) => web::json(StatusCode::OK, &serde_json::json!({"reloaded": true})),
             Err(e) => error(
                 StatusCode::BAD_REQUEST,
@@ -183,11 +188,14 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
         match r {
             Ok(a) => added |= a,
             Err(e) => {
-                app.metrics
-                    .storage_failures
-                    .with_label_values(&["optout"])
-                    .inc();
-                tracing::error!(error = %e, "cannot write the opt-out list");
+                app.metrics.emit(StorageWriteFailed {
+                    store: Store::OptOut,
+                    partner: None,
+                    count: 1,
+                    error: &e,
+                    consequence: "cannot write the opt-out list",
+                    log: true,
+                });
                 return crate::web::unavailable(
                     "the opt-out could not be stored durably (storage write failed); retry after Retry-After",
                 );

@@ -7,6 +7,7 @@
 //! delivery workers between batches; flush every outbox; exit 0. Everything
 //! is bounded by `server.shutdown_grace_seconds`.
 
+pub mod reload;
 pub mod serve;
 
 use std::collections::HashMap;
@@ -59,7 +60,11 @@ pub struct App {
     /// Flips to true when shutdown starts; delivery and long-polls watch it.
     pub stopping: watch::Sender<bool>,
     config_path: Option<PathBuf>,
-    reload_lock: tokio::sync::Mutex<()>,
+    /// Push workers run here, on threads of their own.
+    delivery_rt: crate::delivery::runtime::DeliveryRuntime,
+    /// Reload requests (SIGHUP and `POST /admin/reload` alike), answered
+    /// one at a time by the supervisor [`run`] starts.
+    reloads: reload::Requests,
 }
 
 /// A partner's feed and the token that reads it.
@@ -158,7 +163,9 @@ impl App {
             in_flight: Default::default(),
             stopping,
             config_path,
-            reload_lock: tokio::sync::Mutex::new(()),
+            reloads: reload::Requests::new(),
+            delivery_rt: crate::delivery::runtime::DeliveryRuntime::start()
+                .map_err(|e| format!("cannot start the delivery runtime: {e}"))?,
         });
         Ok(app)
     }
@@ -255,6 +262,7 @@ impl App {
         crate::delivery::push::Deps {
             metrics: self.metrics.clone(),
             privacy: self.privacy.clone(),
+            runtime: self.delivery_rt.handle().clone(),
         }
     }
 
@@ -269,84 +277,6 @@ impl App {
         if let Some(w) = self.notice_workers.lock().unwrap().remove(name) {
             w.stop();
         }
-    }
-
-    /// Re-reads the config file; swaps it in if valid. Returns the error
-    /// message if not (the old config stays).
-    pub async fn reload(self: &Arc<App>) -> Result<(), String> {
-        let _guard = self.reload_lock.lock().await;
-        let result = match &self.config_path {
-            None => Err(
-                "the embedded demo config cannot be reloaded; start with --config FILE".to_string(),
-            ),
-            Some(path) => match Config::load(path) {
-                Err(e) => Err(e.to_string()),
-                Ok(new) => {
-                    let old = self.runtime();
-                    if new.server.data_dir != old.config.server.data_dir
-                        || new.server.listen != old.config.server.listen
-                        || new.server.metrics_listen != old.config.server.metrics_listen
-                    {
-                        Err("server.listen, server.metrics_listen and server.data_dir cannot change on reload; restart adgate".into())
-                    } else if new.server.tls.is_some() != old.config.server.tls.is_some() {
-                        // The listeners speak TLS or not from the start; the
-                        // certificate, key and client CA may change.
-                        Err(
-                            "[server.tls] cannot be added or removed on reload; restart adgate"
-                                .into(),
-                        )
-                    } else if let Some(msg) = profile_change(&old.config, &new) {
-                        Err(msg)
-                    } else {
-                        let policy = Policy::new(&new, self.hasher.clone());
-                        if !new.outbox.same_store(&old.config.outbox) {
-                            return self.reload_result(Err(
-                                "the [outbox] section cannot change on reload; restart adgate"
-                                    .into(),
-                            ));
-                        }
-                        let data = &new.server.data_dir;
-                        if let Err(e) = crate::keyprint::check(data, &new)
-                            .and_then(|()| crate::keyprint::record(data, &new))
-                        {
-                            return self.reload_result(Err(e));
-                        }
-                        match self.start_partners(&new).await {
-                            Err(e) => Err(format!("cannot open an outbox: {e}")),
-                            Ok(()) => {
-                                for p in &new.producers {
-                                    self.metrics.init_producer(&p.name);
-                                }
-                                self.privacy.configure(&new).await;
-                                *self.runtime.write().unwrap() = Arc::new(Runtime {
-                                    config: new,
-                                    policy,
-                                });
-                                Ok(())
-                            }
-                        }
-                    }
-                }
-            },
-        };
-        self.reload_result(result)
-    }
-
-    fn reload_result(&self, result: Result<(), String>) -> Result<(), String> {
-        match &result {
-            Ok(()) => {
-                self.metrics.config_reloads.with_label_values(&["ok"]).inc();
-                tracing::info!("config reloaded");
-            }
-            Err(e) => {
-                self.metrics
-                    .config_reloads
-                    .with_label_values(&["error"])
-                    .inc();
-                tracing::error!(error = %e, "config reload refused; the running config stays");
-            }
-        }
-        result
     }
 
     /// Refreshes the gauges (called before each /metrics render).
@@ -396,6 +326,7 @@ pub async fn run(
     }
     app.start_partners(&config).await?;
     app.outbox.start(app.stopping.subscribe());
+    reload::supervise(&app);
     app.ready.store(true, Ordering::Relaxed);
 
     // Sweep the idempotency window once a minute.
@@ -485,76 +416,4 @@ pub async fn run(
     }
     tracing::info!("shutdown complete");
     Ok(())
-}
-
-/// A partner whose `profile` a reload would change: its outbox holds events
-/// encoded for the old profile, which the new framing would send to the
-/// wrong API (see docs/profiles.md).
-fn profile_change(old: &Config, new: &Config) -> Option<String> {
-    new.partners.iter().enumerate().find_map(|(i, p)| {
-        let before = old.partner(&p.name)?;
-        (before.profile != p.profile).then(|| {
-            format!(
-                "partners[{i}].profile cannot change on reload ({} -> {}): the outbox holds events encoded for {}; give the partner a new name (a new outbox) instead",
-                before.profile, p.profile, before.profile
-            )
-        })
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::env_from;
-    use std::collections::HashMap;
-    use std::path::Path;
-
-    fn config(profile: &str) -> Config {
-        let toml = format!(
-            r#"
-[[partners]]
-name = "acme"
-{profile}
-event_types = ["ad_impression"]
-identifiers = ["email"]
-[partners.profile_options]
-pixel_id = "123"
-event_names = {{ ad_impression = "ViewContent" }}
-[partners.delivery]
-mode = "push"
-endpoint = "https://graph.example/v21.0/123/events"
-access_token_env = "A"
-[[partners.keys]]
-id = "k1"
-secret_env = "K"
-"#
-        );
-        let env = env_from(HashMap::from([
-            ("A".to_string(), "partner-token-0123456789".to_string()),
-            (
-                "K".to_string(),
-                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string(),
-            ),
-        ]));
-        Config::from_toml(&toml, "t.toml", Path::new("."), &env).unwrap()
-    }
-
-    /// A reload may not switch a partner's profile under its outbox.
-    #[test]
-    fn a_profile_change_is_refused_on_reload() {
-        let meta = config("profile = \"meta_capi\"\nlinkable_ids = \"accept\"");
-        assert_eq!(profile_change(&meta, &meta), None);
-        let tiktok_like = {
-            let mut c = meta.clone();
-            c.partners[0].profile = crate::profile::ProfileKind::TiktokEvents;
-            c
-        };
-        let msg = profile_change(&meta, &tiktok_like).unwrap();
-        assert!(
-            msg.starts_with(
-                "partners[0].profile cannot change on reload (meta_capi -> tiktok_events)"
-            ),
-            "{msg}"
-        );
-    }
 }

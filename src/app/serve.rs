@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch, Semaphore};
 
 use crate::app::App;
+use crate::metrics::events::TlsHandshakeFailed;
 use crate::tls::ClientCert;
 use crate::web::Resp;
 
@@ -333,25 +334,19 @@ pub async fn serve(
                     {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
-                            let reason = handshake_failure(&e);
-                            app.metrics
-                                .tls_handshake_failures
-                                .with_label_values(&[role.listener(), reason])
-                                .inc();
-                            // A client that connects and closes (a TCP
-                            // probe, a port scan) is not worth a line.
-                            if reason == "io" {
-                                tracing::debug!(listener = role.listener(), reason, error = %e, "TLS handshake failed");
-                            } else {
-                                tracing::info!(listener = role.listener(), reason, error = %e, "TLS handshake failed");
-                            }
+                            app.metrics.emit(TlsHandshakeFailed {
+                                listener: role.listener(),
+                                reason: handshake_failure(&e),
+                                error: Some(&e),
+                            });
                             return;
                         }
                         Err(_) => {
-                            app.metrics
-                                .tls_handshake_failures
-                                .with_label_values(&[role.listener(), "timeout"])
-                                .inc();
+                            app.metrics.emit(TlsHandshakeFailed {
+                                listener: role.listener(),
+                                reason: "timeout",
+                                error: None,
+                            });
                             return;
                         }
                     };

@@ -61,7 +61,7 @@ impl ConsentMode {
     }
 }
 
-/// A partner's `[partners.consent]`, validated (config.rs builds it).
+/// A partner's `[partners.consent]`, validated (crate::config builds it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerConsent {
     /// Checked when set and the event has a TC string.

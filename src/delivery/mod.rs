@@ -4,3 +4,4 @@
 //! the outbox only once the partner acknowledged it, or as a dead letter.
 
 pub mod push;
+pub mod runtime;

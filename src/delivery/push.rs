@@ -39,7 +39,8 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::{Delivery, PartnerConfig, PushConfig};
-use crate::metrics::Metrics;
+use crate::metrics::events::{EventsDeadLettered, StorageWriteFailed};
+use crate::metrics::{Metrics, Store};
 use crate::outbox::{Batch, Consumer, Item, PartnerOutbox, Stream};
 use crate::privacy::{Delivered, Privacy};
 use crate::profile::{CredentialPlace, Profile};
@@ -148,6 +149,8 @@ pub struct Deps {
     pub metrics: Metrics,
     /// The subject-access ledger records what partners acknowledged.
     pub privacy: Arc<Privacy>,
+    /// Where workers run (crate::delivery::runtime).
+    pub runtime: tokio::runtime::Handle,
 }
 
 impl PushWorker {
@@ -169,6 +172,7 @@ impl PushWorker {
         let client = build_client(&push)?;
         let target = target(&push, p.encoder.as_ref())?;
         let (stop, stop_rx) = watch::channel(false);
+        let runtime = deps.runtime.clone();
         let ctx = Arc::new(Ctx {
             deps,
             partner: p,
@@ -177,7 +181,7 @@ impl PushWorker {
             client,
             stream,
         });
-        let handle = tokio::spawn(run(ctx, ob.consumer(), stop_rx));
+        let handle = runtime.spawn(run(ctx, ob.consumer(), stop_rx));
         Ok(PushWorker { stop, handle })
     }
 
@@ -249,11 +253,15 @@ fn count_dead_letters<'a>(
     metrics: &crate::metrics::Metrics,
     partner: &str,
     stream: Stream,
-    n: u64,
+    (n, reason): (u64, &'static str),
     payloads: impl Iterator<Item = &'a [u8]>,
 ) {
     match stream {
-        Stream::Events => metrics.dead_letter.with_label_values(&[partner]).inc_by(n),
+        Stream::Events => metrics.emit(EventsDeadLettered {
+            partner,
+            events: n,
+            reason,
+        }),
         Stream::Notices => crate::notice::count(metrics, partner, payloads, "dead_lettered"),
     }
 }
@@ -378,7 +386,7 @@ async fn deliver(
         if let Some((reason, status, failures)) = &mut dead {
             match batch.dead_letter(reason, *status).await {
                 Ok(n) => {
-                    ctx.count_dead_letters(n, batch.items());
+                    ctx.count_dead_letters(n, reason, batch.items());
                     if *failures > 0 {
                         tracing::warn!(
                             partner = name,
@@ -392,11 +400,15 @@ async fn deliver(
                 }
                 Err(e) => {
                     *failures += 1;
-                    m.storage_failures.with_label_values(&["dead_letter"]).inc();
-                    // Rate-limited: the 1st, 2nd, 4th, 8th... failure.
-                    if failures.is_power_of_two() {
-                        tracing::error!(partner = name, error = %e, failures = *failures, events = batch.items().len(), "cannot write dead letters; the batch stays in the outbox and is retried");
-                    }
+                    m.emit(StorageWriteFailed {
+                        store: Store::DeadLetter,
+                        partner: Some(name),
+                        count: 1,
+                        error: &e,
+                        consequence: "cannot write dead letters; the batch stays in the outbox and is retried",
+                        // Rate-limited: the 1st, 2nd, 4th, 8th... failure.
+                        log: failures.is_power_of_two(),
+                    });
                     let delay = BACKOFF_BASE
                         .saturating_mul(1u32 << (*failures).min(16))
                         .min(BACKOFF_MAX);
@@ -484,13 +496,13 @@ impl Ctx {
         );
     }
 
-    /// Counts `n` dead letters of `items` just written.
-    fn count_dead_letters(&self, n: u64, items: &[Item]) {
+    /// Counts `n` dead letters of `items` just written (`reason`: why).
+    fn count_dead_letters(&self, n: u64, reason: &'static str, items: &[Item]) {
         count_dead_letters(
             &self.deps.metrics,
             &self.partner.name,
             self.stream,
-            n,
+            (n, reason),
             items.iter().map(|r| r.payload.as_ref()),
         );
     }

@@ -26,7 +26,8 @@ use super::jetstream::{JetStream, JsError, JsPartner, OutMsg};
 use super::{Outbox, PartnerLog, Stream};
 use crate::config::{Config, OnFull, OutboxBackend, PartnerConfig};
 use crate::identity::{SubjectHash, SubjectHasher};
-use crate::metrics::Metrics;
+use crate::metrics::events::{EventsDeadLettered, StorageWriteFailed};
+use crate::metrics::{self, Metrics};
 use crate::optout::OptOutStore;
 use crate::policy::ScrubbedEvent;
 
@@ -491,13 +492,22 @@ impl Store {
                 let shortfall = (log.pending_bytes() + need).saturating_sub(log.max_bytes());
                 match log.evict(shortfall).await {
                     Ok((_, events)) => {
-                        m.dead_letter.with_label_values(&[t.name]).inc_by(events);
+                        m.emit(EventsDeadLettered {
+                            partner: t.name,
+                            events,
+                            reason: "outbox_full",
+                        });
                         ok = log.reserve(need);
                     }
-                    Err(e) => {
-                        m.storage_failures.with_label_values(&["dead_letter"]).inc();
-                        tracing::error!(partner = %t.name, error = %e, "evicting to dead letters failed; the oldest events stay in the outbox")
-                    }
+                    Err(e) => m.emit(StorageWriteFailed {
+                        store: metrics::Store::DeadLetter,
+                        partner: Some(t.name),
+                        count: 1,
+                        error: &e,
+                        consequence:
+                            "evicting to dead letters failed; the oldest events stay in the outbox",
+                        log: true,
+                    }),
                 }
             }
             if !ok {
@@ -526,8 +536,15 @@ impl Store {
         reserved.0.clear();
         let results = futures_util::future::join_all(writes).await;
         if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
-            m.storage_failures.with_label_values(&["outbox"]).inc();
-            tracing::error!(error = %e, "outbox write failed; request not acknowledged (retracted from every partner)");
+            m.emit(StorageWriteFailed {
+                store: metrics::Store::Outbox,
+                partner: None,
+                count: 1,
+                error: e,
+                consequence:
+                    "outbox write failed; request not acknowledged (retracted from every partner)",
+                log: true,
+            });
             // Dropping `results` retracts the held writes that succeeded.
             drop(results);
             return Err(WriteError::unavailable(

@@ -172,15 +172,14 @@ impl FleetLedger {
             .count()
             .await;
         if failed > 0 {
-            self.metrics
-                .storage_failures
-                .with_label_values(&["ledger"])
-                .inc_by(failed as u64);
-            tracing::error!(
-                partner,
-                entries = failed,
-                "cannot write the subject-access ledger in JetStream; these deliveries are not recorded"
-            );
+            self.metrics.emit(crate::metrics::events::StorageWriteFailed {
+                store: crate::metrics::Store::Ledger,
+                partner: Some(partner),
+                count: failed as u64,
+                error: &"updates of the ledger bucket failed",
+                consequence: "cannot write the subject-access ledger in JetStream; these deliveries are not recorded",
+                log: true,
+            });
         }
     }
 

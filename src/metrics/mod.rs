@@ -2,6 +2,10 @@
 //! only from small config-fixed sets (producer and partner names, reasons,
 //! routes, status codes); never an identifier, token, key or event content.
 
+pub mod events;
+
+pub use events::{InternalEvent, Store};
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -226,8 +230,8 @@ impl Metrics {
         for r in ["ok", "error"] {
             m.config_reloads.with_label_values(&[r]);
         }
-        for s in ["outbox", "dead_letter", "optout", "notice", "ledger"] {
-            m.storage_failures.with_label_values(&[s]);
+        for s in Store::ALL {
+            m.storage_failures.with_label_values(&[s.as_str()]);
         }
         for k in crate::identity::Kind::ALL {
             m.optouts.with_label_values(&[k.as_str()]);
