@@ -9,7 +9,9 @@
 //!   kept fields serialized with serde_json; written as plainly as possible.
 //! - `consent/none`, `consent/tcf_gpp`: 3 partners checking TCF vendor 755
 //!   and the GPP US opt-outs, on the events without and with a TC string
-//!   and a GPP string (the strings must cost at most 1.15x).
+//!   and a GPP string, the same pair on every event (the strings must cost
+//!   at most 1.15x). `consent/tcf_gpp_distinct`: every event with its own
+//!   pair, so the per-thread cache of recent strings never hits.
 //! - `profile/adgate`, `profile/meta_capi`, `profile/google_ads`,
 //!   `profile/tiktok_events`: the whole per-event path for one partner of
 //!   each profile (docs/profiles.md), same events, same fields; a partner
@@ -17,16 +19,19 @@
 //! - `hmac/ad_id`: one ad_id derivation, to keep the HMAC cost (and the
 //!   `target-cpu=native` trap) in view.
 //!
-//! Run: `cargo bench --bench policy`. The events and the config are in
-//! `benches/common/events.rs`, shared with the peer comparison in
-//! `benches/peers` (adgate against a plain-Rust limit and Vector's VRL).
+//! Run: `cargo bench --bench policy`; with `ADGATE_BENCH_PAIRED=1` the
+//! consent ratios are also measured paired (batches of the three sets in
+//! turn, see `paired_ratios`), steadier on a shared machine. The events
+//! and the config are in `benches/common/events.rs`, shared with the peer
+//! comparison in `benches/peers` (adgate against a plain-Rust limit and
+//! Vector's VRL).
 
 use std::hint::black_box;
 
 use adgate::config::{env_from, Config};
 use adgate::event::Event;
 use adgate::identity::{Kind, PartnerKey, SubjectHasher};
-use adgate::policy::{NoOptOuts, Policy};
+use adgate::policy::{NoOptOuts, Outcome, Policy};
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hmac::{Hmac, Mac};
@@ -95,45 +100,99 @@ fn baseline(text: &str, mac: &Hmac<Sha256>) -> Vec<u8> {
 
 /// `evs` with a TC string (purposes 1-4 and vendors 1-800 as ranges plus a
 /// bit-field LI section, ~600 characters, as real CMP strings are) and a
-/// GPP string (usnat and usca, nobody opted out) in `consent`.
-fn consent_events(evs: &[String]) -> Vec<String> {
+/// GPP string (usnat and usca, nobody opted out) in `consent`. `distinct`:
+/// every event gets its own pair of strings (another creation time in the
+/// TC string, other non-health sensitive-data answers in the GPP string;
+/// the same decision), so no string is seen twice in a row; otherwise all
+/// events carry the same pair, as one site's traffic mostly does.
+fn consent_events(evs: &[String], distinct: bool) -> Vec<String> {
     use adgate::consent::gpp::{encode_header, UsSection, UsValues};
     use adgate::consent::tcf::TcModel;
-    let tc = TcModel {
-        cmp_id: 31,
-        consent_language: *b"EN",
-        publisher_cc: *b"DE",
-        policy_version: 4,
-        purposes_consent: 0b1111,
-        vendor_consents: (1..=800).filter(|v| v % 7 != 0).collect(),
-        vendor_consents_as_ranges: true,
-        vendor_li: vec![1, 2, 755],
-        ..TcModel::default()
-    }
-    .encode();
-    let us = UsValues {
-        version: 1,
-        sale_opt_out_notice: 1,
-        sale_opt_out: 2,
-        sharing_opt_out: 2,
-        targeted_advertising_opt_out: 2,
-        mspa_covered_transaction: 2,
-        ..UsValues::default()
+    let strings = |i: u64| {
+        let tc = TcModel {
+            created: 17_000_000_000 + i * 10,
+            last_updated: 17_000_000_000 + i * 10,
+            cmp_id: 31,
+            consent_language: *b"EN",
+            publisher_cc: *b"DE",
+            policy_version: 4,
+            purposes_consent: 0b1111,
+            vendor_consents: (1..=800).filter(|v| v % 7 != 0).collect(),
+            vendor_consents_as_ranges: true,
+            vendor_li: vec![1, 2, 755],
+            ..TcModel::default()
+        }
+        .encode();
+        let mut us = UsValues {
+            version: 1,
+            sale_opt_out_notice: 1,
+            sale_opt_out: 2,
+            sharing_opt_out: 2,
+            targeted_advertising_opt_out: 2,
+            mspa_covered_transaction: 2,
+            ..UsValues::default()
+        };
+        // Sensitive categories 1, 2, 4-7 (not the health ones): consent
+        // (2) or not applicable (0) by the bits of `i`.
+        for (bit, c) in [0, 1, 3, 4, 5, 6].into_iter().enumerate() {
+            us.sensitive_data_processing[c] = if i >> bit & 1 == 1 { 2 } else { 0 };
+        }
+        let gpp = format!(
+            "{}~{}~{}",
+            encode_header(&[7, 8]),
+            us.encode(UsSection::UsNat),
+            us.encode(UsSection::UsCa)
+        );
+        (tc, gpp)
     };
-    let gpp = format!(
-        "{}~{}~{}",
-        encode_header(&[7, 8]),
-        us.encode(UsSection::UsNat),
-        us.encode(UsSection::UsCa)
-    );
     evs.iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(i, e)| {
+            let (tc, gpp) = strings(if distinct { i as u64 } else { 0 });
             let mut v: serde_json::Value = serde_json::from_str(e).unwrap();
-            v["consent"]["tcf"] = tc.clone().into();
-            v["consent"]["gpp"] = gpp.clone().into();
+            v["consent"]["tcf"] = tc.into();
+            v["consent"]["gpp"] = gpp.into();
             v.to_string()
         })
         .collect()
+}
+
+/// The consent ratios measured paired (`ADGATE_BENCH_PAIRED=1`): one batch
+/// of each set in turn, `rounds` times, printing for each set its fastest
+/// batch against the first set's and the median of the ratios of batches
+/// run back to back. The other tenants of a shared machine only ever slow
+/// a batch down, so these are steadier than two criterion groups measured
+/// seconds apart.
+fn paired_ratios(sets: &[(&str, &Vec<String>)], batch: impl Fn(&[String]), rounds: usize) {
+    use std::time::{Duration, Instant};
+    for (_, set) in sets {
+        batch(set);
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); sets.len()];
+    for _ in 0..rounds {
+        for (i, (_, set)) in sets.iter().enumerate() {
+            let t = Instant::now();
+            batch(set);
+            times[i].push(t.elapsed());
+        }
+    }
+    let min = |t: &[Duration]| t.iter().min().copied().unwrap_or_default();
+    for (i, (name, _)) in sets.iter().enumerate().skip(1) {
+        let mut pairs: Vec<f64> = times[i]
+            .iter()
+            .zip(&times[0])
+            .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+            .collect();
+        pairs.sort_by(f64::total_cmp);
+        eprintln!(
+            "paired, {rounds} rounds: {name} / {}: fastest {:.3}, median of pairs {:.3} ({:?} / {:?} per batch)",
+            sets[0].0,
+            min(&times[i]).as_secs_f64() / min(&times[0]).as_secs_f64(),
+            pairs[pairs.len() / 2],
+            min(&times[i]),
+            min(&times[0]),
+        );
+    }
 }
 
 /// One push partner of profile `profile` (`adgate` or a partner API), with
@@ -229,17 +288,42 @@ fn bench(c: &mut Criterion) {
         p.consent.tcf_vendor_id = Some(755);
     }
     let consent_policy = Policy::new(&consent_cfg, hasher.clone());
-    let with_strings = consent_events(&evs);
-    for (name, set) in [("consent/none", &evs), ("consent/tcf_gpp", &with_strings)] {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                for e in set.iter() {
-                    let ev = Event::parse(e).unwrap();
-                    black_box(hasher.event(&ev.event_id));
-                    black_box(consent_policy.evaluate(&ev, &NoOptOuts));
-                }
-            })
-        });
+    let with_strings = consent_events(&evs, false);
+    let distinct = consent_events(&evs, true);
+    for set in [&with_strings, &distinct] {
+        // Every event carries strings that allow every partner, so the
+        // work after the check is the same as without strings.
+        for (e, plain) in set.iter().zip(&evs) {
+            let with = consent_policy.evaluate(&Event::parse(e).unwrap(), &NoOptOuts);
+            let without = consent_policy.evaluate(&Event::parse(plain).unwrap(), &NoOptOuts);
+            assert_eq!(with.outcomes.len(), without.outcomes.len());
+            for (a, b) in with.outcomes.iter().zip(&without.outcomes) {
+                let same = match (a, b) {
+                    (Outcome::Route(_), Outcome::Route(_)) => true,
+                    (Outcome::Drop(x), Outcome::Drop(y)) => x == y,
+                    _ => false,
+                };
+                assert!(same, "the strings changed a decision: {a:?} / {b:?}");
+            }
+        }
+    }
+    let consent_batch = |set: &[String]| {
+        for e in set {
+            let ev = Event::parse(e).unwrap();
+            black_box(hasher.event(&ev.event_id));
+            black_box(consent_policy.evaluate(&ev, &NoOptOuts));
+        }
+    };
+    let consent_sets = [
+        ("consent/none", &evs),
+        ("consent/tcf_gpp", &with_strings),
+        ("consent/tcf_gpp_distinct", &distinct),
+    ];
+    for (name, set) in consent_sets {
+        g.bench_function(name, |b| b.iter(|| consent_batch(set)));
+    }
+    if std::env::var_os("ADGATE_BENCH_PAIRED").is_some() {
+        paired_ratios(&consent_sets, consent_batch, 400);
     }
     // Profiles: one partner each, same events; the bound is 1.2x adgate.
     for profile in ["adgate", "meta_capi", "google_ads", "tiktok_events"] {
@@ -251,7 +335,7 @@ fn bench(c: &mut Criterion) {
                 let ev = Event::parse(e).unwrap();
                 matches!(
                     policy.evaluate(&ev, &NoOptOuts).outcomes[0],
-                    adgate::policy::Outcome::Route(_)
+                    Outcome::Route(_)
                 )
             })
             .count();

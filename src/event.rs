@@ -151,7 +151,7 @@ pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     // RawValue already validated the string: without a backslash its
     // contents are the text between the quotes.
     let inner = &text[1..text.len() - 1];
-    if !inner.as_bytes().contains(&b'\\') {
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
         return Some(Cow::Borrowed(inner));
     }
     serde_json::from_str::<BorrowedStr<'_>>(text)

@@ -24,8 +24,11 @@ const SEXTET: [u8; 256] = {
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// True when every byte of `s` is in the base64url alphabet (no padding).
+/// Branch-free within 16-byte chunks (a byte outside the alphabet maps to
+/// 0xFF, every other one below 64).
 pub fn is_base64url(s: &[u8]) -> bool {
-    s.iter().all(|&b| SEXTET[b as usize] != 0xFF)
+    s.chunks(16)
+        .all(|c| c.iter().fold(0u8, |a, &b| a | SEXTET[b as usize]) < 0x40)
 }
 
 /// Trailing `=` padding is tolerated (some writers add it) and removed.
@@ -52,20 +55,41 @@ impl Packed {
     /// `text` (base64url, at most [`PACKED_MAX_CHARS`]; longer text is cut
     /// there, so reads past it fail as truncated).
     pub fn new(text: &[u8]) -> Packed {
+        Packed::unpack(text).0
+    }
+
+    /// [`Packed::new`] that also checks the alphabet on the way (one pass
+    /// instead of [`is_base64url`] then [`Packed::new`]): `None` when a byte
+    /// of `text` is outside base64url.
+    pub fn checked(text: &[u8]) -> Option<Packed> {
+        let (p, valid) = Packed::unpack(text);
+        (valid && is_base64url(&text[text.len().min(PACKED_MAX_CHARS)..])).then_some(p)
+    }
+
+    /// The unpacked text (cut at [`PACKED_MAX_CHARS`]) and whether every
+    /// byte unpacked was in the alphabet.
+    fn unpack(text: &[u8]) -> (Packed, bool) {
         let text = &text[..text.len().min(PACKED_MAX_CHARS)];
         let mut buf = [0u8; PACKED_MAX_CHARS * 6 / 8 + 8];
-        let sextet = |c: u8| u32::from(SEXTET[c as usize] & 0x3F);
-        let mut chunks = text.chunks_exact(4);
+        // OR of every table value: 0xFF somewhere means a byte outside.
+        let mut seen = 0u8;
+        let mut sextet = |c: u8| {
+            let v = SEXTET[c as usize];
+            seen |= v;
+            u64::from(v & 0x3F)
+        };
+        // Eight characters are six bytes: one 8-byte store per chunk (the
+        // two bytes past it are overwritten by the next or stay zero).
+        let mut chunks = text.chunks_exact(8);
         let mut o = 0;
         for c in &mut chunks {
-            let v =
-                (sextet(c[0]) << 18) | (sextet(c[1]) << 12) | (sextet(c[2]) << 6) | sextet(c[3]);
-            buf[o..o + 3].copy_from_slice(&v.to_be_bytes()[1..]);
-            o += 3;
+            let v = c.iter().fold(0u64, |v, &ch| (v << 6) | sextet(ch));
+            buf[o..o + 8].copy_from_slice(&(v << 16).to_be_bytes());
+            o += 6;
         }
         let (mut acc, mut held) = (0u32, 0u32);
         for &c in chunks.remainder() {
-            acc = (acc << 6) | sextet(c);
+            acc = (acc << 6) | sextet(c) as u32;
             held += 6;
             if held >= 8 {
                 held -= 8;
@@ -76,10 +100,11 @@ impl Packed {
         if held > 0 {
             buf[o] = (acc << (8 - held)) as u8;
         }
-        Packed {
+        let packed = Packed {
             buf,
             bits: text.len() * 6,
-        }
+        };
+        (packed, seen < 0x40)
     }
 
     /// A reader at bit `pos`.
@@ -130,7 +155,7 @@ impl PackedBits<'_> {
 }
 
 /// A cursor over the bits of base64url text. Callers check the alphabet
-/// with [`is_base64url`] first; a byte outside it reads as zero bits.
+/// with [`is_base64url`] first; a byte outside it reads as six one bits.
 #[derive(Debug, Clone, Copy)]
 pub struct Bits<'a> {
     text: &'a [u8],
@@ -212,6 +237,12 @@ impl<'a> Bits<'a> {
         }
         self.pos += n;
         Ok(())
+    }
+
+    /// The six bits of base64url character `c` (a byte outside the
+    /// alphabet reads as `0x3F`, as [`Bits::read`] reads it).
+    pub fn sextet(c: u8) -> u8 {
+        SEXTET[c as usize] & 0x3F
     }
 
     /// The bit at absolute position `pos` (false past the end).
@@ -349,6 +380,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn checked_unpacking_finds_every_bad_byte() {
+        for len in [1usize, 7, 8, 9, 16, 600] {
+            let text: Vec<u8> = (0..len).map(|i| ALPHABET[i * 37 % 64]).collect();
+            assert!(Packed::checked(&text).is_some(), "{len}");
+            for at in 0..len {
+                for bad in [b'+', b'/', b'=', b'.', b'~', 0u8, 0xC3] {
+                    let mut t = text.clone();
+                    t[at] = bad;
+                    assert!(Packed::checked(&t).is_none(), "{len} {at} {bad}");
+                    assert!(!is_base64url(&t));
+                }
+            }
+        }
+        let long = vec![b'A'; PACKED_MAX_CHARS + 5];
+        assert!(Packed::checked(&long).is_some());
+        let mut long_bad = long.clone();
+        long_bad[PACKED_MAX_CHARS + 2] = b'+';
+        assert!(Packed::checked(&long_bad).is_none());
     }
 
     #[test]

@@ -354,21 +354,39 @@ impl UsValues {
 
     /// Decodes a section's core segment (the text before any `.`).
     pub fn decode(section: UsSection, core: &[u8]) -> Result<UsValues, GppError> {
-        let mut b = Bits::new(core);
+        // Every layout ends within 82 bits: the first 21 characters (126
+        // bits) are loaded into one word and the fields shifted out of it.
+        const HELD: usize = 21;
+        let bits = core.len() * 6;
+        let word = core
+            .iter()
+            .take(HELD)
+            .fold(0u128, |w, &c| (w << 6) | u128::from(Bits::sextet(c)))
+            .checked_shl(128 - 6 * core.len().min(HELD) as u32)
+            .unwrap_or(0);
+        let field = |pos: usize, n: usize| -> Result<u8, GppError> {
+            if pos + n > bits {
+                return Err(GppError::Truncated);
+            }
+            debug_assert!(pos + n <= 6 * HELD);
+            Ok((word << pos >> (128 - n)) as u8)
+        };
         let mut v = UsValues {
-            version: b.read(6)? as u8,
+            version: field(0, 6)?,
             ..UsValues::default()
         };
         let max_version = if section == UsSection::UsNat { 2 } else { 1 };
         if v.version == 0 || v.version > max_version {
             return Err(GppError::UnsupportedSectionVersion(section, v.version));
         }
-        for &(field, count) in layout(section, b.len()) {
-            let slot = v.slot(field);
+        let mut pos = 6;
+        for &(name, count) in layout(section, bits) {
+            let slot = v.slot(name);
             for x in slot.iter_mut().take(count as usize) {
-                *x = b.read(2)? as u8;
+                *x = field(pos, 2)?;
+                pos += 2;
                 if *x == 3 {
-                    return Err(GppError::BadValue(section, field));
+                    return Err(GppError::BadValue(section, name));
                 }
             }
         }
@@ -557,6 +575,29 @@ pub fn encode_header(ids: &[u8]) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The section reader as first written (one [`Bits::read`] per field).
+    fn decode_bit_by_bit(section: UsSection, core: &[u8]) -> Result<UsValues, GppError> {
+        let mut b = Bits::new(core);
+        let mut v = UsValues {
+            version: b.read(6)? as u8,
+            ..UsValues::default()
+        };
+        let max_version = if section == UsSection::UsNat { 2 } else { 1 };
+        if v.version == 0 || v.version > max_version {
+            return Err(GppError::UnsupportedSectionVersion(section, v.version));
+        }
+        for &(field, count) in layout(section, b.len()) {
+            let slot = v.slot(field);
+            for x in slot.iter_mut().take(count as usize) {
+                *x = b.read(2)? as u8;
+                if *x == 3 {
+                    return Err(GppError::BadValue(section, field));
+                }
+            }
+        }
+        Ok(v)
+    }
 
     // Strings from IAB Tech Lab's reference libraries' tests:
     // github.com/IABTechLab/iabgpp-java,
@@ -788,6 +829,20 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(s in "[A-Za-z0-9_.~=-]{0,200}") {
             let _ = Gpp::decode(&s);
+        }
+
+        /// The one-word section reader gives what reading field by field
+        /// gives, for every section and any text (short, long, outside the
+        /// alphabet).
+        #[test]
+        fn section_reader_agrees_with_bit_reads(s in "[A-Za-z0-9_+-]{0,30}") {
+            for section in UsSection::ALL {
+                prop_assert_eq!(
+                    UsValues::decode(section, s.as_bytes()),
+                    decode_bit_by_bit(section, s.as_bytes()),
+                    "{:?}", section
+                );
+            }
         }
     }
 }

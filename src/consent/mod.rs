@@ -14,9 +14,12 @@
 //!
 //! The strings are decoded at most once per event, and only when some
 //! partner needs them ([`Signals`]); each partner then costs a few bit tests.
+//! A string the same thread decoded a moment ago (the same bytes) is not
+//! decoded again ([`cache`]).
 //! A string that cannot be decoded refuses every partner that uses it.
 
 pub mod bits;
+pub mod cache;
 pub mod gpp;
 pub mod tcf;
 
@@ -405,7 +408,7 @@ impl<'e> Signals<'e> {
         *self.tcf.get_or_init(|| match self.tcf_text {
             Raw::Absent => None,
             Raw::NotAString => Some(Err(None)),
-            Raw::Text(t) => Some(TcString::decode_probing(t, self.probe).map_err(Some)),
+            Raw::Text(t) => Some(cache::tcf(t, self.probe).map_err(Some)),
         })
     }
 
@@ -431,7 +434,7 @@ impl<'e> Signals<'e> {
         *self.gpp.get_or_init(|| match self.gpp_text {
             Raw::Absent => None,
             Raw::NotAString => Some(Refusal::GppUndecodable(None)),
-            Raw::Text(t) => match Gpp::decode(t) {
+            Raw::Text(t) => match cache::gpp(t) {
                 Err(e) => Some(Refusal::GppUndecodable(Some(e))),
                 Ok(g) => gpp_verdict(&g, || {
                     self.category

@@ -254,9 +254,10 @@ impl<'a> TcString<'a> {
         if core.is_empty() {
             return Err(TcfError::Empty);
         }
-        if !is_base64url(core) {
+        // The core's alphabet is checked while it is unpacked.
+        let Some(packed) = Packed::checked(core) else {
             return Err(TcfError::NotBase64Url);
-        }
+        };
         if core_end < bytes.len()
             && !bytes[core_end + 1..]
                 .split(|&c| c == b'.')
@@ -264,7 +265,6 @@ impl<'a> TcString<'a> {
         {
             return Err(TcfError::NotBase64Url);
         }
-        let packed = Packed::new(core);
         let mut b = packed.at(0);
         let version = b.read(6)? as u8;
         if version != 2 {
@@ -384,26 +384,54 @@ impl<'a> TcString<'a> {
         if self.restriction_count == 0 {
             return None;
         }
-        let packed = Packed::new(self.core);
         let mut r = Bits::at(self.core, self.restrictions_offset);
         for _ in 0..self.restriction_count {
             // Layout checked by decode: the reads cannot fail.
             let purpose = r.read(6).unwrap_or(0) as u8;
             let kind = r.read(2).unwrap_or(0) as u8;
             let entries = r.read(12).unwrap_or(0) as u16;
-            let start = r.pos();
-            let hit = kind == RESTRICTION_NOT_ALLOWED
+            let wanted = kind == RESTRICTION_NOT_ALLOWED
                 && (1..=24).contains(&purpose)
-                && mask & (1 << (purpose - 1)) != 0
-                && in_ranges(self.core, start, entries, vendor);
-            if hit {
+                && mask & (1 << (purpose - 1)) != 0;
+            // One walk answers the lookup and finds the next restriction.
+            let (hit, end) = scan_ranges(self.core, r.pos(), entries, vendor);
+            if wanted && hit {
                 return Some(purpose);
             }
-            let end = walk_ranges(&packed, start, entries, u16::MAX, TcfError::BadRestriction)
-                .unwrap_or(start);
             r = Bits::at(self.core, end);
         }
         None
+    }
+
+    /// This decode without the text it borrows, for a cache keyed by the
+    /// exact text (see [`Detached::attach`]).
+    pub fn detach(&self) -> Detached {
+        Detached {
+            tc: TcString {
+                core: &[],
+                version: self.version,
+                created: self.created,
+                last_updated: self.last_updated,
+                cmp_id: self.cmp_id,
+                cmp_version: self.cmp_version,
+                consent_screen: self.consent_screen,
+                consent_language: self.consent_language,
+                vendor_list_version: self.vendor_list_version,
+                policy_version: self.policy_version,
+                is_service_specific: self.is_service_specific,
+                use_non_standard_texts: self.use_non_standard_texts,
+                special_feature_opt_ins: self.special_feature_opt_ins,
+                purposes_consent: self.purposes_consent,
+                purposes_li: self.purposes_li,
+                purpose_one_treatment: self.purpose_one_treatment,
+                publisher_cc: self.publisher_cc,
+                vendor_consents: self.vendor_consents,
+                vendor_li: self.vendor_li,
+                restrictions_offset: self.restrictions_offset,
+                restriction_count: self.restriction_count,
+            },
+            core_len: self.core.len(),
+        }
     }
 
     /// Vendor ids in a set, in order (tests and explain; allocates).
@@ -417,6 +445,48 @@ impl<'a> TcString<'a> {
             .filter(|&v| self.contains(set, v))
             .collect()
     }
+}
+
+/// A decoded TC string without its text: the fields and the offsets of
+/// its sections, valid for the very text it was decoded from.
+#[derive(Debug, Clone, Copy)]
+pub struct Detached {
+    tc: TcString<'static>,
+    core_len: usize,
+}
+
+impl Detached {
+    /// The decode again, borrowing `s`, which must be byte-for-byte the
+    /// text it was decoded from (the consent cache compares the bytes);
+    /// other text answers lookups wrongly but never panics.
+    pub fn attach<'a>(&self, s: &'a str) -> TcString<'a> {
+        TcString {
+            core: s.as_bytes().get(..self.core_len).unwrap_or_default(),
+            ..self.tc
+        }
+    }
+}
+
+/// Walks `entries` range entries at `offset`: whether `vendor` is in one,
+/// and the bit after the last (where a read fails: the walk stops there).
+fn scan_ranges(text: &[u8], offset: usize, entries: u16, vendor: u16) -> (bool, usize) {
+    let mut b = Bits::at(text, offset);
+    let mut hit = false;
+    for _ in 0..entries {
+        let (Ok(is_range), Ok(start)) = (b.bit(), b.read(16)) else {
+            break;
+        };
+        let end = if is_range {
+            match b.read(16) {
+                Ok(e) => e,
+                Err(_) => break,
+            }
+        } else {
+            start
+        };
+        hit |= (start..=end).contains(&u64::from(vendor));
+    }
+    (hit, b.pos())
 }
 
 fn in_ranges(text: &[u8], offset: usize, entries: u16, vendor: u16) -> bool {
@@ -802,6 +872,32 @@ mod tests {
             for &v in &m.vendor_consents {
                 prop_assert!(t.vendor_consent(v));
             }
+        }
+
+        /// A restriction lookup answers as the model says: the first type-0
+        /// restriction (in string order) on a purpose of the mask naming
+        /// the vendor; and a detached decode attached again is the same.
+        #[test]
+        fn restriction_lookups_follow_the_model(
+            m in model(),
+            mask in 0u32..1 << 24,
+            extra in 1u16..=u16::MAX,
+        ) {
+            let s = m.encode();
+            let t = TcString::decode(&s).expect("encoded strings decode");
+            let mut vendors: Vec<u16> = m.restrictions.iter().flat_map(|(_, _, v)| v.clone()).collect();
+            vendors.push(extra);
+            for v in vendors {
+                let want = m.restrictions.iter().find(|(p, k, vs)| {
+                    *k == RESTRICTION_NOT_ALLOWED
+                        && (1..=24).contains(p)
+                        && mask & (1 << (p - 1)) != 0
+                        && vs.contains(&v)
+                }).map(|(p, _, _)| *p);
+                prop_assert_eq!(t.restricted_purpose(mask, v), want, "vendor {}", v);
+            }
+            let again = t.detach().attach(&s);
+            prop_assert_eq!(TcModel::from_decoded(&again), m);
         }
 
         #[test]
