@@ -64,6 +64,11 @@ pub async fn ingest_items(
         hashes: Vec::new(),
     };
     for (index, item) in items.iter().enumerate() {
+        // A body of hundreds of events is milliseconds of CPU: give the
+        // runtime's turn back every so often (tokio's cooperative budget),
+        // so small requests, /metrics and health probes on the same worker
+        // do not queue behind whole bodies.
+        tokio::task::consume_budget().await;
         let ev = match item.parse() {
             Ok(ev) => ev,
             Err(rej) => {
