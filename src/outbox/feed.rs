@@ -82,12 +82,16 @@ pub struct Feed {
     ctx: Arc<Ctx>,
 }
 
+/// The embedded log a feed serves and what it has served.
+#[derive(Debug)]
+struct LogSource {
+    log: Arc<PartnerLog>,
+    state: Mutex<State>,
+}
+
 #[derive(Debug)]
 enum Source {
-    Log {
-        log: Arc<PartnerLog>,
-        state: Mutex<State>,
-    },
+    Log(Arc<LogSource>),
     Js {
         js: Arc<JetStream>,
         jp: Arc<JsPartner>,
@@ -98,14 +102,14 @@ impl PartnerOutbox {
     /// The pull feed of this outbox; one per partner and stream.
     pub fn feed(&self, lease: Duration, batch_max: usize, tag: Tag) -> Feed {
         let src = match &self.backing {
-            Backing::Log(log, _) => Source::Log {
+            Backing::Log(log, _) => Source::Log(Arc::new(LogSource {
                 log: log.clone(),
                 state: Mutex::new(State {
                     reader: log.reader(),
                     committed: log.shared().acked(),
                     served: VecDeque::new(),
                 }),
-            },
+            })),
             Backing::Js(js, jp) => Source::Js {
                 js: js.clone(),
                 jp: jp.clone(),
@@ -146,12 +150,15 @@ impl Feed {
         mut stopping: watch::Receiver<bool>,
     ) -> Result<Vec<u8>, FeedError> {
         match &self.src {
-            Source::Log { log, state } => {
+            Source::Log(src) => {
+                let (log, state) = (&src.log, &src.state);
                 let deadline = tokio::time::Instant::now() + wait;
                 let mut watcher = log.reader();
                 loop {
-                    let f = self.clone();
-                    match tokio::task::spawn_blocking(move || f.try_serve(max)).await {
+                    let (f, src) = (self.clone(), src.clone());
+                    let served =
+                        tokio::task::spawn_blocking(move || f.try_serve(&src.log, &src.state, max));
+                    match served.await {
                         Ok(Ok(Some(body))) => return Ok(body),
                         Ok(Ok(None)) => {}
                         Ok(Err(e)) => {
@@ -162,7 +169,7 @@ impl Feed {
                     }
                     let now = tokio::time::Instant::now();
                     if now >= deadline || *stopping.borrow() {
-                        return Ok(self.empty_response());
+                        return Ok(self.empty_response(state));
                     }
                     // Wake on new durable data (or the lease of a served
                     // chunk ending).
@@ -192,9 +199,9 @@ impl Feed {
     /// Acknowledges the items of the one response `cursor` came with.
     pub async fn commit(&self, cursor: &str) -> Result<Committed, FeedError> {
         match &self.src {
-            Source::Log { log, state } => {
+            Source::Log(src) => {
                 let pos = decode_cursor(cursor).ok_or(FeedError::Cursor(NOT_OURS))?;
-                self.commit_log(log, state, pos)
+                self.commit_log(&src.log, &src.state, pos)
             }
             Source::Js { js, .. } => self.commit_js(js, cursor).await,
         }
@@ -252,19 +259,16 @@ fn decode_cursor(c: &str) -> Option<u64> {
 }
 
 impl Feed {
-    fn log(&self) -> (&Arc<PartnerLog>, &Mutex<State>) {
-        match &self.src {
-            Source::Log { log, state } => (log, state),
-            Source::Js { .. } => unreachable!("called on the embedded source only"),
-        }
-    }
-
     /// Serves up to `max` items, or `None` when there are none now. A
     /// chunk whose lease ran out uncommitted is served again first (only
     /// its own range: chunks committed after it stay committed).
-    fn try_serve(&self, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+    fn try_serve(
+        &self,
+        log: &PartnerLog,
+        state: &Mutex<State>,
+        max: usize,
+    ) -> std::io::Result<Option<Vec<u8>>> {
         let lease = self.lease();
-        let (log, state) = self.log();
         let mut st = state.lock().unwrap();
         let now = Instant::now();
         let acked = log.shared().acked();
@@ -381,8 +385,8 @@ impl Feed {
 
     /// An empty response's cursor acknowledges nothing: it names the last
     /// commit, not a chunk some other (possibly lost) response served.
-    fn empty_response(&self) -> Vec<u8> {
-        let committed = self.log().1.lock().unwrap().committed;
+    fn empty_response(&self, state: &Mutex<State>) -> Vec<u8> {
+        let committed = state.lock().unwrap().committed;
         let (mut body, cursor_at) = self.open_body();
         body.extend_from_slice(b"]}");
         body.splice(cursor_at..cursor_at, encode_cursor(committed).bytes());

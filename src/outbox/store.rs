@@ -429,17 +429,11 @@ impl Store {
     /// Where one request's routed events are gathered, per partner (in the
     /// order of the slice later given to [`Store::write`]).
     pub fn staging(&self, partners: usize) -> Staging {
-        let js = matches!(self.backend, Backend::Js(_));
-        Staging {
-            parts: (0..partners)
-                .map(|_| {
-                    if js {
-                        Part::Js(Vec::new(), Vec::new())
-                    } else {
-                        Part::Log(Vec::new(), 0)
-                    }
-                })
-                .collect(),
+        match self.backend {
+            Backend::Embedded { .. } => Staging::Log(vec![(Vec::new(), 0); partners]),
+            Backend::Js(_) => {
+                Staging::Js((0..partners).map(|_| (Vec::new(), Vec::new())).collect())
+            }
         }
     }
 
@@ -453,27 +447,22 @@ impl Store {
         targets: &[Target<'_>],
         events: usize,
     ) -> Result<Written, WriteError> {
-        match &self.backend {
-            Backend::Embedded { events: ob, .. } => self.write_log(ob, staging, targets).await,
-            Backend::Js(js) => self.write_js(js, staging, targets, events).await,
+        match (&self.backend, staging) {
+            (Backend::Embedded { events: ob, .. }, Staging::Log(parts)) => {
+                self.write_log(ob, parts, targets).await
+            }
+            (Backend::Js(js), Staging::Js(msgs)) => self.write_js(js, msgs, targets, events).await,
+            _ => unreachable!("staged by this store (Store::staging)"),
         }
     }
 
     async fn write_log(
         &self,
         ob: &Outbox,
-        staging: Staging,
+        mut parts: Vec<(Vec<u8>, u64)>,
         targets: &[Target<'_>],
     ) -> Result<Written, WriteError> {
         let m = &self.ctx.metrics;
-        let mut parts: Vec<(Vec<u8>, u64)> = staging
-            .parts
-            .into_iter()
-            .map(|p| match p {
-                Part::Log(buf, n) => (buf, n),
-                Part::Js(..) => unreachable!("staged for this backend"),
-            })
-            .collect();
         let routed: Vec<u64> = parts.iter().map(|(_, n)| *n).collect();
         // Reserve room in every outbox first: the request is written whole
         // or not at all. Until the appends own them, the reservations are
@@ -571,18 +560,10 @@ impl Store {
     async fn write_js(
         &self,
         js: &Arc<JetStream>,
-        staging: Staging,
+        msgs: Vec<(Vec<OutMsg>, Vec<u32>)>,
         targets: &[Target<'_>],
         events: usize,
     ) -> Result<Written, WriteError> {
-        let msgs: Vec<(Vec<OutMsg>, Vec<u32>)> = staging
-            .parts
-            .into_iter()
-            .map(|p| match p {
-                Part::Js(m, o) => (m, o),
-                Part::Log(..) => unreachable!("staged for this backend"),
-            })
-            .collect();
         // Not following the opt-out bucket, an event of a person who just
         // opted out through another replica could pass: refuse until it
         // runs. Published now, the messages would wait in the client for a
@@ -661,23 +642,18 @@ pub struct Target<'a> {
 }
 
 /// One request's routed events, gathered per partner in the backend's own
-/// form (segment records, or one message per event).
-#[derive(Debug)]
-pub struct Staging {
-    parts: Vec<Part>,
+/// form.
+pub enum Staging {
+    /// Per partner: encoded records, and how many.
+    Log(Vec<(Vec<u8>, u64)>),
+    /// Per partner: one message per event, and the number of the event
+    /// each came from (to spot events a fleet stored already).
+    Js(Vec<(Vec<OutMsg>, Vec<u32>)>),
 }
 
-enum Part {
-    /// Encoded records, and how many.
-    Log(Vec<u8>, u64),
-    /// Messages, and the number of the event each came from (to spot
-    /// events a fleet stored already).
-    Js(Vec<OutMsg>, Vec<u32>),
-}
-
-impl std::fmt::Debug for Part {
+impl std::fmt::Debug for Staging {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Part")
+        f.write_str("Staging")
     }
 }
 
@@ -692,12 +668,14 @@ impl Staging {
         event_hash: &SubjectHash,
         event_no: u32,
     ) {
-        match &mut self.parts[partner] {
-            Part::Log(buf, n) => {
+        match self {
+            Staging::Log(parts) => {
+                let (buf, n) = &mut parts[partner];
                 super::encode(buf, ev, ingest_ms, event_hash);
                 *n += 1;
             }
-            Part::Js(msgs, owners) => {
+            Staging::Js(parts) => {
+                let (msgs, owners) = &mut parts[partner];
                 msgs.push(OutMsg::new(ev, ingest_ms, event_hash));
                 owners.push(event_no);
             }
