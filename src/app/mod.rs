@@ -12,7 +12,7 @@ pub mod serve;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -105,11 +105,6 @@ impl PullFeed {
     pub fn token_matches(&self, t: &[u8]) -> bool {
         self.token.lock().unwrap().ct_eq(t)
     }
-}
-
-/// Reads or creates a 32-byte secret file with mode 0600.
-pub fn load_or_create_key(path: &Path) -> std::io::Result<Vec<u8>> {
-    crate::outbox::load_or_create_key(path)
 }
 
 impl App {

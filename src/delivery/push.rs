@@ -219,53 +219,6 @@ fn for_notices(p: &mut PartnerConfig, push: &mut PushConfig) -> std::io::Result<
     Ok(())
 }
 
-/// Counts one send of a batch: in `adgate_delivery_attempts_total` for
-/// events, per notice (its type read from `payloads`) in
-/// `adgate_notices_total` for notices, where a refusal is counted once,
-/// as `dead_lettered`, when its dead letter is written.
-fn count_attempt<'a>(
-    metrics: &crate::metrics::Metrics,
-    partner: &str,
-    stream: Stream,
-    outcome: &str,
-    payloads: impl Iterator<Item = &'a [u8]>,
-) {
-    match stream {
-        Stream::Events => metrics
-            .delivery_attempts
-            .with_label_values(&[partner, outcome])
-            .inc(),
-        Stream::Notices => {
-            let o = match outcome {
-                "ok" => "delivered",
-                "retryable" => "retried",
-                _ => return,
-            };
-            crate::notice::count(metrics, partner, payloads, o);
-        }
-    }
-}
-
-/// Counts `n` dead letters just written: `adgate_dead_letter_total` for
-/// events, per notice (its type read from `payloads`) as `dead_lettered`
-/// in `adgate_notices_total` for notices.
-fn count_dead_letters<'a>(
-    metrics: &crate::metrics::Metrics,
-    partner: &str,
-    stream: Stream,
-    (n, reason): (u64, &'static str),
-    payloads: impl Iterator<Item = &'a [u8]>,
-) {
-    match stream {
-        Stream::Events => metrics.emit(EventsDeadLettered {
-            partner,
-            events: n,
-            reason,
-        }),
-        Stream::Notices => crate::notice::count(metrics, partner, payloads, "dead_lettered"),
-    }
-}
-
 fn build_client(push: &PushConfig) -> std::io::Result<HttpsClient> {
     let pem = push.ca_file.as_ref().map(std::fs::read).transpose()?;
     let (conn, _) = crate::tls::outbound_connector(pem.as_deref(), Some(CONNECT_TIMEOUT))
@@ -485,26 +438,46 @@ fn retry_delay(attempt: u32, after: Option<Duration>, expires_ms: u64) -> Durati
 }
 
 impl Ctx {
-    /// Counts one send of `items` ([`count_attempt`]).
+    /// Counts one send of `items`: in `adgate_delivery_attempts_total` for
+    /// events; per notice (its type read from the line) in
+    /// `adgate_notices_total` for notices, where a refusal is counted once,
+    /// as `dead_lettered`, when its dead letter is written.
     fn count_attempt(&self, outcome: &str, items: &[Item]) {
-        count_attempt(
-            &self.deps.metrics,
-            &self.partner.name,
-            self.stream,
-            outcome,
-            items.iter().map(|r| r.payload.as_ref()),
-        );
+        let (m, partner) = (&self.deps.metrics, self.partner.name.as_str());
+        match self.stream {
+            Stream::Events => m
+                .delivery_attempts
+                .with_label_values(&[partner, outcome])
+                .inc(),
+            Stream::Notices => {
+                let o = match outcome {
+                    "ok" => "delivered",
+                    "retryable" => "retried",
+                    _ => return,
+                };
+                crate::notice::count(m, partner, items.iter().map(|r| r.payload.as_ref()), o);
+            }
+        }
     }
 
-    /// Counts `n` dead letters of `items` just written (`reason`: why).
+    /// Counts `n` dead letters of `items` just written (`reason`: why):
+    /// `adgate_dead_letter_total` for events, per notice as `dead_lettered`
+    /// in `adgate_notices_total` for notices.
     fn count_dead_letters(&self, n: u64, reason: &'static str, items: &[Item]) {
-        count_dead_letters(
-            &self.deps.metrics,
-            &self.partner.name,
-            self.stream,
-            (n, reason),
-            items.iter().map(|r| r.payload.as_ref()),
-        );
+        let (m, partner) = (&self.deps.metrics, self.partner.name.as_str());
+        match self.stream {
+            Stream::Events => m.emit(EventsDeadLettered {
+                partner,
+                events: n,
+                reason,
+            }),
+            Stream::Notices => crate::notice::count(
+                m,
+                partner,
+                items.iter().map(|r| r.payload.as_ref()),
+                "dead_lettered",
+            ),
+        }
     }
 
     /// Records in the subject-access ledger what left the outbox delivered.

@@ -101,7 +101,7 @@ impl Consumer {
     ) -> Option<Batch> {
         let (items, key, inner) = match &mut self.inner {
             Inner::Log(c) => c.next(&self.name, max, window, stop).await?,
-            Inner::Js(c) => c.next(&self.name, &self.ctx, max, window, stop).await?,
+            Inner::Js(c) => c.next(&self.name, max, window, stop).await?,
         };
         Some(Batch {
             name: self.name.clone(),
@@ -599,7 +599,6 @@ impl JsConsumer {
     async fn next(
         &mut self,
         name: &str,
-        ctx: &Ctx,
         max: usize,
         window: Duration,
         stop: &mut watch::Receiver<bool>,
@@ -623,7 +622,7 @@ impl JsConsumer {
                     self.busy = recs.len() >= max;
                     let key = js_batch_key(name, recs.iter().map(|r| r.stream_seq));
                     let items = recs.iter().map(item_of).collect();
-                    let renewer = renew(&self.js, &recs, ctx.ack_wait / 3);
+                    let renewer = renew(&self.js, &recs, self.js.ack_wait() / 3);
                     return Some((
                         items,
                         key,

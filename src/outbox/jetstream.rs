@@ -667,6 +667,12 @@ impl JetStream {
         }
     }
 
+    /// How long JetStream waits for an ack before redelivering: the claim
+    /// a push batch renews, the lease of a pull response.
+    pub fn ack_wait(&self) -> Duration {
+        self.cfg.ack_wait
+    }
+
     /// The delivery connection (acks, claim renewals).
     pub fn delivery_client(&self) -> &async_nats::Client {
         &self.dclient

@@ -20,7 +20,6 @@
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::jetstream::{JetStream, JsError, JsPartner, OutMsg};
 use super::{Outbox, PartnerLog, Stream};
@@ -48,9 +47,6 @@ pub(crate) struct Ctx {
     pub(crate) optouts: Arc<OptOutStore>,
     pub(crate) hasher: SubjectHasher,
     pub(crate) metrics: Metrics,
-    /// How long JetStream waits for an ack before redelivering (the claim a
-    /// push batch renews, the lease of a pull response); unused embedded.
-    pub(crate) ack_wait: Duration,
 }
 
 #[derive(Debug)]
@@ -146,7 +142,6 @@ impl Store {
                     optouts: optouts.clone(),
                     hasher: hasher.clone(),
                     metrics: metrics.clone(),
-                    ack_wait: Duration::from_secs(30),
                 });
                 Ok(Opened {
                     store: Arc::new(Store {
@@ -174,7 +169,6 @@ impl Store {
                     optouts: optouts.clone(),
                     hasher: hasher.clone(),
                     metrics: metrics.clone(),
-                    ack_wait: j.ack_wait,
                 });
                 Ok(Opened {
                     store: Arc::new(Store {

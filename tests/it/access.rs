@@ -346,7 +346,7 @@ fn ledger_retention_applies_at_start_and_on_reload() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let key = adgate::app::load_or_create_key(&data.join("internal.key")).unwrap();
+    let key = adgate::outbox::load_or_create_key(&data.join("internal.key")).unwrap();
     let subject = SubjectHasher::new(&key).subject(Kind::Email, "old@example.com");
     let mut subjects = adgate::policy::Subjects::default();
     subjects.push(subject);

@@ -55,6 +55,9 @@ use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use adgate::event::parse_rfc3339;
+use adgate::identity::{normalize, Kind};
+
 #[derive(Parser)]
 #[command(
     name = "adgate-ceiling",
@@ -174,35 +177,6 @@ struct Out<'a> {
     app: Option<&'a App<'a>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Email,
-    Phone,
-    AccountId,
-    DeviceId,
-}
-
-impl Kind {
-    fn parse(s: &str) -> Option<Kind> {
-        Some(match s.trim() {
-            "email" => Kind::Email,
-            "phone" => Kind::Phone,
-            "account_id" => Kind::AccountId,
-            "device_id" => Kind::DeviceId,
-            _ => return None,
-        })
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Email => "email",
-            Kind::Phone => "phone",
-            Kind::AccountId => "account_id",
-            Kind::DeviceId => "device_id",
-        }
-    }
-}
-
 struct Partner {
     /// `"{key id}."`
     prefix: String,
@@ -212,69 +186,6 @@ struct Partner {
 struct Scrubber {
     partners: Vec<Partner>,
     identifiers: Vec<Kind>,
-}
-
-/// Trim, lowercase, gmail/googlemail rule (see docs/policy.md).
-fn normalize_email(raw: &str) -> Option<Cow<'_, str>> {
-    let t = raw.trim();
-    let (local, domain) = t.split_once('@')?;
-    if local.is_empty()
-        || domain.is_empty()
-        || domain.contains('@')
-        || t.chars().any(char::is_whitespace)
-    {
-        return None;
-    }
-    let s: Cow<str> = if t.chars().any(|c| c.is_uppercase() || !c.is_ascii()) {
-        Cow::Owned(t.to_lowercase())
-    } else {
-        Cow::Borrowed(t)
-    };
-    let at = s.find('@')?;
-    if matches!(&s[at + 1..], "gmail.com" | "googlemail.com") {
-        let mut out = String::with_capacity(s.len());
-        out.extend(
-            s[..at]
-                .split('+')
-                .next()
-                .unwrap_or("")
-                .chars()
-                .filter(|&c| c != '.'),
-        );
-        if out.is_empty() {
-            return None;
-        }
-        out.push_str(&s[at..]);
-        return Some(Cow::Owned(out));
-    }
-    Some(s)
-}
-
-/// Spaces, dashes, dots and parentheses removed, a leading `00` as `+`,
-/// then E.164 (`+` and 8-15 digits); no default country.
-fn normalize_phone(raw: &str) -> Option<Cow<'_, str>> {
-    let mut out: String = raw
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-        .collect();
-    if let Some(rest) = out.strip_prefix("00") {
-        out = format!("+{rest}");
-    }
-    let digits = out.strip_prefix('+')?;
-    ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then_some(Cow::Owned(out))
-}
-
-fn normalize(kind: Kind, raw: &str) -> Option<Cow<'_, str>> {
-    match kind {
-        Kind::Email => normalize_email(raw),
-        Kind::Phone => normalize_phone(raw),
-        Kind::AccountId | Kind::DeviceId => {
-            let t = raw.trim();
-            (!t.is_empty()).then_some(Cow::Borrowed(t))
-        }
-    }
 }
 
 /// A sensitive category: the value or one of its segments or words is one
@@ -288,80 +199,6 @@ fn is_sensitive(category: &str) -> bool {
             ) || c.is_whitespace()
         })
         .any(|w| SENSITIVE.iter().any(|s| w.eq_ignore_ascii_case(s)))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// days_from_civil).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Unix seconds of an RFC 3339 timestamp (`Z` or `±HH:MM`, optional
-/// fraction).
-fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        t.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| t.parse().ok())?
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    let offset = match &s[i..] {
-        "Z" | "z" => 0,
-        o if o.len() == 6 && matches!(o.as_bytes()[0], b'+' | b'-') && o.as_bytes()[3] == b':' => {
-            let v = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
-            if o.starts_with('-') {
-                -v
-            } else {
-                v
-            }
-        }
-        _ => return None,
-    };
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
-}
-
-/// `YYYY-MM-DDTHH:00:00Z` of the hour holding `unix`.
-fn hour_utc(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let h = unix.rem_euclid(86_400) / 3600;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:00:00Z")
 }
 
 /// `prefix + base64url(HMAC(tag ":" value))`.
@@ -434,7 +271,8 @@ impl Scrubber {
         let Some((kind, norm)) = ident else {
             return Ok(false);
         };
-        let time = hour_utc(unix.div_euclid(3600) * 3600);
+        let mut time = String::with_capacity(20);
+        adgate::event::format_utc(unix.div_euclid(3600) * 3600, &mut time);
         let ad = ev.ad.as_ref().filter(|a| {
             a.campaign_id.is_some()
                 || a.placement.is_some()
@@ -908,30 +746,6 @@ mod tests {
         }
         assert_eq!(s.scrub("{\"event_type\":\"x\"}", &mut outs), Err(()));
         assert_eq!(s.scrub("not json", &mut outs), Err(()));
-    }
-
-    #[test]
-    fn normalization_and_time() {
-        assert_eq!(
-            normalize_phone(" +1 (206) 555-0100").as_deref(),
-            Some("+12065550100")
-        );
-        assert_eq!(
-            normalize_phone("0044 20 7946 0000").as_deref(),
-            Some("+442079460000")
-        );
-        assert_eq!(normalize_phone("555-0100"), None);
-        assert_eq!(
-            normalize_email("J.A.N.E+x@googlemail.com").as_deref(),
-            Some("jane@googlemail.com")
-        );
-        assert_eq!(normalize_email("x@y@z"), None);
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            hour_utc(parse_rfc3339("2026-11-28T23:59:59.5-02:00").unwrap()),
-            "2026-11-29T01:00:00Z"
-        );
-        assert_eq!(parse_rfc3339("2026-11-28 13:45"), None);
     }
 
     #[test]
