@@ -10,7 +10,7 @@
 use std::fmt;
 
 use crate::event::{self, JsonKind};
-use serde_json::value::RawValue;
+use crate::json::Raw;
 
 /// Longest `token` (letters, digits and `._:/-`).
 pub const TOKEN_MAX_LEN: usize = 128;
@@ -304,7 +304,7 @@ impl Contract {
     /// Does a scalar value (string, number, boolean, null) keep this
     /// contract? Arrays and objects are walked by the caller: `None` means
     /// "a container: check its elements with [`Contract::leaf`]".
-    pub fn check_scalar(&self, raw: &RawValue) -> Option<Result<(), &'static str>> {
+    pub fn check_scalar(&self, raw: Raw<'_>) -> Option<Result<(), &'static str>> {
         let kind = event::kind_of(raw);
         if matches!(kind, JsonKind::Array | JsonKind::Object) {
             return match self {
@@ -364,7 +364,7 @@ impl Contract {
     }
 }
 
-fn default_scalar(raw: &RawValue, kind: JsonKind) -> Result<(), &'static str> {
+fn default_scalar(raw: Raw<'_>, kind: JsonKind) -> Result<(), &'static str> {
     match kind {
         JsonKind::Bool | JsonKind::Null => Ok(()),
         JsonKind::String => match event::as_str(raw) {
@@ -394,8 +394,8 @@ fn default_scalar(raw: &RawValue, kind: JsonKind) -> Result<(), &'static str> {
 mod tests {
     use super::*;
 
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_string()).unwrap()
+    fn raw(s: &str) -> Raw<'_> {
+        Raw::parse(s).unwrap()
     }
 
     fn spec(s: &str) -> Result<FieldSpec, SpecError> {
@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn checks_values() {
-        let ok = |c: &Contract, v: &str| c.check_scalar(&raw(v)) == Some(Ok(()));
+        let ok = |c: &Contract, v: &str| c.check_scalar(raw(v)) == Some(Ok(()));
         let d = Contract::Default;
         assert!(ok(&d, "\"c-77\""));
         assert!(ok(&d, "\"com.example.game\""));
@@ -474,6 +474,6 @@ mod tests {
         };
         assert!(ok(&e, "\"USD\""));
         assert!(!ok(&e, "\"usd\""));
-        assert_eq!(Contract::Token.check_scalar(&raw("[1]")), None);
+        assert_eq!(Contract::Token.check_scalar(raw("[1]")), None);
     }
 }

@@ -60,6 +60,7 @@ pub mod delivery;
 pub mod event;
 pub mod identity;
 pub mod ingest;
+pub mod json;
 pub mod keyprint;
 pub mod metrics;
 pub mod notice;

@@ -52,7 +52,7 @@ pub fn explain_with(
     for (index, item) in items.iter().enumerate() {
         let parsed = match item {
             Item::Text(t) => Event::parse(t),
-            Item::Raw(r) => Event::from_raw(r),
+            Item::Raw(r) => Event::parse(r.get()),
             Item::Bad(r) => Err(r.clone()),
         };
         let ev = match parsed {

@@ -48,7 +48,7 @@ impl<'a> Item<'a> {
     pub fn parse(&self) -> Result<Event<'a>, Reject> {
         match self {
             Item::Text(t) => Event::parse(t),
-            Item::Raw(r) => Event::from_raw(r),
+            Item::Raw(r) => Event::parse(r.get()),
             Item::Bad(rej) => Err(rej.clone()),
         }
     }

@@ -14,7 +14,7 @@ pub mod guard;
 use std::borrow::Cow;
 use std::fmt;
 
-use serde_json::value::RawValue;
+use crate::json::{self, Raw as JsonRaw};
 
 use crate::canon;
 use crate::config::{Config, PartnerConfig, PrivacyConfig};
@@ -776,13 +776,13 @@ fn protected_values<'a>(
     if let Some(user) = &ev.user {
         for (k, v) in &user.members {
             // The identifiers are in already.
-            if Kind::parse(k).is_some() && event::kind_of(v) == JsonKind::String {
+            if Kind::parse(k).is_some() && event::kind_of(*v) == JsonKind::String {
                 continue;
             }
             if k.len() >= guard::MIN_CONTAINED_LEN {
                 values.push(k.clone());
             }
-            collect_values(v, &mut values);
+            collect_values(*v, &mut values);
         }
     }
     for name in &PROTECTED_BLOCKS[1..] {
@@ -804,7 +804,7 @@ fn protected_values<'a>(
 }
 
 /// Every string, number (as text) and object key of 6+ characters in `raw`.
-fn collect_values<'a>(raw: &'a RawValue, out: &mut Vec<Cow<'a, str>>) {
+fn collect_values<'a>(raw: JsonRaw<'a>, out: &mut Vec<Cow<'a, str>>) {
     let text = raw.get();
     match event::kind_of(raw) {
         JsonKind::String => {
@@ -830,7 +830,7 @@ fn collect_values<'a>(raw: &'a RawValue, out: &mut Vec<Cow<'a, str>>) {
             }
         }
         JsonKind::Array => {
-            if let Ok(items) = serde_json::from_str::<Vec<&'a RawValue>>(text) {
+            if let Some(items) = json::array_items(raw) {
                 for v in items {
                     collect_values(v, out);
                 }
@@ -846,7 +846,7 @@ fn collect_values<'a>(raw: &'a RawValue, out: &mut Vec<Cow<'a, str>>) {
 /// decoded and scanned once).
 #[derive(Default)]
 struct Scratch<'a> {
-    nested: Vec<(*const RawValue, Option<Obj<'a>>)>,
+    nested: Vec<(*const u8, Option<Obj<'a>>)>,
     verdicts: Vec<(usize, usize, Option<Hit>)>,
 }
 
@@ -854,13 +854,11 @@ impl<'a> Scratch<'a> {
     /// Moves the parsed object of `raw` out (parsing it the first time),
     /// with its slot; `None` if `raw` is not an object. Give it back with
     /// [`Scratch::put`].
-    fn take(&mut self, raw: &'a RawValue) -> Option<(usize, Obj<'a>)> {
-        let key = raw as *const RawValue;
-        let i = match self
-            .nested
-            .iter()
-            .position(|(k, _)| std::ptr::addr_eq(*k, key))
-        {
+    fn take(&mut self, raw: JsonRaw<'a>) -> Option<(usize, Obj<'a>)> {
+        // A value's text starts where no other value's does, except its
+        // own first member's: objects only are kept here, keyed by the `{`.
+        let key = raw.get().as_ptr();
+        let i = match self.nested.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
                 self.nested.push((key, Obj::parse(raw)));
@@ -1037,7 +1035,7 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
     fn write_value(
         &mut self,
         out: &mut Vec<u8>,
-        raw: &'a RawValue,
+        raw: JsonRaw<'a>,
         contract: &Contract,
     ) -> Result<bool, GuardHit> {
         match event::kind_of(raw) {
@@ -1073,7 +1071,7 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
                 Ok(true)
             }
             JsonKind::Array => {
-                let items: Vec<&'a RawValue> = serde_json::from_str(raw.get()).unwrap_or_default();
+                let items = json::array_items(raw).unwrap_or_default();
                 let leaf = contract.leaf();
                 out.push(b'[');
                 let start = out.len();

@@ -207,8 +207,8 @@ fn consent_status(v: Option<bool>) -> &'static str {
 
 /// The value at a dotted `path` of a JSON object's text, borrowed from it
 /// (only the objects on the path are read, no tree is built).
-fn lookup<'a>(fields: &'a str, path: &str) -> Option<&'a serde_json::value::RawValue> {
-    let mut obj: crate::event::Obj<'a> = serde_json::from_str(fields).ok()?;
+fn lookup<'a>(fields: &'a str, path: &str) -> Option<crate::json::Raw<'a>> {
+    let mut obj = crate::event::Obj::parse(crate::json::Raw::parse(fields).ok()?)?;
     let mut segs = path.split('.').peekable();
     loop {
         let v = obj.get(segs.next()?)?;

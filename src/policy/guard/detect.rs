@@ -364,6 +364,10 @@ fn is_date(digits: &[u8], g: &[Group]) -> bool {
 /// `default_country`). Ordinary amounts and counts pass.
 pub fn scan_number(raw: &str, default_country: Option<phonenumber::country::Id>) -> Option<Hit> {
     let t = raw.trim().trim_start_matches(['-', '+']);
+    // Fewer than 10 digits and no exponent: no form below has 10.
+    if t.len() < 10 && !t.bytes().any(|c| c == b'e' || c == b'E') {
+        return None;
+    }
     let mut forms: Vec<String> = Vec::with_capacity(3);
     // The integer part as written, and all digits of the mantissa.
     let int_part: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();

@@ -1,0 +1,936 @@
+//! Reading an event's JSON text in one pass: [`parse_object`] validates the
+//! whole text (RFC 8259, strictly), refuses a key that appears twice in any
+//! object at any depth, and returns the top-level members as borrowed
+//! [`Raw`] values. Nested objects and arrays are read again only when a rule
+//! or an allow-list looks into them ([`object_members`], [`array_items`]),
+//! by a scan that trusts the validation already done.
+//!
+//! Why not serde_json alone: the policy needs each member's exact text
+//! (numbers as written, for the leak guard and the output), duplicate keys
+//! refused at every depth, and both in one pass. serde_json's `RawValue`
+//! gives the first but skips nested keys unseen, so the duplicate check was
+//! a second pass over every byte, and each block a third. serde_json stays
+//! the reference: the tests check this reader accepts exactly what
+//! serde_json accepts (minus duplicate keys and lone surrogate escapes, see
+//! below) and reads the same members.
+//!
+//! Choices where JSON readers differ: a `\u` escape of a lone UTF-16
+//! surrogate is refused anywhere (serde_json refuses it in keys but lets it
+//! through skipped values, which then no typed read can decode); numbers are
+//! checked for their grammar only (`1e400` is a number; a typed read of it
+//! decides); nesting deeper than [`MAX_DEPTH`] is refused, as serde_json
+//! does.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+/// The exact text of one JSON value (no surrounding whitespace), taken from
+/// text [`parse_object`] validated. Only this module makes them, so every
+/// `Raw` is valid JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raw<'a>(&'a str);
+
+impl<'a> Raw<'a> {
+    pub fn get(self) -> &'a str {
+        self.0
+    }
+
+    /// Validates `text` as one JSON value of any kind (surrounding
+    /// whitespace allowed), with no duplicate key in any of its objects.
+    pub fn parse(text: &'a str) -> Result<Raw<'a>, Error> {
+        let mut p = Parser::new(text);
+        p.ws();
+        let start = p.i;
+        p.value()?;
+        let end = p.i;
+        p.finish()?;
+        Ok(Raw(&text[start..end]))
+    }
+}
+
+/// A JSON object's members in order, borrowed from the input (a key is
+/// owned only when it carries escapes).
+pub type Members<'a> = Vec<(Cow<'a, str>, Raw<'a>)>;
+
+/// Containers (objects and arrays) nested deeper than this are refused, as
+/// serde_json's typed reads refuse them.
+pub const MAX_DEPTH: usize = 127;
+
+/// Objects with more keys than this are checked for duplicates with a hash
+/// set instead of a scan.
+const DUP_SCAN_MAX: usize = 32;
+
+/// Why text is not an acceptable event object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Not JSON; `at` is the byte offset where reading stopped.
+    Syntax { at: usize },
+    /// Valid JSON, but not an object.
+    NotObject,
+    /// A key appears twice in one object; `at` is the second one's offset.
+    DuplicateKey { at: usize },
+}
+
+impl Error {
+    /// The 1-based line and column (in characters) of byte `at` of `text`.
+    pub fn position(text: &str, at: usize) -> (usize, usize) {
+        let before = &text.as_bytes()[..at.min(text.len())];
+        let line = 1 + memchr::memchr_iter(b'\n', before).count();
+        let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+        let column = 1 + String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count();
+        (line, column)
+    }
+}
+
+/// Validates `text` as one JSON object with no duplicate key at any depth,
+/// returning its top-level members.
+pub fn parse_object(text: &str) -> Result<Members<'_>, Error> {
+    let mut p = Parser::new(text);
+    p.ws();
+    let first = p.peek();
+    if first != Some(b'{') {
+        // Tell "valid JSON, not an object" from "not JSON".
+        p.value()?;
+        p.finish()?;
+        return Err(Error::NotObject);
+    }
+    let mut members = Vec::with_capacity(12);
+    p.object(Some(&mut members))?;
+    p.finish()?;
+    Ok(members)
+}
+
+/// The members of `raw` when it is an object.
+pub fn object_members(raw: Raw<'_>) -> Option<Members<'_>> {
+    let b = raw.0.as_bytes();
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(8);
+    let mut i = skip_ws(b, 1);
+    if b.get(i) == Some(&b'}') {
+        return Some(out);
+    }
+    loop {
+        // A key: a string, then `:`.
+        let key_end = skip_string(b, i);
+        let key = decode_str(&raw.0[i + 1..key_end - 1]);
+        let v = skip_ws(b, skip_ws(b, key_end) + 1);
+        let end = skip_value(b, v);
+        out.push((key, Raw(&raw.0[v..end])));
+        i = skip_ws(b, end);
+        if b[i] == b'}' {
+            return Some(out);
+        }
+        i = skip_ws(b, i + 1);
+    }
+}
+
+/// The elements of `raw` when it is an array.
+pub fn array_items(raw: Raw<'_>) -> Option<Vec<Raw<'_>>> {
+    let b = raw.0.as_bytes();
+    if b.first() != Some(&b'[') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = skip_ws(b, 1);
+    if b.get(i) == Some(&b']') {
+        return Some(out);
+    }
+    loop {
+        let end = skip_value(b, i);
+        out.push(Raw(&raw.0[i..end]));
+        i = skip_ws(b, end);
+        if b[i] == b']' {
+            return Some(out);
+        }
+        i = skip_ws(b, i + 1);
+    }
+}
+
+/// The contents of a JSON string (its text between the quotes, valid),
+/// borrowed when it has no escapes.
+pub fn decode_str(inner: &str) -> Cow<'_, str> {
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+        return Cow::Borrowed(inner);
+    }
+    let mut out = String::with_capacity(inner.len());
+    unescape_into(inner.as_bytes(), &mut out).expect("validated by parse_object");
+    Cow::Owned(out)
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// Past the string starting at `b[i] == '"'` (valid text).
+fn skip_string(b: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    loop {
+        let o = memchr::memchr2(b'"', b'\\', &b[j..]).expect("validated string");
+        j += o;
+        if b[j] == b'\\' {
+            j += 2;
+        } else {
+            return j + 1;
+        }
+    }
+}
+
+/// Past the value starting at `b[i]` (valid text).
+fn skip_value(b: &[u8], i: usize) -> usize {
+    match b[i] {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                let o = memchr::memchr3(b'"', b'{', b'}', &b[j..])
+                    .into_iter()
+                    .chain(memchr::memchr2(b'[', b']', &b[j..]))
+                    .min()
+                    .expect("validated container");
+                j += o;
+                match b[j] {
+                    b'"' => j = skip_string(b, j),
+                    b'{' | b'[' => {
+                        depth += 1;
+                        j += 1;
+                    }
+                    _ => {
+                        depth -= 1;
+                        j += 1;
+                        if depth == 0 {
+                            return j;
+                        }
+                    }
+                }
+            }
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
+                j += 1;
+            }
+            j
+        }
+    }
+}
+
+/// Decodes the escapes of a string's contents (between the quotes) into
+/// `out`; `Err(offset)` at a bad escape or a lone surrogate.
+fn unescape_into(s: &[u8], out: &mut String) -> Result<(), usize> {
+    let mut i = 0;
+    let mut plain = 0;
+    while i < s.len() {
+        if s[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        out.push_str(std::str::from_utf8(&s[plain..i]).map_err(|_| i)?);
+        let at = i;
+        let c = *s.get(i + 1).ok_or(at)?;
+        i += 2;
+        let ch = match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = hex4(s, i).ok_or(at)?;
+                i += 4;
+                match hi {
+                    0xD800..=0xDBFF => {
+                        if s.get(i) != Some(&b'\\') || s.get(i + 1) != Some(&b'u') {
+                            return Err(at);
+                        }
+                        let lo = hex4(s, i + 2).ok_or(at)?;
+                        if !(0xDC00..=0xDFFF).contains(&lo) {
+                            return Err(at);
+                        }
+                        i += 6;
+                        let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                        char::from_u32(cp).ok_or(at)?
+                    }
+                    0xDC00..=0xDFFF => return Err(at),
+                    _ => char::from_u32(hi).ok_or(at)?,
+                }
+            }
+            _ => return Err(at),
+        };
+        out.push(ch);
+        plain = i;
+    }
+    out.push_str(std::str::from_utf8(&s[plain..]).map_err(|_| plain)?);
+    Ok(())
+}
+
+fn hex4(s: &[u8], i: usize) -> Option<u32> {
+    let h = s.get(i..i + 4)?;
+    let mut v = 0u32;
+    for &c in h {
+        v = v << 4 | (c as char).to_digit(16)?;
+    }
+    Some(v)
+}
+
+/// The first byte of `w` (8 bytes, little-endian) that is `"`, `\` or a
+/// control character, as a bit mask whose lowest set high bit marks it.
+#[inline]
+fn special_bytes(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    zero(w ^ (ONES * b'"' as u64))
+        | zero(w ^ (ONES * b'\\' as u64))
+        | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+    depth: usize,
+    /// Keys of every open object, flat: (fingerprint, start, end), where
+    /// start/end index `b`, or `decoded` when the fingerprint's top bit is
+    /// set (an escaped key).
+    keys: Vec<(u64, u32, u32)>,
+    /// A set per open object that outgrew [`DUP_SCAN_MAX`] keys.
+    sets: Vec<Option<HashSet<Vec<u8>>>>,
+    /// Escaped keys, decoded, one after another.
+    decoded: String,
+    /// The first duplicate key's offset: reading goes on, so that text
+    /// that is not JSON at all is reported as such.
+    dup: Option<usize>,
+}
+
+const ESCAPED: u64 = 1 << 63;
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Parser<'a> {
+        Parser {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+            depth: 0,
+            keys: Vec::new(),
+            sets: Vec::new(),
+            decoded: String::new(),
+            dup: None,
+        }
+    }
+
+    /// After the one value: nothing but whitespace, and no duplicate key.
+    fn finish(&mut self) -> Result<(), Error> {
+        self.ws();
+        if self.i != self.b.len() {
+            return self.fail();
+        }
+        match self.dup {
+            Some(at) => Err(Error::DuplicateKey { at }),
+            None => Ok(()),
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        self.i = skip_ws(self.b, self.i);
+    }
+
+    fn fail<T>(&self) -> Result<T, Error> {
+        Err(Error::Syntax { at: self.i })
+    }
+
+    fn value(&mut self) -> Result<(), Error> {
+        match self.peek() {
+            Some(b'{') => self.object(None),
+            Some(b'[') => self.array(),
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.fail(),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), Error> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            self.fail()
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let s = self.i;
+        while self.i < self.b.len() && self.b[self.i].is_ascii_digit() {
+            self.i += 1;
+        }
+        self.i - s
+    }
+
+    fn number(&mut self) -> Result<(), Error> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return self.fail(),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return self.fail();
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return self.fail();
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a string at `b[i] == '"'`; returns whether it had escapes.
+    fn string(&mut self) -> Result<bool, Error> {
+        let b = self.b;
+        let start = self.i + 1;
+        let mut j = start;
+        let mut escaped = false;
+        loop {
+            // Eight bytes at a time to the next quote, backslash or control.
+            while j + 8 <= b.len() {
+                let w = u64::from_le_bytes(b[j..j + 8].try_into().expect("8 bytes"));
+                let m = special_bytes(w);
+                if m != 0 {
+                    j += (m.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                j += 8;
+            }
+            while j < b.len() && !matches!(b[j], b'"' | b'\\' | 0..=0x1f) {
+                j += 1;
+            }
+            match b.get(j) {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    escaped = true;
+                    j += 1;
+                    match b.get(j) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => j += 1,
+                        Some(b'u') => j += 5,
+                        _ => {
+                            self.i = j;
+                            return self.fail();
+                        }
+                    }
+                }
+                _ => {
+                    self.i = j;
+                    return self.fail();
+                }
+            }
+        }
+        if escaped {
+            // Checks hex digits and surrogate pairs.
+            self.decoded_scratch_check(start, j)?;
+        }
+        self.i = j + 1;
+        Ok(escaped)
+    }
+
+    fn decoded_scratch_check(&mut self, start: usize, end: usize) -> Result<(), Error> {
+        let mut tmp = String::new();
+        unescape_into(&self.b[start..end.min(self.b.len())], &mut tmp)
+            .map_err(|o| Error::Syntax { at: start + o })
+    }
+
+    fn array(&mut self) -> Result<(), Error> {
+        self.enter()?;
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.value()?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    self.ws();
+                }
+                Some(b']') => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return self.fail(),
+            }
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), Error> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.fail();
+        }
+        Ok(())
+    }
+
+    /// Reads an object at `b[i] == '{'`; the top-level one passes `out`
+    /// for its members.
+    fn object(&mut self, mut out: Option<&mut Members<'a>>) -> Result<(), Error> {
+        self.enter()?;
+        self.i += 1;
+        let first_key = self.keys.len();
+        let decoded_mark = self.decoded.len();
+        self.sets.push(None);
+        self.ws();
+        let done = if self.peek() == Some(b'}') {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.members(first_key, &mut out)
+        };
+        self.keys.truncate(first_key);
+        self.decoded.truncate(decoded_mark);
+        self.sets.pop();
+        self.depth -= 1;
+        done
+    }
+
+    fn members(
+        &mut self,
+        first_key: usize,
+        out: &mut Option<&mut Members<'a>>,
+    ) -> Result<(), Error> {
+        loop {
+            if self.peek() != Some(b'"') {
+                return self.fail();
+            }
+            let key_at = self.i;
+            let escaped = self.string()?;
+            let inner = &self.text[key_at + 1..self.i - 1];
+            self.check_key(first_key, key_at, inner, escaped)?;
+            self.ws();
+            if self.peek() != Some(b':') {
+                return self.fail();
+            }
+            self.i += 1;
+            self.ws();
+            let v = self.i;
+            self.value()?;
+            if let Some(out) = out.as_deref_mut() {
+                let key = if escaped {
+                    decode_str(inner)
+                } else {
+                    Cow::Borrowed(inner)
+                };
+                out.push((key, Raw(&self.text[v..self.i])));
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    self.ws();
+                }
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return self.fail(),
+            }
+        }
+    }
+
+    /// Records a key of the innermost open object, refusing it when that
+    /// object has it already (compared decoded).
+    fn check_key(
+        &mut self,
+        first_key: usize,
+        at: usize,
+        inner: &str,
+        escaped: bool,
+    ) -> Result<(), Error> {
+        let (bytes, entry): (Cow<'_, [u8]>, (u64, u32, u32)) = if escaped {
+            let s = self.decoded.len();
+            unescape_into(inner.as_bytes(), &mut self.decoded)
+                .map_err(|o| Error::Syntax { at: at + 1 + o })?;
+            let e = self.decoded.len();
+            let k = &self.decoded.as_bytes()[s..e];
+            (
+                Cow::Owned(k.to_vec()),
+                (fingerprint(k) | ESCAPED, s as u32, e as u32),
+            )
+        } else {
+            let s = at + 1;
+            let k = inner.as_bytes();
+            (
+                Cow::Borrowed(k),
+                (fingerprint(k) & !ESCAPED, s as u32, (s + k.len()) as u32),
+            )
+        };
+        if let Some(Some(set)) = self.sets.last_mut() {
+            if !set.insert(bytes.into_owned()) {
+                self.dup.get_or_insert(at);
+            }
+            return Ok(());
+        }
+        let fp = entry.0 & !ESCAPED;
+        let key_of = |&(f, s, e): &(u64, u32, u32)| -> &[u8] {
+            if f & ESCAPED != 0 {
+                &self.decoded.as_bytes()[s as usize..e as usize]
+            } else {
+                &self.b[s as usize..e as usize]
+            }
+        };
+        if self.keys[first_key..]
+            .iter()
+            .any(|k| k.0 & !ESCAPED == fp && key_of(k) == &*bytes)
+        {
+            self.dup.get_or_insert(at);
+            return Ok(());
+        }
+        if self.keys.len() - first_key >= DUP_SCAN_MAX {
+            let mut set: HashSet<Vec<u8>> = self.keys[first_key..]
+                .iter()
+                .map(|k| key_of(k).to_vec())
+                .collect();
+            set.insert(bytes.into_owned());
+            self.keys.truncate(first_key);
+            *self.sets.last_mut().expect("an open object") = Some(set);
+            return Ok(());
+        }
+        self.keys.push(entry);
+        Ok(())
+    }
+}
+
+/// A key's length and first and last (up to) eight bytes, folded: equal
+/// keys have equal fingerprints; most unequal ones differ in it.
+fn fingerprint(k: &[u8]) -> u64 {
+    let load = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..s.len()].copy_from_slice(s);
+        u64::from_le_bytes(w)
+    };
+    let n = k.len();
+    let head = load(&k[..n.min(8)]);
+    let tail = load(&k[n.saturating_sub(8)..]);
+    head ^ tail.rotate_left(29) ^ ((n as u64) << 48)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    /// The reference: serde_json reading every key and value (strings
+    /// decoded strictly), answering whether some object has a key twice.
+    struct HasDup(bool);
+
+    impl<'de> Deserialize<'de> for HasDup {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = HasDup;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("JSON")
+                }
+                fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<HasDup, M::Error> {
+                    let mut seen = HashSet::new();
+                    let mut dup = false;
+                    while let Some(k) = m.next_key::<String>()? {
+                        dup |= !seen.insert(k);
+                        dup |= m.next_value::<HasDup>()?.0;
+                    }
+                    Ok(HasDup(dup))
+                }
+                fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<HasDup, S::Error> {
+                    let mut dup = false;
+                    while let Some(v) = s.next_element::<HasDup>()? {
+                        dup |= v.0;
+                    }
+                    Ok(HasDup(dup))
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<HasDup, E> {
+                    Ok(HasDup(false))
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<HasDup, E> {
+                    Ok(HasDup(false))
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<HasDup, E> {
+                    Ok(HasDup(false))
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<HasDup, E> {
+                    Ok(HasDup(false))
+                }
+                fn visit_str<E>(self, _: &str) -> Result<HasDup, E> {
+                    Ok(HasDup(false))
+                }
+                fn visit_unit<E>(self) -> Result<HasDup, E> {
+                    Ok(HasDup(false))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// serde_json's members of an object, each value as its RawValue text.
+    fn serde_members(text: &str) -> Vec<(String, String)> {
+        let m: Vec<(String, &RawValue)> = serde_json::from_str::<
+            serde_json::Map<String, serde_json::Value>,
+        >(text)
+        .map(|_| ())
+        .and_then(|_| {
+            serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(text).map(|_| ())
+        })
+        .map(|_| ordered_members(text))
+        .unwrap();
+        m.into_iter()
+            .map(|(k, v)| (k, v.get().to_owned()))
+            .collect()
+    }
+
+    fn ordered_members(text: &str) -> Vec<(String, &RawValue)> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<(String, &'de RawValue)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    out.push((k, m.next_value()?));
+                }
+                Ok(out)
+            }
+        }
+        let mut d = serde_json::Deserializer::from_str(text);
+        d.deserialize_map(V).unwrap()
+    }
+
+    /// What this module should answer for `text`, by serde_json.
+    fn reference(text: &str) -> Option<Result<(), &'static str>> {
+        match serde_json::from_str::<HasDup>(text) {
+            // Numbers out of f64's range are JSON; the typed read refuses.
+            Err(e) if e.to_string().contains("number out of range") => None,
+            Err(_) => Some(Err("syntax")),
+            Ok(HasDup(true)) => Some(Err("duplicate")),
+            Ok(HasDup(false)) if !text.trim_start().starts_with('{') => Some(Err("not object")),
+            Ok(HasDup(false)) => Some(Ok(())),
+        }
+    }
+
+    fn ours(text: &str) -> Result<(), &'static str> {
+        match parse_object(text) {
+            Ok(_) => Ok(()),
+            Err(Error::Syntax { .. }) => Err("syntax"),
+            Err(Error::DuplicateKey { .. }) => Err("duplicate"),
+            Err(Error::NotObject) => Err("not object"),
+        }
+    }
+
+    /// A JSON value as text with random whitespace; keys from a small set
+    /// so that duplicates (also escaped ones) happen.
+    fn value(depth: u32) -> BoxedStrategy<String> {
+        let key = prop::sample::select(vec![
+            "a",
+            "b",
+            "ab",
+            "user",
+            "u\\u0073er",
+            "\\u00e9",
+            "é",
+            "x\\\"y",
+            "k\\/",
+            "long_key_name_number_one_abcdef",
+            "long_key_name_number_one_abcdeg",
+            "\\ud83d\\ude00",
+            "😀",
+        ]);
+        let scalar = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:e}")),
+            prop::sample::select(vec![
+                "0",
+                "-0",
+                "1.5e3",
+                "4111111111111111.0",
+                "1E+2",
+                "-0.0e-1"
+            ])
+            .prop_map(str::to_owned),
+            "[ -~é😀]{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            prop::sample::select(vec![
+                "\"\\u0041\\n\\t\\\\\"",
+                "\"a\\u00e9\"",
+                "\"\\ud83d\\ude00\""
+            ])
+            .prop_map(str::to_owned),
+        ];
+        if depth == 0 {
+            return scalar.boxed();
+        }
+        let ws = prop::sample::select(vec!["", " ", "\n", "\t ", "\r\n"]);
+        prop_oneof![
+            3 => scalar,
+            1 => prop::collection::vec((value(depth - 1), ws.clone()), 0..5)
+                .prop_map(|items| format!("[{}]", items.iter().map(|(v, w)| format!("{w}{v}{w}")).collect::<Vec<_>>().join(","))),
+            2 => prop::collection::vec((key, value(depth - 1), ws), 0..7)
+                .prop_map(|m| format!("{{{}}}", m.iter().map(|(k, v, w)| format!("{w}\"{k}\"{w}:{w}{v}")).collect::<Vec<_>>().join(","))),
+        ]
+        .boxed()
+    }
+
+    fn object() -> impl Strategy<Value = String> {
+        prop::collection::vec((value(0), value(3)), 0..8).prop_map(|m| {
+            let members: Vec<String> = m
+                .iter()
+                .enumerate()
+                .map(|(i, (_, v))| format!("\"m{}\":{v}", i % 6))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Valid, duplicate-key and invalid text (one byte cut, doubled or
+        /// replaced) is judged as serde_json judges it, and the members of an
+        /// accepted object are serde_json's, value text for value text.
+        #[test]
+        fn agrees_with_serde_json(
+            text in prop_oneof![object(), value(3)],
+            edit in proptest::option::of((any::<prop::sample::Index>(), 0u8..3, prop::sample::select(vec![b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'0', b'e', b'-', b'.', b' ', 0x01, b'u', b'a']))),
+        ) {
+            let mut bytes = text.into_bytes();
+            if let Some((at, op, c)) = edit {
+                if !bytes.is_empty() {
+                    let i = at.index(bytes.len());
+                    match op {
+                        0 => { bytes.remove(i); }
+                        1 => bytes.insert(i, c),
+                        _ => bytes[i] = c,
+                    }
+                }
+            }
+            let Ok(text) = String::from_utf8(bytes) else { return Ok(()); };
+            let Some(want) = reference(&text) else { return Ok(()); };
+            prop_assert_eq!(ours(&text), want, "{}", text);
+            if want.is_ok() {
+                let got: Vec<(String, String)> = parse_object(&text).unwrap().into_iter().map(|(k, v)| (k.into_owned(), v.get().to_owned())).collect();
+                prop_assert_eq!(&got, &serde_members(&text));
+                // Nested objects and arrays read again agree too.
+                for (_, v) in parse_object(&text).unwrap() {
+                    if let Some(m) = object_members(v) {
+                        let got: Vec<(String, String)> = m.into_iter().map(|(k, v)| (k.into_owned(), v.get().to_owned())).collect();
+                        prop_assert_eq!(got, serde_members(v.get()));
+                    }
+                    if let Some(items) = array_items(v) {
+                        let want: Vec<&RawValue> = serde_json::from_str(v.get()).unwrap();
+                        prop_assert_eq!(items.iter().map(|r| r.get()).collect::<Vec<_>>(), want.iter().map(|r| r.get()).collect::<Vec<_>>());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn edge_cases() {
+        for (text, want) in [
+            ("{}", Ok(())),
+            (" {\"a\":1} ", Ok(())),
+            ("{\"a\":1,}", Err("syntax")),
+            ("{\"a\":01}", Err("syntax")),
+            ("{\"a\":1.}", Err("syntax")),
+            ("{\"a\":-}", Err("syntax")),
+            ("{\"a\":\"\u{1}\"}", Err("syntax")),
+            ("{\"a\":\"\\x\"}", Err("syntax")),
+            ("{\"a\":\"\\u12\"}", Err("syntax")),
+            ("{\"a\":tru}", Err("syntax")),
+            ("{\"a\":1}x", Err("syntax")),
+            ("{\"a\":1,\"a\":2}", Err("duplicate")),
+            ("{\"a\":1,\"\\u0061\":2}", Err("duplicate")),
+            ("{\"a\":{\"b\":1,\"b\":1}}", Err("duplicate")),
+            ("{\"a\":[{\"b\":1},{\"b\":1}]}", Ok(())),
+            ("{\"a\":[{\"b\":1,\"b\":1}]}", Err("duplicate")),
+            ("[1]", Err("not object")),
+            ("\"x\"", Err("not object")),
+            ("", Err("syntax")),
+        ] {
+            assert_eq!(ours(text), want, "{text}");
+        }
+        // Lone surrogates are refused in values too (serde_json lets them
+        // through values it skips).
+        assert_eq!(ours("{\"a\":\"\\ud800\"}"), Err("syntax"));
+        assert_eq!(ours("{\"a\":\"\\udc00\\ud800\"}"), Err("syntax"));
+        // 1e400 is a number.
+        assert_eq!(ours("{\"a\":1e400}"), Ok(()));
+    }
+
+    #[test]
+    fn nesting_limit_is_serde_jsons() {
+        for d in [126usize, 127, 128] {
+            let arr = format!("{{\"a\":{}1{}}}", "[".repeat(d - 1), "]".repeat(d - 1));
+            assert_eq!(
+                ours(&arr).is_ok(),
+                serde_json::from_str::<serde_json::Value>(&arr).is_ok(),
+                "{d}"
+            );
+        }
+    }
+
+    #[test]
+    fn large_objects_find_duplicates_through_the_set() {
+        let mut keys: Vec<String> = (0..500).map(|i| format!("\"k{i}\":{i}")).collect();
+        let text = format!("{{{}}}", keys.join(","));
+        assert_eq!(ours(&text), Ok(()));
+        keys.push("\"k\\u0031\":1".into());
+        let text = format!("{{{}}}", keys.join(","));
+        assert_eq!(ours(&text), Err("duplicate"));
+    }
+
+    #[test]
+    fn positions_are_lines_and_characters() {
+        let text = "{\"é\":1,\n  \"a\":1,\"a\":2}";
+        let Err(Error::DuplicateKey { at }) = parse_object(text) else {
+            panic!()
+        };
+        assert_eq!(Error::position(text, at), (2, 9));
+    }
+}
