@@ -189,14 +189,22 @@ pub struct Event<'a> {
     /// protected values (parsed once).
     pub user: Option<Obj<'a>>,
     pub context: Option<Obj<'a>>,
+    /// The other top-level members that are objects, read (see
+    /// [`Event::nested`]).
+    nested: Vec<(usize, Obj<'a>)>,
+}
+
+/// Where a value's text starts: the key of [`Event::nested`].
+fn address(raw: Raw<'_>) -> usize {
+    raw.get().as_ptr() as usize
 }
 
 impl<'a> Event<'a> {
     /// Parses one event from JSON text (an object), in one pass
     /// ([`crate::json`]).
     pub fn parse(text: &'a str) -> Result<Event<'a>, Reject> {
-        match json::parse_object(text) {
-            Ok(members) => Event::from_obj(Obj { members }),
+        match json::parse_document(text) {
+            Ok(doc) => Event::from_document(doc),
             Err(json::Error::NotObject) => Err(Reject::invalid_json("event is not a JSON object")),
             Err(json::Error::Syntax { at }) => {
                 let (line, column) = json::Error::position(text, at);
@@ -217,7 +225,15 @@ impl<'a> Event<'a> {
     /// The event of a parsed top-level object. Keys are unique (the
     /// parser refuses duplicates), so each object is read in one pass over
     /// its members.
-    pub fn from_obj(top: Obj<'a>) -> Result<Event<'a>, Reject> {
+    fn from_document(doc: json::Document<'a>) -> Result<Event<'a>, Reject> {
+        let top = Obj {
+            members: doc.members,
+        };
+        let mut nested: Vec<(usize, Obj<'a>)> = doc
+            .nested
+            .into_iter()
+            .map(|(at, members)| (at, Obj { members }))
+            .collect();
         let (mut id, mut ty, mut ts) = (None, None, None);
         let (mut user_raw, mut consent_raw, mut context_raw) = (None, None, None);
         for (k, v) in &top.members {
@@ -262,7 +278,10 @@ impl<'a> Event<'a> {
             let raw = raw?;
             match kind_of(raw) {
                 JsonKind::Null => None,
-                JsonKind::Object => Obj::parse(raw),
+                JsonKind::Object => match nested.iter().position(|(at, _)| *at == address(raw)) {
+                    Some(i) => Some(nested.swap_remove(i).1),
+                    None => Obj::parse(raw),
+                },
                 _ => {
                     malformed_block.get_or_insert(name);
                     None
@@ -337,7 +356,16 @@ impl<'a> Event<'a> {
             ip,
             user,
             context,
+            nested,
         })
+    }
+
+    /// The members of `raw` when it is an object that is a top-level member
+    /// of this event other than `user`, `consent` and `context` (read by the
+    /// event's parse).
+    pub fn nested(&self, raw: Raw<'a>) -> Option<&Obj<'a>> {
+        let at = address(raw);
+        self.nested.iter().find(|(a, _)| *a == at).map(|(_, o)| o)
     }
 
     pub fn identifier(&self, kind: Kind) -> Option<&str> {

@@ -84,9 +84,24 @@ impl Error {
     }
 }
 
+/// One event object, read: its members and those of every member that is
+/// an object itself (read in the same pass).
+#[derive(Debug, Default)]
+pub struct Document<'a> {
+    pub members: Members<'a>,
+    /// (the address of the member's text, its members)
+    pub nested: Vec<(usize, Members<'a>)>,
+}
+
 /// Validates `text` as one JSON object with no duplicate key at any depth,
 /// returning its top-level members.
 pub fn parse_object(text: &str) -> Result<Members<'_>, Error> {
+    parse_document(text).map(|d| d.members)
+}
+
+/// [`parse_object`], keeping also the members of the top-level members that
+/// are objects.
+pub fn parse_document(text: &str) -> Result<Document<'_>, Error> {
     let mut p = Parser::new(text);
     p.ws();
     let first = p.peek();
@@ -96,10 +111,13 @@ pub fn parse_object(text: &str) -> Result<Members<'_>, Error> {
         p.finish()?;
         return Err(Error::NotObject);
     }
-    let mut members = Vec::with_capacity(12);
-    p.object(Some(&mut members))?;
+    let mut doc = Document {
+        members: Vec::with_capacity(12),
+        nested: Vec::with_capacity(8),
+    };
+    p.object(Some(&mut doc))?;
     p.finish()?;
-    Ok(members)
+    Ok(doc)
 }
 
 /// The members of `raw` when it is an object.
@@ -503,8 +521,8 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads an object at `b[i] == '{'`; the top-level one passes `out`
-    /// for its members.
-    fn object(&mut self, mut out: Option<&mut Members<'a>>) -> Result<(), Error> {
+    /// for its members and those of its object members.
+    fn object(&mut self, mut out: Option<&mut Document<'a>>) -> Result<(), Error> {
         self.enter()?;
         self.i += 1;
         let first_key = self.keys.len();
@@ -527,7 +545,7 @@ impl<'a> Parser<'a> {
     fn members(
         &mut self,
         first_key: usize,
-        out: &mut Option<&mut Members<'a>>,
+        out: &mut Option<&mut Document<'a>>,
     ) -> Result<(), Error> {
         loop {
             if self.peek() != Some(b'"') {
@@ -544,14 +562,26 @@ impl<'a> Parser<'a> {
             self.i += 1;
             self.ws();
             let v = self.i;
-            self.value()?;
-            if let Some(out) = out.as_deref_mut() {
-                let key = if escaped {
-                    decode_str(inner)
-                } else {
-                    Cow::Borrowed(inner)
-                };
-                out.push((key, Raw(&self.text[v..self.i])));
+            match out.as_deref_mut() {
+                Some(doc) => {
+                    if self.depth == 1 && self.peek() == Some(b'{') {
+                        // A member object of the top level: its members
+                        // are kept too (one level only).
+                        let mut inner_doc = Document::default();
+                        self.object(Some(&mut inner_doc))?;
+                        doc.nested
+                            .push((self.b[v..].as_ptr() as usize, inner_doc.members));
+                    } else {
+                        self.value()?;
+                    }
+                    let key = if escaped {
+                        decode_str(inner)
+                    } else {
+                        Cow::Borrowed(inner)
+                    };
+                    doc.members.push((key, Raw(&self.text[v..self.i])));
+                }
+                None => self.value()?,
             }
             self.ws();
             match self.peek() {
@@ -632,17 +662,19 @@ impl<'a> Parser<'a> {
 }
 
 /// A key's length and first and last (up to) eight bytes, folded: equal
-/// keys have equal fingerprints; most unequal ones differ in it.
+/// keys have equal fingerprints; most unequal ones differ in it. (Loads of
+/// whole words: a variable-length copy would be a call per key.)
 fn fingerprint(k: &[u8]) -> u64 {
-    let load = |s: &[u8]| {
-        let mut w = [0u8; 8];
-        w[..s.len()].copy_from_slice(s);
-        u64::from_le_bytes(w)
-    };
     let n = k.len();
-    let head = load(&k[..n.min(8)]);
-    let tail = load(&k[n.saturating_sub(8)..]);
-    head ^ tail.rotate_left(29) ^ ((n as u64) << 48)
+    let word = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
+    let folded = if n >= 8 {
+        word(&k[..8]) ^ word(&k[n - 8..]).rotate_left(29)
+    } else {
+        k.iter()
+            .enumerate()
+            .fold(0u64, |w, (i, &c)| w | (c as u64) << (8 * i))
+    };
+    folded ^ ((n as u64) << 48)
 }
 
 #[cfg(test)]
@@ -855,6 +887,16 @@ mod tests {
             if want.is_ok() {
                 let got: Vec<(String, String)> = parse_object(&text).unwrap().into_iter().map(|(k, v)| (k.into_owned(), v.get().to_owned())).collect();
                 prop_assert_eq!(&got, &serde_members(&text));
+                // The document keeps the members of each object member, as
+                // serde_json reads them.
+                let doc = parse_document(&text).unwrap();
+                let objects: Vec<Raw<'_>> = doc.members.iter().map(|(_, v)| *v).filter(|v| v.get().starts_with('{')).collect();
+                prop_assert_eq!(doc.nested.len(), objects.len());
+                for v in objects {
+                    let (_, m) = doc.nested.iter().find(|(at, _)| *at == v.get().as_ptr() as usize).expect("kept");
+                    let got: Vec<(String, String)> = m.iter().map(|(k, v)| (k.to_string(), v.get().to_owned())).collect();
+                    prop_assert_eq!(got, serde_members(v.get()));
+                }
                 // Nested objects and arrays read again agree too.
                 for (_, v) in parse_object(&text).unwrap() {
                     if let Some(m) = object_members(v) {

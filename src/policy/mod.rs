@@ -501,7 +501,7 @@ impl Policy {
         let coarse = ev.unix_seconds.div_euclid(g) * g;
         event::format_utc(coarse, &mut time);
 
-        let mut scratch = Scratch::default();
+        let mut scratch = Scratch::new(ev);
         let n = self.partners.len();
         let mut outcomes = Vec::with_capacity(n);
         let mut used = Vec::with_capacity(n);
@@ -787,7 +787,10 @@ fn protected_values<'a>(
     }
     for name in &PROTECTED_BLOCKS[1..] {
         if let Some(raw) = ev.top.get(name) {
-            collect_values(raw, &mut values);
+            match ev.nested(raw) {
+                Some(o) => collect_members(o, &mut values),
+                None => collect_values(raw, &mut values),
+            }
         }
     }
     if let Some(ctx) = &ev.context {
@@ -801,6 +804,16 @@ fn protected_values<'a>(
         p.add_value(v);
     }
     p
+}
+
+/// Every key of 6+ characters of `o` and [`collect_values`] of each value.
+fn collect_members<'a>(o: &Obj<'a>, out: &mut Vec<Cow<'a, str>>) {
+    for (k, v) in &o.members {
+        if k.len() >= guard::MIN_CONTAINED_LEN {
+            out.push(k.clone());
+        }
+        collect_values(*v, out);
+    }
 }
 
 /// Every string, number (as text) and object key of 6+ characters in `raw`.
@@ -821,12 +834,7 @@ fn collect_values<'a>(raw: JsonRaw<'a>, out: &mut Vec<Cow<'a, str>>) {
         }
         JsonKind::Object => {
             if let Some(o) = Obj::parse(raw) {
-                for (k, v) in o.members {
-                    if k.len() >= guard::MIN_CONTAINED_LEN {
-                        out.push(k);
-                    }
-                    collect_values(v, out);
-                }
+                collect_members(&o, out);
             }
         }
         JsonKind::Array => {
@@ -841,20 +849,38 @@ fn collect_values<'a>(raw: JsonRaw<'a>, out: &mut Vec<Cow<'a, str>>) {
 }
 
 /// Per-event state shared by every partner's copy: nested objects parsed
-/// once, and the guard's verdict on each value already scanned (keyed by
-/// the address of its text in the event, so a value two partners copy is
-/// decoded and scanned once).
-#[derive(Default)]
-struct Scratch<'a> {
+/// once (the event's own top-level objects were read by its parse), and
+/// the guard's verdict on each value already scanned (keyed by the address
+/// of its text in the event, so a value two partners copy is decoded and
+/// scanned once).
+struct Scratch<'e, 'a> {
+    ev: &'e Event<'a>,
     nested: Vec<(*const u8, Option<Obj<'a>>)>,
     verdicts: Vec<(usize, usize, Option<Hit>)>,
 }
 
-impl<'a> Scratch<'a> {
-    /// Moves the parsed object of `raw` out (parsing it the first time),
-    /// with its slot; `None` if `raw` is not an object. Give it back with
-    /// [`Scratch::put`].
-    fn take(&mut self, raw: JsonRaw<'a>) -> Option<(usize, Obj<'a>)> {
+/// An object to copy from: read by the event's parse, or parsed here (to
+/// be given back with [`Scratch::put`]).
+enum Nested<'e, 'a> {
+    Event(&'e Obj<'a>),
+    Parsed(usize, Obj<'a>),
+}
+
+impl<'e, 'a> Scratch<'e, 'a> {
+    fn new(ev: &'e Event<'a>) -> Scratch<'e, 'a> {
+        Scratch {
+            ev,
+            nested: Vec::new(),
+            verdicts: Vec::new(),
+        }
+    }
+
+    /// The object `raw` (parsing it the first time it is not one of the
+    /// event's own); `None` if `raw` is not an object.
+    fn take(&mut self, raw: JsonRaw<'a>) -> Option<Nested<'e, 'a>> {
+        if let Some(o) = self.ev.nested(raw) {
+            return Some(Nested::Event(o));
+        }
         // A value's text starts where no other value's does, except its
         // own first member's: objects only are kept here, keyed by the `{`.
         let key = raw.get().as_ptr();
@@ -865,7 +891,10 @@ impl<'a> Scratch<'a> {
                 self.nested.len() - 1
             }
         };
-        self.nested[i].1.as_mut().map(|o| (i, std::mem::take(o)))
+        self.nested[i]
+            .1
+            .as_mut()
+            .map(|o| Nested::Parsed(i, std::mem::take(o)))
     }
 
     fn put(&mut self, slot: usize, obj: Obj<'a>) {
@@ -874,9 +903,9 @@ impl<'a> Scratch<'a> {
 }
 
 /// One partner's copy of one event.
-struct Render<'r, 'a, 'p> {
+struct Render<'r, 'e, 'a, 'p> {
     protected: &'r mut Protected<'p>,
-    scratch: &'r mut Scratch<'a>,
+    scratch: &'r mut Scratch<'e, 'a>,
     country: Option<phonenumber::country::Id>,
     omitted: &'r mut Vec<Omission>,
     /// The path being copied (for explain's omissions and guard hits);
@@ -884,7 +913,7 @@ struct Render<'r, 'a, 'p> {
     path: Vec<Cow<'r, str>>,
 }
 
-impl<'r, 'a: 'r> Render<'r, 'a, '_> {
+impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
     /// Builds the output line, scanning every copied value.
     fn render(
         &mut self,
@@ -974,12 +1003,18 @@ impl<'r, 'a: 'r> Render<'r, 'a, '_> {
             out.extend_from_slice(b"\":");
             let r = if node.children.is_empty() {
                 self.write_value(out, raw, &node.contract)
-            } else if let Some((slot, sub)) = self.scratch.take(raw) {
+            } else if let Some(sub) = self.scratch.take(raw) {
                 out.push(b'{');
                 let inner_start = out.len();
-                let copied = self.write_fields(out, &sub, &node.children);
-                // Back before any `?`: the next partner copies from it too.
-                self.scratch.put(slot, sub);
+                let copied = match sub {
+                    Nested::Event(o) => self.write_fields(out, o, &node.children),
+                    Nested::Parsed(slot, o) => {
+                        let copied = self.write_fields(out, &o, &node.children);
+                        // Back before any `?`: the next partner copies from it too.
+                        self.scratch.put(slot, o);
+                        copied
+                    }
+                };
                 match copied {
                     Ok(true) => {
                         // The children each wrote a leading comma; drop the first.
