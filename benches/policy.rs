@@ -3,7 +3,10 @@
 //!
 //! - `policy/1_partner`, `policy/3_partners`: adgate's whole per-event work
 //!   at ingest (parse, normalize, subject hashes, rules, HMACs, allow-list
-//!   copy, leak guard, output bytes).
+//!   copy, leak guard, output bytes). The events share their ad fields, as
+//!   one campaign's traffic does; `..._distinct_values` gives every event
+//!   its own campaign id, placement and app id, so the guard's per-thread
+//!   cache of string readings never hits.
 //! - `baseline/parse_hmac_serialize`: a typed serde struct parsed, the email
 //!   trimmed and lowercased, one HMAC-SHA256 with a pre-keyed state, and the
 //!   kept fields serialized with serde_json; written as plainly as possible.
@@ -31,7 +34,7 @@ use std::hint::black_box;
 use adgate::config::{env_from, Config};
 use adgate::event::Event;
 use adgate::identity::{Kind, PartnerKey, SubjectHasher};
-use adgate::policy::{NoOptOuts, Outcome, Policy};
+use adgate::policy::{guard, NoOptOuts, Outcome, Policy};
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hmac::{Hmac, Mac};
@@ -279,6 +282,45 @@ fn bench(c: &mut Criterion) {
             },
         );
     }
+    g.finish();
+    // The same, with every event's campaign id, placement and app id its
+    // own, over more events than the guard's per-thread cache of string
+    // readings holds: it never hits (the cost of fresh values).
+    let many = events(4 * guard::READING_CACHE_ENTRIES / 3 + 1);
+    let distinct_fields: Vec<String> = many
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut v: serde_json::Value = serde_json::from_str(e).unwrap();
+            v["ad"]["campaign_id"] = format!("c-{i}-77").into();
+            v["ad"]["placement"] = format!("home-top-{i}").into();
+            v["app"]["app_id"] = format!("com.example.game{i}").into();
+            v.to_string()
+        })
+        .collect();
+    let mut g = c.benchmark_group("per_event");
+    g.throughput(Throughput::Elements(distinct_fields.len() as u64));
+    for n in [1usize, 3] {
+        let policy = Policy::new(&config(n), hasher.clone());
+        g.bench_function(
+            format!(
+                "policy/{n}_partner{}_distinct_values",
+                if n > 1 { "s" } else { "" }
+            ),
+            |b| {
+                b.iter(|| {
+                    for e in &distinct_fields {
+                        let ev = Event::parse(e).unwrap();
+                        black_box(hasher.event(&ev.event_id));
+                        black_box(policy.evaluate(&ev, &NoOptOuts));
+                    }
+                })
+            },
+        );
+    }
+    g.finish();
+    let mut g = c.benchmark_group("per_event");
+    g.throughput(Throughput::Elements(evs.len() as u64));
     // Consent: every partner checks TCF vendor 755 (purposes 1, 3, 4) and
     // the GPP US opt-outs; the same events without and with a TC string and
     // a GPP string (consent given, so the work after the check is the same).

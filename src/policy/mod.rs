@@ -23,7 +23,7 @@ use crate::contract::{Contract, FieldSpec};
 use crate::event::{self, Event, Field, JsonKind, Obj};
 use crate::identity::{self, Kind, PartnerKey, SubjectHash, SubjectHasher};
 use crate::profile::{ConsentSignals, EncodeError, Profile, ProfileInput};
-use guard::{Hit, Protected, Views};
+use guard::{Hit, Protected};
 use std::sync::Arc;
 
 /// Why an event is not forwarded to a partner (the `reason` label of
@@ -1051,13 +1051,13 @@ impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
                 return *v;
             }
         }
-        let views = Views::of(text);
+        let protected = &mut *self.protected;
         let v = if number {
             guard::detect::scan_number(text, self.country)
+                .or_else(|| guard::with_reading(text, |r| protected.check(r)))
         } else {
-            guard::scan_views(&views)
-        }
-        .or_else(|| self.protected.check(&views));
+            guard::with_reading(text, |r| r.pattern.or_else(|| protected.check(r)))
+        };
         if let Some((p, l)) = key {
             self.scratch.verdicts.push((p, l, v));
         }

@@ -123,6 +123,79 @@ pub fn scan_views(v: &Views<'_>) -> Option<Hit> {
     v.texts.iter().find_map(|t| detect::scan_digits(t))
 }
 
+/// What the guard reads in one output string, whatever the event: the
+/// pattern verdict ([`scan_views`]) and, for each view, its skeleton
+/// (lowercase letters and digits) and whether it could hold a digest. The
+/// event's own values are then compared with it ([`Protected::check`]).
+#[derive(Debug)]
+pub struct Reading {
+    pub pattern: Option<Hit>,
+    views: Vec<ViewSkeleton>,
+}
+
+#[derive(Debug)]
+struct ViewSkeleton {
+    skeleton: String,
+    digest: bool,
+}
+
+impl Reading {
+    pub fn of(s: &str) -> Reading {
+        let v = Views::of(s);
+        let pattern = scan_views(&v);
+        let views = v
+            .texts
+            .iter()
+            .map(|t| {
+                let sk = skeleton_of_canonical(t);
+                ViewSkeleton {
+                    digest: could_hold_digest(t, &sk),
+                    skeleton: sk.into_owned(),
+                }
+            })
+            .collect();
+        Reading { pattern, views }
+    }
+}
+
+/// Strings longer than this are read afresh each time (campaign ids,
+/// placements, currencies and app ids are much shorter).
+pub const READING_CACHE_MAX_BYTES: usize = 128;
+/// Readings kept per thread; the cache is emptied when it is full.
+pub const READING_CACHE_ENTRIES: usize = 2048;
+
+/// `f` of the [`Reading`] of `s`, from a per-thread cache of the strings
+/// the thread read last: output values repeat across events (one
+/// campaign's id, one app's id), and a reading depends on the string
+/// alone, so a cached reading is the one reading afresh would give. Bounded
+/// by [`READING_CACHE_ENTRIES`] strings of at most
+/// [`READING_CACHE_MAX_BYTES`] bytes per thread.
+pub fn with_reading<R>(s: &str, f: impl FnOnce(&Reading) -> R) -> R {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static READINGS: RefCell<HashMap<Box<str>, Reading>> = RefCell::new(HashMap::new());
+    }
+    if s.len() > READING_CACHE_MAX_BYTES {
+        return f(&Reading::of(s));
+    }
+    READINGS.with(|cell| {
+        let Ok(mut map) = cell.try_borrow_mut() else {
+            return f(&Reading::of(s));
+        };
+        if let Some(r) = map.get(s) {
+            return f(r);
+        }
+        if map.len() >= READING_CACHE_ENTRIES {
+            map.clear();
+        }
+        let r = Reading::of(s);
+        let out = f(&r);
+        map.insert(s.into(), r);
+        out
+    })
+}
+
 /// Protected values shorter than this are compared for equality only
 /// (only the event's own identifiers are kept at that length), so a
 /// two-letter account id does not flag every campaign id containing it.
@@ -154,6 +227,8 @@ struct ProtectedValue<'a> {
     own: bool,
     /// A lower bound of the skeleton's length: exact for plain ASCII.
     min_len: usize,
+    /// Plain ASCII: nothing to decode, compared by [`contains_plain`].
+    plain: bool,
     skeleton: Option<String>,
 }
 
@@ -215,6 +290,7 @@ impl<'a> Protected<'a> {
             raw,
             own,
             min_len,
+            plain,
             skeleton: None,
         });
     }
@@ -223,21 +299,16 @@ impl<'a> Protected<'a> {
         self.values.is_empty() && self.identifiers.is_empty()
     }
 
-    /// Checks the views of one output string.
-    pub fn check(&mut self, views: &Views<'_>) -> Option<Hit> {
+    /// Checks one output string, read ([`Reading`]).
+    pub fn check(&mut self, r: &Reading) -> Option<Hit> {
         if self.is_empty() {
             return None;
         }
-        for t in &views.texts {
-            if let Some(h) = self.check_text(t) {
-                return Some(h);
-            }
-        }
-        None
+        r.views.iter().find_map(|v| self.check_view(v))
     }
 
-    fn check_text(&mut self, t: &str) -> Option<Hit> {
-        let sk = skeleton_of_canonical(t);
+    fn check_view(&mut self, view: &ViewSkeleton) -> Option<Hit> {
+        let sk = view.skeleton.as_bytes();
         let l = sk.len();
         if l == 0 {
             return None;
@@ -246,32 +317,41 @@ impl<'a> Protected<'a> {
             if v.min_len > l {
                 continue;
             }
-            let own = v.own;
-            let vs = v.skeleton();
-            if vs.is_empty() {
-                continue;
-            }
-            let hit = if vs.len() >= MIN_CONTAINED_LEN {
-                sk.contains(vs)
+            let hit = if v.plain {
+                // The skeleton of plain ASCII is its letters and digits,
+                // lowercased: compared without building it.
+                if v.min_len >= MIN_CONTAINED_LEN {
+                    contains_plain(sk, v.raw.as_bytes())
+                } else {
+                    v.own && v.min_len == l && contains_plain(sk, v.raw.as_bytes())
+                }
             } else {
-                own && *vs == *sk
+                let own = v.own;
+                let vs = v.skeleton();
+                if vs.is_empty() {
+                    continue;
+                }
+                if vs.len() >= MIN_CONTAINED_LEN {
+                    memchr::memmem::find(sk, vs.as_bytes()).is_some()
+                } else {
+                    own && vs.as_bytes() == sk
+                }
             };
             if hit {
-                return Some(if own {
+                return Some(if v.own {
                     Hit::OwnIdentifier
                 } else {
                     Hit::Protected
                 });
             }
         }
-        if !self.identifiers.is_empty() && could_hold_digest(t, &sk) {
+        if !self.identifiers.is_empty() && view.digest {
             let (ids, country) = (&self.identifiers, self.default_country);
             let set = self
                 .digests
                 .get_or_insert_with(|| digest_prefixes(ids, country));
-            let b = sk.as_bytes();
-            if b.len() >= MIN_DIGEST_CHARS {
-                for w in b.windows(MIN_DIGEST_CHARS) {
+            if l >= MIN_DIGEST_CHARS {
+                for w in sk.windows(MIN_DIGEST_CHARS) {
                     let key: [u8; MIN_DIGEST_CHARS] = w.try_into().expect("window size");
                     if set.contains(&key) {
                         return Some(Hit::OwnIdentifier);
@@ -281,6 +361,33 @@ impl<'a> Protected<'a> {
         }
         None
     }
+}
+
+/// Does the skeleton `sk` contain the skeleton of the plain ASCII `raw`
+/// (its letters and digits, lowercased)?
+fn contains_plain(sk: &[u8], raw: &[u8]) -> bool {
+    let mut alnum = raw
+        .iter()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(u8::to_ascii_lowercase);
+    let Some(first) = alnum.next() else {
+        return false;
+    };
+    'start: for at in memchr::memchr_iter(first, sk) {
+        let mut j = at + 1;
+        for c in alnum.clone() {
+            if sk.get(j) != Some(&c) {
+                if j >= sk.len() {
+                    // Too close to the end: so is every later start.
+                    return false;
+                }
+                continue 'start;
+            }
+            j += 1;
+        }
+        return true;
+    }
+    false
 }
 
 /// Lowercase alphanumerics of an already canonical text.
@@ -497,7 +604,7 @@ mod tests {
             Cow::Borrowed("+1 206 555 0100"),
             Some("+12065550100"),
         );
-        let mut check = |s: &str| g.check(&Views::of(s));
+        let mut check = |s: &str| g.check(&Reading::of(s));
         assert_eq!(check("acct-A12345678"), Some(Hit::OwnIdentifier));
         assert_eq!(check("a-1234-5678"), Some(Hit::OwnIdentifier));
         assert_eq!(
@@ -530,14 +637,85 @@ mod tests {
     }
 
     #[test]
+    fn cached_readings_are_fresh_readings_and_the_event_part_is_not_cached() {
+        for s in [
+            "home-top",
+            "jane@example.com",
+            "amFuZUBleGFtcGxlLmNvbQ==",
+            "acct-A12345678",
+        ] {
+            let fresh = Reading::of(s);
+            // Twice: a miss, then a hit.
+            for _ in 0..2 {
+                with_reading(s, |r| {
+                    assert_eq!(r.pattern, fresh.pattern, "{s}");
+                    let sk = |r: &Reading| {
+                        r.views
+                            .iter()
+                            .map(|v| (v.skeleton.clone(), v.digest))
+                            .collect::<Vec<_>>()
+                    };
+                    assert_eq!(sk(r), sk(&fresh), "{s}");
+                });
+            }
+        }
+        // The same (cached) string against two events: only the one whose
+        // own identifier it holds is a hit.
+        let clean = Protected::new(None);
+        let mut other = Protected::new(None);
+        other.add_identifier(Kind::AccountId, Cow::Borrowed("B999999"), None);
+        let mut own = Protected::new(None);
+        own.add_identifier(Kind::AccountId, Cow::Borrowed("A12345678"), None);
+        for (mut g, want) in [
+            (clean, None),
+            (other, None),
+            (own, Some(Hit::OwnIdentifier)),
+        ] {
+            assert_eq!(with_reading("acct-A12345678", |r| g.check(r)), want);
+        }
+    }
+
+    #[test]
+    fn plain_values_match_as_their_skeletons_do() {
+        for (hay, needle, want) in [
+            ("promoredrunningshoes", "Red Running-Shoes", true),
+            ("redrunningshoe", "Red Running-Shoes", false),
+            ("aaab", "aab", true),
+            ("abab", "bab", true),
+            ("ab", "", false),
+            ("x", "X", true),
+        ] {
+            assert_eq!(
+                contains_plain(hay.as_bytes(), needle.as_bytes()),
+                want,
+                "{hay} {needle}"
+            );
+            let sk = canon::skeleton(needle);
+            assert_eq!(!sk.is_empty() && hay.contains(&sk), want, "{hay} {needle}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn contains_plain_is_skeleton_containment(hay in "[abAB0 .-]{0,14}", needle in "[abAB0 .-]{0,8}") {
+            let sk = canon::skeleton(&hay);
+            let ns = canon::skeleton(&needle);
+            proptest::prop_assert_eq!(
+                contains_plain(sk.as_bytes(), needle.as_bytes()),
+                !ns.is_empty() && sk.contains(&ns)
+            );
+        }
+    }
+
+    #[test]
     fn protected_values_are_taint() {
         let mut g = Protected::new(None);
         g.add_value(Cow::Borrowed("Red Running Shoes"));
         g.add_value(Cow::Borrowed("shoes"));
         assert_eq!(
-            g.check(&Views::of("promo: red running shoes!")),
+            g.check(&Reading::of("promo: red running shoes!")),
             Some(Hit::Protected)
         );
-        assert_eq!(g.check(&Views::of("shoes")), None);
+        assert_eq!(g.check(&Reading::of("shoes")), None);
     }
 }
