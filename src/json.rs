@@ -341,8 +341,8 @@ impl<'a> Parser<'a> {
             b: text.as_bytes(),
             i: 0,
             depth: 0,
-            keys: Vec::new(),
-            sets: Vec::new(),
+            keys: Vec::with_capacity(32),
+            sets: Vec::with_capacity(8),
             decoded: String::new(),
             dup: None,
         }
@@ -567,7 +567,10 @@ impl<'a> Parser<'a> {
                     if self.depth == 1 && self.peek() == Some(b'{') {
                         // A member object of the top level: its members
                         // are kept too (one level only).
-                        let mut inner_doc = Document::default();
+                        let mut inner_doc = Document {
+                            members: Vec::with_capacity(8),
+                            nested: Vec::new(),
+                        };
                         self.object(Some(&mut inner_doc))?;
                         doc.nested
                             .push((self.b[v..].as_ptr() as usize, inner_doc.members));

@@ -545,7 +545,7 @@ impl Policy {
                         scratch: &mut scratch,
                         country,
                         omitted: &mut left_out,
-                        path: Vec::new(),
+                        path: Vec::with_capacity(4),
                     };
                     match r.render_fields(p, ev) {
                         Err(h) => {
@@ -612,7 +612,7 @@ impl Policy {
                             scratch: &mut scratch,
                             country,
                             omitted: &mut left_out,
-                            path: Vec::new(),
+                            path: Vec::with_capacity(4),
                         };
                         match r.render(p, ev, kind, norm, &time) {
                             Ok(line) => Outcome::Route(ScrubbedEvent { line, subjects }),
@@ -772,7 +772,7 @@ fn protected_values<'a>(
             p.add_identifier(k, raw.clone(), normalized[k.index()].as_deref());
         }
     }
-    let mut values: Vec<Cow<'a, str>> = Vec::new();
+    let mut values: Vec<Cow<'a, str>> = Vec::with_capacity(16);
     if let Some(user) = &ev.user {
         for (k, v) in &user.members {
             // The identifiers are in already.
@@ -871,7 +871,7 @@ impl<'e, 'a> Scratch<'e, 'a> {
         Scratch {
             ev,
             nested: Vec::new(),
-            verdicts: Vec::new(),
+            verdicts: Vec::with_capacity(8),
         }
     }
 

@@ -174,7 +174,8 @@ pub fn with_reading<R>(s: &str, f: impl FnOnce(&Reading) -> R) -> R {
     use std::cell::RefCell;
     use std::collections::HashMap;
     thread_local! {
-        static READINGS: RefCell<HashMap<Box<str>, Reading>> = RefCell::new(HashMap::new());
+        static READINGS: RefCell<HashMap<Box<str>, Reading, foldhash::fast::RandomState>> =
+            RefCell::new(HashMap::with_hasher(foldhash::fast::RandomState::default()));
     }
     if s.len() > READING_CACHE_MAX_BYTES {
         return f(&Reading::of(s));
@@ -243,7 +244,9 @@ impl<'a> Protected<'a> {
     pub fn new(default_country: Option<phonenumber::country::Id>) -> Protected<'a> {
         Protected {
             default_country,
-            ..Protected::default()
+            values: Vec::with_capacity(16),
+            identifiers: Vec::with_capacity(4),
+            digests: None,
         }
     }
 
@@ -266,20 +269,17 @@ impl<'a> Protected<'a> {
     }
 
     fn push(&mut self, raw: Cow<'a, str>, own: bool) {
-        // One pass: plain ASCII (nothing to decode) and its alphanumerics.
-        let mut plain = true;
-        let mut alnum = 0usize;
-        for c in raw.bytes() {
-            if c.is_ascii_alphanumeric() {
-                alnum += 1;
-            } else if !(c.is_ascii_graphic() || c == b' ')
-                || matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{')
-            {
-                plain = false;
-                break;
-            }
-        }
-        let min_len = if plain { alnum } else { 0 };
+        // Plain ASCII (nothing to decode), and its alphanumerics: two
+        // branch-free passes.
+        let b = raw.as_bytes();
+        let plain = b.iter().all(|&c| {
+            (0x20..0x7f).contains(&c) && !matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{')
+        });
+        let min_len = if plain {
+            b.iter().filter(|c| c.is_ascii_alphanumeric()).count()
+        } else {
+            0
+        };
         if plain && (min_len == 0 || (!own && min_len < MIN_CONTAINED_LEN)) {
             return;
         }
