@@ -22,6 +22,7 @@
 //! does.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashSet;
 
 /// The exact text of one JSON value (no surrounding whitespace), taken from
@@ -334,16 +335,47 @@ struct Parser<'a> {
 
 const ESCAPED: u64 = 1 << 63;
 
+type Buffers = (Vec<(u64, u32, u32)>, Vec<Option<HashSet<Vec<u8>>>>, String);
+
+thread_local! {
+    /// The parser's working buffers, kept per thread between events (an
+    /// event of ordinary size then allocates none).
+    static BUFFERS: Cell<Option<Buffers>> = const { Cell::new(None) };
+}
+
+/// Buffers that grew past this (a hostile event) are not kept.
+const KEEP_BUFFER_BYTES: usize = 64 * 1024;
+
+impl Drop for Parser<'_> {
+    fn drop(&mut self) {
+        let (mut keys, mut sets, mut decoded) = (
+            std::mem::take(&mut self.keys),
+            std::mem::take(&mut self.sets),
+            std::mem::take(&mut self.decoded),
+        );
+        if keys.capacity() * 16 + sets.capacity() * 48 + decoded.capacity() > KEEP_BUFFER_BYTES {
+            return;
+        }
+        keys.clear();
+        sets.clear();
+        decoded.clear();
+        BUFFERS.with(|c| c.set(Some((keys, sets, decoded))));
+    }
+}
+
 impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Parser<'a> {
+        let (keys, sets, decoded) = BUFFERS
+            .with(Cell::take)
+            .unwrap_or_else(|| (Vec::with_capacity(32), Vec::with_capacity(8), String::new()));
         Parser {
             text,
             b: text.as_bytes(),
             i: 0,
             depth: 0,
-            keys: Vec::with_capacity(32),
-            sets: Vec::with_capacity(8),
-            decoded: String::new(),
+            keys,
+            sets,
+            decoded,
             dup: None,
         }
     }

@@ -772,7 +772,6 @@ fn protected_values<'a>(
             p.add_identifier(k, raw.clone(), normalized[k.index()].as_deref());
         }
     }
-    let mut values: Vec<Cow<'a, str>> = Vec::with_capacity(16);
     if let Some(user) = &ev.user {
         for (k, v) in &user.members {
             // The identifiers are in already.
@@ -780,56 +779,55 @@ fn protected_values<'a>(
                 continue;
             }
             if k.len() >= guard::MIN_CONTAINED_LEN {
-                values.push(k.clone());
+                p.add_value(k.clone());
             }
-            collect_values(*v, &mut values);
+            collect_values(*v, &mut p);
         }
     }
     for name in &PROTECTED_BLOCKS[1..] {
         if let Some(raw) = ev.top.get(name) {
             match ev.nested(raw) {
-                Some(o) => collect_members(o, &mut values),
-                None => collect_values(raw, &mut values),
+                Some(o) => collect_members(o, &mut p),
+                None => collect_values(raw, &mut p),
             }
         }
     }
     if let Some(ctx) = &ev.context {
         for name in PROTECTED_CONTEXT {
             if let Some(raw) = ctx.get(name) {
-                collect_values(raw, &mut values);
+                collect_values(raw, &mut p);
             }
         }
-    }
-    for v in values {
-        p.add_value(v);
     }
     p
 }
 
-/// Every key of 6+ characters of `o` and [`collect_values`] of each value.
-fn collect_members<'a>(o: &Obj<'a>, out: &mut Vec<Cow<'a, str>>) {
+/// Every key of 6+ characters of `o` and [`collect_values`] of each value,
+/// added to `out`.
+fn collect_members<'a>(o: &Obj<'a>, out: &mut Protected<'a>) {
     for (k, v) in &o.members {
         if k.len() >= guard::MIN_CONTAINED_LEN {
-            out.push(k.clone());
+            out.add_value(k.clone());
         }
         collect_values(*v, out);
     }
 }
 
-/// Every string, number (as text) and object key of 6+ characters in `raw`.
-fn collect_values<'a>(raw: JsonRaw<'a>, out: &mut Vec<Cow<'a, str>>) {
+/// Every string, number (as text) and object key of 6+ characters in
+/// `raw`, added to `out`.
+fn collect_values<'a>(raw: JsonRaw<'a>, out: &mut Protected<'a>) {
     let text = raw.get();
     match event::kind_of(raw) {
         JsonKind::String => {
             if let Some(s) = event::as_str(raw) {
                 if s.len() >= guard::MIN_CONTAINED_LEN {
-                    out.push(s);
+                    out.add_value(s);
                 }
             }
         }
         JsonKind::Number => {
             if text.len() >= guard::MIN_CONTAINED_LEN {
-                out.push(Cow::Borrowed(text));
+                out.add_value(Cow::Borrowed(text));
             }
         }
         JsonKind::Object => {
