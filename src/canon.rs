@@ -29,11 +29,51 @@ pub const MIN_TOKEN_LEN: usize = 8;
 /// is unusual and every one of the first ones is still scanned.
 const MAX_TOKENS: usize = 64;
 
+/// A letter or digit (ASCII).
+pub const ALNUM: u8 = 1;
+/// Outside printable ASCII, or a byte that starts something a round
+/// decodes (`%`, `&`, `\`, `(`, `[`, `{`).
+pub const NOT_PLAIN: u8 = 2;
+/// An ASCII capital letter, or any byte of a non-ASCII character.
+pub const UPPER_OR_NON_ASCII: u8 = 4;
+
+/// The classes of every byte.
+static BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut class = 0;
+        if c.is_ascii_alphanumeric() {
+            class |= ALNUM;
+        }
+        if c < 0x20 || c >= 0x7f || matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{') {
+            class |= NOT_PLAIN;
+        }
+        if c.is_ascii_uppercase() || c >= 0x80 {
+            class |= UPPER_OR_NON_ASCII;
+        }
+        t[i] = class;
+        i += 1;
+    }
+    t
+};
+
+/// The number of ASCII letters and digits of `s` and the union of its
+/// bytes' classes, in one pass of table lookups (no branch per byte).
+pub fn classify(s: &str) -> (usize, u8) {
+    let (mut alnum, mut classes) = (0usize, 0u8);
+    for &c in s.as_bytes() {
+        let class = BYTE_CLASS[c as usize];
+        alnum += (class & ALNUM) as usize;
+        classes |= class;
+    }
+    (alnum, classes)
+}
+
 /// Does `s` contain anything a round could change?
 fn needs_round(s: &str) -> bool {
-    s.bytes().any(|c| {
-        !(0x20..0x7f).contains(&c) || matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{')
-    })
+    classify(s).1 & NOT_PLAIN != 0
 }
 
 /// `s` decoded to a fixed point (or after [`MAX_ROUNDS`]). Borrowed when
@@ -477,6 +517,23 @@ pub fn skeleton(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The byte table says what the per-byte predicates say.
+        #[test]
+        fn byte_classes_are_the_predicates(s in "\\PC{0,24}|[ -~]{0,24}") {
+            let (alnum, classes) = classify(&s);
+            proptest::prop_assert_eq!(alnum, s.bytes().filter(u8::is_ascii_alphanumeric).count());
+            proptest::prop_assert_eq!(
+                classes & NOT_PLAIN != 0,
+                s.bytes().any(|c| !(0x20..0x7f).contains(&c) || matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{'))
+            );
+            proptest::prop_assert_eq!(
+                classes & UPPER_OR_NON_ASCII != 0,
+                !s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+            );
+        }
+    }
 
     #[test]
     fn decodes_to_a_fixed_point() {

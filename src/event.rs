@@ -415,7 +415,7 @@ fn check_key_spelling(o: &Obj<'_>, known: &[&str], within: &str) -> Result<(), R
     for (k, _) in &o.members {
         // Every known name is lowercase ASCII: a lowercase ASCII key is
         // either one of them or nothing like them.
-        if k.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        if crate::canon::classify(k).1 & crate::canon::UPPER_OR_NON_ASCII == 0 {
             continue;
         }
         let folded: String = crate::canon::canonical(k)

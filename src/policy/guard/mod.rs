@@ -269,17 +269,11 @@ impl<'a> Protected<'a> {
     }
 
     fn push(&mut self, raw: Cow<'a, str>, own: bool) {
-        // Plain ASCII (nothing to decode), and its alphanumerics: two
-        // branch-free passes.
-        let b = raw.as_bytes();
-        let plain = b.iter().all(|&c| {
-            (0x20..0x7f).contains(&c) && !matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{')
-        });
-        let min_len = if plain {
-            b.iter().filter(|c| c.is_ascii_alphanumeric()).count()
-        } else {
-            0
-        };
+        // Plain ASCII (nothing to decode), and its alphanumerics: one
+        // pass of table lookups, no branch per byte.
+        let (alnum, classes) = canon::classify(&raw);
+        let plain = classes & canon::NOT_PLAIN == 0;
+        let min_len = if plain { alnum } else { 0 };
         if plain && (min_len == 0 || (!own && min_len < MIN_CONTAINED_LEN)) {
             return;
         }
