@@ -331,13 +331,13 @@ fn unescape(s: &str) -> Option<String> {
 /// `(at)`, `[at]`, `{at}` and the same with `dot`, any case, with optional
 /// spaces inside the brackets.
 fn bracketed(s: &str) -> Option<String> {
-    let lower = s.to_ascii_lowercase();
-    if !(lower.contains("at") || lower.contains("dot")) {
-        return None;
-    }
     let b = s.as_bytes();
-    let lb = lower.as_bytes();
-    let mut out = String::with_capacity(s.len());
+    let starts_with = |at: usize, word: &[u8]| {
+        b.get(at..at + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    };
+    // Allocated at the first replacement only.
+    let mut out = String::new();
     let mut i = 0;
     let mut any = false;
     let mut last = 0;
@@ -355,9 +355,9 @@ fn bracketed(s: &str) -> Option<String> {
         while j < b.len() && b[j] == b' ' {
             j += 1;
         }
-        let (word, rep) = if lb[j..].starts_with(b"at") {
+        let (word, rep) = if starts_with(j, b"at") {
             (2, '@')
-        } else if lb[j..].starts_with(b"dot") {
+        } else if starts_with(j, b"dot") {
             (3, '.')
         } else {
             i += 1;
