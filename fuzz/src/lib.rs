@@ -14,6 +14,7 @@
 //! - [`policy`]: the policy on arbitrary JSON under a few valid configs.
 //! - [`config`]: the config loader on arbitrary TOML.
 //! - [`tcf`], [`gpp`]: the consent string decoders on arbitrary text.
+//! - [`json`]: the event parser's JSON reader against serde_json.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -30,6 +31,171 @@ use http::StatusCode;
 use http_body_util::BodyExt as _;
 use serde_json::value::RawValue;
 use serde_json::Value;
+
+// ---------------------------------------------------------------------------
+// The JSON reader (src/json.rs) against serde_json.
+
+/// serde_json reading every key and value of a text (strings decoded
+/// strictly): whether some object has a key twice.
+struct HasDup(bool);
+
+impl<'de> serde::Deserialize<'de> for HasDup {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HasDup;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<HasDup, M::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut dup = false;
+                while let Some(k) = m.next_key::<String>()? {
+                    dup |= !seen.insert(k);
+                    dup |= m.next_value::<HasDup>()?.0;
+                }
+                Ok(HasDup(dup))
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<HasDup, S::Error> {
+                let mut dup = false;
+                while let Some(v) = s.next_element::<HasDup>()? {
+                    dup |= v.0;
+                }
+                Ok(HasDup(dup))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<HasDup, E> {
+                Ok(HasDup(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<HasDup, E> {
+                Ok(HasDup(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<HasDup, E> {
+                Ok(HasDup(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<HasDup, E> {
+                Ok(HasDup(false))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<HasDup, E> {
+                Ok(HasDup(false))
+            }
+            fn visit_unit<E>(self) -> Result<HasDup, E> {
+                Ok(HasDup(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// serde_json's members of an object in order, each value as its raw text.
+fn serde_members(text: &str) -> Vec<(String, String)> {
+    use serde::de::{Deserializer as _, MapAccess, Visitor};
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<(String, &'de RawValue)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+            let mut out = Vec::new();
+            while let Some(k) = m.next_key::<String>()? {
+                out.push((k, m.next_value()?));
+            }
+            Ok(out)
+        }
+    }
+    let mut d = serde_json::Deserializer::from_str(text);
+    let members = d.deserialize_map(V).expect("serde_json read it before");
+    members
+        .into_iter()
+        .map(|(k, v)| (k, v.get().to_owned()))
+        .collect()
+}
+
+/// What the reader answered, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JsonVerdict {
+    Object,
+    NotObject,
+    Duplicate,
+    Syntax,
+}
+
+/// adgate's JSON reader (src/json.rs) judges `text` as serde_json does
+/// (valid or not, an object or not, a key twice in some object) and reads
+/// the same members, top-level and of each top-level object, and the same
+/// elements of arrays, value text for value text. Two documented
+/// differences are accounted for: a number out of f64's range is JSON to
+/// adgate (serde_json's typed read refuses it), and a lone surrogate escape
+/// is refused by both here because the reference decodes every string.
+/// Returns the verdict.
+pub fn json(text: &str) -> Option<JsonVerdict> {
+    use adgate::json::{array_items, object_members, parse_document, Error};
+    let ours = match parse_document(text) {
+        Ok(_) => JsonVerdict::Object,
+        Err(Error::NotObject) => JsonVerdict::NotObject,
+        Err(Error::DuplicateKey { .. }) => JsonVerdict::Duplicate,
+        Err(Error::Syntax { .. }) => JsonVerdict::Syntax,
+    };
+    let want = match serde_json::from_str::<HasDup>(text) {
+        Err(e) if e.to_string().contains("number out of range") => return None,
+        Err(_) => JsonVerdict::Syntax,
+        Ok(HasDup(true)) => JsonVerdict::Duplicate,
+        Ok(HasDup(false)) if text.trim_start().starts_with('{') => JsonVerdict::Object,
+        Ok(HasDup(false)) => JsonVerdict::NotObject,
+    };
+    assert_eq!(
+        ours, want,
+        "the JSON reader and serde_json disagree on {text:?}"
+    );
+    if ours != JsonVerdict::Object {
+        return Some(ours);
+    }
+    let doc = parse_document(text).expect("read above");
+    let read = |m: &[(std::borrow::Cow<'_, str>, adgate::json::Raw<'_>)]| -> Vec<(String, String)> {
+        m.iter()
+            .map(|(k, v)| (k.to_string(), v.get().to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        read(&doc.members),
+        serde_members(text),
+        "members of {text:?}"
+    );
+    let objects = doc.members.iter().filter(|(_, v)| v.get().starts_with('{'));
+    assert_eq!(
+        doc.nested.len(),
+        objects.clone().count(),
+        "objects kept of {text:?}"
+    );
+    for (_, v) in objects {
+        let (_, kept) = doc
+            .nested
+            .iter()
+            .find(|(at, _)| *at == v.get().as_ptr() as usize)
+            .expect("each object member is kept");
+        assert_eq!(read(kept), serde_members(v.get()));
+        assert_eq!(
+            read(&object_members(*v).expect("an object")),
+            serde_members(v.get())
+        );
+    }
+    for (_, v) in &doc.members {
+        if let Some(items) = array_items(*v) {
+            let want: Vec<&RawValue> = serde_json::from_str(v.get()).expect("an array");
+            let got: Vec<&str> = items.iter().map(|r| r.get()).collect();
+            assert_eq!(got, want.iter().map(|r| r.get()).collect::<Vec<_>>());
+        }
+    }
+    Some(ours)
+}
+
+/// [`json`] on bytes (as text when they are UTF-8).
+pub fn json_bytes(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        json(text);
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Body decoder.

@@ -1167,3 +1167,135 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The JSON reader (src/json.rs) against serde_json.
+
+/// A JSON value as text with random whitespace; keys from a small set so
+/// that duplicates (also escaped ones) happen.
+fn json_text(depth: u32) -> BoxedStrategy<String> {
+    let key = prop::sample::select(vec![
+        "a",
+        "b",
+        "ab",
+        "user",
+        "u\\u0073er",
+        "\\u00e9",
+        "é",
+        "x\\\"y",
+        "k\\/",
+        "long_key_name_number_one_abcdef",
+        "long_key_name_number_one_abcdeg",
+        "\\ud83d\\ude00",
+        "😀",
+    ]);
+    let scalar = prop_oneof![
+        Just("null".to_string()),
+        Just("true".to_string()),
+        Just("false".to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| format!("{f:e}")),
+        prop::sample::select(vec![
+            "0",
+            "-0",
+            "1.5e3",
+            "4111111111111111.0",
+            "1E+2",
+            "-0.0e-1"
+        ])
+        .prop_map(str::to_owned),
+        "[ -~é😀]{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        prop::sample::select(vec![
+            "\"\\u0041\\n\\t\\\\\"",
+            "\"a\\u00e9\"",
+            "\"\\ud83d\\ude00\""
+        ])
+        .prop_map(str::to_owned),
+    ];
+    if depth == 0 {
+        return scalar.boxed();
+    }
+    let ws = prop::sample::select(vec!["", " ", "\n", "\t ", "\r\n"]);
+    prop_oneof![
+        3 => scalar,
+        1 => prop::collection::vec((json_text(depth - 1), ws.clone()), 0..5).prop_map(|items| {
+            let items: Vec<String> = items.iter().map(|(v, w)| format!("{w}{v}{w}")).collect();
+            format!("[{}]", items.join(","))
+        }),
+        2 => prop::collection::vec((key, json_text(depth - 1), ws), 0..7).prop_map(|m| {
+            let members: Vec<String> =
+                m.iter().map(|(k, v, w)| format!("{w}\"{k}\"{w}:{w}{v}")).collect();
+            format!("{{{}}}", members.join(","))
+        }),
+    ]
+    .boxed()
+}
+
+/// An object of up to 8 members over 6 names, each a JSON value.
+fn json_object() -> impl Strategy<Value = String> {
+    prop::collection::vec(json_text(3), 0..8).prop_map(|vs| {
+        let members: Vec<String> = vs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("\"m{}\":{v}", i % 6))
+            .collect();
+        format!("{{{}}}", members.join(","))
+    })
+}
+
+proptest! {
+    #![proptest_config(cases(200))]
+
+    /// Valid, duplicate-key and broken text (one byte cut, doubled or
+    /// replaced) is judged as serde_json judges it, and accepted objects
+    /// read the same members (oracle::json); every verdict occurs.
+    #[test]
+    fn json_reader_agrees_with_serde_json(
+        texts in prop::collection::vec((
+            prop_oneof![json_object(), json_text(3)],
+            proptest::option::of((
+                any::<prop::sample::Index>(),
+                0u8..3,
+                prop::sample::select(vec![b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'0', b'e', b'-', b'.', b' ', 0x01, b'u', b'a']),
+            )),
+        ), 32),
+    ) {
+        let mut seen = std::collections::HashSet::new();
+        for (text, edit) in texts {
+            let mut bytes = text.into_bytes();
+            if let (Some((at, op, c)), false) = (edit, bytes.is_empty()) {
+                let i = at.index(bytes.len());
+                match op {
+                    0 => {
+                        bytes.remove(i);
+                    }
+                    1 => bytes.insert(i, c),
+                    _ => bytes[i] = c,
+                }
+            }
+            if let Ok(text) = String::from_utf8(bytes) {
+                if let Some(v) = oracle::json(&text) {
+                    seen.insert(v);
+                }
+            }
+        }
+        // 32 texts of each kind's generator: not every run sees all four,
+        // but never only one.
+        prop_assert!(seen.len() >= 2, "{seen:?}");
+    }
+}
+
+#[test]
+fn json_reader_verdicts_all_occur() {
+    use oracle::JsonVerdict::*;
+    for (text, want) in [
+        ("{\"a\":{\"b\":[1,2]},\"c\":\"x\"}", Object),
+        ("[1]", NotObject),
+        ("{\"a\":1,\"\\u0061\":2}", Duplicate),
+        ("{\"a\":1,}", Syntax),
+    ] {
+        assert_eq!(oracle::json(text), Some(want), "{text}");
+    }
+}
