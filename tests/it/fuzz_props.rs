@@ -1039,6 +1039,35 @@ fn regression_timestamp_outside_utc_years_0000_to_9999() {
     }
 }
 
+/// body_decoder (cargo-fuzz, 2026-12-04): the oracle did not know the
+/// duplicate-key message once it gave the second key's position (the
+/// proptest bodies had not produced a duplicate key). Every reject shape
+/// of the one-pass reader, through the whole body decoder.
+#[test]
+fn regression_duplicate_key_message_with_its_position() {
+    let body = concat!(
+        "{\"event_id\":\"e1\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\",\"ad\":{\"k\":1,\"k\":2}}\n",
+        "{\"event_id\":\"e2\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\",\"\\u0061d\":1,\"ad\":2}\n",
+        "{\"event_id\":\"e3\",\"a\":[1,}\n",
+        "[1]\n",
+        "{\"event_id\":\"e4\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\"}\n",
+    );
+    let out = oracle::body(&BodyCase {
+        content_type: Some("application/x-ndjson"),
+        encoding: Encoding::Identity,
+        limit: 1 << 20,
+        body: body.as_bytes(),
+    });
+    assert_eq!((out.events, out.rejected), (1, 4), "{out:?}");
+    let rej =
+        adgate::event::Event::parse("{\"a\":{\"jane@example.com\":1,\n \"jane@example.com\":2}}")
+            .expect_err("a key twice");
+    assert_eq!(
+        rej.message,
+        "a JSON key appears twice in the same object of the event (the second at line 2, column 2)"
+    );
+}
+
 /// config_loader: `max_event_age_seconds = 9223372036854775807` (and
 /// `shutdown_grace_seconds` the same) loaded, then overflowed the event
 /// expiry in milliseconds and the shutdown deadline. Now refused, with the
