@@ -32,6 +32,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use crate::json;
+
 use super::{
     email_trim_lower, object_members, write_json_str, Credential, CredentialPlace, EncodeError,
     OptionError, PartnerView, Profile, ProfileInput, ProfileKind,
@@ -205,18 +207,22 @@ fn consent_status(v: Option<bool>) -> &'static str {
     }
 }
 
-/// The value at a dotted `path` of a JSON object's text, borrowed from it
-/// (only the objects on the path are read, no tree is built).
-fn lookup<'a>(fields: &'a str, path: &str) -> Option<crate::json::Raw<'a>> {
-    let mut obj = crate::event::Obj::parse(crate::json::Raw::parse(fields).ok()?)?;
-    let mut segs = path.split('.').peekable();
-    loop {
-        let v = obj.get(segs.next()?)?;
-        if segs.peek().is_none() {
-            return Some(v);
-        }
-        obj = crate::event::Obj::parse(v)?;
+/// The value at a dotted `path` of the allow-listed fields, read once
+/// (`doc`: the top level and its objects; deeper objects are scanned when
+/// a path reaches them), borrowed from the text.
+fn lookup<'a>(doc: &json::Document<'a>, path: &str) -> Option<json::Raw<'a>> {
+    let find = |m: &json::Members<'a>, key: &str| m.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+    let mut segs = path.split('.');
+    let mut v = find(&doc.members, segs.next()?)?;
+    for (depth, seg) in segs.enumerate() {
+        v = if depth == 0 {
+            let at = v.get().as_ptr() as usize;
+            find(&doc.nested.iter().find(|(a, _)| *a == at)?.1, seg)?
+        } else {
+            find(&json::object_members(v)?, seg)?
+        };
     }
+    Some(v)
 }
 
 /// The Google Ads click conversion encoder.
@@ -245,7 +251,8 @@ impl GoogleAds {
         let Some(f) = fields else {
             return Ok((None, None));
         };
-        object_members(f).ok_or(EncodeError::FieldsNotObject)?;
+        // One read of the fields for both paths.
+        let doc = json::parse_document(f).map_err(|_| EncodeError::FieldsNotObject)?;
         let scale = if self.opts.value_unit == "micros" {
             1e6
         } else {
@@ -255,7 +262,7 @@ impl GoogleAds {
             .opts
             .value_field
             .as_deref()
-            .and_then(|p| lookup(f, p))
+            .and_then(|p| lookup(&doc, p))
             .and_then(|x| serde_json::from_str::<f64>(x.get()).ok())
             .filter(|x| x.is_finite() && *x >= 0.0)
             .map(|x| x / scale);
@@ -263,7 +270,7 @@ impl GoogleAds {
             .opts
             .currency_field
             .as_deref()
-            .and_then(|p| lookup(f, p))
+            .and_then(|p| lookup(&doc, p))
             .and_then(|x| crate::event::as_str(x).map(|c| c.into_owned()))
             .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
         Ok((value, currency))
