@@ -504,14 +504,15 @@ impl<'a> Parser<'a> {
             }
         }
         if escaped {
-            // Checks hex digits and surrogate pairs.
-            self.decoded_scratch_check(start, j)?;
+            self.check_escapes(start, j)?;
         }
         self.i = j + 1;
         Ok(escaped)
     }
 
-    fn decoded_scratch_check(&mut self, start: usize, end: usize) -> Result<(), Error> {
+    /// The escapes of the string contents `b[start..end]` are valid: known
+    /// letters, four hex digits after `\u`, surrogates in pairs.
+    fn check_escapes(&self, start: usize, end: usize) -> Result<(), Error> {
         let mut tmp = String::new();
         unescape_into(&self.b[start..end.min(self.b.len())], &mut tmp)
             .map_err(|o| Error::Syntax { at: start + o })
