@@ -198,6 +198,15 @@ fn paired_ratios(sets: &[(&str, &Vec<String>)], batch: impl Fn(&[String]), round
     }
 }
 
+/// What ingest does per event: parse, the idempotency hash, the policy.
+fn ingest(policy: &Policy, hasher: &SubjectHasher, evs: &[String]) {
+    for e in evs {
+        let ev = Event::parse(e).unwrap();
+        black_box(hasher.event(&ev.event_id));
+        black_box(policy.evaluate(&ev, &NoOptOuts));
+    }
+}
+
 /// One push partner of profile `profile` (`adgate` or a partner API), with
 /// the fields and identifiers of `events::config`.
 fn profile_config(profile: &str) -> Config {
@@ -270,16 +279,7 @@ fn bench(c: &mut Criterion) {
         let policy = Policy::new(&config(n), hasher.clone());
         g.bench_function(
             format!("policy/{n}_partner{}", if n > 1 { "s" } else { "" }),
-            |b| {
-                b.iter(|| {
-                    for e in &evs {
-                        // As ingest: parse, the idempotency hash, the policy.
-                        let ev = Event::parse(e).unwrap();
-                        black_box(hasher.event(&ev.event_id));
-                        black_box(policy.evaluate(&ev, &NoOptOuts));
-                    }
-                })
-            },
+            |b| b.iter(|| ingest(&policy, &hasher, &evs)),
         );
     }
     g.finish();
@@ -307,15 +307,7 @@ fn bench(c: &mut Criterion) {
                 "policy/{n}_partner{}_distinct_values",
                 if n > 1 { "s" } else { "" }
             ),
-            |b| {
-                b.iter(|| {
-                    for e in &distinct_fields {
-                        let ev = Event::parse(e).unwrap();
-                        black_box(hasher.event(&ev.event_id));
-                        black_box(policy.evaluate(&ev, &NoOptOuts));
-                    }
-                })
-            },
+            |b| b.iter(|| ingest(&policy, &hasher, &distinct_fields)),
         );
     }
     g.finish();
@@ -349,13 +341,7 @@ fn bench(c: &mut Criterion) {
             }
         }
     }
-    let consent_batch = |set: &[String]| {
-        for e in set {
-            let ev = Event::parse(e).unwrap();
-            black_box(hasher.event(&ev.event_id));
-            black_box(consent_policy.evaluate(&ev, &NoOptOuts));
-        }
-    };
+    let consent_batch = |set: &[String]| ingest(&consent_policy, &hasher, set);
     let consent_sets = [
         ("consent/none", &evs),
         ("consent/tcf_gpp", &with_strings),
@@ -383,13 +369,7 @@ fn bench(c: &mut Criterion) {
             .count();
         eprintln!("profile/{profile}: {routed} of {} events routed", evs.len());
         g.bench_function(format!("profile/{profile}"), |b| {
-            b.iter(|| {
-                for e in &evs {
-                    let ev = Event::parse(e).unwrap();
-                    black_box(hasher.event(&ev.event_id));
-                    black_box(policy.evaluate(&ev, &NoOptOuts));
-                }
-            })
+            b.iter(|| ingest(&policy, &hasher, &evs))
         });
     }
     let key = base64::engine::general_purpose::STANDARD

@@ -10,9 +10,10 @@
 //! refused at every depth, and both in one pass. serde_json's `RawValue`
 //! gives the first but skips nested keys unseen, so the duplicate check was
 //! a second pass over every byte, and each block a third. serde_json stays
-//! the reference: the tests check this reader accepts exactly what
-//! serde_json accepts (minus duplicate keys and lone surrogate escapes, see
-//! below) and reads the same members.
+//! the reference: the fuzz oracle (`json` in fuzz/src/lib.rs, run by the
+//! `json` fuzz target and by tests/it/fuzz_props.rs) checks this reader
+//! accepts exactly what serde_json accepts (minus duplicate keys and lone
+//! surrogate escapes, see below) and reads the same members.
 //!
 //! Choices where JSON readers differ: a `\u` escape of a lone UTF-16
 //! surrogate is refused anywhere (serde_json refuses it in keys but lets it
@@ -206,29 +207,25 @@ fn skip_value(b: &[u8], i: usize) -> usize {
     match b[i] {
         b'"' => skip_string(b, i),
         b'{' | b'[' => {
+            // One pass: strings are jumped over whole, brackets counted.
             let mut depth = 0usize;
             let mut j = i;
             loop {
-                let o = memchr::memchr3(b'"', b'{', b'}', &b[j..])
-                    .into_iter()
-                    .chain(memchr::memchr2(b'[', b']', &b[j..]))
-                    .min()
-                    .expect("validated container");
-                j += o;
                 match b[j] {
-                    b'"' => j = skip_string(b, j),
-                    b'{' | b'[' => {
-                        depth += 1;
-                        j += 1;
+                    b'"' => {
+                        j = skip_string(b, j);
+                        continue;
                     }
-                    _ => {
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
                         depth -= 1;
-                        j += 1;
                         if depth == 0 {
-                            return j;
+                            return j + 1;
                         }
                     }
+                    _ => {}
                 }
+                j += 1;
             }
         }
         _ => {
@@ -512,10 +509,32 @@ impl<'a> Parser<'a> {
 
     /// The escapes of the string contents `b[start..end]` are valid: known
     /// letters, four hex digits after `\u`, surrogates in pairs.
-    fn check_escapes(&self, start: usize, end: usize) -> Result<(), Error> {
-        let mut tmp = String::new();
-        unescape_into(&self.b[start..end.min(self.b.len())], &mut tmp)
-            .map_err(|o| Error::Syntax { at: start + o })
+    /// (Decoded into the end of the key buffer, then cut off again: no
+    /// allocation once the buffer has grown.)
+    fn check_escapes(&mut self, start: usize, end: usize) -> Result<(), Error> {
+        let mark = self.decoded.len();
+        let r = unescape_into(&self.b[start..end.min(self.b.len())], &mut self.decoded)
+            .map_err(|o| Error::Syntax { at: start + o });
+        self.decoded.truncate(mark);
+        r
+    }
+
+    /// After an element or member: `,` (then `false`: another follows) or
+    /// `close` (then `true`: the container ended).
+    fn next_item(&mut self, close: u8) -> Result<bool, Error> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                self.ws();
+                Ok(false)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ => self.fail(),
+        }
     }
 
     fn array(&mut self) -> Result<(), Error> {
@@ -529,18 +548,9 @@ impl<'a> Parser<'a> {
         }
         loop {
             self.value()?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    self.ws();
-                }
-                Some(b']') => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return self.fail(),
+            if self.next_item(b']')? {
+                self.depth -= 1;
+                return Ok(());
             }
         }
     }
@@ -619,17 +629,8 @@ impl<'a> Parser<'a> {
                 }
                 None => self.value()?,
             }
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    self.ws();
-                }
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return self.fail(),
+            if self.next_item(b'}')? {
+                return Ok(());
             }
         }
     }
