@@ -1068,6 +1068,28 @@ fn regression_duplicate_key_message_with_its_position() {
     );
 }
 
+/// policy (cargo-fuzz, 2026-12-04): a phone-length number padded with
+/// zeros to 16 digits inside an app id (`com0000100188210260Omdil...`)
+/// passed the guard, which measured the run with its zeros (16: neither a
+/// phone length nor a card). Runs are measured without leading zeros now.
+#[test]
+fn regression_zero_padded_phone_length_run() {
+    for s in [
+        "com0000100188210260OmdilH8GZOH-hWVG344831",
+        "id-0002065550100",
+        "0000000000002065550100",
+    ] {
+        assert_eq!(
+            adgate::policy::guard::scan(s),
+            Some(adgate::policy::guard::Hit::Phone),
+            "{s}"
+        );
+    }
+    for s in ["0000000000123", "c-0000000077", "2026-11-28"] {
+        assert_eq!(adgate::policy::guard::scan(s), None, "{s}");
+    }
+}
+
 /// config_loader: `max_event_age_seconds = 9223372036854775807` (and
 /// `shutdown_grace_seconds` the same) loaded, then overflowed the event
 /// expiry in milliseconds and the shutdown deadline. Now refused, with the

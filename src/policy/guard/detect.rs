@@ -218,7 +218,9 @@ fn check_chain(digits: &[u8], groups: &[Group], plus: bool) -> Option<Hit> {
         if has_card_window(run) {
             return Some(Hit::Card);
         }
-        if (10..=15).contains(&g.len) {
+        // Leading zeros padding a number do not make it something else.
+        let significant = run.iter().skip_while(|d| **d == 0).count();
+        if (10..=15).contains(&significant) {
             return Some(Hit::Phone);
         }
     }
