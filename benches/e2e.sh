@@ -33,7 +33,9 @@
 # DRAIN_MAX (120 s to wait for delivery after the load), FLOOR (1: install
 # nginx for the floor row), OUT (target/e2e.json), INGEST_OUTBOX_BYTES (the
 # pull partner's outbox bound for the ingest-only row, 16 GiB: it holds the
-# whole run on disk while the row runs).
+# whole run on disk while the row runs), BIN (a directory holding adgate,
+# adgate-load, adgate-sink and adgate-ceiling of another build: nothing is
+# built; e.g. old and new binaries run alternately).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${MODE:-}" = full ] && : "${DURATION:=60s}"
@@ -49,8 +51,12 @@ DRAIN_MAX=${DRAIN_MAX:-120}
 FLOOR=${FLOOR:-}
 OUT=${OUT:-target/e2e.json}
 INGEST_OUTBOX_BYTES=${INGEST_OUTBOX_BYTES:-17179869184}
-cargo build --release --workspace --bins >&2  # adgate and the load tools (benches/loadgen)
-BIN=target/release
+# BIN: where adgate and the load tools are (another build's, to compare old
+# and new binaries alternately); only the default one is built here.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --workspace --bins >&2  # adgate and the load tools (benches/loadgen)
+  BIN=target/release
+fi
 work=$(mktemp -d)
 pids=()
 NATS_PIDS=()

@@ -69,12 +69,7 @@ impl PartnerOutbox {
     pub fn consumer(&self) -> Consumer {
         let inner = match &self.backing {
             Backing::Log(log, dl) => Inner::Log(LogConsumer::new(log.clone(), dl.clone())),
-            Backing::Js(js, jp) => Inner::Js(JsConsumer {
-                js: js.clone(),
-                jp: jp.clone(),
-                busy: false,
-                last_warn: None,
-            }),
+            Backing::Js(js, jp) => Inner::Js(JsConsumer::new(js.clone(), jp.clone())),
         };
         Consumer {
             name: self.name().to_owned(),
@@ -137,7 +132,10 @@ enum BatchInner {
     Js {
         js: Arc<JetStream>,
         jp: Arc<JsPartner>,
-        recs: Vec<Fetched>,
+        /// The messages the items come from, and how many of each.
+        parts: Vec<Part>,
+        /// Per item: its part, and its place in that part's message.
+        places: Vec<(u32, u32)>,
         _renewer: Renewer,
     },
 }
@@ -183,22 +181,55 @@ impl Batch {
                 }
                 Ok(false)
             }
-            BatchInner::Js { recs, .. } => {
+            BatchInner::Js {
+                js,
+                jp,
+                parts,
+                places,
+                ..
+            } => {
                 let optouts = &self.ctx.optouts;
-                let (gone, keep): (Vec<Fetched>, Vec<Fetched>) =
-                    std::mem::take(recs).into_iter().partition(|r| {
-                        r.subjects
-                            .as_slice()
-                            .iter()
-                            .any(|h| optouts.is_forgotten(h))
-                    });
-                *recs = keep;
-                if gone.is_empty() {
+                let gone = |i: &Item| {
+                    i.subjects
+                        .as_slice()
+                        .iter()
+                        .any(|h| optouts.is_forgotten(h))
+                };
+                if !self.items.iter().any(gone) {
                     return Ok(false);
                 }
-                ack_all(&gone, async_nats::jetstream::AckKind::Ack).await;
-                self.key = js_batch_key(&self.name, recs.iter().map(|r| r.stream_seq));
-                self.items = recs.iter().map(item_of).collect();
+                // A forget erased (or is erasing) the messages holding
+                // forgotten items. Gone from the stream, a message's other
+                // items went back in a message of their own: they are left
+                // to it. Still there, only the forgotten items are taken out.
+                let mut moved = vec![false; parts.len()];
+                for (item, place) in self.items.iter().zip(places.iter()) {
+                    let p = place.0 as usize;
+                    if gone(item) && !moved[p] {
+                        let seq = parts[p].held.rec.stream_seq;
+                        moved[p] = !js.holds(jp, seq).await.map_err(io::Error::other)?;
+                    }
+                }
+                // What is taken out is settled; a message whose last items
+                // they were is acknowledged.
+                let mut out = vec![0usize; parts.len()];
+                let mut keep = Vec::with_capacity(self.items.len());
+                for (item, place) in std::mem::take(&mut self.items)
+                    .into_iter()
+                    .zip(places.iter())
+                {
+                    if moved[place.0 as usize] || gone(&item) {
+                        out[place.0 as usize] += 1;
+                    } else {
+                        keep.push((item, *place));
+                    }
+                }
+                for (part, n) in parts.iter_mut().zip(out) {
+                    part.settle(n).await;
+                    part.items -= n;
+                }
+                (self.items, *places) = keep.into_iter().unzip();
+                self.key = js_batch_key(&self.name, parts, places);
                 Ok(true)
             }
         }
@@ -252,8 +283,10 @@ impl Batch {
             BatchInner::Log {
                 log, state, from, ..
             } => state.lock().unwrap().finish(&log, from, true, delivered),
-            BatchInner::Js { recs, .. } => {
-                ack_all(&recs, async_nats::jetstream::AckKind::Ack).await;
+            BatchInner::Js { parts, .. } => {
+                for part in &parts {
+                    part.settle(part.items).await;
+                }
                 delivered
             }
         }
@@ -269,8 +302,10 @@ impl Batch {
             } => {
                 state.lock().unwrap().finish(&log, from, false, Vec::new());
             }
-            BatchInner::Js { recs, .. } => {
-                ack_all(&recs, async_nats::jetstream::AckKind::Nak(None)).await
+            BatchInner::Js { parts, .. } => {
+                for part in &parts {
+                    part.release().await;
+                }
             }
         }
     }
@@ -593,9 +628,26 @@ struct JsConsumer {
     /// The last fetch was full: fetch again without waiting.
     busy: bool,
     last_warn: Option<std::time::Instant>,
+    /// Items fetched and not handed out yet, oldest first, each with its
+    /// message (a message may be split between batches).
+    carry: VecDeque<(Arc<Held>, u32, Item)>,
+    /// Mean events per message of the last fetch (how many to ask for).
+    per_message: f64,
 }
 
 impl JsConsumer {
+    fn new(js: Arc<JetStream>, jp: Arc<JsPartner>) -> JsConsumer {
+        JsConsumer {
+            js,
+            busy: false,
+            last_warn: None,
+            carry: VecDeque::new(),
+            // The most a message may hold: the first fetch asks for one.
+            per_message: jp.chunk_events() as f64,
+            jp,
+        }
+    }
+
     async fn next(
         &mut self,
         name: &str,
@@ -603,74 +655,168 @@ impl JsConsumer {
         window: Duration,
         stop: &mut watch::Receiver<bool>,
     ) -> Option<(Vec<Item>, String, BatchInner)> {
+        let max = max.max(1);
         loop {
             if *stop.borrow() {
                 return None;
             }
-            let first = if self.busy {
-                Duration::ZERO
-            } else {
-                JS_IDLE_POLL
-            };
-            let fetched = tokio::select! {
-                r = self.js.fetch(&self.jp, max, first, window) => r,
-                _ = stop.changed() => return None,
-            };
-            match fetched {
-                Ok(v) if v.is_empty() => self.busy = false,
-                Ok(recs) => {
-                    self.busy = recs.len() >= max;
-                    let key = js_batch_key(name, recs.iter().map(|r| r.stream_seq));
-                    let items = recs.iter().map(item_of).collect();
-                    let renewer = renew(&self.js, &recs, self.js.ack_wait() / 3);
-                    return Some((
-                        items,
-                        key,
-                        BatchInner::Js {
-                            js: self.js.clone(),
-                            jp: self.jp.clone(),
-                            recs,
-                            _renewer: renewer,
-                        },
-                    ));
-                }
-                Err(e) => {
-                    self.busy = false;
-                    if self
-                        .last_warn
-                        .is_none_or(|t| t.elapsed() > Duration::from_secs(30))
-                    {
-                        tracing::warn!(partner = %name, error = %e, "cannot fetch from JetStream; retrying");
-                        self.last_warn = Some(std::time::Instant::now());
+            if self.carry.len() < max {
+                // Enough messages for the rest of a batch, by the mean
+                // size so far; what is left over waits for the next batch.
+                let want = (((max - self.carry.len()) as f64 / self.per_message).ceil() as usize)
+                    .clamp(1, max);
+                let (first, window) = match (self.carry.is_empty(), self.busy) {
+                    (false, _) => (Duration::ZERO, Duration::ZERO),
+                    (true, true) => (Duration::ZERO, window),
+                    (true, false) => (JS_IDLE_POLL, window),
+                };
+                let fetched = tokio::select! {
+                    r = self.js.fetch(&self.jp, want, first, window) => r,
+                    _ = stop.changed() => return None,
+                };
+                match fetched {
+                    Ok(recs) => {
+                        self.busy = recs.len() >= want;
+                        self.hold(recs).await;
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = stop.changed() => return None,
+                    Err(e) => {
+                        self.busy = false;
+                        if self
+                            .last_warn
+                            .is_none_or(|t| t.elapsed() > Duration::from_secs(30))
+                        {
+                            tracing::warn!(partner = %name, error = %e, "cannot fetch from JetStream; retrying");
+                            self.last_warn = Some(std::time::Instant::now());
+                        }
+                        if self.carry.is_empty() {
+                            tokio::select! {
+                                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                                _ = stop.changed() => return None,
+                            }
+                        }
                     }
                 }
             }
+            if !self.carry.is_empty() {
+                return Some(self.hand_out(name, max));
+            }
+        }
+    }
+
+    /// Keeps the items of `recs` for batches to take. A message with none
+    /// (a forget left it empty) is acknowledged at once.
+    async fn hold(&mut self, recs: Vec<Fetched>) {
+        if !recs.is_empty() {
+            let events: usize = recs.iter().map(|r| r.items.len()).sum();
+            self.per_message = events.max(1) as f64 / recs.len() as f64;
+        }
+        for mut rec in recs {
+            let items = std::mem::take(&mut rec.items);
+            let held = Arc::new(Held {
+                unsettled: std::sync::atomic::AtomicUsize::new(items.len()),
+                rec,
+            });
+            if items.is_empty() {
+                held.ack(async_nats::jetstream::AckKind::Ack).await;
+            }
+            for (i, item) in items.into_iter().enumerate() {
+                self.carry.push_back((held.clone(), i as u32, item));
+            }
+        }
+    }
+
+    /// The next batch: up to `max` items, oldest first.
+    fn hand_out(&mut self, name: &str, max: usize) -> (Vec<Item>, String, BatchInner) {
+        let n = max.min(self.carry.len());
+        let mut items = Vec::with_capacity(n);
+        let mut places = Vec::with_capacity(n);
+        let mut parts: Vec<Part> = Vec::new();
+        for (held, at, item) in self.carry.drain(..n) {
+            match parts.last_mut() {
+                Some(p) if Arc::ptr_eq(&p.held, &held) => p.items += 1,
+                _ => parts.push(Part { held, items: 1 }),
+            }
+            places.push(((parts.len() - 1) as u32, at));
+            items.push(item);
+        }
+        let key = js_batch_key(name, &parts, &places);
+        let renewer = renew(&self.js, &parts, self.js.ack_wait() / 3);
+        let inner = BatchInner::Js {
+            js: self.js.clone(),
+            jp: self.jp.clone(),
+            parts,
+            places,
+            _renewer: renewer,
+        };
+        (items, key, inner)
+    }
+}
+
+/// A fetched message whose items batches hand out: acknowledged once every
+/// one of them is settled (delivered, dead-lettered or erased by a forget).
+#[derive(Debug)]
+struct Held {
+    rec: Fetched,
+    unsettled: std::sync::atomic::AtomicUsize,
+}
+
+impl Held {
+    async fn ack(&self, kind: async_nats::jetstream::AckKind) {
+        if let Err(e) = self.rec.msg.ack_with(kind).await {
+            tracing::debug!(error = %e, "JetStream ack not sent");
         }
     }
 }
 
-fn item_of(r: &Fetched) -> Item {
-    Item {
-        ingest_ms: r.ingest_ms,
-        subjects: r.subjects,
-        payload: r.payload().clone(),
+/// The items of one message a batch holds.
+#[derive(Debug)]
+struct Part {
+    held: Arc<Held>,
+    items: usize,
+}
+
+impl Part {
+    /// `n` of this part's items are settled; the message is acknowledged
+    /// when its last item is.
+    async fn settle(&self, n: usize) {
+        use std::sync::atomic::Ordering;
+        // Nothing left once released: the message went back whole.
+        let before = self
+            .held
+            .unsettled
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u > 0 && n > 0).then(|| u.saturating_sub(n))
+            });
+        if matches!(before, Ok(u) if u <= n) {
+            self.held.ack(async_nats::jetstream::AckKind::Ack).await;
+        }
+    }
+
+    /// Given up for now: the message goes back at once, to be fetched
+    /// again (here or by another replica) whole. Its items other batches
+    /// delivered meanwhile are sent again: at least once.
+    async fn release(&self) {
+        use std::sync::atomic::Ordering;
+        if self.held.unsettled.swap(0, Ordering::AcqRel) > 0 {
+            self.held
+                .ack(async_nats::jetstream::AckKind::Nak(None))
+                .await;
+        }
     }
 }
 
 /// The `Idempotency-Key` of a JetStream batch: derived from the stream
-/// sequences of its messages, so the same set of messages has the same key
-/// on every replica and every redelivery, and another set (a forget took
-/// some out, a redelivery split them) has another key.
-pub fn js_batch_key(partner: &str, seqs: impl Iterator<Item = u64>) -> String {
+/// sequence of each item's message and its place in it, so the same items
+/// have the same key on every replica and every redelivery, and other
+/// items (a forget took some out, a redelivery split them otherwise) have
+/// another key.
+fn js_batch_key(partner: &str, parts: &[Part], places: &[(u32, u32)]) -> String {
     let mut h = Sha256::new();
-    h.update(b"js:");
+    h.update(b"js2:");
     h.update(partner.as_bytes());
-    for s in seqs {
-        h.update(s.to_le_bytes());
+    for &(part, at) in places {
+        h.update(parts[part as usize].held.rec.stream_seq.to_le_bytes());
+        h.update(at.to_le_bytes());
     }
     crate::util::hex(&h.finalize()[..16])
 }
@@ -685,10 +831,12 @@ impl Drop for Renewer {
     }
 }
 
-fn renew(js: &JetStream, recs: &[Fetched], every: Duration) -> Renewer {
+fn renew(js: &JetStream, parts: &[Part], every: Duration) -> Renewer {
     let client = js.delivery_client().clone();
-    let replies: Vec<async_nats::Subject> =
-        recs.iter().filter_map(|r| r.msg.reply.clone()).collect();
+    let replies: Vec<async_nats::Subject> = parts
+        .iter()
+        .filter_map(|p| p.held.rec.msg.reply.clone())
+        .collect();
     let h = tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
@@ -698,14 +846,6 @@ fn renew(js: &JetStream, recs: &[Fetched], every: Duration) -> Renewer {
         }
     });
     Renewer(h.abort_handle())
-}
-
-async fn ack_all(recs: &[Fetched], kind: async_nats::jetstream::AckKind) {
-    for r in recs {
-        if let Err(e) = r.msg.ack_with(kind).await {
-            tracing::debug!(error = %e, "JetStream ack not sent");
-        }
-    }
 }
 
 #[cfg(test)]

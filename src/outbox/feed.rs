@@ -591,20 +591,22 @@ impl Feed {
     /// The response of the messages `recs` fetched.
     async fn js_response(&self, recs: Vec<Fetched>) -> Vec<u8> {
         // Events of forgotten subjects fetched before the purge erased them
-        // are never served; they are acknowledged away.
+        // are never served; a message left with none is acknowledged away.
         let optouts = &self.ctx.optouts;
-        let (gone, recs): (Vec<Fetched>, Vec<Fetched>) = recs.into_iter().partition(|r| {
-            r.subjects
+        let gone = |i: &super::Item| {
+            i.subjects
                 .as_slice()
                 .iter()
                 .any(|h| optouts.is_forgotten(h))
-        });
-        for r in gone {
+        };
+        let (empty, recs): (Vec<Fetched>, Vec<Fetched>) =
+            recs.into_iter().partition(|r| r.items.iter().all(gone));
+        for r in empty {
             let _ = r.msg.ack().await;
         }
         let mut cursor = JsCursor {
             served_ms: now_ms(),
-            events: recs.len() as u64,
+            events: 0,
             mean_ingest_ms: 0,
             prefix: recs
                 .first()
@@ -615,13 +617,16 @@ impl Feed {
         };
         let (mut body, cursor_at) = self.open_body();
         let mut sum: u128 = 0;
-        for (i, r) in recs.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
+        for r in &recs {
+            for item in r.items.iter().filter(|i| !gone(i)) {
+                if cursor.events > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&item.payload);
+                cursor.tagged += u64::from(self.tagged(&item.payload));
+                sum += item.ingest_ms as u128;
+                cursor.events += 1;
             }
-            body.extend_from_slice(r.payload());
-            cursor.tagged += u64::from(self.tagged(r.payload()));
-            sum += r.ingest_ms as u128;
             let dc = r.delivered.max(1) as u64;
             match cursor.runs.last_mut() {
                 Some((rdc, s, d, n))
@@ -632,8 +637,8 @@ impl Feed {
                 _ => cursor.runs.push((dc, r.stream_seq, r.consumer_seq, 1)),
             }
         }
-        if !recs.is_empty() {
-            cursor.mean_ingest_ms = (sum / recs.len() as u128) as u64;
+        if cursor.events > 0 {
+            cursor.mean_ingest_ms = (sum / cursor.events as u128) as u64;
         }
         body.extend_from_slice(b"]}");
         let c = cursor.encode(self);

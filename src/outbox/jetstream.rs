@@ -16,11 +16,25 @@
 //! - stream `ADGATE_DEAD_P`, subject `adgate.dead.P`: dead letters, one
 //!   message per event, the same JSON line as the embedded backend's file.
 //!
-//! Every message carries headers `Nats-Msg-Id` (keyed hash of the producer's
-//! event id), `Adgate-Ingest-Ms` and `Adgate-Subjects` (the internal keyed
-//! hashes of the event's identifiers, hex, comma-separated): forget finds a
-//! person's messages by that header and erases them. Headers are never
-//! delivered to partners.
+//! An event message carries many events: one request's events for the
+//! partner, up to the partner's push batch limit (`batch_max_events`, and
+//! the profile's own limit) and 512 KiB per message; one event per message
+//! for a pull partner, whose feed answers at most the `max` a client asks
+//! for. Its payload is the embedded log's records, back to back
+//! (`crate::outbox::segment`: ingest time, keyed event hash, the internal
+//! keyed hashes of the event's identifiers, the scrubbed line, a
+//! checksum); header `Adgate-Records` says how many, `Nats-Msg-Id` names
+//! the events (a keyed hash of their event ids). Delivery hands the events
+//! out in batches that may split a message; the message is acknowledged
+//! once every one of its events is settled. Forget reads each waiting
+//! message, writes again without the person's events those that held one
+//! (published first, so no one else's event is ever lost), then erases
+//! (overwrites) the original.
+//!
+//! Notices and dead letters are one line per message, with headers
+//! `Adgate-Ingest-Ms` and `Adgate-Subjects` (hex, comma-separated; forget
+//! finds a person's dead letters by it). Headers are never delivered to
+//! partners.
 //!
 //! Opt-outs live in the key-value bucket `adgate_optouts`: key = hex of the
 //! keyed subject hash, value `optout` or `forget`. Each replica keeps the
@@ -28,7 +42,7 @@
 //! an opt-out posted to one replica takes effect on all within milliseconds.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -41,18 +55,24 @@ use async_nats::jetstream::{
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
 
 use crate::config::{Delivery, JetStreamConfig, NatsAuth, PartnerConfig};
 use crate::identity::SubjectHash;
 use crate::optout::OptOutStore;
-use crate::outbox::Stream;
-use crate::policy::{ScrubbedEvent, Subjects};
+use crate::outbox::{segment, Item, Stream};
+use crate::policy::Subjects;
 
 pub const OPTOUT_BUCKET: &str = "adgate_optouts";
 /// The fleet-wide subject-access ledger, see [`crate::privacy::fleet`].
 pub use crate::privacy::fleet::LEDGER_BUCKET;
 pub const H_SUBJECTS: &str = "Adgate-Subjects";
 pub const H_INGEST_MS: &str = "Adgate-Ingest-Ms";
+/// On an event message: how many outbox records its payload holds.
+pub const H_RECORDS: &str = "Adgate-Records";
+/// The most payload one event message carries (below NATS's default
+/// `max_payload` of 1 MiB, with room for the headers).
+const CHUNK_MAX_BYTES: usize = 512 * 1024;
 const H_MSG_ID: &str = "Nats-Msg-Id";
 /// How often stream and consumer state is read for the gauges and /readyz.
 const STATE_INTERVAL: Duration = Duration::from_millis(500);
@@ -91,6 +111,14 @@ pub fn out_stream(p: &str) -> String {
 }
 pub fn out_subject(p: &str) -> String {
     format!("adgate.out.{p}")
+}
+/// The subject of an event message carrying `events` events: the count is
+/// the last token, so the stream's per-subject message counts add up to
+/// the events waiting (JetStream counts messages, not what they carry).
+/// Messages stored before there were counts are on [`out_subject`], one
+/// event each.
+pub fn counted_subject(p: &str, events: usize) -> String {
+    format!("adgate.out.{p}.{events}")
 }
 pub fn dead_stream(p: &str) -> String {
     format!("ADGATE_DEAD_{p}")
@@ -163,22 +191,76 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> JsError {
     JsError::Unavailable(format!("{what}: {e}"))
 }
 
-/// One scrubbed event as a JetStream message.
+/// A message for a partner's stream.
 pub struct OutMsg {
     pub payload: Bytes,
     pub headers: HeaderMap,
+    /// How many events (or notices) it carries.
+    pub events: usize,
 }
 
 impl OutMsg {
-    pub fn new(ev: &ScrubbedEvent, ingest_ms: u64, event_hash: &SubjectHash) -> OutMsg {
+    /// Events as one message: `records` are whole outbox records
+    /// ([`crate::outbox::encode`]), `events` of them. Its payload is those
+    /// records, checksums and all (the embedded log's own format), and its
+    /// header [`H_RECORDS`] says how many. `Nats-Msg-Id` names the events,
+    /// so the same events chunked the same way (a producer's retry of the
+    /// request, on any replica) are one message to JetStream's
+    /// de-duplication; one event alone keeps the id it had when every
+    /// message carried one event. A message written again without some of
+    /// its events (forget) gets no id (`with_id` false).
+    pub fn records(records: &[u8], events: usize, with_id: bool) -> OutMsg {
         let mut headers = HeaderMap::new();
-        headers.insert(H_MSG_ID, crate::util::hex(event_hash));
-        headers.insert(H_INGEST_MS, ingest_ms.to_string());
-        headers.insert(H_SUBJECTS, subjects_header(ev.subjects()));
-        OutMsg {
-            payload: Bytes::copy_from_slice(ev.line()),
-            headers,
+        if with_id {
+            let mut hashes = segment::records(records).map(|(_, b)| b.event_hash);
+            let id = match (events, hashes.next()) {
+                (1, Some(h)) => crate::util::hex(&h),
+                (_, first) => {
+                    let mut d = Sha256::new();
+                    d.update(b"adgate-chunk");
+                    for h in first.into_iter().chain(hashes) {
+                        d.update(h);
+                    }
+                    crate::util::hex(&d.finalize()[..16])
+                }
+            };
+            headers.insert(H_MSG_ID, id);
         }
+        headers.insert(H_RECORDS, events.to_string());
+        OutMsg {
+            payload: Bytes::copy_from_slice(records),
+            headers,
+            events,
+        }
+    }
+
+    /// One request's events for a partner as messages of at most
+    /// `max_events` events and [`CHUNK_MAX_BYTES`] (one event at least):
+    /// `records` holds them back to back, event `i` ending at `ends[i]`.
+    /// Each message comes with the range of the events it carries.
+    pub fn chunks(
+        records: &[u8],
+        ends: &[usize],
+        max_events: usize,
+    ) -> Vec<(OutMsg, std::ops::Range<usize>)> {
+        let mut out = Vec::with_capacity(ends.len().div_ceil(max_events.max(1)));
+        let (mut first, mut start) = (0, 0);
+        while first < ends.len() {
+            let mut last = first + 1;
+            while last < ends.len()
+                && last - first < max_events
+                && ends[last] - start <= CHUNK_MAX_BYTES
+            {
+                last += 1;
+            }
+            let end = ends[last - 1];
+            out.push((
+                OutMsg::records(&records[start..end], last - first, true),
+                first..last,
+            ));
+            (first, start) = (last, end);
+        }
+        out
     }
 
     /// A notice line (crate::notice) as a message: no subjects (forget
@@ -190,6 +272,7 @@ impl OutMsg {
         OutMsg {
             payload: Bytes::from(line),
             headers,
+            events: 1,
         }
     }
 }
@@ -218,14 +301,50 @@ fn parse_subjects(v: &str) -> Subjects {
     s
 }
 
+/// The events (or notices, or dead letters) a message carries, in order:
+/// the records of a message with [`H_RECORDS`]; otherwise the one line its
+/// payload is, with its ingest time and subjects from the headers (notices,
+/// dead letters, and events stored before messages carried records).
+/// Items share the message's payload (no copy). An error names a message
+/// whose records do not decode (never expected: JetStream stores what was
+/// published, checksummed); the items before the damage are kept.
+fn items_of(headers: Option<&HeaderMap>, payload: &Bytes) -> (Vec<Item>, Option<&'static str>) {
+    if headers.is_some_and(|h| h.get(H_RECORDS).is_some()) {
+        let mut items = Vec::new();
+        let mut recs = segment::records(payload);
+        for (range, body) in recs.by_ref() {
+            items.push(Item {
+                ingest_ms: body.ingest_ms,
+                subjects: Subjects::from_bytes(body.subjects),
+                payload: payload.slice(range.end - body.payload.len()..range.end),
+            });
+        }
+        return (items, recs.problem());
+    }
+    let ingest_ms = headers
+        .and_then(|h| h.get(H_INGEST_MS))
+        .and_then(|v| v.as_str().parse().ok())
+        .unwrap_or_else(crate::util::now_ms);
+    let subjects = headers
+        .and_then(|h| h.get(H_SUBJECTS))
+        .map(|v| parse_subjects(v.as_str()))
+        .unwrap_or_default();
+    let item = Item {
+        ingest_ms,
+        subjects,
+        payload: payload.clone(),
+    };
+    (vec![item], None)
+}
+
 /// A message fetched from a partner's consumer.
 pub struct Fetched {
     pub msg: jetstream::Message,
     pub stream_seq: u64,
     pub consumer_seq: u64,
     pub delivered: i64,
-    pub ingest_ms: u64,
-    pub subjects: Subjects,
+    /// What it carries, in order (see [`items_of`]).
+    pub items: Vec<Item>,
 }
 
 impl std::fmt::Debug for Fetched {
@@ -233,36 +352,27 @@ impl std::fmt::Debug for Fetched {
         f.debug_struct("Fetched")
             .field("stream_seq", &self.stream_seq)
             .field("consumer_seq", &self.consumer_seq)
+            .field("items", &self.items.len())
             .finish()
     }
 }
 
 impl Fetched {
-    fn from(msg: jetstream::Message) -> Option<Fetched> {
+    fn from(msg: jetstream::Message, partner: &str) -> Option<Fetched> {
         let info = msg.info().ok()?;
         let (stream_seq, consumer_seq, delivered) =
             (info.stream_sequence, info.consumer_sequence, info.delivered);
-        let h = msg.headers.as_ref();
-        let ingest_ms = h
-            .and_then(|h| h.get(H_INGEST_MS))
-            .and_then(|v| v.as_str().parse().ok())
-            .unwrap_or_else(crate::util::now_ms);
-        let subjects = h
-            .and_then(|h| h.get(H_SUBJECTS))
-            .map(|v| parse_subjects(v.as_str()))
-            .unwrap_or_default();
+        let (items, problem) = items_of(msg.headers.as_ref(), &msg.payload);
+        if let Some(problem) = problem {
+            tracing::error!(partner, stream_seq, problem, kept = items.len(), "a JetStream message does not decode past a record; its records before it are delivered");
+        }
         Some(Fetched {
             msg,
             stream_seq,
             consumer_seq,
             delivered,
-            ingest_ms,
-            subjects,
+            items,
         })
-    }
-
-    pub fn payload(&self) -> &Bytes {
-        &self.msg.payload
     }
 
     /// The ack subject's part before the delivery count, e.g.
@@ -290,8 +400,10 @@ pub struct JsPartner {
     pub stream: Stream,
     consumer: RwLock<jetstream::consumer::Consumer<pull::Config>>,
     max_bytes: AtomicU64,
-    /// From the last state read: messages and bytes waiting, consumer lag.
-    messages: AtomicU64,
+    /// The most events one message carries (see the module doc).
+    chunk_events: AtomicUsize,
+    /// From the last state read: events and bytes waiting, consumer lag.
+    events: AtomicU64,
     bytes: AtomicU64,
     lag: AtomicU64,
 }
@@ -305,8 +417,14 @@ impl std::fmt::Debug for JsPartner {
 }
 
 impl JsPartner {
+    /// Events waiting, by the last state read: each message's subject
+    /// says how many it carries (see [`counted_subject`]).
     pub fn pending_events(&self) -> u64 {
-        self.messages.load(Ordering::Relaxed)
+        self.events.load(Ordering::Relaxed)
+    }
+    /// The most events one message of this partner carries.
+    pub fn chunk_events(&self) -> usize {
+        self.chunk_events.load(Ordering::Relaxed).max(1)
     }
     pub fn pending_bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
@@ -427,8 +545,11 @@ fn stream_config(cfg: &JetStreamConfig, p: &PartnerConfig, s: Stream) -> stream:
     let max_age = p.max_event_age.saturating_mul(2);
     let n = names(s, &p.name);
     stream::Config {
+        subjects: match s {
+            Stream::Events => vec![n.subject.clone(), format!("{}.*", n.subject)],
+            Stream::Notices => vec![n.subject],
+        },
         name: n.stream,
-        subjects: vec![n.subject],
         retention: RetentionPolicy::WorkQueue,
         discard: DiscardPolicy::New,
         storage: StorageType::File,
@@ -579,6 +700,8 @@ pub struct Published {
     /// Per message: JetStream already had its `Nats-Msg-Id` (a producer's
     /// retry through another replica).
     pub duplicate: Vec<bool>,
+    /// Per message: its stream sequence.
+    pub sequence: Vec<u64>,
 }
 
 impl JetStream {
@@ -744,7 +867,8 @@ impl JetStream {
                     stream: s,
                     consumer: RwLock::new(consumer),
                     max_bytes: AtomicU64::new(0),
-                    messages: AtomicU64::new(0),
+                    chunk_events: AtomicUsize::new(1),
+                    events: AtomicU64::new(0),
                     bytes: AtomicU64::new(0),
                     lag: AtomicU64::new(0),
                 });
@@ -753,6 +877,13 @@ impl JetStream {
             }
         };
         jp.max_bytes.store(p.outbox_max_bytes, Ordering::Relaxed);
+        // Push: one request's events for the partner, up to a push body's
+        // limit. Pull: one per message, as a feed answers at most `max`.
+        let chunk = match (&p.delivery, s) {
+            (Delivery::Push(_), Stream::Events) => p.batch_limit(),
+            _ => 1,
+        };
+        jp.chunk_events.store(chunk, Ordering::Relaxed);
         Ok(jp)
     }
 
@@ -829,14 +960,10 @@ impl JetStream {
     async fn read_state(&self) -> bool {
         let mut ok = true;
         for jp in self.all() {
-            match tokio::time::timeout(STATE_INTERVAL * 2, self.js.get_stream(out_stream(&jp.name)))
-                .await
-            {
-                Ok(Ok(s)) => {
-                    // get_stream read the stream's info: one request.
-                    let i = s.cached_info();
-                    jp.messages.store(i.state.messages, Ordering::Relaxed);
-                    jp.bytes.store(i.state.bytes, Ordering::Relaxed);
+            match tokio::time::timeout(STATE_INTERVAL * 2, self.stream_state(&jp.name)).await {
+                Ok(Ok((events, bytes))) => {
+                    jp.events.store(events, Ordering::Relaxed);
+                    jp.bytes.store(bytes, Ordering::Relaxed);
                 }
                 _ => ok = false,
             }
@@ -856,6 +983,36 @@ impl JetStream {
         ok
     }
 
+    /// Events and bytes waiting in partner `partner`'s event stream: its
+    /// info with the message count of each counted subject (one request
+    /// while fewer than JetStream's page of subjects are in use; a message
+    /// carries at most `batch_max_events`).
+    async fn stream_state(&self, partner: &str) -> Result<(u64, u64), String> {
+        let s = self
+            .js
+            .get_stream_no_info(out_stream(partner))
+            .await
+            .map_err(|e| e.to_string())?;
+        let prefix = format!("{}.", out_subject(partner));
+        let mut info = s
+            .info_with_subjects(format!("{prefix}*"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (messages, bytes) = (info.info.state.messages, info.info.state.bytes);
+        let (mut events, mut counted) = (0u64, 0u64);
+        while let Some(r) = info.next().await {
+            let (subject, n) = r.map_err(|e| e.to_string())?;
+            let per: u64 = subject
+                .strip_prefix(&prefix)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            events += per * n as u64;
+            counted += n as u64;
+        }
+        // The rest are messages of one event each, stored before counts.
+        Ok((events + messages.saturating_sub(counted), bytes))
+    }
+
     /// Whether `need` more bytes fit in partner `jp`'s stream, by the last
     /// state read (JetStream's discard-new is the real bound).
     pub fn has_room(&self, jp: &JsPartner, need: u64) -> bool {
@@ -866,40 +1023,48 @@ impl JetStream {
     /// first, then the acks are awaited together (one round trip's wait for
     /// the lot, not one per message).
     pub async fn publish(&self, partner: &str, msgs: Vec<OutMsg>) -> Result<Published, JsError> {
-        self.publish_to(out_subject(partner), partner, msgs).await
+        self.publish_to(Some(partner), partner, msgs).await
     }
 
     /// Publishes a notice to partner `partner`'s notice stream and waits
     /// for JetStream's acknowledgement (a quorum has it on disk).
     pub async fn publish_notice(&self, partner: &str, msg: OutMsg) -> Result<(), JsError> {
-        self.publish_to(notice_subject(partner), partner, vec![msg])
-            .await
-            .map(|_| ())
+        self.publish_to(None, partner, vec![msg]).await.map(|_| ())
     }
 
+    /// Publishes event messages (`events` is the partner: each to its
+    /// [`counted_subject`]) or a notice (`None`) of partner `partner`.
     async fn publish_to(
         &self,
-        subject: String,
+        events: Option<&str>,
         partner: &str,
         msgs: Vec<OutMsg>,
     ) -> Result<Published, JsError> {
         let mut acks = Vec::with_capacity(msgs.len());
         for m in msgs {
+            let subject = match events {
+                Some(p) => counted_subject(p, m.events),
+                None => notice_subject(partner),
+            };
             let p = jetstream::message::PublishMessage::build()
                 .payload(m.payload)
                 .headers(m.headers);
             let fut = self
                 .js
-                .send_publish(subject.clone(), p)
+                .send_publish(subject, p)
                 .await
                 .map_err(|e| unavailable("publish failed", e))?;
             acks.push(std::future::IntoFuture::into_future(fut));
         }
         let results = futures_util::future::join_all(acks).await;
         let mut duplicate = Vec::with_capacity(results.len());
+        let mut sequence = Vec::with_capacity(results.len());
         for r in results {
             match r {
-                Ok(ack) => duplicate.push(ack.duplicate),
+                Ok(ack) => {
+                    duplicate.push(ack.duplicate);
+                    sequence.push(ack.sequence);
+                }
                 Err(e) => {
                     let text = e.to_string();
                     if text.contains("maximum bytes") || text.contains("maximum messages") {
@@ -909,7 +1074,10 @@ impl JetStream {
                 }
             }
         }
-        Ok(Published { duplicate })
+        Ok(Published {
+            duplicate,
+            sequence,
+        })
     }
 
     /// Fetches up to `max` messages of partner `jp`: waits up to `first` for
@@ -929,18 +1097,18 @@ impl JetStream {
     ) -> Result<Vec<Fetched>, JsError> {
         let c = jp.consumer();
         let deadline = tokio::time::Instant::now() + first;
-        let mut out = fetch_now(&c, max).await?;
+        let mut out = fetch_now(&c, &jp.name, max).await?;
         while out.is_empty() {
             let now = tokio::time::Instant::now();
             if now >= deadline {
                 return Ok(out);
             }
             tokio::time::sleep(IDLE_POLL.min(deadline - now)).await;
-            out = fetch_now(&c, max).await?;
+            out = fetch_now(&c, &jp.name, max).await?;
         }
         if out.len() < max && !window.is_zero() {
             tokio::time::sleep(window).await;
-            let more = fetch_now(&c, max - out.len()).await?;
+            let more = fetch_now(&c, &jp.name, max - out.len()).await?;
             out.extend(more);
         }
         Ok(out)
@@ -982,14 +1150,36 @@ impl JetStream {
                 }
                 Err(e) => return Err(unavailable("cannot read a message", e)),
             };
-            let subjects = m
-                .headers
-                .get(H_SUBJECTS)
-                .map(|v| parse_subjects(v.as_str()))
-                .unwrap_or_default();
-            out.extend(crate::privacy::Delivered::of(&subjects, &m.payload));
+            let (items, _) = items_of(Some(&m.headers), &m.payload);
+            out.extend(
+                items
+                    .iter()
+                    .filter_map(|i| crate::privacy::Delivered::of(&i.subjects, &i.payload)),
+            );
         }
         Ok(out)
+    }
+
+    /// Whether partner `jp`'s stream still holds the message at `seq` (a
+    /// forget erases messages their holders have not settled yet).
+    pub async fn holds(&self, jp: &JsPartner, seq: u64) -> Result<bool, JsError> {
+        let s = self
+            .djs
+            .get_stream_no_info(names(jp.stream, &jp.name).stream)
+            .await
+            .map_err(|e| unavailable("cannot open a stream", e))?;
+        match s.get_raw_message(seq).await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    jetstream::stream::RawMessageErrorKind::NoMessageFound
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("cannot read a message", e)),
+        }
     }
 
     /// Acknowledges messages by ack subject (the pull feed's commit, which
@@ -1114,19 +1304,24 @@ impl JetStream {
         Ok(())
     }
 
-    /// Erases every message of `subject` from every partner's stream and
+    /// Erases every event of `subject` from every partner's stream and
     /// dead-letter stream. Returns outbox copies erased (dead letters are
     /// not outbox copies, as with the embedded backend).
     pub async fn purge(&self, subject: &SubjectHash) -> Result<u64, JsError> {
-        let needle = crate::util::hex(subject);
         let mut n = 0;
         for jp in self.all() {
-            let erased = self.purge_stream(&out_stream(&jp.name), &needle).await?;
+            let erased = self
+                .purge_stream(&jp.name, Stream::Events, false, subject)
+                .await?;
             // The gauge drops at once, as with the embedded backend.
-            jp.messages
-                .fetch_sub(erased.min(jp.pending_events()), Ordering::Relaxed);
+            jp.events.fetch_sub(
+                erased.min(jp.events.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
             n += erased;
-            let dl = self.purge_stream(&dead_stream(&jp.name), &needle).await?;
+            let dl = self
+                .purge_stream(&jp.name, Stream::Events, true, subject)
+                .await?;
             if dl > 0 {
                 tracing::info!(partner = %jp.name, dead_letters = dl, "forget: dead letters of the subject erased");
             }
@@ -1135,15 +1330,31 @@ impl JetStream {
         Ok(n)
     }
 
-    /// Reads the headers of every message waiting in `stream` and erases
-    /// (overwrites, not only hides) those whose subjects header holds
-    /// `needle`. A work-queue stream admits no second consumer, so messages
-    /// are read by sequence, 64 requests at a time: the cost grows with the
-    /// backlog, which is small while delivery keeps up.
-    async fn purge_stream(&self, stream: &str, needle: &str) -> Result<u64, JsError> {
+    /// Reads every message waiting in partner `partner`'s event stream (or
+    /// its dead-letter stream) and erases `who`'s events: a message holding
+    /// only theirs is erased (overwritten, not only hidden); one holding
+    /// others' events too is published again without theirs, and only then
+    /// erased, so a failure in between leaves a duplicate, never a loss. A
+    /// work-queue stream admits no second consumer, so messages are read by
+    /// sequence, 64 requests at a time: the cost grows with the backlog,
+    /// which is small while delivery keeps up. Returns events erased.
+    ///
+    /// A message a delivery worker holds may be erased while it waits for
+    /// a retry: before its next try the worker finds it gone and leaves
+    /// its events to the message published in its place (see
+    /// `outbox::consumer`).
+    async fn purge_stream(
+        &self,
+        partner: &str,
+        stream: Stream,
+        dead: bool,
+        who: &SubjectHash,
+    ) -> Result<u64, JsError> {
+        let n = names(stream, partner);
+        let name = if dead { n.dead_stream } else { n.stream };
         let mut s = self
             .js
-            .get_stream(stream)
+            .get_stream(&name)
             .await
             .map_err(|e| unavailable("forget: cannot open a stream", e))?;
         let info = s
@@ -1162,24 +1373,59 @@ impl JetStream {
         while let Some((seq, r)) = reads.next().await {
             // A message acknowledged (or erased) meanwhile is simply gone.
             let Ok(m) = r else { continue };
-            let hit = m
-                .headers
-                .get(H_SUBJECTS)
-                .is_some_and(|v| v.as_str().split(',').any(|p| p.trim() == needle));
-            if hit {
-                hits.push(seq);
+            if let Some(hit) = without(&m.headers, &m.payload, who) {
+                hits.push((seq, hit));
             }
         }
         drop(reads);
-        let mut n = 0;
-        for seq in hits {
-            // A message delivered meanwhile may be gone already.
+        let mut events = 0;
+        for (seq, (rest, erased)) in hits {
+            let rest = match rest {
+                Some(m) => Some(self.publish(partner, vec![m]).await?.sequence[0]),
+                None => None,
+            };
             if let Ok(true) = s.delete_message(seq).await {
-                n += 1;
+                events += erased;
+            } else if let Some(again) = rest {
+                // Delivered meanwhile (its holder left out the forgotten
+                // events): the copy published above would send the others
+                // twice.
+                let _ = s.delete_message(again).await;
             }
         }
-        Ok(n)
+        Ok(events)
     }
+}
+
+/// What forget does to one stored message if it holds events of `who`:
+/// the message to publish in its place (everyone else's events, if any)
+/// and how many events it erases. `None`: none of theirs.
+fn without(
+    headers: &HeaderMap,
+    payload: &Bytes,
+    who: &SubjectHash,
+) -> Option<(Option<OutMsg>, u64)> {
+    if headers.get(H_RECORDS).is_some() {
+        let (mut kept, mut n_kept, mut erased) = (Vec::new(), 0, 0);
+        for (range, body) in segment::records(payload) {
+            if body.has_subject(who) {
+                erased += 1;
+            } else {
+                kept.extend_from_slice(&payload[range]);
+                n_kept += 1;
+            }
+        }
+        if erased == 0 {
+            return None;
+        }
+        let rest = (n_kept > 0).then(|| OutMsg::records(&kept, n_kept, false));
+        return Some((rest, erased));
+    }
+    let needle = crate::util::hex(who);
+    headers
+        .get(H_SUBJECTS)
+        .is_some_and(|v| v.as_str().split(',').any(|p| p.trim() == needle))
+        .then_some((None, 1))
 }
 
 /// How often an idle reader asks JetStream for messages.
@@ -1188,6 +1434,7 @@ const IDLE_POLL: Duration = Duration::from_millis(25);
 /// One no-wait fetch of up to `max` messages.
 async fn fetch_now(
     c: &jetstream::consumer::Consumer<pull::Config>,
+    partner: &str,
     max: usize,
 ) -> Result<Vec<Fetched>, JsError> {
     let fetch = async {
@@ -1200,7 +1447,7 @@ async fn fetch_now(
         let mut out = Vec::new();
         while let Some(m) = b.next().await {
             let m = m.map_err(|e| unavailable("fetch failed", e))?;
-            if let Some(f) = Fetched::from(m) {
+            if let Some(f) = Fetched::from(m, partner) {
                 out.push(f);
             }
         }
@@ -1322,4 +1569,129 @@ pub async fn check(
     }
     let _ = client.drain().await;
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` records, event `i` of subject `[i % 3; 16]`; and where each ends.
+    fn staged(n: usize, line_len: usize) -> (Vec<u8>, Vec<usize>) {
+        let (mut buf, mut ends) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let line = vec![b'a' + (i % 26) as u8; line_len];
+            segment::encode(
+                &mut buf,
+                1000 + i as u64,
+                &[i as u8; 16],
+                &[[(i % 3) as u8; 16]],
+                &line,
+            );
+            ends.push(buf.len());
+        }
+        (buf, ends)
+    }
+
+    fn header<'a>(m: &'a OutMsg, name: &str) -> Option<&'a str> {
+        m.headers.get(name).map(|v| v.as_str())
+    }
+
+    #[test]
+    fn chunks_cut_at_the_event_limit_and_carry_every_event_once_in_order() {
+        let (buf, ends) = staged(7, 10);
+        let chunks = OutMsg::chunks(&buf, &ends, 3);
+        let ranges: Vec<_> = chunks.iter().map(|(_, r)| r.clone()).collect();
+        assert_eq!(ranges, vec![0..3, 3..6, 6..7]);
+        let mut all = Vec::new();
+        for (m, r) in &chunks {
+            assert_eq!(m.events, r.len());
+            assert_eq!(header(m, H_RECORDS), Some(r.len().to_string().as_str()));
+            let (items, problem) = items_of(Some(&m.headers), &m.payload);
+            assert!(problem.is_none());
+            all.extend(items.into_iter().map(|i| (i.ingest_ms, i.payload)));
+        }
+        let want: Vec<_> = (0..7)
+            .map(|i| (1000 + i as u64, Bytes::from(vec![b'a' + i as u8; 10])))
+            .collect();
+        assert_eq!(all, want);
+        // One event alone keeps the id of the one-event messages before;
+        // the same events chunked the same way get the same id (a retry).
+        let last = &chunks[2].0;
+        assert_eq!(
+            header(last, H_MSG_ID),
+            Some(crate::util::hex(&[6u8; 16]).as_str())
+        );
+        let again = OutMsg::chunks(&buf, &ends, 3);
+        for ((a, _), (b, _)) in chunks.iter().zip(&again) {
+            assert_eq!(header(a, H_MSG_ID), header(b, H_MSG_ID));
+        }
+        assert_ne!(
+            header(&chunks[0].0, H_MSG_ID),
+            header(&chunks[1].0, H_MSG_ID)
+        );
+        // Another cut is another message.
+        let other = OutMsg::chunks(&buf, &ends, 2);
+        assert_ne!(
+            header(&chunks[0].0, H_MSG_ID),
+            header(&other[0].0, H_MSG_ID)
+        );
+    }
+
+    #[test]
+    fn chunks_stay_under_the_byte_bound_with_one_event_at_least() {
+        let (buf, ends) = staged(5, CHUNK_MAX_BYTES / 2);
+        let sizes: Vec<_> = OutMsg::chunks(&buf, &ends, 500)
+            .iter()
+            .map(|(m, r)| (m.payload.len() <= CHUNK_MAX_BYTES, r.len()))
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![(true, 1); 5],
+            "two half-bound lines overflow it"
+        );
+        let (big, ends) = staged(1, CHUNK_MAX_BYTES + 1);
+        let one = OutMsg::chunks(&big, &ends, 500);
+        assert_eq!(one.len(), 1, "an event larger than the bound goes alone");
+        assert!(OutMsg::chunks(&[], &[], 500).is_empty());
+    }
+
+    #[test]
+    fn forget_rewrites_a_message_without_the_subjects_events_only() {
+        let (buf, ends) = staged(6, 8);
+        let (m, _) = OutMsg::chunks(&buf, &ends, 10).remove(0);
+        // Subject [1;16]: events 1 and 4 of 6.
+        let (rest, erased) = without(&m.headers, &m.payload, &[1; 16]).expect("holds theirs");
+        assert_eq!(erased, 2);
+        let rest = rest.expect("others' events are kept");
+        assert_eq!(rest.events, 4);
+        assert!(header(&rest, H_MSG_ID).is_none(), "never taken for a retry");
+        let (items, _) = items_of(Some(&rest.headers), &rest.payload);
+        let kept: Vec<u64> = items.iter().map(|i| i.ingest_ms).collect();
+        assert_eq!(kept, vec![1000, 1002, 1003, 1005]);
+        assert!(items.iter().all(|i| !i.subjects.contains(&[1; 16])));
+        // Nobody else's: erased whole. Not theirs: untouched.
+        let (one, ends) = staged(1, 8);
+        let (m1, _) = OutMsg::chunks(&one, &ends, 10).remove(0);
+        assert!(matches!(
+            without(&m1.headers, &m1.payload, &[0; 16]),
+            Some((None, 1))
+        ));
+        assert!(without(&m.headers, &m.payload, &[9; 16]).is_none());
+    }
+
+    #[test]
+    fn a_line_message_reads_as_one_item_from_its_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(H_INGEST_MS, "1234");
+        h.insert(H_SUBJECTS, subjects_header(&Subjects::from_bytes(&[5; 16])));
+        let payload = Bytes::from_static(b"{\"event_type\":\"x\"}");
+        let (items, problem) = items_of(Some(&h), &payload);
+        assert!(problem.is_none());
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].ingest_ms, 1234);
+        assert!(items[0].subjects.contains(&[5; 16]));
+        assert_eq!(items[0].payload, payload);
+        assert!(without(&h, &payload, &[5; 16]).is_some());
+        assert!(without(&h, &payload, &[6; 16]).is_none());
+    }
 }

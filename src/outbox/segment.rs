@@ -123,6 +123,59 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
     }
 }
 
+/// The records of `buf`, in order (see [`records`]).
+#[derive(Debug)]
+pub struct Records<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    problem: Option<&'static str>,
+}
+
+/// Reads `buf` as whole records back to back (a JetStream message's
+/// payload): yields each record's range in `buf` (header included; its
+/// payload is the range's last `body.payload.len()` bytes) and its body;
+/// stops at the end, or at the first record that does not decode
+/// ([`Records::problem`] says why).
+pub fn records(buf: &[u8]) -> Records<'_> {
+    Records {
+        buf,
+        pos: 0,
+        problem: None,
+    }
+}
+
+impl Records<'_> {
+    /// Why reading stopped before the end, if it did.
+    pub fn problem(&self) -> Option<&'static str> {
+        self.problem
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = (std::ops::Range<usize>, Body<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() || self.problem.is_some() {
+            return None;
+        }
+        match decode(&self.buf[self.pos..]) {
+            Decoded::Ok { len, body } => {
+                let range = self.pos..self.pos + len;
+                self.pos = range.end;
+                Some((range, body))
+            }
+            Decoded::Incomplete => {
+                self.problem = Some("a record is cut short");
+                None
+            }
+            Decoded::Corrupt(why) => {
+                self.problem = Some(why);
+                None
+            }
+        }
+    }
+}
+
 /// The purged form of a record of `total_len` bytes (header included).
 pub fn purged(total_len: usize, ingest_ms: u64, event_hash: &SubjectHash) -> Vec<u8> {
     tombstone(total_len, FLAG_PURGED, ingest_ms, event_hash)
@@ -168,5 +221,35 @@ mod tests {
         };
         assert_eq!(body.flags, FLAG_PURGED);
         assert!(body.payload.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn records_reads_back_to_back_and_stops_at_damage() {
+        let mut buf = Vec::new();
+        encode(&mut buf, 1, &[1; 16], &[[7; 16]], b"one");
+        let first_end = buf.len();
+        encode(&mut buf, 2, &[2; 16], &[], b"two");
+        let got: Vec<_> = records(&buf)
+            .map(|(r, b)| (r, b.ingest_ms, b.payload.to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0..first_end, 1, b"one".to_vec()),
+                (first_end..buf.len(), 2, b"two".to_vec())
+            ]
+        );
+        let whole = records(&buf);
+        assert_eq!(whole.count(), 2);
+        // A damaged second record: the first is read, the problem named.
+        let mut bad = buf.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        let mut r = records(&bad);
+        assert_eq!(r.by_ref().count(), 1);
+        assert_eq!(r.problem(), Some("checksum mismatch"));
+        let mut cut = records(&buf[..buf.len() - 1]);
+        assert_eq!(cut.by_ref().count(), 1);
+        assert_eq!(cut.problem(), Some("a record is cut short"));
+        assert_eq!(records(&[]).count(), 0);
     }
 }

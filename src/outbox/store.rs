@@ -425,9 +425,7 @@ impl Store {
     pub fn staging(&self, partners: usize) -> Staging {
         match self.backend {
             Backend::Embedded { .. } => Staging::Log(vec![(Vec::new(), 0); partners]),
-            Backend::Js(_) => {
-                Staging::Js((0..partners).map(|_| (Vec::new(), Vec::new())).collect())
-            }
+            Backend::Js(_) => Staging::Js((0..partners).map(|_| JsStaged::default()).collect()),
         }
     }
 
@@ -554,7 +552,7 @@ impl Store {
     async fn write_js(
         &self,
         js: &Arc<JetStream>,
-        msgs: Vec<(Vec<OutMsg>, Vec<u32>)>,
+        staged: Vec<JsStaged>,
         targets: &[Target<'_>],
         events: usize,
     ) -> Result<Written, WriteError> {
@@ -562,14 +560,16 @@ impl Store {
         // opted out through another replica could pass: refuse until it
         // runs. Published now, the messages would wait in the client for a
         // reconnection; the producer is better served by a quick 503.
-        if msgs.iter().any(|(m, _)| !m.is_empty()) && !(js.is_connected() && js.follows_optouts()) {
+        if staged.iter().any(|p| !p.owners.is_empty())
+            && !(js.is_connected() && js.follows_optouts())
+        {
             return Err(WriteError::unavailable(
                 "events could not be stored (JetStream unreachable); retry later",
             ));
         }
         let mut parts = Vec::new();
-        for (i, (t, (batch, owners))) in targets.iter().zip(msgs).enumerate() {
-            if batch.is_empty() {
+        for (i, (t, part)) in targets.iter().zip(staged).enumerate() {
+            if part.owners.is_empty() {
                 continue;
             }
             let Some(jp) = js.get(t.name) else {
@@ -578,13 +578,14 @@ impl Store {
                     t.name
                 )));
             };
-            let need: u64 = batch.iter().map(|m| m.payload.len() as u64 + 200).sum();
+            let chunks = OutMsg::chunks(&part.records, &part.ends, jp.chunk_events());
+            let need = part.records.len() as u64 + 200 * chunks.len() as u64;
             if !js.has_room(&jp, need) {
                 return Err(WriteError::full(t.name, false));
             }
-            parts.push((i, t.name, batch, owners));
+            parts.push((i, t.name, chunks, part.owners));
         }
-        let writes = parts.into_iter().map(|(i, name, batch, owners)| {
+        let writes = parts.into_iter().map(|(i, name, chunks, owners)| {
             let hist = self
                 .ctx
                 .metrics
@@ -592,25 +593,28 @@ impl Store {
                 .with_label_values(&[name]);
             async move {
                 let t = std::time::Instant::now();
-                let r = js.publish(name, batch).await;
+                let (msgs, ranges): (Vec<OutMsg>, Vec<_>) = chunks.into_iter().unzip();
+                let r = js.publish(name, msgs).await;
                 hist.observe(t.elapsed().as_secs_f64());
-                (i, owners, r)
+                (i, owners, ranges, r)
             }
         });
         let results = futures_util::future::join_all(writes).await;
         let mut routed = vec![0u64; targets.len()];
         // Per event: (messages, of which duplicates).
         let mut per_event = vec![(0u32, 0u32); events];
-        for (i, owners, r) in results {
+        for (i, owners, ranges, r) in results {
             match r {
                 Ok(p) => {
-                    for (dup, ev) in p.duplicate.iter().zip(owners) {
-                        let e = &mut per_event[ev as usize];
-                        e.0 += 1;
-                        if *dup {
-                            e.1 += 1;
-                        } else {
-                            routed[i] += 1;
+                    for (dup, range) in p.duplicate.iter().zip(ranges) {
+                        for &ev in &owners[range] {
+                            let e = &mut per_event[ev as usize];
+                            e.0 += 1;
+                            if *dup {
+                                e.1 += 1;
+                            } else {
+                                routed[i] += 1;
+                            }
                         }
                     }
                 }
@@ -640,9 +644,20 @@ pub struct Target<'a> {
 pub enum Staging {
     /// Per partner: encoded records, and how many.
     Log(Vec<(Vec<u8>, u64)>),
-    /// Per partner: one message per event, and the number of the event
-    /// each came from (to spot events a fleet stored already).
-    Js(Vec<(Vec<OutMsg>, Vec<u32>)>),
+    /// Per partner: encoded records, cut into messages at write time.
+    Js(Vec<JsStaged>),
+}
+
+/// One partner's part of a request, for the JetStream backend.
+#[derive(Default)]
+pub struct JsStaged {
+    /// Encoded records, back to back.
+    records: Vec<u8>,
+    /// Where each event's record ends in `records`.
+    ends: Vec<usize>,
+    /// The number of the request's event each came from (to spot events a
+    /// fleet stored already).
+    owners: Vec<u32>,
 }
 
 impl std::fmt::Debug for Staging {
@@ -669,9 +684,10 @@ impl Staging {
                 *n += 1;
             }
             Staging::Js(parts) => {
-                let (msgs, owners) = &mut parts[partner];
-                msgs.push(OutMsg::new(ev, ingest_ms, event_hash));
-                owners.push(event_no);
+                let p = &mut parts[partner];
+                super::encode(&mut p.records, ev, ingest_ms, event_hash);
+                p.ends.push(p.records.len());
+                p.owners.push(event_no);
             }
         }
     }
