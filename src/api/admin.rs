@@ -119,6 +119,9 @@ async fn notify(
     let Some(norm) = normalized else {
         return Ok(Vec::new());
     };
+    // Every replica's deliveries up to this opt-out are in the ledger
+    // before it says whom to notify (a wait on the JetStream backend only).
+    app.privacy.barrier().await;
     let rt = app.runtime();
     let notifier = crate::notice::Notifier {
         privacy: &app.privacy,

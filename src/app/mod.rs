@@ -401,6 +401,9 @@ pub async fn run(
     for w in workers {
         w.stop_and_wait(deadline).await;
     }
+    // Delivery has stopped: the fleet ledger's last rows, while NATS is
+    // still open.
+    let _ = tokio::time::timeout_at(deadline, app.privacy.flush_fleet()).await;
     app.outbox.close(deadline).await;
     // Last: delivery has stopped, so the final ledger rows and counter
     // deltas are complete.

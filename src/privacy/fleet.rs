@@ -15,18 +15,32 @@
 //!
 //! Never an identifier, an ad_id or event content. The replica that sees a
 //! partner acknowledge (a push 2xx, or a pull commit, which may land on
-//! another replica than the one that served the events) adds the batch:
-//! one compare-and-set update per subject and partner per batch, retried
-//! on a concurrent update, at most [`CONCURRENCY`] in flight per batch.
-//! Days before the retention window are dropped when an entry is written,
-//! and the bucket's `max_age` (retention + 1 day) removes entries no longer
-//! written. Forget purges the subject's entries from the bucket's stream.
-//! A subject that is forgotten is never written again (a commit landing
-//! after the forget records nothing of it).
+//! another replica than the one that served the events) adds the batch to
+//! what it holds in memory, summed per row as the embedded ledger does, and
+//! writes that every [`FLUSH_EVERY`] (or at once when [`MAX_PENDING_ROWS`]
+//! are waiting; delivery then waits for the write: backpressure): one
+//! compare-and-set update per subject and partner per write, retried on a
+//! concurrent update, at most [`CONCURRENCY`] in flight. An entry update
+//! per delivered batch was two NATS requests per distinct subject and
+//! batch: it capped the fleet's delivery (and starved ingest on the same
+//! cores) far below the embedded backend's. Days before the retention
+//! window are dropped when an entry is written, and the bucket's `max_age`
+//! (retention + 1 day) removes entries no longer written.
+//!
+//! A crash loses at most the last second of rows, as the embedded ledger
+//! loses its last flush interval (delivery is at-least-once; the ledger
+//! records what partners acknowledged). What every replica held when a
+//! person was forgotten or opted out must be in the bucket before the
+//! notices are chosen from it: [`FleetLedger::barrier`] writes this
+//! replica's rows and waits [`BARRIER`], two write intervals, for the
+//! others'. A subject already forgotten is not added again; rows held
+//! before the forget are written, and the forget purges the subject's
+//! entries once more after another [`BARRIER`], so a late write leaves
+//! nothing behind.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
@@ -40,8 +54,15 @@ use crate::optout::OptOutStore;
 
 use super::ledger::{self, AccessRow, Agg, Delivered, RowKey};
 
-/// Entry updates in flight for one batch (and reads for one access).
+/// Entry updates in flight for one write (and reads for one access).
 pub const CONCURRENCY: usize = 32;
+/// How often a replica writes the rows it holds.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a forget or opt-out waits for every replica's rows (two write
+/// intervals: one to start a write, one for it to finish under load).
+pub const BARRIER: std::time::Duration = std::time::Duration::from_secs(2);
+/// Rows held before delivery waits for a write.
+pub const MAX_PENDING_ROWS: usize = super::MAX_PENDING_ROWS;
 /// Compare-and-set attempts per entry before the update is given up.
 const MAX_TRIES: usize = 8;
 
@@ -104,6 +125,10 @@ pub struct FleetLedger {
     retention_days: AtomicU64,
     /// The configured partners: an access request reads their entries.
     partners: RwLock<Vec<String>>,
+    /// Rows acknowledged and not written yet.
+    pending: Mutex<HashMap<RowKey, Agg>>,
+    /// One write at a time (the periodic one, a barrier's, a full one's).
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for FleetLedger {
@@ -129,6 +154,8 @@ impl FleetLedger {
             metrics,
             retention_days: AtomicU64::new(0),
             partners: RwLock::new(Vec::new()),
+            pending: Mutex::new(HashMap::new()),
+            writing: tokio::sync::Mutex::new(()),
         };
         me.configure(config);
         me
@@ -151,31 +178,87 @@ impl FleetLedger {
         &self.bucket.kv
     }
 
-    /// Adds what `partner` acknowledged at `at_ms`: one entry update per
-    /// subject of the batch. A failed update is logged and counted
-    /// (`adgate_storage_write_failures_total{store="ledger"}`); the
-    /// delivery stands.
+    /// Adds what `partner` acknowledged at `at_ms` to the rows held (a
+    /// subject already forgotten is left out). Waits for a write only when
+    /// [`MAX_PENDING_ROWS`] are held.
     pub async fn delivered(&self, partner: &str, at_ms: u64, items: &[Delivered]) {
-        let mut rows: HashMap<RowKey, Agg> = HashMap::new();
-        ledger::aggregate(&mut rows, &Arc::from(partner), at_ms, items);
-        let mut by_subject: HashMap<SubjectHash, Vec<(RowKey, Agg)>> = HashMap::new();
-        for (k, a) in rows {
-            if self.optouts.is_forgotten(&k.subject) {
-                continue;
-            }
-            by_subject.entry(k.subject).or_default().push((k, a));
+        let forgotten = |h: &SubjectHash| self.optouts.is_forgotten(h);
+        let kept: Vec<Delivered>;
+        let items = if items
+            .iter()
+            .any(|d| d.subjects.as_slice().iter().any(forgotten))
+        {
+            kept = items
+                .iter()
+                .map(|d| {
+                    let mut d = *d;
+                    let mut left = crate::policy::Subjects::default();
+                    for h in d.subjects.as_slice().iter().filter(|h| !forgotten(h)) {
+                        left.push(*h);
+                    }
+                    d.subjects = left;
+                    d
+                })
+                .collect();
+            &kept[..]
+        } else {
+            items
+        };
+        let full = {
+            let mut pending = self.pending.lock().unwrap();
+            ledger::aggregate(&mut pending, &Arc::from(partner), at_ms, items);
+            pending.len() >= MAX_PENDING_ROWS
+        };
+        if full {
+            self.flush().await;
         }
-        let failed = futures_util::stream::iter(by_subject)
-            .map(|(s, adds)| async move { self.add(&key_of(&s, partner), &s, &adds).await })
-            .buffer_unordered(CONCURRENCY)
-            .filter(|r| std::future::ready(r.is_err()))
-            .count()
-            .await;
-        if failed > 0 {
+    }
+
+    /// Writes every [`FLUSH_EVERY`] (shutdown writes the rest with
+    /// [`FleetLedger::flush`]).
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(FLUSH_EVERY).await;
+            self.flush().await;
+        }
+    }
+
+    /// Writes the rows held: one entry update per subject and partner. A
+    /// failed update is logged and counted
+    /// (`adgate_storage_write_failures_total{store="ledger"}`); the
+    /// deliveries stand.
+    pub async fn flush(&self) {
+        let _one = self.writing.lock().await;
+        let rows = std::mem::take(&mut *self.pending.lock().unwrap());
+        if rows.is_empty() {
+            return;
+        }
+        // One entry per subject and partner.
+        type Entry = (SubjectHash, Arc<str>);
+        let mut by_entry: HashMap<Entry, Vec<(RowKey, Agg)>> = HashMap::new();
+        for (k, a) in rows {
+            by_entry
+                .entry((k.subject, k.partner.clone()))
+                .or_default()
+                .push((k, a));
+        }
+        let mut failed: HashMap<Arc<str>, u64> = HashMap::new();
+        let mut updates = futures_util::stream::iter(by_entry)
+            .map(|((s, partner), adds)| async move {
+                let r = self.add(&key_of(&s, &partner), &adds).await;
+                (partner, r)
+            })
+            .buffer_unordered(CONCURRENCY);
+        while let Some((partner, r)) = updates.next().await {
+            if r.is_err() {
+                *failed.entry(partner).or_default() += 1;
+            }
+        }
+        for (partner, count) in failed {
             self.metrics.emit(crate::metrics::events::StorageWriteFailed {
                 store: crate::metrics::Store::Ledger,
-                partner: Some(partner),
-                count: failed as u64,
+                partner: Some(&partner),
+                count,
                 error: &"updates of the ledger bucket failed",
                 consequence: "cannot write the subject-access ledger in JetStream; these deliveries are not recorded",
                 log: true,
@@ -183,18 +266,18 @@ impl FleetLedger {
         }
     }
 
+    /// Before notices are chosen for a person forgotten or opted out just
+    /// now: writes this replica's rows, then waits [`BARRIER`] for every
+    /// other replica's (each writes what it holds every [`FLUSH_EVERY`]).
+    pub async fn barrier(&self) {
+        self.flush().await;
+        tokio::time::sleep(BARRIER).await;
+    }
+
     /// One compare-and-set update of the entry `key` of subject `subject`.
-    async fn add(
-        &self,
-        key: &str,
-        subject: &SubjectHash,
-        adds: &[(RowKey, Agg)],
-    ) -> Result<(), String> {
+    async fn add(&self, key: &str, adds: &[(RowKey, Agg)]) -> Result<(), String> {
         let mut last = String::new();
         for attempt in 0..MAX_TRIES {
-            if self.optouts.is_forgotten(subject) {
-                return Ok(());
-            }
             if attempt > 0 {
                 let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 1..=(5u64 << attempt));
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
@@ -303,12 +386,28 @@ impl FleetLedger {
     }
 
     /// Erases every entry of the subject (every partner); returns how many.
+    /// Once more after [`BARRIER`], in the background: a replica's write
+    /// that started before the forget and ended after this erase leaves
+    /// nothing behind.
     pub async fn forget(&self, subject: SubjectHash) -> std::io::Result<u64> {
+        self.pending
+            .lock()
+            .unwrap()
+            .retain(|k, _| k.subject != subject);
         let prefix = format!("{}.", crate::util::hex(&subject));
-        self.bucket
+        let n = self
+            .bucket
             .purge(&prefix)
             .await
-            .map_err(std::io::Error::other)
+            .map_err(std::io::Error::other)?;
+        let bucket = self.bucket.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(BARRIER).await;
+            if let Err(e) = bucket.purge(&prefix).await {
+                tracing::warn!(error = %e, "forget: the second erase of the ledger entries failed");
+            }
+        });
+        Ok(n)
     }
 }
 

@@ -38,7 +38,7 @@ pub mod ledger;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -154,7 +154,7 @@ pub struct Privacy {
     path: PathBuf,
     /// The JetStream backend's fleet-wide ledger, used instead of the
     /// SQLite ledger.
-    fleet: Option<fleet::FleetLedger>,
+    fleet: Option<Arc<fleet::FleetLedger>>,
     tx: mpsc::SyncSender<Msg>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -171,7 +171,7 @@ fn sql_err(e: rusqlite::Error) -> io::Error {
 
 impl Privacy {
     /// Opens `data_dir/privacy.db`, applies retention once and starts the
-    /// writer thread.
+    /// writer thread (and the fleet ledger's periodic write, on a runtime).
     pub fn open(
         data_dir: &Path,
         config: &Config,
@@ -195,6 +195,10 @@ impl Privacy {
         let thread = std::thread::Builder::new()
             .name("adgate-privacy".into())
             .spawn(move || w.run(rx))?;
+        let fleet = fleet.map(Arc::new);
+        if let Some(f) = &fleet {
+            tokio::spawn(f.clone().run());
+        }
         Ok(Privacy {
             path,
             fleet,
@@ -250,9 +254,11 @@ impl Privacy {
     }
 
     /// The subject's ledger rows within retention, summed per partner,
-    /// ad_id_type and key id (pending rows are flushed first).
+    /// ad_id_type and key id (pending rows are flushed first; on the
+    /// JetStream backend, this replica's: another's may be a second behind).
     pub async fn access(&self, subject: SubjectHash) -> io::Result<Vec<AccessRow>> {
         if let Some(f) = &self.fleet {
+            f.flush().await;
             return f.access(subject).await;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -270,6 +276,24 @@ impl Privacy {
         self.send(Msg::Forget(subject, tx)).await?;
         rx.await
             .map_err(|_| io::Error::other("privacy store is closed"))?
+    }
+
+    /// Before the notices of an opt-out or forget: on the JetStream backend,
+    /// waits until every replica's deliveries so far are in the fleet
+    /// ledger ([`fleet::FleetLedger::barrier`]); the embedded ledger's
+    /// reads see its pending rows already.
+    pub async fn barrier(&self) {
+        if let Some(f) = &self.fleet {
+            f.barrier().await;
+        }
+    }
+
+    /// Writes the fleet ledger's pending rows (at shutdown, once delivery
+    /// stopped and before NATS is closed).
+    pub async fn flush_fleet(&self) {
+        if let Some(f) = &self.fleet {
+            f.flush().await;
+        }
     }
 
     /// A new config: retention (applied at once) and the key ids in use.
