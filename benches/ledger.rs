@@ -13,13 +13,12 @@
 //!
 //! Run: `cargo bench --bench ledger`.
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
 use adgate::identity::Kind;
 use adgate::policy::Subjects;
-use adgate::privacy::ledger::{aggregate, write, KeyId};
+use adgate::privacy::ledger::{aggregate, write, KeyId, Rows};
 use adgate::privacy::{open_rw, Delivered};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
@@ -56,7 +55,7 @@ fn bench(c: &mut Criterion) {
     let partner: Arc<str> = Arc::from("acme-ads");
     let now = adgate::util::now_ms();
     for d in 1..=PAST_DAYS {
-        let mut pending = HashMap::new();
+        let mut pending = Rows::default();
         let at = now - d * adgate::privacy::DAY_MS;
         aggregate(
             &mut pending,
@@ -66,7 +65,7 @@ fn bench(c: &mut Criterion) {
         );
         write(&mut conn, &pending).unwrap();
     }
-    let mut pending = HashMap::new();
+    let mut pending = Rows::default();
     aggregate(&mut pending, &partner, now, &items(0, TODAY));
     write(&mut conn, &pending).unwrap();
     let mut next = TODAY;
@@ -77,7 +76,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("write_new_rows", |b| {
         b.iter_batched(
             || {
-                let mut p = HashMap::new();
+                let mut p = Rows::default();
                 aggregate(&mut p, &partner, now, &items(next, ROWS));
                 next += ROWS;
                 p
@@ -85,6 +84,29 @@ fn bench(c: &mut Criterion) {
             |p| write(&mut conn, &p).unwrap(),
             BatchSize::PerIteration,
         )
+    });
+    // What the ledger thread does per delivered batch: 500 events of three
+    // subjects each summed into the rows held since the last write (a
+    // second's worth at the rate of the end-to-end bench).
+    let batch: Vec<Delivered> = (0..500u64)
+        .map(|i| {
+            let mut s = Subjects::default();
+            for k in 0..3 {
+                s.push(subject(i * 3 + k));
+            }
+            Delivered {
+                subjects: s,
+                ad_id_type: Kind::Email,
+                key_id: KeyId::new("k202611").unwrap(),
+            }
+        })
+        .collect();
+    let mut held = Rows::default();
+    aggregate(&mut held, &partner, now, &items(1 << 40, 60_000));
+    g.throughput(Throughput::Elements(batch.len() as u64));
+    g.sample_size(30);
+    g.bench_function("aggregate_batch", |b| {
+        b.iter(|| aggregate(&mut held, &partner, now, black_box(&batch)))
     });
     let line = br#"{"event_type":"ad_impression","time":"2026-11-28T13:00:00Z","ad_id":"k202611.mT3nD0Yv1r2hN8k4q0h6bWJc1aU5sZ9xQe7pL3fK2gA","ad_id_type":"email","event_id":"k202611.Opjim0Yv1r2hN8k4q0h6bWJc1aU5sZ9xQe7pL3fK2g","ad":{"campaign_id":"c-77","placement":"home-top","value_estimate_micros":1250,"currency":"USD"}}"#;
     let mut s = Subjects::default();

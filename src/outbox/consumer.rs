@@ -18,7 +18,7 @@
 //!   after `ack_wait`: JetStream redelivers its batches.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -341,7 +341,7 @@ struct LogConsumer {
 /// settled); and the ledger entries of settled batches waiting for the ack.
 #[derive(Debug)]
 struct InFlight {
-    path: PathBuf,
+    file: InflightFile,
     pending: BTreeMap<u64, (u64, u64, bool)>,
     ledger: BTreeMap<u64, Vec<Delivered>>,
 }
@@ -363,7 +363,9 @@ impl InFlight {
                 self.ledger.insert(from, delivered);
             }
         }
-        let mut changed = false;
+        // The file is not written again here: the next batch handed out
+        // writes the list without these, and at a start ranges before the
+        // ack position are ignored (one write per batch, not two).
         while let Some(e) = self.pending.first_entry() {
             let (end, records, settled) = *e.get();
             if !settled {
@@ -371,10 +373,6 @@ impl InFlight {
             }
             log.ack(*e.key(), end, records);
             e.remove();
-            changed = true;
-        }
-        if changed {
-            write_inflight(&self.path, &self.pending);
         }
         let next = self.pending.keys().next().copied().unwrap_or(u64::MAX);
         let mut out = Vec::new();
@@ -415,7 +413,7 @@ impl LogConsumer {
             resume,
             resume_end: acked,
             state: Arc::new(Mutex::new(InFlight {
-                path,
+                file: InflightFile::new(path),
                 pending: BTreeMap::new(),
                 ledger: BTreeMap::new(),
             })),
@@ -434,7 +432,8 @@ impl LogConsumer {
         {
             let mut st = self.state.lock().unwrap();
             st.pending.insert(from, (end, recs.len() as u64, false));
-            write_inflight(&st.path, &st.pending);
+            let st = &mut *st;
+            st.file.write(&st.pending);
         }
         let key = batch_key(name, from, end, &recs);
         (
@@ -560,11 +559,15 @@ async fn read_range(log: &Arc<PartnerLog>, from: u64, end: u64) -> io::Result<Ve
     .map_err(|_| io::Error::other("read task failed"))?
 }
 
+/// The ranges `<partner>/inflight` lists: `from end` lines up to a line
+/// `end` (what follows it is left from a longer list written before; a
+/// file without it, as earlier versions wrote, is read to its end).
 fn read_inflight(path: &Path) -> Vec<(u64, u64)> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
     text.lines()
+        .take_while(|l| *l != "end")
         .filter_map(|l| {
             let (a, b) = l.split_once(' ')?;
             Some((a.parse().ok()?, b.parse().ok()?))
@@ -573,19 +576,53 @@ fn read_inflight(path: &Path) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn write_inflight(path: &Path, ranges: &BTreeMap<u64, (u64, u64, bool)>) {
-    let mut s = String::new();
-    for (from, (end, _, _)) in ranges {
-        s.push_str(&format!("{from} {end}\n"));
+/// `<partner>/inflight`, kept open and written in place: one positioned
+/// write of the whole list at offset 0 per batch handed out, instead of a
+/// create, a write and a rename (which cost as much as the rest of the
+/// delivery loop's bookkeeping under load).
+#[derive(Debug)]
+struct InflightFile {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    buf: String,
+}
+
+impl InflightFile {
+    fn new(path: PathBuf) -> InflightFile {
+        InflightFile {
+            path,
+            file: None,
+            buf: String::new(),
+        }
     }
-    let tmp = path.with_extension("tmp");
-    let res = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(s.as_bytes()))
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = res {
-        // The previous record stays whole; a partial copy is removed.
-        let _ = std::fs::remove_file(&tmp);
-        tracing::warn!(error = %e, "cannot record in-flight batches");
+
+    fn write(&mut self, ranges: &BTreeMap<u64, (u64, u64, bool)>) {
+        use std::fmt::Write as _;
+        use std::os::unix::fs::FileExt as _;
+        self.buf.clear();
+        for (from, (end, _, _)) in ranges {
+            let _ = writeln!(self.buf, "{from} {end}");
+        }
+        self.buf.push_str("end\n");
+        if self.file.is_none() {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&self.path)
+            {
+                Ok(f) => self.file = Some(f),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record in-flight batches");
+                    return;
+                }
+            }
+        }
+        let f = self.file.as_ref().expect("opened above");
+        if let Err(e) = f.write_all_at(self.buf.as_bytes(), 0) {
+            tracing::warn!(error = %e, "cannot record in-flight batches");
+            self.file = None;
+        }
     }
 }
 

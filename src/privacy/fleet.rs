@@ -126,7 +126,7 @@ pub struct FleetLedger {
     /// The configured partners: an access request reads their entries.
     partners: RwLock<Vec<String>>,
     /// Rows acknowledged and not written yet.
-    pending: Mutex<HashMap<RowKey, Agg>>,
+    pending: Mutex<ledger::Rows>,
     /// One write at a time (the periodic one, a barrier's, a full one's).
     writing: tokio::sync::Mutex<()>,
 }
@@ -154,7 +154,7 @@ impl FleetLedger {
             metrics,
             retention_days: AtomicU64::new(0),
             partners: RwLock::new(Vec::new()),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(ledger::Rows::default()),
             writing: tokio::sync::Mutex::new(()),
         };
         me.configure(config);

@@ -184,7 +184,7 @@ impl Privacy {
         let mut w = Writer {
             conn,
             metrics,
-            pending: HashMap::new(),
+            pending: ledger::Rows::default(),
             partners: HashMap::new(),
             last_counters: HashMap::new(),
             retention_days: config.privacy.access_retention_days,
@@ -354,7 +354,7 @@ fn keys_of(config: &Config) -> Vec<(String, Vec<String>)> {
 struct Writer {
     conn: Connection,
     metrics: Metrics,
-    pending: HashMap<ledger::RowKey, ledger::Agg>,
+    pending: ledger::Rows,
     /// Interned partner names (one allocation per partner, not per row).
     partners: HashMap<String, std::sync::Arc<str>>,
     last_counters: HashMap<(String, String), u64>,

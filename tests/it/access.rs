@@ -353,7 +353,7 @@ fn ledger_retention_applies_at_start_and_on_reload() {
     let now = adgate::util::now_ms();
     {
         let mut conn = adgate::privacy::open_rw(&data.join("privacy.db")).unwrap();
-        let mut pending = std::collections::HashMap::new();
+        let mut pending = adgate::privacy::ledger::Rows::default();
         let acme: std::sync::Arc<str> = std::sync::Arc::from("acme");
         let item = Delivered {
             subjects,
