@@ -895,3 +895,72 @@ fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
     .code(0)
     .stdout_has("kept 90 days in the JetStream bucket adgate_ledger (fleet-wide");
 }
+
+/// Replica A holds what it records in memory for up to a second before it
+/// writes the fleet ledger; a forget through replica B right after A's push
+/// partner acknowledged (no wait for the ledger) still finds that partner:
+/// the forget waits for every replica's rows before it chooses whom to
+/// notify, and leaves no ledger entry behind on either replica.
+#[test]
+fn jetstream_forget_right_after_another_replica_delivered_still_notifies() {
+    let server = nats::NatsServer::start();
+    let acme = MockPartner::always(200);
+    let acme_notices = MockPartner::always(200);
+    let gamma = MockPartner::always(200);
+    let gamma_notices = MockPartner::always(200);
+    let cfg = format!(
+        "{}{}",
+        config(
+            &acme.url(),
+            &acme_notices.url(),
+            &gamma.url(),
+            &gamma_notices.url(),
+        ),
+        nats::outbox_section(&[server.url()], 1)
+    );
+    let mut env = env();
+    env.extend(nats::env());
+    let a = Gateway::start(&cfg, env.clone());
+    let b = Gateway::start(&cfg, env);
+    let email = "ines@example.com";
+    let r = a.post_events(&ndjson(&[impression("i1", email)]), "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    // Delivered to acme through either replica (they share its consumer).
+    wait_for(Duration::from_secs(20), || {
+        let n: f64 = [&a, &b]
+            .iter()
+            .map(|g| {
+                metric_labeled(
+                    &g.metrics(),
+                    "adgate_events_delivered_total",
+                    &[("partner", "acme")],
+                )
+            })
+            .sum();
+        (n >= 1.0).then_some(())
+    })
+    .expect("acme acknowledged the event");
+    let r = admin(&b, "/v1/forget", &json!({ "email": email }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let notified = r.json()["notified"].clone();
+    assert!(
+        notified.as_array().unwrap().contains(&json!("acme")),
+        "{}",
+        r.body
+    );
+    wait_for(Duration::from_secs(20), || {
+        acme_notices
+            .requests()
+            .iter()
+            .any(|r| r.status == 200)
+            .then_some(())
+    })
+    .expect("acme got its notice");
+    // The second erase has run (2 s after the first): nothing is left.
+    std::thread::sleep(Duration::from_secs(3));
+    for g in [&a, &b] {
+        let r = admin(g, "/v1/access", &json!({ "email": email }));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["partners"], json!([]), "{}", r.body);
+    }
+}
