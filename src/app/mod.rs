@@ -324,14 +324,19 @@ pub async fn run(
     reload::supervise(&app);
     app.ready.store(true, Ordering::Relaxed);
 
-    // Sweep the idempotency window once a minute.
+    // Sweep the idempotency window once a minute, off the async workers:
+    // a sweep walks every entry (millions at the bound, tens of
+    // milliseconds), which on a worker held up the requests queued on it.
     {
         let app = app.clone();
         let mut stop = app.stopping.subscribe();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(60)) => app.dedup.sweep(now_ms()),
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {
+                        let app = app.clone();
+                        let _ = tokio::task::spawn_blocking(move || app.dedup.sweep(now_ms())).await;
+                    }
                     _ = stop.changed() => break,
                 }
             }

@@ -83,23 +83,35 @@ impl Dedup {
         self.map.is_empty()
     }
 
-    /// Drops expired entries and enforces the bound.
+    /// Drops expired entries and enforces the bound: two passes over the
+    /// entries at most (one to count them by the hour they expire, one to
+    /// drop the oldest hours), whatever the overshoot.
     pub fn sweep(&self, now_ms: u64) {
         self.map.retain(|_, exp| *exp > now_ms);
         if self.map.len() <= self.max_entries {
             return;
         }
         let target = self.max_entries * 9 / 10;
-        let mut cutoff = now_ms;
-        let step = 3_600_000;
-        while self.map.len() > target && cutoff < now_ms + WINDOW.as_millis() as u64 {
-            cutoff += step;
-            self.map.retain(|_, exp| *exp > cutoff);
+        const STEP: u64 = 3_600_000;
+        let hours = (WINDOW.as_millis() as u64).div_ceil(STEP) as usize + 1;
+        let mut per_hour = vec![0usize; hours];
+        for e in self.map.iter() {
+            let h = (e.value().saturating_sub(now_ms) / STEP) as usize;
+            per_hour[h.min(hours - 1)] += 1;
         }
+        // Drop whole hours from the oldest end until the rest fits.
+        let mut left = self.map.len();
+        let mut dropped_hours = 0;
+        while left > target && dropped_hours < hours {
+            left -= per_hour[dropped_hours];
+            dropped_hours += 1;
+        }
+        let cutoff = now_ms + dropped_hours as u64 * STEP;
+        self.map.retain(|_, exp| *exp >= cutoff);
         tracing::warn!(
             entries = self.map.len(),
             max_entries = self.max_entries,
-            window_hours = (now_ms + WINDOW.as_millis() as u64 - cutoff) / 3_600_000,
+            window_hours = (now_ms + WINDOW.as_millis() as u64).saturating_sub(cutoff) / STEP,
             "idempotency window shortened to stay within its memory bound"
         );
     }
@@ -120,5 +132,27 @@ mod tests {
         }
         d.sweep(20 * 3_600_000);
         assert!(d.len() <= 9, "{}", d.len());
+    }
+
+    #[test]
+    fn the_bound_drops_the_oldest_hours_and_keeps_the_newest() {
+        let d = Dedup::new(100);
+        let hour = 3_600_000u64;
+        // 1,000 entries seen over 20 hours, 50 per hour.
+        for i in 0..1000u32 {
+            let mut h = [0u8; 16];
+            h[..4].copy_from_slice(&i.to_le_bytes());
+            d.check_and_insert(h, (i / 50) as u64 * hour);
+        }
+        let now = 20 * hour;
+        d.sweep(now);
+        assert!(d.len() <= 90, "{}", d.len());
+        assert!(d.len() >= 50, "only whole hours go: {}", d.len());
+        let mut newest = [0u8; 16];
+        newest[..4].copy_from_slice(&999u32.to_le_bytes());
+        assert!(d.check_and_insert(newest, now), "the newest entry is kept");
+        let mut oldest = [0u8; 16];
+        oldest[..4].copy_from_slice(&0u32.to_le_bytes());
+        assert!(!d.check_and_insert(oldest, now), "the oldest entry went");
     }
 }
