@@ -751,6 +751,49 @@ fn jetstream_backend_notifies_push_partners_through_a_notice_stream() {
     assert_eq!(r.json()["notices"], json!([]), "{}", r.body);
 }
 
+/// A NATS server, the partners' mock servers (all answering 200) and the
+/// config and environment of replicas sharing that server.
+struct Fleet {
+    _server: nats::NatsServer,
+    _acme: MockPartner,
+    acme_notices: MockPartner,
+    _gamma: MockPartner,
+    gamma_notices: MockPartner,
+    cfg: String,
+    env: std::collections::HashMap<String, String>,
+}
+
+impl Fleet {
+    fn start() -> Fleet {
+        let server = nats::NatsServer::start();
+        let acme = MockPartner::always(200);
+        let acme_notices = MockPartner::always(200);
+        let gamma = MockPartner::always(200);
+        let gamma_notices = MockPartner::always(200);
+        let cfg = format!(
+            "{}{}",
+            config(
+                &acme.url(),
+                &acme_notices.url(),
+                &gamma.url(),
+                &gamma_notices.url(),
+            ),
+            nats::outbox_section(&[server.url()], 1)
+        );
+        let mut env = env();
+        env.extend(nats::env());
+        Fleet {
+            _server: server,
+            _acme: acme,
+            acme_notices,
+            _gamma: gamma,
+            gamma_notices,
+            cfg,
+            env,
+        }
+    }
+}
+
 /// Two replicas on one NATS: the record of who received what is
 /// fleet-wide (the `adgate_ledger` bucket). Events are delivered through
 /// replica A only (B starts afterwards): acme by A's push worker, beta read
@@ -759,24 +802,10 @@ fn jetstream_backend_notifies_push_partners_through_a_notice_stream() {
 /// deliveries before the forget and nothing after.
 #[test]
 fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
-    let server = nats::NatsServer::start();
-    let acme = MockPartner::always(200);
-    let acme_notices = MockPartner::always(200);
-    let gamma = MockPartner::always(200);
-    let gamma_notices = MockPartner::always(200);
-    let cfg = format!(
-        "{}{}",
-        config(
-            &acme.url(),
-            &acme_notices.url(),
-            &gamma.url(),
-            &gamma_notices.url(),
-        ),
-        nats::outbox_section(&[server.url()], 1)
-    );
-    let mut env = env();
-    env.extend(nats::env());
-    let a = Gateway::start(&cfg, env.clone());
+    let f = Fleet::start();
+    let (acme_notices, gamma_notices) = (&f.acme_notices, &f.gamma_notices);
+    let (cfg, env) = (&f.cfg, &f.env);
+    let a = Gateway::start(cfg, env.clone());
     let email = "rui@example.com";
     let events = [impression("r1", email), impression("r2", email)];
     let r = a.post_events(&ndjson(&events), "application/x-ndjson");
@@ -790,7 +819,7 @@ fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
     assert_eq!(drain_beta(&a).len(), 2);
     wait_ledger(&a, email, &["acme", "beta"], 2);
 
-    let b = Gateway::start(&cfg, env);
+    let b = Gateway::start(cfg, env.clone());
     // B never delivered anything, and answers from the fleet's record.
     let access = |g: &Gateway| {
         let r = admin(g, "/v1/access", &json!({ "email": email }));
@@ -903,25 +932,11 @@ fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
 /// notify, and leaves no ledger entry behind on either replica.
 #[test]
 fn jetstream_forget_right_after_another_replica_delivered_still_notifies() {
-    let server = nats::NatsServer::start();
-    let acme = MockPartner::always(200);
-    let acme_notices = MockPartner::always(200);
-    let gamma = MockPartner::always(200);
-    let gamma_notices = MockPartner::always(200);
-    let cfg = format!(
-        "{}{}",
-        config(
-            &acme.url(),
-            &acme_notices.url(),
-            &gamma.url(),
-            &gamma_notices.url(),
-        ),
-        nats::outbox_section(&[server.url()], 1)
-    );
-    let mut env = env();
-    env.extend(nats::env());
-    let a = Gateway::start(&cfg, env.clone());
-    let b = Gateway::start(&cfg, env);
+    let f = Fleet::start();
+    let acme_notices = &f.acme_notices;
+    let (cfg, env) = (&f.cfg, &f.env);
+    let a = Gateway::start(cfg, env.clone());
+    let b = Gateway::start(cfg, env.clone());
     let email = "ines@example.com";
     let r = a.post_events(&ndjson(&[impression("i1", email)]), "application/x-ndjson");
     assert_eq!(r.status, 202, "{}", r.body);
