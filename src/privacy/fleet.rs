@@ -61,6 +61,9 @@ pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long a forget or opt-out waits for every replica's rows (two write
 /// intervals: one to start a write, one for it to finish under load).
 pub const BARRIER: std::time::Duration = std::time::Duration::from_secs(2);
+/// Entries whose last written value a replica keeps (about 200 bytes
+/// each), to update them without reading them first.
+const WRITTEN_CACHE: usize = 100_000;
 /// Rows held before delivery waits for a write.
 pub const MAX_PENDING_ROWS: usize = super::MAX_PENDING_ROWS;
 /// Compare-and-set attempts per entry before the update is given up.
@@ -129,6 +132,8 @@ pub struct FleetLedger {
     pending: Mutex<ledger::Rows>,
     /// One write at a time (the periodic one, a barrier's, a full one's).
     writing: tokio::sync::Mutex<()>,
+    /// Per entry key: the revision and value this replica wrote last.
+    written: Mutex<HashMap<String, (u64, Value)>>,
 }
 
 impl std::fmt::Debug for FleetLedger {
@@ -156,6 +161,7 @@ impl FleetLedger {
             partners: RwLock::new(Vec::new()),
             pending: Mutex::new(ledger::Rows::default()),
             writing: tokio::sync::Mutex::new(()),
+            written: Mutex::new(HashMap::new()),
         };
         me.configure(config);
         me
@@ -274,8 +280,22 @@ impl FleetLedger {
         tokio::time::sleep(BARRIER).await;
     }
 
-    /// One compare-and-set update of the entry `key` of subject `subject`.
+    /// One compare-and-set update of the entry `key`. The value and
+    /// revision this replica wrote last are kept ([`WRITTEN_CACHE`] entries
+    /// at most): an entry written here before is updated at once, without
+    /// reading it first (one NATS request instead of two); if another
+    /// replica (or a forget) changed it since, the update is refused and
+    /// the entry is read as usual.
     async fn add(&self, key: &str, adds: &[(RowKey, Agg)]) -> Result<(), String> {
+        let known = self.written.lock().unwrap().remove(key);
+        if let Some((revision, mut v)) = known {
+            self.merge(&mut v, adds);
+            let body = Bytes::from(serde_json::to_vec(&v).expect("json"));
+            if let Ok(r) = self.kv().update(key, body, revision).await {
+                self.remember(key, r, v);
+                return Ok(());
+            }
+        }
         let mut last = String::new();
         for attempt in 0..MAX_TRIES {
             if attempt > 0 {
@@ -297,30 +317,7 @@ impl FleetLedger {
                 Some(e) => (Value::default(), Some(e.revision)),
                 None => (Value::default(), None),
             };
-            let cutoff = self.cutoff_day();
-            v.rows.retain(|r| r.day >= cutoff);
-            for (k, a) in adds {
-                let (t, id) = (k.ad_id_type.as_str(), k.key_id.as_str());
-                match v
-                    .rows
-                    .iter_mut()
-                    .find(|r| r.day == k.day && r.ad_id_type == t && r.key == id)
-                {
-                    Some(r) => {
-                        r.events += a.events;
-                        r.first_ms = r.first_ms.min(a.first_ms);
-                        r.last_ms = r.last_ms.max(a.last_ms);
-                    }
-                    None => v.rows.push(Row {
-                        day: k.day,
-                        ad_id_type: t.to_owned(),
-                        key: id.to_owned(),
-                        events: a.events,
-                        first_ms: a.first_ms,
-                        last_ms: a.last_ms,
-                    }),
-                }
-            }
+            self.merge(&mut v, adds);
             let body = Bytes::from(serde_json::to_vec(&v).expect("json"));
             let written = match revision {
                 Some(r) => self
@@ -331,13 +328,54 @@ impl FleetLedger {
                 None => self.kv().create(key, body).await.map_err(|e| e.to_string()),
             };
             match written {
-                Ok(_) => return Ok(()),
+                Ok(r) => {
+                    self.remember(key, r, v);
+                    return Ok(());
+                }
                 // Another replica updated it meanwhile (or NATS failed):
                 // read it again.
                 Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    /// Adds `adds` to an entry's value, dropping days before retention.
+    fn merge(&self, v: &mut Value, adds: &[(RowKey, Agg)]) {
+        let cutoff = self.cutoff_day();
+        v.rows.retain(|r| r.day >= cutoff);
+        for (k, a) in adds {
+            let (t, id) = (k.ad_id_type.as_str(), k.key_id.as_str());
+            match v
+                .rows
+                .iter_mut()
+                .find(|r| r.day == k.day && r.ad_id_type == t && r.key == id)
+            {
+                Some(r) => {
+                    r.events += a.events;
+                    r.first_ms = r.first_ms.min(a.first_ms);
+                    r.last_ms = r.last_ms.max(a.last_ms);
+                }
+                None => v.rows.push(Row {
+                    day: k.day,
+                    ad_id_type: t.to_owned(),
+                    key: id.to_owned(),
+                    events: a.events,
+                    first_ms: a.first_ms,
+                    last_ms: a.last_ms,
+                }),
+            }
+        }
+    }
+
+    /// Keeps what was written to `key` at `revision` (the whole cache is
+    /// dropped when full: it only saves reads).
+    fn remember(&self, key: &str, revision: u64, v: Value) {
+        let mut w = self.written.lock().unwrap();
+        if w.len() >= WRITTEN_CACHE {
+            w.clear();
+        }
+        w.insert(key.to_owned(), (revision, v));
     }
 
     /// The subject's deliveries within retention, summed per partner,
@@ -395,6 +433,10 @@ impl FleetLedger {
             .unwrap()
             .retain(|k, _| k.subject != subject);
         let prefix = format!("{}.", crate::util::hex(&subject));
+        self.written
+            .lock()
+            .unwrap()
+            .retain(|k, _| !k.starts_with(&prefix));
         let n = self
             .bucket
             .purge(&prefix)

@@ -979,3 +979,63 @@ fn jetstream_forget_right_after_another_replica_delivered_still_notifies() {
         assert_eq!(r.json()["partners"], json!([]), "{}", r.body);
     }
 }
+
+/// Two replicas deliver the same person's events to the same partner (they
+/// share its consumer), each summing its rows in memory and updating the
+/// one fleet ledger entry with compare-and-set, often from the value it
+/// wrote last without reading it: the entry must still count every event
+/// once, whichever replica's update was refused and read again.
+#[test]
+fn jetstream_two_replicas_count_one_persons_deliveries_exactly() {
+    let f = Fleet::start();
+    let a = Gateway::start(&f.cfg, f.env.clone());
+    let b = Gateway::start(&f.cfg, f.env.clone());
+    let email = "noa@example.com";
+    let rounds = 8;
+    for i in 0..rounds {
+        let g = if i % 2 == 0 { &a } else { &b };
+        let events: Vec<Value> = (0..3)
+            .map(|k| impression(&format!("n{i}-{k}"), email))
+            .collect();
+        let r = g.post_events(&ndjson(&events), "application/x-ndjson");
+        assert_eq!(r.status, 202, "{}", r.body);
+        // Past a write interval of both (1 s), so each writes in turn.
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    let want = (rounds * 3) as f64;
+    let delivered = |g: &Gateway| {
+        metric_labeled(
+            &g.metrics(),
+            "adgate_events_delivered_total",
+            &[("partner", "acme")],
+        )
+    };
+    wait_for(Duration::from_secs(30), || {
+        (delivered(&a) + delivered(&b) >= want).then_some(())
+    })
+    .expect("every event reached acme");
+    let (by_a, by_b) = (delivered(&a), delivered(&b));
+    // Each replica writes what it holds within a second; the access
+    // answer on either replica counts every delivery once.
+    let count = |g: &Gateway| {
+        let r = admin(g, "/v1/access", &json!({ "email": email }));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = r.json();
+        v["partners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["partner"] == "acme")
+            .map_or(0, |p| p["delivered"].as_u64().unwrap())
+    };
+    let got = wait_for(Duration::from_secs(10), || {
+        let (ca, cb) = (count(&a), count(&b));
+        (ca == want as u64 && cb == want as u64).then_some((ca, cb))
+    });
+    assert!(
+        got.is_some(),
+        "acme delivered {by_a} through A and {by_b} through B; the ledger says {} (A) and {} (B), want {want}",
+        count(&a),
+        count(&b)
+    );
+}
