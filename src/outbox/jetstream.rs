@@ -203,32 +203,17 @@ impl OutMsg {
     /// Events as one message: `records` are whole outbox records
     /// ([`crate::outbox::encode`]), `events` of them. Its payload is those
     /// records, checksums and all (the embedded log's own format), and its
-    /// header [`H_RECORDS`] says how many. `Nats-Msg-Id` names the events,
-    /// so the same events chunked the same way (a producer's retry of the
-    /// request, on any replica) are one message to JetStream's
-    /// de-duplication; one event alone keeps the id it had when every
-    /// message carried one event. A message written again without some of
-    /// its events (forget) gets no id (`with_id` false).
-    pub fn records(records: &[u8], events: usize, with_id: bool) -> OutMsg {
+    /// header [`H_RECORDS`] says how many. `id` is its `Nats-Msg-Id`
+    /// ([`chunk_id`]); a message written again without some of its events
+    /// (forget) has none.
+    pub fn records(records: Bytes, events: usize, id: Option<String>) -> OutMsg {
         let mut headers = HeaderMap::new();
-        if with_id {
-            let mut hashes = segment::records(records).map(|(_, b)| b.event_hash);
-            let id = match (events, hashes.next()) {
-                (1, Some(h)) => crate::util::hex(&h),
-                (_, first) => {
-                    let mut d = Sha256::new();
-                    d.update(b"adgate-chunk");
-                    for h in first.into_iter().chain(hashes) {
-                        d.update(h);
-                    }
-                    crate::util::hex(&d.finalize()[..16])
-                }
-            };
+        if let Some(id) = id {
             headers.insert(H_MSG_ID, id);
         }
         headers.insert(H_RECORDS, events.to_string());
         OutMsg {
-            payload: Bytes::copy_from_slice(records),
+            payload: records,
             headers,
             events,
         }
@@ -236,11 +221,13 @@ impl OutMsg {
 
     /// One request's events for a partner as messages of at most
     /// `max_events` events and [`CHUNK_MAX_BYTES`] (one event at least):
-    /// `records` holds them back to back, event `i` ending at `ends[i]`.
-    /// Each message comes with the range of the events it carries.
+    /// `records` holds them back to back, event `i` ending at `ends[i]`,
+    /// its keyed event hash `hashes[i]`. Each message shares `records` (no
+    /// copy) and comes with the range of the events it carries.
     pub fn chunks(
-        records: &[u8],
+        records: Bytes,
         ends: &[usize],
+        hashes: &[SubjectHash],
         max_events: usize,
     ) -> Vec<(OutMsg, std::ops::Range<usize>)> {
         let mut out = Vec::with_capacity(ends.len().div_ceil(max_events.max(1)));
@@ -254,8 +241,9 @@ impl OutMsg {
                 last += 1;
             }
             let end = ends[last - 1];
+            let id = chunk_id(&hashes[first..last]);
             out.push((
-                OutMsg::records(&records[start..end], last - first, true),
+                OutMsg::records(records.slice(start..end), last - first, Some(id)),
                 first..last,
             ));
             (first, start) = (last, end);
@@ -273,6 +261,25 @@ impl OutMsg {
             payload: Bytes::from(line),
             headers,
             events: 1,
+        }
+    }
+}
+
+/// The `Nats-Msg-Id` of a message of the events with keyed event hashes
+/// `hashes`: the same events cut the same way (a producer's retry of the
+/// request, on any replica) are one message to JetStream's
+/// de-duplication; one event alone keeps the id it had when every message
+/// carried one event.
+fn chunk_id(hashes: &[SubjectHash]) -> String {
+    match hashes {
+        [one] => crate::util::hex(one),
+        many => {
+            let mut d = Sha256::new();
+            d.update(b"adgate-chunk");
+            for h in many {
+                d.update(h);
+            }
+            crate::util::hex(&d.finalize()[..16])
         }
     }
 }
@@ -1418,7 +1425,7 @@ fn without(
         if erased == 0 {
             return None;
         }
-        let rest = (n_kept > 0).then(|| OutMsg::records(&kept, n_kept, false));
+        let rest = (n_kept > 0).then(|| OutMsg::records(Bytes::from(kept), n_kept, None));
         return Some((rest, erased));
     }
     let needle = crate::util::hex(who);
@@ -1575,9 +1582,10 @@ pub async fn check(
 mod tests {
     use super::*;
 
-    /// `n` records, event `i` of subject `[i % 3; 16]`; and where each ends.
-    fn staged(n: usize, line_len: usize) -> (Vec<u8>, Vec<usize>) {
-        let (mut buf, mut ends) = (Vec::new(), Vec::new());
+    /// `n` records, event `i` of event hash `[i; 16]` and subject
+    /// `[i % 3; 16]`; where each ends; their event hashes.
+    fn staged(n: usize, line_len: usize) -> (Bytes, Vec<usize>, Vec<SubjectHash>) {
+        let (mut buf, mut ends, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..n {
             let line = vec![b'a' + (i % 26) as u8; line_len];
             segment::encode(
@@ -1588,8 +1596,9 @@ mod tests {
                 &line,
             );
             ends.push(buf.len());
+            hashes.push([i as u8; 16]);
         }
-        (buf, ends)
+        (Bytes::from(buf), ends, hashes)
     }
 
     fn header<'a>(m: &'a OutMsg, name: &str) -> Option<&'a str> {
@@ -1598,8 +1607,8 @@ mod tests {
 
     #[test]
     fn chunks_cut_at_the_event_limit_and_carry_every_event_once_in_order() {
-        let (buf, ends) = staged(7, 10);
-        let chunks = OutMsg::chunks(&buf, &ends, 3);
+        let (buf, ends, hashes) = staged(7, 10);
+        let chunks = OutMsg::chunks(buf.clone(), &ends, &hashes, 3);
         let ranges: Vec<_> = chunks.iter().map(|(_, r)| r.clone()).collect();
         assert_eq!(ranges, vec![0..3, 3..6, 6..7]);
         let mut all = Vec::new();
@@ -1621,7 +1630,7 @@ mod tests {
             header(last, H_MSG_ID),
             Some(crate::util::hex(&[6u8; 16]).as_str())
         );
-        let again = OutMsg::chunks(&buf, &ends, 3);
+        let again = OutMsg::chunks(buf.clone(), &ends, &hashes, 3);
         for ((a, _), (b, _)) in chunks.iter().zip(&again) {
             assert_eq!(header(a, H_MSG_ID), header(b, H_MSG_ID));
         }
@@ -1630,7 +1639,7 @@ mod tests {
             header(&chunks[1].0, H_MSG_ID)
         );
         // Another cut is another message.
-        let other = OutMsg::chunks(&buf, &ends, 2);
+        let other = OutMsg::chunks(buf.clone(), &ends, &hashes, 2);
         assert_ne!(
             header(&chunks[0].0, H_MSG_ID),
             header(&other[0].0, H_MSG_ID)
@@ -1639,8 +1648,8 @@ mod tests {
 
     #[test]
     fn chunks_stay_under_the_byte_bound_with_one_event_at_least() {
-        let (buf, ends) = staged(5, CHUNK_MAX_BYTES / 2);
-        let sizes: Vec<_> = OutMsg::chunks(&buf, &ends, 500)
+        let (buf, ends, hashes) = staged(5, CHUNK_MAX_BYTES / 2);
+        let sizes: Vec<_> = OutMsg::chunks(buf.clone(), &ends, &hashes, 500)
             .iter()
             .map(|(m, r)| (m.payload.len() <= CHUNK_MAX_BYTES, r.len()))
             .collect();
@@ -1649,16 +1658,16 @@ mod tests {
             vec![(true, 1); 5],
             "two half-bound lines overflow it"
         );
-        let (big, ends) = staged(1, CHUNK_MAX_BYTES + 1);
-        let one = OutMsg::chunks(&big, &ends, 500);
+        let (big, ends, hashes) = staged(1, CHUNK_MAX_BYTES + 1);
+        let one = OutMsg::chunks(big.clone(), &ends, &hashes, 500);
         assert_eq!(one.len(), 1, "an event larger than the bound goes alone");
-        assert!(OutMsg::chunks(&[], &[], 500).is_empty());
+        assert!(OutMsg::chunks(Bytes::new(), &[], &[], 500).is_empty());
     }
 
     #[test]
     fn forget_rewrites_a_message_without_the_subjects_events_only() {
-        let (buf, ends) = staged(6, 8);
-        let (m, _) = OutMsg::chunks(&buf, &ends, 10).remove(0);
+        let (buf, ends, hashes) = staged(6, 8);
+        let (m, _) = OutMsg::chunks(buf.clone(), &ends, &hashes, 10).remove(0);
         // Subject [1;16]: events 1 and 4 of 6.
         let (rest, erased) = without(&m.headers, &m.payload, &[1; 16]).expect("holds theirs");
         assert_eq!(erased, 2);
@@ -1670,8 +1679,8 @@ mod tests {
         assert_eq!(kept, vec![1000, 1002, 1003, 1005]);
         assert!(items.iter().all(|i| !i.subjects.contains(&[1; 16])));
         // Nobody else's: erased whole. Not theirs: untouched.
-        let (one, ends) = staged(1, 8);
-        let (m1, _) = OutMsg::chunks(&one, &ends, 10).remove(0);
+        let (one, ends, hashes) = staged(1, 8);
+        let (m1, _) = OutMsg::chunks(one.clone(), &ends, &hashes, 10).remove(0);
         assert!(matches!(
             without(&m1.headers, &m1.payload, &[0; 16]),
             Some((None, 1))

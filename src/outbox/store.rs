@@ -578,8 +578,14 @@ impl Store {
                     t.name
                 )));
             };
-            let chunks = OutMsg::chunks(&part.records, &part.ends, jp.chunk_events());
-            let need = part.records.len() as u64 + 200 * chunks.len() as u64;
+            let bytes = part.records.len() as u64;
+            let chunks = OutMsg::chunks(
+                bytes::Bytes::from(part.records),
+                &part.ends,
+                &part.hashes,
+                jp.chunk_events(),
+            );
+            let need = bytes + 200 * chunks.len() as u64;
             if !js.has_room(&jp, need) {
                 return Err(WriteError::full(t.name, false));
             }
@@ -655,6 +661,8 @@ pub struct JsStaged {
     records: Vec<u8>,
     /// Where each event's record ends in `records`.
     ends: Vec<usize>,
+    /// Each event's keyed event hash (its message's `Nats-Msg-Id`).
+    hashes: Vec<SubjectHash>,
     /// The number of the request's event each came from (to spot events a
     /// fleet stored already).
     owners: Vec<u32>,
@@ -687,6 +695,7 @@ impl Staging {
                 let p = &mut parts[partner];
                 super::encode(&mut p.records, ev, ingest_ms, event_hash);
                 p.ends.push(p.records.len());
+                p.hashes.push(*event_hash);
                 p.owners.push(event_no);
             }
         }
