@@ -107,6 +107,12 @@ impl OptOutStore {
         !self.forgotten.is_empty() && self.forgotten.contains(h)
     }
 
+    /// Whether any of an event's subjects was forgotten (the event is
+    /// never delivered, its copies are erased).
+    pub fn any_forgotten(&self, subjects: &crate::policy::Subjects) -> bool {
+        subjects.as_slice().iter().any(|h| self.is_forgotten(h))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

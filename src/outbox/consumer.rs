@@ -189,12 +189,7 @@ impl Batch {
                 ..
             } => {
                 let optouts = &self.ctx.optouts;
-                let gone = |i: &Item| {
-                    i.subjects
-                        .as_slice()
-                        .iter()
-                        .any(|h| optouts.is_forgotten(h))
-                };
+                let gone = |i: &Item| optouts.any_forgotten(&i.subjects);
                 if !self.items.iter().any(gone) {
                     return Ok(false);
                 }
@@ -741,7 +736,8 @@ impl JsConsumer {
     }
 
     /// Keeps the items of `recs` for batches to take. A message with none
-    /// (a forget left it empty) is acknowledged at once.
+    /// (its first record did not decode: logged when it was fetched) is
+    /// acknowledged at once, as nothing of it can be sent.
     async fn hold(&mut self, recs: Vec<Fetched>) {
         if !recs.is_empty() {
             let events: usize = recs.iter().map(|r| r.items.len()).sum();

@@ -593,12 +593,7 @@ impl Feed {
         // Events of forgotten subjects fetched before the purge erased them
         // are never served; a message left with none is acknowledged away.
         let optouts = &self.ctx.optouts;
-        let gone = |i: &super::Item| {
-            i.subjects
-                .as_slice()
-                .iter()
-                .any(|h| optouts.is_forgotten(h))
-        };
+        let gone = |i: &super::Item| optouts.any_forgotten(&i.subjects);
         let (empty, recs): (Vec<Fetched>, Vec<Fetched>) =
             recs.into_iter().partition(|r| r.items.iter().all(gone));
         for r in empty {

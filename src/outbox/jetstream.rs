@@ -1317,18 +1317,14 @@ impl JetStream {
     pub async fn purge(&self, subject: &SubjectHash) -> Result<u64, JsError> {
         let mut n = 0;
         for jp in self.all() {
-            let erased = self
-                .purge_stream(&jp.name, Stream::Events, false, subject)
-                .await?;
+            let erased = self.purge_stream(&jp.name, false, subject).await?;
             // The gauge drops at once, as with the embedded backend.
             jp.events.fetch_sub(
                 erased.min(jp.events.load(Ordering::Relaxed)),
                 Ordering::Relaxed,
             );
             n += erased;
-            let dl = self
-                .purge_stream(&jp.name, Stream::Events, true, subject)
-                .await?;
+            let dl = self.purge_stream(&jp.name, true, subject).await?;
             if dl > 0 {
                 tracing::info!(partner = %jp.name, dead_letters = dl, "forget: dead letters of the subject erased");
             }
@@ -1353,11 +1349,10 @@ impl JetStream {
     async fn purge_stream(
         &self,
         partner: &str,
-        stream: Stream,
         dead: bool,
         who: &SubjectHash,
     ) -> Result<u64, JsError> {
-        let n = names(stream, partner);
+        let n = names(Stream::Events, partner);
         let name = if dead { n.dead_stream } else { n.stream };
         let mut s = self
             .js

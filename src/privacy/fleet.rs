@@ -188,31 +188,12 @@ impl FleetLedger {
     /// subject already forgotten is left out). Waits for a write only when
     /// [`MAX_PENDING_ROWS`] are held.
     pub async fn delivered(&self, partner: &str, at_ms: u64, items: &[Delivered]) {
-        let forgotten = |h: &SubjectHash| self.optouts.is_forgotten(h);
-        let kept: Vec<Delivered>;
-        let items = if items
-            .iter()
-            .any(|d| d.subjects.as_slice().iter().any(forgotten))
-        {
-            kept = items
-                .iter()
-                .map(|d| {
-                    let mut d = *d;
-                    let mut left = crate::policy::Subjects::default();
-                    for h in d.subjects.as_slice().iter().filter(|h| !forgotten(h)) {
-                        left.push(*h);
-                    }
-                    d.subjects = left;
-                    d
-                })
-                .collect();
-            &kept[..]
-        } else {
-            items
-        };
+        let partner: Arc<str> = Arc::from(partner);
         let full = {
             let mut pending = self.pending.lock().unwrap();
-            ledger::aggregate(&mut pending, &Arc::from(partner), at_ms, items);
+            ledger::aggregate_kept(&mut pending, &partner, at_ms, items, |h| {
+                !self.optouts.is_forgotten(h)
+            });
             pending.len() >= MAX_PENDING_ROWS
         };
         if full {

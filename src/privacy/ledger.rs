@@ -177,9 +177,20 @@ pub type Rows = HashMap<RowKey, Agg, foldhash::fast::RandomState>;
 /// Adds events `partner` acknowledged at `at_ms` to the pending rows: one
 /// row per subject of each event.
 pub fn aggregate(pending: &mut Rows, partner: &Arc<str>, at_ms: u64, items: &[Delivered]) {
+    aggregate_kept(pending, partner, at_ms, items, |_| true);
+}
+
+/// [`aggregate`] of the subjects `keep` accepts only.
+pub fn aggregate_kept(
+    pending: &mut Rows,
+    partner: &Arc<str>,
+    at_ms: u64,
+    items: &[Delivered],
+    keep: impl Fn(&SubjectHash) -> bool,
+) {
     let day = day_of(at_ms);
     for d in items {
-        for s in d.subjects.as_slice() {
+        for s in d.subjects.as_slice().iter().filter(|s| keep(s)) {
             let a = pending
                 .entry(RowKey {
                     subject: *s,
@@ -416,6 +427,18 @@ mod tests {
             ad_id_type: kind,
             key_id: KeyId::new(key).unwrap(),
         }
+    }
+
+    #[test]
+    fn aggregate_kept_leaves_out_the_subjects_refused() {
+        let p: Arc<str> = Arc::from("acme");
+        let (a, b) = ([1u8; 16], [2u8; 16]);
+        let mut rows = Rows::default();
+        let both = delivered(&[a, b], Kind::Email, "k1");
+        aggregate_kept(&mut rows, &p, 20_000 * DAY_MS, &[both, both], |h| *h != b);
+        let subjects: Vec<SubjectHash> = rows.keys().map(|k| k.subject).collect();
+        assert_eq!(subjects, vec![a]);
+        assert_eq!(rows.values().next().unwrap().events, 2);
     }
 
     #[test]
