@@ -249,32 +249,41 @@ fn opt_out_on_one_replica_stops_delivery_through_another_promptly() {
     })
     .expect("the subject's events flow before the opt-out");
 
+    // The opt-out is stored before A answers, and A answers only after the
+    // fleet ledger's barrier (about 2 s, docs/scaling-out.md): B is probed
+    // while A's request is still open, so `took` is the propagation.
     let t0 = Instant::now();
-    let r = a.request(
-        "POST",
-        "/v1/optouts",
-        Some(ADMIN_TOKEN),
-        &[("Content-Type", "application/json")],
-        format!("{{\"email\": \"{email}\"}}").as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    // Probe replica B until it drops the subject's events. Measured to the
-    // end of the probe that saw it dropped, so `took` is at least the
-    // propagation time.
     let mut probes = 0;
-    let took = wait_for(OPTOUT_PROMISE * 20, || {
-        probes += 1;
-        let e = event(&format!("probe-{probes}"), "ad_impression", email);
-        let r = b.post_events(&e.to_string(), "application/json");
-        assert_eq!(r.status, 202, "{}", r.body);
-        let dropped = metric_labeled(
-            &b.metrics(),
-            "adgate_events_dropped_total",
-            &[("partner", "acme"), ("reason", "opted_out")],
-        );
-        (dropped > 0.0).then(|| t0.elapsed())
-    })
-    .expect("replica B never applied the opt-out posted to replica A");
+    let took = std::thread::scope(|scope| {
+        let answer = scope.spawn(|| {
+            a.request(
+                "POST",
+                "/v1/optouts",
+                Some(ADMIN_TOKEN),
+                &[("Content-Type", "application/json")],
+                format!("{{\"email\": \"{email}\"}}").as_bytes(),
+            )
+        });
+        // Probe replica B until it drops the subject's events. Measured to
+        // the end of the probe that saw it dropped, so `took` is at least
+        // the propagation time.
+        let took = wait_for(OPTOUT_PROMISE * 20, || {
+            probes += 1;
+            let e = event(&format!("probe-{probes}"), "ad_impression", email);
+            let r = b.post_events(&e.to_string(), "application/json");
+            assert_eq!(r.status, 202, "{}", r.body);
+            let dropped = metric_labeled(
+                &b.metrics(),
+                "adgate_events_dropped_total",
+                &[("partner", "acme"), ("reason", "opted_out")],
+            );
+            (dropped > 0.0).then(|| t0.elapsed())
+        })
+        .expect("replica B never applied the opt-out posted to replica A");
+        let r = answer.join().expect("the opt-out request");
+        assert_eq!(r.status, 200, "{}", r.body);
+        took
+    });
     eprintln!("opt-out on A took effect on B after {took:?} ({probes} probes)");
     // It follows the bucket's watch (milliseconds, docs/scaling-out.md), not
     // a periodic reload or a restart: a generous multiple of the promise
