@@ -24,7 +24,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
@@ -41,6 +41,48 @@ const READ_CHUNK: usize = 1024 * 1024;
 /// Ack positions are written at once but fsync'd at most this often: a lost
 /// ack only means redelivery, which at-least-once allows.
 const ACK_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Deletes wholly acknowledged segments off the writer threads.
+///
+/// Unlinking a full 64 MiB segment took ~22 ms on this project's bench
+/// machine (the filesystem frees its extents), about once a second per
+/// partner at 200 k events/s; on the writer thread every append queued
+/// behind it, and that was the outbox's latency tail (p99 wait for the
+/// writer 7–12 ms, max 26 ms). A segment leaves the writer's map first, so
+/// no reader opens it again; a reader that has it open keeps reading.
+/// Should the process stop before a deletion ran, opening the outbox
+/// deletes the wholly acked segments it finds (see [`PartnerLog::open`]).
+fn delete_segment(partner: &str, path: PathBuf) {
+    static REAPER: OnceLock<Option<mpsc::Sender<(String, PathBuf)>>> = OnceLock::new();
+    let reaper = REAPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<(String, PathBuf)>();
+        std::thread::Builder::new()
+            .name("outbox-reaper".into())
+            .spawn(move || {
+                for (partner, path) in rx {
+                    remove_acked_segment(&partner, &path);
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    let sent = match reaper {
+        Some(tx) => tx.send((partner.to_owned(), path)).map_err(|e| e.0 .1),
+        None => Err(path),
+    };
+    // No reaper thread: deleted here, as before.
+    if let Err(path) = sent {
+        remove_acked_segment(partner, &path);
+    }
+}
+
+fn remove_acked_segment(partner: &str, path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(partner = %partner, error = %e, "outbox: cannot delete an acked segment");
+        }
+    }
+}
 
 fn seg_name(base: u64) -> String {
     format!("{base:020}.seg")
@@ -868,9 +910,7 @@ impl Writer {
             .collect();
         for b in dead {
             if let Some(info) = segs.remove(&b) {
-                if let Err(e) = fs::remove_file(&info.path) {
-                    tracing::warn!(partner = %self.name, error = %e, "outbox: cannot delete an acked segment");
-                }
+                delete_segment(&self.name, info.path);
             }
         }
     }
@@ -1238,6 +1278,60 @@ mod tests {
 
     fn record(buf: &mut Vec<u8>, id: u8) {
         segment::encode(buf, 1, &[id; 16], &[[id; 16]], b"{\"e\":1}");
+    }
+
+    fn segment_files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .expect("read_dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".seg"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn acked_segments_are_deleted_and_the_rest_still_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p");
+        let dl = Arc::new(DeadLetters::new(&dir.path().join("dl")).expect("dl"));
+        let (log, _) = PartnerLog::open("p", &path, 1 << 30, dl.clone()).expect("open");
+        // Records of 1 MiB: three segments (64 MiB each) and a bit.
+        let body = vec![b'x'; 1 << 20];
+        let mut one = Vec::new();
+        segment::encode(&mut one, 1, &[7; 16], &[[7; 16]], &body);
+        let per_seg = SEGMENT_MAX_BYTES / one.len() as u64;
+        let n = 3 * per_seg + 2;
+        for _ in 0..n {
+            assert!(log.reserve(one.len() as u64));
+            log.append(one.clone(), 1).await.expect("append");
+        }
+        assert_eq!(segment_files(&path).len(), 4);
+        // Everything but the last two records acknowledged: the three full
+        // segments go, the one being written stays.
+        let upto = (n - 2) * one.len() as u64;
+        log.ack(0, upto, n - 2);
+        log.flush().await.expect("flush");
+        let mut left = segment_files(&path);
+        for _ in 0..500 {
+            if left.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            left = segment_files(&path);
+        }
+        assert_eq!(left, vec![seg_name(3 * per_seg * one.len() as u64)]);
+        assert_eq!(log.pending_events(), 2);
+        let mut r = log.reader();
+        let recs = tokio::task::spawn_blocking(move || r.read_batch(10, 4 << 20))
+            .await
+            .expect("join")
+            .expect("read");
+        assert_eq!(recs.len(), 2, "the unacknowledged records still read");
+        log.close();
+        drop(log);
+        let (_, rec) = PartnerLog::open("p", &path, 1 << 30, dl).expect("reopen");
+        assert_eq!(rec.records, 2);
     }
 
     #[tokio::test]
