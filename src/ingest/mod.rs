@@ -48,7 +48,7 @@ pub async fn ingest_items(
     let m = w.metrics;
     let now = now_ms();
     let n_partners = policy.partners.len();
-    let mut staging = w.outbox.staging(n_partners);
+    let mut staging = w.outbox.staging(n_partners, items.len());
     // Counted only once the write succeeded.
     let mut drops: Vec<[u64; DropReason::ALL.len()]> = vec![[0; DropReason::ALL.len()]; n_partners];
     let mut omitted: Vec<[u64; 1]> = vec![[0; 1]; n_partners];

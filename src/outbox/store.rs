@@ -422,11 +422,12 @@ impl Store {
 
     /// Where one request's routed events are gathered, per partner (in the
     /// order of the slice later given to [`Store::write`]).
-    pub fn staging(&self, partners: usize) -> Staging {
-        match self.backend {
-            Backend::Embedded { .. } => Staging::Log(vec![(Vec::new(), 0); partners]),
-            Backend::Js(_) => Staging::Js((0..partners).map(|_| JsStaged::default()).collect()),
-        }
+    pub fn staging(&self, partners: usize, events: usize) -> Staging {
+        let kind = match self.backend {
+            Backend::Embedded { .. } => StagingKind::Log(vec![(Vec::new(), 0); partners]),
+            Backend::Js(_) => StagingKind::Js((0..partners).map(|_| JsStaged::default()).collect()),
+        };
+        Staging { kind, events }
     }
 
     /// Writes one request's events, every partner's at once: stored for
@@ -439,11 +440,13 @@ impl Store {
         targets: &[Target<'_>],
         events: usize,
     ) -> Result<Written, WriteError> {
-        match (&self.backend, staging) {
-            (Backend::Embedded { events: ob, .. }, Staging::Log(parts)) => {
+        match (&self.backend, staging.kind) {
+            (Backend::Embedded { events: ob, .. }, StagingKind::Log(parts)) => {
                 self.write_log(ob, parts, targets).await
             }
-            (Backend::Js(js), Staging::Js(msgs)) => self.write_js(js, msgs, targets, events).await,
+            (Backend::Js(js), StagingKind::Js(msgs)) => {
+                self.write_js(js, msgs, targets, events).await
+            }
             _ => unreachable!("staged by this store (Store::staging)"),
         }
     }
@@ -647,11 +650,27 @@ pub struct Target<'a> {
 
 /// One request's routed events, gathered per partner in the backend's own
 /// form.
-pub enum Staging {
+pub struct Staging {
+    kind: StagingKind,
+    /// How many events the request holds: a partner's buffer is sized for
+    /// them at its first record, not grown by doubling (each doubling
+    /// copied what was staged: 2 % of ingest's CPU).
+    events: usize,
+}
+
+enum StagingKind {
     /// Per partner: encoded records, and how many.
     Log(Vec<(Vec<u8>, u64)>),
     /// Per partner: encoded records, cut into messages at write time.
     Js(Vec<JsStaged>),
+}
+
+/// Room for `events` records like the first one in `buf` (an eighth more:
+/// records differ in length), at most 8 MiB ahead.
+fn reserve_like_first(buf: &mut Vec<u8>, events: usize) {
+    const MAX_AHEAD: usize = 8 << 20;
+    let want = (buf.len() + buf.len() / 8).saturating_mul(events.saturating_sub(1));
+    buf.reserve(want.min(MAX_AHEAD));
 }
 
 /// One partner's part of a request, for the JetStream backend.
@@ -685,15 +704,22 @@ impl Staging {
         event_hash: &SubjectHash,
         event_no: u32,
     ) {
-        match self {
-            Staging::Log(parts) => {
+        let events = self.events;
+        match &mut self.kind {
+            StagingKind::Log(parts) => {
                 let (buf, n) = &mut parts[partner];
                 super::encode(buf, ev, ingest_ms, event_hash);
+                if *n == 0 {
+                    reserve_like_first(buf, events);
+                }
                 *n += 1;
             }
-            Staging::Js(parts) => {
+            StagingKind::Js(parts) => {
                 let p = &mut parts[partner];
                 super::encode(&mut p.records, ev, ingest_ms, event_hash);
+                if p.ends.is_empty() {
+                    reserve_like_first(&mut p.records, events);
+                }
                 p.ends.push(p.records.len());
                 p.hashes.push(*event_hash);
                 p.owners.push(event_no);

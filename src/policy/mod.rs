@@ -921,7 +921,8 @@ impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
         normalized: &str,
         time: &str,
     ) -> Result<Vec<u8>, GuardHit> {
-        let mut out = Vec::with_capacity(256);
+        // An event with a few fields is ~360 bytes: not grown while written.
+        let mut out = Vec::with_capacity(512);
         out.extend_from_slice(b"{\"event_type\":");
         write_json_str(&mut out, &ev.event_type);
         out.extend_from_slice(b",\"time\":\"");
@@ -952,7 +953,7 @@ impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
         p: &'r PartnerPolicy,
         ev: &Event<'a>,
     ) -> Result<Option<Vec<u8>>, GuardHit> {
-        let mut out = Vec::with_capacity(128);
+        let mut out = Vec::with_capacity(256);
         out.push(b'{');
         if !self.write_fields(&mut out, &ev.top, &p.fields)? {
             return Ok(None);
