@@ -38,22 +38,28 @@ struct LineCount {
 }
 
 impl LineCount {
+    /// Line ends are found with `memchr` and a line's content from its
+    /// first non-blank byte (an event's `{`), not byte by byte: counting
+    /// took 6 % of ingest's CPU when every byte went through a branch.
     fn feed(&mut self, chunk: &[u8]) {
-        for &b in chunk {
-            if b == b'\n' {
-                if self.content {
-                    self.lines += 1;
-                }
-                self.content = false;
-            } else if !b.is_ascii_whitespace() {
-                self.content = true;
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', chunk) {
+            if self.content || has_content(&chunk[start..nl]) {
+                self.lines += 1;
             }
+            self.content = false;
+            start = nl + 1;
         }
+        self.content = self.content || has_content(&chunk[start..]);
     }
 
     fn total(&self) -> usize {
         self.lines + usize::from(self.content)
     }
+}
+
+fn has_content(line: &[u8]) -> bool {
+    line.iter().any(|b| !b.is_ascii_whitespace())
 }
 
 /// Inflates gzip a chunk at a time, stopping as soon as the output passes
@@ -297,4 +303,38 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         request,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineCount;
+    use proptest::prelude::*;
+
+    /// The count, byte by byte: a line counts when it holds a byte that is
+    /// not ASCII whitespace.
+    fn naive(body: &[u8]) -> usize {
+        body.split(|b| *b == b'\n')
+            .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+            .count()
+    }
+
+    proptest! {
+        #[test]
+        fn counts_the_non_blank_lines_however_the_body_is_cut(
+            body in proptest::collection::vec(prop_oneof![
+                Just(b'\n'), Just(b' '), Just(b'\r'), Just(b'\t'), Just(b'{'), Just(b'x')
+            ], 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..6),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+            cuts.sort_unstable();
+            let mut count = LineCount::default();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([body.len()]) {
+                count.feed(&body[at..c]);
+                at = c;
+            }
+            prop_assert_eq!(count.total(), naive(&body));
+        }
+    }
 }
