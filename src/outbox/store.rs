@@ -666,7 +666,9 @@ enum StagingKind {
 }
 
 /// Room for `events` records like the first one in `buf` (an eighth more:
-/// records differ in length), at most 8 MiB ahead.
+/// records differ in length), at most 8 MiB ahead. A partner that takes
+/// only some of the events leaves part of it unwritten, which costs address
+/// space, not memory: pages are backed once written.
 fn reserve_like_first(buf: &mut Vec<u8>, events: usize) {
     const MAX_AHEAD: usize = 8 << 20;
     let want = (buf.len() + buf.len() / 8).saturating_mul(events.saturating_sub(1));

@@ -252,8 +252,8 @@ pub const SKELETON_CACHE_ENTRIES: usize = 1024;
 /// string event after event, and decoding it again for each event was
 /// 5.5 % of the policy bench. A skeleton depends on the string alone, so a
 /// cached one is the one computing it afresh would give. Bounded by
-/// [`SKELETON_CACHE_ENTRIES`] strings of at most
-/// [`SKELETON_CACHE_MAX_BYTES`] bytes per thread.
+/// [`SKELETON_CACHE_ENTRIES`] strings and skeletons of at most
+/// [`SKELETON_CACHE_MAX_BYTES`] bytes each per thread.
 pub fn skeleton_cached(s: &str) -> String {
     use std::cell::RefCell;
     use std::collections::HashMap;
@@ -271,11 +271,16 @@ pub fn skeleton_cached(s: &str) -> String {
         if let Some(sk) = map.get(s) {
             return sk.to_string();
         }
-        if map.len() >= SKELETON_CACHE_ENTRIES {
-            map.clear();
-        }
         let sk = canon::skeleton(s);
-        map.insert(s.into(), sk.as_str().into());
+        // NFKC can lengthen a string many times over: a skeleton longer
+        // than its bound is not kept either, so the cache stays within
+        // ENTRIES x 2 x MAX_BYTES.
+        if sk.len() <= SKELETON_CACHE_MAX_BYTES {
+            if map.len() >= SKELETON_CACHE_ENTRIES {
+                map.clear();
+            }
+            map.insert(s.into(), sk.as_str().into());
+        }
         sk
     })
 }
@@ -717,6 +722,8 @@ mod tests {
             "jane&amp;#64;x.com".into(),
             "https://shop.example.com/p?q=red%20shoes&ref=home".into(),
             "x".repeat(SKELETON_CACHE_MAX_BYTES + 1) + "(",
+            // Short, but its skeleton is longer than the bound (NFKC).
+            "\u{FDFA}".repeat(40) + "(",
         ];
         // More distinct strings than the cache holds: it is emptied on the
         // way, and every answer is still the string's own skeleton.
