@@ -35,6 +35,7 @@ import urllib.request
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)')
 PARTNER = re.compile(r'partner="([^"]*)"')
+LE = re.compile(r'le="([^"]*)"')
 
 
 def scrape(url):
@@ -42,7 +43,8 @@ def scrape(url):
     with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
         text = r.read().decode()
     s = {"received": 0.0, "rejected": 0.0, "duplicates": 0.0, "overloaded": 0.0,
-         "routed": {}, "delivered": {}, "outbox_events": {}}
+         "routed": {}, "delivered": {}, "outbox_events": {},
+         "ingest_le": {}}  # POST /v1/events duration histogram: bound (s) -> count
     names = {"adgate_events_received_total": "received",
              "adgate_events_rejected_total": "rejected",
              "adgate_events_duplicate_total": "duplicates",
@@ -55,7 +57,11 @@ def scrape(url):
         if not m:
             continue
         name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
-        if name in names:
+        if name == "adgate_http_request_duration_seconds_bucket" and 'route="/v1/events"' in labels:
+            le = LE.search(labels)
+            if le:
+                s["ingest_le"][le.group(1)] = value
+        elif name in names:
             s[names[name]] += value
         elif name in per:
             p = PARTNER.search(labels)
@@ -158,6 +164,15 @@ def watch(a):
             "overloaded_503": end["overloaded"],
             "peak_outbox_events": max(total(s["outbox_events"]) for _, s in samples),
         })
+        # Server-side: the share of ingest requests (warm-up included) that
+        # took longer than 25 and 50 ms at the gateway, from its histogram.
+        # Unlike the generator's p99 it leaves out the time a request waits
+        # on the generator's side of a machine shared with it.
+        le = end["ingest_le"]
+        if le.get("+Inf"):
+            for bound, key in (("0.025", "server_over_25ms_pct"), ("0.05", "server_over_50ms_pct")):
+                if bound in le:
+                    row[key] = 100.0 * (1 - le[bound] / le["+Inf"])
         if drain and at_stop is not None and total(at_stop["routed"]) > 0:
             row["delivered_over_routed"] = total(at_stop["delivered"]) / total(at_stop["routed"])
             row["routed_at_stop"] = total(at_stop["routed"])
@@ -227,6 +242,8 @@ def table(rows_path, out_path, header):
         ("delivered / routed at saturation, 1 partner", p1 and p1.get("delivered_over_routed"), ">= 0.95 over 60 s"),
         ("delivered / routed at saturation, 3 partners", p3 and p3.get("delivered_over_routed"), ">= 0.95 over 60 s"),
         ("p99 ms at 80% of sustained, 1 partner", lat and lat.get("p99_ms"), "< 20"),
+        ("  at 80%: % of requests over 25 ms at the server", lat and lat.get("server_over_25ms_pct"), "-"),
+        ("  at 80%: % of requests over 50 ms at the server", lat and lat.get("server_over_50ms_pct"), "-"),
         ("jetstream 1 node / embedded (ingested)", ratio(js1 and js1.get("ingested_per_s"), emb and emb.get("ingested_per_s")), ">= 0.60"),
         ("jetstream 3 nodes R3 / embedded (ingested)", ratio(js3 and js3.get("ingested_per_s"), emb and emb.get("ingested_per_s")), ">= 0.35"),
         ("jetstream 1 node / embedded (sustained)", ratio(js1 and js1.get("sustained_per_s"), emb and emb.get("sustained_per_s")), "-"),
