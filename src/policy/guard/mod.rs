@@ -29,6 +29,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use base64::Engine as _;
 use md5::Md5;
@@ -171,28 +172,56 @@ pub const READING_CACHE_ENTRIES: usize = 2048;
 /// by [`READING_CACHE_ENTRIES`] strings of at most
 /// [`READING_CACHE_MAX_BYTES`] bytes per thread.
 pub fn with_reading<R>(s: &str, f: impl FnOnce(&Reading) -> R) -> R {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
     thread_local! {
-        static READINGS: RefCell<HashMap<Box<str>, Reading, foldhash::fast::RandomState>> =
-            RefCell::new(HashMap::with_hasher(foldhash::fast::RandomState::default()));
+        static READINGS: StrCache<Reading> = StrCache::default();
     }
-    if s.len() > READING_CACHE_MAX_BYTES {
-        return f(&Reading::of(s));
+    cached(
+        &READINGS,
+        s,
+        (READING_CACHE_MAX_BYTES, READING_CACHE_ENTRIES),
+        Reading::of,
+        |_| true,
+        f,
+    )
+}
+
+/// A per-thread map from short strings to what the string alone
+/// determines (see [`cached`]).
+type StrCache<V> =
+    std::cell::RefCell<std::collections::HashMap<Box<str>, V, foldhash::fast::RandomState>>;
+
+/// `f` of `compute(s)`, taken from `cache` when `s` was asked for lately.
+/// Only for values that depend on the string alone, so a cached value is
+/// the one computing it afresh would give. A string longer than
+/// `max_bytes`, or a value `keep` refuses, is computed each time and not
+/// kept; the map is emptied when it holds `entries` (and its hasher is
+/// seeded per process, so hostile strings cannot be made to collide).
+fn cached<V: 'static, R>(
+    cache: &'static std::thread::LocalKey<StrCache<V>>,
+    s: &str,
+    (max_bytes, entries): (usize, usize),
+    compute: impl FnOnce(&str) -> V,
+    keep: impl FnOnce(&V) -> bool,
+    f: impl FnOnce(&V) -> R,
+) -> R {
+    if s.len() > max_bytes {
+        return f(&compute(s));
     }
-    READINGS.with(|cell| {
+    cache.with(|cell| {
         let Ok(mut map) = cell.try_borrow_mut() else {
-            return f(&Reading::of(s));
+            return f(&compute(s));
         };
-        if let Some(r) = map.get(s) {
-            return f(r);
+        if let Some(v) = map.get(s) {
+            return f(v);
         }
-        if map.len() >= READING_CACHE_ENTRIES {
-            map.clear();
+        let v = compute(s);
+        let out = f(&v);
+        if keep(&v) {
+            if map.len() >= entries {
+                map.clear();
+            }
+            map.insert(s.into(), v);
         }
-        let r = Reading::of(s);
-        let out = f(&r);
-        map.insert(s.into(), r);
         out
     })
 }
@@ -230,7 +259,7 @@ struct ProtectedValue<'a> {
     min_len: usize,
     /// Plain ASCII: nothing to decode, compared by [`contains_plain`].
     plain: bool,
-    skeleton: Option<String>,
+    skeleton: Option<Rc<str>>,
 }
 
 impl ProtectedValue<'_> {
@@ -247,42 +276,25 @@ pub const SKELETON_CACHE_MAX_BYTES: usize = 512;
 pub const SKELETON_CACHE_ENTRIES: usize = 1024;
 
 /// [`canon::skeleton`] of `s`, from a per-thread cache of the last strings
-/// asked for. A protected value that needs decoding, such as a user agent
-/// (its parentheses) or a URL with percent escapes, is mostly the same
-/// string event after event, and decoding it again for each event was
-/// 5.5 % of the policy bench. A skeleton depends on the string alone, so a
-/// cached one is the one computing it afresh would give. Bounded by
-/// [`SKELETON_CACHE_ENTRIES`] strings and skeletons of at most
-/// [`SKELETON_CACHE_MAX_BYTES`] bytes each per thread.
-pub fn skeleton_cached(s: &str) -> String {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
+/// asked for ([`cached`]). A protected value that needs decoding, such as
+/// a user agent (its parentheses) or a URL with percent escapes, is mostly
+/// the same string event after event, and decoding it again for each event
+/// was 5.5 % of the policy bench; a cached skeleton is shared, not copied.
+/// Bounded by [`SKELETON_CACHE_ENTRIES`] strings and skeletons of at most
+/// [`SKELETON_CACHE_MAX_BYTES`] bytes each per thread (NFKC can lengthen a
+/// string many times over: a longer skeleton is not kept).
+pub fn skeleton_cached(s: &str) -> Rc<str> {
     thread_local! {
-        static SKELETONS: RefCell<HashMap<Box<str>, Box<str>, foldhash::fast::RandomState>> =
-            RefCell::new(HashMap::with_hasher(foldhash::fast::RandomState::default()));
+        static SKELETONS: StrCache<Rc<str>> = StrCache::default();
     }
-    if s.len() > SKELETON_CACHE_MAX_BYTES {
-        return canon::skeleton(s);
-    }
-    SKELETONS.with(|cell| {
-        let Ok(mut map) = cell.try_borrow_mut() else {
-            return canon::skeleton(s);
-        };
-        if let Some(sk) = map.get(s) {
-            return sk.to_string();
-        }
-        let sk = canon::skeleton(s);
-        // NFKC can lengthen a string many times over: a skeleton longer
-        // than its bound is not kept either, so the cache stays within
-        // ENTRIES x 2 x MAX_BYTES.
-        if sk.len() <= SKELETON_CACHE_MAX_BYTES {
-            if map.len() >= SKELETON_CACHE_ENTRIES {
-                map.clear();
-            }
-            map.insert(s.into(), sk.as_str().into());
-        }
-        sk
-    })
+    cached(
+        &SKELETONS,
+        s,
+        (SKELETON_CACHE_MAX_BYTES, SKELETON_CACHE_ENTRIES),
+        |s| Rc::from(canon::skeleton(s)),
+        |sk| sk.len() <= SKELETON_CACHE_MAX_BYTES,
+        Rc::clone,
+    )
 }
 
 impl<'a> Protected<'a> {
@@ -731,7 +743,7 @@ mod tests {
         for round in 0..2 {
             for s in &samples {
                 assert_eq!(
-                    skeleton_cached(s),
+                    &*skeleton_cached(s),
                     canon::skeleton(s),
                     "{s} (round {round})"
                 );
