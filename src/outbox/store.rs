@@ -421,13 +421,14 @@ impl Store {
     }
 
     /// Where one request's routed events are gathered, per partner (in the
-    /// order of the slice later given to [`Store::write`]).
-    pub fn staging(&self, partners: usize, events: usize) -> Staging {
+    /// order of the slice later given to [`Store::write`]); `expected` is
+    /// how many events the request holds (a sizing hint).
+    pub fn staging(&self, partners: usize, expected: usize) -> Staging {
         let kind = match self.backend {
             Backend::Embedded { .. } => StagingKind::Log(vec![(Vec::new(), 0); partners]),
             Backend::Js(_) => StagingKind::Js((0..partners).map(|_| JsStaged::default()).collect()),
         };
-        Staging { kind, events }
+        Staging { kind, expected }
     }
 
     /// Writes one request's events, every partner's at once: stored for
@@ -652,10 +653,11 @@ pub struct Target<'a> {
 /// form.
 pub struct Staging {
     kind: StagingKind,
-    /// How many events the request holds: a partner's buffer is sized for
+    /// How many events the request holds (not how many get staged: that
+    /// is [`Store::write`]'s `events`): a partner's buffer is sized for
     /// them at its first record, not grown by doubling (each doubling
     /// copied what was staged: 2 % of ingest's CPU).
-    events: usize,
+    expected: usize,
 }
 
 enum StagingKind {
@@ -706,13 +708,13 @@ impl Staging {
         event_hash: &SubjectHash,
         event_no: u32,
     ) {
-        let events = self.events;
+        let expected = self.expected;
         match &mut self.kind {
             StagingKind::Log(parts) => {
                 let (buf, n) = &mut parts[partner];
                 super::encode(buf, ev, ingest_ms, event_hash);
                 if *n == 0 {
-                    reserve_like_first(buf, events);
+                    reserve_like_first(buf, expected);
                 }
                 *n += 1;
             }
@@ -720,7 +722,7 @@ impl Staging {
                 let p = &mut parts[partner];
                 super::encode(&mut p.records, ev, ingest_ms, event_hash);
                 if p.ends.is_empty() {
-                    reserve_like_first(&mut p.records, events);
+                    reserve_like_first(&mut p.records, expected);
                 }
                 p.ends.push(p.records.len());
                 p.hashes.push(*event_hash);
