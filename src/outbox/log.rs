@@ -38,6 +38,8 @@ use crate::identity::SubjectHash;
 const SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// How much a reader or a scan reads per system call.
 const READ_CHUNK: usize = 1024 * 1024;
+/// The least a scan reads at a time.
+const MIN_CHUNK: usize = 64 * 1024;
 /// Ack positions are written at once but fsync'd at most this often: a lost
 /// ack only means redelivery, which at-least-once allows.
 const ACK_SYNC_INTERVAL: Duration = Duration::from_secs(1);
@@ -496,6 +498,7 @@ impl PartnerLog {
             pos: self.shared.acked(),
             file: None,
             rx: self.shared.durable_end.subscribe(),
+            record_len: 0,
         }
     }
 }
@@ -1087,22 +1090,43 @@ pub(crate) fn scan(
     stop: u64,
     mut f: impl FnMut(u64, Decoded<'_>) -> bool,
 ) -> io::Result<()> {
+    scan_shared(file, base, start, stop, READ_CHUNK, |off, d, _| f(off, d))
+}
+
+/// [`scan`], also passing the chunk read from the file that holds the
+/// record, so that a reader can keep its payload as a slice of it
+/// (`chunk.slice_ref(body.payload)`) rather than copy it. Each chunk is a
+/// buffer of its own: the slices keep it alive, at most [`READ_CHUNK`] (or
+/// one record) per chunk. `chunk` is the size to read at a time when the
+/// range is longer (a reader that expects to stop early reads less).
+fn scan_shared(
+    file: &File,
+    base: u64,
+    start: u64,
+    stop: u64,
+    chunk: usize,
+    mut f: impl FnMut(u64, Decoded<'_>, &bytes::Bytes) -> bool,
+) -> io::Result<()> {
     let mut pos = start;
     // Small ranges (a push batch under load) need no megabyte buffer.
-    let mut buf = vec![0u8; ((stop - start) as usize).clamp(64 * 1024, READ_CHUNK)];
+    let mut size = ((stop - start) as usize)
+        .min(chunk)
+        .clamp(MIN_CHUNK, READ_CHUNK);
     while pos < stop {
-        let want = ((stop - pos) as usize).min(buf.len());
-        let n = read_full_at(file, &mut buf[..want], pos)?;
+        let want = ((stop - pos) as usize).min(size);
+        let mut buf = vec![0u8; want];
+        let n = read_full_at(file, &mut buf, pos)?;
         if n == 0 {
-            f(base + pos, Decoded::Incomplete);
+            f(base + pos, Decoded::Incomplete, &bytes::Bytes::new());
             return Ok(());
         }
-        let chunk = &buf[..n];
+        buf.truncate(n);
+        let chunk = bytes::Bytes::from(buf);
         let mut at = 0usize;
         loop {
             match segment::decode(&chunk[at..]) {
                 Decoded::Ok { len, body } => {
-                    if !f(base + pos + at as u64, Decoded::Ok { len, body }) {
+                    if !f(base + pos + at as u64, Decoded::Ok { len, body }, &chunk) {
                         return Ok(());
                     }
                     at += len;
@@ -1117,16 +1141,16 @@ pub(crate) fn scan(
                                     + segment::HEADER_LEN
                             })
                             .unwrap_or(0);
-                        if pos + (n as u64) >= stop || need <= buf.len() {
-                            f(base + pos, Decoded::Incomplete);
+                        if pos + (n as u64) >= stop || need <= size {
+                            f(base + pos, Decoded::Incomplete, &chunk);
                             return Ok(());
                         }
-                        buf.resize(need, 0);
+                        size = need;
                     }
                     break;
                 }
                 Decoded::Corrupt(why) => {
-                    f(base + pos + at as u64, Decoded::Corrupt(why));
+                    f(base + pos + at as u64, Decoded::Corrupt(why), &chunk);
                     return Ok(());
                 }
             }
@@ -1163,6 +1187,10 @@ pub struct Reader {
     pos: u64,
     file: Option<(u64, File)>,
     rx: watch::Receiver<u64>,
+    /// The mean record length of the last batch read (0 before the first):
+    /// a batch of `max_records` reads about that many bytes from the file,
+    /// not a whole [`READ_CHUNK`].
+    record_len: usize,
 }
 
 impl Reader {
@@ -1202,7 +1230,17 @@ impl Reader {
             self.pos = acked;
         }
         let durable = self.shared.durable_end();
-        let mut out = Vec::new();
+        let (chunk, expected) = match self.record_len {
+            0 => (READ_CHUNK, 0),
+            len => {
+                let n = max_records
+                    .min(max_bytes / len + 1)
+                    .min(READ_CHUNK / len + 1);
+                // A little over: records vary in length.
+                (n.saturating_mul(len).saturating_add(n * len / 8), n)
+            }
+        };
+        let mut out = Vec::with_capacity(expected);
         let mut bytes = 0usize;
         while out.len() < max_records && bytes < max_bytes && self.pos < durable {
             let seg = {
@@ -1229,12 +1267,13 @@ impl Reader {
             let (_, file) = self.file.as_ref().unwrap();
             let mut next = self.pos;
             let mut corrupt = None;
-            scan(
+            scan_shared(
                 file,
                 base,
                 self.pos - base,
                 seg_end - base,
-                |off, d| match d {
+                chunk,
+                |off, d, chunk| match d {
                     Decoded::Ok { len, body } => {
                         next = off + len as u64;
                         bytes += len;
@@ -1245,7 +1284,7 @@ impl Reader {
                             event_hash: body.event_hash,
                             purged: body.flags & segment::FLAG_PURGED != 0,
                             subjects: crate::policy::Subjects::from_bytes(body.subjects),
-                            payload: bytes::Bytes::copy_from_slice(body.payload),
+                            payload: chunk.slice_ref(body.payload),
                         });
                         out.len() < max_records && bytes < max_bytes
                     }
@@ -1267,6 +1306,9 @@ impl Reader {
                 break;
             }
             self.pos = next;
+        }
+        if !out.is_empty() {
+            self.record_len = bytes / out.len();
         }
         Ok(out)
     }
@@ -1332,6 +1374,57 @@ mod tests {
         drop(log);
         let (_, rec) = PartnerLog::open("p", &path, 1 << 30, dl).expect("reopen");
         assert_eq!(rec.records, 2);
+    }
+
+    #[tokio::test]
+    async fn batches_read_every_record_once_whatever_their_lengths() {
+        // Short records teach the reader a small batch size; long ones
+        // (one far over the read it then expects, one over a whole chunk)
+        // must still come back whole, in order, and none twice.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dl = Arc::new(DeadLetters::new(&dir.path().join("dl")).expect("dl"));
+        let (log, _) = PartnerLog::open("p", &dir.path().join("p"), 1 << 30, dl).expect("open");
+        let lengths: Vec<usize> = (0..200)
+            .map(|i| match i {
+                40 => 300 * 1024,
+                41 => READ_CHUNK + 5,
+                i if i % 7 == 0 => 5_000 + i * 13,
+                i => 20 + i % 90,
+            })
+            .collect();
+        let payload = |i: usize, len: usize| -> Vec<u8> {
+            (0..len).map(|j| b'a' + ((i + j) % 26) as u8).collect()
+        };
+        for (i, &len) in lengths.iter().enumerate() {
+            let mut rec = Vec::new();
+            segment::encode(&mut rec, i as u64, &[i as u8; 16], &[], &payload(i, len));
+            assert!(log.reserve(rec.len() as u64));
+            log.append(rec, 1).await.expect("append");
+        }
+        let mut r = log.reader();
+        let got = tokio::task::spawn_blocking(move || {
+            let mut got = Vec::new();
+            loop {
+                let batch = r.read_batch(3, 4 << 20).expect("read");
+                if batch.is_empty() {
+                    return got;
+                }
+                assert!(batch.len() <= 3);
+                got.extend(batch);
+            }
+        })
+        .await
+        .expect("join");
+        assert_eq!(got.len(), lengths.len());
+        for (i, rec) in got.iter().enumerate() {
+            assert_eq!(rec.ingest_ms, i as u64, "record {i} in order");
+            assert_eq!(
+                rec.payload[..],
+                payload(i, lengths[i])[..],
+                "record {i} whole"
+            );
+        }
+        log.close();
     }
 
     #[tokio::test]
