@@ -772,11 +772,42 @@ fn protected_values<'a>(
             p.add_identifier(k, raw.clone(), normalized[k.index()].as_deref());
         }
     }
+    if let Some(ip) = &ev.ip {
+        p.add_ip(ip.clone());
+    }
+    if let Some(ip) = ev
+        .context
+        .as_ref()
+        .and_then(|c| c.get("ip"))
+        .and_then(event::as_str)
+    {
+        p.add_ip(ip);
+    }
     if let Some(user) = &ev.user {
         for (k, v) in &user.members {
             // The identifiers are in already.
             if Kind::parse(k).is_some() && event::kind_of(*v) == JsonKind::String {
                 continue;
+            }
+            // An identifier sent as a number (`"phone": 12065550100`) or in
+            // an array is not used as one, but it still must not leak.
+            if let Some(kind) = Kind::parse(k) {
+                let texts: Vec<Cow<'a, str>> = match event::kind_of(*v) {
+                    JsonKind::Number => vec![Cow::Borrowed(v.get())],
+                    JsonKind::Array => json::array_items(*v)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|i| match event::kind_of(i) {
+                            JsonKind::Number => Some(Cow::Borrowed(i.get())),
+                            _ => event::as_str(i),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for t in texts {
+                    let n = identity::normalize_with(kind, &t, country);
+                    p.add_identifier(kind, t.clone(), n.as_deref());
+                }
             }
             if k.len() >= guard::MIN_CONTAINED_LEN {
                 p.add_value(k.clone());

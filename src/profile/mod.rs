@@ -242,10 +242,25 @@ impl Hex64 {
     }
 
     /// A producer's pre-hashed value: exactly 64 hex digits (surrounding
-    /// spaces trimmed), lower-cased; `None` otherwise.
+    /// spaces trimmed), lower-cased; `None` otherwise, and `None` for 64 hex
+    /// digits that spell text (28 or more of the 32 bytes printable ASCII:
+    /// the hex of an email address posing as its hash; a SHA-256 has about
+    /// 12, and 28 by chance about once in a billion).
     pub fn prehashed(s: &str) -> Option<Hex64> {
         let b = s.trim().as_bytes();
         if b.len() != 64 || !b.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let printable = b
+            .chunks_exact(2)
+            .filter(|p| {
+                let v = std::str::from_utf8(p)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                v.is_some_and(|v| (0x20..0x7f).contains(&v))
+            })
+            .count();
+        if printable >= 28 {
             return None;
         }
         let mut out = [0u8; 64];

@@ -4,11 +4,26 @@
 use super::Hit;
 
 /// Characters that may separate digit groups of one number (`206 555 0100`,
-/// `206_555_0100`, `4111|1111|1111|1111`). Anything else ends a chain.
+/// `206_555_0100`, `4111|1111|1111|1111`, `415=555=0123`): blanks and
+/// ASCII punctuation. Letters and anything else end a chain.
 fn is_digit_sep(c: char) -> bool {
     matches!(
         c,
         ' ' | '-'
+            | '='
+            | '&'
+            | '?'
+            | '!'
+            | '$'
+            | '^'
+            | '<'
+            | '>'
+            | '{'
+            | '}'
+            | '\\'
+            | '%'
+            | '@'
+            | '`'
             | '.'
             | '('
             | ')'
@@ -35,8 +50,11 @@ fn is_list_sep(c: char) -> bool {
     matches!(c, '/' | '|' | ';' | ',')
 }
 
-/// More separator characters than this in a row end a chain of digit groups.
+/// More separators than this in a row end a chain of digit groups (a run
+/// of blanks counts as one: `4111     1111`).
 const MAX_SEP_RUN: usize = 3;
+/// Nor do more separator characters than this, blanks included.
+const MAX_SEP_CHARS: usize = 16;
 
 /// RFC 5322 `atext`, the characters of an unquoted local part.
 fn is_local_char(c: char) -> bool {
@@ -190,14 +208,21 @@ pub fn scan_digits(s: &str) -> Option<Hit> {
             });
             // Separators up to the next group.
             let mut k = j;
+            let mut seps = 0usize;
             list_sep = false;
             only_commas = true;
-            while k < chars.len() && is_digit_sep(chars[k]) && k - j < MAX_SEP_RUN + 1 {
+            while k < chars.len() && is_digit_sep(chars[k]) && k - j < MAX_SEP_CHARS {
+                if !(chars[k] == ' ' && k > j && chars[k - 1] == ' ') {
+                    seps += 1;
+                }
+                if seps > MAX_SEP_RUN {
+                    break;
+                }
                 list_sep |= is_list_sep(chars[k]);
                 only_commas &= chars[k] == ',';
                 k += 1;
             }
-            if k > j && k - j <= MAX_SEP_RUN && k < chars.len() && chars[k].is_ascii_digit() {
+            if k > j && seps <= MAX_SEP_RUN && k < chars.len() && chars[k].is_ascii_digit() {
                 j = k;
                 continue;
             }
@@ -295,15 +320,27 @@ fn check_joined(digits: &[u8], groups: &[Group], intl: bool) -> Option<Hit> {
         return Some(Hit::Card);
     }
     if groups.len() >= 2 && (10..=15).contains(&n) {
-        // 1,234,567,890: thousands separators make an amount, not a phone.
+        // 1,234,567,890: thousands separators make an amount, not a phone;
+        // unless the digits are a North American number (4,155,550,123).
         let thousands = groups[1..]
             .iter()
             .all(|g| g.len == 3 && g.only_commas_before);
-        if !thousands {
+        if !thousands || is_nanp(joined) {
             return Some(Hit::Phone);
         }
     }
     None
+}
+
+/// A North American number: ten digits `NXX NXX XXXX` (area code and
+/// exchange start with 2-9), or eleven starting with the country code 1.
+pub fn is_nanp(d: &[u8]) -> bool {
+    let d = match d.len() {
+        11 if d[0] == 1 => &d[1..],
+        10 => d,
+        _ => return false,
+    };
+    d[0] >= 2 && d[3] >= 2
 }
 
 /// Blanks out UUID-shaped tokens (8-4-4-4-12 hex digits with at least one

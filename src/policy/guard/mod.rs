@@ -55,6 +55,10 @@ pub enum Hit {
     OwnIdentifier,
     /// A value taken from a protected path of the same event.
     Protected,
+    /// Text the guard could not read to the end: encoded more times over,
+    /// or holding more encoded parts, than it decodes. Not forwarded,
+    /// since what it hides was never scanned.
+    Unreadable,
 }
 
 impl Hit {
@@ -67,47 +71,59 @@ impl Hit {
             Hit::Protected => {
                 "a value copied from a protected field of the event (user, purchase, search, view, page URL, referrer, IP or user agent)"
             }
+            Hit::Unreadable => {
+                "text encoded more times over, or in more encoded parts, than the guard decodes"
+            }
         }
     }
 }
 
-/// Views of one string more than this are not produced (a string of many
-/// encoded tokens is still scanned in its first views and canonical form).
-const MAX_VIEWS: usize = 32;
-
-/// How deep decoded tokens are decoded again (base64 of hex of an email).
-const MAX_TOKEN_DEPTH: usize = 2;
+/// Views of one string, at most: a string whose decoding yields more is
+/// [`Hit::Unreadable`] (real values yield one or two).
+const MAX_VIEWS: usize = 64;
 
 /// The readings of one string the guard scans: its canonical form and the
-/// canonical form of every text hidden in its encoded tokens.
+/// canonical form of every text hidden in its encoded tokens, decoded
+/// again until nothing new appears (base64 of base64 of an email, however
+/// deep: each decoding shortens the text, so this ends).
 #[derive(Debug)]
 pub struct Views<'a> {
     pub texts: Vec<Cow<'a, str>>,
+    /// Decoding stopped at a bound before its end (see [`Hit::Unreadable`]).
+    pub unreadable: bool,
 }
 
 impl<'a> Views<'a> {
     pub fn of(s: &'a str) -> Views<'a> {
-        let mut texts: Vec<Cow<'a, str>> = vec![canon::canonical(s)];
-        let mut from = 0;
-        for _ in 0..MAX_TOKEN_DEPTH {
-            let to = texts.len();
-            for k in from..to {
-                for d in canon::decoded_tokens(&texts[k]) {
-                    if texts.len() >= MAX_VIEWS {
+        let (first, settled) = canon::canonical_settled(s);
+        let mut v = Views {
+            texts: vec![first],
+            unreadable: !settled,
+        };
+        let mut k = 0;
+        while k < v.texts.len() && !v.unreadable {
+            let Some(mut decoded) = canon::decoded_tokens(&v.texts[k]) else {
+                v.unreadable = true;
+                break;
+            };
+            // Quoted-printable (`jane=40example.com`) and the text without
+            // its HTML tags (`jane<b></b>@example.com`), beside the text.
+            decoded.extend(canon::quoted_printable(&v.texts[k]));
+            decoded.extend(canon::strip_tags(&v.texts[k]));
+            for d in decoded {
+                let (c, settled) = canon::canonical_settled(&d);
+                v.unreadable |= !settled;
+                if !v.texts.iter().any(|t| *t == c) {
+                    if v.texts.len() >= MAX_VIEWS {
+                        v.unreadable = true;
                         break;
                     }
-                    let c = canon::canonical(&d).into_owned();
-                    if !texts.iter().any(|t| *t == c) {
-                        texts.push(Cow::Owned(c));
-                    }
+                    v.texts.push(Cow::Owned(c.into_owned()));
                 }
             }
-            if texts.len() == to {
-                break;
-            }
-            from = to;
+            k += 1;
         }
-        Views { texts }
+        v
     }
 }
 
@@ -121,7 +137,10 @@ pub fn scan_views(v: &Views<'_>) -> Option<Hit> {
     if v.texts.iter().any(|t| detect::has_email(t)) {
         return Some(Hit::Email);
     }
-    v.texts.iter().find_map(|t| detect::scan_digits(t))
+    if let Some(h) = v.texts.iter().find_map(|t| detect::scan_digits(t)) {
+        return Some(h);
+    }
+    v.unreadable.then_some(Hit::Unreadable)
 }
 
 /// What the guard reads in one output string, whatever the event: the
@@ -244,9 +263,16 @@ pub struct Protected<'a> {
     values: Vec<ProtectedValue<'a>>,
     /// The event's own identifiers as sent, for the digest forms.
     identifiers: Vec<(Kind, Cow<'a, str>)>,
+    /// The event's IP addresses as sent (`user.ip`, `context.ip`), for
+    /// their digests.
+    ips: Vec<Cow<'a, str>>,
     /// Every 12-character window of every digest form, skeletonized; built
     /// the first time an output value could hold one.
     digests: Option<HashSet<[u8; MIN_DIGEST_CHARS]>>,
+    /// Every 12-character window of the skeleton of each own identifier
+    /// (a part of a device id or an email address copied into a field);
+    /// built the first time an output value is long enough.
+    parts: Option<HashSet<[u8; MIN_DIGEST_CHARS]>>,
     default_country: Option<phonenumber::country::Id>,
 }
 
@@ -303,7 +329,9 @@ impl<'a> Protected<'a> {
             default_country,
             values: Vec::with_capacity(16),
             identifiers: Vec::with_capacity(4),
+            ips: Vec::new(),
             digests: None,
+            parts: None,
         }
     }
 
@@ -316,7 +344,39 @@ impl<'a> Protected<'a> {
                 self.push(Cow::Owned(n.to_owned()), true);
             }
         }
+        if kind == Kind::Phone {
+            // The national number alone (`2065550100` of `+1 206 555 0100`),
+            // also as a JSON number.
+            for n in identity::phone_national_numbers(&raw, self.default_country) {
+                self.push(Cow::Owned(n), true);
+            }
+        }
         self.identifiers.push((kind, raw));
+    }
+
+    /// One of the event's IP addresses (`user.ip`, `context.ip`): a value
+    /// of its own, in the other notations of the same address (IPv4 as
+    /// IPv4-mapped IPv6, as 8 hex digits, as one integer), and hashed.
+    pub fn add_ip(&mut self, raw: Cow<'a, str>) {
+        self.push(raw.clone(), true);
+        if let Ok(v4) = raw.trim().parse::<std::net::Ipv4Addr>() {
+            let o = v4.octets();
+            let n = u32::from(v4);
+            for form in [
+                format!("::ffff:{v4}"),
+                format!("::ffff:{:02x}{:02x}:{:02x}{:02x}", o[0], o[1], o[2], o[3]),
+                format!("{n:08x}"),
+                n.to_string(),
+            ] {
+                self.push(Cow::Owned(form), true);
+            }
+        } else if let Ok(v6) = raw.trim().parse::<std::net::Ipv6Addr>() {
+            // Written out in full and compressed, both in the skeleton.
+            let full: String = v6.segments().iter().map(|g| format!("{g:04x}")).collect();
+            self.push(Cow::Owned(full), true);
+            self.push(Cow::Owned(v6.to_string()), true);
+        }
+        self.ips.push(raw);
     }
 
     /// A value from a protected path (user, purchase, search, view, page URL,
@@ -347,7 +407,7 @@ impl<'a> Protected<'a> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty() && self.identifiers.is_empty()
+        self.values.is_empty() && self.identifiers.is_empty() && self.ips.is_empty()
     }
 
     /// Checks one output string, read ([`Reading`]).
@@ -396,11 +456,23 @@ impl<'a> Protected<'a> {
                 });
             }
         }
-        if !self.identifiers.is_empty() && view.digest {
-            let (ids, country) = (&self.identifiers, self.default_country);
+        if l >= MIN_DIGEST_CHARS && !self.identifiers.is_empty() {
+            let ids = &self.identifiers;
+            let parts = self.parts.get_or_insert_with(|| identifier_parts(ids));
+            if !parts.is_empty() {
+                for w in sk.windows(MIN_DIGEST_CHARS) {
+                    let key: [u8; MIN_DIGEST_CHARS] = w.try_into().expect("window size");
+                    if parts.contains(&key) {
+                        return Some(Hit::OwnIdentifier);
+                    }
+                }
+            }
+        }
+        if (!self.identifiers.is_empty() || !self.ips.is_empty()) && view.digest {
+            let (ids, ips, country) = (&self.identifiers, &self.ips, self.default_country);
             let set = self
                 .digests
-                .get_or_insert_with(|| digest_prefixes(ids, country));
+                .get_or_insert_with(|| digest_prefixes(ids, ips, country));
             if l >= MIN_DIGEST_CHARS {
                 for w in sk.windows(MIN_DIGEST_CHARS) {
                     let key: [u8; MIN_DIGEST_CHARS] = w.try_into().expect("window size");
@@ -534,9 +606,19 @@ pub fn identifier_forms(
             let digits: String = t.chars().filter(char::is_ascii_digit).collect();
             forms.push(digits.clone());
             forms.push(format!("+{digits}"));
+            forms.push(format!("00{digits}"));
             forms.extend(identity::phone_national_numbers(raw, default_country));
             if let Some(n) = identity::normalize_with(kind, raw, default_country) {
                 forms.push(n.trim_start_matches('+').to_owned());
+                forms.push(format!("tel:{n}"));
+                if let Ok(p) = phonenumber::parse(None, &*n) {
+                    for mode in [
+                        phonenumber::Mode::National,
+                        phonenumber::Mode::International,
+                    ] {
+                        forms.push(p.format().mode(mode).to_string());
+                    }
+                }
             }
         }
         Kind::AccountId | Kind::DeviceId => {
@@ -544,14 +626,39 @@ pub fn identifier_forms(
             forms.push(canon::skeleton(t).to_uppercase());
         }
     }
+    forms.retain(|f| !f.is_empty());
+    // Each also with the newline `echo x | sha256sum` hashes.
+    let lines: Vec<String> = forms.iter().map(|f| format!("{f}\n")).collect();
+    forms.extend(lines);
     forms.sort();
     forms.dedup();
-    forms.retain(|f| !f.is_empty());
     forms
+}
+
+/// Every 12-character window of the skeleton of each identifier, leaving
+/// out windows of fewer than 4 distinct characters (`000000000000`), which
+/// ordinary values share by chance.
+fn identifier_parts(ids: &[(Kind, Cow<'_, str>)]) -> HashSet<[u8; MIN_DIGEST_CHARS]> {
+    let mut set = HashSet::new();
+    for (_, raw) in ids {
+        let sk = skeleton_cached(raw);
+        for w in sk.as_bytes().windows(MIN_DIGEST_CHARS) {
+            let mut seen = [false; 256];
+            let distinct = w
+                .iter()
+                .filter(|c| !std::mem::replace(&mut seen[**c as usize], true))
+                .count();
+            if distinct >= 4 {
+                set.insert(w.try_into().expect("window size"));
+            }
+        }
+    }
+    set
 }
 
 fn digest_prefixes(
     ids: &[(Kind, Cow<'_, str>)],
+    ips: &[Cow<'_, str>],
     default_country: Option<phonenumber::country::Id>,
 ) -> HashSet<[u8; MIN_DIGEST_CHARS]> {
     use base64::engine::general_purpose::STANDARD;
@@ -564,8 +671,16 @@ fn digest_prefixes(
             set.insert(w.try_into().expect("window size"));
         }
     };
-    for (kind, raw) in ids {
-        for f in identifier_forms(*kind, raw, default_country) {
+    let ip_forms = ips.iter().flat_map(|ip| {
+        let t = ip.trim();
+        [ip.to_string(), t.to_owned(), format!("{t}\n")]
+    });
+    let forms = ids
+        .iter()
+        .flat_map(|(kind, raw)| identifier_forms(*kind, raw, default_country))
+        .chain(ip_forms);
+    {
+        for f in forms {
             let b = f.as_bytes();
             let digests: [Vec<u8>; 4] = [
                 Sha256::digest(b).to_vec(),
