@@ -48,10 +48,7 @@ static BYTE_CLASS: [u8; 256] = {
         if c.is_ascii_alphanumeric() {
             class |= ALNUM;
         }
-        if c < 0x20
-            || c >= 0x7f
-            || matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{' | b'<')
-        {
+        if c < 0x20 || c >= 0x7f || matches!(c, b'%' | b'&' | b'\\' | b'(' | b'[' | b'{' | b'<') {
             class |= NOT_PLAIN;
         }
         if c.is_ascii_uppercase() || c >= 0x80 {

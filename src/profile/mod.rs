@@ -471,6 +471,19 @@ mod tests {
     }
 
     #[test]
+    fn hex_that_spells_text_is_not_a_hash() {
+        // The hex of a 32-character email address poses as its SHA-256.
+        let email = "leak.target.person12@example.com";
+        assert_eq!(email.len(), 32);
+        assert!(Hex64::prehashed(&crate::util::hex(email.as_bytes())).is_none());
+        // Real digests, of anything, are taken.
+        for i in 0..2000 {
+            let d = Hex64::sha256(format!("person{i}@example.com").as_bytes());
+            assert!(Hex64::prehashed(d.as_str()).is_some(), "{i}");
+        }
+    }
+
+    #[test]
     fn raw_wins_over_prehashed_and_prehashed_is_not_rehashed() {
         let p = tiktok_events::TiktokEvents::new(tiktok_events::TiktokOptions::example());
         let pre = Hex64::sha256(b"someone@example.org");

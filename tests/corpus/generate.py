@@ -726,6 +726,75 @@ for i, (user_extra, consent) in enumerate([
     add("rule_value_of_another_type", person, text(ev), [], expect="not_forwarded")
 
 
+# 14. The red team of 2026-12-05: encodings the guard now reads to the end
+# (or refuses), blank-looking and dot-looking characters, digit groups
+# across any punctuation, and the event's own identifiers in more shapes.
+# Each planted string itself must not be forwarded.
+E = STRANGER_EMAIL
+DECOYS = " ".join(b64(("decoy%03d" % i).encode()) for i in range(40))
+FILLERS = " ".join("zzzzzzz%d" % (i % 10) for i in range(70))
+REDTEAM = [
+    ("email_combining_mark", "note", E.replace("@", "\u0332@")),
+    ("email_combining_mark_domain", "label", E.replace("@m", "@m\u0332")),
+    ("email_loose_hex_entity", "note", E.replace("@", "&#x40")),
+    ("email_loose_dec_entity", "meta", E.replace("@", "&#64")),
+    ("email_quoted_printable", "note", E.replace("@", "=40").replace(".", "=2E")),
+    ("email_braille_blank", "label", E.replace("@", "\u2800@\u2800")),
+    ("email_html_tags", "note", E.replace("@", "<b></b>@")),
+    ("email_html_comment", "deep", E.replace("@", "<!-- -->@")),
+    ("email_octal_escape", "note", E.replace("@", "\\100")),
+    ("email_python_u_escape", "meta", E.replace("@", "\\U00000040")),
+    ("email_css_escape", "label", E.replace("@", "\\40 ")),
+    ("email_angle_at_dot", "note", E.replace("@", "<at>").replace(".example", "<dot>example")),
+    ("email_middle_dot_domain", "app", E.replace(".example", "\u00b7example")),
+    ("email_bullet_domain", "campaign", E.replace(".example", "\u2022example")),
+    ("email_triple_base64url", "campaign", b64url(b64url(b64url(E.encode()).encode()).encode())),
+    ("email_four_base64", "note", b64(b64(b64(b64(E.encode()).encode()).encode()).encode())),
+    ("email_base64_spaced_groups", "note", " ".join(b64(E.encode())[i:i + 4] for i in range(0, len(b64(E.encode())), 4))),
+    ("email_base64_utf16le", "note", b64(E.encode("utf-16-le"))),
+    ("email_base64_utf16be", "meta", b64(E.encode("utf-16-be"))),
+    ("email_after_base64_decoys", "note", DECOYS + " " + b64(E.encode())),
+    ("email_after_fillers", "note", FILLERS + " " + b64(E.encode())),
+    ("phone_middle_dots", "note", "415\u00b7555\u00b70123"),
+    ("phone_equals", "label", "415=555=0123"),
+    ("card_bullets", "note", "4111\u20221111\u20221111\u20221111"),
+    ("card_wide_gaps", "meta", "4111     1111     1111     1111"),
+    ("phone_spaced_dashes", "note", "415  -  555  -  0123"),
+    ("card_combining_marks", "label", "".join(c + "\u0332" for c in "4111111111111111")),
+    ("phone_thousands_commas", "note", "4,155,550,123"),
+]
+for i, (name, slot, v) in enumerate(REDTEAM):
+    place("redteam_" + name, rot(i, PEOPLE_ORDER), slot, v, [v])
+for i, person in enumerate(PEOPLE_ORDER):
+    p = PEOPLE[person]
+    d = digits(p["phone"])
+    cc = {"jane": "1", "omar": "44", "li": "86"}[person]
+    national = d[len(cc):]
+    ip = [int(x) for x in p["ip"].split(".")]
+    ip_int = (ip[0] << 24) | (ip[1] << 16) | (ip[2] << 8) | ip[3]
+    own = [
+        ("own_phone_national_string", "note", national),
+        ("own_ip_mapped_v6", "campaign", "::ffff:%02x%02x:%02x%02x" % tuple(ip)),
+        ("own_ip_hex", "label", "%08x" % ip_int),
+        ("own_ip_integer_string", "meta", str(ip_int)),
+        ("own_email_sha256_newline", "note", h("sha256", p["email"] + "\n").hexdigest()),
+        ("own_ip_sha256", "campaign", h("sha256", p["ip"]).hexdigest()),
+        ("own_ip_md5", "label", h("md5", p["ip"]).hexdigest()),
+        ("own_phone_sha256_00", "meta", h("sha256", "00" + d).hexdigest()),
+        ("own_phone_sha256_tel", "note", h("sha256", "tel:+" + d).hexdigest()),
+        ("own_device_tail", "campaign", p["device_id"].replace("-", "")[-12:]),
+        ("own_device_head", "label", p["device_id"][:18]),
+    ]
+    for name, slot, v in own:
+        place("redteam_" + name, person, slot, v, [v])
+    place("redteam_own_phone_national_number", person, "value", None, [national], raw_number=national)
+    place("redteam_own_ip_integer", person, "value", None, [str(ip_int)], raw_number=str(ip_int))
+    # The event's phone sent as a JSON number: its plain SHA-256 must not go.
+    ev = base_event("__CASE_ID__", person, ad_extra={"campaign_id": h("sha256", "+" + d).hexdigest()})
+    ev["user"]["phone"] = RAW
+    add("redteam_own_phone_as_number_digest", person, text(ev, d), [h("sha256", "+" + d).hexdigest()])
+
+
 # ---------------------------------------------------------------------------
 # Benign events.
 

@@ -113,7 +113,7 @@ impl<'a> Views<'a> {
             for d in decoded {
                 let (c, settled) = canon::canonical_settled(&d);
                 v.unreadable |= !settled;
-                if !v.texts.iter().any(|t| *t == c) {
+                if !v.texts.contains(&c) {
                     if v.texts.len() >= MAX_VIEWS {
                         v.unreadable = true;
                         break;
@@ -268,11 +268,11 @@ pub struct Protected<'a> {
     ips: Vec<Cow<'a, str>>,
     /// Every 12-character window of every digest form, skeletonized; built
     /// the first time an output value could hold one.
-    digests: Option<HashSet<[u8; MIN_DIGEST_CHARS]>>,
+    digests: Option<Windows>,
     /// Every 12-character window of the skeleton of each own identifier
     /// (a part of a device id or an email address copied into a field);
     /// built the first time an output value is long enough.
-    parts: Option<HashSet<[u8; MIN_DIGEST_CHARS]>>,
+    parts: Option<Windows>,
     default_country: Option<phonenumber::country::Id>,
 }
 
@@ -572,6 +572,12 @@ fn could_hold_digest(t: &str, sk: &str) -> bool {
     false
 }
 
+/// Sets of 12-character windows (digests and identifier parts), hashed
+/// with foldhash: a digest set holds about ten thousand windows, built when
+/// an output value could hold a digest. Its hasher is seeded per process
+/// and its keys come from the event's own identifiers.
+type Windows = HashSet<[u8; MIN_DIGEST_CHARS], foldhash::fast::RandomState>;
+
 /// Every normalization of an identifier a partner could hash: as sent,
 /// trimmed, lowercased, adgate's, Meta's, Google's and TikTok's forms; for
 /// phones also digits only and the national number.
@@ -626,20 +632,24 @@ pub fn identifier_forms(
             forms.push(canon::skeleton(t).to_uppercase());
         }
     }
-    forms.retain(|f| !f.is_empty());
-    // Each also with the newline `echo x | sha256sum` hashes.
-    let lines: Vec<String> = forms.iter().map(|f| format!("{f}\n")).collect();
+    // As sent and normalized, also with the newline `echo x | sha256sum`
+    // hashes.
+    let mut lines = vec![format!("{t}\n")];
+    if let Some(n) = identity::normalize_with(kind, raw, default_country) {
+        lines.push(format!("{n}\n"));
+    }
     forms.extend(lines);
     forms.sort();
     forms.dedup();
+    forms.retain(|f| !f.is_empty());
     forms
 }
 
 /// Every 12-character window of the skeleton of each identifier, leaving
 /// out windows of fewer than 4 distinct characters (`000000000000`), which
 /// ordinary values share by chance.
-fn identifier_parts(ids: &[(Kind, Cow<'_, str>)]) -> HashSet<[u8; MIN_DIGEST_CHARS]> {
-    let mut set = HashSet::new();
+fn identifier_parts(ids: &[(Kind, Cow<'_, str>)]) -> Windows {
+    let mut set = Windows::default();
     for (_, raw) in ids {
         let sk = skeleton_cached(raw);
         for w in sk.as_bytes().windows(MIN_DIGEST_CHARS) {
@@ -660,9 +670,9 @@ fn digest_prefixes(
     ids: &[(Kind, Cow<'_, str>)],
     ips: &[Cow<'_, str>],
     default_country: Option<phonenumber::country::Id>,
-) -> HashSet<[u8; MIN_DIGEST_CHARS]> {
+) -> Windows {
     use base64::engine::general_purpose::STANDARD;
-    let mut set = HashSet::new();
+    let mut set = Windows::with_capacity_and_hasher(16 * 1024, Default::default());
     // Every 12-character window, not only the prefix: a digest cut at both
     // ends (the middle of a base64 digest) is still a digest.
     let mut add = |encoded: &str| {
@@ -799,6 +809,145 @@ mod tests {
                 .encode(Sha256::digest(b"jane.doe@example.com")),
         ] {
             assert_eq!(check(&format!("note {h}")), Some(Hit::OwnIdentifier), "{h}");
+        }
+    }
+
+    #[test]
+    fn red_team_encodings_are_read_to_the_end() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let e = "leak.target@mailbox.example";
+        let b64 = |s: &[u8]| STANDARD.encode(s);
+        let url = |s: &[u8]| URL_SAFE_NO_PAD.encode(s);
+        let spaced: Vec<String> = b64(e.as_bytes())
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        let utf16: Vec<u8> = e.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let decoys: Vec<String> = (0..40)
+            .map(|i| b64(format!("decoy{i:03}").as_bytes()))
+            .collect();
+        let fillers: Vec<String> = (0..70).map(|i| format!("zzzzzzz{}", i % 10)).collect();
+        for s in [
+            "leak.target\u{332}@mailbox.example".to_string(),
+            "leak.target@m\u{332}ailbox.example".into(),
+            "leak.target&#x40mailbox.example".into(),
+            "leak.target&#64mailbox.example".into(),
+            "leak.target=40mailbox=2Eexample".into(),
+            "leak.target\u{2800}@\u{2800}mailbox.example".into(),
+            "leak.target<b></b>@mailbox.example".into(),
+            "leak.target<!-- -->@mailbox.example".into(),
+            "leak.target\\100mailbox.example".into(),
+            "leak.target\\U00000040mailbox.example".into(),
+            "leak.target\\40 mailbox.example".into(),
+            "leak.target<at>mailbox<dot>example".into(),
+            "leak.target@mailbox\u{b7}example".into(),
+            url(url(url(e.as_bytes()).as_bytes()).as_bytes()),
+            b64(b64(b64(b64(e.as_bytes()).as_bytes()).as_bytes()).as_bytes()),
+            spaced.join(" "),
+            spaced.join("\n"),
+            b64(&utf16),
+            format!("{} {}", decoys.join(" "), b64(e.as_bytes())),
+            format!("{} {}", fillers.join(" "), b64(e.as_bytes())),
+        ] {
+            assert_eq!(scan(&s), Some(Hit::Email), "{s:?}");
+        }
+        for (s, want) in [
+            ("415\u{b7}555\u{b7}0123", Hit::Phone),
+            ("415=555=0123", Hit::Phone),
+            ("415  -  555  -  0123", Hit::Phone),
+            ("4,155,550,123", Hit::Phone),
+            ("4111\u{2022}1111\u{2022}1111\u{2022}1111", Hit::Card),
+            ("4111     1111     1111     1111", Hit::Card),
+            (
+                "4\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}1\u{332}",
+                Hit::Card,
+            ),
+        ] {
+            assert_eq!(scan(s), Some(want), "{s:?}");
+        }
+        // Amounts with thousands separators are still amounts.
+        for s in [
+            "1,250,000,000",
+            "Ends 2026-12-01",
+            "width=40 height=2E",
+            "utm_source=x&utm_medium=cpc",
+        ] {
+            assert_eq!(scan(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn text_past_the_bounds_is_refused_not_half_read() {
+        // Percent-encoded more times over than the rounds decode.
+        let mut deep = "jane@example.com".to_string();
+        for _ in 0..(canon::MAX_ROUNDS + 2) {
+            deep = deep.replace('%', "%25").replace('@', "%40");
+        }
+        assert_eq!(scan(&deep), Some(Hit::Unreadable));
+        // More candidate tokens than are decoded.
+        let many: Vec<String> = (0..300).map(|i| format!("word{i:04}x")).collect();
+        assert_eq!(scan(&many.join(" ")), Some(Hit::Unreadable));
+        // More decodable views than are kept.
+        let views: Vec<String> = (0..80)
+            .map(|i| {
+                use base64::engine::general_purpose::STANDARD;
+                STANDARD.encode(format!("decoy{i:03}"))
+            })
+            .collect();
+        assert_eq!(scan(&views.join(" ")), Some(Hit::Unreadable));
+        // Ordinary text far under the bounds is read.
+        assert_eq!(
+            scan("Winter sale banner, blue variant B, ends 2026-12-01"),
+            None
+        );
+    }
+
+    #[test]
+    fn own_phone_ip_and_parts_in_more_shapes() {
+        use sha2::{Digest, Sha256};
+        let mut g = Protected::new(None);
+        g.add_identifier(
+            Kind::Phone,
+            Cow::Borrowed("+1 206 555 0100"),
+            Some("+12065550100"),
+        );
+        g.add_identifier(
+            Kind::DeviceId,
+            Cow::Borrowed("3f2b9c1e-8a4d-4e21-9b6a-0d9c3e7f1a22"),
+            None,
+        );
+        g.add_identifier(
+            Kind::Email,
+            Cow::Borrowed("Jane.Doe@Example.com"),
+            Some("jane.doe@example.com"),
+        );
+        g.add_ip(Cow::Borrowed("198.51.100.23"));
+        let sha = |s: &str| hex(&Sha256::digest(s.as_bytes()));
+        let mut check = |s: &str| g.check(&Reading::of(s));
+        for s in [
+            "2065550100".to_string(),
+            "::ffff:c633:6417".into(),
+            "::ffff:198.51.100.23".into(),
+            "c6336417".into(),
+            "3325256727".into(),
+            sha("198.51.100.23"),
+            sha("Jane.Doe@Example.com\n"),
+            sha("0012065550100"),
+            sha("tel:+12065550100"),
+            "0d9c3e7f1a22".into(),
+            "3f2b9c1e-8a4d-4e21".into(),
+        ] {
+            assert_eq!(check(&s), Some(Hit::OwnIdentifier), "{s:?}");
+        }
+        for s in [
+            "c-77",
+            "home-top",
+            "2065550199",
+            "0d9c3e7f1a23",
+            "cmp-2026-q4-017",
+        ] {
+            assert_eq!(check(s), None, "{s:?}");
         }
     }
 
