@@ -269,10 +269,11 @@ pub struct Protected<'a> {
     /// Every 12-character window of every digest form, skeletonized; built
     /// the first time an output value could hold one.
     digests: Option<Windows>,
-    /// Every 12-character window of the skeleton of each own identifier
-    /// (a part of a device id or an email address copied into a field);
-    /// built the first time an output value is long enough.
-    parts: Option<Windows>,
+    /// The skeleton of each own identifier of 13 or more characters, whose
+    /// 12-character parts are looked for (a part of a device id or an email
+    /// address copied into a field); made the first time an output value
+    /// is long enough.
+    parts: Option<(Vec<u8>, Vec<usize>)>,
     default_country: Option<phonenumber::country::Id>,
 }
 
@@ -345,36 +346,56 @@ impl<'a> Protected<'a> {
             }
         }
         if kind == Kind::Phone {
-            // The national number alone (`2065550100` of `+1 206 555 0100`),
-            // also as a JSON number.
-            for n in identity::phone_national_numbers(&raw, self.default_country) {
-                self.push(Cow::Owned(n), true);
+            // The number without its country code (`2065550100` of
+            // `+1 206 555 0100`), also as a JSON number: the E.164 digits
+            // past the longest country code (3 digits), which every national
+            // number contains. Cut by length, not parsed again: a number
+            // plan lookup per event was a third of the policy's time.
+            if let Some(rest) = normalized
+                .and_then(|n| n.strip_prefix('+'))
+                .and_then(|d| d.get(3..))
+            {
+                self.push_new(rest.to_owned());
             }
         }
         self.identifiers.push((kind, raw));
     }
 
     /// One of the event's IP addresses (`user.ip`, `context.ip`): a value
-    /// of its own, in the other notations of the same address (IPv4 as
-    /// IPv4-mapped IPv6, as 8 hex digits, as one integer), and hashed.
+    /// of its own, in the other notations of the same address (IPv4 as 8
+    /// hex digits and as one integer, and so within IPv4-mapped IPv6), and
+    /// hashed.
+    /// The notations are pushed as their skeletons, written without
+    /// `format!` (this runs for every event).
     pub fn add_ip(&mut self, raw: Cow<'a, str>) {
         self.push(raw.clone(), true);
-        if let Ok(v4) = raw.trim().parse::<std::net::Ipv4Addr>() {
-            let o = v4.octets();
+        let t = raw.trim();
+        if let Ok(v4) = t.parse::<std::net::Ipv4Addr>() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
             let n = u32::from(v4);
-            for form in [
-                format!("::ffff:{v4}"),
-                format!("::ffff:{:02x}{:02x}:{:02x}{:02x}", o[0], o[1], o[2], o[3]),
-                format!("{n:08x}"),
-                n.to_string(),
-            ] {
-                self.push(Cow::Owned(form), true);
+            let hex8: String = (0..8)
+                .map(|i| HEX[((n >> (28 - 4 * i)) & 0xf) as usize] as char)
+                .collect();
+            let mut decimal = [0u8; 10];
+            let mut k = decimal.len();
+            let mut m = n;
+            loop {
+                k -= 1;
+                decimal[k] = b'0' + (m % 10) as u8;
+                m /= 10;
+                if m == 0 {
+                    break;
+                }
             }
-        } else if let Ok(v6) = raw.trim().parse::<std::net::Ipv6Addr>() {
-            // Written out in full and compressed, both in the skeleton.
+            let decimal = std::str::from_utf8(&decimal[k..]).expect("ASCII digits");
+            // `::ffff:198.51.100.23` and `::ffff:c633:6417` contain the
+            // address as sent and its hex digits.
+            self.push_new(decimal.to_owned());
+            self.push_new(hex8);
+        } else if let Ok(v6) = t.parse::<std::net::Ipv6Addr>() {
+            // Written out in full (the compressed form is `raw` itself).
             let full: String = v6.segments().iter().map(|g| format!("{g:04x}")).collect();
-            self.push(Cow::Owned(full), true);
-            self.push(Cow::Owned(v6.to_string()), true);
+            self.push_new(full);
         }
         self.ips.push(raw);
     }
@@ -402,6 +423,23 @@ impl<'a> Protected<'a> {
             own,
             min_len,
             plain,
+            skeleton: None,
+        });
+    }
+
+    /// An own value made here, plain ASCII letters and digits of 6 or
+    /// more characters (a notation of an identifier): pushed without the
+    /// look for an equal value [`Protected::push`] makes.
+    fn push_new(&mut self, sk: String) {
+        debug_assert!(sk.bytes().all(|c| c.is_ascii_alphanumeric()));
+        if sk.len() < MIN_CONTAINED_LEN {
+            return;
+        }
+        self.values.push(ProtectedValue {
+            min_len: sk.len(),
+            raw: Cow::Owned(sk),
+            own: true,
+            plain: true,
             skeleton: None,
         });
     }
@@ -459,13 +497,8 @@ impl<'a> Protected<'a> {
         if l >= MIN_DIGEST_CHARS && !self.identifiers.is_empty() {
             let ids = &self.identifiers;
             let parts = self.parts.get_or_insert_with(|| identifier_parts(ids));
-            if !parts.is_empty() {
-                for w in sk.windows(MIN_DIGEST_CHARS) {
-                    let key: [u8; MIN_DIGEST_CHARS] = w.try_into().expect("window size");
-                    if parts.contains(&key) {
-                        return Some(Hit::OwnIdentifier);
-                    }
-                }
+            if shares_a_part(sk, parts) {
+                return Some(Hit::OwnIdentifier);
             }
         }
         if (!self.identifiers.is_empty() || !self.ips.is_empty()) && view.digest {
@@ -645,25 +678,55 @@ pub fn identifier_forms(
     forms
 }
 
-/// Every 12-character window of the skeleton of each identifier, leaving
-/// out windows of fewer than 4 distinct characters (`000000000000`), which
-/// ordinary values share by chance.
-fn identifier_parts(ids: &[(Kind, Cow<'_, str>)]) -> Windows {
-    let mut set = Windows::default();
-    for (_, raw) in ids {
-        let sk = skeleton_cached(raw);
-        for w in sk.as_bytes().windows(MIN_DIGEST_CHARS) {
-            let mut seen = [false; 256];
-            let distinct = w
-                .iter()
-                .filter(|c| !std::mem::replace(&mut seen[**c as usize], true))
-                .count();
-            if distinct >= 4 {
-                set.insert(w.try_into().expect("window size"));
-            }
+/// The skeletons of `ids` long enough to have a part of
+/// [`MIN_DIGEST_CHARS`] characters that is not the whole, one after another
+/// in one string (`parts.0`), with where each ends (`parts.1`).
+fn identifier_parts(ids: &[(Kind, Cow<'_, str>)]) -> (Vec<u8>, Vec<usize>) {
+    let mut all = Vec::new();
+    let mut ends = Vec::with_capacity(ids.len());
+    for (_, raw) in ids.iter().filter(|(_, raw)| raw.len() > MIN_DIGEST_CHARS) {
+        let start = all.len();
+        if canon::classify(raw).1 & canon::NOT_PLAIN == 0 {
+            // Plain ASCII: its skeleton is its letters and digits, lowercased.
+            all.extend(
+                raw.bytes()
+                    .filter(u8::is_ascii_alphanumeric)
+                    .map(|c| c.to_ascii_lowercase()),
+            );
+        } else {
+            all.extend_from_slice(canon::skeleton(raw).as_bytes());
+        }
+        if all.len() - start > MIN_DIGEST_CHARS {
+            ends.push(all.len());
+        } else {
+            all.truncate(start);
         }
     }
-    set
+    (all, ends)
+}
+
+/// Does the skeleton `sk` contain 12 consecutive characters of one of
+/// `parts`? Windows of fewer than 4 distinct characters (`000000000000`)
+/// are not looked for: ordinary values share them by chance.
+fn shares_a_part(sk: &[u8], (all, ends): &(Vec<u8>, Vec<usize>)) -> bool {
+    if ends.is_empty() {
+        return false;
+    }
+    sk.windows(MIN_DIGEST_CHARS).any(|w| {
+        let mut seen = 0u64;
+        for c in w {
+            seen |= 1 << (c % 64);
+        }
+        if seen.count_ones() < 4 {
+            return false;
+        }
+        let mut start = 0;
+        ends.iter().any(|&end| {
+            let part = &all[start..end];
+            start = end;
+            part.windows(MIN_DIGEST_CHARS).any(|p| p == w)
+        })
+    })
 }
 
 fn digest_prefixes(
