@@ -344,14 +344,10 @@ const PROTECTED_BLOCKS: &[&str] = &["user", "purchase", "search", "view"];
 const PROTECTED_CONTEXT: &[&str] = &["page_url", "referrer", "ip", "user_agent"];
 
 /// Folds a category or a configured sensitive category for comparison:
-/// decoded, NFKC, lowercase, words separated by single spaces.
+/// its words ([`category_words`]) lowercase, separated by single spaces.
 pub fn fold_category(s: &str) -> String {
-    let c = canon::canonical(s);
-    let mut out = String::with_capacity(c.len());
-    for w in c
-        .split(|ch: char| ch.is_whitespace() || ch == '-' || ch == '_')
-        .filter(|w| !w.is_empty())
-    {
+    let mut out = String::new();
+    for w in category_words(&canon::word_form(s)) {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -360,44 +356,57 @@ pub fn fold_category(s: &str) -> String {
     out
 }
 
-/// Separators of hierarchical categories (`Health > Pharmacy`,
-/// `health/vitamins`).
-const CATEGORY_SEPARATORS: &[char] = &['>', '/', '|', '\\', ':', ',', ';', '&', '»', '›'];
+/// The words of a [`canon::word_form`]: the runs of letters and digits
+/// (Unicode alphanumerics). Every other character separates words, so
+/// punctuation, brackets, hierarchy separators (`>`, `/`, `.`, `+`, `→`,
+/// `·`, `、`), quotes, `#` and blank-looking characters (U+2800) neither
+/// hide a word nor join two.
+fn category_words(s: &str) -> impl Iterator<Item = &str> + Clone {
+    s.split(|ch: char| !ch.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
 
-/// Is `category` sensitive: the whole value, any segment of a hierarchy, or
-/// any run of whole words in a segment equal to a configured category
-/// (`sensitive` holds each configured category's folded words)?
+/// Is `category` sensitive: do the words of one configured category
+/// (`sensitive` holds each one's folded words) appear in it as consecutive
+/// whole words? `"Health."`, `"Beauty (Health)"`, `"Books.Health"` and
+/// `"Mental-Health"` are; `"healthy snacks"` and `"wealth"` are not (a word
+/// matches only whole).
+///
+/// Allocation-free for a category in plain ASCII: its words are compared
+/// without ASCII case, and the configured words are lowercase.
 pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
     if sensitive.is_empty() {
         return false;
     }
-    let c = canon::canonical(category);
-    let mut words: Vec<&str> = Vec::with_capacity(8);
-    std::iter::once(c.as_ref())
-        .chain(c.split(CATEGORY_SEPARATORS))
-        .any(|seg| {
-            words.clear();
-            words.extend(
-                seg.split(|ch: char| ch.is_whitespace() || ch == '-' || ch == '_')
-                    .filter(|w| !w.is_empty()),
-            );
-            sensitive.iter().any(|s| {
-                !s.is_empty()
-                    && words.len() >= s.len()
-                    && words
-                        .windows(s.len())
-                        .any(|w| w.iter().zip(s).all(|(a, b)| word_eq(a, b)))
-            })
-        })
+    let c = canon::word_form(category);
+    sensitive
+        .iter()
+        .any(|s| has_word_run(category_words(&c), s))
 }
 
-/// `a` (as written) equals `b` (folded) without case.
-fn word_eq(a: &str, b: &str) -> bool {
-    if a.is_ascii() {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a.chars().flat_map(char::to_lowercase).eq(b.chars())
+/// Do `want`'s words appear in `words` consecutively?
+fn has_word_run<'a>(mut words: impl Iterator<Item = &'a str> + Clone, want: &[String]) -> bool {
+    if want.is_empty() {
+        return false;
     }
+    loop {
+        let mut at = words.clone();
+        if want
+            .iter()
+            .all(|w| at.next().is_some_and(|a| word_eq(a, w)))
+        {
+            return true;
+        }
+        if words.next().is_none() {
+            return false;
+        }
+    }
+}
+
+/// `a` (a word of a [`canon::word_form`]: lowercase unless it is ASCII)
+/// equals `b` (folded, lowercase).
+fn word_eq(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
 }
 
 /// Age in whole years at `unix_seconds` of someone born on `date`
@@ -1424,6 +1433,128 @@ secret_env = "K"
         for c in ["books", "healthy snacks", "wealth", "electronics > tv"] {
             assert!(!is_sensitive(c, &list), "{c:?}");
         }
+    }
+
+    /// Red-team S1-S6 (rt-035..rt-040) and their variants: punctuation,
+    /// brackets, unlisted separators, lookalike letters, combining marks,
+    /// blank-looking characters and percent-encoded punctuation.
+    #[test]
+    fn sensitive_categories_ignore_punctuation_marks_and_lookalikes() {
+        let list: Vec<Vec<String>> = ["health", "pharmacy", "mental health", "Adult Content"]
+            .iter()
+            .map(|c| fold_category(c).split(' ').map(str::to_owned).collect())
+            .collect();
+        assert_eq!(list[3], ["adult", "content"]);
+        for c in [
+            // S1
+            "Health.",
+            "Health!",
+            "health?",
+            "#health",
+            "\"health\"",
+            "health*",
+            "'Health'",
+            // S2
+            "Beauty (Health)",
+            "Beauty(Health)",
+            "[pharmacy]",
+            // S3
+            "Books.Health",
+            "Books+Health",
+            "shop+health",
+            "Shop→Health",
+            "books·health",
+            "books•health",
+            "?cat=health",
+            "books~health",
+            "books、health",
+            "books،health",
+            "Books > Mental Health",
+            "mental.health",
+            "Mental > Health",
+            "adult-content",
+            "ADULT_CONTENT!",
+            // S4
+            "H\u{435}alth",
+            "he\u{3b1}lth",
+            "\u{29c}\u{1d07}\u{1d00}\u{29f}\u{1d1b}\u{29c}",
+            "\u{397}\u{395}\u{391}LTH",
+            "\u{440}harmacy",
+            "ℍ𝕖𝕒𝕝𝕥𝕙",
+            // S5
+            "health\u{332}",
+            "he\u{301}alth",
+            "h\u{20dd}ealth",
+            "health\u{2800}",
+            "\u{2800}health\u{2800}beauty",
+            "health\u{3000}",
+            // S6
+            "health%2E",
+            "health%252E",
+            "Beauty%20%28Health%29",
+            "health&period;",
+        ] {
+            assert!(is_sensitive(c, &list), "{c:?}");
+        }
+        for c in [
+            "healthy-snacks",
+            "Healthy Snacks",
+            "healthcare",
+            "wealth",
+            "stealth.games",
+            "pharmacycle",
+            "mental",
+            "mental math",
+            "healthy > mental",
+            "adult",
+            "content > adult",
+            "books",
+            "electronics > tv",
+            "sports (outdoor)",
+            "Home & Garden",
+            "toys.r.us",
+            "Travel → Europe",
+            "\u{2800}",
+            "",
+            "%2E%2E",
+        ] {
+            assert!(!is_sensitive(c, &list), "{c:?}");
+        }
+    }
+
+    /// The red team's events (/work/notes/redteam.md, sections F and G) as
+    /// they were sent, with the default privacy settings (health,
+    /// pharmacy; minor_age 18): each was forwarded before.
+    #[test]
+    fn red_team_rule_events_are_dropped() {
+        let cfg = config(r#"["ad.campaign_id"]"#);
+        for (ev, want) in [
+            (r#"{"event_id":"rt-035","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"context":{"category":"Health."},"ad":{"campaign_id":"c-77"}}"#, DropReason::Sensitive),
+            (r#"{"event_id":"rt-036","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"context":{"category":"Beauty (Health)"},"ad":{"campaign_id":"c-77"}}"#, DropReason::Sensitive),
+            (r#"{"event_id":"rt-037","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"context":{"category":"Books.Health"},"ad":{"campaign_id":"c-77"}}"#, DropReason::Sensitive),
+            ("{\"event_id\":\"rt-038\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\",\"user\":{\"account_id\":\"ACCT-55812-XQ\"},\"context\":{\"category\":\"H\u{435}alth\"},\"ad\":{\"campaign_id\":\"c-77\"}}", DropReason::Sensitive),
+            ("{\"event_id\":\"rt-039\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\",\"user\":{\"account_id\":\"ACCT-55812-XQ\"},\"context\":{\"category\":\"health\u{332}\"},\"ad\":{\"campaign_id\":\"c-77\"}}", DropReason::Sensitive),
+            (r#"{"event_id":"rt-040","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"context":{"category":"health%2E"},"ad":{"campaign_id":"c-77"}}"#, DropReason::Sensitive),
+        ] {
+            assert!(
+                matches!(run(&cfg, ev), Outcome::Drop(r) if r == want),
+                "{ev}"
+            );
+        }
+    }
+
+    #[test]
+    fn configured_categories_fold_like_categories() {
+        assert_eq!(fold_category("  Mental   Health "), "mental health");
+        assert_eq!(fold_category("Mental-Health"), "mental health");
+        assert_eq!(fold_category("Santé"), "sante");
+        assert_eq!(fold_category("ʜᴇᴀʟᴛʜ"), "health");
+        assert_eq!(fold_category("Health."), "health");
+        assert_eq!(fold_category("18+"), "18");
+        assert_eq!(fold_category("+++"), "");
+        let list = vec![vec![fold_category("Santé")]];
+        assert!(is_sensitive("sante", &list));
+        assert!(is_sensitive("SANTÉ > Beauté", &list));
     }
 
     #[test]
