@@ -757,7 +757,7 @@ impl Policy {
             Field::Value(c) if is_sensitive(c, &self.sensitive) => {
                 return Some((
                     DropReason::Sensitive,
-                    "context.category is, or has a segment that is, a sensitive category",
+                    "context.category has the words of a sensitive category",
                 ))
             }
             Field::WrongType => {
