@@ -138,6 +138,124 @@ pub fn as_f64(raw: Raw<'_>) -> Option<f64> {
     raw.get().parse::<f64>().ok()
 }
 
+/// A JSON number read exactly from its text, for comparisons that binary
+/// floating point would round (`17.9999999999999999` is 18.0 as an `f64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal {
+    /// Below zero (`-0` and `-0.0` are not).
+    pub negative: bool,
+    /// The integer part of the absolute value; `None` when it does not fit
+    /// a `u64` (`1e400`, which an `f64` reads as infinity).
+    pub whole: Option<u64>,
+    /// The absolute value has a non-zero fraction.
+    pub fraction: bool,
+}
+
+impl Decimal {
+    /// Is the value below `n`? Exact: `17.9999999999999999` is below 18.
+    pub fn is_below(&self, n: u64) -> bool {
+        self.negative || self.whole.is_some_and(|w| w < n)
+    }
+
+    /// Is the value above `n`? Exact: `150.0000000000000001` is above 150.
+    pub fn is_above(&self, n: u64) -> bool {
+        !self.negative
+            && self
+                .whole
+                .is_none_or(|w| w > n || (w == n && self.fraction))
+    }
+}
+
+/// The exact [`Decimal`] of a JSON number (`-?int(.frac)?([eE][+-]?exp)?`);
+/// `None` for any other value.
+pub fn as_decimal(raw: Raw<'_>) -> Option<Decimal> {
+    if kind_of(raw) != JsonKind::Number {
+        return None;
+    }
+    parse_decimal(raw.get())
+}
+
+fn parse_decimal(text: &str) -> Option<Decimal> {
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (mantissa, ""),
+    };
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (mantissa.contains('.') && frac.is_empty())
+    {
+        return None;
+    }
+    // The exponent, saturated: a number of more than about 1e18 digits
+    // cannot be written anyway.
+    let exp: i64 = match exp {
+        None => 0,
+        Some(e) => {
+            let (neg, digits) = match e.as_bytes().first() {
+                Some(b'-') => (true, &e[1..]),
+                Some(b'+') => (false, &e[1..]),
+                _ => (false, e),
+            };
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let v = digits.bytes().fold(0i64, |acc, b| {
+                acc.saturating_mul(10).saturating_add(i64::from(b - b'0'))
+            });
+            if neg {
+                -v
+            } else {
+                v
+            }
+        }
+    };
+    // The significant digits (int and frac together, without leading or
+    // trailing zeros) and where the decimal point falls among them.
+    let all = || int.bytes().chain(frac.bytes());
+    let lead = all().take_while(|&b| b == b'0').count();
+    let total = int.len() + frac.len();
+    if lead == total {
+        return Some(Decimal {
+            negative: false,
+            whole: Some(0),
+            fraction: false,
+        });
+    }
+    let trail = all().rev().take_while(|&b| b == b'0').count();
+    let digits = || all().skip(lead).take(total - lead - trail);
+    let n = (total - lead - trail) as i64;
+    // Digits before the point: `int.len() - lead` shifted by the exponent.
+    let point = (int.len() as i64 - lead as i64).saturating_add(exp);
+    let whole = if point <= 0 {
+        Some(0)
+    } else if point > 20 {
+        None
+    } else {
+        // The digits before the point, padded with the zeros the exponent
+        // adds.
+        digits()
+            .chain(std::iter::repeat(b'0'))
+            .take(point as usize)
+            .try_fold(0u64, |w, b| {
+                w.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+            })
+    };
+    Some(Decimal {
+        negative,
+        whole,
+        fraction: point < n,
+    })
+}
+
 /// A tri-state read of an optional member: absent (or null), a value of the
 /// expected type, or present with the wrong type.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,9 +284,14 @@ pub struct Event<'a> {
     pub event_type: Cow<'a, str>,
     /// Unix seconds, UTC.
     pub unix_seconds: i64,
+    /// The offset from UTC `timestamp` was written with, in seconds: the
+    /// event's own local date is the date of `unix_seconds` plus this
+    /// (read for `user.birth_date`).
+    pub utc_offset_seconds: i32,
     /// Raw identifier strings by [`Kind::index`]; absent, or not a string.
     pub identifiers: [Option<Cow<'a, str>>; 4],
-    pub age: Field<f64>,
+    /// `user.age`, read exactly ([`Decimal`]).
+    pub age: Field<Decimal>,
     pub personalized_ads: Field<bool>,
     pub gpc: Field<bool>,
     /// `consent.tcf`, `consent.gpp`, `consent.ad_user_data`,
@@ -266,12 +389,13 @@ impl<'a> Event<'a> {
             return Err(Reject::invalid("event_type", "longer than 128 bytes"));
         }
         let ts = required_str("timestamp", ts)?;
-        let unix_seconds = parse_rfc3339(&ts).ok_or_else(|| {
-            Reject::invalid(
-                "timestamp",
-                "must be an RFC 3339 date-time, e.g. 2026-11-28T13:45:12Z",
-            )
-        })?;
+        let (unix_seconds, utc_offset_seconds) =
+            parse_rfc3339_with_offset(&ts).ok_or_else(|| {
+                Reject::invalid(
+                    "timestamp",
+                    "must be an RFC 3339 date-time, e.g. 2026-11-28T13:45:12Z",
+                )
+            })?;
 
         let mut malformed_block = None;
         let mut block = |name: &'static str, raw: Option<Raw<'a>>| -> Option<Obj<'a>> {
@@ -308,7 +432,7 @@ impl<'a> Event<'a> {
         let mut ip = None;
         for (k, v) in user.iter().flat_map(|u| &u.members) {
             match k.as_ref() {
-                "age" => age = read(Some(*v), as_f64),
+                "age" => age = read(Some(*v), as_decimal),
                 "birth_date" => birth_date = read(Some(*v), as_str),
                 "ip" => ip = as_str(*v),
                 other => {
@@ -342,6 +466,7 @@ impl<'a> Event<'a> {
             event_id,
             event_type,
             unix_seconds,
+            utc_offset_seconds,
             identifiers,
             age,
             personalized_ads,
@@ -451,12 +576,18 @@ const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
 /// 0000-9999 in UTC (`0000-01-01T00:30:00+01:00`) makes it `None`: the
 /// output could not show it.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    parse_rfc3339_with_offset(s).map(|(unix, _)| unix)
+}
+
+/// [`parse_rfc3339`] and the offset from UTC the date-time was written
+/// with, in seconds (`-05:00` is -18000; `Z` is 0).
+pub fn parse_rfc3339_with_offset(s: &str) -> Option<(i64, i32)> {
     use time::format_description::well_known::Rfc3339;
     let t = time::OffsetDateTime::parse(s, &Rfc3339).ok()?;
     let unix = t.unix_timestamp();
     (MIN_UNIX_SECONDS..=MAX_UNIX_SECONDS)
         .contains(&unix)
-        .then_some(unix)
+        .then_some((unix, t.offset().whole_seconds()))
 }
 
 /// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (years 0-9999).
@@ -495,7 +626,15 @@ mod tests {
         .unwrap();
         assert_eq!(e.event_id, "e1");
         assert_eq!(e.identifier(Kind::Email), Some("a@b.co"));
-        assert_eq!(e.age, Field::Value(34.0));
+        assert_eq!(
+            e.age,
+            Field::Value(Decimal {
+                negative: false,
+                whole: Some(34),
+                fraction: false
+            })
+        );
+        assert_eq!(e.utc_offset_seconds, 3600);
         assert_eq!(e.gpc, Field::Value(false));
         let mut s = String::new();
         format_utc(e.unix_seconds, &mut s);
@@ -548,6 +687,48 @@ mod tests {
         .is_ok());
         let r = Event::parse(&format!(r#"{{{base},"Ad":{{"campaign_id":"c"}}}}"#)).unwrap_err();
         assert_eq!(r.reason, RejectReason::InvalidField);
+    }
+
+    #[test]
+    fn decimals_are_read_exactly() {
+        let d = |negative, whole: Option<u64>, fraction| Decimal {
+            negative,
+            whole,
+            fraction,
+        };
+        for (text, want) in [
+            ("0", d(false, Some(0), false)),
+            ("-0", d(false, Some(0), false)),
+            ("-0.000e5", d(false, Some(0), false)),
+            ("18", d(false, Some(18), false)),
+            ("18.000", d(false, Some(18), false)),
+            ("1.8e1", d(false, Some(18), false)),
+            ("1.8E+1", d(false, Some(18), false)),
+            ("180e-1", d(false, Some(18), false)),
+            ("0.018e3", d(false, Some(18), false)),
+            ("17.9999999999999999", d(false, Some(17), true)),
+            ("1.79999999999999999e1", d(false, Some(17), true)),
+            ("-17.5", d(true, Some(17), true)),
+            ("1e-400", d(false, Some(0), true)),
+            ("-1e-400", d(true, Some(0), true)),
+            ("1e400", d(false, None, false)),
+            ("1e99999999999999999999999", d(false, None, false)),
+            ("18446744073709551615", d(false, Some(u64::MAX), false)),
+            ("18446744073709551616", d(false, None, false)),
+            ("100e-99999999999999999999999", d(false, Some(0), true)),
+        ] {
+            assert_eq!(parse_decimal(text), Some(want), "{text}");
+        }
+        for bad in ["", "-", "1.", ".5", "1e", "1e+", "x", "1.2.3"] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+        assert!(d(false, Some(17), true).is_below(18));
+        assert!(!d(false, Some(18), false).is_below(18));
+        assert!(!d(false, None, false).is_below(18));
+        assert!(d(true, Some(0), true).is_below(0));
+        assert!(d(false, Some(150), true).is_above(150));
+        assert!(!d(false, Some(150), false).is_above(150));
+        assert!(d(false, None, false).is_above(150));
     }
 
     #[test]

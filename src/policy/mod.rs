@@ -409,19 +409,38 @@ fn word_eq(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// Age in whole years at `unix_seconds` of someone born on `date`
-/// (`YYYY-MM-DD`); `None` if it is not such a date or lies in the future.
-pub fn age_from_birth_date(date: &str, unix_seconds: i64) -> Option<i64> {
+/// The oldest `user.age` taken as a person's age; a greater one (or one too
+/// large for any number type, `1e400`) is `invalid`.
+pub const MAX_AGE_YEARS: u64 = 150;
+
+/// Age in whole years of someone born on `date` (`YYYY-MM-DD`) at an event
+/// of `unix_seconds` whose timestamp was written with `offset_seconds` from
+/// UTC: the younger of the ages on the UTC date and on the event's own
+/// local date (`2026-11-28T23:30:00-05:00` is 2026-11-28 there and
+/// 2026-11-29 in UTC), so either date counting the person as a minor
+/// makes the event a minor's. `None` if `date` is not such a date or lies
+/// after both dates; a birth date between them (born on the later one)
+/// counts as 0.
+pub fn age_from_birth_date(date: &str, unix_seconds: i64, offset_seconds: i32) -> Option<i64> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let born = time::Date::parse(date.trim(), &fmt).ok()?;
-    let at = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
-        .ok()?
-        .date();
-    if born > at {
+    let utc = time::OffsetDateTime::from_unix_timestamp(unix_seconds).ok()?;
+    let local = time::UtcOffset::from_whole_seconds(offset_seconds)
+        .map(|o| utc.to_offset(o).date())
+        .unwrap_or(utc.date());
+    let (earlier, later) = if local < utc.date() {
+        (local, utc.date())
+    } else {
+        (utc.date(), local)
+    };
+    if born > later {
         return None;
     }
-    let mut years = (at.year() - born.year()) as i64;
-    if (at.month() as u8, at.day()) < (born.month() as u8, born.day()) {
+    if born > earlier {
+        return Some(0);
+    }
+    let mut years = (earlier.year() - born.year()) as i64;
+    if (earlier.month() as u8, earlier.day()) < (born.month() as u8, born.day()) {
         years -= 1;
     }
     Some(years)
@@ -722,18 +741,27 @@ impl Policy {
                 }
             }
         }
+        // Compared exactly as written (event::Decimal): 17.9999999999999999
+        // is below 18, although it is 18.0 as an f64.
         match ev.age {
-            Field::Value(a) if a.is_nan() || a < 0.0 => {
+            Field::Value(a) if a.negative => {
                 return Some((DropReason::Invalid, "user.age is negative"))
             }
-            Field::Value(a) if a < self.privacy.minor_age as f64 => {
+            Field::Value(a) if a.is_above(MAX_AGE_YEARS) => {
+                return Some((
+                    DropReason::Invalid,
+                    "user.age is above 150 (or too large to be a number)",
+                ))
+            }
+            Field::Value(a) if a.is_below(self.privacy.minor_age) => {
                 return Some((DropReason::Minor, "user.age is below privacy.minor_age"))
             }
             Field::WrongType => return Some((DropReason::Invalid, "user.age is not a number")),
             _ => {}
         }
         match &ev.birth_date {
-            Field::Value(d) => match age_from_birth_date(d, ev.unix_seconds) {
+            Field::Value(d) => match age_from_birth_date(d, ev.unix_seconds, ev.utc_offset_seconds)
+            {
                 None => {
                     return Some((
                         DropReason::Invalid,
@@ -1535,6 +1563,10 @@ secret_env = "K"
             ("{\"event_id\":\"rt-038\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\",\"user\":{\"account_id\":\"ACCT-55812-XQ\"},\"context\":{\"category\":\"H\u{435}alth\"},\"ad\":{\"campaign_id\":\"c-77\"}}", DropReason::Sensitive),
             ("{\"event_id\":\"rt-039\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\",\"user\":{\"account_id\":\"ACCT-55812-XQ\"},\"context\":{\"category\":\"health\u{332}\"},\"ad\":{\"campaign_id\":\"c-77\"}}", DropReason::Sensitive),
             (r#"{"event_id":"rt-040","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"context":{"category":"health%2E"},"ad":{"campaign_id":"c-77"}}"#, DropReason::Sensitive),
+            (r#"{"event_id":"rt-041","event_type":"ad_impression","timestamp":"2026-11-28T23:30:00-05:00","user":{"account_id":"ACCT-55812-XQ","birth_date":"2008-11-29"},"ad":{"campaign_id":"c-77"}}"#, DropReason::Minor),
+            (r#"{"event_id":"rt-042","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ","age":17.9999999999999999},"ad":{"campaign_id":"c-77"}}"#, DropReason::Minor),
+            // Section 4: an age that is infinite as an f64.
+            (r#"{"event_id":"rt-042b","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ","age":1e400},"ad":{"campaign_id":"c-77"}}"#, DropReason::Invalid),
         ] {
             assert!(
                 matches!(run(&cfg, ev), Outcome::Drop(r) if r == want),
@@ -1558,12 +1590,76 @@ secret_env = "K"
     }
 
     #[test]
+    fn ages_are_compared_as_written() {
+        let cfg = config(r#"["ad.campaign_id"]"#);
+        let outcome = |age: &str| {
+            run(
+                &cfg,
+                &format!(
+                    r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                        "user":{{"account_id":"A1","age":{age}}},"ad":{{"campaign_id":"c"}}}}"#
+                ),
+            )
+        };
+        for (age, want) in [
+            ("17.9999999999999999", Some(DropReason::Minor)),
+            ("1.79999999999999999e1", Some(DropReason::Minor)),
+            ("179999999999999999999e-19", Some(DropReason::Minor)),
+            ("0.17999999999999999999E2", Some(DropReason::Minor)),
+            ("17", Some(DropReason::Minor)),
+            ("1e-400", Some(DropReason::Minor)),
+            ("-0", Some(DropReason::Minor)),
+            ("18", None),
+            ("18.0", None),
+            ("1.8e1", None),
+            ("180E-1", None),
+            ("18.0000000000000001", None),
+            ("150", None),
+            ("150.0000000000000001", Some(DropReason::Invalid)),
+            ("151", Some(DropReason::Invalid)),
+            ("1e400", Some(DropReason::Invalid)),
+            ("1E+400", Some(DropReason::Invalid)),
+            ("99999999999999999999999", Some(DropReason::Invalid)),
+            ("-1e400", Some(DropReason::Invalid)),
+            ("-1e-400", Some(DropReason::Invalid)),
+            ("-17", Some(DropReason::Invalid)),
+        ] {
+            match (outcome(age), want) {
+                (Outcome::Route(_), None) => {}
+                (Outcome::Drop(r), Some(w)) if r == w => {}
+                (got, _) => panic!("age {age}: {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn birth_dates_count_on_the_local_and_the_utc_date() {
+        // rt-041: 2026-11-28 locally (the person is 17), 2026-11-29 in UTC (18).
+        let (t, off) =
+            crate::event::parse_rfc3339_with_offset("2026-11-28T23:30:00-05:00").unwrap();
+        assert_eq!(off, -5 * 3600);
+        assert_eq!(age_from_birth_date("2008-11-29", t, off), Some(17));
+        assert_eq!(age_from_birth_date("2008-11-29", t, 0), Some(18));
+        assert_eq!(age_from_birth_date("2008-11-28", t, off), Some(18));
+        // The other way round (red team section 4): 18 locally, 17 in UTC;
+        // still a minor's event, on the safe side.
+        let (t, off) =
+            crate::event::parse_rfc3339_with_offset("2026-11-29T00:30:00+14:00").unwrap();
+        assert_eq!(age_from_birth_date("2008-11-29", t, off), Some(17));
+        // Born on the later of the two dates: 0, not "in the future".
+        let (t, off) =
+            crate::event::parse_rfc3339_with_offset("2026-11-28T23:30:00-05:00").unwrap();
+        assert_eq!(age_from_birth_date("2026-11-29", t, off), Some(0));
+        assert_eq!(age_from_birth_date("2026-11-30", t, off), None);
+    }
+
+    #[test]
     fn birth_dates() {
         let t = crate::event::parse_rfc3339("2026-11-28T13:45:12Z").unwrap();
-        assert_eq!(age_from_birth_date("2008-11-28", t), Some(18));
-        assert_eq!(age_from_birth_date("2008-11-29", t), Some(17));
-        assert_eq!(age_from_birth_date("2027-01-01", t), None);
-        assert_eq!(age_from_birth_date("28/11/2008", t), None);
+        assert_eq!(age_from_birth_date("2008-11-28", t, 0), Some(18));
+        assert_eq!(age_from_birth_date("2008-11-29", t, 0), Some(17));
+        assert_eq!(age_from_birth_date("2027-01-01", t, 0), None);
+        assert_eq!(age_from_birth_date("28/11/2008", t, 0), None);
     }
 
     #[test]
