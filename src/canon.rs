@@ -36,6 +36,8 @@ pub const ALNUM: u8 = 1;
 pub const NOT_PLAIN: u8 = 2;
 /// An ASCII capital letter, or any byte of a non-ASCII character.
 pub const UPPER_OR_NON_ASCII: u8 = 4;
+/// The ASCII space.
+pub const SPACE: u8 = 8;
 
 /// The classes of every byte.
 static BYTE_CLASS: [u8; 256] = {
@@ -52,6 +54,9 @@ static BYTE_CLASS: [u8; 256] = {
         }
         if c.is_ascii_uppercase() || c >= 0x80 {
             class |= UPPER_OR_NON_ASCII;
+        }
+        if c == b' ' {
+            class |= SPACE;
         }
         t[i] = class;
         i += 1;
@@ -167,6 +172,16 @@ fn unicode_pass(s: &str) -> String {
         }
     }
     out
+}
+
+/// Whitespace (Unicode `White_Space`) or a character drawn as a blank
+/// (U+2800 BRAILLE PATTERN BLANK, the Hangul fillers).
+pub fn is_blank(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{2800}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
+        )
 }
 
 /// Format characters that render as nothing (Unicode `Cf` and friends).
@@ -674,6 +689,7 @@ mod tests {
                 classes & UPPER_OR_NON_ASCII != 0,
                 !s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
             );
+            proptest::prop_assert_eq!(classes & SPACE != 0, s.contains(' '));
         }
     }
 

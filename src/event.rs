@@ -533,22 +533,32 @@ const CONSENT_KEYS: &[&str] = &[
 ];
 const CONTEXT_KEYS: &[&str] = &["category", "page_url", "referrer", "ip", "user_agent"];
 
-/// Refuses a member whose name equals one of `known` only after case
-/// folding and Unicode normalization. The message names the expected
-/// spelling, never the member's own (it could be anything).
+/// Refuses a member whose name equals one of `known` only once it is read
+/// as [`crate::canon::word_form`] reads it (decoded, NFKC, combining marks
+/// removed, lookalike letters mapped to Latin, lowercase) with every
+/// whitespace or blank-looking character removed: `"GPC"`, `"ｇｐｃ"`,
+/// `"gpc "`, `"\tgpc"`, `"g\u{200b}pc"`, `"gpc\u{332}"`, `"g\u{440}c"`
+/// (Cyrillic `р`). The message names the expected spelling, never the
+/// member's own (it could be anything).
 fn check_key_spelling(o: &Obj<'_>, known: &[&str], within: &str) -> Result<(), Reject> {
+    use crate::canon;
     for (k, _) in &o.members {
-        // Every known name is lowercase ASCII: a lowercase ASCII key is
-        // either one of them or nothing like them.
-        if crate::canon::classify(k).1 & crate::canon::UPPER_OR_NON_ASCII == 0 {
+        // Every known name is lowercase ASCII without spaces: a key of
+        // lowercase printable ASCII without a space or anything a decoding
+        // round changes (`%`, `&`, `\`, brackets) is either one of them or
+        // nothing like them. One pass of table lookups, no allocation: the
+        // path of every ordinary key.
+        if canon::classify(k).1 & (canon::UPPER_OR_NON_ASCII | canon::NOT_PLAIN | canon::SPACE) == 0
+        {
             continue;
         }
-        let folded: String = crate::canon::canonical(k)
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_lowercase)
-            .collect();
-        if let Some(want) = known.iter().find(|w| **w == folded) {
+        let form = canon::word_form(k);
+        let folded = || {
+            form.chars()
+                .filter(|&c| !canon::is_blank(c))
+                .flat_map(char::to_lowercase)
+        };
+        if let Some(want) = known.iter().find(|w| folded().eq(w.chars())) {
             let at = if within.is_empty() {
                 format!("a top-level member is spelled like \"{want}\" in another case or form")
             } else {
@@ -729,6 +739,93 @@ mod tests {
         assert!(d(false, Some(150), true).is_above(150));
         assert!(!d(false, Some(150), false).is_above(150));
         assert!(d(false, None, false).is_above(150));
+    }
+
+    /// Red team K1 and K2 (rt-043, rt-044) as sent, and their variants:
+    /// whitespace around or inside the name, combining marks, lookalike
+    /// letters, in every object whose names the rules read.
+    #[test]
+    fn padded_marked_and_lookalike_keys_are_refused() {
+        for ev in [
+            r#"{"event_id":"rt-043","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"consent":{"personalized_ads ":false,"gpc ":true},"ad":{"campaign_id":"c-77"}}"#,
+            "{\"event_id\":\"rt-044\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\",\"user\":{\"account_id\":\"ACCT-55812-XQ\"},\"consent\":{\"g\u{440}c\":true},\"ad\":{\"campaign_id\":\"c-77\"}}",
+        ] {
+            let r = Event::parse(ev).unwrap_err();
+            assert_eq!(r.reason, RejectReason::InvalidField, "{ev}");
+            assert!(r.message.contains("consent."), "{}", r.message);
+        }
+        let base = r#""event_id":"e","event_type":"x","timestamp":"2026-11-28T13:45:12Z""#;
+        for (body, want) in [
+            (r#""consent":{"gpc ":true}"#, "consent.gpc"),
+            (r#""consent":{" gpc":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\t":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\n":true}"#, "consent.gpc"),
+            (r#""consent":{"g pc":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\u2800":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\u3000":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\u2003":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\u0332":true}"#, "consent.gpc"),
+            (r#""consent":{"g\u0301pc":true}"#, "consent.gpc"),
+            (r#""consent":{"g\u0440c":true}"#, "consent.gpc"),
+            (r#""consent":{"G\u0420C":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc%20":true}"#, "consent.gpc"),
+            (
+                r#""consent":{"personalized_ads ":false}"#,
+                "consent.personalized_ads",
+            ),
+            (
+                r#""consent":{"pers\u043enalized_ads":false}"#,
+                "consent.personalized_ads",
+            ),
+            (r#""user":{"age ":12}"#, "user.age"),
+            (r#""user":{"\u0430ge":12}"#, "user.age"),
+            (r#""user":{"\u00e2ge":12}"#, "user.age"),
+            (r#""user":{"birth_date ":"2015-01-01"}"#, "user.birth_date"),
+            (
+                r#""user":{"birth_dat\u0435":"2015-01-01"}"#,
+                "user.birth_date",
+            ),
+            (r#""context":{"category ":"health"}"#, "context.category"),
+            (
+                r#""context":{"c\u0430tegory":"health"}"#,
+                "context.category",
+            ),
+            (r#""consent ":{"gpc":true}"#, "consent"),
+            (r#""\u0441onsent":{"gpc":true}"#, "consent"),
+            (r#""user ":{"age":12}"#, "user"),
+            (r#""us\u0435r":{"age":12}"#, "user"),
+            (r#""\u1d1c\ua731\u1d07\u0280":{"age":12}"#, "user"),
+        ] {
+            let r = Event::parse(&format!("{{{base},{body}}}")).unwrap_err();
+            assert_eq!(r.reason, RejectReason::InvalidField, "{body}");
+            assert!(
+                r.message.starts_with(&format!("invalid field {want}:")),
+                "{body}: {}",
+                r.message
+            );
+            // The expected spelling, never the member's own: every quoted
+            // name in the message is the known one.
+            let name = want.rsplit('.').next().unwrap();
+            assert!(
+                r.message
+                    .split('"')
+                    .skip(1)
+                    .step_by(2)
+                    .all(|quoted| quoted == name),
+                "{}",
+                r.message
+            );
+        }
+        // Names that are not a known one after folding stay allowed.
+        for body in [
+            r#""consent":{"gpc_v2":true,"gpcs":true,"g.p.c":true,"personalizedAds":false}"#,
+            r#""user":{"ages":[1],"age_group":"adult","name (first)":"x","score%":1}"#,
+            r#""context":{"sub category":"health","категория":"x","subcategory":"y"}"#,
+            r#""ad":{"gpc ":true},"app":{"User":1},"ext":{"consent ":1}"#,
+        ] {
+            let ev = format!("{{{base},{body}}}");
+            assert!(Event::parse(&ev).is_ok(), "{body}");
+        }
     }
 
     #[test]
