@@ -1521,6 +1521,18 @@ secret_env = "K"
             "health%252E",
             "Beauty%20%28Health%29",
             "health&period;",
+            // What the red team found caught already (section 3), kept so.
+            "Beauty&Health",
+            "heal\u{ad}th",
+            "heal\u{200d}th",
+            "%68ealth",
+            "&#104;ealth",
+            "\u{17f}hop > health",
+            "\u{1d525}\u{1d522}\u{1d51e}\u{1d529}\u{1d531}\u{1d525}",
+            "\u{24d7}\u{24d4}\u{24d0}\u{24db}\u{24e3}\u{24d7}",
+            "\u{1f3e5} health",
+            "https://shop.example/health/vitamins",
+            "beauty\u{ff1e}health",
         ] {
             assert!(is_sensitive(c, &list), "{c:?}");
         }
@@ -1607,6 +1619,12 @@ secret_env = "K"
             ("179999999999999999999e-19", Some(DropReason::Minor)),
             ("0.17999999999999999999E2", Some(DropReason::Minor)),
             ("17", Some(DropReason::Minor)),
+            ("17.0", Some(DropReason::Minor)),
+            ("1.7e1", Some(DropReason::Minor)),
+            ("17e0", Some(DropReason::Minor)),
+            ("17.999", Some(DropReason::Minor)),
+            ("-0.0", Some(DropReason::Minor)),
+            ("\"17\"", Some(DropReason::Invalid)),
             ("1e-400", Some(DropReason::Minor)),
             ("-0", Some(DropReason::Minor)),
             ("18", None),
