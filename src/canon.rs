@@ -37,6 +37,8 @@ pub const ALNUM: u8 = 1;
 pub const NOT_PLAIN: u8 = 2;
 /// An ASCII capital letter, or any byte of a non-ASCII character.
 pub const UPPER_OR_NON_ASCII: u8 = 4;
+/// The ASCII space.
+pub const SPACE: u8 = 8;
 
 /// The classes of every byte.
 static BYTE_CLASS: [u8; 256] = {
@@ -53,6 +55,9 @@ static BYTE_CLASS: [u8; 256] = {
         }
         if c.is_ascii_uppercase() || c >= 0x80 {
             class |= UPPER_OR_NON_ASCII;
+        }
+        if c == b' ' {
+            class |= SPACE;
         }
         t[i] = class;
         i += 1;
@@ -199,6 +204,16 @@ fn unicode_pass(s: &str) -> String {
         }
     }
     out
+}
+
+/// Whitespace (Unicode `White_Space`) or a character drawn as a blank
+/// (U+2800 BRAILLE PATTERN BLANK, the Hangul fillers).
+pub fn is_blank(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{2800}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
+        )
 }
 
 /// Format characters that render as nothing (Unicode `Cf` and friends).
@@ -761,6 +776,148 @@ fn utf16(b: &[u8]) -> Option<String> {
     )
 }
 
+/// A value as its words are compared (`context.category` against
+/// `privacy.sensitive_categories`, and the names of the members the rules
+/// read): [`canonical`], then, when anything outside ASCII is left,
+/// canonical decomposition (NFD) with every combining mark (general
+/// category M: `health\u{332}`, `he\u{301}alth`) and invisible character
+/// removed, lookalike letters mapped to the Latin letter they imitate
+/// ([`lookalike`]) and lowercase. ASCII text is returned as it is (borrowed
+/// when nothing needed decoding; compare it without ASCII case).
+pub fn word_form(s: &str) -> Cow<'_, str> {
+    let c = canonical(s);
+    if c.is_ascii() {
+        return c;
+    }
+    let mut out = String::with_capacity(c.len());
+    for ch in c.nfd() {
+        if let Some(a) = lookalike(ch) {
+            out.push(a);
+            continue;
+        }
+        for l in ch.to_lowercase() {
+            if unicode_normalization::char::is_combining_mark(l)
+                || is_invisible(l)
+                || l.is_control()
+            {
+                continue;
+            }
+            out.push(lookalike(l).unwrap_or(l));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The lowercase ASCII letter that `c` (a letter of another script or a
+/// Latin letter that canonical decomposition leaves whole) is drawn like:
+/// Cyrillic `е`, Greek `α`, small capitals `ʜ`, `ᴇ`, stroked and dotless
+/// Latin letters `ł`, `ı`. Capitals are looked up before lowercasing
+/// (Greek `Η` looks like `H`, its lowercase `η` like `n`).
+///
+/// A table of the common lookalikes of the 26 Latin letters rather than
+/// the UTS #39 confusables skeleton (the `unicode-security` crate): that
+/// skeleton also rewrites ASCII (`m` to `rn`, `1` to `l`, `0` to `O`),
+/// which would move whole-word boundaries and lose the allocation-free
+/// path for ASCII; it leaves the small capitals alone (they are their own
+/// prototypes) and maps some Greek letters to non-Latin prototypes (`ε` to
+/// `ꞓ`, `τ` to `ᴛ`). What an attacker needs here is a word that *reads* as a
+/// Latin word, and that is what the table lists; fullwidth, mathematical
+/// and other compatibility forms are already folded by NFKC.
+pub fn lookalike(c: char) -> Option<char> {
+    if c.is_ascii() {
+        return None;
+    }
+    Some(match c {
+        // Cyrillic
+        'а' | 'А' => 'a',
+        'в' | 'В' | 'ь' | 'Ь' => 'b',
+        'с' | 'С' | 'ҫ' => 'c',
+        'ԁ' | 'Ԁ' => 'd',
+        'е' | 'Е' | 'ҽ' => 'e',
+        'һ' | 'Һ' | 'н' | 'Н' => 'h',
+        'і' | 'І' => 'i',
+        'ј' | 'Ј' => 'j',
+        'к' | 'К' => 'k',
+        'ӏ' | 'Ӏ' => 'l',
+        'м' | 'М' => 'm',
+        'о' | 'О' => 'o',
+        'р' | 'Р' => 'p',
+        'ԛ' | 'Ԛ' => 'q',
+        'ѕ' | 'Ѕ' => 's',
+        'т' | 'Т' => 't',
+        'у' | 'У' | 'ү' | 'Ү' => 'y',
+        'х' | 'Х' => 'x',
+        'ԝ' | 'Ԝ' | 'ѡ' => 'w',
+        // Greek
+        'α' | 'Α' => 'a',
+        'β' | 'Β' | 'ϐ' => 'b',
+        'ϲ' | 'Ϲ' => 'c',
+        'ε' | 'Ε' => 'e',
+        'Η' => 'h',
+        'η' => 'n',
+        'ι' | 'Ι' => 'i',
+        'ϳ' | 'Ϳ' => 'j',
+        'κ' | 'Κ' | 'ϰ' => 'k',
+        'Μ' => 'm',
+        'Ν' => 'n',
+        'ν' => 'v',
+        'ο' | 'Ο' => 'o',
+        'ρ' | 'Ρ' | 'ϱ' => 'p',
+        'τ' | 'Τ' => 't',
+        'υ' | 'μ' => 'u',
+        'Υ' | 'γ' => 'y',
+        'χ' | 'Χ' => 'x',
+        'ω' => 'w',
+        'Ζ' => 'z',
+        // Small capitals
+        'ᴀ' => 'a',
+        'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ꜰ' => 'f',
+        'ɢ' => 'g',
+        'ʜ' => 'h',
+        'ɪ' => 'i',
+        'ᴊ' => 'j',
+        'ᴋ' => 'k',
+        'ʟ' => 'l',
+        'ᴍ' => 'm',
+        'ɴ' => 'n',
+        'ᴏ' => 'o',
+        'ᴘ' => 'p',
+        'ꞯ' => 'q',
+        'ʀ' => 'r',
+        'ꜱ' => 's',
+        'ᴛ' => 't',
+        'ᴜ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ʏ' => 'y',
+        'ᴢ' => 'z',
+        // Latin and IPA letters without a decomposition
+        'ɑ' | 'ɐ' => 'a',
+        'ƀ' => 'b',
+        'đ' | 'ɗ' => 'd',
+        'ɛ' => 'e',
+        'ɡ' | 'ɠ' => 'g',
+        'ħ' | 'ɦ' => 'h',
+        'ı' | 'ɨ' | 'ɩ' => 'i',
+        'ȷ' => 'j',
+        'ł' | 'ƚ' | 'ɫ' => 'l',
+        'ø' | 'ɵ' => 'o',
+        'ŧ' => 't',
+        'ʋ' => 'u',
+        // Armenian
+        'օ' => 'o',
+        'ս' => 'u',
+        'հ' => 'h',
+        'ո' => 'n',
+        'զ' => 'q',
+        _ => return None,
+    })
+}
+
 /// Lowercase, alphanumerics only: the form in which the event's own values
 /// are compared (separators, case and spacing do not hide a value).
 pub fn skeleton(s: &str) -> String {
@@ -803,6 +960,7 @@ mod tests {
                 classes & UPPER_OR_NON_ASCII != 0,
                 !s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
             );
+            proptest::prop_assert_eq!(classes & SPACE != 0, s.contains(' '));
         }
     }
 
@@ -856,6 +1014,30 @@ mod tests {
     fn skeletons() {
         assert_eq!(skeleton("6F9619FF-8B86-D011"), "6f9619ff8b86d011");
         assert_eq!(skeleton("A12\u{200b}3 4"), "a1234");
+    }
+
+    #[test]
+    fn word_forms() {
+        assert!(matches!(
+            word_form("Books.Health"),
+            Cow::Borrowed("Books.Health")
+        ));
+        assert_eq!(word_form("health%2E"), "health.");
+        assert_eq!(word_form("H\u{435}alth\u{332}"), "health");
+        assert_eq!(word_form("he\u{301}alth"), "health");
+        assert_eq!(
+            word_form("\u{29c}\u{1d07}\u{1d00}\u{29f}\u{1d1b}\u{29c}"),
+            "health"
+        );
+        assert_eq!(word_form("\u{397}\u{3b5}\u{3b1}lth"), "health");
+        assert_eq!(word_form("g\u{440}c"), "gpc");
+        // Canonical forms drop combining marks and read blanks as spaces:
+        // what is left is ASCII, compared without case by the caller.
+        assert_eq!(word_form("Sant\u{e9}"), "Sante");
+        assert_eq!(word_form("\u{2800}health"), " health");
+        assert_eq!(lookalike('e'), None);
+        assert_eq!(lookalike('\u{3b7}'), Some('n'));
+        assert_eq!(lookalike('\u{397}'), Some('h'));
     }
 
     #[test]

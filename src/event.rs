@@ -138,6 +138,124 @@ pub fn as_f64(raw: Raw<'_>) -> Option<f64> {
     raw.get().parse::<f64>().ok()
 }
 
+/// A JSON number read exactly from its text, for comparisons that binary
+/// floating point would round (`17.9999999999999999` is 18.0 as an `f64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal {
+    /// Below zero (`-0` and `-0.0` are not).
+    pub negative: bool,
+    /// The integer part of the absolute value; `None` when it does not fit
+    /// a `u64` (`1e400`, which an `f64` reads as infinity).
+    pub whole: Option<u64>,
+    /// The absolute value has a non-zero fraction.
+    pub fraction: bool,
+}
+
+impl Decimal {
+    /// Is the value below `n`? Exact: `17.9999999999999999` is below 18.
+    pub fn is_below(&self, n: u64) -> bool {
+        self.negative || self.whole.is_some_and(|w| w < n)
+    }
+
+    /// Is the value above `n`? Exact: `150.0000000000000001` is above 150.
+    pub fn is_above(&self, n: u64) -> bool {
+        !self.negative
+            && self
+                .whole
+                .is_none_or(|w| w > n || (w == n && self.fraction))
+    }
+}
+
+/// The exact [`Decimal`] of a JSON number (`-?int(.frac)?([eE][+-]?exp)?`);
+/// `None` for any other value.
+pub fn as_decimal(raw: Raw<'_>) -> Option<Decimal> {
+    if kind_of(raw) != JsonKind::Number {
+        return None;
+    }
+    parse_decimal(raw.get())
+}
+
+fn parse_decimal(text: &str) -> Option<Decimal> {
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (mantissa, ""),
+    };
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (mantissa.contains('.') && frac.is_empty())
+    {
+        return None;
+    }
+    // The exponent, saturated: a number of more than about 1e18 digits
+    // cannot be written anyway.
+    let exp: i64 = match exp {
+        None => 0,
+        Some(e) => {
+            let (neg, digits) = match e.as_bytes().first() {
+                Some(b'-') => (true, &e[1..]),
+                Some(b'+') => (false, &e[1..]),
+                _ => (false, e),
+            };
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let v = digits.bytes().fold(0i64, |acc, b| {
+                acc.saturating_mul(10).saturating_add(i64::from(b - b'0'))
+            });
+            if neg {
+                -v
+            } else {
+                v
+            }
+        }
+    };
+    // The significant digits (int and frac together, without leading or
+    // trailing zeros) and where the decimal point falls among them.
+    let all = || int.bytes().chain(frac.bytes());
+    let lead = all().take_while(|&b| b == b'0').count();
+    let total = int.len() + frac.len();
+    if lead == total {
+        return Some(Decimal {
+            negative: false,
+            whole: Some(0),
+            fraction: false,
+        });
+    }
+    let trail = all().rev().take_while(|&b| b == b'0').count();
+    let digits = || all().skip(lead).take(total - lead - trail);
+    let n = (total - lead - trail) as i64;
+    // Digits before the point: `int.len() - lead` shifted by the exponent.
+    let point = (int.len() as i64 - lead as i64).saturating_add(exp);
+    let whole = if point <= 0 {
+        Some(0)
+    } else if point > 20 {
+        None
+    } else {
+        // The digits before the point, padded with the zeros the exponent
+        // adds.
+        digits()
+            .chain(std::iter::repeat(b'0'))
+            .take(point as usize)
+            .try_fold(0u64, |w, b| {
+                w.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+            })
+    };
+    Some(Decimal {
+        negative,
+        whole,
+        fraction: point < n,
+    })
+}
+
 /// A tri-state read of an optional member: absent (or null), a value of the
 /// expected type, or present with the wrong type.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,9 +284,14 @@ pub struct Event<'a> {
     pub event_type: Cow<'a, str>,
     /// Unix seconds, UTC.
     pub unix_seconds: i64,
+    /// The offset from UTC `timestamp` was written with, in seconds: the
+    /// event's own local date is the date of `unix_seconds` plus this
+    /// (read for `user.birth_date`).
+    pub utc_offset_seconds: i32,
     /// Raw identifier strings by [`Kind::index`]; absent, or not a string.
     pub identifiers: [Option<Cow<'a, str>>; 4],
-    pub age: Field<f64>,
+    /// `user.age`, read exactly ([`Decimal`]).
+    pub age: Field<Decimal>,
     pub personalized_ads: Field<bool>,
     pub gpc: Field<bool>,
     /// `consent.tcf`, `consent.gpp`, `consent.ad_user_data`,
@@ -266,12 +389,13 @@ impl<'a> Event<'a> {
             return Err(Reject::invalid("event_type", "longer than 128 bytes"));
         }
         let ts = required_str("timestamp", ts)?;
-        let unix_seconds = parse_rfc3339(&ts).ok_or_else(|| {
-            Reject::invalid(
-                "timestamp",
-                "must be an RFC 3339 date-time, e.g. 2026-11-28T13:45:12Z",
-            )
-        })?;
+        let (unix_seconds, utc_offset_seconds) =
+            parse_rfc3339_with_offset(&ts).ok_or_else(|| {
+                Reject::invalid(
+                    "timestamp",
+                    "must be an RFC 3339 date-time, e.g. 2026-11-28T13:45:12Z",
+                )
+            })?;
 
         let mut malformed_block = None;
         let mut block = |name: &'static str, raw: Option<Raw<'a>>| -> Option<Obj<'a>> {
@@ -308,7 +432,7 @@ impl<'a> Event<'a> {
         let mut ip = None;
         for (k, v) in user.iter().flat_map(|u| &u.members) {
             match k.as_ref() {
-                "age" => age = read(Some(*v), as_f64),
+                "age" => age = read(Some(*v), as_decimal),
                 "birth_date" => birth_date = read(Some(*v), as_str),
                 "ip" => ip = as_str(*v),
                 other => {
@@ -342,6 +466,7 @@ impl<'a> Event<'a> {
             event_id,
             event_type,
             unix_seconds,
+            utc_offset_seconds,
             identifiers,
             age,
             personalized_ads,
@@ -408,22 +533,32 @@ const CONSENT_KEYS: &[&str] = &[
 ];
 const CONTEXT_KEYS: &[&str] = &["category", "page_url", "referrer", "ip", "user_agent"];
 
-/// Refuses a member whose name equals one of `known` only after case
-/// folding and Unicode normalization. The message names the expected
-/// spelling, never the member's own (it could be anything).
+/// Refuses a member whose name equals one of `known` only once it is read
+/// as [`crate::canon::word_form`] reads it (decoded, NFKC, combining marks
+/// removed, lookalike letters mapped to Latin, lowercase) with every
+/// whitespace or blank-looking character removed: `"GPC"`, `"ｇｐｃ"`,
+/// `"gpc "`, `"\tgpc"`, `"g\u{200b}pc"`, `"gpc\u{332}"`, `"g\u{440}c"`
+/// (Cyrillic `р`). The message names the expected spelling, never the
+/// member's own (it could be anything).
 fn check_key_spelling(o: &Obj<'_>, known: &[&str], within: &str) -> Result<(), Reject> {
+    use crate::canon;
     for (k, _) in &o.members {
-        // Every known name is lowercase ASCII: a lowercase ASCII key is
-        // either one of them or nothing like them.
-        if crate::canon::classify(k).1 & crate::canon::UPPER_OR_NON_ASCII == 0 {
+        // Every known name is lowercase ASCII without spaces: a key of
+        // lowercase printable ASCII without a space or anything a decoding
+        // round changes (`%`, `&`, `\`, brackets) is either one of them or
+        // nothing like them. One pass of table lookups, no allocation: the
+        // path of every ordinary key.
+        if canon::classify(k).1 & (canon::UPPER_OR_NON_ASCII | canon::NOT_PLAIN | canon::SPACE) == 0
+        {
             continue;
         }
-        let folded: String = crate::canon::canonical(k)
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_lowercase)
-            .collect();
-        if let Some(want) = known.iter().find(|w| **w == folded) {
+        let form = canon::word_form(k);
+        let folded = || {
+            form.chars()
+                .filter(|&c| !canon::is_blank(c))
+                .flat_map(char::to_lowercase)
+        };
+        if let Some(want) = known.iter().find(|w| folded().eq(w.chars())) {
             let at = if within.is_empty() {
                 format!("a top-level member is spelled like \"{want}\" in another case or form")
             } else {
@@ -451,12 +586,18 @@ const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
 /// 0000-9999 in UTC (`0000-01-01T00:30:00+01:00`) makes it `None`: the
 /// output could not show it.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    parse_rfc3339_with_offset(s).map(|(unix, _)| unix)
+}
+
+/// [`parse_rfc3339`] and the offset from UTC the date-time was written
+/// with, in seconds (`-05:00` is -18000; `Z` is 0).
+pub fn parse_rfc3339_with_offset(s: &str) -> Option<(i64, i32)> {
     use time::format_description::well_known::Rfc3339;
     let t = time::OffsetDateTime::parse(s, &Rfc3339).ok()?;
     let unix = t.unix_timestamp();
     (MIN_UNIX_SECONDS..=MAX_UNIX_SECONDS)
         .contains(&unix)
-        .then_some(unix)
+        .then_some((unix, t.offset().whole_seconds()))
 }
 
 /// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (years 0-9999).
@@ -495,7 +636,15 @@ mod tests {
         .unwrap();
         assert_eq!(e.event_id, "e1");
         assert_eq!(e.identifier(Kind::Email), Some("a@b.co"));
-        assert_eq!(e.age, Field::Value(34.0));
+        assert_eq!(
+            e.age,
+            Field::Value(Decimal {
+                negative: false,
+                whole: Some(34),
+                fraction: false
+            })
+        );
+        assert_eq!(e.utc_offset_seconds, 3600);
         assert_eq!(e.gpc, Field::Value(false));
         let mut s = String::new();
         format_utc(e.unix_seconds, &mut s);
@@ -548,6 +697,135 @@ mod tests {
         .is_ok());
         let r = Event::parse(&format!(r#"{{{base},"Ad":{{"campaign_id":"c"}}}}"#)).unwrap_err();
         assert_eq!(r.reason, RejectReason::InvalidField);
+    }
+
+    #[test]
+    fn decimals_are_read_exactly() {
+        let d = |negative, whole: Option<u64>, fraction| Decimal {
+            negative,
+            whole,
+            fraction,
+        };
+        for (text, want) in [
+            ("0", d(false, Some(0), false)),
+            ("-0", d(false, Some(0), false)),
+            ("-0.000e5", d(false, Some(0), false)),
+            ("18", d(false, Some(18), false)),
+            ("18.000", d(false, Some(18), false)),
+            ("1.8e1", d(false, Some(18), false)),
+            ("1.8E+1", d(false, Some(18), false)),
+            ("180e-1", d(false, Some(18), false)),
+            ("0.018e3", d(false, Some(18), false)),
+            ("17.9999999999999999", d(false, Some(17), true)),
+            ("1.79999999999999999e1", d(false, Some(17), true)),
+            ("-17.5", d(true, Some(17), true)),
+            ("1e-400", d(false, Some(0), true)),
+            ("-1e-400", d(true, Some(0), true)),
+            ("1e400", d(false, None, false)),
+            ("1e99999999999999999999999", d(false, None, false)),
+            ("18446744073709551615", d(false, Some(u64::MAX), false)),
+            ("18446744073709551616", d(false, None, false)),
+            ("100e-99999999999999999999999", d(false, Some(0), true)),
+        ] {
+            assert_eq!(parse_decimal(text), Some(want), "{text}");
+        }
+        for bad in ["", "-", "1.", ".5", "1e", "1e+", "x", "1.2.3"] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+        assert!(d(false, Some(17), true).is_below(18));
+        assert!(!d(false, Some(18), false).is_below(18));
+        assert!(!d(false, None, false).is_below(18));
+        assert!(d(true, Some(0), true).is_below(0));
+        assert!(d(false, Some(150), true).is_above(150));
+        assert!(!d(false, Some(150), false).is_above(150));
+        assert!(d(false, None, false).is_above(150));
+    }
+
+    /// Red team K1 and K2 (rt-043, rt-044) as sent, and their variants:
+    /// whitespace around or inside the name, combining marks, lookalike
+    /// letters, in every object whose names the rules read.
+    #[test]
+    fn padded_marked_and_lookalike_keys_are_refused() {
+        for ev in [
+            r#"{"event_id":"rt-043","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"consent":{"personalized_ads ":false,"gpc ":true},"ad":{"campaign_id":"c-77"}}"#,
+            "{\"event_id\":\"rt-044\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\",\"user\":{\"account_id\":\"ACCT-55812-XQ\"},\"consent\":{\"g\u{440}c\":true},\"ad\":{\"campaign_id\":\"c-77\"}}",
+        ] {
+            let r = Event::parse(ev).unwrap_err();
+            assert_eq!(r.reason, RejectReason::InvalidField, "{ev}");
+            assert!(r.message.contains("consent."), "{}", r.message);
+        }
+        let base = r#""event_id":"e","event_type":"x","timestamp":"2026-11-28T13:45:12Z""#;
+        for (body, want) in [
+            (r#""consent":{"gpc ":true}"#, "consent.gpc"),
+            (r#""consent":{" gpc":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\t":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\n":true}"#, "consent.gpc"),
+            (r#""consent":{"g pc":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\u2800":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\u3000":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\u2003":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc\u0332":true}"#, "consent.gpc"),
+            (r#""consent":{"g\u0301pc":true}"#, "consent.gpc"),
+            (r#""consent":{"g\u0440c":true}"#, "consent.gpc"),
+            (r#""consent":{"G\u0420C":true}"#, "consent.gpc"),
+            (r#""consent":{"gpc%20":true}"#, "consent.gpc"),
+            (
+                r#""consent":{"personalized_ads ":false}"#,
+                "consent.personalized_ads",
+            ),
+            (
+                r#""consent":{"pers\u043enalized_ads":false}"#,
+                "consent.personalized_ads",
+            ),
+            (r#""user":{"age ":12}"#, "user.age"),
+            (r#""user":{"\u0430ge":12}"#, "user.age"),
+            (r#""user":{"\u00e2ge":12}"#, "user.age"),
+            (r#""user":{"birth_date ":"2015-01-01"}"#, "user.birth_date"),
+            (
+                r#""user":{"birth_dat\u0435":"2015-01-01"}"#,
+                "user.birth_date",
+            ),
+            (r#""context":{"category ":"health"}"#, "context.category"),
+            (
+                r#""context":{"c\u0430tegory":"health"}"#,
+                "context.category",
+            ),
+            (r#""consent ":{"gpc":true}"#, "consent"),
+            (r#""\u0441onsent":{"gpc":true}"#, "consent"),
+            (r#""user ":{"age":12}"#, "user"),
+            (r#""us\u0435r":{"age":12}"#, "user"),
+            (r#""\u1d1c\ua731\u1d07\u0280":{"age":12}"#, "user"),
+        ] {
+            let r = Event::parse(&format!("{{{base},{body}}}")).unwrap_err();
+            assert_eq!(r.reason, RejectReason::InvalidField, "{body}");
+            assert!(
+                r.message.starts_with(&format!("invalid field {want}:")),
+                "{body}: {}",
+                r.message
+            );
+            // The expected spelling, never the member's own: every quoted
+            // name in the message is the known one.
+            let name = want.rsplit('.').next().unwrap();
+            assert!(
+                r.message
+                    .split('"')
+                    .skip(1)
+                    .step_by(2)
+                    .all(|quoted| quoted == name),
+                "{}",
+                r.message
+            );
+        }
+        // Names that are not a known one after folding stay allowed.
+        for body in [
+            r#""consent":{"gpc_v2":true,"gpcs":true,"g.p.c":true,"personalizedAds":false}"#,
+            r#""user":{"ages":[1],"age_group":"adult","name (first)":"x","score%":1}"#,
+            r#""context":{"sub category":"health","категория":"x","subcategory":"y"}"#,
+            r#""ad":{"gpc ":true},"app":{"User":1},"ext":{"consent ":1}"#,
+        ] {
+            let ev = format!("{{{base},{body}}}");
+            assert!(Event::parse(&ev).is_ok(), "{body}");
+        }
     }
 
     #[test]

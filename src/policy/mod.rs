@@ -344,14 +344,10 @@ const PROTECTED_BLOCKS: &[&str] = &["user", "purchase", "search", "view"];
 const PROTECTED_CONTEXT: &[&str] = &["page_url", "referrer", "ip", "user_agent"];
 
 /// Folds a category or a configured sensitive category for comparison:
-/// decoded, NFKC, lowercase, words separated by single spaces.
+/// its words ([`category_words`]) lowercase, separated by single spaces.
 pub fn fold_category(s: &str) -> String {
-    let c = canon::canonical(s);
-    let mut out = String::with_capacity(c.len());
-    for w in c
-        .split(|ch: char| ch.is_whitespace() || ch == '-' || ch == '_')
-        .filter(|w| !w.is_empty())
-    {
+    let mut out = String::new();
+    for w in category_words(&canon::word_form(s)) {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -360,59 +356,91 @@ pub fn fold_category(s: &str) -> String {
     out
 }
 
-/// Separators of hierarchical categories (`Health > Pharmacy`,
-/// `health/vitamins`).
-const CATEGORY_SEPARATORS: &[char] = &['>', '/', '|', '\\', ':', ',', ';', '&', '»', '›'];
+/// The words of a [`canon::word_form`]: the runs of letters and digits
+/// (Unicode alphanumerics). Every other character separates words, so
+/// punctuation, brackets, hierarchy separators (`>`, `/`, `.`, `+`, `→`,
+/// `·`, `、`), quotes, `#` and blank-looking characters (U+2800) neither
+/// hide a word nor join two.
+fn category_words(s: &str) -> impl Iterator<Item = &str> + Clone {
+    s.split(|ch: char| !ch.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
 
-/// Is `category` sensitive: the whole value, any segment of a hierarchy, or
-/// any run of whole words in a segment equal to a configured category
-/// (`sensitive` holds each configured category's folded words)?
+/// Is `category` sensitive: do the words of one configured category
+/// (`sensitive` holds each one's folded words) appear in it as consecutive
+/// whole words? `"Health."`, `"Beauty (Health)"`, `"Books.Health"` and
+/// `"Mental-Health"` are; `"healthy snacks"` and `"wealth"` are not (a word
+/// matches only whole).
+///
+/// Allocation-free for a category in plain ASCII: its words are compared
+/// without ASCII case, and the configured words are lowercase.
 pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
     if sensitive.is_empty() {
         return false;
     }
-    let c = canon::canonical(category);
-    let mut words: Vec<&str> = Vec::with_capacity(8);
-    std::iter::once(c.as_ref())
-        .chain(c.split(CATEGORY_SEPARATORS))
-        .any(|seg| {
-            words.clear();
-            words.extend(
-                seg.split(|ch: char| ch.is_whitespace() || ch == '-' || ch == '_')
-                    .filter(|w| !w.is_empty()),
-            );
-            sensitive.iter().any(|s| {
-                !s.is_empty()
-                    && words.len() >= s.len()
-                    && words
-                        .windows(s.len())
-                        .any(|w| w.iter().zip(s).all(|(a, b)| word_eq(a, b)))
-            })
-        })
+    let c = canon::word_form(category);
+    sensitive
+        .iter()
+        .any(|s| has_word_run(category_words(&c), s))
 }
 
-/// `a` (as written) equals `b` (folded) without case.
-fn word_eq(a: &str, b: &str) -> bool {
-    if a.is_ascii() {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a.chars().flat_map(char::to_lowercase).eq(b.chars())
+/// Do `want`'s words appear in `words` consecutively?
+fn has_word_run<'a>(mut words: impl Iterator<Item = &'a str> + Clone, want: &[String]) -> bool {
+    if want.is_empty() {
+        return false;
+    }
+    loop {
+        let mut at = words.clone();
+        if want
+            .iter()
+            .all(|w| at.next().is_some_and(|a| word_eq(a, w)))
+        {
+            return true;
+        }
+        if words.next().is_none() {
+            return false;
+        }
     }
 }
 
-/// Age in whole years at `unix_seconds` of someone born on `date`
-/// (`YYYY-MM-DD`); `None` if it is not such a date or lies in the future.
-pub fn age_from_birth_date(date: &str, unix_seconds: i64) -> Option<i64> {
+/// `a` (a word of a [`canon::word_form`]: lowercase unless it is ASCII)
+/// equals `b` (folded, lowercase).
+fn word_eq(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The oldest `user.age` taken as a person's age; a greater one (or one too
+/// large for any number type, `1e400`) is `invalid`.
+pub const MAX_AGE_YEARS: u64 = 150;
+
+/// Age in whole years of someone born on `date` (`YYYY-MM-DD`) at an event
+/// of `unix_seconds` whose timestamp was written with `offset_seconds` from
+/// UTC: the younger of the ages on the UTC date and on the event's own
+/// local date (`2026-11-28T23:30:00-05:00` is 2026-11-28 there and
+/// 2026-11-29 in UTC), so either date counting the person as a minor
+/// makes the event a minor's. `None` if `date` is not such a date or lies
+/// after both dates; a birth date between them (born on the later one)
+/// counts as 0.
+pub fn age_from_birth_date(date: &str, unix_seconds: i64, offset_seconds: i32) -> Option<i64> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let born = time::Date::parse(date.trim(), &fmt).ok()?;
-    let at = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
-        .ok()?
-        .date();
-    if born > at {
+    let utc = time::OffsetDateTime::from_unix_timestamp(unix_seconds).ok()?;
+    let local = time::UtcOffset::from_whole_seconds(offset_seconds)
+        .map(|o| utc.to_offset(o).date())
+        .unwrap_or(utc.date());
+    let (earlier, later) = if local < utc.date() {
+        (local, utc.date())
+    } else {
+        (utc.date(), local)
+    };
+    if born > later {
         return None;
     }
-    let mut years = (at.year() - born.year()) as i64;
-    if (at.month() as u8, at.day()) < (born.month() as u8, born.day()) {
+    if born > earlier {
+        return Some(0);
+    }
+    let mut years = (earlier.year() - born.year()) as i64;
+    if (earlier.month() as u8, earlier.day()) < (born.month() as u8, born.day()) {
         years -= 1;
     }
     Some(years)
@@ -713,18 +741,27 @@ impl Policy {
                 }
             }
         }
+        // Compared exactly as written (event::Decimal): 17.9999999999999999
+        // is below 18, although it is 18.0 as an f64.
         match ev.age {
-            Field::Value(a) if a.is_nan() || a < 0.0 => {
+            Field::Value(a) if a.negative => {
                 return Some((DropReason::Invalid, "user.age is negative"))
             }
-            Field::Value(a) if a < self.privacy.minor_age as f64 => {
+            Field::Value(a) if a.is_above(MAX_AGE_YEARS) => {
+                return Some((
+                    DropReason::Invalid,
+                    "user.age is above 150 (or too large to be a number)",
+                ))
+            }
+            Field::Value(a) if a.is_below(self.privacy.minor_age) => {
                 return Some((DropReason::Minor, "user.age is below privacy.minor_age"))
             }
             Field::WrongType => return Some((DropReason::Invalid, "user.age is not a number")),
             _ => {}
         }
         match &ev.birth_date {
-            Field::Value(d) => match age_from_birth_date(d, ev.unix_seconds) {
+            Field::Value(d) => match age_from_birth_date(d, ev.unix_seconds, ev.utc_offset_seconds)
+            {
                 None => {
                     return Some((
                         DropReason::Invalid,
@@ -748,7 +785,7 @@ impl Policy {
             Field::Value(c) if is_sensitive(c, &self.sensitive) => {
                 return Some((
                     DropReason::Sensitive,
-                    "context.category is, or has a segment that is, a sensitive category",
+                    "context.category has the words of a sensitive category",
                 ))
             }
             Field::WrongType => {
@@ -1457,13 +1494,221 @@ secret_env = "K"
         }
     }
 
+    /// Red-team S1-S6 (rt-035..rt-040) and their variants: punctuation,
+    /// brackets, unlisted separators, lookalike letters, combining marks,
+    /// blank-looking characters and percent-encoded punctuation.
+    #[test]
+    fn sensitive_categories_ignore_punctuation_marks_and_lookalikes() {
+        let list: Vec<Vec<String>> = ["health", "pharmacy", "mental health", "Adult Content"]
+            .iter()
+            .map(|c| fold_category(c).split(' ').map(str::to_owned).collect())
+            .collect();
+        assert_eq!(list[3], ["adult", "content"]);
+        for c in [
+            // S1
+            "Health.",
+            "Health!",
+            "health?",
+            "#health",
+            "\"health\"",
+            "health*",
+            "'Health'",
+            // S2
+            "Beauty (Health)",
+            "Beauty(Health)",
+            "[pharmacy]",
+            // S3
+            "Books.Health",
+            "Books+Health",
+            "shop+health",
+            "Shop→Health",
+            "books·health",
+            "books•health",
+            "?cat=health",
+            "books~health",
+            "books、health",
+            "books،health",
+            "Books > Mental Health",
+            "mental.health",
+            "Mental > Health",
+            "adult-content",
+            "ADULT_CONTENT!",
+            // S4
+            "H\u{435}alth",
+            "he\u{3b1}lth",
+            "\u{29c}\u{1d07}\u{1d00}\u{29f}\u{1d1b}\u{29c}",
+            "\u{397}\u{395}\u{391}LTH",
+            "\u{440}harmacy",
+            "ℍ𝕖𝕒𝕝𝕥𝕙",
+            // S5
+            "health\u{332}",
+            "he\u{301}alth",
+            "h\u{20dd}ealth",
+            "health\u{2800}",
+            "\u{2800}health\u{2800}beauty",
+            "health\u{3000}",
+            // S6
+            "health%2E",
+            "health%252E",
+            "Beauty%20%28Health%29",
+            "health&period;",
+            // What the red team found caught already (section 3), kept so.
+            "Beauty&Health",
+            "heal\u{ad}th",
+            "heal\u{200d}th",
+            "%68ealth",
+            "&#104;ealth",
+            "\u{17f}hop > health",
+            "\u{1d525}\u{1d522}\u{1d51e}\u{1d529}\u{1d531}\u{1d525}",
+            "\u{24d7}\u{24d4}\u{24d0}\u{24db}\u{24e3}\u{24d7}",
+            "\u{1f3e5} health",
+            "https://shop.example/health/vitamins",
+            "beauty\u{ff1e}health",
+        ] {
+            assert!(is_sensitive(c, &list), "{c:?}");
+        }
+        for c in [
+            "healthy-snacks",
+            "Healthy Snacks",
+            "healthcare",
+            "wealth",
+            "stealth.games",
+            "pharmacycle",
+            "mental",
+            "mental math",
+            "healthy > mental",
+            "adult",
+            "content > adult",
+            "books",
+            "electronics > tv",
+            "sports (outdoor)",
+            "Home & Garden",
+            "toys.r.us",
+            "Travel → Europe",
+            "\u{2800}",
+            "",
+            "%2E%2E",
+        ] {
+            assert!(!is_sensitive(c, &list), "{c:?}");
+        }
+    }
+
+    /// The red team's events (/work/notes/redteam.md, sections F and G) as
+    /// they were sent, with the default privacy settings (health,
+    /// pharmacy; minor_age 18): each was forwarded before.
+    #[test]
+    fn red_team_rule_events_are_dropped() {
+        let cfg = config(r#"["ad.campaign_id"]"#);
+        for (ev, want) in [
+            (r#"{"event_id":"rt-035","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"context":{"category":"Health."},"ad":{"campaign_id":"c-77"}}"#, DropReason::Sensitive),
+            (r#"{"event_id":"rt-036","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"context":{"category":"Beauty (Health)"},"ad":{"campaign_id":"c-77"}}"#, DropReason::Sensitive),
+            (r#"{"event_id":"rt-037","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"context":{"category":"Books.Health"},"ad":{"campaign_id":"c-77"}}"#, DropReason::Sensitive),
+            ("{\"event_id\":\"rt-038\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\",\"user\":{\"account_id\":\"ACCT-55812-XQ\"},\"context\":{\"category\":\"H\u{435}alth\"},\"ad\":{\"campaign_id\":\"c-77\"}}", DropReason::Sensitive),
+            ("{\"event_id\":\"rt-039\",\"event_type\":\"ad_impression\",\"timestamp\":\"2026-11-28T13:45:12Z\",\"user\":{\"account_id\":\"ACCT-55812-XQ\"},\"context\":{\"category\":\"health\u{332}\"},\"ad\":{\"campaign_id\":\"c-77\"}}", DropReason::Sensitive),
+            (r#"{"event_id":"rt-040","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ"},"context":{"category":"health%2E"},"ad":{"campaign_id":"c-77"}}"#, DropReason::Sensitive),
+            (r#"{"event_id":"rt-041","event_type":"ad_impression","timestamp":"2026-11-28T23:30:00-05:00","user":{"account_id":"ACCT-55812-XQ","birth_date":"2008-11-29"},"ad":{"campaign_id":"c-77"}}"#, DropReason::Minor),
+            (r#"{"event_id":"rt-042","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ","age":17.9999999999999999},"ad":{"campaign_id":"c-77"}}"#, DropReason::Minor),
+            // Section 4: an age that is infinite as an f64.
+            (r#"{"event_id":"rt-042b","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"ACCT-55812-XQ","age":1e400},"ad":{"campaign_id":"c-77"}}"#, DropReason::Invalid),
+        ] {
+            assert!(
+                matches!(run(&cfg, ev), Outcome::Drop(r) if r == want),
+                "{ev}"
+            );
+        }
+    }
+
+    #[test]
+    fn configured_categories_fold_like_categories() {
+        assert_eq!(fold_category("  Mental   Health "), "mental health");
+        assert_eq!(fold_category("Mental-Health"), "mental health");
+        assert_eq!(fold_category("Santé"), "sante");
+        assert_eq!(fold_category("ʜᴇᴀʟᴛʜ"), "health");
+        assert_eq!(fold_category("Health."), "health");
+        assert_eq!(fold_category("18+"), "18");
+        assert_eq!(fold_category("+++"), "");
+        let list = vec![vec![fold_category("Santé")]];
+        assert!(is_sensitive("sante", &list));
+        assert!(is_sensitive("SANTÉ > Beauté", &list));
+    }
+
+    #[test]
+    fn ages_are_compared_as_written() {
+        let cfg = config(r#"["ad.campaign_id"]"#);
+        let outcome = |age: &str| {
+            run(
+                &cfg,
+                &format!(
+                    r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                        "user":{{"account_id":"A1","age":{age}}},"ad":{{"campaign_id":"c"}}}}"#
+                ),
+            )
+        };
+        for (age, want) in [
+            ("17.9999999999999999", Some(DropReason::Minor)),
+            ("1.79999999999999999e1", Some(DropReason::Minor)),
+            ("179999999999999999999e-19", Some(DropReason::Minor)),
+            ("0.17999999999999999999E2", Some(DropReason::Minor)),
+            ("17", Some(DropReason::Minor)),
+            ("17.0", Some(DropReason::Minor)),
+            ("1.7e1", Some(DropReason::Minor)),
+            ("17e0", Some(DropReason::Minor)),
+            ("17.999", Some(DropReason::Minor)),
+            ("-0.0", Some(DropReason::Minor)),
+            ("\"17\"", Some(DropReason::Invalid)),
+            ("1e-400", Some(DropReason::Minor)),
+            ("-0", Some(DropReason::Minor)),
+            ("18", None),
+            ("18.0", None),
+            ("1.8e1", None),
+            ("180E-1", None),
+            ("18.0000000000000001", None),
+            ("150", None),
+            ("150.0000000000000001", Some(DropReason::Invalid)),
+            ("151", Some(DropReason::Invalid)),
+            ("1e400", Some(DropReason::Invalid)),
+            ("1E+400", Some(DropReason::Invalid)),
+            ("99999999999999999999999", Some(DropReason::Invalid)),
+            ("-1e400", Some(DropReason::Invalid)),
+            ("-1e-400", Some(DropReason::Invalid)),
+            ("-17", Some(DropReason::Invalid)),
+        ] {
+            match (outcome(age), want) {
+                (Outcome::Route(_), None) => {}
+                (Outcome::Drop(r), Some(w)) if r == w => {}
+                (got, _) => panic!("age {age}: {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn birth_dates_count_on_the_local_and_the_utc_date() {
+        // rt-041: 2026-11-28 locally (the person is 17), 2026-11-29 in UTC (18).
+        let (t, off) =
+            crate::event::parse_rfc3339_with_offset("2026-11-28T23:30:00-05:00").unwrap();
+        assert_eq!(off, -5 * 3600);
+        assert_eq!(age_from_birth_date("2008-11-29", t, off), Some(17));
+        assert_eq!(age_from_birth_date("2008-11-29", t, 0), Some(18));
+        assert_eq!(age_from_birth_date("2008-11-28", t, off), Some(18));
+        // The other way round (red team section 4): 18 locally, 17 in UTC;
+        // still a minor's event, on the safe side.
+        let (t, off) =
+            crate::event::parse_rfc3339_with_offset("2026-11-29T00:30:00+14:00").unwrap();
+        assert_eq!(age_from_birth_date("2008-11-29", t, off), Some(17));
+        // Born on the later of the two dates: 0, not "in the future".
+        let (t, off) =
+            crate::event::parse_rfc3339_with_offset("2026-11-28T23:30:00-05:00").unwrap();
+        assert_eq!(age_from_birth_date("2026-11-29", t, off), Some(0));
+        assert_eq!(age_from_birth_date("2026-11-30", t, off), None);
+    }
+
     #[test]
     fn birth_dates() {
         let t = crate::event::parse_rfc3339("2026-11-28T13:45:12Z").unwrap();
-        assert_eq!(age_from_birth_date("2008-11-28", t), Some(18));
-        assert_eq!(age_from_birth_date("2008-11-29", t), Some(17));
-        assert_eq!(age_from_birth_date("2027-01-01", t), None);
-        assert_eq!(age_from_birth_date("28/11/2008", t), None);
+        assert_eq!(age_from_birth_date("2008-11-28", t, 0), Some(18));
+        assert_eq!(age_from_birth_date("2008-11-29", t, 0), Some(17));
+        assert_eq!(age_from_birth_date("2027-01-01", t, 0), None);
+        assert_eq!(age_from_birth_date("28/11/2008", t, 0), None);
     }
 
     #[test]
