@@ -933,13 +933,28 @@ pub fn skeleton(s: &str) -> String {
     let c = canonical(s);
     let mut out = String::with_capacity(c.len());
     for ch in c.chars() {
-        if ch.is_ascii_alphanumeric() {
-            out.push(ch.to_ascii_lowercase());
-        } else if ch.is_alphanumeric() {
-            out.extend(ch.to_lowercase());
-        }
+        push_skeleton_char(ch, &mut out);
     }
     out
+}
+
+/// Appends the skeleton of one character of canonical text to `out`: an
+/// ASCII letter or digit lowercased; another letter or digit drawn like a
+/// Latin letter ([`lookalike`]: Cyrillic `о`, Greek `α`) as that letter,
+/// else lowercased; anything else nothing. A copy with lookalike letters
+/// then has the skeleton of the original.
+pub fn push_skeleton_char(ch: char, out: &mut String) {
+    if ch.is_ascii_alphanumeric() {
+        out.push(ch.to_ascii_lowercase());
+    } else if ch.is_alphanumeric() {
+        if let Some(a) = lookalike(ch) {
+            out.push(a);
+            return;
+        }
+        for l in ch.to_lowercase() {
+            out.push(lookalike(l).unwrap_or(l));
+        }
+    }
 }
 
 #[cfg(test)]

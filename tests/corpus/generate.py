@@ -794,6 +794,47 @@ for i, person in enumerate(PEOPLE_ORDER):
     ev["user"]["phone"] = RAW
     add("redteam_own_phone_as_number_digest", person, text(ev, d), [h("sha256", "+" + d).hexdigest()])
 
+# The red team's rule cases: sensitive categories with punctuation, marks
+# and lookalike letters; minors by the local date and by exact ages; rule
+# keys padded or spelled with lookalike letters; protected values copied
+# with lookalike letters.
+for i, cat in enumerate(["Health.", "#health", '"Health"', "Beauty (Health)", "Beauty(Health)",
+                         "Books.Health", "Books+Health", "health%2E", "health\u0332",
+                         "he\u0301alth", "\u2800health", "H\u0435alth", "\u0397\u03b5\u03b1lth",
+                         "\u029c\u1d07\u1d00\u029f\u1d1b\u029c", "PHARMACY!"]):
+    person = rot(i, PEOPLE_ORDER)
+    add("redteam_sensitive_category", person, text(base_event("__CASE_ID__", person, category=cat)), [],
+        expect="dropped")
+for i, (ts, user_extra) in enumerate([
+    ("2026-11-28T23:30:00-05:00", {"birth_date": "2008-11-29"}),
+    (TS, {"age": RAW}),
+    (TS, {"age": RAW}),
+]):
+    person = rot(i, PEOPLE_ORDER)
+    ev = base_event("__CASE_ID__", person, user_extra=user_extra)
+    ev["timestamp"] = ts
+    raw = [None, "17.9999999999999999", "1.79999999999999999e1"][i]
+    if raw is None:
+        del ev["user"]["age"]
+    add("redteam_minor", person, text(ev, raw), [], expect="not_forwarded")
+for i, (block, key, value) in enumerate([
+    ("consent", "gpc ", True),
+    ("consent", "personalized_ads ", False),
+    ("consent", "g\u0440c", True),
+    ("user", "age\t", 12),
+    ("context", "category ", "health"),
+]):
+    person = rot(i, PEOPLE_ORDER)
+    ev = base_event("__CASE_ID__", person)
+    ev[block][key] = value
+    add("redteam_rule_key_spelling", person, text(ev), [], expect="rejected")
+for i, (slot, v) in enumerate([
+    ("note", SEARCH_Q.replace("o", "\u043e")),
+    ("label", ITEM.replace("a", "\u0430").replace("e", "\u0435")),
+    ("meta", VIEW_NAME.replace("o", "\u03bf")),
+]):
+    place("redteam_taint_lookalike_letters", rot(i, PEOPLE_ORDER), slot, v, [v])
+
 
 # ---------------------------------------------------------------------------
 # Benign events.

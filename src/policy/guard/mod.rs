@@ -555,11 +555,7 @@ fn skeleton_of_canonical(t: &str) -> Cow<'_, str> {
     }
     let mut out = String::with_capacity(t.len());
     for ch in t.chars() {
-        if ch.is_ascii_alphanumeric() {
-            out.push(ch.to_ascii_lowercase());
-        } else if ch.is_alphanumeric() {
-            out.extend(ch.to_lowercase());
-        }
+        canon::push_skeleton_char(ch, &mut out);
     }
     Cow::Owned(out)
 }
@@ -964,6 +960,22 @@ mod tests {
             scan("Winter sale banner, blue variant B, ends 2026-12-01"),
             None
         );
+    }
+
+    #[test]
+    fn protected_values_with_lookalike_letters_are_taint() {
+        let mut g = Protected::new(None);
+        g.add_value(Cow::Borrowed("orthopedic insoles size 44"));
+        let mut check = |s: &str| g.check(&Reading::of(s));
+        // Cyrillic о, Greek ο, an accent: the same words.
+        for s in [
+            "\u{43e}rth\u{43e}pedic ins\u{43e}les size 44",
+            "orth\u{3bf}pedic insoles size 44",
+            "orthop\u{e9}dic insoles size 44",
+        ] {
+            assert_eq!(check(s), Some(Hit::Protected), "{s:?}");
+        }
+        assert_eq!(check("orthopedic shoes"), None);
     }
 
     #[test]
