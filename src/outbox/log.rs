@@ -1114,13 +1114,12 @@ fn scan_shared(
         .clamp(MIN_CHUNK, READ_CHUNK);
     while pos < stop {
         let want = ((stop - pos) as usize).min(size);
-        let mut buf = vec![0u8; want];
-        let n = read_full_at(file, &mut buf, pos)?;
+        let buf = read_chunk_at(file, pos, want)?;
+        let n = buf.len();
         if n == 0 {
             f(base + pos, Decoded::Incomplete, &bytes::Bytes::new());
             return Ok(());
         }
-        buf.truncate(n);
         let chunk = bytes::Bytes::from(buf);
         let mut at = 0usize;
         loop {
@@ -1163,20 +1162,17 @@ fn scan_shared(
     Ok(())
 }
 
-fn read_full_at(file: &File, buf: &mut [u8], mut off: u64) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read_at(&mut buf[n..], off) {
-            Ok(0) => break,
-            Ok(k) => {
-                n += k;
-                off += k as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
+/// Up to `want` bytes of `file` from `off`, read into a buffer that is not
+/// zeroed first (a chunk is read into fresh memory each time, see
+/// [`scan_shared`]). Moves the file's cursor: every [`File`] a scan reads
+/// is its own.
+fn read_chunk_at(file: &File, off: u64, want: usize) -> io::Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    let mut f = file;
+    f.seek(io::SeekFrom::Start(off))?;
+    let mut buf = Vec::with_capacity(want);
+    f.take(want as u64).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// A cursor over one partner's durable records. Each consumer (the push

@@ -88,11 +88,13 @@ fn adgate_id_of(line: &[u8]) -> Option<(Kind, KeyId)> {
     const TYPE: &[u8] = b"\",\"ad_id_type\":\"";
     let start = find(line, AD_ID)? + AD_ID.len();
     let rest = &line[start..];
-    let end = rest.iter().position(|&b| b == b'"')?;
-    let ad_id = std::str::from_utf8(&rest[..end]).ok()?;
-    let (key, _) = ad_id.split_once('.')?;
+    let end = memchr::memchr(b'"', rest)?;
+    // Only the key id before the first dot is text to check; the HMAC
+    // after it is not read.
+    let dot = memchr::memchr(b'.', &rest[..end])?;
+    let key = std::str::from_utf8(&rest[..dot]).ok()?;
     let rest = rest[end..].strip_prefix(TYPE)?;
-    let kind_end = rest.iter().position(|&b| b == b'"')?;
+    let kind_end = memchr::memchr(b'"', rest)?;
     let kind = Kind::parse(std::str::from_utf8(&rest[..kind_end]).ok()?)?;
     Some((kind, KeyId::new(key)?))
 }
@@ -141,7 +143,7 @@ pub fn profile_id_of(line: &[u8]) -> Option<(Kind, KeyId)> {
 /// commas are compared, and the gateway's fields come second and third.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(i) = hay[from..].iter().position(|&b| b == needle[0]) {
+    while let Some(i) = memchr::memchr(needle[0], &hay[from..]) {
         let at = from + i;
         if hay[at..].starts_with(needle) {
             return Some(at);
