@@ -141,7 +141,7 @@ fn round(s: &str) -> Option<String> {
         }
     }
     if cur.contains('\\') {
-        if let Some(next) = unescape(&cur) {
+        if let Some(next) = unescape(&cur, Escapes::Mixed) {
             cur = Cow::Owned(next);
             changed = true;
         }
@@ -164,12 +164,19 @@ fn unicode_pass(s: &str) -> String {
     use unicode_normalization::char::is_combining_mark;
     let mut out = String::with_capacity(s.len());
     for c in s.nfkd().filter(|c| !is_combining_mark(*c)).nfkc() {
-        if matches!(c, '\t' | '\n' | '\r' | '\u{2800}' | '\u{1680}') {
+        let u = c as u32;
+        if (0xE0020..=0xE007E).contains(&u) {
+            // Tag characters spell ASCII invisibly (`ASCII smuggling`):
+            // read them as the letters they carry.
+            out.push(char::from((u - 0xE0000) as u8));
+        } else if matches!(c, '\t' | '\n' | '\r' | '\u{2800}' | '\u{1680}') {
             out.push(' ');
         } else if c.is_control() || is_invisible(c) {
             continue;
         } else if let Some(d) = unicode_digit(c) {
             out.push(d);
+        } else if let Some(d) = dingbat_digits(c) {
+            out.push_str(d);
         } else if matches!(
             c,
             '\u{3002}'
@@ -177,14 +184,23 @@ fn unicode_pass(s: &str) -> String {
                 | '\u{FE12}'
                 | '\u{00B7}'
                 | '\u{0387}'
+                | '\u{02D9}'
+                | '\u{06D4}'
+                | '\u{16EB}'
                 | '\u{2022}'
                 | '\u{2027}'
                 | '\u{2219}'
                 | '\u{22C5}'
-                | '\u{30FB}'
-                | '\u{FF65}'
+                | '\u{25E6}'
+                | '\u{2981}'
                 | '\u{2E31}'
+                | '\u{2E33}'
+                | '\u{30FB}'
+                | '\u{A78F}'
+                | '\u{FF65}'
+                | '\u{066B}'
         ) {
+            // Middle dots, bullets and dots of other scripts, as `.`.
             out.push('.');
         } else if matches!(
             c,
@@ -192,18 +208,66 @@ fn unicode_pass(s: &str) -> String {
                 ..='\u{2015}'
                     | '\u{2212}'
                     | '\u{2043}'
+                    | '\u{2053}'
+                    | '\u{058A}'
+                    | '\u{05BE}'
+                    | '\u{1400}'
+                    | '\u{1806}'
+                    | '\u{2E17}'
+                    | '\u{2E1A}'
                     | '\u{2E3A}'
                     | '\u{2E3B}'
+                    | '\u{2E40}'
+                    | '\u{301C}'
+                    | '\u{3030}'
+                    | '\u{30A0}'
+                    | '\u{30FC}'
+                    | '\u{FF70}'
+                    | '\u{FE31}'
+                    | '\u{FE32}'
                     | '\u{FE58}'
                     | '\u{FE63}'
         ) {
-            // Dashes (Unicode `Pd`) and the minus sign, as `-`.
+            // Dashes (Unicode `Pd`), the minus sign, wave dashes and the
+            // Japanese long-vowel mark typed as a dash, as `-`.
             out.push('-');
+        } else if c == '\u{066C}' {
+            // The Arabic thousands separator.
+            out.push(',');
+        } else if matches!(c, '\u{2018}' | '\u{2019}' | '\u{02BC}' | '\u{2032}') {
+            out.push('\'');
+        } else if matches!(
+            c,
+            '\u{3010}' | '\u{3014}' | '\u{300C}' | '\u{300E}' | '\u{3016}'
+        ) {
+            // CJK brackets around `at` / `dot`, as ASCII ones.
+            out.push('[');
+        } else if matches!(
+            c,
+            '\u{3011}' | '\u{3015}' | '\u{300D}' | '\u{300F}' | '\u{3017}'
+        ) {
+            out.push(']');
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Dingbat and double-circled digits NFKC leaves alone (`❶`, `➀`, `➊`,
+/// `⓵`, `⓿`), as ASCII digits (`❿` and its kin as `10`).
+fn dingbat_digits(c: char) -> Option<&'static str> {
+    const DIGITS: [&str; 10] = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"];
+    let u = c as u32;
+    let i = match u {
+        0x2776..=0x277F => u - 0x2776,
+        0x2780..=0x2789 => u - 0x2780,
+        0x278A..=0x2793 => u - 0x278A,
+        0x24F5..=0x24FE => u - 0x24F5,
+        0x24FF | 0x24EA => return Some("0"),
+        _ => return None,
+    };
+    Some(DIGITS[i as usize])
 }
 
 /// Whitespace (Unicode `White_Space`) or a character drawn as a blank
@@ -219,7 +283,7 @@ pub fn is_blank(c: char) -> bool {
 /// Format characters that render as nothing (Unicode `Cf` and friends).
 pub fn is_invisible(c: char) -> bool {
     matches!(c as u32,
-        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5
+        0x00AD | 0x034F | 0x061C | 0x0640 | 0x115F | 0x1160 | 0x17B4 | 0x17B5
         | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F
         | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8
         | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF)
@@ -294,7 +358,21 @@ fn percent_decode(s: &str) -> Option<String> {
 /// JSON and JavaScript escapes written into a string: `\u0040`, `\u{40}`,
 /// `\U00000040`, `\x40`, octal `\100`, CSS `\40 `, `\/`, `\"`, `\\`,
 /// `\n`; `None` if there was none.
-fn unescape(s: &str) -> Option<String> {
+/// How `\` followed by digits is read: octal and CSS hex overlap (`\100`
+/// is `@` in C and U+0100 in CSS). A round reads [`Escapes::Mixed`]; the
+/// guard also reads a text each of the other two ways ([`reread_escapes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escapes {
+    /// Two or three octal digits are octal unless more hex digits follow
+    /// (`\0040`) or a blank ends two of them (`\40 `, CSS).
+    Mixed,
+    /// Always CSS hex (one to six digits).
+    Css,
+    /// Always octal when two or three octal digits come.
+    Octal,
+}
+
+fn unescape(s: &str, mode: Escapes) -> Option<String> {
     let mut out = String::with_capacity(s.len());
     let mut any = false;
     let mut it = s.char_indices().peekable();
@@ -352,15 +430,28 @@ fn unescape(s: &str) -> Option<String> {
                 }
             }
             Some(b'0'..=b'7')
-                if rest.len() >= 3
-                    && rest.as_bytes()[..3]
-                        .iter()
-                        .all(|c| matches!(c, b'0'..=b'7')) =>
+                if mode != Escapes::Css && {
+                    // Octal (C, Python, old JavaScript): `\100`, `\56`.
+                    let n = rest
+                        .bytes()
+                        .take(3)
+                        .take_while(|c| matches!(c, b'0'..=b'7'))
+                        .count();
+                    let next = rest.as_bytes().get(n);
+                    n >= 2
+                        && (mode == Escapes::Octal
+                            || (!next.is_some_and(u8::is_ascii_hexdigit)
+                                && (n == 3 || next != Some(&b' '))))
+                } =>
             {
-                // Octal (C, Python, old JavaScript): `\100` is `@`.
-                let v = u32::from_str_radix(&rest[..3], 8).unwrap_or(0);
+                let n = rest
+                    .bytes()
+                    .take(3)
+                    .take_while(|c| matches!(c, b'0'..=b'7'))
+                    .count();
+                let v = u32::from_str_radix(&rest[..n], 8).unwrap_or(0);
                 push = char::from_u32(v);
-                consumed = 3;
+                consumed = n;
             }
             Some(c) if c.is_ascii_hexdigit() => {
                 // CSS: one to six hex digits, then an optional space.
@@ -375,6 +466,43 @@ fn unescape(s: &str) -> Option<String> {
                 {
                     push = Some(ch);
                     consumed = n + usize::from(rest.as_bytes().get(n) == Some(&b' '));
+                }
+            }
+            Some(b'x') if rest.as_bytes().get(1) == Some(&b'{') => {
+                // Perl, PHP, Ruby: `\x{40}`.
+                if let Some(end) = rest[2..].find('}').filter(|&e| (1..=6).contains(&e)) {
+                    if let Some(ch) = u32::from_str_radix(&rest[2..2 + end], 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                    {
+                        push = Some(ch);
+                        consumed = 3 + end;
+                    }
+                }
+            }
+            Some(b'N') if rest.as_bytes().get(1) == Some(&b'{') => {
+                // Python: `\N{COMMERCIAL AT}`, for the characters an
+                // address or a number is made of.
+                if let Some(end) = rest[2..].find('}').filter(|&e| e <= 40) {
+                    let name = rest[2..2 + end].to_ascii_uppercase();
+                    push = match name.trim() {
+                        "COMMERCIAL AT" => Some('@'),
+                        "FULL STOP" | "PERIOD" => Some('.'),
+                        "HYPHEN-MINUS" => Some('-'),
+                        "PLUS SIGN" => Some('+'),
+                        n => n
+                            .strip_prefix("DIGIT ")
+                            .and_then(|d| {
+                                [
+                                    "ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN",
+                                    "EIGHT", "NINE",
+                                ]
+                                .iter()
+                                .position(|w| *w == d)
+                            })
+                            .map(|i| char::from(b'0' + i as u8)),
+                    };
+                    consumed = 3 + end;
                 }
             }
             Some(b'x') => {
@@ -444,6 +572,11 @@ fn bracketed(s: &str) -> Option<String> {
             (2, '@')
         } else if starts_with(j, b"dot") {
             (3, '.')
+        } else if b.get(j) == Some(&b'@') {
+            // Defanged: `[@]`, `(@)`, `[.]`.
+            (1, '@')
+        } else if b.get(j) == Some(&b'.') {
+            (1, '.')
         } else {
             i += 1;
             continue;
@@ -478,7 +611,11 @@ fn loose_numeric_entities(s: &str) -> Option<String> {
     let (mut i, mut last, mut any) = (0usize, 0usize, false);
     while let Some(at) = memchr::memmem::find(&b[i..], b"&#").map(|p| i + p) {
         let hex = matches!(b.get(at + 2), Some(b'x' | b'X'));
-        let from = at + 2 + hex as usize;
+        let mut from = at + 2 + hex as usize;
+        // Leading zeros name nothing (`&#x0000040`).
+        while b.get(from) == Some(&b'0') && b.get(from + 1).is_some_and(u8::is_ascii_hexdigit) {
+            from += 1;
+        }
         let mut j = from;
         while j < b.len()
             && j - from < 6
@@ -527,6 +664,19 @@ pub fn quoted_printable(s: &str) -> Option<String> {
         if at < last {
             continue;
         }
+        // A soft line break (`=` at the end of a line, its CR LF read as
+        // blanks by then) joins the lines.
+        let blanks = b[at + 1..]
+            .iter()
+            .take_while(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+            .count();
+        let soft = (blanks > 0).then_some(1 + blanks);
+        if let Some(n) = soft {
+            out.push_str(&s[last..at]);
+            last = at + n;
+            any = true;
+            continue;
+        }
         let (Some(h), Some(l)) = (
             b.get(at + 1)
                 .copied()
@@ -555,6 +705,48 @@ pub fn quoted_printable(s: &str) -> Option<String> {
     Some(out)
 }
 
+/// `s` with its backslash escapes read as CSS hex, and read as octal (see
+/// [`Escapes`]), where a round reads them mixed; empty if it has none.
+/// Views of the text as written, beside its canonical form.
+pub fn reread_escapes(s: &str) -> Vec<String> {
+    if !s.contains('\\') {
+        return Vec::new();
+    }
+    [Escapes::Css, Escapes::Octal]
+        .into_iter()
+        .filter_map(|m| unescape(s, m))
+        .collect()
+}
+
+/// Parenthesized comments removed (`jane(work)@example.com`, RFC 5322
+/// allows them around the `@`): a `(` up to the next `)` within 64 bytes;
+/// `None` if there was none. A view beside the text.
+pub fn strip_comments(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let (mut last, mut any) = (0usize, false);
+    for at in memchr::memchr_iter(b'(', b) {
+        if at < last {
+            continue;
+        }
+        let Some(end) = memchr::memchr(b')', &b[at..(at + 64).min(b.len())]).map(|e| at + e) else {
+            continue;
+        };
+        out.push_str(&s[last..at]);
+        last = end + 1;
+        any = true;
+    }
+    if !any {
+        return None;
+    }
+    out.push_str(&s[last..]);
+    Some(out)
+}
+
+/// What [`strip_tags`] leaves where a tag was (U+FFFC OBJECT REPLACEMENT
+/// CHARACTER).
+pub const TAG_MARK: char = '\u{FFFC}';
+
 /// HTML tags and comments removed (`jane<b></b>@example.com`,
 /// `jane<!-- -->@example.com`): `<`, an optional `/` or `!`, a letter or
 /// `--`, up to the next `>` within 256 bytes; `None` if there was none.
@@ -581,6 +773,10 @@ pub fn strip_tags(s: &str) -> Option<String> {
             continue;
         };
         out.push_str(&s[last..at]);
+        // U+FFFC, which the email detector skips like a blank and which
+        // ends a chain of digit groups: `jane<b></b>@example.com` is an
+        // address, `<li>19.99</li><li>24.99</li>` stays two prices.
+        out.push(TAG_MARK);
         last = end + 1;
         any = true;
     }
@@ -649,34 +845,53 @@ pub fn decoded_tokens(s: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// Runs of two or more whitespace-separated words of the base64 alphabet
-/// where every word but the last has a length that is a multiple of 4 (whole
-/// base64 groups), joined without the whitespace: base64 written in groups
-/// or wrapped at a line length.
+/// Runs of two or more pieces of base64 or hex separated by one blank or
+/// one of `. : , ; |` each, where every piece but the last has a length that
+/// is a multiple of 4 (whole base64 groups) or all are hex of an even
+/// length (a `0x` in front of each allowed, as in a C byte array), joined
+/// without the separators: base64 written in groups or wrapped at a line
+/// length, `bGVhay50.YXJnZXRA...`, `6c:65:61:6b`, `0x6c, 0x65, ...`.
 fn spaced_groups(s: &str) -> Vec<String> {
+    let is_sep = |c: char| c.is_whitespace() || matches!(c, '.' | ':' | ',' | ';' | '|');
     let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut words = 0usize;
-    let flush = |cur: &mut String, words: &mut usize, out: &mut Vec<String>| {
-        if *words >= 2 && cur.len() >= 2 * MIN_TOKEN_LEN {
-            out.push(std::mem::take(cur));
+    let mut pieces: Vec<&str> = Vec::new();
+    let flush = |pieces: &mut Vec<&str>, out: &mut Vec<String>| {
+        if pieces.len() >= 2 {
+            let stripped: Vec<&str> = pieces
+                .iter()
+                .map(|p| {
+                    p.strip_prefix("0x")
+                        .or_else(|| p.strip_prefix("0X"))
+                        .unwrap_or(p)
+                })
+                .collect();
+            let hex = stripped.iter().all(|p| {
+                !p.is_empty() && p.len() % 2 == 0 && p.bytes().all(|c| c.is_ascii_hexdigit())
+            });
+            let b64 = pieces[..pieces.len() - 1].iter().all(|p| p.len() % 4 == 0);
+            let joined: String = if hex {
+                stripped.concat()
+            } else {
+                pieces.concat()
+            };
+            if (hex || b64) && joined.len() >= 2 * MIN_TOKEN_LEN {
+                out.push(joined);
+            }
         }
-        cur.clear();
-        *words = 0;
+        pieces.clear();
     };
-    for w in s.split_ascii_whitespace() {
-        if !w.bytes().all(is_token_char) {
-            flush(&mut cur, &mut words, &mut out);
+    for w in s.split(is_sep) {
+        if w.is_empty() {
+            // Two separators in a row (`, ` or a blank line) still join.
             continue;
         }
-        cur.push_str(w);
-        words += 1;
-        if w.len() % 4 != 0 {
-            // A short group ends the run (base64's last group).
-            flush(&mut cur, &mut words, &mut out);
+        if !w.bytes().all(is_token_char) {
+            flush(&mut pieces, &mut out);
+            continue;
         }
+        pieces.push(w);
     }
-    flush(&mut cur, &mut words, &mut out);
+    flush(&mut pieces, &mut out);
     out
 }
 
@@ -686,7 +901,10 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
         return;
     }
     let mut push = |bytes: Vec<u8>| {
-        if let Some(text) = printable(bytes) {
+        // Text, or the printable runs of a binary envelope (MessagePack,
+        // protobuf, a text with a binary tail) as `strings` shows them.
+        let text = printable(bytes.clone()).or_else(|| printable_runs(&bytes));
+        if let Some(text) = text {
             if !out.contains(&text) {
                 out.push(text);
             }
@@ -748,6 +966,57 @@ fn printable(bytes: Vec<u8>) -> Option<String> {
         .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
         .count();
     (good * 10 >= total * 9).then_some(text)
+}
+
+/// The runs of 6 or more printable ASCII bytes of `b`, joined by spaces;
+/// `None` when there is none.
+fn printable_runs(b: &[u8]) -> Option<String> {
+    let runs: Vec<&[u8]> = b
+        .split(|c| !(0x20..0x7f).contains(c))
+        .filter(|r| r.len() >= 6)
+        .collect();
+    if runs.is_empty() {
+        return None;
+    }
+    Some(
+        runs.iter()
+            .map(|r| std::str::from_utf8(r).expect("ASCII"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// Bytes hidden in Unicode variation selectors after a visible character
+/// (`emoji smuggling`: U+FE00-FE0F carry 0-15, U+E0100-E01EF 16-255), as
+/// text, when 4 or more in a row spell printable text.
+pub fn variation_bytes(s: &str) -> Option<String> {
+    let mut best: Option<String> = None;
+    let mut cur: Vec<u8> = Vec::new();
+    let take = |cur: &mut Vec<u8>, best: &mut Option<String>| {
+        if cur.len() >= 4 {
+            let bytes = std::mem::take(cur);
+            if let Some(t) = printable(bytes.clone()).or_else(|| printable_runs(&bytes)) {
+                match best {
+                    Some(b) => {
+                        b.push(' ');
+                        b.push_str(&t);
+                    }
+                    None => *best = Some(t),
+                }
+            }
+        }
+        cur.clear();
+    };
+    for c in s.chars() {
+        let u = c as u32;
+        match u {
+            0xFE00..=0xFE0F => cur.push((u - 0xFE00) as u8),
+            0xE0100..=0xE01EF => cur.push((u - 0xE0100 + 16) as u8),
+            _ => take(&mut cur, &mut best),
+        }
+    }
+    take(&mut cur, &mut best);
+    best
 }
 
 /// `b` read as UTF-16 when every other byte is zero (ASCII text in UTF-16),
@@ -851,7 +1120,7 @@ pub fn lookalike(c: char) -> Option<char> {
         // Greek
         'α' | 'Α' => 'a',
         'β' | 'Β' | 'ϐ' => 'b',
-        'ϲ' | 'Ϲ' => 'c',
+        'ϲ' | 'Ϲ' | 'ς' => 'c',
         'ε' | 'Ε' => 'e',
         'Η' => 'h',
         'η' => 'n',
@@ -1029,6 +1298,18 @@ mod tests {
     fn skeletons() {
         assert_eq!(skeleton("6F9619FF-8B86-D011"), "6f9619ff8b86d011");
         assert_eq!(skeleton("A12\u{200b}3 4"), "a1234");
+    }
+
+    #[test]
+    fn loose_entities_and_soft_breaks() {
+        assert_eq!(
+            canonical("leak.target&#x0000040mailbox.example"),
+            "leak.target@mailbox.example"
+        );
+        assert_eq!(
+            quoted_printable("a@ma=\r\nil.co").as_deref(),
+            Some("a@mail.co")
+        );
     }
 
     #[test]

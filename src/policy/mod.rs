@@ -379,9 +379,40 @@ pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
         return false;
     }
     let c = canon::word_form(category);
-    sensitive
+    if sensitive
         .iter()
         .any(|s| has_word_run(category_words(&c), s))
+    {
+        return true;
+    }
+    // Invisible and control characters are dropped inside a word
+    // (`hea\u{200b}lth`), but one between words (`Books\u{3164}Health`,
+    // a NEL) separates them; and `™`, `℠`, `®` are marks after a word, not
+    // letters of it (NFKC spells `™` as `TM`). Read that way too.
+    if category.chars().any(|ch| {
+        ch.is_control()
+            || canon::is_invisible(ch)
+            || matches!(ch, '\u{2122}' | '\u{2120}' | '\u{AE}' | '\u{A9}')
+    }) {
+        let spaced: String = category
+            .chars()
+            .map(|ch| {
+                if ch.is_control()
+                    || canon::is_invisible(ch)
+                    || matches!(ch, '\u{2122}' | '\u{2120}' | '\u{AE}' | '\u{A9}')
+                {
+                    ' '
+                } else {
+                    ch
+                }
+            })
+            .collect();
+        let c = canon::word_form(&spaced);
+        return sensitive
+            .iter()
+            .any(|s| has_word_run(category_words(&c), s));
+    }
+    false
 }
 
 /// Do `want`'s words appear in `words` consecutively?

@@ -243,24 +243,15 @@ impl Hex64 {
 
     /// A producer's pre-hashed value: exactly 64 hex digits (surrounding
     /// spaces trimmed), lower-cased; `None` otherwise, and `None` for 64 hex
-    /// digits that spell text (28 or more of the 32 bytes printable ASCII:
-    /// the hex of an email address posing as its hash; a SHA-256 has about
-    /// 12, and 28 by chance about once in a billion).
+    /// digits that are not the random-looking output of a hash
+    /// ([`looks_random`]): the hex of an email address, or a phone number
+    /// in plain digits, posing as its hash.
     pub fn prehashed(s: &str) -> Option<Hex64> {
         let b = s.trim().as_bytes();
         if b.len() != 64 || !b.iter().all(u8::is_ascii_hexdigit) {
             return None;
         }
-        let printable = b
-            .chunks_exact(2)
-            .filter(|p| {
-                let v = std::str::from_utf8(p)
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                v.is_some_and(|v| (0x20..0x7f).contains(&v))
-            })
-            .count();
-        if printable >= 28 {
+        if !looks_random(b) {
             return None;
         }
         let mut out = [0u8; 64];
@@ -273,6 +264,32 @@ impl Hex64 {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("hex is ASCII")
     }
+}
+
+/// Do these 64 hex digits look like a SHA-256 output? A digest's 32 bytes
+/// are random: about 12 printable ASCII and none or one zero byte, no byte
+/// value 6 times, and about 24 of the 64 digits are letters `a-f`. Text
+/// posing as a digest is not: the hex of an email (printable bytes), padded
+/// with zero bytes or in UTF-16 (zeros), or digits written as hex digits
+/// (`0000...14155550123`: no letter). Each bound passes a real digest but
+/// about once in a million or less.
+pub fn looks_random(hex64: &[u8]) -> bool {
+    let letters = hex64.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    if letters <= 6 {
+        return false;
+    }
+    let mut counts = [0u8; 256];
+    let (mut printable, mut zeros) = (0, 0);
+    for p in hex64.chunks_exact(2) {
+        let v = std::str::from_utf8(p)
+            .ok()
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+        counts[v as usize] += 1;
+        printable += usize::from((0x20..0x7f).contains(&v));
+        zeros += usize::from(v == 0);
+    }
+    printable + zeros < 26 && counts.iter().all(|c| *c < 6)
 }
 
 impl fmt::Debug for Hex64 {
@@ -476,8 +493,17 @@ mod tests {
         let email = "leak.target.person12@example.com";
         assert_eq!(email.len(), 32);
         assert!(Hex64::prehashed(&crate::util::hex(email.as_bytes())).is_none());
+        // Digits, zero padding or UTF-16 posing as a digest.
+        for fake in [
+            "0000000000000000000000000000000000000000000000000000014155550123",
+            "2b31343135353535303132330000000000000000000000000000000000000000",
+            "6a0061006e0065002e0064006f006500400067006d00610069006c002e006300",
+            "4111111111111111000000000000000000000000000000000000000000000000",
+        ] {
+            assert!(Hex64::prehashed(fake).is_none(), "{fake}");
+        }
         // Real digests, of anything, are taken.
-        for i in 0..2000 {
+        for i in 0..20_000 {
             let d = Hex64::sha256(format!("person{i}@example.com").as_bytes());
             assert!(Hex64::prehashed(d.as_str()).is_some(), "{i}");
         }

@@ -835,6 +835,72 @@ for i, (slot, v) in enumerate([
 ]):
     place("redteam_taint_lookalike_letters", rot(i, PEOPLE_ORDER), slot, v, [v])
 
+# The second red-team pass (2026-12-05): smuggling in tag characters and
+# variation selectors, more escape syntaxes, quoted-printable soft breaks,
+# base64 and hex split by punctuation, binary envelopes, defanged and
+# bracketed addresses, dots and dashes of other scripts, dingbat digits,
+# categories with marks after the word, the own IP in inet_aton notations.
+def tags(t):
+    return "".join(chr(0xE0000 + ord(c)) for c in t)
+
+
+def vs(t):
+    return "".join(chr(0xFE00 + b) if b < 16 else chr(0xE0100 + b - 16) for b in t.encode())
+
+
+B64E = b64(E.encode())
+REDTEAM2 = [
+    ("email_tag_characters", "note", "Winter sale" + tags(E)),
+    ("phone_tag_characters", "label", "Call us" + tags("+14155550123")),
+    ("email_variation_selectors", "note", "Winter sale \U0001F600" + vs(E)),
+    ("email_css_escape_4", "note", E.replace("@", "\\0040 ")),
+    ("email_css_escape_6", "meta", E.replace("@", "\\000040")),
+    ("email_python_named_escape", "note", E.replace("@", "\\N{COMMERCIAL AT}")),
+    ("email_brace_hex_escape", "label", E.replace("@", "\\x{40}")),
+    ("email_short_octal", "note", E.replace("@", "\\100").replace(".example", "\\56example")),
+    ("email_loose_entity_zeros", "meta", E.replace("@", "&#x0000040")),
+    ("email_qp_soft_break", "note", E.replace("@mail", "@mail=\r\n")),
+    ("email_qp_soft_break_and_code", "label", E.replace("@mail", "=40mail=\r\n").replace(".example", "=2Eexample")),
+    ("email_base64_dot_pieces", "campaign", ".".join(B64E[i:i + 8] for i in range(0, len(B64E.rstrip("=")), 8))),
+    ("email_base64_colon_groups", "campaign", ":".join(B64E.rstrip("=")[i:i + 4] for i in range(0, len(B64E.rstrip("=")), 4))),
+    ("email_base64_comma_groups", "note", ",".join(B64E.rstrip("=")[i:i + 4] for i in range(0, len(B64E.rstrip("=")), 4))),
+    ("email_hex_dot_pieces", "campaign", ".".join(E.encode().hex()[i:i + 8] for i in range(0, len(E.encode().hex()), 8))),
+    ("email_hex_c_array", "note", ", ".join("0x%02x" % c for c in E.encode())),
+    ("email_base64_msgpack", "note", b64(b"\x81\xa1e" + bytes([0xa0 + len(E)]) + E.encode())),
+    ("email_base64_protobuf", "meta", b64(b"\n" + bytes([len(E)]) + E.encode() + b"\x10\x01\x18\x02")),
+    ("email_base64_binary_tail", "note", b64(E.encode() + b"\x93\x11\x00\x00\xc0\xff")),
+    ("email_defanged_dot", "note", E.replace(".example", "[.]example")),
+    ("email_defanged_at", "label", E.replace("@", "[@]").replace(".example", "[.]example")),
+    ("email_cjk_brackets", "note", E.replace("@", "\u3010at\u3011")),
+    ("email_ipv6_literal", "meta", "leak.target@[IPv6:2001:db8::1]"),
+    ("email_rfc_comment", "note", E.replace("@", "(work)@")),
+    ("email_letter_dot", "label", E.replace(".example", "\ua78fexample")),
+    ("email_dot_lookalikes", "note", E.replace(".example", "\u2e33example")),
+    ("phone_long_vowel_dashes", "note", "090\u30fc1234\u30fc5678"),
+    ("phone_armenian_hyphen", "label", "415\u058a555\u058a0123"),
+    ("card_wave_dash", "note", "4111\u301c1111\u301c1111\u301c1111"),
+    ("card_right_quote", "meta", "4111\u20191111\u20191111\u20191111"),
+    ("card_fraction_slash", "note", "4111\u20441111\u20441111\u20441111"),
+    ("phone_arabic_thousands", "label", "\u0664\u0661\u0665\u066c\u0665\u0665\u0665\u066c\u0660\u0661\u0662\u0663"),
+    ("phone_dingbat_digits", "note", "\u2779\u2776\u277a\u277a\u277a\u277a\u24ff\u2776\u2777\u2778"),
+    ("card_double_circled", "meta", "\u24f8" + "\u24f5" * 15),
+]
+for i, (name, slot, v) in enumerate(REDTEAM2):
+    place("redteam2_" + name, rot(i, PEOPLE_ORDER), slot, v, [v])
+for i, cat in enumerate(["Health\u2122", "Pharmacy\u2120", "Books\u3164Health", "Books\u0085Health", "He\u0640alth"]):
+    person = rot(i, PEOPLE_ORDER)
+    add("redteam2_sensitive_category", person, text(base_event("__CASE_ID__", person, category=cat)), [],
+        expect="dropped")
+ev = base_event("__CASE_ID__", "jane")
+ev["consent"]["gp\u03f2"] = True
+add("redteam2_rule_key_lunate_sigma", "jane", text(ev), [], expect="rejected")
+for i, person in enumerate(PEOPLE_ORDER):
+    ip = [int(x) for x in PEOPLE[person]["ip"].split(".")]
+    for name, v in [("own_ip_dotted_hex", ".".join("0x%02x" % o for o in ip)),
+                    ("own_ip_dotted_octal", ".".join("0%o" % o for o in ip)),
+                    ("own_ip_dotted_octal4", ".".join("%04o" % o for o in ip))]:
+        place("redteam2_" + name, person, rot(i, STRING_SLOTS), v, [v])
+
 
 # ---------------------------------------------------------------------------
 # Benign events.

@@ -4,44 +4,10 @@
 use super::Hit;
 
 /// Characters that may separate digit groups of one number (`206 555 0100`,
-/// `206_555_0100`, `4111|1111|1111|1111`, `415=555=0123`): blanks and
-/// ASCII punctuation. Letters and anything else end a chain.
+/// `206_555_0100`, `4111|1111|1111|1111`, `415=555=0123`, `4111’1111`):
+/// anything but a letter, a digit or a control character.
 fn is_digit_sep(c: char) -> bool {
-    matches!(
-        c,
-        ' ' | '-'
-            | '='
-            | '&'
-            | '?'
-            | '!'
-            | '$'
-            | '^'
-            | '<'
-            | '>'
-            | '{'
-            | '}'
-            | '\\'
-            | '%'
-            | '@'
-            | '`'
-            | '.'
-            | '('
-            | ')'
-            | '/'
-            | '_'
-            | ','
-            | ':'
-            | '|'
-            | '+'
-            | '\''
-            | '*'
-            | '~'
-            | '#'
-            | ';'
-            | '"'
-            | '['
-            | ']'
-    )
+    !c.is_alphanumeric() && !c.is_control() && c != crate::canon::TAG_MARK
 }
 
 /// Separators that list several numbers: a chain is also checked piece by
@@ -73,7 +39,10 @@ pub fn has_email(s: &str) -> bool {
     if !s.contains('@') {
         return false;
     }
-    let chars: Vec<char> = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let chars: Vec<char> = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != crate::canon::TAG_MARK)
+        .collect();
     for (i, &c) in chars.iter().enumerate() {
         if c != '@' || i == 0 {
             continue;
@@ -94,8 +63,13 @@ pub fn has_email(s: &str) -> bool {
             continue;
         }
         let rest = &chars[i + 1..];
-        // `jane@[203.0.113.9]`
-        if rest.first() == Some(&'[') && rest.get(1).is_some_and(|c| c.is_ascii_digit()) {
+        // `jane@[203.0.113.9]`, `jane@[IPv6:2001:db8::1]`
+        if rest.first() == Some(&'[')
+            && (rest.get(1).is_some_and(|c| c.is_ascii_digit())
+                || rest
+                    .get(1..6)
+                    .is_some_and(|w| w.iter().collect::<String>().eq_ignore_ascii_case("ipv6:")))
+        {
             return true;
         }
         let skip = rest

@@ -100,6 +100,17 @@ impl<'a> Views<'a> {
             texts: vec![first],
             unreadable: !settled,
         };
+        // Bytes smuggled in variation selectors, which canonical forms
+        // drop, and escapes read the other way (CSS hex before octal).
+        for t in canon::variation_bytes(s)
+            .into_iter()
+            .chain(canon::reread_escapes(s))
+        {
+            let c = canon::canonical(&t).into_owned();
+            if !v.texts.iter().any(|x| *x == c) {
+                v.texts.push(Cow::Owned(c));
+            }
+        }
         let mut k = 0;
         while k < v.texts.len() && !v.unreadable {
             let Some(mut decoded) = canon::decoded_tokens(&v.texts[k]) else {
@@ -110,6 +121,7 @@ impl<'a> Views<'a> {
             // its HTML tags (`jane<b></b>@example.com`), beside the text.
             decoded.extend(canon::quoted_printable(&v.texts[k]));
             decoded.extend(canon::strip_tags(&v.texts[k]));
+            decoded.extend(canon::strip_comments(&v.texts[k]));
             for d in decoded {
                 let (c, settled) = canon::canonical_settled(&d);
                 v.unreadable |= !settled;
@@ -392,6 +404,30 @@ impl<'a> Protected<'a> {
             // address as sent and its hex digits.
             self.push_new(decimal.to_owned());
             self.push_new(hex8);
+            // inet_aton's dotted hex and octal (`0xc6.0x33.0x64.0x17`,
+            // `0306.063.0144.027`, also padded to 4 digits).
+            let o = v4.octets();
+            let mut dotted_hex = String::with_capacity(16);
+            let mut octal = String::with_capacity(16);
+            let mut octal4 = String::with_capacity(16);
+            for b in o {
+                dotted_hex.push_str("0x");
+                dotted_hex.push(HEX[(b >> 4) as usize] as char);
+                dotted_hex.push(HEX[(b & 0xf) as usize] as char);
+                let digits = [b >> 6, (b >> 3) & 7, b & 7];
+                let first = digits.iter().position(|d| *d != 0).unwrap_or(2);
+                octal.push('0');
+                octal4.push('0');
+                for (i, d) in digits.iter().enumerate() {
+                    octal4.push((b'0' + d) as char);
+                    if i >= first {
+                        octal.push((b'0' + d) as char);
+                    }
+                }
+            }
+            self.push_new(dotted_hex);
+            self.push_new(octal);
+            self.push_new(octal4);
         } else if let Ok(v6) = t.parse::<std::net::Ipv6Addr>() {
             // Written out in full (the compressed form is `raw` itself).
             let full: String = v6.segments().iter().map(|g| format!("{g:04x}")).collect();
@@ -934,6 +970,67 @@ mod tests {
         ] {
             assert_eq!(scan(s), None, "{s:?}");
         }
+    }
+
+    #[test]
+    fn second_red_team_pass_is_read() {
+        use base64::engine::general_purpose::STANDARD;
+        let e = "leak.target@mailbox.example";
+        let tags: String = e
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
+        let vs: String = e
+            .bytes()
+            .map(|b| match b {
+                0..=15 => char::from_u32(0xFE00 + b as u32).unwrap(),
+                _ => char::from_u32(0xE0100 + b as u32 - 16).unwrap(),
+            })
+            .collect();
+        let b64 = STANDARD.encode(e).trim_end_matches('=').to_string();
+        let dotted: Vec<String> = b64
+            .as_bytes()
+            .chunks(8)
+            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        let c_array: Vec<String> = e.bytes().map(|b| format!("0x{b:02x}")).collect();
+        let mut msgpack = vec![0x81, 0xa1, b'e', 0xa0 + e.len() as u8];
+        msgpack.extend_from_slice(e.as_bytes());
+        for s in [
+            format!("Winter sale{tags}"),
+            format!("Winter sale \u{1F600}{vs}"),
+            "leak.target\\0040 mailbox.example".to_string(),
+            "leak.target\\N{COMMERCIAL AT}mailbox.example".into(),
+            "leak.target\\x{40}mailbox.example".into(),
+            "leak.target\\100mailbox\\56example".into(),
+            "leak.target&#x0000040mailbox.example".into(),
+            "leak.target@mail=\r\nbox.example".into(),
+            dotted.join("."),
+            c_array.join(", "),
+            STANDARD.encode(&msgpack),
+            "leak.target[@]mailbox[.]example".into(),
+            "leak.target\u{3010}at\u{3011}mailbox.example".into(),
+            "leak.target@[IPv6:2001:db8::1]".into(),
+            "leak.target(work)@mailbox.example".into(),
+            "leak.target@mailbox\u{a78f}example".into(),
+        ] {
+            assert_eq!(scan(&s), Some(Hit::Email), "{s:?}");
+        }
+        for s in [
+            "090\u{30fc}1234\u{30fc}5678",
+            "415\u{58a}555\u{58a}0123",
+            "4111\u{301c}1111\u{301c}1111\u{301c}1111",
+            "4111\u{2019}1111\u{2019}1111\u{2019}1111",
+            "\u{2779}\u{2776}\u{277a}\u{277a}\u{277a}\u{277a}\u{24ff}\u{2776}\u{2777}\u{2778}",
+        ] {
+            assert!(scan(s).is_some(), "{s:?}");
+        }
+        // Prices in list items stay prices; an address split by a tag does not.
+        assert_eq!(
+            scan("<ul><li>19.99</li><li>24.99</li><li>29.99</li></ul>"),
+            None
+        );
+        assert_eq!(scan("Price: \\100 off"), None);
     }
 
     #[test]
