@@ -852,6 +852,9 @@ pub fn decoded_tokens(s: &str) -> Option<Vec<String>> {
 /// without the separators: base64 written in groups or wrapped at a line
 /// length, `bGVhay50.YXJnZXRA...`, `6c:65:61:6b`, `0x6c, 0x65, ...`.
 fn spaced_groups(s: &str) -> Vec<String> {
+    if s.len() < 2 * MIN_TOKEN_LEN + 1 {
+        return Vec::new();
+    }
     let is_sep = |c: char| c.is_whitespace() || matches!(c, '.' | ':' | ',' | ';' | '|');
     let mut out = Vec::new();
     let mut pieces: Vec<&str> = Vec::new();
@@ -903,7 +906,7 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
     let mut push = |bytes: Vec<u8>| {
         // Text, or the printable runs of a binary envelope (MessagePack,
         // protobuf, a text with a binary tail) as `strings` shows them.
-        let text = printable(bytes.clone()).or_else(|| printable_runs(&bytes));
+        let text = printable(&bytes).or_else(|| printable_runs(&bytes));
         if let Some(text) = text {
             if !out.contains(&text) {
                 out.push(text);
@@ -951,21 +954,20 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
 /// Decoded bytes as text if they are UTF-8, or UTF-16 (little- or
 /// big-endian, as Windows and JavaScript encode text before base64), and at
 /// least 90% printable.
-fn printable(bytes: Vec<u8>) -> Option<String> {
+fn printable(bytes: &[u8]) -> Option<String> {
     if bytes.len() < 4 {
         return None;
     }
-    let text = match String::from_utf8(bytes) {
-        Ok(t) if !t.contains('\0') => t,
-        Ok(t) => utf16(t.as_bytes())?,
-        Err(e) => utf16(e.as_bytes())?,
+    let text: Cow<'_, str> = match std::str::from_utf8(bytes) {
+        Ok(t) if !t.contains('\0') => Cow::Borrowed(t),
+        _ => Cow::Owned(utf16(bytes)?),
     };
     let total = text.chars().count();
     let good = text
         .chars()
         .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
         .count();
-    (good * 10 >= total * 9).then_some(text)
+    (good * 10 >= total * 9).then(|| text.into_owned())
 }
 
 /// The runs of 6 or more printable ASCII bytes of `b`, joined by spaces;
@@ -990,12 +992,15 @@ fn printable_runs(b: &[u8]) -> Option<String> {
 /// (`emoji smuggling`: U+FE00-FE0F carry 0-15, U+E0100-E01EF 16-255), as
 /// text, when 4 or more in a row spell printable text.
 pub fn variation_bytes(s: &str) -> Option<String> {
+    if s.is_ascii() {
+        return None;
+    }
     let mut best: Option<String> = None;
     let mut cur: Vec<u8> = Vec::new();
     let take = |cur: &mut Vec<u8>, best: &mut Option<String>| {
         if cur.len() >= 4 {
             let bytes = std::mem::take(cur);
-            if let Some(t) = printable(bytes.clone()).or_else(|| printable_runs(&bytes)) {
+            if let Some(t) = printable(&bytes).or_else(|| printable_runs(&bytes)) {
                 match best {
                     Some(b) => {
                         b.push(' ');
