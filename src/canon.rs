@@ -607,47 +607,33 @@ fn bracketed(s: &str) -> Option<String> {
 /// loose entity that names anything else is left as written.
 fn loose_numeric_entities(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = String::new();
-    let (mut i, mut last, mut any) = (0usize, 0usize, false);
-    while let Some(at) = memchr::memmem::find(&b[i..], b"&#").map(|p| i + p) {
+    splice(s, memchr::memmem::find_iter(b, b"&#"), |at| {
         let hex = matches!(b.get(at + 2), Some(b'x' | b'X'));
         let mut from = at + 2 + hex as usize;
         // Leading zeros name nothing (`&#x0000040`).
         while b.get(from) == Some(&b'0') && b.get(from + 1).is_some_and(u8::is_ascii_hexdigit) {
             from += 1;
         }
-        let mut j = from;
-        while j < b.len()
-            && j - from < 6
-            && (if hex {
-                b[j].is_ascii_hexdigit()
+        let digit = |c: &u8| {
+            if hex {
+                c.is_ascii_hexdigit()
             } else {
-                b[j].is_ascii_digit()
-            })
-        {
-            j += 1;
-        }
-        let value = std::str::from_utf8(&b[from..j])
+                c.is_ascii_digit()
+            }
+        };
+        let j = from
+            + b[from.min(b.len())..]
+                .iter()
+                .take(6)
+                .take_while(|c| digit(c))
+                .count();
+        let v = std::str::from_utf8(&b[from.min(b.len())..j.min(b.len())])
             .ok()
             .filter(|d| !d.is_empty())
             .and_then(|d| u32::from_str_radix(d, if hex { 16 } else { 10 }).ok())
-            .filter(|v| (0x20..0x7f).contains(v));
-        match value {
-            Some(v) if b.get(j) != Some(&b';') => {
-                out.push_str(&s[last..at]);
-                out.push(char::from(v as u8));
-                last = j;
-                any = true;
-                i = j;
-            }
-            _ => i = at + 2,
-        }
-    }
-    if !any {
-        return None;
-    }
-    out.push_str(&s[last..]);
-    Some(out)
+            .filter(|v| (0x20..0x7f).contains(v))?;
+        (b.get(j) != Some(&b';')).then(|| (j, Some(char::from(v as u8))))
+    })
 }
 
 /// Quoted-printable (MIME) `=40` / `=2E`: `=` and two hex digits naming a
@@ -658,51 +644,31 @@ fn loose_numeric_entities(s: &str) -> Option<String> {
 /// ([`alternates`]) beside the text as written.
 pub fn quoted_printable(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = String::new();
-    let (mut last, mut any) = (0usize, false);
-    for at in memchr::memchr_iter(b'=', b) {
-        if at < last {
-            continue;
-        }
+    splice(s, memchr::memchr_iter(b'=', b), |at| {
         // A soft line break (`=` at the end of a line, its CR LF read as
         // blanks by then) joins the lines.
         let blanks = b[at + 1..]
             .iter()
             .take_while(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
             .count();
-        let soft = (blanks > 0).then_some(1 + blanks);
-        if let Some(n) = soft {
-            out.push_str(&s[last..at]);
-            last = at + n;
-            any = true;
-            continue;
+        if blanks > 0 {
+            return Some((at + 1 + blanks, None));
         }
-        let (Some(h), Some(l)) = (
-            b.get(at + 1)
-                .copied()
-                .filter(u8::is_ascii_hexdigit)
-                .and_then(hexval),
-            b.get(at + 2)
-                .copied()
-                .filter(u8::is_ascii_hexdigit)
-                .and_then(hexval),
-        ) else {
-            continue;
-        };
+        let h = b
+            .get(at + 1)
+            .copied()
+            .filter(u8::is_ascii_hexdigit)
+            .and_then(hexval)?;
+        let l = b
+            .get(at + 2)
+            .copied()
+            .filter(u8::is_ascii_hexdigit)
+            .and_then(hexval)?;
         let v = h * 16 + l;
-        if !(0x20..0x7f).contains(&v) {
-            continue;
-        }
-        out.push_str(&s[last..at]);
-        out.push(char::from(v));
-        last = at + 3;
-        any = true;
-    }
-    if !any {
-        return None;
-    }
-    out.push_str(&s[last..]);
-    Some(out)
+        (0x20..0x7f)
+            .contains(&v)
+            .then(|| (at + 3, Some(char::from(v))))
+    })
 }
 
 /// `s` with its backslash escapes read as CSS hex, and read as octal (see
@@ -723,24 +689,10 @@ pub fn reread_escapes(s: &str) -> Vec<String> {
 /// `None` if there was none. A view beside the text.
 pub fn strip_comments(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = String::new();
-    let (mut last, mut any) = (0usize, false);
-    for at in memchr::memchr_iter(b'(', b) {
-        if at < last {
-            continue;
-        }
-        let Some(end) = memchr::memchr(b')', &b[at..(at + 64).min(b.len())]).map(|e| at + e) else {
-            continue;
-        };
-        out.push_str(&s[last..at]);
-        last = end + 1;
-        any = true;
-    }
-    if !any {
-        return None;
-    }
-    out.push_str(&s[last..]);
-    Some(out)
+    splice(s, memchr::memchr_iter(b'(', b), |at| {
+        let end = memchr::memchr(b')', &b[at..(at + 64).min(b.len())])?;
+        Some((at + end + 1, None))
+    })
 }
 
 /// What [`strip_tags`] leaves where a tag was (U+FFFC OBJECT REPLACEMENT
@@ -754,12 +706,7 @@ pub const TAG_MARK: char = '\u{FFFC}';
 /// (`<a href="mailto:...">`) are read in the text as written.
 pub fn strip_tags(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = String::new();
-    let (mut last, mut any) = (0usize, false);
-    for at in memchr::memchr_iter(b'<', b) {
-        if at < last {
-            continue;
-        }
+    splice(s, memchr::memchr_iter(b'<', b), |at| {
         let mut j = at + 1;
         if matches!(b.get(j), Some(b'/' | b'!')) {
             j += 1;
@@ -767,17 +714,37 @@ pub fn strip_tags(s: &str) -> Option<String> {
         let starts =
             b.get(j).is_some_and(u8::is_ascii_alphabetic) || b[j.min(b.len())..].starts_with(b"--");
         if !starts {
-            continue;
+            return None;
         }
-        let Some(end) = memchr::memchr(b'>', &b[j..(j + 256).min(b.len())]).map(|e| j + e) else {
-            continue;
-        };
-        out.push_str(&s[last..at]);
+        let end = memchr::memchr(b'>', &b[j..(j + 256).min(b.len())])?;
         // U+FFFC, which the email detector skips like a blank and which
         // ends a chain of digit groups: `jane<b></b>@example.com` is an
         // address, `<li>19.99</li><li>24.99</li>` stays two prices.
-        out.push(TAG_MARK);
-        last = end + 1;
+        Some((j + end + 1, Some(TAG_MARK)))
+    })
+}
+
+/// `s` with spans replaced: for each candidate position at or past the end
+/// of the last replaced span, `f(at)` gives the end of a span starting
+/// there and what replaces it (nothing or one character); `None` when no
+/// span was replaced. Allocates at the first replacement only.
+fn splice(
+    s: &str,
+    candidates: impl Iterator<Item = usize>,
+    mut f: impl FnMut(usize) -> Option<(usize, Option<char>)>,
+) -> Option<String> {
+    let mut out = String::new();
+    let (mut last, mut any) = (0usize, false);
+    for at in candidates {
+        if at < last {
+            continue;
+        }
+        let Some((end, rep)) = f(at) else {
+            continue;
+        };
+        out.push_str(&s[last..at]);
+        out.extend(rep);
+        last = end;
         any = true;
     }
     if !any {
