@@ -1624,8 +1624,8 @@ secret_env = "K"
         }
     }
 
-    /// The red team's events (/work/notes/redteam.md, sections F and G) as
-    /// they were sent, with the default privacy settings (health,
+    /// The red team's events (sensitive categories and minors; the same
+    /// cases are the corpus family `redteam`) as they were sent, with the default privacy settings (health,
     /// pharmacy; minor_age 18): each was forwarded before.
     #[test]
     fn red_team_rule_events_are_dropped() {
