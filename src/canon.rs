@@ -355,9 +355,6 @@ fn percent_decode(s: &str) -> Option<String> {
     any.then(|| String::from_utf8_lossy(&out).into_owned())
 }
 
-/// JSON and JavaScript escapes written into a string: `\u0040`, `\u{40}`,
-/// `\U00000040`, `\x40`, octal `\100`, CSS `\40 `, `\/`, `\"`, `\\`,
-/// `\n`; `None` if there was none.
 /// How `\` followed by digits is read: octal and CSS hex overlap (`\100`
 /// is `@` in C and U+0100 in CSS). A round reads [`Escapes::Mixed`]; the
 /// guard also reads a text each of the other two ways ([`reread_escapes`]).
@@ -372,6 +369,10 @@ enum Escapes {
     Octal,
 }
 
+/// JSON and JavaScript escapes written into a string: `\u0040`, `\u{40}`,
+/// `\U00000040`, `\x40`, `\x{40}`, `\N{COMMERCIAL AT}`, octal `\100`, CSS
+/// `\40 `, `\/`, `\"`, `\\`, `\n`, digits read as `mode` says; `None` if
+/// there was none.
 fn unescape(s: &str, mode: Escapes) -> Option<String> {
     let mut out = String::with_capacity(s.len());
     let mut any = false;
@@ -384,16 +385,16 @@ fn unescape(s: &str, mode: Escapes) -> Option<String> {
         let rest = &s[i + 1..];
         let mut consumed = 0usize;
         let mut push: Option<char> = None;
+        let octal = match mode {
+            Escapes::Css => None,
+            _ => octal_escape(rest, mode),
+        };
         match rest.as_bytes().first() {
-            Some(b'u') if rest.as_bytes().get(1) == Some(&b'{') => {
-                if let Some(end) = rest[2..].find('}').filter(|&e| e <= 6) {
-                    if let Some(ch) = u32::from_str_radix(&rest[2..2 + end], 16)
-                        .ok()
-                        .and_then(char::from_u32)
-                    {
-                        push = Some(ch);
-                        consumed = 3 + end;
-                    }
+            Some(b'u' | b'x') if rest.as_bytes().get(1) == Some(&b'{') => {
+                // `\u{40}` (JavaScript), `\x{40}` (Perl, PHP, Ruby).
+                if let Some((ch, n)) = braced_hex(&rest[1..]) {
+                    push = Some(ch);
+                    consumed = 1 + n;
                 }
             }
             Some(b'u') => {
@@ -429,28 +430,12 @@ fn unescape(s: &str, mode: Escapes) -> Option<String> {
                     consumed = 9;
                 }
             }
-            Some(b'0'..=b'7')
-                if mode != Escapes::Css && {
-                    // Octal (C, Python, old JavaScript): `\100`, `\56`.
-                    let n = rest
-                        .bytes()
-                        .take(3)
-                        .take_while(|c| matches!(c, b'0'..=b'7'))
-                        .count();
-                    let next = rest.as_bytes().get(n);
-                    n >= 2
-                        && (mode == Escapes::Octal
-                            || (!next.is_some_and(u8::is_ascii_hexdigit)
-                                && (n == 3 || next != Some(&b' '))))
-                } =>
-            {
-                let n = rest
-                    .bytes()
-                    .take(3)
-                    .take_while(|c| matches!(c, b'0'..=b'7'))
-                    .count();
-                let v = u32::from_str_radix(&rest[..n], 8).unwrap_or(0);
-                push = char::from_u32(v);
+            Some(b'0'..=b'7') if octal.is_some() => {
+                // Octal (C, Python, old JavaScript): `\100`, `\56`.
+                let n = octal.unwrap_or(0);
+                push = u32::from_str_radix(&rest[..n], 8)
+                    .ok()
+                    .and_then(char::from_u32);
                 consumed = n;
             }
             Some(c) if c.is_ascii_hexdigit() => {
@@ -466,18 +451,6 @@ fn unescape(s: &str, mode: Escapes) -> Option<String> {
                 {
                     push = Some(ch);
                     consumed = n + usize::from(rest.as_bytes().get(n) == Some(&b' '));
-                }
-            }
-            Some(b'x') if rest.as_bytes().get(1) == Some(&b'{') => {
-                // Perl, PHP, Ruby: `\x{40}`.
-                if let Some(end) = rest[2..].find('}').filter(|&e| (1..=6).contains(&e)) {
-                    if let Some(ch) = u32::from_str_radix(&rest[2..2 + end], 16)
-                        .ok()
-                        .and_then(char::from_u32)
-                    {
-                        push = Some(ch);
-                        consumed = 3 + end;
-                    }
                 }
             }
             Some(b'N') if rest.as_bytes().get(1) == Some(&b'{') => {
@@ -538,6 +511,36 @@ fn unescape(s: &str, mode: Escapes) -> Option<String> {
         }
     }
     any.then_some(out)
+}
+
+/// `{HEX}` at the start of `s` (one to six hex digits): the character
+/// and the bytes the braces take.
+fn braced_hex(s: &str) -> Option<(char, usize)> {
+    let end = s
+        .strip_prefix('{')?
+        .find('}')
+        .filter(|e| (1..=6).contains(e))?;
+    let ch = u32::from_str_radix(&s[1..1 + end], 16)
+        .ok()
+        .and_then(char::from_u32)?;
+    Some((ch, end + 2))
+}
+
+/// How many octal digits at the start of `rest` (after a `\`) `mode`
+/// reads as an octal escape: two or three, and in [`Escapes::Mixed`] only
+/// when no more hex digits follow (`\0040` is CSS) and a blank does not end
+/// two of them (`\40 ` is CSS).
+fn octal_escape(rest: &str, mode: Escapes) -> Option<usize> {
+    let n = rest
+        .bytes()
+        .take(3)
+        .take_while(|c| matches!(c, b'0'..=b'7'))
+        .count();
+    let next = rest.as_bytes().get(n);
+    let octal = n >= 2
+        && (mode == Escapes::Octal
+            || (!next.is_some_and(u8::is_ascii_hexdigit) && (n == 3 || next != Some(&b' '))));
+    octal.then_some(n)
 }
 
 /// `(at)`, `[at]`, `{at}`, `<at>` and the same with `dot`, any case, with
@@ -641,7 +644,7 @@ fn loose_numeric_entities(s: &str) -> Option<String> {
 /// bytes (`=C3=A9`, base64 padding) are left as written. Not part of a
 /// round: `key=6a6b...` is more often a key and a hex value than
 /// quoted-printable, so the guard reads this as one more view of the text
-/// ([`alternates`]) beside the text as written.
+/// beside the text as written.
 pub fn quoted_printable(s: &str) -> Option<String> {
     let b = s.as_bytes();
     splice(s, memchr::memchr_iter(b'=', b), |at| {
@@ -654,16 +657,8 @@ pub fn quoted_printable(s: &str) -> Option<String> {
         if blanks > 0 {
             return Some((at + 1 + blanks, None));
         }
-        let h = b
-            .get(at + 1)
-            .copied()
-            .filter(u8::is_ascii_hexdigit)
-            .and_then(hexval)?;
-        let l = b
-            .get(at + 2)
-            .copied()
-            .filter(u8::is_ascii_hexdigit)
-            .and_then(hexval)?;
+        let h = hexval(*b.get(at + 1)?)?;
+        let l = hexval(*b.get(at + 2)?)?;
         let v = h * 16 + l;
         (0x20..0x7f)
             .contains(&v)
@@ -760,14 +755,18 @@ fn is_token_char(c: u8) -> bool {
 
 /// Texts hidden in base64 / base64url / base32 / hex tokens of `s` (at least
 /// [`MIN_TOKEN_LEN`] characters): each decoding that yields printable
-/// text. A token is tried whole and split at `/ + = - _`; whitespace-separated
-/// groups of base64 (`bGVh ay50 ...`, MIME lines) are also tried joined.
-/// `None` when `s` holds more candidate tokens than [`MAX_TOKENS`]: the
-/// guard does not forward what it could not read to the end.
+/// text. A token is tried whole and split at `/ + = - _`; groups split by
+/// blanks or punctuation ([`spaced_groups`]) are also tried joined. `None`
+/// when `s` holds more candidate tokens than [`MAX_TOKENS`]: the guard does
+/// not forward what it could not read to the end.
 pub fn decoded_tokens(s: &str) -> Option<Vec<String>> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut tried = 0usize;
+    let mut attempt = |tok: &str, out: &mut Vec<String>| {
+        tried += 1;
+        (tried <= MAX_TOKENS).then(|| try_decode(tok, out))
+    };
     let mut i = 0;
     while i < b.len() {
         if !is_token_char(b[i]) {
@@ -782,32 +781,20 @@ pub fn decoded_tokens(s: &str) -> Option<Vec<String>> {
         if run.len() < MIN_TOKEN_LEN {
             continue;
         }
-        tried += 1;
-        if tried > MAX_TOKENS {
-            return None;
-        }
-        try_decode(run, &mut out);
+        attempt(run, &mut out)?;
         if run
             .bytes()
             .any(|c| matches!(c, b'+' | b'/' | b'=' | b'-' | b'_'))
         {
             for piece in run.split(['+', '/', '=', '-', '_']) {
                 if piece.len() >= MIN_TOKEN_LEN {
-                    tried += 1;
-                    if tried > MAX_TOKENS {
-                        return None;
-                    }
-                    try_decode(piece, &mut out);
+                    attempt(piece, &mut out)?;
                 }
             }
         }
     }
     for joined in spaced_groups(s) {
-        tried += 1;
-        if tried > MAX_TOKENS {
-            return None;
-        }
-        try_decode(&joined, &mut out);
+        attempt(&joined, &mut out)?;
     }
     Some(out)
 }
@@ -1162,21 +1149,28 @@ pub fn lookalike(c: char) -> Option<char> {
 /// Lowercase, alphanumerics only: the form in which the event's own values
 /// are compared (separators, case and spacing do not hide a value).
 pub fn skeleton(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    skeleton_into(s, &mut out);
+    out
+}
+
+/// Appends [`skeleton`] of `s` to `out` (several skeletons in one buffer,
+/// without a string each).
+pub fn skeleton_into(s: &str, out: &mut String) {
     if !needs_round(s) {
-        let mut out = Vec::with_capacity(s.len());
-        out.extend(
+        // Bytes, not chars: pushing a char at a time was 5 % of the policy.
+        let mut bytes = std::mem::take(out).into_bytes();
+        bytes.extend(
             s.bytes()
                 .filter(u8::is_ascii_alphanumeric)
                 .map(|c| c.to_ascii_lowercase()),
         );
-        return String::from_utf8(out).expect("ASCII");
+        *out = String::from_utf8(bytes).expect("ASCII appended to text");
+        return;
     }
-    let c = canonical(s);
-    let mut out = String::with_capacity(c.len());
-    for ch in c.chars() {
-        push_skeleton_char(ch, &mut out);
+    for ch in canonical(s).chars() {
+        push_skeleton_char(ch, out);
     }
-    out
 }
 
 /// Appends the skeleton of one character of canonical text to `out`: an

@@ -378,41 +378,30 @@ pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
     if sensitive.is_empty() {
         return false;
     }
-    let c = canon::word_form(category);
-    if sensitive
-        .iter()
-        .any(|s| has_word_run(category_words(&c), s))
-    {
-        return true;
-    }
     // Invisible and control characters are dropped inside a word
     // (`hea\u{200b}lth`), but one between words (`Books\u{3164}Health`,
     // a NEL) separates them; and `™`, `℠`, `®` are marks after a word, not
-    // letters of it (NFKC spells `™` as `TM`). Read that way too.
-    if category.chars().any(|ch| {
+    // letters of it (NFKC spells `™` as `TM`). A category holding one is
+    // also read with them as blanks.
+    let separates = |ch: char| {
         ch.is_control()
             || canon::is_invisible(ch)
             || matches!(ch, '\u{2122}' | '\u{2120}' | '\u{AE}' | '\u{A9}')
-    }) {
-        let spaced: String = category
+    };
+    let spaced: Option<String> = category.chars().any(separates).then(|| {
+        category
             .chars()
-            .map(|ch| {
-                if ch.is_control()
-                    || canon::is_invisible(ch)
-                    || matches!(ch, '\u{2122}' | '\u{2120}' | '\u{AE}' | '\u{A9}')
-                {
-                    ' '
-                } else {
-                    ch
-                }
-            })
-            .collect();
-        let c = canon::word_form(&spaced);
-        return sensitive
-            .iter()
-            .any(|s| has_word_run(category_words(&c), s));
-    }
-    false
+            .map(|ch| if separates(ch) { ' ' } else { ch })
+            .collect()
+    });
+    std::iter::once(category)
+        .chain(spaced.as_deref())
+        .any(|text| {
+            let c = canon::word_form(text);
+            sensitive
+                .iter()
+                .any(|s| has_word_run(category_words(&c), s))
+        })
 }
 
 /// Do `want`'s words appear in `words` consecutively?
@@ -424,7 +413,9 @@ fn has_word_run<'a>(mut words: impl Iterator<Item = &'a str> + Clone, want: &[St
         let mut at = words.clone();
         if want
             .iter()
-            .all(|w| at.next().is_some_and(|a| word_eq(a, w)))
+            // A word of a word_form is lowercase unless it is ASCII; the
+            // configured words are folded, lowercase.
+            .all(|w| at.next().is_some_and(|a| a.eq_ignore_ascii_case(w)))
         {
             return true;
         }
@@ -432,12 +423,6 @@ fn has_word_run<'a>(mut words: impl Iterator<Item = &'a str> + Clone, want: &[St
             return false;
         }
     }
-}
-
-/// `a` (a word of a [`canon::word_form`]: lowercase unless it is ASCII)
-/// equals `b` (folded, lowercase).
-fn word_eq(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
 }
 
 /// The oldest `user.age` taken as a person's age; a greater one (or one too

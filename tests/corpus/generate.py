@@ -356,6 +356,21 @@ def place(cls, person, slot, value, must_not_leak, raw_number=None, **kw):
     add(cls + "@" + slot, person, text(ev, raw_number), must_not_leak)
 
 
+def plant_each(prefix, cases):
+    """Each (name, slot, value) placed for the next person in turn; the
+    value itself must not be forwarded."""
+    for i, (name, slot, v) in enumerate(cases):
+        place(prefix + name, rot(i, PEOPLE_ORDER), slot, v, [v])
+
+
+def sensitive_each(cls, categories):
+    """An event per category, each for the next person in turn; none may be
+    forwarded."""
+    for i, cat in enumerate(categories):
+        person = rot(i, PEOPLE_ORDER)
+        add(cls, person, text(base_event("__CASE_ID__", person, category=cat)), [], expect="dropped")
+
+
 PEOPLE_ORDER = ["jane", "omar", "li"]
 
 
@@ -763,8 +778,7 @@ REDTEAM = [
     ("card_combining_marks", "label", "".join(c + "\u0332" for c in "4111111111111111")),
     ("phone_thousands_commas", "note", "4,155,550,123"),
 ]
-for i, (name, slot, v) in enumerate(REDTEAM):
-    place("redteam_" + name, rot(i, PEOPLE_ORDER), slot, v, [v])
+plant_each("redteam_", REDTEAM)
 for i, person in enumerate(PEOPLE_ORDER):
     p = PEOPLE[person]
     d = digits(p["phone"])
@@ -798,13 +812,11 @@ for i, person in enumerate(PEOPLE_ORDER):
 # and lookalike letters; minors by the local date and by exact ages; rule
 # keys padded or spelled with lookalike letters; protected values copied
 # with lookalike letters.
-for i, cat in enumerate(["Health.", "#health", '"Health"', "Beauty (Health)", "Beauty(Health)",
-                         "Books.Health", "Books+Health", "health%2E", "health\u0332",
-                         "he\u0301alth", "\u2800health", "H\u0435alth", "\u0397\u03b5\u03b1lth",
-                         "\u029c\u1d07\u1d00\u029f\u1d1b\u029c", "PHARMACY!"]):
-    person = rot(i, PEOPLE_ORDER)
-    add("redteam_sensitive_category", person, text(base_event("__CASE_ID__", person, category=cat)), [],
-        expect="dropped")
+sensitive_each("redteam_sensitive_category",
+               ["Health.", "#health", '"Health"', "Beauty (Health)", "Beauty(Health)",
+                "Books.Health", "Books+Health", "health%2E", "health\u0332",
+                "he\u0301alth", "\u2800health", "H\u0435alth", "\u0397\u03b5\u03b1lth",
+                "\u029c\u1d07\u1d00\u029f\u1d1b\u029c", "PHARMACY!"])
 for i, (ts, user_extra) in enumerate([
     ("2026-11-28T23:30:00-05:00", {"birth_date": "2008-11-29"}),
     (TS, {"age": RAW}),
@@ -828,12 +840,11 @@ for i, (block, key, value) in enumerate([
     ev = base_event("__CASE_ID__", person)
     ev[block][key] = value
     add("redteam_rule_key_spelling", person, text(ev), [], expect="rejected")
-for i, (slot, v) in enumerate([
-    ("note", SEARCH_Q.replace("o", "\u043e")),
-    ("label", ITEM.replace("a", "\u0430").replace("e", "\u0435")),
-    ("meta", VIEW_NAME.replace("o", "\u03bf")),
-]):
-    place("redteam_taint_lookalike_letters", rot(i, PEOPLE_ORDER), slot, v, [v])
+plant_each("redteam_taint_lookalike_letters", [
+    ("", "note", SEARCH_Q.replace("o", "\u043e")),
+    ("", "label", ITEM.replace("a", "\u0430").replace("e", "\u0435")),
+    ("", "meta", VIEW_NAME.replace("o", "\u03bf")),
+])
 
 # The second red-team pass (2026-12-05): smuggling in tag characters and
 # variation selectors, more escape syntaxes, quoted-printable soft breaks,
@@ -885,12 +896,9 @@ REDTEAM2 = [
     ("phone_dingbat_digits", "note", "\u2779\u2776\u277a\u277a\u277a\u277a\u24ff\u2776\u2777\u2778"),
     ("card_double_circled", "meta", "\u24f8" + "\u24f5" * 15),
 ]
-for i, (name, slot, v) in enumerate(REDTEAM2):
-    place("redteam2_" + name, rot(i, PEOPLE_ORDER), slot, v, [v])
-for i, cat in enumerate(["Health\u2122", "Pharmacy\u2120", "Books\u3164Health", "Books\u0085Health", "He\u0640alth"]):
-    person = rot(i, PEOPLE_ORDER)
-    add("redteam2_sensitive_category", person, text(base_event("__CASE_ID__", person, category=cat)), [],
-        expect="dropped")
+plant_each("redteam2_", REDTEAM2)
+sensitive_each("redteam2_sensitive_category",
+               ["Health\u2122", "Pharmacy\u2120", "Books\u3164Health", "Books\u0085Health", "He\u0640alth"])
 ev = base_event("__CASE_ID__", "jane")
 ev["consent"]["gp\u03f2"] = True
 add("redteam2_rule_key_lunate_sigma", "jane", text(ev), [], expect="rejected")

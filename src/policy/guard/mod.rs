@@ -101,15 +101,12 @@ impl<'a> Views<'a> {
             unreadable: !settled,
         };
         // Bytes smuggled in variation selectors, which canonical forms
-        // drop, and escapes read the other way (CSS hex before octal).
+        // drop, and escapes read the other ways (CSS hex, octal).
         for t in canon::variation_bytes(s)
             .into_iter()
             .chain(canon::reread_escapes(s))
         {
-            let c = canon::canonical(&t).into_owned();
-            if !v.texts.iter().any(|x| *x == c) {
-                v.texts.push(Cow::Owned(c));
-            }
+            v.add(&t);
         }
         let mut k = 0;
         while k < v.texts.len() && !v.unreadable {
@@ -118,24 +115,33 @@ impl<'a> Views<'a> {
                 break;
             };
             // Quoted-printable (`jane=40example.com`) and the text without
-            // its HTML tags (`jane<b></b>@example.com`), beside the text.
+            // its HTML tags (`jane<b></b>@example.com`) or comments, beside
+            // the text.
             decoded.extend(canon::quoted_printable(&v.texts[k]));
             decoded.extend(canon::strip_tags(&v.texts[k]));
             decoded.extend(canon::strip_comments(&v.texts[k]));
             for d in decoded {
-                let (c, settled) = canon::canonical_settled(&d);
-                v.unreadable |= !settled;
-                if !v.texts.contains(&c) {
-                    if v.texts.len() >= MAX_VIEWS {
-                        v.unreadable = true;
-                        break;
-                    }
-                    v.texts.push(Cow::Owned(c.into_owned()));
-                }
+                v.add(&d);
             }
             k += 1;
         }
         v
+    }
+
+    /// Adds the canonical form of `text` as a view, unless it is one
+    /// already; past [`MAX_VIEWS`], or when it does not settle, the string
+    /// is unreadable.
+    fn add(&mut self, text: &str) {
+        let (c, settled) = canon::canonical_settled(text);
+        self.unreadable |= !settled;
+        if self.texts.contains(&c) {
+            return;
+        }
+        if self.texts.len() >= MAX_VIEWS {
+            self.unreadable = true;
+            return;
+        }
+        self.texts.push(Cow::Owned(c.into_owned()));
     }
 }
 
@@ -285,7 +291,7 @@ pub struct Protected<'a> {
     /// 12-character parts are looked for (a part of a device id or an email
     /// address copied into a field); made the first time an output value
     /// is long enough.
-    parts: Option<(Vec<u8>, Vec<usize>)>,
+    parts: Option<(String, Vec<usize>)>,
     default_country: Option<phonenumber::country::Id>,
 }
 
@@ -377,61 +383,40 @@ impl<'a> Protected<'a> {
     /// of its own, in the other notations of the same address (IPv4 as 8
     /// hex digits and as one integer, and so within IPv4-mapped IPv6), and
     /// hashed.
-    /// The notations are pushed as their skeletons, written without
-    /// `format!` (this runs for every event).
     pub fn add_ip(&mut self, raw: Cow<'a, str>) {
         self.push(raw.clone(), true);
         let t = raw.trim();
         if let Ok(v4) = t.parse::<std::net::Ipv4Addr>() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let n = u32::from(v4);
-            let hex8: String = (0..8)
-                .map(|i| HEX[((n >> (28 - 4 * i)) & 0xf) as usize] as char)
-                .collect();
-            let mut decimal = [0u8; 10];
-            let mut k = decimal.len();
-            let mut m = n;
-            loop {
-                k -= 1;
-                decimal[k] = b'0' + (m % 10) as u8;
-                m /= 10;
-                if m == 0 {
-                    break;
-                }
-            }
-            let decimal = std::str::from_utf8(&decimal[k..]).expect("ASCII digits");
-            // `::ffff:198.51.100.23` and `::ffff:c633:6417` contain the
-            // address as sent and its hex digits.
-            self.push_new(decimal.to_owned());
-            self.push_new(hex8);
-            // inet_aton's dotted hex and octal (`0xc6.0x33.0x64.0x17`,
-            // `0306.063.0144.027`, also padded to 4 digits).
             let o = v4.octets();
+            let hex8 = hex(&o);
+            // inet_aton's dotted hex and octal (`0xc6.0x33.0x64.0x17`,
+            // `0306.063.0144.027`, also padded to 4 digits), as skeletons.
             let mut dotted_hex = String::with_capacity(16);
-            let mut octal = String::with_capacity(16);
-            let mut octal4 = String::with_capacity(16);
-            for b in o {
+            let (mut octal, mut octal4) = (String::with_capacity(16), String::with_capacity(16));
+            for (i, b) in o.into_iter().enumerate() {
                 dotted_hex.push_str("0x");
-                dotted_hex.push(HEX[(b >> 4) as usize] as char);
-                dotted_hex.push(HEX[(b & 0xf) as usize] as char);
+                dotted_hex.push_str(&hex8[2 * i..2 * i + 2]);
                 let digits = [b >> 6, (b >> 3) & 7, b & 7];
                 let first = digits.iter().position(|d| *d != 0).unwrap_or(2);
                 octal.push('0');
                 octal4.push('0');
-                for (i, d) in digits.iter().enumerate() {
-                    octal4.push((b'0' + d) as char);
-                    if i >= first {
-                        octal.push((b'0' + d) as char);
+                for (k, d) in digits.into_iter().enumerate() {
+                    octal4.push(char::from(b'0' + d));
+                    if k >= first {
+                        octal.push(char::from(b'0' + d));
                     }
                 }
             }
+            // `::ffff:198.51.100.23` and `::ffff:c633:6417` contain the
+            // address as sent and its hex digits.
+            self.push_new(u32::from(v4).to_string());
+            self.push_new(hex8);
             self.push_new(dotted_hex);
             self.push_new(octal);
             self.push_new(octal4);
         } else if let Ok(v6) = t.parse::<std::net::Ipv6Addr>() {
             // Written out in full (the compressed form is `raw` itself).
-            let full: String = v6.segments().iter().map(|g| format!("{g:04x}")).collect();
-            self.push_new(full);
+            self.push_new(hex(&v6.octets()));
         }
         self.ips.push(raw);
     }
@@ -658,8 +643,9 @@ pub fn identifier_forms(
         t.to_lowercase(),
         t.to_uppercase(),
     ];
-    if let Some(n) = identity::normalize_with(kind, raw, default_country) {
-        forms.push(n.into_owned());
+    let normalized = identity::normalize_with(kind, raw, default_country);
+    if let Some(n) = &normalized {
+        forms.push(n.to_string());
     }
     match kind {
         Kind::Email => {
@@ -679,10 +665,10 @@ pub fn identifier_forms(
             forms.push(format!("+{digits}"));
             forms.push(format!("00{digits}"));
             forms.extend(identity::phone_national_numbers(raw, default_country));
-            if let Some(n) = identity::normalize_with(kind, raw, default_country) {
+            if let Some(n) = &normalized {
                 forms.push(n.trim_start_matches('+').to_owned());
                 forms.push(format!("tel:{n}"));
-                if let Ok(p) = phonenumber::parse(None, &*n) {
+                if let Ok(p) = phonenumber::parse(None, n.as_ref()) {
                     for mode in [
                         phonenumber::Mode::National,
                         phonenumber::Mode::International,
@@ -699,11 +685,10 @@ pub fn identifier_forms(
     }
     // As sent and normalized, also with the newline `echo x | sha256sum`
     // hashes.
-    let mut lines = vec![format!("{t}\n")];
-    if let Some(n) = identity::normalize_with(kind, raw, default_country) {
-        lines.push(format!("{n}\n"));
+    forms.push(format!("{t}\n"));
+    if let Some(n) = &normalized {
+        forms.push(format!("{n}\n"));
     }
-    forms.extend(lines);
     forms.sort();
     forms.dedup();
     forms.retain(|f| !f.is_empty());
@@ -713,21 +698,12 @@ pub fn identifier_forms(
 /// The skeletons of `ids` long enough to have a part of
 /// [`MIN_DIGEST_CHARS`] characters that is not the whole, one after another
 /// in one string (`parts.0`), with where each ends (`parts.1`).
-fn identifier_parts(ids: &[(Kind, Cow<'_, str>)]) -> (Vec<u8>, Vec<usize>) {
-    let mut all = Vec::new();
+fn identifier_parts(ids: &[(Kind, Cow<'_, str>)]) -> (String, Vec<usize>) {
+    let mut all = String::new();
     let mut ends = Vec::with_capacity(ids.len());
     for (_, raw) in ids.iter().filter(|(_, raw)| raw.len() > MIN_DIGEST_CHARS) {
         let start = all.len();
-        if canon::classify(raw).1 & canon::NOT_PLAIN == 0 {
-            // Plain ASCII: its skeleton is its letters and digits, lowercased.
-            all.extend(
-                raw.bytes()
-                    .filter(u8::is_ascii_alphanumeric)
-                    .map(|c| c.to_ascii_lowercase()),
-            );
-        } else {
-            all.extend_from_slice(canon::skeleton(raw).as_bytes());
-        }
+        canon::skeleton_into(raw, &mut all);
         if all.len() - start > MIN_DIGEST_CHARS {
             ends.push(all.len());
         } else {
@@ -740,10 +716,11 @@ fn identifier_parts(ids: &[(Kind, Cow<'_, str>)]) -> (Vec<u8>, Vec<usize>) {
 /// Does the skeleton `sk` contain 12 consecutive characters of one of
 /// `parts`? Windows of fewer than 4 distinct characters (`000000000000`)
 /// are not looked for: ordinary values share them by chance.
-fn shares_a_part(sk: &[u8], (all, ends): &(Vec<u8>, Vec<usize>)) -> bool {
+fn shares_a_part(sk: &[u8], (all, ends): &(String, Vec<usize>)) -> bool {
     if ends.is_empty() {
         return false;
     }
+    let all = all.as_bytes();
     sk.windows(MIN_DIGEST_CHARS).any(|w| {
         let mut seen = 0u64;
         for c in w {
@@ -784,21 +761,19 @@ fn digest_prefixes(
         .iter()
         .flat_map(|(kind, raw)| identifier_forms(*kind, raw, default_country))
         .chain(ip_forms);
-    {
-        for f in forms {
-            let b = f.as_bytes();
-            let digests: [Vec<u8>; 4] = [
-                Sha256::digest(b).to_vec(),
-                Sha1::digest(b).to_vec(),
-                Md5::digest(b).to_vec(),
-                Sha512::digest(b).to_vec(),
-            ];
-            for d in digests {
-                add(&hex(&d));
-                // base64url differs from base64 only in `+/`, which the
-                // skeleton removes.
-                add(&STANDARD.encode(&d));
-            }
+    for f in forms {
+        let b = f.as_bytes();
+        let digests: [Vec<u8>; 4] = [
+            Sha256::digest(b).to_vec(),
+            Sha1::digest(b).to_vec(),
+            Md5::digest(b).to_vec(),
+            Sha512::digest(b).to_vec(),
+        ];
+        for d in digests {
+            add(&hex(&d));
+            // base64url differs from base64 only in `+/`, which the
+            // skeleton removes.
+            add(&STANDARD.encode(&d));
         }
     }
     set
@@ -852,29 +827,27 @@ mod tests {
         }
     }
 
+    /// A guard holding these identifiers: (kind, as sent, normalized).
+    fn with_ids(ids: &[(Kind, &'static str, Option<&str>)]) -> Protected<'static> {
+        let mut g = Protected::new(None);
+        for (kind, raw, normalized) in ids {
+            g.add_identifier(*kind, Cow::Borrowed(raw), *normalized);
+        }
+        g
+    }
+
     #[test]
     fn own_identifiers_reshaped_and_hashed() {
-        let mut g = Protected::new(None);
-        g.add_identifier(
-            Kind::AccountId,
-            Cow::Borrowed("A12345678"),
-            Some("A12345678"),
-        );
-        g.add_identifier(
-            Kind::Email,
-            Cow::Borrowed(" Jane.Doe@Example.com"),
-            Some("jane.doe@example.com"),
-        );
-        g.add_identifier(
-            Kind::DeviceId,
-            Cow::Borrowed("6F9619FF-8B86-D011-B42D-00C04FC964FF"),
-            None,
-        );
-        g.add_identifier(
-            Kind::Phone,
-            Cow::Borrowed("+1 206 555 0100"),
-            Some("+12065550100"),
-        );
+        let mut g = with_ids(&[
+            (Kind::AccountId, "A12345678", Some("A12345678")),
+            (
+                Kind::Email,
+                " Jane.Doe@Example.com",
+                Some("jane.doe@example.com"),
+            ),
+            (Kind::DeviceId, "6F9619FF-8B86-D011-B42D-00C04FC964FF", None),
+            (Kind::Phone, "+1 206 555 0100", Some("+12065550100")),
+        ]);
         let mut check = |s: &str| g.check(&Reading::of(s));
         assert_eq!(check("acct-A12345678"), Some(Hit::OwnIdentifier));
         assert_eq!(check("a-1234-5678"), Some(Hit::OwnIdentifier));
@@ -1078,22 +1051,15 @@ mod tests {
     #[test]
     fn own_phone_ip_and_parts_in_more_shapes() {
         use sha2::{Digest, Sha256};
-        let mut g = Protected::new(None);
-        g.add_identifier(
-            Kind::Phone,
-            Cow::Borrowed("+1 206 555 0100"),
-            Some("+12065550100"),
-        );
-        g.add_identifier(
-            Kind::DeviceId,
-            Cow::Borrowed("3f2b9c1e-8a4d-4e21-9b6a-0d9c3e7f1a22"),
-            None,
-        );
-        g.add_identifier(
-            Kind::Email,
-            Cow::Borrowed("Jane.Doe@Example.com"),
-            Some("jane.doe@example.com"),
-        );
+        let mut g = with_ids(&[
+            (Kind::Phone, "+1 206 555 0100", Some("+12065550100")),
+            (Kind::DeviceId, "3f2b9c1e-8a4d-4e21-9b6a-0d9c3e7f1a22", None),
+            (
+                Kind::Email,
+                "Jane.Doe@Example.com",
+                Some("jane.doe@example.com"),
+            ),
+        ]);
         g.add_ip(Cow::Borrowed("198.51.100.23"));
         let sha = |s: &str| hex(&Sha256::digest(s.as_bytes()));
         let mut check = |s: &str| g.check(&Reading::of(s));
