@@ -169,7 +169,9 @@ fn unicode_pass(s: &str) -> String {
             // Tag characters spell ASCII invisibly (`ASCII smuggling`):
             // read them as the letters they carry.
             out.push(char::from((u - 0xE0000) as u8));
-        } else if matches!(c, '\t' | '\n' | '\r' | '\u{2800}' | '\u{1680}') {
+        } else if matches!(c, '\t' | '\n' | '\r' | '\u{2800}' | '\u{1680}' | TAG_MARK) {
+            // U+FFFC from the input is a blank: the character marks a
+            // removed tag only where strip_tags puts it.
             out.push(' ');
         } else if c.is_control() || is_invisible(c) {
             continue;
@@ -199,6 +201,12 @@ fn unicode_pass(s: &str) -> String {
                 | '\u{A78F}'
                 | '\u{FF65}'
                 | '\u{066B}'
+                | '\u{2E3C}'
+                | '\u{A4FF}'
+                | '\u{A60E}'
+                | '\u{0701}'
+                | '\u{0702}'
+                | '\u{1362}'
         ) {
             // Middle dots, bullets and dots of other scripts, as `.`.
             out.push('.');
@@ -242,11 +250,19 @@ fn unicode_pass(s: &str) -> String {
         ) {
             // CJK brackets around `at` / `dot`, as ASCII ones.
             out.push('[');
+        } else if matches!(c, '\u{AB}' | '\u{2039}') {
+            // Guillemets, as angle brackets (`«at»`).
+            out.push('<');
+        } else if matches!(c, '\u{BB}' | '\u{203A}') {
+            out.push('>');
         } else if matches!(
             c,
             '\u{3011}' | '\u{3015}' | '\u{300D}' | '\u{300F}' | '\u{3017}'
         ) {
             out.push(']');
+        } else if let Some(a) = confusable_ascii(c).filter(|a| matches!(a, '.' | '@' | '-')) {
+            // Other dots, at signs and dashes UTS #39 knows as lookalikes.
+            out.push(a);
         } else {
             out.push(c);
         }
@@ -282,7 +298,12 @@ pub fn is_blank(c: char) -> bool {
 
 /// Format characters that render as nothing (Unicode `Cf` and friends).
 pub fn is_invisible(c: char) -> bool {
-    matches!(c as u32,
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    // Every format character (general category Cf: U+FFF9-FFFB
+    // interlinear annotation, the Egyptian format controls), and the
+    // fillers and selectors that are not Cf.
+    (!c.is_ascii() && c.general_category() == GeneralCategory::Format)
+        || matches!(c as u32,
         0x00AD | 0x034F | 0x061C | 0x0640 | 0x115F | 0x1160 | 0x17B4 | 0x17B5
         | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F
         | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8
@@ -1142,8 +1163,60 @@ pub fn lookalike(c: char) -> Option<char> {
         'հ' => 'h',
         'ո' => 'n',
         'զ' => 'q',
-        _ => return None,
+        // Canadian syllabics of the "fancy text" alphabets that UTS #39
+        // does not list
+        'ᗩ' => 'a',
+        'ᗷ' => 'b',
+        'ᑕ' => 'c',
+        'ᗪ' => 'd',
+        'ᗴ' => 'e',
+        'ᖴ' => 'f',
+        'ᕼ' => 'h',
+        'ᒍ' => 'j',
+        'ᗰ' => 'm',
+        'ᑎ' => 'n',
+        'ᑭ' => 'p',
+        'ᑫ' => 'q',
+        'ᖇ' => 'r',
+        'ᔕ' => 's',
+        'ᑌ' => 'u',
+        'ᐯ' => 'v',
+        'ᗯ' => 'w',
+        '᙭' => 'x',
+        // Cherokee capitals drawn like Latin ones that UTS #39 leaves out
+        'Ꮇ' => 'm',
+        'Ꮖ' => 'i',
+        'Ꮐ' => 'g',
+        _ => {
+            // UTS #39 gives `l` as the prototype of capital `I` too; a
+            // letter that is not lowercase and is drawn like `l` (Lisu
+            // `ꓲ`, Cherokee `Ꮖ`) reads as `I`.
+            return confusable_ascii(c)
+                .filter(char::is_ascii_alphanumeric)
+                .map(|a| match a {
+                    'l' if !c.is_lowercase() => 'i',
+                    _ => a.to_ascii_lowercase(),
+                });
+        }
     })
+}
+
+/// The ASCII character that UTS #39 (`confusables.txt`, through the
+/// `unicode-security` crate) gives as the prototype of the non-ASCII `c`,
+/// when the prototype is one ASCII character: Lisu `ꓧ` and Cherokee `Ꮋ`
+/// as `H`, the Lisu and Syriac full stops as `.`. Asked per
+/// character, so ASCII is never rewritten (`rn` stays `rn`), and only
+/// after the table above, whose choices win where the two differ.
+pub fn confusable_ascii(c: char) -> Option<char> {
+    if c.is_ascii() {
+        return None;
+    }
+    let mut buf = [0u8; 4];
+    let mut proto = unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf));
+    match (proto.next(), proto.next()) {
+        (Some(a), None) if a.is_ascii() => Some(a),
+        _ => None,
+    }
 }
 
 /// Lowercase, alphanumerics only: the form in which the event's own values
@@ -1182,6 +1255,12 @@ pub fn push_skeleton_char(ch: char, out: &mut String) {
     if ch.is_ascii_alphanumeric() {
         out.push(ch.to_ascii_lowercase());
     } else if ch.is_alphanumeric() {
+        // Case folding where it differs from lowercasing: `ß` and `ẞ` fold
+        // to `ss`, so `STRASSE` is `straße`.
+        if matches!(ch, 'ß' | 'ẞ') {
+            out.push_str("ss");
+            return;
+        }
         if let Some(a) = lookalike(ch) {
             out.push(a);
             return;
@@ -1300,6 +1379,40 @@ mod tests {
         assert_eq!(lookalike('e'), None);
         assert_eq!(lookalike('\u{3b7}'), Some('n'));
         assert_eq!(lookalike('\u{397}'), Some('h'));
+    }
+
+    #[test]
+    fn third_red_team_pass_letters_and_marks() {
+        // Format characters (Cf) of any block are invisible.
+        for c in ['\u{FFF9}', '\u{FFFA}', '\u{FFFB}', '\u{13430}', '\u{200B}'] {
+            assert!(is_invisible(c), "{c:?}");
+        }
+        assert!(!is_invisible('a') && !is_invisible('\u{FFFC}'));
+        // Letters of Lisu, Cherokee and the Canadian syllabics drawn like
+        // Latin capitals; a capital drawn like `l` reads as `I`.
+        assert_eq!(
+            word_form("\u{A4E7}\u{A4F0}\u{A4EE}\u{A4E1}\u{A4D4}\u{A4E7}"),
+            "health"
+        );
+        assert_eq!(
+            word_form("\u{13BB}\u{13AC}\u{13AA}\u{13DE}\u{13A2}\u{13BB}"),
+            "health"
+        );
+        assert_eq!(word_form("\u{157C}E\u{15E9}\u{14AA}T\u{157C}"), "health");
+        assert_eq!(
+            skeleton("\u{A4F2}\u{A4E0}\u{A4E2}\u{A4F3}\u{A4E1}\u{A4F0}\u{A4E2}"),
+            "insoles"
+        );
+        assert_eq!(lookalike('\u{A4F2}'), Some('i'));
+        assert_eq!(lookalike('\u{A4E1}'), Some('l'));
+        assert_eq!(confusable_ascii('q'), None);
+        // ß folds to ss, as an uppercased copy spells it.
+        assert_eq!(skeleton("Hauptstraße 5"), skeleton("HAUPTSTRASSE 5"));
+        // The guard's own tag marker, sent in the input, is a blank; other
+        // scripts' full stops are dots; guillemets are brackets.
+        assert_eq!(canonical("4111\u{FFFC}1111"), "4111 1111");
+        assert_eq!(canonical("mailbox\u{A4FF}example"), "mailbox.example");
+        assert_eq!(canonical("x\u{AB}at\u{BB}y.example"), "x@y.example");
     }
 
     #[test]

@@ -394,14 +394,68 @@ pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
             .map(|ch| if separates(ch) { ' ' } else { ch })
             .collect()
     });
+    // Digits and signs standing for letters (`Hea1th`, `HeaIth`, `H3alth`),
+    // and words glued by case or digits (`OnlinePharmacy`, `Health24`),
+    // are read as well.
+    let leet: Option<String> = category
+        .chars()
+        .any(|ch| leet_letter(ch).is_some())
+        .then(|| {
+            category
+                .chars()
+                .map(|ch| leet_letter(ch).unwrap_or(ch))
+                .collect()
+        });
+    let glued = unglued(category);
     std::iter::once(category)
         .chain(spaced.as_deref())
+        .chain(leet.as_deref())
+        .chain(glued.as_deref())
         .any(|text| {
             let c = canon::word_form(text);
             sensitive
                 .iter()
                 .any(|s| has_word_run(category_words(&c), s))
         })
+}
+
+/// The letter an ASCII digit or sign stands for in a word spelled to slip
+/// past a filter (`Hea1th`, `HeaIth`, `Ph@rmacy`).
+fn leet_letter(ch: char) -> Option<char> {
+    Some(match ch {
+        '1' | '|' | '!' | 'I' => 'l',
+        '0' => 'o',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        _ => return None,
+    })
+}
+
+/// `s` with a space where a lowercase letter meets an uppercase one or a
+/// letter meets a digit (`OnlinePharmacy` as `Online Pharmacy`, `Health24`
+/// as `Health 24`); `None` when there is no such place.
+fn unglued(s: &str) -> Option<String> {
+    let glued = |p: char, ch: char| {
+        (p.is_lowercase() && ch.is_uppercase())
+            || (p.is_alphabetic() && ch.is_numeric())
+            || (p.is_numeric() && ch.is_alphabetic())
+    };
+    let mut pairs = s.chars().zip(s.chars().skip(1));
+    if !pairs.any(|(p, ch)| glued(p, ch)) {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len() + 4);
+    let mut prev = None;
+    for ch in s.chars() {
+        if prev.is_some_and(|p| glued(p, ch)) {
+            out.push(' ');
+        }
+        out.push(ch);
+        prev = Some(ch);
+    }
+    Some(out)
 }
 
 /// Do `want`'s words appear in `words` consecutively?
@@ -572,8 +626,17 @@ impl Policy {
                         .and_then(event::as_str)
                 };
                 let wants = |k: Kind| p.sendable.contains(&k);
-                let email_sha256 = prehashed("email_sha256").filter(|_| wants(Kind::Email));
-                let phone_sha256 = prehashed("phone_sha256").filter(|_| wants(Kind::Phone));
+                // A pre-hashed value must be a hash of the person's email or
+                // phone, not of the event's IP or another protected value
+                // (those are not sent hashed either).
+                let protected = protected_cell
+                    .get_or_insert_with(|| protected_values(ev, &normalized, country));
+                let email_sha256 = prehashed("email_sha256")
+                    .filter(|_| wants(Kind::Email))
+                    .filter(|h| !protected.is_digest_of_other(h));
+                let phone_sha256 = prehashed("phone_sha256")
+                    .filter(|_| wants(Kind::Phone))
+                    .filter(|h| !protected.is_digest_of_other(h));
                 kind_used = p.sendable.iter().copied().find(|k| {
                     ev.identifier(*k).is_some()
                         || (*k == Kind::Email && email_sha256.is_some())
@@ -880,10 +943,32 @@ fn protected_values<'a>(
         for name in PROTECTED_CONTEXT {
             if let Some(raw) = ctx.get(name) {
                 collect_values(raw, &mut p);
+                // A page copied without its scheme or query, with `www.`
+                // added, or its parameters reordered, still names the page.
+                if matches!(*name, "page_url" | "referrer") {
+                    if let Some(page) = event::as_str(raw).as_deref().and_then(url_page) {
+                        p.add_value(Cow::Owned(page));
+                    }
+                }
             }
         }
     }
     p
+}
+
+/// The host (without `www.`) and path of a URL whose path says more than
+/// the site (`shop.example/checkout` of
+/// `https://www.shop.example/checkout?order=1`); `None` for a bare site,
+/// which an ordinary campaign name may well contain.
+fn url_page(url: &str) -> Option<String> {
+    let rest = url.trim().split_once("//").map_or(url.trim(), |(_, r)| r);
+    let rest = rest.split(['?', '#']).next()?;
+    let (host, path) = rest.split_once('/')?;
+    let host = host.strip_prefix("www.").unwrap_or(host);
+    if host.is_empty() || path.bytes().filter(u8::is_ascii_alphanumeric).count() < 4 {
+        return None;
+    }
+    Some(format!("{host}/{path}"))
 }
 
 /// Every key of 6+ characters of `o` and [`collect_values`] of each value,
@@ -1138,6 +1223,12 @@ impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
         let v = if number {
             guard::detect::scan_number(text, self.country)
                 .or_else(|| guard::with_reading(text, |r| protected.check(r)))
+                .or_else(|| {
+                    // The value written out (`2.0655501e9` is 2065550100),
+                    // as a partner that reads the number sees it.
+                    guard::detect::integer_digits(text)
+                        .and_then(|i| guard::with_reading(&i, |r| protected.check(r)))
+                })
         } else {
             guard::with_reading(text, |r| r.pattern.or_else(|| protected.check(r)))
         };
@@ -1464,6 +1555,22 @@ secret_env = "K"
     }
 
     #[test]
+    fn pages_are_protected_without_scheme_www_or_query() {
+        assert_eq!(
+            url_page("https://www.shop.example/checkout?order=1&step=2").as_deref(),
+            Some("shop.example/checkout")
+        );
+        assert_eq!(
+            url_page("//shop.example/checkout#top").as_deref(),
+            Some("shop.example/checkout")
+        );
+        // A bare site, or one with a short path, is not a page.
+        assert_eq!(url_page("https://shop.example/"), None);
+        assert_eq!(url_page("https://shop.example/en"), None);
+        assert_eq!(url_page("shop.example"), None);
+    }
+
+    #[test]
     fn guard_drops_leaks_in_allowed_fields() {
         let cfg = config(r#"["ad"]"#);
         for leak in [
@@ -1580,6 +1687,13 @@ secret_env = "K"
             "\u{1f3e5} health",
             "https://shop.example/health/vitamins",
             "beauty\u{ff1e}health",
+            // Digits and signs for letters, words glued by case or digits.
+            "HeaIth",
+            "Hea1th",
+            "H3alth",
+            "Ph@rmacy",
+            "OnlinePharmacy",
+            "Health24",
         ] {
             assert!(is_sensitive(c, &list), "{c:?}");
         }
@@ -1604,6 +1718,10 @@ secret_env = "K"
             "\u{2800}",
             "",
             "%2E%2E",
+            "Wea1th",
+            "HealthyLiving",
+            "Books4Kids",
+            "iPhone 17",
         ] {
             assert!(!is_sensitive(c, &list), "{c:?}");
         }

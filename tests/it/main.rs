@@ -41,6 +41,7 @@ mod profile_vectors;
 mod profiles_e2e;
 mod prometheus;
 mod quota;
+mod redteam;
 mod reload;
 mod report;
 mod slowloris;

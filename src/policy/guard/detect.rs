@@ -18,14 +18,24 @@ fn is_list_sep(c: char) -> bool {
 
 /// More separators than this in a row end a chain of digit groups (a run
 /// of blanks counts as one: `4111     1111`).
-const MAX_SEP_RUN: usize = 3;
+const MAX_SEP_RUN: usize = 8;
 /// Nor do more separator characters than this, blanks included.
-const MAX_SEP_CHARS: usize = 16;
+const MAX_SEP_CHARS: usize = 48;
 
 /// RFC 5322 `atext`, the characters of an unquoted local part.
 fn is_local_char(c: char) -> bool {
     c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.\"\\".contains(c)
 }
+
+/// Punctuation that may stand between an address's parts and its `@`
+/// (`x;@d.example`, `x)@`, `x@;d.example`), at most
+/// [`MAX_PUNCT_BESIDE_AT`] of them on each side: a reader still sees the
+/// address.
+fn skip_beside_at(c: char) -> bool {
+    c.is_ascii_punctuation() && c != '@' && c != '.'
+}
+
+const MAX_PUNCT_BESIDE_AT: usize = 3;
 
 fn is_domain_char(c: char) -> bool {
     c.is_alphanumeric() || c == '-' || c == '.'
@@ -47,16 +57,24 @@ pub fn has_email(s: &str) -> bool {
         if c != '@' || i == 0 {
             continue;
         }
-        // Walk back over quotes to a local-part character.
+        // Walk back over quotes and a short run of punctuation
+        // (`x;@`, `<x>@`, `"x"@`) to a local-part character.
         let mut j = i;
         let mut local_ok = false;
+        let mut skipped = 0;
         while j > 0 {
             j -= 1;
             let p = chars[j];
             if p == '"' || p == '\'' || p == '\\' {
                 continue;
             }
-            local_ok = is_local_char(p);
+            // An atext character (`_@`, `+@`) is a local part of its own.
+            local_ok |= is_local_char(p);
+            if skip_beside_at(p) && skipped < MAX_PUNCT_BESIDE_AT {
+                skipped += 1;
+                continue;
+            }
+            local_ok = p.is_alphanumeric() || (local_ok && !skip_beside_at(p));
             break;
         }
         if !local_ok {
@@ -74,7 +92,8 @@ pub fn has_email(s: &str) -> bool {
         }
         let skip = rest
             .iter()
-            .take_while(|c| **c == '"' || **c == '\'')
+            .take_while(|c| **c == '"' || **c == '\'' || skip_beside_at(**c))
+            .take(MAX_PUNCT_BESIDE_AT + 2)
             .count();
         let dom: String = rest[skip..]
             .iter()
@@ -133,6 +152,9 @@ struct Group {
     /// The separators before this group, as a bit set of kinds.
     list_sep_before: bool,
     only_commas_before: bool,
+    /// The one character between this group and the previous one, when
+    /// exactly one separated them.
+    sep_before: Option<char>,
     /// A letter right before or after it (`9c95`, `0463a4ce`): part of a
     /// word or a hex token, so it is checked alone and never joined.
     touches_letter: bool,
@@ -164,6 +186,7 @@ pub fn scan_digits(s: &str) -> Option<Hit> {
         groups.clear();
         let mut list_sep = false;
         let mut only_commas = true;
+        let mut sep_before = None;
         let mut j = i;
         loop {
             let start = digits.len();
@@ -178,6 +201,7 @@ pub fn scan_digits(s: &str) -> Option<Hit> {
                 len: digits.len() - start,
                 list_sep_before: list_sep,
                 only_commas_before: only_commas,
+                sep_before,
                 touches_letter: before == Some(true) || after,
             });
             // Separators up to the next group.
@@ -197,6 +221,7 @@ pub fn scan_digits(s: &str) -> Option<Hit> {
                 k += 1;
             }
             if k > j && seps <= MAX_SEP_RUN && k < chars.len() && chars[k].is_ascii_digit() {
+                sep_before = (k == j + 1).then_some(chars[j]);
                 j = k;
                 continue;
             }
@@ -239,7 +264,7 @@ fn check_chain(digits: &[u8], groups: &[Group], plus: bool) -> Option<Hit> {
             from = k;
             continue;
         }
-        if k + 2 < groups.len() && is_date(digits, &groups[k..k + 3]) {
+        if k + 2 < groups.len() && is_date(digits, groups, k) {
             if k > from {
                 pieces.push(&groups[from..k]);
             }
@@ -299,7 +324,8 @@ fn check_joined(digits: &[u8], groups: &[Group], intl: bool) -> Option<Hit> {
         let thousands = groups[1..]
             .iter()
             .all(|g| g.len == 3 && g.only_commas_before);
-        if !thousands || is_nanp(joined) {
+        // Or an international number in E.164 digits (442,079,460,958).
+        if !thousands || is_nanp(joined) || is_real_phone(&digit_text(joined), None) {
             return Some(Hit::Phone);
         }
     }
@@ -357,7 +383,25 @@ fn mask_uuids(chars: &mut [char]) {
 }
 
 /// Three groups that read as a calendar date (`2026-11-28`, `2026/11/28`).
-fn is_date(digits: &[u8], g: &[Group]) -> bool {
+/// `groups[k..k + 3]` is a date written `2026-11-28`, `2026/1/5`,
+/// `2026.11.28` or `2026_11_28`: one separator, the same twice. Groups
+/// split by blanks (`4539 2019 1 1 2345 61`) are not a date, nor is one
+/// the chain goes on after with the same separator when the whole chain
+/// is a North American number or holds a card (`2025-5-5-0143`,
+/// `4111-2020-12-12-3451`): that is a number disguised, not a date.
+fn is_date(digits: &[u8], groups: &[Group], k: usize) -> bool {
+    let g = &groups[k..];
+    let sep = g[1].sep_before;
+    if !matches!(sep, Some('-' | '/' | '.' | '_')) || g[2].sep_before != sep {
+        return false;
+    }
+    if g.get(3).is_some_and(|n| n.sep_before == sep) {
+        let (first, last) = (&groups[0], &groups[groups.len() - 1]);
+        let whole = &digits[first.start..last.start + last.len];
+        if is_nanp(whole) || has_card_window(whole) {
+            return false;
+        }
+    }
     let val = |x: &Group| {
         digits[x.start..x.start + x.len]
             .iter()
@@ -413,6 +457,27 @@ pub fn scan_number(raw: &str, default_country: Option<phonenumber::country::Id>)
     None
 }
 
+/// The digits of a JSON number whose value is a whole number written
+/// otherwise (`2.0655501e9`, `20655501E2`, `2065550100.0`), or `None`
+/// when it is written as its digits already, is not whole, or has more
+/// than 19 digits.
+pub fn integer_digits(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    if t.bytes().all(|c| c.is_ascii_digit() || c == b'-') {
+        return None;
+    }
+    let v: f64 = t.parse().ok()?;
+    if !v.is_finite() || v.fract() != 0.0 || v.abs() >= 1e19 {
+        return None;
+    }
+    Some(format!("{:.0}", v.abs()))
+}
+
+/// Digit values as their ASCII digits.
+fn digit_text(d: &[u8]) -> String {
+    d.iter().map(|v| char::from(b'0' + v)).collect()
+}
+
 /// Is this digit string a valid phone number (libphonenumber's metadata)?
 pub fn is_real_phone(digits: &str, default_country: Option<phonenumber::country::Id>) -> bool {
     let intl = format!("+{digits}");
@@ -451,6 +516,45 @@ mod tests {
         ] {
             assert!(!has_email(s), "{s}");
         }
+    }
+
+    #[test]
+    fn third_red_team_pass_patterns() {
+        for s in [
+            "x;@mailbox.example",
+            "x)@mailbox.example",
+            "<x>@mailbox.example",
+            "x@;mailbox.example",
+            "_@mailbox.example",
+        ] {
+            assert!(has_email(s), "{s}");
+        }
+        for s in ["price: 10 @ 5.99", "@;", "a;@", "see ;@ here"] {
+            assert!(!has_email(s), "{s}");
+        }
+        // Longer separator runs, dates that the number goes on after, and
+        // thousands that spell an international number.
+        for s in [
+            "4111 -- 1111 -- 1111 -- 1111",
+            "415.-.-555.-.-0123",
+            "4539 2019 1 1 2345 61",
+            "2025-5-5-0143",
+            "+1 2025 5 5 0143",
+            "442,079,460,958",
+        ] {
+            assert!(scan_digits(s).is_some(), "{s}");
+        }
+        for s in [
+            "2026-11-28 13:45:12",
+            "Ends 2026-12-01, 10:00 - 12:00",
+            "1,234,567,890",
+        ] {
+            assert_eq!(scan_digits(s), None, "{s}");
+        }
+        assert_eq!(integer_digits("2.0655501e9").as_deref(), Some("2065550100"));
+        assert_eq!(integer_digits("20655501E2").as_deref(), Some("2065550100"));
+        assert_eq!(integer_digits("2065550100"), None);
+        assert_eq!(integer_digits("12.5"), None);
     }
 
     #[test]

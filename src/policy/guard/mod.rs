@@ -34,7 +34,7 @@ use std::rc::Rc;
 use base64::Engine as _;
 use md5::Md5;
 use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
 use crate::identity::{self, Kind};
 use crate::util::hex;
@@ -118,10 +118,25 @@ impl<'a> Views<'a> {
             // its HTML tags (`jane<b></b>@example.com`) or comments, beside
             // the text.
             decoded.extend(canon::quoted_printable(&v.texts[k]));
-            decoded.extend(canon::strip_tags(&v.texts[k]));
             decoded.extend(canon::strip_comments(&v.texts[k]));
+            let untagged = canon::strip_tags(&v.texts[k]);
             for d in decoded {
                 v.add(&d);
+            }
+            if let Some(t) = untagged {
+                // Each piece between the removed tags read on its own: the
+                // marks are the guard's, and a canonical form reads a mark
+                // sent in the input as a blank.
+                let mut settled = true;
+                let pieces: Vec<String> = t
+                    .split(canon::TAG_MARK)
+                    .map(|piece| {
+                        let (c, ok) = canon::canonical_settled(piece);
+                        settled &= ok;
+                        c.into_owned()
+                    })
+                    .collect();
+                v.push_view(pieces.join(&canon::TAG_MARK.to_string()), settled);
             }
             k += 1;
         }
@@ -133,15 +148,20 @@ impl<'a> Views<'a> {
     /// is unreadable.
     fn add(&mut self, text: &str) {
         let (c, settled) = canon::canonical_settled(text);
+        self.push_view(c.into_owned(), settled);
+    }
+
+    /// Adds the canonical text `c` as a view (see [`Views::add`]).
+    fn push_view(&mut self, c: String, settled: bool) {
         self.unreadable |= !settled;
-        if self.texts.contains(&c) {
+        if self.texts.iter().any(|t| *t == c) {
             return;
         }
         if self.texts.len() >= MAX_VIEWS {
             self.unreadable = true;
             return;
         }
-        self.texts.push(Cow::Owned(c.into_owned()));
+        self.texts.push(Cow::Owned(c));
     }
 }
 
@@ -363,6 +383,22 @@ impl<'a> Protected<'a> {
                 self.push(Cow::Owned(n.to_owned()), true);
             }
         }
+        if kind == Kind::DeviceId {
+            // A UUID's 16 bytes packed (base64, base32), also in the
+            // Microsoft GUID byte order.
+            let hexdigits: String = raw.chars().filter(|c| *c != '-').collect();
+            if let Ok(b) = data_encoding::HEXLOWER_PERMISSIVE.decode(hexdigits.trim().as_bytes()) {
+                if b.len() == 16 {
+                    self.push_new(packed(&b));
+                    self.push_new(canon::skeleton(&data_encoding::BASE32_NOPAD.encode(&b)));
+                    let mut ms = b.clone();
+                    ms[..4].reverse();
+                    ms[4..6].reverse();
+                    ms[6..8].reverse();
+                    self.push_new(packed(&ms));
+                }
+            }
+        }
         if kind == Kind::Phone {
             // The number without its country code (`2065550100` of
             // `+1 206 555 0100`), also as a JSON number: the E.164 digits
@@ -414,9 +450,30 @@ impl<'a> Protected<'a> {
             self.push_new(dotted_hex);
             self.push_new(octal);
             self.push_new(octal4);
+            self.push_new(packed(&o));
         } else if let Ok(v6) = t.parse::<std::net::Ipv6Addr>() {
-            // Written out in full (the compressed form is `raw` itself).
+            // Written out in full, and in the other spellings of its
+            // groups: all eight without leading zeros (`2001:db8:0:0:1::`
+            // expanded), and the compressed form with every group padded
+            // to four digits; its canonical compressed form when it was
+            // sent otherwise; and its 16 bytes packed.
             self.push_new(hex(&v6.octets()));
+            let groups = v6.segments();
+            self.push_new(groups.iter().map(|g| format!("{g:x}")).collect());
+            let compressed = v6.to_string();
+            let padded: String = compressed
+                .split(':')
+                .map(|g| {
+                    if g.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{g:0>4}")
+                    }
+                })
+                .collect();
+            self.push_new(padded);
+            self.push_new(canon::skeleton(&compressed));
+            self.push_new(packed(&v6.octets()));
         }
         self.ips.push(raw);
     }
@@ -463,6 +520,27 @@ impl<'a> Protected<'a> {
             plain: true,
             skeleton: None,
         });
+    }
+
+    /// Is `h` (hex) the SHA-256 of one of the event's IPs or of a value
+    /// of its protected paths (an order number, a search), as sent, trimmed
+    /// or lowercased? For the pre-hashed identifier fields, which may hold
+    /// the hash of the person's own email or phone and nothing else.
+    pub fn is_digest_of_other(&self, h: &str) -> bool {
+        let h = h.trim().to_ascii_lowercase();
+        if h.len() != 64 {
+            return false;
+        }
+        let others = self
+            .ips
+            .iter()
+            .chain(self.values.iter().filter(|v| !v.own).map(|v| &v.raw));
+        others.into_iter().any(|v| {
+            let t = v.trim();
+            [v.as_ref(), t, &t.to_lowercase()]
+                .iter()
+                .any(|f| hex(&Sha256::digest(f.as_bytes())) == h)
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -540,6 +618,13 @@ impl<'a> Protected<'a> {
     }
 }
 
+/// The skeleton of `bytes` in base64 (any of its alphabets: the skeleton
+/// drops `+/-_=` and case).
+fn packed(bytes: &[u8]) -> String {
+    use base64::engine::general_purpose::STANDARD;
+    canon::skeleton(&STANDARD.encode(bytes))
+}
+
 /// Does the skeleton `sk` contain the skeleton of the plain ASCII `raw`
 /// (its letters and digits, lowercased)?
 fn contains_plain(sk: &[u8], raw: &[u8]) -> bool {
@@ -612,15 +697,27 @@ fn could_hold_digest(t: &str, sk: &str) -> bool {
             i += 1;
         }
         let run = &b[s..i];
-        if run.len() >= MIN_DIGEST_CHARS
-            && run.iter().any(u8::is_ascii_uppercase)
-            && run.iter().any(u8::is_ascii_lowercase)
+        let (upper, lower) = (
+            run.iter().any(u8::is_ascii_uppercase),
+            run.iter().any(u8::is_ascii_lowercase),
+        );
+        if run.len() >= MIN_DIGEST_CHARS && upper && lower {
+            return true;
+        }
+        // base32, or base64 in one case: a long run of letters and digits.
+        if run.len() >= MIN_CASELESS_DIGEST_CHARS
+            && (upper || lower)
+            && run.iter().any(u8::is_ascii_digit)
         {
             return true;
         }
     }
     false
 }
+
+/// A run of letters and digits in one case this long could be a digest in
+/// base32 or case-changed base64 (a whole SHA-1 in base32 is 32).
+const MIN_CASELESS_DIGEST_CHARS: usize = 24;
 
 /// Sets of 12-character windows (digests and identifier parts), hashed
 /// with foldhash: a digest set holds about ten thousand windows, built when
@@ -647,8 +744,21 @@ pub fn identifier_forms(
     if let Some(n) = &normalized {
         forms.push(n.to_string());
     }
+    if let Some(n) = &normalized {
+        // adgate's own HMAC message, hashed without the key.
+        forms.push(format!("{}:{n}", kind.as_str()));
+    }
     match kind {
         Kind::Email => {
+            if let Some((local, domain)) = t.rsplit_once('@') {
+                forms.push(format!("{local}@{}", domain.to_lowercase()));
+            }
+            for e in [Some(t), normalized.as_deref()].into_iter().flatten() {
+                forms.push(format!("mailto:{e}"));
+                forms.push(format!("{e}\r\n"));
+                // A hash of a hash (a "salted" pipeline without a salt).
+                forms.push(hex(&Sha256::digest(e.to_lowercase().as_bytes())));
+            }
             let lower = t.to_lowercase();
             if let Some((local, domain)) = lower.split_once('@') {
                 let no_plus = local.split('+').next().unwrap_or(local);
@@ -674,6 +784,23 @@ pub fn identifier_forms(
                         phonenumber::Mode::International,
                     ] {
                         forms.push(p.format().mode(mode).to_string());
+                    }
+                    // The international groups joined by a blank, a dash
+                    // or a dot, with and without `+` and the country code
+                    // (`206-555-0100`, `+1-206-555-0100`, `1 206 555 0100`).
+                    let intl = p
+                        .format()
+                        .mode(phonenumber::Mode::International)
+                        .to_string();
+                    let groups: Vec<&str> = intl
+                        .split(|c: char| !c.is_ascii_digit())
+                        .filter(|g| !g.is_empty())
+                        .collect();
+                    for sep in [" ", "-", "."] {
+                        let all = groups.join(sep);
+                        forms.push(format!("+{all}"));
+                        forms.push(all);
+                        forms.push(groups[1.min(groups.len())..].join(sep));
                     }
                 }
             }
@@ -744,7 +871,7 @@ fn digest_prefixes(
     default_country: Option<phonenumber::country::Id>,
 ) -> Windows {
     use base64::engine::general_purpose::STANDARD;
-    let mut set = Windows::with_capacity_and_hasher(16 * 1024, Default::default());
+    let mut set = Windows::with_capacity_and_hasher(64 * 1024, Default::default());
     // Every 12-character window, not only the prefix: a digest cut at both
     // ends (the middle of a base64 digest) is still a digest.
     let mut add = |encoded: &str| {
@@ -762,21 +889,34 @@ fn digest_prefixes(
         .flat_map(|(kind, raw)| identifier_forms(*kind, raw, default_country))
         .chain(ip_forms);
     for f in forms {
-        let b = f.as_bytes();
-        let digests: [Vec<u8>; 4] = [
-            Sha256::digest(b).to_vec(),
-            Sha1::digest(b).to_vec(),
-            Md5::digest(b).to_vec(),
-            Sha512::digest(b).to_vec(),
-        ];
-        for d in digests {
+        for d in digests_of(f.as_bytes()) {
             add(&hex(&d));
             // base64url differs from base64 only in `+/`, which the
-            // skeleton removes.
+            // skeleton removes; the skeleton is lowercase, so base32 and
+            // base64 match in any case.
             add(&STANDARD.encode(&d));
+            add(&data_encoding::BASE32_NOPAD.encode(&d));
         }
     }
     set
+}
+
+/// The unkeyed digests a partner or an attacker could take of `b`: the
+/// SHA-2 family, SHA-1, MD5, SHA-3, BLAKE2 and RIPEMD-160.
+fn digests_of(b: &[u8]) -> [Vec<u8>; 11] {
+    [
+        Sha256::digest(b).to_vec(),
+        Sha1::digest(b).to_vec(),
+        Md5::digest(b).to_vec(),
+        Sha512::digest(b).to_vec(),
+        Sha224::digest(b).to_vec(),
+        Sha384::digest(b).to_vec(),
+        sha3::Sha3_256::digest(b).to_vec(),
+        sha3::Sha3_512::digest(b).to_vec(),
+        blake2::Blake2b512::digest(b).to_vec(),
+        blake2::Blake2s256::digest(b).to_vec(),
+        ripemd::Ripemd160::digest(b).to_vec(),
+    ]
 }
 
 #[cfg(test)]
@@ -1046,6 +1186,65 @@ mod tests {
             assert_eq!(check(s), Some(Hit::Protected), "{s:?}");
         }
         assert_eq!(check("orthopedic shoes"), None);
+    }
+
+    #[test]
+    fn third_red_team_pass_own_values() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let mut g = with_ids(&[
+            (Kind::Phone, "+1 206 555 0100", Some("+12065550100")),
+            (Kind::DeviceId, "3f2b9c1e-8a4d-4e21-9b6a-0d9c3e7f1a22", None),
+            (
+                Kind::Email,
+                "Jane.Doe@Example.com",
+                Some("jane.doe@example.com"),
+            ),
+        ]);
+        g.add_ip(Cow::Borrowed("198.51.100.23"));
+        g.add_ip(Cow::Borrowed("2001:db8:85a3::8a2e:370:7334"));
+        let uuid = data_encoding::HEXLOWER
+            .decode(b"3f2b9c1e8a4d4e219b6a0d9c3e7f1a22")
+            .unwrap();
+        let mut ms = uuid.clone();
+        ms[..4].reverse();
+        ms[4..6].reverse();
+        ms[6..8].reverse();
+        let email = b"jane.doe@example.com";
+        let mut check = |s: &str| g.check(&Reading::of(s));
+        for s in [
+            // Packed bytes.
+            STANDARD.encode(&uuid),
+            URL_SAFE_NO_PAD.encode(&uuid),
+            data_encoding::BASE32.encode(&uuid),
+            STANDARD.encode(&ms),
+            format!("ref {}", STANDARD.encode([198u8, 51, 100, 23])),
+            // IPv6 spelled otherwise.
+            "2001:db8:85a3:0:0:8a2e:370:7334".into(),
+            "2001:0db8:85a3::8a2e:0370:7334".into(),
+            // Other digests, encodings and inputs.
+            hex(&sha3::Sha3_256::digest(email)),
+            hex(&blake2::Blake2s256::digest(email)),
+            hex(&ripemd::Ripemd160::digest(email)),
+            hex(&Sha384::digest(b"+12065550100")),
+            data_encoding::BASE32.encode(&Sha256::digest(email)),
+            STANDARD.encode(Sha256::digest(email)).to_lowercase(),
+            hex(&Sha256::digest(b"email:jane.doe@example.com")),
+            hex(&Sha256::digest(b"mailto:jane.doe@example.com")),
+            hex(&Sha256::digest(b"206-555-0100")),
+            hex(&Sha256::digest(b"+1-206-555-0100")),
+            hex(&Sha256::digest(hex(&Sha256::digest(email)).as_bytes())),
+        ] {
+            assert_eq!(check(&s), Some(Hit::OwnIdentifier), "{s:?}");
+        }
+        for s in ["summer-sale-2026", "SUMMERSALE2026BLACKFRIDAY1", "c-77"] {
+            assert_eq!(check(s), None, "{s:?}");
+        }
+        // A pre-hashed field holding the hash of the IP or of a protected
+        // value is not the person's email hash.
+        g.add_value(Cow::Borrowed("884213377"));
+        assert!(g.is_digest_of_other(&hex(&Sha256::digest(b"198.51.100.23"))));
+        assert!(g.is_digest_of_other(&hex(&Sha256::digest(b"884213377")).to_uppercase()));
+        assert!(!g.is_digest_of_other(&hex(&Sha256::digest(email))));
     }
 
     #[test]

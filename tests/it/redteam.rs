@@ -1,0 +1,212 @@
+//! The third red-team pass, kept: 153 hostile events (tests/corpus/redteam3/
+//! events.ndjson) through the real binary's `adgate explain`, under the
+//! pass's own config of seven partners (two in adgate's format with free
+//! text, object and number fields; Meta, Google Ads twice and TikTok).
+//!
+//! Each event carries `_rt`: its id, family, what it hides, and how to tell
+//! a leak (`check`):
+//! - `routed` / `rejected_or_dropped`: a rule should stop the whole event
+//!   (a sensitive category, a minor, an opt-out, a misspelled rule key), so
+//!   any partner's copy is a leak;
+//! - `value`: the hidden string (`needle`) must be in no partner's output;
+//! - `raw`: the same for a JSON number, as written or as the partner's
+//!   re-rendered value.
+//!
+//! The pass found 104 leaks and 49 events the guard already stopped; all
+//! but the ones in [`DOCUMENTED_LIMITS`] are stopped now, and those are
+//! the limits docs/policy.md names.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+use serde_json::Value;
+
+/// Cases the guard still lets through, each one a limit docs/policy.md
+/// states ("What the guard does not catch").
+const DOCUMENTED_LIMITS: &[(&str, &str)] = &[
+    (
+        "rt3-019",
+        "`/at/` spelled with slashes: slashes are read as path separators",
+    ),
+    (
+        "rt3-035",
+        "digit groups separated by letters (`415 x 555 x 0123`)",
+    ),
+    (
+        "rt3-036",
+        "digit groups separated by words (`4111 and 1111 and ...`)",
+    ),
+    ("rt3-093", "a digest of a part of an IP (its /24 network)"),
+    (
+        "rt3-095",
+        "a digest of a protected value other than an identifier or IP",
+    ),
+    ("rt3-110", "a transliteration (`Jürgen` as `JUERGEN`)"),
+];
+
+fn env() -> HashMap<String, String> {
+    let b64 = |fill: u8| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode([fill; 32])
+    };
+    let mut env = HashMap::new();
+    for (name, value) in [
+        ("RT3_FEED_NOTES", FEED_TOKEN_A.to_string()),
+        ("RT3_FEED_PLAIN", FEED_TOKEN_B.to_string()),
+        ("RT3_KEY_NOTES", b64(1)),
+        ("RT3_KEY_PLAIN", b64(2)),
+        ("RT3_KEY_META", b64(3)),
+        ("RT3_KEY_GOOGLE", b64(4)),
+        ("RT3_KEY_TIKTOK", b64(5)),
+        ("RT3_KEY_GOOGLE2", b64(6)),
+        (
+            "RT3_META_TOKEN",
+            "meta-access-token-0123456789abcdef0123456789".into(),
+        ),
+        (
+            "RT3_GOOGLE_TOKEN",
+            "google-access-token-0123456789abcdef012345678".into(),
+        ),
+        (
+            "RT3_GOOGLE_DEV",
+            "google-dev-token-0123456789abcdef0123456789ab".into(),
+        ),
+        (
+            "RT3_TIKTOK_TOKEN",
+            "tiktok-access-token-0123456789abcdef01234567".into(),
+        ),
+    ] {
+        env.insert(name.to_string(), value);
+    }
+    env
+}
+
+/// The partners whose output leaks what `check` names.
+fn leaking(check: &Value, report: &Value) -> Vec<String> {
+    let forwarded: Vec<&Value> = report["partners"]
+        .as_array()
+        .map(|ps| ps.iter().filter(|p| p["outcome"] == "forwarded").collect())
+        .unwrap_or_default();
+    let kind = check["kind"].as_str().unwrap_or("routed");
+    let needles: Vec<String> = match kind {
+        "routed" | "rejected_or_dropped" => {
+            return forwarded
+                .iter()
+                .map(|p| p["partner"].as_str().unwrap_or("").to_string())
+                .collect();
+        }
+        "value" => {
+            let n = &check["needle"];
+            vec![
+                serde_json::to_string(n).unwrap(),
+                n.as_str().unwrap_or("").to_string(),
+            ]
+        }
+        "raw" => {
+            let n = check["needle"].as_str().expect("raw needle");
+            let mut v = vec![n.to_string()];
+            if let Ok(f) = n.parse::<f64>() {
+                v.push(serde_json::to_string(&f).unwrap());
+            }
+            v
+        }
+        other => panic!("unknown check kind {other}"),
+    };
+    forwarded
+        .iter()
+        .filter(|p| {
+            let out = serde_json::to_string(&p["output"]).unwrap();
+            needles
+                .iter()
+                .any(|n| !n.is_empty() && out.contains(n.as_str()))
+        })
+        .map(|p| p["partner"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn third_red_team_pass_reaches_no_partner() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/redteam3");
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(root.join("config.toml"))
+        .unwrap()
+        .replace("{DATA}", dir.path().join("data").to_str().unwrap());
+    let path = dir.path().join("adgate.toml");
+    std::fs::write(&path, config).unwrap();
+    let text = std::fs::read_to_string(root.join("events.ndjson")).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 150, "the corpus is all there");
+
+    let mut child = Command::new(BIN)
+        .args([
+            "explain",
+            "--config",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .envs(env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start adgate explain");
+    let input = lines.join("\n");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "explain failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<Value> = serde_json::from_slice(&out.stdout).expect("explain JSON");
+    assert_eq!(reports.len(), lines.len(), "one report per event");
+
+    // A sanity check that the config routes at all: the events that hide
+    // something in one field still go to the partners that do not copy it.
+    let routed = reports
+        .iter()
+        .filter(|r| {
+            r["partners"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["outcome"] == "forwarded"))
+        })
+        .count();
+    assert!(
+        routed > lines.len() / 3,
+        "only {routed} events were forwarded anywhere"
+    );
+
+    let mut leaks = Vec::new();
+    let mut limits_held = 0;
+    for (line, report) in lines.iter().zip(&reports) {
+        let ev: Value = serde_json::from_str(line).unwrap();
+        let rt = &ev["_rt"];
+        let id = rt["id"].as_str().unwrap();
+        let partners = leaking(&rt["check"], report);
+        if DOCUMENTED_LIMITS.iter().any(|(l, _)| *l == id) {
+            limits_held += usize::from(!partners.is_empty());
+            continue;
+        }
+        if !partners.is_empty() {
+            leaks.push(format!(
+                "{id} ({}) reached {}: {}",
+                rt["family"].as_str().unwrap_or(""),
+                partners.join(","),
+                rt["what"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    println!(
+        "red team 3: {} events, {} leaks, {} of {} documented limits still pass",
+        lines.len(),
+        leaks.len(),
+        limits_held,
+        DOCUMENTED_LIMITS.len()
+    );
+    assert!(leaks.is_empty(), "leaks:\n{}", leaks.join("\n"));
+}
