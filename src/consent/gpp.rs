@@ -1,8 +1,10 @@
 //! IAB GPP strings: the header (section id 3) and the US sections that
 //! govern sale, sharing, targeted advertising, sensitive data and known
-//! children: usnat (7), usca (8), usva (9), usco (10), usct (12). Other
-//! sections (tcfeuv2, uspv1, further states) are checked to be base64url
-//! and skipped; sub-sections after a `.` (the GPC segment) are skipped.
+//! children: usnat (7), usca (8), usva (9), usco (10), usct (12); the US
+//! Privacy string in its GPP section (uspv1, 6: `1YYN`, OptOutSale `Y`);
+//! and the GPC sub-section after a US section's `.` (SubsectionType 1, one
+//! Gpc bit). Other sections (tcfeuv2, further states) and sub-sections are
+//! checked to be base64url and skipped.
 //!
 //! Layout (IAB "Consent String Specification" of the Global Privacy
 //! Platform): `header~section~section...`, one section per id the header
@@ -16,6 +18,11 @@
 use std::fmt;
 
 use super::bits::{is_base64url, strip_padding, BitWriter, Bits, Truncated};
+
+/// The GPP section id of the US Privacy string.
+const USP_V1_SECTION: u8 = 6;
+/// A US section's sub-section type for Global Privacy Control.
+const GPC_SUBSECTION: u64 = 1;
 
 /// Longest GPP string accepted.
 pub const MAX_GPP_STRING_BYTES: usize = 4096;
@@ -241,6 +248,9 @@ pub enum GppError {
     UnsupportedSectionVersion(UsSection, u8),
     /// A two-bit field holds 3 (undefined).
     BadValue(UsSection, UsField),
+    /// The uspv1 section is not a US Privacy string (`1` and three of
+    /// `Y`, `N`, `-`).
+    BadUsPrivacy,
 }
 
 impl From<Truncated> for GppError {
@@ -285,6 +295,9 @@ impl fmt::Display for GppError {
                 "the GPP {} section's {} holds an undefined value",
                 s.as_str(),
                 field.as_str()
+            ),
+            GppError::BadUsPrivacy => f.write_str(
+                "the GPP uspv1 section is not a US Privacy string (1 and three of Y, N, -)",
             ),
         }
     }
@@ -424,6 +437,10 @@ pub struct Gpp {
     ids: [u8; MAX_SECTIONS],
     id_count: u8,
     us: [Option<UsValues>; 5],
+    /// The uspv1 section's US Privacy string (`1YNN`).
+    usp: Option<[u8; 4]>,
+    /// The first US section whose GPC sub-section says Gpc = 1.
+    gpc: Option<UsSection>,
 }
 
 impl Gpp {
@@ -434,6 +451,18 @@ impl Gpp {
 
     pub fn section(&self, s: UsSection) -> Option<&UsValues> {
         self.us[s.index()].as_ref()
+    }
+
+    /// The US Privacy string (uspv1 section): version `1`, then Notice,
+    /// OptOutSale and LSPA as `Y`, `N` or `-`.
+    pub fn us_privacy(&self) -> Option<[u8; 4]> {
+        self.usp
+    }
+
+    /// The first US section carrying a GPC sub-section with Gpc = 1 (the
+    /// person's browser sent Global Privacy Control).
+    pub fn gpc(&self) -> Option<UsSection> {
+        self.gpc
     }
 
     /// The US sections present, in registry order.
@@ -474,11 +503,28 @@ impl Gpp {
             if core.is_empty() {
                 return Err(GppError::EmptySection(id));
             }
-            if !is_base64url(core) || !segs.all(|g| is_base64url(strip_padding(g))) {
+            let subs: Vec<&[u8]> = segs.map(strip_padding).collect();
+            if !is_base64url(core) || !subs.iter().all(|g| is_base64url(g)) {
                 return Err(GppError::NotBase64Url);
+            }
+            if id == USP_V1_SECTION {
+                match core {
+                    [b'1', rest @ ..]
+                        if rest.len() == 3 && rest.iter().all(|c| b"YN-".contains(c)) =>
+                    {
+                        gpp.usp = Some(core.try_into().expect("4 bytes"));
+                    }
+                    _ => return Err(GppError::BadUsPrivacy),
+                }
             }
             if let Some(sec) = UsSection::from_id(u64::from(id)) {
                 gpp.us[sec.index()] = Some(UsValues::decode(sec, core)?);
+                for sub in subs {
+                    let mut b = Bits::new(sub);
+                    if b.read(2)? == GPC_SUBSECTION && b.read(1)? == 1 {
+                        gpp.gpc.get_or_insert(sec);
+                    }
+                }
             }
         }
         if present != gpp.id_count as usize {
@@ -819,10 +865,14 @@ mod tests {
             }
             let g = Gpp::decode(&s);
             // US ids get "AA" (version 0): an error naming the section;
-            // other ids decode.
+            // so does uspv1 (not a US Privacy string); other ids decode.
             match g {
                 Ok(g) => prop_assert_eq!(g.section_ids(), &ids[..]),
-                Err(e) => prop_assert!(matches!(e, GppError::UnsupportedSectionVersion(..)), "{e:?}"),
+                Err(e) => prop_assert!(
+                    matches!(e, GppError::UnsupportedSectionVersion(..))
+                        || (e == GppError::BadUsPrivacy && ids.contains(&6)),
+                    "{e:?}"
+                ),
             }
         }
 

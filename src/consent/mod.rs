@@ -255,6 +255,10 @@ pub enum Refusal {
         vendor: u16,
     },
     GppUndecodable(Option<GppError>),
+    /// The uspv1 section's OptOutSale is `Y`.
+    GppUsPrivacy,
+    /// A US section's GPC sub-section says Gpc = 1.
+    GppGpc(UsSection),
     Gpp {
         section: UsSection,
         field: UsField,
@@ -278,7 +282,10 @@ impl Refusal {
             | Refusal::TcfPurpose(_)
             | Refusal::TcfVendor(_)
             | Refusal::TcfRestricted { .. } => "tcf",
-            Refusal::GppUndecodable(_) | Refusal::Gpp { .. } => "gpp",
+            Refusal::GppUndecodable(_)
+            | Refusal::GppUsPrivacy
+            | Refusal::GppGpc(_)
+            | Refusal::Gpp { .. } => "gpp",
             Refusal::ConsentMode { .. } => "consent_mode",
         }
     }
@@ -304,6 +311,12 @@ impl fmt::Display for Refusal {
                 f.write_str("GPP string could not be decoded (consent.gpp is not a string)")
             }
             Refusal::GppUndecodable(Some(e)) => write!(f, "GPP string could not be decoded: {e}"),
+            Refusal::GppUsPrivacy => f.write_str("GPP uspv1 OptOutSale = opted out"),
+            Refusal::GppGpc(section) => write!(
+                f,
+                "GPP {} Gpc = 1 (Global Privacy Control)",
+                section.as_str()
+            ),
             Refusal::Gpp {
                 section,
                 field,
@@ -484,6 +497,12 @@ pub fn gpp_verdict(g: &Gpp, health_category: impl Fn() -> bool) -> Option<Refusa
             }
         }
     }
+    if let Some(section) = g.gpc() {
+        return Some(Refusal::GppGpc(section));
+    }
+    if g.us_privacy().is_some_and(|u| u[2] == b'Y') {
+        return Some(Refusal::GppUsPrivacy);
+    }
     None
 }
 
@@ -565,6 +584,50 @@ mod tests {
         assert_eq!(
             Refusal::TcfPurpose(4).to_string(),
             "TCF purpose 4 not consented"
+        );
+    }
+
+    #[test]
+    fn gpp_us_privacy_and_gpc_subsections_refuse() {
+        let check = |gpp: &str| {
+            ConsentRule::new(&PartnerConsent::default()).check(&signals(
+                Raw::Absent,
+                Raw::Text(gpp),
+                None,
+            ))
+        };
+        // uspv1 (section 6) with OptOutSale Y, and a usnat section whose
+        // GPC sub-section (`.YA`: type 1, Gpc 1) says the browser sent GPC.
+        let usp = format!("{}~1YYN", encode_header(&[6]));
+        assert_eq!(check(&usp), Some(Refusal::GppUsPrivacy));
+        assert_eq!(
+            Refusal::GppUsPrivacy.to_string(),
+            "GPP uspv1 OptOutSale = opted out"
+        );
+        assert_eq!(check(&format!("{}~1YNN", encode_header(&[6]))), None);
+        assert_eq!(check(&format!("{}~1---", encode_header(&[6]))), None);
+        assert!(matches!(
+            check(&format!("{}~2YYN", encode_header(&[6]))),
+            Some(Refusal::GppUndecodable(Some(_)))
+        ));
+        let nat = UsValues {
+            version: 1,
+            ..UsValues::default()
+        }
+        .encode(UsSection::UsNat);
+        let head = encode_header(&[7]);
+        assert_eq!(
+            check(&format!("{head}~{nat}.YA")),
+            Some(Refusal::GppGpc(UsSection::UsNat))
+        );
+        // Gpc = 0 (`.QA`), or another sub-section type (`.gA`), refuses nothing.
+        assert_eq!(check(&format!("{head}~{nat}.QA")), None);
+        assert_eq!(check(&format!("{head}~{nat}.gA")), None);
+        // The strings the red team sent.
+        assert_eq!(check("DBABTA~1YYN"), Some(Refusal::GppUsPrivacy));
+        assert_eq!(
+            check("DBABLA~BVQqAAAAAgA.YA"),
+            Some(Refusal::GppGpc(UsSection::UsNat))
         );
     }
 
