@@ -163,12 +163,20 @@ fn round(s: &str) -> Option<String> {
 fn unicode_pass(s: &str) -> String {
     use unicode_normalization::char::is_combining_mark;
     let mut out = String::with_capacity(s.len());
-    for c in s.nfkd().filter(|c| !is_combining_mark(*c)).nfkc() {
+    // Parenthesized letters are read as letters before NFKC spells them
+    // `(a)`.
+    let letters = s.chars().map(|c| match c as u32 {
+        u @ 0x249C..=0x24B5 => char::from(b'a' + (u - 0x249C) as u8),
+        _ => c,
+    });
+    for c in letters.nfkd().filter(|c| !is_combining_mark(*c)).nfkc() {
         let u = c as u32;
         if (0xE0020..=0xE007E).contains(&u) {
             // Tag characters spell ASCII invisibly (`ASCII smuggling`):
             // read them as the letters they carry.
             out.push(char::from((u - 0xE0000) as u8));
+        } else if let Some(l) = symbol_letter(u) {
+            out.push(l);
         } else if matches!(c, '\t' | '\n' | '\r' | '\u{2800}' | '\u{1680}' | TAG_MARK) {
             // U+FFFC from the input is a blank: the character marks a
             // removed tag only where strip_tags puts it.
@@ -207,6 +215,19 @@ fn unicode_pass(s: &str) -> String {
                 | '\u{0701}'
                 | '\u{0702}'
                 | '\u{1362}'
+                | '\u{25CF}'
+                | '\u{26AB}'
+                | '\u{2B24}'
+                | '\u{1427}'
+                | '\u{2E30}'
+                | '\u{10101}'
+                | '\u{0589}'
+                | '\u{00B0}'
+                | '\u{2218}'
+                | '\u{2299}'
+                | '\u{318D}'
+                | '\u{119E}'
+                | '\u{0E4F}'
         ) {
             // Middle dots, bullets and dots of other scripts, as `.`.
             out.push('.');
@@ -250,10 +271,33 @@ fn unicode_pass(s: &str) -> String {
         ) {
             // CJK brackets around `at` / `dot`, as ASCII ones.
             out.push('[');
-        } else if matches!(c, '\u{AB}' | '\u{2039}') {
-            // Guillemets, as angle brackets (`«at»`).
+        } else if matches!(
+            c,
+            '\u{AB}'
+                | '\u{2039}'
+                | '\u{27E8}'
+                | '\u{3008}'
+                | '\u{2985}'
+                | '\u{2768}'
+                | '\u{276C}'
+                | '\u{2045}'
+                | '\u{2E28}'
+        ) {
+            // Guillemets and angle, white and ornamental brackets, as
+            // angle brackets (`«at»`, `⟨at⟩`, `⦅at⦆`).
             out.push('<');
-        } else if matches!(c, '\u{BB}' | '\u{203A}') {
+        } else if matches!(
+            c,
+            '\u{BB}'
+                | '\u{203A}'
+                | '\u{27E9}'
+                | '\u{3009}'
+                | '\u{2986}'
+                | '\u{2769}'
+                | '\u{276D}'
+                | '\u{2046}'
+                | '\u{2E29}'
+        ) {
             out.push('>');
         } else if matches!(
             c,
@@ -1153,9 +1197,34 @@ pub fn lookalike(c: char) -> Option<char> {
         'ħ' | 'ɦ' => 'h',
         'ı' | 'ɨ' | 'ɩ' => 'i',
         'ȷ' => 'j',
-        'ł' | 'ƚ' | 'ɫ' => 'l',
-        'ø' | 'ɵ' => 'o',
-        'ŧ' => 't',
+        'ł' | 'ƚ' | 'ɫ' | 'Ⱡ' | 'ⱡ' => 'l',
+        'ø' | 'ɵ' | 'ꝋ' => 'o',
+        'ŧ' | 'ƫ' | 'ƭ' | 'ʈ' => 't',
+        'ⱥ' | 'Ⱥ' => 'a',
+        'ɇ' | 'Ɇ' => 'e',
+        'ɱ' => 'm',
+        'Ӿ' | 'ӿ' => 'x',
+        'Ⱨ' | 'ⱨ' => 'h',
+        'Λ' => 'a',
+        // Coptic
+        'ⲁ' | 'Ⲁ' => 'a',
+        'ⲃ' | 'Ⲃ' => 'b',
+        'ⲉ' | 'Ⲉ' => 'e',
+        'ⲏ' | 'Ⲏ' => 'h',
+        'ⲓ' | 'Ⲓ' => 'i',
+        'ⲕ' | 'Ⲕ' => 'k',
+        'ⲗ' | 'Ⲗ' => 'l',
+        'ⲙ' | 'Ⲙ' => 'm',
+        'ⲛ' | 'Ⲛ' => 'n',
+        'ⲟ' | 'Ⲟ' => 'o',
+        'ⲣ' | 'Ⲣ' => 'p',
+        'ⲥ' | 'Ⲥ' => 'c',
+        'ⲧ' | 'Ⲧ' => 't',
+        'ⲩ' | 'Ⲩ' => 'y',
+        'ⲭ' | 'Ⲭ' => 'x',
+        'ⲱ' | 'Ⲱ' => 'w',
+        'ⲇ' | 'Ⲇ' => 'd',
+        'ⲍ' | 'Ⲍ' => 'z',
         'ʋ' => 'u',
         // Armenian
         'օ' => 'o',
@@ -1199,6 +1268,20 @@ pub fn lookalike(c: char) -> Option<char> {
                 });
         }
     })
+}
+
+/// The letter a symbol without a compatibility decomposition draws:
+/// regional indicators (`🇭`, which pair into flags) and the negative
+/// circled and negative squared capitals (`🅗`, `🅷`). The circled,
+/// squared and parenthesized ones are NFKC's already.
+fn symbol_letter(u: u32) -> Option<char> {
+    let base = match u {
+        0x1F1E6..=0x1F1FF => 0x1F1E6,
+        0x1F150..=0x1F169 => 0x1F150,
+        0x1F170..=0x1F189 => 0x1F170,
+        _ => return None,
+    };
+    Some(char::from(b'a' + (u - base) as u8))
 }
 
 /// The ASCII character that UTS #39 (`confusables.txt`, through the
@@ -1254,7 +1337,12 @@ pub fn skeleton_into(s: &str, out: &mut String) {
 pub fn push_skeleton_char(ch: char, out: &mut String) {
     if ch.is_ascii_alphanumeric() {
         out.push(ch.to_ascii_lowercase());
-    } else if ch.is_alphanumeric() {
+    } else if !ch.is_alphanumeric() {
+        // A symbol drawn like a letter (`᙭`) is that letter.
+        if let Some(a) = lookalike(ch) {
+            out.push(a);
+        }
+    } else {
         // Case folding where it differs from lowercasing: `ß` and `ẞ` fold
         // to `ss`, so `STRASSE` is `straße`.
         if matches!(ch, 'ß' | 'ẞ') {
@@ -1413,6 +1501,18 @@ mod tests {
         assert_eq!(canonical("4111\u{FFFC}1111"), "4111 1111");
         assert_eq!(canonical("mailbox\u{A4FF}example"), "mailbox.example");
         assert_eq!(canonical("x\u{AB}at\u{BB}y.example"), "x@y.example");
+        // The fourth pass: letters drawn as symbols, more dots and brackets.
+        assert_eq!(canonical("\u{1F177}\u{1F174}\u{1F170}\u{1F17B}"), "heal");
+        assert_eq!(canonical("\u{1F1ED}\u{1F1EA}"), "he");
+        assert_eq!(canonical("\u{24A3}\u{24A0}"), "he");
+        assert_eq!(canonical("mailbox\u{25CF}example"), "mailbox.example");
+        assert_eq!(canonical("mailbox\u{318D}example"), "mailbox.example");
+        assert_eq!(canonical("x\u{27E8}at\u{27E9}y.example"), "x@y.example");
+        assert_eq!(
+            skeleton("\u{15E9}\u{1455}\u{1455}T-55812-\u{166D}Q"),
+            "acct55812xq"
+        );
+        assert_eq!(skeleton("\u{2C60}avender"), "lavender");
     }
 
     #[test]

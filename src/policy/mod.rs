@@ -406,11 +406,17 @@ pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
                 .map(|ch| leet_letter(ch).unwrap_or(ch))
                 .collect()
         });
-    let glued = unglued(category);
+    let glued = [
+        unglued(category, true),
+        unglued(category, false),
+        leet.as_deref().and_then(|l| unglued(l, true)),
+    ];
+    let letters = joined_letters(category);
     std::iter::once(category)
         .chain(spaced.as_deref())
         .chain(leet.as_deref())
-        .chain(glued.as_deref())
+        .chain(glued.iter().flatten().map(String::as_str))
+        .chain(letters.as_deref())
         .any(|text| {
             let c = canon::word_form(text);
             sensitive
@@ -423,39 +429,91 @@ pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
 /// past a filter (`Hea1th`, `HeaIth`, `Ph@rmacy`).
 fn leet_letter(ch: char) -> Option<char> {
     Some(match ch {
-        '1' | '|' | '!' | 'I' => 'l',
+        '1' | '|' | '!' | 'I' | '£' => 'l',
         '0' => 'o',
-        '3' => 'e',
+        '3' | '€' => 'e',
         '4' | '@' => 'a',
         '5' | '$' => 's',
-        '7' => 't',
+        '7' | '+' => 't',
+        '(' | '¢' => 'c',
+        '¥' => 'y',
         _ => return None,
     })
 }
 
-/// `s` with a space where a lowercase letter meets an uppercase one or a
-/// letter meets a digit (`OnlinePharmacy` as `Online Pharmacy`, `Health24`
-/// as `Health 24`); `None` when there is no such place.
-fn unglued(s: &str) -> Option<String> {
-    let glued = |p: char, ch: char| {
-        (p.is_lowercase() && ch.is_uppercase())
-            || (p.is_alphabetic() && ch.is_numeric())
-            || (p.is_numeric() && ch.is_alphabetic())
-    };
-    let mut pairs = s.chars().zip(s.chars().skip(1));
-    if !pairs.any(|(p, ch)| glued(p, ch)) {
+/// `s` with every run of three or more one-letter words joined into one
+/// word (`h e a l t h`, `h.e.a.l.t.h`, `(h)(e)(a)...` as `health`);
+/// `None` when there is no such run.
+fn joined_letters(s: &str) -> Option<String> {
+    let form = canon::word_form(s);
+    // Cheap first: three letters or digits standing alone.
+    let chars: Vec<char> = form.chars().collect();
+    let alone = (0..chars.len())
+        .filter(|&i| {
+            chars[i].is_alphanumeric()
+                && (i == 0 || !chars[i - 1].is_alphanumeric())
+                && chars.get(i + 1).is_none_or(|c| !c.is_alphanumeric())
+        })
+        .count();
+    if alone < 3 {
         return None;
     }
-    let mut out = String::with_capacity(s.len() + 4);
-    let mut prev = None;
-    for ch in s.chars() {
-        if prev.is_some_and(|p| glued(p, ch)) {
+    let words: Vec<&str> = category_words(&form).collect();
+    let single = |w: &str| w.chars().count() == 1;
+    if !words.windows(3).any(|w| w.iter().all(|x| single(x))) {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < words.len() {
+        let run = words[i..].iter().take_while(|x| single(x)).count();
+        if run >= 3 {
             out.push(' ');
+            out.extend(words[i..i + run].iter().copied());
+            i += run;
+        } else {
+            out.push(' ');
+            out.push_str(words[i]);
+            i += 1;
         }
-        out.push(ch);
-        prev = Some(ch);
     }
     Some(out)
+}
+
+/// `s` with a space where words glued together meet: a lowercase letter
+/// and an uppercase one (`OnlinePharmacy`), a letter and a digit
+/// (`Health24`), and, in capitals, either before the last capital of a run
+/// followed by lowercase (`camel`: `MENTALHealth`, `HEALTHStore`) or after
+/// the run (`PHARMACYonline`, `HEALTHandBEAUTY`); `None` when there is no
+/// such place.
+fn unglued(s: &str, camel: bool) -> Option<String> {
+    if !s.chars().any(|c| c.is_uppercase() || c.is_numeric()) {
+        return None;
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 4);
+    let mut any = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if i > 0 {
+            let p = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let run_before = i >= 2 && chars[i - 2].is_uppercase();
+            let split = (p.is_lowercase() && c.is_uppercase())
+                || (p.is_alphabetic() && c.is_numeric())
+                || (p.is_numeric() && c.is_alphabetic())
+                || if camel {
+                    p.is_uppercase() && c.is_uppercase() && next_lower
+                } else {
+                    p.is_uppercase() && c.is_lowercase() && run_before
+                };
+            if split {
+                out.push(' ');
+                any = true;
+            }
+        }
+        out.push(c);
+    }
+    any.then_some(out)
 }
 
 /// Do `want`'s words appear in `words` consecutively?
@@ -946,8 +1004,13 @@ fn protected_values<'a>(
                 // A page copied without its scheme or query, with `www.`
                 // added, or its parameters reordered, still names the page.
                 if matches!(*name, "page_url" | "referrer") {
-                    if let Some(page) = event::as_str(raw).as_deref().and_then(url_page) {
-                        p.add_value(Cow::Owned(page));
+                    let page = match event::as_str(raw) {
+                        Some(Cow::Borrowed(url)) => url_page(url).map(Cow::Borrowed),
+                        Some(Cow::Owned(url)) => url_page(&url).map(|p| Cow::Owned(p.to_owned())),
+                        None => None,
+                    };
+                    if let Some(page) = page {
+                        p.add_value(page);
                     }
                 }
             }
@@ -960,15 +1023,16 @@ fn protected_values<'a>(
 /// the site (`shop.example/checkout` of
 /// `https://www.shop.example/checkout?order=1`); `None` for a bare site,
 /// which an ordinary campaign name may well contain.
-fn url_page(url: &str) -> Option<String> {
-    let rest = url.trim().split_once("//").map_or(url.trim(), |(_, r)| r);
+fn url_page(url: &str) -> Option<&str> {
+    let t = url.trim();
+    let rest = t.split_once("//").map_or(t, |(_, r)| r);
     let rest = rest.split(['?', '#']).next()?;
+    let rest = rest.strip_prefix("www.").unwrap_or(rest);
     let (host, path) = rest.split_once('/')?;
-    let host = host.strip_prefix("www.").unwrap_or(host);
     if host.is_empty() || path.bytes().filter(u8::is_ascii_alphanumeric).count() < 4 {
         return None;
     }
-    Some(format!("{host}/{path}"))
+    Some(rest)
 }
 
 /// Every key of 6+ characters of `o` and [`collect_values`] of each value,
@@ -1694,6 +1758,21 @@ secret_env = "K"
             "Ph@rmacy",
             "OnlinePharmacy",
             "Health24",
+            // The fourth pass: letters as symbols, spaced out, glued in
+            // capitals, more signs.
+            "\u{1F177}\u{1F174}\u{1F170}\u{1F17B}\u{1F183}\u{1F177}",
+            "\u{24A3}\u{24A0}\u{249C}\u{24A7}\u{24AF}\u{24A3}",
+            "h e a l t h",
+            "h.e.a.l.t.h",
+            "MENTALHealth",
+            "HEALTHStore",
+            "PHARMACYonline",
+            "HEALTHandBEAUTY",
+            "MentaIHeaIth",
+            "H\u{20AC}alth",
+            "Pharma(y",
+            "\u{2C67}ealth",
+            "\u{2C8F}\u{2C89}\u{2C81}\u{2C97}\u{2CA7}\u{2C8F}",
         ] {
             assert!(is_sensitive(c, &list), "{c:?}");
         }
@@ -1722,6 +1801,9 @@ secret_env = "K"
             "HealthyLiving",
             "Books4Kids",
             "iPhone 17",
+            "a b c books",
+            "USAToday",
+            "TVandAUDIO",
         ] {
             assert!(!is_sensitive(c, &list), "{c:?}");
         }

@@ -10,6 +10,13 @@ fn is_digit_sep(c: char) -> bool {
     !c.is_alphanumeric() && !c.is_control() && c != crate::canon::TAG_MARK
 }
 
+/// An emoji or another pictographic symbol (general category So outside
+/// ASCII and Latin-1).
+fn is_pictograph(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c as u32 > 0xFF && c.general_category() == GeneralCategory::OtherSymbol
+}
+
 /// Separators that list several numbers: a chain is also checked piece by
 /// piece between them (`206-555-0100/206-555-0101`).
 fn is_list_sep(c: char) -> bool {
@@ -32,7 +39,7 @@ fn is_local_char(c: char) -> bool {
 /// [`MAX_PUNCT_BESIDE_AT`] of them on each side: a reader still sees the
 /// address.
 fn skip_beside_at(c: char) -> bool {
-    c.is_ascii_punctuation() && c != '@' && c != '.'
+    !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control() && c != '@' && c != '.'
 }
 
 const MAX_PUNCT_BESIDE_AT: usize = 3;
@@ -90,9 +97,11 @@ pub fn has_email(s: &str) -> bool {
         {
             return true;
         }
+        // Quotes and punctuation after the `@`, and a doubled `@` or a dot
+        // typed after it (`x@@d.example`, `x@.d.example`).
         let skip = rest
             .iter()
-            .take_while(|c| **c == '"' || **c == '\'' || skip_beside_at(**c))
+            .take_while(|c| matches!(**c, '"' | '\'' | '@' | '.') || skip_beside_at(**c))
             .take(MAX_PUNCT_BESIDE_AT + 2)
             .count();
         let dom: String = rest[skip..]
@@ -152,8 +161,9 @@ struct Group {
     /// The separators before this group, as a bit set of kinds.
     list_sep_before: bool,
     only_commas_before: bool,
-    /// The one character between this group and the previous one, when
-    /// exactly one separated them.
+    /// What separated this group from the previous one, when it was one
+    /// character, maybe with blanks around it (`-`, ` / `), or blanks only
+    /// (`' '`).
     sep_before: Option<char>,
     /// A letter right before or after it (`9c95`, `0463a4ce`): part of a
     /// word or a hex token, so it is checked alone and never joined.
@@ -213,6 +223,11 @@ pub fn scan_digits(s: &str) -> Option<Hit> {
                 if !(chars[k] == ' ' && k > j && chars[k - 1] == ' ') {
                     seps += 1;
                 }
+                // Two pictographs in a row are decoration between numbers
+                // (`10 🔥🔥 20`), not a separator inside one.
+                if k > j && is_pictograph(chars[k]) && is_pictograph(chars[k - 1]) {
+                    seps = MAX_SEP_RUN + 1;
+                }
                 if seps > MAX_SEP_RUN {
                     break;
                 }
@@ -221,7 +236,7 @@ pub fn scan_digits(s: &str) -> Option<Hit> {
                 k += 1;
             }
             if k > j && seps <= MAX_SEP_RUN && k < chars.len() && chars[k].is_ascii_digit() {
-                sep_before = (k == j + 1).then_some(chars[j]);
+                sep_before = one_separator(&chars[j..k]);
                 j = k;
                 continue;
             }
@@ -233,6 +248,17 @@ pub fn scan_digits(s: &str) -> Option<Hit> {
         i = j.max(i + 1);
     }
     None
+}
+
+/// The one separator of `seps` (blanks around it ignored), `' '` for blanks
+/// only, `None` for more than one.
+fn one_separator(seps: &[char]) -> Option<char> {
+    let mut marks = seps.iter().filter(|c| !c.is_whitespace());
+    match (marks.next(), marks.next()) {
+        (Some(&c), None) => Some(c),
+        (None, _) => Some(' '),
+        _ => None,
+    }
 }
 
 fn check_chain(digits: &[u8], groups: &[Group], plus: bool) -> Option<Hit> {
@@ -251,7 +277,37 @@ fn check_chain(digits: &[u8], groups: &[Group], plus: bool) -> Option<Hit> {
     if groups.len() < 2 && !plus {
         return None;
     }
-    // Joined, with dates (2026-11-28) taken out as chain breaks.
+    // Dates (2026-11-28, 28.11.2026, 2026 / 11 / 28) and times (13:45:12).
+    // A chain of nothing else is no number; otherwise dates are taken out
+    // as chain breaks, unless the chain is a number with a date in it: a
+    // card (the whole chain 13-19 digits passing Luhn, outside a chain
+    // with times), an international number, or a North American one whose
+    // last group is the subscriber's (`4539 2019 1 1 2345 61`,
+    // `2025-5-5-0143`, `+1 2025 5 5 0143`).
+    let mut dated = vec![false; groups.len()];
+    let mut k = 0;
+    while k < groups.len() {
+        if k + 2 < groups.len() && is_date(digits, &groups[k..k + 3]) {
+            dated[k..k + 3].fill(true);
+            k += 3;
+        } else {
+            k += 1;
+        }
+    }
+    let timed = |k: usize| {
+        let g = &groups[k];
+        let neighbour_colon = g.sep_before == Some(':')
+            || groups.get(k + 1).is_some_and(|n| n.sep_before == Some(':'));
+        neighbour_colon && (1..=2).contains(&g.len)
+    };
+    let times = groups.iter().any(|g| g.sep_before == Some(':'));
+    if !plus && (0..groups.len()).all(|k| dated[k] || timed(k)) && dated.contains(&true) {
+        return None;
+    }
+    let last = groups.last().expect("a chain has a group");
+    let disguised = (plus && (8..=15).contains(&digits.len()))
+        || (!times && (13..=19).contains(&digits.len()) && luhn(digits))
+        || (is_nanp(digits) && last.len >= 3);
     let mut pieces: Vec<&[Group]> = Vec::new();
     let mut from = 0;
     let mut k = 0;
@@ -264,7 +320,7 @@ fn check_chain(digits: &[u8], groups: &[Group], plus: bool) -> Option<Hit> {
             from = k;
             continue;
         }
-        if k + 2 < groups.len() && is_date(digits, groups, k) {
+        if !disguised && dated[k] {
             if k > from {
                 pieces.push(&groups[from..k]);
             }
@@ -383,36 +439,31 @@ fn mask_uuids(chars: &mut [char]) {
 }
 
 /// Three groups that read as a calendar date (`2026-11-28`, `2026/11/28`).
-/// `groups[k..k + 3]` is a date written `2026-11-28`, `2026/1/5`,
-/// `2026.11.28` or `2026_11_28`: one separator, the same twice. Groups
-/// split by blanks (`4539 2019 1 1 2345 61`) are not a date, nor is one
-/// the chain goes on after with the same separator when the whole chain
-/// is a North American number or holds a card (`2025-5-5-0143`,
-/// `4111-2020-12-12-3451`): that is a number disguised, not a date.
-fn is_date(digits: &[u8], groups: &[Group], k: usize) -> bool {
-    let g = &groups[k..];
+/// `g` (three groups) is a date: `2026-11-28`, `2026/1/5`, `2026.11.28`,
+/// `2026_11_28`, `2026 11 28`, `2026 / 11 / 28`, or day or month first with
+/// the year last (`28.11.2026`, `11/28/2026`): one separator, the same
+/// twice.
+fn is_date(digits: &[u8], g: &[Group]) -> bool {
     let sep = g[1].sep_before;
-    if !matches!(sep, Some('-' | '/' | '.' | '_')) || g[2].sep_before != sep {
+    if !matches!(sep, Some('-' | '/' | '.' | '_' | ' ')) || g[2].sep_before != sep {
         return false;
-    }
-    if g.get(3).is_some_and(|n| n.sep_before == sep) {
-        let (first, last) = (&groups[0], &groups[groups.len() - 1]);
-        let whole = &digits[first.start..last.start + last.len];
-        if is_nanp(whole) || has_card_window(whole) {
-            return false;
-        }
     }
     let val = |x: &Group| {
         digits[x.start..x.start + x.len]
             .iter()
             .fold(0u32, |a, d| a * 10 + *d as u32)
     };
-    g[0].len == 4
-        && (1..=2).contains(&g[1].len)
-        && (1..=2).contains(&g[2].len)
-        && (1900..=2100).contains(&val(&g[0]))
+    let short = |x: &Group| (1..=2).contains(&x.len);
+    let year = |x: &Group| x.len == 4 && (1900..=2100).contains(&val(x));
+    let day_month = |a: &Group, b: &Group| {
+        (1..=31).contains(&val(a)) && (1..=31).contains(&val(b)) && (val(a) <= 12 || val(b) <= 12)
+    };
+    (year(&g[0])
+        && short(&g[1])
+        && short(&g[2])
         && (1..=12).contains(&val(&g[1]))
-        && (1..=31).contains(&val(&g[2]))
+        && (1..=31).contains(&val(&g[2])))
+        || (short(&g[0]) && short(&g[1]) && year(&g[2]) && day_month(&g[0], &g[1]))
 }
 
 /// A JSON number, by its raw text and by its value: card numbers (Luhn on
@@ -529,6 +580,15 @@ mod tests {
         ] {
             assert!(has_email(s), "{s}");
         }
+        for s in [
+            "leak.target\u{A1}@mailbox.example",
+            "leak.target\u{203B}@mailbox.example",
+            "leak.target@\u{A1}mailbox.example",
+            "leak.target@@mailbox.example",
+            "leak.target@.mailbox.example",
+        ] {
+            assert!(has_email(s), "{s}");
+        }
         for s in ["price: 10 @ 5.99", "@;", "a;@", "see ;@ here"] {
             assert!(!has_email(s), "{s}");
         }
@@ -545,9 +605,25 @@ mod tests {
             assert!(scan_digits(s).is_some(), "{s}");
         }
         for s in [
+            "2025-5-5 0143",
+            "4539-2019-1-1.2345.61",
+            "+44 2079-4-6 0958",
+        ] {
+            assert!(scan_digits(s).is_some(), "{s}");
+        }
+        // Dates, times and decoration stay what they are.
+        for s in [
             "2026-11-28 13:45:12",
             "Ends 2026-12-01, 10:00 - 12:00",
             "1,234,567,890",
+            "promo-2026-12-01-1200",
+            "2026-11-28-00",
+            "Offer valid 28.11.2026 - 05.12.2026",
+            "Black Friday 2026 11 28 10 00",
+            "Tickets 2026 / 11 / 28 \u{2014} 19 : 30 Uhr",
+            "\u{1F384} 2026 \u{1F384}\u{1F384}\u{1F384}\u{1F384} 1224 \u{1F381}\u{1F381} 50% off",
+            "Version 10.2.0 (build 2026.11.28.1845)",
+            "Price 1.299,00 \u{20AC} \u{2014} 2026-11-28 / 2026-11-30",
         ] {
             assert_eq!(scan_digits(s), None, "{s}");
         }

@@ -189,6 +189,9 @@ pub fn scan_views(v: &Views<'_>) -> Option<Hit> {
 pub struct Reading {
     pub pattern: Option<Hit>,
     views: Vec<ViewSkeleton>,
+    /// IPv4 addresses written in `inet_aton`'s notations (`0xc0.0.2.201`,
+    /// `192.0.713`, `0300.0.2.0311`), as numbers.
+    ipv4: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -212,7 +215,55 @@ impl Reading {
                 }
             })
             .collect();
-        Reading { pattern, views }
+        let mut ipv4 = Vec::new();
+        for t in &v.texts {
+            inet_aton_tokens(t, &mut ipv4);
+        }
+        Reading {
+            pattern,
+            views,
+            ipv4,
+        }
+    }
+}
+
+/// Every token of `t` that `inet_aton` reads as an IPv4 address with two
+/// to four parts, each decimal, `0x` hex or `0` octal, the last filling
+/// the bytes left (`192.0.713` is 192.0.2.201).
+fn inet_aton_tokens(t: &str, out: &mut Vec<u32>) {
+    if !t.contains('.') {
+        return;
+    }
+    let is_part_char = |c: char| c.is_ascii_hexdigit() || matches!(c, '.' | 'x' | 'X');
+    for tok in t.split(|c: char| !is_part_char(c)) {
+        let tok = tok.trim_matches('.');
+        let parts: Vec<&str> = tok.split('.').collect();
+        if !(2..=4).contains(&parts.len()) {
+            continue;
+        }
+        let values: Option<Vec<u64>> = parts
+            .iter()
+            .map(|p| {
+                if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+                    u64::from_str_radix(h, 16).ok()
+                } else if p.len() > 1 && p.starts_with('0') {
+                    u64::from_str_radix(p, 8).ok()
+                } else {
+                    p.parse().ok()
+                }
+            })
+            .collect();
+        let Some(values) = values else { continue };
+        let (head, last) = values.split_at(values.len() - 1);
+        let tail_bits = 8 * (4 - head.len() as u32);
+        if head.iter().any(|v| *v > 255) || last[0] >= 1u64 << tail_bits {
+            continue;
+        }
+        let mut ip = 0u64;
+        for v in head {
+            ip = ip << 8 | v;
+        }
+        out.push((ip << tail_bits | last[0]) as u32);
     }
 }
 
@@ -304,6 +355,8 @@ pub struct Protected<'a> {
     /// The event's IP addresses as sent (`user.ip`, `context.ip`), for
     /// their digests.
     ips: Vec<Cow<'a, str>>,
+    /// The event's IPv4 addresses as numbers, for [`Reading::ipv4`].
+    ipv4: Vec<u32>,
     /// Every 12-character window of every digest form, skeletonized; built
     /// the first time an output value could hold one.
     digests: Option<Windows>,
@@ -313,7 +366,14 @@ pub struct Protected<'a> {
     /// is long enough.
     parts: Option<(String, Vec<usize>)>,
     default_country: Option<phonenumber::country::Id>,
+    /// Own device ids that are UUIDs, as bytes: their packed forms are
+    /// added the first time an output is long enough to hold one.
+    uuids: Vec<[u8; 16]>,
+    uuids_packed: bool,
 }
+
+/// The shortest packed form of a UUID's 16 bytes (base64 without padding).
+const PACKED_UUID_CHARS: usize = 22;
 
 struct ProtectedValue<'a> {
     raw: Cow<'a, str>,
@@ -371,6 +431,25 @@ impl<'a> Protected<'a> {
             ips: Vec::new(),
             digests: None,
             parts: None,
+            uuids: Vec::new(),
+            uuids_packed: false,
+            ipv4: Vec::new(),
+        }
+    }
+
+    /// A device id's 16 bytes packed: base64 (any alphabet, padded or
+    /// not: one skeleton), base32, and base64 of the Microsoft GUID byte
+    /// order.
+    fn add_packed_uuids(&mut self) {
+        self.uuids_packed = true;
+        for b in std::mem::take(&mut self.uuids) {
+            self.push_new(packed(&b));
+            self.push_new(canon::skeleton(&data_encoding::BASE32_NOPAD.encode(&b)));
+            let mut ms = b;
+            ms[..4].reverse();
+            ms[4..6].reverse();
+            ms[6..8].reverse();
+            self.push_new(packed(&ms));
         }
     }
 
@@ -384,18 +463,12 @@ impl<'a> Protected<'a> {
             }
         }
         if kind == Kind::DeviceId {
-            // A UUID's 16 bytes packed (base64, base32), also in the
-            // Microsoft GUID byte order.
+            // A UUID's 16 bytes, packed when an output is long enough to
+            // hold them ([`Protected::add_packed_uuids`]).
             let hexdigits: String = raw.chars().filter(|c| *c != '-').collect();
             if let Ok(b) = data_encoding::HEXLOWER_PERMISSIVE.decode(hexdigits.trim().as_bytes()) {
-                if b.len() == 16 {
-                    self.push_new(packed(&b));
-                    self.push_new(canon::skeleton(&data_encoding::BASE32_NOPAD.encode(&b)));
-                    let mut ms = b.clone();
-                    ms[..4].reverse();
-                    ms[4..6].reverse();
-                    ms[6..8].reverse();
-                    self.push_new(packed(&ms));
+                if let Ok(b) = <[u8; 16]>::try_from(b) {
+                    self.uuids.push(b);
                 }
             }
         }
@@ -423,6 +496,7 @@ impl<'a> Protected<'a> {
         self.push(raw.clone(), true);
         let t = raw.trim();
         if let Ok(v4) = t.parse::<std::net::Ipv4Addr>() {
+            self.ipv4.push(u32::from(v4));
             let o = v4.octets();
             let hex8 = hex(&o);
             // inet_aton's dotted hex and octal (`0xc6.0x33.0x64.0x17`,
@@ -522,35 +596,63 @@ impl<'a> Protected<'a> {
         });
     }
 
-    /// Is `h` (hex) the SHA-256 of one of the event's IPs or of a value
-    /// of its protected paths (an order number, a search), as sent, trimmed
-    /// or lowercased? For the pre-hashed identifier fields, which may hold
-    /// the hash of the person's own email or phone and nothing else.
+    /// Is `h` (hex) the SHA-256 of anything of the event but the person's
+    /// email or phone: its account or device id, an IP, or a value of its
+    /// protected paths (an order number, a search), in any of the forms
+    /// the guard hashes (as sent, trimmed, lowercased, uppercased, with the
+    /// newline `echo` adds; an identifier in every normalization, an IPv4
+    /// address also as IPv4-mapped IPv6)? For the pre-hashed identifier
+    /// fields, which may hold the hash of the person's email or phone and
+    /// nothing else.
     pub fn is_digest_of_other(&self, h: &str) -> bool {
         let h = h.trim().to_ascii_lowercase();
         if h.len() != 64 {
             return false;
         }
-        let others = self
-            .ips
-            .iter()
-            .chain(self.values.iter().filter(|v| !v.own).map(|v| &v.raw));
-        others.into_iter().any(|v| {
+        let plain = |v: &str| {
             let t = v.trim();
-            [v.as_ref(), t, &t.to_lowercase()]
-                .iter()
-                .any(|f| hex(&Sha256::digest(f.as_bytes())) == h)
-        })
+            [
+                v.to_owned(),
+                t.to_owned(),
+                t.to_lowercase(),
+                t.to_uppercase(),
+                format!("{t}\n"),
+            ]
+        };
+        let ids = self
+            .identifiers
+            .iter()
+            .filter(|(k, _)| matches!(k, Kind::AccountId | Kind::DeviceId))
+            .flat_map(|(k, raw)| identifier_forms(*k, raw, self.default_country));
+        let ips = self.ips.iter().flat_map(|ip| {
+            let mut forms = plain(ip).to_vec();
+            forms.push(format!("::ffff:{}", ip.trim()));
+            forms
+        });
+        let values = self
+            .values
+            .iter()
+            .filter(|v| !v.own)
+            .flat_map(|v| plain(&v.raw));
+        ids.chain(ips)
+            .chain(values)
+            .any(|f| hex(&Sha256::digest(f.as_bytes())) == h)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty() && self.identifiers.is_empty() && self.ips.is_empty()
+        self.values.is_empty()
+            && self.identifiers.is_empty()
+            && self.ips.is_empty()
+            && self.uuids.is_empty()
     }
 
     /// Checks one output string, read ([`Reading`]).
     pub fn check(&mut self, r: &Reading) -> Option<Hit> {
         if self.is_empty() {
             return None;
+        }
+        if r.ipv4.iter().any(|ip| self.ipv4.contains(ip)) {
+            return Some(Hit::OwnIdentifier);
         }
         r.views.iter().find_map(|v| self.check_view(v))
     }
@@ -560,6 +662,9 @@ impl<'a> Protected<'a> {
         let l = sk.len();
         if l == 0 {
             return None;
+        }
+        if l >= PACKED_UUID_CHARS && !self.uuids_packed {
+            self.add_packed_uuids();
         }
         for v in &mut self.values {
             if v.min_len > l {
@@ -1239,12 +1344,28 @@ mod tests {
         for s in ["summer-sale-2026", "SUMMERSALE2026BLACKFRIDAY1", "c-77"] {
             assert_eq!(check(s), None, "{s:?}");
         }
+        // inet_aton's notations of the own IP.
+        for s in [
+            "0xc6.0x33.0x64.0x17",
+            "0xc6.51.100.23",
+            "0306.51.100.027",
+            "198.51.25623",
+            "198.3367959",
+            "198.51.0x6417",
+        ] {
+            assert_eq!(check(s), Some(Hit::OwnIdentifier), "{s:?}");
+        }
+        assert_eq!(check("v10.2.0"), None);
         // A pre-hashed field holding the hash of the IP or of a protected
         // value is not the person's email hash.
         g.add_value(Cow::Borrowed("884213377"));
         assert!(g.is_digest_of_other(&hex(&Sha256::digest(b"198.51.100.23"))));
         assert!(g.is_digest_of_other(&hex(&Sha256::digest(b"884213377")).to_uppercase()));
         assert!(!g.is_digest_of_other(&hex(&Sha256::digest(email))));
+        assert!(g.is_digest_of_other(&hex(&Sha256::digest(
+            b"3F2B9C1E-8A4D-4E21-9B6A-0D9C3E7F1A22"
+        ))));
+        assert!(g.is_digest_of_other(&hex(&Sha256::digest(b"198.51.100.23\n"))));
     }
 
     #[test]
