@@ -447,14 +447,16 @@ fn leet_letter(ch: char) -> Option<char> {
 fn joined_letters(s: &str) -> Option<String> {
     let form = canon::word_form(s);
     // Cheap first: three letters or digits standing alone.
-    let chars: Vec<char> = form.chars().collect();
-    let alone = (0..chars.len())
-        .filter(|&i| {
-            chars[i].is_alphanumeric()
-                && (i == 0 || !chars[i - 1].is_alphanumeric())
-                && chars.get(i + 1).is_none_or(|c| !c.is_alphanumeric())
-        })
-        .count();
+    let mut alone = 0;
+    let mut run = 0;
+    for ch in form.chars().chain([' ']) {
+        if ch.is_alphanumeric() {
+            run += 1;
+        } else {
+            alone += usize::from(run == 1);
+            run = 0;
+        }
+    }
     if alone < 3 {
         return None;
     }

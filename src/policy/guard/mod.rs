@@ -237,33 +237,39 @@ fn inet_aton_tokens(t: &str, out: &mut Vec<u32>) {
     let is_part_char = |c: char| c.is_ascii_hexdigit() || matches!(c, '.' | 'x' | 'X');
     for tok in t.split(|c: char| !is_part_char(c)) {
         let tok = tok.trim_matches('.');
-        let parts: Vec<&str> = tok.split('.').collect();
-        if !(2..=4).contains(&parts.len()) {
+        if !tok.contains('.') || !tok.starts_with(|c: char| c.is_ascii_digit()) {
             continue;
         }
-        let values: Option<Vec<u64>> = parts
-            .iter()
-            .map(|p| {
-                if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
-                    u64::from_str_radix(h, 16).ok()
-                } else if p.len() > 1 && p.starts_with('0') {
-                    u64::from_str_radix(p, 8).ok()
-                } else {
-                    p.parse().ok()
+        let mut values = [0u64; 4];
+        let mut n = 0;
+        let mut ok = true;
+        for p in tok.split('.') {
+            let v = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+                u64::from_str_radix(h, 16).ok()
+            } else if p.len() > 1 && p.starts_with('0') {
+                u64::from_str_radix(p, 8).ok()
+            } else {
+                p.parse().ok()
+            };
+            match (v, values.get_mut(n)) {
+                (Some(v), Some(slot)) if v <= u64::from(u32::MAX) => *slot = v,
+                _ => {
+                    ok = false;
+                    break;
                 }
-            })
-            .collect();
-        let Some(values) = values else { continue };
-        let (head, last) = values.split_at(values.len() - 1);
-        let tail_bits = 8 * (4 - head.len() as u32);
-        if head.iter().any(|v| *v > 255) || last[0] >= 1u64 << tail_bits {
+            }
+            n += 1;
+        }
+        if !ok || n < 2 {
             continue;
         }
-        let mut ip = 0u64;
-        for v in head {
-            ip = ip << 8 | v;
+        let (head, last) = (&values[..n - 1], values[n - 1]);
+        let tail_bits = 8 * (5 - n as u32);
+        if head.iter().any(|v| *v > 255) || last >= 1u64 << tail_bits {
+            continue;
         }
-        out.push((ip << tail_bits | last[0]) as u32);
+        let ip = head.iter().fold(0u64, |ip, v| ip << 8 | v);
+        out.push((ip << tail_bits | last) as u32);
     }
 }
 
@@ -465,11 +471,8 @@ impl<'a> Protected<'a> {
         if kind == Kind::DeviceId {
             // A UUID's 16 bytes, packed when an output is long enough to
             // hold them ([`Protected::add_packed_uuids`]).
-            let hexdigits: String = raw.chars().filter(|c| *c != '-').collect();
-            if let Ok(b) = data_encoding::HEXLOWER_PERMISSIVE.decode(hexdigits.trim().as_bytes()) {
-                if let Ok(b) = <[u8; 16]>::try_from(b) {
-                    self.uuids.push(b);
-                }
+            if let Some(b) = uuid_bytes(raw.trim()) {
+                self.uuids.push(b);
             }
         }
         if kind == Kind::Phone {
@@ -567,9 +570,9 @@ impl<'a> Protected<'a> {
         if plain && (min_len == 0 || (!own && min_len < MIN_CONTAINED_LEN)) {
             return;
         }
-        if self.values.iter().any(|v| v.raw == raw) {
-            return;
-        }
+        // No look for an equal value already pushed: the event's values
+        // are mostly distinct, and comparing each with all the others was
+        // a fifth of building the set.
         self.values.push(ProtectedValue {
             raw,
             own,
@@ -581,7 +584,7 @@ impl<'a> Protected<'a> {
 
     /// An own value made here, plain ASCII letters and digits of 6 or
     /// more characters (a notation of an identifier): pushed without the
-    /// look for an equal value [`Protected::push`] makes.
+    /// classification [`Protected::push`] makes.
     fn push_new(&mut self, sk: String) {
         debug_assert!(sk.bytes().all(|c| c.is_ascii_alphanumeric()));
         if sk.len() < MIN_CONTAINED_LEN {
@@ -721,6 +724,20 @@ impl<'a> Protected<'a> {
         }
         None
     }
+}
+
+/// The 16 bytes of a UUID written as 32 hex digits, with or without its
+/// dashes.
+fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    for c in s.bytes().filter(|c| *c != b'-') {
+        let v = (c as char).to_digit(16)? as u8;
+        let byte = out.get_mut(n / 2)?;
+        *byte = *byte << 4 | v;
+        n += 1;
+    }
+    (n == 32).then_some(out)
 }
 
 /// The skeleton of `bytes` in base64 (any of its alphabets: the skeleton
