@@ -1162,6 +1162,17 @@ fn regression_digest_cut_at_both_ends() {
     let _ = oracle::policy(1, text);
 }
 
+/// The `guard` target's find after the red-team fixes (2026-12-05): an
+/// email whose local part ends in more underscores than the punctuation
+/// the detector skips beside an `@` (`j_______%40...`) was not an address.
+#[test]
+fn regression_underscores_before_the_at() {
+    oracle::guard_bytes(&[
+        113, 113, 113, 113, 113, 113, 113, 113, 113, 113, 113, 113, 15, 0, 0, 0, 2, 106, 117, 73,
+        100, 0, 101,
+    ]);
+}
+
 // ---------------------------------------------------------------------------
 // Consent strings: the tcf and gpp targets' properties on their seeds (IAB's
 // published strings) and on mutations of them.

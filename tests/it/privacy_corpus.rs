@@ -19,8 +19,6 @@
 //!   equal to the input; the false-positive rate is printed and must be 0.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 use crate::common::*;
 use base64::Engine as _;
@@ -809,32 +807,7 @@ fn explain_run(events: &[&str]) -> Fates {
         config().replace("{DATA}", dir.path().join("data").to_str().unwrap()),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "explain",
-            "--config",
-            path.to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .envs(env())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start adgate explain");
-    let input = events.join("\n");
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        out.status.success(),
-        "explain failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Vec<Value> = serde_json::from_slice(&out.stdout).expect("explain JSON");
-    assert_eq!(report.len(), events.len(), "one report per event");
+    let report = explain_reports(&path, &env(), events.join("\n"), events.len());
     report
         .iter()
         .enumerate()

@@ -19,8 +19,6 @@
 //! are stopped now, and those are the limits docs/policy.md names.
 
 use std::collections::HashMap;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 use crate::common::*;
 use serde_json::Value;
@@ -173,32 +171,7 @@ fn run_pass(name: &str) {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(lines.len() >= 150, "the corpus is all there");
 
-    let mut child = Command::new(BIN)
-        .args([
-            "explain",
-            "--config",
-            path.to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .envs(env())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start adgate explain");
-    let input = lines.join("\n");
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        out.status.success(),
-        "explain failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reports: Vec<Value> = serde_json::from_slice(&out.stdout).expect("explain JSON");
-    assert_eq!(reports.len(), lines.len(), "one report per event");
+    let reports = explain_reports(&path, &env(), lines.join("\n"), lines.len());
 
     // A sanity check that the config routes at all: the events that hide
     // something in one field still go to the partners that do not copy it.

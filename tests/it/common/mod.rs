@@ -1109,3 +1109,42 @@ pub async fn read_request(
     let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
     (headers, body)
 }
+
+/// `adgate explain --format json` of `input` (events, one per line) under
+/// the config file `config` and `env`: the reports, one per event, after
+/// checking the command succeeded and reported `events` events.
+pub fn explain_reports(
+    config: &Path,
+    env: &HashMap<String, String>,
+    input: String,
+    events: usize,
+) -> Vec<serde_json::Value> {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .args([
+            "explain",
+            "--config",
+            config.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .envs(env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start adgate explain");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "explain failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("explain JSON");
+    assert_eq!(reports.len(), events, "one report per event");
+    reports
+}
