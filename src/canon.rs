@@ -163,20 +163,15 @@ fn round(s: &str) -> Option<String> {
 fn unicode_pass(s: &str) -> String {
     use unicode_normalization::char::is_combining_mark;
     let mut out = String::with_capacity(s.len());
-    // Parenthesized letters are read as letters before NFKC spells them
-    // `(a)`.
-    let letters = s.chars().map(|c| match c as u32 {
-        u @ 0x249C..=0x24B5 => char::from(b'a' + (u - 0x249C) as u8),
-        _ => c,
-    });
+    // Letters drawn as symbols, read before NFKC (which spells the
+    // parenthesized ones `(a)`).
+    let letters = s.chars().map(|c| symbol_letter(c as u32).unwrap_or(c));
     for c in letters.nfkd().filter(|c| !is_combining_mark(*c)).nfkc() {
         let u = c as u32;
         if (0xE0020..=0xE007E).contains(&u) {
             // Tag characters spell ASCII invisibly (`ASCII smuggling`):
             // read them as the letters they carry.
             out.push(char::from((u - 0xE0000) as u8));
-        } else if let Some(l) = symbol_letter(u) {
-            out.push(l);
         } else if matches!(c, '\t' | '\n' | '\r' | '\u{2800}' | '\u{1680}' | TAG_MARK) {
             // U+FFFC from the input is a blank: the character marks a
             // removed tag only where strip_tags puts it.
@@ -1107,15 +1102,17 @@ pub fn word_form(s: &str) -> Cow<'_, str> {
 /// Latin letters `ł`, `ı`. Capitals are looked up before lowercasing
 /// (Greek `Η` looks like `H`, its lowercase `η` like `n`).
 ///
-/// A table of the common lookalikes of the 26 Latin letters rather than
-/// the UTS #39 confusables skeleton (the `unicode-security` crate): that
-/// skeleton also rewrites ASCII (`m` to `rn`, `1` to `l`, `0` to `O`),
-/// which would move whole-word boundaries and lose the allocation-free
-/// path for ASCII; it leaves the small capitals alone (they are their own
-/// prototypes) and maps some Greek letters to non-Latin prototypes (`ε` to
-/// `ꞓ`, `τ` to `ᴛ`). What an attacker needs here is a word that *reads* as a
-/// Latin word, and that is what the table lists; fullwidth, mathematical
-/// and other compatibility forms are already folded by NFKC.
+/// First a table of the common lookalikes of the 26 Latin letters, then,
+/// for a letter it does not list, the UTS #39 confusable prototype
+/// ([`confusable_ascii`]) when that is one ASCII letter or digit (Lisu,
+/// Cherokee). Not the UTS #39 skeleton of whole strings: that also
+/// rewrites ASCII (`m` to `rn`, `1` to `l`, `0` to `O`), which would move
+/// whole-word boundaries and lose the allocation-free path for ASCII; and
+/// the table wins where the two differ, since the standard leaves the
+/// small capitals alone (they are their own prototypes) and maps some
+/// Greek letters to non-Latin prototypes (`ε` to `ꞓ`, `τ` to `ᴛ`). What an
+/// attacker needs here is a word that *reads* as a Latin word; fullwidth,
+/// mathematical and other compatibility forms are already folded by NFKC.
 pub fn lookalike(c: char) -> Option<char> {
     if c.is_ascii() {
         return None;
@@ -1270,12 +1267,14 @@ pub fn lookalike(c: char) -> Option<char> {
     })
 }
 
-/// The letter a symbol without a compatibility decomposition draws:
-/// regional indicators (`🇭`, which pair into flags) and the negative
-/// circled and negative squared capitals (`🅗`, `🅷`). The circled,
-/// squared and parenthesized ones are NFKC's already.
+/// The letter a symbol draws where NFKC does not give it: regional
+/// indicators (`🇭`, which pair into flags), the negative circled and
+/// negative squared capitals (`🅗`, `🅷`), and the parenthesized small
+/// letters (`⒣`, which NFKC spells `(h)`). The circled and squared ones
+/// are NFKC's already.
 fn symbol_letter(u: u32) -> Option<char> {
     let base = match u {
+        0x249C..=0x24B5 => 0x249C,
         0x1F1E6..=0x1F1FF => 0x1F1E6,
         0x1F150..=0x1F169 => 0x1F150,
         0x1F170..=0x1F189 => 0x1F170,

@@ -689,14 +689,17 @@ impl Policy {
                 // A pre-hashed value must be a hash of the person's email or
                 // phone, not of the event's IP or another protected value
                 // (those are not sent hashed either).
-                let protected = protected_cell
-                    .get_or_insert_with(|| protected_values(ev, &normalized, country));
+                let mut own_hash = |h: &Cow<'_, str>| {
+                    !protected_cell
+                        .get_or_insert_with(|| protected_values(ev, &normalized, country))
+                        .is_digest_of_other(h)
+                };
                 let email_sha256 = prehashed("email_sha256")
                     .filter(|_| wants(Kind::Email))
-                    .filter(|h| !protected.is_digest_of_other(h));
+                    .filter(&mut own_hash);
                 let phone_sha256 = prehashed("phone_sha256")
                     .filter(|_| wants(Kind::Phone))
-                    .filter(|h| !protected.is_digest_of_other(h));
+                    .filter(&mut own_hash);
                 kind_used = p.sendable.iter().copied().find(|k| {
                     ev.identifier(*k).is_some()
                         || (*k == Kind::Email && email_sha256.is_some())

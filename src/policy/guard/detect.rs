@@ -488,12 +488,9 @@ pub fn scan_number(raw: &str, default_country: Option<phonenumber::country::Id>)
         .filter(|c| c.is_ascii_digit())
         .collect();
     forms.push(mantissa);
-    // The value, when it is an integer (4.111111111111111e15).
-    if let Ok(v) = t.parse::<f64>() {
-        if v.is_finite() && v.fract() == 0.0 && v < 1e20 {
-            forms.push(format!("{v:.0}"));
-        }
-    }
+    // The value, when it is an integer written otherwise
+    // (4.111111111111111e15).
+    forms.extend(integer_digits(t));
     for f in &forms {
         let f = f.trim_start_matches('0');
         if f.len() < 10 {
@@ -513,14 +510,14 @@ pub fn scan_number(raw: &str, default_country: Option<phonenumber::country::Id>)
 /// The digits of a JSON number whose value is a whole number written
 /// otherwise (`2.0655501e9`, `20655501E2`, `2065550100.0`), or `None`
 /// when it is written as its digits already, is not whole, or has more
-/// than 19 digits.
+/// than 20 digits.
 pub fn integer_digits(raw: &str) -> Option<String> {
     let t = raw.trim();
     if t.bytes().all(|c| c.is_ascii_digit() || c == b'-') {
         return None;
     }
     let v: f64 = t.parse().ok()?;
-    if !v.is_finite() || v.fract() != 0.0 || v.abs() >= 1e19 {
+    if !v.is_finite() || v.fract() != 0.0 || v.abs() >= 1e20 {
         return None;
     }
     Some(format!("{:.0}", v.abs()))
@@ -579,10 +576,6 @@ mod tests {
             "<x>@mailbox.example",
             "x@;mailbox.example",
             "_@mailbox.example",
-        ] {
-            assert!(has_email(s), "{s}");
-        }
-        for s in [
             "leak.target\u{A1}@mailbox.example",
             "leak.target\u{203B}@mailbox.example",
             "leak.target@\u{A1}mailbox.example",
@@ -596,8 +589,8 @@ mod tests {
         for s in ["price: 10 @ 5.99", "@;", "a;@", "see ;@ here"] {
             assert!(!has_email(s), "{s}");
         }
-        // Longer separator runs, dates that the number goes on after, and
-        // thousands that spell an international number.
+        // Longer separator runs, numbers with a date inside, and thousands
+        // that spell an international number.
         for s in [
             "4111 -- 1111 -- 1111 -- 1111",
             "415.-.-555.-.-0123",
@@ -605,10 +598,6 @@ mod tests {
             "2025-5-5-0143",
             "+1 2025 5 5 0143",
             "442,079,460,958",
-        ] {
-            assert!(scan_digits(s).is_some(), "{s}");
-        }
-        for s in [
             "2025-5-5 0143",
             "4539-2019-1-1.2345.61",
             "+44 2079-4-6 0958",

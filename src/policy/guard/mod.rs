@@ -608,8 +608,10 @@ impl<'a> Protected<'a> {
     /// fields, which may hold the hash of the person's email or phone and
     /// nothing else.
     pub fn is_digest_of_other(&self, h: &str) -> bool {
-        let h = h.trim().to_ascii_lowercase();
-        if h.len() != 64 {
+        let Ok(h) = data_encoding::HEXLOWER_PERMISSIVE.decode(h.trim().as_bytes()) else {
+            return false;
+        };
+        if h.len() != 32 {
             return false;
         }
         let plain = |v: &str| {
@@ -639,7 +641,7 @@ impl<'a> Protected<'a> {
             .flat_map(|v| plain(&v.raw));
         ids.chain(ips)
             .chain(values)
-            .any(|f| hex(&Sha256::digest(f.as_bytes())) == h)
+            .any(|f| Sha256::digest(f.as_bytes())[..] == h[..])
     }
 
     pub fn is_empty(&self) -> bool {
