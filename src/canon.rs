@@ -928,7 +928,7 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
         }
     };
     let tb = t.as_bytes();
-    if tb.len() % 2 == 0 && tb.iter().all(u8::is_ascii_hexdigit) {
+    if tb.len().is_multiple_of(2) && tb.iter().all(u8::is_ascii_hexdigit) {
         if let Ok(v) = data_encoding::HEXLOWER_PERMISSIVE.decode(tb) {
             push(v);
         }
@@ -1041,7 +1041,7 @@ pub fn variation_bytes(s: &str) -> Option<String> {
 /// `b` read as UTF-16 when every other byte is zero (ASCII text in UTF-16),
 /// little-endian (zeros at odd offsets) or big-endian.
 fn utf16(b: &[u8]) -> Option<String> {
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     let zeros = |first: usize| b.iter().skip(first).step_by(2).filter(|c| **c == 0).count();

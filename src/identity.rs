@@ -429,6 +429,22 @@ impl SubjectHasher {
         self.hash(tag, form)
     }
 
+    /// Hash of a producer's pre-hashed identifier (`user.email_sha256`,
+    /// `user.phone_sha256`: lowercase hex SHA-256), a tag of its own. An
+    /// opt-out or forget stores it for every form a producer may have hashed
+    /// ([`crate::profile::prehashed_forms`]), and an event carrying the
+    /// value has it among its subjects: the person is stopped, purged and
+    /// notified about whichever of the two the event carried.
+    pub fn prehashed(&self, kind: Kind, hex_lower: &str) -> SubjectHash {
+        let tag = match kind {
+            Kind::Email => "email#sha256",
+            Kind::Phone => "phone#sha256",
+            Kind::AccountId => "account_id#sha256",
+            Kind::DeviceId => "device_id#sha256",
+        };
+        self.hash(tag, hex_lower)
+    }
+
     /// Hash of a producer's event id (the idempotency key).
     pub fn event(&self, event_id: &str) -> SubjectHash {
         self.hash("event_id", event_id)

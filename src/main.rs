@@ -24,6 +24,22 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// Writes a command's output to stdout. A reader that went away (`adgate
+/// explain ... | head`) ends the output quietly, as it ends `cat`'s; any
+/// other write error is reported (exit 1).
+fn emit(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the output: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -129,15 +145,10 @@ fn explain(
     }
     let request = adgate::policy::RequestSignals { sec_gpc };
     match adgate::cli::explain::explain_with(&cfg, partner.as_deref(), &input, request) {
-        Ok(report) => {
-            match format {
-                OutputFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&report).expect("json"))
-                }
-                OutputFormat::Text => print!("{}", adgate::cli::explain::render_text(&report)),
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(report) => emit(&match format {
+            OutputFormat::Json => serde_json::to_string_pretty(&report).expect("json") + "\n",
+            OutputFormat::Text => adgate::cli::explain::render_text(&report),
+        }),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -170,10 +181,7 @@ fn report(
         ReportFormat::Html => adgate::report::html::render(&r),
     };
     match out {
-        None => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+        None => emit(&text),
         Some(p) => match std::fs::write(&p, text) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -161,13 +161,17 @@ pub async fn notify(
     t: NoticeType,
     kind: Kind,
     (normalized, raw): (&str, &str),
-    subject: SubjectHash,
+    subjects: &[SubjectHash],
 ) -> Result<Vec<String>, NoticeError> {
-    let rows = n
-        .privacy
-        .access(subject)
-        .await
-        .map_err(NoticeError::Ledger)?;
+    let Some(&subject) = subjects.first() else {
+        return Ok(Vec::new());
+    };
+    // The person's deliveries under each hash records carry (the exact
+    // identifier, a pre-hashed one): a record carries one of them per kind.
+    let mut rows = Vec::new();
+    for s in subjects {
+        rows.extend(n.privacy.access(*s).await.map_err(NoticeError::Ledger)?);
+    }
     if rows.is_empty() {
         return Ok(Vec::new());
     }

@@ -128,7 +128,7 @@ mod acl {
     }
 
     pub fn parse(b: &[u8]) -> Option<Vec<Entry>> {
-        if b.len() < 4 || (b.len() - 4) % 8 != 0 {
+        if b.len() < 4 || !(b.len() - 4).is_multiple_of(8) {
             return None;
         }
         if u32::from_le_bytes(b[..4].try_into().ok()?) != VERSION {

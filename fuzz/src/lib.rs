@@ -901,7 +901,7 @@ pub fn oracle_luhn(d: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// What of a person a copied value shows, by this oracle: an email

@@ -103,47 +103,70 @@ fn queued(items: Vec<(String, bytes::Bytes)>) -> BTreeMap<Line, u64> {
     out
 }
 
-/// Answers an access request for the identifier `normalized` of `kind`.
-pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String) -> Resp {
-    let subject = app.hasher.subject(kind, &normalized);
-    let rows = match app.privacy.access(subject).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "access: cannot read the ledger");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the subject-access ledger could not be read; retry",
-            );
+/// Answers an access request for the identifier `normalized` of `kind`
+/// (`raw` as the request wrote it).
+pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String, raw: &str) -> Resp {
+    // The exact subject, then the pre-hashed ones: an event that carried
+    // the person's email only as `user.email_sha256` is recorded under the
+    // latter (crate::identity::SubjectHasher::prehashed), and a record
+    // carries at most one of them per kind, so nothing is counted twice.
+    let subjects: Vec<_> = std::iter::once(app.hasher.subject(kind, &normalized))
+        .chain(
+            crate::profile::prehashed_forms(kind, raw, Some(&normalized))
+                .iter()
+                .map(|d| app.hasher.prehashed(kind, d.as_str())),
+        )
+        .collect();
+    let mut rows = Vec::new();
+    for s in &subjects {
+        match app.privacy.access(*s).await {
+            Ok(r) => rows.extend(r),
+            Err(e) => {
+                tracing::error!(error = %e, "access: cannot read the ledger");
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the subject-access ledger could not be read; retry",
+                );
+            }
         }
-    };
+    }
     // Acks sent before the ledger answered are applied before the scan, so
     // an event the ledger counts as delivered is not counted as queued too.
     // (Delivery acks, then records: an event acknowledged in the very
     // microseconds of this request can be missing from both, never in both.)
-    let waiting = match app.outbox.queued(subject).await {
-        Ok(q) => queued(q),
-        Err(e) => {
-            tracing::error!(error = %e, "access: cannot scan the outboxes");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the outboxes could not be read; retry",
-            );
+    let mut waiting: BTreeMap<Line, u64> = BTreeMap::new();
+    for s in &subjects {
+        match app.outbox.queued(*s).await {
+            Ok(q) => {
+                for (k, n) in queued(q) {
+                    *waiting.entry(k).or_insert(0) += n;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "access: cannot scan the outboxes");
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the outboxes could not be read; retry",
+                );
+            }
         }
-    };
+    }
     let rt = app.runtime();
     let config = &rt.config;
 
     let mut merged: BTreeMap<Line, Counts> = BTreeMap::new();
     for r in rows {
-        merged.insert(
-            (r.partner, r.ad_id_type, r.key_id),
-            Counts {
-                delivered: r.events,
-                first_ms: r.first_ms,
-                last_ms: r.last_ms,
+        let c = merged
+            .entry((r.partner, r.ad_id_type, r.key_id))
+            .or_insert(Counts {
+                delivered: 0,
+                first_ms: u64::MAX,
+                last_ms: 0,
                 queued: 0,
-            },
-        );
+            });
+        c.delivered += r.events;
+        c.first_ms = c.first_ms.min(r.first_ms);
+        c.last_ms = c.last_ms.max(r.last_ms);
     }
     for (k, n) in waiting {
         merged

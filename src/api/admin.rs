@@ -32,27 +32,52 @@ fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
     }
 }
 
-/// The subject's kind, its normalized form and the keyed hash of it (the
-/// one outbox records and the ledger carry; `None` when it does not
-/// normalize, e.g. a
-/// national phone number without `privacy.default_phone_country`) and the
-/// keyed hashes of its lenient match forms (crate::identity::match_forms), all
-/// stored in the opt-out list so an event carrying the identifier in an
-/// unusual shape is still stopped.
+/// The exact subject: the normalized form and its keyed hash (the one
+/// outbox records and the ledger carry); `None` when it does not normalize,
+/// e.g. a national phone number without `privacy.default_phone_country`.
 type Exact = Option<(String, SubjectHash)>;
 
-/// The identifier's kind, its exact subject (normalized form and hash),
-/// its lenient hashes, and the identifier as the request wrote it.
-fn optout_subjects(
-    app: &App,
-    body: &[u8],
-) -> Result<(Kind, Exact, Vec<SubjectHash>, String), &'static str> {
+/// What an opt-out or forget names, hashed with the internal key.
+struct Named {
+    kind: Kind,
+    exact: Exact,
+    /// Keyed hashes of the SHA-256 digests a producer may send for the
+    /// person as `user.email_sha256` / `user.phone_sha256`
+    /// (crate::profile::prehashed_forms): an event carrying only one of
+    /// those names the person too.
+    prehashed: Vec<SubjectHash>,
+    /// Keyed hashes of the lenient match forms (crate::identity::match_forms),
+    /// stored in the opt-out list so an event carrying the identifier in an
+    /// unusual shape is still stopped.
+    lenient: Vec<SubjectHash>,
+    /// The identifier as the request wrote it.
+    raw: String,
+}
+
+impl Named {
+    /// The subject hashes outbox records and ledger rows of this person
+    /// carry: the exact one and the pre-hashed ones.
+    fn recorded(&self) -> Vec<SubjectHash> {
+        self.exact
+            .iter()
+            .map(|(_, h)| *h)
+            .chain(self.prehashed.iter().copied())
+            .collect()
+    }
+}
+
+fn optout_subjects(app: &App, body: &[u8]) -> Result<Named, &'static str> {
     let (kind, raw) = raw_identifier_of(body)?;
     let country = app.runtime().config.privacy.default_phone_country;
     let exact = identity::normalize_with(kind, &raw, country).map(|n| {
         let h = app.hasher.subject(kind, &n);
         (n.into_owned(), h)
     });
+    let prehashed =
+        crate::profile::prehashed_forms(kind, &raw, exact.as_ref().map(|(n, _)| n.as_str()))
+            .iter()
+            .map(|d| app.hasher.prehashed(kind, d.as_str()))
+            .collect();
     let lenient: Vec<SubjectHash> = identity::match_forms(kind, &raw, country)
         .iter()
         .map(|f| app.hasher.matched(kind, f))
@@ -60,7 +85,13 @@ fn optout_subjects(
     if exact.is_none() && lenient.is_empty() {
         return Err(invalid_identifier(kind));
     }
-    Ok((kind, exact, lenient, raw))
+    Ok(Named {
+        kind,
+        exact,
+        prehashed,
+        lenient,
+        raw,
+    })
 }
 
 fn invalid_identifier(kind: Kind) -> &'static str {
@@ -73,22 +104,29 @@ fn invalid_identifier(kind: Kind) -> &'static str {
 }
 
 /// Parses `{"email": ...}` (or phone / account_id / device_id) into the
-/// identifier's kind and normalized value (for `POST /v1/access`, which
-/// recomputes ad_ids from it; never stored).
-pub fn identifier_of(body: &[u8]) -> Result<(Kind, String), &'static str> {
+/// identifier's kind, normalized value and the value as sent (for `POST
+/// /v1/access`, which recomputes ad_ids from it; never stored).
+pub fn identifier_of(body: &[u8]) -> Result<(Kind, String, String), &'static str> {
     let (kind, raw) = raw_identifier_of(body)?;
     let norm = identity::normalize(kind, &raw).ok_or(invalid_identifier(kind))?;
-    Ok((kind, norm.into_owned()))
+    Ok((kind, norm.into_owned(), raw))
 }
 
-/// The one identifier a body names, as sent.
+/// The one identifier a body names, as sent. Read by the event parser, so
+/// a key given twice (`{"email": A, "email": B}`) is refused, not read as
+/// one of the two.
 fn raw_identifier_of(body: &[u8]) -> Result<(Kind, String), &'static str> {
-    let v: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(body).map_err(|_| {
-            "body must be a JSON object naming one identifier, e.g. {\"email\": \"...\"}"
-        })?;
+    const NOT_AN_OBJECT: &str =
+        "body must be a JSON object naming one identifier, e.g. {\"email\": \"...\"}";
+    let text = std::str::from_utf8(body).map_err(|_| NOT_AN_OBJECT)?;
+    let members = crate::json::parse_object(text).map_err(|e| match e {
+        crate::json::Error::DuplicateKey { .. } => {
+            "the body names the same identifier twice; name exactly one"
+        }
+        _ => NOT_AN_OBJECT,
+    })?;
     let mut found = None;
-    for (k, val) in &v {
+    for (k, val) in &members {
         let Some(kind) = Kind::parse(k) else {
             return Err(
                 "unknown key: the body may only hold one of email, phone, account_id, device_id",
@@ -97,14 +135,12 @@ fn raw_identifier_of(body: &[u8]) -> Result<(Kind, String), &'static str> {
         if found.is_some() {
             return Err("the body must name exactly one identifier");
         }
-        let Some(s) = val.as_str() else {
+        let Some(s) = crate::event::as_str(*val) else {
             return Err("the identifier must be a string");
         };
-        found = Some((kind, s));
+        found = Some((kind, s.into_owned()));
     }
-    let (kind, raw) =
-        found.ok_or("the body must name one of email, phone, account_id, device_id")?;
-    Ok((kind, raw.to_owned()))
+    found.ok_or("the body must name one of email, phone, account_id, device_id")
 }
 
 /// Queues the notices of an opt-out or forget (crate::notice); a subject
@@ -114,7 +150,7 @@ async fn notify(
     t: NoticeType,
     kind: Kind,
     (normalized, raw): (Option<String>, &str),
-    subject: SubjectHash,
+    subjects: &[SubjectHash],
 ) -> Result<Vec<String>, Resp> {
     let Some(norm) = normalized else {
         return Ok(Vec::new());
@@ -130,7 +166,7 @@ async fn notify(
         metrics: &app.metrics,
         config: &rt.config,
     };
-    crate::notice::notify(notifier, t, kind, (&norm, raw), subject)
+    crate::notice::notify(notifier, t, kind, (&norm, raw), subjects)
         .await
         .map_err(|e| {
             app.metrics.emit(StorageWriteFailed {
@@ -166,27 +202,33 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     };
     if route == "/v1/access" {
         return match identifier_of(&body) {
-            Ok((kind, norm)) => crate::api::access::handle(app, kind, norm).await,
+            Ok((kind, norm, raw)) => crate::api::access::handle(app, kind, norm, &raw).await,
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         };
     }
-    let (kind, exact, lenient, raw) = match optout_subjects(app, &body) {
+    let named = match optout_subjects(app, &body) {
         Ok(s) => s,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
+    let kind = named.kind;
     // Without a normalized form only the lenient hash is stored; nothing
     // queued or in the ledger carries it, so forget then purges nothing.
-    let subject = exact
-        .as_ref()
-        .map(|(_, h)| *h)
-        .or_else(|| lenient.first().copied())
-        .expect("one of them is set");
-    let normalized = exact.as_ref().map(|(n, _)| n.clone());
+    let mut recorded = named.recorded();
+    if recorded.is_empty() {
+        recorded.extend(named.lenient.first().copied());
+    }
+    let normalized = named.exact.as_ref().map(|(n, _)| n.clone());
     // The opt-out is durable before anything else, so events accepted after
     // this answer are never routed.
     let forget = route == "/v1/forget";
     let mut added = false;
-    for h in exact.map(|(_, h)| h).into_iter().chain(lenient) {
+    let stored = named
+        .exact
+        .iter()
+        .map(|(_, h)| *h)
+        .chain(named.prehashed.iter().copied())
+        .chain(named.lenient.iter().copied());
+    for h in stored {
         let r = app.outbox.add_optout(h, forget).await;
         match r {
             Ok(a) => added |= a,
@@ -214,11 +256,18 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
     if route == "/v1/optouts" {
         // Every call notifies (a partner applies a notice idempotently), so
         // a call answered 503 below is completed by its retry.
-        let notified =
-            match notify(app, NoticeType::OptedOut, kind, (normalized, &raw), subject).await {
-                Ok(n) => n,
-                Err(r) => return r,
-            };
+        let notified = match notify(
+            app,
+            NoticeType::OptedOut,
+            kind,
+            (normalized, &named.raw),
+            &recorded,
+        )
+        .await
+        {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
         tracing::info!(
             kind = kind.as_str(),
             new = added,
@@ -230,21 +279,47 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             &serde_json::json!({"opted_out": true, "notified": notified}),
         );
     }
-    let purged = app.outbox.purge(subject).await;
+    let mut purged = Ok(0);
+    for h in &recorded {
+        match app.outbox.purge(*h).await {
+            Ok(n) => purged = purged.map(|p| p + n),
+            Err(e) => {
+                purged = Err(e);
+                break;
+            }
+        }
+    }
     match purged {
         Ok(n) => {
             app.metrics.forget_purged.inc_by(n);
             // Notices are queued (durably) before the ledger that says who
             // to notify is erased: a failure here answers 503 and the retry
             // finds the ledger whole; a repeat after success notifies no one.
-            let notified =
-                match notify(app, NoticeType::Deleted, kind, (normalized, &raw), subject).await {
-                    Ok(n) => n,
-                    Err(r) => return r,
-                };
+            let notified = match notify(
+                app,
+                NoticeType::Deleted,
+                kind,
+                (normalized, &named.raw),
+                &recorded,
+            )
+            .await
+            {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
             // The ledger of what partners received goes too (after the
             // purge, so nothing purged is recorded as delivered after it).
-            let ledger_rows = match app.privacy.forget(subject).await {
+            let mut erased = Ok(0);
+            for h in &recorded {
+                match app.privacy.forget(*h).await {
+                    Ok(r) => erased = erased.map(|e| e + r),
+                    Err(e) => {
+                        erased = Err(e);
+                        break;
+                    }
+                }
+            }
+            let ledger_rows = match erased {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "forget: ledger erase failed");

@@ -183,12 +183,15 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         return web::refuse(req, error(StatusCode::FORBIDDEN, msg)).await;
     }
     // Global Privacy Control: `Sec-GPC: 1` applies to every event of the
-    // request, as `consent.gpc = true` would.
+    // request, as `consent.gpc = true` would. Every line of the header
+    // counts, and every comma-separated value of a line: `Sec-GPC: 0`
+    // then `Sec-GPC: 1` is an opt-out.
     let request = RequestSignals {
-        sec_gpc: req
-            .headers()
-            .get("sec-gpc")
-            .is_some_and(|v| v.as_bytes().trim_ascii() == b"1"),
+        sec_gpc: req.headers().get_all("sec-gpc").iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|x| x.trim_ascii() == b"1")
+        }),
     };
     let ct = req
         .headers()

@@ -65,6 +65,39 @@ pub struct App {
     /// Reload requests (SIGHUP and `POST /admin/reload` alike), answered
     /// one at a time by the supervisor [`run`] starts.
     reloads: reload::Requests,
+    /// The data dir's lock ([`lock_data_dir`]), held until the process ends.
+    _data_lock: std::fs::File,
+}
+
+/// The lock file in the data dir: one gateway per data dir.
+pub const LOCK_FILE: &str = "adgate.lock";
+
+/// Takes the data dir's exclusive lock (an advisory `flock` on
+/// [`LOCK_FILE`], released by the kernel when the process ends, however it
+/// ends). Two gateways on one data dir would each keep their own end
+/// offsets, ack positions and idempotency window over the same segment
+/// files and lose acknowledged events; the second one refuses to start,
+/// whatever path (a symlink) names the directory, also while the first is
+/// still in its graceful shutdown.
+fn lock_data_dir(data: &std::path::Path) -> Result<std::fs::File, String> {
+    let path = data.join(LOCK_FILE);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open the data_dir lock {}: {e}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "data_dir {} is in use by another adgate process (it holds {}); stop that one first (a gateway still shutting down lets go when it exits), or give this one its own server.data_dir",
+            data.display(),
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(format!("cannot lock the data_dir {}: {e}", path.display()))
+        }
+    }
 }
 
 /// A partner's feed and the token that reads it.
@@ -114,6 +147,7 @@ impl App {
         let data = config.server.data_dir.clone();
         std::fs::create_dir_all(&data)
             .map_err(|e| format!("cannot create data_dir {}: {e}", data.display()))?;
+        let data_lock = lock_data_dir(&data)?;
         // A key id stays bound to the secret it was first served with.
         crate::keyprint::check(&data, &config)?;
         crate::keyprint::record(&data, &config)?;
@@ -158,6 +192,7 @@ impl App {
             in_flight: Default::default(),
             stopping,
             config_path,
+            _data_lock: data_lock,
             reloads: reload::Requests::new(),
             delivery_rt: crate::delivery::runtime::DeliveryRuntime::start()
                 .map_err(|e| format!("cannot start the delivery runtime: {e}"))?,

@@ -331,7 +331,7 @@ impl BitWriter {
 
     /// Pads with zero bits to a whole byte (as IAB writers do) and encodes.
     pub fn finish(mut self) -> String {
-        while self.bits.len() % 8 != 0 {
+        while !self.bits.len().is_multiple_of(8) {
             self.bits.push(false);
         }
         let mut out = String::with_capacity(self.bits.len() / 6 + 1);

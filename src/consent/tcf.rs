@@ -100,8 +100,16 @@ impl VendorSet {
     }
 }
 
-/// RestrictionType 0: the publisher does not allow the purpose at all.
-pub const RESTRICTION_NOT_ALLOWED: u8 = 0;
+/// RestrictionType 1: the publisher requires consent for the purpose,
+/// the basis adgate requires anyway. Type 0 (not allowed) and type 2
+/// (legitimate interest only) take the consent basis away; type 3 is
+/// reserved and read as the publisher's refusal.
+pub const RESTRICTION_REQUIRE_CONSENT: u8 = 1;
+
+/// Does a restriction of this type take away the consent basis?
+pub fn restriction_refuses(kind: u8) -> bool {
+    kind != RESTRICTION_REQUIRE_CONSENT
+}
 
 /// A decoded core segment, borrowing the text for vendor lookups.
 #[derive(Debug, Clone, Copy)]
@@ -378,8 +386,9 @@ impl<'a> TcString<'a> {
         }
     }
 
-    /// The first purpose of `mask` the publisher flatly disallows
-    /// (restriction type 0) for `vendor`.
+    /// The first purpose of `mask` the publisher does not allow on consent
+    /// for `vendor`: restriction type 0 (not allowed), 2 (legitimate
+    /// interest only) or the reserved 3 ([`restriction_refuses`]).
     pub fn restricted_purpose(&self, mask: u32, vendor: u16) -> Option<u8> {
         if self.restriction_count == 0 {
             return None;
@@ -390,7 +399,7 @@ impl<'a> TcString<'a> {
             let purpose = r.read(6).unwrap_or(0) as u8;
             let kind = r.read(2).unwrap_or(0) as u8;
             let entries = r.read(12).unwrap_or(0) as u16;
-            let wanted = kind == RESTRICTION_NOT_ALLOWED
+            let wanted = restriction_refuses(kind)
                 && (1..=24).contains(&purpose)
                 && mask & (1 << (purpose - 1)) != 0;
             // One walk answers the lookup and finds the next restriction.
@@ -753,7 +762,7 @@ mod tests {
             vendor_consents: vec![2, 3, 4, 755, 900],
             vendor_consents_as_ranges: true,
             vendor_li: vec![1, 755],
-            restrictions: vec![(4, 0, vec![900]), (3, 1, vec![755])],
+            restrictions: vec![(4, 0, vec![900]), (3, 1, vec![755]), (1, 2, vec![42])],
             ..TcModel::default()
         };
         let s = m.encode() + ".IFukWSQh";
@@ -765,7 +774,11 @@ mod tests {
         assert!(!t.vendor_consent(901) && !t.vendor_consent(0));
         assert!(t.vendor_li(1) && !t.vendor_li(2));
         assert_eq!(t.restricted_purpose(0b1101, 900), Some(4));
+        // Type 1 (require consent) keeps consent as the basis; type 2
+        // (legitimate interest only) takes it away.
         assert_eq!(t.restricted_purpose(0b1101, 755), None);
+        assert_eq!(t.restricted_purpose(0b1101, 42), Some(1));
+        assert_eq!(t.restricted_purpose(0b1100, 42), None);
         assert_eq!(t.consent_language, *b"EN");
     }
 
@@ -874,8 +887,8 @@ mod tests {
             }
         }
 
-        /// A restriction lookup answers as the model says: the first type-0
-        /// restriction (in string order) on a purpose of the mask naming
+        /// A restriction lookup answers as the model says: the first
+        /// restriction of a type other than 1 (in string order) on a purpose of the mask naming
         /// the vendor; and a detached decode attached again is the same.
         #[test]
         fn restriction_lookups_follow_the_model(
@@ -889,7 +902,7 @@ mod tests {
             vendors.push(extra);
             for v in vendors {
                 let want = m.restrictions.iter().find(|(p, k, vs)| {
-                    *k == RESTRICTION_NOT_ALLOWED
+                    *k != RESTRICTION_REQUIRE_CONSENT
                         && (1..=24).contains(p)
                         && mask & (1 << (p - 1)) != 0
                         && vs.contains(&v)

@@ -424,7 +424,9 @@ async fn deliver(
 }
 
 /// Exponential backoff with full jitter, or the partner's Retry-After
-/// (capped), never past the batch's expiry.
+/// (capped) when it is longer, never past the batch's expiry. The backoff
+/// stays a floor: `Retry-After: 0` or a date in the past does not make a
+/// retry loop without pause.
 fn retry_delay(attempt: u32, after: Option<Duration>, expires_ms: u64) -> Duration {
     let backoff = {
         let cap = BACKOFF_BASE
@@ -432,7 +434,9 @@ fn retry_delay(attempt: u32, after: Option<Duration>, expires_ms: u64) -> Durati
             .min(BACKOFF_MAX);
         Duration::from_millis(rand::thread_rng().gen_range(0..=cap.as_millis() as u64))
     };
-    let delay = after.map(|a| a.min(RETRY_AFTER_MAX)).unwrap_or(backoff);
+    let delay = after
+        .map(|a| a.min(RETRY_AFTER_MAX).max(backoff))
+        .unwrap_or(backoff);
     let to_expiry = Duration::from_millis(expires_ms.saturating_sub(now_ms()));
     delay.min(to_expiry + Duration::from_millis(10))
 }
@@ -664,5 +668,18 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn retry_after_zero_still_backs_off() {
+        let far = now_ms() + 3_600_000;
+        // Full jitter can draw a short pause once; over many attempts the
+        // backoff's growing bound shows through a zero Retry-After.
+        let total: Duration = (0..12)
+            .map(|a| retry_delay(a, Some(Duration::ZERO), far))
+            .sum();
+        assert!(total >= BACKOFF_BASE, "{total:?}");
+        let later = retry_delay(10, Some(Duration::from_secs(7200)), far);
+        assert_eq!(later, RETRY_AFTER_MAX, "a long Retry-After is capped");
     }
 }

@@ -52,6 +52,17 @@ impl<'a> Item<'a> {
             Item::Bad(rej) => Err(rej.clone()),
         }
     }
+
+    /// Is this slot a JSON object as JSON's grammar goes, whatever the
+    /// event rules say of it (a duplicated key, which the grammar allows)?
+    pub fn is_json_object(&self) -> bool {
+        let text = match self {
+            Item::Text(t) => t,
+            Item::Raw(r) => r.get(),
+            Item::Bad(_) => return false,
+        };
+        text.trim_start().starts_with('{') && serde_json::from_str::<&RawValue>(text).is_ok()
+    }
 }
 
 /// Splits a body into events. `Err` is a 400 message: the body cannot be

@@ -99,7 +99,8 @@ impl OptOutLookup for NoOptOuts {
 /// delivered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Subjects {
-    hashes: [SubjectHash; 4],
+    /// The four identifiers' and the two pre-hashed fields' (email, phone).
+    hashes: [SubjectHash; 6],
     len: u8,
 }
 
@@ -636,6 +637,24 @@ impl Policy {
                     if let Some(n) = identity::normalize_with(k, raw, country) {
                         subjects.push(self.hasher.subject(k, &n));
                         normalized[k.index()] = Some(n);
+                    }
+                }
+            }
+            // A pre-hashed email or phone names the person too: an opt-out
+            // stops it, a forget purges it (identity::SubjectHasher::prehashed).
+            // Only without the raw identifier of its kind, which a profile
+            // then sends instead, so an access request counts a record once.
+            if let Some(u) = ev.user.as_ref() {
+                for (k, member) in [(Kind::Email, "email_sha256"), (Kind::Phone, "phone_sha256")] {
+                    if normalized[k.index()].is_some() {
+                        continue;
+                    }
+                    if let Some(h) = u
+                        .get(member)
+                        .and_then(event::as_str)
+                        .and_then(|s| crate::profile::Hex64::prehashed(&s))
+                    {
+                        subjects.push(self.hasher.prehashed(k, h.as_str()));
                     }
                 }
             }
@@ -1449,8 +1468,11 @@ fn profile_consent(ev: &Event<'_>, signals: &Signals<'_>, tcf_consented: bool) -
     let personalized = tcf_consented || matches!(ev.personalized_ads, Field::Value(true));
     let mode = |m: ModeSignal| match m {
         ModeSignal::Granted => Some(true),
-        ModeSignal::Denied => Some(false),
-        ModeSignal::Absent | ModeSignal::Invalid => personalized.then_some(true),
+        // A value that is neither "granted" nor "denied" (`"DENIED"`,
+        // `false`, `0`) is not consent: the partner is told DENIED, never
+        // GRANTED on the strength of personalized_ads.
+        ModeSignal::Denied | ModeSignal::Invalid => Some(false),
+        ModeSignal::Absent => personalized.then_some(true),
     };
     ConsentSignals {
         ad_user_data: mode(signals.ad_user_data),
@@ -2120,6 +2142,16 @@ secret_env = "K2"
             (
                 r#"{"personalized_ads":true,"ad_user_data":"granted","ad_personalization":"denied"}"#,
                 ("GRANTED", "DENIED"),
+            ),
+            // A denial spelled otherwise is no consent: never GRANTED on
+            // the strength of personalized_ads (fifth red-team pass).
+            (
+                r#"{"personalized_ads":true,"ad_user_data":"DENIED","ad_personalization":" Denied"}"#,
+                ("DENIED", "DENIED"),
+            ),
+            (
+                r#"{"personalized_ads":true,"ad_user_data":false,"ad_personalization":0}"#,
+                ("DENIED", "DENIED"),
             ),
         ] {
             let out = outcomes(&cfg, &format!(r#"{{{base},"consent":{consent}}}"#));

@@ -63,6 +63,10 @@ pub const COMPACT_EVERY: Duration = Duration::from_secs(3600);
 /// Distinct (subject, partner, day, type, key) rows held in memory before an
 /// early flush: bounds the writer's memory at ~20 MB whatever the rate.
 pub const MAX_PENDING_ROWS: usize = 100_000;
+/// At shutdown, how often and how far apart unwritten ledger rows are
+/// tried again (within the shutdown's grace) before they are given up.
+const STOP_FLUSH_TRIES: u32 = 4;
+const STOP_FLUSH_PAUSE: Duration = Duration::from_millis(500);
 /// Delivery batches waiting for the writer before delivery waits for it
 /// (a batch is at most `batch_max_events`, or a pull response's `max`).
 pub const QUEUE_BATCHES: usize = 256;
@@ -423,7 +427,20 @@ impl Writer {
                     self.compact(now_ms());
                 }
                 Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    self.flush_ledger();
+                    // A full disk may free up in a moment: a few tries
+                    // before the rows are given up, and then said so.
+                    for _ in 0..STOP_FLUSH_TRIES {
+                        if self.flush_ledger() {
+                            break;
+                        }
+                        std::thread::sleep(STOP_FLUSH_PAUSE);
+                    }
+                    if !self.pending.is_empty() {
+                        tracing::error!(
+                            rows = self.pending.len(),
+                            "subject-access ledger rows could not be written before exit and are lost: access requests will not list, and opt-outs and forgets will not notify, these deliveries (see docs/durability.md)"
+                        );
+                    }
                     self.flush_counters();
                     return;
                 }
@@ -449,12 +466,17 @@ impl Writer {
         ledger::cutoff_day(now_ms, self.retention_days)
     }
 
-    fn flush_ledger(&mut self) {
+    /// Writes the pending rows; false when they could not be written (they
+    /// are kept for the next try, within the bound).
+    fn flush_ledger(&mut self) -> bool {
         if self.pending.is_empty() {
-            return;
+            return true;
         }
         match ledger::write(&mut self.conn, &self.pending) {
-            Ok(()) => self.pending.clear(),
+            Ok(()) => {
+                self.pending.clear();
+                true
+            }
             Err(e) => {
                 // Kept for the next flush; the bound above still applies.
                 tracing::error!(error = %e, rows = self.pending.len(), "cannot write the subject-access ledger; will retry");
@@ -464,6 +486,7 @@ impl Writer {
                     );
                     self.pending.clear();
                 }
+                false
             }
         }
     }

@@ -31,6 +31,8 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::identity::Kind;
+
 pub mod adgate;
 pub mod google_ads;
 pub mod meta_capi;
@@ -296,6 +298,42 @@ impl fmt::Debug for Hex64 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Hex64({})", self.as_str())
     }
+}
+
+/// The SHA-256 digests a producer may send for this person as
+/// `user.email_sha256` / `user.phone_sha256`: the identifier under each
+/// profile's normalization (Meta and TikTok trim and lowercase an email,
+/// Google also drops a Gmail local part's dots; Meta hashes a phone's
+/// digits, Google and TikTok its E.164 form) and under adgate's own
+/// (`normalized`, which may use `privacy.default_phone_country`). Empty for
+/// account and device ids, which have no pre-hashed field.
+pub fn prehashed_forms(kind: Kind, raw: &str, normalized: Option<&str>) -> Vec<Hex64> {
+    let forms: Vec<Option<Cow<'_, str>>> = match kind {
+        Kind::Email => vec![
+            meta_capi::normalize_email(raw),
+            google_ads::normalize_email(raw),
+            tiktok_events::normalize_email(raw),
+            normalized.map(Cow::Borrowed),
+        ],
+        Kind::Phone => vec![
+            meta_capi::normalize_phone(raw),
+            google_ads::normalize_phone(raw),
+            tiktok_events::normalize_phone(raw),
+            normalized.map(Cow::Borrowed),
+            normalized
+                .and_then(|n| n.strip_prefix('+'))
+                .map(Cow::Borrowed),
+        ],
+        Kind::AccountId | Kind::DeviceId => Vec::new(),
+    };
+    let mut out: Vec<Hex64> = Vec::with_capacity(forms.len());
+    for f in forms.into_iter().flatten() {
+        let h = Hex64::sha256(f.as_bytes());
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    out
 }
 
 /// Hex SHA-256 of a trimmed account id (case kept, as adgate normalizes

@@ -622,6 +622,46 @@ fn explain_reads_stdin_the_same_as_a_file() {
     );
 }
 
+/// `adgate explain ... | head`: a reader that stops reading ends the
+/// output quietly (exit 0), with no panic or backtrace on stderr.
+#[test]
+fn explain_into_a_closed_pipe_ends_quietly() {
+    let s = ExplainSetup::new();
+    // Enough events that the report outgrows the pipe's buffer.
+    let mut many = Vec::new();
+    for _ in 0..200 {
+        many.extend_from_slice(&s.ndjson);
+    }
+    let path = s.dir.path().join("many.ndjson");
+    std::fs::write(&path, &many).unwrap();
+    let config = s.config();
+    let mut child = adgate(&[
+        "explain",
+        "--config",
+        &config,
+        "--format",
+        "json",
+        path.to_str().unwrap(),
+    ])
+    .envs([
+        ("KEY_ADS", KEY_ADS),
+        ("KEY_METRICS", KEY_METRICS),
+        ("FEED_ADS", FEED_ADS),
+        ("FEED_METRICS", FEED_METRICS),
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn explain_partner_restricts_the_report() {
     let s = ExplainSetup::new();

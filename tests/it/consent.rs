@@ -275,3 +275,80 @@ fn explain_names_the_deciding_signal() {
         .unwrap()
         .contains("Sec-GPC"));
 }
+
+/// Every US state section of the GPP registry is read (the red team's
+/// rt5 strings reached every partner while only usnat, usca, usva, usco
+/// and usct were): `adgate explain` names the usut or ustx field that
+/// refused; a partner with `gpp_us = false` still gets the event.
+#[test]
+fn explain_reads_the_us_state_sections() {
+    let g = gateway();
+    // ustx (16), bits after Version 000001: ProcessingNotice 01,
+    // SaleOptOutNotice 01, TargetedAdvertisingOptOutNotice 01, SaleOptOut
+    // 10, TargetedAdvertisingOptOut 10, SensitiveDataProcessing 8 x 00,
+    // KnownChildSensitiveDataConsents 01 (no consent: a known child),
+    // AdditionalDataProcessingConsent 00, MspaCoveredTransaction 10,
+    // MspaOptOutOptionMode 10, MspaServiceProviderMode 00:
+    // 000001 010101 101000 000000 000000 000100 101000 = "BVoAAEo"; with
+    // the child entry 00 instead, "BVoAAAo" (nobody opted out).
+    let ustx_child = "DBABEw~BVoAAEo";
+    let ustx_none = "DBABEw~BVoAAAo";
+    let events = ndjson(&[
+        // rt5-001: usut (11) SaleOptOut = TargetedAdvertisingOptOut = 1.
+        ev("s1", json!({"gpp": "DBABFg~BVVAAAo"})),
+        ev("s2", json!({"gpp": ustx_child})),
+        ev("s3", json!({"gpp": ustx_none})),
+        // rt5-015: usnat did not opt out, usut did.
+        ev("s4", json!({"gpp": "DBACLW~BVVqAAAAAo~BVVAAAo"})),
+        // rt5-012: usut, no opt-out, GPC sub-section Gpc = 1.
+        ev("s5", json!({"gpp": "DBABFg~BVaAAAo.Y"})),
+    ]);
+    let file = g.data_dir().with_file_name("states.ndjson");
+    std::fs::write(&file, &events).unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("explain")
+        .arg("--config")
+        .arg(&g.config_path)
+        .args(["--format", "json"])
+        .arg(&file)
+        .env_clear()
+        .envs(env())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let decision = |i: usize, p: &str| -> (String, String) {
+        let ps = report[i]["partners"].as_array().unwrap();
+        let x = ps.iter().find(|x| x["partner"] == p).unwrap();
+        (
+            x["reason"].as_str().unwrap_or("").to_string(),
+            x["detail"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let refused = [
+        (0, "GPP usut SaleOptOut = opted out"),
+        (
+            1,
+            "GPP ustx KnownChildSensitiveDataConsents[1] = no consent (known child)",
+        ),
+        (3, "GPP usut SaleOptOut = opted out"),
+        (4, "GPP usut Gpc = 1 (Global Privacy Control)"),
+    ];
+    for (i, detail) in refused {
+        for p in ["alpha", "beta"] {
+            assert_eq!(
+                decision(i, p),
+                ("no_consent".into(), detail.into()),
+                "{i} {p}"
+            );
+        }
+        assert_eq!(decision(i, "gamma").0, "", "{i}: gpp_us = false");
+    }
+    for p in ["alpha", "beta", "gamma"] {
+        assert_eq!(decision(2, p).0, "", "ustx without opt-out, {p}");
+    }
+}

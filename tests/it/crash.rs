@@ -245,3 +245,47 @@ fn graceful_shutdown_under_load_exits_zero_and_keeps_everything() {
         acked.len()
     );
 }
+
+/// One gateway per data dir: a second `serve` on the same directory, by the
+/// same path or through a symlink, exits 1 naming the lock, and the first
+/// keeps serving every event it acknowledged. (Two gateways would keep
+/// their own offsets over the same segment files and lose events.)
+#[test]
+fn a_second_gateway_on_the_same_data_dir_refuses_to_start() {
+    let g = Gateway::start(&config(), base_env());
+    post_ids(&g, &["lock-1"]);
+    let alias = g.dir.path().join("alias");
+    std::os::unix::fs::symlink(g.data_dir(), &alias).unwrap();
+    let aliased = g.dir.path().join("aliased.toml");
+    std::fs::write(
+        &aliased,
+        config().replace("{DATA}", alias.to_str().unwrap()),
+    )
+    .unwrap();
+    for cfg in [g.config_path.clone(), aliased] {
+        let mut second = std::process::Command::new(BIN)
+            .args(["serve", "--config", cfg.to_str().unwrap()])
+            .envs(base_env())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_for(Duration::from_secs(30), || second.try_wait().unwrap());
+        let Some(status) = status else {
+            let _ = second.kill();
+            panic!("a second gateway runs on the data dir of the first ({cfg:?})");
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(1), "{err}");
+        assert!(err.contains("in use by another adgate process"), "{err}");
+    }
+    post_ids(&g, &["lock-2"]);
+    let ids = event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A));
+    assert_eq!(
+        ids,
+        [partner_event_id("lock-1"), partner_event_id("lock-2")],
+        "the first gateway lost events"
+    );
+}

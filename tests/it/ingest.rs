@@ -106,6 +106,25 @@ fn mixed_batch_rejects_by_index_and_keeps_the_rest() {
     );
     assert_eq!(r.json()["rejected"], 1);
     assert_eq!(r.json()["errors"][0]["index"], 1);
+
+    // A body that is one event with a key given twice is JSON: the event
+    // is rejected by index as invalid_json (the same event as one line of
+    // NDJSON is), not the body with a 400.
+    let dup = r#"{"event_id":"m5","event_id":"m6","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z"}"#;
+    for (body, ct) in [
+        (dup.to_owned(), "application/json"),
+        (format!("[{dup}]"), "application/json"),
+        (format!("{dup}\n"), "application/x-ndjson"),
+    ] {
+        let r = g.post_events(&body, ct);
+        assert_eq!(r.status, 202, "{body}: {}", r.body);
+        assert_eq!(r.json()["rejected"], 1, "{}", r.body);
+        let e = r.json()["errors"][0]["error"].as_str().unwrap().to_owned();
+        assert!(
+            e.starts_with("invalid_json: ") && e.contains("appears twice"),
+            "{e}"
+        );
+    }
 }
 
 backend_tests!(status_codes_and_error_bodies);

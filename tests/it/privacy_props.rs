@@ -157,7 +157,7 @@ fn luhn_complete(prefix: &[u8]) -> String {
                 v
             })
             .sum();
-        if sum % 10 == 0 {
+        if sum.is_multiple_of(10) {
             return d.iter().map(|x| (b'0' + x) as char).collect();
         }
     }

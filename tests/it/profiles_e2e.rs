@@ -734,3 +734,105 @@ fn a_forget_notifies_a_profile_partner_with_the_hash_it_received() {
     assert_eq!(line["ad_id_type"], "email");
     assert_eq!(line["ad_ids"], json!([sha("user0.fg@gmail.com")]), "{line}");
 }
+
+/// A person who opted out, or was forgotten, is not forwarded when an event
+/// carries them only pre-hashed (`user.email_sha256`, `user.phone_sha256`),
+/// in any profile's normalization; and a partner that received them that
+/// way is notified. (The opt-out list holds keyed hashes of the digests a
+/// producer may send, docs/profiles.md.)
+#[test]
+fn an_opted_out_person_sent_pre_hashed_is_stopped_and_notified() {
+    let api = PartnerMock::meta(META_PIXEL, META_TOKEN);
+    let notices = MockPartner::always(200);
+    let g = start(&[meta(
+        &api.url(),
+        "K_A",
+        &format!("notice_endpoint = \"{}\"", notices.url()),
+    )]);
+    let pre = |id: &str, user: Value| {
+        json!({
+            "event_id": id,
+            "event_type": "ad_impression",
+            "timestamp": "2026-11-28T13:45:12Z",
+            "user": user,
+            "consent": {"personalized_ads": true},
+            "ad": {"campaign_id": "c-77"},
+        })
+    };
+    let admin = |route: &str, body: Value| {
+        let r = g.request(
+            "POST",
+            route,
+            Some(ADMIN_TOKEN),
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{route}: {}", r.body);
+        r.json()
+    };
+    // Before the opt-out: delivered, and recorded under the person's email.
+    let email = " Jane.Doe@GMail.com ";
+    post(
+        &g,
+        &[pre(
+            "pre-1",
+            json!({"email_sha256": sha("jane.doe@gmail.com")}),
+        )],
+    );
+    wait_accepted(&api, 1, TIMEOUT);
+    let recorded = wait_for(TIMEOUT, || {
+        let v = admin("/v1/access", json!({ "email": email }));
+        (v["partners"].as_array().map(Vec::len) == Some(1)).then_some(())
+    });
+    assert!(
+        recorded.is_some(),
+        "the pre-hashed delivery is not in the ledger"
+    );
+    let r = admin("/v1/optouts", json!({ "email": email }));
+    assert_eq!(r["notified"], json!(["meta"]), "{r}");
+    admin("/v1/optouts", json!({ "phone": "+1 (206) 555-0100" }));
+    // After it: the email hashed as Meta and TikTok, as Google, as adgate
+    // normalizes it, upper-case hex; the phone as Meta (digits) and as
+    // Google and TikTok (E.164). None goes out; the control does.
+    post(
+        &g,
+        &[
+            pre("pre-2", json!({"email_sha256": sha("jane.doe@gmail.com")})),
+            pre("pre-3", json!({"email_sha256": sha("janedoe@gmail.com")})),
+            pre(
+                "pre-4",
+                json!({"email_sha256": sha("janedoe@gmail.com").to_uppercase()}),
+            ),
+            pre("pre-5", json!({"phone_sha256": sha("12065550100")})),
+            pre("pre-6", json!({"phone_sha256": sha("+12065550100")})),
+            pre(
+                "pre-7",
+                json!({"email_sha256": sha("someone.else@example.com")}),
+            ),
+        ],
+    );
+    let got = wait_accepted(&api, 2, TIMEOUT);
+    std::thread::sleep(Duration::from_millis(500));
+    let got = if api.accepted().len() > got.len() {
+        api.accepted()
+    } else {
+        got
+    };
+    let ems: Vec<String> = got
+        .iter()
+        .map(|e| e["user_data"]["em"][0].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        ems,
+        [sha("jane.doe@gmail.com"), sha("someone.else@example.com")],
+        "an opted-out person went out pre-hashed"
+    );
+    let line: Value = wait_for(TIMEOUT, || {
+        let reqs = notices.requests();
+        reqs.first()
+            .map(|r| serde_json::from_slice(r.body.trim_ascii()).unwrap())
+    })
+    .expect("no opt-out notice reached the notice endpoint");
+    assert_eq!(line["type"], "subject_opted_out");
+    assert_eq!(line["ad_ids"], json!([sha("jane.doe@gmail.com")]), "{line}");
+}

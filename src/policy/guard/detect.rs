@@ -137,7 +137,7 @@ pub fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Does any 13-19 digit window of `digits` pass Luhn?
