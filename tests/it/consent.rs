@@ -185,7 +185,24 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
     // The same events without the header are forwarded.
     let r = g.post_events(&ndjson(&[ev("g3", json!({}))]), "application/x-ndjson");
     assert_eq!(r.status, 202, "{}", r.body);
-    let ids = ["g1", "g2", "g3"];
+    // Every line of a repeated header counts: `Sec-GPC: 0` then
+    // `Sec-GPC: 1` is an opt-out (written by hand: the HTTP client sends
+    // one line per header name).
+    let body = ndjson(&[ev("g4", json!({}))]);
+    let mut s = std::net::TcpStream::connect(g.addr).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {PRODUCER_TOKEN}\r\nContent-Type: application/x-ndjson\r\nSec-GPC: 0\r\nSec-GPC: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    let ids = ["g1", "g2", "g3", "g4"];
     assert_eq!(feed(&g, "alpha", FEED_TOKEN_A, KEY_A, &ids), set(&["g3"]));
     assert_eq!(feed(&g, "beta", FEED_TOKEN_B, KEY_B, &ids), set(&["g3"]));
     assert_eq!(feed(&g, "gamma", FEED_TOKEN_C, KEY_C, &ids), set(&["g3"]));
@@ -196,7 +213,7 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
             "adgate_events_dropped_total",
             &[("partner", p), ("reason", "opted_out")],
         );
-        assert_eq!(opted, 2.0, "{p}");
+        assert_eq!(opted, 3.0, "{p}");
     }
 }
 
