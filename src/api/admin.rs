@@ -183,6 +183,20 @@ async fn notify(
         })
 }
 
+/// `op` (a purge, a ledger erase) for each of a person's subject hashes in
+/// turn, its counts summed; the first failure ends it.
+async fn summed<F, Fut>(subjects: &[SubjectHash], mut op: F) -> std::io::Result<u64>
+where
+    F: FnMut(SubjectHash) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<u64>>,
+{
+    let mut total = 0;
+    for h in subjects {
+        total += op(*h).await?;
+    }
+    Ok(total)
+}
+
 pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>) -> Resp {
     if let Err(r) = authorized(app, &req) {
         return web::refuse(req, r).await;
@@ -279,17 +293,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             &serde_json::json!({"opted_out": true, "notified": notified}),
         );
     }
-    let mut purged = Ok(0);
-    for h in &recorded {
-        match app.outbox.purge(*h).await {
-            Ok(n) => purged = purged.map(|p| p + n),
-            Err(e) => {
-                purged = Err(e);
-                break;
-            }
-        }
-    }
-    match purged {
+    match summed(&recorded, |h| app.outbox.purge(h)).await {
         Ok(n) => {
             app.metrics.forget_purged.inc_by(n);
             // Notices are queued (durably) before the ledger that says who
@@ -309,17 +313,7 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             };
             // The ledger of what partners received goes too (after the
             // purge, so nothing purged is recorded as delivered after it).
-            let mut erased = Ok(0);
-            for h in &recorded {
-                match app.privacy.forget(*h).await {
-                    Ok(r) => erased = erased.map(|e| e + r),
-                    Err(e) => {
-                        erased = Err(e);
-                        break;
-                    }
-                }
-            }
-            let ledger_rows = match erased {
+            let ledger_rows = match summed(&recorded, |h| app.privacy.forget(h)).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "forget: ledger erase failed");
