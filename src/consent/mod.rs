@@ -825,7 +825,7 @@ mod tests {
         }
     }
 
-    /// The red team's strings (rt5, /work/notes/rt5/leaks.ndjson): each is
+    /// The red team's strings (the fifth red-team pass, through a served gateway): each is
     /// refused now. Their encoder wrote every state with usut's four
     /// notices, so for the three-notice states the decisive field is not
     /// always the one they meant: usfl, usmt, usor, usde, usnh and usnj
