@@ -254,8 +254,13 @@ fn encode_cursor(pos: u64) -> String {
     format!("c1.{pos:x}")
 }
 
+/// The position of a cursor [`encode_cursor`] wrote, and of nothing else:
+/// lowercase hex without a sign or leading zeros (`from_str_radix` alone
+/// also takes `c1.+17da` and `c1.017DA`).
 fn decode_cursor(c: &str) -> Option<u64> {
-    u64::from_str_radix(c.strip_prefix("c1.")?, 16).ok()
+    let hex = c.strip_prefix("c1.")?;
+    let pos = u64::from_str_radix(hex, 16).ok()?;
+    (encode_cursor(pos) == c).then_some(pos)
 }
 
 impl Feed {
@@ -675,5 +680,21 @@ impl Feed {
             ledger,
             tagged: c.tagged,
         })
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_cursors_it_writes_are_read() {
+        assert_eq!(decode_cursor(&encode_cursor(0x17da)), Some(0x17da));
+        assert_eq!(decode_cursor("c1.0"), Some(0));
+        for bad in [
+            "c1.+17da", "c1.017da", "c1.17DA", "c1.", "c1.-1", "c2.17da", "17da",
+        ] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
     }
 }
