@@ -108,15 +108,9 @@ fn queued(items: Vec<(String, bytes::Bytes)>) -> BTreeMap<Line, u64> {
 pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String, raw: &str) -> Resp {
     // The exact subject, then the pre-hashed ones: an event that carried
     // the person's email only as `user.email_sha256` is recorded under the
-    // latter (crate::identity::SubjectHasher::prehashed), and a record
-    // carries at most one of them per kind, so nothing is counted twice.
-    let subjects: Vec<_> = std::iter::once(app.hasher.subject(kind, &normalized))
-        .chain(
-            crate::profile::prehashed_forms(kind, raw, Some(&normalized))
-                .iter()
-                .map(|d| app.hasher.prehashed(kind, d.as_str())),
-        )
-        .collect();
+    // latter, and a record carries at most one of them per kind, so
+    // nothing is counted twice.
+    let subjects = crate::api::admin::recorded_subjects(&app.hasher, kind, Some(&normalized), raw);
     let mut rows = Vec::new();
     for s in &subjects {
         match app.privacy.access(*s).await {
@@ -134,23 +128,16 @@ pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String, raw: &str) -
     // an event the ledger counts as delivered is not counted as queued too.
     // (Delivery acks, then records: an event acknowledged in the very
     // microseconds of this request can be missing from both, never in both.)
-    let mut waiting: BTreeMap<Line, u64> = BTreeMap::new();
-    for s in &subjects {
-        match app.outbox.queued(*s).await {
-            Ok(q) => {
-                for (k, n) in queued(q) {
-                    *waiting.entry(k).or_insert(0) += n;
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "access: cannot scan the outboxes");
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the outboxes could not be read; retry",
-                );
-            }
+    let waiting = match app.outbox.queued(&subjects).await {
+        Ok(q) => queued(q),
+        Err(e) => {
+            tracing::error!(error = %e, "access: cannot scan the outboxes");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the outboxes could not be read; retry",
+            );
         }
-    }
+    };
     let rt = app.runtime();
     let config = &rt.config;
 

@@ -6,13 +6,14 @@
 //! and hashed with the internal key before anything is stored or searched.
 //! The raw value is never logged or written.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 
 use crate::app::App;
-use crate::identity::{self, Kind, SubjectHash};
+use crate::identity::{self, Kind, SubjectHash, SubjectHasher};
 use crate::metrics::events::StorageWriteFailed;
 use crate::metrics::Store;
 use crate::notice::NoticeType;
@@ -32,63 +33,62 @@ fn authorized(app: &App, req: &Request<Incoming>) -> Result<(), Resp> {
     }
 }
 
-/// The exact subject: the normalized form and its keyed hash (the one
-/// outbox records and the ledger carry); `None` when it does not normalize,
-/// e.g. a national phone number without `privacy.default_phone_country`.
-type Exact = Option<(String, SubjectHash)>;
-
 /// What an opt-out or forget names, hashed with the internal key.
 struct Named {
     kind: Kind,
-    exact: Exact,
-    /// Keyed hashes of the SHA-256 digests a producer may send for the
-    /// person as `user.email_sha256` / `user.phone_sha256`
-    /// (crate::profile::prehashed_forms): an event carrying only one of
-    /// those names the person too.
-    prehashed: Vec<SubjectHash>,
+    /// The identifier normalized; `None` when it does not normalize, e.g. a
+    /// national phone number without `privacy.default_phone_country`.
+    normalized: Option<String>,
+    /// The hashes the person's outbox records and ledger rows carry
+    /// ([`recorded_subjects`]).
+    recorded: Vec<SubjectHash>,
     /// Keyed hashes of the lenient match forms (crate::identity::match_forms),
     /// stored in the opt-out list so an event carrying the identifier in an
-    /// unusual shape is still stopped.
+    /// unusual shape is still stopped (no record carries them).
     lenient: Vec<SubjectHash>,
     /// The identifier as the request wrote it.
     raw: String,
 }
 
-impl Named {
-    /// The subject hashes outbox records and ledger rows of this person
-    /// carry: the exact one and the pre-hashed ones.
-    fn recorded(&self) -> Vec<SubjectHash> {
-        self.exact
-            .iter()
-            .map(|(_, h)| *h)
-            .chain(self.prehashed.iter().copied())
-            .collect()
-    }
+/// The subject hashes a person's outbox records and ledger rows carry: the
+/// keyed hash of their normalized identifier, and one per SHA-256 a producer
+/// may send for them as `user.email_sha256` / `user.phone_sha256`
+/// (crate::profile::prehashed_forms; an event carrying only that names the
+/// person too). Opt-outs, forget, notices and access requests all look for
+/// these.
+pub fn recorded_subjects(
+    hasher: &SubjectHasher,
+    kind: Kind,
+    normalized: Option<&str>,
+    raw: &str,
+) -> Vec<SubjectHash> {
+    normalized
+        .map(|n| hasher.subject(kind, n))
+        .into_iter()
+        .chain(
+            crate::profile::prehashed_forms(kind, raw, normalized)
+                .iter()
+                .map(|d| hasher.prehashed(kind, d.as_str())),
+        )
+        .collect()
 }
 
 fn optout_subjects(app: &App, body: &[u8]) -> Result<Named, &'static str> {
     let (kind, raw) = raw_identifier_of(body)?;
     let country = app.runtime().config.privacy.default_phone_country;
-    let exact = identity::normalize_with(kind, &raw, country).map(|n| {
-        let h = app.hasher.subject(kind, &n);
-        (n.into_owned(), h)
-    });
-    let prehashed =
-        crate::profile::prehashed_forms(kind, &raw, exact.as_ref().map(|(n, _)| n.as_str()))
-            .iter()
-            .map(|d| app.hasher.prehashed(kind, d.as_str()))
-            .collect();
+    let normalized = identity::normalize_with(kind, &raw, country).map(Cow::into_owned);
+    let recorded = recorded_subjects(&app.hasher, kind, normalized.as_deref(), &raw);
     let lenient: Vec<SubjectHash> = identity::match_forms(kind, &raw, country)
         .iter()
         .map(|f| app.hasher.matched(kind, f))
         .collect();
-    if exact.is_none() && lenient.is_empty() {
+    if normalized.is_none() && lenient.is_empty() {
         return Err(invalid_identifier(kind));
     }
     Ok(Named {
         kind,
-        exact,
-        prehashed,
+        normalized,
+        recorded,
         lenient,
         raw,
     })
@@ -149,7 +149,7 @@ async fn notify(
     app: &Arc<App>,
     t: NoticeType,
     kind: Kind,
-    (normalized, raw): (Option<String>, &str),
+    (normalized, raw): (Option<&str>, &str),
     subjects: &[SubjectHash],
 ) -> Result<Vec<String>, Resp> {
     let Some(norm) = normalized else {
@@ -166,7 +166,7 @@ async fn notify(
         metrics: &app.metrics,
         config: &rt.config,
     };
-    crate::notice::notify(notifier, t, kind, (&norm, raw), subjects)
+    crate::notice::notify(notifier, t, kind, (norm, raw), subjects)
         .await
         .map_err(|e| {
             app.metrics.emit(StorageWriteFailed {
@@ -181,20 +181,6 @@ async fn notify(
                 "notices to partners could not be queued durably; the opt-out is recorded, retry after Retry-After to notify",
             )
         })
-}
-
-/// `op` (a purge, a ledger erase) for each of a person's subject hashes in
-/// turn, its counts summed; the first failure ends it.
-async fn summed<F, Fut>(subjects: &[SubjectHash], mut op: F) -> std::io::Result<u64>
-where
-    F: FnMut(SubjectHash) -> Fut,
-    Fut: std::future::Future<Output = std::io::Result<u64>>,
-{
-    let mut total = 0;
-    for h in subjects {
-        total += op(*h).await?;
-    }
-    Ok(total)
 }
 
 pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>) -> Resp {
@@ -225,23 +211,11 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
     let kind = named.kind;
-    // Without a normalized form only the lenient hash is stored; nothing
-    // queued or in the ledger carries it, so forget then purges nothing.
-    let mut recorded = named.recorded();
-    if recorded.is_empty() {
-        recorded.extend(named.lenient.first().copied());
-    }
-    let normalized = named.exact.as_ref().map(|(n, _)| n.clone());
     // The opt-out is durable before anything else, so events accepted after
     // this answer are never routed.
     let forget = route == "/v1/forget";
     let mut added = false;
-    let stored = named
-        .exact
-        .iter()
-        .map(|(_, h)| *h)
-        .chain(named.prehashed.iter().copied())
-        .chain(named.lenient.iter().copied());
+    let stored = named.recorded.iter().chain(&named.lenient).copied();
     for h in stored {
         let r = app.outbox.add_optout(h, forget).await;
         match r {
@@ -274,8 +248,8 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             app,
             NoticeType::OptedOut,
             kind,
-            (normalized, &named.raw),
-            &recorded,
+            (named.normalized.as_deref(), &named.raw),
+            &named.recorded,
         )
         .await
         {
@@ -293,7 +267,14 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             &serde_json::json!({"opted_out": true, "notified": notified}),
         );
     }
-    match summed(&recorded, |h| app.outbox.purge(h)).await {
+    // Only the lenient hashes, when the identifier does not normalize:
+    // no record carries those, so there is nothing to purge.
+    let purged = if named.recorded.is_empty() {
+        Ok(0)
+    } else {
+        app.outbox.purge(&named.recorded).await
+    };
+    match purged {
         Ok(n) => {
             app.metrics.forget_purged.inc_by(n);
             // Notices are queued (durably) before the ledger that says who
@@ -303,8 +284,8 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
                 app,
                 NoticeType::Deleted,
                 kind,
-                (normalized, &named.raw),
-                &recorded,
+                (named.normalized.as_deref(), &named.raw),
+                &named.recorded,
             )
             .await
             {
@@ -313,7 +294,14 @@ pub async fn handle(app: &Arc<App>, route: &'static str, req: Request<Incoming>)
             };
             // The ledger of what partners received goes too (after the
             // purge, so nothing purged is recorded as delivered after it).
-            let ledger_rows = match summed(&recorded, |h| app.privacy.forget(h)).await {
+            let erased = async {
+                let mut rows = 0;
+                for h in &named.recorded {
+                    rows += app.privacy.forget(*h).await?;
+                }
+                Ok::<u64, std::io::Error>(rows)
+            };
+            let ledger_rows = match erased.await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "forget: ledger erase failed");

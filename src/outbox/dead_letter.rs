@@ -154,8 +154,11 @@ impl DeadLetters {
 
     /// Removes every dead letter of `subject` from every partner's file
     /// (rewritten to a temp file, fsync'd, renamed); returns how many.
-    pub fn purge(&self, subject: &SubjectHash) -> io::Result<u64> {
-        let needle = format!("\"{}\"", crate::util::hex(subject));
+    pub fn purge(&self, subjects: &[SubjectHash]) -> io::Result<u64> {
+        let needles: Vec<String> = subjects
+            .iter()
+            .map(|s| format!("\"{}\"", crate::util::hex(s)))
+            .collect();
         let mut files = self.files.lock().unwrap();
         let mut removed = 0;
         for entry in fs::read_dir(&self.dir)? {
@@ -164,7 +167,7 @@ impl DeadLetters {
                 continue;
             }
             let tmp = path.with_extension("ndjson.tmp");
-            match Self::rewrite_without(&path, &tmp, &needle) {
+            match Self::rewrite_without(&path, &tmp, &needles) {
                 Ok(0) => {
                     fs::remove_file(&tmp)?;
                     continue;
@@ -190,7 +193,7 @@ impl DeadLetters {
 
     /// Copies `path` to `tmp` without the lines holding `needle`, fsync'd;
     /// returns how many lines were left out.
-    fn rewrite_without(path: &Path, tmp: &Path, needle: &str) -> io::Result<u64> {
+    fn rewrite_without(path: &Path, tmp: &Path, needles: &[String]) -> io::Result<u64> {
         let reader = io::BufReader::new(File::open(path)?);
         let mut out = io::BufWriter::new(File::create(tmp)?);
         let mut n = 0;
@@ -199,7 +202,10 @@ impl DeadLetters {
             if line.is_empty() {
                 continue;
             }
-            if line.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            if needles
+                .iter()
+                .any(|n| memchr::memmem::find(&line, n.as_bytes()).is_some())
+            {
                 n += 1;
                 continue;
             }

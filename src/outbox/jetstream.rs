@@ -1311,20 +1311,20 @@ impl JetStream {
         Ok(())
     }
 
-    /// Erases every event of `subject` from every partner's stream and
+    /// Erases every event of a person (`subjects`) from every partner's stream and
     /// dead-letter stream. Returns outbox copies erased (dead letters are
     /// not outbox copies, as with the embedded backend).
-    pub async fn purge(&self, subject: &SubjectHash) -> Result<u64, JsError> {
+    pub async fn purge(&self, subjects: &[SubjectHash]) -> Result<u64, JsError> {
         let mut n = 0;
         for jp in self.all() {
-            let erased = self.purge_stream(&jp.name, false, subject).await?;
+            let erased = self.purge_stream(&jp.name, false, subjects).await?;
             // The gauge drops at once, as with the embedded backend.
             jp.events.fetch_sub(
                 erased.min(jp.events.load(Ordering::Relaxed)),
                 Ordering::Relaxed,
             );
             n += erased;
-            let dl = self.purge_stream(&jp.name, true, subject).await?;
+            let dl = self.purge_stream(&jp.name, true, subjects).await?;
             if dl > 0 {
                 tracing::info!(partner = %jp.name, dead_letters = dl, "forget: dead letters of the subject erased");
             }
@@ -1350,7 +1350,7 @@ impl JetStream {
         &self,
         partner: &str,
         dead: bool,
-        who: &SubjectHash,
+        who: &[SubjectHash],
     ) -> Result<u64, JsError> {
         let n = names(Stream::Events, partner);
         let name = if dead { n.dead_stream } else { n.stream };
@@ -1405,7 +1405,7 @@ impl JetStream {
 fn without(
     headers: &HeaderMap,
     payload: &Bytes,
-    who: &SubjectHash,
+    who: &[SubjectHash],
 ) -> Option<(Option<OutMsg>, u64)> {
     if headers.get(H_RECORDS).is_some() {
         let (mut kept, mut n_kept, mut erased) = (Vec::new(), 0, 0);
@@ -1423,10 +1423,14 @@ fn without(
         let rest = (n_kept > 0).then(|| OutMsg::records(Bytes::from(kept), n_kept, None));
         return Some((rest, erased));
     }
-    let needle = crate::util::hex(who);
+    let needles: Vec<String> = who.iter().map(|h| crate::util::hex(h)).collect();
     headers
         .get(H_SUBJECTS)
-        .is_some_and(|v| v.as_str().split(',').any(|p| p.trim() == needle))
+        .is_some_and(|v| {
+            v.as_str()
+                .split(',')
+                .any(|p| needles.iter().any(|n| p.trim() == n))
+        })
         .then_some((None, 1))
 }
 
@@ -1664,7 +1668,7 @@ mod tests {
         let (buf, ends, hashes) = staged(6, 8);
         let (m, _) = OutMsg::chunks(buf.clone(), &ends, &hashes, 10).remove(0);
         // Subject [1;16]: events 1 and 4 of 6.
-        let (rest, erased) = without(&m.headers, &m.payload, &[1; 16]).expect("holds theirs");
+        let (rest, erased) = without(&m.headers, &m.payload, &[[1; 16]]).expect("holds theirs");
         assert_eq!(erased, 2);
         let rest = rest.expect("others' events are kept");
         assert_eq!(rest.events, 4);
@@ -1677,10 +1681,10 @@ mod tests {
         let (one, ends, hashes) = staged(1, 8);
         let (m1, _) = OutMsg::chunks(one.clone(), &ends, &hashes, 10).remove(0);
         assert!(matches!(
-            without(&m1.headers, &m1.payload, &[0; 16]),
+            without(&m1.headers, &m1.payload, &[[0; 16]]),
             Some((None, 1))
         ));
-        assert!(without(&m.headers, &m.payload, &[9; 16]).is_none());
+        assert!(without(&m.headers, &m.payload, &[[9; 16]]).is_none());
     }
 
     #[test]
@@ -1695,7 +1699,7 @@ mod tests {
         assert_eq!(items[0].ingest_ms, 1234);
         assert!(items[0].subjects.contains(&[5; 16]));
         assert_eq!(items[0].payload, payload);
-        assert!(without(&h, &payload, &[5; 16]).is_some());
-        assert!(without(&h, &payload, &[6; 16]).is_none());
+        assert!(without(&h, &payload, &[[5; 16]]).is_some());
+        assert!(without(&h, &payload, &[[6; 16]]).is_none());
     }
 }

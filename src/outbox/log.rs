@@ -152,7 +152,7 @@ enum Cmd {
         records: u64,
     },
     Purge {
-        subject: SubjectHash,
+        subjects: Vec<SubjectHash>,
         reply: oneshot::Sender<io::Result<u64>>,
     },
     Evict {
@@ -459,10 +459,14 @@ impl PartnerLog {
         });
     }
 
-    /// Overwrites every waiting record of `subject`; returns how many.
-    pub async fn purge(&self, subject: SubjectHash) -> io::Result<u64> {
+    /// Overwrites every waiting record carrying one of `subjects` (a
+    /// person's hashes); returns how many.
+    pub async fn purge(&self, subjects: &[SubjectHash]) -> io::Result<u64> {
         let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Purge { subject, reply })?;
+        self.send(Cmd::Purge {
+            subjects: subjects.to_vec(),
+            reply,
+        })?;
         rx.await
             .unwrap_or_else(|_| Err(io::Error::other("outbox writer stopped")))
     }
@@ -644,8 +648,8 @@ impl Writer {
                     let _ = r.send(());
                 }
             }
-            Cmd::Purge { subject, reply } => {
-                let _ = reply.send(self.purge(&subject));
+            Cmd::Purge { subjects, reply } => {
+                let _ = reply.send(self.purge(&subjects));
             }
             Cmd::Evict { need, reply } => {
                 let _ = reply.send(self.evict(need));
@@ -998,12 +1002,12 @@ impl Writer {
         Ok(())
     }
 
-    fn purge(&mut self, subject: &SubjectHash) -> io::Result<u64> {
+    fn purge(&mut self, subjects: &[SubjectHash]) -> io::Result<u64> {
         let mut hits: Vec<(u64, usize, u64, SubjectHash)> = Vec::new();
         let (from, upto) = (self.shared.acked(), self.end());
         self.each_record(from, upto, |_, off, d| {
             if let Decoded::Ok { len, body } = d {
-                if body.flags & segment::FLAG_PURGED == 0 && body.has_subject(subject) {
+                if body.flags & segment::FLAG_PURGED == 0 && body.has_subject(subjects) {
                     hits.push((off, len, body.ingest_ms, body.event_hash));
                 }
             }

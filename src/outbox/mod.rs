@@ -188,16 +188,17 @@ impl Outbox {
         }
     }
 
-    /// Purges `subject` from every outbox; returns copies removed.
-    /// Dead letters of the subject are erased too; they are not outbox
-    /// copies, so they are not in the returned count (they are logged).
-    pub async fn purge(&self, subject: SubjectHash) -> io::Result<u64> {
+    /// Purges a person (`subjects`: their hashes) from every outbox in one
+    /// pass each; returns copies removed. Dead letters of the person are
+    /// erased too; they are not outbox copies, so they are not in the
+    /// returned count (they are logged).
+    pub async fn purge(&self, subjects: &[SubjectHash]) -> io::Result<u64> {
         let mut n = 0;
         for l in self.all() {
-            n += l.purge(subject).await?;
+            n += l.purge(subjects).await?;
         }
-        let dl = self.dead_letters.clone();
-        let erased = tokio::task::spawn_blocking(move || dl.purge(&subject))
+        let (dl, subjects) = (self.dead_letters.clone(), subjects.to_vec());
+        let erased = tokio::task::spawn_blocking(move || dl.purge(&subjects))
             .await
             .map_err(|_| io::Error::other("dead-letter purge task failed"))??;
         if erased > 0 {

@@ -84,8 +84,11 @@ pub struct Body<'a> {
 }
 
 impl Body<'_> {
-    pub fn has_subject(&self, h: &SubjectHash) -> bool {
-        self.subjects.chunks_exact(16).any(|c| c == h)
+    /// Does the record carry one of `who` (a person's subject hashes)?
+    pub fn has_subject(&self, who: &[SubjectHash]) -> bool {
+        self.subjects
+            .chunks_exact(16)
+            .any(|c| who.iter().any(|h| c == h))
     }
 }
 
@@ -210,7 +213,8 @@ mod tests {
         };
         assert_eq!(len, buf.len());
         assert_eq!(body.payload, b"{\"a\":1}");
-        assert!(body.has_subject(&[3; 16]) && !body.has_subject(&[4; 16]));
+        assert!(body.has_subject(&[[3; 16]]) && !body.has_subject(&[[4; 16]]));
+        assert!(body.has_subject(&[[4; 16], [3; 16]]));
         assert!(matches!(decode(&buf[..buf.len() - 1]), Decoded::Incomplete));
         let mut bad = buf.clone();
         *bad.last_mut().unwrap() ^= 0xff;

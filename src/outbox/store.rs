@@ -290,26 +290,30 @@ impl Store {
         }
     }
 
-    /// Erases every queued event of `subject` from every partner's event
-    /// outbox, and its dead letters. Returns outbox copies erased (dead
-    /// letters are not outbox copies; they are logged).
-    pub async fn purge(&self, subject: SubjectHash) -> io::Result<u64> {
+    /// Erases every queued event of a person (`subjects`: their hashes,
+    /// looked for in one pass) from every partner's event outbox, and their
+    /// dead letters. Returns outbox copies erased (dead letters are not
+    /// outbox copies; they are logged).
+    pub async fn purge(&self, subjects: &[SubjectHash]) -> io::Result<u64> {
         match &self.backend {
-            Backend::Embedded { events, .. } => events.purge(subject).await,
+            Backend::Embedded { events, .. } => events.purge(subjects).await,
             Backend::Js(js) => js
-                .purge(&subject)
+                .purge(subjects)
                 .await
                 .map_err(|e| io::Error::other(e.to_string())),
         }
     }
 
-    /// The events of `subject` still waiting in the event outboxes, as
-    /// (partner, encoded event). Acks already sent are applied first, so
+    /// The events of a person (`subjects`) still waiting in the event
+    /// outboxes, as (partner, encoded event). Acks already sent are applied first, so
     /// an event the ledger counts as delivered is not counted as queued
     /// too. JetStream: none are listed (a work-queue stream admits no
     /// reader besides the partner's consumer; forget purges them all the
     /// same).
-    pub async fn queued(&self, subject: SubjectHash) -> io::Result<Vec<(String, bytes::Bytes)>> {
+    pub async fn queued(
+        &self,
+        subjects: &[SubjectHash],
+    ) -> io::Result<Vec<(String, bytes::Bytes)>> {
         let Backend::Embedded { events, .. } = &self.backend else {
             return Ok(Vec::new());
         };
@@ -319,6 +323,7 @@ impl Store {
                 tracing::warn!(partner = log.name(), error = %e, "outbox flush failed");
             }
         }
+        let subjects = subjects.to_vec();
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
             for log in logs {
@@ -330,7 +335,7 @@ impl Store {
                         break;
                     }
                     for r in batch {
-                        if !r.purged && r.subjects.contains(&subject) {
+                        if !r.purged && subjects.iter().any(|s| r.subjects.contains(s)) {
                             out.push((log.name().to_owned(), r.payload));
                         }
                     }
