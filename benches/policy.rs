@@ -6,7 +6,9 @@
 //!   copy, leak guard, output bytes). The events share their ad fields, as
 //!   one campaign's traffic does; `..._distinct_values` gives every event
 //!   its own campaign id, placement and app id, so the guard's per-thread
-//!   cache of string readings never hits.
+//!   cache of string readings never hits. `..._digest_like_values` gives
+//!   every event a UUID campaign id and a camel-case placement, values the
+//!   leak guard must compare with the digests of the event's identifiers.
 //! - `baseline/parse_hmac_serialize`: a typed serde struct parsed, the email
 //!   trimmed and lowercased, one HMAC-SHA256 with a pre-keyed state, and the
 //!   kept fields serialized with serde_json; written as plainly as possible.
@@ -308,6 +310,34 @@ fn bench(c: &mut Criterion) {
                 if n > 1 { "s" } else { "" }
             ),
             |b| b.iter(|| ingest(&policy, &hasher, &distinct_fields)),
+        );
+    }
+    g.finish();
+    // Campaign ids that are UUIDs (16 campaigns) and a camel-case
+    // placement, as many ad servers write them: such a value could hold a
+    // cut digest, so the guard compares it with every digest of the
+    // event's own identifiers (each event is a new person).
+    let digest_like: Vec<String> = evs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut v: serde_json::Value = serde_json::from_str(e).unwrap();
+            v["ad"]["campaign_id"] =
+                format!("3fa85f64-5717-4562-b3fc-2c963f66af{:02x}", i % 16).into();
+            v["ad"]["placement"] = "HomepageTopBanner".into();
+            v.to_string()
+        })
+        .collect();
+    let mut g = c.benchmark_group("per_event");
+    g.throughput(Throughput::Elements(digest_like.len() as u64));
+    for n in [1usize, 3] {
+        let policy = Policy::new(&config(n), hasher.clone());
+        g.bench_function(
+            format!(
+                "policy/{n}_partner{}_digest_like_values",
+                if n > 1 { "s" } else { "" }
+            ),
+            |b| b.iter(|| ingest(&policy, &hasher, &digest_like)),
         );
     }
     g.finish();
