@@ -412,17 +412,17 @@ impl<'a> Event<'a> {
                 }
             }
         };
-        check_key_spelling(&top, TOP_LEVEL_KEYS, "")?;
+        check_key_spelling(&top, TOP_LEVEL_KEYS, "", Spelling::Exact)?;
         let user = block("user", user_raw);
         let consent = block("consent", consent_raw);
         let context = block("context", context_raw);
-        for (b, name, keys) in [
-            (&user, "user", USER_KEYS),
-            (&consent, "consent", CONSENT_KEYS),
-            (&context, "context", CONTEXT_KEYS),
+        for (b, name, keys, spelling) in [
+            (&user, "user", USER_KEYS, Spelling::AnySeparators),
+            (&consent, "consent", CONSENT_KEYS, Spelling::AnySeparators),
+            (&context, "context", CONTEXT_KEYS, Spelling::Exact),
         ] {
             if let Some(o) = b {
-                check_key_spelling(o, keys, name)?;
+                check_key_spelling(o, keys, name, spelling)?;
             }
         }
 
@@ -523,7 +523,8 @@ const USER_KEYS: &[&str] = &[
     "birth_date",
     "ip",
 ];
-const CONSENT_KEYS: &[&str] = &[
+/// The `consent` members adgate reads.
+pub const CONSENT_KEYS: &[&str] = &[
     "personalized_ads",
     "gpc",
     "tcf",
@@ -533,6 +534,35 @@ const CONSENT_KEYS: &[&str] = &[
 ];
 const CONTEXT_KEYS: &[&str] = &["category", "page_url", "referrer", "ip", "user_agent"];
 
+/// Other names producers give the consent strings adgate reads (a CMP's
+/// JavaScript API, a URL parameter): refused like a misspelling and named,
+/// so a TC or GPP string under another name is never silently not read.
+const CONSENT_ALIASES: &[(&str, &str)] = &[
+    ("tcstring", "tcf"),
+    ("tc_string", "tcf"),
+    ("gdpr_consent", "tcf"),
+    ("euconsent", "tcf"),
+    ("euconsent-v2", "tcf"),
+    ("gppstring", "gpp"),
+    ("gpp_string", "gpp"),
+];
+
+/// How far a member name may stray from a known one before it is refused.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spelling {
+    /// Case and Unicode forms ([`check_key_spelling`]).
+    Exact,
+    /// Also with other word separators or none (`adUserData`,
+    /// `birth-date`, `accountid`), and the [`CONSENT_ALIASES`]: the blocks
+    /// whose members decide an opt-out, a minor or consent.
+    AnySeparators,
+}
+
+/// A name without `_` and `-`, as the [`Spelling::AnySeparators`] compare reads it.
+fn squashed(s: &str) -> impl Iterator<Item = char> + '_ {
+    s.chars().filter(|c| !matches!(c, '_' | '-'))
+}
+
 /// Refuses a member whose name equals one of `known` only once it is read
 /// as [`crate::canon::word_form`] reads it (decoded, NFKC, combining marks
 /// removed, lookalike letters mapped to Latin, lowercase) with every
@@ -540,25 +570,58 @@ const CONTEXT_KEYS: &[&str] = &["category", "page_url", "referrer", "ip", "user_
 /// `"gpc "`, `"\tgpc"`, `"g\u{200b}pc"`, `"gpc\u{332}"`, `"g\u{440}c"`
 /// (Cyrillic `р`). The message names the expected spelling, never the
 /// member's own (it could be anything).
-fn check_key_spelling(o: &Obj<'_>, known: &[&str], within: &str) -> Result<(), Reject> {
+fn check_key_spelling(
+    o: &Obj<'_>,
+    known: &[&str],
+    within: &str,
+    spelling: Spelling,
+) -> Result<(), Reject> {
     use crate::canon;
+    let loose = spelling == Spelling::AnySeparators;
+    let alias = |name: &str| {
+        CONSENT_ALIASES
+            .iter()
+            .find(|(a, _)| loose && within == "consent" && *a == name)
+            .map(|(a, want)| (*a, *want))
+    };
     for (k, _) in &o.members {
+        if known.contains(&k.as_ref()) {
+            continue;
+        }
         // Every known name is lowercase ASCII without spaces: a key of
         // lowercase printable ASCII without a space or anything a decoding
         // round changes (`%`, `&`, `\`, brackets) is either one of them or
-        // nothing like them. One pass of table lookups, no allocation: the
-        // path of every ordinary key.
-        if canon::classify(k).1 & (canon::UPPER_OR_NON_ASCII | canon::NOT_PLAIN | canon::SPACE) == 0
-        {
-            continue;
-        }
-        let form = canon::word_form(k);
+        // nothing like them (but for other separators). One pass of table
+        // lookups, no allocation: the path of every ordinary key.
+        let plain = canon::classify(k).1
+            & (canon::UPPER_OR_NON_ASCII | canon::NOT_PLAIN | canon::SPACE)
+            == 0;
+        let form = if plain {
+            if !loose {
+                continue;
+            }
+            Cow::Borrowed(k.as_ref())
+        } else {
+            canon::word_form(k)
+        };
         let folded = || {
             form.chars()
                 .filter(|&c| !canon::is_blank(c))
                 .flat_map(char::to_lowercase)
         };
-        if let Some(want) = known.iter().find(|w| folded().eq(w.chars())) {
+        let folded_text: String = folded().collect();
+        if let Some((a, want)) = alias(&folded_text) {
+            return Err(Reject {
+                reason: RejectReason::InvalidField,
+                message: format!(
+                    "invalid field {within}.{want}: a member of {within} names it \"{a}\" (another \
+                     convention's name); send it as \"{want}\""
+                ),
+            });
+        }
+        let same =
+            |w: &&&str| folded().eq(w.chars()) || (loose && squashed(&folded_text).eq(squashed(w)));
+        if let Some(want) = known.iter().find(same) {
             let at = if within.is_empty() {
                 format!("a top-level member is spelled like \"{want}\" in another case or form")
             } else {
@@ -795,6 +858,22 @@ mod tests {
             (r#""user ":{"age":12}"#, "user"),
             (r#""us\u0435r":{"age":12}"#, "user"),
             (r#""\u1d1c\ua731\u1d07\u0280":{"age":12}"#, "user"),
+            // Other word separators in the blocks whose members decide
+            // (sixth red-team pass: Google's `adUserData` was not read).
+            (
+                r#""consent":{"personalizedAds":false}"#,
+                "consent.personalized_ads",
+            ),
+            (
+                r#""consent":{"adUserData":"DENIED"}"#,
+                "consent.ad_user_data",
+            ),
+            (
+                r#""consent":{"ad-personalization":"denied"}"#,
+                "consent.ad_personalization",
+            ),
+            (r#""user":{"birthDate":"2015-01-01"}"#, "user.birth_date"),
+            (r#""user":{"accountid":"a@b.co"}"#, "user.account_id"),
         ] {
             let r = Event::parse(&format!("{{{base},{body}}}")).unwrap_err();
             assert_eq!(r.reason, RejectReason::InvalidField, "{body}");
@@ -818,7 +897,7 @@ mod tests {
         }
         // Names that are not a known one after folding stay allowed.
         for body in [
-            r#""consent":{"gpc_v2":true,"gpcs":true,"g.p.c":true,"personalizedAds":false}"#,
+            r#""consent":{"gpc_v2":true,"gpcs":true,"g.p.c":true,"personalized":false}"#,
             r#""user":{"ages":[1],"age_group":"adult","name (first)":"x","score%":1}"#,
             r#""context":{"sub category":"health","категория":"x","subcategory":"y"}"#,
             r#""ad":{"gpc ":true},"app":{"User":1},"ext":{"consent ":1}"#,
@@ -826,6 +905,32 @@ mod tests {
             let ev = format!("{{{base},{body}}}");
             assert!(Event::parse(&ev).is_ok(), "{body}");
         }
+    }
+
+    #[test]
+    fn consent_strings_under_other_names_are_refused_and_named() {
+        let base =
+            r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z""#;
+        for (member, want) in [
+            ("tcString", "tcf"),
+            ("gdpr_consent", "tcf"),
+            ("euconsent-v2", "tcf"),
+            ("gppString", "gpp"),
+        ] {
+            let ev = format!(r#"{{{base},"consent":{{"{member}":"x"}}}}"#);
+            let r = Event::parse(&ev).unwrap_err();
+            assert_eq!(r.reason, RejectReason::InvalidField, "{member}");
+            assert!(
+                r.message
+                    .starts_with(&format!("invalid field consent.{want}:"))
+                    && r.message.contains(&format!("send it as \"{want}\"")),
+                "{member}: {}",
+                r.message
+            );
+        }
+        // The same names outside `consent` are nobody's business.
+        let ev = format!(r#"{{{base},"ad":{{"tcString":"x"}}}}"#);
+        assert!(Event::parse(&ev).is_ok());
     }
 
     #[test]

@@ -206,6 +206,32 @@ pub fn phone_national_numbers(
     out
 }
 
+/// The email address or E.164 phone number an account id or a device id
+/// is, when a producer logs people in by address or number and sends it as
+/// their account id: that kind and its normalized form (`None` for an
+/// ordinary id). Such an id names the same person as the address, so the
+/// address's opt-out stops it and its forget purges it.
+pub fn identity_in(raw: &str) -> Option<(Kind, Cow<'_, str>)> {
+    let t = raw.trim();
+    if t.contains('@') {
+        normalize_email(t).map(|n| (Kind::Email, n))
+    } else if t.starts_with('+') || t.starts_with("00") {
+        normalize_phone(t).map(|n| (Kind::Phone, n))
+    } else {
+        None
+    }
+}
+
+/// An account id or device id of 8 to 15 digits and nothing else, read as a
+/// phone number with a `+` (Meta hashes a phone as its bare digits, so a
+/// number used as a login arrives this way). Only compared with the opt-out
+/// list: a customer number that happens to equal an opted-out number is
+/// stopped too, which only ever withholds.
+pub fn bare_phone_digits(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    ((8..=15).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit())).then(|| format!("+{t}"))
+}
+
 /// The lenient form an identifier is matched in against the opt-out list,
 /// besides its normalized form: a person on the list must not be forwarded
 /// because one of their identifiers arrived in an unusual shape.
@@ -232,10 +258,29 @@ pub fn match_forms(
                 .filter(|ch| !ch.is_whitespace())
                 .flat_map(char::to_lowercase)
                 .collect();
-            let Some((local, domain)) = lower.rsplit_once('@') else {
+            // An address written as a link or a header (`mailto:a@b`,
+            // `<a@b>`) is the address.
+            let bare = lower.strip_prefix("mailto:").unwrap_or(&lower);
+            let bare = bare
+                .strip_prefix('<')
+                .and_then(|b| b.strip_suffix('>'))
+                .unwrap_or(bare);
+            let Some((local, domain)) = bare.rsplit_once('@') else {
                 return Vec::new();
             };
             let domain = domain.trim_end_matches('.');
+            // An internationalized domain and its Punycode form
+            // (`bücher.example`, `xn--bcher-kva.example`) are one domain:
+            // the Punycode is decoded and read like the rest (the canonical
+            // text drops the diacritics, `bucher.example`).
+            let decoded;
+            let domain = if domain.contains("xn--") {
+                let (unicode, _) = idna::domain_to_unicode(domain);
+                decoded = crate::canon::canonical(&unicode).to_lowercase();
+                &decoded
+            } else {
+                domain
+            };
             let domain = if domain == "googlemail.com" {
                 "gmail.com"
             } else {
@@ -547,6 +592,45 @@ mod tests {
             m(Kind::DeviceId, "6f9619ff8b86\u{200b}d011")
         );
         assert_eq!(m(Kind::AccountId, "A-123_456"), Some("a123456".to_string()));
+        // Sixth red-team pass (rt6-093..096): an internationalized domain
+        // and its Punycode form, an address as a link or in angle brackets.
+        for same in [
+            "p093@xn--bcher-kva.example",
+            "p093@BÜCHER.example",
+            "mailto:p093@bücher.example",
+            "<p093@bücher.example>",
+        ] {
+            assert_eq!(
+                m(Kind::Email, same),
+                m(Kind::Email, "p093@bücher.example"),
+                "{same}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_account_or_device_id_can_be_an_address_or_a_number() {
+        let of = |s| identity_in(s).map(|(k, n)| (k, n.into_owned()));
+        assert_eq!(
+            of(" Jane.Doe@Example.com"),
+            Some((Kind::Email, "jane.doe@example.com".into()))
+        );
+        assert_eq!(
+            of("+1 415 555 0003"),
+            Some((Kind::Phone, "+14155550003".into()))
+        );
+        assert_eq!(
+            of("0014155550003"),
+            Some((Kind::Phone, "+14155550003".into()))
+        );
+        assert_eq!(of("A00000001"), None);
+        assert_eq!(of("9f8e7d6c-5b4a-3c2d-1e0f-000000000001"), None);
+        assert_eq!(
+            bare_phone_digits("14155550116").as_deref(),
+            Some("+14155550116")
+        );
+        assert_eq!(bare_phone_digits("1234567"), None);
+        assert_eq!(bare_phone_digits("A14155550116"), None);
     }
 
     #[test]

@@ -179,13 +179,20 @@ pub async fn notify(
     let mut notified = Vec::new();
     for p in &n.config.partners {
         let mine = rows.iter().filter(|r| r.partner == p.name && r.events > 0);
-        let (same, other) = mine.fold((0u64, 0u64), |(s, o), r| {
+        let (mut same, other) = mine.fold((0u64, 0u64), |(s, o), r| {
             if r.ad_id_type == kind.as_str() {
                 (s + r.events, o)
             } else {
                 (s, o + r.events)
             }
         });
+        // A partner API profile sends the hash of every identifier of its
+        // list the event has, not only the first one (the ledger row's
+        // kind): it holds the named identifier's hash whenever it received
+        // the person's events and lists that kind.
+        if p.profile != crate::profile::ProfileKind::Adgate && p.identifiers.contains(&kind) {
+            same += other;
+        }
         if same == 0 {
             if other > 0 {
                 tracing::info!(
@@ -203,7 +210,13 @@ pub async fn notify(
             });
             continue;
         }
-        let payload = line(t, kind, &ad_ids(p, kind, normalized, raw), now_s);
+        let ids = ad_ids(p, kind, normalized, raw);
+        if ids.is_empty() {
+            // A profile with no hash of this kind (device ids): nothing it
+            // holds could be named.
+            continue;
+        }
+        let payload = line(t, kind, &ids, now_s);
         // The record's event hash only names the record (notices are not
         // de-duplicated by it); no subjects, so forget never purges one.
         let id = n.hasher.keyed(

@@ -52,23 +52,26 @@ struct Named {
 
 /// The subject hashes a person's outbox records and ledger rows carry: the
 /// keyed hash of their normalized identifier, and one per SHA-256 a producer
-/// may send for them as `user.email_sha256` / `user.phone_sha256`
-/// (crate::profile::prehashed_forms; an event carrying only that names the
-/// person too). Opt-outs, forget, notices and access requests all look for
-/// these.
+/// may send for them (crate::profile::prehashed_forms; an event carrying
+/// only that names the person too). A digest is the person's whichever
+/// field it arrives in: the hash of an email sent as `user.phone_sha256`,
+/// or as an account id, is still theirs, so each digest is kept under both
+/// pre-hashed tags (identity::SubjectHasher::prehashed). Opt-outs, forget,
+/// notices and access requests all look for these.
 pub fn recorded_subjects(
     hasher: &SubjectHasher,
     kind: Kind,
     normalized: Option<&str>,
     raw: &str,
 ) -> Vec<SubjectHash> {
+    let digests = crate::profile::prehashed_forms(kind, raw, normalized);
     normalized
         .map(|n| hasher.subject(kind, n))
         .into_iter()
         .chain(
-            crate::profile::prehashed_forms(kind, raw, normalized)
-                .iter()
-                .map(|d| hasher.prehashed(kind, d.as_str())),
+            digests.iter().flat_map(|d| {
+                [Kind::Email, Kind::Phone].map(|tag| hasher.prehashed(tag, d.as_str()))
+            }),
         )
         .collect()
 }

@@ -185,12 +185,13 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     // Global Privacy Control: `Sec-GPC: 1` applies to every event of the
     // request, as `consent.gpc = true` would. Every line of the header
     // counts, and every comma-separated value of a line: `Sec-GPC: 0`
-    // then `Sec-GPC: 1` is an opt-out.
+    // then `Sec-GPC: 1` is an opt-out. The structured-field boolean `?1`
+    // (RFC 8941, as some clients write it) is an opt-out too.
     let request = RequestSignals {
         sec_gpc: req.headers().get_all("sec-gpc").iter().any(|v| {
             v.as_bytes()
                 .split(|&b| b == b',')
-                .any(|x| x.trim_ascii() == b"1")
+                .any(|x| matches!(x.trim_ascii(), b"1" | b"?1"))
         }),
     };
     let ct = req

@@ -374,7 +374,17 @@ fn field_fate(
         };
         return ("dropped", format!("protected path {prot}: {why}"));
     }
-    if path.starts_with("consent.") {
+    if let Some(member) = path.strip_prefix("consent.") {
+        let read = crate::event::CONSENT_KEYS;
+        if !read.contains(&member) {
+            return (
+                "dropped",
+                format!(
+                    "not a consent member adgate reads (it reads {}); never forwarded",
+                    read.join(", ")
+                ),
+            );
+        }
         return (
             "dropped",
             "read for the consent rules; never forwarded".into(),

@@ -34,6 +34,10 @@ use super::bits::{is_base64url, strip_padding, BitWriter, Bits, Truncated};
 
 /// The GPP section id of the US Privacy string.
 const USP_V1_SECTION: u8 = 6;
+/// `tcfeuv2`: the section carries an IAB TCF v2 TC string as it is.
+const TCF_EU_V2_SECTION: u8 = 2;
+/// `tcfcav1`: TCF Canada, a TC string of its own format adgate does not read.
+const TCF_CA_V1_SECTION: u8 = 5;
 /// A US section's sub-section type for Global Privacy Control.
 const GPC_SUBSECTION: u64 = 1;
 
@@ -810,6 +814,11 @@ pub struct Gpp {
     gpc: Option<UsSection>,
     /// The first section id beyond [`LAST_REGISTERED_SECTION`].
     unread: Option<u8>,
+    /// Where the `tcfeuv2` section's TC string is in the decoded text
+    /// (byte range).
+    tcf_eu: Option<(u16, u16)>,
+    /// The header lists `tcfcav1` (TCF Canada).
+    tcf_ca: bool,
 }
 
 impl Gpp {
@@ -839,6 +848,20 @@ impl Gpp {
     /// state, whose opt-out could not be read.
     pub fn unread_section(&self) -> Option<u8> {
         self.unread
+    }
+
+    /// The TC string the `tcfeuv2` section (id 2) carries, cut from `text`,
+    /// the GPP string this was decoded from: CMPs now send TCF consent this
+    /// way, and it is decided as `consent.tcf` is.
+    pub fn tcf_eu<'s>(&self, text: &'s str) -> Option<&'s str> {
+        let (start, end) = self.tcf_eu?;
+        text.get(start as usize..end as usize)
+    }
+
+    /// The header lists `tcfcav1` (id 5, TCF Canada), which adgate does not
+    /// read: a partner that checks TCF consent is refused (fail closed).
+    pub fn has_tcf_ca(&self) -> bool {
+        self.tcf_ca
     }
 
     /// The US sections present, in registry order.
@@ -896,6 +919,14 @@ impl Gpp {
             if id > LAST_REGISTERED_SECTION {
                 gpp.unread.get_or_insert(id);
             }
+            if id == TCF_EU_V2_SECTION && gpp.tcf_eu.is_none() {
+                // The part is a slice of `s`: its offset is its distance
+                // from the start (the string is at most
+                // MAX_GPP_STRING_BYTES long, so it fits a u16).
+                let start = part.as_ptr() as usize - s.as_ptr() as usize;
+                gpp.tcf_eu = Some((start as u16, (start + part.len()) as u16));
+            }
+            gpp.tcf_ca |= id == TCF_CA_V1_SECTION;
             if let Some(sec) = UsSection::from_id(u64::from(id)) {
                 let mut v = UsValues::decode_core(sec, core)?;
                 match sec.sub_section() {

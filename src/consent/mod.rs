@@ -173,24 +173,34 @@ impl ConsentRule {
     /// refused, TCF first, then GPP, then Consent Mode.
     pub fn check(&self, s: &Signals<'_>) -> Option<Refusal> {
         if let Some(rule) = &self.tcf {
-            match s.tcf() {
-                None if rule.required => return Some(Refusal::TcfMissing),
-                None => {}
-                Some(Err(e)) => return Some(Refusal::TcfUndecodable(e)),
-                Some(Ok(tc)) => {
-                    if let Some(p) = tc.first_missing_purpose(rule.purposes) {
-                        return Some(Refusal::TcfPurpose(p));
+            // The TC string as `consent.tcf` and as the GPP string's
+            // tcfeuv2 section: each one present must consent.
+            let strings = [s.decoded(), s.gpp_decoded()];
+            if strings.iter().all(Option::is_none) {
+                if rule.required {
+                    return Some(Refusal::TcfMissing);
+                }
+                if s.gpp_has_tcf_ca() {
+                    return Some(Refusal::TcfCanada);
+                }
+            }
+            for d in strings.into_iter().flatten() {
+                let (tc, hits) = match d {
+                    Err(e) => return Some(Refusal::TcfUndecodable(e)),
+                    Ok(d) => d,
+                };
+                if let Some(p) = tc.first_missing_purpose(rule.purposes) {
+                    return Some(Refusal::TcfPurpose(p));
+                }
+                if let Some(v) = rule.vendor {
+                    if !s.vendor_consent(&tc, hits, v) {
+                        return Some(Refusal::TcfVendor(v));
                     }
-                    if let Some(v) = rule.vendor {
-                        if !s.vendor_consent(&tc, v) {
-                            return Some(Refusal::TcfVendor(v));
-                        }
-                        if let Some(p) = tc.restricted_purpose(rule.purposes, v) {
-                            return Some(Refusal::TcfRestricted {
-                                purpose: p,
-                                vendor: v,
-                            });
-                        }
+                    if let Some(p) = tc.restricted_purpose(rule.purposes, v) {
+                        return Some(Refusal::TcfRestricted {
+                            purpose: p,
+                            vendor: v,
+                        });
                     }
                 }
             }
@@ -256,6 +266,9 @@ pub enum Refusal {
         purpose: u8,
         vendor: u16,
     },
+    /// The GPP string carries TCF Canada (`tcfcav1`), which adgate does
+    /// not read, and no TC string it reads: refused (fail closed).
+    TcfCanada,
     GppUndecodable(Option<GppError>),
     /// The uspv1 section's OptOutSale is `Y`.
     GppUsPrivacy,
@@ -287,7 +300,8 @@ impl Refusal {
             | Refusal::TcfUndecodable(_)
             | Refusal::TcfPurpose(_)
             | Refusal::TcfVendor(_)
-            | Refusal::TcfRestricted { .. } => "tcf",
+            | Refusal::TcfRestricted { .. }
+            | Refusal::TcfCanada => "tcf",
             Refusal::GppUndecodable(_)
             | Refusal::GppUsPrivacy
             | Refusal::GppGpc(_)
@@ -313,6 +327,10 @@ impl fmt::Display for Refusal {
             Refusal::TcfRestricted { purpose, vendor } => write!(
                 f,
                 "TCF publisher restriction: purpose {purpose} not allowed for vendor {vendor}"
+            ),
+            Refusal::TcfCanada => f.write_str(
+                "the GPP string carries TCF Canada (tcfcav1), which adgate does not read, \
+                 and no TC string it reads (fail closed)",
             ),
             Refusal::GppUndecodable(None) => {
                 f.write_str("GPP string could not be decoded (consent.gpp is not a string)")
@@ -383,6 +401,8 @@ pub struct Signals<'e> {
     probe: &'e [u16],
     /// The TC string and the probed vendors' consent bits.
     tcf: OnceCell<Option<Decoded<'e>>>,
+    /// The same for the TC string of the GPP string's tcfeuv2 section.
+    gpp_tcf: OnceCell<Option<Decoded<'e>>>,
     gpp: OnceCell<Option<Refusal>>,
 }
 
@@ -406,6 +426,7 @@ impl<'e> Signals<'e> {
             sensitive,
             probe: &[],
             tcf: OnceCell::new(),
+            gpp_tcf: OnceCell::new(),
             gpp: OnceCell::new(),
         }
     }
@@ -438,19 +459,57 @@ impl<'e> Signals<'e> {
         })
     }
 
+    /// The TC string of the GPP string's tcfeuv2 section, decoded once;
+    /// `None` without a GPP string, one that cannot be decoded (its own
+    /// refusal, [`Signals::gpp_refusal`]) or one without that section.
+    fn gpp_decoded(&self) -> Option<Decoded<'e>> {
+        *self.gpp_tcf.get_or_init(|| {
+            let Raw::Text(t) = self.gpp_text else {
+                return None;
+            };
+            let tc = cache::gpp(t).ok()?.tcf_eu(t)?;
+            Some(cache::tcf(tc, self.probe).map_err(Some))
+        })
+    }
+
+    fn gpp_has_tcf_ca(&self) -> bool {
+        match self.gpp_text {
+            Raw::Text(t) => cache::gpp(t).is_ok_and(|g| g.has_tcf_ca()),
+            _ => false,
+        }
+    }
+
     /// The TC string, decoded once; `None` when the event has none.
     pub fn tcf(&self) -> Option<Result<TcString<'e>, Option<TcfError>>> {
         self.decoded().map(|r| r.map(|(tc, _)| tc))
     }
 
-    /// Vendor `v` consented in `tc` (this event's TC string): a bit of the
-    /// decode's probe when `v` was probed, else a lookup in the string.
-    fn vendor_consent(&self, tc: &TcString<'e>, v: u16) -> bool {
+    /// Does every TC string the event carries (`consent.tcf`, the GPP
+    /// tcfeuv2 section) consent to TCF's default ad purposes (1, 3, 4)?
+    /// `None` when it carries none; a string that cannot be decoded is no
+    /// consent.
+    pub fn tcf_default_purposes(&self) -> Option<bool> {
+        let all = DEFAULT_TCF_PURPOSES
+            .iter()
+            .fold(0u32, |m, p| m | 1 << (p - 1));
+        let strings = [self.decoded(), self.gpp_decoded()];
+        if strings.iter().all(Option::is_none) {
+            return None;
+        }
+        Some(
+            strings
+                .into_iter()
+                .flatten()
+                .all(|d| d.is_ok_and(|(tc, _)| tc.first_missing_purpose(all).is_none())),
+        )
+    }
+
+    /// Vendor `v` consented in `tc` (one of this event's TC strings, decoded
+    /// with the consent bits `hits` of the probed vendors): a bit of the
+    /// probe when `v` was probed, else a lookup in the string.
+    fn vendor_consent(&self, tc: &TcString<'e>, hits: u64, v: u16) -> bool {
         match self.probe.iter().take(64).position(|&p| p == v) {
-            Some(i) => self
-                .decoded()
-                .and_then(Result::ok)
-                .is_some_and(|(_, hits)| hits & (1 << i) != 0),
+            Some(i) => hits & (1 << i) != 0,
             None => tc.vendor_consent(v),
         }
     }

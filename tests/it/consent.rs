@@ -202,7 +202,16 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
     let mut answer = String::new();
     std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
-    let ids = ["g1", "g2", "g3", "g4"];
+    // The structured-field boolean (RFC 8941) is an opt-out too.
+    let r = g.request(
+        "POST",
+        "/v1/events",
+        Some(PRODUCER_TOKEN),
+        &[("Content-Type", "application/x-ndjson"), ("Sec-GPC", "?1")],
+        ndjson(&[ev("g5", json!({}))]).as_bytes(),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let ids = ["g1", "g2", "g3", "g4", "g5"];
     assert_eq!(feed(&g, "alpha", FEED_TOKEN_A, KEY_A, &ids), set(&["g3"]));
     assert_eq!(feed(&g, "beta", FEED_TOKEN_B, KEY_B, &ids), set(&["g3"]));
     assert_eq!(feed(&g, "gamma", FEED_TOKEN_C, KEY_C, &ids), set(&["g3"]));
@@ -213,7 +222,7 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
             "adgate_events_dropped_total",
             &[("partner", p), ("reason", "opted_out")],
         );
-        assert_eq!(opted, 3.0, "{p}");
+        assert_eq!(opted, 4.0, "{p}");
     }
 }
 

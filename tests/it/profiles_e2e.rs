@@ -735,6 +735,74 @@ fn a_forget_notifies_a_profile_partner_with_the_hash_it_received() {
     assert_eq!(line["ad_ids"], json!([sha("user0.fg@gmail.com")]), "{line}");
 }
 
+/// A partner-API profile sends the hash of every identifier of its list,
+/// not only the first one (the ledger's row kind): an opt-out by phone and a
+/// forget by account id reach Meta too, with Meta's hash of that identifier
+/// (sixth red-team pass, rt6-122 and rt6-123: nobody was notified).
+#[test]
+fn a_profile_partner_is_notified_about_every_identifier_it_received() {
+    let api = PartnerMock::meta(META_PIXEL, META_TOKEN);
+    let notices = MockPartner::always(200);
+    let g = start(&[meta(
+        &api.url(),
+        "K_A",
+        &format!("notice_endpoint = \"{}\"", notices.url()),
+    )]);
+    post(&g, &events("nk", 1));
+    wait_accepted(&api, 1, TIMEOUT);
+    let admin = |route: &str, body: Value| {
+        g.request(
+            "POST",
+            route,
+            Some(ADMIN_TOKEN),
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    };
+    let account = json!({"account_id": "acct-nk-0"});
+    let recorded = wait_for(TIMEOUT, || {
+        let v = admin("/v1/access", account.clone()).json();
+        (v["partners"].as_array().map(Vec::len) == Some(1)).then_some(())
+    });
+    assert!(
+        recorded.is_some(),
+        "{}",
+        admin("/v1/access", account.clone()).body
+    );
+    let r = admin("/v1/optouts", json!({"phone": "+1 (206) 555-0100"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["notified"], json!(["meta"]), "{}", r.body);
+    let r = admin("/v1/forget", account);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["notified"], json!(["meta"]), "{}", r.body);
+    let lines = || -> Vec<Value> {
+        notices
+            .requests()
+            .iter()
+            .flat_map(|r| {
+                r.body
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.trim_ascii().is_empty())
+                    .map(|l| serde_json::from_slice(l).unwrap())
+                    .collect::<Vec<Value>>()
+            })
+            .collect()
+    };
+    let lines = wait_for(TIMEOUT, || {
+        let l = lines();
+        (l.len() >= 2).then_some(l)
+    })
+    .unwrap_or_else(|| panic!("both notices reach the notice endpoint: {:?}", lines()));
+    let find = |t: &str| lines.iter().find(|l| l["type"] == t).cloned().unwrap();
+    let opted = find("subject_opted_out");
+    assert_eq!(opted["ad_id_type"], "phone");
+    // Meta's phone rule: digits only, with the country code.
+    assert_eq!(opted["ad_ids"], json!([sha("12065550100")]), "{opted}");
+    let deleted = find("subject_deleted");
+    assert_eq!(deleted["ad_id_type"], "account_id");
+    assert_eq!(deleted["ad_ids"], json!([sha("acct-nk-0")]), "{deleted}");
+}
+
 /// A person who opted out, or was forgotten, is not forwarded when an event
 /// carries them only pre-hashed (`user.email_sha256`, `user.phone_sha256`),
 /// in any profile's normalization; and a partner that received them that
