@@ -301,6 +301,8 @@ pub struct Event<'a> {
     pub gpp: Field<Cow<'a, str>>,
     pub ad_user_data: Field<Cow<'a, str>>,
     pub ad_personalization: Field<Cow<'a, str>>,
+    /// `consent.us_privacy`: an IAB US Privacy (CCPA) string, `1YYN`.
+    pub us_privacy: Field<Cow<'a, str>>,
     pub category: Field<Cow<'a, str>>,
     /// `user.birth_date` (`YYYY-MM-DD`, checked by the policy).
     pub birth_date: Field<Cow<'a, str>>,
@@ -445,6 +447,7 @@ impl<'a> Event<'a> {
         let (mut personalized_ads, mut gpc) = (Field::Absent, Field::Absent);
         let (mut tcf, mut gpp) = (Field::Absent, Field::Absent);
         let (mut ad_user_data, mut ad_personalization) = (Field::Absent, Field::Absent);
+        let mut us_privacy = Field::Absent;
         for (k, v) in consent.iter().flat_map(|c| &c.members) {
             let v = Some(*v);
             match k.as_ref() {
@@ -454,6 +457,7 @@ impl<'a> Event<'a> {
                 "gpp" => gpp = read(v, as_str),
                 "ad_user_data" => ad_user_data = read(v, as_str),
                 "ad_personalization" => ad_personalization = read(v, as_str),
+                "us_privacy" => us_privacy = read(v, as_str),
                 _ => {}
             }
         }
@@ -475,6 +479,7 @@ impl<'a> Event<'a> {
             gpp,
             ad_user_data,
             ad_personalization,
+            us_privacy,
             category,
             birth_date,
             malformed_block,
@@ -531,6 +536,7 @@ pub const CONSENT_KEYS: &[&str] = &[
     "gpp",
     "ad_user_data",
     "ad_personalization",
+    "us_privacy",
 ];
 const CONTEXT_KEYS: &[&str] = &["category", "page_url", "referrer", "ip", "user_agent"];
 
@@ -545,6 +551,9 @@ const CONSENT_ALIASES: &[(&str, &str)] = &[
     ("euconsent-v2", "tcf"),
     ("gppstring", "gpp"),
     ("gpp_string", "gpp"),
+    ("usp", "us_privacy"),
+    ("usp_string", "us_privacy"),
+    ("uspstring", "us_privacy"),
 ];
 
 /// How far a member name may stray from a known one before it is refused.
@@ -916,6 +925,7 @@ mod tests {
             ("gdpr_consent", "tcf"),
             ("euconsent-v2", "tcf"),
             ("gppString", "gpp"),
+            ("usp", "us_privacy"),
         ] {
             let ev = format!(r#"{{{base},"consent":{{"{member}":"x"}}}}"#);
             let r = Event::parse(&ev).unwrap_err();

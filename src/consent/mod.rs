@@ -206,7 +206,7 @@ impl ConsentRule {
             }
         }
         if self.gpp_us {
-            if let Some(r) = s.gpp_refusal() {
+            if let Some(r) = s.gpp_refusal().or_else(|| s.us_privacy_refusal()) {
                 return Some(r);
             }
         }
@@ -266,6 +266,11 @@ pub enum Refusal {
         purpose: u8,
         vendor: u16,
     },
+    /// `consent.us_privacy` (an IAB US Privacy string outside GPP) says
+    /// OptOutSale = `Y`.
+    UsPrivacy,
+    /// `consent.us_privacy` is not `1` and three of `Y`, `N`, `-`.
+    UsPrivacyUndecodable,
     /// The GPP string carries TCF Canada (`tcfcav1`), which adgate does
     /// not read, and no TC string it reads: refused (fail closed).
     TcfCanada,
@@ -306,7 +311,9 @@ impl Refusal {
             | Refusal::GppUsPrivacy
             | Refusal::GppGpc(_)
             | Refusal::GppUnreadSection(_)
-            | Refusal::Gpp { .. } => "gpp",
+            | Refusal::Gpp { .. }
+            | Refusal::UsPrivacy
+            | Refusal::UsPrivacyUndecodable => "gpp",
             Refusal::ConsentMode { .. } => "consent_mode",
         }
     }
@@ -337,6 +344,10 @@ impl fmt::Display for Refusal {
             }
             Refusal::GppUndecodable(Some(e)) => write!(f, "GPP string could not be decoded: {e}"),
             Refusal::GppUsPrivacy => f.write_str("GPP uspv1 OptOutSale = opted out"),
+            Refusal::UsPrivacy => f.write_str("consent.us_privacy OptOutSale = opted out"),
+            Refusal::UsPrivacyUndecodable => f.write_str(
+                "consent.us_privacy could not be read: a US Privacy string is 1 and three of Y, N, -",
+            ),
             Refusal::GppGpc(section) => write!(
                 f,
                 "GPP {} Gpc = 1 (Global Privacy Control)",
@@ -393,6 +404,7 @@ type Decoded<'e> = Result<(TcString<'e>, u64), Option<TcfError>>;
 pub struct Signals<'e> {
     tcf_text: Raw<'e>,
     gpp_text: Raw<'e>,
+    us_privacy: Raw<'e>,
     pub ad_user_data: ModeSignal,
     pub ad_personalization: ModeSignal,
     category: Option<&'e str>,
@@ -420,6 +432,7 @@ impl<'e> Signals<'e> {
         Signals {
             tcf_text: tcf,
             gpp_text: gpp,
+            us_privacy: Raw::Absent,
             ad_user_data,
             ad_personalization,
             category,
@@ -449,6 +462,33 @@ impl<'e> Signals<'e> {
     pub fn probing(mut self, vendors: &'e [u16]) -> Signals<'e> {
         self.probe = vendors;
         self
+    }
+
+    /// The event's `consent.us_privacy`, a US Privacy string outside GPP,
+    /// honoured as GPP's uspv1 section is.
+    pub fn with_us_privacy(mut self, us_privacy: Raw<'e>) -> Signals<'e> {
+        self.us_privacy = us_privacy;
+        self
+    }
+
+    /// `consent.us_privacy`'s verdict: OptOutSale (its third character)
+    /// `Y` refuses, and so does a string that is not `1` and three of `Y`,
+    /// `N`, `-` (fail closed).
+    fn us_privacy_refusal(&self) -> Option<Refusal> {
+        match self.us_privacy {
+            Raw::Absent => None,
+            Raw::NotAString => Some(Refusal::UsPrivacyUndecodable),
+            Raw::Text(t) => match t.trim().as_bytes() {
+                [b'1', rest @ ..]
+                    if rest.len() == 3 && rest.iter().all(|c| b"YNyn-".contains(c)) =>
+                {
+                    rest[1]
+                        .eq_ignore_ascii_case(&b'Y')
+                        .then_some(Refusal::UsPrivacy)
+                }
+                _ => Some(Refusal::UsPrivacyUndecodable),
+            },
+        }
     }
 
     fn decoded(&self) -> Option<Decoded<'e>> {

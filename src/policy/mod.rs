@@ -1578,6 +1578,7 @@ fn consent_signals<'e>(ev: &'e Event<'_>, sensitive: &'e [String]) -> Signals<'e
         category,
         sensitive,
     )
+    .with_us_privacy(raw(&ev.us_privacy))
 }
 
 #[cfg(test)]
@@ -2335,6 +2336,34 @@ secret_env = "K2"
             &format!(r#"{{{base},"consent":{{"gpp":"{canada}"}}}}"#),
         );
         assert!(matches!(out[0], Outcome::Route(_)));
+    }
+
+    /// A US Privacy string outside GPP (`consent.us_privacy`) is honoured
+    /// as GPP's uspv1 section is, by the partners that honour US opt-outs
+    /// (sixth red-team pass, rt6-028: it was not read).
+    #[test]
+    fn a_us_privacy_string_opts_out() {
+        let cfg = profile_config();
+        let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"a@b.co"}"#;
+        for (usp, google_routed) in [
+            ("1YNN", true),
+            ("1---", true),
+            ("1YYN", false),
+            ("1NYY", false),
+            ("1yyn", false),
+            ("2YNN", false),
+            ("1YN", false),
+        ] {
+            let out = outcomes(
+                &cfg,
+                &format!(
+                    r#"{{{base},"consent":{{"personalized_ads":true,"us_privacy":"{usp}"}}}}"#
+                ),
+            );
+            assert_eq!(matches!(out[1], Outcome::Route(_)), google_routed, "{usp}");
+            // Meta's partner has gpp_us = false.
+            assert!(matches!(out[0], Outcome::Route(_)), "{usp}");
+        }
     }
 
     /// A person on the opt-out list is stopped whichever field names them:

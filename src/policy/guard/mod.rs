@@ -344,6 +344,10 @@ fn cached<V: 'static, R>(
 /// two-letter account id does not flag every campaign id containing it.
 pub const MIN_CONTAINED_LEN: usize = 6;
 
+/// An email's local part with this many letters and digits is looked
+/// for on its own ([`Protected::add_identifier`]).
+pub const MIN_LOCAL_PART_CHARS: usize = 8;
+
 /// A digest cut to this many characters, from either end, is still
 /// recognized (hex: 48 bits; a chance match is below one in 10^14).
 pub const MIN_DIGEST_CHARS: usize = 12;
@@ -466,6 +470,21 @@ impl<'a> Protected<'a> {
         if let Some(n) = normalized {
             if n != raw {
                 self.push(Cow::Owned(n.to_owned()), true);
+            }
+        }
+        if kind == Kind::Email {
+            // The local part alone (`jane.doe.1972` of
+            // `jane.doe.1972@mailbox.example`, below the 12 characters of an
+            // identifier's parts) when it has 8 or more letters and digits;
+            // shorter ones (`info`, `sales`) are ordinary words.
+            let start = raw.len() - raw.trim_start().len();
+            let end = raw.trim().rfind('@').map_or(start, |at| start + at);
+            if canon::classify(&raw[start..end]).0 >= MIN_LOCAL_PART_CHARS {
+                let local = match &raw {
+                    Cow::Borrowed(t) => Cow::Borrowed(&t[start..end]),
+                    Cow::Owned(t) => Cow::Owned(t[start..end].to_owned()),
+                };
+                self.push(local, true);
             }
         }
         if kind == Kind::DeviceId {
@@ -1209,6 +1228,33 @@ mod tests {
         ] {
             assert_eq!(check(&format!("note {h}")), Some(Hit::OwnIdentifier), "{h}");
         }
+    }
+
+    /// An email's local part alone, when it has 8 or more letters and
+    /// digits (sixth red-team pass, rt6-072: `jane.doe.1972` went out as a
+    /// placement); a short one is an ordinary word.
+    #[test]
+    fn an_emails_local_part_alone_is_the_person() {
+        let mut g = with_ids(&[(
+            Kind::Email,
+            " jane.doe.1972@mailbox.example",
+            Some("jane.doe.1972@mailbox.example"),
+        )]);
+        assert_eq!(
+            g.check(&Reading::of("jane.doe.1972")),
+            Some(Hit::OwnIdentifier)
+        );
+        assert_eq!(
+            g.check(&Reading::of("Jane-Doe-1972-top")),
+            Some(Hit::OwnIdentifier)
+        );
+        assert_eq!(g.check(&Reading::of("home-top")), None);
+        let mut g = with_ids(&[(
+            Kind::Email,
+            "sales@shop.example",
+            Some("sales@shop.example"),
+        )]);
+        assert_eq!(g.check(&Reading::of("sales-banner")), None);
     }
 
     #[test]
