@@ -542,6 +542,12 @@ impl<'a> Protected<'a> {
             // `::ffff:198.51.100.23` and `::ffff:c633:6417` contain the
             // address as sent and its hex digits.
             self.push_new(u32::from(v4).to_string());
+            // Tunnelled in IPv6: Teredo writes the client's address with
+            // every bit flipped (`39cc:9be8` of 198.51.100.23), and a 6to4
+            // address's reverse-DNS name has its hex digits reversed
+            // (`7.1.4.6.3.3.6.c.2.0.0.2.ip6.arpa`).
+            self.push_new(hex(&(!u32::from(v4)).to_be_bytes()));
+            self.push_new(hex8.chars().rev().collect());
             self.push_new(hex8);
             self.push_new(dotted_hex);
             self.push_new(octal);
@@ -1255,6 +1261,22 @@ mod tests {
             Some("sales@shop.example"),
         )]);
         assert_eq!(g.check(&Reading::of("sales-banner")), None);
+    }
+
+    /// The event's IPv4 address tunnelled in IPv6: Teredo's flipped bits,
+    /// a 6to4 address's reverse-DNS name (sixth red-team pass, rt6-063 and
+    /// rt6-139).
+    #[test]
+    fn an_ip_tunnelled_in_ipv6_is_the_persons() {
+        let mut g = Protected::new(None);
+        g.add_ip(Cow::Borrowed("198.51.100.23"));
+        for s in [
+            "2001:0:4136:e378:8000:63bf:39cc:9be8",
+            "7.1.4.6.3.3.6.c.2.0.0.2.ip6.arpa",
+        ] {
+            assert_eq!(g.check(&Reading::of(s)), Some(Hit::OwnIdentifier), "{s}");
+        }
+        assert_eq!(g.check(&Reading::of("2001:db8::1")), None);
     }
 
     #[test]
