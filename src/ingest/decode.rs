@@ -70,6 +70,9 @@ impl<'a> Item<'a> {
 /// here (the event parser reports a bad line by index); [`NOT_JSON`]
 /// is the caller's 400 when not one line was JSON.
 pub fn split_body(body: &[u8], form: BodyForm) -> Result<Vec<Item<'_>>, &'static str> {
+    // A UTF-8 byte order mark before the body is ignored (RFC 8259 §8.1
+    // allows it; some Windows tools write one).
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err("body is empty");
     }
@@ -148,6 +151,13 @@ mod tests {
             Ok((3, 0))
         );
         assert_eq!(count("{\"a\":1}\n{\"b\":2}", BodyForm::Json), Ok((2, 0)));
+        // A byte order mark first is ignored, in each form.
+        assert_eq!(count("\u{feff}{\"a\":1}", BodyForm::Json), Ok((1, 0)));
+        assert_eq!(count("\u{feff}[{\"a\":1}]", BodyForm::Json), Ok((1, 0)));
+        assert_eq!(
+            count("\u{feff}{\"a\":1}\n{\"b\":2}", BodyForm::Ndjson),
+            Ok((2, 0))
+        );
         // Not JSON at all: split as one NDJSON line; the event parser rejects
         // it and the handler answers 400 since nothing was JSON.
         assert_eq!(count("{not json", BodyForm::Json), Ok((1, 0)));
