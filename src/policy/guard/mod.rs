@@ -366,10 +366,14 @@ pub struct Protected<'a> {
     ips: Vec<Cow<'a, str>>,
     /// The event's IPv4 addresses as numbers, for [`Reading::ipv4`].
     ipv4: Vec<u32>,
-    /// Every encoding of every digest form, skeletonized, one after another
-    /// with a `\n` between (no skeleton has one); built the first time an
-    /// output value could hold a digest ([`digest_text`]).
-    digests: Option<Vec<u8>>,
+    /// The unkeyed digests of the identifiers and IPs, taken the first
+    /// time an output value could hold one, and their encodings, each
+    /// written the first time a value could be in it ([`Digests`]).
+    digests: Option<Digests>,
+    /// The digest comparison's verdict on each view skeleton compared so
+    /// far: a value several partners copy, or one string reached by two
+    /// paths, is compared once per event.
+    digest_verdicts: Vec<(Box<[u8]>, bool)>,
     /// The skeleton of each own identifier of 13 or more characters, whose
     /// 12-character parts are looked for (a part of a device id or an email
     /// address copied into a field); made the first time an output value
@@ -440,6 +444,7 @@ impl<'a> Protected<'a> {
             identifiers: Vec::with_capacity(4),
             ips: Vec::new(),
             digests: None,
+            digest_verdicts: Vec::new(),
             parts: None,
             uuids: Vec::new(),
             uuids_packed: false,
@@ -735,18 +740,45 @@ impl<'a> Protected<'a> {
                 return Some(Hit::OwnIdentifier);
             }
         }
-        if (!self.identifiers.is_empty() || !self.ips.is_empty()) && view.digest {
-            let (ids, ips, country) = (&self.identifiers, &self.ips, self.default_country);
-            if l >= MIN_DIGEST_CHARS {
-                let text = self
-                    .digests
-                    .get_or_insert_with(|| digest_text(ids, ips, country));
-                if shares_a_window(sk, text) {
-                    return Some(Hit::OwnIdentifier);
+        if (!self.identifiers.is_empty() || !self.ips.is_empty())
+            && view.digest
+            && l >= MIN_DIGEST_CHARS
+        {
+            let hit = match self.digest_verdicts.iter().find(|(s, _)| **s == *sk) {
+                Some(&(_, hit)) => hit,
+                None => {
+                    let hit = self.shares_a_digest_window(sk);
+                    self.digest_verdicts.push((sk.into(), hit));
+                    hit
                 }
+            };
+            if hit {
+                return Some(Hit::OwnIdentifier);
             }
         }
         None
+    }
+
+    /// Does one of the 12-character windows of the skeleton `sk` occur in
+    /// the skeleton of an encoding of an unkeyed digest of the event's
+    /// identifiers or IPs? Every window, not only the prefix: a digest cut
+    /// at both ends (the middle of a base64 digest) is still a digest. The
+    /// digests are taken only when a window could be in one of their
+    /// encodings, and each encoding is written and read only when a window
+    /// is in its alphabet ([`Windows`]).
+    fn shares_a_digest_window(&mut self, sk: &[u8]) -> bool {
+        let windows = Windows::of(sk);
+        if !windows.alphabets.contains(&true) {
+            return false;
+        }
+        let (ids, ips, country) = (&self.identifiers, &self.ips, self.default_country);
+        let digests = self
+            .digests
+            .get_or_insert_with(|| Digests::of(ids, ips, country));
+        DigestAlphabet::ALL
+            .into_iter()
+            .filter(|a| windows.alphabets[*a as usize])
+            .any(|a| windows.found_in(digests.text(a)))
     }
 }
 
@@ -1007,123 +1039,491 @@ fn shares_a_part(sk: &[u8], (all, ends): &(String, Vec<usize>)) -> bool {
     })
 }
 
-/// The skeletons of every encoding of every digest of every form of the
-/// event's identifiers and IPs (about 400 kB for an event with four
-/// identifiers), joined by `\n`. An output value is looked for in it whole
-/// once per value ([`shares_a_window`]), instead of each of the text's
-/// windows going into a set: the set of ~370,000 windows took 19 ms to
-/// build, the text takes a fraction of that.
-fn digest_text(
+/// Every form of the event's identifiers and IPs whose digests are
+/// compared: each identifier's [`identifier_forms`], each IP as sent,
+/// trimmed and with the newline `echo` adds; each form once (an IP sent
+/// without blanks is its trimmed form, and a digest taken twice only
+/// doubles the text read).
+fn digest_forms(
     ids: &[(Kind, Cow<'_, str>)],
     ips: &[Cow<'_, str>],
     default_country: Option<phonenumber::country::Id>,
-) -> Vec<u8> {
-    use base64::engine::general_purpose::STANDARD;
-    let mut text = Vec::with_capacity(512 * 1024);
-    let mut add = |encoded: &str| {
-        text.extend_from_slice(skeleton_of_canonical(encoded).as_bytes());
-        text.push(b'\n');
-    };
+) -> Vec<String> {
     let ip_forms = ips.iter().flat_map(|ip| {
         let t = ip.trim();
         [ip.to_string(), t.to_owned(), format!("{t}\n")]
     });
-    let forms = ids
+    let mut forms: Vec<String> = ids
         .iter()
         .flat_map(|(kind, raw)| identifier_forms(*kind, raw, default_country))
-        .chain(ip_forms);
-    for f in forms {
-        for (i, d) in digests_of(f.as_bytes()).into_iter().enumerate() {
-            add(&hex(&d));
-            // base64url differs from base64 only in `+/`, which the
-            // skeleton removes; the skeleton is lowercase, so base32 and
-            // base64 match in any case.
-            add(&STANDARD.encode(&d));
-            add(&data_encoding::BASE32_NOPAD.encode(&d));
-            // The big-number alphabets for the digests producers use
-            // most (they cost more to write than all the others).
-            if i < COMMON_DIGESTS {
-                for alphabet in NUMBER_ALPHABETS {
-                    add(&base_x::encode(alphabet, &d));
+        .chain(ip_forms)
+        .collect();
+    forms.sort_unstable();
+    forms.dedup();
+    forms
+}
+
+/// The unkeyed digests of an event's identifiers and IPs, and the skeleton
+/// of every encoding of each (about 400 kB for an event with four
+/// identifiers), one text per alphabet.
+///
+/// The digests are taken once per event, the first time an output value
+/// could hold one; an encoding's text is written the first time a value
+/// could be in it (a UUID campaign id cannot be in base32, a camel-case
+/// placement cannot be in hex). The encodings are ASCII, so each skeleton
+/// (lowercase letters and digits, `+/=` dropped) is written straight into
+/// its text, without the Unicode skeleton of [`skeleton_of_canonical`] or
+/// a string per encoding: building one text that way, and reading all of
+/// it with an automaton for every value, was 3.4 ms per event; this is a
+/// sixth of that, most of it the hashing.
+struct Digests {
+    /// Every digest of every form ([`push_digests`]), [`FORM_DIGEST_BYTES`]
+    /// per form, in the order of [`DIGEST_LENS`].
+    raw: Vec<u8>,
+    /// The skeletons of the encodings, one after another with a `\n`
+    /// between (no skeleton has one), by [`DigestAlphabet`].
+    texts: [Option<Vec<u8>>; DigestAlphabet::ALL.len()],
+}
+
+/// The alphabets the digests are written in, by the characters their
+/// skeletons hold: a 12-character window holding any other character
+/// cannot be in that text, which is then not read for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DigestAlphabet {
+    /// Hex: `[0-9a-f]`.
+    Hex,
+    /// base32 (RFC 4648, no padding), lowercased: `[a-z2-7]`.
+    Base32,
+    /// base64 (any of its alphabets: the skeleton drops `+/-_=` and case)
+    /// and, for the [`COMMON_DIGESTS`], the [`NUMBER_ALPHABETS`]: any
+    /// lowercase letter or digit.
+    Alnum,
+}
+
+impl DigestAlphabet {
+    const ALL: [DigestAlphabet; 3] = [
+        DigestAlphabet::Hex,
+        DigestAlphabet::Base32,
+        DigestAlphabet::Alnum,
+    ];
+
+    /// Can the skeleton of this encoding hold the byte `c`?
+    fn holds(self, c: u8) -> bool {
+        match self {
+            DigestAlphabet::Hex => matches!(c, b'0'..=b'9' | b'a'..=b'f'),
+            DigestAlphabet::Base32 => matches!(c, b'a'..=b'z' | b'2'..=b'7'),
+            DigestAlphabet::Alnum => c.is_ascii_digit() || c.is_ascii_lowercase(),
+        }
+    }
+}
+
+impl Digests {
+    fn of(
+        ids: &[(Kind, Cow<'_, str>)],
+        ips: &[Cow<'_, str>],
+        default_country: Option<phonenumber::country::Id>,
+    ) -> Digests {
+        let forms = digest_forms(ids, ips, default_country);
+        let mut raw = Vec::with_capacity(forms.len() * FORM_DIGEST_BYTES);
+        for f in &forms {
+            push_digests(f.as_bytes(), &mut raw);
+        }
+        Digests {
+            raw,
+            texts: Default::default(),
+        }
+    }
+
+    /// Each digest, with its index in [`DIGEST_LENS`].
+    fn each(raw: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+        raw.chunks_exact(FORM_DIGEST_BYTES).flat_map(|form| {
+            let mut at = 0;
+            DIGEST_LENS.iter().enumerate().map(move |(i, &n)| {
+                at += n;
+                (i, &form[at - n..at])
+            })
+        })
+    }
+
+    /// The skeletons of the encodings in `alphabet`, written the first time
+    /// they are asked for.
+    fn text(&mut self, alphabet: DigestAlphabet) -> &[u8] {
+        let Digests { raw, texts } = self;
+        texts[alphabet as usize].get_or_insert_with(|| Digests::write(raw, alphabet))
+    }
+
+    fn write(raw: &[u8], alphabet: DigestAlphabet) -> Vec<u8> {
+        // Characters per digest byte, and the `\n`s.
+        let per_byte = match alphabet {
+            DigestAlphabet::Hex => 2.0,
+            DigestAlphabet::Base32 => 1.6,
+            DigestAlphabet::Alnum => 1.9,
+        };
+        let mut text = Vec::with_capacity((raw.len() as f64 * per_byte) as usize + raw.len() / 8);
+        for (i, d) in Digests::each(raw) {
+            match alphabet {
+                DigestAlphabet::Hex => push_hex(d, &mut text),
+                DigestAlphabet::Base32 => push_base32(d, &mut text),
+                DigestAlphabet::Alnum => {
+                    push_base64(d, &mut text);
+                    // The big-number alphabets for the digests producers
+                    // use most (they cost more to write than all the
+                    // others).
+                    if i < COMMON_DIGESTS {
+                        for a in NUMBER_ALPHABETS {
+                            text.push(b'\n');
+                            push_number(a, d, &mut text);
+                        }
+                    }
+                }
+            }
+            text.push(b'\n');
+        }
+        text
+    }
+}
+
+/// Appends `d` in lowercase hex.
+fn push_hex(d: &[u8], text: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let at = text.len();
+    text.resize(at + 2 * d.len(), 0);
+    for (out, b) in text[at..].chunks_exact_mut(2).zip(d) {
+        out[0] = DIGITS[usize::from(b >> 4)];
+        out[1] = DIGITS[usize::from(b & 15)];
+    }
+}
+
+/// Appends the skeleton of `d` in base32 (RFC 4648, without padding): its
+/// characters lowercased, 8 for each 5 bytes, the last group's cut to the
+/// characters its bits fill.
+fn push_base32(d: &[u8], text: &mut Vec<u8>) {
+    const DIGITS: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let groups = d.chunks_exact(5);
+    let last = groups.remainder();
+    let at = text.len();
+    text.resize(at + 8 * d.len().div_ceil(5), 0);
+    let write = |out: &mut [u8], group: [u8; 5]| {
+        let bits = group.iter().fold(0u64, |n, b| n << 8 | u64::from(*b));
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = DIGITS[(bits >> (35 - 5 * k) & 31) as usize];
+        }
+    };
+    let mut outs = text[at..].chunks_exact_mut(8);
+    for (group, out) in groups.zip(outs.by_ref()) {
+        write(out, group.try_into().expect("5 bytes"));
+    }
+    if let Some(out) = outs.next() {
+        let mut group = [0u8; 5];
+        group[..last.len()].copy_from_slice(last);
+        write(out, group);
+    }
+    text.truncate(at + (8 * d.len()).div_ceil(5));
+}
+
+/// Appends the skeleton of `d` in base64, any of its alphabets: its
+/// letters and digits lowercased, 4 for each 3 bytes (the last group's
+/// cut to the characters its bits fill), but the two values written `+/`
+/// (base64url: `-_`), which the skeleton drops with the padding.
+fn push_base64(d: &[u8], text: &mut Vec<u8>) {
+    const DIGITS: &[u8; 64] = b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz0123456789++";
+    let groups = d.chunks_exact(3);
+    let last = groups.remainder();
+    let at = text.len();
+    text.resize(at + 4 * d.len().div_ceil(3), 0);
+    let out = &mut text[at..];
+    let mut kept = 0;
+    let mut write = |group: [u8; 3], chars: usize| {
+        let bits = group.iter().fold(0u32, |n, b| n << 8 | u32::from(*b));
+        for k in 0..chars {
+            let v = (bits >> (18 - 6 * k) & 63) as usize;
+            // Written, then kept only when it is a letter or digit: no
+            // branch on where a `+` or `/` falls.
+            out[kept] = DIGITS[v];
+            kept += usize::from(v < 62);
+        }
+    };
+    for group in groups {
+        write(group.try_into().expect("3 bytes"), 4);
+    }
+    if !last.is_empty() {
+        let mut group = [0u8; 3];
+        group[..last.len()].copy_from_slice(last);
+        write(group, last.len() + 1);
+    }
+    text.truncate(at + kept);
+}
+
+/// Appends `d` written as a big-endian number in `alphabet` (one of
+/// [`NUMBER_ALPHABETS`]), lowercased: `base_x::encode`'s characters, the
+/// most significant digit first and the alphabet's first character for
+/// each leading zero byte but the last. Divided by constants (a multiply,
+/// not a division, for each limb) and without a string each: about half
+/// of what the general encoder took.
+fn push_number(alphabet: &str, d: &[u8], text: &mut Vec<u8>) {
+    match alphabet.len() {
+        58 => push_in_base::<58>(alphabet.as_bytes(), d, text),
+        62 => push_in_base::<62>(alphabet.as_bytes(), d, text),
+        36 => push_in_base::<36>(alphabet.as_bytes(), d, text),
+        n => unreachable!("no {n}-character number alphabet"),
+    }
+}
+
+fn push_in_base<const BASE: u64>(alphabet: &[u8], d: &[u8], text: &mut Vec<u8>) {
+    // The largest power of BASE a limb holds: the number is divided by it,
+    // one limb at a time, giving that many digits at once.
+    let (per_step, step) = const {
+        let (mut k, mut p) = (0, 1u64);
+        while p * BASE <= u32::MAX as u64 {
+            p *= BASE;
+            k += 1;
+        }
+        (k, p)
+    };
+    if d.is_empty() {
+        return;
+    }
+    // Big-endian 32-bit limbs, the first one short.
+    let n = d.len().div_ceil(4);
+    let mut be = [0u8; 64];
+    be[4 * n - d.len()..4 * n].copy_from_slice(d);
+    let mut limbs = [0u32; 16];
+    for (l, b) in limbs.iter_mut().zip(be[..4 * n].chunks_exact(4)) {
+        *l = u32::from_be_bytes(b.try_into().expect("4 bytes"));
+    }
+    // The digits, least significant first.
+    let mut digits = [0u8; 64 * 8 / 5 + 64];
+    let mut m = 0;
+    let mut top = 0;
+    loop {
+        let mut rem = 0u64;
+        for l in &mut limbs[top..n] {
+            let cur = rem << 32 | u64::from(*l);
+            *l = (cur / step) as u32;
+            rem = cur % step;
+        }
+        while top < n && limbs[top] == 0 {
+            top += 1;
+        }
+        if top == n {
+            // The last: its digits up to the most significant, at least one.
+            loop {
+                digits[m] = alphabet[(rem % BASE) as usize];
+                m += 1;
+                rem /= BASE;
+                if rem == 0 {
+                    break;
+                }
+            }
+            break;
+        }
+        for _ in 0..per_step {
+            digits[m] = alphabet[(rem % BASE) as usize];
+            m += 1;
+            rem /= BASE;
+        }
+    }
+    let zeros = d[..d.len() - 1].iter().take_while(|b| **b == 0).count();
+    text.extend(std::iter::repeat_n(alphabet[0].to_ascii_lowercase(), zeros));
+    text.extend(digits[..m].iter().rev().map(u8::to_ascii_lowercase));
+}
+
+/// The 12-character windows of a view's skeleton, ready to be looked for
+/// in the digest texts ([`Windows::found_in`]).
+///
+/// Rather than an automaton of every window reading every byte of a text
+/// (half of the digest comparison's time, and building it a tenth), the
+/// text is read at every [`GRAM_STRIDE`]-th byte only, the [`GRAM`] bytes
+/// there looked up among the skeleton's own: a window that occurs in the
+/// text spans 12 bytes, so one of those reads falls wholly inside it, on
+/// a gram of the window. Where a gram matches, the text and the skeleton
+/// are compared either side of it: a hit is 12 equal bytes, exactly the
+/// windows the automaton found, no more.
+struct Windows<'a> {
+    sk: &'a [u8],
+    /// Which digest texts could hold one of the windows: those whose
+    /// alphabet holds every byte of one of them ([`DigestAlphabet`]).
+    alphabets: [bool; DigestAlphabet::ALL.len()],
+    /// Every [`GRAM`] bytes of `sk` inside a window of lowercase ASCII
+    /// letters and digits (no other window can be in a text), as a
+    /// number, with where it starts in `sk`; sorted.
+    grams: Vec<(u32, u32)>,
+    /// One bit per gram, at its hash ([`Windows::bit`]): most reads of the
+    /// text end with one bit looked at.
+    filter: Vec<u64>,
+    /// The hash's shift to as many bits as the filter holds.
+    shift: u32,
+}
+
+/// Bytes of a text looked up at a time ([`Windows`]).
+const GRAM: usize = 4;
+/// The text is read at every this many bytes: every 12-byte stretch of it
+/// holds the [`GRAM`] bytes read at one of them.
+const GRAM_STRIDE: usize = MIN_DIGEST_CHARS - GRAM + 1;
+
+impl<'a> Windows<'a> {
+    fn of(sk: &'a [u8]) -> Windows<'a> {
+        let mut alphabets = [false; DigestAlphabet::ALL.len()];
+        let mut runs = [0usize; DigestAlphabet::ALL.len()];
+        let mut grams = Vec::new();
+        for (i, &c) in sk.iter().enumerate() {
+            for (a, run) in DigestAlphabet::ALL.into_iter().zip(&mut runs) {
+                *run = if a.holds(c) { *run + 1 } else { 0 };
+                alphabets[a as usize] |= *run >= MIN_DIGEST_CHARS;
+            }
+            // At the end of a run of letters and digits long enough to be
+            // a window, its grams.
+            let alnum = runs[DigestAlphabet::Alnum as usize];
+            let ends = sk
+                .get(i + 1)
+                .is_none_or(|c| !DigestAlphabet::Alnum.holds(*c));
+            if ends && alnum >= MIN_DIGEST_CHARS {
+                let start = i + 1 - alnum;
+                for j in start..=i + 1 - GRAM {
+                    grams.push((gram(&sk[j..j + GRAM]), j as u32));
                 }
             }
         }
+        grams.sort_unstable();
+        // About 32 bits per gram: a read of the text that is not a gram of
+        // the skeleton finds its bit clear 31 times in 32.
+        let bits = (grams.len() * 32)
+            .next_power_of_two()
+            .clamp(1 << 12, 1 << 22);
+        let mut filter = vec![0u64; bits / 64];
+        let shift = 64 - bits.trailing_zeros();
+        for &(g, _) in &grams {
+            let b = Windows::bit(g, shift);
+            filter[b / 64] |= 1 << (b % 64);
+        }
+        Windows {
+            sk,
+            alphabets,
+            grams,
+            filter,
+            shift,
+        }
     }
-    text
+
+    fn bit(g: u32, shift: u32) -> usize {
+        (u64::from(g).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
+    }
+
+    /// Does one of the windows occur in `text`?
+    fn found_in(&self, text: &[u8]) -> bool {
+        let mut t = 0;
+        while let Some(at) = text.get(t..t + GRAM) {
+            let g = gram(at);
+            let b = Windows::bit(g, self.shift);
+            if self.filter[b / 64] & (1 << (b % 64)) != 0 && self.extends_to_a_window(text, t, g) {
+                return true;
+            }
+            t += GRAM_STRIDE;
+        }
+        false
+    }
+
+    /// Is the gram `g`, at `t` in `text`, part of 12 bytes the text and
+    /// the skeleton share, for one of the places `g` is in the skeleton?
+    fn extends_to_a_window(&self, text: &[u8], t: usize, g: u32) -> bool {
+        let from = self.grams.partition_point(|(k, _)| *k < g);
+        let more = MIN_DIGEST_CHARS - GRAM;
+        self.grams[from..]
+            .iter()
+            .take_while(|(k, _)| *k == g)
+            .any(|&(_, j)| {
+                let j = j as usize;
+                let before = text[..t]
+                    .iter()
+                    .rev()
+                    .zip(self.sk[..j].iter().rev())
+                    .take(more)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                let after = text[t + GRAM..]
+                    .iter()
+                    .zip(&self.sk[j + GRAM..])
+                    .take(more)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                before + GRAM + after >= MIN_DIGEST_CHARS
+            })
+    }
 }
 
-/// Does one of the 12-character windows of `sk` occur in `text`? Every
-/// window, not only the prefix: a digest cut at both ends (the middle of a
-/// base64 digest) is still a digest. The windows go into one Aho-Corasick
-/// automaton that reads the text once (a few thousand at a time, so a huge
-/// value cannot make a huge automaton).
-fn shares_a_window(sk: &[u8], text: &[u8]) -> bool {
-    const CHUNK: usize = 4096;
-    let n = sk.len().saturating_sub(MIN_DIGEST_CHARS - 1);
-    (0..n).step_by(CHUNK).any(|start| {
-        let end = (start + CHUNK).min(n) + MIN_DIGEST_CHARS - 1;
-        let windows = sk[start..end].windows(MIN_DIGEST_CHARS);
-        aho_corasick::AhoCorasick::builder()
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .build(windows)
-            .is_ok_and(|ac| ac.is_match(text))
-    })
+/// [`GRAM`] bytes as one number.
+fn gram(b: &[u8]) -> u32 {
+    u32::from_le_bytes(b.try_into().expect("a gram's bytes"))
 }
 
-/// The unkeyed digests a partner or an attacker could take of `b`: the
-/// SHA-2 family (also SHA-512/224 and /256, and SHA-256 taken twice as
-/// Bitcoin does), SHA-1, MD5, SHA-3 (and Keccak-256, SHAKE128/256), BLAKE2
-/// at the output lengths libraries default to (libsodium's BLAKE2b-256,
-/// 160, 384, 512; BLAKE2s-128, 256), RIPEMD-160 and SM3. A shorter SHAKE
-/// output is a prefix of the 64 bytes taken here, and every window of it
-/// is looked for.
-/// The first [`COMMON_DIGESTS`] are the ones producers use most: SHA-256
-/// (also taken twice), SHA-1 and MD5.
-fn digests_of(b: &[u8]) -> Vec<Vec<u8>> {
+/// The unkeyed digests a partner or an attacker could take of `b`,
+/// appended to `out` one after another ([`DIGEST_LENS`]): the SHA-2 family
+/// (also SHA-512/224 and /256, and SHA-256 taken twice as Bitcoin does),
+/// SHA-1, MD5, SHA-3 (and Keccak-256, SHAKE128/256), BLAKE2 at the output
+/// lengths libraries default to (libsodium's BLAKE2b-256, 160, 384, 512;
+/// BLAKE2s-128, 256), RIPEMD-160 and SM3. A shorter SHAKE output is a
+/// prefix of the 64 bytes taken here, and every window of it is looked
+/// for. The first [`COMMON_DIGESTS`] are the ones producers use most:
+/// SHA-256 (also taken twice), SHA-1 and MD5. Written in place, not a
+/// vector per digest (24 allocations per form).
+fn push_digests(b: &[u8], out: &mut Vec<u8>) {
     use blake2::digest::consts::{U16, U20, U32, U48};
     use sha3::digest::{ExtendableOutput, Update as _, XofReader};
-    let shake = |mut h: Box<dyn XofReader>| {
-        let mut out = vec![0u8; 64];
-        h.read(&mut out);
-        out
-    };
-    vec![
-        Sha256::digest(b).to_vec(),
-        Sha256::digest(Sha256::digest(b)).to_vec(),
-        Sha1::digest(b).to_vec(),
-        Md5::digest(b).to_vec(),
-        Sha512::digest(b).to_vec(),
-        Sha224::digest(b).to_vec(),
-        Sha384::digest(b).to_vec(),
-        sha2::Sha512_224::digest(b).to_vec(),
-        sha2::Sha512_256::digest(b).to_vec(),
-        sha3::Sha3_224::digest(b).to_vec(),
-        sha3::Sha3_256::digest(b).to_vec(),
-        sha3::Sha3_384::digest(b).to_vec(),
-        sha3::Sha3_512::digest(b).to_vec(),
-        sha3::Keccak256::digest(b).to_vec(),
-        shake({
-            let mut h = sha3::Shake128::default();
-            h.update(b);
-            Box::new(h.finalize_xof())
-        }),
-        shake({
-            let mut h = sha3::Shake256::default();
-            h.update(b);
-            Box::new(h.finalize_xof())
-        }),
-        blake2::Blake2b::<U20>::digest(b).to_vec(),
-        blake2::Blake2b::<U32>::digest(b).to_vec(),
-        blake2::Blake2b::<U48>::digest(b).to_vec(),
-        blake2::Blake2b512::digest(b).to_vec(),
-        blake2::Blake2s::<U16>::digest(b).to_vec(),
-        blake2::Blake2s256::digest(b).to_vec(),
-        ripemd::Ripemd160::digest(b).to_vec(),
-        sm3::Sm3::digest(b).to_vec(),
-    ]
+    let start = out.len();
+    let sha256 = Sha256::digest(b);
+    out.extend_from_slice(&sha256);
+    out.extend_from_slice(&Sha256::digest(sha256));
+    out.extend_from_slice(&Sha1::digest(b));
+    out.extend_from_slice(&Md5::digest(b));
+    out.extend_from_slice(&Sha512::digest(b));
+    out.extend_from_slice(&Sha224::digest(b));
+    out.extend_from_slice(&Sha384::digest(b));
+    out.extend_from_slice(&sha2::Sha512_224::digest(b));
+    out.extend_from_slice(&sha2::Sha512_256::digest(b));
+    out.extend_from_slice(&sha3::Sha3_224::digest(b));
+    out.extend_from_slice(&sha3::Sha3_256::digest(b));
+    out.extend_from_slice(&sha3::Sha3_384::digest(b));
+    out.extend_from_slice(&sha3::Sha3_512::digest(b));
+    out.extend_from_slice(&sha3::Keccak256::digest(b));
+    fn read_64(mut r: impl XofReader) -> [u8; 64] {
+        let mut d = [0u8; 64];
+        r.read(&mut d);
+        d
+    }
+    let mut h = sha3::Shake128::default();
+    h.update(b);
+    out.extend_from_slice(&read_64(h.finalize_xof()));
+    let mut h = sha3::Shake256::default();
+    h.update(b);
+    out.extend_from_slice(&read_64(h.finalize_xof()));
+    out.extend_from_slice(&blake2::Blake2b::<U20>::digest(b));
+    out.extend_from_slice(&blake2::Blake2b::<U32>::digest(b));
+    out.extend_from_slice(&blake2::Blake2b::<U48>::digest(b));
+    out.extend_from_slice(&blake2::Blake2b512::digest(b));
+    out.extend_from_slice(&blake2::Blake2s::<U16>::digest(b));
+    out.extend_from_slice(&blake2::Blake2s256::digest(b));
+    out.extend_from_slice(&ripemd::Ripemd160::digest(b));
+    out.extend_from_slice(&sm3::Sm3::digest(b));
+    debug_assert_eq!(out.len() - start, FORM_DIGEST_BYTES);
 }
 
-/// How many of [`digests_of`]'s digests come first as the common ones.
+/// The length of each of [`push_digests`]' digests, in its order.
+const DIGEST_LENS: [usize; 24] = [
+    32, 32, 20, 16, 64, 28, 48, 28, 32, 28, 32, 48, 64, 32, 64, 64, 20, 32, 48, 64, 16, 32, 20, 32,
+];
+
+/// The bytes of every digest of one form.
+const FORM_DIGEST_BYTES: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < DIGEST_LENS.len() {
+        n += DIGEST_LENS[i];
+        i += 1;
+    }
+    n
+};
+
+/// How many of [`push_digests`]' digests come first as the common ones.
 const COMMON_DIGESTS: usize = 4;
 
 /// The big-number alphabets a digest is also written in: Bitcoin's base58,
@@ -1138,6 +1538,406 @@ const NUMBER_ALPHABETS: [&str; 3] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference for [`Digests`]: the digest comparison's text as it was
+    /// first written, every encoding of every digest of every form through
+    /// the generic skeleton, one string and one vector at a time.
+    fn reference_digest_text(
+        ids: &[(Kind, Cow<'_, str>)],
+        ips: &[Cow<'_, str>],
+        default_country: Option<phonenumber::country::Id>,
+    ) -> Vec<u8> {
+        use base64::engine::general_purpose::STANDARD;
+        let mut text = Vec::with_capacity(512 * 1024);
+        let mut add = |encoded: &str| {
+            text.extend_from_slice(skeleton_of_canonical(encoded).as_bytes());
+            text.push(b'\n');
+        };
+        let ip_forms = ips.iter().flat_map(|ip| {
+            let t = ip.trim();
+            [ip.to_string(), t.to_owned(), format!("{t}\n")]
+        });
+        let forms = ids
+            .iter()
+            .flat_map(|(kind, raw)| identifier_forms(*kind, raw, default_country))
+            .chain(ip_forms);
+        for f in forms {
+            for (i, d) in reference_digests_of(f.as_bytes()).into_iter().enumerate() {
+                add(&hex(&d));
+                // base64url differs from base64 only in `+/`, which the
+                // skeleton removes; the skeleton is lowercase, so base32 and
+                // base64 match in any case.
+                add(&STANDARD.encode(&d));
+                add(&data_encoding::BASE32_NOPAD.encode(&d));
+                // The big-number alphabets for the digests producers use
+                // most (they cost more to write than all the others).
+                if i < COMMON_DIGESTS {
+                    for alphabet in NUMBER_ALPHABETS {
+                        add(&base_x::encode(alphabet, &d));
+                    }
+                }
+            }
+        }
+        text
+    }
+
+    /// The reference for [`push_digests`], a vector per digest: the unkeyed
+    /// digests a partner or an attacker could take of `b`: the
+    /// SHA-2 family (also SHA-512/224 and /256, and SHA-256 taken twice as
+    /// Bitcoin does), SHA-1, MD5, SHA-3 (and Keccak-256, SHAKE128/256), BLAKE2
+    /// at the output lengths libraries default to (libsodium's BLAKE2b-256,
+    /// 160, 384, 512; BLAKE2s-128, 256), RIPEMD-160 and SM3. A shorter SHAKE
+    /// output is a prefix of the 64 bytes taken here, and every window of it
+    /// is looked for.
+    /// The first [`COMMON_DIGESTS`] are the ones producers use most: SHA-256
+    /// (also taken twice), SHA-1 and MD5.
+    fn reference_digests_of(b: &[u8]) -> Vec<Vec<u8>> {
+        use blake2::digest::consts::{U16, U20, U32, U48};
+        use sha3::digest::{ExtendableOutput, Update as _, XofReader};
+        let shake = |mut h: Box<dyn XofReader>| {
+            let mut out = vec![0u8; 64];
+            h.read(&mut out);
+            out
+        };
+        vec![
+            Sha256::digest(b).to_vec(),
+            Sha256::digest(Sha256::digest(b)).to_vec(),
+            Sha1::digest(b).to_vec(),
+            Md5::digest(b).to_vec(),
+            Sha512::digest(b).to_vec(),
+            Sha224::digest(b).to_vec(),
+            Sha384::digest(b).to_vec(),
+            sha2::Sha512_224::digest(b).to_vec(),
+            sha2::Sha512_256::digest(b).to_vec(),
+            sha3::Sha3_224::digest(b).to_vec(),
+            sha3::Sha3_256::digest(b).to_vec(),
+            sha3::Sha3_384::digest(b).to_vec(),
+            sha3::Sha3_512::digest(b).to_vec(),
+            sha3::Keccak256::digest(b).to_vec(),
+            shake({
+                let mut h = sha3::Shake128::default();
+                h.update(b);
+                Box::new(h.finalize_xof())
+            }),
+            shake({
+                let mut h = sha3::Shake256::default();
+                h.update(b);
+                Box::new(h.finalize_xof())
+            }),
+            blake2::Blake2b::<U20>::digest(b).to_vec(),
+            blake2::Blake2b::<U32>::digest(b).to_vec(),
+            blake2::Blake2b::<U48>::digest(b).to_vec(),
+            blake2::Blake2b512::digest(b).to_vec(),
+            blake2::Blake2s::<U16>::digest(b).to_vec(),
+            blake2::Blake2s256::digest(b).to_vec(),
+            ripemd::Ripemd160::digest(b).to_vec(),
+            sm3::Sm3::digest(b).to_vec(),
+        ]
+    }
+
+    /// Does one of the 12-byte windows of `sk` occur in the reference
+    /// text? Every window of the text in a set, every window of `sk`
+    /// looked up: the comparison by its definition.
+    fn reference_shares_a_window(sk: &[u8], windows: &HashSet<&[u8]>) -> bool {
+        sk.windows(MIN_DIGEST_CHARS).any(|w| windows.contains(w))
+    }
+
+    use std::collections::HashSet;
+
+    /// Guards whose digest texts the equivalence tests compare with the
+    /// reference: a phone, a UUID device id, an email and IPv4; an email,
+    /// a phone and an account id; an IPv6 address and an IPv4 address sent
+    /// with blanks (its forms differ from its trimmed ones).
+    fn digest_guards() -> Vec<Protected<'static>> {
+        let mut other = with_ids(&[
+            (
+                Kind::Email,
+                "Jane.Doe@Example.com",
+                Some("jane.doe@example.com"),
+            ),
+            (Kind::Phone, "+1 206 555 0100", Some("+12065550100")),
+            (Kind::AccountId, "ACCT-77-Secret", None),
+        ]);
+        other.add_ip(Cow::Borrowed("2001:db8:85a3::8a2e:370:7334"));
+        other.add_ip(Cow::Borrowed(" 198.51.100.23 "));
+        vec![jane(), other]
+    }
+
+    #[test]
+    fn digests_are_the_reference_digests() {
+        for b in [
+            &b""[..],
+            b"jane.doe@example.com",
+            &[0u8; 200],
+            b"+12065550100\n",
+        ] {
+            let mut raw = Vec::new();
+            push_digests(b, &mut raw);
+            let want = reference_digests_of(b);
+            assert_eq!(
+                want.iter().map(Vec::len).collect::<Vec<_>>(),
+                DIGEST_LENS.to_vec()
+            );
+            assert_eq!(raw, want.concat());
+            let each: Vec<(usize, &[u8])> = Digests::each(&raw).collect();
+            let want: Vec<(usize, &[u8])> = want.iter().map(Vec::as_slice).enumerate().collect();
+            assert_eq!(each, want);
+        }
+    }
+
+    /// The three texts hold the reference text's encodings, no other: the
+    /// same lines (each form once, so not as many times over).
+    #[test]
+    fn digest_texts_are_the_reference_text() {
+        for mut g in digest_guards() {
+            let reference = reference_digest_text(&g.identifiers, &g.ips, g.default_country);
+            let want: HashSet<&[u8]> = reference.split(|c| *c == b'\n').collect();
+            let mut d = Digests::of(&g.identifiers, &g.ips, g.default_country);
+            let mut got: HashSet<Vec<u8>> = HashSet::new();
+            for a in DigestAlphabet::ALL {
+                let text = d.text(a);
+                assert_eq!(text.last(), Some(&b'\n'));
+                for line in text[..text.len() - 1].split(|c| *c == b'\n') {
+                    assert!(
+                        line.iter().all(|c| a.holds(*c)),
+                        "{a:?} {}",
+                        String::from_utf8_lossy(line)
+                    );
+                    got.insert(line.to_vec());
+                }
+            }
+            let got: HashSet<&[u8]> = got.iter().map(Vec::as_slice).collect();
+            let want: HashSet<&[u8]> = want.into_iter().filter(|l| !l.is_empty()).collect();
+            assert_eq!(got.len(), want.len());
+            assert!(got == want);
+            // Each text is written once.
+            let before = d.text(DigestAlphabet::Hex).as_ptr();
+            assert_eq!(d.text(DigestAlphabet::Hex).as_ptr(), before);
+            // Nothing is asked of an event without identifiers.
+            g.identifiers.clear();
+            g.ips.clear();
+            assert!(!g.shares_a_digest_window(&reference[..40]));
+        }
+    }
+
+    /// Candidates for the digest comparison, from the reference text
+    /// `lines` and `rng`: cut digests of every encoding at any offset and
+    /// length, as written (upper case, `+/=`) and as skeletons, one byte
+    /// off, across two encodings, inside other text, next to non-ASCII
+    /// letters; UUIDs, camel-case words, random hex, base64 and letters.
+    fn digest_candidates(lines: &[&[u8]], rng: &mut rand::rngs::StdRng) -> Vec<String> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        use rand::Rng as _;
+        let alnum = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let b64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let words = [
+            "Homepage",
+            "Top",
+            "Banner",
+            "Winter",
+            "Sale",
+            "Sidebar",
+            "Video",
+            "Preroll",
+            "Footer",
+            "Leaderboard",
+            "Mobile",
+            "Sticky",
+            "Native",
+            "Feed",
+            "Article",
+        ];
+        let pick = |rng: &mut rand::rngs::StdRng, set: &[u8], n: usize| -> String {
+            (0..n)
+                .map(|_| set[rng.gen_range(0..set.len())] as char)
+                .collect()
+        };
+        let fragment = |rng: &mut rand::rngs::StdRng, min: usize| -> String {
+            loop {
+                let l = lines[rng.gen_range(0..lines.len())];
+                if l.len() < min {
+                    continue;
+                }
+                let len = rng.gen_range(min..=l.len().min(min + 30));
+                let at = rng.gen_range(0..=l.len() - len);
+                return String::from_utf8(l[at..at + len].to_vec()).unwrap();
+            }
+        };
+        let mut out = Vec::new();
+        for _ in 0..400 {
+            let f = fragment(rng, 12);
+            // As is, in upper case, with random case, split by `-+/=`.
+            out.push(f.clone());
+            out.push(f.to_uppercase());
+            let mixed: String = f
+                .chars()
+                .map(|c| {
+                    if rng.gen_bool(0.5) {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            out.push(mixed);
+            let mut split = f.clone();
+            let at = rng.gen_range(1..split.len());
+            split.insert(at, ['-', '+', '/', '=', '_'][rng.gen_range(0..5)]);
+            out.push(split);
+            // Inside other text, or one byte off (11 of 12 right).
+            out.push(format!("{}{f}{}", pick(rng, alnum, 5), pick(rng, alnum, 3)));
+            let mut off = fragment(rng, 12).into_bytes();
+            let at = rng.gen_range(0..off.len());
+            off[at] = alnum
+                .iter()
+                .copied()
+                .find(|c| *c != off[at] && rng.gen_bool(0.2))
+                .unwrap_or(b'x');
+            out.push(String::from_utf8(off).unwrap());
+            let short = fragment(rng, 11);
+            out.push(short[..11].to_string());
+            // Two encodings' ends joined: 12 bytes of neither.
+            let (a, b) = (fragment(rng, 12), fragment(rng, 12));
+            out.push(format!("{}{}", &a[a.len() - 6..], &b[..6]));
+            // Next to a letter the skeleton keeps but no encoding has.
+            let mut accented = fragment(rng, 13);
+            let at = rng.gen_range(0..=accented.len());
+            accented.insert(at, ['\u{e9}', '\u{df}', '\u{3b1}'][rng.gen_range(0..3)]);
+            out.push(accented);
+            // Values that look like digests and are not.
+            out.push(format!(
+                "{}-{}-4{}-{}-{}",
+                pick(rng, b"0123456789abcdef", 8),
+                pick(rng, b"0123456789abcdef", 4),
+                pick(rng, b"0123456789abcdef", 3),
+                pick(rng, b"89ab", 1) + &pick(rng, b"0123456789abcdef", 3),
+                pick(rng, b"0123456789abcdef", 12),
+            ));
+            let n = rng.gen_range(2..5);
+            out.push(
+                (0..n)
+                    .map(|_| words[rng.gen_range(0..words.len())])
+                    .collect(),
+            );
+            let n = rng.gen_range(12..48);
+            out.push(pick(rng, b"0123456789abcdef", n));
+            let n = rng.gen_range(12..48);
+            out.push(pick(rng, b64, n));
+            let n = rng.gen_range(12..48);
+            out.push(pick(rng, alnum, n));
+            let n = rng.gen_range(12..48);
+            out.push(pick(rng, b"abcdefghijklmnopqrstuvwxyz234567", n));
+            // A digest of something, in a few encodings, cut.
+            let d = Sha256::digest(pick(rng, alnum, 10).as_bytes());
+            out.push(STANDARD.encode(d)[..20].to_string());
+            out.push(URL_SAFE_NO_PAD.encode(d));
+            out.push(data_encoding::BASE32.encode(&d));
+            out.push(hex(&d)[3..40].to_string());
+        }
+        out
+    }
+
+    /// The digest comparison finds what the reference finds, on every
+    /// candidate: the view skeletons of the strings the guard reads, and
+    /// each candidate taken as a skeleton as it is.
+    #[test]
+    fn digest_windows_are_found_as_the_reference_finds_them() {
+        use rand::SeedableRng as _;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        for mut g in digest_guards() {
+            let reference = reference_digest_text(&g.identifiers, &g.ips, g.default_country);
+            let windows: HashSet<&[u8]> = reference.windows(MIN_DIGEST_CHARS).collect();
+            let lines: Vec<&[u8]> = reference.split(|c| *c == b'\n').collect();
+            let (mut hits, mut misses) = (0, 0);
+            for s in digest_candidates(&lines, &mut rng) {
+                let r = Reading::of(&s);
+                let skeletons = r
+                    .views
+                    .iter()
+                    .map(|v| v.skeleton.as_bytes())
+                    .chain([s.as_bytes()]);
+                for sk in skeletons.filter(|sk| sk.len() >= MIN_DIGEST_CHARS) {
+                    let want = reference_shares_a_window(sk, &windows);
+                    // Afresh, and from the event's memo.
+                    g.digest_verdicts.clear();
+                    assert_eq!(g.shares_a_digest_window(sk), want, "{s:?}");
+                    if want {
+                        hits += 1;
+                    } else {
+                        misses += 1;
+                    }
+                }
+                let digest_view = r.views.iter().any(|v| {
+                    v.digest && reference_shares_a_window(v.skeleton.as_bytes(), &windows)
+                });
+                if digest_view {
+                    assert_eq!(g.check(&r), Some(Hit::OwnIdentifier), "{s:?}");
+                }
+            }
+            assert!(hits > 2000 && misses > 2000, "{hits} {misses}");
+        }
+    }
+
+    /// Each encoding written in place is the skeleton of the crates'
+    /// encoding, for every length a digest can have and more, leading
+    /// zeros, all zeros and all ones.
+    #[test]
+    fn digest_encodings_are_the_skeletons_of_the_crates_encodings() {
+        use base64::engine::general_purpose::STANDARD;
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        for len in 0..=64 {
+            let random: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            let mut lead = random.clone();
+            lead.iter_mut().take(3).for_each(|b| *b = 0);
+            inputs.extend([random, lead, vec![0; len], vec![0xff; len]]);
+        }
+        let skeleton = |s: &str| canon::skeleton(s).into_bytes();
+        let written = |push: &dyn Fn(&mut Vec<u8>)| {
+            let mut v = b"x".to_vec();
+            push(&mut v);
+            v.split_off(1)
+        };
+        for d in &inputs {
+            let d = &d[..];
+            assert_eq!(written(&|t| push_hex(d, t)), hex(d).into_bytes());
+            assert_eq!(
+                written(&|t| push_base32(d, t)),
+                skeleton(&data_encoding::BASE32_NOPAD.encode(d)),
+                "{d:?}"
+            );
+            assert_eq!(
+                written(&|t| push_base64(d, t)),
+                skeleton(&STANDARD.encode(d)),
+                "{d:?}"
+            );
+            for a in NUMBER_ALPHABETS {
+                assert_eq!(
+                    written(&|t| push_number(a, d, t)),
+                    skeleton(&base_x::encode(a, d)),
+                    "{a} {d:?}"
+                );
+            }
+        }
+    }
+
+    /// A long value: grams everywhere, a window at its very start and end.
+    #[test]
+    fn digest_windows_in_long_values_are_found() {
+        let mut g = jane();
+        let d = hex(&Sha256::digest(b"jane.doe@example.com"));
+        let filler: String = (0..5000).map(|i| ["ab", "cd", "ef", "01"][i % 4]).collect();
+        for (sk, want) in [
+            (format!("{}{filler}", &d[..12]), true),
+            (format!("{filler}{}", &d[50..]), true),
+            (format!("{filler}{}{filler}", &d[20..32]), true),
+            (format!("{filler}{}{filler}", &d[20..31]), false),
+            (filler.clone(), false),
+        ] {
+            assert_eq!(g.shares_a_digest_window(sk.as_bytes()), want);
+        }
+    }
 
     #[test]
     fn emails_through_encodings() {
