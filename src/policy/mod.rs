@@ -2181,6 +2181,21 @@ secret_env = "K2"
         assert!(matches!(out[0], Outcome::Drop(DropReason::PiiGuard)));
     }
 
+    /// A TC string from CMP 31 in Germany consenting to the purposes of
+    /// the bit mask `purposes` and to `vendors`.
+    fn tc_string(purposes: u32, vendors: Vec<u16>) -> String {
+        crate::consent::tcf::TcModel {
+            cmp_id: 31,
+            consent_language: *b"EN",
+            publisher_cc: *b"DE",
+            policy_version: 4,
+            purposes_consent: purposes,
+            vendor_consents: vendors,
+            ..Default::default()
+        }
+        .encode()
+    }
+
     /// Meta's Limited Data Use follows the event's GPP US opt-out (the
     /// event reaches Meta only because its partner has gpp_us = false);
     /// Google's consent fields follow Consent Mode, else personalized_ads.
@@ -2241,16 +2256,7 @@ secret_env = "K2"
             );
         }
         // A TC string that passed Google's TCF check is consent.
-        let tc = crate::consent::tcf::TcModel {
-            cmp_id: 31,
-            consent_language: *b"EN",
-            publisher_cc: *b"DE",
-            policy_version: 4,
-            purposes_consent: 0b1111,
-            vendor_consents: vec![755],
-            ..Default::default()
-        }
-        .encode();
+        let tc = tc_string(0b1111, vec![755]);
         let out = outcomes(&cfg, &format!(r#"{{{base},"consent":{{"tcf":"{tc}"}}}}"#));
         assert_eq!(
             routed(&out[1])["consent"],
@@ -2261,14 +2267,7 @@ secret_env = "K2"
         // itself (sixth red-team pass, rt6-130): Meta has no vendor id,
         // Google is the only one that reads Consent Mode, so a second
         // Google without TCF is compared here.
-        let refusing = crate::consent::tcf::TcModel {
-            cmp_id: 31,
-            consent_language: *b"EN",
-            publisher_cc: *b"DE",
-            policy_version: 4,
-            ..Default::default()
-        }
-        .encode();
+        let refusing = tc_string(0, Vec::new());
         let mut cfg = profile_config();
         cfg.partners[1].consent.tcf_vendor_id = None;
         for consent in [
@@ -2293,20 +2292,7 @@ secret_env = "K2"
     #[test]
     fn a_tc_string_inside_gpp_is_decided_too() {
         use crate::consent::gpp::encode_header;
-        use crate::consent::tcf::TcModel;
-        let tc = |purposes: u32| {
-            TcModel {
-                cmp_id: 31,
-                consent_language: *b"EN",
-                publisher_cc: *b"DE",
-                policy_version: 4,
-                purposes_consent: purposes,
-                vendor_consents: vec![755],
-                ..Default::default()
-            }
-            .encode()
-        };
-        let (yes, no) = (tc(0b1111), tc(0));
+        let (yes, no) = (tc_string(0b1111, vec![755]), tc_string(0, vec![755]));
         let cfg = profile_config();
         let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"a@b.co"}"#;
         let google = |consent: String| {
