@@ -350,8 +350,10 @@ pub fn body(case: &BodyCase<'_>) -> BodyOutcome {
     // docs/http-api.md: an object is one event, an array one per element (`[]` is
     // an empty batch: 202 with nothing accepted), anything else one per
     // non-blank NDJSON line.
-    // Only JSON's own whitespace may precede an object or array.
-    let text = std::str::from_utf8(&inflated)
+    // Only JSON's own whitespace may precede an object or array, after a
+    // UTF-8 byte order mark, which is ignored.
+    let body = inflated.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&inflated);
+    let text = std::str::from_utf8(body)
         .ok()
         .map(|t| t.trim_start_matches([' ', '\t', '\n', '\r']));
     let array = text
@@ -363,7 +365,7 @@ pub fn body(case: &BodyCase<'_>) -> BodyOutcome {
     let expected = match array {
         Some(a) => a.len(),
         None if object => 1,
-        None => inflated
+        None => body
             .split(|&b| b == b'\n')
             .filter(|l| !l.trim_ascii().is_empty())
             .count(),
