@@ -618,7 +618,12 @@ fn check_key_spelling(
                 .filter(|&c| !canon::is_blank(c))
                 .flat_map(char::to_lowercase)
         };
-        let folded_text: String = folded().collect();
+        // A plain key is already lowercase without blanks: read as it is.
+        let folded_text: Cow<'_, str> = if plain {
+            Cow::Borrowed(k.as_ref())
+        } else {
+            Cow::Owned(folded().collect())
+        };
         if let Some((a, want)) = alias(&folded_text) {
             return Err(Reject {
                 reason: RejectReason::InvalidField,

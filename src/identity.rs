@@ -228,8 +228,14 @@ pub fn identity_in(raw: &str) -> Option<(Kind, Cow<'_, str>)> {
 /// list: a customer number that happens to equal an opted-out number is
 /// stopped too, which only ever withholds.
 pub fn bare_phone_digits(raw: &str) -> Option<String> {
+    is_bare_phone_digits(raw).then(|| format!("+{}", raw.trim()))
+}
+
+/// Is `raw` 8 to 15 digits and nothing else ([`bare_phone_digits`],
+/// without building the number)?
+pub fn is_bare_phone_digits(raw: &str) -> bool {
     let t = raw.trim();
-    ((8..=15).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit())).then(|| format!("+{t}"))
+    (8..=15).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The lenient form an identifier is matched in against the opt-out list,

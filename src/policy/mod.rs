@@ -945,7 +945,7 @@ impl Policy {
                     let t = raw.trim();
                     if t.contains('@') {
                         kinds[2] = Some(Kind::Email);
-                    } else if t.starts_with('+') || identity::bare_phone_digits(t).is_some() {
+                    } else if t.starts_with('+') || identity::is_bare_phone_digits(t) {
                         kinds[2] = Some(Kind::Phone);
                     }
                 }

@@ -169,6 +169,18 @@ fn delivered_to_one(access: &Value) -> bool {
         .is_some_and(|p| p.len() == 1 && p[0]["delivered"].as_u64() >= Some(1))
 }
 
+/// A Meta mock, a notice endpoint, and a gateway pushing to both.
+fn meta_with_notices() -> (PartnerMock, MockPartner, Gateway) {
+    let api = PartnerMock::meta(META_PIXEL, META_TOKEN);
+    let notices = MockPartner::always(200);
+    let g = start(&[meta(
+        &api.url(),
+        "K_A",
+        &format!("notice_endpoint = \"{}\"", notices.url()),
+    )]);
+    (api, notices, g)
+}
+
 /// `POST route` on the admin API with a JSON body.
 fn admin_post(g: &Gateway, route: &str, body: &Value) -> Resp {
     g.request(
@@ -715,13 +727,7 @@ fn explain_consent_fields_and_the_guard_apply_to_profiles() {
 /// identifier (normalized by that API's rules), not a keyed ad_id.
 #[test]
 fn a_forget_notifies_a_profile_partner_with_the_hash_it_received() {
-    let api = PartnerMock::meta(META_PIXEL, META_TOKEN);
-    let notices = MockPartner::always(200);
-    let g = start(&[meta(
-        &api.url(),
-        "K_A",
-        &format!("notice_endpoint = \"{}\"", notices.url()),
-    )]);
+    let (api, notices, g) = meta_with_notices();
     let evs = events("fg", 1);
     post(&g, &evs);
     wait_accepted(&api, 1, TIMEOUT);
@@ -754,13 +760,7 @@ fn a_forget_notifies_a_profile_partner_with_the_hash_it_received() {
 /// (sixth red-team pass, rt6-122 and rt6-123: nobody was notified).
 #[test]
 fn a_profile_partner_is_notified_about_every_identifier_it_received() {
-    let api = PartnerMock::meta(META_PIXEL, META_TOKEN);
-    let notices = MockPartner::always(200);
-    let g = start(&[meta(
-        &api.url(),
-        "K_A",
-        &format!("notice_endpoint = \"{}\"", notices.url()),
-    )]);
+    let (api, notices, g) = meta_with_notices();
     post(&g, &events("nk", 1));
     wait_accepted(&api, 1, TIMEOUT);
     let admin = |route: &str, body: Value| admin_post(&g, route, &body);
@@ -815,13 +815,7 @@ fn a_profile_partner_is_notified_about_every_identifier_it_received() {
 /// producer may send, docs/profiles.md.)
 #[test]
 fn an_opted_out_person_sent_pre_hashed_is_stopped_and_notified() {
-    let api = PartnerMock::meta(META_PIXEL, META_TOKEN);
-    let notices = MockPartner::always(200);
-    let g = start(&[meta(
-        &api.url(),
-        "K_A",
-        &format!("notice_endpoint = \"{}\"", notices.url()),
-    )]);
+    let (api, notices, g) = meta_with_notices();
     let pre = |id: &str, user: Value| {
         json!({
             "event_id": id,
