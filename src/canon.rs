@@ -699,6 +699,100 @@ fn loose_numeric_entities(s: &str) -> Option<String> {
     })
 }
 
+/// The digit a numeral stands for: a CJK numeral (`〇一二三四五六七八九`,
+/// `零`, and the financial `壹贰貳叁參肆伍陆陸柒捌玖`).
+fn cjk_numeral(c: char) -> Option<u8> {
+    Some(match c {
+        '〇' | '零' => 0,
+        '一' | '壹' => 1,
+        '二' | '贰' | '貳' => 2,
+        '三' | '叁' | '參' => 3,
+        '四' | '肆' => 4,
+        '五' | '伍' => 5,
+        '六' | '陆' | '陸' => 6,
+        '七' | '柒' => 7,
+        '八' | '捌' => 8,
+        '九' | '玖' => 9,
+        _ => return None,
+    })
+}
+
+/// The digit an English digit word stands for (`four`, `Oh`).
+fn digit_word(w: &str) -> Option<u8> {
+    const WORDS: [&str; 10] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    if w.eq_ignore_ascii_case("oh") {
+        return Some(0);
+    }
+    WORDS
+        .iter()
+        .position(|d| d.eq_ignore_ascii_case(w))
+        .map(|d| d as u8)
+}
+
+/// Digits spelled as numerals, read as ASCII digits: a run of at least
+/// four CJK numerals or English digit words (`四一五五五五〇〇八二`,
+/// `four one five five`), with digits and separators between them, becomes
+/// its digits (`4155550082`). `None` when there is no such run. A single
+/// `一` in a word, or `one of two`, stays as it is.
+pub fn spelled_digits(s: &str) -> Option<String> {
+    const MIN_RUN: usize = 4;
+    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    // Tokens: (start, end, digit or not).
+    let mut tokens: Vec<(usize, usize, Option<u8>)> = Vec::new();
+    let mut it = s.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        if let Some(d) = cjk_numeral(c) {
+            tokens.push((i, i + c.len_utf8(), Some(d)));
+        } else if c.is_ascii_digit() {
+            tokens.push((i, i + 1, Some(c as u8 - b'0')));
+        } else if c.is_ascii_alphabetic() {
+            let mut end = i + 1;
+            while let Some(&(j, n)) = it.peek() {
+                if !n.is_ascii_alphabetic() {
+                    break;
+                }
+                end = j + 1;
+                it.next();
+            }
+            tokens.push((i, end, digit_word(&s[i..end])));
+        } else if c.is_alphanumeric() {
+            tokens.push((i, i + c.len_utf8(), None));
+        }
+    }
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut k = 0;
+    while k < tokens.len() {
+        let run = tokens[k..]
+            .iter()
+            .take_while(|(_, _, d)| d.is_some())
+            .count();
+        let spelled = tokens[k..k + run]
+            .iter()
+            .filter(|(a, b, _)| b - a > 1 || !s.as_bytes()[*a].is_ascii_digit())
+            .count();
+        if run >= MIN_RUN && spelled > 0 {
+            let (start, end) = (tokens[k].0, tokens[k + run - 1].1);
+            out.push_str(&s[copied..start]);
+            out.extend(
+                tokens[k..k + run]
+                    .iter()
+                    .map(|t| char::from(b'0' + t.2.unwrap_or(0))),
+            );
+            copied = end;
+        }
+        k += run.max(1);
+    }
+    (copied > 0).then(|| {
+        out.push_str(&s[copied..]);
+        out
+    })
+}
+
 /// Quoted-printable (MIME) `=40` / `=2E`: `=` and two hex digits naming a
 /// printable ASCII character, decoded; `None` if there was none. Other
 /// bytes (`=C3=A9`, base64 padding) are left as written. Not part of a
@@ -1512,6 +1606,33 @@ mod tests {
             "acct55812xq"
         );
         assert_eq!(skeleton("\u{2C60}avender"), "lavender");
+    }
+
+    #[test]
+    fn spelled_digits_read_as_digits() {
+        assert_eq!(
+            spelled_digits("call 四一五五五五〇〇八二 now").as_deref(),
+            Some("call 4155550082 now")
+        );
+        assert_eq!(
+            spelled_digits("肆壹伍伍伍伍零零捌贰").as_deref(),
+            Some("4155550082")
+        );
+        assert_eq!(
+            spelled_digits("four one five, five five five - zero zero eight two").as_deref(),
+            Some("4155550082")
+        );
+        assert_eq!(spelled_digits("Four 1 5 FIVE").as_deref(), Some("4155"));
+        for none in [
+            "one of two",
+            "一个",
+            "home-top",
+            "12345678",
+            "c-77",
+            "someone nine",
+        ] {
+            assert_eq!(spelled_digits(none), None, "{none}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::json;
 pub use crate::json::{Members, Raw};
 
 use crate::identity::Kind;
+use crate::signals::{self, OtherSignal};
 
 /// Why an event of a body is rejected (the `reason` label of
 /// `adgate_events_rejected_total`).
@@ -308,6 +309,10 @@ pub struct Event<'a> {
     pub birth_date: Field<Cow<'a, str>>,
     /// `user` or `consent` or `context` present but not an object.
     pub malformed_block: Option<&'static str>,
+    /// Members of `user` and `consent` that say "minor" or "opted out"
+    /// under other names ([`crate::signals`]); empty for most events (no
+    /// allocation).
+    pub other_signals: Vec<(OtherSignal, Raw<'a>)>,
     /// `user.ip`, only so the leak guard can look for it in the output.
     pub ip: Option<Cow<'a, str>>,
     /// The `user` and `context` objects as parsed, for the leak guard's
@@ -432,6 +437,7 @@ impl<'a> Event<'a> {
         let mut age = Field::Absent;
         let mut birth_date = Field::Absent;
         let mut ip = None;
+        let mut other_signals = Vec::new();
         for (k, v) in user.iter().flat_map(|u| &u.members) {
             match k.as_ref() {
                 "age" => age = read(Some(*v), as_decimal),
@@ -440,6 +446,8 @@ impl<'a> Event<'a> {
                 other => {
                     if let Some(kind) = Kind::parse(other) {
                         identifiers[kind.index()] = as_str(*v);
+                    } else if let Some(s) = signals::recognize(other) {
+                        other_signals.push((s, *v));
                     }
                 }
             }
@@ -448,8 +456,8 @@ impl<'a> Event<'a> {
         let (mut tcf, mut gpp) = (Field::Absent, Field::Absent);
         let (mut ad_user_data, mut ad_personalization) = (Field::Absent, Field::Absent);
         let mut us_privacy = Field::Absent;
-        for (k, v) in consent.iter().flat_map(|c| &c.members) {
-            let v = Some(*v);
+        for (k, raw) in consent.iter().flat_map(|c| &c.members) {
+            let v = Some(*raw);
             match k.as_ref() {
                 "personalized_ads" => personalized_ads = read(v, as_bool),
                 "gpc" => gpc = read(v, as_bool),
@@ -458,7 +466,11 @@ impl<'a> Event<'a> {
                 "ad_user_data" => ad_user_data = read(v, as_str),
                 "ad_personalization" => ad_personalization = read(v, as_str),
                 "us_privacy" => us_privacy = read(v, as_str),
-                _ => {}
+                other => {
+                    if let Some(s) = signals::recognize(other) {
+                        other_signals.push((s, *raw));
+                    }
+                }
             }
         }
         let category = match context.as_ref().and_then(|c| c.get("category")) {
@@ -483,6 +495,7 @@ impl<'a> Event<'a> {
             category,
             birth_date,
             malformed_block,
+            other_signals,
             ip,
             user,
             context,
@@ -543,7 +556,7 @@ const CONTEXT_KEYS: &[&str] = &["category", "page_url", "referrer", "ip", "user_
 /// Other names producers give the consent strings adgate reads (a CMP's
 /// JavaScript API, a URL parameter): refused like a misspelling and named,
 /// so a TC or GPP string under another name is never silently not read.
-const CONSENT_ALIASES: &[(&str, &str)] = &[
+pub const CONSENT_ALIASES: &[(&str, &str)] = &[
     ("tcstring", "tcf"),
     ("tc_string", "tcf"),
     ("gdpr_consent", "tcf"),

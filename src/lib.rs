@@ -40,6 +40,7 @@
 //! - [`cli`]: the command line and [`cli::explain`].
 //! - Tools: [`report`] (`adgate report`), [`top`] (`adgate top`).
 //! - Leaves: [`event`] (the input event, parsed once with borrowed values),
+//!   [`signals`] (minor and opt-out signals under other names),
 //!   [`contract`] (value contracts), [`canon`] (canonical text),
 //!   [`identity`] (normalization, keyed pseudonymization), [`metrics`],
 //!   [`secret`], [`tls`], [`optout`], [`keyprint`], [`util`].
@@ -71,6 +72,7 @@ pub mod privacy;
 pub mod profile;
 pub mod report;
 pub mod secret;
+pub mod signals;
 pub mod tls;
 pub mod top;
 pub mod util;

@@ -9,6 +9,7 @@ use clap::Parser;
 
 use adgate::cli::{Cli, Command, LogFormat, OutputFormat, ReportFormat};
 use adgate::config::Config;
+use adgate::policy::RequestSignals;
 
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
@@ -89,8 +90,15 @@ fn main() -> ExitCode {
             partner,
             format,
             sec_gpc,
+            dnt,
             event_file,
-        } => explain(config, partner, format, sec_gpc, event_file),
+        } => explain(
+            config,
+            partner,
+            format,
+            RequestSignals { sec_gpc, dnt },
+            event_file,
+        ),
         Command::Serve { config } => serve(config, cli.log_format),
         Command::Top {
             url,
@@ -123,7 +131,7 @@ fn explain(
     config: PathBuf,
     partner: Option<String>,
     format: OutputFormat,
-    sec_gpc: bool,
+    request: RequestSignals,
     file: Option<PathBuf>,
 ) -> ExitCode {
     let cfg = match Config::load(&config) {
@@ -143,7 +151,6 @@ fn explain(
         eprintln!("error: cannot read events: {e}");
         return ExitCode::from(2);
     }
-    let request = adgate::policy::RequestSignals { sec_gpc };
     match adgate::cli::explain::explain_with(&cfg, partner.as_deref(), &input, request) {
         Ok(report) => emit(&match format {
             OutputFormat::Json => serde_json::to_string_pretty(&report).expect("json") + "\n",

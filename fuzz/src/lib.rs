@@ -448,6 +448,16 @@ pub fn assert_clean_reject(rej: &Reject) {
                     want.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                         && rest.ends_with(&format!("; send it exactly as \"{want}\""))
                 }),
+            // A consent string under another convention's name: the message
+            // names both, and the pair is one of the known aliases.
+            RejectReason::InvalidField if m.contains("(another convention's name)") => {
+                adgate::event::CONSENT_ALIASES.iter().any(|(a, want)| {
+                    m == format!(
+                        "invalid field consent.{want}: a member of consent names it \"{a}\" \
+                         (another convention's name); send it as \"{want}\""
+                    )
+                })
+            }
             RejectReason::InvalidField => fields.iter().any(|f| {
                 m.strip_prefix(&format!("invalid field {f}: "))
                     .is_some_and(|why| {

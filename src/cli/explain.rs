@@ -364,6 +364,17 @@ fn field_fate(
             format!("{kind} is not in this partner's identifiers; user data is never forwarded"),
         );
     }
+    let other_signal = path
+        .strip_prefix("consent.")
+        .or_else(|| path.strip_prefix("user."))
+        .and_then(crate::signals::recognize);
+    if other_signal.is_some() {
+        return (
+            "dropped",
+            "read as a minor or opt-out signal under another name (docs/policy.md); never forwarded"
+                .into(),
+        );
+    }
     if let Some(prot) = protected_conflict(path) {
         let why = match prot {
             "purchase" | "search" | "view" => {
@@ -380,7 +391,7 @@ fn field_fate(
             return (
                 "dropped",
                 format!(
-                    "not a consent member adgate reads (it reads {}); never forwarded",
+                    "not a consent member adgate reads (it reads {} and the other names of opt-outs in docs/policy.md); never forwarded",
                     read.join(", ")
                 ),
             );

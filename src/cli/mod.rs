@@ -70,6 +70,10 @@ pub enum Command {
         /// Privacy Control for every event).
         #[arg(long)]
         sec_gpc: bool,
+        /// Evaluate as if the request carried `DNT: 1` (Do Not Track for
+        /// every event).
+        #[arg(long)]
+        dnt: bool,
         /// Events (JSON object, array or NDJSON); stdin when absent or "-".
         event_file: Option<PathBuf>,
     },

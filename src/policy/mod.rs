@@ -9,6 +9,7 @@
 //! event_id with precomputed key state) and the copy of its allow-listed
 //! fields into one output buffer.
 
+pub mod categories;
 pub mod guard;
 
 use std::borrow::Cow;
@@ -23,6 +24,7 @@ use crate::contract::{Contract, FieldSpec};
 use crate::event::{self, Event, Field, JsonKind, Obj};
 use crate::identity::{self, Kind, PartnerKey, SubjectHash, SubjectHasher};
 use crate::profile::{ConsentSignals, EncodeError, Profile, ProfileInput};
+use crate::signals::{self, Verdict};
 use guard::{Hit, Protected};
 use std::sync::Arc;
 
@@ -321,6 +323,9 @@ pub struct RequestSignals {
     /// The request carried `Sec-GPC: 1`: `consent.gpc` is true for every
     /// event of it.
     pub sec_gpc: bool,
+    /// The request carried `DNT: 1` (Do Not Track): every event of it is
+    /// opted out.
+    pub dnt: bool,
 }
 
 /// Protected names that are never copied from under an allow-listed object,
@@ -424,9 +429,15 @@ pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
         .chain(letters.as_deref())
         .any(|text| {
             let c = canon::word_form(text);
-            sensitive
-                .iter()
-                .any(|s| has_word_run(category_words(&c), s))
+            sensitive.iter().any(|s| {
+                has_word_run(category_words(&c), s)
+                    // A name in a script without spaces, inside a longer
+                    // run of letters (`健康食品`).
+                    || (!c.is_ascii()
+                        && s.len() == 1
+                        && categories::unspaced(&s[0])
+                        && c.contains(s[0].as_str()))
+            })
         })
 }
 
@@ -593,18 +604,7 @@ impl Policy {
         Policy {
             tcf_vendors,
             partners: config.partners.iter().map(PartnerPolicy::new).collect(),
-            sensitive: config
-                .privacy
-                .sensitive_categories
-                .iter()
-                .map(|c| {
-                    fold_category(c)
-                        .split(' ')
-                        .filter(|w| !w.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .collect(),
+            sensitive: categories::expand(&config.privacy.sensitive_categories, fold_category),
             privacy: config.privacy.clone(),
             hasher,
         }
@@ -897,6 +897,36 @@ impl Policy {
             Field::WrongType => return Some((DropReason::Invalid, "consent.gpc is not a boolean")),
             _ => {}
         }
+        if request.dnt {
+            return Some((
+                DropReason::OptedOut,
+                "the request carried DNT: 1 (Do Not Track)",
+            ));
+        }
+        // Refusals and minors under other names (crate::signals): an
+        // opt-out here, a minor after the SPEC's own minor rules, an
+        // unreadable one last (the SPEC's reasons come first).
+        let (mut other_minor, mut other_invalid) = (None, None);
+        if !ev.other_signals.is_empty() {
+            let now = ev
+                .unix_seconds
+                .min((crate::util::now_ms() / 1000) as i64 + 86_400);
+            let year = time::OffsetDateTime::from_unix_timestamp(now)
+                .map(|t| t.year() as i64)
+                .unwrap_or(i64::MAX);
+            for (signal, raw) in &ev.other_signals {
+                match signals::verdict(*signal, *raw, year, self.privacy.minor_age) {
+                    Some(Verdict::OptedOut(why)) => return Some((DropReason::OptedOut, why)),
+                    Some(Verdict::Minor(why)) => {
+                        other_minor.get_or_insert((DropReason::Minor, why));
+                    }
+                    Some(Verdict::Unreadable(why)) => {
+                        other_invalid.get_or_insert((DropReason::Invalid, why));
+                    }
+                    None => {}
+                }
+            }
+        }
         if !optouts.is_empty() {
             if subjects.as_slice().iter().any(|h| optouts.contains(h)) {
                 return Some((
@@ -1008,6 +1038,9 @@ impl Policy {
             }
             Field::Absent => {}
         }
+        if other_minor.is_some() {
+            return other_minor;
+        }
         match &ev.category {
             Field::Value(c) if is_sensitive(c, &self.sensitive) => {
                 return Some((
@@ -1020,7 +1053,15 @@ impl Policy {
             }
             _ => {}
         }
-        None
+        if !self.sensitive.is_empty()
+            && categories::other_categories(ev, |c| is_sensitive(c, &self.sensitive))
+        {
+            return Some((
+                DropReason::Sensitive,
+                "another category member of context or app (subcategory, categories, genre, ...) has the words of a sensitive category",
+            ));
+        }
+        other_invalid
     }
 }
 
@@ -1946,6 +1987,106 @@ secret_env = "K"
         let list = vec![vec![fold_category("Santé")]];
         assert!(is_sensitive("sante", &list));
         assert!(is_sensitive("SANTÉ > Beauté", &list));
+    }
+
+    /// Minors and refusals under names the SPEC does not give
+    /// (crate::signals), and sensitive categories in other languages or
+    /// other members: each stops the event, each control goes through.
+    #[test]
+    fn other_names_for_minors_refusals_and_sensitive_categories() {
+        let mut cfg = config(r#"["ad.campaign_id"]"#);
+        cfg.privacy.sensitive_categories = vec!["health".into(), "pharmacy".into()];
+        let outcome = |user: &str, consent: &str, context: &str, app: &str| {
+            run(
+                &cfg,
+                &format!(
+                    r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                        "user":{{"account_id":"A1"{user}}},"consent":{{"personalized_ads":true{consent}}},
+                        "context":{{"category":"books"{context}}},"app":{{"app_id":"x"{app}}},
+                        "ad":{{"campaign_id":"c"}}}}"#
+                ),
+            )
+        };
+        use DropReason::*;
+        let cases: &[(&str, &str, &str, &str, Option<DropReason>)] = &[
+            ("", "", "", "", None),
+            (r#","birth_year":2012"#, "", "", "", Some(Minor)),
+            (r#","birthYear":"2012""#, "", "", "", Some(Minor)),
+            (r#","birth_year":1980"#, "", "", "", None),
+            (r#","dob":"2013-05-01""#, "", "", "", Some(Minor)),
+            (r#","age_range":"13-17""#, "", "", "", Some(Minor)),
+            (r#","age_range":"25-34""#, "", "", "", None),
+            (r#","age_range":"sometimes""#, "", "", "", Some(Invalid)),
+            (r#","is_minor":true"#, "", "", "", Some(Minor)),
+            (r#","is_minor":false"#, "", "", "", None),
+            ("", r#","COPPA":1"#, "", "", Some(Minor)),
+            (r#","is_adult":false"#, "", "", "", Some(Minor)),
+            // The SPEC's own reason first: an adult by age, a minor by flag.
+            (r#","age":34,"is_minor":true"#, "", "", "", Some(Minor)),
+            (r#","age":12,"lat":"maybe""#, "", "", "", Some(Minor)),
+            ("", r#","limit_ad_tracking":true"#, "", "", Some(OptedOut)),
+            ("", r#","lmt":1"#, "", "", Some(OptedOut)),
+            ("", r#","limit_ad_tracking":false"#, "", "", None),
+            ("", r#","att_status":"denied""#, "", "", Some(OptedOut)),
+            ("", r#","att_status":"authorized""#, "", "", None),
+            ("", r#","do_not_sell":true"#, "", "", Some(OptedOut)),
+            (r#","doNotShare":"yes""#, "", "", "", Some(OptedOut)),
+            ("", r#","dnt":"1""#, "", "", Some(OptedOut)),
+            // An opt-out wins over a minor, as in the SPEC's order.
+            (
+                r#","is_minor":true"#,
+                r#","do_not_sell":true"#,
+                "",
+                "",
+                Some(OptedOut),
+            ),
+            ("", "", r#","subcategory":"pharmacy""#, "", Some(Sensitive)),
+            (
+                "",
+                "",
+                r#","categories":["toys","Health"]"#,
+                "",
+                Some(Sensitive),
+            ),
+            ("", "", r#","subcategory":"toys""#, "", None),
+            ("", "", "", r#","category":"Medical""#, Some(Sensitive)),
+            ("", "", "", r#","genre":"Games""#, None),
+        ];
+        for (user, consent, context, app, want) in cases {
+            match (outcome(user, consent, context, app), want) {
+                (Outcome::Route(_), None) => {}
+                (Outcome::Drop(r), Some(w)) if r == *w => {}
+                (got, _) => panic!("{user} {consent} {context} {app}: {got:?}, want {want:?}"),
+            }
+        }
+        let category = |c: &str| {
+            run(
+                &cfg,
+                &format!(
+                    r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                        "user":{{"account_id":"A1"}},"context":{{"category":"{c}"}},"ad":{{"campaign_id":"c"}}}}"#
+                ),
+            )
+        };
+        for c in [
+            "Gesundheit",
+            "Santé > Beauté",
+            "健康",
+            "健康食品",
+            "IAB7-12",
+            "Apotheke",
+            "약국",
+            "sức khỏe",
+        ] {
+            assert!(
+                matches!(category(c), Outcome::Drop(Sensitive)),
+                "{c}: {:?}",
+                category(c)
+            );
+        }
+        for c in ["books", "IAB17", "Spiele", "本"] {
+            assert!(matches!(category(c), Outcome::Route(_)), "{c}");
+        }
     }
 
     #[test]

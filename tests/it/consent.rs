@@ -226,6 +226,61 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
     }
 }
 
+/// Refusals and minors under names the SPEC does not give (Limit Ad
+/// Tracking, ATT, do-not-sell, a minor flag, a birth year), and a `DNT: 1`
+/// request, stop the person for every partner; the controls (the same
+/// members saying yes) go through. Counted as the SPEC's reasons.
+#[test]
+fn refusals_under_other_names_and_dnt_opt_out() {
+    let g = gateway();
+    let mut minor = ev("o6", json!({}));
+    minor["user"]["birth_year"] = json!(2013);
+    let mut adult = ev("o7", json!({}));
+    adult["user"]["birth_year"] = json!(1970);
+    let events = [
+        ev("o1", json!({"limit_ad_tracking": true})),
+        ev("o2", json!({"att_status": "denied"})),
+        ev("o3", json!({"doNotSell": "yes"})),
+        ev(
+            "o4",
+            json!({"limit_ad_tracking": false, "att_status": "authorized"}),
+        ),
+        ev("o5", json!({"is_minor": true})),
+        minor,
+        adult,
+    ];
+    let r = g.post_events(&ndjson(&events), "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = g.request(
+        "POST",
+        "/v1/events",
+        Some(PRODUCER_TOKEN),
+        &[("Content-Type", "application/x-ndjson"), ("DNT", "1")],
+        ndjson(&[ev("o8", json!({}))]).as_bytes(),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let ids = ["o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8"];
+    for (p, token, key) in [
+        ("alpha", FEED_TOKEN_A, KEY_A),
+        ("beta", FEED_TOKEN_B, KEY_B),
+        ("gamma", FEED_TOKEN_C, KEY_C),
+    ] {
+        assert_eq!(feed(&g, p, token, key, &ids), set(&["o4", "o7"]), "{p}");
+    }
+    let m = g.metrics();
+    for p in ["alpha", "beta", "gamma"] {
+        let count = |reason| {
+            metric_labeled(
+                &m,
+                "adgate_events_dropped_total",
+                &[("partner", p), ("reason", reason)],
+            )
+        };
+        assert_eq!(count("opted_out"), 4.0, "{p}");
+        assert_eq!(count("minor"), 2.0, "{p}");
+    }
+}
+
 /// `adgate explain` names the signal that decided, per partner, and
 /// `--sec-gpc` applies Global Privacy Control to every event.
 #[test]

@@ -1361,3 +1361,12 @@ fn json_reader_verdicts_all_occur() {
         assert_eq!(oracle::json(text), Some(want), "{text}");
     }
 }
+
+/// policy (cargo-fuzz, CI at badba4e): a consent string under another
+/// convention's name (`consent.gpp_string`) is refused with a message
+/// naming both names, a shape the oracle did not know yet.
+#[test]
+fn regression_consent_string_under_an_alias() {
+    let text = r#"{"event_id": "0b6f-5", "event_type": "ad_impression", "timestamp": "1013-11-28T13:45:12Z", "user": {"amail": "jane.doe@example.com", "account]id": "A123", "derice_id": "d-9f9e", "phone": "+1 206 %55 0100", "ip": "203.0.113.9", "age": 34}, "consent": {"personarl": "https://shop.example/p%1", "gpp_string": "Mozilla/5.0", "category": "books"}, "search": {"qign_id": "jane.doe@example.com", "tags": ["A123", {"x": "+12065650100"}]}, "app": {"app_id": "com.example.game"}, "custom": {"note": "A123"}, "meta": {"a": {"b": "d-9f8e"}}}"#;
+    let _ = oracle::policy(2, text);
+}

@@ -117,6 +117,8 @@ impl<'a> Views<'a> {
             // its HTML tags (`jane<b></b>@example.com`) or comments, beside
             // the text.
             decoded.extend(canon::quoted_printable(&v.texts[k]));
+            // Digits spelled as numerals (`四一五五…`, `four one five …`).
+            decoded.extend(canon::spelled_digits(&v.texts[k]));
             decoded.extend(canon::strip_comments(&v.texts[k]));
             let untagged = canon::strip_tags(&v.texts[k]);
             for d in decoded {
@@ -1978,8 +1980,16 @@ mod tests {
             "٤١١١١١١١١١١١١١١١",
             "(206)\u{200b}555-0100",
             "%2B12065550100",
+            // Spelled as numerals (sixth red-team pass, rt6-082/133-135).
+            "call 四一五五五五〇〇八二",
+            "肆壹伍伍伍伍零零捌贰",
+            "four one five five five five zero one nine nine",
+            "Four-One-Five 555 0199",
         ] {
             assert!(scan(s).is_some(), "{s}");
+        }
+        for s in ["one of two", "一个", "top one five", "c-77"] {
+            assert!(scan(s).is_none(), "{s}");
         }
     }
 
