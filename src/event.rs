@@ -446,8 +446,8 @@ impl<'a> Event<'a> {
                 other => {
                     if let Some(kind) = Kind::parse(other) {
                         identifiers[kind.index()] = as_str(*v);
-                    } else if let Some(s) = signals::recognize(other) {
-                        other_signals.push((s, *v));
+                    } else {
+                        signals::member(other, *v, true, &mut other_signals, 0);
                     }
                 }
             }
@@ -466,11 +466,39 @@ impl<'a> Event<'a> {
                 "ad_user_data" => ad_user_data = read(v, as_str),
                 "ad_personalization" => ad_personalization = read(v, as_str),
                 "us_privacy" => us_privacy = read(v, as_str),
-                other => {
-                    if let Some(s) = signals::recognize(other) {
-                        other_signals.push((s, *raw));
+                // Anything else in `consent` could be a refusal: recognized
+                // or unreadable, never ignored.
+                other => other_signals.push((
+                    signals::recognize(other).unwrap_or(OtherSignal::UnknownConsent),
+                    *raw,
+                )),
+            }
+        }
+        // Signals under other names in `context`, `app` and the top-level
+        // members the event format does not name (OpenRTB's `regs`,
+        // `device`): recognized names everywhere, names that look like a
+        // signal in the blocks that carry them.
+        for (k, v) in context.iter().flat_map(|c| &c.members) {
+            if !CONTEXT_KEYS.contains(&k.as_ref()) {
+                signals::member(k, *v, false, &mut other_signals, 0);
+            }
+        }
+        for (k, v) in &top.members {
+            match k.as_ref() {
+                "app" => match nested.iter().find(|(at, _)| *at == address(*v)) {
+                    Some((_, app)) => {
+                        for (k, v) in &app.members {
+                            signals::member(k, *v, false, &mut other_signals, 0);
+                        }
                     }
+                    None => signals::walk(*v, false, &mut other_signals),
+                },
+                k if TOP_LEVEL_KEYS.contains(&k) => {}
+                // OpenRTB's blocks of signals, read by name as well.
+                k @ ("regs" | "device" | "ext" | "privacy") => {
+                    signals::member(k, *v, true, &mut other_signals, 0)
                 }
+                k => signals::member(k, *v, false, &mut other_signals, 0),
             }
         }
         let category = match context.as_ref().and_then(|c| c.get("category")) {

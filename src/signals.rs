@@ -37,68 +37,275 @@ pub enum OtherSignal {
     DoNotSell,
     /// `dnt`, `do_not_track`: true is an opt-out.
     DoNotTrack,
+    /// `allow_personalized_ads`, `advertiser_tracking_enabled`,
+    /// `ads_personalization`: false is an opt-out.
+    AllowFlag,
+    /// `age_years`, `user_age`: a number below `minor_age` is a minor.
+    Age,
+    /// Meta's `data_processing_options`: `["LDU"]` is an opt-out.
+    DataProcessingOptions,
+    /// `ccpa`, `us_privacy` outside `consent`: an IAB US Privacy string
+    /// (`1YYN`); a `Y` third character is an opt-out of sale.
+    UsPrivacy,
+    /// A TC or GPP string where adgate does not decode one (`regs.gpp`,
+    /// `user.consent`): unreadable.
+    ConsentString,
+    /// Any member of `consent` adgate does not read: it could be a refusal.
+    UnknownConsent,
+    /// A member named like a minor or opt-out signal ([`names_a_signal`])
+    /// that is none of the above: unreadable.
+    SignalName,
 }
 
-/// Member names (lowercase, without `_`, `-`, `.` or blanks) and what they say.
-const NAMES: &[(&str, OtherSignal)] = &[
-    ("birthyear", OtherSignal::BirthYear),
-    ("yearofbirth", OtherSignal::BirthYear),
-    ("yob", OtherSignal::BirthYear),
-    ("dob", OtherSignal::BirthYear),
-    ("dateofbirth", OtherSignal::BirthYear),
-    ("birthday", OtherSignal::BirthYear),
-    ("agerange", OtherSignal::AgeRange),
-    ("agegroup", OtherSignal::AgeRange),
-    ("agebracket", OtherSignal::AgeRange),
-    ("agebucket", OtherSignal::AgeRange),
-    ("agecategory", OtherSignal::AgeRange),
-    ("isminor", OtherSignal::MinorFlag),
-    ("minor", OtherSignal::MinorFlag),
-    ("ischild", OtherSignal::MinorFlag),
-    ("child", OtherSignal::MinorFlag),
-    ("underage", OtherSignal::MinorFlag),
-    ("isunderage", OtherSignal::MinorFlag),
-    ("coppa", OtherSignal::MinorFlag),
-    ("iscoppa", OtherSignal::MinorFlag),
-    ("childdirected", OtherSignal::MinorFlag),
-    ("tfcd", OtherSignal::MinorFlag),
-    ("tagforchilddirectedtreatment", OtherSignal::MinorFlag),
-    ("tfua", OtherSignal::MinorFlag),
-    ("tagforunderageofconsent", OtherSignal::MinorFlag),
-    ("isadult", OtherSignal::AdultFlag),
-    ("adult", OtherSignal::AdultFlag),
-    ("limitadtracking", OtherSignal::LimitAdTracking),
-    ("islimitadtrackingenabled", OtherSignal::LimitAdTracking),
-    ("limitadtrackingenabled", OtherSignal::LimitAdTracking),
-    ("lat", OtherSignal::LimitAdTracking),
-    ("lmt", OtherSignal::LimitAdTracking),
-    ("att", OtherSignal::Att),
-    ("atts", OtherSignal::Att),
-    ("attstatus", OtherSignal::Att),
-    ("trackingauthorizationstatus", OtherSignal::Att),
-    ("apptrackingtransparency", OtherSignal::Att),
-    ("donotsell", OtherSignal::DoNotSell),
-    ("donotshare", OtherSignal::DoNotSell),
-    ("donotsellorshare", OtherSignal::DoNotSell),
-    ("dns", OtherSignal::DoNotSell),
-    ("optoutofsale", OtherSignal::DoNotSell),
-    ("optoutsale", OtherSignal::DoNotSell),
-    ("saleoptout", OtherSignal::DoNotSell),
-    ("ccpaoptout", OtherSignal::DoNotSell),
-    ("optout", OtherSignal::DoNotSell),
-    ("optedout", OtherSignal::DoNotSell),
-    ("isoptedout", OtherSignal::DoNotSell),
-    ("adsoptout", OtherSignal::DoNotSell),
-    ("rdp", OtherSignal::DoNotSell),
-    ("restricteddataprocessing", OtherSignal::DoNotSell),
-    ("ldu", OtherSignal::DoNotSell),
-    ("limiteddatause", OtherSignal::DoNotSell),
-    ("dnt", OtherSignal::DoNotTrack),
-    ("donottrack", OtherSignal::DoNotTrack),
+/// What a member name (lowercase, without `_`, `-`, `.` or blanks) says.
+fn lookup(name: &[u8]) -> Option<OtherSignal> {
+    Some(match name {
+        b"birthyear" | b"yearofbirth" | b"yob" | b"dob" | b"dateofbirth" | b"birthday" => {
+            OtherSignal::BirthYear
+        }
+        b"agerange" | b"agegroup" | b"agebracket" | b"agebucket" | b"agecategory" => {
+            OtherSignal::AgeRange
+        }
+        b"isminor"
+        | b"minor"
+        | b"ischild"
+        | b"child"
+        | b"underage"
+        | b"isunderage"
+        | b"coppa"
+        | b"iscoppa"
+        | b"childdirected"
+        | b"tfcd"
+        | b"tagforchilddirectedtreatment"
+        | b"tfua"
+        | b"tagforunderageofconsent" => OtherSignal::MinorFlag,
+        b"isadult" | b"adult" => OtherSignal::AdultFlag,
+        b"limitadtracking"
+        | b"islimitadtrackingenabled"
+        | b"limitadtrackingenabled"
+        | b"lat"
+        | b"lmt" => OtherSignal::LimitAdTracking,
+        b"att"
+        | b"atts"
+        | b"attstatus"
+        | b"trackingauthorizationstatus"
+        | b"apptrackingtransparency" => OtherSignal::Att,
+        b"donotsell"
+        | b"donotshare"
+        | b"donotsellorshare"
+        | b"dns"
+        | b"optoutofsale"
+        | b"optoutsale"
+        | b"saleoptout"
+        | b"ccpaoptout"
+        | b"optout"
+        | b"optedout"
+        | b"isoptedout"
+        | b"adsoptout"
+        | b"rdp"
+        | b"restricteddataprocessing"
+        | b"ldu"
+        | b"limiteddatause" => OtherSignal::DoNotSell,
+        b"dnt" | b"donottrack" => OtherSignal::DoNotTrack,
+        b"gpc"
+        | b"secgpc"
+        | b"globalprivacycontrol"
+        | b"npa"
+        | b"restrictdataprocessing"
+        | b"sharingoptout"
+        | b"targetedadvertisingoptout"
+        | b"optoutoftargetedadvertising"
+        | b"optoutofsharing"
+        | b"donotsellmypersonalinformation"
+        | b"donotsellmyinfo" => OtherSignal::DoNotSell,
+        b"iskid"
+        | b"kid"
+        | b"isteen"
+        | b"teen"
+        | b"madeforkids"
+        | b"coppaapplies"
+        | b"childdirectedtreatment"
+        | b"ischilddirected"
+        | b"under13"
+        | b"under16"
+        | b"under18"
+        | b"isunder13"
+        | b"isunder16"
+        | b"isunder18" => OtherSignal::MinorFlag,
+        b"birthyr" => OtherSignal::BirthYear,
+        b"trackingstatus" => OtherSignal::Att,
+        b"allowpersonalizedads"
+        | b"allowpersonalisedads"
+        | b"adspersonalization"
+        | b"adspersonalisation"
+        | b"advertisertrackingenabled"
+        | b"advertisingtrackingenabled"
+        | b"isadvertisingtrackingenabled"
+        | b"trackingenabled"
+        | b"personalizedadsallowed" => OtherSignal::AllowFlag,
+        b"ageyears" | b"ageinyears" | b"userage" | b"yearsold" => OtherSignal::Age,
+        b"dataprocessingoptions" => OtherSignal::DataProcessingOptions,
+        b"ccpa" | b"usprivacy" | b"usprivacystring" | b"uspstring" | b"usp" => {
+            OtherSignal::UsPrivacy
+        }
+        b"tcf" | b"tcstring" | b"gdprconsent" | b"euconsent" | b"euconsentv2" | b"gpp"
+        | b"gppstring" | b"consent" | b"consentstring" => OtherSignal::ConsentString,
+        _ => return None,
+    })
+}
+
+/// The longest name [`lookup`] knows: a longer member is none of them.
+const LONGEST: usize = 40;
+
+/// Words that name a minor or an opt-out signal: a member whose name holds
+/// one of them as a whole word (`age_years`, `isKid`, `made_for_kids`,
+/// `tracking_status`) in a block that carries such signals is read as one.
+const SIGNAL_WORDS: &[&str] = &[
+    "age",
+    "ages",
+    "aged",
+    "birth",
+    "birthday",
+    "born",
+    "dob",
+    "yob",
+    "minor",
+    "minors",
+    "child",
+    "children",
+    "kid",
+    "kids",
+    "teen",
+    "teens",
+    "teenager",
+    "youth",
+    "juvenile",
+    "underage",
+    "under",
+    "coppa",
+    "tfcd",
+    "tfua",
+    "adult",
+    "adults",
+    "gpc",
+    "privacy",
+    "consent",
+    "consents",
+    "optout",
+    "opt",
+    "sell",
+    "sale",
+    "sharing",
+    "track",
+    "tracking",
+    "personalized",
+    "personalised",
+    "personalization",
+    "personalisation",
+    "dnt",
+    "lat",
+    "lmt",
+    "att",
+    "atts",
+    "npa",
+    "ldu",
+    "rdp",
+    "ccpa",
+    "cpra",
+    "gdpr",
+    "tcf",
+    "gpp",
+    "usp",
+    "restrict",
+    "restricted",
+    "targeted",
 ];
 
-/// The longest name of [`NAMES`]: a longer member is none of them.
-const LONGEST: usize = 32;
+/// Does the member name hold one of [`SIGNAL_WORDS`] as a whole word? Words
+/// are split at separators, at lowercase-to-uppercase and at letter-digit
+/// changes (`isUnder13` is `is`, `under`, `13`).
+pub fn names_a_signal(key: &str) -> bool {
+    let form: Cow<'_, str> = if key.is_ascii() {
+        Cow::Borrowed(key)
+    } else {
+        canon::word_form(key)
+    };
+    let b = form.as_bytes();
+    let mut start = 0;
+    let mut word = [0u8; 24];
+    for i in 0..=b.len() {
+        let boundary = i == b.len()
+            || !b[i].is_ascii_alphanumeric()
+            || (i > start
+                && ((b[i - 1].is_ascii_lowercase() && b[i].is_ascii_uppercase())
+                    || (b[i - 1].is_ascii_digit() != b[i].is_ascii_digit())));
+        if !boundary {
+            continue;
+        }
+        let w = &b[start..i];
+        if !w.is_empty() && w.len() <= word.len() && w.iter().all(u8::is_ascii_alphabetic) {
+            let lw = &mut word[..w.len()];
+            lw.copy_from_slice(w);
+            lw.make_ascii_lowercase();
+            if SIGNAL_WORDS.iter().any(|s| s.as_bytes() == &lw[..]) {
+                return true;
+            }
+        }
+        start = if i < b.len() && !b[i].is_ascii_alphanumeric() {
+            i + 1
+        } else {
+            i
+        };
+    }
+    false
+}
+
+/// How deep [`walk`] looks into nested objects and arrays.
+const MAX_DEPTH: usize = 4;
+
+/// Collects the signals in the members of the object or array `raw`, and
+/// in its nested objects and arrays: members [`recognize`]d, and with
+/// `by_words`, members that [`names_a_signal`].
+pub fn walk<'a>(raw: Raw<'a>, by_words: bool, out: &mut Vec<(OtherSignal, Raw<'a>)>) {
+    walk_at(raw, by_words, out, 0)
+}
+
+fn walk_at<'a>(raw: Raw<'a>, by_words: bool, out: &mut Vec<(OtherSignal, Raw<'a>)>, depth: usize) {
+    if depth >= MAX_DEPTH {
+        return;
+    }
+    match kind_of(raw) {
+        JsonKind::Object => {
+            for (k, v) in crate::json::object_members(raw).unwrap_or_default() {
+                member(&k, v, by_words, out, depth);
+            }
+        }
+        JsonKind::Array => {
+            for item in crate::json::array_items(raw).unwrap_or_default() {
+                walk_at(item, by_words, out, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One member `key: v` of a block adgate walks: recognized, named like a
+/// signal (with `by_words`), or looked into.
+pub fn member<'a>(
+    key: &str,
+    v: Raw<'a>,
+    by_words: bool,
+    out: &mut Vec<(OtherSignal, Raw<'a>)>,
+    depth: usize,
+) {
+    if let Some(s) = recognize(key) {
+        out.push((s, v));
+    } else if by_words && names_a_signal(key) {
+        out.push((OtherSignal::SignalName, v));
+    } else if matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
+        walk_at(v, by_words, out, depth + 1);
+    }
+}
 
 /// What the member named `key` says, if it is one of [`NAMES`] in any case,
 /// with any separators, or in another Unicode form ([`canon::word_form`]).
@@ -121,11 +328,7 @@ pub fn recognize(key: &str) -> Option<OtherSignal> {
         buf[n] = c.to_ascii_lowercase() as u8;
         n += 1;
     }
-    let name = &buf[..n];
-    NAMES
-        .iter()
-        .find(|(k, _)| k.as_bytes() == name)
-        .map(|(_, s)| *s)
+    lookup(&buf[..n])
 }
 
 /// What a member stops an event for.
@@ -179,30 +382,69 @@ fn year(raw: Raw<'_>) -> Option<i64> {
 }
 
 /// The lowest age an age range can hold, or `None` if it does not read
-/// as one. `"13-17"` is 13, `"18+"` 18, `"under 18"`, `"<18"`, `"teen"` 0,
-/// `"adult"` 18.
+/// as one. Only these forms are read: `N-M` (any dash, `to`, optional
+/// `years`), `N+`, `N and over` (`older`, `up`, `above`), `over N`, and
+/// `adult`; a range written from below (`-18`, `<18`, `U18`, `under 18`,
+/// `unter 18`, `moins de 18`, `menos de 18`, `18歳未満`, `not yet 18`,
+/// `pre-18`), one in months, or one that names minors (`teen`, `kids`) is
+/// 0. Anything else is unreadable.
 fn range_floor(raw: Raw<'_>) -> Option<i64> {
     if kind_of(raw) != JsonKind::String {
         return None;
     }
     let s = as_str(raw)?;
     let text = canon::word_form(s.trim()).to_lowercase();
+    let t = text.trim();
     const YOUNG: &[&str] = &[
         "under", "below", "less", "<", "≤", "younger", "minor", "child", "kid", "teen", "junior",
-        "u1", "u2",
+        "youth", "unter", "moins", "menos", "meno", "未満", "以下", "month", "mo.", "not yet",
+        "pre", "infant", "baby", "toddler",
     ];
-    if YOUNG.iter().any(|w| text.contains(w)) {
+    if YOUNG.iter().any(|w| t.contains(w)) || t.starts_with(['-', '–', '—', 'u']) {
         return Some(0);
     }
-    let digits: String = text
-        .chars()
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    if digits.is_empty() {
-        return matches!(text.as_str(), "adult" | "adults").then_some(18);
+    if matches!(t, "adult" | "adults") {
+        return Some(18);
     }
-    digits.parse().ok()
+    // The leading number, then what follows it.
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if digits_end == 0 {
+        let rest = t
+            .strip_prefix("over")
+            .or_else(|| t.strip_prefix("above"))
+            .or_else(|| t.strip_prefix('>'))?
+            .trim();
+        return (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| rest.parse::<i64>().ok().map(|n| n + 1))?;
+    }
+    let n: i64 = t[..digits_end].parse().ok()?;
+    let rest = t[digits_end..].trim();
+    let rest = rest
+        .strip_suffix("years")
+        .or_else(|| rest.strip_suffix("yrs"))
+        .or_else(|| rest.strip_suffix("y"))
+        .unwrap_or(rest)
+        .trim();
+    if rest.is_empty() || rest == "+" {
+        return Some(n);
+    }
+    if matches!(
+        rest,
+        "and over" | "and older" | "and up" | "and above" | "or over" | "or older" | "or more"
+    ) {
+        return Some(n);
+    }
+    let upper = rest
+        .strip_prefix(['-', '–', '—', '~'])
+        .or_else(|| rest.strip_prefix("to"))?
+        .trim();
+    let upper = upper
+        .strip_suffix("years")
+        .or_else(|| upper.strip_suffix("yrs"))
+        .unwrap_or(upper)
+        .trim();
+    let m: i64 = upper.parse().ok()?;
+    (m >= n).then_some(n)
 }
 
 /// The verdict of one member: `None` if it lets the event go on.
@@ -283,6 +525,78 @@ pub fn verdict(
                 "a Do Not Track flag in user or consent is not a boolean",
             )),
         },
+        OtherSignal::AllowFlag => match flag(raw) {
+            Ok(false) if kind_of(raw) != JsonKind::Null => Some(Verdict::OptedOut(
+                "a flag allowing personalized ads or tracking is false",
+            )),
+            Ok(_) => None,
+            Err(()) => Some(Verdict::Unreadable(
+                "a flag allowing personalized ads or tracking is not a boolean",
+            )),
+        },
+        OtherSignal::Age => match crate::event::as_decimal(raw) {
+            Some(a) if a.negative || a.is_above(150) => Some(Verdict::Unreadable(
+                "an age under another name is negative or above 150",
+            )),
+            Some(a) if a.is_below(minor_age as u64) => Some(Verdict::Minor(
+                "an age under another name is below privacy.minor_age",
+            )),
+            Some(_) => None,
+            None if kind_of(raw) == JsonKind::Null => None,
+            None => Some(Verdict::Unreadable(
+                "an age under another name is not a number",
+            )),
+        },
+        OtherSignal::DataProcessingOptions => {
+            let items: Vec<Raw<'_>> = match kind_of(raw) {
+                JsonKind::Array => crate::json::array_items(raw).unwrap_or_default(),
+                JsonKind::Null => Vec::new(),
+                _ => vec![raw],
+            };
+            let mut refused = false;
+            for item in items {
+                match as_str(item) {
+                    Some(t) if t.trim().eq_ignore_ascii_case("ldu") => refused = true,
+                    Some(t) if t.trim().is_empty() => {}
+                    _ => {
+                        return Some(Verdict::Unreadable(
+                            "data processing options hold something other than \"LDU\"",
+                        ))
+                    }
+                }
+            }
+            refused.then_some(Verdict::OptedOut(
+                "data processing options ask for Limited Data Use (LDU)",
+            ))
+        }
+        OtherSignal::UsPrivacy => match kind_of(raw) {
+            JsonKind::Null => None,
+            JsonKind::String => {
+                let s = as_str(raw).unwrap_or_default();
+                let b = s.trim().as_bytes();
+                match b {
+                    [b'1', _, b'Y' | b'y', _] => Some(Verdict::OptedOut(
+                        "a US Privacy string outside consent opts out of sale",
+                    )),
+                    [b'1', _, b'N' | b'n' | b'-', _] => None,
+                    _ => Some(Verdict::Unreadable(
+                        "a US Privacy string outside consent does not read as one",
+                    )),
+                }
+            }
+            _ => Some(Verdict::Unreadable(
+                "a US Privacy member outside consent is not a US Privacy string",
+            )),
+        },
+        OtherSignal::ConsentString => (kind_of(raw) != JsonKind::Null).then_some(Verdict::Unreadable(
+            "a TC, GPP or consent string outside consent: adgate reads them only as consent.tcf and consent.gpp",
+        )),
+        OtherSignal::UnknownConsent => (kind_of(raw) != JsonKind::Null).then_some(Verdict::Unreadable(
+            "consent has a member adgate does not read: it could be a refusal (docs/policy.md lists the members read)",
+        )),
+        OtherSignal::SignalName => (kind_of(raw) != JsonKind::Null).then_some(Verdict::Unreadable(
+            "a member named like a minor or opt-out signal that adgate does not read",
+        )),
         OtherSignal::Att => {
             // Apple's ATTrackingManager.AuthorizationStatus: 0 not
             // determined, 1 restricted, 2 denied, 3 authorized (OpenRTB
@@ -406,16 +720,40 @@ mod tests {
             "\"0-17\"",
             "\"Teens\"",
             "\"１３–１７\"",
+            "\"-18\"",
+            "\"U-18\"",
+            "\"unter 18\"",
+            "\"moins de 18 ans\"",
+            "\"menos de 18\"",
+            "\"18歳未満\"",
+            "\"not yet 18\"",
+            "\"36-48 months\"",
+            "\"pre-18\"",
+            "\"13 to 17 years\"",
         ] {
             assert!(
                 matches!(v(OtherSignal::AgeRange, minor), Some(Minor(_))),
                 "{minor}"
             );
         }
-        for adult in ["\"18-24\"", "\"25-34\"", "\"65+\"", "\"18+\"", "\"Adult\""] {
+        for adult in [
+            "\"18-24\"",
+            "\"25-34\"",
+            "\"65+\"",
+            "\"18+\"",
+            "\"Adult\"",
+            "\"18 and over\"",
+            "\"over 17\"",
+            "\"25 to 34 years\"",
+        ] {
             assert_eq!(v(OtherSignal::AgeRange, adult), None, "{adult}");
         }
-        assert!(matches!(v(OtherSignal::AgeRange, "3"), Some(Unreadable(_))));
+        for unreadable in ["3", "\"18 ish\"", "\"24-18\"", "\"senior\"", "\"18-\""] {
+            assert!(
+                matches!(v(OtherSignal::AgeRange, unreadable), Some(Unreadable(_))),
+                "{unreadable}"
+            );
+        }
 
         for set in ["true", "1", "\"yes\"", "\"TRUE\"", "\"Y\""] {
             assert!(

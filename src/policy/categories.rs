@@ -9,6 +9,7 @@
 //! it is matched by its own words only.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use crate::canon;
 use crate::event::{as_str, kind_of, Event, JsonKind};
@@ -122,9 +123,69 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The sensitive categories as the policy matches them: each entry's folded
+/// words, indexed by first word so that a category is compared only with
+/// the entries that could start at one of its words.
+#[derive(Debug, Clone, Default)]
+pub struct Sensitive {
+    entries: Vec<Vec<String>>,
+    /// Every entry's first word, lowercase.
+    firsts: HashSet<String>,
+    /// The one-word entries in a script written without spaces.
+    unspaced: Vec<String>,
+}
+
+impl Sensitive {
+    pub fn new(entries: Vec<Vec<String>>) -> Sensitive {
+        let entries: Vec<Vec<String>> = entries.into_iter().filter(|e| !e.is_empty()).collect();
+        Sensitive {
+            firsts: entries.iter().map(|e| e[0].to_lowercase()).collect(),
+            unspaced: entries
+                .iter()
+                .filter(|e| e.len() == 1 && unspaced(&e[0]))
+                .map(|e| e[0].clone())
+                .collect(),
+            entries,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Does the text `c` (a [`canon::word_form`]) hold the words of an
+    /// entry, given its words; `words` yields the same words each time.
+    pub fn matches<'a>(&self, c: &str, words: impl Iterator<Item = &'a str> + Clone) -> bool {
+        let mut buf = [0u8; 64];
+        let starts = words.clone().any(|w| {
+            // A word of a word_form is lowercase unless it is ASCII.
+            if w.is_ascii() && w.len() <= buf.len() {
+                let b = &mut buf[..w.len()];
+                b.copy_from_slice(w.as_bytes());
+                b.make_ascii_lowercase();
+                std::str::from_utf8(b).is_ok_and(|l| self.firsts.contains(l))
+            } else {
+                self.firsts.contains(&w.to_lowercase())
+            }
+        });
+        (starts
+            && self
+                .entries
+                .iter()
+                .any(|s| super::has_word_run(words.clone(), s)))
+            // A name in a script without spaces, inside a longer run of
+            // letters (`健康食品`).
+            || (!c.is_ascii() && self.unspaced.iter().any(|u| c.contains(u.as_str())))
+    }
+}
+
 /// The configured categories' folded words, followed by the other names of
 /// the topics among them.
-pub fn expand(configured: &[String], fold: impl Fn(&str) -> String) -> Vec<Vec<String>> {
+pub fn expand(configured: &[String], fold: impl Fn(&str) -> String) -> Sensitive {
+    Sensitive::new(expand_words(configured, fold))
+}
+
+fn expand_words(configured: &[String], fold: impl Fn(&str) -> String) -> Vec<Vec<String>> {
     let words = |s: &str| -> Vec<String> {
         fold(s)
             .split(' ')
@@ -166,21 +227,29 @@ pub fn unspaced(word: &str) -> bool {
 /// `categories`, `iab_categories`, `topic`, `genre`, `taxonomy`, OpenRTB's
 /// `cat`, `sectioncat`, `pagecat`.
 fn category_like(key: &str) -> bool {
+    const MAX: usize = 48;
     let form: Cow<'_, str> = if key.is_ascii() {
         Cow::Borrowed(key)
     } else {
         canon::word_form(key)
     };
-    let squashed: String = form
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    ["categor", "topic", "taxonom", "genre", "vertical"]
+    // Its letters and digits, lowercase, on the stack (no allocation).
+    let mut buf = [0u8; MAX];
+    let mut n = 0;
+    for c in form.chars().filter(|c| c.is_alphanumeric()) {
+        if !c.is_ascii() || n == MAX {
+            return false;
+        }
+        buf[n] = c.to_ascii_lowercase() as u8;
+        n += 1;
+    }
+    let name = &buf[..n];
+    let has = |w: &[u8]| name.windows(w.len()).any(|x| x == w);
+    [&b"categor"[..], b"topic", b"taxonom", b"genre", b"vertical"]
         .iter()
-        .any(|w| squashed.contains(w))
-        || squashed.ends_with("cat")
-        || squashed.ends_with("cats")
+        .any(|w| has(w))
+        || name.ends_with(b"cat")
+        || name.ends_with(b"cats")
 }
 
 /// The strings of `context`'s and `app`'s category-like members other than

@@ -291,7 +291,7 @@ pub struct Policy {
     pub partners: Vec<PartnerPolicy>,
     privacy: PrivacyConfig,
     /// `privacy.sensitive_categories`, folded and split into words.
-    sensitive: Vec<Vec<String>>,
+    sensitive: categories::Sensitive,
     hasher: SubjectHasher,
     /// The partners' TCF vendor ids, distinct: looked up while an event's
     /// TC string is decoded (one walk for all partners).
@@ -384,7 +384,7 @@ fn category_words(s: &str) -> impl Iterator<Item = &str> + Clone {
 ///
 /// Allocation-free for a category in plain ASCII: its words are compared
 /// without ASCII case, and the configured words are lowercase.
-pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
+pub fn is_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     if sensitive.is_empty() {
         return false;
     }
@@ -429,15 +429,7 @@ pub fn is_sensitive(category: &str, sensitive: &[Vec<String>]) -> bool {
         .chain(letters.as_deref())
         .any(|text| {
             let c = canon::word_form(text);
-            sensitive.iter().any(|s| {
-                has_word_run(category_words(&c), s)
-                    // A name in a script without spaces, inside a longer
-                    // run of letters (`健康食品`).
-                    || (!c.is_ascii()
-                        && s.len() == 1
-                        && categories::unspaced(&s[0])
-                        && c.contains(s[0].as_str()))
-            })
+            sensitive.matches(&c, category_words(&c))
         })
 }
 
@@ -1626,6 +1618,7 @@ fn consent_signals<'e>(ev: &'e Event<'_>, sensitive: &'e [String]) -> Signals<'e
 mod tests {
     use super::*;
     use crate::config::env_from;
+    use categories::Sensitive;
     use std::collections::HashMap;
     use std::path::Path;
 
@@ -1815,10 +1808,10 @@ secret_env = "K"
             "Health Supplements",
             "Mental-Health",
         ] {
-            assert!(is_sensitive(c, &list), "{c:?}");
+            assert!(is_sensitive(c, &Sensitive::new(list.clone())), "{c:?}");
         }
         for c in ["books", "healthy snacks", "wealth", "electronics > tv"] {
-            assert!(!is_sensitive(c, &list), "{c:?}");
+            assert!(!is_sensitive(c, &Sensitive::new(list.clone())), "{c:?}");
         }
     }
 
@@ -1915,7 +1908,7 @@ secret_env = "K"
             "\u{2C67}ealth",
             "\u{2C8F}\u{2C89}\u{2C81}\u{2C97}\u{2CA7}\u{2C8F}",
         ] {
-            assert!(is_sensitive(c, &list), "{c:?}");
+            assert!(is_sensitive(c, &Sensitive::new(list.clone())), "{c:?}");
         }
         for c in [
             "healthy-snacks",
@@ -1946,7 +1939,7 @@ secret_env = "K"
             "USAToday",
             "TVandAUDIO",
         ] {
-            assert!(!is_sensitive(c, &list), "{c:?}");
+            assert!(!is_sensitive(c, &Sensitive::new(list.clone())), "{c:?}");
         }
     }
 
@@ -1984,7 +1977,7 @@ secret_env = "K"
         assert_eq!(fold_category("Health."), "health");
         assert_eq!(fold_category("18+"), "18");
         assert_eq!(fold_category("+++"), "");
-        let list = vec![vec![fold_category("Santé")]];
+        let list = Sensitive::new(vec![vec![fold_category("Santé")]]);
         assert!(is_sensitive("sante", &list));
         assert!(is_sensitive("SANTÉ > Beauté", &list));
     }
@@ -2051,6 +2044,53 @@ secret_env = "K"
             ("", "", r#","subcategory":"toys""#, "", None),
             ("", "", "", r#","category":"Medical""#, Some(Sensitive)),
             ("", "", "", r#","genre":"Games""#, None),
+            // Seventh red-team pass: any other consent member fails closed,
+            // names like a signal in user, signals nested or in context/app.
+            (
+                "",
+                r#","globalPrivacyControl":true"#,
+                "",
+                "",
+                Some(OptedOut),
+            ),
+            (
+                "",
+                r#","data_processing_options":["LDU"]"#,
+                "",
+                "",
+                Some(OptedOut),
+            ),
+            ("", r#","data_processing_options":[]"#, "", "", None),
+            ("", r#","ccpa":"1YYN""#, "", "", Some(OptedOut)),
+            ("", r#","ccpa":{"do_not_sell":true}"#, "", "", Some(Invalid)),
+            ("", r#","source":"cmp""#, "", "", Some(Invalid)),
+            ("", r#","source":null"#, "", "", None),
+            (
+                r#","advertiser_tracking_enabled":false"#,
+                "",
+                "",
+                "",
+                Some(OptedOut),
+            ),
+            (r#","age_years":12"#, "", "", "", Some(Minor)),
+            (r#","age_years":40"#, "", "", "", None),
+            (r#","made_for_kids":true"#, "", "", "", Some(Minor)),
+            (r#","under13":"yes""#, "", "", "", Some(Minor)),
+            (r#","is_teenager":false"#, "", "", "", Some(Invalid)),
+            (
+                r#","consent":"CP1R2oAP1R2oAAHABBENEsEAAAAAAAAAAAggAAgAAgAA""#,
+                "",
+                "",
+                "",
+                Some(Invalid),
+            ),
+            (r#","device":{"lmt":1}"#, "", "", "", Some(OptedOut)),
+            (r#","profile":{"is_minor":true}"#, "", "", "", Some(Minor)),
+            (r#","first_name":"Jane","page_views":3"#, "", "", "", None),
+            ("", "", r#","dnt":1"#, "", Some(OptedOut)),
+            ("", "", r#","coppa":1"#, "", Some(Minor)),
+            ("", "", "", r#","child_directed":true"#, Some(Minor)),
+            ("", "", "", r#","age_rating":"12+""#, None),
         ];
         for (user, consent, context, app, want) in cases {
             match (outcome(user, consent, context, app), want) {
@@ -2083,6 +2123,28 @@ secret_env = "K"
                 "{c}: {:?}",
                 category(c)
             );
+        }
+        // OpenRTB's top-level blocks.
+        for (block, want) in [
+            (r#""regs":{"coppa":1}"#, Some(Minor)),
+            (r#""device":{"lmt":1}"#, Some(OptedOut)),
+            (r#""device":{"ext":{"atts":2}}"#, Some(OptedOut)),
+            (r#""regs":{"gpp":"DBABLA~BVQqAAAAAgA.QA"}"#, Some(Invalid)),
+            (r#""device":{"ua":"Mozilla/5.0","language":"en"}"#, None),
+            (r#""custom":{"age_band":"x"}"#, None),
+        ] {
+            let got = run(
+                &cfg,
+                &format!(
+                    r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                        "user":{{"account_id":"A1"}},"ad":{{"campaign_id":"c"}},{block}}}"#
+                ),
+            );
+            match (&got, want) {
+                (Outcome::Route(_), None) => {}
+                (Outcome::Drop(r), Some(w)) if *r == w => {}
+                _ => panic!("{block}: {got:?}, want {want:?}"),
+            }
         }
         for c in ["books", "IAB17", "Spiele", "本"] {
             assert!(matches!(category(c), Outcome::Route(_)), "{c}");
