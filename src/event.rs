@@ -313,6 +313,11 @@ pub struct Event<'a> {
     /// under other names ([`crate::signals`]); empty for most events (no
     /// allocation).
     pub other_signals: Vec<(OtherSignal, Raw<'a>)>,
+    /// Identifier members that are a number or an array (`"phone":
+    /// 14155550100`, `"email": ["a@b.example"]`): not identifiers for
+    /// routing, but matched against the opt-out list, so a listed person
+    /// in such a shape is still stopped.
+    pub odd_identifiers: Vec<(Kind, Raw<'a>)>,
     /// `user.ip`, only so the leak guard can look for it in the output.
     pub ip: Option<Cow<'a, str>>,
     /// The `user` and `context` objects as parsed, for the leak guard's
@@ -438,6 +443,7 @@ impl<'a> Event<'a> {
         let mut birth_date = Field::Absent;
         let mut ip = None;
         let mut other_signals = Vec::new();
+        let mut odd_identifiers = Vec::new();
         for (k, v) in user.iter().flat_map(|u| &u.members) {
             match k.as_ref() {
                 "age" => age = read(Some(*v), as_decimal),
@@ -446,6 +452,9 @@ impl<'a> Event<'a> {
                 other => {
                     if let Some(kind) = Kind::parse(other) {
                         identifiers[kind.index()] = as_str(*v);
+                        if matches!(kind_of(*v), JsonKind::Number | JsonKind::Array) {
+                            odd_identifiers.push((kind, *v));
+                        }
                     } else {
                         signals::member(other, *v, true, &mut other_signals, 0);
                     }
@@ -524,6 +533,7 @@ impl<'a> Event<'a> {
             birth_date,
             malformed_block,
             other_signals,
+            odd_identifiers,
             ip,
             user,
             context,

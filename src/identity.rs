@@ -199,6 +199,14 @@ pub fn phone_national_numbers(
     if phonenumber::parse(None, &plus).is_ok_and(|n| phonenumber::is_valid(&n)) {
         out.extend(nsn_of(&plus));
     }
+    // `011`, the international prefix dialled from North America
+    // (`011 44 20 7946 0100`), as `+`.
+    if let Some(rest) = digits.strip_prefix("011") {
+        let plus = format!("+{rest}");
+        if phonenumber::parse(None, &plus).is_ok_and(|n| phonenumber::is_valid(&n)) {
+            out.extend(nsn_of(&plus).filter(|n| !out.contains(n)));
+        }
+    }
     let d = digits.strip_prefix('0').unwrap_or(&digits);
     if (6..=15).contains(&d.len()) && !out.iter().any(|x| x == d) {
         out.push(d.to_owned());
@@ -229,6 +237,21 @@ pub fn identity_in(raw: &str) -> Option<(Kind, Cow<'_, str>)> {
 /// stopped too, which only ever withholds.
 pub fn bare_phone_digits(raw: &str) -> Option<String> {
     is_bare_phone_digits(raw).then(|| format!("+{}", raw.trim()))
+}
+
+/// Could an account or device id be a phone number: `+` and digits, 8 to
+/// 15 digits alone, or written with separators or `tel:`
+/// (`415-555-0098`, `(415) 555 0098`, `tel:+14155550099`)?
+pub fn looks_like_phone(raw: &str) -> bool {
+    let t = raw.trim();
+    let t = t
+        .strip_prefix("tel:")
+        .or_else(|| t.strip_prefix("TEL:"))
+        .unwrap_or(t);
+    let digits = t.bytes().filter(u8::is_ascii_digit).count();
+    (8..=15).contains(&digits)
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b' ' | b'(' | b')'))
 }
 
 /// Is `raw` 8 to 15 digits and nothing else ([`bare_phone_digits`],
@@ -264,13 +287,17 @@ pub fn match_forms(
                 .filter(|ch| !ch.is_whitespace())
                 .flat_map(char::to_lowercase)
                 .collect();
-            // An address written as a link or a header (`mailto:a@b`,
-            // `<a@b>`) is the address.
-            let bare = lower.strip_prefix("mailto:").unwrap_or(&lower);
-            let bare = bare
-                .strip_prefix('<')
-                .and_then(|b| b.strip_suffix('>'))
-                .unwrap_or(bare);
+            // An address written as a link or a header (`mailto:a@b?subject=x`,
+            // `Name <a@b>`, `a@b (work)`, `"a@b"`, `a@b;`) is the address:
+            // the run around its `@` up to the first character no address
+            // holds there.
+            let Some(at) = lower.rfind('@') else {
+                return Vec::new();
+            };
+            let stop = |ch: char| "<>()\"';,:?&[]{}/\\|".contains(ch);
+            let start = lower[..at].rfind(stop).map_or(0, |i| i + 1);
+            let end = lower[at..].find(stop).map_or(lower.len(), |i| at + i);
+            let bare = &lower[start..end];
             let Some((local, domain)) = bare.rsplit_once('@') else {
                 return Vec::new();
             };
@@ -304,12 +331,22 @@ pub fn match_forms(
         }
         Kind::Phone => phone_national_numbers(raw, default_country),
         Kind::AccountId | Kind::DeviceId => {
-            let s = crate::canon::skeleton(raw);
-            if s.is_empty() {
-                Vec::new()
-            } else {
-                vec![s]
-            }
+            // A mobile advertising id written with its kind (`idfa:…`,
+            // `gaid:…`) is the id.
+            let t = raw.trim();
+            let bare = ["idfa:", "idfv:", "gaid:", "aaid:", "adid:", "ifa:", "maid:"]
+                .iter()
+                .find_map(|p| {
+                    t.get(..p.len())
+                        .filter(|h| h.eq_ignore_ascii_case(p))
+                        .map(|_| &t[p.len()..])
+                });
+            [Some(raw), bare]
+                .into_iter()
+                .flatten()
+                .map(crate::canon::skeleton)
+                .filter(|s| !s.is_empty())
+                .collect()
         }
     }
 }

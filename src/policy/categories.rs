@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use crate::canon;
 use crate::event::{as_str, kind_of, Event, JsonKind};
@@ -26,6 +27,29 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "healthcare",
             "medical",
             "medicine",
+            "medication",
+            "pharma",
+            "pharmaceutical",
+            "hospital",
+            "medizin",
+            "médecine",
+            "gesundheitswesen",
+            "kesihatan",
+            "zdravie",
+            "zdravlje",
+            "здраве",
+            "salut",
+            "سلامت",
+            "医薬品",
+            "医药",
+            "医藥",
+            "保健",
+            "介護",
+            "ヘルスケア",
+            "의약품",
+            "薬",
+            "药",
+            "藥",
             "gesundheit",
             "santé",
             "salud",
@@ -64,7 +88,10 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
         "pharmacy",
         &[
             "drugstore",
+            "drug store",
             "chemist",
+            "apotheken",
+            "ドラッグストア",
             "pharmacie",
             "apotheke",
             "farmacia",
@@ -168,6 +195,19 @@ impl Sensitive {
                 self.firsts.contains(&w.to_lowercase())
             }
         });
+        let semitic = !c.is_ascii()
+            && c.chars()
+                .any(|ch| matches!(ch, '\u{0590}'..='\u{05ff}' | '\u{0600}'..='\u{06ff}'));
+        if semitic {
+            let stripped = words.clone().map(|w| unprefixed(w).unwrap_or(w));
+            if self
+                .entries
+                .iter()
+                .any(|s| super::has_word_run(stripped.clone(), s))
+            {
+                return true;
+            }
+        }
         (starts
             && self
                 .entries
@@ -198,14 +238,73 @@ fn expand_words(configured: &[String], fold: impl Fn(&str) -> String) -> Vec<Vec
         let folded = fold(c);
         for (_, names) in TRANSLATIONS.iter().filter(|(t, _)| *t == folded) {
             for n in *names {
-                let w = words(n);
-                if !w.is_empty() && !out.contains(&w) {
-                    out.push(w);
+                // Lookalike letters are mapped before case is folded
+                // (a capital `З` reads as `3`): each name as written,
+                // capitalized and in capitals.
+                let mut chars = n.chars();
+                let capitalized: String = chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default();
+                for form in [n.to_string(), capitalized, n.to_uppercase()] {
+                    let w = words(&form);
+                    if !w.is_empty() && !out.contains(&w) {
+                        out.push(w);
+                    }
                 }
             }
         }
     }
+    // Plurals of words in Latin letters: the last word with `s`, `es`, and
+    // `y` as `ies` (`Pharmacies`, `Drug Stores`, `Farmacias`).
+    let mut plurals = Vec::new();
+    for e in &out {
+        let Some(last) = e.last() else { continue };
+        if !last.bytes().all(|b| b.is_ascii_lowercase()) || last.len() < 3 {
+            continue;
+        }
+        let mut forms = vec![format!("{last}s"), format!("{last}es")];
+        if let Some(stem) = last.strip_suffix('y') {
+            forms.push(format!("{stem}ies"));
+        }
+        for f in forms {
+            let mut p = e.clone();
+            *p.last_mut().expect("not empty") = f;
+            if !out.contains(&p) && !plurals.contains(&p) {
+                plurals.push(p);
+            }
+        }
+    }
+    out.extend(plurals);
     out
+}
+
+/// The word without a prefix its language glues to it: Arabic `ال` (the,
+/// also after `و` `ب` `ف` `ك`, and `لل`), Hebrew one-letter prefixes
+/// (`ו` `ה` `ב` `ל` `מ` `ש` `כ`). `None` when there is none.
+///
+/// `w` is a folded word, in which some letters of these scripts read as
+/// their Latin lookalikes (`ا` and `ו` as `i`): the prefixes are folded the
+/// same way.
+fn unprefixed(w: &str) -> Option<&str> {
+    static PREFIXES: OnceLock<Vec<String>> = OnceLock::new();
+    let prefixes = PREFIXES.get_or_init(|| {
+        [
+            "وال", "بال", "فال", "كال", "لل", "ال", "ו", "ה", "ב", "ל", "מ", "ש", "כ",
+        ]
+        .iter()
+        .map(|p| super::fold_category(p))
+        .collect()
+    });
+    prefixes.iter().find_map(|p| {
+        w.strip_prefix(p.as_str()).filter(|rest| {
+            rest.chars().count() >= 2
+                && rest
+                    .chars()
+                    .next()
+                    .is_some_and(|c| matches!(c, '\u{0590}'..='\u{05ff}' | '\u{0600}'..='\u{06ff}'))
+        })
+    })
 }
 
 /// Is `word` in a script written without spaces between words, so that it
@@ -245,43 +344,93 @@ fn category_like(key: &str) -> bool {
     }
     let name = &buf[..n];
     let has = |w: &[u8]| name.windows(w.len()).any(|x| x == w);
-    [&b"categor"[..], b"topic", b"taxonom", b"genre", b"vertical"]
-        .iter()
-        .any(|w| has(w))
+    [
+        &b"categor"[..],
+        b"topic",
+        b"taxonom",
+        b"genre",
+        b"vertical",
+        b"department",
+        b"section",
+        b"breadcrumb",
+        b"keyword",
+        b"aisle",
+    ]
+    .iter()
+    .any(|w| has(w))
+        || name == b"iab"
+        || name == b"dept"
         || name.ends_with(b"cat")
         || name.ends_with(b"cats")
 }
 
-/// The strings of `context`'s and `app`'s category-like members other than
-/// `context.category` (which the SPEC names): each string value, and each
-/// string of an array value.
+/// How deep category-like members are looked for in nested objects and
+/// arrays.
+const MAX_DEPTH: usize = 4;
+
+/// The strings of the category-like members ([`category_like`]) of
+/// `context`, `app`, `ad` and OpenRTB's top-level `site`, other than
+/// `context.category` (which the SPEC names), at any depth up to
+/// [`MAX_DEPTH`] (`context.content.cat`): each string of the value, also
+/// inside arrays and objects (`categories: [{"name": "Health"}]`). `each`
+/// answers whether one is sensitive; the first yes ends the walk.
 pub fn other_categories(ev: &Event<'_>, mut each: impl FnMut(&str) -> bool) -> bool {
-    // `app` is a top-level object: the event's parse read it already.
-    let app = ev.top.get("app").and_then(|raw| ev.nested(raw));
-    let blocks = ev
-        .context
-        .iter()
-        .map(|c| (c, true))
-        .chain(app.map(|a| (a, false)));
-    for (block, is_context) in blocks {
-        for (k, v) in &block.members {
-            if (is_context && k == "category") || !category_like(k) {
-                continue;
-            }
-            match kind_of(*v) {
-                JsonKind::String if as_str(*v).is_some_and(|s| each(&s)) => return true,
-                JsonKind::Array => {
-                    for item in json::array_items(*v).unwrap_or_default() {
-                        if as_str(item).is_some_and(|s| each(&s)) {
-                            return true;
-                        }
-                    }
-                }
-                _ => {}
-            }
+    for (name, raw) in &ev.top.members {
+        let blocks = ["app", "ad", "site"];
+        if !blocks.contains(&name.as_ref()) {
+            continue;
+        }
+        // Top-level objects: the event's parse read them already.
+        let found = match ev.nested(*raw) {
+            Some(o) => o.members.iter().any(|(k, v)| member(k, *v, &mut each, 0)),
+            None => false,
+        };
+        if found {
+            return true;
         }
     }
-    false
+    ev.context.iter().any(|c| {
+        c.members
+            .iter()
+            .filter(|(k, _)| k != "category")
+            .any(|(k, v)| member(k, *v, &mut each, 0))
+    })
+}
+
+/// One member: its strings when its name is category-like, else a look
+/// into it when it is an object or an array.
+fn member(key: &str, v: json::Raw<'_>, each: &mut impl FnMut(&str) -> bool, depth: usize) -> bool {
+    if category_like(key) {
+        return strings(v, each, depth);
+    }
+    match kind_of(v) {
+        JsonKind::Object if depth < MAX_DEPTH => json::object_members(v)
+            .unwrap_or_default()
+            .iter()
+            .any(|(k, v)| member(k, *v, each, depth + 1)),
+        JsonKind::Array if depth < MAX_DEPTH => json::array_items(v)
+            .unwrap_or_default()
+            .into_iter()
+            .any(|item| kind_of(item) == JsonKind::Object && member("", item, each, depth + 1)),
+        _ => false,
+    }
+}
+
+/// Every string in `v` (the value of a category-like member), as deep as
+/// [`MAX_DEPTH`].
+fn strings(v: json::Raw<'_>, each: &mut impl FnMut(&str) -> bool, depth: usize) -> bool {
+    match kind_of(v) {
+        JsonKind::String => as_str(v).is_some_and(|s| each(&s)),
+        JsonKind::Array if depth < MAX_DEPTH => json::array_items(v)
+            .unwrap_or_default()
+            .into_iter()
+            .any(|item| strings(item, each, depth + 1)),
+        JsonKind::Object if depth < MAX_DEPTH => json::object_members(v)
+            .unwrap_or_default()
+            .iter()
+            .any(|(_, item)| strings(*item, each, depth + 1)),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -841,6 +841,66 @@ impl Policy {
         }
     }
 
+    /// Is the identifier `raw` (sent as `kind`) on the opt-out list in a
+    /// form other than its normalized one: as the other kind of id (an
+    /// account id that is a listed device id), as a phone number (a bare or
+    /// written number, `tel:`), as an address, or in its lenient form (a
+    /// national phone number, a device id without dashes, an address with
+    /// a display name)? The `&str` says which, for explain.
+    fn listed_in_another_form(
+        &self,
+        kind: Kind,
+        raw: &str,
+        optouts: &dyn OptOutLookup,
+    ) -> Option<&'static str> {
+        let t = raw.trim();
+        let id_like = matches!(kind, Kind::AccountId | Kind::DeviceId);
+        if id_like {
+            let other = if kind == Kind::AccountId {
+                Kind::DeviceId
+            } else {
+                Kind::AccountId
+            };
+            let as_other = identity::normalize(kind, raw).map(|n| self.hasher.subject(other, &n));
+            let as_phone =
+                identity::bare_phone_digits(raw).map(|p| self.hasher.subject(Kind::Phone, &p));
+            if as_other
+                .into_iter()
+                .chain(as_phone)
+                .any(|h| optouts.contains(&h))
+            {
+                return Some("an identifier of the event is on the opt-out list as another kind");
+            }
+        }
+        // The lenient forms: an identifier in an unusual shape still
+        // matches; an account or device id also in the forms of the kinds
+        // it may be.
+        let mut kinds = [Some(kind), None, None];
+        if id_like {
+            kinds[1] = Some(if kind == Kind::AccountId {
+                Kind::DeviceId
+            } else {
+                Kind::AccountId
+            });
+            if t.contains('@') {
+                kinds[2] = Some(Kind::Email);
+            } else if identity::looks_like_phone(t) {
+                kinds[2] = Some(Kind::Phone);
+            }
+        }
+        let country = self.privacy.default_phone_country;
+        for as_kind in kinds.into_iter().flatten() {
+            for f in identity::match_forms(as_kind, raw, country) {
+                if optouts.contains(&self.hasher.matched(as_kind, &f)) {
+                    return Some(
+                        "an identifier of the event matches the opt-out list (in its lenient form)",
+                    );
+                }
+            }
+        }
+        None
+    }
+
     /// The partner-independent rules minus `no_identifier`, which depends on
     /// the partner. The first matching reason wins; the `&str` says which
     /// rule (for explain).
@@ -926,60 +986,30 @@ impl Policy {
                     "an identifier of the event is on the opt-out list",
                 ));
             }
-            // An account id that is a device id on the list (or the other
-            // way round), or a bare number that is a listed phone.
-            for (k, other) in [
-                (Kind::AccountId, Kind::DeviceId),
-                (Kind::DeviceId, Kind::AccountId),
-            ] {
-                let Some(raw) = ev.identifier(k) else {
-                    continue;
-                };
-                let as_other = identity::normalize(k, raw).map(|n| self.hasher.subject(other, &n));
-                let as_phone =
-                    identity::bare_phone_digits(raw).map(|p| self.hasher.subject(Kind::Phone, &p));
-                if as_other
-                    .into_iter()
-                    .chain(as_phone)
-                    .any(|h| optouts.contains(&h))
-                {
-                    return Some((
-                        DropReason::OptedOut,
-                        "an identifier of the event is on the opt-out list as another kind",
-                    ));
-                }
+            // Every identifier value: the strings the event parse read,
+            // and the shapes it did not (a phone as a JSON number, an
+            // address in an array), which are matched only here.
+            let odd: Vec<(Kind, Cow<'_, str>)> = ev
+                .odd_identifiers
+                .iter()
+                .flat_map(|(k, raw)| odd_values(*raw).into_iter().map(move |v| (*k, v)))
+                .collect();
+            if odd.iter().any(|(k, v)| {
+                identity::normalize(*k, v)
+                    .is_some_and(|n| optouts.contains(&self.hasher.subject(*k, &n)))
+            }) {
+                return Some((
+                    DropReason::OptedOut,
+                    "an identifier of the event is on the opt-out list",
+                ));
             }
-            // The lenient forms: an identifier in an unusual shape (a national
-            // phone number, a device id without dashes) still matches; an
-            // account or device id also in the forms of the kinds it may be.
-            let country = self.privacy.default_phone_country;
-            for k in Kind::ALL {
-                let Some(raw) = ev.identifier(k) else {
-                    continue;
-                };
-                let mut kinds = [Some(k), None, None];
-                if matches!(k, Kind::AccountId | Kind::DeviceId) {
-                    kinds[1] = Some(if k == Kind::AccountId {
-                        Kind::DeviceId
-                    } else {
-                        Kind::AccountId
-                    });
-                    let t = raw.trim();
-                    if t.contains('@') {
-                        kinds[2] = Some(Kind::Email);
-                    } else if t.starts_with('+') || identity::is_bare_phone_digits(t) {
-                        kinds[2] = Some(Kind::Phone);
-                    }
-                }
-                for as_kind in kinds.into_iter().flatten() {
-                    for f in identity::match_forms(as_kind, raw, country) {
-                        if optouts.contains(&self.hasher.matched(as_kind, &f)) {
-                            return Some((
-                                DropReason::OptedOut,
-                                "an identifier of the event matches the opt-out list (in its lenient form)",
-                            ));
-                        }
-                    }
+            let values = Kind::ALL
+                .into_iter()
+                .filter_map(|k| ev.identifier(k).map(|raw| (k, raw)))
+                .chain(odd.iter().map(|(k, v)| (*k, v.as_ref())));
+            for (k, raw) in values {
+                if let Some(why) = self.listed_in_another_form(k, raw, optouts) {
+                    return Some((DropReason::OptedOut, why));
                 }
             }
         }
@@ -1054,6 +1084,25 @@ impl Policy {
             ));
         }
         other_invalid
+    }
+}
+
+/// The identifier values in a member the event parse did not read as one
+/// (see [`Event::odd_identifiers`]): a number's digits, and the strings and
+/// numbers of an array.
+fn odd_values(raw: JsonRaw<'_>) -> Vec<Cow<'_, str>> {
+    match event::kind_of(raw) {
+        JsonKind::Number => vec![Cow::Borrowed(raw.get())],
+        JsonKind::Array => json::array_items(raw)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| match event::kind_of(item) {
+                JsonKind::Number => Some(Cow::Borrowed(item.get())),
+                JsonKind::String => event::as_str(item),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -2091,6 +2140,30 @@ secret_env = "K"
             ("", "", r#","coppa":1"#, "", Some(Minor)),
             ("", "", "", r#","child_directed":true"#, Some(Minor)),
             ("", "", "", r#","age_rating":"12+""#, None),
+            ("", "", r#","department":"Pharmacy""#, "", Some(Sensitive)),
+            (
+                "",
+                "",
+                r#","breadcrumb":"Home > Health > Vitamins""#,
+                "",
+                Some(Sensitive),
+            ),
+            (
+                "",
+                "",
+                r#","content":{"cat":["IAB7"]}"#,
+                "",
+                Some(Sensitive),
+            ),
+            (
+                "",
+                "",
+                r#","categories":[{"id":7,"name":"Health"}]"#,
+                "",
+                Some(Sensitive),
+            ),
+            ("", "", r#","categories":[["Health"]]"#, "", Some(Sensitive)),
+            ("", "", r#","content":{"title":"Health"}"#, "", None),
         ];
         for (user, consent, context, app, want) in cases {
             match (outcome(user, consent, context, app), want) {
@@ -2117,6 +2190,12 @@ secret_env = "K"
             "Apotheke",
             "약국",
             "sức khỏe",
+            "Pharmacies and Drug Stores",
+            "Здраве",
+            "الصحة والجمال",
+            "יופי ובריאות",
+            "医薬品・コンタクト・介護",
+            "Medicines",
         ] {
             assert!(
                 matches!(category(c), Outcome::Drop(Sensitive)),
@@ -2132,6 +2211,8 @@ secret_env = "K"
             (r#""regs":{"gpp":"DBABLA~BVQqAAAAAgA.QA"}"#, Some(Invalid)),
             (r#""device":{"ua":"Mozilla/5.0","language":"en"}"#, None),
             (r#""custom":{"age_band":"x"}"#, None),
+            (r#""site":{"cat":["IAB7"]}"#, Some(Sensitive)),
+            (r#""site":{"name":"Health"}"#, None),
         ] {
             let got = run(
                 &cfg,
@@ -2146,7 +2227,15 @@ secret_env = "K"
                 _ => panic!("{block}: {got:?}, want {want:?}"),
             }
         }
-        for c in ["books", "IAB17", "Spiele", "本"] {
+        for c in [
+            "books",
+            "IAB17",
+            "Spiele",
+            "本",
+            "Healthy Snacks",
+            "والجمال",
+            "יופי",
+        ] {
             assert!(matches!(category(c), Outcome::Route(_)), "{c}");
         }
     }
@@ -2655,6 +2744,67 @@ secret_env = "K2"
                 Kind::Email,
                 "p096@x.example",
                 r#"{"email":"mailto:p096@x.example"}"#.into(),
+            ),
+            // Seventh red-team pass: other shapes of the same identifier.
+            (
+                Kind::Phone,
+                "+1 415 555 0091",
+                r#"{"phone":14155550091,"device_id":"dev-091"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "p092@x.example",
+                r#"{"email":["p092@x.example"],"device_id":"dev-092"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "p093@x.example",
+                r#"{"email":"P Target <p093@x.example>"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "p094@x.example",
+                r#"{"email":"p094@x.example (work)"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "p095@x.example",
+                r#"{"email":"\"p095@x.example\""}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "p096@x.example",
+                r#"{"email":"mailto:p096@x.example?subject=hi"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "p097@x.example",
+                r#"{"email":"p097@x.example;"}"#.into(),
+            ),
+            (
+                Kind::Phone,
+                "+1 415 555 0098",
+                r#"{"account_id":"415-555-0098"}"#.into(),
+            ),
+            (
+                Kind::Phone,
+                "+1 415 555 0099",
+                r#"{"account_id":"tel:+14155550099"}"#.into(),
+            ),
+            (
+                Kind::Phone,
+                "+44 20 7946 0100",
+                r#"{"phone":"011 44 20 7946 0100"}"#.into(),
+            ),
+            (
+                Kind::DeviceId,
+                "6D92078A-8246-4BA4-AE5B-76104861E102",
+                r#"{"device_id":"idfa:6d92078a-8246-4ba4-ae5b-76104861e102"}"#.into(),
+            ),
+            (
+                Kind::AccountId,
+                "acct-103",
+                r#"{"account_id":["acct-103"],"device_id":"dev-103"}"#.into(),
             ),
         ] {
             let json = format!(
