@@ -494,7 +494,9 @@ impl<'a> Event<'a> {
         }
         for (k, v) in &top.members {
             match k.as_ref() {
-                "app" => match nested.iter().find(|(at, _)| *at == address(*v)) {
+                // A minor or an opt-out stated in the app's or the ad's own
+                // data (`ad.meta.user_age`) is read by name too.
+                "app" | "ad" => match nested.iter().find(|(at, _)| *at == address(*v)) {
                     Some((_, app)) => {
                         for (k, v) in &app.members {
                             signals::member(k, *v, false, &mut other_signals, 0);

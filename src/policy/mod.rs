@@ -1598,7 +1598,54 @@ fn is_protected_name(k: &str) -> bool {
         .flat_map(char::to_lowercase)
         .map(|c| if c == '-' { '_' } else { c })
         .collect();
-    PROTECTED_NAMES.contains(&folded.as_str())
+    PROTECTED_NAMES.contains(&folded.as_str()) || names_personal_data(&canon::canonical(k))
+}
+
+/// Does a member name say it holds a person's identifier or age: it
+/// contains `email` or `phone` in any case (`hashed_email`, `phoneHash`),
+/// or one of its words (split at separators and at lowercase-to-uppercase
+/// changes) is a mobile advertising id, a birth date or an age (`idfa`,
+/// `gaid`, `maid`, `dob`, `birthdate`, `user_age`, `userAge`)? Such a
+/// member under an allowed object is never copied (seventh red-team pass).
+fn names_personal_data(name: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "idfa",
+        "idfv",
+        "gaid",
+        "aaid",
+        "ifa",
+        "adid",
+        "maid",
+        "msisdn",
+        "dob",
+        "birth",
+        "birthdate",
+        "birthday",
+        "age",
+        "ssn",
+        "ip",
+        "ipv4",
+        "ipv6",
+    ];
+    let lower = name.to_lowercase();
+    if lower.contains("email") || lower.contains("phone") {
+        return true;
+    }
+    let chars: Vec<char> = name.chars().collect();
+    let mut word = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let camel = i > 0 && chars[i - 1].is_lowercase() && c.is_uppercase();
+        if !c.is_alphanumeric() || camel {
+            if WORDS.contains(&word.as_str()) {
+                return true;
+            }
+            word.clear();
+        }
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+        }
+    }
+    WORDS.contains(&word.as_str())
 }
 
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
@@ -2831,6 +2878,35 @@ secret_env = "K2"
             policy.evaluate(&ev, &NoOptOuts).subjects.as_slice().len(),
             1
         );
+    }
+
+    #[test]
+    fn names_of_personal_data_are_protected_under_allowed_objects() {
+        for k in [
+            "idfa",
+            "GAID",
+            "hashed_email",
+            "emailHash",
+            "phone_sha256",
+            "birthdate",
+            "dob",
+            "user_age",
+            "userAge",
+            "client_ip",
+        ] {
+            assert!(is_protected_name(k), "{k}");
+        }
+        for k in [
+            "campaign_id",
+            "placement",
+            "page",
+            "stage",
+            "usage",
+            "tip",
+            "image",
+        ] {
+            assert!(!is_protected_name(k), "{k}");
+        }
     }
 
     /// A birth date is read at the event's time, but never at a time still
