@@ -758,7 +758,17 @@ pub fn spelled_digits(s: &str) -> Option<String> {
                 end = j + 1;
                 it.next();
             }
-            tokens.push((i, end, digit_word(&s[i..end])));
+            let w = &s[i..end];
+            // `double five`, `triple five`: the next digit two or three
+            // times (marked as 10 + count, expanded below).
+            let mult = if w.eq_ignore_ascii_case("double") {
+                Some(12)
+            } else if w.eq_ignore_ascii_case("triple") {
+                Some(13)
+            } else {
+                None
+            };
+            tokens.push((i, end, mult.or_else(|| digit_word(w))));
         } else if c.is_alphanumeric() {
             tokens.push((i, i + c.len_utf8(), None));
         }
@@ -778,11 +788,18 @@ pub fn spelled_digits(s: &str) -> Option<String> {
         if run >= MIN_RUN && spelled > 0 {
             let (start, end) = (tokens[k].0, tokens[k + run - 1].1);
             out.push_str(&s[copied..start]);
-            out.extend(
-                tokens[k..k + run]
-                    .iter()
-                    .map(|t| char::from(b'0' + t.2.unwrap_or(0))),
-            );
+            let mut times = 1;
+            for t in &tokens[k..k + run] {
+                match t.2.unwrap_or(0) {
+                    m @ 12..=13 => times = m - 10,
+                    d => {
+                        for _ in 0..times {
+                            out.push(char::from(b'0' + d));
+                        }
+                        times = 1;
+                    }
+                }
+            }
             copied = end;
         }
         k += run.max(1);
@@ -950,7 +967,44 @@ pub fn decoded_tokens(s: &str) -> Option<Vec<String>> {
     for joined in spaced_groups(s) {
         attempt(&joined, &mut out)?;
     }
+    if let Some(text) = padded_chunks(s) {
+        if !out.contains(&text) {
+            out.push(text);
+        }
+    }
     Some(out)
+}
+
+/// Base64 written in padded chunks run together (`eA==Lg==cw==`,
+/// `amE=bmU=`): each chunk up to and with its `=` decoded on its own and
+/// the bytes joined, when the text holds four or more such chunks. `None`
+/// otherwise.
+fn padded_chunks(s: &str) -> Option<String> {
+    // A padding sign followed by more base64: chunks run together.
+    let b = s.as_bytes();
+    let inner = b
+        .windows(2)
+        .filter(|w| w[0] == b'=' && (w[1].is_ascii_alphanumeric() || matches!(w[1], b'+' | b'/')))
+        .count();
+    if inner < 3 {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    for run in s.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))) {
+        let mut rest = run;
+        while !rest.is_empty() {
+            // A chunk: base64 characters, then its padding.
+            let body = rest.find('=').unwrap_or(rest.len());
+            let pad = rest[body..].bytes().take_while(|&c| c == b'=').count();
+            let chunk = &rest[..body];
+            if !chunk.is_empty() {
+                let v = data_encoding::BASE64_NOPAD.decode(chunk.as_bytes()).ok()?;
+                bytes.extend(v);
+            }
+            rest = &rest[body + pad..];
+        }
+    }
+    printable(&bytes)
 }
 
 /// Runs of two or more pieces of base64 or hex separated by one blank or
@@ -1623,6 +1677,10 @@ mod tests {
             Some("4155550082")
         );
         assert_eq!(spelled_digits("Four 1 5 FIVE").as_deref(), Some("4155"));
+        assert_eq!(
+            spelled_digits("four one five triple five oh one four two").as_deref(),
+            Some("4155550142")
+        );
         for none in [
             "one of two",
             "一个",

@@ -119,6 +119,11 @@ impl<'a> Views<'a> {
             decoded.extend(canon::quoted_printable(&v.texts[k]));
             // Digits spelled as numerals (`四一五五…`, `four one five …`).
             decoded.extend(canon::spelled_digits(&v.texts[k]));
+            // A star for the `@` (`x★example.com`, as Japanese sites write
+            // an address against scrapers).
+            if v.texts[k].contains(['★', '☆']) {
+                decoded.push(v.texts[k].replace(['★', '☆'], "@"));
+            }
             decoded.extend(canon::strip_comments(&v.texts[k]));
             let untagged = canon::strip_tags(&v.texts[k]);
             for d in decoded {
@@ -892,6 +897,59 @@ fn could_hold_digest(t: &str, sk: &str) -> bool {
             return true;
         }
     }
+    grouped_digest(b)
+}
+
+/// A digest written in groups of one length (`Q4ED jv+Y CU9S HmXf`,
+/// `zkQgE0.iz2Pq2.GB9unf`): three or more groups of 4 or more base64
+/// characters, each as long as the first but the last, separated by one
+/// blank, `.`, `-` or `:`, together 12 or more characters mixing cases or
+/// all hex. Groups of unequal lengths (`Home-Top-Banner`) are words.
+fn grouped_digest(b: &[u8]) -> bool {
+    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_');
+    let is_sep = |c: u8| matches!(c, b' ' | b'.' | b'-' | b':');
+    let mut i = 0;
+    while i < b.len() {
+        let (mut groups, mut len, mut joined) = (0usize, 0usize, Vec::new());
+        let mut j = i;
+        loop {
+            let s = j;
+            while j < b.len() && is_b64(b[j]) {
+                j += 1;
+            }
+            let g = j - s;
+            let first = groups == 0;
+            if g < 4 && !(groups >= 3 && g > 0) {
+                break;
+            }
+            if !first && g > len {
+                break;
+            }
+            if first {
+                len = g;
+            }
+            groups += 1;
+            joined.extend_from_slice(&b[s..j]);
+            if g < len || j + 1 >= b.len() || !is_sep(b[j]) || !is_b64(b[j + 1]) {
+                break;
+            }
+            j += 1;
+        }
+        if groups >= 3 && joined.len() >= MIN_DIGEST_CHARS {
+            let mixed = joined.iter().any(u8::is_ascii_uppercase)
+                && joined.iter().any(u8::is_ascii_lowercase);
+            if mixed || joined.iter().all(u8::is_ascii_hexdigit) {
+                return true;
+            }
+        }
+        // On to the next group.
+        while i < b.len() && is_b64(b[i]) {
+            i += 1;
+        }
+        while i < b.len() && !is_b64(b[i]) {
+            i += 1;
+        }
+    }
     false
 }
 
@@ -1506,12 +1564,21 @@ fn push_digests(b: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&blake2::Blake2s256::digest(b));
     out.extend_from_slice(&ripemd::Ripemd160::digest(b));
     out.extend_from_slice(&sm3::Sm3::digest(b));
+    // HMAC-SHA256 under an empty key: keyed in name only, as linkable as
+    // SHA-256 (seventh red-team pass).
+    {
+        use hmac::Mac as _;
+        let mut m = hmac::Hmac::<Sha256>::new_from_slice(&[]).expect("HMAC takes any key length");
+        hmac::Mac::update(&mut m, b);
+        out.extend_from_slice(&m.finalize().into_bytes());
+    }
     debug_assert_eq!(out.len() - start, FORM_DIGEST_BYTES);
 }
 
 /// The length of each of [`push_digests`]' digests, in its order.
-const DIGEST_LENS: [usize; 24] = [
+const DIGEST_LENS: [usize; 25] = [
     32, 32, 20, 16, 64, 28, 48, 28, 32, 28, 32, 48, 64, 32, 64, 64, 20, 32, 48, 64, 16, 32, 20, 32,
+    32,
 ];
 
 /// The bytes of every digest of one form.
@@ -1634,6 +1701,12 @@ mod tests {
             blake2::Blake2s256::digest(b).to_vec(),
             ripemd::Ripemd160::digest(b).to_vec(),
             sm3::Sm3::digest(b).to_vec(),
+            {
+                use hmac::Mac as _;
+                let mut m = hmac::Hmac::<Sha256>::new_from_slice(b"").unwrap();
+                hmac::Mac::update(&mut m, b);
+                m.finalize().into_bytes().to_vec()
+            },
         ]
     }
 
@@ -1985,6 +2058,9 @@ mod tests {
             "肆壹伍伍伍伍零零捌贰",
             "four one five five five five zero one nine nine",
             "Four-One-Five 555 0199",
+            "call four one five triple five oh one four two",
+            "contact x.stranger★elsewhere-mail.example",
+            "eC4=c3Q=cmE=bmc=ZXI=LjE=MTQ=QGU=bHM=ZXc=aGU=cmU=LW0=YWk=bC4=ZXg=YW0=cGw=ZQ==",
         ] {
             assert!(scan(s).is_some(), "{s}");
         }
@@ -2323,9 +2399,40 @@ mod tests {
                 hex(&Sha256::digest(b"+12065550100")).as_bytes(),
             )),
             hex(&Sha256::digest(b"ACCT-77-Secret\r\n")),
+            // Seventh pass: HMAC-SHA256 under an empty key; SHA-256 in
+            // base64 written in groups of four and six.
+            {
+                use hmac::Mac as _;
+                let mut m = hmac::Hmac::<Sha256>::new_from_slice(&[]).unwrap();
+                hmac::Mac::update(&mut m, email);
+                hex(&m.finalize().into_bytes())
+            },
+            {
+                use base64::Engine as _;
+                let b = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(email));
+                let groups: Vec<String> = b
+                    .as_bytes()
+                    .chunks(4)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect();
+                format!("ref {}", groups.join(" "))
+            },
+            {
+                use base64::Engine as _;
+                let b = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(email));
+                let groups: Vec<String> = b
+                    .as_bytes()
+                    .chunks(6)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect();
+                format!("ref {}", groups.join("."))
+            },
         ] {
             assert_eq!(check(&s), Some(Hit::OwnIdentifier), "{s:?}");
         }
+        // Words in groups of other lengths are not read as a digest.
+        assert!(!grouped_digest(b"Home-Top-Banner-Left"));
+        assert!(!grouped_digest(b"Summer-Sale-2026"));
         // Digests of other people's values are not the event's own.
         assert_eq!(
             check(&hex(&blake2::Blake2b::<U32>::digest(
