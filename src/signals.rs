@@ -311,13 +311,30 @@ pub fn member<'a>(
 /// with any separators, or in another Unicode form ([`canon::word_form`]).
 /// A plain ASCII key is read without allocating.
 pub fn recognize(key: &str) -> Option<OtherSignal> {
+    let mut buf = [0u8; LONGEST];
+    let mut n = 0;
+    // Plain ASCII, the path of nearly every member: bytes, no decoding.
+    if key.len() <= 2 * LONGEST
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' '))
+    {
+        for b in key.bytes() {
+            if b.is_ascii_alphanumeric() {
+                if n == LONGEST {
+                    return None;
+                }
+                buf[n] = b.to_ascii_lowercase();
+                n += 1;
+            }
+        }
+        return lookup(&buf[..n]);
+    }
     let form: Cow<'_, str> = if key.is_ascii() && !key.contains(['%', '&', '\\']) {
         Cow::Borrowed(key)
     } else {
         canon::word_form(key)
     };
-    let mut buf = [0u8; LONGEST];
-    let mut n = 0;
     for c in form.chars() {
         if matches!(c, '_' | '-' | '.' | ' ') || canon::is_blank(c) {
             continue;

@@ -335,29 +335,33 @@ fn category_like(key: &str) -> bool {
     // Its letters and digits, lowercase, on the stack (no allocation).
     let mut buf = [0u8; MAX];
     let mut n = 0;
-    for c in form.chars().filter(|c| c.is_alphanumeric()) {
-        if !c.is_ascii() || n == MAX {
+    if !form.is_ascii() {
+        return false;
+    }
+    for b in form.bytes().filter(u8::is_ascii_alphanumeric) {
+        if n == MAX {
             return false;
         }
-        buf[n] = c.to_ascii_lowercase() as u8;
+        buf[n] = b.to_ascii_lowercase();
         n += 1;
     }
     let name = &buf[..n];
-    let has = |w: &[u8]| name.windows(w.len()).any(|x| x == w);
-    [
-        &b"categor"[..],
-        b"topic",
-        b"taxonom",
-        b"genre",
-        b"vertical",
-        b"department",
-        b"section",
-        b"breadcrumb",
-        b"keyword",
-        b"aisle",
-    ]
-    .iter()
-    .any(|w| has(w))
+    // One pass, each position looked at only for the words that start with
+    // its letter (this runs for every member of context, app, ad and site).
+    let at = |i: usize, w: &[u8]| name[i..].starts_with(w);
+    let word_inside = (0..n).any(|i| match name[i] {
+        b'c' => at(i, b"categor"),
+        b't' => at(i, b"topic") || at(i, b"taxonom"),
+        b'g' => at(i, b"genre"),
+        b'v' => at(i, b"vertical"),
+        b'd' => at(i, b"department"),
+        b's' => at(i, b"section"),
+        b'b' => at(i, b"breadcrumb"),
+        b'k' => at(i, b"keyword"),
+        b'a' => at(i, b"aisle"),
+        _ => false,
+    });
+    word_inside
         || name == b"iab"
         || name == b"dept"
         || name.ends_with(b"cat")
