@@ -229,7 +229,8 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
 /// Refusals and minors under names the SPEC does not give (Limit Ad
 /// Tracking, ATT, do-not-sell, a minor flag, a birth year), and a `DNT: 1`
 /// request, stop the person for every partner; the controls (the same
-/// members saying yes) go through. Counted as the SPEC's reasons.
+/// members saying yes) go through. Counted as the SPEC's reasons; a
+/// consent member adgate does not read fails closed as `invalid`.
 #[test]
 fn refusals_under_other_names_and_dnt_opt_out() {
     let g = gateway();
@@ -237,6 +238,11 @@ fn refusals_under_other_names_and_dnt_opt_out() {
     minor["user"]["birth_year"] = json!(2013);
     let mut adult = ev("o7", json!({}));
     adult["user"]["birth_year"] = json!(1970);
+    // OpenRTB's regs.coppa, and a consent member adgate does not read
+    // (it could be a refusal: the event fails closed).
+    let mut coppa = ev("o9", json!({}));
+    coppa["regs"] = json!({"coppa": 1});
+    let unknown = ev("o10", json!({"source": "cmp"}));
     let events = [
         ev("o1", json!({"limit_ad_tracking": true})),
         ev("o2", json!({"att_status": "denied"})),
@@ -248,6 +254,8 @@ fn refusals_under_other_names_and_dnt_opt_out() {
         ev("o5", json!({"is_minor": true})),
         minor,
         adult,
+        coppa,
+        unknown,
     ];
     let r = g.post_events(&ndjson(&events), "application/x-ndjson");
     assert_eq!(r.status, 202, "{}", r.body);
@@ -259,7 +267,7 @@ fn refusals_under_other_names_and_dnt_opt_out() {
         ndjson(&[ev("o8", json!({}))]).as_bytes(),
     );
     assert_eq!(r.status, 202, "{}", r.body);
-    let ids = ["o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8"];
+    let ids = ["o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o9", "o10"];
     for (p, token, key) in [
         ("alpha", FEED_TOKEN_A, KEY_A),
         ("beta", FEED_TOKEN_B, KEY_B),
@@ -277,7 +285,8 @@ fn refusals_under_other_names_and_dnt_opt_out() {
             )
         };
         assert_eq!(count("opted_out"), 4.0, "{p}");
-        assert_eq!(count("minor"), 2.0, "{p}");
+        assert_eq!(count("minor"), 3.0, "{p}");
+        assert_eq!(count("invalid"), 1.0, "{p}");
     }
 }
 
