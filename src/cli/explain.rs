@@ -391,7 +391,7 @@ fn field_fate(
             return (
                 "dropped",
                 format!(
-                    "not a consent member adgate reads (it reads {} and the other names of opt-outs in docs/policy.md); never forwarded",
+                    "not a consent member adgate reads (it reads {} and the other names of opt-outs in docs/policy.md): the event is not forwarded (invalid), since it could be a refusal",
                     read.join(", ")
                 ),
             );

@@ -2372,6 +2372,17 @@ mod tests {
             out
         };
         let base = |alphabet: &str, d: &[u8]| base_x::encode(alphabet, d);
+        // SHA-256 in base64, written in groups of `n` joined by `sep`.
+        let grouped = |n: usize, sep: &str| {
+            use base64::Engine as _;
+            let b = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(email));
+            let groups: Vec<&str> = b
+                .as_bytes()
+                .chunks(n)
+                .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+                .collect();
+            format!("ref {}", groups.join(sep))
+        };
         let mut check = |s: &str| g.check(&Reading::of(s));
         for s in [
             hex(&blake2::Blake2b::<U32>::digest(email)),
@@ -2407,26 +2418,8 @@ mod tests {
                 hmac::Mac::update(&mut m, email);
                 hex(&m.finalize().into_bytes())
             },
-            {
-                use base64::Engine as _;
-                let b = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(email));
-                let groups: Vec<String> = b
-                    .as_bytes()
-                    .chunks(4)
-                    .map(|c| String::from_utf8_lossy(c).into_owned())
-                    .collect();
-                format!("ref {}", groups.join(" "))
-            },
-            {
-                use base64::Engine as _;
-                let b = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(email));
-                let groups: Vec<String> = b
-                    .as_bytes()
-                    .chunks(6)
-                    .map(|c| String::from_utf8_lossy(c).into_owned())
-                    .collect();
-                format!("ref {}", groups.join("."))
-            },
+            grouped(4, " "),
+            grouped(6, "."),
         ] {
             assert_eq!(check(&s), Some(Hit::OwnIdentifier), "{s:?}");
         }
