@@ -28,8 +28,11 @@ pub enum OtherSignal {
     MinorFlag,
     /// `is_adult`, `adult`: false is a minor.
     AdultFlag,
-    /// `limit_ad_tracking`, `lat`, `lmt`: true is an opt-out.
+    /// `limit_ad_tracking`, `lmt`: true is an opt-out.
     LimitAdTracking,
+    /// `lat`: Limit Ad Tracking when it is a flag (true is an opt-out), a
+    /// latitude when it is any other number (`device.geo.lat`): ignored.
+    Lat,
     /// `att_status`, `att`, `atts`: anything but "authorized" (3) is an opt-out.
     Att,
     /// `do_not_sell`, `do_not_share`, `ccpa_opt_out`, `opt_out`, `rdp`, `ldu`:
@@ -80,11 +83,10 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         | b"tfua"
         | b"tagforunderageofconsent" => OtherSignal::MinorFlag,
         b"isadult" | b"adult" => OtherSignal::AdultFlag,
-        b"limitadtracking"
-        | b"islimitadtrackingenabled"
-        | b"limitadtrackingenabled"
-        | b"lat"
-        | b"lmt" => OtherSignal::LimitAdTracking,
+        b"limitadtracking" | b"islimitadtrackingenabled" | b"limitadtrackingenabled" | b"lmt" => {
+            OtherSignal::LimitAdTracking
+        }
+        b"lat" => OtherSignal::Lat,
         b"att"
         | b"atts"
         | b"attstatus"
@@ -260,6 +262,20 @@ pub fn names_a_signal(key: &str) -> bool {
     false
 }
 
+/// Is `key` a bare word that, in a block about content, describes the
+/// content rather than the person ([`member`])?
+fn about_content(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    matches!(
+        k.as_str(),
+        "minor" | "child" | "kid" | "teen" | "adult" | "isadult"
+    )
+}
+
 /// How deep [`walk`] looks into nested objects and arrays.
 const MAX_DEPTH: usize = 4;
 
@@ -299,7 +315,12 @@ pub fn member<'a>(
     depth: usize,
 ) {
     if let Some(s) = recognize(key) {
-        out.push((s, v));
+        // In a block about content (context, app, ad) a bare `minor`,
+        // `child`, `kid`, `teen` or `adult` describes the content or a
+        // version (`"adult": false` is not adult content), not the person.
+        if by_words || !about_content(key) {
+            out.push((s, v));
+        }
     } else if by_words && names_a_signal(key) {
         out.push((OtherSignal::SignalName, v));
     } else if matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
@@ -542,6 +563,9 @@ pub fn verdict(
                 "a Do Not Track flag in user or consent is not a boolean",
             )),
         },
+        OtherSignal::Lat => flag(raw).ok().filter(|set| *set).map(|_| {
+            Verdict::OptedOut("a Limit Ad Tracking flag (lat) in user or consent is set")
+        }),
         OtherSignal::AllowFlag => match flag(raw) {
             Ok(false) if kind_of(raw) != JsonKind::Null => Some(Verdict::OptedOut(
                 "a flag allowing personalized ads or tracking is false",

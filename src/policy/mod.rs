@@ -2187,6 +2187,18 @@ secret_env = "K"
             ("", "", r#","coppa":1"#, "", Some(Minor)),
             ("", "", "", r#","child_directed":true"#, Some(Minor)),
             ("", "", "", r#","age_rating":"12+""#, None),
+            // Content, not the person: an ad that is not adult content, an
+            // app's version, a latitude.
+            (
+                "",
+                "",
+                "",
+                r#","adult":false,"version":{"major":2,"minor":1}"#,
+                None,
+            ),
+            ("", "", r#","geo":{"lat":47.6,"lon":-122.3}"#, "", None),
+            (r#","device":{"geo":{"lat":47.6}}"#, "", "", "", None),
+            (r#","device":{"lat":true}"#, "", "", "", Some(OptedOut)),
             ("", "", r#","department":"Pharmacy""#, "", Some(Sensitive)),
             (
                 "",
@@ -2257,6 +2269,7 @@ secret_env = "K"
             (r#""device":{"ext":{"atts":2}}"#, Some(OptedOut)),
             (r#""regs":{"gpp":"DBABLA~BVQqAAAAAgA.QA"}"#, Some(Invalid)),
             (r#""device":{"ua":"Mozilla/5.0","language":"en"}"#, None),
+            (r#""device":{"geo":{"lat":47.6,"lon":-122.3}}"#, None),
             (r#""custom":{"age_band":"x"}"#, None),
             (r#""site":{"cat":["IAB7"]}"#, Some(Sensitive)),
             (r#""site":{"name":"Health"}"#, None),
