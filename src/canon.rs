@@ -731,24 +731,18 @@ fn digit_word(w: &str) -> Option<u8> {
         .map(|d| d as u8)
 }
 
-/// Digits spelled as numerals, read as ASCII digits: a run of at least
-/// four CJK numerals or English digit words (`四一五五五五〇〇八二`,
-/// `four one five five`), with digits and separators between them, becomes
-/// its digits (`4155550082`). `None` when there is no such run. A single
-/// `一` in a word, or `one of two`, stays as it is.
-pub fn spelled_digits(s: &str) -> Option<String> {
-    const MIN_RUN: usize = 4;
-    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_alphabetic()) {
-        return None;
-    }
-    // Tokens: (start, end, digit or not).
-    let mut tokens: Vec<(usize, usize, Option<u8>)> = Vec::new();
+/// The tokens [`spelled_digits`] reads, as (start, end, value): a CJK
+/// numeral or an ASCII digit (its digit), a run of ASCII letters (a digit
+/// word's digit, 12 for `double` and 13 for `triple`, else none), any other
+/// letter or digit (none). Other characters are skipped.
+fn numeral_tokens(s: &str) -> impl Iterator<Item = (usize, usize, Option<u8>)> + '_ {
     let mut it = s.char_indices().peekable();
-    while let Some((i, c)) = it.next() {
+    std::iter::from_fn(move || loop {
+        let (i, c) = it.next()?;
         if let Some(d) = cjk_numeral(c) {
-            tokens.push((i, i + c.len_utf8(), Some(d)));
+            return Some((i, i + c.len_utf8(), Some(d)));
         } else if c.is_ascii_digit() {
-            tokens.push((i, i + 1, Some(c as u8 - b'0')));
+            return Some((i, i + 1, Some(c as u8 - b'0')));
         } else if c.is_ascii_alphabetic() {
             let mut end = i + 1;
             while let Some(&(j, n)) = it.peek() {
@@ -760,7 +754,7 @@ pub fn spelled_digits(s: &str) -> Option<String> {
             }
             let w = &s[i..end];
             // `double five`, `triple five`: the next digit two or three
-            // times (marked as 10 + count, expanded below).
+            // times (expanded by spelled_digits).
             let mult = if w.eq_ignore_ascii_case("double") {
                 Some(12)
             } else if w.eq_ignore_ascii_case("triple") {
@@ -768,11 +762,41 @@ pub fn spelled_digits(s: &str) -> Option<String> {
             } else {
                 None
             };
-            tokens.push((i, end, mult.or_else(|| digit_word(w))));
+            return Some((i, end, mult.or_else(|| digit_word(w))));
         } else if c.is_alphanumeric() {
-            tokens.push((i, i + c.len_utf8(), None));
+            return Some((i, i + c.len_utf8(), None));
+        }
+    })
+}
+
+/// Digits spelled as numerals, read as ASCII digits: a run of at least
+/// four CJK numerals or English digit words (`四一五五五五〇〇八二`,
+/// `four one five five`), with digits and separators between them, becomes
+/// its digits (`4155550082`). `None` when there is no such run. A single
+/// `一` in a word, or `one of two`, stays as it is.
+pub fn spelled_digits(s: &str) -> Option<String> {
+    const MIN_RUN: usize = 4;
+    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    // A spelled run is rare: look for one before allocating anything.
+    let (mut run, mut spelled, mut found) = (0, false, false);
+    for (a, b, d) in numeral_tokens(s) {
+        if d.is_none() {
+            (run, spelled) = (0, false);
+            continue;
+        }
+        run += 1;
+        spelled |= b - a > 1 || !s.as_bytes()[a].is_ascii_digit();
+        if run >= MIN_RUN && spelled {
+            found = true;
+            break;
         }
     }
+    if !found {
+        return None;
+    }
+    let tokens: Vec<(usize, usize, Option<u8>)> = numeral_tokens(s).collect();
     let mut out = String::new();
     let mut copied = 0;
     let mut k = 0;

@@ -232,7 +232,18 @@ pub fn names_a_signal(key: &str) -> bool {
     } else {
         canon::word_form(key)
     };
-    let b = form.as_bytes();
+    any_name_word(&form, |w| {
+        w.bytes().all(|b| b.is_ascii_alphabetic()) && SIGNAL_WORDS.contains(&w)
+    })
+}
+
+/// Whether `hit` holds for a word of the member name `name`: its runs of
+/// ASCII letters and digits, split at lowercase-to-uppercase and at
+/// letter-digit changes (`isUnder13` is `is`, `under`, `13`), lowercase.
+/// Anything else separates words; a word longer than 24 bytes is skipped.
+/// No allocation.
+pub fn any_name_word(name: &str, mut hit: impl FnMut(&str) -> bool) -> bool {
+    let b = name.as_bytes();
     let mut start = 0;
     let mut word = [0u8; 24];
     for i in 0..=b.len() {
@@ -245,11 +256,11 @@ pub fn names_a_signal(key: &str) -> bool {
             continue;
         }
         let w = &b[start..i];
-        if !w.is_empty() && w.len() <= word.len() && w.iter().all(u8::is_ascii_alphabetic) {
+        if !w.is_empty() && w.len() <= word.len() {
             let lw = &mut word[..w.len()];
             lw.copy_from_slice(w);
             lw.make_ascii_lowercase();
-            if SIGNAL_WORDS.iter().any(|s| s.as_bytes() == &lw[..]) {
+            if std::str::from_utf8(lw).is_ok_and(&mut hit) {
                 return true;
             }
         }
@@ -260,20 +271,6 @@ pub fn names_a_signal(key: &str) -> bool {
         };
     }
     false
-}
-
-/// Is `key` a bare word that, in a block about content, describes the
-/// content rather than the person ([`member`])?
-fn about_content(key: &str) -> bool {
-    let k: String = key
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    matches!(
-        k.as_str(),
-        "minor" | "child" | "kid" | "teen" | "adult" | "isadult"
-    )
 }
 
 /// How deep [`walk`] looks into nested objects and arrays.
@@ -314,13 +311,9 @@ pub fn member<'a>(
     out: &mut Vec<(OtherSignal, Raw<'a>)>,
     depth: usize,
 ) {
-    if let Some(s) = recognize(key) {
-        // In a block about content (context, app, ad) a bare `minor`,
-        // `child`, `kid`, `teen` or `adult` describes the content or a
-        // version (`"adult": false` is not adult content), not the person.
-        if by_words || !about_content(key) {
-            out.push((s, v));
-        }
+    // `by_words` is set for the blocks about the person.
+    if let Some(s) = recognize_in(key, by_words) {
+        out.push((s, v));
     } else if by_words && names_a_signal(key) {
         out.push((OtherSignal::SignalName, v));
     } else if matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
@@ -328,45 +321,74 @@ pub fn member<'a>(
     }
 }
 
-/// What the member named `key` says, if it is one of [`NAMES`] in any case,
-/// with any separators, or in another Unicode form ([`canon::word_form`]).
-/// A plain ASCII key is read without allocating.
-pub fn recognize(key: &str) -> Option<OtherSignal> {
+/// The member name `key` as [`lookup`] reads it: lowercase ASCII letters
+/// and digits, without `_`, `-`, `.` or blanks, after [`canon::word_form`]
+/// for anything but plain ASCII (`ＩｓＭｉｎｏｒ`, `is\u{200b}_minor`);
+/// `None` when it holds anything else or is longer than any known name.
+/// A plain ASCII key is folded without allocating.
+fn fold_name(key: &str) -> Option<([u8; LONGEST], usize)> {
     let mut buf = [0u8; LONGEST];
     let mut n = 0;
+    let mut push = |c: u8| {
+        if n == LONGEST {
+            return false;
+        }
+        buf[n] = c.to_ascii_lowercase();
+        n += 1;
+        true
+    };
     // Plain ASCII, the path of nearly every member: bytes, no decoding.
-    if key.len() <= 2 * LONGEST
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' '))
+    if key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' '))
     {
-        for b in key.bytes() {
-            if b.is_ascii_alphanumeric() {
-                if n == LONGEST {
-                    return None;
-                }
-                buf[n] = b.to_ascii_lowercase();
-                n += 1;
+        for b in key.bytes().filter(u8::is_ascii_alphanumeric) {
+            if !push(b) {
+                return None;
             }
         }
-        return lookup(&buf[..n]);
-    }
-    let form: Cow<'_, str> = if key.is_ascii() && !key.contains(['%', '&', '\\']) {
-        Cow::Borrowed(key)
     } else {
-        canon::word_form(key)
-    };
-    for c in form.chars() {
-        if matches!(c, '_' | '-' | '.' | ' ') || canon::is_blank(c) {
-            continue;
+        let form: Cow<'_, str> = if key.is_ascii() && !key.contains(['%', '&', '\\']) {
+            Cow::Borrowed(key)
+        } else {
+            canon::word_form(key)
+        };
+        for c in form.chars() {
+            if matches!(c, '_' | '-' | '.' | ' ') || canon::is_blank(c) {
+                continue;
+            }
+            if !c.is_ascii_alphanumeric() || !push(c as u8) {
+                return None;
+            }
         }
-        if !c.is_ascii_alphanumeric() || n == LONGEST {
-            return None;
-        }
-        buf[n] = c.to_ascii_lowercase() as u8;
-        n += 1;
     }
+    Some((buf, n))
+}
+
+/// What the member named `key` says, if it is one of [`lookup`]'s names in
+/// any case, with any separators, or in another Unicode form.
+pub fn recognize(key: &str) -> Option<OtherSignal> {
+    let (buf, n) = fold_name(key)?;
     lookup(&buf[..n])
+}
+
+/// [`recognize`], for a member of a block about the person (`user`,
+/// `consent`, OpenRTB's `regs`/`device`) or about content (`context`,
+/// `app`, `ad`): in the latter a bare `minor`, `child`, `kid`, `teen` or
+/// `adult` describes the content or a version (`"adult": false` is not
+/// adult content, `"version": {"minor": 1}`), not the person.
+fn recognize_in(key: &str, about_person: bool) -> Option<OtherSignal> {
+    let (buf, n) = fold_name(key)?;
+    let name = &buf[..n];
+    if !about_person
+        && matches!(
+            name,
+            b"minor" | b"child" | b"kid" | b"teen" | b"adult" | b"isadult"
+        )
+    {
+        return None;
+    }
+    lookup(name)
 }
 
 /// What a member stops an event for.
@@ -398,6 +420,17 @@ fn flag(raw: Raw<'_>) -> Result<bool, ()> {
             }
         }
         _ => Err(()),
+    }
+}
+
+/// The verdict of a flag: `stops` when it reads `when` (a `null` reads as
+/// not set, so it never stops an adult flag), unreadable with `unreadable`
+/// when it is not a flag ([`flag`]).
+fn on_flag(raw: Raw<'_>, when: bool, stops: Verdict, unreadable: &'static str) -> Option<Verdict> {
+    match flag(raw) {
+        Ok(v) if v == when && (when || kind_of(raw) != JsonKind::Null) => Some(stops),
+        Ok(_) => None,
+        Err(()) => Some(Verdict::Unreadable(unreadable)),
     }
 }
 
@@ -520,61 +553,15 @@ pub fn verdict(
                 "an age range in user does not read as one (e.g. \"18-24\")",
             )),
         },
-        OtherSignal::MinorFlag => match flag(raw) {
-            Ok(true) => Some(Verdict::Minor("a minor flag in user or consent is set")),
-            Ok(false) => None,
-            Err(()) => Some(Verdict::Unreadable(
-                "a minor flag in user or consent is not a boolean",
-            )),
-        },
-        OtherSignal::AdultFlag => match flag(raw) {
-            Ok(false) if kind_of(raw) != JsonKind::Null => {
-                Some(Verdict::Minor("an adult flag in user or consent is false"))
-            }
-            Ok(_) => None,
-            Err(()) => Some(Verdict::Unreadable(
-                "an adult flag in user or consent is not a boolean",
-            )),
-        },
-        OtherSignal::LimitAdTracking => match flag(raw) {
-            Ok(true) => Some(Verdict::OptedOut(
-                "a Limit Ad Tracking flag in user or consent is set",
-            )),
-            Ok(false) => None,
-            Err(()) => Some(Verdict::Unreadable(
-                "a Limit Ad Tracking flag in user or consent is not a boolean",
-            )),
-        },
-        OtherSignal::DoNotSell => match flag(raw) {
-            Ok(true) => Some(Verdict::OptedOut(
-                "a do-not-sell or opt-out flag in user or consent is set",
-            )),
-            Ok(false) => None,
-            Err(()) => Some(Verdict::Unreadable(
-                "a do-not-sell or opt-out flag in user or consent is not a boolean",
-            )),
-        },
-        OtherSignal::DoNotTrack => match flag(raw) {
-            Ok(true) => Some(Verdict::OptedOut(
-                "a Do Not Track flag in user or consent is set",
-            )),
-            Ok(false) => None,
-            Err(()) => Some(Verdict::Unreadable(
-                "a Do Not Track flag in user or consent is not a boolean",
-            )),
-        },
+        OtherSignal::MinorFlag => on_flag(raw, true, Verdict::Minor("a minor flag in user or consent is set"), "a minor flag in user or consent is not a boolean"),
+        OtherSignal::AdultFlag => on_flag(raw, false, Verdict::Minor("an adult flag in user or consent is false"), "an adult flag in user or consent is not a boolean"),
+        OtherSignal::LimitAdTracking => on_flag(raw, true, Verdict::OptedOut("a Limit Ad Tracking flag in user or consent is set"), "a Limit Ad Tracking flag in user or consent is not a boolean"),
+        OtherSignal::DoNotSell => on_flag(raw, true, Verdict::OptedOut("a do-not-sell or opt-out flag in user or consent is set"), "a do-not-sell or opt-out flag in user or consent is not a boolean"),
+        OtherSignal::DoNotTrack => on_flag(raw, true, Verdict::OptedOut("a Do Not Track flag in user or consent is set"), "a Do Not Track flag in user or consent is not a boolean"),
+        OtherSignal::AllowFlag => on_flag(raw, false, Verdict::OptedOut("a flag allowing personalized ads or tracking is false"), "a flag allowing personalized ads or tracking is not a boolean"),
         OtherSignal::Lat => flag(raw).ok().filter(|set| *set).map(|_| {
             Verdict::OptedOut("a Limit Ad Tracking flag (lat) in user or consent is set")
         }),
-        OtherSignal::AllowFlag => match flag(raw) {
-            Ok(false) if kind_of(raw) != JsonKind::Null => Some(Verdict::OptedOut(
-                "a flag allowing personalized ads or tracking is false",
-            )),
-            Ok(_) => None,
-            Err(()) => Some(Verdict::Unreadable(
-                "a flag allowing personalized ads or tracking is not a boolean",
-            )),
-        },
         OtherSignal::Age => match crate::event::as_decimal(raw) {
             Some(a) if a.negative || a.is_above(150) => Some(Verdict::Unreadable(
                 "an age under another name is negative or above 150",
@@ -717,6 +704,18 @@ mod tests {
         ] {
             assert_eq!(recognize(k), None, "{k:?}");
         }
+    }
+
+    #[test]
+    fn bare_person_words_are_not_read_in_content_blocks() {
+        for k in ["minor", "Adult", "ｍｉｎｏｒ", "is-adult", "kid"] {
+            assert_eq!(recognize_in(k, false), None, "{k}");
+            assert!(recognize_in(k, true).is_some(), "{k}");
+        }
+        assert_eq!(
+            recognize_in("child_directed", false),
+            Some(OtherSignal::MinorFlag)
+        );
     }
 
     #[test]

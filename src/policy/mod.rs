@@ -1592,21 +1592,22 @@ fn is_protected_name(k: &str) -> bool {
     if PROTECTED_NAMES.contains(&k) {
         return true;
     }
-    let folded: String = canon::canonical(k)
+    let canonical = canon::canonical(k);
+    let folded: String = canonical
         .chars()
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
         .map(|c| if c == '-' { '_' } else { c })
         .collect();
-    PROTECTED_NAMES.contains(&folded.as_str()) || names_personal_data(&canon::canonical(k))
+    PROTECTED_NAMES.contains(&folded.as_str()) || names_personal_data(&canonical)
 }
 
 /// Does a member name say it holds a person's identifier or age: it
 /// contains `email` or `phone` in any case (`hashed_email`, `phoneHash`),
-/// or one of its words (split at separators and at lowercase-to-uppercase
-/// changes) is a mobile advertising id, a birth date or an age (`idfa`,
-/// `gaid`, `maid`, `dob`, `birthdate`, `user_age`, `userAge`)? Such a
-/// member under an allowed object is never copied (seventh red-team pass).
+/// or one of its words ([`signals::any_name_word`]) is a mobile
+/// advertising id, a birth date or an age (`idfa`, `gaid`, `maid`, `dob`,
+/// `birthdate`, `user_age`, `userAge`, `client_ipv4`)? Such a member under
+/// an allowed object is never copied (seventh red-team pass).
 fn names_personal_data(name: &str) -> bool {
     const WORDS: &[&str] = &[
         "idfa",
@@ -1624,28 +1625,14 @@ fn names_personal_data(name: &str) -> bool {
         "age",
         "ssn",
         "ip",
-        "ipv4",
-        "ipv6",
+        "ipv",
     ];
-    let lower = name.to_lowercase();
-    if lower.contains("email") || lower.contains("phone") {
-        return true;
-    }
-    let chars: Vec<char> = name.chars().collect();
-    let mut word = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        let camel = i > 0 && chars[i - 1].is_lowercase() && c.is_uppercase();
-        if !c.is_alphanumeric() || camel {
-            if WORDS.contains(&word.as_str()) {
-                return true;
-            }
-            word.clear();
-        }
-        if c.is_alphanumeric() {
-            word.extend(c.to_lowercase());
-        }
-    }
-    WORDS.contains(&word.as_str())
+    let holds = |w: &[u8]| {
+        name.as_bytes()
+            .windows(w.len())
+            .any(|x| x.eq_ignore_ascii_case(w))
+    };
+    holds(b"email") || holds(b"phone") || signals::any_name_word(name, |w| WORDS.contains(&w))
 }
 
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
@@ -2906,6 +2893,8 @@ secret_env = "K2"
             "user_age",
             "userAge",
             "client_ip",
+            "client_ipv4",
+            "ＵｓｅｒＡｇｅ",
         ] {
             assert!(is_protected_name(k), "{k}");
         }

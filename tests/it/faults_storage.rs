@@ -131,16 +131,6 @@ fn readyz(g: &Gateway) -> u16 {
     g.get("/readyz", None).status
 }
 
-fn admin(g: &Gateway, path: &str, body: &Value) -> Resp {
-    g.request(
-        "POST",
-        path,
-        Some(ADMIN_TOKEN),
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-}
-
 fn assert_503_with_retry_after(r: &Resp, what: &str) {
     assert_eq!(r.status, 503, "{what}: {} {}", r.status, r.body);
     assert!(
@@ -251,7 +241,7 @@ fn a_failed_optout_append_leaves_no_torn_line_and_later_optouts_survive_a_restar
     // that append gets a few bytes of its line written, then ENOSPC.
     let mut before = 0;
     while len() == 0 || len() % 4096 + 33 <= 4096 {
-        let r = admin(&g, "/v1/optouts", &json!({ "email": email(before) }));
+        let r = g.admin_post("/v1/optouts", &json!({ "email": email(before) }));
         assert_eq!(r.status, 200, "{}", r.body);
         before += 1;
         assert!(before < 1000, "optouts.log never neared a page boundary");
@@ -261,7 +251,7 @@ fn a_failed_optout_append_leaves_no_torn_line_and_later_optouts_survive_a_restar
     assert_eq!(lines_before % before, 0);
     let per_optout = lines_before / before;
     let filler = fs.fill();
-    let r = admin(&g, "/v1/optouts", &json!({ "email": email(before) }));
+    let r = g.admin_post("/v1/optouts", &json!({ "email": email(before) }));
     assert_503_with_retry_after(&r, "opt-out on a full disk");
     assert!(
         r.json()["error"].as_str().unwrap_or("").contains("retry"),
@@ -275,10 +265,10 @@ fn a_failed_optout_append_leaves_no_torn_line_and_later_optouts_survive_a_restar
     fs.free(&filler);
     // The next opt-out is answered 200: it must be a line of its own.
     let next = before + 1;
-    let r = admin(&g, "/v1/optouts", &json!({ "email": email(next) }));
+    let r = g.admin_post("/v1/optouts", &json!({ "email": email(next) }));
     assert_eq!(r.status, 200, "{}", r.body);
     // The refused one, retried, is recorded too.
-    let r = admin(&g, "/v1/optouts", &json!({ "email": email(before) }));
+    let r = g.admin_post("/v1/optouts", &json!({ "email": email(before) }));
     assert_eq!(r.status, 200, "{}", r.body);
 
     let text = std::fs::read_to_string(g.data_dir().join("optouts.log")).unwrap();

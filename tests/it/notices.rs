@@ -62,16 +62,6 @@ fn impression(id: &str, email: &str) -> Value {
     })
 }
 
-fn admin(g: &Gateway, route: &str, body: &Value) -> Resp {
-    g.request(
-        "POST",
-        route,
-        Some(ADMIN_TOKEN),
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-}
-
 fn commit(g: &Gateway, path: &str, token: &str, cursor: &Value) -> Resp {
     g.request(
         "POST",
@@ -91,7 +81,7 @@ fn drain_beta(g: &Gateway) -> Vec<Value> {
 /// each of `partners` (a push batch is recorded just after its ack).
 fn wait_ledger(g: &Gateway, email: &str, partners: &[&str], n: u64) {
     let ok = wait_for(Duration::from_secs(20), || {
-        let r = admin(g, "/v1/access", &json!({ "email": email }));
+        let r = g.admin_post("/v1/access", &json!({ "email": email }));
         assert_eq!(r.status, 200, "{}", r.body);
         let v = r.json();
         partners
@@ -108,7 +98,7 @@ fn wait_ledger(g: &Gateway, email: &str, partners: &[&str], n: u64) {
     assert!(
         ok.is_some(),
         "ledger never showed {partners:?} with {n} events:\n{}",
-        admin(g, "/v1/access", &json!({ "email": email })).body
+        g.admin_post("/v1/access", &json!({ "email": email })).body
     );
 }
 
@@ -199,7 +189,7 @@ fn forget_notifies_each_partner_that_received_the_events_exactly_once() {
     assert_eq!(drain_beta(&g).len(), 3);
     wait_ledger(&g, "jane.doe@example.com", &["acme", "beta"], 2);
 
-    let r = admin(&g, "/v1/forget", &json!({"email": " JANE.DOE@example.com"}));
+    let r = g.admin_post("/v1/forget", &json!({"email": " JANE.DOE@example.com"}));
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
     assert_eq!(v["notified"], json!(["acme", "beta"]), "{v}");
@@ -282,7 +272,7 @@ fn forget_notifies_each_partner_that_received_the_events_exactly_once() {
     assert!(gamma_notices.requests().is_empty());
 
     // A repeated forget finds the ledger erased: nobody is notified again.
-    let r = admin(&g, "/v1/forget", &json!({"email": "jane.doe@example.com"}));
+    let r = g.admin_post("/v1/forget", &json!({"email": "jane.doe@example.com"}));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["notified"], json!([]));
     assert_eq!(notice_metric(&g, "acme", "subject_deleted", "queued"), 1.0);
@@ -352,7 +342,7 @@ fn opt_out_notifies_and_a_push_partner_without_notice_endpoint_is_skipped() {
         g.logs()
     );
 
-    let r = admin(&g, "/v1/optouts", &json!({"email": "olga@example.com"}));
+    let r = g.admin_post("/v1/optouts", &json!({"email": "olga@example.com"}));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.json(),
@@ -372,7 +362,7 @@ fn opt_out_notifies_and_a_push_partner_without_notice_endpoint_is_skipped() {
         json!([expected_tagged(KEY_B, "k1", "email", "olga@example.com")])
     );
     // Someone nobody received anything about: nobody to notify.
-    let r = admin(&g, "/v1/optouts", &json!({"email": "nobody@example.com"}));
+    let r = g.admin_post("/v1/optouts", &json!({"email": "nobody@example.com"}));
     assert_eq!(r.json()["notified"], json!([]), "{}", r.body);
 }
 
@@ -388,7 +378,7 @@ fn notices_survive_sigkill_and_reach_a_partner_that_was_down() {
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(drain_beta(&g).len(), 1);
     wait_ledger(&g, "kim@example.com", &["acme", "beta"], 1);
-    let r = admin(&g, "/v1/forget", &json!({"email": "kim@example.com"}));
+    let r = g.admin_post("/v1/forget", &json!({"email": "kim@example.com"}));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["notified"], json!(["acme", "beta"]));
 
@@ -458,7 +448,7 @@ fn pull_notices_follow_cursor_commit_and_lease() {
     );
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(drain_beta(&g).len(), 1);
-    let r = admin(&g, "/v1/forget", &json!({"email": "pat@example.com"}));
+    let r = g.admin_post("/v1/forget", &json!({"email": "pat@example.com"}));
     assert_eq!(r.json()["notified"], json!(["beta"]), "{}", r.body);
 
     // Another partner's token, a missing token, an unknown partner.
@@ -608,7 +598,7 @@ fn rotation_window_adds_ad_id_prev_until_its_time() {
     assert!(ev[0].get("ad_id_prev").is_none(), "{}", ev[0]);
 
     // A forget notifies under both keys, newest first.
-    let r = admin(&g, "/v1/forget", &json!({"email": "rita@example.com"}));
+    let r = g.admin_post("/v1/forget", &json!({"email": "rita@example.com"}));
     assert_eq!(r.json()["notified"], json!(["beta"]), "{}", r.body);
     let v = g.get("/v1/feed/beta/notices", Some(FEED_TOKEN_B)).json();
     assert_eq!(
@@ -705,7 +695,7 @@ fn jetstream_backend_notifies_push_partners_through_a_notice_stream() {
     );
     assert_eq!(r.status, 202, "{}", r.body);
     wait_ledger(&g, "sam@example.com", &["acme"], 1);
-    let r = admin(&g, "/v1/forget", &json!({"email": "sam@example.com"}));
+    let r = g.admin_post("/v1/forget", &json!({"email": "sam@example.com"}));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["notified"], json!(["acme"]), "{}", r.body);
     let retried = wait_for(Duration::from_secs(20), || {
@@ -822,7 +812,7 @@ fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
     let b = Gateway::start(cfg, env.clone());
     // B never delivered anything, and answers from the fleet's record.
     let access = |g: &Gateway| {
-        let r = admin(g, "/v1/access", &json!({ "email": email }));
+        let r = g.admin_post("/v1/access", &json!({ "email": email }));
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()
     };
@@ -847,7 +837,7 @@ fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
         assert_eq!(p["ad_ids"][0]["ad_id"], ad_id.as_str(), "{before}");
     }
 
-    let r = admin(&b, "/v1/forget", &json!({ "email": email }));
+    let r = b.admin_post("/v1/forget", &json!({ "email": email }));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["notified"], json!(["acme", "beta"]), "{}", r.body);
 
@@ -912,7 +902,7 @@ fn jetstream_forget_on_one_replica_notifies_what_another_delivered() {
         assert_eq!(after["partners"], json!([]), "{after}");
     }
     // A second forget notifies no one.
-    let r = admin(&a, "/v1/forget", &json!({ "email": email }));
+    let r = a.admin_post("/v1/forget", &json!({ "email": email }));
     assert_eq!(r.json()["notified"], json!([]), "{}", r.body);
     // The report reads one replica's data dir: it says where the ledger is.
     Run::exec(
@@ -955,7 +945,7 @@ fn jetstream_forget_right_after_another_replica_delivered_still_notifies() {
         (n >= 1.0).then_some(())
     })
     .expect("acme acknowledged the event");
-    let r = admin(&b, "/v1/forget", &json!({ "email": email }));
+    let r = b.admin_post("/v1/forget", &json!({ "email": email }));
     assert_eq!(r.status, 200, "{}", r.body);
     let notified = r.json()["notified"].clone();
     assert!(
@@ -974,7 +964,7 @@ fn jetstream_forget_right_after_another_replica_delivered_still_notifies() {
     // The second erase has run (2 s after the first): nothing is left.
     std::thread::sleep(Duration::from_secs(3));
     for g in [&a, &b] {
-        let r = admin(g, "/v1/access", &json!({ "email": email }));
+        let r = g.admin_post("/v1/access", &json!({ "email": email }));
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.json()["partners"], json!([]), "{}", r.body);
     }
@@ -1018,7 +1008,7 @@ fn jetstream_two_replicas_count_one_persons_deliveries_exactly() {
     // Each replica writes what it holds within a second; the access
     // answer on either replica counts every delivery once.
     let count = |g: &Gateway| {
-        let r = admin(g, "/v1/access", &json!({ "email": email }));
+        let r = g.admin_post("/v1/access", &json!({ "email": email }));
         assert_eq!(r.status, 200, "{}", r.body);
         let v = r.json();
         v["partners"]

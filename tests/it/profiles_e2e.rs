@@ -181,17 +181,6 @@ fn meta_with_notices() -> (PartnerMock, MockPartner, Gateway) {
     (api, notices, g)
 }
 
-/// `POST route` on the admin API with a JSON body.
-fn admin_post(g: &Gateway, route: &str, body: &Value) -> Resp {
-    g.request(
-        "POST",
-        route,
-        Some(ADMIN_TOKEN),
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-}
-
 /// 2026-11-28T13:45:12Z truncated to the hour, in Unix seconds.
 fn event_hour() -> i64 {
     time::macros::datetime!(2026-11-28 13:00 UTC).unix_timestamp()
@@ -732,7 +721,7 @@ fn a_forget_notifies_a_profile_partner_with_the_hash_it_received() {
     post(&g, &evs);
     wait_accepted(&api, 1, TIMEOUT);
     let email = " User0.fg@GMail.com ";
-    let admin = |route: &str| admin_post(&g, route, &json!({ "email": email }));
+    let admin = |route: &str| g.admin_post(route, &json!({ "email": email }));
     // The delivery is recorded just after the partner's answer.
     let recorded = wait_for(TIMEOUT, || {
         let v = admin("/v1/access").json();
@@ -763,7 +752,7 @@ fn a_profile_partner_is_notified_about_every_identifier_it_received() {
     let (api, notices, g) = meta_with_notices();
     post(&g, &events("nk", 1));
     wait_accepted(&api, 1, TIMEOUT);
-    let admin = |route: &str, body: Value| admin_post(&g, route, &body);
+    let admin = |route: &str, body: Value| g.admin_post(route, &body);
     let account = json!({"account_id": "acct-nk-0"});
     let recorded = wait_for(TIMEOUT, || {
         let v = admin("/v1/access", account.clone()).json();
@@ -827,7 +816,7 @@ fn an_opted_out_person_sent_pre_hashed_is_stopped_and_notified() {
         })
     };
     let admin = |route: &str, body: Value| {
-        let r = admin_post(&g, route, &body);
+        let r = g.admin_post(route, &body);
         assert_eq!(r.status, 200, "{route}: {}", r.body);
         r.json()
     };

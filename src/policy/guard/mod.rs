@@ -910,7 +910,10 @@ fn grouped_digest(b: &[u8]) -> bool {
     let is_sep = |c: u8| matches!(c, b' ' | b'.' | b'-' | b':');
     let mut i = 0;
     while i < b.len() {
-        let (mut groups, mut len, mut joined) = (0usize, 0usize, Vec::new());
+        // The groups' characters, counted (not copied: this runs for every
+        // view of every output value).
+        let (mut groups, mut len, mut chars) = (0usize, 0usize, 0usize);
+        let (mut upper, mut lower, mut all_hex) = (false, false, true);
         let mut j = i;
         loop {
             let s = j;
@@ -929,18 +932,18 @@ fn grouped_digest(b: &[u8]) -> bool {
                 len = g;
             }
             groups += 1;
-            joined.extend_from_slice(&b[s..j]);
+            let group = &b[s..j];
+            chars += g;
+            upper |= group.iter().any(u8::is_ascii_uppercase);
+            lower |= group.iter().any(u8::is_ascii_lowercase);
+            all_hex &= group.iter().all(u8::is_ascii_hexdigit);
             if g < len || j + 1 >= b.len() || !is_sep(b[j]) || !is_b64(b[j + 1]) {
                 break;
             }
             j += 1;
         }
-        if groups >= 3 && joined.len() >= MIN_DIGEST_CHARS {
-            let mixed = joined.iter().any(u8::is_ascii_uppercase)
-                && joined.iter().any(u8::is_ascii_lowercase);
-            if mixed || joined.iter().all(u8::is_ascii_hexdigit) {
-                return true;
-            }
+        if groups >= 3 && chars >= MIN_DIGEST_CHARS && ((upper && lower) || all_hex) {
+            return true;
         }
         // On to the next group.
         while i < b.len() && is_b64(b[i]) {

@@ -405,6 +405,18 @@ impl Gateway {
         self.request("GET", path, token, &[], b"")
     }
 
+    /// `POST route` on the admin API (opt-outs, forget, access) with a JSON
+    /// body and the admin token.
+    pub fn admin_post(&self, route: &str, body: &serde_json::Value) -> Resp {
+        self.request(
+            "POST",
+            route,
+            Some(ADMIN_TOKEN),
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    }
+
     pub fn metrics(&self) -> String {
         let res = self
             .agent
