@@ -391,7 +391,9 @@ fn field_fate(
             return (
                 "dropped",
                 format!(
-                    "not a consent member adgate reads (it reads {} and the other names of opt-outs in docs/policy.md): the event is not forwarded (invalid), since it could be a refusal",
+                    // Reached only for a forwarded event, so the member was
+                    // null: any other value would have stopped it (invalid).
+                    "not a consent member adgate reads (it reads {} and the other names of opt-outs in docs/policy.md); it is null, which counts as absent (any other value stops the event as invalid, since it could be a refusal)",
                     read.join(", ")
                 ),
             );

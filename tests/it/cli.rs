@@ -804,6 +804,49 @@ fn regression_explain_blames_an_invalid_identifier_not_an_earlier_one() {
 // ---------------------------------------------------------------------------
 // Bad usage
 
+/// explain said a `null` consent member adgate does not read stopped the
+/// event, while the event went out (`null` counts as absent).
+#[test]
+fn regression_explain_a_null_unread_consent_member_does_not_stop_the_event() {
+    let s = ExplainSetup::new();
+    let mut absent = explain_events()[7].1.clone();
+    absent["consent"]["source"] = json!(null);
+    let mut present = absent.clone();
+    present["consent"]["source"] = json!("cmp");
+    let input = format!("{absent}\n{present}\n");
+    let r = s.run(
+        &["--format", "json", "--partner", "ads"],
+        Some(input.as_bytes()),
+    );
+    let v = r.json();
+    let fate = |i: usize| {
+        let p = &v[i]["partners"][0];
+        let why = p["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == "consent.source")
+            .map(|f| f["why"].as_str().unwrap().to_string());
+        (
+            p["outcome"].as_str().unwrap().to_string(),
+            p["reason"].clone(),
+            why,
+        )
+    };
+    let (outcome, _, why) = fate(0);
+    r.check(outcome == "forwarded", "a null unread member is absent");
+    let why = why.unwrap_or_default();
+    r.check(
+        why.contains("null, which counts as absent") && !why.contains("is not forwarded"),
+        "its line says it is absent, not that it stops the event",
+    );
+    let (outcome, reason, _) = fate(1);
+    r.check(
+        outcome == "dropped" && reason == "invalid",
+        "a present unread member stops the event (invalid)",
+    );
+}
+
 #[test]
 fn bad_usage_exits_2() {
     let cases: [&[&str]; 7] = [
