@@ -601,13 +601,12 @@ pub fn verdict(
             JsonKind::Null => None,
             JsonKind::String => {
                 let s = as_str(raw).unwrap_or_default();
-                let b = s.trim().as_bytes();
-                match b {
-                    [b'1', _, b'Y' | b'y', _] => Some(Verdict::OptedOut(
+                match crate::consent::us_privacy_opts_out(&s) {
+                    Some(true) => Some(Verdict::OptedOut(
                         "a US Privacy string outside consent opts out of sale",
                     )),
-                    [b'1', _, b'N' | b'n' | b'-', _] => None,
-                    _ => Some(Verdict::Unreadable(
+                    Some(false) => None,
+                    None => Some(Verdict::Unreadable(
                         "a US Privacy string outside consent does not read as one",
                     )),
                 }
@@ -791,6 +790,23 @@ mod tests {
         for unreadable in ["3", "\"18 ish\"", "\"24-18\"", "\"senior\"", "\"18-\""] {
             assert!(
                 matches!(v(OtherSignal::AgeRange, unreadable), Some(Unreadable(_))),
+                "{unreadable}"
+            );
+        }
+
+        // A US Privacy string outside consent reads as consent.us_privacy does.
+        for sale_refused in ["\"1YYN\"", "\" 1nyy \"", "\"1-Y-\""] {
+            assert!(
+                matches!(v(OtherSignal::UsPrivacy, sale_refused), Some(OptedOut(_))),
+                "{sale_refused}"
+            );
+        }
+        for allowed in ["\"1YNN\"", "\"1---\"", "null"] {
+            assert_eq!(v(OtherSignal::UsPrivacy, allowed), None, "{allowed}");
+        }
+        for unreadable in ["\"1XYZ\"", "\"2YNN\"", "\"1YN\"", "1", "\"\""] {
+            assert!(
+                matches!(v(OtherSignal::UsPrivacy, unreadable), Some(Unreadable(_))),
                 "{unreadable}"
             );
         }

@@ -418,6 +418,19 @@ pub struct Signals<'e> {
     gpp: OnceCell<Option<Refusal>>,
 }
 
+/// Whether a US Privacy string (IAB CCPA, `1YNN`) opts out of sale: its
+/// third character is `Y`. `None` when it does not read as one: not `1` and
+/// three of `Y`, `N`, `-` (any case, blanks around it trimmed). One reading
+/// for `consent.us_privacy` and the same string under other names.
+pub fn us_privacy_opts_out(s: &str) -> Option<bool> {
+    match s.trim().as_bytes() {
+        [b'1', rest @ ..] if rest.len() == 3 && rest.iter().all(|c| b"YNyn-".contains(c)) => {
+            Some(rest[1].eq_ignore_ascii_case(&b'Y'))
+        }
+        _ => None,
+    }
+}
+
 impl<'e> Signals<'e> {
     /// `category` is `context.category`; `sensitive` the operator's
     /// sensitive categories (both count as health-like for GPP).
@@ -478,15 +491,10 @@ impl<'e> Signals<'e> {
         match self.us_privacy {
             Raw::Absent => None,
             Raw::NotAString => Some(Refusal::UsPrivacyUndecodable),
-            Raw::Text(t) => match t.trim().as_bytes() {
-                [b'1', rest @ ..]
-                    if rest.len() == 3 && rest.iter().all(|c| b"YNyn-".contains(c)) =>
-                {
-                    rest[1]
-                        .eq_ignore_ascii_case(&b'Y')
-                        .then_some(Refusal::UsPrivacy)
-                }
-                _ => Some(Refusal::UsPrivacyUndecodable),
+            Raw::Text(t) => match us_privacy_opts_out(t) {
+                Some(true) => Some(Refusal::UsPrivacy),
+                Some(false) => None,
+                None => Some(Refusal::UsPrivacyUndecodable),
             },
         }
     }
