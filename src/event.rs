@@ -456,7 +456,7 @@ impl<'a> Event<'a> {
                             odd_identifiers.push((kind, *v));
                         }
                     } else {
-                        signals::member(other, *v, true, &mut other_signals, 0);
+                        signals::member(other, *v, signals::Place::Person, &mut other_signals, 0);
                     }
                 }
             }
@@ -489,7 +489,7 @@ impl<'a> Event<'a> {
         // signal in the blocks that carry them.
         for (k, v) in context.iter().flat_map(|c| &c.members) {
             if !CONTEXT_KEYS.contains(&k.as_ref()) {
-                signals::member(k, *v, false, &mut other_signals, 0);
+                signals::member(k, *v, signals::Place::Content, &mut other_signals, 0);
             }
         }
         for (k, v) in &top.members {
@@ -499,17 +499,20 @@ impl<'a> Event<'a> {
                 "app" | "ad" => match nested.iter().find(|(at, _)| *at == address(*v)) {
                     Some((_, app)) => {
                         for (k, v) in &app.members {
-                            signals::member(k, *v, false, &mut other_signals, 0);
+                            signals::member(k, *v, signals::Place::Content, &mut other_signals, 0);
                         }
                     }
-                    None => signals::walk(*v, false, &mut other_signals),
+                    None => signals::walk(*v, signals::Place::Content, &mut other_signals),
                 },
                 k if TOP_LEVEL_KEYS.contains(&k) => {}
                 // OpenRTB's blocks of signals, read by name as well.
                 k @ ("regs" | "device" | "ext" | "privacy") => {
-                    signals::member(k, *v, true, &mut other_signals, 0)
+                    signals::member(k, *v, signals::Place::Person, &mut other_signals, 0)
                 }
-                k => signals::member(k, *v, false, &mut other_signals, 0),
+                // Any other block: the table's names, a block about the
+                // person (`traits`, `customer`) as `user`, and a block named
+                // like a signal (`consent_state`) refused.
+                k => signals::top_member(k, *v, signals::Place::Other, &mut other_signals),
             }
         }
         let category = match context.as_ref().and_then(|c| c.get("category")) {

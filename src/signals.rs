@@ -58,6 +58,13 @@ pub enum OtherSignal {
     /// A member named like a minor or opt-out signal ([`names_a_signal`])
     /// that is none of the above: unreadable.
     SignalName,
+    /// Google Consent Mode's `ad_user_data` / `ad_personalization` outside
+    /// `consent`: anything but `"granted"` (or `true`) is a refusal.
+    ConsentMode,
+    /// A member of a block about the person whose name says it classifies
+    /// the person (`account_type`, `profile_type`, `family_role`,
+    /// `segment`): a value naming a child (`"child"`, `"kids"`) is a minor.
+    PersonType,
 }
 
 /// What a member name (lowercase, without `_`, `-`, `.` or blanks) says.
@@ -146,6 +153,31 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         | b"trackingenabled"
         | b"personalizedadsallowed" => OtherSignal::AllowFlag,
         b"ageyears" | b"ageinyears" | b"userage" | b"yearsold" => OtherSignal::Age,
+        // The SPEC's own names of `user` and `consent`, wherever else they
+        // are found (Segment's `context.traits.age`, `customer.birth_date`,
+        // `app.personalized_ads`); bare `age` and `birth_date` only in
+        // blocks about the person (see recognize_in).
+        b"age" => OtherSignal::Age,
+        b"birthdate" => OtherSignal::BirthYear,
+        b"personalizedads"
+        | b"personalisedads"
+        | b"interestbasedads"
+        | b"interestbasedadvertising"
+        | b"crosscontextbehavioraladvertising"
+        | b"adtargeting"
+        | b"allowads"
+        | b"adsenabled"
+        | b"sharewithpartners" => OtherSignal::AllowFlag,
+        b"aduserdata" | b"adpersonalization" | b"adpersonalisation" => OtherSignal::ConsentMode,
+        b"supervised"
+        | b"issupervised"
+        | b"parentalcontrols"
+        | b"parentalcontrol"
+        | b"hasparentalcontrols"
+        | b"parentalcontrolsenabled" => OtherSignal::MinorFlag,
+        b"isover18" | b"over18" | b"isover21" | b"over21" | b"isage18plus" => {
+            OtherSignal::AdultFlag
+        }
         b"dataprocessingoptions" => OtherSignal::DataProcessingOptions,
         b"ccpa" | b"usprivacy" | b"usprivacystring" | b"uspstring" | b"usp" => {
             OtherSignal::UsPrivacy
@@ -221,7 +253,26 @@ const SIGNAL_WORDS: &[&str] = &[
     "restrict",
     "restricted",
     "targeted",
+    "targeting",
+    "over",
+    "supervised",
+    "supervision",
+    "parental",
+    "guardian",
+    "guardians",
+    "share",
+    "advertising",
+    "ads",
+    "interest",
+    "behavioral",
+    "behavioural",
+    "iba",
+    "marketing",
 ];
+
+/// Words that make a member name an identifier's (`advertising_id`,
+/// `consent_id`): such a member is not read as a signal.
+const IDENTIFIER_WORDS: &[&str] = &["id", "ids", "identifier", "uuid", "guid"];
 
 /// Does the member name hold one of [`SIGNAL_WORDS`] as a whole word? Words
 /// are split at separators, at lowercase-to-uppercase and at letter-digit
@@ -234,7 +285,50 @@ pub fn names_a_signal(key: &str) -> bool {
     };
     any_name_word(&form, |w| {
         w.bytes().all(|b| b.is_ascii_alphabetic()) && SIGNAL_WORDS.contains(&w)
-    })
+    }) && !any_name_word(&form, |w| IDENTIFIER_WORDS.contains(&w))
+}
+
+/// Words that make a member of a block about the person a classification
+/// of the person (`account_type`, `family_role`, `user_segment`).
+const TYPE_WORDS: &[&str] = &[
+    "type", "role", "profile", "segment", "group", "kind", "status", "tier", "class", "audience",
+    "cohort", "category",
+];
+
+/// Is `key` the name of a block that describes the person, read as `user`
+/// is wherever it is found: Segment's `traits` (`context.traits`), a
+/// `customer`, `profile`, `member`, GA4's `user_properties`, a nested
+/// `user` (`context.user`)?
+pub fn person_block(key: &str) -> bool {
+    let Some((buf, n)) = fold_name(key) else {
+        return false;
+    };
+    matches!(
+        &buf[..n],
+        b"user"
+            | b"users"
+            | b"traits"
+            | b"usertraits"
+            | b"customer"
+            | b"customers"
+            | b"profile"
+            | b"userprofile"
+            | b"customerprofile"
+            | b"person"
+            | b"member"
+            | b"visitor"
+            | b"userproperties"
+            | b"identity"
+            | b"contact"
+            | b"subscriber"
+            | b"shopper"
+            | b"consumer"
+            | b"buyer"
+            | b"userdata"
+            | b"userinfo"
+            | b"customerinfo"
+            | b"account"
+    )
 }
 
 /// Whether `hit` holds for a word of the member name `name`: its runs of
@@ -276,49 +370,98 @@ pub fn any_name_word(name: &str, mut hit: impl FnMut(&str) -> bool) -> bool {
 /// How deep [`walk`] looks into nested objects and arrays.
 const MAX_DEPTH: usize = 4;
 
-/// Collects the signals in the members of the object or array `raw`, and
-/// in its nested objects and arrays: members [`recognize`]d, and with
-/// `by_words`, members that [`names_a_signal`].
-pub fn walk<'a>(raw: Raw<'a>, by_words: bool, out: &mut Vec<(OtherSignal, Raw<'a>)>) {
-    walk_at(raw, by_words, out, 0)
+/// What a block is about, which decides how its members are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// About content (`context`, `app`, `ad`): the table's names, but not
+    /// those that may describe the content (see [`recognize_in`]).
+    Content,
+    /// Another top-level block (`properties`, `custom`): the table's names.
+    Other,
+    /// About the person (`user`, OpenRTB's `regs`/`device`, a
+    /// [`person_block`] anywhere): the table's names, names that
+    /// [`names_a_signal`], and values that classify the person as a child.
+    Person,
 }
 
-fn walk_at<'a>(raw: Raw<'a>, by_words: bool, out: &mut Vec<(OtherSignal, Raw<'a>)>, depth: usize) {
+/// Collects the signals in the members of the object or array `raw`, and
+/// in its nested objects and arrays (see [`member`]).
+pub fn walk<'a>(raw: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)>) {
+    walk_at(raw, place, out, 0)
+}
+
+fn walk_at<'a>(raw: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)>, depth: usize) {
     if depth >= MAX_DEPTH {
         return;
     }
     match kind_of(raw) {
         JsonKind::Object => {
             for (k, v) in crate::json::object_members(raw).unwrap_or_default() {
-                member(&k, v, by_words, out, depth);
+                member(&k, v, place, out, depth);
             }
         }
         JsonKind::Array => {
             for item in crate::json::array_items(raw).unwrap_or_default() {
-                walk_at(item, by_words, out, depth + 1);
+                walk_at(item, place, out, depth + 1);
             }
         }
         _ => {}
     }
 }
 
-/// One member `key: v` of a block adgate walks: recognized, named like a
-/// signal (with `by_words`), or looked into.
+/// One member `key: v` of a block adgate walks, in a block about `place`:
+/// recognized, named like a signal or classifying the person (in a block
+/// about the person), or looked into (a [`person_block`] inside it is
+/// about the person).
 pub fn member<'a>(
     key: &str,
     v: Raw<'a>,
-    by_words: bool,
+    place: Place,
     out: &mut Vec<(OtherSignal, Raw<'a>)>,
     depth: usize,
 ) {
-    // `by_words` is set for the blocks about the person.
-    if let Some(s) = recognize_in(key, by_words) {
+    let person = place == Place::Person;
+    let kind = kind_of(v);
+    if let Some(s) = recognize_in(key, place != Place::Content) {
         out.push((s, v));
-    } else if by_words && names_a_signal(key) {
+    } else if person && names_a_signal(key) {
         out.push((OtherSignal::SignalName, v));
-    } else if matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
-        walk_at(v, by_words, out, depth + 1);
+    } else if matches!(kind, JsonKind::Object | JsonKind::Array) {
+        let inner = if person_block(key) {
+            Place::Person
+        } else {
+            place
+        };
+        walk_at(v, inner, out, depth + 1);
+    } else if person && kind == JsonKind::String && classifies_person(key) {
+        out.push((OtherSignal::PersonType, v));
     }
+}
+
+/// A top-level member of the event that the event format does not name:
+/// read as [`member`] reads one in a block about `place`, and refused
+/// when its own name is a signal's (`consent_state`, `gdpr`).
+pub fn top_member<'a>(key: &str, v: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)>) {
+    if recognize_in(key, true).is_none() && names_a_signal(key) {
+        out.push((OtherSignal::SignalName, v));
+    } else {
+        let place = if person_block(key) {
+            Place::Person
+        } else {
+            place
+        };
+        member(key, v, place, out, 0);
+    }
+}
+
+/// Does the member name hold one of [`TYPE_WORDS`]?
+fn classifies_person(key: &str) -> bool {
+    let form: Cow<'_, str> = if key.is_ascii() {
+        Cow::Borrowed(key)
+    } else {
+        canon::word_form(key)
+    };
+    any_name_word(&form, |w| TYPE_WORDS.contains(&w))
 }
 
 /// The member name `key` as [`lookup`] reads it: lowercase ASCII letters
@@ -374,16 +517,17 @@ pub fn recognize(key: &str) -> Option<OtherSignal> {
 
 /// [`recognize`], for a member of a block about the person (`user`,
 /// `consent`, OpenRTB's `regs`/`device`) or about content (`context`,
-/// `app`, `ad`): in the latter a bare `minor`, `child`, `kid`, `teen` or
-/// `adult` describes the content or a version (`"adult": false` is not
-/// adult content, `"version": {"minor": 1}`), not the person.
+/// `app`, `ad`): in the latter a bare `minor`, `child`, `kid`, `teen`,
+/// `adult`, `age` or `birth_date` describes the content or a version
+/// (`"adult": false` is not adult content, `"version": {"minor": 1}`, a
+/// page's `age`), not the person.
 fn recognize_in(key: &str, about_person: bool) -> Option<OtherSignal> {
     let (buf, n) = fold_name(key)?;
     let name = &buf[..n];
     if !about_person
         && matches!(
             name,
-            b"minor" | b"child" | b"kid" | b"teen" | b"adult" | b"isadult"
+            b"minor" | b"child" | b"kid" | b"teen" | b"adult" | b"isadult" | b"age" | b"birthdate"
         )
     {
         return None;
@@ -527,6 +671,13 @@ pub fn verdict(
     minor_age: u64,
 ) -> Option<Verdict> {
     let minor_age = minor_age as i64;
+    // GA4's user properties wrap a value: `{"value": 12}`.
+    let raw = match kind_of(raw) {
+        JsonKind::Object => crate::json::object_members(raw)
+            .and_then(|m| m.iter().find(|(k, _)| k == "value").map(|(_, v)| *v))
+            .unwrap_or(raw),
+        _ => raw,
+    };
     match signal {
         OtherSignal::BirthYear => match year(raw) {
             Some(y) if y > event_year || event_year - y > 150 => Some(Verdict::Unreadable(
@@ -624,6 +775,51 @@ pub fn verdict(
         OtherSignal::SignalName => (kind_of(raw) != JsonKind::Null).then_some(Verdict::Unreadable(
             "a member named like a minor or opt-out signal that adgate does not read",
         )),
+        OtherSignal::ConsentMode => match kind_of(raw) {
+            JsonKind::Null => None,
+            JsonKind::Bool if raw.get() == "true" => None,
+            JsonKind::String
+                if as_str(raw).is_some_and(|s| s.trim().eq_ignore_ascii_case("granted")) =>
+            {
+                None
+            }
+            _ => Some(Verdict::OptedOut(
+                "a Consent Mode signal outside consent is not \"granted\"",
+            )),
+        },
+        OtherSignal::PersonType => {
+            let s = as_str(raw).unwrap_or_default();
+            let t: String = canon::word_form(s.trim())
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect();
+            matches!(
+                t.as_str(),
+                "child"
+                    | "children"
+                    | "kid"
+                    | "kids"
+                    | "minor"
+                    | "minors"
+                    | "teen"
+                    | "teens"
+                    | "teenager"
+                    | "junior"
+                    | "juniors"
+                    | "underage"
+                    | "youth"
+                    | "childaccount"
+                    | "kidsaccount"
+                    | "kidsprofile"
+                    | "childprofile"
+                    | "teenaccount"
+                    | "supervised"
+            )
+            .then_some(Verdict::Minor(
+                "a member classifying the person in a block about them names a child",
+            ))
+        }
         OtherSignal::Att => {
             // Apple's ATTrackingManager.AuthorizationStatus: 0 not
             // determined, 1 restricted, 2 denied, 3 authorized (OpenRTB
@@ -692,10 +888,17 @@ mod tests {
         ] {
             assert_eq!(recognize(k), Some(want), "{k:?}");
         }
+        // The SPEC's names, read as signals wherever else they are found.
+        for (k, want) in [
+            ("age", OtherSignal::Age),
+            ("birth_date", OtherSignal::BirthYear),
+            ("personalized_ads", OtherSignal::AllowFlag),
+            ("adUserData", OtherSignal::ConsentMode),
+        ] {
+            assert_eq!(recognize(k), Some(want), "{k:?}");
+        }
         for k in [
             "email",
-            "age",
-            "birth_date",
             "page_views",
             "latitude",
             "minority_report",

@@ -364,9 +364,15 @@ fn field_fate(
             format!("{kind} is not in this partner's identifiers; user data is never forwarded"),
         );
     }
+    // The SPEC's own members are read as themselves, not as other names.
+    let spec_member = matches!(path, "user.age" | "user.birth_date")
+        || path
+            .strip_prefix("consent.")
+            .is_some_and(|m| crate::event::CONSENT_KEYS.contains(&m));
     let other_signal = path
         .strip_prefix("consent.")
         .or_else(|| path.strip_prefix("user."))
+        .filter(|_| !spec_member)
         .and_then(crate::signals::recognize);
     if other_signal.is_some() {
         return (
