@@ -388,8 +388,9 @@ pub fn body(case: &BodyCase<'_>) -> BodyOutcome {
             }
         }
     }
-    if !items.is_empty() && invalid_json == items.len() {
-        // The handler's 400: not one slot was JSON.
+    if !items.is_empty() && invalid_json == items.len() && !items.iter().any(|i| i.is_json()) {
+        // The handler's 400: not one slot was JSON (an array's elements
+        // and NDJSON lines that are JSON but no event are rejected by index).
         out.refused = Some(400);
     }
     out

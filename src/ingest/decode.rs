@@ -53,15 +53,15 @@ impl<'a> Item<'a> {
         }
     }
 
-    /// Is this slot a JSON object as JSON's grammar goes, whatever the
-    /// event rules say of it (a duplicated key, which the grammar allows)?
-    pub fn is_json_object(&self) -> bool {
-        let text = match self {
-            Item::Text(t) => t,
-            Item::Raw(r) => r.get(),
-            Item::Bad(_) => return false,
-        };
-        text.trim_start().starts_with('{') && serde_json::from_str::<&RawValue>(text).is_ok()
+    /// Is this slot JSON as JSON's grammar goes, whatever the event rules
+    /// say of it (a duplicated key, which the grammar allows; a number, not
+    /// an event)? An element of a body that is a JSON array always is.
+    pub fn is_json(&self) -> bool {
+        match self {
+            Item::Text(t) => serde_json::from_str::<&RawValue>(t).is_ok(),
+            Item::Raw(_) => true,
+            Item::Bad(_) => false,
+        }
     }
 }
 

@@ -109,13 +109,14 @@ pub async fn ingest_items(
         }
     }
 
-    // Not one event was JSON: the body is not JSON, an array or NDJSON. (An
-    // object that is JSON but not a valid event, e.g. with a key given
-    // twice, is rejected by index like any other.)
+    // Not one event was JSON: the body is not JSON, an array or NDJSON. (A
+    // value that is JSON but not a valid event, an object with a key given
+    // twice or an array element or NDJSON line that is not an object, is
+    // rejected by index like any other: SPEC §3.)
     if accepted == 0
         && !items.is_empty()
         && rejected_by_reason[RejectReason::InvalidJson as usize] == items.len() as u64
-        && !items.iter().any(decode::Item::is_json_object)
+        && !items.iter().any(decode::Item::is_json)
     {
         return web::error(StatusCode::BAD_REQUEST, decode::NOT_JSON);
     }

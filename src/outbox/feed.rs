@@ -1,12 +1,13 @@
 //! Reading an outbox for the pull feed (see docs/delivery.md): a [`Feed`]
-//! serves leased responses and acknowledges the events of the one response
-//! whose cursor is committed. The HTTP side (tokens, query parameters,
+//! serves leased responses and acknowledges the events up to a committed
+//! cursor. The HTTP side (tokens, query parameters,
 //! answers) is crate::api::feed; this is what each backend does underneath.
 //!
 //! - Embedded: served events are leased: each response is a chunk
-//!   remembered with a deadline. A cursor names exactly the events of the
-//!   response it came with, and its commit acknowledges those alone (not
-//!   the responses served before it). When an uncommitted chunk's lease
+//!   remembered with a deadline. A cursor names the end of the response it
+//!   came with, and its commit acknowledges that response's events and
+//!   those of the responses served before it whose lease still runs (SPEC
+//!   §5: up to and including the cursor). When an uncommitted chunk's lease
 //!   runs out, its events are served again, even if later chunks were
 //!   committed; the log's ack position moves over committed chunks in
 //!   order. Cursors are `c1.` + the log position in hex, and only cursors
@@ -55,6 +56,15 @@ pub struct Committed {
     pub tagged: u64,
 }
 
+impl Committed {
+    fn add(&mut self, mut other: Committed) {
+        self.count += other.count;
+        self.ingest_ms.append(&mut other.ingest_ms);
+        self.ledger.append(&mut other.ledger);
+        self.tagged += other.tagged;
+    }
+}
+
 /// Why a feed request failed.
 #[derive(Debug)]
 pub enum FeedError {
@@ -95,8 +105,15 @@ enum Source {
     Js {
         js: Arc<JetStream>,
         jp: Arc<JsPartner>,
+        /// The cursors this replica served, oldest first, with when: a
+        /// commit also acknowledges the ones served before it (their lease
+        /// still running), as the embedded feed does.
+        served: Mutex<VecDeque<(u64, String)>>,
     },
 }
+
+/// The most cursors a JetStream feed remembers for cumulative commits.
+const JS_SERVED_MAX: usize = 1024;
 
 impl PartnerOutbox {
     /// The pull feed of this outbox; one per partner and stream.
@@ -113,6 +130,7 @@ impl PartnerOutbox {
             Backing::Js(js, jp) => Source::Js {
                 js: js.clone(),
                 jp: jp.clone(),
+                served: Mutex::new(VecDeque::new()),
             },
         };
         Feed {
@@ -182,7 +200,7 @@ impl Feed {
                     }
                 }
             }
-            Source::Js { js, jp } => {
+            Source::Js { js, jp, .. } => {
                 let fetched = tokio::select! {
                     r = js.fetch(jp, max, wait, Duration::ZERO) => r,
                     _ = stopping.changed() => Ok(Vec::new()),
@@ -196,14 +214,42 @@ impl Feed {
         }
     }
 
-    /// Acknowledges the items of the one response `cursor` came with.
+    /// Acknowledges the items of the response `cursor` came with and of the
+    /// responses served before it whose lease still runs (SPEC §5).
     pub async fn commit(&self, cursor: &str) -> Result<Committed, FeedError> {
         match &self.src {
             Source::Log(src) => {
                 let pos = decode_cursor(cursor).ok_or(FeedError::Cursor(NOT_OURS))?;
                 self.commit_log(&src.log, &src.state, pos)
             }
-            Source::Js { js, .. } => self.commit_js(js, cursor).await,
+            Source::Js { js, served, .. } => {
+                // The cursors served before this one on this replica and
+                // still leased, committed first (SPEC §5: up to and
+                // including the cursor).
+                let now = now_ms();
+                let lease = self.lease().as_millis() as u64;
+                let earlier: Vec<String> = {
+                    let mut q = served.lock().unwrap();
+                    q.retain(|(at, _)| at + lease >= now);
+                    match q.iter().position(|(_, c)| c == cursor) {
+                        Some(i) => {
+                            let before: Vec<String> = q.drain(..=i).map(|(_, c)| c).collect();
+                            before[..i].to_vec()
+                        }
+                        None => Vec::new(),
+                    }
+                };
+                let mut done = Committed::default();
+                for c in &earlier {
+                    // One that fails (its lease ended meanwhile) is served
+                    // again; it does not fail this commit.
+                    if let Ok(more) = self.commit_js(js, c).await {
+                        done.add(more);
+                    }
+                }
+                done.add(self.commit_js(js, cursor).await?);
+                Ok(done)
+            }
         }
     }
 
@@ -420,17 +466,29 @@ impl Feed {
         if c.committed {
             return Ok(Committed::default());
         }
-        c.committed = true;
-        let ingest_ms = std::mem::take(&mut c.ingest_ms);
-        let ledger = std::mem::take(&mut c.ledger);
-        let tagged = c.tagged;
+        // Every event up to and including the cursor (SPEC §5): the chunks
+        // served before it whose lease still runs are committed with it.
+        // One whose lease ran out is served again, as uncommitted events
+        // past their lease are; so is the rest of a partial re-serve,
+        // never handed out under a cursor of its own.
+        let now = Instant::now();
+        let mut done = Committed::default();
+        for c in st.served.iter_mut() {
+            if c.end > cursor {
+                break;
+            }
+            let handed_out = !c.ingest_ms.is_empty();
+            if c.committed || !handed_out || (c.end < cursor && c.deadline <= now) {
+                continue;
+            }
+            c.committed = true;
+            done.count += c.ingest_ms.len() as u64;
+            done.ingest_ms.append(&mut c.ingest_ms);
+            done.ledger.append(&mut c.ledger);
+            done.tagged += c.tagged;
+        }
         settle(&mut st, log);
-        Ok(Committed {
-            count: ingest_ms.len() as u64,
-            ingest_ms,
-            ledger,
-            tagged,
-        })
+        Ok(done)
     }
 }
 
@@ -643,6 +701,15 @@ impl Feed {
         body.extend_from_slice(b"]}");
         let c = cursor.encode(self);
         body.splice(cursor_at..cursor_at, c.bytes());
+        if cursor.events > 0 {
+            if let Source::Js { served, .. } = &self.src {
+                let mut q = served.lock().unwrap();
+                if q.len() == JS_SERVED_MAX {
+                    q.pop_front();
+                }
+                q.push_back((cursor.served_ms, c));
+            }
+        }
         body
     }
 

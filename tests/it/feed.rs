@@ -227,6 +227,30 @@ fn uncommitted_events_are_served_again_after_the_lease() {
     assert!(ids.is_empty(), "{ids:?}");
 }
 
+/// A commit covers the responses served before its cursor while their
+/// lease runs; one whose lease ended is served again (SPEC §5: "events
+/// served but not committed within lease_ms are served again").
+#[test]
+fn a_commit_covers_earlier_responses_only_within_their_lease() {
+    let g = gateway();
+    post(&g, &["l1", "l2"]);
+    let (_, first) = get(&g, "max=1");
+    assert_eq!(first, pids(&["l1"]));
+    std::thread::sleep(LEASE + LEASE / 10);
+    // l1's lease ran out: it is served again before anything newer.
+    let (c_again, again) = get(&g, "max=1");
+    assert_eq!(again, pids(&["l1"]));
+    let (c2, second) = get(&g, "max=1");
+    assert_eq!(second, pids(&["l2"]));
+    // The later cursor takes the re-served l1 (still leased) with it.
+    assert_eq!(commit_ok(&g, &c2)["events"], 2);
+    assert_eq!(commit_ok(&g, &c_again)["events"], 0);
+    assert_eq!(delivered(&g), 2.0);
+    std::thread::sleep(LEASE + LEASE / 10);
+    let (_, ids) = get(&g, "max=10");
+    assert!(ids.is_empty(), "{ids:?}");
+}
+
 #[test]
 fn a_feed_is_readable_only_with_its_own_token() {
     let g = gateway();
@@ -300,12 +324,14 @@ fn max_is_honoured() {
     // Served but not committed: the next GET continues after them.
     let (c2, ids) = get(&g, "max=2");
     assert_eq!(ids, pids(&["x5"]));
-    // A cursor acknowledges its own response only, in any order; a
-    // second commit of a cursor acknowledges nothing more.
-    assert_eq!(commit_ok(&g, &c2)["events"], 1);
-    assert_eq!(commit_ok(&g, &c)["events"], 2);
+    // A cursor acknowledges every event up to and including it (SPEC §5):
+    // the response before it too; committing either again is a no-op.
+    assert_eq!(commit_ok(&g, &c2)["events"], 3);
+    assert_eq!(commit_ok(&g, &c)["events"], 0);
     assert_eq!(commit_ok(&g, &c2)["events"], 0);
     assert_eq!(delivered(&g), 5.0);
+    let (_, ids) = get(&g, "max=10");
+    assert!(ids.is_empty(), "committed events served again: {ids:?}");
     for bad in ["max=0", "max=-1", "max=abc", "max=10001", "wait_ms=x"] {
         let r = g.get(&format!("/v1/feed/alpha?{bad}"), Some(FEED_TOKEN_A));
         assert_eq!(r.status, 400, "{bad}: {}", r.body);

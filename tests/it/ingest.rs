@@ -159,6 +159,30 @@ fn status_codes_and_error_bodies() {
         assert_eq!(r.status, 400, "{body:?}: {}", r.body);
         assert!(r.json()["error"].is_string());
     }
+    // JSON that is no event is rejected by index, even when no element or
+    // line is an object (SPEC §3), and nothing is accepted.
+    for (body, ct, n) in [
+        ("[1, 2]", "application/json", 2),
+        ("[1, \"x\", null]", "application/json", 3),
+        ("1\n2\n", "application/x-ndjson", 2),
+    ] {
+        let r = g.post_events(body, ct);
+        assert_eq!(r.status, 202, "{body:?}: {}", r.body);
+        let v = r.json();
+        assert_eq!(
+            (v["accepted"].as_u64(), v["rejected"].as_u64()),
+            (Some(0), Some(n)),
+            "{body:?}"
+        );
+        assert_eq!(v["errors"][0]["index"], 0, "{body:?}");
+        assert!(
+            v["errors"][0]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid_json"),
+            "{body:?}"
+        );
+    }
     // 405 with Allow
     let r = g.get("/v1/events", Some(PRODUCER_TOKEN));
     assert_eq!(r.status, 405);
