@@ -452,10 +452,14 @@ impl<'a> Event<'a> {
                 other => {
                     if let Some(kind) = Kind::parse(other) {
                         identifiers[kind.index()] = as_str(*v);
-                        if matches!(kind_of(*v), JsonKind::Number | JsonKind::Array) {
+                        if matches!(
+                            kind_of(*v),
+                            JsonKind::Number | JsonKind::Array | JsonKind::Object
+                        ) {
                             odd_identifiers.push((kind, *v));
                         }
                     } else {
+                        aliases(other, *v, &mut odd_identifiers, 0);
                         signals::member(other, *v, signals::Place::Person, &mut other_signals, 0);
                     }
                 }
@@ -488,6 +492,10 @@ impl<'a> Event<'a> {
         // `device`): recognized names everywhere, names that look like a
         // signal in the blocks that carry them.
         for (k, v) in context.iter().flat_map(|c| &c.members) {
+            if signals::person_block(k) {
+                // Segment's `context.traits`: the person's identifiers.
+                aliases_in(*v, &mut odd_identifiers, 1);
+            }
             if !CONTEXT_KEYS.contains(&k.as_ref()) {
                 signals::member(k, *v, signals::Place::Content, &mut other_signals, 0);
             }
@@ -512,7 +520,16 @@ impl<'a> Event<'a> {
                 // Any other block: the table's names, a block about the
                 // person (`traits`, `customer`) as `user`, and a block named
                 // like a signal (`consent_state`) refused.
-                k => signals::top_member(k, *v, signals::Place::Other, &mut other_signals),
+                k => {
+                    // A top-level identifier (Segment's `userId`) or a block
+                    // about the person (`customer.email`).
+                    if signals::person_block(k) {
+                        aliases_in(*v, &mut odd_identifiers, 1);
+                    } else {
+                        aliases(k, *v, &mut odd_identifiers, 1);
+                    }
+                    signals::top_member(k, *v, signals::Place::Other, &mut other_signals)
+                }
             }
         }
         let category = match context.as_ref().and_then(|c| c.get("category")) {
@@ -556,6 +573,123 @@ impl<'a> Event<'a> {
 
     pub fn identifier(&self, kind: Kind) -> Option<&str> {
         self.identifiers[kind.index()].as_deref()
+    }
+}
+
+/// How deep [`aliases_in`] looks for identifiers in a block about the person.
+const ALIAS_DEPTH: usize = 4;
+
+/// The identifier a member name stands for when it is not the SPEC's own
+/// (`email_address`, `phone_number`, `msisdn`, `user_id`, `idfa`), or
+/// `None`. The kinds it may hold: an id may be an account's or a device's,
+/// and a phone may arrive without its `+` (read as an id, it is matched as
+/// a phone, see policy).
+fn alias_kinds(key: &str) -> &'static [Kind] {
+    const EMAIL: &[Kind] = &[Kind::Email];
+    const PHONE: &[Kind] = &[Kind::Phone, Kind::AccountId];
+    const ID: &[Kind] = &[Kind::AccountId];
+    const ANY: &[Kind] = &[Kind::Email, Kind::Phone, Kind::AccountId];
+    let mut folded = [0u8; 40];
+    let mut n = 0;
+    for b in key.bytes().filter(u8::is_ascii_alphanumeric) {
+        if n == folded.len() {
+            return &[];
+        }
+        folded[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    let f = &folded[..n];
+    let has = |w: &[u8]| f.windows(w.len()).any(|x| x == w);
+    if has(b"email") || matches!(f, b"mail" | b"mailaddress" | b"emails" | b"em") {
+        return EMAIL;
+    }
+    if has(b"phone")
+        || matches!(
+            f,
+            b"mobile" | b"mobilenumber" | b"msisdn" | b"tel" | b"telephone" | b"cell" | b"ph"
+        )
+    {
+        return PHONE;
+    }
+    if matches!(
+        f,
+        b"identities" | b"identifiers" | b"ids" | b"externalids" | b"useridentities"
+    ) {
+        return ANY;
+    }
+    let id = matches!(
+        f,
+        b"userid"
+            | b"uid"
+            | b"customerid"
+            | b"memberid"
+            | b"accountid"
+            | b"deviceid"
+            | b"loyaltyid"
+            | b"externalid"
+            | b"externaluserid"
+            | b"customernumber"
+            | b"membernumber"
+            | b"loyaltynumber"
+            | b"crmid"
+            | b"personid"
+            | b"profileid"
+            | b"contactid"
+            | b"subscriberid"
+            | b"shopperid"
+            | b"visitorid"
+            | b"anonymousid"
+            | b"clientid"
+            | b"advertisingid"
+            | b"adid"
+            | b"idfa"
+            | b"idfv"
+            | b"gaid"
+            | b"aaid"
+            | b"adsid"
+            | b"ifa"
+            | b"maid"
+            | b"rida"
+            | b"oaid"
+            | b"mobileadid"
+            | b"deviceadvertisingid"
+    );
+    if id {
+        ID
+    } else {
+        &[]
+    }
+}
+
+/// A member `key: v` of a block about the person: an identifier under
+/// another name is kept for the opt-out lookup and as a subject
+/// ([`Event::odd_identifiers`]); nested blocks are looked into.
+fn aliases<'a>(key: &str, v: Raw<'a>, out: &mut Vec<(Kind, Raw<'a>)>, depth: usize) {
+    let kinds = alias_kinds(key);
+    if !kinds.is_empty() && kind_of(v) != JsonKind::Null {
+        out.extend(kinds.iter().map(|k| (*k, v)));
+    } else if matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
+        aliases_in(v, out, depth + 1);
+    }
+}
+
+/// [`aliases`] over the members of the object or array `raw`.
+fn aliases_in<'a>(raw: Raw<'a>, out: &mut Vec<(Kind, Raw<'a>)>, depth: usize) {
+    if depth >= ALIAS_DEPTH {
+        return;
+    }
+    match kind_of(raw) {
+        JsonKind::Object => {
+            for (k, v) in json::object_members(raw).unwrap_or_default() {
+                aliases(&k, v, out, depth);
+            }
+        }
+        JsonKind::Array => {
+            for item in json::array_items(raw).unwrap_or_default() {
+                aliases_in(item, out, depth + 1);
+            }
+        }
+        _ => {}
     }
 }
 

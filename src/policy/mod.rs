@@ -654,6 +654,23 @@ impl Policy {
                     }
                 }
             }
+            // An identifier under another name or in another shape
+            // (`email_address`, `context.traits.email`, a phone as a JSON
+            // number) names the person too: their forget purges the event
+            // and the ledger records it (the opt-out lookup reads them below).
+            for (k, raw) in &ev.odd_identifiers {
+                for v in odd_values(*raw) {
+                    let found = identity::normalize_with(*k, &v, country)
+                        .map(|n| (*k, n))
+                        .or_else(|| identity::identity_in(&v));
+                    if let Some((kind, n)) = found {
+                        let h = self.hasher.subject(kind, &n);
+                        if !subjects.as_slice().contains(&h) {
+                            subjects.push(h);
+                        }
+                    }
+                }
+            }
             // An account id or device id that is an email address, an E.164
             // number or a digest names that person as well: it is stopped by
             // their opt-out and purged by their forget, whatever field it
@@ -1003,13 +1020,26 @@ impl Policy {
                     "an identifier of the event is on the opt-out list",
                 ));
             }
+            // A phone written as a spreadsheet number (`14155550100.0`).
+            let whole: Vec<(Kind, String)> = Kind::ALL
+                .into_iter()
+                .filter_map(|k| ev.identifier(k).and_then(whole_number).map(|w| (k, w)))
+                .collect();
             let values = Kind::ALL
                 .into_iter()
                 .filter_map(|k| ev.identifier(k).map(|raw| (k, raw)))
-                .chain(odd.iter().map(|(k, v)| (*k, v.as_ref())));
+                .chain(odd.iter().map(|(k, v)| (*k, v.as_ref())))
+                .chain(whole.iter().map(|(k, v)| (*k, v.as_str())));
             for (k, raw) in values {
                 if let Some(why) = self.listed_in_another_form(k, raw, optouts) {
                     return Some((DropReason::OptedOut, why));
+                }
+                // A phone without its `+` is matched as an id is (its digits
+                // as an E.164 number).
+                if k == Kind::Phone {
+                    if let Some(why) = self.listed_in_another_form(Kind::AccountId, raw, optouts) {
+                        return Some((DropReason::OptedOut, why));
+                    }
                 }
             }
         }
@@ -1088,22 +1118,104 @@ impl Policy {
 }
 
 /// The identifier values in a member the event parse did not read as one
-/// (see [`Event::odd_identifiers`]): a number's digits, and the strings and
-/// numbers of an array.
+/// (see [`Event::odd_identifiers`]): a string or a number (a spreadsheet's
+/// `14155550100.0` or `1.4155550100E+10` also as its whole number), the
+/// strings and numbers of an array or object (`emails: [{"value": ...}]`,
+/// `identities: [{"type": "email", "id": ...}]`), and a phone written as
+/// `{"country_code": "1", "number": "4155550100"}` as `+14155550100`.
 fn odd_values(raw: JsonRaw<'_>) -> Vec<Cow<'_, str>> {
+    let mut out = Vec::new();
+    odd_values_into(raw, &mut out, 0);
+    out
+}
+
+fn odd_values_into<'a>(raw: JsonRaw<'a>, out: &mut Vec<Cow<'a, str>>, depth: usize) {
     match event::kind_of(raw) {
-        JsonKind::Number => vec![Cow::Borrowed(raw.get())],
-        JsonKind::Array => json::array_items(raw)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|item| match event::kind_of(item) {
-                JsonKind::Number => Some(Cow::Borrowed(item.get())),
-                JsonKind::String => event::as_str(item),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
+        JsonKind::Number => {
+            out.push(Cow::Borrowed(raw.get()));
+            out.extend(whole_number(raw.get()).map(Cow::Owned));
+        }
+        JsonKind::String => {
+            if let Some(s) = event::as_str(raw) {
+                if let Some(w) = whole_number(&s) {
+                    out.push(Cow::Owned(w));
+                }
+                out.push(s);
+            }
+        }
+        JsonKind::Array if depth < 3 => {
+            for item in json::array_items(raw).unwrap_or_default() {
+                odd_values_into(item, out, depth + 1);
+            }
+        }
+        JsonKind::Object if depth < 3 => {
+            let members = json::object_members(raw).unwrap_or_default();
+            let text = |names: &[&str]| {
+                members
+                    .iter()
+                    .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+                    .and_then(|(_, v)| match event::kind_of(*v) {
+                        JsonKind::Number => Some(v.get().to_string()),
+                        _ => event::as_str(*v).map(Cow::into_owned),
+                    })
+            };
+            if let (Some(cc), Some(number)) = (
+                text(&[
+                    "country_code",
+                    "countryCode",
+                    "cc",
+                    "dial_code",
+                    "calling_code",
+                ]),
+                text(&[
+                    "number",
+                    "national_number",
+                    "nationalNumber",
+                    "phone",
+                    "subscriber_number",
+                ]),
+            ) {
+                let cc = cc.trim().trim_start_matches('+');
+                out.push(Cow::Owned(format!("+{cc}{}", number.trim())));
+            }
+            for (_, v) in members.iter() {
+                odd_values_into(*v, out, depth + 1);
+            }
+        }
+        _ => {}
     }
+}
+
+/// The digits of a number written with a zero fraction or an exponent
+/// that leaves it whole (`14155550100.0`, `1.4155550100E+10`, a leading
+/// `+` kept), or `None`.
+fn whole_number(s: &str) -> Option<String> {
+    let t = s.trim();
+    let (sign, t) = match t.strip_prefix('+') {
+        Some(rest) => ("+", rest),
+        None => ("", t),
+    };
+    let (mantissa, exp) = match t.find(['e', 'E']) {
+        Some(i) => (
+            &t[..i],
+            t[i + 1..].trim_start_matches('+').parse::<usize>().ok()?,
+        ),
+        None => (t, 0),
+    };
+    let (int, frac) = mantissa.split_once('.')?;
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    // The fraction's digits past the exponent must be zeros.
+    let (moved, rest) = frac.split_at(exp.min(frac.len()));
+    if !rest.bytes().all(|b| b == b'0') || exp > frac.len() + 15 {
+        return None;
+    }
+    let zeros = exp - moved.len();
+    Some(format!("{sign}{int}{moved}{}", "0".repeat(zeros)))
 }
 
 /// The event's own identifiers and every value of its protected paths.
@@ -1695,6 +1807,41 @@ fn consent_signals<'e>(ev: &'e Event<'_>, sensitive: &'e [String]) -> Signals<'e
         sensitive,
     )
     .with_us_privacy(raw(&ev.us_privacy))
+}
+
+#[cfg(test)]
+mod whole_number_tests {
+    use super::whole_number;
+
+    #[test]
+    fn spreadsheet_numbers_read_whole() {
+        assert_eq!(
+            whole_number("14155550100.0").as_deref(),
+            Some("14155550100")
+        );
+        assert_eq!(
+            whole_number("+14155550100.00").as_deref(),
+            Some("+14155550100")
+        );
+        assert_eq!(
+            whole_number("1.4155550100E+10").as_deref(),
+            Some("14155550100")
+        );
+        assert_eq!(
+            whole_number("1.41555501e10").as_deref(),
+            Some("14155550100")
+        );
+        for not in [
+            "14155550100",
+            "1415.5",
+            "1.4155550123E+5",
+            "abc.0",
+            ".0",
+            "1e400",
+        ] {
+            assert_eq!(whole_number(not), None, "{not}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -2853,6 +3000,81 @@ secret_env = "K2"
                 "acct-103",
                 r#"{"account_id":["acct-103"],"device_id":"dev-103"}"#.into(),
             ),
+            // Eighth red-team pass: other names and shapes of identifiers.
+            (
+                Kind::Email,
+                "r8p001@x.example",
+                r#"{"email_address":"r8p001@x.example","device_id":"d-1"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "r8p002@x.example",
+                r#"{"emailAddress":"R8P002@x.example","device_id":"d-2"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "r8p004@x.example",
+                r#"{"mail":"r8p004@x.example","device_id":"d-4"}"#.into(),
+            ),
+            (
+                Kind::Phone,
+                "+1 415 556 0005",
+                r#"{"phone_number":"+14155560005","device_id":"d-5"}"#.into(),
+            ),
+            (
+                Kind::Phone,
+                "+1 415 556 0007",
+                r#"{"msisdn":"14155560007","device_id":"d-7"}"#.into(),
+            ),
+            (
+                Kind::AccountId,
+                "CUST-008-91",
+                r#"{"user_id":"CUST-008-91","device_id":"d-8"}"#.into(),
+            ),
+            (
+                Kind::DeviceId,
+                "6D92078A-8246-4BA4-AE5B-76104861E110",
+                r#"{"idfa":"6D92078A-8246-4BA4-AE5B-76104861E110","email":"ok110@x.example"}"#
+                    .into(),
+            ),
+            (
+                Kind::Email,
+                "r8p012@x.example",
+                r#"{"contact":{"email":"r8p012@x.example"},"device_id":"d-12"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "r8p013@x.example",
+                r#"{"emails":[{"value":"r8p013@x.example","primary":true}],"device_id":"d-13"}"#
+                    .into(),
+            ),
+            (
+                Kind::Email,
+                "r8p014@x.example",
+                r#"{"identities":[{"type":"email","id":"r8p014@x.example"}],"device_id":"d-14"}"#
+                    .into(),
+            ),
+            (
+                Kind::Phone,
+                "+1 415 556 0015",
+                r#"{"phone":{"country_code":"1","number":"4155560015"},"device_id":"d-15"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "r8p016@x.example",
+                r#"{"email":{"address":"r8p016@x.example","verified":true},"device_id":"d-16"}"#
+                    .into(),
+            ),
+            (
+                Kind::Phone,
+                "+1 415 556 0024",
+                r#"{"phone":"14155560024.0","device_id":"d-24"}"#.into(),
+            ),
+            (
+                Kind::Phone,
+                "+1 415 556 0026",
+                r#"{"phone":14155560026.0,"device_id":"d-26"}"#.into(),
+            ),
         ] {
             let json = format!(
                 r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{user}}}"#
@@ -2867,6 +3089,38 @@ secret_env = "K2"
                 "{raw} / {user}"
             );
         }
+        // Blocks about the person elsewhere: Segment's context.traits, a
+        // top-level customer, a top-level userId.
+        for (kind, raw, json) in [
+            (
+                Kind::Email,
+                "r8p017@x.example",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","context":{"traits":{"email":"r8p017@x.example"}},"user":{"device_id":"d-17"}}"#,
+            ),
+            (
+                Kind::Email,
+                "r8p018@x.example",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","customer":{"email":"r8p018@x.example"},"user":{"device_id":"d-18"}}"#,
+            ),
+            (
+                Kind::AccountId,
+                "seg-19",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","userId":"seg-19","user":{"device_id":"d-19"}}"#,
+            ),
+        ] {
+            let ev = Event::parse(json).unwrap();
+            assert_eq!(policy.evaluate(&ev, &NoOptOuts).blocked, None, "{json}");
+            let stopped = policy.evaluate(&ev, &listed(kind, raw));
+            assert_eq!(
+                stopped.blocked.map(|(r, _)| r),
+                Some(DropReason::OptedOut),
+                "{json}"
+            );
+        }
+        // Forget finds a record whose person is named under another name.
+        let ev = Event::parse(r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email_address":"R8P020@x.example","device_id":"d-20"}}"#).unwrap();
+        let subjects = policy.evaluate(&ev, &NoOptOuts).subjects;
+        assert!(subjects.contains(&hasher.subject(Kind::Email, "r8p020@x.example")));
         // Forget finds the record: an address as the account id has the
         // address's subject hash among the record's subjects.
         let ev = Event::parse(r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"account_id":"P011@Mailbox.example"}}"#).unwrap();
