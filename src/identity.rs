@@ -69,6 +69,21 @@ pub fn normalize(kind: Kind, raw: &str) -> Option<Cow<'_, str>> {
     }
 }
 
+/// Is `raw` an all-zero advertising id (`00000000-0000-0000-0000-000000000000`,
+/// 32 zeros): what iOS and Android hand out when the person refused
+/// tracking? Separators and blanks aside, at least 16 zeros and nothing else.
+pub fn is_zeroed_ad_id(raw: &str) -> bool {
+    let mut zeros = 0;
+    for b in raw.bytes() {
+        match b {
+            b'0' => zeros += 1,
+            b'-' | b':' | b' ' | b'{' | b'}' => {}
+            _ => return false,
+        }
+    }
+    zeros >= 16
+}
+
 /// `raw` trimmed, when it can be an email address: one `@` with something
 /// on both sides and no whitespace inside. Every email rule (adgate's and
 /// each partner profile's) starts from it.

@@ -996,6 +996,22 @@ impl Policy {
                 }
             }
         }
+        // iOS and Android give apps an all-zero advertising id when the
+        // person refused tracking (App Tracking Transparency, Limit Ad
+        // Tracking): a refusal, and never an identifier (it would give
+        // every such person one ad_id).
+        let zeroed =
+            ev.identifier(Kind::DeviceId)
+                .is_some_and(identity::is_zeroed_ad_id)
+                || ev.odd_identifiers.iter().any(|(_, raw)| {
+                    event::as_str(*raw).is_some_and(|s| identity::is_zeroed_ad_id(&s))
+                });
+        if zeroed {
+            return Some((
+                DropReason::OptedOut,
+                "the advertising id is all zeros: the device refused tracking (App Tracking Transparency or Limit Ad Tracking)",
+            ));
+        }
         if !optouts.is_empty() {
             if subjects.as_slice().iter().any(|h| optouts.contains(h)) {
                 return Some((
@@ -3117,6 +3133,25 @@ secret_env = "K2"
                 "{json}"
             );
         }
+        // An all-zero advertising id is the device's refusal (ATT / LAT),
+        // with or without another identifier, under its name or another.
+        for user in [
+            r#"{"device_id":"00000000-0000-0000-0000-000000000000","email":"z1@x.example"}"#,
+            r#"{"device_id":"00000000000000000000000000000000","account_id":"A-32"}"#,
+            r#"{"gaid":"00000000-0000-0000-0000-000000000000","account_id":"A-31"}"#,
+        ] {
+            let json = format!(
+                r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{user}}}"#
+            );
+            let ev = Event::parse(&json).unwrap();
+            assert_eq!(
+                policy.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r),
+                Some(DropReason::OptedOut),
+                "{user}"
+            );
+        }
+        let ev = Event::parse(r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"device_id":"00000000-0000-0000-0000-000000000001"}}"#).unwrap();
+        assert_eq!(policy.evaluate(&ev, &NoOptOuts).blocked, None, "a real id");
         // Forget finds a record whose person is named under another name.
         let ev = Event::parse(r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email_address":"R8P020@x.example","device_id":"d-20"}}"#).unwrap();
         let subjects = policy.evaluate(&ev, &NoOptOuts).subjects;
