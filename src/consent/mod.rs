@@ -552,6 +552,25 @@ impl<'e> Signals<'e> {
         )
     }
 
+    /// Does a TC string the event carries (`consent.tcf`, the GPP tcfeuv2
+    /// section) refuse vendor `v`: not decodable, no consent bit for it, or
+    /// a publisher restriction on TCF's default ad purposes for it? `false`
+    /// without a TC string.
+    pub fn tcf_refuses_vendor(&self, v: u16) -> bool {
+        let all = DEFAULT_TCF_PURPOSES
+            .iter()
+            .fold(0u32, |m, p| m | 1 << (p - 1));
+        [self.decoded(), self.gpp_decoded()]
+            .into_iter()
+            .flatten()
+            .any(|d| match d {
+                Err(_) => true,
+                Ok((tc, hits)) => {
+                    !self.vendor_consent(&tc, hits, v) || tc.restricted_purpose(all, v).is_some()
+                }
+            })
+    }
+
     /// Vendor `v` consented in `tc` (one of this event's TC strings, decoded
     /// with the consent bits `hits` of the probed vendors): a bit of the
     /// probe when `v` was probed, else a lookup in the string.

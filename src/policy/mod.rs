@@ -234,7 +234,13 @@ pub struct PartnerPolicy {
     encoder: Option<Arc<dyn Profile>>,
     /// The partner's identifiers its profile can send, in its order.
     sendable: Vec<Kind>,
+    /// The TCF vendor whose consent the partner is told of: its
+    /// `tcf_vendor_id`, else Google's own (755) for the google_ads profile.
+    consent_vendor: Option<u16>,
 }
+
+/// Google's vendor id in IAB's Global Vendor List.
+const GOOGLE_TCF_VENDOR: u16 = 755;
 
 impl PartnerPolicy {
     pub fn new(p: &PartnerConfig) -> PartnerPolicy {
@@ -255,6 +261,11 @@ impl PartnerPolicy {
                 .copied()
                 .filter(|k| usable.contains(k))
                 .collect(),
+            consent_vendor: p
+                .consent
+                .tcf_vendor_id
+                .or((p.profile == crate::profile::ProfileKind::GoogleAds)
+                    .then_some(GOOGLE_TCF_VENDOR)),
         }
     }
 
@@ -796,6 +807,7 @@ impl Policy {
                                     ev,
                                     &signals,
                                     p.consent.uses_tcf() && matches!(signals.tcf(), Some(Ok(_))),
+                                    p.consent_vendor,
                                 ),
                             };
                             let mut line = Vec::with_capacity(512);
@@ -1774,11 +1786,19 @@ fn write_json_str(out: &mut Vec<u8>, s: &str) {
 /// true, else unspecified; Limited Data Use when a GPP US section says the
 /// person opted out of sale, sharing or targeted advertising (forwarded at
 /// all only to a partner with `gpp_us = false`).
-fn profile_consent(ev: &Event<'_>, signals: &Signals<'_>, tcf_consented: bool) -> ConsentSignals {
-    // A TC string the event carries that refuses TCF's ad purposes (or
-    // cannot be read) outweighs personalized_ads: the partner is told
-    // DENIED, whether or not it checks TCF itself (sixth red-team pass).
-    let tc_refuses = signals.tcf_default_purposes() == Some(false);
+fn profile_consent(
+    ev: &Event<'_>,
+    signals: &Signals<'_>,
+    tcf_consented: bool,
+    vendor: Option<u16>,
+) -> ConsentSignals {
+    // A TC string the event carries that refuses TCF's ad purposes, or the
+    // partner's vendor (Google's own for google_ads: no consent, legitimate
+    // interest only, a publisher restriction), or cannot be read, outweighs
+    // personalized_ads: the partner is told DENIED, whether or not it
+    // checks TCF itself (sixth and eighth red-team passes).
+    let tc_refuses = signals.tcf_default_purposes() == Some(false)
+        || vendor.is_some_and(|v| signals.tcf_refuses_vendor(v));
     let personalized =
         !tc_refuses && (tcf_consented || matches!(ev.personalized_ads, Field::Value(true)));
     let mode = |m: ModeSignal| match m {
@@ -2783,6 +2803,21 @@ secret_env = "K2"
                 routed(&out[1])["consent"],
                 serde_json::json!({"adUserData": "DENIED", "adPersonalization": "DENIED"}),
                 "{consent}"
+            );
+        }
+        // Google's own vendor (755) is read for a google_ads partner without
+        // a vendor id of its own: purposes consented but Google not among
+        // the vendors is DENIED (eighth red-team pass, rt8-124/125); with
+        // Google among them, GRANTED.
+        for (vendors, want) in [(vec![754, 756], "DENIED"), (vec![755], "GRANTED")] {
+            let tc = tc_string(0b1111, vendors);
+            let out = outcomes(
+                &cfg,
+                &format!(r#"{{{base},"consent":{{"personalized_ads":true,"tcf":"{tc}"}}}}"#),
+            );
+            assert_eq!(
+                routed(&out[1])["consent"],
+                serde_json::json!({"adUserData": want, "adPersonalization": want}),
             );
         }
     }
