@@ -80,8 +80,24 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "sức khỏe",
             "kesehatan",
             "kalusugan",
-            // IAB Content Taxonomy 1.0: Health & Fitness.
+            "prescription",
+            "rx",
+            "telehealth",
+            "telemedicine",
+            "sveikata",
+            "veselība",
+            "tervis",
+            "zdravje",
+            "здравље",
+            "স্বাস্থ্য",
+            "صحت",
+            "의료",
+            "병원",
+            "afya",
+            // IAB Content Taxonomy 1.0: Health & Fitness, also written with
+            // a separator (`IAB-7`, `IAB_7`, `IAB 7`).
             "iab7",
+            "iab 7",
         ],
     ),
     (
@@ -113,6 +129,20 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "약국",
             "صيدلية",
             "בית מרקחת",
+            "apteekki",
+            "aptieka",
+            "apteek",
+            "vaistinė",
+            "ljekarna",
+            "apoteka",
+            "lekáreň",
+            "داروخانه",
+            "फार्मेसी",
+            "ร้านขายยา",
+            "nhà thuốc",
+            "drogerie",
+            "parapharmacie",
+            "parafarmacia",
         ],
     ),
     (
@@ -129,6 +159,7 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "종교",
             // IAB Content Taxonomy 1.0: Religion & Spirituality.
             "iab23",
+            "iab 23",
         ],
     ),
     (
@@ -146,6 +177,7 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "정치",
             // IAB Content Taxonomy 1.0: Law, Gov't & Politics > Politics.
             "iab11-4",
+            "iab 11 4",
         ],
     ),
 ];
@@ -160,6 +192,45 @@ pub struct Sensitive {
     firsts: HashSet<String>,
     /// The one-word entries in a script written without spaces.
     unspaced: Vec<String>,
+    /// The one-word entries of six or more ASCII letters, found glued to
+    /// other letters ([`glued_stem`]).
+    stems: Vec<String>,
+}
+
+/// What may follow a sensitive word glued in front of another one
+/// (`healthandbeauty`, `healthpersonalcare`, `pharmacyonline`); a word
+/// that merely starts the same (`healthy`, `pharmacycle`) is not one.
+const GLUED_AFTER: &[&str] = &[
+    "and",
+    "personal",
+    "care",
+    "beauty",
+    "shop",
+    "store",
+    "online",
+    "products",
+    "plus",
+    "club",
+    "center",
+    "centre",
+    "clinic",
+    "insurance",
+    "supplies",
+    "services",
+    "hub",
+    "direct",
+    "express",
+];
+
+/// Is `word` (lowercase ASCII) a sensitive `stem` glued to other letters:
+/// ending in it (`telehealth`, `mentalhealth`, `parapharmacie`), or
+/// starting with it followed by a word of [`GLUED_AFTER`]?
+fn glued_stem(word: &str, stem: &str) -> bool {
+    word.len() > stem.len()
+        && (word.ends_with(stem)
+            || word
+                .strip_prefix(stem)
+                .is_some_and(|rest| GLUED_AFTER.iter().any(|n| rest.starts_with(n))))
 }
 
 impl Sensitive {
@@ -170,6 +241,13 @@ impl Sensitive {
             unspaced: entries
                 .iter()
                 .filter(|e| e.len() == 1 && unspaced(&e[0]))
+                .map(|e| e[0].clone())
+                .collect(),
+            stems: entries
+                .iter()
+                .filter(|e| {
+                    e.len() == 1 && e[0].len() >= 6 && e[0].bytes().all(|b| b.is_ascii_lowercase())
+                })
                 .map(|e| e[0].clone())
                 .collect(),
             entries,
@@ -208,11 +286,25 @@ impl Sensitive {
                 return true;
             }
         }
+        let glued = || {
+            words.clone().any(|w| {
+                w.len() > 6
+                    && w.is_ascii()
+                    && self.stems.iter().any(|stem| {
+                        let mut lower = [0u8; 64];
+                        let n = w.len().min(64);
+                        lower[..n].copy_from_slice(&w.as_bytes()[..n]);
+                        lower[..n].make_ascii_lowercase();
+                        std::str::from_utf8(&lower[..n]).is_ok_and(|l| glued_stem(l, stem))
+                    })
+            })
+        };
         (starts
             && self
                 .entries
                 .iter()
                 .any(|s| super::has_word_run(words.clone(), s)))
+            || glued()
             // A name in a script without spaces, inside a longer run of
             // letters (`健康食品`).
             || (!c.is_ascii() && self.unspaced.iter().any(|u| c.contains(u.as_str())))
@@ -350,7 +442,7 @@ fn category_like(key: &str) -> bool {
     // its letter (this runs for every member of context, app, ad and site).
     let at = |i: usize, w: &[u8]| name[i..].starts_with(w);
     let word_inside = (0..n).any(|i| match name[i] {
-        b'c' => at(i, b"categor"),
+        b'c' => at(i, b"categor") || at(i, b"collection"),
         b't' => at(i, b"topic") || at(i, b"taxonom"),
         b'g' => at(i, b"genre"),
         b'v' => at(i, b"vertical"),
@@ -359,11 +451,17 @@ fn category_like(key: &str) -> bool {
         b'b' => at(i, b"breadcrumb"),
         b'k' => at(i, b"keyword"),
         b'a' => at(i, b"aisle"),
+        b'p' => at(i, b"producttype"),
         _ => false,
     });
     word_inside
         || name == b"iab"
         || name == b"dept"
+        || matches!(
+            name,
+            b"tag" | b"tags" | b"store" | b"storename" | b"shelf" | b"channel"
+        )
+        || matches!(name, b"pagetitle" | b"pagename" | b"screenname")
         || name.ends_with(b"cat")
         || name.ends_with(b"cats")
 }
@@ -380,25 +478,125 @@ const MAX_DEPTH: usize = 4;
 /// answers whether one is sensitive; the first yes ends the walk.
 pub fn other_categories(ev: &Event<'_>, mut each: impl FnMut(&str) -> bool) -> bool {
     for (name, raw) in &ev.top.members {
-        let blocks = ["app", "ad", "site"];
-        if !blocks.contains(&name.as_ref()) {
+        // Every top-level block but the person's and the consent: `app`,
+        // `ad`, OpenRTB's `site`, GA4's `items` and `ecommerce`, Segment's
+        // `properties`, a `products` list, and the shopping blocks that are
+        // never forwarded (`view.category` still says what was shopped).
+        if matches!(name.as_ref(), "user" | "consent" | "context") {
             continue;
         }
-        // Top-level objects: the event's parse read them already.
         let found = match ev.nested(*raw) {
-            Some(o) => o.members.iter().any(|(k, v)| member(k, *v, &mut each, 0)),
-            None => false,
+            // Top-level objects: the event's parse read them already.
+            Some(o) => {
+                coded(&o.members, &mut each)
+                    || o.members.iter().any(|(k, v)| member(k, *v, &mut each, 0))
+            }
+            None => kind_of(*raw) == JsonKind::Array && member(name, *raw, &mut each, 0),
         };
         if found {
             return true;
         }
     }
     ev.context.iter().any(|c| {
-        c.members
-            .iter()
-            .filter(|(k, _)| k != "category")
-            .any(|(k, v)| member(k, *v, &mut each, 0))
+        coded(&c.members, &mut each)
+            || c.members
+                .iter()
+                .filter(|(k, _)| k != "category")
+                .any(|(k, v)| {
+                    // The path of the page and of the referrer name the aisle
+                    // (`/pharmacy/insulin-pens`).
+                    if matches!(
+                        k.as_ref(),
+                        "page_url" | "referrer" | "referer" | "url" | "page"
+                    ) {
+                        if let Some(path) = as_str(*v).as_deref().and_then(url_path) {
+                            if each(path) {
+                                return true;
+                            }
+                        }
+                    }
+                    member(k, *v, &mut each, 0)
+                })
     })
+}
+
+/// Categories written as codes of a numbered taxonomy, read where the
+/// member's name says which one, as the topic they stand for (then matched
+/// as that word: sensitive only when the topic is configured):
+/// - a card's merchant category code (`mcc`, `merchant_category_code`):
+///   5912 drug stores and pharmacies, 5122 drugs, 5975/5976 hearing aids
+///   and orthopedic goods, 8011–8099 medical services;
+/// - Google's product taxonomy (`google_product_category`): 491 Health &
+///   Beauty, 5 digits under it are not listed (read the name instead);
+/// - the App Store's genre ids (`genreId`, `primaryGenreId`): 6013 Health &
+///   Fitness, 6020 Medical;
+/// - NAICS (`naics`): 4561 health and personal care retailers, 62 health
+///   care;
+/// - IAB Content Taxonomy 2.x/3.x ids in OpenRTB's `cat` / `sectioncat` /
+///   `pagecat` when the object's `cattax` says so (2–7): 286–322 Medical
+///   Health.
+fn coded(members: &[(Cow<'_, str>, json::Raw<'_>)], each: &mut impl FnMut(&str) -> bool) -> bool {
+    let text = |v: json::Raw<'_>| -> Option<String> {
+        match kind_of(v) {
+            JsonKind::Number => Some(v.get().to_string()),
+            JsonKind::String => as_str(v).map(|s| s.trim().to_string()),
+            _ => None,
+        }
+    };
+    let iab_tax = members.iter().any(|(k, v)| {
+        k == "cattax"
+            && text(*v).is_some_and(|t| matches!(t.as_str(), "2" | "3" | "4" | "5" | "6" | "7"))
+    });
+    for (k, v) in members {
+        let name: String = k
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let codes: Vec<String> = match kind_of(*v) {
+            JsonKind::Array => json::array_items(*v)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(text)
+                .collect(),
+            _ => text(*v).into_iter().collect(),
+        };
+        let topic = |c: &str| -> Option<&'static str> {
+            let n: u32 = c.parse().ok()?;
+            match name.as_str() {
+                "mcc" | "mcccode" | "merchantcategorycode" | "merchantcategory" => match n {
+                    5912 | 5122 => Some("pharmacy"),
+                    5975 | 5976 | 8011..=8099 => Some("health"),
+                    _ => None,
+                },
+                "googleproductcategory" | "googleproductcategoryid" => {
+                    (n == 491).then_some("health")
+                }
+                "genreid" | "primarygenreid" | "genreids" => {
+                    matches!(n, 6013 | 6020).then_some("health")
+                }
+                "naics" | "naicscode" => {
+                    (c.starts_with("4561") || c.starts_with("62")).then_some("health")
+                }
+                "cat" | "sectioncat" | "pagecat" | "cats" if iab_tax => {
+                    (286..=322).contains(&n).then_some("health")
+                }
+                _ => None,
+            }
+        };
+        if codes.iter().filter_map(|c| topic(c)).any(&mut *each) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The path and query of a URL (after its host), or `None` when it has
+/// none.
+fn url_path(url: &str) -> Option<&str> {
+    let rest = url.trim().split_once("://").map_or(url, |(_, r)| r);
+    let at = rest.find(['/', '?'])?;
+    Some(&rest[at..]).filter(|p| p.len() > 1)
 }
 
 /// One member: its strings when its name is category-like, else a look
@@ -408,10 +606,10 @@ fn member(key: &str, v: json::Raw<'_>, each: &mut impl FnMut(&str) -> bool, dept
         return strings(v, each, depth);
     }
     match kind_of(v) {
-        JsonKind::Object if depth < MAX_DEPTH => json::object_members(v)
-            .unwrap_or_default()
-            .iter()
-            .any(|(k, v)| member(k, *v, each, depth + 1)),
+        JsonKind::Object if depth < MAX_DEPTH => {
+            let members = json::object_members(v).unwrap_or_default();
+            coded(&members, each) || members.iter().any(|(k, v)| member(k, *v, each, depth + 1))
+        }
         JsonKind::Array if depth < MAX_DEPTH => json::array_items(v)
             .unwrap_or_default()
             .into_iter()

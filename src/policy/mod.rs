@@ -2179,7 +2179,6 @@ secret_env = "K"
         for c in [
             "healthy-snacks",
             "Healthy Snacks",
-            "healthcare",
             "wealth",
             "stealth.games",
             "pharmacycle",
@@ -2251,6 +2250,115 @@ secret_env = "K"
     /// Minors and refusals under names the SPEC does not give
     /// (crate::signals), and sensitive categories in other languages or
     /// other members: each stops the event, each control goes through.
+    /// The eighth red-team pass: the SPEC's names and other signals in
+    /// other blocks, categories in other places, glued words and codes.
+    /// Each stopped event has a forwarded control beside it.
+    #[test]
+    fn eighth_red_team_pass_places_names_and_codes() {
+        let mut cfg = config(r#"["ad.campaign_id"]"#);
+        cfg.privacy.sensitive_categories = vec!["health".into(), "pharmacy".into()];
+        let ev = |rest: &str| {
+            format!(
+                r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{{"account_id":"A1"}},"ad":{{"campaign_id":"c"}}{rest}}}"#
+            )
+        };
+        use DropReason::*;
+        let cases: &[(&str, Option<DropReason>)] = &[
+            ("", None),
+            // Signals in blocks about the person, wherever they are.
+            (r#","context":{"traits":{"age":12}}"#, Some(Minor)),
+            (r#","context":{"traits":{"age":40}}"#, None),
+            (
+                r#","context":{"traits":{"birth_date":"2012-04-01"}}"#,
+                Some(Minor),
+            ),
+            (r#","traits":{"age":12}"#, Some(Minor)),
+            (r#","customer":{"birth_date":"2012-04-01"}"#, Some(Minor)),
+            (r#","user_properties":{"age":{"value":12}}"#, Some(Minor)),
+            (r#","user_properties":{"age":{"value":41}}"#, None),
+            (r#","context":{"user":{"age":12}}"#, Some(Minor)),
+            (r#","context":{"personalized_ads":false}"#, Some(OptedOut)),
+            (r#","app":{"personalized_ads":false}"#, Some(OptedOut)),
+            (r#","app":{"personalized_ads":true}"#, None),
+            (
+                r#","consent_state":{"gdpr":{"advertising":{"consented":false}}}"#,
+                Some(Invalid),
+            ),
+            // A page's or an app's own age is not the person's.
+            (r#","context":{"age":3}"#, None),
+            // Categories in other places, glued words, codes.
+            (r#","context":{"category":"Telehealth"}"#, Some(Sensitive)),
+            (
+                r#","context":{"category":"healthandbeauty"}"#,
+                Some(Sensitive),
+            ),
+            (r#","context":{"category":"Healthy Snacks"}"#, None),
+            (r#","context":{"category":"IAB-7"}"#, Some(Sensitive)),
+            (r#","context":{"category":"IAB 70"}"#, None),
+            (
+                r#","context":{"category":"Prescriptions"}"#,
+                Some(Sensitive),
+            ),
+            (r#","context":{"category":"Apteekki"}"#, Some(Sensitive)),
+            (r#","context":{"mcc":"5912"}"#, Some(Sensitive)),
+            (r#","context":{"mcc":"5411"}"#, None),
+            (r#","site":{"cattax":2,"cat":["286"]}"#, Some(Sensitive)),
+            (r#","site":{"cattax":1,"cat":["286"]}"#, None),
+            (r#","app":{"genreId":6020}"#, Some(Sensitive)),
+            (r#","items":[{"item_category":"Health"}]"#, Some(Sensitive)),
+            (r#","items":[{"item_category":"Books"}]"#, None),
+            (r#","view":{"category":"Pharmacy"}"#, Some(Sensitive)),
+            (r#","context":{"product_type":"Pharmacy"}"#, Some(Sensitive)),
+            (r#","context":{"tags":["pharmacy"]}"#, Some(Sensitive)),
+            (
+                r#","context":{"page_url":"https://shop.example/pharmacy/insulin-pens"}"#,
+                Some(Sensitive),
+            ),
+            (
+                r#","context":{"page_url":"https://healthy.example/books/novels"}"#,
+                None,
+            ),
+        ];
+        for (rest, want) in cases {
+            match (run(&cfg, &ev(rest)), want) {
+                (Outcome::Route(_), None) => {}
+                (Outcome::Drop(r), Some(w)) if r == *w => {}
+                (got, _) => panic!("{rest}: {got:?}, want {want:?}"),
+            }
+        }
+        // In user: words and values that say minor or refusal.
+        let user = |members: &str| {
+            run(
+                &cfg,
+                &format!(
+                    r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{{"account_id":"A1",{members}}},"ad":{{"campaign_id":"c"}}}}"#
+                ),
+            )
+        };
+        for (members, want) in [
+            (r#""is_over_18":false"#, Some(Minor)),
+            (r#""is_over_18":true"#, None),
+            (r#""account_type":"child""#, Some(Minor)),
+            (r#""account_type":"business""#, None),
+            (r#""supervised":true"#, Some(Minor)),
+            (r#""guardian_email":"g@x.example""#, Some(Invalid)),
+            (r#""interest_based_ads":false"#, Some(OptedOut)),
+            (r#""interest_based_ads":true"#, None),
+            (r#""ad_targeting":false"#, Some(OptedOut)),
+            (r#""permissions":{"advertising":false}"#, Some(Invalid)),
+            (
+                r#""advertising_id":"6D92078A-8246-4BA4-AE5B-76104861E102""#,
+                None,
+            ),
+        ] {
+            match (user(members), want) {
+                (Outcome::Route(_), None) => {}
+                (Outcome::Drop(r), Some(w)) if r == w => {}
+                (got, _) => panic!("{members}: {got:?}, want {want:?}"),
+            }
+        }
+    }
+
     #[test]
     fn other_names_for_minors_refusals_and_sensitive_categories() {
         let mut cfg = config(r#"["ad.campaign_id"]"#);
