@@ -112,7 +112,7 @@ pub async fn ingest_items(
     // Not one event was JSON: the body is not JSON, an array or NDJSON. (A
     // value that is JSON but not a valid event, an object with a key given
     // twice or an array element or NDJSON line that is not an object, is
-    // rejected by index like any other: SPEC §3.)
+    // rejected by index like any other: docs/http-api.md.)
     if accepted == 0
         && !items.is_empty()
         && rejected_by_reason[RejectReason::InvalidJson as usize] == items.len() as u64

@@ -6,8 +6,8 @@
 //! - Embedded: served events are leased: each response is a chunk
 //!   remembered with a deadline. A cursor names the end of the response it
 //!   came with, and its commit acknowledges that response's events and
-//!   those of the responses served before it whose lease still runs (SPEC
-//!   §5: up to and including the cursor). When an uncommitted chunk's lease
+//!   those of the responses served before it whose lease still runs (docs/delivery.md:
+//!   up to and including the cursor). When an uncommitted chunk's lease
 //!   runs out, its events are served again, even if later chunks were
 //!   committed; the log's ack position moves over committed chunks in
 //!   order. Cursors are `c1.` + the log position in hex, and only cursors
@@ -215,7 +215,7 @@ impl Feed {
     }
 
     /// Acknowledges the items of the response `cursor` came with and of the
-    /// responses served before it whose lease still runs (SPEC §5).
+    /// responses served before it whose lease still runs (docs/delivery.md).
     pub async fn commit(&self, cursor: &str) -> Result<Committed, FeedError> {
         match &self.src {
             Source::Log(src) => {
@@ -224,7 +224,7 @@ impl Feed {
             }
             Source::Js { js, served, .. } => {
                 // The cursors served before this one on this replica and
-                // still leased, committed first (SPEC §5: up to and
+                // still leased, committed first (docs/delivery.md: up to and
                 // including the cursor).
                 let now = now_ms();
                 let lease = self.lease().as_millis() as u64;
@@ -466,7 +466,7 @@ impl Feed {
         if c.committed {
             return Ok(Committed::default());
         }
-        // Every event up to and including the cursor (SPEC §5): the chunks
+        // Every event up to and including the cursor (docs/delivery.md): the chunks
         // served before it whose lease still runs are committed with it.
         // One whose lease ran out is served again, as uncommitted events
         // past their lease are; so is the rest of a partial re-serve,

@@ -228,7 +228,7 @@ fn uncommitted_events_are_served_again_after_the_lease() {
 }
 
 /// A commit covers the responses served before its cursor while their
-/// lease runs; one whose lease ended is served again (SPEC §5: "events
+/// lease runs; one whose lease ended is served again (docs/delivery.md: "events
 /// served but not committed within lease_ms are served again").
 #[test]
 fn a_commit_covers_earlier_responses_only_within_their_lease() {
@@ -324,7 +324,7 @@ fn max_is_honoured() {
     // Served but not committed: the next GET continues after them.
     let (c2, ids) = get(&g, "max=2");
     assert_eq!(ids, pids(&["x5"]));
-    // A cursor acknowledges every event up to and including it (SPEC §5):
+    // A cursor acknowledges every event up to and including it (docs/delivery.md):
     // the response before it too; committing either again is a no-op.
     assert_eq!(commit_ok(&g, &c2)["events"], 3);
     assert_eq!(commit_ok(&g, &c)["events"], 0);

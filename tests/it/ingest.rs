@@ -160,7 +160,7 @@ fn status_codes_and_error_bodies() {
         assert!(r.json()["error"].is_string());
     }
     // JSON that is no event is rejected by index, even when no element or
-    // line is an object (SPEC §3), and nothing is accepted.
+    // line is an object (docs/http-api.md), and nothing is accepted.
     for (body, ct, n) in [
         ("[1, 2]", "application/json", 2),
         ("[1, \"x\", null]", "application/json", 3),
