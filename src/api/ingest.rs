@@ -186,15 +186,19 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     // request, as `consent.gpc = true` would. Every line of the header
     // counts, and every comma-separated value of a line: `Sec-GPC: 0`
     // then `Sec-GPC: 1` is an opt-out. The structured-field boolean `?1`
-    // (RFC 8941, as some clients write it) is an opt-out too.
+    // (RFC 8941, as some clients write it, with or without parameters) is
+    // an opt-out too.
     // `DNT: 1` (Do Not Track) is read the same way: adgate honours it
     // although browsers have retired it, since a person who set it asked
     // not to be tracked.
     let header_set = |name: &str| {
         req.headers().get_all(name).iter().any(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|x| matches!(x.trim_ascii(), b"1" | b"?1"))
+            v.as_bytes().split(|&b| b == b',').any(|x| {
+                // A structured field's parameters (`?1;src=browser`) do not
+                // change its value.
+                let value = x.split(|&b| b == b';').next().unwrap_or_default();
+                matches!(value.trim_ascii(), b"1" | b"?1")
+            })
         })
     };
     let request = RequestSignals {

@@ -211,7 +211,19 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
         ndjson(&[ev("g5", json!({}))]).as_bytes(),
     );
     assert_eq!(r.status, 202, "{}", r.body);
-    let ids = ["g1", "g2", "g3", "g4", "g5"];
+    // With parameters, its value is still ?1.
+    let r = g.request(
+        "POST",
+        "/v1/events",
+        Some(PRODUCER_TOKEN),
+        &[
+            ("Content-Type", "application/x-ndjson"),
+            ("Sec-GPC", "?1;src=browser"),
+        ],
+        ndjson(&[ev("g6", json!({}))]).as_bytes(),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let ids = ["g1", "g2", "g3", "g4", "g5", "g6"];
     assert_eq!(feed(&g, "alpha", FEED_TOKEN_A, KEY_A, &ids), set(&["g3"]));
     assert_eq!(feed(&g, "beta", FEED_TOKEN_B, KEY_B, &ids), set(&["g3"]));
     assert_eq!(feed(&g, "gamma", FEED_TOKEN_C, KEY_C, &ids), set(&["g3"]));
@@ -222,7 +234,7 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
             "adgate_events_dropped_total",
             &[("partner", p), ("reason", "opted_out")],
         );
-        assert_eq!(opted, 4.0, "{p}");
+        assert_eq!(opted, 5.0, "{p}");
     }
 }
 

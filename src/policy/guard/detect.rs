@@ -52,6 +52,65 @@ fn is_domain_char(c: char) -> bool {
 /// (spaces and quotes before the `@` do not hide it), then a domain of at
 /// least two labels where a label after a dot starts with two letters.
 /// Nothing needs to follow the top-level domain, so `jane@x.com2026` counts.
+/// A US Social Security number written in its groups (`078-05-1120`,
+/// `078 05 1120`: one separator twice, not 000, 666 or 9xx first, nor 00 or
+/// 0000 after), a network card's hardware address (six hex pairs joined by
+/// one of `:` `-`), or an Open Location Code (`849VQHFJ+X6`: eight
+/// characters of its alphabet, `+`, two or more).
+pub fn has_other_personal(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
+    let alnum_at = |i: Option<usize>| {
+        i.and_then(|i| b.get(i))
+            .is_some_and(u8::is_ascii_alphanumeric)
+    };
+    for i in 0..b.len() {
+        let before = i.checked_sub(1);
+        // SSN: ddd S dd S dddd.
+        if i + 11 <= b.len()
+            && !alnum_at(before)
+            && !alnum_at(Some(i + 11))
+            && (0..3).all(|k| digit(i + k))
+            && matches!(b[i + 3], b'-' | b' ')
+            && b[i + 6] == b[i + 3]
+            && (4..6).all(|k| digit(i + k))
+            && (7..11).all(|k| digit(i + k))
+        {
+            let area = &b[i..i + 3];
+            if area != b"000"
+                && area != b"666"
+                && area[0] != b'9'
+                && &b[i + 4..i + 6] != b"00"
+                && &b[i + 7..i + 11] != b"0000"
+            {
+                return true;
+            }
+        }
+        // MAC: hh S hh S hh S hh S hh S hh.
+        if i + 17 <= b.len()
+            && !alnum_at(before)
+            && !alnum_at(Some(i + 17))
+            && matches!(b[i + 2], b':' | b'-')
+            && (0..6).all(|g| hex(i + 3 * g) && hex(i + 3 * g + 1))
+            && (1..6).all(|g| b[i + 3 * g - 1] == b[i + 2])
+        {
+            return true;
+        }
+        // Open Location Code: 8 of its alphabet (capitals), '+', 2 or 3,
+        // standing alone.
+        if b[i] == b'+' && i >= 8 && !alnum_at(i.checked_sub(9)) {
+            const OLC: &[u8] = b"23456789CFGHJMPQRVWX";
+            let code = |j: usize| b.get(j).is_some_and(|c| OLC.contains(c));
+            let tail = (i + 1..).take_while(|j| code(*j)).count();
+            if (i - 8..i).all(code) && (2..=3).contains(&tail) && !alnum_at(Some(i + 1 + tail)) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 pub fn has_email(s: &str) -> bool {
     if !s.contains('@') {
         return false;
@@ -542,6 +601,38 @@ pub fn is_real_phone(digits: &str, default_country: Option<phonenumber::country:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssn_mac_and_location_codes() {
+        for hit in [
+            "ssn 078-05-1129",
+            "078 05 1129",
+            "mac 3c:22:fb:4a:b1:9e",
+            "3C-22-FB-4A-B1-9E",
+            "pc 849VQHFJ+X6",
+            "at 8FVC9G8F+6XQ.",
+        ] {
+            assert!(has_other_personal(hit), "{hit}");
+        }
+        for not in [
+            "000-05-1129",
+            "666-05-1129",
+            "912-05-1129",
+            "078-00-1129",
+            "078-05-0000",
+            "078-05 1129",
+            "2026-11-28",
+            "1078-05-11290",
+            "3c:22:fb:4a:b1",
+            "13:45:12",
+            "campaign+summer",
+            "abcdefgh+ij",
+            "849VQHFJ+X6ZZ",
+            "a849VQHFJ+X6",
+        ] {
+            assert!(!has_other_personal(not), "{not}");
+        }
+    }
 
     #[test]
     fn emails() {

@@ -52,6 +52,9 @@ pub enum Hit {
     Card,
     /// One of the event's own identifiers, raw, reshaped or hashed.
     OwnIdentifier,
+    /// A US Social Security number, a network card's hardware address or
+    /// a precise place (an Open Location Code).
+    OtherPersonal,
     /// A value taken from a protected path of the same event.
     Protected,
     /// Text the guard could not read to the end: encoded more times over,
@@ -67,6 +70,9 @@ impl Hit {
             Hit::Phone => "phone number",
             Hit::Card => "payment card number",
             Hit::OwnIdentifier => "the event's own identifier or an unkeyed hash of it",
+            Hit::OtherPersonal => {
+                "a Social Security number, a hardware (MAC) address or a precise location code"
+            }
             Hit::Protected => {
                 "a value copied from a protected field of the event (user, purchase, search, view, page URL, referrer, IP or user agent)"
             }
@@ -183,6 +189,9 @@ pub fn scan_views(v: &Views<'_>) -> Option<Hit> {
     }
     if let Some(h) = v.texts.iter().find_map(|t| detect::scan_digits(t)) {
         return Some(h);
+    }
+    if v.texts.iter().any(|t| detect::has_other_personal(t)) {
+        return Some(Hit::OtherPersonal);
     }
     v.unreadable.then_some(Hit::Unreadable)
 }
