@@ -368,7 +368,7 @@ pub fn any_name_word(name: &str, mut hit: impl FnMut(&str) -> bool) -> bool {
 }
 
 /// How deep [`walk`] looks into nested objects and arrays.
-const MAX_DEPTH: usize = 4;
+const MAX_DEPTH: usize = 8;
 
 /// What a block is about, which decides how its members are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -468,7 +468,7 @@ fn category_like(key: &str) -> bool {
 
 /// How deep category-like members are looked for in nested objects and
 /// arrays.
-const MAX_DEPTH: usize = 4;
+const MAX_DEPTH: usize = 8;
 
 /// The strings of the category-like members ([`category_like`]) of
 /// `context`, `app`, `ad` and OpenRTB's top-level `site`, other than
