@@ -108,8 +108,16 @@ enum Source {
         /// The cursors this replica served, oldest first, with when: a
         /// commit also acknowledges the ones served before it (their lease
         /// still running), as the embedded feed does.
-        served: Mutex<VecDeque<(u64, String)>>,
+        served: Mutex<VecDeque<JsServed>>,
     },
+}
+
+/// A cursor a JetStream feed served on this replica.
+#[derive(Debug)]
+struct JsServed {
+    served_ms: u64,
+    cursor: String,
+    committed: bool,
 }
 
 /// The most cursors a JetStream feed remembers for cumulative commits.
@@ -230,12 +238,19 @@ impl Feed {
                 let lease = self.lease().as_millis() as u64;
                 let earlier: Vec<String> = {
                     let mut q = served.lock().unwrap();
-                    q.retain(|(at, _)| at + lease >= now);
-                    match q.iter().position(|(_, c)| c == cursor) {
-                        Some(i) => {
-                            let before: Vec<String> = q.drain(..=i).map(|(_, c)| c).collect();
-                            before[..i].to_vec()
-                        }
+                    q.retain(|s| s.served_ms + lease >= now);
+                    match q.iter().position(|s| s.cursor == cursor) {
+                        // Committed already, alone or with a later one.
+                        Some(i) if q[i].committed => return Ok(Committed::default()),
+                        Some(i) => q
+                            .iter_mut()
+                            .take(i + 1)
+                            .filter_map(|s| {
+                                let first = !s.committed;
+                                s.committed = true;
+                                (first && s.cursor != cursor).then(|| s.cursor.clone())
+                            })
+                            .collect(),
                         None => Vec::new(),
                     }
                 };
@@ -707,7 +722,11 @@ impl Feed {
                 if q.len() == JS_SERVED_MAX {
                     q.pop_front();
                 }
-                q.push_back((cursor.served_ms, c));
+                q.push_back(JsServed {
+                    served_ms: cursor.served_ms,
+                    cursor: c,
+                    committed: false,
+                });
             }
         }
         body
