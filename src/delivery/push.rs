@@ -63,6 +63,8 @@ struct Target {
     uri: http::Uri,
     content_type: &'static str,
     headers: Vec<(header::HeaderName, header::HeaderValue)>,
+    /// Reads a 2xx answer for a failure the partner API reports in it.
+    answer: Option<crate::profile::AnswerCheck>,
 }
 
 impl std::fmt::Debug for Target {
@@ -129,6 +131,7 @@ fn target(push: &PushConfig, profile: &dyn Profile) -> std::io::Result<Target> {
         uri,
         content_type: profile.content_type(),
         headers,
+        answer: profile.answer_check(),
     })
 }
 
@@ -557,13 +560,28 @@ async fn send_to(
         // error page of a gigabyte costs nothing).
         let mut body = resp.into_body();
         let mut seen = 0usize;
+        // Kept only when the profile reads a 2xx answer's body.
+        let keep = status.is_success() && target.answer.is_some();
+        let mut kept = Vec::new();
         while seen <= RESPONSE_READ_MAX {
             match body.frame().await {
-                Some(Ok(f)) => seen += f.data_ref().map_or(0, |d| d.len()),
+                Some(Ok(f)) => {
+                    if let Some(d) = f.data_ref() {
+                        seen += d.len();
+                        if keep && kept.len() < RESPONSE_READ_MAX {
+                            kept.extend_from_slice(
+                                &d[..d.len().min(RESPONSE_READ_MAX - kept.len())],
+                            );
+                        }
+                    }
+                }
                 _ => break,
             }
         }
-        Ok::<_, hyper_util::client::legacy::Error>((status, retry_after))
+        let refused = target
+            .answer
+            .and_then(|check| keep.then(|| check(&kept)).flatten());
+        Ok::<_, hyper_util::client::legacy::Error>((status, retry_after, refused))
     };
     let outcome = match tokio::time::timeout(push.timeout, fut).await {
         Err(_) => Err("timeout"),
@@ -575,7 +593,16 @@ async fn send_to(
                 "connection_error"
             })
         }
-        Ok(Ok((status, after))) => Ok(classify(status, after)),
+        Ok(Ok((status, after, None))) => Ok(classify(status, after)),
+        // A 2xx whose body reports a failure (Google's partial failure,
+        // TikTok's error code): not delivered.
+        Ok(Ok((status, after, Some(true)))) => Ok(Attempt::Retry {
+            status: Some(status.as_u16()),
+            after,
+        }),
+        Ok(Ok((status, _, Some(false)))) => Ok(Attempt::Permanent {
+            status: status.as_u16(),
+        }),
     };
     let (attempt_kind, class) = match &outcome {
         Ok(Attempt::Ok) => return Attempt::Ok,

@@ -277,7 +277,38 @@ impl GoogleAds {
     }
 }
 
+/// Google answers 200 to an upload with `partialFailure: true` and lists
+/// the conversions it refused in `partialFailureError` (a google.rpc.Status:
+/// `code`, `message`, `details`): such a batch was not wholly delivered.
+/// It is not retried (the same conversions would be refused again); it is
+/// dead-lettered, so the operator sees it.
+fn google_partial_failure(body: &[u8]) -> Option<bool> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let e = v.get("partialFailureError")?;
+    let failed = match e {
+        serde_json::Value::Null => false,
+        serde_json::Value::Object(o) => {
+            o.get("code")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0)
+                != 0
+                || o.get("message")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|m| !m.is_empty())
+                || o.get("details")
+                    .and_then(serde_json::Value::as_array)
+                    .is_some_and(|d| !d.is_empty())
+        }
+        _ => true,
+    };
+    failed.then_some(false)
+}
+
 impl Profile for GoogleAds {
+    fn answer_check(&self) -> Option<super::AnswerCheck> {
+        Some(google_partial_failure)
+    }
+
     fn kind(&self) -> ProfileKind {
         ProfileKind::GoogleAds
     }

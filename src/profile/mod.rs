@@ -154,6 +154,10 @@ pub struct Credential {
 
 /// One partner API's encoder. Object safe: delivery holds a
 /// `Box<dyn Profile>` per partner.
+/// Reads a partner's 2xx answer body (at most 64 KiB of it): `Some(true)`
+/// a failure worth retrying, `Some(false)` one that is not, `None` success.
+pub type AnswerCheck = fn(&[u8]) -> Option<bool>;
+
 pub trait Profile: Send + Sync + fmt::Debug {
     fn kind(&self) -> ProfileKind;
 
@@ -191,6 +195,14 @@ pub trait Profile: Send + Sync + fmt::Debug {
 
     /// The credentials the partner expects and where they go.
     fn credentials(&self) -> &'static [Credential];
+
+    /// How to read a 2xx answer's body for a failure the API reports in
+    /// it (Google's `partialFailureError`, TikTok's non-zero `code`): the
+    /// function gives `Some(retryable)` for a failure, `None` for success.
+    /// `None` here: a 2xx is a delivery.
+    fn answer_check(&self) -> Option<AnswerCheck> {
+        None
+    }
 
     /// How the partner's endpoint URL path ends (it carries the pixel or
     /// customer id), so a config can be checked against it; `None` when

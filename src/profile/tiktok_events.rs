@@ -143,7 +143,25 @@ impl TiktokEvents {
     }
 }
 
+/// TikTok's Events API answers HTTP 200 with `{"code": N, "message": …}`;
+/// any `code` but 0 is a failure: 40100 (too many requests) and 5xxxx
+/// (TikTok's own errors) are retried, the rest (40105 an access token
+/// revoked, 40001 a malformed request, ...) are not.
+fn tiktok_answer_code(body: &[u8]) -> Option<bool> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let code = v.get("code")?.as_i64().unwrap_or(-1);
+    match code {
+        0 => None,
+        40100 | 50000..=59999 => Some(true),
+        _ => Some(false),
+    }
+}
+
 impl Profile for TiktokEvents {
+    fn answer_check(&self) -> Option<super::AnswerCheck> {
+        Some(tiktok_answer_code)
+    }
+
     fn kind(&self) -> ProfileKind {
         ProfileKind::TiktokEvents
     }

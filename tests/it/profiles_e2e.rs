@@ -436,6 +436,54 @@ fn a_400_dead_letters_the_encoded_events_at_once() {
     );
 }
 
+backend_tests!(a_failure_reported_inside_a_200_is_not_a_delivery);
+
+/// Google reports refused conversions in a 200's `partialFailureError`, and
+/// TikTok its errors (a revoked token: 40105) as a 200 with a non-zero
+/// `code`: neither is counted delivered. TikTok's rate limit (40100) is
+/// retried and then delivered; the others are dead-lettered.
+fn a_failure_reported_inside_a_200_is_not_a_delivery() {
+    let gm = PartnerMock::google(GOOGLE_CUSTOMER, GOOGLE_TOKEN, GOOGLE_DEV);
+    gm.answer_next(
+        200,
+        r#"{"partialFailureError":{"code":3,"message":"conversion action not found","details":[]},"results":[{}]}"#,
+    );
+    let tm = PartnerMock::tiktok(TIKTOK_SOURCE, TIKTOK_TOKEN);
+    tm.answer_next(200, r#"{"code":40100,"message":"Too many requests"}"#);
+    let g = start(&[google(&gm.url(), "K_B", ""), tiktok(&tm.url(), "K_C", "")]);
+    post(&g, &events("inside", 1));
+    wait_for(TIMEOUT, || {
+        (!g.dead_letters("google").is_empty()).then_some(())
+    })
+    .expect("google's partial failure is dead-lettered");
+    assert!(gm.accepted().is_empty());
+    assert_eq!(
+        g.metric("adgate_events_delivered_total{partner=\"google\"}"),
+        0.0
+    );
+    // TikTok: retried after its rate limit, then delivered.
+    wait_for(TIMEOUT, || (!tm.accepted().is_empty()).then_some(()))
+        .expect("tiktok delivered after the retry");
+    assert_eq!(tm.seen().len(), 2, "one refused, one accepted");
+    wait_metric(
+        &g,
+        "adgate_events_delivered_total",
+        &[("partner", "tiktok")],
+        1.0,
+    );
+    // A revoked token: dead-lettered, not delivered.
+    tm.answer_next(200, r#"{"code":40105,"message":"Access token is invalid"}"#);
+    post(&g, &events("revoked", 1));
+    wait_for(TIMEOUT, || {
+        (!g.dead_letters("tiktok").is_empty()).then_some(())
+    })
+    .expect("tiktok's error code is dead-lettered");
+    assert_eq!(
+        g.metric("adgate_events_delivered_total{partner=\"tiktok\"}"),
+        1.0
+    );
+}
+
 backend_tests!(a_batch_never_exceeds_the_profile_limit);
 
 fn a_batch_never_exceeds_the_profile_limit() {

@@ -577,13 +577,17 @@ fn success_body(api: &PartnerApi, n: usize) -> String {
     }
 }
 
+/// Answers forced on the next requests: a status, and a body other than
+/// the default error.
+type Forced = Mutex<VecDeque<(u16, Option<String>)>>;
+
 /// A running mock partner API.
 pub struct PartnerMock {
     pub addr: SocketAddr,
     pub api: PartnerApi,
     seen: Arc<Mutex<Vec<Seen>>>,
     accepted: Arc<Mutex<Vec<Value>>>,
-    forced: Arc<Mutex<VecDeque<u16>>>,
+    forced: Arc<Forced>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -628,13 +632,26 @@ impl PartnerMock {
     /// Answer the next requests with these statuses (before validating
     /// them, recording nothing as accepted): `fail_next(&[503, 503])`.
     pub fn fail_next(&self, statuses: &[u16]) {
-        self.forced.lock().unwrap().extend(statuses.iter().copied());
+        self.forced
+            .lock()
+            .unwrap()
+            .extend(statuses.iter().map(|s| (*s, None)));
+    }
+
+    /// Answer the next request with this status and body, as the real API
+    /// does for an error it reports inside a 200 (TikTok's `code`,
+    /// Google's `partialFailureError`); nothing is recorded as accepted.
+    pub fn answer_next(&self, status: u16, body: &str) {
+        self.forced
+            .lock()
+            .unwrap()
+            .push_back((status, Some(body.to_owned())));
     }
 
     pub fn start(api: PartnerApi) -> PartnerMock {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let accepted: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let forced: Arc<Mutex<VecDeque<u16>>> = Arc::default();
+        let forced: Arc<Forced> = Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (seen2, accepted2, forced2, api2) = (
@@ -737,7 +754,7 @@ impl PartnerMock {
 #[allow(clippy::too_many_arguments)]
 fn answer(
     api: &PartnerApi,
-    forced: &Mutex<VecDeque<u16>>,
+    forced: &Forced,
     accepted: &Mutex<Vec<Value>>,
     method: &str,
     path: &str,
@@ -745,8 +762,9 @@ fn answer(
     headers: &HashMap<String, String>,
     body: &[u8],
 ) -> (u16, String, Option<String>) {
-    if let Some(s) = forced.lock().unwrap().pop_front() {
-        return (s, r#"{"error":"forced by the test"}"#.to_owned(), None);
+    if let Some((s, body)) = forced.lock().unwrap().pop_front() {
+        let text = body.unwrap_or_else(|| r#"{"error":"forced by the test"}"#.to_owned());
+        return (s, text, None);
     }
     let gz = headers.get("content-encoding").map(String::as_str) == Some("gzip");
     let mut inflated = Vec::new();
