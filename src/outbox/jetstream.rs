@@ -813,6 +813,28 @@ impl JetStream {
         self.ensure_stream_of(p, Stream::Events).await
     }
 
+    /// [`JetStream::ensure_stream_of`], retried for up to 45 s
+    /// (`STARTUP_PATIENCE`) while the cluster cannot answer: a replica
+    /// that starts, or reloads, while a NATS node is down or a leader is
+    /// being elected waits for it rather than exiting (sixth fault pass).
+    pub async fn ensure_patiently(
+        &self,
+        p: &PartnerConfig,
+        s: Stream,
+    ) -> Result<Arc<JsPartner>, String> {
+        let deadline = Instant::now() + STARTUP_PATIENCE;
+        loop {
+            match self.ensure_stream_of(p, s).await {
+                Ok(jp) => return Ok(jp),
+                Err(e) if Instant::now() < deadline => {
+                    tracing::warn!(partner = %p.name, error = %e, "JetStream not ready for the partner's streams yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Creates or updates partner `p`'s streams and consumer of `s`.
     pub async fn ensure_stream_of(
         &self,

@@ -204,7 +204,7 @@ impl Store {
             }
             Backend::Js(js) => {
                 let jp = js
-                    .ensure_stream_of(p, stream)
+                    .ensure_patiently(p, stream)
                     .await
                     .map_err(io::Error::other)?;
                 (Backing::Js(js.clone(), jp), Vec::new())
