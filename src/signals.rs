@@ -662,6 +662,18 @@ fn range_floor(raw: Raw<'_>) -> Option<i64> {
     (m >= n).then_some(n)
 }
 
+/// A string value's letters and digits, lowercase, after
+/// [`canon::word_form`] (`"Not Determined"` is `notdetermined`); empty for
+/// anything but a string.
+fn folded_value(raw: Raw<'_>) -> String {
+    let s = as_str(raw).unwrap_or_default();
+    canon::word_form(s.trim())
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// The verdict of one member: `None` if it lets the event go on.
 /// `event_year` is the year of the event's time (never in the future).
 pub fn verdict(
@@ -788,12 +800,7 @@ pub fn verdict(
             )),
         },
         OtherSignal::PersonType => {
-            let s = as_str(raw).unwrap_or_default();
-            let t: String = canon::word_form(s.trim())
-                .chars()
-                .filter(|c| c.is_alphanumeric())
-                .flat_map(char::to_lowercase)
-                .collect();
+            let t = folded_value(raw);
             matches!(
                 t.as_str(),
                 "child"
@@ -836,12 +843,7 @@ pub fn verdict(
                     )),
                 },
                 JsonKind::String => {
-                    let s = as_str(raw).unwrap_or_default();
-                    let t: String = canon::word_form(s.trim())
-                        .chars()
-                        .filter(|c| c.is_alphanumeric())
-                        .flat_map(char::to_lowercase)
-                        .collect();
+                    let t = folded_value(raw);
                     match t.as_str() {
                         "authorized" | "authorised" | "3" => None,
                         "denied" | "restricted" | "notdetermined" | "unknown" | "0" | "1"
