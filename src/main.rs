@@ -294,7 +294,7 @@ fn serve(config_path: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
             println!("adgate demo mode: embedded default config, not for production");
             println!("producer token: {}", t.producer);
             println!("feed token: {}", t.feed);
-            println!("admin token: {}", t.admin);
+            println!("admin token: in {} (owner-only; not printed)", t.admin_file.display());
             println!("demo partner: {} (GET http://{addr}/v1/feed/{})", adgate::config::demo::DEMO_PARTNER, adgate::config::demo::DEMO_PARTNER);
             use std::io::Write;
             let _ = std::io::stdout().flush();

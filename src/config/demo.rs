@@ -19,6 +19,9 @@ pub struct DemoTokens {
     pub producer: String,
     pub feed: String,
     pub admin: String,
+    /// Where the admin token is kept (it is not printed: only the demo
+    /// producer and feed tokens are).
+    pub admin_file: PathBuf,
 }
 
 fn secret(dir: &Path, name: &str, make: impl Fn() -> String) -> std::io::Result<String> {
@@ -57,6 +60,7 @@ pub fn config(data_dir: &Path) -> Result<(Config, DemoTokens), String> {
         producer: secret(&dir, "producer.token", tok).map_err(io)?,
         feed: secret(&dir, "feed.token", tok).map_err(io)?,
         admin: secret(&dir, "admin.token", tok).map_err(io)?,
+        admin_file: dir.join("admin.token"),
     };
     let partner_key = secret(&dir, "partner.key", key).map_err(io)?;
     let toml = format!(

@@ -1120,6 +1120,16 @@ fn demo_mode_end_to_end() {
     if producer.len() < 32 || feed.len() < 32 || producer == feed {
         demo.fail("demo tokens are long and distinct");
     }
+    // The admin token is not printed: its file is named instead.
+    let admin = demo.line("admin token:");
+    let admin_file = data.join("demo").join("admin.token");
+    let admin_token = std::fs::read_to_string(&admin_file).unwrap_or_default();
+    if admin_token.trim().len() < 32
+        || admin.contains(admin_token.trim())
+        || !admin.contains("admin.token")
+    {
+        demo.fail("the admin token stays in its file and only the file is named");
+    }
     let partner = demo.line("demo partner:");
     if !partner.starts_with("demo-partner") {
         demo.fail("the demo partner is named");
