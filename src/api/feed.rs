@@ -29,7 +29,7 @@ const MAX_MAX: usize = 10_000;
 fn feed_error(e: FeedError) -> Resp {
     match e {
         FeedError::Cursor(msg) => error(StatusCode::BAD_REQUEST, msg),
-        FeedError::Unavailable(msg) => error(StatusCode::SERVICE_UNAVAILABLE, msg),
+        FeedError::Unavailable(msg) => web::unavailable(msg),
         FeedError::Failed => error(StatusCode::INTERNAL_SERVER_ERROR, "feed could not be read"),
     }
 }

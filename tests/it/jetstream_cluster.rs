@@ -335,7 +335,14 @@ fn readyz_is_503_while_jetstream_is_unreachable() {
     let _turn = heavy();
     nats::set_backend(nats::Backend::JetStream);
     let mock = MockPartner::always(200);
-    let mut g = Gateway::start(&format!("{HEAD}{}", push_acme(&mock.url())), base_env());
+    let mut g = Gateway::start(
+        &format!(
+            "{HEAD}{}{}",
+            push_acme(&mock.url()),
+            pull_partner("alpha", "T_FEED_A", "K_B", "")
+        ),
+        base_env(),
+    );
     assert_eq!(g.get("/readyz", None).status, 200);
     g.nats.as_mut().unwrap().kill();
     wait_for(Duration::from_secs(10), || {
@@ -349,6 +356,10 @@ fn readyz_is_503_while_jetstream_is_unreachable() {
     );
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.headers.contains_key("retry-after"));
+    // A feed read cannot reach the stream either: 503 with Retry-After too.
+    let r = g.get("/v1/feed/alpha?max=10", Some(FEED_TOKEN_A));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
     g.nats.as_mut().unwrap().spawn();
     wait_for(Duration::from_secs(20), || {
         (g.get("/readyz", None).status == 200).then_some(())
