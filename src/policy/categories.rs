@@ -225,12 +225,12 @@ const GLUED_AFTER: &[&str] = &[
 /// Is `word` (lowercase ASCII) a sensitive `stem` glued to other letters:
 /// ending in it (`telehealth`, `mentalhealth`, `parapharmacie`), or
 /// starting with it followed by a word of [`GLUED_AFTER`]?
-fn glued_stem(word: &str, stem: &str) -> bool {
+fn glued_stem(word: &[u8], stem: &[u8]) -> bool {
     word.len() > stem.len()
         && (word.ends_with(stem)
             || word
                 .strip_prefix(stem)
-                .is_some_and(|rest| GLUED_AFTER.iter().any(|n| rest.starts_with(n))))
+                .is_some_and(|rest| GLUED_AFTER.iter().any(|n| rest.starts_with(n.as_bytes()))))
 }
 
 impl Sensitive {
@@ -256,6 +256,31 @@ impl Sensitive {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Does one of `words` (of a [`canon::word_form`]) hold an entry of six
+    /// or more ASCII letters glued to other letters ([`glued_stem`])? Each
+    /// word is lowercased once, on the stack, and compared as bytes.
+    pub fn glued<'a>(&self, words: impl Iterator<Item = &'a str>) -> bool {
+        if self.stems.is_empty() {
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        words.into_iter().any(|w| {
+            if w.len() <= 6 || w.len() > buf.len() || !w.is_ascii() {
+                return false;
+            }
+            let lower = &mut buf[..w.len()];
+            lower.copy_from_slice(w.as_bytes());
+            lower.make_ascii_lowercase();
+            let (first, last) = (lower[0], lower[lower.len() - 1]);
+            // A stem can only end the word with the word's last letter, or
+            // start it with its first: most stems are passed on a byte.
+            self.stems.iter().any(|stem| {
+                let st = stem.as_bytes();
+                (st[st.len() - 1] == last || st[0] == first) && glued_stem(lower, st)
+            })
+        })
     }
 
     /// Does the text `c` (a [`canon::word_form`]) hold the words of an
@@ -286,25 +311,11 @@ impl Sensitive {
                 return true;
             }
         }
-        let glued = || {
-            words.clone().any(|w| {
-                w.len() > 6
-                    && w.is_ascii()
-                    && self.stems.iter().any(|stem| {
-                        let mut lower = [0u8; 64];
-                        let n = w.len().min(64);
-                        lower[..n].copy_from_slice(&w.as_bytes()[..n]);
-                        lower[..n].make_ascii_lowercase();
-                        std::str::from_utf8(&lower[..n]).is_ok_and(|l| glued_stem(l, stem))
-                    })
-            })
-        };
         (starts
             && self
                 .entries
                 .iter()
                 .any(|s| super::has_word_run(words.clone(), s)))
-            || glued()
             // A name in a script without spaces, inside a longer run of
             // letters (`健康食品`).
             || (!c.is_ascii() && self.unspaced.iter().any(|u| c.contains(u.as_str())))
@@ -476,7 +487,11 @@ const MAX_DEPTH: usize = 8;
 /// [`MAX_DEPTH`] (`context.content.cat`): each string of the value, also
 /// inside arrays and objects (`categories: [{"name": "Health"}]`). `each`
 /// answers whether one is sensitive; the first yes ends the walk.
-pub fn other_categories(ev: &Event<'_>, mut each: impl FnMut(&str) -> bool) -> bool {
+pub fn other_categories(
+    ev: &Event<'_>,
+    mut each: impl FnMut(&str) -> bool,
+    mut each_path: impl FnMut(&str) -> bool,
+) -> bool {
     for (name, raw) in &ev.top.members {
         // Every top-level block but the person's and the consent: `app`,
         // `ad`, OpenRTB's `site`, GA4's `items` and `ecommerce`, Segment's
@@ -510,7 +525,7 @@ pub fn other_categories(ev: &Event<'_>, mut each: impl FnMut(&str) -> bool) -> b
                         "page_url" | "referrer" | "referer" | "url" | "page"
                     ) {
                         if let Some(path) = as_str(*v).as_deref().and_then(url_path) {
-                            if each(path) {
+                            if each_path(path) {
                                 return true;
                             }
                         }
@@ -548,11 +563,35 @@ fn coded(members: &[(Cow<'_, str>, json::Raw<'_>)], each: &mut impl FnMut(&str) 
             && text(*v).is_some_and(|t| matches!(t.as_str(), "2" | "3" | "4" | "5" | "6" | "7"))
     });
     for (k, v) in members {
-        let name: String = k
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        // The name, lowercase letters and digits, on the stack; most
+        // members name no taxonomy and cost nothing more.
+        let mut buf = [0u8; 32];
+        let mut n = 0;
+        for b in k.bytes().filter(u8::is_ascii_alphanumeric) {
+            if n == buf.len() {
+                break;
+            }
+            buf[n] = b.to_ascii_lowercase();
+            n += 1;
+        }
+        let name = std::str::from_utf8(&buf[..n]).unwrap_or_default();
+        let taxonomy = matches!(
+            name,
+            "mcc"
+                | "mcccode"
+                | "merchantcategorycode"
+                | "merchantcategory"
+                | "googleproductcategory"
+                | "googleproductcategoryid"
+                | "genreid"
+                | "primarygenreid"
+                | "genreids"
+                | "naics"
+                | "naicscode"
+        ) || (iab_tax && matches!(name, "cat" | "sectioncat" | "pagecat" | "cats"));
+        if !taxonomy {
+            continue;
+        }
         let codes: Vec<String> = match kind_of(*v) {
             JsonKind::Array => json::array_items(*v)
                 .unwrap_or_default()
@@ -563,7 +602,7 @@ fn coded(members: &[(Cow<'_, str>, json::Raw<'_>)], each: &mut impl FnMut(&str) 
         };
         let topic = |c: &str| -> Option<&'static str> {
             let n: u32 = c.parse().ok()?;
-            match name.as_str() {
+            match name {
                 "mcc" | "mcccode" | "merchantcategorycode" | "merchantcategory" => match n {
                     5912 | 5122 => Some("pharmacy"),
                     5975 | 5976 | 8011..=8099 => Some("health"),
@@ -578,10 +617,7 @@ fn coded(members: &[(Cow<'_, str>, json::Raw<'_>)], each: &mut impl FnMut(&str) 
                 "naics" | "naicscode" => {
                     (c.starts_with("4561") || c.starts_with("62")).then_some("health")
                 }
-                "cat" | "sectioncat" | "pagecat" | "cats" if iab_tax => {
-                    (286..=322).contains(&n).then_some("health")
-                }
-                _ => None,
+                _ => (286..=322).contains(&n).then_some("health"),
             }
         };
         if codes.iter().filter_map(|c| topic(c)).any(&mut *each) {

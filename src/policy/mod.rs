@@ -433,6 +433,12 @@ pub fn is_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
         leet.as_deref().and_then(|l| unglued(l, true)),
     ];
     let letters = joined_letters(category);
+    // A word glued to a sensitive one (`Telehealth`), looked for once, in
+    // the category as written.
+    let form = canon::word_form(category);
+    if sensitive.glued(category_words(&form)) {
+        return true;
+    }
     std::iter::once(category)
         .chain(spaced.as_deref())
         .chain(leet.as_deref())
@@ -442,6 +448,18 @@ pub fn is_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
             let c = canon::word_form(text);
             sensitive.matches(&c, category_words(&c))
         })
+}
+
+/// Does a page's path name a sensitive category (`/pharmacy/insulin-pens`)?
+/// Its words as written and glued words only: a URL is read on every
+/// event, and its slugs are not spelled to slip past a filter as a
+/// category field may be.
+fn path_is_sensitive(path: &str, sensitive: &categories::Sensitive) -> bool {
+    if sensitive.is_empty() {
+        return false;
+    }
+    let form = canon::word_form(path);
+    sensitive.matches(&form, category_words(&form)) || sensitive.glued(category_words(&form))
 }
 
 /// The letter an ASCII digit or sign stands for in a word spelled to slip
@@ -1134,7 +1152,11 @@ impl Policy {
             _ => {}
         }
         if !self.sensitive.is_empty()
-            && categories::other_categories(ev, |c| is_sensitive(c, &self.sensitive))
+            && categories::other_categories(
+                ev,
+                |c| is_sensitive(c, &self.sensitive),
+                |p| path_is_sensitive(p, &self.sensitive),
+            )
         {
             return Some((
                 DropReason::Sensitive,
