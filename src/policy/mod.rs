@@ -656,6 +656,9 @@ impl Policy {
         let wanted = self.partners.iter().any(|p| p.allows_type(&ev.event_type));
         let mut normalized: [Option<Cow<'_, str>>; 4] = Default::default();
         let mut subjects = Subjects::default();
+        // The values of the identifiers in other names and shapes, read
+        // once: subjects here, the opt-out lookup in block_reason.
+        let mut odd: Vec<(Kind, Cow<'_, str>)> = Vec::new();
         if wanted {
             for k in Kind::ALL {
                 if let Some(raw) = ev.identifier(k) {
@@ -687,16 +690,19 @@ impl Policy {
             // (`email_address`, `context.traits.email`, a phone as a JSON
             // number) names the person too: their forget purges the event
             // and the ledger records it (the opt-out lookup reads them below).
-            for (k, raw) in &ev.odd_identifiers {
-                for v in odd_values(*raw) {
-                    let found = identity::normalize_with(*k, &v, country)
-                        .map(|n| (*k, n))
-                        .or_else(|| identity::identity_in(&v));
-                    if let Some((kind, n)) = found {
-                        let h = self.hasher.subject(kind, &n);
-                        if !subjects.as_slice().contains(&h) {
-                            subjects.push(h);
-                        }
+            odd = ev
+                .odd_identifiers
+                .iter()
+                .flat_map(|(k, raw)| odd_values(*raw).into_iter().map(move |v| (*k, v)))
+                .collect();
+            for (k, v) in &odd {
+                let found = identity::normalize_with(*k, v, country)
+                    .map(|n| (*k, n))
+                    .or_else(|| identity::identity_in(v));
+                if let Some((kind, n)) = found {
+                    let h = self.hasher.subject(kind, &n);
+                    if !subjects.as_slice().contains(&h) {
+                        subjects.push(h);
                     }
                 }
             }
@@ -716,7 +722,7 @@ impl Policy {
             }
         }
         let blocked = if wanted {
-            self.block_reason(ev, &subjects, optouts, request)
+            self.block_reason(ev, &subjects, &odd, optouts, request)
         } else {
             None
         };
@@ -955,6 +961,7 @@ impl Policy {
         &self,
         ev: &Event<'_>,
         subjects: &Subjects,
+        odd: &[(Kind, Cow<'_, str>)],
         optouts: &dyn OptOutLookup,
         request: RequestSignals,
     ) -> Option<(DropReason, &'static str)> {
@@ -1052,11 +1059,6 @@ impl Policy {
             // Every identifier value: the strings the event parse read,
             // and the shapes it did not (a phone as a JSON number, an
             // address in an array), which are matched only here.
-            let odd: Vec<(Kind, Cow<'_, str>)> = ev
-                .odd_identifiers
-                .iter()
-                .flat_map(|(k, raw)| odd_values(*raw).into_iter().map(move |v| (*k, v)))
-                .collect();
             if odd.iter().any(|(k, v)| {
                 identity::normalize(*k, v)
                     .is_some_and(|n| optouts.contains(&self.hasher.subject(*k, &n)))
