@@ -1236,6 +1236,37 @@ fn utf16(b: &[u8]) -> Option<String> {
     )
 }
 
+/// A member name's ASCII letters and digits, lowercase, on the stack: how
+/// the name tables of the policy are written (`Merchant_Category-Code` is
+/// `merchantcategorycode`, `genreId` is `genreid`). Everything else is
+/// skipped; a caller that reads names outside ASCII folds their
+/// [`word_form`]. See [`fold_alnum`].
+pub struct FoldedName<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> std::ops::Deref for FoldedName<N> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// `key` folded as a [`FoldedName`], or `None` when it has more than `N`
+/// letters and digits (longer than any name a table holds). No allocation.
+pub fn fold_alnum<const N: usize>(key: &str) -> Option<FoldedName<N>> {
+    let mut out = FoldedName {
+        buf: [0; N],
+        len: 0,
+    };
+    for b in key.bytes().filter(u8::is_ascii_alphanumeric) {
+        *out.buf.get_mut(out.len)? = b.to_ascii_lowercase();
+        out.len += 1;
+    }
+    Some(out)
+}
+
 /// A value as its words are compared (`context.category` against
 /// `privacy.sensitive_categories`, and the names of the members the rules
 /// read): [`canonical`], then, when anything outside ASCII is left,

@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use crate::canon;
 use crate::event::{as_str, kind_of, Event, JsonKind};
 use crate::json;
+use crate::policy::guard;
 
 /// A topic (as configured, folded) and its other names. Names in scripts
 /// written without spaces (Han, Kana, Hangul, Thai) match anywhere in a
@@ -187,6 +188,10 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
 /// the entries that could start at one of its words.
 #[derive(Debug, Clone, Default)]
 pub struct Sensitive {
+    /// Tells this table from every other one built in the process (a
+    /// reload builds a new one), for the verdicts remembered per thread
+    /// ([`Sensitive::remembered`]).
+    id: u64,
     entries: Vec<Vec<String>>,
     /// Every entry's first word, lowercase.
     firsts: HashSet<String>,
@@ -195,6 +200,15 @@ pub struct Sensitive {
     /// The one-word entries of six or more ASCII letters, found glued to
     /// other letters ([`glued_stem`]).
     stems: Vec<String>,
+}
+
+/// What a remembered verdict ([`Sensitive::remembered`]) read its text as.
+#[derive(Clone, Copy)]
+pub enum VerdictOf {
+    /// A category's value.
+    Category,
+    /// The path of a page's URL.
+    PagePath,
 }
 
 /// What may follow a sensitive word glued in front of another one
@@ -236,7 +250,9 @@ fn glued_stem(word: &[u8], stem: &[u8]) -> bool {
 impl Sensitive {
     pub fn new(entries: Vec<Vec<String>>) -> Sensitive {
         let entries: Vec<Vec<String>> = entries.into_iter().filter(|e| !e.is_empty()).collect();
+        static TABLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Sensitive {
+            id: TABLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             firsts: entries.iter().map(|e| e[0].to_lowercase()).collect(),
             unspaced: entries
                 .iter()
@@ -256,6 +272,39 @@ impl Sensitive {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// `verdict(text)`, remembered per thread for this table and `kind`
+    /// (what `verdict` reads `text` as): categories and page paths repeat
+    /// event after event (one shop's aisles), and a verdict depends on the
+    /// text and the table alone, so a remembered one is the one reading
+    /// afresh would give. Bounded as the leak guard's readings are
+    /// ([`guard::READING_CACHE_ENTRIES`] texts of at most
+    /// [`guard::READING_CACHE_MAX_BYTES`] bytes per thread and kind); a
+    /// reload builds another table, whose verdicts are read afresh.
+    pub fn remembered(
+        &self,
+        kind: VerdictOf,
+        text: &str,
+        verdict: impl FnOnce(&str) -> bool,
+    ) -> bool {
+        thread_local! {
+            static CATEGORIES: guard::StrCache<(u64, bool)> = guard::StrCache::default();
+            static PATHS: guard::StrCache<(u64, bool)> = guard::StrCache::default();
+        }
+        let cache = match kind {
+            VerdictOf::Category => &CATEGORIES,
+            VerdictOf::PagePath => &PATHS,
+        };
+        guard::cached(
+            cache,
+            text,
+            (guard::READING_CACHE_MAX_BYTES, guard::READING_CACHE_ENTRIES),
+            |&(id, _)| id == self.id,
+            |t| (self.id, verdict(t)),
+            |_| true,
+            |&(_, sensitive)| sensitive,
+        )
     }
 
     /// Does one of `words` (of a [`canon::word_form`]) hold an entry of six
@@ -425,30 +474,37 @@ pub fn unspaced(word: &str) -> bool {
     }) && !word.is_empty()
 }
 
+/// The longest member name the category tables read, in letters and
+/// digits.
+const NAME_MAX: usize = 48;
+
+/// A member name as the category tables read it: its letters and digits,
+/// lowercase ([`canon::fold_alnum`]), after [`canon::word_form`] for a name
+/// outside ASCII (`ｃａｔｅｇｏｒｉｅｓ`); `None` when it is longer than any
+/// name they hold or holds letters outside ASCII. Folded once per member,
+/// for both [`category_name`] and [`taxonomy`].
+fn folded_name(key: &str) -> Option<canon::FoldedName<NAME_MAX>> {
+    if key.is_ascii() {
+        return canon::fold_alnum(key);
+    }
+    let form = canon::word_form(key);
+    if !form.is_ascii() {
+        return None;
+    }
+    canon::fold_alnum(&form)
+}
+
 /// A member that names a category in all but name: `subcategory`,
 /// `categories`, `iab_categories`, `topic`, `genre`, `taxonomy`, OpenRTB's
 /// `cat`, `sectioncat`, `pagecat`.
+#[cfg(test)]
 fn category_like(key: &str) -> bool {
-    const MAX: usize = 48;
-    let form: Cow<'_, str> = if key.is_ascii() {
-        Cow::Borrowed(key)
-    } else {
-        canon::word_form(key)
-    };
-    // Its letters and digits, lowercase, on the stack (no allocation).
-    let mut buf = [0u8; MAX];
-    let mut n = 0;
-    if !form.is_ascii() {
-        return false;
-    }
-    for b in form.bytes().filter(u8::is_ascii_alphanumeric) {
-        if n == MAX {
-            return false;
-        }
-        buf[n] = b.to_ascii_lowercase();
-        n += 1;
-    }
-    let name = &buf[..n];
+    folded_name(key).is_some_and(|n| category_name(&n))
+}
+
+/// [`category_like`] of a [`folded_name`].
+fn category_name(name: &[u8]) -> bool {
+    let n = name.len();
     // One pass, each position looked at only for the words that start with
     // its letter (this runs for every member of context, app, ad and site).
     let at = |i: usize, w: &[u8]| name[i..].starts_with(w);
@@ -502,37 +558,69 @@ pub fn other_categories(
         }
         let found = match ev.nested(*raw) {
             // Top-level objects: the event's parse read them already.
-            Some(o) => {
-                coded(&o.members, &mut each)
-                    || o.members.iter().any(|(k, v)| member(k, *v, &mut each, 0))
+            Some(o) => object(&o.members, &mut each, 0),
+            None => {
+                kind_of(*raw) == JsonKind::Array
+                    && member(folded_name(name).as_deref(), *raw, &mut each, 0)
             }
-            None => kind_of(*raw) == JsonKind::Array && member(name, *raw, &mut each, 0),
         };
         if found {
             return true;
         }
     }
     ev.context.iter().any(|c| {
-        coded(&c.members, &mut each)
-            || c.members
-                .iter()
-                .filter(|(k, _)| k != "category")
-                .any(|(k, v)| {
-                    // The path of the page and of the referrer name the aisle
-                    // (`/pharmacy/insulin-pens`).
-                    if matches!(
-                        k.as_ref(),
-                        "page_url" | "referrer" | "referer" | "url" | "page"
-                    ) {
-                        if let Some(path) = as_str(*v).as_deref().and_then(url_path) {
-                            if each_path(path) {
-                                return true;
-                            }
+        let iab = iab_taxonomy(&c.members);
+        c.members
+            .iter()
+            .filter(|(k, _)| k != "category")
+            .any(|(k, v)| {
+                // The path of the page and of the referrer name the aisle
+                // (`/pharmacy/insulin-pens`).
+                if matches!(
+                    k.as_ref(),
+                    "page_url" | "referrer" | "referer" | "url" | "page"
+                ) {
+                    if let Some(path) = as_str(*v).as_deref().and_then(url_path) {
+                        if each_path(path) {
+                            return true;
                         }
                     }
-                    member(k, *v, &mut each, 0)
-                })
+                }
+                object_member(k, *v, iab, &mut each, 0)
+            })
     })
+}
+
+/// The members of one object ([`object_member`]).
+fn object(
+    members: &[(Cow<'_, str>, json::Raw<'_>)],
+    each: &mut impl FnMut(&str) -> bool,
+    depth: usize,
+) -> bool {
+    let iab = iab_taxonomy(members);
+    members
+        .iter()
+        .any(|(k, v)| object_member(k, *v, iab, each, depth))
+}
+
+/// One member of an object, its name folded once: its codes when its name
+/// says which taxonomy they are of ([`taxonomy`]; `iab` when the object's
+/// `cattax` names IAB's content taxonomy), then the member itself
+/// ([`member`]).
+fn object_member(
+    key: &str,
+    v: json::Raw<'_>,
+    iab: bool,
+    each: &mut impl FnMut(&str) -> bool,
+    depth: usize,
+) -> bool {
+    let name = folded_name(key);
+    if let Some(tax) = name.as_deref().and_then(|n| taxonomy(n, iab)) {
+        if coded(tax, v, each) {
+            return true;
+        }
+    }
+    member(name.as_deref(), v, each, depth)
 }
 
 /// Categories written as codes of a numbered taxonomy, read where the
@@ -550,81 +638,88 @@ pub fn other_categories(
 /// - IAB Content Taxonomy 2.x/3.x ids in OpenRTB's `cat` / `sectioncat` /
 ///   `pagecat` when the object's `cattax` says so (2–7): 286–322 Medical
 ///   Health.
-fn coded(members: &[(Cow<'_, str>, json::Raw<'_>)], each: &mut impl FnMut(&str) -> bool) -> bool {
-    let text = |v: json::Raw<'_>| -> Option<String> {
-        match kind_of(v) {
-            JsonKind::Number => Some(v.get().to_string()),
-            JsonKind::String => as_str(v).map(|s| s.trim().to_string()),
-            _ => None,
+#[derive(Clone, Copy)]
+enum Taxonomy {
+    MerchantCategory,
+    GoogleProduct,
+    AppStoreGenre,
+    Naics,
+    IabContent,
+}
+
+/// The taxonomy a member's [`folded_name`] says its codes are of; OpenRTB's
+/// category members only when `iab`, the object's `cattax`, says so.
+fn taxonomy(name: &[u8], iab: bool) -> Option<Taxonomy> {
+    Some(match name {
+        b"mcc" | b"mcccode" | b"merchantcategorycode" | b"merchantcategory" => {
+            Taxonomy::MerchantCategory
         }
-    };
-    let iab_tax = members.iter().any(|(k, v)| {
-        k == "cattax"
-            && text(*v).is_some_and(|t| matches!(t.as_str(), "2" | "3" | "4" | "5" | "6" | "7"))
-    });
-    for (k, v) in members {
-        // The name, lowercase letters and digits, on the stack; most
-        // members name no taxonomy and cost nothing more.
-        let mut buf = [0u8; 32];
-        let mut n = 0;
-        for b in k.bytes().filter(u8::is_ascii_alphanumeric) {
-            if n == buf.len() {
-                break;
+        b"googleproductcategory" | b"googleproductcategoryid" => Taxonomy::GoogleProduct,
+        b"genreid" | b"primarygenreid" | b"genreids" => Taxonomy::AppStoreGenre,
+        b"naics" | b"naicscode" => Taxonomy::Naics,
+        b"cat" | b"sectioncat" | b"pagecat" | b"cats" if iab => Taxonomy::IabContent,
+        _ => return None,
+    })
+}
+
+impl Taxonomy {
+    /// The topic a code of this taxonomy stands for, when it is one of the
+    /// sensitive ones listed on [`Taxonomy`].
+    fn topic(self, code: &str) -> Option<&'static str> {
+        let n: u32 = code.parse().ok()?;
+        match self {
+            Taxonomy::MerchantCategory => match n {
+                5912 | 5122 => Some("pharmacy"),
+                5975 | 5976 | 8011..=8099 => Some("health"),
+                _ => None,
+            },
+            Taxonomy::GoogleProduct => (n == 491).then_some("health"),
+            Taxonomy::AppStoreGenre => matches!(n, 6013 | 6020).then_some("health"),
+            Taxonomy::Naics => {
+                (code.starts_with("4561") || code.starts_with("62")).then_some("health")
             }
-            buf[n] = b.to_ascii_lowercase();
-            n += 1;
-        }
-        let name = std::str::from_utf8(&buf[..n]).unwrap_or_default();
-        let taxonomy = matches!(
-            name,
-            "mcc"
-                | "mcccode"
-                | "merchantcategorycode"
-                | "merchantcategory"
-                | "googleproductcategory"
-                | "googleproductcategoryid"
-                | "genreid"
-                | "primarygenreid"
-                | "genreids"
-                | "naics"
-                | "naicscode"
-        ) || (iab_tax && matches!(name, "cat" | "sectioncat" | "pagecat" | "cats"));
-        if !taxonomy {
-            continue;
-        }
-        let codes: Vec<String> = match kind_of(*v) {
-            JsonKind::Array => json::array_items(*v)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(text)
-                .collect(),
-            _ => text(*v).into_iter().collect(),
-        };
-        let topic = |c: &str| -> Option<&'static str> {
-            let n: u32 = c.parse().ok()?;
-            match name {
-                "mcc" | "mcccode" | "merchantcategorycode" | "merchantcategory" => match n {
-                    5912 | 5122 => Some("pharmacy"),
-                    5975 | 5976 | 8011..=8099 => Some("health"),
-                    _ => None,
-                },
-                "googleproductcategory" | "googleproductcategoryid" => {
-                    (n == 491).then_some("health")
-                }
-                "genreid" | "primarygenreid" | "genreids" => {
-                    matches!(n, 6013 | 6020).then_some("health")
-                }
-                "naics" | "naicscode" => {
-                    (c.starts_with("4561") || c.starts_with("62")).then_some("health")
-                }
-                _ => (286..=322).contains(&n).then_some("health"),
-            }
-        };
-        if codes.iter().filter_map(|c| topic(c)).any(&mut *each) {
-            return true;
+            Taxonomy::IabContent => (286..=322).contains(&n).then_some("health"),
         }
     }
-    false
+}
+
+/// A code as written: a JSON number's text or a string's, trimmed.
+fn code_text(v: json::Raw<'_>) -> Option<Cow<'_, str>> {
+    match kind_of(v) {
+        JsonKind::Number => Some(Cow::Borrowed(v.get())),
+        JsonKind::String => as_str(v).map(|s| match s {
+            Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+            Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+        }),
+        _ => None,
+    }
+}
+
+/// Does the object's `cattax` name IAB's content taxonomy 2.x or 3.x (2–7)?
+fn iab_taxonomy(members: &[(Cow<'_, str>, json::Raw<'_>)]) -> bool {
+    members.iter().any(|(k, v)| {
+        k == "cattax"
+            && code_text(*v)
+                .is_some_and(|t| matches!(t.as_ref(), "2" | "3" | "4" | "5" | "6" | "7"))
+    })
+}
+
+/// The codes of a taxonomy member (one, or an array of them), each given
+/// to `each` as the topic it stands for (then matched as that word:
+/// sensitive only when the topic is configured).
+fn coded(tax: Taxonomy, v: json::Raw<'_>, each: &mut impl FnMut(&str) -> bool) -> bool {
+    let mut code = |c: json::Raw<'_>| {
+        code_text(c)
+            .and_then(|t| tax.topic(&t))
+            .is_some_and(&mut *each)
+    };
+    match kind_of(v) {
+        JsonKind::Array => json::array_items(v)
+            .unwrap_or_default()
+            .into_iter()
+            .any(code),
+        _ => code(v),
+    }
 }
 
 /// The path and query of a URL (after its host), or `None` when it has
@@ -635,21 +730,28 @@ fn url_path(url: &str) -> Option<&str> {
     Some(&rest[at..]).filter(|p| p.len() > 1)
 }
 
-/// One member: its strings when its name is category-like, else a look
-/// into it when it is an object or an array.
-fn member(key: &str, v: json::Raw<'_>, each: &mut impl FnMut(&str) -> bool, depth: usize) -> bool {
-    if category_like(key) {
+/// One member, by its [`folded_name`]: its strings when the name is
+/// category-like ([`category_name`]), else a look into it when it is an
+/// object or an array.
+fn member(
+    name: Option<&[u8]>,
+    v: json::Raw<'_>,
+    each: &mut impl FnMut(&str) -> bool,
+    depth: usize,
+) -> bool {
+    if name.is_some_and(category_name) {
         return strings(v, each, depth);
     }
     match kind_of(v) {
-        JsonKind::Object if depth < MAX_DEPTH => {
-            let members = json::object_members(v).unwrap_or_default();
-            coded(&members, each) || members.iter().any(|(k, v)| member(k, *v, each, depth + 1))
-        }
+        JsonKind::Object if depth < MAX_DEPTH => object(
+            &json::object_members(v).unwrap_or_default(),
+            each,
+            depth + 1,
+        ),
         JsonKind::Array if depth < MAX_DEPTH => json::array_items(v)
             .unwrap_or_default()
             .into_iter()
-            .any(|item| kind_of(item) == JsonKind::Object && member("", item, each, depth + 1)),
+            .any(|item| kind_of(item) == JsonKind::Object && member(None, item, each, depth + 1)),
         _ => false,
     }
 }
@@ -700,6 +802,38 @@ mod tests {
         ] {
             assert!(!category_like(k), "{k}");
         }
+    }
+
+    #[test]
+    fn remembered_verdicts_belong_to_their_table() {
+        // A reload builds another table: what one table said of a category
+        // is never the answer of the next, in either direction.
+        let health = Sensitive::new(vec![vec!["health".into()]]);
+        let books = Sensitive::new(vec![vec!["books".into()]]);
+        for _ in 0..2 {
+            assert!(crate::policy::is_sensitive("Health", &health));
+            assert!(!crate::policy::is_sensitive("Health", &books));
+            assert!(crate::policy::is_sensitive("Books", &books));
+            assert!(!crate::policy::is_sensitive("Books", &health));
+        }
+    }
+
+    #[test]
+    fn codes_are_read_under_taxonomy_names_only() {
+        let t = Sensitive::new(vec![vec!["health".into()], vec!["pharmacy".into()]]);
+        let sensitive = |json: &str| {
+            let members = json::object_members(json::Raw::parse(json).unwrap()).unwrap();
+            object(&members, &mut |c| crate::policy::is_sensitive(c, &t), 0)
+        };
+        assert!(sensitive(r#"{"Merchant-Category_Code": 5912}"#));
+        assert!(sensitive(r#"{"ｍｃｃ": "5912"}"#));
+        assert!(sensitive(r#"{"genreIds": [6014, " 6020 "]}"#));
+        assert!(sensitive(r#"{"cattax": 2, "cat": ["286"]}"#));
+        assert!(!sensitive(r#"{"cat": ["286"]}"#));
+        assert!(!sensitive(r#"{"order_total": 5912, "mcc": 5411}"#));
+        assert!(sensitive(
+            r#"{"site": {"content": {"cattax": "6", "pagecat": [300]}}}"#
+        ));
     }
 
     #[test]

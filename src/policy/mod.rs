@@ -394,11 +394,20 @@ fn category_words(s: &str) -> impl Iterator<Item = &str> + Clone {
 /// matches only whole).
 ///
 /// Allocation-free for a category in plain ASCII: its words are compared
-/// without ASCII case, and the configured words are lowercase.
+/// without ASCII case, and the configured words are lowercase. A category
+/// read lately by the same thread is answered from memory
+/// ([`categories::Sensitive::remembered`]).
 pub fn is_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     if sensitive.is_empty() {
         return false;
     }
+    sensitive.remembered(categories::VerdictOf::Category, category, |c| {
+        reads_sensitive(c, sensitive)
+    })
+}
+
+/// [`is_sensitive`], read afresh.
+fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     // Invisible and control characters are dropped inside a word
     // (`hea\u{200b}lth`), but one between words (`Books\u{3164}Health`,
     // a NEL) separates them; and `™`, `℠`, `®` are marks after a word, not
@@ -458,8 +467,10 @@ fn path_is_sensitive(path: &str, sensitive: &categories::Sensitive) -> bool {
     if sensitive.is_empty() {
         return false;
     }
-    let form = canon::word_form(path);
-    sensitive.matches(&form, category_words(&form)) || sensitive.glued(category_words(&form))
+    sensitive.remembered(categories::VerdictOf::PagePath, path, |path| {
+        let form = canon::word_form(path);
+        sensitive.matches(&form, category_words(&form)) || sensitive.glued(category_words(&form))
+    })
 }
 
 /// The letter an ASCII digit or sign stands for in a word spelled to slip

@@ -308,6 +308,7 @@ pub fn with_reading<R>(s: &str, f: impl FnOnce(&Reading) -> R) -> R {
         &READINGS,
         s,
         (READING_CACHE_MAX_BYTES, READING_CACHE_ENTRIES),
+        |_| true,
         Reading::of,
         |_| true,
         f,
@@ -316,19 +317,21 @@ pub fn with_reading<R>(s: &str, f: impl FnOnce(&Reading) -> R) -> R {
 
 /// A per-thread map from short strings to what the string alone
 /// determines (see [`cached`]).
-type StrCache<V> =
+pub(crate) type StrCache<V> =
     std::cell::RefCell<std::collections::HashMap<Box<str>, V, foldhash::fast::RandomState>>;
 
-/// `f` of `compute(s)`, taken from `cache` when `s` was asked for lately.
-/// Only for values that depend on the string alone, so a cached value is
-/// the one computing it afresh would give. A string longer than
+/// `f` of `compute(s)`, taken from `cache` when `s` was asked for lately
+/// and the value kept is still `fresh`. Only for values that depend on the
+/// string alone (and on what `fresh` checks), so a cached value is the one
+/// computing it afresh would give. A string longer than
 /// `max_bytes`, or a value `keep` refuses, is computed each time and not
 /// kept; the map is emptied when it holds `entries` (and its hasher is
 /// seeded per process, so hostile strings cannot be made to collide).
-fn cached<V: 'static, R>(
+pub(crate) fn cached<V: 'static, R>(
     cache: &'static std::thread::LocalKey<StrCache<V>>,
     s: &str,
     (max_bytes, entries): (usize, usize),
+    fresh: impl FnOnce(&V) -> bool,
     compute: impl FnOnce(&str) -> V,
     keep: impl FnOnce(&V) -> bool,
     f: impl FnOnce(&V) -> R,
@@ -340,7 +343,7 @@ fn cached<V: 'static, R>(
         let Ok(mut map) = cell.try_borrow_mut() else {
             return f(&compute(s));
         };
-        if let Some(v) = map.get(s) {
+        if let Some(v) = map.get(s).filter(|v| fresh(v)) {
             return f(v);
         }
         let v = compute(s);
@@ -446,6 +449,7 @@ pub fn skeleton_cached(s: &str) -> Rc<str> {
         &SKELETONS,
         s,
         (SKELETON_CACHE_MAX_BYTES, SKELETON_CACHE_ENTRIES),
+        |_| true,
         |s| Rc::from(canon::skeleton(s)),
         |sk| sk.len() <= SKELETON_CACHE_MAX_BYTES,
         Rc::clone,
