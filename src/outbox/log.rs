@@ -170,6 +170,9 @@ pub struct Recovered {
     pub records: u64,
     pub bytes: u64,
     pub truncated_bytes: u64,
+    /// Bytes damaged inside segments, with whole records after them, set
+    /// aside at this start (see `set_aside_damage`).
+    pub damaged_bytes: u64,
     /// (event hash, ingest ms) of every record still on disk.
     pub event_hashes: Vec<(SubjectHash, u64)>,
 }
@@ -223,28 +226,45 @@ impl PartnerLog {
             }
             let mut valid = 0u64;
             let mut problem = None;
-            scan(&file, base, 0, len, |off, d| match d {
-                Decoded::Ok { len: l, body } => {
-                    valid = off + l as u64 - base;
-                    // A retracted record's request was refused: a retry
-                    // must not be taken for a duplicate.
-                    if body.flags & segment::FLAG_RETRACTED == 0 {
-                        rec.event_hashes.push((body.event_hash, body.ingest_ms));
+            loop {
+                let mut bad = None;
+                scan(&file, base, valid, len, |off, d| match d {
+                    Decoded::Ok { len: l, body } => {
+                        valid = off + l as u64 - base;
+                        // A retracted record's request was refused: a retry
+                        // must not be taken for a duplicate.
+                        if body.flags & (segment::FLAG_RETRACTED | segment::FLAG_DAMAGED) == 0 {
+                            rec.event_hashes.push((body.event_hash, body.ingest_ms));
+                        }
+                        if off >= acked && body.flags & segment::FLAG_PURGED == 0 {
+                            rec.records += 1;
+                        }
+                        true
                     }
-                    if off >= acked && body.flags & segment::FLAG_PURGED == 0 {
-                        rec.records += 1;
+                    Decoded::Incomplete => {
+                        bad = Some("torn record at the tail");
+                        false
                     }
-                    true
+                    Decoded::Corrupt(why) => {
+                        bad = Some(why);
+                        false
+                    }
+                })?;
+                let Some(why) = bad else { break };
+                // Damage with whole records after it is not a torn tail:
+                // those records are kept, and only the damaged bytes are
+                // set aside.
+                match set_aside_damage(name, dir, &path, &file, base, valid, len, why)? {
+                    Some(next) => {
+                        rec.damaged_bytes += next - valid;
+                        valid = next;
+                    }
+                    None => {
+                        problem = Some(why);
+                        break;
+                    }
                 }
-                Decoded::Incomplete => {
-                    problem = Some("torn record at the tail");
-                    false
-                }
-                Decoded::Corrupt(why) => {
-                    problem = Some(why);
-                    false
-                }
-            })?;
+            }
             if valid < len {
                 tracing::warn!(
                     partner = name,
@@ -1079,6 +1099,64 @@ fn read_ack(path: &Path) -> Option<u64> {
     (crc32fast::hash(&v.to_le_bytes()) == crc).then_some(v)
 }
 
+/// Damaged bytes inside segment `path` (global `base`) at local offset
+/// `at`, found at a restart, when whole records follow them (a flipped bit,
+/// a bad sector, a write torn in place by a power cut during a purge): the
+/// damaged bytes are copied to `damaged-<global offset>.bin` beside the
+/// segment (for an operator to inspect), then replaced by one purged record
+/// of the same length flagged [`segment::FLAG_DAMAGED`], so that every
+/// record after them stays readable. Returns the local offset of the next
+/// whole record, or `None` when nothing whole follows (a torn tail, cut by
+/// the caller) or the damage is too short to be replaced by a record.
+#[allow(clippy::too_many_arguments)]
+fn set_aside_damage(
+    name: &str,
+    dir: &Path,
+    path: &Path,
+    file: &File,
+    base: u64,
+    at: u64,
+    len: u64,
+    why: &str,
+) -> io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let rest = read_chunk_at(file, at, (len - at) as usize)?;
+    let Some(k) = rest.get(1..).and_then(segment::resync) else {
+        return Ok(None);
+    };
+    let damaged = k + 1;
+    if damaged < segment::HEADER_LEN + segment::FIXED_BODY_LEN {
+        return Ok(None);
+    }
+    let copy = dir.join(format!("damaged-{:020}.bin", base + at));
+    {
+        let mut f = File::create(&copy)?;
+        io::Write::write_all(&mut f, &rest[..damaged])?;
+        f.sync_all()?;
+    }
+    sync_dir(dir)?;
+    let filler = segment::tombstone(
+        damaged,
+        segment::FLAG_PURGED | segment::FLAG_DAMAGED,
+        0,
+        &[0; 16],
+    );
+    file.write_all_at(&filler, at)?;
+    file.sync_all()?;
+    let after = segment::records(&rest[damaged..]).count();
+    tracing::error!(
+        log = name,
+        segment = %path.display(),
+        offset = base + at,
+        damaged_bytes = damaged,
+        records_after = after,
+        problem = why,
+        copy = %copy.display(),
+        "recovery: bytes damaged on disk inside a segment; the records they held are lost, every record before and after them is kept (the damaged bytes are copied beside the segment)"
+    );
+    Ok(Some(at + damaged as u64))
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -1295,11 +1373,20 @@ impl Reader {
                 },
             )?;
             if let Some(off) = corrupt {
+                // Skip the damaged bytes to the next whole record of the
+                // segment (the next restart sets them aside for good, see
+                // `set_aside_damage`), or to its end when none follows.
+                let rest = read_chunk_at(file, off - base, (seg_end - off) as usize)?;
+                let next = rest
+                    .get(1..)
+                    .and_then(segment::resync)
+                    .map_or(seg_end, |k| off + 1 + k as u64);
                 tracing::error!(
                     offset = off,
-                    "outbox: unreadable record inside durable data; skipping to the next segment"
+                    skipped_bytes = next - off,
+                    "outbox: bytes damaged on disk inside durable data; the records they held are lost, reading goes on after them"
                 );
-                self.pos = seg_end;
+                self.pos = next;
                 continue;
             }
             if next == self.pos {
@@ -1374,6 +1461,66 @@ mod tests {
         drop(log);
         let (_, rec) = PartnerLog::open("p", &path, 1 << 30, dl).expect("reopen");
         assert_eq!(rec.records, 2);
+    }
+
+    #[tokio::test]
+    async fn damage_inside_a_segment_costs_only_the_damaged_record() {
+        // One bit flipped in the first of 50 records, then one in the
+        // length field of the tenth: a reader skips the two damaged records
+        // and reads the 48 others, and so does a restart, which keeps a
+        // copy of the damaged bytes and leaves the segment readable.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p");
+        let dl = Arc::new(DeadLetters::new(&dir.path().join("dl")).expect("dl"));
+        let (log, _) = PartnerLog::open("p", &path, 1 << 30, dl.clone()).expect("open");
+        let mut one = Vec::new();
+        for i in 0..50u8 {
+            let mut rec = Vec::new();
+            record(&mut rec, i);
+            one = rec.clone();
+            assert!(log.reserve(rec.len() as u64));
+            log.append(rec, 1).await.expect("append");
+        }
+        log.flush().await.expect("flush");
+        let seg = path.join(seg_name(0));
+        let mut bytes = fs::read(&seg).expect("read");
+        let len = one.len();
+        bytes[20] ^= 0x04;
+        bytes[9 * len + 2] ^= 0x01;
+        fs::write(&seg, &bytes).expect("write");
+        let ids = |recs: Vec<Record>| -> Vec<u8> {
+            recs.iter()
+                .filter(|r| !r.purged)
+                .map(|r| r.event_hash[0])
+                .collect()
+        };
+        let want: Vec<u8> = (0..50u8).filter(|i| *i != 0 && *i != 9).collect();
+        let mut r = log.reader();
+        let live = tokio::task::spawn_blocking(move || r.read_batch(100, 4 << 20))
+            .await
+            .expect("join")
+            .expect("read");
+        assert_eq!(ids(live), want, "read while running");
+        log.close();
+        drop(log);
+        let (log, rec) = PartnerLog::open("p", &path, 1 << 30, dl).expect("reopen");
+        assert_eq!(rec.records, 48);
+        assert_eq!(rec.truncated_bytes, 0);
+        assert_eq!(rec.damaged_bytes, 2 * len as u64);
+        assert_eq!(fs::metadata(&seg).expect("meta").len(), 50 * len as u64);
+        let copies: Vec<_> = fs::read_dir(&path)
+            .expect("dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("damaged-"))
+            .collect();
+        assert_eq!(copies.len(), 2, "{copies:?}");
+        let mut r = log.reader();
+        let after = tokio::task::spawn_blocking(move || r.read_batch(100, 4 << 20))
+            .await
+            .expect("join")
+            .expect("read");
+        assert_eq!(ids(after), want, "read after the restart");
+        log.close();
     }
 
     #[tokio::test]

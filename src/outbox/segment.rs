@@ -21,6 +21,10 @@ pub const FIXED_BODY_LEN: usize = 1 + 8 + 16 + 1;
 pub const FLAG_PURGED: u8 = 1;
 /// With `FLAG_PURGED`: never acknowledged (the request failed elsewhere).
 pub const FLAG_RETRACTED: u8 = 2;
+/// With `FLAG_PURGED`: bytes that were damaged on disk, found at a restart
+/// and replaced by this record (their copy is kept beside the segment, see
+/// `log::PartnerLog::open`): nothing of them is delivered or counted.
+pub const FLAG_DAMAGED: u8 = 4;
 /// Larger bodies are corruption, not data (events are capped far below).
 pub const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
 
@@ -180,6 +184,25 @@ impl<'a> Iterator for Records<'a> {
 }
 
 /// The purged form of a record of `total_len` bytes (header included).
+/// Where the next whole record starts in `buf` (bytes that follow damaged
+/// ones), or `None` when none does. A candidate must decode with its
+/// checksum and be followed by another record that does, or end exactly at
+/// the end of `buf`: a chance match inside damaged bytes is then one in
+/// 2^64. A record's length field never has a nonzero top byte (records
+/// are below [`MAX_BODY_LEN`]) and a payload is JSON text, which holds no
+/// zero byte, so most offsets are passed over on one byte.
+pub fn resync(buf: &[u8]) -> Option<usize> {
+    (0..buf.len().saturating_sub(HEADER_LEN - 1)).find(|&k| {
+        if buf[k + 3] != 0 {
+            return false;
+        }
+        let Decoded::Ok { len, .. } = decode(&buf[k..]) else {
+            return false;
+        };
+        k + len == buf.len() || matches!(decode(&buf[k + len..]), Decoded::Ok { .. })
+    })
+}
+
 pub fn purged(total_len: usize, ingest_ms: u64, event_hash: &SubjectHash) -> Vec<u8> {
     tombstone(total_len, FLAG_PURGED, ingest_ms, event_hash)
 }
@@ -203,6 +226,35 @@ pub fn tombstone(total_len: usize, flags: u8, ingest_ms: u64, event_hash: &Subje
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resync_finds_the_record_after_damage() {
+        let mut buf = Vec::new();
+        for i in 0..4u8 {
+            encode(&mut buf, u64::from(i), &[i; 16], &[[i; 16]], b"{\"a\":1}");
+        }
+        let one = buf.len() / 4;
+        // Damage in the second record's body, then in its length field: the
+        // third record is found either way, and only there.
+        for at in [one + 20, one + 1] {
+            let mut bad = buf.clone();
+            bad[at] ^= 0x10;
+            assert!(matches!(
+                decode(&bad[one..]),
+                Decoded::Corrupt(_) | Decoded::Incomplete
+            ));
+            assert_eq!(
+                resync(&bad[one + 1..]).map(|k| one + 1 + k),
+                Some(2 * one),
+                "{at}"
+            );
+        }
+        // The last record damaged: nothing follows it.
+        let mut bad = buf.clone();
+        bad[3 * one + 20] ^= 1;
+        assert_eq!(resync(&bad[3 * one + 1..]), None);
+        assert_eq!(resync(&[]), None);
+    }
 
     #[test]
     fn roundtrip_and_corruption() {

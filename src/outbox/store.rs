@@ -130,6 +130,7 @@ impl Store {
                         events = r.records,
                         bytes = r.bytes,
                         truncated_bytes = r.truncated_bytes,
+                        damaged_bytes = r.damaged_bytes,
                         "outbox opened"
                     );
                     hashes.extend(r.event_hashes);

@@ -425,8 +425,10 @@ fn optout_list_size(path: &Path) -> u64 {
         return 0;
     };
     text.lines()
-        .map(str::trim)
-        .filter(|l| l.len() == 32 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter_map(|l| match crate::optout::read_line(l) {
+            crate::optout::Line::Hash(h) => Some(h),
+            _ => None,
+        })
         .collect::<BTreeSet<_>>()
         .len() as u64
 }

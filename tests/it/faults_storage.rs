@@ -236,11 +236,12 @@ fn a_failed_optout_append_leaves_no_torn_line_and_later_optouts_survive_a_restar
     let email = |i: usize| format!("person-{i}@example.com");
     let log = g.data_dir().join("optouts.log");
     let len = || std::fs::metadata(&log).map_or(0, |m| m.len());
-    // Lines are 33 bytes (32 hex digits and a newline). Opt out until the
-    // next line no longer fits in the file's last page: on the full disk
-    // that append gets a few bytes of its line written, then ENOSPC.
+    // An append is 84 bytes (two lines of 32 hex digits, a blank, an
+    // 8-digit checksum and a newline). Opt out until the next append no
+    // longer fits in the file's last page: on the full disk it gets a few
+    // of its bytes written, then ENOSPC.
     let mut before = 0;
-    while len() == 0 || len() % 4096 + 33 <= 4096 {
+    while len() == 0 || len() % 4096 + 84 <= 4096 {
         let r = g.admin_post("/v1/optouts", &json!({ "email": email(before) }));
         assert_eq!(r.status, 200, "{}", r.body);
         before += 1;
@@ -273,8 +274,12 @@ fn a_failed_optout_append_leaves_no_torn_line_and_later_optouts_survive_a_restar
 
     let text = std::fs::read_to_string(g.data_dir().join("optouts.log")).unwrap();
     assert!(
-        text.lines()
-            .all(|l| l.len() == 32 && l.bytes().all(|b| b.is_ascii_hexdigit())),
+        text.lines().all(|l| l.len() == 41
+            && l.split_once(' ').is_some_and(|(h, c)| {
+                h.len() == 32
+                    && c.len() == 8
+                    && h.bytes().chain(c.bytes()).all(|b| b.is_ascii_hexdigit())
+            })),
         "optouts.log holds a torn or glued line:\n{text}"
     );
     assert_eq!(text.lines().count(), lines_before + 2 * per_optout);

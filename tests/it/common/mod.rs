@@ -224,10 +224,13 @@ impl Gateway {
     pub fn optout_count(&self) -> usize {
         match &self.nats {
             Some(n) => nats::optout_keys(&n.url()),
+            // Each opt-out is two lines, `<hash> <checksum>`.
             None => std::fs::read_to_string(self.data_dir().join("optouts.log"))
                 .unwrap_or_default()
                 .lines()
-                .count(),
+                .filter_map(|l| l.split(' ').next())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
         }
     }
 
