@@ -495,6 +495,9 @@ impl<'a> Event<'a> {
             if signals::person_block(k) {
                 // Segment's `context.traits`: the person's identifiers.
                 aliases_in(*v, &mut odd_identifiers, 1);
+            } else if device_block(k) {
+                // Segment's `context.device`: the device's.
+                device_aliases(*v, &mut odd_identifiers);
             }
             if !CONTEXT_KEYS.contains(&k.as_ref()) {
                 signals::member(k, *v, signals::Place::Content, &mut other_signals, 0);
@@ -515,6 +518,9 @@ impl<'a> Event<'a> {
                 k if TOP_LEVEL_KEYS.contains(&k) => {}
                 // OpenRTB's blocks of signals, read by name as well.
                 k @ ("regs" | "device" | "ext" | "privacy") => {
+                    if k == "device" {
+                        device_aliases(*v, &mut odd_identifiers);
+                    }
                     signals::member(k, *v, signals::Place::Person, &mut other_signals, 0)
                 }
                 // Any other block: the table's names, a block about the
@@ -589,16 +595,10 @@ fn alias_kinds(key: &str) -> &'static [Kind] {
     const PHONE: &[Kind] = &[Kind::Phone, Kind::AccountId];
     const ID: &[Kind] = &[Kind::AccountId];
     const ANY: &[Kind] = &[Kind::Email, Kind::Phone, Kind::AccountId];
-    let mut folded = [0u8; 40];
-    let mut n = 0;
-    for b in key.bytes().filter(u8::is_ascii_alphanumeric) {
-        if n == folded.len() {
-            return &[];
-        }
-        folded[n] = b.to_ascii_lowercase();
-        n += 1;
-    }
-    let f = &folded[..n];
+    let Some(folded) = crate::canon::fold_alnum::<40>(key) else {
+        return &[];
+    };
+    let f: &[u8] = &folded;
     let has = |w: &[u8]| f.windows(w.len()).any(|x| x == w);
     if has(b"email") || matches!(f, b"mail" | b"mailaddress" | b"emails" | b"em") {
         return EMAIL;
@@ -653,6 +653,21 @@ fn alias_kinds(key: &str) -> &'static [Kind] {
             | b"oaid"
             | b"mobileadid"
             | b"deviceadvertisingid"
+            // A login is an address or a number as often as a name.
+            | b"login"
+            | b"loginid"
+            | b"loginname"
+            | b"userlogin"
+            | b"username"
+            | b"signin"
+            | b"recipient"
+            // The app install's own id (Firebase's `app_instance_id`).
+            | b"appinstanceid"
+            | b"firebaseappinstanceid"
+            | b"instanceid"
+            | b"installationid"
+            | b"installid"
+            | b"androidid"
     );
     if id {
         ID
@@ -670,6 +685,28 @@ fn aliases<'a>(key: &str, v: Raw<'a>, out: &mut Vec<(Kind, Raw<'a>)>, depth: usi
         out.extend(kinds.iter().map(|k| (*k, v)));
     } else if matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
         aliases_in(v, out, depth + 1);
+    }
+}
+
+/// Is `key` the name of a block describing the device (Segment's
+/// `context.device`, OpenRTB's top-level `device`)? Its `id` is the
+/// device's id.
+fn device_block(key: &str) -> bool {
+    crate::canon::fold_alnum::<16>(key).is_some_and(|f| matches!(&*f, b"device" | b"devices"))
+}
+
+/// The identifiers of a device block ([`device_block`]): its members under
+/// the names [`alias_kinds`] knows, and its plain `id` / `uuid` as an id
+/// (`context.device.id`, `context.device.advertisingId`, `device.ifa`).
+fn device_aliases<'a>(raw: Raw<'a>, out: &mut Vec<(Kind, Raw<'a>)>) {
+    for (k, v) in json::object_members(raw).unwrap_or_default() {
+        let plain_id = crate::canon::fold_alnum::<8>(&k)
+            .is_some_and(|f| matches!(&*f, b"id" | b"uuid" | b"deviceuuid"));
+        if plain_id && matches!(kind_of(v), JsonKind::String | JsonKind::Number) {
+            out.push((Kind::AccountId, v));
+        } else {
+            aliases(&k, v, out, 1);
+        }
     }
 }
 

@@ -202,10 +202,14 @@ pub fn phone_national_numbers(
         let nsn = n.national().to_string();
         (nsn.len() >= 6).then_some(nsn)
     };
-    let digits: String = crate::canon::canonical(raw)
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
+    let canonical = crate::canon::canonical(raw);
+    let cut = without_extension(&canonical);
+    let raw = if cut.len() < canonical.len() {
+        cut
+    } else {
+        raw
+    };
+    let digits: String = cut.chars().filter(char::is_ascii_digit).collect();
     if let Some(e164) = normalize_with(Kind::Phone, raw, default_country) {
         out.extend(nsn_of(&e164));
         return out;
@@ -227,6 +231,23 @@ pub fn phone_national_numbers(
         out.push(d.to_owned());
     }
     out
+}
+
+/// A phone number cut before its extension or dialling pauses
+/// (`+1 415 555 0100 ext. 12`, `x12`, `tel:+1-415-555-0100;ext=12`,
+/// `;phone-context=…`, `+14155550100,,123`, `#12`): the line is the
+/// person's. Cut only after seven digits, so `tel:` before the number
+/// stays.
+fn without_extension(s: &str) -> &str {
+    let mut digits = 0;
+    for (i, ch) in s.char_indices() {
+        if ch.is_ascii_digit() {
+            digits += 1;
+        } else if digits >= 7 && (ch.is_ascii_alphabetic() || matches!(ch, ';' | ',' | '#' | '*')) {
+            return &s[..i];
+        }
+    }
+    s
 }
 
 /// The email address or E.164 phone number an account id or a device id

@@ -153,6 +153,25 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         | b"trackingenabled"
         | b"personalizedadsallowed" => OtherSignal::AllowFlag,
         b"ageyears" | b"ageinyears" | b"userage" | b"yearsold" => OtherSignal::Age,
+        // Age and date of birth in the languages of the sensitive-category
+        // table (es, de, pt, it, nl, pl, fr), and shorthand.
+        b"edad" | b"alter" | b"idade" | b"eta" | b"leeftijd" | b"wiek" | b"years" | b"yrs" => {
+            OtherSignal::Age
+        }
+        b"bday" | b"fechanacimiento" | b"fechadenacimiento" | b"geburtsdatum" | b"geburtstag"
+        | b"datenaissance" | b"datedenaissance" | b"datanascimento" | b"datadenascimento"
+        | b"datadinascita" | b"geboortedatum" | b"dataurodzenia" => OtherSignal::BirthYear,
+        b"u13" | b"u16" | b"u18" => OtherSignal::MinorFlag,
+        // Shopify's Customer Privacy API and other consent tools' answers.
+        b"marketingallowed"
+        | b"saleofdataallowed"
+        | b"advertisingallowed"
+        | b"adsallowed"
+        | b"marketingconsent"
+        | b"advertisingconsent"
+        | b"adconsent" => OtherSignal::AllowFlag,
+        // Consent Mode's storage answers (`ad_storage: "denied"`).
+        b"adstorage" => OtherSignal::ConsentMode,
         // The SPEC's own names of `user` and `consent`, wherever else they
         // are found (Segment's `context.traits.age`, `customer.birth_date`,
         // `app.personalized_ads`); bare `age` and `birth_date` only in
@@ -268,7 +287,65 @@ const SIGNAL_WORDS: &[&str] = &[
     "behavioural",
     "iba",
     "marketing",
+    // Age and birth in other languages, and shorthand.
+    "edad",
+    "idade",
+    "leeftijd",
+    "wiek",
+    "nacimiento",
+    "geburtsdatum",
+    "geburtstag",
+    "naissance",
+    "nascimento",
+    "nascita",
+    "geboortedatum",
+    "bday",
 ];
+
+/// Words that make a block of content or context a consent tool's answers
+/// (`customerPrivacy`, `google_consent`, `cookieconsent`, OneTrust's
+/// `OptanonConsent`): read as a block about the person, so every member
+/// named like a signal in it is one ([`member`]); a scalar so named is a
+/// signal adgate does not read.
+const CONSENT_BLOCK_WORDS: &[&str] = &[
+    "consent",
+    "consents",
+    "privacy",
+    "cookieconsent",
+    "cmp",
+    "optanon",
+    "onetrust",
+    "didomi",
+    "cookiebot",
+    "usercentrics",
+];
+
+/// Words that make such a member something else (`privacy_policy_url`).
+const NOT_CONSENT_WORDS: &[&str] = &["url", "uri", "link", "href", "policy", "version", "text"];
+
+/// Does a consent tool's member so named hold its answer (`…Consent`), not
+/// only its name (`cmp: "OneTrust"`)?
+fn consent_answer(key: &str) -> bool {
+    let form: Cow<'_, str> = if key.is_ascii() {
+        Cow::Borrowed(key)
+    } else {
+        canon::word_form(key)
+    };
+    any_name_word(&form, |w| matches!(w, "consent" | "consents"))
+}
+
+/// Is `key` the name of a consent tool's block ([`CONSENT_BLOCK_WORDS`])?
+fn consent_block(key: &str) -> bool {
+    let form: Cow<'_, str> = if key.is_ascii() {
+        Cow::Borrowed(key)
+    } else {
+        canon::word_form(key)
+    };
+    any_name_word(&form, |w| CONSENT_BLOCK_WORDS.contains(&w))
+        && !any_name_word(&form, |w| {
+            NOT_CONSENT_WORDS.contains(&w) || IDENTIFIER_WORDS.contains(&w)
+        })
+}
 
 /// Words that make a member name an identifier's (`advertising_id`,
 /// `consent_id`): such a member is not read as a signal.
@@ -427,7 +504,7 @@ pub fn member<'a>(
     } else if person && names_a_signal(key) {
         out.push((OtherSignal::SignalName, v));
     } else if matches!(kind, JsonKind::Object | JsonKind::Array) {
-        let inner = if person_block(key) {
+        let inner = if person_block(key) || consent_block(key) {
             Place::Person
         } else {
             place
@@ -435,6 +512,10 @@ pub fn member<'a>(
         walk_at(v, inner, out, depth + 1);
     } else if person && kind == JsonKind::String && classifies_person(key) {
         out.push((OtherSignal::PersonType, v));
+    } else if !person && consent_block(key) && consent_answer(key) {
+        // A consent tool's answer as one string (OneTrust's
+        // `OptanonConsent: "groups=C0001:1,C0004:0"`).
+        out.push((OtherSignal::SignalName, v));
     }
 }
 
@@ -527,7 +608,28 @@ fn recognize_in(key: &str, about_person: bool) -> Option<OtherSignal> {
     if !about_person
         && matches!(
             name,
-            b"minor" | b"child" | b"kid" | b"teen" | b"adult" | b"isadult" | b"age" | b"birthdate"
+            b"minor"
+                | b"child"
+                | b"kid"
+                | b"teen"
+                | b"adult"
+                | b"isadult"
+                | b"age"
+                | b"birthdate"
+                // Words that name other things in content (`alter`, an ETA,
+                // `years` of a warranty).
+                | b"edad"
+                | b"alter"
+                | b"idade"
+                | b"eta"
+                | b"leeftijd"
+                | b"wiek"
+                | b"years"
+                | b"yrs"
+                | b"bday"
+                | b"u13"
+                | b"u16"
+                | b"u18"
         )
     {
         return None;

@@ -99,6 +99,17 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             // a separator (`IAB-7`, `IAB_7`, `IAB 7`).
             "iab7",
             "iab 7",
+            // What shops file under health, and what a health category
+            // is about (a condition, a pregnancy).
+            "wellness",
+            "wellbeing",
+            "diabetes",
+            "fertility",
+            "pregnancy",
+            "prenatal",
+            "maternity",
+            "vitamins",
+            "supplements",
         ],
     ),
     (
@@ -106,6 +117,8 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
         &[
             "drugstore",
             "drug store",
+            "drug",
+            "otc",
             "chemist",
             "apotheken",
             "ドラッグストア",
@@ -234,6 +247,18 @@ const GLUED_AFTER: &[&str] = &[
     "hub",
     "direct",
     "express",
+    "mart",
+    "deals",
+    "news",
+    "tips",
+    "outlet",
+    "zone",
+    "world",
+    "depot",
+    "market",
+    "supply",
+    "guide",
+    "info",
 ];
 
 /// Is `word` (lowercase ASCII) a sensitive `stem` glued to other letters:
@@ -529,6 +554,31 @@ fn category_name(name: &[u8]) -> bool {
             b"tag" | b"tags" | b"store" | b"storename" | b"shelf" | b"channel"
         )
         || matches!(name, b"pagetitle" | b"pagename" | b"screenname")
+        // What a page, a site, an app, an ad or an audience is called or
+        // is about (`page.title`, `site.name`, `ad.labels`, `interests`).
+        || matches!(
+            name,
+            b"title"
+                | b"name"
+                | b"appname"
+                | b"sitename"
+                | b"brand"
+                | b"brandname"
+                | b"merchant"
+                | b"merchantname"
+                | b"label"
+                | b"labels"
+                | b"interest"
+                | b"interests"
+                | b"segment"
+                | b"segments"
+                | b"audience"
+                | b"audiences"
+                | b"contenttype"
+                | b"pagetype"
+                | b"subject"
+                | b"placement"
+        )
         || name.ends_with(b"cat")
         || name.ends_with(b"cats")
 }
@@ -545,9 +595,13 @@ const MAX_DEPTH: usize = 8;
 /// answers whether one is sensitive; the first yes ends the walk.
 pub fn other_categories(
     ev: &Event<'_>,
-    mut each: impl FnMut(&str) -> bool,
-    mut each_path: impl FnMut(&str) -> bool,
+    each: impl FnMut(&str) -> bool,
+    each_path: impl FnMut(&str) -> bool,
 ) -> bool {
+    let r = &mut Readers {
+        category: each,
+        page: each_path,
+    };
     for (name, raw) in &ev.top.members {
         // Every top-level block but the person's and the consent: `app`,
         // `ad`, OpenRTB's `site`, GA4's `items` and `ecommerce`, Segment's
@@ -558,10 +612,9 @@ pub fn other_categories(
         }
         let found = match ev.nested(*raw) {
             // Top-level objects: the event's parse read them already.
-            Some(o) => object(&o.members, &mut each, 0),
+            Some(o) => object(&o.members, r, 0),
             None => {
-                kind_of(*raw) == JsonKind::Array
-                    && member(folded_name(name).as_deref(), *raw, &mut each, 0)
+                kind_of(*raw) == JsonKind::Array && member(folded_name(name).as_deref(), *raw, r, 0)
             }
         };
         if found {
@@ -573,54 +626,90 @@ pub fn other_categories(
         c.members
             .iter()
             .filter(|(k, _)| k != "category")
-            .any(|(k, v)| {
-                // The path of the page and of the referrer name the aisle
-                // (`/pharmacy/insulin-pens`).
-                if matches!(
-                    k.as_ref(),
-                    "page_url" | "referrer" | "referer" | "url" | "page"
-                ) {
-                    if let Some(path) = as_str(*v).as_deref().and_then(url_path) {
-                        if each_path(path) {
-                            return true;
-                        }
-                    }
-                }
-                object_member(k, *v, iab, &mut each, 0)
-            })
+            .any(|(k, v)| object_member(k, *v, iab, r, 0))
     })
 }
 
+/// What the walk asks of a category's value and of a page's address.
+struct Readers<C, P> {
+    category: C,
+    page: P,
+}
+
+/// The [`Readers`] the walk passes down.
+type R<'r, C, P> = &'r mut Readers<C, P>;
+
 /// The members of one object ([`object_member`]).
-fn object(
+fn object<C: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
     members: &[(Cow<'_, str>, json::Raw<'_>)],
-    each: &mut impl FnMut(&str) -> bool,
+    r: R<'_, C, P>,
     depth: usize,
 ) -> bool {
     let iab = iab_taxonomy(members);
     members
         .iter()
-        .any(|(k, v)| object_member(k, *v, iab, each, depth))
+        .any(|(k, v)| object_member(k, *v, iab, r, depth))
 }
 
-/// One member of an object, its name folded once: its codes when its name
-/// says which taxonomy they are of ([`taxonomy`]; `iab` when the object's
-/// `cattax` names IAB's content taxonomy), then the member itself
+/// One member of an object, its name folded once: the address of a page
+/// when its name says it holds one ([`page_address`]), its codes when its
+/// name says which taxonomy they are of ([`taxonomy`]; `iab` when the
+/// object's `cattax` names IAB's content taxonomy), then the member itself
 /// ([`member`]).
-fn object_member(
+fn object_member<C: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
     key: &str,
     v: json::Raw<'_>,
     iab: bool,
-    each: &mut impl FnMut(&str) -> bool,
+    r: R<'_, C, P>,
     depth: usize,
 ) -> bool {
     let name = folded_name(key);
-    if let Some(tax) = name.as_deref().and_then(|n| taxonomy(n, iab)) {
-        if coded(tax, v, each) {
-            return true;
+    if let Some(n) = name.as_deref() {
+        if let Some(tax) = taxonomy(n, iab) {
+            if coded(tax, v, &mut r.category) {
+                return true;
+            }
+        }
+        if kind_of(v) == JsonKind::String && page_address(n) {
+            if let Some(text) = as_str(v).as_deref().and_then(address_words) {
+                if (r.page)(text) {
+                    return true;
+                }
+            }
         }
     }
-    member(name.as_deref(), v, each, depth)
+    member(name.as_deref(), v, r, depth)
+}
+
+/// Does a member so named ([`folded_name`]) hold the address of a page, a
+/// site or a referrer (`page_url`, Segment's `page.url` / `page.path`, GA4's
+/// `page_location`, OpenRTB's `site.page` / `site.domain`)? Its host and
+/// path name the aisle (`pharmacy.shop.example`, `/pharmacy/insulin-pens`).
+fn page_address(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"url"
+            | b"uri"
+            | b"href"
+            | b"page"
+            | b"path"
+            | b"pageurl"
+            | b"pageuri"
+            | b"pagepath"
+            | b"pagelocation"
+            | b"location"
+            | b"documentlocation"
+            | b"canonicalurl"
+            | b"referrer"
+            | b"referer"
+            | b"pagereferrer"
+            | b"referrerurl"
+            | b"domain"
+            | b"host"
+            | b"hostname"
+            | b"sitedomain"
+            | b"link"
+    )
 }
 
 /// Categories written as codes of a numbered taxonomy, read where the
@@ -651,9 +740,14 @@ enum Taxonomy {
 /// category members only when `iab`, the object's `cattax`, says so.
 fn taxonomy(name: &[u8], iab: bool) -> Option<Taxonomy> {
     Some(match name {
-        b"mcc" | b"mcccode" | b"merchantcategorycode" | b"merchantcategory" => {
-            Taxonomy::MerchantCategory
-        }
+        // A card's merchant category code, and the SIC code it follows
+        // (5912 drug stores, 80xx health services in both).
+        b"mcc"
+        | b"mcccode"
+        | b"merchantcategorycode"
+        | b"merchantcategory"
+        | b"sic"
+        | b"siccode" => Taxonomy::MerchantCategory,
         b"googleproductcategory" | b"googleproductcategoryid" => Taxonomy::GoogleProduct,
         b"genreid" | b"primarygenreid" | b"genreids" => Taxonomy::AppStoreGenre,
         b"naics" | b"naicscode" => Taxonomy::Naics,
@@ -722,36 +816,34 @@ fn coded(tax: Taxonomy, v: json::Raw<'_>, each: &mut impl FnMut(&str) -> bool) -
     }
 }
 
-/// The path and query of a URL (after its host), or `None` when it has
-/// none.
-fn url_path(url: &str) -> Option<&str> {
-    let rest = url.trim().split_once("://").map_or(url, |(_, r)| r);
-    let at = rest.find(['/', '?'])?;
-    Some(&rest[at..]).filter(|p| p.len() > 1)
+/// The words of an address: a URL's host, path and query (after its
+/// scheme), a path, or a domain; `None` when it is blank.
+fn address_words(url: &str) -> Option<&str> {
+    let t = url.trim();
+    let rest = t.split_once("://").map_or(t, |(_, r)| r);
+    Some(rest).filter(|p| p.len() > 1)
 }
 
 /// One member, by its [`folded_name`]: its strings when the name is
 /// category-like ([`category_name`]), else a look into it when it is an
 /// object or an array.
-fn member(
+fn member<C: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
     name: Option<&[u8]>,
     v: json::Raw<'_>,
-    each: &mut impl FnMut(&str) -> bool,
+    r: R<'_, C, P>,
     depth: usize,
 ) -> bool {
     if name.is_some_and(category_name) {
-        return strings(v, each, depth);
+        return strings(v, &mut r.category, depth);
     }
     match kind_of(v) {
-        JsonKind::Object if depth < MAX_DEPTH => object(
-            &json::object_members(v).unwrap_or_default(),
-            each,
-            depth + 1,
-        ),
+        JsonKind::Object if depth < MAX_DEPTH => {
+            object(&json::object_members(v).unwrap_or_default(), r, depth + 1)
+        }
         JsonKind::Array if depth < MAX_DEPTH => json::array_items(v)
             .unwrap_or_default()
             .into_iter()
-            .any(|item| kind_of(item) == JsonKind::Object && member(None, item, each, depth + 1)),
+            .any(|item| kind_of(item) == JsonKind::Object && member(None, item, r, depth + 1)),
         _ => false,
     }
 }
@@ -790,6 +882,10 @@ mod tests {
             "pagecat",
             "primaryGenre",
             "ｃａｔｅｇｏｒｉｅｓ",
+            "placement",
+            "title",
+            "labels",
+            "interests",
         ] {
             assert!(category_like(k), "{k}");
         }
@@ -798,7 +894,7 @@ mod tests {
             "location",
             "catalog_id",
             "user_agent",
-            "placement",
+            "campaign_id",
         ] {
             assert!(!category_like(k), "{k}");
         }
@@ -823,7 +919,11 @@ mod tests {
         let t = Sensitive::new(vec![vec!["health".into()], vec!["pharmacy".into()]]);
         let sensitive = |json: &str| {
             let members = json::object_members(json::Raw::parse(json).unwrap()).unwrap();
-            object(&members, &mut |c| crate::policy::is_sensitive(c, &t), 0)
+            let r = &mut Readers {
+                category: |c: &str| crate::policy::is_sensitive(c, &t),
+                page: |_: &str| false,
+            };
+            object(&members, r, 0)
         };
         assert!(sensitive(r#"{"Merchant-Category_Code": 5912}"#));
         assert!(sensitive(r#"{"ｍｃｃ": "5912"}"#));

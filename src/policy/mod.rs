@@ -442,6 +442,20 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
         leet.as_deref().and_then(|l| unglued(l, true)),
     ];
     let letters = joined_letters(category);
+    // The signs of medicine and care (`💊`, `🏥 Care`, `⚕ Shop`) say
+    // health in any language.
+    let signs: Option<String> = category.chars().any(health_sign).then(|| {
+        category
+            .chars()
+            .map(|ch| {
+                if health_sign(ch) {
+                    " health ".to_string()
+                } else {
+                    ch.to_string()
+                }
+            })
+            .collect()
+    });
     // A word glued to a sensitive one (`Telehealth`), looked for once, in
     // the category as written.
     let form = canon::word_form(category);
@@ -453,6 +467,7 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
         .chain(leet.as_deref())
         .chain(glued.iter().flatten().map(String::as_str))
         .chain(letters.as_deref())
+        .chain(signs.as_deref())
         .any(|text| {
             let c = canon::word_form(text);
             sensitive.matches(&c, category_words(&c))
@@ -471,6 +486,23 @@ fn path_is_sensitive(path: &str, sensitive: &categories::Sensitive) -> bool {
         let form = canon::word_form(path);
         sensitive.matches(&form, category_words(&form)) || sensitive.glued(category_words(&form))
     })
+}
+
+/// A pictograph of medicine or care: pill, hospital, staff of Aesculapius,
+/// stethoscope, syringe, adhesive bandage, drop of blood, DNA, microbe.
+fn health_sign(ch: char) -> bool {
+    matches!(
+        ch,
+        '\u{1F48A}'
+            | '\u{1F3E5}'
+            | '\u{2695}'
+            | '\u{1FA7A}'
+            | '\u{1F489}'
+            | '\u{1FA79}'
+            | '\u{1FA78}'
+            | '\u{1F9EC}'
+            | '\u{1F9A0}'
+    )
 }
 
 /// The letter an ASCII digit or sign stands for in a word spelled to slip
@@ -710,11 +742,19 @@ impl Policy {
                 let found = identity::normalize_with(*k, v, country)
                     .map(|n| (*k, n))
                     .or_else(|| identity::identity_in(v));
-                if let Some((kind, n)) = found {
-                    let h = self.hasher.subject(kind, &n);
-                    if !subjects.as_slice().contains(&h) {
-                        subjects.push(h);
-                    }
+                let h = match found {
+                    Some((kind, n)) => self.hasher.subject(kind, &n),
+                    // A digest under another name (`hashed_email`,
+                    // `user.sha256_phone`): the pre-hashed identifier.
+                    None => match crate::profile::Hex64::prehashed(v) {
+                        Some(hex) if matches!(k, Kind::Email | Kind::Phone) => {
+                            self.hasher.prehashed(*k, hex.as_str())
+                        }
+                        _ => continue,
+                    },
+                };
+                if !subjects.as_slice().contains(&h) {
+                    subjects.push(h);
                 }
             }
             // An account id or device id that is an email address, an E.164
@@ -2342,6 +2382,39 @@ secret_env = "K"
             // Signals in blocks about the person, wherever they are.
             (r#","context":{"traits":{"age":12}}"#, Some(Minor)),
             (r#","context":{"traits":{"age":40}}"#, None),
+            // Ninth pass: age and birth in other languages.
+            (r#","traits":{"edad":12}"#, Some(Minor)),
+            (r#","traits":{"Alter":40}"#, None),
+            (r#","customer":{"geburtsdatum":"2012-04-01"}"#, Some(Minor)),
+            (
+                r#","customer":{"fecha_nacimiento":"2012-04-01"}"#,
+                Some(Minor),
+            ),
+            (r#","context":{"eta":12}"#, None),
+            // Consent tools' answers, and the health words shops use.
+            (
+                r#","context":{"google_consent":{"ad_storage":"denied"}}"#,
+                Some(OptedOut),
+            ),
+            (r#","context":{"ad_storage":"granted"}"#, None),
+            (r#","context":{"category":"Wellness"}"#, Some(Sensitive)),
+            (r#","context":{"category":"Drugs"}"#, Some(Sensitive)),
+            (r#","context":{"category":"Healthmart"}"#, Some(Sensitive)),
+            (r#","context":{"category":"💊"}"#, Some(Sensitive)),
+            (r#","app":{"labels":["health"]}"#, Some(Sensitive)),
+            (
+                r#","context":{"page":{"path":"/pharmacy/insulin-pens"}}"#,
+                Some(Sensitive),
+            ),
+            (
+                r#","context":{"page_location":"https://shop.example/pharmacy/x"}"#,
+                Some(Sensitive),
+            ),
+            (
+                r#","context":{"page_location":"https://shop.example/shoes/x"}"#,
+                None,
+            ),
+            (r#","context":{"sic":"5912"}"#, Some(Sensitive)),
             (
                 r#","context":{"traits":{"birth_date":"2012-04-01"}}"#,
                 Some(Minor),
@@ -2574,7 +2647,45 @@ secret_env = "K"
                 Some(Sensitive),
             ),
             ("", "", r#","categories":[["Health"]]"#, "", Some(Sensitive)),
-            ("", "", r#","content":{"title":"Health"}"#, "", None),
+            // What a page is called says what it is about.
+            (
+                "",
+                "",
+                r#","content":{"title":"Health"}"#,
+                "",
+                Some(Sensitive),
+            ),
+            ("", "", r#","content":{"title":"Healthy snacks"}"#, "", None),
+            (
+                "",
+                "",
+                r#","page":{"url":"https://pharmacy.shop.example/item/1"}"#,
+                "",
+                Some(Sensitive),
+            ),
+            ("", "", r#","page":{"path":"/products/12345"}"#, "", None),
+            (
+                "",
+                "",
+                r#","customerPrivacy":{"marketingAllowed":false}"#,
+                "",
+                Some(OptedOut),
+            ),
+            (
+                "",
+                "",
+                r#","customerPrivacy":{"marketingAllowed":true}"#,
+                "",
+                None,
+            ),
+            ("", "", r#","cmp":"OneTrust""#, "", None),
+            (
+                "",
+                "",
+                r#","OptanonConsent":"groups=C0004:0""#,
+                "",
+                Some(Invalid),
+            ),
         ];
         for (user, consent, context, app, want) in cases {
             match (outcome(user, consent, context, app), want) {
@@ -2624,7 +2735,16 @@ secret_env = "K"
             (r#""device":{"geo":{"lat":47.6,"lon":-122.3}}"#, None),
             (r#""custom":{"age_band":"x"}"#, None),
             (r#""site":{"cat":["IAB7"]}"#, Some(Sensitive)),
-            (r#""site":{"name":"Health"}"#, None),
+            (r#""site":{"name":"Health"}"#, Some(Sensitive)),
+            (
+                r#""site":{"name":"Shop Direct","domain":"shop.example"}"#,
+                None,
+            ),
+            (r#""site":{"domain":"pharmacy.example"}"#, Some(Sensitive)),
+            (
+                r#""device":{"ifa":"00000000-0000-0000-0000-000000000000"}"#,
+                Some(OptedOut),
+            ),
         ] {
             let got = run(
                 &cfg,
@@ -3308,6 +3428,37 @@ secret_env = "K2"
                 "+1 415 556 0026",
                 r#"{"phone":14155560026.0,"device_id":"d-26"}"#.into(),
             ),
+            // Ninth red-team pass: logins, extensions, digests.
+            (
+                Kind::Email,
+                "r9p056@x.example",
+                r#"{"login":"r9p056@x.example","device_id":"d-56"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "r9p057@x.example",
+                r#"{"username":"R9P057@x.example","device_id":"d-57"}"#.into(),
+            ),
+            (
+                Kind::Phone,
+                "+1 415 557 0025",
+                r#"{"phone":"+1 415 557 0025 ext. 12","device_id":"d-25"}"#.into(),
+            ),
+            (
+                Kind::Phone,
+                "+1 415 557 0027",
+                r#"{"phone":"tel:+1-415-557-0027;ext=12","device_id":"d-27"}"#.into(),
+            ),
+            (
+                Kind::Phone,
+                "+1 415 557 0029",
+                r#"{"phone":"+14155570029,,123","device_id":"d-29"}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "r9p064@x.example",
+                r#"{"hashed_email":"10ad160565f57019680c08a1ced18b8cc1e66cc4774a2a1afca337697475beaa","device_id":"d-64"}"#.into(),
+            ),
         ] {
             let json = format!(
                 r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{user}}}"#
@@ -3339,6 +3490,27 @@ secret_env = "K2"
                 Kind::AccountId,
                 "seg-19",
                 r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","userId":"seg-19","user":{"device_id":"d-19"}}"#,
+            ),
+            // A device block: Segment's context.device, OpenRTB's device.
+            (
+                Kind::DeviceId,
+                "7E13A0C2-5B4D-4C8E-9F2A-3D6B1C0E4052",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","context":{"device":{"advertisingId":"7E13A0C2-5B4D-4C8E-9F2A-3D6B1C0E4052"}},"user":{"email":"ok52@x.example"}}"#,
+            ),
+            (
+                Kind::DeviceId,
+                "dev-067-9f5c",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","context":{"device":{"id":"dev-067-9f5c"}},"user":{"email":"ok67@x.example"}}"#,
+            ),
+            (
+                Kind::DeviceId,
+                "7E13A0C2-5B4D-4C8E-9F2A-3D6B1C0E4053",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","device":{"ifa":"7E13A0C2-5B4D-4C8E-9F2A-3D6B1C0E4053"},"user":{"email":"ok53@x.example"}}"#,
+            ),
+            (
+                Kind::DeviceId,
+                "fb-inst-66",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","app_instance_id":"fb-inst-66","user":{"email":"ok66@x.example"}}"#,
             ),
         ] {
             let ev = Event::parse(json).unwrap();

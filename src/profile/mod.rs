@@ -316,8 +316,10 @@ impl fmt::Debug for Hex64 {
 /// `user.email_sha256` / `user.phone_sha256`: the identifier under each
 /// profile's normalization (Meta and TikTok trim and lowercase an email,
 /// Google also drops a Gmail local part's dots; Meta hashes a phone's
-/// digits, Google and TikTok its E.164 form) and under adgate's own
-/// (`normalized`, which may use `privacy.default_phone_country`). Empty for
+/// digits, Google and TikTok its E.164 form), under adgate's own
+/// (`normalized`, which may use `privacy.default_phone_country`), and the
+/// forms producers hash by mistake (an address in capitals or with a line
+/// end, a phone's national number alone). Empty for
 /// account and device ids, which have no pre-hashed field.
 pub fn prehashed_forms(kind: Kind, raw: &str, normalized: Option<&str>) -> Vec<Hex64> {
     let forms: Vec<Option<Cow<'_, str>>> = match kind {
@@ -326,6 +328,11 @@ pub fn prehashed_forms(kind: Kind, raw: &str, normalized: Option<&str>) -> Vec<H
             google_ads::normalize_email(raw),
             tiktok_events::normalize_email(raw),
             normalized.map(Cow::Borrowed),
+            // Hashed in capitals, or with the line end `echo … | sha256sum`
+            // adds (forms of the normalized address, so the same person
+            // spelled another way is not a new opt-out).
+            normalized.map(|n| Cow::Owned(n.to_uppercase())),
+            normalized.map(|n| Cow::Owned(format!("{n}\n"))),
         ],
         Kind::Phone => vec![
             meta_capi::normalize_phone(raw),
@@ -335,6 +342,14 @@ pub fn prehashed_forms(kind: Kind, raw: &str, normalized: Option<&str>) -> Vec<H
             normalized
                 .and_then(|n| n.strip_prefix('+'))
                 .map(Cow::Borrowed),
+            // The national number alone (`4155550100`).
+            normalized
+                .and_then(|n| {
+                    crate::identity::phone_national_numbers(n, None)
+                        .into_iter()
+                        .next()
+                })
+                .map(Cow::Owned),
         ],
         Kind::AccountId | Kind::DeviceId => Vec::new(),
     };
