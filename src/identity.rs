@@ -318,11 +318,28 @@ pub fn match_forms(
     match kind {
         Kind::Email => {
             let c = crate::canon::canonical(raw.trim());
-            let lower: String = c
+            let mut lower: String = c
                 .chars()
                 .filter(|ch| !ch.is_whitespace())
                 .flat_map(char::to_lowercase)
                 .collect();
+            // RFC 5322 comments (`jane(home)@x.example`,
+            // `jane@(home)x.example`) are no part of the address, and a
+            // quoted local part (`"jane"@x.example`) is its content.
+            while let Some(open) = lower.find('(') {
+                let Some(close) = lower[open..].find(')') else {
+                    break;
+                };
+                lower.replace_range(open..open + close + 1, "");
+            }
+            if let Some(at) = lower.rfind('@') {
+                if lower[..at].ends_with('"') {
+                    if let Some(q) = lower[..at - 1].rfind('"') {
+                        lower.replace_range(at - 1..at, "");
+                        lower.replace_range(q..q + 1, "");
+                    }
+                }
+            }
             // An address written as a link or a header (`mailto:a@b?subject=x`,
             // `Name <a@b>`, `a@b (work)`, `"a@b"`, `a@b;`) is the address:
             // the run around its `@` up to the first character no address
@@ -368,15 +385,31 @@ pub fn match_forms(
         Kind::Phone => phone_national_numbers(raw, default_country),
         Kind::AccountId | Kind::DeviceId => {
             // A mobile advertising id written with its kind (`idfa:…`,
-            // `gaid:…`) is the id.
+            // `gaid=…`) or as a URN (`urn:uuid:…`) is the id.
             let t = raw.trim();
-            let bare = ["idfa:", "idfv:", "gaid:", "aaid:", "adid:", "ifa:", "maid:"]
-                .iter()
-                .find_map(|p| {
-                    t.get(..p.len())
-                        .filter(|h| h.eq_ignore_ascii_case(p))
-                        .map(|_| &t[p.len()..])
-                });
+            let bare = [
+                "idfa:",
+                "idfv:",
+                "gaid:",
+                "aaid:",
+                "adid:",
+                "ifa:",
+                "maid:",
+                "idfa=",
+                "idfv=",
+                "gaid=",
+                "aaid=",
+                "adid=",
+                "ifa=",
+                "maid=",
+                "urn:uuid:",
+            ]
+            .iter()
+            .find_map(|p| {
+                t.get(..p.len())
+                    .filter(|h| h.eq_ignore_ascii_case(p))
+                    .map(|_| &t[p.len()..])
+            });
             [Some(raw), bare]
                 .into_iter()
                 .flatten()
@@ -682,6 +715,29 @@ mod tests {
             assert_eq!(
                 m(Kind::Email, same),
                 m(Kind::Email, "p093@bücher.example"),
+                "{same}"
+            );
+        }
+        // Ninth (rt9-001..004, 045, 046): a quoted local part, comments,
+        // an id as a URN or with `kind=`.
+        for same in [
+            "\"r9p001.target\"@mailbox.example",
+            "r9p001.target(home)@mailbox.example",
+            "r9p001.target@(home)mailbox.example",
+        ] {
+            assert_eq!(
+                m(Kind::Email, same),
+                Some("r9p001.target@mailbox.example".to_string()),
+                "{same}"
+            );
+        }
+        let idfa = "7e13a0c25b4d4c8e9f2a3d6b1c0e4045";
+        for same in [
+            "urn:uuid:7E13A0C2-5B4D-4C8E-9F2A-3D6B1C0E4045",
+            "idfa=7E13A0C2-5B4D-4C8E-9F2A-3D6B1C0E4045",
+        ] {
+            assert!(
+                match_forms(Kind::DeviceId, same, None).contains(&idfa.to_string()),
                 "{same}"
             );
         }

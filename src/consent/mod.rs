@@ -542,7 +542,9 @@ impl<'e> Signals<'e> {
             .fold(0u32, |m, p| m | 1 << (p - 1));
         let strings = [self.decoded(), self.gpp_decoded()];
         if strings.iter().all(Option::is_none) {
-            return None;
+            // TCF Canada alone: a TC string adgate does not read is no
+            // consent (fail closed), as for a TCF partner.
+            return self.gpp_has_tcf_ca().then_some(false);
         }
         Some(
             strings
@@ -555,20 +557,22 @@ impl<'e> Signals<'e> {
     /// Does a TC string the event carries (`consent.tcf`, the GPP tcfeuv2
     /// section) refuse vendor `v`: not decodable, no consent bit for it, or
     /// a publisher restriction on TCF's default ad purposes for it? `false`
-    /// without a TC string.
+    /// without a TC string; `true` with TCF Canada alone (not read, so no
+    /// consent).
     pub fn tcf_refuses_vendor(&self, v: u16) -> bool {
         let all = DEFAULT_TCF_PURPOSES
             .iter()
             .fold(0u32, |m, p| m | 1 << (p - 1));
-        [self.decoded(), self.gpp_decoded()]
-            .into_iter()
-            .flatten()
-            .any(|d| match d {
-                Err(_) => true,
-                Ok((tc, hits)) => {
-                    !self.vendor_consent(&tc, hits, v) || tc.restricted_purpose(all, v).is_some()
-                }
-            })
+        let strings = [self.decoded(), self.gpp_decoded()];
+        if strings.iter().all(Option::is_none) {
+            return self.gpp_has_tcf_ca();
+        }
+        strings.into_iter().flatten().any(|d| match d {
+            Err(_) => true,
+            Ok((tc, hits)) => {
+                !self.vendor_consent(&tc, hits, v) || tc.restricted_purpose(all, v).is_some()
+            }
+        })
     }
 
     /// Vendor `v` consented in `tc` (one of this event's TC strings, decoded

@@ -1880,13 +1880,37 @@ fn names_personal_data(name: &str) -> bool {
         "keywords",
         "viewed",
         "browsed",
+        // Ids of a click or a browser made to join it to the person
+        // without the keyed ad_id (ninth red-team pass).
+        "gclid",
+        "gbraid",
+        "wbraid",
+        "dclid",
+        "fbclid",
+        "fbc",
+        "fbp",
+        "ttclid",
+        "ttp",
+        "msclkid",
+        "epik",
+        "yclid",
+        "anon",
+        "anonymous",
     ];
     let holds = |w: &[u8]| {
         name.as_bytes()
             .windows(w.len())
             .any(|x| x.eq_ignore_ascii_case(w))
     };
-    holds(b"email") || holds(b"phone") || signals::any_name_word(name, |w| WORDS.contains(&w))
+    holds(b"email")
+        || holds(b"phone")
+        || signals::any_name_word(name, |w| WORDS.contains(&w))
+        || canon::fold_alnum::<24>(name).is_some_and(|f| {
+            matches!(
+                &*f,
+                b"clientid" | b"gaclientid" | b"cid" | b"userpseudoid" | b"lifatid" | b"sessionid"
+            )
+        })
 }
 
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
@@ -3122,6 +3146,17 @@ secret_env = "K2"
                 serde_json::json!({"adUserData": want, "adPersonalization": want}),
             );
         }
+        // A GPP string whose only TC string is TCF Canada's (not read):
+        // no consent, as for a TCF partner (ninth red-team pass, rt9-091).
+        let ca = "DBABD~CP1R2oAP1R2oAAHABBENEsEgAAAAAAAAAAggF5gAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAgACAAA";
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{base},"consent":{{"personalized_ads":true,"gpp":"{ca}"}}}}"#),
+        );
+        assert_eq!(
+            routed(&out[1])["consent"],
+            serde_json::json!({"adUserData": "DENIED", "adPersonalization": "DENIED"}),
+        );
     }
 
     /// The TC string of a GPP string's tcfeuv2 section is read as

@@ -53,9 +53,10 @@ fn is_domain_char(c: char) -> bool {
 /// least two labels where a label after a dot starts with two letters.
 /// Nothing needs to follow the top-level domain, so `jane@x.com2026` counts.
 /// A US Social Security number written in its groups (`078-05-1120`,
-/// `078 05 1120`: one separator twice, not 000, 666 or 9xx first, nor 00 or
-/// 0000 after), a network card's hardware address (six hex pairs joined by
-/// one of `:` `-`), or an Open Location Code (`849VQHFJ+X6`: eight
+/// `078 05 1120`, `078.05.1120`: one separator twice, not 000, 666 or 9xx
+/// first, nor 00 or 0000 after), a network card's hardware address (six hex
+/// pairs joined by one of `:` `-`, or Cisco's `3c22.fb4a.b19e` with a
+/// letter in it), or an Open Location Code (`849VQHFJ+X6`: eight
 /// characters of its alphabet, `+`, two or more).
 pub fn has_other_personal(s: &str) -> bool {
     let b = s.as_bytes();
@@ -72,7 +73,7 @@ pub fn has_other_personal(s: &str) -> bool {
             && !alnum_at(before)
             && !alnum_at(Some(i + 11))
             && (0..3).all(|k| digit(i + k))
-            && matches!(b[i + 3], b'-' | b' ')
+            && matches!(b[i + 3], b'-' | b' ' | b'.')
             && b[i + 6] == b[i + 3]
             && (4..6).all(|k| digit(i + k))
             && (7..11).all(|k| digit(i + k))
@@ -97,6 +98,19 @@ pub fn has_other_personal(s: &str) -> bool {
         {
             return true;
         }
+        // MAC as Cisco writes it: hhhh.hhhh.hhhh, with at least one
+        // letter (three dotted groups of four digits are a date or a
+        // version as often).
+        if i + 14 <= b.len()
+            && !alnum_at(before)
+            && !alnum_at(Some(i + 14))
+            && b[i + 4] == b'.'
+            && b[i + 9] == b'.'
+            && (0..3).all(|g| (0..4).all(|k| hex(i + 5 * g + k)))
+            && b[i..i + 14].iter().any(u8::is_ascii_alphabetic)
+        {
+            return true;
+        }
         // Open Location Code: 8 of its alphabet (capitals), '+', 2 or 3,
         // standing alone.
         if b[i] == b'+' && i >= 8 && !alnum_at(i.checked_sub(9)) {
@@ -110,6 +124,29 @@ pub fn has_other_personal(s: &str) -> bool {
     }
     false
 }
+
+/// Mailbox providers whose name alone after an `@` says an address
+/// (`jane@gmail`, `jane@hotmail`).
+const MAILBOX_PROVIDERS: &[&str] = &[
+    "gmail",
+    "googlemail",
+    "yahoo",
+    "ymail",
+    "hotmail",
+    "outlook",
+    "live",
+    "msn",
+    "icloud",
+    "aol",
+    "gmx",
+    "protonmail",
+    "proton",
+    "yandex",
+    "zoho",
+    "mailru",
+    "qq",
+    "naver",
+];
 
 pub fn has_email(s: &str) -> bool {
     if !s.contains('@') {
@@ -170,6 +207,15 @@ pub fn has_email(s: &str) -> bool {
             .take_while(|c| is_domain_char(**c))
             .collect();
         let labels: Vec<&str> = dom.split('.').collect();
+        // A mailbox provider's name alone (`jane@gmail`): people write
+        // addresses that way.
+        let bare = dom.trim_end_matches('.');
+        if MAILBOX_PROVIDERS
+            .iter()
+            .any(|p| bare.eq_ignore_ascii_case(p))
+        {
+            return true;
+        }
         if labels.len() < 2 || labels[0].is_empty() {
             continue;
         }
@@ -611,6 +657,8 @@ mod tests {
             "3C-22-FB-4A-B1-9E",
             "pc 849VQHFJ+X6",
             "at 8FVC9G8F+6XQ.",
+            "078.05.1129",
+            "mac 3c22.fb4a.b19e",
         ] {
             assert!(has_other_personal(hit), "{hit}");
         }
@@ -629,6 +677,9 @@ mod tests {
             "abcdefgh+ij",
             "849VQHFJ+X6ZZ",
             "a849VQHFJ+X6",
+            "2026.1128.1345",
+            "078.05-1129",
+            "3c22.fb4a.b19e1",
         ] {
             assert!(!has_other_personal(not), "{not}");
         }
@@ -644,11 +695,15 @@ mod tests {
             "x+y@sub.example.org?subject=1",
             "jane@[203.0.113.9]",
             "jane@exämple.de",
+            "write to x.stranger@gmail",
+            "jane@Hotmail.",
         ] {
             assert!(has_email(s), "{s}");
         }
         for s in [
             "@handle",
+            "@gmail",
+            "x@gmailcom2",
             "a@b",
             "home-top",
             "user@localhost",
