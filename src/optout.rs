@@ -131,6 +131,14 @@ impl OptOutStore {
         subjects.as_slice().iter().any(|h| self.is_forgotten(h))
     }
 
+    /// Every opt-out held, and whether it was a forget.
+    pub fn hashes(&self) -> Vec<(SubjectHash, bool)> {
+        self.set
+            .iter()
+            .map(|h| (*h, self.forgotten.contains(&*h)))
+            .collect()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

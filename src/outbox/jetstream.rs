@@ -406,6 +406,9 @@ pub struct JsPartner {
     /// Events or notices.
     pub stream: Stream,
     consumer: RwLock<jetstream::consumer::Consumer<pull::Config>>,
+    /// The partner's config at the last ensure: what a stream or consumer
+    /// lost under the gateway is made again from ([`JetStream::repair`]).
+    config: RwLock<PartnerConfig>,
     max_bytes: AtomicU64,
     /// The most events one message carries (see the module doc).
     chunk_events: AtomicUsize,
@@ -467,6 +470,9 @@ pub struct JetStream {
     /// When stream state was last read successfully.
     last_ok: std::sync::Mutex<Option<Instant>>,
     watching: AtomicBool,
+    /// The opt-out list as this replica holds it: written back to the
+    /// bucket if NATS loses it ([`JetStream::repair_optouts`]).
+    optout_cache: std::sync::OnceLock<Arc<OptOutStore>>,
 }
 
 impl std::fmt::Debug for JetStream {
@@ -475,6 +481,13 @@ impl std::fmt::Debug for JetStream {
             .field("servers", &self.cfg.servers)
             .finish()
     }
+}
+
+/// Does a JetStream error say the stream or consumer does not exist
+/// (JetStream's codes 10059 and 10014, in their texts)?
+fn names_missing(e: &str) -> bool {
+    let e = e.to_ascii_lowercase();
+    e.contains("stream not found") || e.contains("consumer not found")
 }
 
 /// Connects with the configured credentials and TLS. Errors never carry a
@@ -774,12 +787,14 @@ impl JetStream {
             notice_partners: RwLock::new(HashMap::new()),
             last_ok: std::sync::Mutex::new(None),
             watching: AtomicBool::new(false),
+            optout_cache: std::sync::OnceLock::new(),
         });
         for p in partners {
             let what = format!("cannot set up the streams of partner {}", p.name);
             bounded(&what, me.ensure(p)).await?;
         }
         me.load_optouts(optouts).await?;
+        let _ = me.optout_cache.set(optouts.clone());
         me.refresh().await;
         Ok(me)
     }
@@ -888,6 +903,7 @@ impl JetStream {
         let jp = match partners.get(&p.name) {
             Some(jp) => {
                 *jp.consumer.write().unwrap() = consumer;
+                *jp.config.write().unwrap() = p.clone();
                 jp.clone()
             }
             None => {
@@ -895,6 +911,7 @@ impl JetStream {
                     name: p.name.clone(),
                     stream: s,
                     consumer: RwLock::new(consumer),
+                    config: RwLock::new(p.clone()),
                     max_bytes: AtomicU64::new(0),
                     chunk_events: AtomicUsize::new(1),
                     events: AtomicU64::new(0),
@@ -989,27 +1006,124 @@ impl JetStream {
     async fn read_state(&self) -> bool {
         let mut ok = true;
         for jp in self.all() {
+            let mut lost = false;
             match tokio::time::timeout(STATE_INTERVAL * 2, self.stream_state(&jp.name)).await {
                 Ok(Ok((events, bytes))) => {
                     jp.events.store(events, Ordering::Relaxed);
                     jp.bytes.store(bytes, Ordering::Relaxed);
                 }
-                _ => ok = false,
+                Ok(Err(e)) => {
+                    lost |= names_missing(&e);
+                    ok = false;
+                }
+                Err(_) => ok = false,
             }
             let mut c = jp.consumer();
             match tokio::time::timeout(STATE_INTERVAL * 2, c.info()).await {
                 Ok(Ok(i)) => jp
                     .lag
                     .store(i.num_pending + i.num_ack_pending as u64, Ordering::Relaxed),
-                _ => ok = false,
+                Ok(Err(e)) => {
+                    lost |= names_missing(&e.to_string());
+                    ok = false;
+                }
+                Err(_) => ok = false,
+            }
+            if lost {
+                self.repair(&jp).await;
             }
         }
+        let notices: Vec<Arc<JsPartner>> = self
+            .notice_partners
+            .read()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect();
+        for jp in notices {
+            let mut c = jp.consumer();
+            if let Ok(Err(e)) = tokio::time::timeout(STATE_INTERVAL * 2, c.info()).await {
+                if names_missing(&e.to_string()) {
+                    self.repair(&jp).await;
+                }
+            }
+        }
+        self.repair_optouts().await;
         if self.partners.read().unwrap().is_empty() {
             ok = tokio::time::timeout(STATE_INTERVAL * 2, account_info(&self.client))
                 .await
                 .is_ok_and(|r| r.is_ok());
         }
         ok
+    }
+
+    /// Makes again partner `jp`'s streams and consumer that JetStream no
+    /// longer has (deleted under the gateway, or a NATS node restarted on
+    /// an empty store): delivery and ingest go on without a restart, and
+    /// an ERROR says what was lost (the events or notices the stream held
+    /// are gone; NATS's store must be backed up like a database).
+    async fn repair(&self, jp: &JsPartner) {
+        let config = jp.config.read().unwrap().clone();
+        let what = match jp.stream {
+            Stream::Events => "event",
+            Stream::Notices => "notice",
+        };
+        match self.ensure_stream_of(&config, jp.stream).await {
+            Ok(_) => tracing::error!(
+                partner = %jp.name,
+                stream = what,
+                "JetStream no longer had this partner's stream or consumer (deleted, or NATS lost its store); made again: whatever the lost stream held is gone"
+            ),
+            Err(e) => {
+                tracing::warn!(partner = %jp.name, stream = what, error = %e, "JetStream lost this partner's stream or consumer; cannot make it again yet")
+            }
+        }
+    }
+
+    /// Writes the opt-out list this replica holds back to the bucket when
+    /// JetStream lost it (the bucket is gone, or holds fewer opt-outs than
+    /// this replica knows): a NATS data loss must not forward an opted-out
+    /// person's events. Checked with every state read.
+    async fn repair_optouts(&self) {
+        let Some(cache) = self.optout_cache.get() else {
+            return;
+        };
+        if cache.is_empty() {
+            return;
+        }
+        let held = match tokio::time::timeout(STATE_INTERVAL * 2, self.optouts.status()).await {
+            Ok(Ok(st)) => st.values(),
+            Ok(Err(e)) if names_missing(&e.to_string()) => 0,
+            _ => return,
+        };
+        let known = cache.hashes();
+        if held >= known.len() as u64 {
+            return;
+        }
+        if let Err(e) = ensure_stream(&self.js, kv_stream_config(&self.cfg)).await {
+            tracing::warn!(error = %e, "the opt-out bucket is gone and cannot be made again yet");
+            return;
+        }
+        let mut written = 0usize;
+        for (h, forgotten) in &known {
+            let value: &'static [u8] = if *forgotten { b"forget" } else { b"optout" };
+            if self
+                .optouts
+                .create(crate::util::hex(h), Bytes::from_static(value))
+                .await
+                .is_ok()
+            {
+                written += 1;
+            }
+        }
+        if written > 0 {
+            tracing::error!(
+                bucket = OPTOUT_BUCKET,
+                held_before = held,
+                written_back = written,
+                "JetStream's opt-out bucket had lost opt-outs this replica holds (deleted, or NATS lost its store); they are written back"
+            );
+        }
     }
 
     /// Events and bytes waiting in partner `partner`'s event stream: its

@@ -587,3 +587,68 @@ fn full_stream_gives_503_and_the_retry_routes_nothing_twice() {
         assert_eq!(got.len(), want, "{name}: nothing routed twice");
     }
 }
+
+/// NATS restarted on an empty store under a running gateway (a lost
+/// volume, a rebuilt node; seventh fault pass, BUG-2): the gateway makes
+/// its streams and consumer again without a restart, and writes the
+/// opt-outs it holds back to the bucket, so an opted-out person's events
+/// are still never delivered while everyone else's are.
+#[test]
+fn a_nats_store_lost_under_the_gateway_is_made_again_with_its_opt_outs() {
+    let _turn = heavy();
+    let mut server = NatsServer::start();
+    let mock = MockPartner::always(200);
+    let cfg = format!(
+        "{HEAD}{}{}",
+        push_acme(&mock.url()),
+        nats::outbox_section(&[server.url()], 1)
+    );
+    let g = Gateway::start(&cfg, env());
+    let gone = "opted.out@example.com";
+    let r = g.admin_post("/v1/optouts", &serde_json::json!({ "email": gone }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let stored = nats::optout_keys(&server.url());
+    assert!(stored > 0);
+
+    server.kill();
+    std::fs::remove_dir_all(server.store_dir().join("js")).expect("wipe the store");
+    server.spawn();
+
+    // Ingest is accepted again, and the bucket holds the opt-outs again,
+    // without restarting the gateway.
+    wait_for(Duration::from_secs(60), || {
+        (nats::optout_keys_or_zero(&server.url()) >= stored).then_some(())
+    })
+    .expect("the opt-outs were not written back to the new bucket");
+    let mut n = 0;
+    wait_for(Duration::from_secs(60), || {
+        n += 1;
+        let evs = [
+            event(&format!("gone-{n}"), "ad_impression", gone),
+            event(&format!("kept-{n}"), "ad_impression", "kept@example.com"),
+        ];
+        let r = g.post_events(&ndjson(&evs), "application/x-ndjson");
+        (r.status == 202).then_some(())
+    })
+    .expect("ingest never recovered after the NATS store was lost");
+    let kept = expected_event_id(KEY_A, &format!("kept-{n}"));
+    wait_for(Duration::from_secs(30), || {
+        delivered(&mock)
+            .iter()
+            .any(|e| e["event_id"] == kept.as_str())
+            .then_some(())
+    })
+    .expect("delivery never recovered after the NATS store was lost");
+    let gone_id = expected_event_id(KEY_A, &format!("gone-{n}"));
+    assert!(
+        !delivered(&mock)
+            .iter()
+            .any(|e| e["event_id"] == gone_id.as_str()),
+        "an opted-out person's event was delivered after NATS lost its store"
+    );
+    let logs = g.logs();
+    assert!(
+        logs.contains("opt-out bucket had lost opt-outs"),
+        "no ERROR says the opt-outs were written back:\n{logs}"
+    );
+}

@@ -344,3 +344,19 @@ pub fn optout_keys(url: &str) -> usize {
         keys.len()
     })
 }
+
+/// [`optout_keys`], 0 while the bucket does not exist (yet).
+pub fn optout_keys_or_zero(url: &str) -> usize {
+    use futures_util::StreamExt;
+    block_on(async {
+        let Ok(c) = connect(url).await else { return 0 };
+        let js = async_nats::jetstream::new(c);
+        let Ok(kv) = js.get_key_value("adgate_optouts").await else {
+            return 0;
+        };
+        match kv.keys().await {
+            Ok(keys) => keys.collect::<Vec<_>>().await.len(),
+            Err(_) => 0,
+        }
+    })
+}
