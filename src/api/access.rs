@@ -32,7 +32,7 @@ use crate::app::App;
 use crate::identity::Kind;
 use crate::privacy::ledger::{ad_id_of, cutoff_day, day_start_ms};
 use crate::util::now_ms;
-use crate::web::{self, error, Resp};
+use crate::web::{self, Resp};
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct AccessResponse {
@@ -117,9 +117,10 @@ pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String, raw: &str) -
             Ok(r) => rows.extend(r),
             Err(e) => {
                 tracing::error!(error = %e, "access: cannot read the ledger");
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the subject-access ledger could not be read; retry",
+                // Storage that does not answer now (JetStream away, a disk
+                // failing): the same request succeeds later.
+                return crate::web::unavailable(
+                    "the subject-access ledger could not be read; retry after Retry-After",
                 );
             }
         }
@@ -132,9 +133,8 @@ pub async fn handle(app: &Arc<App>, kind: Kind, normalized: String, raw: &str) -
         Ok(q) => queued(q),
         Err(e) => {
             tracing::error!(error = %e, "access: cannot scan the outboxes");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the outboxes could not be read; retry",
+            return crate::web::unavailable(
+                "the outboxes could not be read; retry after Retry-After",
             );
         }
     };

@@ -254,7 +254,14 @@ pub async fn serve(
                 let (stream, _peer) = match accepted {
                     Ok(s) => s,
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
+                        // Out of file descriptors: the longest idle
+                        // keep-alive connection makes room for the waiting
+                        // one. Logged at most once per interval (a flood of
+                        // connections would repeat it 20 times a second).
+                        let evicted = e.raw_os_error() == Some(24) && evict_idle(&idle);
+                        if let Some(held) = FLOOD_WARNINGS.allow("accept_failed") {
+                            tracing::warn!(error = %e, evicted_idle = evicted, "accept failed{}", crate::util::held_back(held));
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
