@@ -176,6 +176,16 @@ pub fn as_decimal(raw: Raw<'_>) -> Option<Decimal> {
     parse_decimal(raw.get())
 }
 
+/// [`as_decimal`], also reading a string that is a plain number (`"45"`,
+/// `" 12.5 "`): how ages under other names arrive from CDPs that keep
+/// every trait as text. `user.age` itself stays a JSON number.
+pub fn as_decimal_or_text(raw: Raw<'_>) -> Option<Decimal> {
+    match kind_of(raw) {
+        JsonKind::String => as_str(raw).and_then(|s| parse_decimal(s.trim())),
+        _ => as_decimal(raw),
+    }
+}
+
 fn parse_decimal(text: &str) -> Option<Decimal> {
     let (negative, rest) = match text.strip_prefix('-') {
         Some(r) => (true, r),

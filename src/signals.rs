@@ -65,6 +65,13 @@ pub enum OtherSignal {
     /// the person (`account_type`, `profile_type`, `family_role`,
     /// `segment`): a value naming a child (`"child"`, `"kids"`) is a minor.
     PersonType,
+    /// OneTrust's `OptanonConsent` cookie (`…&groups=C0001:1,C0004:0`):
+    /// its targeting group C0004 says whether ads may be personalized.
+    OneTrust,
+    /// A member named like a signal in a consent tool's block
+    /// (`cookieconsent.marketing`, Usercentrics' `"Google Ads": true`): an
+    /// answer, granted or refused.
+    ConsentAnswer,
 }
 
 /// What a member name (lowercase, without `_`, `-`, `.` or blanks) says.
@@ -170,8 +177,13 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         | b"marketingconsent"
         | b"advertisingconsent"
         | b"adconsent" => OtherSignal::AllowFlag,
+        b"optanonconsent" => OtherSignal::OneTrust,
         // Consent Mode's storage answers (`ad_storage: "denied"`).
-        b"adstorage" => OtherSignal::ConsentMode,
+        b"adstorage" | b"personalizationstorage" => OtherSignal::ConsentMode,
+        // Shopify's customer flag and other marketing opt-ins.
+        b"acceptsmarketing" | b"acceptmarketing" | b"marketingoptin" | b"marketingoptedin"
+        | b"agreedtomarketing" => OtherSignal::AllowFlag,
+        b"ageverified" | b"isageverified" => OtherSignal::AdultFlag,
         // The SPEC's own names of `user` and `consent`, wherever else they
         // are found (Segment's `context.traits.age`, `customer.birth_date`,
         // `app.personalized_ads`); bare `age` and `birth_date` only in
@@ -360,9 +372,36 @@ pub fn names_a_signal(key: &str) -> bool {
     } else {
         canon::word_form(key)
     };
+    if says_nothing(&form) {
+        return false;
+    }
     any_name_word(&form, |w| {
         w.bytes().all(|b| b.is_ascii_alphabetic()) && SIGNAL_WORDS.contains(&w)
     }) && !any_name_word(&form, |w| IDENTIFIER_WORDS.contains(&w))
+}
+
+/// Names that hold a signal's word but say nothing of age or of consent to
+/// advertising: a birthday's month or day alone, where one was born,
+/// Consent Mode's storages other than for ads, consent to newsletters by
+/// email or text (Shopify's `email_marketing_consent: {"state": …}`).
+/// Such a member, and what is inside it, is not read as a signal.
+fn says_nothing(key: &str) -> bool {
+    canon::fold_alnum::<32>(key).is_some_and(|f| {
+        matches!(
+            &*f,
+            b"birthmonth"
+                | b"birthdaymonth"
+                | b"birthdayday"
+                | b"birthplace"
+                | b"birthcountry"
+                | b"analyticsstorage"
+                | b"functionalitystorage"
+                | b"securitystorage"
+                | b"emailmarketingconsent"
+                | b"smsmarketingconsent"
+                | b"newsletterconsent"
+        )
+    })
 }
 
 /// Words that make a member of a block about the person a classification
@@ -459,6 +498,10 @@ pub enum Place {
     /// [`person_block`] anywhere): the table's names, names that
     /// [`names_a_signal`], and values that classify the person as a child.
     Person,
+    /// A consent tool's block ([`consent_block`]): the table's names, and
+    /// names that [`names_a_signal`] read as answers
+    /// ([`OtherSignal::ConsentAnswer`]).
+    ConsentTool,
 }
 
 /// Collects the signals in the members of the object or array `raw`, and
@@ -497,15 +540,25 @@ pub fn member<'a>(
     out: &mut Vec<(OtherSignal, Raw<'a>)>,
     depth: usize,
 ) {
+    if says_nothing(key) {
+        return;
+    }
     let person = place == Place::Person;
     let kind = kind_of(v);
-    if let Some(s) = recognize_in(key, place != Place::Content) {
+    if let Some(s) = recognize_in(key, place) {
         out.push((s, v));
     } else if person && names_a_signal(key) {
         out.push((OtherSignal::SignalName, v));
+    } else if place == Place::ConsentTool
+        && !matches!(kind, JsonKind::Object | JsonKind::Array)
+        && names_a_signal(key)
+    {
+        out.push((OtherSignal::ConsentAnswer, v));
     } else if matches!(kind, JsonKind::Object | JsonKind::Array) {
-        let inner = if person_block(key) || consent_block(key) {
+        let inner = if person_block(key) {
             Place::Person
+        } else if place != Place::Person && consent_block(key) {
+            Place::ConsentTool
         } else {
             place
         };
@@ -523,7 +576,7 @@ pub fn member<'a>(
 /// read as [`member`] reads one in a block about `place`, and refused
 /// when its own name is a signal's (`consent_state`, `gdpr`).
 pub fn top_member<'a>(key: &str, v: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)>) {
-    if recognize_in(key, true).is_none() && names_a_signal(key) {
+    if recognize_in(key, Place::Other).is_none() && names_a_signal(key) {
         out.push((OtherSignal::SignalName, v));
     } else {
         let place = if person_block(key) {
@@ -597,52 +650,49 @@ pub fn recognize(key: &str) -> Option<OtherSignal> {
 }
 
 /// [`recognize`], for a member of a block about the person (`user`,
-/// `consent`, OpenRTB's `regs`/`device`) or about content (`context`,
-/// `app`, `ad`): in the latter a bare `minor`, `child`, `kid`, `teen`,
-/// `adult`, `age` or `birth_date` describes the content or a version
-/// (`"adult": false` is not adult content, `"version": {"minor": 1}`, a
-/// page's `age`), not the person.
-fn recognize_in(key: &str, about_person: bool) -> Option<OtherSignal> {
+/// `consent`, OpenRTB's `regs`/`device`), about content (`context`,
+/// `app`, `ad`), or another block (`properties`, `items`): in content a
+/// bare `minor`, `child`, `kid`, `teen`, `adult`, `age` or `birth_date`
+/// describes the content or a version (`"adult": false` is not adult
+/// content, `"version": {"minor": 1}`, a page's `age`), not the person; and
+/// the age and birth names of other languages and shorthand (`edad`,
+/// `alter`, `eta`, `years`, `u13`) are read in blocks about the person
+/// only, since elsewhere they name a warranty's years, a delivery's ETA,
+/// an alteration service or a size.
+fn recognize_in(key: &str, place: Place) -> Option<OtherSignal> {
     let (buf, n) = fold_name(key)?;
     let name = &buf[..n];
-    if !about_person
-        && matches!(
-            name,
-            b"minor"
-                | b"child"
-                | b"kid"
-                | b"teen"
-                | b"adult"
-                | b"isadult"
-                | b"age"
-                | b"birthdate"
-                // Words that name other things in content (`alter`, an ETA,
-                // `years` of a warranty).
-                | b"edad"
-                | b"alter"
-                | b"idade"
-                | b"eta"
-                | b"leeftijd"
-                | b"wiek"
-                | b"years"
-                | b"yrs"
-                | b"bday"
-                | b"fechanacimiento"
-                | b"fechadenacimiento"
-                | b"geburtsdatum"
-                | b"geburtstag"
-                | b"datenaissance"
-                | b"datedenaissance"
-                | b"datanascimento"
-                | b"datadenascimento"
-                | b"datadinascita"
-                | b"geboortedatum"
-                | b"dataurodzenia"
-                | b"u13"
-                | b"u16"
-                | b"u18"
-        )
-    {
+    let bare = matches!(
+        name,
+        b"minor" | b"child" | b"kid" | b"teen" | b"adult" | b"isadult" | b"age" | b"birthdate"
+    );
+    let other_tongue = matches!(
+        name,
+        b"edad"
+            | b"alter"
+            | b"idade"
+            | b"eta"
+            | b"leeftijd"
+            | b"wiek"
+            | b"years"
+            | b"yrs"
+            | b"bday"
+            | b"fechanacimiento"
+            | b"fechadenacimiento"
+            | b"geburtsdatum"
+            | b"geburtstag"
+            | b"datenaissance"
+            | b"datedenaissance"
+            | b"datanascimento"
+            | b"datadenascimento"
+            | b"datadinascita"
+            | b"geboortedatum"
+            | b"dataurodzenia"
+            | b"u13"
+            | b"u16"
+            | b"u18"
+    );
+    if (bare && place == Place::Content) || (other_tongue && place != Place::Person) {
         return None;
     }
     lookup(name)
@@ -838,7 +888,7 @@ pub fn verdict(
         OtherSignal::Lat => flag(raw).ok().filter(|set| *set).map(|_| {
             Verdict::OptedOut("a Limit Ad Tracking flag (lat) in user or consent is set")
         }),
-        OtherSignal::Age => match crate::event::as_decimal(raw) {
+        OtherSignal::Age => match crate::event::as_decimal_or_text(raw) {
             Some(a) if a.negative || a.is_above(150) => Some(Verdict::Unreadable(
                 "an age under another name is negative or above 150",
             )),
@@ -900,6 +950,48 @@ pub fn verdict(
         OtherSignal::SignalName => (kind_of(raw) != JsonKind::Null).then_some(Verdict::Unreadable(
             "a member named like a minor or opt-out signal that adgate does not read",
         )),
+        OtherSignal::OneTrust => {
+            let Some(text) = as_str(raw) else {
+                return (kind_of(raw) != JsonKind::Null).then_some(Verdict::Unreadable(
+                    "OneTrust's OptanonConsent is not a string",
+                ));
+            };
+            let text = text.replace("%3A", ":").replace("%3a", ":").replace("%2C", ",").replace("%2c", ",");
+            let groups = text
+                .split('&')
+                .find_map(|p| p.trim().strip_prefix("groups="))
+                .unwrap_or("");
+            let targeting = groups
+                .split(',')
+                .find_map(|g| g.trim().strip_prefix("C0004:"))
+                .map(str::trim);
+            match targeting {
+                Some("1") => None,
+                Some("0") => Some(Verdict::OptedOut(
+                    "OneTrust's OptanonConsent refuses the targeting group (C0004)",
+                )),
+                _ => Some(Verdict::Unreadable(
+                    "OneTrust's OptanonConsent does not say whether the targeting group (C0004) is allowed",
+                )),
+            }
+        }
+        OtherSignal::ConsentAnswer => {
+            let t = match kind_of(raw) {
+                JsonKind::String => folded_value(raw),
+                _ => raw.get().to_string(),
+            };
+            match t.as_str() {
+                "" | "null" | "true" | "1" | "yes" | "y" | "on" | "granted" | "accepted" | "allow"
+                | "allowed" | "optin" | "optedin" | "consented" => None,
+                "false" | "0" | "no" | "n" | "off" | "denied" | "rejected" | "deny" | "declined"
+                | "optout" | "optedout" | "refused" => Some(Verdict::OptedOut(
+                    "a consent tool's answer refuses (marketing, advertising or personalization)",
+                )),
+                _ => Some(Verdict::Unreadable(
+                    "a consent tool's answer adgate cannot read as granted or refused",
+                )),
+            }
+        }
         OtherSignal::ConsentMode => match kind_of(raw) {
             JsonKind::Null => None,
             JsonKind::Bool if raw.get() == "true" => None,
@@ -1026,13 +1118,18 @@ mod tests {
     #[test]
     fn bare_person_words_are_not_read_in_content_blocks() {
         for k in ["minor", "Adult", "ｍｉｎｏｒ", "is-adult", "kid"] {
-            assert_eq!(recognize_in(k, false), None, "{k}");
-            assert!(recognize_in(k, true).is_some(), "{k}");
+            assert_eq!(recognize_in(k, Place::Content), None, "{k}");
+            assert!(recognize_in(k, Place::Person).is_some(), "{k}");
         }
         assert_eq!(
-            recognize_in("child_directed", false),
+            recognize_in("child_directed", Place::Content),
             Some(OtherSignal::MinorFlag)
         );
+        // Other tongues' and shorthand age names: about the person only.
+        for k in ["edad", "eta", "years", "u13", "Alter"] {
+            assert_eq!(recognize_in(k, Place::Other), None, "{k}");
+            assert!(recognize_in(k, Place::Person).is_some(), "{k}");
+        }
     }
 
     #[test]

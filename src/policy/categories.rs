@@ -399,10 +399,22 @@ impl Sensitive {
 /// The configured categories' folded words, followed by the other names of
 /// the topics among them.
 pub fn expand(configured: &[String], fold: impl Fn(&str) -> String) -> Sensitive {
-    Sensitive::new(expand_words(configured, fold))
+    Sensitive::new(expand_words(configured, fold, true))
 }
 
-fn expand_words(configured: &[String], fold: impl Fn(&str) -> String) -> Vec<Vec<String>> {
+/// The configured categories' folded words and their plurals only, without
+/// the other names of the table: how names are read ([`name_like`]: a
+/// product called "Drugstore Cowboy" or "Salute to Service" is not a
+/// category, a site called "Pharmacy Direct" names one).
+pub fn configured_only(configured: &[String], fold: impl Fn(&str) -> String) -> Sensitive {
+    Sensitive::new(expand_words(configured, fold, false))
+}
+
+fn expand_words(
+    configured: &[String],
+    fold: impl Fn(&str) -> String,
+    translations: bool,
+) -> Vec<Vec<String>> {
     let words = |s: &str| -> Vec<String> {
         fold(s)
             .split(' ')
@@ -411,7 +423,7 @@ fn expand_words(configured: &[String], fold: impl Fn(&str) -> String) -> Vec<Vec
             .collect()
     };
     let mut out: Vec<Vec<String>> = configured.iter().map(|c| words(c)).collect();
-    for c in configured {
+    for c in configured.iter().filter(|_| translations) {
         let folded = fold(c);
         for (_, names) in TRANSLATIONS.iter().filter(|(t, _)| *t == folded) {
             for n in *names {
@@ -554,19 +566,10 @@ fn category_name(name: &[u8]) -> bool {
             b"tag" | b"tags" | b"store" | b"storename" | b"shelf" | b"channel"
         )
         || matches!(name, b"pagetitle" | b"pagename" | b"screenname")
-        // What a page, a site, an app, an ad or an audience is called or
-        // is about (`page.title`, `site.name`, `ad.labels`, `interests`).
+        // What an ad or an audience is about (`ad.labels`, `interests`).
         || matches!(
             name,
-            b"title"
-                | b"name"
-                | b"appname"
-                | b"sitename"
-                | b"brand"
-                | b"brandname"
-                | b"merchant"
-                | b"merchantname"
-                | b"label"
+            b"label"
                 | b"labels"
                 | b"interest"
                 | b"interests"
@@ -577,10 +580,28 @@ fn category_name(name: &[u8]) -> bool {
                 | b"contenttype"
                 | b"pagetype"
                 | b"subject"
-                | b"placement"
         )
-        || name.ends_with(b"cat")
-        || name.ends_with(b"cats")
+        // OpenRTB's lists of what a publisher blocks are not what it is.
+        || (name.ends_with(b"cat") || name.ends_with(b"cats")) && !matches!(name, b"bcat" | b"bcats")
+}
+
+/// A member that names a page, a site, an app, a brand, a shop or a
+/// placement (`page.title`, `site.name`, `app.name`, `brand`, `merchant`,
+/// `placement`): read by the configured categories' own words only
+/// ([`configured_only`]), since a product or a brand may be called anything.
+fn name_like(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"title"
+            | b"name"
+            | b"appname"
+            | b"sitename"
+            | b"brand"
+            | b"brandname"
+            | b"merchant"
+            | b"merchantname"
+            | b"placement"
+    )
 }
 
 /// How deep category-like members are looked for in nested objects and
@@ -596,10 +617,12 @@ const MAX_DEPTH: usize = 8;
 pub fn other_categories(
     ev: &Event<'_>,
     each: impl FnMut(&str) -> bool,
+    each_name: impl FnMut(&str) -> bool,
     each_path: impl FnMut(&str) -> bool,
 ) -> bool {
     let r = &mut Readers {
         category: each,
+        name: each_name,
         page: each_path,
     };
     for (name, raw) in &ev.top.members {
@@ -630,19 +653,21 @@ pub fn other_categories(
     })
 }
 
-/// What the walk asks of a category's value and of a page's address.
-struct Readers<C, P> {
+/// What the walk asks of a category's value, of a name's ([`name_like`])
+/// and of a page's address.
+struct Readers<C, N, P> {
     category: C,
+    name: N,
     page: P,
 }
 
 /// The [`Readers`] the walk passes down.
-type R<'r, C, P> = &'r mut Readers<C, P>;
+type R<'r, C, N, P> = &'r mut Readers<C, N, P>;
 
 /// The members of one object ([`object_member`]).
-fn object<C: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
+fn object<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
     members: &[(Cow<'_, str>, json::Raw<'_>)],
-    r: R<'_, C, P>,
+    r: R<'_, C, N, P>,
     depth: usize,
 ) -> bool {
     let iab = iab_taxonomy(members);
@@ -656,11 +681,11 @@ fn object<C: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
 /// name says which taxonomy they are of ([`taxonomy`]; `iab` when the
 /// object's `cattax` names IAB's content taxonomy), then the member itself
 /// ([`member`]).
-fn object_member<C: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
+fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
     key: &str,
     v: json::Raw<'_>,
     iab: bool,
-    r: R<'_, C, P>,
+    r: R<'_, C, N, P>,
     depth: usize,
 ) -> bool {
     let name = folded_name(key);
@@ -827,14 +852,17 @@ fn address_words(url: &str) -> Option<&str> {
 /// One member, by its [`folded_name`]: its strings when the name is
 /// category-like ([`category_name`]), else a look into it when it is an
 /// object or an array.
-fn member<C: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
+fn member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
     name: Option<&[u8]>,
     v: json::Raw<'_>,
-    r: R<'_, C, P>,
+    r: R<'_, C, N, P>,
     depth: usize,
 ) -> bool {
     if name.is_some_and(category_name) {
         return strings(v, &mut r.category, depth);
+    }
+    if name.is_some_and(name_like) {
+        return strings(v, &mut r.name, depth);
     }
     match kind_of(v) {
         JsonKind::Object if depth < MAX_DEPTH => {
@@ -882,8 +910,6 @@ mod tests {
             "pagecat",
             "primaryGenre",
             "ｃａｔｅｇｏｒｉｅｓ",
-            "placement",
-            "title",
             "labels",
             "interests",
         ] {
@@ -895,6 +921,9 @@ mod tests {
             "catalog_id",
             "user_agent",
             "campaign_id",
+            "bcat",
+            "placement",
+            "title",
         ] {
             assert!(!category_like(k), "{k}");
         }
@@ -921,6 +950,7 @@ mod tests {
             let members = json::object_members(json::Raw::parse(json).unwrap()).unwrap();
             let r = &mut Readers {
                 category: |c: &str| crate::policy::is_sensitive(c, &t),
+                name: |_: &str| false,
                 page: |_: &str| false,
             };
             object(&members, r, 0)

@@ -303,6 +303,9 @@ pub struct Policy {
     privacy: PrivacyConfig,
     /// `privacy.sensitive_categories`, folded and split into words.
     sensitive: categories::Sensitive,
+    /// The same, without the table's other names: how names of products,
+    /// brands, sites and placements are read.
+    sensitive_names: categories::Sensitive,
     hasher: SubjectHasher,
     /// The partners' TCF vendor ids, distinct: looked up while an event's
     /// TC string is decoded (one walk for all partners).
@@ -669,6 +672,10 @@ impl Policy {
             tcf_vendors,
             partners: config.partners.iter().map(PartnerPolicy::new).collect(),
             sensitive: categories::expand(&config.privacy.sensitive_categories, fold_category),
+            sensitive_names: categories::configured_only(
+                &config.privacy.sensitive_categories,
+                fold_category,
+            ),
             privacy: config.privacy.clone(),
             hasher,
         }
@@ -1208,6 +1215,7 @@ impl Policy {
             && categories::other_categories(
                 ev,
                 |c| is_sensitive(c, &self.sensitive),
+                |n| is_sensitive(n, &self.sensitive_names),
                 |p| path_is_sensitive(p, &self.sensitive),
             )
         {
@@ -2708,6 +2716,37 @@ secret_env = "K"
                 "",
                 r#","OptanonConsent":"groups=C0004:0""#,
                 "",
+                Some(OptedOut),
+            ),
+            (
+                "",
+                "",
+                r#","OptanonConsent":"version=1&groups=C0001%3A1%2CC0004%3A1""#,
+                "",
+                None,
+            ),
+            (
+                "",
+                "",
+                r#","OptanonConsent":"version=1""#,
+                "",
+                Some(Invalid),
+            ),
+            // Consent tools' grants (benign false-positive audit).
+            ("", "", r#","cookieconsent":{"marketing":true}"#, "", None),
+            (
+                "",
+                "",
+                r#","cookieconsent":{"marketing":false}"#,
+                "",
+                Some(OptedOut),
+            ),
+            ("", "", r#","usercentrics":{"Google Ads":true}"#, "", None),
+            (
+                "",
+                "",
+                r#","consent_tool":{"ads":"maybe"}"#,
+                "",
                 Some(Invalid),
             ),
         ];
@@ -2764,6 +2803,27 @@ secret_env = "K"
                 r#""site":{"name":"Shop Direct","domain":"shop.example"}"#,
                 None,
             ),
+            // What names of products, brands and shops may be, and names
+            // that are not the person's age (benign false-positive audit).
+            (r#""properties":{"name":"Drugstore Cowboy (DVD)"}"#, None),
+            (r#""properties":{"brand":"Salute to Service"}"#, None),
+            (r#""properties":{"category":"Drugstore"}"#, Some(Sensitive)),
+            (r#""bcat":["IAB7"]"#, None),
+            (
+                r#""properties":{"warranty":{"years":2},"shipping":{"eta":3}}"#,
+                None,
+            ),
+            (r#""properties":{"sizes":{"u13":4}}"#, None),
+            (r#""traits":{"years":12}"#, Some(Minor)),
+            (r#""traits":{"age":"45"}"#, None),
+            (r#""traits":{"age":"12"}"#, Some(Minor)),
+            (r#""traits":{"birth_month":4,"age_verified":true}"#, None),
+            (r#""traits":{"age_verified":false}"#, Some(Minor)),
+            (
+                r#""customer":{"email_marketing_consent":{"state":"subscribed","opt_in_level":"single_opt_in"},"accepts_marketing":true}"#,
+                None,
+            ),
+            (r#""customer":{"accepts_marketing":false}"#, Some(OptedOut)),
             (r#""site":{"domain":"pharmacy.example"}"#, Some(Sensitive)),
             (
                 r#""device":{"ifa":"00000000-0000-0000-0000-000000000000"}"#,
