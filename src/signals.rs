@@ -335,6 +335,24 @@ const CONSENT_BLOCK_WORDS: &[&str] = &[
 /// Words that make such a member something else (`privacy_policy_url`).
 const NOT_CONSENT_WORDS: &[&str] = &["url", "uri", "link", "href", "policy", "version", "text"];
 
+/// Does the ASCII name hold, in any case, the start of one of
+/// [`CONSENT_BLOCK_WORDS`]? Each position is looked at only for the words
+/// that start with its letter.
+fn may_hold_consent_word(name: &[u8]) -> bool {
+    let at = |i: usize, w: &[u8]| {
+        name.get(i..i + w.len())
+            .is_some_and(|x| x.eq_ignore_ascii_case(w))
+    };
+    (0..name.len()).any(|i| match name[i].to_ascii_lowercase() {
+        b'c' => at(i, b"consent") || at(i, b"cookie") || at(i, b"cmp"),
+        b'p' => at(i, b"privacy"),
+        b'o' => at(i, b"optanon") || at(i, b"onetrust"),
+        b'd' => at(i, b"didomi"),
+        b'u' => at(i, b"usercentrics"),
+        _ => false,
+    })
+}
+
 /// Does a consent tool's member so named hold its answer (`…Consent`), not
 /// only its name (`cmp: "OneTrust"`)?
 fn consent_answer(key: &str) -> bool {
@@ -348,6 +366,11 @@ fn consent_answer(key: &str) -> bool {
 
 /// Is `key` the name of a consent tool's block ([`CONSENT_BLOCK_WORDS`])?
 fn consent_block(key: &str) -> bool {
+    // Most names hold none of the words: passed over on their letters
+    // (this runs for every member a walk reads).
+    if key.is_ascii() && !may_hold_consent_word(key.as_bytes()) {
+        return false;
+    }
     let form: Cow<'_, str> = if key.is_ascii() {
         Cow::Borrowed(key)
     } else {
@@ -386,6 +409,17 @@ pub fn names_a_signal(key: &str) -> bool {
 /// email or text (Shopify's `email_marketing_consent: {"state": …}`).
 /// Such a member, and what is inside it, is not read as a signal.
 fn says_nothing(key: &str) -> bool {
+    // Every one of them has ten letters or more and starts with one of
+    // these (this runs for every member a walk reads).
+    let first = key.bytes().find(u8::is_ascii_alphanumeric);
+    if key.len() < 10
+        || !matches!(
+            first.map(|b| b.to_ascii_lowercase()),
+            Some(b'b' | b'a' | b'f' | b's' | b'e' | b'n')
+        )
+    {
+        return false;
+    }
     canon::fold_alnum::<32>(key).is_some_and(|f| {
         matches!(
             &*f,
