@@ -1096,10 +1096,12 @@ impl JetStream {
             Ok(Err(e)) if names_missing(&e.to_string()) => 0,
             _ => return,
         };
-        let known = cache.hashes();
-        if held >= known.len() as u64 {
+        // Compared by count first: the list is copied only when the bucket
+        // lost some (it may hold millions).
+        if held >= cache.len() as u64 {
             return;
         }
+        let known = cache.hashes();
         if let Err(e) = ensure_stream(&self.js, kv_stream_config(&self.cfg)).await {
             tracing::warn!(error = %e, "the opt-out bucket is gone and cannot be made again yet");
             return;
