@@ -356,11 +356,7 @@ fn may_hold_consent_word(name: &[u8]) -> bool {
 /// Does a consent tool's member so named hold its answer (`…Consent`), not
 /// only its name (`cmp: "OneTrust"`)?
 fn consent_answer(key: &str) -> bool {
-    let form: Cow<'_, str> = if key.is_ascii() {
-        Cow::Borrowed(key)
-    } else {
-        canon::word_form(key)
-    };
+    let form = name_form(key);
     any_name_word(&form, |w| matches!(w, "consent" | "consents"))
 }
 
@@ -371,11 +367,7 @@ fn consent_block(key: &str) -> bool {
     if key.is_ascii() && !may_hold_consent_word(key.as_bytes()) {
         return false;
     }
-    let form: Cow<'_, str> = if key.is_ascii() {
-        Cow::Borrowed(key)
-    } else {
-        canon::word_form(key)
-    };
+    let form = name_form(key);
     any_name_word(&form, |w| CONSENT_BLOCK_WORDS.contains(&w))
         && !any_name_word(&form, |w| {
             NOT_CONSENT_WORDS.contains(&w) || IDENTIFIER_WORDS.contains(&w)
@@ -386,15 +378,22 @@ fn consent_block(key: &str) -> bool {
 /// `consent_id`): such a member is not read as a signal.
 const IDENTIFIER_WORDS: &[&str] = &["id", "ids", "identifier", "uuid", "guid"];
 
+/// A member name as the word tables read it: as written when it is ASCII
+/// (no decoding: names are compared by their words), else its
+/// [`canon::word_form`] (`ｍｉｎｏｒ`, lookalike letters).
+fn name_form(key: &str) -> Cow<'_, str> {
+    if key.is_ascii() {
+        Cow::Borrowed(key)
+    } else {
+        canon::word_form(key)
+    }
+}
+
 /// Does the member name hold one of [`SIGNAL_WORDS`] as a whole word? Words
 /// are split at separators, at lowercase-to-uppercase and at letter-digit
 /// changes (`isUnder13` is `is`, `under`, `13`).
 pub fn names_a_signal(key: &str) -> bool {
-    let form: Cow<'_, str> = if key.is_ascii() {
-        Cow::Borrowed(key)
-    } else {
-        canon::word_form(key)
-    };
+    let form = name_form(key);
     if says_nothing(&form) {
         return false;
     }
@@ -624,11 +623,7 @@ pub fn top_member<'a>(key: &str, v: Raw<'a>, place: Place, out: &mut Vec<(OtherS
 
 /// Does the member name hold one of [`TYPE_WORDS`]?
 fn classifies_person(key: &str) -> bool {
-    let form: Cow<'_, str> = if key.is_ascii() {
-        Cow::Borrowed(key)
-    } else {
-        canon::word_form(key)
-    };
+    let form = name_form(key);
     any_name_word(&form, |w| TYPE_WORDS.contains(&w))
 }
 

@@ -531,15 +531,9 @@ fn folded_name(key: &str) -> Option<canon::FoldedName<NAME_MAX>> {
     canon::fold_alnum(&form)
 }
 
-/// A member that names a category in all but name: `subcategory`,
-/// `categories`, `iab_categories`, `topic`, `genre`, `taxonomy`, OpenRTB's
-/// `cat`, `sectioncat`, `pagecat`.
-#[cfg(test)]
-fn category_like(key: &str) -> bool {
-    folded_name(key).is_some_and(|n| category_name(&n))
-}
-
-/// [`category_like`] of a [`folded_name`].
+/// Does a member, by its [`folded_name`], name a category in all but name:
+/// `subcategory`, `categories`, `iab_categories`, `topic`, `genre`,
+/// `taxonomy`, OpenRTB's `cat`, `sectioncat`, `pagecat`?
 fn category_name(name: &[u8]) -> bool {
     let n = name.len();
     // One pass, each position looked at only for the words that start with
@@ -608,7 +602,7 @@ fn name_like(name: &[u8]) -> bool {
 /// arrays.
 const MAX_DEPTH: usize = 8;
 
-/// The strings of the category-like members ([`category_like`]) of
+/// The strings of the category-like members ([`category_name`]) of
 /// `context`, `app`, `ad` and OpenRTB's top-level `site`, other than
 /// `context.category` (which the SPEC names), at any depth up to
 /// [`MAX_DEPTH`] (`context.content.cat`): each string of the value, also
@@ -896,6 +890,10 @@ fn strings(v: json::Raw<'_>, each: &mut impl FnMut(&str) -> bool, depth: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn category_like(key: &str) -> bool {
+        folded_name(key).is_some_and(|n| category_name(&n))
+    }
 
     #[test]
     fn category_like_names() {

@@ -448,16 +448,15 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     // The signs of medicine and care (`💊`, `🏥 Care`, `⚕ Shop`) say
     // health in any language.
     let signs: Option<String> = category.chars().any(health_sign).then(|| {
-        category
-            .chars()
-            .map(|ch| {
-                if health_sign(ch) {
-                    " health ".to_string()
-                } else {
-                    ch.to_string()
-                }
-            })
-            .collect()
+        let mut out = String::with_capacity(category.len() + 8);
+        for ch in category.chars() {
+            if health_sign(ch) {
+                out.push_str(" health ");
+            } else {
+                out.push(ch);
+            }
+        }
+        out
     });
     // A word glued to a sensitive one (`Telehealth`), looked for once, in
     // the category as written.
