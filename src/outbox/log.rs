@@ -420,6 +420,12 @@ impl PartnerLog {
             });
     }
 
+    /// Closed by [`PartnerLog::close`] (its partner was removed, or the
+    /// gateway is stopping): appends fail.
+    pub fn is_closed(&self) -> bool {
+        self.tx.lock().unwrap().is_none()
+    }
+
     fn send(&self, cmd: Cmd) -> io::Result<()> {
         match self.tx.lock().unwrap().as_ref() {
             Some(tx) => tx

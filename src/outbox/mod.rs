@@ -162,6 +162,15 @@ impl Outbox {
         v
     }
 
+    /// Is `log` the open log of its partner (not one a reload removed)?
+    pub fn holds(&self, log: &Arc<PartnerLog>) -> bool {
+        self.logs
+            .read()
+            .unwrap()
+            .get(log.name())
+            .is_some_and(|l| Arc::ptr_eq(l, log))
+    }
+
     /// Closes a removed partner's log; its files stay on disk.
     pub fn remove(&self, name: &str) {
         if let Some(l) = self.logs.write().unwrap().remove(name) {

@@ -465,7 +465,7 @@ impl Store {
         targets: &[Target<'_>],
     ) -> Result<Written, WriteError> {
         let m = &self.ctx.metrics;
-        let routed: Vec<u64> = parts.iter().map(|(_, n)| *n).collect();
+        let mut routed: Vec<u64> = parts.iter().map(|(_, n)| *n).collect();
         // Reserve room in every outbox first: the request is written whole
         // or not at all. Until the appends own them, the reservations are
         // given back on every exit (and if this future is dropped).
@@ -476,7 +476,14 @@ impl Store {
                 continue;
             }
             let full = || WriteError::full(t.name, false);
-            let log = ob.get(t.name).ok_or_else(full)?;
+            // Removed by a reload since this request read the policy: the
+            // partner no longer takes events, as for a request a moment
+            // later; the others' copies are written and the producer gets
+            // its 202.
+            let Some(log) = ob.get(t.name) else {
+                routed[i] = 0;
+                continue;
+            };
             let need = parts[i].0.len() as u64;
             let mut ok = log.reserve(need);
             if !ok && t.on_full == OnFull::DeadLetter {
@@ -512,6 +519,7 @@ impl Store {
         // than one partner, the records are held (invisible to delivery)
         // until every write succeeded, and retracted if one failed.
         let hold = logs.len() > 1;
+        let written_to: Vec<(usize, Arc<PartnerLog>)> = logs.clone();
         let writes = logs.into_iter().map(|(i, log)| {
             let (buf, records) = std::mem::take(&mut parts[i]);
             async move {
@@ -526,6 +534,19 @@ impl Store {
         // append that fails releases its own).
         reserved.0.clear();
         let results = futures_util::future::join_all(writes).await;
+        // A partner removed by a reload while this request was writing:
+        // its log was closed under the append. Not an error (as above).
+        let results: Vec<_> = results
+            .into_iter()
+            .zip(&written_to)
+            .filter_map(|(r, (i, log))| match r {
+                Err(_) if log.is_closed() && !ob.holds(log) => {
+                    routed[*i] = 0;
+                    None
+                }
+                r => Some(r),
+            })
+            .collect();
         if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
             m.emit(StorageWriteFailed {
                 store: metrics::Store::Outbox,
@@ -582,11 +603,10 @@ impl Store {
             if part.owners.is_empty() {
                 continue;
             }
+            // Removed by a reload since this request read the policy: the
+            // partner no longer takes events (as for the embedded log).
             let Some(jp) = js.get(t.name) else {
-                return Err(WriteError::unavailable(&format!(
-                    "outbox of partner \"{}\" is not open; retry later",
-                    t.name
-                )));
+                continue;
             };
             let bytes = part.records.len() as u64;
             let chunks = OutMsg::chunks(

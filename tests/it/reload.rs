@@ -462,3 +462,73 @@ fn reload_swaps_config_on_sighup_and_admin_api_keeps_connections_and_refuses_bad
         c.requests, c.local
     );
 }
+
+/// A reload that removes a partner while producers are writing: a request
+/// that read the old policy and finds the partner's outbox closed under it
+/// is still accepted (the partner no longer takes events, as for a request
+/// a moment later), and every acknowledged event reaches the partner that
+/// stayed. Before, such requests got 503 and an ERROR line.
+#[test]
+fn removing_a_partner_under_load_refuses_no_request_and_loses_nothing() {
+    let with_beta = format!(
+        "{HEAD}{}{}",
+        pull_partner("alpha", "T_FEED_A", "K_A", ""),
+        pull_partner("beta", "T_FEED_B", "K_B", "")
+    );
+    let without_beta = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    let g = Gateway::start(&with_beta, env());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (sent, refused) = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..3)
+            .map(|w| {
+                let (g, stop) = (&g, &stop);
+                s.spawn(move || {
+                    let (mut sent, mut refused) = (0usize, Vec::new());
+                    let mut n = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let evs: Vec<Value> =
+                            (0..100).map(|i| ev(&format!("w{w}-{n}-{i}"))).collect();
+                        n += 1;
+                        let r = g.post_events(&ndjson(&evs), "application/x-ndjson");
+                        if r.status == 202 {
+                            sent += evs.len();
+                        } else {
+                            refused.push(format!("{} {}", r.status, r.body));
+                        }
+                    }
+                    (sent, refused)
+                })
+            })
+            .collect();
+        let admin = |config: &str| {
+            write_config(&g, config);
+            let r = g.request("POST", "/admin/reload", Some(ADMIN_TOKEN), &[], b"");
+            assert_eq!(r.status, 200, "{}", r.body);
+        };
+        for _ in 0..40 {
+            admin(&without_beta);
+            std::thread::sleep(Duration::from_millis(20));
+            admin(&with_beta);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writers.into_iter().map(|w| w.join().unwrap()).fold(
+            (0, Vec::new()),
+            |(n, mut r), (s, f)| {
+                r.extend(f);
+                (n + s, r)
+            },
+        )
+    });
+    assert!(
+        refused.is_empty(),
+        "{} of the requests refused during reloads, e.g. {:?}",
+        refused.len(),
+        refused.first()
+    );
+    assert!(sent > 0);
+    let alpha = drain_feed(&g, "alpha", FEED_TOKEN_A);
+    assert_eq!(alpha.len(), sent, "alpha got every acknowledged event once");
+    let logs = g.logs();
+    assert!(!logs.contains("outbox write failed"), "{logs}");
+}
