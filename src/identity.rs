@@ -85,7 +85,8 @@ pub fn is_zeroed_ad_id(raw: &str) -> bool {
 }
 
 /// `raw` trimmed, when it can be an email address: one `@` with something
-/// on both sides and no whitespace inside. Every email rule (adgate's and
+/// on both sides and no whitespace or control character
+/// inside (`a\u{0}@b.com` is no address). Every email rule (adgate's and
 /// each partner profile's) starts from it.
 pub fn email_shape(raw: &str) -> Option<&str> {
     let t = raw.trim();
@@ -93,7 +94,7 @@ pub fn email_shape(raw: &str) -> Option<&str> {
     if local.is_empty()
         || domain.is_empty()
         || domain.contains('@')
-        || t.chars().any(char::is_whitespace)
+        || t.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return None;
     }
@@ -637,6 +638,8 @@ mod tests {
     #[test]
     fn email_rules() {
         let n = |s| normalize_email(s).map(|c| c.into_owned());
+        assert_eq!(n("a\u{0}@b.com"), None, "a control character");
+        assert_eq!(n("jane\u{1b}[0m@example.com"), None, "an escape sequence");
         assert_eq!(
             n(" Jane.Doe@Example.com ").as_deref(),
             Some("jane.doe@example.com")

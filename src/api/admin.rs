@@ -122,6 +122,9 @@ fn raw_identifier_of(body: &[u8]) -> Result<(Kind, String), &'static str> {
     const NOT_AN_OBJECT: &str =
         "body must be a JSON object naming one identifier, e.g. {\"email\": \"...\"}";
     let text = std::str::from_utf8(body).map_err(|_| NOT_AN_OBJECT)?;
+    // A byte order mark some tools write before JSON (RFC 8259 lets a
+    // reader ignore it).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let members = crate::json::parse_object(text).map_err(|e| match e {
         crate::json::Error::DuplicateKey { .. } => {
             "the body names the same identifier twice; name exactly one"
