@@ -508,6 +508,10 @@ impl<'a> Event<'a> {
             } else if device_block(k) {
                 // Segment's `context.device`: the device's.
                 device_aliases(*v, &mut odd_identifiers);
+            } else if !CONTEXT_KEYS.contains(&k.as_ref()) {
+                // An identifier under another name anywhere in `context`
+                // (`context.advertising_id`, `context.app.device_id`).
+                aliases_at(k, *v, &mut odd_identifiers, 1, AliasPlace::Content);
             }
             if !CONTEXT_KEYS.contains(&k.as_ref()) {
                 signals::member(k, *v, signals::Place::Content, &mut other_signals, 0);
@@ -517,19 +521,34 @@ impl<'a> Event<'a> {
             match k.as_ref() {
                 // A minor or an opt-out stated in the app's or the ad's own
                 // data (`ad.meta.user_age`) is read by name too.
-                "app" | "ad" => match nested.iter().find(|(at, _)| *at == address(*v)) {
-                    Some((_, app)) => {
-                        for (k, v) in &app.members {
-                            signals::member(k, *v, signals::Place::Content, &mut other_signals, 0);
+                "app" | "ad" => {
+                    // An identifier under another name in the app's or the
+                    // ad's data (`ad.meta.advertising_id`, `app.idfa`):
+                    // matched against the opt-outs and never forwarded.
+                    aliases_at(k, *v, &mut odd_identifiers, 0, AliasPlace::Content);
+                    match nested.iter().find(|(at, _)| *at == address(*v)) {
+                        Some((_, app)) => {
+                            for (k, v) in &app.members {
+                                signals::member(
+                                    k,
+                                    *v,
+                                    signals::Place::Content,
+                                    &mut other_signals,
+                                    0,
+                                );
+                            }
                         }
+                        None => signals::walk(*v, signals::Place::Content, &mut other_signals),
                     }
-                    None => signals::walk(*v, signals::Place::Content, &mut other_signals),
-                },
+                }
                 k if TOP_LEVEL_KEYS.contains(&k) => {}
                 // OpenRTB's blocks of signals, read by name as well.
                 k @ ("regs" | "device" | "ext" | "privacy") => {
                     if k == "device" {
                         device_aliases(*v, &mut odd_identifiers);
+                    } else {
+                        // OpenRTB's `ext.ifa`.
+                        aliases_at(k, *v, &mut odd_identifiers, 0, AliasPlace::Content);
                     }
                     signals::member(k, *v, signals::Place::Person, &mut other_signals, 0)
                 }
@@ -593,14 +612,14 @@ impl<'a> Event<'a> {
 }
 
 /// How deep [`aliases_in`] looks for identifiers in a block about the person.
-const ALIAS_DEPTH: usize = 4;
+const ALIAS_DEPTH: usize = 6;
 
 /// The identifier a member name stands for when it is not the SPEC's own
 /// (`email_address`, `phone_number`, `msisdn`, `user_id`, `idfa`), or
 /// `None`. The kinds it may hold: an id may be an account's or a device's,
 /// and a phone may arrive without its `+` (read as an id, it is matched as
 /// a phone, see policy).
-fn alias_kinds(key: &str) -> &'static [Kind] {
+fn alias_kinds(key: &str, place: AliasPlace) -> &'static [Kind] {
     const EMAIL: &[Kind] = &[Kind::Email];
     const PHONE: &[Kind] = &[Kind::Phone, Kind::AccountId];
     const ID: &[Kind] = &[Kind::AccountId];
@@ -610,6 +629,16 @@ fn alias_kinds(key: &str) -> &'static [Kind] {
     };
     let f: &[u8] = &folded;
     let has = |w: &[u8]| f.windows(w.len()).any(|x| x == w);
+    // In the ad's or the app's data these name the ad, its advertiser
+    // or the app's own instance rather than the person.
+    if place == AliasPlace::Content
+        && matches!(
+            f,
+            b"adid" | b"adsid" | b"clientid" | b"externalid" | b"instanceid" | b"em" | b"ph"
+        )
+    {
+        return &[];
+    }
     if has(b"email") || matches!(f, b"mail" | b"mailaddress" | b"emails" | b"em") {
         return EMAIL;
     }
@@ -642,6 +671,13 @@ fn alias_kinds(key: &str) -> &'static [Kind] {
             | b"membernumber"
             | b"loyaltynumber"
             | b"crmid"
+            | b"crmref"
+            | b"crmreference"
+            | b"customerref"
+            | b"customerreference"
+            | b"loyalty"
+            | b"loyaltycard"
+            | b"loyaltycardnumber"
             | b"personid"
             | b"profileid"
             | b"contactid"
@@ -690,11 +726,52 @@ fn alias_kinds(key: &str) -> &'static [Kind] {
 /// another name is kept for the opt-out lookup and as a subject
 /// ([`Event::odd_identifiers`]); nested blocks are looked into.
 fn aliases<'a>(key: &str, v: Raw<'a>, out: &mut Vec<(Kind, Raw<'a>)>, depth: usize) {
-    let kinds = alias_kinds(key);
-    if !kinds.is_empty() && kind_of(v) != JsonKind::Null {
-        out.extend(kinds.iter().map(|k| (*k, v)));
-    } else if matches!(kind_of(v), JsonKind::Object | JsonKind::Array) {
-        aliases_in(v, out, depth + 1);
+    aliases_at(key, v, out, depth, AliasPlace::Person);
+}
+
+/// Where [`aliases_at`] reads: a block about the person, or the ad's, the
+/// app's or the page's data, where a few names ([`alias_kinds`]) are the
+/// ad's own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AliasPlace {
+    Person,
+    Content,
+}
+
+/// [`aliases`] in `place`. In content, a string member named `device` is
+/// the device's id (`ad.meta.device: "<IDFA>"`) and a device block's
+/// members are read as [`device_aliases`] reads them.
+fn aliases_at<'a>(
+    key: &str,
+    v: Raw<'a>,
+    out: &mut Vec<(Kind, Raw<'a>)>,
+    depth: usize,
+    place: AliasPlace,
+) {
+    let kinds = alias_kinds(key, place);
+    let kind = kind_of(v);
+    // In content, a single value is taken for an identifier only when it
+    // looks like one (`"loyalty": "gold"`, `"device": "mobile"` are not).
+    let single_id = || {
+        place == AliasPlace::Person
+            || match kind {
+                JsonKind::String => as_str(v).is_some_and(|s| looks_like_an_id(&s)),
+                JsonKind::Number => looks_like_an_id(v.get()),
+                _ => true,
+            }
+    };
+    if !kinds.is_empty() && kind != JsonKind::Null {
+        if single_id() {
+            out.extend(kinds.iter().map(|k| (*k, v)));
+        }
+    } else if place == AliasPlace::Content && device_block(key) {
+        match kind {
+            JsonKind::String | JsonKind::Number if single_id() => out.push((Kind::AccountId, v)),
+            JsonKind::Object => device_aliases(v, out),
+            _ => {}
+        }
+    } else if matches!(kind, JsonKind::Object | JsonKind::Array) {
+        aliases_in_at(v, out, depth + 1, place);
     }
 }
 
@@ -720,20 +797,35 @@ fn device_aliases<'a>(raw: Raw<'a>, out: &mut Vec<(Kind, Raw<'a>)>) {
     }
 }
 
+/// Can `s` be a person's or a device's identifier: an address, or a
+/// value with at least four digits (an IDFA, `CUST-175-7731`, a phone)?
+pub fn looks_like_an_id(s: &str) -> bool {
+    s.contains('@') || s.bytes().filter(u8::is_ascii_digit).count() >= 4
+}
+
 /// [`aliases`] over the members of the object or array `raw`.
 fn aliases_in<'a>(raw: Raw<'a>, out: &mut Vec<(Kind, Raw<'a>)>, depth: usize) {
+    aliases_in_at(raw, out, depth, AliasPlace::Person);
+}
+
+fn aliases_in_at<'a>(
+    raw: Raw<'a>,
+    out: &mut Vec<(Kind, Raw<'a>)>,
+    depth: usize,
+    place: AliasPlace,
+) {
     if depth >= ALIAS_DEPTH {
         return;
     }
     match kind_of(raw) {
         JsonKind::Object => {
             for (k, v) in json::object_members(raw).unwrap_or_default() {
-                aliases(&k, v, out, depth);
+                aliases_at(&k, v, out, depth, place);
             }
         }
         JsonKind::Array => {
             for item in json::array_items(raw).unwrap_or_default() {
-                aliases_in(item, out, depth + 1);
+                aliases_in_at(item, out, depth + 1, place);
             }
         }
         _ => {}

@@ -169,6 +169,19 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         | b"datenaissance" | b"datedenaissance" | b"datanascimento" | b"datadenascimento"
         | b"datadinascita" | b"geboortedatum" | b"dataurodzenia" => OtherSignal::BirthYear,
         b"u13" | b"u16" | b"u18" => OtherSignal::MinorFlag,
+        // The same in more languages (da/no/sv, fi, tr, cs, ro, hu, id/ms,
+        // ca, hr/sr/sl), read in blocks about the person only.
+        b"alder" | b"ika" | b"yas" | b"vek" | b"varsta" | b"eletkor" | b"umur" | b"usia"
+        | b"edat" | b"starost" | b"vozrast" => OtherSignal::Age,
+        b"fodselsdato" | b"fodselsdag" | b"fodelsedatum" | b"fodelsedag" | b"syntymaaika"
+        | b"syntymapaiva" | b"dogumtarihi" | b"tanggallahir" | b"tarikhlahir"
+        | b"datumrodjenja" | b"datumnarozeni" | b"szuletesidatum" | b"datadenaixement"
+        | b"datarozhdeniya" => OtherSignal::BirthYear,
+        b"menor" | b"menordeedad" | b"minderjaehrig" | b"minderjahrig" | b"minderjarig"
+        | b"mineur" | b"minorenne" | b"nino" | b"enfant" | b"jugendlich" | b"mindrearig"
+        | b"minderarig" | b"alaikainen" | b"nezletily" | b"maloletni" | b"kiskoru" => {
+            OtherSignal::MinorFlag
+        }
         // Shopify's Customer Privacy API and other consent tools' answers.
         b"marketingallowed"
         | b"saleofdataallowed"
@@ -440,8 +453,22 @@ fn says_nothing(key: &str) -> bool {
 /// Words that make a member of a block about the person a classification
 /// of the person (`account_type`, `family_role`, `user_segment`).
 const TYPE_WORDS: &[&str] = &[
-    "type", "role", "profile", "segment", "group", "kind", "status", "tier", "class", "audience",
-    "cohort", "category",
+    "type",
+    "role",
+    "profile",
+    "segment",
+    "group",
+    "kind",
+    "status",
+    "tier",
+    "class",
+    "audience",
+    "cohort",
+    "category",
+    "stage",
+    "lifestage",
+    "persona",
+    "generation",
 ];
 
 /// Is `key` the name of a block that describes the person, read as `user`
@@ -689,7 +716,11 @@ pub fn recognize(key: &str) -> Option<OtherSignal> {
 /// only, since elsewhere they name a warranty's years, a delivery's ETA,
 /// an alteration service or a size.
 fn recognize_in(key: &str, place: Place) -> Option<OtherSignal> {
-    let (buf, n) = fold_name(key)?;
+    let Some((buf, n)) = fold_name(key) else {
+        return (place == Place::Person)
+            .then(|| other_script_name(key))
+            .flatten();
+    };
     let name = &buf[..n];
     let bare = matches!(
         name,
@@ -720,11 +751,112 @@ fn recognize_in(key: &str, place: Place) -> Option<OtherSignal> {
             | b"u13"
             | b"u16"
             | b"u18"
+            | b"alder"
+            | b"ika"
+            | b"yas"
+            | b"vek"
+            | b"varsta"
+            | b"eletkor"
+            | b"umur"
+            | b"usia"
+            | b"edat"
+            | b"starost"
+            | b"vozrast"
+            | b"fodselsdato"
+            | b"fodselsdag"
+            | b"fodelsedatum"
+            | b"fodelsedag"
+            | b"syntymaaika"
+            | b"syntymapaiva"
+            | b"dogumtarihi"
+            | b"tanggallahir"
+            | b"tarikhlahir"
+            | b"datumrodjenja"
+            | b"datumnarozeni"
+            | b"szuletesidatum"
+            | b"datadenaixement"
+            | b"datarozhdeniya"
+            | b"menor"
+            | b"menordeedad"
+            | b"minderjaehrig"
+            | b"minderjahrig"
+            | b"minderjarig"
+            | b"mineur"
+            | b"minorenne"
+            | b"nino"
+            | b"enfant"
+            | b"jugendlich"
+            | b"mindrearig"
+            | b"minderarig"
+            | b"alaikainen"
+            | b"nezletily"
+            | b"maloletni"
+            | b"kiskoru"
     );
     if (bare && place == Place::Content) || (other_tongue && place != Place::Person) {
         return None;
     }
     lookup(name)
+}
+
+/// Age, birth-date and minor names in scripts other than Latin
+/// (`возраст`, `年齢`, `생년월일`, `未成年`), lowercase and without
+/// separators: read in blocks about the person only, like
+/// [`recognize_in`]'s other-language names.
+const OTHER_SCRIPT_NAMES: &[(&str, OtherSignal)] = &[
+    ("возраст", OtherSignal::Age),
+    ("вік", OtherSignal::Age),
+    ("ηλικία", OtherSignal::Age),
+    ("ηλικια", OtherSignal::Age),
+    ("年齢", OtherSignal::Age),
+    ("年龄", OtherSignal::Age),
+    ("年齡", OtherSignal::Age),
+    ("나이", OtherSignal::Age),
+    ("연령", OtherSignal::Age),
+    ("العمر", OtherSignal::Age),
+    ("عمر", OtherSignal::Age),
+    ("גיל", OtherSignal::Age),
+    ("आयु", OtherSignal::Age),
+    ("उम्र", OtherSignal::Age),
+    ("อายุ", OtherSignal::Age),
+    ("датарождения", OtherSignal::BirthYear),
+    ("датанародження", OtherSignal::BirthYear),
+    ("ημερομηνίαγέννησης", OtherSignal::BirthYear),
+    ("生年月日", OtherSignal::BirthYear),
+    ("誕生日", OtherSignal::BirthYear),
+    ("出生日期", OtherSignal::BirthYear),
+    ("生日", OtherSignal::BirthYear),
+    ("생년월일", OtherSignal::BirthYear),
+    ("생일", OtherSignal::BirthYear),
+    ("تاريخالميلاد", OtherSignal::BirthYear),
+    ("תאריךלידה", OtherSignal::BirthYear),
+    ("जन्मतिथि", OtherSignal::BirthYear),
+    ("วันเกิด", OtherSignal::BirthYear),
+    ("未成年", OtherSignal::MinorFlag),
+    ("未成年者", OtherSignal::MinorFlag),
+    ("미성년자", OtherSignal::MinorFlag),
+    ("미성년", OtherSignal::MinorFlag),
+    ("несовершеннолетний", OtherSignal::MinorFlag),
+    ("неповнолітній", OtherSignal::MinorFlag),
+    ("ανήλικος", OtherSignal::MinorFlag),
+    ("قاصر", OtherSignal::MinorFlag),
+];
+
+/// [`OTHER_SCRIPT_NAMES`]' signal for `key`, written in any case and with
+/// any separators.
+fn other_script_name(key: &str) -> Option<OtherSignal> {
+    if key.is_ascii() {
+        return None;
+    }
+    let form: String = canon::canonical(key)
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.' | ' ') && !canon::is_blank(*c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    OTHER_SCRIPT_NAMES
+        .iter()
+        .find(|(n, _)| *n == form)
+        .map(|(_, s)| *s)
 }
 
 /// What a member stops an event for.
@@ -1046,6 +1178,12 @@ pub fn verdict(
                     | "teen"
                     | "teens"
                     | "teenager"
+                    | "teenagers"
+                    | "tween"
+                    | "tweens"
+                    | "preteen"
+                    | "genalpha"
+                    | "generationalpha"
                     | "junior"
                     | "juniors"
                     | "underage"

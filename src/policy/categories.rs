@@ -110,6 +110,89 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "maternity",
             "vitamins",
             "supplements",
+            // Specialties, care, conditions and products that are health
+            // data under consumer-health laws (reproductive and sexual
+            // health, mental health, addiction, HIV, cancer).
+            "oncology",
+            "cancer",
+            "psychiatry",
+            "psychiatric",
+            "psychology",
+            "psychotherapy",
+            "therapy",
+            "therapist",
+            "counseling",
+            "counselling",
+            "mental",
+            "dentist",
+            "dentistry",
+            "dental",
+            "orthodontics",
+            "clinic",
+            "clinics",
+            "doctor",
+            "doctors",
+            "physician",
+            "cardiology",
+            "dermatology",
+            "gynecology",
+            "gynaecology",
+            "obstetrics",
+            "urology",
+            "neurology",
+            "pediatrics",
+            "paediatrics",
+            "contraception",
+            "contraceptive",
+            "contraceptives",
+            "birth control",
+            "abortion",
+            "erectile",
+            "hiv",
+            "aids test",
+            "std test",
+            "std testing",
+            "sti test",
+            "sti testing",
+            "sexual wellness",
+            "depression",
+            "anxiety",
+            "addiction",
+            "rehab",
+            "rehabilitation",
+            "recovery support",
+            "weight loss",
+            "insulin",
+            "ivf",
+            "menopause",
+            "cbd",
+            "hearing aid",
+            "hearing aids",
+            // Health in more languages (is, ga, cy, eu, sq, af, be, mk, mt,
+            // ta, te, mr, pa, km, ka, hy, kk, az, so, am).
+            "heilsa",
+            "sláinte",
+            "iechyd",
+            "osasuna",
+            "shëndet",
+            "shendet",
+            "shëndeti",
+            "gesondheid",
+            "здароўе",
+            "здравје",
+            "saħħa",
+            "ஆரோக்கியம்",
+            "சுகாதாரம்",
+            "ఆరోగ్యం",
+            "आरोग्य",
+            "ਸਿਹਤ",
+            "សុខភាព",
+            "ჯანმრთელობა",
+            "առողջություն",
+            "денсаулық",
+            "sağlamlıq",
+            "caafimaad",
+            "ጤና",
         ],
     ),
     (
@@ -157,6 +240,20 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "drogerie",
             "parapharmacie",
             "parafarmacia",
+            // Pharmacy in more languages (ms/id, eu, be, cy, tl, ka, ca, is,
+            // ga, sq).
+            "farmasi",
+            "farmazia",
+            "аптэка",
+            "fferyllfa",
+            "parmasya",
+            "botika",
+            "აფთიაქი",
+            "farmàcia",
+            "lyfjabúð",
+            "cógaslann",
+            "farmaci",
+            "farmacija",
         ],
     ),
     (
@@ -259,6 +356,14 @@ const GLUED_AFTER: &[&str] = &[
     "supply",
     "guide",
     "info",
+    // An app's screens and a site's templates (`PharmacyActivity`,
+    // `HealthScreen`, `pharmacy_page`).
+    "activity",
+    "screen",
+    "page",
+    "view",
+    "fragment",
+    "controller",
 ];
 
 /// Is `word` (lowercase ASCII) a sensitive `stem` glued to other letters:
@@ -559,7 +664,32 @@ fn category_name(name: &[u8]) -> bool {
             name,
             b"tag" | b"tags" | b"store" | b"storename" | b"shelf" | b"channel"
         )
-        || matches!(name, b"pagetitle" | b"pagename" | b"screenname")
+        || matches!(name, b"pagetitle" | b"pagename" | b"screenname" | b"screenclass")
+        // What a page, an ad or a business is about under other names
+        // (GA4's `content_group`, `industry`, `theme`, a `condition`).
+        || matches!(
+            name,
+            b"contentgroup"
+                | b"contentgroups"
+                | b"contentgrouping"
+                | b"industry"
+                | b"industries"
+                | b"sector"
+                | b"niche"
+                | b"theme"
+                | b"themes"
+                | b"intent"
+                | b"service"
+                | b"services"
+                | b"specialty"
+                | b"speciality"
+                | b"specialties"
+                | b"condition"
+                | b"conditions"
+                | b"slug"
+                | b"handle"
+                | b"collectionhandle"
+        )
         // What an ad or an audience is about (`ad.labels`, `interests`).
         || matches!(
             name,
@@ -595,6 +725,13 @@ fn name_like(name: &[u8]) -> bool {
             | b"merchant"
             | b"merchantname"
             | b"placement"
+            // Free text about the page or the product.
+            | b"documenttitle"
+            | b"headline"
+            | b"description"
+            | b"productname"
+            | b"itemname"
+            | b"pagedescription"
     )
 }
 
@@ -728,7 +865,16 @@ fn page_address(name: &[u8]) -> bool {
             | b"hostname"
             | b"sitedomain"
             | b"link"
-    )
+            // GA4's Measurement Protocol (`dl`, `dr`), app links and
+            // landing pages, Segment's `page.search`.
+            | b"dl"
+            | b"dr"
+            | b"search"
+            | b"landingpage"
+            | b"deeplink"
+    ) || name.ends_with(b"url")
+        || name.ends_with(b"uri")
+        || name.ends_with(b"link")
 }
 
 /// Categories written as codes of a numbered taxonomy, read where the

@@ -1288,7 +1288,13 @@ fn odd_values_into<'a>(raw: JsonRaw<'a>, out: &mut Vec<Cow<'a, str>>, depth: usi
                 let cc = cc.trim().trim_start_matches('+');
                 out.push(Cow::Owned(format!("+{cc}{}", number.trim())));
             }
-            for (_, v) in members.iter() {
+            for (k, v) in members.iter() {
+                // A map keyed by the identifiers themselves
+                // (`emails: {"jane@example.com": {"primary": true}}`,
+                // `identities: {"<IDFA>": "idfa"}`).
+                if k.len() >= guard::MIN_CONTAINED_LEN {
+                    out.push(k.clone());
+                }
                 odd_values_into(*v, out, depth + 1);
             }
         }
@@ -1381,6 +1387,21 @@ fn protected_values<'a>(
                 p.add_value(k.clone());
             }
             collect_values(*v, &mut p);
+        }
+    }
+    // Identifiers under other names (`ad.meta.advertising_id`,
+    // `context.customer_ref`, `user.email_address`): never forwarded, in
+    // any form the guard knows.
+    for (kind, raw) in &ev.odd_identifiers {
+        // Only values that can be one: the words around them (`"type":
+        // "email"`, `"primary"`) are no identifiers.
+        for v in odd_values(*raw)
+            .into_iter()
+            .filter(|v| event::looks_like_an_id(v))
+        {
+            let n = identity::normalize_with(*kind, &v, country);
+            let n = n.map(Cow::into_owned);
+            p.add_identifier(*kind, v, n.as_deref());
         }
     }
     for name in &PROTECTED_BLOCKS[1..] {
@@ -3606,6 +3627,48 @@ secret_env = "K2"
                 "fb-inst-66",
                 r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","app_instance_id":"fb-inst-66","user":{"email":"ok66@x.example"}}"#,
             ),
+            // The ad's, the app's and the page's data, OpenRTB's `ext`,
+            // and a map keyed by the identifiers (tenth red-team pass).
+            (
+                Kind::DeviceId,
+                "5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4164",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"ok164@x.example"},"ad":{"campaign_id":"c","meta":{"advertising_id":"5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4164"}}}"#,
+            ),
+            (
+                Kind::DeviceId,
+                "5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4165",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"ok165@x.example"},"ad":{"meta":{"device":"5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4165"}}}"#,
+            ),
+            (
+                Kind::AccountId,
+                "CUST-174-7731",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"ok174@x.example"},"custom":{"crm_ref":"CUST-174-7731"}}"#,
+            ),
+            (
+                Kind::AccountId,
+                "CUST-176-7731",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"ok176@x.example"},"context":{"customer_ref":"CUST-176-7731"}}"#,
+            ),
+            (
+                Kind::DeviceId,
+                "5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4170",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"ok170@x.example"},"context":{"app":{"device_id":"5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4170"}}}"#,
+            ),
+            (
+                Kind::DeviceId,
+                "5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4171",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"ok171@x.example"},"ext":{"ifa":"5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4171"}}"#,
+            ),
+            (
+                Kind::DeviceId,
+                "5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4172",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"ok172@x.example"},"imp":[{"ext":{"ifa":"5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4172"}}]}"#,
+            ),
+            (
+                Kind::Email,
+                "r10p177.target@mailbox.example",
+                r#"{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"device_id":"d-177","emails":{"r10p177.target@mailbox.example":{"primary":true}}}}"#,
+            ),
         ] {
             let ev = Event::parse(json).unwrap();
             assert_eq!(policy.evaluate(&ev, &NoOptOuts).blocked, None, "{json}");
@@ -3650,6 +3713,152 @@ secret_env = "K2"
             policy.evaluate(&ev, &NoOptOuts).subjects.as_slice().len(),
             1
         );
+    }
+
+    /// Tenth red-team pass: an identifier under another name in the ad's
+    /// data is never forwarded, even when nobody opted out; the ad's own
+    /// ids and words under the same names are.
+    #[test]
+    fn identifiers_in_the_ads_data_are_not_forwarded() {
+        let cfg = config(r#"["ad.campaign_id", { path = "ad.meta", type = "object" }]"#);
+        let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"j@x.example"}"#;
+        for meta in [
+            r#"{"advertising_id":"5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4164"}"#,
+            r#"{"loyalty":"CUST-175-7731"}"#,
+            r#"{"device":"5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4165"}"#,
+        ] {
+            let out = outcomes(&cfg, &format!(r#"{{{base},"ad":{{"meta":{meta}}}}}"#));
+            assert!(
+                matches!(out[0], Outcome::Drop(DropReason::PiiGuard)),
+                "{meta}: {:?}",
+                out[0]
+            );
+        }
+        // The ad's own ids and words under the same names go through.
+        let meta =
+            r#"{"ad_id":"cr-2026-11","device":"mobile","loyalty":"gold","loyalty_tier":"gold"}"#;
+        let out = outcomes(&cfg, &format!(r#"{{{base},"ad":{{"meta":{meta}}}}}"#));
+        let v = routed(&out[0]);
+        assert_eq!(
+            v["ad"]["meta"],
+            serde_json::from_str::<serde_json::Value>(meta).unwrap(),
+            "{v}"
+        );
+    }
+
+    /// Tenth red-team pass: health topics, minors and the event's own
+    /// identifiers in forms the earlier tables and digests missed.
+    #[test]
+    fn tenth_pass_health_minors_and_digest_forms_are_stopped() {
+        let cfg = config(r#"["ad.campaign_id"]"#);
+        let p = Policy::new(&cfg, SubjectHasher::new(&[9; 32]));
+        let base =
+            r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z""#;
+        let blocked = |json: String| {
+            let ev = Event::parse(&json).unwrap();
+            p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r)
+        };
+        for (extra, want) in [
+            (
+                r#""context":{"category":"Oncology"}"#,
+                DropReason::Sensitive,
+            ),
+            (
+                r#""context":{"category":"Erectile dysfunction"}"#,
+                DropReason::Sensitive,
+            ),
+            (r#""context":{"category":"farmasi"}"#, DropReason::Sensitive),
+            (
+                r#""context":{"category":"books","content_group":"Pharmacy"}"#,
+                DropReason::Sensitive,
+            ),
+            (
+                r#""context":{"category":"books","dl":"https://shop.example/pharmacy/insulin-pens"}"#,
+                DropReason::Sensitive,
+            ),
+            (
+                r#""custom":{"condition":"diabetes"}"#,
+                DropReason::Sensitive,
+            ),
+            (
+                r#""context":{"screen_class":"PharmacyActivity"}"#,
+                DropReason::Sensitive,
+            ),
+            (
+                r#""user":{"email":"j@x.example","возраст":12}"#,
+                DropReason::Minor,
+            ),
+            (
+                r#""user":{"email":"j@x.example","未成年":true}"#,
+                DropReason::Minor,
+            ),
+            (
+                r#""user":{"email":"j@x.example","fødselsdato":"2012-04-01"}"#,
+                DropReason::Minor,
+            ),
+            (
+                r#""user":{"email":"j@x.example","minderjährig":true}"#,
+                DropReason::Minor,
+            ),
+            (
+                r#""user":{"email":"j@x.example","life_stage":"teen"}"#,
+                DropReason::Minor,
+            ),
+        ] {
+            assert_eq!(
+                blocked(format!("{{{base},{extra}}}")),
+                Some(want),
+                "{extra}"
+            );
+        }
+        for extra in [
+            r#""context":{"category":"Books","industry":"books"}"#,
+            r#""context":{"category":"Wealth management"}"#,
+            r#""context":{"category":"Healthy snacks"}"#,
+            r#""user":{"email":"j@x.example","age":34,"school_name":"Lincoln High","household_size":3}"#,
+            r#""custom":{"condition":"new"}"#,
+        ] {
+            assert_eq!(blocked(format!("{{{base},{extra}}}")), None, "{extra}");
+        }
+    }
+
+    /// Tenth red-team pass: the event's own identifiers and IP as .NET
+    /// hashes them (UTF-16), an IDFA's bytes, and the IP's reverse-DNS
+    /// name and base32 are stopped by the guard.
+    #[test]
+    fn tenth_pass_digest_and_ip_forms_are_stopped() {
+        use sha2::Digest as _;
+        let cfg =
+            config(r#"["ad.campaign_id", { path = "ad.note", type = "text", max_len = 300 }]"#);
+        let email = "r10p136.target@mailbox.example";
+        let idfa = "5C2B91E4-7D3A-4F6B-8E1C-2A9D0F3B4159";
+        let utf16le: Vec<u8> = email.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let idfa_bytes: Vec<u8> = (0..16)
+            .map(|i| u8::from_str_radix(&idfa.replace('-', "")[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let base = format!(
+            r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{{"email":"{email}","device_id":"{idfa}","ip":"203.0.113.96"}}"#
+        );
+        for note in [
+            hex(&sha2::Sha256::digest(&utf16le)),
+            hex(&md5::Md5::digest(&idfa_bytes)),
+            "96.113.0.203.in-addr.arpa".to_string(),
+            data_encoding::BASE32_NOPAD.encode(&[203, 0, 113, 96]),
+            hex(&sha2::Sha256::digest(b"203.0.113.96/32")),
+        ] {
+            let out = outcomes(&cfg, &format!(r#"{{{base},"ad":{{"note":"{note}"}}}}"#));
+            assert!(
+                matches!(out[0], Outcome::Drop(DropReason::PiiGuard)),
+                "{note}: {:?}",
+                out[0]
+            );
+        }
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{base},"ad":{{"note":"spring sale"}}}}"#),
+        );
+        assert_eq!(routed(&out[0])["ad"]["note"], "spring sale");
     }
 
     #[test]

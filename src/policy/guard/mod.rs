@@ -578,6 +578,10 @@ impl<'a> Protected<'a> {
             self.push_new(octal);
             self.push_new(octal4);
             self.push_new(packed(&o));
+            self.push_new(canon::skeleton(&data_encoding::BASE32_NOPAD.encode(&o)));
+            // Its reverse-DNS name (`23.100.51.198.in-addr.arpa`), octets
+            // reversed.
+            self.push_new(o.iter().rev().map(u8::to_string).collect());
         } else if let Ok(v6) = t.parse::<std::net::Ipv6Addr>() {
             // Written out in full, and in the other spellings of its
             // groups: all eight without leading zeros (`2001:db8:0:0:1::`
@@ -1003,7 +1007,18 @@ pub fn identifier_forms(
             }
             for e in [Some(t), normalized.as_deref()].into_iter().flatten() {
                 forms.push(format!("mailto:{e}"));
+                forms.push(format!("MAILTO:{e}"));
                 forms.push(format!("{e}\r\n"));
+                // A C string's NUL, a lone CR.
+                forms.push(format!("{e}\0"));
+                forms.push(format!("{e}\r"));
+                // The local part alone, when it is long enough to name
+                // the person (as [`Protected::add_identifier`] reads it).
+                if let Some((local, _)) = e.rsplit_once('@') {
+                    if canon::classify(local).0 >= MIN_LOCAL_PART_CHARS {
+                        forms.push(local.to_owned());
+                    }
+                }
                 // A hash of a hash (a "salted" pipeline without a salt).
                 forms.push(hex(&Sha256::digest(e.to_lowercase().as_bytes())));
             }
@@ -1033,6 +1048,11 @@ pub fn identifier_forms(
                     ] {
                         forms.push(p.format().mode(mode).to_string());
                     }
+                    // The national form after the country code
+                    // (`+1 (415) 555-0100`).
+                    let national = p.format().mode(phonenumber::Mode::National).to_string();
+                    forms.push(format!("+{} {national}", p.code().value()));
+                    forms.push(format!("{digits}\n"));
                     // The international groups joined by a blank, a dash
                     // or a dot, with and without `+` and the country code
                     // (`206-555-0100`, `+1-206-555-0100`, `1 206 555 0100`).
@@ -1115,6 +1135,43 @@ fn shares_a_part(sk: &[u8], (all, ends): &(String, Vec<usize>)) -> bool {
     })
 }
 
+/// The forms of the event's identifiers hashed as other bytes than their
+/// UTF-8: as sent, lowercase, uppercase and normalized in UTF-16 (little
+/// endian, as .NET's `Encoding.Unicode` writes it, with and without its
+/// byte order mark, and big endian), and a device id's 16 bytes (the MD5
+/// of an IDFA's bytes is a common MAID hash), also in the byte order of a
+/// Microsoft GUID.
+fn byte_forms(
+    ids: &[(Kind, Cow<'_, str>)],
+    default_country: Option<phonenumber::country::Id>,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (kind, raw) in ids {
+        let t = raw.trim();
+        let normalized = identity::normalize_with(*kind, raw, default_country);
+        let mut texts = vec![t.to_owned(), t.to_lowercase(), t.to_uppercase()];
+        texts.extend(normalized.map(Cow::into_owned));
+        texts.sort();
+        texts.dedup();
+        for text in &texts {
+            let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+            out.push([&[0xff, 0xfe][..], &le].concat());
+            out.push(le);
+            out.push(be);
+        }
+        if let Some(b) = uuid_bytes(t) {
+            let mut guid = b;
+            guid[0..4].reverse();
+            guid[4..6].reverse();
+            guid[6..8].reverse();
+            out.push(b.to_vec());
+            out.push(guid.to_vec());
+        }
+    }
+    out
+}
+
 /// Every form of the event's identifiers and IPs whose digests are
 /// compared: each identifier's [`identifier_forms`], each IP as sent,
 /// trimmed and with the newline `echo` adds; each form once (an IP sent
@@ -1125,9 +1182,16 @@ fn digest_forms(
     ips: &[Cow<'_, str>],
     default_country: Option<phonenumber::country::Id>,
 ) -> Vec<String> {
+    // An IP also as a CIDR of one address (`198.51.100.23/32`).
     let ip_forms = ips.iter().flat_map(|ip| {
         let t = ip.trim();
-        [ip.to_string(), t.to_owned(), format!("{t}\n")]
+        let cidr = if t.contains(':') { "/128" } else { "/32" };
+        [
+            ip.to_string(),
+            t.to_owned(),
+            format!("{t}\n"),
+            format!("{t}{cidr}"),
+        ]
     });
     let mut forms: Vec<String> = ids
         .iter()
@@ -1200,9 +1264,13 @@ impl Digests {
         default_country: Option<phonenumber::country::Id>,
     ) -> Digests {
         let forms = digest_forms(ids, ips, default_country);
-        let mut raw = Vec::with_capacity(forms.len() * FORM_DIGEST_BYTES);
+        let bytes = byte_forms(ids, default_country);
+        let mut raw = Vec::with_capacity((forms.len() + bytes.len()) * FORM_DIGEST_BYTES);
         for f in &forms {
             push_digests(f.as_bytes(), &mut raw);
+        }
+        for b in &bytes {
+            push_digests(b, &mut raw);
         }
         Digests {
             raw,
@@ -1640,14 +1708,59 @@ mod tests {
         };
         let ip_forms = ips.iter().flat_map(|ip| {
             let t = ip.trim();
-            [ip.to_string(), t.to_owned(), format!("{t}\n")]
+            let cidr = if t.contains(':') { "/128" } else { "/32" };
+            [
+                ip.to_string(),
+                t.to_owned(),
+                format!("{t}\n"),
+                format!("{t}{cidr}"),
+            ]
         });
         let forms = ids
             .iter()
             .flat_map(|(kind, raw)| identifier_forms(*kind, raw, default_country))
-            .chain(ip_forms);
-        for f in forms {
-            for (i, d) in reference_digests_of(f.as_bytes()).into_iter().enumerate() {
+            .chain(ip_forms)
+            .map(String::into_bytes);
+        // The UTF-16 forms and a UUID's bytes (see byte_forms), spelled
+        // out here.
+        let mut bytes: Vec<Vec<u8>> = Vec::new();
+        for (kind, raw) in ids {
+            let t = raw.trim();
+            let mut texts: Vec<String> = vec![t.into(), t.to_lowercase(), t.to_uppercase()];
+            texts
+                .extend(identity::normalize_with(*kind, raw, default_country).map(Cow::into_owned));
+            texts.sort();
+            texts.dedup();
+            for text in texts {
+                let units: Vec<u16> = text.encode_utf16().collect();
+                let le: Vec<u8> = units
+                    .iter()
+                    .flat_map(|u| [*u as u8, (*u >> 8) as u8])
+                    .collect();
+                bytes.push([vec![0xff, 0xfe], le.clone()].concat());
+                bytes.push(le);
+                bytes.push(
+                    units
+                        .iter()
+                        .flat_map(|u| [(*u >> 8) as u8, *u as u8])
+                        .collect(),
+                );
+            }
+            let hexits: String = t.chars().filter(|c| *c != '-').collect();
+            if hexits.len() == 32 && hexits.chars().all(|c| c.is_ascii_hexdigit()) {
+                let b: Vec<u8> = (0..16)
+                    .map(|i| u8::from_str_radix(&hexits[2 * i..2 * i + 2], 16).unwrap())
+                    .collect();
+                let mut guid = b.clone();
+                guid[0..4].reverse();
+                guid[4..6].reverse();
+                guid[6..8].reverse();
+                bytes.push(b);
+                bytes.push(guid);
+            }
+        }
+        for f in forms.chain(bytes) {
+            for (i, d) in reference_digests_of(&f).into_iter().enumerate() {
                 add(&hex(&d));
                 // base64url differs from base64 only in `+/`, which the
                 // skeleton removes; the skeleton is lowercase, so base32 and
