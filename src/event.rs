@@ -521,26 +521,21 @@ impl<'a> Event<'a> {
             match k.as_ref() {
                 // A minor or an opt-out stated in the app's or the ad's own
                 // data (`ad.meta.user_age`) is read by name too.
-                "app" | "ad" => {
-                    // An identifier under another name in the app's or the
-                    // ad's data (`ad.meta.advertising_id`, `app.idfa`):
-                    // matched against the opt-outs and never forwarded.
-                    aliases_at(k, *v, &mut odd_identifiers, 0, AliasPlace::Content);
-                    match nested.iter().find(|(at, _)| *at == address(*v)) {
-                        Some((_, app)) => {
-                            for (k, v) in &app.members {
-                                signals::member(
-                                    k,
-                                    *v,
-                                    signals::Place::Content,
-                                    &mut other_signals,
-                                    0,
-                                );
-                            }
+                // An identifier under another name in the app's or the
+                // ad's data (`ad.meta.advertising_id`, `app.idfa`) is
+                // matched against the opt-outs and never forwarded.
+                "app" | "ad" => match nested.iter().find(|(at, _)| *at == address(*v)) {
+                    Some((_, app)) => {
+                        for (k, v) in &app.members {
+                            aliases_at(k, *v, &mut odd_identifiers, 1, AliasPlace::Content);
+                            signals::member(k, *v, signals::Place::Content, &mut other_signals, 0);
                         }
-                        None => signals::walk(*v, signals::Place::Content, &mut other_signals),
                     }
-                }
+                    None => {
+                        aliases_at(k, *v, &mut odd_identifiers, 0, AliasPlace::Content);
+                        signals::walk(*v, signals::Place::Content, &mut other_signals)
+                    }
+                },
                 k if TOP_LEVEL_KEYS.contains(&k) => {}
                 // OpenRTB's blocks of signals, read by name as well.
                 k @ ("regs" | "device" | "ext" | "privacy") => {
@@ -619,15 +614,12 @@ const ALIAS_DEPTH: usize = 6;
 /// `None`. The kinds it may hold: an id may be an account's or a device's,
 /// and a phone may arrive without its `+` (read as an id, it is matched as
 /// a phone, see policy).
-fn alias_kinds(key: &str, place: AliasPlace) -> &'static [Kind] {
+/// The name is folded by [`crate::canon::fold_alnum`].
+fn alias_kinds_of(f: &[u8], place: AliasPlace) -> &'static [Kind] {
     const EMAIL: &[Kind] = &[Kind::Email];
     const PHONE: &[Kind] = &[Kind::Phone, Kind::AccountId];
     const ID: &[Kind] = &[Kind::AccountId];
     const ANY: &[Kind] = &[Kind::Email, Kind::Phone, Kind::AccountId];
-    let Some(folded) = crate::canon::fold_alnum::<40>(key) else {
-        return &[];
-    };
-    let f: &[u8] = &folded;
     let has = |w: &[u8]| f.windows(w.len()).any(|x| x == w);
     // In the ad's or the app's data these name the ad, its advertiser
     // or the app's own instance rather than the person.
@@ -730,7 +722,7 @@ fn aliases<'a>(key: &str, v: Raw<'a>, out: &mut Vec<(Kind, Raw<'a>)>, depth: usi
 }
 
 /// Where [`aliases_at`] reads: a block about the person, or the ad's, the
-/// app's or the page's data, where a few names ([`alias_kinds`]) are the
+/// app's or the page's data, where a few names ([`alias_kinds_of`]) are the
 /// ad's own.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum AliasPlace {
@@ -748,25 +740,36 @@ fn aliases_at<'a>(
     depth: usize,
     place: AliasPlace,
 ) {
-    let kinds = alias_kinds(key, place);
     let kind = kind_of(v);
     // In content, a single value is taken for an identifier only when it
-    // looks like one (`"loyalty": "gold"`, `"device": "mobile"` are not).
-    let single_id = || {
-        place == AliasPlace::Person
-            || match kind {
-                JsonKind::String => as_str(v).is_some_and(|s| looks_like_an_id(&s)),
-                JsonKind::Number => looks_like_an_id(v.get()),
-                _ => true,
-            }
-    };
+    // looks like one (`"loyalty": "gold"`, `"device": "mobile"` are not):
+    // most members of the ad's data are told apart by their value alone,
+    // before their name is read.
+    let single_id = place == AliasPlace::Person
+        || match kind {
+            JsonKind::String => as_str(v).is_some_and(|s| looks_like_an_id(&s)),
+            // A number names a person when it is a phone or an account
+            // number, not a price or a count (`"value_estimate_micros":
+            // 1250`).
+            JsonKind::Number => v.get().bytes().filter(u8::is_ascii_digit).count() >= 6,
+            _ => true,
+        };
+    if !single_id {
+        return;
+    }
+    // The name folded once, for both tables.
+    let folded = crate::canon::fold_alnum::<40>(key);
+    let kinds = folded
+        .as_deref()
+        .map_or(&[][..], |f| alias_kinds_of(f, place));
+    let device = folded
+        .as_deref()
+        .is_some_and(|f| matches!(f, b"device" | b"devices"));
     if !kinds.is_empty() && kind != JsonKind::Null {
-        if single_id() {
-            out.extend(kinds.iter().map(|k| (*k, v)));
-        }
-    } else if place == AliasPlace::Content && device_block(key) {
+        out.extend(kinds.iter().map(|k| (*k, v)));
+    } else if place == AliasPlace::Content && device {
         match kind {
-            JsonKind::String | JsonKind::Number if single_id() => out.push((Kind::AccountId, v)),
+            JsonKind::String | JsonKind::Number => out.push((Kind::AccountId, v)),
             JsonKind::Object => device_aliases(v, out),
             _ => {}
         }
@@ -783,7 +786,7 @@ fn device_block(key: &str) -> bool {
 }
 
 /// The identifiers of a device block ([`device_block`]): its members under
-/// the names [`alias_kinds`] knows, and its plain `id` / `uuid` as an id
+/// the names [`alias_kinds_of`] knows, and its plain `id` / `uuid` as an id
 /// (`context.device.id`, `context.device.advertisingId`, `device.ifa`).
 fn device_aliases<'a>(raw: Raw<'a>, out: &mut Vec<(Kind, Raw<'a>)>) {
     for (k, v) in json::object_members(raw).unwrap_or_default() {
