@@ -43,6 +43,10 @@ const MIN_CHUNK: usize = 64 * 1024;
 /// Ack positions are written at once but fsync'd at most this often: a lost
 /// ack only means redelivery, which at-least-once allows.
 const ACK_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// A write and its sync taking this long make the outbox not ready: the
+/// disk is stalled (frozen, hung, or far too slow), and a load balancer
+/// should send producers elsewhere until it answers again.
+const STALLED_AFTER: Duration = Duration::from_secs(5);
 
 /// Deletes wholly acknowledged segments off the writer threads.
 ///
@@ -106,6 +110,10 @@ pub struct Shared {
     used_bytes: AtomicU64,
     events: AtomicI64,
     writable: AtomicBool,
+    /// When the writer began the write and sync it is in (ms since the
+    /// epoch), 0 when idle: a sync that does not return (a frozen or hung
+    /// disk) makes the outbox not ready ([`PartnerLog::is_writable`]).
+    busy_since_ms: AtomicU64,
     /// Bumped after every purge that overwrote records, so a consumer
     /// holding records in memory (a push batch waiting to be retried) knows
     /// to read them again.
@@ -322,6 +330,7 @@ impl PartnerLog {
             used_bytes: AtomicU64::new(end - acked),
             events: AtomicI64::new(rec.records as i64),
             writable: AtomicBool::new(true),
+            busy_since_ms: AtomicU64::new(0),
             purges: AtomicU64::new(0),
         });
         let ack_file = OpenOptions::new()
@@ -396,8 +405,20 @@ impl PartnerLog {
         self.shared.used_bytes.load(Ordering::Relaxed)
     }
 
+    /// The last write succeeded, the log is open, and no write has been
+    /// waiting on the disk for [`STALLED_AFTER`] or more (an fsync that
+    /// hangs would otherwise hold every ingest while `/readyz` said 200).
     pub fn is_writable(&self) -> bool {
-        self.shared.writable.load(Ordering::Relaxed) && self.tx.lock().unwrap().is_some()
+        self.shared.writable.load(Ordering::Relaxed)
+            && !self.is_stalled(crate::util::now_ms())
+            && self.tx.lock().unwrap().is_some()
+    }
+
+    /// Has the write in progress, if any, been waiting since before
+    /// `now_ms - STALLED_AFTER`?
+    fn is_stalled(&self, now_ms: u64) -> bool {
+        let since = self.shared.busy_since_ms.load(Ordering::Relaxed);
+        since != 0 && now_ms.saturating_sub(since) >= STALLED_AFTER.as_millis() as u64
     }
 
     /// Reserves room for `bytes`; false when the bound would be exceeded.
@@ -692,6 +713,14 @@ impl Writer {
         if appends.is_empty() {
             return;
         }
+        self.shared
+            .busy_since_ms
+            .store(crate::util::now_ms().max(1), Ordering::Relaxed);
+        self.write_appends_inner(appends);
+        self.shared.busy_since_ms.store(0, Ordering::Relaxed);
+    }
+
+    fn write_appends_inner(&mut self, appends: Vec<Pending>) {
         let mut err = None;
         let mut ranges = Vec::with_capacity(appends.len());
         for (buf, _, _, _) in &appends {
@@ -1423,6 +1452,34 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    /// A write waiting on the disk for 5 s or more makes the log not
+    /// writable (and `/readyz` 503) until it returns; a write that returns
+    /// leaves no trace.
+    #[tokio::test]
+    async fn a_write_stalled_on_the_disk_makes_the_log_not_ready() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dl = Arc::new(DeadLetters::new(&dir.path().join("dl")).expect("dl"));
+        let (log, _) = PartnerLog::open("p", &dir.path().join("p"), 1 << 20, dl).expect("open");
+        let mut buf = Vec::new();
+        record(&mut buf, 1);
+        assert!(log.reserve(buf.len() as u64));
+        log.append(buf, 1).await.expect("append");
+        assert_eq!(log.shared.busy_since_ms.load(Ordering::Relaxed), 0);
+        assert!(log.is_writable());
+        // The writer began a write and sync 6 s ago and is still in it.
+        let now = crate::util::now_ms();
+        log.shared
+            .busy_since_ms
+            .store(now - 6_000, Ordering::Relaxed);
+        assert!(!log.is_writable(), "stalled for 6 s");
+        log.shared
+            .busy_since_ms
+            .store(now - 1_000, Ordering::Relaxed);
+        assert!(log.is_writable(), "a write of 1 s is slow, not stalled");
+        log.shared.busy_since_ms.store(0, Ordering::Relaxed);
+        assert!(log.is_writable());
     }
 
     #[tokio::test]
