@@ -587,7 +587,9 @@ async fn send_to(
         Err(_) => Err("timeout"),
         Ok(Err(e)) => {
             tracing::debug!(partner = %partner, error = %e, "delivery connection error");
-            Err(if e.is_connect() {
+            Err(if tls_failure(&e) {
+                "tls_error"
+            } else if e.is_connect() {
                 "connect_error"
             } else {
                 "connection_error"
@@ -628,6 +630,29 @@ async fn send_to(
         status: None,
         after: None,
     })
+}
+
+/// Did `e` come from TLS (a certificate this gateway does not trust, a
+/// handshake refused, an endpoint that does not speak TLS)? rustls's error
+/// travels wrapped in `io::Error`s, whose `source` skips the wrapped error
+/// itself, so each one is opened.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if inner.is::<rustls::Error>() || tls_failure(inner) {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Bytes of a partner's answer read at most.

@@ -701,3 +701,43 @@ fn delivery_metrics_match_what_the_partner_acknowledged() {
     assert_eq!(metric_labeled(&m, "adgate_events_routed_total", &p), 35.0);
     assert_eq!(metric_labeled(&m, "adgate_dead_letter_total", &p), 0.0);
 }
+
+/// A push endpoint whose TLS fails (here: a server that answers plain HTTP
+/// on an `https://` address) is logged as `tls_error`, not as a refused
+/// connection: an operator looks at certificates, not at the network. Until
+/// then the events wait in the outbox.
+#[test]
+fn a_tls_failure_is_logged_as_one() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { return };
+            use std::io::Write as _;
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let g = start(&[push(
+        "plain",
+        &format!("https://127.0.0.1:{port}/v1/events"),
+        "K_A",
+        "batch_max_wait_ms = 10",
+    )]);
+    post(&g, &events("tls", 1));
+    let line = wait_for(Duration::from_secs(20), || {
+        let logs = g.logs();
+        logs.lines()
+            .find(|l| l.contains("delivery failed"))
+            .map(str::to_owned)
+    })
+    .unwrap_or_else(|| panic!("no delivery failure logged: {}", g.logs()));
+    assert!(line.contains("tls_error"), "{line}");
+    assert_eq!(
+        metric_labeled(
+            &g.metrics(),
+            "adgate_events_delivered_total",
+            &[("partner", "plain")]
+        ),
+        0.0
+    );
+}
