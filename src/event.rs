@@ -606,7 +606,8 @@ impl<'a> Event<'a> {
     }
 }
 
-/// How deep [`aliases_in`] looks for identifiers in a block about the person.
+/// How deep [`aliases_in_at`] looks for identifiers, in a block about the
+/// person or in the ad's, the app's and the page's data.
 const ALIAS_DEPTH: usize = 6;
 
 /// The identifier a member name stands for when it is not the SPEC's own
@@ -762,9 +763,7 @@ fn aliases_at<'a>(
     let kinds = folded
         .as_deref()
         .map_or(&[][..], |f| alias_kinds_of(f, place));
-    let device = folded
-        .as_deref()
-        .is_some_and(|f| matches!(f, b"device" | b"devices"));
+    let device = folded.as_deref().is_some_and(device_name);
     if !kinds.is_empty() && kind != JsonKind::Null {
         out.extend(kinds.iter().map(|k| (*k, v)));
     } else if place == AliasPlace::Content && device {
@@ -782,7 +781,12 @@ fn aliases_at<'a>(
 /// `context.device`, OpenRTB's top-level `device`)? Its `id` is the
 /// device's id.
 fn device_block(key: &str) -> bool {
-    crate::canon::fold_alnum::<16>(key).is_some_and(|f| matches!(&*f, b"device" | b"devices"))
+    crate::canon::fold_alnum::<16>(key).is_some_and(|f| device_name(&f))
+}
+
+/// [`device_block`] of a name folded by [`crate::canon::fold_alnum`].
+fn device_name(folded: &[u8]) -> bool {
+    matches!(folded, b"device" | b"devices")
 }
 
 /// The identifiers of a device block ([`device_block`]): its members under

@@ -646,7 +646,7 @@ fn tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
         {
-            if inner.is::<rustls::Error>() || tls_failure(inner) {
+            if tls_failure(inner) {
                 return true;
             }
         }

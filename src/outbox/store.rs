@@ -519,29 +519,28 @@ impl Store {
         // than one partner, the records are held (invisible to delivery)
         // until every write succeeded, and retracted if one failed.
         let hold = logs.len() > 1;
-        let written_to: Vec<(usize, Arc<PartnerLog>)> = logs.clone();
         let writes = logs.into_iter().map(|(i, log)| {
             let (buf, records) = std::mem::take(&mut parts[i]);
             async move {
-                if hold {
+                let r = if hold {
                     log.append_held(buf, records).await.map(Some)
                 } else {
                     log.append(buf, records).await.map(|()| None)
-                }
+                };
+                (i, log, r)
             }
         });
         // From their first poll on, the appends own the reservations (an
         // append that fails releases its own).
         reserved.0.clear();
-        let results = futures_util::future::join_all(writes).await;
         // A partner removed by a reload while this request was writing:
         // its log was closed under the append. Not an error (as above).
-        let results: Vec<_> = results
+        let results: Vec<_> = futures_util::future::join_all(writes)
+            .await
             .into_iter()
-            .zip(&written_to)
-            .filter_map(|(r, (i, log))| match r {
-                Err(_) if log.is_closed() && !ob.holds(log) => {
-                    routed[*i] = 0;
+            .filter_map(|(i, log, r)| match r {
+                Err(_) if log.is_closed() && !ob.holds(&log) => {
+                    routed[i] = 0;
                     None
                 }
                 r => Some(r),
