@@ -106,11 +106,22 @@ fn authorize(
     }
 }
 
-fn query_param<'a>(q: &'a str, key: &str) -> Option<&'a str> {
-    q.split('&').find_map(|kv| {
+/// The value of the query parameter `key`; `Err` when it is given more
+/// than once (`?max=1&max=100000`: which one the sender meant is not
+/// guessed).
+fn query_param<'a>(q: &'a str, key: &str) -> Result<Option<&'a str>, Resp> {
+    let mut values = q.split('&').filter_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (k == key).then_some(v)
-    })
+    });
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("query parameter {key} is given more than once"),
+        ));
+    }
+    Ok(first)
 }
 
 pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>, stream: Stream) -> Resp {
@@ -119,7 +130,11 @@ pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>, stream: Stream) 
         Err(r) => return r,
     };
     let q = req.uri().query().unwrap_or("");
-    let max = match query_param(q, "max").map(|v| v.parse::<usize>()) {
+    let (max, wait_ms) = match (query_param(q, "max"), query_param(q, "wait_ms")) {
+        (Ok(m), Ok(w)) => (m, w),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let max = match max.map(|v| v.parse::<usize>()) {
         None => None,
         Some(Ok(n)) if (1..=MAX_MAX).contains(&n) => Some(n),
         Some(_) => {
@@ -129,7 +144,7 @@ pub async fn handle_get(app: &Arc<App>, req: Request<Incoming>, stream: Stream) 
             )
         }
     };
-    let wait_ms = match query_param(q, "wait_ms").map(|v| v.parse::<u64>()) {
+    let wait_ms = match wait_ms.map(|v| v.parse::<u64>()) {
         None => 0,
         Some(Ok(n)) if n <= MAX_FEED_WAIT_MS => n,
         Some(_) => {
@@ -164,6 +179,7 @@ pub async fn handle_commit(app: &Arc<App>, req: Request<Incoming>, stream: Strea
         Err(e) => return e.response(web::SMALL_BODY_BYTES as u64, None),
     };
     #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Commit {
         cursor: String,
     }

@@ -36,6 +36,16 @@ use crate::identity::SubjectHash;
 /// Segment size at which the writer starts a new file; acked segments are
 /// deleted whole, so this is also the granularity of disk reclaim.
 const SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// The smallest segment [`segment_max`] makes.
+const SEGMENT_MIN_BYTES: u64 = 256 * 1024;
+
+/// The segment size for an outbox bounded at `outbox_max` bytes: a quarter
+/// of the bound, between 256 KiB and 64 MiB. Delivered data is freed a
+/// whole segment at a time, so an outbox of 1 MiB must not keep a 64 MiB
+/// segment of delivered records on a disk sized for its bound.
+fn segment_max(outbox_max: u64) -> u64 {
+    (outbox_max / 4).clamp(SEGMENT_MIN_BYTES, SEGMENT_MAX_BYTES)
+}
 /// How much a reader or a scan reads per system call.
 const READ_CHUNK: usize = 1024 * 1024;
 /// The least a scan reads at a time.
@@ -108,6 +118,9 @@ pub struct Shared {
     durable_end: watch::Sender<u64>,
     acked: AtomicU64,
     used_bytes: AtomicU64,
+    /// The outbox's bound (`outbox_max_bytes`), which also sizes its
+    /// segments ([`segment_max`]).
+    max_bytes: AtomicU64,
     events: AtomicI64,
     writable: AtomicBool,
     /// When the writer began the write and sync it is in (ms since the
@@ -190,7 +203,6 @@ pub struct Recovered {
 pub struct PartnerLog {
     name: String,
     dir: PathBuf,
-    max_bytes: AtomicU64,
     shared: Arc<Shared>,
     tx: Mutex<Option<mpsc::Sender<Cmd>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -328,6 +340,7 @@ impl PartnerLog {
             durable_end,
             acked: AtomicU64::new(acked),
             used_bytes: AtomicU64::new(end - acked),
+            max_bytes: AtomicU64::new(max_bytes),
             events: AtomicI64::new(rec.records as i64),
             writable: AtomicBool::new(true),
             busy_since_ms: AtomicU64::new(0),
@@ -357,6 +370,13 @@ impl PartnerLog {
         // Tombstones still waiting count toward nothing: remember them so an
         // ack over them does not subtract them twice.
         writer.load_purged(acked)?;
+        // A disk already full (or read-only) at start: not ready until a
+        // probe or a write succeeds, rather than ready until the first
+        // request fails. Checked before the gateway listens.
+        if !writer.disk_takes_a_write() {
+            tracing::error!(partner = %name, "outbox cannot be written at start (disk full or read-only?); /readyz is 503 until it can");
+            writer.shared.writable.store(false, Ordering::Relaxed);
+        }
         let thread = std::thread::Builder::new()
             .name(format!("outbox-{name}"))
             .spawn(move || writer.run(rx))?;
@@ -364,7 +384,6 @@ impl PartnerLog {
             Arc::new(PartnerLog {
                 name: name.to_owned(),
                 dir: dir.to_owned(),
-                max_bytes: AtomicU64::new(max_bytes),
                 shared,
                 tx: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
@@ -388,11 +407,11 @@ impl PartnerLog {
     }
 
     pub fn max_bytes(&self) -> u64 {
-        self.max_bytes.load(Ordering::Relaxed)
+        self.shared.max_bytes.load(Ordering::Relaxed)
     }
 
     pub fn set_max_bytes(&self, m: u64) {
-        self.max_bytes.store(m, Ordering::Relaxed)
+        self.shared.max_bytes.store(m, Ordering::Relaxed)
     }
 
     /// Records waiting (not acked, not purged).
@@ -790,6 +809,19 @@ impl Writer {
         }
     }
 
+    /// Does the log's directory take a 4 KiB write, synced (a probe file,
+    /// removed after)?
+    fn disk_takes_a_write(&self) -> bool {
+        let path = self.dir.join("probe");
+        let res = (|| {
+            let mut f = File::create(&path)?;
+            f.write_all(&[0u8; 4096])?;
+            f.sync_data()
+        })();
+        let _ = fs::remove_file(&path);
+        res.is_ok()
+    }
+
     /// Cuts the current segment back to the synced end.
     fn cut_back(&mut self) {
         let keep = self.synced.saturating_sub(self.cur_base);
@@ -820,14 +852,7 @@ impl Writer {
     /// While writes fail: checks whether the disk takes a write again, so
     /// readiness comes back without a request having to succeed first.
     fn probe(&mut self) {
-        let path = self.dir.join("probe");
-        let res = (|| {
-            let mut f = File::create(&path)?;
-            f.write_all(&[0u8; 4096])?;
-            f.sync_data()
-        })();
-        let _ = fs::remove_file(&path);
-        if res.is_ok() && self.synced == self.end() {
+        if self.disk_takes_a_write() && self.synced == self.end() {
             tracing::info!(partner = %self.name, "outbox writable again");
             self.shared.writable.store(true, Ordering::Relaxed);
         }
@@ -885,7 +910,8 @@ impl Writer {
     /// Writes `buf` (after a roll if the segment is full); returns the
     /// offset of its first byte.
     fn write_one(&mut self, buf: &[u8]) -> io::Result<u64> {
-        if self.cur_len > 0 && self.cur_len + buf.len() as u64 > SEGMENT_MAX_BYTES {
+        let seg_max = segment_max(self.shared.max_bytes.load(Ordering::Relaxed));
+        if self.cur_len > 0 && self.cur_len + buf.len() as u64 > seg_max {
             self.roll()?;
         }
         let from = self.end();
@@ -1524,6 +1550,46 @@ mod tests {
         drop(log);
         let (_, rec) = PartnerLog::open("p", &path, 1 << 30, dl).expect("reopen");
         assert_eq!(rec.records, 2);
+    }
+
+    /// An outbox bounded at 1 MiB writes segments of 256 KiB: after 8 MiB
+    /// written and delivered, what stays on disk is one small segment, not
+    /// a 64 MiB one that a disk sized for the bound cannot hold (the
+    /// eleventh fault pass filled a 20 MiB disk with empty outboxes).
+    #[tokio::test]
+    async fn a_small_outbox_frees_its_delivered_records_in_small_segments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p");
+        let dl = Arc::new(DeadLetters::new(&dir.path().join("dl")).expect("dl"));
+        let bound = 1 << 20;
+        let (log, _) = PartnerLog::open("p", &path, bound, dl).expect("open");
+        let body = vec![b'x'; 16 << 10];
+        let mut one = Vec::new();
+        segment::encode(&mut one, 1, &[7; 16], &[[7; 16]], &body);
+        let mut end = 0u64;
+        for _ in 0..(8 << 20) / one.len() {
+            assert!(log.reserve(one.len() as u64), "the bound is never reached");
+            log.append(one.clone(), 1).await.expect("append");
+            log.ack(end, end + one.len() as u64, 1);
+            end += one.len() as u64;
+            log.flush().await.expect("flush");
+        }
+        let on_disk = || -> u64 {
+            segment_files(&path)
+                .iter()
+                .map(|f| fs::metadata(path.join(f)).map_or(0, |m| m.len()))
+                .sum()
+        };
+        let mut left = on_disk();
+        for _ in 0..500 {
+            if left <= segment_max(bound) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            left = on_disk();
+        }
+        assert!(left <= segment_max(bound), "{left} bytes left on disk");
+        assert_eq!(log.pending_events(), 0);
     }
 
     #[tokio::test]

@@ -225,6 +225,27 @@ fn ingest_on_a_full_disk_stores_each_request_everywhere_or_nowhere_and_readiness
     }
 }
 
+/// A gateway restarted on a disk that is already full answers /readyz
+/// 503 from the start (it used to say 200 until the first request
+/// failed), and 200 once space comes back, without a request.
+#[test]
+fn a_gateway_started_on_a_full_disk_is_not_ready_until_space_comes_back() {
+    let Some(fs) = Tmpfs::mount("8m") else { return };
+    let mut g = start_on(&fs, &two_pull_partners(), base_env());
+    assert_eq!(readyz(&g), 200);
+    g.kill();
+    let filler = fs.fill();
+    g.spawn();
+    assert_eq!(readyz(&g), 503, "a full disk at start is not ready");
+    fs.free(&filler);
+    wait_for(Duration::from_secs(30), || {
+        (readyz(&g) == 200).then_some(())
+    })
+    .expect("/readyz back to 200 once the disk has room, without a request");
+    let r = g.post_events(&sized("after-full", 0), "application/json");
+    assert_eq!(r.status, 202, "{}", r.body);
+}
+
 #[test]
 fn a_failed_optout_append_leaves_no_torn_line_and_later_optouts_survive_a_restart() {
     let Some(fs) = Tmpfs::mount("8m") else { return };

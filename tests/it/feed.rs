@@ -332,11 +332,28 @@ fn max_is_honoured() {
     assert_eq!(delivered(&g), 5.0);
     let (_, ids) = get(&g, "max=10");
     assert!(ids.is_empty(), "committed events served again: {ids:?}");
-    for bad in ["max=0", "max=-1", "max=abc", "max=10001", "wait_ms=x"] {
+    // A parameter given twice is not guessed at.
+    for bad in [
+        "max=0",
+        "max=-1",
+        "max=abc",
+        "max=10001",
+        "wait_ms=x",
+        "max=1&max=100",
+        "wait_ms=0&max=2&wait_ms=10",
+    ] {
         let r = g.get(&format!("/v1/feed/alpha?{bad}"), Some(FEED_TOKEN_A));
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
         assert!(r.json()["error"].is_string());
     }
+    // A commit body with another member is refused, as the API says.
+    let r = commit(
+        &g,
+        "alpha",
+        Some(FEED_TOKEN_A),
+        &json!({"cursor": c2, "x": 1}).to_string(),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
 }
 
 #[test]
