@@ -1115,7 +1115,7 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
     }
     let url = tb.iter().any(|c| matches!(c, b'-' | b'_'));
     let std = tb.iter().any(|c| matches!(c, b'+' | b'/'));
-    if !(url && std) && tb.len() % 4 != 1 {
+    if !(url && std) {
         let engine = if url {
             &data_encoding::BASE64URL_NOPAD
         } else {
@@ -1123,7 +1123,7 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
         };
         // Trailing bits that are not zero make a strict decoder refuse a
         // truncated token; try the longest prefix that is a whole group too.
-        match engine.decode(tb) {
+        let mut decode = |tb: &[u8]| match engine.decode(tb) {
             Ok(v) => push(v),
             Err(_) => {
                 let whole = tb.len() / 4 * 4;
@@ -1132,6 +1132,19 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
                         push(v);
                     }
                 }
+            }
+        };
+        if tb.len() % 4 != 1 {
+            decode(tb);
+        }
+        // A version or type tag glued in front (`V1` + base64url of an
+        // email): the token read from its second, third and fourth
+        // character too, since a tag of 1-3 characters misaligns every
+        // group after it.
+        for skip in 1..4 {
+            let rest = &tb[skip..];
+            if rest.len() >= MIN_TOKEN_LEN && rest.len() % 4 != 1 {
+                decode(rest);
             }
         }
     }

@@ -73,6 +73,14 @@ pub fn normalize(kind: Kind, raw: &str) -> Option<Cow<'_, str>> {
 /// 32 zeros): what iOS and Android hand out when the person refused
 /// tracking? Separators and blanks aside, at least 16 zeros and nothing else.
 pub fn is_zeroed_ad_id(raw: &str) -> bool {
+    // Fullwidth zeros and dashes (`０００…`) are the same refusal.
+    let canonical;
+    let raw = if raw.is_ascii() {
+        raw
+    } else {
+        canonical = crate::canon::canonical(raw);
+        canonical.as_ref()
+    };
     let mut zeros = 0;
     for b in raw.bytes() {
         match b {

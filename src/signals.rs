@@ -68,6 +68,10 @@ pub enum OtherSignal {
     /// OneTrust's `OptanonConsent` cookie (`…&groups=C0001:1,C0004:0`):
     /// its targeting group C0004 says whether ads may be personalized.
     OneTrust,
+    /// A raw `Cookie` header or `document.cookie` string (`cookie`,
+    /// `cookies`): its OneTrust `OptanonConsent` and `usprivacy` cookies
+    /// are read as those members are.
+    Cookies,
     /// A member named like a signal in a consent tool's block
     /// (`cookieconsent.marketing`, Usercentrics' `"Google Ads": true`): an
     /// answer, granted or refused.
@@ -191,6 +195,9 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         | b"advertisingconsent"
         | b"adconsent" => OtherSignal::AllowFlag,
         b"optanonconsent" => OtherSignal::OneTrust,
+        b"cookie" | b"cookies" | b"cookieheader" | b"documentcookie" | b"rawcookie" => {
+            OtherSignal::Cookies
+        }
         // Consent Mode's storage answers (`ad_storage: "denied"`).
         b"adstorage" | b"personalizationstorage" => OtherSignal::ConsentMode,
         // Shopify's customer flag and other marketing opt-ins.
@@ -222,6 +229,39 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         b"isover18" | b"over18" | b"isover21" | b"over21" | b"isage18plus" => {
             OtherSignal::AdultFlag
         }
+        // The eleventh red-team pass: refusals and children under the names
+        // SDKs and tag managers give them.
+        b"nonpersonalizedads"
+        | b"nonpersonalisedads"
+        | b"gpcenabled"
+        | b"isgpcenabled"
+        | b"navigatorglobalprivacycontrol" => OtherSignal::DoNotSell,
+        b"navigatordonottrack" | b"donottrackenabled" | b"dntenabled" => OtherSignal::DoNotTrack,
+        b"adtrackingenabled"
+        | b"isadtrackingenabled"
+        | b"allowtracking"
+        | b"trackingallowed"
+        | b"trackingconsent"
+        | b"personalizationenabled"
+        | b"personalisationenabled"
+        | b"targetedads"
+        | b"targetedadvertising"
+        | b"adpersonalizationenabled"
+        | b"adpersonalisationenabled"
+        | b"adspersonalizationenabled" => OtherSignal::AllowFlag,
+        b"idfastatus" | b"idfaauthorization" | b"trackingauthorization" => OtherSignal::Att,
+        b"limittracking" | b"islatenabled" | b"latenabled" | b"islat" | b"limitedadtracking" => {
+            OtherSignal::LimitAdTracking
+        }
+        b"viewerage" | b"playerage" | b"readerage" | b"memberage" => OtherSignal::Age,
+        b"agegate" => OtherSignal::AgeRange,
+        b"agegatepassed" | b"passedagegate" | b"isadultaccount" => OtherSignal::AdultFlag,
+        b"kidprofile" | b"kidsprofile" | b"iskidprofile" | b"iskidsprofile" | b"kidsaccount"
+        | b"iskidsaccount" | b"kidaccount" | b"iskidaccount" | b"childaccount"
+        | b"ischildaccount" | b"childprofile" | b"ischildprofile" | b"teenaccount"
+        | b"isteenaccount" | b"forkids" | b"kidsmode" | b"iskidsmode" | b"kidmode"
+        | b"childmode" | b"kidsafe" | b"familymode" => OtherSignal::MinorFlag,
+        b"useragemonths" | b"ageinmonths" | b"agemonths" | b"ageindays" => OtherSignal::SignalName,
         b"dataprocessingoptions" => OtherSignal::DataProcessingOptions,
         b"ccpa" | b"usprivacy" | b"usprivacystring" | b"uspstring" | b"usp" => {
             OtherSignal::UsPrivacy
@@ -504,6 +544,10 @@ pub fn person_block(key: &str) -> bool {
             | b"userinfo"
             | b"customerinfo"
             | b"account"
+            | b"player"
+            | b"gamer"
+            | b"viewer"
+            | b"reader"
     )
 }
 
@@ -582,11 +626,29 @@ fn walk_at<'a>(raw: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)>
         }
         JsonKind::Array => {
             for item in crate::json::array_items(raw).unwrap_or_default() {
+                // A list of `[name, value]` pairs (captured request headers,
+                // `[["Sec-GPC", "1"]]`): each pair read as a member.
+                if let Some([name, value]) = name_value_pair(item) {
+                    if let Some(name) = as_str(name) {
+                        member(&name, value, place, out, depth + 1);
+                        continue;
+                    }
+                }
                 walk_at(item, place, out, depth + 1);
             }
         }
         _ => {}
     }
+}
+
+/// `item` when it is an array of two, the first a string: a name and its
+/// value.
+fn name_value_pair(item: Raw<'_>) -> Option<[Raw<'_>; 2]> {
+    if kind_of(item) != JsonKind::Array {
+        return None;
+    }
+    let pair: [Raw<'_>; 2] = crate::json::array_items(item)?.try_into().ok()?;
+    (kind_of(pair[0]) == JsonKind::String).then_some(pair)
 }
 
 /// One member `key: v` of a block adgate walks, in a block about `place`:
@@ -605,7 +667,11 @@ pub fn member<'a>(
     }
     let person = place == Place::Person;
     let kind = kind_of(v);
-    if let Some(s) = recognize_in(key, place) {
+    // A `cookies` object is walked (its `OptanonConsent` member is read by
+    // name); only a cookie string is read as one.
+    if let Some(s) = recognize_at(key, place, depth)
+        .filter(|s| *s != OtherSignal::Cookies || kind == JsonKind::String)
+    {
         out.push((s, v));
     } else if person && names_a_signal(key) {
         out.push((OtherSignal::SignalName, v));
@@ -716,6 +782,14 @@ pub fn recognize(key: &str) -> Option<OtherSignal> {
 /// only, since elsewhere they name a warranty's years, a delivery's ETA,
 /// an alteration service or a size.
 fn recognize_in(key: &str, place: Place) -> Option<OtherSignal> {
+    recognize_at(key, place, 0)
+}
+
+/// [`recognize_in`] for a member `depth` objects below the block: in
+/// content, a bare `age` or `birth_date` is skipped only directly in
+/// `context`, `app` or `ad` (a page's `age`); nested deeper
+/// (`ad.meta.age`, `context.viewer.birth_date`) it is the person's.
+fn recognize_at(key: &str, place: Place, depth: usize) -> Option<OtherSignal> {
     let Some((buf, n)) = fold_name(key) else {
         return (place == Place::Person)
             .then(|| other_script_name(key))
@@ -793,7 +867,9 @@ fn recognize_in(key: &str, place: Place) -> Option<OtherSignal> {
             | b"maloletni"
             | b"kiskoru"
     );
-    if (bare && place == Place::Content) || (other_tongue && place != Place::Person) {
+    let nested_age = depth > 0 && matches!(name, b"age" | b"birthdate");
+    if (bare && place == Place::Content && !nested_age) || (other_tongue && place != Place::Person)
+    {
         return None;
     }
     lookup(name)
@@ -998,6 +1074,37 @@ fn folded_value(raw: Raw<'_>) -> String {
         .collect()
 }
 
+/// OneTrust's `OptanonConsent` cookie value: its `groups=` list says
+/// whether the targeting group C0004 is allowed (percent-encoded as a
+/// cookie string carries it, or decoded).
+fn onetrust(text: &str) -> Option<Verdict> {
+    let text = text
+        .replace("%3A", ":")
+        .replace("%3a", ":")
+        .replace("%2C", ",")
+        .replace("%2c", ",")
+        .replace("%3D", "=")
+        .replace("%3d", "=")
+        .replace("%26", "&");
+    let groups = text
+        .split('&')
+        .find_map(|p| p.trim().strip_prefix("groups="))
+        .unwrap_or("");
+    let targeting = groups
+        .split(',')
+        .find_map(|g| g.trim().strip_prefix("C0004:"))
+        .map(str::trim);
+    match targeting {
+        Some("1") => None,
+        Some("0") => Some(Verdict::OptedOut(
+            "OneTrust's OptanonConsent refuses the targeting group (C0004)",
+        )),
+        _ => Some(Verdict::Unreadable(
+            "OneTrust's OptanonConsent does not say whether the targeting group (C0004) is allowed",
+        )),
+    }
+}
+
 /// The verdict of one member: `None` if it lets the event go on.
 /// `event_year` is the year of the event's time (never in the future).
 pub fn verdict(
@@ -1117,24 +1224,23 @@ pub fn verdict(
                     "OneTrust's OptanonConsent is not a string",
                 ));
             };
-            let text = text.replace("%3A", ":").replace("%3a", ":").replace("%2C", ",").replace("%2c", ",");
-            let groups = text
-                .split('&')
-                .find_map(|p| p.trim().strip_prefix("groups="))
-                .unwrap_or("");
-            let targeting = groups
-                .split(',')
-                .find_map(|g| g.trim().strip_prefix("C0004:"))
-                .map(str::trim);
-            match targeting {
-                Some("1") => None,
-                Some("0") => Some(Verdict::OptedOut(
-                    "OneTrust's OptanonConsent refuses the targeting group (C0004)",
-                )),
-                _ => Some(Verdict::Unreadable(
-                    "OneTrust's OptanonConsent does not say whether the targeting group (C0004) is allowed",
-                )),
-            }
+            onetrust(&text)
+        }
+        OtherSignal::Cookies => {
+            let text = as_str(raw)?;
+            text.split(';').find_map(|cookie| {
+                let (name, value) = cookie.split_once('=')?;
+                let name = name.trim();
+                if name.eq_ignore_ascii_case("OptanonConsent") {
+                    onetrust(value)
+                } else if name.eq_ignore_ascii_case("usprivacy") || name.eq_ignore_ascii_case("us_privacy") {
+                    (crate::consent::us_privacy_opts_out(value.trim()) == Some(true)).then_some(
+                        Verdict::OptedOut("a usprivacy cookie in a cookie string opts out of sale"),
+                    )
+                } else {
+                    None
+                }
+            })
         }
         OtherSignal::ConsentAnswer => {
             let t = match kind_of(raw) {
@@ -1194,6 +1300,18 @@ pub fn verdict(
                     | "childprofile"
                     | "teenaccount"
                     | "supervised"
+                    | "under13"
+                    | "under16"
+                    | "under18"
+                    | "u13"
+                    | "u16"
+                    | "u18"
+                    | "kinder"
+                    | "k12"
+                    | "k12student"
+                    | "kidsmode"
+                    | "pupil"
+                    | "schoolchild"
             )
             .then_some(Verdict::Minor(
                 "a member classifying the person in a block about them names a child",

@@ -196,14 +196,22 @@ pub async fn handle(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             v.as_bytes().split(|&b| b == b',').any(|x| {
                 // A structured field's parameters (`?1;src=browser`) do not
                 // change its value.
+                // A value quoted or written as a word (`"1"`, `true`) is
+                // read as the `1` its sender meant.
                 let value = x.split(|&b| b == b';').next().unwrap_or_default();
-                matches!(value.trim_ascii(), b"1" | b"?1")
+                let value = value.trim_ascii();
+                let value = value
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(value);
+                matches!(value, b"1" | b"?1") || value.eq_ignore_ascii_case(b"true")
             })
         })
     };
+    // `X-Do-Not-Track: 1`, the header some browsers sent before `DNT`.
     let request = RequestSignals {
         sec_gpc: header_set("sec-gpc"),
-        dnt: header_set("dnt"),
+        dnt: header_set("dnt") || header_set("x-do-not-track"),
     };
     let ct = req
         .headers()

@@ -193,6 +193,66 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "sağlamlıq",
             "caafimaad",
             "ጤና",
+            // The eleventh red-team pass: conditions, care and treatments,
+            // practitioners, and health in more languages.
+            "asthma",
+            "alzheimer",
+            "alzheimers",
+            "dementia",
+            "vaccine",
+            "vaccines",
+            "vaccination",
+            "vaccinations",
+            "covid",
+            "ozempic",
+            "wegovy",
+            "semaglutide",
+            "gender affirming care",
+            "genetic testing",
+            "surgery",
+            "surgeon",
+            "hospice",
+            "nursing home",
+            "nursing homes",
+            "dialysis",
+            "adhd",
+            "autism",
+            "obesity",
+            "condom",
+            "condoms",
+            "ovulation",
+            "pill",
+            "pills",
+            "meds",
+            "dermatologist",
+            "psychiatrist",
+            "psychologist",
+            "cardiologist",
+            "oncologist",
+            "pediatrician",
+            "paediatrician",
+            "gynecologist",
+            "gynaecologist",
+            "urologist",
+            "neurologist",
+            "optometrist",
+            "optometry",
+            "médico",
+            "médica",
+            "clínica",
+            "krankenhaus",
+            "arzt",
+            "ärzte",
+            "médecin",
+            "szpital",
+            "ziekenhuis",
+            "больница",
+            "врач",
+            "лекарства",
+            "病院",
+            "医院",
+            "クリニック",
+            "ヘルス",
         ],
     ),
     (
@@ -254,6 +314,15 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "cógaslann",
             "farmaci",
             "farmacija",
+            "pharm",
+            "pharmacist",
+            "pharmacists",
+            "apothecary",
+            "dispensary",
+            "medicament",
+            "medicaments",
+            "medicamentos",
+            "ファーマシー",
         ],
     ),
     (
@@ -653,7 +722,8 @@ fn category_name(name: &[u8]) -> bool {
         b's' => at(i, b"section"),
         b'b' => at(i, b"breadcrumb"),
         b'k' => at(i, b"keyword"),
-        b'a' => at(i, b"aisle"),
+        b'a' => at(i, b"aisle") || at(i, b"affinit"),
+        b'i' => at(i, b"interest") || at(i, b"industr"),
         b'p' => at(i, b"producttype"),
         _ => false,
     });
@@ -664,7 +734,21 @@ fn category_name(name: &[u8]) -> bool {
             name,
             b"tag" | b"tags" | b"store" | b"storename" | b"shelf" | b"channel"
         )
-        || matches!(name, b"pagetitle" | b"pagename" | b"screenname" | b"screenclass")
+        || matches!(
+            name,
+            b"pagetitle"
+                | b"pagename"
+                | b"screenname"
+                | b"screenclass"
+                | b"screen"
+                | b"activity"
+                | b"viewcontroller"
+        )
+        // Campaign parameters say what the visit came for.
+        || matches!(
+            name,
+            b"utmcampaign" | b"utmcontent" | b"utmterm" | b"campaigncontent" | b"campaignterm"
+        )
         // What a page, an ad or a business is about under other names
         // (GA4's `content_group`, `industry`, `theme`, a `condition`).
         || matches!(
@@ -732,7 +816,21 @@ fn name_like(name: &[u8]) -> bool {
             | b"productname"
             | b"itemname"
             | b"pagedescription"
-    )
+            // GA4's item and promotion fields, and what was searched for
+            // (never forwarded, but a search for a pharmacy is a health
+            // visit).
+            | b"itembrand"
+            | b"itemlistname"
+            | b"promotionname"
+            | b"creativename"
+            | b"desc"
+            | b"query"
+            | b"searchquery"
+            | b"searchterm"
+            | b"searchterms"
+            | b"keywords"
+    ) || name.ends_with(b"title")
+        || name.ends_with(b"description")
 }
 
 /// How deep category-like members are looked for in nested objects and
@@ -826,9 +924,19 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
                 return true;
             }
         }
-        if kind_of(v) == JsonKind::String && page_address(n) {
-            if let Some(text) = as_str(v).as_deref().and_then(address_words) {
-                if (r.page)(text) {
+        if page_address(n) {
+            // One address, or a list of them (OpenRTB's `adomain`).
+            let texts: Vec<Cow<'_, str>> = match kind_of(v) {
+                JsonKind::String => as_str(v).into_iter().collect(),
+                JsonKind::Array => json::array_items(v)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(as_str)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for t in &texts {
+                if address_words(t).is_some_and(|text| (r.page)(text)) {
                     return true;
                 }
             }
@@ -872,6 +980,15 @@ fn page_address(name: &[u8]) -> bool {
             | b"search"
             | b"landingpage"
             | b"deeplink"
+            // A single-page app's route and the parts of an address kept
+            // apart, and OpenRTB's advertiser domains.
+            | b"pathname"
+            | b"route"
+            | b"hash"
+            | b"fragment"
+            | b"querystring"
+            | b"adomain"
+            | b"adomains"
     ) || name.ends_with(b"url")
         || name.ends_with(b"uri")
         || name.ends_with(b"link")

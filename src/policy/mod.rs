@@ -464,7 +464,11 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     if sensitive.glued(category_words(&form)) {
         return true;
     }
+    // A category written in base64, base32 or hex (`aGVhbHRo`) is read
+    // decoded too.
+    let decoded = canon::decoded_tokens(category).unwrap_or_default();
     std::iter::once(category)
+        .chain(decoded.iter().map(String::as_str))
         .chain(spaced.as_deref())
         .chain(leet.as_deref())
         .chain(glued.iter().flatten().map(String::as_str))
@@ -486,7 +490,21 @@ fn path_is_sensitive(path: &str, sensitive: &categories::Sensitive) -> bool {
     }
     sensitive.remembered(categories::VerdictOf::PagePath, path, |path| {
         let form = canon::word_form(path);
-        sensitive.matches(&form, category_words(&form)) || sensitive.glued(category_words(&form))
+        let reads = |form: &str| {
+            sensitive.matches(form, category_words(form)) || sensitive.glued(category_words(form))
+        };
+        // Also with words parted from digits glued to them
+        // (`pharmacy24.example`, `health4u`) and one-letter runs joined
+        // (`/p-h-a-r-m-a-c-y/`).
+        // And its base64, base32 or hex tokens decoded (`?c=cGhhcm1hY3k=`).
+        reads(&form)
+            || canon::decoded_tokens(&form)
+                .unwrap_or_default()
+                .iter()
+                .any(|d| reads(&canon::word_form(d)))
+            || unglued(&form, false).is_some_and(|u| reads(&u))
+            || joined_letters(&form)
+                .is_some_and(|j| reads(&j) || unglued(&j, false).is_some_and(|u| reads(&u)))
     })
 }
 
@@ -504,6 +522,10 @@ fn health_sign(ch: char) -> bool {
             | '\u{1FA78}'
             | '\u{1F9EC}'
             | '\u{1F9A0}'
+            | '\u{1FA7B}'
+            | '\u{1F637}'
+            | '\u{1F912}'
+            | '\u{1F915}'
     )
 }
 
@@ -3859,6 +3881,146 @@ secret_env = "K2"
             &format!(r#"{{{base},"ad":{{"note":"spring sale"}}}}"#),
         );
         assert_eq!(routed(&out[0])["ad"]["note"], "spring sale");
+    }
+
+    /// Eleventh red-team pass (rt11): a minor, a refusal or a health topic
+    /// under the names this pass found, and an age nested in the ad's or
+    /// the page's data, stop the event; the words around them do not.
+    #[test]
+    fn eleventh_pass_minors_refusals_and_health_are_stopped() {
+        let cfg = config(r#"["ad.campaign_id"]"#);
+        let p = Policy::new(&cfg, SubjectHasher::new(&[9; 32]));
+        let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"j@x.example"}"#;
+        let blocked = |extra: &str| {
+            let json = format!("{{{base},{extra}}}");
+            let ev = Event::parse(&json).unwrap();
+            p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r)
+        };
+        use DropReason::{Minor, OptedOut, Sensitive};
+        for (extra, want) in [
+            (r#""ad":{"campaign_id":"c","meta":{"age":12}}"#, Minor),
+            (r#""context":{"viewer":{"birth_date":"2014-05-01"}}"#, Minor),
+            (r#""app":{"settings":{"age":9}}"#, Minor),
+            (r#""ad":{"campaign_id":"c","viewer_age":12}"#, Minor),
+            (r#""app":{"kids_mode":true}"#, Minor),
+            (r#""context":{"is_kids_account":true}"#, Minor),
+            (r#""context":{"age_gate_passed":false}"#, Minor),
+            (r#""player":{"years":12}"#, Minor),
+            (r#""context":{"traits":{"segment":"under 13"}}"#, Minor),
+            (r#""context":{"traits":{"role":"k12-student"}}"#, Minor),
+            (r#""context":{"non_personalized_ads":true}"#, OptedOut),
+            (r#""context":{"navigator_do_not_track":"1"}"#, OptedOut),
+            (r#""context":{"allow_tracking":false}"#, OptedOut),
+            (r#""context":{"idfa_status":"denied"}"#, OptedOut),
+            (r#""context":{"is_lat_enabled":true}"#, OptedOut),
+            (r#""context":{"gpc_enabled":true}"#, OptedOut),
+            (r#""app":{"ad_personalization_enabled":false}"#, OptedOut),
+            (r#""context":{"category":"Dermatologist"}"#, Sensitive),
+            (r#""context":{"category":"Krankenhaus"}"#, Sensitive),
+            (r#""context":{"category":"病院"}"#, Sensitive),
+            (r#""context":{"category":"COVID-19 vaccine"}"#, Sensitive),
+            (r#""context":{"category":"Apothecary"}"#, Sensitive),
+            (r#""context":{"category":"😷 Masks"}"#, Sensitive),
+            (r#""context":{"pathname":"/pharmacy/insulin"}"#, Sensitive),
+            (r##""context":{"hash":"#/pharmacy"}"##, Sensitive),
+            (r#""context":{"article_title":"Pharmacy hours"}"#, Sensitive),
+            (r#""context":{"user_interests":["pharmacy"]}"#, Sensitive),
+            (r#""context":{"utm_campaign":"pharmacy-spring"}"#, Sensitive),
+            (
+                r#""ad":{"campaign_id":"c","adomain":["pharmacy.example"]}"#,
+                Sensitive,
+            ),
+            (r#""search":{"query":"pharmacy near me"}"#, Sensitive),
+            (
+                r#""context":{"page_url":"https://pharmacy24.example/"}"#,
+                Sensitive,
+            ),
+            (
+                r#""context":{"page_url":"https://shop.example/?c=cGhhcm1hY3k="}"#,
+                Sensitive,
+            ),
+            (r#""context":{"category":"aGVhbHRo"}"#, Sensitive),
+            (
+                r#""context":{"cookie":"OptanonConsent=groups%3DC0001%3A1%2CC0004%3A0; x=1"}"#,
+                OptedOut,
+            ),
+            (
+                r#""context":{"request_headers":[["Sec-GPC","1"]]}"#,
+                OptedOut,
+            ),
+            (
+                r#""device":{"ifa":"００００００００-００００-００００-００００-０００００００００００００"}"#,
+                OptedOut,
+            ),
+            (
+                r#""context":{"page_url":"https://shop.example/p-h-a-r-m-a-c-y/1"}"#,
+                Sensitive,
+            ),
+        ] {
+            assert_eq!(blocked(extra), Some(want), "{extra}");
+        }
+        for extra in [
+            r#""context":{"version":{"minor":3},"page":{"adult":false}}"#,
+            r#""ad":{"campaign_id":"c","age":30}"#,
+            r#""properties":{"age_band":"3-5"}"#,
+            r#""context":{"personalization":{"theme":"dark"}}"#,
+            r#""context":{"cookie":"OptanonConsent=groups%3DC0001%3A1%2CC0004%3A1; x=1"}"#,
+            r#""context":{"cookies":{"session":"abc"}}"#,
+            r#""context":{"request_headers":[["Accept","text/html"]]}"#,
+            r#""search":{"query":"running shoes"}"#,
+            r#""context":{"page_url":"https://shop.example/books/24"}"#,
+            r#""context":{"category":"Wealth management","screen":"HomeScreen"}"#,
+        ] {
+            assert_eq!(blocked(extra), None, "{extra}");
+        }
+    }
+
+    /// Eleventh red-team pass (rt11): the event's own IP little-endian
+    /// and padded, a base64 email behind a version tag, and digests the
+    /// guard did not take (BLAKE3, BLAKE2b-128, HMAC-SHA1 under an empty
+    /// key, SHA-256 of the email with a tab, of the packed IP bytes) are
+    /// stopped by the guard.
+    #[test]
+    fn eleventh_pass_ip_encoding_and_digest_forms_are_stopped() {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        use sha2::Digest as _;
+        let cfg =
+            config(r#"["ad.campaign_id", { path = "ad.note", type = "text", max_len = 300 }]"#);
+        let email = "jane.doe@example.com";
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let base = format!(
+            r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{{"email":"{email}","ip":"203.0.113.9"}}"#
+        );
+        let mut hmac_sha1 = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"").unwrap();
+        hmac_sha1.update(email.as_bytes());
+        for note in [
+            "158400715".to_string(),
+            "0203.0000.0113.0009".to_string(),
+            format!(
+                "V1{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(email)
+            ),
+            blake3::hash(email.as_bytes()).to_hex().to_string(),
+            hex(&blake2::Blake2b::<blake2::digest::consts::U16>::digest(
+                email,
+            )),
+            hex(&hmac_sha1.finalize().into_bytes()),
+            hex(&sha2::Sha256::digest(format!("{email}\t"))),
+            hex(&sha2::Sha256::digest([203, 0, 113, 9])),
+        ] {
+            let out = outcomes(&cfg, &format!(r#"{{{base},"ad":{{"note":"{note}"}}}}"#));
+            assert!(
+                matches!(out[0], Outcome::Drop(DropReason::PiiGuard)),
+                "{note}: {:?}",
+                out[0]
+            );
+        }
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{base},"ad":{{"note":"V1 spring sale"}}}}"#),
+        );
+        assert_eq!(routed(&out[0])["ad"]["note"], "V1 spring sale");
     }
 
     #[test]

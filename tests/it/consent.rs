@@ -223,7 +223,23 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
         ndjson(&[ev("g6", json!({}))]).as_bytes(),
     );
     assert_eq!(r.status, 202, "{}", r.body);
-    let ids = ["g1", "g2", "g3", "g4", "g5", "g6"];
+    // Written as a word or quoted, and the older `X-Do-Not-Track` (the
+    // eleventh red-team pass): the sender meant 1.
+    for (id, name, value) in [
+        ("g7", "Sec-GPC", "true"),
+        ("g8", "Sec-GPC", "\"1\""),
+        ("g9", "X-Do-Not-Track", "1"),
+    ] {
+        let r = g.request(
+            "POST",
+            "/v1/events",
+            Some(PRODUCER_TOKEN),
+            &[("Content-Type", "application/x-ndjson"), (name, value)],
+            ndjson(&[ev(id, json!({}))]).as_bytes(),
+        );
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+    let ids = ["g1", "g2", "g3", "g4", "g5", "g6", "g7", "g8", "g9"];
     assert_eq!(feed(&g, "alpha", FEED_TOKEN_A, KEY_A, &ids), set(&["g3"]));
     assert_eq!(feed(&g, "beta", FEED_TOKEN_B, KEY_B, &ids), set(&["g3"]));
     assert_eq!(feed(&g, "gamma", FEED_TOKEN_C, KEY_C, &ids), set(&["g3"]));
@@ -234,7 +250,7 @@ fn sec_gpc_header_opts_out_every_event_of_the_request() {
             "adgate_events_dropped_total",
             &[("partner", p), ("reason", "opted_out")],
         );
-        assert_eq!(opted, 5.0, "{p}");
+        assert_eq!(opted, 8.0, "{p}");
     }
 }
 

@@ -385,6 +385,9 @@ pub struct Protected<'a> {
     ips: Vec<Cow<'a, str>>,
     /// The event's IPv4 addresses as numbers, for [`Reading::ipv4`].
     ipv4: Vec<u32>,
+    /// The event's IP addresses whose hex and decimal notations are not
+    /// yet among the values ([`Protected::add_ip_numerals`]).
+    ip_numerals: Vec<std::net::IpAddr>,
     /// The unkeyed digests of the identifiers and IPs, taken the first
     /// time an output value could hold one, and their encodings, each
     /// written the first time a value could be in it ([`Digests`]).
@@ -460,7 +463,7 @@ impl<'a> Protected<'a> {
     pub fn new(default_country: Option<phonenumber::country::Id>) -> Protected<'a> {
         Protected {
             default_country,
-            values: Vec::with_capacity(16),
+            values: Vec::with_capacity(64),
             identifiers: Vec::with_capacity(4),
             ips: Vec::new(),
             digests: None,
@@ -469,6 +472,7 @@ impl<'a> Protected<'a> {
             uuids: Vec::new(),
             uuids_packed: false,
             ipv4: Vec::new(),
+            ip_numerals: Vec::new(),
         }
     }
 
@@ -538,75 +542,131 @@ impl<'a> Protected<'a> {
     /// One of the event's IP addresses (`user.ip`, `context.ip`): a value
     /// of its own, in the other notations of the same address (IPv4 as 8
     /// hex digits and as one integer, and so within IPv4-mapped IPv6), and
-    /// hashed.
+    /// hashed. The notations written only in hex digits, decimal digits and
+    /// `x` are added the first time an output could hold one
+    /// ([`Protected::add_ip_numerals`]); the packed ones (base64, base32)
+    /// now.
     pub fn add_ip(&mut self, raw: Cow<'a, str>) {
         self.push(raw.clone(), true);
         let t = raw.trim();
         if let Ok(v4) = t.parse::<std::net::Ipv4Addr>() {
             self.ipv4.push(u32::from(v4));
             let o = v4.octets();
-            let hex8 = hex(&o);
-            // inet_aton's dotted hex and octal (`0xc6.0x33.0x64.0x17`,
-            // `0306.063.0144.027`, also padded to 4 digits), as skeletons.
-            let mut dotted_hex = String::with_capacity(16);
-            let (mut octal, mut octal4) = (String::with_capacity(16), String::with_capacity(16));
-            for (i, b) in o.into_iter().enumerate() {
-                dotted_hex.push_str("0x");
-                dotted_hex.push_str(&hex8[2 * i..2 * i + 2]);
-                let digits = [b >> 6, (b >> 3) & 7, b & 7];
-                let first = digits.iter().position(|d| *d != 0).unwrap_or(2);
-                octal.push('0');
-                octal4.push('0');
-                for (k, d) in digits.into_iter().enumerate() {
-                    octal4.push(char::from(b'0' + d));
-                    if k >= first {
-                        octal.push(char::from(b'0' + d));
-                    }
-                }
-            }
-            // `::ffff:198.51.100.23` and `::ffff:c633:6417` contain the
-            // address as sent and its hex digits.
-            self.push_new(u32::from(v4).to_string());
-            // Tunnelled in IPv6: Teredo writes the client's address with
-            // every bit flipped (`39cc:9be8` of 198.51.100.23), and a 6to4
-            // address's reverse-DNS name has its hex digits reversed
-            // (`7.1.4.6.3.3.6.c.2.0.0.2.ip6.arpa`).
-            self.push_new(hex(&(!u32::from(v4)).to_be_bytes()));
-            self.push_new(hex8.chars().rev().collect());
-            self.push_new(hex8);
-            self.push_new(dotted_hex);
-            self.push_new(octal);
-            self.push_new(octal4);
             self.push_new(packed(&o));
             self.push_new(canon::skeleton(&data_encoding::BASE32_NOPAD.encode(&o)));
-            // Its reverse-DNS name (`23.100.51.198.in-addr.arpa`), octets
-            // reversed.
-            self.push_new(o.iter().rev().map(u8::to_string).collect());
+            self.ip_numerals.push(std::net::IpAddr::V4(v4));
         } else if let Ok(v6) = t.parse::<std::net::Ipv6Addr>() {
-            // Written out in full, and in the other spellings of its
-            // groups: all eight without leading zeros (`2001:db8:0:0:1::`
-            // expanded), and the compressed form with every group padded
-            // to four digits; its canonical compressed form when it was
-            // sent otherwise; and its 16 bytes packed.
-            self.push_new(hex(&v6.octets()));
-            let groups = v6.segments();
-            self.push_new(groups.iter().map(|g| format!("{g:x}")).collect());
-            let compressed = v6.to_string();
-            let padded: String = compressed
-                .split(':')
-                .map(|g| {
-                    if g.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{g:0>4}")
-                    }
-                })
-                .collect();
-            self.push_new(padded);
-            self.push_new(canon::skeleton(&compressed));
             self.push_new(packed(&v6.octets()));
+            self.ip_numerals.push(std::net::IpAddr::V6(v6));
         }
         self.ips.push(raw);
+    }
+
+    /// The event's IP addresses in the notations made of hex digits,
+    /// decimal digits and `x` alone: such a value can only be inside an
+    /// output whose skeleton has a run of [`MIN_CONTAINED_LEN`] or more of
+    /// those characters ([`numeral_run`]), so they are written the first
+    /// time one does (on most events, never: building them was 5 % of the
+    /// policy's work).
+    fn add_ip_numerals(&mut self) {
+        for ip in std::mem::take(&mut self.ip_numerals) {
+            match ip {
+                std::net::IpAddr::V4(v4) => self.add_ipv4_numerals(v4),
+                std::net::IpAddr::V6(v6) => self.add_ipv6_numerals(v6),
+            }
+        }
+    }
+
+    fn add_ipv4_numerals(&mut self, v4: std::net::Ipv4Addr) {
+        let o = v4.octets();
+        let hex8 = hex(&o);
+        // inet_aton's dotted hex and octal (`0xc6.0x33.0x64.0x17`,
+        // `0306.063.0144.027`, also padded to 4 digits), as skeletons.
+        let mut dotted_hex = String::with_capacity(16);
+        let (mut octal, mut octal4) = (String::with_capacity(16), String::with_capacity(16));
+        for (i, b) in o.into_iter().enumerate() {
+            dotted_hex.push_str("0x");
+            dotted_hex.push_str(&hex8[2 * i..2 * i + 2]);
+            let digits = [b >> 6, (b >> 3) & 7, b & 7];
+            let first = digits.iter().position(|d| *d != 0).unwrap_or(2);
+            octal.push('0');
+            octal4.push('0');
+            for (k, d) in digits.into_iter().enumerate() {
+                octal4.push(char::from(b'0' + d));
+                if k >= first {
+                    octal.push(char::from(b'0' + d));
+                }
+            }
+        }
+        // `::ffff:198.51.100.23` and `::ffff:c633:6417` contain the
+        // address as sent and its hex digits.
+        self.push_new(u32::from(v4).to_string());
+        // Tunnelled in IPv6: Teredo writes the client's address with every
+        // bit flipped (`39cc:9be8` of 198.51.100.23), and a 6to4 address's
+        // reverse-DNS name has its hex digits reversed
+        // (`7.1.4.6.3.3.6.c.2.0.0.2.ip6.arpa`).
+        self.push_new(hex(&(!u32::from(v4)).to_be_bytes()));
+        self.push_new(hex8.chars().rev().collect());
+        self.push_new(hex8);
+        self.push_new(dotted_hex);
+        self.push_new(octal);
+        self.push_new(octal4);
+        // Its reverse-DNS name (`23.100.51.198.in-addr.arpa`), octets
+        // reversed.
+        self.push_new(o.iter().rev().map(u8::to_string).collect());
+        // `in_addr.s_addr` printed on a little-endian machine, as an
+        // integer (`%u`: 158662859 of 203.0.113.9) and in hex.
+        let mut le = o;
+        le.reverse();
+        self.push_new(u32::from_be_bytes(le).to_string());
+        self.push_new(hex(&le));
+        // Every octet padded to three and to four digits
+        // (`198.051.100.023`, `0198.0051.0100.0023`).
+        self.push_new(o.iter().map(|b| format!("{b:03}")).collect());
+        self.push_new(o.iter().map(|b| format!("{b:04}")).collect());
+    }
+
+    fn add_ipv6_numerals(&mut self, v6: std::net::Ipv6Addr) {
+        let o = v6.octets();
+        // Written out in full, and in the other spellings of its groups:
+        // all eight without leading zeros (`2001:db8:0:0:1::` expanded),
+        // and the compressed form with every group padded to four digits;
+        // its canonical compressed form when it was sent otherwise.
+        self.push_new(hex(&v6.octets()));
+        let groups = v6.segments();
+        self.push_new(groups.iter().map(|g| format!("{g:x}")).collect());
+        let compressed = v6.to_string();
+        let padded: String = compressed
+            .split(':')
+            .map(|g| {
+                if g.is_empty() {
+                    String::new()
+                } else {
+                    format!("{g:0>4}")
+                }
+            })
+            .collect();
+        self.push_new(padded);
+        self.push_new(canon::skeleton(&compressed));
+        // The first six groups written out in full before the dotted tail
+        // (`2001:0db8:85a3:0000:0000:8a2e:3.112.115.52`).
+        let full: String = groups[..6].iter().map(|g| format!("{g:04x}")).collect();
+        self.push_new(full + &o[12..].iter().map(u8::to_string).collect::<String>());
+        // RFC 4291's mixed notation, the last 32 bits dotted
+        // (`2001:db8:85a3::8a2e:3.112.115.52`): the first six groups
+        // without leading zeros, with and without their zero groups (a
+        // `::` elides a run of them), then the four octets in decimal.
+        let tail: String = o[12..].iter().map(u8::to_string).collect();
+        let all: String = groups[..6].iter().map(|g| format!("{g:x}")).collect();
+        let elided: String = groups[..6]
+            .iter()
+            .filter(|g| **g != 0)
+            .map(|g| format!("{g:x}"))
+            .collect();
+        self.push_new(all + &tail);
+        if groups[..6].contains(&0) {
+            self.push_new(elided + &tail);
+        }
     }
 
     /// A value from a protected path (user, purchase, search, view, page URL,
@@ -725,6 +785,9 @@ impl<'a> Protected<'a> {
         if l >= PACKED_UUID_CHARS && !self.uuids_packed {
             self.add_packed_uuids();
         }
+        if !self.ip_numerals.is_empty() && numeral_run(sk) {
+            self.add_ip_numerals();
+        }
         for v in &mut self.values {
             if v.min_len > l {
                 continue;
@@ -825,6 +888,24 @@ fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
 fn packed(bytes: &[u8]) -> String {
     use base64::engine::general_purpose::STANDARD;
     canon::skeleton(&STANDARD.encode(bytes))
+}
+
+/// Does the skeleton `sk` hold [`MIN_CONTAINED_LEN`] or more hex digits
+/// and `x` in a row, as an IP address's hex, decimal and octal notations
+/// (`cb007109`, `3405803785`, `0xcb0x000x710x09`) are written?
+fn numeral_run(sk: &[u8]) -> bool {
+    let mut run = 0;
+    for c in sk {
+        if c.is_ascii_hexdigit() || *c == b'x' {
+            run += 1;
+            if run >= MIN_CONTAINED_LEN {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
 }
 
 /// Does the skeleton `sk` contain the skeleton of the plain ASCII `raw`
@@ -1012,6 +1093,8 @@ pub fn identifier_forms(
                 // A C string's NUL, a lone CR.
                 forms.push(format!("{e}\0"));
                 forms.push(format!("{e}\r"));
+                // A TSV export's tab.
+                forms.push(format!("{e}\t"));
                 // The local part alone, when it is long enough to name
                 // the person (as [`Protected::add_identifier`] reads it).
                 if let Some((local, _)) = e.rsplit_once('@') {
@@ -1067,6 +1150,10 @@ pub fn identifier_forms(
                     for sep in [" ", "-", "."] {
                         let all = groups.join(sep);
                         forms.push(format!("+{all}"));
+                        if sep == "-" {
+                            // RFC 3966's URI with its visual separators.
+                            forms.push(format!("tel:+{all}"));
+                        }
                         forms.push(all);
                         forms.push(groups[1.min(groups.len())..].join(sep));
                     }
@@ -1076,6 +1163,11 @@ pub fn identifier_forms(
         Kind::AccountId | Kind::DeviceId => {
             forms.push(canon::skeleton(t));
             forms.push(canon::skeleton(t).to_uppercase());
+            if kind == Kind::DeviceId && uuid_bytes(t).is_some() {
+                // .NET's `Guid.ToString("B")`, braced.
+                forms.push(format!("{{{}}}", t.to_uppercase()));
+                forms.push(format!("{{{}}}", t.to_lowercase()));
+            }
         }
     }
     // As sent and normalized, also with the newline `echo x | sha256sum`
@@ -1143,9 +1235,18 @@ fn shares_a_part(sk: &[u8], (all, ends): &(String, Vec<usize>)) -> bool {
 /// Microsoft GUID.
 fn byte_forms(
     ids: &[(Kind, Cow<'_, str>)],
+    ips: &[Cow<'_, str>],
     default_country: Option<phonenumber::country::Id>,
 ) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
+    // An IP address's packed bytes (`inet_pton`'s 4 or 16).
+    let mut out: Vec<Vec<u8>> = ips
+        .iter()
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| match ip {
+            std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+            std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+        })
+        .collect();
     for (kind, raw) in ids {
         let t = raw.trim();
         let normalized = identity::normalize_with(*kind, raw, default_country);
@@ -1264,7 +1365,7 @@ impl Digests {
         default_country: Option<phonenumber::country::Id>,
     ) -> Digests {
         let forms = digest_forms(ids, ips, default_country);
-        let bytes = byte_forms(ids, default_country);
+        let bytes = byte_forms(ids, ips, default_country);
         let mut raw = Vec::with_capacity((forms.len() + bytes.len()) * FORM_DIGEST_BYTES);
         for f in &forms {
             push_digests(f.as_bytes(), &mut raw);
@@ -1604,12 +1705,13 @@ fn gram(b: &[u8]) -> u32 {
 /// appended to `out` one after another ([`DIGEST_LENS`]): the SHA-2 family
 /// (also SHA-512/224 and /256, and SHA-256 taken twice as Bitcoin does),
 /// SHA-1, MD5, SHA-3 (and Keccak-256, SHAKE128/256), BLAKE2 at the output
-/// lengths libraries default to (libsodium's BLAKE2b-256, 160, 384, 512;
-/// BLAKE2s-128, 256), RIPEMD-160 and SM3. A shorter SHAKE output is a
+/// lengths libraries offer (BLAKE2b-128, 160, 224, 256, 384, 512;
+/// BLAKE2s-128, 160, 256), BLAKE3, RIPEMD-160, SM3, and HMAC-SHA256,
+/// HMAC-SHA1 and HMAC-MD5 under an empty key. A shorter SHAKE output is a
 /// prefix of the 64 bytes taken here, and every window of it is looked
 /// for. The first [`COMMON_DIGESTS`] are the ones producers use most:
 /// SHA-256 (also taken twice), SHA-1 and MD5. Written in place, not a
-/// vector per digest (24 allocations per form).
+/// vector per digest (31 allocations per form).
 fn push_digests(b: &[u8], out: &mut Vec<u8>) {
     use blake2::digest::consts::{U16, U20, U32, U48};
     use sha3::digest::{ExtendableOutput, Update as _, XofReader};
@@ -1656,13 +1758,29 @@ fn push_digests(b: &[u8], out: &mut Vec<u8>) {
         hmac::Mac::update(&mut m, b);
         out.extend_from_slice(&m.finalize().into_bytes());
     }
+    // The eleventh red-team pass: BLAKE2 at the other lengths libraries
+    // offer, HMAC-SHA1 and HMAC-MD5 under an empty key, and BLAKE3.
+    {
+        use blake2::digest::consts::U28;
+        use hmac::Mac as _;
+        out.extend_from_slice(&blake2::Blake2b::<U16>::digest(b));
+        out.extend_from_slice(&blake2::Blake2b::<U28>::digest(b));
+        out.extend_from_slice(&blake2::Blake2s::<U20>::digest(b));
+        let mut m = hmac::Hmac::<Sha1>::new_from_slice(&[]).expect("HMAC takes any key length");
+        hmac::Mac::update(&mut m, b);
+        out.extend_from_slice(&m.finalize().into_bytes());
+        let mut m = hmac::Hmac::<Md5>::new_from_slice(&[]).expect("HMAC takes any key length");
+        hmac::Mac::update(&mut m, b);
+        out.extend_from_slice(&m.finalize().into_bytes());
+        out.extend_from_slice(blake3::hash(b).as_bytes());
+    }
     debug_assert_eq!(out.len() - start, FORM_DIGEST_BYTES);
 }
 
 /// The length of each of [`push_digests`]' digests, in its order.
-const DIGEST_LENS: [usize; 25] = [
+const DIGEST_LENS: [usize; 31] = [
     32, 32, 20, 16, 64, 28, 48, 28, 32, 28, 32, 48, 64, 32, 64, 64, 20, 32, 48, 64, 16, 32, 20, 32,
-    32,
+    32, 16, 28, 20, 20, 16, 32,
 ];
 
 /// The bytes of every digest of one form.
@@ -1721,9 +1839,16 @@ mod tests {
             .flat_map(|(kind, raw)| identifier_forms(*kind, raw, default_country))
             .chain(ip_forms)
             .map(String::into_bytes);
-        // The UTF-16 forms and a UUID's bytes (see byte_forms), spelled
-        // out here.
-        let mut bytes: Vec<Vec<u8>> = Vec::new();
+        // The UTF-16 forms, a UUID's bytes and an IP's (see byte_forms),
+        // spelled out here.
+        let mut bytes: Vec<Vec<u8>> = ips
+            .iter()
+            .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+            .map(|ip| match ip {
+                std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+            })
+            .collect();
         for (kind, raw) in ids {
             let t = raw.trim();
             let mut texts: Vec<String> = vec![t.into(), t.to_lowercase(), t.to_uppercase()];
@@ -1836,6 +1961,22 @@ mod tests {
                 hmac::Mac::update(&mut m, b);
                 m.finalize().into_bytes().to_vec()
             },
+            blake2::Blake2b::<U16>::digest(b).to_vec(),
+            blake2::Blake2b::<blake2::digest::consts::U28>::digest(b).to_vec(),
+            blake2::Blake2s::<U20>::digest(b).to_vec(),
+            {
+                use hmac::Mac as _;
+                let mut m = hmac::Hmac::<Sha1>::new_from_slice(b"").unwrap();
+                hmac::Mac::update(&mut m, b);
+                m.finalize().into_bytes().to_vec()
+            },
+            {
+                use hmac::Mac as _;
+                let mut m = hmac::Hmac::<Md5>::new_from_slice(b"").unwrap();
+                hmac::Mac::update(&mut m, b);
+                m.finalize().into_bytes().to_vec()
+            },
+            blake3::hash(b).as_bytes().to_vec(),
         ]
     }
 
@@ -2292,6 +2433,44 @@ mod tests {
             assert_eq!(g.check(&Reading::of(s)), Some(Hit::OwnIdentifier), "{s}");
         }
         assert_eq!(g.check(&Reading::of("2001:db8::1")), None);
+    }
+
+    /// An IP's hex and decimal notations are written the first time an
+    /// output could hold one: outputs checked before that (no run of six
+    /// hex digits) neither hide them from later outputs nor are caught
+    /// by them.
+    #[test]
+    fn ip_notations_are_caught_after_outputs_without_numerals() {
+        let notations = [
+            "3325256727",                 // 198.51.100.23 as one integer
+            "c6336417",                   // hex
+            "0xc6.0x33.0x64.0x17",        // dotted hex
+            "0306.063.0144.027",          // dotted octal
+            "23.100.51.198.in-addr.arpa", // reverse DNS
+            "39cc9be8",                   // Teredo, every bit flipped
+            "392442822",                  // little-endian integer (%u of s_addr)
+            "176433c6",                   // little-endian hex
+            "0198.0051.0100.0023",        // octets padded to 4 digits
+        ];
+        for n in notations {
+            let mut g = Protected::new(None);
+            g.add_ip(Cow::Borrowed("198.51.100.23"));
+            for quiet in ["home-top", "com.example.game", "Spring Sale"] {
+                assert_eq!(g.check(&Reading::of(quiet)), None, "{quiet}");
+            }
+            assert_eq!(g.check(&Reading::of(n)), Some(Hit::OwnIdentifier), "{n}");
+        }
+        let mut g = Protected::new(None);
+        g.add_ip(Cow::Borrowed("2001:db8:85a3::8a2e:370:7334"));
+        assert_eq!(g.check(&Reading::of("summer-banner")), None);
+        for n in [
+            "20010db885a3000000008a2e03707334",
+            "2001:db8:85a3::8a2e:3.112.115.52",
+            "2001:db8:85a3:0:0:8a2e:3.112.115.52",
+            "2001:0db8:85a3:0000:0000:8a2e:3.112.115.52",
+        ] {
+            assert_eq!(g.check(&Reading::of(n)), Some(Hit::OwnIdentifier), "{n}");
+        }
     }
 
     #[test]
