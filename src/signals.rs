@@ -253,8 +253,6 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         b"limittracking" | b"islatenabled" | b"latenabled" | b"islat" | b"limitedadtracking" => {
             OtherSignal::LimitAdTracking
         }
-        b"viewerage" | b"playerage" | b"readerage" | b"memberage" => OtherSignal::Age,
-        b"agegate" => OtherSignal::AgeRange,
         b"agegatepassed" | b"passedagegate" | b"isadultaccount" => OtherSignal::AdultFlag,
         b"kidprofile" | b"kidsprofile" | b"iskidprofile" | b"iskidsprofile" | b"kidsaccount"
         | b"iskidsaccount" | b"kidaccount" | b"iskidaccount" | b"childaccount"
@@ -544,10 +542,6 @@ pub fn person_block(key: &str) -> bool {
             | b"userinfo"
             | b"customerinfo"
             | b"account"
-            | b"player"
-            | b"gamer"
-            | b"viewer"
-            | b"reader"
     )
 }
 
@@ -669,8 +663,8 @@ pub fn member<'a>(
     let kind = kind_of(v);
     // A `cookies` object is walked (its `OptanonConsent` member is read by
     // name); only a cookie string is read as one.
-    if let Some(s) = recognize_at(key, place, depth)
-        .filter(|s| *s != OtherSignal::Cookies || kind == JsonKind::String)
+    if let Some(s) =
+        recognize_in(key, place).filter(|s| *s != OtherSignal::Cookies || kind == JsonKind::String)
     {
         out.push((s, v));
     } else if person && names_a_signal(key) {
@@ -782,14 +776,6 @@ pub fn recognize(key: &str) -> Option<OtherSignal> {
 /// only, since elsewhere they name a warranty's years, a delivery's ETA,
 /// an alteration service or a size.
 fn recognize_in(key: &str, place: Place) -> Option<OtherSignal> {
-    recognize_at(key, place, 0)
-}
-
-/// [`recognize_in`] for a member `depth` objects below the block: in
-/// content, a bare `age` or `birth_date` is skipped only directly in
-/// `context`, `app` or `ad` (a page's `age`); nested deeper
-/// (`ad.meta.age`, `context.viewer.birth_date`) it is the person's.
-fn recognize_at(key: &str, place: Place, depth: usize) -> Option<OtherSignal> {
     let Some((buf, n)) = fold_name(key) else {
         return (place == Place::Person)
             .then(|| other_script_name(key))
@@ -867,9 +853,7 @@ fn recognize_at(key: &str, place: Place, depth: usize) -> Option<OtherSignal> {
             | b"maloletni"
             | b"kiskoru"
     );
-    let nested_age = depth > 0 && matches!(name, b"age" | b"birthdate");
-    if (bare && place == Place::Content && !nested_age) || (other_tongue && place != Place::Person)
-    {
+    if (bare && place == Place::Content) || (other_tongue && place != Place::Person) {
         return None;
     }
     lookup(name)
@@ -1335,7 +1319,8 @@ pub fn verdict(
                 JsonKind::String => {
                     let t = folded_value(raw);
                     match t.as_str() {
-                        "authorized" | "authorised" | "3" => None,
+                        // Android has no ATT prompt: nothing was refused.
+                        "authorized" | "authorised" | "3" | "notapplicable" => None,
                         "denied" | "restricted" | "notdetermined" | "unknown" | "0" | "1"
                         | "2" => Some(Verdict::OptedOut(REFUSED)),
                         _ => Some(Verdict::Unreadable(

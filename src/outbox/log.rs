@@ -735,8 +735,9 @@ impl Writer {
         self.shared
             .busy_since_ms
             .store(crate::util::now_ms().max(1), Ordering::Relaxed);
+        // Cleared by write_appends_inner once the write and sync returned,
+        // before any producer is answered.
         self.write_appends_inner(appends);
-        self.shared.busy_since_ms.store(0, Ordering::Relaxed);
     }
 
     fn write_appends_inner(&mut self, appends: Vec<Pending>) {
@@ -771,6 +772,7 @@ impl Writer {
                 self.cut_back();
             }
         }
+        self.shared.busy_since_ms.store(0, Ordering::Relaxed);
         let mut answers = Vec::with_capacity(appends.len());
         for ((_, records, hold, reply), range) in appends.into_iter().zip(ranges) {
             // An append before a segment roll was synced by the roll.

@@ -48,9 +48,6 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "介護",
             "ヘルスケア",
             "의약품",
-            "薬",
-            "药",
-            "藥",
             "gesundheit",
             "santé",
             "salud",
@@ -209,8 +206,6 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "semaglutide",
             "gender affirming care",
             "genetic testing",
-            "surgery",
-            "surgeon",
             "hospice",
             "nursing home",
             "nursing homes",
@@ -221,8 +216,6 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "condom",
             "condoms",
             "ovulation",
-            "pill",
-            "pills",
             "meds",
             "dermatologist",
             "psychiatrist",
@@ -251,8 +244,6 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "лекарства",
             "病院",
             "医院",
-            "クリニック",
-            "ヘルス",
         ],
     ),
     (
@@ -744,11 +735,7 @@ fn category_name(name: &[u8]) -> bool {
                 | b"activity"
                 | b"viewcontroller"
         )
-        // Campaign parameters say what the visit came for.
-        || matches!(
-            name,
-            b"utmcampaign" | b"utmcontent" | b"utmterm" | b"campaigncontent" | b"campaignterm"
-        )
+
         // What a page, an ad or a business is about under other names
         // (GA4's `content_group`, `industry`, `theme`, a `condition`).
         || matches!(
@@ -824,11 +811,13 @@ fn name_like(name: &[u8]) -> bool {
             | b"promotionname"
             | b"creativename"
             | b"desc"
-            | b"query"
-            | b"searchquery"
-            | b"searchterm"
-            | b"searchterms"
-            | b"keywords"
+            // Campaign parameters say what the visit came for, in free
+            // text (`tree surgeon near me`).
+            | b"utmcampaign"
+            | b"utmcontent"
+            | b"utmterm"
+            | b"campaigncontent"
+            | b"campaignterm"
     ) || name.ends_with(b"title")
         || name.ends_with(b"description")
 }

@@ -1238,15 +1238,7 @@ fn byte_forms(
     ips: &[Cow<'_, str>],
     default_country: Option<phonenumber::country::Id>,
 ) -> Vec<Vec<u8>> {
-    // An IP address's packed bytes (`inet_pton`'s 4 or 16).
-    let mut out: Vec<Vec<u8>> = ips
-        .iter()
-        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
-        .map(|ip| match ip {
-            std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
-            std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
-        })
-        .collect();
+    let mut out = ip_bytes(ips);
     for (kind, raw) in ids {
         let t = raw.trim();
         let normalized = identity::normalize_with(*kind, raw, default_country);
@@ -1271,6 +1263,17 @@ fn byte_forms(
         }
     }
     out
+}
+
+/// Each IP address's packed bytes (`inet_pton`'s 4 or 16).
+fn ip_bytes(ips: &[Cow<'_, str>]) -> Vec<Vec<u8>> {
+    ips.iter()
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| match ip {
+            std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+            std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+        })
+        .collect()
 }
 
 /// Every form of the event's identifiers and IPs whose digests are
@@ -1841,14 +1844,7 @@ mod tests {
             .map(String::into_bytes);
         // The UTF-16 forms, a UUID's bytes and an IP's (see byte_forms),
         // spelled out here.
-        let mut bytes: Vec<Vec<u8>> = ips
-            .iter()
-            .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
-            .map(|ip| match ip {
-                std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
-                std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
-            })
-            .collect();
+        let mut bytes = ip_bytes(ips);
         for (kind, raw) in ids {
             let t = raw.trim();
             let mut texts: Vec<String> = vec![t.into(), t.to_lowercase(), t.to_uppercase()];
