@@ -1140,8 +1140,10 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
         // A version or type tag glued in front (`V1` + base64url of an
         // email): the token read from its second, third and fourth
         // character too, since a tag of 1-3 characters misaligns every
-        // group after it.
-        for skip in 1..4 {
+        // group after it. Only a token in both cases (base64 of text is;
+        // a word or a slug is not) is read again.
+        let mixed = tb.iter().any(u8::is_ascii_uppercase) && tb.iter().any(u8::is_ascii_lowercase);
+        for skip in (1..4).filter(|_| mixed) {
             let rest = &tb[skip..];
             if rest.len() >= MIN_TOKEN_LEN && rest.len() % 4 != 1 {
                 decode(rest);

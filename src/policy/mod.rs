@@ -507,15 +507,32 @@ fn path_is_sensitive(
         // runs joined (`/p-h-a-r-m-a-c-y/`), and its base64, base32 or hex
         // tokens decoded (`?c=cGhhcm1hY3k=`).
         reads(&form)
-            || canon::decoded_tokens(&form)
-                .unwrap_or_default()
-                .iter()
-                .any(|d| reads_named(&canon::word_form(d)))
+            || (may_hold_encoded_text(&form)
+                && canon::decoded_tokens(&form)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|d| reads_named(&canon::word_form(d))))
             || unglued(&form, false).is_some_and(|u| reads_named(&u))
             || joined_letters(&form).is_some_and(|j| {
                 reads_named(&j) || unglued(&j, false).is_some_and(|u| reads_named(&u))
             })
     })
+}
+
+/// Could `s` hold text in base64 or hex: a run of 8 or more base64
+/// characters in both cases, or of 12 or more hex digits? A page's slugs
+/// and words are neither, and decoding them on every event was a cost of
+/// its own.
+fn may_hold_encoded_text(s: &str) -> bool {
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_')))
+        .flat_map(|t| t.split(['/', '-', '_', '=']))
+        .any(|t| {
+            let b = t.as_bytes();
+            (b.len() >= 8
+                && b.iter().any(u8::is_ascii_uppercase)
+                && b.iter().any(u8::is_ascii_lowercase))
+                || (b.len() >= 12 && b.iter().all(u8::is_ascii_hexdigit))
+        })
 }
 
 /// A pictograph of medicine or care: pill, hospital, staff of Aesculapius,
