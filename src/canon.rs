@@ -381,7 +381,7 @@ fn hexval(c: u8) -> Option<u8> {
 
 /// `%XX` decoded once; `None` if there was none. Invalid UTF-8 that results
 /// is replaced (U+FFFD), never dropped silently into a panic.
-fn percent_decode(s: &str) -> Option<String> {
+pub fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -948,6 +948,25 @@ fn is_token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_')
 }
 
+/// Does `b` hold ASCII letters of both cases (base64 of text does; a word
+/// or a slug does not)?
+fn both_cases(b: &[u8]) -> bool {
+    b.iter().any(u8::is_ascii_uppercase) && b.iter().any(u8::is_ascii_lowercase)
+}
+
+/// Could `s` hold text in base64 or hex ([`decoded_tokens`]): a run of
+/// [`MIN_TOKEN_LEN`] or more letters, digits and `+` in both cases, or of
+/// 12 or more hex digits? A page's slugs and words are neither, and
+/// decoding them on every event was a cost of its own.
+pub fn may_hold_encoded_text(s: &str) -> bool {
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+'))
+        .any(|t| {
+            let b = t.as_bytes();
+            (b.len() >= MIN_TOKEN_LEN && both_cases(b))
+                || (b.len() >= 12 && b.iter().all(u8::is_ascii_hexdigit))
+        })
+}
+
 /// Texts hidden in base64 / base64url / base32 / hex tokens of `s` (at least
 /// [`MIN_TOKEN_LEN`] characters): each decoding that yields printable
 /// text. A token is tried whole and split at `/ + = - _`; groups split by
@@ -1142,7 +1161,7 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
         // character too, since a tag of 1-3 characters misaligns every
         // group after it. Only a token in both cases (base64 of text is;
         // a word or a slug is not) is read again.
-        let mixed = tb.iter().any(u8::is_ascii_uppercase) && tb.iter().any(u8::is_ascii_lowercase);
+        let mixed = both_cases(tb);
         for skip in (1..4).filter(|_| mixed) {
             let rest = &tb[skip..];
             if rest.len() >= MIN_TOKEN_LEN && rest.len() % 4 != 1 {

@@ -1062,14 +1062,7 @@ fn folded_value(raw: Raw<'_>) -> String {
 /// whether the targeting group C0004 is allowed (percent-encoded as a
 /// cookie string carries it, or decoded).
 fn onetrust(text: &str) -> Option<Verdict> {
-    let text = text
-        .replace("%3A", ":")
-        .replace("%3a", ":")
-        .replace("%2C", ",")
-        .replace("%2c", ",")
-        .replace("%3D", "=")
-        .replace("%3d", "=")
-        .replace("%26", "&");
+    let text = canon::percent_decode(text).map_or(Cow::Borrowed(text), Cow::Owned);
     let groups = text
         .split('&')
         .find_map(|p| p.trim().strip_prefix("groups="))

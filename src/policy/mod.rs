@@ -507,7 +507,7 @@ fn path_is_sensitive(
         // runs joined (`/p-h-a-r-m-a-c-y/`), and its base64, base32 or hex
         // tokens decoded (`?c=cGhhcm1hY3k=`).
         reads(&form)
-            || (may_hold_encoded_text(&form)
+            || (canon::may_hold_encoded_text(&form)
                 && canon::decoded_tokens(&form)
                     .unwrap_or_default()
                     .iter()
@@ -517,22 +517,6 @@ fn path_is_sensitive(
                 reads_named(&j) || unglued(&j, false).is_some_and(|u| reads_named(&u))
             })
     })
-}
-
-/// Could `s` hold text in base64 or hex: a run of 8 or more base64
-/// characters in both cases, or of 12 or more hex digits? A page's slugs
-/// and words are neither, and decoding them on every event was a cost of
-/// its own.
-fn may_hold_encoded_text(s: &str) -> bool {
-    s.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_')))
-        .flat_map(|t| t.split(['/', '-', '_', '=']))
-        .any(|t| {
-            let b = t.as_bytes();
-            (b.len() >= 8
-                && b.iter().any(u8::is_ascii_uppercase)
-                && b.iter().any(u8::is_ascii_lowercase))
-                || (b.len() >= 12 && b.iter().all(u8::is_ascii_hexdigit))
-        })
 }
 
 /// A pictograph of medicine or care: pill, hospital, staff of Aesculapius,
@@ -3107,6 +3091,17 @@ secret_env = "K2"
         p.evaluate(&ev, &NoOptOuts).outcomes
     }
 
+    /// The event of `base`'s members with `ad.note` set to `note` is
+    /// dropped by the leak guard.
+    fn assert_note_is_stopped(cfg: &Config, base: &str, note: &str) {
+        let out = outcomes(cfg, &format!(r#"{{{base},"ad":{{"note":"{note}"}}}}"#));
+        assert!(
+            matches!(out[0], Outcome::Drop(DropReason::PiiGuard)),
+            "{note}: {:?}",
+            out[0]
+        );
+    }
+
     fn routed(o: &Outcome) -> serde_json::Value {
         match o {
             Outcome::Route(s) => serde_json::from_slice(s.line()).unwrap(),
@@ -3896,12 +3891,7 @@ secret_env = "K2"
             data_encoding::BASE32_NOPAD.encode(&[203, 0, 113, 96]),
             hex(&sha2::Sha256::digest(b"203.0.113.96/32")),
         ] {
-            let out = outcomes(&cfg, &format!(r#"{{{base},"ad":{{"note":"{note}"}}}}"#));
-            assert!(
-                matches!(out[0], Outcome::Drop(DropReason::PiiGuard)),
-                "{note}: {:?}",
-                out[0]
-            );
+            assert_note_is_stopped(&cfg, &base, &note);
         }
         let out = outcomes(
             &cfg,
@@ -4040,12 +4030,7 @@ secret_env = "K2"
             hex(&sha2::Sha256::digest(format!("{email}\t"))),
             hex(&sha2::Sha256::digest([203, 0, 113, 9])),
         ] {
-            let out = outcomes(&cfg, &format!(r#"{{{base},"ad":{{"note":"{note}"}}}}"#));
-            assert!(
-                matches!(out[0], Outcome::Drop(DropReason::PiiGuard)),
-                "{note}: {:?}",
-                out[0]
-            );
+            assert_note_is_stopped(&cfg, &base, &note);
         }
         let out = outcomes(
             &cfg,
