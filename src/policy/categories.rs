@@ -364,12 +364,17 @@ pub struct Sensitive {
     id: u64,
     entries: Vec<Vec<String>>,
     /// Every entry's first word, lowercase.
-    firsts: HashSet<String>,
+    firsts: HashSet<String, foldhash::fast::RandomState>,
     /// The one-word entries in a script written without spaces.
     unspaced: Vec<String>,
     /// The one-word entries of six or more ASCII letters, found glued to
-    /// other letters ([`glued_stem`]).
-    stems: Vec<String>,
+    /// other letters ([`glued_stem`]), looked up by a word's own prefixes
+    /// and suffixes of the lengths in `stem_lens` (a URL's long words are
+    /// read on every event: comparing each with every stem cost more than
+    /// the rest of the event).
+    stems: HashSet<Box<[u8]>, foldhash::fast::RandomState>,
+    /// The lengths of `stems`, ascending, each once.
+    stem_lens: Vec<usize>,
 }
 
 /// What a remembered verdict ([`Sensitive::remembered`]) read its text as.
@@ -440,6 +445,16 @@ fn glued_stem(word: &[u8], stem: &[u8]) -> bool {
 impl Sensitive {
     pub fn new(entries: Vec<Vec<String>>) -> Sensitive {
         let entries: Vec<Vec<String>> = entries.into_iter().filter(|e| !e.is_empty()).collect();
+        let stems: Vec<&String> = entries
+            .iter()
+            .filter(|e| {
+                e.len() == 1 && e[0].len() >= 6 && e[0].bytes().all(|b| b.is_ascii_lowercase())
+            })
+            .map(|e| &e[0])
+            .collect();
+        let mut stem_lens: Vec<usize> = stems.iter().map(|s| s.len()).collect();
+        stem_lens.sort_unstable();
+        stem_lens.dedup();
         static TABLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Sensitive {
             id: TABLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -449,13 +464,8 @@ impl Sensitive {
                 .filter(|e| e.len() == 1 && unspaced(&e[0]))
                 .map(|e| e[0].clone())
                 .collect(),
-            stems: entries
-                .iter()
-                .filter(|e| {
-                    e.len() == 1 && e[0].len() >= 6 && e[0].bytes().all(|b| b.is_ascii_lowercase())
-                })
-                .map(|e| e[0].clone())
-                .collect(),
+            stems: stems.iter().map(|s| Box::from(s.as_bytes())).collect(),
+            stem_lens,
             entries,
         }
     }
@@ -512,13 +522,18 @@ impl Sensitive {
             let lower = &mut buf[..w.len()];
             lower.copy_from_slice(w.as_bytes());
             lower.make_ascii_lowercase();
-            let (first, last) = (lower[0], lower[lower.len() - 1]);
-            // A stem can only end the word with the word's last letter, or
-            // start it with its first: most stems are passed on a byte.
-            self.stems.iter().any(|stem| {
-                let st = stem.as_bytes();
-                (st[st.len() - 1] == last || st[0] == first) && glued_stem(lower, st)
-            })
+            let lower = &*lower;
+            // A stem ends the word or starts it: the word's own suffixes
+            // and prefixes of a stem's length are looked up, shorter than
+            // the word ([`glued_stem`]).
+            self.stem_lens
+                .iter()
+                .take_while(|&&n| n < lower.len())
+                .any(|&n| {
+                    let (head, tail) = (&lower[..n], &lower[lower.len() - n..]);
+                    self.stems.contains(tail)
+                        || (self.stems.contains(head) && glued_stem(lower, head))
+                })
         })
     }
 
@@ -1142,6 +1157,28 @@ fn strings(v: json::Raw<'_>, each: &mut impl FnMut(&str) -> bool, depth: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Looking a word's prefixes and suffixes up finds what comparing
+        /// it with every stem found: words built of stems, the words that
+        /// may follow one, and other letters, in any case.
+        #[test]
+        fn glued_finds_what_every_stem_finds(
+            parts in proptest::collection::vec(
+                "pharmacy|health|medical|and|online|care|tele|mental|[a-zA-Z]{1,5}", 1..5)
+        ) {
+            let sens = expand(
+                &["health".to_string(), "pharmacy".to_string(), "medical".to_string()],
+                crate::policy::fold_category,
+            );
+            let word = parts.concat();
+            let lower = word.to_ascii_lowercase();
+            let every = word.len() > 6
+                && word.len() <= 64
+                && sens.stems.iter().any(|st| glued_stem(lower.as_bytes(), st));
+            proptest::prop_assert_eq!(sens.glued(std::iter::once(word.as_str())), every, "{}", word);
+        }
+    }
 
     fn category_like(key: &str) -> bool {
         folded_name(key).is_some_and(|n| category_name(&n))

@@ -604,6 +604,15 @@ fn joined_letters(s: &str) -> Option<String> {
 /// the run (`PHARMACYonline`, `HEALTHandBEAUTY`); `None` when there is no
 /// such place.
 fn unglued(s: &str, camel: bool) -> Option<String> {
+    if s.is_ascii() {
+        unglued_ascii(s.as_bytes(), camel)
+    } else {
+        unglued_chars(s, camel)
+    }
+}
+
+/// [`unglued`] of any text, by its characters.
+fn unglued_chars(s: &str, camel: bool) -> Option<String> {
     if !s.chars().any(|c| c.is_uppercase() || c.is_numeric()) {
         return None;
     }
@@ -631,6 +640,42 @@ fn unglued(s: &str, camel: bool) -> Option<String> {
         out.push(c);
     }
     any.then_some(out)
+}
+
+/// [`unglued`] of ASCII text, on its bytes: the same splits, since an ASCII
+/// character is upper- or lowercase, alphabetic or numeric exactly when its
+/// byte is (a URL is read on every event).
+fn unglued_ascii(s: &[u8], camel: bool) -> Option<String> {
+    if !s
+        .iter()
+        .any(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() + 4);
+    let mut any = false;
+    for (i, &c) in s.iter().enumerate() {
+        if i > 0 {
+            let p = s[i - 1];
+            let next_lower = s.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            let run_before = i >= 2 && s[i - 2].is_ascii_uppercase();
+            let split = (p.is_ascii_lowercase() && c.is_ascii_uppercase())
+                || (p.is_ascii_alphabetic() && c.is_ascii_digit())
+                || (p.is_ascii_digit() && c.is_ascii_alphabetic())
+                || if camel {
+                    p.is_ascii_uppercase() && c.is_ascii_uppercase() && next_lower
+                } else {
+                    p.is_ascii_uppercase() && c.is_ascii_lowercase() && run_before
+                };
+            if split {
+                out.push(b' ');
+                any = true;
+            }
+        }
+        out.push(c);
+    }
+    // ASCII bytes with ASCII spaces added: still UTF-8.
+    any.then(|| String::from_utf8(out).expect("ASCII"))
 }
 
 /// Do `want`'s words appear in `words` consecutively?
@@ -2083,6 +2128,14 @@ mod whole_number_tests {
 mod tests {
     use super::*;
     use crate::config::env_from;
+
+    proptest::proptest! {
+        /// The byte path for ASCII text splits where the character path does.
+        #[test]
+        fn unglued_ascii_splits_as_the_characters_do(s in "[a-zA-Z0-9 ./_-]{0,40}", camel: bool) {
+            proptest::prop_assert_eq!(unglued_ascii(s.as_bytes(), camel), unglued_chars(&s, camel));
+        }
+    }
     use categories::Sensitive;
     use std::collections::HashMap;
     use std::path::Path;
