@@ -5,8 +5,8 @@
 //!   at ingest (parse, normalize, subject hashes, rules, HMACs, allow-list
 //!   copy, leak guard, output bytes). The events share their ad fields, as
 //!   one campaign's traffic does; `..._distinct_values` gives every event
-//!   its own campaign id, placement and app id, so the guard's per-thread
-//!   cache of string readings never hits. `..._digest_like_values` gives
+//!   its own campaign id, placement, app id and page URL, so the guard's
+//!   per-thread cache of string readings never hits. `..._digest_like_values` gives
 //!   every event a UUID campaign id and a camel-case placement, values the
 //!   leak guard must compare with the digests of the event's identifiers.
 //! - `baseline/parse_hmac_serialize`: a typed serde struct parsed, the email
@@ -297,6 +297,10 @@ fn bench(c: &mut Criterion) {
             v["ad"]["campaign_id"] = format!("c-{i}-77").into();
             v["ad"]["placement"] = format!("home-top-{i}").into();
             v["app"]["app_id"] = format!("com.example.game{i}").into();
+            // Every page its own product, as a shop's traffic has: the
+            // page path's reading is remembered per text too.
+            v["context"]["page_url"] =
+                format!("https://shop.example.com/products/{}?ref=home", 10_000 + i).into();
             v.to_string()
         })
         .collect();

@@ -375,6 +375,49 @@ pub struct Sensitive {
     stems: HashSet<Box<[u8]>, foldhash::fast::RandomState>,
     /// The lengths of `stems`, ascending, each once.
     stem_lens: Vec<usize>,
+    /// The shapes of `firsts` and of `stems` ([`Shapes`]): most words of a
+    /// URL are passed on them, without hashing.
+    first_shapes: Shapes,
+    stem_shapes: Shapes,
+}
+
+/// Which (length, first byte, last byte) shapes a set of byte strings has,
+/// folded into one 64-bit mask per length: a string whose shape is not in
+/// it is not in the set (the test has no false negatives, so looking a
+/// string up only when it passes finds what looking every one up finds).
+#[derive(Debug, Clone)]
+struct Shapes([u64; SHAPE_LENS]);
+
+/// Strings longer than this are always looked up.
+const SHAPE_LENS: usize = 64;
+
+impl Default for Shapes {
+    fn default() -> Shapes {
+        Shapes([0; SHAPE_LENS])
+    }
+}
+
+impl Shapes {
+    fn bit(s: &[u8]) -> u64 {
+        let (f, l) = (s[0] as u32, s[s.len() - 1] as u32);
+        1 << ((f.wrapping_mul(31) ^ l.wrapping_mul(7)) & 63)
+    }
+
+    fn of<'a>(set: impl Iterator<Item = &'a [u8]>) -> Shapes {
+        let mut sh = Shapes::default();
+        for s in set.filter(|s| !s.is_empty() && s.len() < SHAPE_LENS) {
+            sh.0[s.len()] |= Shapes::bit(s);
+        }
+        sh
+    }
+
+    /// Could `s` be in the set?
+    fn may_hold(&self, s: &[u8]) -> bool {
+        match self.0.get(s.len()) {
+            Some(m) => !s.is_empty() && m & Shapes::bit(s) != 0,
+            None => true,
+        }
+    }
 }
 
 /// What a remembered verdict ([`Sensitive::remembered`]) read its text as.
@@ -456,9 +499,13 @@ impl Sensitive {
         stem_lens.sort_unstable();
         stem_lens.dedup();
         static TABLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let firsts: HashSet<String, foldhash::fast::RandomState> =
+            entries.iter().map(|e| e[0].to_lowercase()).collect();
         Sensitive {
             id: TABLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            firsts: entries.iter().map(|e| e[0].to_lowercase()).collect(),
+            first_shapes: Shapes::of(firsts.iter().map(|f| f.as_bytes())),
+            stem_shapes: Shapes::of(stems.iter().map(|s| s.as_bytes())),
+            firsts,
             unspaced: entries
                 .iter()
                 .filter(|e| e.len() == 1 && unspaced(&e[0]))
@@ -531,8 +578,8 @@ impl Sensitive {
                 .take_while(|&&n| n < lower.len())
                 .any(|&n| {
                     let (head, tail) = (&lower[..n], &lower[lower.len() - n..]);
-                    self.stems.contains(tail)
-                        || (self.stems.contains(head) && glued_stem(lower, head))
+                    let found = |s: &[u8]| self.stem_shapes.may_hold(s) && self.stems.contains(s);
+                    found(tail) || (found(head) && glued_stem(lower, head))
                 })
         })
     }
@@ -547,7 +594,8 @@ impl Sensitive {
                 let b = &mut buf[..w.len()];
                 b.copy_from_slice(w.as_bytes());
                 b.make_ascii_lowercase();
-                std::str::from_utf8(b).is_ok_and(|l| self.firsts.contains(l))
+                self.first_shapes.may_hold(b)
+                    && std::str::from_utf8(b).is_ok_and(|l| self.firsts.contains(l))
             } else {
                 self.firsts.contains(&w.to_lowercase())
             }
@@ -1177,6 +1225,15 @@ mod tests {
                 && word.len() <= 64
                 && sens.stems.iter().any(|st| glued_stem(lower.as_bytes(), st));
             proptest::prop_assert_eq!(sens.glued(std::iter::once(word.as_str())), every, "{}", word);
+        }
+
+        /// A string of the set always passes its shapes.
+        #[test]
+        fn shapes_pass_every_member(set in proptest::collection::vec("[a-z0-9]{1,70}", 1..40)) {
+            let sh = Shapes::of(set.iter().map(|s| s.as_bytes()));
+            for s in &set {
+                proptest::prop_assert!(sh.may_hold(s.as_bytes()), "{}", s);
+            }
         }
     }
 

@@ -646,36 +646,31 @@ fn unglued_chars(s: &str, camel: bool) -> Option<String> {
 /// character is upper- or lowercase, alphabetic or numeric exactly when its
 /// byte is (a URL is read on every event).
 fn unglued_ascii(s: &[u8], camel: bool) -> Option<String> {
-    if !s
-        .iter()
-        .any(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() + 4);
-    let mut any = false;
-    for (i, &c) in s.iter().enumerate() {
-        if i > 0 {
-            let p = s[i - 1];
-            let next_lower = s.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            let run_before = i >= 2 && s[i - 2].is_ascii_uppercase();
-            let split = (p.is_ascii_lowercase() && c.is_ascii_uppercase())
-                || (p.is_ascii_alphabetic() && c.is_ascii_digit())
-                || (p.is_ascii_digit() && c.is_ascii_alphabetic())
-                || if camel {
-                    p.is_ascii_uppercase() && c.is_ascii_uppercase() && next_lower
-                } else {
-                    p.is_ascii_uppercase() && c.is_ascii_lowercase() && run_before
-                };
-            if split {
-                out.push(b' ');
-                any = true;
+    let split_at = |i: usize| {
+        let (p, c) = (s[i - 1], s[i]);
+        let next_lower = s.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+        let run_before = i >= 2 && s[i - 2].is_ascii_uppercase();
+        (p.is_ascii_lowercase() && c.is_ascii_uppercase())
+            || (p.is_ascii_alphabetic() && c.is_ascii_digit())
+            || (p.is_ascii_digit() && c.is_ascii_alphabetic())
+            || if camel {
+                p.is_ascii_uppercase() && c.is_ascii_uppercase() && next_lower
+            } else {
+                p.is_ascii_uppercase() && c.is_ascii_lowercase() && run_before
             }
+    };
+    // Most text has no such place: found before anything is written.
+    let first = (1..s.len()).find(|&i| split_at(i))?;
+    let mut out = Vec::with_capacity(s.len() + 4);
+    out.extend_from_slice(&s[..first]);
+    for (i, &c) in s.iter().enumerate().skip(first) {
+        if split_at(i) {
+            out.push(b' ');
         }
         out.push(c);
     }
     // ASCII bytes with ASCII spaces added: still UTF-8.
-    any.then(|| String::from_utf8(out).expect("ASCII"))
+    Some(String::from_utf8(out).expect("ASCII"))
 }
 
 /// Do `want`'s words appear in `words` consecutively?
