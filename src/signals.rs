@@ -11,6 +11,8 @@
 //! stops it too (`invalid`), as `consent.gpc` of the wrong type does.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use crate::canon;
 use crate::event::{as_str, kind_of, JsonKind};
@@ -587,6 +589,7 @@ const MAX_DEPTH: usize = 8;
 /// What a block is about, which decides how its members are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
+    // (Each is an index of [`NameReading::remembered`]'s slots.)
     /// About content (`context`, `app`, `ad`): the table's names, but not
     /// those that may describe the content (see [`recognize_in`]).
     Content,
@@ -656,39 +659,102 @@ pub fn member<'a>(
     out: &mut Vec<(OtherSignal, Raw<'a>)>,
     depth: usize,
 ) {
-    if says_nothing(key) {
+    let name = NameReading::remembered(key, place);
+    if name.says_nothing {
         return;
     }
     let person = place == Place::Person;
     let kind = kind_of(v);
     // A `cookies` object is walked (its `OptanonConsent` member is read by
     // name); only a cookie string is read as one.
-    if let Some(s) =
-        recognize_in(key, place).filter(|s| *s != OtherSignal::Cookies || kind == JsonKind::String)
+    if let Some(s) = name
+        .recognized
+        .filter(|s| *s != OtherSignal::Cookies || kind == JsonKind::String)
     {
         out.push((s, v));
-    } else if person && names_a_signal(key) {
+    } else if person && name.names_a_signal {
         out.push((OtherSignal::SignalName, v));
     } else if place == Place::ConsentTool
         && !matches!(kind, JsonKind::Object | JsonKind::Array)
-        && names_a_signal(key)
+        && name.names_a_signal
     {
         out.push((OtherSignal::ConsentAnswer, v));
     } else if matches!(kind, JsonKind::Object | JsonKind::Array) {
-        let inner = if person_block(key) {
+        let inner = if name.person_block {
             Place::Person
-        } else if place != Place::Person && consent_block(key) {
+        } else if place != Place::Person && name.consent_block {
             Place::ConsentTool
         } else {
             place
         };
         walk_at(v, inner, out, depth + 1);
-    } else if person && kind == JsonKind::String && classifies_person(key) {
+    } else if person && kind == JsonKind::String && name.classifies_person {
         out.push((OtherSignal::PersonType, v));
-    } else if !person && consent_block(key) && consent_answer(key) {
+    } else if !person && name.consent_block && name.consent_answer {
         // A consent tool's answer as one string (OneTrust's
         // `OptanonConsent: "groups=C0001:1,C0004:0"`).
         out.push((OtherSignal::SignalName, v));
+    }
+}
+
+/// What [`member`] reads in a member's name, in a block about a place: a
+/// function of the two alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NameReading {
+    says_nothing: bool,
+    recognized: Option<OtherSignal>,
+    names_a_signal: bool,
+    person_block: bool,
+    consent_block: bool,
+    classifies_person: bool,
+    consent_answer: bool,
+}
+
+/// Names longer than this are read afresh each time.
+const REMEMBERED_NAME_MAX: usize = 64;
+/// Names remembered per thread before the memory is emptied.
+const REMEMBERED_NAMES: usize = 4096;
+
+impl NameReading {
+    fn of(key: &str, place: Place) -> NameReading {
+        NameReading {
+            says_nothing: says_nothing(key),
+            recognized: recognize_in(key, place),
+            names_a_signal: names_a_signal(key),
+            person_block: person_block(key),
+            consent_block: consent_block(key),
+            classifies_person: classifies_person(key),
+            consent_answer: consent_answer(key),
+        }
+    }
+
+    /// [`NameReading::of`], remembered per thread: an event's member
+    /// names are nearly all the names of the events before it (one
+    /// producer's schema), and each name was folded and looked up in
+    /// several word tables for every event (~5 % of ingest).
+    fn remembered(key: &str, place: Place) -> NameReading {
+        type Names = HashMap<Box<str>, [Option<NameReading>; 4], foldhash::fast::RandomState>;
+        thread_local! {
+            static NAMES: RefCell<Names> = RefCell::default();
+        }
+        if key.len() > REMEMBERED_NAME_MAX {
+            return NameReading::of(key, place);
+        }
+        let at = place as usize;
+        NAMES.with(|names| {
+            let mut names = names.borrow_mut();
+            if let Some(slots) = names.get_mut(key) {
+                return *slots[at].get_or_insert_with(|| NameReading::of(key, place));
+            }
+            if names.len() >= REMEMBERED_NAMES {
+                names.clear();
+            }
+            let r = NameReading::of(key, place);
+            let mut slots = [None; 4];
+            slots[at] = Some(r);
+            names.insert(key.into(), slots);
+            r
+        })
     }
 }
 
@@ -696,10 +762,11 @@ pub fn member<'a>(
 /// read as [`member`] reads one in a block about `place`, and refused
 /// when its own name is a signal's (`consent_state`, `gdpr`).
 pub fn top_member<'a>(key: &str, v: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)>) {
-    if recognize_in(key, Place::Other).is_none() && names_a_signal(key) {
+    let name = NameReading::remembered(key, Place::Other);
+    if name.recognized.is_none() && name.names_a_signal {
         out.push((OtherSignal::SignalName, v));
     } else {
-        let place = if person_block(key) {
+        let place = if name.person_block {
             Place::Person
         } else {
             place
@@ -1332,6 +1399,44 @@ pub fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_name_is_read_for_its_place() {
+        // `age` is an age in a block about the person, a content's rating
+        // elsewhere: remembering the name keeps the two apart, in either
+        // order.
+        for order in [
+            [Place::Content, Place::Person],
+            [Place::Person, Place::Content],
+        ] {
+            for place in order {
+                assert_eq!(
+                    NameReading::remembered("age", place),
+                    NameReading::of("age", place)
+                );
+            }
+        }
+        assert_eq!(
+            NameReading::remembered("age", Place::Person).recognized,
+            Some(OtherSignal::Age)
+        );
+        assert_eq!(
+            NameReading::remembered("age", Place::Content).recognized,
+            None
+        );
+        // Past the bound the memory is emptied, and still right.
+        for i in 0..REMEMBERED_NAMES + 10 {
+            let k = format!("member_{i}");
+            assert_eq!(
+                NameReading::remembered(&k, Place::Other),
+                NameReading::of(&k, Place::Other)
+            );
+        }
+        assert_eq!(
+            NameReading::remembered("is_minor", Place::Person).recognized,
+            NameReading::of("is_minor", Place::Person).recognized
+        );
+    }
 
     fn v(signal: OtherSignal, json: &str) -> Option<Verdict> {
         verdict(signal, Raw::parse(json).unwrap(), 2026, 18)

@@ -918,7 +918,7 @@ pub fn other_categories(
             // Top-level objects: the event's parse read them already.
             Some(o) => object(&o.members, r, 0),
             None => {
-                kind_of(*raw) == JsonKind::Array && member(folded_name(name).as_deref(), *raw, r, 0)
+                kind_of(*raw) == JsonKind::Array && member(NameFacts::remembered(name), *raw, r, 0)
             }
         };
         if found {
@@ -969,32 +969,86 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
     r: R<'_, C, N, P>,
     depth: usize,
 ) -> bool {
-    let name = folded_name(key);
-    if let Some(n) = name.as_deref() {
-        if let Some(tax) = taxonomy(n, iab) {
-            if coded(tax, v, &mut r.category) {
+    let name = NameFacts::remembered(key);
+    if let Some(tax) = name.taxonomy[usize::from(iab)] {
+        if coded(tax, v, &mut r.category) {
+            return true;
+        }
+    }
+    if name.page_address {
+        // One address, or a list of them (OpenRTB's `adomain`).
+        let texts: Vec<Cow<'_, str>> = match kind_of(v) {
+            JsonKind::String => as_str(v).into_iter().collect(),
+            JsonKind::Array => json::array_items(v)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(as_str)
+                .collect(),
+            _ => Vec::new(),
+        };
+        for t in &texts {
+            if address_words(t).is_some_and(|text| (r.page)(text)) {
                 return true;
             }
         }
-        if page_address(n) {
-            // One address, or a list of them (OpenRTB's `adomain`).
-            let texts: Vec<Cow<'_, str>> = match kind_of(v) {
-                JsonKind::String => as_str(v).into_iter().collect(),
-                JsonKind::Array => json::array_items(v)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(as_str)
-                    .collect(),
-                _ => Vec::new(),
-            };
-            for t in &texts {
-                if address_words(t).is_some_and(|text| (r.page)(text)) {
-                    return true;
-                }
-            }
+    }
+    member(name, v, r, depth)
+}
+
+/// What the walk reads in a member's name ([`folded_name`]): a function of
+/// the name alone.
+#[derive(Clone, Copy, Default)]
+struct NameFacts {
+    /// [`taxonomy`], for an object whose `cattax` is not IAB's and is.
+    taxonomy: [Option<Taxonomy>; 2],
+    page_address: bool,
+    category_name: bool,
+    name_like: bool,
+}
+
+/// Names longer than this are read afresh each time.
+const REMEMBERED_NAME_MAX: usize = 64;
+/// Names remembered per thread before the memory is emptied.
+const REMEMBERED_NAMES: usize = 4096;
+
+impl NameFacts {
+    fn of(key: &str) -> NameFacts {
+        match folded_name(key) {
+            Some(n) => NameFacts {
+                taxonomy: [taxonomy(&n, false), taxonomy(&n, true)],
+                page_address: page_address(&n),
+                category_name: category_name(&n),
+                name_like: name_like(&n),
+            },
+            None => NameFacts::default(),
         }
     }
-    member(name.as_deref(), v, r, depth)
+
+    /// [`NameFacts::of`], remembered per thread: the members of `context`,
+    /// `ad` and `app` are nearly all named as the events before them were,
+    /// and each name was folded and looked up in four tables for every
+    /// event.
+    fn remembered(key: &str) -> NameFacts {
+        type Names = std::collections::HashMap<Box<str>, NameFacts, foldhash::fast::RandomState>;
+        thread_local! {
+            static NAMES: std::cell::RefCell<Names> = std::cell::RefCell::default();
+        }
+        if key.len() > REMEMBERED_NAME_MAX {
+            return NameFacts::of(key);
+        }
+        NAMES.with(|names| {
+            let mut names = names.borrow_mut();
+            if let Some(f) = names.get(key) {
+                return *f;
+            }
+            if names.len() >= REMEMBERED_NAMES {
+                names.clear();
+            }
+            let f = NameFacts::of(key);
+            names.insert(key.into(), f);
+            f
+        })
+    }
 }
 
 /// Does a member so named ([`folded_name`]) hold the address of a page, a
@@ -1162,15 +1216,15 @@ fn address_words(url: &str) -> Option<&str> {
 /// category-like ([`category_name`]), else a look into it when it is an
 /// object or an array.
 fn member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) -> bool>(
-    name: Option<&[u8]>,
+    name: NameFacts,
     v: json::Raw<'_>,
     r: R<'_, C, N, P>,
     depth: usize,
 ) -> bool {
-    if name.is_some_and(category_name) {
+    if name.category_name {
         return strings(v, &mut r.category, depth);
     }
-    if name.is_some_and(name_like) {
+    if name.name_like {
         return strings(v, &mut r.name, depth);
     }
     match kind_of(v) {
@@ -1180,7 +1234,10 @@ fn member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) -> bool
         JsonKind::Array if depth < MAX_DEPTH => json::array_items(v)
             .unwrap_or_default()
             .into_iter()
-            .any(|item| kind_of(item) == JsonKind::Object && member(None, item, r, depth + 1)),
+            .any(|item| {
+                kind_of(item) == JsonKind::Object
+                    && member(NameFacts::default(), item, r, depth + 1)
+            }),
         _ => false,
     }
 }
@@ -1235,6 +1292,37 @@ mod tests {
                 proptest::prop_assert!(sh.may_hold(s.as_bytes()), "{}", s);
             }
         }
+    }
+
+    #[test]
+    fn remembered_name_facts_are_the_names_own() {
+        for _ in 0..2 {
+            for key in [
+                "page_url",
+                "cat",
+                "category",
+                "title",
+                "campaign_id",
+                "ｃａｔｅｇｏｒｙ",
+                "",
+            ] {
+                let (r, o) = (NameFacts::remembered(key), NameFacts::of(key));
+                assert_eq!(
+                    (r.page_address, r.category_name, r.name_like),
+                    (o.page_address, o.category_name, o.name_like),
+                    "{key}"
+                );
+                assert_eq!(
+                    r.taxonomy.map(|t| t.is_some()),
+                    o.taxonomy.map(|t| t.is_some())
+                );
+            }
+        }
+        assert!(NameFacts::remembered("page_url").page_address);
+        assert!(!NameFacts::remembered("campaign_id").page_address);
+        // OpenRTB's `cat` is a taxonomy's code only under `cattax` = IAB.
+        assert!(NameFacts::remembered("cat").taxonomy[1].is_some());
+        assert!(NameFacts::remembered("cat").taxonomy[0].is_none());
     }
 
     fn category_like(key: &str) -> bool {
