@@ -11,8 +11,6 @@
 //! stops it too (`invalid`), as `consent.gpc` of the wrong type does.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 use crate::canon;
 use crate::event::{as_str, kind_of, JsonKind};
@@ -589,7 +587,6 @@ const MAX_DEPTH: usize = 8;
 /// What a block is about, which decides how its members are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
-    // (Each is an index of [`NameReading::remembered`]'s slots.)
     /// About content (`context`, `app`, `ad`): the table's names, but not
     /// those that may describe the content (see [`recognize_in`]).
     Content,
@@ -710,11 +707,6 @@ struct NameReading {
     consent_answer: bool,
 }
 
-/// Names longer than this are read afresh each time.
-const REMEMBERED_NAME_MAX: usize = 64;
-/// Names remembered per thread before the memory is emptied.
-const REMEMBERED_NAMES: usize = 4096;
-
 impl NameReading {
     fn of(key: &str, place: Place) -> NameReading {
         NameReading {
@@ -728,33 +720,33 @@ impl NameReading {
         }
     }
 
-    /// [`NameReading::of`], remembered per thread: an event's member
-    /// names are nearly all the names of the events before it (one
+    /// [`NameReading::of`], remembered per thread and place: an event's
+    /// member names are nearly all the names of the events before it (one
     /// producer's schema), and each name was folded and looked up in
     /// several word tables for every event (~5 % of ingest).
     fn remembered(key: &str, place: Place) -> NameReading {
-        type Names = HashMap<Box<str>, [Option<NameReading>; 4], foldhash::fast::RandomState>;
+        use crate::policy::guard::{self, StrCache};
         thread_local! {
-            static NAMES: RefCell<Names> = RefCell::default();
+            static CONTENT: StrCache<NameReading> = StrCache::default();
+            static OTHER: StrCache<NameReading> = StrCache::default();
+            static PERSON: StrCache<NameReading> = StrCache::default();
+            static CONSENT_TOOL: StrCache<NameReading> = StrCache::default();
         }
-        if key.len() > REMEMBERED_NAME_MAX {
-            return NameReading::of(key, place);
-        }
-        let at = place as usize;
-        NAMES.with(|names| {
-            let mut names = names.borrow_mut();
-            if let Some(slots) = names.get_mut(key) {
-                return *slots[at].get_or_insert_with(|| NameReading::of(key, place));
-            }
-            if names.len() >= REMEMBERED_NAMES {
-                names.clear();
-            }
-            let r = NameReading::of(key, place);
-            let mut slots = [None; 4];
-            slots[at] = Some(r);
-            names.insert(key.into(), slots);
-            r
-        })
+        let cache = match place {
+            Place::Content => &CONTENT,
+            Place::Other => &OTHER,
+            Place::Person => &PERSON,
+            Place::ConsentTool => &CONSENT_TOOL,
+        };
+        guard::cached(
+            cache,
+            key,
+            (guard::NAME_CACHE_MAX_BYTES, guard::NAME_CACHE_ENTRIES),
+            |_| true,
+            |k| NameReading::of(k, place),
+            |_| true,
+            |r| *r,
+        )
     }
 }
 
@@ -1425,7 +1417,7 @@ mod tests {
             None
         );
         // Past the bound the memory is emptied, and still right.
-        for i in 0..REMEMBERED_NAMES + 10 {
+        for i in 0..crate::policy::guard::NAME_CACHE_ENTRIES + 10 {
             let k = format!("member_{i}");
             assert_eq!(
                 NameReading::remembered(&k, Place::Other),

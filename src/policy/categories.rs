@@ -1006,11 +1006,6 @@ struct NameFacts {
     name_like: bool,
 }
 
-/// Names longer than this are read afresh each time.
-const REMEMBERED_NAME_MAX: usize = 64;
-/// Names remembered per thread before the memory is emptied.
-const REMEMBERED_NAMES: usize = 4096;
-
 impl NameFacts {
     fn of(key: &str) -> NameFacts {
         match folded_name(key) {
@@ -1029,25 +1024,18 @@ impl NameFacts {
     /// and each name was folded and looked up in four tables for every
     /// event.
     fn remembered(key: &str) -> NameFacts {
-        type Names = std::collections::HashMap<Box<str>, NameFacts, foldhash::fast::RandomState>;
         thread_local! {
-            static NAMES: std::cell::RefCell<Names> = std::cell::RefCell::default();
+            static NAMES: guard::StrCache<NameFacts> = guard::StrCache::default();
         }
-        if key.len() > REMEMBERED_NAME_MAX {
-            return NameFacts::of(key);
-        }
-        NAMES.with(|names| {
-            let mut names = names.borrow_mut();
-            if let Some(f) = names.get(key) {
-                return *f;
-            }
-            if names.len() >= REMEMBERED_NAMES {
-                names.clear();
-            }
-            let f = NameFacts::of(key);
-            names.insert(key.into(), f);
-            f
-        })
+        guard::cached(
+            &NAMES,
+            key,
+            (guard::NAME_CACHE_MAX_BYTES, guard::NAME_CACHE_ENTRIES),
+            |_| true,
+            NameFacts::of,
+            |_| true,
+            |f| *f,
+        )
     }
 }
 

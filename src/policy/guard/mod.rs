@@ -316,6 +316,12 @@ pub fn with_reading<R>(s: &str, f: impl FnOnce(&Reading) -> R) -> R {
     )
 }
 
+/// Member names longer than this are read afresh each time by the walks
+/// that remember what they read in a name (the signal and category walks).
+pub(crate) const NAME_CACHE_MAX_BYTES: usize = 64;
+/// Member names such a walk remembers per thread before emptying its map.
+pub(crate) const NAME_CACHE_ENTRIES: usize = 4096;
+
 /// A per-thread map from short strings to what the string alone
 /// determines (see [`cached`]).
 pub(crate) type StrCache<V> =
