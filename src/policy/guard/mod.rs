@@ -324,60 +324,16 @@ pub(crate) const NAME_CACHE_ENTRIES: usize = 4096;
 
 /// A per-thread map from short strings to what the string alone
 /// determines (see [`cached`]).
-pub(crate) type StrCache<V> = std::cell::RefCell<Memo<V>>;
-
-/// What a [`StrCache`] holds: the strings kept, and a doorkeeper (as
-/// TinyLFU's) of the ones computed once: a string is kept the second time
-/// it is asked for. Most strings an event brings are its own (a price, a
-/// product page's URL, an email address): keeping each cost an allocation
-/// and a map insert per string, and filled the map so that it was emptied
-/// of the strings that do repeat (a campaign's id, a user agent).
-pub(crate) struct Memo<V> {
-    map: std::collections::HashMap<Box<str>, V, foldhash::fast::RandomState>,
-    /// Hashes of strings computed but not kept, one per slot (by the hash).
-    seen: Vec<u64>,
-}
-
-/// The doorkeeper's slots: a string is kept if it comes back before
-/// another one computed and not kept lands in its slot.
-const DOORKEEPER_SLOTS: usize = 2048;
-
-impl<V> Default for Memo<V> {
-    fn default() -> Memo<V> {
-        Memo {
-            map: Default::default(),
-            seen: Vec::new(),
-        }
-    }
-}
-
-impl<V> Memo<V> {
-    /// Is `s` asked for the second time (lately)? The first time, its hash
-    /// is noted.
-    fn comes_back(&mut self, s: &str) -> bool {
-        use std::hash::BuildHasher;
-        let h = self.map.hasher().hash_one(s);
-        if self.seen.is_empty() {
-            self.seen = vec![0; DOORKEEPER_SLOTS];
-        }
-        let slot = &mut self.seen[h as usize % DOORKEEPER_SLOTS];
-        if *slot == h {
-            true
-        } else {
-            *slot = h;
-            false
-        }
-    }
-}
+pub(crate) type StrCache<V> =
+    std::cell::RefCell<std::collections::HashMap<Box<str>, V, foldhash::fast::RandomState>>;
 
 /// `f` of `compute(s)`, taken from `cache` when `s` was asked for lately
 /// and the value kept is still `fresh`. Only for values that depend on the
 /// string alone (and on what `fresh` checks), so a cached value is the one
 /// computing it afresh would give. A string longer than
 /// `max_bytes`, or a value `keep` refuses, is computed each time and not
-/// kept; a string is kept the second time it is computed ([`Memo`]); the
-/// map is emptied when it holds `entries` (and its hasher is seeded per
-/// process, so hostile strings cannot be made to collide).
+/// kept; the map is emptied when it holds `entries` (and its hasher is
+/// seeded per process, so hostile strings cannot be made to collide).
 pub(crate) fn cached<V: 'static, R>(
     cache: &'static std::thread::LocalKey<StrCache<V>>,
     s: &str,
@@ -391,19 +347,19 @@ pub(crate) fn cached<V: 'static, R>(
         return f(&compute(s));
     }
     cache.with(|cell| {
-        let Ok(mut memo) = cell.try_borrow_mut() else {
+        let Ok(mut map) = cell.try_borrow_mut() else {
             return f(&compute(s));
         };
-        if let Some(v) = memo.map.get(s).filter(|v| fresh(v)) {
+        if let Some(v) = map.get(s).filter(|v| fresh(v)) {
             return f(v);
         }
         let v = compute(s);
         let out = f(&v);
-        if keep(&v) && memo.comes_back(s) {
-            if memo.map.len() >= entries {
-                memo.map.clear();
+        if keep(&v) {
+            if map.len() >= entries {
+                map.clear();
             }
-            memo.map.insert(s.into(), v);
+            map.insert(s.into(), v);
         }
         out
     })
@@ -2982,41 +2938,6 @@ mod tests {
         ] {
             assert_eq!(with_reading("acct-A12345678", |r| g.check(r)), want);
         }
-    }
-
-    #[test]
-    fn a_string_is_kept_the_second_time_it_is_computed() {
-        thread_local! {
-            static T: StrCache<usize> = StrCache::default();
-        }
-        let computed = std::cell::Cell::new(0);
-        let ask = |s: &str| {
-            cached(
-                &T,
-                s,
-                (64, 16),
-                |_| true,
-                |s| {
-                    computed.set(computed.get() + 1);
-                    s.len()
-                },
-                |_| true,
-                |v| *v,
-            )
-        };
-        // Once: computed, not kept; twice: computed and kept; then kept.
-        for (n, want) in [(1, 1), (2, 2), (3, 2), (4, 2)] {
-            assert_eq!(ask("campaign-77"), 11, "ask {n}");
-            assert_eq!(computed.get(), want, "ask {n}");
-        }
-        // Strings asked for once each are never kept, and never push the
-        // repeated one out of the map.
-        for i in 0..100 {
-            assert_eq!(ask(&format!("price-{i}")), 6 + format!("{i}").len());
-        }
-        assert_eq!(computed.get(), 102);
-        assert_eq!(ask("campaign-77"), 11);
-        assert_eq!(computed.get(), 102, "the repeated string is still kept");
     }
 
     #[test]
