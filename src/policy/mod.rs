@@ -613,64 +613,61 @@ fn unglued(s: &str, camel: bool) -> Option<String> {
 
 /// [`unglued`] of any text, by its characters.
 fn unglued_chars(s: &str, camel: bool) -> Option<String> {
-    if !s.chars().any(|c| c.is_uppercase() || c.is_numeric()) {
-        return None;
-    }
     let chars: Vec<char> = s.chars().collect();
-    let mut out = String::with_capacity(s.len() + 4);
-    let mut any = false;
-    for (i, &c) in chars.iter().enumerate() {
-        if i > 0 {
-            let p = chars[i - 1];
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            let run_before = i >= 2 && chars[i - 2].is_uppercase();
-            let split = (p.is_lowercase() && c.is_uppercase())
-                || (p.is_alphabetic() && c.is_numeric())
-                || (p.is_numeric() && c.is_alphabetic())
-                || if camel {
-                    p.is_uppercase() && c.is_uppercase() && next_lower
-                } else {
-                    p.is_uppercase() && c.is_lowercase() && run_before
-                };
-            if split {
-                out.push(' ');
-                any = true;
-            }
-        }
-        out.push(c);
-    }
-    any.then_some(out)
+    unglue(&chars, camel, |c| Letter {
+        lower: c.is_lowercase(),
+        upper: c.is_uppercase(),
+        alpha: c.is_alphabetic(),
+        digit: c.is_numeric(),
+    })
 }
 
 /// [`unglued`] of ASCII text, on its bytes: the same splits, since an ASCII
 /// character is upper- or lowercase, alphabetic or numeric exactly when its
 /// byte is (a URL is read on every event).
 fn unglued_ascii(s: &[u8], camel: bool) -> Option<String> {
+    unglue(s, camel, |c| Letter {
+        lower: c.is_ascii_lowercase(),
+        upper: c.is_ascii_uppercase(),
+        alpha: c.is_ascii_alphabetic(),
+        digit: c.is_ascii_digit(),
+    })
+}
+
+/// What [`unglue`] asks of a character.
+#[derive(Clone, Copy)]
+struct Letter {
+    lower: bool,
+    upper: bool,
+    alpha: bool,
+    digit: bool,
+}
+
+/// [`unglued`] over the characters `s`, as `of` classifies them.
+fn unglue<T: Copy + Into<char>>(s: &[T], camel: bool, of: impl Fn(T) -> Letter) -> Option<String> {
     let split_at = |i: usize| {
-        let (p, c) = (s[i - 1], s[i]);
-        let next_lower = s.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-        let run_before = i >= 2 && s[i - 2].is_ascii_uppercase();
-        (p.is_ascii_lowercase() && c.is_ascii_uppercase())
-            || (p.is_ascii_alphabetic() && c.is_ascii_digit())
-            || (p.is_ascii_digit() && c.is_ascii_alphabetic())
+        let (p, c) = (of(s[i - 1]), of(s[i]));
+        let next_lower = s.get(i + 1).is_some_and(|&n| of(n).lower);
+        let run_before = i >= 2 && of(s[i - 2]).upper;
+        (p.lower && c.upper)
+            || (p.alpha && c.digit)
+            || (p.digit && c.alpha)
             || if camel {
-                p.is_ascii_uppercase() && c.is_ascii_uppercase() && next_lower
+                p.upper && c.upper && next_lower
             } else {
-                p.is_ascii_uppercase() && c.is_ascii_lowercase() && run_before
+                p.upper && c.lower && run_before
             }
     };
     // Most text has no such place: found before anything is written.
     let first = (1..s.len()).find(|&i| split_at(i))?;
-    let mut out = Vec::with_capacity(s.len() + 4);
-    out.extend_from_slice(&s[..first]);
-    for (i, &c) in s.iter().enumerate().skip(first) {
-        if split_at(i) {
-            out.push(b' ');
+    let mut out = String::with_capacity(s.len() + 4);
+    for (i, &c) in s.iter().enumerate() {
+        if i >= first && split_at(i) {
+            out.push(' ');
         }
-        out.push(c);
+        out.push(c.into());
     }
-    // ASCII bytes with ASCII spaces added: still UTF-8.
-    Some(String::from_utf8(out).expect("ASCII"))
+    Some(out)
 }
 
 /// Do `want`'s words appear in `words` consecutively?
