@@ -152,7 +152,10 @@ impl App {
         crate::keyprint::check(&data, &config)?;
         crate::keyprint::record(&data, &config)?;
         let metrics = Metrics::new();
-        let opened = Store::open(&config, &metrics).await?;
+        // Before the store: JetStream's delivery connection is made on it.
+        let delivery_rt = crate::delivery::runtime::DeliveryRuntime::start()
+            .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
+        let opened = Store::open(&config, &metrics, delivery_rt.handle()).await?;
         let dedup = Dedup::new(crate::ingest::dedup::DEFAULT_MAX_ENTRIES);
         for (h, ms) in opened.recovered {
             dedup.seed(h, ms);
@@ -194,8 +197,7 @@ impl App {
             config_path,
             _data_lock: data_lock,
             reloads: reload::Requests::new(),
-            delivery_rt: crate::delivery::runtime::DeliveryRuntime::start()
-                .map_err(|e| format!("cannot start the delivery runtime: {e}"))?,
+            delivery_rt,
         });
         Ok(app)
     }

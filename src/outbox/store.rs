@@ -103,7 +103,13 @@ impl Store {
     /// Opens the configured backend: the data dir's logs (recovering each)
     /// or a connection to JetStream with its streams, consumers and
     /// buckets. Opens no partner outbox yet ([`Store::ensure`] does).
-    pub async fn open(config: &Config, metrics: &Metrics) -> Result<Opened, String> {
+    /// `delivery` is the runtime push delivery runs on (JetStream's delivery
+    /// connection is made there).
+    pub async fn open(
+        config: &Config,
+        metrics: &Metrics,
+        delivery: &tokio::runtime::Handle,
+    ) -> Result<Opened, String> {
         let data = &config.server.data_dir;
         match &config.outbox {
             OutboxBackend::Embedded => {
@@ -164,6 +170,7 @@ impl Store {
                     &config.partners,
                     &optouts,
                     config.privacy.access_retention_days,
+                    delivery,
                 )
                 .await?;
                 let ctx = Arc::new(Ctx {
