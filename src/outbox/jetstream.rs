@@ -735,11 +735,11 @@ impl JetStream {
         delivery: &tokio::runtime::Handle,
     ) -> Result<Arc<JetStream>, String> {
         let client = connect(cfg, "adgate").await?;
-        // The delivery connection's own task (reading the socket, answering
-        // fetches and acks) runs on the delivery runtime: on the HTTP
-        // runtime it waited behind ingest's request bodies, and delivery
-        // from JetStream fell to ~0.47 of what was routed, against ~0.6
-        // (docs/performance.md).
+        // The delivery connection's own task (reading its socket: fetched
+        // messages, ack replies) runs on the delivery runtime. On the HTTP
+        // runtime it waited behind ingest's request bodies, and at
+        // saturation delivery kept 0.47-0.6 of what was routed; here it
+        // keeps pace (docs/performance.md).
         let dcfg = cfg.clone();
         let dclient = delivery
             .spawn(async move { connect(&dcfg, "adgate-delivery").await })

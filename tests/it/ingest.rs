@@ -525,3 +525,51 @@ fn refused_requests_keep_the_connection_alive() {
         200
     );
 }
+
+/// A large body does not hold the runtime. With one HTTP worker
+/// (`TOKIO_WORKER_THREADS=1`), health probes sent while a 10,000-event
+/// body is being scrubbed are answered within a small part of that
+/// request's time (the scrub gives its turn back every 512 events), not
+/// once the body is done.
+#[test]
+fn probes_are_answered_while_a_large_body_is_scrubbed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
+    let mut env = base_env();
+    env.insert("TOKIO_WORKER_THREADS".into(), "1".into());
+    let g = Gateway::start(&cfg, env);
+    let events: Vec<_> = (0..10_000)
+        .map(|i| {
+            event(
+                &format!("big-{i}"),
+                "ad_impression",
+                &format!("p{i}@example.com"),
+            )
+        })
+        .collect();
+    let body = ndjson(&events);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let big = s.spawn(|| {
+            let t = Instant::now();
+            let r = g.post_events(&body, "application/x-ndjson");
+            done.store(true, Ordering::SeqCst);
+            (r, t.elapsed())
+        });
+        let (mut worst, mut probes) = (Duration::ZERO, 0);
+        while !done.load(Ordering::SeqCst) {
+            let t = Instant::now();
+            assert_eq!(g.get("/healthz", None).status, 200);
+            worst = worst.max(t.elapsed());
+            probes += 1;
+        }
+        let (r, took) = big.join().unwrap();
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(r.json()["accepted"], 10_000);
+        assert!(
+            worst < took / 3,
+            "the slowest of {probes} probes took {worst:?}, the 10,000-event request {took:?}"
+        );
+    });
+}
