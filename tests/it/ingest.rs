@@ -533,7 +533,6 @@ fn refused_requests_keep_the_connection_alive() {
 /// once the body is done.
 #[test]
 fn probes_are_answered_while_a_large_body_is_scrubbed() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
     let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", ""));
     let mut env = base_env();
@@ -549,16 +548,14 @@ fn probes_are_answered_while_a_large_body_is_scrubbed() {
         })
         .collect();
     let body = ndjson(&events);
-    let done = AtomicBool::new(false);
     std::thread::scope(|s| {
         let big = s.spawn(|| {
             let t = Instant::now();
             let r = g.post_events(&body, "application/x-ndjson");
-            done.store(true, Ordering::SeqCst);
             (r, t.elapsed())
         });
         let (mut worst, mut probes) = (Duration::ZERO, 0);
-        while !done.load(Ordering::SeqCst) {
+        while !big.is_finished() {
             let t = Instant::now();
             assert_eq!(g.get("/healthz", None).status, 200);
             worst = worst.max(t.elapsed());
