@@ -126,6 +126,40 @@ pub fn raise_nofile_limit() -> std::io::Result<Option<(u64, u64)>> {
     Ok(Some((old, want)))
 }
 
+/// The calling thread's nice value (Linux: per thread).
+pub fn thread_nice() -> std::io::Result<i32> {
+    // getpriority may return -1 as a value: errno tells an error apart.
+    // SAFETY: errno is thread-local; getpriority only reads its arguments.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let n = libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t);
+        if n == -1 && *libc::__errno_location() != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(n)
+    }
+}
+
+/// Sets the calling thread's nice value (at most 19). Linux schedules
+/// threads, so no other thread of the process is touched. A thread that
+/// serves no waiting request (the privacy store's writer, push delivery)
+/// runs a few values below the process: it yields the CPU to ingest when
+/// both want it, and runs at full speed when ingest does not.
+pub fn set_thread_nice(nice: i32) -> std::io::Result<()> {
+    // SAFETY: setpriority only reads its integer arguments.
+    let r = unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::gettid() as libc::id_t,
+            nice.min(19),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// How often freed heap memory is handed back to the system.
 pub const MEMORY_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 

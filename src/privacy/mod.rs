@@ -341,20 +341,15 @@ impl Privacy {
     }
 }
 
-/// Lowers the calling thread's scheduling priority (nice 10; on Linux the
-/// nice value is per thread). The ledger writes in bursts (a transaction of
-/// up to [`MAX_PENDING_ROWS`] rows every [`LEDGER_FLUSH`]) that took a core
-/// from ingest for their whole length: tail latency at 80 % load followed
-/// them. Nothing is lost by yielding: when the writer falls behind, its
+/// Lowers the calling thread's scheduling priority (10 nice values below
+/// the process; on Linux the nice value is per thread). The ledger writes
+/// in bursts (a transaction of up to [`MAX_PENDING_ROWS`] rows every
+/// [`LEDGER_FLUSH`]) that took a core from ingest for their whole length:
+/// tail latency at 80 % load followed them. Nothing is lost by yielding: when the writer falls behind, its
 /// bounded queue makes delivery wait (backpressure).
 fn background_priority() {
-    // SAFETY: setpriority only reads its integer arguments.
-    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
-    if r != 0 {
-        tracing::debug!(
-            error = %io::Error::last_os_error(),
-            "privacy store: thread priority not lowered"
-        );
+    if let Err(e) = crate::util::thread_nice().and_then(|n| crate::util::set_thread_nice(n + 10)) {
+        tracing::debug!(error = %e, "privacy store: thread priority not lowered");
     }
 }
 
