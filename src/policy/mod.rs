@@ -635,7 +635,7 @@ fn unglued_ascii(s: &[u8], camel: bool) -> Option<String> {
 }
 
 /// What [`unglue`] asks of a character.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Letter {
     lower: bool,
     upper: bool,
@@ -645,10 +645,24 @@ struct Letter {
 
 /// [`unglued`] over the characters `s`, as `of` classifies them.
 fn unglue<T: Copy + Into<char>>(s: &[T], camel: bool, of: impl Fn(T) -> Letter) -> Option<String> {
+    // Each character classified once, not at each of the four places
+    // that look at it (a page's address is read on every event); on the
+    // stack for text of the usual length.
+    let mut stack = [Letter::default(); 160];
+    let heap: Vec<Letter>;
+    let class: &[Letter] = if s.len() <= stack.len() {
+        for (slot, &c) in stack.iter_mut().zip(s) {
+            *slot = of(c);
+        }
+        &stack[..s.len()]
+    } else {
+        heap = s.iter().map(|&c| of(c)).collect();
+        &heap
+    };
     let split_at = |i: usize| {
-        let (p, c) = (of(s[i - 1]), of(s[i]));
-        let next_lower = s.get(i + 1).is_some_and(|&n| of(n).lower);
-        let run_before = i >= 2 && of(s[i - 2]).upper;
+        let (p, c) = (class[i - 1], class[i]);
+        let next_lower = class.get(i + 1).is_some_and(|n| n.lower);
+        let run_before = i >= 2 && class[i - 2].upper;
         (p.lower && c.upper)
             || (p.alpha && c.digit)
             || (p.digit && c.alpha)
@@ -2122,6 +2136,18 @@ mod tests {
     use crate::config::env_from;
 
     proptest::proptest! {
+        /// Text longer than the classes kept on the stack splits as its
+        /// pieces do (a split depends on the two characters before it and
+        /// the one after, and a blank never splits).
+        #[test]
+        fn long_text_splits_as_its_pieces(piece in "[a-zA-Z0-9./_-]{1,30}", camel: bool, ascii: bool) {
+            let piece = if ascii { format!("{piece} ") } else { format!("{piece}é ") };
+            let long = piece.repeat(400 / piece.len() + 1);
+            proptest::prop_assert!(long.chars().count() > 160);
+            let want = unglued(&piece, camel).map(|u| u.repeat(400 / piece.len() + 1));
+            proptest::prop_assert_eq!(unglued(&long, camel).or(Some(long.clone())), want.or(Some(long)));
+        }
+
         /// The byte path for ASCII text splits where the character path does.
         #[test]
         fn unglued_ascii_splits_as_the_characters_do(s in "[a-zA-Z0-9 ./_-]{0,40}", camel: bool) {
