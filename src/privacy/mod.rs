@@ -345,8 +345,9 @@ impl Privacy {
 /// the process; on Linux the nice value is per thread). The ledger writes
 /// in bursts (a transaction of up to [`MAX_PENDING_ROWS`] rows every
 /// [`LEDGER_FLUSH`]) that took a core from ingest for their whole length:
-/// tail latency at 80 % load followed them. Nothing is lost by yielding: when the writer falls behind, its
-/// bounded queue makes delivery wait (backpressure).
+/// tail latency at 80 % load followed them. Nothing is lost by yielding:
+/// when the writer falls behind, its bounded queue makes delivery wait
+/// (backpressure).
 fn background_priority() {
     if let Err(e) = crate::util::thread_nice().and_then(|n| crate::util::set_thread_nice(n + 10)) {
         tracing::debug!(error = %e, "privacy store: thread priority not lowered");
