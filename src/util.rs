@@ -129,15 +129,17 @@ pub fn raise_nofile_limit() -> std::io::Result<Option<(u64, u64)>> {
 /// The calling thread's nice value (Linux: per thread).
 pub fn thread_nice() -> std::io::Result<i32> {
     // getpriority may return -1 as a value: errno tells an error apart.
-    // SAFETY: errno is thread-local; getpriority only reads its arguments.
-    unsafe {
+    // SAFETY: errno is this thread's own int; getpriority only reads its
+    // integer arguments.
+    let n = unsafe {
         *libc::__errno_location() = 0;
-        let n = libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t);
-        if n == -1 && *libc::__errno_location() != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(n)
+        libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
+    };
+    let err = std::io::Error::last_os_error();
+    if n == -1 && err.raw_os_error() != Some(0) {
+        return Err(err);
     }
+    Ok(n)
 }
 
 /// Sets the calling thread's nice value (at most 19). Linux schedules
