@@ -71,7 +71,8 @@ pub fn normalize(kind: Kind, raw: &str) -> Option<Cow<'_, str>> {
 
 /// Is `raw` an all-zero advertising id (`00000000-0000-0000-0000-000000000000`,
 /// 32 zeros): what iOS and Android hand out when the person refused
-/// tracking? Separators and blanks aside, at least 16 zeros and nothing else.
+/// tracking? Separators and blanks aside, at least 16 zeros and nothing else;
+/// the letter `O` drawn for a zero counts as one (`OOOOOOOO-OOOO-…`).
 pub fn is_zeroed_ad_id(raw: &str) -> bool {
     // Fullwidth zeros and dashes (`０００…`) are the same refusal.
     let canonical;
@@ -84,7 +85,7 @@ pub fn is_zeroed_ad_id(raw: &str) -> bool {
     let mut zeros = 0;
     for b in raw.bytes() {
         match b {
-            b'0' => zeros += 1,
+            b'0' | b'O' | b'o' => zeros += 1,
             b'-' | b':' | b' ' | b'{' | b'}' => {}
             _ => return false,
         }

@@ -217,6 +217,11 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "condoms",
             "ovulation",
             "meds",
+            // The twelfth pass: sexually transmitted diseases, also by
+            // their initials. Not `surgery` or `surgeon`: tree surgeons
+            // and surgery games are not health.
+            "std",
+            "sexually transmitted",
             "dermatologist",
             "psychiatrist",
             "psychologist",

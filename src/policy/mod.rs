@@ -464,6 +464,9 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     if sensitive.glued(category_words(&form)) {
         return true;
     }
+    // A word cut in two or three by blanks or signs (`heal th`,
+    // `Phar-ma-cy`) is read whole.
+    let pieces = pieces_joined(&form);
     // A category written in base64, base32 or hex (`aGVhbHRo`) is read
     // decoded too.
     let decoded = canon::decoded_tokens(category).unwrap_or_default();
@@ -473,6 +476,7 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
         .chain(leet.as_deref())
         .chain(glued.iter().flatten().map(String::as_str))
         .chain(letters.as_deref())
+        .chain(pieces.as_deref())
         .chain(signs.as_deref())
         .any(|text| {
             let c = canon::word_form(text);
@@ -592,6 +596,33 @@ fn joined_letters(s: &str) -> Option<String> {
             out.push(' ');
             out.push_str(words[i]);
             i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// The shortest word [`pieces_joined`] reads: shorter joins (`hi v`, `c bd`)
+/// are made by ordinary words by chance.
+const MIN_JOINED_CHARS: usize = 5;
+
+/// Every two and every three neighbouring words of the word form `form`
+/// joined into one (`heal th` as `health`, `phar ma cy` as `pharmacy`),
+/// as words of one text, when the join has [`MIN_JOINED_CHARS`] or more
+/// characters; `None` for a text of one word. The joins are compared whole
+/// with the table (never as a glued stem), so `Stealth Mode` or `Home and
+/// Garden` read nothing new.
+fn pieces_joined(form: &str) -> Option<String> {
+    let words: Vec<&str> = category_words(form).collect();
+    if words.len() < 2 {
+        return None;
+    }
+    let mut out = String::with_capacity(form.len() * 3);
+    for n in 2..=3 {
+        for w in words.windows(n) {
+            if w.iter().map(|p| p.chars().count()).sum::<usize>() >= MIN_JOINED_CHARS {
+                out.push(' ');
+                w.iter().for_each(|p| out.push_str(p));
+            }
         }
     }
     Some(out)
@@ -2443,6 +2474,12 @@ secret_env = "K"
             "Pharma(y",
             "\u{2C67}ealth",
             "\u{2C8F}\u{2C89}\u{2C81}\u{2C97}\u{2CA7}\u{2C8F}",
+            // The twelfth pass: a word cut in two or three.
+            "heal th",
+            "HEAL TH",
+            "Books > Heal-th",
+            "phar ma cy",
+            "Phar-ma-cy",
         ] {
             assert!(is_sensitive(c, &Sensitive::new(list.clone())), "{c:?}");
         }
@@ -2473,6 +2510,10 @@ secret_env = "K"
             "a b c books",
             "USAToday",
             "TVandAUDIO",
+            "Stealth Mode",
+            "Heal the World",
+            "Phar Lap",
+            "he alt",
         ] {
             assert!(!is_sensitive(c, &Sensitive::new(list.clone())), "{c:?}");
         }
@@ -3800,6 +3841,8 @@ secret_env = "K2"
             r#"{"device_id":"00000000-0000-0000-0000-000000000000","email":"z1@x.example"}"#,
             r#"{"device_id":"00000000000000000000000000000000","account_id":"A-32"}"#,
             r#"{"gaid":"00000000-0000-0000-0000-000000000000","account_id":"A-31"}"#,
+            // Letters drawn for the zeros.
+            r#"{"device_id":"OOOOOOOO-OOOO-OOOO-OOOO-OOOOOOOOOOOO","email":"z2@x.example"}"#,
         ] {
             let json = format!(
                 r#"{{"event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{user}}}"#
@@ -4064,6 +4107,54 @@ secret_env = "K2"
             r#""context":{"category":"Wealth management","screen":"HomeScreen"}"#,
         ] {
             assert_eq!(blocked(extra), None, "{extra}");
+        }
+    }
+
+    /// Twelfth red-team pass: a health word cut by blanks or signs, or
+    /// by its initials, stops the event, and so does the event's own phone
+    /// number among letters or its email spelled out, in an allow-listed
+    /// field; look-alikes do not.
+    #[test]
+    fn twelfth_pass_cut_words_phones_among_letters_and_spelled_emails() {
+        let cfg =
+            config(r#"["ad.campaign_id", { path = "ad.note", type = "text", max_len = 300 }]"#);
+        let p = Policy::new(&cfg, SubjectHasher::new(&[9; 32]));
+        let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"jane.doe@example.com","phone":"+1 206 555 0100"}"#;
+        let blocked = |extra: &str| {
+            let json = format!("{{{base},{extra}}}");
+            let ev = Event::parse(&json).unwrap();
+            p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r)
+        };
+        for category in [
+            "heal th",
+            "Phar-ma-cy",
+            "STD",
+            "Sexually Transmitted Infections",
+        ] {
+            let extra = format!(r#""context":{{"category":"{category}"}}"#);
+            assert_eq!(blocked(&extra), Some(DropReason::Sensitive), "{category}");
+        }
+        for category in ["Stealth Mode", "Heal the World", "Tree Surgeons"] {
+            let extra = format!(r#""context":{{"category":"{category}"}}"#);
+            assert_eq!(blocked(&extra), None, "{category}");
+        }
+        for note in [
+            "206x555x0100",
+            "2O6-555-Ol00",
+            "206-JKL-0100",
+            "0010555602",
+            "jane.doe at example dot com",
+            "jane dot doe arobase example point com",
+        ] {
+            assert_note_is_stopped(&cfg, base, note);
+        }
+        for note in [
+            "spring-2026-sale-b12",
+            "jane at example",
+            "Lollipop 2026 holiday",
+        ] {
+            let out = outcomes(&cfg, &format!(r#"{{{base},"ad":{{"note":"{note}"}}}}"#));
+            assert_eq!(routed(&out[0])["ad"]["note"], note);
         }
     }
 

@@ -214,6 +214,9 @@ pub struct Reading {
 struct ViewSkeleton {
     skeleton: String,
     digest: bool,
+    /// The digits a phone number hidden among letters shows
+    /// ([`numeral_readings`]), compared with the event's own phone numbers.
+    numerals: Vec<Box<[u8]>>,
 }
 
 impl Reading {
@@ -227,6 +230,7 @@ impl Reading {
                 let sk = skeleton_of_canonical(t);
                 ViewSkeleton {
                     digest: could_hold_digest(t, &sk),
+                    numerals: numeral_readings(sk.as_bytes()),
                     skeleton: sk.into_owned(),
                 }
             })
@@ -241,6 +245,114 @@ impl Reading {
             ipv4,
         }
     }
+}
+
+/// Digits a view must hold, besides letters, to be read for a phone
+/// number among letters ([`numeral_readings`]).
+const MIN_NUMERAL_DIGITS: usize = 3;
+
+/// The key of each letter `a`-`z` on a phone's keypad (ITU E.161).
+const KEYPAD: &[u8; 26] = b"22233344455566677778889999";
+
+/// The digits a phone number hidden among letters shows, read two ways
+/// from a skeleton (lowercase letters and digits) that mixes letters with
+/// [`MIN_NUMERAL_DIGITS`] or more digits: letters drawn like digits as
+/// those digits (`o` as 0, `i` and `l` as 1) and every other letter
+/// dropped (`2O6-555-Ol00`, `206x555x0100`); and every letter as its key
+/// on a phone's keypad (`206-JKL-0100`). Empty for any other skeleton.
+/// Compared with the event's own phone numbers only (8 digits and more:
+/// a chance match is below one in ten million per place).
+fn numeral_readings(sk: &[u8]) -> Vec<Box<[u8]>> {
+    let digits = sk.iter().filter(|c| c.is_ascii_digit()).count();
+    if digits < MIN_NUMERAL_DIGITS || digits == sk.len() {
+        return Vec::new();
+    }
+    let drawn = sk
+        .iter()
+        .filter_map(|&c| match c {
+            b'0'..=b'9' => Some(c),
+            b'o' => Some(b'0'),
+            b'i' | b'l' => Some(b'1'),
+            _ => None,
+        })
+        .collect();
+    let keyed = sk
+        .iter()
+        .filter_map(|&c| match c {
+            b'0'..=b'9' => Some(c),
+            b'a'..=b'z' => Some(KEYPAD[usize::from(c - b'a')]),
+            _ => None,
+        })
+        .collect();
+    vec![drawn, keyed]
+}
+
+/// Words written for the signs of an email address when it is spelled
+/// out (`jane.doe at example dot com`, `jane dot doe arobase example point
+/// com`); `a` is `@` drawn in a circle or a square (`ⓐ`, `🅐`), which
+/// NFKC reads as the letter, and `u0040` its code point.
+const SPELLED_SIGNS: &[&[u8]] = &[
+    b"at",
+    b"a",
+    b"arobase",
+    b"u0040",
+    b"dot",
+    b"point",
+    b"punto",
+    b"punkt",
+    b"underscore",
+    b"plus",
+    b"dash",
+    b"hyphen",
+];
+
+/// The most words of an email address [`spelled_out`] follows.
+const MAX_SPELLED_WORDS: usize = 16;
+
+/// Does the skeleton `sk` hold the words of an email address (`words`,
+/// lowercase letters and digits, one after another; `ends`, where each
+/// ends) in order, with nothing or one of [`SPELLED_SIGNS`] between
+/// neighbours?
+fn spelled_out(sk: &[u8], words: &[u8], ends: &[usize]) -> bool {
+    fn follows(s: &[u8], words: &[u8], ends: &[usize], i: usize) -> bool {
+        let Some(&end) = ends.get(i) else {
+            return true;
+        };
+        let word = &words[ends[i - 1]..end];
+        std::iter::once(&b""[..])
+            .chain(SPELLED_SIGNS.iter().copied())
+            .any(|sign| {
+                s.starts_with(sign)
+                    && s[sign.len()..].starts_with(word)
+                    && follows(&s[sign.len() + word.len()..], words, ends, i + 1)
+            })
+    }
+    let Some(&first) = ends.first() else {
+        return false;
+    };
+    memchr::memmem::find_iter(sk, &words[..first])
+        .any(|at| follows(&sk[at + first..], words, ends, 1))
+}
+
+/// The words of each of `ids`' ASCII emails of [`MIN_CONTAINED_LEN`] or
+/// more letters and digits, for [`spelled_out`]: lowercase, one after
+/// another, with where each ends.
+fn email_words(ids: &[(Kind, Cow<'_, str>)]) -> Vec<(Vec<u8>, Vec<usize>)> {
+    ids.iter()
+        .filter(|(k, raw)| *k == Kind::Email && raw.is_ascii())
+        .filter_map(|(_, raw)| {
+            let mut words = Vec::with_capacity(raw.len());
+            let mut ends = Vec::new();
+            for w in raw.split(|c: char| !c.is_ascii_alphanumeric()) {
+                if !w.is_empty() {
+                    words.extend(w.bytes().map(|c| c.to_ascii_lowercase()));
+                    ends.push(words.len());
+                }
+            }
+            (words.len() >= MIN_CONTAINED_LEN && (2..=MAX_SPELLED_WORDS).contains(&ends.len()))
+                .then_some((words, ends))
+        })
+        .collect()
 }
 
 /// Every token of `t` that `inet_aton` reads as an IPv4 address with two
@@ -370,6 +482,10 @@ pub(crate) fn cached<V: 'static, R>(
 /// two-letter account id does not flag every campaign id containing it.
 pub const MIN_CONTAINED_LEN: usize = 6;
 
+/// The shortest run of a phone number's digits looked for among letters
+/// ([`numeral_readings`]).
+pub const MIN_PHONE_DIGITS: usize = 8;
+
 /// An email's local part with this many letters and digits is looked
 /// for on its own ([`Protected::add_identifier`]).
 pub const MIN_LOCAL_PART_CHARS: usize = 8;
@@ -409,6 +525,12 @@ pub struct Protected<'a> {
     /// is long enough.
     parts: Option<(String, Vec<usize>)>,
     default_country: Option<phonenumber::country::Id>,
+    /// The words of the event's own emails, for [`spelled_out`]; made the
+    /// first time an output value is longer than an email's letters and
+    /// digits.
+    spelled: Option<Vec<(Vec<u8>, Vec<usize>)>>,
+    /// The fewest letters and digits of the event's own emails (0: none).
+    shortest_email: usize,
     /// Own device ids that are UUIDs, as bytes: their packed forms are
     /// added the first time an output is long enough to hold one.
     uuids: Vec<[u8; 16]>,
@@ -456,6 +578,12 @@ struct ProtectedValue<'a> {
     min_len: usize,
     /// Plain ASCII: nothing to decode, compared by [`contains_plain`].
     plain: bool,
+    /// Plain, of [`MIN_CONTAINED_LEN`] or more: looked for backwards too
+    /// (an account or device id, a phone number's digits).
+    backwards: bool,
+    /// A phone number's digits (plain), looked for among letters too
+    /// ([`ViewSkeleton::numerals`]).
+    phone_digits: bool,
     skeleton: Option<Rc<str>>,
 }
 
@@ -513,6 +641,8 @@ impl<'a> Protected<'a> {
             digests: None,
             digest_verdicts: Vec::new(),
             parts: None,
+            spelled: None,
+            shortest_email: 0,
             uuids: Vec::new(),
             uuids_packed: false,
             ipv4: Vec::new(),
@@ -539,13 +669,23 @@ impl<'a> Protected<'a> {
     /// One of the event's own identifiers (as sent), with its normalized
     /// form when it has one.
     pub fn add_identifier(&mut self, kind: Kind, raw: Cow<'a, str>, normalized: Option<&str>) {
-        self.push(raw.clone(), true);
+        let pushed = self.push(raw.clone(), true);
+        if matches!(kind, Kind::AccountId | Kind::DeviceId) {
+            // Backwards too (`998877-CCA` of `ACC-778899`).
+            if let Some(v) = pushed {
+                v.backwards = v.plain && v.min_len >= MIN_CONTAINED_LEN;
+            }
+        }
         if let Some(n) = normalized {
             if n != raw {
                 self.push(Cow::Owned(n.to_owned()), true);
             }
         }
         if kind == Kind::Email {
+            let chars = canon::classify(&raw).0;
+            if self.shortest_email == 0 || chars < self.shortest_email {
+                self.shortest_email = chars;
+            }
             // The local part alone (`jane.doe.1972` of
             // `jane.doe.1972@mailbox.example`, below the 12 characters of an
             // identifier's parts) when it has 8 or more letters and digits;
@@ -577,7 +717,12 @@ impl<'a> Protected<'a> {
                 .and_then(|n| n.strip_prefix('+'))
                 .and_then(|d| d.get(3..))
             {
-                self.push_new(rest.to_owned());
+                if let Some(v) = self.push_new(rest.to_owned()) {
+                    // Also backwards (`0010555602`), and among letters
+                    // ([`ViewSkeleton::numerals`]).
+                    v.backwards = true;
+                    v.phone_digits = v.min_len >= MIN_PHONE_DIGITS;
+                }
             }
         }
         self.identifiers.push((kind, raw));
@@ -719,14 +864,17 @@ impl<'a> Protected<'a> {
         self.push(v, false);
     }
 
-    fn push(&mut self, raw: Cow<'a, str>, own: bool) {
+    /// Adds a value, and gives it back for its flags; `None` when it is
+    /// one not looked for (no letter or digit; another value's shorter
+    /// than [`MIN_CONTAINED_LEN`]).
+    fn push(&mut self, raw: Cow<'a, str>, own: bool) -> Option<&mut ProtectedValue<'a>> {
         // Plain ASCII (nothing to decode), and its alphanumerics: one
         // pass of table lookups, no branch per byte.
         let (alnum, classes) = canon::classify(&raw);
         let plain = classes & canon::NOT_PLAIN == 0;
         let min_len = if plain { alnum } else { 0 };
         if plain && (min_len == 0 || (!own && min_len < MIN_CONTAINED_LEN)) {
-            return;
+            return None;
         }
         // No look for an equal value already pushed: the event's values
         // are mostly distinct, and comparing each with all the others was
@@ -736,25 +884,31 @@ impl<'a> Protected<'a> {
             own,
             min_len,
             plain,
+            backwards: false,
+            phone_digits: false,
             skeleton: None,
         });
+        self.values.last_mut()
     }
 
     /// An own value made here, plain ASCII letters and digits of 6 or
     /// more characters (a notation of an identifier): pushed without the
     /// classification [`Protected::push`] makes.
-    fn push_new(&mut self, sk: String) {
+    fn push_new(&mut self, sk: String) -> Option<&mut ProtectedValue<'a>> {
         debug_assert!(sk.bytes().all(|c| c.is_ascii_alphanumeric()));
         if sk.len() < MIN_CONTAINED_LEN {
-            return;
+            return None;
         }
         self.values.push(ProtectedValue {
             min_len: sk.len(),
             raw: Cow::Owned(sk),
             own: true,
             plain: true,
+            backwards: false,
+            phone_digits: false,
             skeleton: None,
         });
+        self.values.last_mut()
     }
 
     /// Is `h` (hex) the SHA-256 of anything of the event but the person's
@@ -839,10 +993,17 @@ impl<'a> Protected<'a> {
             let hit = if v.plain {
                 // The skeleton of plain ASCII is its letters and digits,
                 // lowercased: compared without building it.
+                let raw = v.raw.as_bytes();
                 if v.min_len >= MIN_CONTAINED_LEN {
-                    contains_plain(sk, v.raw.as_bytes())
+                    contains_plain(sk, raw.iter())
+                        || (v.backwards && contains_plain(sk, raw.iter().rev()))
+                        || (v.phone_digits
+                            && view
+                                .numerals
+                                .iter()
+                                .any(|n| memchr::memmem::find(n, raw).is_some()))
                 } else {
-                    v.own && v.min_len == l && contains_plain(sk, v.raw.as_bytes())
+                    v.own && v.min_len == l && contains_plain(sk, v.raw.as_bytes().iter())
                 }
             } else {
                 let own = v.own;
@@ -862,6 +1023,18 @@ impl<'a> Protected<'a> {
                 } else {
                     Hit::Protected
                 });
+            }
+        }
+        if self.shortest_email != 0 && l > self.shortest_email {
+            // An output no longer than an email's letters and digits holds
+            // it spelled out only as those letters, looked for above.
+            let ids = &self.identifiers;
+            let spelled = self.spelled.get_or_insert_with(|| email_words(ids));
+            if spelled
+                .iter()
+                .any(|(words, ends)| l > words.len() && spelled_out(sk, words, ends))
+            {
+                return Some(Hit::OwnIdentifier);
             }
         }
         if l >= MIN_DIGEST_CHARS && !self.identifiers.is_empty() {
@@ -953,10 +1126,10 @@ fn numeral_run(sk: &[u8]) -> bool {
 }
 
 /// Does the skeleton `sk` contain the skeleton of the plain ASCII `raw`
-/// (its letters and digits, lowercased)?
-fn contains_plain(sk: &[u8], raw: &[u8]) -> bool {
+/// (its letters and digits, lowercased), read in the order `raw` yields
+/// its bytes (`.rev()`: backwards)?
+fn contains_plain<'r>(sk: &[u8], raw: impl Iterator<Item = &'r u8> + Clone) -> bool {
     let mut alnum = raw
-        .iter()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(u8::to_ascii_lowercase);
     let Some(first) = alnum.next() else {
@@ -2901,6 +3074,59 @@ mod tests {
         }
     }
 
+    /// The twelfth red-team pass: the event's own phone number among
+    /// letters, backwards, on a keypad; its email spelled out.
+    #[test]
+    fn own_phone_among_letters_and_email_spelled_out() {
+        let mut g = jane();
+        let mut check = |s: &str| g.check(&Reading::of(s));
+        for s in [
+            "206x555x0100",
+            "206a555b0100",
+            "2O6-555-Ol00",
+            "call 206 555 O1OO",
+            "206-JKL-0100",
+            "0010555602",
+            "note 0010 555 6021 end",
+            "jane.doe at example dot com",
+            "JANE DOT DOE AT EXAMPLE DOT COM",
+            "jane dot doe arobase example point com",
+            "jane.doe (a) example.com",
+            "22a1f7e3c9d0-a6b9-12e4-d4a8-e1c9b2f3",
+            "write to jane_doe at example.com",
+        ] {
+            assert_eq!(check(s), Some(Hit::OwnIdentifier), "{s:?}");
+        }
+        for s in [
+            // Other numbers among letters; letters alone.
+            "206x555x0199",
+            "sku-2065a",
+            "cmp-2026-q4-017",
+            "Lollipop 2026 holiday collection",
+            // The email's words out of order, or some of them only.
+            "example dot com at jane.doe",
+            "jane at example",
+            "doe jane example com",
+        ] {
+            assert_eq!(check(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn numeral_readings_read_lookalikes_and_keys_only_among_letters() {
+        let read = |s: &str| -> Vec<String> {
+            numeral_readings(s.as_bytes())
+                .iter()
+                .map(|n| String::from_utf8(n.to_vec()).unwrap())
+                .collect()
+        };
+        assert_eq!(read("2o6x555ol00"), ["2065550100", "26695556500"]);
+        assert_eq!(read("206jkl0100"), ["20610100", "2065550100"]);
+        // Digits alone are the skeleton itself; two digits are no number.
+        assert!(read("2065550100").is_empty());
+        assert!(read("c77hometop").is_empty());
+    }
+
     #[test]
     fn cached_readings_are_fresh_readings_and_the_event_part_is_not_cached() {
         for s in [
@@ -2976,7 +3202,7 @@ mod tests {
             ("x", "X", true),
         ] {
             assert_eq!(
-                contains_plain(hay.as_bytes(), needle.as_bytes()),
+                contains_plain(hay.as_bytes(), needle.as_bytes().iter()),
                 want,
                 "{hay} {needle}"
             );
@@ -2991,7 +3217,7 @@ mod tests {
             let sk = canon::skeleton(&hay);
             let ns = canon::skeleton(&needle);
             proptest::prop_assert_eq!(
-                contains_plain(sk.as_bytes(), needle.as_bytes()),
+                contains_plain(sk.as_bytes(), needle.as_bytes().iter()),
                 !ns.is_empty() && sk.contains(&ns)
             );
         }
