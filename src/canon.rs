@@ -996,6 +996,11 @@ pub fn decoded_tokens(s: &str) -> Option<Vec<String>> {
             continue;
         }
         attempt(run, &mut out)?;
+        if run.starts_with('=') {
+            // Padding in front: base64 written backwards.
+            let backwards: String = run.chars().rev().collect();
+            attempt(&backwards, &mut out)?;
+        }
         if run
             .bytes()
             .any(|c| matches!(c, b'+' | b'/' | b'=' | b'-' | b'_'))
@@ -1010,12 +1015,66 @@ pub fn decoded_tokens(s: &str) -> Option<Vec<String>> {
     for joined in spaced_groups(s) {
         attempt(&joined, &mut out)?;
     }
-    if let Some(text) = padded_chunks(s) {
+    for text in padded_chunks(s).into_iter().chain(code_points(s)) {
         if !out.contains(&text) {
             out.push(text);
         }
     }
     Some(out)
+}
+
+/// The fewest code points in a row [`code_points`] reads.
+const MIN_CODE_POINTS: usize = 4;
+
+/// Text written as Unicode code points (`U+006A U+0061 U+006E U+0065`,
+/// also `u+006a,u+0061…` or run together): each run of
+/// [`MIN_CODE_POINTS`] or more, separated by nothing, blanks, `,` or `;`,
+/// as the characters they name, runs joined by a space. `None` when there
+/// is no such run.
+fn code_points(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let mut run = String::new();
+    let mut count = 0;
+    let mut i = 0;
+    let flush = |run: &mut String, count: &mut usize, out: &mut String| {
+        if *count >= MIN_CODE_POINTS {
+            out.push(' ');
+            out.push_str(run);
+        }
+        run.clear();
+        *count = 0;
+    };
+    while let Some(at) = memchr::memchr(b'+', &b[i..]).map(|p| i + p) {
+        let prefixed = at > 0 && matches!(b[at - 1], b'U' | b'u');
+        let digits = b[at + 1..]
+            .iter()
+            .take(6)
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
+        let cp = (prefixed && digits >= 4)
+            .then(|| u32::from_str_radix(&s[at + 1..at + 1 + digits], 16).ok())
+            .flatten()
+            .and_then(char::from_u32);
+        match cp {
+            Some(c) => {
+                // Only blanks, commas or semicolons since the last one.
+                let gap = &b[i..at - 1];
+                if count > 0 && !gap.iter().all(|c| matches!(c, b' ' | b',' | b';')) {
+                    flush(&mut run, &mut count, &mut out);
+                }
+                run.push(c);
+                count += 1;
+                i = at + 1 + digits;
+            }
+            None => {
+                flush(&mut run, &mut count, &mut out);
+                i = at + 1;
+            }
+        }
+    }
+    flush(&mut run, &mut count, &mut out);
+    (!out.is_empty()).then_some(out)
 }
 
 /// Base64 written in padded chunks run together (`eA==Lg==cw==`,
@@ -1132,6 +1191,16 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
             push(v);
         }
     }
+    if tb.len() >= MIN_BASE32_VARIANT_LEN && tb.iter().all(u8::is_ascii_alphanumeric) {
+        // The other base32 alphabets: "extended hex" (RFC 4648), Crockford's
+        // and z-base-32, each in one case.
+        let one_case = !both_cases(tb);
+        for engine in base32_variants().iter().filter(|_| one_case) {
+            if let Ok(v) = engine.decode(tb) {
+                push(v);
+            }
+        }
+    }
     let url = tb.iter().any(|c| matches!(c, b'-' | b'_'));
     let std = tb.iter().any(|c| matches!(c, b'+' | b'/'));
     if !(url && std) {
@@ -1171,6 +1240,44 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
     }
 }
 
+/// The shortest token read in the base32 alphabets other than RFC 4648's
+/// first ([`base32_variants`]): the base32 of a 10-byte text. Their
+/// alphabets hold most words, which are not looked at as base32 below it.
+const MIN_BASE32_VARIANT_LEN: usize = 16;
+
+/// Base32 in RFC 4648's "extended hex" alphabet, in Crockford's (`I` and `L`
+/// read as 1, `O` as 0) and in z-base-32, without padding, any case.
+fn base32_variants() -> &'static [data_encoding::Encoding; 3] {
+    static VARIANTS: std::sync::OnceLock<[data_encoding::Encoding; 3]> = std::sync::OnceLock::new();
+    VARIANTS.get_or_init(|| {
+        let spec = |symbols: &str, translate: (&str, &str)| {
+            let mut s = data_encoding::Specification::new();
+            s.symbols.push_str(symbols);
+            s.translate.from.push_str(translate.0);
+            s.translate.to.push_str(translate.1);
+            s.check_trailing_bits = false;
+            s.encoding().expect("a valid base32 alphabet")
+        };
+        [
+            spec(
+                "0123456789ABCDEFGHIJKLMNOPQRSTUV",
+                ("abcdefghijklmnopqrstuv", "ABCDEFGHIJKLMNOPQRSTUV"),
+            ),
+            spec(
+                "0123456789ABCDEFGHJKMNPQRSTVWXYZ",
+                (
+                    "abcdefghjkmnpqrstvwxyziIlLoO",
+                    "ABCDEFGHJKMNPQRSTVWXYZ111100",
+                ),
+            ),
+            spec(
+                "ybndrfg8ejkmcpqxot1uwisza345h769",
+                ("YBNDRFGEJKMCPQXOTUWISZAH", "ybndrfgejkmcpqxotuwiszah"),
+            ),
+        ]
+    })
+}
+
 /// Decoded bytes as text if they are UTF-8, or UTF-16 (little- or
 /// big-endian, as Windows and JavaScript encode text before base64), and at
 /// least 90% printable.
@@ -1180,7 +1287,7 @@ fn printable(bytes: &[u8]) -> Option<String> {
     }
     let text: Cow<'_, str> = match std::str::from_utf8(bytes) {
         Ok(t) if !t.contains('\0') => Cow::Borrowed(t),
-        _ => Cow::Owned(utf16(bytes)?),
+        _ => Cow::Owned(utf32(bytes).or_else(|| utf16(bytes))?),
     };
     let total = text.chars().count();
     let good = text
@@ -1246,6 +1353,34 @@ pub fn variation_bytes(s: &str) -> Option<String> {
 
 /// `b` read as UTF-16 when every other byte is zero (ASCII text in UTF-16),
 /// little-endian (zeros at odd offsets) or big-endian.
+/// UTF-32 (little- or big-endian) of text: every four bytes one code
+/// point, nine in ten of them below U+0100 (three zero bytes).
+fn utf32(b: &[u8]) -> Option<String> {
+    if !b.len().is_multiple_of(4) {
+        return None;
+    }
+    let units = b.len() / 4;
+    let narrow = |high: [usize; 3]| {
+        b.chunks_exact(4)
+            .filter(|u| high.iter().all(|&i| u[i] == 0))
+            .count()
+            * 10
+            >= units * 9
+    };
+    let read: fn([u8; 4]) -> u32 = if narrow([1, 2, 3]) {
+        u32::from_le_bytes
+    } else if narrow([0, 1, 2]) {
+        u32::from_be_bytes
+    } else {
+        return None;
+    };
+    Some(
+        b.chunks_exact(4)
+            .map(|u| char::from_u32(read([u[0], u[1], u[2], u[3]])).unwrap_or('\u{FFFD}'))
+            .collect(),
+    )
+}
+
 fn utf16(b: &[u8]) -> Option<String> {
     if !b.len().is_multiple_of(2) {
         return None;
@@ -1661,6 +1796,45 @@ mod tests {
             .expect("one token")
             .iter()
             .all(|d| !d.contains('@')));
+    }
+
+    /// The twelfth red-team pass: base32 in its other alphabets, base64
+    /// written backwards, UTF-32 under base64, code points.
+    #[test]
+    fn twelfth_pass_encodings_decode() {
+        let email = "jane.doe@example.com";
+        for t in [
+            "D9GMSP9ECHNMAG35F1GMQS3CCKN66RRD",
+            "d9gmsp9echnmag35f1gmqs3cckn66rrd",
+            "D9GPWS9ECHQPAG35F1GPTW3CCMQ66VVD",
+            "pjosh3jqctzskodfxbos4hdccwzgg55p",
+            "=02bj5SZsBXbhhXZAV2bk5SZuFma",
+            "agAAAGEAAABuAAAAZQAAAC4AAABkAAAAbwAAAGUAAABAAAAAZQAAAHgAAABhAAAAbQAAAHAAAABsAAAAZQAAAC4AAABjAAAAbwAAAG0AAAA=",
+            "AAAAagAAAGEAAABuAAAAZQAAAC4AAABkAAAAbwAAAGUAAABAAAAAZQAAAHgAAABhAAAAbQAAAHAAAABsAAAAZQAAAC4AAABjAAAAbwAAAG0=",
+            "U+006A U+0061 U+006E U+0065 U+002E U+0064 U+006F U+0065 U+0040 U+0065 U+0078 U+0061 U+006D U+0070 U+006C U+0065 U+002E U+0063 U+006F U+006D",
+            "u+006a,u+0061,u+006e,u+0065,u+002e,u+0064,u+006f,u+0065,u+0040,u+0065,u+0078,u+0061,u+006d,u+0070,u+006c,u+0065,u+002e,u+0063,u+006f,u+006d",
+        ] {
+            let decoded = decoded_tokens(t).unwrap_or_default();
+            assert!(
+                decoded.iter().any(|d| d.contains(email)),
+                "{t}: {decoded:?}"
+            );
+        }
+        // Words in those alphabets, a few code points, `=` in front of a
+        // word: nothing is read.
+        for t in [
+            "electronicsaccessories",
+            "HOMEGARDENOUTDOORLIVING",
+            "summer-sale-2026-homepage",
+            "U+0041 U+0042",
+            "=homepage",
+        ] {
+            let decoded = decoded_tokens(t).unwrap_or_default();
+            assert!(
+                decoded.iter().all(|d| !d.chars().any(char::is_alphabetic)),
+                "{t}: {decoded:?}"
+            );
+        }
     }
 
     #[test]

@@ -228,9 +228,11 @@ impl Reading {
             .iter()
             .map(|t| {
                 let sk = skeleton_of_canonical(t);
+                let mut numerals = numeral_readings(sk.as_bytes());
+                numerals.extend(exponent_numbers(t));
                 ViewSkeleton {
                     digest: could_hold_digest(t, &sk),
-                    numerals: numeral_readings(sk.as_bytes()),
+                    numerals,
                     skeleton: sk.into_owned(),
                 }
             })
@@ -287,6 +289,52 @@ fn numeral_readings(sk: &[u8]) -> Vec<Box<[u8]>> {
     vec![drawn, keyed]
 }
 
+/// The digits of each whole number `t` writes with an exponent
+/// (`2.0655501E+09` is 2065550100, `4155550.123e3` is 4155550123), as a
+/// partner reading it as a number sees it; one string, numbers separated
+/// by a space. `None` when there is none.
+fn exponent_numbers(t: &str) -> Option<Box<[u8]>> {
+    if !t.bytes().any(|c| matches!(c, b'e' | b'E')) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for tok in t.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')))
+    {
+        let Some((mantissa, exp)) = tok.split_once(['e', 'E']) else {
+            continue;
+        };
+        let mantissa = mantissa.trim_start_matches(['+', '-']);
+        let Ok(exp) = exp.parse::<i32>() else {
+            continue;
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if int.is_empty() && frac.is_empty()
+            || !int.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit())
+            || !(0..=30).contains(&exp)
+        {
+            continue;
+        }
+        // The digits, the point moved `exp` places right: whole when no
+        // digit but zeros is left after it.
+        let digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+        let point = int.len() + exp as usize;
+        if digits
+            .get(point..)
+            .is_some_and(|rest| rest.iter().any(|&d| d != b'0'))
+        {
+            continue;
+        }
+        let mut whole: Vec<u8> = digits.iter().copied().take(point).collect();
+        whole.resize(point, b'0');
+        let start = whole.iter().position(|&d| d != b'0').unwrap_or(whole.len());
+        if whole.len() - start >= MIN_PHONE_DIGITS {
+            out.push(b' ');
+            out.extend_from_slice(&whole[start..]);
+        }
+    }
+    (!out.is_empty()).then(|| out.into_boxed_slice())
+}
+
 /// Words written for the signs of an email address when it is spelled
 /// out (`jane.doe at example dot com`, `jane dot doe arobase example point
 /// com`); `a` is `@` drawn in a circle or a square (`ⓐ`, `🅐`), which
@@ -334,10 +382,19 @@ fn spelled_out(sk: &[u8], words: &[u8], ends: &[usize]) -> bool {
         .any(|at| follows(&sk[at + first..], words, ends, 1))
 }
 
+/// An email's words, for [`spelled_out`] and its ROT13.
+struct EmailWords {
+    /// Lowercase letters and digits of each word, one after another.
+    words: Vec<u8>,
+    /// Where each word ends in `words`.
+    ends: Vec<usize>,
+    /// `words` in ROT13 (`wnarqbrrknzcyrpbz`).
+    rot13: Vec<u8>,
+}
+
 /// The words of each of `ids`' ASCII emails of [`MIN_CONTAINED_LEN`] or
-/// more letters and digits, for [`spelled_out`]: lowercase, one after
-/// another, with where each ends.
-fn email_words(ids: &[(Kind, Cow<'_, str>)]) -> Vec<(Vec<u8>, Vec<usize>)> {
+/// more letters and digits.
+fn email_words(ids: &[(Kind, Cow<'_, str>)]) -> Vec<EmailWords> {
     ids.iter()
         .filter(|(k, raw)| *k == Kind::Email && raw.is_ascii())
         .filter_map(|(_, raw)| {
@@ -349,8 +406,15 @@ fn email_words(ids: &[(Kind, Cow<'_, str>)]) -> Vec<(Vec<u8>, Vec<usize>)> {
                     ends.push(words.len());
                 }
             }
+            let rot13 = words
+                .iter()
+                .map(|&c| match c {
+                    b'a'..=b'z' => b'a' + (c - b'a' + 13) % 26,
+                    _ => c,
+                })
+                .collect();
             (words.len() >= MIN_CONTAINED_LEN && (2..=MAX_SPELLED_WORDS).contains(&ends.len()))
-                .then_some((words, ends))
+                .then_some(EmailWords { words, ends, rot13 })
         })
         .collect()
 }
@@ -490,6 +554,19 @@ pub const MIN_PHONE_DIGITS: usize = 8;
 /// for on its own ([`Protected::add_identifier`]).
 pub const MIN_LOCAL_PART_CHARS: usize = 8;
 
+/// Is an email's local part looked for on its own: [`MIN_LOCAL_PART_CHARS`]
+/// or more letters and digits, or [`MIN_CONTAINED_LEN`] or more in two
+/// words or more (`jane.doe`, `j_smith`, `ann-lee`: a name, where `info`
+/// and `sales` are ordinary words)?
+fn local_part_names_a_person(local: &str) -> bool {
+    let chars = canon::classify(local).0;
+    chars >= MIN_LOCAL_PART_CHARS
+        || (chars >= MIN_CONTAINED_LEN
+            && local
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .contains(['.', '_', '-']))
+}
+
 /// A digest cut to this many characters, from either end, is still
 /// recognized (hex: 48 bits; a chance match is below one in 10^14).
 pub const MIN_DIGEST_CHARS: usize = 12;
@@ -525,10 +602,10 @@ pub struct Protected<'a> {
     /// is long enough.
     parts: Option<(String, Vec<usize>)>,
     default_country: Option<phonenumber::country::Id>,
-    /// The words of the event's own emails, for [`spelled_out`]; made the
-    /// first time an output value is longer than an email's letters and
-    /// digits.
-    spelled: Option<Vec<(Vec<u8>, Vec<usize>)>>,
+    /// The words of the event's own emails, for [`spelled_out`] and in
+    /// ROT13; made the first time an output value is as long as an email's
+    /// letters and digits.
+    spelled: Option<Vec<EmailWords>>,
     /// The fewest letters and digits of the event's own emails (0: none).
     shortest_email: usize,
     /// Own device ids that are UUIDs, as bytes: their packed forms are
@@ -688,11 +765,11 @@ impl<'a> Protected<'a> {
             }
             // The local part alone (`jane.doe.1972` of
             // `jane.doe.1972@mailbox.example`, below the 12 characters of an
-            // identifier's parts) when it has 8 or more letters and digits;
-            // shorter ones (`info`, `sales`) are ordinary words.
+            // identifier's parts) when it names the person
+            // ([`local_part_names_a_person`]).
             let start = raw.len() - raw.trim_start().len();
             let end = raw.trim().rfind('@').map_or(start, |at| start + at);
-            if canon::classify(&raw[start..end]).0 >= MIN_LOCAL_PART_CHARS {
+            if local_part_names_a_person(&raw[start..end]) {
                 let local = match &raw {
                     Cow::Borrowed(t) => Cow::Borrowed(&t[start..end]),
                     Cow::Owned(t) => Cow::Owned(t[start..end].to_owned()),
@@ -1025,15 +1102,15 @@ impl<'a> Protected<'a> {
                 });
             }
         }
-        if self.shortest_email != 0 && l > self.shortest_email {
+        if self.shortest_email != 0 && l >= self.shortest_email {
             // An output no longer than an email's letters and digits holds
             // it spelled out only as those letters, looked for above.
             let ids = &self.identifiers;
             let spelled = self.spelled.get_or_insert_with(|| email_words(ids));
-            if spelled
-                .iter()
-                .any(|(words, ends)| l > words.len() && spelled_out(sk, words, ends))
-            {
+            if spelled.iter().any(|e| {
+                (l >= e.words.len() && memchr::memmem::find(sk, &e.rot13).is_some())
+                    || (l > e.words.len() && spelled_out(sk, &e.words, &e.ends))
+            }) {
                 return Some(Hit::OwnIdentifier);
             }
         }
@@ -1315,7 +1392,7 @@ pub fn identifier_forms(
                 // The local part alone, when it is long enough to name
                 // the person (as [`Protected::add_identifier`] reads it).
                 if let Some((local, _)) = e.rsplit_once('@') {
-                    if canon::classify(local).0 >= MIN_LOCAL_PART_CHARS {
+                    if local_part_names_a_person(local) {
                         forms.push(local.to_owned());
                     }
                 }
@@ -3093,6 +3170,13 @@ mod tests {
             "jane dot doe arobase example point com",
             "jane.doe (a) example.com",
             "22a1f7e3c9d0-a6b9-12e4-d4a8-e1c9b2f3",
+            "wnar.qbr rknzcyr.pbz",
+            "WNARQBRRKNZCYRPBZ",
+            // The local part alone: two words of a name.
+            "jane.doe",
+            // A number with an exponent, in a string.
+            "2.0655501E+09",
+            "score 206555.01e4",
             "write to jane_doe at example.com",
         ] {
             assert_eq!(check(s), Some(Hit::OwnIdentifier), "{s:?}");
@@ -3101,10 +3185,12 @@ mod tests {
             // Other numbers among letters; letters alone.
             "206x555x0199",
             "sku-2065a",
+            "2.0655501E+08",
+            "1.5e3",
             "cmp-2026-q4-017",
             "Lollipop 2026 holiday collection",
             // The email's words out of order, or some of them only.
-            "example dot com at jane.doe",
+            "example dot com at jane",
             "jane at example",
             "doe jane example com",
         ] {
