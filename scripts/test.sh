@@ -63,6 +63,9 @@ if [ "$quick" = 1 ]; then
 else
   unset ADGATE_TEST_QUICK
 fi
+# The integration tests mostly wait on servers and sockets: twice as many
+# test threads as cores (RUST_TEST_THREADS=N chooses).
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-$(( $(nproc) * 2 ))}"
 if [ ${#cargo_args[@]} -gt 0 ]; then
   exec cargo test "${cargo_args[@]}"
 fi
