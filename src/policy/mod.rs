@@ -465,8 +465,10 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
         return true;
     }
     // A word cut in two or three by blanks or signs (`heal th`,
-    // `Phar-ma-cy`) is read whole.
+    // `Phar-ma-cy`) is read whole; words written backwards or in ROT13
+    // (`htlaeh`, `urnygu`) are read as written forwards.
     let pieces = pieces_joined(&form);
+    let turned = turned_words(&form);
     // A category written in base64, base32 or hex (`aGVhbHRo`) is read
     // decoded too.
     let decoded = canon::decoded_tokens(category).unwrap_or_default();
@@ -477,6 +479,7 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
         .chain(glued.iter().flatten().map(String::as_str))
         .chain(letters.as_deref())
         .chain(pieces.as_deref())
+        .chain(turned.as_deref())
         .chain(signs.as_deref())
         .any(|text| {
             let c = canon::word_form(text);
@@ -626,6 +629,31 @@ fn pieces_joined(form: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// The shortest word [`turned_words`] reads: a shorter one is another
+/// word backwards or in ROT13 by chance (`vis` is `ivf` in ROT13, `bgp`
+/// is `otc`).
+const MIN_TURNED_CHARS: usize = 5;
+
+/// Each word of ASCII letters of the word form `form` with
+/// [`MIN_TURNED_CHARS`] or more, written backwards and in ROT13
+/// (`htlaeh` and `urnygu` as `health`), as words of one text; `None` when
+/// there is no such word.
+fn turned_words(form: &str) -> Option<String> {
+    let mut out = String::new();
+    for w in category_words(form)
+        .filter(|w| w.len() >= MIN_TURNED_CHARS && w.bytes().all(|c| c.is_ascii_alphabetic()))
+    {
+        out.push(' ');
+        out.extend(w.chars().rev());
+        out.push(' ');
+        out.extend(w.bytes().map(|c| {
+            let base = if c.is_ascii_lowercase() { b'a' } else { b'A' };
+            char::from(base + (c - base + 13) % 26)
+        }));
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// `s` with a space where words glued together meet: a lowercase letter
@@ -1875,6 +1903,22 @@ impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
             }
             JsonKind::Array => {
                 let items = json::array_items(raw).unwrap_or_default();
+                // The event's own identifiers cut into the elements
+                // (`["206", "555", "0100"]`): its strings and numbers are
+                // read joined too, once each is read alone.
+                let joined = (items.len() >= 2).then(|| {
+                    let mut joined = String::new();
+                    for item in &items {
+                        match event::kind_of(*item) {
+                            JsonKind::String => {
+                                joined.push_str(&event::as_str(*item).unwrap_or_default())
+                            }
+                            JsonKind::Number => joined.push_str(item.get()),
+                            _ => {}
+                        }
+                    }
+                    joined
+                });
                 let leaf = contract.leaf();
                 out.push(b'[');
                 let start = out.len();
@@ -1888,6 +1932,12 @@ impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
                     self.path.pop();
                     if !r? {
                         out.truncate(mark);
+                    }
+                }
+                if let Some(joined) = joined {
+                    let protected = &mut *self.protected;
+                    if let Some(h) = guard::with_reading(&joined, |r| protected.check(r)) {
+                        return Err(self.hit(h));
                     }
                 }
                 out.push(b']');
@@ -2480,6 +2530,10 @@ secret_env = "K"
             "Books > Heal-th",
             "phar ma cy",
             "Phar-ma-cy",
+            // Backwards and in ROT13.
+            "htlaeh",
+            "URNYGU",
+            "Books > ycamrahp",
         ] {
             assert!(is_sensitive(c, &Sensitive::new(list.clone())), "{c:?}");
         }
@@ -2514,6 +2568,11 @@ secret_env = "K"
             "Heal the World",
             "Phar Lap",
             "he alt",
+            // Short words backwards or in ROT13 by chance (`bgp` is `otc`,
+            // `vis` is `ivf`).
+            "BGP routers",
+            "vis-a-vis",
+            "Stressed desserts",
         ] {
             assert!(!is_sensitive(c, &Sensitive::new(list.clone())), "{c:?}");
         }
@@ -4116,8 +4175,9 @@ secret_env = "K2"
     /// field; look-alikes do not.
     #[test]
     fn twelfth_pass_cut_words_phones_among_letters_and_spelled_emails() {
-        let cfg =
-            config(r#"["ad.campaign_id", { path = "ad.note", type = "text", max_len = 300 }]"#);
+        let cfg = config(
+            r#"["ad.campaign_id", "ad.tags", { path = "ad.note", type = "text", max_len = 300 }]"#,
+        );
         let p = Policy::new(&cfg, SubjectHasher::new(&[9; 32]));
         let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"jane.doe@example.com","phone":"+1 206 555 0100"}"#;
         let blocked = |extra: &str| {
