@@ -77,6 +77,16 @@ pub fn classify(s: &str) -> (usize, u8) {
     (alnum, classes)
 }
 
+/// An ASCII letter in ROT13 (`a` as `n`, `N` as `A`); any other byte as it
+/// is.
+pub fn rot13(c: u8) -> u8 {
+    match c {
+        b'a'..=b'z' => b'a' + (c - b'a' + 13) % 26,
+        b'A'..=b'Z' => b'A' + (c - b'A' + 13) % 26,
+        _ => c,
+    }
+}
+
 /// Does `s` contain anything a round could change?
 fn needs_round(s: &str) -> bool {
     classify(s).1 & NOT_PLAIN != 0

@@ -648,10 +648,7 @@ fn turned_words(form: &str) -> Option<String> {
         out.push(' ');
         out.extend(w.chars().rev());
         out.push(' ');
-        out.extend(w.bytes().map(|c| {
-            let base = if c.is_ascii_lowercase() { b'a' } else { b'A' };
-            char::from(base + (c - base + 13) % 26)
-        }));
+        out.extend(w.bytes().map(|c| char::from(canon::rot13(c))));
     }
     (!out.is_empty()).then_some(out)
 }

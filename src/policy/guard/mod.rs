@@ -291,45 +291,21 @@ fn numeral_readings(sk: &[u8]) -> Vec<Box<[u8]>> {
 
 /// The digits of each whole number `t` writes with an exponent
 /// (`2.0655501E+09` is 2065550100, `4155550.123e3` is 4155550123), as a
-/// partner reading it as a number sees it; one string, numbers separated
-/// by a space. `None` when there is none.
+/// partner reading it as a number sees it ([`detect::integer_digits`]);
+/// one string, numbers of [`MIN_PHONE_DIGITS`] or more digits separated by
+/// a space. `None` when there is none.
 fn exponent_numbers(t: &str) -> Option<Box<[u8]>> {
     if !t.bytes().any(|c| matches!(c, b'e' | b'E')) {
         return None;
     }
     let mut out = Vec::new();
-    for tok in t.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')))
+    for tok in t
+        .split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')))
+        .filter(|tok| tok.contains(['e', 'E']))
     {
-        let Some((mantissa, exp)) = tok.split_once(['e', 'E']) else {
-            continue;
-        };
-        let mantissa = mantissa.trim_start_matches(['+', '-']);
-        let Ok(exp) = exp.parse::<i32>() else {
-            continue;
-        };
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        if int.is_empty() && frac.is_empty()
-            || !int.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit())
-            || !(0..=30).contains(&exp)
-        {
-            continue;
-        }
-        // The digits, the point moved `exp` places right: whole when no
-        // digit but zeros is left after it.
-        let digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
-        let point = int.len() + exp as usize;
-        if digits
-            .get(point..)
-            .is_some_and(|rest| rest.iter().any(|&d| d != b'0'))
-        {
-            continue;
-        }
-        let mut whole: Vec<u8> = digits.iter().copied().take(point).collect();
-        whole.resize(point, b'0');
-        let start = whole.iter().position(|&d| d != b'0').unwrap_or(whole.len());
-        if whole.len() - start >= MIN_PHONE_DIGITS {
+        if let Some(digits) = detect::integer_digits(tok).filter(|d| d.len() >= MIN_PHONE_DIGITS) {
             out.push(b' ');
-            out.extend_from_slice(&whole[start..]);
+            out.extend_from_slice(digits.as_bytes());
         }
     }
     (!out.is_empty()).then(|| out.into_boxed_slice())
@@ -406,13 +382,7 @@ fn email_words(ids: &[(Kind, Cow<'_, str>)]) -> Vec<EmailWords> {
                     ends.push(words.len());
                 }
             }
-            let rot13 = words
-                .iter()
-                .map(|&c| match c {
-                    b'a'..=b'z' => b'a' + (c - b'a' + 13) % 26,
-                    _ => c,
-                })
-                .collect();
+            let rot13 = words.iter().map(|&c| canon::rot13(c)).collect();
             (words.len() >= MIN_CONTAINED_LEN && (2..=MAX_SPELLED_WORDS).contains(&ends.len()))
                 .then_some(EmailWords { words, ends, rot13 })
         })
