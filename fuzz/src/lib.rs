@@ -1099,17 +1099,26 @@ pub const CANARY_FILES: [(&str, &str); 2] = [
 ];
 
 /// A directory with the canary files, made once per process.
+///
+/// One directory per user, not per process: libFuzzer exits without
+/// running destructors, so a per-process directory would be left behind
+/// by every run. The files are written beside their name and renamed in,
+/// so a fuzzer starting while another one reads never sees a short file.
 pub fn config_dir() -> &'static Path {
     static D: OnceLock<PathBuf> = OnceLock::new();
     D.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("adgate-fuzz-config-{}", std::process::id()));
+        let uid =
+            std::fs::metadata("/proc/self").map_or(0, |m| std::os::unix::fs::MetadataExt::uid(&m));
+        let d = std::env::temp_dir().join(format!("adgate-fuzz-config-u{uid}"));
         std::fs::create_dir_all(&d).expect("temp dir");
         for (name, content) in CANARY_FILES {
             let path = d.join(name);
-            std::fs::write(&path, content).expect("canary file");
+            let part = d.join(format!("{name}.{}", std::process::id()));
+            std::fs::write(&part, content).expect("canary file");
             // Owner-only, as adgate requires of secret files.
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            std::fs::set_permissions(&part, std::os::unix::fs::PermissionsExt::from_mode(0o600))
                 .expect("chmod canary file");
+            std::fs::rename(&part, &path).expect("rename canary file");
         }
         d
     })
