@@ -37,6 +37,9 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# The frozen-volume test formats a small ext4 image and freezes it.
+command -v mkfs.ext4 >/dev/null 2>&1 || missing+=(e2fsprogs)
+command -v fsfreeze >/dev/null 2>&1 || missing+=(util-linux)
 
 nats_missing=0
 for p in "${missing[@]}"; do [ "$p" = nats-server ] && nats_missing=1; done

@@ -182,21 +182,6 @@ impl Outbox {
         &self.dead_letters
     }
 
-    /// Syncs and stops every writer.
-    pub async fn flush_all(&self) {
-        for l in self.all() {
-            if let Err(e) = l.flush().await {
-                tracing::error!(partner = l.name(), error = %e, "outbox flush failed");
-            }
-        }
-    }
-
-    pub fn close_all(&self) {
-        for l in self.all() {
-            l.close();
-        }
-    }
-
     /// Purges a person (`subjects`: their hashes) from every outbox in one
     /// pass each; returns copies removed. Dead letters of the person are
     /// erased too; they are not outbox copies, so they are not in the

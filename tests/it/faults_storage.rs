@@ -80,9 +80,102 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A file system a gateway's data dir can live on.
+trait Mounted {
+    fn path(&self) -> &Path;
+}
+
+impl Mounted for Tmpfs {
+    fn path(&self) -> &Path {
+        Tmpfs::path(self)
+    }
+}
+
+/// A small ext4 image on a loop device: unlike a tmpfs it can be frozen
+/// (`fsfreeze`), which makes every write to it wait, as a volume that
+/// stopped answering does. Thawed and unmounted on drop.
+struct Ext4 {
+    mnt: tempfile::TempDir,
+    _image: tempfile::TempDir,
+}
+
+impl Ext4 {
+    fn mount() -> Option<Ext4> {
+        let image = tempfile::tempdir().expect("tempdir");
+        let mnt = tempfile::tempdir().expect("tempdir");
+        let img = image.path().join("fs.img");
+        std::fs::File::create(&img)
+            .and_then(|f| f.set_len(64 << 20))
+            .expect("image file");
+        let run = |cmd: &str, args: &[&std::ffi::OsStr]| match Command::new(cmd).args(args).output()
+        {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(format!(
+                "{cmd}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => Err(format!("{cmd}: {e}")),
+        };
+        let made = run(
+            "mkfs.ext4",
+            &["-q".as_ref(), "-F".as_ref(), img.as_os_str()],
+        )
+        .and_then(|()| {
+            run(
+                "mount",
+                &[
+                    "-o".as_ref(),
+                    "loop".as_ref(),
+                    img.as_os_str(),
+                    mnt.path().as_os_str(),
+                ],
+            )
+        });
+        match made {
+            Ok(()) => Some(Ext4 { mnt, _image: image }),
+            Err(why) => {
+                skip_or_fail(
+                    "the frozen-volume test",
+                    &format!("cannot mount an ext4 image on a loop device: {why}"),
+                    "run as root with e2fsprogs installed and loop devices available",
+                );
+                None
+            }
+        }
+    }
+
+    fn freeze(&self, on: bool) {
+        let flag = if on { "-f" } else { "-u" };
+        let st = Command::new("fsfreeze")
+            .arg(flag)
+            .arg(self.mnt.path())
+            .status();
+        assert!(
+            st.is_ok_and(|s| s.success()) || !on,
+            "fsfreeze {flag} failed"
+        );
+    }
+}
+
+impl Mounted for Ext4 {
+    fn path(&self) -> &Path {
+        self.mnt.path()
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        let _ = Command::new("fsfreeze")
+            .arg("-u")
+            .arg(self.mnt.path())
+            .output();
+        let _ = Command::new("umount").arg(self.mnt.path()).status();
+    }
+}
+
 /// A gateway whose data dir is the tmpfs (through a symlink, so the
 /// helpers that read `data_dir()` work unchanged).
-fn start_on(fs: &Tmpfs, config: &str, env: HashMap<String, String>) -> Gateway {
+fn start_on(fs: &impl Mounted, config: &str, env: HashMap<String, String>) -> Gateway {
     let dir = tempfile::tempdir().expect("tempdir");
     std::os::unix::fs::symlink(fs.path(), dir.path().join("data")).expect("symlink");
     Gateway::start_in(dir, config, env)
@@ -404,6 +497,89 @@ fn a_batch_whose_dead_letters_cannot_be_written_stays_in_the_outbox() {
             .then_some(())
     })
     .expect("the outbox stays empty after a restart");
+}
+
+/// SIGTERM while the data volume is frozen: a write in flight waits inside
+/// the kernel, yet the gateway's shutdown ends at its grace deadline (it
+/// used to join the outbox writers and wait for the volume, 30 s and
+/// more). The process itself exits once the volume answers (threads
+/// waiting on a frozen file system cannot be ended, not even by SIGKILL),
+/// with code 0, and every acknowledged event is there after a restart.
+#[test]
+fn sigterm_on_a_frozen_volume_ends_the_shutdown_at_its_grace_deadline() {
+    let Some(fs) = Ext4::mount() else { return };
+    let grace = Duration::from_secs(2);
+    let cfg = format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", "")).replace(
+        "shutdown_grace_seconds = 5",
+        &format!("shutdown_grace_seconds = {}", grace.as_secs()),
+    );
+    let mut g = start_on(&fs, &cfg, base_env());
+    let acked: Vec<String> = (0..20).map(|i| format!("before-{i}")).collect();
+    for (n, id) in acked.iter().enumerate() {
+        let r = g.post_events(&sized(id, n), "application/json");
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+
+    fs.freeze(true);
+    // A request whose write waits on the frozen volume.
+    let url = g.url("/v1/events");
+    let stuck = std::thread::spawn(move || {
+        ureq::post(&url)
+            .timeout(Duration::from_secs(60))
+            .set("Authorization", &format!("Bearer {PRODUCER_TOKEN}"))
+            .set("Content-Type", "application/json")
+            .send_string(&sized("while-frozen", 7))
+            .map_or(None, |r| Some(r.status()))
+    });
+    wait_for(Duration::from_secs(10), || {
+        (g.metric("adgate_ingest_in_flight") >= 1.0).then_some(())
+    })
+    .expect("the request is in flight, waiting on the frozen volume");
+
+    g.signal(libc::SIGTERM);
+    // Three grace periods: the deadline, then the runtime's own bounded
+    // stop; the old code waited for the thaw.
+    let ended = wait_for(grace * 3, || {
+        g.logs().contains("shutdown complete").then_some(())
+    });
+    let logs = g.logs();
+    fs.freeze(false);
+    assert!(
+        ended.is_some(),
+        "the shutdown did not end within {:?} of SIGTERM while the volume was frozen:\n{logs}",
+        grace * 3
+    );
+    assert!(
+        logs.contains("did not stop before the shutdown deadline"),
+        "the log says why the writers were left:\n{logs}"
+    );
+    let mut child = g.child.take().expect("running");
+    let code = wait_for(Duration::from_secs(30), || child.try_wait().unwrap())
+        .expect("the process exits once the volume is thawed");
+    assert_eq!(code.code(), Some(0), "{}", g.logs());
+    // Its client got an answer or lost the connection (None); never a 202
+    // that was not kept (checked below).
+    let stuck = stuck.join().unwrap();
+
+    g.spawn();
+    let got = counts(&drain_feed(&g, "alpha", FEED_TOKEN_A));
+    for id in &acked {
+        assert_eq!(
+            got.get(&expected_event_id(KEY_A, id)).copied(),
+            Some(1),
+            "acknowledged event {id} after the frozen shutdown"
+        );
+    }
+    let late = got.get(&expected_event_id(KEY_A, "while-frozen")).copied();
+    if stuck == Some(202) {
+        assert_eq!(
+            late,
+            Some(1),
+            "the in-flight request was answered 202 but not kept"
+        );
+    }
+    assert!(late.unwrap_or(0) <= 1);
+    assert_eq!(got.len(), acked.len() + late.unwrap_or(0));
 }
 
 // ---------------------------------------------------------------------------
