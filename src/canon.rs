@@ -983,11 +983,11 @@ pub fn may_hold_encoded_text(s: &str) -> bool {
 /// blanks or punctuation ([`spaced_groups`]) are also tried joined. `None`
 /// when `s` holds more candidate tokens than [`MAX_TOKENS`]: the guard does
 /// not forward what it could not read to the end.
-pub fn decoded_tokens(s: &str) -> Option<Vec<String>> {
+pub fn decoded_tokens(s: &str) -> Option<Decoded> {
     let b = s.as_bytes();
-    let mut out = Vec::new();
+    let mut out = Decoded::default();
     let mut tried = 0usize;
-    let mut attempt = |tok: &str, out: &mut Vec<String>| {
+    let mut attempt = |tok: &str, out: &mut Decoded| {
         tried += 1;
         (tried <= MAX_TOKENS).then(|| try_decode(tok, out))
     };
@@ -1025,12 +1025,35 @@ pub fn decoded_tokens(s: &str) -> Option<Vec<String>> {
     for joined in spaced_groups(s) {
         attempt(&joined, &mut out)?;
     }
+    for run in base85_runs(s) {
+        tried += 1;
+        if tried > MAX_TOKENS {
+            return None;
+        }
+        for bytes in base85_decodings(run) {
+            push_decoded(&bytes, true, &mut out);
+        }
+    }
     for text in padded_chunks(s).into_iter().chain(code_points(s)) {
-        if !out.contains(&text) {
-            out.push(text);
+        if !out.texts.contains(&text) {
+            out.texts.push(text);
         }
     }
     Some(out)
+}
+
+/// What [`decoded_tokens`] found.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// Texts: read like the string they came from.
+    pub texts: Vec<String>,
+    /// Binary decodings of 16 or more bytes (a digest's, a device id's, an
+    /// IPv6 address's), in lowercase hex, from the encodings the guard does
+    /// not read such bytes in itself (it reads hex, base32 and base64).
+    /// Only the event's own identifiers and their digests are looked for in
+    /// them: random bytes in hex hold digit runs that look like phone
+    /// numbers, so nothing else is.
+    pub binary: Vec<String>,
 }
 
 /// The fewest code points in a row [`code_points`] reads.
@@ -1172,25 +1195,19 @@ fn spaced_groups(s: &str) -> Vec<String> {
     out
 }
 
-fn try_decode(tok: &str, out: &mut Vec<String>) {
+fn try_decode(tok: &str, out: &mut Decoded) {
     let t = tok.trim_end_matches('=');
     if t.len() < MIN_TOKEN_LEN {
         return;
     }
-    let mut push = |bytes: Vec<u8>| {
-        // Text, or the printable runs of a binary envelope (MessagePack,
-        // protobuf, a text with a binary tail) as `strings` shows them.
-        let text = printable(&bytes).or_else(|| printable_runs(&bytes));
-        if let Some(text) = text {
-            if !out.contains(&text) {
-                out.push(text);
-            }
-        }
-    };
+    // A digest's or a device id's bytes are read in hex from the alphabets
+    // the guard does not look for them in itself (it reads hex, RFC 4648
+    // base32 and base64).
+    let mut push = |bytes: Vec<u8>, binary_as_hex: bool| push_decoded(&bytes, binary_as_hex, out);
     let tb = t.as_bytes();
     if tb.len().is_multiple_of(2) && tb.iter().all(u8::is_ascii_hexdigit) {
         if let Ok(v) = data_encoding::HEXLOWER_PERMISSIVE.decode(tb) {
-            push(v);
+            push(v, false);
         }
     }
     if tb.iter().all(|c| matches!(c, b'A'..=b'Z' | b'2'..=b'7'))
@@ -1198,7 +1215,7 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
     {
         let up = t.to_ascii_uppercase();
         if let Ok(v) = data_encoding::BASE32_NOPAD.decode(up.as_bytes()) {
-            push(v);
+            push(v, false);
         }
     }
     if tb.len() >= MIN_BASE32_VARIANT_LEN && tb.iter().all(u8::is_ascii_alphanumeric) {
@@ -1207,7 +1224,7 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
         let one_case = !both_cases(tb);
         for engine in base32_variants().iter().filter(|_| one_case) {
             if let Ok(v) = engine.decode(tb) {
-                push(v);
+                push(v, true);
             }
         }
     }
@@ -1222,12 +1239,12 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
         // Trailing bits that are not zero make a strict decoder refuse a
         // truncated token; try the longest prefix that is a whole group too.
         let mut decode = |tb: &[u8]| match engine.decode(tb) {
-            Ok(v) => push(v),
+            Ok(v) => push(v, false),
             Err(_) => {
                 let whole = tb.len() / 4 * 4;
                 if whole >= MIN_TOKEN_LEN {
                     if let Ok(v) = engine.decode(&tb[..whole]) {
-                        push(v);
+                        push(v, false);
                     }
                 }
             }
@@ -1248,6 +1265,129 @@ fn try_decode(tok: &str, out: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// Decoded bytes as a reading of their own: text, or the printable runs of
+/// a binary envelope (MessagePack, protobuf, a text with a binary tail) as
+/// `strings` shows them; with `binary_as_hex`, 16 or more bytes that are
+/// neither (a digest, a UUID's or an IPv6 address's bytes) in lowercase
+/// hex ([`Decoded::binary`]).
+fn push_decoded(bytes: &[u8], binary_as_hex: bool, out: &mut Decoded) {
+    let (text, list) = match printable(bytes).or_else(|| printable_runs(bytes)) {
+        Some(t) => (t, &mut out.texts),
+        None if binary_as_hex && bytes.len() >= 16 => {
+            (data_encoding::HEXLOWER.encode(bytes), &mut out.binary)
+        }
+        None => return,
+    };
+    if !list.contains(&text) {
+        list.push(text);
+    }
+}
+
+/// The shortest run [`base85_runs`] reads: the base-85 of 8 bytes.
+const MIN_BASE85_LEN: usize = 10;
+
+/// The runs of printable, non-blank ASCII that may be base-85
+/// ([`base85_decodings`]): [`MIN_BASE85_LEN`] or more characters, at least
+/// one of them a sign (a base-85 text of that length almost always holds
+/// one; a word, a number or a slug of letters does not, and base64 is read
+/// as such).
+fn base85_runs(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !c.is_ascii_graphic())
+        .filter(|r| r.len() >= MIN_BASE85_LEN)
+        .filter(|r| {
+            r.bytes()
+                .any(|c| !c.is_ascii_alphanumeric() && !matches!(c, b'-' | b'_' | b'.'))
+        })
+}
+
+/// RFC 1924's digits (Python's `b85encode`, Git's binary patches).
+const RFC1924_DIGITS: &[u8; 85] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~";
+/// ZeroMQ's Z85 digits.
+const Z85_DIGITS: &[u8; 85] =
+    b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+/// `run` read as base-85 in each alphabet it is written in: Ascii85
+/// (Adobe's and btoa's: digits `!`..`u`, `z` for four zero bytes, inside
+/// `<~ ~>` or bare, as Python's `a85encode` writes it), RFC 1924's and
+/// Z85. One algorithm, three digit tables: every 5 digits are 4 bytes,
+/// big-endian; a last group of 2-4 digits is padded with the highest digit
+/// and gives one byte less than it has digits. The crates for these each
+/// read one alphabet and give no partial last group, so this is written
+/// here (a table and a loop).
+fn base85_decodings(run: &str) -> Vec<Vec<u8>> {
+    fn decode(
+        digits: &[u8],
+        value: impl Fn(u8) -> Option<u32>,
+        zero: Option<u8>,
+    ) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(digits.len() / 5 * 4 + 4);
+        let mut group = [84u32; 5];
+        let mut n = 0;
+        for &c in digits {
+            if n == 0 && Some(c) == zero {
+                out.extend_from_slice(&[0; 4]);
+                continue;
+            }
+            group[n] = value(c)?;
+            n += 1;
+            if n == 5 {
+                let v = group
+                    .iter()
+                    .try_fold(0u32, |v, d| v.checked_mul(85)?.checked_add(*d))?;
+                out.extend_from_slice(&v.to_be_bytes());
+                n = 0;
+            }
+        }
+        match n {
+            0 => {}
+            1 => return None,
+            _ => {
+                group[n..].fill(84);
+                // The padding rounds the value up by less than one unit of
+                // the bytes left out: the top n - 1 bytes are the group's.
+                let v = group.iter().fold(0u64, |v, d| v * 85 + u64::from(*d));
+                let v = u32::try_from(v).ok()?;
+                out.extend_from_slice(&v.to_be_bytes()[..n - 1]);
+            }
+        }
+        Some(out)
+    }
+    fn table(digits: &[u8; 85]) -> [u8; 128] {
+        let mut t = [u8::MAX; 128];
+        for (i, d) in digits.iter().enumerate() {
+            t[usize::from(*d)] = i as u8;
+        }
+        t
+    }
+    static TABLES: std::sync::OnceLock<[[u8; 128]; 2]> = std::sync::OnceLock::new();
+    let tables = TABLES.get_or_init(|| [table(RFC1924_DIGITS), table(Z85_DIGITS)]);
+    let b = run.as_bytes();
+    let mut found = Vec::new();
+    let adobe = b
+        .strip_prefix(b"<~")
+        .map(|r| r.strip_suffix(b"~>").unwrap_or(r));
+    let ascii85 = adobe.unwrap_or(b);
+    if let Some(v) = decode(
+        ascii85,
+        |c| (b'!'..=b'u').contains(&c).then(|| u32::from(c - b'!')),
+        Some(b'z'),
+    ) {
+        found.push(v);
+    }
+    for t in tables {
+        let value = |c: u8| {
+            t.get(usize::from(c))
+                .filter(|v| **v != u8::MAX)
+                .map(|v| u32::from(*v))
+        };
+        if let Some(v) = decode(b, value, None) {
+            found.push(v);
+        }
+    }
+    found
 }
 
 /// The shortest token read in the base32 alphabets other than RFC 4648's
@@ -1705,9 +1845,53 @@ pub fn skeleton_into(s: &str, out: &mut String) {
         *out = String::from_utf8(bytes).expect("ASCII appended to text");
         return;
     }
-    for ch in canonical(s).chars() {
-        push_skeleton_char(ch, out);
+    push_skeleton_str(&canonical(s), out);
+}
+
+/// Appends the skeleton of a canonical text to `out`, one character at a
+/// time ([`push_skeleton_char`]), but a letter drawn like a sign between
+/// two ASCII characters ([`sign_like_letter`]: `janeǀdoe`, `206ː555`) is
+/// the sign it is drawn as: nothing.
+pub fn push_skeleton_str(t: &str, out: &mut String) {
+    // Two signs in a row (`::` of an IPv6 address) are read alike.
+    let mut prev_ascii = false;
+    let mut chars = t.chars().peekable();
+    while let Some(ch) = chars.next() {
+        let sign = sign_like_letter(ch);
+        let next = chars.peek().copied();
+        let next_ascii = next.is_some_and(|n| n.is_ascii() || sign_like_letter(n));
+        if !(sign && prev_ascii && next_ascii) {
+            push_skeleton_char(ch, out);
+        }
+        prev_ascii = ch.is_ascii() || (sign && prev_ascii);
     }
+}
+
+/// Letters and marks of other scripts drawn like a bar, a dash, a dot, a
+/// colon or an apostrophe (Unicode's confusables for `|`, `-`, `:` and
+/// `'`): the Latin clicks `ǀ ǁ ǃ`, modifier letters `ˈ ˌ ː ˑ ʹ ʼ`, Hangul
+/// `ㅡ ᅳ`, CJK `一`, the katakana `ー`, Canadian syllabics finals, Tifinagh
+/// `ⵏ`, Arabic alef `ا`, N'Ko `ߊ`, Runic `ᛁ`, Lisu `ꓲ`. Read as signs only
+/// between ASCII characters ([`push_skeleton_str`]), so words of those
+/// scripts keep them.
+fn sign_like_letter(c: char) -> bool {
+    matches!(
+        c,
+        '\u{01C0}'..='\u{01C3}'
+            | '\u{02B9}'..='\u{02BF}'
+            | '\u{02C8}'..='\u{02CF}'
+            | '\u{02D0}' | '\u{02D1}'
+            | '\u{0627}' | '\u{0661}' | '\u{06F1}'
+            | '\u{07C0}' | '\u{07CA}'
+            | '\u{1173}'
+            | '\u{141F}'..='\u{1429}'
+            | '\u{16C1}'
+            | '\u{2D4F}'
+            | '\u{30FC}'
+            | '\u{3161}'
+            | '\u{4E00}'
+            | '\u{A4F2}'
+    )
 }
 
 /// Appends the skeleton of one character of canonical text to `out`: an
@@ -1796,6 +1980,7 @@ mod tests {
             assert!(
                 decoded_tokens(t)
                     .unwrap_or_default()
+                    .texts
                     .iter()
                     .any(|d| d == "jane@x.com"),
                 "{t}: {:?}",
@@ -1804,8 +1989,48 @@ mod tests {
         }
         assert!(decoded_tokens("summer_sale_2026")
             .expect("one token")
+            .texts
             .iter()
             .all(|d| !d.contains('@')));
+    }
+
+    /// Base-85 in its three alphabets (Python's `a85encode` with and
+    /// without Adobe's `<~ ~>`, `b85encode`, Z85): text is read as text,
+    /// 16 or more other bytes as hex beside it, never as a text (random
+    /// bytes in hex look like phone numbers).
+    #[test]
+    fn base85_texts_and_bytes_decode() {
+        let email = "jane.doe@example.com";
+        for t in [
+            "C12!k/nAm35\\51KD/a<&/n8g:",
+            "<~C12!k/nAm35\\51KD/a<&/n8g:~>",
+            "YGH0=E@W?IKxKGgZE$R5E@N+P",
+            "ygh0>e[w)ikXkgGze:r5e[n*p",
+            "note: YGH0=E@W?IKxKGgZE$R5E@N+P (b85)",
+        ] {
+            let d = decoded_tokens(t).unwrap_or_default();
+            assert!(d.texts.iter().any(|x| x.contains(email)), "{t}: {d:?}");
+        }
+        // SHA-256 of the email, b85: its bytes in hex, not a text.
+        let d = decoded_tokens("hTys7Y!}Q;5;%StNw`o``{z5u&RP+OaXOta48{{Z").unwrap_or_default();
+        assert!(
+            d.binary.contains(
+                &"86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d".to_string()
+            ),
+            "{d:?}"
+        );
+        assert!(d.texts.is_empty(), "{d:?}");
+        // Words, slugs, URLs and short signs: nothing read, nothing binary.
+        for t in [
+            "com.example.game",
+            "summer-sale_2026.homepage",
+            "https://shop.example.com/books/p/100001?utm_source=newsletter",
+            "50%-off!",
+            "C12!k/nAm35\\51KD/a<&/n8g:x",
+        ] {
+            let d = decoded_tokens(t).unwrap_or_default();
+            assert!(d.texts.iter().all(|x| !x.contains('@')), "{t}: {d:?}");
+        }
     }
 
     /// The twelfth red-team pass: base32 in its other alphabets, base64
@@ -1824,7 +2049,7 @@ mod tests {
             "U+006A U+0061 U+006E U+0065 U+002E U+0064 U+006F U+0065 U+0040 U+0065 U+0078 U+0061 U+006D U+0070 U+006C U+0065 U+002E U+0063 U+006F U+006D",
             "u+006a,u+0061,u+006e,u+0065,u+002e,u+0064,u+006f,u+0065,u+0040,u+0065,u+0078,u+0061,u+006d,u+0070,u+006c,u+0065,u+002e,u+0063,u+006f,u+006d",
         ] {
-            let decoded = decoded_tokens(t).unwrap_or_default();
+            let decoded = decoded_tokens(t).unwrap_or_default().texts;
             assert!(
                 decoded.iter().any(|d| d.contains(email)),
                 "{t}: {decoded:?}"
@@ -1839,7 +2064,7 @@ mod tests {
             "U+0041 U+0042",
             "=homepage",
         ] {
-            let decoded = decoded_tokens(t).unwrap_or_default();
+            let decoded = decoded_tokens(t).unwrap_or_default().texts;
             assert!(
                 decoded.iter().all(|d| !d.chars().any(char::is_alphabetic)),
                 "{t}: {decoded:?}"

@@ -471,7 +471,7 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     let turned = turned_words(&form);
     // A category written in base64, base32 or hex (`aGVhbHRo`) is read
     // decoded too.
-    let decoded = canon::decoded_tokens(category).unwrap_or_default();
+    let decoded = canon::decoded_tokens(category).unwrap_or_default().texts;
     std::iter::once(category)
         .chain(decoded.iter().map(String::as_str))
         .chain(spaced.as_deref())
@@ -517,6 +517,7 @@ fn path_is_sensitive(
             || (canon::may_hold_encoded_text(&form)
                 && canon::decoded_tokens(&form)
                     .unwrap_or_default()
+                    .texts
                     .iter()
                     .any(|d| reads_named(&canon::word_form(d))))
             || unglued(&form, false).is_some_and(|u| reads_named(&u))
@@ -4212,6 +4213,109 @@ secret_env = "K2"
         ] {
             let out = outcomes(&cfg, &format!(r#"{{{base},"ad":{{"note":"{note}"}}}}"#));
             assert_eq!(routed(&out[0])["ad"]["note"], note);
+        }
+    }
+
+    /// Thirteenth red-team pass (rt12): base-85 and the other base32
+    /// alphabets of identifiers and digests, letters drawn like signs
+    /// between an identifier's parts, phones among words and look-alike
+    /// letters, the email without its `+tag` or under Google's other
+    /// domain, more health words; and the App Store ids the phone rule
+    /// used to drop.
+    #[test]
+    fn thirteenth_pass_base85_sign_letters_phones_among_words_and_app_store_ids() {
+        let cfg = config(
+            r#"["ad.campaign_id", "app.app_id", { path = "ad.note", type = "text", max_len = 300 }]"#,
+        );
+        let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"jane.doe@example.com","phone":"+1 206 555 0100","device_id":"6D92078A-8246-4BA4-AE5B-76104861E7DC"}"#;
+        for note in [
+            // Ascii85, RFC 1924 (Python's b85encode) and Z85 of the email.
+            r"C12!k/nAm35\\51KD/a<&/n8g:",
+            "YGH0=E@W?IKxKGgZE$R5E@N+P",
+            "ygh0>e[w)ikXkgGze:r5e[n*p",
+            // SHA-256 of the email in b85, the device id's bytes in b85.
+            "hTys7Y!}Q;5;%StNw`o``{z5u&RP+OaXOta48{{Z",
+            "ZITCyf<{ZEu3L5xNMYyP",
+            // SHA-256 of the email in base32hex and Crockford's base32.
+            "GRGBJPBC2V64Q4HOFOCKJE2GAFTUEEU3PPD1323H7AEJ03662CUG",
+            "GVGBKSBC2Z64T4HRFRCMKE2GAFXYEEY3SSD1323H7AEK03662CYG",
+            // Letters drawn like signs between the parts.
+            "janeǀdoe@exampleǀcom",
+            "janeㅡdoe@example一com",
+            "206ǀ555ǀ0100",
+            "206ⵏ555ⵏ0100",
+            "206ا555ا0100",
+            // The phone among words and look-alike letters.
+            "206-home-555-top-0100",
+            "206 oder 555 oder 0100",
+            "206-5SS-OlOO",
+            "ZO6 SSS OlOO",
+        ] {
+            assert_note_is_stopped(&cfg, base, note);
+        }
+        // The email as its mailbox reads it.
+        for (email, note) in [
+            (
+                "mark.twain+newsletter@example.org",
+                "mark.twain example.org",
+            ),
+            ("Jane.Doe+shop@gmail.com", "janedoe googlemail com"),
+            ("Jane.Doe+shop@gmail.com", "jane doe"),
+        ] {
+            let base = format!(
+                r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{{"email":"{email}"}}"#
+            );
+            assert_note_is_stopped(&cfg, &base, note);
+        }
+        // Benign look-alikes pass unchanged: random bytes in base-85 (their
+        // hex holds digit runs shaped like phones), signs, app ids, words.
+        for note in [
+            "Qm9vay1DbHViLTIwMjY=xY!}Q;5;%",
+            "50%-off! (today)",
+            "newsletter spring",
+            "Lollipop 2026 holiday",
+            "spring-2026-sale-b12",
+            "ǀxam ǀgaq",
+        ] {
+            let out = outcomes(&cfg, &format!(r#"{{{base},"ad":{{"note":"{note}"}}}}"#));
+            assert_eq!(routed(&out[0])["ad"]["note"], note);
+        }
+        for app in ["id1444383602", "id6448311069", "id886445756"] {
+            let out = outcomes(&cfg, &format!(r#"{{{base},"app":{{"app_id":"{app}"}}}}"#));
+            assert_eq!(routed(&out[0])["app"]["app_id"], app);
+        }
+        // An App Store id that is a real US number is a phone.
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{base},"app":{{"app_id":"id2125550123"}}}}"#),
+        );
+        assert!(
+            matches!(out[0], Outcome::Drop(DropReason::PiiGuard)),
+            "{:?}",
+            out[0]
+        );
+        let p = Policy::new(&cfg, SubjectHasher::new(&[9; 32]));
+        for category in [
+            "Diabetic Supplies",
+            "Cold & Flu",
+            "morning-after pill",
+            "HSA/FSA Eligible",
+            "OB-GYN",
+            "妊娠検査薬",
+            "Farmacy",
+        ] {
+            let json = format!(r#"{{{base},"context":{{"category":"{category}"}}}}"#);
+            let ev = Event::parse(&json).unwrap();
+            assert_eq!(
+                p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r),
+                Some(DropReason::Sensitive),
+                "{category}"
+            );
+        }
+        for category in ["Meal Prep", "Teaching Aids", "Plan B Coffee"] {
+            let json = format!(r#"{{{base},"context":{{"category":"{category}"}}}}"#);
+            let ev = Event::parse(&json).unwrap();
+            assert_eq!(p.evaluate(&ev, &NoOptOuts).blocked, None, "{category}");
         }
     }
 

@@ -285,6 +285,7 @@ pub fn scan_digits(s: &str) -> Option<Hit> {
     }
     let mut chars: Vec<char> = s.chars().collect();
     mask_uuids(&mut chars);
+    mask_app_store_ids(&mut chars);
     let mut i = 0;
     let mut digits: Vec<u8> = Vec::with_capacity(32);
     let mut groups: Vec<Group> = Vec::with_capacity(8);
@@ -542,6 +543,44 @@ fn mask_uuids(chars: &mut [char]) {
         } else {
             i += 1;
         }
+    }
+}
+
+/// Blanks out Apple App Store ids (`id` and 9 or 10 digits, as
+/// `app.app_id` and store links carry them: `id1444383602`,
+/// `id6448311069`) whose digits are not a valid US number
+/// (libphonenumber's metadata: `id2065550100` is still a phone). Every iOS
+/// app of recent years has a 10-digit id, which the rule that any run of 10
+/// or more digits is a phone number dropped. Not E.164 as well: most ten
+/// digits are a valid number of some country (`+64 4831 1069`). The
+/// event's own phone is still looked for in them by the caller.
+fn mask_app_store_ids(chars: &mut [char]) {
+    let n = chars.len();
+    let mut i = 0;
+    while i + 11 <= n {
+        let boundary_before = i == 0 || !chars[i - 1].is_alphanumeric();
+        if !(boundary_before && matches!(chars[i], 'i' | 'I') && matches!(chars[i + 1], 'd' | 'D'))
+        {
+            i += 1;
+            continue;
+        }
+        let len = chars[i + 2..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let end = i + 2 + len;
+        let boundary_after = end == n || !chars[end].is_alphanumeric();
+        if (9..=10).contains(&len) && boundary_after {
+            let digits: String = chars[i + 2..end].iter().collect();
+            let us = phonenumber::parse(Some(phonenumber::country::Id::US), &digits)
+                .is_ok_and(|n| phonenumber::is_valid(&n));
+            if !us {
+                for c in &mut chars[i..end] {
+                    *c = ' ';
+                }
+            }
+        }
+        i = end.max(i + 1);
     }
 }
 

@@ -95,6 +95,10 @@ const MAX_VIEWS: usize = 64;
 #[derive(Debug)]
 pub struct Views<'a> {
     pub texts: Vec<Cow<'a, str>>,
+    /// Bytes decoded from the texts that are not text, in hex
+    /// ([`canon::Decoded::binary`]): read for the event's own identifiers
+    /// and their digests only.
+    pub binary: Vec<String>,
     /// Decoding stopped at a bound before its end (see [`Hit::Unreadable`]).
     pub unreadable: bool,
 }
@@ -104,6 +108,7 @@ impl<'a> Views<'a> {
         let (first, settled) = canon::canonical_settled(s);
         let mut v = Views {
             texts: vec![first],
+            binary: Vec::new(),
             unreadable: !settled,
         };
         // Bytes smuggled in variation selectors, which canonical forms
@@ -116,10 +121,19 @@ impl<'a> Views<'a> {
         }
         let mut k = 0;
         while k < v.texts.len() && !v.unreadable {
-            let Some(mut decoded) = canon::decoded_tokens(&v.texts[k]) else {
+            let Some(canon::Decoded {
+                texts: mut decoded,
+                binary,
+            }) = canon::decoded_tokens(&v.texts[k])
+            else {
                 v.unreadable = true;
                 break;
             };
+            for b in binary {
+                if !v.binary.contains(&b) && v.binary.len() < MAX_VIEWS {
+                    v.binary.push(b);
+                }
+            }
             // Quoted-printable (`jane=40example.com`) and the text without
             // its HTML tags (`jane<b></b>@example.com`) or comments, beside
             // the text.
@@ -223,7 +237,7 @@ impl Reading {
     pub fn of(s: &str) -> Reading {
         let v = Views::of(s);
         let pattern = scan_views(&v);
-        let views = v
+        let mut views: Vec<ViewSkeleton> = v
             .texts
             .iter()
             .map(|t| {
@@ -237,6 +251,13 @@ impl Reading {
                 }
             })
             .collect();
+        // Decoded bytes in hex: a digest, or an identifier's bytes. Their
+        // digits are not read for a phone among letters.
+        views.extend(v.binary.iter().map(|hex| ViewSkeleton {
+            digest: true,
+            numerals: Vec::new(),
+            skeleton: hex.clone(),
+        }));
         let mut ipv4 = Vec::new();
         for t in &v.texts {
             inet_aton_tokens(t, &mut ipv4);
@@ -250,31 +271,38 @@ impl Reading {
 }
 
 /// Digits a view must hold, besides letters, to be read for a phone
-/// number among letters ([`numeral_readings`]).
-const MIN_NUMERAL_DIGITS: usize = 3;
+/// number among letters ([`numeral_readings`]): one (`ZO6 SSS OlOO`).
+const MIN_NUMERAL_DIGITS: usize = 1;
 
 /// The key of each letter `a`-`z` on a phone's keypad (ITU E.161).
 const KEYPAD: &[u8; 26] = b"22233344455566677778889999";
 
-/// The digits a phone number hidden among letters shows, read two ways
+/// The digits a phone number hidden among letters shows, read three ways
 /// from a skeleton (lowercase letters and digits) that mixes letters with
 /// [`MIN_NUMERAL_DIGITS`] or more digits: letters drawn like digits as
-/// those digits (`o` as 0, `i` and `l` as 1) and every other letter
-/// dropped (`2O6-555-Ol00`, `206x555x0100`); and every letter as its key
-/// on a phone's keypad (`206-JKL-0100`). Empty for any other skeleton.
-/// Compared with the event's own phone numbers only (8 digits and more:
-/// a chance match is below one in ten million per place).
+/// those digits (`o` as 0, `i` and `l` as 1, `z` as 2, `s` as 5, `b` as 8,
+/// `g` as 9) and every other letter dropped (`2O6-555-Ol00`,
+/// `206x555x0100`, `ZO6 SSS OlOO`); every letter as its key on a phone's
+/// keypad (`206-JKL-0100`); and the digits alone, words between them
+/// dropped whatever their letters (`206-home-555-top-0100`, `206 oder 555
+/// oder 0100`). Empty for any other skeleton. Compared with the event's
+/// own phone numbers only (8 digits and more: a chance match is below one
+/// in ten million per place).
 fn numeral_readings(sk: &[u8]) -> Vec<Box<[u8]>> {
     let digits = sk.iter().filter(|c| c.is_ascii_digit()).count();
-    if digits < MIN_NUMERAL_DIGITS || digits == sk.len() {
+    if digits < MIN_NUMERAL_DIGITS || digits == sk.len() || sk.len() < MIN_PHONE_DIGITS {
         return Vec::new();
     }
-    let drawn = sk
+    let drawn: Box<[u8]> = sk
         .iter()
         .filter_map(|&c| match c {
             b'0'..=b'9' => Some(c),
             b'o' => Some(b'0'),
             b'i' | b'l' => Some(b'1'),
+            b'z' => Some(b'2'),
+            b's' => Some(b'5'),
+            b'b' => Some(b'8'),
+            b'g' => Some(b'9'),
             _ => None,
         })
         .collect();
@@ -286,7 +314,12 @@ fn numeral_readings(sk: &[u8]) -> Vec<Box<[u8]>> {
             _ => None,
         })
         .collect();
-    vec![drawn, keyed]
+    let bare: Box<[u8]> = sk.iter().copied().filter(u8::is_ascii_digit).collect();
+    let mut readings = vec![drawn, keyed];
+    if bare.len() >= MIN_PHONE_DIGITS && bare != readings[0] {
+        readings.push(bare);
+    }
+    readings
 }
 
 /// The digits of each whole number `t` writes with an exponent
@@ -745,6 +778,29 @@ impl<'a> Protected<'a> {
                     Cow::Owned(t) => Cow::Owned(t[start..end].to_owned()),
                 };
                 self.push(local, true);
+            }
+            // The address as the mailbox reads it: its `+tag` dropped
+            // (`mark.twain+news@example.org` is `mark.twain@example.org`),
+            // and a Gmail address under both of Google's domains; with its
+            // local part alone when that names the person.
+            let lower = raw.to_ascii_lowercase();
+            if lower.contains('+') || lower.contains("gmail.com") {
+                let untagged = raw[start..end].split('+').next().unwrap_or("");
+                if untagged.len() < end - start && local_part_names_a_person(untagged) {
+                    self.push(Cow::Owned(untagged.to_owned()), true);
+                }
+                for form in identity::match_forms(Kind::Email, &raw, None) {
+                    let Some((local, domain)) = form.rsplit_once('@') else {
+                        continue;
+                    };
+                    if local_part_names_a_person(local) {
+                        self.push(Cow::Owned(local.to_owned()), true);
+                    }
+                    if domain == "gmail.com" {
+                        self.push(Cow::Owned(format!("{local}@googlemail.com")), true);
+                    }
+                    self.push(Cow::Owned(form), true);
+                }
             }
         }
         if kind == Kind::DeviceId {
@@ -1207,9 +1263,7 @@ fn skeleton_of_canonical(t: &str) -> Cow<'_, str> {
         return Cow::Borrowed(t);
     }
     let mut out = String::with_capacity(t.len());
-    for ch in t.chars() {
-        canon::push_skeleton_char(ch, &mut out);
-    }
+    canon::push_skeleton_str(t, &mut out);
     Cow::Owned(out)
 }
 
@@ -3178,9 +3232,14 @@ mod tests {
         };
         assert_eq!(read("2o6x555ol00"), ["2065550100", "26695556500"]);
         assert_eq!(read("206jkl0100"), ["20610100", "2065550100"]);
-        // Digits alone are the skeleton itself; two digits are no number.
+        // Digits alone are the skeleton itself; a view shorter than a
+        // phone's last 8 digits is not read.
         assert!(read("2065550100").is_empty());
-        assert!(read("c77hometop").is_empty());
+        assert!(read("c77home").is_empty());
+        // One digit among letters drawn like digits (`ZO6 SSS OlOO`), and
+        // words between the digit groups dropped whatever their letters.
+        assert_eq!(read("zo6sssoloo")[0], "2065550100");
+        assert_eq!(read("206home555top0100")[2], "2065550100");
     }
 
     #[test]
