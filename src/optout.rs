@@ -131,6 +131,12 @@ impl OptOutStore {
         subjects.as_slice().iter().any(|h| self.is_forgotten(h))
     }
 
+    /// Whether any of an event's subjects opted out (or was forgotten):
+    /// such an event, queued before the opt-out, is never delivered.
+    pub fn any_opted_out(&self, subjects: &crate::policy::Subjects) -> bool {
+        subjects.as_slice().iter().any(|h| self.contains_hash(h))
+    }
+
     /// Every opt-out held, and whether it was a forget.
     pub fn hashes(&self) -> Vec<(SubjectHash, bool)> {
         self.set

@@ -4,7 +4,8 @@
 //! Keys are the internal keyed hash of the event id (never the id itself),
 //! kept in a `DashMap` with their expiry. Memory is bounded: at
 //! [`DEFAULT_MAX_ENTRIES`] the sweeper shortens the window from the oldest
-//! end until the map is back under 90 % of the bound, and logs that it did.
+//! end, a second at a time, until the map is back under 90 % of the bound,
+//! and logs that it did.
 //! On restart the window is refilled from the records still in the outboxes,
 //! so a producer retrying after a gateway crash is not routed twice.
 
@@ -84,34 +85,36 @@ impl Dedup {
     }
 
     /// Drops expired entries and enforces the bound: two passes over the
-    /// entries at most (one to count them by the hour they expire, one to
-    /// drop the oldest hours), whatever the overshoot.
+    /// entries at most (one to count them by the second they expire, one to
+    /// drop the oldest seconds), whatever the overshoot. The newest second
+    /// is always kept: counted by the hour, a fast producer's last hour was
+    /// one group over the bound, and the whole window went at once.
     pub fn sweep(&self, now_ms: u64) {
         self.map.retain(|_, exp| *exp > now_ms);
         if self.map.len() <= self.max_entries {
             return;
         }
         let target = self.max_entries * 9 / 10;
-        const STEP: u64 = 3_600_000;
-        let hours = (WINDOW.as_millis() as u64).div_ceil(STEP) as usize + 1;
-        let mut per_hour = vec![0usize; hours];
+        const STEP: u64 = 1_000;
+        let steps = (WINDOW.as_millis() as u64).div_ceil(STEP) as usize + 1;
+        let mut per_step = vec![0usize; steps];
         for e in self.map.iter() {
-            let h = (e.value().saturating_sub(now_ms) / STEP) as usize;
-            per_hour[h.min(hours - 1)] += 1;
+            let k = (e.value().saturating_sub(now_ms) / STEP) as usize;
+            per_step[k.min(steps - 1)] += 1;
         }
-        // Drop whole hours from the oldest end until the rest fits.
+        // Drop whole seconds from the oldest end until the rest fits.
         let mut left = self.map.len();
-        let mut dropped_hours = 0;
-        while left > target && dropped_hours < hours {
-            left -= per_hour[dropped_hours];
-            dropped_hours += 1;
+        let mut dropped = 0;
+        while left > target && dropped < steps - 1 {
+            left -= per_step[dropped];
+            dropped += 1;
         }
-        let cutoff = now_ms + dropped_hours as u64 * STEP;
+        let cutoff = now_ms + dropped as u64 * STEP;
         self.map.retain(|_, exp| *exp >= cutoff);
         tracing::warn!(
             entries = self.map.len(),
             max_entries = self.max_entries,
-            window_hours = (now_ms + WINDOW.as_millis() as u64).saturating_sub(cutoff) / STEP,
+            window_seconds = (now_ms + WINDOW.as_millis() as u64).saturating_sub(cutoff) / 1000,
             "idempotency window shortened to stay within its memory bound"
         );
     }
@@ -134,6 +137,28 @@ mod tests {
         assert!(d.len() <= 9, "{}", d.len());
     }
 
+    /// The fault pass's case: every entry seen within the last hour, far
+    /// over the bound. Only the oldest seconds go; the last ones stay, so
+    /// a retry seconds after its 202 is still a duplicate.
+    #[test]
+    fn a_bound_reached_within_an_hour_keeps_the_newest_seconds() {
+        let d = Dedup::new(1_000);
+        let start = 10 * 3_600_000u64;
+        // 5,000 entries over 100 s.
+        for i in 0..5_000u32 {
+            let mut h = [0u8; 16];
+            h[..4].copy_from_slice(&i.to_le_bytes());
+            d.check_and_insert(h, start + u64::from(i) * 20);
+        }
+        let now = start + 100_000;
+        d.sweep(now);
+        assert!(d.len() <= 900, "{}", d.len());
+        assert!(d.len() >= 800, "only the oldest seconds go: {}", d.len());
+        let mut newest = [0u8; 16];
+        newest[..4].copy_from_slice(&4_999u32.to_le_bytes());
+        assert!(d.check_and_insert(newest, now), "the newest entry is kept");
+    }
+
     #[test]
     fn the_bound_drops_the_oldest_hours_and_keeps_the_newest() {
         let d = Dedup::new(100);
@@ -147,7 +172,7 @@ mod tests {
         let now = 20 * hour;
         d.sweep(now);
         assert!(d.len() <= 90, "{}", d.len());
-        assert!(d.len() >= 50, "only whole hours go: {}", d.len());
+        assert!(d.len() >= 50, "only the oldest go: {}", d.len());
         let mut newest = [0u8; 16];
         newest[..4].copy_from_slice(&999u32.to_le_bytes());
         assert!(d.check_and_insert(newest, now), "the newest entry is kept");

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use super::jetstream::{Fetched, JetStream, JsPartner};
 use super::store::{Backing, Ctx, PartnerOutbox};
 use super::{DeadLetters, PartnerLog, Reader, Record, Stream};
+use crate::optout::OptOutStore;
 use crate::policy::Subjects;
 use crate::privacy::Delivered;
 
@@ -95,7 +96,10 @@ impl Consumer {
         stop: &mut watch::Receiver<bool>,
     ) -> Option<Batch> {
         let (items, key, inner) = match &mut self.inner {
-            Inner::Log(c) => c.next(&self.name, max, window, stop).await?,
+            Inner::Log(c) => {
+                c.next(&self.name, max, window, stop, &self.ctx.optouts)
+                    .await?
+            }
             Inner::Js(c) => c.next(&self.name, max, window, stop).await?,
         };
         Some(Batch {
@@ -165,10 +169,16 @@ impl Batch {
                 ..
             } => {
                 let gen = log.shared().purge_generation();
-                if gen == *read_gen {
+                let optouts = &self.ctx.optouts;
+                let opted_out = self
+                    .items
+                    .iter()
+                    .any(|i| optouts.any_opted_out(&i.subjects));
+                if gen == *read_gen && !opted_out {
                     return Ok(false);
                 }
-                let fresh = read_range(log, *from, *end).await?;
+                let mut fresh = read_range(log, *from, *end).await?;
+                mark_opted_out(&mut fresh, optouts);
                 *read_gen = gen;
                 // Otherwise the range already left the outbox (evicted when
                 // full): nothing to send differently.
@@ -188,8 +198,10 @@ impl Batch {
                 places,
                 ..
             } => {
+                // Opted out (or forgotten) since the items were read: never
+                // delivered.
                 let optouts = &self.ctx.optouts;
-                let gone = |i: &Item| optouts.any_forgotten(&i.subjects);
+                let gone = |i: &Item| optouts.any_opted_out(&i.subjects);
                 if !self.items.iter().any(gone) {
                     return Ok(false);
                 }
@@ -303,6 +315,15 @@ impl Batch {
                 }
             }
         }
+    }
+}
+
+/// Marks the records of people who opted out (or were forgotten) since
+/// they were queued as taken out: they are never delivered, and the batch
+/// key counts them as a purge does, so one key still names one body.
+fn mark_opted_out(recs: &mut [Record], optouts: &OptOutStore) {
+    for r in recs.iter_mut().filter(|r| !r.purged) {
+        r.purged = optouts.any_opted_out(&r.subjects);
     }
 }
 
@@ -451,16 +472,18 @@ impl LogConsumer {
         max: usize,
         window: Duration,
         stop: &mut watch::Receiver<bool>,
+        optouts: &OptOutStore,
     ) -> Option<(Vec<Item>, String, BatchInner)> {
         let shared = self.log.shared().clone();
         while let Some((from, end)) = self.resume.pop_front() {
             let read_gen = shared.purge_generation();
             match read_range(&self.log, from, end).await {
-                Ok(recs) if recs.last().map(|r| r.end) == Some(end) => {
+                Ok(mut recs) if recs.last().map(|r| r.end) == Some(end) => {
                     self.resume_end = end;
                     if self.resume.is_empty() {
                         self.reader.seek(end);
                     }
+                    mark_opted_out(&mut recs, optouts);
                     return Some(self.hand_out(name, from, end, recs, read_gen));
                 }
                 _ => {
@@ -530,6 +553,8 @@ impl LogConsumer {
             }
             let from = recs[0].offset;
             let end = recs.last().expect("non-empty").end;
+            let mut recs = recs;
+            mark_opted_out(&mut recs, optouts);
             return Some(self.hand_out(name, from, end, recs, read_gen));
         }
     }

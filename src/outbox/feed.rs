@@ -377,7 +377,9 @@ impl Feed {
                 }
                 records += 1;
                 end = r.end;
-                if r.purged {
+                // Purged, or a person who opted out since it was queued:
+                // never served.
+                if r.purged || self.ctx.optouts.any_opted_out(&r.subjects) {
                     continue;
                 }
                 if !first {
@@ -668,10 +670,10 @@ impl JsCursor {
 impl Feed {
     /// The response of the messages `recs` fetched.
     async fn js_response(&self, recs: Vec<Fetched>) -> Vec<u8> {
-        // Events of forgotten subjects fetched before the purge erased them
+        // Events of people forgotten or opted out since they were queued
         // are never served; a message left with none is acknowledged away.
         let optouts = &self.ctx.optouts;
-        let gone = |i: &super::Item| optouts.any_forgotten(&i.subjects);
+        let gone = |i: &super::Item| optouts.any_opted_out(&i.subjects);
         let (empty, recs): (Vec<Fetched>, Vec<Fetched>) =
             recs.into_iter().partition(|r| r.items.iter().all(gone));
         for r in empty {

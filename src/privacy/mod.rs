@@ -475,7 +475,15 @@ impl Writer {
             }
             Err(e) => {
                 // Kept for the next flush; the bound above still applies.
-                tracing::error!(error = %e, rows = self.pending.len(), "cannot write the subject-access ledger; will retry");
+                self.metrics
+                    .emit(crate::metrics::events::StorageWriteFailed {
+                        store: crate::metrics::Store::Ledger,
+                        partner: None,
+                        count: self.pending.len() as u64,
+                        error: &e,
+                        consequence: "cannot write the subject-access ledger; will retry",
+                        log: true,
+                    });
                 if self.pending.len() >= 4 * MAX_PENDING_ROWS {
                     tracing::error!(
                         "dropping unwritten subject-access ledger rows to bound memory"

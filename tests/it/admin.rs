@@ -126,6 +126,87 @@ fn opted_out_subjects_are_not_delivered_others_are() {
     );
 }
 
+backend_tests!(an_optout_stops_the_persons_events_already_queued);
+/// Events queued before a person opts out are not delivered after it: not
+/// served by the pull feed, and taken out of a push batch waiting for its
+/// retry (the fault pass saw all 20 queued events follow the opt-out's
+/// notice). Other people's events in the same batches are delivered.
+fn an_optout_stops_the_persons_events_already_queued() {
+    let partner = MockPartner::start(std::sync::Arc::new(|_| {
+        (503, vec![("Retry-After".to_string(), "1".to_string())])
+    }));
+    let cfg = format!(
+        "{HEAD}{}{}",
+        pull_partner("alpha", "T_FEED_A", "K_A", ""),
+        push_partner("beta", &partner.url(), "K_B", "")
+    );
+    let g = Gateway::start(&cfg, base_env());
+    let mut evs = Vec::new();
+    for i in 0..10 {
+        evs.push(person_event(
+            &format!("q{i}"),
+            "queued.person@example.com",
+            "acct-q",
+            "+1 206 555 0190",
+        ));
+        evs.push(person_event(
+            &format!("k{i}"),
+            &format!("keep{i}@example.com"),
+            &format!("acct-k{i}"),
+            "+1 206 555 0191",
+        ));
+    }
+    post(&g, &evs);
+    // beta's batch was tried and waits for its retry.
+    wait_for(Duration::from_secs(30), || {
+        (!partner.requests().is_empty()).then_some(())
+    })
+    .expect("beta is tried");
+
+    let r = admin(
+        &g,
+        "/v1/optouts",
+        Some(ADMIN_TOKEN),
+        r#"{"email": "Queued.Person@example.com"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    partner.set(std::sync::Arc::new(|_| (200, Vec::new())));
+
+    let keep: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+    let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+    let got: HashSet<String> = event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A))
+        .into_iter()
+        .collect();
+    assert_eq!(
+        got,
+        ids(KEY_A, &keep),
+        "the pull feed serves the others only"
+    );
+
+    // What beta answered 503 to before the opt-out does not count: only
+    // what it accepted after it.
+    let want = ids(KEY_B, &keep);
+    let accepted = || -> HashSet<String> {
+        partner
+            .requests()
+            .into_iter()
+            .filter(|r| r.status == 200)
+            .flat_map(|r| event_ids(&r.events()))
+            .collect()
+    };
+    wait_for(Duration::from_secs(30), || {
+        want.is_subset(&accepted()).then_some(())
+    })
+    .expect("beta gets the others' events");
+    // One more retry interval: nothing of the person follows.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        accepted(),
+        want,
+        "after the opt-out beta got only the others' events"
+    );
+}
+
 backend_tests!(admin_api_requires_the_admin_token);
 fn admin_api_requires_the_admin_token() {
     let g = pull_only();
