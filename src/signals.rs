@@ -628,6 +628,14 @@ fn walk_at<'a>(raw: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)>
                         continue;
                     }
                 }
+                // A list of `{"name": …, "value": …}` objects (custom
+                // attributes, OpenRTB's `data[].segment[]`, key/value
+                // tags): each read as the member it names, and walked.
+                if let Some([name, value]) = named_value_object(item) {
+                    if let Some(name) = as_str(name) {
+                        member(&name, value, place, out, depth + 1);
+                    }
+                }
                 walk_at(item, place, out, depth + 1);
             }
         }
@@ -643,6 +651,24 @@ fn name_value_pair(item: Raw<'_>) -> Option<[Raw<'_>; 2]> {
     }
     let pair: [Raw<'_>; 2] = crate::json::array_items(item)?.try_into().ok()?;
     (kind_of(pair[0]) == JsonKind::String).then_some(pair)
+}
+
+/// `item` when it is an object naming a value: a string member `name`,
+/// `key`, `attribute`, `field` or `trait`, and a member `value` or `val`.
+fn named_value_object(item: Raw<'_>) -> Option<[Raw<'_>; 2]> {
+    if kind_of(item) != JsonKind::Object {
+        return None;
+    }
+    let members = crate::json::object_members(item)?;
+    let find = |names: &[&str]| {
+        members
+            .iter()
+            .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+            .map(|(_, v)| *v)
+    };
+    let name = find(&["name", "key", "attribute", "field", "trait"])?;
+    let value = find(&["value", "val"])?;
+    (kind_of(name) == JsonKind::String).then_some([name, value])
 }
 
 /// One member `key: v` of a block adgate walks, in a block about `place`:

@@ -4317,6 +4317,49 @@ secret_env = "K2"
             let ev = Event::parse(&json).unwrap();
             assert_eq!(p.evaluate(&ev, &NoOptOuts).blocked, None, "{category}");
         }
+        // A minor or a refusal in a list of name/value objects about the
+        // person (custom attributes, OpenRTB segments, key/value tags).
+        let head =
+            r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z""#;
+        let blocked = |user: &str, extra: &str| {
+            let json = format!(
+                r#"{{{head},"user":{{"email":"j@x.example",{user}}},"ad":{{"campaign_id":"c"{extra}}}}}"#
+            );
+            let ev = Event::parse(&json).unwrap();
+            p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r)
+        };
+        for (user, want) in [
+            (
+                r#""attributes":[{"name":"age","value":12}]"#,
+                DropReason::Minor,
+            ),
+            (
+                r#""traits":[{"key":"birth_year","value":2015}]"#,
+                DropReason::Minor,
+            ),
+            (
+                r#""attributes":[{"Name":"do_not_sell","Value":true}]"#,
+                DropReason::OptedOut,
+            ),
+            (
+                r#""data":[{"id":"d","segment":[{"id":"1","name":"age","value":"12"}]}]"#,
+                DropReason::Minor,
+            ),
+        ] {
+            assert_eq!(blocked(user, ""), Some(want), "{user}");
+        }
+        for (user, extra) in [
+            (
+                r#""attributes":[{"name":"age","value":34},{"name":"color","value":"blue"}]"#,
+                "",
+            ),
+            (
+                r#""tier":"gold""#,
+                r#","targeting":[{"name":"age","value":12}]"#,
+            ),
+        ] {
+            assert_eq!(blocked(user, extra), None, "{user} {extra}");
+        }
     }
 
     /// Eleventh red-team pass (rt11): the event's own IP little-endian
