@@ -987,8 +987,17 @@ fn name_like(name: &[u8]) -> bool {
             | b"utmterm"
             | b"campaigncontent"
             | b"campaignterm"
+            // Where on the site, and what was tried there (the thirteenth
+            // pass: `list_name: "pharmacy-best-sellers"`, `zone`,
+            // `experiment: "pharmacy_upsell_v2"`).
+            | b"zone"
+            | b"experiment"
+            | b"experimentname"
+            | b"variant"
+            | b"variantname"
     ) || name.ends_with(b"title")
         || name.ends_with(b"description")
+        || name.ends_with(b"listname")
 }
 
 /// How deep category-like members are looked for in nested objects and

@@ -4312,6 +4312,30 @@ secret_env = "K2"
                 "{category}"
             );
         }
+        // Where on the site and what was tried there, by the configured
+        // words.
+        for context in [
+            r#""list_name":"pharmacy-best-sellers""#,
+            r#""zone":"pharmacy""#,
+            r#""experiment":"pharmacy_upsell_v2""#,
+        ] {
+            let json = format!(r#"{{{base},"context":{{{context}}}}}"#);
+            let ev = Event::parse(&json).unwrap();
+            assert_eq!(
+                p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r),
+                Some(DropReason::Sensitive),
+                "{context}"
+            );
+        }
+        for category in ["Diabetic Supplies"] {
+            let json = format!(r#"{{{base},"context":{{"category":"{category}"}}}}"#);
+            let ev = Event::parse(&json).unwrap();
+            assert_eq!(
+                p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r),
+                Some(DropReason::Sensitive),
+                "{category}"
+            );
+        }
         for category in ["Meal Prep", "Teaching Aids", "Plan B Coffee"] {
             let json = format!(r#"{{{base},"context":{{"category":"{category}"}}}}"#);
             let ev = Event::parse(&json).unwrap();
