@@ -4327,15 +4327,6 @@ secret_env = "K2"
                 "{context}"
             );
         }
-        for category in ["Diabetic Supplies"] {
-            let json = format!(r#"{{{base},"context":{{"category":"{category}"}}}}"#);
-            let ev = Event::parse(&json).unwrap();
-            assert_eq!(
-                p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r),
-                Some(DropReason::Sensitive),
-                "{category}"
-            );
-        }
         for category in ["Meal Prep", "Teaching Aids", "Plan B Coffee"] {
             let json = format!(r#"{{{base},"context":{{"category":"{category}"}}}}"#);
             let ev = Event::parse(&json).unwrap();
