@@ -135,7 +135,7 @@ impl OptOutStore {
     /// such an event, queued before the opt-out, is never delivered.
     pub fn any_opted_out(&self, subjects: &crate::policy::Subjects) -> bool {
         // Asked for every record delivered: an empty list answers at once.
-        self.len() > 0 && subjects.as_slice().iter().any(|h| self.contains_hash(h))
+        !self.is_empty() && subjects.as_slice().iter().any(|h| self.contains_hash(h))
     }
 
     /// Every opt-out held, and whether it was a forget.
