@@ -1346,7 +1346,8 @@ fn member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) -> bool
 }
 
 /// Every string in `v` (the value of a category-like member), as deep as
-/// [`MAX_DEPTH`].
+/// [`MAX_DEPTH`], and the names of its objects' members: a category map
+/// names its categories by its keys (`categories: {"health": 0.9}`).
 fn strings(v: json::Raw<'_>, each: &mut impl FnMut(&str) -> bool, depth: usize) -> bool {
     match kind_of(v) {
         JsonKind::String => as_str(v).is_some_and(|s| each(&s)),
@@ -1357,7 +1358,7 @@ fn strings(v: json::Raw<'_>, each: &mut impl FnMut(&str) -> bool, depth: usize) 
         JsonKind::Object if depth < MAX_DEPTH => json::object_members(v)
             .unwrap_or_default()
             .iter()
-            .any(|(_, item)| strings(*item, each, depth + 1)),
+            .any(|(key, item)| each(key) || strings(*item, each, depth + 1)),
         _ => false,
     }
 }

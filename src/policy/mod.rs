@@ -4318,6 +4318,8 @@ secret_env = "K2"
             r#""list_name":"pharmacy-best-sellers""#,
             r#""zone":"pharmacy""#,
             r#""experiment":"pharmacy_upsell_v2""#,
+            // A category map names its categories by its keys.
+            r#""categories":{"health":1}"#,
         ] {
             let json = format!(r#"{{{base},"context":{{{context}}}}}"#);
             let ev = Event::parse(&json).unwrap();
@@ -4331,6 +4333,15 @@ secret_env = "K2"
             let json = format!(r#"{{{base},"context":{{"category":"{category}"}}}}"#);
             let ev = Event::parse(&json).unwrap();
             assert_eq!(p.evaluate(&ev, &NoOptOuts).blocked, None, "{category}");
+        }
+        for context in [
+            r#""categories":{"books":0.9,"toys":0.1}"#,
+            r#""categories":[{"name":"Books","id":5}]"#,
+            r#""timezone":"America/New_York","zone":"home""#,
+        ] {
+            let json = format!(r#"{{{base},"context":{{{context}}}}}"#);
+            let ev = Event::parse(&json).unwrap();
+            assert_eq!(p.evaluate(&ev, &NoOptOuts).blocked, None, "{context}");
         }
         // A minor or a refusal in a list of name/value objects about the
         // person (custom attributes, OpenRTB segments, key/value tags).
