@@ -493,9 +493,15 @@ fn says_nothing(key: &str) -> bool {
 const TYPE_WORDS: &[&str] = &[
     "type",
     "role",
+    "roles",
     "profile",
     "segment",
+    "segments",
     "group",
+    "groups",
+    "membership",
+    "audiences",
+    "cohorts",
     "kind",
     "status",
     "tier",
@@ -702,6 +708,15 @@ pub fn member<'a>(
         && name.names_a_signal
     {
         out.push((OtherSignal::ConsentAnswer, v));
+    } else if person && kind == JsonKind::Array && name.classifies_person {
+        // A list of the person's segments or roles (`segments: ["kids"]`):
+        // each string read as one.
+        for item in crate::json::array_items(v).unwrap_or_default() {
+            if kind_of(item) == JsonKind::String {
+                out.push((OtherSignal::PersonType, item));
+            }
+        }
+        walk_at(v, place, out, depth + 1);
     } else if matches!(kind, JsonKind::Object | JsonKind::Array) {
         let inner = if name.person_block {
             Place::Person

@@ -4371,6 +4371,9 @@ secret_env = "K2"
                 r#""data":[{"id":"d","segment":[{"id":"1","name":"age","value":"12"}]}]"#,
                 DropReason::Minor,
             ),
+            // The person's segments as a list, a junior membership.
+            (r#""segments":["sports","kids"]"#, DropReason::Minor),
+            (r#""membership":"junior""#, DropReason::Minor),
         ] {
             assert_eq!(blocked(user, ""), Some(want), "{user}");
         }
@@ -4383,6 +4386,7 @@ secret_env = "K2"
                 r#""tier":"gold""#,
                 r#","targeting":[{"name":"age","value":12}]"#,
             ),
+            (r#""segments":["sports","outdoor"],"membership":"gold""#, ""),
         ] {
             assert_eq!(blocked(user, extra), None, "{user} {extra}");
         }
