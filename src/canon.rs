@@ -1275,9 +1275,7 @@ fn try_decode(tok: &str, out: &mut Decoded) {
 fn push_decoded(bytes: &[u8], binary_as_hex: bool, out: &mut Decoded) {
     let (text, list) = match printable(bytes).or_else(|| printable_runs(bytes)) {
         Some(t) => (t, &mut out.texts),
-        None if binary_as_hex && bytes.len() >= 16 => {
-            (data_encoding::HEXLOWER.encode(bytes), &mut out.binary)
-        }
+        None if binary_as_hex && bytes.len() >= 16 => (crate::util::hex(bytes), &mut out.binary),
         None => return,
     };
     if !list.contains(&text) {

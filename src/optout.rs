@@ -125,12 +125,6 @@ impl OptOutStore {
         !self.forgotten.is_empty() && self.forgotten.contains(h)
     }
 
-    /// Whether any of an event's subjects was forgotten (the event is
-    /// never delivered, its copies are erased).
-    pub fn any_forgotten(&self, subjects: &crate::policy::Subjects) -> bool {
-        subjects.as_slice().iter().any(|h| self.is_forgotten(h))
-    }
-
     /// Whether any of an event's subjects opted out (or was forgotten):
     /// such an event, queued before the opt-out, is never delivered.
     pub fn any_opted_out(&self, subjects: &crate::policy::Subjects) -> bool {
