@@ -124,6 +124,13 @@ impl Dedup {
 mod tests {
     use super::*;
 
+    /// The key of entry `i`.
+    fn key(i: u32) -> [u8; 16] {
+        let mut h = [0u8; 16];
+        h[..4].copy_from_slice(&i.to_le_bytes());
+        h
+    }
+
     #[test]
     fn window_and_bound() {
         let d = Dedup::new(10);
@@ -146,17 +153,16 @@ mod tests {
         let start = 10 * 3_600_000u64;
         // 5,000 entries over 100 s.
         for i in 0..5_000u32 {
-            let mut h = [0u8; 16];
-            h[..4].copy_from_slice(&i.to_le_bytes());
-            d.check_and_insert(h, start + u64::from(i) * 20);
+            d.check_and_insert(key(i), start + u64::from(i) * 20);
         }
         let now = start + 100_000;
         d.sweep(now);
         assert!(d.len() <= 900, "{}", d.len());
         assert!(d.len() >= 800, "only the oldest seconds go: {}", d.len());
-        let mut newest = [0u8; 16];
-        newest[..4].copy_from_slice(&4_999u32.to_le_bytes());
-        assert!(d.check_and_insert(newest, now), "the newest entry is kept");
+        assert!(
+            d.check_and_insert(key(4_999), now),
+            "the newest entry is kept"
+        );
     }
 
     #[test]
@@ -165,19 +171,16 @@ mod tests {
         let hour = 3_600_000u64;
         // 1,000 entries seen over 20 hours, 50 per hour.
         for i in 0..1000u32 {
-            let mut h = [0u8; 16];
-            h[..4].copy_from_slice(&i.to_le_bytes());
-            d.check_and_insert(h, (i / 50) as u64 * hour);
+            d.check_and_insert(key(i), (i / 50) as u64 * hour);
         }
         let now = 20 * hour;
         d.sweep(now);
         assert!(d.len() <= 90, "{}", d.len());
         assert!(d.len() >= 50, "only the oldest go: {}", d.len());
-        let mut newest = [0u8; 16];
-        newest[..4].copy_from_slice(&999u32.to_le_bytes());
-        assert!(d.check_and_insert(newest, now), "the newest entry is kept");
-        let mut oldest = [0u8; 16];
-        oldest[..4].copy_from_slice(&0u32.to_le_bytes());
-        assert!(!d.check_and_insert(oldest, now), "the oldest entry went");
+        assert!(
+            d.check_and_insert(key(999), now),
+            "the newest entry is kept"
+        );
+        assert!(!d.check_and_insert(key(0), now), "the oldest entry went");
     }
 }

@@ -783,8 +783,12 @@ impl<'a> Protected<'a> {
             // (`mark.twain+news@example.org` is `mark.twain@example.org`),
             // and a Gmail address under both of Google's domains; with its
             // local part alone when that names the person.
-            let lower = raw.to_ascii_lowercase();
-            if lower.contains('+') || lower.contains("gmail.com") {
+            // Asked of every event's email: no lowercase copy.
+            let gmail = raw
+                .as_bytes()
+                .windows(b"gmail.com".len())
+                .any(|w| w.eq_ignore_ascii_case(b"gmail.com"));
+            if raw.contains('+') || gmail {
                 let untagged = raw[start..end].split('+').next().unwrap_or("");
                 if untagged.len() < end - start && local_part_names_a_person(untagged) {
                     self.push(Cow::Owned(untagged.to_owned()), true);
