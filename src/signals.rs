@@ -76,6 +76,22 @@ pub enum OtherSignal {
     /// (`cookieconsent.marketing`, Usercentrics' `"Google Ads": true`): an
     /// answer, granted or refused.
     ConsentAnswer,
+    /// A school grade in a block about the person (`grade_level: "7th
+    /// grade"`, `school_year: 9`, `grade: "K"`): grade 12 or below, or a
+    /// kindergarten, is a minor; anything else (a loyalty `grade: "gold"`)
+    /// says nothing.
+    SchoolGrade,
+    /// The year the person graduates (`graduation_year`, `class_of`): five
+    /// or more years after the event's, the person is a minor whatever the
+    /// school (graduating from college at 22 or from high school at 18).
+    GraduationYear,
+    /// The person's school (`school_name`): an elementary, primary, middle
+    /// or junior high school, a kindergarten or preschool is a minor's.
+    SchoolName,
+    /// A parent's or guardian's contact or consent on the person's record
+    /// (`parent_email`, `guardian_name`, `parental_consent`): set, the
+    /// person is a minor.
+    Guardian,
 }
 
 /// What a member name (lowercase, without `_`, `-`, `.` or blanks) says.
@@ -260,6 +276,43 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         | b"isteenaccount" | b"forkids" | b"kidsmode" | b"iskidsmode" | b"kidmode"
         | b"childmode" | b"kidsafe" | b"familymode" => OtherSignal::MinorFlag,
         b"useragemonths" | b"ageinmonths" | b"agemonths" | b"ageindays" => OtherSignal::SignalName,
+        // The fourteenth red-team pass: content made for children (Google
+        // Play's Designed for Families, a target age group, an audience),
+        // read in every block: an ad shown in a child-directed app or page
+        // is shown to a child.
+        b"designedforfamilies"
+        | b"isdesignedforfamilies"
+        | b"familiesprogram"
+        | b"familyprogram"
+        | b"primarilychilddirected"
+        | b"childdirectedapp"
+        | b"isforkids"
+        | b"forchildren"
+        | b"madeforchildren"
+        | b"kidscontent"
+        | b"childrenscontent"
+        | b"kidscategory" => OtherSignal::MinorFlag,
+        b"targetagegroup" | b"targetage" | b"targetages" | b"targetagerange" | b"audienceage"
+        | b"audienceagerange" | b"audienceagegroup" | b"intendedagegroup" | b"intendedage" => {
+            OtherSignal::AgeRange
+        }
+        b"audience" | b"targetaudience" | b"intendedaudience" | b"contentaudience"
+        | b"audiencetype" | b"primaryaudience" | b"appaudience" => OtherSignal::PersonType,
+        // Read in blocks about the person only (see recognize_in).
+        b"grade" | b"gradelevel" | b"schoolgrade" | b"gradeinschool" | b"schoolyear"
+        | b"yearlevel" | b"classlevel" | b"currentgrade" => OtherSignal::SchoolGrade,
+        b"graduationyear"
+        | b"gradyear"
+        | b"yearofgraduation"
+        | b"classof"
+        | b"expectedgraduationyear"
+        | b"expectedgraduation"
+        | b"highschoolgraduationyear"
+        | b"hsgradyear"
+        | b"hsgraduationyear" => OtherSignal::GraduationYear,
+        b"school" | b"schoolname" | b"currentschool" | b"schoolattending" => {
+            OtherSignal::SchoolName
+        }
         b"dataprocessingoptions" => OtherSignal::DataProcessingOptions,
         b"ccpa" | b"usprivacy" | b"usprivacystring" | b"uspstring" | b"usp" => {
             OtherSignal::UsPrivacy
@@ -513,6 +566,11 @@ const TYPE_WORDS: &[&str] = &[
     "lifestage",
     "persona",
     "generation",
+    "tag",
+    "tags",
+    "label",
+    "labels",
+    "flags",
 ];
 
 /// Is `key` the name of a block that describes the person, read as `user`
@@ -956,7 +1014,278 @@ fn recognize_in(key: &str, place: Place) -> Option<OtherSignal> {
     if (bare && place == Place::Content) || (other_tongue && place != Place::Person) {
         return None;
     }
-    lookup(name)
+    match lookup(name) {
+        // A product's grade, a school's name or year in an ad or a page
+        // says nothing about the person.
+        Some(OtherSignal::SchoolGrade | OtherSignal::GraduationYear | OtherSignal::SchoolName)
+            if place != Place::Person =>
+        {
+            None
+        }
+        None if place == Place::Person && guardian_name(key) => Some(OtherSignal::Guardian),
+        found => found,
+    }
+}
+
+/// Does the member name speak of the person's parent or guardian and of
+/// their contact or consent (`parent_email`, `guardianPhone`,
+/// `parental_consent`, `legal_guardian`)? Not a hierarchy's
+/// `parent_id`, nor a `parental_consent_required` that may be false.
+fn guardian_name(key: &str) -> bool {
+    const WHO: &[&str] = &["parent", "parents", "parental", "guardian", "guardians"];
+    const WHAT: &[&str] = &[
+        "email",
+        "mail",
+        "phone",
+        "mobile",
+        "name",
+        "consent",
+        "contact",
+        "approval",
+        "approved",
+        "verified",
+        "signature",
+        "address",
+    ];
+    const NOT: &[&str] = &[
+        "required", "needed", "requires", "id", "account", "category",
+    ];
+    let form = name_form(key);
+    if any_name_word(&form, |w| NOT.contains(&w)) || !any_name_word(&form, |w| WHO.contains(&w)) {
+        return false;
+    }
+    let whole = fold_name(key);
+    let alone = whole.is_some_and(|(b, n)| {
+        matches!(
+            &b[..n],
+            b"guardian" | b"guardians" | b"legalguardian" | b"parentguardian"
+        )
+    });
+    alone || any_name_word(&form, |w| WHAT.contains(&w))
+}
+
+/// Children's words in a value classifying the person or the content's
+/// audience (`kids_club`, `Teen Members`): read word by word.
+const CHILD_WORDS: &[&str] = &[
+    "child",
+    "children",
+    "kid",
+    "kids",
+    "minor",
+    "minors",
+    "teen",
+    "teens",
+    "teenager",
+    "teenagers",
+    "tween",
+    "tweens",
+    "preteen",
+    "preteens",
+    "underage",
+    "youth",
+    "toddler",
+    "toddlers",
+    "pupil",
+    "pupils",
+    "schoolchild",
+    "schoolchildren",
+    "schoolkid",
+    "schoolkids",
+    "coppa",
+    "u13",
+    "u16",
+    "u18",
+];
+
+/// Words that make such a value about an adult with children or about
+/// what is bought for them (`parents_of_kids`, `kids_toys_buyers`).
+const ADULT_CONTEXT: &[&str] = &[
+    "parent",
+    "parents",
+    "parenting",
+    "mom",
+    "moms",
+    "mum",
+    "mums",
+    "dad",
+    "dads",
+    "mother",
+    "mothers",
+    "father",
+    "fathers",
+    "guardian",
+    "guardians",
+    "grandparent",
+    "grandparents",
+    "with",
+    "has",
+    "have",
+    "having",
+    "of",
+    "for",
+    "buyer",
+    "buyers",
+    "shopper",
+    "shoppers",
+    "shopping",
+    "clothing",
+    "apparel",
+    "toys",
+    "toy",
+    "gifts",
+    "gift",
+    "books",
+    "furniture",
+    "free",
+    "no",
+    "non",
+    "not",
+    "adult",
+    "adults",
+];
+
+/// Whole values (letters and digits, lowercase) that name a child.
+const CHILD_VALUES: &[&str] = &[
+    "generationalpha",
+    "genalpha",
+    "junior",
+    "juniors",
+    "childaccount",
+    "kidsaccount",
+    "kidsprofile",
+    "childprofile",
+    "teenaccount",
+    "supervised",
+    "under13",
+    "under16",
+    "under18",
+    "kinder",
+    "k12",
+    "k12student",
+    "kidsmode",
+    "childdirected",
+];
+
+/// Words of a school's name that make it a children's school.
+const CHILD_SCHOOLS: &[&str] = &[
+    "elementary",
+    "primary",
+    "middle",
+    "intermediate",
+    "kindergarten",
+    "preschool",
+    "nursery",
+    "grundschule",
+    "ecole",
+    "k8",
+    "prek",
+    "montessori",
+];
+/// Does a value classifying the person or the content's audience name a
+/// child? A string is read item by item (`"vip, kids"`); an item
+/// `name:value` or `name=value` (a tag: `"age:12"`, `"is_minor=true"`) is
+/// read as the member it names; any other names a child when it is one
+/// of [`CHILD_VALUES`], or holds one of [`CHILD_WORDS`] and none of
+/// [`ADULT_CONTEXT`]. An array is read string by string.
+fn person_type(raw: Raw<'_>, event_year: i64, minor_age: u64) -> Option<Verdict> {
+    const NAMES_A_CHILD: Verdict =
+        Verdict::Minor("a member classifying the person or the content's audience names a child");
+    match kind_of(raw) {
+        JsonKind::Array => crate::json::array_items(raw)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|item| kind_of(*item) == JsonKind::String)
+            .find_map(|item| person_type(item, event_year, minor_age)),
+        JsonKind::String => {
+            let text = as_str(raw).unwrap_or_default();
+            let text = canon::word_form(&text).into_owned();
+            for item in text.split([',', ';', '|']) {
+                if let Some(v) = tag_verdict(item, event_year, minor_age) {
+                    return Some(v);
+                }
+                let folded: String = item
+                    .chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .flat_map(char::to_lowercase)
+                    .collect();
+                let child = CHILD_VALUES.contains(&folded.as_str())
+                    || (any_name_word(item, |w| CHILD_WORDS.contains(&w))
+                        && !any_name_word(item, |w| ADULT_CONTEXT.contains(&w)));
+                if child {
+                    return Some(NAMES_A_CHILD);
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// A tag `name:value` or `name=value` whose name is a signal's (read as
+/// in a block about the person): that member's verdict.
+fn tag_verdict(item: &str, event_year: i64, minor_age: u64) -> Option<Verdict> {
+    let (name, value) = item.split_once([':', '='])?;
+    let (name, value) = (name.trim(), value.trim());
+    if name.is_empty() || name.len() > LONGEST {
+        return None;
+    }
+    let signal = recognize_in(name, Place::Person).filter(|s| {
+        !matches!(
+            s,
+            OtherSignal::PersonType | OtherSignal::Cookies | OtherSignal::ConsentString
+        )
+    })?;
+    let plain = matches!(value, "true" | "false" | "null")
+        || (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) && value.len() < 16);
+    let text = if plain {
+        value.to_string()
+    } else {
+        serde_json::to_string(value).ok()?
+    };
+    let raw = Raw::parse(&text).ok()?;
+    verdict(signal, raw, event_year, minor_age)
+}
+
+/// Does a school grade read as 12th grade or below, or a kindergarten?
+/// (`7`, `"7th grade"`, `"Grade 7"`, `"K"`, `"kindergarten"`, `"year 9"`)
+fn school_grade(raw: Raw<'_>) -> bool {
+    let text = match kind_of(raw) {
+        JsonKind::Number => raw.get().to_string(),
+        JsonKind::String => canon::word_form(as_str(raw).unwrap_or_default().trim()).to_lowercase(),
+        _ => return false,
+    };
+    if matches!(text.as_str(), "k" | "pk" | "tk" | "prek" | "pre-k") {
+        return true;
+    }
+    if any_name_word(&text, |w| {
+        matches!(
+            w,
+            "kindergarten" | "preschool" | "elementary" | "primary" | "middle" | "grade"
+        )
+    }) && !any_name_word(&text, |w| {
+        matches!(w, "a" | "b" | "c" | "d" | "f" | "premium")
+    }) {
+        let number = text
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|r| !r.is_empty())
+            .and_then(|r| r.parse::<u32>().ok());
+        return number.is_none_or(|n| n <= 12);
+    }
+    // A bare number or an ordinal (`7`, `"7th"`, `"year 9"`).
+    let rest = text
+        .strip_prefix("year")
+        .or_else(|| text.strip_prefix("yr"))
+        .unwrap_or(&text)
+        .trim();
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    if digits_end == 0 || digits_end > 2 {
+        return false;
+    }
+    let suffix = rest[digits_end..].trim();
+    matches!(suffix, "" | "th" | "st" | "nd" | "rd")
+        && rest[..digits_end].parse::<u32>().is_ok_and(|n| n <= 12)
 }
 
 /// Age, birth-date and minor names in scripts other than Latin
@@ -1093,7 +1422,13 @@ fn range_floor(raw: Raw<'_>) -> Option<i64> {
     }
     let s = as_str(raw)?;
     let text = canon::word_form(s.trim()).to_lowercase();
+    // Google Play's target age groups say `Ages 6-8`, `Ages 18 and over`.
     let t = text.trim();
+    let t = t
+        .strip_prefix("ages")
+        .or_else(|| t.strip_prefix("age"))
+        .unwrap_or(t)
+        .trim();
     const YOUNG: &[&str] = &[
         "under", "below", "less", "<", "≤", "younger", "minor", "child", "kid", "teen", "junior",
         "youth", "unter", "moins", "menos", "meno", "未満", "以下", "month", "mo.", "not yet",
@@ -1348,50 +1683,32 @@ pub fn verdict(
                 "a Consent Mode signal outside consent is not \"granted\"",
             )),
         },
-        OtherSignal::PersonType => {
-            let t = folded_value(raw);
-            matches!(
-                t.as_str(),
-                "child"
-                    | "children"
-                    | "kid"
-                    | "kids"
-                    | "minor"
-                    | "minors"
-                    | "teen"
-                    | "teens"
-                    | "teenager"
-                    | "teenagers"
-                    | "tween"
-                    | "tweens"
-                    | "preteen"
-                    | "genalpha"
-                    | "generationalpha"
-                    | "junior"
-                    | "juniors"
-                    | "underage"
-                    | "youth"
-                    | "childaccount"
-                    | "kidsaccount"
-                    | "kidsprofile"
-                    | "childprofile"
-                    | "teenaccount"
-                    | "supervised"
-                    | "under13"
-                    | "under16"
-                    | "under18"
-                    | "u13"
-                    | "u16"
-                    | "u18"
-                    | "kinder"
-                    | "k12"
-                    | "k12student"
-                    | "kidsmode"
-                    | "pupil"
-                    | "schoolchild"
-            )
-            .then_some(Verdict::Minor(
-                "a member classifying the person in a block about them names a child",
+        OtherSignal::PersonType => person_type(raw, event_year, minor_age as u64),
+        OtherSignal::SchoolGrade => school_grade(raw).then_some(Verdict::Minor(
+            "a school grade in a block about the person is 12th grade or below",
+        )),
+        OtherSignal::GraduationYear => match year(raw) {
+            Some(y) if y >= event_year + 5 => Some(Verdict::Minor(
+                "the person graduates five or more years after the event: a minor",
+            )),
+            _ => None,
+        },
+        OtherSignal::SchoolName => {
+            let text = canon::word_form(&as_str(raw).unwrap_or_default()).to_lowercase();
+            let young = any_name_word(&text, |w| CHILD_SCHOOLS.contains(&w))
+                || text.contains("junior high");
+            young.then_some(Verdict::Minor(
+                "the person's school is one for children (elementary, middle, kindergarten)",
+            ))
+        }
+        OtherSignal::Guardian => {
+            let empty = match kind_of(raw) {
+                JsonKind::Null => true,
+                JsonKind::String => as_str(raw).is_some_and(|t| t.trim().is_empty()),
+                _ => false,
+            };
+            (!empty).then_some(Verdict::Minor(
+                "a parent's or guardian's contact or consent is on the person's record",
             ))
         }
         OtherSignal::Att => {
@@ -1531,6 +1848,107 @@ mod tests {
             assert_eq!(recognize_in(k, Place::Other), None, "{k}");
             assert!(recognize_in(k, Place::Person).is_some(), "{k}");
         }
+    }
+
+    #[test]
+    fn children_are_read_in_audiences_schools_guardians_and_tags() {
+        use Verdict::*;
+        let minor = |s, raw| matches!(v(s, raw), Some(Minor(_)));
+        // The content's audience, in any block; a target age group.
+        for place in [Place::Content, Place::Other, Place::Person] {
+            assert_eq!(
+                recognize_in("audience", place),
+                Some(OtherSignal::PersonType)
+            );
+            assert_eq!(
+                recognize_in("designed_for_families", place),
+                Some(OtherSignal::MinorFlag)
+            );
+            assert_eq!(
+                recognize_in("targetAgeGroup", place),
+                Some(OtherSignal::AgeRange)
+            );
+        }
+        assert!(minor(OtherSignal::PersonType, "\"kids\""));
+        assert!(minor(OtherSignal::PersonType, "\"Children\""));
+        assert!(minor(OtherSignal::PersonType, "[\"vip\", \"kids_club\"]"));
+        assert!(minor(OtherSignal::PersonType, "\"Teen Members\""));
+        for adult in [
+            "\"adults 25-54\"",
+            "\"parents_with_kids\"",
+            "\"kids toys buyers\"",
+            "[\"vip\", \"loyal\"]",
+            "\"gold\"",
+        ] {
+            assert_eq!(v(OtherSignal::PersonType, adult), None, "{adult}");
+        }
+        assert!(minor(OtherSignal::AgeRange, "\"Ages 6-8\""));
+        assert!(minor(OtherSignal::AgeRange, "\"Ages 5 & Under\""));
+        assert_eq!(v(OtherSignal::AgeRange, "\"Ages 18 and over\""), None);
+        // Tags that name a signal are read as that member.
+        assert!(minor(OtherSignal::PersonType, "[\"age:12\", \"vip\"]"));
+        assert!(minor(OtherSignal::PersonType, "\"vip,is_minor=true\""));
+        assert_eq!(v(OtherSignal::PersonType, "[\"vip\", \"age:40\"]"), None);
+        assert_eq!(recognize_in("tags", Place::Person), None);
+        assert!(classifies_person("tags"));
+        // School grades, graduation years and schools: about the person only.
+        for name in ["grade_level", "school_name", "graduation_year", "class_of"] {
+            assert!(recognize_in(name, Place::Person).is_some(), "{name}");
+            assert_eq!(recognize_in(name, Place::Content), None, "{name}");
+        }
+        for grade in [
+            "7",
+            "\"7th grade\"",
+            "\"Grade 3\"",
+            "\"K\"",
+            "\"kindergarten\"",
+            "\"year 9\"",
+        ] {
+            assert!(minor(OtherSignal::SchoolGrade, grade), "{grade}");
+        }
+        for other in [
+            "\"gold\"",
+            "\"A\"",
+            "\"grade A\"",
+            "\"college\"",
+            "13",
+            "\"2025-2026\"",
+        ] {
+            assert_eq!(v(OtherSignal::SchoolGrade, other), None, "{other}");
+        }
+        // v reads the event as of 2026: five or more years on is a minor's.
+        assert!(minor(OtherSignal::GraduationYear, "2032"));
+        assert!(minor(OtherSignal::GraduationYear, "\"Class of 2031\""));
+        assert_eq!(v(OtherSignal::GraduationYear, "2028"), None);
+        assert_eq!(v(OtherSignal::GraduationYear, "2010"), None);
+        assert!(minor(OtherSignal::SchoolName, "\"Lincoln Middle School\""));
+        assert!(minor(OtherSignal::SchoolName, "\"Oak Elementary\""));
+        assert_eq!(v(OtherSignal::SchoolName, "\"State University\""), None);
+        // A parent's or guardian's contact on the person's record.
+        for name in [
+            "parent_email",
+            "guardianPhone",
+            "parental_consent",
+            "legal_guardian",
+        ] {
+            assert_eq!(
+                recognize_in(name, Place::Person),
+                Some(OtherSignal::Guardian),
+                "{name}"
+            );
+        }
+        for name in ["parent_id", "parent_account", "parental_consent_required"] {
+            assert_ne!(
+                recognize_in(name, Place::Person),
+                Some(OtherSignal::Guardian),
+                "{name}"
+            );
+        }
+        assert_eq!(recognize_in("parent_email", Place::Content), None);
+        assert!(minor(OtherSignal::Guardian, "\"mom@example.org\""));
+        assert!(minor(OtherSignal::Guardian, "false"));
+        assert_eq!(v(OtherSignal::Guardian, "null"), None);
+        assert_eq!(v(OtherSignal::Guardian, "\"  \""), None);
     }
 
     #[test]
