@@ -17,6 +17,35 @@ use crate::event::{as_str, kind_of, Event, JsonKind};
 use crate::json;
 use crate::policy::guard;
 
+/// Names of a topic that are its category only as the whole value
+/// (`"context": {"category": "PrEP"}`): each also means something else
+/// inside a longer one (meal prep, hearing aids, a Plan B for the
+/// weekend), so only a category that is nothing but one of them is
+/// sensitive.
+const WHOLE_VALUES: &[(&str, &[&str])] = &[
+    (
+        "health",
+        &[
+            "prep",
+            "hiv prep",
+            "aids",
+            "hiv aids",
+            "sti",
+            "stis",
+            "std",
+            "stds",
+            "sti testing",
+            "std testing",
+            "hba",
+            "plan b",
+            "bipolar",
+            "bipolar disorder",
+            "hrt",
+        ],
+    ),
+    ("pharmacy", &["thuốc", "ยา", "rx", "meds", "otc meds"]),
+];
+
 /// A topic (as configured, folded) and its other names. Names in scripts
 /// written without spaces (Han, Kana, Hangul, Thai) match anywhere in a
 /// category (`健康食品`); the others match as whole words, like the
@@ -485,6 +514,8 @@ pub struct Sensitive {
     /// URL are passed on them, without hashing.
     first_shapes: Shapes,
     stem_shapes: Shapes,
+    /// Entries that match only as the whole text ([`WHOLE_VALUES`]).
+    wholes: Vec<Vec<String>>,
 }
 
 /// Which (length, first byte, last byte) shapes a set of byte strings has,
@@ -620,7 +651,29 @@ impl Sensitive {
             stems: stems.iter().map(|s| Box::from(s.as_bytes())).collect(),
             stem_lens,
             entries,
+            wholes: Vec::new(),
         }
+    }
+
+    /// The table with entries that match only as the whole text.
+    fn with_wholes(mut self, wholes: Vec<Vec<String>>) -> Sensitive {
+        self.wholes = wholes;
+        self
+    }
+
+    /// Are `words` (all of a text's) one of the whole-value entries?
+    fn is_whole<'a>(&self, words: impl Iterator<Item = &'a str> + Clone) -> bool {
+        if self.wholes.is_empty() {
+            return false;
+        }
+        let n = words.clone().count();
+        self.wholes.iter().any(|e| {
+            e.len() == n
+                && words
+                    .clone()
+                    .zip(e)
+                    .all(|(w, x)| w.eq_ignore_ascii_case(x) || w.to_lowercase() == *x)
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -724,6 +777,7 @@ impl Sensitive {
                 .entries
                 .iter()
                 .any(|s| super::has_word_run(words.clone(), s)))
+            || self.is_whole(words)
             // A name in a script without spaces, inside a longer run of
             // letters (`健康食品`).
             || (!c.is_ascii() && self.unspaced.iter().any(|u| c.contains(u.as_str())))
@@ -731,9 +785,36 @@ impl Sensitive {
 }
 
 /// The configured categories' folded words, followed by the other names of
-/// the topics among them.
+/// the topics among them (and their names that count only as the whole
+/// value, [`WHOLE_VALUES`]).
 pub fn expand(configured: &[String], fold: impl Fn(&str) -> String) -> Sensitive {
-    Sensitive::new(expand_words(configured, fold, true))
+    let wholes = whole_words(configured, &fold);
+    Sensitive::new(expand_words(configured, fold, true)).with_wholes(wholes)
+}
+
+/// The [`WHOLE_VALUES`] of the configured topics, folded as the table's
+/// entries are (as written and in capitals: lookalikes are mapped before
+/// case), lowercase.
+fn whole_words(configured: &[String], fold: &impl Fn(&str) -> String) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for c in configured {
+        let topic = fold(c);
+        for (_, names) in WHOLE_VALUES.iter().filter(|(t, _)| *t == topic) {
+            for n in *names {
+                for form in [n.to_string(), n.to_uppercase()] {
+                    let w: Vec<String> = fold(&form)
+                        .split(' ')
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_lowercase)
+                        .collect();
+                    if !w.is_empty() && !out.contains(&w) {
+                        out.push(w);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The configured categories' folded words and their plurals only, without
@@ -1396,6 +1477,32 @@ mod tests {
                 proptest::prop_assert!(sh.may_hold(s.as_bytes()), "{}", s);
             }
         }
+    }
+
+    #[test]
+    fn ambiguous_names_are_a_topic_only_as_the_whole_value() {
+        let sens = expand(
+            &["health".to_string(), "pharmacy".to_string()],
+            crate::policy::fold_category,
+        );
+        for c in [
+            "PrEP", "Plan B", "bipolar", "HBA", "AIDS", "STI", "thuốc", "ยา", " Rx ",
+        ] {
+            assert!(crate::policy::is_sensitive(c, &sens), "{c:?}");
+        }
+        for c in [
+            "Meal Prep",
+            "Teaching Aids",
+            "Plan B for the weekend",
+            "books",
+            "Protein Bars",
+        ] {
+            assert!(!crate::policy::is_sensitive(c, &sens), "{c:?}");
+        }
+        // Only the configured topics' names: a table of other topics
+        // reads none of them.
+        let other = expand(&["gambling".to_string()], crate::policy::fold_category);
+        assert!(!crate::policy::is_sensitive("PrEP", &other));
     }
 
     #[test]
