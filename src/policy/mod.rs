@@ -4071,6 +4071,47 @@ secret_env = "K2"
         assert_eq!(routed(&out[0])["ad"]["note"], "spring sale");
     }
 
+    /// Fourteenth red-team pass: digests of the forms a person's address
+    /// or number takes in other systems (a blank kept, a CRM's capitals, an
+    /// MD5-keyed list re-hashed, Google's other domain, a UK number with
+    /// its trunk 0) are stopped.
+    #[test]
+    fn fourteenth_pass_digest_forms_are_stopped() {
+        use sha2::Digest as _;
+        let cfg =
+            config(r#"["ad.campaign_id", { path = "ad.note", type = "text", max_len = 300 }]"#);
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let sha = |s: &str| hex(&sha2::Sha256::digest(s.as_bytes()));
+        let base = |email: &str, phone: &str| {
+            format!(
+                r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{{"email":"{email}","phone":"{phone}"}}"#
+            )
+        };
+        let us = base("jane.doe@example.com", "+1 206 555 0100");
+        for note in [
+            sha("jane.doe@example.com "),
+            sha(" jane.doe@example.com"),
+            sha("Jane.Doe@example.com"),
+            sha("Jane.doe@example.com"),
+            sha(&hex(&md5::Md5::digest(b"jane.doe@example.com"))),
+        ] {
+            assert_note_is_stopped(&cfg, &us, &note);
+        }
+        let gmail = base("jane.doe@gmail.com", "+44 20 7946 0958");
+        for note in [
+            sha("janedoe@googlemail.com"),
+            sha("jane.doe@googlemail.com"),
+            sha("02079460958"),
+        ] {
+            assert_note_is_stopped(&cfg, &gmail, &note);
+        }
+        let out = outcomes(
+            &cfg,
+            &format!(r#"{{{gmail},"ad":{{"note":"spring sale"}}}}"#),
+        );
+        assert_eq!(routed(&out[0])["ad"]["note"], "spring sale");
+    }
+
     /// Eleventh red-team pass (rt11): a minor, a refusal or a health topic
     /// under the names this pass found stops the event; the benign
     /// look-alikes its false-positive check found (a page's or an ad's

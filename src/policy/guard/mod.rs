@@ -1424,17 +1424,50 @@ pub fn identifier_forms(
                         forms.push(local.to_owned());
                     }
                 }
-                // A hash of a hash (a "salted" pipeline without a salt).
+                // A hash of a hash (a "salted" pipeline without a salt),
+                // also of the MD5 a legacy list keyed people by.
                 forms.push(hex(&Sha256::digest(e.to_lowercase().as_bytes())));
+                forms.push(hex(&Md5::digest(e.to_lowercase().as_bytes())));
+                // A blank a form field kept (`jane@example.com `).
+                forms.push(format!("{e} "));
+                forms.push(format!(" {e}"));
             }
             let lower = t.to_lowercase();
             if let Some((local, domain)) = lower.split_once('@') {
+                // As a CRM displays it: each part of the local part
+                // capitalized (`Jane.Doe@example.com`), or the first only.
+                let mut title = String::with_capacity(t.len());
+                let mut up = true;
+                for c in local.chars() {
+                    title.extend(if up {
+                        c.to_uppercase().collect::<Vec<_>>()
+                    } else {
+                        vec![c]
+                    });
+                    up = matches!(c, '.' | '_' | '-');
+                }
+                forms.push(format!("{title}@{domain}"));
+                let mut first = local.chars();
+                let first: String = first
+                    .next()
+                    .map(|c| c.to_uppercase().chain(first).collect())
+                    .unwrap_or_default();
+                forms.push(format!("{first}@{domain}"));
                 let no_plus = local.split('+').next().unwrap_or(local);
-                forms.push(format!("{no_plus}@{domain}"));
                 let no_dots: String = local.chars().filter(|c| *c != '.').collect();
-                forms.push(format!("{no_dots}@{domain}"));
                 let both: String = no_plus.chars().filter(|c| *c != '.').collect();
-                forms.push(format!("{both}@{domain}"));
+                // A Gmail address under both of Google's domains.
+                let domains: &[&str] = if matches!(domain, "gmail.com" | "googlemail.com") {
+                    &["gmail.com", "googlemail.com"]
+                } else {
+                    &[domain]
+                };
+                for d in domains {
+                    forms.push(format!("{local}@{d}"));
+                    forms.push(format!("{no_plus}@{d}"));
+                    forms.push(format!("{no_dots}@{d}"));
+                    forms.push(format!("{both}@{d}"));
+                }
             }
         }
         Kind::Phone => {
@@ -1457,6 +1490,9 @@ pub fn identifier_forms(
                     // (`+1 (415) 555-0100`).
                     let national = p.format().mode(phonenumber::Mode::National).to_string();
                     forms.push(format!("+{} {national}", p.code().value()));
+                    // The national number's digits, with its trunk prefix
+                    // (`02079460958` of `+44 20 7946 0958`).
+                    forms.push(national.chars().filter(char::is_ascii_digit).collect());
                     forms.push(format!("{digits}\n"));
                     // The international groups joined by a blank, a dash
                     // or a dot, with and without `+` and the country code
