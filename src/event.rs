@@ -774,6 +774,14 @@ fn aliases_at<'a>(
         }
     } else if matches!(kind, JsonKind::Object | JsonKind::Array) {
         aliases_in_at(v, out, depth + 1, place);
+    } else if place == AliasPlace::Person
+        && kind == JsonKind::String
+        && as_str(v).is_some_and(|s| s.contains('@'))
+    {
+        // An address in a block about the person under a name no table
+        // knows (`contact.primary`, `emails.work`) is the person's too:
+        // read as an email wherever it is an address.
+        out.push((Kind::Email, v));
     }
 }
 

@@ -870,7 +870,7 @@ impl Policy {
                     if let Some(h) = u
                         .get(member)
                         .and_then(event::as_str)
-                        .and_then(|s| crate::profile::Hex64::prehashed(&s))
+                        .and_then(|s| crate::profile::Hex64::prehashed_any(&s))
                     {
                         subjects.push(self.hasher.prehashed(k, h.as_str()));
                     }
@@ -893,7 +893,7 @@ impl Policy {
                     Some((kind, n)) => self.hasher.subject(kind, &n),
                     // A digest under another name (`hashed_email`,
                     // `user.sha256_phone`): the pre-hashed identifier.
-                    None => match crate::profile::Hex64::prehashed(v) {
+                    None => match crate::profile::Hex64::prehashed_any(v) {
                         Some(hex) if matches!(k, Kind::Email | Kind::Phone) => {
                             self.hasher.prehashed(*k, hex.as_str())
                         }
@@ -914,7 +914,7 @@ impl Policy {
                 };
                 if let Some((kind, n)) = identity::identity_in(raw) {
                     subjects.push(self.hasher.subject(kind, &n));
-                } else if let Some(h) = crate::profile::Hex64::prehashed(raw) {
+                } else if let Some(h) = crate::profile::Hex64::prehashed_any(raw) {
                     subjects.push(self.hasher.prehashed(Kind::Email, h.as_str()));
                 }
             }
@@ -2742,7 +2742,7 @@ secret_env = "K"
             (r#""account_type":"child""#, Some(Minor)),
             (r#""account_type":"business""#, None),
             (r#""supervised":true"#, Some(Minor)),
-            (r#""guardian_email":"g@x.example""#, Some(Invalid)),
+            (r#""guardian_email":"g@x.example""#, Some(Minor)),
             (r#""interest_based_ads":false"#, Some(OptedOut)),
             (r#""interest_based_ads":true"#, None),
             (r#""ad_targeting":false"#, Some(OptedOut)),
@@ -3619,6 +3619,42 @@ secret_env = "K2"
                 Kind::Email,
                 "p096@x.example",
                 r#"{"email":"mailto:p096@x.example"}"#.into(),
+            ),
+            // Fourteenth red-team pass: a digest of the address as a CRM
+            // capitalizes it, a digest in base64, an address under a name
+            // no table knows in a block about the person.
+            (
+                Kind::Email,
+                "bob.roe@example.com",
+                format!(r#"{{"device_id":"d-141","email_sha256":"{}"}}"#, sha("Bob.Roe@Example.com")),
+            ),
+            (
+                Kind::Email,
+                "max.roe@example.com",
+                format!(r#"{{"device_id":"d-142","email_sha256":"{}"}}"#, sha("Max.Roe@example.com")),
+            ),
+            (
+                Kind::Email,
+                "kai.roe@example.com",
+                format!(
+                    r#"{{"device_id":"d-143","email_sha256":"{}"}}"#,
+                    {
+                        use base64::Engine as _;
+                        use sha2::Digest as _;
+                        base64::engine::general_purpose::STANDARD
+                            .encode(sha2::Sha256::digest(b"kai.roe@example.com"))
+                    }
+                ),
+            ),
+            (
+                Kind::Email,
+                "zoe.roe@gmail.com",
+                r#"{"device_id":"d-144","contact":{"primary":"Zoe.Roe@googlemail.com"}}"#.into(),
+            ),
+            (
+                Kind::Email,
+                "ted.roe@example.com",
+                r#"{"device_id":"d-145","emails":{"work":"ted.roe@example.com"}}"#.into(),
             ),
             // Seventh red-team pass: other shapes of the same identifier.
             (

@@ -275,6 +275,27 @@ impl Hex64 {
         Some(Hex64(out))
     }
 
+    /// [`Hex64::prehashed`], or a SHA-256 written in base64 or base64url
+    /// (padded or not: 43 or 44 characters): how the opt-out and forget
+    /// lookups read a digest, so a person's digest in another alphabet
+    /// still names them. (What a profile sends stays the hex form.)
+    pub fn prehashed_any(s: &str) -> Option<Hex64> {
+        use base64::Engine as _;
+        if let Some(h) = Hex64::prehashed(s) {
+            return Some(h);
+        }
+        let t = s.trim().trim_end_matches('=');
+        if t.len() != 43 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(t)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t))
+            .ok()?;
+        let hex = crate::util::hex(&bytes);
+        Hex64::prehashed(&hex)
+    }
+
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("hex is ASCII")
     }
@@ -321,6 +342,30 @@ impl fmt::Debug for Hex64 {
 /// forms producers hash by mistake (an address in capitals or with a line
 /// end, a phone's national number alone). Empty for
 /// account and device ids, which have no pre-hashed field.
+/// `address` with its local part capitalized: each part after `.`, `_`
+/// or `-` (`every_part`), or its first letter only; with the domain's
+/// first letter too (`domain`). `None` when it has no `@`.
+fn capitalized(address: &str, every_part: bool, domain: bool) -> Option<Cow<'static, str>> {
+    let (local, dom) = address.rsplit_once('@')?;
+    let mut out = String::with_capacity(address.len());
+    let mut up = true;
+    for c in local.chars() {
+        if up {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        up = every_part && matches!(c, '.' | '_' | '-');
+    }
+    out.push('@');
+    let mut d = dom.chars();
+    if domain {
+        out.extend(d.next().into_iter().flat_map(char::to_uppercase));
+    }
+    out.extend(d);
+    Some(Cow::Owned(out))
+}
+
 pub fn prehashed_forms(kind: Kind, raw: &str, normalized: Option<&str>) -> Vec<Hex64> {
     let forms: Vec<Option<Cow<'_, str>>> = match kind {
         Kind::Email => vec![
@@ -333,6 +378,12 @@ pub fn prehashed_forms(kind: Kind, raw: &str, normalized: Option<&str>) -> Vec<H
             // spelled another way is not a new opt-out).
             normalized.map(|n| Cow::Owned(n.to_uppercase())),
             normalized.map(|n| Cow::Owned(format!("{n}\n"))),
+            // As a CRM displays it: the local part's parts capitalized
+            // (`Max.Roe@example.com`), the domain too
+            // (`Max.Roe@Example.com`), or the first letter only.
+            normalized.and_then(|n| capitalized(n, true, false)),
+            normalized.and_then(|n| capitalized(n, true, true)),
+            normalized.and_then(|n| capitalized(n, false, false)),
         ],
         Kind::Phone => vec![
             meta_capi::normalize_phone(raw),
