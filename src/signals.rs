@@ -92,6 +92,12 @@ pub enum OtherSignal {
     /// (`parent_email`, `guardian_name`, `parental_consent`): set, the
     /// person is a minor.
     Guardian,
+    /// A consent tool's map of IAB TCF purposes (`cmp.purposes: {"1":
+    /// true, "4": false}`, or the list of the purposes consented to:
+    /// `[1, 2, 3, 4]`): purpose 1 (store and access information), 3
+    /// (create a personalized ads profile) or 4 (select personalized ads)
+    /// refused is an opt-out.
+    Purposes,
 }
 
 /// What a member name (lowercase, without `_`, `-`, `.` or blanks) says.
@@ -766,6 +772,11 @@ pub fn member<'a>(
         && name.names_a_signal
     {
         out.push((OtherSignal::ConsentAnswer, v));
+    } else if place == Place::ConsentTool
+        && matches!(kind, JsonKind::Object | JsonKind::Array)
+        && purposes_name(key)
+    {
+        out.push((OtherSignal::Purposes, v));
     } else if person && kind == JsonKind::Array && name.classifies_person {
         // A list of the person's segments or roles (`segments: ["kids"]`):
         // each string read as one.
@@ -1024,6 +1035,71 @@ fn recognize_in(key: &str, place: Place) -> Option<OtherSignal> {
         }
         None if place == Place::Person && guardian_name(key) => Some(OtherSignal::Guardian),
         found => found,
+    }
+}
+
+/// Is `key` the name of a consent tool's TCF purposes (`purposes`,
+/// `purpose_consents`, `consented_purposes`)?
+fn purposes_name(key: &str) -> bool {
+    fold_name(key).is_some_and(|(b, n)| {
+        matches!(
+            &b[..n],
+            b"purposes"
+                | b"purpose"
+                | b"purposeconsents"
+                | b"purposeconsent"
+                | b"consentedpurposes"
+                | b"purposesconsent"
+                | b"purposesconsented"
+                | b"tcfpurposes"
+        )
+    })
+}
+
+/// The verdict of a consent tool's TCF purposes ([`OtherSignal::Purposes`]).
+fn purposes(raw: Raw<'_>) -> Option<Verdict> {
+    const REFUSED: Verdict = Verdict::OptedOut(
+        "a consent tool refuses TCF purpose 1, 3 or 4 (storage, personalized ads profile or selection)",
+    );
+    const NEEDED: [&str; 3] = ["1", "3", "4"];
+    match kind_of(raw) {
+        JsonKind::Object => {
+            let members = crate::json::object_members(raw).unwrap_or_default();
+            for (k, v) in &members {
+                let k = k.trim();
+                if !NEEDED.contains(&k) {
+                    continue;
+                }
+                match flag(*v) {
+                    Ok(false) => return Some(REFUSED),
+                    Ok(true) => {}
+                    Err(()) => {
+                        return Some(Verdict::Unreadable(
+                            "a consent tool's TCF purpose is not a boolean",
+                        ))
+                    }
+                }
+            }
+            None
+        }
+        JsonKind::Array => {
+            let items = crate::json::array_items(raw).unwrap_or_default();
+            let listed: Vec<String> = items
+                .iter()
+                .filter_map(|i| match kind_of(*i) {
+                    JsonKind::Number => Some(i.get().to_string()),
+                    JsonKind::String => as_str(*i).map(|s| s.trim().to_string()),
+                    _ => None,
+                })
+                .collect();
+            // A list of the purposes consented to; one of other things
+            // (objects, names) is read by their names.
+            if listed.len() != items.len() {
+                return None;
+            }
+            (!NEEDED.iter().all(|p| listed.iter().any(|l| l == p))).then_some(REFUSED)
+        }
+        _ => None,
     }
 }
 
@@ -1684,6 +1760,7 @@ pub fn verdict(
             )),
         },
         OtherSignal::PersonType => person_type(raw, event_year, minor_age as u64),
+        OtherSignal::Purposes => purposes(raw),
         OtherSignal::SchoolGrade => school_grade(raw).then_some(Verdict::Minor(
             "a school grade in a block about the person is 12th grade or below",
         )),
@@ -1848,6 +1925,29 @@ mod tests {
             assert_eq!(recognize_in(k, Place::Other), None, "{k}");
             assert!(recognize_in(k, Place::Person).is_some(), "{k}");
         }
+    }
+
+    #[test]
+    fn a_consent_tools_tcf_purposes_are_read() {
+        use Verdict::*;
+        let mut out = Vec::new();
+        let cmp = Raw::parse(r#"{"purposes": {"4": false}}"#).unwrap();
+        walk(cmp, Place::ConsentTool, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, OtherSignal::Purposes);
+        let p = |json| v(OtherSignal::Purposes, json);
+        assert!(matches!(p(r#"{"4": false}"#), Some(OptedOut(_))));
+        assert!(matches!(p(r#"{"1": "no", "4": true}"#), Some(OptedOut(_))));
+        assert!(matches!(p(r#"{"3": "maybe"}"#), Some(Unreadable(_))));
+        assert_eq!(p(r#"{"1": true, "3": true, "4": true, "7": false}"#), None);
+        assert!(matches!(p("[1, 2, 7]"), Some(OptedOut(_))));
+        assert_eq!(p(r#"[1, 2, 3, "4", 7]"#), None);
+        assert_eq!(p(r#"[{"id": "x"}]"#), None);
+        // Outside a consent tool's block a member named `purposes` is
+        // nobody's answer.
+        let mut out = Vec::new();
+        walk(cmp, Place::Content, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]
