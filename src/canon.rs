@@ -1872,7 +1872,7 @@ pub fn push_skeleton_str(t: &str, out: &mut String) {
 /// `ⵏ`, Arabic alef `ا`, N'Ko `ߊ`, Runic `ᛁ`, Lisu `ꓲ`. Read as signs only
 /// between ASCII characters ([`push_skeleton_str`]), so words of those
 /// scripts keep them.
-fn sign_like_letter(c: char) -> bool {
+pub fn sign_like_letter(c: char) -> bool {
     matches!(
         c,
         '\u{01C0}'..='\u{01C3}'

@@ -1610,7 +1610,17 @@ fn collect_values<'a>(raw: JsonRaw<'a>, out: &mut Protected<'a>) {
         JsonKind::String => {
             if let Some(s) = event::as_str(raw) {
                 if s.len() >= guard::MIN_CONTAINED_LEN {
+                    // Its singular too (`insulin pen needle` of a search
+                    // for `insulin pen needles`): a value copied one
+                    // letter short is still the search or the purchase.
+                    let singular = s
+                        .strip_suffix(['s', 'S'])
+                        .filter(|t| t.len() >= guard::MIN_CONTAINED_LEN)
+                        .map(str::to_owned);
                     out.add_value(s);
+                    if let Some(t) = singular {
+                        out.add_value(Cow::Owned(t));
+                    }
                 }
             }
         }
@@ -4110,7 +4120,8 @@ secret_env = "K2"
     /// Fourteenth red-team pass: digests of the forms a person's address
     /// or number takes in other systems (a blank kept, a CRM's capitals, an
     /// MD5-keyed list re-hashed, Google's other domain, a UK number with
-    /// its trunk 0) are stopped.
+    /// its trunk 0), a search in the singular and an address with a
+    /// sign-like letter for its dot are stopped.
     #[test]
     fn fourteenth_pass_digest_forms_are_stopped() {
         use sha2::Digest as _;
@@ -4146,6 +4157,13 @@ secret_env = "K2"
             &format!(r#"{{{gmail},"ad":{{"note":"spring sale"}}}}"#),
         );
         assert_eq!(routed(&out[0])["ad"]["note"], "spring sale");
+        // A search copied one letter short, another person's address with
+        // a sign-like letter for its dot.
+        let searched = format!(r#"{us},"search":{{"query":"insulin pen needles"}}"#);
+        assert_note_is_stopped(&cfg, &searched, "insulin pen needle");
+        for note in ["kim.lee@contosoǀcom", "kim.lee@contoso一com"] {
+            assert_note_is_stopped(&cfg, &us, note);
+        }
     }
 
     /// Eleventh red-team pass (rt11): a minor, a refusal or a health topic

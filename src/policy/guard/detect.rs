@@ -202,9 +202,27 @@ pub fn has_email(s: &str) -> bool {
             .take_while(|c| matches!(**c, '"' | '\'' | '@' | '.') || skip_beside_at(**c))
             .take(MAX_PUNCT_BESIDE_AT + 2)
             .count();
-        let dom: String = rest[skip..]
+        // A letter drawn as a sign between ASCII letters (`contosoǀcom`,
+        // `contoso一com`) is the dot it stands for.
+        let tail = &rest[skip..];
+        let dom: String = tail
             .iter()
-            .take_while(|c| is_domain_char(**c))
+            .enumerate()
+            .map(|(k, &c)| {
+                let ascii = |j: Option<usize>| {
+                    j.and_then(|j| tail.get(j))
+                        .is_some_and(|c| c.is_ascii_alphanumeric())
+                };
+                if crate::canon::sign_like_letter(c)
+                    && ascii(k.checked_sub(1))
+                    && ascii(Some(k + 1))
+                {
+                    '.'
+                } else {
+                    c
+                }
+            })
+            .take_while(|c| is_domain_char(*c))
             .collect();
         let labels: Vec<&str> = dom.split('.').collect();
         // A mailbox provider's name alone (`jane@gmail`): people write
@@ -736,6 +754,8 @@ mod tests {
             "jane@exämple.de",
             "write to x.stranger@gmail",
             "jane@Hotmail.",
+            "kim.lee@contosoǀcom",
+            "kim.lee@contoso一com",
         ] {
             assert!(has_email(s), "{s}");
         }
@@ -748,6 +768,8 @@ mod tests {
             "user@localhost",
             "v@1.2",
             "2@3.4",
+            // A sign-like letter among other letters of its script is one.
+            "@一二三",
         ] {
             assert!(!has_email(s), "{s}");
         }
