@@ -383,6 +383,10 @@ pub fn match_forms(
                 domain
             };
             let mut local = local.split('+').next().unwrap_or("").to_owned();
+            // Yahoo's disposable addresses are `base-keyword@yahoo.com`.
+            if domain.starts_with("yahoo.") || matches!(domain, "ymail.com" | "rocketmail.com") {
+                local.truncate(local.find('-').unwrap_or(local.len()));
+            }
             if domain == "gmail.com" {
                 local.retain(|ch| ch != '.');
             }
@@ -706,6 +710,15 @@ mod tests {
         assert_eq!(
             m(Kind::Email, "jane+x@example.com"),
             m(Kind::Email, " JANE@example.com ")
+        );
+        // Yahoo's disposable addresses: `base-keyword`.
+        assert_eq!(
+            m(Kind::Email, "joe.roe-ads@yahoo.com"),
+            Some("joe.roe@yahoo.com".to_string())
+        );
+        assert_eq!(
+            m(Kind::Email, "joe.roe-ads@example.com"),
+            Some("joe.roe-ads@example.com".to_string())
         );
         assert_eq!(
             m(Kind::Email, "jane%40example.com"),

@@ -98,6 +98,15 @@ pub enum OtherSignal {
     /// (create a personalized ads profile) or 4 (select personalized ads)
     /// refused is an opt-out.
     Purposes,
+    /// The result of an age gate (`age_gate: "under_13"`): an age range
+    /// below `minor_age`, or a failed gate (`"failed"`, `"underage"`), is
+    /// a minor; a passed one lets the event on, and so does anything else
+    /// (a gate's name is no age).
+    AgeGate,
+    /// Google's consent state (`gcs`, as gtag sends it: `G1` then one
+    /// character for `ad_storage` and one for `analytics_storage`):
+    /// `ad_storage` denied (`G100`, `G101`) is an opt-out.
+    Gcs,
 }
 
 /// What a member name (lowercase, without `_`, `-`, `.` or blanks) says.
@@ -319,6 +328,17 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         b"school" | b"schoolname" | b"currentschool" | b"schoolattending" => {
             OtherSignal::SchoolName
         }
+        b"agegate"
+        | b"agegateresult"
+        | b"agegatestatus"
+        | b"agecheck"
+        | b"agecheckresult"
+        | b"ageverification"
+        | b"ageverificationresult" => OtherSignal::AgeGate,
+        b"personalization" | b"personalisation" | b"optin" | b"optedin" | b"isoptedin"
+        | b"adsoptin" | b"advertisingoptin" => OtherSignal::AllowFlag,
+        // Google's consent state parameter (`gcs=G100`).
+        b"gcs" | b"googleconsentstate" => OtherSignal::Gcs,
         b"dataprocessingoptions" => OtherSignal::DataProcessingOptions,
         b"ccpa" | b"usprivacy" | b"usprivacystring" | b"uspstring" | b"usp" => {
             OtherSignal::UsPrivacy
@@ -440,6 +460,8 @@ const CONSENT_BLOCK_WORDS: &[&str] = &[
     "didomi",
     "cookiebot",
     "usercentrics",
+    "permissions",
+    "permission",
 ];
 
 /// Words that make such a member something else (`privacy_policy_url`).
@@ -455,7 +477,7 @@ fn may_hold_consent_word(name: &[u8]) -> bool {
     };
     (0..name.len()).any(|i| match name[i].to_ascii_lowercase() {
         b'c' => at(i, b"consent") || at(i, b"cookie") || at(i, b"cmp"),
-        b'p' => at(i, b"privacy"),
+        b'p' => at(i, b"privacy") || at(i, b"permission"),
         b'o' => at(i, b"optanon") || at(i, b"onetrust"),
         b'd' => at(i, b"didomi"),
         b'u' => at(i, b"usercentrics"),
@@ -1067,6 +1089,39 @@ fn purposes(raw: Raw<'_>) -> Option<Verdict> {
             let members = crate::json::object_members(raw).unwrap_or_default();
             for (k, v) in &members {
                 let k = k.trim();
+                // Didomi's `{"disabled": ["select_personalized_ads"]}`:
+                // the purposes refused, by name or number.
+                if ["disabled", "denied", "rejected", "refused", "declined"]
+                    .iter()
+                    .any(|r| k.eq_ignore_ascii_case(r))
+                {
+                    let items = crate::json::array_items(*v).unwrap_or_default();
+                    let refuses_ads = items.iter().any(|i| {
+                        let t = match kind_of(*i) {
+                            JsonKind::Number => i.get().to_string(),
+                            _ => as_str(*i).unwrap_or_default().to_lowercase(),
+                        };
+                        NEEDED.contains(&t.trim())
+                            || any_name_word(&t, |w| {
+                                matches!(
+                                    w,
+                                    "ad" | "ads"
+                                        | "advertising"
+                                        | "personalized"
+                                        | "personalised"
+                                        | "personalization"
+                                        | "personalisation"
+                                        | "marketing"
+                                        | "targeting"
+                                        | "cookies"
+                                )
+                            })
+                    });
+                    if refuses_ads {
+                        return Some(REFUSED);
+                    }
+                    continue;
+                }
                 if !NEEDED.contains(&k) {
                     continue;
                 }
@@ -1235,6 +1290,9 @@ const CHILD_VALUES: &[&str] = &[
     "under13",
     "under16",
     "under18",
+    "u13",
+    "u16",
+    "u18",
     "kinder",
     "k12",
     "k12student",
@@ -1257,6 +1315,7 @@ const CHILD_SCHOOLS: &[&str] = &[
     "prek",
     "montessori",
 ];
+
 /// Does a value classifying the person or the content's audience name a
 /// child? A string is read item by item (`"vip, kids"`); an item
 /// `name:value` or `name=value` (a tag: `"age:12"`, `"is_minor=true"`) is
@@ -1761,6 +1820,32 @@ pub fn verdict(
         },
         OtherSignal::PersonType => person_type(raw, event_year, minor_age as u64),
         OtherSignal::Purposes => purposes(raw),
+        OtherSignal::AgeGate => {
+            let t = folded_value(raw);
+            let failed = matches!(
+                t.as_str(),
+                "failed" | "fail" | "underage" | "blocked" | "denied" | "rejected" | "minor"
+            );
+            let below = kind_of(raw) == JsonKind::String
+                && range_floor(raw).is_some_and(|f| f < minor_age);
+            (failed || below).then_some(Verdict::Minor(
+                "an age gate's result says the person is below privacy.minor_age",
+            ))
+        }
+        OtherSignal::Gcs => {
+            let t = as_str(raw).unwrap_or_default();
+            let t = t.trim();
+            match t.strip_prefix("G1").map(|r| r.as_bytes()) {
+                Some([b'0', _]) => Some(Verdict::OptedOut(
+                    "Google's consent state (gcs) denies ad_storage",
+                )),
+                Some([b'1' | b'-', _]) => None,
+                _ if kind_of(raw) == JsonKind::Null => None,
+                _ => Some(Verdict::Unreadable(
+                    "Google's consent state (gcs) does not read as G1 and two characters",
+                )),
+            }
+        }
         OtherSignal::SchoolGrade => school_grade(raw).then_some(Verdict::Minor(
             "a school grade in a block about the person is 12th grade or below",
         )),
@@ -1948,6 +2033,49 @@ mod tests {
         let mut out = Vec::new();
         walk(cmp, Place::Content, &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn age_gates_google_consent_states_and_permissions_are_read() {
+        use Verdict::*;
+        for place in [Place::Content, Place::Other, Place::Person] {
+            assert_eq!(recognize_in("age_gate", place), Some(OtherSignal::AgeGate));
+            assert_eq!(recognize_in("gcs", place), Some(OtherSignal::Gcs));
+            assert_eq!(recognize_in("opt_in", place), Some(OtherSignal::AllowFlag));
+            assert_eq!(
+                recognize_in("personalization", place),
+                Some(OtherSignal::AllowFlag)
+            );
+        }
+        for minor in ["\"under_13\"", "\"failed\"", "\"13-17\""] {
+            assert!(
+                matches!(v(OtherSignal::AgeGate, minor), Some(Minor(_))),
+                "{minor}"
+            );
+        }
+        for adult in ["\"passed\"", "\"18+\"", "true", "\"v2\""] {
+            assert_eq!(v(OtherSignal::AgeGate, adult), None, "{adult}");
+        }
+        assert!(matches!(v(OtherSignal::Gcs, "\"G100\""), Some(OptedOut(_))));
+        assert!(matches!(v(OtherSignal::Gcs, "\"G101\""), Some(OptedOut(_))));
+        assert_eq!(v(OtherSignal::Gcs, "\"G111\""), None);
+        assert_eq!(v(OtherSignal::Gcs, "\"G1--\""), None);
+        assert!(matches!(v(OtherSignal::Gcs, "\"x\""), Some(Unreadable(_))));
+        // A `permissions` block is a consent tool's: its `ads` is an answer,
+        // its `camera` nothing.
+        let mut out = Vec::new();
+        let perms = Raw::parse(r#"{"permissions": {"ads": false, "camera": true}}"#).unwrap();
+        walk(perms, Place::Content, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, OtherSignal::ConsentAnswer);
+        // Didomi's refused purposes, by name.
+        let p = |json| v(OtherSignal::Purposes, json);
+        assert!(matches!(
+            p(r#"{"disabled": ["cookies", "select_personalized_ads"]}"#),
+            Some(OptedOut(_))
+        ));
+        assert_eq!(p(r#"{"enabled": ["cookies"], "disabled": []}"#), None);
+        assert_eq!(p(r#"{"disabled": ["analytics"]}"#), None);
     }
 
     #[test]

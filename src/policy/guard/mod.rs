@@ -1447,6 +1447,12 @@ pub fn identifier_forms(
                     up = matches!(c, '.' | '_' | '-');
                 }
                 forms.push(format!("{title}@{domain}"));
+                let mut d = domain.chars();
+                let cap_domain: String = d
+                    .next()
+                    .map(|c| c.to_uppercase().chain(d).collect())
+                    .unwrap_or_default();
+                forms.push(format!("{title}@{cap_domain}"));
                 let mut first = local.chars();
                 let first: String = first
                     .next()
