@@ -969,9 +969,11 @@ fn both_cases(b: &[u8]) -> bool {
 /// 12 or more hex digits? A page's slugs and words are neither, and
 /// decoding them on every event was a cost of its own.
 pub fn may_hold_encoded_text(s: &str) -> bool {
-    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+'))
-        .any(|t| {
-            let b = t.as_bytes();
+    // Split on the bytes: every byte of a character outside ASCII parts
+    // tokens as the character does (it only adds empty tokens).
+    s.as_bytes()
+        .split(|&c| !(c.is_ascii_alphanumeric() || c == b'+'))
+        .any(|b| {
             (b.len() >= MIN_TOKEN_LEN && both_cases(b))
                 || (b.len() >= 12 && b.iter().all(u8::is_ascii_hexdigit))
         })
@@ -1927,6 +1929,17 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        /// Splitting on bytes finds the tokens splitting on characters does.
+        #[test]
+        fn encoded_text_is_looked_for_in_the_same_tokens(s in "[a-zA-Z0-9+/é٣ß=-]{0,40}|\\PC{0,30}") {
+            let by_chars = s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+')).any(|t| {
+                let b = t.as_bytes();
+                (b.len() >= MIN_TOKEN_LEN && both_cases(b))
+                    || (b.len() >= 12 && b.iter().all(u8::is_ascii_hexdigit))
+            });
+            proptest::prop_assert_eq!(may_hold_encoded_text(&s), by_chars);
+        }
+
         /// The byte table says what the per-byte predicates say.
         #[test]
         fn byte_classes_are_the_predicates(s in "\\PC{0,24}|[ -~]{0,24}") {

@@ -570,16 +570,13 @@ fn leet_letter(ch: char) -> Option<char> {
 fn joined_letters(s: &str) -> Option<String> {
     let form = canon::word_form(s);
     // Cheap first: three letters or digits standing alone.
-    let mut alone = 0;
-    let mut run = 0;
-    for ch in form.chars().chain([' ']) {
-        if ch.is_alphanumeric() {
-            run += 1;
-        } else {
-            alone += usize::from(run == 1);
-            run = 0;
-        }
-    }
+    // (An ASCII character is alphanumeric exactly when its byte is: a
+    // page's address is read on every event, byte by byte.)
+    let alone = if form.is_ascii() {
+        alone_count(form.bytes().map(|b| b.is_ascii_alphanumeric()))
+    } else {
+        alone_count(form.chars().map(char::is_alphanumeric))
+    };
     if alone < 3 {
         return None;
     }
@@ -603,6 +600,22 @@ fn joined_letters(s: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// How many runs of exactly one `true` `alnum` holds (the characters of a
+/// text standing alone between others that are not letters or digits).
+fn alone_count(alnum: impl Iterator<Item = bool>) -> usize {
+    let mut alone = 0;
+    let mut run = 0;
+    for a in alnum.chain([false]) {
+        if a {
+            run += 1;
+        } else {
+            alone += usize::from(run == 1);
+            run = 0;
+        }
+    }
+    alone
 }
 
 /// The shortest word [`pieces_joined`] reads: shorter joins (`hi v`, `c bd`)
@@ -683,6 +696,18 @@ fn unglued_chars(s: &str, camel: bool) -> Option<String> {
 /// character is upper- or lowercase, alphabetic or numeric exactly when its
 /// byte is (a URL is read on every event).
 fn unglued_ascii(s: &[u8], camel: bool) -> Option<String> {
+    // Every split of [`unglue`] lies at or next to two neighbours of these
+    // kinds: a letter before a capital (`eP`, and the two capitals that
+    // any run split needs), a letter before a digit, a digit before a
+    // letter. Text with none (a page's address, nearly always) has no
+    // split, found without classifying each character.
+    let may_split = |w: &[u8]| {
+        (w[0].is_ascii_alphabetic() && (w[1].is_ascii_uppercase() || w[1].is_ascii_digit()))
+            || (w[0].is_ascii_digit() && w[1].is_ascii_alphabetic())
+    };
+    if !s.windows(2).any(may_split) {
+        return None;
+    }
     unglue(s, camel, |c| Letter {
         lower: c.is_ascii_lowercase(),
         upper: c.is_ascii_uppercase(),
@@ -2235,6 +2260,16 @@ mod tests {
             proptest::prop_assert!(long.chars().count() > 160);
             let want = unglued(&piece, camel).map(|u| u.repeat(400 / piece.len() + 1));
             proptest::prop_assert_eq!(unglued(&long, camel), want);
+        }
+
+        /// Counting the characters standing alone by bytes and by characters
+        /// agrees on ASCII text.
+        #[test]
+        fn alone_count_by_bytes_is_by_characters(s in "[a-z0-9 ./_-]{0,40}") {
+            proptest::prop_assert_eq!(
+                alone_count(s.bytes().map(|b| b.is_ascii_alphanumeric())),
+                alone_count(s.chars().map(char::is_alphanumeric))
+            );
         }
 
         /// The byte path for ASCII text splits where the character path does.
