@@ -503,12 +503,8 @@ fn path_is_sensitive(
     }
     sensitive.remembered(categories::VerdictOf::PagePath, path, |path| {
         let form = canon::word_form(path);
-        let reads = |form: &str| {
-            sensitive.matches(form, category_words(form)) || sensitive.glued(category_words(form))
-        };
-        let reads_named = |form: &str| {
-            names.matches(form, category_words(form)) || names.glued(category_words(form))
-        };
+        let reads = |form: &str| reads_words(sensitive, form);
+        let reads_named = |form: &str| reads_words(names, form);
         // Also, by the configured words, with words parted from digits
         // glued to them (`pharmacy24.example`, `health4u`), one-letter
         // runs joined (`/p-h-a-r-m-a-c-y/`), and its base64, base32 or hex
@@ -526,6 +522,29 @@ fn path_is_sensitive(
             })
     })
 }
+
+/// The words of a path's text hold a configured category's, or one glued to
+/// other letters ([`categories::Sensitive::matches`],
+/// [`categories::Sensitive::glued`])? The words are found once for both
+/// (a page's address is read on every event), kept on the stack when there
+/// are at most [`PATH_WORDS`].
+fn reads_words(sensitive: &categories::Sensitive, form: &str) -> bool {
+    let mut words = [""; PATH_WORDS];
+    let mut n = 0;
+    for w in category_words(form) {
+        if n == words.len() {
+            return sensitive.matches(form, category_words(form))
+                || sensitive.glued(category_words(form));
+        }
+        words[n] = w;
+        n += 1;
+    }
+    let words = words[..n].iter().copied();
+    sensitive.matches(form, words.clone()) || sensitive.glued(words)
+}
+
+/// The words of a path [`reads_words`] keeps on the stack.
+const PATH_WORDS: usize = 32;
 
 /// A pictograph of medicine or care: pill, hospital, staff of Aesculapius,
 /// stethoscope, syringe, adhesive bandage, drop of blood, DNA, microbe.
