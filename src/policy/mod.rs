@@ -977,12 +977,13 @@ impl Policy {
         // first partner that gets as far as rendering.
         let mut protected_cell: Option<Protected<'_>> = None;
 
-        let mut time = String::with_capacity(20);
         let g = self.privacy.time_granularity.seconds();
         let coarse = ev.unix_seconds.div_euclid(g) * g;
-        event::format_utc(coarse, &mut time);
-
-        let mut scratch = Scratch::new(ev);
+        // The output's time and the copying's scratch, made on the first
+        // partner that renders: an event no partner takes (a third of a
+        // retailer's stream) needs neither.
+        let mut time_cell: Option<String> = None;
+        let mut scratch_cell: Option<Scratch<'_, '_>> = None;
         let n = self.partners.len();
         let mut outcomes = Vec::with_capacity(n);
         let mut used = Vec::with_capacity(n);
@@ -1035,7 +1036,7 @@ impl Policy {
                         .get_or_insert_with(|| protected_values(ev, &normalized, country));
                     let mut r = Render {
                         protected,
-                        scratch: &mut scratch,
+                        scratch: scratch_cell.get_or_insert_with(|| Scratch::new(ev)),
                         country,
                         omitted: &mut left_out,
                         path: Vec::with_capacity(4),
@@ -1101,14 +1102,19 @@ impl Policy {
                         kind_used = Some(kind);
                         let protected = protected_cell
                             .get_or_insert_with(|| protected_values(ev, &normalized, country));
+                        let time = time_cell.get_or_insert_with(|| {
+                            let mut time = String::with_capacity(20);
+                            event::format_utc(coarse, &mut time);
+                            time
+                        });
                         let mut r = Render {
                             protected,
-                            scratch: &mut scratch,
+                            scratch: scratch_cell.get_or_insert_with(|| Scratch::new(ev)),
                             country,
                             omitted: &mut left_out,
                             path: Vec::with_capacity(4),
                         };
-                        match r.render(p, ev, kind, norm, &time) {
+                        match r.render(p, ev, kind, norm, time) {
                             Ok(line) => Outcome::Route(ScrubbedEvent { line, subjects }),
                             Err(h) => {
                                 hit = Some(h);
