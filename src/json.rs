@@ -486,6 +486,10 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads a string at `b[i] == '"'`; returns whether it had escapes.
+    /// (Inlined where keys and member values are read: most of an event's
+    /// text is short strings, and the call's overhead was a good part of
+    /// reading each.)
+    #[inline(always)]
     fn string(&mut self) -> Result<bool, Error> {
         let b = self.b;
         let start = self.i + 1;
@@ -642,6 +646,10 @@ impl<'a> Parser<'a> {
                         self.object(Some(&mut inner_doc))?;
                         doc.nested
                             .push((self.b[v..].as_ptr() as usize, inner_doc.members));
+                    } else if self.peek() == Some(b'"') {
+                        // Most members are strings: read here, not through
+                        // a call to `value`.
+                        self.string()?;
                     } else {
                         self.value()?;
                     }
@@ -651,6 +659,9 @@ impl<'a> Parser<'a> {
                         Cow::Borrowed(inner)
                     };
                     doc.members.push((key, Raw(&self.text[v..self.i])));
+                }
+                None if self.peek() == Some(b'"') => {
+                    self.string()?;
                 }
                 None => self.value()?,
             }
