@@ -1171,6 +1171,12 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
             return true;
         }
     }
+    // A flag named as a configured category (`"meta": {"pharmacy":
+    // true}`) says the page or ad is in it; read by the configured words
+    // only, as names are.
+    if kind_of(v) == JsonKind::Bool && v.get() == "true" && (r.name)(key) {
+        return true;
+    }
     if name.page_address {
         // One address, or a list of them (OpenRTB's `adomain`).
         let texts: Vec<Cow<'_, str>> = match kind_of(v) {

@@ -4226,6 +4226,62 @@ secret_env = "K2"
         }
     }
 
+    /// Fourteenth red-team pass (rt12): children named by the content's
+    /// audience, a school or a guardian, refusals in a consent tool's
+    /// purposes, Google's consent state or a permissions block, and health
+    /// topics only a whole category names stop the event; their adult and
+    /// benign look-alikes do not.
+    #[test]
+    fn fourteenth_pass_minors_refusals_and_health_are_stopped() {
+        let cfg = config(r#"["ad.campaign_id"]"#);
+        let p = Policy::new(&cfg, SubjectHasher::new(&[9; 32]));
+        let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"j@x.example"}"#;
+        let blocked = |extra: &str| {
+            let json = format!("{{{base},{extra}}}");
+            let ev = Event::parse(&json).unwrap();
+            p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r)
+        };
+        use DropReason::{Minor, OptedOut, Sensitive};
+        for (extra, want) in [
+            (r#""context":{"audience":"kids"}"#, Minor),
+            (
+                r#""app":{"app_id":"a","designed_for_families":true}"#,
+                Minor,
+            ),
+            (
+                r#""app":{"app_id":"a","target_age_group":"Ages 6-8"}"#,
+                Minor,
+            ),
+            (r#""context":{"traits":{"graduation_year":2033}}"#, Minor),
+            (r#""context":{"traits":{"segments":["kids_club"]}}"#, Minor),
+            (r#""context":{"traits":{"tags":["age:12"]}}"#, Minor),
+            (r#""context":{"traits":{"grade_level":"7th grade"}}"#, Minor),
+            (
+                r#""context":{"traits":{"parent_email":"m@x.example"}}"#,
+                Minor,
+            ),
+            (r#""context":{"age_gate":"under_13"}"#, Minor),
+            (r#""context":{"cmp":{"purposes":{"4":false}}}"#, OptedOut),
+            (r#""context":{"gcs":"G100"}"#, OptedOut),
+            (r#""context":{"permissions":{"ads":false}}"#, OptedOut),
+            (r#""context":{"category":"PrEP"}"#, Sensitive),
+            (r#""context":{"category":"thuốc"}"#, Sensitive),
+            (r#""context":{"meta":{"pharmacy":true}}"#, Sensitive),
+        ] {
+            assert_eq!(blocked(extra), Some(want), "{extra}");
+        }
+        for extra in [
+            r#""context":{"audience":"adults 25-54","category":"Meal Prep"}"#,
+            r#""context":{"traits":{"segments":["parents_with_kids"],"grade":"gold"}}"#,
+            r#""app":{"app_id":"a","target_age_group":"Ages 18 and over"}"#,
+            r#""context":{"cmp":{"purposes":[1,2,3,4]},"gcs":"G111"}"#,
+            r#""app":{"app_id":"a","permissions":{"camera":true,"location":false}}"#,
+            r#""context":{"meta":{"pharmacy":false,"books":true},"category":"Teaching Aids"}"#,
+        ] {
+            assert_eq!(blocked(extra), None, "{extra}");
+        }
+    }
+
     /// Eleventh red-team pass (rt11): a minor, a refusal or a health topic
     /// under the names this pass found stops the event; the benign
     /// look-alikes its false-positive check found (a page's or an ad's
