@@ -41,6 +41,14 @@ const WHOLE_VALUES: &[(&str, &[&str])] = &[
             "bipolar",
             "bipolar disorder",
             "hrt",
+            "surgery",
+            "surgeries",
+            "pill",
+            "pills",
+            "syringe",
+            "クリニック",
+            "ヘルス",
+            "へるす",
         ],
     ),
     ("pharmacy", &["thuốc", "ยา", "rx", "meds", "otc meds"]),
@@ -1285,6 +1293,14 @@ fn page_address(name: &[u8]) -> bool {
             | b"querystring"
             | b"adomain"
             | b"adomains"
+            // An app's reverse-DNS name names it as a domain does
+            // (`com.example.pharmacy`).
+            | b"bundle"
+            | b"bundleid"
+            | b"appbundle"
+            | b"appid"
+            | b"packagename"
+            | b"appbundleid"
     ) || name.ends_with(b"url")
         || name.ends_with(b"uri")
         || name.ends_with(b"link")

@@ -4267,6 +4267,9 @@ secret_env = "K2"
             (r#""context":{"category":"PrEP"}"#, Sensitive),
             (r#""context":{"category":"thuốc"}"#, Sensitive),
             (r#""context":{"meta":{"pharmacy":true}}"#, Sensitive),
+            (r#""context":{"category":"surgery"}"#, Sensitive),
+            (r#""context":{"category":"クリニック"}"#, Sensitive),
+            (r#""app":{"bundle":"com.example.pharmacy"}"#, Sensitive),
         ] {
             assert_eq!(blocked(extra), Some(want), "{extra}");
         }
@@ -4277,6 +4280,9 @@ secret_env = "K2"
             r#""context":{"cmp":{"purposes":[1,2,3,4]},"gcs":"G111"}"#,
             r#""app":{"app_id":"a","permissions":{"camera":true,"location":false}}"#,
             r#""context":{"meta":{"pharmacy":false,"books":true},"category":"Teaching Aids"}"#,
+            r#""context":{"category":"パソコンクリニック"}"#,
+            r#""context":{"category":"Beats Pill"}"#,
+            r#""app":{"app_id":"com.example.game","bundle":"com.example.game"}"#,
         ] {
             assert_eq!(blocked(extra), None, "{extra}");
         }
