@@ -307,6 +307,33 @@ pub fn is_bare_phone_digits(raw: &str) -> bool {
     (8..=15).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// `address` as a CRM displays it: its local part capitalized, each part
+/// after `.`, `_` or `-` (`every_part`: `Jane.Doe@example.com`) or its
+/// first letter only (`Jane.doe@example.com`); with the domain's first
+/// letter too (`domain`: `Jane.Doe@Example.com`). `None` without an `@`.
+/// (Digests of these forms are looked for by the guard and stored with an
+/// opt-out: producers hash addresses as their systems show them.)
+pub fn capitalized_address(address: &str, every_part: bool, domain: bool) -> Option<String> {
+    let (local, dom) = address.rsplit_once('@')?;
+    let mut out = String::with_capacity(address.len());
+    let mut up = true;
+    for c in local.chars() {
+        if up {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        up = every_part && matches!(c, '.' | '_' | '-');
+    }
+    out.push('@');
+    let mut d = dom.chars();
+    if domain {
+        out.extend(d.next().into_iter().flat_map(char::to_uppercase));
+    }
+    out.extend(d);
+    Some(out)
+}
+
 /// The lenient form an identifier is matched in against the opt-out list,
 /// besides its normalized form: a person on the list must not be forwarded
 /// because one of their identifiers arrived in an unusual shape.

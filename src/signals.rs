@@ -781,11 +781,12 @@ pub fn member<'a>(
     let person = place == Place::Person;
     let kind = kind_of(v);
     // A `cookies` object is walked (its `OptanonConsent` member is read by
-    // name); only a cookie string is read as one.
-    if let Some(s) = name
-        .recognized
-        .filter(|s| *s != OtherSignal::Cookies || kind == JsonKind::String)
-    {
+    // name); so is an object under a name that is a flag only when it
+    // holds one (`personalization: {"theme": "dark"}` is a setting).
+    let container = matches!(kind, JsonKind::Object | JsonKind::Array);
+    if let Some(s) = name.recognized.filter(|s| {
+        (*s != OtherSignal::Cookies || kind == JsonKind::String) && !(container && name.flag_only)
+    }) {
         out.push((s, v));
     } else if person && name.names_a_signal {
         out.push((OtherSignal::SignalName, v));
@@ -837,6 +838,9 @@ struct NameReading {
     consent_block: bool,
     classifies_person: bool,
     consent_answer: bool,
+    /// A name that is a signal only when its value is a flag
+    /// (`personalization`, `opt_in`): an object under it is walked.
+    flag_only: bool,
 }
 
 impl NameReading {
@@ -849,6 +853,18 @@ impl NameReading {
             consent_block: consent_block(key),
             classifies_person: classifies_person(key),
             consent_answer: consent_answer(key),
+            flag_only: fold_name(key).is_some_and(|(b, n)| {
+                matches!(
+                    &b[..n],
+                    b"personalization"
+                        | b"personalisation"
+                        | b"optin"
+                        | b"optedin"
+                        | b"isoptedin"
+                        | b"adsoptin"
+                        | b"advertisingoptin"
+                )
+            }),
         }
     }
 

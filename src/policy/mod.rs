@@ -4226,6 +4226,20 @@ secret_env = "K2"
         }
     }
 
+    /// What stops an event carrying `extra` beside an email, under a
+    /// config forwarding `ad.campaign_id` (the red-team passes' rule
+    /// tests): its drop reason, if any.
+    fn rule_verdicts() -> impl Fn(&str) -> Option<DropReason> {
+        let cfg = config(r#"["ad.campaign_id"]"#);
+        let p = Policy::new(&cfg, SubjectHasher::new(&[9; 32]));
+        move |extra| {
+            let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"j@x.example"}"#;
+            let json = format!("{{{base},{extra}}}");
+            let ev = Event::parse(&json).unwrap();
+            p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r)
+        }
+    }
+
     /// Fourteenth red-team pass (rt12): children named by the content's
     /// audience, a school or a guardian, refusals in a consent tool's
     /// purposes, Google's consent state or a permissions block, and health
@@ -4233,14 +4247,7 @@ secret_env = "K2"
     /// benign look-alikes do not.
     #[test]
     fn fourteenth_pass_minors_refusals_and_health_are_stopped() {
-        let cfg = config(r#"["ad.campaign_id"]"#);
-        let p = Policy::new(&cfg, SubjectHasher::new(&[9; 32]));
-        let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"j@x.example"}"#;
-        let blocked = |extra: &str| {
-            let json = format!("{{{base},{extra}}}");
-            let ev = Event::parse(&json).unwrap();
-            p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r)
-        };
+        let blocked = rule_verdicts();
         use DropReason::{Minor, OptedOut, Sensitive};
         for (extra, want) in [
             (r#""context":{"audience":"kids"}"#, Minor),
@@ -4295,14 +4302,7 @@ secret_env = "K2"
     /// `Beats Pill`, tree surgeons, a PC clinic, condiments) do not.
     #[test]
     fn eleventh_pass_minors_refusals_and_health_are_stopped() {
-        let cfg = config(r#"["ad.campaign_id"]"#);
-        let p = Policy::new(&cfg, SubjectHasher::new(&[9; 32]));
-        let base = r#""event_id":"e","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"j@x.example"}"#;
-        let blocked = |extra: &str| {
-            let json = format!("{{{base},{extra}}}");
-            let ev = Event::parse(&json).unwrap();
-            p.evaluate(&ev, &NoOptOuts).blocked.map(|(r, _)| r)
-        };
+        let blocked = rule_verdicts();
         use DropReason::{Minor, OptedOut, Sensitive};
         for (extra, want) in [
             (r#""app":{"kids_mode":true}"#, Minor),

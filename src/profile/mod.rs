@@ -342,30 +342,6 @@ impl fmt::Debug for Hex64 {
 /// forms producers hash by mistake (an address in capitals or with a line
 /// end, a phone's national number alone). Empty for
 /// account and device ids, which have no pre-hashed field.
-/// `address` with its local part capitalized: each part after `.`, `_`
-/// or `-` (`every_part`), or its first letter only; with the domain's
-/// first letter too (`domain`). `None` when it has no `@`.
-fn capitalized(address: &str, every_part: bool, domain: bool) -> Option<Cow<'static, str>> {
-    let (local, dom) = address.rsplit_once('@')?;
-    let mut out = String::with_capacity(address.len());
-    let mut up = true;
-    for c in local.chars() {
-        if up {
-            out.extend(c.to_uppercase());
-        } else {
-            out.push(c);
-        }
-        up = every_part && matches!(c, '.' | '_' | '-');
-    }
-    out.push('@');
-    let mut d = dom.chars();
-    if domain {
-        out.extend(d.next().into_iter().flat_map(char::to_uppercase));
-    }
-    out.extend(d);
-    Some(Cow::Owned(out))
-}
-
 pub fn prehashed_forms(kind: Kind, raw: &str, normalized: Option<&str>) -> Vec<Hex64> {
     let forms: Vec<Option<Cow<'_, str>>> = match kind {
         Kind::Email => vec![
@@ -381,9 +357,15 @@ pub fn prehashed_forms(kind: Kind, raw: &str, normalized: Option<&str>) -> Vec<H
             // As a CRM displays it: the local part's parts capitalized
             // (`Max.Roe@example.com`), the domain too
             // (`Max.Roe@Example.com`), or the first letter only.
-            normalized.and_then(|n| capitalized(n, true, false)),
-            normalized.and_then(|n| capitalized(n, true, true)),
-            normalized.and_then(|n| capitalized(n, false, false)),
+            normalized
+                .and_then(|n| crate::identity::capitalized_address(n, true, false))
+                .map(Cow::Owned),
+            normalized
+                .and_then(|n| crate::identity::capitalized_address(n, true, true))
+                .map(Cow::Owned),
+            normalized
+                .and_then(|n| crate::identity::capitalized_address(n, false, false))
+                .map(Cow::Owned),
         ],
         Kind::Phone => vec![
             meta_capi::normalize_phone(raw),

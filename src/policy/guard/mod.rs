@@ -1434,31 +1434,12 @@ pub fn identifier_forms(
             }
             let lower = t.to_lowercase();
             if let Some((local, domain)) = lower.split_once('@') {
-                // As a CRM displays it: each part of the local part
-                // capitalized (`Jane.Doe@example.com`), or the first only.
-                let mut title = String::with_capacity(t.len());
-                let mut up = true;
-                for c in local.chars() {
-                    title.extend(if up {
-                        c.to_uppercase().collect::<Vec<_>>()
-                    } else {
-                        vec![c]
-                    });
-                    up = matches!(c, '.' | '_' | '-');
+                // As a CRM displays it (`Jane.Doe@example.com`,
+                // `Jane.Doe@Example.com`, `Jane.doe@example.com`).
+                let address = format!("{local}@{domain}");
+                for (every_part, domain) in [(true, false), (true, true), (false, false)] {
+                    forms.extend(identity::capitalized_address(&address, every_part, domain));
                 }
-                forms.push(format!("{title}@{domain}"));
-                let mut d = domain.chars();
-                let cap_domain: String = d
-                    .next()
-                    .map(|c| c.to_uppercase().chain(d).collect())
-                    .unwrap_or_default();
-                forms.push(format!("{title}@{cap_domain}"));
-                let mut first = local.chars();
-                let first: String = first
-                    .next()
-                    .map(|c| c.to_uppercase().chain(first).collect())
-                    .unwrap_or_default();
-                forms.push(format!("{first}@{domain}"));
                 let no_plus = local.split('+').next().unwrap_or(local);
                 let no_dots: String = local.chars().filter(|c| *c != '.').collect();
                 let both: String = no_plus.chars().filter(|c| *c != '.').collect();
