@@ -1663,13 +1663,18 @@ fn collect_values<'a>(raw: JsonRaw<'a>, out: &mut Protected<'a>) {
                     // Its singular too (`insulin pen needle` of a search
                     // for `insulin pen needles`): a value copied one
                     // letter short is still the search or the purchase.
-                    let singular = s
+                    // (Borrowed from the event when the value is.)
+                    let cut = s
                         .strip_suffix(['s', 'S'])
                         .filter(|t| t.len() >= guard::MIN_CONTAINED_LEN)
-                        .map(str::to_owned);
+                        .map(str::len);
+                    let singular = cut.map(|n| match &s {
+                        Cow::Borrowed(b) => Cow::Borrowed(&b[..n]),
+                        Cow::Owned(o) => Cow::Owned(o[..n].to_owned()),
+                    });
                     out.add_value(s);
                     if let Some(t) = singular {
-                        out.add_value(Cow::Owned(t));
+                        out.add_value(t);
                     }
                 }
             }
