@@ -1354,11 +1354,7 @@ fn person_type(raw: Raw<'_>, event_year: i64, minor_age: u64) -> Option<Verdict>
                 if let Some(v) = tag_verdict(item, event_year, minor_age) {
                     return Some(v);
                 }
-                let folded: String = item
-                    .chars()
-                    .filter(|c| c.is_alphanumeric())
-                    .flat_map(char::to_lowercase)
-                    .collect();
+                let folded = letters_and_digits(item);
                 let child = CHILD_VALUES.contains(&folded.as_str())
                     || (any_name_word(item, |w| CHILD_WORDS.contains(&w))
                         && !any_name_word(item, |w| ADULT_CONTEXT.contains(&w)));
@@ -1637,8 +1633,12 @@ fn range_floor(raw: Raw<'_>) -> Option<i64> {
 /// anything but a string.
 fn folded_value(raw: Raw<'_>) -> String {
     let s = as_str(raw).unwrap_or_default();
-    canon::word_form(s.trim())
-        .chars()
+    letters_and_digits(&canon::word_form(s.trim()))
+}
+
+/// `text`'s letters and digits, lowercase (of a [`canon::word_form`]).
+fn letters_and_digits(text: &str) -> String {
+    text.chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect()
