@@ -173,6 +173,9 @@ fn round(s: &str) -> Option<String> {
 fn unicode_pass(s: &str) -> String {
     use unicode_normalization::char::is_combining_mark;
     let mut out = String::with_capacity(s.len());
+    // Braille read as the letters it spells.
+    let braille = braille(s);
+    let s = braille.as_deref().unwrap_or(s);
     // Letters drawn as symbols, read before NFKC (which spells the
     // parenthesized ones `(a)`).
     let letters = s.chars().map(|c| symbol_letter(c as u32).unwrap_or(c));
@@ -333,6 +336,56 @@ fn dingbat_digits(c: char) -> Option<&'static str> {
         _ => return None,
     };
     Some(DIGITS[i as usize])
+}
+
+/// The letters of English Braille (grade 1) by dot pattern, `a` to `z`
+/// (the bits of U+2800's dots: dot 1 is 1, dot 2 is 2, … dot 6 is 32).
+const BRAILLE_LETTERS: [u8; 26] = [
+    0x01, 0x03, 0x09, 0x19, 0x11, 0x0B, 0x1B, 0x13, 0x0A, 0x1A, 0x05, 0x07, 0x0D, 0x1D, 0x15, 0x0F,
+    0x1F, 0x17, 0x0E, 0x1E, 0x25, 0x27, 0x3A, 0x2D, 0x3D, 0x35,
+];
+
+/// Text written in Braille patterns (U+2801–U+28FF), read as what it
+/// spells in English Braille: its letters, digits after the number sign
+/// (`⠼⠁⠃` is `12`), `⠲` as `.`, `⠤` as `-`, and `⠈` (alone, as Braille
+/// ASCII writes it, or before `⠁`, as Unified English Braille does) as
+/// `@`. `None` when `s` holds no Braille pattern.
+fn braille(s: &str) -> Option<String> {
+    if !s.chars().any(|c| ('\u{2801}'..='\u{28FF}').contains(&c)) {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut digits = false;
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        let u = c as u32;
+        if !(0x2801..=0x28FF).contains(&u) {
+            digits = false;
+            out.push(c);
+            continue;
+        }
+        let dots = (u - 0x2800) as u8;
+        match dots {
+            0x3C => digits = true,
+            0x32 => out.push('.'),
+            0x24 => out.push('-'),
+            0x08 => {
+                if it.peek() == Some(&'\u{2801}') {
+                    it.next();
+                }
+                out.push('@');
+            }
+            _ => match BRAILLE_LETTERS.iter().position(|&d| d == dots) {
+                Some(i) if digits && i < 10 => out.push(char::from(b'0' + ((i as u8 + 1) % 10))),
+                Some(i) => {
+                    digits = false;
+                    out.push(char::from(b'a' + i as u8));
+                }
+                None => out.push(c),
+            },
+        }
+    }
+    Some(out)
 }
 
 /// Whitespace (Unicode `White_Space`) or a character drawn as a blank
@@ -729,16 +782,141 @@ fn cjk_numeral(c: char) -> Option<u8> {
 
 /// The digit an English digit word stands for (`four`, `Oh`).
 fn digit_word(w: &str) -> Option<u8> {
-    const WORDS: [&str; 10] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    // English, Spanish, French, German, Italian and Portuguese, as the
+    // canonical form writes them (without accents); NATO's `niner`.
+    const WORDS: [&[&str]; 10] = [
+        &["zero", "oh", "cero", "null"],
+        &["one", "uno", "un", "une", "eins", "um", "uma"],
+        &["two", "dos", "deux", "zwei", "due", "dois", "duas"],
+        &["three", "tres", "trois", "drei", "tre"],
+        &["four", "cuatro", "quatre", "vier", "quattro", "quatro"],
+        &["five", "cinco", "cinq", "funf", "fuenf", "cinque"],
+        &["six", "seis", "sechs", "sei"],
+        &["seven", "siete", "sept", "sieben", "sette", "sete"],
+        &["eight", "ocho", "huit", "acht", "otto", "oito"],
+        &["nine", "niner", "nueve", "neuf", "neun", "nove"],
     ];
-    if w.eq_ignore_ascii_case("oh") {
-        return Some(0);
-    }
     WORDS
         .iter()
-        .position(|d| d.eq_ignore_ascii_case(w))
+        .position(|ws| ws.iter().any(|d| d.eq_ignore_ascii_case(w)))
         .map(|d| d as u8)
+}
+
+/// Integers written in hex with a `0x` prefix (`0x34b40681`), five to 32
+/// digits, read as their decimal value (`884213377`): an order or phone
+/// number passed off as a hex code. `None` when `s` has none.
+pub fn hex_integers(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let mut last = 0;
+    let mut i = 0;
+    while let Some(at) = memchr::memchr(b'0', &b[i..]).map(|p| i + p) {
+        let next = at + 1;
+        if b.get(next).is_some_and(|c| matches!(c, b'x' | b'X'))
+            && (at == 0 || !b[at - 1].is_ascii_alphanumeric())
+        {
+            let digits = b[next + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            let end = next + 1 + digits;
+            if (5..=32).contains(&digits) && !b.get(end).is_some_and(u8::is_ascii_alphanumeric) {
+                if let Ok(n) = u128::from_str_radix(&s[next + 1..end], 16) {
+                    out.push_str(&s[last..at]);
+                    out.push_str(&n.to_string());
+                    last = end;
+                    i = end;
+                    continue;
+                }
+            }
+        }
+        i = next;
+    }
+    (last > 0).then(|| {
+        out.push_str(&s[last..]);
+        out
+    })
+}
+
+/// The NATO spelling alphabet's words (`alfa`, `bravo`, … `zulu`), their
+/// letters by position.
+const NATO: [&[&str]; 26] = [
+    &["alfa", "alpha"],
+    &["bravo"],
+    &["charlie"],
+    &["delta"],
+    &["echo"],
+    &["foxtrot"],
+    &["golf"],
+    &["hotel"],
+    &["india"],
+    &["juliett", "juliet"],
+    &["kilo"],
+    &["lima"],
+    &["mike"],
+    &["november"],
+    &["oscar"],
+    &["papa"],
+    &["quebec"],
+    &["romeo"],
+    &["sierra"],
+    &["tango"],
+    &["uniform"],
+    &["victor"],
+    &["whiskey", "whisky"],
+    &["xray"],
+    &["yankee"],
+    &["zulu"],
+];
+
+/// The fewest spelling-alphabet words [`phonetic_spelling`] reads.
+const MIN_NATO_WORDS: usize = 4;
+
+/// Text spelled out in the NATO alphabet (`juliett alfa november echo dot
+/// delta oscar echo at example dot com`), read as what it spells: each
+/// spelling word its letter, a digit word its digit ([`digit_word`]),
+/// `dot`/`point` `.`, `at` `@`, `dash`/`hyphen` `-`, `underscore` `_`,
+/// `plus` `+`, other words as they are, all joined without blanks
+/// (`jane.doe@example.com`). `None` unless [`MIN_NATO_WORDS`] or more
+/// spelling words are in it.
+pub fn phonetic_spelling(s: &str) -> Option<String> {
+    // Four spelling words and the blanks between them: 19 bytes or more.
+    if s.len() < 19 {
+        return None;
+    }
+    let letter = |w: &str| {
+        if !(4..=8).contains(&w.len()) {
+            return None;
+        }
+        NATO.iter()
+            .position(|ws| ws.iter().any(|n| n.eq_ignore_ascii_case(w)))
+            .map(|i| char::from(b'a' + i as u8))
+    };
+    let words = || {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+    };
+    words()
+        .filter(|w| letter(w).is_some())
+        .nth(MIN_NATO_WORDS - 1)?;
+    let mut out = String::with_capacity(s.len() / 4);
+    for w in words() {
+        if let Some(l) = letter(w) {
+            out.push(l);
+        } else if let Some(d) = digit_word(w) {
+            out.push(char::from(b'0' + d));
+        } else {
+            match w.to_ascii_lowercase().as_str() {
+                "dot" | "point" | "period" => out.push('.'),
+                "at" => out.push('@'),
+                "dash" | "hyphen" | "minus" => out.push('-'),
+                "underscore" => out.push('_'),
+                "plus" => out.push('+'),
+                _ => out.push_str(w),
+            }
+        }
+    }
+    Some(out)
 }
 
 /// The tokens [`spelled_digits`] reads, as (start, end, value): a CJK
@@ -2197,9 +2375,69 @@ mod tests {
             "12345678",
             "c-77",
             "someone nine",
+            "un deux",
+            "tres tristes tigres",
         ] {
             assert_eq!(spelled_digits(none), None, "{none}");
         }
+        // Other languages' digit words, as the canonical form writes them.
+        for (text, digits) in [
+            (
+                "dos cero seis cinco cinco cinco cero uno cero cero",
+                "2065550100",
+            ),
+            ("deux zero six cinq cinq cinq", "206555"),
+            ("zwei null sechs funf funf", "20655"),
+            ("due zero sei cinque", "2065"),
+        ] {
+            assert_eq!(spelled_digits(text).as_deref(), Some(digits), "{text}");
+        }
+    }
+
+    #[test]
+    fn phonetic_spelling_reads_the_nato_alphabet() {
+        assert_eq!(
+            phonetic_spelling("juliett alfa november echo dot delta oscar echo at example dot com")
+                .as_deref(),
+            Some("jane.doe@example.com")
+        );
+        assert_eq!(
+            phonetic_spelling("Alfa Charlie Charlie Tango five five eight one two xray quebec")
+                .as_deref(),
+            Some("acct55812xq")
+        );
+        // Fewer than four spelling words: an ordinary text.
+        for none in ["hotel deals in lima and quebec", "golf club", "short"] {
+            assert_eq!(phonetic_spelling(none), None, "{none}");
+        }
+    }
+
+    #[test]
+    fn hex_integers_read_as_decimal() {
+        assert_eq!(
+            hex_integers("ord 0x34b40681").as_deref(),
+            Some("ord 884213377")
+        );
+        assert_eq!(
+            hex_integers("0x2CF29AF14,0x1f").as_deref(),
+            Some("12065550100,0x1f")
+        );
+        for none in ["0x1f", "x0x34b40681", "0x34b40681g", "no hex here", "0x"] {
+            assert_eq!(hex_integers(none), None, "{none}");
+        }
+    }
+
+    #[test]
+    fn braille_reads_as_letters() {
+        assert_eq!(
+            braille("⠚⠁⠝⠑⠲⠙⠕⠑ ⠁⠞ ⠑⠭⠁⠍⠏⠇⠑⠲⠉⠕⠍").as_deref(),
+            Some("jane.doe at example.com")
+        );
+        assert_eq!(braille("⠚⠁⠝⠑⠈⠁⠭⠲⠉⠕").as_deref(), Some("jane@x.co"));
+        assert_eq!(braille("⠼⠃⠚⠋").as_deref(), Some("206"));
+        assert_eq!(braille("plain text"), None);
+        // Through the canonical form, as the guard reads a value.
+        assert_eq!(canonical("⠚⠁⠝⠑⠈⠭⠲⠉⠕"), "jane@x.co");
     }
 
     #[test]

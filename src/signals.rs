@@ -107,6 +107,13 @@ pub enum OtherSignal {
     /// character for `ad_storage` and one for `analytics_storage`):
     /// `ad_storage` denied (`G100`, `G101`) is an opt-out.
     Gcs,
+    /// An object or array nested deeper than [`MAX_DEPTH`] levels: what
+    /// it holds is not read, so it could say either (unreadable).
+    TooDeep,
+    /// Captured request headers as one raw text (`headers: "Accept:
+    /// */*\r\nSec-GPC: 1"`): each `Name: value` line read as that member
+    /// (an object or a list of pairs is walked instead).
+    Headers,
 }
 
 /// What a member name (lowercase, without `_`, `-`, `.` or blanks) says.
@@ -228,6 +235,9 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         b"optanonconsent" => OtherSignal::OneTrust,
         b"cookie" | b"cookies" | b"cookieheader" | b"documentcookie" | b"rawcookie" => {
             OtherSignal::Cookies
+        }
+        b"headers" | b"httpheaders" | b"requestheaders" | b"rawheaders" | b"reqheaders" => {
+            OtherSignal::Headers
         }
         // Consent Mode's storage answers (`ad_storage: "denied"`).
         b"adstorage" | b"personalizationstorage" => OtherSignal::ConsentMode,
@@ -673,8 +683,9 @@ pub fn any_name_word(name: &str, mut hit: impl FnMut(&str) -> bool) -> bool {
     false
 }
 
-/// How deep [`walk`] looks into nested objects and arrays.
-const MAX_DEPTH: usize = 8;
+/// How deep [`walk`] looks into nested objects and arrays; a non-empty
+/// one nested deeper makes the event unreadable ([`OtherSignal::TooDeep`]).
+pub const MAX_DEPTH: usize = 16;
 
 /// What a block is about, which decides how its members are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -702,6 +713,14 @@ pub fn walk<'a>(raw: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)
 
 fn walk_at<'a>(raw: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)>, depth: usize) {
     if depth >= MAX_DEPTH {
+        let holds = match kind_of(raw) {
+            JsonKind::Object => crate::json::object_members(raw).is_none_or(|m| !m.is_empty()),
+            JsonKind::Array => crate::json::array_items(raw).is_none_or(|a| !a.is_empty()),
+            _ => false,
+        };
+        if holds {
+            out.push((OtherSignal::TooDeep, raw));
+        }
         return;
     }
     match kind_of(raw) {
@@ -785,7 +804,8 @@ pub fn member<'a>(
     // holds one (`personalization: {"theme": "dark"}` is a setting).
     let container = matches!(kind, JsonKind::Object | JsonKind::Array);
     if let Some(s) = name.recognized.filter(|s| {
-        (*s != OtherSignal::Cookies || kind == JsonKind::String) && !(container && name.flag_only)
+        (!matches!(s, OtherSignal::Cookies | OtherSignal::Headers) || kind == JsonKind::String)
+            && !(container && name.flag_only)
     }) {
         out.push((s, v));
     } else if person && name.names_a_signal {
@@ -1379,7 +1399,10 @@ fn tag_verdict(item: &str, event_year: i64, minor_age: u64) -> Option<Verdict> {
     let signal = recognize_in(name, Place::Person).filter(|s| {
         !matches!(
             s,
-            OtherSignal::PersonType | OtherSignal::Cookies | OtherSignal::ConsentString
+            OtherSignal::PersonType
+                | OtherSignal::Cookies
+                | OtherSignal::ConsentString
+                | OtherSignal::Headers
         )
     })?;
     let plain = matches!(value, "true" | "false" | "null")
@@ -1506,7 +1529,7 @@ pub enum Verdict {
 
 /// A flag written as a boolean, 0/1, or a word (`"yes"`, `"Y"`, `"on"`);
 /// `Err` when it is none of these.
-fn flag(raw: Raw<'_>) -> Result<bool, ()> {
+pub(crate) fn flag(raw: Raw<'_>) -> Result<bool, ()> {
     match kind_of(raw) {
         JsonKind::Bool => Ok(raw.get() == "true"),
         JsonKind::Null => Ok(false),
@@ -1780,6 +1803,25 @@ pub fn verdict(
         )),
         OtherSignal::SignalName => (kind_of(raw) != JsonKind::Null).then_some(Verdict::Unreadable(
             "a member named like a minor or opt-out signal that adgate does not read",
+        )),
+        OtherSignal::Headers => {
+            let text = as_str(raw)?;
+            text.lines().find_map(|line| {
+                let line = line.trim_end_matches('\r');
+                // A `Cookie:` line is read as a cookie string.
+                match line.split_once(':') {
+                    Some((name, value))
+                        if recognize_in(name.trim(), Place::Person) == Some(OtherSignal::Cookies) =>
+                    {
+                        let value = serde_json::to_string(value.trim()).ok()?;
+                        verdict(OtherSignal::Cookies, Raw::parse(&value).ok()?, event_year, minor_age as u64)
+                    }
+                    _ => tag_verdict(line, event_year, minor_age as u64),
+                }
+            })
+        }
+        OtherSignal::TooDeep => Some(Verdict::Unreadable(
+            "a block nested deeper than the 16 levels adgate reads for minor and opt-out signals",
         )),
         OtherSignal::OneTrust => {
             let Some(text) = as_str(raw) else {

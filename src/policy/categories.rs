@@ -49,13 +49,177 @@ const WHOLE_VALUES: &[(&str, &[&str])] = &[
             "クリニック",
             "ヘルス",
             "へるす",
+            // The fifteenth pass: initials and short names that are also
+            // other words inside a longer category (a UTI, an IUD, OCD).
+            "uti",
+            "utis",
+            "uti treatment",
+            "iud",
+            "iuds",
+            "ocd",
+            "ibs",
+            "gerd",
+            "chemo",
+            "detox",
+            "flu",
+            "rehab center",
+            "std clinic",
+            "mri",
         ],
     ),
     ("pharmacy", &["thuốc", "ยา", "rx", "meds", "otc meds"]),
 ];
 
+/// Medicines by name, brand and generic: a category, a product line or a
+/// page named after one is health data (what someone is treated with) and
+/// a pharmacy's aisle. Both topics list them.
+const MEDICINES: &[&str] = &[
+    "prozac",
+    "fluoxetine",
+    "zoloft",
+    "sertraline",
+    "lexapro",
+    "escitalopram",
+    "celexa",
+    "citalopram",
+    "paxil",
+    "paroxetine",
+    "wellbutrin",
+    "bupropion",
+    "cymbalta",
+    "duloxetine",
+    "effexor",
+    "venlafaxine",
+    "xanax",
+    "alprazolam",
+    "valium",
+    "diazepam",
+    "ativan",
+    "lorazepam",
+    "klonopin",
+    "clonazepam",
+    "ambien",
+    "zolpidem",
+    "seroquel",
+    "quetiapine",
+    "abilify",
+    "aripiprazole",
+    "risperdal",
+    "risperidone",
+    "zyprexa",
+    "olanzapine",
+    "lamictal",
+    "lamotrigine",
+    "ritalin",
+    "methylphenidate",
+    "vyvanse",
+    "strattera",
+    "mounjaro",
+    "zepbound",
+    "tirzepatide",
+    "saxenda",
+    "liraglutide",
+    "trulicity",
+    "glp 1",
+    "glp1",
+    "jardiance",
+    "januvia",
+    "lantus",
+    "humalog",
+    "novolog",
+    "lipitor",
+    "atorvastatin",
+    "crestor",
+    "rosuvastatin",
+    "simvastatin",
+    "statin",
+    "lisinopril",
+    "amlodipine",
+    "losartan",
+    "metoprolol",
+    "eliquis",
+    "xarelto",
+    "warfarin",
+    "plavix",
+    "clopidogrel",
+    "synthroid",
+    "levothyroxine",
+    "prednisone",
+    "gabapentin",
+    "lyrica",
+    "pregabalin",
+    "tramadol",
+    "oxycodone",
+    "oxycontin",
+    "hydrocodone",
+    "vicodin",
+    "percocet",
+    "fentanyl",
+    "morphine",
+    "codeine",
+    "methadone",
+    "buprenorphine",
+    "suboxone",
+    "narcan",
+    "naltrexone",
+    "vivitrol",
+    "truvada",
+    "descovy",
+    "biktarvy",
+    "valtrex",
+    "valacyclovir",
+    "acyclovir",
+    "paxlovid",
+    "tamiflu",
+    "humira",
+    "enbrel",
+    "keytruda",
+    "dupixent",
+    "otezla",
+    "accutane",
+    "isotretinoin",
+    "finasteride",
+    "propecia",
+    "minoxidil",
+    "rogaine",
+    "tadalafil",
+    "levitra",
+    "estradiol",
+    "progesterone",
+    "clomid",
+    "letrozole",
+    "mifepristone",
+    "misoprostol",
+    "antibiotic",
+    "antibiotics",
+    "amoxicillin",
+    "azithromycin",
+    "doxycycline",
+    "ciprofloxacin",
+    "albuterol",
+    "ventolin",
+    "inhaler",
+    "epipen",
+    "epinephrine",
+    "flonase",
+    "claritin",
+    "zyrtec",
+    "benadryl",
+    "tylenol",
+    "advil",
+    "motrin",
+    "ibuprofen",
+    "acetaminophen",
+    "paracetamol",
+    "aspirin",
+    "nyquil",
+    "dayquil",
+    "sudafed",
+    "mucinex",
+];
+
 /// A topic (as configured, folded) and its other names. Names in scripts
-/// written without spaces (Han, Kana, Hangul, Thai) match anywhere in a
+/// written without spaces (Han, Kana, Hangul, Thai, Lao, Burmese, Khmer) match anywhere in a
 /// category (`健康食品`); the others match as whole words, like the
 /// configured ones.
 const TRANSLATIONS: &[(&str, &[&str])] = &[
@@ -376,6 +540,238 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "당뇨병",
             "抑郁",
             "处方",
+            // The fifteenth pass: conditions, care and drugs a shop or a
+            // clinic files under health, and health in more languages
+            // (kn, ml, gu, si, my, lo, mn, uz, yo, ha, lb, mg, tg, ky, tk,
+            // tt, ps, ku, ig, ti, ht, mi, haw, ceb, su, jv, gd, br, la, fy,
+            // yi, fa, or, ny, sn, om, zu).
+            "urgent care",
+            "emergency room",
+            "walk in clinic",
+            "suicide",
+            "suicidal",
+            "suicide prevention",
+            "self harm",
+            "crisis line",
+            "crisis hotline",
+            "planned parenthood",
+            "miscarriage",
+            "stillbirth",
+            "postpartum",
+            "postnatal",
+            "perimenopause",
+            "infertility",
+            "egg freezing",
+            "sperm bank",
+            "sperm donor",
+            "surrogacy",
+            "endometriosis",
+            "pcos",
+            "hormone therapy",
+            "hormone replacement",
+            "gonorrhea",
+            "gonorrhoea",
+            "syphilis",
+            "hpv",
+            "genital warts",
+            "genital herpes",
+            "trichomoniasis",
+            "mpox",
+            "monkeypox",
+            "urinary tract infection",
+            "yeast infection",
+            "cystitis",
+            "overactive bladder",
+            "prostate",
+            "impotence",
+            "premature ejaculation",
+            "anorexia",
+            "bulimia",
+            "binge eating",
+            "schizophrenia",
+            "psychosis",
+            "panic attack",
+            "panic attacks",
+            "panic disorder",
+            "mental illness",
+            "insomnia",
+            "sleep apnea",
+            "opioid",
+            "opioids",
+            "opiate",
+            "opiates",
+            "overdose",
+            "alcoholism",
+            "alcoholics anonymous",
+            "substance abuse",
+            "substance use",
+            "sobriety",
+            "drug detox",
+            "alcohol detox",
+            "detox center",
+            "nicotine patch",
+            "nicotine patches",
+            "nicotine gum",
+            "quit smoking",
+            "hypertension",
+            "high blood pressure",
+            "heart disease",
+            "heart failure",
+            "kidney disease",
+            "liver disease",
+            "cirrhosis",
+            "tuberculosis",
+            "malaria",
+            "pneumonia",
+            "influenza",
+            "flu shot",
+            "flu shots",
+            "flu vaccine",
+            "long covid",
+            "lupus",
+            "multiple sclerosis",
+            "parkinson",
+            "parkinsons",
+            "seizure disorder",
+            "celiac",
+            "coeliac",
+            "crohn",
+            "crohns",
+            "colitis",
+            "acid reflux",
+            "heartburn",
+            "osteoporosis",
+            "gout",
+            "fibromyalgia",
+            "rosacea",
+            "dermatitis",
+            "melanoma",
+            "leukemia",
+            "leukaemia",
+            "lymphoma",
+            "tumor",
+            "tumour",
+            "chemotherapy",
+            "radiotherapy",
+            "radiation therapy",
+            "mastectomy",
+            "physical therapy",
+            "physiotherapy",
+            "occupational therapy",
+            "chiropractor",
+            "chiropractic",
+            "acupuncture",
+            "radiology",
+            "mri scan",
+            "blood test",
+            "blood tests",
+            "covid test",
+            "mammogram",
+            "colonoscopy",
+            "ophthalmology",
+            "ophthalmologist",
+            "audiology",
+            "audiologist",
+            "podiatry",
+            "podiatrist",
+            "orthopedics",
+            "orthopaedics",
+            "orthopedist",
+            "medicare",
+            "medicaid",
+            "home health",
+            "telepsychiatry",
+            "ಆರೋಗ್ಯ",
+            "ആരോഗ്യം",
+            "આરોગ્ય",
+            "සෞඛ්‍යය",
+            "සෞඛ්‍ය",
+            "ကျန်းမာရေး",
+            "ສຸຂະພາບ",
+            "эрүүл мэнд",
+            "sog'liq",
+            "sogʻliq",
+            "sogliq",
+            "sog'liqni saqlash",
+            "sogʻliqni saqlash",
+            "salomatlik",
+            "ilera",
+            "ìlera",
+            "lafiya",
+            "gesondheet",
+            "fahasalamana",
+            "sağlamlık",
+            "саломатӣ",
+            "тандурустӣ",
+            "ден соолук",
+            "saglyk",
+            "сәламәтлек",
+            "روغتیا",
+            "tenduristî",
+            "ahụike",
+            "ahuike",
+            "ጥዕና",
+            "sante",
+            "hauora",
+            "olakino",
+            "panglawas",
+            "kaséhatan",
+            "kasehatan",
+            "kasarasan",
+            "slàinte",
+            "yec'hed",
+            "sanitas",
+            "valetudo",
+            "sûnens",
+            "געזונט",
+            "بهداشت",
+            "ସ୍ୱାସ୍ଥ୍ୟ",
+            "sức khoẻ",
+            "suc khoe",
+            "thanzi",
+            "hutano",
+            "fayyaa",
+            "ezempilo",
+            // Medicines, in other languages.
+            "medikament",
+            "medikamente",
+            "arzneimittel",
+            "geneesmiddelen",
+            "medicijnen",
+            "läkemedel",
+            "legemidler",
+            "lægemidler",
+            "lääke",
+            "lääkkeet",
+            "léky",
+            "lieky",
+            "leki",
+            "lekovi",
+            "lijekovi",
+            "zdravila",
+            "gyógyszer",
+            "medicamente",
+            "лекарство",
+            "ліки",
+            "φάρμακα",
+            "תרופות",
+            "دواء",
+            "أدوية",
+            "دارو",
+            "gamot",
+            "ubat",
+            "dorilar",
+            "ilaçlar",
+            "दवाइयां",
+            "औषध",
+            "ওষুধ",
+            "மருந்து",
+            "మందులు",
+            "ಔಷಧ",
+            "മരുന്ന്",
+            "દવા",
+            "ਦਵਾਈ",
+            "ඖෂධ",
         ],
     ),
     (
@@ -457,8 +853,60 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "remédios",
             "remedios",
             "droguería",
+            // The fifteenth pass: pharmacy in more languages (kn, ml, gu,
+            // si, my, lo, mn, uz, tg, ky, kk, az, tk, ur, hi, bn, ta, te,
+            // mr, pa, ne, sw, yo, ha, zu, af, mg, am, so, yi, sr, sl, eo,
+            // km, hy, mt, lb, ps, ku, ig).
+            "ಔಷಧಾಲಯ",
+            "ഫാർമസി",
+            "ફાર્મસી",
+            "ෆාමසිය",
+            "ဆေးဆိုင်",
+            "ຮ້ານຂາຍຢາ",
+            "эмийн сан",
+            "dorixona",
+            "дорухона",
+            "дарыкана",
+            "дәріхана",
+            "aptek",
+            "dermanhana",
+            "دواخانہ",
+            "فارمیسی",
+            "dawakhana",
+            "davakhana",
+            "दवाखाना",
+            "दवा की दुकान",
+            "ফার্মেসি",
+            "ঔষধালয়",
+            "மருந்தகம்",
+            "ఫార్మసీ",
+            "మందుల దుకాణం",
+            "औषधालय",
+            "ਫਾਰਮੇਸੀ",
+            "ਦਵਾਖਾਨਾ",
+            "औषधि पसल",
+            "duka la dawa",
+            "ile elegbogi",
+            "kantin magani",
+            "ikhemisi",
+            "fivarotam panafody",
+            "ፋርማሲ",
+            "farmashiye",
+            "אַפּטייק",
+            "апотека",
+            "lekarna",
+            "apoteko",
+            "ឱសថស្ថាន",
+            "դեղատուն",
+            "spiżerija",
+            "apdikt",
+            "درملتون",
+            "dermanxane",
+            "ụlọ ọgwụ",
         ],
     ),
+    ("health", MEDICINES),
+    ("pharmacy", MEDICINES),
     (
         "religion",
         &[
@@ -511,7 +959,7 @@ pub struct Sensitive {
     /// The one-word entries in a script written without spaces.
     unspaced: Vec<String>,
     /// The one-word entries of six or more ASCII letters, found glued to
-    /// other letters ([`glued_stem`]), looked up by a word's own prefixes
+    /// other letters (`glued_stem`), looked up by a word's own prefixes
     /// and suffixes of the lengths in `stem_lens` (a URL's long words are
     /// read on every event: comparing each with every stem cost more than
     /// the rest of the event).
@@ -617,17 +1065,63 @@ const GLUED_AFTER: &[&str] = &[
     "view",
     "fragment",
     "controller",
+    // An app's name (`healthapp`, `mypharmacyapp`,
+    // `mentalhealthcompanion`).
+    "app",
+    "apps",
+    "companion",
+    "tracker",
+    "assistant",
+    "finder",
+    "connect",
+    "portal",
+    "coach",
+    "buddy",
+    "mobile",
+    "android",
+    "ios",
+    "lite",
 ];
 
+/// Stems that end too many ordinary words to count glued at a word's end
+/// (`fundamental`, `instrumental`, `accidental`, `incidental`,
+/// `alchemist`); at its start they still do (`dentalcare`,
+/// `mentalhealth`).
+const NOT_GLUED_AT_END: &[&str] = &["mental", "dental", "chemist"];
+
+/// How many words of [`GLUED_AFTER`] may close a glued word
+/// (`healthappstore`).
+const GLUED_TAILS: usize = 2;
+
 /// Is `word` (lowercase ASCII) a sensitive `stem` glued to other letters:
-/// ending in it (`telehealth`, `mentalhealth`, `parapharmacie`), or
-/// starting with it followed by a word of [`GLUED_AFTER`]?
+/// ending in it (`telehealth`, `mentalhealth`, `parapharmacie`; not the
+/// stems of [`NOT_GLUED_AT_END`]), starting with it followed by a word of
+/// [`GLUED_AFTER`] (`pharmacyonline`), or either of these, or the stem
+/// itself, followed by up to [`GLUED_TAILS`] such words (`healthapp`,
+/// `mypharmacyapp`, `mentalhealthcompanion`)? The definition
+/// [`Sensitive::glued`] is tested against.
+#[cfg(test)]
 fn glued_stem(word: &[u8], stem: &[u8]) -> bool {
-    word.len() > stem.len()
-        && (word.ends_with(stem)
-            || word
-                .strip_prefix(stem)
-                .is_some_and(|rest| GLUED_AFTER.iter().any(|n| rest.starts_with(n.as_bytes()))))
+    glued_stem_tails(word, stem, GLUED_TAILS)
+}
+
+fn glued_stem_tails(word: &[u8], stem: &[u8], tails: usize) -> bool {
+    let at_end = word.len() > stem.len()
+        && word.ends_with(stem)
+        && !NOT_GLUED_AT_END.iter().any(|n| n.as_bytes() == stem);
+    let at_start = word.len() > stem.len()
+        && word
+            .strip_prefix(stem)
+            .is_some_and(|rest| GLUED_AFTER.iter().any(|n| rest.starts_with(n.as_bytes())));
+    at_end
+        || at_start
+        || (tails > 0
+            && GLUED_AFTER.iter().any(|g| {
+                word.len() > g.len() && word.ends_with(g.as_bytes()) && {
+                    let rest = &word[..word.len() - g.len()];
+                    rest == stem || glued_stem_tails(rest, stem, tails - 1)
+                }
+            }))
 }
 
 impl Sensitive {
@@ -722,7 +1216,7 @@ impl Sensitive {
     }
 
     /// Does one of `words` (of a [`canon::word_form`]) hold an entry of six
-    /// or more ASCII letters glued to other letters ([`glued_stem`])? Each
+    /// or more ASCII letters glued to other letters (`glued_stem`)? Each
     /// word is lowercased once, on the stack, and compared as bytes.
     pub fn glued<'a>(&self, words: impl Iterator<Item = &'a str>) -> bool {
         if self.stems.is_empty() {
@@ -736,19 +1230,32 @@ impl Sensitive {
             let lower = &mut buf[..w.len()];
             lower.copy_from_slice(w.as_bytes());
             lower.make_ascii_lowercase();
-            let lower = &*lower;
-            // A stem ends the word or starts it: the word's own suffixes
-            // and prefixes of a stem's length are looked up, shorter than
-            // the word ([`glued_stem`]).
-            self.stem_lens
-                .iter()
-                .take_while(|&&n| n < lower.len())
-                .any(|&n| {
-                    let (head, tail) = (&lower[..n], &lower[lower.len() - n..]);
-                    let found = |s: &[u8]| self.stem_shapes.may_hold(s) && self.stems.contains(s);
-                    found(tail) || (found(head) && glued_stem(lower, head))
-                })
+            self.glued_word(lower, GLUED_TAILS)
         })
+    }
+
+    /// [`Sensitive::glued`] for one lowercase word: a stem ends the word
+    /// or starts it (the word's own suffixes and prefixes of a stem's
+    /// length are looked up, shorter than the word), or does either, or
+    /// is the rest, once up to `tails` words of [`GLUED_AFTER`] are taken
+    /// off its end (`glued_stem`).
+    fn glued_word(&self, lower: &[u8], tails: usize) -> bool {
+        let found = |s: &[u8]| self.stem_shapes.may_hold(s) && self.stems.contains(s);
+        self.stem_lens
+            .iter()
+            .take_while(|&&n| n < lower.len())
+            .any(|&n| {
+                let (head, tail) = (&lower[..n], &lower[lower.len() - n..]);
+                (found(tail) && !NOT_GLUED_AT_END.iter().any(|s| s.as_bytes() == tail))
+                    || (found(head) && glued_stem_tails(lower, head, 0))
+            })
+            || (tails > 0
+                && GLUED_AFTER.iter().any(|g| {
+                    lower.len() > g.len() && lower.ends_with(g.as_bytes()) && {
+                        let rest = &lower[..lower.len() - g.len()];
+                        found(rest) || self.glued_word(rest, tails - 1)
+                    }
+                }))
     }
 
     /// Does the text `c` (a [`canon::word_form`]) hold the words of an
@@ -930,6 +1437,9 @@ pub fn unspaced(word: &str) -> bool {
             | '\u{f900}'..='\u{faff}' // CJK compatibility ideographs
             | '\u{ac00}'..='\u{d7af}' // Hangul syllables
             | '\u{0e00}'..='\u{0e7f}' // Thai
+            | '\u{0e80}'..='\u{0eff}' // Lao
+            | '\u{1000}'..='\u{109f}' // Myanmar
+            | '\u{1780}'..='\u{17ff}' // Khmer
         )
     }) && !word.is_empty()
 }
@@ -1090,8 +1600,9 @@ fn name_like(name: &[u8]) -> bool {
 }
 
 /// How deep category-like members are looked for in nested objects and
-/// arrays.
-const MAX_DEPTH: usize = 8;
+/// arrays: as deep as the signals are read, beyond which an event is
+/// unreadable (`signals::OtherSignal::TooDeep`).
+const MAX_DEPTH: usize = crate::signals::MAX_DEPTH;
 
 /// The strings of the category-like members ([`category_name`]) of
 /// `context`, `app`, `ad` and OpenRTB's top-level `site`, other than
@@ -1180,9 +1691,14 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
         }
     }
     // A flag named as a configured category (`"meta": {"pharmacy":
-    // true}`) says the page or ad is in it; read by the configured words
-    // only, as names are.
-    if kind_of(v) == JsonKind::Bool && v.get() == "true" && (r.name)(key) {
+    // true}`, also `1` or `"yes"`) says the page or ad is in it; read by
+    // the configured words only, as names are.
+    if matches!(
+        kind_of(v),
+        JsonKind::Bool | JsonKind::Number | JsonKind::String
+    ) && crate::signals::flag(v) == Ok(true)
+        && (r.name)(key)
+    {
         return true;
     }
     if name.page_address {
@@ -1477,7 +1993,7 @@ mod tests {
         #[test]
         fn glued_finds_what_every_stem_finds(
             parts in proptest::collection::vec(
-                "pharmacy|health|medical|and|online|care|tele|mental|[a-zA-Z]{1,5}", 1..5)
+                "pharmacy|health|medical|dental|and|online|care|app|my|tele|mental|funda|[a-zA-Z]{1,5}", 1..5)
         ) {
             let sens = expand(
                 &["health".to_string(), "pharmacy".to_string(), "medical".to_string()],

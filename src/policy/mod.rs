@@ -1061,9 +1061,17 @@ impl Policy {
                                 phone: normalized[Kind::Phone.index()]
                                     .as_deref()
                                     .filter(|_| wants(Kind::Phone)),
+                                // Not an account id that is the event's
+                                // device id: its plain hash would be the
+                                // device's, which no profile sends.
                                 account_id: ev
                                     .identifier(Kind::AccountId)
-                                    .filter(|_| wants(Kind::AccountId)),
+                                    .filter(|_| wants(Kind::AccountId))
+                                    .filter(|a| {
+                                        ev.identifier(Kind::DeviceId).is_none_or(|d| {
+                                            !d.trim().eq_ignore_ascii_case(a.trim())
+                                        })
+                                    }),
                                 device_id: None,
                                 email_sha256: email_sha256.as_deref(),
                                 phone_sha256: phone_sha256.as_deref(),
@@ -1625,6 +1633,28 @@ fn protected_values<'a>(
     p
 }
 
+/// The fewest character codes [`char_codes`] reads as a text.
+const MIN_CHAR_CODES: usize = 4;
+
+/// `items` read as character codes, when there are [`MIN_CHAR_CODES`] or
+/// more and every one is an integer naming a printable character (tab,
+/// newline and 32 up, not a surrogate): `[106, 97, 110, 101]` is `"jane"`.
+fn char_codes(items: &[JsonRaw<'_>]) -> Option<String> {
+    if items.len() < MIN_CHAR_CODES {
+        return None;
+    }
+    items
+        .iter()
+        .map(|item| {
+            (event::kind_of(*item) == JsonKind::Number)
+                .then(|| item.get().parse::<u32>().ok())
+                .flatten()
+                .filter(|&c| c >= 32 || c == 9 || c == 10)
+                .and_then(char::from_u32)
+        })
+        .collect()
+}
+
 /// The host (without `www.`) and path of a URL whose path says more than
 /// the site (`shop.example/checkout` of
 /// `https://www.shop.example/checkout?order=1`); `None` for a bare site,
@@ -1982,6 +2012,7 @@ impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
                     }
                     joined
                 });
+                let codes = char_codes(&items);
                 let leaf = contract.leaf();
                 out.push(b'[');
                 let start = out.len();
@@ -2000,6 +2031,15 @@ impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
                 if let Some(joined) = joined {
                     let protected = &mut *self.protected;
                     if let Some(h) = guard::with_reading(&joined, |r| protected.check(r)) {
+                        return Err(self.hit(h));
+                    }
+                }
+                // A text written as its character codes
+                // (`[106, 97, 110, 101, 64, …]`, as `charCodeAt` gives
+                // them): read as those characters.
+                if let Some(codes) = codes {
+                    let protected = &mut *self.protected;
+                    if let Some(h) = guard::with_reading(&codes, |r| protected.check(r)) {
                         return Err(self.hit(h));
                     }
                 }

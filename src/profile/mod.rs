@@ -397,10 +397,21 @@ pub fn prehashed_forms(kind: Kind, raw: &str, normalized: Option<&str>) -> Vec<H
 }
 
 /// Hex SHA-256 of a trimmed account id (case kept, as adgate normalizes
-/// account ids), the `external_id` of Meta and TikTok.
+/// account ids), the `external_id` of Meta and TikTok. `None` for an
+/// account id that is an email address or a phone number: its plain hash
+/// would be a second, differently normalized hash of the person's address
+/// or number (or the only one, when the partner's `identifiers` leave
+/// email and phone out), so the address or number goes only where the
+/// partner's rules for it apply.
 pub fn hashed_external_id(account_id: Option<&str>) -> Option<Hex64> {
     let t = account_id?.trim();
-    (!t.is_empty()).then(|| Hex64::sha256(t.as_bytes()))
+    if t.is_empty()
+        || crate::identity::email_shape(t).is_some()
+        || crate::identity::looks_like_phone(t)
+    {
+        return None;
+    }
+    Some(Hex64::sha256(t.as_bytes()))
 }
 
 /// Email: trim and lowercase (Meta, TikTok; Google adds its Gmail rule).

@@ -1,5 +1,6 @@
-//! The third and fourth red-team passes, kept: 153 and 183 hostile events
-//! (tests/corpus/redteam3/ and redteam4/, events.ndjson) through the real
+//! The third, fourth and fifteenth red-team passes, kept: 153, 183 and 320
+//! events (tests/corpus/redteam3/, redteam4/ and redteam5/, events.ndjson;
+//! the fifteenth's with 28 benign controls) through the real
 //! binary's `adgate explain`, under each pass's own config (two partners
 //! in adgate's format with free text, object and number fields; Meta,
 //! Google Ads twice and TikTok; the fourth adds one that requires TCF, GPP
@@ -16,7 +17,8 @@
 //!
 //! The third pass found 104 leaks and 49 events the guard already
 //! stopped, the fourth 120 and 54 (and nine minors under other names
-//! from the fourteenth pass are kept with it); all but the ones in [`DOCUMENTED_LIMITS`]
+//! from the fourteenth pass are kept with it), the fifteenth 77 and 215
+//! (its controls all delivered); all but the ones in [`DOCUMENTED_LIMITS`]
 //! are stopped now, and those are the limits docs/policy.md names.
 
 use std::collections::HashMap;
@@ -61,6 +63,15 @@ const DOCUMENTED_LIMITS: &[(&str, &str)] = &[
         "a digest of a protected value other than an identifier or IP",
     ),
     ("rt3-110", "a transliteration (`Jürgen` as `JUERGEN`)"),
+    (
+        "rt13-sf32",
+        "a sensitive word in free text (`text` fields are not read for categories)",
+    ),
+    ("rt13-oi04", "an address written backwards, `@` spelled `ta`"),
+    ("rt13-oi15", "a compressed identifier (base64 of gzip)"),
+    ("rt13-oi16", "an address in base58"),
+    ("rt13-oi17", "an account id in ROT13"),
+    ("rt13-sd07", "a search with its words reordered"),
 ];
 
 fn env() -> HashMap<String, String> {
@@ -119,6 +130,22 @@ fn leaking(check: &Value, report: &Value) -> Vec<String> {
                 .map(|p| p["partner"].as_str().unwrap_or("").to_string())
                 .collect();
         }
+        // A partner-specific rule (consent for one vendor): those partners
+        // only.
+        "dropped_for" => {
+            let only: Vec<&str> = check["partners"]
+                .as_array()
+                .expect("dropped_for names its partners")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            return forwarded
+                .iter()
+                .filter_map(|p| p["partner"].as_str())
+                .filter(|p| only.contains(p))
+                .map(String::from)
+                .collect();
+        }
         "value" => {
             let n = &check["needle"];
             vec![
@@ -140,9 +167,12 @@ fn leaking(check: &Value, report: &Value) -> Vec<String> {
         .iter()
         .filter(|p| {
             let out = serde_json::to_string(&p["output"]).unwrap();
-            needles
-                .iter()
-                .any(|n| !n.is_empty() && out.contains(n.as_str()))
+            let lower = out.to_lowercase();
+            needles.iter().any(|n| {
+                !n.is_empty()
+                    && (out.contains(n.as_str())
+                        || (kind == "value" && lower.contains(&n.to_lowercase())))
+            })
         })
         .map(|p| p["partner"].as_str().unwrap_or("").to_string())
         .collect()
@@ -156,6 +186,15 @@ fn third_red_team_pass_reaches_no_partner() {
 #[test]
 fn fourth_red_team_pass_reaches_no_partner() {
     run_pass("redteam4");
+}
+
+/// The fifteenth pass (292 hostile events and 28 controls): health in
+/// more names and languages, flags, depth, digests of new forms, partner
+/// profiles' external_id, spelled and encoded identifiers; its controls
+/// must reach the partners they name.
+#[test]
+fn fifteenth_red_team_pass_reaches_no_partner() {
+    run_pass("redteam5");
 }
 
 fn run_pass(name: &str) {
@@ -190,11 +229,35 @@ fn run_pass(name: &str) {
     );
 
     let mut leaks = Vec::new();
+    let mut blocked = Vec::new();
     let mut limits_held = 0;
     for (line, report) in lines.iter().zip(&reports) {
         let ev: Value = serde_json::from_str(line).unwrap();
         let rt = &ev["_rt"];
         let id = rt["id"].as_str().unwrap();
+        if rt["check"]["kind"] == "delivered" {
+            // A control: it must reach every partner it names.
+            let forwarded: Vec<&str> = report["partners"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["outcome"] == "forwarded")
+                        .filter_map(|p| p["partner"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let missing: Vec<&str> = rt["check"]["partners"]
+                .as_array()
+                .expect("a control names its partners")
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|p| !forwarded.contains(p))
+                .collect();
+            if !missing.is_empty() {
+                blocked.push(format!("{id} not delivered to {}", missing.join(",")));
+            }
+            continue;
+        }
         let partners = leaking(&rt["check"], report);
         if DOCUMENTED_LIMITS.iter().any(|(l, _)| *l == id) {
             limits_held += usize::from(!partners.is_empty());
@@ -215,4 +278,9 @@ fn run_pass(name: &str) {
         leaks.len(),
     );
     assert!(leaks.is_empty(), "leaks:\n{}", leaks.join("\n"));
+    assert!(
+        blocked.is_empty(),
+        "controls blocked:\n{}",
+        blocked.join("\n")
+    );
 }

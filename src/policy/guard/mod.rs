@@ -140,6 +140,12 @@ impl<'a> Views<'a> {
             decoded.extend(canon::quoted_printable(&v.texts[k]));
             // Digits spelled as numerals (`四一五五…`, `four one five …`).
             decoded.extend(canon::spelled_digits(&v.texts[k]));
+            // Spelled in the NATO alphabet (`juliett alfa november …`).
+            decoded.extend(canon::phonetic_spelling(&v.texts[k]));
+            // Integers in `0x` hex, as their decimal value.
+            if v.texts[k].contains("0x") || v.texts[k].contains("0X") {
+                decoded.extend(canon::hex_integers(&v.texts[k]));
+            }
             // A star for the `@` (`x★example.com`, as Japanese sites write
             // an address against scrapers).
             if v.texts[k].contains(['★', '☆']) {
@@ -743,6 +749,13 @@ impl<'a> Protected<'a> {
             ms[4..6].reverse();
             ms[6..8].reverse();
             self.push_new(packed(&ms));
+            // The 128-bit number in base 36 and base 62 (a short id made
+            // of the UUID), as skeletons.
+            for alphabet in &NUMBER_ALPHABETS[1..] {
+                let mut text = Vec::with_capacity(25);
+                push_number(alphabet, &b, &mut text);
+                self.push_new(String::from_utf8_lossy(&text).to_ascii_lowercase());
+            }
         }
     }
 
@@ -820,6 +833,24 @@ impl<'a> Protected<'a> {
             // past the longest country code (3 digits), which every national
             // number contains. Cut by length, not parsed again: a number
             // plan lookup per event was a third of the policy's time.
+            // The number as one integer written in hex and in base 36
+            // (`2cf29af14`, `5jjim1g` of +12065550100), with and without
+            // a country code of one to three digits.
+            if let Some(d) = normalized.and_then(|n| n.strip_prefix('+')) {
+                for cut in 0..=3 {
+                    let Some(n) = d.get(cut..).and_then(|t| t.parse::<u64>().ok()) else {
+                        continue;
+                    };
+                    let bytes = n.to_be_bytes();
+                    let first = bytes.iter().position(|b| *b != 0).unwrap_or(7);
+                    let mut text = Vec::with_capacity(16);
+                    push_number(NUMBER_ALPHABETS[2], &bytes[first..], &mut text);
+                    if let Ok(t) = String::from_utf8(text) {
+                        self.push_new(t);
+                    }
+                    self.push_new(format!("{n:x}"));
+                }
+            }
             if let Some(rest) = normalized
                 .and_then(|n| n.strip_prefix('+'))
                 .and_then(|d| d.get(3..))
@@ -1474,9 +1505,14 @@ pub fn identifier_forms(
                         forms.push(p.format().mode(mode).to_string());
                     }
                     // The national form after the country code
-                    // (`+1 (415) 555-0100`).
+                    // (`+1 (415) 555-0100`), also without its blanks
+                    // (`+1(415)555-0100`, `(415)555-0100`).
                     let national = p.format().mode(phonenumber::Mode::National).to_string();
                     forms.push(format!("+{} {national}", p.code().value()));
+                    let tight: String = national.chars().filter(|c| !c.is_whitespace()).collect();
+                    forms.push(format!("+{}{tight}", p.code().value()));
+                    forms.push(format!("{}{tight}", p.code().value()));
+                    forms.push(tight);
                     // The national number's digits, with its trunk prefix
                     // (`02079460958` of `+44 20 7946 0958`).
                     forms.push(national.chars().filter(char::is_ascii_digit).collect());
@@ -1522,6 +1558,21 @@ pub fn identifier_forms(
         forms.push(format!("{f}\n"));
         forms.push(format!("{f}\r\n"));
         forms.push(hex(&Sha256::digest(f.as_bytes())));
+        // The fifteenth red-team pass: the value with its JSON quotes (a
+        // serialized string hashed), and with this product's name as a
+        // salt.
+        forms.push(format!("\"{f}\""));
+        forms.push(format!("adgate:{f}"));
+    }
+    // In capitals or lowercase with `echo`'s newline.
+    for f in [t.to_lowercase(), t.to_uppercase()] {
+        forms.push(format!("{f}\n"));
+    }
+    // As a one-member JSON object named by its kind
+    // (`{"email":"jane.doe@example.com"}`).
+    if let Some(n) = &normalized {
+        forms.push(format!("{{\"{}\":\"{n}\"}}", kind.as_str()));
+        forms.push(format!("{{\"{}\": \"{n}\"}}", kind.as_str()));
     }
     forms.sort();
     forms.dedup();
@@ -1647,9 +1698,40 @@ fn digest_forms(
         .flat_map(|(kind, raw)| identifier_forms(*kind, raw, default_country))
         .chain(ip_forms)
         .collect();
+    forms.extend(joined_forms(ids, default_country));
     forms.sort_unstable();
     forms.dedup();
     forms
+}
+
+/// The event's email joined to its phone number, the way a "match key"
+/// is built from both (`jane.doe@example.com|+12065550100`): the normalized
+/// address and the E.164 number (with and without `+`), in both orders,
+/// with no separator or one of `|`, `,`, `:`, `;`, a blank or a tab.
+fn joined_forms(
+    ids: &[(Kind, Cow<'_, str>)],
+    default_country: Option<phonenumber::country::Id>,
+) -> Vec<String> {
+    let of = |k: Kind| {
+        ids.iter()
+            .filter(|(kind, _)| *kind == k)
+            .filter_map(|(kind, raw)| identity::normalize_with(*kind, raw, default_country))
+            .map(Cow::into_owned)
+            .collect::<Vec<String>>()
+    };
+    let (emails, phones) = (of(Kind::Email), of(Kind::Phone));
+    let mut out = Vec::new();
+    for e in &emails {
+        for p in &phones {
+            for p in [p.as_str(), p.trim_start_matches('+')] {
+                for sep in ["", "|", ",", ":", ";", " ", "\t"] {
+                    out.push(format!("{e}{sep}{p}"));
+                    out.push(format!("{p}{sep}{e}"));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The unkeyed digests of an event's identifiers and IPs, and the skeleton
@@ -1755,7 +1837,17 @@ impl Digests {
         let mut text = Vec::with_capacity((raw.len() as f64 * per_byte) as usize + raw.len() / 8);
         for (i, d) in Digests::each(raw) {
             match alphabet {
-                DigestAlphabet::Hex => push_hex(d, &mut text),
+                DigestAlphabet::Hex => {
+                    push_hex(d, &mut text);
+                    // The common digests' hex also written backwards (a
+                    // digest reversed to pass as another value).
+                    if i < COMMON_DIGESTS {
+                        text.push(b'\n');
+                        let at = text.len();
+                        push_hex(d, &mut text);
+                        text[at..].reverse();
+                    }
+                }
                 DigestAlphabet::Base32 => push_base32(d, &mut text),
                 DigestAlphabet::Alnum => {
                     push_base64(d, &mut text);
@@ -2186,6 +2278,7 @@ mod tests {
             .iter()
             .flat_map(|(kind, raw)| identifier_forms(*kind, raw, default_country))
             .chain(ip_forms)
+            .chain(joined_forms(ids, default_country))
             .map(String::into_bytes);
         // The UTF-16 forms, a UUID's bytes and an IP's (see byte_forms),
         // spelled out here.
@@ -2239,6 +2332,8 @@ mod tests {
                     for alphabet in NUMBER_ALPHABETS {
                         add(&base_x::encode(alphabet, &d));
                     }
+                    // And their hex backwards.
+                    add(&hex(&d).chars().rev().collect::<String>());
                 }
             }
         }
