@@ -44,6 +44,8 @@ pub struct App {
     pub outbox: Arc<Store>,
     pub optouts: Arc<OptOutStore>,
     pub dedup: Dedup,
+    /// The idempotency window's entries, kept across restarts.
+    pub journal: crate::ingest::journal::Journal,
     pub metrics: Metrics,
     pub hasher: SubjectHasher,
     /// Subject-access ledger, daily counters, key ids (data_dir/privacy.db).
@@ -160,6 +162,22 @@ impl App {
         for (h, ms) in opened.recovered {
             dedup.seed(h, ms);
         }
+        // The ids whose outbox records are gone (delivered and deleted)
+        // come back from the window's journal.
+        let (journal, journaled) = crate::ingest::journal::Journal::open(
+            &data,
+            crate::ingest::dedup::DEFAULT_MAX_ENTRIES,
+            now_ms(),
+        )
+        .map_err(|e| {
+            format!(
+                "cannot open the idempotency journal {}: {e}",
+                data.join(crate::ingest::journal::DIR).display()
+            )
+        })?;
+        for (h, ms) in journaled {
+            dedup.seed(h, ms);
+        }
         let (optouts, hasher) = (opened.optouts, opened.hasher);
         let fleet = opened.shared_ledger.map(|bucket| {
             crate::privacy::fleet::FleetLedger::new(
@@ -183,6 +201,7 @@ impl App {
             outbox: opened.store,
             optouts,
             dedup,
+            journal,
             metrics,
             hasher,
             privacy: Arc::new(privacy),
@@ -283,6 +302,7 @@ impl App {
         crate::ingest::Writer {
             outbox: &self.outbox,
             dedup: &self.dedup,
+            journal: Some(&self.journal),
             hasher: &self.hasher,
             optouts: &self.optouts,
             metrics: &self.metrics,
@@ -380,6 +400,24 @@ pub async fn run(
         });
     }
 
+    // Write the idempotency journal's records once a second, off the
+    // async workers (an fsync).
+    {
+        let app = app.clone();
+        let mut stop = app.stopping.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                        let app = app.clone();
+                        let _ = tokio::task::spawn_blocking(move || app.journal.sync(now_ms())).await;
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
     // Give memory freed after a burst back to the system.
     {
         let mut stop = app.stopping.subscribe();
@@ -447,6 +485,11 @@ pub async fn run(
     // still open.
     let _ = tokio::time::timeout_at(deadline, app.privacy.flush_fleet()).await;
     app.outbox.close(deadline).await;
+    {
+        // The requests are done: the window's last entries.
+        let app = app.clone();
+        let _ = tokio::task::spawn_blocking(move || app.journal.sync(now_ms())).await;
+    }
     // Last: delivery has stopped, so the final ledger rows and counter
     // deltas are complete.
     {

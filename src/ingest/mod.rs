@@ -5,6 +5,7 @@
 
 pub mod decode;
 pub mod dedup;
+pub mod journal;
 pub mod quota;
 
 use http::StatusCode;
@@ -35,6 +36,9 @@ pub const YIELD_EVERY: usize = 512;
 pub struct Writer<'a> {
     pub outbox: &'a Store,
     pub dedup: &'a Dedup,
+    /// Where the idempotency window's entries are kept across restarts
+    /// (`None` where nothing is served: tests).
+    pub journal: Option<&'a journal::Journal>,
     pub hasher: &'a SubjectHasher,
     pub optouts: &'a OptOutStore,
     pub metrics: &'a Metrics,
@@ -150,7 +154,11 @@ pub async fn ingest_items(
         Ok(w) => w,
         Err(e) => return web::unavailable(&e.message),
     };
-    // Durable everywhere: the events stay in the idempotency window.
+    // Durable everywhere: the events stay in the idempotency window, and
+    // its journal keeps them there across a restart.
+    if let Some(j) = w.journal {
+        j.append(&undo.hashes, now);
+    }
     undo.hashes.clear();
     let reply = Reply {
         routed: written.routed,

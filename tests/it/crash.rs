@@ -289,3 +289,68 @@ fn a_second_gateway_on_the_same_data_dir_refuses_to_start() {
         "the first gateway lost events"
     );
 }
+
+/// docs/http-api.md: an event id re-sent within 24 h is a duplicate and
+/// is not routed again, also after a crash when its outbox records are
+/// gone (consumed, committed and their segment deleted): the idempotency
+/// window's journal brings the id back, where the outbox no longer can.
+#[test]
+fn a_resent_id_is_a_duplicate_after_a_crash_once_its_records_are_deleted() {
+    let config = format!(
+        "{HEAD}{}",
+        pull_partner("alpha", "T_FEED_A", "K_A", "outbox_max_bytes = 1048576")
+    );
+    let mut g = Gateway::start(&config, base_env());
+    let batch = |prefix: &str, n: usize| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|k| {
+                event(
+                    &format!("{prefix}-{k}"),
+                    "ad_impression",
+                    &format!("p{k}@example.com"),
+                )
+            })
+            .collect()
+    };
+    let first = batch("first", 50);
+    let r = g.post_events(&ndjson(&first), "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let segments = g.data_dir().join("outbox").join("alpha");
+    let first_segment = std::fs::read_dir(&segments)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .min()
+        .expect("a segment holds the first events");
+    // Filler, consumed and committed, until the segment that held them
+    // is deleted.
+    let gone = wait_for(Duration::from_secs(60), || {
+        let filler = batch(&format!("fill-{}", rand_suffix()), 200);
+        let r = g.post_events(&ndjson(&filler), "application/x-ndjson");
+        assert_eq!(r.status, 202, "{}", r.body);
+        drain_feed(&g, "alpha", FEED_TOKEN_A);
+        (!first_segment.exists()).then_some(())
+    });
+    assert!(gone.is_some(), "the first segment was never deleted");
+    // The journal is written once a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    g.kill();
+    g.spawn();
+    let r = g.post_events(&ndjson(&first), "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["duplicates"], 50, "{}", r.body);
+    let again: HashSet<String> = event_ids(&drain_feed(&g, "alpha", FEED_TOKEN_A))
+        .into_iter()
+        .collect();
+    let resent: Vec<String> = (0..50)
+        .map(|k| partner_event_id(&format!("first-{k}")))
+        .filter(|id| again.contains(id))
+        .collect();
+    assert!(resent.is_empty(), "routed again: {resent:?}");
+}
+
+/// A suffix unique to this process's calls.
+fn rand_suffix() -> usize {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
