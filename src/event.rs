@@ -357,6 +357,13 @@ impl<'a> Event<'a> {
                     "not valid JSON (line {line}, column {column})"
                 )))
             }
+            Err(json::Error::TooDeep { at }) => {
+                let (line, column) = json::Error::position(text, at);
+                Err(Reject::invalid_json(format!(
+                    "objects and arrays nested more than {} deep (the one too deep opens at line {line}, column {column})",
+                    json::MAX_DEPTH
+                )))
+            }
             Err(json::Error::DuplicateKey { at }) => {
                 // The position, not the key: a key can be anything.
                 let (line, column) = json::Error::position(text, at);

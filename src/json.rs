@@ -71,6 +71,9 @@ pub enum Error {
     NotObject,
     /// A key appears twice in one object; `at` is the second one's offset.
     DuplicateKey { at: usize },
+    /// Objects and arrays nested deeper than [`MAX_DEPTH`]; `at` is where
+    /// the one too deep opens.
+    TooDeep { at: usize },
 }
 
 impl Error {
@@ -587,7 +590,7 @@ impl<'a> Parser<'a> {
     fn enter(&mut self) -> Result<(), Error> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return self.fail();
+            return Err(Error::TooDeep { at: self.i });
         }
         Ok(())
     }
@@ -757,7 +760,7 @@ mod tests {
     fn ours(text: &str) -> Result<(), &'static str> {
         match parse_object(text) {
             Ok(_) => Ok(()),
-            Err(Error::Syntax { .. }) => Err("syntax"),
+            Err(Error::Syntax { .. } | Error::TooDeep { .. }) => Err("syntax"),
             Err(Error::DuplicateKey { .. }) => Err("duplicate"),
             Err(Error::NotObject) => Err("not object"),
         }

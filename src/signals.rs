@@ -685,7 +685,7 @@ pub fn any_name_word(name: &str, mut hit: impl FnMut(&str) -> bool) -> bool {
 
 /// How deep [`walk`] looks into nested objects and arrays; a non-empty
 /// one nested deeper makes the event unreadable ([`OtherSignal::TooDeep`]).
-pub const MAX_DEPTH: usize = 16;
+pub const MAX_DEPTH: usize = 32;
 
 /// What a block is about, which decides how its members are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -725,7 +725,14 @@ fn walk_at<'a>(raw: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)>
     }
     match kind_of(raw) {
         JsonKind::Object => {
-            for (k, v) in crate::json::object_members(raw).unwrap_or_default() {
+            let members = crate::json::object_members(raw).unwrap_or_default();
+            // A version (`{"major": 2, "minor": 13, "patch": 0}`): its
+            // `minor` is no person's.
+            let version = members.iter().any(|(k, _)| k.eq_ignore_ascii_case("major"));
+            for (k, v) in members {
+                if version && k.eq_ignore_ascii_case("minor") {
+                    continue;
+                }
                 member(&k, v, place, out, depth);
             }
         }
@@ -1527,6 +1534,32 @@ pub enum Verdict {
     Unreadable(&'static str),
 }
 
+/// Is `raw` a flag that is set ([`flag`] reads true)? A plain ASCII
+/// string is compared as it is, without the decoding [`flag`] does.
+pub(crate) fn is_set(raw: Raw<'_>) -> bool {
+    match kind_of(raw) {
+        JsonKind::Bool => raw.get() == "true",
+        JsonKind::Number => matches!(raw.get(), "1" | "1.0"),
+        JsonKind::String => {
+            let t = raw.get();
+            let inner = t.get(1..t.len().saturating_sub(1)).unwrap_or_default();
+            if inner
+                .bytes()
+                .all(|b| b.is_ascii() && !matches!(b, b'\\' | b'%' | b'&'))
+            {
+                // Plain ASCII: nothing to decode, compared as it is.
+                let w = inner.trim();
+                ["true", "1", "yes", "y", "on", "t"]
+                    .iter()
+                    .any(|set| w.eq_ignore_ascii_case(set))
+            } else {
+                t.len() <= 64 && flag(raw) == Ok(true)
+            }
+        }
+        _ => false,
+    }
+}
+
 /// A flag written as a boolean, 0/1, or a word (`"yes"`, `"Y"`, `"on"`);
 /// `Err` when it is none of these.
 pub(crate) fn flag(raw: Raw<'_>) -> Result<bool, ()> {
@@ -1821,7 +1854,7 @@ pub fn verdict(
             })
         }
         OtherSignal::TooDeep => Some(Verdict::Unreadable(
-            "a block nested deeper than the 16 levels adgate reads for minor and opt-out signals",
+            "a block nested deeper than the 32 levels adgate reads for minor and opt-out signals",
         )),
         OtherSignal::OneTrust => {
             let Some(text) = as_str(raw) else {

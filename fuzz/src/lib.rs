@@ -135,7 +135,9 @@ pub fn json(text: &str) -> Option<JsonVerdict> {
         Ok(_) => JsonVerdict::Object,
         Err(Error::NotObject) => JsonVerdict::NotObject,
         Err(Error::DuplicateKey { .. }) => JsonVerdict::Duplicate,
-        Err(Error::Syntax { .. }) => JsonVerdict::Syntax,
+        // serde_json refuses the same depth as a syntax error (its
+        // recursion limit).
+        Err(Error::Syntax { .. } | Error::TooDeep { .. }) => JsonVerdict::Syntax,
     };
     let want = match serde_json::from_str::<HasDup>(text) {
         Err(e) if e.to_string().contains("number out of range") => return None,

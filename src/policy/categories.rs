@@ -9,7 +9,7 @@
 //! it is matched by its own words only.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use crate::canon;
@@ -65,6 +65,19 @@ const WHOLE_VALUES: &[(&str, &[&str])] = &[
             "rehab center",
             "std clinic",
             "mri",
+            "rx",
+            // Names of films, bands, books and brands inside a longer
+            // category (`Music > Inhaler`, `Insomnia Cookies`,
+            // `Antibiotic-Free Chicken`, `Parkinson's Law`).
+            "inhaler",
+            "inhalers",
+            "insomnia",
+            "heartburn",
+            "antibiotic",
+            "antibiotics",
+            "suicide",
+            "parkinson",
+            "parkinsons",
         ],
     ),
     ("pharmacy", &["thuốc", "ยา", "rx", "meds", "otc meds"]),
@@ -190,15 +203,12 @@ const MEDICINES: &[&str] = &[
     "letrozole",
     "mifepristone",
     "misoprostol",
-    "antibiotic",
-    "antibiotics",
     "amoxicillin",
     "azithromycin",
     "doxycycline",
     "ciprofloxacin",
     "albuterol",
     "ventolin",
-    "inhaler",
     "epipen",
     "epinephrine",
     "flonase",
@@ -280,7 +290,6 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "kesehatan",
             "kalusugan",
             "prescription",
-            "rx",
             "telehealth",
             "telemedicine",
             "sveikata",
@@ -548,7 +557,6 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "urgent care",
             "emergency room",
             "walk in clinic",
-            "suicide",
             "suicidal",
             "suicide prevention",
             "self harm",
@@ -594,7 +602,6 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "panic attacks",
             "panic disorder",
             "mental illness",
-            "insomnia",
             "sleep apnea",
             "opioid",
             "opioids",
@@ -630,16 +637,20 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "long covid",
             "lupus",
             "multiple sclerosis",
-            "parkinson",
-            "parkinsons",
             "seizure disorder",
+            "parkinsons disease",
+            "parkinson disease",
+            "heartburn relief",
+            "insomnia treatment",
+            "asthma inhaler",
+            "suicide hotline",
+            "suicide crisis",
             "celiac",
             "coeliac",
             "crohn",
             "crohns",
             "colitis",
             "acid reflux",
-            "heartburn",
             "osteoporosis",
             "gout",
             "fibromyalgia",
@@ -720,7 +731,6 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "kasarasan",
             "slàinte",
             "yec'hed",
-            "sanitas",
             "valetudo",
             "sûnens",
             "געזונט",
@@ -745,7 +755,6 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "lääkkeet",
             "léky",
             "lieky",
-            "leki",
             "lekovi",
             "lijekovi",
             "zdravila",
@@ -954,8 +963,9 @@ pub struct Sensitive {
     /// ([`Sensitive::remembered`]).
     id: u64,
     entries: Vec<Vec<String>>,
-    /// Every entry's first word, lowercase.
-    firsts: HashSet<String, foldhash::fast::RandomState>,
+    /// Every entry's first word, lowercase, with the entries that start
+    /// with it (their indexes in `entries`).
+    firsts: HashMap<String, Vec<u32>, foldhash::fast::RandomState>,
     /// The one-word entries in a script written without spaces.
     unspaced: Vec<String>,
     /// The one-word entries of six or more ASCII letters, found glued to
@@ -1089,6 +1099,15 @@ const GLUED_AFTER: &[&str] = &[
 /// `mentalhealth`).
 const NOT_GLUED_AT_END: &[&str] = &["mental", "dental", "chemist"];
 
+/// Is `stem` one of [`NOT_GLUED_AT_END`] or its plural (`fundamentals`)?
+fn not_glued_at_end(stem: &[u8]) -> bool {
+    NOT_GLUED_AT_END.iter().any(|n| {
+        let n = n.as_bytes();
+        stem.strip_prefix(n)
+            .is_some_and(|rest| matches!(rest, b"" | b"s" | b"es"))
+    })
+}
+
 /// How many words of [`GLUED_AFTER`] may close a glued word
 /// (`healthappstore`).
 const GLUED_TAILS: usize = 2;
@@ -1106,9 +1125,7 @@ fn glued_stem(word: &[u8], stem: &[u8]) -> bool {
 }
 
 fn glued_stem_tails(word: &[u8], stem: &[u8], tails: usize) -> bool {
-    let at_end = word.len() > stem.len()
-        && word.ends_with(stem)
-        && !NOT_GLUED_AT_END.iter().any(|n| n.as_bytes() == stem);
+    let at_end = word.len() > stem.len() && word.ends_with(stem) && !not_glued_at_end(stem);
     let at_start = word.len() > stem.len()
         && word
             .strip_prefix(stem)
@@ -1138,11 +1155,16 @@ impl Sensitive {
         stem_lens.sort_unstable();
         stem_lens.dedup();
         static TABLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let firsts: HashSet<String, foldhash::fast::RandomState> =
-            entries.iter().map(|e| e[0].to_lowercase()).collect();
+        let mut firsts: HashMap<String, Vec<u32>, foldhash::fast::RandomState> = HashMap::default();
+        for (i, e) in entries.iter().enumerate() {
+            firsts
+                .entry(e[0].to_lowercase())
+                .or_default()
+                .push(i as u32);
+        }
         Sensitive {
             id: TABLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            first_shapes: Shapes::of(firsts.iter().map(|f| f.as_bytes())),
+            first_shapes: Shapes::of(firsts.keys().map(|f| f.as_bytes())),
             stem_shapes: Shapes::of(stems.iter().map(|s| s.as_bytes())),
             firsts,
             unspaced: entries
@@ -1246,7 +1268,7 @@ impl Sensitive {
             .take_while(|&&n| n < lower.len())
             .any(|&n| {
                 let (head, tail) = (&lower[..n], &lower[lower.len() - n..]);
-                (found(tail) && !NOT_GLUED_AT_END.iter().any(|s| s.as_bytes() == tail))
+                (found(tail) && !not_glued_at_end(tail))
                     || (found(head) && glued_stem_tails(lower, head, 0))
             })
             || (tails > 0
@@ -1262,18 +1284,36 @@ impl Sensitive {
     /// entry, given its words; `words` yields the same words each time.
     pub fn matches<'a>(&self, c: &str, words: impl Iterator<Item = &'a str> + Clone) -> bool {
         let mut buf = [0u8; 64];
-        let starts = words.clone().any(|w| {
+        // Each word that starts an entry, compared with those entries
+        // only, from there on.
+        let mut at = words.clone();
+        let run = loop {
+            let from = at.clone();
+            let Some(w) = at.next() else { break false };
             // A word of a word_form is lowercase unless it is ASCII.
-            if w.is_ascii() && w.len() <= buf.len() {
+            let starting = if w.is_ascii() && w.len() <= buf.len() {
                 let b = &mut buf[..w.len()];
                 b.copy_from_slice(w.as_bytes());
                 b.make_ascii_lowercase();
-                self.first_shapes.may_hold(b)
-                    && std::str::from_utf8(b).is_ok_and(|l| self.firsts.contains(l))
+                if self.first_shapes.may_hold(b) {
+                    std::str::from_utf8(b).ok().and_then(|l| self.firsts.get(l))
+                } else {
+                    None
+                }
             } else {
-                self.firsts.contains(&w.to_lowercase())
+                self.firsts.get(&w.to_lowercase())
+            };
+            if starting.is_some_and(|ids| {
+                ids.iter().any(|&i| {
+                    let mut here = from.clone();
+                    self.entries[i as usize]
+                        .iter()
+                        .all(|e| here.next().is_some_and(|a| a.eq_ignore_ascii_case(e)))
+                })
+            }) {
+                break true;
             }
-        });
+        };
         let semitic = !c.is_ascii()
             && c.chars()
                 .any(|ch| matches!(ch, '\u{0590}'..='\u{05ff}' | '\u{0600}'..='\u{06ff}'));
@@ -1287,12 +1327,7 @@ impl Sensitive {
                 return true;
             }
         }
-        (starts
-            && self
-                .entries
-                .iter()
-                .any(|s| super::has_word_run(words.clone(), s)))
-            || self.is_whole(words)
+        run || self.is_whole(words)
             // A name in a script without spaces, inside a longer run of
             // letters (`健康食品`).
             || (!c.is_ascii() && self.unspaced.iter().any(|u| c.contains(u.as_str())))
@@ -1693,12 +1728,7 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
     // A flag named as a configured category (`"meta": {"pharmacy":
     // true}`, also `1` or `"yes"`) says the page or ad is in it; read by
     // the configured words only, as names are.
-    if matches!(
-        kind_of(v),
-        JsonKind::Bool | JsonKind::Number | JsonKind::String
-    ) && crate::signals::flag(v) == Ok(true)
-        && (r.name)(key)
-    {
+    if crate::signals::is_set(v) && (r.name)(key) {
         return true;
     }
     if name.page_address {

@@ -125,6 +125,24 @@ fn mixed_batch_rejects_by_index_and_keeps_the_rest() {
             "{e}"
         );
     }
+
+    // Nesting past the reader's depth: rejected by index, and the message
+    // says why (not a bare syntax error), beside a good event that is kept.
+    let deep = format!(
+        r#"{{"event_id":"m7","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","x":{}1{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let good = event("m8", "ad_impression", "r@example.com").to_string();
+    let r = g.post_events(&format!("{deep}\n{good}\n"), "application/x-ndjson");
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["accepted"], 1, "{}", r.body);
+    assert_eq!(r.json()["errors"][0]["index"], 0, "{}", r.body);
+    let e = r.json()["errors"][0]["error"].as_str().unwrap().to_owned();
+    assert!(
+        e.starts_with("invalid_json: ") && e.contains("nested more than 127 deep"),
+        "{e}"
+    );
 }
 
 backend_tests!(status_codes_and_error_bodies);

@@ -99,6 +99,11 @@ pub struct Views<'a> {
     /// ([`canon::Decoded::binary`]): read for the event's own identifiers
     /// and their digests only.
     pub binary: Vec<String>,
+    /// Readings compared with the event's own values only, never scanned
+    /// for shapes (an email, a phone): ordinary text reads as one too often
+    /// (`Hotel Golf Delta Echo dot com` in the NATO alphabet, a colour
+    /// `0xFF1E88E5` as a 10-digit number, `uno dos tres cuatro`).
+    pub own: Vec<String>,
     /// Decoding stopped at a bound before its end (see [`Hit::Unreadable`]).
     pub unreadable: bool,
 }
@@ -109,6 +114,7 @@ impl<'a> Views<'a> {
         let mut v = Views {
             texts: vec![first],
             binary: Vec::new(),
+            own: Vec::new(),
             unreadable: !settled,
         };
         // Bytes smuggled in variation selectors, which canonical forms
@@ -139,13 +145,26 @@ impl<'a> Views<'a> {
             // the text.
             decoded.extend(canon::quoted_printable(&v.texts[k]));
             // Digits spelled as numerals (`四一五五…`, `four one five …`).
-            decoded.extend(canon::spelled_digits(&v.texts[k]));
-            // Spelled in the NATO alphabet (`juliett alfa november …`).
-            decoded.extend(canon::phonetic_spelling(&v.texts[k]));
-            // Integers in `0x` hex, as their decimal value.
+            let english = canon::spelled_digits(&v.texts[k]);
+            // For the event's own values only: digit words of other
+            // languages (`dos cero seis …`), the NATO alphabet (`juliett
+            // alfa november …`), integers in `0x` hex as their decimal
+            // value.
+            let mut own: Vec<String> = Vec::new();
+            own.extend(
+                canon::spelled_digits_any_language(&v.texts[k])
+                    .filter(|t| Some(t) != english.as_ref()),
+            );
+            own.extend(canon::phonetic_spelling(&v.texts[k]));
             if v.texts[k].contains("0x") || v.texts[k].contains("0X") {
-                decoded.extend(canon::hex_integers(&v.texts[k]));
+                own.extend(canon::hex_integers(&v.texts[k]));
             }
+            for t in own {
+                if !v.own.contains(&t) && v.own.len() < MAX_VIEWS {
+                    v.own.push(t);
+                }
+            }
+            decoded.extend(english);
             // A star for the `@` (`x★example.com`, as Japanese sites write
             // an address against scrapers).
             if v.texts[k].contains(['★', '☆']) {
@@ -257,6 +276,15 @@ impl Reading {
                 }
             })
             .collect();
+        views.extend(v.own.iter().map(|t| {
+            let c = canon::canonical(t);
+            let sk = skeleton_of_canonical(&c);
+            ViewSkeleton {
+                digest: could_hold_digest(&c, &sk),
+                numerals: numeral_readings(sk.as_bytes()),
+                skeleton: sk.into_owned(),
+            }
+        }));
         // Decoded bytes in hex: a digest, or an identifier's bytes. Their
         // digits are not read for a phone among letters.
         views.extend(v.binary.iter().map(|hex| ViewSkeleton {
