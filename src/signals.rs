@@ -110,6 +110,15 @@ pub enum OtherSignal {
     /// An object or array nested deeper than [`MAX_DEPTH`] levels: what
     /// it holds is not read, so it could say either (unreadable).
     TooDeep,
+    /// gtag's consent default string (`gcd`, `11p1p1p1p5`): a letter per
+    /// consent type (ad_storage, analytics_storage, ad_user_data,
+    /// ad_personalization) saying its default and update; any of the ads
+    /// types denied in the end (`p`, `q`, `m`, `u`) is an opt-out.
+    Gcd,
+    /// What the person is (`life_stage`, `occupation`, `school_type`,
+    /// `student_type`): a pupil of a school for children, or a school kind
+    /// alone (`"high school"`), is a minor.
+    LifeStage,
     /// Captured request headers as one raw text (`headers: "Accept:
     /// */*\r\nSec-GPC: 1"`): each `Name: value` line read as that member
     /// (an object or a list of pairs is walked instead).
@@ -349,6 +358,10 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         | b"adsoptin" | b"advertisingoptin" => OtherSignal::AllowFlag,
         // Google's consent state parameter (`gcs=G100`).
         b"gcs" | b"googleconsentstate" => OtherSignal::Gcs,
+        b"gcd" | b"googleconsentdefault" => OtherSignal::Gcd,
+        b"lifestage" | b"occupation" | b"schooltype" | b"studenttype" | b"schoollevel" => {
+            OtherSignal::LifeStage
+        }
         b"dataprocessingoptions" => OtherSignal::DataProcessingOptions,
         b"ccpa" | b"usprivacy" | b"usprivacystring" | b"uspstring" | b"usp" => {
             OtherSignal::UsPrivacy
@@ -1093,11 +1106,12 @@ fn recognize_in(key: &str, place: Place) -> Option<OtherSignal> {
     match lookup(name) {
         // A product's grade, a school's name or year in an ad or a page
         // says nothing about the person.
-        Some(OtherSignal::SchoolGrade | OtherSignal::GraduationYear | OtherSignal::SchoolName)
-            if place != Place::Person =>
-        {
-            None
-        }
+        Some(
+            OtherSignal::SchoolGrade
+            | OtherSignal::GraduationYear
+            | OtherSignal::SchoolName
+            | OtherSignal::LifeStage,
+        ) if place != Place::Person => None,
         None if place == Place::Person && guardian_name(key) => Some(OtherSignal::Guardian),
         found => found,
     }
@@ -1937,6 +1951,55 @@ pub fn verdict(
                 )),
             }
         }
+        OtherSignal::Gcd => {
+            let t = as_str(raw).unwrap_or_default();
+            let letters: Vec<u8> = t.trim().bytes().filter(u8::is_ascii_alphabetic).collect();
+            let known = |c: &u8| b"lpqtrmnuv".contains(&c.to_ascii_lowercase());
+            if kind_of(raw) == JsonKind::Null {
+                None
+            } else if letters.is_empty() || !letters.iter().all(known) {
+                Some(Verdict::Unreadable(
+                    "gtag's consent default string (gcd) does not read as its letters",
+                ))
+            } else {
+                // ad_storage, ad_user_data, ad_personalization: the 1st,
+                // 3rd and 4th letters.
+                let denied = |i: usize| {
+                    letters
+                        .get(i)
+                        .is_some_and(|c| b"pqmu".contains(&c.to_ascii_lowercase()))
+                };
+                (denied(0) || denied(2) || denied(3)).then_some(Verdict::OptedOut(
+                    "gtag's consent default string (gcd) denies ad storage, ad user data or ad personalization",
+                ))
+            }
+        }
+        OtherSignal::LifeStage => {
+            let text = canon::word_form(&as_str(raw).unwrap_or_default()).to_lowercase();
+            let text = text.trim();
+            let pupil = any_name_word(text, |w| {
+                matches!(w, "student" | "students" | "pupil" | "pupils" | "schoolchild" | "schoolkid")
+            });
+            let children = any_name_word(text, |w| CHILD_SCHOOLS.contains(&w))
+                || text.contains("junior high")
+                || text.contains("high school");
+            let school_kind = matches!(
+                text,
+                "high school"
+                    | "highschool"
+                    | "middle school"
+                    | "junior high"
+                    | "elementary school"
+                    | "primary school"
+                    | "kindergarten"
+                    | "preschool"
+                    | "k-12"
+                    | "k12"
+            );
+            ((pupil && children) || school_kind).then_some(Verdict::Minor(
+                "the person is a pupil of a school for children (life stage, occupation or school type)",
+            ))
+        }
         OtherSignal::SchoolGrade => school_grade(raw).then_some(Verdict::Minor(
             "a school grade in a block about the person is 12th grade or below",
         )),
@@ -2152,6 +2215,46 @@ mod tests {
         assert_eq!(v(OtherSignal::Gcs, "\"G111\""), None);
         assert_eq!(v(OtherSignal::Gcs, "\"G1--\""), None);
         assert!(matches!(v(OtherSignal::Gcs, "\"x\""), Some(Unreadable(_))));
+        // gtag's consent default string: a letter per type, the ads ones
+        // denied in the end (default or update) opt out.
+        for denied in [
+            "\"11p1p1p1p5\"",
+            "\"13q3q3q2q5\"",
+            "\"11m1m1m1m5\"",
+            "\"11t1t1u1t5\"",
+        ] {
+            assert!(
+                matches!(v(OtherSignal::Gcd, denied), Some(OptedOut(_))),
+                "{denied}"
+            );
+        }
+        for granted in ["\"11t1t1t1t5\"", "\"11r1p1r1v5\"", "\"11l1l1l1l5\"", "null"] {
+            assert_eq!(v(OtherSignal::Gcd, granted), None, "{granted}");
+        }
+        assert!(matches!(
+            v(OtherSignal::Gcd, "\"11z1z5\""),
+            Some(Unreadable(_))
+        ));
+        // What the person is.
+        for pupil in [
+            "\"high school student\"",
+            "\"Middle School Student\"",
+            "\"high school\"",
+            "\"K-12\"",
+        ] {
+            assert!(
+                matches!(v(OtherSignal::LifeStage, pupil), Some(Minor(_))),
+                "{pupil}"
+            );
+        }
+        for adult in [
+            "\"middle school teacher\"",
+            "\"college student\"",
+            "\"retired\"",
+            "\"Lincoln High School alumni\"",
+        ] {
+            assert_eq!(v(OtherSignal::LifeStage, adult), None, "{adult}");
+        }
         // A `permissions` block is a consent tool's: its `ads` is an answer,
         // its `camera` nothing.
         let mut out = Vec::new();

@@ -1728,8 +1728,24 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
     // A flag named as a configured category (`"meta": {"pharmacy":
     // true}`, also `1` or `"yes"`) says the page or ad is in it; read by
     // the configured words only, as names are.
-    if crate::signals::is_set(v) && (r.name)(key) {
+    if crate::signals::is_set(v) && ((r.name)(key) || (r.category)(key)) {
         return true;
+    }
+    // A schema.org type (`"@type": "MedicalCondition"`, `"Drug"`,
+    // `"Pharmacy"`): its words, split at the capitals, read as a category.
+    if key == "@type" {
+        let types: Vec<Cow<'_, str>> = match kind_of(v) {
+            JsonKind::String => as_str(v).into_iter().collect(),
+            JsonKind::Array => json::array_items(v)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(as_str)
+                .collect(),
+            _ => Vec::new(),
+        };
+        if types.iter().any(|t| (r.category)(&camel_words(t))) {
+            return true;
+        }
     }
     if name.page_address {
         // One address, or a list of them (OpenRTB's `adomain`).
@@ -1749,6 +1765,21 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
         }
     }
     member(name, v, r, depth)
+}
+
+/// `MedicalWebPage` as `Medical Web Page`: a blank before each capital
+/// that follows a lowercase letter.
+fn camel_words(t: &str) -> String {
+    let mut out = String::with_capacity(t.len() + 8);
+    let mut prev_lower = false;
+    for c in t.chars() {
+        if c.is_uppercase() && prev_lower {
+            out.push(' ');
+        }
+        prev_lower = c.is_lowercase();
+        out.push(c);
+    }
+    out
 }
 
 /// What the walk reads in a member's name ([`folded_name`]): a function of
@@ -1855,18 +1886,24 @@ fn page_address(name: &[u8]) -> bool {
 /// Categories written as codes of a numbered taxonomy, read where the
 /// member's name says which one, as the topic they stand for (then matched
 /// as that word: sensitive only when the topic is configured):
-/// - a card's merchant category code (`mcc`, `merchant_category_code`):
-///   5912 drug stores and pharmacies, 5122 drugs, 5975/5976 hearing aids
-///   and orthopedic goods, 8011–8099 medical services;
-/// - Google's product taxonomy (`google_product_category`): 491 Health &
-///   Beauty, 5 digits under it are not listed (read the name instead);
+/// - a card's merchant category code (`mcc`, `merchant_category_code`)
+///   and the SIC code (`sic`): 5912 drug stores and pharmacies, 5122
+///   drugs, 2833–2836 drug manufacturing (SIC), 4119 ambulances, 5047
+///   medical equipment, 5975/5976 hearing aids and orthopedic goods,
+///   8000–8099 medical services;
+/// - Google's product taxonomy (`google_product_category`): 491 Health
+///   Care, 508 First Aid, 518 Medicine & Drugs (the other codes under it
+///   are not listed: read the name instead);
 /// - the App Store's genre ids (`genreId`, `primaryGenreId`): 6013 Health &
 ///   Fitness, 6020 Medical;
-/// - NAICS (`naics`): 4561 health and personal care retailers, 62 health
-///   care;
+/// - NAICS (`naics`): 4561 (2022) and 4461 (2017) health and personal care
+///   retailers, 62 health care, 32541 pharmaceutical manufacturing, 33911
+///   medical equipment, 524114 health insurance;
 /// - IAB Content Taxonomy 2.x/3.x ids in OpenRTB's `cat` / `sectioncat` /
-///   `pagecat` when the object's `cattax` says so (2–7): 286–322 Medical
-///   Health.
+///   `pagecat` when the object's `cattax` says so (2–7): 286–323 Medical
+///   Health, the health topics of Healthy Living (224 Children's, 228
+///   Men's, 230 Senior Health, 231 Weight Loss, 232–237 Wellness and its
+///   therapies, 238 Women's Health) and 399 Health Insurance.
 #[derive(Clone, Copy)]
 enum Taxonomy {
     MerchantCategory,
@@ -1903,16 +1940,22 @@ impl Taxonomy {
         let n: u32 = code.parse().ok()?;
         match self {
             Taxonomy::MerchantCategory => match n {
-                5912 | 5122 => Some("pharmacy"),
-                5975 | 5976 | 8011..=8099 => Some("health"),
+                5912 | 5122 | 2833..=2836 => Some("pharmacy"),
+                4119 | 5047 | 5975 | 5976 | 8000..=8099 => Some("health"),
                 _ => None,
             },
-            Taxonomy::GoogleProduct => (n == 491).then_some("health"),
+            Taxonomy::GoogleProduct => matches!(n, 491 | 508 | 518).then_some("health"),
             Taxonomy::AppStoreGenre => matches!(n, 6013 | 6020).then_some("health"),
             Taxonomy::Naics => {
-                (code.starts_with("4561") || code.starts_with("62")).then_some("health")
+                let health = ["4561", "4461", "62", "32541", "33911", "524114"];
+                health
+                    .iter()
+                    .any(|p| code.starts_with(p))
+                    .then_some("health")
             }
-            Taxonomy::IabContent => (286..=322).contains(&n).then_some("health"),
+            Taxonomy::IabContent => {
+                matches!(n, 224 | 228 | 230..=238 | 286..=323 | 399).then_some("health")
+            }
         }
     }
 }
@@ -1973,11 +2016,18 @@ fn member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) -> bool
     r: R<'_, C, N, P>,
     depth: usize,
 ) -> bool {
+    // An object under such a name is also walked as any other (its codes:
+    // `merchant: {"mcc": "5912"}`).
+    let inner = |r: R<'_, C, N, P>| {
+        kind_of(v) == JsonKind::Object
+            && depth < MAX_DEPTH
+            && object(&json::object_members(v).unwrap_or_default(), r, depth + 1)
+    };
     if name.category_name {
-        return strings(v, &mut r.category, depth);
+        return strings(v, &mut r.category, depth) || inner(r);
     }
     if name.name_like {
-        return strings(v, &mut r.name, depth);
+        return strings(v, &mut r.name, depth) || inner(r);
     }
     match kind_of(v) {
         JsonKind::Object if depth < MAX_DEPTH => {
@@ -2172,6 +2222,25 @@ mod tests {
         assert!(sensitive(r#"{"cattax": 2, "cat": ["286"]}"#));
         assert!(!sensitive(r#"{"cat": ["286"]}"#));
         assert!(!sensitive(r#"{"order_total": 5912, "mcc": 5411}"#));
+        // The sixteenth pass's codes, and one under a name read as a name.
+        assert!(sensitive(r#"{"cattax": 2, "cat": ["228"]}"#));
+        assert!(sensitive(r#"{"cattax": 2, "pagecat": ["399"]}"#));
+        assert!(!sensitive(r#"{"cattax": 2, "cat": ["225"]}"#));
+        assert!(sensitive(r#"{"google_product_category": 518}"#));
+        assert!(sensitive(r#"{"naics": "446110"}"#));
+        assert!(sensitive(r#"{"sic": 2834}"#));
+        assert!(sensitive(r#"{"mcc": "4119"}"#));
+        // A set flag named by a word of the table, and schema.org types.
+        assert!(sensitive(r#"{"health": true}"#));
+        assert!(sensitive(r#"{"health_plan": "yes"}"#));
+        assert!(!sensitive(r#"{"health_plan": "no"}"#));
+        assert!(!sensitive(r#"{"books": true}"#));
+        assert!(sensitive(r#"{"@type": "HealthClub"}"#));
+        assert!(sensitive(r#"{"@type": ["Product", "Pharmacy"]}"#));
+        assert!(!sensitive(r#"{"@type": "Product"}"#));
+        assert!(sensitive(
+            r#"{"merchant": {"name": "Corner Shop", "mcc": "5912"}}"#
+        ));
         assert!(sensitive(
             r#"{"site": {"content": {"cattax": "6", "pagecat": [300]}}}"#
         ));

@@ -547,7 +547,9 @@ fn reads_words(sensitive: &categories::Sensitive, form: &str) -> bool {
 const PATH_WORDS: usize = 32;
 
 /// A pictograph of medicine or care: pill, hospital, staff of Aesculapius,
-/// stethoscope, syringe, adhesive bandage, drop of blood, DNA, microbe.
+/// stethoscope, syringe, adhesive bandage, drop of blood, DNA, microbe,
+/// X-ray, face with mask, thermometer face, bandaged head, ambulance,
+/// tooth, pregnancy, heart and lungs, crutch, thermometer, caduceus.
 fn health_sign(ch: char) -> bool {
     matches!(
         ch,
@@ -564,6 +566,18 @@ fn health_sign(ch: char) -> bool {
             | '\u{1F637}'
             | '\u{1F912}'
             | '\u{1F915}'
+            // Ambulance, tooth, pregnant woman, man and person, anatomical
+            // heart, lungs, crutch, thermometer, caduceus.
+            | '\u{1F691}'
+            | '\u{1F9B7}'
+            | '\u{1F930}'
+            | '\u{1FAC3}'
+            | '\u{1FAC4}'
+            | '\u{1FAC0}'
+            | '\u{1FAC1}'
+            | '\u{1FA7C}'
+            | '\u{1F321}'
+            | '\u{2624}'
     )
 }
 
@@ -1062,16 +1076,13 @@ impl Policy {
                                     .as_deref()
                                     .filter(|_| wants(Kind::Phone)),
                                 // Not an account id that is the event's
-                                // device id: its plain hash would be the
-                                // device's, which no profile sends.
+                                // device id (its plain hash would be the
+                                // device's, which no profile sends), or
+                                // its email's local part.
                                 account_id: ev
                                     .identifier(Kind::AccountId)
                                     .filter(|_| wants(Kind::AccountId))
-                                    .filter(|a| {
-                                        ev.identifier(Kind::DeviceId).is_none_or(|d| {
-                                            !d.trim().eq_ignore_ascii_case(a.trim())
-                                        })
-                                    }),
+                                    .filter(|a| !names_another_identifier(ev, a)),
                                 device_id: None,
                                 email_sha256: email_sha256.as_deref(),
                                 phone_sha256: phone_sha256.as_deref(),
@@ -1633,6 +1644,27 @@ fn protected_values<'a>(
     p
 }
 
+/// Is the account id `a` the event's device id (without its dashes, in
+/// any case) or its email's local part (`jane.doe` of
+/// `jane.doe@example.com`)? Its plain hash, a partner API's
+/// `external_id`, would be that identifier's.
+fn names_another_identifier(ev: &Event<'_>, a: &str) -> bool {
+    let bare = |s: &str| -> String {
+        s.trim()
+            .chars()
+            .filter(|c| *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let a = a.trim();
+    ev.identifier(Kind::DeviceId)
+        .is_some_and(|d| bare(d) == bare(a))
+        || ev
+            .identifier(Kind::Email)
+            .and_then(|e| e.trim().rsplit_once('@').map(|(l, _)| l.to_owned()))
+            .is_some_and(|local| local.eq_ignore_ascii_case(a))
+}
+
 /// The fewest character codes [`char_codes`] reads as a text.
 const MIN_CHAR_CODES: usize = 4;
 
@@ -2130,6 +2162,18 @@ fn names_personal_data(name: &str) -> bool {
         "maid",
         "msisdn",
         "dob",
+        // Meta's and TikTok's user data keys (hashed first and last
+        // names, date of birth, gender, city, zip; `fbp`/`fbc` below).
+        "fn",
+        "ln",
+        "db",
+        "ge",
+        "ct",
+        "zp",
+        "firstname",
+        "lastname",
+        "fullname",
+        "surname",
         "birth",
         "birthdate",
         "birthday",
@@ -2204,7 +2248,13 @@ fn names_personal_data(name: &str) -> bool {
         || canon::fold_alnum::<24>(name).is_some_and(|f| {
             matches!(
                 &*f,
-                b"clientid" | b"gaclientid" | b"cid" | b"userpseudoid" | b"lifatid" | b"sessionid"
+                b"clientid"
+                    | b"gaclientid"
+                    | b"cid"
+                    | b"userpseudoid"
+                    | b"lifatid"
+                    | b"sessionid"
+                    | b"userdata"
             )
         })
 }

@@ -398,16 +398,23 @@ pub fn prehashed_forms(kind: Kind, raw: &str, normalized: Option<&str>) -> Vec<H
 
 /// Hex SHA-256 of a trimmed account id (case kept, as adgate normalizes
 /// account ids), the `external_id` of Meta and TikTok. `None` for an
-/// account id that is an email address or a phone number: its plain hash
+/// account id that is an email address or a phone number (in any shape
+/// the leak guard reads, or holding an `@`): its plain hash
 /// would be a second, differently normalized hash of the person's address
 /// or number (or the only one, when the partner's `identifiers` leave
 /// email and phone out), so the address or number goes only where the
 /// partner's rules for it apply.
 pub fn hashed_external_id(account_id: Option<&str>) -> Option<Hex64> {
     let t = account_id?.trim();
+    // A customer number is digits alone: it stays an account id, however
+    // long.
+    let digits = t.bytes().all(|b| b.is_ascii_digit());
     if t.is_empty()
-        || crate::identity::email_shape(t).is_some()
-        || crate::identity::looks_like_phone(t)
+        || t.contains('@')
+        || (!digits && crate::identity::looks_like_phone(t))
+        // An address or a number in another shape (`jane(at)example.com`,
+        // `+1 (206) 555-0100`), as the leak guard reads one.
+        || (!digits && crate::policy::guard::scan(t).is_some())
     {
         return None;
     }
