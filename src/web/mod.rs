@@ -153,6 +153,10 @@ impl BodyError {
 pub const DRAIN_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// How long draining an oversize body may take.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long draining waits for the next piece of a body: a client that
+/// declared a large body and waits for an answer before sending it gets
+/// its 413 after this, not after [`DRAIN_TIMEOUT`].
+pub const DRAIN_IDLE: Duration = Duration::from_millis(250);
 
 /// Reads a whole body, refusing more than `limit` bytes (declared length or
 /// streamed) and bodies slower than [`BODY_READ_TIMEOUT`].
@@ -162,9 +166,12 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Bo
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // A client that asked to be told before sending (`Expect:
+    // 100-continue`) has sent nothing: reading would invite the body.
+    let expects = req.headers().contains_key(header::EXPECT);
     let mut body = req.into_body();
     if declared.is_some_and(|len| len > limit as u64) {
-        if declared.is_some_and(|len| len <= DRAIN_MAX_BYTES) {
+        if declared.is_some_and(|len| len <= DRAIN_MAX_BYTES) && !expects {
             drain(&mut body).await;
         }
         return Err(BodyError::TooLarge);
@@ -200,12 +207,14 @@ pub async fn refuse(req: Request<Incoming>, resp: Resp) -> Resp {
 }
 
 /// Reads and discards the rest of a body, within [`DRAIN_MAX_BYTES`] and
-/// [`DRAIN_TIMEOUT`].
+/// [`DRAIN_TIMEOUT`], and while its pieces come no more than
+/// [`DRAIN_IDLE`] apart.
 async fn drain(body: &mut Incoming) {
     let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
     let mut seen = 0u64;
     while seen < DRAIN_MAX_BYTES {
-        match tokio::time::timeout_at(deadline, body.frame()).await {
+        let next = (tokio::time::Instant::now() + DRAIN_IDLE).min(deadline);
+        match tokio::time::timeout_at(next, body.frame()).await {
             Ok(Some(Ok(f))) => {
                 if let Ok(d) = f.into_data() {
                     seen += d.len() as u64;

@@ -236,6 +236,24 @@ fn oversize_body_is_413_declared_or_streamed() {
     // Chunked (no Content-Length): limited while streaming.
     let r = chunked_post(&g, body.as_bytes());
     assert!(r.starts_with("HTTP/1.1 413"), "{r}");
+    // A declared oversize body the client holds back until it hears an
+    // answer (with or without `Expect: 100-continue`): the 413 comes
+    // without waiting for the body (the drain stops when nothing arrives;
+    // its overall bound is 5 s, the read timeout here is 4 s).
+    for expect in ["", "Expect: 100-continue\r\n"] {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(g.addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(4)))
+            .unwrap();
+        let head = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {PRODUCER_TOKEN}\r\nContent-Type: application/x-ndjson\r\nContent-Length: 5000000\r\n{expect}\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let mut got = [0u8; 64];
+        let n = s.read(&mut got).expect("answered before the body was sent");
+        let text = String::from_utf8_lossy(&got[..n]);
+        assert!(text.starts_with("HTTP/1.1 413"), "{expect:?}: {text}");
+    }
     // A gzip bomb: tiny on the wire, huge inflated.
     let bomb = gzip(&vec![b' '; 50 * 1024 * 1024]);
     assert!(bomb.len() < 100_000, "{}", bomb.len());
