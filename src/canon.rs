@@ -1391,6 +1391,45 @@ fn spaced_groups(s: &str) -> Vec<String> {
             if (hex || b64) && joined.len() >= 2 * MIN_TOKEN_LEN {
                 out.push(joined);
             }
+            // The groups among words (`Code: 4a61 6e65 …`, `SmFu ZS5E …
+            // b20= thanks`): each longest run of hex pieces, and of base64
+            // pieces (whole groups of four, the last one of a run may be
+            // shorter or padded; a padded one ends it), also without its
+            // first piece (a four-letter word before the groups).
+            if !(hex || b64) || pieces.len() > 2 {
+                for run in sub_runs(&stripped, |p| {
+                    !p.is_empty() && p.len() % 2 == 0 && p.bytes().all(|c| c.is_ascii_hexdigit())
+                }) {
+                    if run.len() >= 2 && run.concat().len() >= 2 * MIN_TOKEN_LEN {
+                        out.push(run.concat());
+                    }
+                }
+                let mut start = 0;
+                while start < pieces.len() {
+                    let mut end = start;
+                    while end < pieces.len()
+                        && pieces[end].len() % 4 == 0
+                        && !pieces[end].contains('=')
+                    {
+                        end += 1;
+                    }
+                    // A last, shorter or padded group.
+                    if end < pieces.len() && end > start {
+                        end += 1;
+                    }
+                    let run = &pieces[start..end.max(start + 1)];
+                    for r in [run, run.get(1..).unwrap_or_default()] {
+                        let joined = r.concat();
+                        if r.len() >= 2
+                            && joined.len() >= 2 * MIN_TOKEN_LEN
+                            && !out.contains(&joined)
+                        {
+                            out.push(joined);
+                        }
+                    }
+                    start = end.max(start + 1);
+                }
+            }
         }
         pieces.clear();
     };
@@ -1409,6 +1448,26 @@ fn spaced_groups(s: &str) -> Vec<String> {
     out
 }
 
+/// The longest runs of consecutive `pieces` that `ok` accepts.
+fn sub_runs<'p>(pieces: &'p [&'p str], ok: impl Fn(&str) -> bool) -> Vec<&'p [&'p str]> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, p) in pieces.iter().enumerate() {
+        match (ok(p), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push(&pieces[s..i]);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(&pieces[s..]);
+    }
+    out
+}
+
 fn try_decode(tok: &str, out: &mut Decoded) {
     let t = tok.trim_end_matches('=');
     if t.len() < MIN_TOKEN_LEN {
@@ -1422,6 +1481,18 @@ fn try_decode(tok: &str, out: &mut Decoded) {
     if tb.len().is_multiple_of(2) && tb.iter().all(u8::is_ascii_hexdigit) {
         if let Ok(v) = data_encoding::HEXLOWER_PERMISSIVE.decode(tb) {
             push(v, false);
+        }
+    }
+    // Hex after a `0x` (`0x6a616e65…`).
+    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        let hb = h.as_bytes();
+        if hb.len() >= MIN_TOKEN_LEN
+            && hb.len().is_multiple_of(2)
+            && hb.iter().all(u8::is_ascii_hexdigit)
+        {
+            if let Ok(v) = data_encoding::HEXLOWER_PERMISSIVE.decode(hb) {
+                push(v, false);
+            }
         }
     }
     if tb.iter().all(|c| matches!(c, b'A'..=b'Z' | b'2'..=b'7'))
@@ -1925,10 +1996,10 @@ pub fn lookalike(c: char) -> Option<char> {
         'đ' | 'ɗ' => 'd',
         'ɛ' => 'e',
         'ɡ' | 'ɠ' => 'g',
-        'ħ' | 'ɦ' => 'h',
+        'ħ' | 'ɦ' | 'ꞕ' => 'h',
         'ı' | 'ɨ' | 'ɩ' => 'i',
         'ȷ' => 'j',
-        'ł' | 'ƚ' | 'ɫ' | 'Ⱡ' | 'ⱡ' => 'l',
+        'ł' | 'ƚ' | 'ɫ' | 'Ⱡ' | 'ⱡ' | 'ǀ' => 'l',
         'ø' | 'ɵ' | 'ꝋ' => 'o',
         'ŧ' | 'ƫ' | 'ƭ' | 'ʈ' => 't',
         'ⱥ' | 'Ⱥ' => 'a',
@@ -2004,9 +2075,14 @@ pub fn lookalike(c: char) -> Option<char> {
 /// The letter a symbol draws where NFKC does not give it: regional
 /// indicators (`🇭`, which pair into flags), the negative circled and
 /// negative squared capitals (`🅗`, `🅷`), and the parenthesized small
-/// letters (`⒣`, which NFKC spells `(h)`). The circled and squared ones
-/// are NFKC's already.
+/// letters (`⒣`, which NFKC spells `(h)`), and the Greek lunate sigmas
+/// `Ϲ` `ϲ` drawn like `c` (NFKC makes them `Σ` `σ`). The circled and
+/// squared ones are NFKC's already.
 fn symbol_letter(u: u32) -> Option<char> {
+    // Greek lunate sigmas, drawn like `C`/`c`, which NFKC would make `Σ`/`σ`.
+    if u == 0x03F9 || u == 0x03F2 {
+        return Some('c');
+    }
     let base = match u {
         0x249C..=0x24B5 => 0x249C,
         0x1F1E6..=0x1F1FF => 0x1F1E6,
@@ -2083,7 +2159,8 @@ pub fn push_skeleton_str(t: &str, out: &mut String) {
 /// colon or an apostrophe (Unicode's confusables for `|`, `-`, `:` and
 /// `'`): the Latin clicks `ǀ ǁ ǃ`, modifier letters `ˈ ˌ ː ˑ ʹ ʼ`, Hangul
 /// `ㅡ ᅳ`, CJK `一`, the katakana `ー`, Canadian syllabics finals, Tifinagh
-/// `ⵏ`, Arabic alef `ا`, N'Ko `ߊ`, Runic `ᛁ`, Lisu `ꓲ`. Read as signs only
+/// `ⵏ`, Arabic alef `ا`, N'Ko `ߊ` `ߺ`, Runic `ᛁ`, Lisu `ꓲ` `ꓸ`–`ꓽ`, CJK
+/// `丨`. Read as signs only
 /// between ASCII characters ([`push_skeleton_str`]), so words of those
 /// scripts keep them.
 pub fn sign_like_letter(c: char) -> bool {
@@ -2102,7 +2179,11 @@ pub fn sign_like_letter(c: char) -> bool {
             | '\u{30FC}'
             | '\u{3161}'
             | '\u{4E00}'
+            | '\u{4E28}'
+            | '\u{3021}'
+            | '\u{07FA}'
             | '\u{A4F2}'
+            | '\u{A4F8}'..='\u{A4FD}'
     )
 }
 

@@ -116,8 +116,9 @@ pub enum OtherSignal {
     /// types denied in the end (`p`, `q`, `m`, `u`) is an opt-out.
     Gcd,
     /// What the person is (`life_stage`, `occupation`, `school_type`,
-    /// `student_type`): a pupil of a school for children, or a school kind
-    /// alone (`"high school"`), is a minor.
+    /// `student_type`): a child as [`OtherSignal::PersonType`] reads one, a
+    /// pupil of a school for children, or a school kind alone (`"high
+    /// school"`), is a minor.
     LifeStage,
     /// Captured request headers as one raw text (`headers: "Accept:
     /// */*\r\nSec-GPC: 1"`): each `Name: value` line read as that member
@@ -1975,6 +1976,10 @@ pub fn verdict(
             }
         }
         OtherSignal::LifeStage => {
+            // A value naming a child (`teen`, `kid`) as a person type does.
+            if let Some(v) = person_type(raw, event_year, minor_age as u64) {
+                return Some(v);
+            }
             let text = canon::word_form(&as_str(raw).unwrap_or_default()).to_lowercase();
             let text = text.trim();
             let pupil = any_name_word(text, |w| {

@@ -1516,6 +1516,7 @@ fn category_name(name: &[u8]) -> bool {
         b's' => at(i, b"section"),
         b'b' => at(i, b"breadcrumb"),
         b'k' => at(i, b"keyword"),
+        b'h' => at(i, b"hashtag"),
         b'a' => at(i, b"aisle") || at(i, b"affinit"),
         b'i' => at(i, b"interest") || at(i, b"industr"),
         b'p' => at(i, b"producttype"),
@@ -1524,6 +1525,24 @@ fn category_name(name: &[u8]) -> bool {
     word_inside
         || name == b"iab"
         || name == b"dept"
+        // Short names of the same (`classification`, `catname`,
+        // `cat_l1`, `crumbs`, `kw`).
+        || matches!(
+            name,
+            b"classification"
+                | b"classifications"
+                | b"class"
+                | b"catname"
+                | b"catid"
+                | b"cat"
+                | b"cats"
+                | b"crumb"
+                | b"crumbs"
+                | b"kw"
+                | b"kws"
+        )
+        || (name.starts_with(b"cat") && name.len() <= 5 && name[3..].iter().all(|b| b.is_ascii_alphanumeric()) && name[3..].iter().any(u8::is_ascii_digit))
+        || (name.starts_with(b"catl") && name.len() <= 6 && name[4..].iter().all(u8::is_ascii_digit))
         || matches!(
             name,
             b"tag" | b"tags" | b"store" | b"storename" | b"shelf" | b"channel"

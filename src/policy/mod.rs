@@ -416,9 +416,13 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     // a NEL) separates them; and `™`, `℠`, `®` are marks after a word, not
     // letters of it (NFKC spells `™` as `TM`). A category holding one is
     // also read with them as blanks.
+    // So does a letter drawn like a sign (`Mentalːhealth`, `Books一Health`,
+    // `pharmacyǀshop`: [`canon::sign_like_letter`]); the category as
+    // written is read too, where `ǀ` is the `l` it imitates.
     let separates = |ch: char| {
         ch.is_control()
             || canon::is_invisible(ch)
+            || canon::sign_like_letter(ch)
             || matches!(ch, '\u{2122}' | '\u{2120}' | '\u{AE}' | '\u{A9}')
     };
     let spaced: Option<String> = category.chars().any(separates).then(|| {
@@ -2820,6 +2824,25 @@ secret_env = "K"
             (r#","context":{"category":"Drugs"}"#, Some(Sensitive)),
             (r#","context":{"category":"Healthmart"}"#, Some(Sensitive)),
             (r#","context":{"category":"💊"}"#, Some(Sensitive)),
+            // Letters drawn like signs between words, and lookalikes the
+            // seventeenth pass used.
+            (
+                r#","context":{"category":"Books一Health"}"#,
+                Some(Sensitive),
+            ),
+            (
+                r#","context":{"category":"pharmacyːshop"}"#,
+                Some(Sensitive),
+            ),
+            (r#","context":{"category":"heaǀth"}"#, Some(Sensitive)),
+            (r#","context":{"category":"ꞕealth"}"#, Some(Sensitive)),
+            (r#","context":{"category":"ΡhAʀṀàϹʏ"}"#, Some(Sensitive)),
+            (r#","context":{"classification":"HEALTH"}"#, Some(Sensitive)),
+            (
+                r#","context":{"hashtags":["books","HEALTH"]}"#,
+                Some(Sensitive),
+            ),
+            (r#","context":{"category":"Booksːmodels"}"#, None),
             (r#","app":{"labels":["health"]}"#, Some(Sensitive)),
             (
                 r#","context":{"page":{"path":"/pharmacy/insulin-pens"}}"#,

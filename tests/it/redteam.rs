@@ -1,7 +1,7 @@
-//! The third, fourth, fifteenth and sixteenth red-team passes, kept: 153,
-//! 183, 320 and 97 events (tests/corpus/redteam3/ to redteam6/,
-//! events.ndjson; the last two with 28 and 22 benign controls) through the
-//! real
+//! The third, fourth, fifteenth, sixteenth and seventeenth red-team
+//! passes, kept: 153, 183, 320, 97 and 526 events (tests/corpus/redteam3/
+//! to redteam7/, events.ndjson; the last three with 28, 22 and 50 benign
+//! controls) through the real
 //! binary's `adgate explain`, under each pass's own config (two partners
 //! in adgate's format with free text, object and number fields; Meta,
 //! Google Ads twice and TikTok; the fourth adds one that requires TCF, GPP
@@ -19,8 +19,10 @@
 //! The third pass found 104 leaks and 49 events the guard already
 //! stopped, the fourth 120 and 54 (and nine minors under other names
 //! from the fourteenth pass are kept with it), the fifteenth 77 and 215,
-//! the sixteenth 73 of the 75 hostile events explain can judge (its
-//! controls all delivered); all but the ones in [`DOCUMENTED_LIMITS`]
+//! the sixteenth 73 of the 75 hostile events explain can judge, the
+//! seventeenth 291 of 2,376 (three of its 51 controls were blocked; one,
+//! `mental math games`, still is, as docs/policy.md says of `mental`, and
+//! is not kept); all but the ones in [`DOCUMENTED_LIMITS`]
 //! are stopped now, and those are the limits docs/policy.md names.
 
 use std::collections::HashMap;
@@ -101,6 +103,14 @@ const DOCUMENTED_LIMITS: &[(&str, &str)] = &[
     (
         "rt14-cm04",
         "consent_mode = \"ignore\" (the default) reads no Consent Mode state in `consent`",
+    ),
+    (
+        "rt15-cat211",
+        "a category's letters spaced out and one of them glued by an invisible character (`h\\u200be a l t h`)",
+    ),
+    (
+        "rt15-cat261",
+        "a category in quoted-printable (`=68=65=61…`): categories are read decoded as percent and entities only",
     ),
 ];
 
@@ -198,10 +208,17 @@ fn leaking(check: &Value, report: &Value) -> Vec<String> {
         .filter(|p| {
             let out = serde_json::to_string(&p["output"]).unwrap();
             let lower = out.to_lowercase();
+            // In any case, but a digest: the partner APIs' own hashes of
+            // the person's identifiers (by design, docs/profiles.md) are a
+            // digest's lowercase hex.
+            let digest = |n: &str| {
+                let n = n.trim_matches('"');
+                n.len() >= 32 && n.bytes().all(|b| b.is_ascii_hexdigit())
+            };
             needles.iter().any(|n| {
                 !n.is_empty()
                     && (out.contains(n.as_str())
-                        || (kind == "value" && lower.contains(&n.to_lowercase())))
+                        || (kind == "value" && !digest(n) && lower.contains(&n.to_lowercase())))
             })
         })
         .map(|p| p["partner"].as_str().unwrap_or("").to_string())
@@ -234,6 +251,15 @@ fn fifteenth_red_team_pass_reaches_no_partner() {
 #[test]
 fn sixteenth_red_team_pass_reaches_no_partner() {
     run_pass("redteam6");
+}
+
+/// The seventeenth pass, deep on the five families (categories in case,
+/// blank and separator variants; encoded emails; merged digit runs;
+/// numbers carrying phones; protected values copied): a fifth of its
+/// 2,376 hostile events and all 50 of its controls kept.
+#[test]
+fn seventeenth_red_team_pass_reaches_no_partner() {
+    run_pass("redteam7");
 }
 
 fn run_pass(name: &str) {

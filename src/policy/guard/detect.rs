@@ -434,10 +434,34 @@ fn check_chain(digits: &[u8], groups: &[Group], plus: bool) -> Option<Hit> {
     let disguised = (plus && (8..=15).contains(&digits.len()))
         || (!times && (13..=19).contains(&digits.len()) && luhn(digits))
         || (is_nanp(digits) && last.len >= 3);
+    // A version (`131.0.6778.85`): groups joined by dots only, one of them
+    // (past the first, which may be a country code) a single digit. No
+    // phone is written so.
+    if !plus
+        && !disguised
+        && groups.len() >= 3
+        && groups[1..].iter().all(|g| g.sep_before == Some('.'))
+        && groups[1..].iter().any(|g| g.len == 1)
+    {
+        return None;
+    }
+    // Prices (`19.99 / 24.99`, `9,99 € 14,99 €`): a group of two digits
+    // after a decimal point or comma ends an amount when the next group
+    // comes after another separator; the chain is cut there.
+    let amount_ends = |k: usize| {
+        k >= 1
+            && groups[k - 1].len == 2
+            && matches!(groups[k - 1].sep_before, Some('.' | ','))
+            && groups[k].sep_before != groups[k - 1].sep_before
+    };
     let mut pieces: Vec<&[Group]> = Vec::new();
     let mut from = 0;
     let mut k = 0;
     while k < groups.len() {
+        if !disguised && k > from && amount_ends(k) {
+            pieces.push(&groups[from..k]);
+            from = k;
+        }
         if groups[k].touches_letter {
             if k > from {
                 pieces.push(&groups[from..k]);
@@ -856,6 +880,12 @@ mod tests {
             "4111_1111_1111_1111",
             "5500005555555559",
             "206-555-0100/206-555-0101",
+            // Dotted phones and a French one stay phones beside the rules
+            // for versions and prices below.
+            "415.555.0123",
+            "1.415.555.0123",
+            "01.23.45.67.89",
+            "tel 415.555.0123 / 19.99",
         ] {
             assert!(scan_digits(s).is_some(), "{s}");
         }
@@ -873,6 +903,11 @@ mod tests {
             "size 10 qty 2",
             "creative 3f2a9c95-6524-4463-a4ce-0123456789ab",
             "9c95-65240463a4ce",
+            // A version, and prices listed (sixteenth red-team pass's
+            // controls).
+            "Version 131.0.6778.85",
+            "Price 19.99 / 24.99 / 39.99",
+            "9,99 € 14,99 € 19,99 €",
         ] {
             assert_eq!(scan_digits(s), None, "{s}");
         }

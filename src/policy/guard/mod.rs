@@ -92,6 +92,33 @@ const MAX_VIEWS: usize = 64;
 /// canonical form of every text hidden in its encoded tokens, decoded
 /// again until nothing new appears (base64 of base64 of an email, however
 /// deep: each decoding shortens the text, so this ends).
+/// `s` with each letter drawn like a sign ([`canon::sign_like_letter`])
+/// that stands between two ASCII letters or digits written as `.`; `None`
+/// when there is none.
+fn sign_like_as_dots(s: &str) -> Option<String> {
+    if s.is_ascii() {
+        return None;
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut changed = false;
+    let out: String = chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let between = i > 0
+                && chars[i - 1].is_ascii_alphanumeric()
+                && chars.get(i + 1).is_some_and(char::is_ascii_alphanumeric);
+            if between && canon::sign_like_letter(c) {
+                changed = true;
+                '.'
+            } else {
+                c
+            }
+        })
+        .collect();
+    changed.then_some(out)
+}
+
 #[derive(Debug)]
 pub struct Views<'a> {
     pub texts: Vec<Cow<'a, str>>,
@@ -165,6 +192,11 @@ impl<'a> Views<'a> {
                 }
             }
             decoded.extend(english);
+            // A letter drawn like a sign between ASCII characters
+            // (`415ː555ː0123`, `4111一1111一…`) as the `.` it passes for.
+            if let Some(t) = sign_like_as_dots(&v.texts[k]) {
+                decoded.push(t);
+            }
             // A star for the `@` (`x★example.com`, as Japanese sites write
             // an address against scrapers).
             if v.texts[k].contains(['★', '☆']) {
@@ -625,6 +657,11 @@ pub struct Protected<'a> {
     /// The event's IP addresses whose hex and decimal notations are not
     /// yet among the values ([`Protected::add_ip_numerals`]).
     ip_numerals: Vec<std::net::IpAddr>,
+    /// The event's phone numbers (E.164 digits) whose integer spellings
+    /// (hex, base 36) are not yet among the values: added the first time
+    /// an output's skeleton mixes six or more letters and digits with a
+    /// digit in them ([`Protected::add_phone_numerals`]).
+    phone_numerals: Vec<String>,
     /// The unkeyed digests of the identifiers and IPs, taken the first
     /// time an output value could hold one, and their encodings, each
     /// written the first time a value could be in it ([`Digests`]).
@@ -761,6 +798,7 @@ impl<'a> Protected<'a> {
             uuids_packed: false,
             ipv4: Vec::new(),
             ip_numerals: Vec::new(),
+            phone_numerals: Vec::new(),
         }
     }
 
@@ -861,23 +899,10 @@ impl<'a> Protected<'a> {
             // past the longest country code (3 digits), which every national
             // number contains. Cut by length, not parsed again: a number
             // plan lookup per event was a third of the policy's time.
-            // The number as one integer written in hex and in base 36
-            // (`2cf29af14`, `5jjim1g` of +12065550100), with and without
-            // a country code of one to three digits.
+            // Its integer spellings, when an output could hold one
+            // ([`Protected::add_phone_numerals`]).
             if let Some(d) = normalized.and_then(|n| n.strip_prefix('+')) {
-                for cut in 0..=3 {
-                    let Some(n) = d.get(cut..).and_then(|t| t.parse::<u64>().ok()) else {
-                        continue;
-                    };
-                    let bytes = n.to_be_bytes();
-                    let first = bytes.iter().position(|b| *b != 0).unwrap_or(7);
-                    let mut text = Vec::with_capacity(16);
-                    push_number(NUMBER_ALPHABETS[2], &bytes[first..], &mut text);
-                    if let Ok(t) = String::from_utf8(text) {
-                        self.push_new(t);
-                    }
-                    self.push_new(format!("{n:x}"));
-                }
+                self.phone_numerals.push(d.to_owned());
             }
             if let Some(rest) = normalized
                 .and_then(|n| n.strip_prefix('+'))
@@ -923,6 +948,27 @@ impl<'a> Protected<'a> {
     /// those characters ([`numeral_run`]), so they are written the first
     /// time one does (on most events, never: building them was 5 % of the
     /// policy's work).
+    /// The event's phone numbers as one integer written in hex and in base
+    /// 36 (`2cf29af14`, `5jjim1g` of +12065550100), with and without a
+    /// country code of one to three digits.
+    fn add_phone_numerals(&mut self) {
+        for d in std::mem::take(&mut self.phone_numerals) {
+            for cut in 0..=3 {
+                let Some(n) = d.get(cut..).and_then(|t| t.parse::<u64>().ok()) else {
+                    continue;
+                };
+                let bytes = n.to_be_bytes();
+                let first = bytes.iter().position(|b| *b != 0).unwrap_or(7);
+                let mut text = Vec::with_capacity(16);
+                push_number(NUMBER_ALPHABETS[2], &bytes[first..], &mut text);
+                if let Ok(t) = String::from_utf8(text) {
+                    self.push_new(t);
+                }
+                self.push_new(format!("{n:x}"));
+            }
+        }
+    }
+
     fn add_ip_numerals(&mut self) {
         for ip in std::mem::take(&mut self.ip_numerals) {
             match ip {
@@ -1151,6 +1197,13 @@ impl<'a> Protected<'a> {
         }
         if !self.ip_numerals.is_empty() && numeral_run(sk) {
             self.add_ip_numerals();
+        }
+        if !self.phone_numerals.is_empty()
+            && l >= MIN_CONTAINED_LEN
+            && sk.iter().any(u8::is_ascii_digit)
+            && sk.iter().any(u8::is_ascii_lowercase)
+        {
+            self.add_phone_numerals();
         }
         for v in &mut self.values {
             if v.min_len > l {
@@ -1591,6 +1644,10 @@ pub fn identifier_forms(
         // salt.
         forms.push(format!("\"{f}\""));
         forms.push(format!("adgate:{f}"));
+        // A blank a form field kept, after, before or on both sides.
+        forms.push(format!("{f} "));
+        forms.push(format!(" {f}"));
+        forms.push(format!(" {f} "));
     }
     // In capitals or lowercase with `echo`'s newline.
     for f in [t.to_lowercase(), t.to_uppercase()] {
@@ -3142,6 +3199,28 @@ mod tests {
 
     /// The fifth red-team pass (through a served gateway): digests under
     /// other functions and lengths, other alphabets, other inputs.
+    /// The seventeenth pass: encodings among words, hex after `0x`, and
+    /// letters drawn like signs between digit groups.
+    #[test]
+    fn seventeenth_red_team_pass_encodings() {
+        for s in [
+            // base64 in groups of four before a word, hex pairs after one.
+            "SmFu ZS5E b2VA RXhh bXBs ZS5j b20= thanks",
+            "Code: 4a61 6e65 2e44 6f65 4045 7861 6d70 6c65 2e63 6f6d",
+            // An address's hex after `0x`.
+            "0x6b696d2e6c656540636f6e746f736f2e636f6d",
+        ] {
+            assert_eq!(scan(s), Some(Hit::Email), "{s}");
+        }
+        for s in ["tel 415ː555ː0123", "4111ː1111ː1111ː1111", "415〡555〡0123"] {
+            assert!(scan(s).is_some(), "{s}");
+        }
+        // Words and a colour stay what they are.
+        for s in ["this code runs fast", "Theme 0xFF1E88E5", "Mentalːmodels"] {
+            assert_eq!(scan(s), None, "{s}");
+        }
+    }
+
     #[test]
     fn fifth_red_team_pass_digests() {
         use blake2::digest::consts::{U16, U20, U32, U48};
