@@ -1408,7 +1408,7 @@ fn spaced_groups(s: &str) -> Vec<String> {
                 while start < pieces.len() {
                     let mut end = start;
                     while end < pieces.len()
-                        && pieces[end].len() % 4 == 0
+                        && pieces[end].len().is_multiple_of(4)
                         && !pieces[end].contains('=')
                     {
                         end += 1;
