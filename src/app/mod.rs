@@ -486,9 +486,15 @@ pub async fn run(
     let _ = tokio::time::timeout_at(deadline, app.privacy.flush_fleet()).await;
     app.outbox.close(deadline).await;
     {
-        // The requests are done: the window's last entries.
+        // The requests are done: the window's last entries, within the
+        // grace (a frozen disk must not hold the shutdown; the outbox has
+        // the events).
         let app = app.clone();
-        let _ = tokio::task::spawn_blocking(move || app.journal.sync(now_ms())).await;
+        let _ = tokio::time::timeout_at(
+            deadline,
+            tokio::task::spawn_blocking(move || app.journal.sync(now_ms())),
+        )
+        .await;
     }
     // Last: delivery has stopped, so the final ledger rows and counter
     // deltas are complete.

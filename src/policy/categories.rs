@@ -1747,7 +1747,14 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
     // A flag named as a configured category (`"meta": {"pharmacy":
     // true}`, also `1` or `"yes"`) says the page or ad is in it; read by
     // the configured words only, as names are.
-    if crate::signals::is_set(v) && ((r.name)(key) || (r.category)(key)) {
+    // (By any name of the table only when the name is words: a digest or
+    // a code as a key, `57d6c20b…`, is no topic.)
+    if crate::signals::is_set(v)
+        && ((r.name)(key)
+            || (key.len() <= NAME_MAX
+                && !key.bytes().any(|b| b.is_ascii_digit())
+                && (r.category)(key)))
+    {
         return true;
     }
     // A schema.org type (`"@type": "MedicalCondition"`, `"Drug"`,
