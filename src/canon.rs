@@ -1369,8 +1369,11 @@ fn spaced_groups(s: &str) -> Vec<String> {
     let is_sep = |c: char| c.is_whitespace() || matches!(c, '.' | ':' | ',' | ';' | '|');
     let mut out = Vec::new();
     let mut pieces: Vec<&str> = Vec::new();
+    // More than MAX_TOKENS candidates make the text unreadable anyway
+    // (decoded_tokens counts them): no more are made, so a long crafted
+    // text costs no more than that.
     let flush = |pieces: &mut Vec<&str>, out: &mut Vec<String>| {
-        if pieces.len() >= 2 {
+        if pieces.len() >= 2 && out.len() <= MAX_TOKENS {
             let stripped: Vec<&str> = pieces
                 .iter()
                 .map(|p| {
@@ -1400,7 +1403,10 @@ fn spaced_groups(s: &str) -> Vec<String> {
                 for run in sub_runs(&stripped, |p| {
                     !p.is_empty() && p.len() % 2 == 0 && p.bytes().all(|c| c.is_ascii_hexdigit())
                 }) {
-                    if run.len() >= 2 && run.concat().len() >= 2 * MIN_TOKEN_LEN {
+                    if run.len() >= 2
+                        && run.concat().len() >= 2 * MIN_TOKEN_LEN
+                        && out.len() <= MAX_TOKENS
+                    {
                         out.push(run.concat());
                     }
                 }
@@ -1422,6 +1428,7 @@ fn spaced_groups(s: &str) -> Vec<String> {
                         let joined = r.concat();
                         if r.len() >= 2
                             && joined.len() >= 2 * MIN_TOKEN_LEN
+                            && out.len() <= MAX_TOKENS
                             && !out.contains(&joined)
                         {
                             out.push(joined);

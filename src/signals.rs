@@ -120,6 +120,11 @@ pub enum OtherSignal {
     /// pupil of a school for children, or a school kind alone (`"high
     /// school"`), is a minor.
     LifeStage,
+    /// The person's occupation (`occupation`, `job_title`): a pupil of a
+    /// school for children (`"middle school student"`) is a minor; words
+    /// about children in a job (`"Youth Pastor"`, `"Kids Tennis Coach"`)
+    /// are not.
+    Occupation,
     /// Captured request headers as one raw text (`headers: "Accept:
     /// */*\r\nSec-GPC: 1"`): each `Name: value` line read as that member
     /// (an object or a list of pairs is walked instead).
@@ -360,9 +365,8 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         // Google's consent state parameter (`gcs=G100`).
         b"gcs" | b"googleconsentstate" => OtherSignal::Gcs,
         b"gcd" | b"googleconsentdefault" => OtherSignal::Gcd,
-        b"lifestage" | b"occupation" | b"schooltype" | b"studenttype" | b"schoollevel" => {
-            OtherSignal::LifeStage
-        }
+        b"lifestage" | b"schooltype" | b"studenttype" | b"schoollevel" => OtherSignal::LifeStage,
+        b"occupation" | b"jobtitle" => OtherSignal::Occupation,
         b"dataprocessingoptions" => OtherSignal::DataProcessingOptions,
         b"ccpa" | b"usprivacy" | b"usprivacystring" | b"uspstring" | b"usp" => {
             OtherSignal::UsPrivacy
@@ -742,7 +746,9 @@ fn walk_at<'a>(raw: Raw<'a>, place: Place, out: &mut Vec<(OtherSignal, Raw<'a>)>
             let members = crate::json::object_members(raw).unwrap_or_default();
             // A version (`{"major": 2, "minor": 13, "patch": 0}`): its
             // `minor` is no person's.
-            let version = members.iter().any(|(k, _)| k.eq_ignore_ascii_case("major"));
+            let version = members
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("major") && kind_of(*v) == JsonKind::Number);
             for (k, v) in members {
                 if version && k.eq_ignore_ascii_case("minor") {
                     continue;
@@ -1111,7 +1117,8 @@ fn recognize_in(key: &str, place: Place) -> Option<OtherSignal> {
             OtherSignal::SchoolGrade
             | OtherSignal::GraduationYear
             | OtherSignal::SchoolName
-            | OtherSignal::LifeStage,
+            | OtherSignal::LifeStage
+            | OtherSignal::Occupation,
         ) if place != Place::Person => None,
         None if place == Place::Person && guardian_name(key) => Some(OtherSignal::Guardian),
         found => found,
@@ -1436,6 +1443,33 @@ fn tag_verdict(item: &str, event_year: i64, minor_age: u64) -> Option<Verdict> {
     };
     let raw = Raw::parse(&text).ok()?;
     verdict(signal, raw, event_year, minor_age)
+}
+
+/// Does `raw` name a pupil (`student`, `pupil`, `schoolchild`) of a school
+/// for children: `"high school student"`, `"middle school pupil"`, a
+/// kindergarten's (not `"elementary education student"`, a college's)?
+fn pupil_of_a_school(raw: Raw<'_>) -> bool {
+    let text = canon::word_form(&as_str(raw).unwrap_or_default()).to_lowercase();
+    let pupil = any_name_word(&text, |w| {
+        matches!(
+            w,
+            "student" | "students" | "pupil" | "pupils" | "schoolchild" | "schoolkid"
+        )
+    });
+    let school = [
+        "high school",
+        "highschool",
+        "middle school",
+        "junior high",
+        "elementary school",
+        "primary school",
+        "grade school",
+        "kindergarten",
+        "preschool",
+    ]
+    .iter()
+    .any(|k| text.contains(k));
+    pupil && school
 }
 
 /// Does a school grade read as 12th grade or below, or a kindergarten?
@@ -1864,7 +1898,17 @@ pub fn verdict(
                         let value = serde_json::to_string(value.trim()).ok()?;
                         verdict(OtherSignal::Cookies, Raw::parse(&value).ok()?, event_year, minor_age as u64)
                     }
-                    _ => tag_verdict(line, event_year, minor_age as u64),
+                    // Only the headers that carry a refusal (`Age: 0` is a
+                    // cache's).
+                    Some((name, _))
+                        if matches!(
+                            crate::canon::fold_alnum::<24>(name.trim()).as_deref(),
+                            Some(b"secgpc" | b"dnt" | b"xdonottrack" | b"donottrack")
+                        ) =>
+                    {
+                        tag_verdict(line, event_year, minor_age as u64)
+                    }
+                    _ => None,
                 }
             })
         }
@@ -1975,6 +2019,9 @@ pub fn verdict(
                 ))
             }
         }
+        OtherSignal::Occupation => pupil_of_a_school(raw).then_some(Verdict::Minor(
+            "the person's occupation is a pupil of a school for children",
+        )),
         OtherSignal::LifeStage => {
             // A value naming a child (`teen`, `kid`) as a person type does.
             if let Some(v) = person_type(raw, event_year, minor_age as u64) {
@@ -1982,12 +2029,6 @@ pub fn verdict(
             }
             let text = canon::word_form(&as_str(raw).unwrap_or_default()).to_lowercase();
             let text = text.trim();
-            let pupil = any_name_word(text, |w| {
-                matches!(w, "student" | "students" | "pupil" | "pupils" | "schoolchild" | "schoolkid")
-            });
-            let children = any_name_word(text, |w| CHILD_SCHOOLS.contains(&w))
-                || text.contains("junior high")
-                || text.contains("high school");
             let school_kind = matches!(
                 text,
                 "high school"
@@ -2001,7 +2042,7 @@ pub fn verdict(
                     | "k-12"
                     | "k12"
             );
-            ((pupil && children) || school_kind).then_some(Verdict::Minor(
+            (pupil_of_a_school(raw) || school_kind).then_some(Verdict::Minor(
                 "the person is a pupil of a school for children (life stage, occupation or school type)",
             ))
         }
@@ -2260,6 +2301,33 @@ mod tests {
         ] {
             assert_eq!(v(OtherSignal::LifeStage, adult), None, "{adult}");
         }
+        // An occupation: a pupil only, not a job about children.
+        assert!(matches!(
+            v(OtherSignal::Occupation, "\"middle school student\""),
+            Some(Minor(_))
+        ));
+        for job in [
+            "\"Youth Pastor\"",
+            "\"Kids Tennis Coach\"",
+            "\"Elementary education student\"",
+            "\"teen librarian\"",
+        ] {
+            assert_eq!(v(OtherSignal::Occupation, job), None, "{job}");
+        }
+        // Captured headers: the consent ones only.
+        assert!(matches!(
+            v(OtherSignal::Headers, "\"Accept: */*\\r\\nSec-GPC: 1\""),
+            Some(OptedOut(_))
+        ));
+        assert_eq!(v(OtherSignal::Headers, "\"Age: 0\\r\\nAccept: */*\""), None);
+        // A version's minor is no person's; a student's major and minor are.
+        let mut out = Vec::new();
+        let version = Raw::parse(r#"{"version": {"major": 2, "minor": 13}}"#).unwrap();
+        walk(version, Place::Other, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        let study = Raw::parse(r#"{"profile": {"major": "Biology", "minor": true}}"#).unwrap();
+        walk(study, Place::Person, &mut out);
+        assert_eq!(out.len(), 1);
         // A `permissions` block is a consent tool's: its `ads` is an answer,
         // its `camera` nothing.
         let mut out = Vec::new();

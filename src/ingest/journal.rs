@@ -40,13 +40,14 @@ pub struct Journal {
     /// At most this many bytes of records kept (the window's memory bound
     /// in records): past it, the oldest hours go.
     max_bytes: u64,
+    /// Records appended and not yet written: its own lock, never held
+    /// across I/O, so a request's append never waits on a disk.
+    pending: Mutex<Vec<u8>>,
     inner: Mutex<Inner>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Records appended and not yet written.
-    pending: Vec<u8>,
     /// The file being appended to: its start (ms), the file, its length.
     file: Option<(u64, File, u64)>,
     /// Written since the last fsync.
@@ -77,7 +78,11 @@ impl Journal {
                 continue;
             }
             let mut bytes = Vec::new();
-            File::open(&path)?.read_to_end(&mut bytes)?;
+            if let Err(e) = File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)) {
+                // One unreadable file costs its records, not the start.
+                tracing::warn!(error = %e, "idempotency journal: cannot read a file; its event ids are not in the window");
+                continue;
+            }
             for r in bytes.chunks_exact(RECORD) {
                 let mut h = [0u8; 16];
                 h.copy_from_slice(&r[..16]);
@@ -90,6 +95,7 @@ impl Journal {
         let journal = Journal {
             dir,
             max_bytes: (max_entries as u64).saturating_mul(RECORD as u64),
+            pending: Mutex::new(Vec::new()),
             inner: Mutex::new(Inner::default()),
         };
         Ok((journal, records))
@@ -101,11 +107,11 @@ impl Journal {
         if hashes.is_empty() {
             return;
         }
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.pending.reserve(hashes.len() * RECORD);
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.reserve(hashes.len() * RECORD);
         for h in hashes {
-            inner.pending.extend_from_slice(h);
-            inner.pending.extend_from_slice(&now_ms.to_le_bytes());
+            pending.extend_from_slice(h);
+            pending.extend_from_slice(&now_ms.to_le_bytes());
         }
     }
 
@@ -114,19 +120,35 @@ impl Journal {
     /// window or past the bound. Errors
     /// drop the records and are logged, once per failing spell.
     pub fn sync(&self, now_ms: u64) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let pending = std::mem::take(&mut inner.pending);
+        if pending.is_empty() && inner.file.is_none() {
+            // Nothing to write, and no file to sync: none is made (a full
+            // disk would get an empty one each second).
+            return;
+        }
         match self.write(&mut inner, &pending, now_ms) {
             Ok(rotated) => {
-                inner.failing = false;
+                if !pending.is_empty() {
+                    inner.failing = false;
+                }
                 if rotated {
                     drop(inner);
                     self.prune(now_ms);
                 }
             }
             Err(e) => {
-                // The file may hold a torn record now: start a new one.
-                inner.file = None;
+                // The file may hold a torn record now: cut it back to what
+                // was written whole and keep appending to it (a new file
+                // each second would pile up on a full disk); a file that
+                // cannot be cut is left for a new one.
+                let cut = inner
+                    .file
+                    .as_ref()
+                    .is_some_and(|(_, f, len)| f.set_len(*len).is_ok());
+                if !cut {
+                    inner.file = None;
+                }
                 if !inner.failing {
                     inner.failing = true;
                     tracing::warn!(
@@ -187,6 +209,17 @@ impl Journal {
         let Ok(files) = journal_files(&self.dir) else {
             return;
         };
+        let current = self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .file
+            .as_ref()
+            .map(|(start, _, _)| *start);
+        let files: Vec<(u64, PathBuf)> = files
+            .into_iter()
+            .filter(|(start, _)| Some(*start) != current)
+            .collect();
         let window = WINDOW.as_millis() as u64;
         let mut kept: Vec<(PathBuf, u64)> = Vec::new();
         for (start, path) in files {
@@ -197,8 +230,13 @@ impl Journal {
                 kept.push((path, len));
             }
         }
-        let mut total: u64 = kept.iter().map(|(_, len)| len).sum();
-        for (path, len) in kept.iter().take(kept.len().saturating_sub(1)) {
+        // The current file (left out above) is never deleted; it counts
+        // toward the bound.
+        let current_len = current
+            .and_then(|c| fs::metadata(self.dir.join(format!("{c}.log"))).ok())
+            .map_or(0, |m| m.len());
+        let mut total: u64 = kept.iter().map(|(_, len)| len).sum::<u64>() + current_len;
+        for (path, len) in &kept {
             if total <= self.max_bytes {
                 break;
             }

@@ -1649,8 +1649,9 @@ fn protected_values<'a>(
 }
 
 /// Is the account id `a` the event's device id (without its dashes, in
-/// any case) or its email's local part (`jane.doe` of
-/// `jane.doe@example.com`)? Its plain hash, a partner API's
+/// any case), its email's local part (`jane.doe` of
+/// `jane.doe@example.com`), or its phone number in digits (with or without
+/// the country code)? Its plain hash, a partner API's
 /// `external_id`, would be that identifier's.
 fn names_another_identifier(ev: &Event<'_>, a: &str) -> bool {
     let bare = |s: &str| -> String {
@@ -1661,12 +1662,23 @@ fn names_another_identifier(ev: &Event<'_>, a: &str) -> bool {
             .collect()
     };
     let a = a.trim();
+    // Digits alone that are the event's phone number, with or without its
+    // country code (Meta hashes a phone as its digits: `ph` itself).
+    let phone = || {
+        a.len() >= 7
+            && a.bytes().all(|b| b.is_ascii_digit())
+            && ev
+                .identifier(Kind::Phone)
+                .and_then(|p| identity::normalize(Kind::Phone, p))
+                .is_some_and(|n| n.trim_start_matches('+').ends_with(a))
+    };
     ev.identifier(Kind::DeviceId)
         .is_some_and(|d| bare(d) == bare(a))
         || ev
             .identifier(Kind::Email)
             .and_then(|e| e.trim().rsplit_once('@').map(|(l, _)| l.to_owned()))
             .is_some_and(|local| local.eq_ignore_ascii_case(a))
+        || phone()
 }
 
 /// The fewest character codes [`char_codes`] reads as a text.
@@ -2166,14 +2178,6 @@ fn names_personal_data(name: &str) -> bool {
         "maid",
         "msisdn",
         "dob",
-        // Meta's and TikTok's user data keys (hashed first and last
-        // names, date of birth, gender, city, zip; `fbp`/`fbc` below).
-        "fn",
-        "ln",
-        "db",
-        "ge",
-        "ct",
-        "zp",
         "firstname",
         "lastname",
         "fullname",
@@ -2259,6 +2263,15 @@ fn names_personal_data(name: &str) -> bool {
                     | b"lifatid"
                     | b"sessionid"
                     | b"userdata"
+                    // Meta's and TikTok's user data keys as whole names
+                    // (hashed first and last names, date of birth, gender,
+                    // city, zip), not as words (`imp_ct`, `db_version`).
+                    | b"fn"
+                    | b"ln"
+                    | b"db"
+                    | b"ge"
+                    | b"ct"
+                    | b"zp"
             )
         })
 }

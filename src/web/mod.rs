@@ -172,7 +172,7 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Bo
     let mut body = req.into_body();
     if declared.is_some_and(|len| len > limit as u64) {
         if declared.is_some_and(|len| len <= DRAIN_MAX_BYTES) && !expects {
-            drain(&mut body).await;
+            drain(&mut body, true).await;
         }
         return Err(BodyError::TooLarge);
     }
@@ -187,7 +187,7 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Bo
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     if buf.len() + data.len() > limit {
-                        drain(&mut body).await;
+                        drain(&mut body, true).await;
                         return Err(BodyError::TooLarge);
                     }
                     buf.extend_from_slice(&data);
@@ -202,18 +202,24 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Bo
 /// cost the client its keep-alive connection.
 pub async fn refuse(req: Request<Incoming>, resp: Resp) -> Resp {
     let mut body = req.into_body();
-    drain(&mut body).await;
+    drain(&mut body, false).await;
     resp
 }
 
 /// Reads and discards the rest of a body, within [`DRAIN_MAX_BYTES`] and
-/// [`DRAIN_TIMEOUT`], and while its pieces come no more than
-/// [`DRAIN_IDLE`] apart.
-async fn drain(body: &mut Incoming) {
+/// [`DRAIN_TIMEOUT`]; with `idle`, only while its pieces come no more
+/// than [`DRAIN_IDLE`] apart (an oversize body, which the client may hold
+/// back until it hears an answer; a refused small one is read to its end,
+/// to keep the connection).
+async fn drain(body: &mut Incoming, idle: bool) {
     let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
     let mut seen = 0u64;
     while seen < DRAIN_MAX_BYTES {
-        let next = (tokio::time::Instant::now() + DRAIN_IDLE).min(deadline);
+        let next = if idle {
+            (tokio::time::Instant::now() + DRAIN_IDLE).min(deadline)
+        } else {
+            deadline
+        };
         match tokio::time::timeout_at(next, body.frame()).await {
             Ok(Some(Ok(f))) => {
                 if let Ok(d) = f.into_data() {

@@ -434,17 +434,18 @@ fn check_chain(digits: &[u8], groups: &[Group], plus: bool) -> Option<Hit> {
     let disguised = (plus && (8..=15).contains(&digits.len()))
         || (!times && (13..=19).contains(&digits.len()) && luhn(digits))
         || (is_nanp(digits) && last.len >= 3);
-    // A version (`131.0.6778.85`): groups joined by dots only, one of them
-    // (past the first, which may be a country code) a single digit. No
-    // phone is written so.
-    if !plus
-        && !disguised
-        && groups.len() >= 3
-        && groups[1..].iter().all(|g| g.sep_before == Some('.'))
-        && groups[1..].iter().any(|g| g.len == 1)
-    {
-        return None;
-    }
+    // A version (`131.0.6778.85`): in a chain of groups joined by dots
+    // only, a group of one digit past the first (which may be a country
+    // code) is no part of a phone: the chain is cut around it, so a number
+    // before a sentence's full stop (`415.555.0123. 7 days`) is still read.
+    let version_cut = |k: usize| {
+        !plus
+            && !disguised
+            && k >= 1
+            && groups[k].len == 1
+            && groups.len() >= 3
+            && groups[1..].iter().all(|g| g.sep_before == Some('.'))
+    };
     // Prices (`19.99 / 24.99`, `9,99 € 14,99 €`): a group of two digits
     // after a decimal point or comma ends an amount when the next group
     // comes after another separator; the chain is cut there.
@@ -461,6 +462,14 @@ fn check_chain(digits: &[u8], groups: &[Group], plus: bool) -> Option<Hit> {
         if !disguised && k > from && amount_ends(k) {
             pieces.push(&groups[from..k]);
             from = k;
+        }
+        if version_cut(k) {
+            if k > from {
+                pieces.push(&groups[from..k]);
+            }
+            k += 1;
+            from = k;
+            continue;
         }
         if groups[k].touches_letter {
             if k > from {
@@ -886,6 +895,7 @@ mod tests {
             "1.415.555.0123",
             "01.23.45.67.89",
             "tel 415.555.0123 / 19.99",
+            "Questions? 415.555.0123. 7 days a week",
         ] {
             assert!(scan_digits(s).is_some(), "{s}");
         }
