@@ -1759,38 +1759,35 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
     }
     // A schema.org type (`"@type": "MedicalCondition"`, `"Drug"`,
     // `"Pharmacy"`): its words, split at the capitals, read as a category.
-    if key == "@type" {
-        let types: Vec<Cow<'_, str>> = match kind_of(v) {
-            JsonKind::String => as_str(v).into_iter().collect(),
-            JsonKind::Array => json::array_items(v)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(as_str)
-                .collect(),
-            _ => Vec::new(),
-        };
-        if types.iter().any(|t| (r.category)(&camel_words(t))) {
-            return true;
-        }
+    if key == "@type"
+        && string_or_strings(v)
+            .iter()
+            .any(|t| (r.category)(&camel_words(t)))
+    {
+        return true;
     }
     if name.page_address {
         // One address, or a list of them (OpenRTB's `adomain`).
-        let texts: Vec<Cow<'_, str>> = match kind_of(v) {
-            JsonKind::String => as_str(v).into_iter().collect(),
-            JsonKind::Array => json::array_items(v)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(as_str)
-                .collect(),
-            _ => Vec::new(),
-        };
-        for t in &texts {
+        for t in &string_or_strings(v) {
             if address_words(t).is_some_and(|text| (r.page)(text)) {
                 return true;
             }
         }
     }
     member(name, v, r, depth)
+}
+
+/// A string, or the strings of a list (other items left out).
+fn string_or_strings(v: json::Raw<'_>) -> Vec<Cow<'_, str>> {
+    match kind_of(v) {
+        JsonKind::String => as_str(v).into_iter().collect(),
+        JsonKind::Array => json::array_items(v)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(as_str)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// `MedicalWebPage` as `Medical Web Page`: a blank before each capital
