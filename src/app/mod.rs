@@ -364,6 +364,24 @@ impl Listeners {
     }
 }
 
+/// Runs `work` every `period` on a blocking thread (off the async
+/// workers), until the gateway stops.
+fn every_off_workers(app: &Arc<App>, period: Duration, work: fn(&App)) {
+    let app = app.clone();
+    let mut stop = app.stopping.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {
+                    let app = app.clone();
+                    let _ = tokio::task::spawn_blocking(move || work(&app)).await;
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    });
+}
+
 /// Runs the gateway until `shutdown` resolves, then shuts down in order.
 /// `router` answers each request (crate::api::router).
 pub async fn run(
@@ -384,39 +402,13 @@ pub async fn run(
     // Sweep the idempotency window once a minute, off the async workers:
     // a sweep walks every entry (millions at the bound, tens of
     // milliseconds), which on a worker held up the requests queued on it.
-    {
-        let app = app.clone();
-        let mut stop = app.stopping.subscribe();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(60)) => {
-                        let app = app.clone();
-                        let _ = tokio::task::spawn_blocking(move || app.dedup.sweep(now_ms())).await;
-                    }
-                    _ = stop.changed() => break,
-                }
-            }
-        });
-    }
-
-    // Write the idempotency journal's records once a second, off the
-    // async workers (an fsync).
-    {
-        let app = app.clone();
-        let mut stop = app.stopping.subscribe();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                        let app = app.clone();
-                        let _ = tokio::task::spawn_blocking(move || app.journal.sync(now_ms())).await;
-                    }
-                    _ = stop.changed() => break,
-                }
-            }
-        });
-    }
+    every_off_workers(&app, Duration::from_secs(60), |app| {
+        app.dedup.sweep(now_ms())
+    });
+    // Write the idempotency journal's records once a second (an fsync).
+    every_off_workers(&app, Duration::from_secs(1), |app| {
+        app.journal.sync(now_ms())
+    });
 
     // Give memory freed after a burst back to the system.
     {

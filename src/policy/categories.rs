@@ -1762,7 +1762,7 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
     if key == "@type"
         && string_or_strings(v)
             .iter()
-            .any(|t| (r.category)(&camel_words(t)))
+            .any(|t| (r.category)(super::unglued(t, false).as_deref().unwrap_or(t)))
     {
         return true;
     }
@@ -1788,21 +1788,6 @@ fn string_or_strings(v: json::Raw<'_>) -> Vec<Cow<'_, str>> {
             .collect(),
         _ => Vec::new(),
     }
-}
-
-/// `MedicalWebPage` as `Medical Web Page`: a blank before each capital
-/// that follows a lowercase letter.
-fn camel_words(t: &str) -> String {
-    let mut out = String::with_capacity(t.len() + 8);
-    let mut prev_lower = false;
-    for c in t.chars() {
-        if c.is_uppercase() && prev_lower {
-            out.push(' ');
-        }
-        prev_lower = c.is_lowercase();
-        out.push(c);
-    }
-    out
 }
 
 /// What the walk reads in a member's name ([`folded_name`]): a function of
