@@ -448,7 +448,17 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
         unglued(category, false),
         leet.as_deref().and_then(|l| unglued(l, true)),
     ];
-    let letters = joined_letters(category);
+    // One letter at a time, some parted by invisible characters and some
+    // by blanks (`h\u{200b}e a l t h`): joined in the spaced reading.
+    let letters = [
+        joined_letters(category),
+        spaced.as_deref().and_then(joined_letters),
+    ];
+    // Quoted-printable (`=68=65=61=6C=74=68`).
+    let qp = category
+        .contains('=')
+        .then(|| canon::quoted_printable(category))
+        .flatten();
     // The signs of medicine and care (`💊`, `🏥 Care`, `⚕ Shop`) say
     // health in any language.
     let signs: Option<String> = category.chars().any(health_sign).then(|| {
@@ -481,7 +491,8 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
         .chain(spaced.as_deref())
         .chain(leet.as_deref())
         .chain(glued.iter().flatten().map(String::as_str))
-        .chain(letters.as_deref())
+        .chain(letters.iter().flatten().map(String::as_str))
+        .chain(qp.as_deref())
         .chain(pieces.as_deref())
         .chain(turned.as_deref())
         .chain(signs.as_deref())
@@ -2649,6 +2660,11 @@ secret_env = "K"
             "Books > Mental Health",
             "mental.health",
             "Mental > Health",
+            // Letters parted by invisible characters and blanks, and
+            // quoted-printable.
+            "h\u{200b}e a l t h",
+            "=68=65=61=6C=74=68",
+            "=70harmacy",
             "adult-content",
             "ADULT_CONTENT!",
             // S4
@@ -2753,6 +2769,11 @@ secret_env = "K"
             "BGP routers",
             "vis-a-vis",
             "Stressed desserts",
+            // `=` with hex digits that spell nothing sensitive, letters
+            // spaced out that spell nothing.
+            "size=2E",
+            "ratio=3D4",
+            "b\u{200b}o o k s",
         ] {
             assert!(!is_sensitive(c, &Sensitive::new(list.clone())), "{c:?}");
         }

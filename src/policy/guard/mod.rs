@@ -730,8 +730,11 @@ struct ProtectedValue<'a> {
     /// Plain ASCII: nothing to decode, compared by [`contains_plain`].
     plain: bool,
     /// Plain, of [`MIN_CONTAINED_LEN`] or more: looked for backwards too
-    /// (an account or device id, a phone number's digits).
+    /// (an identifier, an email's local part, a phone number's digits).
     backwards: bool,
+    /// Plain, of [`MIN_CONTAINED_LEN`] or more: looked for in ROT13 too
+    /// (`NPPG-55812-KD` of `ACCT-55812-XQ`; an identifier with letters).
+    rot13: bool,
     /// A phone number's digits (plain), looked for among letters too
     /// ([`ViewSkeleton::numerals`]).
     phone_digits: bool,
@@ -739,6 +742,14 @@ struct ProtectedValue<'a> {
 }
 
 impl ProtectedValue<'_> {
+    /// Looked for backwards and in ROT13 as well, when plain and long
+    /// enough that neither happens by chance.
+    fn turned(&mut self) {
+        let long = self.plain && self.min_len >= MIN_CONTAINED_LEN;
+        self.backwards = long;
+        self.rot13 = long;
+    }
+
     fn skeleton(&mut self) -> &str {
         let raw = &self.raw;
         self.skeleton.get_or_insert_with(|| skeleton_cached(raw))
@@ -829,15 +840,17 @@ impl<'a> Protected<'a> {
     /// form when it has one.
     pub fn add_identifier(&mut self, kind: Kind, raw: Cow<'a, str>, normalized: Option<&str>) {
         let pushed = self.push(raw.clone(), true);
-        if matches!(kind, Kind::AccountId | Kind::DeviceId) {
-            // Backwards too (`998877-CCA` of `ACC-778899`).
-            if let Some(v) = pushed {
-                v.backwards = v.plain && v.min_len >= MIN_CONTAINED_LEN;
-            }
+        if kind != Kind::Phone {
+            // Backwards and in ROT13 too (`998877-CCA` and `NPP-778899`
+            // of `ACC-778899`, `moc.elpmaxe ta eod.enaj`).
+            pushed.map(ProtectedValue::turned);
         }
         if let Some(n) = normalized {
             if n != raw {
-                self.push(Cow::Owned(n.to_owned()), true);
+                let v = self.push(Cow::Owned(n.to_owned()), true);
+                if kind != Kind::Phone {
+                    v.map(ProtectedValue::turned);
+                }
             }
         }
         if kind == Kind::Email {
@@ -856,7 +869,7 @@ impl<'a> Protected<'a> {
                     Cow::Borrowed(t) => Cow::Borrowed(&t[start..end]),
                     Cow::Owned(t) => Cow::Owned(t[start..end].to_owned()),
                 };
-                self.push(local, true);
+                self.push(local, true).map(ProtectedValue::turned);
             }
             // The address as the mailbox reads it: its `+tag` dropped
             // (`mark.twain+news@example.org` is `mark.twain@example.org`),
@@ -1097,6 +1110,7 @@ impl<'a> Protected<'a> {
             min_len,
             plain,
             backwards: false,
+            rot13: false,
             phone_digits: false,
             skeleton: None,
         });
@@ -1117,6 +1131,7 @@ impl<'a> Protected<'a> {
             own: true,
             plain: true,
             backwards: false,
+            rot13: false,
             phone_digits: false,
             skeleton: None,
         });
@@ -1214,15 +1229,16 @@ impl<'a> Protected<'a> {
                 // lowercased: compared without building it.
                 let raw = v.raw.as_bytes();
                 if v.min_len >= MIN_CONTAINED_LEN {
-                    contains_plain(sk, raw.iter())
-                        || (v.backwards && contains_plain(sk, raw.iter().rev()))
+                    contains_plain(sk, raw.iter().copied())
+                        || (v.backwards && contains_plain(sk, raw.iter().rev().copied()))
+                        || (v.rot13 && contains_plain(sk, raw.iter().map(|&c| canon::rot13(c))))
                         || (v.phone_digits
                             && view
                                 .numerals
                                 .iter()
                                 .any(|n| memchr::memmem::find(n, raw).is_some()))
                 } else {
-                    v.own && v.min_len == l && contains_plain(sk, v.raw.as_bytes().iter())
+                    v.own && v.min_len == l && contains_plain(sk, v.raw.as_bytes().iter().copied())
                 }
             } else {
                 let own = v.own;
@@ -1347,10 +1363,10 @@ fn numeral_run(sk: &[u8]) -> bool {
 /// Does the skeleton `sk` contain the skeleton of the plain ASCII `raw`
 /// (its letters and digits, lowercased), read in the order `raw` yields
 /// its bytes (`.rev()`: backwards)?
-fn contains_plain<'r>(sk: &[u8], raw: impl Iterator<Item = &'r u8> + Clone) -> bool {
+fn contains_plain(sk: &[u8], raw: impl Iterator<Item = u8> + Clone) -> bool {
     let mut alnum = raw
         .filter(|c| c.is_ascii_alphanumeric())
-        .map(u8::to_ascii_lowercase);
+        .map(|c| c.to_ascii_lowercase());
     let Some(first) = alnum.next() else {
         return false;
     };
@@ -3197,6 +3213,42 @@ mod tests {
         g
     }
 
+    /// The fifteenth red-team pass's turned identifiers: an address
+    /// written backwards with `@` spelled out, an account id in ROT13,
+    /// and the same turns of an email's parts. Ordinary values written
+    /// backwards or in ROT13 stay what they are.
+    #[test]
+    fn own_identifiers_backwards_and_in_rot13() {
+        let mut g = with_ids(&[
+            (Kind::AccountId, "ACCT-55812-XQ", None),
+            (
+                Kind::Email,
+                "Jane.Doe@Example.com",
+                Some("jane.doe@example.com"),
+            ),
+        ]);
+        let mut check = |s: &str| g.check(&Reading::of(s));
+        for s in [
+            "moc.elpmaxe ta eod.enaj",
+            "ref eod.enaj",
+            "NPPG-55812-KD",
+            "qx-21855-tcca",
+            "wnar.qbr@rknzcyr.pbz",
+            "note: Wnar.Qbr",
+        ] {
+            assert_eq!(check(s), Some(Hit::OwnIdentifier), "{s:?}");
+        }
+        for s in [
+            "c-77",
+            "home-top",
+            "NPPG-55813-KD",
+            "elpmaxe",
+            "Example Store",
+        ] {
+            assert_eq!(check(s), None, "{s:?}");
+        }
+    }
+
     /// The fifth red-team pass (through a served gateway): digests under
     /// other functions and lengths, other alphabets, other inputs.
     /// The seventeenth pass: encodings among words, hex after `0x`, and
@@ -3546,7 +3598,7 @@ mod tests {
             ("x", "X", true),
         ] {
             assert_eq!(
-                contains_plain(hay.as_bytes(), needle.as_bytes().iter()),
+                contains_plain(hay.as_bytes(), needle.as_bytes().iter().copied()),
                 want,
                 "{hay} {needle}"
             );
@@ -3561,7 +3613,7 @@ mod tests {
             let sk = canon::skeleton(&hay);
             let ns = canon::skeleton(&needle);
             proptest::prop_assert_eq!(
-                contains_plain(sk.as_bytes(), needle.as_bytes().iter()),
+                contains_plain(sk.as_bytes(), needle.as_bytes().iter().copied()),
                 !ns.is_empty() && sk.contains(&ns)
             );
         }
