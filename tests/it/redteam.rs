@@ -73,7 +73,6 @@ const DOCUMENTED_LIMITS: &[(&str, &str)] = &[
     ),
     ("rt13-oi15", "a compressed identifier (base64 of gzip)"),
     ("rt13-oi16", "an address in base58"),
-    ("rt13-sd07", "a search with its words reordered"),
     (
         "rt14-st10",
         "a category in free text (JSON-LD written into a string field)",

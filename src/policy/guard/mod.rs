@@ -276,6 +276,10 @@ pub fn scan_views(v: &Views<'_>) -> Option<Hit> {
 pub struct Reading {
     pub pattern: Option<Hit>,
     views: Vec<ViewSkeleton>,
+    /// The text as read (its first view) has two or more words of
+    /// [`MIN_LONG_WORD`] letters or digits: a protected value's words may
+    /// be in it in another order ([`Protected::reordered`]).
+    long_words: bool,
     /// IPv4 addresses written in `inet_aton`'s notations (`0xc0.0.2.201`,
     /// `192.0.713`, `0300.0.2.0311`), as numbers.
     ipv4: Vec<u32>,
@@ -331,9 +335,86 @@ impl Reading {
         Reading {
             pattern,
             views,
+            long_words: v.texts.first().is_some_and(|t| {
+                t.split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| w.len() >= MIN_LONG_WORD)
+                    .nth(1)
+                    .is_some()
+            }),
             ipv4,
         }
     }
+}
+
+/// A word this long or longer counts towards the two that make a text's
+/// words worth comparing in any order ([`Protected::reordered`]).
+const MIN_LONG_WORD: usize = 4;
+
+/// A protected value's word shorter than this is not looked for among an
+/// output's words (`44`, `a`): such words come and go by chance.
+const MIN_COMPARED_WORD: usize = 3;
+
+/// The words (runs of letters and digits) of the canonical text `t`, each
+/// between two spaces (` size 44 insoles `), when two or more of them
+/// have [`MIN_LONG_WORD`] or more characters; `None` otherwise.
+fn spaced_words(t: &str) -> Option<Box<str>> {
+    let words = || {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+    };
+    if words()
+        .filter(|w| w.chars().count() >= MIN_LONG_WORD)
+        .nth(1)
+        .is_none()
+    {
+        return None;
+    }
+    let mut out = String::with_capacity(t.len() + 2);
+    out.push(' ');
+    for w in words() {
+        out.extend(w.chars().flat_map(char::to_lowercase));
+        out.push(' ');
+    }
+    Some(out.into_boxed_str())
+}
+
+/// [`spaced_words`] of the canonical form of `s`, from a per-thread cache
+/// of the last strings asked for ([`cached`]).
+fn words_cached(s: &str) -> Option<Box<str>> {
+    thread_local! {
+        static WORDS: StrCache<Option<Box<str>>> = StrCache::default();
+    }
+    cached(
+        &WORDS,
+        s,
+        (SKELETON_CACHE_MAX_BYTES, SKELETON_CACHE_ENTRIES),
+        |_| true,
+        |s| spaced_words(&canon::canonical(s)),
+        |_| true,
+        Clone::clone,
+    )
+}
+
+/// Is every word of [`MIN_COMPARED_WORD`] or more characters of `words`
+/// (two or more of them of [`MIN_LONG_WORD`]) in the skeleton `sk`,
+/// lowercased? A word longer than 64 bytes is not looked for.
+fn words_in<'w>(sk: &[u8], words: impl Iterator<Item = &'w [u8]>) -> bool {
+    let mut long = 0;
+    let mut buf = [0u8; 64];
+    for w in words.filter(|w| w.len() >= MIN_COMPARED_WORD) {
+        let Some(b) = buf.get_mut(..w.len()) else {
+            return false;
+        };
+        b.copy_from_slice(w);
+        b.make_ascii_lowercase();
+        // Outputs are short: a plain search costs less than building
+        // memmem's searcher for each word.
+        if !memchr::memchr_iter(b[0], sk).any(|at| sk[at..].starts_with(b)) {
+            return false;
+        }
+        long += usize::from(w.len() >= MIN_LONG_WORD);
+    }
+    long >= 2
 }
 
 /// Digits a view must hold, besides letters, to be read for a phone
@@ -1198,7 +1279,48 @@ impl<'a> Protected<'a> {
         if r.ipv4.iter().any(|ip| self.ipv4.contains(ip)) {
             return Some(Hit::OwnIdentifier);
         }
-        r.views.iter().find_map(|v| self.check_view(v))
+        r.views.iter().find_map(|v| self.check_view(v)).or_else(|| {
+            if !r.long_words {
+                return None;
+            }
+            let longest = r.views.iter().max_by_key(|v| v.skeleton.len())?;
+            self.reordered(longest.skeleton.as_bytes())
+        })
+    }
+
+    /// A protected path's value copied with its words in another order
+    /// (`size 44 insoles orthopedic` of the search `orthopedic insoles size
+    /// 44`): every word of [`MIN_COMPARED_WORD`] or more characters of a
+    /// value with two or more long words is in the output's longest
+    /// skeleton `sk` ([`words_in`]; in order, the skeleton comparison
+    /// finds it already). A value with more than twice as many letters and
+    /// digits as `sk` is not looked for (a page's address or a user agent
+    /// beside a campaign's name).
+    #[inline(never)]
+    fn reordered(&mut self, sk: &[u8]) -> Option<Hit> {
+        for v in self.values.iter_mut().filter(|v| !v.own) {
+            let len = if v.plain {
+                v.min_len
+            } else {
+                v.skeleton().len()
+            };
+            if len > 2 * sk.len() {
+                continue;
+            }
+            let copied = if v.plain {
+                // Its words read in place, lowercased on the stack.
+                words_in(sk, v.raw.as_bytes().split(|c| !c.is_ascii_alphanumeric()))
+            } else {
+                // In canonical form, from a per-thread cache (a user agent
+                // repeats from event to event).
+                words_cached(&v.raw)
+                    .is_some_and(|w| words_in(sk, w.as_bytes().split(|&c| c == b' ')))
+            };
+            if copied {
+                return Some(Hit::Protected);
+            }
+        }
+        None
     }
 
     fn check_view(&mut self, view: &ViewSkeleton) -> Option<Hit> {
@@ -3211,6 +3333,31 @@ mod tests {
         ]);
         g.add_ip(Cow::Borrowed("198.51.100.23"));
         g
+    }
+
+    /// A protected path's value copied with its words in another order is
+    /// found; sharing one long word, or only short ones, is not a copy.
+    #[test]
+    fn protected_values_reordered() {
+        let mut g = with_ids(&[]);
+        g.add_value(Cow::Borrowed("orthopedic insoles size 44"));
+        g.add_value(Cow::Borrowed("gift for men"));
+        let mut check = |s: &str| g.check(&Reading::of(s));
+        for s in [
+            "size 44 insoles orthopedic",
+            "Insoles: Orthopedic (size)",
+            "size-insoles-orthopedic",
+        ] {
+            assert_eq!(check(s), Some(Hit::Protected), "{s:?}");
+        }
+        for s in [
+            "orthopedic shoes size 44",
+            "insoles",
+            "men's gift guide for xmas",
+            "home-top",
+        ] {
+            assert_eq!(check(s), None, "{s:?}");
+        }
     }
 
     /// The fifteenth red-team pass's turned identifiers: an address
