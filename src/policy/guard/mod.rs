@@ -362,13 +362,9 @@ fn spaced_words(t: &str) -> Option<Box<str>> {
         t.split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
     };
-    if words()
+    words()
         .filter(|w| w.chars().count() >= MIN_LONG_WORD)
-        .nth(1)
-        .is_none()
-    {
-        return None;
-    }
+        .nth(1)?;
     let mut out = String::with_capacity(t.len() + 2);
     out.push(' ');
     for w in words() {
