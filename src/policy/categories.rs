@@ -80,7 +80,33 @@ const WHOLE_VALUES: &[(&str, &[&str])] = &[
             "parkinsons",
         ],
     ),
-    ("pharmacy", &["thuốc", "ยา", "rx", "meds", "otc meds"]),
+    (
+        "pharmacy",
+        &[
+            "thuốc",
+            "ยา",
+            "rx",
+            "meds",
+            "otc meds",
+            // The eighteenth pass: medicine in one character (inside a
+            // longer word it is gunpowder, a pesticide, a promise).
+            "薬",
+            "药",
+            "藥",
+            "약",
+            "くすり",
+            "クスリ",
+            "ドラッグ",
+            // `Sanitas` is a wallcovering, `LEKI` trekking poles.
+            "sanità",
+            // Inside a longer Korean word these are a member of
+            // parliament (국회의원) or chemicals (화학약품).
+            "의원",
+            "약품",
+            "처방",
+            "hlth",
+        ],
+    ),
 ];
 
 /// Medicines by name, brand and generic: a category, a product line or a
@@ -306,6 +332,54 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             // a separator (`IAB-7`, `IAB_7`, `IAB 7`).
             "iab7",
             "iab 7",
+            // The eighteenth pass: health, care and the places of care in
+            // more languages and inflections.
+            "medicina",
+            "sanidad",
+            "sağlığı",
+            "zdrowia",
+            "gesundheitsprodukte",
+            "bienestar",
+            "bien-être",
+            "wohlbefinden",
+            "klinik",
+            "kliniken",
+            "klinikum",
+            "klinika",
+            "kliniek",
+            "zahnarzt",
+            "zahnärzte",
+            "tandarts",
+            "huisarts",
+            "lekarz",
+            "przychodnia",
+            "psychotherapie",
+            "therapie",
+            "thérapie",
+            "terapia",
+            "terapie",
+            "诊所",
+            "牙科",
+            "医生",
+            "医院",
+            "歯科",
+            "精神科",
+            "診療所",
+            "病気",
+            "病院",
+            "치과",
+            "한의원",
+            "정신건강",
+            "中药",
+            "中藥",
+            "telemed",
+            "hlthcare",
+            "عيادة",
+            "مستشفى",
+            "طبي",
+            "अस्पताल",
+            "डॉक्टर",
+            "चिकित्सा",
             // What shops file under health, and what a health category
             // is about (a condition, a pregnancy).
             "wellness",
@@ -850,6 +924,39 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "medicament",
             "medicaments",
             "medicamentos",
+            // The eighteenth pass: medicines and pharmacy in more forms.
+            "medicamento",
+            "apothekenbedarf",
+            "remédio",
+            "remedio",
+            "arzneien",
+            "heilmittel",
+            "geneesmiddel",
+            "geneesmiddelen",
+            "pharmazie",
+            "pharmazeutisch",
+            "pharmazeutika",
+            "farmacéutica",
+            "farmacéutico",
+            "farmacéuticos",
+            "farmacêutica",
+            "farmacêutico",
+            "farmaceutico",
+            "farmaceutica",
+            "farmaceutici",
+            "pharmacien",
+            "pharmacienne",
+            "farmacista",
+            "eczaneler",
+            "apteki",
+            "صيدليات",
+            "الصيدليات",
+            "药品",
+            "藥品",
+            "医薬",
+            "医薬品",
+            "処方箋",
+            "处方",
             "ファーマシー",
             // The thirteenth pass: misspellings, prescription sites, and
             // pharmacy in more languages.
@@ -1464,19 +1571,30 @@ fn unprefixed(w: &str) -> Option<&str> {
 /// Is `word` in a script written without spaces between words, so that it
 /// is matched inside a longer run of letters?
 pub fn unspaced(word: &str) -> bool {
-    word.chars().all(|c| {
+    let spaceless = |c: char| {
         matches!(c,
             '\u{3040}'..='\u{30ff}'   // Hiragana, Katakana
             | '\u{3400}'..='\u{4dbf}' // CJK extension A
             | '\u{4e00}'..='\u{9fff}' // CJK unified ideographs
             | '\u{f900}'..='\u{faff}' // CJK compatibility ideographs
             | '\u{ac00}'..='\u{d7af}' // Hangul syllables
+            // Hangul jamo: a syllable in canonical decomposition, as
+            // `canon::word_form` leaves it.
+            | '\u{1100}'..='\u{11ff}'
+            | '\u{3130}'..='\u{318f}'
+            | '\u{a960}'..='\u{a97f}'
+            | '\u{d7b0}'..='\u{d7ff}'
             | '\u{0e00}'..='\u{0e7f}' // Thai
             | '\u{0e80}'..='\u{0eff}' // Lao
             | '\u{1000}'..='\u{109f}' // Myanmar
             | '\u{1780}'..='\u{17ff}' // Khmer
         )
-    }) && !word.is_empty()
+    };
+    // A Hangul vowel drawn like a Latin letter (`ᅵ` of `신`) reads as that
+    // letter in `canon::word_form`: ASCII letters may stand among the rest.
+    word.chars()
+        .all(|c| spaceless(c) || c.is_ascii_alphanumeric())
+        && word.chars().any(spaceless)
 }
 
 /// The longest member name the category tables read, in letters and
@@ -1509,6 +1627,10 @@ fn category_name(name: &[u8]) -> bool {
     let at = |i: usize, w: &[u8]| name[i..].starts_with(w);
     let word_inside = (0..n).any(|i| match name[i] {
         b'c' => at(i, b"categor") || at(i, b"collection"),
+        // German, Nordic, Slavic and French names of a category
+        // (`kategorie`, `kategori`, `kategoria`, `rubrik`, `rubrique`).
+        b'k' if at(i, b"kategor") => true,
+        b'r' => at(i, b"rubri"),
         b't' => at(i, b"topic") || at(i, b"taxonom"),
         b'g' => at(i, b"genre"),
         b'v' => at(i, b"vertical"),
@@ -1540,6 +1662,27 @@ fn category_name(name: &[u8]) -> bool {
                 | b"crumbs"
                 | b"kw"
                 | b"kws"
+                | b"catpath"
+                | b"categorypath"
+        )
+        // What a place or a shop is (OpenStreetMap's `amenity`, `shop` and
+        // `healthcare` tags, a store locator's `store_type`).
+        || matches!(
+            name,
+            b"amenity"
+                | b"shop"
+                | b"healthcare"
+                | b"storetype"
+                | b"shoptype"
+                | b"businesstype"
+                | b"venuetype"
+                | b"placetype"
+                | b"placetypes"
+                | b"locationtype"
+                | b"offertype"
+                | b"productline"
+                | b"catalog"
+                | b"catalogue"
         )
         || (name.starts_with(b"cat") && name.len() <= 5 && name[3..].iter().all(|b| b.is_ascii_alphanumeric()) && name[3..].iter().any(u8::is_ascii_digit))
         || (name.starts_with(b"catl") && name.len() <= 6 && name[4..].iter().all(u8::is_ascii_digit))
@@ -1600,6 +1743,37 @@ fn category_name(name: &[u8]) -> bool {
         )
         // OpenRTB's lists of what a publisher blocks are not what it is.
         || (name.ends_with(b"cat") || name.ends_with(b"cats")) && !matches!(name, b"bcat" | b"bcats")
+}
+
+/// A member name outside ASCII that says "category" in another script
+/// (`カテゴリ`, `分类`, `카테고리`, `категория`, `κατηγορία`, `فئة`), read
+/// after [`canon::word_form`], lowercase.
+fn category_name_elsewhere(key: &str) -> bool {
+    let form = canon::word_form(key);
+    let name = form.trim();
+    [
+        "カテゴリ",
+        "カテゴリー",
+        "分类",
+        "分類",
+        "类别",
+        "類別",
+        "类目",
+        "카테고리",
+        "분류",
+        "категория",
+        "категории",
+        "рубрика",
+        "κατηγορία",
+        "κατηγορια",
+        "فئة",
+        "تصنيف",
+        "קטגוריה",
+        "श्रेणी",
+        "หมวดหมู่",
+    ]
+    .iter()
+    .any(|w| name.contains(canon::word_form(w).as_ref()))
 }
 
 /// A member that names a page, a site, an app, a brand, a shop or a
@@ -1810,7 +1984,10 @@ impl NameFacts {
                 category_name: category_name(&n),
                 name_like: name_like(&n),
             },
-            None => NameFacts::default(),
+            None => NameFacts {
+                category_name: category_name_elsewhere(key),
+                ..NameFacts::default()
+            },
         }
     }
 
@@ -2125,6 +2302,39 @@ mod tests {
         ] {
             assert!(!crate::policy::is_sensitive(c, &sens), "{c:?}");
         }
+        // The eighteenth pass: more languages and inflections, a letter of
+        // another script between two words, Korean inside longer words;
+        // one-character and short Korean words only whole.
+        for c in [
+            "Medicina",
+            "medicamento",
+            "Klinik",
+            "Apothekenbedarf",
+            "farmacéutica",
+            "Eczaneler",
+            "药品",
+            "中药",
+            "薬",
+            "정신건강의학과",
+            "의원",
+            "Books丶Health",
+            "BooksㅣHealth",
+            "Healthוbooks",
+            "Shop\u{1d35}Pharmacy",
+        ] {
+            assert!(crate::policy::is_sensitive(c, &sens), "{c:?}");
+        }
+        for c in [
+            "국회의원",
+            "화학약품",
+            "火薬",
+            "农药",
+            "Café Books",
+            "naïve art",
+            "Bookséshop",
+        ] {
+            assert!(!crate::policy::is_sensitive(c, &sens), "{c:?}");
+        }
         // Only the configured topics' names: a table of other topics
         // reads none of them.
         let other = expand(&["gambling".to_string()], crate::policy::fold_category);
@@ -2181,9 +2391,18 @@ mod tests {
             "ｃａｔｅｇｏｒｉｅｓ",
             "labels",
             "interests",
+            "kategorie",
+            "Rubrique",
+            "cat_path",
+            "store_type",
+            "amenity",
         ] {
             assert!(category_like(k), "{k}");
         }
+        for k in ["カテゴリ", "分类", "카테고리", "категория"] {
+            assert!(NameFacts::of(k).category_name, "{k}");
+        }
+        assert!(!NameFacts::of("名前").category_name);
         for k in [
             "page_url",
             "location",

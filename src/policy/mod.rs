@@ -425,12 +425,37 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
             || canon::sign_like_letter(ch)
             || matches!(ch, '\u{2122}' | '\u{2120}' | '\u{AE}' | '\u{A9}')
     };
-    let spaced: Option<String> = category.chars().any(separates).then(|| {
-        category
-            .chars()
-            .map(|ch| if separates(ch) { ' ' } else { ch })
-            .collect()
-    });
+    // So does a letter of another script standing alone between two
+    // ASCII letters or digits (`Books丶Health`, `BooksㅣHealth`,
+    // `Healthוbooks`): one character cannot be a word of that script there.
+    let lone = |chars: &[char], i: usize| {
+        let ch = chars[i];
+        !ch.is_ascii()
+            && ch.is_alphanumeric()
+            && i > 0
+            && chars[i - 1].is_ascii_alphanumeric()
+            && chars.get(i + 1).is_some_and(char::is_ascii_alphanumeric)
+    };
+    let plain = category
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_control());
+    let spaced: Option<String> = (!plain)
+        .then(|| {
+            let chars: Vec<char> = category.chars().collect();
+            let mut any = false;
+            let out: String = (0..chars.len())
+                .map(|i| {
+                    if separates(chars[i]) || lone(&chars, i) {
+                        any = true;
+                        ' '
+                    } else {
+                        chars[i]
+                    }
+                })
+                .collect();
+            any.then_some(out)
+        })
+        .flatten();
     // Digits and signs standing for letters (`Hea1th`, `HeaIth`, `H3alth`),
     // and words glued by case or digits (`OnlinePharmacy`, `Health24`),
     // are read as well.

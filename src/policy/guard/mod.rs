@@ -321,6 +321,18 @@ impl Reading {
                 skeleton: sk.into_owned(),
             }
         }));
+        // Every character written twice (`LLaavveennddeerr`, `33ff22bb…`):
+        // read once.
+        let doubled: Vec<ViewSkeleton> = views
+            .iter()
+            .filter_map(|v| undoubled(v.skeleton.as_bytes()))
+            .map(|sk| ViewSkeleton {
+                digest: could_hold_digest(&sk, &sk),
+                numerals: numeral_readings(sk.as_bytes()),
+                skeleton: sk,
+            })
+            .collect();
+        views.extend(doubled);
         // Decoded bytes in hex: a digest, or an identifier's bytes. Their
         // digits are not read for a phone among letters.
         views.extend(v.binary.iter().map(|hex| ViewSkeleton {
@@ -351,8 +363,10 @@ impl Reading {
 const MIN_LONG_WORD: usize = 4;
 
 /// A protected value's word shorter than this is not looked for among an
-/// output's words (`44`, `a`): such words come and go by chance.
-const MIN_COMPARED_WORD: usize = 3;
+/// output's words (`44`, `the`, `for`): such words come and go by chance,
+/// and a copy drops them (`pillow knee back` of `Pillow for the knee and
+/// the back`).
+const MIN_COMPARED_WORD: usize = 4;
 
 /// The words (runs of letters and digits) of the canonical text `t`, each
 /// between two spaces (` size 44 insoles `), when two or more of them
@@ -391,6 +405,20 @@ fn words_cached(s: &str) -> Option<Box<str>> {
     )
 }
 
+/// The skeleton `sk` with every character written twice read once
+/// (`llaavveenndd` as `lavend`); `None` unless it has 12 or more
+/// characters, all in equal pairs, and is not one character repeated.
+fn undoubled(sk: &[u8]) -> Option<String> {
+    if sk.len() < 2 * MIN_CONTAINED_LEN
+        || !sk.len().is_multiple_of(2)
+        || sk.chunks_exact(2).any(|p| p[0] != p[1])
+        || sk.iter().all(|&c| c == sk[0])
+    {
+        return None;
+    }
+    Some(sk.iter().step_by(2).map(|&c| char::from(c)).collect())
+}
+
 /// Is every word of [`MIN_COMPARED_WORD`] or more characters of `words`
 /// (two or more of them of [`MIN_LONG_WORD`]) in the skeleton `sk`,
 /// lowercased? A word longer than 64 bytes is not looked for.
@@ -404,8 +432,11 @@ fn words_in<'w>(sk: &[u8], words: impl Iterator<Item = &'w [u8]>) -> bool {
         b.copy_from_slice(w);
         b.make_ascii_lowercase();
         // Outputs are short: a plain search costs less than building
-        // memmem's searcher for each word.
-        if !memchr::memchr_iter(b[0], sk).any(|at| sk[at..].starts_with(b)) {
+        // memmem's searcher for each word. A word of five or more is also
+        // found without its last letter (`flights` in `flight`, `memory` in
+        // `memories`).
+        let stem = if b.len() >= 5 { &b[..b.len() - 1] } else { &*b };
+        if !memchr::memchr_iter(stem[0], sk).any(|at| sk[at..].starts_with(stem)) {
             return false;
         }
         long += usize::from(w.len() >= MIN_LONG_WORD);
@@ -1276,10 +1307,11 @@ impl<'a> Protected<'a> {
             return Some(Hit::OwnIdentifier);
         }
         r.views.iter().find_map(|v| self.check_view(v)).or_else(|| {
-            if !r.long_words {
+            let longest = r.views.iter().max_by_key(|v| v.skeleton.len())?;
+            // Two long words, or words glued (`LavenderSleepSprays`).
+            if !r.long_words && longest.skeleton.len() < 2 * MIN_CONTAINED_LEN {
                 return None;
             }
-            let longest = r.views.iter().max_by_key(|v| v.skeleton.len())?;
             self.reordered(longest.skeleton.as_bytes())
         })
     }
@@ -3351,6 +3383,33 @@ mod tests {
             "insoles",
             "men's gift guide for xmas",
             "home-top",
+        ] {
+            assert_eq!(check(s), None, "{s:?}");
+        }
+        // The eighteenth pass: glued, singular, without the short words,
+        // every character doubled.
+        let mut g = with_ids(&[(Kind::DeviceId, "3f2b9c1e-8a4d-4e21-9b6a-0d9c3e7f1a22", None)]);
+        g.add_value(Cow::Borrowed("Lavender sleep spray 200ml"));
+        g.add_value(Cow::Borrowed("Pillow for the knee and the back"));
+        g.add_value(Cow::Borrowed("cheap flights berlin"));
+        let mut check = |s: &str| g.check(&Reading::of(s));
+        for (s, hit) in [
+            ("LavenderSleepSprays200ml", Hit::Protected),
+            ("pillow knee back", Hit::Protected),
+            ("cheap flight berlin", Hit::Protected),
+            (
+                "LLaavveennddeerr  sslleeeepp  sspprraayy  220000mmll",
+                Hit::Protected,
+            ),
+            ("33ff22bb99cc11ee--88aa44dd", Hit::OwnIdentifier),
+        ] {
+            assert_eq!(check(s), Some(hit), "{s:?}");
+        }
+        for s in [
+            "sleep well",
+            "berlin-flights",
+            "aabbccddeeff",
+            "zzzzzzzzzzzzzz",
         ] {
             assert_eq!(check(s), None, "{s:?}");
         }
