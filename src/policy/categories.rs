@@ -1749,31 +1749,36 @@ fn category_name(name: &[u8]) -> bool {
 /// (`カテゴリ`, `分类`, `카테고리`, `категория`, `κατηγορία`, `فئة`), read
 /// after [`canon::word_form`], lowercase.
 fn category_name_elsewhere(key: &str) -> bool {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        [
+            "カテゴリ",
+            "カテゴリー",
+            "分类",
+            "分類",
+            "类别",
+            "類別",
+            "类目",
+            "카테고리",
+            "분류",
+            "категория",
+            "категории",
+            "рубрика",
+            "κατηγορία",
+            "κατηγορια",
+            "فئة",
+            "تصنيف",
+            "קטגוריה",
+            "श्रेणी",
+            "หมวดหมู่",
+        ]
+        .iter()
+        .map(|w| canon::word_form(w).into_owned())
+        .collect()
+    });
     let form = canon::word_form(key);
     let name = form.trim();
-    [
-        "カテゴリ",
-        "カテゴリー",
-        "分类",
-        "分類",
-        "类别",
-        "類別",
-        "类目",
-        "카테고리",
-        "분류",
-        "категория",
-        "категории",
-        "рубрика",
-        "κατηγορία",
-        "κατηγορια",
-        "فئة",
-        "تصنيف",
-        "קטגוריה",
-        "श्रेणी",
-        "หมวดหมู่",
-    ]
-    .iter()
-    .any(|w| name.contains(canon::word_form(w).as_ref()))
+    names.iter().any(|w| name.contains(w.as_str()))
 }
 
 /// A member that names a page, a site, an app, a brand, a shop or a

@@ -277,7 +277,7 @@ pub struct Reading {
     pub pattern: Option<Hit>,
     views: Vec<ViewSkeleton>,
     /// The text as read (its first view) has two or more words of
-    /// [`MIN_LONG_WORD`] letters or digits: a protected value's words may
+    /// [`MIN_COMPARED_WORD`] letters or digits: a protected value's words may
     /// be in it in another order ([`Protected::reordered`]).
     long_words: bool,
     /// IPv4 addresses written in `inet_aton`'s notations (`0xc0.0.2.201`,
@@ -349,7 +349,7 @@ impl Reading {
             views,
             long_words: v.texts.first().is_some_and(|t| {
                 t.split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| w.len() >= MIN_LONG_WORD)
+                    .filter(|w| w.len() >= MIN_COMPARED_WORD)
                     .nth(1)
                     .is_some()
             }),
@@ -358,32 +358,31 @@ impl Reading {
     }
 }
 
-/// A word this long or longer counts towards the two that make a text's
-/// words worth comparing in any order ([`Protected::reordered`]).
-const MIN_LONG_WORD: usize = 4;
-
-/// A protected value's word shorter than this is not looked for among an
-/// output's words (`44`, `the`, `for`): such words come and go by chance,
-/// and a copy drops them (`pillow knee back` of `Pillow for the knee and
-/// the back`).
+/// A protected value's word shorter than this is not looked for in an
+/// output (`44`, `the`, `for`): such words come and go by chance, and a
+/// copy drops them (`pillow knee back` of `Pillow for the knee and the
+/// back`). Two words this long, in the value and in the output, make them
+/// worth comparing in any order ([`Protected::reordered`]).
 const MIN_COMPARED_WORD: usize = 4;
 
-/// The words (runs of letters and digits) of the canonical text `t`, each
-/// between two spaces (` size 44 insoles `), when two or more of them
-/// have [`MIN_LONG_WORD`] or more characters; `None` otherwise.
+/// The words (runs of letters and digits) of the canonical text `t`,
+/// lowercase, separated by single spaces (`size 44 insoles`), when two or
+/// more of them have [`MIN_COMPARED_WORD`] or more characters; `None`
+/// otherwise.
 fn spaced_words(t: &str) -> Option<Box<str>> {
     let words = || {
         t.split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
     };
     words()
-        .filter(|w| w.chars().count() >= MIN_LONG_WORD)
+        .filter(|w| w.chars().count() >= MIN_COMPARED_WORD)
         .nth(1)?;
-    let mut out = String::with_capacity(t.len() + 2);
-    out.push(' ');
+    let mut out = String::with_capacity(t.len());
     for w in words() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
         out.extend(w.chars().flat_map(char::to_lowercase));
-        out.push(' ');
     }
     Some(out.into_boxed_str())
 }
@@ -419,11 +418,11 @@ fn undoubled(sk: &[u8]) -> Option<String> {
     Some(sk.iter().step_by(2).map(|&c| char::from(c)).collect())
 }
 
-/// Is every word of [`MIN_COMPARED_WORD`] or more characters of `words`
-/// (two or more of them of [`MIN_LONG_WORD`]) in the skeleton `sk`,
-/// lowercased? A word longer than 64 bytes is not looked for.
+/// Is every word of [`MIN_COMPARED_WORD`] or more characters of `words`,
+/// two or more of them, in the skeleton `sk`, lowercased? A word longer
+/// than 64 bytes is not looked for.
 fn words_in<'w>(sk: &[u8], words: impl Iterator<Item = &'w [u8]>) -> bool {
-    let mut long = 0;
+    let mut compared = 0;
     let mut buf = [0u8; 64];
     for w in words.filter(|w| w.len() >= MIN_COMPARED_WORD) {
         let Some(b) = buf.get_mut(..w.len()) else {
@@ -439,9 +438,9 @@ fn words_in<'w>(sk: &[u8], words: impl Iterator<Item = &'w [u8]>) -> bool {
         if !memchr::memchr_iter(stem[0], sk).any(|at| sk[at..].starts_with(stem)) {
             return false;
         }
-        long += usize::from(w.len() >= MIN_LONG_WORD);
+        compared += 1;
     }
-    long >= 2
+    compared >= 2
 }
 
 /// Digits a view must hold, besides letters, to be read for a phone
