@@ -437,6 +437,11 @@ pub fn assert_clean_reject(rej: &Reject) {
                 || m.strip_prefix(
                     "a JSON key appears twice in the same object of the event (the second at line ",
                 )
+                .is_some_and(position)
+                || m.strip_prefix(&format!(
+                    "objects and arrays nested more than {} deep (the one too deep opens at line ",
+                    adgate::json::MAX_DEPTH
+                ))
                 .is_some_and(position),
             RejectReason::MissingField => fields
                 .iter()

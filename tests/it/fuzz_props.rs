@@ -603,6 +603,26 @@ proptest! {
     }
 }
 
+/// Pinned from `cargo fuzz` (body_decoder): an event nested deeper than
+/// the parser reads is refused with a message that names the depth and
+/// the position, which the oracle accepts as a clean reject.
+#[test]
+fn body_decoder_refuses_an_event_nested_too_deep_cleanly() {
+    let deep = format!(
+        r#"{{"event_id": "e-1", "event_type": "ad_impression", "timestamp": {}"2026-11-28T13:45:12Z"{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    for ct in [2, 1] {
+        oracle::body(&BodyCase {
+            content_type: oracle::CONTENT_TYPES[ct],
+            encoding: Encoding::Identity,
+            limit: 1 << 20,
+            body: deep.as_bytes(),
+        });
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Config: TOML built from the schema, then mutated.
 
