@@ -821,6 +821,76 @@ fn digit_word(w: &str, all_languages: bool) -> Option<u8> {
         .map(|d| d as u8)
 }
 
+/// The shortest and longest bare hex run [`bare_hex_integers`] reads.
+const BARE_HEX_DIGITS: std::ops::RangeInclusive<usize> = 6..=16;
+
+/// Integers written in hex without a prefix (`ref 34b40681`,
+/// `ord-34B40681`): each run of [`BARE_HEX_DIGITS`] hex digits standing
+/// alone, holding a digit and a letter `a`-`f` in one case, read as its
+/// decimal value in both byte orders (`884213377`, and `2164700212` for
+/// `8106b434`); the texts with each run replaced, one per byte order.
+/// For comparing with the event's own values only (the nineteenth pass:
+/// an order number passed off as a hex code). Empty when there is none.
+pub fn bare_hex_integers(s: &str) -> Vec<String> {
+    let b = s.as_bytes();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_hexdigit() || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let end = i + b[i..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+        let run = &b[i..end];
+        let one_case =
+            !(run.iter().any(u8::is_ascii_lowercase) && run.iter().any(u8::is_ascii_uppercase));
+        if BARE_HEX_DIGITS.contains(&run.len())
+            && !b.get(end).is_some_and(u8::is_ascii_alphanumeric)
+            && run.iter().any(u8::is_ascii_digit)
+            && run.iter().any(u8::is_ascii_alphabetic)
+            && one_case
+        {
+            runs.push((i, end));
+        }
+        i = end.max(i + 1);
+    }
+    if runs.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(2);
+    for little in [false, true] {
+        let mut t = String::with_capacity(s.len() + 8);
+        let mut last = 0;
+        for &(start, end) in &runs {
+            let digits = &s[start..end];
+            let n = if little {
+                if digits.len() % 2 == 1 {
+                    continue;
+                }
+                let swapped: String = digits
+                    .as_bytes()
+                    .chunks(2)
+                    .rev()
+                    .map(|p| std::str::from_utf8(p).unwrap_or_default())
+                    .collect();
+                u64::from_str_radix(&swapped, 16)
+            } else {
+                u64::from_str_radix(digits, 16)
+            };
+            if let Ok(n) = n {
+                t.push_str(&s[last..start]);
+                t.push_str(&n.to_string());
+                last = end;
+            }
+        }
+        if last > 0 {
+            t.push_str(&s[last..]);
+            out.push(t);
+        }
+    }
+    out
+}
+
 /// Integers written in hex with a `0x` prefix (`0x34b40681`), five to 32
 /// digits, read as their decimal value (`884213377`): an order or phone
 /// number passed off as a hex code. `None` when `s` has none.
@@ -1220,6 +1290,7 @@ pub fn decoded_tokens(s: &str) -> Option<Decoded> {
             continue;
         }
         attempt(run, &mut out)?;
+        turned_base64(run, &mut out);
         if run.starts_with('=') {
             // Padding in front: base64 written backwards.
             let backwards: String = run.chars().rev().collect();
@@ -1254,6 +1325,58 @@ pub fn decoded_tokens(s: &str) -> Option<Decoded> {
         }
     }
     Some(out)
+}
+
+/// The shortest run [`turned_base64`] reads.
+const MIN_TURNED_BASE64: usize = 12;
+
+/// A run that looks like base64 (both cases of letters, [`MIN_TURNED_BASE64`]
+/// or more characters) read as base64 after ROT13 and written backwards
+/// without its padding (the nineteenth red-team pass:
+/// `nzShMF5xo2INMKuuoKOfMF5wo20=`, `02bj5SZsBXbhhXZAV2bk5SZuFma`); only a
+/// decoding that is text is kept (these turns of an ordinary token
+/// decode to bytes that are not).
+fn turned_base64(run: &str, out: &mut Decoded) {
+    let b = run.as_bytes();
+    if b.len() < MIN_TURNED_BASE64
+        || !b.iter().any(u8::is_ascii_uppercase)
+        || !b.iter().any(u8::is_ascii_lowercase)
+        || !b
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_' | b'='))
+    {
+        return;
+    }
+    let rot: Vec<u8> = b.iter().map(|&c| rot13(c)).collect();
+    let back: Vec<u8> = b.iter().rev().copied().collect();
+    for cand in [rot, back] {
+        let t = trim_padding(&cand);
+        let url = t.iter().any(|c| matches!(c, b'-' | b'_'));
+        let engine = if url {
+            &data_encoding::BASE64URL_NOPAD
+        } else {
+            &data_encoding::BASE64_NOPAD
+        };
+        let whole = if t.len() % 4 == 1 {
+            t.len() - 1
+        } else {
+            t.len()
+        };
+        if let Ok(v) = engine.decode(&t[..whole]) {
+            if let Some(text) = printable(&v) {
+                if !out.texts.contains(&text) {
+                    out.texts.push(text);
+                }
+            }
+        }
+    }
+}
+
+/// `b` without `=` at either end.
+fn trim_padding(b: &[u8]) -> &[u8] {
+    let start = b.iter().take_while(|&&c| c == b'=').count();
+    let end = b.len() - b[start..].iter().rev().take_while(|&&c| c == b'=').count();
+    &b[start..end]
 }
 
 /// What [`decoded_tokens`] found.
@@ -2065,6 +2188,26 @@ pub fn lookalike(c: char) -> Option<char> {
         'Ꮇ' => 'm',
         'Ꮖ' => 'i',
         'Ꮐ' => 'g',
+        // The nineteenth red-team pass: the letters "fancy text"
+        // generators draw Latin ones with (`ħєαℓтħ`, `ɧɛąɭɬɧ`, `ђєคlтђ`,
+        // `卄乇卂ㄥㄒ卄`, `ρħαямαcψ`, `ᏂᏋᏗᏝᏖᏂ`), each only where the
+        // generator's alphabet uses it for that letter.
+        'є' | 'Є' | '乇' | 'Ꮛ' => 'e',
+        'я' | 'Я' | 'г' => 'r',
+        'ђ' | 'Ђ' | 'ћ' | 'ɧ' | '卄' | 'Ꮒ' => 'h',
+        'ค' | '卂' | 'Ꮧ' => 'a',
+        'ɭ' | 'ㄥ' | 'Ꮭ' | 'ℓ' => 'l',
+        'ȶ' | 'ɬ' | 'ㄒ' | 'Ꮦ' => 't',
+        'ψ' | 'ץ' => 'y',
+        'ק' => 'p',
+        'เ' => 'i',
+        '¢' => 'c',
+        // Cherokee small letters (U+AB70-ABBF) read as their capitals
+        // (U+13A0-13EF), whose UTS #39 prototypes are Latin.
+        '\u{ab70}'..='\u{abbf}' => {
+            let capital = char::from_u32(c as u32 - 0xab70 + 0x13a0).expect("Cherokee capital");
+            return lookalike(capital);
+        }
         _ => {
             // UTS #39 gives `l` as the prototype of capital `I` too; a
             // letter that is not lowercase and is drawn like `l` (Lisu
@@ -2227,6 +2370,54 @@ pub fn push_skeleton_char(ch: char, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_hex_is_read_as_an_integer_in_both_byte_orders() {
+        assert_eq!(
+            bare_hex_integers("ref 34b40681"),
+            vec!["ref 884213377".to_string(), "ref 2164700212".to_string()]
+        );
+        assert_eq!(
+            bare_hex_integers("ord-34B40681"),
+            vec!["ord-884213377".to_string(), "ord-2164700212".to_string()]
+        );
+        // All digits, all letters, mixed case, too short or glued: not read.
+        for t in ["12345678", "deadbeef", "34b4068A", "ab12", "x34b40681"] {
+            assert!(bare_hex_integers(t).is_empty(), "{t}");
+        }
+    }
+
+    #[test]
+    fn base64_turned_by_rot13_or_written_backwards_is_decoded() {
+        let texts = |s: &str| decoded_tokens(s).unwrap().texts;
+        // ROT13 over base64 of `jane.doe@example.com`.
+        assert!(texts("nzShMF5xo2INMKuuoKOfMF5wo20=")
+            .iter()
+            .any(|t| t == "jane.doe@example.com"));
+        // Written backwards, without padding.
+        assert!(texts("02bj5SZsBXbhhXZAV2bk5SZuFma")
+            .iter()
+            .any(|t| t == "jane.doe@example.com"));
+        // An ordinary mixed-case id decodes to nothing readable.
+        assert!(texts("spring_launch_V2_Banner")
+            .iter()
+            .all(|t| !t.contains('@')));
+    }
+
+    #[test]
+    fn fancy_text_alphabets_read_as_latin() {
+        for (fancy, plain) in [
+            ("ħєαℓтħ", "health"),
+            ("ɧɛąɭɬɧ", "health"),
+            ("ђєคlтђ", "health"),
+            ("卄乇卂ㄥㄒ卄", "health"),
+            ("ρħαямαcψ", "pharmacy"),
+            ("ᏂᏋᏗᏝᏖᏂ", "health"),
+            ("ꮲꮋꭺꮢꮇꭺꮯꮍ", "pharmacy"),
+        ] {
+            assert_eq!(word_form(fancy), plain, "{fancy}");
+        }
+    }
 
     proptest::proptest! {
         /// Splitting on bytes finds the tokens splitting on characters does.

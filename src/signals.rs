@@ -1583,32 +1583,6 @@ pub enum Verdict {
     Unreadable(&'static str),
 }
 
-/// Is `raw` a flag that is set ([`flag`] reads true)? A plain ASCII
-/// string is compared as it is, without the decoding [`flag`] does.
-pub(crate) fn is_set(raw: Raw<'_>) -> bool {
-    match kind_of(raw) {
-        JsonKind::Bool => raw.get() == "true",
-        JsonKind::Number => matches!(raw.get(), "1" | "1.0"),
-        JsonKind::String => {
-            let t = raw.get();
-            let inner = t.get(1..t.len().saturating_sub(1)).unwrap_or_default();
-            if inner
-                .bytes()
-                .all(|b| b.is_ascii() && !matches!(b, b'\\' | b'%' | b'&'))
-            {
-                // Plain ASCII: nothing to decode, compared as it is.
-                let w = inner.trim();
-                ["true", "1", "yes", "y", "on", "t"]
-                    .iter()
-                    .any(|set| w.eq_ignore_ascii_case(set))
-            } else {
-                t.len() <= 64 && flag(raw) == Ok(true)
-            }
-        }
-        _ => false,
-    }
-}
-
 /// A flag written as a boolean, 0/1, or a word (`"yes"`, `"Y"`, `"on"`);
 /// `Err` when it is none of these.
 pub(crate) fn flag(raw: Raw<'_>) -> Result<bool, ()> {

@@ -33,6 +33,14 @@ pub const MAX_CONNECTIONS: usize = 4096;
 pub const MAX_PENDING_CONNECTIONS: usize = 1024;
 /// Request line + headers.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Header fields of one HTTP/1.1 request. hyper's default is 100, and past
+/// it hyper answers 431 itself, with no body and before any handler runs:
+/// a producer behind proxies that add headers lost its request with an
+/// unexplained 4xx (the fourteenth fault pass: 101 fields of 776 bytes).
+/// Within [`MAX_HEADER_BYTES`], this many fit whatever their length; the
+/// field table is then allocated per request (16 KiB), which a request of
+/// hundreds of events does not notice.
+pub const MAX_HEADER_FIELDS: usize = 512;
 
 /// Answers a request: crate::api's router, given by the caller of
 /// crate::app::run (the listeners know no route).
@@ -234,6 +242,7 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_headers(MAX_HEADER_FIELDS)
         .max_buf_size(MAX_HEADER_BYTES.max(8192));
     builder
         .http2()

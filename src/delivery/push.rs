@@ -704,6 +704,11 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     if let Ok(s) = v.parse::<u64>() {
         return Some(Duration::from_secs(s));
     }
+    // More seconds than 64 bits hold (a fault pass sent 2^64): as long as
+    // any, which the cap then shortens, not a header ignored.
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(u64::MAX));
+    }
     let fmt = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
@@ -731,6 +736,14 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+        // Past 64 bits: the longest wait, capped where it is used.
+        for huge in ["18446744073709551616", "99999999999999999999999"] {
+            assert_eq!(
+                parse_retry_after(huge),
+                Some(Duration::from_secs(u64::MAX)),
+                "{huge}"
+            );
+        }
     }
 
     #[test]

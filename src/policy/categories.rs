@@ -78,6 +78,9 @@ const WHOLE_VALUES: &[(&str, &[&str])] = &[
             "suicide",
             "parkinson",
             "parkinsons",
+            // Vietnamese "health care" (`y tế`): as two short words it is
+            // also Spanish "and you" inside longer text.
+            "y tế",
         ],
     ),
     (
@@ -391,6 +394,18 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "maternity",
             "vitamins",
             "supplements",
+            // The nineteenth pass: the same in other languages
+            // (Japanese, Vietnamese, Arabic adjectives, Korean).
+            "サプリメント",
+            "サプリ",
+            "의약",
+            "hiệu thuốc",
+            "nhà thuốc",
+            "dược phẩm",
+            "صحي",
+            "صحية",
+            "طبي",
+            "طبية",
             // Specialties, care, conditions and products that are health
             // data under consumer-health laws (reproductive and sexual
             // health, mental health, addiction, HIV, cancer).
@@ -1089,7 +1104,85 @@ pub struct Sensitive {
     stem_shapes: Shapes,
     /// Entries that match only as the whole text ([`WHOLE_VALUES`]).
     wholes: Vec<Vec<String>>,
+    /// Stems that match at the start of any word ([`WORD_STARTS`]),
+    /// folded, as bytes.
+    starts: Vec<Box<[u8]>>,
 }
+
+/// A topic (as configured, folded) and the stems of its names in
+/// languages that inflect or compound them, matched at the start of a
+/// word (the nineteenth red-team pass: `Apoteket`, `apteekista`,
+/// `аптеки`, `здоровья`, `Υγείας`, `lékárny`, `gyógyszertárak`,
+/// `Gesundheitswelt`, `Apothekenprodukte`). Each stem is long enough, and
+/// chosen so, that no common word of another meaning starts with it
+/// (`здоровь`, not `здоров`, which starts `здорово`, "great").
+const WORD_STARTS: &[(&str, &[&str])] = &[
+    (
+        "health",
+        &[
+            "gesundheits",
+            "здоровь",
+            "здравоохран",
+            "медицин",
+            "лекарств",
+            "υγεί",
+            "ιατρικ",
+            "zdravotn",
+            "zdravotní",
+            "terveyd",
+            "terveydenh",
+            "egészségü",
+            "egészségb",
+            "sağlığ",
+            "sağlık",
+            "zdrowia",
+            "zdrowiu",
+            "medycyn",
+            "medicina",
+            "medicinal",
+            "medicinsk",
+            "medizinisch",
+            "medizinprodukt",
+            "medikament",
+            "arzneimittel",
+            "heilmittel",
+            "רפוא",
+        ],
+    ),
+    (
+        "pharmacy",
+        &[
+            "apotek",
+            "apothek",
+            "apteek",
+            "apteeg",
+            "aptek",
+            "aptec",
+            "apteczk",
+            "аптек",
+            "аптеч",
+            "φαρμακ",
+            "lékár",
+            "lekár",
+            "lekarn",
+            "ljekarn",
+            "gyógyszer",
+            "gyogyszer",
+            "eczane",
+            "farmac",
+            "pharmaz",
+            // Not `pharmac`: `Pharmacycle` is a bicycle brand.
+            "pharmaci",
+            "pharmacol",
+            "pharmaceut",
+            "patika",
+            "apotik",
+            "ilaç",
+            "صيدل",
+            "מרקחת",
+        ],
+    ),
+];
 
 /// Which (length, first byte, last byte) shapes a set of byte strings has,
 /// folded into one 64-bit mask per length: a string whose shape is not in
@@ -1135,6 +1228,11 @@ impl Shapes {
 pub enum VerdictOf {
     /// A category's value.
     Category,
+    /// A name's value, or a member's name, read by the configured words
+    /// ([`configured_only`]): remembered apart from [`VerdictOf::Category`],
+    /// since the two tables read the same member names on every event and
+    /// would each evict the other's verdict.
+    Name,
     /// The path of a page's URL.
     PagePath,
 }
@@ -1174,6 +1272,41 @@ const GLUED_AFTER: &[&str] = &[
     "supply",
     "guide",
     "info",
+    // What a shop files under a department (the nineteenth pass:
+    // `pharmacyessentials`, `healthessentials`, `pharmacyneeds`), and the
+    // German words compounded after one (`Gesundheitswelt`,
+    // `Apothekenbedarf`).
+    "essentials",
+    "items",
+    "needs",
+    "goods",
+    "basics",
+    "picks",
+    "finds",
+    "favorites",
+    "favourites",
+    "bestsellers",
+    "sale",
+    "offers",
+    "savings",
+    "rewards",
+    "corner",
+    "section",
+    "aisle",
+    "brands",
+    "collection",
+    "catalog",
+    "category",
+    "department",
+    "dept",
+    "welt",
+    "magazin",
+    "produkte",
+    "markt",
+    "bedarf",
+    "artikel",
+    "ratgeber",
+    "zentrum",
     // An app's screens and a site's templates (`PharmacyActivity`,
     // `HealthScreen`, `pharmacy_page`).
     "activity",
@@ -1283,7 +1416,26 @@ impl Sensitive {
             stem_lens,
             entries,
             wholes: Vec::new(),
+            starts: Vec::new(),
         }
+    }
+
+    /// The table with stems that match at the start of a word.
+    fn with_starts(mut self, starts: Vec<Box<[u8]>>) -> Sensitive {
+        self.starts = starts;
+        self
+    }
+
+    /// Does one of `words` start with one of the [`WORD_STARTS`] stems
+    /// (without ASCII case)?
+    fn starts_a_word<'a>(&self, mut words: impl Iterator<Item = &'a str>) -> bool {
+        !self.starts.is_empty()
+            && words.any(|w| {
+                let w = w.as_bytes();
+                self.starts
+                    .iter()
+                    .any(|s| w.len() >= s.len() && w[..s.len()].eq_ignore_ascii_case(s))
+            })
     }
 
     /// The table with entries that match only as the whole text.
@@ -1328,10 +1480,12 @@ impl Sensitive {
         thread_local! {
             static CATEGORIES: guard::StrCache<(u64, bool)> = guard::StrCache::default();
             static PATHS: guard::StrCache<(u64, bool)> = guard::StrCache::default();
+            static NAMES: guard::StrCache<(u64, bool)> = guard::StrCache::default();
         }
         let cache = match kind {
             VerdictOf::Category => &CATEGORIES,
             VerdictOf::PagePath => &PATHS,
+            VerdictOf::Name => &NAMES,
         };
         guard::cached(
             cache,
@@ -1434,7 +1588,8 @@ impl Sensitive {
                 return true;
             }
         }
-        run || self.is_whole(words)
+        run || self.is_whole(words.clone())
+            || self.starts_a_word(words)
             // A name in a script without spaces, inside a longer run of
             // letters (`健康食品`).
             || (!c.is_ascii() && self.unspaced.iter().any(|u| c.contains(u.as_str())))
@@ -1446,7 +1601,37 @@ impl Sensitive {
 /// value, [`WHOLE_VALUES`]).
 pub fn expand(configured: &[String], fold: impl Fn(&str) -> String) -> Sensitive {
     let wholes = whole_words(configured, &fold);
-    Sensitive::new(expand_words(configured, fold, true)).with_wholes(wholes)
+    let starts = word_starts(configured, &fold);
+    Sensitive::new(expand_words(configured, fold, true))
+        .with_wholes(wholes)
+        .with_starts(starts)
+}
+
+/// The [`WORD_STARTS`] stems of the configured topics, folded.
+fn word_starts(configured: &[String], fold: &impl Fn(&str) -> String) -> Vec<Box<[u8]>> {
+    let mut out: Vec<Box<[u8]>> = Vec::new();
+    for c in configured {
+        let topic = fold(c);
+        for (_, stems) in WORD_STARTS.iter().filter(|(t, _)| *t == topic) {
+            for st in *stems {
+                // Lookalike letters are mapped before case is folded (a
+                // capital `Υ` reads as `y`, a small `υ` as `u`): each stem
+                // as written, capitalized and in capitals.
+                let mut chars = st.chars();
+                let capitalized: String = chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default();
+                for form in [st.to_string(), capitalized, st.to_uppercase()] {
+                    let f: Box<[u8]> = fold(&form).into_bytes().into_boxed_slice();
+                    if !f.is_empty() && !out.contains(&f) {
+                        out.push(f);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The [`WHOLE_VALUES`] of the configured topics, folded as the table's
@@ -1741,8 +1926,97 @@ fn category_name(name: &[u8]) -> bool {
                 | b"pagetype"
                 | b"subject"
         )
+        // The nineteenth red-team pass: what an ad platform, a product
+        // feed or an audience tool calls a category (Google Merchant
+        // Center's `custom_label_0`-`4` and `feed_label`, `item_group_id`,
+        // an audience's or a retargeting list's name, `targeting`,
+        // `persona`, a short `seg`), what a clinical record calls one
+        // (`diagnosis`, `dx`, `indication`, `therapy_area`, `drug`,
+        // `med`), a program or plan someone is on, and short names of a
+        // category (`categ`, `cate`, `ctg`, `kat`).
+        || name.starts_with(b"customlabel")
+        || matches!(
+            name,
+            b"feedlabel"
+                | b"itemgroup"
+                | b"itemgroupid"
+                | b"audiencename"
+                | b"audiencelist"
+                | b"targeting"
+                | b"targetingcriteria"
+                | b"retargeting"
+                | b"retargetinglist"
+                | b"remarketinglist"
+                | b"lookalike"
+                | b"lookalikeseed"
+                | b"persona"
+                | b"seg"
+                | b"segname"
+                | b"segmentname"
+                | b"diagnosis"
+                | b"diagnoses"
+                | b"dx"
+                | b"icd"
+                | b"icd10"
+                | b"indication"
+                | b"therapyarea"
+                | b"therapeuticarea"
+                | b"drug"
+                | b"drugname"
+                | b"med"
+                | b"medname"
+                | b"medication"
+                | b"medicine"
+                | b"prescription"
+                | b"program"
+                | b"programme"
+                | b"programname"
+                | b"plan"
+                | b"planname"
+                | b"categ"
+                | b"cate"
+                | b"ctg"
+                | b"ctgy"
+                | b"kat"
+        )
         // OpenRTB's lists of what a publisher blocks are not what it is.
         || (name.ends_with(b"cat") || name.ends_with(b"cats")) && !matches!(name, b"bcat" | b"bcats")
+}
+
+/// The singular forms a plural member name may have (`depts` as `dept`,
+/// `shelves` as `shelf`, `stores` as `store`, `categories`), written into
+/// `buf`: up to two, by the endings English plurals take.
+fn singulars<'b>(name: &[u8], buf: &'b mut [u8; NAME_MAX]) -> [Option<&'b [u8]>; 2] {
+    let n = name.len();
+    if n < 3 || name[n - 1] != b's' || n > NAME_MAX {
+        return [None, None];
+    }
+    buf[..n].copy_from_slice(name);
+    // `-ies` as `-y`, `-ves` as `-f`; otherwise without `-s` (and, after
+    // that, without `-es`).
+    let (first, second) = if name.ends_with(b"ies") {
+        buf[n - 3] = b'y';
+        (n - 2, None)
+    } else if name.ends_with(b"ves") {
+        buf[n - 3] = b'f';
+        (n - 2, None)
+    } else if name.ends_with(b"es") {
+        (n - 1, Some(n - 2))
+    } else {
+        (n - 1, None)
+    };
+    let buf: &'b [u8] = buf;
+    [Some(&buf[..first]), second.map(|m| &buf[..m])]
+}
+
+/// A name, or one of its [`singulars`], passes `test`.
+fn name_or_singular(name: &[u8], test: impl Fn(&[u8]) -> bool) -> bool {
+    if test(name) {
+        return true;
+    }
+    let mut buf = [0u8; NAME_MAX];
+    let found = singulars(name, &mut buf).into_iter().flatten().any(test);
+    found
 }
 
 /// A member name outside ASCII that says "category" in another script
@@ -1827,6 +2101,19 @@ fn name_like(name: &[u8]) -> bool {
             | b"experimentname"
             | b"variant"
             | b"variantname"
+            // The names an ad platform gives its campaigns, ad groups, ad
+            // sets and line items (the nineteenth pass:
+            // `campaign_name: "Pharmacy-Q4"`, `ad_group_name`).
+            | b"campaignname"
+            | b"adgroup"
+            | b"adgroupname"
+            | b"adset"
+            | b"adsetname"
+            | b"adname"
+            | b"lineitem"
+            | b"lineitemname"
+            | b"insertionorder"
+            | b"insertionordername"
     ) || name.ends_with(b"title")
         || name.ends_with(b"description")
         || name.ends_with(b"listname")
@@ -1928,13 +2215,25 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
     // the configured words only, as names are.
     // (By any name of the table only when the name is words: a digest or
     // a code as a key, `57d6c20b…`, is no topic.)
-    if crate::signals::is_set(v)
-        && ((r.name)(key)
-            || (key.len() <= NAME_MAX
-                && !key.bytes().any(|b| b.is_ascii_digit())
-                && (r.category)(key)))
-    {
-        return true;
+    //
+    // The nineteenth red-team pass: a member named for a condition holds
+    // a fact about it whatever its value says (`"hiv_status":
+    // "positive"`, `"diabetes": "type-2"`, `"pregnancy_week": 12`,
+    // `"pharmacy": "oui"`), so only a value that says "no" (false, 0,
+    // `"no"`, `""`, null; [`crate::signals::flag`]) leaves it out.
+    //
+    // A name without digits is read by the whole table, which holds the
+    // configured words the names' table has (one lookup per member, on
+    // every event); one with digits by the configured words alone.
+    if !says_no(v) {
+        let named = if key.len() > NAME_MAX || key.bytes().any(|b| b.is_ascii_digit()) {
+            (r.name)(key)
+        } else {
+            (r.category)(key)
+        };
+        if named {
+            return true;
+        }
     }
     // A schema.org type (`"@type": "MedicalCondition"`, `"Drug"`,
     // `"Pharmacy"`): its words, split at the capitals, read as a category.
@@ -1945,8 +2244,10 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
     {
         return true;
     }
-    if name.page_address {
-        // One address, or a list of them (OpenRTB's `adomain`).
+    // One address, or a list of them (OpenRTB's `adomain`); and, whatever
+    // the member is called, a value written as an absolute URL
+    // (`"dest": "https://shop.example/pharmacy"`, the nineteenth pass).
+    if name.page_address || holds_url(v) {
         for t in &string_or_strings(v) {
             if address_words(t).is_some_and(|text| (r.page)(text)) {
                 return true;
@@ -1954,6 +2255,36 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
         }
     }
     member(name, v, r, depth)
+}
+
+/// Does a flag's value say "no" (false, 0, `"no"`, `"off"`, an empty
+/// string, null: [`crate::signals::flag`] reads it false)? Objects and
+/// arrays do not: under a condition's name they are about it.
+fn says_no(v: json::Raw<'_>) -> bool {
+    match kind_of(v) {
+        // Only a short string can be one of the words; a long one (a
+        // page's address, a user agent) is not decoded to find out.
+        JsonKind::String if v.get().len() > MAX_NO_WORD => false,
+        JsonKind::Object | JsonKind::Array => false,
+        _ => crate::signals::flag(v) == Ok(false),
+    }
+}
+
+/// The longest JSON string (quotes and escapes included) [`says_no`]
+/// reads: `"false"` written in `\u` escapes fits.
+const MAX_NO_WORD: usize = 40;
+
+/// Is `v` a string, or a list of strings, with `://` near its start (an
+/// absolute URL: `https://`, `android-app://`)? Read on the raw JSON
+/// text, so a value without one costs a search of its bytes.
+fn holds_url(v: json::Raw<'_>) -> bool {
+    let t = v.get().as_bytes();
+    matches!(t.first(), Some(b'"') | Some(b'['))
+        && memchr::memmem::find(t, b"://").is_some_and(|i| {
+            // The scheme ends within a few characters of the string's
+            // start (a list's first string, or any after a `"`).
+            t[..i].iter().rev().take(24).any(|&b| b == b'"')
+        })
 }
 
 /// A string, or the strings of a list (other items left out).
@@ -1985,9 +2316,9 @@ impl NameFacts {
         match folded_name(key) {
             Some(n) => NameFacts {
                 taxonomy: [taxonomy(&n, false), taxonomy(&n, true)],
-                page_address: page_address(&n),
-                category_name: category_name(&n),
-                name_like: name_like(&n),
+                page_address: name_or_singular(&n, page_address),
+                category_name: name_or_singular(&n, category_name),
+                name_like: name_or_singular(&n, name_like),
             },
             None => NameFacts {
                 category_name: category_name_elsewhere(key),
@@ -2068,9 +2399,28 @@ fn page_address(name: &[u8]) -> bool {
             | b"appid"
             | b"packagename"
             | b"appbundleid"
+            // Where an ad sends its click, under the names ad platforms
+            // and ad servers give it (the nineteenth pass: `dest`,
+            // `redirect`, `lp`, `website`, `tracking_template`).
+            | b"dest"
+            | b"destination"
+            | b"redirect"
+            | b"redirectto"
+            | b"lp"
+            | b"landing"
+            | b"website"
+            | b"site"
+            | b"clickthrough"
+            | b"clickthru"
+            | b"trackingtemplate"
+            | b"finalurlsuffix"
+            | b"target"
+            | b"goto"
     ) || name.ends_with(b"url")
         || name.ends_with(b"uri")
         || name.ends_with(b"link")
+        || name.ends_with(b"href")
+        || name.ends_with(b"domain")
 }
 
 /// Categories written as codes of a numbered taxonomy, read where the
@@ -2382,6 +2732,78 @@ mod tests {
     }
 
     #[test]
+    fn plural_member_names_are_read_as_their_singulars() {
+        let read = NameFacts::of;
+        for k in [
+            "depts",
+            "shelves",
+            "stores",
+            "custom_label_3",
+            "dx",
+            "meds",
+            "feed_label",
+        ] {
+            assert!(read(k).category_name, "{k}");
+        }
+        for k in [
+            "final_urls",
+            "hrefs",
+            "uris",
+            "deeplinks",
+            "links",
+            "domains",
+            "redirect",
+        ] {
+            assert!(read(k).page_address, "{k}");
+        }
+        assert!(read("ad_group").name_like);
+        assert!(!read("status").category_name);
+        assert!(!read("bus").category_name);
+        let mut buf = [0u8; NAME_MAX];
+        assert_eq!(
+            singulars(b"categories", &mut buf),
+            [Some(&b"category"[..]), None]
+        );
+        let mut buf = [0u8; NAME_MAX];
+        assert_eq!(
+            singulars(b"classes", &mut buf),
+            [Some(&b"classe"[..]), Some(&b"class"[..])]
+        );
+        let mut buf = [0u8; NAME_MAX];
+        assert_eq!(singulars(b"dept", &mut buf), [None, None]);
+    }
+
+    #[test]
+    fn inflected_names_are_read_by_their_stems() {
+        let t = expand(
+            &["health".to_string(), "pharmacy".to_string()],
+            crate::policy::fold_category,
+        );
+        for c in [
+            "Apoteket",
+            "apteekista",
+            "аптеки",
+            "Υγείας",
+            "Προϊόντα Υγείας",
+            "lékárny",
+            "Gesundheitswelt",
+            "Apothekenprodukte",
+            "pharmacyessentials",
+            "healthessentials",
+            "サプリメント",
+        ] {
+            assert!(crate::policy::is_sensitive(c, &t), "{c}");
+        }
+        for c in [
+            "Pharmacycle bikes",
+            "Отлично, здорово",
+            "com.example.medicineball",
+        ] {
+            assert!(!crate::policy::is_sensitive(c, &t), "{c}");
+        }
+    }
+
+    #[test]
     fn category_like_names() {
         for k in [
             "subcategory",
@@ -2466,6 +2888,36 @@ mod tests {
         assert!(sensitive(r#"{"health": true}"#));
         assert!(sensitive(r#"{"health_plan": "yes"}"#));
         assert!(!sensitive(r#"{"health_plan": "no"}"#));
+        // The nineteenth pass: a condition's member says something
+        // whatever its value, unless the value says no.
+        assert!(sensitive(r#"{"health_status": "positive"}"#));
+        assert!(sensitive(r#"{"pharmacy": "oui"}"#));
+        assert!(sensitive(r#"{"health_score": 17}"#));
+        assert!(sensitive(r#"{"health": {"level": 2}}"#));
+        for no in ["false", "0", "\"no\"", "\"\"", "null", "\"off\""] {
+            assert!(!sensitive(&format!(r#"{{"health": {no}}}"#)), "{no}");
+        }
+        assert!(!sensitive(r#"{"books": "positive"}"#));
+        // A landing page under any name, when written as a URL.
+        let paths = |json: &str| {
+            let members = json::object_members(json::Raw::parse(json).unwrap()).unwrap();
+            let r = &mut Readers {
+                category: |_: &str| false,
+                name: |_: &str| false,
+                page: |p: &str| p.contains("pharmacy"),
+            };
+            object(&members, r, 0)
+        };
+        assert!(paths(r#"{"dest": "https://shop.example/pharmacy"}"#));
+        assert!(paths(
+            r#"{"final_urls": ["https://shop.example/pharmacy/pens"]}"#
+        ));
+        assert!(paths(
+            r#"{"anything": ["/c/x", "https://shop.example/pharmacy"]}"#
+        ));
+        assert!(paths(r#"{"domains": ["pharmacy.example"]}"#));
+        assert!(!paths(r#"{"note": "pharmacy"}"#));
+        assert!(!paths(r#"{"dest": "https://shop.example/garden"}"#));
         assert!(!sensitive(r#"{"books": true}"#));
         assert!(sensitive(r#"{"@type": "HealthClub"}"#));
         assert!(sensitive(r#"{"@type": ["Product", "Pharmacy"]}"#));

@@ -409,6 +409,18 @@ pub fn is_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     })
 }
 
+/// [`is_sensitive`] by the table of the configured words alone
+/// ([`categories::configured_only`]), remembered apart
+/// ([`categories::VerdictOf::Name`]).
+fn is_sensitive_name(name: &str, names: &categories::Sensitive) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    names.remembered(categories::VerdictOf::Name, name, |c| {
+        reads_sensitive(c, names)
+    })
+}
+
 /// [`is_sensitive`], read afresh.
 fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     // Invisible and control characters are dropped inside a word
@@ -459,15 +471,15 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     // Digits and signs standing for letters (`Hea1th`, `HeaIth`, `H3alth`),
     // and words glued by case or digits (`OnlinePharmacy`, `Health24`),
     // are read as well.
-    let leet: Option<String> = category
-        .chars()
-        .any(|ch| leet_letter(ch).is_some())
-        .then(|| {
-            category
-                .chars()
-                .map(|ch| leet_letter(ch).unwrap_or(ch))
-                .collect()
-        });
+    // Letters drawn with several signs are read first (`|-|ealth`).
+    let art = ascii_art_read(category);
+    let drawn = art.as_deref().unwrap_or(category);
+    let leet: Option<String> = drawn.chars().any(|ch| leet_letter(ch).is_some()).then(|| {
+        drawn
+            .chars()
+            .map(|ch| leet_letter(ch).unwrap_or(ch))
+            .collect()
+    });
     let glued = [
         unglued(category, true),
         unglued(category, false),
@@ -507,6 +519,7 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
     // `Phar-ma-cy`) is read whole; words written backwards or in ROT13
     // (`htlaeh`, `urnygu`) are read as written forwards.
     let pieces = pieces_joined(&form);
+    let art_form = art.as_deref().map(canon::word_form);
     let turned = turned_words(&form);
     // A category written in base64, base32 or hex (`aGVhbHRo`) is read
     // decoded too.
@@ -521,6 +534,7 @@ fn reads_sensitive(category: &str, sensitive: &categories::Sensitive) -> bool {
         .chain(pieces.as_deref())
         .chain(turned.as_deref())
         .chain(signs.as_deref())
+        .chain(art_form.as_deref())
         .any(|text| {
             let c = canon::word_form(text);
             sensitive.matches(&c, category_words(&c))
@@ -618,7 +632,42 @@ fn health_sign(ch: char) -> bool {
             | '\u{1FA7C}'
             | '\u{1F321}'
             | '\u{2624}'
+            // The prescription sign, the staff of Hermes that US signs of
+            // medicine use, an ear with a hearing aid (the nineteenth
+            // pass).
+            | '\u{211E}'
+            | '\u{269A}'
+            | '\u{1F9BB}'
     )
+}
+
+/// Letters drawn with several ASCII signs (`|-|ealth`, `|\/|edical`,
+/// `/\pteka`), longest first.
+const ASCII_ART_LETTERS: &[(&str, &str)] = &[
+    ("|\\/|", "m"),
+    ("/\\/\\", "m"),
+    ("|\\|", "n"),
+    ("|-|", "h"),
+    ("/-\\", "a"),
+    ("/\\", "a"),
+    ("\\/", "v"),
+    ("|)", "d"),
+    ("|<", "k"),
+];
+
+/// `s` with the [`ASCII_ART_LETTERS`] it holds as their letters; `None`
+/// when it holds none.
+fn ascii_art_read(s: &str) -> Option<String> {
+    if !s.contains(['|', '/', '\\']) {
+        return None;
+    }
+    let mut out = s.to_owned();
+    for (art, letter) in ASCII_ART_LETTERS {
+        if out.contains(art) {
+            out = out.replace(art, letter);
+        }
+    }
+    (out != s).then_some(out)
 }
 
 /// The letter an ASCII digit or sign stands for in a word spelled to slip
@@ -715,8 +764,26 @@ fn pieces_joined(form: &str) -> Option<String> {
             }
         }
     }
+    // Four to six pieces of at most three characters each (`ph ar mac y`,
+    // `h e al th`, `h-ea-l-th`: the nineteenth pass); runs of one-letter
+    // pieces are [`joined_letters`]'.
+    for n in 4..=MAX_SHORT_PIECES {
+        for w in words.windows(n) {
+            if w.iter().all(|p| p.chars().count() <= SHORT_PIECE)
+                && w.iter().map(|p| p.chars().count()).sum::<usize>() >= MIN_JOINED_CHARS
+            {
+                out.push(' ');
+                w.iter().for_each(|p| out.push_str(p));
+            }
+        }
+    }
     Some(out)
 }
+
+/// The longest piece, and the most pieces, [`pieces_joined`] joins beyond
+/// three neighbours.
+const SHORT_PIECE: usize = 3;
+const MAX_SHORT_PIECES: usize = 6;
 
 /// The shortest word [`turned_words`] reads: a shorter one is another
 /// word backwards or in ROT13 by chance (`vis` is `ivf` in ROT13, `bgp`
@@ -1464,7 +1531,7 @@ impl Policy {
             && categories::other_categories(
                 ev,
                 |c| is_sensitive(c, &self.sensitive),
-                |n| is_sensitive(n, &self.sensitive_names),
+                |n| is_sensitive_name(n, &self.sensitive_names),
                 |p| path_is_sensitive(p, &self.sensitive, &self.sensitive_names),
             )
         {

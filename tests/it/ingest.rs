@@ -280,6 +280,47 @@ fn oversize_body_is_413_declared_or_streamed() {
     assert_eq!(r.status, 202);
 }
 
+backend_tests!(a_request_with_hundreds_of_header_fields_is_read);
+/// Proxies add headers: a request with 400 fields (hyper's default allows
+/// 100, then answers 431 with no body) is read, and a `Sec-GPC: 1` after
+/// all of them still counts.
+fn a_request_with_hundreds_of_header_fields_is_read() {
+    use std::io::Read;
+    let g = gateway();
+    let extra: String = (0..400)
+        .map(|i| format!("X-Proxy-{i}: hop-{i}\r\n"))
+        .collect();
+    let post = |id: &str, gpc: &str| {
+        let body = ndjson(&[event(id, "ad_impression", "a@example.com")]);
+        let mut s = std::net::TcpStream::connect(g.addr).unwrap();
+        s.write_all(
+            format!(
+                "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {PRODUCER_TOKEN}\r\nContent-Type: application/x-ndjson\r\n{extra}{gpc}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let answer = post("many-headers", "");
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert!(answer.contains("\"accepted\":1"), "{answer}");
+    assert_eq!(
+        g.metric("adgate_events_routed_total{partner=\"alpha\"}"),
+        1.0
+    );
+    // The opt-out after 400 other fields: accepted, not routed.
+    let answer = post("many-headers-gpc", "Sec-GPC: 1\r\n");
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert_eq!(
+        g.metric("adgate_events_routed_total{partner=\"alpha\"}"),
+        1.0
+    );
+}
+
 fn chunked_post(g: &Gateway, body: &[u8]) -> String {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(g.addr).unwrap();

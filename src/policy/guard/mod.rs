@@ -119,6 +119,76 @@ fn sign_like_as_dots(s: &str) -> Option<String> {
     changed.then_some(out)
 }
 
+/// `t` with each RFC 3966 local number and its `phone-context` prefix
+/// (`tel:7946-0958;phone-context=+44-20`) written as one number, the
+/// prefix first (`+44-20 7946-0958`); `None` when it has none.
+fn tel_with_context(t: &str) -> Option<String> {
+    const CONTEXT: &str = ";phone-context=";
+    // Cheap first: an `=` with the parameter's name before it.
+    let b = t.as_bytes();
+    let named = memchr::memchr_iter(b'=', b).any(|i| {
+        i + 1 >= CONTEXT.len()
+            && b[i + 1 - CONTEXT.len()..=i].eq_ignore_ascii_case(CONTEXT.as_bytes())
+    });
+    if !named {
+        return None;
+    }
+    let lower = t.to_ascii_lowercase();
+    let visual = |c: char| c.is_ascii_digit() || matches!(c, '-' | '.' | '(' | ')');
+    let mut out = String::with_capacity(t.len() + 8);
+    let mut from = 0;
+    for (at, _) in lower.match_indices(CONTEXT) {
+        // The local number: the visual digits just before the parameter
+        // (other parameters, `;ext=`, may stand between).
+        let before = &t[from..at];
+        let head = before.rfind(|c: char| !visual(c)).map_or(0, |i| i + 1);
+        let local = &before[head..];
+        let after = &t[at + CONTEXT.len()..];
+        let ctx_len = after
+            .find(|c: char| !(visual(c) || c == '+'))
+            .unwrap_or(after.len());
+        let ctx = &after[..ctx_len];
+        if local.bytes().any(|b| b.is_ascii_digit()) && ctx.bytes().any(|b| b.is_ascii_digit()) {
+            out.push_str(&before[..head]);
+            out.push_str(ctx);
+            out.push(' ');
+            out.push_str(local);
+            from = at + CONTEXT.len() + ctx_len;
+        }
+    }
+    if from == 0 {
+        return None;
+    }
+    out.push_str(&t[from..]);
+    Some(out)
+}
+
+/// `t` without the port after each host name (`:` and up to five digits
+/// after a letter, before `/`, `?`, `#` or the end:
+/// `https://shop.example:443/checkout` as `https://shop.example/checkout`);
+/// `None` when it has none.
+fn without_ports(t: &str) -> Option<String> {
+    let b = t.as_bytes();
+    let mut out = String::new();
+    let mut from = 0;
+    for (i, _) in t.match_indices(':') {
+        if i == 0 || !b[i - 1].is_ascii_alphabetic() {
+            continue;
+        }
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let end = i + 1 + digits;
+        if (1..=5).contains(&digits) && matches!(b.get(end), None | Some(b'/' | b'?' | b'#')) {
+            out.push_str(&t[from..i]);
+            from = end;
+        }
+    }
+    if from == 0 {
+        return None;
+    }
+    out.push_str(&t[from..]);
+    Some(out)
+}
+
 #[derive(Debug)]
 pub struct Views<'a> {
     pub texts: Vec<Cow<'a, str>>,
@@ -186,6 +256,7 @@ impl<'a> Views<'a> {
             if v.texts[k].contains("0x") || v.texts[k].contains("0X") {
                 own.extend(canon::hex_integers(&v.texts[k]));
             }
+            own.extend(canon::bare_hex_integers(&v.texts[k]));
             for t in own {
                 if !v.own.contains(&t) && v.own.len() < MAX_VIEWS {
                     v.own.push(t);
@@ -195,6 +266,17 @@ impl<'a> Views<'a> {
             // A letter drawn like a sign between ASCII characters
             // (`415ː555ː0123`, `4111一1111一…`) as the `.` it passes for.
             if let Some(t) = sign_like_as_dots(&v.texts[k]) {
+                decoded.push(t);
+            }
+            // An RFC 3966 `tel:` URI with the number's prefix in its
+            // `phone-context` (`tel:555-0100;phone-context=+1-206`) as the
+            // whole number (`+1-206 555-0100`).
+            if let Some(t) = tel_with_context(&v.texts[k]) {
+                decoded.push(t);
+            }
+            // A host with its port (`shop.example:443/checkout`) as the
+            // address without it, as a page's address is protected.
+            if let Some(t) = without_ports(&v.texts[k]) {
                 decoded.push(t);
             }
             // A star for the `@` (`x★example.com`, as Japanese sites write
@@ -1686,6 +1768,15 @@ pub fn identifier_forms(
                 forms.push(format!("{local}@{}", domain.to_lowercase()));
             }
             for e in [Some(t), normalized.as_deref()].into_iter().flatten() {
+                // The nineteenth pass: the domain written as a fully
+                // qualified name (a trailing dot), a byte-order mark in
+                // front (a file exported from Windows), a non-breaking
+                // space after (a web form), in angle brackets (a mail
+                // header's `<jane@example.com>`).
+                forms.push(format!("{e}."));
+                forms.push(format!("\u{feff}{e}"));
+                forms.push(format!("{e}\u{a0}"));
+                forms.push(format!("<{e}>"));
                 forms.push(format!("mailto:{e}"));
                 forms.push(format!("MAILTO:{e}"));
                 forms.push(format!("{e}\r\n"));
@@ -1784,6 +1875,7 @@ pub fn identifier_forms(
                         forms.push(all);
                         forms.push(groups[1.min(groups.len())..].join(sep));
                     }
+                    forms.extend(mixed_phone_forms(p.code().value(), &groups));
                 }
             }
         }
@@ -1814,9 +1906,14 @@ pub fn identifier_forms(
         forms.push(format!(" {f}"));
         forms.push(format!(" {f} "));
     }
-    // In capitals or lowercase with `echo`'s newline.
+    // In capitals or lowercase with `echo`'s newline, a CRLF; an email
+    // also with a trailing dot.
     for f in [t.to_lowercase(), t.to_uppercase()] {
         forms.push(format!("{f}\n"));
+        forms.push(format!("{f}\r\n"));
+        if kind == Kind::Email {
+            forms.push(format!("{f}."));
+        }
     }
     // As a one-member JSON object named by its kind
     // (`{"email":"jane.doe@example.com"}`).
@@ -1828,6 +1925,47 @@ pub fn identifier_forms(
     forms.dedup();
     forms.retain(|f| !f.is_empty());
     forms
+}
+
+/// The groupings a CRM or a spreadsheet writes a number in that mix the
+/// international groups (the nineteenth red-team pass): the country code
+/// apart from the national number written whole (`+1 2065550100`,
+/// `+1-2065550100`, `1 2065550100`), the area code apart from the rest
+/// (`206 5550100`, `+1 206-5550100`), the area code in brackets
+/// (`(206) 555 0100`, `(206)5550100`, `1 (206) 555-0100`), and the national
+/// number in a `tel:` URI (`tel:2065550100`). `groups` are the
+/// international format's digit groups, the country code first.
+fn mixed_phone_forms(cc: u16, groups: &[&str]) -> Vec<String> {
+    let Some(national) = groups.get(1..).filter(|n| !n.is_empty()) else {
+        return Vec::new();
+    };
+    let whole = national.concat();
+    let mut nat = vec![whole.clone()];
+    if national.len() >= 2 {
+        let (area, rest) = (national[0], &national[1..]);
+        let rest_whole = rest.concat();
+        for sep in [" ", "-"] {
+            nat.push(format!("{area}{sep}{rest_whole}"));
+        }
+        for r in [rest.join(" "), rest.join("-"), rest_whole] {
+            nat.push(format!("({area}) {r}"));
+            nat.push(format!("({area}){r}"));
+        }
+    }
+    let mut out = Vec::with_capacity(nat.len() * 4 + 2);
+    for n in &nat {
+        for prefix in [
+            format!("+{cc} "),
+            format!("+{cc}-"),
+            format!("{cc} "),
+            String::new(),
+        ] {
+            out.push(format!("{prefix}{n}"));
+        }
+    }
+    out.push(format!("tel:{whole}"));
+    out.push(format!("tel:{cc}{whole}"));
+    out
 }
 
 /// The skeletons of `ids` long enough to have a part of
@@ -2499,6 +2637,60 @@ const NUMBER_ALPHABETS: [&str; 3] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tel_uri_with_its_phone_context_is_read_whole() {
+        assert_eq!(
+            tel_with_context("call tel:555-0100;phone-context=+1-206 now").as_deref(),
+            Some("call tel:+1-206 555-0100 now")
+        );
+        assert_eq!(
+            tel_with_context("TEL:7946-0958;Phone-Context=+44-20").as_deref(),
+            Some("TEL:+44-20 7946-0958")
+        );
+        assert_eq!(tel_with_context("tel:+12065550100"), None);
+        assert_eq!(tel_with_context(";phone-context=example.com"), None);
+        assert!(scan("tel:555-0123;phone-context=+1-415").is_some());
+    }
+
+    #[test]
+    fn a_host_is_read_without_its_port() {
+        assert_eq!(
+            without_ports("https://shop.example:443/checkout").as_deref(),
+            Some("https://shop.example/checkout")
+        );
+        assert_eq!(
+            without_ports("shop.example:8080").as_deref(),
+            Some("shop.example")
+        );
+        assert_eq!(without_ports("at 10:30/11:00"), None);
+        assert_eq!(without_ports("key:value"), None);
+    }
+
+    #[test]
+    fn mixed_phone_groupings_are_digest_forms() {
+        let forms = identifier_forms(Kind::Phone, "+1 206 555 0100", None);
+        for f in [
+            "+1 2065550100",
+            "+1-2065550100",
+            "206 5550100",
+            "(206) 555 0100",
+            "(206)5550100",
+            "1 (206) 555-0100",
+            "tel:2065550100",
+        ] {
+            assert!(forms.iter().any(|x| x == f), "{f}");
+        }
+        let forms = identifier_forms(Kind::Email, "Jane.Doe@Example.com", None);
+        for f in [
+            "jane.doe@example.com.",
+            "\u{feff}jane.doe@example.com",
+            "<jane.doe@example.com>",
+            "JANE.DOE@EXAMPLE.COM\r\n",
+        ] {
+            assert!(forms.iter().any(|x| x == f), "{f:?}");
+        }
+    }
 
     /// The reference for [`Digests`]: the digest comparison's text as it was
     /// first written, every encoding of every digest of every form through
