@@ -1607,6 +1607,18 @@ pub fn expand(configured: &[String], fold: impl Fn(&str) -> String) -> Sensitive
         .with_starts(starts)
 }
 
+/// A name as written, capitalized and in capitals: lookalike letters are
+/// mapped before case is folded ([`canon::word_form`]), so each case may
+/// fold to other letters.
+fn case_forms(n: &str) -> [String; 3] {
+    let mut chars = n.chars();
+    let capitalized: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    [n.to_string(), capitalized, n.to_uppercase()]
+}
+
 /// The [`WORD_STARTS`] stems of the configured topics, folded.
 fn word_starts(configured: &[String], fold: &impl Fn(&str) -> String) -> Vec<Box<[u8]>> {
     let mut out: Vec<Box<[u8]>> = Vec::new();
@@ -1614,15 +1626,8 @@ fn word_starts(configured: &[String], fold: &impl Fn(&str) -> String) -> Vec<Box
         let topic = fold(c);
         for (_, stems) in WORD_STARTS.iter().filter(|(t, _)| *t == topic) {
             for st in *stems {
-                // Lookalike letters are mapped before case is folded (a
-                // capital `Υ` reads as `y`, a small `υ` as `u`): each stem
-                // as written, capitalized and in capitals.
-                let mut chars = st.chars();
-                let capitalized: String = chars
-                    .next()
-                    .map(|c| c.to_uppercase().chain(chars).collect())
-                    .unwrap_or_default();
-                for form in [st.to_string(), capitalized, st.to_uppercase()] {
+                // A capital `Υ` reads as `y`, a small `υ` as `u`.
+                for form in case_forms(st) {
                     let f: Box<[u8]> = fold(&form).into_bytes().into_boxed_slice();
                     if !f.is_empty() && !out.contains(&f) {
                         out.push(f);
@@ -1684,15 +1689,8 @@ fn expand_words(
         let folded = fold(c);
         for (_, names) in TRANSLATIONS.iter().filter(|(t, _)| *t == folded) {
             for n in *names {
-                // Lookalike letters are mapped before case is folded
-                // (a capital `З` reads as `3`): each name as written,
-                // capitalized and in capitals.
-                let mut chars = n.chars();
-                let capitalized: String = chars
-                    .next()
-                    .map(|c| c.to_uppercase().chain(chars).collect())
-                    .unwrap_or_default();
-                for form in [n.to_string(), capitalized, n.to_uppercase()] {
+                // A capital `З` reads as `3`.
+                for form in case_forms(n) {
                     let w = words(&form);
                     if !w.is_empty() && !out.contains(&w) {
                         out.push(w);
