@@ -193,6 +193,7 @@ impl Privacy {
             last_counters: HashMap::new(),
             retention_days: config.privacy.access_retention_days,
             keys: Vec::new(),
+            failed_writes: 0,
         };
         w.set_keys(keys_of(config));
         w.compact(now_ms());
@@ -384,6 +385,11 @@ struct Writer {
     last_counters: HashMap<(String, String), u64>,
     retention_days: u64,
     keys: Vec<(String, Vec<String>)>,
+    /// Ledger writes failed in a row: the 1st, 2nd, 4th, 8th... is logged
+    /// (every one is counted), so a full disk under access requests, each
+    /// of which flushes first, does not write a line per request (the
+    /// fourteenth fault pass: 14 identical lines in 5 ms).
+    failed_writes: u32,
 }
 
 impl Writer {
@@ -444,7 +450,9 @@ impl Writer {
                             "subject-access ledger rows could not be written before exit and are lost: access requests will not list, and opt-outs and forgets will not notify, these deliveries (see docs/durability.md)"
                         );
                     }
-                    self.flush_counters();
+                    self.flush_counters(
+                        "cannot write the daily counters before exit: the counts since their last write (at most a minute) are lost from the transparency report",
+                    );
                     return;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -455,7 +463,7 @@ impl Writer {
                 next_ledger = now + LEDGER_FLUSH;
             }
             if now >= next_counters {
-                self.flush_counters();
+                self.flush_counters("cannot write daily counters; will retry");
                 next_counters = now + COUNTER_FLUSH;
             }
             if now >= next_compact {
@@ -477,10 +485,18 @@ impl Writer {
         }
         match ledger::write(&mut self.conn, &self.pending) {
             Ok(()) => {
+                if self.failed_writes > 0 {
+                    tracing::info!(
+                        failures = self.failed_writes,
+                        "subject-access ledger writes succeed again"
+                    );
+                }
+                self.failed_writes = 0;
                 self.pending.clear();
                 true
             }
             Err(e) => {
+                self.failed_writes = self.failed_writes.saturating_add(1);
                 // Kept for the next flush; the bound above still applies.
                 self.metrics
                     .emit(crate::metrics::events::StorageWriteFailed {
@@ -489,7 +505,7 @@ impl Writer {
                         count: self.pending.len() as u64,
                         error: &e,
                         consequence: "cannot write the subject-access ledger; will retry",
-                        log: true,
+                        log: self.failed_writes.is_power_of_two(),
                     });
                 if self.pending.len() >= 4 * MAX_PENDING_ROWS {
                     tracing::error!(
@@ -502,7 +518,9 @@ impl Writer {
         }
     }
 
-    fn flush_counters(&mut self) {
+    /// Writes the counter deltas; `failed` is what the log says when that
+    /// fails (a retry, or at exit a loss).
+    fn flush_counters(&mut self, failed: &'static str) {
         let now = now_ms();
         let res = counters::flush(
             &mut self.conn,
@@ -512,7 +530,7 @@ impl Writer {
         )
         .and_then(|_| self.touch_keys(now));
         if let Err(e) = res {
-            tracing::error!(error = %e, "cannot write daily counters; will retry");
+            tracing::error!(error = %e, "{failed}");
         }
     }
 

@@ -382,6 +382,11 @@ fn dashboard_expect() -> HashMap<(&'static str, &'static str), Expect> {
             ("Opt-outs recorded per minute", "B"),
             Positive(vec![vec![]]),
         ),
+        // Not `backlog`: its outbox is full from the first round on, so
+        // nothing is routed to it afterwards, and once the rounds take
+        // more than the panel's 1-minute window (96 s on a loaded CI
+        // machine, 54 s on a quiet one) its rate is 0. Its outbox panels
+        // below show it.
         (
             ("Events routed by partner", "A"),
             Positive(per_partner(&[
@@ -389,7 +394,6 @@ fn dashboard_expect() -> HashMap<(&'static str, &'static str), Expect> {
                 "ok-push",
                 "flaky-push",
                 "refusing-push",
-                "backlog",
             ])),
         ),
         (
