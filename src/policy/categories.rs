@@ -2223,15 +2223,15 @@ fn object_member<C: FnMut(&str) -> bool, N: FnMut(&str) -> bool, P: FnMut(&str) 
     // A name without digits is read by the whole table, which holds the
     // configured words the names' table has (one lookup per member, on
     // every event); one with digits by the configured words alone.
-    if !says_no(v) {
-        let named = if key.len() > NAME_MAX || key.bytes().any(|b| b.is_ascii_digit()) {
-            (r.name)(key)
-        } else {
-            (r.category)(key)
-        };
-        if named {
-            return true;
-        }
+    // The name first: its verdict is remembered, and nearly every name
+    // reads as no condition, so the value is rarely looked at.
+    let named = if key.len() > NAME_MAX || key.bytes().any(|b| b.is_ascii_digit()) {
+        (r.name)(key)
+    } else {
+        (r.category)(key)
+    };
+    if named && !says_no(v) {
+        return true;
     }
     // A schema.org type (`"@type": "MedicalCondition"`, `"Drug"`,
     // `"Pharmacy"`): its words, split at the capitals, read as a category.
