@@ -235,10 +235,18 @@ def table(rows_path, out_path, header):
     js3 = next((r for r in js if r.get("nats") == "R3"), None)
     lat = find("latency")
     p1, p3 = find("push", 1), find("push", 3)
+    pc1, pc3 = find("policy_ceiling", 1), find("policy_ceiling", 3)
+    ceil3 = find("ceiling", 3)
+    ing = lambda r: r and r.get("ingested_per_s")
+    sus = lambda r: r and r.get("sustained_per_s")
     goals = [
         ("sustained push, 1 partner / ceiling", ratio(p1 and p1.get("sustained_per_s"), c), ">= 0.70"),
         ("sustained push, 3 partners / ceiling", ratio(p3 and p3.get("sustained_per_s"), c), ">= 0.50"),
         ("ingest only (pull) / ceiling", ratio((find("ingest") or {}).get("ingested_per_s"), c), "-"),
+        ("policy ceiling / ceiling, 1 partner", ratio(ing(pc1), ing(ceil1)), "-"),
+        ("policy ceiling / ceiling, 3 partners", ratio(ing(pc3), ing(ceil3)), "-"),
+        ("sustained push, 1 partner / policy ceiling", ratio(sus(p1), ing(pc1)), "-"),
+        ("sustained push, 3 partners / policy ceiling", ratio(sus(p3), ing(pc3)), "-"),
         ("delivered / routed at saturation, 1 partner", p1 and p1.get("delivered_over_routed"), ">= 0.95 over 60 s"),
         ("delivered / routed at saturation, 3 partners", p3 and p3.get("delivered_over_routed"), ">= 0.95 over 60 s"),
         ("p99 ms at 80% of sustained, 1 partner", lat and lat.get("p99_ms"), "< 20"),

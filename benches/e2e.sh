@@ -7,6 +7,10 @@
 #                             equal to `adgate explain` on a sample of the
 #                             same events after the row; a mismatch stops
 #                             the run)
+#   policy ceiling, N         adgate-ceiling --config: hyper + adgate's own
+#                             parse and policy with its leak guard, no
+#                             durability, no delivery (POLICY_CEILING=0
+#                             skips it)
 #   adgate ingest only (pull) one pull partner nobody reads: ingest alone
 #   adgate push, N partner(s) adgate-sink answering 200 per partner URL,
 #                             fsync'd outbox; after the load, waits until
@@ -30,7 +34,7 @@
 # CONNS (16 connections, as issue 17 measured; the default was 32 before),
 # BATCH (500 events/request), RATE, JETSTREAM (auto: when nats-server is on
 # PATH; 0 skips; 1 requires it), LAT80 (1: the 80%-of-sustained latency row),
-# DRAIN_MAX (120 s to wait for delivery after the load), FLOOR (1: install
+# POLICY_CEILING (1: the policy ceiling rows), DRAIN_MAX (120 s to wait for delivery after the load), FLOOR (1: install
 # nginx for the floor row), OUT (target/e2e.json), INGEST_OUTBOX_BYTES (the
 # pull partner's outbox bound for the ingest-only row, 16 GiB: it holds the
 # whole run on disk while the row runs), BIN (a directory holding adgate,
@@ -47,6 +51,7 @@ RATE=${RATE:-}
 OUTAGE=${OUTAGE:-}
 JETSTREAM=${JETSTREAM:-auto}
 LAT80=${LAT80:-1}
+POLICY_CEILING=${POLICY_CEILING:-1}
 DRAIN_MAX=${DRAIN_MAX:-120}
 FLOOR=${FLOOR:-}
 OUT=${OUT:-target/e2e.json}
@@ -317,6 +322,18 @@ row_ceiling() { # partners
   "$BIN/adgate-ceiling" --check "$work/sample.ndjson" --explain "$work/explain.json" $(key_args "$n") >&2
 }
 
+row_policy_ceiling() { # partners
+  local n=$1 url pid cfg
+  cfg=$(write_config "$n")
+  rm -f "$work/ceiling.out"
+  "$BIN/adgate-ceiling" --listen 127.0.0.1:0 --token-env TP --config "$cfg" > "$work/ceiling.out" 2>&1 &
+  pid=$!; pids+=("$pid")
+  wait_line "$work/ceiling.out" "listening on"
+  url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/ceiling.out")
+  LOAD_URL=$url measure "policy ceiling, $n partner(s)" policy_ceiling "$n" "$pid" "" 0
+  stop_all "$pid"
+}
+
 row_adgate() { # label kind partners mode(push|pull) [rate] [outbox toml] [extra-json]
   local label=$1 kind=$2 n=$3 mode=$4 rate=${5:-} outbox=${6:-} extra=${7:-} cfg sink=""
   if [ "$mode" = push ]; then start_sink 200; sink=$SINK_PID; fi
@@ -332,6 +349,10 @@ HEADER=$(printf 'adgate end to end, %s per row (+2 s warm-up), %s connections x 
   "$DURATION" "$CONNS" "$BATCH" "$(nproc)" "$(uname -r)" "$(date -u +%FT%TZ)")
 echo "$HEADER" >&2
 for n in $PARTNERS; do row_ceiling "$n"; done
+# (A BIN of a build from before the policy ceiling has no --config.)
+if [ "$POLICY_CEILING" = 1 ] && "$BIN/adgate-ceiling" --help | grep -q -- --config; then
+  for n in $PARTNERS; do row_policy_ceiling "$n"; done
+fi
 row_adgate "adgate ingest only (1 pull partner)" ingest 1 pull
 for n in $PARTNERS; do row_adgate "adgate push, $n partner(s)" push "$n" push; done
 if [ "$LAT80" = 1 ] && [ -z "$RATE" ]; then

@@ -17,7 +17,17 @@
 //!     [--identifiers account_id,email,device_id,phone] [--threads 2] \
 //!     [--sample FILE --sample-events 2000]
 //! adgate-ceiling --check FILE --explain EXPLAIN.json --key k0=K0 [...]
+//! adgate-ceiling --listen 127.0.0.1:0 --token-env TP --config ADGATE.toml
 //! ```
+//!
+//! `--config ADGATE.toml` swaps the plain scrub for adgate's own per-event
+//! work under that config: the body split, the event parse, the event id's
+//! keyed hash and the policy with its leak guard (`Policy::evaluate_with`,
+//! no opt-outs), each routed copy appended to its partner's buffer. Still
+//! no idempotency window, durability or delivery: the distance between
+//! this "policy ceiling" and adgate's sustained rate is what the outbox,
+//! delivery and scheduling cost; the distance between the two ceilings is
+//! what the guard's reading costs (docs/performance.md).
 //!
 //! `--key ID=ENV` gives a partner: its key id and the environment variable
 //! holding its base64 key secret, as `[[partners.keys]]` does (partners in
@@ -71,8 +81,15 @@ struct Args {
     #[arg(long, default_value = "TP")]
     token_env: String,
     /// A partner: KEY_ID=ENV_VAR (the variable holds the base64 key secret); repeat per partner
-    #[arg(long = "key", value_name = "ID=ENV", required = true)]
+    #[arg(
+        long = "key",
+        value_name = "ID=ENV",
+        required_unless_present = "config"
+    )]
     keys: Vec<String>,
+    /// Scrub with adgate's own parse and policy (leak guard included) under this adgate config
+    #[arg(long, value_name = "ADGATE_TOML", conflicts_with_all = ["keys", "check"])]
+    config: Option<PathBuf>,
     /// The partners' identifiers, first valid one wins
     #[arg(long, default_value = "account_id,email,device_id,phone")]
     identifiers: String,
@@ -303,6 +320,66 @@ impl Scrubber {
     }
 }
 
+/// adgate's per-event work before the outbox (`--config`).
+struct Gateway {
+    policy: adgate::policy::Policy,
+    hasher: adgate::identity::SubjectHasher,
+}
+
+impl Gateway {
+    fn load(path: &std::path::Path) -> Result<Gateway, String> {
+        let config = adgate::config::Config::load(path).map_err(|e| e.to_string())?;
+        // The gateway keeps its internal key in the data dir; any key does
+        // the same work.
+        let hasher = adgate::identity::SubjectHasher::new(&rand::random::<[u8; 32]>());
+        Ok(Gateway {
+            policy: adgate::policy::Policy::new(&config, hasher.clone()),
+            hasher,
+        })
+    }
+
+    /// As [`Scrubber::scrub`], with adgate's parse and policy.
+    fn scrub(&self, text: &str, outs: &mut [Vec<u8>]) -> Result<bool, ()> {
+        use adgate::policy::{NoOptOuts, Outcome, RequestSignals};
+        let ev = adgate::event::Event::parse(text).map_err(|_| ())?;
+        std::hint::black_box(self.hasher.event(&ev.event_id));
+        let eval = self
+            .policy
+            .evaluate_with(&ev, &NoOptOuts, RequestSignals::default());
+        let mut routed = false;
+        for (outcome, out) in eval.outcomes.iter().zip(outs.iter_mut()) {
+            if let Outcome::Route(s) = outcome {
+                out.extend_from_slice(s.line());
+                out.push(b'\n');
+                routed = true;
+            }
+        }
+        Ok(routed)
+    }
+}
+
+/// The scrub the server runs: the plain one, or adgate's (`--config`).
+enum Scrub {
+    Plain(Scrubber),
+    Adgate(Box<Gateway>),
+}
+
+impl Scrub {
+    fn partners(&self) -> usize {
+        match self {
+            Scrub::Plain(s) => s.partners.len(),
+            Scrub::Adgate(g) => g.policy.partners.len(),
+        }
+    }
+
+    fn scrub(&self, text: &str, outs: &mut [Vec<u8>]) -> Result<bool, ()> {
+        match self {
+            Scrub::Plain(s) => s.scrub(text, outs),
+            Scrub::Adgate(g) => g.scrub(text, outs),
+        }
+    }
+}
+
 /// Non-blank lines of an NDJSON body (`\r\n` too).
 fn lines(body: &str) -> impl Iterator<Item = &str> {
     let mut start = 0;
@@ -319,7 +396,7 @@ fn lines(body: &str) -> impl Iterator<Item = &str> {
 // ----------------------------------------------------------------- server --
 
 struct Server {
-    scrub: Scrubber,
+    scrub: Scrub,
     auth: Vec<u8>,
     max_body: usize,
     sample: Option<Sample>,
@@ -429,10 +506,7 @@ async fn handle(sv: Arc<Server>, req: Request<hyper::body::Incoming>) -> Resp {
     if let Some(s) = &sv.sample {
         s.take(text);
     }
-    let mut outs: Vec<Vec<u8>> = sv
-        .scrub
-        .partners
-        .iter()
+    let mut outs: Vec<Vec<u8>> = (0..sv.scrub.partners())
         .map(|_| Vec::with_capacity(body.len() / 2))
         .collect();
     let (mut accepted, mut rejected) = (0u64, 0u64);
@@ -621,6 +695,16 @@ fn main() -> ExitCode {
         }
     }
     let scrub = Scrubber::new(&keys, identifiers);
+    let scrub_served = match &args.config {
+        Some(path) => match Gateway::load(path) {
+            Ok(g) => Scrub::Adgate(Box::new(g)),
+            Err(e) => {
+                eprintln!("adgate-ceiling: --config {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Scrub::Plain(scrub),
+    };
 
     if let Some(events) = &args.check {
         let Some(explain) = &args.explain else {
@@ -632,7 +716,10 @@ fn main() -> ExitCode {
         };
         let result = read(events)
             .and_then(|ev| Ok((ev, read(explain)?)))
-            .and_then(|(ev, ex)| check(&scrub, &ev, &ex));
+            .and_then(|(ev, ex)| match &scrub_served {
+                Scrub::Plain(s) => check(s, &ev, &ex),
+                Scrub::Adgate(_) => Err("--check compares the plain scrub".into()),
+            });
         return match result {
             Ok(summary) => {
                 println!("{summary}");
@@ -653,7 +740,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let sv = Arc::new(Server {
-        scrub,
+        scrub: scrub_served,
         auth: format!("Bearer {token}").into_bytes(),
         max_body: args.max_body_bytes,
         sample: args.sample.map(|path| Sample {
@@ -746,6 +833,58 @@ mod tests {
         }
         assert_eq!(s.scrub("{\"event_type\":\"x\"}", &mut outs), Err(()));
         assert_eq!(s.scrub("not json", &mut outs), Err(()));
+    }
+
+    /// `--config`: adgate's policy routes the worked example to the
+    /// partner, drops what the plain scrub drops, and rejects what is not
+    /// an event.
+    #[test]
+    fn the_policy_ceiling_does_adgates_work() {
+        let dir = std::env::temp_dir().join(format!("adgate-ceiling-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("adgate.toml");
+        std::env::set_var(
+            "ADGATE_CEILING_TEST_KEY",
+            STANDARD.encode((0u8..32).collect::<Vec<u8>>()),
+        );
+        std::env::set_var(
+            "ADGATE_CEILING_TEST_FEED",
+            "feed-token-0123456789abcdef0123456789abcdef",
+        );
+        std::fs::write(
+            &cfg,
+            format!(
+                r#"[server]
+data_dir = "{}"
+[[partners]]
+name = "p0"
+event_types = ["ad_impression"]
+identifiers = ["email"]
+fields = ["ad.campaign_id"]
+[partners.delivery]
+mode = "pull"
+token_env = "ADGATE_CEILING_TEST_FEED"
+[[partners.keys]]
+id = "k202611"
+secret_env = "ADGATE_CEILING_TEST_KEY"
+"#,
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let g = Scrub::Adgate(Box::new(Gateway::load(&cfg).unwrap()));
+        let plain = Scrub::Plain(example());
+        assert_eq!(g.partners(), 1);
+        let ev = r#"{"event_id":"0b6f1c2a","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z","user":{"email":"  Jane.Doe+ads@GMail.com "},"ad":{"campaign_id":"c-77"}}"#;
+        let (mut ours, mut theirs) = (vec![Vec::new()], vec![Vec::new()]);
+        assert_eq!(g.scrub(ev, &mut ours), Ok(true));
+        assert_eq!(plain.scrub(ev, &mut theirs), Ok(true));
+        let json = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+        assert_eq!(json(&ours[0]), json(&theirs[0]), "the docs' worked example");
+        let purchase = ev.replace("ad_impression", "purchase");
+        assert_eq!(g.scrub(&purchase, &mut ours), Ok(false));
+        assert_eq!(g.scrub("not json", &mut ours), Err(()));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
