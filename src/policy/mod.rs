@@ -1790,6 +1790,19 @@ const MIN_CHAR_CODES: usize = 4;
 /// `items` read as character codes, when there are [`MIN_CHAR_CODES`] or
 /// more and every one is an integer naming a printable character (tab,
 /// newline and 32 up, not a surrogate): `[106, 97, 110, 101]` is `"jane"`.
+/// The strings and numbers of `items` and of the arrays among them, at
+/// any depth, one after another.
+fn join_leaves(items: &[JsonRaw<'_>], out: &mut String) {
+    for item in items {
+        match event::kind_of(*item) {
+            JsonKind::String => out.push_str(&event::as_str(*item).unwrap_or_default()),
+            JsonKind::Number => out.push_str(item.get()),
+            JsonKind::Array => join_leaves(&json::array_items(*item).unwrap_or_default(), out),
+            _ => {}
+        }
+    }
+}
+
 fn char_codes(items: &[JsonRaw<'_>]) -> Option<String> {
     if items.len() < MIN_CHAR_CODES {
         return None;
@@ -2148,19 +2161,13 @@ impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
             JsonKind::Array => {
                 let items = json::array_items(raw).unwrap_or_default();
                 // The event's own identifiers cut into the elements
-                // (`["206", "555", "0100"]`): its strings and numbers are
-                // read joined too, once each is read alone.
+                // (`["206", "555", "0100"]`), or into those of arrays
+                // inside it (`[["+1", "206"], ["555", "0100"]]`): its
+                // strings and numbers are read joined too, once each is
+                // read alone.
                 let joined = (items.len() >= 2).then(|| {
                     let mut joined = String::new();
-                    for item in &items {
-                        match event::kind_of(*item) {
-                            JsonKind::String => {
-                                joined.push_str(&event::as_str(*item).unwrap_or_default())
-                            }
-                            JsonKind::Number => joined.push_str(item.get()),
-                            _ => {}
-                        }
-                    }
+                    join_leaves(&items, &mut joined);
                     joined
                 });
                 let codes = char_codes(&items);
@@ -2557,6 +2564,37 @@ secret_env = "K"
         let p = Policy::new(cfg, SubjectHasher::new(&[9; 32]));
         let ev = Event::parse(json).unwrap();
         p.evaluate(&ev, &NoOptOuts).outcomes.remove(0)
+    }
+
+    /// The event's phone cut into the elements of arrays nested in an
+    /// allowed array is read joined; the same digits that are not its
+    /// phone go through.
+    #[test]
+    fn an_identifier_cut_across_nested_arrays_is_found() {
+        let cfg = config(r#"["ad.slots"]"#);
+        let event = |slots: &str| {
+            format!(
+                r#"{{"event_id":"e1","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                    "user":{{"email":"jane@example.com","phone":"+1 206 555 0100"}},"ad":{{"slots":{slots}}}}}"#
+            )
+        };
+        for slots in [
+            r#"[["+1", "206"], ["555", "0100"]]"#,
+            r#"[[["+1"], ["206"]], [["555"], ["0100"]]]"#,
+            r#"[["+1", 206], [555, "0100"]]"#,
+        ] {
+            assert!(
+                matches!(
+                    run(&cfg, &event(slots)),
+                    Outcome::Drop(DropReason::PiiGuard)
+                ),
+                "{slots}"
+            );
+        }
+        assert!(matches!(
+            run(&cfg, &event(r#"[["+1", "206"], ["555", "0199"]]"#)),
+            Outcome::Route(_)
+        ));
     }
 
     #[test]
