@@ -1305,6 +1305,9 @@ pub fn decoded_tokens(s: &str) -> Option<Decoded> {
                     attempt(piece, &mut out)?;
                 }
             }
+            for joined in mark_joined_groups(run) {
+                attempt(&joined, &mut out)?;
+            }
         }
     }
     for joined in spaced_groups(s) {
@@ -1325,6 +1328,41 @@ pub fn decoded_tokens(s: &str) -> Option<Decoded> {
         }
     }
     Some(out)
+}
+
+/// Groups of letters and digits joined by one of the tokens' own marks,
+/// without the marks: in dashed groups any letters and digits (hex in a
+/// UUID's shape, `6a616e65-2e64-6f65-4065-78616d706c65`; Crockford's
+/// base32 with the hyphens its spec allows, `D9GP-WS9E-CHQP-…`), joined by
+/// `_` or `/` hex of an even length each (`6b_69_6d_2e`). Each stretch of
+/// `run` between the other marks is one candidate (two UUIDs joined by a
+/// `/` are two), of [`MIN_TOKEN_LEN`] × 2 characters or more.
+fn mark_joined_groups(run: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for mark in ['-', '_', '/'] {
+        if !run.contains(mark) {
+            continue;
+        }
+        let other_mark = |c: char| c != mark && matches!(c, '+' | '/' | '=' | '-' | '_');
+        for stretch in run.split(other_mark).filter(|s| s.contains(mark)) {
+            let groups = stretch.split(mark).filter(|g| !g.is_empty());
+            let fits = |g: &str| {
+                if mark == '-' {
+                    g.bytes().all(|c| c.is_ascii_alphanumeric())
+                } else {
+                    g.len().is_multiple_of(2) && g.bytes().all(|c| c.is_ascii_hexdigit())
+                }
+            };
+            if groups.clone().count() < 2 || !groups.clone().all(fits) {
+                continue;
+            }
+            let joined: String = groups.collect();
+            if joined.len() >= 2 * MIN_TOKEN_LEN && !out.contains(&joined) {
+                out.push(joined);
+            }
+        }
+    }
+    out
 }
 
 /// The shortest run [`turned_base64`] reads.
@@ -1479,8 +1517,9 @@ fn padded_chunks(s: &str) -> Option<String> {
     printable(&bytes)
 }
 
-/// Runs of two or more pieces of base64 or hex separated by one blank or
-/// one of `. : , ; |` each, where every piece but the last has a length that
+/// Runs of two or more pieces of base64 or hex separated by blanks,
+/// punctuation or symbols other than the tokens' own `+ / = - _` (`. : , ;
+/// | ~ ' * ¦` …), where every piece but the last has a length that
 /// is a multiple of 4 (whole base64 groups) or all are hex of an even
 /// length (a `0x` in front of each allowed, as in a C byte array), joined
 /// without the separators: base64 written in groups or wrapped at a line
@@ -1489,7 +1528,7 @@ fn spaced_groups(s: &str) -> Vec<String> {
     if s.len() < 2 * MIN_TOKEN_LEN + 1 {
         return Vec::new();
     }
-    let is_sep = |c: char| c.is_whitespace() || matches!(c, '.' | ':' | ',' | ';' | '|');
+    let is_sep = |c: char| !(c.is_alphanumeric() || c.is_ascii() && is_token_char(c as u8));
     let mut out = Vec::new();
     let mut pieces: Vec<&str> = Vec::new();
     // More than MAX_TOKENS candidates make the text unreadable anyway

@@ -230,6 +230,22 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         // ca, hr/sr/sl), read in blocks about the person only.
         b"alder" | b"ika" | b"yas" | b"vek" | b"varsta" | b"eletkor" | b"umur" | b"usia"
         | b"edat" | b"starost" | b"vozrast" => OtherSignal::Age,
+        // The twentieth pass: vi, sw, lt, lv, et, is, cy, af.
+        b"tuoi" | b"umri" | b"amzius" | b"vecums" | b"vanus" | b"aldur" | b"oed" | b"ouderdom" => {
+            OtherSignal::Age
+        }
+        b"ngaysinh" | b"tareheyakuzaliwa" | b"gimimodata" | b"sunniaeg" | b"dzimsanasdatums" => {
+            OtherSignal::BirthYear
+        }
+        b"kidsapp"
+        | b"iskidsapp"
+        | b"directedtochildren"
+        | b"isdirectedtochildren"
+        | b"childdirectedcontent" => OtherSignal::MinorFlag,
+        // (Not `age_band`: a toy's or a book's, `"3-5"`.)
+        b"targetagegroups" | b"targetagebucket" | b"demobucket" => OtherSignal::AgeRange,
+        b"yeargroup" | b"gradeband" => OtherSignal::SchoolGrade,
+        b"maturitylevel" => OtherSignal::PersonType,
         b"fodselsdato" | b"fodselsdag" | b"fodelsedatum" | b"fodelsedag" | b"syntymaaika"
         | b"syntymapaiva" | b"dogumtarihi" | b"tanggallahir" | b"tarikhlahir"
         | b"datumrodjenja" | b"datumnarozeni" | b"szuletesidatum" | b"datadenaixement"

@@ -308,6 +308,15 @@ impl PartnerLog {
             );
         }
         if acked > end {
+            // The partner took records the log no longer holds: it was cut,
+            // or a segment removed, while the gateway was stopped, and
+            // whatever was written after those records is gone with them.
+            tracing::error!(
+                dir = %dir.display(),
+                acknowledged_position = acked,
+                log_end = end,
+                "outbox recovery: the log ends before the position its partner acknowledged; it was cut or a segment was removed while the gateway was stopped, and events written after that position are lost"
+            );
             acked = end;
         }
         let first = segments.keys().next().copied();

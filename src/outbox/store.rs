@@ -99,6 +99,25 @@ pub fn load_or_create_key(path: &Path) -> io::Result<Vec<u8>> {
     Ok(key)
 }
 
+/// A missing `internal.key` is made afresh only for a data dir whose
+/// opt-out list is empty: the list holds keyed hashes under the old key,
+/// and under a new one none of them would match, so opted-out people's
+/// events would be forwarded again.
+fn refuse_a_new_key_over_old_optouts(data: &Path) -> Result<(), String> {
+    let key = data.join("internal.key");
+    let list = data.join("optouts.log");
+    let missing =
+        matches!(std::fs::symlink_metadata(&key), Err(e) if e.kind() == io::ErrorKind::NotFound);
+    if missing && std::fs::metadata(&list).is_ok_and(|m| m.len() > 0) {
+        return Err(format!(
+            "{} is missing but {} holds opt-outs keyed under it: with a new key none of them would match. Restore internal.key from a backup of the data dir; to start without those opt-outs, move optouts.log out of the data dir",
+            key.display(),
+            list.display()
+        ));
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens the configured backend: the data dir's logs (recovering each)
     /// or a connection to JetStream with its streams, consumers and
@@ -113,6 +132,7 @@ impl Store {
         let data = &config.server.data_dir;
         match &config.outbox {
             OutboxBackend::Embedded => {
+                refuse_a_new_key_over_old_optouts(data)?;
                 let internal = load_or_create_key(&data.join("internal.key")).map_err(|e| {
                     format!(
                         "cannot read or create the internal key in {}: {e}",
@@ -290,7 +310,15 @@ impl Store {
     /// replica sees it. Returns false if the subject was opted out already.
     pub async fn add_optout(&self, h: SubjectHash, forget: bool) -> io::Result<bool> {
         match &self.backend {
-            Backend::Embedded { .. } => self.ctx.optouts.add(h),
+            // The append waits for the disk (write and fsync): off the
+            // async workers, so a hung volume holds this request only,
+            // not /healthz, /readyz and ingest with it.
+            Backend::Embedded { .. } => {
+                let optouts = self.ctx.optouts.clone();
+                tokio::task::spawn_blocking(move || optouts.add(h))
+                    .await
+                    .map_err(|e| io::Error::other(format!("the opt-out append stopped: {e}")))?
+            }
             Backend::Js(js) => js
                 .add_optout(&self.ctx.optouts, h, forget)
                 .await

@@ -97,6 +97,8 @@ const WHOLE_VALUES: &[(&str, &[&str])] = &[
             "药",
             "藥",
             "약",
+            // A pharmacist (inside a longer word: 계약사항, contract terms).
+            "약사",
             "くすり",
             "クスリ",
             "ドラッグ",
@@ -638,6 +640,66 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
             "당뇨병",
             "抑郁",
             "处方",
+            // The twentieth pass: places of care, practitioners and
+            // specialties in more languages (whole words; in scripts
+            // written without spaces, anywhere).
+            "spital",
+            "clinique medicale",
+            "dentiste",
+            "dentista",
+            "dentistas",
+            "psicologo",
+            "psicologa",
+            "psychiatrie",
+            "lakare",
+            "tandlakare",
+            "hospitali",
+            "daktari",
+            "طبيب",
+            "بیمارستان",
+            "پزشک",
+            "בית חולים",
+            "হাসপাতাল",
+            "மருத்துவமனை",
+            "医師",
+            "皮膚科",
+            "眼科",
+            "産婦人科",
+            "心療内科",
+            "メンタルヘルス",
+            "中医",
+            "体检",
+            "医保",
+            "心理咨询",
+            "정신과",
+            "피부과",
+            "산부인과",
+            "헬스케어",
+            "โรงพยาบาล",
+            "คลินิก",
+            "phong kham",
+            "bac si",
+            "nha khoa",
+            "doktor",
+            "dokter",
+            "orvos",
+            "vardcentral",
+            "sykehus",
+            "sygehus",
+            "sjukrahus",
+            "क्लिनिक",
+            "ہسپتال",
+            "ডাক্তার",
+            "ఆసుపత్రి",
+            "漢方",
+            "人間ドック",
+            "整形外科",
+            "内科",
+            "妇科",
+            "男科",
+            "皮肤科",
+            "한약",
+            "내과",
             // The fifteenth pass: conditions, care and drugs a shop or a
             // clinic files under health, and health in more languages
             // (kn, ml, gu, si, my, lo, mn, uz, yo, ha, lb, mg, tg, ky, tk,
@@ -875,6 +937,14 @@ const TRANSLATIONS: &[(&str, &[&str])] = &[
     (
         "pharmacy",
         &[
+            // The twentieth pass: pharmacists and prescription drugs.
+            "調剤",
+            "西药",
+            "薬剤師",
+            "処方薬",
+            "药剂师",
+            "เภสัชกรรม",
+            "الأدوية",
             "drugstore",
             "drug store",
             "drug",
@@ -1144,6 +1214,50 @@ const WORD_STARTS: &[(&str, &[&str])] = &[
             "arzneimittel",
             "heilmittel",
             "רפוא",
+            // The twentieth pass: places of care, practitioners and
+            // specialties, as they inflect and compound.
+            "клиник",
+            "поликлиник",
+            "больниц",
+            "стоматолог",
+            "лікарн",
+            "клінік",
+            "nemocnic",
+            "szpital",
+            "ospedal",
+            "hopita",
+            "odontolog",
+            "psiquiatr",
+            "ginecolog",
+            "oftalmolog",
+            "hausarzt",
+            "kinderarzt",
+            "arztpraxis",
+            "krankenkass",
+            "sanitatshaus",
+            "horgerat",
+            "orthopadi",
+            "sjukhus",
+            "sairaal",
+            "terveyskesk",
+            "haigla",
+            "korhaz",
+            "hastane",
+            "νοσοκομ",
+            "κλινικ",
+            "γιατρ",
+            "psichiatr",
+            "psychiatr",
+            "psycholog",
+            "ziekenhui",
+            "frauenarzt",
+            "hautarzt",
+            "augenarzt",
+            "facharzt",
+            "krankenversicher",
+            "heilpraktiker",
+            "laakar",
+            "مستشف",
         ],
     ),
     (
@@ -1175,6 +1289,8 @@ const WORD_STARTS: &[(&str, &[&str])] = &[
             "ilaç",
             "صيدل",
             "מרקחת",
+            // With the Hebrew article (`בית המרקחת`).
+            "המרקחת",
         ],
     ),
 ];
@@ -1925,7 +2041,9 @@ fn category_name(name: &[u8]) -> bool {
         // an audience's or a retargeting list's name, `targeting`,
         // `persona`, a short `seg`), what a clinical record calls one
         // (`diagnosis`, `dx`, `indication`, `therapy_area`, `drug`,
-        // `med`), a program or plan someone is on, and short names of a
+        // `med`; the twentieth pass: `symptom`, `treatment`, `procedure`,
+        // `visit_reason`, `chief_complaint`, `care_type`, `claim_type`,
+        // `rx_name`, `refill`), a program or plan someone is on, and short names of a
         // category (`categ`, `cate`, `ctg`, `kat`).
         || name.starts_with(b"customlabel")
         || matches!(
@@ -1961,6 +2079,24 @@ fn category_name(name: &[u8]) -> bool {
                 | b"medication"
                 | b"medicine"
                 | b"prescription"
+                | b"rxname"
+                | b"refill"
+                | b"symptom"
+                | b"treatment"
+                | b"procedure"
+                | b"visitreason"
+                | b"reasonforvisit"
+                | b"chiefcomplaint"
+                | b"ailment"
+                | b"illness"
+                | b"disease"
+                | b"allergy"
+                | b"allergies"
+                | b"caretype"
+                | b"testtype"
+                | b"appointmenttype"
+                | b"providertype"
+                | b"claimtype"
                 | b"program"
                 | b"programme"
                 | b"programname"

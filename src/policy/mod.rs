@@ -603,7 +603,8 @@ const PATH_WORDS: usize = 32;
 /// A pictograph of medicine or care: pill, hospital, staff of Aesculapius,
 /// stethoscope, syringe, adhesive bandage, drop of blood, DNA, microbe,
 /// X-ray, face with mask, thermometer face, bandaged head, ambulance,
-/// tooth, pregnancy, heart and lungs, crutch, thermometer, caduceus.
+/// tooth, pregnancy, heart and lungs, crutch, thermometer, caduceus,
+/// prescription, hearing aid, first-aid helmet.
 fn health_sign(ch: char) -> bool {
     matches!(
         ch,
@@ -638,6 +639,9 @@ fn health_sign(ch: char) -> bool {
             | '\u{211E}'
             | '\u{269A}'
             | '\u{1F9BB}'
+            // A rescue worker's helmet with the first-aid cross (the
+            // twentieth pass).
+            | '\u{26D1}'
     )
 }
 
@@ -2108,6 +2112,13 @@ impl<'r, 'e, 'a: 'r> Render<'r, 'e, 'a, '_> {
                     guard::detect::integer_digits(text)
                         .and_then(|i| guard::with_reading(&i, |r| protected.check(r)))
                 })
+                .or_else(|| {
+                    // Its digits without the point and the exponent
+                    // (`0.2065550100`, `206555.0100`): the event's phone
+                    // hidden in a score or an amount.
+                    guard::detect::mantissa_digits(text)
+                        .and_then(|d| guard::with_reading(&d, |r| protected.check(r)))
+                })
         } else {
             guard::with_reading(text, |r| r.pattern.or_else(|| protected.check(r)))
         };
@@ -2595,6 +2606,44 @@ secret_env = "K"
             run(&cfg, &event(r#"[["+1", "206"], ["555", "0199"]]"#)),
             Outcome::Route(_)
         ));
+    }
+
+    /// The event's phone's digits in a number written with a point or an
+    /// exponent are found, under any contract; other numbers go through.
+    #[test]
+    fn a_phone_hidden_in_a_numbers_digits_is_found() {
+        for fields in [
+            r#"["ad.score"]"#,
+            r#"[{ path = "ad.score", type = "number" }]"#,
+        ] {
+            let cfg = config(fields);
+            let event = |score: &str| {
+                format!(
+                    r#"{{"event_id":"e1","event_type":"ad_impression","timestamp":"2026-11-28T13:45:12Z",
+                        "user":{{"email":"jane@example.com","phone":"+1 206 555 0100"}},"ad":{{"score":{score}}}}}"#
+                )
+            };
+            for score in [
+                "0.2065550100",
+                "206555.0100",
+                "2065550100e-10",
+                "20655501.00",
+            ] {
+                assert!(
+                    matches!(
+                        run(&cfg, &event(score)),
+                        Outcome::Drop(DropReason::PiiGuard)
+                    ),
+                    "{fields} {score}"
+                );
+            }
+            for score in ["0.25", "1250.5", "2.5e3", "0.2065550199"] {
+                assert!(
+                    matches!(run(&cfg, &event(score)), Outcome::Route(_)),
+                    "{fields} {score}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -688,6 +688,49 @@ fn changing_the_secret_behind_a_key_id_is_refused_on_reload_and_on_restart() {
     assert_eq!(fp.lines().count(), 2, "{fp}");
 }
 
+/// `internal.key` deleted while opt-outs keyed under it remain: a new key
+/// would match none of them, so the gateway refuses to start and says what
+/// to do, instead of forwarding the opted-out person's events again. A
+/// fresh data dir (no opt-outs) still makes its key.
+#[test]
+fn a_lost_internal_key_with_optouts_kept_refuses_to_start() {
+    let mut g = Gateway::start(
+        &format!("{HEAD}{}", pull_partner("alpha", "T_FEED_A", "K_A", "")),
+        base_env(),
+    );
+    if g.nats.is_some() {
+        return; // JetStream keeps the key in the config, not the data dir
+    }
+    let r = g.admin_post("/v1/optouts", &json!({ "email": "kept-out@example.com" }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    g.terminate();
+    std::fs::remove_file(g.data_dir().join("internal.key")).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config", g.config_path.to_str().unwrap()])
+        .envs(base_env())
+        .output()
+        .expect("run adgate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with a new key: {stderr}");
+    assert!(
+        stderr.contains("internal.key is missing") && stderr.contains("optouts.log"),
+        "{stderr}"
+    );
+    assert!(
+        !g.data_dir().join("internal.key").exists(),
+        "no new key was written"
+    );
+    // The way out the message names: without the opt-out list, a new key.
+    std::fs::rename(
+        g.data_dir().join("optouts.log"),
+        g.dir.path().join("optouts.log.old"),
+    )
+    .unwrap();
+    g.spawn();
+    assert_eq!(readyz(&g), 200);
+    assert!(g.data_dir().join("internal.key").exists());
+}
+
 // ---------------------------------------------------------------------------
 // Open-file limit.
 

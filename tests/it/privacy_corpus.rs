@@ -836,17 +836,22 @@ fn explain_run(events: &[&str]) -> Fates {
         .collect()
 }
 
-/// Posts opt-outs, then the events in a few NDJSON requests, then drains
-/// every partner's feed. `ids[i]` is event i's producer event_id.
+/// Events per request of [`serve_run`]: small enough that a debug build
+/// reading the hostile ones answers well within the client's 30 s.
+const SERVE_CHUNK: usize = 50;
+
+/// Posts opt-outs, then the events in NDJSON requests of [`SERVE_CHUNK`],
+/// then drains every partner's feed. `ids[i]` is event i's producer
+/// event_id.
 fn serve_run(g: &Gateway, events: &[&str], ids: &[String]) -> Fates {
     let mut rejected = HashSet::new();
-    for (chunk_no, chunk) in events.chunks(150).enumerate() {
+    for (chunk_no, chunk) in events.chunks(SERVE_CHUNK).enumerate() {
         let body = chunk.join("\n");
         let r = g.post_events(&body, "application/x-ndjson");
         assert_eq!(r.status, 202, "{}", r.body);
         let v: Value = serde_json::from_str(&r.body).unwrap();
         for e in v["errors"].as_array().into_iter().flatten() {
-            rejected.insert(chunk_no * 150 + e["index"].as_u64().unwrap() as usize);
+            rejected.insert(chunk_no * SERVE_CHUNK + e["index"].as_u64().unwrap() as usize);
         }
         assert_eq!(
             v["accepted"].as_u64().unwrap() as usize + v["errors"].as_array().map_or(0, Vec::len),

@@ -1,7 +1,8 @@
-//! The third, fourth, fifteenth, sixteenth, seventeenth, eighteenth and
-//! nineteenth red-team passes, kept: 153, 183, 320, 97, 526, 456 and 260
-//! events (tests/corpus/redteam3/ to redteam9/, events.ndjson; the last
-//! five with 28, 22, 50, 42 and 54 benign controls) through the real
+//! The third, fourth, fifteenth, sixteenth, seventeenth, eighteenth,
+//! nineteenth and twentieth red-team passes, kept: 153, 183, 320, 97, 526,
+//! 456, 260 and 645 events (tests/corpus/redteam3/ to redteam10/,
+//! events.ndjson; the last six with 28, 22, 50, 42, 54 and 54 benign
+//! controls) through the real
 //! binary's `adgate explain`, under each pass's own config (two partners
 //! in adgate's format with free text, object and number fields; Meta,
 //! Google Ads twice and TikTok; the fourth adds one that requires TCF, GPP
@@ -24,7 +25,8 @@
 //! `mental math games`, still is, as docs/policy.md says of `mental`, and
 //! is not kept), the eighteenth 217 of 862, the nineteenth 284 of 809 (51
 //! of them limits docs/policy.md names, 8 borderline; the 206 it stops
-//! now are kept); all but the ones in [`DOCUMENTED_LIMITS`]
+//! now are kept), the twentieth 467 of 782 (59 documented, 12 borderline;
+//! the 591 it stops now are kept); all but the ones in [`DOCUMENTED_LIMITS`]
 //! are stopped now, and those are the limits docs/policy.md names.
 
 use std::collections::HashMap;
@@ -103,6 +105,11 @@ const DOCUMENTED_LIMITS: &[(&str, &str)] = &[
         "rt14-cm04",
         "consent_mode = \"ignore\" (the default) reads no Consent Mode state in `consent`",
     ),
+    // Found when the test stopped handing the gateway the `_rt`
+    // description, which repeats the hidden value (the twentieth pass).
+    ("rt13-oi08", "ROT47, an encoding no simple program applies"),
+    ("rt13-oi10", "leetspeak, a respelling"),
+    ("rt17-cat244", "punycode, an encoding no simple program applies"),
 ];
 
 fn env() -> HashMap<String, String> {
@@ -276,6 +283,34 @@ fn nineteenth_red_team_pass_reaches_no_partner() {
     run_pass("redteam9");
 }
 
+/// The twentieth pass (tests/corpus/redteam10: the 591 of its 782 hostile
+/// events that are stopped now, and its 54 controls): hex in a UUID's
+/// shape, base64 and hex groups joined by any punctuation, Crockford's
+/// base32 with hyphens, places of care and practitioners in more
+/// languages, clinical member names (`symptom`, `treatment`,
+/// `visit_reason`), ages and dates of birth under more names, and
+/// child-directed apps.
+#[test]
+fn twentieth_red_team_pass_reaches_no_partner() {
+    run_pass("redteam10");
+}
+
+/// The event's text without its `_rt` member, every other byte as it was.
+fn without_rt(line: &str) -> String {
+    let members: HashMap<&str, &serde_json::value::RawValue> = serde_json::from_str(line).unwrap();
+    let raw = members["_rt"].get();
+    let key = line.find("\"_rt\"").expect("an _rt member");
+    let after = raw.as_ptr() as usize - line.as_ptr() as usize + raw.len();
+    let rest = line[after..].trim_start();
+    let rest = rest.strip_prefix(',').unwrap_or(rest);
+    let out = format!("{}{}", &line[..key], rest.trim_start());
+    assert!(
+        serde_json::from_str::<Value>(&out).is_ok_and(|v| v.get("_rt").is_none()),
+        "_rt cut cleanly: {out}"
+    );
+    out
+}
+
 fn run_pass(name: &str) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/corpus")
@@ -290,7 +325,14 @@ fn run_pass(name: &str) {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(lines.len() >= 90, "the corpus is all there");
 
-    let reports = explain_reports(&path, &env(), lines.join("\n"), lines.len());
+    // The gateway sees each event without its `_rt` description, as a
+    // producer would send it: `_rt.what` repeats the hidden value, and
+    // adgate reads unknown top-level members for identifiers, so left in
+    // it would make the value the event's own and easier to find.
+    // (Cut out of the text: a round trip through `Value` would rewrite
+    // numbers, `0.2065550100` as `0.20655501`.)
+    let sent: Vec<String> = lines.iter().map(|l| without_rt(l)).collect();
+    let reports = explain_reports(&path, &env(), sent.join("\n"), sent.len());
 
     // A sanity check that the config routes at all: the events that hide
     // something in one field still go to the partners that do not copy it.

@@ -718,6 +718,22 @@ pub fn integer_digits(raw: &str) -> Option<String> {
     Some(format!("{:.0}", v.abs()))
 }
 
+/// The digits of a JSON number written with a decimal point or an
+/// exponent, without its sign, point and exponent (`0.2065550100`,
+/// `206555.0100`, `2065550100e-10`, `20655501.00`: `02065550100`,
+/// `2065550100`, …), for the comparison with the event's own values: its
+/// phone's digits hidden in an amount or a score. `None` for a number
+/// written as its digits.
+pub fn mantissa_digits(raw: &str) -> Option<String> {
+    let t = raw.trim().trim_start_matches('-');
+    let mantissa = t.split(['e', 'E']).next()?;
+    if mantissa.len() == t.len() && !mantissa.contains('.') {
+        return None;
+    }
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then_some(digits)
+}
+
 /// Digit values as their ASCII digits.
 fn digit_text(d: &[u8]) -> String {
     d.iter().map(|v| char::from(b'0' + v)).collect()
@@ -864,6 +880,16 @@ mod tests {
         assert_eq!(integer_digits("20655501E2").as_deref(), Some("2065550100"));
         assert_eq!(integer_digits("2065550100"), None);
         assert_eq!(integer_digits("12.5"), None);
+        for (raw, digits) in [
+            ("0.2065550100", "02065550100"),
+            ("206555.0100", "2065550100"),
+            ("-2065550100e-10", "2065550100"),
+            ("20655501.00", "2065550100"),
+            ("1.5E3", "15"),
+        ] {
+            assert_eq!(mantissa_digits(raw).as_deref(), Some(digits), "{raw}");
+        }
+        assert_eq!(mantissa_digits("2065550100"), None);
     }
 
     #[test]
