@@ -649,11 +649,7 @@ fn changing_the_secret_behind_a_key_id_is_refused_on_reload_and_on_restart() {
 
     // A restart with that config does not start.
     g.terminate();
-    let out = Command::new(BIN)
-        .args(["serve", "--config", g.config_path.to_str().unwrap()])
-        .envs(base_env())
-        .output()
-        .expect("run adgate");
+    let out = serve_to_exit(&g.config_path);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -688,6 +684,15 @@ fn changing_the_secret_behind_a_key_id_is_refused_on_reload_and_on_restart() {
     assert_eq!(fp.lines().count(), 2, "{fp}");
 }
 
+/// Runs `adgate serve` on `config` until it exits: a start that must fail.
+fn serve_to_exit(config: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .envs(base_env())
+        .output()
+        .expect("run adgate")
+}
+
 /// `internal.key` deleted while opt-outs keyed under it remain: a new key
 /// would match none of them, so the gateway refuses to start and says what
 /// to do, instead of forwarding the opted-out person's events again. A
@@ -705,11 +710,7 @@ fn a_lost_internal_key_with_optouts_kept_refuses_to_start() {
     assert_eq!(r.status, 200, "{}", r.body);
     g.terminate();
     std::fs::remove_file(g.data_dir().join("internal.key")).unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--config", g.config_path.to_str().unwrap()])
-        .envs(base_env())
-        .output()
-        .expect("run adgate");
+    let out = serve_to_exit(&g.config_path);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "started with a new key: {stderr}");
     assert!(
