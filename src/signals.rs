@@ -98,6 +98,11 @@ pub enum OtherSignal {
     /// (create a personalized ads profile) or 4 (select personalized ads)
     /// refused is an opt-out.
     Purposes,
+    /// The consent categories a tool reports refused (RudderStack's
+    /// `consentManagement.deniedConsentIds`, whatever tool fills it): the
+    /// targeting group (OneTrust's `C0004`) or a marketing, advertising,
+    /// targeting or personalization category refused is an opt-out.
+    DeniedConsents,
     /// The result of an age gate (`age_gate: "under_13"`): an age range
     /// below `minor_age`, or a failed gate (`"failed"`, `"underage"`), is
     /// a minor; a passed one lets the event on, and so does anything else
@@ -384,6 +389,12 @@ fn lookup(name: &[u8]) -> Option<OtherSignal> {
         b"lifestage" | b"schooltype" | b"studenttype" | b"schoollevel" => OtherSignal::LifeStage,
         b"occupation" | b"jobtitle" => OtherSignal::Occupation,
         b"dataprocessingoptions" => OtherSignal::DataProcessingOptions,
+        // The twentieth pass: refusals under more names.
+        b"deniedconsentids" | b"deniedconsents" | b"deniedcategories" => {
+            OtherSignal::DeniedConsents
+        }
+        b"gpcsignal" | b"globalprivacy" | b"limiteddatauseflag" => OtherSignal::DoNotSell,
+        b"apptracking" | b"apptrackingstatus" => OtherSignal::Att,
         b"ccpa" | b"usprivacy" | b"usprivacystring" | b"uspstring" | b"usp" => {
             OtherSignal::UsPrivacy
         }
@@ -506,6 +517,27 @@ const CONSENT_BLOCK_WORDS: &[&str] = &[
     "usercentrics",
     "permissions",
     "permission",
+    // The twentieth pass: more consent tools, by their names.
+    "klaro",
+    "cmplz",
+    "complianz",
+    "cookieyes",
+    "trustarc",
+    "iubenda",
+    "termly",
+    "osano",
+    "sourcepoint",
+    "borlabs",
+    "axeptio",
+];
+
+/// Consent tools whose names are two words to the splitter
+/// (`CookieControl`), compared whole, lowercase, without separators.
+const CONSENT_TOOL_NAMES: &[&[u8]] = &[
+    b"cookiecontrol",
+    b"cookiefirst",
+    b"cookiehub",
+    b"cookiescript",
 ];
 
 /// Words that make such a member something else (`privacy_policy_url`).
@@ -520,11 +552,17 @@ fn may_hold_consent_word(name: &[u8]) -> bool {
             .is_some_and(|x| x.eq_ignore_ascii_case(w))
     };
     (0..name.len()).any(|i| match name[i].to_ascii_lowercase() {
-        b'c' => at(i, b"consent") || at(i, b"cookie") || at(i, b"cmp"),
+        b'c' => at(i, b"consent") || at(i, b"cookie") || at(i, b"cmp") || at(i, b"complianz"),
         b'p' => at(i, b"privacy") || at(i, b"permission"),
-        b'o' => at(i, b"optanon") || at(i, b"onetrust"),
+        b'o' => at(i, b"optanon") || at(i, b"onetrust") || at(i, b"osano"),
         b'd' => at(i, b"didomi"),
         b'u' => at(i, b"usercentrics"),
+        b'k' => at(i, b"klaro"),
+        b't' => at(i, b"trustarc") || at(i, b"termly"),
+        b'i' => at(i, b"iubenda"),
+        b's' => at(i, b"sourcepoint"),
+        b'b' => at(i, b"borlabs"),
+        b'a' => at(i, b"axeptio"),
         _ => false,
     })
 }
@@ -544,7 +582,9 @@ fn consent_block(key: &str) -> bool {
         return false;
     }
     let form = name_form(key);
-    any_name_word(&form, |w| CONSENT_BLOCK_WORDS.contains(&w))
+    let whole = canon::fold_alnum::<24>(&form);
+    (any_name_word(&form, |w| CONSENT_BLOCK_WORDS.contains(&w))
+        || whole.is_some_and(|w| CONSENT_TOOL_NAMES.contains(&&*w)))
         && !any_name_word(&form, |w| {
             NOT_CONSENT_WORDS.contains(&w) || IDENTIFIER_WORDS.contains(&w)
         })
@@ -1924,10 +1964,59 @@ pub fn verdict(
                     (crate::consent::us_privacy_opts_out(value.trim()) == Some(true)).then_some(
                         Verdict::OptedOut("a usprivacy cookie in a cookie string opts out of sale"),
                     )
+                } else if name.eq_ignore_ascii_case("__gpp") {
+                    // The cookie a CMP keeps its GPP string in: a US
+                    // section's opt-out (sale, sharing, targeted
+                    // advertising) or a known child refuses, as in
+                    // `consent.gpp`; a value that does not decode is a
+                    // cookie like any other.
+                    crate::consent::cache::gpp(value.trim())
+                        .ok()
+                        .and_then(|g| crate::consent::gpp_verdict(&g, || false))
+                        .map(|_| {
+                            Verdict::OptedOut(
+                                "a __gpp cookie in a cookie string refuses (a US section's opt-out or a known child)",
+                            )
+                        })
                 } else {
                     None
                 }
             })
+        }
+        OtherSignal::DeniedConsents => {
+            let items: Vec<String> = match kind_of(raw) {
+                JsonKind::Array => crate::json::array_items(raw)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(folded_value)
+                    .collect(),
+                JsonKind::String => as_str(raw)
+                    .unwrap_or_default()
+                    .split([',', ';', '|', ' '])
+                    .map(|w| letters_and_digits(&canon::word_form(w)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            items
+                .iter()
+                .any(|i| {
+                    matches!(
+                        i.as_str(),
+                        "c0004"
+                            | "marketing"
+                            | "advertising"
+                            | "ads"
+                            | "targeting"
+                            | "personalization"
+                            | "personalisation"
+                            | "adstorage"
+                            | "adpersonalization"
+                            | "aduserdata"
+                    )
+                })
+                .then_some(Verdict::OptedOut(
+                    "a consent tool lists the advertising or targeting category as refused",
+                ))
         }
         OtherSignal::ConsentAnswer => {
             let t = match kind_of(raw) {
@@ -1936,9 +2025,11 @@ pub fn verdict(
             };
             match t.as_str() {
                 "" | "null" | "true" | "1" | "yes" | "y" | "on" | "granted" | "accepted" | "allow"
-                | "allowed" | "optin" | "optedin" | "consented" => None,
+                | "allowed" | "optin" | "optedin" | "consented" | "enabled" | "given"
+                | "agreed" | "accept" => None,
                 "false" | "0" | "no" | "n" | "off" | "denied" | "rejected" | "deny" | "declined"
-                | "optout" | "optedout" | "refused" => Some(Verdict::OptedOut(
+                | "optout" | "optedout" | "refused" | "revoked" | "withdrawn" | "disabled"
+                | "blocked" | "disallowed" => Some(Verdict::OptedOut(
                     "a consent tool's answer refuses (marketing, advertising or personalization)",
                 )),
                 _ => Some(Verdict::Unreadable(

@@ -19,6 +19,7 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::jetstream::{JetStream, JsError, JsPartner, OutMsg};
@@ -47,6 +48,10 @@ pub(crate) struct Ctx {
     pub(crate) optouts: Arc<OptOutStore>,
     pub(crate) hasher: SubjectHasher,
     pub(crate) metrics: Metrics,
+    /// Requests refused in a row for a failed outbox write: logged at the
+    /// 1st, 2nd, 4th… (each request of a failing disk fails; the metric
+    /// counts every one).
+    pub(crate) failed_requests: std::sync::atomic::AtomicU32,
 }
 
 #[derive(Debug)]
@@ -169,6 +174,7 @@ impl Store {
                     optouts: optouts.clone(),
                     hasher: hasher.clone(),
                     metrics: metrics.clone(),
+                    failed_requests: Default::default(),
                 });
                 Ok(Opened {
                     store: Arc::new(Store {
@@ -197,6 +203,7 @@ impl Store {
                     optouts: optouts.clone(),
                     hasher: hasher.clone(),
                     metrics: metrics.clone(),
+                    failed_requests: Default::default(),
                 });
                 Ok(Opened {
                     store: Arc::new(Store {
@@ -605,15 +612,17 @@ impl Store {
                 r => Some(r),
             })
             .collect();
+        let failed = &self.ctx.failed_requests;
         if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
+            let in_a_row = failed.fetch_add(1, Ordering::Relaxed).saturating_add(1);
             m.emit(StorageWriteFailed {
                 store: metrics::Store::Outbox,
                 partner: None,
                 count: 1,
                 error: e,
                 consequence:
-                    "outbox write failed; request not acknowledged (retracted from every partner)",
-                log: true,
+                    "outbox write failed; request not acknowledged (retracted from every partner; logged at the 1st, 2nd, 4th... in a row)",
+                log: in_a_row.is_power_of_two(),
             });
             // Dropping `results` retracts the held writes that succeeded.
             drop(results);
@@ -621,6 +630,7 @@ impl Store {
                 "events could not be stored durably (storage write failed); nothing from this request was accepted, retry after Retry-After",
             ));
         }
+        failed.store(0, Ordering::Relaxed);
         let commits = results
             .into_iter()
             .flatten()

@@ -4677,6 +4677,21 @@ secret_env = "K2"
                 OptedOut,
             ),
             (
+                r#""context":{"cookie":"a=1; __gpp=DBABLA~BVAUAAAAAWA.QA; __gpp_sid=7"}"#,
+                OptedOut,
+            ),
+            (
+                r#""context":{"consentManagement":{"deniedConsentIds":["C0004"]}}"#,
+                OptedOut,
+            ),
+            (
+                r#""context":{"CookieControl":{"optionalCookies":{"marketing":"revoked"}}}"#,
+                OptedOut,
+            ),
+            (r#""context":{"cmplz":{"marketing":"deny"}}"#, OptedOut),
+            (r#""context":{"osano":{"MARKETING":"DENY"}}"#, OptedOut),
+            (r#""context":{"global_privacy":"on"}"#, OptedOut),
+            (
                 r#""context":{"request_headers":[["Sec-GPC","1"]]}"#,
                 OptedOut,
             ),
@@ -4706,6 +4721,9 @@ secret_env = "K2"
             r#""context":{"personalization":{"theme":"dark"}}"#,
             r#""context":{"cookie":"OptanonConsent=groups%3DC0001%3A1%2CC0004%3A1; x=1"}"#,
             r#""context":{"cookies":{"session":"abc"}}"#,
+            r#""context":{"cookie":"a=1; __gpp=not-a-gpp-string"}"#,
+            r#""context":{"consentManagement":{"deniedConsentIds":["C0002"]}}"#,
+            r#""context":{"osano":{"ESSENTIAL":"ACCEPT","MARKETING":"ACCEPT"}}"#,
             r#""context":{"request_headers":[["Accept","text/html"]]}"#,
             r#""search":{"query":"running shoes"}"#,
             r#""context":{"page_url":"https://shop.example/books/24"}"#,
