@@ -77,6 +77,35 @@ impl Default for LogLimiter {
     }
 }
 
+/// Failures in a row of one store (a failing disk fails every write), so
+/// that they are logged at the 1st, 2nd, 4th, 8th… and once when they end,
+/// while the metric counts every one.
+#[derive(Debug, Default)]
+pub struct FailuresInARow(std::sync::atomic::AtomicU32);
+
+impl FailuresInARow {
+    /// Counts one more failure; true when this one is to be logged.
+    pub fn fail(&self) -> bool {
+        let n = self
+            .0
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(1);
+        n.is_power_of_two()
+    }
+
+    /// Is the latest failure one that is logged?
+    pub fn logged(&self) -> bool {
+        self.0
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .is_power_of_two()
+    }
+
+    /// Ends the run: how many failures it had (0 when there were none).
+    pub fn succeed(&self) -> u32 {
+        self.0.swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// " (and N more in the last 10 s)" for a [`LogLimiter`] count; empty for 0.
 pub fn held_back(n: u64) -> String {
     if n == 0 {
@@ -192,6 +221,20 @@ pub fn hex(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_in_a_row_are_logged_at_powers_of_two_and_end_once() {
+        let f = FailuresInARow::default();
+        let logged: Vec<bool> = (1..=9).map(|_| f.fail()).collect();
+        assert_eq!(
+            logged,
+            [true, true, false, true, false, false, false, true, false]
+        );
+        assert!(!f.logged(), "the 9th is not");
+        assert_eq!(f.succeed(), 9);
+        assert_eq!(f.succeed(), 0, "a success after a success ends nothing");
+        assert!(f.fail(), "a new run logs its first failure");
+    }
 
     #[test]
     fn log_limiter_lets_one_line_per_window_through_and_counts_the_rest() {

@@ -375,7 +375,7 @@ impl PartnerLog {
             last_ack_sync: Instant::now(),
             purged: BTreeSet::new(),
             dead_letters,
-            failed_writes: 0,
+            failed_writes: Default::default(),
         };
         // Tombstones still waiting count toward nothing: remember them so an
         // ack over them does not subtract them twice.
@@ -656,10 +656,8 @@ struct Writer {
     /// Offsets of purged records not yet acked.
     purged: BTreeSet<u64>,
     dead_letters: Arc<DeadLetters>,
-    /// Failed writes in a row: each request of a failing disk fails, so
-    /// they are logged at the 1st, 2nd, 4th, 8th… and when writes succeed
-    /// again (the metric counts every one).
-    failed_writes: u32,
+    /// Failed writes in a row (each request of a failing disk fails).
+    failed_writes: crate::util::FailuresInARow,
 }
 
 impl Writer {
@@ -779,15 +777,14 @@ impl Writer {
         match &err {
             None => {
                 self.shared.writable.store(true, Ordering::Relaxed);
-                if self.failed_writes > 0 {
-                    tracing::info!(partner = %self.name, failures = self.failed_writes, "outbox writes succeed again");
-                    self.failed_writes = 0;
+                let failures = self.failed_writes.succeed();
+                if failures > 0 {
+                    tracing::info!(partner = %self.name, failures, "outbox writes succeed again");
                 }
             }
             Some(e) => {
-                self.failed_writes = self.failed_writes.saturating_add(1);
-                if self.failed_writes.is_power_of_two() {
-                    tracing::error!(partner = %self.name, error = %e, failures = self.failed_writes, "outbox write failed; the requests get 503 and are not acknowledged (logged at the 1st, 2nd, 4th... failure in a row)");
+                if self.failed_writes.fail() {
+                    tracing::error!(partner = %self.name, error = %e, "outbox write failed; the requests get 503 and are not acknowledged (logged at the 1st, 2nd, 4th... failure in a row)");
                 }
                 self.shared.writable.store(false, Ordering::Relaxed);
                 // Anything past the synced end is cut off so the next
@@ -853,7 +850,7 @@ impl Writer {
         match self.cur.set_len(keep) {
             Ok(()) => self.cur_len = keep,
             Err(e) => {
-                if self.failed_writes.is_power_of_two() {
+                if self.failed_writes.logged() {
                     tracing::error!(partner = %self.name, error = %e, "outbox: cannot cut back a failed write; the partner's outbox takes no writes until a probe or a write succeeds");
                 }
                 self.shared.writable.store(false, Ordering::Relaxed);

@@ -19,7 +19,6 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::jetstream::{JetStream, JsError, JsPartner, OutMsg};
@@ -48,10 +47,8 @@ pub(crate) struct Ctx {
     pub(crate) optouts: Arc<OptOutStore>,
     pub(crate) hasher: SubjectHasher,
     pub(crate) metrics: Metrics,
-    /// Requests refused in a row for a failed outbox write: logged at the
-    /// 1st, 2nd, 4th… (each request of a failing disk fails; the metric
-    /// counts every one).
-    pub(crate) failed_requests: std::sync::atomic::AtomicU32,
+    /// Requests refused in a row for a failed outbox write.
+    pub(crate) failed_requests: crate::util::FailuresInARow,
 }
 
 #[derive(Debug)]
@@ -614,7 +611,6 @@ impl Store {
             .collect();
         let failed = &self.ctx.failed_requests;
         if let Some(e) = results.iter().find_map(|r| r.as_ref().err()) {
-            let in_a_row = failed.fetch_add(1, Ordering::Relaxed).saturating_add(1);
             m.emit(StorageWriteFailed {
                 store: metrics::Store::Outbox,
                 partner: None,
@@ -622,7 +618,7 @@ impl Store {
                 error: e,
                 consequence:
                     "outbox write failed; request not acknowledged (retracted from every partner; logged at the 1st, 2nd, 4th... in a row)",
-                log: in_a_row.is_power_of_two(),
+                log: failed.fail(),
             });
             // Dropping `results` retracts the held writes that succeeded.
             drop(results);
@@ -630,7 +626,7 @@ impl Store {
                 "events could not be stored durably (storage write failed); nothing from this request was accepted, retry after Retry-After",
             ));
         }
-        failed.store(0, Ordering::Relaxed);
+        failed.succeed();
         let commits = results
             .into_iter()
             .flatten()

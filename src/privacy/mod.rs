@@ -193,7 +193,7 @@ impl Privacy {
             last_counters: HashMap::new(),
             retention_days: config.privacy.access_retention_days,
             keys: Vec::new(),
-            failed_writes: 0,
+            failed_writes: Default::default(),
         };
         w.set_keys(keys_of(config));
         w.compact(now_ms());
@@ -389,7 +389,7 @@ struct Writer {
     /// (every one is counted), so a full disk under access requests, each
     /// of which flushes first, does not write a line per request (the
     /// fourteenth fault pass: 14 identical lines in 5 ms).
-    failed_writes: u32,
+    failed_writes: crate::util::FailuresInARow,
 }
 
 impl Writer {
@@ -485,18 +485,15 @@ impl Writer {
         }
         match ledger::write(&mut self.conn, &self.pending) {
             Ok(()) => {
-                if self.failed_writes > 0 {
-                    tracing::info!(
-                        failures = self.failed_writes,
-                        "subject-access ledger writes succeed again"
-                    );
+                let failures = self.failed_writes.succeed();
+                if failures > 0 {
+                    tracing::info!(failures, "subject-access ledger writes succeed again");
                 }
-                self.failed_writes = 0;
                 self.pending.clear();
                 true
             }
             Err(e) => {
-                self.failed_writes = self.failed_writes.saturating_add(1);
+                let log = self.failed_writes.fail();
                 // Kept for the next flush; the bound above still applies.
                 self.metrics
                     .emit(crate::metrics::events::StorageWriteFailed {
@@ -505,7 +502,7 @@ impl Writer {
                         count: self.pending.len() as u64,
                         error: &e,
                         consequence: "cannot write the subject-access ledger; will retry",
-                        log: self.failed_writes.is_power_of_two(),
+                        log,
                     });
                 if self.pending.len() >= 4 * MAX_PENDING_ROWS {
                     tracing::error!(
