@@ -582,9 +582,8 @@ fn consent_block(key: &str) -> bool {
         return false;
     }
     let form = name_form(key);
-    let whole = canon::fold_alnum::<24>(&form);
     (any_name_word(&form, |w| CONSENT_BLOCK_WORDS.contains(&w))
-        || whole.is_some_and(|w| CONSENT_TOOL_NAMES.contains(&&*w)))
+        || canon::fold_alnum::<24>(&form).is_some_and(|w| CONSENT_TOOL_NAMES.contains(&&*w)))
         && !any_name_word(&form, |w| {
             NOT_CONSENT_WORDS.contains(&w) || IDENTIFIER_WORDS.contains(&w)
         })

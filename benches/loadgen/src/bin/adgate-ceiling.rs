@@ -695,17 +695,9 @@ fn main() -> ExitCode {
         }
     }
     let scrub = Scrubber::new(&keys, identifiers);
-    let scrub_served = match &args.config {
-        Some(path) => match Gateway::load(path) {
-            Ok(g) => Scrub::Adgate(Box::new(g)),
-            Err(e) => {
-                eprintln!("adgate-ceiling: --config {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => Scrub::Plain(scrub),
-    };
 
+    // (--check and --config exclude each other: the check is the plain
+    // scrub's.)
     if let Some(events) = &args.check {
         let Some(explain) = &args.explain else {
             eprintln!("adgate-ceiling: --check needs --explain REPORT");
@@ -716,10 +708,7 @@ fn main() -> ExitCode {
         };
         let result = read(events)
             .and_then(|ev| Ok((ev, read(explain)?)))
-            .and_then(|(ev, ex)| match &scrub_served {
-                Scrub::Plain(s) => check(s, &ev, &ex),
-                Scrub::Adgate(_) => Err("--check compares the plain scrub".into()),
-            });
+            .and_then(|(ev, ex)| check(&scrub, &ev, &ex));
         return match result {
             Ok(summary) => {
                 println!("{summary}");
@@ -732,6 +721,16 @@ fn main() -> ExitCode {
         };
     }
 
+    let scrub = match &args.config {
+        Some(path) => match Gateway::load(path) {
+            Ok(g) => Scrub::Adgate(Box::new(g)),
+            Err(e) => {
+                eprintln!("adgate-ceiling: --config {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Scrub::Plain(scrub),
+    };
     let Ok(token) = std::env::var(&args.token_env) else {
         eprintln!(
             "adgate-ceiling: environment variable {} (--token-env) is not set",
@@ -740,7 +739,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let sv = Arc::new(Server {
-        scrub: scrub_served,
+        scrub,
         auth: format!("Bearer {token}").into_bytes(),
         max_body: args.max_body_bytes,
         sample: args.sample.map(|path| Sample {
